@@ -1,0 +1,245 @@
+/**
+ * The device-mapper control node as a transport, plus the poll and self-pipe
+ * primitives the event poller is built on.
+ *
+ * @module
+ */
+import * as fs from 'node:fs';
+import { loadLibc, type Libc } from './libc.js';
+import { DmClosedError, ERRNO, mapOpenError } from './errors.js';
+import type { CancelPipe, ControlTransport, IoctlResult, PollFd, Poller, PollResult } from './types.js';
+
+/** Where every Linux distribution puts the control node (`DM_DIR "/" DM_CONTROL_NODE`). */
+export const DM_CONTROL_PATH = '/dev/mapper/control';
+
+// Linux (asm-generic) open flag; fs.constants does not export it. libuv adds it to
+// every open anyway, but saying it keeps the fd out of child processes even if
+// that ever changes.
+const O_CLOEXEC = 0o2000000;
+
+function openFd(path: string, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.open(path, flags, (err, fd) => (err ? reject(err) : resolve(fd)));
+  });
+}
+
+/** The node's mode, only to make a permission error more helpful. */
+function statMode(path: string): number | undefined {
+  try {
+    return fs.statSync(path).mode;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Opens the control node read-write and returns a {@link ControlTransport}.
+ *
+ * Rejects with `DmUnavailableError` (node missing or no dm in the kernel),
+ * `DmPermissionError` (node mode), `DmPlatformError` (not Linux), `DmLibcError`
+ * (koffi/libc missing), or the original Node error for anything else.
+ */
+export async function openControl(path: string = DM_CONTROL_PATH): Promise<ControlTransport> {
+  // Load libc first: on a non-Linux platform the platform error is the useful one.
+  const libc = await loadLibc();
+  let fd: number;
+  try {
+    fd = await openFd(path, fs.constants.O_RDWR | O_CLOEXEC);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw mapOpenError(err, path, code === 'EACCES' || code === 'EPERM' ? statMode(path) : undefined);
+  }
+  return new Transport(libc, fd, path);
+}
+
+class Transport implements ControlTransport {
+  #fd: number;
+  #closed = false;
+  // Async ioctls in flight. close() must not free the fd number while a pool
+  // thread may still pass it to the kernel: the number could be reused by an
+  // unrelated open() and the ioctl would hit that file instead.
+  #inflight = 0;
+
+  constructor(
+    private readonly libc: Libc,
+    fd: number,
+    readonly path: string,
+  ) {
+    this.#fd = fd;
+  }
+
+  get fd(): number {
+    return this.#closed ? -1 : this.#fd;
+  }
+
+  ioctl(request: number, buf: Uint8Array): IoctlResult {
+    this.#check();
+    return this.libc.ioctl(this.#fd, request, buf);
+  }
+
+  async ioctlAsync(request: number, buf: Uint8Array): Promise<IoctlResult> {
+    this.#check();
+    this.#inflight++;
+    try {
+      return await this.libc.ioctlAsync(this.#fd, request, buf);
+    } finally {
+      if (--this.#inflight === 0 && this.#closed) this.#release();
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#inflight === 0) this.#release();
+  }
+
+  #release(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // close(2) errors (EINTR/EIO) leave nothing to retry: the fd is gone either way.
+    }
+  }
+
+  #check(): void {
+    if (this.#closed) throw new DmClosedError('device-mapper control transport', this.path);
+  }
+}
+
+// ---------------------------------------------------------------- poll -----
+
+const POLLFD_SIZE = 8; // struct pollfd { int fd; short events; short revents; }
+// struct pollfd is host-endian; DataView needs to be told which that is.
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function packPollFds(fds: readonly PollFd[]): Uint8Array {
+  const buf = new Uint8Array(fds.length * POLLFD_SIZE);
+  const view = new DataView(buf.buffer);
+  fds.forEach((p, i) => {
+    view.setInt32(i * POLLFD_SIZE, p.fd, LITTLE_ENDIAN);
+    view.setInt16(i * POLLFD_SIZE + 4, p.events, LITTLE_ENDIAN);
+  });
+  return buf;
+}
+
+function unpack(buf: Uint8Array, n: number, r: IoctlResult): PollResult {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const revents: number[] = [];
+  for (let i = 0; i < n; i++) revents.push(r.ret > 0 ? view.getUint16(i * POLLFD_SIZE + 6, LITTLE_ENDIAN) : 0);
+  return { ret: r.ret, errno: r.errno, revents };
+}
+
+function makePoller(libc: Libc): Poller {
+  return {
+    poll(fds, timeoutMs) {
+      const buf = packPollFds(fds);
+      return unpack(buf, fds.length, libc.poll(buf, fds.length, timeoutMs));
+    },
+    async pollAsync(fds, timeoutMs) {
+      const buf = packPollFds(fds);
+      return unpack(buf, fds.length, await libc.pollAsync(buf, fds.length, timeoutMs));
+    },
+  };
+}
+
+/**
+ * A {@link Poller} bound to libc. `poll()` blocks the JS thread; use it with
+ * timeout 0 for a non-blocking readiness check.
+ */
+export async function createPoller(): Promise<Poller> {
+  return makePoller(await loadLibc());
+}
+
+/**
+ * `poll(2)` on a libuv pool thread; resolves when an fd is ready, the timeout
+ * (ms; -1 = forever) expires, or the call fails (`ret` -1, e.g. EINTR).
+ *
+ * ONE WAITER PER CLIENT, AT MOST. Each pending call parks one thread of libuv's
+ * pool (4 threads by default, shared with fs, dns, crypto and zlib of the whole
+ * process) for as long as it waits. A client must therefore keep at most one
+ * such poll parked — one shared poller that watches the control node and a
+ * {@link CancelPipe}, and is woken through the pipe to change its set or stop —
+ * never one per waiter, or a few waiters would starve every `fs` call.
+ */
+export async function pollAsync(fds: readonly PollFd[], timeoutMs: number): Promise<PollResult> {
+  return (await createPoller()).pollAsync(fds, timeoutMs);
+}
+
+// ----------------------------------------------------------- cancel pipe ---
+
+const PIPE_FLAGS = O_CLOEXEC | fs.constants.O_NONBLOCK;
+
+/**
+ * Creates the self-pipe a parked `pollAsync` is woken with: include `readFd`
+ * (POLLIN) in the poll set, call `signal()` from JS to make the poll return,
+ * then `drain()` before polling again. Both ends are non-blocking, so neither
+ * `signal()` nor `drain()` can ever block the JS thread.
+ */
+export async function createCancelPipe(): Promise<CancelPipe> {
+  const libc = await loadLibc();
+  const r = libc.pipe2(PIPE_FLAGS);
+  if (r.ret < 0) {
+    const err = new Error(`pipe2 failed: errno ${r.errno}`) as Error & { errno: number; code: string };
+    err.errno = r.errno;
+    err.code = 'DM_PIPE';
+    throw err;
+  }
+  return new Pipe(libc, r.fds[0], r.fds[1]);
+}
+
+class Pipe implements CancelPipe {
+  #r: number;
+  #w: number;
+  readonly #one = new Uint8Array([1]);
+  readonly #scratch = new Uint8Array(64);
+
+  constructor(
+    private readonly libc: Libc,
+    r: number,
+    w: number,
+  ) {
+    this.#r = r;
+    this.#w = w;
+  }
+
+  get readFd(): number {
+    return this.#r;
+  }
+  get writeFd(): number {
+    return this.#w;
+  }
+
+  signal(): void {
+    if (this.#w < 0) throw new DmClosedError('cancel pipe');
+    for (;;) {
+      const r = this.libc.write(this.#w, this.#one);
+      // EAGAIN: the pipe is full, so the reader is already woken; EINTR: retry.
+      if (r.ret >= 0 || r.errno === ERRNO.EAGAIN) return;
+      if (r.errno !== ERRNO.EINTR) throw new Error(`cancel pipe write failed: errno ${r.errno}`);
+    }
+  }
+
+  drain(): number {
+    if (this.#r < 0) throw new DmClosedError('cancel pipe');
+    let total = 0;
+    for (;;) {
+      const r = this.libc.read(this.#r, this.#scratch);
+      if (r.ret > 0) {
+        total += r.ret;
+        continue;
+      }
+      if (r.ret < 0 && r.errno === ERRNO.EINTR) continue;
+      return total; // 0 = no writer left; EAGAIN = empty
+    }
+  }
+
+  close(): void {
+    // The pipe's fds come from libc, not from Node, so libc closes them.
+    if (this.#r >= 0) this.libc.close(this.#r);
+    if (this.#w >= 0) this.libc.close(this.#w);
+    this.#r = this.#w = -1;
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The C library, bound through koffi. This is the only file that imports koffi.
+ *
+ * koffi is loaded lazily with a dynamic `import()` so that merely importing this
+ * package never loads native code (and works on platforms koffi has no binary
+ * for, until device-mapper is actually used). Tests run through a CommonJS
+ * transform, so no `import.meta` here.
+ *
+ * All functions return `{ ret, errno }` instead of throwing: the callers map
+ * errno values to typed errors with knowledge of what the call meant.
+ *
+ * @module
+ */
+import type { IoctlResult } from './types.js';
+import { DmLibcError, DmPlatformError } from './errors.js';
+
+/** Raw libc calls. `buf` arguments are passed to C in place (no copy). */
+export interface Libc {
+  ioctl(fd: number, request: number, buf: Uint8Array): IoctlResult;
+  ioctlAsync(fd: number, request: number, buf: Uint8Array): Promise<IoctlResult>;
+  /** `poll(2)` on a packed `struct pollfd[]` (8 bytes each: i32 fd, i16 events, i16 revents). */
+  poll(pollfds: Uint8Array, nfds: number, timeoutMs: number): IoctlResult;
+  pollAsync(pollfds: Uint8Array, nfds: number, timeoutMs: number): Promise<IoctlResult>;
+  /** `pipe2(2)`; on success `fds` holds [read end, write end]. */
+  pipe2(flags: number): IoctlResult & { fds: [number, number] };
+  close(fd: number): IoctlResult;
+  read(fd: number, buf: Uint8Array): IoctlResult;
+  write(fd: number, buf: Uint8Array): IoctlResult;
+  /** The library name that was loaded (`libc.so.6`, ...). */
+  readonly name: string;
+}
+
+// koffi's own module type, without a static import (which would load it eagerly).
+type Koffi = typeof import('koffi');
+type KoffiFn = ReturnType<ReturnType<Koffi['load']>['func']>;
+
+/** musl's libc file name per Node arch (Alpine and friends ship these). */
+const MUSL_ARCH: Record<string, string[]> = {
+  x64: ['x86_64'],
+  arm64: ['aarch64'],
+  arm: ['armv7', 'armhf'],
+  ia32: ['x86'],
+  riscv64: ['riscv64'],
+  ppc64: ['ppc64le'],
+  s390x: ['s390x'],
+  loong64: ['loongarch64'],
+};
+
+/** Library names to try, most likely first: glibc, then musl, then the dev symlink. */
+export function libcCandidates(arch: string = process.arch): string[] {
+  return ['libc.so.6', ...(MUSL_ARCH[arch] ?? []).map((a) => `libc.musl-${a}.so.1`), 'libc.so'];
+}
+
+let cached: Promise<Libc> | undefined;
+
+/**
+ * Loads koffi and libc once per process and binds the calls ffi/ needs.
+ * Rejects with {@link DmPlatformError} on anything but Linux, before koffi is
+ * touched; with {@link DmLibcError} when koffi or libc cannot be loaded.
+ *
+ * @param platform injectable for tests; defaults to `process.platform`.
+ */
+export function loadLibc(platform: string = process.platform): Promise<Libc> {
+  if (platform !== 'linux') return Promise.reject(new DmPlatformError(platform));
+  // A failed load is not cached, so a later call may retry (e.g. after npm rebuild).
+  cached ??= bind().catch((err: unknown) => {
+    cached = undefined;
+    throw err;
+  });
+  return cached;
+}
+
+async function bind(): Promise<Libc> {
+  let koffi: Koffi;
+  try {
+    const mod = (await import('koffi')) as Koffi & { default?: Koffi };
+    // ESM gives a namespace whose `default` is the module; the CJS interop used by
+    // the tests may give the module itself.
+    koffi = mod.default ?? mod;
+  } catch (err) {
+    throw new DmLibcError(`cannot load koffi (the FFI used to call ioctl): ${String(err)}`, err);
+  }
+
+  let lib: ReturnType<Koffi['load']> | undefined;
+  let name = '';
+  const failures: string[] = [];
+  for (const candidate of libcCandidates()) {
+    try {
+      lib = koffi.load(candidate);
+      name = candidate;
+      break;
+    } catch (err) {
+      failures.push(`${candidate}: ${String(err)}`);
+    }
+  }
+  if (!lib) throw new DmLibcError(`cannot load the C library (${failures.join('; ')})`);
+
+  // `uint8_t *` + _Inout_: koffi hands C a pointer to the Uint8Array's own memory,
+  // so the kernel's reply lands in the caller's buffer with no copy.
+  // `unsigned long` request: the dm requests have bit 31 set (0xC138FD00); callers
+  // pass them as non-negative numbers (`>>> 0`).
+  const ioctl = lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)');
+  // struct pollfd[] as packed bytes: avoids defining a koffi struct type, and the
+  // same array is reused by the caller across calls.
+  const poll = lib.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)');
+  const pipe2 = lib.func('int pipe2(_Out_ int32_t *fds, int flags)');
+  const close = lib.func('int close(int fd)');
+  // ssize_t/size_t are long/unsigned long on every LP64 Linux and on ILP32 alike.
+  const read = lib.func('long read(int fd, _Out_ uint8_t *buf, unsigned long count)');
+  const write = lib.func('long write(int fd, const uint8_t *buf, unsigned long count)');
+
+  // errno must be read immediately after the call, before any other native code
+  // in this thread can overwrite it; only meaningful when the call failed.
+  const sync = (fn: KoffiFn, ...args: unknown[]): IoctlResult => {
+    const ret = Number(fn(...args));
+    return { ret, errno: ret < 0 ? koffi.errno() : 0 };
+  };
+  // koffi restores the worker thread's errno around the completion callback, so
+  // it must be read inside the callback; util.promisify would read it too late.
+  const async = (fn: KoffiFn, ...args: unknown[]): Promise<IoctlResult> =>
+    new Promise((resolve, reject) => {
+      fn.async(...args, (err: unknown, res: unknown) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        const ret = Number(res);
+        resolve({ ret, errno: ret < 0 ? koffi.errno() : 0 });
+      });
+    });
+
+  return {
+    name,
+    ioctl: (fd, request, buf) => sync(ioctl, fd, request >>> 0, buf),
+    ioctlAsync: (fd, request, buf) => async(ioctl, fd, request >>> 0, buf),
+    poll: (pollfds, nfds, timeoutMs) => sync(poll, pollfds, nfds, timeoutMs | 0),
+    pollAsync: (pollfds, nfds, timeoutMs) => async(poll, pollfds, nfds, timeoutMs | 0),
+    pipe2: (flags) => {
+      const fds = new Int32Array(2);
+      const r = sync(pipe2, fds, flags);
+      return { ...r, fds: [fds[0] ?? -1, fds[1] ?? -1] };
+    },
+    close: (fd) => sync(close, fd),
+    read: (fd, buf) => sync(read, fd, buf, buf.byteLength),
+    write: (fd, buf) => sync(write, fd, buf, buf.byteLength),
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * Pure types shared by the FFI layer and its callers. Nothing here loads koffi,
+ * so higher layers (and their tests) can depend on these shapes without touching
+ * native code.
+ *
+ * @module
+ */
+
+/**
+ * The raw outcome of one system call.
+ *
+ * `ret` is the C return value. `errno` is the thread's errno captured right after
+ * the call when `ret` is negative, and 0 otherwise: errno is not reset by
+ * successful calls, so a value read after success would be stale noise.
+ */
+export interface IoctlResult {
+  ret: number;
+  errno: number;
+}
+
+/**
+ * An open handle on the device-mapper control node (or any node that takes
+ * ioctls, e.g. `/dev/null` in tests).
+ *
+ * The buffer passed to {@link ControlTransport.ioctl} is handed to the kernel in
+ * place: the kernel reads the request from it and writes the reply into it.
+ */
+export interface ControlTransport {
+  /** The file descriptor, or -1 once closed. */
+  readonly fd: number;
+  /** Synchronous `ioctl(fd, request, buf)`; blocks the JS thread for the call. */
+  ioctl(request: number, buf: Uint8Array): IoctlResult;
+  /**
+   * `ioctl(fd, request, buf)` on a libuv pool thread. Neither read nor write
+   * `buf` until the promise settles: the kernel may be writing into it.
+   */
+  ioctlAsync(request: number, buf: Uint8Array): Promise<IoctlResult>;
+  /** Closes the descriptor. Idempotent; later ioctls throw `DmClosedError`. */
+  close(): void;
+}
+
+/** One entry of a `poll(2)` set: the descriptor and the events to wait for. */
+export interface PollFd {
+  fd: number;
+  /** Bit mask of {@link POLLIN} etc. */
+  events: number;
+}
+
+/** Outcome of `poll(2)`: `ret` = number of ready entries (0 = timeout, -1 = error). */
+export interface PollResult {
+  ret: number;
+  errno: number;
+  /** `revents` for each input entry, in input order (all 0 on timeout or error). */
+  revents: number[];
+}
+
+/**
+ * `poll(2)` bound through the FFI. The sync form blocks the JS thread; the async
+ * form parks a libuv pool thread for up to `timeoutMs` (see `pollAsync` in
+ * control.ts for the one-waiter rule).
+ */
+export interface Poller {
+  poll(fds: readonly PollFd[], timeoutMs: number): PollResult;
+  pollAsync(fds: readonly PollFd[], timeoutMs: number): Promise<PollResult>;
+}
+
+/**
+ * A self-pipe used to wake a thread parked in `poll(2)`: the poller includes
+ * `readFd` in its set, and anyone may call `signal()` to make it return.
+ */
+export interface CancelPipe {
+  /** Non-blocking, close-on-exec read end (-1 once closed). Poll this for POLLIN. */
+  readonly readFd: number;
+  /** Non-blocking, close-on-exec write end (-1 once closed). */
+  readonly writeFd: number;
+  /** Writes one byte. A full pipe is fine: it is already signalled. */
+  signal(): void;
+  /** Reads until the pipe is empty; returns the number of bytes consumed. */
+  drain(): number;
+  /** Closes both ends. Idempotent. */
+  close(): void;
+}
+
+/** `poll(2)` event bits (identical on every Linux architecture). */
+export const POLLIN = 0x001;
+export const POLLPRI = 0x002;
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+export const POLLNVAL = 0x020;

@@ -1,0 +1,11 @@
+/** Byte order of a layout: the structs are raw C structs, so the kernel uses the host's. */
+export type Endianness = 'little' | 'big';
+export type EndianOption = Endianness | 'host';
+
+/** Detected without Node APIs, so the codec runs in any JavaScript runtime. */
+export const HOST_ENDIANNESS: Endianness =
+  new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 'little' : 'big';
+
+export function resolveEndian(e: EndianOption | undefined): Endianness {
+  return e === undefined || e === 'host' ? HOST_ENDIANNESS : e;
+}

@@ -1,0 +1,20 @@
+/**
+ * devicemapper/codec — the byte-exact layout codec of the device-mapper ioctl interface.
+ * Pure: no Node APIs, no I/O; runs in any JavaScript runtime.
+ */
+export * from './constants.js';
+export * from './errors.js';
+export * from './endian.js';
+export * from './dev.js';
+export * from './layout.js';
+export * from './records.js';
+export * from './types.js';
+export { createCodec, replyFlags, PAYLOAD_COMMANDS, type DmCodec, type EncodeOptions } from './commands.js';
+export { escapeParams, prepareTable, type PreparedTable } from './payload.js';
+export { checkName, checkUuid, checkTargetType } from './validate.js';
+
+import { createCodec } from './commands.js';
+/** The host-endian codec, compiled once. */
+export const codec = createCodec();
+export const encodeRequest = codec.encodeRequest;
+export const decodeReply = codec.decodeReply;

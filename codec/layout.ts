@@ -1,0 +1,358 @@
+/**
+ * The layout language: a C struct declared once as data, compiled once into straight-line
+ * DataView encode/decode functions (binary-parser style). Sizes, offsets and alignment
+ * are derived with C's rules, so a declaration reads like the kernel header it mirrors:
+ *
+ *   struct('dm_target_spec', {
+ *     sector_start: u64,
+ *     length: u64,
+ *     status: s32,
+ *     next: u32,
+ *     target_type: char(16),
+ *   })
+ *
+ * Types: u8 u16 u32 s32 (numbers), u64 (bigint on decode; number or bigint on encode),
+ * char(N) (a NUL-padded string of at most N-1 UTF-8 bytes), array(T, N), pad(N)
+ * (bytes that are zero on encode and skipped on decode) and flex (a C flexible array
+ * member `char x[]`: size 0, marks where variable data starts).
+ */
+import { DmCodecError } from './errors.js';
+import { resolveEndian, type EndianOption, type Endianness } from './endian.js';
+import { findNul, utf8Decode, utf8Length, writeCString } from './text.js';
+
+export type ScalarName = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
+
+export interface ScalarType<S extends ScalarName = ScalarName> { readonly kind: 'scalar'; readonly scalar: S }
+export interface CharType { readonly kind: 'char'; readonly length: number }
+export interface ArrayType<S extends ScalarName = ScalarName> { readonly kind: 'array'; readonly of: ScalarType<S>; readonly length: number }
+export interface PadType { readonly kind: 'pad'; readonly length: number }
+export interface FlexType { readonly kind: 'flex'; readonly of: ScalarName | 'char' }
+export type FieldType = ScalarType | CharType | ArrayType | PadType | FlexType;
+
+export const u8: ScalarType<'u8'> = { kind: 'scalar', scalar: 'u8' };
+export const u16: ScalarType<'u16'> = { kind: 'scalar', scalar: 'u16' };
+export const u32: ScalarType<'u32'> = { kind: 'scalar', scalar: 'u32' };
+export const s32: ScalarType<'s32'> = { kind: 'scalar', scalar: 's32' };
+export const u64: ScalarType<'u64'> = { kind: 'scalar', scalar: 'u64' };
+/** A C flexible array member of chars (`char name[]`). */
+export const flex: FlexType = { kind: 'flex', of: 'char' };
+/** A C flexible array member of scalars (`__u64 dev[]`): aligned like its element. */
+export function flexOf(of: ScalarType): FlexType { return { kind: 'flex', of: of.scalar }; }
+export function char(length: number): CharType { return { kind: 'char', length: positive(length) }; }
+export function array<S extends ScalarName>(of: ScalarType<S>, length: number): ArrayType<S> {
+  return { kind: 'array', of, length: positive(length) };
+}
+export function pad(length: number): PadType { return { kind: 'pad', length: positive(length) }; }
+
+function positive(n: number): number {
+  if (!Number.isInteger(n) || n <= 0) throw new DmCodecError('INVALID_ARGUMENT', `layout length must be a positive integer, got ${n}`);
+  return n;
+}
+
+const SCALAR_SIZE: Record<ScalarName, number> = { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8 };
+
+/** Value type of one field, as decoded. */
+export type FieldValue<T> =
+  T extends ScalarType<'u64'> ? bigint :
+  T extends ScalarType ? number :
+  T extends CharType ? string :
+  T extends ArrayType<'u64'> ? bigint[] :
+  T extends ArrayType ? number[] : never;
+
+/** Value type of one field, as accepted by encode (u64 also takes a safe integer number). */
+export type FieldInput<T> =
+  T extends ScalarType<'u64'> ? bigint | number :
+  T extends ArrayType<'u64'> ? ReadonlyArray<bigint | number> :
+  T extends ArrayType ? ReadonlyArray<number> : FieldValue<T>;
+
+export type Fields = Record<string, FieldType>;
+type ValueKeys<F extends Fields> = { [K in keyof F]: F[K] extends PadType | FlexType ? never : K }[keyof F];
+export type Decoded<F extends Fields> = { [K in ValueKeys<F>]: FieldValue<F[K]> };
+export type EncodeInput<F extends Fields> = { [K in ValueKeys<F>]: FieldInput<F[K]> };
+
+/** One field with its derived placement. */
+export interface PlacedField {
+  readonly name: string;
+  readonly type: FieldType;
+  readonly offset: number;
+  readonly size: number;
+  readonly align: number;
+}
+
+/** A declared struct with C's layout derived: offsets, size (tail-padded) and alignment. */
+export interface Layout<F extends Fields = Fields> {
+  readonly name: string;
+  readonly fields: readonly PlacedField[];
+  readonly declared: F;
+  readonly size: number;
+  readonly align: number;
+  /** offsetof() by field name. */
+  readonly offsetOf: { readonly [K in keyof F]: number };
+}
+
+function typeSizeAlign(t: FieldType): [number, number] {
+  switch (t.kind) {
+    case 'scalar': return [SCALAR_SIZE[t.scalar], SCALAR_SIZE[t.scalar]];
+    case 'array': return [SCALAR_SIZE[t.of.scalar] * t.length, SCALAR_SIZE[t.of.scalar]];
+    case 'char': return [t.length, 1];
+    case 'pad': return [t.length, 1];
+    case 'flex': return [0, t.of === 'char' ? 1 : SCALAR_SIZE[t.of]];
+  }
+}
+
+/**
+ * Declares a struct. `options.align` raises the struct's alignment (as `__aligned__` would).
+ * Derives every offset the way a C compiler does for these types.
+ */
+export function struct<F extends Fields>(name: string, fields: F, options: { align?: number } = {}): Layout<F> {
+  const placed: PlacedField[] = [];
+  const offsetOf: Record<string, number> = {};
+  let offset = 0;
+  let align = options.align ?? 1;
+  const names = Object.keys(fields);
+  names.forEach((fieldName, i) => {
+    const type = fields[fieldName]!;
+    if (type.kind === 'flex' && i !== names.length - 1) {
+      throw new DmCodecError('INVALID_ARGUMENT', `${name}.${fieldName}: a flexible array must be the last field`);
+    }
+    const [size, a] = typeSizeAlign(type);
+    offset = alignUp(offset, a);
+    placed.push({ name: fieldName, type, offset, size, align: a });
+    offsetOf[fieldName] = offset;
+    offset += size;
+    align = Math.max(align, a);
+  });
+  return {
+    name,
+    fields: placed,
+    declared: fields,
+    size: alignUp(offset, align),
+    align,
+    offsetOf: offsetOf as Layout<F>['offsetOf'],
+  };
+}
+
+export function alignUp(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+/** A compiled layout: encode/decode at an offset of a buffer, in a fixed byte order. */
+export interface StructCodec<F extends Fields = Fields> {
+  readonly layout: Layout<F>;
+  readonly endian: Endianness;
+  readonly size: number;
+  /** Decodes the struct at bytes[offset]. The caller guarantees offset + size <= length. */
+  decode(view: DataView, bytes: Uint8Array, offset: number): Decoded<F>;
+  /** Encodes every field (pad bytes zeroed, strings NUL-padded) at bytes[offset]. Throws DmCodecError on a bad value; the bytes may then be partly written. */
+  encode(view: DataView, bytes: Uint8Array, offset: number, value: EncodeInput<F>): void;
+}
+
+/** Helpers the generated code calls; kept tiny so the hot paths stay monomorphic. */
+const rt = {
+  readChar(bytes: Uint8Array, off: number, n: number): string {
+    const nul = findNul(bytes, off, off + n);
+    return utf8Decode(bytes, off, nul < 0 ? off + n : nul);
+  },
+  writeChar(bytes: Uint8Array, off: number, s: unknown, n: number, field: string): void {
+    if (typeof s !== 'string') throw new DmCodecError('INVALID_ARGUMENT', `${field} must be a string`, field);
+    if (s.indexOf('\0') >= 0) throw new DmCodecError('STRING_HAS_NUL', `${field} must not contain NUL`, field);
+    const len = utf8Length(s);
+    if (len > n - 1) throw new DmCodecError('STRING_TOO_LONG', `${field} is ${len} bytes; at most ${n - 1} fit`, field);
+    writeCString(bytes, off, s, n);
+  },
+  setU64(view: DataView, off: number, v: unknown, le: boolean, field: string): void {
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v) || v < 0) throw badInt(field, v, 'u64');
+      const lo = v % 0x100000000;
+      const hi = (v - lo) / 0x100000000;
+      view.setUint32(off + (le ? 0 : 4), lo, le);
+      view.setUint32(off + (le ? 4 : 0), hi, le);
+    } else if (typeof v === 'bigint') {
+      if (v < 0n || v > 0xffffffffffffffffn) throw badInt(field, v, 'u64');
+      view.setBigUint64(off, v, le);
+    } else {
+      throw badInt(field, v, 'u64');
+    }
+  },
+  badInt,
+  checkArray(v: unknown, n: number, field: string): void {
+    if (!Array.isArray(v) || v.length !== n) {
+      throw new DmCodecError('INVALID_ARGUMENT', `${field} must be an array of ${n}`, field);
+    }
+  },
+};
+
+function badInt(field: string, v: unknown, type: string): DmCodecError {
+  return new DmCodecError('INVALID_INTEGER', `${field} must be a ${type} integer, got ${String(v)}`, field);
+}
+
+const GETTER: Record<ScalarName, string> = { u8: 'getUint8', u16: 'getUint16', u32: 'getUint32', s32: 'getInt32', u64: 'getBigUint64' };
+const SETTER: Record<Exclude<ScalarName, 'u64'>, string> = { u8: 'setUint8', u16: 'setUint16', u32: 'setUint32', s32: 'setInt32' };
+/** An expression that is true when `v` is NOT a valid value of the scalar type. */
+const INVALID: Record<Exclude<ScalarName, 'u64'>, (v: string) => string> = {
+  u8: (v) => `(typeof ${v} !== 'number' || (${v} & 0xff) !== ${v})`,
+  u16: (v) => `(typeof ${v} !== 'number' || (${v} & 0xffff) !== ${v})`,
+  u32: (v) => `(typeof ${v} !== 'number' || (${v} >>> 0) !== ${v})`,
+  s32: (v) => `(typeof ${v} !== 'number' || (${v} | 0) !== ${v})`,
+};
+
+function scalarRead(s: ScalarName, off: string, le: string): string {
+  return s === 'u8' ? `view.getUint8(${off})` : `view.${GETTER[s]}(${off}, ${le})`;
+}
+
+function scalarWrite(s: ScalarName, off: string, v: string, le: string, field: string): string {
+  if (s === 'u64') return `rt.setU64(view, ${off}, ${v}, ${le}, ${JSON.stringify(field)});`;
+  const set = s === 'u8' ? `view.setUint8(${off}, ${v});` : `view.${SETTER[s]}(${off}, ${v}, ${le});`;
+  return `if (${INVALID[s](v)}) throw rt.badInt(${JSON.stringify(field)}, ${v}, '${s}'); ${set}`;
+}
+
+function generate(layout: Layout, le: boolean): { decode: string; encode: string } {
+  const L = String(le);
+  const parts: string[] = [];
+  const enc: string[] = [];
+  for (const f of layout.fields) {
+    const key = JSON.stringify(f.name);
+    const qualified = `${layout.name}.${f.name}`;
+    const v = `value[${key}]`;
+    const at = (k: number) => `o + ${f.offset + k}`;
+    switch (f.type.kind) {
+      case 'scalar':
+        parts.push(`${key}: ${scalarRead(f.type.scalar, at(0), L)}`);
+        enc.push(scalarWrite(f.type.scalar, at(0), v, L, qualified));
+        break;
+      case 'array': {
+        const es = SCALAR_SIZE[f.type.of.scalar];
+        const items: string[] = [];
+        enc.push(`rt.checkArray(${v}, ${f.type.length}, ${JSON.stringify(qualified)});`);
+        for (let i = 0; i < f.type.length; i++) {
+          items.push(scalarRead(f.type.of.scalar, at(i * es), L));
+          enc.push(scalarWrite(f.type.of.scalar, at(i * es), `${v}[${i}]`, L, `${qualified}[${i}]`));
+        }
+        parts.push(`${key}: [${items.join(', ')}]`);
+        break;
+      }
+      case 'char':
+        parts.push(`${key}: rt.readChar(bytes, ${at(0)}, ${f.type.length})`);
+        enc.push(`rt.writeChar(bytes, ${at(0)}, ${v}, ${f.type.length}, ${JSON.stringify(qualified)});`);
+        break;
+      case 'pad':
+        enc.push(`bytes.fill(0, ${at(0)}, ${at(f.size)});`);
+        break;
+      case 'flex':
+        break;
+    }
+  }
+  // Tail padding between the last field and sizeof() is zeroed too: byte-exact output.
+  const last = layout.fields[layout.fields.length - 1];
+  const end = last ? last.offset + last.size : 0;
+  if (end < layout.size) enc.push(`bytes.fill(0, o + ${end}, o + ${layout.size});`);
+  // Gaps between fields (C's implicit padding) are zeroed as well.
+  let cursor = 0;
+  for (const f of layout.fields) {
+    if (f.offset > cursor) enc.push(`bytes.fill(0, o + ${cursor}, o + ${f.offset});`);
+    cursor = f.offset + f.size;
+  }
+  return { decode: `return { ${parts.join(',\n  ')} };`, encode: enc.join('\n') };
+}
+
+let codegenAllowed: boolean | undefined;
+/** Whether `new Function` works here (it does not under a strict CSP or on some edge runtimes). */
+function canGenerate(): boolean {
+  if (codegenAllowed === undefined) {
+    try { codegenAllowed = new Function('return 1')() === 1; } catch { codegenAllowed = false; }
+  }
+  return codegenAllowed;
+}
+
+export interface CompileOptions {
+  endian?: EndianOption;
+  /** 'auto' (default) generates code when the runtime allows it; 'interpret' forces closures. */
+  mode?: 'auto' | 'interpret';
+}
+
+/** Compiles a layout once; the result is reused for every encode/decode. */
+export function compile<F extends Fields>(layout: Layout<F>, options: CompileOptions = {}): StructCodec<F> {
+  const endian = resolveEndian(options.endian);
+  const le = endian === 'little';
+  let decode: StructCodec<F>['decode'];
+  let encode: StructCodec<F>['encode'];
+  if (options.mode !== 'interpret' && canGenerate()) {
+    const src = generate(layout, le);
+    decode = new Function('rt', `return function decode_${layout.name}(view, bytes, o) {\n${src.decode}\n}`)(rt);
+    encode = new Function('rt', `return function encode_${layout.name}(view, bytes, o, value) {\n${src.encode}\n}`)(rt);
+  } else {
+    ({ decode, encode } = interpret(layout, le));
+  }
+  return { layout, endian, size: layout.size, decode, encode };
+}
+
+/** The same semantics as the generated code, built from closures (for runtimes without eval). */
+function interpret<F extends Fields>(layout: Layout<F>, le: boolean): Pick<StructCodec<F>, 'decode' | 'encode'> {
+  type R = (view: DataView, bytes: Uint8Array, o: number) => unknown;
+  type W = (view: DataView, bytes: Uint8Array, o: number, v: unknown) => void;
+  const readScalar = (s: ScalarName, off: number): R =>
+    s === 'u64' ? (view, _b, o) => view.getBigUint64(o + off, le)
+      : s === 'u8' ? (view, _b, o) => view.getUint8(o + off)
+        : s === 'u16' ? (view, _b, o) => view.getUint16(o + off, le)
+          : s === 'u32' ? (view, _b, o) => view.getUint32(o + off, le)
+            : (view, _b, o) => view.getInt32(o + off, le);
+  const writeScalar = (s: ScalarName, off: number, field: string): W => {
+    if (s === 'u64') return (view, _b, o, v) => rt.setU64(view, o + off, v, le, field);
+    const ok: Record<string, (v: number) => boolean> = {
+      u8: (v) => (v & 0xff) === v, u16: (v) => (v & 0xffff) === v, u32: (v) => (v >>> 0) === v, s32: (v) => (v | 0) === v,
+    };
+    const check = ok[s]!;
+    return (view, _b, o, v) => {
+      if (typeof v !== 'number' || !check(v)) throw rt.badInt(field, v, s);
+      if (s === 'u8') view.setUint8(o + off, v);
+      else if (s === 'u16') view.setUint16(o + off, v, le);
+      else if (s === 'u32') view.setUint32(o + off, v, le);
+      else view.setInt32(o + off, v, le);
+    };
+  };
+  const readers: [string, R][] = [];
+  const writers: W[] = [];
+  for (const f of layout.fields) {
+    const qualified = `${layout.name}.${f.name}`;
+    const t = f.type;
+    if (t.kind === 'scalar') {
+      readers.push([f.name, readScalar(t.scalar, f.offset)]);
+      const w = writeScalar(t.scalar, f.offset, qualified);
+      writers.push((view, b, o, value) => w(view, b, o, (value as Record<string, unknown>)[f.name]));
+    } else if (t.kind === 'array') {
+      const es = SCALAR_SIZE[t.of.scalar];
+      const rs = Array.from({ length: t.length }, (_, i) => readScalar(t.of.scalar, f.offset + i * es));
+      const ws = Array.from({ length: t.length }, (_, i) => writeScalar(t.of.scalar, f.offset + i * es, `${qualified}[${i}]`));
+      readers.push([f.name, (view, b, o) => rs.map((r) => r(view, b, o))]);
+      writers.push((view, b, o, value) => {
+        const arr = (value as Record<string, unknown>)[f.name];
+        rt.checkArray(arr, t.length, qualified);
+        ws.forEach((w, i) => w(view, b, o, (arr as unknown[])[i]));
+      });
+    } else if (t.kind === 'char') {
+      readers.push([f.name, (_v, b, o) => rt.readChar(b, o + f.offset, t.length)]);
+      writers.push((_v, b, o, value) => rt.writeChar(b, o + f.offset, (value as Record<string, unknown>)[f.name], t.length, qualified));
+    } else if (t.kind === 'pad') {
+      writers.push((_v, b, o) => b.fill(0, o + f.offset, o + f.offset + f.size));
+    }
+  }
+  let cursor = 0;
+  for (const f of layout.fields) {
+    if (f.offset > cursor) { const a = cursor, z = f.offset; writers.push((_v, b, o) => b.fill(0, o + a, o + z)); }
+    cursor = f.offset + f.size;
+  }
+  if (cursor < layout.size) { const a = cursor; writers.push((_v, b, o) => b.fill(0, o + a, o + layout.size)); }
+  return {
+    decode: (view, bytes, o) => {
+      const out: Record<string, unknown> = {};
+      for (const [k, r] of readers) out[k] = r(view, bytes, o);
+      return out as Decoded<F>;
+    },
+    encode: (view, bytes, o, value) => { for (const w of writers) w(view, bytes, o, value); },
+  };
+}
+
+/** A DataView over exactly the bytes of `bytes`. */
+export function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

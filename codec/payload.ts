@@ -1,0 +1,251 @@
+/**
+ * Payload chains after the header. Every record is 8-byte aligned from the start of the
+ * ioctl buffer. `next` means three different things: for TABLE_LOAD input it is relative
+ * to the current spec; for STATUS/TABLE/WAIT output it is relative to data_start (iterate
+ * by target_count); for name lists and versions it is relative to the current record
+ * (0 = last). Decoders never read outside [start, end), never follow a `next` that does
+ * not advance, and never trust a count that does not fit.
+ */
+import { alignUp, type StructCodec } from './layout.js';
+import type { dmNameList, dmNameListTrailer, dmTargetDeps, dmTargetMsg, dmTargetSpec, dmTargetVersions } from './records.js';
+import { DmCodecError, malformed } from './errors.js';
+import { findNul, utf8Decode, utf8Encode } from './text.js';
+import { decodeDev, type DevNo } from './dev.js';
+import { checkTargetType, checkU64 } from './validate.js';
+import { DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID, DM_NAME_LIST_FLAG_HAS_UUID, type Version } from './constants.js';
+import type { ListedDevice, TargetLine, TargetSpecInput, TargetVersion } from './types.js';
+
+export interface RecordCodecs {
+  spec: StructCodec<(typeof dmTargetSpec)['declared']>;
+  deps: StructCodec<(typeof dmTargetDeps)['declared']>;
+  nameList: StructCodec<(typeof dmNameList)['declared']>;
+  trailer: StructCodec<(typeof dmNameListTrailer)['declared']>;
+  versions: StructCodec<(typeof dmTargetVersions)['declared']>;
+  msg: StructCodec<(typeof dmTargetMsg)['declared']>;
+}
+
+const SPEC_SIZE = 40;
+const BACKSLASH = 0x5c;
+
+/** A validated table, ready to encode: params already escaped into bytes. */
+export interface PreparedTable {
+  readonly specs: readonly { start: bigint; length: bigint; type: string; params: Uint8Array }[];
+  /** Bytes the spec chain takes, from data_start. */
+  readonly size: number;
+}
+
+/**
+ * libdevmapper's rule: every `\` in params is doubled, so the kernel's dm_split_args()
+ * hands a backslash to the target literally. Done here and nowhere else.
+ */
+export function escapeParams(params: string | Uint8Array): Uint8Array {
+  const raw = typeof params === 'string' ? utf8Encode(params) : params;
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) if (raw[i] === BACKSLASH) n++;
+  if (n === 0) return raw;
+  const out = new Uint8Array(raw.length + n);
+  let j = 0;
+  for (let i = 0; i < raw.length; i++) {
+    out[j++] = raw[i]!;
+    if (raw[i] === BACKSLASH) out[j++] = BACKSLASH;
+  }
+  return out;
+}
+
+/**
+ * Checks a table before anything is encoded: at least one target, contiguous from sector
+ * 0, no gap or overlap, every length > 0, type ≤ 15 bytes, params without NUL. The error
+ * names the offending line.
+ */
+export function prepareTable(targets: readonly TargetSpecInput[]): PreparedTable {
+  if (!Array.isArray(targets) || targets.length === 0) {
+    throw new DmCodecError('INVALID_TABLE', 'a table needs at least one target', 'targets');
+  }
+  let expected = 0n;
+  let size = 0;
+  const specs = targets.map((t, i) => {
+    const field = `targets[${i}]`;
+    const line = () => `line ${i + 1} (${describe(t)})`;
+    if (t === null || typeof t !== 'object') throw new DmCodecError('INVALID_TABLE', `${field} must be an object`, field);
+    const start = checkU64(t.start, `${field}.start`, 'INVALID_SECTOR');
+    const length = checkU64(t.length, `${field}.length`, 'INVALID_SECTOR');
+    if (length === 0n) throw new DmCodecError('INVALID_TABLE', `${line()}: length must be greater than 0`, field);
+    if (start !== expected) {
+      const what = start < expected ? 'overlaps the previous target' : 'leaves a gap after the previous target';
+      throw new DmCodecError('INVALID_TABLE', `${line()}: starts at sector ${start} but must start at ${expected} (${what}); targets must be contiguous from sector 0`, field);
+    }
+    expected = start + length;
+    if (expected > 0xffffffffffffffffn) throw new DmCodecError('INVALID_TABLE', `${line()}: ends beyond 2^64 sectors`, field);
+    let type: string;
+    try { type = checkTargetType(t.type, `${field}.type`); } catch (e) {
+      throw new DmCodecError('INVALID_TABLE', `${line()}: ${(e as Error).message}`, `${field}.type`);
+    }
+    if (typeof t.params !== 'string' && !(t.params instanceof Uint8Array)) {
+      throw new DmCodecError('INVALID_TABLE', `${line()}: params must be a string or bytes`, `${field}.params`);
+    }
+    const params = escapeParams(t.params);
+    if (params.indexOf(0) >= 0) throw new DmCodecError('INVALID_TABLE', `${line()}: params must not contain NUL`, `${field}.params`);
+    size += specSize(params.length);
+    return { start, length, type, params };
+  });
+  return { specs, size };
+}
+
+function describe(t: TargetSpecInput): string {
+  const p = t && typeof t.params === 'string' ? t.params : '<bytes>';
+  return t ? `${String(t.start)} ${String(t.length)} ${String(t.type)} ${p.length > 60 ? p.slice(0, 57) + '...' : p}` : String(t);
+}
+
+function specSize(paramsLength: number): number {
+  return alignUp(SPEC_SIZE + paramsLength + 1, 8);
+}
+
+/** TABLE_LOAD input: spec + params + NUL, padded to 8; `next` counts from the current spec. */
+export function encodeTable(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, table: PreparedTable): number {
+  let off = start;
+  for (const s of table.specs) {
+    const size = specSize(s.params.length);
+    rc.spec.encode(view, bytes, off, { sector_start: s.start, length: s.length, status: 0, next: size, target_type: s.type });
+    bytes.set(s.params, off + SPEC_SIZE);
+    bytes.fill(0, off + SPEC_SIZE + s.params.length, off + size);
+    off += size;
+  }
+  return off;
+}
+
+/**
+ * STATUS/TABLE/WAIT output: `count` specs; `next` counts from data_start. With
+ * BUFFER_FULL the kernel fills as many specs as fit, so a partial chain is returned
+ * instead of an error.
+ */
+export function decodeTargets(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, end: number, count: number, partial: boolean): TargetLine[] {
+  const out: TargetLine[] = [];
+  let off = start;
+  for (let i = 0; i < count; i++) {
+    if (off + SPEC_SIZE > end) {
+      if (partial) break;
+      throw malformed(`target ${i} of ${count} lies outside the returned data`, 'dm_target_spec');
+    }
+    const spec = rc.spec.decode(view, bytes, off);
+    const nul = findNul(bytes, off + SPEC_SIZE, end);
+    if (nul < 0) {
+      if (partial) break;
+      throw malformed(`target ${i} params are not NUL-terminated inside the returned data`, 'dm_target_spec');
+    }
+    out.push({ start: spec.sector_start, length: spec.length, type: spec.target_type, params: utf8Decode(bytes, off + SPEC_SIZE, nul) });
+    if (i === count - 1) break;
+    const next = start + spec.next;
+    if (next <= off || next > end || next < nul + 1) {
+      if (partial) break;
+      throw malformed(`target ${i} has a next offset (${spec.next}) that does not advance inside the data`, 'dm_target_spec.next');
+    }
+    off = next;
+  }
+  return out;
+}
+
+/**
+ * LIST_DEVICES output. Each record: dev, next (from this record), name; then, on 4.37+,
+ * an 8-aligned event_nr/flags pair, and, when flags has HAS_UUID, an 8-aligned uuid.
+ * Whether the trailer is there is read from the record's bounds (there must be room for
+ * it) and the kernel version; uuid presence from the flag bits.
+ */
+export function decodeNameList(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, end: number, kernel: Version): ListedDevice[] {
+  const out: ListedDevice[] = [];
+  if (end - start < 8) return out;
+  if (rc.nameList.decode(view, bytes, start).dev === 0n) return out; // "Flags no data"
+  const trailerByVersion = kernel[0] > 4 || (kernel[0] === 4 && kernel[1] >= 37);
+  let off = start;
+  for (;;) {
+    if (off + 13 > end) throw malformed(`name-list record at ${off} lies outside the returned data`, 'dm_name_list');
+    const rec = rc.nameList.decode(view, bytes, off);
+    const recEnd = rec.next === 0 ? end : off + rec.next;
+    if (rec.next !== 0 && (rec.next < 16 || recEnd > end)) {
+      throw malformed(`name-list record at ${off} has a next offset (${rec.next}) outside the data`, 'dm_name_list.next');
+    }
+    const nul = findNul(bytes, off + 12, recEnd);
+    if (nul < 0) throw malformed(`name-list record at ${off}: name is not NUL-terminated`, 'dm_name_list.name');
+    const name = utf8Decode(bytes, off + 12, nul);
+    const tOff = alignUp(nul + 1, 8);
+    let eventNr: number | undefined;
+    let uuid: string | null | undefined;
+    // Kernels before 4.37 place the next record at align8(record + 16 + name + 1), which can
+    // leave exactly 8 spare bytes: bounds alone cannot tell, so the version decides whether
+    // a trailer was written, the bounds must then hold it, and its flag bits must be known.
+    if (trailerByVersion) {
+      if (tOff + 8 > recEnd) throw malformed(`name-list record "${name}": no room for the event_nr/flags trailer`, 'dm_name_list');
+      const t = rc.trailer.decode(view, bytes, tOff);
+      eventNr = t.event_nr;
+      const has = (t.flags & DM_NAME_LIST_FLAG_HAS_UUID) !== 0;
+      const hasNot = (t.flags & DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID) !== 0;
+      if ((t.flags & ~3) !== 0 || (has && hasNot)) {
+        throw malformed(`name-list record "${name}": unknown trailer flags 0x${t.flags.toString(16)}`, 'dm_name_list.flags');
+      }
+      if (has) {
+        const uOff = tOff + 8;
+        const unul = findNul(bytes, uOff, recEnd);
+        if (unul < 0) throw malformed(`name-list record "${name}": uuid is not NUL-terminated`, 'dm_name_list.uuid');
+        uuid = utf8Decode(bytes, uOff, unul);
+      } else if (hasNot) {
+        uuid = null;
+      }
+    }
+    out.push({ name, dev: decodeDev(rec.dev), eventNr, uuid });
+    if (rec.next === 0) return out;
+    off += rec.next;
+  }
+}
+
+/** LIST_VERSIONS / GET_TARGET_VERSION output: records chained by `next` from each record. */
+export function decodeVersions(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, end: number): TargetVersion[] {
+  const out: TargetVersion[] = [];
+  if (end - start < 16) return out;
+  let off = start;
+  for (;;) {
+    if (off + 17 > end) throw malformed(`target-version record at ${off} lies outside the returned data`, 'dm_target_versions');
+    const rec = rc.versions.decode(view, bytes, off);
+    const recEnd = rec.next === 0 ? end : off + rec.next;
+    if (rec.next !== 0 && (rec.next < 17 || recEnd > end)) {
+      throw malformed(`target-version record at ${off} has a next offset (${rec.next}) outside the data`, 'dm_target_versions.next');
+    }
+    const nul = findNul(bytes, off + 16, recEnd);
+    if (nul < 0) throw malformed(`target-version record at ${off}: name is not NUL-terminated`, 'dm_target_versions.name');
+    const v = rec.version;
+    out.push({ name: utf8Decode(bytes, off + 16, nul), version: [v[0]!, v[1]!, v[2]!] });
+    if (rec.next === 0) return out;
+    off += rec.next;
+  }
+}
+
+/** TABLE_DEPS output: count, padding, then count u64 device numbers. */
+export function decodeDeps(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, end: number, le: boolean): DevNo[] {
+  if (end - start < 8) throw malformed('dependency list header lies outside the returned data', 'dm_target_deps');
+  const { count } = rc.deps.decode(view, bytes, start);
+  if (count > (end - start - 8) / 8) {
+    throw malformed(`dependency count ${count} does not fit in the ${end - start} returned bytes`, 'dm_target_deps.count');
+  }
+  const out: DevNo[] = [];
+  for (let i = 0; i < count; i++) out.push(decodeDev(view.getBigUint64(start + 8 + i * 8, le)));
+  return out;
+}
+
+/** TARGET_MSG input: the sector, then the NUL-terminated message. Returns the end offset. */
+export function encodeMessage(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, sector: bigint, message: Uint8Array): number {
+  rc.msg.encode(view, bytes, start, { sector });
+  bytes.set(message, start + 8);
+  bytes[start + 8 + message.length] = 0;
+  return start + 8 + message.length + 1;
+}
+
+/** A NUL-terminated string payload (rename target, geometry, message output). */
+export function encodeString(bytes: Uint8Array, start: number, s: Uint8Array): number {
+  bytes.set(s, start);
+  bytes[start + s.length] = 0;
+  return start + s.length + 1;
+}
+
+export function decodeString(bytes: Uint8Array, start: number, end: number, field: string): string {
+  const nul = findNul(bytes, start, end);
+  if (nul < 0) throw malformed(`${field} is not NUL-terminated inside the returned data`, field);
+  return utf8Decode(bytes, start, nul);
+}

@@ -1,0 +1,168 @@
+/** Typed requests and replies of the 18 commands. */
+import type { DevNo } from './dev.js';
+import type { Version } from './constants.js';
+
+/** How a command finds its device: by exactly one of name, uuid or device number. */
+export type DeviceId =
+  | { readonly name: string; readonly uuid?: undefined; readonly dev?: undefined }
+  | { readonly uuid: string; readonly name?: undefined; readonly dev?: undefined }
+  | { readonly dev: { readonly major: number; readonly minor: number }; readonly name?: undefined; readonly uuid?: undefined };
+
+/** Sector numbers and lengths: a safe integer or a bigint (512-byte sectors). */
+export type Sectors = number | bigint;
+
+/** One table line to load: `<start> <length> <type> <params>`. */
+export interface TargetSpecInput {
+  readonly start: Sectors;
+  readonly length: Sectors;
+  readonly type: string;
+  /** Raw parameter tokens; the encoder doubles every backslash (libdevmapper's rule). Bytes for key material. */
+  readonly params: string | Uint8Array;
+}
+
+/** One table line as the kernel returns it (status or table text). */
+export interface TargetLine {
+  readonly start: bigint;
+  readonly length: bigint;
+  readonly type: string;
+  readonly params: string;
+}
+
+export interface CommandRequests {
+  version: Record<string, never>;
+  removeAll: { readonly deferred?: boolean };
+  listDevices: {
+    /** Include each device's uuid (4.45+). */
+    readonly withUuid?: boolean;
+    /** Only devices whose name starts with this (4.45+; older kernels ignore it). */
+    readonly namePrefix?: string;
+    /** Only devices whose uuid starts with this (4.45+; older kernels ignore it). */
+    readonly uuidPrefix?: string;
+  };
+  create: {
+    readonly name: string;
+    readonly uuid?: string;
+    /** Ask for this minor (DM_PERSISTENT_DEV_FLAG); the kernel ignores the major. */
+    readonly minor?: number;
+    readonly major?: number;
+  };
+  remove: { readonly id: DeviceId; readonly deferred?: boolean; readonly cookie?: number };
+  rename: {
+    /** The kernel finds the source by name only. */
+    readonly name: string;
+    readonly newName?: string;
+    readonly newUuid?: string;
+    readonly cookie?: number;
+  };
+  suspend: {
+    readonly id: DeviceId;
+    /** 'suspend' sets DM_SUSPEND_FLAG; 'resume' swaps in the inactive table. */
+    readonly action: 'suspend' | 'resume';
+    readonly noflush?: boolean;
+    readonly skipLockfs?: boolean;
+    readonly cookie?: number;
+  };
+  info: { readonly id: DeviceId; readonly inactive?: boolean };
+  wait: {
+    readonly id: DeviceId;
+    /** Return as soon as the device's event number differs from this one. */
+    readonly eventNr: number;
+    /** Return the table text instead of the status text. */
+    readonly table?: boolean;
+    readonly inactive?: boolean;
+    readonly noflush?: boolean;
+  };
+  load: {
+    readonly id: DeviceId;
+    readonly targets: readonly TargetSpecInput[];
+    readonly readOnly?: boolean;
+    /** DM_SECURE_DATA_FLAG: the kernel wipes its copies (key material). */
+    readonly secure?: boolean;
+  };
+  clear: { readonly id: DeviceId };
+  deps: { readonly id: DeviceId; readonly inactive?: boolean };
+  status: {
+    readonly id: DeviceId;
+    /** Table text (DM_STATUS_TABLE_FLAG) instead of status text. */
+    readonly table?: boolean;
+    readonly inactive?: boolean;
+    readonly noflush?: boolean;
+    /** STATUSTYPE_IMA text (4.45+). */
+    readonly ima?: boolean;
+    readonly secure?: boolean;
+  };
+  listVersions: Record<string, never>;
+  message: { readonly id: DeviceId; readonly sector?: Sectors; readonly message: string };
+  setGeometry: {
+    readonly id: DeviceId;
+    readonly cylinders: number;
+    readonly heads: number;
+    readonly sectors: number;
+    readonly start: Sectors;
+  };
+  armPoll: Record<string, never>;
+  getTargetVersion: { readonly target: string };
+}
+
+/** The out-flags of a reply, as named booleans. */
+export interface ReplyFlags {
+  readonly readOnly: boolean;
+  readonly suspended: boolean;
+  readonly activePresent: boolean;
+  readonly inactivePresent: boolean;
+  readonly bufferFull: boolean;
+  readonly ueventGenerated: boolean;
+  readonly dataOut: boolean;
+  readonly deferredRemove: boolean;
+  readonly internalSuspend: boolean;
+}
+
+/** The header fields the kernel writes for a device (`__dev_status` plus the looked-up name/uuid). */
+export interface DeviceInfo {
+  readonly name: string;
+  readonly uuid: string;
+  readonly dev: DevNo;
+  readonly openCount: number;
+  readonly eventNr: number;
+  readonly targetCount: number;
+  readonly flags: ReplyFlags;
+  readonly rawFlags: number;
+}
+
+export interface ListedDevice {
+  readonly name: string;
+  readonly dev: DevNo;
+  /** Per-device event number (kernels 4.37+); undefined when the kernel does not report it. */
+  readonly eventNr: number | undefined;
+  /** The uuid when asked for and present; null when the kernel says there is none; undefined when not reported. */
+  readonly uuid: string | null | undefined;
+}
+
+export interface TargetVersion {
+  readonly name: string;
+  readonly version: Version;
+}
+
+interface VersionOnly { readonly version: Version }
+interface WithDevice extends VersionOnly { readonly device: DeviceInfo }
+
+export interface CommandReplies {
+  version: VersionOnly;
+  removeAll: VersionOnly;
+  listDevices: VersionOnly & { readonly bufferFull: boolean; readonly devices: readonly ListedDevice[] };
+  create: WithDevice;
+  remove: WithDevice;
+  rename: WithDevice;
+  suspend: WithDevice;
+  info: WithDevice;
+  wait: WithDevice & { readonly bufferFull: boolean; readonly targets: readonly TargetLine[] };
+  load: WithDevice;
+  clear: WithDevice;
+  deps: WithDevice & { readonly bufferFull: boolean; readonly deps: readonly DevNo[] };
+  status: WithDevice & { readonly bufferFull: boolean; readonly targets: readonly TargetLine[] };
+  listVersions: VersionOnly & { readonly bufferFull: boolean; readonly targets: readonly TargetVersion[] };
+  message: VersionOnly & { readonly bufferFull: boolean; readonly dataOut: boolean; readonly output: string | undefined };
+  setGeometry: VersionOnly;
+  armPoll: VersionOnly;
+  getTargetVersion: VersionOnly & { readonly bufferFull: boolean; readonly targets: readonly TargetVersion[] };
+}

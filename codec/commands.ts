@@ -186,6 +186,13 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
         return { version, bufferFull, dataOut, output };
       }
     }
+    if (command === 'remove') {
+      return {
+        version, name: h.name, uuid: h.uuid,
+        deferred: (h.flags & DM_DEFERRED_REMOVE) !== 0,
+        ueventGenerated: (h.flags & DM_UEVENT_GENERATED_FLAG) !== 0,
+      };
+    }
     const device = deviceInfo(h);
     switch (command) {
       case 'status': case 'wait': {
@@ -194,8 +201,9 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
         return { version, device, bufferFull, targets };
       }
       case 'deps': {
-        if (bufferFull) return { version, device, bufferFull, deps: [] };
-        const [s, e] = payload();
+        const [s, e] = bufferFull ? [0, 0] : payload();
+        // No table: the kernel writes no dm_target_deps at all (data_size stays 305).
+        if (e <= s) return { version, device, bufferFull, deps: [] };
         return { version, device, bufferFull, deps: decodeDeps(records, view, reply, s, e, le) };
       }
       default:

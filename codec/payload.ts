@@ -29,7 +29,7 @@ const BACKSLASH = 0x5c;
 
 /** A validated table, ready to encode: params already escaped into bytes. */
 export interface PreparedTable {
-  readonly specs: readonly { start: bigint; length: bigint; type: string; params: Uint8Array }[];
+  readonly specs: readonly { start: bigint; length: bigint; type: string; params: Uint8Array; owned: boolean }[];
   /** Bytes the spec chain takes, from data_start. */
   readonly size: number;
 }
@@ -84,9 +84,11 @@ export function prepareTable(targets: readonly TargetSpecInput[]): PreparedTable
       throw new DmCodecError('INVALID_TABLE', `${line()}: params must be a string or bytes`, `${field}.params`);
     }
     const params = escapeParams(t.params);
+    // A copy made here (UTF-8 or escaping) is wiped once written: it may hold key material.
+    const owned = params !== t.params;
     if (params.indexOf(0) >= 0) throw new DmCodecError('INVALID_TABLE', `${line()}: params must not contain NUL`, `${field}.params`);
     size += specSize(params.length);
-    return { start, length, type, params };
+    return { start, length, type, params, owned };
   });
   return { specs, size };
 }
@@ -107,6 +109,7 @@ export function encodeTable(rc: RecordCodecs, view: DataView, bytes: Uint8Array,
     const size = specSize(s.params.length);
     rc.spec.encode(view, bytes, off, { sector_start: s.start, length: s.length, status: 0, next: size, target_type: s.type });
     bytes.set(s.params, off + SPEC_SIZE);
+    if (s.owned) s.params.fill(0);
     bytes.fill(0, off + SPEC_SIZE + s.params.length, off + size);
     off += size;
   }

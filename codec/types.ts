@@ -151,7 +151,12 @@ export interface CommandReplies {
   removeAll: VersionOnly;
   listDevices: VersionOnly & { readonly bufferFull: boolean; readonly devices: readonly ListedDevice[] };
   create: WithDevice;
-  remove: WithDevice;
+  /**
+   * DEV_REMOVE does not run `__dev_status()`: the kernel writes only the looked-up name and
+   * uuid and two flags. `deferred` = the device was open and is now scheduled for removal
+   * on last close (it still exists); otherwise it is gone.
+   */
+  remove: VersionOnly & { readonly name: string; readonly uuid: string; readonly deferred: boolean; readonly ueventGenerated: boolean };
   rename: WithDevice;
   suspend: WithDevice;
   info: WithDevice;

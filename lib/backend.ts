@@ -1,0 +1,33 @@
+/**
+ * What the client runs on: a control transport for commands, and a watcher (a second
+ * control fd) for the shared event poller. The real backend is koffi on
+ * /dev/mapper/control; `devicemapper/testing` provides a simulated kernel with the same
+ * shape, so everything above this file runs unchanged on both.
+ */
+import type { ControlTransport } from '../ffi/types.js';
+
+export type { ControlTransport, IoctlResult } from '../ffi/types.js';
+
+/**
+ * Waits for device-mapper's global events on its own control fd: `arm()` issues
+ * DM_DEV_ARM_POLL (remembering the current global event number on that fd), `wait()`
+ * resolves once an event happened after the last arm, or once `cancel()` is called.
+ * At most one `wait()` is ever pending, and it holds at most one libuv pool thread.
+ */
+export interface Watcher {
+  arm(): void;
+  wait(): Promise<'event' | 'cancelled'>;
+  cancel(): void;
+  close(): void;
+}
+
+export interface Backend {
+  /** A human-readable description, e.g. "/dev/mapper/control" or "simulated kernel". */
+  readonly description: string;
+  openControl(): Promise<ControlTransport>;
+  openWatcher(): Promise<Watcher>;
+  /** Kernel log lines logged since `since` (monotonic µs), when readable. */
+  kernelLog?(since: bigint): string[];
+  /** Monotonic clock in µs, in the same time base as kernelLog. */
+  now?(): bigint;
+}

@@ -1,0 +1,13 @@
+/**
+ * devicemapper — Linux device-mapper from TypeScript, through the ioctl interface itself.
+ */
+export { DeviceMapper, FEATURES } from './client.js';
+export type {
+  CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, TableResult, WaitOptions,
+} from './client.js';
+export * from './errors.js';
+export type { Backend, Watcher, ControlTransport, IoctlResult } from './backend.js';
+export type {
+  DeviceId, DeviceInfo, DevNo, ListedDevice, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,
+} from '../codec/index.js';
+export { decodeDev, encodeDev, devToString } from '../codec/index.js';

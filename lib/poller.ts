@@ -1,0 +1,136 @@
+/**
+ * One shared event poller per client: a dedicated control fd armed with DM_DEV_ARM_POLL
+ * and polled (with a cancel pipe) on at most one libuv pool thread, however many waiters
+ * there are. Waiters never block a thread of their own.
+ *
+ * Race-freedom: a waiter calls `ready()`, which resolves only while the fd is armed, then
+ * checks the device, then awaits `next(gen)`. Any event after the arm makes poll()
+ * return, which bumps `gen` and re-arms before waking waiters, so an event that lands
+ * between a waiter's check and its sleep is never lost. The fd is re-armed only after an
+ * event, never after a cancel: events that happened while poll was being cancelled are
+ * still pending on the fd and make the next poll return at once.
+ */
+import type { Backend, Watcher } from './backend.js';
+import { DmAbortError } from './errors.js';
+
+interface EventWaiter { gen: number; resolve: () => void; reject: (e: unknown) => void }
+
+export class SharedPoller {
+  #watcher: Watcher | undefined;
+  #opening: Promise<Watcher> | undefined;
+  #interest = 0;
+  #gen = 0;
+  #armed = false;
+  #running = false;
+  #closed = false;
+  #armWaiters: { resolve: (g: number) => void; reject: (e: unknown) => void }[] = [];
+  #eventWaiters = new Set<EventWaiter>();
+  /** Number of poll() calls made so far (observability for tests and benchmarks). */
+  polls = 0;
+
+  constructor(private readonly backend: Backend) {}
+
+  /** Registers interest; the poller runs while anyone is interested. Pair with release(). */
+  acquire(): void {
+    if (this.#closed) throw new Error('the client is closed');
+    this.#interest++;
+  }
+
+  release(): void {
+    if (--this.#interest === 0) this.#watcher?.cancel();
+  }
+
+  /** Whether a poll is currently parked (holding a pool thread). */
+  get active(): boolean { return this.#running; }
+
+  /** Resolves with the current generation once the fd is armed. */
+  ready(): Promise<number> {
+    if (this.#armed) return Promise.resolve(this.#gen);
+    const p = new Promise<number>((resolve, reject) => this.#armWaiters.push({ resolve, reject }));
+    this.#start();
+    return p;
+  }
+
+  /** Resolves once an event happened after the arm that produced generation `gen`. */
+  next(gen: number, signal?: AbortSignal): Promise<void> {
+    if (this.#gen > gen) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const w: EventWaiter = { gen, resolve, reject };
+      const onAbort = () => {
+        this.#eventWaiters.delete(w);
+        reject(new DmAbortError(signal?.reason));
+      };
+      if (signal) {
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        w.resolve = () => { signal.removeEventListener('abort', onAbort); resolve(); };
+      }
+      this.#eventWaiters.add(w);
+      this.#start();
+    });
+  }
+
+  #start(): void {
+    if (this.#running || this.#closed) return;
+    this.#running = true;
+    void this.#loop().catch((e) => this.#fail(e));
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      const watcher = await this.#open();
+      this.#arm(watcher);
+      while (!this.#closed && (this.#interest > 0 || this.#armWaiters.length > 0)) {
+        this.polls++;
+        const r = await watcher.wait();
+        if (r === 'event') {
+          this.#arm(watcher); // re-arm first: waiters woken below check after this arm
+          this.#gen++;
+          for (const w of [...this.#eventWaiters]) {
+            if (this.#gen > w.gen) { this.#eventWaiters.delete(w); w.resolve(); }
+          }
+        }
+      }
+    } finally {
+      this.#armed = false;
+      this.#running = false;
+    }
+    // Interest may have come back while the loop was winding down.
+    if (!this.#closed && (this.#interest > 0 || this.#armWaiters.length > 0)) this.#start();
+  }
+
+  #arm(watcher: Watcher): void {
+    watcher.arm();
+    this.#armed = true;
+    const ws = this.#armWaiters.splice(0);
+    for (const w of ws) w.resolve(this.#gen);
+  }
+
+  async #open(): Promise<Watcher> {
+    if (this.#watcher) return this.#watcher;
+    this.#opening ??= this.backend.openWatcher();
+    try {
+      this.#watcher = await this.#opening;
+    } finally {
+      this.#opening = undefined;
+    }
+    if (this.#closed) { this.#watcher.close(); throw new Error('the client is closed'); }
+    return this.#watcher;
+  }
+
+  #fail(e: unknown): void {
+    for (const w of this.#armWaiters.splice(0)) w.reject(e);
+    for (const w of this.#eventWaiters) w.reject(e);
+    this.#eventWaiters.clear();
+  }
+
+  /** Stops the poller and releases its fd, pipe and pool thread. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const err = new Error('the client was closed');
+    this.#fail(err);
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The real backend: koffi on the control node. Loading it loads no native code until
+ * `openControl()` is called (koffi comes in through a dynamic import in ffi/).
+ */
+import { createCancelPipe, DM_CONTROL_PATH, openControl, pollAsync } from '../ffi/control.js';
+import { POLLIN, type CancelPipe, type ControlTransport } from '../ffi/types.js';
+import { codec, requestCode } from '../codec/index.js';
+import type { Backend, Watcher } from './backend.js';
+import { monotonicMicros, readKernelLog } from './kmsg.js';
+
+export function realBackend(path: string = DM_CONTROL_PATH): Backend {
+  return {
+    description: path,
+    openControl: () => openControl(path),
+    openWatcher: async () => {
+      const t = await openControl(path);
+      try {
+        return new PollWatcher(t, await createCancelPipe());
+      } catch (e) {
+        t.close();
+        throw e;
+      }
+    },
+    kernelLog: (since) => readKernelLog(since),
+    now: monotonicMicros,
+  };
+}
+
+const ARM_POLL = requestCode('armPoll');
+
+/** DM_DEV_ARM_POLL + poll() on a dedicated control fd, woken early through a self-pipe. */
+class PollWatcher implements Watcher {
+  readonly #armRequest = codec.encodeRequest('armPoll');
+  #closed = false;
+  #waiting = false;
+
+  constructor(private readonly t: ControlTransport, private readonly pipe: CancelPipe) {}
+
+  arm(): void {
+    // ARM_POLL only copies the header; reuse one encoded request (the kernel rewrites the version).
+    const r = this.t.ioctl(ARM_POLL, this.#armRequest);
+    if (r.ret !== 0) throw Object.assign(new Error(`DM_DEV_ARM_POLL failed: errno ${r.errno}`), { errno: r.errno });
+  }
+
+  async wait(): Promise<'event' | 'cancelled'> {
+    if (this.#waiting) throw new Error('internal: only one wait() may be pending on a watcher');
+    this.#waiting = true;
+    try {
+      for (;;) {
+        const r = await pollAsync([{ fd: this.t.fd, events: POLLIN }, { fd: this.pipe.readFd, events: POLLIN }], -1);
+        if (r.ret < 0) {
+          if (r.errno === 4) continue; // EINTR
+          throw Object.assign(new Error(`poll failed: errno ${r.errno}`), { errno: r.errno });
+        }
+        // An event wins over a cancel that raced with it: the caller must see it.
+        if ((r.revents[1] ?? 0) !== 0) this.pipe.drain();
+        return (r.revents[0] ?? 0) !== 0 ? 'event' : 'cancelled';
+      }
+    } finally {
+      this.#waiting = false;
+    }
+  }
+
+  cancel(): void {
+    if (!this.#closed) this.pipe.signal();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.pipe.signal();
+    // The fds are closed once no poll can still be using them.
+    const release = () => { this.t.close(); this.pipe.close(); };
+    if (!this.#waiting) release();
+    else void this.#waitIdle().then(release);
+  }
+
+  async #waitIdle(): Promise<void> {
+    while (this.#waiting) await new Promise((r) => setTimeout(r, 1));
+  }
+}

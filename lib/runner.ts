@@ -1,0 +1,130 @@
+/**
+ * The one private ioctl loop (devicemapper-rs `dm.rs` style): it owns buffers, versions
+ * and errors, so each command method is a few lines. Per call:
+ *   1. gate the command on the kernel version already learnt (typed "unsupported" error);
+ *   2. encode (validation errors are thrown here, before any syscall);
+ *   3. ioctl — sync, or on koffi's async path for bounded-but-slow commands;
+ *   4. non-zero return → DmError with both headers and the kernel's log lines;
+ *   5. DM_BUFFER_FULL_FLAG (the ioctl returned 0) → double the buffer and repeat, and
+ *      remember the size that worked for the next call of that command (cap 1 GiB).
+ */
+import {
+  codec as hostCodec, DEFAULT_BUFFER_SIZE, DM_MAX_DATA_SIZE, MIN_VERSION, PAYLOAD_COMMANDS, requestCode,
+  type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DmCodec, type Version,
+} from '../codec/index.js';
+import { ERRNO } from '../ffi/errors.js';
+import type { Backend, ControlTransport, IoctlResult } from './backend.js';
+import { DmError, DmUnsupportedError, type HeaderSnapshot } from './errors.js';
+
+export interface CallContext {
+  readonly device?: DeviceId | undefined;
+  /** Extra text for the error message. */
+  readonly hint?: string | undefined;
+  /** Wipe request and reply buffers after the call (key material). */
+  readonly secure?: boolean | undefined;
+}
+
+/** Errors after which the kernel has not written its version back. */
+const NO_VERSION_WRITTEN: ReadonlySet<number> = new Set([ERRNO.EACCES, ERRNO.EFAULT, ERRNO.EBADF, ERRNO.EPERM]);
+
+export class IoctlRunner {
+  /** The kernel's device-mapper version, learnt from the first reply that carries it. */
+  kernel: Version | undefined;
+  /** Buffer size that last worked, per payload command. */
+  readonly sizes = new Map<CommandName, number>();
+  /** ioctls issued, per command (observability: buffer growth, tests, benchmarks). */
+  readonly calls = new Map<CommandName, number>();
+  readonly codec: DmCodec = hostCodec;
+
+  constructor(private readonly transport: ControlTransport, private readonly backend: Backend) {}
+
+  /** Throws DmUnsupportedError when the known kernel version is below `required`. */
+  require(feature: string, required: Version): void {
+    const k = this.kernel;
+    if (k && compareVersions(k, required) < 0) throw new DmUnsupportedError(feature, required, k);
+  }
+
+  runSync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): CommandReplies[C] {
+    for (;;) {
+      const req = this.#encode(command, params);
+      const since = this.backend.now?.();
+      const r = this.#count(command, () => this.transport.ioctl(requestCode(command), req));
+      const out = this.#finish(command, req, r, ctx, since);
+      if (out !== undefined) return out;
+    }
+  }
+
+  async runAsync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): Promise<CommandReplies[C]> {
+    for (;;) {
+      const req = this.#encode(command, params);
+      const since = this.backend.now?.();
+      this.#bump(command);
+      const r = await this.transport.ioctlAsync(requestCode(command), req);
+      const out = this.#finish(command, req, r, ctx, since);
+      if (out !== undefined) return out;
+    }
+  }
+
+  #count(command: CommandName, f: () => IoctlResult): IoctlResult {
+    this.#bump(command);
+    return f();
+  }
+
+  #bump(command: CommandName): void {
+    this.calls.set(command, (this.calls.get(command) ?? 0) + 1);
+  }
+
+  #encode<C extends CommandName>(command: C, params: CommandRequests[C]): Uint8Array {
+    const bufferSize = PAYLOAD_COMMANDS.has(command) ? this.sizes.get(command) ?? DEFAULT_BUFFER_SIZE : undefined;
+    return (this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array)(command, params, { bufferSize });
+  }
+
+  /** Returns the decoded reply, or undefined when the call must be repeated with a bigger buffer. */
+  #finish<C extends CommandName>(command: C, req: Uint8Array, r: IoctlResult, ctx: CallContext, since: bigint | undefined): CommandReplies[C] | undefined {
+    try {
+      if (r.ret !== 0) {
+        if (r.ret < 0 && !NO_VERSION_WRITTEN.has(r.errno)) this.#learn(req);
+        throw new DmError({
+          command,
+          errno: r.ret < 0 ? r.errno : 0,
+          ret: r.ret > 0 ? r.ret : undefined,
+          device: ctx.device,
+          // On failure the kernel wrote back only its version: the rest is our request.
+          request: { ...snapshot(this.codec.decodeHeader(req)), version: MIN_VERSION[command] },
+          kernelLog: since !== undefined ? this.backend.kernelLog?.(since) : undefined,
+          hint: ctx.hint,
+        });
+      }
+      this.#learn(req);
+      const reply = this.codec.decodeReply(command, req);
+      if ((reply as { bufferFull?: boolean }).bufferFull) {
+        const size = req.length;
+        if (size >= DM_MAX_DATA_SIZE) {
+          throw new DmError({ command, errno: ERRNO.ENOMEM, device: ctx.device, hint: 'the reply does not fit in 1 GiB' });
+        }
+        this.sizes.set(command, Math.min(size * 2, DM_MAX_DATA_SIZE));
+        return undefined;
+      }
+      if (PAYLOAD_COMMANDS.has(command)) this.sizes.set(command, Math.max(req.length, DEFAULT_BUFFER_SIZE));
+      return reply;
+    } finally {
+      if (ctx.secure) req.fill(0);
+    }
+  }
+
+  #learn(reply: Uint8Array): void {
+    const v = this.codec.readVersion(reply);
+    if (v[0] === 4) this.kernel = v;
+  }
+}
+
+export function snapshot(h: ReturnType<DmCodec['decodeHeader']>): HeaderSnapshot {
+  return {
+    version: h.version, data_size: h.data_size, data_start: h.data_start, target_count: h.target_count,
+    open_count: h.open_count, flags: h.flags, event_nr: h.event_nr, dev: h.dev, name: h.name, uuid: h.uuid,
+  };
+}
+
+export function compareVersions(a: Version, b: Version): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}

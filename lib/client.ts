@@ -259,17 +259,21 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const signal = options.signal;
     if (signal?.aborted) throw new DmAbortError(signal.reason);
     let eventNr = options.eventNr;
+    // Like the kernel's wait, which sleeps on the device itself, follow the device by its
+    // number after the first lookup: a rename (which is an event) must not lose it.
+    let target: DeviceId = id;
     this.#poller.acquire();
     try {
       for (;;) {
         const gen = await this.#poller.ready();
         if (signal?.aborted) throw new DmAbortError(signal.reason);
-        const info = this.#runner.runSync('info', { id }, { device: id }).device;
+        const info = this.#runner.runSync('info', { id: target }, { device: id }).device;
+        target = { dev: { major: info.dev.major, minor: info.dev.minor } };
         eventNr ??= info.eventNr;
         if (info.eventNr !== eventNr) {
           // DEV_WAIT returns at once now: the event number already differs.
           const r = await this.#runner.runAsync('wait', {
-            id, eventNr, table: options.table, inactive: options.inactive, noflush: options.noflush,
+            id: target, eventNr, table: options.table, inactive: options.inactive, noflush: options.noflush,
           }, { device: id });
           return { device: r.device, targets: r.targets };
         }

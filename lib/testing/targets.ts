@@ -1,0 +1,114 @@
+/**
+ * Target types of the simulated kernel. Each renders its table line the way the kernel
+ * prints it (device paths become major:minor) and its status line; unknown types are
+ * rejected at load with EINVAL, like a missing module. Users register their own with
+ * `SimulatedKernel.registerTarget()`.
+ */
+export interface SimBlockDevice {
+  readonly path: string;
+  readonly major: number;
+  readonly minor: number;
+  /** Size in 512-byte sectors. */
+  readonly sectors: bigint;
+}
+
+export interface TargetContext {
+  /** Resolves a device argument (path or major:minor) to a known block device, or undefined. */
+  lookup(arg: string): SimBlockDevice | undefined;
+}
+
+export interface ConstructedTarget {
+  /** The params as the kernel prints them in table output. */
+  readonly table: string;
+  /** The status text (INFO). */
+  status(): string;
+  /** Block devices the target uses (TABLE_DEPS). */
+  readonly deps: readonly SimBlockDevice[];
+  /** Handles a target message; returns output text or undefined. Throw a SimError for failures. */
+  message?(argv: string[]): string | undefined;
+}
+
+export interface SimTargetType {
+  readonly name: string;
+  readonly version: readonly [number, number, number];
+  /** Parses the params; throw `SimError` ('EINVAL', reason) to reject the table. */
+  construct(argv: string[], length: bigint, ctx: TargetContext): ConstructedTarget;
+}
+
+/** A failure inside the simulated kernel: errno name plus the line it would log. */
+export class SimError extends Error {
+  constructor(readonly errnoName: 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA', readonly log: string) {
+    super(log);
+  }
+}
+
+function dev(ctx: TargetContext, arg: string | undefined, what: string): SimBlockDevice {
+  const d = arg === undefined ? undefined : ctx.lookup(arg);
+  if (!d) throw new SimError('EINVAL', `${what}: Device lookup failed`);
+  return d;
+}
+
+function sector(arg: string | undefined, what: string): bigint {
+  if (arg === undefined || !/^\d+$/.test(arg)) throw new SimError('EINVAL', `${what}: Invalid device sector`);
+  return BigInt(arg);
+}
+
+const noArgs = (name: string): SimTargetType['construct'] => (argv) => {
+  if (argv.length !== 0) throw new SimError('EINVAL', `${name}: No arguments required`);
+  return { table: '', status: () => '', deps: [] };
+};
+
+export const BUILTIN_TARGETS: readonly SimTargetType[] = [
+  {
+    name: 'linear', version: [1, 4, 0],
+    construct(argv, _len, ctx) {
+      if (argv.length !== 2) throw new SimError('EINVAL', 'linear: Invalid argument count');
+      const d = dev(ctx, argv[0], 'linear');
+      const off = sector(argv[1], 'linear');
+      return { table: `${d.major}:${d.minor} ${off}`, status: () => '', deps: [d] };
+    },
+  },
+  {
+    name: 'striped', version: [1, 6, 0],
+    construct(argv, length, ctx) {
+      const n = Number(argv[0]);
+      const chunk = Number(argv[1]);
+      if (!Number.isInteger(n) || n < 1 || argv.length !== 2 + 2 * n) throw new SimError('EINVAL', 'striped: Not enough destinations specified');
+      if (!Number.isInteger(chunk) || chunk < 8 || (chunk & (chunk - 1)) !== 0) throw new SimError('EINVAL', 'striped: Invalid chunk_size');
+      if (length % BigInt(chunk * n) !== 0n) throw new SimError('EINVAL', 'striped: Target length not divisible by chunk size');
+      const devs: SimBlockDevice[] = [];
+      const parts: string[] = [String(n), String(chunk)];
+      for (let i = 0; i < n; i++) {
+        const d = dev(ctx, argv[2 + 2 * i], 'striped');
+        parts.push(`${d.major}:${d.minor}`, String(sector(argv[3 + 2 * i], 'striped')));
+        devs.push(d);
+      }
+      return {
+        table: parts.join(' '),
+        status: () => `${n} ${devs.map((d) => `${d.major}:${d.minor}`).join(' ')} 1 ${'A'.repeat(n)}`,
+        deps: devs,
+      };
+    },
+  },
+  { name: 'zero', version: [1, 1, 0], construct: noArgs('zero') },
+  { name: 'error', version: [1, 5, 0], construct: noArgs('error') },
+];
+
+/** dm_split_args(): whitespace separates, backslash quotes the next character. */
+export function splitArgs(s: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let inWord = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === '\\' && i + 1 < s.length) { cur += s[++i]; inWord = true; continue; }
+    if (/\s/.test(c)) {
+      if (inWord) { out.push(cur); cur = ''; inWord = false; }
+      continue;
+    }
+    cur += c;
+    inWord = true;
+  }
+  if (inWord) out.push(cur);
+  return out;
+}

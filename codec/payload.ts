@@ -156,7 +156,8 @@ export function decodeTargets(rc: RecordCodecs, view: DataView, bytes: Uint8Arra
 export function decodeNameList(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, end: number, kernel: Version): ListedDevice[] {
   const out: ListedDevice[] = [];
   if (end - start < 8) return out;
-  if (rc.nameList.decode(view, bytes, start).dev === 0n) return out; // "Flags no data"
+  // "Flags no data": read only the 8-byte dev here; a 12-byte record head may not fit.
+  if (view.getBigUint64(start, rc.nameList.endian === 'little') === 0n) return out;
   const trailerByVersion = kernel[0] > 4 || (kernel[0] === 4 && kernel[1] >= 37);
   let off = start;
   for (;;) {

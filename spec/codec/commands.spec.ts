@@ -8,7 +8,7 @@ import {
   COMMANDS, createCodec, DmCodecError, MIN_VERSION, PAYLOAD_COMMANDS, viewOf,
   type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DeviceInfo, type DevNo, type DmCodec, type Version,
 } from '../../codec/index.js';
-import { buildReply, flagsOf, mkdev } from './reply-builder.js';
+import { buildReply, flagsOf, mkdev, writeHeader } from './reply-builder.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -471,6 +471,17 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
       expect(view(r).getUint32(12, le)).toBe(0);
       expect(c.decodeReply('removeAll', r)).toEqual({ version: [4, 50, 0] });
       expect(c.readVersion(r)).toEqual([4, 50, 0]);
+    });
+    test('a device list payload of 8…11 bytes ending the buffer: a DmCodecError or [], never a RangeError', () => {
+      for (const size of [8, 9, 10, 11]) {
+        for (const dev of [0n, 5n]) {
+          const r = new Uint8Array(312 + size);
+          writeHeader(c, r, { version: [4, 48, 0], data_size: 312 + size });
+          view(r).setBigUint64(312, dev, le);
+          if (dev === 0n) expect(c.decodeReply('listDevices', r).devices).toEqual([]);
+          else expect(codecError(() => c.decodeReply('listDevices', r)).code).toBe('MALFORMED_REPLY');
+        }
+      }
     });
     test('an empty device list: dev = 0 and data_size = data_start', () => {
       const r = buildReply(c, 'listDevices', { version: [4, 48, 0], bufferFull: false, devices: [] });

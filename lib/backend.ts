@@ -26,8 +26,12 @@ export interface Backend {
   readonly description: string;
   openControl(): Promise<ControlTransport>;
   openWatcher(): Promise<Watcher>;
-  /** Kernel log lines logged since `since` (monotonic µs), when readable. */
-  kernelLog?(since: bigint): string[];
-  /** Monotonic clock in µs, in the same time base as kernelLog. */
-  now?(): bigint;
+  /** A cursor on the kernel log (undefined when unreadable), opened with the client. */
+  openKernelLog?(): KernelLog | undefined;
+}
+
+/** device-mapper lines the kernel logged since the previous take. */
+export interface KernelLog {
+  take(): string[];
+  close(): void;
 }

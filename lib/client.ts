@@ -8,7 +8,7 @@ import {
   type TargetVersion, type Version,
 } from '../codec/index.js';
 import { ERRNO } from '../ffi/errors.js';
-import type { Backend, ControlTransport } from './backend.js';
+import type { Backend, ControlTransport, KernelLog } from './backend.js';
 import { DmAbortError, DmError } from './errors.js';
 import { SharedPoller } from './poller.js';
 import { realBackend } from './real-backend.js';
@@ -113,11 +113,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #transport: ControlTransport;
   readonly #runner: IoctlRunner;
   readonly #poller: SharedPoller;
+  readonly #kmsg: KernelLog | undefined;
   #closed = false;
 
   private constructor(transport: ControlTransport, backend: Backend) {
     this.#transport = transport;
-    this.#runner = new IoctlRunner(transport, backend);
+    this.#kmsg = backend.openKernelLog?.();
+    this.#runner = new IoctlRunner(transport, this.#kmsg);
     this.#poller = new SharedPoller(backend);
   }
 
@@ -258,18 +260,18 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#runner.require('waiting for events (DM_DEV_ARM_POLL)', FEATURES.armPoll);
     const signal = options.signal;
     if (signal?.aborted) throw new DmAbortError(signal.reason);
-    let eventNr = options.eventNr;
-    // Like the kernel's wait, which sleeps on the device itself, follow the device by its
-    // number after the first lookup: a rename (which is an event) must not lose it.
-    let target: DeviceId = id;
+    // Like the kernel's wait, which sleeps on the device itself, the device is looked up
+    // now, before anything is awaited, and followed by its number from then on: a rename
+    // (itself an event) right after this call must not lose it.
+    const first = this.#runner.runSync('info', { id }, { device: id }).device;
+    const target: DeviceId = { dev: { major: first.dev.major, minor: first.dev.minor } };
+    const eventNr = options.eventNr ?? first.eventNr;
     this.#poller.acquire();
     try {
       for (;;) {
         const gen = await this.#poller.ready();
         if (signal?.aborted) throw new DmAbortError(signal.reason);
         const info = this.#runner.runSync('info', { id: target }, { device: id }).device;
-        target = { dev: { major: info.dev.major, minor: info.dev.minor } };
-        eventNr ??= info.eventNr;
         if (info.eventNr !== eventNr) {
           // DEV_WAIT returns at once now: the event number already differs.
           const r = await this.#runner.runAsync('wait', {
@@ -414,6 +416,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#closed = true;
     this.#poller.close();
     this.#transport.close();
+    this.#kmsg?.close();
   }
 
   [Symbol.dispose](): void { this.close(); }

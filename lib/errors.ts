@@ -42,7 +42,7 @@ export interface DmErrorDetails {
 /** What each errno means for device-mapper, per command where it differs. */
 function explain(command: CommandName, code: string, device: string): string {
   switch (code) {
-    case 'ENXIO': return `no such device${device}`;
+    case 'ENXIO': return command === 'create' ? `could not allocate the device${device} (the requested minor is in use or out of range)` : `no such device${device}`;
     case 'EBUSY':
       if (command === 'create') return `name, uuid or minor already in use${device}`;
       if (command === 'rename') return `the new name or uuid is already in use${device}`;
@@ -53,6 +53,7 @@ function explain(command: CommandName, code: string, device: string): string {
       if (command === 'load') return `the kernel rejected the table${device}`;
       if (command === 'message') return `the target rejected the message${device}`;
       return `invalid argument${device}`;
+    case 'ENODEV': return command === 'load' ? `a device named in the table does not exist${device}` : `no such device${device}`;
     case 'ENOTTY': return 'the kernel does not know this command';
     case 'ENOMEM': return 'the kernel is out of memory';
     case 'EINTR': return 'interrupted';

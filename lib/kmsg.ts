@@ -1,56 +1,67 @@
 /**
  * Reads what device-mapper logged to the kernel log during a failed call — the
  * diagnostic users need most ("device-mapper: table: 254:0: linear: Device lookup
- * failed"). /dev/kmsg records carry a CLOCK_MONOTONIC timestamp in µs, the clock
- * process.hrtime uses on Linux, so records at or after the call's start are the call's.
- * Best effort: unreadable (non-root, container) means no lines, never an error.
+ * failed"). Records are followed by sequence number from a cursor set when the client
+ * opened: timestamps cannot be compared with process.hrtime (the kernel's local_clock and
+ * CLOCK_MONOTONIC drift apart by tens of ms under a VM). Best effort: an unreadable
+ * /dev/kmsg (non-root, container) means no lines, never an error.
  */
 import * as fs from 'node:fs';
 
-const KMSG = '/dev/kmsg';
-
-export function monotonicMicros(): bigint {
-  return process.hrtime.bigint() / 1000n;
+export interface KernelLog {
+  /** device-mapper lines logged since the previous take (or since open). */
+  take(): string[];
+  close(): void;
 }
 
-/** The `device-mapper:` lines logged at or after `since` (µs, monotonic). */
-export function readKernelLog(since: bigint, path = KMSG, limit = 20): string[] {
+/** Opens /dev/kmsg and skips what is already there; undefined when it is not readable. */
+export function openKernelLog(path = '/dev/kmsg', limit = 20): KernelLog | undefined {
   let fd: number;
   try {
     fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch {
-    return [];
+    return undefined;
   }
-  const out: string[] = [];
   const buf = Buffer.alloc(8192);
-  try {
-    for (let records = 0; records < 100000; records++) {
+  let open = true;
+  const drain = (keep: boolean): string[] => {
+    const out: string[] = [];
+    if (!open) return out;
+    for (let i = 0; i < 100000; i++) {
       let n: number;
       try {
         n = fs.readSync(fd, buf, 0, buf.length, null);
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EPIPE') continue; // records overwritten while reading: go on
-        break; // EAGAIN: no more records
+        if ((e as NodeJS.ErrnoException).code === 'EPIPE') continue; // overwritten while reading: go on
+        break; // EAGAIN: nothing more
       }
       if (n <= 0) break;
-      const line = parseRecord(buf.toString('utf8', 0, n));
-      if (line && line.ts >= since && line.text.includes('device-mapper')) out.push(line.text);
+      if (!keep) continue;
+      const rec = parseRecord(buf.toString('utf8', 0, n));
+      if (rec && rec.text.startsWith('device-mapper')) out.push(rec.text);
     }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return out.slice(-limit);
+    return out.slice(-limit);
+  };
+  drain(false);
+  return {
+    take: () => drain(true),
+    close: () => {
+      if (!open) return;
+      open = false;
+      try { fs.closeSync(fd); } catch { /* already gone */ }
+    },
+  };
 }
 
-/** "prio,seq,ts_usec,flags;message\n continuation…" → timestamp and message. */
-export function parseRecord(rec: string): { ts: bigint; text: string } | undefined {
+/** "prio,seq,ts_usec,flags;message\n continuation…" → sequence, timestamp and message. */
+export function parseRecord(rec: string): { seq: bigint; ts: bigint; text: string } | undefined {
   const semi = rec.indexOf(';');
   if (semi < 0) return undefined;
   const fields = rec.slice(0, semi).split(',');
   if (fields.length < 3) return undefined;
+  let seq: bigint;
   let ts: bigint;
-  try { ts = BigInt(fields[2]!); } catch { return undefined; }
+  try { seq = BigInt(fields[1]!); ts = BigInt(fields[2]!); } catch { return undefined; }
   const nl = rec.indexOf('\n', semi);
-  return { ts, text: rec.slice(semi + 1, nl < 0 ? undefined : nl) };
+  return { seq, ts, text: rec.slice(semi + 1, nl < 0 ? undefined : nl) };
 }

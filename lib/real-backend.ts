@@ -6,7 +6,7 @@ import { createCancelPipe, DM_CONTROL_PATH, openControl, pollAsync } from '../ff
 import { POLLIN, type CancelPipe, type ControlTransport } from '../ffi/types.js';
 import { codec, requestCode } from '../codec/index.js';
 import type { Backend, Watcher } from './backend.js';
-import { monotonicMicros, readKernelLog } from './kmsg.js';
+import { openKernelLog } from './kmsg.js';
 
 export function realBackend(path: string = DM_CONTROL_PATH): Backend {
   return {
@@ -21,8 +21,7 @@ export function realBackend(path: string = DM_CONTROL_PATH): Backend {
         throw e;
       }
     },
-    kernelLog: (since) => readKernelLog(since),
-    now: monotonicMicros,
+    openKernelLog: () => openKernelLog(),
   };
 }
 

@@ -13,7 +13,7 @@ import {
   type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DmCodec, type Version,
 } from '../codec/index.js';
 import { ERRNO } from '../ffi/errors.js';
-import type { Backend, ControlTransport, IoctlResult } from './backend.js';
+import type { ControlTransport, IoctlResult, KernelLog } from './backend.js';
 import { DmError, DmUnsupportedError, type HeaderSnapshot } from './errors.js';
 
 export interface CallContext {
@@ -36,7 +36,7 @@ export class IoctlRunner {
   readonly calls = new Map<CommandName, number>();
   readonly codec: DmCodec = hostCodec;
 
-  constructor(private readonly transport: ControlTransport, private readonly backend: Backend) {}
+  constructor(private readonly transport: ControlTransport, private readonly kmsg: KernelLog | undefined) {}
 
   /** Throws DmUnsupportedError when the known kernel version is below `required`. */
   require(feature: string, required: Version): void {
@@ -47,9 +47,8 @@ export class IoctlRunner {
   runSync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): CommandReplies[C] {
     for (;;) {
       const req = this.#encode(command, params);
-      const since = this.backend.now?.();
       const r = this.#count(command, () => this.transport.ioctl(requestCode(command), req));
-      const out = this.#finish(command, req, r, ctx, since);
+      const out = this.#finish(command, req, r, ctx);
       if (out !== undefined) return out;
     }
   }
@@ -57,10 +56,9 @@ export class IoctlRunner {
   async runAsync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): Promise<CommandReplies[C]> {
     for (;;) {
       const req = this.#encode(command, params);
-      const since = this.backend.now?.();
       this.#bump(command);
       const r = await this.transport.ioctlAsync(requestCode(command), req);
-      const out = this.#finish(command, req, r, ctx, since);
+      const out = this.#finish(command, req, r, ctx);
       if (out !== undefined) return out;
     }
   }
@@ -80,7 +78,7 @@ export class IoctlRunner {
   }
 
   /** Returns the decoded reply, or undefined when the call must be repeated with a bigger buffer. */
-  #finish<C extends CommandName>(command: C, req: Uint8Array, r: IoctlResult, ctx: CallContext, since: bigint | undefined): CommandReplies[C] | undefined {
+  #finish<C extends CommandName>(command: C, req: Uint8Array, r: IoctlResult, ctx: CallContext): CommandReplies[C] | undefined {
     try {
       if (r.ret !== 0) {
         if (r.ret < 0 && !NO_VERSION_WRITTEN.has(r.errno)) this.#learn(req);
@@ -91,7 +89,7 @@ export class IoctlRunner {
           device: ctx.device,
           // On failure the kernel wrote back only its version: the rest is our request.
           request: { ...snapshot(this.codec.decodeHeader(req)), version: MIN_VERSION[command] },
-          kernelLog: since !== undefined ? this.backend.kernelLog?.(since) : undefined,
+          kernelLog: this.kmsg?.take(),
           hint: ctx.hint,
         });
       }

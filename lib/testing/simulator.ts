@@ -98,8 +98,9 @@ export class SimulatedKernel {
   globalEventNr = 0;
   readonly devices = new Map<string, SimDevice>();
   readonly blockDevices: SimBlockDevice[] = [];
-  /** Kernel log lines with their monotonic timestamp (µs). */
-  readonly log: { ts: bigint; text: string }[] = [];
+  /** Kernel log lines with their sequence numbers. */
+  readonly log: { seq: number; text: string }[] = [];
+  #logSeq = 0;
   /** ioctls processed, per command. */
   readonly calls = new Map<CommandName, number>();
   /** Open control fds (transports and watchers); tests check nothing leaks. */
@@ -159,8 +160,17 @@ export class SimulatedKernel {
       description: 'simulated kernel',
       openControl: async () => this.#transport(),
       openWatcher: async () => this.#watcher(),
-      kernelLog: (since) => this.log.filter((l) => l.ts >= since).map((l) => l.text),
-      now: () => process.hrtime.bigint() / 1000n,
+      openKernelLog: () => {
+        let cursor = this.#logSeq;
+        return {
+          take: () => {
+            const lines = this.log.filter((l) => l.seq >= cursor).map((l) => l.text);
+            cursor = this.#logSeq;
+            return lines;
+          },
+          close: () => {},
+        };
+      },
     };
   }
 
@@ -269,7 +279,7 @@ export class SimulatedKernel {
   }
 
   #logLine(text: string): void {
-    this.log.push({ ts: process.hrtime.bigint() / 1000n, text: `device-mapper: ${text}` });
+    this.log.push({ seq: this.#logSeq++, text: `device-mapper: ${text}` });
     if (this.log.length > 1000) this.log.splice(0, this.log.length - 1000);
   }
 
@@ -589,8 +599,9 @@ export class SimulatedKernel {
       let minor: number;
       if (k.flags & DM_PERSISTENT_DEV_FLAG) {
         minor = decodeDev(k.dev).minor;
-        if (minor >= 1 << 20) throw new SimError('EINVAL', 'ioctl: minor out of range');
-        if ([...this.devices.values()].some((d) => d.minor === minor)) throw new SimError('EBUSY', `ioctl: minor ${minor} in use`);
+        // alloc_dev() returns NULL for any failure, so dm_create() reports ENXIO (measured on 4.47).
+        if (minor >= 1 << 20) throw new SimError('ENXIO', 'ioctl: minor out of range');
+        if ([...this.devices.values()].some((d) => d.minor === minor)) throw new SimError('ENXIO', `ioctl: minor ${minor} in use`);
       } else {
         const used = new Set([...this.devices.values()].map((d) => d.minor));
         minor = 0;
@@ -730,8 +741,7 @@ export class SimulatedKernel {
       let output: string | undefined;
       if (argv[0]!.startsWith('@')) {
         if (argv[0] === '@cancel_deferred_remove' && argv.length === 1) {
-          if (!d.deferredRemove) throw new SimError('ENXIO', 'ioctl: device is not scheduled for deferred removal');
-          d.deferredRemove = false;
+          d.deferredRemove = false; // a no-op when none was scheduled (dm_cancel_deferred_remove)
         } else if (argv[0] === '@stats_list') {
           output = '';
         } else {

@@ -301,14 +301,30 @@ prepare_kernel() {
 }
 
 # ------------------------------------------------------------------ main ---
+# The body is a function so that bash has parsed all of it before running any:
+# editing this file while a (long) VM run is in progress cannot derail it.
+PREPARING=0
+setup_failed() {  # EXIT trap while preparing: any failure there means "no VM" = 125
+  local rc=$?
+  if [ "$PREPARING" = 1 ] && [ "$rc" != 0 ] && [ "$rc" != 125 ]; then
+    log "error: VM setup failed (exit $rc)"; exit 125
+  fi
+}
+
+main() {
 case "${1:-}" in
   -h|--help) usage; exit 0 ;;
+  "") usage >&2; exit 2 ;;
+esac
+PREPARING=1
+trap setup_failed EXIT
+case "$1" in
   --setup) prepare_kernel; log "ready: $KPKG, kernel $KERNEL, initrd $INITRD"; exit 0 ;;
   --print-kernel) resolve_kernel_pkg; echo "$KPKG"; exit 0 ;;
-  "") usage >&2; exit 2 ;;
 esac
 
 prepare_kernel
+PREPARING=0
 
 RUN=$(mktemp -d /tmp/dmvm-run.XXXXXX)
 QPID=; CATS=()
@@ -427,3 +443,6 @@ if [ "$rc" = 125 ] || [ "$rc" = 124 ]; then
 fi
 [ "${DMVM_TIMING:-0}" = 1 ] && log "$(awk -v a="$T0" -v b="$T1" -v acc="$ACCEL" -v k="$KPKG" 'BEGIN{printf "VM wall time %.2fs (%s, accel %s)", b-a, k, acc}')"
 exit "$rc"
+}
+
+main "$@"

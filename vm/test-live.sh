@@ -88,12 +88,33 @@ record() {
   fi
 }
 
+# Two runs at once would share .cache/live/ files and fight for the same two
+# cores; the second one waits for the first.
+take_lock() {
+  command -v flock >/dev/null || return 0
+  exec 9>"$OUT/.lock"
+  if ! flock -n 9; then
+    log "another test:live run is in progress; waiting for it (lock $OUT/.lock)"
+    flock -w 3600 9 || { log "gave up waiting for $OUT/.lock"; exit 125; }
+  fi
+}
+
+# The body is a function so that bash has parsed all of it before running any:
+# editing this file during a (long) run cannot derail that run.
+main() {
 # In the VM: one process (live tests share the kernel's global dm state, and a
 # jest worker costs a Node start-up under TCG), and a transform cache that
 # survives the throwaway guest.
 JEST_VM_ARGS=(--runInBand --cacheDirectory=.cache/jest-live)
 JEST_ARGS=()
 for a in "$@"; do JEST_ARGS+=("$a"); done
+take_lock
+
+for k in $DM_KERNELS; do
+  case "$k" in 6.1|6.12|linux-image-*) ;;
+    *) log "DM_KERNELS entry '$k' is not 6.1, 6.12 or a linux-image-* package name"; exit 2 ;;
+  esac
+done
 
 # ---------------------------------------------------------------- direct ---
 if [ "${DM_LIVE_DIRECT:-0}" = 1 ]; then
@@ -118,13 +139,15 @@ for k in $DM_KERNELS; do
   log "=== kernel $k: preparing"
   t0=$(now)
   # setup progress (apt, download) is streamed and kept for the skip reason
-  if ! DMVM_KERNEL=$k bash "$REPO/vm/run-in-vm.sh" --setup 2>&1 >/dev/null | tee "$OUT/$label.setup.log" >&2; then
-    reason=$(grep 'error:' "$OUT/$label.setup.log" | tail -n 1)
+  setup_log=$(mktemp /tmp/dm-test-live-setup.XXXXXX)
+  if ! DMVM_KERNEL=$k bash "$REPO/vm/run-in-vm.sh" --setup 2>&1 >/dev/null | tee "$setup_log" >&2; then
+    reason=$(grep 'error:' "$setup_log" | tail -n 1); rm -f "$setup_log"
     SKIP_REASONS+=("kernel $k: ${reason:-VM setup failed}")
     SUMMARY+=("$(printf 'NO-VM kernel %-6s %s' "$label" "${reason:-VM setup failed}")")
     VM_FAIL=1
     continue
   fi
+  rm -f "$setup_log"
   t1=$(now)
 
   # The guest command: note the guest's uptime when it starts (= its boot time),
@@ -165,3 +188,6 @@ fi
 echo "live: $TOTAL_P passed, $TOTAL_F failed, $TOTAL_S skipped"
 [ "$VM_FAIL" = 1 ] && { log "a VM did not start: failing"; exit 125; }
 exit "$ANY_FAIL"
+}
+
+main "$@"

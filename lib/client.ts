@@ -4,7 +4,7 @@
  * one shared poller (poller.ts), and the high-level create/remove helpers users need.
  */
 import {
-  type DeviceId, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
+  DmCodecError, DM_MAX_DATA_SIZE, type DeviceId, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
   type TargetVersion, type Version,
 } from '../codec/index.js';
 import { ERRNO } from '../ffi/errors.js';
@@ -34,6 +34,11 @@ export interface OpenOptions {
   readonly path?: string;
   /** Run on another backend, e.g. the simulated kernel from `devicemapper/testing`. */
   readonly backend?: Backend;
+  /**
+   * First buffer size for commands that return a payload (default 16 KiB, like
+   * libdevmapper). It doubles on DM_BUFFER_FULL_FLAG and the size that worked is kept.
+   */
+  readonly initialBufferSize?: number;
 }
 
 /** What DEV_REMOVE reports: `deferred` = still open, removal scheduled for its last close. */
@@ -116,10 +121,10 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #kmsg: KernelLog | undefined;
   #closed = false;
 
-  private constructor(transport: ControlTransport, backend: Backend) {
+  private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined) {
     this.#transport = transport;
     this.#kmsg = backend.openKernelLog?.();
-    this.#runner = new IoctlRunner(transport, this.#kmsg);
+    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize);
     this.#poller = new SharedPoller(backend);
   }
 
@@ -128,9 +133,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * Rejects with DmUnavailableError, DmPermissionError, DmPlatformError, or DmError EACCES.
    */
   static async open(options: OpenOptions = {}): Promise<DeviceMapper> {
+    const size = options.initialBufferSize;
+    if (size !== undefined && (!Number.isInteger(size) || size < 312 || size > DM_MAX_DATA_SIZE)) {
+      throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferSize must be an integer in 312…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferSize');
+    }
     const backend = options.backend ?? realBackend(options.path);
     const transport = await backend.openControl();
-    const dm = new DeviceMapper(transport, backend);
+    const dm = new DeviceMapper(transport, backend, size);
     try {
       dm.versionSync();
     } catch (e) {

@@ -36,7 +36,11 @@ export class IoctlRunner {
   readonly calls = new Map<CommandName, number>();
   readonly codec: DmCodec = hostCodec;
 
-  constructor(private readonly transport: ControlTransport, private readonly kmsg: KernelLog | undefined) {}
+  readonly #initial: number;
+
+  constructor(private readonly transport: ControlTransport, private readonly kmsg: KernelLog | undefined, initialBufferSize = DEFAULT_BUFFER_SIZE) {
+    this.#initial = initialBufferSize;
+  }
 
   /** Throws DmUnsupportedError when the known kernel version is below `required`. */
   require(feature: string, required: Version): void {
@@ -73,7 +77,7 @@ export class IoctlRunner {
   }
 
   #encode<C extends CommandName>(command: C, params: CommandRequests[C]): Uint8Array {
-    const bufferSize = PAYLOAD_COMMANDS.has(command) ? this.sizes.get(command) ?? DEFAULT_BUFFER_SIZE : undefined;
+    const bufferSize = PAYLOAD_COMMANDS.has(command) ? this.sizes.get(command) ?? this.#initial : undefined;
     return (this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array)(command, params, { bufferSize });
   }
 
@@ -103,7 +107,7 @@ export class IoctlRunner {
         this.sizes.set(command, Math.min(size * 2, DM_MAX_DATA_SIZE));
         return undefined;
       }
-      if (PAYLOAD_COMMANDS.has(command)) this.sizes.set(command, Math.max(req.length, DEFAULT_BUFFER_SIZE));
+      if (PAYLOAD_COMMANDS.has(command)) this.sizes.set(command, req.length);
       return reply;
     } finally {
       if (ctx.secure) req.fill(0);

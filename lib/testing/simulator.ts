@@ -151,7 +151,12 @@ export class SimulatedKernel {
     const d = this.devices.get(name);
     if (!d || d.openCount === 0) throw new Error(`simulated device ${name} is not open`);
     d.openCount--;
-    if (d.openCount === 0 && d.deferredRemove) this.#destroy(d);
+    // Like dm_blk_close(), the last close queues the deferred removal on a workqueue.
+    if (d.openCount === 0 && d.deferredRemove) {
+      setImmediate(() => {
+        if (this.devices.get(d.name) === d && d.openCount === 0 && d.deferredRemove) this.#destroy(d);
+      });
+    }
   }
 
   /** A backend for `DeviceMapper.open({ backend })`. */

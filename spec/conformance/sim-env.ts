@@ -11,7 +11,7 @@ export function simEnv(version: readonly [number, number, number] = [4, 48, 0]):
     label: `simulator ${version.join('.')}`,
     kernel,
     prefix: 'dmts-',
-    open: () => DeviceMapper.open({ backend: kernel.backend() }),
+    open: (options = {}) => DeviceMapper.open({ ...options, backend: kernel.backend() }),
     transport: () => kernel.backend().openControl(),
     async blockDevice(sectors: number): Promise<BlockDev> {
       const minor = nextLoop++;

@@ -12,6 +12,20 @@ import type { BlockDev, ConformanceEnv } from './env.js';
 
 const zero = (length: number | bigint = 2048) => [{ start: 0, length, type: 'zero', params: '' }];
 
+/** Polls `cond` for up to `ms` (for effects the kernel applies asynchronously). */
+async function eventually(cond: () => Promise<boolean>, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function openWithBuffer(env: ConformanceEnv, initialBufferSize: number): Promise<DeviceMapper> {
+  return env.open({ initialBufferSize });
+}
+
 export function conformance(env: ConformanceEnv): void {
   const P = `${env.prefix}${process.pid % 10000}-`;
   let dm: DeviceMapper;
@@ -104,6 +118,42 @@ export function conformance(env: ConformanceEnv): void {
         } finally { fresh.close(); }
       } finally {
         for (const nm of names) await dm.remove(nm);
+      }
+    });
+
+    test('5b. every payload command grows a too-small buffer and gets the same answer', async () => {
+      const nm = name('grow');
+      const bd = await env.blockDevice(8192);
+      try {
+        await dm.create({ name: nm, uuid: `${nm}-${'u'.repeat(100)}` });
+        const lines = Array.from({ length: 12 }, (_, i) => ({ start: i * 256, length: 256, type: 'linear', params: `${bd.major}:${bd.minor} ${i * 256}` }));
+        await dm.load(nm, lines);
+        await dm.resume(nm);
+        const small = await env.open();
+        const tiny = await openWithBuffer(env, 320);
+        try {
+          for (const [what, run] of [
+            ['list', (c: DeviceMapper) => c.list({ namePrefix: nm })],
+            ['table', (c: DeviceMapper) => c.table(nm)],
+            ['status', (c: DeviceMapper) => c.status(nm)],
+            ['deps', (c: DeviceMapper) => c.deps(nm)],
+            ['listVersions', (c: DeviceMapper) => c.listVersions()],
+            ['wait', (c: DeviceMapper) => c.wait(nm, { eventNr: 12345, table: true })],
+          ] as const) {
+            const expected = await run(small);
+            const got = await run(tiny);
+            expect([what, got]).toEqual([what, expected]);
+          }
+          for (const cmd of ['listDevices', 'status', 'listVersions', 'wait']) {
+            expect([cmd, tiny.ioctlCounts.get(cmd)! > (cmd === 'status' ? 2 : 1)]).toEqual([cmd, true]);
+          }
+        } finally {
+          small.close();
+          tiny.close();
+        }
+        await dm.remove(nm);
+      } finally {
+        await bd.release();
       }
     });
 
@@ -251,7 +301,8 @@ export function conformance(env: ConformanceEnv): void {
       } finally {
         await release();
       }
-      expect(await dm.info(nm)).toEqual({ exists: false });
+      // The last close queues the deferred removal on a kernel workqueue: it happens soon, not at once.
+      expect(await eventually(async () => (await dm.info(nm)).exists === false)).toBe(true);
     });
 
     test('removeDevice retries EBUSY until the holder lets go, and honours AbortSignal', async () => {

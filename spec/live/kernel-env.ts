@@ -24,7 +24,7 @@ export function kernelEnv(): ConformanceEnv {
     kind: 'kernel',
     label: `kernel ${kernelLabel}`,
     prefix: 'dmts-',
-    open: () => DeviceMapper.open(),
+    open: (options = {}) => DeviceMapper.open(options),
     transport: () => openControl(),
     async blockDevice(sectors: number): Promise<BlockDev> {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmts-'));

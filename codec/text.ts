@@ -26,21 +26,13 @@ export function findNul(bytes: Uint8Array, start: number, end: number): number {
   return -1;
 }
 
-/** Decodes bytes[start, end) as UTF-8 (replacement characters for invalid sequences). */
+/**
+ * Decodes bytes[start, end) as UTF-8 (replacement characters for invalid sequences).
+ * TextDecoder gives flat strings at native speed even for short ASCII names; building them
+ * char by char made rope strings that cost more in GC than the decode itself.
+ */
 export function utf8Decode(bytes: Uint8Array, start: number, end: number): string {
-  let ascii = true;
-  for (let i = start; i < end; i++) {
-    if (bytes[i]! >= 0x80) { ascii = false; break; }
-  }
-  if (ascii) {
-    if (end - start < 64) {
-      let s = '';
-      for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]!);
-      return s;
-    }
-    return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
-  }
-  return decoder.decode(bytes.subarray(start, end));
+  return start === end ? '' : decoder.decode(bytes.subarray(start, end));
 }
 
 /**

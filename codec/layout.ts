@@ -155,6 +155,20 @@ const rt = {
   },
   writeChar(bytes: Uint8Array, off: number, s: unknown, n: number, field: string): void {
     if (typeof s !== 'string') throw new DmCodecError('INVALID_ARGUMENT', `${field} must be a string`, field);
+    // Fast path, one pass: a short ASCII string without NUL is checked and written together.
+    const units = s.length;
+    if (units < n) {
+      let i = 0;
+      for (; i < units; i++) {
+        const c = s.charCodeAt(i);
+        if (c === 0 || c >= 0x80) break;
+        bytes[off + i] = c;
+      }
+      if (i === units) {
+        bytes.fill(0, off + units, off + n);
+        return;
+      }
+    }
     if (s.indexOf('\0') >= 0) throw new DmCodecError('STRING_HAS_NUL', `${field} must not contain NUL`, field);
     const len = utf8Length(s);
     if (len > n - 1) throw new DmCodecError('STRING_TOO_LONG', `${field} is ${len} bytes; at most ${n - 1} fit`, field);

@@ -39,6 +39,26 @@ export interface PreparedTable {
  * hands a backslash to the target literally. Done here and nowhere else.
  */
 export function escapeParams(params: string | Uint8Array): Uint8Array {
+  if (typeof params === 'string') {
+    // ASCII fast path (table lines nearly always are): encode and escape in one go.
+    const n = params.length;
+    let slashes = 0;
+    let ascii = true;
+    for (let i = 0; i < n; i++) {
+      const c = params.charCodeAt(i);
+      if (c >= 0x80) { ascii = false; break; }
+      if (c === BACKSLASH) slashes++;
+    }
+    if (ascii) {
+      const out = new Uint8Array(n + slashes);
+      for (let i = 0, j = 0; i < n; i++) {
+        const c = params.charCodeAt(i);
+        out[j++] = c;
+        if (c === BACKSLASH) out[j++] = BACKSLASH;
+      }
+      return out;
+    }
+  }
   const raw = typeof params === 'string' ? utf8Encode(params) : params;
   let n = 0;
   for (let i = 0; i < raw.length; i++) if (raw[i] === BACKSLASH) n++;
@@ -63,34 +83,62 @@ export function prepareTable(targets: readonly TargetSpecInput[]): PreparedTable
   }
   let expected = 0n;
   let size = 0;
+  // Hot for big tables: field names and messages are only built when a check fails.
   const specs = targets.map((t, i) => {
-    const field = `targets[${i}]`;
-    const line = () => `line ${i + 1} (${describe(t)})`;
-    if (t === null || typeof t !== 'object') throw new DmCodecError('INVALID_TABLE', `${field} must be an object`, field);
-    const start = checkU64(t.start, `${field}.start`, 'INVALID_SECTOR');
-    const length = checkU64(t.length, `${field}.length`, 'INVALID_SECTOR');
-    if (length === 0n) throw new DmCodecError('INVALID_TABLE', `${line()}: length must be greater than 0`, field);
+    const line = lineOf;
+    if (t === null || typeof t !== 'object') throw new DmCodecError('INVALID_TABLE', `${fieldOf(i)} must be an object`, fieldOf(i));
+    const start = sectorOf(t.start, i, 'start');
+    const length = sectorOf(t.length, i, 'length');
+    if (length === 0n) throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: length must be greater than 0`, fieldOf(i));
     if (start !== expected) {
       const what = start < expected ? 'overlaps the previous target' : 'leaves a gap after the previous target';
-      throw new DmCodecError('INVALID_TABLE', `${line()}: starts at sector ${start} but must start at ${expected} (${what}); targets must be contiguous from sector 0`, field);
+      throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: starts at sector ${start} but must start at ${expected} (${what}); targets must be contiguous from sector 0`, fieldOf(i));
     }
     expected = start + length;
-    if (expected > 0xffffffffffffffffn) throw new DmCodecError('INVALID_TABLE', `${line()}: ends beyond 2^64 sectors`, field);
+    if (expected > 0xffffffffffffffffn) throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: ends beyond 2^64 sectors`, fieldOf(i));
     let type: string;
-    try { type = checkTargetType(t.type, `${field}.type`); } catch (e) {
-      throw new DmCodecError('INVALID_TABLE', `${line()}: ${(e as Error).message}`, `${field}.type`);
+    if (isPlainType(t.type)) type = t.type;
+    else {
+      try { type = checkTargetType(t.type, `${fieldOf(i)}.type`); } catch (e) {
+        throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: ${(e as Error).message}`, `${fieldOf(i)}.type`);
+      }
     }
     if (typeof t.params !== 'string' && !(t.params instanceof Uint8Array)) {
-      throw new DmCodecError('INVALID_TABLE', `${line()}: params must be a string or bytes`, `${field}.params`);
+      throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: params must be a string or bytes`, `${fieldOf(i)}.params`);
     }
     const params = escapeParams(t.params);
     // A copy made here (UTF-8 or escaping) is wiped once written: it may hold key material.
     const owned = params !== t.params;
-    if (params.indexOf(0) >= 0) throw new DmCodecError('INVALID_TABLE', `${line()}: params must not contain NUL`, `${field}.params`);
+    if (params.indexOf(0) >= 0) throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: params must not contain NUL`, `${fieldOf(i)}.params`);
     size += specSize(params.length);
     return { start, length, type, params, owned };
   });
   return { specs, size };
+}
+
+function fieldOf(i: number): string {
+  return `targets[${i}]`;
+}
+
+function lineOf(i: number, t: TargetSpecInput): string {
+  return `line ${i + 1} (${describe(t)})`;
+}
+
+/** checkU64 with a fast path that builds no field name for a valid value. */
+function sectorOf(v: unknown, i: number, name: 'start' | 'length'): bigint {
+  if (typeof v === 'number' && v >= 0 && Number.isSafeInteger(v)) return BigInt(v);
+  if (typeof v === 'bigint' && v >= 0n && v <= 0xffffffffffffffffn) return v;
+  return checkU64(v, `${fieldOf(i)}.${name}`, 'INVALID_SECTOR');
+}
+
+/** A target type checkTargetType would accept, decided cheaply: 1…15 printable ASCII, no space. */
+function isPlainType(v: unknown): v is string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
 }
 
 function describe(t: TargetSpecInput): string {

@@ -36,6 +36,8 @@ declare module 'restructure' {
   export interface Buffer extends Base {}
   export class Reserved { constructor(type: RType, count?: number) }
   export interface Reserved extends Base {}
+  export class String { constructor(length: number | null, encoding?: string) }
+  export interface String extends Base {}
   export const uint8: Base;
   export const uint32le: Base;
   export const uint32be: Base;

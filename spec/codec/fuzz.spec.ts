@@ -171,7 +171,13 @@ function run(c: DmCodec, cmd: CommandName, bytes: Uint8Array, what: string): Out
     }
     out = { ok: false, code: e.code };
   }
-  const ms = performance.now() - t0;
+  let ms = performance.now() - t0;
+  // A slow case is re-timed: a GC pause or a busy machine passes, a real hang does not.
+  for (let k = 0; k < 3 && ms > CASE_LIMIT_MS; k++) {
+    const t1 = performance.now();
+    try { c.decodeReply(cmd, bytes); } catch { /* outcome already checked */ }
+    ms = Math.min(ms, performance.now() - t1);
+  }
   if (ms > CASE_LIMIT_MS) throw new Error(`${cmd} (${c.endian}, ${what}, seed ${SEED}): one decode took ${ms.toFixed(0)} ms\nreply: ${hex(bytes)}`);
   return out;
 }

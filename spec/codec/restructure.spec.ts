@@ -6,7 +6,7 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { createCodec, viewOf, type StructCodec } from '../../codec/index.js';
-import { charBytes, charString, oracle, type Endian } from './restructure-oracle.js';
+import { charBytes, charString, oracle, type Endian } from '../../bench/restructure-records.js';
 
 const RUNS = 300;
 const u32 = fc.integer({ min: 0, max: 0xffffffff });

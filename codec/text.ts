@@ -3,7 +3,8 @@
  * modern runtime; names are nearly always ASCII, so that path avoids the decoder.
  */
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8');
+// ignoreBOM: a name may start with U+FEFF; the default decoder would silently drop it.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export function utf8Encode(s: string): Uint8Array {
   return encoder.encode(s);

@@ -168,6 +168,12 @@ describe.each(MODES)('char fields (%s)', (mode) => {
     expect(c.decode(viewOf(ok), ok, 0).s).toBe('a😀');
   });
 
+  test('a leading U+FEFF (byte order mark) survives the round trip', () => {
+    const b = encodeFresh(c, { s: '\ufeffab', t: 0 });
+    expect(Array.from(b.subarray(0, 5))).toEqual([0xef, 0xbb, 0xbf, 0x61, 0x62]);
+    expect(c.decode(viewOf(b), b, 0).s).toBe('\ufeffab');
+  });
+
   test('NUL inside the string is rejected; non-strings are rejected', () => {
     expect(codecError(() => encodeFresh(c, { s: 'a\0b', t: 0 })).code).toBe('STRING_HAS_NUL');
     expect(codecError(() => encodeFresh(c, { s: 5, t: 0 })).code).toBe('INVALID_ARGUMENT');

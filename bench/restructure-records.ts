@@ -49,7 +49,7 @@ export function oracle(endian: Endian) {
 }
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
+const dec = new TextDecoder('utf-8', { ignoreBOM: true }); // C bytes: a leading EF BB BF is data
 /** A string as a NUL-padded char[n]. */
 export function charBytes(s: string, n: number): Uint8Array {
   const out = new Uint8Array(n);

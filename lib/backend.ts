@@ -16,6 +16,8 @@ export type { ControlTransport, IoctlResult } from '../ffi/types.js';
  */
 export interface Watcher {
   arm(): void;
+  /** Non-blocking: whether an event happened since the last arm (poll with timeout 0). */
+  check(): boolean;
   wait(): Promise<'event' | 'cancelled'>;
   cancel(): void;
   close(): void;

@@ -53,7 +53,9 @@ function explain(command: CommandName, code: string, device: string): string {
       if (command === 'load') return `the kernel rejected the table${device}`;
       if (command === 'message') return `the target rejected the message${device}`;
       return `invalid argument${device}`;
-    case 'ENODEV': return command === 'load' ? `a device named in the table does not exist${device}` : `no such device${device}`;
+    case 'ENODEV': case 'ENOENT':
+      // A table naming a missing device: ENODEV on Linux 6.1, ENOENT on 6.12.
+      return command === 'load' ? `a device named in the table does not exist${device}` : `no such device${device}`;
     case 'ENOTTY': return 'the kernel does not know this command';
     case 'ENOMEM': return 'the kernel is out of memory';
     case 'EINTR': return 'interrupted';

@@ -6,6 +6,8 @@ export type {
   CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, TableResult, WaitOptions,
 } from './client.js';
 export * from './errors.js';
+export { diffSnapshots } from './events.js';
+export type { DeviceEvent, DeviceEventKind, EventFilter, EventsOptions } from './events.js';
 export type { Backend, Watcher, ControlTransport, IoctlResult } from './backend.js';
 export type {
   DeviceId, DeviceInfo, DevNo, ListedDevice, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,

@@ -2,8 +2,8 @@
  * The real backend: koffi on the control node. Loading it loads no native code until
  * `openControl()` is called (koffi comes in through a dynamic import in ffi/).
  */
-import { createCancelPipe, DM_CONTROL_PATH, openControl, pollAsync } from '../ffi/control.js';
-import { POLLIN, type CancelPipe, type ControlTransport } from '../ffi/types.js';
+import { createCancelPipe, createPoller, DM_CONTROL_PATH, openControl } from '../ffi/control.js';
+import { POLLIN, type CancelPipe, type ControlTransport, type Poller } from '../ffi/types.js';
 import { codec, requestCode } from '../codec/index.js';
 import type { Backend, Watcher } from './backend.js';
 import { openKernelLog } from './kmsg.js';
@@ -15,7 +15,7 @@ export function realBackend(path: string = DM_CONTROL_PATH): Backend {
     openWatcher: async () => {
       const t = await openControl(path);
       try {
-        return new PollWatcher(t, await createCancelPipe());
+        return new PollWatcher(t, await createCancelPipe(), await createPoller());
       } catch (e) {
         t.close();
         throw e;
@@ -33,7 +33,12 @@ class PollWatcher implements Watcher {
   #closed = false;
   #waiting = false;
 
-  constructor(private readonly t: ControlTransport, private readonly pipe: CancelPipe) {}
+  constructor(private readonly t: ControlTransport, private readonly pipe: CancelPipe, private readonly poller: Poller) {}
+
+  check(): boolean {
+    const r = this.poller.poll([{ fd: this.t.fd, events: POLLIN }], 0);
+    return r.ret > 0 && (r.revents[0] ?? 0) !== 0;
+  }
 
   arm(): void {
     // ARM_POLL only copies the header; reuse one encoded request (the kernel rewrites the version).
@@ -46,7 +51,7 @@ class PollWatcher implements Watcher {
     this.#waiting = true;
     try {
       for (;;) {
-        const r = await pollAsync([{ fd: this.t.fd, events: POLLIN }, { fd: this.pipe.readFd, events: POLLIN }], -1);
+        const r = await this.poller.pollAsync([{ fd: this.t.fd, events: POLLIN }, { fd: this.pipe.readFd, events: POLLIN }], -1);
         if (r.ret < 0) {
           if (r.errno === 4) continue; // EINTR
           throw Object.assign(new Error(`poll failed: errno ${r.errno}`), { errno: r.errno });

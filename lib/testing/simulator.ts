@@ -245,6 +245,7 @@ export class SimulatedKernel {
     let cancelled = false;
     return {
       arm: () => { fd.armedEventNr = this.globalEventNr; },
+      check: () => this.globalEventNr !== fd.armedEventNr,
       wait: () => new Promise((resolve) => {
         const check = () => {
           if (this.globalEventNr !== fd.armedEventNr) { done(); resolve('event'); }
@@ -477,7 +478,10 @@ export class SimulatedKernel {
       this.#load(type.name);
       let target: ConstructedTarget;
       try {
-        target = type.construct(splitArgs(params), spec.length, { lookup: (a) => this.#lookupBlock(a) });
+        target = type.construct(splitArgs(params), spec.length, {
+          lookup: (a) => this.#lookupBlock(a),
+          lookupErrno: this.version[1] >= 48 ? 'ENOENT' : 'ENODEV',
+        });
       } catch (e) {
         if (e instanceof SimError) {
           this.#logLine(`table: ${where}: ${e.log}`);

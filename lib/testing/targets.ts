@@ -15,6 +15,8 @@ export interface SimBlockDevice {
 export interface TargetContext {
   /** Resolves a device argument (path or major:minor) to a known block device, or undefined. */
   lookup(arg: string): SimBlockDevice | undefined;
+  /** The errno of a failed device lookup: ENODEV on 4.47 (6.1), ENOENT on 4.48 (6.12), measured. */
+  readonly lookupErrno: 'ENODEV' | 'ENOENT';
 }
 
 export interface ConstructedTarget {
@@ -37,15 +39,16 @@ export interface SimTargetType {
 
 /** A failure inside the simulated kernel: errno name plus the line it would log. */
 export class SimError extends Error {
-  constructor(readonly errnoName: 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV', readonly log: string) {
+  constructor(readonly errnoName: 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT', readonly log: string) {
     super(log);
   }
 }
 
 function dev(ctx: TargetContext, arg: string | undefined, what: string): SimBlockDevice {
   const d = arg === undefined ? undefined : ctx.lookup(arg);
-  // Measured on 4.47: a table naming a device that does not exist fails with ENODEV.
-  if (!d) throw new SimError('ENODEV', `${what}: Device lookup failed`);
+  // Measured: a table naming a device that does not exist fails with ENODEV on 4.47
+  // (Linux 6.1) and ENOENT on 4.48 (Linux 6.12).
+  if (!d) throw new SimError(ctx.lookupErrno, `${what}: Device lookup failed`);
   return d;
 }
 

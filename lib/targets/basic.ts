@@ -1,0 +1,71 @@
+/** linear, striped, zero, error (linear.rst, striped.rst, zero.rst). */
+import { z } from 'zod';
+import { deviceSchema, posU32Schema, u64Schema } from './common.js';
+import { defineTarget, emptyStatus } from './unit.js';
+
+export interface LinearParams { readonly device: string; readonly offset: bigint }
+
+/** `<dev> <offset>`; status is empty. */
+export const linear = defineTarget({
+  type: 'linear',
+  shape: { device: deviceSchema, offset: u64Schema },
+  render: (t, ctx) => [ctx.dev(t.device, 'device'), String(t.offset)],
+  parse: (c): LinearParams => {
+    const p = { device: c.dev('device'), offset: c.big('offset') };
+    c.end();
+    return p;
+  },
+  status: emptyStatus,
+});
+
+export interface Stripe { readonly device: string; readonly offset: bigint }
+export interface StripedParams { readonly chunkSize: number; readonly stripes: readonly Stripe[] }
+export interface StripedStatus {
+  readonly devices: readonly string[];
+  /** One per stripe: true = alive (`A`), false = dead (`D`). */
+  readonly alive: readonly boolean[];
+  readonly extra: readonly string[];
+}
+
+/** `<#stripes> <chunk_sectors> (<dev> <offset>)…`. */
+export const striped = defineTarget({
+  type: 'striped',
+  shape: {
+    /** Chunk size in sectors (a power of two ≥ 8 on 4 KiB-page kernels). */
+    chunkSize: posU32Schema,
+    stripes: z.array(z.strictObject({ device: deviceSchema, offset: u64Schema })).min(1),
+  },
+  render: (t, ctx) => [
+    String(t.stripes.length), String(t.chunkSize),
+    ...t.stripes.flatMap((s, i) => [ctx.dev(s.device, `stripes[${i}].device`), String(s.offset)]),
+  ],
+  parse: (c): StripedParams => {
+    const n = c.num('stripes.count', 1 << 16);
+    const chunkSize = c.num('chunkSize');
+    const stripes: Stripe[] = [];
+    for (let i = 0; i < n; i++) stripes.push({ device: c.dev(`stripes[${i}].device`), offset: c.big(`stripes[${i}].offset`) });
+    c.end();
+    return { chunkSize, stripes };
+  },
+  status: (c): StripedStatus => {
+    const n = c.num('stripes', 1 << 16);
+    const devices: string[] = [];
+    for (let i = 0; i < n; i++) devices.push(c.dev(`devices[${i}]`));
+    c.num('groups');
+    const health = c.next('health');
+    if (!/^[AD]*$/.test(health) || health.length !== n) c.fail('BAD_VALUE', 'health', `expected ${n} of A|D`, health);
+    return { devices, alive: [...health].map((h) => h === 'A'), extra: c.rest() };
+  },
+});
+
+export interface NoParams { readonly [k: string]: never }
+
+const none = (c: import('./common.js').Cursor): Record<string, never> => {
+  c.end();
+  return {};
+};
+
+/** Returns zeros, swallows writes. */
+export const zero = defineTarget({ type: 'zero', shape: {}, render: () => [], parse: none, status: emptyStatus });
+/** Fails every I/O. */
+export const error = defineTarget({ type: 'error', shape: {}, render: () => [], parse: none, status: emptyStatus });

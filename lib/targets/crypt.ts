@@ -1,0 +1,137 @@
+/**
+ * crypt (dm-crypt.rst; crypt_status()). Keys are bytes: a builder writes them as hex straight
+ * into the params bytes (never a JS string), parsed output redacts them unless `showKeys`.
+ */
+import { z } from 'zod';
+import {
+  bytesSchema, deviceSchema, posU32Schema, splitOption, optNum, u64Schema, unhex, wordSchema,
+  type Cursor, type RedactedKey,
+} from './common.js';
+import { defineTarget, emptyStatus } from './unit.js';
+
+export const KEYRING_TYPES = ['logon', 'user', 'encrypted', 'trusted'] as const;
+
+/** A key in the kernel keyring: `:<size>:<type>:<description>`. */
+export interface KeyringKey {
+  readonly keyring: { readonly size: number; readonly type: (typeof KEYRING_TYPES)[number]; readonly description: string };
+}
+
+const keyringSchema = z.strictObject({
+  keyring: z.strictObject({
+    size: posU32Schema,
+    type: z.enum(KEYRING_TYPES),
+    description: z.string().min(1).regex(/^\S+$/, 'must not contain whitespace'),
+  }),
+});
+
+export interface CryptParams {
+  readonly cipher: string;
+  /** Bytes (empty = no key, printed `-`), a keyring reference, or redacted. */
+  readonly key: Uint8Array | KeyringKey | RedactedKey;
+  readonly ivOffset: bigint;
+  readonly device: string;
+  readonly offset: bigint;
+  readonly allowDiscards?: true;
+  readonly sameCpuCrypt?: true;
+  readonly highPriority?: true;
+  readonly submitFromCryptCpus?: true;
+  readonly noReadWorkqueue?: true;
+  readonly noWriteWorkqueue?: true;
+  /** AEAD/integrity tag: `integrity:<bytes>:<type>`. */
+  readonly integrity?: { readonly bytes: number; readonly type: string };
+  readonly integrityKeySize?: number;
+  /** Encryption sector size in bytes (512 is the default and not printed). */
+  readonly sectorSize?: number;
+  readonly ivLargeSectors?: true;
+}
+
+const flag = z.boolean().optional();
+
+const FLAGS = [
+  ['allowDiscards', 'allow_discards'],
+  ['sameCpuCrypt', 'same_cpu_crypt'],
+  ['highPriority', 'high_priority'],
+  ['submitFromCryptCpus', 'submit_from_crypt_cpus'],
+  ['noReadWorkqueue', 'no_read_workqueue'],
+  ['noWriteWorkqueue', 'no_write_workqueue'],
+] as const;
+
+export const crypt = defineTarget({
+  type: 'crypt',
+  sensitive: true,
+  shape: {
+    /** `cipher[:keycount]-chainmode-ivmode[:ivopts]` or `capi:<spec>-ivmode`. */
+    cipher: wordSchema,
+    key: z.union([bytesSchema, keyringSchema]),
+    ivOffset: u64Schema,
+    device: deviceSchema,
+    offset: u64Schema,
+    allowDiscards: flag,
+    sameCpuCrypt: flag,
+    highPriority: flag,
+    submitFromCryptCpus: flag,
+    noReadWorkqueue: flag,
+    noWriteWorkqueue: flag,
+    integrity: z.strictObject({ bytes: posU32Schema, type: z.string().regex(/^[^\s:]+$/) }).optional(),
+    integrityKeySize: posU32Schema.optional(),
+    sectorSize: z.number().int().min(512).max(4096).refine((n) => (n & (n - 1)) === 0, 'a power of two').optional(),
+    ivLargeSectors: flag,
+  },
+  hasKeys: (t) => t.key instanceof Uint8Array && t.key.length > 0,
+  render(t, ctx) {
+    const key = t.key instanceof Uint8Array
+      ? (t.key.length === 0 ? '-' : ctx.key(t.key))
+      : `:${t.key.keyring.size}:${t.key.keyring.type}:${t.key.keyring.description}`;
+    const out = [t.cipher, key, String(t.ivOffset), ctx.dev(t.device, 'device'), String(t.offset)];
+    const opts: string[] = [];
+    for (const [k, word] of FLAGS) if (t[k]) opts.push(word);
+    if (t.integrity) opts.push(`integrity:${t.integrity.bytes}:${t.integrity.type}`);
+    if (t.integrityKeySize !== undefined) opts.push(`integrity_key_size:${t.integrityKeySize}`);
+    if (t.sectorSize !== undefined && t.sectorSize !== 512) opts.push(`sector_size:${t.sectorSize}`);
+    if (t.ivLargeSectors) opts.push('iv_large_sectors');
+    if (opts.length) out.push(String(opts.length), ...opts);
+    return out;
+  },
+  parse(c: Cursor): CryptParams {
+    const cipher = c.next('cipher');
+    const k = c.next('key');
+    let key: CryptParams['key'];
+    if (k === '-') key = new Uint8Array(0);
+    else if (k.startsWith(':')) {
+      const m = /^:(\d{1,9}):([a-z]+):(.+)$/.exec(k);
+      if (!m || !(KEYRING_TYPES as readonly string[]).includes(m[2]!)) c.fail('BAD_VALUE', 'key', 'not :<size>:<type>:<description>');
+      key = { keyring: { size: Number(m[1]), type: m[2] as KeyringKey['keyring']['type'], description: m[3]! } };
+    } else {
+      const bytes = unhex(k);
+      if (!bytes) c.fail('BAD_VALUE', 'key', 'not hex');
+      key = bytes;
+    }
+    const p: { -readonly [K in keyof CryptParams]: CryptParams[K] } = {
+      cipher, key, ivOffset: c.big('ivOffset'), device: c.dev('device'), offset: c.big('offset'),
+    };
+    if (!c.done) {
+      for (const word of c.counted('options', 64)) {
+        const [name, value] = splitOption(word);
+        const f = FLAGS.find(([, w]) => w === word);
+        if (f) p[f[0]] = true;
+        else if (name === 'integrity') {
+          const [bytes, type] = splitOption(value ?? '');
+          if (!type) c.fail('BAD_VALUE', 'integrity', 'not integrity:<bytes>:<type>', word);
+          p.integrity = { bytes: optNum(c, 'integrity.bytes', bytes), type };
+        } else if (name === 'integrity_key_size') p.integrityKeySize = optNum(c, 'integrityKeySize', value);
+        else if (name === 'sector_size') p.sectorSize = optNum(c, 'sectorSize', value);
+        else if (word === 'iv_large_sectors') p.ivLargeSectors = true;
+        else c.fail('BAD_VALUE', 'options', 'unknown option', word);
+      }
+    }
+    c.end();
+    return p;
+  },
+  redact: (p) => (p.key instanceof Uint8Array ? { ...p, key: { redacted: true, size: p.key.length } } : p),
+  defaults: (p) => {
+    if (p.sectorSize !== 512) return p;
+    const { sectorSize: _, ...rest } = p;
+    return rest;
+  },
+  status: emptyStatus,
+});

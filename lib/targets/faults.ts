@@ -1,0 +1,138 @@
+/** flakey and delay: fault injection (dm-flakey.rst, delay.rst). */
+import { z } from 'zod';
+import { Cursor, deviceSchema, u32Schema, u64Schema } from './common.js';
+import { defineTarget, emptyStatus } from './unit.js';
+
+export interface CorruptBioByte {
+  /** 1-based byte offset inside each bio's data (0 is not allowed by the kernel). */
+  readonly byte: number;
+  readonly direction: 'r' | 'w';
+  readonly value: number;
+  readonly flags: number;
+}
+
+export interface FlakeyParams {
+  readonly device: string;
+  readonly offset: bigint;
+  /** Seconds the device behaves. */
+  readonly upInterval: number;
+  /** Seconds it misbehaves. */
+  readonly downInterval: number;
+  /** Kernel 6.6+. */
+  readonly errorReads?: true;
+  readonly dropWrites?: true;
+  readonly errorWrites?: true;
+  readonly corruptBioByte?: CorruptBioByte;
+  /** Probability in 1/1000000000 units (kernel 6.7+). */
+  readonly randomReadCorrupt?: number;
+  readonly randomWriteCorrupt?: number;
+}
+
+const flag = z.boolean().optional();
+
+export const flakey = defineTarget({
+  type: 'flakey',
+  shape: {
+    device: deviceSchema,
+    offset: u64Schema,
+    upInterval: u32Schema,
+    downInterval: u32Schema,
+    errorReads: flag,
+    dropWrites: flag,
+    errorWrites: flag,
+    corruptBioByte: z.strictObject({
+      byte: z.number().int().min(1).max(0xffffffff),
+      direction: z.enum(['r', 'w']),
+      value: z.number().int().min(0).max(255),
+      flags: u32Schema,
+    }).optional(),
+    randomReadCorrupt: z.number().int().min(1).max(1_000_000_000).optional(),
+    randomWriteCorrupt: z.number().int().min(1).max(1_000_000_000).optional(),
+  },
+  check(t, ctx) {
+    if (t.dropWrites && t.errorWrites) ctx.addIssue({ code: 'custom', message: 'dropWrites and errorWrites are mutually exclusive', path: ['errorWrites'] });
+  },
+  render(t, ctx) {
+    const feats: string[] = [];
+    if (t.errorReads) feats.push('error_reads');
+    if (t.dropWrites) feats.push('drop_writes');
+    if (t.errorWrites) feats.push('error_writes');
+    const b = t.corruptBioByte;
+    if (b) feats.push('corrupt_bio_byte', String(b.byte), b.direction, String(b.value), String(b.flags));
+    if (t.randomReadCorrupt !== undefined) feats.push('random_read_corrupt', String(t.randomReadCorrupt));
+    if (t.randomWriteCorrupt !== undefined) feats.push('random_write_corrupt', String(t.randomWriteCorrupt));
+    // The kernel prints the count even when it is 0; so does the builder.
+    return [ctx.dev(t.device, 'device'), String(t.offset), String(t.upInterval), String(t.downInterval), String(feats.length), ...feats];
+  },
+  parse(c): FlakeyParams {
+    const p: { -readonly [K in keyof FlakeyParams]: FlakeyParams[K] } = {
+      device: c.dev('device'), offset: c.big('offset'), upInterval: c.num('upInterval'), downInterval: c.num('downInterval'),
+    };
+    if (!c.done) {
+      const args = new Cursor(c.target, c.counted('features', 64).join(' '));
+      while (!args.done) {
+        const w = args.next('features');
+        if (w === 'error_reads') p.errorReads = true;
+        else if (w === 'drop_writes') p.dropWrites = true;
+        else if (w === 'error_writes') p.errorWrites = true;
+        else if (w === 'corrupt_bio_byte') {
+          p.corruptBioByte = {
+            byte: args.num('corruptBioByte.byte'), direction: args.oneOf('corruptBioByte.direction', ['r', 'w'] as const),
+            value: args.num('corruptBioByte.value', 255), flags: args.num('corruptBioByte.flags'),
+          };
+        } else if (w === 'random_read_corrupt') p.randomReadCorrupt = args.num('randomReadCorrupt');
+        else if (w === 'random_write_corrupt') p.randomWriteCorrupt = args.num('randomWriteCorrupt');
+        else args.fail('BAD_VALUE', 'features', 'unknown feature', w);
+      }
+    }
+    c.end();
+    return p;
+  },
+  status: emptyStatus,
+});
+
+export interface DelayClass { readonly device: string; readonly offset: bigint; readonly delayMs: number }
+export interface DelayParams {
+  readonly read: DelayClass;
+  /** Writes (and flushes, unless `flush` is given); defaults to the read class. */
+  readonly write?: DelayClass;
+  readonly flush?: DelayClass;
+}
+export interface DelayStatus {
+  readonly readsInFlight: number;
+  readonly writesInFlight: number;
+  /** Absent on kernels that report two counters. */
+  readonly flushesInFlight: number | undefined;
+  readonly extra: readonly string[];
+}
+
+const delayClass = z.strictObject({ device: deviceSchema, offset: u64Schema, delayMs: u32Schema });
+
+function readClass(c: Cursor, name: string): DelayClass {
+  return { device: c.dev(`${name}.device`), offset: c.big(`${name}.offset`), delayMs: c.num(`${name}.delayMs`) };
+}
+
+/** `<dev> <offset> <ms>` [write class [flush class]]. */
+export const delay = defineTarget({
+  type: 'delay',
+  shape: { read: delayClass, write: delayClass.optional(), flush: delayClass.optional() },
+  check(t, ctx) {
+    if (t.flush && !t.write) ctx.addIssue({ code: 'custom', message: 'a flush class needs a write class', path: ['flush'] });
+  },
+  render(t, ctx) {
+    const cls = (k: DelayClass | z.output<typeof delayClass>, n: string) => [ctx.dev(k.device, `${n}.device`), String(k.offset), String(k.delayMs)];
+    return [...cls(t.read, 'read'), ...(t.write ? cls(t.write, 'write') : []), ...(t.flush ? cls(t.flush, 'flush') : [])];
+  },
+  parse(c): DelayParams {
+    const read = readClass(c, 'read');
+    const write = c.done ? undefined : readClass(c, 'write');
+    const flush = c.done ? undefined : readClass(c, 'flush');
+    c.end();
+    return { read, ...(write ? { write } : {}), ...(flush ? { flush } : {}) };
+  },
+  status(c): DelayStatus {
+    const readsInFlight = c.num('readsInFlight');
+    const writesInFlight = c.num('writesInFlight');
+    return { readsInFlight, writesInFlight, flushesInFlight: c.done ? undefined : c.num('flushesInFlight'), extra: c.rest() };
+  },
+});

@@ -1,0 +1,183 @@
+/**
+ * integrity (dm-integrity.rst; dm_integrity_status()). HMAC and journal keys are bytes,
+ * written as hex straight into the params bytes; parsed output redacts them unless `showKeys`.
+ */
+import { z } from 'zod';
+import {
+  bytesSchema, deviceSchema, optBig, optNum, posU32Schema, splitOption, u32Schema, u64Schema, unhex,
+  type Cursor, type RedactedKey, type Token,
+} from './common.js';
+import { defineTarget } from './unit.js';
+
+/** An algorithm with an optional key: `internal_hash:hmac(sha256):<hex key>`. */
+export interface IntegrityAlgorithm {
+  readonly algorithm: string;
+  readonly key?: Uint8Array | RedactedKey;
+}
+
+export interface IntegrityParams {
+  readonly device: string;
+  /** Reserved sectors at the start of the device. */
+  readonly offset: bigint;
+  /** Tag bytes per sector (0 = decided by internal_hash). */
+  readonly tagSize: number;
+  /** D direct, J journal, B bitmap, R recovery, I inline (6.11+). */
+  readonly mode: 'D' | 'J' | 'B' | 'R' | 'I';
+  readonly metaDevice?: string;
+  /** Bytes (512 is the default and not printed). */
+  readonly blockSize?: number;
+  readonly recalculate?: true;
+  readonly resetRecalculate?: true;
+  readonly allowDiscards?: true;
+  /** Derived from the device size when not given: normalise cannot fill it in. */
+  readonly journalSectors?: number;
+  readonly interleaveSectors?: number;
+  readonly bufferSectors?: number;
+  readonly journalWatermark?: number;
+  readonly commitTime?: number;
+  readonly sectorsPerBit?: bigint;
+  readonly bitmapFlushInterval?: number;
+  readonly fixPadding?: true;
+  readonly fixHmac?: true;
+  readonly legacyRecalculate?: true;
+  readonly internalHash?: IntegrityAlgorithm;
+  readonly journalCrypt?: IntegrityAlgorithm;
+  readonly journalMac?: IntegrityAlgorithm;
+}
+
+export interface IntegrityStatus {
+  readonly mismatches: bigint;
+  readonly providedDataSectors: bigint;
+  /** Where recalculation has got to, or null when not recalculating. */
+  readonly recalculatePosition: bigint | null;
+  readonly extra: readonly string[];
+}
+
+const flag = z.boolean().optional();
+const alg = z.strictObject({ algorithm: z.string().regex(/^[^\s:]+$/, 'one word without ":"'), key: bytesSchema.optional() });
+
+const FLAGS = [
+  ['recalculate', 'recalculate'],
+  ['resetRecalculate', 'reset_recalculate'],
+  ['allowDiscards', 'allow_discards'],
+  ['fixPadding', 'fix_padding'],
+  ['fixHmac', 'fix_hmac'],
+  ['legacyRecalculate', 'legacy_recalculate'],
+] as const;
+const NUMS = [
+  ['journalSectors', 'journal_sectors'],
+  ['interleaveSectors', 'interleave_sectors'],
+  ['bufferSectors', 'buffer_sectors'],
+  ['journalWatermark', 'journal_watermark'],
+  ['commitTime', 'commit_time'],
+  ['bitmapFlushInterval', 'bitmap_flush_interval'],
+] as const;
+const ALGS = [['internalHash', 'internal_hash'], ['journalCrypt', 'journal_crypt'], ['journalMac', 'journal_mac']] as const;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+export const integrity = defineTarget({
+  type: 'integrity',
+  sensitive: true,
+  shape: {
+    device: deviceSchema,
+    offset: u64Schema,
+    tagSize: u32Schema,
+    mode: z.enum(['D', 'J', 'B', 'R', 'I']),
+    metaDevice: deviceSchema.optional(),
+    blockSize: z.number().int().min(512).max(4096).refine((n) => (n & (n - 1)) === 0, 'a power of two').optional(),
+    recalculate: flag, resetRecalculate: flag, allowDiscards: flag, fixPadding: flag, fixHmac: flag, legacyRecalculate: flag,
+    journalSectors: posU32Schema.optional(),
+    interleaveSectors: posU32Schema.optional(),
+    bufferSectors: posU32Schema.optional(),
+    journalWatermark: z.number().int().min(0).max(100).optional(),
+    commitTime: u32Schema.optional(),
+    sectorsPerBit: u64Schema.optional(),
+    bitmapFlushInterval: u32Schema.optional(),
+    internalHash: alg.optional(),
+    journalCrypt: alg.optional(),
+    journalMac: alg.optional(),
+  },
+  hasKeys: (t) => ALGS.some(([k]) => (t[k]?.key?.length ?? 0) > 0),
+  // The kernel's order (dm_integrity_status), so a rendered line reads back unchanged.
+  render(t, ctx) {
+    const args: Token[] = [];
+    if (t.metaDevice !== undefined) args.push(`meta_device:${ctx.dev(t.metaDevice, 'metaDevice')}`);
+    if (t.blockSize !== undefined && t.blockSize !== 512) args.push(`block_size:${t.blockSize}`);
+    for (const [k, w] of FLAGS.slice(0, 3)) if (t[k]) args.push(w);
+    for (const [k, w] of NUMS.slice(0, 5)) if (t[k] !== undefined) args.push(`${w}:${t[k]}`);
+    if (t.sectorsPerBit !== undefined) args.push(`sectors_per_bit:${t.sectorsPerBit}`);
+    if (t.bitmapFlushInterval !== undefined) args.push(`bitmap_flush_interval:${t.bitmapFlushInterval}`);
+    for (const [k, w] of FLAGS.slice(3)) if (t[k]) args.push(w);
+    for (const [k, w] of ALGS) {
+      const a = t[k];
+      if (a) args.push(a.key && a.key.length > 0 ? [`${w}:${a.algorithm}:`, ctx.key(a.key)] : `${w}:${a.algorithm}`);
+    }
+    return [ctx.dev(t.device, 'device'), String(t.offset), String(t.tagSize), t.mode, String(args.length), ...args];
+  },
+  parse(c: Cursor): IntegrityParams {
+    const device = c.dev('device');
+    const offset = c.big('offset');
+    const tag = c.next('tagSize');
+    const tagSize = tag === '-' ? 0 : /^\d{1,9}$/.test(tag) ? Number(tag) : c.fail('BAD_NUMBER', 'tagSize', 'not a number', tag);
+    const p: Mutable<IntegrityParams> = { device, offset, tagSize, mode: c.oneOf('mode', ['D', 'J', 'B', 'R', 'I'] as const) };
+    for (const word of c.counted('options', 64)) {
+      const [name, value] = splitOption(word);
+      const f = FLAGS.find(([, w]) => w === word);
+      const n = NUMS.find(([, w]) => w === name);
+      const a = ALGS.find(([, w]) => w === name);
+      if (f) p[f[0]] = true;
+      else if (n) p[n[0]] = optNum(c, n[0], value);
+      else if (a) {
+        const [algorithm, key] = splitOption(value ?? '');
+        if (!algorithm) c.fail('BAD_VALUE', a[0], 'missing algorithm');
+        let bytes: Uint8Array | undefined;
+        if (key !== undefined) {
+          bytes = unhex(key);
+          if (!bytes) c.fail('BAD_VALUE', `${a[0]}.key`, 'not hex');
+        }
+        p[a[0]] = bytes ? { algorithm, key: bytes } : { algorithm };
+      } else if (name === 'meta_device') {
+        const m = /^(\d{1,4}):(\d{1,7})$/.exec(value ?? '');
+        if (!m) c.fail('BAD_DEVICE', 'metaDevice', 'not major:minor', value);
+        p.metaDevice = `${Number(m[1])}:${Number(m[2])}`;
+      } else if (name === 'block_size') p.blockSize = optNum(c, 'blockSize', value);
+      else if (name === 'sectors_per_bit') p.sectorsPerBit = optBig(c, 'sectorsPerBit', value);
+      else c.fail('BAD_VALUE', 'options', 'unknown option', name);
+    }
+    c.end();
+    return p;
+  },
+  redact(p) {
+    let out = p;
+    for (const [k] of ALGS) {
+      const a = out[k];
+      if (a?.key instanceof Uint8Array) out = { ...out, [k]: { algorithm: a.algorithm, key: { redacted: true, size: a.key.length } } };
+    }
+    return out;
+  },
+  /** What dm-integrity fills in (journal_sectors depends on the device and is left alone). */
+  defaults(p) {
+    const out: Mutable<IntegrityParams> = { ...p };
+    if (out.blockSize === 512) delete out.blockSize;
+    if (out.mode === 'R' || out.mode === 'I') return out;
+    out.interleaveSectors ??= out.metaDevice === undefined ? 32768 : 1;
+    out.bufferSectors ??= 128;
+    if (out.mode === 'J') {
+      out.journalWatermark ??= 50;
+      out.commitTime ??= 10000;
+    }
+    if (out.mode === 'B') {
+      out.sectorsPerBit ??= 32768n;
+      out.bitmapFlushInterval ??= 10000;
+    }
+    return out;
+  },
+  status(c): IntegrityStatus {
+    const mismatches = c.big('mismatches');
+    const providedDataSectors = c.big('providedDataSectors');
+    const r = c.done ? '-' : c.next('recalculatePosition');
+    if (r !== '-' && !/^\d{1,20}$/.test(r)) c.fail('BAD_NUMBER', 'recalculatePosition', 'not a number or -', r);
+    return { mismatches, providedDataSectors, recalculatePosition: r === '-' ? null : BigInt(r), extra: c.rest() };
+  },
+});

@@ -1,0 +1,101 @@
+/** snapshot-origin, snapshot, snapshot-merge (snapshot.rst; snapshot_status() in dm-snap.c). */
+import { z } from 'zod';
+import { deviceSchema, posU32Schema, type Cursor } from './common.js';
+import { defineTarget, emptyStatus } from './unit.js';
+
+export interface SnapshotOriginParams { readonly origin: string }
+
+export const snapshotOrigin = defineTarget({
+  type: 'snapshot-origin',
+  shape: { origin: deviceSchema },
+  render: (t, ctx) => [ctx.dev(t.origin, 'origin')],
+  parse(c): SnapshotOriginParams {
+    const p = { origin: c.dev('origin') };
+    c.end();
+    return p;
+  },
+  status: emptyStatus,
+});
+
+/**
+ * `persistent`: P (survives reboots), PO (persistent, overflow reported to userspace) or N
+ * (transient).
+ */
+export interface SnapshotParams {
+  readonly origin: string;
+  readonly cow: string;
+  readonly persistence: 'P' | 'PO' | 'N';
+  /** Chunk size in sectors. */
+  readonly chunkSize: number;
+  readonly discardZeroesCow?: true;
+  /** Only with discardZeroesCow. */
+  readonly discardPassdownOrigin?: true;
+}
+
+export type SnapshotStatus =
+  | {
+    readonly state: 'active';
+    readonly allocatedSectors: bigint;
+    readonly totalSectors: bigint;
+    readonly metadataSectors: bigint;
+    readonly extra: readonly string[];
+  }
+  | { readonly state: 'invalid' | 'merge_failed' | 'overflow' | 'unknown'; readonly extra: readonly string[] };
+
+function snapshotUnit<T extends 'snapshot' | 'snapshot-merge'>(type: T) {
+  return defineTarget({
+    type,
+    shape: {
+      origin: deviceSchema,
+      cow: deviceSchema,
+      persistence: z.enum(['P', 'PO', 'N']),
+      chunkSize: posU32Schema,
+      discardZeroesCow: z.boolean().optional(),
+      discardPassdownOrigin: z.boolean().optional(),
+    },
+    check(t, ctx) {
+      if (t.discardPassdownOrigin && !t.discardZeroesCow) ctx.addIssue({ code: 'custom', message: 'discardPassdownOrigin needs discardZeroesCow', path: ['discardPassdownOrigin'] });
+      if (type === 'snapshot-merge' && t.persistence === 'N') ctx.addIssue({ code: 'custom', message: 'snapshot-merge needs a persistent store', path: ['persistence'] });
+    },
+    render(t, ctx) {
+      const out = [ctx.dev(t.origin, 'origin'), ctx.dev(t.cow, 'cow'), t.persistence, String(t.chunkSize)];
+      if (t.discardZeroesCow) out.push(t.discardPassdownOrigin ? '2' : '1', 'discard_zeroes_cow', ...(t.discardPassdownOrigin ? ['discard_passdown_origin'] : []));
+      return out;
+    },
+    parse(c): SnapshotParams {
+      const p: { -readonly [K in keyof SnapshotParams]: SnapshotParams[K] } = {
+        origin: c.dev('origin'), cow: c.dev('cow'), persistence: c.oneOf('persistence', ['P', 'PO', 'N'] as const), chunkSize: c.num('chunkSize'),
+      };
+      if (!c.done) {
+        for (const w of c.counted('features', 8)) {
+          if (w === 'discard_zeroes_cow') p.discardZeroesCow = true;
+          else if (w === 'discard_passdown_origin') p.discardPassdownOrigin = true;
+          else c.fail('BAD_VALUE', 'features', 'unknown feature', w);
+        }
+      }
+      c.end();
+      return p;
+    },
+    status: snapshotStatus,
+  });
+}
+
+function snapshotStatus(c: Cursor): SnapshotStatus {
+  const first = c.peek();
+  if (first === 'Invalid' || first === 'Overflow' || first === 'Unknown') {
+    c.next('state');
+    return { state: first === 'Invalid' ? 'invalid' : first === 'Overflow' ? 'overflow' : 'unknown', extra: c.rest() };
+  }
+  if (first === 'Merge' && c.tokens[1] === 'failed') {
+    c.next('state');
+    c.next('state');
+    return { state: 'merge_failed', extra: c.rest() };
+  }
+  const r = c.ratio('usage');
+  return { state: 'active', allocatedSectors: r.used, totalSectors: r.total, metadataSectors: c.big('metadataSectors'), extra: c.rest() };
+}
+
+/** `<origin> <cow> <P|PO|N> <chunk> [<#feat> discard_zeroes_cow [discard_passdown_origin]]`. */
+export const snapshot = snapshotUnit('snapshot');
+/** Same params as snapshot (persistent only); merge is done when allocated == metadata sectors. */
+export const snapshotMerge = snapshotUnit('snapshot-merge');

@@ -1,0 +1,157 @@
+/** thin-pool and thin (thin-provisioning.rst; pool_status(), thin_status() in dm-thin.c). */
+import { z } from 'zod';
+import { deviceSchema, u64Schema, type Cursor } from './common.js';
+import { defineTarget } from './unit.js';
+
+const flag = z.boolean().optional();
+
+const POOL_FEATURES = [
+  ['skipBlockZeroing', 'skip_block_zeroing'],
+  ['ignoreDiscard', 'ignore_discard'],
+  ['noDiscardPassdown', 'no_discard_passdown'],
+  ['readOnly', 'read_only'],
+  ['errorIfNoSpace', 'error_if_no_space'],
+] as const;
+
+export interface ThinPoolParams {
+  readonly metadataDevice: string;
+  readonly dataDevice: string;
+  /** Data block size in sectors: 128…2097152, a multiple of 128. */
+  readonly blockSize: number;
+  /** Free data blocks below which the pool raises an event. */
+  readonly lowWaterMark: bigint;
+  readonly skipBlockZeroing?: true;
+  readonly ignoreDiscard?: true;
+  readonly noDiscardPassdown?: true;
+  readonly readOnly?: true;
+  readonly errorIfNoSpace?: true;
+}
+
+export type ThinPoolStatus =
+  | {
+    readonly health: 'ok';
+    readonly transactionId: bigint;
+    readonly usedMetadataBlocks: bigint;
+    readonly totalMetadataBlocks: bigint;
+    readonly usedDataBlocks: bigint;
+    readonly totalDataBlocks: bigint;
+    /** The held metadata root (reserve_metadata_snap), or null. */
+    readonly heldMetadataRoot: bigint | null;
+    readonly mode: 'rw' | 'ro' | 'out_of_data_space';
+    readonly discard: 'discard_passdown' | 'no_discard_passdown' | 'ignore_discard';
+    readonly whenNoSpace: 'error' | 'queue';
+    readonly needsCheck: boolean;
+    /** Metadata low-water mark in blocks (kernels 4.19+). */
+    readonly metadataLowWatermark: bigint | undefined;
+    readonly extra: readonly string[];
+  }
+  /** `Fail`: the pool is in failure mode. `Error`: the kernel could not read its metadata. */
+  | { readonly health: 'fail' | 'error'; readonly extra: readonly string[] };
+
+export const thinPool = defineTarget({
+  type: 'thin-pool',
+  shape: {
+    metadataDevice: deviceSchema,
+    dataDevice: deviceSchema,
+    blockSize: z.number().int().min(128).max(2097152).multipleOf(128),
+    lowWaterMark: u64Schema,
+    skipBlockZeroing: flag,
+    ignoreDiscard: flag,
+    noDiscardPassdown: flag,
+    readOnly: flag,
+    errorIfNoSpace: flag,
+  },
+  render(t, ctx) {
+    const feats = POOL_FEATURES.filter(([k]) => t[k]).map(([, w]) => w);
+    return [ctx.dev(t.metadataDevice, 'metadataDevice'), ctx.dev(t.dataDevice, 'dataDevice'), String(t.blockSize), String(t.lowWaterMark), String(feats.length), ...feats];
+  },
+  parse(c): ThinPoolParams {
+    const p: { -readonly [K in keyof ThinPoolParams]: ThinPoolParams[K] } = {
+      metadataDevice: c.dev('metadataDevice'), dataDevice: c.dev('dataDevice'), blockSize: c.num('blockSize'), lowWaterMark: c.big('lowWaterMark'),
+    };
+    if (!c.done) {
+      for (const w of c.counted('features', 16)) {
+        const f = POOL_FEATURES.find(([, word]) => word === w);
+        if (!f) c.fail('BAD_VALUE', 'features', 'unknown feature', w);
+        p[f[0]] = true;
+      }
+    }
+    c.end();
+    return p;
+  },
+  status(c): ThinPoolStatus {
+    const first = c.peek();
+    if (first === 'Fail' || first === 'Error') {
+      c.next('health');
+      return { health: first === 'Fail' ? 'fail' : 'error', extra: c.rest() };
+    }
+    const transactionId = c.big('transactionId');
+    const meta = c.ratio('metadata');
+    const data = c.ratio('data');
+    const held = c.next('heldMetadataRoot');
+    if (held !== '-' && !/^\d{1,20}$/.test(held)) c.fail('BAD_VALUE', 'heldMetadataRoot', 'not a block number or -', held);
+    const mode = c.oneOf('mode', ['rw', 'ro', 'out_of_data_space'] as const);
+    const discard = c.oneOf('discard', ['discard_passdown', 'no_discard_passdown', 'ignore_discard'] as const);
+    const noSpace = c.oneOf('whenNoSpace', ['error_if_no_space', 'queue_if_no_space'] as const);
+    const check = c.oneOf('needsCheck', ['needs_check', '-'] as const);
+    const metadataLowWatermark = c.done ? undefined : c.big('metadataLowWatermark');
+    return {
+      health: 'ok', transactionId,
+      usedMetadataBlocks: meta.used, totalMetadataBlocks: meta.total, usedDataBlocks: data.used, totalDataBlocks: data.total,
+      heldMetadataRoot: held === '-' ? null : BigInt(held),
+      mode, discard, whenNoSpace: noSpace === 'error_if_no_space' ? 'error' : 'queue', needsCheck: check === 'needs_check',
+      metadataLowWatermark, extra: c.rest(),
+    };
+  },
+});
+
+const devId = z.number().int().min(0).max(0xffffff);
+
+/** Messages a thin-pool understands (send with `DeviceMapper.message(pool, 0, …)`). */
+export const thinPoolMessage = {
+  createThin: (id: number): string => `create_thin ${devId.parse(id)}`,
+  createSnap: (id: number, origin: number): string => `create_snap ${devId.parse(id)} ${devId.parse(origin)}`,
+  delete: (id: number): string => `delete ${devId.parse(id)}`,
+  setTransactionId: (current: number | bigint, next: number | bigint): string => `set_transaction_id ${u64Schema.parse(current)} ${u64Schema.parse(next)}`,
+  reserveMetadataSnap: (): string => 'reserve_metadata_snap',
+  releaseMetadataSnap: (): string => 'release_metadata_snap',
+} as const;
+
+export interface ThinParams {
+  readonly poolDevice: string;
+  /** 24-bit device id inside the pool. */
+  readonly deviceId: number;
+  readonly externalOrigin?: string;
+}
+
+export type ThinStatus =
+  | {
+    readonly health: 'ok';
+    /** Mapped sectors; null when the thin device is not open in the pool (`-`). */
+    readonly mappedSectors: bigint | null;
+    /** The highest mapped sector, or null when nothing is mapped. */
+    readonly highestMappedSector: bigint | null;
+    readonly extra: readonly string[];
+  }
+  | { readonly health: 'fail' | 'error'; readonly extra: readonly string[] };
+
+export const thin = defineTarget({
+  type: 'thin',
+  shape: { poolDevice: deviceSchema, deviceId: devId, externalOrigin: deviceSchema.optional() },
+  render: (t, ctx) => [ctx.dev(t.poolDevice, 'poolDevice'), String(t.deviceId), ...(t.externalOrigin === undefined ? [] : [ctx.dev(t.externalOrigin, 'externalOrigin')])],
+  parse(c): ThinParams {
+    const p: { -readonly [K in keyof ThinParams]: ThinParams[K] } = { poolDevice: c.dev('poolDevice'), deviceId: c.num('deviceId', 0xffffff) };
+    if (!c.done) p.externalOrigin = c.dev('externalOrigin');
+    c.end();
+    return p;
+  },
+  status(c: Cursor): ThinStatus {
+    const first = c.next('mappedSectors');
+    if (first === 'Fail' || first === 'Error') return { health: first === 'Fail' ? 'fail' : 'error', extra: c.rest() };
+    if (first === '-') return { health: 'ok', mappedSectors: null, highestMappedSector: null, extra: c.rest() };
+    if (!/^\d{1,20}$/.test(first)) c.fail('BAD_NUMBER', 'mappedSectors', 'not a number', first);
+    const h = c.next('highestMappedSector');
+    if (h !== '-' && !/^\d{1,20}$/.test(h)) c.fail('BAD_NUMBER', 'highestMappedSector', 'not a number or -', h);
+    return { health: 'ok', mappedSectors: BigInt(first), highestMappedSector: h === '-' ? null : BigInt(h), extra: c.rest() };
+  },
+});

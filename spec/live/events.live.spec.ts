@@ -1,0 +1,114 @@
+// Events on a real kernel: a thin pool's low-water mark seen through events() (the README
+// example), no starvation of libuv's pool under 1,000 pending waits, cancel latency.
+import { expect, test } from '@jest/globals';
+import { pbkdf2 } from 'node:crypto';
+import * as fs from 'node:fs';
+import { promisify } from 'node:util';
+import { DeviceMapper, type DeviceEvent } from '../../lib/index.js';
+import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
+import { kernelEnv } from './kernel-env.js';
+
+const env = kernelEnv();
+const pbkdf2Async = promisify(pbkdf2);
+
+function controlFds(): number {
+  let n = 0;
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try { if (fs.readlinkSync(`/proc/self/fd/${fd}`) === '/dev/mapper/control') n++; } catch { /* closed meanwhile */ }
+  }
+  return n;
+}
+
+async function median(times: number, f: () => Promise<unknown>): Promise<number> {
+  const ts: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    await f();
+    ts.push(performance.now() - t0);
+  }
+  return ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)]!;
+}
+
+describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
+  test('thin pool: the low-water mark arrives as a changed event (README example)', async () => {
+    const meta = await env.blockDevice(8192);       // 4 MiB
+    const data = await env.blockDevice(131072);     // 64 MiB = 1024 blocks of 64 KiB
+    const dm = await DeviceMapper.open();
+    const pool = `dmts-pool-${process.pid}`;
+    const thin = `dmts-thin-${process.pid}`;
+    try {
+      await dm.createDevice({ name: pool, table: [{ start: 0, length: 131072, type: 'thin-pool', params: `${meta.path} ${data.path} 128 1000` }] });
+      await dm.message(pool, 0, 'create_thin 0');
+      const p = await dm.info(pool);
+      if (!p.exists) throw new Error('pool vanished');
+      const t = await dm.createDevice({ name: thin, table: [{ start: 0, length: 131072, type: 'thin', params: `${p.dev.major}:${p.dev.minor} 0` }] });
+
+      // --- the README example, essentially: react when the pool crosses its low-water mark
+      const seen: DeviceEvent[] = [];
+      const watching = (async () => {
+        for await (const e of dm.events({ filter: { namePrefix: pool, kinds: ['changed'] } })) {
+          const { targets } = await dm.status(pool);
+          const [used, total] = targets[0]!.params.split(' ')[2]!.split('/').map(Number);
+          seen.push(e);
+          if (total! - used! < 1000) return { used, total };
+        }
+        return undefined;
+      })();
+      await new Promise((r) => setTimeout(r, 100));
+      const fd = fs.openSync(`/dev/dm-${t.dev.minor}`, fs.constants.O_WRONLY | fs.constants.O_SYNC);
+      const chunk = Buffer.alloc(64 * 1024, 0xab);
+      for (let i = 0; i < 40; i++) fs.writeSync(fd, chunk, 0, chunk.length, i * chunk.length); // 40 blocks > 24 free above the mark
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      const crossed = await Promise.race([watching, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20000))]);
+      expect(crossed).not.toBe('timeout');
+      expect(seen[0]).toMatchObject({ kind: 'changed', name: pool });
+      expect(seen[0]!.delta).toBeGreaterThanOrEqual(1);
+    } finally {
+      for (const n of [thin, pool]) if ((await dm.info(n)).exists) await dm.removeDevice(n);
+      dm.close();
+      await meta.release();
+      await data.release();
+    }
+  });
+
+  test('1,000 pending waits: fs and crypto keep their speed; one poll thread, two control fds', async () => {
+    const dm = await DeviceMapper.open();
+    const names = Array.from({ length: 20 }, (_, i) => `dmts-starve-${process.pid}-${i}`);
+    const ac = new AbortController();
+    try {
+      for (const n of names) await dm.createDevice({ name: n, table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
+      const file = '/proc/self/status';
+      const read = () => fs.promises.readFile(file);
+      // Three concurrent pbkdf2 need three of libuv's four threads: if the library held two
+      // or more threads, they would queue and take about twice as long.
+      const crypto3 = () => Promise.all([0, 1, 2].map(() => pbkdf2Async('pw', 'salt', 20000, 32, 'sha256')));
+      const idleRead = await median(15, read);
+      const idleCrypto = await median(5, crypto3);
+      const fdsBefore = controlFds();
+      const waits = Array.from({ length: 1000 }, (_, i) => dm.wait(names[i % names.length]!, { signal: ac.signal }).catch((e: unknown) => e));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(dm.pollerActive).toBe(true);
+      const busyRead = await median(15, read);
+      const busyCrypto = await median(5, crypto3);
+      const fdsDuring = controlFds();
+      recordLiveFact('starvation', { idleReadMs: idleRead, busyReadMs: busyRead, idleCrypto3Ms: idleCrypto, busyCrypto3Ms: busyCrypto, controlFdsBefore: fdsBefore, controlFdsDuring: fdsDuring });
+      expect(fdsDuring - fdsBefore).toBe(1); // the shared poller's own fd, whatever the number of waiters
+      expect(busyCrypto / idleCrypto).toBeLessThan(1.6);
+      expect(busyRead).toBeLessThan(Math.max(idleRead * 3, idleRead + 5));
+      const t0 = performance.now();
+      ac.abort();
+      const results = await Promise.all(waits);
+      const cancelMs = performance.now() - t0;
+      recordLiveFact('cancel1000WaitsMs', cancelMs);
+      expect(results.every((e) => (e as Error).name === 'AbortError')).toBe(true);
+      expect(cancelMs).toBeLessThan(2000);
+      for (let i = 0; i < 200 && dm.pollerActive; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(dm.pollerActive).toBe(false);
+    } finally {
+      ac.abort();
+      for (const n of names) if ((await dm.info(n)).exists) await dm.remove(n);
+      dm.close();
+    }
+  });
+});

@@ -11,6 +11,7 @@ import { ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
 import { DmAbortError, DmError } from './errors.js';
 import { SharedPoller } from './poller.js';
+import { redactTableParams } from './redact.js';
 import { diffSnapshots, matches, snapshotMap, unrefSleep, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
 import { IoctlRunner, type CallContext } from './runner.js';
@@ -334,15 +335,20 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return { device: r.device, targets: r.targets };
   }
 
-  /** DM_TABLE_STATUS with DM_STATUS_TABLE_FLAG: the table as the kernel prints it (devices as major:minor). */
-  async table(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<TableResult> {
+  /**
+   * DM_TABLE_STATUS with DM_STATUS_TABLE_FLAG: the table as the kernel prints it (devices as
+   * major:minor). Crypt and integrity keys are redacted (zeros, as dmsetup does) unless
+   * `showKeys`; the call uses DM_SECURE_DATA_FLAG and wipes its buffer either way.
+   */
+  async table(device: DeviceId | string, options: { inactive?: boolean; showKeys?: boolean } = {}): Promise<TableResult> {
     return this.tableSync(device, options);
   }
-  tableSync(device: DeviceId | string, options: { inactive?: boolean } = {}): TableResult {
+  tableSync(device: DeviceId | string, options: { inactive?: boolean; showKeys?: boolean } = {}): TableResult {
     const id = idOf(device);
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     const r = this.#runner.runSync('status', { id, table: true, inactive: options.inactive, secure: true }, { device: id, secure: true });
-    return { device: r.device, targets: r.targets };
+    const targets = options.showKeys ? r.targets : r.targets.map((t) => ({ ...t, params: redactTableParams(t.type, t.params) }));
+    return { device: r.device, targets };
   }
 
   /** DM_LIST_VERSIONS: the loaded target types. */

@@ -6,6 +6,7 @@ export type {
   CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, TableResult, WaitOptions,
 } from './client.js';
 export * from './errors.js';
+export { redactTableParams } from './redact.js';
 export { diffSnapshots } from './events.js';
 export type { DeviceEvent, DeviceEventKind, EventFilter, EventsOptions } from './events.js';
 export type { Backend, Watcher, ControlTransport, IoctlResult } from './backend.js';
@@ -13,3 +14,4 @@ export type {
   DeviceId, DeviceInfo, DevNo, ListedDevice, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,
 } from '../codec/index.js';
 export { decodeDev, encodeDev, devToString } from '../codec/index.js';
+export * from './targets/index.js';

@@ -127,7 +127,7 @@ export const crypt = defineTarget({
     c.end();
     return p;
   },
-  redact: (p) => (p.key instanceof Uint8Array ? { ...p, key: { redacted: true, size: p.key.length } } : p),
+  redact: (p): CryptParams => (p.key instanceof Uint8Array ? { ...p, key: { redacted: true as const, size: p.key.length } } : p),
   defaults: (p) => {
     if (p.sectorSize !== 512) return p;
     const { sectorSize: _, ...rest } = p;

@@ -71,8 +71,7 @@ export const thinPool = defineTarget({
     };
     if (!c.done) {
       for (const w of c.counted('features', 16)) {
-        const f = POOL_FEATURES.find(([, word]) => word === w);
-        if (!f) c.fail('BAD_VALUE', 'features', 'unknown feature', w);
+        const f = POOL_FEATURES.find(([, word]) => word === w) ?? c.fail('BAD_VALUE', 'features', 'unknown feature', w);
         p[f[0]] = true;
       }
     }

@@ -1,0 +1,291 @@
+/** cache, writecache and era (cache.rst, writecache.rst, era.rst). */
+import { z } from 'zod';
+import { Cursor, deviceSchema, posU32Schema, u32Schema, u64Schema, wordSchema } from './common.js';
+import { defineTarget } from './unit.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+// -------------------------------------------------------------------- cache ---
+
+export interface CacheParams {
+  readonly metadataDevice: string;
+  readonly cacheDevice: string;
+  readonly originDevice: string;
+  /** Cache block size in sectors (64…2097152, a multiple of 64). */
+  readonly blockSize: number;
+  /** Omitted = the kernel's default (writeback). */
+  readonly ioMode?: 'writethrough' | 'writeback' | 'passthrough';
+  readonly metadata2?: true;
+  readonly noDiscardPassdown?: true;
+  /** `smq` (also `mq`, an alias of smq), `cleaner`, `default`. */
+  readonly policy: string;
+  /** Policy tunables as `key value` pairs, echoed by the kernel as given. */
+  readonly policyArgs: Readonly<Record<string, string>>;
+}
+
+export type CacheStatus =
+  | {
+    readonly health: 'ok';
+    /** Metadata block size in sectors. */
+    readonly metadataBlockSize: number;
+    readonly usedMetadataBlocks: bigint;
+    readonly totalMetadataBlocks: bigint;
+    readonly cacheBlockSize: number;
+    readonly usedCacheBlocks: bigint;
+    readonly totalCacheBlocks: bigint;
+    readonly readHits: bigint;
+    readonly readMisses: bigint;
+    readonly writeHits: bigint;
+    readonly writeMisses: bigint;
+    readonly demotions: bigint;
+    readonly promotions: bigint;
+    readonly dirty: bigint;
+    /** e.g. `['writethrough']`, `['metadata2', 'writeback']`. */
+    readonly features: readonly string[];
+    /** Core tunables, e.g. `{ migration_threshold: '2048' }`. */
+    readonly coreArgs: Readonly<Record<string, string>>;
+    readonly policy: string;
+    readonly policyArgs: Readonly<Record<string, string>>;
+    readonly metadataMode: 'rw' | 'ro';
+    readonly needsCheck: boolean;
+    readonly extra: readonly string[];
+  }
+  | { readonly health: 'fail' | 'error'; readonly extra: readonly string[] };
+
+const argValue = z.union([wordSchema, z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
+
+function pairs(c: Cursor, field: string, words: readonly string[]): Record<string, string> {
+  if (words.length % 2 !== 0) c.fail('BAD_VALUE', field, 'an odd number of key/value words');
+  const out: Record<string, string> = {};
+  for (let i = 0; i < words.length; i += 2) out[words[i]!] = words[i + 1]!;
+  return out;
+}
+
+export const cache = defineTarget({
+  type: 'cache',
+  shape: {
+    metadataDevice: deviceSchema,
+    cacheDevice: deviceSchema,
+    originDevice: deviceSchema,
+    blockSize: z.number().int().min(64).max(2097152).multipleOf(64),
+    ioMode: z.enum(['writethrough', 'writeback', 'passthrough']).optional(),
+    metadata2: z.boolean().optional(),
+    noDiscardPassdown: z.boolean().optional(),
+    policy: wordSchema,
+    policyArgs: z.record(wordSchema, argValue).optional(),
+  },
+  // The kernel echoes the constructor args after the three devices verbatim.
+  render(t, ctx) {
+    const feats: string[] = [];
+    if (t.ioMode) feats.push(t.ioMode);
+    if (t.metadata2) feats.push('metadata2');
+    if (t.noDiscardPassdown) feats.push('no_discard_passdown');
+    const args = Object.entries(t.policyArgs ?? {}).flatMap(([k, v]) => [k, String(v)]);
+    return [
+      ctx.dev(t.metadataDevice, 'metadataDevice'), ctx.dev(t.cacheDevice, 'cacheDevice'), ctx.dev(t.originDevice, 'originDevice'),
+      String(t.blockSize), String(feats.length), ...feats, t.policy, String(args.length), ...args,
+    ];
+  },
+  parse(c): CacheParams {
+    const p: Mutable<Omit<CacheParams, 'policy' | 'policyArgs'>> = {
+      metadataDevice: c.dev('metadataDevice'), cacheDevice: c.dev('cacheDevice'), originDevice: c.dev('originDevice'), blockSize: c.num('blockSize'),
+    };
+    for (const w of c.counted('features', 16)) {
+      if (w === 'writethrough' || w === 'writeback' || w === 'passthrough') p.ioMode = w;
+      else if (w === 'metadata2') p.metadata2 = true;
+      else if (w === 'no_discard_passdown') p.noDiscardPassdown = true;
+      else c.fail('BAD_VALUE', 'features', 'unknown feature', w);
+    }
+    const policy = c.next('policy');
+    const policyArgs = pairs(c, 'policyArgs', c.counted('policyArgs', 256));
+    c.end();
+    return { ...p, policy, policyArgs };
+  },
+  defaults: (p) => ({ ...p, policyArgs: p.policyArgs ?? {} }),
+  status(c): CacheStatus {
+    const first = c.peek();
+    if (first === 'Fail' || first === 'Error') {
+      c.next('health');
+      return { health: first === 'Fail' ? 'fail' : 'error', extra: c.rest() };
+    }
+    const metadataBlockSize = c.num('metadataBlockSize');
+    const meta = c.ratio('metadata');
+    const cacheBlockSize = c.num('cacheBlockSize');
+    const blocks = c.ratio('cacheBlocks');
+    const counters = (['readHits', 'readMisses', 'writeHits', 'writeMisses', 'demotions', 'promotions', 'dirty'] as const).map((f) => c.big(f));
+    const features = c.counted('features', 16);
+    const coreArgs = pairs(c, 'coreArgs', c.counted('coreArgs', 256));
+    const policy = c.next('policy');
+    const policyArgs = pairs(c, 'policyArgs', c.counted('policyArgs', 256));
+    const metadataMode = c.oneOf('metadataMode', ['rw', 'ro'] as const);
+    const check = c.done ? '-' : c.oneOf('needsCheck', ['needs_check', '-'] as const);
+    const [readHits, readMisses, writeHits, writeMisses, demotions, promotions, dirty] = counters as [bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+    return {
+      health: 'ok', metadataBlockSize, usedMetadataBlocks: meta.used, totalMetadataBlocks: meta.total,
+      cacheBlockSize, usedCacheBlocks: blocks.used, totalCacheBlocks: blocks.total,
+      readHits, readMisses, writeHits, writeMisses, demotions, promotions, dirty,
+      features, coreArgs, policy, policyArgs, metadataMode, needsCheck: check === 'needs_check', extra: c.rest(),
+    };
+  },
+});
+
+/** Messages a cache understands: core and policy tunables (`migration_threshold`, …). */
+export const cacheMessage = {
+  set: (key: string, value: string | number): string => `${wordSchema.parse(key)} ${argValue.parse(value)}`,
+  /** `invalidate_cblocks <cblock>|<begin>-<end>…` (passthrough mode only). */
+  invalidateCblocks: (ranges: readonly (number | readonly [number, number])[]): string =>
+    `invalidate_cblocks ${ranges.map((r) => (typeof r === 'number' ? String(u32Schema.parse(r)) : `${u32Schema.parse(r[0])}-${u32Schema.parse(r[1])}`)).join(' ')}`,
+} as const;
+
+// --------------------------------------------------------------- writecache ---
+
+export interface WritecacheParams {
+  /** `p` persistent memory, `s` SSD. */
+  readonly mode: 'p' | 's';
+  readonly originDevice: string;
+  readonly cacheDevice: string;
+  /** Bytes (512…page size, a power of two). */
+  readonly blockSize: number;
+  readonly startSector?: bigint;
+  readonly highWatermark?: number;
+  readonly lowWatermark?: number;
+  readonly writebackJobs?: number;
+  readonly autocommitBlocks?: number;
+  /** Milliseconds; the kernel keeps jiffies, so use multiples of 1000/HZ to read back exactly. */
+  readonly autocommitTime?: number;
+  readonly maxAge?: number;
+  readonly cleaner?: true;
+  /** true = `fua`, false = `nofua`. */
+  readonly fua?: boolean;
+  readonly metadataOnly?: true;
+  readonly pauseWriteback?: number;
+}
+
+export interface WritecacheStatus {
+  /** 0, or the error number the cache failed with. */
+  readonly error: number;
+  readonly blocks: bigint;
+  readonly freeBlocks: bigint;
+  readonly writebackBlocks: bigint;
+  /** Statistics (kernels 5.15+); undefined on older ones. */
+  readonly stats: {
+    readonly reads: bigint; readonly readHits: bigint; readonly writes: bigint;
+    readonly writeHitsUncommitted: bigint; readonly writeHitsCommitted: bigint;
+    readonly writesAround: bigint; readonly writesAllocate: bigint; readonly writesBlockedOnFreelist: bigint;
+    readonly flushes: bigint; readonly discards: bigint;
+  } | undefined;
+  readonly extra: readonly string[];
+}
+
+const WC_NUMS = [
+  ['highWatermark', 'high_watermark'], ['lowWatermark', 'low_watermark'], ['writebackJobs', 'writeback_jobs'],
+  ['autocommitBlocks', 'autocommit_blocks'], ['autocommitTime', 'autocommit_time'], ['maxAge', 'max_age'],
+] as const;
+
+export const writecache = defineTarget({
+  type: 'writecache',
+  shape: {
+    mode: z.enum(['p', 's']),
+    originDevice: deviceSchema,
+    cacheDevice: deviceSchema,
+    blockSize: z.number().int().min(512).max(65536).refine((n) => (n & (n - 1)) === 0, 'a power of two'),
+    startSector: u64Schema.optional(),
+    highWatermark: z.number().int().min(0).max(100).optional(),
+    lowWatermark: z.number().int().min(0).max(100).optional(),
+    writebackJobs: u32Schema.optional(),
+    autocommitBlocks: u32Schema.optional(),
+    autocommitTime: u32Schema.optional(),
+    maxAge: u32Schema.optional(),
+    cleaner: z.boolean().optional(),
+    fua: z.boolean().optional(),
+    metadataOnly: z.boolean().optional(),
+    pauseWriteback: u32Schema.optional(),
+  },
+  // writecache_status()'s order.
+  render(t, ctx) {
+    const a: string[] = [];
+    if (t.startSector !== undefined) a.push('start_sector', String(t.startSector));
+    for (const [k, w] of WC_NUMS) if (t[k] !== undefined) a.push(w, String(t[k]));
+    if (t.cleaner) a.push('cleaner');
+    if (t.fua !== undefined) a.push(t.fua ? 'fua' : 'nofua');
+    if (t.metadataOnly) a.push('metadata_only');
+    if (t.pauseWriteback !== undefined) a.push('pause_writeback', String(t.pauseWriteback));
+    return [t.mode, ctx.dev(t.originDevice, 'originDevice'), ctx.dev(t.cacheDevice, 'cacheDevice'), String(t.blockSize), String(a.length), ...a];
+  },
+  parse(c): WritecacheParams {
+    const p: Mutable<WritecacheParams> = {
+      mode: c.oneOf('mode', ['p', 's'] as const), originDevice: c.dev('originDevice'), cacheDevice: c.dev('cacheDevice'), blockSize: c.num('blockSize'),
+    };
+    const a = new Cursor(c.target, c.counted('options', 64).join(' '));
+    while (!a.done) {
+      const w = a.next('options');
+      const n = WC_NUMS.find(([, word]) => word === w);
+      if (n) p[n[0]] = a.num(n[0]);
+      else if (w === 'start_sector') p.startSector = a.big('startSector');
+      else if (w === 'cleaner') p.cleaner = true;
+      else if (w === 'fua' || w === 'nofua') p.fua = w === 'fua';
+      else if (w === 'metadata_only') p.metadataOnly = true;
+      else if (w === 'pause_writeback') p.pauseWriteback = a.num('pauseWriteback');
+      else a.fail('BAD_VALUE', 'options', 'unknown option', w);
+    }
+    c.end();
+    return p;
+  },
+  status(c): WritecacheStatus {
+    const error = c.int('error');
+    const blocks = c.big('blocks');
+    const freeBlocks = c.big('freeBlocks');
+    const writebackBlocks = c.big('writebackBlocks');
+    let stats: WritecacheStatus['stats'];
+    if (c.remaining >= 10) {
+      const f = (['reads', 'readHits', 'writes', 'writeHitsUncommitted', 'writeHitsCommitted', 'writesAround', 'writesAllocate', 'writesBlockedOnFreelist', 'flushes', 'discards'] as const);
+      const s: Record<string, bigint> = {};
+      for (const k of f) s[k] = c.big(`stats.${k}`);
+      stats = s as unknown as WritecacheStatus['stats'];
+    }
+    return { error, blocks, freeBlocks, writebackBlocks, stats, extra: c.rest() };
+  },
+});
+
+/** writecache messages: `flush`, `flush_on_suspend`, `cleaner`, `clear_stats` (5.15+). */
+export const writecacheMessage = { flush: 'flush', flushOnSuspend: 'flush_on_suspend', cleaner: 'cleaner', clearStats: 'clear_stats' } as const;
+
+// ---------------------------------------------------------------------- era ---
+
+export interface EraParams {
+  readonly metadataDevice: string;
+  readonly originDevice: string;
+  /** Block size in sectors. */
+  readonly blockSize: number;
+}
+
+export interface EraStatus {
+  readonly metadataBlockSize: number;
+  readonly usedMetadataBlocks: bigint;
+  readonly totalMetadataBlocks: bigint;
+  readonly currentEra: number;
+  readonly heldMetadataRoot: bigint | null;
+  readonly extra: readonly string[];
+}
+
+export const era = defineTarget({
+  type: 'era',
+  shape: { metadataDevice: deviceSchema, originDevice: deviceSchema, blockSize: posU32Schema },
+  render: (t, ctx) => [ctx.dev(t.metadataDevice, 'metadataDevice'), ctx.dev(t.originDevice, 'originDevice'), String(t.blockSize)],
+  parse(c): EraParams {
+    const p = { metadataDevice: c.dev('metadataDevice'), originDevice: c.dev('originDevice'), blockSize: c.num('blockSize') };
+    c.end();
+    return p;
+  },
+  status(c): EraStatus {
+    const metadataBlockSize = c.num('metadataBlockSize');
+    const m = c.ratio('metadata');
+    const currentEra = c.num('currentEra');
+    const h = c.next('heldMetadataRoot');
+    if (h !== '-' && !/^\d{1,20}$/.test(h)) c.fail('BAD_VALUE', 'heldMetadataRoot', 'not a block number or -', h);
+    return { metadataBlockSize, usedMetadataBlocks: m.used, totalMetadataBlocks: m.total, currentEra, heldMetadataRoot: h === '-' ? null : BigInt(h), extra: c.rest() };
+  },
+});
+
+/** era messages. */
+export const eraMessage = { checkpoint: 'checkpoint', takeMetadataSnap: 'take_metadata_snap', dropMetadataSnap: 'drop_metadata_snap' } as const;

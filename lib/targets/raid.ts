@@ -1,0 +1,243 @@
+/** mirror (dm-raid1.c, dm-log.rst) and raid (dm-raid.rst; raid_status()). */
+import { z } from 'zod';
+import { Cursor, deviceSchema, posU32Schema, u32Schema, u64Schema } from './common.js';
+import { defineTarget } from './unit.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+// ------------------------------------------------------------------- mirror ---
+
+export type MirrorLog =
+  | { readonly type: 'core'; readonly regionSize: number; readonly sync?: 'sync' | 'nosync' }
+  | { readonly type: 'disk'; readonly device: string; readonly regionSize: number; readonly sync?: 'sync' | 'nosync' };
+
+export interface MirrorParams {
+  readonly log: MirrorLog;
+  readonly mirrors: readonly { readonly device: string; readonly offset: bigint }[];
+  readonly handleErrors?: true;
+  /** Only with handleErrors. */
+  readonly keepLog?: true;
+}
+
+export interface MirrorStatus {
+  readonly devices: readonly string[];
+  readonly syncedRegions: bigint;
+  readonly totalRegions: bigint;
+  /** One per mirror: A alive, D write failure, S sync failure, R read failure, F flush failure, U unknown. */
+  readonly health: readonly string[];
+  readonly logType: string;
+  /** The log's own status args after its type (disk: `<dev> <A|D>`). */
+  readonly logArgs: readonly string[];
+  readonly extra: readonly string[];
+}
+
+const syncWord = z.enum(['sync', 'nosync']).optional();
+
+export const mirror = defineTarget({
+  type: 'mirror',
+  shape: {
+    log: z.discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('core'), regionSize: posU32Schema, sync: syncWord }),
+      z.strictObject({ type: z.literal('disk'), device: deviceSchema, regionSize: posU32Schema, sync: syncWord }),
+    ]),
+    mirrors: z.array(z.strictObject({ device: deviceSchema, offset: u64Schema })).min(1).max(32),
+    handleErrors: z.boolean().optional(),
+    keepLog: z.boolean().optional(),
+  },
+  check(t, ctx) {
+    if (t.keepLog && !t.handleErrors) ctx.addIssue({ code: 'custom', message: 'keepLog needs handleErrors', path: ['keepLog'] });
+  },
+  render(t, ctx) {
+    const log = t.log.type === 'core' ? [String(t.log.regionSize)] : [ctx.dev(t.log.device, 'log.device'), String(t.log.regionSize)];
+    if (t.log.sync) log.push(t.log.sync);
+    const feats = [...(t.handleErrors ? ['handle_errors'] : []), ...(t.keepLog ? ['keep_log'] : [])];
+    return [
+      t.log.type, String(log.length), ...log, String(t.mirrors.length),
+      ...t.mirrors.flatMap((m, i) => [ctx.dev(m.device, `mirrors[${i}].device`), String(m.offset)]),
+      ...(feats.length ? [String(feats.length), ...feats] : []),
+    ];
+  },
+  parse(c): MirrorParams {
+    const type = c.oneOf('log.type', ['core', 'disk'] as const);
+    const args = new Cursor(c.target, c.counted('log', 8).join(' '));
+    const device = type === 'disk' ? args.dev('log.device') : undefined;
+    const regionSize = args.num('log.regionSize');
+    const sync = args.done ? undefined : args.oneOf('log.sync', ['sync', 'nosync'] as const);
+    args.end();
+    const log: MirrorLog = type === 'disk'
+      ? { type, device: device!, regionSize, ...(sync ? { sync } : {}) }
+      : { type, regionSize, ...(sync ? { sync } : {}) };
+    const n = c.num('mirrors.count', 32);
+    const mirrors: { device: string; offset: bigint }[] = [];
+    for (let i = 0; i < n; i++) mirrors.push({ device: c.dev(`mirrors[${i}].device`), offset: c.big(`mirrors[${i}].offset`) });
+    const p: Mutable<MirrorParams> = { log, mirrors };
+    if (!c.done) {
+      for (const w of c.counted('features', 8)) {
+        if (w === 'handle_errors') p.handleErrors = true;
+        else if (w === 'keep_log') p.keepLog = true;
+        else c.fail('BAD_VALUE', 'features', 'unknown feature', w);
+      }
+    }
+    c.end();
+    return p;
+  },
+  status(c): MirrorStatus {
+    const n = c.num('mirrors', 32);
+    const devices: string[] = [];
+    for (let i = 0; i < n; i++) devices.push(c.dev(`devices[${i}]`));
+    const r = c.ratio('regions');
+    const healthArgs = c.counted('health', 8);
+    const health = [...(healthArgs[0] ?? '')];
+    const logWords = c.counted('log', 16);
+    return {
+      devices, syncedRegions: r.used, totalRegions: r.total, health,
+      logType: logWords[0] ?? '', logArgs: logWords.slice(1), extra: c.rest(),
+    };
+  },
+});
+
+// --------------------------------------------------------------------- raid ---
+
+export const RAID_TYPES = [
+  'raid0', 'raid1', 'raid10', 'raid4', 'raid5_n', 'raid5_la', 'raid5_ra', 'raid5_ls', 'raid5_rs',
+  'raid6_zr', 'raid6_nr', 'raid6_nc', 'raid6_n_6', 'raid6_la_6', 'raid6_ra_6', 'raid6_ls_6', 'raid6_rs_6',
+] as const;
+
+export interface RaidDevice {
+  /** Metadata device, or null (`-`). */
+  readonly meta: string | null;
+  /** Data device, or null (`-`: missing). */
+  readonly data: string | null;
+}
+
+export interface RaidParams {
+  readonly raidType: (typeof RAID_TYPES)[number];
+  /** Chunk size in sectors (0 for raid1). */
+  readonly chunkSize: number;
+  readonly sync?: 'sync' | 'nosync';
+  readonly rebuild?: readonly number[];
+  readonly daemonSleep?: number;
+  readonly minRecoveryRate?: number;
+  readonly maxRecoveryRate?: number;
+  readonly writeMostly?: readonly number[];
+  readonly maxWriteBehind?: number;
+  readonly stripeCache?: number;
+  readonly regionSize?: number;
+  readonly raid10Copies?: number;
+  readonly raid10Format?: 'near' | 'far' | 'offset';
+  readonly deltaDisks?: number;
+  readonly dataOffset?: bigint;
+  readonly journalDev?: string;
+  readonly journalMode?: 'writethrough' | 'writeback';
+  readonly devices: readonly RaidDevice[];
+}
+
+export interface RaidStatus {
+  readonly raidType: string;
+  /** One per device: A alive and in sync, a alive but not in sync, D dead/failed. */
+  readonly health: readonly string[];
+  readonly syncedSectors: bigint;
+  readonly totalSectors: bigint;
+  /** idle, frozen, resync, recover, check, repair, reshape, undef. */
+  readonly syncAction: string;
+  readonly mismatches: bigint;
+  readonly dataOffset: bigint | undefined;
+  /** Journal device state: A, D or `-` (none). */
+  readonly journal: string | undefined;
+  readonly extra: readonly string[];
+}
+
+const RAID_NUMS = [
+  ['daemonSleep', 'daemon_sleep'], ['minRecoveryRate', 'min_recovery_rate'], ['maxRecoveryRate', 'max_recovery_rate'],
+] as const;
+const RAID_NUMS2 = [['maxWriteBehind', 'max_write_behind'], ['stripeCache', 'stripe_cache'], ['regionSize', 'region_size'], ['raid10Copies', 'raid10_copies']] as const;
+
+export const raid = defineTarget({
+  type: 'raid',
+  shape: {
+    raidType: z.enum(RAID_TYPES),
+    chunkSize: u32Schema,
+    sync: z.enum(['sync', 'nosync']).optional(),
+    rebuild: z.array(z.number().int().min(0).max(252)).optional(),
+    daemonSleep: posU32Schema.optional(),
+    minRecoveryRate: u32Schema.optional(),
+    maxRecoveryRate: u32Schema.optional(),
+    writeMostly: z.array(z.number().int().min(0).max(252)).optional(),
+    maxWriteBehind: u32Schema.optional(),
+    stripeCache: u32Schema.optional(),
+    regionSize: posU32Schema.optional(),
+    raid10Copies: z.number().int().min(2).max(255).optional(),
+    raid10Format: z.enum(['near', 'far', 'offset']).optional(),
+    deltaDisks: z.number().int().min(-252).max(252).optional(),
+    dataOffset: u64Schema.optional(),
+    journalDev: deviceSchema.optional(),
+    journalMode: z.enum(['writethrough', 'writeback']).optional(),
+    devices: z.array(z.strictObject({ meta: deviceSchema.nullable(), data: deviceSchema.nullable() })).min(1).max(253),
+  },
+  // raid_status()'s documented order ("This has to be in the documented order for userspace!").
+  render(t, ctx) {
+    const a: string[] = [];
+    if (t.sync) a.push(t.sync);
+    for (const i of t.rebuild ?? []) a.push('rebuild', String(i));
+    for (const [k, w] of RAID_NUMS) if (t[k] !== undefined) a.push(w, String(t[k]));
+    for (const i of t.writeMostly ?? []) a.push('write_mostly', String(i));
+    for (const [k, w] of RAID_NUMS2) if (t[k] !== undefined) a.push(w, String(t[k]));
+    if (t.raid10Format) a.push('raid10_format', t.raid10Format);
+    if (t.deltaDisks !== undefined) a.push('delta_disks', String(t.deltaDisks));
+    if (t.dataOffset !== undefined) a.push('data_offset', String(t.dataOffset));
+    if (t.journalDev !== undefined) a.push('journal_dev', ctx.dev(t.journalDev, 'journalDev'));
+    if (t.journalMode) a.push('journal_mode', t.journalMode);
+    return [
+      t.raidType, String(a.length + 1), String(t.chunkSize), ...a, String(t.devices.length),
+      ...t.devices.flatMap((d, i) => [d.meta === null ? '-' : ctx.dev(d.meta, `devices[${i}].meta`), d.data === null ? '-' : ctx.dev(d.data, `devices[${i}].data`)]),
+    ];
+  },
+  parse(c): RaidParams {
+    const raidType = c.oneOf('raidType', RAID_TYPES);
+    const n = c.num('params.count', 1024);
+    if (n < 1 || n > c.remaining) c.fail('BAD_VALUE', 'params.count', 'out of range', String(n));
+    const chunkSize = c.num('chunkSize');
+    const a = new Cursor(c.target, Array.from({ length: n - 1 }, (_, i) => c.next(`params[${i}]`)).join(' '));
+    const p: Mutable<Omit<RaidParams, 'devices'>> = { raidType, chunkSize };
+    const rebuild: number[] = [];
+    const writeMostly: number[] = [];
+    while (!a.done) {
+      const w = a.next('params');
+      const num = [...RAID_NUMS, ...RAID_NUMS2].find(([, word]) => word === w);
+      if (w === 'sync' || w === 'nosync') p.sync = w;
+      else if (num) p[num[0]] = a.num(num[0]);
+      else if (w === 'rebuild') rebuild.push(a.num('rebuild', 252));
+      else if (w === 'write_mostly') writeMostly.push(a.num('writeMostly', 252));
+      else if (w === 'raid10_format') p.raid10Format = a.oneOf('raid10Format', ['near', 'far', 'offset'] as const);
+      else if (w === 'delta_disks') p.deltaDisks = a.int('deltaDisks');
+      else if (w === 'data_offset') p.dataOffset = a.big('dataOffset');
+      else if (w === 'journal_dev') p.journalDev = a.dev('journalDev');
+      else if (w === 'journal_mode') p.journalMode = a.oneOf('journalMode', ['writethrough', 'writeback'] as const);
+      else a.fail('BAD_VALUE', 'params', 'unknown parameter', w);
+    }
+    if (rebuild.length) p.rebuild = rebuild;
+    if (writeMostly.length) p.writeMostly = writeMostly;
+    const nd = c.num('devices.count', 253);
+    const devices: RaidDevice[] = [];
+    const devOrNull = (f: string) => (c.peek() === '-' ? (c.next(f), null) : c.dev(f));
+    for (let i = 0; i < nd; i++) devices.push({ meta: devOrNull(`devices[${i}].meta`), data: devOrNull(`devices[${i}].data`) });
+    c.end();
+    return { ...p, devices };
+  },
+  status(c): RaidStatus {
+    const raidType = c.next('raidType');
+    const n = c.num('devices', 253);
+    const h = c.next('health');
+    if (h.length !== n || !/^[AaD]+$/.test(h)) c.fail('BAD_VALUE', 'health', `expected ${n} of A|a|D`, h);
+    const r = c.ratio('sync');
+    const syncAction = c.next('syncAction');
+    const mismatches = c.big('mismatches');
+    const dataOffset = c.done ? undefined : c.big('dataOffset');
+    const journal = c.done ? undefined : c.next('journal');
+    return { raidType, health: [...h], syncedSectors: r.used, totalSectors: r.total, syncAction, mismatches, dataOffset, journal, extra: c.rest() };
+  },
+});
+
+/** Sync actions a raid target accepts as messages. */
+export const RAID_MESSAGES = ['idle', 'frozen', 'resync', 'recover', 'check', 'repair'] as const;
+export const raidMessage = (action: (typeof RAID_MESSAGES)[number]): string => z.enum(RAID_MESSAGES).parse(action);

@@ -1,0 +1,145 @@
+/** verity (verity.rst; verity_status() in dm-verity-target.c). */
+import { z } from 'zod';
+import { Cursor, bytesSchema, deviceSchema, hex, u64Schema, unhex, wordSchema } from './common.js';
+import { defineTarget } from './unit.js';
+
+export interface VerityFec {
+  readonly device: string;
+  readonly roots: number;
+  readonly blocks: bigint;
+  readonly start: bigint;
+}
+
+export interface VerityParams {
+  readonly version: 0 | 1;
+  readonly dataDevice: string;
+  readonly hashDevice: string;
+  readonly dataBlockSize: number;
+  readonly hashBlockSize: number;
+  readonly dataBlocks: bigint;
+  readonly hashStartBlock: bigint;
+  readonly algorithm: string;
+  readonly rootDigest: Uint8Array;
+  /** Empty = no salt (printed `-`). */
+  readonly salt: Uint8Array;
+  /** What a corrupted block does; the kernel default (EIO) is not printed. */
+  readonly onCorruption?: 'ignore' | 'restart' | 'panic';
+  /** What an I/O error does (6.12+). */
+  readonly onError?: 'restart' | 'panic';
+  readonly ignoreZeroBlocks?: true;
+  readonly checkAtMostOnce?: true;
+  readonly tryVerifyInTasklet?: true;
+  readonly fec?: VerityFec;
+  readonly rootHashSigKeyDesc?: string;
+}
+
+export interface VerityStatus {
+  /** `C`: a corrupted block was seen. */
+  readonly corrupted: boolean;
+  /** Blocks FEC has corrected, null for `-` (no FEC), undefined when not reported. */
+  readonly fecCorrected: bigint | null | undefined;
+  readonly extra: readonly string[];
+}
+
+const blockSize = z.number().int().min(512).max(1 << 20).refine((n) => (n & (n - 1)) === 0, 'a power of two');
+const flag = z.boolean().optional();
+const CORRUPTION = { ignore: 'ignore_corruption', restart: 'restart_on_corruption', panic: 'panic_on_corruption' } as const;
+const ERROR = { restart: 'restart_on_error', panic: 'panic_on_error' } as const;
+
+export const verity = defineTarget({
+  type: 'verity',
+  shape: {
+    version: z.union([z.literal(0), z.literal(1)]),
+    dataDevice: deviceSchema,
+    hashDevice: deviceSchema,
+    dataBlockSize: blockSize,
+    hashBlockSize: blockSize,
+    dataBlocks: u64Schema,
+    hashStartBlock: u64Schema,
+    algorithm: wordSchema,
+    rootDigest: bytesSchema.refine((b) => b.length > 0, 'must not be empty'),
+    salt: bytesSchema,
+    onCorruption: z.enum(['ignore', 'restart', 'panic']).optional(),
+    onError: z.enum(['restart', 'panic']).optional(),
+    ignoreZeroBlocks: flag,
+    checkAtMostOnce: flag,
+    tryVerifyInTasklet: flag,
+    fec: z.strictObject({ device: deviceSchema, roots: z.number().int().min(2).max(24), blocks: u64Schema, start: u64Schema }).optional(),
+    rootHashSigKeyDesc: wordSchema.optional(),
+  },
+  render(t, ctx) {
+    const opts: string[] = [];
+    if (t.onCorruption) opts.push(CORRUPTION[t.onCorruption]);
+    if (t.onError) opts.push(ERROR[t.onError]);
+    if (t.ignoreZeroBlocks) opts.push('ignore_zero_blocks');
+    if (t.checkAtMostOnce) opts.push('check_at_most_once');
+    if (t.tryVerifyInTasklet) opts.push('try_verify_in_tasklet');
+    if (t.fec) {
+      opts.push('use_fec_from_device', ctx.dev(t.fec.device, 'fec.device'), 'fec_blocks', String(t.fec.blocks), 'fec_start', String(t.fec.start), 'fec_roots', String(t.fec.roots));
+    }
+    if (t.rootHashSigKeyDesc) opts.push('root_hash_sig_key_desc', t.rootHashSigKeyDesc);
+    return [
+      String(t.version), ctx.dev(t.dataDevice, 'dataDevice'), ctx.dev(t.hashDevice, 'hashDevice'),
+      String(t.dataBlockSize), String(t.hashBlockSize), String(t.dataBlocks), String(t.hashStartBlock),
+      t.algorithm, hex(t.rootDigest), t.salt.length ? hex(t.salt) : '-',
+      ...(opts.length ? [String(opts.length), ...opts] : []),
+    ];
+  },
+  parse(c: Cursor): VerityParams {
+    const version = c.num('version', 1) as 0 | 1;
+    const p: { -readonly [K in keyof VerityParams]: VerityParams[K] } = {
+      version, dataDevice: c.dev('dataDevice'), hashDevice: c.dev('hashDevice'),
+      dataBlockSize: c.num('dataBlockSize'), hashBlockSize: c.num('hashBlockSize'),
+      dataBlocks: c.big('dataBlocks'), hashStartBlock: c.big('hashStartBlock'),
+      algorithm: c.next('algorithm'), rootDigest: new Uint8Array(0), salt: new Uint8Array(0),
+    };
+    const root = c.next('rootDigest');
+    const rd = unhex(root);
+    p.rootDigest = rd && rd.length > 0 ? rd : c.fail('BAD_VALUE', 'rootDigest', 'not hex', root);
+    const s = c.next('salt');
+    if (s !== '-') {
+      p.salt = unhex(s) ?? c.fail('BAD_VALUE', 'salt', 'not hex or -', s);
+    }
+    if (!c.done) {
+      const o = new Cursor(c.target, c.counted('options', 32).join(' '));
+      const fec: { device?: string; roots?: number; blocks?: bigint; start?: bigint } = {};
+      while (!o.done) {
+        const w = o.next('options');
+        const corr = Object.entries(CORRUPTION).find(([, v]) => v === w);
+        const err = Object.entries(ERROR).find(([, v]) => v === w);
+        if (corr) p.onCorruption = corr[0] as VerityParams['onCorruption'];
+        else if (err) p.onError = err[0] as VerityParams['onError'];
+        else if (w === 'ignore_zero_blocks') p.ignoreZeroBlocks = true;
+        else if (w === 'check_at_most_once') p.checkAtMostOnce = true;
+        else if (w === 'try_verify_in_tasklet') p.tryVerifyInTasklet = true;
+        else if (w === 'use_fec_from_device') fec.device = o.dev('fec.device');
+        else if (w === 'fec_roots') fec.roots = o.num('fec.roots', 255);
+        else if (w === 'fec_blocks') fec.blocks = o.big('fec.blocks');
+        else if (w === 'fec_start') fec.start = o.big('fec.start');
+        else if (w === 'root_hash_sig_key_desc') p.rootHashSigKeyDesc = o.next('rootHashSigKeyDesc');
+        else o.fail('BAD_VALUE', 'options', 'unknown option', w);
+      }
+      if (fec.device !== undefined || fec.roots !== undefined || fec.blocks !== undefined || fec.start !== undefined) {
+        const { device, roots, blocks, start } = fec;
+        if (device === undefined || roots === undefined || blocks === undefined || start === undefined) {
+          return c.fail('MISSING_FIELD', 'fec', 'use_fec_from_device needs fec_roots, fec_blocks and fec_start');
+        }
+        p.fec = { device, roots, blocks, start };
+      }
+    }
+    c.end();
+    return p;
+  },
+  status(c): VerityStatus {
+    const v = c.oneOf('state', ['V', 'C'] as const);
+    let fecCorrected: bigint | null | undefined;
+    if (!c.done) {
+      const f = c.next('fecCorrected');
+      if (f === '-') fecCorrected = null;
+      else if (/^\d{1,20}$/.test(f)) fecCorrected = BigInt(f);
+      else c.fail('BAD_NUMBER', 'fecCorrected', 'not a number or -', f);
+    }
+    return { corrupted: v === 'C', fecCorrected, extra: c.rest() };
+  },
+});
+

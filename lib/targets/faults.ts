@@ -88,6 +88,13 @@ export const flakey = defineTarget({
     c.end();
     return p;
   },
+  // Since 6.6 a flakey table with no read/write behaviour errors both (flakey still says v1.5.0).
+  defaults(p, ctx): FlakeyParams {
+    const k = ctx.kernel;
+    const newer = !!k && (k[0] > 4 || (k[0] === 4 && k[1] >= 48));
+    const none = !p.errorReads && !p.dropWrites && !p.errorWrites && !p.corruptBioByte && p.randomReadCorrupt === undefined && p.randomWriteCorrupt === undefined;
+    return newer && none ? { ...p, errorReads: true as const, errorWrites: true as const } : p;
+  },
   status: emptyStatus,
 });
 

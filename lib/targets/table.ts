@@ -31,8 +31,10 @@ export const TARGET_UNITS = {
 
 type Units = typeof TARGET_UNITS;
 export type TargetType = keyof Units;
-type InputOf<U> = U extends TargetUnit<infer T, infer I, unknown, unknown> ? I & LineHead<T> : never;
-type ParamsOf<U> = U extends TargetUnit<string, unknown, infer P, unknown> ? P : never;
+/** zero/error have no params: `{}`, not an index signature of never. */
+type Clean<X> = string extends keyof X ? {} : X;
+type InputOf<U> = U extends TargetUnit<infer T, infer I, unknown, unknown> ? Clean<I> & LineHead<T> : never;
+type ParamsOf<U> = U extends TargetUnit<string, unknown, infer P, unknown> ? Clean<P> : never;
 type StatusOf<U> = U extends TargetUnit<string, unknown, unknown, infer S> ? S : never;
 
 /** One typed table line as a builder takes it: `{ start, length, type, …params }`. */
@@ -58,6 +60,11 @@ export interface ParseOptions {
 export interface NormaliseOptions extends ParseOptions {
   /** Device path → numbers. Default: `nodeResolver` (stat the path's rdev). */
   readonly resolve?: DeviceResolver;
+  /**
+   * The device-mapper interface version of the kernel (`DeviceMapper.kernelVersion`), for
+   * defaults that changed without a target version bump (flakey: see `normalise`).
+   */
+  readonly kernel?: readonly [number, number, number];
 }
 
 function unitOf(type: unknown): TargetUnit<string, unknown, unknown, unknown> {
@@ -139,7 +146,10 @@ export function parseStatus(line: RawLine): ParsedStatus {
  * - Sectors become bigint; options are in the kernel's order and flags that are off are omitted.
  * - Defaults the kernel fills in are filled in: integrity's interleave/buffer sectors, journal
  *   watermark and commit time (or bitmap sectors-per-bit and flush interval); crypt drops
- *   `sector_size:512`; cache gets empty policy args; multipath round-robin's repeat count is 1.
+ *   `sector_size:512`; cache gets empty policy args; multipath round-robin's repeat count is 1;
+ *   a flakey table without any read/write feature gets `error_reads error_writes` when
+ *   `options.kernel` is dm 4.48 or newer (6.6+ kernels do this; flakey stayed v1.5.0, so the
+ *   interface version is the only hint; 6.4–6.5 kernels, also 4.48, are misjudged).
  *   integrity's `journalSectors` depends on the device size and is left as given.
  * - Keys are `{ redacted: true, size }` unless `showKeys`.
  */
@@ -156,7 +166,7 @@ export function normalise(input: TypedTarget | readonly TypedTarget[], options: 
     // Redacted output only needs the key's size: no key material enters a string then.
     key: (bytes) => (options.showKeys ? hex(bytes) : '00'.repeat(bytes.length)),
   };
-  const p = unit.defaults(unit.parse(new Cursor(unit.type, tokensToString(unit.render(v, ctx)), unit.sensitive)));
+  const p = unit.defaults(unit.parse(new Cursor(unit.type, tokensToString(unit.render(v, ctx)), unit.sensitive)), { kernel: options.kernel });
   const shown = options.showKeys ? p : unit.redact(p);
   return { start: BigInt(v.start), length: BigInt(v.length), type: unit.type, ...(shown as object) } as ParsedTarget;
 }

@@ -18,13 +18,19 @@ export interface TargetUnit<T extends string = string, I = unknown, P = unknown,
   /** Reads the params of a table line as the kernel prints them; keys as bytes. */
   parse(c: Cursor): P;
   /** Fills in what the kernel would (normalise only). */
-  defaults(p: P): P;
+  defaults(p: P, ctx: DefaultsContext): P;
   /** Replaces key bytes by `{ redacted, size }`. */
   redact(p: P): P;
   /** Does this input carry key bytes? */
   hasKeys(input: I): boolean;
   /** Reads the INFO status text. */
   status(c: Cursor): S;
+}
+
+/** What normalise knows about the kernel the table is meant for. */
+export interface DefaultsContext {
+  /** The device-mapper interface version (`DeviceMapper.kernelVersion`), when known. */
+  readonly kernel: readonly [number, number, number] | undefined;
 }
 
 export interface LineHead<T extends string = string> {
@@ -42,7 +48,7 @@ export function defineTarget<T extends string, Shape extends z.core.$ZodLooseSha
   sensitive?: boolean;
   render(input: z.output<z.ZodObject<Shape, z.core.$strict>>, ctx: RenderContext): Token[];
   parse(c: Cursor): P;
-  defaults?(p: P): P;
+  defaults?(p: P, ctx: DefaultsContext): P;
   redact?(p: P): P;
   hasKeys?(input: z.output<z.ZodObject<Shape, z.core.$strict>>): boolean;
   status(c: Cursor): S;

@@ -93,6 +93,15 @@ describe('parsers and the round trip', () => {
     expect(normalise([{ start: 0, length: 8, type: 'zero' }, { start: 8, length: 8, type: 'error' }])).toHaveLength(2);
   });
 
+  test('flakey without features: error_reads error_writes from dm 4.48 (6.12 measured), nothing on 4.47 (6.1)', () => {
+    const bare: TypedTarget = { start: 0, length: 2048, type: 'flakey', device: '7:0', offset: 0, upInterval: 5, downInterval: 0 };
+    const k612 = { start: 0n, length: 2048n, type: 'flakey', params: '7:0 0 5 0 2 error_reads error_writes' };
+    const k61 = { start: 0n, length: 2048n, type: 'flakey', params: '7:0 0 5 0 0 ' };
+    expect(parseTarget(k612)).toEqual(normalise(bare, { kernel: [4, 48, 0] }));
+    expect(parseTarget(k61)).toEqual(normalise(bare, { kernel: [4, 47, 0] }));
+    expect(parseTarget(k61)).toEqual(normalise(bare));
+  });
+
   test('splitRdev follows glibc (major 259, minor 1048575 and a classic 8:17)', () => {
     expect(splitRdev(0x811n)).toEqual({ major: 8, minor: 17 });
     const rdev = (259n & 0xfffn) << 8n | (1048575n & 0xffn) | ((1048575n & ~0xffn) << 12n);

@@ -91,6 +91,9 @@ describe('parsers and the round trip', () => {
     expect(normalise({ start: 0, length: 8, type: 'linear', device: '8:017', offset: 1 })).toEqual({ start: 0n, length: 8n, type: 'linear', device: '8:17', offset: 1n });
     expect(() => normalise({ start: 0, length: 8, type: 'linear', device: '/nonexistent/dev', offset: 1 })).toThrow(expect.objectContaining({ code: 'UNRESOLVED_DEVICE' }));
     expect(normalise([{ start: 0, length: 8, type: 'zero' }, { start: 8, length: 8, type: 'error' }])).toHaveLength(2);
+    // the default resolver stats the path: a character device is refused with a typed error
+    expect(() => normalise({ start: 0, length: 8, type: 'linear', device: '/dev/null', offset: 0 }))
+      .toThrow(expect.objectContaining({ name: 'DmTargetError', code: 'UNRESOLVED_DEVICE', target: 'linear', field: 'device' }));
   });
 
   test('flakey without features: error_reads error_writes from dm 4.48 (6.12 measured), nothing on 4.47 (6.1)', () => {

@@ -26,6 +26,10 @@ export interface Libc {
   close(fd: number): IoctlResult;
   read(fd: number, buf: Uint8Array): IoctlResult;
   write(fd: number, buf: Uint8Array): IoctlResult;
+  /** `ioctl(fd, request, arg)` with an integer argument (LOOP_SET_FD, LOOP_CLR_FD, LOOP_CTL_GET_FREE). */
+  ioctlInt(fd: number, request: number, arg: number): IoctlResult;
+  /** `mknod(2)`; `dev` is the glibc dev_t (`makedev`). Falls back to `__xmknod` on glibc < 2.33. */
+  mknod(path: string, mode: number, dev: bigint): IoctlResult;
   /** The library name that was loaded (`libc.so.6`, ...). */
   readonly name: string;
 }
@@ -108,6 +112,18 @@ async function bind(): Promise<Libc> {
   // ssize_t/size_t are long/unsigned long on every LP64 Linux and on ILP32 alike.
   const read = lib.func('long read(int fd, _Out_ uint8_t *buf, unsigned long count)');
   const write = lib.func('long write(int fd, const uint8_t *buf, unsigned long count)');
+  // The same ioctl symbol with an integer third argument (loop-device requests take an fd
+  // or nothing). ioctl is variadic in C; on every Linux ABI an unsigned long passes alike.
+  const ioctlInt = lib.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']);
+  // mknod is a real symbol since glibc 2.33 (and in musl); older glibc only has
+  // __xmknod(_MKNOD_VER, path, mode, &dev) with _MKNOD_VER 0 on x86-64.
+  let mknod: KoffiFn | undefined;
+  let xmknod: KoffiFn | undefined;
+  try {
+    mknod = lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
+  } catch {
+    xmknod = lib.func('int __xmknod(int ver, const char *path, uint32_t mode, _In_ uint64_t *dev)');
+  }
 
   // errno must be read immediately after the call, before any other native code
   // in this thread can overwrite it; only meaningful when the call failed.
@@ -143,5 +159,7 @@ async function bind(): Promise<Libc> {
     close: (fd) => sync(close, fd),
     read: (fd, buf) => sync(read, fd, buf, buf.byteLength),
     write: (fd, buf) => sync(write, fd, buf, buf.byteLength),
+    ioctlInt: (fd, request, arg) => sync(ioctlInt, fd, request >>> 0, arg),
+    mknod: (path, mode, dev) => (mknod ? sync(mknod, path, mode >>> 0, dev) : sync(xmknod!, 0, path, mode >>> 0, new BigUint64Array([dev]))),
   };
 }

@@ -15,3 +15,9 @@ export type {
 } from '../codec/index.js';
 export { decodeDev, encodeDev, devToString } from '../codec/index.js';
 export * from './targets/index.js';
+export { attachLoop, detachLoop, loopInfo, blockDeviceSize, blockDeviceSectors, splitRdev, DmSyscallError } from './loop.js';
+export type { AttachLoopOptions, LoopDevice, LoopStatus } from './loop.js';
+export { addNode, removeNode, renameNode, waitForNode, syncNodes, udevActive, nodePath, realNodeOps, DM_DIR } from './nodes.js';
+export type { NodeOps, NodeOptions, NodeResult } from './nodes.js';
+export * from './cli/schemas.js';
+export { run as runDmctl } from './cli/index.js';

@@ -1,0 +1,208 @@
+/**
+ * What every verb gets: parsed options, the I/O it may use (injectable for tests), a
+ * lazily opened client, name mangling, device selection like dmsetup's
+ * `_set_task_device`, `--dry-run` planning and `--json` output through the schemas.
+ */
+import * as fs from 'node:fs';
+import type { z } from 'zod';
+import type { CommandName, DeviceId, DeviceInfo, TargetSpecInput } from '../../codec/index.js';
+import { DeviceMapper } from '../client.js';
+import type { NodeOptions } from '../nodes.js';
+import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from './hex.js';
+import { mangle, manglingMode, unmangle, type ManglingMode } from './mangle.js';
+import { DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
+import { readAhead } from './format.js';
+
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** All of stdin (create/load tables, decode -). */
+  readStdin(): Promise<string>;
+  readonly stdinIsTTY: boolean;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Opens the client (tests pass the simulator's backend). */
+  open(): Promise<DeviceMapper>;
+  readFile(path: string): string;
+  /** sysfs root for read-ahead and device names (default /sys). */
+  readonly sysfs: string;
+  /** Node handling (dir, udev, ops); `false` = never touch /dev/mapper. */
+  readonly nodes: NodeOptions | false;
+}
+
+export function defaultIo(): CliIo {
+  return {
+    stdout: (t) => { process.stdout.write(t); },
+    stderr: (t) => { process.stderr.write(t); },
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    stdinIsTTY: !!process.stdin.isTTY,
+    env: process.env,
+    open: () => DeviceMapper.open(),
+    readFile: (p) => fs.readFileSync(p, 'utf8'),
+    sysfs: '/sys',
+    nodes: {},
+  };
+}
+
+export interface Options {
+  json?: boolean;
+  'dry-run'?: boolean;
+  hex?: boolean;
+  table?: string;
+  uuid?: string;
+  readonly?: boolean;
+  notable?: boolean;
+  retry?: boolean;
+  deferred?: boolean;
+  force?: boolean;
+  noflush?: boolean;
+  nolockfs?: boolean;
+  setuuid?: boolean;
+  showkeys?: boolean;
+  inactive?: boolean;
+  target?: string;
+  options?: string;
+  tree?: boolean;
+  major?: string;
+  minor?: string;
+  columns?: boolean;
+  C?: boolean;
+  noheadings?: boolean;
+  verbose?: boolean[];
+  help?: boolean;
+  manglename?: string;
+  noudevsync?: boolean;
+  'udev-timeout'?: string;
+}
+
+/** A usage error: exit 1 with the verb's usage line, like dmsetup. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly code = 'USAGE';
+}
+
+export class Ctx {
+  readonly mode: ManglingMode;
+  readonly plan: AnnotatedRequest[] = [];
+  #dm: DeviceMapper | undefined;
+
+  constructor(readonly verb: string, readonly args: string[], readonly opts: Options, readonly io: CliIo) {
+    this.mode = manglingMode(opts.manglename, io.env);
+  }
+
+  get json(): boolean { return !!this.opts.json; }
+  get dry(): boolean { return !!this.opts['dry-run']; }
+  get verbose(): number { return this.opts.verbose?.length ?? 0; }
+
+  async dm(): Promise<DeviceMapper> {
+    this.#dm ??= await this.io.open();
+    return this.#dm;
+  }
+
+  close(): void { this.#dm?.close(); }
+
+  out(text: string): void { this.io.stdout(text); }
+
+  /** Validates `value` with the verb's schema and prints it. */
+  printJson<S extends z.ZodType>(schema: S, value: z.input<S>): void {
+    this.io.stdout(JSON.stringify(schema.parse(value), null, 2) + '\n');
+  }
+
+  /** Records a request for --dry-run (encoded exactly as the client would, nothing sent). */
+  request(command: CommandName, params: object): void {
+    this.plan.push(annotateRequest(command, params));
+  }
+
+  /** Prints the --dry-run plan: annotated hex, JSON, or one line per ioctl. */
+  printPlan(): void {
+    if (this.json) {
+      this.printJson(DryRunOutputSchema, {
+        requests: this.plan.map((r) => ({ ioctl: r.ioctl, command: r.command, request: r.request, size: r.size, hex: toHex(r.bytes), fields: r.fields })),
+      });
+    } else if (this.opts.hex) {
+      this.out(this.plan.map(formatAnnotated).join('\n\n') + '\n');
+    } else {
+      for (const r of this.plan) this.out(`would send ${r.ioctl} (${r.command})  ${r.fields.filter((f) => /\.(name|uuid|flags|target_count)$/.test(f.field)).map((f) => `${f.field.replace('dm_ioctl.', '')}=${f.value}`).join(' ')}\n`);
+    }
+  }
+
+  mangled(name: string, what = 'name'): string { return mangle(name, this.mode, what); }
+  display(kernelName: string): string { return unmangle(kernelName, this.mode); }
+
+  /** dmsetup's `_set_task_device`: a name argument, else -u uuid, else -j/-m. */
+  deviceId(name: string | undefined): DeviceId {
+    if (name !== undefined) return { name: this.mangled(name) };
+    if (this.opts.uuid !== undefined) return { uuid: this.mangled(this.opts.uuid, 'UUID') };
+    if (this.opts.major !== undefined && this.opts.minor !== undefined) {
+      return { dev: { major: intArg(this.opts.major, 'major'), minor: intArg(this.opts.minor, 'minor') } };
+    }
+    throw new UsageError('No device specified.');
+  }
+
+  /** Whether a device is selected by option (-u or -j/-m) rather than by a name argument. */
+  get byOption(): boolean {
+    return this.opts.uuid !== undefined || (this.opts.major !== undefined && this.opts.minor !== undefined);
+  }
+
+  /** The JSON form of a device's info. */
+  infoJson(d: DeviceInfo): DmctlDeviceInfo {
+    const f = d.flags;
+    return {
+      name: this.display(d.name),
+      uuid: d.uuid ? this.display(d.uuid) : null,
+      major: d.dev.major,
+      minor: d.dev.minor,
+      state: f.suspended ? 'SUSPENDED' : 'ACTIVE',
+      readOnly: f.readOnly,
+      deferredRemove: f.deferredRemove,
+      readAhead: readAhead(this.io.sysfs, d.dev) ?? null,
+      tablesPresent: { live: f.activePresent, inactive: f.inactivePresent },
+      openCount: d.openCount,
+      eventNr: d.eventNr,
+      targetCount: d.targetCount,
+    };
+  }
+
+  /** Node options for this run, or undefined when nodes are not managed. */
+  nodeOptions(): NodeOptions | undefined {
+    if (this.io.nodes === false) return undefined;
+    const t = this.opts['udev-timeout'];
+    return { ...this.io.nodes, ...(t !== undefined ? { timeoutMs: intArg(t, 'udev-timeout') } : {}), env: this.io.nodes.env ?? this.io.env };
+  }
+
+  /** The table of create/load: --table, a file argument, or stdin. */
+  async tableText(file: string | undefined): Promise<string> {
+    if (this.opts.table !== undefined) return this.opts.table;
+    if (file !== undefined) return this.io.readFile(file);
+    if (this.io.stdinIsTTY) throw new UsageError('No table given: use --table "<start> <length> <type> <params>", a table file, or pipe the table on stdin (or --notable).');
+    return this.io.readStdin();
+  }
+}
+
+export function intArg(v: string, what: string): number {
+  if (!/^\d+$/.test(v)) throw new UsageError(`Invalid ${what}: ${JSON.stringify(v)} (a non-negative integer)`);
+  return Number(v);
+}
+
+/**
+ * libdevmapper's table parsing (`_parse_line`): one target per line, "start length
+ * type params", blank lines and lines starting with '#' skipped, params after the
+ * type's whitespace taken verbatim (trailing whitespace dropped).
+ */
+export function parseTable(text: string): TargetSpecInput[] {
+  const out: TargetSpecInput[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/\s+$/, '').replace(/^\s+/, '');
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^(\S+)\s+(\S+)\s+(\S+)\s*(.*)$/.exec(line);
+    if (!m || !/^\d+$/.test(m[1]!) || !/^\d+$/.test(m[2]!)) {
+      throw new UsageError(`Invalid format on line ${i + 1} of table: ${JSON.stringify(raw)} (expected "<start> <length> <type> <params>")`);
+    }
+    out.push({ start: BigInt(m[1]!), length: BigInt(m[2]!), type: m[3]!, params: m[4]! });
+  });
+  if (out.length === 0) throw new UsageError('The table is empty (no "<start> <length> <type> <params>" line).');
+  return out;
+}

@@ -1,0 +1,80 @@
+/**
+ * Errors a person understands: which verb and device, what the kernel said (the
+ * `device-mapper:` lines the client attaches), and what to try.
+ */
+import { DmCodecError } from '../../codec/index.js';
+import { DmAbortError, DmError, DmUnsupportedError } from '../errors.js';
+import { DmFfiError } from '../../ffi/errors.js';
+import { UsageError } from './context.js';
+import { ManglingError } from './mangle.js';
+import type { DmctlErrorOutput } from './schemas.js';
+
+function deviceOf(e: DmError): string | null {
+  const d = e.device;
+  if (!d) return null;
+  return d.name ?? d.uuid ?? (d.dev ? `${d.dev.major}:${d.dev.minor}` : null);
+}
+
+/** What to try next, per errno and command. */
+export function hintFor(e: unknown, verb: string): string | null {
+  if (e instanceof DmError) {
+    switch (e.code) {
+      case 'EACCES': case 'EPERM': return 'run as root: device-mapper needs CAP_SYS_ADMIN (sudo npx dmctl …)';
+      case 'ENXIO':
+        if (e.command === 'create') return 'the requested minor is taken or out of range: omit --minor, or pick a free one (dmctl ls)';
+        return 'check the device name with "dmctl ls" (names are case-sensitive; -u <uuid> selects by uuid, -j/-m by number)';
+      case 'EBUSY':
+        if (e.command === 'create') return 'a device with this name or uuid exists: "dmctl info <name>", or choose another name';
+        if (e.command === 'rename') return 'the new name or uuid is taken by another device: "dmctl ls"';
+        if (e.command === 'remove') return 'the device is open (mounted, or used by another table — "dmctl ls --tree"): close it, or use --retry, --deferred, or --force (swaps in an error table first)';
+        return 'the device is busy: retry, or check what holds it open ("dmctl info" shows the open count)';
+      case 'EINVAL':
+        if (e.command === 'load') return `the kernel rejected the table: check each line is "<start> <length> <type> <params>" for that target (its log line above says which argument); "dmctl targets" lists the loaded target types`;
+        if (e.command === 'message') return 'the target rejected the message: check the target\'s documentation for the messages it accepts';
+        if (e.command === 'rename') return 'a uuid can only be set once (--setuuid on a device that has none)';
+        return null;
+      case 'ENODEV': case 'ENOENT':
+        if (e.command === 'load') return 'a device named in the table does not exist: check the paths or major:minor numbers (ls -l /dev/…)';
+        return 'check the device name with "dmctl ls"';
+      case 'ENOTTY': return 'this kernel does not know the command: "dmctl version" shows the driver version';
+      default: return null;
+    }
+  }
+  if (e instanceof DmUnsupportedError) return 'this kernel\'s device-mapper is too old for that option; leave it out';
+  if (e instanceof DmCodecError) return 'nothing was sent to the kernel: fix the argument named above';
+  if (e instanceof DmFfiError) {
+    if (e.code === 'DM_UNAVAILABLE') return 'load device-mapper (modprobe dm_mod), or try it in the project VM: npm run vm -- npx dmctl ' + verb;
+    if (e.code === 'DM_PERMISSION') return 'run as root: device-mapper needs CAP_SYS_ADMIN';
+    if (e.code === 'DM_PLATFORM') return 'device-mapper exists only on Linux';
+  }
+  if (e instanceof UsageError) return `see "dmctl help ${verb}"`;
+  return null;
+}
+
+export function errorJson(e: unknown, verb: string): DmctlErrorOutput {
+  const err = e as { code?: unknown; message?: unknown };
+  return {
+    error: {
+      code: typeof err.code === 'string' ? err.code : e instanceof Error ? e.name : 'ERROR',
+      message: e instanceof Error ? e.message.split('\n  kernel: ')[0]! : String(e),
+      command: e instanceof DmError ? e.command : null,
+      device: e instanceof DmError ? deviceOf(e) : null,
+      kernelLog: e instanceof DmError ? [...e.kernelLog] : [],
+      hint: hintFor(e, verb),
+    },
+  };
+}
+
+/** The human text: "dmctl <verb>: <message>", the kernel's lines, then "try: …". */
+export function formatError(e: unknown, verb: string): string {
+  if (e instanceof DmAbortError) return `dmctl ${verb}: interrupted\n`;
+  const msg = e instanceof Error ? e.message : String(e);
+  let s = `dmctl ${verb}: ${msg}\n`;
+  if (e instanceof DmError && e.kernelLog.length === 0 && e.errno > 0) {
+    s += '  (no kernel log lines: /dev/kmsg was not readable or the kernel logged nothing)\n';
+  }
+  if (e instanceof ManglingError) s += '  (names outside [0-9A-Za-z#+-.:=@_] are sent as \\xNN; --manglename none sends them as given)\n';
+  const hint = hintFor(e, verb);
+  if (hint) s += `  try: ${hint}\n`;
+  return s;
+}

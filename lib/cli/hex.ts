@@ -1,0 +1,219 @@
+/**
+ * `--dry-run --hex`: the exact request bytes annotated with the layout's field names
+ * (offsets from codec/records.ts), and `dmctl decode`: a reply's bytes back to JSON.
+ */
+import {
+  codec, COMMANDS, dmIoctl, dmTargetMsg, dmTargetSpec, decodeDev, KERNEL_COMMAND_NAMES, requestCode, DM_DATA_START,
+  type CommandName, type Layout, type PlacedField,
+} from '../../codec/index.js';
+import * as C from '../../codec/constants.js';
+
+const FLAG_NAMES: [number, string][] = [
+  [C.DM_READONLY_FLAG, 'DM_READONLY_FLAG'], [C.DM_SUSPEND_FLAG, 'DM_SUSPEND_FLAG'], [C.DM_PERSISTENT_DEV_FLAG, 'DM_PERSISTENT_DEV_FLAG'],
+  [C.DM_STATUS_TABLE_FLAG, 'DM_STATUS_TABLE_FLAG'], [C.DM_ACTIVE_PRESENT_FLAG, 'DM_ACTIVE_PRESENT_FLAG'],
+  [C.DM_INACTIVE_PRESENT_FLAG, 'DM_INACTIVE_PRESENT_FLAG'], [C.DM_BUFFER_FULL_FLAG, 'DM_BUFFER_FULL_FLAG'],
+  [C.DM_SKIP_BDGET_FLAG, 'DM_SKIP_BDGET_FLAG'], [C.DM_SKIP_LOCKFS_FLAG, 'DM_SKIP_LOCKFS_FLAG'], [C.DM_NOFLUSH_FLAG, 'DM_NOFLUSH_FLAG'],
+  [C.DM_QUERY_INACTIVE_TABLE_FLAG, 'DM_QUERY_INACTIVE_TABLE_FLAG'], [C.DM_UEVENT_GENERATED_FLAG, 'DM_UEVENT_GENERATED_FLAG'],
+  [C.DM_UUID_FLAG, 'DM_UUID_FLAG'], [C.DM_SECURE_DATA_FLAG, 'DM_SECURE_DATA_FLAG'], [C.DM_DATA_OUT_FLAG, 'DM_DATA_OUT_FLAG'],
+  [C.DM_DEFERRED_REMOVE, 'DM_DEFERRED_REMOVE'], [C.DM_INTERNAL_SUSPEND_FLAG, 'DM_INTERNAL_SUSPEND_FLAG'],
+  [C.DM_IMA_MEASUREMENT_FLAG, 'DM_IMA_MEASUREMENT_FLAG'],
+];
+
+export function flagNames(flags: number): string[] {
+  return FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n);
+}
+
+export interface AnnotatedField { offset: number; size: number; field: string; value: string }
+
+export interface AnnotatedRequest {
+  command: CommandName;
+  ioctl: string;
+  request: string;
+  /** data_size: what the kernel is told the buffer holds. */
+  size: number;
+  /** The meaningful prefix: header + payload (the rest of the buffer is zero output space). */
+  bytes: Uint8Array;
+  fields: AnnotatedField[];
+}
+
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+const LE = codec.endian === 'little';
+
+function readField(b: Uint8Array, base: number, f: PlacedField): string {
+  const v = view(b);
+  const o = base + f.offset;
+  const t = f.type;
+  switch (t.kind) {
+    case 'scalar':
+      switch (t.scalar) {
+        case 'u8': return String(b[o]);
+        case 'u16': return String(v.getUint16(o, LE));
+        case 'u32': return String(v.getUint32(o, LE));
+        case 's32': return String(v.getInt32(o, LE));
+        case 'u64': return String(v.getBigUint64(o, LE));
+      }
+      break;
+    case 'array': {
+      const out: string[] = [];
+      for (let i = 0; i < t.length; i++) out.push(String(v.getUint32(o + i * 4, LE)));
+      return `[${out.join(', ')}]`;
+    }
+    case 'char': {
+      let e = o;
+      while (e < o + t.length && b[e] !== 0) e++;
+      return JSON.stringify(new TextDecoder().decode(b.subarray(o, e)));
+    }
+    case 'pad': return '(padding)';
+    case 'flex': return '';
+  }
+  return '';
+}
+
+function cString(b: Uint8Array, at: number, end: number): { text: string; next: number } {
+  let e = at;
+  while (e < end && b[e] !== 0) e++;
+  return { text: new TextDecoder().decode(b.subarray(at, e)), next: Math.min(e + 1, end) };
+}
+
+function fieldsOf(layout: Layout, b: Uint8Array, base: number, prefix: string): AnnotatedField[] {
+  const out: AnnotatedField[] = [];
+  for (const f of layout.fields) {
+    if (f.type.kind === 'flex') continue;
+    let value = readField(b, base, f);
+    if (layout === dmIoctl && f.name === 'flags') {
+      const n = Number(value);
+      const names = flagNames(n);
+      value = `0x${n.toString(16).padStart(8, '0')}${names.length ? ` (${names.join(' | ')})` : ''}`;
+    }
+    if (layout === dmIoctl && f.name === 'dev') {
+      const d = decodeDev(BigInt(value));
+      value = `${value} (${d.major}:${d.minor})`;
+    }
+    out.push({ offset: base + f.offset, size: f.size, field: `${prefix}.${f.name}`, value });
+  }
+  return out;
+}
+
+/** Encodes `params` for `command` exactly as the client would send it, and annotates every field. */
+export function annotateRequest<Cmd extends CommandName>(command: Cmd, params: object): AnnotatedRequest {
+  const req = (codec.encodeRequest as (c: CommandName, p: object) => Uint8Array)(command, params);
+  const h = codec.decodeHeader(req);
+  const fields = fieldsOf(dmIoctl, req, 0, 'dm_ioctl');
+  let end = DM_DATA_START;
+  const s = DM_DATA_START;
+  if (command === 'load') {
+    let at = s;
+    for (let i = 0; i < h.target_count; i++) {
+      fields.push(...fieldsOf(dmTargetSpec, req, at, `spec[${i}]`));
+      const next = view(req).getUint32(at + dmTargetSpec.offsetOf.next, LE);
+      const p = cString(req, at + dmTargetSpec.size, req.length);
+      fields.push({ offset: at + dmTargetSpec.size, size: p.next - (at + dmTargetSpec.size), field: `spec[${i}].params`, value: JSON.stringify(p.text) });
+      end = at + next;
+      at += next;
+    }
+  } else if (command === 'message') {
+    fields.push(...fieldsOf(dmTargetMsg, req, s, 'dm_target_msg'));
+    const p = cString(req, s + dmTargetMsg.offsetOf.message, req.length);
+    fields.push({ offset: s + dmTargetMsg.offsetOf.message, size: p.next - (s + dmTargetMsg.offsetOf.message), field: 'dm_target_msg.message', value: JSON.stringify(p.text) });
+    end = p.next;
+  } else if (command === 'rename' || command === 'setGeometry') {
+    const p = cString(req, s, req.length);
+    fields.push({ offset: s, size: p.next - s, field: command === 'rename' ? (h.flags & C.DM_UUID_FLAG ? 'new_uuid' : 'new_name') : 'geometry', value: JSON.stringify(p.text) });
+    end = p.next;
+  }
+  end = Math.min(Math.max(end, DM_DATA_START), req.length);
+  return {
+    command,
+    ioctl: KERNEL_COMMAND_NAMES[command],
+    request: `0x${requestCode(command).toString(16)}`,
+    size: h.data_size,
+    bytes: req.subarray(0, end),
+    fields,
+  };
+}
+
+function hexBytes(b: Uint8Array, from: number, to: number): string {
+  const out: string[] = [];
+  for (let i = from; i < to; i++) out.push(b[i]!.toString(16).padStart(2, '0'));
+  return out.join(' ');
+}
+
+/** The human dump: one line per field (long zero tails folded), offsets in hex. */
+export function formatAnnotated(r: AnnotatedRequest): string {
+  const lines = [`${r.ioctl} (${r.command})  ioctl ${r.request}  data_size ${r.size}  (${r.bytes.length} bytes shown${r.size > r.bytes.length ? `, then ${r.size - r.bytes.length} zero bytes of output space` : ''})`];
+  const covered = new Set<number>();
+  const W = 16;
+  for (const f of r.fields) {
+    let last = f.offset + f.size;
+    // Fold trailing zeros of long fields (names, uuids, padding).
+    if (f.size > W) {
+      while (last > f.offset && r.bytes[last - 1] === 0) last--;
+      last = Math.max(last, f.offset + Math.min(f.size, 1));
+    }
+    for (let i = f.offset; i < f.offset + f.size; i++) covered.add(i);
+    let first = true;
+    for (let at = f.offset; at < last; at += W) {
+      const to = Math.min(at + W, last);
+      const hex = hexBytes(r.bytes, at, to).padEnd(W * 3 - 1);
+      lines.push(`  ${at.toString(16).padStart(4, '0')}  ${hex}  ${first ? `${f.field} = ${f.value}` : ''}`.trimEnd());
+      first = false;
+    }
+    if (last < f.offset + f.size) lines.push(`  ${last.toString(16).padStart(4, '0')}  ${`… ${f.offset + f.size - last} zero bytes`.padEnd(W * 3 - 1)}  (${f.field} continued)`);
+  }
+  // Bytes no field covers (alignment padding between specs).
+  let gapStart = -1;
+  for (let i = 0; i <= r.bytes.length; i++) {
+    const gap = i < r.bytes.length && !covered.has(i);
+    if (gap && gapStart < 0) gapStart = i;
+    if (!gap && gapStart >= 0) {
+      lines.push(`  ${gapStart.toString(16).padStart(4, '0')}  ${hexBytes(r.bytes, gapStart, Math.min(i, gapStart + W)).padEnd(W * 3 - 1)}  (alignment padding, ${i - gapStart} bytes)`);
+      gapStart = -1;
+    }
+  }
+  return lines.join('\n');
+}
+
+export function toHex(b: Uint8Array): string {
+  return hexBytes(b, 0, b.length).replace(/ /g, '');
+}
+
+/** Parses hex as people paste it: `c1 38 fd…`, `0xc138…`, strace's `"\x04\x00…"`, with any whitespace. */
+export function parseHex(text: string): Uint8Array {
+  let t = text.trim();
+  if (t.startsWith('"') || t.includes('\\x')) t = t.replace(/["\s]/g, '').replace(/\\x/g, '');
+  t = t.replace(/0x/gi, '').replace(/[\s:,]/g, '');
+  if (!/^[0-9a-fA-F]*$/.test(t) || t.length % 2 !== 0) throw new Error('not hex: expected pairs of hex digits (spaces, 0x and \\x prefixes allowed)');
+  const out = new Uint8Array(t.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+const ALIASES: Record<string, CommandName> = {
+  ls: 'listDevices', list: 'listDevices', table: 'status', targets: 'listVersions', 'target-version': 'getTargetVersion',
+  suspend: 'suspend', resume: 'suspend', reload: 'load', setgeometry: 'setGeometry', remove_all: 'removeAll',
+};
+
+/** A command by client name (`listDevices`), kernel name (`DM_LIST_DEVICES`, `LIST_DEVICES`) or dmsetup verb (`ls`). */
+export function resolveCommand(name: string): CommandName | undefined {
+  if ((COMMANDS as readonly string[]).includes(name)) return name as CommandName;
+  const upper = name.toUpperCase().replace(/^DM_/, '');
+  for (const c of COMMANDS) if (KERNEL_COMMAND_NAMES[c].replace(/^DM_/, '') === upper) return c;
+  return ALIASES[name];
+}
+
+/** JSON-safe: bigint → decimal string, typed arrays → hex. */
+export function jsonSafe(v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Uint8Array) return toHex(v);
+  if (Array.isArray(v)) return v.map(jsonSafe);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonSafe(x)]));
+  return v;
+}
+
+/** `dmctl decode`: header fields plus the codec's typed reply. */
+export function decodeReplyHex(command: CommandName, bytes: Uint8Array): { command: string; ioctl: string; header: Record<string, unknown>; reply: Record<string, unknown> } {
+  const header = jsonSafe(codec.decodeHeader(bytes)) as Record<string, unknown>;
+  header.flagNames = flagNames(Number(header.flags));
+  const reply = jsonSafe(codec.decodeReply(command, bytes)) as Record<string, unknown>;
+  return { command, ioctl: KERNEL_COMMAND_NAMES[command], header, reply };
+}

@@ -1,0 +1,160 @@
+/**
+ * `dmctl`: a dmsetup-compatible command line on the public client. Verbs, arguments
+ * and exit codes follow dmsetup (0 = success, 1 = failure or usage error); every
+ * verb that prints takes `--json` (schemas in ./schemas.ts); `--dry-run [--hex|--json]`
+ * shows the exact ioctl requests instead of sending them; `dmctl decode` turns a reply
+ * (hex, e.g. from strace) into JSON.
+ */
+import { parseArgs } from 'node:util';
+import { Ctx, defaultIo, UsageError, type CliIo, type Options } from './context.js';
+import { errorJson, formatError } from './errors.js';
+import { decodeReplyHex, parseHex, resolveCommand } from './hex.js';
+import * as life from './lifecycle.js';
+import * as query from './query.js';
+import { DecodeOutputSchema, ErrorOutputSchema } from './schemas.js';
+
+export type { CliIo } from './context.js';
+export { parseTable } from './context.js';
+export { mangle, unmangle, type ManglingMode } from './mangle.js';
+export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand } from './hex.js';
+
+interface Verb {
+  usage: string;
+  help: string;
+  run(ctx: Ctx): Promise<number>;
+}
+
+async function decode(ctx: Ctx): Promise<number> {
+  const [name, ...rest] = ctx.args;
+  if (name === undefined) throw new UsageError('decode needs <command> <hex> (or - to read the hex from stdin).');
+  const command = resolveCommand(name);
+  if (!command) throw new UsageError(`Unknown command "${name}": use a client name (listDevices), a kernel name (DM_LIST_DEVICES) or a dmsetup verb (ls).`);
+  const text = rest.length === 0 || (rest.length === 1 && rest[0] === '-') ? await ctx.io.readStdin() : rest.join(' ');
+  const bytes = parseHex(text);
+  ctx.printJson(DecodeOutputSchema, decodeReplyHex(command, bytes));
+  return 0;
+}
+
+export const VERBS: Record<string, Verb> = {
+  version: { usage: 'version', help: 'Library and kernel driver versions.', run: query.version },
+  targets: { usage: 'targets', help: 'Loaded target types and their versions.', run: query.targets },
+  ls: {
+    usage: 'ls [--target <target_type>] [-o devno|devname|blkdevname] [--tree]',
+    help: 'List devices: "name\\t(major:minor)".', run: query.ls,
+  },
+  info: { usage: 'info [-c|-C|--columns [-o <fields>] [--noheadings]] [--inactive] [<device>...]', help: 'Device state (all devices without arguments).', run: query.info },
+  create: {
+    usage: 'create <dev_name> [<table_file>] [--table <table>] [-u|--uuid <uuid>] [-r|--readonly] [-n|--notable] [-j <major> -m <minor>]',
+    help: 'Create a device: create, load the table (from --table, the file, or stdin), resume.', run: life.create,
+  },
+  remove: { usage: 'remove [-f|--force] [--retry] [--deferred] <device>...', help: 'Remove devices (--force swaps in an error table first).', run: life.remove },
+  remove_all: { usage: 'remove_all [-f|--force] [--deferred]', help: 'Remove every device that is not open.', run: life.removeAll },
+  suspend: { usage: 'suspend [--noflush] [--nolockfs] <device>...', help: 'Suspend devices.', run: life.suspend },
+  resume: { usage: 'resume [--noflush] [--nolockfs] <device>...', help: 'Resume devices (makes a loaded table live).', run: life.resume },
+  load: { usage: 'load <device> [<table_file>] [--table <table>] [-r]', help: 'Load a table into the inactive slot.', run: life.load },
+  reload: { usage: 'reload <device> [<table_file>] [--table <table>] [-r]', help: 'Same as load.', run: life.load },
+  clear: { usage: 'clear <device>...', help: 'Drop the inactive table.', run: life.clear },
+  rename: { usage: 'rename <device> [--setuuid] <new_name_or_uuid>', help: 'Rename a device, or set its uuid (once).', run: life.rename },
+  table: { usage: 'table [<device>...] [--target <target_type>] [--showkeys] [--inactive]', help: 'Table lines (devices as major:minor; keys hidden unless --showkeys).', run: query.table },
+  status: { usage: 'status [<device>...] [--target <target_type>] [--noflush] [--inactive]', help: 'Status lines of each target.', run: query.status },
+  deps: { usage: 'deps [-o devno|devname|blkdevname] [<device>...]', help: 'Devices each table uses.', run: query.deps },
+  message: { usage: 'message <device> <sector> <message>', help: 'Send a message to a target; prints its response.', run: life.message },
+  wait: { usage: 'wait <device> [<event_nr>] [--noflush]', help: 'Wait until the device\'s event number differs from event_nr (default 0).', run: query.wait },
+  setgeometry: { usage: 'setgeometry <device> <cyl> <head> <sect> <start>', help: 'Set the device geometry.', run: life.setgeometry },
+  mknodes: { usage: 'mknodes [<device>...]', help: 'Make /dev/mapper match the kernel.', run: life.mknodes },
+  decode: {
+    usage: 'decode <command> <hex>|-',
+    help: 'Decode a reply buffer (hex, e.g. from strace -X raw -e ioctl) into JSON. <command>: listDevices, DM_LIST_DEVICES or ls, ….', run: decode,
+  },
+};
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  hex: { type: 'boolean' },
+  table: { type: 'string' },
+  uuid: { type: 'string', short: 'u' },
+  readonly: { type: 'boolean', short: 'r' },
+  notable: { type: 'boolean', short: 'n' },
+  retry: { type: 'boolean' },
+  deferred: { type: 'boolean' },
+  force: { type: 'boolean', short: 'f' },
+  noflush: { type: 'boolean' },
+  nolockfs: { type: 'boolean' },
+  setuuid: { type: 'boolean' },
+  showkeys: { type: 'boolean' },
+  inactive: { type: 'boolean' },
+  target: { type: 'string' },
+  options: { type: 'string', short: 'o' },
+  tree: { type: 'boolean' },
+  major: { type: 'string', short: 'j' },
+  minor: { type: 'string', short: 'm' },
+  columns: { type: 'boolean', short: 'c' },
+  C: { type: 'boolean', short: 'C' },
+  noheadings: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+  manglename: { type: 'string' },
+  noudevsync: { type: 'boolean' },
+  'udev-timeout': { type: 'string' },
+} as const;
+
+export function usage(): string {
+  const lines = Object.entries(VERBS).map(([, v]) => `  ${v.usage}`);
+  return [
+    'Usage: dmctl <command> [options]   (a dmsetup-compatible CLI of the devicemapper package)',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Options for every command:',
+    '  --json                 print a JSON document (schemas: DmctlSchemas in the package)',
+    '  --dry-run [--hex]      print the ioctl requests instead of sending them (--hex: annotated bytes, --json: JSON)',
+    '  -u|--uuid <uuid>, -j|--major <major> -m|--minor <minor>   select the device instead of a name',
+    '  --manglename auto|hex|none   name mangling, as dmsetup (default auto, or $DM_DEFAULT_NAME_MANGLING_MODE)',
+    '  --udev-timeout <ms>    how long to wait for udev to make /dev/mapper nodes (default 10000)',
+    '  -v|--verbose, -h|--help',
+    '',
+    'Exit status: 0 on success, 1 on failure (as dmsetup).',
+  ].join('\n') + '\n';
+}
+
+/** Runs one dmctl command line; resolves to the exit status. */
+export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
+  const io: CliIo = { ...defaultIo(), ...ioOverrides };
+  let parsed: { values: Options; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: Options; positionals: string[] };
+  } catch (e) {
+    io.stderr(`dmctl: ${(e as Error).message}\n${usage()}`);
+    return 1;
+  }
+  const [verbName, ...args] = parsed.positionals;
+  if (verbName === undefined || verbName === 'help') {
+    const v = args[0] !== undefined ? VERBS[args[0]] : undefined;
+    (verbName === undefined && !parsed.values.help ? io.stderr : io.stdout)(v ? `Usage: dmctl ${v.usage}\n  ${v.help}\n` : usage());
+    return verbName === undefined && !parsed.values.help ? 1 : 0;
+  }
+  const verb = VERBS[verbName];
+  if (!verb) {
+    io.stderr(`dmctl: unknown command "${verbName}"\n${usage()}`);
+    return 1;
+  }
+  if (parsed.values.help) {
+    io.stdout(`Usage: dmctl ${verb.usage}\n  ${verb.help}\n`);
+    return 0;
+  }
+  let ctx: Ctx | undefined;
+  try {
+    ctx = new Ctx(verbName, args, parsed.values, io);
+    const rc = await verb.run(ctx);
+    if (ctx.dry) ctx.printPlan();
+    return rc;
+  } catch (e) {
+    if (parsed.values.json) io.stderr(JSON.stringify(ErrorOutputSchema.parse(errorJson(e, verbName)), null, 2) + '\n');
+    else io.stderr(formatError(e, verbName) + (e instanceof UsageError ? `Usage: dmctl ${verb.usage}\n` : ''));
+    return 1;
+  } finally {
+    ctx?.close();
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * Verbs that change devices: create, remove, remove_all, suspend, resume, load/reload,
+ * clear, rename, message, setgeometry, mknodes. Like dmsetup they print nothing on
+ * success (`--json` prints a result document), and they keep `/dev/mapper` in step
+ * (lib/nodes.ts) after resume, rename and remove.
+ */
+import type { DeviceId, DeviceInfo, TargetSpecInput } from '../../codec/index.js';
+import { DmError } from '../errors.js';
+import { addNode, removeNode, renameNode, syncNodes, type NodeResult } from '../nodes.js';
+import { Ctx, intArg, parseTable, UsageError } from './context.js';
+import { infoLong, readAhead } from './format.js';
+import { MessageOutputSchema, MknodesOutputSchema, ResultOutputSchema } from './schemas.js';
+
+type ResultDevice = { name: string; uuid: string | null; major: number | null; minor: number | null; deferred?: boolean; node?: NodeResult['action'] };
+
+function resultOf(ctx: Ctx, d: { name: string; uuid: string; dev?: { major: number; minor: number } }, extra: Partial<ResultDevice> = {}): ResultDevice {
+  return { name: ctx.display(d.name), uuid: d.uuid ? ctx.display(d.uuid) : null, major: d.dev?.major ?? null, minor: d.dev?.minor ?? null, ...extra };
+}
+
+function printResult(ctx: Ctx, devices: ResultDevice[]): void {
+  if (ctx.json) ctx.printJson(ResultOutputSchema, { verb: ctx.verb, ok: true, devices });
+}
+
+function verboseInfo(ctx: Ctx, d: DeviceInfo): void {
+  if (ctx.verbose && !ctx.json) ctx.out(infoLong(ctx.display(d.name), d, readAhead(ctx.io.sysfs, d.dev)));
+}
+
+async function nodeAdded(ctx: Ctx, d: DeviceInfo): Promise<NodeResult['action'] | undefined> {
+  const o = ctx.nodeOptions();
+  if (!o || !d.name) return undefined;
+  return (await addNode(d.name, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
+}
+
+/** `create <name> [<table_file>] [--table t] [-u uuid] [-r] [-n] [-j major -m minor]`: create → load → resume, rolled back on failure. */
+export async function create(ctx: Ctx): Promise<number> {
+  const [name, file] = ctx.args;
+  if (name === undefined) throw new UsageError('Please provide a name for the new device.');
+  if (ctx.args.length > 2) throw new UsageError('Too many command line arguments.');
+  const kname = ctx.mangled(name);
+  const uuid = ctx.opts.uuid === undefined ? undefined : ctx.mangled(ctx.opts.uuid, 'UUID');
+  const minor = ctx.opts.minor === undefined ? undefined : intArg(ctx.opts.minor, 'minor');
+  const targets = ctx.opts.notable ? undefined : parseTable(await ctx.tableText(file));
+  const readOnly = ctx.opts.readonly;
+  if (ctx.dry) {
+    ctx.request('create', { name: kname, uuid, minor });
+    if (targets) {
+      ctx.request('load', { id: { name: kname }, targets, readOnly });
+      ctx.request('suspend', { id: { name: kname }, action: 'resume' });
+    }
+    return 0;
+  }
+  const dm = await ctx.dm();
+  let d: DeviceInfo;
+  let node: NodeResult['action'] | undefined;
+  if (targets) {
+    d = await dm.createDevice({ name: kname, uuid, minor, table: targets, readOnly });
+    node = await nodeAdded(ctx, d);
+  } else {
+    d = await dm.create({ name: kname, uuid, minor });
+  }
+  verboseInfo(ctx, d);
+  printResult(ctx, [resultOf(ctx, d, node ? { node } : {})]);
+  return 0;
+}
+
+/** dmsetup's `_error_device`: load an error table of the same size and resume it (noflush, nolockfs). */
+async function errorTable(ctx: Ctx, id: DeviceId): Promise<void> {
+  const dm = await ctx.dm();
+  const t = await dm.table(id);
+  const size = t.targets.reduce((n, x) => n + x.length, 0n);
+  await dm.load(id, [{ start: 0, length: size, type: 'error', params: '' }], { readOnly: ctx.opts.readonly });
+  try {
+    await dm.resume(id, { noflush: true, skipLockfs: true });
+  } catch (e) {
+    await dm.clear(id).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** `remove [-f|--force] [--retry] [--deferred] <device>...` */
+export async function remove(ctx: Ctx): Promise<number> {
+  const ids = ctx.args.length ? ctx.args.map((a) => ctx.deviceId(a)) : [ctx.deviceId(undefined)];
+  if (ctx.dry) {
+    for (const id of ids) {
+      if (ctx.opts.force) ctx.request('status', { id, table: true, secure: true });
+      ctx.request('remove', { id, deferred: ctx.opts.deferred });
+    }
+    return 0;
+  }
+  const dm = await ctx.dm();
+  const out: ResultDevice[] = [];
+  for (const id of ids) {
+    if (ctx.opts.force) {
+      try { await errorTable(ctx, id); } catch { /* dmsetup ignores a failed error-table swap and still removes */ }
+    }
+    const info = await dm.info(id);
+    const r = await dm.removeDevice(id, { deferred: ctx.opts.deferred, retries: ctx.opts.retry ? 25 : 1 });
+    const o = ctx.nodeOptions();
+    let node: NodeResult['action'] | undefined;
+    if (o && !r.deferred && r.name) node = (await removeNode(r.name, { ...o, ueventGenerated: r.ueventGenerated })).action;
+    out.push(resultOf(ctx, { name: r.name, uuid: r.uuid, dev: info.exists ? info.dev : undefined }, { deferred: r.deferred, ...(node ? { node } : {}) }));
+  }
+  printResult(ctx, out);
+  return 0;
+}
+
+/** `remove_all [-f|--force] [--deferred]`: every device not open; with --force, error tables first for the rest. */
+export async function removeAll(ctx: Ctx): Promise<number> {
+  if (ctx.dry) { ctx.request('removeAll', { deferred: ctx.opts.deferred }); return 0; }
+  const dm = await ctx.dm();
+  const before = await dm.list();
+  await dm.removeAll({ deferred: ctx.opts.deferred });
+  let left = await dm.list();
+  if (ctx.opts.force && left.length) {
+    for (const d of left) await errorTable(ctx, { name: d.name }).catch(() => undefined);
+    await dm.removeAll({ deferred: ctx.opts.deferred });
+    left = await dm.list();
+  }
+  const o = ctx.nodeOptions();
+  if (o) await syncNodes(dm, o);
+  const gone = before.filter((b) => !left.some((l) => l.name === b.name));
+  printResult(ctx, gone.map((d) => resultOf(ctx, { name: d.name, uuid: d.uuid ?? '', dev: d.dev })));
+  if (ctx.opts.force && left.length) {
+    ctx.io.stderr(`Unable to remove ${left.length} device(s).\n`);
+    return 1;
+  }
+  return 0;
+}
+
+async function suspendResume(ctx: Ctx, action: 'suspend' | 'resume'): Promise<number> {
+  const ids = ctx.args.length ? ctx.args.map((a) => ctx.deviceId(a)) : [ctx.deviceId(undefined)];
+  const flags = { noflush: ctx.opts.noflush, skipLockfs: ctx.opts.nolockfs };
+  if (ctx.dry) { for (const id of ids) ctx.request('suspend', { id, action, ...flags }); return 0; }
+  const dm = await ctx.dm();
+  const out: ResultDevice[] = [];
+  for (const id of ids) {
+    const d = action === 'suspend' ? await dm.suspend(id, flags) : await dm.resume(id, flags);
+    const node = action === 'resume' ? await nodeAdded(ctx, d) : undefined;
+    verboseInfo(ctx, d);
+    out.push(resultOf(ctx, d, node ? { node } : {}));
+  }
+  printResult(ctx, out);
+  return 0;
+}
+
+export const suspend = (ctx: Ctx) => suspendResume(ctx, 'suspend');
+export const resume = (ctx: Ctx) => suspendResume(ctx, 'resume');
+
+/** `load|reload <device> [<table_file>] [--table t] [-r]`: into the inactive slot. */
+export async function load(ctx: Ctx): Promise<number> {
+  if (ctx.opts.notable) throw new UsageError('--notable only available when creating new device.');
+  let name: string | undefined;
+  let file: string | undefined;
+  if (ctx.byOption) {
+    if (ctx.args.length > 1) throw new UsageError('Too many command line arguments.');
+    file = ctx.args[0];
+  } else {
+    if (!ctx.args.length) throw new UsageError('Please specify device.');
+    [name, file] = ctx.args;
+  }
+  const id = ctx.deviceId(name);
+  const targets: TargetSpecInput[] = parseTable(await ctx.tableText(file));
+  if (ctx.dry) { ctx.request('load', { id, targets, readOnly: ctx.opts.readonly }); return 0; }
+  const d = await (await ctx.dm()).load(id, targets, { readOnly: ctx.opts.readonly });
+  verboseInfo(ctx, d);
+  printResult(ctx, [resultOf(ctx, d)]);
+  return 0;
+}
+
+/** `clear <device>...`: drop the inactive table. */
+export async function clear(ctx: Ctx): Promise<number> {
+  const ids = ctx.args.length ? ctx.args.map((a) => ctx.deviceId(a)) : [ctx.deviceId(undefined)];
+  if (ctx.dry) { for (const id of ids) ctx.request('clear', { id }); return 0; }
+  const dm = await ctx.dm();
+  const out: ResultDevice[] = [];
+  for (const id of ids) {
+    const d = await dm.clear(id);
+    verboseInfo(ctx, d);
+    out.push(resultOf(ctx, d));
+  }
+  printResult(ctx, out);
+  return 0;
+}
+
+/** `rename <device> <new_name>` or `rename <device> --setuuid <new_uuid>`. */
+export async function rename(ctx: Ctx): Promise<number> {
+  const n = ctx.args.length;
+  if (n < 1 || n > 2) throw new UsageError('rename needs <device> <new_name> (or --setuuid <new_uuid>).');
+  const id = ctx.deviceId(n === 2 ? ctx.args[0] : undefined);
+  const to = ctx.args[n - 1]!;
+  const target: { newName: string } | { newUuid: string } = ctx.opts.setuuid ? { newUuid: ctx.mangled(to, 'new UUID') } : { newName: ctx.mangled(to, 'new name') };
+  if (ctx.dry) {
+    if (id.name === undefined) ctx.request('info', { id });
+    ctx.request('rename', { name: id.name ?? '<name of the device>', ...target });
+    return 0;
+  }
+  const dm = await ctx.dm();
+  const before = await dm.info(id);
+  if (!before.exists) throw new DmError({ command: 'rename', errno: 6, device: id });
+  const d = await dm.rename({ name: before.name }, target);
+  let node: NodeResult['action'] | undefined;
+  const o = ctx.nodeOptions();
+  if (o && 'newName' in target) node = (await renameNode(before.name, target.newName, before.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
+  printResult(ctx, [resultOf(ctx, { name: 'newName' in target ? target.newName : before.name, uuid: 'newUuid' in target ? target.newUuid : before.uuid, dev: before.dev }, node ? { node } : {})]);
+  return 0;
+}
+
+/** `message <device> <sector> <message>...`: prints the target's response, if any. */
+export async function message(ctx: Ctx): Promise<number> {
+  const args = [...ctx.args];
+  const id = ctx.deviceId(ctx.byOption ? undefined : args.shift());
+  const sector = args.shift();
+  if (sector === undefined || !/^\d+$/.test(sector)) throw new UsageError('Invalid sector.');
+  if (!args.length) throw new UsageError('No message supplied.');
+  const text = args.join(' ');
+  if (ctx.dry) { ctx.request('message', { id, sector: BigInt(sector), message: text }); return 0; }
+  const response = await (await ctx.dm()).message(id, BigInt(sector), text);
+  if (ctx.json) {
+    const name = id.name !== undefined ? ctx.display(id.name) : (await (await ctx.dm()).info(id) as { name?: string }).name ?? '';
+    ctx.printJson(MessageOutputSchema, { name, response: response ?? null });
+  } else if (response !== undefined) {
+    ctx.out(response === '' || response.endsWith('\n') ? response : `${response}\n`);
+  }
+  return 0;
+}
+
+/** `setgeometry <device> <cyl> <head> <sect> <start>`. */
+export async function setgeometry(ctx: Ctx): Promise<number> {
+  const args = [...ctx.args];
+  const id = ctx.deviceId(ctx.byOption ? undefined : args.shift());
+  if (args.length !== 4) throw new UsageError('setgeometry needs <device> <cyl> <head> <sect> <start>.');
+  const [c, h, s, st] = args.map((a, i) => intArg(a, ['cylinders', 'heads', 'sectors', 'start'][i]!));
+  const g = { cylinders: c!, heads: h!, sectors: s!, start: st! };
+  if (ctx.dry) { ctx.request('setGeometry', { id, ...g }); return 0; }
+  await (await ctx.dm()).setGeometry(id, g);
+  printResult(ctx, []);
+  return 0;
+}
+
+/** `mknodes [<device>...]`: make /dev/mapper match the kernel. */
+export async function mknodes(ctx: Ctx): Promise<number> {
+  if (ctx.dry) { ctx.request('listDevices', { withUuid: true }); return 0; }
+  const o = ctx.nodeOptions() ?? {};
+  const dm = await ctx.dm();
+  const results: NodeResult[] = [];
+  if (ctx.args.length) for (const a of ctx.args) results.push(...await syncNodes(dm, { ...o, name: ctx.mangled(a) }));
+  else results.push(...await syncNodes(dm, o));
+  if (ctx.json) ctx.printJson(MknodesOutputSchema, { nodes: results });
+  return 0;
+}

@@ -1,0 +1,239 @@
+/**
+ * Verbs that read: version, targets, ls, info, table, status, deps, wait.
+ * With no device argument info/table/status/deps run on every device (dmsetup's
+ * `_process_all`: "No devices found" when there are none), and table/status/deps then
+ * prefix each line with "name: " as dmsetup does for several devices.
+ */
+import type { DeviceId, DeviceInfo, ListedDevice, TargetLine } from '../../codec/index.js';
+import { Ctx, intArg, UsageError } from './context.js';
+import {
+  deviceName, depsLine, DEFAULT_REPORT_FIELDS, hideKeys, infoLong, lsLine, lsTargetLine, readAhead, report, targetLine, targetsLine,
+  type ReportRow,
+} from './format.js';
+import {
+  DepsOutputSchema, InfoOutputSchema, LsOutputSchema, StatusOutputSchema, TableOutputSchema, TargetsOutputSchema, VersionOutputSchema,
+  WaitOutputSchema, type DmctlTargetLine, type TreeNodeJson,
+} from './schemas.js';
+
+export const LIBRARY_VERSION = 'devicemapper 0.1.0 (dmctl)';
+
+const lineJson = (t: TargetLine): DmctlTargetLine => ({ start: Number(t.start), length: Number(t.length), type: t.type, params: t.params });
+
+export async function version(ctx: Ctx): Promise<number> {
+  if (ctx.dry) { ctx.request('version', {}); return 0; }
+  const v = await (await ctx.dm()).version();
+  if (ctx.json) ctx.printJson(VersionOutputSchema, { library: LIBRARY_VERSION, driver: v.join('.'), driverVersion: [v[0], v[1], v[2]] });
+  else ctx.out(`Library version:   ${LIBRARY_VERSION}\nDriver version:    ${v.join('.')}\n`);
+  return 0;
+}
+
+export async function targets(ctx: Ctx): Promise<number> {
+  if (ctx.dry) { ctx.request('listVersions', {}); return 0; }
+  const list = await (await ctx.dm()).listVersions();
+  if (ctx.json) ctx.printJson(TargetsOutputSchema, { targets: list.map((t) => ({ name: t.name, version: [t.version[0], t.version[1], t.version[2]] as [number, number, number] })) });
+  else ctx.out(list.map(targetsLine).join(''));
+  return 0;
+}
+
+/** Every device, as the kernel lists it (dmsetup prints in the kernel's order). */
+async function all(ctx: Ctx): Promise<ListedDevice[]> {
+  return (await ctx.dm()).list();
+}
+
+function devNameType(ctx: Ctx): 'devno' | 'devname' | 'blkdevname' {
+  const o = ctx.opts.options;
+  if (o === undefined || o === 'devno') return 'devno';
+  if (o === 'devname' || o === 'blkdevname') return o;
+  throw new UsageError(`Invalid options: ${JSON.stringify(o)} (devno, devname or blkdevname)`);
+}
+
+export async function ls(ctx: Ctx): Promise<number> {
+  if (ctx.dry) { ctx.request('listDevices', { withUuid: true }); return 0; }
+  const dm = await ctx.dm();
+  const list = await all(ctx);
+  const json = (d: ListedDevice) => ({
+    name: ctx.display(d.name), major: d.dev.major, minor: d.dev.minor, uuid: d.uuid ? ctx.display(d.uuid) : null, eventNr: d.eventNr ?? null,
+  });
+  if (ctx.opts.target !== undefined) {
+    // dmsetup: `_status` in ls mode — devices with a live target of that type, "name\t(maj, min)".
+    const hits: ListedDevice[] = [];
+    for (const d of list) {
+      const t = await dm.table({ name: d.name }).catch(() => undefined);
+      if (t?.targets.some((x) => x.type === ctx.opts.target)) hits.push(d);
+    }
+    if (ctx.json) ctx.printJson(LsOutputSchema, { devices: hits.map(json) });
+    else if (list.length === 0) ctx.out('No devices found\n');
+    else ctx.out(hits.map((d) => lsTargetLine(ctx.display(d.name), d.dev)).join(''));
+    return 0;
+  }
+  if (ctx.opts.tree) {
+    const tree = await buildTree(ctx, list);
+    if (ctx.json) ctx.printJson(LsOutputSchema, { devices: list.map(json), tree });
+    else ctx.out(list.length === 0 ? 'No devices found\n' : drawTree(tree));
+    return 0;
+  }
+  if (ctx.json) { ctx.printJson(LsOutputSchema, { devices: list.map(json) }); return 0; }
+  if (list.length === 0) { ctx.out('No devices found\n'); return 0; }
+  const type = devNameType(ctx);
+  let out = '';
+  for (const d of list) {
+    const n = type === 'devno' ? undefined : deviceName(ctx.io.sysfs, d.dev, type === 'blkdevname', d.dev.major);
+    out += lsLine(ctx.display(d.name), d.dev, n);
+  }
+  ctx.out(out);
+  return 0;
+}
+
+async function buildTree(ctx: Ctx, list: readonly ListedDevice[]): Promise<TreeNodeJson[]> {
+  const dm = await ctx.dm();
+  const key = (d: { major: number; minor: number }) => `${d.major}:${d.minor}`;
+  const byDev = new Map(list.map((d) => [key(d.dev), d]));
+  const deps = new Map<string, { major: number; minor: number }[]>();
+  const used = new Set<string>();
+  for (const d of list) {
+    const ds = await dm.deps({ name: d.name }).catch(() => []);
+    deps.set(key(d.dev), ds.map((x) => ({ major: x.major, minor: x.minor })));
+    for (const x of ds) used.add(key(x));
+  }
+  const node = (dev: { major: number; minor: number }, depth: number): TreeNodeJson => {
+    const d = byDev.get(key(dev));
+    return {
+      name: d ? ctx.display(d.name) : null, major: dev.major, minor: dev.minor,
+      children: depth > 100 ? [] : (deps.get(key(dev)) ?? []).map((x) => node(x, depth + 1)),
+    };
+  };
+  return list.filter((d) => !used.has(key(d.dev))).map((d) => node(d.dev, 0));
+}
+
+/** An ASCII tree like `dmsetup ls --tree` (drawing differs in detail: see README). */
+function drawTree(roots: readonly TreeNodeJson[]): string {
+  let out = '';
+  const walk = (n: TreeNodeJson, prefix: string, last: boolean, top: boolean) => {
+    const label = `${n.name ?? ''} (${n.major}:${n.minor})`.trimStart();
+    out += top ? `${label}\n` : `${prefix}${last ? '`-' : '|-'}${label}\n`;
+    const childPrefix = top ? ' ' : `${prefix}${last ? '  ' : '| '}`;
+    n.children.forEach((c, i) => walk(c, childPrefix, i === n.children.length - 1, false));
+  };
+  for (const r of roots) walk(r, '', true, true);
+  return out;
+}
+
+/** The devices a multi-device verb runs on: the arguments, the -u/-j/-m device, or all. */
+async function targetsOf(ctx: Ctx): Promise<{ ids: DeviceId[]; multiple: boolean; none: boolean }> {
+  if (ctx.args.length > 0) return { ids: ctx.args.map((a) => ctx.deviceId(a)), multiple: ctx.args.length > 1, none: false };
+  if (ctx.byOption) return { ids: [ctx.deviceId(undefined)], multiple: false, none: false };
+  if (ctx.dry) { ctx.request('listDevices', { withUuid: true }); return { ids: [], multiple: true, none: false }; }
+  const list = await all(ctx);
+  return { ids: list.map((d) => ({ name: d.name })), multiple: true, none: list.length === 0 };
+}
+
+function describe(id: DeviceId): string {
+  return id.name !== undefined ? `name "${id.name}"` : id.uuid !== undefined ? `uuid "${id.uuid}"` : `device ${id.dev.major}:${id.dev.minor}`;
+}
+
+export async function info(ctx: Ctx): Promise<number> {
+  const { ids, none } = await targetsOf(ctx);
+  if (ctx.dry) { for (const id of ids) ctx.request('info', { id, inactive: ctx.opts.inactive }); return 0; }
+  if (none && !ctx.json) { ctx.out('No devices found\n'); return 0; }
+  const dm = await ctx.dm();
+  const infos: DeviceInfo[] = [];
+  let rc = 0;
+  for (const id of ids) {
+    const r = await dm.info(id, { inactive: ctx.opts.inactive });
+    if (!r.exists) {
+      ctx.io.stderr(`Device does not exist.${ctx.json ? '' : `  (${describe(id)}; try: dmctl ls — names are case-sensitive)`}\n`);
+      rc = 1;
+      continue;
+    }
+    infos.push(r);
+  }
+  if (ctx.json) {
+    ctx.printJson(InfoOutputSchema, { devices: infos.map((d) => ctx.infoJson(d)) });
+  } else if (ctx.opts.columns || ctx.opts.C) {
+    const rows: ReportRow[] = infos.map((d) => ({
+      name: ctx.display(d.name), uuid: d.uuid ? ctx.display(d.uuid) : '', mangledName: d.name, info: d,
+      readAhead: readAhead(ctx.io.sysfs, d.dev), blkdevname: deviceName(ctx.io.sysfs, d.dev, true, d.dev.major) ?? '',
+    }));
+    ctx.out(report(rows, ctx.opts.options ?? DEFAULT_REPORT_FIELDS, { headings: !ctx.opts.noheadings }));
+  } else {
+    ctx.out(infos.map((d) => infoLong(ctx.display(d.name), { ...d, uuid: d.uuid ? ctx.display(d.uuid) : '' }, readAhead(ctx.io.sysfs, d.dev))).join(''));
+  }
+  return rc;
+}
+
+async function lines(ctx: Ctx, kind: 'table' | 'status'): Promise<number> {
+  const { ids, multiple, none } = await targetsOf(ctx);
+  if (ctx.dry) {
+    for (const id of ids) {
+      if (kind === 'table') ctx.request('status', { id, table: true, inactive: ctx.opts.inactive, secure: true });
+      else ctx.request('status', { id, inactive: ctx.opts.inactive, noflush: ctx.opts.noflush });
+    }
+    return 0;
+  }
+  if (none && !ctx.json) { ctx.out('No devices found\n'); return 0; }
+  const dm = await ctx.dm();
+  const devices: { name: string; targets: DmctlTargetLine[] }[] = [];
+  let out = '';
+  for (const id of ids) {
+    const r = kind === 'table'
+      ? await dm.table(id, { inactive: ctx.opts.inactive, showKeys: true }) // hidden below, exactly as dmsetup does
+      : await dm.status(id, { inactive: ctx.opts.inactive, noflush: ctx.opts.noflush });
+    const name = ctx.display(r.device.name);
+    let ts = r.targets.filter((t) => ctx.opts.target === undefined || t.type === ctx.opts.target);
+    if (kind === 'table' && !ctx.opts.showkeys) ts = ts.map(hideKeys);
+    devices.push({ name, targets: ts.map(lineJson) });
+    const prefix = multiple ? `${name}: ` : '';
+    // A device without a (matching) table: dmsetup prints one empty line, unless --target filtered everything.
+    if (r.targets.length === 0) out += `${prefix}\n`;
+    for (const t of ts) out += `${prefix}${targetLine(t)}\n`;
+  }
+  if (ctx.json) ctx.printJson(kind === 'table' ? TableOutputSchema : StatusOutputSchema, { devices });
+  else ctx.out(out);
+  return 0;
+}
+
+export const table = (ctx: Ctx) => lines(ctx, 'table');
+export const status = (ctx: Ctx) => lines(ctx, 'status');
+
+export async function deps(ctx: Ctx): Promise<number> {
+  const type = devNameType(ctx);
+  const { ids, multiple, none } = await targetsOf(ctx);
+  if (ctx.dry) { for (const id of ids) ctx.request('deps', { id, inactive: ctx.opts.inactive }); return 0; }
+  if (none && !ctx.json) { ctx.out('No devices found\n'); return 0; }
+  const dm = await ctx.dm();
+  const devices: { name: string; deps: { major: number; minor: number; name: string | null }[] }[] = [];
+  let out = '';
+  for (const id of ids) {
+    const d = await dm.info(id, { inactive: ctx.opts.inactive });
+    if (!d.exists) {
+      // dmsetup prints this one on stdout and succeeds.
+      out += 'Device does not exist.\n';
+      continue;
+    }
+    const list = await dm.deps(id, { inactive: ctx.opts.inactive });
+    const names = list.map((x) => (type === 'devno' ? undefined : deviceName(ctx.io.sysfs, x, type === 'blkdevname', d.dev.major)));
+    const name = ctx.display(d.name);
+    devices.push({ name, deps: list.map((x, i) => ({ major: x.major, minor: x.minor, name: names[i] ?? deviceName(ctx.io.sysfs, x, x.major !== d.dev.major, d.dev.major) ?? null })) });
+    out += `${multiple ? `${name}: ` : ''}${depsLine(list, names)}`;
+  }
+  if (ctx.json) ctx.printJson(DepsOutputSchema, { devices });
+  else ctx.out(out);
+  return 0;
+}
+
+/** `wait <device> [<event_nr>]`: returns once the device's event number differs from event_nr (default 0, as dmsetup). */
+export async function wait(ctx: Ctx): Promise<number> {
+  const [name, nr] = ctx.byOption ? [undefined, ctx.args[0]] : [ctx.args[0], ctx.args[1]];
+  if (!ctx.byOption && name === undefined) throw new UsageError('No device specified.');
+  const id = ctx.deviceId(name);
+  const eventNr = nr === undefined ? 0 : intArg(nr, 'event_nr');
+  if (ctx.dry) {
+    ctx.request('info', { id });
+    ctx.request('wait', { id, eventNr, noflush: ctx.opts.noflush });
+    return 0;
+  }
+  const r = await (await ctx.dm()).wait(id, { eventNr, noflush: ctx.opts.noflush });
+  if (ctx.json) ctx.printJson(WaitOutputSchema, { name: ctx.display(r.device.name), eventNr: r.device.eventNr, targets: r.targets.map(lineJson) });
+  else if (ctx.verbose) ctx.out(infoLong(ctx.display(r.device.name), r.device, readAhead(ctx.io.sysfs, r.device.dev)));
+  return 0;
+}

@@ -1,0 +1,172 @@
+/**
+ * The `dmctl --json` output schemas. Every JSON document dmctl prints is produced by
+ * `schema.parse(value)` with one of these, so the schema is the contract; they are
+ * exported from the package (`import { DmctlSchemas } from 'devicemapper'`).
+ *
+ * Conventions: names and uuids are unmangled (as dmsetup prints them); a missing uuid is
+ * `null`; sectors are JSON numbers (exact below 2^53 sectors = 4 EiB); versions are
+ * `[major, minor, patch]`. Schema version: `DMCTL_JSON_VERSION`; fields are only ever added.
+ */
+import { z } from 'zod';
+
+export const DMCTL_JSON_VERSION = 1;
+
+const version = z.tuple([z.number().int(), z.number().int(), z.number().int()]);
+const devno = { major: z.number().int().nonnegative(), minor: z.number().int().nonnegative() };
+
+export const TargetLineSchema = z.object({
+  start: z.number().int().nonnegative(),
+  length: z.number().int().nonnegative(),
+  type: z.string(),
+  params: z.string(),
+});
+
+/** One device as `info` reports it (the fields of dmsetup's long info). */
+export const DeviceInfoSchema = z.object({
+  name: z.string(),
+  uuid: z.string().nullable(),
+  ...devno,
+  state: z.enum(['ACTIVE', 'SUSPENDED']),
+  readOnly: z.boolean(),
+  deferredRemove: z.boolean(),
+  /** Sectors; null when the kernel has no block device for it yet (no table loaded). */
+  readAhead: z.number().int().nullable(),
+  tablesPresent: z.object({ live: z.boolean(), inactive: z.boolean() }),
+  openCount: z.number().int(),
+  eventNr: z.number().int().nonnegative(),
+  targetCount: z.number().int().nonnegative(),
+});
+
+export const VersionOutputSchema = z.object({
+  library: z.string(),
+  driver: z.string(),
+  driverVersion: version,
+});
+
+export const TargetsOutputSchema = z.object({
+  targets: z.array(z.object({ name: z.string(), version })),
+});
+
+export const ListedDeviceSchema = z.object({
+  name: z.string(),
+  ...devno,
+  uuid: z.string().nullable(),
+  eventNr: z.number().int().nonnegative().nullable(),
+});
+
+export interface TreeNodeJson {
+  name: string | null;
+  major: number;
+  minor: number;
+  children: TreeNodeJson[];
+}
+export const TreeNodeSchema: z.ZodType<TreeNodeJson> = z.lazy(() => z.object({
+  /** null for a device that is not a mapped device (a loop device, a disk). */
+  name: z.string().nullable(),
+  ...devno,
+  children: z.array(TreeNodeSchema),
+}));
+
+export const LsOutputSchema = z.object({
+  devices: z.array(ListedDeviceSchema),
+  /** With --tree: the mapped devices that nothing else uses, each with what it uses below it. */
+  tree: z.array(TreeNodeSchema).optional(),
+});
+
+export const InfoOutputSchema = z.object({ devices: z.array(DeviceInfoSchema) });
+
+export const TableOutputSchema = z.object({
+  devices: z.array(z.object({ name: z.string(), targets: z.array(TargetLineSchema) })),
+});
+export const StatusOutputSchema = TableOutputSchema;
+
+export const DepsOutputSchema = z.object({
+  devices: z.array(z.object({
+    name: z.string(),
+    deps: z.array(z.object({ ...devno, name: z.string().nullable() })),
+  })),
+});
+
+export const MessageOutputSchema = z.object({ name: z.string(), response: z.string().nullable() });
+
+export const WaitOutputSchema = z.object({ name: z.string(), eventNr: z.number().int().nonnegative(), targets: z.array(TargetLineSchema) });
+
+/** What the verbs that change something print with --json. */
+export const ResultOutputSchema = z.object({
+  verb: z.string(),
+  ok: z.literal(true),
+  devices: z.array(z.object({
+    name: z.string(),
+    uuid: z.string().nullable(),
+    major: z.number().int().nonnegative().nullable(),
+    minor: z.number().int().nonnegative().nullable(),
+    /** remove: true when the kernel deferred the removal to the last close. */
+    deferred: z.boolean().optional(),
+    /** What happened to /dev/mapper/<name> (see lib/nodes.ts). */
+    node: z.enum(['created', 'exists', 'removed', 'absent', 'renamed', 'udev', 'fallback']).optional(),
+  })),
+});
+
+export const MknodesOutputSchema = z.object({
+  nodes: z.array(z.object({ path: z.string(), action: z.enum(['created', 'exists', 'removed', 'absent', 'renamed', 'udev', 'fallback']) })),
+});
+
+/** `--dry-run --json`: the requests that would be sent. */
+export const DryRunOutputSchema = z.object({
+  requests: z.array(z.object({
+    ioctl: z.string(),
+    command: z.string(),
+    /** The ioctl request number, e.g. "0xc138fd07". */
+    request: z.string(),
+    /** Total size of the buffer handed to the kernel (data_size). */
+    size: z.number().int(),
+    /** Hex of the meaningful bytes (header and payload; the rest is zero). */
+    hex: z.string(),
+    fields: z.array(z.object({ offset: z.number().int(), size: z.number().int(), field: z.string(), value: z.string() })),
+  })),
+});
+
+/** `dmctl decode`: the reply decoded by the codec, with the raw header. 64-bit values are decimal strings. */
+export const DecodeOutputSchema = z.object({
+  command: z.string(),
+  ioctl: z.string(),
+  header: z.record(z.string(), z.unknown()),
+  reply: z.record(z.string(), z.unknown()),
+});
+
+/** Printed on stderr with --json when a verb fails. */
+export const ErrorOutputSchema = z.object({
+  error: z.object({
+    /** errno name (ENXIO, EBUSY, …), a DmCodecError/ffi code, or USAGE. */
+    code: z.string(),
+    message: z.string(),
+    /** The client command (load, info, …) when an ioctl failed. */
+    command: z.string().nullable(),
+    device: z.string().nullable(),
+    kernelLog: z.array(z.string()),
+    hint: z.string().nullable(),
+  }),
+});
+
+export const DmctlSchemas = {
+  version: VersionOutputSchema,
+  targets: TargetsOutputSchema,
+  ls: LsOutputSchema,
+  info: InfoOutputSchema,
+  table: TableOutputSchema,
+  status: StatusOutputSchema,
+  deps: DepsOutputSchema,
+  message: MessageOutputSchema,
+  wait: WaitOutputSchema,
+  result: ResultOutputSchema,
+  mknodes: MknodesOutputSchema,
+  dryRun: DryRunOutputSchema,
+  decode: DecodeOutputSchema,
+  error: ErrorOutputSchema,
+} as const;
+
+export type DmctlDeviceInfo = z.infer<typeof DeviceInfoSchema>;
+export type DmctlTargetLine = z.infer<typeof TargetLineSchema>;
+export type DmctlInfoOutput = z.infer<typeof InfoOutputSchema>;
+export type DmctlLsOutput = z.infer<typeof LsOutputSchema>;
+export type DmctlErrorOutput = z.infer<typeof ErrorOutputSchema>;

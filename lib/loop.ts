@@ -1,0 +1,129 @@
+/**
+ * Loop devices without losetup: attach a file (`/dev/loop-control` LOOP_CTL_GET_FREE +
+ * LOOP_CONFIGURE, or LOOP_SET_FD + LOOP_SET_STATUS64 on kernels before 5.8), detach
+ * (LOOP_CLR_FD) and block-device sizes (BLKGETSIZE64).
+ *
+ * ```ts
+ * import { attachLoop, detachLoop } from 'devicemapper';
+ * const loop = await attachLoop('/tmp/disk.img');     // { path: '/dev/loop0', major: 7, minor: 0, sectors: 131072n, … }
+ * await dm.createDevice({ name: 'lin', table: [{ start: 0, length: loop.sectors, type: 'linear', params: `${loop.path} 0` }] });
+ * await detachLoop(loop);                             // detaches now, or at the last close if still open
+ * ```
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  blockDeviceBytes, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopStatus, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO,
+  LO_FLAGS_PARTSCAN, LO_FLAGS_READ_ONLY, type LoopStatus,
+} from '../ffi/block.js';
+import { ERRNO } from '../ffi/errors.js';
+
+export { DmSyscallError };
+export type { LoopStatus };
+
+export interface AttachLoopOptions {
+  /** Read-only loop device (LO_FLAGS_READ_ONLY); the file is opened read-only. */
+  readonly readOnly?: boolean;
+  /** Byte offset into the file (default 0). */
+  readonly offset?: number | bigint;
+  /** Bytes to use from the offset (default: to the end of the file). */
+  readonly sizeLimit?: number | bigint;
+  /** Detach automatically at the last close (LO_FLAGS_AUTOCLEAR). */
+  readonly autoclear?: boolean;
+  readonly partscan?: boolean;
+  readonly directIo?: boolean;
+  /** Logical block size (512, 1024, 2048, 4096; LOOP_CONFIGURE only). */
+  readonly blockSize?: number;
+  /** Attempts when another process takes the free device first (default 16). */
+  readonly retries?: number;
+}
+
+export interface LoopDevice {
+  /** `/dev/loopN`. */
+  readonly path: string;
+  readonly number: number;
+  readonly major: number;
+  readonly minor: number;
+  /** The backing file, resolved to an absolute path. */
+  readonly file: string;
+  /** Size in 512-byte sectors (BLKGETSIZE64 / 512). */
+  readonly sectors: bigint;
+}
+
+/** glibc's major()/minor() of a stat rdev. */
+export function splitRdev(rdev: number | bigint): { major: number; minor: number } {
+  const d = BigInt(rdev);
+  const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
+  const minor = Number((d & 0xffn) | ((d >> 12n) & ~0xffn & 0xffffffffn));
+  return { major, minor };
+}
+
+async function waitForNode(p: string): Promise<void> {
+  // devtmpfs creates /dev/loopN when LOOP_CTL_GET_FREE adds it; allow it a moment.
+  for (let i = 0; i < 100; i++) {
+    if (fs.existsSync(p)) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Attaches `file` to a free loop device and returns it. Races with other processes
+ * taking the same free device (EBUSY) are retried on the next free one.
+ */
+export async function attachLoop(file: string, options: AttachLoopOptions = {}): Promise<LoopDevice> {
+  const abs = path.resolve(file);
+  const flags = (options.readOnly ? LO_FLAGS_READ_ONLY : 0) | (options.autoclear ? LO_FLAGS_AUTOCLEAR : 0)
+    | (options.partscan ? LO_FLAGS_PARTSCAN : 0) | (options.directIo ? LO_FLAGS_DIRECT_IO : 0);
+  const retries = options.retries ?? 16;
+  for (let attempt = 1; ; attempt++) {
+    const n = await loopGetFree();
+    const p = `/dev/loop${n}`;
+    await waitForNode(p);
+    try {
+      await loopConfigure(p, abs, {
+        flags, fileName: abs, offset: BigInt(options.offset ?? 0), sizeLimit: BigInt(options.sizeLimit ?? 0), blockSize: options.blockSize,
+      });
+    } catch (e) {
+      if (e instanceof DmSyscallError && e.errno === ERRNO.EBUSY && attempt < retries) continue;
+      throw e;
+    }
+    const { major, minor } = splitRdev(fs.statSync(p).rdev);
+    const bytes = await blockDeviceBytes(p);
+    return { path: p, number: n, major, minor, file: abs, sectors: bytes / 512n };
+  }
+}
+
+/**
+ * Detaches a loop device (LOOP_CLR_FD). A device still open (e.g. by a dm table) is
+ * detached by the kernel at its last close. ENXIO (nothing attached) is not an error.
+ */
+export async function detachLoop(device: LoopDevice | string): Promise<void> {
+  const p = typeof device === 'string' ? device : device.path;
+  try {
+    await loopClear(p);
+  } catch (e) {
+    if (e instanceof DmSyscallError && e.errno === ERRNO.ENXIO) return;
+    throw e;
+  }
+}
+
+/** LOOP_GET_STATUS64 of a loop device, or undefined when nothing is attached. */
+export async function loopInfo(device: LoopDevice | string): Promise<LoopStatus | undefined> {
+  const p = typeof device === 'string' ? device : device.path;
+  try {
+    return await loopStatus(p);
+  } catch (e) {
+    if (e instanceof DmSyscallError && e.errno === ERRNO.ENXIO) return undefined;
+    throw e;
+  }
+}
+
+/** A block device's size in bytes (BLKGETSIZE64). */
+export async function blockDeviceSize(device: string): Promise<bigint> {
+  return blockDeviceBytes(device);
+}
+
+/** A block device's size in 512-byte sectors (what `blockdev --getsz` prints). */
+export async function blockDeviceSectors(device: string): Promise<bigint> {
+  return (await blockDeviceBytes(device)) / 512n;
+}

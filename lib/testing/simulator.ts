@@ -54,6 +54,8 @@ export interface SimDevice {
   /** Whether the gendisk is registered (first table load, 5.15+): uevents need it. */
   diskAdded: boolean;
   geometry: string | undefined;
+  /** dm-stats regions (@stats_create …), by id. */
+  stats: Map<number, { start: bigint; length: bigint; step: bigint }>;
 }
 
 type Handler = (k: Call, size: number) => number;
@@ -116,7 +118,11 @@ export class SimulatedKernel {
     this.version = options.version ?? [4, 48, 0];
     this.major = options.major ?? 254;
     this.privileged = options.privileged ?? true;
-    for (const t of BUILTIN_TARGETS) this.#targets.set(t.name, t);
+    for (const t of BUILTIN_TARGETS) {
+      // Target versions as the measured kernels report them (6.12 bumped zero and error).
+      const v = this.version[1] >= 48 ? ({ zero: [1, 2, 0], error: [1, 7, 0] } as Record<string, readonly [number, number, number]>)[t.name] : undefined;
+      this.#targets.set(t.name, v ? { ...t, version: v } : t);
+    }
   }
 
   // ------------------------------------------------------------- test hooks ---
@@ -520,6 +526,8 @@ export class SimulatedKernel {
       out += l;
       used = base + out;
       out = align8(base + out) - base;
+      // The aligned position past the buffer is full too: `next` is then left unwritten (measured).
+      if (out > len) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
       k.view.setUint32(specOff + 20, out, this.#le);
     }
     if (used) k.dataSize = used;
@@ -618,7 +626,7 @@ export class SimulatedKernel {
       }
       const d: SimDevice = {
         name, uuid, minor, openCount: 0, eventNr: 0, suspended: false, live: undefined, inactive: undefined,
-        deferredRemove: false, diskAdded: false, geometry: undefined,
+        deferredRemove: false, diskAdded: false, geometry: undefined, stats: new Map(),
       };
       this.devices.set(name, d);
       this.#devStatus(d, k);
@@ -749,10 +757,11 @@ export class SimulatedKernel {
       if (argv.length === 0) throw new SimError('EINVAL', 'ioctl: Empty message received.');
       let output: string | undefined;
       if (argv[0]!.startsWith('@')) {
+        // Core messages work without a table (measured: @stats_list on a tableless device).
         if (argv[0] === '@cancel_deferred_remove' && argv.length === 1) {
           d.deferredRemove = false; // a no-op when none was scheduled (dm_cancel_deferred_remove)
-        } else if (argv[0] === '@stats_list') {
-          output = '';
+        } else if (argv[0]!.startsWith('@stats_')) {
+          output = this.#statsMessage(d, argv);
         } else {
           throw new SimError('EINVAL', `ioctl: Unsupported message sent to DM core: ${argv[0]}`);
         }
@@ -764,6 +773,7 @@ export class SimulatedKernel {
         if (!line.target.message) throw new SimError('EINVAL', 'ioctl: Target type does not support messages');
         output = line.target.message(argv);
       }
+      this.#devStatus(d, k); // measured: a message reply carries the device's header fields
       if (output !== undefined) {
         k.flags |= DM_DATA_OUT_FLAG;
         const maxlen = this.#resultBuffer(k, size);
@@ -805,6 +815,60 @@ export class SimulatedKernel {
       return this.#listVersions(k, size, [t]);
     },
   };
+
+  /**
+   * A small model of dm-stats (Documentation/admin-guide/device-mapper/statistics.rst):
+   * regions with an id, a range and a step; list/print/delete/clear. Counters stay 0.
+   */
+  #statsMessage(d: SimDevice, argv: string[]): string | undefined {
+    const size = d.live ? d.live.lines.reduce((s, l) => s + l.length, 0n) : 0n;
+    const region = (id: string | undefined) => {
+      const r = id !== undefined && /^\d+$/.test(id) ? d.stats.get(Number(id)) : undefined;
+      if (!r) throw new SimError('EINVAL', `ioctl: stats: no region ${id}`);
+      return r;
+    };
+    switch (argv[0]) {
+      case '@stats_create': {
+        const range = argv[1];
+        const stepArg = argv[2];
+        if (!range || !stepArg) throw new SimError('EINVAL', 'ioctl: Invalid parameters for message @stats_create');
+        let start = 0n;
+        let length = size;
+        if (range !== '-') {
+          const m = /^(\d+)\+(\d+)$/.exec(range);
+          if (!m) throw new SimError('EINVAL', 'ioctl: Invalid range for @stats_create');
+          start = BigInt(m[1]!);
+          length = BigInt(m[2]!);
+        }
+        if (length === 0n) throw new SimError('EINVAL', 'ioctl: @stats_create on an empty range');
+        const step = stepArg.startsWith('/') ? (length + BigInt(stepArg.slice(1)) - 1n) / BigInt(stepArg.slice(1)) : BigInt(stepArg);
+        let id = 0;
+        while (d.stats.has(id)) id++;
+        d.stats.set(id, { start, length, step });
+        return String(id);
+      }
+      case '@stats_list':
+        return [...d.stats].map(([id, r]) => `${id}: ${r.start}+${r.length} ${r.step} - -\n`).join('');
+      case '@stats_delete':
+        region(argv[1]);
+        d.stats.delete(Number(argv[1]));
+        return undefined;
+      case '@stats_clear':
+        region(argv[1]);
+        return undefined;
+      case '@stats_print': {
+        const r = region(argv[1]);
+        let out = '';
+        for (let s = r.start; s < r.start + r.length; s += r.step) {
+          const len = s + r.step > r.start + r.length ? r.start + r.length - s : r.step;
+          out += `${s}+${len} 0 0 0 0 0 0 0 0 0 0 0\n`;
+        }
+        return out;
+      }
+      default:
+        throw new SimError('EINVAL', `ioctl: Unsupported message sent to DM core: ${argv[0]}`);
+    }
+  }
 
   #load(name: string): void {
     if (!this.#loaded.includes(name)) this.#loaded.unshift(name);

@@ -19,6 +19,18 @@ function controlFds(): number {
   return n;
 }
 
+/** Threads of this process currently blocked in poll(2)/ppoll(2) (x86-64 syscalls 7 and 271). */
+function threadsInPoll(): number {
+  let n = 0;
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try {
+      const nr = fs.readFileSync(`/proc/self/task/${tid}/syscall`, 'utf8').split(' ')[0];
+      if (nr === '7' || nr === '271') n++;
+    } catch { /* thread gone */ }
+  }
+  return n;
+}
+
 async function median(times: number, f: () => Promise<unknown>): Promise<number> {
   const ts: number[] = [];
   for (let i = 0; i < times; i++) {
@@ -92,10 +104,17 @@ describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
       const busyRead = await median(15, read);
       const busyCrypto = await median(5, crypto3);
       const fdsDuring = controlFds();
-      recordLiveFact('starvation', { idleReadMs: idleRead, busyReadMs: busyRead, idleCrypto3Ms: idleCrypto, busyCrypto3Ms: busyCrypto, controlFdsBefore: fdsBefore, controlFdsDuring: fdsDuring });
+      const polling = threadsInPoll();
+      recordLiveFact('starvation', {
+        idleReadMs: idleRead, busyReadMs: busyRead, idleCrypto3Ms: idleCrypto, busyCrypto3Ms: busyCrypto,
+        controlFdsBefore: fdsBefore, controlFdsDuring: fdsDuring, threadsInPoll: polling,
+      });
       expect(fdsDuring - fdsBefore).toBe(1); // the shared poller's own fd, whatever the number of waiters
-      expect(busyCrypto / idleCrypto).toBeLessThan(1.6);
-      expect(busyRead).toBeLessThan(Math.max(idleRead * 3, idleRead + 5));
+      expect(polling).toBe(1);               // one pool thread parked in poll(), not one per waiter
+      // Timing under TCG on a shared host is noisy: a parked thread per waiter would make these
+      // queue behind 1,000 polls (orders of magnitude), so a small factor is the real signal.
+      expect(busyCrypto / idleCrypto).toBeLessThan(3);
+      expect(busyRead).toBeLessThan(Math.max(idleRead * 4, idleRead + 10));
       const t0 = performance.now();
       ac.abort();
       const results = await Promise.all(waits);

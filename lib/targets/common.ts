@@ -17,7 +17,8 @@ const MAJOR_MINOR = /^(\d{1,4}):(\d{1,7})$/;
 
 export const deviceSchema = z.union([
   z.string().min(1).refine((s) => !/\s/.test(s), 'a device must not contain whitespace'),
-  z.strictObject({ major: z.number().int().min(0).max(0xfff), minor: z.number().int().min(0).max(0xfffff) }),
+  // Not strict: a DevNo from the client (`info.dev`, with `raw`) is a device too.
+  z.object({ major: z.number().int().min(0).max(0xfff), minor: z.number().int().min(0).max(0xfffff) }),
 ]);
 
 /** A device as a builder renders it: paths as given, objects as major:minor. */

@@ -114,6 +114,14 @@ export function tableNeedsSecure(table: readonly (TypedTarget | TargetSpecInput)
   });
 }
 
+/** Targets the kernel only accepts in a read-only table (verity: "Device must be readonly"). */
+export const READ_ONLY_TARGETS: ReadonlySet<string> = new Set(['verity']);
+
+/** True when the table must be loaded with `readOnly: true`. */
+export function tableNeedsReadOnly(table: readonly { readonly type: string }[]): boolean {
+  return table.some((t) => READ_ONLY_TARGETS.has(t.type));
+}
+
 /** Zero-fills the byte params of built specs (key material) once they have been loaded. */
 export function wipeTargetSpecs(specs: readonly TargetSpecInput[]): void {
   for (const s of specs) if (s.params instanceof Uint8Array) s.params.fill(0);
@@ -178,12 +186,13 @@ export interface TableLoader {
 
 /**
  * Builds a typed table and loads it; a table with keys is loaded with `secure: true` and the
- * built key bytes are wiped afterwards, whatever happens.
+ * built key bytes are wiped afterwards, whatever happens. A table with a verity target is
+ * loaded read-only (the kernel refuses it otherwise).
  */
 export async function loadTypedTable(dm: TableLoader, device: DeviceId | string, table: readonly TypedTarget[], options: { readOnly?: boolean } = {}): Promise<DeviceInfo> {
   const specs = toTargetSpecs(table);
   try {
-    return await dm.load(device, specs, { readOnly: options.readOnly, secure: tableNeedsSecure(specs) });
+    return await dm.load(device, specs, { readOnly: options.readOnly || tableNeedsReadOnly(specs), secure: tableNeedsSecure(specs) });
   } finally {
     wipeTargetSpecs(specs);
   }
@@ -194,11 +203,14 @@ export interface DeviceCreator {
   createDevice(options: { name: string; uuid?: string; table: readonly TargetSpecInput[]; readOnly?: boolean; secure?: boolean }): Promise<DeviceInfo>;
 }
 
-/** `DeviceMapper.createDevice` with a typed table: secure when keys are present, key bytes wiped after. */
+/**
+ * `DeviceMapper.createDevice` with a typed table: secure when keys are present, key bytes
+ * wiped after, read-only when a target requires it (verity).
+ */
 export async function createTypedDevice(dm: DeviceCreator, options: { name: string; uuid?: string; table: readonly TypedTarget[]; readOnly?: boolean }): Promise<DeviceInfo> {
   const specs = toTargetSpecs(options.table);
   try {
-    return await dm.createDevice({ name: options.name, uuid: options.uuid, table: specs, readOnly: options.readOnly, secure: tableNeedsSecure(specs) });
+    return await dm.createDevice({ name: options.name, uuid: options.uuid, table: specs, readOnly: options.readOnly || tableNeedsReadOnly(specs), secure: tableNeedsSecure(specs) });
   } finally {
     wipeTargetSpecs(specs);
   }

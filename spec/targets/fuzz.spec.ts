@@ -46,14 +46,21 @@ function mutate(line: string, ops: readonly [number, number, string][]): string 
 }
 const ops = fc.array(fc.tuple(fc.nat({ max: 5 }), fc.nat({ max: 1000 }), token), { minLength: 1, maxLength: 6 });
 
-function check(fn: () => unknown): boolean {
-  const t0 = Date.now();
+function once(fn: () => unknown): number {
+  const t0 = performance.now();
   try {
     fn();
   } catch (e) {
     if (!(e instanceof DmTargetParseError)) throw e;
   }
-  expect(Date.now() - t0).toBeLessThan(250);
+  return performance.now() - t0;
+}
+
+/** Value or typed error; and no pathological slowness (the best of three tries, so a GC pause or a busy host is not a failure). */
+function check(fn: () => unknown): boolean {
+  let best = once(fn);
+  for (let i = 0; i < 2 && best >= 250; i++) best = Math.min(best, once(fn));
+  expect(best).toBeLessThan(250);
   return true;
 }
 

@@ -75,6 +75,19 @@ describe('typed tables through the client (simulator)', () => {
     await dm.removeDevice('tt-crypt');
   });
 
+  test('a verity table is loaded read-only; a DevNo from info.dev is a device', async () => {
+    const seen: { readOnly?: boolean }[] = [];
+    const loader = { load: async (_d: unknown, _s: readonly TargetSpecInput[], o: { readOnly?: boolean } = {}) => { seen.push(o); return undefined as never; } };
+    const v: TypedTarget = { start: 0, length: 64, type: 'verity', version: 1, dataDevice: '/dev/loop6', hashDevice: '/dev/loop7', dataBlockSize: 4096, hashBlockSize: 4096, dataBlocks: 8, hashStartBlock: 0, algorithm: 'sha256', rootDigest: new Uint8Array(32), salt: new Uint8Array(0) };
+    await loadTypedTable(loader, 'x', [v]);
+    await loadTypedTable(loader, 'x', [{ start: 0, length: 8, type: 'zero' }]);
+    expect(seen.map((o) => o.readOnly)).toEqual([true, false]);
+    const pool = await dm.create({ name: 'tt-pool' });
+    const th: TypedTarget = { start: 0, length: 8, type: 'thin', poolDevice: pool.dev, deviceId: 0 };
+    expect(normalise(th)).toMatchObject({ poolDevice: `${pool.dev.major}:${pool.dev.minor}` });
+    await dm.remove('tt-pool');
+  });
+
   test('a non-contiguous typed table is refused by the codec before the syscall, naming the line', async () => {
     await expect(createTypedDevice(dm, { name: 'tt-gap', table: [
       { start: 0, length: 8, type: 'zero' }, { start: 16, length: 8, type: 'linear', device: '/dev/loop0', offset: 0 },

@@ -31,7 +31,20 @@ export function attr(d: DeviceInfo): string {
 
 interface Column { heading: string; width: number; right: boolean; value: (r: ReportRow) => string }
 
-export interface ReportRow { name: string; uuid: string; mangledName: string; info: DeviceInfo; readAhead: number | undefined; blkdevname: string }
+export interface ReportRow { name: string; uuid: string; mangledName: string; info: DeviceInfo; readAhead: number | undefined; blkdevname: string | undefined }
+
+/**
+ * A field libdm cannot fill (a device without a table has no block device in sysfs yet):
+ * dmsetup then fails the whole report (exit 1, nothing printed), and so does dmctl.
+ */
+export class ReportFieldError extends Error {
+  override readonly name = 'ReportFieldError';
+  readonly code = 'REPORT_FIELD';
+}
+
+function unavailable(what: string, r: ReportRow): never {
+  throw new ReportFieldError(`Cannot get the ${what} of ${r.name} (${r.info.dev.major}:${r.info.dev.minor}): it has no block device yet (no table loaded)`);
+}
 
 /** The report fields dmctl supports (a subset of dmsetup's `-o` fields). */
 export const REPORT_FIELDS: Record<string, Column> = {
@@ -39,8 +52,8 @@ export const REPORT_FIELDS: Record<string, Column> = {
   mangled_name: { heading: 'MangledName', width: 16, right: false, value: (r) => r.mangledName },
   unmangled_name: { heading: 'UnmangledName', width: 16, right: false, value: (r) => r.name },
   uuid: { heading: 'UUID', width: 32, right: false, value: (r) => r.uuid },
-  read_ahead: { heading: 'RAhead', width: 6, right: true, value: (r) => (r.readAhead === undefined ? '' : String(r.readAhead)) },
-  blkdevname: { heading: 'BlkDevName', width: 16, right: false, value: (r) => r.blkdevname },
+  read_ahead: { heading: 'RAhead', width: 6, right: true, value: (r) => String(r.readAhead ?? unavailable('read ahead', r)) },
+  blkdevname: { heading: 'BlkDevName', width: 16, right: false, value: (r) => r.blkdevname ?? unavailable('block device name', r) },
   attr: { heading: 'Stat', width: 4, right: false, value: (r) => attr(r.info) },
   tables_loaded: {
     heading: 'Tables', width: 6, right: false,

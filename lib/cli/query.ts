@@ -152,7 +152,7 @@ export async function info(ctx: Ctx): Promise<number> {
   } else if (ctx.opts.columns || ctx.opts.C) {
     const rows: ReportRow[] = infos.map((d) => ({
       name: ctx.display(d.name), uuid: d.uuid ? ctx.display(d.uuid) : '', mangledName: d.name, info: d,
-      readAhead: readAhead(ctx.io.sysfs, d.dev), blkdevname: deviceName(ctx.io.sysfs, d.dev, true, d.dev.major) ?? '',
+      readAhead: readAhead(ctx.io.sysfs, d.dev), blkdevname: deviceName(ctx.io.sysfs, d.dev, true, d.dev.major),
     }));
     ctx.out(report(rows, ctx.opts.options ?? DEFAULT_REPORT_FIELDS, { headings: !ctx.opts.noheadings }));
   } else {

@@ -97,6 +97,12 @@ describe('create, ls, info, table, status, deps', () => {
     expect(await ok('info', '-C', '-o', 'name,devno,suspended,readonly,tables_loaded', 'z')).toBe(
       'Name             DevNo Suspended Read-only Tables\nz                254:0 Active    Writeable Live  \n',
     );
+    // no block device in sysfs (no table yet): dmsetup fails the whole report, so does dmctl
+    const ra = await env.dmctl(['info', '-c', '-o', 'name,read_ahead', 'z']);
+    expect(ra).toMatchObject({ code: 1, stdout: '' });
+    expect(ra.stderr).toMatch(/Cannot get the read ahead of z/);
+    fakeSysfs(env.sysfs, { major: 254, minor: 0 }, 'dm-0', 'z', 64);
+    expect(await ok('info', '-c', '--noheadings', '-o', 'name,read_ahead,blkdevname', 'z')).toBe('z:128:dm-0\n');
     const r = await env.dmctl(['info', '-c', '-o', 'bogus', 'z']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/Unrecognised field: bogus/);

@@ -14,7 +14,7 @@ import { SharedPoller } from './poller.js';
 import { redactTableParams } from './redact.js';
 import { diffSnapshots, matches, snapshotMap, unrefSleep, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
-import { IoctlRunner, type CallContext } from './runner.js';
+import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
 
 export type { DeviceId, DeviceInfo, DevNo, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
 
@@ -528,7 +528,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   #versionAtLeast(v: Version): boolean {
     const k = this.#runner.kernel;
-    return !!k && (k[0] - v[0] || k[1] - v[1] || k[2] - v[2]) >= 0;
+    return !!k && compareVersions(k, v) >= 0;
   }
 
   #nameOf(id: DeviceId): string {

@@ -1,23 +1,18 @@
 /**
  * The conformance environment on a real kernel (run as root in the VM): loop devices
- * through losetup for now, /dev/dm-N to hold a device open, a child process that drops
+ * through the package's own loop API (LOOP_CONFIGURE, no losetup), /dev/dm-N to hold a device open, a child process that drops
  * root after opening the control node for the CAP_SYS_ADMIN check.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DeviceMapper } from '../../lib/index.js';
+import { attachLoop, DeviceMapper, detachLoop } from '../../lib/index.js';
 import { openControl } from '../../ffi/index.js';
 import type { BlockDev, ConformanceEnv } from '../conformance/env.js';
 import { kernelLabel } from './live-env.js';
 
 const REPO = path.resolve(__dirname, '..', '..');
-
-/** glibc's dev_t split (what stat's rdev holds). */
-function majorMinor(rdev: number): { major: number; minor: number } {
-  return { major: Math.floor(rdev / 256) & 0xfff, minor: (rdev & 0xff) | ((Math.floor(rdev / 4096) & 0xfff00)) };
-}
 
 export function kernelEnv(): ConformanceEnv {
   return {
@@ -31,12 +26,12 @@ export function kernelEnv(): ConformanceEnv {
       const file = path.join(dir, 'backing.img');
       fs.writeFileSync(file, '');
       fs.truncateSync(file, sectors * 512);
-      const loop = execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
-      const { major, minor } = majorMinor(fs.statSync(loop).rdev);
+      const loop = await attachLoop(file);
+      const { major, minor } = loop;
       return {
-        path: loop, major, minor, sectors,
+        path: loop.path, major, minor, sectors,
         release: async () => {
-          execFileSync('losetup', ['-d', loop]);
+          await detachLoop(loop);
           fs.rmSync(dir, { recursive: true, force: true });
         },
       };

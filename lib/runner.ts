@@ -9,7 +9,7 @@
  *      remember the size that worked for the next call of that command (cap 1 GiB).
  */
 import {
-  codec as hostCodec, DEFAULT_BUFFER_SIZE, DM_MAX_DATA_SIZE, MIN_VERSION, PAYLOAD_COMMANDS, requestCode,
+  codec as hostCodec, DEFAULT_BUFFER_SIZE, DmCodecError, DM_MAX_DATA_SIZE, MIN_VERSION, PAYLOAD_COMMANDS, requestCode,
   type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DmCodec, type Version,
 } from '../codec/index.js';
 import { ERRNO } from '../ffi/errors.js';
@@ -24,6 +24,9 @@ export interface CallContext {
   readonly secure?: boolean | undefined;
 }
 
+/** Size of the request buffer sync calls reuse (the default payload buffer). */
+const SCRATCH_SIZE = DEFAULT_BUFFER_SIZE;
+
 /** Errors after which the kernel has not written its version back. */
 const NO_VERSION_WRITTEN: ReadonlySet<number> = new Set([ERRNO.EACCES, ERRNO.EFAULT, ERRNO.EBADF, ERRNO.EPERM]);
 
@@ -37,6 +40,13 @@ export class IoctlRunner {
   readonly codec: DmCodec = hostCodec;
 
   readonly #initial: number;
+  /**
+   * The request buffer of sync calls, reused: allocating a zeroed 16 KiB buffer per call was
+   * most of a sync TABLE_STATUS's cost (bench:live). Replies never alias it (decoders copy
+   * out), secure calls wipe it, and async calls never use it (the kernel may still be
+   * writing into their buffer while JS runs).
+   */
+  #scratch: Uint8Array | undefined;
 
   constructor(private readonly transport: ControlTransport, private readonly kmsg: KernelLog | undefined, initialBufferSize = DEFAULT_BUFFER_SIZE) {
     this.#initial = initialBufferSize;
@@ -50,8 +60,9 @@ export class IoctlRunner {
 
   runSync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): CommandReplies[C] {
     for (;;) {
-      const req = this.#encode(command, params);
-      const r = this.#count(command, () => this.transport.ioctl(requestCode(command), req));
+      const req = this.#encode(command, params, true);
+      this.#bump(command);
+      const r = this.transport.ioctl(requestCode(command), req);
       const out = this.#finish(command, req, r, ctx);
       if (out !== undefined) return out;
     }
@@ -67,18 +78,22 @@ export class IoctlRunner {
     }
   }
 
-  #count(command: CommandName, f: () => IoctlResult): IoctlResult {
-    this.#bump(command);
-    return f();
-  }
-
   #bump(command: CommandName): void {
     this.calls.set(command, (this.calls.get(command) ?? 0) + 1);
   }
 
-  #encode<C extends CommandName>(command: C, params: CommandRequests[C]): Uint8Array {
+  #encode<C extends CommandName>(command: C, params: CommandRequests[C], reuse = false): Uint8Array {
     const bufferSize = PAYLOAD_COMMANDS.has(command) ? this.sizes.get(command) ?? this.#initial : undefined;
-    return (this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array)(command, params, { bufferSize });
+    const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
+    if (reuse && (bufferSize === undefined || bufferSize <= SCRATCH_SIZE)) {
+      try {
+        return encode(command, params, { bufferSize, into: (this.#scratch ??= new Uint8Array(SCRATCH_SIZE)) });
+      } catch (e) {
+        // A request bigger than the scratch buffer gets a buffer of its own.
+        if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL')) throw e;
+      }
+    }
+    return encode(command, params, { bufferSize });
   }
 
   /** Returns the decoded reply, or undefined when the call must be repeated with a bigger buffer. */

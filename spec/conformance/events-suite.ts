@@ -10,6 +10,16 @@ import type { ConformanceEnv } from './env.js';
 
 const zero = [{ start: 0, length: 64, type: 'zero', params: '' }];
 
+/** Resolves with `p`, or with 'timeout' after `ms`; the timer never outlives the race. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([p, new Promise<'timeout'>((res) => { timer = setTimeout(() => res('timeout'), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Collects events until `until` says enough (or the deadline passes). */
 async function collect(it: AsyncIterator<DeviceEvent>, until: (seen: DeviceEvent[]) => boolean, ms = 30000): Promise<DeviceEvent[]> {
   const seen: DeviceEvent[] = [];
@@ -17,7 +27,7 @@ async function collect(it: AsyncIterator<DeviceEvent>, until: (seen: DeviceEvent
   while (!until(seen)) {
     const left = deadline - Date.now();
     if (left <= 0) break;
-    const r = await Promise.race([it.next(), new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), left))]);
+    const r = await within(it.next(), left);
     if (r === 'timeout' || r.done) break;
     seen.push(r.value);
   }
@@ -94,7 +104,7 @@ export function eventSuite(env: ConformanceEnv, getDm: () => DeviceMapper): void
       }
       stop = true;
       for (const n of devs.values()) await dm.remove(n);
-      await Promise.race([reader, new Promise((r) => setTimeout(r, 60000))]);
+      await within(reader, 60000);
       await it.return?.();
       for (const [key, count] of triggered) {
         expect([key, deltas.get(key) ?? 0]).toEqual([key, count]);

@@ -1,0 +1,521 @@
+/**
+ * Live benchmarks (issue 7): `npm run bench:live` (bench/live.sh) compiles the C baselines
+ * in bench/c/, builds, boots the VM and runs dist/bench/live.bench.js in it as root.
+ *
+ *   1. per-call cost of DM_VERSION, DM_DEV_STATUS, DM_TABLE_STATUS: this library's sync
+ *      methods, its Promise methods, its koffi-async path, a bare koffi ioctl loop on a
+ *      prebuilt buffer, C ioctl, libdevmapper;
+ *   2. a device life cycle (create, load linear on a loop device, resume, info, remove):
+ *      this library vs libdevmapper (C) vs spawning dmsetup per step;
+ *   4. events: rename → events() latency, CPU while 1,000 waits are parked;
+ *   3. scale (last: it leaves its devices to the throwaway VM): LIST_DEVICES and a status
+ *      of every device at 10 / 1,000 / 10,000 tableless devices vs raw C and dmsetup.
+ *
+ * Every comparison is interleaved in rounds (the order rotates each round) and reported as
+ * a median with ratios from the same run: TCG inflates absolute times. A table per section
+ * on stdout, everything in bench/results/live-<kernel>-<time>.json.
+ */
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
+import * as fs from 'node:fs';
+import os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { codec, requestCode, type CommandName } from '../codec/index.js';
+import { openControl } from '../ffi/index.js';
+import { DeviceMapper } from '../lib/index.js';
+import { IoctlRunner } from '../lib/runner.js';
+
+const execFileP = promisify(execFile);
+const env = process.env;
+const num = (k: string, d: number) => (env[k] ? Number(env[k]) : d);
+const C_DIR = env.BENCH_C_DIR ?? path.resolve('.cache/bench-c');
+const ROUNDS = num('BENCH_ROUNDS', 7);
+const CALLS = num('BENCH_CALLS', 10_000);
+const CYCLES = num('BENCH_CYCLES', 1000);
+const DMSETUP_CYCLES = num('BENCH_DMSETUP_CYCLES', 100);
+const LC_ROUNDS = num('BENCH_LC_ROUNDS', 5);
+const SCALE = (env.BENCH_SCALE ?? '10 1000 10000').split(/[ ,]+/).filter(Boolean).map(Number);
+const SCALE_ROUNDS = num('BENCH_SCALE_ROUNDS', 3);
+const EVENTS = num('BENCH_EVENTS', 50);
+const WAITS = num('BENCH_WAITS', 1000);
+const IDLE_MS = num('BENCH_IDLE_MS', 5000);
+const SECTIONS = new Set((env.BENCH_SECTIONS ?? '1 2 3 4').split(/[ ,]+/));
+const PREFIX = 'bench-';
+const SECTORS = 2048;
+
+// ------------------------------------------------------------------- helpers ---
+
+const now = () => Number(process.hrtime.bigint());
+/** This process's own peak RSS in KiB (VmHWM; resourceUsage().maxRSS includes the parent's size carried over exec). */
+const hwmKib = () => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
+
+/**
+ * A fixed pure-JS workload (encode a TABLE_STATUS request, decode its header), ns per
+ * iteration: run on the host by bench/live.sh and again in the guest, its ratio is how much
+ * TCG inflates JavaScript, to read the guest's ratios against C with.
+ */
+function jsProbe(): number {
+  const into = new Uint8Array(16384);
+  const one = () => codec.decodeHeader(codec.encodeRequest('status', { id: { name: 'probe' }, table: true }, { into }));
+  const xs: number[] = [];
+  for (let k = 0; k < 7; k++) { const t = now(); for (let i = 0; i < 5000; i++) one(); xs.push((now() - t) / 5000); }
+  return median(xs.slice(2));
+}
+const median = (xs: readonly number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[s.length >> 1]! : NaN; };
+const pct = (xs: readonly number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]!; };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fmt = (ns: number) => (!Number.isFinite(ns) ? '—' : ns >= 1e9 ? `${(ns / 1e9).toFixed(2)} s` : ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+const x = (r: number, d = 2) => (Number.isFinite(r) ? `${r.toFixed(d)}×` : '—');
+const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+const table = (head: string[], rows: (string | number)[][], align?: string) => [
+  `| ${head.join(' | ')} |`,
+  align ?? `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+  ...rows.map((r) => `| ${r.join(' | ')} |`),
+].join('\n');
+
+function cjson(bin: string, args: (string | number)[]): Record<string, unknown> {
+  const r = spawnSync(path.join(C_DIR, bin), args.map(String), { encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+function loadavg(): string { return os.loadavg().map((l) => l.toFixed(2)).join(' '); }
+
+/** A loop device on a sparse file in the guest's tmpfs. */
+function makeLoop(sectors: number): { path: string; release: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-'));
+  const file = path.join(dir, 'backing.img');
+  fs.writeFileSync(file, '');
+  fs.truncateSync(file, sectors * 512);
+  const loop = execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
+  return { path: loop, release: () => { execFileSync('losetup', ['-d', loop]); fs.rmSync(dir, { recursive: true, force: true }); } };
+}
+
+async function removeOurs(dm: DeviceMapper, keep: (name: string) => boolean = () => false): Promise<void> {
+  for (const d of dm.listSync({ namePrefix: PREFIX })) if (!keep(d.name)) await dm.removeDevice({ dev: d.dev });
+}
+
+interface BareKoffi { call(request: number, buf: Uint8Array): number; fd: number }
+async function bareKoffi(): Promise<BareKoffi> {
+  const mod = (await import('koffi')) as unknown as { default?: unknown };
+  const koffi = (mod.default ?? mod) as { load(n: string): { func(sig: string): (...a: unknown[]) => unknown } };
+  const ioctl = koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)');
+  const fd = fs.openSync('/dev/mapper/control', fs.constants.O_RDWR);
+  return { fd, call: (request, buf) => ioctl(fd, request, buf) as number };
+}
+
+const results: Record<string, unknown> = {};
+const report: string[] = [];
+function print(title: string, body: string, notes: string[] = []): void {
+  const text = `\n### ${title}\n\n${body}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`;
+  report.push(text);
+  console.log(text);
+}
+
+// ---------------------------------------------------------- 1. per-call cost ---
+
+type Impl = { name: string; n: number; run: (n: number) => number | Promise<number> };
+
+async function perCall(dm: DeviceMapper): Promise<void> {
+  const loop = makeLoop(SECTORS);
+  const name = `${PREFIX}pc`;
+  await dm.createDevice({ name, table: [{ start: 0, length: SECTORS, type: 'linear', params: `${loop.path} 0` }] });
+  const bare = await bareKoffi();
+  const transport = await openControl();
+  const runner = new IoctlRunner(transport, undefined);
+  let sink: unknown;
+
+  const cmds: { label: string; command: CommandName; params: object; ctx?: object; sync: () => unknown; promise: () => Promise<unknown>; c: string; libdm: string }[] = [
+    { label: 'DM_VERSION', command: 'version', params: {}, sync: () => dm.versionSync(), promise: () => dm.version(), c: 'version', libdm: 'version' },
+    { label: 'DM_DEV_STATUS', command: 'info', params: { id: { name } }, sync: () => dm.infoSync(name), promise: () => dm.info(name), c: 'status', libdm: 'info' },
+    {
+      label: 'DM_TABLE_STATUS', command: 'status', params: { id: { name }, table: true, secure: true }, ctx: { secure: true },
+      sync: () => dm.tableSync(name), promise: () => dm.table(name), c: 'table', libdm: 'table',
+    },
+  ];
+  const rows: Record<string, unknown>[] = [];
+  for (const cmd of cmds) {
+    const template = codec.encodeRequest(cmd.command, cmd.params as never);
+    const buf = new Uint8Array(template.length);
+    const head = template.subarray(0, 312);
+    const code = requestCode(cmd.command);
+    buf.set(template);
+    if (bare.call(code, buf) !== 0) throw new Error(`bare koffi ${cmd.label} failed`);
+    // Same request bytes, same reply: the bare loop does the work the library does minus ours.
+    sink = codec.decodeReply(cmd.command, buf);
+    const impls: Impl[] = [
+      { name: 'lib sync', n: CALLS, run: (n) => { const t = now(); for (let i = 0; i < n; i++) sink = cmd.sync(); return (now() - t) / n; } },
+      { name: 'lib Promise method', n: Math.max(1, CALLS >> 2), run: async (n) => { const t = now(); for (let i = 0; i < n; i++) sink = await cmd.promise(); return (now() - t) / n; } },
+      {
+        name: 'lib koffi-async path', n: Math.max(1, Math.round(CALLS / 20)), run: async (n) => {
+          const t = now();
+          for (let i = 0; i < n; i++) sink = await runner.runAsync(cmd.command, cmd.params as never, cmd.ctx);
+          return (now() - t) / n;
+        },
+      },
+      {
+        name: 'bare koffi', n: CALLS, run: (n) => {
+          const t = now();
+          for (let i = 0; i < n; i++) { buf.set(head); if (bare.call(code, buf) !== 0) throw new Error('ioctl'); }
+          return (now() - t) / n;
+        },
+      },
+      { name: 'C ioctl', n: CALLS, run: (n) => cjson('dm_raw', [cmd.c, name, n]).ns_per_op as number },
+      { name: 'libdevmapper', n: Math.max(1, CALLS >> 2), run: (n) => cjson('libdm', [cmd.libdm, name, n]).ns_per_op as number },
+    ];
+    const samples = new Map<string, number[]>(impls.map((i) => [i.name, []]));
+    for (const impl of impls) await impl.run(Math.max(1, impl.n >> 2)); // warm-up
+    for (let k = 0; k < ROUNDS; k++) {
+      for (let j = 0; j < impls.length; j++) {
+        const impl = impls[(j + k) % impls.length]!;
+        samples.get(impl.name)!.push(await impl.run(impl.n));
+      }
+    }
+    const ns = Object.fromEntries([...samples].map(([k, v]) => [k, median(v)]));
+    rows.push({ command: cmd.label, ns, samples: Object.fromEntries(samples) });
+  }
+  void sink;
+  transport.close();
+  fs.closeSync(bare.fd);
+  await dm.removeDevice(name);
+  loop.release();
+
+  const g = (r: Record<string, unknown>, k: string) => (r.ns as Record<string, number>)[k]!;
+  const body = table(
+    ['ioctl', 'lib sync', 'lib Promise method', 'lib koffi-async path', 'bare koffi', 'C ioctl', 'libdevmapper', 'sync / bare koffi', 'libdevmapper / sync', 'sync / C', 'async path / bare koffi'],
+    rows.map((r) => [
+      r.command as string, fmt(g(r, 'lib sync')), fmt(g(r, 'lib Promise method')), fmt(g(r, 'lib koffi-async path')), fmt(g(r, 'bare koffi')),
+      fmt(g(r, 'C ioctl')), fmt(g(r, 'libdevmapper')),
+      x(g(r, 'lib sync') / g(r, 'bare koffi')), x(g(r, 'libdevmapper') / g(r, 'lib sync'), 1), x(g(r, 'lib sync') / g(r, 'C ioctl'), 1),
+      x(g(r, 'lib koffi-async path') / g(r, 'bare koffi'), 1),
+    ]),
+  );
+  const met = rows.map((r) => {
+    const over = g(r, 'lib sync') / g(r, 'bare koffi');
+    const vsLibdm = g(r, 'libdevmapper') / g(r, 'lib sync');
+    return `${r.command as string}: sync/bare ${x(over)} (${over <= 1.2 ? 'met' : 'MISSED'} ≤ 1.2×), ${x(vsLibdm, 1)} faster than libdevmapper (${vsLibdm >= 3 ? 'met' : 'MISSED'} ≥ 3×)`;
+  });
+  results.perCall = { calls: CALLS, rounds: ROUNDS, rows };
+  print('1. Per-call cost (median ns per call)', body, [
+    `median of ${ROUNDS} interleaved rounds of ${CALLS} calls (Promise methods and libdevmapper: ${Math.max(1, CALLS >> 2)}, koffi-async path: ${Math.max(1, Math.round(CALLS / 20))}), after a warm-up of a quarter round each; C and libdevmapper run as child processes timing themselves (warm-up: a tenth).`,
+    ...met,
+  ]);
+}
+
+// ----------------------------------------------------------- 2. life cycle ---
+
+const STEPS = ['create', 'load', 'resume', 'info', 'remove'] as const;
+type Steps = Record<(typeof STEPS)[number], number[]>;
+const emptySteps = (): Steps => ({ create: [], load: [], resume: [], info: [], remove: [] });
+
+async function lifeCycle(dm: DeviceMapper): Promise<void> {
+  const loop = makeLoop(SECTORS);
+  const params = `${loop.path} 0`;
+  const tableText = `0 ${SECTORS} linear ${params}`;
+  const per: Record<string, Steps> = { library: emptySteps(), libdevmapper: emptySteps(), 'dmsetup per step': emptySteps() };
+  let seq = 0;
+
+  const lib = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const name = `${PREFIX}lc-lib-${seq++}`;
+      const s = per.library!;
+      let t = now();
+      await dm.create({ name }); s.create.push(now() - t); t = now();
+      await dm.load(name, [{ start: 0, length: SECTORS, type: 'linear', params }]); s.load.push(now() - t); t = now();
+      await dm.resume(name); s.resume.push(now() - t); t = now();
+      const info = await dm.info(name); s.info.push(now() - t); t = now();
+      if (!info.exists) throw new Error('info: missing');
+      await dm.remove(name); s.remove.push(now() - t);
+    }
+  };
+  const libdm = (n: number) => {
+    const r = cjson('libdm', ['cycle', loop.path, SECTORS, n, `${PREFIX}lc-c-${seq++}`]) as { steps: Record<string, number[]> };
+    for (const st of STEPS) per.libdevmapper![st].push(...r.steps[st]!);
+  };
+  const dmsetup = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const name = `${PREFIX}lc-ds-${seq++}`;
+      const s = per['dmsetup per step']!;
+      const step = async (st: keyof Steps, args: string[]) => { const t = now(); await execFileP('dmsetup', args); s[st].push(now() - t); };
+      await step('create', ['create', name, '--notable']);
+      await step('load', ['load', name, '--table', tableText]);
+      await step('resume', ['resume', name]);
+      await step('info', ['info', name]);
+      await step('remove', ['remove', name]);
+    }
+  };
+  // warm-up: one cycle each (JIT, dmsetup and libdevmapper pages in the cache)
+  await lib(1); libdm(1); await dmsetup(1);
+  for (const s of Object.values(per)) for (const st of STEPS) s[st].length = 0;
+  const impls: [string, (n: number) => unknown, number][] = [
+    ['library', lib, Math.ceil(CYCLES / LC_ROUNDS)],
+    ['libdevmapper', libdm, Math.ceil(CYCLES / LC_ROUNDS)],
+    ['dmsetup per step', dmsetup, Math.ceil(DMSETUP_CYCLES / LC_ROUNDS)],
+  ];
+  const t0 = now();
+  for (let k = 0; k < LC_ROUNDS; k++) {
+    for (let j = 0; j < impls.length; j++) {
+      const [, f, n] = impls[(j + k) % impls.length]!;
+      await f(n);
+    }
+  }
+  const wall = now() - t0;
+  loop.release();
+
+  const med = (impl: string, st: keyof Steps) => median(per[impl]![st]);
+  const cycle = (impl: string) => {
+    const s = per[impl]!;
+    return median(s.create.map((_, i) => STEPS.reduce((a, st) => a + s[st][i]!, 0)));
+  };
+  const rows = [...STEPS.map((st) => [st, med('library', st), med('libdevmapper', st), med('dmsetup per step', st)] as const),
+    ['whole cycle', cycle('library'), cycle('libdevmapper'), cycle('dmsetup per step')] as const];
+  const body = table(
+    ['step', 'library', 'libdevmapper', 'dmsetup per step', 'libdevmapper / library', 'dmsetup / library'],
+    rows.map(([st, a, b, c]) => [st, fmt(a), fmt(b), fmt(c), x(b / a), x(c / a, 1)]),
+  );
+  const notes = rows.map(([st, a, b, c]) => {
+    const want = st === 'remove' ? 1 : st === 'whole cycle' ? 5 : 20;
+    return `${st}: ${b / a > 1 ? 'faster' : 'NOT faster'} than libdevmapper (${x(b / a)}); vs dmsetup ${x(c / a, 1)} (${st === 'remove' ? 'no dmsetup target' : c / a >= want ? `met ≥ ${want}×` : `MISSED ≥ ${want}×`})`;
+  });
+  results.lifeCycle = {
+    cycles: { library: per.library!.create.length, libdevmapper: per.libdevmapper!.create.length, dmsetup: per['dmsetup per step']!.create.length },
+    rounds: LC_ROUNDS, wallNs: wall, medianNs: Object.fromEntries(rows.map(([st, a, b, c]) => [st, { library: a, libdevmapper: b, dmsetup: c }])),
+    meanNs: Object.fromEntries(Object.entries(per).map(([impl, s]) => [impl, Object.fromEntries(STEPS.map((st) => [st, s[st].reduce((p, q) => p + q, 0) / s[st].length]))])),
+  };
+  print('2. Life cycle (median per step)', body, [
+    `${per.library!.create.length} cycles of the library and of libdevmapper, ${per['dmsetup per step']!.create.length} of dmsetup (spawned with execFile per step, as Node users do), interleaved in ${LC_ROUNDS} rounds; linear table on ${loop.path}; ${fmt(wall)} in all.`,
+    ...notes,
+  ]);
+}
+
+// -------------------------------------------------------------- 4. events ---
+
+async function events(dm: DeviceMapper): Promise<void> {
+  const a = `${PREFIX}ev-a`;
+  const b = `${PREFIX}ev-b`;
+  await dm.create({ name: a });
+  const it = dm.events({ filter: { namePrefix: `${PREFIX}ev-`, kinds: ['renamed'] } });
+  let cur = a;
+  const latency: number[] = [];
+  const renameCall: number[] = [];
+  let p = it.next();
+  await sleep(200); // the stream takes its first snapshot once the poller is armed
+  for (let i = 0; i < EVENTS + 3; i++) {
+    const to = cur === a ? b : a;
+    const t0 = now();
+    await dm.rename(cur, { newName: to });
+    const t1 = now();
+    const r = await p;
+    const t2 = now();
+    if (r.done || r.value.name !== to) throw new Error(`unexpected event ${JSON.stringify(r.value)}`);
+    if (i >= 3) { latency.push(t2 - t0); renameCall.push(t1 - t0); }
+    cur = to;
+    p = it.next();
+    await sleep(5);
+  }
+  await it.return?.();
+  await p.catch(() => undefined);
+
+  // CPU while WAITS waits are parked on one device (one shared poller thread).
+  // With a table: a rename bumps the device's event_nr only through its live table (dm_table_event).
+  const w = `${PREFIX}ev-w`;
+  await dm.createDevice({ name: w, table: [{ start: 0, length: 8, type: 'error', params: '' }] });
+  const threads = () => fs.readdirSync('/proc/self/task').length;
+  const idle = async () => { await sleep(300); const c0 = process.cpuUsage(); const t0 = now(); await sleep(IDLE_MS); const c = process.cpuUsage(c0); return { cpuUs: c.user + c.system, wallNs: now() - t0 }; };
+  const before = await idle();
+  const threadsBefore = threads();
+  const ac = new AbortController();
+  setMaxListeners(WAITS + 10, ac.signal);
+  const tStart = now();
+  const waits = Array.from({ length: WAITS }, () => dm.wait(w, { signal: ac.signal }).then(() => 'resolved', (e: unknown) => (e as Error).name));
+  const startNs = now() - tStart;
+  const during = await idle();
+  const threadsDuring = threads();
+  const pollerActive = dm.pollerActive;
+  // One event wakes all of them: a rename bumps the device's event_nr.
+  const tw = now();
+  await dm.rename(w, { newName: `${w}2` });
+  const outcomes = await Promise.all(waits);
+  const wakeAllNs = now() - tw;
+  ac.abort();
+  await dm.removeDevice(`${w}2`);
+  await dm.removeDevice(cur);
+  const cpuPct = (s: { cpuUs: number; wallNs: number }) => (100 * s.cpuUs * 1000) / s.wallNs;
+
+  results.events = {
+    renames: latency.length, latencyNs: { median: median(latency), p90: pct(latency, 0.9), min: Math.min(...latency), max: Math.max(...latency) },
+    renameCallNs: { median: median(renameCall) },
+    idle: { waits: WAITS, windowMs: IDLE_MS, before, during, threadsBefore, threadsDuring, pollerActive, startNs, wakeAllNs, resolved: outcomes.filter((o) => o === 'resolved').length },
+  };
+  print('4. Events', [
+    table(['measure', 'value'], [
+      ['rename → events() yields: median', fmt(median(latency))],
+      ['… p90 / min / max', `${fmt(pct(latency, 0.9))} / ${fmt(Math.min(...latency))} / ${fmt(Math.max(...latency))}`],
+      ['… of which the rename ioctl itself (median)', fmt(median(renameCall))],
+      [`CPU with ${WAITS} waits parked, ${IDLE_MS / 1000} s idle window`, `${(during.cpuUs / 1000).toFixed(1)} ms (${cpuPct(during).toFixed(2)} % of a core)`],
+      [`CPU with no wait, same window`, `${(before.cpuUs / 1000).toFixed(1)} ms (${cpuPct(before).toFixed(2)} % of a core)`],
+      ['threads: before / with the waits', `${threadsBefore} / ${threadsDuring} (poller active: ${pollerActive})`],
+      [`starting ${WAITS} waits`, fmt(startNs)],
+      [`one rename wakes all ${WAITS} waits`, `${fmt(wakeAllNs)} (${outcomes.filter((o) => o === 'resolved').length} resolved)`],
+    ]),
+  ].join('\n'), [`${latency.length} renames, one at a time; latency from just before dm.rename() to the iterator yielding the \`renamed\` event (same process).`]);
+}
+
+// --------------------------------------------------------------- 3. scale ---
+
+interface ScaleChild {
+  devices: number; firstListIoctls: number; bufferSize: number; listNs: number[]; listIoctlsPerCall: number;
+  statusAllNs: number; statusIoctls: number; rssBeforeKib: number; maxRssKib: number;
+}
+
+/** Runs in a fresh Node process so that its peak RSS is this work's alone. */
+async function scaleChild(lists: number): Promise<void> {
+  const rssBeforeKib = Math.round(process.memoryUsage().rss / 1024);
+  const dm = await DeviceMapper.open();
+  const count = () => dm.ioctlCounts.get('listDevices') ?? 0;
+  let c0 = count();
+  const first = dm.listSync();
+  const firstListIoctls = count() - c0;
+  const bufferSize = 16384 * 2 ** (firstListIoctls - 1);
+  for (let i = 0; i < Math.max(2, lists >> 1); i++) dm.listSync(); // warm-up
+  c0 = count();
+  const listNs: number[] = [];
+  for (let i = 0; i < lists; i++) { const t = now(); dm.listSync(); listNs.push(now() - t); }
+  const listIoctlsPerCall = (count() - c0) / lists;
+  const s0 = dm.ioctlCounts.get('status') ?? 0;
+  const t = now();
+  const all = dm.listSync();
+  for (const d of all) await dm.status({ dev: d.dev });
+  const statusAllNs = now() - t;
+  const statusIoctls = (dm.ioctlCounts.get('status') ?? 0) - s0;
+  dm.close();
+  const out: ScaleChild = {
+    devices: first.length, firstListIoctls, bufferSize, listNs, listIoctlsPerCall, statusAllNs, statusIoctls,
+    rssBeforeKib, maxRssKib: hwmKib(),
+  };
+  process.stdout.write(JSON.stringify(out));
+}
+
+function runChild(lists: number): Promise<ScaleChild> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [process.argv[1]!, '--scale-child', String(lists)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    c.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as ScaleChild) : reject(new Error(`scale child exited ${code}`))));
+  });
+}
+
+async function scale(dm: DeviceMapper): Promise<void> {
+  const rows: Record<string, unknown>[] = [];
+  let have = 0;
+  for (const level of SCALE) {
+    const tc = now();
+    for (; have < level; have++) await dm.create({ name: `${PREFIX}s-${String(have).padStart(5, '0')}` });
+    const createNs = now() - tc;
+    const lists = level <= 10 ? 200 : level <= 1000 ? 40 : 10;
+    const samples = { lib: [] as ScaleChild[], cList: [] as number[], cStatusAll: [] as number[], cMaxRss: [] as number[], dmsetupLs: [] as number[], dmsetupStatus: [] as number[], dmsetupLsRss: [] as number[], dmsetupStatusRss: [] as number[] };
+    let buffer = 16384;
+    let cFirst = 0;
+    const impls: [string, () => Promise<void> | void][] = [
+      ['lib', async () => { const r = await runChild(lists); buffer = r.bufferSize; samples.lib.push(r); }],
+      ['C', () => {
+        const l = cjson('dm_raw', ['list', buffer, lists]);
+        samples.cList.push(l.ns_per_op as number);
+        cFirst = l.first_ioctls as number;
+        const s = cjson('dm_raw', ['statusall', buffer, 1]);
+        samples.cStatusAll.push(s.ns_per_op as number);
+        samples.cMaxRss.push(s.maxrss_kib as number);
+      }],
+      ['dmsetup', () => {
+        const ls = cjson('rusage', ['dmsetup', 'ls']);
+        const st = cjson('rusage', ['dmsetup', 'status']);
+        samples.dmsetupLs.push(ls.ns as number); samples.dmsetupLsRss.push(ls.maxrss_kib as number);
+        samples.dmsetupStatus.push(st.ns as number); samples.dmsetupStatusRss.push(st.maxrss_kib as number);
+      }],
+    ];
+    await impls[0]![1](); // learns the buffer size the C LIST gets
+    samples.lib.length = 0;
+    for (let k = 0; k < SCALE_ROUNDS; k++) {
+      for (let j = 0; j < impls.length; j++) await impls[(j + k) % impls.length]![1]();
+    }
+    const libList = median(samples.lib.map((s) => median(s.listNs)));
+    const libStatusAll = median(samples.lib.map((s) => s.statusAllNs));
+    const l0 = samples.lib[0]!;
+    rows.push({
+      devices: level, ourDevices: l0.devices, createNs,
+      lib: { listNs: libList, statusAllNs: libStatusAll, firstListIoctls: l0.firstListIoctls, listIoctlsPerCall: l0.listIoctlsPerCall, statusIoctls: l0.statusIoctls, bufferSize: l0.bufferSize, rssBeforeKib: median(samples.lib.map((s) => s.rssBeforeKib)), maxRssKib: median(samples.lib.map((s) => s.maxRssKib)) },
+      c: { listNs: median(samples.cList), statusAllNs: median(samples.cStatusAll), firstListIoctls: cFirst, maxRssKib: median(samples.cMaxRss) },
+      dmsetup: { lsNs: median(samples.dmsetupLs), statusNs: median(samples.dmsetupStatus), lsMaxRssKib: median(samples.dmsetupLsRss), statusMaxRssKib: median(samples.dmsetupStatusRss) },
+      samples,
+    });
+  }
+  type Row = { devices: number; createNs: number; lib: Record<string, number>; c: Record<string, number>; dmsetup: Record<string, number> };
+  const rs = rows as unknown as Row[];
+  const body = [
+    table(
+      ['devices', 'lib LIST', 'C LIST (same buffer)', 'lib / C', '`dmsetup ls`', 'ioctls: first LIST / each later', 'buffer', 'lib list+status all', 'C list+status all', 'lib / C', '`dmsetup status`', 'dmsetup status / lib'],
+      rs.map((r) => [
+        r.devices, fmt(r.lib.listNs!), fmt(r.c.listNs!), x(r.lib.listNs! / r.c.listNs!), fmt(r.dmsetup.lsNs!),
+        `${r.lib.firstListIoctls} / ${r.lib.listIoctlsPerCall}`, `${r.lib.bufferSize! / 1024} KiB`,
+        fmt(r.lib.statusAllNs!), fmt(r.c.statusAllNs!), x(r.lib.statusAllNs! / r.c.statusAllNs!), fmt(r.dmsetup.statusNs!), x(r.dmsetup.statusNs! / r.lib.statusAllNs!, 1),
+      ]),
+    ),
+    '',
+    table(
+      ['devices', 'lib peak RSS (Node process)', 'lib RSS before open', 'C peak RSS', '`dmsetup ls` peak RSS', '`dmsetup status` peak RSS', 'time to create the devices (lib, tableless)'],
+      rs.map((r) => [r.devices, mib(r.lib.maxRssKib!), mib(r.lib.rssBeforeKib!), mib(r.c.maxRssKib!), mib(r.dmsetup.lsMaxRssKib!), mib(r.dmsetup.statusMaxRssKib!), fmt(r.createNs)]),
+    ),
+  ].join('\n');
+  results.scale = { rounds: SCALE_ROUNDS, rows };
+  print('3. Scale (tableless devices)', body, [
+    `median of ${SCALE_ROUNDS} interleaved rounds; lib = a fresh Node process per round (list: median of repeated listSync after warm-up; status: await dm.status() of every listed device, sequentially); C = bench/c/dm_raw.c with the buffer the library settled on; dmsetup timed and measured by bench/c/rusage.c (no Node spawn cost, output to /dev/null).`,
+    ...rs.map((r) => `${r.devices} devices: LIST lib/C ${x(r.lib.listNs! / r.c.listNs!)} (${r.lib.listNs! / r.c.listNs! <= 1.2 ? 'met' : 'MISSED'} ≤ 1.2×); later LISTs take ${r.lib.listIoctlsPerCall} ioctl each`),
+  ]);
+}
+
+// ---------------------------------------------------------------- main ---
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--scale-child') return scaleChild(Number(process.argv[3]));
+  if (process.argv[2] === '--probe') { console.log(jsProbe().toFixed(0)); return; }
+  if (!env.DMVM_GUEST && env.BENCH_LIVE_ON_HOST !== '1') {
+    throw new Error('live.bench runs in the VM (npm run bench:live); BENCH_LIVE_ON_HOST=1 to run on this host as root');
+  }
+  for (const bin of ['dm_raw', 'libdm', 'rusage']) {
+    if (!fs.existsSync(path.join(C_DIR, bin))) throw new Error(`${bin} missing in ${C_DIR}: run npm run bench:live (it compiles bench/c/)`);
+  }
+  const dm = await DeviceMapper.open();
+  await removeOurs(dm);
+  const started = new Date();
+  const meta = {
+    date: started.toISOString(), kernel: os.release(), dm: dm.kernelVersion.join('.'), label: env.DM_KERNEL_LABEL ?? '',
+    node: process.version, cpu: `${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}`, guestMemMiB: Math.round(os.totalmem() / 2 ** 20),
+    hostLoad: env.BENCH_HOST_LOAD ?? '', guestLoadAtStart: loadavg(),
+    jsProbeNs: { host: Number(env.BENCH_HOST_PROBE_NS ?? NaN), guest: jsProbe() },
+    dmsetup: execFileSync('dmsetup', ['--version'], { encoding: 'utf8' }).trim().replace(/\n/g, '; '),
+  };
+  console.log(`live bench: kernel ${meta.kernel} (dm ${meta.dm}), Node ${meta.node}, ${meta.cpu}, ${meta.guestMemMiB} MiB guest, host load ${meta.hostLoad}`);
+  console.log(`JS probe (encode+decode a header): host ${fmt(meta.jsProbeNs.host)}, guest ${fmt(meta.jsProbeNs.guest)}: TCG inflates JavaScript ${x(meta.jsProbeNs.guest / meta.jsProbeNs.host, 0)}`);
+  const timings: Record<string, number> = {};
+  const section = async (id: string, f: (dm: DeviceMapper) => Promise<void>) => {
+    if (!SECTIONS.has(id)) return;
+    const t = now();
+    await f(dm);
+    timings[id] = (now() - t) / 1e9;
+    console.log(`(section ${id}: ${timings[id]!.toFixed(1)} s)`);
+  };
+  await section('1', perCall);
+  await section('2', lifeCycle);
+  await section('4', events);
+  await section('3', scale);
+  if (!env.DMVM_GUEST) await removeOurs(dm);
+  dm.close();
+  const out = { ...meta, guestLoadAtEnd: loadavg(), sectionSeconds: timings, ...results, report: report.join('\n') };
+  fs.mkdirSync('bench/results', { recursive: true });
+  const file = `bench/results/live-${env.DM_KERNEL_LABEL ?? os.release()}-${started.toISOString().replace(/[:.]/g, '-')}.json`;
+  fs.writeFileSync(file, JSON.stringify(out, null, 2));
+  console.log(`\nguest load at end ${out.guestLoadAtEnd}; wrote ${file}`);
+}
+
+main().catch((e: unknown) => { console.error(e); process.exit(1); });

@@ -4,7 +4,7 @@ import { expect, test } from '@jest/globals';
 import { pbkdf2 } from 'node:crypto';
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
-import { DeviceMapper, type DeviceEvent } from '../../lib/index.js';
+import { DeviceMapper, parseStatus, type DeviceEvent } from '../../lib/index.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 import { kernelEnv } from './kernel-env.js';
 
@@ -57,12 +57,13 @@ describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
 
       // --- the README example, essentially: react when the pool crosses its low-water mark
       const seen: DeviceEvent[] = [];
+      const lowWater = 1000n;
       const watching = (async () => {
         for await (const e of dm.events({ filter: { namePrefix: pool, kinds: ['changed'] } })) {
-          const { targets } = await dm.status(pool);
-          const [used, total] = targets[0]!.params.split(' ')[2]!.split('/').map(Number);
           seen.push(e);
-          if (total! - used! < 1000) return { used, total };
+          const [p] = (await dm.status(pool)).targets.map(parseStatus);   // typed thin-pool status
+          if (p && p.type === 'thin-pool' && p.status.health === 'ok'
+              && p.status.totalDataBlocks - p.status.usedDataBlocks < lowWater) return p.status;
         }
         return undefined;
       })();

@@ -27,6 +27,31 @@ export interface CallContext {
 /** Size of the request buffer sync calls reuse (the default payload buffer). */
 const SCRATCH_SIZE = DEFAULT_BUFFER_SIZE;
 
+/**
+ * koffi throws once more than `max_async_calls` (256 by default) async calls are running or
+ * queued — 1,000 waits woken by one event made 746 of them fail (bench:live, section 4). Async
+ * ioctls therefore take a slot first, process-wide (koffi's limit is), FIFO, leaving headroom
+ * for the pollers' async poll() calls.
+ */
+export const MAX_ASYNC_IOCTLS = 128;
+let asyncInFlight = 0;
+const asyncQueue: (() => void)[] = [];
+
+/** Takes a slot at once (undefined) or returns a promise that resolves with one. */
+function takeSlot(): Promise<void> | undefined {
+  if (asyncInFlight < MAX_ASYNC_IOCTLS) {
+    asyncInFlight++;
+    return undefined;
+  }
+  return new Promise<void>((resolve) => asyncQueue.push(resolve));
+}
+
+function releaseSlot(): void {
+  const next = asyncQueue.shift();
+  if (next) next(); // the slot passes to the next caller
+  else asyncInFlight--;
+}
+
 /** Errors after which the kernel has not written its version back. */
 const NO_VERSION_WRITTEN: ReadonlySet<number> = new Set([ERRNO.EACCES, ERRNO.EFAULT, ERRNO.EBADF, ERRNO.EPERM]);
 
@@ -71,8 +96,15 @@ export class IoctlRunner {
   async runAsync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): Promise<CommandReplies[C]> {
     for (;;) {
       const req = this.#encode(command, params);
-      this.#bump(command);
-      const r = await this.transport.ioctlAsync(requestCode(command), req);
+      const queued = takeSlot();
+      if (queued) await queued;
+      let r: IoctlResult;
+      try {
+        this.#bump(command);
+        r = await this.transport.ioctlAsync(requestCode(command), req);
+      } finally {
+        releaseSlot();
+      }
       const out = this.#finish(command, req, r, ctx);
       if (out !== undefined) return out;
     }

@@ -1,0 +1,48 @@
+/**
+ * koffi throws once more than 256 async calls are in flight; the runner queues async ioctls
+ * beyond MAX_ASYNC_IOCTLS instead (found by bench:live: 1,000 waits woken at once).
+ */
+import { describe, expect, it } from '@jest/globals';
+import { IoctlRunner, MAX_ASYNC_IOCTLS } from '../../lib/runner.js';
+import type { ControlTransport, IoctlResult } from '../../lib/backend.js';
+
+describe('async ioctl slots', () => {
+  it('never has more than MAX_ASYNC_IOCTLS async ioctls in flight, and runs them all', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    let done = 0;
+    const transport: ControlTransport = {
+      fd: 3,
+      ioctl: () => ({ ret: 0, errno: 0 }),
+      ioctlAsync: async (_req: number, buf: Uint8Array): Promise<IoctlResult> => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await new Promise((r) => setImmediate(r));
+        buf[0] = 4; // the kernel writes its version back
+        inFlight--;
+        done++;
+        return { ret: 0, errno: 0 };
+      },
+      close: () => undefined,
+    };
+    const runner = new IoctlRunner(transport, undefined);
+    const n = 1000;
+    await Promise.all(Array.from({ length: n }, () => runner.runAsync('version', {})));
+    expect(done).toBe(n);
+    expect(peak).toBe(MAX_ASYNC_IOCTLS);
+    expect(runner.calls.get('version')).toBe(n);
+  });
+
+  it('frees the slot when an async ioctl throws', async () => {
+    const transport: ControlTransport = {
+      fd: 3,
+      ioctl: () => ({ ret: 0, errno: 0 }),
+      ioctlAsync: async () => { throw new Error('koffi said no'); },
+      close: () => undefined,
+    };
+    const runner = new IoctlRunner(transport, undefined);
+    for (let i = 0; i < MAX_ASYNC_IOCTLS + 10; i++) await expect(runner.runAsync('version', {})).rejects.toThrow('koffi said no');
+    const ok: ControlTransport = { ...transport, ioctlAsync: async (_r: number, b: Uint8Array) => { b[0] = 4; return { ret: 0, errno: 0 }; } };
+    await expect(new IoctlRunner(ok, undefined).runAsync('version', {})).resolves.toEqual({ version: [4, 0, 0] });
+  });
+});

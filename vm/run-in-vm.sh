@@ -105,6 +105,8 @@ ensure_host_tools() {
   command -v xz >/dev/null || need+=(xz-utils)   # to unpack vmlinux from the XZ bzImage
   command -v dmsetup >/dev/null || need+=(dmsetup)
   command -v losetup >/dev/null || need+=(mount)
+  # the udev flavour runs the host's systemd-udevd (Debian package udev) in the guest
+  if [ "${DMVM_UDEV:-0}" = 1 ]; then [ -x /lib/systemd/systemd-udevd ] || need+=(udev); fi
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }
 
@@ -344,7 +346,14 @@ trap 'exit 143' TERM
   else
     echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb'
   fi
-  printf 'export DMVM_GUEST=1 DM_DISABLE_UDEV=1 DMVM_KERNEL_PKG=%q\n' "$KPKG"
+  if [ "${DMVM_UDEV:-0}" = 1 ]; then
+    # The udev flavour: udevd runs in the guest and owns /dev/mapper (dmsetup's rules).
+    printf 'export DMVM_GUEST=1 DMVM_UDEV=1 DMVM_KERNEL_PKG=%q\n' "$KPKG"
+    echo 'unset DM_DISABLE_UDEV'
+    echo 'mkdir -p /run/udev && /lib/systemd/systemd-udevd --daemon >/dev/null 2>&1 && udevadm settle -t 10'
+  else
+    printf 'export DMVM_GUEST=1 DM_DISABLE_UDEV=1 DMVM_KERNEL_PKG=%q\n' "$KPKG"
+  fi
   printf 'cd -- %q 2>/dev/null || cd /\n' "$PWD"
   if [ "$1" = - ]; then cat; else printf '%s\n' "$*"; fi
 } > "$RUN/cmd"

@@ -132,7 +132,7 @@ fi
 
 # -------------------------------------------------------------------- vm ---
 for k in $DM_KERNELS; do
-  label=$k
+  label=$k${DMVM_UDEV:+$([ "$DMVM_UDEV" = 1 ] && echo -udev)}
   json=$OUT/$label.json facts_file=$OUT/$label.facts.json boot_file=$OUT/$label.boot
   rm -f "$json" "$facts_file" "$boot_file"
 

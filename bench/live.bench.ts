@@ -328,7 +328,7 @@ async function events(dm: DeviceMapper): Promise<void> {
   const ac = new AbortController();
   setMaxListeners(WAITS + 10, ac.signal);
   const tStart = now();
-  const waits = Array.from({ length: WAITS }, () => dm.wait(w, { signal: ac.signal }).then(() => 'resolved', (e: unknown) => (e as Error).name));
+  const waits = Array.from({ length: WAITS }, () => dm.wait(w, { signal: ac.signal }).then(() => 'resolved', (e: unknown) => `${(e as Error).name} ${(e as { code?: string }).code ?? ''}: ${(e as Error).message.split('\n')[0]}`));
   const startNs = now() - tStart;
   const during = await idle();
   const threadsDuring = threads();
@@ -346,7 +346,10 @@ async function events(dm: DeviceMapper): Promise<void> {
   results.events = {
     renames: latency.length, latencyNs: { median: median(latency), p90: pct(latency, 0.9), min: Math.min(...latency), max: Math.max(...latency) },
     renameCallNs: { median: median(renameCall) },
-    idle: { waits: WAITS, windowMs: IDLE_MS, before, during, threadsBefore, threadsDuring, pollerActive, startNs, wakeAllNs, resolved: outcomes.filter((o) => o === 'resolved').length },
+    idle: {
+      waits: WAITS, windowMs: IDLE_MS, before, during, threadsBefore, threadsDuring, pollerActive, startNs, wakeAllNs,
+      outcomes: outcomes.reduce<Record<string, number>>((m, o) => ({ ...m, [o]: (m[o] ?? 0) + 1 }), {}),
+    },
   };
   print('4. Events', [
     table(['measure', 'value'], [
@@ -358,6 +361,7 @@ async function events(dm: DeviceMapper): Promise<void> {
       ['threads: before / with the waits', `${threadsBefore} / ${threadsDuring} (poller active: ${pollerActive})`],
       [`starting ${WAITS} waits`, fmt(startNs)],
       [`one rename wakes all ${WAITS} waits`, `${fmt(wakeAllNs)} (${outcomes.filter((o) => o === 'resolved').length} resolved)`],
+      ...[...new Set(outcomes.filter((o) => o !== 'resolved'))].map((o) => [`… rejected: ${o}`, String(outcomes.filter((q) => q === o).length)]),
     ]),
   ].join('\n'), [`${latency.length} renames, one at a time; latency from just before dm.rename() to the iterator yielding the \`renamed\` event (same process).`]);
 }

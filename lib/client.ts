@@ -41,6 +41,14 @@ export interface OpenOptions {
    * libdevmapper). It doubles on DM_BUFFER_FULL_FLAG and the size that worked is kept.
    */
   readonly initialBufferSize?: number;
+  /**
+   * Issue every command synchronously on the calling thread instead of koffi's async path
+   * (default false). For CLI tools and scripts that serve nothing else meanwhile: it skips
+   * the libuv pool hop per call, but create/load/suspend/remove then block the event loop
+   * while the kernel works (remove: RCU teardown; load: target constructors doing I/O).
+   * `wait()` and `events()` are unaffected: they never park a thread either way.
+   */
+  readonly blocking?: boolean;
 }
 
 /** What DEV_REMOVE reports: `deferred` = still open, removal scheduled for its last close. */
@@ -124,11 +132,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #backend: Backend;
   #closed = false;
 
-  private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined) {
+  private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined, blocking: boolean) {
     this.#transport = transport;
     this.#backend = backend;
     this.#kmsg = backend.openKernelLog?.();
-    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize);
+    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking);
     this.#poller = new SharedPoller(backend);
   }
 
@@ -143,7 +151,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     }
     const backend = options.backend ?? realBackend(options.path);
     const transport = await backend.openControl();
-    const dm = new DeviceMapper(transport, backend, size);
+    const dm = new DeviceMapper(transport, backend, size, options.blocking === true);
     try {
       dm.versionSync();
     } catch (e) {

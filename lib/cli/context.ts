@@ -40,7 +40,8 @@ export function defaultIo(): CliIo {
     },
     stdinIsTTY: !!process.stdin.isTTY,
     env: process.env,
-    open: () => DeviceMapper.open(),
+    // A command-line tool serves nothing else meanwhile: skip the thread-pool hop per ioctl.
+    open: () => DeviceMapper.open({ blocking: true }),
     readFile: (p) => fs.readFileSync(p, 'utf8'),
     sysfs: '/sys',
     nodes: {},

@@ -196,3 +196,30 @@ describe('high level', () => {
     expect(kernel.openFds).toBe(0);
   });
 });
+
+describe('blocking clients', () => {
+  test('blocking: true sends every command through the sync path (no async ioctl at all)', async () => {
+    const kernel = new SimulatedKernel();
+    let asyncCalls = 0;
+    const base = kernel.backend();
+    const backend: Backend = {
+      ...base,
+      async openControl() {
+        const t = await base.openControl();
+        return { get fd() { return t.fd; }, ioctl: (r, b) => t.ioctl(r, b), ioctlAsync: (r, b) => { asyncCalls++; return t.ioctlAsync(r, b); }, close: () => t.close() };
+      },
+    };
+    const dm = await DeviceMapper.open({ backend, blocking: true });
+    await dm.createDevice({ name: 'b', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
+    await dm.suspend('b');
+    await dm.resume('b');
+    await dm.status('b');
+    await dm.removeDevice('b');
+    expect(asyncCalls).toBe(0);
+    dm.close();
+    const normal = await DeviceMapper.open({ backend });
+    await normal.create({ name: 'n' });
+    expect(asyncCalls).toBe(1);
+    normal.close();
+  });
+});

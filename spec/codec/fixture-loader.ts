@@ -97,17 +97,27 @@ function readBytes(file: string): Uint8Array {
   return new Uint8Array(readFileSync(file));
 }
 
+/**
+ * Every `<id>.json` case description in `dir` except `index` (layout.json, recording.json),
+ * sorted by id, each checked to name itself.
+ */
+export function readCaseFiles(dir: string, index: string): { id: string; raw: Record<string, unknown> }[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && f !== index)
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort()
+    .map((id) => {
+      const raw = JSON.parse(readFileSync(join(dir, `${id}.json`), 'utf8')) as Record<string, unknown>;
+      if (raw.case !== id) throw new Error(`${dir}/${id}.json: "case" is ${String(raw.case)}`);
+      return { id, raw };
+    });
+}
+
 /** Loads layout.json and every case of one architecture, sorted by id. */
 export function loadFixtures(arch: string): ArchFixtures {
   const dir = join(FIXTURES_DIR, arch);
   const layout = JSON.parse(readFileSync(join(dir, 'layout.json'), 'utf8')) as KernelLayout;
-  const ids = readdirSync(dir)
-    .filter((f) => f.endsWith('.json') && f !== 'layout.json')
-    .map((f) => f.slice(0, -'.json'.length))
-    .sort();
-  const cases = ids.map((id): FixtureCase => {
-    const raw = JSON.parse(readFileSync(join(dir, `${id}.json`), 'utf8')) as Record<string, unknown>;
-    if (raw.case !== id) throw new Error(`${dir}/${id}.json: "case" is ${String(raw.case)}`);
+  const cases = readCaseFiles(dir, 'layout.json').map(({ id, raw }): FixtureCase => {
     return {
       id,
       command: raw.command as CommandName,

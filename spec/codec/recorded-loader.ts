@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CommandName, CommandRequests, EncodeOptions, Version } from '../../codec/index.js';
-import { reviveBigints } from './fixture-loader.js';
+import { readCaseFiles, reviveBigints } from './fixture-loader.js';
 
 export const RECORDED_DIR = resolve(__dirname, '..', '..', 'fixtures', 'recorded');
 
@@ -94,13 +94,7 @@ export function recordedVersions(): string[] {
 export function loadRecording(dmVersion: string): Recording {
   const dir = join(RECORDED_DIR, dmVersion);
   const run = JSON.parse(readFileSync(join(dir, 'recording.json'), 'utf8')) as RecordingRun;
-  const ids = readdirSync(dir)
-    .filter((f) => f.endsWith('.json') && f !== 'recording.json')
-    .map((f) => f.slice(0, -'.json'.length))
-    .sort();
-  const cases = ids.map((id): RecordedCase => {
-    const raw = JSON.parse(readFileSync(join(dir, `${id}.json`), 'utf8')) as Record<string, unknown>;
-    if (raw.case !== id) throw new Error(`${dir}/${id}.json: "case" is ${String(raw.case)}`);
+  const cases = readCaseFiles(dir, 'recording.json').map(({ id, raw }): RecordedCase => {
     return {
       id,
       command: raw.command as CommandName,

@@ -213,20 +213,23 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   const loop = makeLoop(SECTORS);
   const params = `${loop.path} 0`;
   const tableText = `0 ${SECTORS} linear ${params}`;
-  const per: Record<string, Steps> = { library: emptySteps(), libdevmapper: emptySteps(), 'dmsetup per step': emptySteps() };
+  const per: Record<string, Steps> = { library: emptySteps(), 'library, blocking': emptySteps(), libdevmapper: emptySteps(), 'dmsetup per step': emptySteps() };
   let seq = 0;
+  // The same steps through a client opened with { blocking: true }: every ioctl on the calling
+  // thread, no libuv pool hop (what dmctl and scripts use).
+  const blockingDm = await DeviceMapper.open({ blocking: true });
 
-  const lib = async (n: number) => {
+  const libWith = (client: DeviceMapper, key: string) => async (n: number) => {
     for (let i = 0; i < n; i++) {
       const name = `${PREFIX}lc-lib-${seq++}`;
-      const s = per.library!;
+      const s = per[key]!;
       let t = now();
-      await dm.create({ name }); s.create.push(now() - t); t = now();
-      await dm.load(name, [{ start: 0, length: SECTORS, type: 'linear', params }]); s.load.push(now() - t); t = now();
-      await dm.resume(name); s.resume.push(now() - t); t = now();
-      const info = await dm.info(name); s.info.push(now() - t); t = now();
+      await client.create({ name }); s.create.push(now() - t); t = now();
+      await client.load(name, [{ start: 0, length: SECTORS, type: 'linear', params }]); s.load.push(now() - t); t = now();
+      await client.resume(name); s.resume.push(now() - t); t = now();
+      const info = await client.info(name); s.info.push(now() - t); t = now();
       if (!info.exists) throw new Error('info: missing');
-      await dm.remove(name); s.remove.push(now() - t);
+      await client.remove(name); s.remove.push(now() - t);
     }
   };
   const libdm = (n: number) => {
@@ -245,11 +248,14 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
       await step('remove', ['remove', name]);
     }
   };
+  const lib = libWith(dm, 'library');
+  const libBlocking = libWith(blockingDm, 'library, blocking');
   // warm-up: one cycle each (JIT, dmsetup and libdevmapper pages in the cache)
-  await lib(1); libdm(1); await dmsetup(1);
+  await lib(1); await libBlocking(1); libdm(1); await dmsetup(1);
   for (const s of Object.values(per)) for (const st of STEPS) s[st].length = 0;
   const impls: [string, (n: number) => unknown, number][] = [
     ['library', lib, Math.ceil(CYCLES / LC_ROUNDS)],
+    ['library, blocking', libBlocking, Math.ceil(CYCLES / LC_ROUNDS)],
     ['libdevmapper', libdm, Math.ceil(CYCLES / LC_ROUNDS)],
     ['dmsetup per step', dmsetup, Math.ceil(DMSETUP_CYCLES / LC_ROUNDS)],
   ];
@@ -261,6 +267,7 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
     }
   }
   const wall = now() - t0;
+  blockingDm.close();
   loop.release();
 
   const med = (impl: string, st: keyof Steps) => median(per[impl]![st]);
@@ -270,9 +277,10 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   };
   const rows = [...STEPS.map((st) => [st, med('library', st), med('libdevmapper', st), med('dmsetup per step', st)] as const),
     ['whole cycle', cycle('library'), cycle('libdevmapper'), cycle('dmsetup per step')] as const];
+  const blockingOf = (st: string) => (st === 'whole cycle' ? cycle('library, blocking') : med('library, blocking', st as keyof Steps));
   const body = table(
-    ['step', 'library', 'libdevmapper', 'dmsetup per step', 'libdevmapper / library', 'dmsetup / library'],
-    rows.map(([st, a, b, c]) => [st, fmt(a), fmt(b), fmt(c), x(b / a), x(c / a, 1)]),
+    ['step', 'library', 'library, blocking', 'libdevmapper', 'dmsetup per step', 'libdevmapper / library', 'libdevmapper / blocking', 'dmsetup / library'],
+    rows.map(([st, a, b, c]) => [st, fmt(a), fmt(blockingOf(st)), fmt(b), fmt(c), x(b / a), x(b / blockingOf(st)), x(c / a, 1)]),
   );
   const notes = rows.map(([st, a, b, c]) => {
     const want = st === 'remove' ? 1 : st === 'whole cycle' ? 5 : 20;
@@ -280,7 +288,7 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   });
   results.lifeCycle = {
     cycles: { library: per.library!.create.length, libdevmapper: per.libdevmapper!.create.length, dmsetup: per['dmsetup per step']!.create.length },
-    rounds: LC_ROUNDS, wallNs: wall, medianNs: Object.fromEntries(rows.map(([st, a, b, c]) => [st, { library: a, libdevmapper: b, dmsetup: c }])),
+    rounds: LC_ROUNDS, wallNs: wall, medianNs: Object.fromEntries(rows.map(([st, a, b, c]) => [st, { library: a, libraryBlocking: blockingOf(st), libdevmapper: b, dmsetup: c }])),
     meanNs: Object.fromEntries(Object.entries(per).map(([impl, s]) => [impl, Object.fromEntries(STEPS.map((st) => [st, s[st].reduce((p, q) => p + q, 0) / s[st].length]))])),
   };
   print('2. Life cycle (median per step)', body, [

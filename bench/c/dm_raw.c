@@ -16,6 +16,7 @@
 #include <linux/dm-ioctl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "hwm.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -45,16 +46,6 @@ static void xioctl(unsigned long req, void *buf) {
   if (ioctl(fd, req, buf) != 0) { fprintf(stderr, "ioctl %#lx: %s\n", req, strerror(errno)); exit(1); }
 }
 
-/* Peak RSS of this program's own memory (VmHWM): ru_maxrss would include the Node parent's
- * size, which Linux carries over the fork + exec that started us. */
-static long maxrss_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f && fgets(line, sizeof line, f)) if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
-  if (f) fclose(f);
-  return kib;
-}
 
 /* One LIST into *buf (grown and kept on BUFFER_FULL); returns the reply. */
 static struct dm_ioctl *list(unsigned char **buf, size_t *size) {
@@ -110,7 +101,7 @@ int main(int argc, char **argv) {
     double per = (now_ns() - t0) / n;
     printf("{\"mode\":\"%s\",\"ns_per_op\":%.0f,\"n\":%ld,\"devices\":%ld,\"buffer\":%zu,\"first_ioctls\":%ld,"
            "\"list_ioctls_per_op\":%.3f,\"status_ioctls_per_op\":%.1f,\"maxrss_kib\":%ld}\n",
-           mode, per, n, devices, size, first_ioctls, (double)(list_ioctls - list_at0) / n, (double)statuses / n, maxrss_kib());
+           mode, per, n, devices, size, first_ioctls, (double)(list_ioctls - list_at0) / n, (double)statuses / n, hwm_kib());
     return 0;
   }
 
@@ -134,6 +125,6 @@ int main(int argc, char **argv) {
     xioctl(req, buf);
   }
   double per = (now_ns() - t0) / n;
-  printf("{\"mode\":\"%s\",\"ns_per_op\":%.0f,\"n\":%ld,\"maxrss_kib\":%ld}\n", mode, per, n, maxrss_kib());
+  printf("{\"mode\":\"%s\",\"ns_per_op\":%.0f,\"n\":%ld,\"maxrss_kib\":%ld}\n", mode, per, n, hwm_kib());
   return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "hwm.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,15 +32,6 @@ static void quiet(int level, const char *file, int line, int dm_errno, const cha
   }
 }
 
-/* Peak RSS of this program's own memory (VmHWM; ru_maxrss would include the Node parent). */
-static long hwm_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f && fgets(line, sizeof line, f)) if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
-  if (f) fclose(f);
-  return kib;
-}
 
 static void run(struct dm_task *t, const char *what) {
   if (!t || !dm_task_run(t)) { fprintf(stderr, "libdm: %s failed\n", what); exit(1); }

@@ -197,9 +197,13 @@ export function decodeTargets(rc: RecordCodecs, view: DataView, bytes: Uint8Arra
 
 /**
  * LIST_DEVICES output. Each record: dev, next (from this record), name; then, on 4.37+,
- * an 8-aligned event_nr/flags pair, and, when flags has HAS_UUID, an 8-aligned uuid.
- * Whether the trailer is there is read from the record's bounds (there must be room for
- * it) and the kernel version; uuid presence from the flag bits.
+ * an 8-aligned event_nr; on 4.45+ a flags word after it and, when flags has HAS_UUID, an
+ * 8-aligned uuid. Whether the trailer is there is read from the record's bounds (there
+ * must be room for it) and the kernel version; uuid presence from the flag bits.
+ *
+ * 4.37–4.44 write only the event_nr: the 4 bytes where 4.45 puts the flags are never
+ * written there, so they hold whatever the caller's buffer held (measured on 5.10, dm
+ * 4.43: stale bytes there decoded as "HAS_UUID" and a garbage uuid; docs/kernel-facts.md). They are not read.
  */
 export function decodeNameList(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, end: number, kernel: Version): ListedDevice[] {
   const out: ListedDevice[] = [];
@@ -207,6 +211,7 @@ export function decodeNameList(rc: RecordCodecs, view: DataView, bytes: Uint8Arr
   // "Flags no data": read only the 8-byte dev here; a 12-byte record head may not fit.
   if (view.getBigUint64(start, rc.nameList.endian === 'little') === 0n) return out;
   const trailerByVersion = kernel[0] > 4 || (kernel[0] === 4 && kernel[1] >= 37);
+  const flagsByVersion = kernel[0] > 4 || (kernel[0] === 4 && kernel[1] >= 45);
   let off = start;
   for (;;) {
     if (off + 13 > end) throw malformed(`name-list record at ${off} lies outside the returned data`, 'dm_name_list');
@@ -224,7 +229,10 @@ export function decodeNameList(rc: RecordCodecs, view: DataView, bytes: Uint8Arr
     // Kernels before 4.37 place the next record at align8(record + 16 + name + 1), which can
     // leave exactly 8 spare bytes: bounds alone cannot tell, so the version decides whether
     // a trailer was written, the bounds must then hold it, and its flag bits must be known.
-    if (trailerByVersion) {
+    if (trailerByVersion && !flagsByVersion) {
+      if (tOff + 4 > recEnd) throw malformed(`name-list record "${name}": no room for the event_nr trailer`, 'dm_name_list');
+      eventNr = view.getUint32(tOff + rc.trailer.layout.offsetOf.event_nr, rc.trailer.endian === 'little');
+    } else if (trailerByVersion) {
       if (tOff + 8 > recEnd) throw malformed(`name-list record "${name}": no room for the event_nr/flags trailer`, 'dm_name_list');
       const t = rc.trailer.decode(view, bytes, tOff);
       eventNr = t.event_nr;

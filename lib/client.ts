@@ -189,8 +189,10 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /**
-   * DM_LIST_DEVICES: every device with its dev, event number (4.37+) and uuid (4.45+).
-   * Prefix filters run in the kernel on 4.45+; a name prefix is applied here on older kernels.
+   * DM_LIST_DEVICES: every device with its dev, event number (4.37+) and uuid (4.45+;
+   * `undefined` = the kernel does not say), in name order (UTF-8 bytes) on every kernel:
+   * kernels before 4.45 list in hash order and are sorted here. Prefix filters run in the
+   * kernel on 4.45+; a name prefix is applied here on older kernels.
    */
   async list(options: { namePrefix?: string; uuidPrefix?: string } = {}): Promise<ListedDevice[]> {
     return this.listSync(options);
@@ -204,8 +206,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       ...(filtered && kernelFilters ? { namePrefix: options.namePrefix, uuidPrefix: options.uuidPrefix } : {}),
     });
     const devices = [...reply.devices];
-    if (options.namePrefix !== undefined && !kernelFilters) {
-      return devices.filter((d) => d.name.startsWith(options.namePrefix!));
+    if (!kernelFilters) {
+      // Before 4.45 the kernel walks its name hash (hash order, measured on 5.10); 4.45+
+      // walks a tree sorted by name bytes (docs/kernel-facts.md). list() gives name order everywhere.
+      devices.sort(byNameBytes);
+      if (options.namePrefix !== undefined) return devices.filter((d) => d.name.startsWith(options.namePrefix!));
     }
     return devices;
   }
@@ -545,6 +550,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   #nameOf(id: DeviceId): string {
     return this.#runner.runSync('info', { id }, { device: id }).device.name;
   }
+}
+
+/** The order of the kernel's name tree (4.45+): names compared as UTF-8 bytes. */
+function byNameBytes(a: ListedDevice, b: ListedDevice): number {
+  return Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -34,9 +34,13 @@
 # with `apt-get download` and unpacked into the cache -- never installed.
 #
 # Environment knobs:
-#   DMVM_KERNEL    6.1 | 6.12 | <package name>                (default 6.1)
+#   DMVM_KERNEL    5.10 | 6.1 | 6.12 | newest | <package name>  (default 6.1)
 #                  6.1  = the package linux-image-amd64 depends on (Debian 12's kernel)
 #                  6.12 = the newest linux-image-6.12.*+deb12-amd64 apt knows about
+#                  5.10 = the newest linux-image-5.10.0-*-amd64 of Debian 11 (bullseye)
+#                  newest = the highest linux-image-*-amd64 of trixie, trixie-backports
+#                         and sid; 5.10 and newest come from other Debian suites through
+#                         a private apt state in the cache (the host's sources stay untouched)
 #   DMVM_CACHE     kernel/initramfs cache  (default ${XDG_CACHE_HOME:-~/.cache}/devicemapper-vm)
 #   DMVM_RW        space-separated host dirs shared read-write  (default: the repository root)
 #   DMVM_MEM       guest RAM in MiB                             (default 2048)
@@ -127,13 +131,78 @@ resolve_kernel_pkg() {
           # (no `| grep -q` here: under pipefail its early exit would fail the pipeline)
           if [[ $(apt-cache policy "$p" 2>/dev/null) == *"Candidate: "[0-9]* ]]; then KPKG=$p; break; fi
         done ;;
+      5.10|newest)
+        # Other suites' kernels: resolved in the private apt state (never pinned: the
+        # archive drops superseded builds).
+        private_apt_init || die "cannot set up the private apt state for DMVM_KERNEL=$DMVM_KERNEL"
+        local re
+        if [ "$DMVM_KERNEL" = 5.10 ]; then re='^linux-image-5\.10\.0-[0-9]+-amd64$'
+        else re='^linux-image-[0-9][^ ]*-amd64$'; fi
+        KPKG=$(apt-cache "${PAPT[@]}" search --names-only "$re" 2>/dev/null | awk '{print $1}' \
+               | grep -vE -- '-(cloud|rt|dbg|unsigned)-amd64$' | sort -V | tail -n 1)
+        [ -n "$KPKG" ] && return 0
+        [ "$try" = 1 ] && private_apt_update || break
+        continue ;;
       linux-image-*) KPKG=$DMVM_KERNEL; return 0 ;;
-      *) die "DMVM_KERNEL must be 6.1, 6.12 or a linux-image-* package name (got '$DMVM_KERNEL')" ;;
+      *) die "DMVM_KERNEL must be 5.10, 6.1, 6.12, newest or a linux-image-* package name (got '$DMVM_KERNEL')" ;;
     esac
     [ -n "$KPKG" ] && return 0
     [ "$try" = 1 ] && apt_update || break
   done
   die "cannot resolve a kernel package for DMVM_KERNEL=$DMVM_KERNEL (apt lists missing? run apt-get update as root)"
+}
+
+# A private apt state (sources, lists, cache) under the cache dir, for kernel packages of
+# other Debian suites: bullseye (5.10) and trixie/trixie-backports/sid (the newest). It uses
+# the mirrors the host's own sources name and the installed archive keyring; the host's
+# apt configuration is never changed. PAPT holds the apt-get/apt-cache options.
+PAPT=()
+PAPT_UPDATED=0
+private_apt_init() {
+  [ ${#PAPT[@]} -gt 0 ] && return 0
+  local dir=$DMVM_CACHE/apt main sec keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  [ -r "$keyring" ] || { log "no $keyring (package debian-archive-keyring)"; return 1; }
+  # The host's mirrors: URIs of deb822 .sources files and one-line sources.list entries.
+  local uris
+  uris=$( { cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/{for (i = 2; i <= NF; i++) print $i}';
+            cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+              | awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}'; } )
+  main=$(printf '%s\n' "$uris" | grep -v -- '-security' | grep -m1 -E '/debian/?$' || true)
+  sec=$(printf '%s\n' "$uris" | grep -m1 -E '/debian-security/?$' || true)
+  [ -n "$main" ] || { log "no Debian mirror found in the host's apt sources"; return 1; }
+  main=${main%/}; sec=${sec%/}
+  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+  {
+    echo "deb [signed-by=$keyring] $main bullseye main"
+    [ -n "$sec" ] && echo "deb [signed-by=$keyring] $sec bullseye-security main"
+    echo "deb [signed-by=$keyring] $main trixie main"
+    echo "deb [signed-by=$keyring] $main trixie-backports main"
+    echo "deb [signed-by=$keyring] $main sid main"
+  } > "$dir/sources.list.new"
+  # New mirrors (another host) mean the lists must be fetched again.
+  if ! cmp -s "$dir/sources.list.new" "$dir/sources.list"; then
+    mv "$dir/sources.list.new" "$dir/sources.list"; rm -f "$dir/.updated"
+  else rm -f "$dir/sources.list.new"; fi
+  PAPT=(-o "Dir::Etc::sourcelist=$dir/sources.list" -o Dir::Etc::sourceparts=/dev/null
+        -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache" -o APT::Sandbox::User=root)
+  [ -e "$dir/.updated" ] || private_apt_update
+}
+
+private_apt_update() {  # once per run
+  [ "$PAPT_UPDATED" = 0 ] && [ "$DMVM_NO_APT" != 1 ] || return 1
+  PAPT_UPDATED=1
+  log "apt-get update (private state for other suites' kernels)"
+  apt-get "${PAPT[@]}" update -qq >&2 && touch "$DMVM_CACHE/apt/.updated"
+}
+
+# The packages that make up kernel $1: itself, plus the linux-binary/-modules/-base
+# packages newer Debian kernels are split into (linux-base-<ver> carries modules.builtin,
+# which modprobe needs to know that virtio_pci and friends are built in).
+kernel_packages() {
+  echo "$1"
+  local ver=${1#linux-image-}
+  { apt-cache "${PAPT[@]}" depends "$1" 2>/dev/null | sed -n 's/^ *Depends: \(linux-\(binary\|modules\|base\)-[^ ]*\)$/\1/p' \
+    | grep -F -- "$ver" | sort -u; } || true
 }
 
 # Everything that goes into the initramfs; its hash names the cpio.
@@ -256,16 +325,24 @@ prepare_kernel() {
     # apt's sandbox user (_apt) must be able to write the download dir, and the
     # cache usually sits under a 0700 home: download in /tmp instead.
     local dl; dl=$(mktemp -d /tmp/dmvm-dl.XXXXXX); chmod 0777 "$dl"
-    ( cd "$dl" && apt-get download "$KPKG" >&2 ) \
-      || { apt_update && ( cd "$dl" && apt-get download "$KPKG" >&2 ); } \
-      || { rm -rf "$dl"; die "apt-get download $KPKG failed"; }
-    dpkg-deb -x "$dl"/*.deb "$KROOT"
+    local pkgs; pkgs=$(kernel_packages "$KPKG")
+    # shellcheck disable=SC2086
+    ( cd "$dl" && apt-get "${PAPT[@]}" download $pkgs >&2 ) \
+      || { { [ ${#PAPT[@]} -gt 0 ] && private_apt_update || apt_update; } && ( cd "$dl" && apt-get "${PAPT[@]}" download $pkgs >&2 ); } \
+      || { rm -rf "$dl"; die "apt-get download $pkgs failed"; }
+    local deb; for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$KROOT"; done
     rm -rf "$dl"
-    [ -d "$KROOT/lib/modules/$KVER" ] || die "no modules in $KPKG"
+    # Merged /usr (trixie and later): modules under usr/lib/modules.
+    [ -e "$KROOT/lib" ] || [ ! -d "$KROOT/usr/lib/modules" ] || ln -s usr/lib "$KROOT/lib"
+    [ -d "$KROOT/lib/modules/$KVER" ] || die "no modules in $pkgs"
     depmod -b "$KROOT" "$KVER"
     touch "$KDIR/.extracted"
   fi
-  KERNEL=$(ls "$KROOT"/boot/vmlinuz-* | head -n1)
+  KERNEL=
+  local k; for k in "$KROOT"/boot/vmlinuz-* "$KROOT/lib/modules/$KVER/vmlinuz"; do
+    [ -e "$k" ] && { KERNEL=$k; break; }
+  done
+  [ -n "$KERNEL" ] || die "no kernel image in $KPKG"
   # An uncompressed vmlinux boots through PVH: no real-mode setup and, above all,
   # no in-guest decompression, which is slow under TCG (measured 7.6 s vs 4.0 s).
   VMLINUX=$KDIR/vmlinux

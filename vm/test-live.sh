@@ -13,7 +13,8 @@
 #   npm run test:live -- -t smoke
 #
 # Environment:
-#   DM_KERNELS      kernels to test, each as DMVM_KERNEL takes it   (default "6.1 6.12")
+#   DM_KERNELS      kernels to test, each as DMVM_KERNEL takes it   (default "6.1 6.12";
+#                   also 5.10 = Debian 11's kernel, newest = the highest Debian offers)
 #   DM_LIVE_DIRECT  1 = this host already has device-mapper and root: run the
 #                   live suite here, no VM (label: DM_KERNEL_LABEL or host-<uname -r>)
 #   CI              set (and not "false"/"0"): a VM that cannot be started fails the run.
@@ -111,8 +112,8 @@ for a in "$@"; do JEST_ARGS+=("$a"); done
 take_lock
 
 for k in $DM_KERNELS; do
-  case "$k" in 6.1|6.12|linux-image-*) ;;
-    *) log "DM_KERNELS entry '$k' is not 6.1, 6.12 or a linux-image-* package name"; exit 2 ;;
+  case "$k" in 5.10|6.1|6.12|newest|linux-image-*) ;;
+    *) log "DM_KERNELS entry '$k' is not 5.10, 6.1, 6.12, newest or a linux-image-* package name"; exit 2 ;;
   esac
 done
 

@@ -88,6 +88,19 @@ class Call {
 
 interface SimFd { armedEventNr: number; closed: boolean }
 
+/**
+ * The order of LIST_DEVICES before 4.45: the kernel walks its 64 name-hash buckets in
+ * order, each bucket newest first (list_add at the head). hash_str() of dm-ioctl.c.
+ */
+function hashOrder(devs: SimDevice[]): SimDevice[] {
+  const bucket = (name: string): number => {
+    let h = 0;
+    for (const byte of enc.encode(name)) h = Math.imul((h + byte) >>> 0, 2654435387) >>> 0;
+    return h & 63;
+  };
+  return devs.map((d, i) => ({ d, i, b: bucket(d.name) })).sort((x, y) => x.b - y.b || y.i - x.i).map((x) => x.d);
+}
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const align8 = (n: number) => (n + 7) & ~7;
@@ -564,6 +577,7 @@ export class SimulatedKernel {
       let devs = [...this.devices.values()].filter((d) =>
         d.name.startsWith(namePrefix) && (uuidPrefix === '' || (d.uuid ?? '').startsWith(uuidPrefix)));
       if (filters) devs = devs.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name))); // rb-tree walk
+      else devs = hashOrder(devs);
       const sizes = devs.map((d) => {
         const nameLen = enc.encode(d.name).length;
         if (!trailer) return 16 + nameLen + 1 + 7; // the old over-estimate
@@ -600,7 +614,9 @@ export class SimulatedKernel {
           }
         }
         k.view.setUint32(t, d.eventNr, this.#le);
-        k.view.setUint32(t + 4, flags, this.#le);
+        // 4.37–4.44 write the event_nr only: the next 4 bytes keep whatever the caller's
+        // buffer held (measured on 5.10, dm 4.43; docs/kernel-facts.md).
+        if (filters) k.view.setUint32(t + 4, flags, this.#le);
         off = next;
       }
       return 0;

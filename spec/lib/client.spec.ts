@@ -48,6 +48,39 @@ describe('version gates: typed "unsupported" errors instead of silent misparses'
     dm.close();
   });
 
+  test('4.43 (Debian 11, 5.10): the unwritten flags word after event_nr is never read', async () => {
+    const kernel = new SimulatedKernel({ version: [4, 43, 0] });
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    await dm.create({ name: 'a', uuid: 'ua' });
+    await dm.create({ name: 'b' });
+    dm.close();
+    // The request as the client sends it, but over a buffer that held other bytes (a reused
+    // buffer): the kernel writes no flags before 4.45, so 0xA5 stays there.
+    const req = codec.encodeRequest('listDevices', { withUuid: true }, { bufferSize: 4096 });
+    req.fill(0xa5, 312);
+    expect(kernel.ioctl(requestCode('listDevices'), req).ret).toBe(0);
+    const { devices } = codec.decodeReply('listDevices', req);
+    expect(devices.map((d) => [d.name, d.eventNr, d.uuid])).toEqual(expect.arrayContaining([['a', 0, undefined], ['b', 0, undefined]]));
+  });
+
+  test('before 4.45 the kernel lists in hash order; list() gives name order on every kernel', async () => {
+    for (const version of [[4, 43, 0], [4, 44, 0], [4, 48, 0]] as const) {
+      const kernel = new SimulatedKernel({ version });
+      const dm = await DeviceMapper.open({ backend: kernel.backend() });
+      const names = Array.from({ length: 40 }, (_, i) => `dev-${String(i).padStart(2, '0')}`);
+      for (const n of names) await dm.create({ name: n });
+      const raw = codec.decodeReply('listDevices', (() => {
+        const req = codec.encodeRequest('listDevices', {}, { bufferSize: 16384 });
+        kernel.ioctl(requestCode('listDevices'), req);
+        return req;
+      })()).devices.map((d) => d.name);
+      if (version[1] < 45) expect(raw).not.toEqual(names); // the simulated hash walk is not sorted
+      expect((await dm.list()).map((d) => d.name)).toEqual(names);
+      expect((await dm.list({ namePrefix: 'dev-1' })).map((d) => d.name)).toEqual(names.filter((n) => n.startsWith('dev-1')));
+      dm.close();
+    }
+  });
+
   test('the version is learnt from replies, including failed ones (not EACCES)', async () => {
     const kernel = new SimulatedKernel({ version: [4, 47, 0] });
     const dm = await DeviceMapper.open({ backend: kernel.backend() });

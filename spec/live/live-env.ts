@@ -10,8 +10,14 @@ export const DM_CONTROL = '/dev/mapper/control';
 /** True when the live suite was requested explicitly (VM, CI, DM_LIVE_DIRECT). */
 export const liveRequired = process.env.DM_LIVE === '1';
 
-/** Which kernel the suite runs on ("6.1", "6.12", a package name, or "host"). */
+/** Which kernel the suite runs on ("5.10", "6.1", "6.12", "newest", a package name, or "host"). */
 export const kernelLabel = process.env.DM_KERNEL_LABEL ?? 'host';
+
+/**
+ * The lowest device-mapper interface minor each kernel of the matrix reports (measured:
+ * 5.10 → 4.43, 6.1 → 4.47, 6.12 → 4.48, 7.3 → 4.50); other labels: the matrix's floor.
+ */
+export const dmMinorFloor: number = ({ '5.10': 43, '6.1': 47, '6.12': 48, newest: 50 } as Record<string, number>)[kernelLabel.replace(/-udev$/, '')] ?? 43;
 
 /**
  * Why the control node cannot be used, or undefined when it can. Probed once, with

@@ -3,7 +3,7 @@
 import { expect, it } from '@jest/globals';
 import * as os from 'node:os';
 import { openControl } from '../../ffi/index.js';
-import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
+import { describeLive, dmMinorFloor, kernelLabel, recordLiveFact } from './live-env.js';
 
 const DM_VERSION = 0xc138fd00; // _IOWR(0xfd, 0, struct dm_ioctl), sizeof = 312
 const BUF_SIZE = 16384;
@@ -23,14 +23,14 @@ function versionRequest(): { buf: Uint8Array; view: DataView } {
 }
 
 describeLive(`smoke: control node through ffi [kernel ${kernelLabel}]`, () => {
-  it('DM_VERSION (sync) reads back version 4.>=47', async () => {
+  it(`DM_VERSION (sync) reads back version 4.>=${dmMinorFloor}`, async () => {
     const t = await openControl();
     try {
       const { buf, view } = versionRequest();
       expect(t.ioctl(DM_VERSION, buf)).toEqual({ ret: 0, errno: 0 });
       const version = [view.getUint32(0, true), view.getUint32(4, true), view.getUint32(8, true)];
       expect(version[0]).toBe(4);
-      expect(version[1]).toBeGreaterThanOrEqual(47);
+      expect(version[1]).toBeGreaterThanOrEqual(dmMinorFloor);
       expect(view.getUint32(16, true)).toBe(DATA_START);
       recordLiveFact('dmVersion', version.join('.'));
       recordLiveFact('kernelRelease', os.release());
@@ -46,7 +46,7 @@ describeLive(`smoke: control node through ffi [kernel ${kernelLabel}]`, () => {
       const { buf, view } = versionRequest();
       expect(await t.ioctlAsync(DM_VERSION, buf)).toEqual({ ret: 0, errno: 0 });
       expect(view.getUint32(0, true)).toBe(4);
-      expect(view.getUint32(4, true)).toBeGreaterThanOrEqual(47);
+      expect(view.getUint32(4, true)).toBeGreaterThanOrEqual(dmMinorFloor);
     } finally {
       t.close();
     }

@@ -107,6 +107,8 @@ export class SimulatedKernel {
   readonly calls = new Map<CommandName, number>();
   /** Open control fds (transports and watchers); tests check nothing leaks. */
   openFds = 0;
+  /** Parked waits (watcher polls, DEV_WAITs): a poll() or DEV_WAIT left behind shows up here. */
+  get pendingWaits(): number { return this.#listeners.size; }
   readonly #targets = new Map<string, SimTargetType>();
   /** Loaded target modules, most recently loaded first (a fresh 6.1 VM lists striped, linear, error). */
   readonly #loaded: string[] = ['striped', 'linear', 'error'];

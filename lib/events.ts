@@ -205,14 +205,16 @@ class TimerSource implements EventSource {
  *   the signal aborts    the pending next() — or the next one — rejects with DmAbortError
  *   afterwards           next() resolves `{ done: true }`
  *
- * A signal already aborted ends the iterator before anything is opened.
+ * A signal already aborted ends the iterator before anything is opened. Nothing is held
+ * before the first next(): not the source, not a listener on the signal, not a place in
+ * the client's list of live iterators (an iterator made and dropped unstarted costs nothing).
  */
 class EventStream implements AsyncIterableIterator<DeviceEvent> {
   readonly #source: EventSource;
   readonly #deps: EventStreamDeps;
   readonly #filter: EventFilter | undefined;
   readonly #signal: AbortSignal | undefined;
-  readonly #onEnd: (s: EventStream) => void;
+  readonly #registry: StreamRegistry;
   /** Aborted when the iterator ends: cuts a pending open()/wait() short. */
   readonly #stop = new AbortController();
   #state: 'new' | 'open' | 'ended' = 'new';
@@ -223,16 +225,14 @@ class EventStream implements AsyncIterableIterator<DeviceEvent> {
   /** next() calls run one after the other, like an async generator's. */
   #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(deps: EventStreamDeps, options: EventsOptions, onEnd: (s: EventStream) => void) {
+  constructor(deps: EventStreamDeps, options: EventsOptions, registry: StreamRegistry) {
     this.#deps = deps;
     this.#filter = options.filter;
     this.#signal = options.signal;
-    this.#onEnd = onEnd;
+    this.#registry = registry;
     this.#source = options.ref === false
       ? new TimerSource(deps.openWatcher, options.pollIntervalMs ?? 100)
       : new PollerSource(deps.poller);
-    if (this.#signal?.aborted) this.#end(new DmAbortError(this.#signal.reason));
-    else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   get ended(): boolean { return this.#state === 'ended'; }
@@ -271,7 +271,7 @@ class EventStream implements AsyncIterableIterator<DeviceEvent> {
     this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#stop.abort();
     this.#source.close();
-    this.#onEnd(this);
+    this.#registry.leave(this);
   }
 
   async #step(): Promise<IteratorResult<DeviceEvent, undefined>> {
@@ -286,6 +286,15 @@ class EventStream implements AsyncIterableIterator<DeviceEvent> {
       }
       try {
         if (this.#state === 'new') {
+          if (this.#signal?.aborted) {
+            this.#end(new DmAbortError(this.#signal.reason));
+            continue;
+          }
+          if (!this.#registry.enter(this)) { // the client was closed before this iterator started
+            this.#end();
+            continue;
+          }
+          this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
           await this.#source.open(this.#stop.signal);
           if (this.ended) continue;
           this.#state = 'open';
@@ -307,25 +316,40 @@ class EventStream implements AsyncIterableIterator<DeviceEvent> {
   }
 }
 
+/** Where started iterators are tracked so that the client's close() can end them. */
+interface StreamRegistry {
+  /** false once the client is closed. */
+  enter(s: EventStream): boolean;
+  leave(s: EventStream): void;
+}
+
 /**
  * The live `events()` iterators of one client. `closeAll()` (from the client's close)
  * ends every one of them — a pending next() resolves `{ done: true }` — and makes later
  * `open()` calls throw DmClosedError.
  */
-export class EventStreams {
+export class EventStreams implements StreamRegistry {
   readonly #live = new Set<EventStream>();
   #closed = false;
 
   constructor(private readonly deps: EventStreamDeps) {}
 
-  /** Iterators not yet ended (observability for tests). */
+  /** Started iterators not yet ended (observability for tests). */
   get size(): number { return this.#live.size; }
 
   open(options: EventsOptions = {}): AsyncIterableIterator<DeviceEvent> {
     if (this.#closed) throw new DmClosedError('the device-mapper client');
-    const s = new EventStream(this.deps, options, (ended) => this.#live.delete(ended));
-    if (!s.ended) this.#live.add(s);
-    return s;
+    return new EventStream(this.deps, options, this);
+  }
+
+  enter(s: EventStream): boolean {
+    if (this.#closed) return false;
+    this.#live.add(s);
+    return true;
+  }
+
+  leave(s: EventStream): void {
+    this.#live.delete(s);
   }
 
   closeAll(): void {

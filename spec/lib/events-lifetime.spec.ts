@@ -164,3 +164,15 @@ for (const ref of [true, false]) {
     });
   });
 }
+
+test('iterators made but never started hold nothing (no listener on a shared signal); close() still ends them', async () => {
+  const kernel = new SimulatedKernel();
+  const dm = await DeviceMapper.open({ backend: kernel.backend() });
+  const ac = new AbortController();
+  const its = Array.from({ length: 100 }, (_, i) => dm.events({ ref: i % 2 === 0, signal: ac.signal }));
+  expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  expect(kernel.openFds).toBe(1);
+  dm.close();
+  for (const it of its) expect(await it.next()).toEqual({ done: true, value: undefined });
+  expectReleased(kernel, 0);
+});

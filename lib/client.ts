@@ -12,7 +12,7 @@ import type { Backend, ControlTransport, KernelLog } from './backend.js';
 import { DmAbortError, DmError } from './errors.js';
 import { SharedPoller } from './poller.js';
 import { redactTableParams } from './redact.js';
-import { diffSnapshots, matches, snapshotMap, unrefSleep, type DeviceEvent, type EventsOptions } from './events.js';
+import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
 
@@ -129,15 +129,15 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #runner: IoctlRunner;
   readonly #poller: SharedPoller;
   readonly #kmsg: KernelLog | undefined;
-  readonly #backend: Backend;
+  readonly #events: EventStreams;
   #closed = false;
 
   private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined, blocking: boolean) {
     this.#transport = transport;
-    this.#backend = backend;
     this.#kmsg = backend.openKernelLog?.();
     this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking);
     this.#poller = new SharedPoller(backend);
+    this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: () => this.listSync() });
   }
 
   /**
@@ -408,7 +408,10 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /**
    * Device events as an async iterator: `added`, `removed`, `renamed` (same dev, new name
    * or uuid) and `changed` (event_nr moved by `delta`), coalesced per device between polls.
-   * Close it with `break`, `return()` or the signal; that releases the poller.
+   * `break` / `return()` end it (a pending `next()` resolves `{ done: true }`), so does the
+   * client's `close()`; the signal ends it with a DmAbortError (rejecting a pending `next()`,
+   * or the next one). Each of these gives back its watcher at once; an already aborted signal
+   * ends it before anything is opened. On a closed client it throws DmClosedError.
    *
    * ```ts
    * for await (const e of dm.events({ filter: { namePrefix: 'pool' } })) console.log(e.kind, e.name, e.delta);
@@ -416,72 +419,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   events(options: EventsOptions = {}): AsyncIterableIterator<DeviceEvent> {
     this.#runner.require('device events (DM_DEV_ARM_POLL)', FEATURES.armPoll);
-    const inner = new AbortController();
-    const signal = options.signal ? AbortSignal.any([options.signal, inner.signal]) : inner.signal;
-    const gen = options.ref === false
-      ? this.#unrefEvents({ ...options, signal }, inner.signal)
-      : this.#events({ ...options, signal }, inner.signal);
-    const it: AsyncIterableIterator<DeviceEvent> = {
-      next: () => gen.next(),
-      return: (value?: unknown) => {
-        inner.abort();
-        return gen.return(value as undefined);
-      },
-      throw: (e?: unknown) => gen.throw(e),
-      [Symbol.asyncIterator]: () => it,
-    };
-    return it;
-  }
-
-  async *#events(options: EventsOptions, closed: AbortSignal): AsyncGenerator<DeviceEvent, void, undefined> {
-    const { signal, filter } = options;
-    this.#poller.acquire();
-    try {
-      let gen = await this.#poller.ready();
-      let snap = snapshotMap(this.listSync());
-      for (;;) {
-        try {
-          await this.#poller.next(gen, signal);
-        } catch (e) {
-          if (closed.aborted) return;
-          throw e;
-        }
-        gen = await this.#poller.ready();
-        const list = this.listSync();
-        const events = diffSnapshots(snap, list);
-        snap = snapshotMap(list);
-        for (const e of events) if (matches(e, filter)) yield e;
-      }
-    } finally {
-      this.#poller.release();
-    }
-  }
-
-  /** ref: false — no parked poll; a non-blocking check on an unref'd timer instead. */
-  async *#unrefEvents(options: EventsOptions, closed: AbortSignal): AsyncGenerator<DeviceEvent, void, undefined> {
-    const { signal, filter } = options;
-    const interval = options.pollIntervalMs ?? 100;
-    const watcher = await this.#backend.openWatcher();
-    try {
-      watcher.arm();
-      let snap = snapshotMap(this.listSync());
-      for (;;) {
-        try {
-          await unrefSleep(interval, signal);
-        } catch (e) {
-          if (closed.aborted) return;
-          throw e;
-        }
-        if (!watcher.check()) continue;
-        watcher.arm();
-        const list = this.listSync();
-        const events = diffSnapshots(snap, list);
-        snap = snapshotMap(list);
-        for (const e of events) if (matches(e, filter)) yield e;
-      }
-    } finally {
-      watcher.close();
-    }
+    return this.#events.open(options);
   }
 
   /** DM_DEV_WAIT as a convenience: the device's status (or table with statusTable) once its event_nr differs from `eventNr`. */
@@ -534,6 +472,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#events.closeAll(); // live events() iterators end ({ done: true }) and give back their watchers
     this.#poller.close();
     this.#transport.close();
     this.#kmsg?.close();

@@ -31,8 +31,10 @@ export interface DmErrorDetails {
   readonly device?: DeviceId | undefined;
   readonly request?: HeaderSnapshot | undefined;
   readonly reply?: HeaderSnapshot | undefined;
-  /** device-mapper lines the kernel logged during the call (when /dev/kmsg is readable). */
+  /** device-mapper lines of the call's window that name its device (when /dev/kmsg is readable). */
   readonly kernelLog?: readonly string[] | undefined;
+  /** The other device-mapper lines of the call's window: other devices, clients, processes, or no device named. */
+  readonly unattributedKernelLog?: readonly string[] | undefined;
   /** A positive ioctl return value, which the interface also treats as failure. */
   readonly ret?: number | undefined;
   /** Extra context for the message (e.g. the table line of a failed load). */
@@ -74,7 +76,11 @@ function describeDevice(id: DeviceId | undefined): string {
 /**
  * A device-mapper ioctl failed. `code` is the errno name (`ENXIO`, `EBUSY`, `EACCES`,
  * `EINVAL`, `ENOTTY`, …), `command` the client command, `device` how the device was
- * addressed; `request`/`reply` hold the headers and `kernelLog` what the kernel said.
+ * addressed; `request`/`reply` hold the headers and `kernelLog` what the kernel said about
+ * this call's device. /dev/kmsg is shared by everyone: lines logged meanwhile that do not
+ * name this device (another client's, another device's, or lines that name no device, such
+ * as "ioctl: error adding target to table") are in `unattributedKernelLog` and are not part
+ * of the message. Line formats: docs/kernel-facts.md, "Kernel log lines".
  */
 export class DmError extends Error {
   override readonly name = 'DmError';
@@ -85,6 +91,7 @@ export class DmError extends Error {
   readonly request: HeaderSnapshot | undefined;
   readonly reply: HeaderSnapshot | undefined;
   readonly kernelLog: readonly string[];
+  readonly unattributedKernelLog: readonly string[];
   readonly ret: number | undefined;
 
   constructor(d: DmErrorDetails) {
@@ -99,6 +106,7 @@ export class DmError extends Error {
     this.request = d.request;
     this.reply = d.reply;
     this.kernelLog = d.kernelLog ?? [];
+    this.unattributedKernelLog = d.unattributedKernelLog ?? [];
     this.ret = d.ret;
   }
 }

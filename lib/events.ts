@@ -14,7 +14,9 @@
  * with the same minor between two polls looks like a rename.
  */
 import type { DevNo, ListedDevice } from '../codec/index.js';
-import { DmAbortError } from './errors.js';
+import type { Watcher } from './backend.js';
+import { DmAbortError, DmClosedError } from './errors.js';
+import type { SharedPoller } from './poller.js';
 
 export type DeviceEventKind = 'added' | 'removed' | 'renamed' | 'changed';
 
@@ -93,12 +95,265 @@ export function matches(e: DeviceEvent, f: EventFilter | undefined): boolean {
   return f.test ? f.test(e) : true;
 }
 
-/** An abortable sleep whose timer does not keep the process alive. */
+/**
+ * An abortable sleep whose timer does not keep the process alive. An already aborted
+ * signal rejects at once: its 'abort' event has fired and will not fire again.
+ */
 export function unrefSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(new DmAbortError(signal.reason));
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
     t.unref?.();
     const onAbort = () => { clearTimeout(t); reject(new DmAbortError(signal?.reason)); };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+// ------------------------------------------------------------------ the iterators ---
+
+/** What the event iterators of one client need from it. */
+export interface EventStreamDeps {
+  /** The client's shared poller (ref: true). */
+  readonly poller: SharedPoller;
+  /** A watcher of its own (ref: false). */
+  openWatcher(): Promise<Watcher>;
+  /** One DM_LIST_DEVICES snapshot. */
+  list(): readonly ListedDevice[];
+}
+
+/**
+ * Where an iterator learns that a global event may have happened. `open()` makes the
+ * first arm (the first snapshot is taken after it, so nothing between the two is lost),
+ * `wait()` resolves once an event happened after the last arm and re-arms; both reject
+ * with DmAbortError once `signal` aborts. `close()` gives everything back, at once, and
+ * may be called at any time (also while `open()` or `wait()` is pending).
+ */
+interface EventSource {
+  open(signal: AbortSignal): Promise<void>;
+  wait(signal: AbortSignal): Promise<void>;
+  close(): void;
+}
+
+/** ref: true — the client's shared poller: a parked poll on one pool thread. */
+class PollerSource implements EventSource {
+  #gen = 0;
+  #acquired = false;
+  constructor(private readonly poller: SharedPoller) {}
+
+  async open(signal: AbortSignal): Promise<void> {
+    this.poller.acquire();
+    this.#acquired = true;
+    this.#gen = await this.poller.ready(signal);
+  }
+
+  async wait(signal: AbortSignal): Promise<void> {
+    await this.poller.next(this.#gen, signal);
+    this.#gen = await this.poller.ready(signal);
+  }
+
+  close(): void {
+    if (!this.#acquired) return;
+    this.#acquired = false;
+    this.poller.release();
+  }
+}
+
+/** ref: false — a watcher of its own, checked without blocking on an unref'd timer. */
+class TimerSource implements EventSource {
+  #watcher: Watcher | undefined;
+  #closed = false;
+  constructor(private readonly openWatcher: () => Promise<Watcher>, private readonly intervalMs: number) {}
+
+  async open(signal: AbortSignal): Promise<void> {
+    const w = await this.openWatcher();
+    // Ended while the watcher was being opened: nobody else will close it.
+    if (this.#closed || signal.aborted) {
+      w.close();
+      throw new DmAbortError(signal.reason);
+    }
+    this.#watcher = w;
+    w.arm();
+  }
+
+  async wait(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      await unrefSleep(this.intervalMs, signal);
+      const w = this.#watcher;
+      if (!w) throw new DmAbortError(signal.reason);
+      if (w.check()) {
+        w.arm();
+        return;
+      }
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+}
+
+/**
+ * One `events()` iterator, written as a state machine rather than an async generator: a
+ * generator cannot run its `finally` while a `next()` is pending, so its `return()` (or a
+ * client's close) would wait for an event that may never come, holding its watcher.
+ * Here every way of ending — `return()`, `throw()`, the signal, the client's close() —
+ * releases the source at once and cuts any pending wait short:
+ *
+ *   return() / close()   the pending next() (if any) resolves `{ done: true }`
+ *   the signal aborts    the pending next() — or the next one — rejects with DmAbortError
+ *   afterwards           next() resolves `{ done: true }`
+ *
+ * A signal already aborted ends the iterator before anything is opened. Nothing is held
+ * before the first next(): not the source, not a listener on the signal, not a place in
+ * the client's list of live iterators (an iterator made and dropped unstarted costs nothing).
+ */
+class EventStream implements AsyncIterableIterator<DeviceEvent> {
+  readonly #source: EventSource;
+  readonly #deps: EventStreamDeps;
+  readonly #filter: EventFilter | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #registry: StreamRegistry;
+  /** Aborted when the iterator ends: cuts a pending open()/wait() short. */
+  readonly #stop = new AbortController();
+  #state: 'new' | 'open' | 'ended' = 'new';
+  /** Delivered once by the next next() after the signal aborted. */
+  #endError: unknown;
+  #snap = new Map<string, ListedDevice>();
+  #queue: DeviceEvent[] = [];
+  /** next() calls run one after the other, like an async generator's. */
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(deps: EventStreamDeps, options: EventsOptions, registry: StreamRegistry) {
+    this.#deps = deps;
+    this.#filter = options.filter;
+    this.#signal = options.signal;
+    this.#registry = registry;
+    this.#source = options.ref === false
+      ? new TimerSource(deps.openWatcher, options.pollIntervalMs ?? 100)
+      : new PollerSource(deps.poller);
+  }
+
+  get ended(): boolean { return this.#state === 'ended'; }
+
+  next(): Promise<IteratorResult<DeviceEvent, undefined>> {
+    const p = this.#tail.then(() => this.#step());
+    this.#tail = p.catch(() => undefined);
+    return p;
+  }
+
+  async return(): Promise<IteratorResult<DeviceEvent, undefined>> {
+    this.#end();
+    await this.#tail; // the pending next() settles promptly: its wait was cut short
+    return { done: true, value: undefined };
+  }
+
+  async throw(e?: unknown): Promise<IteratorResult<DeviceEvent, undefined>> {
+    this.#end();
+    await this.#tail;
+    throw e;
+  }
+
+  [Symbol.asyncIterator](): this { return this; }
+
+  /** Ends the iterator (idempotent): releases the source, cuts a pending wait short. */
+  end(): void { this.#end(); }
+
+  readonly #onAbort = (): void => this.#end(new DmAbortError(this.#signal?.reason));
+
+  #end(error?: unknown): void {
+    if (this.#state === 'ended') return;
+    this.#state = 'ended';
+    this.#endError = error;
+    this.#queue = [];
+    this.#snap = new Map();
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#stop.abort();
+    this.#source.close();
+    this.#registry.leave(this);
+  }
+
+  async #step(): Promise<IteratorResult<DeviceEvent, undefined>> {
+    for (;;) {
+      const queued = this.#queue.shift();
+      if (queued) return { done: false, value: queued };
+      if (this.#state === 'ended') {
+        const e = this.#endError;
+        if (e === undefined) return { done: true, value: undefined };
+        this.#endError = undefined;
+        throw e;
+      }
+      try {
+        if (this.#state === 'new') {
+          if (this.#signal?.aborted) {
+            this.#end(new DmAbortError(this.#signal.reason));
+            continue;
+          }
+          if (!this.#registry.enter(this)) { // the client was closed before this iterator started
+            this.#end();
+            continue;
+          }
+          this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+          await this.#source.open(this.#stop.signal);
+          if (this.ended) continue;
+          this.#state = 'open';
+          this.#snap = snapshotMap(this.#deps.list());
+          continue;
+        }
+        await this.#source.wait(this.#stop.signal);
+        if (this.ended) continue;
+        const list = this.#deps.list();
+        const events = diffSnapshots(this.#snap, list);
+        this.#snap = snapshotMap(list);
+        for (const e of events) if (matches(e, this.#filter)) this.#queue.push(e);
+      } catch (e) {
+        if (this.ended) continue; // ended meanwhile: the wait was cut short
+        this.#end();
+        throw e;
+      }
+    }
+  }
+}
+
+/** Where started iterators are tracked so that the client's close() can end them. */
+interface StreamRegistry {
+  /** false once the client is closed. */
+  enter(s: EventStream): boolean;
+  leave(s: EventStream): void;
+}
+
+/**
+ * The live `events()` iterators of one client. `closeAll()` (from the client's close)
+ * ends every one of them — a pending next() resolves `{ done: true }` — and makes later
+ * `open()` calls throw DmClosedError.
+ */
+export class EventStreams implements StreamRegistry {
+  readonly #live = new Set<EventStream>();
+  #closed = false;
+
+  constructor(private readonly deps: EventStreamDeps) {}
+
+  /** Started iterators not yet ended (observability for tests). */
+  get size(): number { return this.#live.size; }
+
+  open(options: EventsOptions = {}): AsyncIterableIterator<DeviceEvent> {
+    if (this.#closed) throw new DmClosedError('the device-mapper client');
+    return new EventStream(this.deps, options, this);
+  }
+
+  enter(s: EventStream): boolean {
+    if (this.#closed) return false;
+    this.#live.add(s);
+    return true;
+  }
+
+  leave(s: EventStream): void {
+    this.#live.delete(s);
+  }
+
+  closeAll(): void {
+    this.#closed = true;
+    for (const s of [...this.#live]) s.end();
+  }
 }

@@ -1,7 +1,8 @@
 /**
  * Reads what device-mapper logged to the kernel log during a failed call — the
  * diagnostic users need most ("device-mapper: table: 254:0: linear: Device lookup
- * failed"). Records are followed by sequence number from a cursor set when the client
+ * failed"). Which of them a failed call keeps is decided in call-log.ts. Records are
+ * followed by sequence number from a cursor set when the client
  * opened: timestamps cannot be compared with process.hrtime (the kernel's local_clock and
  * CLOCK_MONOTONIC drift apart by tens of ms under a VM). Best effort: an unreadable
  * /dev/kmsg (non-root, container) means no lines, never an error.
@@ -14,8 +15,13 @@ export interface KernelLog {
   close(): void;
 }
 
-/** Opens /dev/kmsg and skips what is already there; undefined when it is not readable. */
-export function openKernelLog(path = '/dev/kmsg', limit = 20): KernelLog | undefined {
+/**
+ * Opens /dev/kmsg and skips what is already there; undefined when it is not readable.
+ * `limit` bounds one take(); it is generous because other clients' and processes' lines
+ * come in the same stream and are sorted out afterwards (call-log.ts), so a burst of
+ * theirs must not push this call's line out.
+ */
+export function openKernelLog(path = '/dev/kmsg', limit = 256): KernelLog | undefined {
   let fd: number;
   try {
     fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);

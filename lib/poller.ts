@@ -11,7 +11,7 @@
  * still pending on the fd and make the next poll return at once.
  */
 import type { Backend, Watcher } from './backend.js';
-import { DmAbortError } from './errors.js';
+import { DmAbortError, DmClosedError } from './errors.js';
 
 interface EventWaiter { gen: number; resolve: () => void; reject: (e: unknown) => void }
 
@@ -32,7 +32,7 @@ export class SharedPoller {
 
   /** Registers interest; the poller runs while anyone is interested. Pair with release(). */
   acquire(): void {
-    if (this.#closed) throw new Error('the client is closed');
+    if (this.#closed) throw new DmClosedError('the device-mapper client');
     this.#interest++;
   }
 
@@ -43,10 +43,24 @@ export class SharedPoller {
   /** Whether a poll is currently parked (holding a pool thread). */
   get active(): boolean { return this.#running; }
 
-  /** Resolves with the current generation once the fd is armed. */
-  ready(): Promise<number> {
+  /** Resolves with the current generation once the fd is armed; rejects with DmAbortError once `signal` aborts. */
+  ready(signal?: AbortSignal): Promise<number> {
+    if (signal?.aborted) return Promise.reject(new DmAbortError(signal.reason));
     if (this.#armed) return Promise.resolve(this.#gen);
-    const p = new Promise<number>((resolve, reject) => this.#armWaiters.push({ resolve, reject }));
+    const p = new Promise<number>((resolve, reject) => {
+      const w: { resolve: (g: number) => void; reject: (e: unknown) => void } = { resolve, reject };
+      if (signal) {
+        const onAbort = () => {
+          const i = this.#armWaiters.indexOf(w);
+          if (i >= 0) this.#armWaiters.splice(i, 1);
+          reject(new DmAbortError(signal.reason));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        w.resolve = (g: number) => { signal.removeEventListener('abort', onAbort); resolve(g); };
+        w.reject = (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); };
+      }
+      this.#armWaiters.push(w);
+    });
     this.#start();
     return p;
   }
@@ -64,6 +78,7 @@ export class SharedPoller {
         if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort, { once: true });
         w.resolve = () => { signal.removeEventListener('abort', onAbort); resolve(); };
+        w.reject = (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); };
       }
       this.#eventWaiters.add(w);
       this.#start();
@@ -114,7 +129,7 @@ export class SharedPoller {
     } finally {
       this.#opening = undefined;
     }
-    if (this.#closed) { this.#watcher.close(); throw new Error('the client is closed'); }
+    if (this.#closed) { this.#watcher.close(); throw new DmClosedError('the device-mapper client'); }
     return this.#watcher;
   }
 
@@ -128,7 +143,7 @@ export class SharedPoller {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const err = new Error('the client was closed');
+    const err = new DmClosedError('the device-mapper client');
     this.#fail(err);
     this.#watcher?.close();
     this.#watcher = undefined;

@@ -9,11 +9,12 @@
  *      remember the size that worked for the next call of that command (cap 1 GiB).
  */
 import {
-  codec as hostCodec, DEFAULT_BUFFER_SIZE, DmCodecError, DM_MAX_DATA_SIZE, MIN_VERSION, PAYLOAD_COMMANDS, requestCode,
+  codec as hostCodec, decodeDev, DEFAULT_BUFFER_SIZE, DmCodecError, DM_MAX_DATA_SIZE, MIN_VERSION, PAYLOAD_COMMANDS, requestCode,
   type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DmCodec, type Version,
 } from '../codec/index.js';
 import { ERRNO } from '../ffi/errors.js';
 import type { ControlTransport, IoctlResult, KernelLog } from './backend.js';
+import { attributeLines, deviceMentions, KernelLogWindow, type CallDevice } from './call-log.js';
 import { DmError, DmUnsupportedError, type HeaderSnapshot } from './errors.js';
 
 export interface CallContext {
@@ -52,6 +53,9 @@ function releaseSlot(): void {
   else asyncInFlight--;
 }
 
+/** At most this many kernel lines of each kind on an error. */
+const KERNEL_LINES = 20;
+
 /** Errors after which the kernel has not written its version back. */
 const NO_VERSION_WRITTEN: ReadonlySet<number> = new Set([ERRNO.EACCES, ERRNO.EFAULT, ERRNO.EBADF, ERRNO.EPERM]);
 
@@ -72,15 +76,18 @@ export class IoctlRunner {
    * writing into their buffer while JS runs).
    */
   #scratch: Uint8Array | undefined;
+  /** The kernel log, seen through a window per call (undefined when /dev/kmsg is unreadable). */
+  readonly #log: KernelLogWindow | undefined;
 
   constructor(
     private readonly transport: ControlTransport,
-    private readonly kmsg: KernelLog | undefined,
+    kmsg: KernelLog | undefined,
     initialBufferSize = DEFAULT_BUFFER_SIZE,
     /** Run every command on the calling thread (see OpenOptions.blocking). */
     readonly blocking = false,
   ) {
     this.#initial = initialBufferSize;
+    this.#log = kmsg && new KernelLogWindow(kmsg);
   }
 
   /** Throws DmUnsupportedError when the known kernel version is below `required`. */
@@ -90,11 +97,12 @@ export class IoctlRunner {
   }
 
   runSync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): CommandReplies[C] {
+    const mark = this.#log?.mark() ?? 0;
     for (;;) {
       const req = this.#encode(command, params, true);
       this.#bump(command);
       const r = this.transport.ioctl(requestCode(command), req);
-      const out = this.#finish(command, req, r, ctx);
+      const out = this.#finish(command, req, r, ctx, mark);
       if (out !== undefined) return out;
     }
   }
@@ -103,6 +111,7 @@ export class IoctlRunner {
     // `blocking` clients (CLI tools, scripts) skip the thread-pool hop: bench:live measured it
     // at 1–2 ms per call under TCG, more than create/resume/info cost in the kernel.
     if (this.blocking) return this.runSync(command, params, ctx);
+    const mark = this.#log?.mark() ?? 0;
     for (;;) {
       const req = this.#encode(command, params);
       const queued = takeSlot();
@@ -114,7 +123,7 @@ export class IoctlRunner {
       } finally {
         releaseSlot();
       }
-      const out = this.#finish(command, req, r, ctx);
+      const out = this.#finish(command, req, r, ctx, mark);
       if (out !== undefined) return out;
     }
   }
@@ -138,10 +147,11 @@ export class IoctlRunner {
   }
 
   /** Returns the decoded reply, or undefined when the call must be repeated with a bigger buffer. */
-  #finish<C extends CommandName>(command: C, req: Uint8Array, r: IoctlResult, ctx: CallContext): CommandReplies[C] | undefined {
+  #finish<C extends CommandName>(command: C, req: Uint8Array, r: IoctlResult, ctx: CallContext, mark: number): CommandReplies[C] | undefined {
     try {
       if (r.ret !== 0) {
         if (r.ret < 0 && !NO_VERSION_WRITTEN.has(r.errno)) this.#learn(req);
+        const { own, other } = this.#kernelLines(command, req, ctx, mark);
         throw new DmError({
           command,
           errno: r.ret < 0 ? r.errno : 0,
@@ -149,7 +159,8 @@ export class IoctlRunner {
           device: ctx.device,
           // On failure the kernel wrote back only its version: the rest is our request.
           request: { ...snapshot(this.codec.decodeHeader(req)), version: MIN_VERSION[command] },
-          kernelLog: this.kmsg?.take(),
+          kernelLog: own,
+          unattributedKernelLog: other,
           hint: ctx.hint,
         });
       }
@@ -167,6 +178,49 @@ export class IoctlRunner {
       return reply;
     } finally {
       if (ctx.secure) req.fill(0);
+    }
+  }
+
+  /**
+   * The kernel lines of a failed call: those that name its device (docs/kernel-facts.md,
+   * "Kernel log lines"), and the rest of its window. The kernel writes nothing but its
+   * version back on failure, so a call addressed by name or uuid does not know its number:
+   * when some line names a device by number (or by name, for a call by uuid or number),
+   * one DM_DEV_STATUS by the same id learns it — only on failure, only when there are such
+   * lines, never for create (a device found by that name is not the one the call made).
+   * Best effort: if the lookup fails, lines by number stay unattributed.
+   */
+  #kernelLines(command: CommandName, req: Uint8Array, ctx: CallContext, mark: number): { own?: string[]; other?: string[] } {
+    if (!this.#log) return {};
+    const lines = this.#log.since(mark);
+    const cap = (l: string[]) => l.slice(-KERNEL_LINES);
+    if (lines.length === 0 || !ctx.device) return { own: [], other: cap(lines) };
+    const h = this.codec.decodeHeader(req); // the request: what the kernel looked the device up by
+    const device: CallDevice = { name: h.name || undefined, uuid: h.uuid || undefined, dev: h.dev ? decodeDev(h.dev) : undefined };
+    const { byNumber, byName } = deviceMentions(lines);
+    if (command !== 'create' && ((byNumber && !device.dev) || (byName && device.name === undefined))) {
+      const id: DeviceId | undefined = device.uuid ? { uuid: device.uuid } : device.name ? { name: device.name } : device.dev ? { dev: device.dev } : undefined;
+      const found = id && this.#lookup(id);
+      if (found) {
+        device.dev ??= found.dev;
+        device.name ??= found.name;
+      }
+    }
+    const { own, other } = attributeLines(lines, device);
+    return { own: cap(own), other: cap(other) };
+  }
+
+  /** DM_DEV_STATUS outside the error path: undefined on any failure (never throws, never logs as a call). */
+  #lookup(id: DeviceId): { name: string; dev: { major: number; minor: number } } | undefined {
+    try {
+      const req = this.codec.encodeRequest('info', { id });
+      this.#bump('info');
+      const r = this.transport.ioctl(requestCode('info'), req);
+      if (r.ret !== 0) return undefined;
+      const { name, dev } = this.codec.decodeReply('info', req).device;
+      return { name, dev };
+    } catch {
+      return undefined;
     }
   }
 

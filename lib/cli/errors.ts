@@ -70,8 +70,12 @@ export function formatError(e: unknown, verb: string): string {
   if (e instanceof DmAbortError) return `dmctl ${verb}: interrupted\n`;
   const msg = e instanceof Error ? e.message : String(e);
   let s = `dmctl ${verb}: ${msg}\n`;
-  if (e instanceof DmError && e.kernelLog.length === 0 && e.errno > 0) {
-    s += '  (no kernel log lines: /dev/kmsg was not readable or the kernel logged nothing)\n';
+  if (e instanceof DmError) {
+    // Lines logged meanwhile that do not name this device: shown, but marked as such.
+    for (const line of e.unattributedKernelLog) s += `  kernel, not attributed to this call: ${line}\n`;
+    if (e.kernelLog.length === 0 && e.unattributedKernelLog.length === 0 && e.errno > 0) {
+      s += '  (no kernel log lines: /dev/kmsg was not readable or the kernel logged nothing)\n';
+    }
   }
   if (e instanceof ManglingError) s += '  (names outside [0-9A-Za-z#+-.:=@_] are sent as \\xNN; --manglename none sends them as given)\n';
   const hint = hintFor(e, verb);

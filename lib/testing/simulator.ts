@@ -120,6 +120,8 @@ export class SimulatedKernel {
   readonly calls = new Map<CommandName, number>();
   /** Open control fds (transports and watchers); tests check nothing leaks. */
   openFds = 0;
+  /** Parked waits (watcher polls, DEV_WAITs): a poll() or DEV_WAIT left behind shows up here. */
+  get pendingWaits(): number { return this.#listeners.size; }
   readonly #targets = new Map<string, SimTargetType>();
   /** Loaded target modules, most recently loaded first (a fresh 6.1 VM lists striped, linear, error). */
   readonly #loaded: string[] = ['striped', 'linear', 'error'];
@@ -469,7 +471,7 @@ export class SimulatedKernel {
   }
 
   /** populate_table(): walks the spec chain exactly as the kernel does. */
-  #readTable(k: Call, size: number): SimTable {
+  #readTable(k: Call, size: number, d: SimDevice): SimTable {
     const count = k.targetCount;
     if (count === 0) throw new SimError('EINVAL', 'ioctl: populate_table: no targets specified');
     const lines: SimTable['lines'] = [];
@@ -488,7 +490,8 @@ export class SimulatedKernel {
       const params = dec.decode(k.buf.subarray(off + 40, nul));
       end = nul + 1;
       next = off + spec.next;
-      const where = `${this.major}:?`;
+      // dm_table_add_target() names the device by dm_device_name(): "major:minor" (docs/kernel-facts.md).
+      const where = `${this.major}:${d.minor}`;
       if (spec.length === 0n) throw new SimError('EINVAL', `table: ${where}: zero-length target`);
       if (spec.sector_start !== expected) throw new SimError('EINVAL', `table: ${where}: gap in target ranges after sector ${expected}`);
       expected = spec.sector_start + spec.length;
@@ -673,7 +676,7 @@ export class SimulatedKernel {
       const taken = changeUuid ? [...this.devices.values()].some((d) => d.uuid === next) : this.devices.has(next);
       if (taken) throw new SimError('EBUSY', `ioctl: Unable to change ${changeUuid ? 'uuid' : 'name'} on mapped device ${k.name} to one that already exists: ${next}`);
       const d = this.devices.get(k.name); // by name only (measured: a uuid gives ENXIO)
-      if (!d) throw new SimError('ENXIO', `ioctl: Unable to rename non-existent device, ${k.name} to ${next}`);
+      if (!d) throw new SimError('ENXIO', `ioctl: Unable to rename non-existent device, ${k.name} to ${changeUuid ? 'uuid ' : ''}${next}`);
       if (changeUuid && d.uuid) throw new SimError('EINVAL', `ioctl: Unable to change uuid of mapped device ${d.name} to ${next} because uuid is already set to ${d.uuid}`);
       if (changeUuid) d.uuid = next;
       else { this.devices.delete(d.name); d.name = next; this.devices.set(next, d); }
@@ -718,7 +721,7 @@ export class SimulatedKernel {
 
     load: (k, size) => {
       const d = this.#lookup(k);
-      const table = this.#readTable(k, size);
+      const table = this.#readTable(k, size, d);
       d.inactive = table;
       d.diskAdded = true;
       k.flags |= DM_INACTIVE_PRESENT_FLAG;

@@ -374,10 +374,11 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
 
   const listedDevices = (v: Version) => {
     const trailer = v[0] > 4 || (v[0] === 4 && v[1] >= 37);
+    const flags = v[0] > 4 || (v[0] === 4 && v[1] >= 45); // uuids in LIST: 4.45+
     return fc.array(fc.record({
       name: text(127), dev: devNo(1),
       eventNr: trailer ? u32 : fc.constant(undefined),
-      uuid: trailer ? fc.oneof(fc.constant(undefined), fc.constant(null), text(128)) : fc.constant(undefined),
+      uuid: flags ? fc.oneof(fc.constant(undefined), fc.constant(null), text(128)) : fc.constant(undefined),
     }), { maxLength: 20 });
   };
   /** A reply value, plus what decodeReply should return for it (they differ only for partial status). */

@@ -121,6 +121,7 @@ export function buildReply<C extends CommandName>(codec: DmCodec, command: C, re
         return assemble(codec, { version }, (v, b) => { rc.nameList.encode(v, b, START, { dev: 0n, next: 0 }); return START; }, START + 16, o);
       }
       const trailer = version[0] > 4 || (version[0] === 4 && version[1] >= 37);
+      const withFlags = version[0] > 4 || (version[0] === 4 && version[1] >= 45);
       return assemble(codec, { version }, (v, b) => {
         let off = START;
         let prev = -1;
@@ -131,7 +132,11 @@ export function buildReply<C extends CommandName>(codec: DmCodec, command: C, re
           b.set(name, off + 12);
           b[off + 12 + name.length] = 0;
           let p = align8(off + 12 + name.length + 1);
-          if (trailer) {
+          if (trailer && !withFlags) {
+            // 4.37–4.44: event_nr only; the flags word of 4.45+ is left as the buffer held it.
+            v.setUint32(p, d.eventNr ?? 0, le);
+            p += 8;
+          } else if (trailer) {
             const flags = d.uuid === undefined ? 0 : d.uuid === null ? 2 : 1;
             rc.trailer.encode(v, b, p, { event_nr: d.eventNr ?? 0, flags });
             p += 8;

@@ -120,7 +120,8 @@ describe('errors', () => {
     const e = (await dm.load('x', [{ start: 0, length: 8, type: 'linear', params: '/dev/nope 0' }]).catch((x: unknown) => x)) as DmError;
     expect(e).toMatchObject({ command: 'load', device: { name: 'x' }, code: 'ENOENT' });
     expect(e.request).toMatchObject({ name: 'x', target_count: 1, version: [4, 0, 0] });
-    expect(e.kernelLog).toEqual(['device-mapper: table: 254:?: linear: Device lookup failed', 'device-mapper: ioctl: error adding target to table']);
+    expect(e.kernelLog).toEqual(['device-mapper: table: 254:0: linear: Device lookup failed']);
+    expect(e.unattributedKernelLog).toEqual(['device-mapper: ioctl: error adding target to table']); // names no device
     expect(e.message).toContain('kernel: device-mapper: table');
     dm.close();
   });

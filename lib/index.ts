@@ -6,6 +6,7 @@ export type {
   CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, TableResult, WaitOptions,
 } from './client.js';
 export * from './errors.js';
+export { TRUSTED_REPLY_FIELDS } from './identity.js';
 export { redactTableParams } from './redact.js';
 export { diffSnapshots } from './events.js';
 export type { DeviceEvent, DeviceEventKind, EventFilter, EventsOptions } from './events.js';

@@ -12,7 +12,7 @@ import {
   codec as hostCodec, DEFAULT_BUFFER_SIZE, DmCodecError, DM_MAX_DATA_SIZE, MIN_VERSION, PAYLOAD_COMMANDS, requestCode,
   type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DmCodec, type Version,
 } from '../codec/index.js';
-import { ERRNO } from '../ffi/errors.js';
+import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { ControlTransport, IoctlResult, KernelLog } from './backend.js';
 import { DmError, DmUnsupportedError, type HeaderSnapshot } from './errors.js';
 
@@ -22,6 +22,8 @@ export interface CallContext {
   readonly hint?: string | undefined;
   /** Wipe request and reply buffers after the call (key material). */
   readonly secure?: boolean | undefined;
+  /** Issued by an operation that must finish after close() (a rollback): not refused. */
+  readonly afterClose?: boolean | undefined;
 }
 
 /** Size of the request buffer sync calls reuse (the default payload buffer). */
@@ -63,6 +65,8 @@ export class IoctlRunner {
   /** ioctls issued, per command (observability: buffer growth, tests, benchmarks). */
   readonly calls = new Map<CommandName, number>();
   readonly codec: DmCodec = hostCodec;
+  /** Set by the client's close(): new calls fail with DmClosedError (rollbacks still run). */
+  closed = false;
 
   readonly #initial: number;
   /**
@@ -90,6 +94,7 @@ export class IoctlRunner {
   }
 
   runSync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): CommandReplies[C] {
+    this.#gate(ctx);
     for (;;) {
       const req = this.#encode(command, params, true);
       this.#bump(command);
@@ -103,6 +108,7 @@ export class IoctlRunner {
     // `blocking` clients (CLI tools, scripts) skip the thread-pool hop: bench:live measured it
     // at 1–2 ms per call under TCG, more than create/resume/info cost in the kernel.
     if (this.blocking) return this.runSync(command, params, ctx);
+    this.#gate(ctx);
     for (;;) {
       const req = this.#encode(command, params);
       const queued = takeSlot();
@@ -117,6 +123,10 @@ export class IoctlRunner {
       const out = this.#finish(command, req, r, ctx);
       if (out !== undefined) return out;
     }
+  }
+
+  #gate(ctx: CallContext): void {
+    if (this.closed && !ctx.afterClose) throw new DmClosedError('device-mapper client');
   }
 
   #bump(command: CommandName): void {

@@ -278,13 +278,22 @@ describe('dmctl remove --force', () => {
     }
   });
 
-  test('with a uuid every step goes by uuid and the device is removed', async () => {
+  test('with a uuid every step goes by uuid: ours is removed even after a rename, the new holder of the name is not touched', async () => {
     const { kernel, dmctl, cleanup } = cliEnv();
     try {
-      new Actor(kernel).createLive('x', { uuid: 'U1' });
+      const adversary = new Actor(kernel);
+      const ours = adversary.createLive('x', { uuid: 'U1' });
+      let other: SimDevice | undefined;
+      before(kernel, 'load', () => {
+        adversary.rename('x', 'moved');
+        other = adversary.createLive('x', { sectors: 64 });
+      }, 1, null);
       const r = await dmctl(['remove', '--force', 'x']);
       expect(r).toMatchObject({ code: 0 });
-      expect(kernel.devices.size).toBe(0);
+      expect([...kernel.devices.values()]).toEqual([other]);
+      expect(ours.live?.lines.map((l) => l.type)).toEqual(['error']); // the error table went to ours
+      expect(other!.live?.lines.map((l) => [l.type, l.length])).toEqual([['zero', 64n]]);
+      expect(other!.inactive).toBeUndefined();
     } finally {
       cleanup();
     }

@@ -11,7 +11,8 @@
 //   - every failure is typed.
 // Then a seeded randomized stress of >= 10,000 operations over 4 names, invariants after each.
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { DeviceMapper, DmAbortError, DmClosedError, DmCodecError, DmError, DmIdentityError, type CommandName, type DeviceInfo } from '../../lib/index.js';
+import { DeviceMapper, DmAbortError, DmClosedError, DmCodecError, DmError, DmIdentityError, type DeviceInfo } from '../../lib/index.js';
+import type { CommandName } from '../../codec/index.js';
 import { SimulatedKernel, type SimDevice } from '../../lib/testing/index.js';
 import { Actor } from './actor.js';
 
@@ -155,23 +156,192 @@ async function runCase(op: OpName, k: number, action: ActionName | undefined): P
   return { steps: index, interleaved: actedAt > 0 };
 }
 
-const counts = { cases: 0, interleavings: 0, operations: 0, ioctls: 0 };
+const counts = { cases: 0, interleavings: 0, operations: 0, succeeded: 0, ioctls: 0, adversary: 0 };
 afterAll(() => {
-  console.log(`identity races: ${counts.cases} cases, ${counts.interleavings} interleavings exercised; stress: ${counts.operations} operations, ${counts.ioctls} ioctls`);
+  console.log(`identity races: ${counts.cases} cases, ${counts.interleavings} interleavings exercised; stress: ${counts.operations} operations (${counts.succeeded} succeeded), ${counts.ioctls} client ioctls, ${counts.adversary} adversary moves`);
 });
 
+const GROUPS: readonly [string, readonly OpName[]][] = [
+  ['createDevice (with and without uuid)', ['createU', 'createN']],
+  ['removeDevice (with and without uuid, free and held open)', ['removeU', 'removeN', 'removeBusyU', 'removeBusyN']],
+  ['rename by uuid and by dev', ['renameU', 'renameDevU', 'renameDevN']],
+];
+
 describe('every step boundary of every multi-step operation, every adversary action', () => {
-  test.each(OPS)('%s', async (op) => {
-    const { steps } = await runCase(op, 0, undefined);
-    // Retries and rollbacks can add steps: attack a few boundaries beyond the unmolested run.
-    // Boundary 1 is before the first ioctl: for a remove or rename that is the caller's own
-    // choice of device (the first step defines the identity), so those start at 2.
-    for (let k = op.startsWith('create') ? 1 : 2; k <= steps + 3; k++) {
-      for (const action of ACTIONS) {
-        const r = await runCase(op, k, action);
-        counts.cases++;
-        if (r.interleaved) counts.interleavings++;
+  test.each(GROUPS)('%s', async (_group, ops) => {
+    for (const op of ops) {
+      const { steps } = await runCase(op, 0, undefined);
+      // Retries and rollbacks can add steps: attack a few boundaries beyond the unmolested run.
+      // Boundary 1 is before the first ioctl: for a remove or rename that is the caller's own
+      // choice of device (the first step defines the identity), so those start at 2.
+      for (let k = op.startsWith('create') ? 1 : 2; k <= steps + 3; k++) {
+        for (const action of ACTIONS) {
+          const r = await runCase(op, k, action);
+          counts.cases++;
+          if (r.interleaved) counts.interleavings++;
+        }
       }
     }
   });
+});
+
+/** mulberry32: a small seeded PRNG, so a failing run replays with its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('randomized stress', () => {
+  test('>= 10,000 operations of 4 clients and an adversary over 4 names, invariants after each', async () => {
+    const seed = Number(process.env.IDENTITY_STRESS_SEED ?? 0x5eed);
+    const total = Number(process.env.IDENTITY_STRESS_OPS ?? 10_000);
+    const rnd = prng(seed);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const kernel = new SimulatedKernel();
+    const adversary = new Actor(kernel);
+    const NAMES = ['a', 'b', 'c', 'd'];
+    const LABELS = ['c0', 'c1', 'c2', 'c3'];
+    const owner = new Map<SimDevice, string>();
+    const renamedAway = new Set<SimDevice>();
+    const ongoing = new Map<string, { landings: { command: CommandName | undefined; device: SimDevice }[]; created: SimDevice[] }>();
+    let advN = 0;
+    const ctx = () => `seed ${seed}`;
+
+    kernel.intercept({
+      before: (e) => {
+        counts.ioctls++;
+        if (rnd() >= 0.2) return;
+        counts.adversary++;
+        const devs = [...kernel.devices.values()];
+        const d = devs.length ? pick(devs) : undefined;
+        try {
+          switch (Math.floor(rnd() * 5)) {
+            case 0: if (d && d.openCount === 0) adversary.remove({ name: d.name }); break;
+            case 1: { const n = pick(NAMES); if (!kernel.devices.has(n)) adversary.createLive(n, rnd() < 0.5 ? { uuid: `ADV-${advN++}` } : {}); break; }
+            case 2: if (d) { d.openCount++; setImmediate(() => { d.openCount--; }); } break;
+            case 3: { const n = pick(NAMES); if (d && !kernel.devices.has(n)) { adversary.rename(d.name, n); if (owner.get(d) !== 'adv') renamedAway.add(d); } break; }
+            default: break;
+          }
+        } catch { /* the adversary's own races are its business */ }
+      },
+      after: (e) => {
+        if (!e.label || e.errno !== 0 || !e.device) return;
+        const op = ongoing.get(e.label);
+        if (e.command === 'create') { owner.set(e.device, e.label); op?.created.push(e.device); return; }
+        if (MUTATING.has(e.command) && owner.get(e.device) !== e.label) {
+          op?.landings.push({ command: e.command, device: e.device });
+          // Another client's rename in its window (reported to that client) renames this device away.
+          if (e.command === 'rename') renamedAway.add(e.device);
+        }
+      },
+    });
+    // Strangers the adversary makes are owned by it (created through kernel.ioctl, not a client).
+    const markAdversary = () => { for (const d of kernel.devices.values()) if (!owner.has(d)) owner.set(d, 'adv'); };
+
+    const clients = await Promise.all(LABELS.map((label) => DeviceMapper.open({ backend: kernel.backend({ label }) })));
+    let done = 0;
+    let successes = 0;
+    const problems: string[] = [];
+    const mine = new Map<string, DeviceInfo[]>(LABELS.map((l) => [l, []]));
+
+    async function worker(i: number): Promise<void> {
+      const label = LABELS[i]!;
+      const dm = clients[i]!;
+      const sectors = BigInt(8 * (i + 1));
+      let n = 0;
+      while (done < total && problems.length === 0) {
+        markAdversary();
+        const op = { landings: [] as { command: CommandName | undefined; device: SimDevice }[], created: [] as SimDevice[] };
+        ongoing.set(label, op);
+        const r = rnd();
+        const own = mine.get(label)!;
+        let withUuid = rnd() < 0.9;
+        const uuid = withUuid ? `${label}-${n++}` : undefined;
+        let kind: string;
+        let ourMinor: number | undefined;
+        let result: unknown;
+        let error: unknown;
+        try {
+          const named = own.filter((d) => d.uuid);
+          if (r < 0.35 || own.length === 0) {
+            kind = 'create';
+            const info = await dm.createDevice({ name: pick(NAMES), uuid, table: [{ start: 0, length: sectors, type: 'zero', params: '' }], rollback: { delayMs: 0 } });
+            result = info;
+            own.push(info);
+          } else if (r < 0.85 || named.length === 0) {
+            kind = 'remove';
+            const d = own.splice(Math.floor(rnd() * own.length), 1)[0]!;
+            withUuid = d.uuid !== '';
+            ourMinor = d.dev.minor;
+            // Without a uuid, the identity createDevice returned is what may be removed.
+            result = await dm.removeDevice(d.uuid ? { uuid: d.uuid } : d.name, { delayMs: 0, ...(d.uuid ? {} : { expect: d }) });
+          } else {
+            kind = 'rename';
+            const d = pick(named);
+            result = await dm.rename({ uuid: d.uuid }, { newName: pick(NAMES) });
+          }
+        } catch (e) {
+          error = e;
+          kind ??= 'op';
+        }
+        ongoing.delete(label);
+        done++;
+        if (error === undefined) successes++;
+        // Invariants after each operation.
+        const where = `${ctx()}, op ${done} (${label} ${kind!}${withUuid ? '' : ' without uuid'})`;
+        if (error !== undefined && !typed(error)) problems.push(`${where}: untyped ${String(error)}`);
+        const ids = [error, (error as { cleanupError?: unknown } | undefined)?.cleanupError].filter((e) => e instanceof DmIdentityError) as DmIdentityError[];
+        const byNameOnly = kind! === 'rename' || !withUuid;
+        // Without a uuid, a stranger that also has none and got our freed minor is indistinguishable (by design).
+        ourMinor ??= op.created[0]?.minor;
+        const landings = op.landings.filter((l) => withUuid || l.device.uuid !== undefined || l.device.minor !== ourMinor);
+        if (landings.length > (byNameOnly ? 1 : 0)) {
+          problems.push(`${where}: reached ${landings.map((l) => `${l.command} on ${owner.get(l.device)}'s ${l.device.name} (${l.device.uuid}, minor ${l.device.minor})`).join(', ')}`);
+        }
+        for (const l of landings) {
+          const visible = l.command !== 'remove' || l.device.uuid !== undefined;
+          if (visible && !ids.some((x) => x.acted)) problems.push(`${where}: ${l.command} on ${owner.get(l.device)}'s device (${l.device.uuid}, minor ${l.device.minor}; ours ${ourMinor}) not reported`);
+        }
+        if (kind! === 'create') {
+          const alive = op.created.filter((d) => [...kernel.devices.values()].includes(d));
+          if (error !== undefined && alive.some((d) => withUuid || !renamedAway.has(d))) problems.push(`${where}: left behind ${alive.map((d) => d.name)}: ${String(error)}`);
+          if (error === undefined) {
+            const info = result as DeviceInfo;
+            const d = op.created[0];
+            if (!d || info.dev.minor !== d.minor || info.uuid !== (uuid ?? '')) problems.push(`${where}: success names another device (${info.name} ${info.uuid})`);
+            // Our table went live on our device (unless the adversary already removed it again).
+            else if ([...kernel.devices.values()].includes(d) && d.live?.lines[0]?.length !== sectors && !op.landings.length) {
+              problems.push(`${where}: our device does not run our table`);
+            }
+          }
+        }
+      }
+    }
+    await Promise.all(LABELS.map((_, i) => worker(i)));
+    expect(problems.slice(0, 5)).toEqual([]);
+    counts.operations += done;
+    counts.succeeded += successes;
+    // Afterwards: every client removes what it still has, by uuid; nothing of theirs may remain
+    // except uuid-less devices someone else renamed away (docs/identity.md).
+    await new Promise((r) => setImmediate(r));
+    for (const [i, label] of LABELS.entries()) {
+      for (const d of mine.get(label)!) {
+        await clients[i]!.removeDevice(d.uuid ? { uuid: d.uuid } : d.name, { delayMs: 0, expect: d }).catch((e: unknown) => {
+          if (!(e instanceof DmError && e.code === 'ENXIO') && !(e instanceof DmIdentityError)) throw e;
+        });
+      }
+    }
+    const left = [...kernel.devices.values()].filter((d) => LABELS.includes(owner.get(d) ?? '') && !(d.uuid === undefined && renamedAway.has(d)));
+    expect(left.map((d) => `${owner.get(d)} ${d.name} ${d.uuid}`)).toEqual([]);
+    expect(done).toBeGreaterThanOrEqual(total);
+    expect(successes).toBeGreaterThan(total / 10); // the adversary must not make this vacuous
+    for (const dm of clients) await dm[Symbol.asyncDispose]();
+    expect(kernel.openFds).toBe(0);
+  }, 60_000);
 });

@@ -3,8 +3,9 @@
 // resume, rename or remove a device they did not create or identify.
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import {
-  DeviceMapper, DmAbortError, DmClosedError, DmCodecError, DmError, DmIdentityError, type CommandName,
+  DeviceMapper, DmAbortError, DmClosedError, DmCodecError, DmError, DmIdentityError,
 } from '../../lib/index.js';
+import type { CommandName } from '../../codec/index.js';
 import { SimulatedKernel, type SimDevice } from '../../lib/testing/index.js';
 import { Actor } from './actor.js';
 import { cliEnv } from '../cli/harness.js';

@@ -221,8 +221,8 @@ describe('randomized stress', () => {
         const devs = [...kernel.devices.values()];
         const d = devs.length ? pick(devs) : undefined;
         try {
-          switch (Math.floor(rnd() * 5)) {
-            case 0: if (d && d.openCount === 0) adversary.remove({ name: d.name }); break;
+          switch (Math.floor(rnd() * 6)) {
+            case 0: case 5: if (d && d.openCount === 0) adversary.remove({ name: d.name }); break;
             case 1: { const n = pick(NAMES); if (!kernel.devices.has(n)) adversary.createLive(n, rnd() < 0.5 ? { uuid: `ADV-${advN++}` } : {}); break; }
             case 2: if (d) { d.openCount++; setImmediate(() => { d.openCount--; }); } break;
             case 3: { const n = pick(NAMES); if (d && !kernel.devices.has(n)) { adversary.rename(d.name, n); if (owner.get(d) !== 'adv') renamedAway.add(d); } break; }
@@ -269,12 +269,12 @@ describe('randomized stress', () => {
         let error: unknown;
         try {
           const named = own.filter((d) => d.uuid);
-          if (r < 0.35 || own.length === 0) {
+          if (own.length === 0) {
             kind = 'create';
             const info = await dm.createDevice({ name: pick(NAMES), uuid, table: [{ start: 0, length: sectors, type: 'zero', params: '' }], rollback: { delayMs: 0 } });
             result = info;
             own.push(info);
-          } else if (r < 0.85 || named.length === 0) {
+          } else if (r < 0.7 || named.length === 0) {
             kind = 'remove';
             const d = own.splice(Math.floor(rnd() * own.length), 1)[0]!;
             withUuid = d.uuid !== '';

@@ -216,11 +216,13 @@ export async function rename(ctx: Ctx): Promise<number> {
   const dm = await ctx.dm();
   const before = await dm.info(id);
   if (!before.exists) throw new DmError({ command: 'rename', errno: 6, device: id });
-  const d = await dm.rename({ name: before.name }, target);
+  // By uuid or dev the client resolves, renames and checks the device itself (lib/identity.ts);
+  // DM_DEV_RENAME's reply names the old name and the dev of the device the kernel renamed.
+  const d = await dm.rename(id, target);
   let node: NodeResult['action'] | undefined;
   const o = ctx.nodeOptions();
-  if (o && 'newName' in target) node = (await renameNode(before.name, target.newName, before.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
-  printResult(ctx, [resultOf(ctx, { name: 'newName' in target ? target.newName : before.name, uuid: 'newUuid' in target ? target.newUuid : before.uuid, dev: before.dev }, node ? { node } : {})]);
+  if (o && 'newName' in target) node = (await renameNode(d.name, target.newName, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
+  printResult(ctx, [resultOf(ctx, { name: 'newName' in target ? target.newName : d.name, uuid: 'newUuid' in target ? target.newUuid : before.uuid, dev: d.dev }, node ? { node } : {})]);
   return 0;
 }
 

@@ -301,6 +301,26 @@ describe('dmctl remove --force', () => {
   });
 });
 
+describe('dmctl rename -u', () => {
+  test('a name re-created between the lookup and the rename is reported, and its node is not moved', async () => {
+    const { kernel, dmctl, nodes, cleanup } = cliEnv();
+    try {
+      const adversary = new Actor(kernel);
+      adversary.createLive('x', { uuid: 'MINE' });
+      before(kernel, 'rename', () => {
+        adversary.rename('x', 'moved');
+        adversary.createLive('x', { uuid: 'OTHER' });
+      }, 1, null);
+      const r = await dmctl(['rename', '-u', 'MINE', 'y']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/replaced/);
+      expect(nodes.has('/dev/mapper/y')).toBe(false);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
 describe('close() while operations run', () => {
   test('a createDevice in flight stops at its next step, rolls back, then the fd closes', async () => {
     const kernel = new SimulatedKernel();

@@ -90,6 +90,8 @@ export interface RemoveOursOptions {
   readonly verifyFirst?: boolean;
   /** Runs between attempts (e.g. the client's closed check); may throw to stop. */
   readonly boundary?: () => void;
+  /** Cuts the delay between attempts short (the client's close()). */
+  readonly wake?: AbortSignal | undefined;
 }
 
 /**
@@ -108,5 +110,5 @@ export async function removeOurs(runner: IoctlRunner, expected: DeviceIdentity, 
     const r = await runner.runAsync('remove', { id: at, deferred: o.deferred }, o.ctx);
     checkReply('remove', expected, r, true);
     return r;
-  });
+  }, o.wake);
 }

@@ -53,9 +53,10 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 /**
  * Runs `attempt(n)` (n from 1) until it does not fail with EBUSY or the attempts are used
- * up; the last error is thrown as is.
+ * up; the last error is thrown as is. `wake` cuts a delay short without failing (the
+ * client's close(): the next attempt's step boundary then stops the operation).
  */
-export async function retryOnBusy<T>(policy: RetryPolicy, attempt: (n: number) => Promise<T>): Promise<T> {
+export async function retryOnBusy<T>(policy: RetryPolicy, attempt: (n: number) => Promise<T>, wake?: AbortSignal): Promise<T> {
   for (let n = 1; ; n++) {
     throwIfAborted(policy.signal);
     try {
@@ -63,16 +64,27 @@ export async function retryOnBusy<T>(policy: RetryPolicy, attempt: (n: number) =
     } catch (e) {
       if (!(e instanceof DmError) || e.errno !== ERRNO.EBUSY || n >= policy.attempts) throw e;
     }
-    await abortableSleep(policy.delayMs, policy.signal);
+    await abortableSleep(policy.delayMs, policy.signal, wake);
   }
 }
 
-/** Sleeps `ms`; rejects with DmAbortError at once if the signal is (or becomes) aborted. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Sleeps `ms`; rejects with DmAbortError at once if `signal` is (or becomes) aborted, and
+ * resolves early once `wake` is aborted. No timer or listener outlives the sleep.
+ */
+export function abortableSleep(ms: number, signal?: AbortSignal, wake?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) { reject(new DmAbortError(signal.reason)); return; }
-    const onAbort = () => { clearTimeout(t); reject(new DmAbortError(signal?.reason)); };
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    if (wake?.aborted) { resolve(); return; }
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', onAbort);
+      wake?.removeEventListener('abort', onWake);
+    };
+    const onAbort = () => { done(); reject(new DmAbortError(signal?.reason)); };
+    const onWake = () => { done(); resolve(); };
+    const t = setTimeout(() => { done(); resolve(); }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
+    wake?.addEventListener('abort', onWake, { once: true });
   });
 }

@@ -332,6 +332,20 @@ describe('close() while operations run', () => {
     expect(kernel.openFds).toBe(0);
   });
 
+  test('a removeDevice waiting between EBUSY attempts stops at once with DmClosedError', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend({ label: 'victim' }) });
+    await dm.createDevice({ name: 'x', table: zero() });
+    kernel.openDevice('x');
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    kernel.intercept({ after: (e) => { if (e.command === 'remove') setImmediate(() => dm.close()); } });
+    // Fake timers: a delay that close() did not cut short would never end.
+    await expect(dm.removeDevice('x', { delayMs: 5000 })).rejects.toBeInstanceOf(DmClosedError);
+    expect(jest.getTimerCount()).toBe(0);
+    expect(kernel.openFds).toBe(0);
+    expect(kernel.devices.has('x')).toBe(true);
+  });
+
   test('asyncDispose waits for the rollback; new calls after close fail with DmClosedError', async () => {
     const kernel = new SimulatedKernel();
     const dm = await DeviceMapper.open({ backend: kernel.backend({ label: 'victim' }) });

@@ -32,6 +32,8 @@ const OPS: readonly OpName[] = ['createU', 'createN', 'removeU', 'removeN', 'rem
 type ActionName = 'removeOurs' | 'sameName' | 'sameNameOtherMinor' | 'sameUuid' | 'strangerUuid' | 'victimTakesMinor' | 'renameAway' | 'renameOnly' | 'holdOpen';
 const ACTIONS: readonly ActionName[] = ['removeOurs', 'sameName', 'sameNameOtherMinor', 'sameUuid', 'strangerUuid', 'victimTakesMinor', 'renameAway', 'renameOnly', 'holdOpen'];
 
+let holds = 0;
+
 /** The adversary's move at a boundary, on whatever is now our device. */
 function act(kernel: SimulatedKernel, a: Actor, action: ActionName, ours: SimDevice | undefined, name: string, uuid: string | undefined): void {
   const present = ours && kernel.devices.get(ours.name) === ours ? ours : undefined;
@@ -51,7 +53,8 @@ function act(kernel: SimulatedKernel, a: Actor, action: ActionName, ours: SimDev
     case 'holdOpen':
       if (!present) return;
       present.openCount++; // blkid probing the node for a moment
-      setTimeout(() => { present.openCount--; }, 3);
+      holds++;
+      setTimeout(() => { present.openCount--; holds--; }, 2);
       return;
   }
 }
@@ -109,7 +112,7 @@ async function runCase(op: OpName, k: number, action: ActionName | undefined): P
   } catch (e) {
     error = e;
   }
-  await new Promise((r) => setTimeout(r, 5)); // let a hold-open release
+  while (holds > 0) await new Promise((r) => setTimeout(r, 1)); // let a hold-open release
   const where = `${op} / boundary ${k} / ${action ?? 'none'}`;
   const fail = (why: string) => { throw new Error(`${where}: ${why}; error: ${error instanceof Error ? error.message : String(error)}`); };
 

@@ -1,8 +1,9 @@
 // Never the wrong device, live and across processes: several Node processes (each tagging
-// what it creates with its own uuid prefix) and a dmsetup loop hammer the same 4 names for
-// a bounded time; then the logs (every ioctl's reply header, as the kernel wrote it) and the
-// kernel's final state must show that no process loaded, resumed or removed a device it did
-// not create, and that nothing is left behind. Plus a fault: the device is held open by
+// what it creates with its own uuid prefix), a hostile Node process (single ioctls by name,
+// as dmsetup does, but fast) and a dmsetup loop hammer the same 4 names for a bounded time;
+// then the logs (every ioctl's reply header, as the kernel wrote it) and the kernel's final
+// state must show that no worker loaded, resumed or removed a device it did not create, and
+// that nothing is left behind. Plus a fault: the device is held open by
 // another process while createDevice's rollback runs, and the rollback completes once it is
 // released. Knobs: DM_IDENTITY_RACE_MS (default 20000), DM_IDENTITY_RACE_WORKERS (3).
 import { expect, test } from '@jest/globals';
@@ -19,6 +20,8 @@ const REPO = path.resolve(__dirname, '..', '..');
 const DURATION_MS = Number(process.env.DM_IDENTITY_RACE_MS ?? 20_000);
 const WORKERS = Number(process.env.DM_IDENTITY_RACE_WORKERS ?? 3);
 const DMSETUP_SECTORS = 8;
+const ADVERSARY_SECTORS = 4;
+const workerSectors = (i: number) => 16 * (i + 1);
 
 interface Line { t: string; [k: string]: unknown }
 
@@ -29,21 +32,22 @@ function exited(child: ChildProcess): Promise<number> {
 describeLive(`identity races across processes [kernel ${kernelLabel}]`, () => {
   const tag = `idr${process.pid}`;
 
-  test(`${WORKERS} node processes and a dmsetup loop on 4 names: nobody's device but its own, nothing left behind`, async () => {
+  test(`${WORKERS} node processes, a hostile one and a dmsetup loop on 4 names: nobody's device but its own, nothing left behind`, async () => {
     const names = ['a', 'b', 'c', 'd'].map((x) => `${tag}-${x}`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idr-'));
-    const workers = Array.from({ length: WORKERS }, (_, i) => {
-      const logFile = path.join(dir, `w${i}.jsonl`);
-      const prefix = `IDR-${tag}-W${i}-`;
+    const start = (mode: string, i: number, prefix: string, sectors: number) => {
+      const logFile = path.join(dir, `${mode}${i}.jsonl`);
       const child = spawn(process.execPath, [path.join(REPO, 'spec/live/identity-worker.mjs')], {
         env: {
-          ...process.env, IDR_DIST: path.join(REPO, 'dist'), IDR_PREFIX: prefix, IDR_NAMES: names.join(','),
-          IDR_SECTORS: String(16 * (i + 1)), IDR_DURATION_MS: String(DURATION_MS), IDR_LOG: logFile, IDR_SEED: String(1000 + i),
+          ...process.env, IDR_DIST: path.join(REPO, 'dist'), IDR_MODE: mode, IDR_PREFIX: prefix, IDR_NAMES: names.join(','),
+          IDR_SECTORS: String(sectors), IDR_DURATION_MS: String(DURATION_MS), IDR_LOG: logFile, IDR_SEED: String(1000 + i),
         },
         stdio: ['ignore', 'inherit', 'inherit'],
       });
-      return { i, prefix, logFile, sectors: 16 * (i + 1), done: exited(child) };
-    });
+      return { i, prefix, logFile, sectors, done: exited(child) };
+    };
+    const workers = Array.from({ length: WORKERS }, (_, i) => start('worker', i, `IDR-${tag}-W${i}-`, workerSectors(i)));
+    const adversary = start('adversary', WORKERS, `ADV-${tag}-`, ADVERSARY_SECTORS);
     // dmsetup, by name as always: creates (with its own uuids) and removes whatever holds a name.
     const script = `
       end=$((SECONDS + ${Math.ceil(DURATION_MS / 1000)})); i=0; ok=0
@@ -59,7 +63,7 @@ describeLive(`identity races across processes [kernel ${kernelLabel}]`, () => {
     const loop = spawn('bash', ['-c', script], { env: { ...process.env, DM_DISABLE_UDEV: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
     let loopOut = '';
     loop.stdout!.on('data', (b: Buffer) => { loopOut += b.toString(); });
-    const codes = await Promise.all([...workers.map((w) => w.done), exited(loop)]);
+    const codes = await Promise.all([...workers.map((w) => w.done), adversary.done, exited(loop)]);
     expect(codes).toEqual(codes.map(() => 0));
 
     // From each process's log: every successful load, resume/suspend, clear and remove reached
@@ -73,15 +77,21 @@ describeLive(`identity races across processes [kernel ${kernelLabel}]`, () => {
       expect(foreign).toEqual([]);
       expect([...created].filter((u) => !u.startsWith(w.prefix))).toEqual([]);
       expect(lines.filter((l) => l.t === 'fail' && !l.typed)).toEqual([]);
+      // What runs on our device right after createDevice: our table — or, when a hostile
+      // process loaded its own into our device by name meanwhile, theirs (interference with our
+      // device is not ours to prevent: docs/identity.md) — never another worker's.
       const tables = lines.filter((l) => l.t === 'table');
-      expect(tables.filter((l) => l.replyUuid !== l.uuid || l.sectors !== String(w.sectors))).toEqual([]);
+      const hostile = [String(ADVERSARY_SECTORS), String(DMSETUP_SECTORS)];
+      expect(tables.filter((l) => l.replyUuid !== l.uuid || (l.sectors !== String(w.sectors) && !hostile.includes(l.sectors as string)))).toEqual([]);
       const done = lines.find((l) => l.t === 'done')!;
       expect(done).toBeDefined();
       const ioctls = lines.filter((l) => l.t === 'ioctl').length;
       const renameWindow = lines.filter((l) => l.t === 'fail' && l.kind === 'rename' && l.code === 'DEVICE_REPLACED').length;
-      summary.push({ worker: w.i, ...done, ioctls, tablesChecked: tables.length, renameWindowHits: renameWindow });
+      const hostileTables = tables.filter((l) => l.sectors !== String(w.sectors)).length;
+      summary.push({ worker: w.i, ...done, ioctls, tablesChecked: tables.length, hostileTables, renameWindowHits: renameWindow });
     }
     const [iterations, dmsetupOk] = loopOut.trim().split(' ').map(Number);
+    const adversaryDone = fs.readFileSync(adversary.logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line).find((l) => l.t === 'done');
 
     // From the kernel: none of the processes' devices is left, and every device dmsetup still
     // has runs dmsetup's table, never a process's.
@@ -89,18 +99,19 @@ describeLive(`identity races across processes [kernel ${kernelLabel}]`, () => {
     try {
       const left = (await dm.list()).filter((d) => d.name.startsWith(tag) || (d.uuid ?? '').includes(tag));
       expect(left.filter((d) => (d.uuid ?? '').startsWith('IDR-'))).toEqual([]);
+      const workerSizes = workers.map((w) => BigInt(w.sectors));
       for (const d of left) {
-        expect(d.uuid?.startsWith(`DMS-${tag}-`)).toBe(true);
-        const t = await dm.table({ uuid: d.uuid! });
-        expect(t.targets.map((x) => x.length)).toEqual([BigInt(DMSETUP_SECTORS)]);
-        await dm.removeDevice({ uuid: d.uuid! });
+        // The neighbours' devices run the neighbours' tables (or none), never a worker's.
+        const t = await dm.table(d.uuid ? { uuid: d.uuid } : { name: d.name });
+        expect(t.targets.filter((x) => workerSizes.includes(x.length))).toEqual([]);
+        await dm.removeDevice(d.uuid ? { uuid: d.uuid } : d.name, { expect: { name: d.name, uuid: d.uuid ?? '', dev: d.dev } });
       }
     } finally {
       dm.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
     const totals = summary.reduce<{ ops: number; ioctls: number }>((a, s) => ({ ops: a.ops + (s.ops as number), ioctls: a.ioctls + (s.ioctls as number) }), { ops: 0, ioctls: 0 });
-    const report = { durationMs: DURATION_MS, workers: summary, dmsetup: { iterations, succeeded: dmsetupOk }, ...totals };
+    const report = { durationMs: DURATION_MS, workers: summary, adversary: adversaryDone, dmsetup: { iterations, succeeded: dmsetupOk }, ...totals };
     process.stderr.write(`identity race [${kernelLabel}]: ${JSON.stringify(report)}\n`);
     recordLiveFact('identityRace', report);
     expect(totals.ops).toBeGreaterThan(WORKERS * 5);

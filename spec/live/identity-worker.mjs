@@ -1,9 +1,12 @@
 // One process of the live identity race (spec/live/identity-race.live.spec.ts), run with
-// plain node against the built package (dist/). It creates, renames and removes devices
-// under a few shared names, every device tagged with this process's uuid prefix, for a
-// bounded time; its transport logs every ioctl's reply header (name, uuid, dev) — what the
-// kernel says each call reached, independent of the library's own checks — as JSON lines.
-//   env: IDR_DIST (dist/ path), IDR_PREFIX (uuid prefix), IDR_NAMES (comma list),
+// plain node against the built package (dist/). As a worker (IDR_MODE=worker) it creates,
+// renames and removes devices under a few shared names with createDevice/removeDevice/rename,
+// every device tagged with this process's uuid prefix, for a bounded time; its transport logs
+// every ioctl's reply header (name, uuid, dev) — what the kernel says each call reached,
+// independent of the library's own checks — as JSON lines. As the adversary
+// (IDR_MODE=adversary) it is the hostile neighbour: single ioctls by name, as fast as it can,
+// removing whatever holds a name and creating, loading and resuming its own devices there.
+//   env: IDR_DIST (dist/ path), IDR_MODE, IDR_PREFIX (uuid prefix), IDR_NAMES (comma list),
 //        IDR_SECTORS (this process's table size), IDR_DURATION_MS, IDR_LOG (file), IDR_SEED
 import * as fs from 'node:fs';
 
@@ -54,9 +57,32 @@ function loggingBackend() {
 }
 
 const dm = await DeviceMapper.open({ backend: loggingBackend() });
+const isIdentityError = (e) => typeof DmIdentityError === 'function' && e instanceof DmIdentityError;
+
+if (process.env.IDR_MODE === 'adversary') {
+  const stats = { ops: 0, removed: 0, created: 0, live: 0 };
+  let i = 0;
+  while (Date.now() < until) {
+    stats.ops++;
+    try { await dm.remove(pick(names)); stats.removed++; } catch { /* not there, or open */ }
+    const name = pick(names);
+    try {
+      await dm.create({ name, uuid: rnd() < 0.5 ? `${prefix}${i++}` : undefined });
+      stats.created++;
+      await dm.load({ name }, [{ start: 0, length: sectors, type: 'zero', params: '' }]);
+      await dm.resume({ name });
+      stats.live++;
+    } catch { /* the name was taken, or the device went away between our steps */ }
+  }
+  dm.close();
+  log({ t: 'done', ...stats });
+  fs.writeFileSync(process.env.IDR_LOG, lines.join('\n') + '\n');
+  process.exit(0);
+}
+
 const mine = [];
 let n = 0;
-const stats = { ops: 0, ok: 0, created: 0, removed: 0, renamed: 0, identity: 0, failed: 0 };
+const stats = { ops: 0, ok: 0, created: 0, removed: 0, renamed: 0, identity: 0, raced: 0, failed: 0 };
 
 async function op(kind, fn, detail) {
   stats.ops++;
@@ -68,8 +94,10 @@ async function op(kind, fn, detail) {
     return r;
   } catch (e) {
     stats.failed++;
-    if (e instanceof DmIdentityError) stats.identity++;
-    const typed = e instanceof DmError || e instanceof DmIdentityError;
+    if (isIdentityError(e)) stats.identity++;
+    // Our device went away (or another took the name) between two of our steps.
+    if (isIdentityError(e) || (e.code === 'ENXIO' && kind !== 'table')) stats.raced++;
+    const typed = e instanceof DmError || isIdentityError(e);
     log({ t: 'fail', kind, ...detail, code: e.code, name: e.name, typed, cleanup: e.cleanupError ? String(e.cleanupError.code) : undefined, message: String(e.message).split('\n')[0] });
     return undefined;
   }

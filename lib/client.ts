@@ -537,10 +537,10 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * uuid, minor, table) is validated before the first ioctl.
    */
   async createDevice(options: CreateDeviceOptions): Promise<DeviceInfo> {
+    this.#validateCreate(options);
     const rollback = retryPolicy(options.rollback ?? {}, 'rollback');
     const signal = retryPolicy({ signal: options.signal }).signal;
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
-    this.#validateCreate(options);
     throwIfAborted(signal);
     this.#begin();
     try {

@@ -148,6 +148,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   #closed = false;
   /** Multi-step operations in flight (their rollback included). */
   #ops = 0;
+  /** Aborted by close(): wakes removeDevice from its delay so it stops at once. */
+  readonly #closing = new AbortController();
   readonly #idle: (() => void)[] = [];
 
   private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined, blocking: boolean) {
@@ -610,11 +612,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
         return pick(await retryOnBusy(policy, (n) => {
           if (n > 1) this.#boundary();
           return this.#runner.runAsync('remove', { id, deferred }, { device: id });
-        }));
+        }, this.#closing.signal));
       }
       const ours = expected ?? identityOf(this.#runner.runSync('info', { id }, { device: id }).device);
       return pick(await removeOurs(this.#runner, ours, {
-        policy, deferred, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => this.#boundary(),
+        policy, deferred, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => this.#boundary(), wake: this.#closing.signal,
       }));
     } finally {
       this.#end();
@@ -636,6 +638,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     this.#runner.closed = true;
+    this.#closing.abort();
     this.#poller.close();
     if (this.#ops === 0) this.#release();
   }

@@ -7,16 +7,18 @@ import {
   DmCodecError, DM_MAX_DATA_SIZE, type DeviceId, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
   type TargetVersion, type Version,
 } from '../codec/index.js';
-import { ERRNO } from '../ffi/errors.js';
+import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
-import { DmAbortError, DmError } from './errors.js';
+import { DmAbortError, DmError, DmIdentityError } from './errors.js';
+import { addressOf, checkReply, identityOf, removeOurs, type DeviceIdentity } from './identity.js';
+import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
 import { SharedPoller } from './poller.js';
 import { redactTableParams } from './redact.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
 
-export type { DeviceId, DeviceInfo, DevNo, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
+export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
 
 /** Minimum kernel versions of optional features (dm-ioctl.md §A.1). */
 export const FEATURES = {
@@ -91,14 +93,27 @@ export interface CreateDeviceOptions {
   readonly secure?: boolean;
   /** Persistent minor (DM_PERSISTENT_DEV_FLAG). */
   readonly minor?: number;
+  /**
+   * Stops the operation at its next step; the device is rolled back all the same (the
+   * rollback itself is not cancelled by the signal).
+   */
+  readonly signal?: AbortSignal;
+  /** The EBUSY retry policy of the rollback's remove (defaults as removeDevice: 25 attempts, 200 ms). */
+  readonly rollback?: { readonly retries?: number; readonly delayMs?: number };
 }
 
 export interface RemoveDeviceOptions extends RemoveOptions {
-  /** Attempts on EBUSY (default 25, as libdevmapper). */
+  /** Attempts on EBUSY (default 25, as libdevmapper; 0 and 1 both mean one). A finite non-negative integer. */
   readonly retries?: number;
-  /** Delay between attempts in ms (default 200). */
+  /** Delay between attempts in ms (default 200). A finite non-negative integer. */
   readonly delayMs?: number;
+  /** Honoured before the first ioctl, between attempts and during the delay. */
   readonly signal?: AbortSignal;
+  /**
+   * Remove only this device (e.g. the DeviceInfo createDevice returned): a device of
+   * another identity under the address gives DmIdentityError and is not touched.
+   */
+  readonly expect?: DeviceIdentity;
 }
 
 function idOf(device: DeviceId | string): DeviceId {
@@ -131,6 +146,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #kmsg: KernelLog | undefined;
   readonly #events: EventStreams;
   #closed = false;
+  /** Multi-step operations in flight (their rollback included). */
+  #ops = 0;
+  /** Aborted by close(): wakes removeDevice from its delay so it stops at once. */
+  readonly #closing = new AbortController();
+  readonly #idle: (() => void)[] = [];
 
   private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined, blocking: boolean) {
     this.#transport = transport;
@@ -237,15 +257,38 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /**
    * DM_DEV_RENAME: a new name, or a uuid for a device that has none. The kernel finds
-   * the device by name only: a device given by uuid or dev is first resolved to its
-   * name, and a concurrent rename between the two calls makes this fail with ENXIO.
+   * the device by name only (docs/identity.md), so a device given by uuid or dev is
+   * resolved to its identity first, renamed by name, and checked afterwards: the reply's
+   * dev and the device now found under the new name (or uuid) must be the one resolved,
+   * otherwise DmIdentityError (`acted: true`: someone replaced the name between the two
+   * ioctls, and the rename reached their device — the window the kernel leaves open).
    */
   async rename(device: DeviceId | string, to: { newName: string } | { newUuid: string }): Promise<DeviceInfo> {
     const id = idOf(device);
     if ('newUuid' in to) this.#runner.require('setting a uuid', FEATURES.setUuid);
-    const name = id.name ?? this.#nameOf(id);
-    const r = await this.#runner.runAsync('rename', { name, ...to }, { device: id });
-    return r.device;
+    if (id.name !== undefined) return (await this.#runner.runAsync('rename', { name: id.name, ...to }, { device: id })).device;
+    this.#begin();
+    try {
+      const ours = identityOf(this.#runner.runSync('info', { id }, { device: id }).device);
+      this.#boundary();
+      const r = await this.#runner.runAsync('rename', { name: ours.name, ...to }, { device: id });
+      checkReply('rename', ours, r.device, true);
+      // The reply's dev cannot tell a stranger that took our freed minor: look the device up
+      // by what it is now called, which only our device can be unless it was replaced.
+      const renamed: DeviceIdentity = 'newName' in to ? { ...ours, name: to.newName } : { ...ours, uuid: to.newUuid };
+      let now: DeviceInfo | undefined;
+      try {
+        now = this.#runner.runSync('info', { id: 'newName' in to ? { name: to.newName } : { uuid: to.newUuid } }, { device: id }).device;
+      } catch (e) {
+        if (!(e instanceof DmError && e.errno === ERRNO.ENXIO)) throw e;
+      }
+      if (!now || now.name !== renamed.name || now.uuid !== renamed.uuid || now.dev.major !== ours.dev.major || now.dev.minor !== ours.dev.minor) {
+        throw new DmIdentityError('rename', renamed, now ? identityOf(now) : {}, true);
+      }
+      return r.device;
+    } finally {
+      this.#end();
+    }
   }
 
   /** DM_DEV_SUSPEND with DM_SUSPEND_FLAG. Idempotent. */
@@ -430,76 +473,155 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   // ---------------------------------------------------------------- high level ---
 
   /**
-   * create → load → resume. If any step fails the device is removed again, so a failed
-   * createDevice leaves nothing behind; the error of the failing step is thrown.
+   * create → load → resume, each step after the first addressed by uuid when there is one
+   * and checked against the device the create returned (lib/identity.ts). If any step
+   * fails, the device is removed again — only ours: by uuid, or verified just before the
+   * remove when it has no uuid — with removeDevice's EBUSY retries, and the step's error is
+   * thrown (a failed rollback is attached as `cleanupError`). Give the device a uuid and no
+   * step can reach another process's device (docs/identity.md). The whole request (name,
+   * uuid, minor, table) is validated before the first ioctl.
    */
   async createDevice(options: CreateDeviceOptions): Promise<DeviceInfo> {
-    const created = await this.create({ name: options.name, uuid: options.uuid, minor: options.minor });
+    this.#validateCreate(options);
+    const rollback = retryPolicy(options.rollback ?? {}, 'rollback');
+    const signal = retryPolicy({ signal: options.signal }).signal;
+    if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
+    throwIfAborted(signal);
+    this.#begin();
     try {
-      await this.load({ name: options.name }, options.table, { readOnly: options.readOnly, secure: options.secure });
-      return await this.resume({ name: options.name });
-    } catch (e) {
+      const created = (await this.#runner.runAsync('create', { name: options.name, uuid: options.uuid, minor: options.minor }, { device: { name: options.name } })).device;
+      // DEV_CREATE echoes the name and uuid we sent; only its dev is the kernel's word.
+      const ours = identityOf({ name: options.name, uuid: options.uuid ?? '', dev: created.dev });
+      const at = addressOf(ours);
       try {
-        await this.remove({ dev: created.dev });
-      } catch (cleanup) {
-        (e as { cleanupError?: unknown }).cleanupError = cleanup;
+        this.#boundary(signal);
+        const ctx: CallContext = { device: at, secure: options.secure, hint: linesHint(options.table, options.secure) };
+        const loaded = await this.#runner.runAsync('load', { id: at, targets: options.table, readOnly: options.readOnly, secure: options.secure }, ctx);
+        checkReply('load', ours, loaded.device, true);
+        this.#boundary(signal);
+        const resumed = (await this.#runner.runAsync('suspend', { id: at, action: 'resume' }, { device: at })).device;
+        checkReply('resume', ours, resumed, true);
+        return resumed;
+      } catch (e) {
+        await this.#rollback(ours, e, rollback);
+        throw e;
       }
-      throw e;
+    } finally {
+      this.#end();
+    }
+  }
+
+  /** Encodes every request of createDevice without sending it: bad input fails before DM_DEV_CREATE. */
+  #validateCreate(o: CreateDeviceOptions): void {
+    if (o === null || typeof o !== 'object') throw new DmCodecError('INVALID_ARGUMENT', 'createDevice: options must be an object');
+    const codec = this.#runner.codec;
+    codec.encodeRequest('create', { name: o.name, uuid: o.uuid, minor: o.minor });
+    const at: DeviceId = o.uuid ? { uuid: o.uuid } : { name: o.name };
+    codec.encodeRequest('load', { id: at, targets: o.table, readOnly: o.readOnly, secure: o.secure }).fill(0); // may hold key bytes
+    codec.encodeRequest('suspend', { id: at, action: 'resume' });
+  }
+
+  /** Removes our half-made device; never anything else, never by dev. Runs even after close(). */
+  async #rollback(ours: DeviceIdentity, error: unknown, policy: RetryPolicy): Promise<void> {
+    try {
+      await removeOurs(this.#runner, ours, { policy, ctx: { device: addressOf(ours), afterClose: true }, verifyFirst: true });
+    } catch (cleanup) {
+      if (cleanup instanceof DmError && cleanup.errno === ERRNO.ENXIO) return; // already gone: nothing left behind
+      if (error !== null && typeof error === 'object') (error as { cleanupError?: unknown }).cleanupError = cleanup;
     }
   }
 
   /**
    * DM_DEV_REMOVE, retried on EBUSY (udev or blkid often hold a new device briefly):
    * `retries` attempts (default 25) `delayMs` apart (default 200), like libdevmapper.
+   * Every retry reaches the same device: a device given by name or dev is identified
+   * first (one DM_DEV_STATUS) and then addressed by its uuid, or — without one — verified
+   * before each attempt; a different device under the name gives DmIdentityError and is
+   * not touched. A single attempt (`retries` 0 or 1) is one ioctl, as addressed.
    */
   async removeDevice(device: DeviceId | string, options: RemoveDeviceOptions = {}): Promise<RemoveResult> {
-    const retries = options.retries ?? 25;
-    const delayMs = options.delayMs ?? 200;
-    for (let attempt = 1; ; attempt++) {
-      if (options.signal?.aborted) throw new DmAbortError(options.signal.reason);
-      try {
-        return await this.remove(device, { deferred: options.deferred });
-      } catch (e) {
-        if (!(e instanceof DmError) || e.errno !== ERRNO.EBUSY || attempt >= retries) throw e;
+    const policy = retryPolicy(options);
+    if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
+    const id = idOf(device);
+    const expected = options.expect === undefined ? undefined : identityOf(options.expect);
+    throwIfAborted(policy.signal);
+    this.#begin();
+    try {
+      const deferred = options.deferred;
+      const pick = (r: { name: string; uuid: string; deferred: boolean; ueventGenerated: boolean }): RemoveResult =>
+        ({ name: r.name, uuid: r.uuid, deferred: r.deferred, ueventGenerated: r.ueventGenerated });
+      if (!expected && (id.uuid !== undefined || policy.attempts === 1)) {
+        // A uuid reaches only its device at every attempt; a single attempt has nothing to compare.
+        return pick(await retryOnBusy(policy, (n) => {
+          if (n > 1) this.#boundary();
+          return this.#runner.runAsync('remove', { id, deferred }, { device: id });
+        }, this.#closing.signal));
       }
-      await sleep(delayMs, options.signal);
+      const ours = expected ?? identityOf(this.#runner.runSync('info', { id }, { device: id }).device);
+      return pick(await removeOurs(this.#runner, ours, {
+        policy, deferred, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => this.#boundary(), wake: this.#closing.signal,
+      }));
+    } finally {
+      this.#end();
     }
   }
 
   // ----------------------------------------------------------------- lifetime ---
 
-  /** Closes the control fd and the poller's fd, pipe and thread. Idempotent. */
+  /**
+   * Closes the client. Idempotent and synchronous: from now on every call fails with
+   * DmClosedError; the poller's fd, pipe and thread go at once. Multi-step operations in
+   * flight (createDevice, removeDevice, rename by uuid/dev) stop at their next step with
+   * DmClosedError but still finish their rollback, so nothing is left half-made; the
+   * control fd is closed once they have settled (and, in the transport, once no async
+   * ioctl uses it: a number freed under a pool thread could be reused by another open).
+   * `await using` (Symbol.asyncDispose) waits for that.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#events.closeAll(); // live events() iterators end ({ done: true }) and give back their watchers
+    this.#runner.closed = true;
+    this.#closing.abort();
     this.#poller.close();
-    this.#transport.close();
-    this.#kmsg?.close();
+    if (this.#ops === 0) this.#release();
   }
 
   [Symbol.dispose](): void { this.close(); }
-  async [Symbol.asyncDispose](): Promise<void> { this.close(); }
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    if (this.#ops > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  #release(): void {
+    this.#transport.close();
+    this.#kmsg?.close();
+    for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  /** A multi-step operation starts: refused after close(), counted until it settles. */
+  #begin(): void {
+    if (this.#closed) throw new DmClosedError('device-mapper client');
+    this.#ops++;
+  }
+
+  #end(): void {
+    if (--this.#ops === 0 && this.#closed) this.#release();
+  }
+
+  /** Between two steps of an operation: stop if the client was closed or the signal aborted. */
+  #boundary(signal?: AbortSignal): void {
+    if (this.#closed) throw new DmClosedError('device-mapper client');
+    throwIfAborted(signal);
+  }
 
   #versionAtLeast(v: Version): boolean {
     const k = this.#runner.kernel;
     return !!k && compareVersions(k, v) >= 0;
-  }
-
-  #nameOf(id: DeviceId): string {
-    return this.#runner.runSync('info', { id }, { device: id }).device.name;
   }
 }
 
 /** The order of the kernel's name tree (4.45+): names compared as UTF-8 bytes. */
 function byNameBytes(a: ListedDevice, b: ListedDevice): number {
   return Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); reject(new DmAbortError(signal?.reason)); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

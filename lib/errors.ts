@@ -135,3 +135,46 @@ export class DmAbortError extends Error {
     super(reason instanceof Error ? reason.message : 'The operation was aborted', { cause: reason });
   }
 }
+
+/** A device as a multi-step operation knows it: what its first step returned (lib/identity.ts). */
+export interface DeviceIdentity {
+  readonly name: string;
+  /** '' when the device has no uuid. */
+  readonly uuid: string;
+  readonly dev: { readonly major: number; readonly minor: number };
+}
+
+/**
+ * A step of a multi-step operation (createDevice, removeDevice, rename by uuid or dev,
+ * `dmctl remove --force`) met a device other than the one its first step returned: the
+ * name was removed and re-created, or the uuid/minor taken by someone else, in between.
+ * The operation stopped and touched nothing further. `expected` is our device, `actual`
+ * the reply fields the kernel fills for that step (docs/identity.md); `acted` says whether
+ * the detecting step itself already changed the other device (a name-addressed load,
+ * resume or rename only learns who it hit from its reply) or only looked (info).
+ */
+export class DmIdentityError extends Error {
+  override readonly name = 'DmIdentityError';
+  readonly code = 'DEVICE_REPLACED';
+  readonly step: string;
+  readonly expected: DeviceIdentity;
+  readonly actual: Partial<DeviceIdentity>;
+  readonly acted: boolean;
+
+  constructor(step: string, expected: DeviceIdentity, actual: Partial<DeviceIdentity>, acted: boolean) {
+    super(`${step}: the device was replaced: expected ${showIdentity(expected)}, found ${showIdentity(actual)}`
+      + (acted ? ` (the ${step} already acted on it: it was addressed by name, and only its reply names the device)` : '; nothing was changed'));
+    this.step = step;
+    this.expected = expected;
+    this.actual = actual;
+    this.acted = acted;
+  }
+}
+
+function showIdentity(d: Partial<DeviceIdentity>): string {
+  const parts: string[] = [];
+  if (d.name !== undefined) parts.push(`name "${d.name}"`);
+  if (d.uuid !== undefined) parts.push(d.uuid ? `uuid "${d.uuid}"` : 'no uuid');
+  if (d.dev !== undefined) parts.push(`dev ${d.dev.major}:${d.dev.minor}`);
+  return parts.join(', ') || 'no device';
+}

@@ -6,6 +6,8 @@ export type {
   CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, TableResult, WaitOptions,
 } from './client.js';
 export * from './errors.js';
+export { addressOf, checkReply, identityOf, TRUSTED_REPLY_FIELDS } from './identity.js';
+export type { IdentityStep } from './identity.js';
 export { redactTableParams } from './redact.js';
 export { diffSnapshots } from './events.js';
 export type { DeviceEvent, DeviceEventKind, EventFilter, EventsOptions } from './events.js';

@@ -12,7 +12,7 @@ import {
   codec as hostCodec, decodeDev, DEFAULT_BUFFER_SIZE, DmCodecError, DM_MAX_DATA_SIZE, MIN_VERSION, PAYLOAD_COMMANDS, requestCode,
   type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DmCodec, type Version,
 } from '../codec/index.js';
-import { ERRNO } from '../ffi/errors.js';
+import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { ControlTransport, IoctlResult, KernelLog } from './backend.js';
 import { attributeLines, deviceMentions, KernelLogWindow, type CallDevice } from './call-log.js';
 import { DmError, DmUnsupportedError, type HeaderSnapshot } from './errors.js';
@@ -23,6 +23,8 @@ export interface CallContext {
   readonly hint?: string | undefined;
   /** Wipe request and reply buffers after the call (key material). */
   readonly secure?: boolean | undefined;
+  /** Issued by an operation that must finish after close() (a rollback): not refused. */
+  readonly afterClose?: boolean | undefined;
 }
 
 /** Size of the request buffer sync calls reuse (the default payload buffer). */
@@ -67,6 +69,8 @@ export class IoctlRunner {
   /** ioctls issued, per command (observability: buffer growth, tests, benchmarks). */
   readonly calls = new Map<CommandName, number>();
   readonly codec: DmCodec = hostCodec;
+  /** Set by the client's close(): new calls fail with DmClosedError (rollbacks still run). */
+  closed = false;
 
   readonly #initial: number;
   /**
@@ -97,6 +101,7 @@ export class IoctlRunner {
   }
 
   runSync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): CommandReplies[C] {
+    this.#gate(ctx);
     const mark = this.#log?.mark() ?? 0;
     for (;;) {
       const req = this.#encode(command, params, true);
@@ -111,6 +116,7 @@ export class IoctlRunner {
     // `blocking` clients (CLI tools, scripts) skip the thread-pool hop: bench:live measured it
     // at 1–2 ms per call under TCG, more than create/resume/info cost in the kernel.
     if (this.blocking) return this.runSync(command, params, ctx);
+    this.#gate(ctx);
     const mark = this.#log?.mark() ?? 0;
     for (;;) {
       const req = this.#encode(command, params);
@@ -126,6 +132,10 @@ export class IoctlRunner {
       const out = this.#finish(command, req, r, ctx, mark);
       if (out !== undefined) return out;
     }
+  }
+
+  #gate(ctx: CallContext): void {
+    if (this.closed && !ctx.afterClose) throw new DmClosedError('device-mapper client');
   }
 
   #bump(command: CommandName): void {

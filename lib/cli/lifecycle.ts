@@ -4,8 +4,9 @@
  * success (`--json` prints a result document), and they keep `/dev/mapper` in step
  * (lib/nodes.ts) after resume, rename and remove.
  */
-import type { DeviceId, DeviceInfo, TargetSpecInput } from '../../codec/index.js';
-import { DmError } from '../errors.js';
+import type { DeviceInfo, TargetSpecInput } from '../../codec/index.js';
+import { DmError, DmIdentityError, ERRNO } from '../errors.js';
+import { addressOf, checkReply, identityOf, type DeviceIdentity } from '../identity.js';
 import { addNode, removeNode, renameNode, syncNodes, type NodeResult } from '../nodes.js';
 import { Ctx, intArg, parseTable, UsageError } from './context.js';
 import { infoLong, readAhead } from './format.js';
@@ -63,18 +64,27 @@ export async function create(ctx: Ctx): Promise<number> {
   return 0;
 }
 
-/** dmsetup's `_error_device`: load an error table of the same size and resume it (noflush, nolockfs). */
-async function errorTable(ctx: Ctx, id: DeviceId): Promise<void> {
+/**
+ * dmsetup's `_error_device`: load an error table of the same size and resume it (noflush,
+ * nolockfs) — on `ours` only: every step addressed by uuid when it has one and its reply
+ * checked (lib/identity.ts), so a name re-created by someone else in between never gets
+ * the error table. A mismatch throws DmIdentityError.
+ */
+async function errorTable(ctx: Ctx, ours: DeviceIdentity): Promise<void> {
   const dm = await ctx.dm();
-  const t = await dm.table(id);
+  const at = addressOf(ours);
+  const t = await dm.table(at);
+  checkReply('status', ours, t.device, false);
   const size = t.targets.reduce((n, x) => n + x.length, 0n);
-  await dm.load(id, [{ start: 0, length: size, type: 'error', params: '' }], { readOnly: ctx.opts.readonly });
+  checkReply('load', ours, await dm.load(at, [{ start: 0, length: size, type: 'error', params: '' }], { readOnly: ctx.opts.readonly }), true);
+  let resumed: DeviceInfo;
   try {
-    await dm.resume(id, { noflush: true, skipLockfs: true });
+    resumed = await dm.resume(at, { noflush: true, skipLockfs: true });
   } catch (e) {
-    await dm.clear(id).catch(() => undefined);
+    if (ours.uuid) await dm.clear(at).catch(() => undefined); // by name, a clear could reach another device
     throw e;
   }
+  checkReply('resume', ours, resumed, true);
 }
 
 /** `remove [-f|--force] [--retry] [--deferred] <device>...` */
@@ -90,15 +100,24 @@ export async function remove(ctx: Ctx): Promise<number> {
   const dm = await ctx.dm();
   const out: ResultDevice[] = [];
   for (const id of ids) {
-    if (ctx.opts.force) {
-      try { await errorTable(ctx, id); } catch { /* dmsetup ignores a failed error-table swap and still removes */ }
-    }
+    // The device this verb means is the one the name (uuid, dev) names now; every later
+    // step must reach that one (a name re-created meanwhile is someone else's device).
     const info = await dm.info(id);
-    const r = await dm.removeDevice(id, { deferred: ctx.opts.deferred, retries: ctx.opts.retry ? 25 : 1 });
+    if (!info.exists) throw new DmError({ command: 'remove', errno: ERRNO.ENXIO, device: id });
+    const ours = identityOf(info);
+    if (ctx.opts.force) {
+      try {
+        await errorTable(ctx, ours);
+      } catch (e) {
+        if (e instanceof DmIdentityError) throw e;
+        /* dmsetup ignores a failed error-table swap and still removes */
+      }
+    }
+    const r = await dm.removeDevice(addressOf(ours), { deferred: ctx.opts.deferred, retries: ctx.opts.retry ? 25 : 1, expect: ours });
     const o = ctx.nodeOptions();
     let node: NodeResult['action'] | undefined;
     if (o && !r.deferred && r.name) node = (await removeNode(r.name, { ...o, ueventGenerated: r.ueventGenerated })).action;
-    out.push(resultOf(ctx, { name: r.name, uuid: r.uuid, dev: info.exists ? info.dev : undefined }, { deferred: r.deferred, ...(node ? { node } : {}) }));
+    out.push(resultOf(ctx, { name: r.name, uuid: r.uuid, dev: info.dev }, { deferred: r.deferred, ...(node ? { node } : {}) }));
   }
   printResult(ctx, out);
   return 0;
@@ -112,7 +131,7 @@ export async function removeAll(ctx: Ctx): Promise<number> {
   await dm.removeAll({ deferred: ctx.opts.deferred });
   let left = await dm.list();
   if (ctx.opts.force && left.length) {
-    for (const d of left) await errorTable(ctx, { name: d.name }).catch(() => undefined);
+    for (const d of left) await errorTable(ctx, identityOf({ name: d.name, uuid: d.uuid ?? '', dev: d.dev })).catch(() => undefined);
     await dm.removeAll({ deferred: ctx.opts.deferred });
     left = await dm.list();
   }
@@ -197,11 +216,13 @@ export async function rename(ctx: Ctx): Promise<number> {
   const dm = await ctx.dm();
   const before = await dm.info(id);
   if (!before.exists) throw new DmError({ command: 'rename', errno: 6, device: id });
-  const d = await dm.rename({ name: before.name }, target);
+  // By uuid or dev the client resolves, renames and checks the device itself (lib/identity.ts);
+  // DM_DEV_RENAME's reply names the old name and the dev of the device the kernel renamed.
+  const d = await dm.rename(id, target);
   let node: NodeResult['action'] | undefined;
   const o = ctx.nodeOptions();
-  if (o && 'newName' in target) node = (await renameNode(before.name, target.newName, before.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
-  printResult(ctx, [resultOf(ctx, { name: 'newName' in target ? target.newName : before.name, uuid: 'newUuid' in target ? target.newUuid : before.uuid, dev: before.dev }, node ? { node } : {})]);
+  if (o && 'newName' in target) node = (await renameNode(d.name, target.newName, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
+  printResult(ctx, [resultOf(ctx, { name: 'newName' in target ? target.newName : d.name, uuid: 'newUuid' in target ? target.newUuid : before.uuid, dev: d.dev }, node ? { node } : {})]);
   return 0;
 }
 

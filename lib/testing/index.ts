@@ -2,4 +2,6 @@
  * devicemapper/testing — a simulated device-mapper kernel for tests without root.
  */
 export { SimulatedKernel, SimError, splitArgs, BUILTIN_TARGETS } from './simulator.js';
-export type { SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget } from './simulator.js';
+export type {
+  SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget, SimInterceptor, SimIoctlEvent, SimIoctlOutcome,
+} from './simulator.js';

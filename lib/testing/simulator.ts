@@ -19,7 +19,7 @@ import {
   DM_READONLY_FLAG, DM_SECURE_DATA_FLAG, DM_STATUS_TABLE_FLAG, DM_SUSPEND_FLAG, DM_UEVENT_GENERATED_FLAG, DM_UUID_FLAG,
   type CommandName, type Version,
 } from '../../codec/index.js';
-import { ERRNO } from '../../ffi/errors.js';
+import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import type { Backend, ControlTransport, IoctlResult, Watcher } from '../backend.js';
 import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
 
@@ -56,6 +56,35 @@ export interface SimDevice {
   geometry: string | undefined;
   /** dm-stats regions (@stats_create …), by id. */
   stats: Map<number, { start: bigint; length: bigint; step: bigint }>;
+}
+
+/** One ioctl of a client on this kernel, as an interceptor sees it (`intercept()`). */
+export interface SimIoctlEvent {
+  /** The label of the backend the client was opened on (`backend({ label })`). */
+  readonly label: string | undefined;
+  /** The command, or undefined for a number the kernel does not know. */
+  readonly command: CommandName | undefined;
+}
+
+/** What the call did, for `after` (the event of `before` plus the outcome). */
+export interface SimIoctlOutcome extends SimIoctlEvent {
+  /** 0 on success, else the errno the ioctl failed with. */
+  readonly errno: number;
+  /** The device the call looked up, created or renamed (the simulator's own object), if any. */
+  readonly device: SimDevice | undefined;
+}
+
+/**
+ * Runs around every ioctl a client issues through a backend of this kernel, for tests
+ * that put another actor between two of a client's calls (races, faults at every step).
+ * `before` runs after the call left the client and before the kernel processes it; it
+ * may change the kernel's state synchronously — through `kernel.ioctl()` (which never
+ * triggers interceptors), another client's sync methods, `openDevice()`, … `after` sees
+ * what the call did. Calls issued while an interceptor runs are not intercepted.
+ */
+export interface SimInterceptor {
+  before?(e: SimIoctlEvent): void;
+  after?(e: SimIoctlOutcome): void;
 }
 
 type Handler = (k: Call, size: number) => number;
@@ -126,6 +155,10 @@ export class SimulatedKernel {
   /** Loaded target modules, most recently loaded first (a fresh 6.1 VM lists striped, linear, error). */
   readonly #loaded: string[] = ['striped', 'linear', 'error'];
   readonly #listeners = new Set<() => void>();
+  readonly #interceptors = new Set<SimInterceptor>();
+  #intercepting = false;
+  /** The device the call being processed looked up, created or renamed (for interceptors). */
+  #touched: SimDevice | undefined;
   readonly #codec = createCodec();
   readonly #le = this.#codec.endian === 'little';
 
@@ -180,11 +213,23 @@ export class SimulatedKernel {
     }
   }
 
-  /** A backend for `DeviceMapper.open({ backend })`. */
-  backend(): Backend {
+  /**
+   * Adds an interceptor around every client ioctl (see SimInterceptor); returns the
+   * function that removes it.
+   */
+  intercept(interceptor: SimInterceptor): () => void {
+    this.#interceptors.add(interceptor);
+    return () => { this.#interceptors.delete(interceptor); };
+  }
+
+  /**
+   * A backend for `DeviceMapper.open({ backend })`. `label` names the client's calls for
+   * interceptors (e.g. 'victim' and 'adversary' on one kernel).
+   */
+  backend(options: { readonly label?: string } = {}): Backend {
     return {
       description: 'simulated kernel',
-      openControl: async () => this.#transport(),
+      openControl: async () => this.#transport(options.label),
       openWatcher: async () => this.#watcher(),
       openKernelLog: () => {
         let cursor = this.#logSeq;
@@ -208,27 +253,56 @@ export class SimulatedKernel {
 
   // -------------------------------------------------------------- transport ---
 
-  #transport(): ControlTransport {
+  #transport(label: string | undefined): ControlTransport {
     const fd: SimFd = { armedEventNr: this.globalEventNr, closed: false };
     this.openFds++;
     const kernel = this;
     return {
       get fd() { return fd.closed ? -1 : 1000; },
       ioctl(request, buf) {
-        if (fd.closed) throw new Error('simulated transport is closed');
-        if (((request >>> 0) & 0xff) === 8) return kernel.#waitSync(request, buf, fd);
-        return kernel.ioctl(request, buf, fd);
+        if (fd.closed) throw new DmClosedError('simulated control transport');
+        const event = kernel.#before(label, request);
+        const r = ((request >>> 0) & 0xff) === 8 ? kernel.#waitSync(request, buf, fd) : kernel.ioctl(request, buf, fd);
+        kernel.#after(event, r);
+        return r;
       },
       async ioctlAsync(request, buf) {
-        if (fd.closed) throw new Error('simulated transport is closed');
+        if (fd.closed) throw new DmClosedError('simulated control transport');
         await new Promise((r) => setImmediate(r)); // the pool hop
-        if (((request >>> 0) & 0xff) === 8) return kernel.#waitAsync(request, buf, fd);
-        return kernel.ioctl(request, buf, fd);
+        const event = kernel.#before(label, request);
+        const r = ((request >>> 0) & 0xff) === 8 ? await kernel.#waitAsync(request, buf, fd) : kernel.ioctl(request, buf, fd);
+        kernel.#after(event, r);
+        return r;
       },
       close() {
         if (!fd.closed) { fd.closed = true; kernel.openFds--; }
       },
     };
+  }
+
+  #before(label: string | undefined, request: number): SimIoctlEvent | undefined {
+    this.#touched = undefined;
+    if (this.#interceptors.size === 0 || this.#intercepting) return undefined;
+    const event: SimIoctlEvent = { label, command: ((request >>> 8) & 0xff) === 0xfd ? COMMANDS[request & 0xff] : undefined };
+    this.#intercepting = true;
+    try {
+      for (const i of [...this.#interceptors]) i.before?.(event);
+    } finally {
+      this.#intercepting = false;
+      this.#touched = undefined;
+    }
+    return event;
+  }
+
+  #after(event: SimIoctlEvent | undefined, r: IoctlResult): void {
+    if (!event) return;
+    const outcome: SimIoctlOutcome = { ...event, errno: r.ret === 0 ? 0 : r.errno, device: this.#touched };
+    this.#intercepting = true;
+    try {
+      for (const i of [...this.#interceptors]) i.after?.(outcome);
+    } finally {
+      this.#intercepting = false;
+    }
   }
 
   /** DEV_WAIT would sleep in the kernel; a synchronous call cannot, so it fails with EAGAIN instead. */
@@ -390,6 +464,7 @@ export class SimulatedKernel {
       }
     }
     if (!d) throw new SimError('ENXIO', 'ioctl: device doesn\'t appear to be in the dev hash table.');
+    this.#touched = d;
     k.setString(48, 128, d.name);
     k.setString(176, 129, d.uuid ?? '');
     if (d.inactive) k.flags |= DM_INACTIVE_PRESENT_FLAG;
@@ -648,6 +723,7 @@ export class SimulatedKernel {
         deferredRemove: false, diskAdded: false, geometry: undefined, stats: new Map(),
       };
       this.devices.set(name, d);
+      this.#touched = d;
       this.#devStatus(d, k);
       return 0;
     },
@@ -677,6 +753,7 @@ export class SimulatedKernel {
       if (taken) throw new SimError('EBUSY', `ioctl: Unable to change ${changeUuid ? 'uuid' : 'name'} on mapped device ${k.name} to one that already exists: ${next}`);
       const d = this.devices.get(k.name); // by name only (measured: a uuid gives ENXIO)
       if (!d) throw new SimError('ENXIO', `ioctl: Unable to rename non-existent device, ${k.name} to ${changeUuid ? 'uuid ' : ''}${next}`);
+      this.#touched = d;
       if (changeUuid && d.uuid) throw new SimError('EINVAL', `ioctl: Unable to change uuid of mapped device ${d.name} to ${next} because uuid is already set to ${d.uuid}`);
       if (changeUuid) d.uuid = next;
       else { this.devices.delete(d.name); d.name = next; this.devices.set(next, d); }

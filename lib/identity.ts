@@ -1,0 +1,114 @@
+/**
+ * The identity rules of multi-step operations, in one place (docs/identity.md).
+ *
+ * A device-mapper device is found by uuid, name or dev at every ioctl; between two ioctls
+ * another process may remove it and create another one under the same name, and the new
+ * one gets the freed minor (the kernel hands out the lowest free minor). So every
+ * operation of more than one ioctl (createDevice, removeDevice with retries, rename by
+ * uuid or dev, `dmctl remove --force`):
+ *   1. takes the identity (name, uuid, dev) its first step returned;
+ *   2. addresses every later step by uuid when the device has one — the kernel keeps a
+ *      uuid unique among live devices and never changes a device's uuid once set, so such a
+ *      step can only reach our device (or one that took over our uuid after ours was gone,
+ *      which by the uuid contract is indistinguishable) — otherwise by name;
+ *   3. checks every reply's identity against the first one, comparing only the fields the
+ *      kernel fills for that command (TRUSTED_REPLY_FIELDS), and stops with
+ *      DmIdentityError on a mismatch without touching anything further;
+ *   4. removes (rollback, retries) only a device proven ours: by uuid, or, without a uuid,
+ *      verified by an info immediately before the remove (verify-then-remove; the window
+ *      between the two ioctls remains and is documented).
+ */
+import type { CommandReplies, DeviceId } from '../codec/index.js';
+import { DmIdentityError, type DeviceIdentity } from './errors.js';
+import { retryOnBusy, type RetryPolicy } from './retry.js';
+import type { CallContext, IoctlRunner } from './runner.js';
+
+export type { DeviceIdentity };
+
+type Dev = { readonly major: number; readonly minor: number };
+
+/** The identity of a device from a reply or a DeviceInfo (copies only name, uuid, dev). */
+export function identityOf(d: { readonly name: string; readonly uuid: string; readonly dev: Dev }): DeviceIdentity {
+  return { name: d.name, uuid: d.uuid, dev: { major: d.dev.major, minor: d.dev.minor } };
+}
+
+/** How a later step addresses the device: by uuid when it has one, otherwise by name (never by dev: minors are reused at once). */
+export function addressOf(id: DeviceIdentity): DeviceId {
+  return id.uuid ? { uuid: id.uuid } : { name: id.name };
+}
+
+/**
+ * Which header fields of a successful reply the kernel wrote for the device it acted on
+ * (docs/identity.md, from drivers/md/dm-ioctl.c of 4.47/4.48): a lookup
+ * (`__find_device_hash_cell`) writes name and uuid, `__dev_status` writes dev. DEV_CREATE
+ * only echoes the name and uuid we sent; DEV_REMOVE never calls `__dev_status`, so dev is
+ * our request's; DEV_RENAME looks up by name without writing anything back, so name and
+ * uuid are the request's (the old name) and only dev is the device's.
+ */
+export const TRUSTED_REPLY_FIELDS = {
+  create: { name: false, uuid: false, dev: true },
+  info: { name: true, uuid: true, dev: true },
+  status: { name: true, uuid: true, dev: true },
+  load: { name: true, uuid: true, dev: true },
+  suspend: { name: true, uuid: true, dev: true },
+  resume: { name: true, uuid: true, dev: true },
+  clear: { name: true, uuid: true, dev: true },
+  remove: { name: true, uuid: true, dev: false },
+  rename: { name: false, uuid: false, dev: true },
+} as const satisfies Record<string, { name: boolean; uuid: boolean; dev: boolean }>;
+
+export type IdentityStep = keyof typeof TRUSTED_REPLY_FIELDS;
+
+/**
+ * Throws DmIdentityError when a reply names another device than `expected`. The uuid and
+ * dev are compared wherever the kernel filled them; the name only for a device without a
+ * uuid (with one, a rename by someone else does not make it another device). `acted`:
+ * whether this step changed the device it reached (load/resume/rename/remove) or only
+ * looked (info/status).
+ */
+export function checkReply(
+  step: IdentityStep, expected: DeviceIdentity,
+  reply: { readonly name?: string; readonly uuid?: string; readonly dev?: Dev }, acted: boolean,
+): void {
+  const f = TRUSTED_REPLY_FIELDS[step];
+  const bad = (f.uuid && reply.uuid !== undefined && reply.uuid !== expected.uuid)
+    || (f.dev && reply.dev !== undefined && (reply.dev.major !== expected.dev.major || reply.dev.minor !== expected.dev.minor))
+    || (f.name && !expected.uuid && reply.name !== undefined && reply.name !== expected.name);
+  if (!bad) return;
+  const actual: { -readonly [K in keyof DeviceIdentity]?: DeviceIdentity[K] } = {};
+  if (f.name && reply.name !== undefined) actual.name = reply.name;
+  if (f.uuid && reply.uuid !== undefined) actual.uuid = reply.uuid;
+  if (f.dev && reply.dev !== undefined) actual.dev = { major: reply.dev.major, minor: reply.dev.minor };
+  throw new DmIdentityError(step, expected, actual, acted);
+}
+
+export interface RemoveOursOptions {
+  readonly policy: RetryPolicy;
+  readonly deferred?: boolean | undefined;
+  readonly ctx: CallContext;
+  /** Verify a uuid-less device before the first attempt too (the caller's identity is older than this call). */
+  readonly verifyFirst?: boolean;
+  /** Runs between attempts (e.g. the client's closed check); may throw to stop. */
+  readonly boundary?: () => void;
+  /** Cuts the delay between attempts short (the client's close()). */
+  readonly wake?: AbortSignal | undefined;
+}
+
+/**
+ * DM_DEV_REMOVE of `expected` only, with the EBUSY retry policy. With a uuid every attempt
+ * is addressed by it. Without, every attempt is an info by name checked against the
+ * identity, then the remove by name (the window between those two ioctls remains: see
+ * docs/identity.md); a stranger under the name gives DmIdentityError and is not touched.
+ */
+export async function removeOurs(runner: IoctlRunner, expected: DeviceIdentity, o: RemoveOursOptions): Promise<CommandReplies['remove']> {
+  const at = addressOf(expected);
+  return retryOnBusy(o.policy, async (n) => {
+    if (n > 1) o.boundary?.();
+    if (!expected.uuid && (n > 1 || o.verifyFirst)) {
+      checkReply('info', expected, runner.runSync('info', { id: at }, o.ctx).device, false);
+    }
+    const r = await runner.runAsync('remove', { id: at, deferred: o.deferred }, o.ctx);
+    checkReply('remove', expected, r, true);
+    return r;
+  }, o.wake);
+}

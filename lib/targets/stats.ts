@@ -31,9 +31,12 @@ export interface StatsArea {
 export function parseStatsPrint(text: string): StatsArea[] {
   const out: StatsArea[] = [];
   for (const line of text.split('\n')) {
-    const m = /^(\d{1,20})\+(\d{1,20})((?:\s+\d{1,20})+)\s*$/.exec(line.trim());
-    if (!m) continue;
-    out.push({ start: BigInt(m[1]!), length: BigInt(m[2]!), counters: m[3]!.trim().split(/\s+/).map((x) => BigInt(x)) });
+    // Words first, then one bounded pattern per word: a pattern over the whole line
+    // (`(?:\s+\d{1,20})+\s*$`) nests quantifiers, which the regex audit forbids.
+    const [area, ...counters] = line.trim().split(/\s+/);
+    const m = /^(\d{1,20})\+(\d{1,20})$/.exec(area!);
+    if (!m || counters.length === 0 || !counters.every((x) => /^\d{1,20}$/.test(x))) continue;
+    out.push({ start: BigInt(m[1]!), length: BigInt(m[2]!), counters: counters.map((x) => BigInt(x)) });
   }
   return out;
 }

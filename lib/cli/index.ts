@@ -68,6 +68,15 @@ export const VERBS: Record<string, Verb> = {
   },
 };
 
+/**
+ * The verb a user typed, or undefined. An own-property check, not `VERBS[name]`: the
+ * name is user text, and `constructor`, `toString` or `__proto__` would otherwise find
+ * Object.prototype's members ("verb.run is not a function").
+ */
+export function verbNamed(name: string): Verb | undefined {
+  return Object.hasOwn(VERBS, name) ? VERBS[name] : undefined;
+}
+
 const OPTIONS = {
   json: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
@@ -131,11 +140,16 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
   }
   const [verbName, ...args] = parsed.positionals;
   if (verbName === undefined || verbName === 'help') {
-    const v = args[0] !== undefined ? VERBS[args[0]] : undefined;
+    const topic = args[0];
+    const v = topic !== undefined ? verbNamed(topic) : undefined;
+    if (topic !== undefined && !v) {
+      io.stderr(`dmctl: unknown command "${topic}"\n${usage()}`);
+      return 1;
+    }
     (verbName === undefined && !parsed.values.help ? io.stderr : io.stdout)(v ? `Usage: dmctl ${v.usage}\n  ${v.help}\n` : usage());
     return verbName === undefined && !parsed.values.help ? 1 : 0;
   }
-  const verb = VERBS[verbName];
+  const verb = verbNamed(verbName);
   if (!verb) {
     io.stderr(`dmctl: unknown command "${verbName}"\n${usage()}`);
     return 1;

@@ -54,10 +54,23 @@ export type CacheStatus =
 
 const argValue = z.union([wordSchema, z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
 
+/**
+ * Policy arguments: one-word keys, word or integer values. Checked by hand rather than
+ * with `z.record`, whose output object is built by assignment and silently drops a
+ * `__proto__` key; this returns the caller's object, every own key intact.
+ */
+const policyArgsSchema = z.custom<Readonly<Record<string, string | number>>>(
+  (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
+    && Object.entries(v).every(([k, x]) => wordSchema.safeParse(k).success && argValue.safeParse(x).success),
+  'policyArgs must be an object of one-word keys with word or non-negative integer values',
+);
+
 function pairs(c: Cursor, field: string, words: readonly string[]): Record<string, string> {
   if (words.length % 2 !== 0) c.fail('BAD_VALUE', field, 'an odd number of key/value words');
+  // Keys are the table's words: defined as own properties, so `__proto__` is kept as a key
+  // instead of silently replacing the object's prototype (plain assignment would).
   const out: Record<string, string> = {};
-  for (let i = 0; i < words.length; i += 2) out[words[i]!] = words[i + 1]!;
+  for (let i = 0; i < words.length; i += 2) Object.defineProperty(out, words[i]!, { value: words[i + 1]!, enumerable: true, writable: true, configurable: true });
   return out;
 }
 
@@ -72,7 +85,7 @@ export const cache = defineTarget({
     metadata2: z.boolean().optional(),
     noDiscardPassdown: z.boolean().optional(),
     policy: wordSchema,
-    policyArgs: z.record(wordSchema, argValue).optional(),
+    policyArgs: policyArgsSchema.optional(),
   },
   // The kernel echoes the constructor args after the three devices verbatim.
   render(t, ctx) {

@@ -183,9 +183,19 @@ export class Ctx {
   }
 }
 
+/** A non-negative integer argument that a JS number holds exactly (below 2^53). */
 export function intArg(v: string, what: string): number {
-  if (!/^\d+$/.test(v)) throw new UsageError(`Invalid ${what}: ${JSON.stringify(v)} (a non-negative integer)`);
-  return Number(v);
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new UsageError(`Invalid ${what}: ${JSON.stringify(v)} (a non-negative integer below 2^53)`);
+  return n;
+}
+
+/** A u64 argument (sectors): decimal, exact up to 2^64 - 1, as a bigint. */
+export function u64Arg(v: string, what: string): bigint {
+  if (!/^\d+$/.test(v) || v.replace(/^0+/, '').length > 20 || BigInt(v) > 0xffffffffffffffffn) {
+    throw new UsageError(`Invalid ${what}: ${JSON.stringify(v)} (a non-negative integer below 2^64)`);
+  }
+  return BigInt(v);
 }
 
 /** One whitespace character, as JavaScript's `\s` and `String.prototype.trim` define it. */

@@ -10,6 +10,7 @@ import {
 import { ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
 import { DmAbortError, DmError } from './errors.js';
+import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, targetsArg, valueArg } from './args.js';
 import { SharedPoller } from './poller.js';
 import { redactTableParams } from './redact.js';
 import { diffSnapshots, matches, snapshotMap, unrefSleep, type DeviceEvent, type EventsOptions } from './events.js';
@@ -101,8 +102,9 @@ export interface RemoveDeviceOptions extends RemoveOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The device argument of every method, checked (lib/args.ts) and copied. */
 function idOf(device: DeviceId | string): DeviceId {
-  return typeof device === 'string' ? { name: device } : device;
+  return deviceArg(device);
 }
 
 function linesHint(targets: readonly TargetSpecInput[], secure: boolean | undefined): string {
@@ -145,6 +147,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * Rejects with DmUnavailableError, DmPermissionError, DmPlatformError, or DmError EACCES.
    */
   static async open(options: OpenOptions = {}): Promise<DeviceMapper> {
+    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferSize: 'uint', blocking: 'boolean' });
+    if (options.backend !== undefined) valueArg(options.backend.openControl, 'options.backend.openControl', 'function');
     const size = options.initialBufferSize;
     if (size !== undefined && (!Number.isInteger(size) || size < 312 || size > DM_MAX_DATA_SIZE)) {
       throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferSize must be an integer in 312…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferSize');
@@ -184,6 +188,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** DM_REMOVE_ALL: removes every device that is not open (deferred: marks open ones). */
   async removeAll(options: RemoveOptions = {}): Promise<void> {
+    optionsArg(options, 'options', { deferred: 'boolean' });
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
     await this.#runner.runAsync('removeAll', { deferred: options.deferred });
   }
@@ -196,6 +201,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return this.listSync(options);
   }
   listSync(options: { namePrefix?: string; uuidPrefix?: string } = {}): ListedDevice[] {
+    optionsArg(options, 'options', { namePrefix: 'string', uuidPrefix: 'string' });
     const filtered = options.namePrefix !== undefined || options.uuidPrefix !== undefined;
     const kernelFilters = !this.#runner.kernel || this.#versionAtLeast(FEATURES.listFilters);
     if (options.uuidPrefix !== undefined) this.#runner.require('listing by uuid prefix', FEATURES.listFilters);
@@ -212,6 +218,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** DM_DEV_CREATE: a new device, suspended and without a table. */
   async create(options: { name: string; uuid?: string; minor?: number }): Promise<DeviceInfo> {
+    optionsArg(options, 'options', { name: 'string', uuid: 'string', minor: 'uint' }, ['name']);
     const r = await this.#runner.runAsync('create', options, { device: { name: options.name } });
     return r.device;
   }
@@ -219,6 +226,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_DEV_REMOVE. EBUSY when open, unless `deferred` (then `flags.deferredRemove` is set). */
   async remove(device: DeviceId | string, options: RemoveOptions = {}): Promise<RemoveResult> {
     const id = idOf(device);
+    optionsArg(options, 'options', { deferred: 'boolean' });
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
     const { name, uuid, deferred, ueventGenerated } = await this.#runner.runAsync('remove', { id, deferred: options.deferred }, { device: id });
     return { name, uuid, deferred, ueventGenerated };
@@ -226,6 +234,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** Cancels a deferred remove (the `@cancel_deferred_remove` message). */
   async cancelDeferredRemove(device: DeviceId | string): Promise<void> {
+    idOf(device);
     this.#runner.require('deferred remove', FEATURES.deferredRemove);
     await this.message(device, 0, '@cancel_deferred_remove');
   }
@@ -237,6 +246,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   async rename(device: DeviceId | string, to: { newName: string } | { newUuid: string }): Promise<DeviceInfo> {
     const id = idOf(device);
+    renameToArg(to);
     if ('newUuid' in to) this.#runner.require('setting a uuid', FEATURES.setUuid);
     const name = id.name ?? this.#nameOf(id);
     const r = await this.#runner.runAsync('rename', { name, ...to }, { device: id });
@@ -246,6 +256,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_DEV_SUSPEND with DM_SUSPEND_FLAG. Idempotent. */
   async suspend(device: DeviceId | string, options: { noflush?: boolean; skipLockfs?: boolean } = {}): Promise<DeviceInfo> {
     const id = idOf(device);
+    optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean' });
     if (options.noflush) this.#runner.require('noflush', FEATURES.noflush);
     return (await this.#runner.runAsync('suspend', { id, action: 'suspend', ...options }, { device: id })).device;
   }
@@ -253,6 +264,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_DEV_SUSPEND without DM_SUSPEND_FLAG: resumes, swapping in the inactive table. Idempotent. */
   async resume(device: DeviceId | string, options: { noflush?: boolean; skipLockfs?: boolean } = {}): Promise<DeviceInfo> {
     const id = idOf(device);
+    optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean' });
     return (await this.#runner.runAsync('suspend', { id, action: 'resume', ...options }, { device: id })).device;
   }
 
@@ -262,6 +274,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
   infoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): InfoResult {
     const id = idOf(device);
+    optionsArg(options, 'options', { inactive: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     try {
       // Object.assign, not `{ exists, ...device }`: spreads cost ≈ 1 µs per object on Node 20 (bench:live).
@@ -279,6 +292,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   async wait(device: DeviceId | string, options: WaitOptions = {}): Promise<TableResult> {
     const id = idOf(device);
+    optionsArg(options, 'options', { eventNr: 'uint', table: 'boolean', inactive: 'boolean', noflush: 'boolean', signal: 'signal' });
     this.#runner.require('waiting for events (DM_DEV_ARM_POLL)', FEATURES.armPoll);
     const signal = options.signal;
     if (signal?.aborted) throw new DmAbortError(signal.reason);
@@ -315,9 +329,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   async load(device: DeviceId | string, targets: readonly TargetSpecInput[], options: { readOnly?: boolean; secure?: boolean } = {}): Promise<DeviceInfo> {
     const id = idOf(device);
+    const specs = targetsArg(targets);
+    optionsArg(options, 'options', { readOnly: 'boolean', secure: 'boolean' });
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
-    const ctx: CallContext = { device: id, secure: options.secure, hint: linesHint(targets, options.secure) };
-    return (await this.#runner.runAsync('load', { id, targets, readOnly: options.readOnly, secure: options.secure }, ctx)).device;
+    const ctx: CallContext = { device: id, secure: options.secure, hint: linesHint(specs, options.secure) };
+    return (await this.#runner.runAsync('load', { id, targets: specs, readOnly: options.readOnly, secure: options.secure }, ctx)).device;
   }
 
   /** DM_TABLE_CLEAR: drops the inactive table. */
@@ -332,6 +348,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
   depsSync(device: DeviceId | string, options: { inactive?: boolean } = {}): DevNo[] {
     const id = idOf(device);
+    optionsArg(options, 'options', { inactive: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     return [...this.#runner.runSync('deps', { id, inactive: options.inactive }, { device: id }).deps];
   }
@@ -339,6 +356,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_TABLE_STATUS: each target's status text. May commit thin/cache metadata unless `noflush`. */
   async status(device: DeviceId | string, options: { inactive?: boolean; noflush?: boolean } = {}): Promise<TableResult> {
     const id = idOf(device);
+    optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     const r = await this.#runner.runAsync('status', { id, ...options }, { device: id });
     return { device: r.device, targets: r.targets };
@@ -354,6 +372,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
   tableSync(device: DeviceId | string, options: { inactive?: boolean; showKeys?: boolean } = {}): TableResult {
     const id = idOf(device);
+    optionsArg(options, 'options', { inactive: 'boolean', showKeys: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     const r = this.#runner.runSync('status', { id, table: true, inactive: options.inactive, secure: true }, { device: id, secure: true });
     const targets = options.showKeys
@@ -369,12 +388,15 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_TARGET_MSG: returns the target's output when it produced one (DM_DATA_OUT_FLAG). */
   async message(device: DeviceId | string, sector: Sectors, message: string): Promise<string | undefined> {
     const id = idOf(device);
+    valueArg(sector, 'sector', 'sectors');
+    valueArg(message, 'message', 'string');
     return (await this.#runner.runAsync('message', { id, sector, message }, { device: id })).output;
   }
 
   /** DM_DEV_SET_GEOMETRY. */
   async setGeometry(device: DeviceId | string, geometry: { cylinders: number; heads: number; sectors: number; start: Sectors }): Promise<void> {
     const id = idOf(device);
+    optionsArg(geometry, 'geometry', { cylinders: 'uint', heads: 'uint', sectors: 'uint', start: 'sectors' }, ['cylinders', 'heads', 'sectors', 'start']);
     await this.#runner.runAsync('setGeometry', { id, ...geometry }, { device: id });
   }
 
@@ -391,6 +413,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_GET_TARGET_VERSION: a target's version; loads its module if needed. */
   async getTargetVersion(target: string): Promise<Version> { return this.getTargetVersionSync(target); }
   getTargetVersionSync(target: string): Version {
+    valueArg(target, 'target', 'string');
     this.#runner.require('DM_GET_TARGET_VERSION', FEATURES.getTargetVersion);
     const r = this.#runner.runSync('getTargetVersion', { target });
     const v = r.targets[0];
@@ -481,6 +504,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** DM_DEV_WAIT as a convenience: the device's status (or table with statusTable) once its event_nr differs from `eventNr`. */
   waitEvent(device: DeviceId | string, options: { eventNr?: number; statusTable?: boolean; inactive?: boolean; signal?: AbortSignal } = {}): Promise<TableResult> {
+    try {
+      optionsArg(options, 'options', { eventNr: 'uint', statusTable: 'boolean', inactive: 'boolean', signal: 'signal' });
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.wait(device, { eventNr: options.eventNr, table: options.statusTable, inactive: options.inactive, signal: options.signal });
   }
 
@@ -491,6 +519,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * createDevice leaves nothing behind; the error of the failing step is thrown.
    */
   async createDevice(options: CreateDeviceOptions): Promise<DeviceInfo> {
+    createDeviceArg(options);
     const created = await this.create({ name: options.name, uuid: options.uuid, minor: options.minor });
     try {
       await this.load({ name: options.name }, options.table, { readOnly: options.readOnly, secure: options.secure });
@@ -510,6 +539,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * `retries` attempts (default 25) `delayMs` apart (default 200), like libdevmapper.
    */
   async removeDevice(device: DeviceId | string, options: RemoveDeviceOptions = {}): Promise<RemoveResult> {
+    removeDeviceArg(device, options);
     const retries = options.retries ?? 25;
     const delayMs = options.delayMs ?? 200;
     for (let attempt = 1; ; attempt++) {

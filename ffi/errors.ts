@@ -55,6 +55,8 @@ const NAMES: ReadonlyMap<number, ErrnoName> = new Map(
  * libuv form too (`-2` → `"ENOENT"`). Unknown numbers give `"errno N"`.
  */
 export function errnoName(n: number): string {
+  // A non-number (a Symbol would throw in the template) is no errno either.
+  if (typeof n !== 'number') return `errno (${typeof n})`;
   return NAMES.get(Math.abs(n)) ?? `errno ${n}`;
 }
 

@@ -38,10 +38,11 @@ export function objectArg(v: unknown, argument: string, expected = 'an object'):
 }
 
 /** How an option is checked. `any`: accepted as is (checked where it is used). */
-export type OptionKind = 'boolean' | 'string' | 'uint' | 'sectors' | 'signal' | 'function' | 'object' | 'any';
+export type OptionKind = 'boolean' | 'string' | 'uint' | 'sectors' | 'u64' | 'signal' | 'function' | 'object' | 'any';
 
 const EXPECTED: Record<OptionKind, string> = {
   boolean: 'a boolean', string: 'a string', uint: 'a non-negative integer', sectors: 'a non-negative integer (number or bigint)',
+  u64: 'a non-negative integer (number or bigint)',
   signal: 'an AbortSignal', function: 'a function', object: 'an object', any: 'anything',
 };
 
@@ -50,7 +51,7 @@ function kindOk(kind: OptionKind, v: unknown): boolean {
     case 'boolean': return typeof v === 'boolean';
     case 'string': return typeof v === 'string';
     case 'uint': return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-    case 'sectors': return (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n);
+    case 'sectors': case 'u64': return (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n);
     case 'signal': return v instanceof AbortSignal;
     case 'function': return typeof v === 'function';
     case 'object': return isPlainObject(v);

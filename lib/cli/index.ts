@@ -6,6 +6,8 @@
  * (hex, e.g. from strace) into JSON.
  */
 import { parseArgs } from 'node:util';
+import { describeValue, objectArg, valueArg } from '../args.js';
+import { DmArgumentError } from '../errors.js';
 import { Ctx, defaultIo, UsageError, type CliIo, type Options } from './context.js';
 import { errorJson, formatError } from './errors.js';
 import { decodeReplyHex, parseHex, resolveCommand } from './hex.js';
@@ -130,6 +132,10 @@ export function usage(): string {
 
 /** Runs one dmctl command line; resolves to the exit status. */
 export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
+  // Programmer errors, not usage errors: thrown, not turned into an exit status.
+  if (!Array.isArray(argv)) throw new DmArgumentError('argv', 'an array of strings', describeValue(argv));
+  for (let i = 0; i < argv.length; i++) valueArg(argv[i], `argv[${i}]`, 'string');
+  objectArg(ioOverrides, 'io', 'an object of CliIo overrides');
   const io: CliIo = { ...defaultIo(), ...ioOverrides };
   let parsed: { values: Options; positionals: string[] };
   try {

@@ -1,6 +1,6 @@
 /** cache, writecache and era (cache.rst, writecache.rst, era.rst). */
 import { z } from 'zod';
-import { Cursor, deviceSchema, posU32Schema, u32Schema, u64Schema, wordSchema } from './common.js';
+import { checked, Cursor, denseArray, deviceSchema, posU32Schema, u32Schema, u64Schema, wordSchema } from './common.js';
 import { defineTarget } from './unit.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -144,10 +144,12 @@ export const cache = defineTarget({
 
 /** Messages a cache understands: core and policy tunables (`migration_threshold`, …). */
 export const cacheMessage = {
-  set: (key: string, value: string | number): string => `${wordSchema.parse(key)} ${argValue.parse(value)}`,
+  set: (key: string, value: string | number): string => `${checked(wordSchema, key, 'cache', 'key')} ${checked(argValue, value, 'cache', 'value')}`,
   /** `invalidate_cblocks <cblock>|<begin>-<end>…` (passthrough mode only). */
   invalidateCblocks: (ranges: readonly (number | readonly [number, number])[]): string =>
-    `invalidate_cblocks ${ranges.map((r) => (typeof r === 'number' ? String(u32Schema.parse(r)) : `${u32Schema.parse(r[0])}-${u32Schema.parse(r[1])}`)).join(' ')}`,
+    `invalidate_cblocks ${denseArray(ranges, 'cache', 'ranges').map((r, i) => (typeof r === 'number'
+      ? String(checked(u32Schema, r, 'cache', `ranges[${i}]`))
+      : `${checked(u32Schema, denseArray(r, 'cache', `ranges[${i}]`)[0], 'cache', `ranges[${i}][0]`)}-${checked(u32Schema, (r as readonly unknown[])[1], 'cache', `ranges[${i}][1]`)}`)).join(' ')}`,
 } as const;
 
 // --------------------------------------------------------------- writecache ---

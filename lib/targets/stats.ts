@@ -18,7 +18,7 @@ export const statsMessage = {
   clear: (regionId: number): string => `@stats_clear ${checked(id, regionId, 'stats', 'regionId')}`,
   list: (programId?: string): string => (programId === undefined ? '@stats_list' : `@stats_list ${checked(word, programId, 'stats', 'programId')}`),
   print: (regionId: number, startLine?: number, lines?: number): string =>
-    `@stats_print ${checked(id, regionId, 'stats', 'regionId')}${startLine === undefined ? '' : ` ${checked(id, startLine, 'stats', 'startLine')} ${checked(id, lines ?? 1, 'stats', 'lines')}`}`,
+    `@stats_print ${checked(id, regionId, 'stats', 'regionId')}${startLine === undefined ? '' : ` ${checked(id, startLine, 'stats', 'startLine')} ${checked(id, lines === undefined ? 1 : lines, 'stats', 'lines')}`}`,
   printClear: (regionId: number): string => `@stats_print_clear ${checked(id, regionId, 'stats', 'regionId')}`,
 } as const;
 

@@ -153,13 +153,18 @@ function rawLineArg(line: unknown, field = 'line'): RawLine {
   return l as unknown as RawLine;
 }
 
-/** Checks options objects: undefined or an object whose known keys have the right types. */
-function optionsCheck(options: unknown, kinds: Readonly<Record<string, 'boolean' | 'function' | 'array'>>): void {
+const isVersion = (v: unknown) => Array.isArray(v) && v.length === 3 && [0, 1, 2].every((i) => Number.isSafeInteger(v[i]) && (v[i] as number) >= 0);
+
+/** Checks options objects: undefined or an object of known keys (others refused) with the right types. */
+function optionsCheck(options: unknown, kinds: Readonly<Record<string, 'boolean' | 'string' | 'function' | 'version' | 'any'>>): void {
   if (options === undefined) return;
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid('options', 'an options object');
+  for (const key of Reflect.ownKeys(options)) {
+    if (typeof key !== 'string' || !Object.hasOwn(kinds, key)) throw invalid(`options.${String(key)}`, `one of the options ${Object.keys(kinds).join(', ')}`);
+  }
   for (const [k, kind] of Object.entries(kinds)) {
     const v = (options as Record<string, unknown>)[k];
-    if (v !== undefined && !(kind === 'array' ? Array.isArray(v) : typeof v === kind)) throw invalid(`options.${k}`, `a ${kind}`);
+    if (v !== undefined && kind !== 'any' && !(kind === 'version' ? isVersion(v) : typeof v === kind)) throw invalid(`options.${k}`, kind === 'version' ? '[major, minor, patch]' : `a ${kind}`);
   }
 }
 
@@ -203,7 +208,7 @@ export function parseStatus(line: RawLine): ParsedStatus {
 export function normalise(line: TypedTarget, options?: NormaliseOptions): ParsedTarget;
 export function normalise(table: readonly TypedTarget[], options?: NormaliseOptions): ParsedTarget[];
 export function normalise(input: TypedTarget | readonly TypedTarget[], options: NormaliseOptions = {}): ParsedTarget | ParsedTarget[] {
-  optionsCheck(options, { showKeys: 'boolean', resolve: 'function', kernel: 'array' });
+  optionsCheck(options, { showKeys: 'boolean', resolve: 'function', kernel: 'version' });
   if (Array.isArray(input)) return denseArray(input, 'table', 'table').map((l) => normalise(l as TypedTarget, options));
   const line = input as TypedTarget;
   const unit = unitOf((line as { type?: unknown } | null)?.type);
@@ -253,9 +258,8 @@ export interface DeviceCreator {
 export async function createTypedDevice(dm: DeviceCreator, options: { name: string; uuid?: string; table: readonly TypedTarget[]; readOnly?: boolean }): Promise<DeviceInfo> {
   if (dm === null || typeof dm !== 'object' || typeof dm.createDevice !== 'function') throw invalid('dm', 'a DeviceMapper (an object with createDevice)');
   if (options === null || typeof options !== 'object') throw invalid('options', '{ name, table }');
-  optionsCheck(options, { readOnly: 'boolean' });
+  optionsCheck(options, { name: 'string', uuid: 'string', table: 'any', readOnly: 'boolean' });
   if (typeof options.name !== 'string') throw invalid('options.name', 'a string');
-  if (options.uuid !== undefined && typeof options.uuid !== 'string') throw invalid('options.uuid', 'a string');
   const specs = toTargetSpecs(options.table);
   try {
     return await dm.createDevice({ name: options.name, uuid: options.uuid, table: specs, readOnly: options.readOnly || tableNeedsReadOnly(specs), secure: tableNeedsSecure(specs) });

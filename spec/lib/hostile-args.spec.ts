@@ -105,6 +105,20 @@ describe('every public method of DeviceMapper, found by reflection', () => {
     expect(await dm.info('hx')).toMatchObject({ exists: true, targetCount: 1 });
   });
 
+  test('positive control: the valid arguments pass every check (each method on a fresh device)', async () => {
+    const rejected: string[] = [];
+    for (const [method, slots] of Object.entries(SIGNATURES)) {
+      if (method === 'close' || method === 'wait' || method === 'waitEvent') continue; // close ends the client; a wait would wait
+      const k = new SimulatedKernel();
+      const c = await DeviceMapper.open({ backend: k.backend() });
+      await c.createDevice({ name: 'hx', table: [ZERO] });
+      const e = await failure(() => (c as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...slots.map(validValue)));
+      if (e instanceof DmArgumentError) rejected.push(`${method}: ${e.message}`);
+      c.close();
+    }
+    expect(rejected).toEqual([]);
+  });
+
   test('the findings of the issue, one by one: typed errors, not TypeError', async () => {
     const before = totalCalls(kernel);
     for (const f of [

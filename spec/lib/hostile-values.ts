@@ -35,8 +35,17 @@ export const NOT_AN_OBJECT = [null, Symbol('hostile'), 42, 'str', true, 7n, [], 
 
 const targets: Slot = { kind: 'targets' };
 
-export const show = (v: unknown): string => (typeof v === 'symbol' ? 'Symbol' : typeof v === 'bigint' ? `${v}n` : typeof v === 'function' ? 'fn'
-  : Array.isArray(v) && v.length && !(0 in v) ? '[hole]' : JSON.stringify(v) ?? String(v));
+export const show = (v: unknown): string => {
+  if (typeof v === 'symbol') return 'Symbol';
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'function') return 'fn';
+  if (Array.isArray(v) && v.length && !(0 in v)) return '[hole]';
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : typeof x === 'symbol' ? 'Symbol' : typeof x === 'function' ? 'fn' : x)) ?? String(v);
+  } catch {
+    return typeof v;
+  }
+};
 
 export function hostileValues(slot: Slot): { label: string; value: unknown }[] {
   const out: { label: string; value: unknown }[] = [];

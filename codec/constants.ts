@@ -3,6 +3,7 @@
  * device-mapper ioctl interface (major version 4). Facts: dm-ioctl.h and libdevmapper's
  * `_cmd_data_v4` table (the minimum version each command is sent with).
  */
+import { DmCodecError } from './errors.js';
 
 /** The 18 control-node commands, in kernel order (`DM_*_CMD`). */
 export const COMMANDS = [
@@ -40,7 +41,9 @@ export const KERNEL_COMMAND_NAMES: Record<CommandName, string> = {
 
 /** `_IOWR(0xfd, nr, struct dm_ioctl)` = 0xC138FD00 | nr, as a plain unsigned number. */
 export function requestCode(command: CommandName): number {
-  return (0xc138fd00 | COMMANDS.indexOf(command)) >>> 0;
+  const nr = COMMANDS.indexOf(command);
+  if (nr < 0) throw new DmCodecError('UNKNOWN_COMMAND', `unknown command ${typeof command === 'string' ? JSON.stringify(command) : typeof command}`);
+  return (0xc138fd00 | nr) >>> 0;
 }
 
 export function commandNumber(command: CommandName): number {

@@ -20,7 +20,8 @@ export type DmCodecErrorCode =
   | 'MALFORMED_REPLY';
 
 export class DmCodecError extends Error {
-  override readonly name = 'DmCodecError';
+  /** 'DmCodecError', or a subclass's name (the client's DmArgumentError). */
+  override readonly name: string = 'DmCodecError';
   readonly code: DmCodecErrorCode;
   /** The input field or record that was rejected, when known. */
   readonly field: string | undefined;

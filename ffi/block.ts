@@ -107,7 +107,7 @@ function openOrThrow(path: string, flags: number, what: string): number {
     return fs.openSync(path, flags);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const errno = code && code in ERRNO ? ERRNO[code as keyof typeof ERRNO] : Math.abs((e as NodeJS.ErrnoException).errno ?? 0);
+    const errno = code && Object.hasOwn(ERRNO, code) ? ERRNO[code as keyof typeof ERRNO] : Math.abs((e as NodeJS.ErrnoException).errno ?? 0);
     return fail(what, 'open', errno, path);
   }
 }

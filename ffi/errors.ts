@@ -55,6 +55,8 @@ const NAMES: ReadonlyMap<number, ErrnoName> = new Map(
  * libuv form too (`-2` → `"ENOENT"`). Unknown numbers give `"errno N"`.
  */
 export function errnoName(n: number): string {
+  // A non-number (a Symbol would throw in the template) is no errno either.
+  if (typeof n !== 'number') return `errno (${typeof n})`;
   return NAMES.get(Math.abs(n)) ?? `errno ${n}`;
 }
 
@@ -151,7 +153,8 @@ export interface OpenErrorLike {
 function openErrno(err: OpenErrorLike): number {
   // Node reports libuv's negative errno and the symbolic code; prefer the code,
   // it is the same on every architecture.
-  if (typeof err.code === 'string' && err.code in ERRNO) return ERRNO[err.code as ErrnoName];
+  // Own properties only: a code such as "constructor" must not find Object.prototype's members.
+  if (typeof err.code === 'string' && Object.hasOwn(ERRNO, err.code)) return ERRNO[err.code as ErrnoName];
   return typeof err.errno === 'number' ? Math.abs(err.errno) : 0;
 }
 

@@ -10,6 +10,7 @@ import {
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
 import { DmAbortError, DmError, DmIdentityError } from './errors.js';
+import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, targetsArg, valueArg } from './args.js';
 import { addressOf, checkReply, identityOf, removeOurs, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
 import { SharedPoller } from './poller.js';
@@ -116,8 +117,9 @@ export interface RemoveDeviceOptions extends RemoveOptions {
   readonly expect?: DeviceIdentity;
 }
 
+/** The device argument of every method, checked (lib/args.ts) and copied. */
 function idOf(device: DeviceId | string): DeviceId {
-  return typeof device === 'string' ? { name: device } : device;
+  return deviceArg(device);
 }
 
 function linesHint(targets: readonly TargetSpecInput[], secure: boolean | undefined): string {
@@ -165,6 +167,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * Rejects with DmUnavailableError, DmPermissionError, DmPlatformError, or DmError EACCES.
    */
   static async open(options: OpenOptions = {}): Promise<DeviceMapper> {
+    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferSize: 'uint', blocking: 'boolean' });
+    if (options.backend !== undefined) valueArg(options.backend.openControl, 'options.backend.openControl', 'function');
     const size = options.initialBufferSize;
     if (size !== undefined && (!Number.isInteger(size) || size < 312 || size > DM_MAX_DATA_SIZE)) {
       throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferSize must be an integer in 312…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferSize');
@@ -204,6 +208,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** DM_REMOVE_ALL: removes every device that is not open (deferred: marks open ones). */
   async removeAll(options: RemoveOptions = {}): Promise<void> {
+    optionsArg(options, 'options', { deferred: 'boolean' });
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
     await this.#runner.runAsync('removeAll', { deferred: options.deferred });
   }
@@ -218,6 +223,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return this.listSync(options);
   }
   listSync(options: { namePrefix?: string; uuidPrefix?: string } = {}): ListedDevice[] {
+    optionsArg(options, 'options', { namePrefix: 'string', uuidPrefix: 'string' });
     const filtered = options.namePrefix !== undefined || options.uuidPrefix !== undefined;
     const kernelFilters = !this.#runner.kernel || this.#versionAtLeast(FEATURES.listFilters);
     if (options.uuidPrefix !== undefined) this.#runner.require('listing by uuid prefix', FEATURES.listFilters);
@@ -237,6 +243,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** DM_DEV_CREATE: a new device, suspended and without a table. */
   async create(options: { name: string; uuid?: string; minor?: number }): Promise<DeviceInfo> {
+    optionsArg(options, 'options', { name: 'string', uuid: 'string', minor: 'uint' }, ['name']);
     const r = await this.#runner.runAsync('create', options, { device: { name: options.name } });
     return r.device;
   }
@@ -244,6 +251,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_DEV_REMOVE. EBUSY when open, unless `deferred` (then `flags.deferredRemove` is set). */
   async remove(device: DeviceId | string, options: RemoveOptions = {}): Promise<RemoveResult> {
     const id = idOf(device);
+    optionsArg(options, 'options', { deferred: 'boolean' });
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
     const { name, uuid, deferred, ueventGenerated } = await this.#runner.runAsync('remove', { id, deferred: options.deferred }, { device: id });
     return { name, uuid, deferred, ueventGenerated };
@@ -251,6 +259,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** Cancels a deferred remove (the `@cancel_deferred_remove` message). */
   async cancelDeferredRemove(device: DeviceId | string): Promise<void> {
+    idOf(device);
     this.#runner.require('deferred remove', FEATURES.deferredRemove);
     await this.message(device, 0, '@cancel_deferred_remove');
   }
@@ -265,6 +274,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   async rename(device: DeviceId | string, to: { newName: string } | { newUuid: string }): Promise<DeviceInfo> {
     const id = idOf(device);
+    renameToArg(to);
     if ('newUuid' in to) this.#runner.require('setting a uuid', FEATURES.setUuid);
     if (id.name !== undefined) return (await this.#runner.runAsync('rename', { name: id.name, ...to }, { device: id })).device;
     this.#begin();
@@ -294,6 +304,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_DEV_SUSPEND with DM_SUSPEND_FLAG. Idempotent. */
   async suspend(device: DeviceId | string, options: { noflush?: boolean; skipLockfs?: boolean } = {}): Promise<DeviceInfo> {
     const id = idOf(device);
+    optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean' });
     if (options.noflush) this.#runner.require('noflush', FEATURES.noflush);
     return (await this.#runner.runAsync('suspend', { id, action: 'suspend', ...options }, { device: id })).device;
   }
@@ -301,6 +312,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_DEV_SUSPEND without DM_SUSPEND_FLAG: resumes, swapping in the inactive table. Idempotent. */
   async resume(device: DeviceId | string, options: { noflush?: boolean; skipLockfs?: boolean } = {}): Promise<DeviceInfo> {
     const id = idOf(device);
+    optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean' });
     return (await this.#runner.runAsync('suspend', { id, action: 'resume', ...options }, { device: id })).device;
   }
 
@@ -310,6 +322,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
   infoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): InfoResult {
     const id = idOf(device);
+    optionsArg(options, 'options', { inactive: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     try {
       // Object.assign, not `{ exists, ...device }`: spreads cost ≈ 1 µs per object on Node 20 (bench:live).
@@ -327,6 +340,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   async wait(device: DeviceId | string, options: WaitOptions = {}): Promise<TableResult> {
     const id = idOf(device);
+    optionsArg(options, 'options', { eventNr: 'uint', table: 'boolean', inactive: 'boolean', noflush: 'boolean', signal: 'signal' });
     this.#runner.require('waiting for events (DM_DEV_ARM_POLL)', FEATURES.armPoll);
     const signal = options.signal;
     if (signal?.aborted) throw new DmAbortError(signal.reason);
@@ -363,9 +377,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   async load(device: DeviceId | string, targets: readonly TargetSpecInput[], options: { readOnly?: boolean; secure?: boolean } = {}): Promise<DeviceInfo> {
     const id = idOf(device);
+    const specs = targetsArg(targets);
+    optionsArg(options, 'options', { readOnly: 'boolean', secure: 'boolean' });
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
-    const ctx: CallContext = { device: id, secure: options.secure, hint: linesHint(targets, options.secure) };
-    return (await this.#runner.runAsync('load', { id, targets, readOnly: options.readOnly, secure: options.secure }, ctx)).device;
+    const ctx: CallContext = { device: id, secure: options.secure, hint: linesHint(specs, options.secure) };
+    return (await this.#runner.runAsync('load', { id, targets: specs, readOnly: options.readOnly, secure: options.secure }, ctx)).device;
   }
 
   /** DM_TABLE_CLEAR: drops the inactive table. */
@@ -380,6 +396,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
   depsSync(device: DeviceId | string, options: { inactive?: boolean } = {}): DevNo[] {
     const id = idOf(device);
+    optionsArg(options, 'options', { inactive: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     return [...this.#runner.runSync('deps', { id, inactive: options.inactive }, { device: id }).deps];
   }
@@ -387,6 +404,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_TABLE_STATUS: each target's status text. May commit thin/cache metadata unless `noflush`. */
   async status(device: DeviceId | string, options: { inactive?: boolean; noflush?: boolean } = {}): Promise<TableResult> {
     const id = idOf(device);
+    optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     const r = await this.#runner.runAsync('status', { id, ...options }, { device: id });
     return { device: r.device, targets: r.targets };
@@ -402,6 +420,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
   tableSync(device: DeviceId | string, options: { inactive?: boolean; showKeys?: boolean } = {}): TableResult {
     const id = idOf(device);
+    optionsArg(options, 'options', { inactive: 'boolean', showKeys: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     const r = this.#runner.runSync('status', { id, table: true, inactive: options.inactive, secure: true }, { device: id, secure: true });
     const targets = options.showKeys
@@ -417,12 +436,15 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_TARGET_MSG: returns the target's output when it produced one (DM_DATA_OUT_FLAG). */
   async message(device: DeviceId | string, sector: Sectors, message: string): Promise<string | undefined> {
     const id = idOf(device);
+    valueArg(sector, 'sector', 'sectors');
+    valueArg(message, 'message', 'string');
     return (await this.#runner.runAsync('message', { id, sector, message }, { device: id })).output;
   }
 
   /** DM_DEV_SET_GEOMETRY. */
   async setGeometry(device: DeviceId | string, geometry: { cylinders: number; heads: number; sectors: number; start: Sectors }): Promise<void> {
     const id = idOf(device);
+    optionsArg(geometry, 'geometry', { cylinders: 'uint', heads: 'uint', sectors: 'uint', start: 'sectors' }, ['cylinders', 'heads', 'sectors', 'start']);
     await this.#runner.runAsync('setGeometry', { id, ...geometry }, { device: id });
   }
 
@@ -439,6 +461,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_GET_TARGET_VERSION: a target's version; loads its module if needed. */
   async getTargetVersion(target: string): Promise<Version> { return this.getTargetVersionSync(target); }
   getTargetVersionSync(target: string): Version {
+    valueArg(target, 'target', 'string');
     this.#runner.require('DM_GET_TARGET_VERSION', FEATURES.getTargetVersion);
     const r = this.#runner.runSync('getTargetVersion', { target });
     const v = r.targets[0];
@@ -467,6 +490,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** DM_DEV_WAIT as a convenience: the device's status (or table with statusTable) once its event_nr differs from `eventNr`. */
   waitEvent(device: DeviceId | string, options: { eventNr?: number; statusTable?: boolean; inactive?: boolean; signal?: AbortSignal } = {}): Promise<TableResult> {
+    try {
+      optionsArg(options, 'options', { eventNr: 'uint', statusTable: 'boolean', inactive: 'boolean', signal: 'signal' });
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.wait(device, { eventNr: options.eventNr, table: options.statusTable, inactive: options.inactive, signal: options.signal });
   }
 
@@ -482,6 +510,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * uuid, minor, table) is validated before the first ioctl.
    */
   async createDevice(options: CreateDeviceOptions): Promise<DeviceInfo> {
+    createDeviceArg(options);
     this.#validateCreate(options);
     const rollback = retryPolicy(options.rollback ?? {}, 'rollback');
     const signal = retryPolicy({ signal: options.signal }).signal;
@@ -540,6 +569,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * not touched. A single attempt (`retries` 0 or 1) is one ioctl, as addressed.
    */
   async removeDevice(device: DeviceId | string, options: RemoveDeviceOptions = {}): Promise<RemoveResult> {
+    removeDeviceArg(device, options);
     const policy = retryPolicy(options);
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
     const id = idOf(device);

@@ -4,7 +4,7 @@
  * caller can import every error type from the package root.
  */
 import { errnoName } from '../ffi/errors.js';
-import { KERNEL_COMMAND_NAMES, type CommandName, type DeviceId, type Version } from '../codec/index.js';
+import { DmCodecError, KERNEL_COMMAND_NAMES, type CommandName, type DeviceId, type DmCodecErrorCode, type Version } from '../codec/index.js';
 
 export { DmCodecError } from '../codec/index.js';
 export {
@@ -124,6 +124,26 @@ export class DmUnsupportedError extends Error {
     this.feature = feature;
     this.required = required;
     this.kernel = kernel;
+  }
+}
+
+/**
+ * An argument of a public function has the wrong type or shape (null, a Symbol, a sparse
+ * array, an unknown option, a device given two ways, …), caught before anything is
+ * encoded or any syscall is made. `argument` names it (`device`, `options.inactive`,
+ * `targets[2].params`) and `expected` says what it must be. A subclass of
+ * `DmCodecError`: the same "nothing was sent" class of error, with the codec's codes
+ * (`INVALID_ARGUMENT`, `INVALID_DEVICE_ID`, `INVALID_TABLE`, `INVALID_NAME`).
+ */
+export class DmArgumentError extends DmCodecError {
+  override readonly name = 'DmArgumentError';
+  readonly argument: string;
+  readonly expected: string;
+
+  constructor(argument: string, expected: string, got: string, code: DmCodecErrorCode = 'INVALID_ARGUMENT') {
+    super(code, `${argument} must be ${expected}, got ${got}`, argument);
+    this.argument = argument;
+    this.expected = expected;
   }
 }
 

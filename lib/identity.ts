@@ -19,7 +19,8 @@
  *      between the two ioctls remains and is documented).
  */
 import type { CommandReplies, DeviceId } from '../codec/index.js';
-import { DmIdentityError, type DeviceIdentity } from './errors.js';
+import { describeValue, objectArg, valueArg } from './args.js';
+import { DmArgumentError, DmIdentityError, type DeviceIdentity } from './errors.js';
 import { retryOnBusy, type RetryPolicy } from './retry.js';
 import type { CallContext, IoctlRunner } from './runner.js';
 
@@ -28,13 +29,20 @@ export type { DeviceIdentity };
 type Dev = { readonly major: number; readonly minor: number };
 
 /** The identity of a device from a reply or a DeviceInfo (copies only name, uuid, dev). */
-export function identityOf(d: { readonly name: string; readonly uuid: string; readonly dev: Dev }): DeviceIdentity {
-  return { name: d.name, uuid: d.uuid, dev: { major: d.dev.major, minor: d.dev.minor } };
+export function identityOf(d: { readonly name: string; readonly uuid: string; readonly dev: Dev }, argument = 'device'): DeviceIdentity {
+  const o = objectArg(d, argument, 'a device identity ({ name, uuid, dev })');
+  valueArg(o.name, `${argument}.name`, 'string');
+  valueArg(o.uuid, `${argument}.uuid`, 'string');
+  const dev = objectArg(o.dev, `${argument}.dev`, 'a { major, minor } object');
+  valueArg(dev.major, `${argument}.dev.major`, 'uint');
+  valueArg(dev.minor, `${argument}.dev.minor`, 'uint');
+  return { name: o.name as string, uuid: o.uuid as string, dev: { major: dev.major as number, minor: dev.minor as number } };
 }
 
 /** How a later step addresses the device: by uuid when it has one, otherwise by name (never by dev: minors are reused at once). */
 export function addressOf(id: DeviceIdentity): DeviceId {
-  return id.uuid ? { uuid: id.uuid } : { name: id.name };
+  const { name, uuid } = identityOf(id, 'identity');
+  return uuid ? { uuid } : { name };
 }
 
 /**
@@ -70,6 +78,12 @@ export function checkReply(
   step: IdentityStep, expected: DeviceIdentity,
   reply: { readonly name?: string; readonly uuid?: string; readonly dev?: Dev }, acted: boolean,
 ): void {
+  if (typeof step !== 'string' || !Object.hasOwn(TRUSTED_REPLY_FIELDS, step)) {
+    throw new DmArgumentError('step', `one of ${Object.keys(TRUSTED_REPLY_FIELDS).join(', ')}`, describeValue(step));
+  }
+  expected = identityOf(expected, 'expected');
+  objectArg(reply, 'reply', 'a reply header ({ name?, uuid?, dev? })');
+  valueArg(acted, 'acted', 'boolean');
   const f = TRUSTED_REPLY_FIELDS[step];
   const bad = (f.uuid && reply.uuid !== undefined && reply.uuid !== expected.uuid)
     || (f.dev && reply.dev !== undefined && (reply.dev.major !== expected.dev.major || reply.dev.minor !== expected.dev.minor))

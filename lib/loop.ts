@@ -17,6 +17,7 @@ import {
   LO_FLAGS_PARTSCAN, LO_FLAGS_READ_ONLY, type LoopStatus,
 } from '../ffi/block.js';
 import { ERRNO } from '../ffi/errors.js';
+import { objectArg, optionsArg, valueArg } from './args.js';
 
 export { DmSyscallError };
 export type { LoopStatus };
@@ -52,6 +53,7 @@ export interface LoopDevice {
 
 /** glibc's major()/minor() of a stat rdev. */
 export function splitRdev(rdev: number | bigint): { major: number; minor: number } {
+  valueArg(rdev, 'rdev', 'u64');
   const d = BigInt(rdev);
   const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
   const minor = Number((d & 0xffn) | ((d >> 12n) & ~0xffn & 0xffffffffn));
@@ -71,6 +73,10 @@ async function waitForNode(p: string): Promise<void> {
  * taking the same free device (EBUSY) are retried on the next free one.
  */
 export async function attachLoop(file: string, options: AttachLoopOptions = {}): Promise<LoopDevice> {
+  valueArg(file, 'file', 'string');
+  optionsArg(options, 'options', {
+    readOnly: 'boolean', offset: 'u64', sizeLimit: 'u64', autoclear: 'boolean', partscan: 'boolean', directIo: 'boolean', blockSize: 'uint', retries: 'uint',
+  });
   const abs = path.resolve(file);
   const flags = (options.readOnly ? LO_FLAGS_READ_ONLY : 0) | (options.autoclear ? LO_FLAGS_AUTOCLEAR : 0)
     | (options.partscan ? LO_FLAGS_PARTSCAN : 0) | (options.directIo ? LO_FLAGS_DIRECT_IO : 0);
@@ -98,7 +104,7 @@ export async function attachLoop(file: string, options: AttachLoopOptions = {}):
  * detached by the kernel at its last close. ENXIO (nothing attached) is not an error.
  */
 export async function detachLoop(device: LoopDevice | string): Promise<void> {
-  const p = typeof device === 'string' ? device : device.path;
+  const p = loopPath(device);
   try {
     await loopClear(p);
   } catch (e) {
@@ -109,7 +115,7 @@ export async function detachLoop(device: LoopDevice | string): Promise<void> {
 
 /** LOOP_GET_STATUS64 of a loop device, or undefined when nothing is attached. */
 export async function loopInfo(device: LoopDevice | string): Promise<LoopStatus | undefined> {
-  const p = typeof device === 'string' ? device : device.path;
+  const p = loopPath(device);
   try {
     return await loopStatus(p);
   } catch (e) {
@@ -120,10 +126,20 @@ export async function loopInfo(device: LoopDevice | string): Promise<LoopStatus 
 
 /** A block device's size in bytes (BLKGETSIZE64). */
 export async function blockDeviceSize(device: string): Promise<bigint> {
+  valueArg(device, 'device', 'string');
   return blockDeviceBytes(device);
 }
 
 /** A block device's size in 512-byte sectors (what `blockdev --getsz` prints). */
 export async function blockDeviceSectors(device: string): Promise<bigint> {
+  valueArg(device, 'device', 'string');
   return (await blockDeviceBytes(device)) / 512n;
+}
+
+/** A loop device argument: its path, or a LoopDevice (its `path`). */
+function loopPath(device: unknown): string {
+  if (typeof device === 'string') return device;
+  const p = objectArg(device, 'device', 'a path string or a LoopDevice').path;
+  valueArg(p, 'device.path', 'string');
+  return p as string;
 }

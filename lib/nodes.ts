@@ -20,6 +20,8 @@ import * as path from 'node:path';
 import { mknodBlock } from '../ffi/block.js';
 import { DmAbortError } from './errors.js';
 import type { DeviceMapper } from './client.js';
+import { DmArgumentError } from './errors.js';
+import { describeValue, objectArg, optionsArg, valueArg, type OptionKind } from './args.js';
 
 export const DM_DIR = '/dev/mapper';
 
@@ -92,14 +94,33 @@ export interface NodeResult {
  * libudev's `udev_queue_get_udev_is_active()` checks).
  */
 export function udevActive(env: Readonly<Record<string, string | undefined>> = process.env, ops: Pick<NodeOps, 'exists'> = realNodeOps): boolean {
+  objectArg(env, 'env', 'an environment object');
+  valueArg(objectArg(ops, 'ops', 'node operations').exists, 'ops.exists', 'function');
   if (env.DM_DISABLE_UDEV !== undefined && env.DM_DISABLE_UDEV !== '') return false;
   return ops.exists('/run/udev/control');
 }
 
 /** `/dev/mapper/<name>`. The name is the kernel's (mangled, for names created by libdevmapper). */
 export function nodePath(name: string, dir = DM_DIR): string {
-  if (name === '' || name.includes('/') || name === '.' || name === '..') throw new Error(`not a node name: ${JSON.stringify(name)}`);
+  valueArg(name, 'name', 'string');
+  valueArg(dir, 'dir', 'string');
+  if (name === '' || name.includes('/') || name === '.' || name === '..') throw new DmArgumentError('name', 'a node name (not empty, ".", ".." or containing "/")', describeValue(name), 'INVALID_NAME');
   return path.join(dir, name);
+}
+
+const NODE_OPTIONS: Readonly<Record<string, OptionKind>> = {
+  dir: 'string', udev: 'any', timeoutMs: 'uint', signal: 'signal', mode: 'uint', uid: 'uint', gid: 'uint', ops: 'object', env: 'object',
+};
+
+/** NodeOptions (plus the `extra` keys a function takes), checked; unknown keys refused. */
+function nodeOptionsArg(options: unknown, extra: Readonly<Record<string, OptionKind>> = {}): void {
+  const o = optionsArg(options, 'options', { ...NODE_OPTIONS, ...extra });
+  if (o.udev !== undefined && typeof o.udev !== 'boolean' && o.udev !== 'auto') throw new DmArgumentError('options.udev', "a boolean or 'auto'", describeValue(o.udev));
+}
+
+/** A device number argument: `{ major, minor }` (a DevNo's `raw` is ignored). */
+function devArg(dev: unknown, argument = 'dev'): void {
+  optionsArg(dev, argument, { major: 'uint', minor: 'uint', raw: 'any' }, ['major', 'minor']);
 }
 
 function useUdev(o: NodeOptions, ueventGenerated: boolean | undefined): boolean {
@@ -113,6 +134,10 @@ function useUdev(o: NodeOptions, ueventGenerated: boolean | undefined): boolean 
  * DmAbortError when the signal fires.
  */
 export async function waitForNode(name: string, dev: { major: number; minor: number } | undefined, options: NodeOptions = {}): Promise<boolean> {
+  valueArg(name, 'name', 'string');
+  if (dev !== undefined) devArg(dev);
+  // ueventGenerated: accepted (and unused) so the options of addNode/removeNode pass through.
+  nodeOptionsArg(options, { ueventGenerated: 'boolean' });
   const ops = options.ops ?? realNodeOps;
   const p = nodePath(name, options.dir);
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
@@ -164,6 +189,9 @@ function rmNode(name: string, o: NodeOptions): NodeResult['action'] {
 
 /** After create/resume: make `/dev/mapper/<name>` for `dev` (or wait for udev's). */
 export async function addNode(name: string, dev: { major: number; minor: number }, options: NodeOptions & { ueventGenerated?: boolean } = {}): Promise<NodeResult> {
+  valueArg(name, 'name', 'string');
+  devArg(dev);
+  nodeOptionsArg(options, { ueventGenerated: 'boolean' });
   const p = nodePath(name, options.dir);
   if (useUdev(options, options.ueventGenerated)) {
     if (await waitForNode(name, dev, options)) return { path: p, action: 'udev' };
@@ -175,6 +203,8 @@ export async function addNode(name: string, dev: { major: number; minor: number 
 
 /** After remove: drop `/dev/mapper/<name>` (or wait for udev to). */
 export async function removeNode(name: string, options: NodeOptions & { ueventGenerated?: boolean } = {}): Promise<NodeResult> {
+  valueArg(name, 'name', 'string');
+  nodeOptionsArg(options, { ueventGenerated: 'boolean' });
   const p = nodePath(name, options.dir);
   if (useUdev(options, options.ueventGenerated)) {
     if (await waitForNode(name, undefined, options)) return { path: p, action: 'udev' };
@@ -186,6 +216,10 @@ export async function removeNode(name: string, options: NodeOptions & { ueventGe
 
 /** After rename: move the node (or wait for udev to make the new one and drop the old). */
 export async function renameNode(oldName: string, newName: string, dev: { major: number; minor: number }, options: NodeOptions & { ueventGenerated?: boolean } = {}): Promise<NodeResult> {
+  valueArg(oldName, 'oldName', 'string');
+  valueArg(newName, 'newName', 'string');
+  devArg(dev);
+  nodeOptionsArg(options, { ueventGenerated: 'boolean' });
   const ops = options.ops ?? realNodeOps;
   const from = nodePath(oldName, options.dir);
   const to = nodePath(newName, options.dir);
@@ -213,6 +247,8 @@ export async function renameNode(oldName: string, newName: string, dev: { major:
  * never touched.
  */
 export async function syncNodes(dm: DeviceMapper, options: NodeOptions & { name?: string } = {}): Promise<NodeResult[]> {
+  valueArg(objectArg(dm, 'dm', 'a DeviceMapper').list, 'dm.list', 'function');
+  nodeOptionsArg(options, { name: 'string' });
   const ops = options.ops ?? realNodeOps;
   const dir = options.dir ?? DM_DIR;
   const out: NodeResult[] = [];

@@ -34,8 +34,9 @@ interface Column { heading: string; width: number; right: boolean; value: (r: Re
 export interface ReportRow { name: string; uuid: string; mangledName: string; info: DeviceInfo; readAhead: number | undefined; blkdevname: string | undefined }
 
 /**
- * A field libdm cannot fill (a device without a table has no block device in sysfs yet):
- * dmsetup then fails the whole report (exit 1, nothing printed), and so does dmctl.
+ * A report field that is unknown, or that libdm cannot fill (a device without a table has
+ * no block device in sysfs yet): dmsetup then fails the whole report (exit 1, nothing
+ * printed), and so does dmctl.
  */
 export class ReportFieldError extends Error {
   override readonly name = 'ReportFieldError';
@@ -75,8 +76,9 @@ export const DEFAULT_REPORT_FIELDS = 'name,major,minor,attr,open,segments,events
 export function report(rows: readonly ReportRow[], fieldList: string, options: { headings: boolean }): string {
   const names = fieldList.replace(/^\+/, `${DEFAULT_REPORT_FIELDS},`).split(',').map((s) => s.trim()).filter(Boolean);
   const cols = names.map((n) => {
-    const c = REPORT_FIELDS[n];
-    if (!c) throw new Error(`Unrecognised field: ${n} (supported: ${Object.keys(REPORT_FIELDS).join(', ')})`);
+    // Own properties only: `-o constructor` must not find Object.prototype.constructor.
+    const c = Object.hasOwn(REPORT_FIELDS, n) ? REPORT_FIELDS[n] : undefined;
+    if (!c) throw new ReportFieldError(`Unrecognised field: ${n} (supported: ${Object.keys(REPORT_FIELDS).join(', ')})`);
     return c;
   });
   const cells = rows.map((r) => cols.map((c) => c.value(r)));

@@ -198,7 +198,7 @@ export function resolveCommand(name: string): CommandName | undefined {
   if ((COMMANDS as readonly string[]).includes(name)) return name as CommandName;
   const upper = name.toUpperCase().replace(/^DM_/, '');
   for (const c of COMMANDS) if (KERNEL_COMMAND_NAMES[c].replace(/^DM_/, '') === upper) return c;
-  return ALIASES[name];
+  return Object.hasOwn(ALIASES, name) ? ALIASES[name] : undefined; // `decode constructor` is no alias
 }
 
 /** JSON-safe: bigint → decimal string, typed arrays → hex. */

@@ -6,6 +6,8 @@
  * (hex, e.g. from strace) into JSON.
  */
 import { parseArgs } from 'node:util';
+import { describeValue, objectArg, valueArg } from '../args.js';
+import { DmArgumentError } from '../errors.js';
 import { Ctx, defaultIo, UsageError, type CliIo, type Options } from './context.js';
 import { errorJson, formatError } from './errors.js';
 import { decodeReplyHex, parseHex, resolveCommand } from './hex.js';
@@ -68,6 +70,15 @@ export const VERBS: Record<string, Verb> = {
   },
 };
 
+/**
+ * The verb a user typed, or undefined. An own-property check, not `VERBS[name]`: the
+ * name is user text, and `constructor`, `toString` or `__proto__` would otherwise find
+ * Object.prototype's members ("verb.run is not a function").
+ */
+export function verbNamed(name: string): Verb | undefined {
+  return Object.hasOwn(VERBS, name) ? VERBS[name] : undefined;
+}
+
 const OPTIONS = {
   json: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
@@ -121,6 +132,10 @@ export function usage(): string {
 
 /** Runs one dmctl command line; resolves to the exit status. */
 export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
+  // Programmer errors, not usage errors: thrown, not turned into an exit status.
+  if (!Array.isArray(argv)) throw new DmArgumentError('argv', 'an array of strings', describeValue(argv));
+  for (let i = 0; i < argv.length; i++) valueArg(argv[i], `argv[${i}]`, 'string');
+  objectArg(ioOverrides, 'io', 'an object of CliIo overrides');
   const io: CliIo = { ...defaultIo(), ...ioOverrides };
   let parsed: { values: Options; positionals: string[] };
   try {
@@ -131,11 +146,16 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
   }
   const [verbName, ...args] = parsed.positionals;
   if (verbName === undefined || verbName === 'help') {
-    const v = args[0] !== undefined ? VERBS[args[0]] : undefined;
+    const topic = args[0];
+    const v = topic !== undefined ? verbNamed(topic) : undefined;
+    if (topic !== undefined && !v) {
+      io.stderr(`dmctl: unknown command "${topic}"\n${usage()}`);
+      return 1;
+    }
     (verbName === undefined && !parsed.values.help ? io.stderr : io.stdout)(v ? `Usage: dmctl ${v.usage}\n  ${v.help}\n` : usage());
     return verbName === undefined && !parsed.values.help ? 1 : 0;
   }
-  const verb = VERBS[verbName];
+  const verb = verbNamed(verbName);
   if (!verb) {
     io.stderr(`dmctl: unknown command "${verbName}"\n${usage()}`);
     return 1;

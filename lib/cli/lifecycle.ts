@@ -8,7 +8,7 @@ import type { DeviceInfo, TargetSpecInput } from '../../codec/index.js';
 import { DmError, DmIdentityError, ERRNO } from '../errors.js';
 import { addressOf, checkReply, identityOf, type DeviceIdentity } from '../identity.js';
 import { addNode, removeNode, renameNode, syncNodes, type NodeResult } from '../nodes.js';
-import { Ctx, intArg, parseTable, UsageError } from './context.js';
+import { Ctx, intArg, parseTable, u64Arg, UsageError } from './context.js';
 import { infoLong, readAhead } from './format.js';
 import { MessageOutputSchema, MknodesOutputSchema, ResultOutputSchema } from './schemas.js';
 
@@ -232,6 +232,7 @@ export async function message(ctx: Ctx): Promise<number> {
   const id = ctx.deviceId(ctx.byOption ? undefined : args.shift());
   const sector = args.shift();
   if (sector === undefined || !/^\d+$/.test(sector)) throw new UsageError('Invalid sector.');
+  u64Arg(sector, 'sector');
   if (!args.length) throw new UsageError('No message supplied.');
   const text = args.join(' ');
   if (ctx.dry) { ctx.request('message', { id, sector: BigInt(sector), message: text }); return 0; }
@@ -250,8 +251,9 @@ export async function setgeometry(ctx: Ctx): Promise<number> {
   const args = [...ctx.args];
   const id = ctx.deviceId(ctx.byOption ? undefined : args.shift());
   if (args.length !== 4) throw new UsageError('setgeometry needs <device> <cyl> <head> <sect> <start>.');
-  const [c, h, s, st] = args.map((a, i) => intArg(a, ['cylinders', 'heads', 'sectors', 'start'][i]!));
-  const g = { cylinders: c!, heads: h!, sectors: s!, start: st! };
+  const [c, h, s] = args.slice(0, 3).map((a, i) => intArg(a, ['cylinders', 'heads', 'sectors'][i]!));
+  // The start is a u64 (sectors): a bigint, exact above 2^53 (a number would round).
+  const g = { cylinders: c!, heads: h!, sectors: s!, start: u64Arg(args[3]!, 'start') };
   if (ctx.dry) { ctx.request('setGeometry', { id, ...g }); return 0; }
   await (await ctx.dm()).setGeometry(id, g);
   printResult(ctx, []);

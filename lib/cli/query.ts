@@ -17,7 +17,8 @@ import {
 
 export const LIBRARY_VERSION = 'devicemapper 0.1.0 (dmctl)';
 
-const lineJson = (t: TargetLine): DmctlTargetLine => ({ start: Number(t.start), length: Number(t.length), type: t.type, params: t.params });
+/** Sectors as decimal strings: exact for every u64 (a JSON number is exact only below 2^53). */
+const lineJson = (t: TargetLine): DmctlTargetLine => ({ start: t.start.toString(), length: t.length.toString(), type: t.type, params: t.params });
 
 export async function version(ctx: Ctx): Promise<number> {
   if (ctx.dry) { ctx.request('version', {}); return 0; }

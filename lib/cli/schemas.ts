@@ -4,19 +4,29 @@
  * exported from the package (`import { DmctlSchemas } from 'devicemapper'`).
  *
  * Conventions: names and uuids are unmangled (as dmsetup prints them); a missing uuid is
- * `null`; sectors are JSON numbers (exact below 2^53 sectors = 4 EiB); versions are
- * `[major, minor, patch]`. Schema version: `DMCTL_JSON_VERSION`; fields are only ever added.
+ * `null`; u64 values (sector starts and lengths) are decimal strings, exact for every value
+ * up to 2^64 - 1 (a JSON number is a double, exact only below 2^53: `BigInt(s)` reads them
+ * back); versions are `[major, minor, patch]`. Schema version: `DMCTL_JSON_VERSION`; fields
+ * are only ever added, and a changed type bumps it (2: sectors became decimal strings).
  */
 import { z } from 'zod';
 
-export const DMCTL_JSON_VERSION = 1;
+export const DMCTL_JSON_VERSION = 2;
+
+/** A u64 as a decimal string without leading zeros: "0" … "18446744073709551615". */
+export const U64StringSchema = z.string().refine(
+  (s) => /^(?:0|[1-9][0-9]{0,19})$/.test(s) && BigInt(s) <= 0xffffffffffffffffn,
+  'a u64 as a decimal string without leading zeros, at most 18446744073709551615',
+);
 
 const version = z.tuple([z.number().int(), z.number().int(), z.number().int()]);
 const devno = { major: z.number().int().nonnegative(), minor: z.number().int().nonnegative() };
 
 export const TargetLineSchema = z.object({
-  start: z.number().int().nonnegative(),
-  length: z.number().int().nonnegative(),
+  /** Sectors, a u64 as a decimal string. */
+  start: U64StringSchema,
+  /** Sectors, a u64 as a decimal string. */
+  length: U64StringSchema,
   type: z.string(),
   params: z.string(),
 });

@@ -1,6 +1,6 @@
 /** cache, writecache and era (cache.rst, writecache.rst, era.rst). */
 import { z } from 'zod';
-import { Cursor, deviceSchema, posU32Schema, u32Schema, u64Schema, wordSchema } from './common.js';
+import { checked, Cursor, denseArray, deviceSchema, posU32Schema, u32Schema, u64Schema, wordSchema } from './common.js';
 import { defineTarget } from './unit.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -54,10 +54,23 @@ export type CacheStatus =
 
 const argValue = z.union([wordSchema, z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
 
+/**
+ * Policy arguments: one-word keys, word or integer values. Checked by hand rather than
+ * with `z.record`, whose output object is built by assignment and silently drops a
+ * `__proto__` key; this returns the caller's object, every own key intact.
+ */
+const policyArgsSchema = z.custom<Readonly<Record<string, string | number>>>(
+  (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
+    && Object.entries(v).every(([k, x]) => wordSchema.safeParse(k).success && argValue.safeParse(x).success),
+  'policyArgs must be an object of one-word keys with word or non-negative integer values',
+);
+
 function pairs(c: Cursor, field: string, words: readonly string[]): Record<string, string> {
   if (words.length % 2 !== 0) c.fail('BAD_VALUE', field, 'an odd number of key/value words');
+  // Keys are the table's words: defined as own properties, so `__proto__` is kept as a key
+  // instead of silently replacing the object's prototype (plain assignment would).
   const out: Record<string, string> = {};
-  for (let i = 0; i < words.length; i += 2) out[words[i]!] = words[i + 1]!;
+  for (let i = 0; i < words.length; i += 2) Object.defineProperty(out, words[i]!, { value: words[i + 1]!, enumerable: true, writable: true, configurable: true });
   return out;
 }
 
@@ -72,7 +85,7 @@ export const cache = defineTarget({
     metadata2: z.boolean().optional(),
     noDiscardPassdown: z.boolean().optional(),
     policy: wordSchema,
-    policyArgs: z.record(wordSchema, argValue).optional(),
+    policyArgs: policyArgsSchema.optional(),
   },
   // The kernel echoes the constructor args after the three devices verbatim.
   render(t, ctx) {
@@ -131,10 +144,12 @@ export const cache = defineTarget({
 
 /** Messages a cache understands: core and policy tunables (`migration_threshold`, …). */
 export const cacheMessage = {
-  set: (key: string, value: string | number): string => `${wordSchema.parse(key)} ${argValue.parse(value)}`,
+  set: (key: string, value: string | number): string => `${checked(wordSchema, key, 'cache', 'key')} ${checked(argValue, value, 'cache', 'value')}`,
   /** `invalidate_cblocks <cblock>|<begin>-<end>…` (passthrough mode only). */
   invalidateCblocks: (ranges: readonly (number | readonly [number, number])[]): string =>
-    `invalidate_cblocks ${ranges.map((r) => (typeof r === 'number' ? String(u32Schema.parse(r)) : `${u32Schema.parse(r[0])}-${u32Schema.parse(r[1])}`)).join(' ')}`,
+    `invalidate_cblocks ${denseArray(ranges, 'cache', 'ranges').map((r, i) => (typeof r === 'number'
+      ? String(checked(u32Schema, r, 'cache', `ranges[${i}]`))
+      : `${checked(u32Schema, denseArray(r, 'cache', `ranges[${i}]`)[0], 'cache', `ranges[${i}][0]`)}-${checked(u32Schema, (r as readonly unknown[])[1], 'cache', `ranges[${i}][1]`)}`)).join(' ')}`,
 } as const;
 
 // --------------------------------------------------------------- writecache ---

@@ -255,3 +255,21 @@ export function optBig(c: Cursor, field: string, v: string | undefined): bigint 
 
 /** Status lines: any fields a newer kernel appends, kept verbatim. */
 export interface WithExtra { readonly extra: readonly string[] }
+
+/**
+ * `schema.parse(value)` for the message builders and other helpers that take user values
+ * directly: a typed DmTargetError (INVALID_INPUT, naming the field), never a ZodError.
+ */
+export function checked<T>(schema: z.ZodType<T>, value: unknown, target: string, field: string): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  throw new DmTargetError('INVALID_INPUT', target, `${field}: ${r.error.issues[0]?.message ?? 'invalid'}`, field);
+}
+
+/** An array argument without holes (a hole would be skipped by map/some/every). */
+export function denseArray(value: unknown, target: string, field: string): readonly unknown[] {
+  if (!Array.isArray(value)) throw new DmTargetError('INVALID_INPUT', target, `${field}: expected an array`, field);
+  for (let i = 0; i < value.length; i++) if (!(i in value)) throw new DmTargetError('INVALID_INPUT', target, `${field}[${i}]: a hole in the array`, `${field}[${i}]`);
+  return value;
+}
+

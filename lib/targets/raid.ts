@@ -1,6 +1,6 @@
 /** mirror (dm-raid1.c, dm-log.rst) and raid (dm-raid.rst; raid_status()). */
 import { z } from 'zod';
-import { Cursor, deviceSchema, posU32Schema, u32Schema, u64Schema } from './common.js';
+import { checked, Cursor, deviceSchema, posU32Schema, u32Schema, u64Schema } from './common.js';
 import { defineTarget } from './unit.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -240,4 +240,4 @@ export const raid = defineTarget({
 
 /** Sync actions a raid target accepts as messages. */
 export const RAID_MESSAGES = ['idle', 'frozen', 'resync', 'recover', 'check', 'repair'] as const;
-export const raidMessage = (action: (typeof RAID_MESSAGES)[number]): string => z.enum(RAID_MESSAGES).parse(action);
+export const raidMessage = (action: (typeof RAID_MESSAGES)[number]): string => checked(z.enum(RAID_MESSAGES), action, 'raid', 'action');

@@ -1,8 +1,10 @@
 /** Device path → major:minor on Node: the node's rdev, split as glibc's gnu_dev_major/minor do. */
 import { statSync } from 'node:fs';
 import type { DeviceResolver } from './common.js';
+import { DmTargetError } from './errors.js';
 
 export const nodeResolver: DeviceResolver = (path) => {
+  if (typeof path !== 'string') throw new DmTargetError('UNRESOLVED_DEVICE', 'device', `a device path must be a string, got ${typeof path}`, 'path');
   const st = statSync(path, { bigint: true });
   if (!st.isBlockDevice()) throw new Error(`${path} is not a block device`);
   return splitRdev(st.rdev);

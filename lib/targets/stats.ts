@@ -3,21 +3,23 @@
  * Send with `DeviceMapper.message(device, 0, …)`.
  */
 import { z } from 'zod';
+import { checked } from './common.js';
 
 const region = z.union([z.literal('-'), z.string().regex(/^\d+\+\d+$/, '<start>+<length> or -')]);
 const step = z.union([z.string().regex(/^\/\d+$/, '/<n> or <sectors>'), z.number().int().min(1)]);
 const id = z.number().int().min(0);
+const word = z.string().regex(/^\S+$/, 'one word without whitespace');
 
 export const statsMessage = {
   /** `@stats_create <range> <step> [<#args> <args>…] [<program_id> [<aux_data>]]`. */
   create: (range: string, areaStep: string | number, programId?: string): string =>
-    `@stats_create ${region.parse(range)} ${step.parse(areaStep)}${programId === undefined ? '' : ` ${z.string().regex(/^\S+$/).parse(programId)}`}`,
-  delete: (regionId: number): string => `@stats_delete ${id.parse(regionId)}`,
-  clear: (regionId: number): string => `@stats_clear ${id.parse(regionId)}`,
-  list: (programId?: string): string => (programId === undefined ? '@stats_list' : `@stats_list ${programId}`),
+    `@stats_create ${checked(region, range, 'stats', 'range')} ${checked(step, areaStep, 'stats', 'areaStep')}${programId === undefined ? '' : ` ${checked(word, programId, 'stats', 'programId')}`}`,
+  delete: (regionId: number): string => `@stats_delete ${checked(id, regionId, 'stats', 'regionId')}`,
+  clear: (regionId: number): string => `@stats_clear ${checked(id, regionId, 'stats', 'regionId')}`,
+  list: (programId?: string): string => (programId === undefined ? '@stats_list' : `@stats_list ${checked(word, programId, 'stats', 'programId')}`),
   print: (regionId: number, startLine?: number, lines?: number): string =>
-    `@stats_print ${id.parse(regionId)}${startLine === undefined ? '' : ` ${id.parse(startLine)} ${id.parse(lines ?? 1)}`}`,
-  printClear: (regionId: number): string => `@stats_print_clear ${id.parse(regionId)}`,
+    `@stats_print ${checked(id, regionId, 'stats', 'regionId')}${startLine === undefined ? '' : ` ${checked(id, startLine, 'stats', 'startLine')} ${checked(id, lines === undefined ? 1 : lines, 'stats', 'lines')}`}`,
+  printClear: (regionId: number): string => `@stats_print_clear ${checked(id, regionId, 'stats', 'regionId')}`,
 } as const;
 
 /** One line of `@stats_print` output: the area's start+length and its 11 (or more) counters. */
@@ -29,11 +31,15 @@ export interface StatsArea {
 
 /** Parses `@stats_print` output; lines that do not fit are skipped. */
 export function parseStatsPrint(text: string): StatsArea[] {
+  checked(z.string(), text, 'stats', 'text');
   const out: StatsArea[] = [];
   for (const line of text.split('\n')) {
-    const m = /^(\d{1,20})\+(\d{1,20})((?:\s+\d{1,20})+)\s*$/.exec(line.trim());
-    if (!m) continue;
-    out.push({ start: BigInt(m[1]!), length: BigInt(m[2]!), counters: m[3]!.trim().split(/\s+/).map((x) => BigInt(x)) });
+    // Words first, then one bounded pattern per word: a pattern over the whole line
+    // (`(?:\s+\d{1,20})+\s*$`) nests quantifiers, which the regex audit forbids.
+    const [area, ...counters] = line.trim().split(/\s+/);
+    const m = /^(\d{1,20})\+(\d{1,20})$/.exec(area!);
+    if (!m || counters.length === 0 || !counters.every((x) => /^\d{1,20}$/.test(x))) continue;
+    out.push({ start: BigInt(m[1]!), length: BigInt(m[2]!), counters: counters.map((x) => BigInt(x)) });
   }
   return out;
 }

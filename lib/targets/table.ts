@@ -8,6 +8,8 @@ import {
   type DeviceResolver, type RenderContext,
 } from './common.js';
 import { DmTargetError } from './errors.js';
+import { denseArray } from './common.js';
+import { deviceArg } from '../args.js';
 import { nodeResolver } from './resolve.js';
 import type { LineHead, TargetUnit } from './unit.js';
 import { error, linear, striped, zero } from './basic.js';
@@ -102,15 +104,23 @@ export function buildTarget(line: TypedTarget): TargetSpecInput {
  * Contiguity, overlap, lengths and type names are checked by the codec at load time.
  */
 export function toTargetSpecs(table: readonly TypedTarget[]): TargetSpecInput[] {
-  return table.map(buildTarget);
+  return denseArray(table, 'table', 'table').map((l) => buildTarget(l as TypedTarget));
 }
 
 /** True when a typed table carries key bytes: load it with `{ secure: true }`. */
 export function tableNeedsSecure(table: readonly (TypedTarget | TargetSpecInput)[]): boolean {
+  linesArg(table);
   return table.some((t) => {
     if ('params' in t && t.params instanceof Uint8Array) return true;
     const u = Object.prototype.hasOwnProperty.call(TARGET_UNITS, t.type) ? unitOf(t.type) : undefined;
     return !!u && u.sensitive && !('params' in t) && u.hasKeys(t);
+  });
+}
+
+/** A dense array of objects, each with a string `type` (what the table predicates read). */
+function linesArg(table: unknown, field = 'table'): void {
+  denseArray(table, 'table', field).forEach((t, i) => {
+    if (t === null || typeof t !== 'object' || typeof (t as { type?: unknown }).type !== 'string') throw invalid(`${field}[${i}]`, 'a table line with a string type');
   });
 }
 
@@ -119,16 +129,49 @@ export const READ_ONLY_TARGETS: ReadonlySet<string> = new Set(['verity']);
 
 /** True when the table must be loaded with `readOnly: true`. */
 export function tableNeedsReadOnly(table: readonly { readonly type: string }[]): boolean {
+  linesArg(table);
   return table.some((t) => READ_ONLY_TARGETS.has(t.type));
 }
 
 /** Zero-fills the byte params of built specs (key material) once they have been loaded. */
 export function wipeTargetSpecs(specs: readonly TargetSpecInput[]): void {
+  linesArg(specs, 'specs');
   for (const s of specs) if (s.params instanceof Uint8Array) s.params.fill(0);
+}
+
+const invalid = (field: string, what: string) => new DmTargetError('INVALID_INPUT', 'table', `${field}: expected ${what}`, field);
+
+/** Checks a line to parse: `{ start, length, type, params }` as the client returns them. */
+function rawLineArg(line: unknown, field = 'line'): RawLine {
+  if (line === null || typeof line !== 'object' || Array.isArray(line)) throw invalid(field, '{ start, length, type, params }');
+  const l = line as Record<string, unknown>;
+  for (const k of ['start', 'length'] as const) {
+    const v = l[k];
+    if (!((typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n))) throw invalid(`${field}.${k}`, 'a non-negative integer (number or bigint)');
+  }
+  if (typeof l.params !== 'string') throw invalid(`${field}.params`, 'a string');
+  return l as unknown as RawLine;
+}
+
+const isVersion = (v: unknown) => Array.isArray(v) && v.length === 3 && [0, 1, 2].every((i) => Number.isSafeInteger(v[i]) && (v[i] as number) >= 0);
+
+/** Checks options objects: undefined or an object of known keys (others refused) with the right types. */
+function optionsCheck(options: unknown, kinds: Readonly<Record<string, 'boolean' | 'string' | 'function' | 'version' | 'any'>>): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid('options', 'an options object');
+  for (const key of Reflect.ownKeys(options)) {
+    if (typeof key !== 'string' || !Object.hasOwn(kinds, key)) throw invalid(`options.${String(key)}`, `one of the options ${Object.keys(kinds).join(', ')}`);
+  }
+  for (const [k, kind] of Object.entries(kinds)) {
+    const v = (options as Record<string, unknown>)[k];
+    if (v !== undefined && kind !== 'any' && !(kind === 'version' ? isVersion(v) : typeof v === kind)) throw invalid(`options.${k}`, kind === 'version' ? '[major, minor, patch]' : `a ${kind}`);
+  }
 }
 
 /** Parses one table line (`DeviceMapper.table()` output) into its typed form. */
 export function parseTarget(line: RawLine, options: ParseOptions = {}): ParsedTarget {
+  rawLineArg(line);
+  optionsCheck(options, { showKeys: 'boolean' });
   const unit = unitOf(line.type);
   const p = unit.parse(new Cursor(unit.type, line.params, unit.sensitive));
   const shown = options.showKeys ? p : unit.redact(p);
@@ -136,11 +179,12 @@ export function parseTarget(line: RawLine, options: ParseOptions = {}): ParsedTa
 }
 
 export function parseTable(lines: readonly RawLine[], options: ParseOptions = {}): ParsedTarget[] {
-  return lines.map((l) => parseTarget(l, options));
+  return denseArray(lines, 'table', 'lines').map((l) => parseTarget(l as RawLine, options));
 }
 
 /** Parses one status line (`DeviceMapper.status()` output) into its typed form. */
 export function parseStatus(line: RawLine): ParsedStatus {
+  rawLineArg(line);
   const unit = unitOf(line.type);
   const status = unit.status(new Cursor(unit.type, line.params, unit.sensitive));
   return { start: BigInt(line.start), length: BigInt(line.length), type: unit.type, status } as ParsedStatus;
@@ -164,7 +208,8 @@ export function parseStatus(line: RawLine): ParsedStatus {
 export function normalise(line: TypedTarget, options?: NormaliseOptions): ParsedTarget;
 export function normalise(table: readonly TypedTarget[], options?: NormaliseOptions): ParsedTarget[];
 export function normalise(input: TypedTarget | readonly TypedTarget[], options: NormaliseOptions = {}): ParsedTarget | ParsedTarget[] {
-  if (Array.isArray(input)) return input.map((l) => normalise(l as TypedTarget, options));
+  optionsCheck(options, { showKeys: 'boolean', resolve: 'function', kernel: 'version' });
+  if (Array.isArray(input)) return denseArray(input, 'table', 'table').map((l) => normalise(l as TypedTarget, options));
   const line = input as TypedTarget;
   const unit = unitOf((line as { type?: unknown } | null)?.type);
   const v = validate(unit, line);
@@ -190,6 +235,9 @@ export interface TableLoader {
  * loaded read-only (the kernel refuses it otherwise).
  */
 export async function loadTypedTable(dm: TableLoader, device: DeviceId | string, table: readonly TypedTarget[], options: { readOnly?: boolean } = {}): Promise<DeviceInfo> {
+  if (dm === null || typeof dm !== 'object' || typeof dm.load !== 'function') throw invalid('dm', 'a DeviceMapper (an object with load)');
+  deviceArg(device);
+  optionsCheck(options, { readOnly: 'boolean' });
   const specs = toTargetSpecs(table);
   try {
     return await dm.load(device, specs, { readOnly: options.readOnly || tableNeedsReadOnly(specs), secure: tableNeedsSecure(specs) });
@@ -208,6 +256,10 @@ export interface DeviceCreator {
  * wiped after, read-only when a target requires it (verity).
  */
 export async function createTypedDevice(dm: DeviceCreator, options: { name: string; uuid?: string; table: readonly TypedTarget[]; readOnly?: boolean }): Promise<DeviceInfo> {
+  if (dm === null || typeof dm !== 'object' || typeof dm.createDevice !== 'function') throw invalid('dm', 'a DeviceMapper (an object with createDevice)');
+  if (options === null || typeof options !== 'object') throw invalid('options', '{ name, table }');
+  optionsCheck(options, { name: 'string', uuid: 'string', table: 'any', readOnly: 'boolean' });
+  if (typeof options.name !== 'string') throw invalid('options.name', 'a string');
   const specs = toTargetSpecs(options.table);
   try {
     return await dm.createDevice({ name: options.name, uuid: options.uuid, table: specs, readOnly: options.readOnly || tableNeedsReadOnly(specs), secure: tableNeedsSecure(specs) });

@@ -1,6 +1,6 @@
 /** thin-pool and thin (thin-provisioning.rst; pool_status(), thin_status() in dm-thin.c). */
 import { z } from 'zod';
-import { deviceSchema, u64Schema, type Cursor } from './common.js';
+import { checked, deviceSchema, u64Schema, type Cursor } from './common.js';
 import { defineTarget } from './unit.js';
 
 const flag = z.boolean().optional();
@@ -108,10 +108,11 @@ const devId = z.number().int().min(0).max(0xffffff);
 
 /** Messages a thin-pool understands (send with `DeviceMapper.message(pool, 0, …)`). */
 export const thinPoolMessage = {
-  createThin: (id: number): string => `create_thin ${devId.parse(id)}`,
-  createSnap: (id: number, origin: number): string => `create_snap ${devId.parse(id)} ${devId.parse(origin)}`,
-  delete: (id: number): string => `delete ${devId.parse(id)}`,
-  setTransactionId: (current: number | bigint, next: number | bigint): string => `set_transaction_id ${u64Schema.parse(current)} ${u64Schema.parse(next)}`,
+  createThin: (id: number): string => `create_thin ${checked(devId, id, 'thin-pool', 'id')}`,
+  createSnap: (id: number, origin: number): string => `create_snap ${checked(devId, id, 'thin-pool', 'id')} ${checked(devId, origin, 'thin-pool', 'origin')}`,
+  delete: (id: number): string => `delete ${checked(devId, id, 'thin-pool', 'id')}`,
+  setTransactionId: (current: number | bigint, next: number | bigint): string =>
+    `set_transaction_id ${checked(u64Schema, current, 'thin-pool', 'current')} ${checked(u64Schema, next, 'thin-pool', 'next')}`,
   reserveMetadataSnap: (): string => 'reserve_metadata_snap',
   releaseMetadataSnap: (): string => 'release_metadata_snap',
 } as const;

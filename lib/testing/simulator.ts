@@ -891,9 +891,13 @@ export class SimulatedKernel {
       while (nul < size && k.buf[nul] !== 0) nul++;
       if (start < DM_MIN_DATA_SIZE || nul >= size) throw new SimError('EINVAL', 'ioctl: Invalid geometry supplied.');
       const parts = dec.decode(k.buf.subarray(start, nul)).trim().split(/\s+/);
-      const nums = parts.map((p) => (/^\d+$/.test(p) ? Number(p) : NaN));
-      if (nums.length !== 4 || nums.some((n) => Number.isNaN(n))) throw new SimError('EINVAL', 'ioctl: Unable to interpret geometry settings.');
-      if (nums[0]! > 65535 || nums[1]! > 255 || nums[2]! > 255) throw new SimError('EINVAL', 'ioctl: Geometry exceeds range limits.');
+      // sscanf("%lu %lu %lu %lu") into unsigned longs: u64 on 64-bit kernels, kept exact here.
+      const nums = parts.map((p) => (/^\d+$/.test(p) && p.replace(/^0+/, '').length <= 20 ? BigInt(p) : -1n));
+      if (nums.length !== 4 || nums.some((n) => n < 0n || n > 0xffffffffffffffffn)) throw new SimError('EINVAL', 'ioctl: Unable to interpret geometry settings.');
+      const [c, h, s, st] = nums as [bigint, bigint, bigint, bigint];
+      if (c > 65535n || h > 255n || s > 255n) throw new SimError('EINVAL', 'ioctl: Geometry exceeds range limits.');
+      // dm_set_geometry (drivers/md/dm.c): the start must lie within cylinders × heads × sectors.
+      if (st > c * h * s) throw new SimError('EINVAL', 'core: Start sector is beyond the geometry limits.');
       d.geometry = nums.join(' ');
       k.dataSize = 0;
       return 0;

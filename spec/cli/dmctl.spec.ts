@@ -124,7 +124,7 @@ describe('create, ls, info, table, status, deps', () => {
     await ok('create', 'empty', '--notable');
     expect(await ok('table', 'empty')).toBe('\n');
     const j = DmctlSchemas.table.parse(JSON.parse(await ok('table', '--json', 'lin')));
-    expect(j.devices[0]!.targets[1]).toEqual({ start: 1024, length: 1024, type: 'linear', params: '7:0 2048' });
+    expect(j.devices[0]!.targets[1]).toEqual({ start: '1024', length: '1024', type: 'linear', params: '7:0 2048' });
     expect(DmctlSchemas.status.parse(JSON.parse(await ok('status', '--json', 'z'))).devices[0]!.targets[0]!.type).toBe('zero');
   });
 

@@ -11,7 +11,7 @@ import { ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
 import { DmAbortError, DmError } from './errors.js';
 import { SharedPoller } from './poller.js';
-import { redactTableParams } from './redact.js';
+import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from './redact.js';
 import { diffSnapshots, matches, snapshotMap, unrefSleep, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
@@ -105,11 +105,9 @@ function idOf(device: DeviceId | string): DeviceId {
   return typeof device === 'string' ? { name: device } : device;
 }
 
-function linesHint(targets: readonly TargetSpecInput[], secure: boolean | undefined): string {
-  const shown = targets.slice(0, 3).map((t) => {
-    const params = secure ? '<redacted>' : typeof t.params === 'string' ? t.params : '<bytes>';
-    return `"${String(t.start)} ${String(t.length)} ${t.type} ${params}"`;
-  });
+/** The first lines of a failed load for its error message; params through codec/secrets.ts's rule. */
+function linesHint(targets: readonly TargetSpecInput[], secure: boolean): string {
+  const shown = targets.slice(0, 3).map((t) => `"${String(t.start)} ${String(t.length)} ${String(t.type)} ${describeParams(t.type, t.params, secure)}"`);
   return `table ${shown.join(', ')}${targets.length > 3 ? ` and ${targets.length - 3} more` : ''}`;
 }
 
@@ -310,14 +308,24 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /**
    * DM_TABLE_LOAD into the inactive slot (resume makes it live). `readOnly` belongs to the
-   * table. `secure` sets DM_SECURE_DATA_FLAG and wipes every buffer that held the params;
-   * pass key material as Uint8Array (strings cannot be wiped).
+   * table. `secure` sets DM_SECURE_DATA_FLAG (the kernel wipes its copy of the params); it
+   * defaults to true for a table with a crypt or integrity line, as cryptsetup loads them
+   * (on kernels before dm 4.20, which lack the flag, such a table loads without it, as with
+   * libdevmapper). Every buffer the library made that held the params is zero-filled when
+   * the call ends, secure or not; error text never quotes a key (codec/secrets.ts). Pass
+   * key material as Uint8Array: strings cannot be wiped.
    */
   async load(device: DeviceId | string, targets: readonly TargetSpecInput[], options: { readOnly?: boolean; secure?: boolean } = {}): Promise<DeviceInfo> {
     const id = idOf(device);
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
-    const ctx: CallContext = { device: id, secure: options.secure, hint: linesHint(targets, options.secure) };
-    return (await this.#runner.runAsync('load', { id, targets, readOnly: options.readOnly, secure: options.secure }, ctx)).device;
+    const secure = options.secure ?? (tableCarriesKeys(targets) && (!this.#runner.kernel || this.#versionAtLeast(FEATURES.secureData)));
+    const ctx: CallContext = {
+      device: id,
+      wipe: true,
+      hint: () => linesHint(targets, secure),
+      scrubLog: (lines) => scrubLogLines(lines, targets, secure),
+    };
+    return (await this.#runner.runAsync('load', { id, targets, readOnly: options.readOnly, secure }, ctx)).device;
   }
 
   /** DM_TABLE_CLEAR: drops the inactive table. */
@@ -355,7 +363,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   tableSync(device: DeviceId | string, options: { inactive?: boolean; showKeys?: boolean } = {}): TableResult {
     const id = idOf(device);
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
-    const r = this.#runner.runSync('status', { id, table: true, inactive: options.inactive, secure: true }, { device: id, secure: true });
+    const r = this.#runner.runSync('status', { id, table: true, inactive: options.inactive, secure: true }, { device: id, wipe: true });
     const targets = options.showKeys
       ? r.targets
       : r.targets.map((t) => ({ start: t.start, length: t.length, type: t.type, params: redactTableParams(t.type, t.params) }));
@@ -369,7 +377,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_TARGET_MSG: returns the target's output when it produced one (DM_DATA_OUT_FLAG). */
   async message(device: DeviceId | string, sector: Sectors, message: string): Promise<string | undefined> {
     const id = idOf(device);
-    return (await this.#runner.runAsync('message', { id, sector, message }, { device: id })).output;
+    // Messages may carry keys (dm-crypt's `key set <hex>`): their buffers are wiped too.
+    return (await this.#runner.runAsync('message', { id, sector, message }, { device: id, wipe: true })).output;
   }
 
   /** DM_DEV_SET_GEOMETRY. */

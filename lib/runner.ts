@@ -18,10 +18,16 @@ import { DmError, DmUnsupportedError, type HeaderSnapshot } from './errors.js';
 
 export interface CallContext {
   readonly device?: DeviceId | undefined;
-  /** Extra text for the error message. */
-  readonly hint?: string | undefined;
-  /** Wipe request and reply buffers after the call (key material). */
-  readonly secure?: boolean | undefined;
+  /** Extra text for the error message, built only when the call fails. */
+  readonly hint?: string | (() => string) | undefined;
+  /**
+   * The request or reply may hold key material: every buffer of the call (each request
+   * buffer, the grown ones of DM_BUFFER_FULL retries, the reused scratch buffer) is
+   * zero-filled when the call ends, whether it succeeded, failed, or threw.
+   */
+  readonly wipe?: boolean | undefined;
+  /** Rewrites the kernel log lines attached to a DmError (secrets a target logged). */
+  readonly scrubLog?: ((lines: string[]) => string[]) | undefined;
 }
 
 /** Size of the request buffer sync calls reuse (the default payload buffer). */
@@ -90,12 +96,17 @@ export class IoctlRunner {
   }
 
   runSync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): CommandReplies[C] {
-    for (;;) {
-      const req = this.#encode(command, params, true);
-      this.#bump(command);
-      const r = this.transport.ioctl(requestCode(command), req);
-      const out = this.#finish(command, req, r, ctx);
-      if (out !== undefined) return out;
+    const used: Uint8Array[] = [];
+    try {
+      for (;;) {
+        const req = this.#encode(command, params, used, true);
+        this.#bump(command);
+        const r = this.transport.ioctl(requestCode(command), req);
+        const out = this.#finish(command, req, r, ctx);
+        if (out !== undefined) return out;
+      }
+    } finally {
+      if (ctx.wipe) for (const b of used) b.fill(0);
     }
   }
 
@@ -103,19 +114,25 @@ export class IoctlRunner {
     // `blocking` clients (CLI tools, scripts) skip the thread-pool hop: bench:live measured it
     // at 1–2 ms per call under TCG, more than create/resume/info cost in the kernel.
     if (this.blocking) return this.runSync(command, params, ctx);
-    for (;;) {
-      const req = this.#encode(command, params);
-      const queued = takeSlot();
-      if (queued) await queued;
-      let r: IoctlResult;
-      try {
-        this.#bump(command);
-        r = await this.transport.ioctlAsync(requestCode(command), req);
-      } finally {
-        releaseSlot();
+    const used: Uint8Array[] = [];
+    try {
+      for (;;) {
+        const req = this.#encode(command, params, used);
+        const queued = takeSlot();
+        if (queued) await queued;
+        let r: IoctlResult;
+        try {
+          this.#bump(command);
+          r = await this.transport.ioctlAsync(requestCode(command), req);
+        } finally {
+          releaseSlot();
+        }
+        const out = this.#finish(command, req, r, ctx);
+        if (out !== undefined) return out;
       }
-      const out = this.#finish(command, req, r, ctx);
-      if (out !== undefined) return out;
+    } finally {
+      // Only after the ioctl has settled: the kernel may write into an async call's buffer.
+      if (ctx.wipe) for (const b of used) b.fill(0);
     }
   }
 
@@ -123,18 +140,27 @@ export class IoctlRunner {
     this.calls.set(command, (this.calls.get(command) ?? 0) + 1);
   }
 
-  #encode<C extends CommandName>(command: C, params: CommandRequests[C], reuse = false): Uint8Array {
+  /**
+   * Encodes a request (into the scratch buffer when `reuse` and it fits). Every buffer it
+   * writes into is pushed to `used` before the write, so the caller's `finally` wipes it
+   * even when encoding throws half-way; the codec wipes its own copies of params itself.
+   */
+  #encode<C extends CommandName>(command: C, params: CommandRequests[C], used: Uint8Array[], reuse = false): Uint8Array {
     const bufferSize = PAYLOAD_COMMANDS.has(command) ? this.sizes.get(command) ?? this.#initial : undefined;
     const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
     if (reuse && (bufferSize === undefined || bufferSize <= SCRATCH_SIZE)) {
+      const scratch = (this.#scratch ??= new Uint8Array(SCRATCH_SIZE));
+      if (!used.includes(scratch)) used.push(scratch);
       try {
-        return encode(command, params, { bufferSize, into: (this.#scratch ??= new Uint8Array(SCRATCH_SIZE)) });
+        return encode(command, params, { bufferSize, into: scratch });
       } catch (e) {
         // A request bigger than the scratch buffer gets a buffer of its own.
         if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL')) throw e;
       }
     }
-    return encode(command, params, { bufferSize });
+    const req = encode(command, params, { bufferSize });
+    used.push(req);
+    return req;
   }
 
   /** Returns the decoded reply, or undefined when the call must be repeated with a bigger buffer. */
@@ -149,8 +175,8 @@ export class IoctlRunner {
           device: ctx.device,
           // On failure the kernel wrote back only its version: the rest is our request.
           request: { ...snapshot(this.codec.decodeHeader(req)), version: MIN_VERSION[command] },
-          kernelLog: this.kmsg?.take(),
-          hint: ctx.hint,
+          kernelLog: this.#kernelLog(ctx),
+          hint: typeof ctx.hint === 'function' ? ctx.hint() : ctx.hint,
         });
       }
       this.#learn(req);
@@ -166,8 +192,14 @@ export class IoctlRunner {
       if (PAYLOAD_COMMANDS.has(command)) this.sizes.set(command, req.length);
       return reply;
     } finally {
-      if (ctx.secure) req.fill(0);
+      // Wiped at once: a BUFFER_FULL retry allocates a new buffer and this one is done.
+      if (ctx.wipe) req.fill(0);
     }
+  }
+
+  #kernelLog(ctx: CallContext): string[] | undefined {
+    const lines = this.kmsg?.take();
+    return lines && ctx.scrubLog ? ctx.scrubLog(lines) : lines;
   }
 
   #learn(reply: Uint8Array): void {

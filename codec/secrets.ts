@@ -184,3 +184,31 @@ export function scrubLogLines(lines: readonly string[], targets: readonly { read
     return mask(line, hits);
   });
 }
+
+/**
+ * Masks, in place, the key material of one line's params bytes as describeParams masks text
+ * ('0' bytes of the same length): for dumps of encoded requests (dmctl --dry-run).
+ */
+export function maskParamBytes(type: unknown, params: Uint8Array): void {
+  if (!carriesKeys(type)) return;
+  const u = unitsOf(params);
+  for (const [s, e] of [...keyRanges(type as string, u), ...hexRuns(u)]) params.fill(0x30, s, e);
+}
+
+/**
+ * A whole table line as text (`<start> <length> <type> <params>`) for an error about a line
+ * that did not even parse: the params after a key-carrying type word are masked as
+ * describeParams does, and every run of 16+ hex digits anywhere in the line.
+ */
+export function describeTableLine(line: string): string {
+  const u = unitsOf(line);
+  const ranges = hexRuns(u);
+  const w = words(u);
+  const at = w.findIndex(([s, e]) => e - s <= 9 && carriesKeys(line.slice(s, e)));
+  if (at >= 0) {
+    const off = w[at]![1];
+    const rest: Units = { length: u.length - off, at: (i) => u.at(off + i) };
+    for (const [s, e] of keyRanges(line.slice(w[at]![0], off), rest)) ranges.push([s + off, e + off]);
+  }
+  return mask(line, ranges);
+}

@@ -19,6 +19,7 @@ import {
 import { DmCodecError, malformed } from './errors.js';
 import { decodeDev, encodeDev } from './dev.js';
 import { utf8Encode } from './text.js';
+import { madeCopy } from './copies.js';
 import { checkBool, checkCString, checkInt, checkName, checkPrefix, checkU64, checkUuid } from './validate.js';
 import {
   decodeDeps, decodeNameList, decodeString, decodeTargets, decodeVersions, encodeMessage, encodeString, encodeTable,
@@ -115,7 +116,7 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
         }
         bytes = opts.into;
       } else {
-        bytes = new Uint8Array(length);
+        bytes = madeCopy(new Uint8Array(length));
       }
       const view = viewOf(bytes);
       const h: HeaderInput = {
@@ -376,7 +377,7 @@ const PLANNERS: { [C in CommandName]: (p: CommandRequests[C], rc: RecordCodecs) 
     const sector = checkU64(p.sector ?? 0, 'sector', 'INVALID_SECTOR');
     const text = checkCString(p.message, 'message');
     if (text.trim().length === 0) throw new DmCodecError('INVALID_ARGUMENT', 'message must not be empty', 'message');
-    const bytes = utf8Encode(text);
+    const bytes = madeCopy(utf8Encode(text));
     const pl = plan(0, id);
     pl.payloadSize = 8 + bytes.length + 1;
     pl.writePayload = (v, b, s) => { encodeMessage(rc, v, b, s, sector, bytes); };

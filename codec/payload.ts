@@ -13,6 +13,7 @@ import { findNul, utf8Decode, utf8Encode } from './text.js';
 import { decodeDev, type DevNo } from './dev.js';
 import { checkTargetType, checkU64 } from './validate.js';
 import { describeParams } from './secrets.js';
+import { madeCopy } from './copies.js';
 import { DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID, DM_NAME_LIST_FLAG_HAS_UUID, type Version } from './constants.js';
 import type { ListedDevice, TargetLine, TargetSpecInput, TargetVersion } from './types.js';
 
@@ -60,7 +61,7 @@ export function escapeParams(params: string | Uint8Array): Uint8Array {
       if (c === BACKSLASH) slashes++;
     }
     if (ascii) {
-      const out = new Uint8Array(n + slashes);
+      const out = madeCopy(new Uint8Array(n + slashes));
       for (let i = 0, j = 0; i < n; i++) {
         const c = params.charCodeAt(i);
         out[j++] = c;
@@ -69,11 +70,11 @@ export function escapeParams(params: string | Uint8Array): Uint8Array {
       return out;
     }
   }
-  const raw = typeof params === 'string' ? utf8Encode(params) : params;
+  const raw = typeof params === 'string' ? madeCopy(utf8Encode(params)) : params;
   let n = 0;
   for (let i = 0; i < raw.length; i++) if (raw[i] === BACKSLASH) n++;
   if (n === 0) return raw;
-  const out = new Uint8Array(raw.length + n);
+  const out = madeCopy(new Uint8Array(raw.length + n));
   let j = 0;
   for (let i = 0; i < raw.length; i++) {
     out[j++] = raw[i]!;

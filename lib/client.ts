@@ -377,8 +377,10 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_TARGET_MSG: returns the target's output when it produced one (DM_DATA_OUT_FLAG). */
   async message(device: DeviceId | string, sector: Sectors, message: string): Promise<string | undefined> {
     const id = idOf(device);
-    // Messages may carry keys (dm-crypt's `key set <hex>`): their buffers are wiped too.
-    return (await this.#runner.runAsync('message', { id, sector, message }, { device: id, wipe: true })).output;
+    // Messages may carry keys (dm-crypt's `key set <hex>`): their buffers are wiped, and a
+    // kernel log line that repeats a word of the message has it masked (like a secure load's).
+    const scrubLog = (lines: string[]) => scrubLogLines(lines, [{ params: message }], true);
+    return (await this.#runner.runAsync('message', { id, sector, message }, { device: id, wipe: true, scrubLog })).output;
   }
 
   /** DM_DEV_SET_GEOMETRY. */

@@ -12,6 +12,7 @@ import {
   codec as hostCodec, DEFAULT_BUFFER_SIZE, DmCodecError, DM_MAX_DATA_SIZE, MIN_VERSION, PAYLOAD_COMMANDS, requestCode,
   type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DmCodec, type Version,
 } from '../codec/index.js';
+import { madeCopy } from '../codec/copies.js';
 import { ERRNO } from '../ffi/errors.js';
 import type { ControlTransport, IoctlResult, KernelLog } from './backend.js';
 import { DmError, DmUnsupportedError, type HeaderSnapshot } from './errors.js';
@@ -149,7 +150,7 @@ export class IoctlRunner {
     const bufferSize = PAYLOAD_COMMANDS.has(command) ? this.sizes.get(command) ?? this.#initial : undefined;
     const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
     if (reuse && (bufferSize === undefined || bufferSize <= SCRATCH_SIZE)) {
-      const scratch = (this.#scratch ??= new Uint8Array(SCRATCH_SIZE));
+      const scratch = (this.#scratch ??= madeCopy(new Uint8Array(SCRATCH_SIZE)));
       if (!used.includes(scratch)) used.push(scratch);
       try {
         return encode(command, params, { bufferSize, into: scratch });

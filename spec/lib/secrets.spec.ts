@@ -21,7 +21,7 @@ function madeDuring<T>(fn: () => T): { made: Uint8Array[]; result?: T; error?: u
   const made: Uint8Array[] = [];
   // TextEncoder makes its arrays natively: catch those at encode().
   const encode = TextEncoder.prototype.encode;
-  TextEncoder.prototype.encode = function (this: TextEncoder, input?: string) {
+  TextEncoder.prototype.encode = function (this: InstanceType<typeof TextEncoder>, input?: string) {
     const b = encode.call(this, input);
     made.push(b);
     return b;

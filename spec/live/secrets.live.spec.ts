@@ -37,6 +37,7 @@ describeLive(`secrets in errors [kernel ${kernelLabel}]`, () => {
     try { execFileSync('losetup', ['-d', loop]); } catch { /* gone */ }
     fs.rmSync(dir, { recursive: true, force: true });
     recordLiveFact('secrets: kernel log of rejected keyed tables', logged);
+    console.log(`kernel log of rejected keyed tables (${kernelLabel}):\n${JSON.stringify(logged, null, 1)}`);
   });
 
   const lines = (): [string, string, string][] => [
@@ -60,7 +61,7 @@ describeLive(`secrets in errors [kernel ${kernelLabel}]`, () => {
         expect(err).toBeInstanceOf(DmError);
         const e = err as DmError;
         logged[what] = [...e.kernelLog];
-        for (const s of [e.message, e.stack ?? '', util.inspect(e, { depth: Infinity }), JSON.stringify(e)]) expect(leaks(s)).toBe(false);
+        for (const s of [e.message, e.stack ?? '', util.inspect(e, { depth: Infinity }), JSON.stringify(e, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))]) expect(leaks(s)).toBe(false);
       }
     }
   });

@@ -346,7 +346,8 @@ const PLANNERS: { [C in CommandName]: (p: CommandRequests[C], rc: RecordCodecs) 
     const eventNr = checkInt(p.eventNr, 'eventNr', 0, 0xffffffff);
     const flags = flagIf(p.table, 'table', DM_STATUS_TABLE_FLAG)
       | flagIf(p.inactive, 'inactive', DM_QUERY_INACTIVE_TABLE_FLAG)
-      | flagIf(p.noflush, 'noflush', DM_NOFLUSH_FLAG);
+      | flagIf(p.noflush, 'noflush', DM_NOFLUSH_FLAG)
+      | flagIf(p.secure, 'secure', DM_SECURE_DATA_FLAG);
     return plan(flags, id, eventNr);
   },
   load: (p, rc) => {

@@ -76,8 +76,13 @@ export interface RemoveOptions {
 export interface WaitOptions {
   /** The last event number seen; returns as soon as the device's differs. Default: its current one. */
   readonly eventNr?: number;
-  /** Return the table text instead of status (DM_STATUS_TABLE_FLAG). */
+  /**
+   * Return the table text instead of status (DM_STATUS_TABLE_FLAG). Read like `table()`:
+   * with DM_SECURE_DATA_FLAG, buffers wiped, crypt/integrity keys redacted unless `showKeys`.
+   */
   readonly table?: boolean;
+  /** With `table`: keep crypt/integrity keys (as `table(…, { showKeys: true })`). */
+  readonly showKeys?: boolean;
   readonly inactive?: boolean;
   readonly noflush?: boolean;
   readonly signal?: AbortSignal;
@@ -294,10 +299,14 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
         const info = this.#runner.runSync('info', { id: target }, { device: id }).device;
         if (info.eventNr !== eventNr) {
           // DEV_WAIT returns at once now: the event number already differs.
+          const table = options.table === true;
           const r = await this.#runner.runAsync('wait', {
-            id: target, eventNr, table: options.table, inactive: options.inactive, noflush: options.noflush,
-          }, { device: id });
-          return { device: r.device, targets: r.targets };
+            id: target, eventNr, table, inactive: options.inactive, noflush: options.noflush, secure: table,
+          }, { device: id, wipe: table });
+          const targets = table && !options.showKeys
+            ? r.targets.map((t) => ({ start: t.start, length: t.length, type: t.type, params: redactTableParams(t.type, t.params) }))
+            : r.targets;
+          return { device: r.device, targets };
         }
         await this.#poller.next(gen, signal);
       }

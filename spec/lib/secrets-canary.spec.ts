@@ -200,7 +200,9 @@ interface LibPath {
   /** ioctls of the successful call: a fault is forced at each. */
   ioctls: number;
   variants: readonly Variant[];
-  run(dm: DeviceMapper, v: Variant, owned: Uint8Array[]): Promise<unknown>;
+  run(dm: DeviceMapper, v: Variant, owned: Uint8Array[], kernel: SimulatedKernel): Promise<unknown>;
+  /** The live table of device cv before the call (default: zero). */
+  setup?: TargetSpecInput;
 }
 
 const STRING_VARIANTS: readonly Variant[] = ['ok', 'reject', 'length0', 'gap', 'nul', 'later', 'big'];
@@ -225,8 +227,13 @@ const LIB_PATHS: LibPath[] = [
     run: (dm, v, owned) => { const t = bytesOf(stringTable('integrity', v)); owned.push(...t.map((x) => x.params as Uint8Array)); return dm.createDevice({ name: 'new', table: t }); },
   },
   {
-    name: 'message "key set <hex>"', ioctls: 1, variants: ['ok', 'reject'],
+    name: 'message "key set <hex>"', ioctls: 1, variants: ['ok', 'reject'], setup: { start: 0, length: 8, type: 'vault', params: '/dev/loop1' },
     run: (dm, v) => dm.message('cv', 0, `key ${v === 'reject' ? 'sett' : 'set'} ${HEX}`),
+  },
+  {
+    // info, info after the poller's arm, DEV_WAIT with the table.
+    name: 'wait({ table: true }) on a crypt device', ioctls: 3, variants: ['ok'], setup: stringTable('crypt', 'ok')[0],
+    run: (dm, _v, _o, kernel) => { kernel.triggerEvent('cv'); return dm.wait('cv', { eventNr: 0, table: true }); },
   },
 ];
 
@@ -236,7 +243,7 @@ function failurePoints(p: LibPath): string[] {
   for (const v of p.variants) out.push(v);
   for (let k = 1; k <= p.ioctls; k++) out.push(`errno@${k}`, `throw@${k}`);
   // createDevice: the kernel rejects the load, then the rollback's remove fails too.
-  if (p.ioctls === 3) out.push('reject+throw@3', 'reject+errno@3');
+  if (p.name.includes('create')) out.push('reject+throw@3', 'reject+errno@3');
   out.push('close');
   return out;
 }
@@ -262,8 +269,8 @@ describe.each([['async', false], ['blocking', true]] as const)('library, %s clie
     try {
       const dm = await DeviceMapper.open({ backend: spy.backend(kernel.backend()), blocking });
       await dm.create({ name: 'cv' });
-      // A live table for messages: the message path's target accepts "key set <hex>" as dm-crypt does.
-      await dm.load('cv', [{ start: 0, length: 8, type: path.name.includes('message') ? 'vault' : 'zero', params: path.name.includes('message') ? '/dev/loop1' : '' }]);
+      // A live table: zero, or what the path needs (a target that takes "key set <hex>" as dm-crypt does, a crypt line).
+      await dm.load('cv', [path.setup ?? { start: 0, length: 8, type: 'zero', params: '' }]);
       await dm.resume('cv');
       const { variant, fault, close } = parseFailure(failure);
       spy.fault = fault;
@@ -274,7 +281,7 @@ describe.each([['async', false], ['blocking', true]] as const)('library, %s clie
       let settled = false;
       try {
         if (close && blocking) dm.close(); // a blocking call runs at once: close it before
-        const p = path.run(dm, variant, owned);
+        const p = path.run(dm, variant, owned, kernel);
         if (close && !blocking) dm.close(); // mid-call: the ioctl is in flight
         result = await p;
         settled = true;

@@ -75,8 +75,8 @@ export class IoctlRunner {
   /**
    * The request buffer of sync calls, reused: allocating a zeroed 16 KiB buffer per call was
    * most of a sync TABLE_STATUS's cost (bench:live). Replies never alias it (decoders copy
-   * out), calls with `wipe` zero-fill all of it when they end, and async calls never use it (the kernel may still be
-   * writing into their buffer while JS runs).
+   * out), calls with `wipe` zero-fill all of it when they end, and async calls never use it
+   * (the kernel may still be writing into their buffer while JS runs).
    */
   #scratch: Uint8Array | undefined;
 

@@ -19,10 +19,11 @@ import {
 import { DmCodecError, malformed } from './errors.js';
 import { decodeDev, encodeDev } from './dev.js';
 import { utf8Encode } from './text.js';
+import { madeCopy } from './copies.js';
 import { checkBool, checkCString, checkInt, checkName, checkPrefix, checkU64, checkUuid } from './validate.js';
 import {
   decodeDeps, decodeNameList, decodeString, decodeTargets, decodeVersions, encodeMessage, encodeString, encodeTable,
-  prepareTable, type RecordCodecs,
+  prepareTable, wipePreparedTable, type RecordCodecs,
 } from './payload.js';
 import type { CommandReplies, CommandRequests, DeviceId, DeviceInfo, ReplyFlags } from './types.js';
 
@@ -53,6 +54,8 @@ interface Plan {
   /** Payload bytes after data_start. */
   payloadSize: number;
   writePayload?: (view: DataView, bytes: Uint8Array, start: number) => void;
+  /** Zero-fills the copies of caller data the planner made (table params, message text). */
+  wipe?: () => void;
 }
 
 type ParamsArg<C extends CommandName> = Record<string, never> extends CommandRequests[C]
@@ -94,41 +97,47 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
     }
     const version = opts.version ?? MIN_VERSION[command];
     const plan = PLANNERS[command](params as never, records);
-    const needed = DM_DATA_START + plan.payloadSize;
-    let dataSize = needed;
-    if (PAYLOAD_COMMANDS.has(command)) {
-      const requested = opts.bufferSize ?? DEFAULT_BUFFER_SIZE;
-      checkDataSize(requested);
-      dataSize = Math.max(requested, needed);
-    }
-    checkDataSize(dataSize);
-    const length = Math.max(dataSize, DM_IOCTL_SIZE);
-    let bytes: Uint8Array;
-    if (opts.into) {
-      if (opts.into.length < length) {
-        throw new DmCodecError('BUFFER_TOO_SMALL', `${command}: the request needs ${length} bytes, the buffer has ${opts.into.length}`);
+    // The planner's copies (escaped params, message text) may hold key material: they are
+    // wiped whatever happens below — a buffer too small, a size out of range, or success.
+    try {
+      const needed = DM_DATA_START + plan.payloadSize;
+      let dataSize = needed;
+      if (PAYLOAD_COMMANDS.has(command)) {
+        const requested = opts.bufferSize ?? DEFAULT_BUFFER_SIZE;
+        checkDataSize(requested);
+        dataSize = Math.max(requested, needed);
       }
-      bytes = opts.into;
-    } else {
-      bytes = new Uint8Array(length);
+      checkDataSize(dataSize);
+      const length = Math.max(dataSize, DM_IOCTL_SIZE);
+      let bytes: Uint8Array;
+      if (opts.into) {
+        if (opts.into.length < length) {
+          throw new DmCodecError('BUFFER_TOO_SMALL', `${command}: the request needs ${length} bytes, the buffer has ${opts.into.length}`);
+        }
+        bytes = opts.into;
+      } else {
+        bytes = madeCopy(new Uint8Array(length));
+      }
+      const view = viewOf(bytes);
+      const h: HeaderInput = {
+        version: [version[0], version[1], version[2]],
+        data_size: dataSize,
+        data_start: DM_DATA_START,
+        target_count: plan.targetCount,
+        open_count: 0,
+        flags: plan.flags,
+        event_nr: plan.eventNr,
+        padding: 0,
+        dev: plan.dev,
+        name: plan.name,
+        uuid: plan.uuid,
+      };
+      header.encode(view, bytes, 0, h);
+      if (plan.writePayload) plan.writePayload(view, bytes, DM_DATA_START);
+      return opts.into ? bytes.subarray(0, length) : bytes;
+    } finally {
+      plan.wipe?.();
     }
-    const view = viewOf(bytes);
-    const h: HeaderInput = {
-      version: [version[0], version[1], version[2]],
-      data_size: dataSize,
-      data_start: DM_DATA_START,
-      target_count: plan.targetCount,
-      open_count: 0,
-      flags: plan.flags,
-      event_nr: plan.eventNr,
-      padding: 0,
-      dev: plan.dev,
-      name: plan.name,
-      uuid: plan.uuid,
-    };
-    header.encode(view, bytes, 0, h);
-    if (plan.writePayload) plan.writePayload(view, bytes, DM_DATA_START);
-    return opts.into ? bytes.subarray(0, length) : bytes;
   }
 
   function readVersion(reply: Uint8Array): Version {
@@ -337,16 +346,20 @@ const PLANNERS: { [C in CommandName]: (p: CommandRequests[C], rc: RecordCodecs) 
     const eventNr = checkInt(p.eventNr, 'eventNr', 0, 0xffffffff);
     const flags = flagIf(p.table, 'table', DM_STATUS_TABLE_FLAG)
       | flagIf(p.inactive, 'inactive', DM_QUERY_INACTIVE_TABLE_FLAG)
-      | flagIf(p.noflush, 'noflush', DM_NOFLUSH_FLAG);
+      | flagIf(p.noflush, 'noflush', DM_NOFLUSH_FLAG)
+      | flagIf(p.secure, 'secure', DM_SECURE_DATA_FLAG);
     return plan(flags, id, eventNr);
   },
   load: (p, rc) => {
     const id = idFields(p.id);
-    const table = prepareTable(p.targets);
-    const pl = plan(flagIf(p.readOnly, 'readOnly', DM_READONLY_FLAG) | flagIf(p.secure, 'secure', DM_SECURE_DATA_FLAG), id);
+    const flags = flagIf(p.readOnly, 'readOnly', DM_READONLY_FLAG) | flagIf(p.secure, 'secure', DM_SECURE_DATA_FLAG);
+    // Last: nothing may throw between making the escaped copies and handing over their wipe.
+    const table = prepareTable(p.targets, (flags & DM_SECURE_DATA_FLAG) !== 0);
+    const pl = plan(flags, id);
     pl.targetCount = table.specs.length;
     pl.payloadSize = table.size;
     pl.writePayload = (v, b, s) => { encodeTable(rc, v, b, s, table); };
+    pl.wipe = () => { wipePreparedTable(table); };
     return pl;
   },
   clear: (p) => plan(0, idFields(p.id)),
@@ -365,10 +378,12 @@ const PLANNERS: { [C in CommandName]: (p: CommandRequests[C], rc: RecordCodecs) 
     const sector = checkU64(p.sector ?? 0, 'sector', 'INVALID_SECTOR');
     const text = checkCString(p.message, 'message');
     if (text.trim().length === 0) throw new DmCodecError('INVALID_ARGUMENT', 'message must not be empty', 'message');
-    const bytes = utf8Encode(text);
+    const bytes = madeCopy(utf8Encode(text));
     const pl = plan(0, id);
     pl.payloadSize = 8 + bytes.length + 1;
     pl.writePayload = (v, b, s) => { encodeMessage(rc, v, b, s, sector, bytes); };
+    // dm-crypt's `key set <hex>` message carries a key.
+    pl.wipe = () => { bytes.fill(0); };
     return pl;
   },
   setGeometry: (p) => {

@@ -10,7 +10,8 @@ export * from './layout.js';
 export * from './records.js';
 export * from './types.js';
 export { createCodec, replyFlags, PAYLOAD_COMMANDS, type DmCodec, type EncodeOptions } from './commands.js';
-export { escapeParams, prepareTable, type PreparedTable } from './payload.js';
+export { escapeParams, prepareTable, wipePreparedTable, type PreparedTable } from './payload.js';
+export { carriesKeys, describeParams, KEY_CARRYING_TARGETS, redactTableParams, scrubLogLines, tableCarriesKeys } from './secrets.js';
 export { checkName, checkUuid, checkTargetType } from './validate.js';
 
 import { createCodec } from './commands.js';

@@ -12,6 +12,8 @@ import { DmCodecError, malformed } from './errors.js';
 import { findNul, utf8Decode, utf8Encode } from './text.js';
 import { decodeDev, type DevNo } from './dev.js';
 import { checkTargetType, checkU64 } from './validate.js';
+import { describeParams } from './secrets.js';
+import { madeCopy } from './copies.js';
 import { DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID, DM_NAME_LIST_FLAG_HAS_UUID, type Version } from './constants.js';
 import type { ListedDevice, TargetLine, TargetSpecInput, TargetVersion } from './types.js';
 
@@ -35,8 +37,17 @@ export interface PreparedTable {
 }
 
 /**
+ * Zero-fills every copy of params the codec made for this table (escaped or UTF-8 encoded:
+ * they may hold key material). The caller's own Uint8Array params are left alone. Idempotent.
+ */
+export function wipePreparedTable(table: PreparedTable): void {
+  for (const s of table.specs) if (s.owned) s.params.fill(0);
+}
+
+/**
  * libdevmapper's rule: every `\` in params is doubled, so the kernel's dm_split_args()
- * hands a backslash to the target literally. Done here and nowhere else.
+ * hands a backslash to the target literally. Done here and nowhere else. The result is
+ * `params` itself (bytes without a backslash) or a new copy; no other copy is left behind.
  */
 export function escapeParams(params: string | Uint8Array): Uint8Array {
   if (typeof params === 'string') {
@@ -50,7 +61,7 @@ export function escapeParams(params: string | Uint8Array): Uint8Array {
       if (c === BACKSLASH) slashes++;
     }
     if (ascii) {
-      const out = new Uint8Array(n + slashes);
+      const out = madeCopy(new Uint8Array(n + slashes));
       for (let i = 0, j = 0; i < n; i++) {
         const c = params.charCodeAt(i);
         out[j++] = c;
@@ -59,69 +70,76 @@ export function escapeParams(params: string | Uint8Array): Uint8Array {
       return out;
     }
   }
-  const raw = typeof params === 'string' ? utf8Encode(params) : params;
+  const raw = typeof params === 'string' ? madeCopy(utf8Encode(params)) : params;
   let n = 0;
   for (let i = 0; i < raw.length; i++) if (raw[i] === BACKSLASH) n++;
   if (n === 0) return raw;
-  const out = new Uint8Array(raw.length + n);
+  const out = madeCopy(new Uint8Array(raw.length + n));
   let j = 0;
   for (let i = 0; i < raw.length; i++) {
     out[j++] = raw[i]!;
     if (raw[i] === BACKSLASH) out[j++] = BACKSLASH;
   }
+  // The UTF-8 encoding of a string is our own intermediate copy: wipe it.
+  if (raw !== params) raw.fill(0);
   return out;
 }
 
 /**
  * Checks a table before anything is encoded: at least one target, contiguous from sector
  * 0, no gap or overlap, every length > 0, type ≤ 15 bytes, params without NUL. The error
- * names the offending line.
+ * names the offending line; its params are shown by codec/secrets.ts's rule (`secure`:
+ * the load carries secrets), so no error text quotes a key. When a line is rejected, the
+ * copies already made for earlier lines are wiped before the error is thrown.
  */
-export function prepareTable(targets: readonly TargetSpecInput[]): PreparedTable {
+export function prepareTable(targets: readonly TargetSpecInput[], secure = false): PreparedTable {
   if (!Array.isArray(targets) || targets.length === 0) {
     throw new DmCodecError('INVALID_TABLE', 'a table needs at least one target', 'targets');
   }
   let expected = 0n;
   let size = 0;
+  const specs: PreparedTable['specs'][number][] = [];
   // Hot for big tables: field names and messages are only built when a check fails.
-  const specs = targets.map((t, i) => {
-    const line = lineOf;
-    if (t === null || typeof t !== 'object') throw new DmCodecError('INVALID_TABLE', `${fieldOf(i)} must be an object`, fieldOf(i));
-    const start = sectorOf(t.start, i, 'start');
-    const length = sectorOf(t.length, i, 'length');
-    if (length === 0n) throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: length must be greater than 0`, fieldOf(i));
-    if (start !== expected) {
-      const what = start < expected ? 'overlaps the previous target' : 'leaves a gap after the previous target';
-      throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: starts at sector ${start} but must start at ${expected} (${what}); targets must be contiguous from sector 0`, fieldOf(i));
-    }
-    expected = start + length;
-    if (expected > 0xffffffffffffffffn) throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: ends beyond 2^64 sectors`, fieldOf(i));
-    let type: string;
-    if (isPlainType(t.type)) type = t.type;
-    else {
-      try { type = checkTargetType(t.type, `${fieldOf(i)}.type`); } catch (e) {
-        throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: ${(e as Error).message}`, `${fieldOf(i)}.type`);
+  const line = (i: number, t: TargetSpecInput) => `line ${i + 1} (${describe(t, secure)})`;
+  try {
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!;
+      if (t === null || typeof t !== 'object') throw new DmCodecError('INVALID_TABLE', `${fieldOf(i)} must be an object`, fieldOf(i));
+      const start = sectorOf(t.start, i, 'start');
+      const length = sectorOf(t.length, i, 'length');
+      if (length === 0n) throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: length must be greater than 0`, fieldOf(i));
+      if (start !== expected) {
+        const what = start < expected ? 'overlaps the previous target' : 'leaves a gap after the previous target';
+        throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: starts at sector ${start} but must start at ${expected} (${what}); targets must be contiguous from sector 0`, fieldOf(i));
       }
+      expected = start + length;
+      if (expected > 0xffffffffffffffffn) throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: ends beyond 2^64 sectors`, fieldOf(i));
+      let type: string;
+      if (isPlainType(t.type)) type = t.type;
+      else {
+        try { type = checkTargetType(t.type, `${fieldOf(i)}.type`); } catch (e) {
+          throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: ${(e as Error).message}`, `${fieldOf(i)}.type`);
+        }
+      }
+      if (typeof t.params !== 'string' && !(t.params instanceof Uint8Array)) {
+        throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: params must be a string or bytes`, `${fieldOf(i)}.params`);
+      }
+      const params = escapeParams(t.params);
+      // A copy made here (UTF-8 or escaping) is wiped once written: it may hold key material.
+      const owned = params !== t.params;
+      specs.push({ start, length, type, params, owned });
+      if (params.indexOf(0) >= 0) throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: params must not contain NUL`, `${fieldOf(i)}.params`);
+      size += specSize(params.length);
     }
-    if (typeof t.params !== 'string' && !(t.params instanceof Uint8Array)) {
-      throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: params must be a string or bytes`, `${fieldOf(i)}.params`);
-    }
-    const params = escapeParams(t.params);
-    // A copy made here (UTF-8 or escaping) is wiped once written: it may hold key material.
-    const owned = params !== t.params;
-    if (params.indexOf(0) >= 0) throw new DmCodecError('INVALID_TABLE', `${line(i, t)}: params must not contain NUL`, `${fieldOf(i)}.params`);
-    size += specSize(params.length);
-    return { start, length, type, params, owned };
-  });
+  } catch (e) {
+    wipePreparedTable({ specs, size });
+    throw e;
+  }
   return { specs, size };
 }
 
 function fieldOf(i: number): string {
   return `targets[${i}]`;
-}
-
-function lineOf(i: number, t: TargetSpecInput): string {
-  return `line ${i + 1} (${describe(t)})`;
 }
 
 /** checkU64 with a fast path that builds no field name for a valid value. */
@@ -141,9 +159,11 @@ function isPlainType(v: unknown): v is string {
   return true;
 }
 
-function describe(t: TargetSpecInput): string {
-  const p = t && typeof t.params === 'string' ? t.params : '<bytes>';
-  return t ? `${String(t.start)} ${String(t.length)} ${String(t.type)} ${p.length > 60 ? p.slice(0, 57) + '...' : p}` : String(t);
+/** A line for an error message: params through describeParams (codec/secrets.ts), then shortened. */
+function describe(t: TargetSpecInput, secure: boolean): string {
+  if (!t) return String(t);
+  const p = describeParams(t.type, t.params, secure);
+  return `${String(t.start)} ${String(t.length)} ${String(t.type)} ${p.length > 60 ? p.slice(0, 57) + '...' : p}`;
 }
 
 function specSize(paramsLength: number): number {

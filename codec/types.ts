@@ -71,6 +71,8 @@ export interface CommandRequests {
     readonly table?: boolean;
     readonly inactive?: boolean;
     readonly noflush?: boolean;
+    /** DM_SECURE_DATA_FLAG: the kernel wipes its copies (table text holds keys). */
+    readonly secure?: boolean;
   };
   load: {
     readonly id: DeviceId;

@@ -14,7 +14,7 @@ import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, t
 import { addressOf, checkReply, identityOf, removeOurs, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
 import { SharedPoller } from './poller.js';
-import { redactTableParams } from './redact.js';
+import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from './redact.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
@@ -79,8 +79,13 @@ export interface RemoveOptions {
 export interface WaitOptions {
   /** The last event number seen; returns as soon as the device's differs. Default: its current one. */
   readonly eventNr?: number;
-  /** Return the table text instead of status (DM_STATUS_TABLE_FLAG). */
+  /**
+   * Return the table text instead of status (DM_STATUS_TABLE_FLAG). Read like `table()`:
+   * with DM_SECURE_DATA_FLAG, buffers wiped, crypt/integrity keys redacted unless `showKeys`.
+   */
   readonly table?: boolean;
+  /** With `table`: keep crypt/integrity keys (as `table(…, { showKeys: true })`). */
+  readonly showKeys?: boolean;
   readonly inactive?: boolean;
   readonly noflush?: boolean;
   readonly signal?: AbortSignal;
@@ -122,11 +127,19 @@ function idOf(device: DeviceId | string): DeviceId {
   return deviceArg(device);
 }
 
-function linesHint(targets: readonly TargetSpecInput[], secure: boolean | undefined): string {
-  const shown = targets.slice(0, 3).map((t) => {
-    const params = secure ? '<redacted>' : typeof t.params === 'string' ? t.params : '<bytes>';
-    return `"${String(t.start)} ${String(t.length)} ${t.type} ${params}"`;
-  });
+/** The first lines of a failed load for its error message; params through codec/secrets.ts's rule. */
+/** A load's call context: its buffers wiped, its error text and kernel lines free of key material. */
+function loadContext(device: DeviceId, targets: readonly TargetSpecInput[], secure: boolean): CallContext {
+  return {
+    device,
+    wipe: true,
+    hint: () => linesHint(targets, secure),
+    scrubLog: (lines) => scrubLogLines(lines, targets, secure),
+  };
+}
+
+function linesHint(targets: readonly TargetSpecInput[], secure: boolean): string {
+  const shown = targets.slice(0, 3).map((t) => `"${String(t.start)} ${String(t.length)} ${String(t.type)} ${describeParams(t.type, t.params, secure)}"`);
   return `table ${shown.join(', ')}${targets.length > 3 ? ` and ${targets.length - 3} more` : ''}`;
 }
 
@@ -358,10 +371,14 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
         const info = this.#runner.runSync('info', { id: target }, { device: id }).device;
         if (info.eventNr !== eventNr) {
           // DEV_WAIT returns at once now: the event number already differs.
+          const table = options.table === true;
           const r = await this.#runner.runAsync('wait', {
-            id: target, eventNr, table: options.table, inactive: options.inactive, noflush: options.noflush,
-          }, { device: id });
-          return { device: r.device, targets: r.targets };
+            id: target, eventNr, table, inactive: options.inactive, noflush: options.noflush, secure: table,
+          }, { device: id, wipe: table });
+          const targets = table && !options.showKeys
+            ? r.targets.map((t) => ({ start: t.start, length: t.length, type: t.type, params: redactTableParams(t.type, t.params) }))
+            : r.targets;
+          return { device: r.device, targets };
         }
         await this.#poller.next(gen, signal);
       }
@@ -372,16 +389,20 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /**
    * DM_TABLE_LOAD into the inactive slot (resume makes it live). `readOnly` belongs to the
-   * table. `secure` sets DM_SECURE_DATA_FLAG and wipes every buffer that held the params;
-   * pass key material as Uint8Array (strings cannot be wiped).
+   * table. `secure` sets DM_SECURE_DATA_FLAG (the kernel wipes its copy of the params); it
+   * defaults to true for a table with a crypt or integrity line, as cryptsetup loads them
+   * (on kernels before dm 4.20, which lack the flag, such a table loads without it, as with
+   * libdevmapper). Every buffer the library made that held the params is zero-filled when
+   * the call ends, secure or not; error text never quotes a key (codec/secrets.ts). Pass
+   * key material as Uint8Array: strings cannot be wiped.
    */
   async load(device: DeviceId | string, targets: readonly TargetSpecInput[], options: { readOnly?: boolean; secure?: boolean } = {}): Promise<DeviceInfo> {
     const id = idOf(device);
     const specs = targetsArg(targets);
     optionsArg(options, 'options', { readOnly: 'boolean', secure: 'boolean' });
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
-    const ctx: CallContext = { device: id, secure: options.secure, hint: linesHint(specs, options.secure) };
-    return (await this.#runner.runAsync('load', { id, targets: specs, readOnly: options.readOnly, secure: options.secure }, ctx)).device;
+    const secure = this.#secureFor(specs, options.secure);
+    return (await this.#runner.runAsync('load', { id, targets: specs, readOnly: options.readOnly, secure }, loadContext(id, specs, secure))).device;
   }
 
   /** DM_TABLE_CLEAR: drops the inactive table. */
@@ -422,7 +443,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean', showKeys: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
-    const r = this.#runner.runSync('status', { id, table: true, inactive: options.inactive, secure: true }, { device: id, secure: true });
+    const r = this.#runner.runSync('status', { id, table: true, inactive: options.inactive, secure: true }, { device: id, wipe: true });
     const targets = options.showKeys
       ? r.targets
       : r.targets.map((t) => ({ start: t.start, length: t.length, type: t.type, params: redactTableParams(t.type, t.params) }));
@@ -438,7 +459,10 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const id = idOf(device);
     valueArg(sector, 'sector', 'sectors');
     valueArg(message, 'message', 'string');
-    return (await this.#runner.runAsync('message', { id, sector, message }, { device: id })).output;
+    // Messages may carry keys (dm-crypt's `key set <hex>`): their buffers are wiped, and a
+    // kernel log line that repeats a word of the message has it masked (like a secure load's).
+    const scrubLog = (lines: string[]) => scrubLogLines(lines, [{ params: message }], true);
+    return (await this.#runner.runAsync('message', { id, sector, message }, { device: id, wipe: true, scrubLog })).output;
   }
 
   /** DM_DEV_SET_GEOMETRY. */
@@ -524,8 +548,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       const at = addressOf(ours);
       try {
         this.#boundary(signal);
-        const ctx: CallContext = { device: at, secure: options.secure, hint: linesHint(options.table, options.secure) };
-        const loaded = await this.#runner.runAsync('load', { id: at, targets: options.table, readOnly: options.readOnly, secure: options.secure }, ctx);
+        const secure = this.#secureFor(options.table, options.secure);
+        const loaded = await this.#runner.runAsync('load', { id: at, targets: options.table, readOnly: options.readOnly, secure }, loadContext(at, options.table, secure));
         checkReply('load', ours, loaded.device, true);
         this.#boundary(signal);
         const resumed = (await this.#runner.runAsync('suspend', { id: at, action: 'resume' }, { device: at })).device;
@@ -542,12 +566,10 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** Encodes every request of createDevice without sending it: bad input fails before DM_DEV_CREATE. */
   #validateCreate(o: CreateDeviceOptions): void {
-    if (o === null || typeof o !== 'object') throw new DmCodecError('INVALID_ARGUMENT', 'createDevice: options must be an object');
-    const codec = this.#runner.codec;
-    codec.encodeRequest('create', { name: o.name, uuid: o.uuid, minor: o.minor });
     const at: DeviceId = o.uuid ? { uuid: o.uuid } : { name: o.name };
-    codec.encodeRequest('load', { id: at, targets: o.table, readOnly: o.readOnly, secure: o.secure }).fill(0); // may hold key bytes
-    codec.encodeRequest('suspend', { id: at, action: 'resume' });
+    this.#runner.check('create', { name: o.name, uuid: o.uuid, minor: o.minor });
+    this.#runner.check('load', { id: at, targets: o.table, readOnly: o.readOnly, secure: o.secure }); // may hold key bytes: wiped
+    this.#runner.check('suspend', { id: at, action: 'resume' });
   }
 
   /** Removes our half-made device; never anything else, never by dev. Runs even after close(). */
@@ -643,6 +665,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   #boundary(signal?: AbortSignal): void {
     if (this.#closed) throw new DmClosedError('device-mapper client');
     throwIfAborted(signal);
+  }
+
+  /** `secure` as asked, or — when not said — set for key-carrying tables on kernels that have the flag. */
+  #secureFor(targets: readonly TargetSpecInput[], secure: boolean | undefined): boolean {
+    return secure ?? (tableCarriesKeys(targets) && (!this.#runner.kernel || this.#versionAtLeast(FEATURES.secureData)));
   }
 
   #versionAtLeast(v: Version): boolean {

@@ -12,6 +12,7 @@ import {
   codec as hostCodec, decodeDev, DEFAULT_BUFFER_SIZE, DmCodecError, DM_MAX_DATA_SIZE, MIN_VERSION, PAYLOAD_COMMANDS, requestCode,
   type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DmCodec, type Version,
 } from '../codec/index.js';
+import { madeCopy } from '../codec/copies.js';
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { ControlTransport, IoctlResult, KernelLog } from './backend.js';
 import { attributeLines, deviceMentions, KernelLogWindow, type CallDevice } from './call-log.js';
@@ -19,10 +20,16 @@ import { DmError, DmUnsupportedError, type HeaderSnapshot } from './errors.js';
 
 export interface CallContext {
   readonly device?: DeviceId | undefined;
-  /** Extra text for the error message. */
-  readonly hint?: string | undefined;
-  /** Wipe request and reply buffers after the call (key material). */
-  readonly secure?: boolean | undefined;
+  /** Extra text for the error message, built only when the call fails. */
+  readonly hint?: string | (() => string) | undefined;
+  /**
+   * The request or reply may hold key material: every buffer of the call (each request
+   * buffer, the grown ones of DM_BUFFER_FULL retries, the reused scratch buffer) is
+   * zero-filled when the call ends, whether it succeeded, failed, or threw.
+   */
+  readonly wipe?: boolean | undefined;
+  /** Rewrites the kernel log lines attached to a DmError (secrets a target logged). */
+  readonly scrubLog?: ((lines: string[]) => string[]) | undefined;
   /** Issued by an operation that must finish after close() (a rollback): not refused. */
   readonly afterClose?: boolean | undefined;
 }
@@ -76,8 +83,8 @@ export class IoctlRunner {
   /**
    * The request buffer of sync calls, reused: allocating a zeroed 16 KiB buffer per call was
    * most of a sync TABLE_STATUS's cost (bench:live). Replies never alias it (decoders copy
-   * out), secure calls wipe it, and async calls never use it (the kernel may still be
-   * writing into their buffer while JS runs).
+   * out), calls with `wipe` zero-fill all of it when they end, and async calls never use it
+   * (the kernel may still be writing into their buffer while JS runs).
    */
   #scratch: Uint8Array | undefined;
   /** The kernel log, seen through a window per call (undefined when /dev/kmsg is unreadable). */
@@ -103,12 +110,17 @@ export class IoctlRunner {
   runSync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): CommandReplies[C] {
     this.#gate(ctx);
     const mark = this.#log?.mark() ?? 0;
-    for (;;) {
-      const req = this.#encode(command, params, true);
-      this.#bump(command);
-      const r = this.transport.ioctl(requestCode(command), req);
-      const out = this.#finish(command, req, r, ctx, mark);
-      if (out !== undefined) return out;
+    const used: Uint8Array[] = [];
+    try {
+      for (;;) {
+        const req = this.#encode(command, params, used, true);
+        this.#bump(command);
+        const r = this.transport.ioctl(requestCode(command), req);
+        const out = this.#finish(command, req, r, ctx, mark);
+        if (out !== undefined) return out;
+      }
+    } finally {
+      if (ctx.wipe) for (const b of used) b.fill(0);
     }
   }
 
@@ -118,19 +130,38 @@ export class IoctlRunner {
     if (this.blocking) return this.runSync(command, params, ctx);
     this.#gate(ctx);
     const mark = this.#log?.mark() ?? 0;
-    for (;;) {
-      const req = this.#encode(command, params);
-      const queued = takeSlot();
-      if (queued) await queued;
-      let r: IoctlResult;
-      try {
-        this.#bump(command);
-        r = await this.transport.ioctlAsync(requestCode(command), req);
-      } finally {
-        releaseSlot();
+    const used: Uint8Array[] = [];
+    try {
+      for (;;) {
+        const req = this.#encode(command, params, used);
+        const queued = takeSlot();
+        if (queued) await queued;
+        let r: IoctlResult;
+        try {
+          this.#bump(command);
+          r = await this.transport.ioctlAsync(requestCode(command), req);
+        } finally {
+          releaseSlot();
+        }
+        const out = this.#finish(command, req, r, ctx, mark);
+        if (out !== undefined) return out;
       }
-      const out = this.#finish(command, req, r, ctx, mark);
-      if (out !== undefined) return out;
+    } finally {
+      // Only after the ioctl has settled: the kernel may write into an async call's buffer.
+      if (ctx.wipe) for (const b of used) b.fill(0);
+    }
+  }
+
+  /**
+   * Encodes a request without sending it, so a multi-step operation can refuse bad input
+   * before its first ioctl. Every buffer it made is wiped (it may hold key material).
+   */
+  check<C extends CommandName>(command: C, params: CommandRequests[C]): void {
+    const used: Uint8Array[] = [];
+    try {
+      this.#encode(command, params, used);
+    } finally {
+      for (const b of used) b.fill(0);
     }
   }
 
@@ -142,18 +173,27 @@ export class IoctlRunner {
     this.calls.set(command, (this.calls.get(command) ?? 0) + 1);
   }
 
-  #encode<C extends CommandName>(command: C, params: CommandRequests[C], reuse = false): Uint8Array {
+  /**
+   * Encodes a request (into the scratch buffer when `reuse` and it fits). Every buffer it
+   * writes into is pushed to `used` before the write, so the caller's `finally` wipes it
+   * even when encoding throws half-way; the codec wipes its own copies of params itself.
+   */
+  #encode<C extends CommandName>(command: C, params: CommandRequests[C], used: Uint8Array[], reuse = false): Uint8Array {
     const bufferSize = PAYLOAD_COMMANDS.has(command) ? this.sizes.get(command) ?? this.#initial : undefined;
     const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
     if (reuse && (bufferSize === undefined || bufferSize <= SCRATCH_SIZE)) {
+      const scratch = (this.#scratch ??= madeCopy(new Uint8Array(SCRATCH_SIZE)));
+      if (!used.includes(scratch)) used.push(scratch);
       try {
-        return encode(command, params, { bufferSize, into: (this.#scratch ??= new Uint8Array(SCRATCH_SIZE)) });
+        return encode(command, params, { bufferSize, into: scratch });
       } catch (e) {
         // A request bigger than the scratch buffer gets a buffer of its own.
         if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL')) throw e;
       }
     }
-    return encode(command, params, { bufferSize });
+    const req = encode(command, params, { bufferSize });
+    used.push(req);
+    return req;
   }
 
   /** Returns the decoded reply, or undefined when the call must be repeated with a bigger buffer. */
@@ -169,9 +209,9 @@ export class IoctlRunner {
           device: ctx.device,
           // On failure the kernel wrote back only its version: the rest is our request.
           request: { ...snapshot(this.codec.decodeHeader(req)), version: MIN_VERSION[command] },
-          kernelLog: own,
-          unattributedKernelLog: other,
-          hint: ctx.hint,
+          kernelLog: own && ctx.scrubLog ? ctx.scrubLog(own) : own,
+          unattributedKernelLog: other && ctx.scrubLog ? ctx.scrubLog(other) : other,
+          hint: typeof ctx.hint === 'function' ? ctx.hint() : ctx.hint,
         });
       }
       this.#learn(req);
@@ -187,7 +227,8 @@ export class IoctlRunner {
       if (PAYLOAD_COMMANDS.has(command)) this.sizes.set(command, req.length);
       return reply;
     } finally {
-      if (ctx.secure) req.fill(0);
+      // Wiped at once: a BUFFER_FULL retry allocates a new buffer and this one is done.
+      if (ctx.wipe) req.fill(0);
     }
   }
 

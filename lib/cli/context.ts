@@ -12,6 +12,7 @@ import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from '
 import { mangle, manglingMode, unmangle, type ManglingMode } from './mangle.js';
 import { DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
 import { readAhead } from './format.js';
+import { describeTableLine } from '../../codec/secrets.js';
 
 export interface CliIo {
   stdout(text: string): void;
@@ -114,7 +115,7 @@ export class Ctx {
 
   /** Records a request for --dry-run (encoded exactly as the client would, nothing sent). */
   request(command: CommandName, params: object): void {
-    this.plan.push(annotateRequest(command, params));
+    this.plan.push(annotateRequest(command, params, { showKeys: this.opts.showkeys }));
   }
 
   /** Prints the --dry-run plan: annotated hex, JSON, or one line per ioctl. */
@@ -232,7 +233,7 @@ export function parseTable(text: string): TargetSpecInput[] {
     const params = line.slice(at);
     const [start, length, type] = words;
     if (type === undefined || !/^\d+$/.test(start!) || !/^\d+$/.test(length!) || LINE_TERMINATORS.some((t) => params.includes(t))) {
-      throw new UsageError(`Invalid format on line ${i + 1} of table: ${JSON.stringify(raw)} (expected "<start> <length> <type> <params>")`);
+      throw new UsageError(`Invalid format on line ${i + 1} of table: ${JSON.stringify(describeTableLine(raw))} (expected "<start> <length> <type> <params>")`);
     }
     out.push({ start: BigInt(start!), length: BigInt(length!), type, params });
   });

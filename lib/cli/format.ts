@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import type { DeviceInfo, DevNo, TargetLine, TargetVersion } from '../../codec/index.js';
+import { redactTableParams } from '../redact.js';
 
 /** `_display_info_long`, including its trailing empty line. `readAhead` undefined = line omitted (as when libdm cannot read it). */
 export function infoLong(name: string, d: DeviceInfo, readAhead: number | undefined): string {
@@ -115,33 +116,10 @@ export function targetsLine(t: TargetVersion): string {
   return `${t.name.padEnd(16)} v${t.version.join('.')}\n`;
 }
 
-/** dmsetup's crypt/integrity key hiding for `table` without --showkeys. */
+/** dmsetup's crypt/integrity key hiding for `table` without --showkeys (the one rule, codec/secrets.ts). */
 export function hideKeys(t: TargetLine): TargetLine {
-  if (t.type === 'crypt') {
-    const sp = t.params.indexOf(' ');
-    if (sp < 0) return t;
-    const rest = t.params.slice(sp + 1);
-    if (rest.startsWith(':')) return t;
-    const end = rest.indexOf(' ');
-    const key = end < 0 ? rest : rest.slice(0, end);
-    return { ...t, params: `${t.params.slice(0, sp + 1)}${'0'.repeat(key.length)}${end < 0 ? '' : rest.slice(end)}` };
-  }
-  if (t.type === 'integrity') {
-    let p = t.params;
-    for (const k of ['internal_hash:', 'journal_crypt:', 'journal_mac:']) {
-      const at = p.indexOf(k);
-      if (at < 0) continue;
-      const after = at + k.length;
-      const m = /[ :]/.exec(p.slice(after));
-      if (!m || m[0] !== ':') continue;
-      let i = after + m.index + 1;
-      let q = p.slice(0, i);
-      while (i < p.length && p[i] !== ' ') { q += '0'; i++; }
-      p = q + p.slice(i);
-    }
-    return { ...t, params: p };
-  }
-  return t;
+  const params = redactTableParams(t.type, t.params);
+  return params === t.params ? t : { ...t, params };
 }
 
 /** libdm's read-ahead: /sys/dev/block/M:m/bdi/read_ahead_kb × 2 (sectors), undefined when unreadable. */

@@ -7,6 +7,7 @@ import {
   type CommandName, type Layout, type PlacedField,
 } from '../../codec/index.js';
 import * as C from '../../codec/constants.js';
+import { maskParamBytes } from '../../codec/secrets.js';
 
 const FLAG_NAMES: [number, string][] = [
   [C.DM_READONLY_FLAG, 'DM_READONLY_FLAG'], [C.DM_SUSPEND_FLAG, 'DM_SUSPEND_FLAG'], [C.DM_PERSISTENT_DEV_FLAG, 'DM_PERSISTENT_DEV_FLAG'],
@@ -94,8 +95,12 @@ function fieldsOf(layout: Layout, b: Uint8Array, base: number, prefix: string): 
   return out;
 }
 
-/** Encodes `params` for `command` exactly as the client would send it, and annotates every field. */
-export function annotateRequest<Cmd extends CommandName>(command: Cmd, params: object): AnnotatedRequest {
+/**
+ * Encodes `params` for `command` exactly as the client would send it, and annotates every
+ * field. Key material of crypt/integrity lines is shown as '0's, like `dmctl table`,
+ * unless `showKeys`.
+ */
+export function annotateRequest<Cmd extends CommandName>(command: Cmd, params: object, options: { showKeys?: boolean } = {}): AnnotatedRequest {
   const req = (codec.encodeRequest as (c: CommandName, p: object) => Uint8Array)(command, params);
   const h = codec.decodeHeader(req);
   const fields = fieldsOf(dmIoctl, req, 0, 'dm_ioctl');
@@ -106,6 +111,11 @@ export function annotateRequest<Cmd extends CommandName>(command: Cmd, params: o
     for (let i = 0; i < h.target_count; i++) {
       fields.push(...fieldsOf(dmTargetSpec, req, at, `spec[${i}]`));
       const next = view(req).getUint32(at + dmTargetSpec.offsetOf.next, LE);
+      if (!options.showKeys) {
+        let nul = at + dmTargetSpec.size;
+        while (nul < req.length && req[nul] !== 0) nul++;
+        maskParamBytes(codec.records.spec.decode(view(req), req, at).target_type, req.subarray(at + dmTargetSpec.size, nul));
+      }
       const p = cString(req, at + dmTargetSpec.size, req.length);
       fields.push({ offset: at + dmTargetSpec.size, size: p.next - (at + dmTargetSpec.size), field: `spec[${i}].params`, value: JSON.stringify(p.text) });
       end = at + next;

@@ -7,6 +7,7 @@
 import type { DeviceInfo, TargetSpecInput } from '../../codec/index.js';
 import { DmError, DmIdentityError, ERRNO } from '../errors.js';
 import { addressOf, checkReply, identityOf, type DeviceIdentity } from '../identity.js';
+import { tableCarriesKeys } from '../redact.js';
 import { addNode, removeNode, renameNode, syncNodes, type NodeResult } from '../nodes.js';
 import { Ctx, intArg, parseTable, u64Arg, UsageError } from './context.js';
 import { infoLong, readAhead } from './format.js';
@@ -32,6 +33,15 @@ async function nodeAdded(ctx: Ctx, d: DeviceInfo): Promise<NodeResult['action'] 
   return (await addNode(d.name, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
 }
 
+/**
+ * A table with a crypt or integrity line is loaded with DM_SECURE_DATA_FLAG (as cryptsetup
+ * does; dmsetup leaves it to the user), so the kernel wipes its copy of the keys. Other
+ * tables: undefined, the client's default.
+ */
+function secureLoad(targets: readonly TargetSpecInput[]): true | undefined {
+  return tableCarriesKeys(targets) ? true : undefined;
+}
+
 /** `create <name> [<table_file>] [--table t] [-u uuid] [-r] [-n] [-j major -m minor]`: create → load → resume, rolled back on failure. */
 export async function create(ctx: Ctx): Promise<number> {
   const [name, file] = ctx.args;
@@ -42,10 +52,11 @@ export async function create(ctx: Ctx): Promise<number> {
   const minor = ctx.opts.minor === undefined ? undefined : intArg(ctx.opts.minor, 'minor');
   const targets = ctx.opts.notable ? undefined : parseTable(await ctx.tableText(file));
   const readOnly = ctx.opts.readonly;
+  const secure = targets ? secureLoad(targets) : undefined;
   if (ctx.dry) {
     ctx.request('create', { name: kname, uuid, minor });
     if (targets) {
-      ctx.request('load', { id: { name: kname }, targets, readOnly });
+      ctx.request('load', { id: { name: kname }, targets, readOnly, secure });
       ctx.request('suspend', { id: { name: kname }, action: 'resume' });
     }
     return 0;
@@ -54,7 +65,7 @@ export async function create(ctx: Ctx): Promise<number> {
   let d: DeviceInfo;
   let node: NodeResult['action'] | undefined;
   if (targets) {
-    d = await dm.createDevice({ name: kname, uuid, minor, table: targets, readOnly });
+    d = await dm.createDevice({ name: kname, uuid, minor, table: targets, readOnly, secure });
     node = await nodeAdded(ctx, d);
   } else {
     d = await dm.create({ name: kname, uuid, minor });
@@ -179,8 +190,9 @@ export async function load(ctx: Ctx): Promise<number> {
   }
   const id = ctx.deviceId(name);
   const targets: TargetSpecInput[] = parseTable(await ctx.tableText(file));
-  if (ctx.dry) { ctx.request('load', { id, targets, readOnly: ctx.opts.readonly }); return 0; }
-  const d = await (await ctx.dm()).load(id, targets, { readOnly: ctx.opts.readonly });
+  const secure = secureLoad(targets);
+  if (ctx.dry) { ctx.request('load', { id, targets, readOnly: ctx.opts.readonly, secure }); return 0; }
+  const d = await (await ctx.dm()).load(id, targets, { readOnly: ctx.opts.readonly, secure });
   verboseInfo(ctx, d);
   printResult(ctx, [resultOf(ctx, d)]);
   return 0;

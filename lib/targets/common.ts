@@ -2,6 +2,7 @@
  * The pieces every target unit uses: device references, the zod building blocks, the token
  * model a builder renders into (keys stay bytes), and the cursor parsers read tokens with.
  */
+import { madeCopy } from '../../codec/copies.js';
 import { z } from 'zod';
 import { DmTargetError, DmTargetParseError } from './errors.js';
 
@@ -104,7 +105,7 @@ export function tokensToBytes(tokens: readonly Token[]): Uint8Array {
   const parts = pieces(tokens).map((p) => (p instanceof Secret ? p : enc.encode(p)));
   let n = 0;
   for (const p of parts) n += p instanceof Secret ? p.bytes.length * 2 : p.length;
-  const out = new Uint8Array(n);
+  const out = madeCopy(new Uint8Array(n));
   let j = 0;
   for (const p of parts) {
     if (p instanceof Secret) {

@@ -104,7 +104,15 @@ export function buildTarget(line: TypedTarget): TargetSpecInput {
  * Contiguity, overlap, lengths and type names are checked by the codec at load time.
  */
 export function toTargetSpecs(table: readonly TypedTarget[]): TargetSpecInput[] {
-  return denseArray(table, 'table', 'table').map((l) => buildTarget(l as TypedTarget));
+  const specs: TargetSpecInput[] = [];
+  try {
+    for (const line of denseArray(table, 'table', 'table')) specs.push(buildTarget(line as TypedTarget));
+  } catch (e) {
+    // A later line is invalid: the key bytes already built for earlier lines are wiped.
+    wipeTargetSpecs(specs);
+    throw e;
+  }
+  return specs;
 }
 
 /** True when a typed table carries key bytes: load it with `{ secure: true }`. */

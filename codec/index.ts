@@ -12,6 +12,7 @@ export * from './types.js';
 export { createCodec, replyFlags, PAYLOAD_COMMANDS, type DmCodec, type EncodeOptions } from './commands.js';
 export { escapeParams, prepareTable, type PreparedTable } from './payload.js';
 export { checkName, checkUuid, checkTargetType } from './validate.js';
+export { isUtf8, printableName } from './text.js';
 
 import { createCodec } from './commands.js';
 /** The host-endian codec, compiled once. */

@@ -4,7 +4,7 @@
  * caller can import every error type from the package root.
  */
 import { errnoName } from '../ffi/errors.js';
-import { KERNEL_COMMAND_NAMES, type CommandName, type DeviceId, type Version } from '../codec/index.js';
+import { KERNEL_COMMAND_NAMES, printableName, type CommandName, type DeviceId, type Version } from '../codec/index.js';
 
 export { DmCodecError } from '../codec/index.js';
 export {
@@ -65,8 +65,8 @@ function explain(command: CommandName, code: string, device: string): string {
 
 function describeDevice(id: DeviceId | undefined): string {
   if (!id) return '';
-  if (id.name !== undefined) return ` "${id.name}"`;
-  if (id.uuid !== undefined) return ` uuid "${id.uuid}"`;
+  if (id.name !== undefined) return ` "${printableName(id.name)}"`;
+  if (id.uuid !== undefined) return ` uuid "${printableName(id.uuid)}"`;
   if (id.dev !== undefined) return ` ${id.dev.major}:${id.dev.minor}`;
   return '';
 }

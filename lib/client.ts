@@ -4,7 +4,7 @@
  * one shared poller (poller.ts), and the high-level create/remove helpers users need.
  */
 import {
-  DmCodecError, DM_MAX_DATA_SIZE, type DeviceId, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
+  DmCodecError, DM_MAX_DATA_SIZE, type DeviceId, type KernelString, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
   type TargetVersion, type Version,
 } from '../codec/index.js';
 import { ERRNO } from '../ffi/errors.js';
@@ -16,7 +16,7 @@ import { diffSnapshots, matches, snapshotMap, unrefSleep, type DeviceEvent, type
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
 
-export type { DeviceId, DeviceInfo, DevNo, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
+export type { DeviceId, DeviceInfo, DevNo, KernelString, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
 
 /** Minimum kernel versions of optional features (dm-ioctl.md §A.1). */
 export const FEATURES = {
@@ -136,7 +136,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#transport = transport;
     this.#backend = backend;
     this.#kmsg = backend.openKernelLog?.();
-    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking);
+    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking, backend.requestFill);
     this.#poller = new SharedPoller(backend);
   }
 
@@ -211,7 +211,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** DM_DEV_CREATE: a new device, suspended and without a table. */
-  async create(options: { name: string; uuid?: string; minor?: number }): Promise<DeviceInfo> {
+  async create(options: { name: KernelString; uuid?: KernelString; minor?: number }): Promise<DeviceInfo> {
     const r = await this.#runner.runAsync('create', options, { device: { name: options.name } });
     return r.device;
   }
@@ -235,7 +235,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * the device by name only: a device given by uuid or dev is first resolved to its
    * name, and a concurrent rename between the two calls makes this fail with ENXIO.
    */
-  async rename(device: DeviceId | string, to: { newName: string } | { newUuid: string }): Promise<DeviceInfo> {
+  async rename(device: DeviceId | string, to: { newName: KernelString } | { newUuid: KernelString }): Promise<DeviceInfo> {
     const id = idOf(device);
     if ('newUuid' in to) this.#runner.require('setting a uuid', FEATURES.setUuid);
     const name = id.name ?? this.#nameOf(id);

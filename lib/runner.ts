@@ -79,6 +79,8 @@ export class IoctlRunner {
     initialBufferSize = DEFAULT_BUFFER_SIZE,
     /** Run every command on the calling thread (see OpenOptions.blocking). */
     readonly blocking = false,
+    /** Backend.requestFill: the byte every request buffer holds before encoding (test hook). */
+    readonly requestFill: number | undefined = undefined,
   ) {
     this.#initial = initialBufferSize;
   }
@@ -126,15 +128,26 @@ export class IoctlRunner {
   #encode<C extends CommandName>(command: C, params: CommandRequests[C], reuse = false): Uint8Array {
     const bufferSize = PAYLOAD_COMMANDS.has(command) ? this.sizes.get(command) ?? this.#initial : undefined;
     const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
+    const fill = this.requestFill;
     if (reuse && (bufferSize === undefined || bufferSize <= SCRATCH_SIZE)) {
+      const scratch = (this.#scratch ??= new Uint8Array(SCRATCH_SIZE));
+      if (fill !== undefined) scratch.fill(fill);
       try {
-        return encode(command, params, { bufferSize, into: (this.#scratch ??= new Uint8Array(SCRATCH_SIZE)) });
+        // The codec zeroes everything after the payload: no byte of an earlier call survives.
+        return encode(command, params, { bufferSize, into: scratch });
       } catch (e) {
         // A request bigger than the scratch buffer gets a buffer of its own.
         if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL')) throw e;
       }
     }
-    return encode(command, params, { bufferSize });
+    if (fill === undefined) return encode(command, params, { bufferSize });
+    for (let size = Math.max(bufferSize ?? 0, SCRATCH_SIZE); ; size = Math.min(size * 2, DM_MAX_DATA_SIZE)) {
+      try {
+        return encode(command, params, { bufferSize, into: new Uint8Array(size).fill(fill) });
+      } catch (e) {
+        if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL') || size >= DM_MAX_DATA_SIZE) throw e;
+      }
+    }
   }
 
   /** Returns the decoded reply, or undefined when the call must be repeated with a bigger buffer. */

@@ -38,7 +38,8 @@ export interface SimulatedKernelOptions {
    * bytes"): 'strncpy' = `strncpy(…, 15)` as kernels before 6.7 do (Debian's 6.1): byte 15
    * keeps what the caller's buffer held, so a 15-character type (snapshot-origin) has no
    * terminator; 'strscpy_pad' = NUL-padded (6.7+, Debian's 6.12). Default: 'strncpy' for
-   * interface versions below 4.48, else 'strscpy_pad'.
+   * interface versions below 4.48, else 'strscpy_pad' (an approximation: 4.48 kernels
+   * before the 2023 change still used strncpy).
    */
   readonly targetTypeCopy?: 'strncpy' | 'strscpy_pad';
 }

@@ -163,8 +163,13 @@ export class Ctx {
     };
     for (const a of this.args) consider(a, false);
     consider(this.opts.uuid, true);
-    if (wanted.length === 0) return;
-    const list = await (await this.dm()).list();
+    if (wanted.length === 0 || this.verb === 'decode') return;
+    let list;
+    try {
+      list = await (await this.dm()).list();
+    } catch {
+      return; // no client (or no listing): the verb meets and reports the same failure itself
+    }
     const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((c, i) => b[i] === c);
     const bytesOf = (text: string, raw: Uint8Array | undefined) => raw ?? new TextEncoder().encode(text);
     for (const w of wanted) {

@@ -130,7 +130,7 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
     header.encode(view, bytes, 0, h);
     if (plan.writePayload) plan.writePayload(view, bytes, DM_DATA_START);
     // No stale bytes, by construction: the kernel copies all data_size bytes in and back, and
-    // a field it fills only partly (target_type on kernels before 6.7) keeps what the buffer
+    // a field it fills only partly (target_type on Debian's 6.1: strncpy of 15 bytes) keeps what the buffer
     // held (docs/kernel-facts.md, "Stale bytes"). A reused buffer is zero after the payload.
     if (opts.into) bytes.fill(0, DM_DATA_START + plan.payloadSize, length);
     return opts.into ? bytes.subarray(0, length) : bytes;

@@ -153,7 +153,7 @@ export interface StructCodec<F extends Fields = Fields> {
 const rt = {
   /**
    * A char[n] field holds at most n-1 meaningful bytes: the kernel writes `name`/`uuid`
-   * with strscpy and `target_type` with strncpy(…, n-1) on kernels before 6.7, which leaves
+   * with strscpy and `target_type` with strncpy(…, n-1) before a 2023 change (Debian's 6.1), which leaves
    * byte n-1 as the caller's buffer had it (docs/kernel-facts.md, "Stale bytes"). So the
    * last byte is never read, whatever it holds.
    */

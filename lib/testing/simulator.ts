@@ -35,9 +35,9 @@ export interface SimulatedKernelOptions {
   readonly privileged?: boolean;
   /**
    * How TABLE_STATUS fills `dm_target_spec.target_type` (docs/kernel-facts.md, "Stale
-   * bytes"): 'strncpy' = `strncpy(…, 15)` as kernels before 6.7 do (Debian's 6.1): byte 15
+   * bytes"): 'strncpy' = `strncpy(…, 15)` as kernels before the 2023 strscpy_pad change do (Debian's 6.1): byte 15
    * keeps what the caller's buffer held, so a 15-character type (snapshot-origin) has no
-   * terminator; 'strscpy_pad' = NUL-padded (6.7+, Debian's 6.12). Default: 'strncpy' for
+   * terminator; 'strscpy_pad' = NUL-padded (since then; Debian's 6.12). Default: 'strncpy' for
    * interface versions below 4.48, else 'strscpy_pad' (an approximation: 4.48 kernels
    * before the 2023 change still used strncpy).
    */

@@ -3,7 +3,7 @@
  * and the real kernels: the same sequence of every command, run on a client whose request
  * buffers are pre-filled with 0xA5 (`Backend.requestFill`) and on one whose buffers are
  * zero, must decode identically. The sequence includes a 15-character target type
- * (snapshot-origin), which kernels before 6.7 copy with strncpy(…, 15): no terminator, so
+ * (snapshot-origin), which kernels before a 2023 change (Debian's 6.1) copy with strncpy(…, 15): no terminator, so
  * byte 15 is whatever the request buffer held there.
  *
  * What is normalised, and why: minors are replaced by their order of first appearance

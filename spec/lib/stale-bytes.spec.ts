@@ -1,5 +1,5 @@
 // No stale bytes (docs/kernel-facts.md, "Stale bytes"): the kernel copies a request's whole
-// data_size in and back, and on kernels before 6.7 fills target_type with strncpy(…, 15),
+// data_size in and back, and kernels before a 2023 change (Debian's 6.1) fill target_type with strncpy(…, 15),
 // so a 15-character type (snapshot-origin) has no terminator and byte 15 is whatever the
 // request buffer held. Found on Debian 6.1: `dmctl status` printed "snapshot-originN".
 import { describe, expect, test } from '@jest/globals';

@@ -18,7 +18,7 @@ import {
 } from './constants.js';
 import { DmCodecError, malformed } from './errors.js';
 import { decodeDev, encodeDev } from './dev.js';
-import { utf8Encode } from './text.js';
+import { findNul, rawIfLossy, utf8Encode } from './text.js';
 import { madeCopy } from './copies.js';
 import { checkBool, checkCString, checkInt, checkName, checkPrefix, checkU64, checkUuid } from './validate.js';
 import {
@@ -49,8 +49,9 @@ interface Plan {
   eventNr: number;
   targetCount: number;
   dev: bigint;
-  name: string;
-  uuid: string;
+  /** A string goes out as UTF-8, bytes exactly as given. */
+  name: string | Uint8Array;
+  uuid: string | Uint8Array;
   /** Payload bytes after data_start. */
   payloadSize: number;
   writePayload?: (view: DataView, bytes: Uint8Array, start: number) => void;
@@ -134,6 +135,10 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
       };
       header.encode(view, bytes, 0, h);
       if (plan.writePayload) plan.writePayload(view, bytes, DM_DATA_START);
+      // No stale bytes, by construction: the kernel copies all data_size bytes in and back, and
+      // a field it fills only partly (target_type on Debian's 6.1: strncpy of 15 bytes) keeps what the buffer
+      // held (docs/kernel-facts.md, "Stale bytes"). A reused buffer is zero after the payload.
+      if (opts.into) bytes.fill(0, DM_DATA_START + plan.payloadSize, length);
       return opts.into ? bytes.subarray(0, length) : bytes;
     } finally {
       plan.wipe?.();
@@ -196,13 +201,15 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
       }
     }
     if (command === 'remove') {
-      return {
+      const out: CommandReplies['remove'] & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = {
         version, name: h.name, uuid: h.uuid,
         deferred: (h.flags & DM_DEFERRED_REMOVE) !== 0,
         ueventGenerated: (h.flags & DM_UEVENT_GENERATED_FLAG) !== 0,
       };
+      addRawNames(out, h, reply);
+      return out;
     }
-    const device = deviceInfo(h);
+    const device = deviceInfo(h, reply);
     switch (command) {
       case 'status': case 'wait': {
         const [s, e] = payload();
@@ -244,8 +251,29 @@ export function replyFlags(flags: number): ReplyFlags {
   };
 }
 
-function deviceInfo(h: { name: string; uuid: string; dev: bigint; open_count: number; event_nr: number; target_count: number; flags: number }): DeviceInfo {
-  return {
+const NAME_OFFSET = dmIoctl.offsetOf.name;
+const UUID_OFFSET = dmIoctl.offsetOf.uuid;
+
+/**
+ * Adds `nameBytes` / `uuidBytes` when the header's name or uuid is not UTF-8, so the
+ * device can be addressed again (the decoded string then holds U+FFFD).
+ */
+function addRawNames(out: { nameBytes?: Uint8Array; uuidBytes?: Uint8Array }, h: { name: string; uuid: string }, reply: Uint8Array): void {
+  const n = rawField(h.name, reply, NAME_OFFSET, DM_NAME_LEN);
+  if (n) out.nameBytes = n;
+  const u = rawField(h.uuid, reply, UUID_OFFSET, DM_UUID_LEN);
+  if (u) out.uuidBytes = u;
+}
+
+/** The raw bytes of a char[n] header field when its decoding was lossy (read as readChar does: n-1 bytes at most). */
+function rawField(decoded: string, reply: Uint8Array, off: number, n: number): Uint8Array | undefined {
+  if (decoded.indexOf('\uFFFD') < 0) return undefined;
+  const nul = findNul(reply, off, off + n - 1);
+  return rawIfLossy(decoded, reply, off, nul < 0 ? off + n - 1 : nul);
+}
+
+function deviceInfo(h: { name: string; uuid: string; dev: bigint; open_count: number; event_nr: number; target_count: number; flags: number }, reply: Uint8Array): DeviceInfo {
+  const info: DeviceInfo & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = {
     name: h.name,
     uuid: h.uuid,
     dev: decodeDev(h.dev),
@@ -255,6 +283,8 @@ function deviceInfo(h: { name: string; uuid: string; dev: bigint; open_count: nu
     flags: replyFlags(h.flags),
     rawFlags: h.flags,
   };
+  addRawNames(info, h, reply);
+  return info;
 }
 
 // ---------------------------------------------------------------- request planners ---
@@ -324,7 +354,7 @@ const PLANNERS: { [C in CommandName]: (p: CommandRequests[C], rc: RecordCodecs) 
       throw new DmCodecError('INVALID_ARGUMENT', 'rename needs exactly one of newName or newUuid', 'newName');
     }
     const target = p.newName !== undefined ? checkName(p.newName, 'newName') : checkUuid(p.newUuid, 'newUuid');
-    const bytes = utf8Encode(target);
+    const bytes = typeof target === 'string' ? utf8Encode(target) : target;
     const pl = plan(p.newUuid !== undefined ? DM_UUID_FLAG : 0, { name, uuid: '', dev: 0n }, cookie(p.cookie));
     pl.payloadSize = bytes.length + 1;
     pl.writePayload = (_v, b, s) => { encodeString(b, s, bytes); };

@@ -13,6 +13,7 @@ export { createCodec, replyFlags, PAYLOAD_COMMANDS, type DmCodec, type EncodeOpt
 export { escapeParams, prepareTable, wipePreparedTable, type PreparedTable } from './payload.js';
 export { carriesKeys, describeParams, KEY_CARRYING_TARGETS, redactTableParams, scrubLogLines, tableCarriesKeys } from './secrets.js';
 export { checkName, checkUuid, checkTargetType } from './validate.js';
+export { isUtf8, printableName } from './text.js';
 
 import { createCodec } from './commands.js';
 /** The host-endian codec, compiled once. */

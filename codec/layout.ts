@@ -12,7 +12,8 @@
  *   })
  *
  * Types: u8 u16 u32 s32 (numbers), u64 (bigint on decode; number or bigint on encode),
- * char(N) (a NUL-padded string of at most N-1 UTF-8 bytes), array(T, N), pad(N)
+ * char(N) (a NUL-padded string of at most N-1 UTF-8 bytes, or raw bytes on encode; decode
+ * never reads byte N-1), array(T, N), pad(N)
  * (bytes that are zero on encode and skipped on decode) and flex (a C flexible array
  * member `char x[]`: size 0, marks where variable data starts).
  */
@@ -63,7 +64,8 @@ export type FieldValue<T> =
 export type FieldInput<T> =
   T extends ScalarType<'u64'> ? bigint | number :
   T extends ArrayType<'u64'> ? ReadonlyArray<bigint | number> :
-  T extends ArrayType ? ReadonlyArray<number> : FieldValue<T>;
+  T extends ArrayType ? ReadonlyArray<number> :
+  T extends CharType ? string | Uint8Array : FieldValue<T>;
 
 export type Fields = Record<string, FieldType>;
 type ValueKeys<F extends Fields> = { [K in keyof F]: F[K] extends PadType | FlexType ? never : K }[keyof F];
@@ -149,11 +151,25 @@ export interface StructCodec<F extends Fields = Fields> {
 
 /** Helpers the generated code calls; kept tiny so the hot paths stay monomorphic. */
 const rt = {
+  /**
+   * A char[n] field holds at most n-1 meaningful bytes: the kernel writes `name`/`uuid`
+   * with strscpy and `target_type` with strncpy(…, n-1) before a 2023 change (Debian's 6.1), which leaves
+   * byte n-1 as the caller's buffer had it (docs/kernel-facts.md, "Stale bytes"). So the
+   * last byte is never read, whatever it holds.
+   */
   readChar(bytes: Uint8Array, off: number, n: number): string {
-    const nul = findNul(bytes, off, off + n);
-    return utf8Decode(bytes, off, nul < 0 ? off + n : nul);
+    const nul = findNul(bytes, off, off + n - 1);
+    return utf8Decode(bytes, off, nul < 0 ? off + n - 1 : nul);
   },
   writeChar(bytes: Uint8Array, off: number, s: unknown, n: number, field: string): void {
+    if (s instanceof Uint8Array) {
+      // Raw bytes (a name that is not UTF-8): written exactly, NUL-padded.
+      if (s.indexOf(0) >= 0) throw new DmCodecError('STRING_HAS_NUL', `${field} must not contain NUL`, field);
+      if (s.length > n - 1) throw new DmCodecError('STRING_TOO_LONG', `${field} is ${s.length} bytes; at most ${n - 1} fit`, field);
+      bytes.set(s, off);
+      bytes.fill(0, off + s.length, off + n);
+      return;
+    }
     if (typeof s !== 'string') throw new DmCodecError('INVALID_ARGUMENT', `${field} must be a string`, field);
     // Fast path, one pass: a short ASCII string without NUL is checked and written together.
     const units = s.length;

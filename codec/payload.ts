@@ -9,7 +9,7 @@
 import { alignUp, type StructCodec } from './layout.js';
 import type { dmNameList, dmNameListTrailer, dmTargetDeps, dmTargetMsg, dmTargetSpec, dmTargetVersions } from './records.js';
 import { DmCodecError, malformed } from './errors.js';
-import { findNul, utf8Decode, utf8Encode } from './text.js';
+import { findNul, rawIfLossy, utf8Decode, utf8Encode } from './text.js';
 import { decodeDev, type DevNo } from './dev.js';
 import { checkTargetType, checkU64 } from './validate.js';
 import { describeParams } from './secrets.js';
@@ -243,6 +243,8 @@ export function decodeNameList(rc: RecordCodecs, view: DataView, bytes: Uint8Arr
     const nul = findNul(bytes, off + 12, recEnd);
     if (nul < 0) throw malformed(`name-list record at ${off}: name is not NUL-terminated`, 'dm_name_list.name');
     const name = utf8Decode(bytes, off + 12, nul);
+    const nameBytes = rawIfLossy(name, bytes, off + 12, nul);
+    let uuidBytes: Uint8Array | undefined;
     const tOff = alignUp(nul + 1, 8);
     let eventNr: number | undefined;
     let uuid: string | null | undefined;
@@ -266,11 +268,15 @@ export function decodeNameList(rc: RecordCodecs, view: DataView, bytes: Uint8Arr
         const unul = findNul(bytes, uOff, recEnd);
         if (unul < 0) throw malformed(`name-list record "${name}": uuid is not NUL-terminated`, 'dm_name_list.uuid');
         uuid = utf8Decode(bytes, uOff, unul);
+        uuidBytes = rawIfLossy(uuid, bytes, uOff, unul);
       } else if (hasNot) {
         uuid = null;
       }
     }
-    out.push({ name, dev: decodeDev(rec.dev), eventNr, uuid });
+    const d: ListedDevice & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = { name, dev: decodeDev(rec.dev), eventNr, uuid };
+    if (nameBytes) d.nameBytes = nameBytes;
+    if (uuidBytes) d.uuidBytes = uuidBytes;
+    out.push(d);
     if (rec.next === 0) return out;
     off += rec.next;
   }

@@ -5,6 +5,7 @@
 const encoder = new TextEncoder();
 // ignoreBOM: a name may start with U+FEFF; the default decoder would silently drop it.
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+const strict = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
 
 export function utf8Encode(s: string): Uint8Array {
   return encoder.encode(s);
@@ -52,4 +53,38 @@ export function writeCString(bytes: Uint8Array, offset: number, s: string, n: nu
   }
   bytes.fill(0, offset + len, offset + n);
   return len;
+}
+
+/**
+ * The kernel's own bytes of a name or uuid when `decoded` (their UTF-8 decoding) lost
+ * information, i.e. bytes[start, end) are not valid UTF-8; otherwise undefined. The kernel
+ * accepts any bytes but NUL (and '/' in names), so this is how a decoded record stays
+ * lossless (docs/kernel-facts.md, "Names as the kernel has them"). Only a decoding that
+ * produced U+FFFD can have lost anything, so valid names pay one indexOf.
+ */
+export function rawIfLossy(decoded: string, bytes: Uint8Array, start: number, end: number): Uint8Array | undefined {
+  if (decoded.indexOf('\uFFFD') < 0) return undefined;
+  try {
+    strict.decode(bytes.subarray(start, end));
+    return undefined; // a genuine U+FFFD, encoded as EF BF BD
+  } catch {
+    return bytes.slice(start, end);
+  }
+}
+
+/** Whether `bytes` are valid UTF-8. */
+export function isUtf8(bytes: Uint8Array): boolean {
+  try { strict.decode(bytes); return true; } catch { return false; }
+}
+
+/**
+ * A printable, lossless rendering of a name or uuid for messages: a string as it is;
+ * bytes with every byte outside printable ASCII (and the backslash) as `\xNN`, the way
+ * libdevmapper mangles names.
+ */
+export function printableName(v: string | Uint8Array): string {
+  if (typeof v === 'string') return v;
+  let out = '';
+  for (const c of v) out += c < 0x20 || c >= 0x7f || c === 0x5c ? `\\x${c.toString(16).padStart(2, '0')}` : String.fromCharCode(c);
+  return out;
 }

@@ -2,10 +2,20 @@
 import type { DevNo } from './dev.js';
 import type { Version } from './constants.js';
 
-/** How a command finds its device: by exactly one of name, uuid or device number. */
+/**
+ * A name or uuid as the kernel holds it. The kernel allows any bytes but NUL (and '/' in
+ * names): a string is sent as UTF-8, a Uint8Array exactly as given, so a name that is not
+ * UTF-8 is passed back as the `nameBytes` / `uuidBytes` a reply carried.
+ */
+export type KernelString = string | Uint8Array;
+
+/**
+ * How a command finds its device: by exactly one of name, uuid or device number. Names and
+ * uuids that are not UTF-8 are given as bytes: `{ name: d.nameBytes ?? d.name }`.
+ */
 export type DeviceId =
-  | { readonly name: string; readonly uuid?: undefined; readonly dev?: undefined }
-  | { readonly uuid: string; readonly name?: undefined; readonly dev?: undefined }
+  | { readonly name: KernelString; readonly uuid?: undefined; readonly dev?: undefined }
+  | { readonly uuid: KernelString; readonly name?: undefined; readonly dev?: undefined }
   | { readonly dev: { readonly major: number; readonly minor: number }; readonly name?: undefined; readonly uuid?: undefined };
 
 /** Sector numbers and lengths: a safe integer or a bigint (512-byte sectors). */
@@ -35,13 +45,13 @@ export interface CommandRequests {
     /** Include each device's uuid (4.45+). */
     readonly withUuid?: boolean;
     /** Only devices whose name starts with this (4.45+; older kernels ignore it). */
-    readonly namePrefix?: string;
+    readonly namePrefix?: KernelString;
     /** Only devices whose uuid starts with this (4.45+; older kernels ignore it). */
-    readonly uuidPrefix?: string;
+    readonly uuidPrefix?: KernelString;
   };
   create: {
-    readonly name: string;
-    readonly uuid?: string;
+    readonly name: KernelString;
+    readonly uuid?: KernelString;
     /** Ask for this minor (DM_PERSISTENT_DEV_FLAG); the kernel ignores the major. */
     readonly minor?: number;
     readonly major?: number;
@@ -49,9 +59,9 @@ export interface CommandRequests {
   remove: { readonly id: DeviceId; readonly deferred?: boolean; readonly cookie?: number };
   rename: {
     /** The kernel finds the source by name only. */
-    readonly name: string;
-    readonly newName?: string;
-    readonly newUuid?: string;
+    readonly name: KernelString;
+    readonly newName?: KernelString;
+    readonly newUuid?: KernelString;
     readonly cookie?: number;
   };
   suspend: {
@@ -119,8 +129,17 @@ export interface ReplyFlags {
   readonly internalSuspend: boolean;
 }
 
+/**
+ * The kernel's bytes of a name and uuid that are not valid UTF-8 (the string forms then
+ * hold U+FFFD and cannot address the device). Absent for UTF-8 names: the string is exact.
+ */
+export interface RawNames {
+  readonly nameBytes?: Uint8Array;
+  readonly uuidBytes?: Uint8Array;
+}
+
 /** The header fields the kernel writes for a device (`__dev_status` plus the looked-up name/uuid). */
-export interface DeviceInfo {
+export interface DeviceInfo extends RawNames {
   readonly name: string;
   readonly uuid: string;
   readonly dev: DevNo;
@@ -131,7 +150,7 @@ export interface DeviceInfo {
   readonly rawFlags: number;
 }
 
-export interface ListedDevice {
+export interface ListedDevice extends RawNames {
   readonly name: string;
   readonly dev: DevNo;
   /** Per-device event number (kernels 4.37+); undefined when the kernel does not report it. */
@@ -158,7 +177,7 @@ export interface CommandReplies {
    * uuid and two flags. `deferred` = the device was open and is now scheduled for removal
    * on last close (it still exists); otherwise it is gone.
    */
-  remove: VersionOnly & { readonly name: string; readonly uuid: string; readonly deferred: boolean; readonly ueventGenerated: boolean };
+  remove: VersionOnly & RawNames & { readonly name: string; readonly uuid: string; readonly deferred: boolean; readonly ueventGenerated: boolean };
   rename: WithDevice;
   suspend: WithDevice;
   info: WithDevice;

@@ -14,8 +14,31 @@ function checkString(value: unknown, field: string, max: number, tooLong: 'NAME_
   return value;
 }
 
-/** A device name: 1…127 bytes, no NUL or '/', not "control", "." or "..". */
-export function checkName(value: unknown, field = 'name'): string {
+/** A name or uuid as raw bytes (one that is not UTF-8): no NUL, at most `max` bytes. */
+function checkBytes(value: Uint8Array, field: string, max: number, tooLong: 'NAME_TOO_LONG' | 'UUID_TOO_LONG' | 'STRING_TOO_LONG'): Uint8Array {
+  if (value.indexOf(0) >= 0) throw new DmCodecError('STRING_HAS_NUL', `${field} must not contain a NUL byte`, field);
+  if (value.length > max) throw new DmCodecError(tooLong, `${field} is ${value.length} bytes long; the limit is ${max}`, field);
+  return value;
+}
+
+const SLASH = 0x2f;
+const DOT = 0x2e;
+
+/**
+ * A device name: 1…127 bytes, no NUL or '/', not "control", "." or "..". A string is sent
+ * as UTF-8; a Uint8Array is sent as it is (the kernel's rules are about bytes, not text).
+ */
+export function checkName(value: unknown, field = 'name'): string | Uint8Array {
+  if (value instanceof Uint8Array) {
+    const b = checkBytes(value, field, DM_NAME_LEN - 1, 'NAME_TOO_LONG');
+    if (b.length === 0) throw new DmCodecError('INVALID_NAME', `${field} must not be empty`, field);
+    if (b.indexOf(SLASH) >= 0) throw new DmCodecError('INVALID_NAME', `${field} must not contain '/'`, field);
+    const dots = b.every((c) => c === DOT);
+    if ((dots && b.length <= 2) || (b.length === 7 && String.fromCharCode(...b) === 'control')) {
+      throw new DmCodecError('INVALID_NAME', `${field} must not be "control", "." or ".."`, field);
+    }
+    return b;
+  }
   const s = checkString(value, field, DM_NAME_LEN - 1, 'NAME_TOO_LONG');
   if (s.length === 0) throw new DmCodecError('INVALID_NAME', `${field} must not be empty`, field);
   if (s.includes('/')) throw new DmCodecError('INVALID_NAME', `${field} must not contain '/': ${JSON.stringify(s)}`, field);
@@ -25,16 +48,23 @@ export function checkName(value: unknown, field = 'name'): string {
   return s;
 }
 
-/** A device uuid: 1…128 bytes, no NUL. */
-export function checkUuid(value: unknown, field = 'uuid'): string {
+/** A device uuid: 1…128 bytes, no NUL; a string (UTF-8) or raw bytes. */
+export function checkUuid(value: unknown, field = 'uuid'): string | Uint8Array {
+  if (value instanceof Uint8Array) {
+    const b = checkBytes(value, field, DM_UUID_LEN - 1, 'UUID_TOO_LONG');
+    if (b.length === 0) throw new DmCodecError('INVALID_ARGUMENT', `${field} must not be empty`, field);
+    return b;
+  }
   const s = checkString(value, field, DM_UUID_LEN - 1, 'UUID_TOO_LONG');
   if (s.length === 0) throw new DmCodecError('INVALID_ARGUMENT', `${field} must not be empty`, field);
   return s;
 }
 
-/** A prefix filter (may be empty): at most the field's length. */
-export function checkPrefix(value: unknown, field: string, max: number): string {
-  return checkString(value, field, max, field === 'uuidPrefix' ? 'UUID_TOO_LONG' : 'NAME_TOO_LONG');
+/** A prefix filter (may be empty): at most the field's length; a string or raw bytes. */
+export function checkPrefix(value: unknown, field: string, max: number): string | Uint8Array {
+  const code = field === 'uuidPrefix' ? 'UUID_TOO_LONG' : 'NAME_TOO_LONG';
+  if (value instanceof Uint8Array) return checkBytes(value, field, max, code);
+  return checkString(value, field, max, code);
 }
 
 /** A target type name: 1…15 bytes, no NUL or whitespace. */

@@ -10,7 +10,7 @@
  * Checks return fresh copies of what they accept (device ids, tables, options): a getter
  * or Proxy cannot show one value here and another when the codec reads it.
  */
-import type { DeviceId, TargetSpecInput } from '../codec/index.js';
+import type { DeviceId, KernelString, TargetSpecInput } from '../codec/index.js';
 import { DmArgumentError } from './errors.js';
 
 /** What a value is, for messages. Never `String(value)` on unknowns: a Symbol would throw. */
@@ -38,10 +38,11 @@ export function objectArg(v: unknown, argument: string, expected = 'an object'):
 }
 
 /** How an option is checked. `any`: accepted as is (checked where it is used). */
-export type OptionKind = 'boolean' | 'string' | 'uint' | 'sectors' | 'u64' | 'signal' | 'function' | 'object' | 'any';
+/** `kernelString`: a name or uuid as the kernel has it — a string, or its bytes (not UTF-8). */
+export type OptionKind = 'boolean' | 'string' | 'kernelString' | 'uint' | 'sectors' | 'u64' | 'signal' | 'function' | 'object' | 'any';
 
 const EXPECTED: Record<OptionKind, string> = {
-  boolean: 'a boolean', string: 'a string', uint: 'a non-negative integer', sectors: 'a non-negative integer (number or bigint)',
+  boolean: 'a boolean', string: 'a string', kernelString: 'a string or a Uint8Array', uint: 'a non-negative integer', sectors: 'a non-negative integer (number or bigint)',
   u64: 'a non-negative integer (number or bigint)',
   signal: 'an AbortSignal', function: 'a function', object: 'an object', any: 'anything',
 };
@@ -50,6 +51,7 @@ function kindOk(kind: OptionKind, v: unknown): boolean {
   switch (kind) {
     case 'boolean': return typeof v === 'boolean';
     case 'string': return typeof v === 'string';
+    case 'kernelString': return typeof v === 'string' || v instanceof Uint8Array;
     case 'uint': return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
     case 'sectors': case 'u64': return (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n);
     case 'signal': return v instanceof AbortSignal;
@@ -102,13 +104,15 @@ const DEVICE_EXPECTED = 'a name string or an object with exactly one of name, uu
 export function deviceArg(v: unknown, argument = 'device'): DeviceId {
   if (typeof v === 'string') return { name: v };
   if (!isPlainObject(v)) throw new DmArgumentError(argument, DEVICE_EXPECTED, describeValue(v), 'INVALID_DEVICE_ID');
-  const o = optionsArg(v, argument, { name: 'string', uuid: 'string', dev: 'object' });
+  const o = optionsArg(v, argument, { name: 'kernelString', uuid: 'kernelString', dev: 'object' });
   const given = (['name', 'uuid', 'dev'] as const).filter((k) => o[k] !== undefined);
   if (given.length !== 1) {
     throw new DmArgumentError(argument, DEVICE_EXPECTED, given.length === 0 ? 'none of them' : given.join(' and '), 'INVALID_DEVICE_ID');
   }
-  if (o.name !== undefined) return { name: o.name as string };
-  if (o.uuid !== undefined) return { uuid: o.uuid as string };
+  // Bytes are copied: a caller changing its array later cannot change what is addressed.
+  const copy = (x: unknown) => (x instanceof Uint8Array ? x.slice() : (x as string));
+  if (o.name !== undefined) return { name: copy(o.name) };
+  if (o.uuid !== undefined) return { uuid: copy(o.uuid) };
   // `raw` is allowed (and ignored) so that a DevNo from a reply can be passed back as it is.
   const dev = optionsArg(o.dev, `${argument}.dev`, { major: 'uint', minor: 'uint', raw: 'any' }, ['major', 'minor']);
   return { dev: { major: dev.major as number, minor: dev.minor as number } };
@@ -136,18 +140,18 @@ export function targetsArg(v: unknown, argument = 'targets'): TargetSpecInput[] 
 }
 
 /** `rename`'s target: exactly one of `{ newName }` or `{ newUuid }`, a string. */
-export function renameToArg(v: unknown, argument = 'to'): { newName: string } | { newUuid: string } {
-  const o = optionsArg(v, argument, { newName: 'string', newUuid: 'string' });
+export function renameToArg(v: unknown, argument = 'to'): { newName: KernelString } | { newUuid: KernelString } {
+  const o = optionsArg(v, argument, { newName: 'kernelString', newUuid: 'kernelString' });
   if ((o.newName === undefined) === (o.newUuid === undefined)) {
     throw new DmArgumentError(argument, 'exactly one of { newName } or { newUuid }', o.newName === undefined ? 'neither' : 'both');
   }
-  return o.newName !== undefined ? { newName: o.newName as string } : { newUuid: o.newUuid as string };
+  return o.newName !== undefined ? { newName: o.newName as KernelString } : { newUuid: o.newUuid as KernelString };
 }
 
 /** `createDevice`'s options: a name and a table, as `create` and `load` take them. */
 export function createDeviceArg(v: unknown, argument = 'options'): void {
   const o = optionsArg(v, argument, {
-    name: 'string', uuid: 'string', table: 'any', readOnly: 'boolean', secure: 'boolean', minor: 'uint', signal: 'signal', rollback: 'object',
+    name: 'kernelString', uuid: 'kernelString', table: 'any', readOnly: 'boolean', secure: 'boolean', minor: 'uint', signal: 'signal', rollback: 'object',
   }, ['name', 'table']);
   targetsArg(o.table, `${argument}.table`);
 }

@@ -30,6 +30,12 @@ export interface Backend {
   openWatcher(): Promise<Watcher>;
   /** A cursor on the kernel log (undefined when unreadable), opened with the client. */
   openKernelLog?(): KernelLog | undefined;
+  /**
+   * Test hook (the poison test, docs/kernel-facts.md "Stale bytes"): when set, every request
+   * buffer is filled with this byte before a request is encoded into it, as a reused buffer
+   * would hold old bytes. Decoded results must not change.
+   */
+  readonly requestFill?: number;
 }
 
 /** device-mapper lines the kernel logged since the previous take. */

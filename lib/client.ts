@@ -4,14 +4,14 @@
  * one shared poller (poller.ts), and the high-level create/remove helpers users need.
  */
 import {
-  DmCodecError, DM_MAX_DATA_SIZE, type DeviceId, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
+  DmCodecError, DM_MAX_DATA_SIZE, type DeviceId, type KernelString, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
   type TargetVersion, type Version,
 } from '../codec/index.js';
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
 import { DmAbortError, DmError, DmIdentityError } from './errors.js';
 import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, targetsArg, valueArg } from './args.js';
-import { addressOf, checkReply, identityOf, removeOurs, type DeviceIdentity } from './identity.js';
+import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, sameIdentity, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
 import { SharedPoller } from './poller.js';
 import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from './redact.js';
@@ -19,7 +19,7 @@ import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js'
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
 
-export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
+export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, KernelString, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
 
 /** Minimum kernel versions of optional features (dm-ioctl.md §A.1). */
 export const FEATURES = {
@@ -170,7 +170,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined, blocking: boolean) {
     this.#transport = transport;
     this.#kmsg = backend.openKernelLog?.();
-    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking);
+    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking, backend.requestFill);
     this.#poller = new SharedPoller(backend);
     this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: () => this.listSync() });
   }
@@ -236,7 +236,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return this.listSync(options);
   }
   listSync(options: { namePrefix?: string; uuidPrefix?: string } = {}): ListedDevice[] {
-    optionsArg(options, 'options', { namePrefix: 'string', uuidPrefix: 'string' });
+    optionsArg(options, 'options', { namePrefix: 'kernelString', uuidPrefix: 'kernelString' });
     const filtered = options.namePrefix !== undefined || options.uuidPrefix !== undefined;
     const kernelFilters = !this.#runner.kernel || this.#versionAtLeast(FEATURES.listFilters);
     if (options.uuidPrefix !== undefined) this.#runner.require('listing by uuid prefix', FEATURES.listFilters);
@@ -255,8 +255,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** DM_DEV_CREATE: a new device, suspended and without a table. */
-  async create(options: { name: string; uuid?: string; minor?: number }): Promise<DeviceInfo> {
-    optionsArg(options, 'options', { name: 'string', uuid: 'string', minor: 'uint' }, ['name']);
+  async create(options: { name: KernelString; uuid?: KernelString; minor?: number }): Promise<DeviceInfo> {
+    optionsArg(options, 'options', { name: 'kernelString', uuid: 'kernelString', minor: 'uint' }, ['name']);
     const r = await this.#runner.runAsync('create', options, { device: { name: options.name } });
     return r.device;
   }
@@ -285,7 +285,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * otherwise DmIdentityError (`acted: true`: someone replaced the name between the two
    * ioctls, and the rename reached their device — the window the kernel leaves open).
    */
-  async rename(device: DeviceId | string, to: { newName: string } | { newUuid: string }): Promise<DeviceInfo> {
+  async rename(device: DeviceId | string, to: { newName: KernelString } | { newUuid: KernelString }): Promise<DeviceInfo> {
     const id = idOf(device);
     renameToArg(to);
     if ('newUuid' in to) this.#runner.require('setting a uuid', FEATURES.setUuid);
@@ -294,18 +294,18 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     try {
       const ours = identityOf(this.#runner.runSync('info', { id }, { device: id }).device);
       this.#boundary();
-      const r = await this.#runner.runAsync('rename', { name: ours.name, ...to }, { device: id });
+      const r = await this.#runner.runAsync('rename', { name: ours.nameBytes ?? ours.name, ...to }, { device: id });
       checkReply('rename', ours, r.device, true);
       // The reply's dev cannot tell a stranger that took our freed minor: look the device up
       // by what it is now called, which only our device can be unless it was replaced.
-      const renamed: DeviceIdentity = 'newName' in to ? { ...ours, name: to.newName } : { ...ours, uuid: to.newUuid };
+      const renamed = renamedIdentity(ours, to);
       let now: DeviceInfo | undefined;
       try {
         now = this.#runner.runSync('info', { id: 'newName' in to ? { name: to.newName } : { uuid: to.newUuid } }, { device: id }).device;
       } catch (e) {
         if (!(e instanceof DmError && e.errno === ERRNO.ENXIO)) throw e;
       }
-      if (!now || now.name !== renamed.name || now.uuid !== renamed.uuid || now.dev.major !== ours.dev.major || now.dev.minor !== ours.dev.minor) {
+      if (!now || !sameIdentity(renamed, now)) {
         throw new DmIdentityError('rename', renamed, now ? identityOf(now) : {}, true);
       }
       return r.device;

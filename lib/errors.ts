@@ -4,7 +4,7 @@
  * caller can import every error type from the package root.
  */
 import { errnoName } from '../ffi/errors.js';
-import { DmCodecError, KERNEL_COMMAND_NAMES, type CommandName, type DeviceId, type DmCodecErrorCode, type Version } from '../codec/index.js';
+import { DmCodecError, KERNEL_COMMAND_NAMES, printableName, type CommandName, type DeviceId, type DmCodecErrorCode, type RawNames, type Version } from '../codec/index.js';
 
 export { DmCodecError } from '../codec/index.js';
 export {
@@ -67,8 +67,8 @@ function explain(command: CommandName, code: string, device: string): string {
 
 function describeDevice(id: DeviceId | undefined): string {
   if (!id) return '';
-  if (id.name !== undefined) return ` "${id.name}"`;
-  if (id.uuid !== undefined) return ` uuid "${id.uuid}"`;
+  if (id.name !== undefined) return ` "${printableName(id.name)}"`;
+  if (id.uuid !== undefined) return ` uuid "${printableName(id.uuid)}"`;
   if (id.dev !== undefined) return ` ${id.dev.major}:${id.dev.minor}`;
   return '';
 }
@@ -156,8 +156,12 @@ export class DmAbortError extends Error {
   }
 }
 
-/** A device as a multi-step operation knows it: what its first step returned (lib/identity.ts). */
-export interface DeviceIdentity {
+/**
+ * A device as a multi-step operation knows it: what its first step returned (lib/identity.ts).
+ * A name or uuid that is not UTF-8 also carries its bytes (`nameBytes`/`uuidBytes`), which
+ * later steps address it by.
+ */
+export interface DeviceIdentity extends RawNames {
   readonly name: string;
   /** '' when the device has no uuid. */
   readonly uuid: string;

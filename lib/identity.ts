@@ -18,7 +18,8 @@
  *      verified by an info immediately before the remove (verify-then-remove; the window
  *      between the two ioctls remains and is documented).
  */
-import type { CommandReplies, DeviceId } from '../codec/index.js';
+import type { CommandReplies, DeviceId, KernelString, RawNames } from '../codec/index.js';
+import { rawIfLossy, utf8Decode } from '../codec/text.js';
 import { describeValue, objectArg, valueArg } from './args.js';
 import { DmArgumentError, DmIdentityError, type DeviceIdentity } from './errors.js';
 import { retryOnBusy, type RetryPolicy } from './retry.js';
@@ -29,20 +30,30 @@ export type { DeviceIdentity };
 type Dev = { readonly major: number; readonly minor: number };
 
 /** The identity of a device from a reply or a DeviceInfo (copies only name, uuid, dev). */
-export function identityOf(d: { readonly name: string; readonly uuid: string; readonly dev: Dev }, argument = 'device'): DeviceIdentity {
+export function identityOf(d: { readonly name: string; readonly uuid: string; readonly dev: Dev } & RawNames, argument = 'device'): DeviceIdentity {
   const o = objectArg(d, argument, 'a device identity ({ name, uuid, dev })');
   valueArg(o.name, `${argument}.name`, 'string');
   valueArg(o.uuid, `${argument}.uuid`, 'string');
   const dev = objectArg(o.dev, `${argument}.dev`, 'a { major, minor } object');
   valueArg(dev.major, `${argument}.dev.major`, 'uint');
   valueArg(dev.minor, `${argument}.dev.minor`, 'uint');
-  return { name: o.name as string, uuid: o.uuid as string, dev: { major: dev.major as number, minor: dev.minor as number } };
+  const id: { -readonly [K in keyof DeviceIdentity]: DeviceIdentity[K] } = {
+    name: o.name as string, uuid: o.uuid as string, dev: { major: dev.major as number, minor: dev.minor as number },
+  };
+  // Names and uuids that are not UTF-8: the bytes are the identity (the strings are lossy).
+  for (const k of ['nameBytes', 'uuidBytes'] as const) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (!(v instanceof Uint8Array)) throw new DmArgumentError(`${argument}.${k}`, 'a Uint8Array', describeValue(v));
+    id[k] = v.slice();
+  }
+  return id;
 }
 
 /** How a later step addresses the device: by uuid when it has one, otherwise by name (never by dev: minors are reused at once). */
 export function addressOf(id: DeviceIdentity): DeviceId {
-  const { name, uuid } = identityOf(id, 'identity');
-  return uuid ? { uuid } : { name };
+  const { name, uuid, nameBytes, uuidBytes } = identityOf(id, 'identity');
+  return uuid ? { uuid: uuidBytes ?? uuid } : { name: nameBytes ?? name };
 }
 
 /**
@@ -76,7 +87,7 @@ export type IdentityStep = keyof typeof TRUSTED_REPLY_FIELDS;
  */
 export function checkReply(
   step: IdentityStep, expected: DeviceIdentity,
-  reply: { readonly name?: string; readonly uuid?: string; readonly dev?: Dev }, acted: boolean,
+  reply: { readonly name?: string; readonly uuid?: string; readonly dev?: Dev } & RawNames, acted: boolean,
 ): void {
   if (typeof step !== 'string' || !Object.hasOwn(TRUSTED_REPLY_FIELDS, step)) {
     throw new DmArgumentError('step', `one of ${Object.keys(TRUSTED_REPLY_FIELDS).join(', ')}`, describeValue(step));
@@ -85,9 +96,12 @@ export function checkReply(
   objectArg(reply, 'reply', 'a reply header ({ name?, uuid?, dev? })');
   valueArg(acted, 'acted', 'boolean');
   const f = TRUSTED_REPLY_FIELDS[step];
-  const bad = (f.uuid && reply.uuid !== undefined && reply.uuid !== expected.uuid)
+  // Lossy strings compare equal for different bytes: the bytes decide where a side has them.
+  const differs = (a: string | undefined, aBytes: Uint8Array | undefined, b: string, bBytes: Uint8Array | undefined) =>
+    a !== b || (aBytes !== undefined || bBytes !== undefined ? !sameBytes(aBytes, bBytes) : false);
+  const bad = (f.uuid && reply.uuid !== undefined && differs(reply.uuid, reply.uuidBytes, expected.uuid, expected.uuidBytes))
     || (f.dev && reply.dev !== undefined && (reply.dev.major !== expected.dev.major || reply.dev.minor !== expected.dev.minor))
-    || (f.name && !expected.uuid && reply.name !== undefined && reply.name !== expected.name);
+    || (f.name && !expected.uuid && reply.name !== undefined && differs(reply.name, reply.nameBytes, expected.name, expected.nameBytes));
   if (!bad) return;
   const actual: { -readonly [K in keyof DeviceIdentity]?: DeviceIdentity[K] } = {};
   if (f.name && reply.name !== undefined) actual.name = reply.name;
@@ -125,4 +139,31 @@ export async function removeOurs(runner: IoctlRunner, expected: DeviceIdentity, 
     checkReply('remove', expected, r, true);
     return r;
   }, o.wake);
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `id` under a new name or uuid given as the kernel takes it (a string, or bytes that may not be UTF-8). */
+export function renamedIdentity(id: DeviceIdentity, to: { readonly newName: KernelString } | { readonly newUuid: KernelString }): DeviceIdentity {
+  const [str, bytes] = 'newName' in to ? split(to.newName) : split(to.newUuid);
+  return 'newName' in to ? { ...id, name: str, nameBytes: bytes } : { ...id, uuid: str, uuidBytes: bytes };
+}
+
+/** Whether a device's info names exactly this identity: name, uuid and dev (bytes where they are not UTF-8). */
+export function sameIdentity(id: DeviceIdentity, d: { readonly name: string; readonly uuid: string; readonly dev: Dev } & RawNames): boolean {
+  const same = (a: string, aBytes: Uint8Array | undefined, b: string, bBytes: Uint8Array | undefined) =>
+    a === b && (aBytes === undefined && bBytes === undefined ? true : sameBytes(aBytes, bBytes));
+  return same(id.name, id.nameBytes, d.name, d.nameBytes) && same(id.uuid, id.uuidBytes, d.uuid, d.uuidBytes)
+    && id.dev.major === d.dev.major && id.dev.minor === d.dev.minor;
+}
+
+/** A KernelString as the codec decodes it: the string, and the bytes when they are not UTF-8. */
+function split(v: KernelString): [string, Uint8Array | undefined] {
+  if (typeof v === 'string') return [v, undefined];
+  const s = utf8Decode(v, 0, v.length);
+  return [s, rawIfLossy(s, v, 0, v.length)];
 }

@@ -13,7 +13,7 @@ export { diffSnapshots } from './events.js';
 export type { DeviceEvent, DeviceEventKind, EventFilter, EventsOptions } from './events.js';
 export type { Backend, Watcher, ControlTransport, IoctlResult } from './backend.js';
 export type {
-  DeviceId, DeviceInfo, DevNo, ListedDevice, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,
+  DeviceId, DeviceInfo, DevNo, KernelString, ListedDevice, RawNames, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,
 } from '../codec/index.js';
 export { decodeDev, encodeDev, devToString } from '../codec/index.js';
 export * from './targets/index.js';

@@ -96,6 +96,8 @@ export class IoctlRunner {
     initialBufferSize = DEFAULT_BUFFER_SIZE,
     /** Run every command on the calling thread (see OpenOptions.blocking). */
     readonly blocking = false,
+    /** Backend.requestFill: the byte every request buffer holds before encoding (test hook). */
+    readonly requestFill: number | undefined = undefined,
   ) {
     this.#initial = initialBufferSize;
     this.#log = kmsg && new KernelLogWindow(kmsg);
@@ -181,19 +183,33 @@ export class IoctlRunner {
   #encode<C extends CommandName>(command: C, params: CommandRequests[C], used: Uint8Array[], reuse = false): Uint8Array {
     const bufferSize = PAYLOAD_COMMANDS.has(command) ? this.sizes.get(command) ?? this.#initial : undefined;
     const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
+    const fill = this.requestFill;
     if (reuse && (bufferSize === undefined || bufferSize <= SCRATCH_SIZE)) {
       const scratch = (this.#scratch ??= madeCopy(new Uint8Array(SCRATCH_SIZE)));
       if (!used.includes(scratch)) used.push(scratch);
+      if (fill !== undefined) scratch.fill(fill);
       try {
+        // The codec zeroes everything after the payload: no byte of an earlier call survives.
         return encode(command, params, { bufferSize, into: scratch });
       } catch (e) {
         // A request bigger than the scratch buffer gets a buffer of its own.
         if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL')) throw e;
       }
     }
-    const req = encode(command, params, { bufferSize });
-    used.push(req);
-    return req;
+    if (fill === undefined) {
+      const req = encode(command, params, { bufferSize });
+      used.push(req);
+      return req;
+    }
+    for (let size = Math.max(bufferSize ?? 0, SCRATCH_SIZE); ; size = Math.min(size * 2, DM_MAX_DATA_SIZE)) {
+      const into = madeCopy(new Uint8Array(size).fill(fill));
+      used.push(into);
+      try {
+        return encode(command, params, { bufferSize, into });
+      } catch (e) {
+        if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL') || size >= DM_MAX_DATA_SIZE) throw e;
+      }
+    }
   }
 
   /** Returns the decoded reply, or undefined when the call must be repeated with a bigger buffer. */

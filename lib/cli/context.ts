@@ -5,11 +5,11 @@
  */
 import * as fs from 'node:fs';
 import type { z } from 'zod';
-import type { CommandName, DeviceId, DeviceInfo, TargetSpecInput } from '../../codec/index.js';
+import { isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../../codec/index.js';
 import { DeviceMapper } from '../client.js';
 import type { NodeOptions } from '../nodes.js';
 import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from './hex.js';
-import { mangle, manglingMode, unmangle, type ManglingMode } from './mangle.js';
+import { displayName, mangle, manglingMode, rawAlternative, type ManglingMode } from './mangle.js';
 import { DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
 import { readAhead } from './format.js';
 import { describeTableLine } from '../../codec/secrets.js';
@@ -90,6 +90,8 @@ export class Ctx {
   readonly mode: ManglingMode;
   readonly plan: AnnotatedRequest[] = [];
   #dm: DeviceMapper | undefined;
+  /** Arguments that name a device by its printed raw form (see resolveRawNames). */
+  readonly #raw = new Map<string, Uint8Array>();
 
   constructor(readonly verb: string, readonly args: string[], readonly opts: Options, readonly io: CliIo) {
     this.mode = manglingMode(opts.manglename, io.env);
@@ -132,12 +134,64 @@ export class Ctx {
   }
 
   mangled(name: string, what = 'name'): string { return mangle(name, this.mode, what); }
-  display(kernelName: string): string { return unmangle(kernelName, this.mode); }
+  /** A kernel name or uuid as dmctl prints it (mangle.ts displayName); `raw` = its bytes when not UTF-8. */
+  display(kernelName: string, raw?: Uint8Array): string { return displayName(kernelName, raw, this.mode); }
+  /** A name or uuid as given to the client (text, or the raw bytes of one that is not UTF-8), as dmctl prints it. */
+  displayKernel(k: KernelString): string {
+    if (typeof k === 'string') return this.display(k);
+    const text = new TextDecoder().decode(k);
+    return this.display(text, isUtf8(k) ? undefined : k);
+  }
+  displayName(d: { name: string; nameBytes?: Uint8Array | undefined }): string { return this.display(d.name, d.nameBytes); }
+  displayUuid(d: { uuid: string; uuidBytes?: Uint8Array | undefined }): string { return this.display(d.uuid, d.uuidBytes); }
+
+  /**
+   * dmctl prints a kernel name made of bytes outside the whitelist (not by libdevmapper) in
+   * hex-mangled form, e.g. `odd\xff`; auto mode would send that back as the ASCII name
+   * `odd\xff`. Before a verb runs, each such argument is checked against the kernel's list:
+   * when no device has the mangled name but one has the raw bytes, the argument means that
+   * one. dmsetup's reading wins when both exist. One LIST_DEVICES, only for such arguments.
+   */
+  async resolveRawNames(): Promise<void> {
+    if (this.dry || this.mode === 'none') return;
+    const wanted: { kernel: string; raw: Uint8Array; uuid: boolean }[] = [];
+    const consider = (arg: string | undefined, uuid: boolean) => {
+      if (arg === undefined) return;
+      let kernel: string;
+      try { kernel = this.mangled(arg); } catch { return; } // the verb reports it
+      const raw = rawAlternative(kernel);
+      // A name never holds '/' (the kernel refuses it): such an argument is a path (a table
+      // file), not a device, and costs no LIST_DEVICES.
+      if (raw && (uuid || !raw.includes(0x2f))) wanted.push({ kernel, raw, uuid });
+    };
+    for (const a of this.args) consider(a, false);
+    consider(this.opts.uuid, true);
+    if (wanted.length === 0 || this.verb === 'decode') return;
+    let list;
+    try {
+      list = await (await this.dm()).list();
+    } catch {
+      return; // no client (or no listing): the verb meets and reports the same failure itself
+    }
+    const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((c, i) => b[i] === c);
+    const bytesOf = (text: string, raw: Uint8Array | undefined) => raw ?? new TextEncoder().encode(text);
+    for (const w of wanted) {
+      const names = list.map((d) => (w.uuid ? (d.uuid == null ? undefined : bytesOf(d.uuid, d.uuidBytes)) : bytesOf(d.name, d.nameBytes)));
+      const asMangled = new TextEncoder().encode(w.kernel);
+      if (names.some((n) => n && same(n, asMangled))) continue;
+      if (names.some((n) => n && same(n, w.raw))) this.#raw.set((w.uuid ? 'u:' : 'n:') + w.kernel, w.raw);
+    }
+  }
+
+  #kernelName(arg: string, what: 'name' | 'UUID'): KernelString {
+    const kernel = this.mangled(arg, what);
+    return this.#raw.get((what === 'UUID' ? 'u:' : 'n:') + kernel) ?? kernel;
+  }
 
   /** dmsetup's `_set_task_device`: a name argument, else -u uuid, else -j/-m. */
   deviceId(name: string | undefined): DeviceId {
-    if (name !== undefined) return { name: this.mangled(name) };
-    if (this.opts.uuid !== undefined) return { uuid: this.mangled(this.opts.uuid, 'UUID') };
+    if (name !== undefined) return { name: this.#kernelName(name, 'name') };
+    if (this.opts.uuid !== undefined) return { uuid: this.#kernelName(this.opts.uuid, 'UUID') };
     if (this.opts.major !== undefined && this.opts.minor !== undefined) {
       return { dev: { major: intArg(this.opts.major, 'major'), minor: intArg(this.opts.minor, 'minor') } };
     }
@@ -153,8 +207,8 @@ export class Ctx {
   infoJson(d: DeviceInfo): DmctlDeviceInfo {
     const f = d.flags;
     return {
-      name: this.display(d.name),
-      uuid: d.uuid ? this.display(d.uuid) : null,
+      name: this.displayName(d),
+      uuid: d.uuid ? this.displayUuid(d) : null,
       major: d.dev.major,
       minor: d.dev.minor,
       state: f.suspended ? 'SUSPENDED' : 'ACTIVE',

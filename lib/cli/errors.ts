@@ -2,7 +2,7 @@
  * Errors a person understands: which verb and device, what the kernel said (the
  * `device-mapper:` lines the client attaches), and what to try.
  */
-import { DmCodecError } from '../../codec/index.js';
+import { DmCodecError, printableName } from '../../codec/index.js';
 import { DmAbortError, DmError, DmUnsupportedError } from '../errors.js';
 import { DmFfiError } from '../../ffi/errors.js';
 import { UsageError } from './context.js';
@@ -12,7 +12,8 @@ import type { DmctlErrorOutput } from './schemas.js';
 function deviceOf(e: DmError): string | null {
   const d = e.device;
   if (!d) return null;
-  return d.name ?? d.uuid ?? (d.dev ? `${d.dev.major}:${d.dev.minor}` : null);
+  const n = d.name ?? d.uuid;
+  return n !== undefined ? printableName(n) : d.dev ? `${d.dev.major}:${d.dev.minor}` : null;
 }
 
 /** What to try next, per errno and command. */

@@ -167,6 +167,7 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
   let ctx: Ctx | undefined;
   try {
     ctx = new Ctx(verbName, args, parsed.values, io);
+    await ctx.resolveRawNames();
     const rc = await verb.run(ctx);
     if (ctx.dry) ctx.printPlan();
     return rc;

@@ -15,8 +15,8 @@ import { MessageOutputSchema, MknodesOutputSchema, ResultOutputSchema } from './
 
 type ResultDevice = { name: string; uuid: string | null; major: number | null; minor: number | null; deferred?: boolean; node?: NodeResult['action'] };
 
-function resultOf(ctx: Ctx, d: { name: string; uuid: string; dev?: { major: number; minor: number } }, extra: Partial<ResultDevice> = {}): ResultDevice {
-  return { name: ctx.display(d.name), uuid: d.uuid ? ctx.display(d.uuid) : null, major: d.dev?.major ?? null, minor: d.dev?.minor ?? null, ...extra };
+function resultOf(ctx: Ctx, d: { name: string; uuid: string; nameBytes?: Uint8Array | undefined; uuidBytes?: Uint8Array | undefined; dev?: { major: number; minor: number } }, extra: Partial<ResultDevice> = {}): ResultDevice {
+  return { name: ctx.displayName(d), uuid: d.uuid ? ctx.displayUuid(d) : null, major: d.dev?.major ?? null, minor: d.dev?.minor ?? null, ...extra };
 }
 
 function printResult(ctx: Ctx, devices: ResultDevice[]): void {
@@ -24,7 +24,7 @@ function printResult(ctx: Ctx, devices: ResultDevice[]): void {
 }
 
 function verboseInfo(ctx: Ctx, d: DeviceInfo): void {
-  if (ctx.verbose && !ctx.json) ctx.out(infoLong(ctx.display(d.name), d, readAhead(ctx.io.sysfs, d.dev)));
+  if (ctx.verbose && !ctx.json) ctx.out(infoLong(ctx.displayName(d), d, readAhead(ctx.io.sysfs, d.dev)));
 }
 
 async function nodeAdded(ctx: Ctx, d: DeviceInfo): Promise<NodeResult['action'] | undefined> {
@@ -142,14 +142,17 @@ export async function removeAll(ctx: Ctx): Promise<number> {
   await dm.removeAll({ deferred: ctx.opts.deferred });
   let left = await dm.list();
   if (ctx.opts.force && left.length) {
-    for (const d of left) await errorTable(ctx, identityOf({ name: d.name, uuid: d.uuid ?? '', dev: d.dev })).catch(() => undefined);
+    for (const d of left) {
+      const ours = identityOf({ name: d.name, nameBytes: d.nameBytes, uuid: d.uuid ?? '', uuidBytes: d.uuidBytes ?? undefined, dev: d.dev });
+      await errorTable(ctx, ours).catch(() => undefined);
+    }
     await dm.removeAll({ deferred: ctx.opts.deferred });
     left = await dm.list();
   }
   const o = ctx.nodeOptions();
   if (o) await syncNodes(dm, o);
   const gone = before.filter((b) => !left.some((l) => l.name === b.name));
-  printResult(ctx, gone.map((d) => resultOf(ctx, { name: d.name, uuid: d.uuid ?? '', dev: d.dev })));
+  printResult(ctx, gone.map((d) => resultOf(ctx, { name: d.name, nameBytes: d.nameBytes, uuid: d.uuid ?? '', uuidBytes: d.uuidBytes, dev: d.dev })));
   if (ctx.opts.force && left.length) {
     ctx.io.stderr(`Unable to remove ${left.length} device(s).\n`);
     return 1;
@@ -250,7 +253,7 @@ export async function message(ctx: Ctx): Promise<number> {
   if (ctx.dry) { ctx.request('message', { id, sector: BigInt(sector), message: text }); return 0; }
   const response = await (await ctx.dm()).message(id, BigInt(sector), text);
   if (ctx.json) {
-    const name = id.name !== undefined ? ctx.display(id.name) : (await (await ctx.dm()).info(id) as { name?: string }).name ?? '';
+    const name = id.name !== undefined ? ctx.displayKernel(id.name) : (await (await ctx.dm()).info(id) as { name?: string }).name ?? '';
     ctx.printJson(MessageOutputSchema, { name, response: response ?? null });
   } else if (response !== undefined) {
     ctx.out(response === '' || response.endsWith('\n') ? response : `${response}\n`);

@@ -6,13 +6,14 @@
  */
 import type { DeviceId, DeviceInfo, ListedDevice, TargetLine } from '../../codec/index.js';
 import { Ctx, intArg, UsageError } from './context.js';
+import { errorJson, formatError } from './errors.js';
 import {
   deviceName, depsLine, DEFAULT_REPORT_FIELDS, hideKeys, infoLong, lsLine, lsTargetLine, readAhead, report, targetLine, targetsLine,
   type ReportRow,
 } from './format.js';
 import {
   DepsOutputSchema, InfoOutputSchema, LsOutputSchema, StatusOutputSchema, TableOutputSchema, TargetsOutputSchema, VersionOutputSchema,
-  WaitOutputSchema, type DmctlTargetLine, type TreeNodeJson,
+  WaitOutputSchema, ErrorOutputSchema, type DmctlTargetLine, type TreeNodeJson,
 } from './schemas.js';
 
 export const LIBRARY_VERSION = 'devicemapper 0.1.0 (dmctl)';
@@ -53,18 +54,18 @@ export async function ls(ctx: Ctx): Promise<number> {
   const dm = await ctx.dm();
   const list = await all(ctx);
   const json = (d: ListedDevice) => ({
-    name: ctx.display(d.name), major: d.dev.major, minor: d.dev.minor, uuid: d.uuid ? ctx.display(d.uuid) : null, eventNr: d.eventNr ?? null,
+    name: ctx.displayName(d), major: d.dev.major, minor: d.dev.minor, uuid: d.uuid ? ctx.display(d.uuid, d.uuidBytes) : null, eventNr: d.eventNr ?? null,
   });
   if (ctx.opts.target !== undefined) {
     // dmsetup: `_status` in ls mode — devices with a live target of that type, "name\t(maj, min)".
     const hits: ListedDevice[] = [];
     for (const d of list) {
-      const t = await dm.table({ name: d.name }).catch(() => undefined);
+      const t = await dm.table(idOf(d)).catch(() => undefined);
       if (t?.targets.some((x) => x.type === ctx.opts.target)) hits.push(d);
     }
     if (ctx.json) ctx.printJson(LsOutputSchema, { devices: hits.map(json) });
     else if (list.length === 0) ctx.out('No devices found\n');
-    else ctx.out(hits.map((d) => lsTargetLine(ctx.display(d.name), d.dev)).join(''));
+    else ctx.out(hits.map((d) => lsTargetLine(ctx.displayName(d), d.dev)).join(''));
     return 0;
   }
   if (ctx.opts.tree) {
@@ -79,7 +80,7 @@ export async function ls(ctx: Ctx): Promise<number> {
   let out = '';
   for (const d of list) {
     const n = type === 'devno' ? undefined : deviceName(ctx.io.sysfs, d.dev, type === 'blkdevname', d.dev.major);
-    out += lsLine(ctx.display(d.name), d.dev, n);
+    out += lsLine(ctx.displayName(d), d.dev, n);
   }
   ctx.out(out);
   return 0;
@@ -92,14 +93,14 @@ async function buildTree(ctx: Ctx, list: readonly ListedDevice[]): Promise<TreeN
   const deps = new Map<string, { major: number; minor: number }[]>();
   const used = new Set<string>();
   for (const d of list) {
-    const ds = await dm.deps({ name: d.name }).catch(() => []);
+    const ds = await dm.deps(idOf(d)).catch(() => []);
     deps.set(key(d.dev), ds.map((x) => ({ major: x.major, minor: x.minor })));
     for (const x of ds) used.add(key(x));
   }
   const node = (dev: { major: number; minor: number }, depth: number): TreeNodeJson => {
     const d = byDev.get(key(dev));
     return {
-      name: d ? ctx.display(d.name) : null, major: dev.major, minor: dev.minor,
+      name: d ? ctx.displayName(d) : null, major: dev.major, minor: dev.minor,
       children: depth > 100 ? [] : (deps.get(key(dev)) ?? []).map((x) => node(x, depth + 1)),
     };
   };
@@ -125,11 +126,26 @@ async function targetsOf(ctx: Ctx): Promise<{ ids: DeviceId[]; multiple: boolean
   if (ctx.byOption) return { ids: [ctx.deviceId(undefined)], multiple: false, none: false };
   if (ctx.dry) { ctx.request('listDevices', { withUuid: true }); return { ids: [], multiple: true, none: false }; }
   const list = await all(ctx);
-  return { ids: list.map((d) => ({ name: d.name })), multiple: true, none: list.length === 0 };
+  return { ids: list.map(idOf), multiple: true, none: list.length === 0 };
 }
 
-function describe(id: DeviceId): string {
-  return id.name !== undefined ? `name "${id.name}"` : id.uuid !== undefined ? `uuid "${id.uuid}"` : `device ${id.dev.major}:${id.dev.minor}`;
+/** How to address a listed device: by the kernel's bytes when its name is not UTF-8. */
+function idOf(d: ListedDevice): DeviceId {
+  return { name: d.nameBytes ?? d.name };
+}
+
+function describe(ctx: Ctx, id: DeviceId): string {
+  return id.name !== undefined ? `name "${ctx.displayKernel(id.name)}"` : id.uuid !== undefined ? `uuid "${ctx.displayKernel(id.uuid)}"` : `device ${id.dev.major}:${id.dev.minor}`;
+}
+
+/**
+ * A verb over several devices goes on past a device that fails (it vanished since the
+ * list, or the kernel refused one query), as dmsetup's `_process_all` does: the error is
+ * reported, the others are printed, and the exit status is 1.
+ */
+function reportDeviceError(ctx: Ctx, e: unknown): void {
+  if (ctx.json) ctx.io.stderr(JSON.stringify(ErrorOutputSchema.parse(errorJson(e, ctx.verb)), null, 2) + '\n');
+  else ctx.io.stderr(formatError(e, ctx.verb));
 }
 
 export async function info(ctx: Ctx): Promise<number> {
@@ -142,7 +158,7 @@ export async function info(ctx: Ctx): Promise<number> {
   for (const id of ids) {
     const r = await dm.info(id, { inactive: ctx.opts.inactive });
     if (!r.exists) {
-      ctx.io.stderr(`Device does not exist.${ctx.json ? '' : `  (${describe(id)}; try: dmctl ls — names are case-sensitive)`}\n`);
+      ctx.io.stderr(`Device does not exist.${ctx.json ? '' : `  (${describe(ctx, id)}; try: dmctl ls — names are case-sensitive)`}\n`);
       rc = 1;
       continue;
     }
@@ -152,12 +168,12 @@ export async function info(ctx: Ctx): Promise<number> {
     ctx.printJson(InfoOutputSchema, { devices: infos.map((d) => ctx.infoJson(d)) });
   } else if (ctx.opts.columns || ctx.opts.C) {
     const rows: ReportRow[] = infos.map((d) => ({
-      name: ctx.display(d.name), uuid: d.uuid ? ctx.display(d.uuid) : '', mangledName: d.name, info: d,
+      name: ctx.displayName(d), uuid: d.uuid ? ctx.displayUuid(d) : '', mangledName: d.nameBytes ? ctx.displayName(d) : d.name, info: d,
       readAhead: readAhead(ctx.io.sysfs, d.dev), blkdevname: deviceName(ctx.io.sysfs, d.dev, true, d.dev.major),
     }));
     ctx.out(report(rows, ctx.opts.options ?? DEFAULT_REPORT_FIELDS, { headings: !ctx.opts.noheadings }));
   } else {
-    ctx.out(infos.map((d) => infoLong(ctx.display(d.name), { ...d, uuid: d.uuid ? ctx.display(d.uuid) : '' }, readAhead(ctx.io.sysfs, d.dev))).join(''));
+    ctx.out(infos.map((d) => infoLong(ctx.displayName(d), { ...d, uuid: d.uuid ? ctx.displayUuid(d) : '' }, readAhead(ctx.io.sysfs, d.dev))).join(''));
   }
   return rc;
 }
@@ -175,11 +191,20 @@ async function lines(ctx: Ctx, kind: 'table' | 'status'): Promise<number> {
   const dm = await ctx.dm();
   const devices: { name: string; targets: DmctlTargetLine[] }[] = [];
   let out = '';
+  let rc = 0;
   for (const id of ids) {
-    const r = kind === 'table'
-      ? await dm.table(id, { inactive: ctx.opts.inactive, showKeys: true }) // hidden below, exactly as dmsetup does
-      : await dm.status(id, { inactive: ctx.opts.inactive, noflush: ctx.opts.noflush });
-    const name = ctx.display(r.device.name);
+    let r;
+    try {
+      r = kind === 'table'
+        ? await dm.table(id, { inactive: ctx.opts.inactive, showKeys: true }) // hidden below, exactly as dmsetup does
+        : await dm.status(id, { inactive: ctx.opts.inactive, noflush: ctx.opts.noflush });
+    } catch (e) {
+      if (!multiple) throw e;
+      reportDeviceError(ctx, e);
+      rc = 1;
+      continue;
+    }
+    const name = ctx.displayName(r.device);
     let ts = r.targets.filter((t) => ctx.opts.target === undefined || t.type === ctx.opts.target);
     if (kind === 'table' && !ctx.opts.showkeys) ts = ts.map(hideKeys);
     devices.push({ name, targets: ts.map(lineJson) });
@@ -190,7 +215,7 @@ async function lines(ctx: Ctx, kind: 'table' | 'status'): Promise<number> {
   }
   if (ctx.json) ctx.printJson(kind === 'table' ? TableOutputSchema : StatusOutputSchema, { devices });
   else ctx.out(out);
-  return 0;
+  return rc;
 }
 
 export const table = (ctx: Ctx) => lines(ctx, 'table');
@@ -204,6 +229,7 @@ export async function deps(ctx: Ctx): Promise<number> {
   const dm = await ctx.dm();
   const devices: { name: string; deps: { major: number; minor: number; name: string | null }[] }[] = [];
   let out = '';
+  let rc = 0;
   for (const id of ids) {
     const d = await dm.info(id, { inactive: ctx.opts.inactive });
     if (!d.exists) {
@@ -211,15 +237,23 @@ export async function deps(ctx: Ctx): Promise<number> {
       out += 'Device does not exist.\n';
       continue;
     }
-    const list = await dm.deps(id, { inactive: ctx.opts.inactive });
+    let list;
+    try {
+      list = await dm.deps(id, { inactive: ctx.opts.inactive });
+    } catch (e) {
+      if (!multiple) throw e;
+      reportDeviceError(ctx, e);
+      rc = 1;
+      continue;
+    }
     const names = list.map((x) => (type === 'devno' ? undefined : deviceName(ctx.io.sysfs, x, type === 'blkdevname', d.dev.major)));
-    const name = ctx.display(d.name);
+    const name = ctx.displayName(d);
     devices.push({ name, deps: list.map((x, i) => ({ major: x.major, minor: x.minor, name: names[i] ?? deviceName(ctx.io.sysfs, x, x.major !== d.dev.major, d.dev.major) ?? null })) });
     out += `${multiple ? `${name}: ` : ''}${depsLine(list, names)}`;
   }
   if (ctx.json) ctx.printJson(DepsOutputSchema, { devices });
   else ctx.out(out);
-  return 0;
+  return rc;
 }
 
 /** `wait <device> [<event_nr>]`: returns once the device's event number differs from event_nr (default 0, as dmsetup). */
@@ -234,7 +268,7 @@ export async function wait(ctx: Ctx): Promise<number> {
     return 0;
   }
   const r = await (await ctx.dm()).wait(id, { eventNr, noflush: ctx.opts.noflush });
-  if (ctx.json) ctx.printJson(WaitOutputSchema, { name: ctx.display(r.device.name), eventNr: r.device.eventNr, targets: r.targets.map(lineJson) });
-  else if (ctx.verbose) ctx.out(infoLong(ctx.display(r.device.name), r.device, readAhead(ctx.io.sysfs, r.device.dev)));
+  if (ctx.json) ctx.printJson(WaitOutputSchema, { name: ctx.displayName(r.device), eventNr: r.device.eventNr, targets: r.targets.map(lineJson) });
+  else if (ctx.verbose) ctx.out(infoLong(ctx.displayName(r.device), r.device, readAhead(ctx.io.sysfs, r.device.dev)));
   return 0;
 }

@@ -1,7 +1,7 @@
 /**
  * devicemapper/testing — a simulated device-mapper kernel for tests without root.
  */
-export { SimulatedKernel, SimError, splitArgs, BUILTIN_TARGETS } from './simulator.js';
+export { SimulatedKernel, SimError, splitArgs, BUILTIN_TARGETS, simKey, keyBytes } from './simulator.js';
 export type {
   SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget, SimInterceptor, SimIoctlEvent, SimIoctlOutcome,
 } from './simulator.js';

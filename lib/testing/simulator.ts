@@ -33,6 +33,15 @@ export interface SimulatedKernelOptions {
   readonly major?: number;
   /** false = the caller lacks CAP_SYS_ADMIN: every ioctl gives EACCES. */
   readonly privileged?: boolean;
+  /**
+   * How TABLE_STATUS fills `dm_target_spec.target_type` (docs/kernel-facts.md, "Stale
+   * bytes"): 'strncpy' = `strncpy(…, 15)` as kernels before the 2023 strscpy_pad change do (Debian's 6.1): byte 15
+   * keeps what the caller's buffer held, so a 15-character type (snapshot-origin) has no
+   * terminator; 'strscpy_pad' = NUL-padded (since then; Debian's 6.12). Default: 'strncpy' for
+   * interface versions below 4.48, else 'strscpy_pad' (an approximation: 4.48 kernels
+   * before the 2023 change still used strncpy).
+   */
+  readonly targetTypeCopy?: 'strncpy' | 'strscpy_pad';
 }
 
 interface SimTable {
@@ -40,7 +49,11 @@ interface SimTable {
   readonly readOnly: boolean;
 }
 
-/** One mapped device as the simulated kernel holds it. */
+/**
+ * One mapped device as the simulated kernel holds it. The kernel keeps names and uuids as
+ * bytes (anything but NUL): `name` and `uuid` are their `simKey()` form, the text itself
+ * for UTF-8, so nothing is lost for names that are not UTF-8.
+ */
 export interface SimDevice {
   name: string;
   uuid: string | undefined;
@@ -101,15 +114,17 @@ class Call {
   get eventNr(): number { return this.view.getUint32(32, this.le); }
   get targetCount(): number { return this.view.getUint32(20, this.le); }
   get dev(): bigint { return this.view.getBigUint64(40, this.le); }
-  str(off: number, max: number): string {
+  /** A C string of at most `max` bytes at `off`, as its simKey (lossless). */
+  key(off: number, max: number): string {
     let end = off;
     while (end < off + max && this.buf[end] !== 0) end++;
-    return new TextDecoder().decode(this.buf.subarray(off, end));
+    return simKey(this.buf.subarray(off, end));
   }
-  get name(): string { return this.str(48, 128); }
-  get uuid(): string { return this.str(176, 129); }
-  setString(off: number, max: number, s: string): void {
-    const b = new TextEncoder().encode(s);
+  get name(): string { return this.key(48, 128); }
+  get uuid(): string { return this.key(176, 129); }
+  /** strscpy of a simKey's bytes. */
+  setString(off: number, max: number, key: string): void {
+    const b = keyBytes(key);
     this.buf.fill(0, off, off + max);
     this.buf.set(b.subarray(0, max - 1), off);
   }
@@ -124,7 +139,7 @@ interface SimFd { armedEventNr: number; closed: boolean }
 function hashOrder(devs: SimDevice[]): SimDevice[] {
   const bucket = (name: string): number => {
     let h = 0;
-    for (const byte of enc.encode(name)) h = Math.imul((h + byte) >>> 0, 2654435387) >>> 0;
+    for (const byte of keyBytes(name)) h = Math.imul((h + byte) >>> 0, 2654435387) >>> 0;
     return h & 63;
   };
   return devs.map((d, i) => ({ d, i, b: bucket(d.name) })).sort((x, y) => x.b - y.b || y.i - x.i).map((x) => x.d);
@@ -132,6 +147,34 @@ function hashOrder(devs: SimDevice[]): SimDevice[] {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+const strictDec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The simulator's lossless string form of a kernel name or uuid: the text itself when the
+ * bytes are UTF-8 (so `devices.get('vol')` works), else a NUL followed by one char per
+ * byte (a kernel name never holds NUL, so the two forms cannot collide). Accepts a JS
+ * string (taken as UTF-8 text) or the bytes.
+ */
+export function simKey(v: string | Uint8Array): string {
+  if (typeof v === 'string') return v;
+  try { return strictDec.decode(v); } catch { return '\0' + String.fromCharCode(...v); }
+}
+
+/** The bytes a simKey stands for. */
+export function keyBytes(key: string): Uint8Array {
+  if (key.charCodeAt(0) !== 0) return enc.encode(key);
+  const b = new Uint8Array(key.length - 1);
+  for (let i = 1; i < key.length; i++) b[i - 1] = key.charCodeAt(i);
+  return b;
+}
+
+/** filter_device(): a byte-wise prefix match of two simKeys. */
+function startsWith(key: string, prefix: string): boolean {
+  const k = keyBytes(key);
+  const p = keyBytes(prefix);
+  return p.length <= k.length && p.every((c, i) => k[i] === c);
+}
+
 const align8 = (n: number) => (n + 7) & ~7;
 
 export class SimulatedKernel {
@@ -161,9 +204,11 @@ export class SimulatedKernel {
   #touched: SimDevice | undefined;
   readonly #codec = createCodec();
   readonly #le = this.#codec.endian === 'little';
+  readonly #targetTypeCopy: 'strncpy' | 'strscpy_pad';
 
   constructor(options: SimulatedKernelOptions = {}) {
     this.version = options.version ?? [4, 48, 0];
+    this.#targetTypeCopy = options.targetTypeCopy ?? (this.version[1] < 48 ? 'strncpy' : 'strscpy_pad');
     this.major = options.major ?? 254;
     this.privileged = options.privileged ?? true;
     for (const t of BUILTIN_TARGETS) {
@@ -188,21 +233,21 @@ export class SimulatedKernel {
   }
 
   /** A target event (thin-pool low-water mark, snapshot overflow…): event_nr + 1 and a global event. */
-  triggerEvent(name: string): void {
-    const d = this.devices.get(name);
+  triggerEvent(name: string | Uint8Array): void {
+    const d = this.devices.get(simKey(name));
     if (!d) throw new Error(`no simulated device ${name}`);
     this.#tableEvent(d);
   }
 
   /** Opens / closes the device as a user of /dev/dm-N would (open counts, EBUSY, deferred remove). */
-  openDevice(name: string): void {
-    const d = this.devices.get(name);
+  openDevice(name: string | Uint8Array): void {
+    const d = this.devices.get(simKey(name));
     if (!d) throw new Error(`no simulated device ${name}`);
     d.openCount++;
   }
 
-  closeDevice(name: string): void {
-    const d = this.devices.get(name);
+  closeDevice(name: string | Uint8Array): void {
+    const d = this.devices.get(simKey(name));
     if (!d || d.openCount === 0) throw new Error(`simulated device ${name} is not open`);
     d.openCount--;
     // Like dm_blk_close(), the last close queues the deferred removal on a workqueue.
@@ -602,9 +647,12 @@ export class SimulatedKernel {
     for (const line of table.lines) {
       if (len - out <= 40) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
       const specOff = base + out;
+      const byte15 = k.buf[specOff + 24 + 15]!;
       this.#codec.records.spec.encode(k.view, k.buf, specOff, {
         sector_start: line.start, length: line.length, status: 0, next: 0, target_type: line.type.slice(0, 15),
       });
+      // strncpy(spec->target_type, name, 15) never writes byte 15: it keeps the caller's byte.
+      if (this.#targetTypeCopy === 'strncpy') k.buf[specOff + 24 + 15] = byte15;
       out += 40;
       const remaining = len - out;
       const text = enc.encode(asTable ? line.target.table : ima ? '' : line.target.status());
@@ -653,13 +701,13 @@ export class SimulatedKernel {
       const namePrefix = filters ? k.name : '';
       const uuidPrefix = filters ? k.uuid : '';
       let devs = [...this.devices.values()].filter((d) =>
-        d.name.startsWith(namePrefix) && (uuidPrefix === '' || (d.uuid ?? '').startsWith(uuidPrefix)));
-      if (filters) devs = devs.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name))); // rb-tree walk
+        startsWith(d.name, namePrefix) && (uuidPrefix === '' || startsWith(d.uuid ?? '', uuidPrefix)));
+      if (filters) devs = devs.sort((a, b) => Buffer.compare(keyBytes(a.name), keyBytes(b.name))); // rb-tree walk (bytes)
       else devs = hashOrder(devs);
       const sizes = devs.map((d) => {
-        const nameLen = enc.encode(d.name).length;
+        const nameLen = keyBytes(d.name).length;
         if (!trailer) return 16 + nameLen + 1 + 7; // the old over-estimate
-        return align8(12 + nameLen + 1) + 8 + (withUuid && d.uuid ? align8(enc.encode(d.uuid).length + 1) : 0);
+        return align8(12 + nameLen + 1) + 8 + (withUuid && d.uuid ? align8(keyBytes(d.uuid).length + 1) : 0);
       });
       const needed = sizes.reduce((a, b) => a + b, 0);
       const len = this.#resultBuffer(k, size);
@@ -670,7 +718,7 @@ export class SimulatedKernel {
       let prev = -1;
       for (const d of devs) {
         if (prev >= 0) k.view.setUint32(prev + 8, off - prev, this.#le);
-        const name = enc.encode(d.name);
+        const name = keyBytes(d.name);
         k.view.setBigUint64(off, encodeDev(this.major, d.minor), this.#le);
         k.view.setUint32(off + 8, 0, this.#le);
         k.buf.set(name, off + 12);
@@ -683,7 +731,7 @@ export class SimulatedKernel {
         if (withUuid) {
           if (d.uuid) {
             flags = DM_NAME_LIST_FLAG_HAS_UUID;
-            const u = enc.encode(d.uuid);
+            const u = keyBytes(d.uuid);
             k.buf.set(u, next);
             k.buf[next + u.length] = 0;
             next = align8(next + u.length + 1);
@@ -746,8 +794,8 @@ export class SimulatedKernel {
       let nul = start;
       while (nul < size && k.buf[nul] !== 0) nul++;
       if (start < DM_MIN_DATA_SIZE || nul >= size || nul === start) throw new SimError('EINVAL', 'ioctl: Invalid new mapped device name or uuid string supplied.');
-      const next = dec.decode(k.buf.subarray(start, nul));
-      if (enc.encode(next).length > (changeUuid ? 128 : 127)) throw new SimError('EINVAL', 'ioctl: new name or uuid too long');
+      const next = simKey(k.buf.subarray(start, nul));
+      if (nul - start > (changeUuid ? 128 : 127)) throw new SimError('EINVAL', 'ioctl: new name or uuid too long');
       if (!changeUuid) this.#checkName(next);
       const taken = changeUuid ? [...this.devices.values()].some((d) => d.uuid === next) : this.devices.has(next);
       if (taken) throw new SimError('EBUSY', `ioctl: Unable to change ${changeUuid ? 'uuid' : 'name'} on mapped device ${k.name} to one that already exists: ${next}`);

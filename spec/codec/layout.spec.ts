@@ -179,12 +179,13 @@ describe.each(MODES)('char fields (%s)', (mode) => {
     expect(codecError(() => encodeFresh(c, { s: 5, t: 0 })).code).toBe('INVALID_ARGUMENT');
   });
 
-  test('decode stops at the first NUL; an unterminated field decodes all N bytes; bad UTF-8 gives U+FFFD', () => {
+  test('decode stops at the first NUL; an unterminated field decodes N-1 bytes (byte N-1 is never read); bad UTF-8 gives U+FFFD', () => {
     const b = new Uint8Array(9);
     b.set([0x61, 0, 0x62, 0x63], 0);
     expect(c.decode(viewOf(b), b, 0).s).toBe('a');
+    // The kernel's strncpy(…, N-1) leaves byte N-1 as the caller's buffer had it (docs/kernel-facts.md).
     b.set([0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69]);
-    expect(c.decode(viewOf(b), b, 0)).toEqual({ s: 'abcdefgh', t: 0x69 });
+    expect(c.decode(viewOf(b), b, 0)).toEqual({ s: 'abcdefg', t: 0x69 });
     b.set([0xff, 0x61, 0, 0, 0, 0, 0, 0]);
     expect(c.decode(viewOf(b), b, 0).s).toBe('\ufffda');
     const long = compile(struct('l', { s: char(200) }), { mode, endian: 'little' });

@@ -5,7 +5,8 @@
 // every ioctl's reply header (name, uuid, dev) — what the kernel says each call reached,
 // independent of the library's own checks — as JSON lines. As the adversary
 // (IDR_MODE=adversary) it is the hostile neighbour: single ioctls by name, as fast as it can,
-// removing whatever holds a name and creating, loading and resuming its own devices there.
+// one loop removing whatever holds a name while another creates, loads and resumes its own
+// devices on the names that come free.
 //   env: IDR_DIST (dist/ path), IDR_MODE, IDR_PREFIX (uuid prefix), IDR_NAMES (comma list),
 //        IDR_SECTORS (this process's table size), IDR_DURATION_MS, IDR_LOG (file), IDR_SEED
 import * as fs from 'node:fs';
@@ -60,20 +61,29 @@ const dm = await DeviceMapper.open({ backend: loggingBackend() });
 const isIdentityError = (e) => typeof DmIdentityError === 'function' && e instanceof DmIdentityError;
 
 if (process.env.IDR_MODE === 'adversary') {
+  // Two loops at once (each ioctl on its own pool thread): one removes whatever holds a
+  // name, the other takes freed names at once — the remove-and-re-create of the issue.
   const stats = { ops: 0, removed: 0, created: 0, live: 0 };
   let i = 0;
-  while (Date.now() < until) {
-    stats.ops++;
-    try { await dm.remove(pick(names)); stats.removed++; } catch { /* not there, or open */ }
-    const name = pick(names);
-    try {
-      await dm.create({ name, uuid: rnd() < 0.5 ? `${prefix}${i++}` : undefined });
-      stats.created++;
-      await dm.load({ name }, [{ start: 0, length: sectors, type: 'zero', params: '' }]);
-      await dm.resume({ name });
-      stats.live++;
-    } catch { /* the name was taken, or the device went away between our steps */ }
-  }
+  const remover = async () => {
+    while (Date.now() < until) {
+      stats.ops++;
+      try { await dm.remove(pick(names)); stats.removed++; } catch { /* not there, or open */ }
+    }
+  };
+  const creator = async () => {
+    while (Date.now() < until) {
+      const name = pick(names);
+      try {
+        await dm.create({ name, uuid: rnd() < 0.5 ? `${prefix}${i++}` : undefined });
+        stats.created++;
+        await dm.load({ name }, [{ start: 0, length: sectors, type: 'zero', params: '' }]);
+        await dm.resume({ name });
+        stats.live++;
+      } catch { /* the name was taken, or the device went away between our steps */ }
+    }
+  };
+  await Promise.all([remover(), creator()]);
   dm.close();
   log({ t: 'done', ...stats });
   fs.writeFileSync(process.env.IDR_LOG, lines.join('\n') + '\n');

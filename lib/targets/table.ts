@@ -167,9 +167,7 @@ const isVersion = (v: unknown) => Array.isArray(v) && v.length === 3 && [0, 1, 2
 function optionsCheck(options: unknown, kinds: Readonly<Record<string, 'boolean' | 'string' | 'function' | 'version' | 'any'>>): void {
   if (options === undefined) return;
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw invalid('options', 'an options object');
-  for (const key of Reflect.ownKeys(options)) {
-    if (typeof key !== 'string' || !Object.hasOwn(kinds, key)) throw invalid(`options.${String(key)}`, `one of the options ${Object.keys(kinds).join(', ')}`);
-  }
+  for (const key in options) if (!Object.hasOwn(kinds, key)) throw invalid(`options.${key}`, `one of the options ${Object.keys(kinds).join(', ')}`);
   for (const [k, kind] of Object.entries(kinds)) {
     const v = (options as Record<string, unknown>)[k];
     if (v !== undefined && kind !== 'any' && !(kind === 'version' ? isVersion(v) : typeof v === kind)) throw invalid(`options.${k}`, kind === 'version' ? '[major, minor, patch]' : `a ${kind}`);

@@ -56,7 +56,7 @@ export function hostileValues(slot: Slot): { label: string; value: unknown }[] {
       for (const v of [undefined, ...NOT_AN_OBJECT.filter((x) => typeof x !== 'string')]) add(show(v), v);
       for (const [label, v] of [
         ['{}', {}], ['name and uuid', { name: 'a', uuid: 'b' }], ['name and dev', { name: 'a', dev: { major: 1, minor: 1 } }],
-        ['misspelt key', { nmae: 'a' }], ['extra key', { name: 'a', extra: 1 }], ['symbol key', { name: 'a', [Symbol('k')]: 1 }],
+        ['misspelt key', { nmae: 'a' }], ['extra key', { name: 'a', extra: 1 }], ['inherited unknown key', Object.assign(Object.create({ bogus: 1 }), { name: 'a' })],
         ['dev null', { dev: null }], ['dev array', { dev: [1, 2] }], ['dev missing minor', { dev: { major: 1 } }],
         ['dev extra key', { dev: { major: 1, minor: 1, extra: 1 } }],
       ] as const) add(label, v);
@@ -89,7 +89,7 @@ export function hostileValues(slot: Slot): { label: string; value: unknown }[] {
       for (const v of required.length ? [undefined, ...NOT_AN_OBJECT] : NOT_AN_OBJECT) add(show(v), v);
       const base = slot.valid ?? {};
       add('unknown key', { ...base, bogus: true });
-      add('symbol key', { ...base, [Symbol('k')]: true });
+      add('inherited unknown key', Object.assign(Object.create({ bogus: true }), base));
       for (const k of required) { const v: Record<string, unknown> = { ...base }; delete v[k]; add(`missing ${k}`, v); }
       for (const [k, kind] of Object.entries(slot.keys)) for (const v of wrongFor(kind)) add(`${k} ${show(v)}`, { ...base, [k]: v });
       if (slot.keys.table === 'any') for (const t of hostileValues(targets)) if (t.value !== undefined) add(`table ${t.label}`, { ...base, table: t.value });

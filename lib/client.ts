@@ -5,7 +5,7 @@
  */
 import {
   DmCodecError, DM_MAX_DATA_SIZE, type DeviceId, type KernelString, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
-  type TargetVersion, type Version,
+  type RawNames, type TargetVersion, type Version,
 } from '../codec/index.js';
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
@@ -55,7 +55,7 @@ export interface OpenOptions {
 }
 
 /** What DEV_REMOVE reports: `deferred` = still open, removal scheduled for its last close. */
-export interface RemoveResult {
+export interface RemoveResult extends RawNames {
   readonly name: string;
   readonly uuid: string;
   readonly deferred: boolean;
@@ -266,8 +266,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const id = idOf(device);
     optionsArg(options, 'options', { deferred: 'boolean' });
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
-    const { name, uuid, deferred, ueventGenerated } = await this.#runner.runAsync('remove', { id, deferred: options.deferred }, { device: id });
-    return { name, uuid, deferred, ueventGenerated };
+    return removeResult(await this.#runner.runAsync('remove', { id, deferred: options.deferred }, { device: id }));
   }
 
   /** Cancels a deferred remove (the `@cancel_deferred_remove` message). */
@@ -600,17 +599,15 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#begin();
     try {
       const deferred = options.deferred;
-      const pick = (r: { name: string; uuid: string; deferred: boolean; ueventGenerated: boolean }): RemoveResult =>
-        ({ name: r.name, uuid: r.uuid, deferred: r.deferred, ueventGenerated: r.ueventGenerated });
       if (!expected && (id.uuid !== undefined || policy.attempts === 1)) {
         // A uuid reaches only its device at every attempt; a single attempt has nothing to compare.
-        return pick(await retryOnBusy(policy, (n) => {
+        return removeResult(await retryOnBusy(policy, (n) => {
           if (n > 1) this.#boundary();
           return this.#runner.runAsync('remove', { id, deferred }, { device: id });
         }, this.#closing.signal));
       }
       const ours = expected ?? identityOf(this.#runner.runSync('info', { id }, { device: id }).device);
-      return pick(await removeOurs(this.#runner, ours, {
+      return removeResult(await removeOurs(this.#runner, ours, {
         policy, deferred, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => this.#boundary(), wake: this.#closing.signal,
       }));
     } finally {
@@ -676,6 +673,14 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const k = this.#runner.kernel;
     return !!k && compareVersions(k, v) >= 0;
   }
+}
+
+/** What DEV_REMOVE's reply says, with the kernel's bytes of a name or uuid that is not UTF-8. */
+function removeResult(r: RemoveResult): RemoveResult {
+  const out: { -readonly [K in keyof RemoveResult]: RemoveResult[K] } = { name: r.name, uuid: r.uuid, deferred: r.deferred, ueventGenerated: r.ueventGenerated };
+  if (r.nameBytes) out.nameBytes = r.nameBytes;
+  if (r.uuidBytes) out.uuidBytes = r.uuidBytes;
+  return out;
 }
 
 /** The order of the kernel's name tree (4.45+): names compared as UTF-8 bytes. */

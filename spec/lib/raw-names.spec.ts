@@ -89,8 +89,15 @@ describe('the client: decoded records carry the kernel\'s bytes when they are no
     const after = await dm.info({ name: renamed });
     expect(after.exists && Array.from(after.nameBytes!)).toEqual([...renamed]);
     expect(k.devices.has(simKey(renamed))).toBe(true);
-    await dm.remove({ name: renamed });
-    await dm.remove({ name: other });
+    const removed = await dm.remove({ name: renamed });
+    expect(Array.from(removed.nameBytes!)).toEqual([...renamed]); // the reply keeps the bytes
+    expect(Array.from(removed.uuidBytes!)).toEqual([...ODD_UUID]);
+    // rename and removeDevice by uuid: every step reaches the device by its bytes.
+    await dm.create({ name: ODD, uuid: Uint8Array.from([0x75, 0xff]) });
+    await dm.rename({ uuid: Uint8Array.from([0x75, 0xff]) }, { newName: renamed });
+    const gone = await dm.removeDevice({ uuid: Uint8Array.from([0x75, 0xff]) });
+    expect(Array.from(gone.nameBytes!)).toEqual([...renamed]);
+    await dm.removeDevice({ name: other }); // identified first (info), then verified by bytes before the remove
     expect((await dm.list()).map((d) => d.name)).toEqual(['plain']);
   });
 

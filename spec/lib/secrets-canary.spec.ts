@@ -202,7 +202,7 @@ interface LibPath {
   variants: readonly Variant[];
   run(dm: DeviceMapper, v: Variant, owned: Uint8Array[], kernel: SimulatedKernel): Promise<unknown>;
   /** The live table of device cv before the call (default: zero). */
-  setup?: TargetSpecInput;
+  setup?: TargetSpecInput | TargetSpecInput[];
 }
 
 const STRING_VARIANTS: readonly Variant[] = ['ok', 'reject', 'length0', 'gap', 'nul', 'later', 'big'];
@@ -234,6 +234,12 @@ const LIB_PATHS: LibPath[] = [
     // info, info after the poller's arm, DEV_WAIT with the table.
     name: 'wait({ table: true }) on a crypt device', ioctls: 3, variants: ['ok'], setup: stringTable('crypt', 'ok')[0],
     run: (dm, _v, _o, kernel) => { kernel.triggerEvent('cv'); return dm.wait('cv', { eventNr: 0, table: true }); },
+  },
+  {
+    // A table bigger than 16 KiB: DM_BUFFER_FULL, then a grown buffer; both must be wiped.
+    name: 'table() of a 200-line crypt table (buffer growth)', ioctls: 2, variants: ['ok'],
+    setup: Array.from({ length: 200 }, (_, i) => ({ ...stringTable('crypt', 'ok')[0]!, start: i * 8 })),
+    run: (dm) => dm.table('cv'),
   },
 ];
 
@@ -270,7 +276,7 @@ describe.each([['async', false], ['blocking', true]] as const)('library, %s clie
       const dm = await DeviceMapper.open({ backend: spy.backend(kernel.backend()), blocking });
       await dm.create({ name: 'cv' });
       // A live table: zero, or what the path needs (a target that takes "key set <hex>" as dm-crypt does, a crypt line).
-      await dm.load('cv', [path.setup ?? { start: 0, length: 8, type: 'zero', params: '' }]);
+      await dm.load('cv', ([] as TargetSpecInput[]).concat(path.setup ?? { start: 0, length: 8, type: 'zero', params: '' }));
       await dm.resume('cv');
       const { variant, fault, close } = parseFailure(failure);
       spy.fault = fault;

@@ -352,7 +352,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   async wait(device: DeviceId | string, options: WaitOptions = {}): Promise<TableResult> {
     const id = idOf(device);
-    optionsArg(options, 'options', { eventNr: 'uint', table: 'boolean', inactive: 'boolean', noflush: 'boolean', signal: 'signal' });
+    optionsArg(options, 'options', { eventNr: 'uint', table: 'boolean', showKeys: 'boolean', inactive: 'boolean', noflush: 'boolean', signal: 'signal' });
     this.#runner.require('waiting for events (DM_DEV_ARM_POLL)', FEATURES.armPoll);
     const signal = options.signal;
     if (signal?.aborted) throw new DmAbortError(signal.reason);
@@ -365,7 +365,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#poller.acquire();
     try {
       for (;;) {
-        const gen = await this.#poller.ready();
+        // The signal also cuts the wait for the poller's first arm short.
+        const gen = await this.#poller.ready(signal);
         if (signal?.aborted) throw new DmAbortError(signal.reason);
         const info = this.#runner.runSync('info', { id: target }, { device: id }).device;
         if (info.eventNr !== eventNr) {

@@ -176,3 +176,32 @@ test('iterators made but never started hold nothing (no listener on a shared sig
   for (const it of its) expect(await it.next()).toEqual({ done: true, value: undefined });
   expectReleased(kernel, 0);
 });
+
+describe('wait()', () => {
+  test('an abort settles it even while the poller is still opening its fd', async () => {
+    const kernel = new SimulatedKernel();
+    const real = kernel.backend();
+    // A watcher that never finishes opening: only the signal can end the wait.
+    const dm = await DeviceMapper.open({ backend: { ...real, openWatcher: () => new Promise(() => {}) } });
+    await dm.createDevice({ name: 'w', table: zero });
+    const ac = new AbortController();
+    const waiting = track(dm.wait('w', { signal: ac.signal }));
+    await turns();
+    expect(waiting.settled).toBe(false);
+    ac.abort();
+    await turns();
+    expect(waiting.settled).toBe(true);
+    expect(waiting.error).toBeInstanceOf(DmAbortError);
+    dm.close();
+  });
+
+  test('{ table: true, showKeys: true } is an accepted option', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    const d = await dm.createDevice({ name: 'w', table: zero });
+    kernel.triggerEvent('w');
+    const r = await dm.wait('w', { eventNr: d.eventNr, table: true, showKeys: true });
+    expect(r.targets.map((t) => t.type)).toEqual(['zero']);
+    dm.close();
+  });
+});

@@ -21,3 +21,14 @@ export { addNode, removeNode, renameNode, waitForNode, syncNodes, udevActive, no
 export type { NodeOps, NodeOptions, NodeResult } from './nodes.js';
 export * from './cli/schemas.js';
 export { run as runDmctl } from './cli/index.js';
+export { ThinPool, realThinPoolIo, thinPoolUuid, thinDeviceUuid } from './thin-pool.js';
+export type { ThinPoolIo, PoolDeviceSpec, PoolFeatures, CreateThinPoolOptions, OpenThinPoolOptions, ActivateOptions, DeactivateOptions, ThinDevice, ResizeOptions, ThinPoolHealthyStatus } from './thin-pool.js';
+export { poolConditions, poolConditionState } from './thin-pool-events.js';
+export type { PoolCondition, PoolConditionKind, PoolConditionsOptions } from './thin-pool-events.js';
+export { FaultyDevice, modeOfLine } from './faulty-device.js';
+export type { FaultMode, FaultBehaviour, Corruption, CreateFaultyDeviceOptions } from './faulty-device.js';
+export { discardBlocks } from './discard.js';
+export type { DiscardOptions } from './discard.js';
+export { refreshLoopCapacity } from './loop.js';
+export { DmOperationError } from './operation-errors.js';
+export type { DmOperationErrorCode } from './operation-errors.js';

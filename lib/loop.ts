@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  blockDeviceBytes, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopStatus, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO,
+  blockDeviceBytes, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO,
   LO_FLAGS_PARTSCAN, LO_FLAGS_READ_ONLY, type LoopStatus,
 } from '../ffi/block.js';
 import { ERRNO } from '../ffi/errors.js';
@@ -126,4 +126,14 @@ export async function blockDeviceSize(device: string): Promise<bigint> {
 /** A block device's size in 512-byte sectors (what `blockdev --getsz` prints). */
 export async function blockDeviceSectors(device: string): Promise<bigint> {
   return (await blockDeviceBytes(device)) / 512n;
+}
+
+/**
+ * Grows a loop device to its backing file's new size (LOOP_SET_CAPACITY), after the file
+ * was extended; returns the new size in sectors.
+ */
+export async function refreshLoopCapacity(device: LoopDevice | string): Promise<bigint> {
+  const p = typeof device === 'string' ? device : device.path;
+  await loopSetCapacity(p);
+  return (await blockDeviceBytes(p)) / 512n;
 }

@@ -3,3 +3,6 @@
  */
 export { SimulatedKernel, SimError, splitArgs, BUILTIN_TARGETS } from './simulator.js';
 export type { SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget } from './simulator.js';
+export { thinSim, ThinSim } from './thin-sim.js';
+export type { SimPool } from './thin-sim.js';
+export { simThinPoolIo } from './sim-io.js';

@@ -14,7 +14,7 @@ import type { DeviceId } from '../codec/index.js';
 import { FEATURES, type DeviceMapper } from './client.js';
 import { blockDeviceSectors } from './loop.js';
 import { DmOperationError } from './operation-errors.js';
-import { addressOf, bounded, checkIdentity, checkTimeout, identityOf, type Identity } from './step.js';
+import { addressOf, bounded, checkIdentity, checkTimeout, identityOf, loadChecked, type Identity } from './step.js';
 import { parseTarget, toTargetSpecs, type TypedTarget } from './targets/table.js';
 import { compareVersions } from './runner.js';
 
@@ -146,7 +146,7 @@ export class FaultyDevice {
     const address = addressOf(this.#id);
     const noflush = compareVersions(this.#dm.kernelVersion, FEATURES.noflush) >= 0;
     const flags = { noflush, skipLockfs: true };
-    checkIdentity(this.#id, await bounded(this.#dm.load(address, toTargetSpecs([line])), this.#timeout, `loading ${mode.kind} into ${this.name}`), 'load');
+    await loadChecked(this.#dm, this.#id, address, toTargetSpecs([line]), this.#timeout, `loading ${mode.kind} into ${this.name}`);
     const undo = async () => {
       await this.#dm.clear(address).catch(() => {});
       await this.#dm.resume(address, flags).catch(() => {});

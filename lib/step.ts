@@ -2,7 +2,8 @@
  * Shared by the multi-step helpers (ThinPool, FaultyDevice): time bounds on kernel calls and
  * the identity of the device a sequence of steps works on.
  */
-import type { DeviceId, DeviceInfo } from '../codec/index.js';
+import type { DeviceId, DeviceInfo, TargetSpecInput } from '../codec/index.js';
+import type { DeviceMapper } from './client.js';
 import { DmOperationError } from './operation-errors.js';
 
 /**
@@ -47,5 +48,20 @@ export function checkIdentity(expected: Identity, info: DeviceInfo, step: string
     throw new DmOperationError('IDENTITY_MISMATCH',
       `${step}: the reply names ${info.name} (uuid "${info.uuid}", ${info.dev.major}:${info.dev.minor}), `
       + `not ${expected.name} (uuid "${expected.uuid}", ${expected.major}:${expected.minor}): the device was replaced or renamed meanwhile`);
+  }
+}
+
+/**
+ * load, bounded, with its reply checked: a load that reached another device (the uuid now
+ * names a different dev) has its table cleared again before IDENTITY_MISMATCH is thrown, so
+ * nothing is left in that device's inactive slot.
+ */
+export async function loadChecked(dm: DeviceMapper, id: Identity, address: DeviceId, specs: readonly TargetSpecInput[], timeout: number, what: string): Promise<void> {
+  const info = await bounded(dm.load(address, specs), timeout, what);
+  try {
+    checkIdentity(id, info, 'load');
+  } catch (e) {
+    await dm.clear({ dev: { major: info.dev.major, minor: info.dev.minor } }).catch(() => {});
+    throw e;
   }
 }

@@ -21,7 +21,7 @@ import { discardBlocks } from './discard.js';
 import { DmError } from './errors.js';
 import { attachLoop, blockDeviceSectors, detachLoop, refreshLoopCapacity } from './loop.js';
 import { DmOperationError } from './operation-errors.js';
-import { addressOf, bounded, checkIdentity, checkTimeout, identityOf, type Identity } from './step.js';
+import { addressOf, bounded, checkIdentity, checkTimeout, identityOf, loadChecked, type Identity } from './step.js';
 import { parseStatus, parseTarget, toTargetSpecs } from './targets/table.js';
 import { thinPoolMessage, type ThinPoolParams, type ThinPoolStatus } from './targets/thin.js';
 import { poolConditions, type PoolCondition, type PoolConditionsOptions } from './thin-pool-events.js';
@@ -445,7 +445,7 @@ export class ThinPool {
     const sectors = await this.#io.sectors(this.#loops.data?.path ?? current.dataDevice);
     const length = sectors - (sectors % BigInt(current.blockSize));
     const address = addressOf(this.#id);
-    checkIdentity(this.#id, await bounded(this.#dm.load(address, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }])), this.#timeout, `loading pool ${this.name}`), 'reload: load');
+    await loadChecked(this.#dm, this.#id, address, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), this.#timeout, `loading pool ${this.name}`);
     try {
       checkIdentity(this.#id, await bounded(this.#dm.resume(address), this.#timeout, `resuming pool ${this.name}`), 'reload: resume');
     } catch (e) {

@@ -1,8 +1,8 @@
 // FaultyDevice on a real kernel, without dmsetup or dmctl: an ext4 filesystem on the first
 // 32 MiB of the device, mounted, with a writer process running throughout; the raw tail
 // past the filesystem is probed with O_DIRECT dd. Each mode must have the effect it
-// promises: latency of at least the configured delay (measured by dd), corruption of the
-// configured byte on reads only (the disk keeps the data), dropped writes reported as
+// promises: latency of at least the configured delay (measured by dd), the configured byte
+// corrupted on the way to the disk (write corruption), dropped writes reported as
 // successful but not on disk after restore, EIO on writes with reads still working, EIO on
 // everything; restore gives back a clean linear passthrough and the writer's writes succeed
 // again. Times are printed and recorded; only lower bounds (what delay promises) are asserted.
@@ -80,7 +80,7 @@ describeLive(`FaultyDevice under a mounted filesystem [kernel ${kernelLabel}]`, 
       spawnSync('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-E', 'nodiscard', dev.path, `${FS_BYTES / 1024}k`], { stdio: 'ignore' });
       expect(spawnSync('mount', ['-t', 'ext4', dev.path, mnt]).status).toBe(0);
       mounted = true;
-      writer = spawn('sh', ['-c', `while :; do if dd if=/dev/zero of=${mnt}/w bs=4096 count=1 oflag=direct conv=notrunc status=none 2>/dev/null; then echo ok; else echo fail; fi; done >> ${log}`], { stdio: 'ignore' });
+      writer = spawn('sh', ['-c', `while :; do if dd if=/dev/zero of=${mnt}/w bs=4096 count=1 oflag=direct conv=notrunc status=none 2>/dev/null; then echo ok; else echo fail; fi; done >> ${log}`], { stdio: 'ignore', detached: true });
       await until(() => writerLines(log).length >= 3, 'the writer');
       expect(dd(dev.path, 'write', pattern).ok).toBe(true);
 
@@ -96,14 +96,21 @@ describeLive(`FaultyDevice under a mounted filesystem [kernel ${kernelLabel}]`, 
       await timed(() => dev!.restore());
       times.passthroughReadMs = Math.round(read().seconds! * 1000);
 
-      // corrupt on read: byte 100 of each bio reads as 0x5a; the disk keeps 0xab.
-      expect(await timed(() => dev!.corrupt({ byte: 100, direction: 'read', value: 0x5a }))).toEqual({ kind: 'corrupt', byte: 100, direction: 'read', value: 0x5a, flags: 0 });
-      const c = read();
-      expect(c.ok).toBe(true);
-      expect(c.bytes![99]).toBe(0x5a);
-      expect([...c.bytes!].filter((b, i) => i !== 99 && b !== 0xab)).toEqual([]);
+      // corrupt on write: byte 100 of the written bio reaches the disk as 0x5a, the rest as written.
+      expect(await timed(() => dev!.corrupt({ byte: 100, direction: 'write', value: 0x5a }))).toEqual({ kind: 'corrupt', byte: 100, direction: 'write', value: 0x5a, flags: 0 });
+      expect(dd(dev.path, 'write', other).ok).toBe(true);
       await timed(() => dev!.restore());
-      expect(read().bytes!.equals(Buffer.alloc(4096, 0xab))).toBe(true);
+      const c = read();
+      expect(c.bytes![99]).toBe(0x5a);
+      expect([...c.bytes!].filter((b, i) => i !== 99 && b !== 0xcd)).toEqual([]);
+      expect(dd(dev.path, 'write', pattern).ok).toBe(true);
+      // corrupt on read: recorded, not asserted (kernels before the bio-iterator fix in
+      // flakey_end_io corrupt nothing on reads, see docs/fault-injection.md).
+      await timed(() => dev!.corrupt({ byte: 100, direction: 'read', value: 0x5a }));
+      const cr = read();
+      times.readCorruptionSeen = cr.ok && cr.bytes![99] === 0x5a ? 1 : 0;
+      await timed(() => dev!.restore());
+      expect(read().bytes!.equals(Buffer.alloc(4096, 0xab))).toBe(true); // the disk kept its data
 
       // drop writes: the write reports success, but after restore the disk has the old data.
       expect(await timed(() => dev!.dropWrites())).toEqual({ kind: 'drop-writes' });
@@ -147,7 +154,11 @@ describeLive(`FaultyDevice under a mounted filesystem [kernel ${kernelLabel}]`, 
       recordLiveFact(`faultyDevice.${kernelLabel}`, times);
       process.stdout.write(`[faulty-device ${kernelLabel}] ${JSON.stringify(times)}\n`);
     } finally {
-      if (writer && writer.exitCode === null) { const done = new Promise((res) => writer!.once('exit', res)); writer.kill('SIGKILL'); await done; }
+      if (writer && writer.exitCode === null) {
+        const done = new Promise((res) => writer!.once('exit', res));
+        try { process.kill(-writer.pid!, 'SIGKILL'); } catch { /* gone */ }
+        await done;
+      }
       if (dev) await dev.restore().catch(() => {});
       if (mounted) spawnSync('umount', ['-l', mnt]);
       if (dev) await dev.remove().catch(() => {});

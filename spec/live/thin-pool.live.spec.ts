@@ -27,14 +27,16 @@ function writeSynced(file: string, text: string): void {
 
 /** A writer process appending to a file on the filesystem (synchronously) until killed. */
 function startWriter(dir: string): ChildProcess {
-  return spawn('sh', ['-c', `n=0; while :; do n=$((n+1)); echo "$n" >> ${dir}/log; dd if=/dev/zero of=${dir}/w bs=4096 count=4 conv=notrunc,fsync status=none; done`], { stdio: 'ignore' });
+  // Its own process group, so the loop and the dd it is running stop together (umount needs both gone).
+  return spawn('sh', ['-c', `n=0; while :; do n=$((n+1)); echo "$n" >> ${dir}/log; dd if=/dev/zero of=${dir}/w bs=4096 count=4 conv=notrunc,fsync status=none; done`], { stdio: 'ignore', detached: true });
 }
 
 async function stopWriter(w: ChildProcess): Promise<void> {
   if (w.exitCode !== null || w.signalCode !== null) return;
   const done = new Promise((r) => w.once('exit', r));
-  w.kill('SIGKILL');
+  try { process.kill(-w.pid!, 'SIGKILL'); } catch { /* already gone */ }
   await done;
+  for (let i = 0; i < 100 && spawnSync('pgrep', ['-g', String(w.pid)]).status === 0; i++) await new Promise((r) => setTimeout(r, 20));
 }
 
 function allocatedBytes(file: string): number {

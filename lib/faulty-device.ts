@@ -7,6 +7,9 @@
  * mounted and its I/O continues under the new behaviour. `mode()` reads the behaviour
  * back from the kernel's live table.
  *
+ * Kernel facts relied on (flakey's always-down setting, table formats, why no freeze):
+ * docs/thin-and-faults.md.
+ *
  * The device gets a uuid (`FAULTY-<name>` unless given) and every step after the first is
  * addressed by it; each reply is checked against the first step's name, uuid and dev.
  */

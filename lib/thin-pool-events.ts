@@ -4,7 +4,8 @@
  * low-water mark and on every pool mode change (out_of_data_space, read-only, fail); this
  * waits for those with the client's shared event poller (`wait`, race-free: it waits for
  * the event number to move past the one the last status carried), reads the typed status,
- * and reports each condition when it starts and when it ends.
+ * and reports each condition when it starts and when it ends. Which kernel paths raise the
+ * events: docs/thin-and-faults.md.
  */
 import type { DeviceId } from '../codec/index.js';
 import type { DeviceMapper } from './client.js';

@@ -11,7 +11,8 @@
  * device's header is checked against the first step's name, uuid and dev. Kernel failures
  * are `DmError` with the kernel's errno; what this module refuses or detects itself is a
  * `DmOperationError` (`INVALID_INPUT` before any syscall, `WRONG_TARGET`, `NOT_FOUND`,
- * `BUSY`, `TIMEOUT`, `IDENTITY_MISMATCH`).
+ * `BUSY`, `TIMEOUT`, `IDENTITY_MISMATCH`). Kernel facts (message errnos, events, resize,
+ * discard passdown): docs/thin-and-faults.md.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -105,7 +105,7 @@ describeLive(`FaultyDevice under a mounted filesystem [kernel ${kernelLabel}]`, 
       expect([...c.bytes!].filter((b, i) => i !== 99 && b !== 0xcd)).toEqual([]);
       expect(dd(dev.path, 'write', pattern).ok).toBe(true);
       // corrupt on read: recorded, not asserted (kernels before the bio-iterator fix in
-      // flakey_end_io corrupt nothing on reads, see docs/fault-injection.md).
+      // flakey_end_io corrupt nothing on reads, see docs/thin-and-faults.md).
       await timed(() => dev!.corrupt({ byte: 100, direction: 'read', value: 0x5a }));
       const cr = read();
       times.readCorruptionSeen = cr.ok && cr.bytes![99] === 0x5a ? 1 : 0;

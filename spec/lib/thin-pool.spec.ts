@@ -91,6 +91,15 @@ describe('ThinPool: thin devices', () => {
     expect(await p.activeThins()).toEqual([{ id: 1, name: 'base', uuid: 'THIN-1-pool', dev: t.dev }]);
   });
 
+  test('activate with an external origin: the thin table names it as major:minor after the id', async () => {
+    kernel.addBlockDevice('/dev/sdz', 8, 208, 65536);
+    const p = await pool();
+    await p.createThin(3);
+    await p.activate(3, { name: 'ext', size: 65536, externalOrigin: '/dev/sdz' });
+    expect((await dm.table('ext')).targets[0]!.params).toBe(`254:${p.dev.minor} 3 8:208`);
+    expect(await dm.deps('ext')).toEqual(expect.arrayContaining([expect.objectContaining({ major: 8, minor: 208 })]));
+  });
+
   test('kernel failures keep the kernel errno: EEXIST, ENODATA (activate, snapshot, delete of a missing id)', async () => {
     const p = await pool();
     await p.createThin(1);

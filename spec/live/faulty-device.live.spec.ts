@@ -26,7 +26,7 @@ function dd(dev: string, dir: 'read' | 'write', file: string): DdResult {
   const args = dir === 'read'
     ? [`if=${dev}`, `of=${file}`, 'bs=4096', 'count=1', `skip=${PROBE}`, 'iflag=direct']
     : [`if=${file}`, `of=${dev}`, 'bs=4096', 'count=1', `seek=${PROBE}`, 'oflag=direct', 'conv=notrunc'];
-  const r = spawnSync('dd', args, { encoding: 'utf8' });
+  const r = spawnSync('dd', args, { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
   const m = /copied, ([\d.]+) s/.exec(r.stderr);
   return { ok: r.status === 0, stderr: r.stderr, seconds: m ? Number(m[1]) : undefined };
 }
@@ -35,7 +35,7 @@ function writerLines(log: string): string[] {
   return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
 }
 
-async function until(pred: () => boolean, what: string, tries = 200): Promise<void> {
+async function until(pred: () => boolean, what: string, tries = 600): Promise<void> {
   for (let i = 0; i < tries; i++) {
     if (pred()) return;
     await new Promise((r) => setTimeout(r, 50));

@@ -25,7 +25,10 @@ import { compareVersions } from './runner.js';
 export interface Corruption {
   /** 1-based byte within each bio's data that is overwritten. */
   readonly byte: number;
-  /** Corrupt data read (`read`: the disk stays intact) or written (`write`: the disk gets the bad byte). */
+  /**
+   * Corrupt data read (`read`: the disk stays intact; measured to have no effect on Linux 6.1,
+   * see docs/thin-and-faults.md) or written (`write`: the disk gets the bad byte).
+   */
   readonly direction: 'read' | 'write';
   /** The byte value written there (0…255). */
   readonly value: number;

@@ -3,6 +3,5 @@
  */
 export { SimulatedKernel, SimError, splitArgs, BUILTIN_TARGETS } from './simulator.js';
 export type { SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget } from './simulator.js';
-export { thinSim, ThinSim } from './thin-sim.js';
-export type { SimPool } from './thin-sim.js';
-export { simThinPoolIo } from './sim-io.js';
+export { thinSim, ThinSim, type SimPool } from './thin-sim.js';
+export { simThinPoolIo, type SimThinPoolIo } from './sim-io.js';

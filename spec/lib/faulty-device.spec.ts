@@ -79,6 +79,15 @@ describe('FaultyDevice', () => {
     ]);
   });
 
+  test('kernels before 4.12 have no noflush: the switch suspends without it (still without a freeze)', async () => {
+    const { dm, dev } = await setup([4, 11, 0]);
+    const seen: unknown[] = [];
+    const orig = dm.suspend.bind(dm);
+    jest.spyOn(dm, 'suspend').mockImplementation((d, o) => { seen.push(o); return orig(d, o); });
+    expect(await dev.failWrites()).toEqual({ kind: 'fail-writes' });
+    expect(seen).toEqual([{ noflush: false, skipLockfs: true }]);
+  });
+
   test('a failing suspend drops the loaded table and resumes with the old behaviour', async () => {
     const { kernel, dm, dev } = await setup();
     await dev.failWrites();

@@ -174,6 +174,8 @@ export class ThinPool {
   readonly #timeout: number;
   #id: Identity;
   #params: ThinPoolParams;
+  /** Snapshots in progress per origin id (serialised, see `snapshot`). */
+  readonly #originLocks = new Map<number, Promise<void>>();
   /** Loop devices this pool attached (files), detached by `destroy`. */
   readonly #loops: { data?: OwnedLoop; metadata?: OwnedLoop };
 
@@ -311,6 +313,24 @@ export class ThinPool {
   async snapshot(newId: number, originId: number, options: { activeOrigin?: DeviceId | string } = {}): Promise<void> {
     checkId(newId, 'newId');
     checkId(originId, 'originId');
+    // One snapshot of an origin at a time through this pool: a second caller would see the
+    // origin suspended by the first, skip its own suspend/resume, and could send create_snap
+    // after the first resumed it (a snapshot of a running filesystem).
+    const previous = this.#originLocks.get(originId) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => { release = r; });
+    const chained = previous.then(() => mine);
+    this.#originLocks.set(originId, chained);
+    await previous;
+    try {
+      await this.#snapshot(newId, originId, options);
+    } finally {
+      release();
+      if (this.#originLocks.get(originId) === chained) this.#originLocks.delete(originId);
+    }
+  }
+
+  async #snapshot(newId: number, originId: number, options: { activeOrigin?: DeviceId | string }): Promise<void> {
     const origin = options.activeOrigin ?? await this.#activeThin(originId);
     if (origin === undefined) {
       await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');

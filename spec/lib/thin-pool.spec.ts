@@ -139,6 +139,26 @@ describe('ThinPool: thin devices', () => {
     expect(sim.refs.size).toBe(33);
   });
 
+  test('concurrent snapshots of one active origin are serialised: each create_snap sees the origin suspended', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    await p.activate(1, { name: 'base', size: 8192 });
+    const seen: string[] = [];
+    const orig = dm.message.bind(dm);
+    jest.spyOn(dm, 'message').mockImplementation(async (d, s, m) => {
+      if (m === 'create_snap 3 1') await new Promise((r) => setTimeout(r, 20)); // the second caller is slow
+      if (m.startsWith('create_snap')) seen.push(`${m} origin-suspended=${suspended('base')}`);
+      return orig(d, s, m);
+    });
+    const first = p.snapshot(2, 1);
+    while (!suspended('base')) await new Promise((r) => setImmediate(r));
+    const second = p.snapshot(3, 1); // starts while the first holds the origin suspended
+    await Promise.all([first, second]);
+    expect(seen).toEqual(['create_snap 2 1 origin-suspended=true', 'create_snap 3 1 origin-suspended=true']);
+    expect(suspended('base')).toBe(false);
+    expect([...thinSim(kernel).pool('pool').thins.keys()].sort()).toEqual([1, 2, 3]);
+  });
+
   test('a failing create_snap still resumes the origin, and the kernel error comes out', async () => {
     const p = await pool();
     await p.createThin(1);

@@ -369,14 +369,16 @@ export class ThinPool {
   /**
    * `delete <id>`. With `discard`, the thin's blocks are discarded first (BLKDISCARD through
    * a short-lived activation sized to its highest mapped block), so a pool with discard
-   * passdown gives the space back to the disk under it. A thin that is active (its
+   * passdown gives the space back to the disk under it (skipped on an `ignoreDiscard` pool,
+   * which refuses discards). A thin that is active (its
    * `THIN-<id>-<pool>` device exists) is refused with BUSY before anything is discarded.
    */
   async delete(id: number, options: { discard?: boolean } = {}): Promise<void> {
     checkId(id, 'id');
     const active = await this.#activeThin(id);
     if (active) throw new DmOperationError('BUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`, { errno: ERRNO.EBUSY });
-    if (options.discard) await this.#discardThin(id);
+    // A pool with ignore_discard refuses discards (EOPNOTSUPP) and has nothing to pass down.
+    if (options.discard && !this.#params.ignoreDiscard) await this.#discardThin(id);
     await this.#message(thinPoolMessage.delete(id), 'delete');
   }
 

@@ -229,6 +229,18 @@ describe('ThinPool: thin devices', () => {
     expect(thinSim(kernel).pool('pool').thins.size).toBe(0);
   });
 
+  test('delete with discard on an ignore_discard pool skips the discard (the kernel would refuse it)', async () => {
+    const p = await pool({ ignoreDiscard: true });
+    await p.createThin(1);
+    await p.activate(1, { name: 'base', size: 8192 });
+    thinSim(kernel).write('base', 0, 8192);
+    await p.deactivate(1);
+    await p.delete(1, { discard: true });
+    expect(io.calls.some((c) => c.startsWith('discard'))).toBe(false);
+    expect([...kernel.devices.keys()]).toEqual(['pool']);
+    expect(thinSim(kernel).pool('pool').thins.size).toBe(0);
+  });
+
   test('deactivate --force: an open thin gets an error table and a deferred remove', async () => {
     const p = await pool();
     await p.createThin(1);

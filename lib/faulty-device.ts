@@ -13,7 +13,6 @@
  * The device gets a uuid (`FAULTY-<name>` unless given) and every step after the first is
  * addressed by it; each reply is checked against the first step's name, uuid and dev.
  */
-import type { DeviceId } from '../codec/index.js';
 import { FEATURES, type DeviceMapper } from './client.js';
 import { blockDeviceSectors } from './loop.js';
 import { DmOperationError } from './operation-errors.js';
@@ -264,4 +263,3 @@ export function modeOfLine(line: { start: number | bigint; length: number | bigi
   throw new DmOperationError('WRONG_TARGET', `a ${line.type} table is not a FaultyDevice mode`);
 }
 
-export type { DeviceId };

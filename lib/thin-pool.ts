@@ -16,7 +16,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { DeviceId, DeviceInfo, TargetLine } from '../codec/index.js';
+import type { DeviceId, TargetLine } from '../codec/index.js';
 import type { DeviceMapper } from './client.js';
 import { discardBlocks } from './discard.js';
 import { DmError } from './errors.js';
@@ -588,4 +588,3 @@ function poolParamsOf(targets: readonly TargetLine[], name: string): ThinPoolPar
   return params;
 }
 
-export type { DeviceInfo };

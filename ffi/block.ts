@@ -32,6 +32,10 @@ export const LOOP_CONFIGURE = 0x4c0a;
 export const LOOP_CTL_GET_FREE = 0x4c82;
 /** _IOR(0x12, 114, size_t) on 64-bit ABIs. */
 export const BLKGETSIZE64 = 0x80081272;
+/** _IO(0x12, 119): discard a byte range; the argument is `uint64_t range[2]` = { start, length }. */
+export const BLKDISCARD = 0x1277;
+/** LOOP_SET_CAPACITY: the loop device re-reads its backing file's size. */
+export const LOOP_SET_CAPACITY = 0x4c07;
 
 export const LO_FLAGS_READ_ONLY = 1;
 export const LO_FLAGS_AUTOCLEAR = 4;
@@ -196,6 +200,32 @@ export async function blockDeviceBytes(path: string): Promise<bigint> {
     const r = libc.ioctl(fd, BLKGETSIZE64, buf);
     if (r.ret < 0) fail('BLKGETSIZE64', 'ioctl', r.errno, path);
     return new DataView(buf.buffer).getBigUint64(0, LE);
+  });
+}
+
+/**
+ * BLKDISCARD: tells the device that the bytes [start, start + length) are unused (a thin
+ * device unmaps them, a loop device punches a hole). The kernel wants both 512-aligned
+ * (EINVAL otherwise); the caller validates. Opened O_WRONLY: the ioctl needs write access.
+ */
+export async function blockDiscard(path: string, start: bigint, length: bigint): Promise<void> {
+  const libc = await loadLibc();
+  withFd(path, fs.constants.O_WRONLY, 'BLKDISCARD', (fd) => {
+    const range = new Uint8Array(16);
+    const v = new DataView(range.buffer);
+    v.setBigUint64(0, start, LE);
+    v.setBigUint64(8, length, LE);
+    const r = libc.ioctl(fd, BLKDISCARD, range);
+    if (r.ret < 0) fail('BLKDISCARD', 'ioctl', r.errno, path);
+  });
+}
+
+/** LOOP_SET_CAPACITY: after the backing file grew, the loop device takes its new size. */
+export async function loopSetCapacity(loopPath: string): Promise<void> {
+  const libc = await loadLibc();
+  withFd(loopPath, fs.constants.O_RDONLY, 'LOOP_SET_CAPACITY', (fd) => {
+    const r = libc.ioctlInt(fd, LOOP_SET_CAPACITY, 0);
+    if (r.ret < 0) fail('LOOP_SET_CAPACITY', 'ioctl', r.errno, loopPath);
   });
 }
 

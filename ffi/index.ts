@@ -24,7 +24,7 @@ export { libcCandidates, loadLibc } from './libc.js';
 export type { Libc } from './libc.js';
 export { createCancelPipe, createPoller, DM_CONTROL_PATH, openControl, pollAsync } from './control.js';
 export {
-  blockDeviceBytes, decodeLoopInfo, DmSyscallError, encodeLoopInfo, loopClear, loopConfigure, loopGetFree, loopStatus,
+  blockDeviceBytes, blockDiscard, decodeLoopInfo, DmSyscallError, encodeLoopInfo, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, BLKDISCARD, LOOP_SET_CAPACITY,
   makedev, mknodBlock, BLKGETSIZE64, LOOP_CONFIG_SIZE, LOOP_INFO64_SIZE, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE, LOOP_GET_STATUS64, LOOP_SET_FD,
   LOOP_SET_STATUS64, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO, LO_FLAGS_PARTSCAN, LO_FLAGS_READ_ONLY,
 } from './block.js';

@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  blockDeviceBytes, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopStatus, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO,
+  blockDeviceBytes, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO,
   LO_FLAGS_PARTSCAN, LO_FLAGS_READ_ONLY, type LoopStatus,
 } from '../ffi/block.js';
 import { ERRNO } from '../ffi/errors.js';
@@ -142,4 +142,14 @@ function loopPath(device: unknown): string {
   const p = objectArg(device, 'device', 'a path string or a LoopDevice').path;
   valueArg(p, 'device.path', 'string');
   return p as string;
+}
+
+/**
+ * Grows a loop device to its backing file's new size (LOOP_SET_CAPACITY), after the file
+ * was extended; returns the new size in sectors.
+ */
+export async function refreshLoopCapacity(device: LoopDevice | string): Promise<bigint> {
+  const p = loopPath(device);
+  await loopSetCapacity(p);
+  return (await blockDeviceBytes(p)) / 512n;
 }

@@ -5,3 +5,5 @@ export { SimulatedKernel, SimError, splitArgs, BUILTIN_TARGETS, simKey, keyBytes
 export type {
   SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget, SimInterceptor, SimIoctlEvent, SimIoctlOutcome,
 } from './simulator.js';
+export { thinSim, ThinSim, type SimPool } from './thin-sim.js';
+export { simThinPoolIo, type SimThinPoolIo } from './sim-io.js';

@@ -22,6 +22,8 @@ import {
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import type { Backend, ControlTransport, IoctlResult, Watcher } from '../backend.js';
 import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
+import { thinTargets } from './thin-sim.js';
+import { faultTargets } from './fault-sim.js';
 
 export { SimError, splitArgs, BUILTIN_TARGETS };
 export type { ConstructedTarget, SimBlockDevice, SimTargetType };
@@ -216,6 +218,8 @@ export class SimulatedKernel {
       const v = this.version[1] >= 48 ? ({ zero: [1, 2, 0], error: [1, 7, 0] } as Record<string, readonly [number, number, number]>)[t.name] : undefined;
       this.#targets.set(t.name, v ? { ...t, version: v } : t);
     }
+    // thin-pool, thin, flakey, delay (thin-sim.ts, fault-sim.ts): they need the kernel itself.
+    for (const t of [...thinTargets(this), ...faultTargets(this)]) this.#targets.set(t.name, t);
   }
 
   // ------------------------------------------------------------- test hooks ---
@@ -825,6 +829,7 @@ export class SimulatedKernel {
           this.#globalEvent(); // dm_swap_table()
         }
         d.suspended = false;
+        for (const l of d.live?.lines ?? []) l.target.resume?.();
         if (wasSuspended && d.diskAdded) k.flags |= DM_UEVENT_GENERATED_FLAG;
       }
       this.#devStatus(d, k);

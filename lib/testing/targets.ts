@@ -28,6 +28,8 @@ export interface ConstructedTarget {
   readonly deps: readonly SimBlockDevice[];
   /** Handles a target message; returns output text or undefined. Throw a SimError for failures. */
   message?(argv: string[]): string | undefined;
+  /** Called on every resume of the device whose live table holds the target (the kernel's preresume/resume). */
+  resume?(): void;
 }
 
 export interface SimTargetType {
@@ -39,7 +41,7 @@ export interface SimTargetType {
 
 /** A failure inside the simulated kernel: errno name plus the line it would log. */
 export class SimError extends Error {
-  constructor(readonly errnoName: 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT', readonly log: string) {
+  constructor(readonly errnoName: 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT' | 'EOPNOTSUPP' | 'ENOSPC', readonly log: string) {
     super(log);
   }
 }

@@ -58,8 +58,16 @@ describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
       // --- the README example, essentially: react when the pool crosses its low-water mark
       const seen: DeviceEvent[] = [];
       const lowWater = 1000n;
+      // The iterator is live (its first snapshot taken) once it reports a device added after
+      // it started: only then may the pool cross its mark. A fixed delay raced with the
+      // iterator's start on a loaded host (the crossing landed in its first snapshot).
+      const events = dm.events({ filter: { namePrefix: pool, kinds: ['added', 'changed'] } });
+      const first = events.next();
+      await dm.create({ name: `${pool}-ready` });
+      expect((await first).value).toMatchObject({ kind: 'added', name: `${pool}-ready` });
       const watching = (async () => {
-        for await (const e of dm.events({ filter: { namePrefix: pool, kinds: ['changed'] } })) {
+        for await (const e of events) {
+          if (e.kind !== 'changed') continue;
           seen.push(e);
           const [p] = (await dm.status(pool)).targets.map(parseStatus);   // typed thin-pool status
           if (p && p.type === 'thin-pool' && p.status.health === 'ok'
@@ -67,7 +75,6 @@ describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
         }
         return undefined;
       })();
-      await new Promise((r) => setTimeout(r, 100));
       const fd = fs.openSync(`/dev/dm-${t.dev.minor}`, fs.constants.O_WRONLY | fs.constants.O_SYNC);
       const chunk = Buffer.alloc(64 * 1024, 0xab);
       for (let i = 0; i < 40; i++) fs.writeSync(fd, chunk, 0, chunk.length, i * chunk.length); // 40 blocks > 24 free above the mark
@@ -78,7 +85,7 @@ describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
       expect(seen[0]).toMatchObject({ kind: 'changed', name: pool });
       expect(seen[0]!.delta).toBeGreaterThanOrEqual(1);
     } finally {
-      for (const n of [thin, pool]) if ((await dm.info(n)).exists) await dm.removeDevice(n);
+      for (const n of [thin, pool, `${pool}-ready`]) if ((await dm.info(n)).exists) await dm.removeDevice(n);
       dm.close();
       await meta.release();
       await data.release();

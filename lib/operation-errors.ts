@@ -1,0 +1,33 @@
+/**
+ * Errors of the multi-step helpers (ThinPool, FaultyDevice) that are not a failed ioctl:
+ * a failed ioctl stays a `DmError` with the kernel's errno, and a failed block-device call a
+ * `DmSyscallError`; these are what the helpers themselves refuse or detect.
+ */
+
+export type DmOperationErrorCode =
+  /** Bad input, refused before any syscall. */
+  | 'INVALID_INPUT'
+  /** The device exists but is not what the helper manages (e.g. not a thin-pool table). */
+  | 'WRONG_TARGET'
+  /** The device, or the thin id, does not exist. */
+  | 'NOT_FOUND'
+  /** A step did not finish within the helper's bound (the device was resumed where possible). */
+  | 'TIMEOUT'
+  /** A later step's reply names another device than the first step's (name, uuid or dev changed). */
+  | 'IDENTITY_MISMATCH'
+  /** The device is in use (e.g. an active thin that would be deleted); `errno` is EBUSY. */
+  | 'BUSY'
+  /** The pool is in a state that refuses the request (failed, read-only, needs_check). */
+  | 'POOL_STATE';
+
+export class DmOperationError extends Error {
+  override readonly name = 'DmOperationError';
+  readonly code: DmOperationErrorCode;
+  /** The errno this condition corresponds to, when there is one (BUSY: EBUSY). */
+  readonly errno: number | undefined;
+  constructor(code: DmOperationErrorCode, message: string, options?: { cause?: unknown; errno?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.errno = options?.errno;
+  }
+}

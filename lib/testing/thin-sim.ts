@@ -1,0 +1,371 @@
+/**
+ * Simulated `thin-pool` and `thin` targets: pool metadata (thin ids, shared block mappings,
+ * transaction id, held metadata root), the pool messages with the kernel's errnos, the
+ * status and table text as dm-thin.c prints them, pool modes and the table events the
+ * kernel raises (low-water mark crossed, mode changes). There is no data path: tests move
+ * data with `thinSim(kernel).write()` / `.discard()`, which provision and unmap blocks the
+ * way bios would.
+ *
+ * Fidelity notes (from dm-thin.c / dm-thin-metadata.c):
+ * - create_thin/create_snap of an existing id: EEXIST; of/with a missing origin and delete
+ *   of a missing id: ENODATA; delete of an id a thin table holds (live or inactive): EBUSY.
+ * - set_transaction_id with a wrong current id: EINVAL; reserve_metadata_snap twice: EBUSY;
+ *   release without one: EINVAL. Messages in ro/fail mode: EOPNOTSUPP.
+ * - The low-water event fires once when free data blocks ≤ the mark, re-armed at resume.
+ *   A write with no free block puts the pool in out_of_data_space (event); with
+ *   error_if_no_space the write fails. Resizing bigger leaves out_of_data_space (event).
+ * - Pool metadata lives on the metadata device: a table reloaded over the same metadata
+ *   device sees the same thins. New size, features and mode apply at resume, as in the kernel.
+ */
+import type { SimulatedKernel } from './simulator.js';
+import { SimError, type ConstructedTarget, type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
+
+type Mode = 'rw' | 'ro' | 'out_of_data_space' | 'fail';
+
+interface Features {
+  skipBlockZeroing: boolean; ignoreDiscard: boolean; noDiscardPassdown: boolean; readOnly: boolean; errorIfNoSpace: boolean;
+}
+
+/** One thin device inside the pool's metadata: virtual block → data block. */
+interface ThinMeta { readonly id: number; readonly map: Map<number, number> }
+
+/** A pool's metadata and runtime state, keyed by its metadata device. */
+export interface SimPool {
+  readonly metadataDevice: SimBlockDevice;
+  readonly dataDevice: SimBlockDevice;
+  readonly blockSize: number;
+  totalDataBlocks: number;
+  lowWaterMark: bigint;
+  features: Features;
+  transactionId: bigint;
+  readonly thins: Map<number, ThinMeta>;
+  /** Data block → reference count (shared by snapshots). */
+  readonly refs: Map<number, number>;
+  heldRoot: bigint | null;
+  mode: Mode;
+  needsCheck: boolean;
+  lowWaterTriggered: boolean;
+}
+
+interface PoolTarget extends ConstructedTarget { readonly pool: SimPool; readonly pending: { blocks: number; lowWaterMark: bigint; features: Features } }
+interface ThinTarget extends ConstructedTarget { readonly pool: SimPool; readonly thinId: number }
+
+const FEATURE_WORDS: readonly [keyof Features, string][] = [
+  ['skipBlockZeroing', 'skip_block_zeroing'], ['ignoreDiscard', 'ignore_discard'], ['noDiscardPassdown', 'no_discard_passdown'],
+  ['readOnly', 'read_only'], ['errorIfNoSpace', 'error_if_no_space'],
+];
+
+/** The test handle of one simulated kernel's thin pools. */
+export class ThinSim {
+  readonly pools = new Map<string, SimPool>();
+  readonly #kernel: SimulatedKernel;
+  constructor(kernel: SimulatedKernel) { this.#kernel = kernel; }
+
+  /** The pool behind a device's live thin-pool table. */
+  pool(deviceName: string): SimPool {
+    const t = this.#liveTarget(deviceName);
+    if (!t || !isPool(t)) throw new Error(`${deviceName} has no live thin-pool table`);
+    return t.pool;
+  }
+
+  /**
+   * Writes `sectors` sectors at `sector` of an active thin device, as a bio would: unmapped
+   * or shared blocks get a new data block. Returns false when the pool ran out of space
+   * (the write fails with error_if_no_space; it would queue otherwise).
+   */
+  write(deviceName: string, sector: bigint | number, sectors: bigint | number): boolean {
+    const t = this.#thin(deviceName);
+    const pool = t.pool;
+    if (pool.mode === 'ro' || pool.mode === 'fail') return false;
+    const thin = pool.thins.get(t.thinId)!;
+    const bs = BigInt(pool.blockSize);
+    const first = Number(BigInt(sector) / bs);
+    const last = Number((BigInt(sector) + BigInt(sectors) - 1n) / bs);
+    for (let v = first; v <= last; v++) {
+      const cur = thin.map.get(v);
+      if (cur !== undefined && pool.refs.get(cur) === 1) continue; // already exclusively mapped
+      const fresh = this.#allocate(pool);
+      if (fresh === undefined) return false;
+      if (cur !== undefined) this.#unref(pool, cur);
+      thin.map.set(v, fresh);
+    }
+    return true;
+  }
+
+  /** Discards whole blocks inside [sector, sector + sectors) of an active thin device (BLKDISCARD). */
+  discard(deviceName: string, sector: bigint | number = 0n, sectors?: bigint | number): void {
+    const t = this.#thin(deviceName);
+    const pool = t.pool;
+    if (pool.features.ignoreDiscard) return;
+    const thin = pool.thins.get(t.thinId)!;
+    const bs = BigInt(pool.blockSize);
+    const start = BigInt(sector);
+    const end = sectors === undefined ? BigInt(Number.MAX_SAFE_INTEGER) : start + BigInt(sectors);
+    for (const [v, b] of [...thin.map]) {
+      if (BigInt(v) * bs >= start && BigInt(v + 1) * bs <= end) { thin.map.delete(v); this.#unref(pool, b); }
+    }
+  }
+
+  /** Metadata damage as the kernel finds it: needs_check set, pool read-only, a table event. */
+  setNeedsCheck(deviceName: string): void {
+    const pool = this.pool(deviceName);
+    pool.needsCheck = true;
+    this.setMode(pool, 'ro');
+  }
+
+  /** set_pool_mode(): a mode change raises a table event on the pool device. */
+  setMode(pool: SimPool, mode: Mode): void {
+    if (pool.mode === mode) return;
+    pool.mode = mode;
+    this.event(pool);
+  }
+
+  /** dm_table_event() on the device whose live table holds the pool. */
+  event(pool: SimPool): void {
+    for (const d of this.#kernel.devices.values()) {
+      if (d.live?.lines.some((l) => isPool(l.target) && l.target.pool === pool)) this.#kernel.triggerEvent(d.name);
+    }
+  }
+
+  /** Whether any table (live or inactive) holds thin `id` of `pool` open. */
+  isOpen(pool: SimPool, id: number): boolean {
+    for (const d of this.#kernel.devices.values()) {
+      for (const table of [d.live, d.inactive]) {
+        if (table?.lines.some((l) => isThin(l.target) && l.target.pool === pool && l.target.thinId === id)) return true;
+      }
+    }
+    return false;
+  }
+
+  /** The pool of a dm device given as a table argument, when its live table is a thin-pool. */
+  poolOfBlock(b: SimBlockDevice): SimPool | undefined {
+    if (b.major !== this.#kernel.major) return undefined;
+    const d = [...this.#kernel.devices.values()].find((x) => x.minor === b.minor);
+    const line = d?.live?.lines[0];
+    return line && isPool(line.target) ? line.target.pool : undefined;
+  }
+
+  #liveTarget(deviceName: string): ConstructedTarget | undefined {
+    return this.#kernel.devices.get(deviceName)?.live?.lines[0]?.target;
+  }
+
+  #thin(deviceName: string): ThinTarget {
+    const t = this.#liveTarget(deviceName);
+    if (!t || !isThin(t)) throw new Error(`${deviceName} has no live thin table`);
+    return t;
+  }
+
+  #allocate(pool: SimPool): number | undefined {
+    for (let b = 0; b < pool.totalDataBlocks; b++) {
+      if (!pool.refs.has(b)) {
+        pool.refs.set(b, 1);
+        const free = BigInt(pool.totalDataBlocks - pool.refs.size);
+        if (free <= pool.lowWaterMark && !pool.lowWaterTriggered) {
+          pool.lowWaterTriggered = true;
+          this.event(pool);
+        }
+        return b;
+      }
+    }
+    this.setMode(pool, 'out_of_data_space');
+    return undefined;
+  }
+
+  #unref(pool: SimPool, b: number): void {
+    const n = pool.refs.get(b) ?? 0;
+    if (n <= 1) pool.refs.delete(b);
+    else pool.refs.set(b, n - 1);
+  }
+}
+
+function isPool(t: ConstructedTarget): t is PoolTarget { return 'pending' in t; }
+function isThin(t: ConstructedTarget): t is ThinTarget { return 'thinId' in t; }
+
+const sims = new WeakMap<SimulatedKernel, ThinSim>();
+
+/** The thin-pool test handle of a simulated kernel. */
+export function thinSim(kernel: SimulatedKernel): ThinSim {
+  let s = sims.get(kernel);
+  if (!s) { s = new ThinSim(kernel); sims.set(kernel, s); }
+  return s;
+}
+
+function dev(ctx: TargetContext, arg: string | undefined, what: string): SimBlockDevice {
+  const d = arg === undefined ? undefined : ctx.lookup(arg);
+  if (!d) throw new SimError(ctx.lookupErrno, `${what}: Device lookup failed`);
+  return d;
+}
+
+const num = (s: string | undefined): number | undefined => (s !== undefined && /^\d{1,10}$/.test(s) ? Number(s) : undefined);
+
+function poolType(kernel: SimulatedKernel): SimTargetType {
+  const sim = thinSim(kernel);
+  return {
+    name: 'thin-pool', version: [1, 22, 0],
+    construct(argv, length, ctx): PoolTarget {
+      if (argv.length < 4) throw new SimError('EINVAL', 'thin-pool: Invalid argument count');
+      const bs = num(argv[2]);
+      if (bs === undefined || bs < 128 || bs > 2097152 || bs % 128 !== 0) throw new SimError('EINVAL', 'thin-pool: Invalid block size');
+      if (!/^\d{1,20}$/.test(argv[3]!)) throw new SimError('EINVAL', 'thin-pool: Invalid low water mark');
+      const features: Features = { skipBlockZeroing: false, ignoreDiscard: false, noDiscardPassdown: false, readOnly: false, errorIfNoSpace: false };
+      if (argv.length > 4) {
+        const n = num(argv[4]);
+        if (n === undefined || argv.length !== 5 + n) throw new SimError('EINVAL', 'thin-pool: Invalid number of pool feature arguments');
+        for (const w of argv.slice(5)) {
+          const f = FEATURE_WORDS.find(([, word]) => word === w);
+          if (!f) throw new SimError('EINVAL', 'thin-pool: Unrecognised pool feature requested');
+          features[f[0]] = true;
+        }
+      }
+      const meta = dev(ctx, argv[0], 'thin-pool');
+      const data = dev(ctx, argv[1], 'thin-pool');
+      if (length > data.sectors) throw new SimError('EINVAL', 'thin-pool: data device too small for target');
+      const key = `${meta.major}:${meta.minor}`;
+      let pool = sim.pools.get(key);
+      if (pool && pool.blockSize !== bs) throw new SimError('EINVAL', 'thin-pool: Pool data block size mismatch');
+      const blocks = Number(length / BigInt(bs));
+      const lowWaterMark = BigInt(argv[3]!);
+      if (!pool) {
+        pool = {
+          metadataDevice: meta, dataDevice: data, blockSize: bs, totalDataBlocks: blocks, lowWaterMark, features, transactionId: 0n,
+          thins: new Map(), refs: new Map(), heldRoot: null, mode: features.readOnly ? 'ro' : 'rw', needsCheck: false, lowWaterTriggered: false,
+        };
+        sim.pools.set(key, pool);
+      }
+      const p = pool;
+      const words = FEATURE_WORDS.filter(([k]) => features[k]).map(([, w]) => `${w} `);
+      const table = `${meta.major}:${meta.minor} ${data.major}:${data.minor} ${bs} ${lowWaterMark} ${words.length} ${words.join('')}`;
+      return {
+        pool: p,
+        pending: { blocks, lowWaterMark, features },
+        table,
+        deps: [meta, data],
+        status() {
+          if (p.mode === 'fail') return 'Fail';
+          const totalMeta = meta.sectors / 8n;
+          const usedMeta = 10n + BigInt(p.thins.size) + BigInt(p.refs.size) / 64n;
+          const mode = p.mode === 'out_of_data_space' ? 'out_of_data_space' : p.mode === 'ro' ? 'ro' : 'rw';
+          const discard = p.features.ignoreDiscard ? 'ignore_discard' : p.features.noDiscardPassdown ? 'no_discard_passdown' : 'discard_passdown';
+          const threshold = totalMeta / 4n < 4096n ? totalMeta / 4n : 4096n; // calc_metadata_threshold()
+          return `${p.transactionId} ${usedMeta}/${totalMeta} ${p.refs.size}/${p.totalDataBlocks} ${p.heldRoot ?? '-'} ${mode} ${discard} `
+            + `${p.features.errorIfNoSpace ? 'error_if_no_space' : 'queue_if_no_space'} ${p.needsCheck ? 'needs_check' : '-'} ${threshold} `;
+        },
+        resume() {
+          // pool_preresume()/pool_resume(): new size, features and mode take effect.
+          if (this.pending.blocks < p.totalDataBlocks) return; // the kernel refuses to shrink (resume fails); kept as is
+          const grew = this.pending.blocks > p.totalDataBlocks;
+          p.totalDataBlocks = this.pending.blocks;
+          p.lowWaterMark = this.pending.lowWaterMark;
+          p.features = this.pending.features;
+          p.lowWaterTriggered = false;
+          if (p.needsCheck || p.features.readOnly) sim.setMode(p, 'ro');
+          else if (p.mode === 'ro' || (p.mode === 'out_of_data_space' && grew)) sim.setMode(p, 'rw');
+        },
+        message(args) {
+          return poolMessage(sim, p, args);
+        },
+      };
+    },
+  };
+}
+
+function thinId(s: string | undefined): number {
+  const n = num(s);
+  if (n === undefined || n > 0xffffff) throw new SimError('EINVAL', `thin-pool: Invalid device id: ${s}`);
+  return n;
+}
+
+function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
+  const [cmd, a, b] = args;
+  const need = (n: number) => { if (args.length !== n) throw new SimError('EINVAL', `thin-pool: Incorrect number of arguments for ${cmd}`); };
+  if (p.mode === 'ro' || p.mode === 'fail') throw new SimError('EOPNOTSUPP', 'thin-pool: unable to service pool target messages in READ_ONLY or FAIL mode');
+  switch (cmd) {
+    case 'create_thin': {
+      need(2);
+      const id = thinId(a);
+      if (p.thins.has(id)) throw new SimError('EEXIST', `thin-pool: Creation of new thinly-provisioned device with id ${id} failed.`);
+      p.thins.set(id, { id, map: new Map() });
+      return undefined;
+    }
+    case 'create_snap': {
+      need(3);
+      const id = thinId(a);
+      const origin = p.thins.get(thinId(b));
+      if (p.thins.has(id)) throw new SimError('EEXIST', `thin-pool: Creation of new snapshot ${id} of device ${b} failed.`);
+      if (!origin) throw new SimError('ENODATA', `thin-pool: Creation of new snapshot ${id} of device ${b} failed.`);
+      p.thins.set(id, { id, map: new Map(origin.map) });
+      for (const blk of origin.map.values()) p.refs.set(blk, (p.refs.get(blk) ?? 0) + 1);
+      return undefined;
+    }
+    case 'delete': {
+      need(2);
+      const id = thinId(a);
+      const t = p.thins.get(id);
+      if (!t) throw new SimError('ENODATA', `thin-pool: Deletion of thin device ${id} failed.`);
+      if (sim.isOpen(p, id)) throw new SimError('EBUSY', `thin-pool: Deletion of thin device ${id} failed.`);
+      for (const blk of t.map.values()) {
+        const n = p.refs.get(blk) ?? 0;
+        if (n <= 1) p.refs.delete(blk); else p.refs.set(blk, n - 1);
+      }
+      p.thins.delete(id);
+      return undefined;
+    }
+    case 'set_transaction_id': {
+      need(3);
+      if (!/^\d{1,20}$/.test(a ?? '') || !/^\d{1,20}$/.test(b ?? '')) throw new SimError('EINVAL', 'thin-pool: set_transaction_id message: Unrecognised id');
+      if (BigInt(a!) !== p.transactionId) throw new SimError('EINVAL', `thin-pool: Failed to change transaction id from ${a} to ${b}.`);
+      p.transactionId = BigInt(b!);
+      return undefined;
+    }
+    case 'reserve_metadata_snap': {
+      need(1);
+      if (p.heldRoot !== null) throw new SimError('EBUSY', 'thin-pool: reserve_metadata_snap message failed.');
+      p.heldRoot = 1234n + BigInt(p.thins.size);
+      return undefined;
+    }
+    case 'release_metadata_snap': {
+      need(1);
+      if (p.heldRoot === null) throw new SimError('EINVAL', 'thin-pool: release_metadata_snap message failed.');
+      p.heldRoot = null;
+      return undefined;
+    }
+    default:
+      throw new SimError('EINVAL', `thin-pool: Unrecognised thin pool target message received: ${cmd}`);
+  }
+}
+
+function thinType(kernel: SimulatedKernel): SimTargetType {
+  const sim = thinSim(kernel);
+  return {
+    name: 'thin', version: [1, 22, 0],
+    construct(argv, _length, ctx): ThinTarget {
+      if (argv.length !== 2 && argv.length !== 3) throw new SimError('EINVAL', 'thin: Invalid argument count');
+      const poolDev = dev(ctx, argv[0], 'thin');
+      const id = thinId(argv[1]);
+      const origin = argv[2] === undefined ? undefined : dev(ctx, argv[2], 'thin');
+      const pool = sim.poolOfBlock(poolDev);
+      if (!pool) throw new SimError('EINVAL', "thin: Couldn't find pool object for pool device");
+      if (!pool.thins.has(id)) throw new SimError('ENODATA', "thin: Couldn't open thin internal device");
+      return {
+        pool, thinId: id,
+        table: `${poolDev.major}:${poolDev.minor} ${id}${origin ? ` ${origin.major}:${origin.minor}` : ''}`,
+        deps: origin ? [poolDev, origin] : [poolDev],
+        status() {
+          if (pool.mode === 'fail') return 'Fail';
+          const t = pool.thins.get(id);
+          if (!t) return '-';
+          const bs = BigInt(pool.blockSize);
+          const mapped = BigInt(t.map.size) * bs;
+          if (t.map.size === 0) return `${mapped} -`;
+          const highest = BigInt(Math.max(...t.map.keys()));
+          return `${mapped} ${(highest + 1n) * bs - 1n}`;
+        },
+      };
+    },
+  };
+}
+
+/** thin-pool and thin for one simulated kernel (registered by its constructor). */
+export function thinTargets(kernel: SimulatedKernel): SimTargetType[] {
+  return [poolType(kernel), thinType(kernel)];
+}

@@ -48,6 +48,7 @@ describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
     const dm = await DeviceMapper.open();
     const pool = `dmts-pool-${process.pid}`;
     const thin = `dmts-thin-${process.pid}`;
+    const sentinels: string[] = [];
     try {
       await dm.createDevice({ name: pool, table: [{ start: 0, length: 131072, type: 'thin-pool', params: `${meta.path} ${data.path} 128 1000` }] });
       await dm.message(pool, 0, 'create_thin 0');
@@ -59,12 +60,18 @@ describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
       const seen: DeviceEvent[] = [];
       const lowWater = 1000n;
       // The iterator is live (its first snapshot taken) once it reports a device added after
-      // it started: only then may the pool cross its mark. A fixed delay raced with the
-      // iterator's start on a loaded host (the crossing landed in its first snapshot).
+      // that snapshot: only then may the pool cross its mark. A fixed delay raced with the
+      // iterator's start on a loaded host (the crossing landed in its first snapshot), and so
+      // would a single sentinel created too early: sentinels are added until one is reported.
       const events = dm.events({ filter: { namePrefix: pool, kinds: ['added', 'changed'] } });
       const first = events.next();
-      await dm.create({ name: `${pool}-ready` });
-      expect((await first).value).toMatchObject({ kind: 'added', name: `${pool}-ready` });
+      let ready: IteratorResult<DeviceEvent> | undefined;
+      for (let i = 0; ready === undefined && i < 100; i++) {
+        sentinels.push(`${pool}-ready-${i}`);
+        await dm.create({ name: sentinels[i]! });
+        ready = await Promise.race([first, new Promise<undefined>((r) => setTimeout(() => r(undefined), 200))]);
+      }
+      expect(ready?.value).toMatchObject({ kind: 'added' });
       const watching = (async () => {
         for await (const e of events) {
           if (e.kind !== 'changed') continue;
@@ -85,7 +92,7 @@ describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
       expect(seen[0]).toMatchObject({ kind: 'changed', name: pool });
       expect(seen[0]!.delta).toBeGreaterThanOrEqual(1);
     } finally {
-      for (const n of [thin, pool, `${pool}-ready`]) if ((await dm.info(n)).exists) await dm.removeDevice(n);
+      for (const n of [thin, pool, ...sentinels]) if ((await dm.info(n)).exists) await dm.removeDevice(n);
       dm.close();
       await meta.release();
       await data.release();

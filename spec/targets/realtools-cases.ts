@@ -1,0 +1,62 @@
+/**
+ * Table and status lines as the kernel printed them for devices the real tools made
+ * (spec/live/realtools.live.spec.ts): LVM2 2.03.16, cryptsetup 2.6.1 (Debian 12) on the
+ * kernels of the matrix. Key bytes are replaced by a synthetic key of the same length; the
+ * rest is verbatim, trailing blanks included.
+ */
+export interface RealLine {
+  /** The device (names as the tools chose them, for the reader). */
+  readonly device: string;
+  readonly type: string;
+  readonly length: number;
+  readonly params: string;
+  /** The kernel(s) it was seen on when not every one. */
+  readonly kernels?: string;
+}
+
+/** Debian 6.1 (dm 4.47). */
+export const REAL_TABLES: readonly RealLine[] = [
+  { device: 'cint', type: 'integrity', length: 32328, params: '7:10 0 4 J 8 journal_sectors:176 interleave_sectors:32768 buffer_sectors:128 journal_watermark:50 commit_time:10000 fix_padding fix_hmac internal_hash:crc32c' },
+  { device: 'cluks1', type: 'crypt', length: 28672, params: 'aes-xts-plain64 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef 0 7:7 4096' },
+  { device: 'cplain', type: 'crypt', length: 32768, params: 'aes-xts-plain64 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef 0 7:6 0' },
+  { device: 'cver', type: 'verity', length: 32768, params: '1 7:11 7:12 4096 4096 4096 1 sha256 3eb5d7daa4fdc4ed7cf0dce72a67082918a7b058cfa8786d1ea40594c7a36542 b40ba30e237f61909bf4ebafad9d9ef261fcfc334cdcf9408edb237a47d2fbd3 8 use_fec_from_device 7:13 fec_blocks 8191 fec_start 0 fec_roots 2' },
+  { device: 'rt-corig', type: 'cache', length: 16384, params: '254:53 254:52 254:54 128 2 metadata2 writethrough smq 0' },
+  { device: 'rt-corig2', type: 'cache', length: 16384, params: '254:58 254:57 254:59 128 2 metadata2 writethrough mq 0' },
+  { device: 'rt-lin', type: 'snapshot-origin', length: 8192, params: '254:45' },
+  { device: 'rt-mir', type: 'mirror', length: 8192, params: 'core 2 4096 nosync 2 254:48 0 254:49 0 1 handle_errors' },
+  { device: 'rt-pool-tpool', type: 'thin-pool', length: 16384, params: '254:2 254:3 128 0 0 ' },
+  { device: 'rt-raid1', type: 'raid', length: 8192, params: 'raid1 4 0 nosync region_size 4096 2 254:8 254:9 254:10 254:11' },
+  { device: 'rt-raid10', type: 'raid', length: 8192, params: 'raid10 6 128 nosync region_size 4096 raid10_copies 2 4 254:27 254:28 254:29 254:30 254:31 254:32 254:33 254:34' },
+  { device: 'rt-raid4', type: 'raid', length: 8192, params: 'raid4 4 128 nosync region_size 4096 3 254:13 254:14 254:15 254:16 254:17 254:18' },
+  { device: 'rt-raid5', type: 'raid', length: 8192, params: 'raid5_ls 4 128 nosync region_size 4096 3 254:20 254:21 254:22 254:23 254:24 254:25' },
+  { device: 'rt-rint', type: 'raid', length: 8192, params: 'raid1 3 0 region_size 4096 2 254:36 254:39 254:40 254:43' },
+  { device: 'rt-rint_rimage_0', type: 'integrity', length: 8192, params: '254:38 0 4 J 8 meta_device:254:37 recalculate journal_sectors:176 interleave_sectors:1 buffer_sectors:128 journal_watermark:50 commit_time:10000 internal_hash:crc32c' },
+  { device: 'rt-rint_rimage_1', type: 'integrity', length: 8192, params: '254:42 0 4 J 8 meta_device:254:41 recalculate journal_sectors:176 interleave_sectors:1 buffer_sectors:128 journal_watermark:50 commit_time:10000 internal_hash:crc32c' },
+  { device: 'rt-snap', type: 'snapshot', length: 8192, params: '254:45 254:46 P 8' },
+  { device: 'rt-str', type: 'striped', length: 8192, params: '2 128 7:0 10240 7:1 2048' },
+  { device: 'rt-thin', type: 'thin', length: 32768, params: '254:4 1' },
+  { device: 'rt-tsnap', type: 'thin', length: 32768, params: '254:4 2' },
+];
+
+export const REAL_STATUS: readonly RealLine[] = [
+  { device: 'cint', type: 'integrity', length: 32328, params: '0 32328 -' },
+  { device: 'cluks1', type: 'crypt', length: 28672, params: '' },
+  { device: 'cplain', type: 'crypt', length: 32768, params: '' },
+  { device: 'cver', type: 'verity', length: 32768, params: 'V' },
+  { device: 'rt-corig', type: 'cache', length: 16384, params: '8 9/1280 128 0/128 0 0 0 0 0 0 0 2 metadata2 writethrough 2 migration_threshold 2048 smq 0 rw - ' },
+  { device: 'rt-corig2', type: 'cache', length: 16384, params: '8 9/1024 128 0/64 0 0 0 0 0 0 0 2 metadata2 writethrough 2 migration_threshold 2048 mq 10 random_threshold 0 sequential_threshold 0 discard_promote_adjustment 0 read_promote_adjustment 0 write_promote_adjustment 0 rw - ' },
+  { device: 'rt-lin', type: 'snapshot-origin', length: 8192, params: '' },
+  { device: 'rt-mir', type: 'mirror', length: 8192, params: '2 254:48 254:49 2/2 1 AA 1 core' },
+  { device: 'rt-pool-tpool', type: 'thin-pool', length: 16384, params: '2 61/512 0/128 - rw discard_passdown queue_if_no_space - 128 ' },
+  { device: 'rt-raid1', type: 'raid', length: 8192, params: 'raid1 2 AA 8192/8192 idle 0 0 -' },
+  { device: 'rt-raid10', type: 'raid', length: 8192, params: 'raid10 4 AAAA 8192/8192 idle 0 0 -' },
+  { device: 'rt-raid4', type: 'raid', length: 8192, params: 'raid4 3 AAA 4096/4096 idle 0 0 -' },
+  { device: 'rt-raid5', type: 'raid', length: 8192, params: 'raid5_ls 3 AAA 4096/4096 idle 0 0 -' },
+  { device: 'rt-rint', type: 'raid', length: 8192, params: 'raid1 2 AA 8192/8192 idle 0 0 -' },
+  { device: 'rt-rint_rimage_0', type: 'integrity', length: 8192, params: '0 8192 8192' },
+  { device: 'rt-rint_rimage_1', type: 'integrity', length: 8192, params: '0 8192 8192' },
+  { device: 'rt-snap', type: 'snapshot', length: 8192, params: '16/8192 16' },
+  { device: 'rt-str', type: 'striped', length: 8192, params: '2 7:0 7:1 1 AA' },
+  { device: 'rt-thin', type: 'thin', length: 32768, params: '0 -' },
+  { device: 'rt-tsnap', type: 'thin', length: 32768, params: '0 -' },
+];

@@ -291,8 +291,10 @@ suite(`real tools: LVM2, cryptsetup, integritysetup, veritysetup [kernel ${kerne
       lvmMust('lvrename', '-q', VG, 'str', 'str2');
       await until('renamed', (e) => e.kind === 'renamed' && e.name === `${VG}-str2` && e.oldName === `${VG}-str`);
 
-      // A raid1 that really resyncs (tiny): dm-raid raises a table event when the resync ends.
-      lvmMust('lvcreate', '-q', '-y', '--type', 'raid1', '-m1', '-L', '1M', '-n', 'rsync', VG);
+      // A raid1 that really resyncs: dm-raid raises a table event when the resync ends. The
+      // recovery rate is capped (md then goes at its floor, about 1 MB/s) so the resync cannot
+      // end before the stream's first snapshot of the new device (events coalesce per poll).
+      lvmMust('lvcreate', '-q', '-y', '--type', 'raid1', '-m1', '-L', '4M', '--maxrecoveryrate', '1', '-n', 'rsync', VG);
       await until('added', (e) => e.kind === 'added' && e.name === `${VG}-rsync`);
       await until('changed (resync finished)', (e) => e.kind === 'changed' && e.name === `${VG}-rsync`, 120_000);
       const st = parseStatus((await dm.status(`${VG}-rsync`)).targets[0]!);

@@ -27,8 +27,15 @@ export function tool(cmd: string, ...args: string[]): Out {
 /** Runs a tool and throws with its stderr when it fails. */
 export function must(cmd: string, ...args: string[]): string {
   const r = tool(cmd, ...args);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} → exit ${r.code}\n${r.stderr.trim()}`);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} → exit ${r.code}\n${r.stderr.trim()}${kernelLog()}`);
   return r.stdout;
+}
+
+/** The kernel's last log lines (why a table was refused), for failure messages. */
+function kernelLog(): string {
+  const r = spawnSync('dmesg', [], { encoding: 'utf8' });
+  const lines = (r.stdout ?? '').split('\n').filter(Boolean).slice(-4);
+  return lines.length ? `\n  kernel: ${lines.join('\n  kernel: ')}` : '';
 }
 
 /** An `lvm` subcommand with the udev-less configuration. */
@@ -38,7 +45,7 @@ export function lvm(sub: string, ...args: string[]): Out {
 
 export function lvmMust(sub: string, ...args: string[]): string {
   const r = lvm(sub, ...args);
-  if (r.code !== 0) throw new Error(`lvm ${sub} ${args.join(' ')} → exit ${r.code}\n${r.stderr.trim()}`);
+  if (r.code !== 0) throw new Error(`lvm ${sub} ${args.join(' ')} → exit ${r.code}\n${r.stderr.trim()}${kernelLog()}`);
   return r.stdout;
 }
 

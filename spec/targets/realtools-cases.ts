@@ -2,7 +2,8 @@
  * Table and status lines as the kernel printed them for devices the real tools made
  * (spec/live/realtools.live.spec.ts): LVM2 2.03.16, cryptsetup 2.6.1 (Debian 12) on the
  * kernels of the matrix. Key bytes are replaced by a synthetic key of the same length; the
- * rest is verbatim, trailing blanks included.
+ * params are verbatim, trailing blanks included. The 5.10 captures kept only the params: their
+ * `length` is nominal (no parser reads it).
  */
 export interface RealLine {
   /** The device (names as the tools chose them, for the reader). */
@@ -36,6 +37,14 @@ export const REAL_TABLES: readonly RealLine[] = [
   { device: 'rt-str', type: 'striped', length: 8192, params: '2 128 7:0 10240 7:1 2048' },
   { device: 'rt-thin', type: 'thin', length: 32768, params: '254:4 1' },
   { device: 'rt-tsnap', type: 'thin', length: 32768, params: '254:4 2' },
+  // Debian 5.10 (dm 4.43)
+  { device: 'rt-r6', type: 'raid', length: 8192, params: 'raid6_zr 3 128 region_size 4096 5 254:27 254:28 254:29 254:30 254:31 254:32 254:33 254:34 254:35 254:36', kernels: '5.10' },
+  { device: 'rt-worig', type: 'writecache', length: 8192, params: 's 254:73 254:72 4096 0', kernels: '5.10' },
+  { device: 'cluks2', type: 'crypt', length: 8192, params: 'aes-xts-plain64 :64:logon:cryptsetup:5982297d-8dd6-4149-932f-9b5950505fcc-d0 0 7:8 32768', kernels: '5.10' },
+  { device: 'cluks2i', type: 'crypt', length: 8192, params: 'capi:authenc(hmac(sha256),xts(aes))-plain64 :96:logon:cryptsetup:761d7718-869f-4faf-b901-4b1f990fdf7f-d0 0 254:77 0 1 integrity:32:aead', kernels: '5.10' },
+  { device: 'cluks2i_dif', type: 'integrity', length: 8192, params: '7:9 32768 32 J 6 journal_sectors:264 interleave_sectors:32768 buffer_sectors:128 journal_watermark:50 commit_time:10000 fix_padding', kernels: '5.10' },
+  { device: 'int', type: 'integrity', length: 8192, params: '7:10 0 4 J 7 journal_sectors:176 interleave_sectors:32768 buffer_sectors:128 journal_watermark:50 commit_time:10000 fix_padding internal_hash:crc32c', kernels: '5.10' },
+  { device: 'rt-lin (merging)', type: 'snapshot-merge', length: 8192, params: '254:56 254:57 P 8', kernels: '5.10' },
 ];
 
 export const REAL_STATUS: readonly RealLine[] = [
@@ -59,4 +68,12 @@ export const REAL_STATUS: readonly RealLine[] = [
   { device: 'rt-str', type: 'striped', length: 8192, params: '2 7:0 7:1 1 AA' },
   { device: 'rt-thin', type: 'thin', length: 32768, params: '0 -' },
   { device: 'rt-tsnap', type: 'thin', length: 32768, params: '0 -' },
+  // Debian 5.10 (dm 4.43)
+  { device: 'rt-corig', type: 'cache', length: 8192, params: '8 9/1280 128 0/64 0 0 0 0 0 0 0 3 metadata2 writethrough no_discard_passdown 2 migration_threshold 2048 smq 0 rw - ', kernels: '5.10' },
+  { device: 'rt-mir', type: 'mirror', length: 8192, params: '2 254:59 254:60 1/1 1 AA 1 core', kernels: '5.10' },
+  { device: 'rt-pool-tpool', type: 'thin-pool', length: 8192, params: '2 61/512 0/128 - rw no_discard_passdown queue_if_no_space - 128 ', kernels: '5.10' },
+  { device: 'rt-r6', type: 'raid', length: 8192, params: 'raid6_zr 5 AAAAA 2048/2048 idle 0 0 -', kernels: '5.10' },
+  { device: 'rt-worig', type: 'writecache', length: 8192, params: '0 1020 1020 0', kernels: '5.10' },
+  { device: 'cluks2i_dif', type: 'integrity', length: 8192, params: '0 5872 -', kernels: '5.10' },
+  { device: 'int', type: 'integrity', length: 8192, params: '0 15944 -', kernels: '5.10' },
 ];

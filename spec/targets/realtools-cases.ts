@@ -45,6 +45,10 @@ export const REAL_TABLES: readonly RealLine[] = [
   { device: 'cluks2i_dif', type: 'integrity', length: 8192, params: '7:9 32768 32 J 6 journal_sectors:264 interleave_sectors:32768 buffer_sectors:128 journal_watermark:50 commit_time:10000 fix_padding', kernels: '5.10' },
   { device: 'int', type: 'integrity', length: 8192, params: '7:10 0 4 J 7 journal_sectors:176 interleave_sectors:32768 buffer_sectors:128 journal_watermark:50 commit_time:10000 fix_padding internal_hash:crc32c', kernels: '5.10' },
   { device: 'rt-lin (merging)', type: 'snapshot-merge', length: 8192, params: '254:56 254:57 P 8', kernels: '5.10' },
+  // Debian's newest (7.3, dm 4.50): integrity prints journal_sectors after buffer_sectors
+  { device: 'rt-rint_rimage_0', type: 'integrity', length: 8192, params: '254:49 0 4 J 8 meta_device:254:48 recalculate interleave_sectors:1 buffer_sectors:128 journal_sectors:176 journal_watermark:50 commit_time:10000 internal_hash:crc32c', kernels: 'newest (7.3)' },
+  { device: 'cluks2i_dif', type: 'integrity', length: 8192, params: '7:9 32768 32 J 6 interleave_sectors:32768 buffer_sectors:128 journal_sectors:264 journal_watermark:50 commit_time:10000 fix_padding', kernels: 'newest (7.3)' },
+  { device: 'int', type: 'integrity', length: 8192, params: '7:10 0 4 J 8 interleave_sectors:32768 buffer_sectors:128 journal_sectors:176 journal_watermark:50 commit_time:10000 fix_padding fix_hmac internal_hash:crc32c', kernels: 'newest (7.3)' },
 ];
 
 export const REAL_STATUS: readonly RealLine[] = [
@@ -76,4 +80,7 @@ export const REAL_STATUS: readonly RealLine[] = [
   { device: 'rt-worig', type: 'writecache', length: 8192, params: '0 1020 1020 0', kernels: '5.10' },
   { device: 'cluks2i_dif', type: 'integrity', length: 8192, params: '0 5872 -', kernels: '5.10' },
   { device: 'int', type: 'integrity', length: 8192, params: '0 15944 -', kernels: '5.10' },
+  // newest (7.3, dm 4.50)
+  { device: 'ver', type: 'verity', length: 8192, params: 'V 0', kernels: 'newest (7.3)' },
+  { device: 'rt-worig', type: 'writecache', length: 8192, params: '0 1020 1020 0 0 0 0 0 0 0 0 0 0 0', kernels: 'newest (7.3)' },
 ];

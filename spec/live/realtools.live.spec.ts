@@ -327,12 +327,20 @@ suite(`real tools: LVM2, cryptsetup, integritysetup, veritysetup [kernel ${kerne
       const st = parseStatus((await dm.status(`${VG}-rsync`)).targets[0]!);
       expect(st.type === 'raid' && st.status.health.join('')).toBe('AA');
 
+      // lvextend swaps the pool's table (suspend, load, resume): the kernel moves no event
+      // number and DM_LIST_DEVICES shows nothing else that changes, so events() reports no
+      // event for it (measured on every kernel; recorded, not asserted). The typed status
+      // shows the new size.
+      const dataBlocks = async () => {
+        const ps = parseStatus((await dm.status(`${VG}-pool-tpool`)).targets[0]!);
+        return ps.type === 'thin-pool' && ps.status.health === 'ok' ? ps.status.totalDataBlocks : -1n;
+      };
+      const blocksBefore = await dataBlocks();
       const before = seen.length;
       lvmMust('lvextend', '-q', '-L', '+2M', `${VG}/pool`);
-      const pool = (await dm.status(`${VG}-pool-tpool`)).targets[0]!;
-      const ps = parseStatus(pool);
-      expect(ps.type === 'thin-pool' && ps.status.health === 'ok' && ps.status.totalDataBlocks).toBeTruthy();
-      dump.push(`# events after lvextend: ${JSON.stringify(seen.slice(before).map((e) => [e.kind, e.name, e.delta]))}`);
+      expect(await dataBlocks()).toBe(blocksBefore + 32n); // 2 MiB of 64 KiB blocks
+      await new Promise((r) => setTimeout(r, 500));
+      recordLiveFact('realtoolsEventsAfterLvextend', seen.slice(before).map((e) => `${e.kind} ${e.name}`));
 
       must('cryptsetup', 'close', `${CR}-cplain`);
       await until('removed', (e) => e.kind === 'removed' && e.name === `${CR}-cplain`);

@@ -155,6 +155,7 @@ suite(`real tools: LVM2, cryptsetup, integritysetup, veritysetup [kernel ${kerne
     // pbkdf2 with the minimum iterations: argon2 needs memory and minutes under emulation.
     const kdf = ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--key-file', key];
     const failed: string[] = [];
+    let fecRefused = '';
     const step = (kind: string, f: () => void) => {
       const t0 = Date.now();
       try {
@@ -197,8 +198,17 @@ suite(`real tools: LVM2, cryptsetup, integritysetup, veritysetup [kernel ${kerne
       const out = must('veritysetup', 'format', data, hash, '--fec-device', fec, '--fec-roots', '2');
       const root = /Root hash:\s+([0-9a-f]+)/.exec(out)?.[1];
       if (!root) throw new Error(`no root hash in:\n${out}`);
-      must('veritysetup', 'open', data, `${CR}-ver`, hash, root, '--fec-device', fec, '--fec-roots', '2');
+      try {
+        must('veritysetup', 'open', data, `${CR}-ver`, hash, root, '--fec-device', fec, '--fec-roots', '2');
+      } catch (e) {
+        // Measured on 5.10: the kernel refuses veritysetup 2.6.1's FEC table ("verity: Invalid
+        // number of feature args"). Keep verity covered without FEC there, and say so.
+        if (!/Invalid number of feature args/.test((e as Error).message)) throw e;
+        must('veritysetup', 'open', data, `${CR}-ver`, hash, root);
+        fecRefused = 'this kernel refuses veritysetup\'s FEC table (Invalid number of feature args): verity without FEC';
+      }
     });
+    if (fecRefused) made.set('veritysetup (FEC)', fecRefused);
     recordLiveFact('realtoolsMade', Object.fromEntries(made));
     expect(failed).toEqual([]);
   }, 300_000);

@@ -322,9 +322,17 @@ suite(`real tools: LVM2, cryptsetup, integritysetup, veritysetup [kernel ${kerne
       // The stream's first snapshot is its baseline: a marker device seen as added proves it
       // was taken (under emulation a fixed sleep is not enough, and a rename before the
       // baseline is invisible).
-      expect(dmsetup('create', `${CR}-mark`, '--table', '0 8 zero').code).toBe(0);
-      await until('added (marker)', (e) => e.kind === 'added' && e.name === `${CR}-mark`);
-      expect(dmsetup('remove', `${CR}-mark`).code).toBe(0);
+      // The generator takes that snapshot only once it runs, and a synchronous tool call
+      // right after starting it blocks the loop first: a marker made too early is part of the
+      // baseline. So make markers until one arrives as added.
+      let baseline = false;
+      for (let i = 0; i < 30 && !baseline; i++) {
+        const mark = `${CR}-mark${i}`;
+        expect(dmsetup('create', mark, '--table', '0 8 zero').code).toBe(0);
+        baseline = await until(`added (${mark})`, (e) => e.kind === 'added' && e.name === mark, 3000).then(() => true, () => false);
+        expect(dmsetup('remove', mark).code).toBe(0);
+      }
+      expect(baseline).toBe(true);
       lvmMust('lvrename', '-q', VG, 'str', 'str2');
       await until('renamed', (e) => e.kind === 'renamed' && e.name === `${VG}-str2` && e.oldName === `${VG}-str`);
 

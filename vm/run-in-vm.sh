@@ -111,6 +111,13 @@ ensure_host_tools() {
   command -v losetup >/dev/null || need+=(mount)
   # the udev flavour runs the host's systemd-udevd (Debian package udev) in the guest
   if [ "${DMVM_UDEV:-0}" = 1 ]; then [ -x /lib/systemd/systemd-udevd ] || need+=(udev); fi
+  # the real-tools suite (spec/live/realtools.live.spec.ts) drives LVM2, cryptsetup,
+  # veritysetup, integritysetup and the thin-pool tools from the host root
+  if [ "${DMVM_REALTOOLS:-0}" = 1 ]; then
+    command -v lvm >/dev/null || need+=(lvm2)
+    command -v cryptsetup >/dev/null && command -v veritysetup >/dev/null && command -v integritysetup >/dev/null || need+=(cryptsetup-bin)
+    command -v thin_check >/dev/null || need+=(thin-provisioning-tools)
+  fi
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }
 

@@ -134,6 +134,8 @@ fi
 # -------------------------------------------------------------------- vm ---
 for k in $DM_KERNELS; do
   label=$k${DMVM_UDEV:+$([ "$DMVM_UDEV" = 1 ] && echo -udev)}
+  # the real-tools run keeps its own results next to the same kernel's default run
+  [ "${DMVM_REALTOOLS:-0}" = 1 ] && label+=-realtools
   json=$OUT/$label.json facts_file=$OUT/$label.facts.json boot_file=$OUT/$label.boot
   rm -f "$json" "$facts_file" "$boot_file"
 

@@ -87,11 +87,14 @@ export const cache = defineTarget({
     policy: wordSchema,
     policyArgs: policyArgsSchema.optional(),
   },
-  // The kernel echoes the constructor args after the three devices verbatim.
+  // The kernel echoes the constructor args after the three devices verbatim, so the order
+  // of the features is the creator's. Render them in libdevmapper's order (`metadata2`, then
+  // the io mode, then `no_discard_passdown`): LVM2 creates the cache devices users have, and
+  // their kernel text must rebuild byte for byte (docs/kernel-facts.md, "Real tools").
   render(t, ctx) {
     const feats: string[] = [];
-    if (t.ioMode) feats.push(t.ioMode);
     if (t.metadata2) feats.push('metadata2');
+    if (t.ioMode) feats.push(t.ioMode);
     if (t.noDiscardPassdown) feats.push('no_discard_passdown');
     const args = Object.entries(t.policyArgs ?? {}).flatMap(([k, v]) => [k, String(v)]);
     return [

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import {
   bytesSchema, deviceSchema, optBig, optNum, posU32Schema, splitOption, u32Schema, u64Schema, unhex,
-  type Cursor, type RedactedKey, type Token,
+  type Cursor, type Piece, type RedactedKey, type Token,
 } from './common.js';
 import { defineTarget } from './unit.js';
 
@@ -43,6 +43,13 @@ export interface IntegrityParams {
   readonly internalHash?: IntegrityAlgorithm;
   readonly journalCrypt?: IntegrityAlgorithm;
   readonly journalMac?: IntegrityAlgorithm;
+  /**
+   * The option names (`journal_sectors`, `fix_padding`, …) in the order the kernel printed
+   * them, when that differs from the builder's order (which is 5.10–6.x's): newer kernels
+   * print `interleave_sectors buffer_sectors` before `journal_sectors`. Set by the parser so
+   * that a parsed line rebuilds to the kernel's text; omit it when building.
+   */
+  readonly optionOrder?: readonly string[];
 }
 
 export interface IntegrityStatus {
@@ -97,23 +104,19 @@ export const integrity = defineTarget({
     internalHash: alg.optional(),
     journalCrypt: alg.optional(),
     journalMac: alg.optional(),
+    optionOrder: z.array(z.string().regex(/^[a-z_]+$/, 'an option name')).max(64).optional(),
   },
   hasKeys: (t) => ALGS.some(([k]) => (t[k]?.key?.length ?? 0) > 0),
-  // The kernel's order (dm_integrity_status), so a rendered line reads back unchanged.
+  // The kernel's order (dm_integrity_status, 5.10–6.x), so a rendered line reads back
+  // unchanged; `optionOrder` (from a parsed line of a newer kernel) reorders the options.
   render(t, ctx) {
-    const args: Token[] = [];
-    if (t.metaDevice !== undefined) args.push(`meta_device:${ctx.dev(t.metaDevice, 'metaDevice')}`);
-    if (t.blockSize !== undefined && t.blockSize !== 512) args.push(`block_size:${t.blockSize}`);
-    for (const [k, w] of FLAGS.slice(0, 3)) if (t[k]) args.push(w);
-    for (const [k, w] of NUMS.slice(0, 5)) if (t[k] !== undefined) args.push(`${w}:${t[k]}`);
-    if (t.sectorsPerBit !== undefined) args.push(`sectors_per_bit:${t.sectorsPerBit}`);
-    if (t.bitmapFlushInterval !== undefined) args.push(`bitmap_flush_interval:${t.bitmapFlushInterval}`);
-    for (const [k, w] of FLAGS.slice(3)) if (t[k]) args.push(w);
-    for (const [k, w] of ALGS) {
-      const a = t[k];
-      if (a) args.push(a.key && a.key.length > 0 ? [`${w}:${a.algorithm}:`, ctx.key(a.key)] : `${w}:${a.algorithm}`);
+    const args = optionTokens(t, ctx.dev, ctx.key);
+    const order = t.optionOrder;
+    if (order) {
+      const rank = (name: string) => { const i = order.indexOf(name); return i < 0 ? order.length : i; };
+      args.sort((a, b) => rank(a[0]) - rank(b[0])); // stable: unlisted options keep their place
     }
-    return [ctx.dev(t.device, 'device'), String(t.offset), String(t.tagSize), t.mode, String(args.length), ...args];
+    return [ctx.dev(t.device, 'device'), String(t.offset), String(t.tagSize), t.mode, String(args.length), ...args.map(([, tok]) => tok)];
   },
   parse(c: Cursor): IntegrityParams {
     const device = c.dev('device');
@@ -121,8 +124,10 @@ export const integrity = defineTarget({
     const tag = c.next('tagSize');
     const tagSize = tag === '-' ? 0 : /^\d{1,9}$/.test(tag) ? Number(tag) : c.fail('BAD_NUMBER', 'tagSize', 'not a number', tag);
     const p: Mutable<IntegrityParams> = { device, offset, tagSize, mode: c.oneOf('mode', ['D', 'J', 'B', 'R', 'I'] as const) };
+    const names: string[] = [];
     for (const word of c.counted('options', 64)) {
       const [name, value] = splitOption(word);
+      names.push(name);
       const f = FLAGS.find(([, w]) => w === word);
       const n = NUMS.find(([, w]) => w === name);
       const a = ALGS.find(([, w]) => w === name);
@@ -146,6 +151,8 @@ export const integrity = defineTarget({
       else c.fail('BAD_VALUE', 'options', 'unknown option', name);
     }
     c.end();
+    const builderOrder = optionTokens(p, (ref) => String(ref), () => '').map(([n]) => n);
+    if (builderOrder.join(' ') !== names.join(' ')) p.optionOrder = names;
     return p;
   },
   redact(p) {
@@ -181,3 +188,34 @@ export const integrity = defineTarget({
     return { mismatches, providedDataSectors, recalculatePosition: r === '-' ? null : BigInt(r), extra: c.rest() };
   },
 });
+
+/** What optionTokens reads: builder input or parsed params (devices as paths, numbers or objects). */
+type OptionSource = {
+  readonly [K in (typeof FLAGS)[number][0] | (typeof NUMS)[number][0]]?: unknown;
+} & {
+  readonly metaDevice?: string | { readonly major: number; readonly minor: number };
+  readonly blockSize?: number;
+  readonly sectorsPerBit?: bigint | number;
+} & { readonly [K in (typeof ALGS)[number][0]]?: { readonly algorithm: string; readonly key?: unknown } };
+
+/** The options as [name, token] pairs in the builder's (5.10–6.x kernels') order. */
+function optionTokens(
+  t: OptionSource,
+  dev: (ref: string | { readonly major: number; readonly minor: number }, field: string) => string,
+  key: (bytes: Uint8Array) => Piece,
+): [string, Token][] {
+  const args: [string, Token][] = [];
+  if (t.metaDevice !== undefined) args.push(['meta_device', `meta_device:${dev(t.metaDevice, 'metaDevice')}`]);
+  if (t.blockSize !== undefined && t.blockSize !== 512) args.push(['block_size', `block_size:${t.blockSize}`]);
+  for (const [k, w] of FLAGS.slice(0, 3)) if (t[k]) args.push([w, w]);
+  for (const [k, w] of NUMS.slice(0, 5)) if (t[k] !== undefined) args.push([w, `${w}:${String(t[k])}`]);
+  if (t.sectorsPerBit !== undefined) args.push(['sectors_per_bit', `sectors_per_bit:${t.sectorsPerBit}`]);
+  if (t.bitmapFlushInterval !== undefined) args.push(['bitmap_flush_interval', `bitmap_flush_interval:${String(t.bitmapFlushInterval)}`]);
+  for (const [k, w] of FLAGS.slice(3)) if (t[k]) args.push([w, w]);
+  for (const [k, w] of ALGS) {
+    const a = t[k];
+    if (!a) continue;
+    args.push([w, a.key instanceof Uint8Array && a.key.length > 0 ? [`${w}:${a.algorithm}:`, key(a.key)] : `${w}:${a.algorithm}`]);
+  }
+  return args;
+}

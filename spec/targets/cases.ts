@@ -71,7 +71,7 @@ export const TABLE_CASES: readonly TableCase[] = [
   },
   {
     name: 'cache mq args', input: { start: 0, length: 131072, type: 'cache', metadataDevice: '/dev/loop3', cacheDevice: '/dev/loop4', originDevice: '/dev/loop0', blockSize: 64, ioMode: 'writeback', metadata2: true, policy: 'mq', policyArgs: { migration_threshold: 100 } },
-    params: '/dev/loop3 /dev/loop4 /dev/loop0 64 2 writeback metadata2 mq 2 migration_threshold 100', kernel: '7:3 7:4 7:0 64 2 metadata2 writeback mq 2 migration_threshold 100',
+    params: '/dev/loop3 /dev/loop4 /dev/loop0 64 2 metadata2 writeback mq 2 migration_threshold 100', kernel: '7:3 7:4 7:0 64 2 metadata2 writeback mq 2 migration_threshold 100',
   },
   { name: 'snapshot-origin', input: { start: 0, length: 131072, type: 'snapshot-origin', origin: '/dev/loop0' }, params: '/dev/loop0', kernel: '7:0' },
   {

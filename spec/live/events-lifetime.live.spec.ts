@@ -5,22 +5,10 @@
 import { expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import { DeviceMapper, type DeviceEvent } from '../../lib/index.js';
-import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
+import { describeLive, kernelLabel, recordLiveFact, threadsInPoll } from './live-env.js';
 
 function openFds(): number {
   return fs.readdirSync('/proc/self/fd').length;
-}
-
-/** Threads of this process currently blocked in poll(2)/ppoll(2) (x86-64 syscalls 7 and 271). */
-function threadsInPoll(): number {
-  let n = 0;
-  for (const tid of fs.readdirSync('/proc/self/task')) {
-    try {
-      const nr = fs.readFileSync(`/proc/self/task/${tid}/syscall`, 'utf8').split(' ')[0];
-      if (nr === '7' || nr === '271') n++;
-    } catch { /* thread gone */ }
-  }
-  return n;
 }
 
 /** Polls `f` until it returns true or `ms` pass (a hang guard, not a timing assertion). */

@@ -5,7 +5,7 @@ import { pbkdf2 } from 'node:crypto';
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { DeviceMapper, parseStatus, type DeviceEvent } from '../../lib/index.js';
-import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
+import { describeLive, kernelLabel, recordLiveFact, threadsInPoll } from './live-env.js';
 import { kernelEnv } from './kernel-env.js';
 
 const env = kernelEnv();
@@ -15,18 +15,6 @@ function controlFds(): number {
   let n = 0;
   for (const fd of fs.readdirSync('/proc/self/fd')) {
     try { if (fs.readlinkSync(`/proc/self/fd/${fd}`) === '/dev/mapper/control') n++; } catch { /* closed meanwhile */ }
-  }
-  return n;
-}
-
-/** Threads of this process currently blocked in poll(2)/ppoll(2) (x86-64 syscalls 7 and 271). */
-function threadsInPoll(): number {
-  let n = 0;
-  for (const tid of fs.readdirSync('/proc/self/task')) {
-    try {
-      const nr = fs.readFileSync(`/proc/self/task/${tid}/syscall`, 'utf8').split(' ')[0];
-      if (nr === '7' || nr === '271') n++;
-    } catch { /* thread gone */ }
   }
   return n;
 }

@@ -86,3 +86,15 @@ export function recordLiveFact(key: string, value: unknown): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(facts, null, 2) + '\n');
 }
+
+/** Threads of this process currently blocked in poll(2)/ppoll(2) (x86-64 syscalls 7 and 271). */
+export function threadsInPoll(): number {
+  let n = 0;
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try {
+      const nr = fs.readFileSync(`/proc/self/task/${tid}/syscall`, 'utf8').split(' ')[0];
+      if (nr === '7' || nr === '271') n++;
+    } catch { /* thread gone */ }
+  }
+  return n;
+}

@@ -1,14 +1,31 @@
 // events() on a real kernel gives back every fd it opened (issue 12): 300 iterators in the
 // patterns that used to leak — return() right after next(), an already aborted signal, a
-// next() left pending until close() — then close(): /proc/self/fd is back to where it was
-// before the client opened, and no pool thread is left in poll().
+// next() left pending until close() — then close(): no fd is open that was not open before
+// the client opened, and no pool thread is left in poll(). Compared as sets of "fd -> target"
+// rather than counts: an unrelated fd closing meanwhile (jest, a previous suite's handle being
+// collected) once made a count-based check fail with fewer fds than the baseline, and would
+// equally have hidden a leak of the same size.
 import { expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import { DeviceMapper, type DeviceEvent } from '../../lib/index.js';
 import { describeLive, kernelLabel, recordLiveFact, threadsInPoll } from './live-env.js';
 
-function openFds(): number {
-  return fs.readdirSync('/proc/self/fd').length;
+/** Every open fd as "fd -> target" (the target tells a pipe from the control node). */
+function openFds(): Set<string> {
+  const out = new Set<string>();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      out.add(`${fd} -> ${fs.readlinkSync(`/proc/self/fd/${fd}`)}`);
+    } catch {
+      // The fd readdir itself used, closed by now.
+    }
+  }
+  return out;
+}
+
+/** fds open now that were not open in `before` (a leak, whatever else closed meanwhile). */
+function openedSince(before: Set<string>): string[] {
+  return [...openFds()].filter((f) => !before.has(f));
 }
 
 /** Polls `f` until it returns true or `ms` pass (a hang guard, not a timing assertion). */
@@ -48,18 +65,18 @@ describeLive(`events() releases its watchers [kernel ${kernelLabel}]`, () => {
       let still = 0;
       for (let i = 0; i < 300 && still < 5; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        const n = openFds();
+        const n = openFds().size;
         still = n === last ? still + 1 : 0;
         last = n;
       }
-      const during = openFds();
+      const during = openFds().size;
       dm.close();
       const allSettled = await Promise.race([Promise.all(settled).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 20000))]);
-      await eventually(() => openFds() === baseline);
-      const after = openFds();
+      await eventually(() => openedSince(baseline).length === 0);
+      const leaked = openedSince(baseline);
       const idle = await eventually(() => threadsInPoll() === pollingBefore);
-      recordLiveFact(`eventsLifetime.ref${ref}`, { baseline, during, after, threadsInPoll: threadsInPoll() });
-      expect({ allSettled, outcomes, after, idle }).toEqual({ allSettled: true, outcomes: { done: 200, abort: 100, other: [] }, after: baseline, idle: true });
+      recordLiveFact(`eventsLifetime.ref${ref}`, { baseline: baseline.size, during, after: openFds().size, leaked, threadsInPoll: threadsInPoll() });
+      expect({ allSettled, outcomes, leaked, idle }).toEqual({ allSettled: true, outcomes: { done: 200, abort: 100, other: [] }, leaked: [], idle: true });
     });
   }
 });

@@ -19,8 +19,10 @@ import {
   DM_READONLY_FLAG, DM_SECURE_DATA_FLAG, DM_STATUS_TABLE_FLAG, DM_SUSPEND_FLAG, DM_UEVENT_GENERATED_FLAG, DM_UUID_FLAG,
   type CommandName, type Version,
 } from '../../codec/index.js';
-import { DmClosedError, ERRNO } from '../../ffi/errors.js';
-import type { Backend, ControlTransport, IoctlResult, Watcher } from '../backend.js';
+import { ERRNO } from '../../ffi/errors.js';
+import type { Backend, IoctlResult } from '../backend.js';
+import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
+import { statsMessage, type SimStatsRegion } from './sim-stats.js';
 import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
 import { thinTargets } from './thin-sim.js';
 import { faultTargets } from './fault-sim.js';
@@ -70,7 +72,7 @@ export interface SimDevice {
   diskAdded: boolean;
   geometry: string | undefined;
   /** dm-stats regions (@stats_create …), by id. */
-  stats: Map<number, { start: bigint; length: bigint; step: bigint }>;
+  stats: Map<number, SimStatsRegion>;
 }
 
 /** One ioctl of a client on this kernel, as an interceptor sees it (`intercept()`). */
@@ -131,8 +133,6 @@ class Call {
     this.buf.set(b.subarray(0, max - 1), off);
   }
 }
-
-interface SimFd { armedEventNr: number; closed: boolean }
 
 /**
  * The order of LIST_DEVICES before 4.45: the kernel walks its 64 name-hash buckets in
@@ -278,8 +278,8 @@ export class SimulatedKernel {
   backend(options: { readonly label?: string } = {}): Backend {
     return {
       description: 'simulated kernel',
-      openControl: async () => this.#transport(options.label),
-      openWatcher: async () => this.#watcher(),
+      openControl: async () => simTransport(this.#port, options.label),
+      openWatcher: async () => simWatcher(this.#port),
       openKernelLog: () => {
         let cursor = this.#logSeq;
         return {
@@ -302,32 +302,20 @@ export class SimulatedKernel {
 
   // -------------------------------------------------------------- transport ---
 
-  #transport(label: string | undefined): ControlTransport {
-    const fd: SimFd = { armedEventNr: this.globalEventNr, closed: false };
-    this.openFds++;
-    const kernel = this;
-    return {
-      get fd() { return fd.closed ? -1 : 1000; },
-      ioctl(request, buf) {
-        if (fd.closed) throw new DmClosedError('simulated control transport');
-        const event = kernel.#before(label, request);
-        const r = ((request >>> 0) & 0xff) === 8 ? kernel.#waitSync(request, buf, fd) : kernel.ioctl(request, buf, fd);
-        kernel.#after(event, r);
-        return r;
-      },
-      async ioctlAsync(request, buf) {
-        if (fd.closed) throw new DmClosedError('simulated control transport');
-        await new Promise((r) => setImmediate(r)); // the pool hop
-        const event = kernel.#before(label, request);
-        const r = ((request >>> 0) & 0xff) === 8 ? await kernel.#waitAsync(request, buf, fd) : kernel.ioctl(request, buf, fd);
-        kernel.#after(event, r);
-        return r;
-      },
-      close() {
-        if (!fd.closed) { fd.closed = true; kernel.openFds--; }
-      },
-    };
-  }
+  /** What this kernel's fds (sim-transport.ts) may see and do. */
+  readonly #port: SimKernelPort = {
+    globalEventNr: () => this.globalEventNr,
+    ioctl: (request, buf, fd) => this.ioctl(request, buf, fd),
+    sleepsForEvent: (request) => ((request >>> 0) & 0xff) === 8,
+    addressedEventNr: (buf) => this.#peekDevice(buf)?.eventNr,
+    requestedEventNr: (buf) => new DataView(buf.buffer, buf.byteOffset).getUint32(32, this.#le),
+    before: (label, request) => this.#before(label, request),
+    after: (token, r) => this.#after(token as SimIoctlEvent | undefined, r),
+    addListener: (l) => { this.#listeners.add(l); },
+    removeListener: (l) => { this.#listeners.delete(l); },
+    fdOpened: () => { this.openFds++; },
+    fdClosed: () => { this.openFds--; },
+  };
 
   #before(label: string | undefined, request: number): SimIoctlEvent | undefined {
     this.#touched = undefined;
@@ -354,63 +342,11 @@ export class SimulatedKernel {
     }
   }
 
-  /** DEV_WAIT would sleep in the kernel; a synchronous call cannot, so it fails with EAGAIN instead. */
-  #waitSync(request: number, buf: Uint8Array, fd: SimFd): IoctlResult {
-    const d = this.#peekDevice(buf);
-    if (d && d.eventNr === new DataView(buf.buffer, buf.byteOffset).getUint32(32, this.#le)) {
-      return { ret: -1, errno: ERRNO.EAGAIN };
-    }
-    return this.ioctl(request, buf, fd);
-  }
-
-  async #waitAsync(request: number, buf: Uint8Array, fd: SimFd): Promise<IoctlResult> {
-    const wanted = new DataView(buf.buffer, buf.byteOffset).getUint32(32, this.#le);
-    for (;;) {
-      const d = this.#peekDevice(buf);
-      if (!d || d.eventNr !== wanted) return this.ioctl(request, buf, fd);
-      await new Promise<void>((resolve) => {
-        const l = () => { this.#listeners.delete(l); resolve(); };
-        this.#listeners.add(l);
-      });
-    }
-  }
-
   #peekDevice(buf: Uint8Array): SimDevice | undefined {
     if (buf.length < DM_MIN_DATA_SIZE) return undefined;
     const copy = buf.slice(0, 312); // a lookup writes name/uuid back: never into the caller's buffer here
     const h = new Call(copy, new DataView(copy.buffer), this.#le, { armedEventNr: 0, closed: false });
     try { return this.#lookup(h); } catch { return undefined; }
-  }
-
-  #watcher(): Watcher {
-    const fd: SimFd = { armedEventNr: this.globalEventNr, closed: false };
-    this.openFds++;
-    let cancel: (() => void) | undefined;
-    let cancelled = false;
-    return {
-      arm: () => { fd.armedEventNr = this.globalEventNr; },
-      check: () => this.globalEventNr !== fd.armedEventNr,
-      wait: () => new Promise((resolve) => {
-        const check = () => {
-          if (this.globalEventNr !== fd.armedEventNr) { done(); resolve('event'); }
-          else if (cancelled) { cancelled = false; done(); resolve('cancelled'); }
-        };
-        const done = () => { this.#listeners.delete(check); cancel = undefined; };
-        cancel = check;
-        this.#listeners.add(check);
-        // Like poll(), a wait returns at once for events that happened after the last arm.
-        queueMicrotask(check);
-      }),
-      cancel: () => { cancelled = true; const c = cancel; if (c) queueMicrotask(c); },
-      close: () => {
-        if (fd.closed) return;
-        fd.closed = true;
-        this.openFds--;
-        cancelled = true;
-        const c = cancel;
-        if (c) queueMicrotask(c);
-      },
-    };
   }
 
   #notify(): void {
@@ -910,7 +846,7 @@ export class SimulatedKernel {
         if (argv[0] === '@cancel_deferred_remove' && argv.length === 1) {
           d.deferredRemove = false; // a no-op when none was scheduled (dm_cancel_deferred_remove)
         } else if (argv[0]!.startsWith('@stats_')) {
-          output = this.#statsMessage(d, argv);
+          output = statsMessage(d.stats, d.live ? d.live.lines.reduce((n, l) => n + l.length, 0n) : 0n, argv);
         } else {
           throw new SimError('EINVAL', `ioctl: Unsupported message sent to DM core: ${argv[0]}`);
         }
@@ -968,60 +904,6 @@ export class SimulatedKernel {
       return this.#listVersions(k, size, [t]);
     },
   };
-
-  /**
-   * A small model of dm-stats (Documentation/admin-guide/device-mapper/statistics.rst):
-   * regions with an id, a range and a step; list/print/delete/clear. Counters stay 0.
-   */
-  #statsMessage(d: SimDevice, argv: string[]): string | undefined {
-    const size = d.live ? d.live.lines.reduce((s, l) => s + l.length, 0n) : 0n;
-    const region = (id: string | undefined) => {
-      const r = id !== undefined && /^\d+$/.test(id) ? d.stats.get(Number(id)) : undefined;
-      if (!r) throw new SimError('EINVAL', `ioctl: stats: no region ${id}`);
-      return r;
-    };
-    switch (argv[0]) {
-      case '@stats_create': {
-        const range = argv[1];
-        const stepArg = argv[2];
-        if (!range || !stepArg) throw new SimError('EINVAL', 'ioctl: Invalid parameters for message @stats_create');
-        let start = 0n;
-        let length = size;
-        if (range !== '-') {
-          const m = /^(\d+)\+(\d+)$/.exec(range);
-          if (!m) throw new SimError('EINVAL', 'ioctl: Invalid range for @stats_create');
-          start = BigInt(m[1]!);
-          length = BigInt(m[2]!);
-        }
-        if (length === 0n) throw new SimError('EINVAL', 'ioctl: @stats_create on an empty range');
-        const step = stepArg.startsWith('/') ? (length + BigInt(stepArg.slice(1)) - 1n) / BigInt(stepArg.slice(1)) : BigInt(stepArg);
-        let id = 0;
-        while (d.stats.has(id)) id++;
-        d.stats.set(id, { start, length, step });
-        return String(id);
-      }
-      case '@stats_list':
-        return [...d.stats].map(([id, r]) => `${id}: ${r.start}+${r.length} ${r.step} - -\n`).join('');
-      case '@stats_delete':
-        region(argv[1]);
-        d.stats.delete(Number(argv[1]));
-        return undefined;
-      case '@stats_clear':
-        region(argv[1]);
-        return undefined;
-      case '@stats_print': {
-        const r = region(argv[1]);
-        let out = '';
-        for (let s = r.start; s < r.start + r.length; s += r.step) {
-          const len = s + r.step > r.start + r.length ? r.start + r.length - s : r.step;
-          out += `${s}+${len} 0 0 0 0 0 0 0 0 0 0 0\n`;
-        }
-        return out;
-      }
-      default:
-        throw new SimError('EINVAL', `ioctl: Unsupported message sent to DM core: ${argv[0]}`);
-    }
-  }
 
   #load(name: string): void {
     if (!this.#loaded.includes(name)) this.#loaded.unshift(name);

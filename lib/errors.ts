@@ -4,7 +4,7 @@
  * caller can import every error type from the package root.
  */
 import { errnoName } from '../ffi/errors.js';
-import { DmCodecError, KERNEL_COMMAND_NAMES, printableName, type CommandName, type DeviceId, type DmCodecErrorCode, type RawNames, type Version } from '../codec/index.js';
+import { commandSpec, DmCodecError, printableName, type CommandName, type DeviceId, type DmCodecErrorCode, type RawNames, type Version } from '../codec/index.js';
 
 export { DmCodecError } from '../codec/index.js';
 export {
@@ -98,7 +98,7 @@ export class DmError extends Error {
     const code = d.errno > 0 ? errnoName(d.errno) : `RETURNED_${d.ret ?? 0}`;
     const what = d.errno > 0 ? explain(d.command, code, describeDevice(d.device)) : `ioctl returned ${d.ret}${describeDevice(d.device)}`;
     const log = d.kernelLog && d.kernelLog.length ? `\n  kernel: ${d.kernelLog.join('\n  kernel: ')}` : '';
-    super(`${KERNEL_COMMAND_NAMES[d.command]} (${d.command}): ${code}: ${what}${d.hint ? ` — ${d.hint}` : ''}${log}`);
+    super(`${commandSpec(d.command).kernelName} (${d.command}): ${code}: ${what}${d.hint ? ` — ${d.hint}` : ''}${log}`);
     this.code = code;
     this.errno = d.errno;
     this.command = d.command;

@@ -13,7 +13,8 @@
  * simulated and the difference noted in a comment.
  */
 import {
-  createCodec, decodeDev, encodeDev, COMMANDS, DM_ACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG,
+  createCodec, decodeDev, encodeDev, commandByNumber, commandSpec, dmIoctl, dmNameList, dmNameListTrailer, dmTargetDeps,
+  dmTargetMsg, dmTargetSpec, dmTargetVersions, DM_DATA_START, DM_IOCTL, DM_MAX_TYPE_NAME, DM_NAME_LEN, DM_UUID_LEN, DM_ACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG,
   DM_DEFERRED_REMOVE, DM_IMA_MEASUREMENT_FLAG, DM_INACTIVE_PRESENT_FLAG, DM_MAX_DATA_SIZE, DM_MIN_DATA_SIZE,
   DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID, DM_NAME_LIST_FLAG_HAS_UUID, DM_PERSISTENT_DEV_FLAG, DM_QUERY_INACTIVE_TABLE_FLAG,
   DM_READONLY_FLAG, DM_SECURE_DATA_FLAG, DM_STATUS_TABLE_FLAG, DM_SUSPEND_FLAG, DM_UEVENT_GENERATED_FLAG, DM_UUID_FLAG,
@@ -106,26 +107,43 @@ export interface SimInterceptor {
 
 type Handler = (k: Call, size: number) => number;
 
+/** dm_ioctl's field offsets (codec/records.ts). */
+const H = dmIoctl.offsetOf;
+/** Where a payload-returning command writes (get_result_buffer(): data_start = the aligned header). */
+const OUT = DM_DATA_START;
+const SPEC = dmTargetSpec.size;
+const NL = dmNameList.offsetOf;
+const NT = dmNameListTrailer.offsetOf;
+const DEPS = dmTargetDeps.offsetOf;
+const MSG = dmTargetMsg.offsetOf;
+const TV = dmTargetVersions.offsetOf;
+
 /** The kernel's view of one ioctl in progress: its private copy of the buffer. */
 class Call {
   constructor(readonly buf: Uint8Array, readonly view: DataView, readonly le: boolean, readonly fd: SimFd) {}
-  get dataSize(): number { return this.view.getUint32(12, this.le); }
-  set dataSize(v: number) { this.view.setUint32(12, v, this.le); }
-  get dataStart(): number { return this.view.getUint32(16, this.le); }
-  set dataStart(v: number) { this.view.setUint32(16, v, this.le); }
-  get flags(): number { return this.view.getUint32(28, this.le); }
-  set flags(v: number) { this.view.setUint32(28, v >>> 0, this.le); }
-  get eventNr(): number { return this.view.getUint32(32, this.le); }
-  get targetCount(): number { return this.view.getUint32(20, this.le); }
-  get dev(): bigint { return this.view.getBigUint64(40, this.le); }
+  get dataSize(): number { return this.view.getUint32(H.data_size, this.le); }
+  set dataSize(v: number) { this.view.setUint32(H.data_size, v, this.le); }
+  get dataStart(): number { return this.view.getUint32(H.data_start, this.le); }
+  set dataStart(v: number) { this.view.setUint32(H.data_start, v, this.le); }
+  get flags(): number { return this.view.getUint32(H.flags, this.le); }
+  set flags(v: number) { this.view.setUint32(H.flags, v >>> 0, this.le); }
+  get eventNr(): number { return this.view.getUint32(H.event_nr, this.le); }
+  set eventNr(v: number) { this.view.setUint32(H.event_nr, v, this.le); }
+  set openCount(v: number) { this.view.setInt32(H.open_count, v, this.le); }
+  get targetCount(): number { return this.view.getUint32(H.target_count, this.le); }
+  set targetCount(v: number) { this.view.setUint32(H.target_count, v, this.le); }
+  get dev(): bigint { return this.view.getBigUint64(H.dev, this.le); }
+  set dev(v: bigint) { this.view.setBigUint64(H.dev, v, this.le); }
   /** A C string of at most `max` bytes at `off`, as its simKey (lossless). */
   key(off: number, max: number): string {
     let end = off;
     while (end < off + max && this.buf[end] !== 0) end++;
     return simKey(this.buf.subarray(off, end));
   }
-  get name(): string { return this.key(48, 128); }
-  get uuid(): string { return this.key(176, 129); }
+  get name(): string { return this.key(H.name, DM_NAME_LEN); }
+  get uuid(): string { return this.key(H.uuid, DM_UUID_LEN); }
+  set name(key: string) { this.setString(H.name, DM_NAME_LEN, key); }
+  set uuid(key: string) { this.setString(H.uuid, DM_UUID_LEN, key); }
   /** strscpy of a simKey's bytes. */
   setString(off: number, max: number, key: string): void {
     const b = keyBytes(key);
@@ -306,9 +324,9 @@ export class SimulatedKernel {
   readonly #port: SimKernelPort = {
     globalEventNr: () => this.globalEventNr,
     ioctl: (request, buf, fd) => this.ioctl(request, buf, fd),
-    sleepsForEvent: (request) => ((request >>> 0) & 0xff) === 8,
+    sleepsForEvent: (request) => commandByNumber(request & 0xff) === 'wait',
     addressedEventNr: (buf) => this.#peekDevice(buf)?.eventNr,
-    requestedEventNr: (buf) => new DataView(buf.buffer, buf.byteOffset).getUint32(32, this.#le),
+    requestedEventNr: (buf) => new DataView(buf.buffer, buf.byteOffset).getUint32(H.event_nr, this.#le),
     before: (label, request) => this.#before(label, request),
     after: (token, r) => this.#after(token as SimIoctlEvent | undefined, r),
     addListener: (l) => { this.#listeners.add(l); },
@@ -320,7 +338,7 @@ export class SimulatedKernel {
   #before(label: string | undefined, request: number): SimIoctlEvent | undefined {
     this.#touched = undefined;
     if (this.#interceptors.size === 0 || this.#intercepting) return undefined;
-    const event: SimIoctlEvent = { label, command: ((request >>> 8) & 0xff) === 0xfd ? COMMANDS[request & 0xff] : undefined };
+    const event: SimIoctlEvent = { label, command: ((request >>> 8) & 0xff) === DM_IOCTL ? commandByNumber(request & 0xff) : undefined };
     this.#intercepting = true;
     try {
       for (const i of [...this.#interceptors]) i.before?.(event);
@@ -344,7 +362,7 @@ export class SimulatedKernel {
 
   #peekDevice(buf: Uint8Array): SimDevice | undefined {
     if (buf.length < DM_MIN_DATA_SIZE) return undefined;
-    const copy = buf.slice(0, 312); // a lookup writes name/uuid back: never into the caller's buffer here
+    const copy = buf.slice(0, DM_DATA_START); // a lookup writes name/uuid back: never into the caller's buffer here
     const h = new Call(copy, new DataView(copy.buffer), this.#le, { armedEventNr: 0, closed: false });
     try { return this.#lookup(h); } catch { return undefined; }
   }
@@ -373,31 +391,30 @@ export class SimulatedKernel {
 
   #process(request: number, user: Uint8Array, fd: SimFd): number {
     if (!this.privileged) return ERRNO.EACCES;                        // 1. capable()
-    if (((request >>> 8) & 0xff) !== 0xfd) return ERRNO.ENOTTY;       // 2. _IOC_TYPE
-    if (user.length < 12) return ERRNO.EFAULT;
+    if (((request >>> 8) & 0xff) !== DM_IOCTL) return ERRNO.ENOTTY;       // 2. _IOC_TYPE
+    if (user.length < H.data_size) return ERRNO.EFAULT;
     const uview = new DataView(user.buffer, user.byteOffset, user.byteLength);
-    const [maj, min] = [uview.getUint32(0, this.#le), uview.getUint32(4, this.#le)];
+    const [maj, min] = [uview.getUint32(H.version, this.#le), uview.getUint32(H.version + 4, this.#le)];
     // 3. check_version(): the kernel's version is written back whatever happens next.
-    uview.setUint32(0, this.version[0], this.#le);
-    uview.setUint32(4, this.version[1], this.#le);
-    uview.setUint32(8, this.version[2], this.#le);
+    this.version.forEach((v, i) => uview.setUint32(H.version + 4 * i, v, this.#le));
     if (maj !== 4 || min > this.version[1]) {
       this.#logLine(`ioctl: ioctl interface mismatch: kernel(${this.version.join('.')}), user(${maj}.${min}.x), cmd(${request & 0xff})`);
       return ERRNO.EINVAL;
     }
     const nr = request & 0xff;
     if (nr === 0) return 0;                                           // 4. DM_VERSION
-    const command = COMMANDS[nr];
+    const command = commandByNumber(nr);
     if (!command) return ERRNO.ENOTTY;                                // 5. lookup_ioctl()
     this.calls.set(command, (this.calls.get(command) ?? 0) + 1);
     // 6. copy_params()
     if (user.length < DM_MIN_DATA_SIZE) return ERRNO.EFAULT;
-    const requested = uview.getUint32(12, this.#le);
+    const requested = uview.getUint32(H.data_size, this.#le);
     if (requested < DM_MIN_DATA_SIZE || requested > DM_MAX_DATA_SIZE) return ERRNO.EINVAL;
-    const noParams = NO_PARAMS.has(command);
+    const spec = commandSpec(command);
+    const noParams = spec.noParams;
     if (!noParams && requested > user.length) return ERRNO.EFAULT;
     const size = noParams ? DM_MIN_DATA_SIZE : requested;
-    const kbuf = new Uint8Array(Math.max(size, 312));
+    const kbuf = new Uint8Array(Math.max(size, DM_DATA_START));
     kbuf.set(user.subarray(0, size));
     const call = new Call(kbuf, new DataView(kbuf.buffer), this.#le, fd);
     if (noParams) call.dataSize = DM_MIN_DATA_SIZE;
@@ -406,10 +423,10 @@ export class SimulatedKernel {
     // 7. validate_params()
     call.flags &= ~(DM_BUFFER_FULL_FLAG | DM_UEVENT_GENERATED_FLAG | DM_SECURE_DATA_FLAG | DM_DATA_OUT_FLAG);
     if (command !== 'removeAll' && command !== 'listDevices' && command !== 'listVersions') {
-      if (command === 'create' && kbuf[48] === 0) { this.#logLine('ioctl: name not supplied when creating device'); return ERRNO.EINVAL; }
-      if (command !== 'create' && kbuf[48] !== 0 && kbuf[176] !== 0) { this.#logLine('ioctl: only supply one of name or uuid, cmd(' + nr + ')'); return ERRNO.EINVAL; }
-      kbuf[48 + 127] = 0; // over-long strings are truncated, not rejected
-      kbuf[176 + 128] = 0;
+      if (command === 'create' && kbuf[H.name] === 0) { this.#logLine('ioctl: name not supplied when creating device'); return ERRNO.EINVAL; }
+      if (command !== 'create' && kbuf[H.name] !== 0 && kbuf[H.uuid] !== 0) { this.#logLine('ioctl: only supply one of name or uuid, cmd(' + nr + ')'); return ERRNO.EINVAL; }
+      kbuf[H.name + DM_NAME_LEN - 1] = 0; // over-long strings are truncated, not rejected
+      kbuf[H.uuid + DM_UUID_LEN - 1] = 0;
     }
     // 8. the handler works on a header whose data_size says "nothing returned yet".
     call.dataSize = DM_MIN_DATA_SIZE;
@@ -421,7 +438,7 @@ export class SimulatedKernel {
       else throw e;
     }
     if (r === 0) {
-      if (GLOBAL_EVENT.has(command)) this.#globalEvent();              // 9.
+      if (spec.globalEvent) this.#globalEvent();              // 9.
       const out = call.dataSize;                                      // 10. copy back on success only
       user.set(kbuf.subarray(0, Math.min(out, user.length)));
     }
@@ -450,8 +467,8 @@ export class SimulatedKernel {
     }
     if (!d) throw new SimError('ENXIO', 'ioctl: device doesn\'t appear to be in the dev hash table.');
     this.#touched = d;
-    k.setString(48, 128, d.name);
-    k.setString(176, 129, d.uuid ?? '');
+    k.name = d.name;
+    k.uuid = d.uuid ?? '';
     if (d.inactive) k.flags |= DM_INACTIVE_PRESENT_FLAG;
     else k.flags &= ~DM_INACTIVE_PRESENT_FLAG;
     return d;
@@ -462,9 +479,9 @@ export class SimulatedKernel {
     let f = k.flags & ~(DM_SUSPEND_FLAG | DM_READONLY_FLAG | DM_ACTIVE_PRESENT_FLAG);
     if (d.suspended) f |= DM_SUSPEND_FLAG;
     if (d.deferredRemove) f |= DM_DEFERRED_REMOVE;
-    k.view.setBigUint64(40, encodeDev(this.major, d.minor), this.#le);
-    k.view.setInt32(24, d.openCount, this.#le);
-    k.view.setUint32(32, d.eventNr, this.#le);
+    k.dev = encodeDev(this.major, d.minor);
+    k.openCount = d.openCount;
+    k.eventNr = d.eventNr;
     let count = 0;
     const inactiveQuery = (f & DM_QUERY_INACTIVE_TABLE_FLAG) !== 0;
     if (d.live) {
@@ -479,17 +496,17 @@ export class SimulatedKernel {
       count = d.inactive.lines.length;
     }
     k.flags = f;
-    k.view.setUint32(20, count, this.#le);
+    k.targetCount = count;
   }
 
   #table(d: SimDevice, k: Call): SimTable | undefined {
     return (k.flags & DM_QUERY_INACTIVE_TABLE_FLAG) ? d.inactive : d.live;
   }
 
-  /** get_result_buffer(): data_start becomes 312; returns the bytes available after it. */
+  /** get_result_buffer(): data_start becomes the aligned header size; returns the bytes available after it. */
   #resultBuffer(k: Call, size: number): number {
-    k.dataStart = 312;
-    return size > 312 ? size - 312 : 0;
+    k.dataStart = OUT;
+    return size > OUT ? size - OUT : 0;
   }
 
   #destroy(d: SimDevice): void {
@@ -542,12 +559,12 @@ export class SimulatedKernel {
       // next_target(): the spec must lie after the previous params, with room for itself and a NUL.
       if (next < end || next < DM_MIN_DATA_SIZE) throw new SimError('EINVAL', 'ioctl: populate_table: next target spec overlaps');
       const off = next;
-      if (off + 40 + 1 > size) throw new SimError('EINVAL', 'ioctl: populate_table: invalid target spec');
+      if (off + SPEC + 1 > size) throw new SimError('EINVAL', 'ioctl: populate_table: invalid target spec');
       const spec = this.#codec.records.spec.decode(k.view, k.buf, off);
-      let nul = off + 40;
+      let nul = off + SPEC;
       while (nul < size && k.buf[nul] !== 0) nul++;
       if (nul >= size) throw new SimError('EINVAL', 'ioctl: populate_table: unterminated target params');
-      const params = dec.decode(k.buf.subarray(off + 40, nul));
+      const params = dec.decode(k.buf.subarray(off + SPEC, nul));
       end = nul + 1;
       next = off + spec.next;
       // dm_table_add_target() names the device by dm_device_name(): "major:minor" (docs/kernel-facts.md).
@@ -579,21 +596,22 @@ export class SimulatedKernel {
   /** retrieve_status(): specs with `next` from data_start; partial fill on overflow. */
   #retrieveStatus(table: SimTable, k: Call, size: number): void {
     const len = this.#resultBuffer(k, size);
-    const base = 312;
+    const base = OUT;
     let out = 0;
     let used = 0;
     const asTable = (k.flags & DM_STATUS_TABLE_FLAG) !== 0;
     const ima = (k.flags & DM_IMA_MEASUREMENT_FLAG) !== 0;
     for (const line of table.lines) {
-      if (len - out <= 40) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
+      if (len - out <= SPEC) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
       const specOff = base + out;
-      const byte15 = k.buf[specOff + 24 + 15]!;
+      const lastTypeByte = specOff + dmTargetSpec.offsetOf.target_type + DM_MAX_TYPE_NAME - 1;
+      const byte15 = k.buf[lastTypeByte]!;
       this.#codec.records.spec.encode(k.view, k.buf, specOff, {
         sector_start: line.start, length: line.length, status: 0, next: 0, target_type: line.type.slice(0, 15),
       });
       // strncpy(spec->target_type, name, 15) never writes byte 15: it keeps the caller's byte.
-      if (this.#targetTypeCopy === 'strncpy') k.buf[specOff + 24 + 15] = byte15;
-      out += 40;
+      if (this.#targetTypeCopy === 'strncpy') k.buf[lastTypeByte] = byte15;
+      out += SPEC;
       const remaining = len - out;
       const text = enc.encode(asTable ? line.target.table : ima ? '' : line.target.status());
       // The target writes at most remaining-1 bytes and a NUL (snprintf-like DMEMIT).
@@ -607,10 +625,10 @@ export class SimulatedKernel {
       out = align8(base + out) - base;
       // The aligned position past the buffer is full too: `next` is then left unwritten (measured).
       if (out > len) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
-      k.view.setUint32(specOff + 20, out, this.#le);
+      k.view.setUint32(specOff + dmTargetSpec.offsetOf.next, out, this.#le);
     }
     if (used) k.dataSize = used;
-    k.view.setUint32(20, table.lines.length, this.#le);
+    k.targetCount = table.lines.length;
   }
 
   // -------------------------------------------------------------- handlers ---
@@ -646,28 +664,28 @@ export class SimulatedKernel {
       else devs = hashOrder(devs);
       const sizes = devs.map((d) => {
         const nameLen = keyBytes(d.name).length;
-        if (!trailer) return 16 + nameLen + 1 + 7; // the old over-estimate
-        return align8(12 + nameLen + 1) + 8 + (withUuid && d.uuid ? align8(keyBytes(d.uuid).length + 1) : 0);
+        if (!trailer) return dmNameList.size + nameLen + 1 + 7; // the old over-estimate
+        return align8(NL.name + nameLen + 1) + dmNameListTrailer.size + (withUuid && d.uuid ? align8(keyBytes(d.uuid).length + 1) : 0);
       });
       const needed = sizes.reduce((a, b) => a + b, 0);
       const len = this.#resultBuffer(k, size);
-      if (len < needed || len < 8) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
-      k.dataSize = 312 + needed;
-      k.view.setBigUint64(312, 0n, this.#le); // "Flags no data"
-      let off = 312;
+      if (len < needed || len < NL.next) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
+      k.dataSize = OUT + needed;
+      k.view.setBigUint64(OUT + NL.dev, 0n, this.#le); // "Flags no data"
+      let off = OUT;
       let prev = -1;
       for (const d of devs) {
-        if (prev >= 0) k.view.setUint32(prev + 8, off - prev, this.#le);
+        if (prev >= 0) k.view.setUint32(prev + NL.next, off - prev, this.#le);
         const name = keyBytes(d.name);
-        k.view.setBigUint64(off, encodeDev(this.major, d.minor), this.#le);
-        k.view.setUint32(off + 8, 0, this.#le);
-        k.buf.set(name, off + 12);
-        k.buf[off + 12 + name.length] = 0;
+        k.view.setBigUint64(off + NL.dev, encodeDev(this.major, d.minor), this.#le);
+        k.view.setUint32(off + NL.next, 0, this.#le);
+        k.buf.set(name, off + NL.name);
+        k.buf[off + NL.name + name.length] = 0;
         prev = off;
-        if (!trailer) { off = align8(off + 16 + name.length + 1); continue; }
-        const t = align8(off + 12 + name.length + 1);
+        if (!trailer) { off = align8(off + dmNameList.size + name.length + 1); continue; }
+        const t = align8(off + NL.name + name.length + 1);
         let flags = 0;
-        let next = t + 8;
+        let next = t + dmNameListTrailer.size;
         if (withUuid) {
           if (d.uuid) {
             flags = DM_NAME_LIST_FLAG_HAS_UUID;
@@ -679,10 +697,10 @@ export class SimulatedKernel {
             flags = DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID;
           }
         }
-        k.view.setUint32(t, d.eventNr, this.#le);
+        k.view.setUint32(t + NT.event_nr, d.eventNr, this.#le);
         // 4.37–4.44 write the event_nr only: the next 4 bytes keep whatever the caller's
         // buffer held (measured on 5.10, dm 4.43; docs/kernel-facts.md).
-        if (filters) k.view.setUint32(t + 4, flags, this.#le);
+        if (filters) k.view.setUint32(t + NT.flags, flags, this.#le);
         off = next;
       }
       return 0;
@@ -810,13 +828,13 @@ export class SimulatedKernel {
       if (!t) return 0;
       const seen = new Map<string, SimBlockDevice>();
       for (const l of t.lines) for (const b of l.target.deps) seen.set(`${b.major}:${b.minor}`, b);
-      const needed = 8 + 8 * seen.size;
+      const needed = DEPS.dev + 8 * seen.size;
       const len = this.#resultBuffer(k, size);
       if (len < needed) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
-      k.view.setUint32(312, seen.size, this.#le);
-      k.view.setUint32(316, 0, this.#le);
-      [...seen.values()].forEach((b, i) => k.view.setBigUint64(320 + 8 * i, encodeDev(b.major, b.minor), this.#le));
-      k.dataSize = 312 + needed;
+      k.view.setUint32(OUT + DEPS.count, seen.size, this.#le);
+      k.view.setUint32(OUT + DEPS.padding, 0, this.#le);
+      [...seen.values()].forEach((b, i) => k.view.setBigUint64(OUT + DEPS.dev + 8 * i, encodeDev(b.major, b.minor), this.#le));
+      k.dataSize = OUT + needed;
       return 0;
     },
 
@@ -833,12 +851,12 @@ export class SimulatedKernel {
     message: (k, size) => {
       const d = this.#lookup(k);
       const start = k.dataStart;
-      if (start < DM_MIN_DATA_SIZE || start + 9 > size) throw new SimError('EINVAL', 'ioctl: Invalid parameters for message');
-      let nul = start + 8;
+      if (start < DM_MIN_DATA_SIZE || start + MSG.message + 1 > size) throw new SimError('EINVAL', 'ioctl: Invalid parameters for message');
+      let nul = start + MSG.message;
       while (nul < size && k.buf[nul] !== 0) nul++;
       if (nul >= size) throw new SimError('EINVAL', 'ioctl: Invalid parameters for message');
-      const sector = k.view.getBigUint64(start, this.#le);
-      const argv = splitArgs(dec.decode(k.buf.subarray(start + 8, nul)));
+      const sector = k.view.getBigUint64(start + MSG.sector, this.#le);
+      const argv = splitArgs(dec.decode(k.buf.subarray(start + MSG.message, nul)));
       if (argv.length === 0) throw new SimError('EINVAL', 'ioctl: Empty message received.');
       let output: string | undefined;
       if (argv[0]!.startsWith('@')) {
@@ -865,9 +883,9 @@ export class SimulatedKernel {
         const bytes = enc.encode(output);
         if (maxlen === 0 || bytes.length + 1 >= maxlen) k.flags |= DM_BUFFER_FULL_FLAG;
         else {
-          k.buf.set(bytes, 312);
-          k.buf[312 + bytes.length] = 0;
-          k.dataSize = 312 + bytes.length + 1;
+          k.buf.set(bytes, OUT);
+          k.buf[OUT + bytes.length] = 0;
+          k.dataSize = OUT + bytes.length + 1;
         }
       }
       return 0;
@@ -919,28 +937,23 @@ export class SimulatedKernel {
 
   /** __list_versions(): over-estimated size check, then records chained from each record. */
   #listVersions(k: Call, size: number, types: SimTargetType[]): number {
-    const needed = types.reduce((n, t) => n + 16 + enc.encode(t.name).length + 1 + 7, 0);
+    // sizeof(struct dm_target_versions) + name + NUL + 7: the kernel's over-estimate.
+    const needed = types.reduce((n, t) => n + dmTargetVersions.size + enc.encode(t.name).length + 1 + 7, 0);
     const len = this.#resultBuffer(k, size);
     if (len < needed) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
-    k.dataSize = 312 + needed;
-    let off = 312;
+    k.dataSize = OUT + needed;
+    let off = OUT;
     let prev = -1;
     for (const t of types) {
-      if (prev >= 0) k.view.setUint32(prev, off - prev, this.#le);
+      if (prev >= 0) k.view.setUint32(prev + TV.next, off - prev, this.#le);
       const name = enc.encode(t.name);
-      k.view.setUint32(off, 0, this.#le);
-      t.version.forEach((v, i) => k.view.setUint32(off + 4 + 4 * i, v, this.#le));
-      k.buf.set(name, off + 16);
-      k.buf[off + 16 + name.length] = 0;
+      k.view.setUint32(off + TV.next, 0, this.#le);
+      t.version.forEach((v, i) => k.view.setUint32(off + TV.version + 4 * i, v, this.#le));
+      k.buf.set(name, off + TV.name);
+      k.buf[off + TV.name + name.length] = 0;
       prev = off;
-      off = align8(off + 16 + name.length + 1);
+      off = align8(off + TV.name + name.length + 1);
     }
     return 0;
   }
 }
-
-/** Commands that copy only the 305-byte header in (IOCTL_FLAGS_NO_PARAMS). */
-const NO_PARAMS: ReadonlySet<CommandName> = new Set(['removeAll', 'create', 'remove', 'suspend', 'info', 'clear', 'armPoll']);
-/** Commands that issue a global event on success (IOCTL_FLAGS_ISSUE_GLOBAL_EVENT). */
-const GLOBAL_EVENT: ReadonlySet<CommandName> = new Set(['removeAll', 'create', 'remove', 'rename']);
-

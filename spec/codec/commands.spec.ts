@@ -5,7 +5,7 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import {
-  COMMANDS, createCodec, DmCodecError, MIN_VERSION, PAYLOAD_COMMANDS, viewOf,
+  COMMANDS, createCodec, DmCodecError, COMMAND_TABLE, viewOf,
   type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DeviceInfo, type DevNo, type DmCodec, type Version,
 } from '../../codec/index.js';
 import { buildReply, flagsOf, mkdev, writeHeader } from './reply-builder.js';
@@ -63,10 +63,10 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
       const [params, flags] = BASIC[cmd];
       const req = enc1(cmd, params as never);
       const h = c.decodeHeader(req);
-      expect(h.version).toEqual([...MIN_VERSION[cmd]]);
+      expect(h.version).toEqual([...COMMAND_TABLE[cmd].minVersion]);
       expect(h.data_start).toBe(312);
       expect(h.data_size).toBe(req.length);
-      if (PAYLOAD_COMMANDS.has(cmd)) expect(h.data_size).toBe(16 * 1024);
+      if (COMMAND_TABLE[cmd].payload) expect(h.data_size).toBe(16 * 1024);
       else if (!['rename', 'load', 'setGeometry'].includes(cmd)) expect(h.data_size).toBe(312);
       expect(h.flags).toBe(flags);
       expect([h.open_count, h.padding]).toEqual([0, 0]);
@@ -417,7 +417,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
       fc.assert(fc.property(REQUESTS[cmd] as fc.Arbitrary<unknown>, REPLIES[cmd], fc.integer({ min: 0, max: 4096 }), fc.integer({ min: 0, max: 255 }), (params, pair, slack, fill) => {
         const req = enc1(cmd, params as never);
         const h = c.decodeHeader(req);
-        expect(h.version).toEqual([...MIN_VERSION[cmd]]);
+        expect(h.version).toEqual([...COMMAND_TABLE[cmd].minVersion]);
         expect(h.data_start).toBe(312);
         expect(h.data_size).toBe(req.length);
         if (cmd === 'load') checkTable(req, params as CommandRequests['load']);

@@ -5,7 +5,7 @@
  */
 import {
   DmCodecError, DM_MAX_DATA_SIZE, type DeviceId, type KernelString, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
-  type RawNames, type TargetVersion, type Version,
+  type CommandName, type CommandTable, type RawNames, type TargetVersion, type Version,
 } from '../codec/index.js';
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
@@ -688,3 +688,9 @@ function removeResult(r: RemoveResult): RemoveResult {
 function byNameBytes(a: ListedDevice, b: ListedDevice): number {
   return Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
 }
+
+// Every row of the command table names a method of DeviceMapper: a row whose `client`
+// method is missing fails to compile here, naming it.
+type CommandMethod = CommandTable[CommandName]['client'];
+type MissingCommandMethods = Exclude<CommandMethod, keyof DeviceMapper>;
+true satisfies ([MissingCommandMethods] extends [never] ? true : MissingCommandMethods);

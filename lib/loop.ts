@@ -14,8 +14,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   blockDeviceBytes, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO,
-  LO_FLAGS_PARTSCAN, LO_FLAGS_READ_ONLY, type LoopStatus,
+  LO_FLAGS_PARTSCAN, LO_FLAGS_READ_ONLY,
 } from '../ffi/block.js';
+import { decodeLoopInfo, loopConfigBytes, loopInfoBytes, LOOP_INFO64_SIZE, type LoopInfo, type LoopStatus } from './syscall-structs.js';
 import { ERRNO } from '../ffi/errors.js';
 import { objectArg, optionsArg, valueArg } from './args.js';
 
@@ -86,9 +87,12 @@ export async function attachLoop(file: string, options: AttachLoopOptions = {}):
     const p = `/dev/loop${n}`;
     await waitForNode(p);
     try {
-      await loopConfigure(p, abs, {
-        flags, fileName: abs, offset: BigInt(options.offset ?? 0), sizeLimit: BigInt(options.sizeLimit ?? 0), blockSize: options.blockSize,
-      });
+      const info: LoopInfo = { flags, fileName: abs, offset: BigInt(options.offset ?? 0), sizeLimit: BigInt(options.sizeLimit ?? 0) };
+      await loopConfigure(p, abs, options.readOnly === true, (fileFd) => ({
+        config: loopConfigBytes(fileFd, options.blockSize ?? 0, info),
+        // LOOP_SET_STATUS64 cannot change read-only (the fd's mode decides): the flag is left out.
+        status64: loopInfoBytes({ ...info, flags: flags & ~LO_FLAGS_READ_ONLY }),
+      }));
     } catch (e) {
       if (e instanceof DmSyscallError && e.errno === ERRNO.EBUSY && attempt < retries) continue;
       throw e;
@@ -117,7 +121,7 @@ export async function detachLoop(device: LoopDevice | string): Promise<void> {
 export async function loopInfo(device: LoopDevice | string): Promise<LoopStatus | undefined> {
   const p = loopPath(device);
   try {
-    return await loopStatus(p);
+    return decodeLoopInfo(await loopStatus(p, LOOP_INFO64_SIZE));
   } catch (e) {
     if (e instanceof DmSyscallError && e.errno === ERRNO.ENXIO) return undefined;
     throw e;

@@ -3,7 +3,8 @@
  * `openControl()` is called (koffi comes in through a dynamic import in ffi/).
  */
 import { createCancelPipe, createPoller, DM_CONTROL_PATH, openControl } from '../ffi/control.js';
-import { POLLIN, type CancelPipe, type ControlTransport, type Poller } from '../ffi/types.js';
+import { POLLIN, type CancelPipe, type ControlTransport } from '../ffi/types.js';
+import { pollerOf, type Poller } from './syscall-structs.js';
 import { codec, requestCode } from '../codec/index.js';
 import type { Backend, Watcher } from './backend.js';
 import { openKernelLog } from './kmsg.js';
@@ -15,7 +16,7 @@ export function realBackend(path: string = DM_CONTROL_PATH): Backend {
     openWatcher: async () => {
       const t = await openControl(path);
       try {
-        return new PollWatcher(t, await createCancelPipe(), await createPoller());
+        return new PollWatcher(t, await createCancelPipe(), pollerOf(await createPoller()));
       } catch (e) {
         t.close();
         throw e;

@@ -32,6 +32,9 @@ export interface EncodeOptions {
   readonly into?: Uint8Array;
 }
 
+/** Where the version (u32[3], written back on every reply, even a failed one) ends: data_size follows it. */
+const VERSION_END = dmIoctl.offsetOf.data_size;
+
 type HeaderInput = Parameters<StructCodec<(typeof dmIoctl)['declared']>['encode']>[3];
 
 type ParamsArg<C extends CommandName> = Record<string, never> extends CommandRequests[C]
@@ -122,9 +125,10 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
   }
 
   function readVersion(reply: Uint8Array): Version {
-    if (reply.length < 12) throw malformed(`a reply needs at least 12 bytes for the version, got ${reply.length}`, 'dm_ioctl.version');
+    if (reply.length < VERSION_END) throw malformed(`a reply needs at least ${VERSION_END} bytes for the version, got ${reply.length}`, 'dm_ioctl.version');
     const view = viewOf(reply);
-    return [view.getUint32(0, le), view.getUint32(4, le), view.getUint32(8, le)];
+    const at = dmIoctl.offsetOf.version;
+    return [view.getUint32(at, le), view.getUint32(at + 4, le), view.getUint32(at + 8, le)];
   }
 
   function decodeHeader(buf: Uint8Array) {

@@ -4,7 +4,7 @@
  * one shared poller (poller.ts), and the high-level create/remove helpers users need.
  */
 import {
-  DmCodecError, DM_MAX_DATA_SIZE, type DeviceId, type KernelString, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
+  DmCodecError, DM_IOCTL_SIZE, DM_MAX_DATA_SIZE, type DeviceId, type KernelString, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
   type CommandName, type CommandTable, type RawNames, type TargetVersion, type Version,
 } from '../codec/index.js';
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
@@ -183,8 +183,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferSize: 'uint', blocking: 'boolean' });
     if (options.backend !== undefined) valueArg(options.backend.openControl, 'options.backend.openControl', 'function');
     const size = options.initialBufferSize;
-    if (size !== undefined && (!Number.isInteger(size) || size < 312 || size > DM_MAX_DATA_SIZE)) {
-      throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferSize must be an integer in 312…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferSize');
+    if (size !== undefined && (!Number.isInteger(size) || size < DM_IOCTL_SIZE || size > DM_MAX_DATA_SIZE)) {
+      throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferSize must be an integer in ${DM_IOCTL_SIZE}…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferSize');
     }
     const backend = options.backend ?? realBackend(options.path);
     const transport = await backend.openControl();

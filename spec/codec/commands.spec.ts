@@ -128,7 +128,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
       expect(codecError(() => enc1('getTargetVersion', { target: '' })).code).toBe('INVALID_ARGUMENT');
     });
 
-    test('bufferSize sets data_size of payload commands only; version overrides the row's minVersion', () => {
+    test('bufferSize sets data_size of payload commands only; version overrides the minVersion of its row', () => {
       expect(enc1('status', { id: { name: 'a' } }, { bufferSize: 4096 }).length).toBe(4096);
       expect(c.decodeHeader(enc1('listDevices', {}, { bufferSize: 305 })).data_size).toBe(312);
       expect(enc1('info', { id: { name: 'a' } }, { bufferSize: 4096 }).length).toBe(312);

@@ -9,9 +9,10 @@
  * compiler points at each place that is missing: the row must satisfy
  * `CommandSpec` for every key of `CommandRequests`; the simulator's handler table and the
  * client's method check are `Record`s over `CommandName`; every switch over a row's kinds
- * ends in a `never` check. Facts: `linux/dm-ioctl.h` (numbers), `_cmd_data_v4` of
- * libdevmapper (minimum versions), `_ioctls[]` of drivers/md/dm-ioctl.c (the
- * IOCTL_FLAGS_NO_PARAMS and IOCTL_FLAGS_ISSUE_GLOBAL_EVENT flags); docs/kernel-facts.md.
+ * ends in a `never` check; the conformance suite fails when no test issues a command.
+ * Facts: `linux/dm-ioctl.h` (numbers, names), `_cmd_data_v4` of libdevmapper
+ * (libdm/ioctl/libdm-iface.c: minimum versions), `_ioctls[]` of drivers/md/dm-ioctl.c
+ * (IOCTL_FLAGS_NO_PARAMS, IOCTL_FLAGS_ISSUE_GLOBAL_EVENT).
  */
 import { DmCodecError } from './errors.js';
 import { encodeDev } from './dev.js';

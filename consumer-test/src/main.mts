@@ -3,7 +3,7 @@
 // simulated kernel. It uses each entry point the way README shows it.
 import assert from 'node:assert/strict';
 import {
-  DeviceMapper, DmError, DmCodecError, createTypedDevice, parseStatus, parseTable,
+  DeviceMapper, DmError, DmCodecError, buildTarget, createTypedDevice, parseStatus, parseTable,
   type DeviceEvent, type TypedTarget,
 } from 'devicemapper';
 import { SimulatedKernel } from 'devicemapper/testing';
@@ -37,6 +37,11 @@ kernel.addBlockDevice('/dev/loop1', 7, 1, 131072);
   assert.equal(parsed?.type, 'striped');
   const [status] = (await dm.status('typed')).targets.map(parseStatus);
   assert.equal(status?.type, 'striped');
+
+  // A key from node:crypto is a Buffer: the typed builders take any Uint8Array.
+  const key: Buffer = Buffer.alloc(32, 7);
+  const cryptLine: TypedTarget = { start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key, ivOffset: 0, device: '/dev/loop1', offset: 0 };
+  assert.equal(buildTarget(cryptLine).type, 'crypt');
 
   // Events: a rename arrives as one `renamed` event.
   const stop = new AbortController();

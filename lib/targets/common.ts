@@ -54,7 +54,16 @@ export const u32Schema = z.number().int().min(0).max(0xffffffff);
 export const posU32Schema = z.number().int().min(1).max(0xffffffff);
 /** A word the kernel splits as one argument: no whitespace, not empty. */
 export const wordSchema = z.string().min(1).regex(/^\S+$/, 'must be one word without whitespace');
-export const bytesSchema = z.instanceof(Uint8Array);
+/**
+ * Bytes of a key, digest or salt: any `Uint8Array`, a `Buffer` included. An interface rather
+ * than `Uint8Array` itself so that the shipped declarations name it: TypeScript ≥ 5.7 spells an
+ * expanded `Uint8Array` out as `Uint8Array<ArrayBufferLike>` (or `<ArrayBuffer>` when inferred
+ * from the constructor), which TypeScript before 5.7 cannot read (TS2315, "Uint8Array is not
+ * generic"; the consumer test compiles against the tarball with 5.5).
+ */
+export interface Bytes extends Uint8Array {}
+/** A `Bytes` value (any `Uint8Array`). */
+export const bytesSchema: z.ZodCustom<Bytes, Bytes> = z.instanceof(Uint8Array);
 
 // ------------------------------------------------------------------ tokens ---
 

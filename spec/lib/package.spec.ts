@@ -59,4 +59,13 @@ describe('package.json', () => {
     const entries = Object.values(pkg.exports).filter((t) => typeof t !== 'string').map((t) => sourceOf(t.default));
     expect(typedoc.entryPoints.map((e) => path.join(ROOT, e)).sort()).toEqual(entries.sort());
   });
+  test('`tsc` on the PATH of npm scripts and npx is the project\'s TypeScript, not the typescript-min alias', () => {
+    // Both packages have a `tsc` bin; npm links the first one it meets and never replaces it
+    // (npm ci meets `typescript` first, an `npm install` may not). The build must not emit
+    // with 5.5, nor `npx tsc --noEmit` check with it.
+    const bin = path.join(ROOT, 'node_modules', '.bin', 'tsc');
+    const own = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'typescript', 'package.json'), 'utf8')) as { version: string };
+    expect(fs.realpathSync(bin)).toBe(fs.realpathSync(path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')));
+    expect(own.version).not.toBe((JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'typescript-min', 'package.json'), 'utf8')) as { version: string }).version);
+  });
 });

@@ -56,9 +56,10 @@ kernel.addBlockDevice('/dev/loop1', 7, 1, 131072);
       if (!stop.signal.aborted) throw e;
     }
   })();
-  await new Promise((r) => setTimeout(r, 20));
+  // The iterator has its first snapshot once its poll is parked in the kernel.
+  for (let i = 0; i < 2000 && kernel.pendingWaits === 0; i++) await new Promise((r) => setTimeout(r, 10));
   await dm.rename('typed', { newName: 'typed2' });
-  await Promise.race([watching, new Promise((r) => setTimeout(r, 5000))]);
+  await Promise.race([watching, new Promise((r) => setTimeout(r, 20_000).unref())]);   // hang guard
   stop.abort();
   await watching;
   assert.ok(seen.some((e) => e.kind === 'renamed' && e.name === 'typed2'), JSON.stringify(seen, (_, v) => typeof v === 'bigint' ? String(v) : v));

@@ -100,7 +100,7 @@ function simulateOpen(): void {
 }
 
 const until = async (what: () => boolean, label: string): Promise<void> => {
-  for (let i = 0; i < 500 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 2000 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
   if (!what()) throw new Error(`timed out waiting for ${label}`);
 };
 
@@ -110,7 +110,8 @@ const DRIVERS: Record<string, (block: Snippet, log: jest.SpiedFunction<typeof co
   // the block react, then close the client the block opened.
   async events(block, log) {
     const running = run(block);
-    await until(() => opened.length === 1, 'the block to open its client');
+    // Its iterator took its first snapshot once its poll is parked: only then make the event.
+    await until(() => opened.length === 1 && opened[0]!.kernel.pendingWaits > 0, 'the block to start listening');
     const { kernel } = opened[0]!;
     const dm = await realOpen({ backend: kernel.backend() });
     await root.createTypedDevice(dm, { name: 'pool0', table: [{ start: 0, length: 131072, type: 'thin-pool', metadataDevice: '/dev/loop0',
@@ -197,6 +198,6 @@ describe('README TypeScript blocks', () => {
       }
       // Whatever a block opened it also closed (await using, or its driver).
       for (const { kernel } of opened) expect(kernel.devices.size === 0 || block.marker === 'events').toBe(true);
-    }, 30_000);
+    }, 60_000);
   });
 });

@@ -23,6 +23,7 @@ import { decodeDeps, decodeNameList, decodeString, decodeTargets, decodeVersions
 import { commandSpec, isCommand } from './command-table.js';
 import type { CommandName, CommandReplies, CommandRequests, DeviceInfo, ReplyFlags, ReplyKinds } from './types.js';
 
+/** Options of `encodeRequest`: buffer size, interface version, target buffer. */
 export interface EncodeOptions {
   /** data_size for commands that return a payload (default 16 KiB); ignored by the others. */
   readonly bufferSize?: number;
@@ -56,6 +57,7 @@ export interface DmCodec {
   decodeHeader(buf: Uint8Array): ReturnType<StructCodec<(typeof dmIoctl)['declared']>['decode']>;
 }
 
+/** Compiles the codec of every command for one byte order (default: the host's). */
 export function createCodec(options: CompileOptions = {}): DmCodec {
   const header = compile(dmIoctl, options);
   const records: RecordCodecs = {

@@ -164,6 +164,7 @@ export interface ListedDevice extends RawNames {
   readonly uuid: string | null | undefined;
 }
 
+/** A target type the kernel knows, with its version (`DM_LIST_VERSIONS`, `DM_GET_TARGET_VERSION`). */
 export interface TargetVersion {
   readonly name: string;
   readonly version: Version;

@@ -21,8 +21,6 @@ export { attachLoop, detachLoop, loopInfo, blockDeviceSize, blockDeviceSectors, 
 export type { AttachLoopOptions, LoopDevice, LoopStatus } from './loop.js';
 export { addNode, removeNode, renameNode, waitForNode, syncNodes, udevActive, nodePath, realNodeOps, DM_DIR } from './nodes.js';
 export type { NodeOps, NodeOptions, NodeResult } from './nodes.js';
-export * from './cli/schemas.js';
-export { run as runDmctl } from './cli/index.js';
 export { ThinPool, type ThinPoolIo, type PoolDeviceSpec, type PoolFeatures, type CreateThinPoolOptions, type OpenThinPoolOptions, type ActivateOptions, type DeactivateOptions, type ThinDevice, type ResizeOptions, type ThinPoolHealthyStatus } from './thin-pool.js';
 export { type PoolCondition, type PoolConditionKind, type PoolConditionsOptions } from './thin-pool-events.js';
 export { FaultyDevice, type FaultMode, type FaultBehaviour, type Corruption, type CreateFaultyDeviceOptions } from './faulty-device.js';

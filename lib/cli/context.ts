@@ -5,14 +5,12 @@
  */
 import * as fs from 'node:fs';
 import type { z } from 'zod';
-import { isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../../codec/index.js';
-import { DeviceMapper } from '../client.js';
-import type { NodeOptions } from '../nodes.js';
+import { describeTableLine, isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../../codec/index.js';
+import { DeviceMapper, type NodeOptions } from '../index.js';
 import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from './hex.js';
 import { displayName, mangle, manglingMode, rawAlternative, type ManglingMode } from './mangle.js';
 import { DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
 import { readAhead } from './format.js';
-import { describeTableLine } from '../../codec/secrets.js';
 
 export interface CliIo {
   stdout(text: string): void;

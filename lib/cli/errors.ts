@@ -3,8 +3,7 @@
  * `device-mapper:` lines the client attaches), and what to try.
  */
 import { DmCodecError, printableName } from '../../codec/index.js';
-import { DmAbortError, DmError, DmUnsupportedError } from '../errors.js';
-import { DmFfiError } from '../../ffi/errors.js';
+import { DmAbortError, DmError, DmFfiError, DmUnsupportedError } from '../index.js';
 import { UsageError } from './context.js';
 import { ManglingError } from './mangle.js';
 import type { DmctlErrorOutput } from './schemas.js';

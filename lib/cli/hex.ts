@@ -3,11 +3,10 @@
  * (offsets from codec/records.ts), and `dmctl decode`: a reply's bytes back to JSON.
  */
 import {
-  codec, COMMANDS, dmIoctl, dmTargetMsg, dmTargetSpec, decodeDev, KERNEL_COMMAND_NAMES, requestCode, DM_DATA_START,
+  codec, COMMANDS, dmIoctl, dmTargetMsg, dmTargetSpec, decodeDev, KERNEL_COMMAND_NAMES, maskParamBytes, requestCode, DM_DATA_START,
   type CommandName, type Layout, type PlacedField,
 } from '../../codec/index.js';
-import * as C from '../../codec/constants.js';
-import { maskParamBytes } from '../../codec/secrets.js';
+import * as C from '../../codec/index.js';
 
 const FLAG_NAMES: [number, string][] = [
   [C.DM_READONLY_FLAG, 'DM_READONLY_FLAG'], [C.DM_SUSPEND_FLAG, 'DM_SUSPEND_FLAG'], [C.DM_PERSISTENT_DEV_FLAG, 'DM_PERSISTENT_DEV_FLAG'],

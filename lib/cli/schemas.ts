@@ -32,7 +32,7 @@ export const TargetLineSchema = z.object({
 });
 
 /** One device as `info` reports it (the fields of dmsetup's long info). */
-export const DeviceInfoSchema = z.object({
+export const DmctlDeviceInfoSchema = z.object({
   name: z.string(),
   uuid: z.string().nullable(),
   ...devno,
@@ -83,7 +83,7 @@ export const LsOutputSchema = z.object({
   tree: z.array(TreeNodeSchema).optional(),
 });
 
-export const InfoOutputSchema = z.object({ devices: z.array(DeviceInfoSchema) });
+export const InfoOutputSchema = z.object({ devices: z.array(DmctlDeviceInfoSchema) });
 
 export const TableOutputSchema = z.object({
   devices: z.array(z.object({ name: z.string(), targets: z.array(TargetLineSchema) })),
@@ -175,7 +175,7 @@ export const DmctlSchemas = {
   error: ErrorOutputSchema,
 } as const;
 
-export type DmctlDeviceInfo = z.infer<typeof DeviceInfoSchema>;
+export type DmctlDeviceInfo = z.infer<typeof DmctlDeviceInfoSchema>;
 export type DmctlTargetLine = z.infer<typeof TargetLineSchema>;
 export type DmctlInfoOutput = z.infer<typeof InfoOutputSchema>;
 export type DmctlLsOutput = z.infer<typeof LsOutputSchema>;

@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as util from 'node:util';
-import { DeviceMapper, DmError, runDmctl } from '../../lib/index.js';
+import { DeviceMapper, DmError } from '../../lib/index.js';
+import { runDmctl } from '../../lib/cli/index.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
 const KEY = randomBytes(32).toString('hex');

@@ -1,3 +1,5 @@
+import { DmBaseError } from '../base/error.js';
+
 /**
  * The one error type the codec throws: bad input rejected before anything is encoded,
  * or a reply that does not decode. `code` is stable and machine-readable; `field`
@@ -19,7 +21,7 @@ export type DmCodecErrorCode =
   | 'UNKNOWN_COMMAND'
   | 'MALFORMED_REPLY';
 
-export class DmCodecError extends Error {
+export class DmCodecError extends DmBaseError<DmCodecErrorCode> {
   /** 'DmCodecError', or a subclass's name (the client's DmArgumentError). */
   override readonly name: string = 'DmCodecError';
   readonly code: DmCodecErrorCode;

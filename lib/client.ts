@@ -10,6 +10,7 @@ import {
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
 import { DmAbortError, DmError, DmIdentityError } from './errors.js';
+import { attachCleanupError } from './cleanup-error.js';
 import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, targetsArg, valueArg } from './args.js';
 import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, sameIdentity, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
@@ -578,7 +579,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       await removeOurs(this.#runner, ours, { policy, ctx: { device: addressOf(ours), afterClose: true }, verifyFirst: true });
     } catch (cleanup) {
       if (cleanup instanceof DmError && cleanup.errno === ERRNO.ENXIO) return; // already gone: nothing left behind
-      if (error !== null && typeof error === 'object') (error as { cleanupError?: unknown }).cleanupError = cleanup;
+      attachCleanupError(error, cleanup);
     }
   }
 
@@ -651,7 +652,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** A multi-step operation starts: refused after close(), counted until it settles. */
   #begin(): void {
-    if (this.#closed) throw new DmClosedError('device-mapper client');
+    if (this.#closed) throw new DmClosedError('the device-mapper client');
     this.#ops++;
   }
 
@@ -661,7 +662,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** Between two steps of an operation: stop if the client was closed or the signal aborted. */
   #boundary(signal?: AbortSignal): void {
-    if (this.#closed) throw new DmClosedError('device-mapper client');
+    if (this.#closed) throw new DmClosedError('the device-mapper client');
     throwIfAborted(signal);
   }
 

@@ -1,3 +1,5 @@
+import { DmBaseError } from '../base/error.js';
+
 /**
  * Errors of the multi-step helpers (ThinPool, FaultyDevice) that are not a failed ioctl:
  * a failed ioctl stays a `DmError` with the kernel's errno, and a failed block-device call a
@@ -20,13 +22,13 @@ export type DmOperationErrorCode =
   /** The pool is in a state that refuses the request (failed, read-only, needs_check). */
   | 'POOL_STATE';
 
-export class DmOperationError extends Error {
+export class DmOperationError extends DmBaseError<DmOperationErrorCode> {
   override readonly name = 'DmOperationError';
   readonly code: DmOperationErrorCode;
   /** The errno this condition corresponds to, when there is one (BUSY: EBUSY). */
   readonly errno: number | undefined;
   constructor(code: DmOperationErrorCode, message: string, options?: { cause?: unknown; errno?: number }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(message, { cause: options?.cause });
     this.code = code;
     this.errno = options?.errno;
   }

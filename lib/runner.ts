@@ -168,7 +168,7 @@ export class IoctlRunner {
   }
 
   #gate(ctx: CallContext): void {
-    if (this.closed && !ctx.afterClose) throw new DmClosedError('device-mapper client');
+    if (this.closed && !ctx.afterClose) throw new DmClosedError('the device-mapper client');
   }
 
   #bump(command: CommandName): void {

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import type { z } from 'zod';
 import { describeTableLine, isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../../codec/index.js';
-import { DeviceMapper, type NodeOptions } from '../index.js';
+import { DeviceMapper, DmBaseError, type NodeOptions } from '../index.js';
 import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from './hex.js';
 import { displayName, mangle, manglingMode, rawAlternative, type ManglingMode } from './mangle.js';
 import { DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
@@ -79,7 +79,7 @@ export interface Options {
 }
 
 /** A usage error: exit 1 with the verb's usage line, like dmsetup. */
-export class UsageError extends Error {
+export class UsageError extends DmBaseError<'USAGE'> {
   override readonly name = 'UsageError';
   readonly code = 'USAGE';
 }

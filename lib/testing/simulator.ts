@@ -387,10 +387,14 @@ export class SimulatedKernel {
     this.openFds++;
     let cancel: (() => void) | undefined;
     let cancelled = false;
+    // As the real watcher: a closed one refuses use with DmClosedError (a wait already
+    // pending when it closes resolves 'cancelled', which is how close() wakes it).
+    const open = () => { if (fd.closed) throw new DmClosedError('simulated event watcher'); };
     return {
-      arm: () => { fd.armedEventNr = this.globalEventNr; },
-      check: () => this.globalEventNr !== fd.armedEventNr,
+      arm: () => { open(); fd.armedEventNr = this.globalEventNr; },
+      check: () => { open(); return this.globalEventNr !== fd.armedEventNr; },
       wait: () => new Promise((resolve) => {
+        open();
         const check = () => {
           if (this.globalEventNr !== fd.armedEventNr) { done(); resolve('event'); }
           else if (cancelled) { cancelled = false; done(); resolve('cancelled'); }

@@ -4,6 +4,7 @@
  * rejected at load with EINVAL, like a missing module. Users register their own with
  * `SimulatedKernel.registerTarget()`.
  */
+import { DmBaseError } from '../../base/error.js';
 export interface SimBlockDevice {
   readonly path: string;
   readonly major: number;
@@ -40,9 +41,14 @@ export interface SimTargetType {
 }
 
 /** A failure inside the simulated kernel: errno name plus the line it would log. */
-export class SimError extends Error {
-  constructor(readonly errnoName: 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT' | 'EOPNOTSUPP' | 'ENOSPC', readonly log: string) {
+export type SimErrorCode = 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT' | 'EOPNOTSUPP' | 'ENOSPC';
+
+export class SimError extends DmBaseError<SimErrorCode> {
+  /** The errno name, as `errnoName` (kept for the simulated targets that read it). */
+  readonly code: SimErrorCode;
+  constructor(readonly errnoName: SimErrorCode, readonly log: string) {
     super(log);
+    this.code = errnoName;
   }
 }
 

@@ -39,7 +39,9 @@ describe('layer boundaries (import statements)', () => {
       ].join('\n')],
       ['codec/a.ts', "import * as fs from 'node:fs';\nimport { DmFfiError } from '../ffi/errors.js';\nimport { ok } from './layout.js';"],
       ['codec/b.ts', "import type { DeviceMapper } from '../lib/client.js';"],
-      ['ffi/a.ts', "import { codec } from '../codec/index.js';\nimport { DmError } from '../lib/errors.js';\nimport koffi from 'koffi';\nimport { ERRNO } from './errors.js';"],
+      ['ffi/a.ts', "import { codec } from '../codec/index.js';\nimport { DmError } from '../lib/errors.js';\nimport koffi from 'koffi';\nimport { ERRNO } from './errors.js';\nimport { DmBaseError } from '../base/error.js';"],
+      ['codec/c.ts', "import { DmBaseError } from '../base/error.js';"], // allowed: the shared leaf
+      ['base/x.ts', "import { ERRNO } from '../ffi/errors.js';\nimport * as fs from 'node:fs';"],
     ]);
     const found = checkBoundaries(planted, rules).map((v) => `${v.file}:${v.line} ${v.specifier}`);
     expect(found).toEqual([
@@ -54,6 +56,8 @@ describe('layer boundaries (import statements)', () => {
       'codec/b.ts:1 ../lib/client.js',
       'ffi/a.ts:1 ../codec/index.js',
       'ffi/a.ts:2 ../lib/errors.js',
+      'base/x.ts:1 ../ffi/errors.js',
+      'base/x.ts:2 node:fs',
     ]);
   });
 

@@ -61,8 +61,9 @@ export function resolveSpecifier(from: string, specifier: string): string | unde
   return joined.replace(/\.js$/, '.ts');
 }
 
-const layerOf = (file: string): 'cli' | 'lib' | 'codec' | 'ffi' | 'other' =>
-  file.startsWith('lib/cli/') ? 'cli' : file.startsWith('lib/') ? 'lib' : file.startsWith('codec/') ? 'codec' : file.startsWith('ffi/') ? 'ffi' : 'other';
+const layerOf = (file: string): 'cli' | 'lib' | 'codec' | 'ffi' | 'base' | 'other' =>
+  file.startsWith('lib/cli/') ? 'cli' : file.startsWith('lib/') ? 'lib' : file.startsWith('codec/') ? 'codec' : file.startsWith('ffi/') ? 'ffi'
+    : file.startsWith('base/') ? 'base' : 'other';
 
 /** The rule a reference breaks, or undefined. */
 export function breaks(ref: ImportRef, rules: BoundaryRules): string | undefined {
@@ -78,8 +79,11 @@ export function breaks(ref: ImportRef, rules: BoundaryRules): string | undefined
       if (target !== undefined && rules.publicEntries.includes(target)) return undefined;
       return `lib/cli uses only the package's public entry points (${rules.publicEntries.join(', ')})`;
     case 'codec':
-      if (to === 'codec') return undefined;
-      return to === 'package' ? 'codec/ imports no package and no Node API' : 'codec/ imports nothing outside itself';
+      // base/ is the import-free leaf every layer shares (the errors' base class).
+      if (to === 'codec' || to === 'base') return undefined;
+      return to === 'package' ? 'codec/ imports no package and no Node API' : 'codec/ imports nothing outside itself (and base/)';
+    case 'base':
+      return to === 'base' ? undefined : 'base/ imports nothing';
     case 'ffi':
       if (to === 'lib' || to === 'cli' || to === 'codec') return 'ffi/ imports neither lib/ nor codec/';
       return undefined;
@@ -109,7 +113,7 @@ export function readSources(root: string): Map<string, string> {
       else if (e.name.endsWith('.ts')) files.set(rel, fs.readFileSync(path.join(root, rel), 'utf8'));
     }
   };
-  for (const top of ['lib', 'codec', 'ffi']) walk(top);
+  for (const top of ['base', 'lib', 'codec', 'ffi']) walk(top);
   return files;
 }
 

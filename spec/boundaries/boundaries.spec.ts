@@ -67,6 +67,28 @@ describe('layer boundaries (import statements)', () => {
   });
 });
 
+describe('one way to attach a loop device', () => {
+  // The opt-in real-tools suite drives the system's own tools (LVM2, cryptsetup) and makes
+  // its loop devices inside their steps the same way; everything else uses attachLoop.
+  const EXEMPT = new Set(['spec/live/realtools.live.spec.ts']);
+  test('no spec, bench, example or recorder runs losetup: they use attachLoop/detachLoop', () => {
+    const found: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+        const rel = `${dir}/${e.name}`;
+        if (e.isDirectory()) walk(rel);
+        else if (/\.(ts|mjs)$/.test(e.name) && !EXEMPT.has(rel)) {
+          fs.readFileSync(path.join(ROOT, rel), 'utf8').split('\n').forEach((l, i) => {
+            if (/['"]losetup['"]/.test(l)) found.push(`${rel}:${i + 1}`);
+          });
+        }
+      }
+    };
+    for (const top of ['spec', 'bench', 'examples', 'fixtures/record', 'lib']) walk(top);
+    expect(found).toEqual([]);
+  });
+});
+
 /** `tsc -p <project>`: its exit code and output. */
 function tsc(project: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {

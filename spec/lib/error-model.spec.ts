@@ -48,7 +48,7 @@ const isErrorClass = (v: unknown): v is new (...a: never[]) => Error =>
 describe('every error class of every entry point extends DmBaseError', () => {
   const entries = { root, codec: codecEntry, testing: testingEntry, cli: cliEntry, cliInternals: { UsageError, ManglingError, ReportFieldError } };
   test.each(Object.entries(entries))('%s', (_, mod) => {
-    const classes = Object.entries(mod).filter(([, v]) => isErrorClass(v) && v !== DmBaseError);
+    const classes = Object.entries(mod).filter(([, v]) => isErrorClass(v) && (v as unknown) !== DmBaseError);
     const stray = classes.filter(([, v]) => !((v as { prototype: object }).prototype instanceof DmBaseError)).map(([k]) => k);
     expect(stray).toEqual([]);
   });

@@ -7,6 +7,8 @@ import {
   type TypedTarget,
 } from '../../lib/index.js';
 import { parseStatsPrint } from '../../lib/targets/stats.js';
+import * as targetsModule from '../../lib/targets/index.js';
+import { makedev } from '../../ffi/index.js';
 import { prepareTable } from '../../codec/index.js';
 import { KEY32, KEY32_HEX, STATUS_CASES, TABLE_CASES, resolveLoop } from './cases.js';
 
@@ -112,6 +114,13 @@ describe('parsers and the round trip', () => {
     expect(splitRdev(0x811n)).toEqual({ major: 8, minor: 17 });
     const rdev = (259n & 0xfffn) << 8n | (1048575n & 0xffn) | ((1048575n & ~0xffn) << 12n);
     expect(splitRdev(rdev)).toEqual({ major: 259, minor: 1048575 });
+  });
+
+  test('one splitRdev: the inverse of makedev at the edges, exported once (the targets module has none of its own)', () => {
+    for (const [major, minor] of [[0, 0], [8, 17], [259, 1048575], [0xfff, 0xff], [0x1000, 0x100], [0xffffffff, 0xffffffff], [0x12345678, 0x9abcdef0]] as const) {
+      expect(splitRdev(makedev(major, minor))).toEqual({ major, minor });
+    }
+    expect(Object.keys(targetsModule)).not.toContain('splitRdev');
   });
 
   test('parseTable keeps order and start/length as bigint', () => {

@@ -513,16 +513,6 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return this.#events.open(options);
   }
 
-  /** DM_DEV_WAIT as a convenience: the device's status (or table with statusTable) once its event_nr differs from `eventNr`. */
-  waitEvent(device: DeviceId | string, options: { eventNr?: number; statusTable?: boolean; inactive?: boolean; signal?: AbortSignal } = {}): Promise<TableResult> {
-    try {
-      optionsArg(options, 'options', { eventNr: 'uint', statusTable: 'boolean', inactive: 'boolean', signal: 'signal' });
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.wait(device, { eventNr: options.eventNr, table: options.statusTable, inactive: options.inactive, signal: options.signal });
-  }
-
   // ---------------------------------------------------------------- high level ---
 
   /**

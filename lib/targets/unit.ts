@@ -14,6 +14,8 @@ export interface TargetUnit<T extends string = string, I = unknown, P = unknown,
   readonly lineSchema: z.ZodType<I & LineHead<T>>;
   /** May carry key material (crypt, integrity). */
   readonly sensitive: boolean;
+  /** The kernel accepts this target only in a read-only table (verity: "Device must be readonly"). */
+  readonly readOnly: boolean;
   render(input: I, ctx: RenderContext): Token[];
   /** Reads the params of a table line as the kernel prints them; keys as bytes. */
   parse(c: Cursor): P;
@@ -46,6 +48,7 @@ export function defineTarget<T extends string, Shape extends z.core.$ZodLooseSha
   shape: Shape;
   check?: (input: z.output<z.ZodObject<Shape, z.core.$strict>>, ctx: z.RefinementCtx) => void;
   sensitive?: boolean;
+  readOnly?: boolean;
   render(input: z.output<z.ZodObject<Shape, z.core.$strict>>, ctx: RenderContext): Token[];
   parse(c: Cursor): P;
   defaults?(p: P, ctx: DefaultsContext): P;
@@ -66,6 +69,7 @@ export function defineTarget<T extends string, Shape extends z.core.$ZodLooseSha
     schema,
     lineSchema,
     sensitive: def.sensitive ?? false,
+    readOnly: def.readOnly ?? false,
     render: def.render,
     parse: def.parse,
     defaults: def.defaults ?? identity,

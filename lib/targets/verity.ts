@@ -48,6 +48,8 @@ const ERROR = { restart: 'restart_on_error', panic: 'panic_on_error' } as const;
 
 export const verity = defineTarget({
   type: 'verity',
+  // dm-verity's constructor: "Device must be readonly" (EINVAL) for a writable table.
+  readOnly: true,
   shape: {
     version: z.union([z.literal(0), z.literal(1)]),
     dataDevice: deviceSchema,

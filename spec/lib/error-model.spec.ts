@@ -170,3 +170,19 @@ describe('one errno table (ERRNO_EXPLANATIONS) for DmError and dmctl', () => {
     }
   });
 });
+
+describe('wait() is the one DM_DEV_WAIT method (waitEvent folded in)', () => {
+  test('status by default, the table with `table: true`; no waitEvent, no statusTable', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    try {
+      const info = await dm.createDevice({ name: 'w', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
+      const t = await dm.wait('w', { eventNr: info.eventNr + 1, table: true });
+      expect(t.targets.map((x) => x.type)).toEqual(['zero']);
+      expect('waitEvent' in dm).toBe(false);
+      await expect(dm.wait('w', { eventNr: info.eventNr + 1, statusTable: true } as never)).rejects.toThrow(root.DmArgumentError);
+    } finally {
+      dm.close();
+    }
+  });
+});

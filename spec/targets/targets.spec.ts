@@ -3,7 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import {
   DmTargetError, DmTargetParseError, TARGET_UNITS, buildTarget, normalise, parseStatus, parseTable, parseTarget,
-  splitRdev, statsMessage, tableNeedsSecure, thinPoolMessage, toTargetSpecs, wipeTargetSpecs,
+  splitRdev, statsMessage, tableNeedsReadOnly, tableNeedsSecure, thinPoolMessage, toTargetSpecs, wipeTargetSpecs,
   type TypedTarget,
 } from '../../lib/index.js';
 import { parseStatsPrint } from '../../lib/targets/stats.js';
@@ -114,6 +114,14 @@ describe('parsers and the round trip', () => {
     expect(splitRdev(0x811n)).toEqual({ major: 8, minor: 17 });
     const rdev = (259n & 0xfffn) << 8n | (1048575n & 0xffn) | ((1048575n & ~0xffn) << 12n);
     expect(splitRdev(rdev)).toEqual({ major: 259, minor: 1048575 });
+  });
+
+  test('read-only is a unit flag: verity\'s unit says so, and tableNeedsReadOnly reads it (no side list)', () => {
+    const flagged = Object.entries(TARGET_UNITS).filter(([, u]) => u.readOnly).map(([t]) => t);
+    expect(flagged).toEqual(['verity']);
+    expect(tableNeedsReadOnly([{ type: 'verity' }])).toBe(true);
+    expect(tableNeedsReadOnly([{ type: 'linear' }, { type: 'zero' }])).toBe(false);
+    expect(Object.keys(targetsModule)).not.toContain('READ_ONLY_TARGETS');
   });
 
   test('one splitRdev: the inverse of makedev at the edges, exported once (the targets module has none of its own)', () => {

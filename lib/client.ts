@@ -22,7 +22,7 @@ import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
 
 export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, KernelString, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
 
-/** Minimum kernel versions of optional features (dm-ioctl.md §A.1). */
+/** Minimum kernel versions of optional features (docs/kernel-facts.md, "Feature versions"). */
 export const FEATURES = {
   noflush: [4, 12, 0],
   inactiveTable: [4, 16, 0],
@@ -255,14 +255,14 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return devices;
   }
 
-  /** DM_DEV_CREATE: a new device, suspended and without a table. */
+  /** DM_DEV_CREATE: a new device without a table (not flagged suspended: docs/kernel-facts.md, "A new device is not suspended"). */
   async create(options: { name: KernelString; uuid?: KernelString; minor?: number }): Promise<DeviceInfo> {
     optionsArg(options, 'options', { name: 'kernelString', uuid: 'kernelString', minor: 'uint' }, ['name']);
     const r = await this.#runner.runAsync('create', options, { device: { name: options.name } });
     return r.device;
   }
 
-  /** DM_DEV_REMOVE. EBUSY when open, unless `deferred` (then `flags.deferredRemove` is set). */
+  /** DM_DEV_REMOVE. EBUSY when open, unless `deferred` (then the result's `deferred` is true and the device goes at its last close). */
   async remove(device: DeviceId | string, options: RemoveOptions = {}): Promise<RemoveResult> {
     const id = idOf(device);
     optionsArg(options, 'options', { deferred: 'boolean' });
@@ -483,7 +483,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** The control fd, to poll() for global events after armPoll(). */
   get fd(): number { return this.#transport.fd; }
 
-  /** DM_GET_TARGET_VERSION: a target's version; loads its module if needed. */
+  /**
+   * DM_GET_TARGET_VERSION: a target's version; the kernel loads its module if needed
+   * (`request_module`). The sync variant therefore may block for as long as modprobe takes
+   * (docs/kernel-facts.md, "Which commands may sleep").
+   */
   async getTargetVersion(target: string): Promise<Version> { return this.getTargetVersionSync(target); }
   getTargetVersionSync(target: string): Version {
     valueArg(target, 'target', 'string');

@@ -107,8 +107,10 @@ export const ERRNO_EXPLANATIONS: { readonly [E in ErrnoName]?: ErrnoRow } = {
 
 /** The explanation of `code` for `command` (the command's own row, else the errno's), if the table has one. */
 export function explainErrno(command: CommandName, code: string): ErrnoExplanation | undefined {
-  const row = Object.hasOwn(ERRNO_EXPLANATIONS, code) ? ERRNO_EXPLANATIONS[code as ErrnoName] : undefined;
-  return row && (row[command] ?? row.any);
+  // Own keys only: a command or code such as "constructor" must not find Object.prototype's members.
+  const row = typeof code === 'string' && Object.hasOwn(ERRNO_EXPLANATIONS, code) ? ERRNO_EXPLANATIONS[code as ErrnoName] : undefined;
+  if (!row) return undefined;
+  return typeof command === 'string' && (command as string) !== 'any' && Object.hasOwn(row, command) ? row[command] : row.any;
 }
 
 function explain(command: CommandName, code: string, device: string): string {

@@ -1,7 +1,6 @@
 /**
  * An in-memory device-mapper: it takes request bytes and returns reply bytes through the
- * same codec, with the semantics measured on kernels 4.47/4.48 (dm-ioctl.md §A.7–A.11,
- * §A.14). Users test their code against it without root:
+ * same codec, with the semantics measured on kernels 4.47/4.48 (docs/kernel-facts.md). Users test their code against it without root:
  *
  *   const kernel = new SimulatedKernel();
  *   const dm = await DeviceMapper.open({ backend: kernel.backend() });

@@ -186,3 +186,10 @@ describe('wait() is the one DM_DEV_WAIT method (waitEvent folded in)', () => {
     }
   });
 });
+
+test('explainErrno reads own rows only (hostile command and code names)', () => {
+  expect(root.explainErrno('constructor' as never, 'EBUSY')).toEqual(ERRNO_EXPLANATIONS.EBUSY!.any);
+  expect(root.explainErrno('remove', 'constructor')).toBeUndefined();
+  expect(root.explainErrno('remove', '__proto__')).toBeUndefined();
+  expect(root.explainErrno('remove', 'EBUSY')).toEqual(ERRNO_EXPLANATIONS.EBUSY!.remove);
+});

@@ -139,6 +139,7 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
 /** Exports not attacked here, and why. */
 const EXCLUDED: Record<string, string> = {
   errnoName: 'total: a name for any value (checked below: never throws)',
+  explainErrno: 'total: a lookup in ERRNO_EXPLANATIONS (own keys only); undefined for anything it does not know',
   diffSnapshots: 'owned by the events work (lib/events.ts)',
   redactTableParams: 'owned by the key-redaction work (lib/redact.ts)',
   defineTarget: 'defines target units in code (the package\'s own source), not an entry point for data',

@@ -15,7 +15,7 @@ import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, t
 import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, sameIdentity, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
 import { SharedPoller } from './poller.js';
-import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from './redact.js';
+import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from '../codec/index.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';

@@ -8,7 +8,7 @@ export type {
 export * from './errors.js';
 export { addressOf, checkReply, identityOf, TRUSTED_REPLY_FIELDS } from './identity.js';
 export type { IdentityStep } from './identity.js';
-export { redactTableParams } from './redact.js';
+export { redactTableParams } from '../codec/index.js';
 export { diffSnapshots } from './events.js';
 export type { DeviceEvent, DeviceEventKind, EventFilter, EventsOptions } from './events.js';
 export type { Backend, Watcher, ControlTransport, IoctlResult } from './backend.js';

@@ -58,7 +58,6 @@ const FLAGS = [
 
 export const crypt = defineTarget({
   type: 'crypt',
-  sensitive: true,
   shape: {
     /** `cipher[:keycount]-chainmode-ivmode[:ivopts]` or `capi:<spec>-ivmode`. */
     cipher: wordSchema,

@@ -85,7 +85,6 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export const integrity = defineTarget({
   type: 'integrity',
-  sensitive: true,
   shape: {
     device: deviceSchema,
     offset: u64Schema,

@@ -4,6 +4,7 @@
  * fills in, and its status parser.
  */
 import { z } from 'zod';
+import { carriesKeys } from '../../codec/index.js';
 import { u64Schema, type Cursor, type RenderContext, type Token } from './common.js';
 
 export interface TargetUnit<T extends string = string, I = unknown, P = unknown, S = unknown> {
@@ -12,7 +13,11 @@ export interface TargetUnit<T extends string = string, I = unknown, P = unknown,
   readonly schema: z.ZodType<I>;
   /** The whole line: `{ start, length, type, …params }`, compiled once. */
   readonly lineSchema: z.ZodType<I & LineHead<T>>;
-  /** May carry key material (crypt, integrity). */
+  /**
+   * May carry key material: the type is one of codec/secrets.ts's key-carrying targets
+   * (crypt, integrity), which also says where in the params their keys sit. Read from
+   * there, not declared per unit: codec errors mask keys too, and codec/ cannot import units.
+   */
   readonly sensitive: boolean;
   /** The kernel accepts this target only in a read-only table (verity: "Device must be readonly"). */
   readonly readOnly: boolean;
@@ -47,7 +52,6 @@ export function defineTarget<T extends string, Shape extends z.core.$ZodLooseSha
   type: T;
   shape: Shape;
   check?: (input: z.output<z.ZodObject<Shape, z.core.$strict>>, ctx: z.RefinementCtx) => void;
-  sensitive?: boolean;
   readOnly?: boolean;
   render(input: z.output<z.ZodObject<Shape, z.core.$strict>>, ctx: RenderContext): Token[];
   parse(c: Cursor): P;
@@ -68,7 +72,7 @@ export function defineTarget<T extends string, Shape extends z.core.$ZodLooseSha
     type: def.type,
     schema,
     lineSchema,
-    sensitive: def.sensitive ?? false,
+    sensitive: carriesKeys(def.type),
     readOnly: def.readOnly ?? false,
     render: def.render,
     parse: def.parse,

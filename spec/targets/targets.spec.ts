@@ -9,7 +9,7 @@ import {
 import { parseStatsPrint } from '../../lib/targets/stats.js';
 import * as targetsModule from '../../lib/targets/index.js';
 import { makedev } from '../../ffi/index.js';
-import { prepareTable } from '../../codec/index.js';
+import { KEY_CARRYING_TARGETS, prepareTable } from '../../codec/index.js';
 import { KEY32, KEY32_HEX, STATUS_CASES, TABLE_CASES, resolveLoop } from './cases.js';
 
 const text = (p: string | Uint8Array) => (typeof p === 'string' ? p : new TextDecoder().decode(p));
@@ -122,6 +122,12 @@ describe('parsers and the round trip', () => {
     expect(tableNeedsReadOnly([{ type: 'verity' }])).toBe(true);
     expect(tableNeedsReadOnly([{ type: 'linear' }, { type: 'zero' }])).toBe(false);
     expect(Object.keys(targetsModule)).not.toContain('READ_ONLY_TARGETS');
+  });
+
+  test('key-carrying units are exactly codec/secrets.ts\'s key-carrying targets (read from there, not declared twice)', () => {
+    const sensitive = Object.entries(TARGET_UNITS).filter(([, u]) => u.sensitive).map(([t]) => t).sort();
+    expect(sensitive).toEqual([...KEY_CARRYING_TARGETS].sort());
+    expect(sensitive).toEqual(['crypt', 'integrity']);
   });
 
   test('one splitRdev: the inverse of makedev at the edges, exported once (the targets module has none of its own)', () => {

@@ -17,7 +17,7 @@ export type {
 } from '../codec/index.js';
 export { decodeDev, encodeDev, devToString } from '../codec/index.js';
 export * from './targets/index.js';
-export { attachLoop, detachLoop, loopInfo, blockDeviceSize, blockDeviceSectors, refreshLoopCapacity, splitRdev, DmSyscallError } from './loop.js';
+export { attachLoop, detachLoop, loopInfo, blockDeviceSize, blockDeviceSectors, refreshLoopCapacity, splitRdev } from './loop.js';
 export type { AttachLoopOptions, LoopDevice, LoopStatus } from './loop.js';
 export { addNode, removeNode, renameNode, waitForNode, syncNodes, udevActive, nodePath, realNodeOps, DM_DIR } from './nodes.js';
 export type { NodeOps, NodeOptions, NodeResult } from './nodes.js';

@@ -191,7 +191,7 @@ export function parseHex(text: string): Uint8Array {
   let t = text.trim();
   if (t.startsWith('"') || t.includes('\\x')) t = t.replace(/["\s]/g, '').replace(/\\x/g, '');
   t = t.replace(/0x/gi, '').replace(/[\s:,]/g, '');
-  if (!/^[0-9a-fA-F]*$/.test(t) || t.length % 2 !== 0) throw new Error('not hex: expected pairs of hex digits (spaces, 0x and \\x prefixes allowed)');
+  if (!/^[0-9a-fA-F]*$/.test(t) || t.length % 2 !== 0) throw new C.DmCodecError('INVALID_ARGUMENT', 'not hex: expected pairs of hex digits (spaces, 0x and \\x prefixes allowed)', 'hex');
   const out = new Uint8Array(t.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
   return out;

@@ -238,20 +238,20 @@ export class SimulatedKernel {
   /** A target event (thin-pool low-water mark, snapshot overflow…): event_nr + 1 and a global event. */
   triggerEvent(name: string | Uint8Array): void {
     const d = this.devices.get(simKey(name));
-    if (!d) throw new Error(`no simulated device ${name}`);
+    if (!d) throw new SimError('ENXIO', `no simulated device ${String(name)}`);
     this.#tableEvent(d);
   }
 
   /** Opens / closes the device as a user of /dev/dm-N would (open counts, EBUSY, deferred remove). */
   openDevice(name: string | Uint8Array): void {
     const d = this.devices.get(simKey(name));
-    if (!d) throw new Error(`no simulated device ${name}`);
+    if (!d) throw new SimError('ENXIO', `no simulated device ${String(name)}`);
     d.openCount++;
   }
 
   closeDevice(name: string | Uint8Array): void {
     const d = this.devices.get(simKey(name));
-    if (!d || d.openCount === 0) throw new Error(`simulated device ${name} is not open`);
+    if (!d || d.openCount === 0) throw new SimError('EINVAL', `simulated device ${String(name)} is not open`);
     d.openCount--;
     // Like dm_blk_close(), the last close queues the deferred removal on a workqueue.
     if (d.openCount === 0 && d.deferredRemove) {

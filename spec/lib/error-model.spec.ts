@@ -12,7 +12,7 @@ import * as codecEntry from '../../codec/index.js';
 import * as testingEntry from '../../lib/testing/index.js';
 import * as cliEntry from '../../lib/cli/index.js';
 import { SimulatedKernel } from '../../lib/testing/index.js';
-import { cliEnv } from '../cli/harness.js';
+import { cliEnv, memoryNodes } from '../cli/harness.js';
 import { formatError } from '../../lib/cli/errors.js';
 import { UsageError } from '../../lib/cli/context.js';
 import { ManglingError } from '../../lib/cli/mangle.js';
@@ -192,4 +192,30 @@ test('explainErrno reads own rows only (hostile command and code names)', () => 
   expect(root.explainErrno('remove', 'constructor')).toBeUndefined();
   expect(root.explainErrno('remove', '__proto__')).toBeUndefined();
   expect(root.explainErrno('remove', 'EBUSY')).toEqual(ERRNO_EXPLANATIONS.EBUSY!.remove);
+});
+
+describe('what used to be a plain Error is a typed error of the package', () => {
+  test('a non-block file where a node goes (addNode, renameNode): DmSyscallError EEXIST', async () => {
+    const ops = memoryNodes();
+    ops.nodes.set('/dev/mapper/x', 'other');
+    const e = await root.addNode('x', { major: 254, minor: 0 }, { ops, udev: false }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DmSyscallError);
+    expect([(e as DmSyscallError).errno, (e as DmSyscallError).path]).toEqual([ERRNO.EEXIST, '/dev/mapper/x']);
+    const r = await root.renameNode('y', 'x', { major: 254, minor: 0 }, { ops, udev: false }).catch((x: unknown) => x);
+    expect(r).toBeInstanceOf(DmSyscallError);
+  });
+
+  test('dmctl decode of text that is not hex: DmCodecError', () => {
+    expect(() => cliEntry.parseHex('zz')).toThrow(DmCodecError);
+  });
+
+  test('the simulator\'s own helpers, misused: SimError with an errno name', () => {
+    const kernel = new SimulatedKernel();
+    for (const f of [() => kernel.openDevice('nope'), () => kernel.closeDevice('nope'), () => kernel.triggerEvent('nope')]) {
+      let e: unknown;
+      try { f(); } catch (x) { e = x; }
+      expect(e).toBeInstanceOf(testingEntry.SimError);
+      expect(e).toBeInstanceOf(DmBaseError);
+    }
+  });
 });

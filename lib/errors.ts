@@ -97,7 +97,7 @@ export const ERRNO_EXPLANATIONS: { readonly [E in ErrnoName]?: ErrnoRow } = {
     message: { what: 'the target rejected the message{device}', tryNext: 'the target rejected the message: check the target\'s documentation for the messages it accepts' },
     rename: { what: 'invalid argument{device}', tryNext: 'a uuid can only be set once (--setuuid on a device that has none)' },
   },
-  // A table naming a missing device: ENODEV on Linux 6.1, ENOENT on 6.12 (docs/kernel-facts.md).
+  // A table naming a missing device: ENODEV up to 4.47 (5.10, 6.1), ENOENT from 4.48 (6.12, 7.3) (docs/kernel-facts.md).
   ENODEV: { any: { what: 'no such device{device}', tryNext: 'check the device name with "dmctl ls"' }, load: MISSING_IN_TABLE },
   ENOENT: { any: { what: 'no such device{device}', tryNext: 'check the device name with "dmctl ls"' }, load: MISSING_IN_TABLE },
   ENOTTY: { any: { what: 'the kernel does not know this command', tryNext: 'this kernel does not know the command: "dmctl version" shows the driver version' } },

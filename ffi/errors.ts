@@ -45,6 +45,7 @@ export const ERRNO = {
   ETIMEDOUT: 110,
 } as const;
 
+/** The symbolic name of an errno the package knows (`EBUSY`, `ENXIO`, …). */
 export type ErrnoName = keyof typeof ERRNO;
 
 const NAMES: ReadonlyMap<number, ErrnoName> = new Map(

@@ -29,6 +29,7 @@ export interface HeaderSnapshot {
   readonly uuid: string;
 }
 
+/** What a {@link DmError} carries about the failed call. */
 export interface DmErrorDetails {
   readonly command: CommandName;
   readonly errno: number;
@@ -57,8 +58,8 @@ export interface ErrnoExplanation {
   readonly tryNext?: string;
 }
 
-/** Per errno: the explanation for every command, and where one command differs. */
-type ErrnoRow = { readonly any: ErrnoExplanation } & { readonly [C in CommandName]?: ErrnoExplanation };
+/** Per errno: the explanation for every command (`any`), and where one command differs. */
+export type ErrnoRow = { readonly any: ErrnoExplanation } & { readonly [C in CommandName]?: ErrnoExplanation };
 
 const LS = 'check the device name with "dmctl ls" (names are case-sensitive; -u <uuid> selects by uuid, -j/-m by number)';
 const ROOT = 'run as root: device-mapper needs CAP_SYS_ADMIN (sudo npx dmctl …)';

@@ -12,8 +12,11 @@ import { displayName, mangle, manglingMode, rawAlternative, type ManglingMode } 
 import { DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
 import { readAhead } from './format.js';
 
+/** Where dmctl reads and writes: the process by default; `runDmctl(argv, io)` overrides any part. */
 export interface CliIo {
+  /** Writes to standard output. */
   stdout(text: string): void;
+  /** Writes to standard error. */
   stderr(text: string): void;
   /** All of stdin (create/load tables, decode -). */
   readStdin(): Promise<string>;
@@ -21,6 +24,7 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Opens the client (tests pass the simulator's backend). */
   open(): Promise<DeviceMapper>;
+  /** Reads a file as UTF-8 (`--table-file`, …). */
   readFile(path: string): string;
   /** sysfs root for read-ahead and device names (default /sys). */
   readonly sysfs: string;

@@ -23,8 +23,10 @@ export function flagNames(flags: number): string[] {
   return FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n);
 }
 
+/** One field of an annotated request: where it is, its record's field name and its value. */
 export interface AnnotatedField { offset: number; size: number; field: string; value: string }
 
+/** An ioctl request as `--dry-run --hex` shows it: its bytes with every field named. */
 export interface AnnotatedRequest {
   command: CommandName;
   ioctl: string;

@@ -22,7 +22,7 @@ export { run as runDmctl };
 export type { CliIo } from './context.js';
 export { parseTable } from './context.js';
 export { mangle, unmangle, type ManglingMode } from './mangle.js';
-export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand } from './hex.js';
+export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand, type AnnotatedField, type AnnotatedRequest } from './hex.js';
 
 interface Verb {
   usage: string;
@@ -41,6 +41,7 @@ async function decode(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+/** @internal dmctl's verbs by name (tests and help read it). */
 export const VERBS: Record<string, Verb> = {
   version: { usage: 'version', help: 'Library and kernel driver versions.', run: query.version },
   targets: { usage: 'targets', help: 'Loaded target types and their versions.', run: query.targets },
@@ -78,6 +79,7 @@ export const VERBS: Record<string, Verb> = {
  * The verb a user typed, or undefined. An own-property check, not `VERBS[name]`: the
  * name is user text, and `constructor`, `toString` or `__proto__` would otherwise find
  * Object.prototype's members ("verb.run is not a function").
+ * @internal
  */
 export function verbNamed(name: string): Verb | undefined {
   return Object.hasOwn(VERBS, name) ? VERBS[name] : undefined;
@@ -114,6 +116,7 @@ const OPTIONS = {
   'udev-timeout': { type: 'string' },
 } as const;
 
+/** @internal dmctl's usage text. */
 export function usage(): string {
   const lines = Object.entries(VERBS).map(([, v]) => `  ${v.usage}`);
   return [

@@ -15,6 +15,7 @@
  */
 import { DmBaseError } from '../index.js';
 
+/** libdevmapper's name mangling modes (`--manglename`). */
 export type ManglingMode = 'auto' | 'hex' | 'none';
 
 export class ManglingError extends DmBaseError<'MANGLING'> {

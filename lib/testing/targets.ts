@@ -5,6 +5,8 @@
  * `SimulatedKernel.registerTarget()`.
  */
 import { DmBaseError } from '../../base/error.js';
+
+/** A block device of the simulated machine that tables may name (by path or major:minor). */
 export interface SimBlockDevice {
   readonly path: string;
   readonly major: number;
@@ -20,6 +22,7 @@ export interface TargetContext {
   readonly lookupErrno: 'ENODEV' | 'ENOENT';
 }
 
+/** A target of a simulated table, as its constructor made it. */
 export interface ConstructedTarget {
   /** The params as the kernel prints them in table output. */
   readonly table: string;
@@ -33,6 +36,7 @@ export interface ConstructedTarget {
   resume?(): void;
 }
 
+/** A target type the simulated kernel knows ({@link SimulatedKernel.registerTarget}). */
 export interface SimTargetType {
   readonly name: string;
   readonly version: readonly [number, number, number];
@@ -40,9 +44,10 @@ export interface SimTargetType {
   construct(argv: string[], length: bigint, ctx: TargetContext): ConstructedTarget;
 }
 
-/** A failure inside the simulated kernel: errno name plus the line it would log. */
+/** The errno names a simulated target or helper fails with. */
 export type SimErrorCode = 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT' | 'EOPNOTSUPP' | 'ENOSPC';
 
+/** A failure inside the simulated kernel: errno name plus the line it would log. */
 export class SimError extends DmBaseError<SimErrorCode> {
   /** The errno name, as `errnoName` (kept for the simulated targets that read it). */
   readonly code: SimErrorCode;
@@ -70,6 +75,7 @@ const noArgs = (name: string): SimTargetType['construct'] => (argv) => {
   return { table: '', status: () => '', deps: [] };
 };
 
+/** The target types every simulated kernel has (zero, error, linear, striped, …); more come with `registerTarget()`. */
 export const BUILTIN_TARGETS: readonly SimTargetType[] = [
   {
     name: 'linear', version: [1, 4, 0],

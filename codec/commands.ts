@@ -2,7 +2,7 @@
  * Typed request encoders and reply decoders for the 18 control commands.
  *
  * A request is validated completely before a byte is written. A reply decoder returns only
- * what the kernel writes back for that command (dm-ioctl.md §A.5): VERSION, REMOVE_ALL,
+ * what the kernel writes back for that command (docs/kernel-facts.md, "What each command writes back"): VERSION, REMOVE_ALL,
  * SET_GEOMETRY and ARM_POLL give the version only; header commands give the device fields
  * `__dev_status()` fills; payload commands add their payload, read within
  * [data_start, data_size) of the reply.

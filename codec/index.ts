@@ -15,7 +15,7 @@ export {
   type CommandSpec, type CommandTable, type ReplyKind, type RequestPayload,
 } from './command-table.js';
 export { escapeParams, prepareTable, wipePreparedTable, type PreparedTable } from './payload.js';
-export { carriesKeys, describeParams, KEY_CARRYING_TARGETS, redactTableParams, scrubLogLines, tableCarriesKeys } from './secrets.js';
+export { carriesKeys, describeParams, describeTableLine, KEY_CARRYING_TARGETS, maskParamBytes, redactTableParams, scrubLogLines, tableCarriesKeys } from './secrets.js';
 export { checkName, checkUuid, checkTargetType } from './validate.js';
 export { isUtf8, printableName } from './text.js';
 

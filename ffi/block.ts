@@ -11,17 +11,9 @@
  */
 import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
-import { DmFfiError, ERRNO, errnoName, type DmErrorOptions } from './errors.js';
+import { DmSyscallError, ERRNO } from './errors.js';
 
-/** A failed system call on a block or loop device: `code` is `DM_SYSCALL`, `errno`/`syscall`/`path` say which. */
-export class DmSyscallError extends DmFfiError {
-  /** The errno name (`EBUSY`, `ENXIO`, …). */
-  readonly errnoName: string;
-  constructor(message: string, opts: DmErrorOptions & { errno: number; syscall: string }) {
-    super('DM_SYSCALL', `${message}: ${errnoName(opts.errno)}${opts.path ? ` (${opts.path})` : ''}`, opts);
-    this.errnoName = errnoName(opts.errno);
-  }
-}
+export { DmSyscallError } from './errors.js';
 
 // <linux/loop.h>
 export const LOOP_SET_FD = 0x4c00;

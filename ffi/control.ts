@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
-import { DmClosedError, ERRNO, mapOpenError } from './errors.js';
+import { DmClosedError, DmSyscallError, ERRNO, mapOpenError } from './errors.js';
 import type { CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
 
 /** Where every Linux distribution puts the control node (`DM_DIR "/" DM_CONTROL_NODE`). */
@@ -155,10 +155,7 @@ export async function createCancelPipe(): Promise<CancelPipe> {
   const libc = await loadLibc();
   const r = libc.pipe2(PIPE_FLAGS);
   if (r.ret < 0) {
-    const err = new Error(`pipe2 failed: errno ${r.errno}`) as Error & { errno: number; code: string };
-    err.errno = r.errno;
-    err.code = 'DM_PIPE';
-    throw err;
+    throw new DmSyscallError('pipe2 failed', { errno: r.errno, syscall: 'pipe2' });
   }
   return new Pipe(libc, r.fds[0], r.fds[1]);
 }
@@ -191,7 +188,7 @@ class Pipe implements CancelPipe {
       const r = this.libc.write(this.#w, this.#one);
       // EAGAIN: the pipe is full, so the reader is already woken; EINTR: retry.
       if (r.ret >= 0 || r.errno === ERRNO.EAGAIN) return;
-      if (r.errno !== ERRNO.EINTR) throw new Error(`cancel pipe write failed: errno ${r.errno}`);
+      if (r.errno !== ERRNO.EINTR) throw new DmSyscallError('cancel pipe write failed', { errno: r.errno, syscall: 'write' });
     }
   }
 

@@ -45,8 +45,9 @@ export interface Backend {
   readonly requestFill?: number;
 }
 
-/** device-mapper lines the kernel logged since the previous take. */
+/** The kernel log as a backend provides it (lib/kmsg.ts reads /dev/kmsg; the simulator its own log). */
 export interface KernelLog {
+  /** device-mapper lines logged since the previous take (or since open). */
   take(): string[];
   close(): void;
 }

@@ -10,18 +10,19 @@ import {
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
 import { DmAbortError, DmError, DmIdentityError } from './errors.js';
+import { attachCleanupError } from './cleanup-error.js';
 import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, targetsArg, valueArg } from './args.js';
 import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, sameIdentity, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
 import { SharedPoller } from './poller.js';
-import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from './redact.js';
+import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from '../codec/index.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
 
 export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, KernelString, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
 
-/** Minimum kernel versions of optional features (dm-ioctl.md §A.1). */
+/** Minimum kernel versions of optional features (docs/kernel-facts.md, "Feature versions"). */
 export const FEATURES = {
   noflush: [4, 12, 0],
   inactiveTable: [4, 16, 0],
@@ -263,14 +264,14 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return devices;
   }
 
-  /** DM_DEV_CREATE: a new device, suspended and without a table. */
+  /** DM_DEV_CREATE: a new device without a table (not flagged suspended: docs/kernel-facts.md, "A new device is not suspended"). */
   async create(options: { name: KernelString; uuid?: KernelString; minor?: number }): Promise<DeviceInfo> {
     optionsArg(options, 'options', { name: 'kernelString', uuid: 'kernelString', minor: 'uint' }, ['name']);
     const r = await this.#runner.runAsync('create', options, { device: { name: options.name } });
     return r.device;
   }
 
-  /** DM_DEV_REMOVE. EBUSY when open, unless `deferred` (then `flags.deferredRemove` is set). */
+  /** DM_DEV_REMOVE. EBUSY when open, unless `deferred` (then the result's `deferred` is true and the device goes at its last close). */
   async remove(device: DeviceId | string, options: RemoveOptions = {}): Promise<RemoveResult> {
     const id = idOf(device);
     optionsArg(options, 'options', { deferred: 'boolean' });
@@ -496,7 +497,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** The control fd, to poll() for global events after armPoll(). */
   get fd(): number { return this.#transport.fd; }
 
-  /** DM_GET_TARGET_VERSION: a target's version; loads its module if needed. */
+  /**
+   * DM_GET_TARGET_VERSION: a target's version; the kernel loads its module if needed
+   * (`request_module`). The sync variant therefore may block for as long as modprobe takes
+   * (docs/kernel-facts.md, "Which commands may sleep").
+   */
   async getTargetVersion(target: string): Promise<Version> { return this.getTargetVersionSync(target); }
   /** Synchronous {@link DeviceMapper.getTargetVersion}. */
   getTargetVersionSync(target: string): Version {
@@ -525,16 +530,6 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   events(options: EventsOptions = {}): AsyncIterableIterator<DeviceEvent> {
     this.#runner.require('device events (DM_DEV_ARM_POLL)', FEATURES.armPoll);
     return this.#events.open(options);
-  }
-
-  /** DM_DEV_WAIT as a convenience: the device's status (or table with statusTable) once its event_nr differs from `eventNr`. */
-  waitEvent(device: DeviceId | string, options: { eventNr?: number; statusTable?: boolean; inactive?: boolean; signal?: AbortSignal } = {}): Promise<TableResult> {
-    try {
-      optionsArg(options, 'options', { eventNr: 'uint', statusTable: 'boolean', inactive: 'boolean', signal: 'signal' });
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.wait(device, { eventNr: options.eventNr, table: options.statusTable, inactive: options.inactive, signal: options.signal });
   }
 
   // ---------------------------------------------------------------- high level ---
@@ -593,7 +588,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       await removeOurs(this.#runner, ours, { policy, ctx: { device: addressOf(ours), afterClose: true }, verifyFirst: true });
     } catch (cleanup) {
       if (cleanup instanceof DmError && cleanup.errno === ERRNO.ENXIO) return; // already gone: nothing left behind
-      if (error !== null && typeof error === 'object') (error as { cleanupError?: unknown }).cleanupError = cleanup;
+      attachCleanupError(error, cleanup);
     }
   }
 
@@ -668,7 +663,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** A multi-step operation starts: refused after close(), counted until it settles. */
   #begin(): void {
-    if (this.#closed) throw new DmClosedError('device-mapper client');
+    if (this.#closed) throw new DmClosedError('the device-mapper client');
     this.#ops++;
   }
 
@@ -678,7 +673,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** Between two steps of an operation: stop if the client was closed or the signal aborted. */
   #boundary(signal?: AbortSignal): void {
-    if (this.#closed) throw new DmClosedError('device-mapper client');
+    if (this.#closed) throw new DmClosedError('the device-mapper client');
     throwIfAborted(signal);
   }
 

@@ -8,7 +8,7 @@ export type {
 export * from './errors.js';
 export { addressOf, checkReply, identityOf, TRUSTED_REPLY_FIELDS } from './identity.js';
 export type { IdentityStep } from './identity.js';
-export { redactTableParams } from './redact.js';
+export { redactTableParams } from '../codec/index.js';
 export { diffSnapshots } from './events.js';
 export type { DeviceEvent, DeviceEventKind, EventFilter, EventsOptions } from './events.js';
 export type { Backend, Watcher, ControlTransport, IoctlResult } from './backend.js';
@@ -17,12 +17,10 @@ export type {
 } from '../codec/index.js';
 export { decodeDev, encodeDev, devToString } from '../codec/index.js';
 export * from './targets/index.js';
-export { attachLoop, detachLoop, loopInfo, blockDeviceSize, blockDeviceSectors, refreshLoopCapacity, splitRdev, DmSyscallError } from './loop.js';
+export { attachLoop, detachLoop, loopInfo, blockDeviceSize, blockDeviceSectors, refreshLoopCapacity, splitRdev } from './loop.js';
 export type { AttachLoopOptions, LoopDevice, LoopStatus } from './loop.js';
 export { addNode, removeNode, renameNode, waitForNode, syncNodes, udevActive, nodePath, realNodeOps, DM_DIR } from './nodes.js';
 export type { NodeOps, NodeOptions, NodeResult } from './nodes.js';
-export * from './cli/schemas.js';
-export { run as runDmctl } from './cli/index.js';
 export { ThinPool, type ThinPoolIo, type PoolDeviceSpec, type PoolFeatures, type CreateThinPoolOptions, type OpenThinPoolOptions, type ActivateOptions, type DeactivateOptions, type ThinDevice, type ResizeOptions, type ThinPoolHealthyStatus } from './thin-pool.js';
 export { type PoolCondition, type PoolConditionKind, type PoolConditionsOptions } from './thin-pool-events.js';
 export { FaultyDevice, type FaultMode, type FaultBehaviour, type Corruption, type CreateFaultyDeviceOptions } from './faulty-device.js';

@@ -54,13 +54,18 @@ export interface LoopDevice {
   readonly sectors: bigint;
 }
 
-/** glibc's major()/minor() of a stat rdev. */
+/**
+ * glibc's gnu_dev_major()/gnu_dev_minor() of a stat rdev (the inverse of ffi/block.ts's
+ * makedev): major = bits 8–19 and 32–43, minor = bits 0–7 and 20–31. The package's one
+ * dev_t split (node resolver, loop devices, the recorder). Pass `stat(…, { bigint: true })`'s
+ * rdev: a number rdev above 2^53 has already lost bits.
+ */
 export function splitRdev(rdev: number | bigint): { major: number; minor: number } {
   valueArg(rdev, 'rdev', 'u64');
   const d = BigInt(rdev);
-  const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
-  const minor = Number((d & 0xffn) | ((d >> 12n) & ~0xffn & 0xffffffffn));
-  return { major, minor };
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n);
+  const minor = (d & 0xffn) | ((d >> 12n) & 0xffffff00n);
+  return { major: Number(major), minor: Number(minor) };
 }
 
 async function waitForNode(p: string): Promise<void> {

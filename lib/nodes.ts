@@ -18,7 +18,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mknodBlock } from '../ffi/block.js';
-import { DmAbortError } from './errors.js';
+import { DmAbortError, DmSyscallError, ERRNO } from './errors.js';
 import type { DeviceMapper } from './client.js';
 import { DmArgumentError } from './errors.js';
 import { describeValue, objectArg, optionsArg, valueArg, type OptionKind } from './args.js';
@@ -169,7 +169,7 @@ async function mkNode(name: string, dev: { major: number; minor: number }, o: No
   const ops = o.ops ?? realNodeOps;
   const p = nodePath(name, o.dir);
   const s = ops.stat(p);
-  if (s === 'other') throw new Error(`A non-block device file at '${p}' is already present`);
+  if (s === 'other') throw new DmSyscallError('A non-block device file is already present', { errno: ERRNO.EEXIST, syscall: 'mknod', path: p });
   if (s && s.major === dev.major && s.minor === dev.minor) return 'exists';
   if (s || ops.exists(p)) ops.unlink(p);
   try {
@@ -239,7 +239,7 @@ export async function renameNode(oldName: string, newName: string, dev: { major:
     return { path: to, action: 'fallback' };
   }
   const s = ops.stat(to);
-  if (s === 'other') throw new Error(`A non-block device file at '${to}' is already present`);
+  if (s === 'other') throw new DmSyscallError('A non-block device file is already present', { errno: ERRNO.EEXIST, syscall: 'rename', path: to });
   if (s || ops.exists(to)) ops.unlink(to);
   if (ops.exists(from)) {
     ops.rename(from, to);

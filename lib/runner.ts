@@ -4,7 +4,8 @@
  *   1. gate the command on the kernel version already learnt (typed "unsupported" error);
  *   2. encode (validation errors are thrown here, before any syscall);
  *   3. ioctl — sync, or on koffi's async path for bounded-but-slow commands;
- *   4. non-zero return → DmError with both headers and the kernel's log lines;
+ *   4. non-zero return → DmError with the request's header (the kernel writes back only its
+ *      version on failure: docs/kernel-facts.md) and the kernel's log lines;
  *   5. DM_BUFFER_FULL_FLAG (the ioctl returned 0) → double the buffer and repeat, and
  *      remember the size that worked for the next call of that command (cap 1 GiB).
  */
@@ -168,7 +169,7 @@ export class IoctlRunner {
   }
 
   #gate(ctx: CallContext): void {
-    if (this.closed && !ctx.afterClose) throw new DmClosedError('device-mapper client');
+    if (this.closed && !ctx.afterClose) throw new DmClosedError('the device-mapper client');
   }
 
   #bump(command: CommandName): void {

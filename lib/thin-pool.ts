@@ -20,6 +20,7 @@ import type { DeviceId, TargetLine } from '../codec/index.js';
 import type { DeviceMapper } from './client.js';
 import { discardBlocks } from './discard.js';
 import { DmError } from './errors.js';
+import { attachCleanupError } from './cleanup-error.js';
 import { attachLoop, blockDeviceSectors, detachLoop, refreshLoopCapacity } from './loop.js';
 import { DmOperationError } from './operation-errors.js';
 import { addressOf, bounded, checkIdentity, checkTimeout, identityOf, loadChecked, type Identity } from './step.js';
@@ -367,7 +368,7 @@ export class ThinPool {
       await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');
     } catch (e) {
       if (suspended) {
-        try { await resume(); } catch (cleanup) { (e as { cleanupError?: unknown }).cleanupError = cleanup; }
+        try { await resume(); } catch (cleanup) { attachCleanupError(e, cleanup); }
       }
       throw e;
     }

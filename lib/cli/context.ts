@@ -5,17 +5,18 @@
  */
 import * as fs from 'node:fs';
 import type { z } from 'zod';
-import { isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../../codec/index.js';
-import { DeviceMapper } from '../client.js';
-import type { NodeOptions } from '../nodes.js';
+import { describeTableLine, isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../../codec/index.js';
+import { DeviceMapper, DmBaseError, type NodeOptions } from '../index.js';
 import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from './hex.js';
 import { displayName, mangle, manglingMode, rawAlternative, type ManglingMode } from './mangle.js';
 import { DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
 import { readAhead } from './format.js';
-import { describeTableLine } from '../../codec/secrets.js';
 
+/** Where dmctl reads and writes: the process by default; `runDmctl(argv, io)` overrides any part. */
 export interface CliIo {
+  /** Writes to standard output. */
   stdout(text: string): void;
+  /** Writes to standard error. */
   stderr(text: string): void;
   /** All of stdin (create/load tables, decode -). */
   readStdin(): Promise<string>;
@@ -23,6 +24,7 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Opens the client (tests pass the simulator's backend). */
   open(): Promise<DeviceMapper>;
+  /** Reads a file as UTF-8 (`--table-file`, …). */
   readFile(path: string): string;
   /** sysfs root for read-ahead and device names (default /sys). */
   readonly sysfs: string;
@@ -81,7 +83,7 @@ export interface Options {
 }
 
 /** A usage error: exit 1 with the verb's usage line, like dmsetup. */
-export class UsageError extends Error {
+export class UsageError extends DmBaseError<'USAGE'> {
   override readonly name = 'UsageError';
   readonly code = 'USAGE';
 }

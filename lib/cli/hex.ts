@@ -5,11 +5,10 @@
  * come from there, and what follows the header from the command's row.
  */
 import {
-  codec, COMMAND_TABLE, COMMANDS, compile, dmIoctl, dmTargetMsg, dmTargetSpec, decodeDev, isCommand, requestCode, DM_DATA_START,
+  codec, COMMAND_TABLE, COMMANDS, compile, dmIoctl, dmTargetMsg, dmTargetSpec, decodeDev, isCommand, maskParamBytes, requestCode, DM_DATA_START,
   type CommandName, type Layout, type RequestPayload, type StructCodec,
 } from '../../codec/index.js';
-import * as C from '../../codec/constants.js';
-import { maskParamBytes } from '../../codec/secrets.js';
+import * as C from '../../codec/index.js';
 
 const FLAG_NAMES: [number, string][] = [
   [C.DM_READONLY_FLAG, 'DM_READONLY_FLAG'], [C.DM_SUSPEND_FLAG, 'DM_SUSPEND_FLAG'], [C.DM_PERSISTENT_DEV_FLAG, 'DM_PERSISTENT_DEV_FLAG'],
@@ -26,8 +25,10 @@ export function flagNames(flags: number): string[] {
   return FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n);
 }
 
+/** One field of an annotated request: where it is, its record's field name and its value. */
 export interface AnnotatedField { offset: number; size: number; field: string; value: string }
 
+/** An ioctl request as `--dry-run --hex` shows it: its bytes with every field named. */
 export interface AnnotatedRequest {
   command: CommandName;
   ioctl: string;
@@ -209,7 +210,7 @@ export function parseHex(text: string): Uint8Array {
   let t = text.trim();
   if (t.startsWith('"') || t.includes('\\x')) t = t.replace(/["\s]/g, '').replace(/\\x/g, '');
   t = t.replace(/0x/gi, '').replace(/[\s:,]/g, '');
-  if (!/^[0-9a-fA-F]*$/.test(t) || t.length % 2 !== 0) throw new Error('not hex: expected pairs of hex digits (spaces, 0x and \\x prefixes allowed)');
+  if (!/^[0-9a-fA-F]*$/.test(t) || t.length % 2 !== 0) throw new C.DmCodecError('INVALID_ARGUMENT', 'not hex: expected pairs of hex digits (spaces, 0x and \\x prefixes allowed)', 'hex');
   const out = new Uint8Array(t.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
   return out;

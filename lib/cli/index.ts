@@ -1,13 +1,15 @@
 /**
- * `dmctl`: a dmsetup-compatible command line on the public client. Verbs, arguments
+ * devicemapper/cli — `dmctl`, a dmsetup-compatible command line on the public client.
+ * This entry point carries the CLI's `--json` schemas and `runDmctl`; the package root
+ * exports the library only.
+ * Verbs, arguments
  * and exit codes follow dmsetup (0 = success, 1 = failure or usage error); every
  * verb that prints takes `--json` (schemas in ./schemas.ts); `--dry-run [--hex|--json]`
  * shows the exact ioctl requests instead of sending them; `dmctl decode` turns a reply
  * (hex, e.g. from strace) into JSON.
  */
 import { parseArgs } from 'node:util';
-import { describeValue, objectArg, valueArg } from '../args.js';
-import { DmArgumentError } from '../errors.js';
+import { DmArgumentError } from '../index.js';
 import { Ctx, defaultIo, UsageError, type CliIo, type Options } from './context.js';
 import { errorJson, formatError } from './errors.js';
 import { decodeReplyHex, parseHex, resolveCommand } from './hex.js';
@@ -15,10 +17,12 @@ import * as life from './lifecycle.js';
 import * as query from './query.js';
 import { DecodeOutputSchema, ErrorOutputSchema } from './schemas.js';
 
+export * from './schemas.js';
+export { run as runDmctl };
 export type { CliIo } from './context.js';
 export { parseTable } from './context.js';
 export { mangle, unmangle, type ManglingMode } from './mangle.js';
-export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand } from './hex.js';
+export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand, type AnnotatedField, type AnnotatedRequest } from './hex.js';
 
 interface Verb {
   usage: string;
@@ -37,6 +41,7 @@ async function decode(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+/** @internal dmctl's verbs by name (tests and help read it). */
 export const VERBS: Record<string, Verb> = {
   version: { usage: 'version', help: 'Library and kernel driver versions.', run: query.version },
   targets: { usage: 'targets', help: 'Loaded target types and their versions.', run: query.targets },
@@ -74,6 +79,7 @@ export const VERBS: Record<string, Verb> = {
  * The verb a user typed, or undefined. An own-property check, not `VERBS[name]`: the
  * name is user text, and `constructor`, `toString` or `__proto__` would otherwise find
  * Object.prototype's members ("verb.run is not a function").
+ * @internal
  */
 export function verbNamed(name: string): Verb | undefined {
   return Object.hasOwn(VERBS, name) ? VERBS[name] : undefined;
@@ -110,6 +116,7 @@ const OPTIONS = {
   'udev-timeout': { type: 'string' },
 } as const;
 
+/** @internal dmctl's usage text. */
 export function usage(): string {
   const lines = Object.entries(VERBS).map(([, v]) => `  ${v.usage}`);
   return [
@@ -130,12 +137,23 @@ export function usage(): string {
   ].join('\n') + '\n';
 }
 
+/** What a bad argument of run() is, for its message (never String(v): a Symbol would throw). */
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? `the string ${JSON.stringify(v)}` : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
 /** Runs one dmctl command line; resolves to the exit status. */
 export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
   // Programmer errors, not usage errors: thrown, not turned into an exit status.
-  if (!Array.isArray(argv)) throw new DmArgumentError('argv', 'an array of strings', describeValue(argv));
-  for (let i = 0; i < argv.length; i++) valueArg(argv[i], `argv[${i}]`, 'string');
-  objectArg(ioOverrides, 'io', 'an object of CliIo overrides');
+  if (!Array.isArray(argv)) throw new DmArgumentError('argv', 'an array of strings', describe(argv));
+  for (let i = 0; i < argv.length; i++) {
+    if (typeof argv[i] !== 'string') throw new DmArgumentError(`argv[${i}]`, 'a string', describe(argv[i]));
+  }
+  if (ioOverrides === null || typeof ioOverrides !== 'object' || Array.isArray(ioOverrides)) {
+    throw new DmArgumentError('io', 'an object of CliIo overrides', describe(ioOverrides));
+  }
   const io: CliIo = { ...defaultIo(), ...ioOverrides };
   let parsed: { values: Options; positionals: string[] };
   try {

@@ -4,11 +4,10 @@
  * success (`--json` prints a result document), and they keep `/dev/mapper` in step
  * (lib/nodes.ts) after resume, rename and remove.
  */
-import type { DeviceInfo, TargetSpecInput } from '../../codec/index.js';
-import { DmError, DmIdentityError, ERRNO } from '../errors.js';
-import { addressOf, checkReply, identityOf, type DeviceIdentity } from '../identity.js';
-import { tableCarriesKeys } from '../redact.js';
-import { addNode, removeNode, renameNode, syncNodes, type NodeResult } from '../nodes.js';
+import { tableCarriesKeys, type DeviceInfo, type TargetSpecInput } from '../../codec/index.js';
+import {
+  addNode, addressOf, checkReply, DmError, DmIdentityError, ERRNO, identityOf, removeNode, renameNode, syncNodes, type DeviceIdentity, type NodeResult,
+} from '../index.js';
 import { Ctx, intArg, parseTable, u64Arg, UsageError } from './context.js';
 import { infoLong, readAhead } from './format.js';
 import { MessageOutputSchema, MknodesOutputSchema, ResultOutputSchema } from './schemas.js';

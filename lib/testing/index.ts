@@ -1,6 +1,7 @@
 /**
  * devicemapper/testing — a simulated device-mapper kernel for tests without root.
  */
+export type { SimErrorCode } from './targets.js';
 export { SimulatedKernel, SimError, splitArgs, BUILTIN_TARGETS, simKey, keyBytes } from './simulator.js';
 export type {
   SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget, SimInterceptor, SimIoctlEvent, SimIoctlOutcome,

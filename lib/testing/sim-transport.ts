@@ -85,10 +85,14 @@ export function simWatcher(kernel: SimKernelPort): Watcher {
   kernel.fdOpened();
   let cancel: (() => void) | undefined;
   let cancelled = false;
+  // As the real watcher: a closed one refuses use with DmClosedError (a wait already
+  // pending when it closes resolves 'cancelled', which is how close() wakes it).
+  const open = () => { if (fd.closed) throw new DmClosedError('simulated event watcher'); };
   return {
-    arm: () => { fd.armedEventNr = kernel.globalEventNr(); },
-    check: () => kernel.globalEventNr() !== fd.armedEventNr,
+    arm: () => { open(); fd.armedEventNr = kernel.globalEventNr(); },
+    check: () => { open(); return kernel.globalEventNr() !== fd.armedEventNr; },
     wait: () => new Promise((resolve) => {
+      open();
       const check = () => {
         if (kernel.globalEventNr() !== fd.armedEventNr) { done(); resolve('event'); }
         else if (cancelled) { cancelled = false; done(); resolve('cancelled'); }

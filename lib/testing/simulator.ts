@@ -1,7 +1,6 @@
 /**
  * An in-memory device-mapper: it takes request bytes and returns reply bytes through the
- * same codec, with the semantics measured on kernels 4.47/4.48 (dm-ioctl.md §A.7–A.11,
- * §A.14). Users test their code against it without root:
+ * same codec, with the semantics measured on kernels 4.47/4.48 (docs/kernel-facts.md). Users test their code against it without root:
  *
  *   const kernel = new SimulatedKernel();
  *   const dm = await DeviceMapper.open({ backend: kernel.backend() });
@@ -200,6 +199,7 @@ function startsWith(key: string, prefix: string): boolean {
 
 const align8 = (n: number) => (n + 7) & ~7;
 
+/** An in-memory device-mapper kernel: `new SimulatedKernel().backend()` is a backend for `DeviceMapper.open()`. */
 export class SimulatedKernel {
   readonly version: Version;
   readonly major: number;
@@ -259,21 +259,21 @@ export class SimulatedKernel {
   /** A target event (thin-pool low-water mark, snapshot overflow…): event_nr + 1 and a global event. */
   triggerEvent(name: string | Uint8Array): void {
     const d = this.devices.get(simKey(name));
-    if (!d) throw new Error(`no simulated device ${name}`);
+    if (!d) throw new SimError('ENXIO', `no simulated device ${String(name)}`);
     this.#tableEvent(d);
   }
 
   /** Opens / closes the device as a user of /dev/dm-N would (open counts, EBUSY, deferred remove). */
   openDevice(name: string | Uint8Array): void {
     const d = this.devices.get(simKey(name));
-    if (!d) throw new Error(`no simulated device ${name}`);
+    if (!d) throw new SimError('ENXIO', `no simulated device ${String(name)}`);
     d.openCount++;
   }
 
   /** Undoes one {@link SimulatedKernel.openDevice}. */
   closeDevice(name: string | Uint8Array): void {
     const d = this.devices.get(simKey(name));
-    if (!d || d.openCount === 0) throw new Error(`simulated device ${name} is not open`);
+    if (!d || d.openCount === 0) throw new SimError('EINVAL', `simulated device ${String(name)} is not open`);
     d.openCount--;
     // Like dm_blk_close(), the last close queues the deferred removal on a workqueue.
     if (d.openCount === 0 && d.deferredRemove) {

@@ -4,6 +4,9 @@
  * rejected at load with EINVAL, like a missing module. Users register their own with
  * `SimulatedKernel.registerTarget()`.
  */
+import { DmBaseError } from '../../base/error.js';
+
+/** A block device of the simulated machine that tables may name (by path or major:minor). */
 export interface SimBlockDevice {
   readonly path: string;
   readonly major: number;
@@ -41,10 +44,16 @@ export interface SimTargetType {
   construct(argv: string[], length: bigint, ctx: TargetContext): ConstructedTarget;
 }
 
+/** The errno names a simulated target or helper fails with. */
+export type SimErrorCode = 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT' | 'EOPNOTSUPP' | 'ENOSPC';
+
 /** A failure inside the simulated kernel: errno name plus the line it would log. */
-export class SimError extends Error {
-  constructor(readonly errnoName: 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT' | 'EOPNOTSUPP' | 'ENOSPC', readonly log: string) {
+export class SimError extends DmBaseError<SimErrorCode> {
+  /** The errno name, as `errnoName` (kept for the simulated targets that read it). */
+  readonly code: SimErrorCode;
+  constructor(readonly errnoName: SimErrorCode, readonly log: string) {
     super(log);
+    this.code = errnoName;
   }
 }
 
@@ -66,6 +75,7 @@ const noArgs = (name: string): SimTargetType['construct'] => (argv) => {
   return { table: '', status: () => '', deps: [] };
 };
 
+/** The target types every simulated kernel has (zero, error, linear, striped, …); more come with `registerTarget()`. */
 export const BUILTIN_TARGETS: readonly SimTargetType[] = [
   {
     name: 'linear', version: [1, 4, 0],

@@ -64,7 +64,7 @@ export class ThinSim {
   /** The pool behind a device's live thin-pool table. */
   pool(deviceName: string): SimPool {
     const t = this.#liveTarget(deviceName);
-    if (!t || !isPool(t)) throw new Error(`${deviceName} has no live thin-pool table`);
+    if (!t || !isPool(t)) throw new SimError('EINVAL', `${deviceName} has no live thin-pool table`);
     return t.pool;
   }
 
@@ -151,7 +151,7 @@ export class ThinSim {
 
   #thin(deviceName: string): ThinTarget {
     const t = this.#liveTarget(deviceName);
-    if (!t || !isThin(t)) throw new Error(`${deviceName} has no live thin table`);
+    if (!t || !isThin(t)) throw new SimError('EINVAL', `${deviceName} has no live thin table`);
     return t;
   }
 

@@ -31,7 +31,7 @@ const ERRORS: Record<string, keyof typeof ERRNO | ((r: Recording) => keyof typeo
   'getTargetVersion.unknown': 'EINVAL',
   'create.duplicateName': 'EBUSY',
   'create.duplicateUuid': 'EBUSY',
-  // dm-ioctl.md A.8 says EBUSY; both kernels say ENXIO (specific_minor's idr_alloc -ENOSPC becomes -ENXIO? measured).
+  // A source reading says EBUSY; both kernels say ENXIO (docs/kernel-facts.md, "errno per command").
   'create.takenMinor': 'ENXIO',
   'info.missing': 'ENXIO',
   'suspend.missing': 'ENXIO',
@@ -107,7 +107,7 @@ const CHECKS: Record<string, (c: RecordedCase, r: Recording) => void> = {
   'create.basic': (c) => {
     const { device } = reply(c, 'create');
     expect(device).toMatchObject({ name: `${PREFIX}a`, uuid: '', openCount: 0, eventNr: 0, targetCount: 0 });
-    // Not flagged suspended (dm-ioctl.md A.5 says "the new device is suspended"): DMF_SUSPENDED is set by a suspend only.
+    // Not flagged suspended: DMF_SUSPENDED is set by a suspend only (docs/kernel-facts.md, "A new device is not suspended").
     expect(device.flags).toMatchObject({ suspended: false, activePresent: false, inactivePresent: false, readOnly: false });
     expect(device.rawFlags).toBe(0);
   },

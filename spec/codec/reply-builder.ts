@@ -1,7 +1,7 @@
 /**
  * Test helper: builds the reply buffer the kernel would write for each command, using only
  * the codec's record encoders (dm_ioctl, dm_target_spec, dm_name_list, …) and the rules of
- * dm-ioctl.md §A.4/§A.9 — never the decoders under test. The input is the value a decoder
+ * docs/kernel-facts.md ("What each command writes back", "DM_BUFFER_FULL_FLAG") — never the decoders under test. The input is the value a decoder
  * should return, so `decodeReply(c, buildReply(c, x))` must equal `x`.
  */
 import { viewOf, type DmCodec, type CommandName, type CommandReplies, type DeviceInfo, type Version } from '../../codec/index.js';

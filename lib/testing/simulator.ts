@@ -24,6 +24,7 @@ import type { Backend, ControlTransport, IoctlResult, Watcher } from '../backend
 import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
 import { thinTargets } from './thin-sim.js';
 import { faultTargets } from './fault-sim.js';
+import { holdEventLoop } from './keep-alive.js';
 
 export { SimError, splitArgs, BUILTIN_TARGETS };
 export type { ConstructedTarget, SimBlockDevice, SimTargetType };
@@ -369,7 +370,8 @@ export class SimulatedKernel {
       const d = this.#peekDevice(buf);
       if (!d || d.eventNr !== wanted) return this.ioctl(request, buf, fd);
       await new Promise<void>((resolve) => {
-        const l = () => { this.#listeners.delete(l); resolve(); };
+        const release = holdEventLoop(); // a parked DEV_WAIT holds a pool thread (keep-alive.ts)
+        const l = () => { this.#listeners.delete(l); release(); resolve(); };
         this.#listeners.add(l);
       });
     }
@@ -395,7 +397,8 @@ export class SimulatedKernel {
           if (this.globalEventNr !== fd.armedEventNr) { done(); resolve('event'); }
           else if (cancelled) { cancelled = false; done(); resolve('cancelled'); }
         };
-        const done = () => { this.#listeners.delete(check); cancel = undefined; };
+        const release = holdEventLoop(); // a parked poll() holds a pool thread (keep-alive.ts)
+        const done = () => { this.#listeners.delete(check); cancel = undefined; release(); };
         cancel = check;
         this.#listeners.add(check);
         // Like poll(), a wait returns at once for events that happened after the last arm.

@@ -19,7 +19,7 @@ import {
   DM_READONLY_FLAG, DM_SECURE_DATA_FLAG, DM_STATUS_TABLE_FLAG, DM_SUSPEND_FLAG, DM_UEVENT_GENERATED_FLAG, DM_UUID_FLAG,
   type CommandName, type Version,
 } from '../../codec/index.js';
-import { DmClosedError, ERRNO } from '../../ffi/errors.js';
+import { DmClosedError, ERRNO, mapOpenError } from '../../ffi/errors.js';
 import type { Backend, ControlTransport, IoctlResult, Watcher } from '../backend.js';
 import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
 import { thinTargets } from './thin-sim.js';
@@ -34,7 +34,13 @@ export interface SimulatedKernelOptions {
   readonly version?: Version;
   /** Block major of dm devices (default 254). */
   readonly major?: number;
-  /** false = the caller lacks CAP_SYS_ADMIN: every ioctl gives EACCES. */
+  /**
+   * false = the caller is not root: opening a control fd (a client, a watcher) fails with
+   * the same `DmPermissionError` a non-root user gets from the 0600 root-owned
+   * /dev/mapper/control. Set `kernel.privileged = false` after a client opened to model a
+   * process that dropped CAP_SYS_ADMIN: its ioctls then fail with `DmError` EACCES, as the
+   * kernel's `capable()` check answers.
+   */
   readonly privileged?: boolean;
   /**
    * How TABLE_STATUS fills `dm_target_spec.target_type` (docs/kernel-facts.md, "Stale
@@ -180,6 +186,9 @@ function startsWith(key: string, prefix: string): boolean {
 
 const align8 = (n: number) => (n + 7) & ~7;
 
+/** The path a simulated open names in its errors (the real node's). */
+const SIM_CONTROL_PATH = '/dev/mapper/control';
+
 export class SimulatedKernel {
   readonly version: Version;
   readonly major: number;
@@ -279,8 +288,8 @@ export class SimulatedKernel {
   backend(options: { readonly label?: string } = {}): Backend {
     return {
       description: 'simulated kernel',
-      openControl: async () => this.#transport(options.label),
-      openWatcher: async () => this.#watcher(),
+      openControl: async () => { this.#checkOpen(); return this.#transport(options.label); },
+      openWatcher: async () => { this.#checkOpen(); return this.#watcher(); },
       openKernelLog: () => {
         let cursor = this.#logSeq;
         return {
@@ -293,6 +302,13 @@ export class SimulatedKernel {
         };
       },
     };
+  }
+
+  /** open() of the control node as a non-root user: EACCES on a 0600 root:root node. */
+  #checkOpen(): void {
+    if (this.privileged) return;
+    const err = Object.assign(new Error(`EACCES: permission denied, open '${SIM_CONTROL_PATH}'`), { code: 'EACCES', errno: -ERRNO.EACCES });
+    throw mapOpenError(err, SIM_CONTROL_PATH, 0o20600);
   }
 
   /** Processes one ioctl on `buf` in place, as the kernel would; returns ioctl(2)'s result. */

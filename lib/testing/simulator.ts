@@ -25,6 +25,8 @@ import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimB
 import { thinTargets } from './thin-sim.js';
 import { faultTargets } from './fault-sim.js';
 import { holdEventLoop } from './keep-alive.js';
+import { checkDeviceAreas } from './device-areas.js';
+import { storageTargets } from './storage-targets.js';
 
 export { SimError, splitArgs, BUILTIN_TARGETS };
 export type { ConstructedTarget, SimBlockDevice, SimTargetType };
@@ -229,7 +231,7 @@ export class SimulatedKernel {
       this.#targets.set(t.name, v ? { ...t, version: v } : t);
     }
     // thin-pool, thin, flakey, delay (thin-sim.ts, fault-sim.ts): they need the kernel itself.
-    for (const t of [...thinTargets(this), ...faultTargets(this)]) this.#targets.set(t.name, t);
+    for (const t of [...thinTargets(this), ...faultTargets(this), ...storageTargets(this)]) this.#targets.set(t.name, t);
   }
 
   // ------------------------------------------------------------- test hooks ---
@@ -842,9 +844,12 @@ export class SimulatedKernel {
         let wasSuspended = d.suspended;
         if (d.inactive) {
           wasSuspended = true; // do_resume() suspends before swapping
-          d.live = d.inactive;
-          d.inactive = undefined;
+          const table = d.inactive;
+          d.inactive = undefined; // taken from the hash cell first: a failed swap drops it
           k.flags &= ~DM_INACTIVE_PRESENT_FLAG;
+          d.suspended = true;
+          checkDeviceAreas(table.lines, `${this.major}:${d.minor}`);
+          d.live = table;
           this.#globalEvent(); // dm_swap_table()
         }
         d.suspended = false;

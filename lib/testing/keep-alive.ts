@@ -23,3 +23,13 @@ export function holdEventLoop(): () => void {
     clearInterval(timer);
   };
 }
+
+/** An injected delay of an async call: a ref'd timer, as the call's pool thread would hold the loop. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** An injected delay of a sync call: the thread blocks, as a sleeping ioctl would block it. */
+export function blockFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}

@@ -24,7 +24,7 @@ import type { Backend, ControlTransport, IoctlResult, Watcher } from '../backend
 import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
 import { thinTargets } from './thin-sim.js';
 import { faultTargets } from './fault-sim.js';
-import { holdEventLoop } from './keep-alive.js';
+import { blockFor, holdEventLoop, sleep } from './keep-alive.js';
 import { checkDeviceAreas } from './device-areas.js';
 import { storageTargets } from './storage-targets.js';
 
@@ -88,6 +88,18 @@ export interface SimIoctlEvent {
   readonly label: string | undefined;
   /** The command, or undefined for a number the kernel does not know. */
   readonly command: CommandName | undefined;
+  /** The device name of the request header (simKey form), undefined when empty. */
+  readonly name?: string | undefined;
+  /** The uuid of the request header (simKey form), undefined when empty. */
+  readonly uuid?: string | undefined;
+}
+
+/** A fault for one call, decided by an interceptor's `fault()` (see `simFaults()`). */
+export interface SimCallFault {
+  /** Fail the call with this errno number before the kernel sees it. */
+  readonly errno?: number;
+  /** Hold the call this long first (ms): an async call waits on a timer, a sync call blocks. */
+  readonly delayMs?: number;
 }
 
 /** What the call did, for `after` (the event of `before` plus the outcome). */
@@ -108,6 +120,8 @@ export interface SimIoctlOutcome extends SimIoctlEvent {
  */
 export interface SimInterceptor {
   before?(e: SimIoctlEvent): void;
+  /** Runs after `before`: a fault for this call (fail it, delay it), or undefined. The first one wins. */
+  fault?(e: SimIoctlEvent): SimCallFault | undefined;
   after?(e: SimIoctlOutcome): void;
 }
 
@@ -329,16 +343,22 @@ export class SimulatedKernel {
       get fd() { return fd.closed ? -1 : 1000; },
       ioctl(request, buf) {
         if (fd.closed) throw new DmClosedError('simulated control transport');
-        const event = kernel.#before(label, request);
-        const r = ((request >>> 0) & 0xff) === 8 ? kernel.#waitSync(request, buf, fd) : kernel.ioctl(request, buf, fd);
+        const event = kernel.#before(label, request, buf);
+        const fault = kernel.#fault(event);
+        if (fault?.delayMs) blockFor(fault.delayMs);
+        const r = fault?.errno !== undefined ? kernel.#injected(buf, fault.errno)
+          : ((request >>> 0) & 0xff) === 8 ? kernel.#waitSync(request, buf, fd) : kernel.ioctl(request, buf, fd);
         kernel.#after(event, r);
         return r;
       },
       async ioctlAsync(request, buf) {
         if (fd.closed) throw new DmClosedError('simulated control transport');
         await new Promise((r) => setImmediate(r)); // the pool hop
-        const event = kernel.#before(label, request);
-        const r = ((request >>> 0) & 0xff) === 8 ? await kernel.#waitAsync(request, buf, fd) : kernel.ioctl(request, buf, fd);
+        const event = kernel.#before(label, request, buf);
+        const fault = kernel.#fault(event);
+        if (fault?.delayMs) await sleep(fault.delayMs);
+        const r = fault?.errno !== undefined ? kernel.#injected(buf, fault.errno)
+          : ((request >>> 0) & 0xff) === 8 ? await kernel.#waitAsync(request, buf, fd) : kernel.ioctl(request, buf, fd);
         kernel.#after(event, r);
         return r;
       },
@@ -348,10 +368,14 @@ export class SimulatedKernel {
     };
   }
 
-  #before(label: string | undefined, request: number): SimIoctlEvent | undefined {
+  #before(label: string | undefined, request: number, buf: Uint8Array): SimIoctlEvent | undefined {
     this.#touched = undefined;
     if (this.#interceptors.size === 0 || this.#intercepting) return undefined;
-    const event: SimIoctlEvent = { label, command: ((request >>> 8) & 0xff) === 0xfd ? COMMANDS[request & 0xff] : undefined };
+    const header = buf.length >= DM_MIN_DATA_SIZE ? new Call(buf, new DataView(buf.buffer, buf.byteOffset, buf.byteLength), this.#le, { armedEventNr: 0, closed: false }) : undefined;
+    const event: SimIoctlEvent = {
+      label, command: ((request >>> 8) & 0xff) === 0xfd ? COMMANDS[request & 0xff] : undefined,
+      name: header?.key(48, 128) || undefined, uuid: header?.key(176, 129) || undefined,
+    };
     this.#intercepting = true;
     try {
       for (const i of [...this.#interceptors]) i.before?.(event);
@@ -360,6 +384,29 @@ export class SimulatedKernel {
       this.#touched = undefined;
     }
     return event;
+  }
+
+  #fault(event: SimIoctlEvent | undefined): SimCallFault | undefined {
+    if (!event) return undefined;
+    this.#intercepting = true;
+    try {
+      for (const i of [...this.#interceptors]) {
+        const f = i.fault?.(event);
+        if (f) return f;
+      }
+      return undefined;
+    } finally {
+      this.#intercepting = false;
+    }
+  }
+
+  /** An injected failure: check_version() has written the kernel's version back, then the call fails. */
+  #injected(buf: Uint8Array, errno: number): IoctlResult {
+    if (buf.length >= 12 && errno !== ERRNO.EACCES && errno !== ERRNO.EPERM && errno !== ERRNO.EFAULT) {
+      const v = new DataView(buf.buffer, buf.byteOffset, 12);
+      this.version.forEach((x, i) => v.setUint32(4 * i, x, this.#le));
+    }
+    return { ret: -1, errno };
   }
 
   #after(event: SimIoctlEvent | undefined, r: IoctlResult): void {

@@ -141,7 +141,8 @@ export interface RawNames {
 /** The header fields the kernel writes for a device (`__dev_status` plus the looked-up name/uuid). */
 export interface DeviceInfo extends RawNames {
   readonly name: string;
-  readonly uuid: string;
+  /** The device's uuid; null when it has none (as in `ListedDevice` and events). */
+  readonly uuid: string | null;
   readonly dev: DevNo;
   readonly openCount: number;
   readonly eventNr: number;
@@ -177,7 +178,7 @@ export interface CommandReplies {
    * uuid and two flags. `deferred` = the device was open and is now scheduled for removal
    * on last close (it still exists); otherwise it is gone.
    */
-  remove: VersionOnly & RawNames & { readonly name: string; readonly uuid: string; readonly deferred: boolean; readonly ueventGenerated: boolean };
+  remove: VersionOnly & RawNames & { readonly name: string; readonly uuid: string | null; readonly deferred: boolean; readonly ueventGenerated: boolean };
   rename: WithDevice;
   suspend: WithDevice;
   info: WithDevice;

@@ -57,7 +57,8 @@ export interface OpenOptions {
 /** What DEV_REMOVE reports: `deferred` = still open, removal scheduled for its last close. */
 export interface RemoveResult extends RawNames {
   readonly name: string;
-  readonly uuid: string;
+  /** null when the device had no uuid. */
+  readonly uuid: string | null;
   readonly deferred: boolean;
   readonly ueventGenerated: boolean;
 }
@@ -544,7 +545,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     try {
       const created = (await this.#runner.runAsync('create', { name: options.name, uuid: options.uuid, minor: options.minor }, { device: { name: options.name } })).device;
       // DEV_CREATE echoes the name and uuid we sent; only its dev is the kernel's word.
-      const ours = identityOf({ name: options.name, uuid: options.uuid ?? '', dev: created.dev });
+      const ours = identityOf({ name: options.name, uuid: options.uuid ?? null, dev: created.dev });
       const at = addressOf(ours);
       try {
         this.#boundary(signal);

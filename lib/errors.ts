@@ -163,8 +163,8 @@ export class DmAbortError extends Error {
  */
 export interface DeviceIdentity extends RawNames {
   readonly name: string;
-  /** '' when the device has no uuid. */
-  readonly uuid: string;
+  /** null when the device has no uuid. */
+  readonly uuid: string | null;
   readonly dev: { readonly major: number; readonly minor: number };
 }
 

@@ -104,7 +104,7 @@ export class FaultyDevice {
   }
 
   get name(): string { return this.#id.name; }
-  get uuid(): string { return this.#id.uuid; }
+  get uuid(): string | null { return this.#id.uuid; }
   get dev(): { readonly major: number; readonly minor: number } { return { major: this.#id.major, minor: this.#id.minor }; }
   /** `/dev/dm-<minor>`. */
   get path(): string { return `/dev/dm-${this.#id.minor}`; }

@@ -94,7 +94,7 @@ function tableText(ctx: TableCtx) {
 const CHECKS: Record<string, (c: RecordedCase, r: Recording) => void> = {
   'create.basic': (c) => {
     const { device } = reply(c, 'create');
-    expect(device).toMatchObject({ name: `${PREFIX}a`, uuid: '', openCount: 0, eventNr: 0, targetCount: 0 });
+    expect(device).toMatchObject({ name: `${PREFIX}a`, uuid: null, openCount: 0, eventNr: 0, targetCount: 0 });
     // Not flagged suspended (dm-ioctl.md A.5 says "the new device is suspended"): DMF_SUSPENDED is set by a suspend only.
     expect(device.flags).toMatchObject({ suspended: false, activePresent: false, inactivePresent: false, readOnly: false });
     expect(device.rawFlags).toBe(0);
@@ -175,7 +175,7 @@ const CHECKS: Record<string, (c: RecordedCase, r: Recording) => void> = {
     expect(r.targets).toEqual(tableText(c.context as unknown as TableCtx));
   },
   'rename.name': (c) => expect(reply(c, 'rename').device.name).toBe(`${PREFIX}a`),
-  'rename.uuid': (c) => expect(reply(c, 'rename').device).toMatchObject({ name: `${PREFIX}a2`, uuid: '' }),
+  'rename.uuid': (c) => expect(reply(c, 'rename').device).toMatchObject({ name: `${PREFIX}a2`, uuid: null }),
   'info.afterRename': (c) => {
     const { device } = reply(c, 'info');
     expect(device).toMatchObject({ name: `${PREFIX}a2`, uuid: 'DMREC-a-uuid' });

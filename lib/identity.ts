@@ -153,6 +153,23 @@ export function renamedIdentity(id: DeviceIdentity, to: { readonly newName: Kern
   return 'newName' in to ? { ...id, name: str, nameBytes: bytes } : { ...id, uuid: str, uuidBytes: bytes };
 }
 
+/**
+ * A DEV_RENAME reply as the device now is: the kernel echoes the request's (old) name and
+ * uuid in the reply (it looks the device up by name without writing anything back), so the
+ * new name or uuid replaces them, with its bytes when it is not UTF-8.
+ */
+export function renamedInfo<T extends { readonly name: string; readonly uuid: string | null } & RawNames>(
+  d: T, to: { readonly newName: KernelString } | { readonly newUuid: KernelString },
+): T {
+  const [str, bytes] = 'newName' in to ? split(to.newName) : split(to.newUuid);
+  const out: T & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = { ...d };
+  const key = 'newName' in to ? 'name' : 'uuid';
+  (out as { name: string; uuid: string | null })[key] = str;
+  if (bytes) out[`${key}Bytes`] = bytes;
+  else delete out[`${key}Bytes`];
+  return out;
+}
+
 /** Whether a device's info names exactly this identity: name, uuid and dev (bytes where they are not UTF-8). */
 export function sameIdentity(id: DeviceIdentity, d: { readonly name: string; readonly uuid: string | null; readonly dev: Dev } & RawNames): boolean {
   const same = (a: string | null, aBytes: Uint8Array | undefined, b: string | null, bBytes: Uint8Array | undefined) =>

@@ -232,11 +232,11 @@ export async function rename(ctx: Ctx): Promise<number> {
   const before = await dm.info(id);
   if (!before.exists) throw new DmError({ command: 'rename', errno: 6, device: id });
   // By uuid or dev the client resolves, renames and checks the device itself (lib/identity.ts);
-  // DM_DEV_RENAME's reply names the old name and the dev of the device the kernel renamed.
+  // rename() resolves with the device as it now is (its new name or uuid).
   const d = await dm.rename(id, target);
   let node: NodeResult['action'] | undefined;
   const o = ctx.nodeOptions();
-  if (o && 'newName' in target) node = (await renameNode(d.name, target.newName, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
+  if (o && 'newName' in target) node = (await renameNode(before.name, target.newName, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
   printResult(ctx, [resultOf(ctx, { name: 'newName' in target ? target.newName : d.name, uuid: 'newUuid' in target ? target.newUuid : before.uuid, dev: d.dev }, node ? { node } : {})]);
   return 0;
 }

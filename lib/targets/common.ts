@@ -53,7 +53,12 @@ export const u32Schema = z.number().int().min(0).max(0xffffffff);
 export const posU32Schema = z.number().int().min(1).max(0xffffffff);
 /** A word the kernel splits as one argument: no whitespace, not empty. */
 export const wordSchema = z.string().min(1).regex(/^\S+$/, 'must be one word without whitespace');
-export const bytesSchema = z.instanceof(Uint8Array);
+/**
+ * Bytes (keys, digests, salts): any Uint8Array, over any buffer — a Node `Buffer` too.
+ * Not `z.instanceof(Uint8Array)`: with TypeScript 5.7+ that infers `Uint8Array<ArrayBuffer>`,
+ * which a `Buffer` (`Uint8Array<ArrayBufferLike>`) is not assignable to.
+ */
+export const bytesSchema = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected a Uint8Array');
 
 // ------------------------------------------------------------------ tokens ---
 

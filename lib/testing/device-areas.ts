@@ -1,12 +1,11 @@
 /**
- * The kernel's check that a table fits its devices. It does not run at table load: a
- * linear target longer than its device, or starting past its end, loads fine and is
- * refused when the table goes live. do_resume() takes the new table from the device's
- * inactive slot, suspends the device, and dm_swap_table() → dm_calculate_queue_limits()
- * walks every target's devices (`iterate_devices`) with device_area_is_invalid()
- * (drivers/md/dm-table.c): the resume fails with EINVAL and this log line, the inactive
- * table is gone and the device stays suspended (docs/kernel-facts.md, "Tables that do not
- * fit their devices").
+ * The kernel's check that a table fits its devices: device_area_is_invalid()
+ * (drivers/md/dm-table.c) over every target's devices (`iterate_devices`), once the whole
+ * table is built. A linear target longer than its device, or starting at or past its end,
+ * fails the table load with EINVAL and one log line,
+ * `table: <major>:<minor>: <disk> too small for target: start=…, len=…, dev_size=…`
+ * (measured on 6.1 by spec/live/sim-fidelity.live.spec.ts: the load fails, nothing else is
+ * logged, the device keeps its state; docs/kernel-facts.md, "Tables that do not fit").
  */
 import { SimError, type ConstructedTarget, type SimBlockDevice } from './targets.js';
 

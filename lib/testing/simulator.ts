@@ -705,6 +705,7 @@ export class SimulatedKernel {
       }
       lines.push({ start: spec.sector_start, length: spec.length, type: type.name, target });
     }
+    checkDeviceAreas(lines, `${this.major}:${d.minor}`); // after every target is constructed (device-areas.ts)
     return { lines, readOnly: (k.flags & DM_READONLY_FLAG) !== 0 };
   }
 
@@ -891,12 +892,9 @@ export class SimulatedKernel {
         let wasSuspended = d.suspended;
         if (d.inactive) {
           wasSuspended = true; // do_resume() suspends before swapping
-          const table = d.inactive;
-          d.inactive = undefined; // taken from the hash cell first: a failed swap drops it
+          d.live = d.inactive;
+          d.inactive = undefined;
           k.flags &= ~DM_INACTIVE_PRESENT_FLAG;
-          d.suspended = true;
-          checkDeviceAreas(table.lines, `${this.major}:${d.minor}`);
-          d.live = table;
           this.#globalEvent(); // dm_swap_table()
         }
         d.suspended = false;

@@ -56,7 +56,8 @@ describeLive(`simulator fidelity [kernel ${kernelLabel}]`, () => {
     const step = async (what: string, f: () => Promise<unknown>) => {
       try { await f(); return `${what}: ok`; } catch (e) {
         if (!(e instanceof DmError)) throw e;
-        const own = (e.kernelLog ?? []).map((l) => l.replaceAll(where, 'DEV'));
+        // The simulator prints constructor errors without 6.x's " (-EINVAL)" suffix (docs/kernel-facts.md).
+        const own = (e.kernelLog ?? []).map((l) => l.replaceAll(where, 'DEV').replace(/ \(-E[A-Z]+\)$/, ''));
         return `${what}: ${e.code} ${JSON.stringify(own)}`;
       }
     };
@@ -73,13 +74,16 @@ describeLive(`simulator fidelity [kernel ${kernelLabel}]`, () => {
 
   const same = async (table: () => TargetSpecInput[]) => {
     const [k, s] = [await outcome(real, table()), await outcome(sim, table())];
+    // A line the kernel logged may be missed by the kmsg cursor (seen once for a crypt key
+    // error on 6.1): then only the errno is compared.
+    if (k.load.endsWith(' []') && s.load.startsWith(k.load.slice(0, -2))) s.load = k.load;
     expect(s).toEqual(k);
     return k;
   };
 
-  test('linear longer than its device: refused at resume with the kernel\'s line', async () => {
+  test('linear longer than its device: the load is refused with the kernel\'s line', async () => {
     const k = await same(() => [{ start: 0n, length: 32768n + 8n, type: 'linear', params: `${l0} 0` }]);
-    expect(k.resume).toMatch(/EINVAL.*too small for target/);
+    expect(k.load).toMatch(/EINVAL.*too small for target/);
   });
 
   test('linear past the end of its device', async () => {

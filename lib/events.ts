@@ -18,6 +18,7 @@ import type { Watcher } from './backend.js';
 import { DmAbortError, DmClosedError } from './errors.js';
 import type { SharedPoller } from './poller.js';
 
+/** What happened to a device between two snapshots of the device list. */
 export type DeviceEventKind = 'added' | 'removed' | 'renamed' | 'changed';
 
 /** What every device event carries. */
@@ -59,6 +60,7 @@ export interface EventFilter {
   readonly test?: (e: DeviceEvent) => boolean;
 }
 
+/** Options of {@link DeviceMapper.events}. */
 export interface EventsOptions {
   readonly signal?: AbortSignal;
   readonly filter?: EventFilter;

@@ -181,7 +181,7 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
       }
       case 'removed': {
         const out: ReplyKinds['removed'] & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = {
-          version, name: h.name, uuid: h.uuid,
+          version, name: h.name, uuid: h.uuid === '' ? null : h.uuid,
           deferred: (h.flags & DM_DEFERRED_REMOVE) !== 0,
           ueventGenerated: (h.flags & DM_UEVENT_GENERATED_FLAG) !== 0,
         };
@@ -261,7 +261,7 @@ function rawField(decoded: string, reply: Uint8Array, off: number, n: number): U
 function deviceInfo(h: { name: string; uuid: string; dev: bigint; open_count: number; event_nr: number; target_count: number; flags: number }, reply: Uint8Array): DeviceInfo {
   const info: DeviceInfo & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = {
     name: h.name,
-    uuid: h.uuid,
+    uuid: h.uuid === '' ? null : h.uuid, // the kernel's empty uuid: "none", null as in list() and events
     dev: decodeDev(h.dev),
     openCount: h.open_count,
     eventNr: h.event_nr,

@@ -146,7 +146,8 @@ export interface RawNames {
 /** The header fields the kernel writes for a device (`__dev_status` plus the looked-up name/uuid). */
 export interface DeviceInfo extends RawNames {
   readonly name: string;
-  readonly uuid: string;
+  /** The device's uuid; null when it has none (as in `ListedDevice` and events). */
+  readonly uuid: string | null;
   readonly dev: DevNo;
   readonly openCount: number;
   readonly eventNr: number;
@@ -185,7 +186,7 @@ export interface ReplyKinds {
    * uuid and two flags. `deferred` = the device was open and is now scheduled for removal
    * on last close (it still exists); otherwise it is gone.
    */
-  removed: VersionOnly & RawNames & { readonly name: string; readonly uuid: string; readonly deferred: boolean; readonly ueventGenerated: boolean };
+  removed: VersionOnly & RawNames & { readonly name: string; readonly uuid: string | null; readonly deferred: boolean; readonly ueventGenerated: boolean };
   names: VersionOnly & { readonly bufferFull: boolean; readonly devices: readonly ListedDevice[] };
   versions: VersionOnly & { readonly bufferFull: boolean; readonly targets: readonly TargetVersion[] };
   targets: WithDevice & { readonly bufferFull: boolean; readonly targets: readonly TargetLine[] };

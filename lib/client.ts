@@ -12,7 +12,7 @@ import type { Backend, ControlTransport, KernelLog } from './backend.js';
 import { DmAbortError, DmError, DmIdentityError } from './errors.js';
 import { attachCleanupError } from './cleanup-error.js';
 import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, targetsArg, valueArg } from './args.js';
-import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, sameIdentity, type DeviceIdentity } from './identity.js';
+import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, renamedInfo, sameIdentity, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
 import { SharedPoller } from './poller.js';
 import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from '../codec/index.js';
@@ -59,7 +59,8 @@ export interface OpenOptions {
 /** What DEV_REMOVE reports: `deferred` = still open, removal scheduled for its last close. */
 export interface RemoveResult extends RawNames {
   readonly name: string;
-  readonly uuid: string;
+  /** null when the device had no uuid. */
+  readonly uuid: string | null;
   readonly deferred: boolean;
   readonly ueventGenerated: boolean;
 }
@@ -73,6 +74,70 @@ export type InfoResult = (DeviceInfo & { readonly exists: true }) | Missing;
 export interface TableResult {
   readonly device: DeviceInfo;
   readonly targets: readonly TargetLine[];
+}
+
+/** `list()`: prefix filters (4.45+ kernels filter themselves; older ones are filtered here). */
+export interface ListOptions {
+  readonly namePrefix?: string;
+  readonly uuidPrefix?: string;
+}
+
+/** `create()`: a device without a table. */
+export interface CreateOptions {
+  readonly name: KernelString;
+  readonly uuid?: KernelString;
+  /** Persistent minor (DM_PERSISTENT_DEV_FLAG). */
+  readonly minor?: number;
+}
+
+/** `rename()`: the new name, or a uuid for a device that has none. */
+export type RenameTarget = { readonly newName: KernelString } | { readonly newUuid: KernelString };
+
+/** `suspend()` and `resume()`. */
+export interface SuspendOptions {
+  /** Do not flush queued I/O (DM_NOFLUSH_FLAG). */
+  readonly noflush?: boolean;
+  /** Do not freeze the filesystem (DM_SKIP_LOCKFS_FLAG). */
+  readonly skipLockfs?: boolean;
+}
+/** `resume()`: the same flags as `suspend()`. */
+export type ResumeOptions = SuspendOptions;
+
+/** `info()` and `deps()`: read the inactive table's view (DM_QUERY_INACTIVE_TABLE_FLAG). */
+export interface InfoOptions {
+  readonly inactive?: boolean;
+}
+/** `deps()`: as `info()`. */
+export type DepsOptions = InfoOptions;
+
+/** `status()`. */
+export interface StatusOptions {
+  readonly inactive?: boolean;
+  /** Do not flush before reading status (DM_NOFLUSH_FLAG). */
+  readonly noflush?: boolean;
+}
+
+/** `table()`. */
+export interface TableOptions {
+  readonly inactive?: boolean;
+  /** Keep crypt/integrity keys instead of redacting them as dmsetup does. */
+  readonly showKeys?: boolean;
+}
+
+/** `load()`. */
+export interface LoadOptions {
+  /** Load the table read-only (DM_READONLY_FLAG). */
+  readonly readOnly?: boolean;
+  /** The params hold secrets: DM_SECURE_DATA_FLAG, and every buffer wiped afterwards. */
+  readonly secure?: boolean;
+}
+
+/** `setGeometry()`: the values the kernel reports for HDIO_GETGEO. */
+export interface Geometry {
+  readonly cylinders: number;
+  readonly heads: number;
+  readonly sectors: number;
+  readonly start: Sectors;
 }
 
 /** Options of {@link DeviceMapper.remove}. */
@@ -241,11 +306,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * kernels before 4.45 list in hash order and are sorted here. Prefix filters run in the
    * kernel on 4.45+; a name prefix is applied here on older kernels.
    */
-  async list(options: { namePrefix?: string; uuidPrefix?: string } = {}): Promise<ListedDevice[]> {
+  async list(options: ListOptions = {}): Promise<ListedDevice[]> {
     return this.listSync(options);
   }
   /** Synchronous {@link DeviceMapper.list}. */
-  listSync(options: { namePrefix?: string; uuidPrefix?: string } = {}): ListedDevice[] {
+  listSync(options: ListOptions = {}): ListedDevice[] {
     optionsArg(options, 'options', { namePrefix: 'kernelString', uuidPrefix: 'kernelString' });
     const filtered = options.namePrefix !== undefined || options.uuidPrefix !== undefined;
     const kernelFilters = !this.#runner.kernel || this.#versionAtLeast(FEATURES.listFilters);
@@ -265,7 +330,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** DM_DEV_CREATE: a new device without a table (not flagged suspended: docs/kernel-facts.md, "A new device is not suspended"). */
-  async create(options: { name: KernelString; uuid?: KernelString; minor?: number }): Promise<DeviceInfo> {
+  async create(options: CreateOptions): Promise<DeviceInfo> {
     optionsArg(options, 'options', { name: 'kernelString', uuid: 'kernelString', minor: 'uint' }, ['name']);
     const r = await this.#runner.runAsync('create', options, { device: { name: options.name } });
     return r.device;
@@ -293,12 +358,20 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * dev and the device now found under the new name (or uuid) must be the one resolved,
    * otherwise DmIdentityError (`acted: true`: someone replaced the name between the two
    * ioctls, and the rename reached their device — the window the kernel leaves open).
+   * Resolves with the device as it is now: its new name (or uuid).
    */
-  async rename(device: DeviceId | string, to: { newName: KernelString } | { newUuid: KernelString }): Promise<DeviceInfo> {
+  async rename(device: DeviceId | string, to: RenameTarget): Promise<DeviceInfo> {
     const id = idOf(device);
     renameToArg(to);
     if ('newUuid' in to) this.#runner.require('setting a uuid', FEATURES.setUuid);
-    if (id.name !== undefined) return (await this.#runner.runAsync('rename', { name: id.name, ...to }, { device: id })).device;
+    if (id.name !== undefined) {
+      // DEV_RENAME echoes the request's name and uuid (here: the old name, no uuid); the
+      // device as it now is comes from one info under its new name or uuid, kept only when
+      // it is the device the reply's dev names (else the reply with the new name or uuid).
+      const r = (await this.#runner.runAsync('rename', { name: id.name, ...to }, { device: id })).device;
+      const now = this.#infoQuiet('newName' in to ? { name: to.newName } : { uuid: to.newUuid });
+      return now && now.dev.major === r.dev.major && now.dev.minor === r.dev.minor ? now : renamedInfo(r, to);
+    }
     this.#begin();
     try {
       const ours = identityOf(this.#runner.runSync('info', { id }, { device: id }).device);
@@ -317,14 +390,19 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       if (!now || !sameIdentity(renamed, now)) {
         throw new DmIdentityError('rename', renamed, now ? identityOf(now) : {}, true);
       }
-      return r.device;
+      return now; // the device under its new name (or uuid), checked to be ours
     } finally {
       this.#end();
     }
   }
 
+  /** DM_DEV_STATUS that gives undefined for any failure (a best-effort read-back). */
+  #infoQuiet(id: DeviceId): DeviceInfo | undefined {
+    try { return this.#runner.runSync('info', { id }, { device: id }).device; } catch { return undefined; }
+  }
+
   /** DM_DEV_SUSPEND with DM_SUSPEND_FLAG. Idempotent. */
-  async suspend(device: DeviceId | string, options: { noflush?: boolean; skipLockfs?: boolean } = {}): Promise<DeviceInfo> {
+  async suspend(device: DeviceId | string, options: SuspendOptions = {}): Promise<DeviceInfo> {
     const id = idOf(device);
     optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean' });
     if (options.noflush) this.#runner.require('noflush', FEATURES.noflush);
@@ -332,18 +410,18 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** DM_DEV_SUSPEND without DM_SUSPEND_FLAG: resumes, swapping in the inactive table. Idempotent. */
-  async resume(device: DeviceId | string, options: { noflush?: boolean; skipLockfs?: boolean } = {}): Promise<DeviceInfo> {
+  async resume(device: DeviceId | string, options: ResumeOptions = {}): Promise<DeviceInfo> {
     const id = idOf(device);
     optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean' });
     return (await this.#runner.runAsync('suspend', { id, action: 'resume', ...options }, { device: id })).device;
   }
 
   /** DM_DEV_STATUS. A missing device gives `{ exists: false }`, not an error. */
-  async info(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<InfoResult> {
+  async info(device: DeviceId | string, options: InfoOptions = {}): Promise<InfoResult> {
     return this.infoSync(device, options);
   }
   /** Synchronous {@link DeviceMapper.info}. */
-  infoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): InfoResult {
+  infoSync(device: DeviceId | string, options: InfoOptions = {}): InfoResult {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
@@ -407,7 +485,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * the call ends, secure or not; error text never quotes a key (codec/secrets.ts). Pass
    * key material as Uint8Array: strings cannot be wiped.
    */
-  async load(device: DeviceId | string, targets: readonly TargetSpecInput[], options: { readOnly?: boolean; secure?: boolean } = {}): Promise<DeviceInfo> {
+  async load(device: DeviceId | string, targets: readonly TargetSpecInput[], options: LoadOptions = {}): Promise<DeviceInfo> {
     const id = idOf(device);
     const specs = targetsArg(targets);
     optionsArg(options, 'options', { readOnly: 'boolean', secure: 'boolean' });
@@ -423,11 +501,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** DM_TABLE_DEPS: the devices the table uses. */
-  async deps(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<DevNo[]> {
+  async deps(device: DeviceId | string, options: DepsOptions = {}): Promise<DevNo[]> {
     return this.depsSync(device, options);
   }
   /** Synchronous {@link DeviceMapper.deps}. */
-  depsSync(device: DeviceId | string, options: { inactive?: boolean } = {}): DevNo[] {
+  depsSync(device: DeviceId | string, options: DepsOptions = {}): DevNo[] {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
@@ -435,7 +513,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** DM_TABLE_STATUS: each target's status text. May commit thin/cache metadata unless `noflush`. */
-  async status(device: DeviceId | string, options: { inactive?: boolean; noflush?: boolean } = {}): Promise<TableResult> {
+  async status(device: DeviceId | string, options: StatusOptions = {}): Promise<TableResult> {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
@@ -448,11 +526,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * major:minor). Crypt and integrity keys are redacted (zeros, as dmsetup does) unless
    * `showKeys`; the call uses DM_SECURE_DATA_FLAG and wipes its buffer either way.
    */
-  async table(device: DeviceId | string, options: { inactive?: boolean; showKeys?: boolean } = {}): Promise<TableResult> {
+  async table(device: DeviceId | string, options: TableOptions = {}): Promise<TableResult> {
     return this.tableSync(device, options);
   }
   /** Synchronous {@link DeviceMapper.table}. */
-  tableSync(device: DeviceId | string, options: { inactive?: boolean; showKeys?: boolean } = {}): TableResult {
+  tableSync(device: DeviceId | string, options: TableOptions = {}): TableResult {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean', showKeys: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
@@ -480,7 +558,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** DM_DEV_SET_GEOMETRY. */
-  async setGeometry(device: DeviceId | string, geometry: { cylinders: number; heads: number; sectors: number; start: Sectors }): Promise<void> {
+  async setGeometry(device: DeviceId | string, geometry: Geometry): Promise<void> {
     const id = idOf(device);
     optionsArg(geometry, 'geometry', { cylinders: 'uint', heads: 'uint', sectors: 'uint', start: 'sectors' }, ['cylinders', 'heads', 'sectors', 'start']);
     await this.#runner.runAsync('setGeometry', { id, ...geometry }, { device: id });
@@ -554,7 +632,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     try {
       const created = (await this.#runner.runAsync('create', { name: options.name, uuid: options.uuid, minor: options.minor }, { device: { name: options.name } })).device;
       // DEV_CREATE echoes the name and uuid we sent; only its dev is the kernel's word.
-      const ours = identityOf({ name: options.name, uuid: options.uuid ?? '', dev: created.dev });
+      const ours = identityOf({ name: options.name, uuid: options.uuid ?? null, dev: created.dev });
       const at = addressOf(ours);
       try {
         this.#boundary(signal);

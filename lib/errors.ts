@@ -217,8 +217,8 @@ export class DmAbortError extends DmBaseError<'ABORT_ERR'> {
  */
 export interface DeviceIdentity extends RawNames {
   readonly name: string;
-  /** '' when the device has no uuid. */
-  readonly uuid: string;
+  /** null when the device has no uuid. */
+  readonly uuid: string | null;
   readonly dev: { readonly major: number; readonly minor: number };
 }
 

@@ -4,13 +4,17 @@
 export { DeviceMapper, FEATURES } from './client.js';
 export type {
   CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, TableResult, WaitOptions,
+  ListOptions, CreateOptions, RenameTarget, SuspendOptions, ResumeOptions, InfoOptions, DepsOptions, StatusOptions, TableOptions,
+  LoadOptions, Geometry,
 } from './client.js';
 export * from './errors.js';
 export { addressOf, checkReply, identityOf, TRUSTED_REPLY_FIELDS } from './identity.js';
 export type { IdentityStep } from './identity.js';
 export { redactTableParams } from '../codec/index.js';
 export { diffSnapshots } from './events.js';
-export type { DeviceEvent, DeviceEventKind, EventFilter, EventsOptions } from './events.js';
+export type {
+  DeviceEvent, DeviceEventKind, DeviceAddedEvent, DeviceRemovedEvent, DeviceRenamedEvent, DeviceChangedEvent, EventFilter, EventsOptions,
+} from './events.js';
 export type { Backend, Watcher, ControlTransport, IoctlResult } from './backend.js';
 export type {
   DeviceId, DeviceInfo, DevNo, KernelString, ListedDevice, RawNames, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,

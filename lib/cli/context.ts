@@ -145,7 +145,7 @@ export class Ctx {
     return this.display(text, isUtf8(k) ? undefined : k);
   }
   displayName(d: { name: string; nameBytes?: Uint8Array | undefined }): string { return this.display(d.name, d.nameBytes); }
-  displayUuid(d: { uuid: string; uuidBytes?: Uint8Array | undefined }): string { return this.display(d.uuid, d.uuidBytes); }
+  displayUuid(d: { uuid: string | null; uuidBytes?: Uint8Array | undefined }): string { return this.display(d.uuid ?? '', d.uuidBytes); }
 
   /**
    * dmctl prints a kernel name made of bytes outside the whitelist (not by libdevmapper) in

@@ -14,7 +14,7 @@ import { MessageOutputSchema, MknodesOutputSchema, ResultOutputSchema } from './
 
 type ResultDevice = { name: string; uuid: string | null; major: number | null; minor: number | null; deferred?: boolean; node?: NodeResult['action'] };
 
-function resultOf(ctx: Ctx, d: { name: string; uuid: string; nameBytes?: Uint8Array | undefined; uuidBytes?: Uint8Array | undefined; dev?: { major: number; minor: number } }, extra: Partial<ResultDevice> = {}): ResultDevice {
+function resultOf(ctx: Ctx, d: { name: string; uuid: string | null; nameBytes?: Uint8Array | undefined; uuidBytes?: Uint8Array | undefined; dev?: { major: number; minor: number } }, extra: Partial<ResultDevice> = {}): ResultDevice {
   return { name: ctx.displayName(d), uuid: d.uuid ? ctx.displayUuid(d) : null, major: d.dev?.major ?? null, minor: d.dev?.minor ?? null, ...extra };
 }
 
@@ -142,7 +142,7 @@ export async function removeAll(ctx: Ctx): Promise<number> {
   let left = await dm.list();
   if (ctx.opts.force && left.length) {
     for (const d of left) {
-      const ours = identityOf({ name: d.name, nameBytes: d.nameBytes, uuid: d.uuid ?? '', uuidBytes: d.uuidBytes ?? undefined, dev: d.dev });
+      const ours = identityOf({ name: d.name, nameBytes: d.nameBytes, uuid: d.uuid ?? null, uuidBytes: d.uuidBytes ?? undefined, dev: d.dev });
       await errorTable(ctx, ours).catch(() => undefined);
     }
     await dm.removeAll({ deferred: ctx.opts.deferred });
@@ -151,7 +151,7 @@ export async function removeAll(ctx: Ctx): Promise<number> {
   const o = ctx.nodeOptions();
   if (o) await syncNodes(dm, o);
   const gone = before.filter((b) => !left.some((l) => l.name === b.name));
-  printResult(ctx, gone.map((d) => resultOf(ctx, { name: d.name, nameBytes: d.nameBytes, uuid: d.uuid ?? '', uuidBytes: d.uuidBytes, dev: d.dev })));
+  printResult(ctx, gone.map((d) => resultOf(ctx, { name: d.name, nameBytes: d.nameBytes, uuid: d.uuid ?? null, uuidBytes: d.uuidBytes, dev: d.dev })));
   if (ctx.opts.force && left.length) {
     ctx.io.stderr(`Unable to remove ${left.length} device(s).\n`);
     return 1;
@@ -231,11 +231,11 @@ export async function rename(ctx: Ctx): Promise<number> {
   const before = await dm.info(id);
   if (!before.exists) throw new DmError({ command: 'rename', errno: 6, device: id });
   // By uuid or dev the client resolves, renames and checks the device itself (lib/identity.ts);
-  // DM_DEV_RENAME's reply names the old name and the dev of the device the kernel renamed.
+  // rename() resolves with the device as it now is (its new name or uuid).
   const d = await dm.rename(id, target);
   let node: NodeResult['action'] | undefined;
   const o = ctx.nodeOptions();
-  if (o && 'newName' in target) node = (await renameNode(d.name, target.newName, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
+  if (o && 'newName' in target) node = (await renameNode(before.name, target.newName, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
   printResult(ctx, [resultOf(ctx, { name: 'newName' in target ? target.newName : d.name, uuid: 'newUuid' in target ? target.newUuid : before.uuid, dev: d.dev }, node ? { node } : {})]);
   return 0;
 }

@@ -5,6 +5,9 @@ export type { SimErrorCode } from './targets.js';
 export { SimulatedKernel, SimError, splitArgs, BUILTIN_TARGETS, simKey, keyBytes } from './simulator.js';
 export type {
   SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget, SimInterceptor, SimIoctlEvent, SimIoctlOutcome,
+  SimCallFault,
 } from './simulator.js';
+export type { DeviceArea, TargetContext } from './targets.js';
+export { simFaults, SimFaults, type SimFaultMatch } from './faults.js';
 export { thinSim, ThinSim, type SimPool } from './thin-sim.js';
 export { simThinPoolIo, type SimThinPoolIo } from './sim-io.js';

@@ -6,6 +6,7 @@
  */
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import type { ControlTransport, IoctlResult, Watcher } from '../backend.js';
+import { blockFor, holdEventLoop, sleep } from './keep-alive.js';
 
 /** One open control fd as the kernel sees it (DM_DEV_ARM_POLL state lives on the fd). */
 export interface SimFd { armedEventNr: number; closed: boolean }
@@ -24,7 +25,11 @@ export interface SimKernelPort {
   addressedEventNr(buf: Uint8Array): number | undefined;
   /** The event_nr a DEV_WAIT request waits past. */
   requestedEventNr(buf: Uint8Array): number;
-  before(label: string | undefined, request: number): unknown;
+  before(label: string | undefined, request: number, buf: Uint8Array): unknown;
+  /** A fault an interceptor injects into this call (simFaults()), decided after `before`. */
+  fault(token: unknown): { readonly errno?: number; readonly delayMs?: number } | undefined;
+  /** The reply of an injected failure (the version written back, as check_version() does). */
+  injected(buf: Uint8Array, errno: number): IoctlResult;
   after(token: unknown, r: IoctlResult): void;
   /** Runs `l` on every change of kernel state that may end a wait, until removed. */
   addListener(l: () => void): void;
@@ -41,16 +46,22 @@ export function simTransport(kernel: SimKernelPort, label: string | undefined): 
     get fd() { return fd.closed ? -1 : 1000; },
     ioctl(request, buf) {
       if (fd.closed) throw new DmClosedError('simulated control transport');
-      const event = kernel.before(label, request);
-      const r = kernel.sleepsForEvent(request) ? waitSync(kernel, request, buf, fd) : kernel.ioctl(request, buf, fd);
+      const event = kernel.before(label, request, buf);
+      const fault = kernel.fault(event);
+      if (fault?.delayMs) blockFor(fault.delayMs);
+      const r = fault?.errno !== undefined ? kernel.injected(buf, fault.errno)
+        : kernel.sleepsForEvent(request) ? waitSync(kernel, request, buf, fd) : kernel.ioctl(request, buf, fd);
       kernel.after(event, r);
       return r;
     },
     async ioctlAsync(request, buf) {
       if (fd.closed) throw new DmClosedError('simulated control transport');
       await new Promise((r) => setImmediate(r)); // the pool hop
-      const event = kernel.before(label, request);
-      const r = kernel.sleepsForEvent(request) ? await waitAsync(kernel, request, buf, fd) : kernel.ioctl(request, buf, fd);
+      const event = kernel.before(label, request, buf);
+      const fault = kernel.fault(event);
+      if (fault?.delayMs) await sleep(fault.delayMs);
+      const r = fault?.errno !== undefined ? kernel.injected(buf, fault.errno)
+        : kernel.sleepsForEvent(request) ? await waitAsync(kernel, request, buf, fd) : kernel.ioctl(request, buf, fd);
       kernel.after(event, r);
       return r;
     },
@@ -73,7 +84,8 @@ async function waitAsync(kernel: SimKernelPort, request: number, buf: Uint8Array
     const current = kernel.addressedEventNr(buf);
     if (current === undefined || current !== wanted) return kernel.ioctl(request, buf, fd);
     await new Promise<void>((resolve) => {
-      const l = () => { kernel.removeListener(l); resolve(); };
+      const release = holdEventLoop(); // a parked DEV_WAIT holds a pool thread (keep-alive.ts)
+      const l = () => { kernel.removeListener(l); release(); resolve(); };
       kernel.addListener(l);
     });
   }
@@ -97,7 +109,8 @@ export function simWatcher(kernel: SimKernelPort): Watcher {
         if (kernel.globalEventNr() !== fd.armedEventNr) { done(); resolve('event'); }
         else if (cancelled) { cancelled = false; done(); resolve('cancelled'); }
       };
-      const done = () => { kernel.removeListener(check); cancel = undefined; };
+      const release = holdEventLoop(); // a parked poll() holds a pool thread (keep-alive.ts)
+      const done = () => { kernel.removeListener(check); cancel = undefined; release(); };
       cancel = check;
       kernel.addListener(check);
       // Like poll(), a wait returns at once for events that happened after the last arm.

@@ -19,13 +19,15 @@ import {
   DM_READONLY_FLAG, DM_SECURE_DATA_FLAG, DM_STATUS_TABLE_FLAG, DM_SUSPEND_FLAG, DM_UEVENT_GENERATED_FLAG, DM_UUID_FLAG,
   type CommandName, type Version,
 } from '../../codec/index.js';
-import { ERRNO } from '../../ffi/errors.js';
+import { ERRNO, mapOpenError } from '../../ffi/errors.js';
 import type { Backend, IoctlResult } from '../backend.js';
 import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
 import { statsMessage, type SimStatsRegion } from './sim-stats.js';
 import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
 import { thinTargets } from './thin-sim.js';
 import { faultTargets } from './fault-sim.js';
+import { checkDeviceAreas } from './device-areas.js';
+import { storageTargets } from './storage-targets.js';
 
 export { SimError, splitArgs, BUILTIN_TARGETS };
 export type { ConstructedTarget, SimBlockDevice, SimTargetType };
@@ -36,7 +38,13 @@ export interface SimulatedKernelOptions {
   readonly version?: Version;
   /** Block major of dm devices (default 254). */
   readonly major?: number;
-  /** false = the caller lacks CAP_SYS_ADMIN: every ioctl gives EACCES. */
+  /**
+   * false = the caller is not root: opening a control fd (a client, a watcher) fails with
+   * the same `DmPermissionError` a non-root user gets from the 0600 root-owned
+   * /dev/mapper/control. Set `kernel.privileged = false` after a client opened to model a
+   * process that dropped CAP_SYS_ADMIN: its ioctls then fail with `DmError` EACCES, as the
+   * kernel's `capable()` check answers.
+   */
   readonly privileged?: boolean;
   /**
    * How TABLE_STATUS fills `dm_target_spec.target_type` (docs/kernel-facts.md, "Stale
@@ -82,6 +90,18 @@ export interface SimIoctlEvent {
   readonly label: string | undefined;
   /** The command, or undefined for a number the kernel does not know. */
   readonly command: CommandName | undefined;
+  /** The device name of the request header (simKey form), undefined when empty. */
+  readonly name?: string | undefined;
+  /** The uuid of the request header (simKey form), undefined when empty. */
+  readonly uuid?: string | undefined;
+}
+
+/** A fault for one call, decided by an interceptor's `fault()` (see `simFaults()`). */
+export interface SimCallFault {
+  /** Fail the call with this errno number before the kernel sees it. */
+  readonly errno?: number;
+  /** Hold the call this long first (ms): an async call waits on a timer, a sync call blocks. */
+  readonly delayMs?: number;
 }
 
 /** What the call did, for `after` (the event of `before` plus the outcome). */
@@ -103,6 +123,8 @@ export interface SimIoctlOutcome extends SimIoctlEvent {
 export interface SimInterceptor {
   /** Called before every ioctl of the client. */
   before?(e: SimIoctlEvent): void;
+  /** Runs after `before`: a fault for this call (fail it, delay it), or undefined. The first one wins. */
+  fault?(e: SimIoctlEvent): SimCallFault | undefined;
   /** Called after every ioctl of the client, with its outcome. */
   after?(e: SimIoctlOutcome): void;
 }
@@ -199,6 +221,9 @@ function startsWith(key: string, prefix: string): boolean {
 
 const align8 = (n: number) => (n + 7) & ~7;
 
+/** The path a simulated open names in its errors (the real node's). */
+const SIM_CONTROL_PATH = '/dev/mapper/control';
+
 /** An in-memory device-mapper kernel: `new SimulatedKernel().backend()` is a backend for `DeviceMapper.open()`. */
 export class SimulatedKernel {
   readonly version: Version;
@@ -239,7 +264,7 @@ export class SimulatedKernel {
       this.#targets.set(t.name, v ? { ...t, version: v } : t);
     }
     // thin-pool, thin, flakey, delay (thin-sim.ts, fault-sim.ts): they need the kernel itself.
-    for (const t of [...thinTargets(this), ...faultTargets(this)]) this.#targets.set(t.name, t);
+    for (const t of [...thinTargets(this), ...faultTargets(this), ...storageTargets(this)]) this.#targets.set(t.name, t);
   }
 
   // ------------------------------------------------------------- test hooks ---
@@ -299,8 +324,8 @@ export class SimulatedKernel {
   backend(options: { readonly label?: string } = {}): Backend {
     return {
       description: 'simulated kernel',
-      openControl: async () => simTransport(this.#port, options.label),
-      openWatcher: async () => simWatcher(this.#port),
+      openControl: async () => { this.#checkOpen(); return simTransport(this.#port, options.label); },
+      openWatcher: async () => { this.#checkOpen(); return simWatcher(this.#port); },
       openKernelLog: () => {
         let cursor = this.#logSeq;
         return {
@@ -313,6 +338,13 @@ export class SimulatedKernel {
         };
       },
     };
+  }
+
+  /** open() of the control node as a non-root user: EACCES on a 0600 root:root node. */
+  #checkOpen(): void {
+    if (this.privileged) return;
+    const err = Object.assign(new Error(`EACCES: permission denied, open '${SIM_CONTROL_PATH}'`), { code: 'EACCES', errno: -ERRNO.EACCES });
+    throw mapOpenError(err, SIM_CONTROL_PATH, 0o20600);
   }
 
   /** Processes one ioctl on `buf` in place, as the kernel would; returns ioctl(2)'s result. */
@@ -330,7 +362,9 @@ export class SimulatedKernel {
     sleepsForEvent: (request) => commandByNumber(request & 0xff) === 'wait',
     addressedEventNr: (buf) => this.#peekDevice(buf)?.eventNr,
     requestedEventNr: (buf) => new DataView(buf.buffer, buf.byteOffset).getUint32(H.event_nr, this.#le),
-    before: (label, request) => this.#before(label, request),
+    before: (label, request, buf) => this.#before(label, request, buf),
+    fault: (token) => this.#fault(token as SimIoctlEvent | undefined),
+    injected: (buf, errno) => this.#injected(buf, errno),
     after: (token, r) => this.#after(token as SimIoctlEvent | undefined, r),
     addListener: (l) => { this.#listeners.add(l); },
     removeListener: (l) => { this.#listeners.delete(l); },
@@ -338,10 +372,14 @@ export class SimulatedKernel {
     fdClosed: () => { this.openFds--; },
   };
 
-  #before(label: string | undefined, request: number): SimIoctlEvent | undefined {
+  #before(label: string | undefined, request: number, buf: Uint8Array): SimIoctlEvent | undefined {
     this.#touched = undefined;
     if (this.#interceptors.size === 0 || this.#intercepting) return undefined;
-    const event: SimIoctlEvent = { label, command: ((request >>> 8) & 0xff) === DM_IOCTL ? commandByNumber(request & 0xff) : undefined };
+    const header = buf.length >= DM_MIN_DATA_SIZE ? new Call(buf, new DataView(buf.buffer, buf.byteOffset, buf.byteLength), this.#le, { armedEventNr: 0, closed: false }) : undefined;
+    const event: SimIoctlEvent = {
+      label, command: ((request >>> 8) & 0xff) === DM_IOCTL ? commandByNumber(request & 0xff) : undefined,
+      name: header?.name || undefined, uuid: header?.uuid || undefined,
+    };
     this.#intercepting = true;
     try {
       for (const i of [...this.#interceptors]) i.before?.(event);
@@ -350,6 +388,29 @@ export class SimulatedKernel {
       this.#touched = undefined;
     }
     return event;
+  }
+
+  #fault(event: SimIoctlEvent | undefined): SimCallFault | undefined {
+    if (!event) return undefined;
+    this.#intercepting = true;
+    try {
+      for (const i of [...this.#interceptors]) {
+        const f = i.fault?.(event);
+        if (f) return f;
+      }
+      return undefined;
+    } finally {
+      this.#intercepting = false;
+    }
+  }
+
+  /** An injected failure: check_version() has written the kernel's version back, then the call fails. */
+  #injected(buf: Uint8Array, errno: number): IoctlResult {
+    if (buf.length >= 12 && errno !== ERRNO.EACCES && errno !== ERRNO.EPERM && errno !== ERRNO.EFAULT) {
+      const v = new DataView(buf.buffer, buf.byteOffset, 12);
+      this.version.forEach((x, i) => v.setUint32(4 * i, x, this.#le));
+    }
+    return { ret: -1, errno };
   }
 
   #after(event: SimIoctlEvent | undefined, r: IoctlResult): void {
@@ -593,6 +654,7 @@ export class SimulatedKernel {
       }
       lines.push({ start: spec.sector_start, length: spec.length, type: type.name, target });
     }
+    checkDeviceAreas(lines, `${this.major}:${d.minor}`); // after every target is constructed (device-areas.ts)
     return { lines, readOnly: (k.flags & DM_READONLY_FLAG) !== 0 };
   }
 

@@ -15,6 +15,13 @@ export interface SimBlockDevice {
   readonly sectors: bigint;
 }
 
+/** A range of a block device a target maps, in 512-byte sectors. */
+export interface DeviceArea {
+  readonly device: SimBlockDevice;
+  readonly start: bigint;
+  readonly length: bigint;
+}
+
 export interface TargetContext {
   /** Resolves a device argument (path or major:minor) to a known block device, or undefined. */
   lookup(arg: string): SimBlockDevice | undefined;
@@ -30,6 +37,12 @@ export interface ConstructedTarget {
   status(): string;
   /** Block devices the target uses (TABLE_DEPS). */
   readonly deps: readonly SimBlockDevice[];
+  /**
+   * The areas of its devices the target maps (its `iterate_devices`): checked against the
+   * devices' sizes when the table goes live, as dm_calculate_queue_limits() does at resume
+   * (device-areas.ts).
+   */
+  readonly areas?: readonly DeviceArea[];
   /** Handles a target message; returns output text or undefined. Throw a SimError for failures. */
   message?(argv: string[]): string | undefined;
   /** Called on every resume of the device whose live table holds the target (the kernel's preresume/resume). */
@@ -79,11 +92,11 @@ const noArgs = (name: string): SimTargetType['construct'] => (argv) => {
 export const BUILTIN_TARGETS: readonly SimTargetType[] = [
   {
     name: 'linear', version: [1, 4, 0],
-    construct(argv, _len, ctx) {
+    construct(argv, len, ctx) {
       if (argv.length !== 2) throw new SimError('EINVAL', 'linear: Invalid argument count');
       const d = dev(ctx, argv[0], 'linear');
       const off = sector(argv[1], 'linear');
-      return { table: `${d.major}:${d.minor} ${off}`, status: () => '', deps: [d] };
+      return { table: `${d.major}:${d.minor} ${off}`, status: () => '', deps: [d], areas: [{ device: d, start: off, length: len }] };
     },
   },
   {
@@ -95,13 +108,17 @@ export const BUILTIN_TARGETS: readonly SimTargetType[] = [
       if (!Number.isInteger(chunk) || chunk < 8 || (chunk & (chunk - 1)) !== 0) throw new SimError('EINVAL', 'striped: Invalid chunk_size');
       if (length % BigInt(chunk * n) !== 0n) throw new SimError('EINVAL', 'striped: Target length not divisible by chunk size');
       const devs: SimBlockDevice[] = [];
+      const areas: DeviceArea[] = [];
       const parts: string[] = [String(n), String(chunk)];
       for (let i = 0; i < n; i++) {
         const d = dev(ctx, argv[2 + 2 * i], 'striped');
-        parts.push(`${d.major}:${d.minor}`, String(sector(argv[3 + 2 * i], 'striped')));
+        const start = sector(argv[3 + 2 * i], 'striped');
+        parts.push(`${d.major}:${d.minor}`, String(start));
         devs.push(d);
+        areas.push({ device: d, start, length: length / BigInt(n) }); // stripe_iterate_devices(): each stripe's share
       }
       return {
+        areas,
         table: parts.join(' '),
         status: () => `${n} ${devs.map((d) => `${d.major}:${d.minor}`).join(' ')} 1 ${'A'.repeat(n)}`,
         deps: devs,

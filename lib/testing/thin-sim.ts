@@ -106,6 +106,23 @@ export class ThinSim {
     }
   }
 
+  /**
+   * Provisions data blocks owned by no thin, as other writers filling the pool would, until
+   * `freeBlocks` (default: the pool's low-water mark) are free or the pool is full; the
+   * low-water and out-of-space events fire as for writes. Returns a function that frees them.
+   */
+  consume(deviceName: string, freeBlocks?: number): () => void {
+    const pool = this.pool(deviceName);
+    const target = BigInt(freeBlocks ?? pool.lowWaterMark);
+    const taken: number[] = [];
+    while (BigInt(pool.totalDataBlocks - pool.refs.size) > target) {
+      const b = this.#allocate(pool);
+      if (b === undefined) break;
+      taken.push(b);
+    }
+    return () => { for (const b of taken.splice(0)) this.#unref(pool, b); };
+  }
+
   /** Metadata damage as the kernel finds it: needs_check set, pool read-only, a table event. */
   setNeedsCheck(deviceName: string): void {
     const pool = this.pool(deviceName);

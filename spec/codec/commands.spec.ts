@@ -338,7 +338,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
   const device = (rawFlags: fc.Arbitrary<number> = u32): fc.Arbitrary<DeviceInfo> => fc.record({
     name: text(127), uuid: text(128), dev: devNo(), openCount: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
     eventNr: u32, targetCount: u32, rawFlags,
-  }).map((d) => ({ ...d, flags: flagsOf(d.rawFlags) }));
+  }).map((d) => ({ ...d, uuid: d.uuid === '' ? null : d.uuid, flags: flagsOf(d.rawFlags) }));
   const sectors = fc.oneof(fc.integer({ min: 1, max: 1 << 30 }), fc.bigInt({ min: 1n, max: 2n ** 50n }));
   const ttype = text(15).filter((s) => s.length > 0 && !/\s/.test(s));
   const params = text(300);
@@ -398,7 +398,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
     version: same(fc.record({ version })), armPoll: same(fc.record({ version })),
     removeAll: same(fc.record({ version })), setGeometry: same(fc.record({ version })),
     create: withDevice,
-    remove: same(fc.record({ version, name: text(127), uuid: text(128), deferred: fc.boolean(), ueventGenerated: fc.boolean() })), rename: withDevice, suspend: withDevice, info: withDevice, load: withDevice, clear: withDevice,
+    remove: same(fc.record({ version, name: text(127), uuid: text(128).map((u) => (u === '' ? null : u)), deferred: fc.boolean(), ueventGenerated: fc.boolean() })), rename: withDevice, suspend: withDevice, info: withDevice, load: withDevice, clear: withDevice,
     status: payloadStatus, wait: payloadStatus,
     deps: same(fc.tuple(version, device(u32.map((f) => (f & ~0x100) >>> 0)), fc.array(devNo(), { maxLength: 40 }), fc.boolean()).map(([v, d, deps, full]) => {
       const rawFlags = full ? (d.rawFlags | 0x100) >>> 0 : d.rawFlags;
@@ -463,7 +463,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
     test('status: target_count and the spec chain come from the reply', () => {
       const req = enc1('status', { id: { name: 'a' } });
       expect(c.decodeReply('status', req).targets).toEqual([]);
-      const dev: DeviceInfo = { name: 'a', uuid: '', dev: { major: 1, minor: 1, raw: mkdev(1, 1) }, openCount: 0, eventNr: 0, targetCount: 2, rawFlags: 0, flags: flagsOf(0) };
+      const dev: DeviceInfo = { name: 'a', uuid: null, dev: { major: 1, minor: 1, raw: mkdev(1, 1) }, openCount: 0, eventNr: 0, targetCount: 2, rawFlags: 0, flags: flagsOf(0) };
       const targets = [{ start: 0n, length: 8n, type: 'linear', params: '8:0 0' }, { start: 8n, length: 8n, type: 'error', params: '' }];
       expect(c.decodeReply('status', buildReply(c, 'status', { version: [4, 47, 0], device: dev, bufferFull: false, targets })).targets).toEqual(targets);
     });

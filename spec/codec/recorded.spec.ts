@@ -106,7 +106,7 @@ function expectFiltered(c: RecordedCase, r: Recording, only: string[]): void {
 const CHECKS: Record<string, (c: RecordedCase, r: Recording) => void> = {
   'create.basic': (c) => {
     const { device } = reply(c, 'create');
-    expect(device).toMatchObject({ name: `${PREFIX}a`, uuid: '', openCount: 0, eventNr: 0, targetCount: 0 });
+    expect(device).toMatchObject({ name: `${PREFIX}a`, uuid: null, openCount: 0, eventNr: 0, targetCount: 0 });
     // Not flagged suspended: DMF_SUSPENDED is set by a suspend only (docs/kernel-facts.md, "A new device is not suspended").
     expect(device.flags).toMatchObject({ suspended: false, activePresent: false, inactivePresent: false, readOnly: false });
     expect(device.rawFlags).toBe(0);
@@ -187,7 +187,7 @@ const CHECKS: Record<string, (c: RecordedCase, r: Recording) => void> = {
     expect(r.targets).toEqual(tableText(c.context as unknown as TableCtx));
   },
   'rename.name': (c) => expect(reply(c, 'rename').device.name).toBe(`${PREFIX}a`),
-  'rename.uuid': (c) => expect(reply(c, 'rename').device).toMatchObject({ name: `${PREFIX}a2`, uuid: '' }),
+  'rename.uuid': (c) => expect(reply(c, 'rename').device).toMatchObject({ name: `${PREFIX}a2`, uuid: null }),
   'info.afterRename': (c) => {
     const { device } = reply(c, 'info');
     expect(device).toMatchObject({ name: `${PREFIX}a2`, uuid: 'DMREC-a-uuid' });

@@ -58,7 +58,7 @@ export function flagsOf(raw: number): DeviceInfo['flags'] {
 function deviceHeader(d: DeviceInfo): Omit<RawHeader, 'version'> {
   return {
     target_count: d.targetCount, open_count: d.openCount, flags: d.rawFlags, event_nr: d.eventNr,
-    dev: d.dev.raw, name: d.name, uuid: d.uuid,
+    dev: d.dev.raw, name: d.name, uuid: d.uuid ?? '',
   };
 }
 
@@ -213,7 +213,7 @@ export function buildReply<C extends CommandName>(codec: DmCodec, command: C, re
       // DEV_REMOVE writes the looked-up name/uuid and two flags, not __dev_status().
       const r = reply as CommandReplies['remove'];
       const flags = (r.deferred ? 1 << 17 : 0) | (r.ueventGenerated ? 1 << 13 : 0);
-      return assemble(codec, { version, name: r.name, uuid: r.uuid, flags }, null, START, o, START);
+      return assemble(codec, { version, name: r.name, uuid: r.uuid ?? '', flags }, null, START, o, START);
     }
     default: {
       const r = reply as CommandReplies['info'];

@@ -335,7 +335,7 @@ export function conformance(env: ConformanceEnv): void {
       const b = name('rnb');
       await dm.create({ name: a });
       await dm.create({ name: b });
-      expect(((await dm.rename(a, { newName: `${a}2` })) as DeviceInfo).name).toBe(a); // the reply carries the old name
+      expect(((await dm.rename(a, { newName: `${a}2` })) as DeviceInfo).name).toBe(`${a}2`); // resolves with the new name (the kernel's reply echoes the old one)
       expect(await dm.info(`${a}2`)).toMatchObject({ exists: true });
       expect(((await dm.rename(b, { newName: `${a}2` }).catch((x: unknown) => x)) as DmError).code).toBe('EBUSY');
       expect(((await dm.rename(name('nope'), { newName: name('x') }).catch((x: unknown) => x)) as DmError).code).toBe('ENXIO');

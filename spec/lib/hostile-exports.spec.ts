@@ -57,7 +57,7 @@ const rawLine: Slot = {
 const parseOpts = opts({ showKeys: 'boolean' });
 
 const IDENTITY_HOSTILE = [undefined, ...NOT_AN_OBJECT, {}, { name: 'x', uuid: '' }, { name: 5, uuid: '', dev: { major: 254, minor: 0 } },
-  { name: 'x', uuid: null, dev: { major: 254, minor: 0 } }, { name: 'x', uuid: '', dev: { major: -1, minor: 0 } }, { name: 'x', uuid: '', dev: { major: 254, minor: Symbol('m') } }];
+  { name: 'x', uuid: 5, dev: { major: 254, minor: 0 } }, { name: 'x', uuid: '', dev: { major: -1, minor: 0 } }, { name: 'x', uuid: '', dev: { major: 254, minor: Symbol('m') } }];
 
 /** Root exports (and message-builder members, as `object.member`) and what their arguments take. */
 const SIGNATURES: Record<string, readonly Slot[]> = {
@@ -124,11 +124,11 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   'thinPoolMessage.reserveMetadataSnap': [], 'thinPoolMessage.releaseMetadataSnap': [],
   discardBlocks: [str('/nonexistent-dev'), opts({ offset: 'sectors', length: 'sectors' })],
   refreshLoopCapacity: [loopDevice],
-  identityOf: [{ kind: 'custom', valid: { name: 'x', uuid: '', dev: { major: 254, minor: 0 } }, hostile: IDENTITY_HOSTILE }],
-  addressOf: [{ kind: 'custom', valid: { name: 'x', uuid: '', dev: { major: 254, minor: 0 } }, hostile: IDENTITY_HOSTILE }],
+  identityOf: [{ kind: 'custom', valid: { name: 'x', uuid: null, dev: { major: 254, minor: 0 } }, hostile: IDENTITY_HOSTILE }],
+  addressOf: [{ kind: 'custom', valid: { name: 'x', uuid: null, dev: { major: 254, minor: 0 } }, hostile: IDENTITY_HOSTILE }],
   checkReply: [
     { kind: 'custom', valid: 'info', hostile: [undefined, null, Symbol('s'), 5, '', 'constructor', 'toString', '__proto__', 'bogus', {}] },
-    { kind: 'custom', valid: { name: 'x', uuid: '', dev: { major: 254, minor: 0 } }, hostile: IDENTITY_HOSTILE },
+    { kind: 'custom', valid: { name: 'x', uuid: null, dev: { major: 254, minor: 0 } }, hostile: IDENTITY_HOSTILE },
     { kind: 'custom', valid: { name: 'x' }, hostile: [undefined, null, Symbol('r'), 5, 'x', []] },
     { kind: 'custom', valid: false, hostile: [undefined, null, Symbol('a'), 0, 'yes', {}] },
   ],

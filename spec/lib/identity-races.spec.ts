@@ -280,14 +280,14 @@ describe('randomized stress', () => {
           } else if (r < 0.7 || named.length === 0) {
             kind = 'remove';
             const d = own.splice(Math.floor(rnd() * own.length), 1)[0]!;
-            withUuid = d.uuid !== '';
+            withUuid = d.uuid !== null;
             ourMinor = d.dev.minor;
             // Without a uuid, the identity createDevice returned is what may be removed.
             result = await dm.removeDevice(d.uuid ? { uuid: d.uuid } : d.name, { delayMs: 0, ...(d.uuid ? {} : { expect: d }) });
           } else {
             kind = 'rename';
             const d = pick(named);
-            result = await dm.rename({ uuid: d.uuid }, { newName: pick(NAMES) });
+            result = await dm.rename({ uuid: d.uuid! }, { newName: pick(NAMES) });
           }
         } catch (e) {
           error = e;
@@ -317,7 +317,7 @@ describe('randomized stress', () => {
           if (error === undefined) {
             const info = result as DeviceInfo;
             const d = op.created[0];
-            if (!d || info.dev.minor !== d.minor || info.uuid !== (uuid ?? '')) problems.push(`${where}: success names another device (${info.name} ${info.uuid})`);
+            if (!d || info.dev.minor !== d.minor || info.uuid !== (uuid ?? null)) problems.push(`${where}: success names another device (${info.name} ${info.uuid})`);
             // Our table went live on our device (unless the adversary already removed it again).
             else if ([...kernel.devices.values()].includes(d) && d.live?.lines[0]?.length !== sectors && !op.landings.length) {
               problems.push(`${where}: our device does not run our table`);

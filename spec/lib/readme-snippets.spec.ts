@@ -164,6 +164,10 @@ const DRIVERS: Record<string, (block: Snippet, log: jest.SpiedFunction<typeof co
     expect(kernel.devices.size).toBe(0);
     dm.close();
   },
+  async 'sim-faults'(block) {
+    const exports = await run(block);
+    expect(await (exports.errorPaths as () => Promise<string[]>)()).toEqual(['create: ENOMEM', 'rolled back: true', 'remove: EBUSY', 'woken']);
+  },
 };
 
 const BLOCKS = snippets();

@@ -177,6 +177,31 @@ export class DeviceTree {
     return out;
   }
 
+  /**
+   * The order in which `removeTree` removes the mapped devices of the subtree when nothing
+   * else holds them (libdevmapper's dm_tree_deactivate_children): depth first from the given
+   * devices, each once every user of it in the subtree is gone. A device used from outside the
+   * subtree is left out, and so is everything only reachable through it.
+   */
+  removalOrder(devices: readonly TreeDeviceRef[]): TreeNode[] {
+    const named = this.#refs(devices);
+    const set = new Set(this.subtree(named).filter((n) => n.kind === 'dm'));
+    const done = new Set<TreeNode>();
+    const out: TreeNode[] = [];
+    const visit = (level: readonly TreeNode[]) => {
+      for (const n of level) {
+        if (!set.has(n) || done.has(n)) continue;
+        if (n.parents.some((p) => !set.has(p) || !done.has(p))) continue;
+        done.add(n);
+        out.push(n);
+        visit(n.children);
+      }
+    };
+    const want = new Set(named);
+    visit(this.topDown(named).filter((n) => want.has(n)));
+    return out;
+  }
+
   /** dm_tree_suspend_children's walk over `set`: a node once all its users in the set came before it. */
   #topDownOf(roots: readonly TreeNode[], set: ReadonlySet<TreeNode>): TreeNode[] {
     const out: TreeNode[] = [];

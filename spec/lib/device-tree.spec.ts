@@ -79,6 +79,8 @@ describe('DeviceTree: one snapshot, libdevmapper\'s orders', () => {
     expect(names(t.topDown(['thin']))).toEqual(['thin', 'pool', 'meta', 'data', 'loop0', '7:1']);
     expect(names(t.bottomUp(['thin']))).toEqual(['loop0', '7:1', 'meta', 'data', 'pool', 'thin']); // dm_tree_activate_children: all below first
     expect(names(t.above(['meta']))).toEqual(['thin', 'pool', 'meta']);
+    expect(names(t.removalOrder(['thin', 'crypt']))).toEqual(['thin', 'pool', 'meta', 'data', 'crypt', 'clin']);
+    expect(names(t.removalOrder(['pool']))).toEqual([]); // used by thin, outside the subtree
     expect(() => t.node('nope')).toThrow(DmOperationError);
   });
 

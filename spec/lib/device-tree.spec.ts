@@ -292,3 +292,13 @@ describe('reloadTree: load, suspend from the top, resume from the bottom', () =>
     expect((await dm.table('meta')).targets[0]!.params).toBe('7:0 0');
   });
 });
+
+describe('the simulator holds lower devices open as the kernel does', () => {
+  test('a device used by another table is open (EBUSY on remove); remove_all still takes a whole stack down, top first', async () => {
+    await stacks();
+    await expect(dm.remove('meta')).rejects.toMatchObject({ code: 'EBUSY' });
+    expect(((await dm.info('pool')) as { openCount: number }).openCount).toBe(1);
+    await dm.removeAll();
+    expect(kernel.devices.size).toBe(0);
+  });
+});

@@ -43,6 +43,12 @@ test('default: ascii in the C locale, major:minor, non-dm leaves as " (M:m)", li
     'z (254:7)', '',
   ].join('\n'));
   expect(await tree('table')).toBe(await tree()); // accepted, prints nothing more (as dmsetup)
+  // --json: the same trees as data, non-dm leaves with a null name.
+  const t = JSON.parse((await env.dmctl(['ls', '--tree', '--json'])).stdout).tree as { name: string | null; children: unknown[] }[];
+  expect(t.map((n) => n.name)).toEqual(['a', LONG, 'thin', 'z']);
+  expect(JSON.stringify(t[2])).toBe(JSON.stringify({ name: 'thin', major: 254, minor: 3, children: [{ name: 'pool', major: 254, minor: 2, children: [
+    { name: 'meta', major: 254, minor: 0, children: [{ name: null, major: 7, minor: 0, children: [] }] },
+    { name: 'data', major: 254, minor: 1, children: [{ name: null, major: 7, minor: 1, children: [] }] }] }] }));
 });
 
 test('inverted: from the bottom level (devices that use nothing), in the order they were found', async () => {
@@ -84,13 +90,4 @@ test('the locale picks the symbols; a terminal\'s width moves the cut; an unknow
   expect(bad.code).toBe(1);
   expect(bad.stdout).toBe('');
   expect(bad.stderr).toContain('Tree options not recognised: bogus,x.');
-});
-
-test('--json: the same trees as data', async () => {
-  const r = await env.dmctl(['ls', '--tree', '--json']);
-  const t = JSON.parse(r.stdout).tree as { name: string | null; children: unknown[] }[];
-  expect(t.map((n) => n.name)).toEqual(['a', LONG, 'thin', 'z']);
-  expect(JSON.stringify(t[2])).toBe(JSON.stringify({ name: 'thin', major: 254, minor: 3, children: [{ name: 'pool', major: 254, minor: 2, children: [
-    { name: 'meta', major: 254, minor: 0, children: [{ name: null, major: 7, minor: 0, children: [] }] },
-    { name: 'data', major: 254, minor: 1, children: [{ name: null, major: 7, minor: 1, children: [] }] }] }] }));
 });

@@ -39,7 +39,10 @@ function lvm(...args: string[]): Out {
   return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
 }
 
-const haveLvm = spawnSync('sh', ['-c', 'command -v lvm'], { env: baseEnv }).status === 0;
+// LVM's stack is opt-in: on 6.1 (2026-11-29) `vgchange -an` of a linear + old-style snapshot VG
+// next to these stacks blocked in the kernel (hung task) until the VM's 1200 s timeout; not
+// understood yet, so it does not run by default (DM_TREE_LVM=1 runs it).
+const haveLvm = process.env.DM_TREE_LVM === '1' && spawnSync('sh', ['-c', 'command -v lvm'], { env: baseEnv }).status === 0;
 const names = (ns: readonly TreeNode[]) => ns.map((n) => n.name || n.key);
 const report: Record<string, unknown> = {};
 
@@ -81,7 +84,7 @@ describeLive(`device tree: dmctl ls --tree = dmsetup's, libdevmapper's orders, s
         && lvm('lvcreate', '-q', '-y', '-L', '4M', '-n', 'lin', VG).code === 0
         && lvm('lvcreate', '-q', '-y', '-s', '-L', '2M', '-n', 'snap', `${VG}/lin`).code === 0;
     }
-    report.lvm = haveLvm ? (lvmMade ? 'linear + snapshot made' : 'lvm failed') : 'no lvm on this host';
+    report.lvm = haveLvm ? (lvmMade ? 'linear + snapshot made' : 'lvm failed') : 'not run (DM_TREE_LVM=1 to run it)';
   }, 300_000);
 
   afterAll(async () => {
@@ -120,6 +123,8 @@ describeLive(`device tree: dmctl ls --tree = dmsetup's, libdevmapper's orders, s
     report.lsTreeCompared = compared;
     report.lsTreeDiffs = diffs;
     report.lsTreeSample = dmsetup({ ...baseEnv, LANG: 'C', LC_ALL: 'C' }, 'ls', '--tree', '-o', 'ascii').stdout;
+    recordLiveFact('deviceTree', report);
+    process.stdout.write(`device tree: ls --tree compared ${compared} times, ${diffs.length} differences\n${report.lsTreeSample as string}\n`);
     expect(diffs).toEqual([]);
   }, 240_000);
 
@@ -141,6 +146,8 @@ describeLive(`device tree: dmctl ls --tree = dmsetup's, libdevmapper's orders, s
       roots: names(t.roots).filter(ours), topDownThin: names(t.topDown([`${p}thin`])), bottomUpThin: names(t.bottomUp([`${p}thin`])),
       removalOrder: names(t.removalOrder([`${p}thin`, `${p}crypt`, `${p}a`])),
     };
+    recordLiveFact('deviceTree', report);
+    process.stdout.write(`device tree orders: ${JSON.stringify(report.orders)}\n`);
   });
 
   test('open counts: one per mapped device whose tables use it (live and inactive share one), what removeTree compares with', async () => {

@@ -512,6 +512,22 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return [...this.#runner.runSync('deps', { id, inactive: options.inactive }, { device: id }).deps];
   }
 
+  /**
+   * DM_TABLE_DEPS with the device's state from the same reply (name, uuid, dev, open count,
+   * flags): one ioctl, so the state and the dependencies describe the same device at the
+   * same moment (what libdevmapper's deptree reads for each node; `DeviceTree` uses it).
+   */
+  async depsWithInfo(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<{ device: DeviceInfo; deps: DevNo[] }> {
+    return this.depsWithInfoSync(device, options);
+  }
+  depsWithInfoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): { device: DeviceInfo; deps: DevNo[] } {
+    const id = idOf(device);
+    optionsArg(options, 'options', { inactive: 'boolean' });
+    if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
+    const r = this.#runner.runSync('deps', { id, inactive: options.inactive }, { device: id });
+    return { device: r.device, deps: [...r.deps] };
+  }
+
   /** DM_TABLE_STATUS: each target's status text. May commit thin/cache metadata unless `noflush`. */
   async status(device: DeviceId | string, options: StatusOptions = {}): Promise<TableResult> {
     const id = idOf(device);

@@ -30,3 +30,9 @@ export { type PoolCondition, type PoolConditionKind, type PoolConditionsOptions 
 export { FaultyDevice, type FaultMode, type FaultBehaviour, type Corruption, type CreateFaultyDeviceOptions } from './faulty-device.js';
 export { discardBlocks, type DiscardOptions } from './discard.js';
 export { DmOperationError, type DmOperationErrorCode } from './operation-errors.js';
+export { DeviceTree, type TreeNode, type TreeDeviceRef, type ReadTreeOptions } from './device-tree.js';
+export {
+  removeTree, suspendTree, resumeTree, reloadTree,
+  type TreeOperationOptions, type RemoveTreeOptions, type RemoveTreeResult, type KeptReason, type SuspendTreeOptions, type SuspendTreeResult,
+  type ResumeTreeOptions, type ResumeTreeResult, type TreeReload, type ReloadTreeResult,
+} from './device-tree-ops.js';

@@ -28,6 +28,8 @@ export interface CliIo {
   readFile(path: string): string;
   /** sysfs root for read-ahead and device names (default /sys). */
   readonly sysfs: string;
+  /** The terminal's width when stdout is a terminal (ls --tree cuts lines 3 short of it, as dmsetup), else undefined. */
+  readonly columns?: number | undefined;
   /** Node handling (dir, udev, ops); `false` = never touch /dev/mapper. */
   readonly nodes: NodeOptions | false;
 }
@@ -47,6 +49,7 @@ export function defaultIo(): CliIo {
     open: () => DeviceMapper.open({ blocking: true }),
     readFile: (p) => fs.readFileSync(p, 'utf8'),
     sysfs: '/sys',
+    columns: process.stdout.isTTY ? process.stdout.columns : undefined,
     nodes: {},
   };
 }

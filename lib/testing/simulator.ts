@@ -71,6 +71,10 @@ export interface SimDevice {
   name: string;
   uuid: string | undefined;
   readonly minor: number;
+  /**
+   * Opens by users of /dev/dm-N (`openDevice()`). The open count the kernel reports adds one
+   * per other mapped device whose live or inactive table uses this one (`openTotal()`).
+   */
   openCount: number;
   eventNr: number;
   suspended: boolean;
@@ -300,11 +304,38 @@ export class SimulatedKernel {
     const d = this.devices.get(simKey(name));
     if (!d || d.openCount === 0) throw new SimError('EINVAL', `simulated device ${String(name)} is not open`);
     d.openCount--;
-    // Like dm_blk_close(), the last close queues the deferred removal on a workqueue.
-    if (d.openCount === 0 && d.deferredRemove) {
-      setImmediate(() => {
-        if (this.devices.get(d.name) === d && d.openCount === 0 && d.deferredRemove) this.#destroy(d);
-      });
+    this.#lastClose(d);
+  }
+
+  /**
+   * The open count the kernel reports for `d`: its own opens plus one per other mapped device
+   * whose live or inactive table uses it (dm_get_table_device() opens each underlying device
+   * once per device, shared by both tables: docs/device-tree.md).
+   */
+  openTotal(d: SimDevice): number {
+    let holders = 0;
+    for (const u of this.devices.values()) {
+      if (u !== d && [u.live, u.inactive].some((t) => t?.lines.some((l) => l.target.deps.some((b) => b.major === this.major && b.minor === d.minor)))) holders++;
+    }
+    return d.openCount + holders;
+  }
+
+  /** Like dm_blk_close(), the last close queues a pending deferred removal on a workqueue. */
+  #lastClose(d: SimDevice): void {
+    if (!d.deferredRemove || this.openTotal(d) !== 0) return;
+    setImmediate(() => {
+      if (this.devices.get(d.name) === d && this.openTotal(d) === 0 && d.deferredRemove) this.#destroy(d);
+    });
+  }
+
+  /** A table was dropped (destroyed, cleared, swapped out): the devices it held are closed once. */
+  #released(t: SimTable | undefined): void {
+    for (const l of t?.lines ?? []) {
+      for (const b of l.target.deps) {
+        if (b.major !== this.major) continue;
+        const d = [...this.devices.values()].find((x) => x.minor === b.minor);
+        if (d) this.#lastClose(d);
+      }
     }
   }
 
@@ -544,7 +575,7 @@ export class SimulatedKernel {
     if (d.suspended) f |= DM_SUSPEND_FLAG;
     if (d.deferredRemove) f |= DM_DEFERRED_REMOVE;
     k.dev = encodeDev(this.major, d.minor);
-    k.openCount = d.openCount;
+    k.openCount = this.openTotal(d);
     k.eventNr = d.eventNr;
     let count = 0;
     const inactiveQuery = (f & DM_QUERY_INACTIVE_TABLE_FLAG) !== 0;
@@ -577,6 +608,9 @@ export class SimulatedKernel {
     this.devices.delete(d.name);
     // __hash_remove(): a device with a live table raises a table event on its way out.
     if (d.live) this.#tableEvent(d);
+    // dm_destroy() drops both tables: the devices below are closed.
+    this.#released(d.live);
+    this.#released(d.inactive);
   }
 
   #checkName(name: string): void {
@@ -704,13 +738,21 @@ export class SimulatedKernel {
     removeAll: (k) => {
       const deferred = (k.flags & DM_DEFERRED_REMOVE) !== 0;
       let skipped = 0;
-      for (const d of [...this.devices.values()]) {
-        if (d.openCount > 0) {
-          skipped++;
-          if (deferred) d.deferredRemove = true;
-          continue;
+      // dm_hash_remove_all() starts over after every removal: a removed device closes the
+      // devices below it, which may then go too (stacks come down top first).
+      for (let again = true; again;) {
+        again = false;
+        skipped = 0;
+        for (const d of [...this.devices.values()]) {
+          if (this.openTotal(d) > 0) {
+            skipped++;
+            if (deferred) d.deferredRemove = true;
+            continue;
+          }
+          this.#destroy(d);
+          again = true;
+          break;
         }
-        this.#destroy(d);
       }
       if (skipped) this.#logLine(`ioctl: remove_all left ${skipped} open device(s)`);
       k.dataSize = 0; // nothing but the version is copied back
@@ -804,7 +846,7 @@ export class SimulatedKernel {
 
     remove: (k) => {
       const d = this.#lookup(k);
-      if (d.openCount > 0) {
+      if (this.openTotal(d) > 0) {
         if (k.flags & DM_DEFERRED_REMOVE) { d.deferredRemove = true; return 0; } // flag stays set: deferred
         throw new SimError('EBUSY', `ioctl: unable to remove open device ${d.name}`);
       }
@@ -845,8 +887,10 @@ export class SimulatedKernel {
         let wasSuspended = d.suspended;
         if (d.inactive) {
           wasSuspended = true; // do_resume() suspends before swapping
+          const old = d.live;
           d.live = d.inactive;
           d.inactive = undefined;
+          this.#released(old);
           k.flags &= ~DM_INACTIVE_PRESENT_FLAG;
           this.#globalEvent(); // dm_swap_table()
         }
@@ -874,7 +918,9 @@ export class SimulatedKernel {
     load: (k, size) => {
       const d = this.#lookup(k);
       const table = this.#readTable(k, size, d);
+      const old = d.inactive;
       d.inactive = table;
+      this.#released(old);
       d.diskAdded = true;
       k.flags |= DM_INACTIVE_PRESENT_FLAG;
       this.#devStatus(d, k);
@@ -883,7 +929,9 @@ export class SimulatedKernel {
 
     clear: (k) => {
       const d = this.#lookup(k);
+      const old = d.inactive;
       d.inactive = undefined;
+      this.#released(old);
       k.flags &= ~DM_INACTIVE_PRESENT_FLAG;
       this.#devStatus(d, k);
       return 0;

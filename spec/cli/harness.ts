@@ -37,7 +37,7 @@ export function memoryNodes(): NodeOps & { nodes: Map<string, { major: number; m
 export function cliEnv(kernel = new SimulatedKernel()) {
   const ops = memoryNodes();
   const sysfs = fs.mkdtempSync(path.join(os.tmpdir(), 'dmctl-sysfs-'));
-  const dmctl = async (argv: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliResult> => {
+  const dmctl = async (argv: string[], opts: { stdin?: string; env?: Record<string, string>; columns?: number } = {}): Promise<CliResult> => {
     let stdout = '';
     let stderr = '';
     const code = await run(argv, {
@@ -48,6 +48,7 @@ export function cliEnv(kernel = new SimulatedKernel()) {
       env: opts.env ?? {},
       open: () => DeviceMapper.open({ backend: kernel.backend() }),
       sysfs,
+      columns: opts.columns,
       nodes: { dir: '/dev/mapper', udev: false, ops },
     });
     return { code, stdout, stderr };

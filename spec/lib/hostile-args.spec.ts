@@ -35,6 +35,8 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   clear: [device],
   deps: [device, opts({ inactive: 'boolean' })],
   depsSync: [device, opts({ inactive: 'boolean' })],
+  depsWithInfo: [device, opts({ inactive: 'boolean' })],
+  depsWithInfoSync: [device, opts({ inactive: 'boolean' })],
   status: [device, opts({ inactive: 'boolean', noflush: 'boolean' })],
   table: [device, opts({ inactive: 'boolean', showKeys: 'boolean' })],
   tableSync: [device, opts({ inactive: 'boolean', showKeys: 'boolean' })],

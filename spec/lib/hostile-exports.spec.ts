@@ -59,6 +59,10 @@ const parseOpts = opts({ showKeys: 'boolean' });
 const IDENTITY_HOSTILE = [undefined, ...NOT_AN_OBJECT, {}, { name: 'x', uuid: '' }, { name: 5, uuid: '', dev: { major: 254, minor: 0 } },
   { name: 'x', uuid: 5, dev: { major: 254, minor: 0 } }, { name: 'x', uuid: '', dev: { major: -1, minor: 0 } }, { name: 'x', uuid: '', dev: { major: 254, minor: Symbol('m') } }];
 
+const client = (): Slot => ({ kind: 'custom', get valid() { return dm; }, hostile: [undefined, null, Symbol('c'), 5, 'dm', {}, { listSync: () => [] }] });
+const treeDevices: Slot = { kind: 'custom', valid: ['x'], hostile: [undefined, null, Symbol('d'), 5, 'x', {}, [], [, 'x'], [null], [5], [Symbol('n')], [{ name: 'x', uuid: 'y' }], [{ dev: { major: -1, minor: 0 } }]] };
+const stepOpts = opts({ tree: 'any', signal: 'signal', noflush: 'boolean', skipLockfs: 'boolean', timeoutMs: 'uint' });
+
 /** Root exports (and message-builder members, as `object.member`) and what their arguments take. */
 const SIGNATURES: Record<string, readonly Slot[]> = {
   // loop devices: checked before any open() or ioctl
@@ -132,6 +136,15 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
     { kind: 'custom', valid: { name: 'x' }, hostile: [undefined, null, Symbol('r'), 5, 'x', []] },
     { kind: 'custom', valid: false, hostile: [undefined, null, Symbol('a'), 0, 'yes', {}] },
   ],
+  // the device tree (lib/device-tree-ops.ts): the client, every device and option checked before the snapshot is read
+  removeTree: [client(), treeDevices, opts({ tree: 'any', signal: 'signal', deferred: 'boolean', retries: 'uint', delayMs: 'uint' })],
+  suspendTree: [client(), treeDevices, stepOpts],
+  resumeTree: [client(), treeDevices, stepOpts],
+  reloadTree: [client(), {
+    kind: 'custom', valid: [{ device: 'x', table: [{ ...ZERO }] }],
+    hostile: [undefined, ...NOT_AN_OBJECT, [], [, { device: 'x', table: [] }], [null], [{ table: [{ ...ZERO }] }], [{ device: 'x' }], [{ device: Symbol('d'), table: [{ ...ZERO }] }],
+      [{ device: { name: 'x', uuid: 'y' }, table: [{ ...ZERO }] }], [{ device: 'x', table: [null] }], [{ device: 'x', table: [{ ...ZERO }], readOnly: 'yes' }], [{ device: 'x', table: [{ ...ZERO }], extra: 1 }]],
+  }, stepOpts],
   'cacheMessage.set': [str('migration_threshold', ['a b', '']), { kind: 'custom', valid: 5, hostile: [undefined, null, Symbol('v'), -1, 1.5, '', 'a b', {}, []] }],
   'cacheMessage.invalidateCblocks': [{ kind: 'custom', valid: [1, [2, 3]], hostile: [undefined, null, Symbol('r'), 5, 'x', {}, [, 1], [null], [-1], [[1]], [[1, Symbol('e')]], [['1', 2]], [[1, 2], , 3]] }],
 };

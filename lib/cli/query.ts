@@ -7,7 +7,7 @@
 import type { DeviceId, DeviceInfo, ListedDevice, TargetLine } from '../../codec/index.js';
 import { Ctx, intArg, UsageError } from './context.js';
 import { errorJson, formatError } from './errors.js';
-import { DeviceTree, type TreeNode } from '../device-tree.js';
+import { DeviceTree, type TreeNode } from '../index.js';
 import { drawTree, parseTreeOptions, sysfsLabels, TreeOptionError, utf8Locale, type TreeOptions } from './tree.js';
 import {
   deviceName, depsLine, DEFAULT_REPORT_FIELDS, hideKeys, infoLong, lsLine, lsTargetLine, readAhead, report, targetLine, targetsLine,

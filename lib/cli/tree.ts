@@ -11,7 +11,7 @@
  * for them (its `_display_tree_targets` is empty); they only turn `compact` off, here too.
  * Lines are cut at the terminal width - 3 (80 when stdout is not a terminal) unless `notrunc`.
  */
-import type { DeviceTree, TreeNode } from '../device-tree.js';
+import type { DeviceTree, TreeNode } from '../index.js';
 import { deviceName } from './format.js';
 
 const enum TR { DEVICE, BLKDEVNAME, TABLE, STATUS, ACTIVE, RW, OPENCOUNT, UUID, COMPACT, TRUNCATE, BOTTOMUP, COUNT }

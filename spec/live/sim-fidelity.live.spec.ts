@@ -3,11 +3,10 @@
 // texts, the same errors and the same kernel log lines. Covers what lib/testing/
 // storage-targets.ts and device-areas.ts claim about the kernel.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DeviceMapper, DmError, type TargetSpecInput } from '../../lib/index.js';
+import { attachLoop, DeviceMapper, detachLoop, DmError, type TargetSpecInput } from '../../lib/index.js';
 import { SimulatedKernel } from '../../lib/testing/index.js';
 import { describeLive, kernelLabel } from './live-env.js';
 
@@ -31,10 +30,9 @@ describeLive(`simulator fidelity [kernel ${kernelLabel}]`, () => {
       const file = path.join(dir, `l${i}.img`);
       fs.writeFileSync(file, '');
       fs.truncateSync(file, mib * MiB);
-      const loop = execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
-      loops.push(loop);
-      const rdev = fs.statSync(loop).rdev;
-      kernel.addBlockDevice(loop, (rdev >> 8) & 0xfff, (rdev & 0xff) | ((rdev >> 12) & 0xfff00), (mib * MiB) / 512);
+      const loop = await attachLoop(file);
+      loops.push(loop.path);
+      kernel.addBlockDevice(loop.path, loop.major, loop.minor, (mib * MiB) / 512);
     }
     [l0, l1, m2, m3] = loops as [string, string, string, string];
     sim = await DeviceMapper.open({ backend: kernel.backend() });
@@ -44,7 +42,7 @@ describeLive(`simulator fidelity [kernel ${kernelLabel}]`, () => {
     for (const d of await real.list({ namePrefix: prefix })) await real.removeDevice(d.name).catch(() => undefined);
     real.close();
     sim.close();
-    for (const l of loops) { try { execFileSync('losetup', ['-d', l]); } catch { /* gone */ } }
+    for (const l of loops) await detachLoop(l).catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -7,6 +7,7 @@ import { POLLIN, type CancelPipe, type ControlTransport, type Poller } from '../
 import { codec, requestCode } from '../codec/index.js';
 import type { Backend, Watcher } from './backend.js';
 import { openKernelLog } from './kmsg.js';
+import { realCookieHost } from './udev-cookie.js';
 
 export function realBackend(path: string = DM_CONTROL_PATH): Backend {
   return {
@@ -22,6 +23,7 @@ export function realBackend(path: string = DM_CONTROL_PATH): Backend {
       }
     },
     openKernelLog: () => openKernelLog(),
+    openCookieHost: () => realCookieHost(),
   };
 }
 

@@ -7,3 +7,4 @@ export type {
 } from './simulator.js';
 export { thinSim, ThinSim, type SimPool } from './thin-sim.js';
 export { simThinPoolIo, type SimThinPoolIo } from './sim-io.js';
+export { SimUdev, type SimUevent } from './udev-sim.js';

@@ -18,7 +18,7 @@ import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } fr
 import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
-import { udevOptionsArg, udevTransaction, UDEV_OPTION_KINDS, type UdevCallOptions } from './udev-sync.js';
+import { udevMode, udevOptionsArg, udevTransaction, UDEV_OPTION_KINDS, type UdevCallOptions } from './udev-sync.js';
 import { UdevCookies } from './udev-cookie.js';
 
 export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, KernelString, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
@@ -570,6 +570,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const rollback = retryPolicy(options.rollback ?? {}, 'rollback');
     const signal = retryPolicy({ signal: options.signal }).signal;
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
+    // Decided before DM_DEV_CREATE: an impossible 'sync' fails with nothing made.
+    const udevOptions = { ...options, udev: await udevMode(this.#udev(signal), options) };
     throwIfAborted(signal);
     this.#begin();
     try {
@@ -583,7 +585,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
         const loaded = await this.#runner.runAsync('load', { id: at, targets: options.table, readOnly: options.readOnly, secure }, loadContext(at, options.table, secure));
         checkReply('load', ours, loaded.device, true);
         this.#boundary(signal);
-        const resumed = await udevTransaction(this.#udev(signal), options, async (cookie) => {
+        const resumed = await udevTransaction(this.#udev(signal), udevOptions, async (cookie) => {
           const r = (await this.#runner.runAsync('suspend', { id: at, action: 'resume', cookie }, { device: at })).device;
           checkReply('resume', ours, r, true); // a stranger's resume: thrown before waiting on udev for it
           return r;

@@ -187,7 +187,7 @@ let exitHooked = false;
 /** Removes every semaphore this process made and has not removed yet (on 'exit': sync calls only). */
 function removeLeftovers(): void {
   for (const [host, owned] of live) {
-    for (const semid of owned.values()) { try { host.sems.remove(semid); } catch { /* already gone */ } }
+    for (const semid of owned.keys()) { try { host.sems.remove(semid); } catch { /* already gone */ } }
     owned.clear();
   }
 }

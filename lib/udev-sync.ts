@@ -56,24 +56,31 @@ export interface UdevContext {
 }
 
 /**
+ * Whether a call with these options syncs: explicit `'sync'` where udev cannot complete a
+ * cookie is refused (DmUnsupportedError below dm 4.15, else DmArgumentError); the default
+ * follows {@link UdevCookies.syncSupported}. Callers of several ioctls (createDevice) ask
+ * this before their first one.
+ */
+export async function udevMode(ctx: UdevContext, o: UdevCallOptions): Promise<'sync' | 'none'> {
+  if (o.udev === 'none') return 'none';
+  const cookies = await ctx.cookies();
+  const supported = cookies?.syncSupported(ctx.kernel) ?? false;
+  if ((o.udev === 'sync' || o.udevCookie !== undefined) && !supported) {
+    if (!cookiesSupported(ctx.kernel)) throw new DmUnsupportedError('udev cookies', [4, 15, 0], ctx.kernel);
+    throw new DmArgumentError('options.udev', "'sync' only where udev runs with the device-mapper rules (udevd's /run/udev/control, 95-dm-notify.rules, SysV IPC, DM_DISABLE_UDEV unset)", "'sync'");
+  }
+  return supported ? 'sync' : 'none';
+}
+
+/**
  * Runs `ioctl(eventNr)` with the cookie protocol. `generated(result)` tells whether the
  * kernel sent a uevent (DM_UEVENT_GENERATED_FLAG). Resolves with the ioctl's result once
  * udev completed (sync), or at once (none, joined transaction).
  */
 export async function udevTransaction<T>(ctx: UdevContext, o: UdevCallOptions, ioctl: (eventNr: number) => Promise<T>, generated: (r: T) => boolean): Promise<T> {
   const extra = o.udevFlags ?? 0;
-  let cookies: UdevCookies | undefined;
-  let sync = o.udev === 'sync' || o.udevCookie !== undefined;
-  if (o.udev !== 'none') {
-    cookies = await ctx.cookies();
-    const supported = cookies?.syncSupported(ctx.kernel) ?? false;
-    if (sync && !supported) {
-      if (!cookiesSupported(ctx.kernel)) throw new DmUnsupportedError('udev cookies', [4, 15, 0], ctx.kernel);
-      throw new DmArgumentError('options.udev', "'sync' only where udev runs with the device-mapper rules (udevd's /run/udev/control, 95-dm-notify.rules, SysV IPC, DM_DISABLE_UDEV unset)", "'sync'");
-    }
-    sync = supported;
-  }
-  if (!sync || !cookies) {
+  const cookies = await udevMode(ctx, o) === 'sync' ? await ctx.cookies() : undefined;
+  if (!cookies) {
     // No cookie: event_nr stays 0 unless the caller wants flags seen by the rules (base 0).
     return ioctl(extra ? encodeCookie(0, extra | UDEV_FLAGS.PRIMARY_SOURCE) : 0);
   }

@@ -113,7 +113,8 @@ d('cookies on real semaphores (lib/udev-cookie.ts)', () => {
     expect(() => c.destroy(cookie)).toThrow(/Could not find notification semaphore/); // gone: nothing left to remove
   });
 
-  (hasDmsetup() ? test : test.skip)('dmsetup udevcookies lists our cookie with its value; dmsetup udevcomplete_all removes it', async () => {
+  // Not udevcomplete_all here: it would remove every cookie of this host, other processes' too (the VM test does).
+  (hasDmsetup() ? test : test.skip)('dmsetup udevcookies lists our cookie with its value', async () => {
     const c = new UdevCookies(await host());
     const cookie = c.create();
     c.inc(cookie);
@@ -122,8 +123,6 @@ d('cookies on real semaphores (lib/udev-cookie.ts)', () => {
       const line = out.split('\n').find((l) => l.startsWith(`0x${cookie.toString(16)}`));
       expect(line).toBeDefined();
       expect(line!.split(/\s+/)[2]).toBe('2');
-      execFileSync('dmsetup', ['udevcomplete_all', '--yes'], { encoding: 'utf8' });
-      expect(keysNow()).not.toContain(cookie);
     } finally {
       try { c.destroy(cookie); } catch { /* removed */ }
     }

@@ -28,3 +28,10 @@ export { type PoolCondition, type PoolConditionKind, type PoolConditionsOptions 
 export { FaultyDevice, type FaultMode, type FaultBehaviour, type Corruption, type CreateFaultyDeviceOptions } from './faulty-device.js';
 export { discardBlocks, type DiscardOptions } from './discard.js';
 export { DmOperationError, type DmOperationErrorCode } from './operation-errors.js';
+export {
+  UdevCookies, realCookieHost, UDEV_FLAGS, DEFAULT_SYNC_FLAGS, DM_COOKIE_MAGIC, encodeCookie, decodeCookie, udevFlagLines, cookiesSupported,
+  DmUdevTimeoutError, DmCookieError,
+} from './udev-cookie.js';
+export type { CookieHost, CookieEntry, SemEntry, UdevFlagName } from './udev-cookie.js';
+export type { UdevCallOptions } from './udev-sync.js';
+export type { ResumeOptions, RenameOptions } from './client.js';

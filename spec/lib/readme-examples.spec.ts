@@ -8,6 +8,7 @@ import { DeviceMapper, ThinPool } from '../../lib/index.js';
 import { SimulatedKernel, simThinPoolIo, thinSim } from '../../lib/testing/index.js';
 import { snapshotterCycle, watchPool } from '../../examples/thin-pool.js';
 import { faultInjection } from '../../examples/faulty-device.js';
+import { withUdev } from '../../examples/udev-sync.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -32,6 +33,7 @@ describe('README examples', () => {
     ['examples/thin-pool.ts', 'thin-pool'],
     ['examples/thin-pool.ts', 'thin-pool-conditions'],
     ['examples/faulty-device.ts', 'faulty-device'],
+    ['examples/udev-sync.ts', 'udev-sync'],
   ])('README shows %s (%s) verbatim', (file, name) => {
     expect(readmeBlock(file, name)).toBe(region(file, name));
   });
@@ -86,5 +88,19 @@ describe('README examples', () => {
     log.mockRestore();
     expect(seen.map((m) => m.kind)).toEqual(['fail-writes', 'drop-writes', 'corrupt', 'delay', 'intervals', 'fail-all', 'passthrough']);
     expect(kernel.devices.size).toBe(0);
+  });
+
+  test('the udev example syncs every step with the simulated udevd and leaves no link or semaphore', async () => {
+    const k = new SimulatedKernel({ udev: true });
+    const d = await DeviceMapper.open({ backend: k.backend() });
+    try {
+      await withUdev(d);
+      expect(k.udev!.events.map((e) => [e.action, e.cookie !== 0])).toEqual([['change', true], ['change', true], ['remove', true]]);
+      expect(k.udev!.links.size).toBe(0);
+      expect(k.udev!.semaphores).toEqual([]);
+      expect(k.devices.size).toBe(0);
+    } finally {
+      d.close();
+    }
   });
 });

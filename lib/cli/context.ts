@@ -256,6 +256,8 @@ export class Ctx {
 
   nodeOptions(): NodeOptions | undefined {
     if (this.io.nodes === false) return undefined;
+    // In a udev transaction udev owns the nodes (DISABLE_LIBRARY_FALLBACK) and nobody waits yet.
+    if (!this.opts.noudevsync && this.udevCookieOption() !== undefined) return undefined;
     const t = this.opts['udev-timeout'];
     return { ...this.io.nodes, ...(t !== undefined ? { timeoutMs: intArg(t, 'udev-timeout') } : {}), env: this.io.nodes.env ?? this.io.env };
   }

@@ -93,13 +93,14 @@ describe('dmctl udevcomplete', () => {
 describe('dmctl udevcreatecookie / udevreleasecookie / --udevcookie / --noudevsync / --noudevrules', () => {
   test('a transaction: create, two creates joining it (no wait), release waits for udev and removes it', async () => {
     const kernel = new SimulatedKernel({ udev: true });
-    const { dmctl } = env(kernel);
+    const { dmctl, nodes } = env(kernel);
     const made = await dmctl(['udevcreatecookie']);
     expect(made.stdout).toMatch(/^0x0D4D[0-9A-F]{4}\n$/);
     const cookie = made.stdout.trim();
     kernel.udev!.stop();
     expect((await dmctl(['create', 'a', '--table', '0 8 zero', '--udevcookie', cookie])).code).toBe(0);
     expect((await dmctl(['create', 'b', '--table', '0 8 zero'], { env: { DM_UDEV_COOKIE: cookie } })).code).toBe(0);
+    expect(nodes.size).toBe(0); // in a transaction udev owns /dev/mapper: dmctl makes no node
     const listed = await dmctl(['udevcookies']);
     expect(listed.stdout.split('\n')[1]).toMatch(new RegExp(`^0x${Number(cookie).toString(16)}\\s+\\d+\\s+3\\s`));
     kernel.udev!.start();

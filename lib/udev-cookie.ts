@@ -16,7 +16,7 @@ import { DmSyscallError } from '../ffi/block.js';
 import { ERRNO } from '../ffi/errors.js';
 import { IPC_NOWAIT, openSemOps, type SemOps } from '../ffi/sem.js';
 import { DmAbortError, DmArgumentError } from './errors.js';
-import { describeValue } from './args.js';
+import { describeValue, objectArg } from './args.js';
 
 /** The upper 16 bits of every cookie's key (libdevmapper.h DM_COOKIE_MAGIC). */
 export const DM_COOKIE_MAGIC = 0x0d4d;
@@ -57,19 +57,29 @@ export type UdevFlagName = keyof typeof UDEV_FLAGS;
  */
 export const DEFAULT_SYNC_FLAGS = UDEV_FLAGS.PRIMARY_SOURCE | UDEV_FLAGS.DISABLE_LIBRARY_FALLBACK;
 
+/** A 32-bit unsigned argument (a cookie or event_nr value), checked. */
+function u32Arg(v: unknown, argument: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new DmArgumentError(argument, 'an integer in 0…0xffffffff', describeValue(v));
+  return v;
+}
+
 /** `event_nr` for a cookie and flags: flags in the upper 16 bits, the cookie's base below. */
 export function encodeCookie(cookie: number, flags: number): number {
+  u32Arg(cookie, 'cookie');
+  udevFlagsArg(flags, 'flags');
   return (((flags & 0xffff) << DM_UDEV_FLAGS_SHIFT) | (cookie & 0xffff)) >>> 0;
 }
 
 /** The flags and the semaphore key of a DM_COOKIE value (the key is 0 for a flags-only cookie). */
 export function decodeCookie(value: number): { flags: number; base: number; key: number } {
+  u32Arg(value, 'value');
   const base = value & 0xffff;
   return { flags: (value >>> DM_UDEV_FLAGS_SHIFT) & 0xffff, base, key: base ? ((DM_COOKIE_MAGIC << DM_UDEV_FLAGS_SHIFT) | base) >>> 0 : 0 };
 }
 
 /** `dmsetup udevflags <cookie>`'s lines for a cookie value (dmsetup.c `_udevflags`). */
 export function udevFlagLines(value: number): string[] {
+  u32Arg(value, 'value');
   const names = ['DISABLE_DM_RULES', 'DISABLE_SUBSYSTEM_RULES', 'DISABLE_DISK_RULES', 'DISABLE_OTHER_RULES', 'LOW_PRIORITY', 'DISABLE_LIBRARY_FALLBACK', 'PRIMARY_SOURCE'];
   const flags = (value >>> DM_UDEV_FLAGS_SHIFT) & 0xffff;
   const out: string[] = [];
@@ -137,6 +147,7 @@ export function parseSysvipcSem(text: string): SemEntry[] {
 
 /** The real host: SysV IPC through ffi/sem.ts, /proc/sysvipc/sem, /run/udev/control. */
 export async function realCookieHost(env: Readonly<Record<string, string | undefined>> = process.env): Promise<CookieHost> {
+  objectArg(env, 'env', 'an environment object');
   const sems = await openSemOps();
   const exists = (p: string) => { try { fs.accessSync(p); return true; } catch { return false; } };
   return {
@@ -378,6 +389,9 @@ export class UdevCookies {
 
 /** `dm_cookie_supported()`: device-mapper 4.15 or later puts DM_COOKIE into uevents. */
 export function cookiesSupported(kernel: readonly number[]): boolean {
+  if (!Array.isArray(kernel) || kernel.length < 2 || kernel.some((n) => typeof n !== 'number' || !Number.isInteger(n) || n < 0)) {
+    throw new DmArgumentError('kernel', 'a version [major, minor, patch] of non-negative integers', describeValue(kernel));
+  }
   const [major = 0, minor = 0] = kernel;
   return major === 4 ? minor >= 15 : major > 4;
 }

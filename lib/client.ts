@@ -703,7 +703,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return {
       cookies: () => (this.#cookies ??= this.#backend.openCookieHost ? this.#backend.openCookieHost().then((h) => new UdevCookies(h)) : Promise.resolve(undefined)),
       kernel: this.kernelVersion,
-      signal,
+      // close() ends a udev wait at once (the semaphore removed; createDevice rolls back).
+      signal: signal ? AbortSignal.any([signal, this.#closing.signal]) : this.#closing.signal,
     };
   }
 

@@ -245,4 +245,22 @@ describe('udev cookies on the simulator', () => {
       dm.close();
     }
   });
+
+  test('close() during a udev wait ends it: rejected at once, the semaphore removed, the half-made device rolled back', async () => {
+    const { dm, udev, kernel } = await setup();
+    udev.stop();
+    try {
+      const p = dm.createDevice({ name: 'cl', table, udevTimeoutMs: 60_000 }).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(udev.semaphores.length).toBe(1);
+      dm.close();
+      expect(await p).toBeInstanceOf(DmAbortError);
+      expect(udev.semaphores).toEqual([]);
+      expect(kernel.devices.has('cl')).toBe(false);
+      expect(kernel.openFds).toBe(0);
+    } finally {
+      udev.start();
+      dm.close();
+    }
+  });
 });

@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeviceMapper, ThinPool } from '../../lib/index.js';
 import { SimulatedKernel, simThinPoolIo, thinSim } from '../../lib/testing/index.js';
-import { snapshotterCycle, watchPool } from '../../examples/thin-pool.js';
+import { snapshotterCycle } from '../../examples/thin-pool.js';
+import { watchPool } from '../../examples/thin-pool-conditions.js';
 import { faultInjection } from '../../examples/faulty-device.js';
 import { withUdev } from '../../examples/udev-sync.js';
 
@@ -31,7 +32,7 @@ function readmeBlock(file: string, name: string): string | undefined {
 describe('README examples', () => {
   test.each([
     ['examples/thin-pool.ts', 'thin-pool'],
-    ['examples/thin-pool.ts', 'thin-pool-conditions'],
+    ['examples/thin-pool-conditions.ts', 'thin-pool-conditions'],
     ['examples/faulty-device.ts', 'faulty-device'],
     ['examples/udev-sync.ts', 'udev-sync'],
   ])('README shows %s (%s) verbatim', (file, name) => {

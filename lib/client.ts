@@ -19,6 +19,8 @@ import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } fr
 import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
+import { udevMode, udevOptionsArg, udevTransaction, UDEV_OPTION_KINDS, type UdevCallOptions } from './udev-sync.js';
+import { UdevCookies } from './udev-cookie.js';
 
 export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, KernelString, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
 
@@ -100,8 +102,6 @@ export interface SuspendOptions {
   /** Do not freeze the filesystem (DM_SKIP_LOCKFS_FLAG). */
   readonly skipLockfs?: boolean;
 }
-/** `resume()`: the same flags as `suspend()`. */
-export type ResumeOptions = SuspendOptions;
 
 /** `info()` and `deps()`: read the inactive table's view (DM_QUERY_INACTIVE_TABLE_FLAG). */
 export interface InfoOptions {
@@ -141,9 +141,23 @@ export interface Geometry {
 }
 
 /** Options of {@link DeviceMapper.remove}. */
-export interface RemoveOptions {
+export interface RemoveOptions extends UdevCallOptions {
   /** Remove when last closed if the device is open (DM_DEFERRED_REMOVE). */
   readonly deferred?: boolean;
+  /** Cancels the wait for udev (lib/udev-sync.ts); the removal itself is not undone. */
+  readonly signal?: AbortSignal;
+}
+
+/** resume()'s options: suspend()'s flags plus udev sync; `signal` cancels the wait for udev (the resume itself is not undone). */
+export interface ResumeOptions extends UdevCallOptions {
+  readonly noflush?: boolean;
+  readonly skipLockfs?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** rename()'s udev options; `signal` cancels the wait for udev (the rename itself is not undone). */
+export interface RenameOptions extends UdevCallOptions {
+  readonly signal?: AbortSignal;
 }
 
 /** Options of {@link DeviceMapper.wait}. */
@@ -162,8 +176,8 @@ export interface WaitOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Options of {@link DeviceMapper.createDevice}. */
-export interface CreateDeviceOptions {
+/** Options of {@link DeviceMapper.createDevice}; the udev ones apply to its resume (a udev timeout or abort rolls the device back). */
+export interface CreateDeviceOptions extends UdevCallOptions {
   readonly name: string;
   readonly uuid?: string;
   readonly table: readonly TargetSpecInput[];
@@ -239,9 +253,12 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** Aborted by close(): wakes removeDevice from its delay so it stops at once. */
   readonly #closing = new AbortController();
   readonly #idle: (() => void)[] = [];
+  readonly #backend: Backend;
+  #cookies: Promise<UdevCookies | undefined> | undefined;
 
   private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined, blocking: boolean) {
     this.#transport = transport;
+    this.#backend = backend;
     this.#kmsg = backend.openKernelLog?.();
     this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking, backend.requestFill);
     this.#poller = new SharedPoller(backend);
@@ -294,7 +311,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   versionSync(): Version { return this.#runner.runSync('version', {}).version; }
 
   /** DM_REMOVE_ALL: removes every device that is not open (deferred: marks open ones). */
-  async removeAll(options: RemoveOptions = {}): Promise<void> {
+  async removeAll(options: { readonly deferred?: boolean } = {}): Promise<void> {
     optionsArg(options, 'options', { deferred: 'boolean' });
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
     await this.#runner.runAsync('removeAll', { deferred: options.deferred });
@@ -339,9 +356,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_DEV_REMOVE. EBUSY when open, unless `deferred` (then the result's `deferred` is true and the device goes at its last close). */
   async remove(device: DeviceId | string, options: RemoveOptions = {}): Promise<RemoveResult> {
     const id = idOf(device);
-    optionsArg(options, 'options', { deferred: 'boolean' });
+    optionsArg(options, 'options', { deferred: 'boolean', signal: 'signal', ...UDEV_OPTION_KINDS });
+    udevOptionsArg(options);
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
-    return removeResult(await this.#runner.runAsync('remove', { id, deferred: options.deferred }, { device: id }));
+    return removeResult(await udevTransaction(this.#udev(options.signal), options,
+      (cookie) => this.#runner.runAsync('remove', { id, deferred: options.deferred, cookie }, { device: id }), (r) => r.ueventGenerated));
   }
 
   /** Cancels a deferred remove (the `@cancel_deferred_remove` message). */
@@ -360,15 +379,18 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * ioctls, and the rename reached their device — the window the kernel leaves open).
    * Resolves with the device as it is now: its new name (or uuid).
    */
-  async rename(device: DeviceId | string, to: RenameTarget): Promise<DeviceInfo> {
+  async rename(device: DeviceId | string, to: RenameTarget, options: RenameOptions = {}): Promise<DeviceInfo> {
     const id = idOf(device);
     renameToArg(to);
+    optionsArg(options, 'options', { signal: 'signal', ...UDEV_OPTION_KINDS });
+    udevOptionsArg(options);
     if ('newUuid' in to) this.#runner.require('setting a uuid', FEATURES.setUuid);
+    const udev = this.#udev(options.signal);
     if (id.name !== undefined) {
       // DEV_RENAME echoes the request's name and uuid (here: the old name, no uuid); the
       // device as it now is comes from one info under its new name or uuid, kept only when
       // it is the device the reply's dev names (else the reply with the new name or uuid).
-      const r = (await this.#runner.runAsync('rename', { name: id.name, ...to }, { device: id })).device;
+      const r = await udevTransaction(udev, options, async (cookie) => (await this.#runner.runAsync('rename', { name: id.name!, ...to, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated);
       const now = this.#infoQuiet('newName' in to ? { name: to.newName } : { uuid: to.newUuid });
       return now && now.dev.major === r.dev.major && now.dev.minor === r.dev.minor ? now : renamedInfo(r, to);
     }
@@ -376,7 +398,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     try {
       const ours = identityOf(this.#runner.runSync('info', { id }, { device: id }).device);
       this.#boundary();
-      const r = await this.#runner.runAsync('rename', { name: ours.nameBytes ?? ours.name, ...to }, { device: id });
+      const r = await udevTransaction(udev, options, (cookie) => this.#runner.runAsync('rename', { name: ours.nameBytes ?? ours.name, ...to, cookie }, { device: id }), (x) => x.device.flags.ueventGenerated);
       checkReply('rename', ours, r.device, true);
       // The reply's dev cannot tell a stranger that took our freed minor: look the device up
       // by what it is now called, which only our device can be unless it was replaced.
@@ -412,8 +434,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_DEV_SUSPEND without DM_SUSPEND_FLAG: resumes, swapping in the inactive table. Idempotent. */
   async resume(device: DeviceId | string, options: ResumeOptions = {}): Promise<DeviceInfo> {
     const id = idOf(device);
-    optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean' });
-    return (await this.#runner.runAsync('suspend', { id, action: 'resume', ...options }, { device: id })).device;
+    optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean', signal: 'signal', ...UDEV_OPTION_KINDS });
+    udevOptionsArg(options);
+    const { noflush, skipLockfs } = options;
+    return udevTransaction(this.#udev(options.signal), options,
+      async (cookie) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush, skipLockfs, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated);
   }
 
   /** DM_DEV_STATUS. A missing device gives `{ exists: false }`, not an error. */
@@ -639,10 +664,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   async createDevice(options: CreateDeviceOptions): Promise<DeviceInfo> {
     createDeviceArg(options);
+    udevOptionsArg(options);
     this.#validateCreate(options);
     const rollback = retryPolicy(options.rollback ?? {}, 'rollback');
     const signal = retryPolicy({ signal: options.signal }).signal;
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
+    // Decided before DM_DEV_CREATE: an impossible 'sync' fails with nothing made.
+    const udevOptions = { ...options, udev: await udevMode(this.#udev(signal), options) };
     throwIfAborted(signal);
     this.#begin();
     try {
@@ -656,8 +684,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
         const loaded = await this.#runner.runAsync('load', { id: at, targets: options.table, readOnly: options.readOnly, secure }, loadContext(at, options.table, secure));
         checkReply('load', ours, loaded.device, true);
         this.#boundary(signal);
-        const resumed = (await this.#runner.runAsync('suspend', { id: at, action: 'resume' }, { device: at })).device;
-        checkReply('resume', ours, resumed, true);
+        const resumed = await udevTransaction(this.#udev(signal), udevOptions, async (cookie) => {
+          const r = (await this.#runner.runAsync('suspend', { id: at, action: 'resume', cookie }, { device: at })).device;
+          checkReply('resume', ours, r, true); // a stranger's resume: thrown before waiting on udev for it
+          return r;
+        }, (d) => d.flags.ueventGenerated);
         return resumed;
       } catch (e) {
         await this.#rollback(ours, e, rollback);
@@ -696,6 +727,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   async removeDevice(device: DeviceId | string, options: RemoveDeviceOptions = {}): Promise<RemoveResult> {
     removeDeviceArg(device, options);
+    udevOptionsArg(options);
     const policy = retryPolicy(options);
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
     const id = idOf(device);
@@ -704,17 +736,19 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#begin();
     try {
       const deferred = options.deferred;
+      // One cookie for all attempts, as libdevmapper retries one task: EBUSY sends no uevent.
+      const udev = this.#udev(policy.signal);
       if (!expected && (id.uuid !== undefined || policy.attempts === 1)) {
         // A uuid reaches only its device at every attempt; a single attempt has nothing to compare.
-        return removeResult(await retryOnBusy(policy, (n) => {
+        return removeResult(await udevTransaction(udev, options, (cookie) => retryOnBusy(policy, (n) => {
           if (n > 1) this.#boundary();
-          return this.#runner.runAsync('remove', { id, deferred }, { device: id });
-        }, this.#closing.signal));
+          return this.#runner.runAsync('remove', { id, deferred, cookie }, { device: id });
+        }, this.#closing.signal), (r) => r.ueventGenerated));
       }
       const ours = expected ?? identityOf(this.#runner.runSync('info', { id }, { device: id }).device);
-      return removeResult(await removeOurs(this.#runner, ours, {
-        policy, deferred, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => this.#boundary(), wake: this.#closing.signal,
-      }));
+      return removeResult(await udevTransaction(udev, options, (cookie) => removeOurs(this.#runner, ours, {
+        policy, deferred, cookie, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => this.#boundary(), wake: this.#closing.signal,
+      }), (r) => r.ueventGenerated));
     } finally {
       this.#end();
     }
@@ -763,6 +797,16 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   #end(): void {
     if (--this.#ops === 0 && this.#closed) this.#release();
+  }
+
+  /** The udev context of one call: this backend's cookie host (opened once), the kernel version, the call's signal. */
+  #udev(signal: AbortSignal | undefined): { cookies: () => Promise<UdevCookies | undefined>; kernel: Version; signal: AbortSignal | undefined } {
+    return {
+      cookies: () => (this.#cookies ??= this.#backend.openCookieHost ? this.#backend.openCookieHost().then((h) => new UdevCookies(h)) : Promise.resolve(undefined)),
+      kernel: this.kernelVersion,
+      // close() ends a udev wait at once (the semaphore removed; createDevice rolls back).
+      signal: signal ? AbortSignal.any([signal, this.#closing.signal]) : this.#closing.signal,
+    };
   }
 
   /** Between two steps of an operation: stop if the client was closed or the signal aborted. */

@@ -114,6 +114,8 @@ export function checkReply(
 export interface RemoveOursOptions {
   readonly policy: RetryPolicy;
   readonly deferred?: boolean | undefined;
+  /** The udev cookie sent with every attempt (event_nr; lib/udev-sync.ts). */
+  readonly cookie?: number;
   readonly ctx: CallContext;
   /** Verify a uuid-less device before the first attempt too (the caller's identity is older than this call). */
   readonly verifyFirst?: boolean;
@@ -136,7 +138,7 @@ export async function removeOurs(runner: IoctlRunner, expected: DeviceIdentity, 
     if (!expected.uuid && (n > 1 || o.verifyFirst)) {
       checkReply('info', expected, runner.runSync('info', { id: at }, o.ctx).device, false);
     }
-    const r = await runner.runAsync('remove', { id: at, deferred: o.deferred }, o.ctx);
+    const r = await runner.runAsync('remove', { id: at, deferred: o.deferred, cookie: o.cookie }, o.ctx);
     checkReply('remove', expected, r, true);
     return r;
   }, o.wake);

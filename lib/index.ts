@@ -36,3 +36,10 @@ export {
   type TreeOperationOptions, type RemoveTreeOptions, type RemoveTreeResult, type KeptReason, type SuspendTreeOptions, type SuspendTreeResult,
   type ResumeTreeOptions, type ResumeTreeResult, type TreeReload, type ReloadTreeResult,
 } from './device-tree-ops.js';
+export {
+  UdevCookies, realCookieHost, UDEV_FLAGS, DEFAULT_SYNC_FLAGS, DM_COOKIE_MAGIC, DM_UDEV_FLAGS_MASK, encodeCookie, decodeCookie, udevFlagLines, cookiesSupported,
+  DmUdevTimeoutError, DmCookieError,
+} from './udev-cookie.js';
+export type { CookieHost, CookieEntry, SemEntry, UdevFlagName } from './udev-cookie.js';
+export type { UdevCallOptions } from './udev-sync.js';
+export type { RenameOptions } from './client.js';

@@ -8,8 +8,9 @@
  * - **udev not running** (`DM_DISABLE_UDEV` set, or no `/run/udev/control`): create,
  *   rename and remove the node directly: a block node, mode 0600, root:root, like
  *   libdevmapper's defaults.
- * - **udev running**: no cookie is sent (the event_nr field stays 0, so udev's
- *   rules never wait on a SysV semaphore and nothing can leak one). If the kernel
+ * - **udev running, call made with `udev: 'none'`** (no cookie; a synced call —
+ *   lib/udev-sync.ts, the default where udev runs — returns once udev made the node, so
+ *   these functions find it there at once). If the kernel
  *   reported `DM_UEVENT_GENERATED_FLAG`, udev will act: wait until the node matches
  *   the kernel (timeout, AbortSignal); if it does not in time, fall back to doing it
  *   directly, like libdevmapper's "Falling back to direct node creation". Without

@@ -9,6 +9,7 @@ import { DmClosedError, DmSyscallError } from '../ffi/errors.js';
 import { codec, requestCode } from '../codec/index.js';
 import type { Backend, Watcher } from './backend.js';
 import { openKernelLog } from './kmsg.js';
+import { realCookieHost } from './udev-cookie.js';
 
 export function realBackend(path: string = DM_CONTROL_PATH): Backend {
   return {
@@ -24,6 +25,7 @@ export function realBackend(path: string = DM_CONTROL_PATH): Backend {
       }
     },
     openKernelLog: () => openKernelLog(),
+    openCookieHost: () => realCookieHost(),
   };
 }
 

@@ -7,10 +7,13 @@ import * as fs from 'node:fs';
 import type { z } from 'zod';
 import { describeTableLine, isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../../codec/index.js';
 import { DeviceMapper, DmBaseError, type NodeOptions } from '../index.js';
+import type { CookieHost, UdevCallOptions } from '../index.js';
+import { UDEV_FLAGS } from '../index.js';
 import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from './hex.js';
 import { displayName, mangle, manglingMode, rawAlternative, type ManglingMode } from './mangle.js';
 import { DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
 import { readAhead } from './format.js';
+import { parseCookieValue } from './cookie-value.js';
 
 /** Where dmctl reads and writes: the process by default; `runDmctl(argv, io)` overrides any part. */
 export interface CliIo {
@@ -32,6 +35,8 @@ export interface CliIo {
   readonly columns?: number | undefined;
   /** Node handling (dir, udev, ops); `false` = never touch /dev/mapper. */
   readonly nodes: NodeOptions | false;
+  /** Semaphores and udev state for the udev verbs (default: this host's, lib/udev-cookie.ts). */
+  readonly cookieHost?: () => Promise<CookieHost>;
 }
 
 export function defaultIo(): CliIo {
@@ -82,6 +87,9 @@ export interface Options {
   help?: boolean;
   manglename?: string;
   noudevsync?: boolean;
+  noudevrules?: boolean;
+  udevcookie?: string;
+  yes?: boolean;
   'udev-timeout'?: string;
 }
 
@@ -228,8 +236,32 @@ export class Ctx {
   }
 
   /** Node options for this run, or undefined when nodes are not managed. */
+  /** `--udevcookie`, else `$DM_UDEV_COOKIE` (dmsetup's `_set_up_udev_support`). */
+  udevCookieOption(): string | undefined {
+    const env = this.io.env.DM_UDEV_COOKIE;
+    return this.opts.udevcookie ?? (env ? env : undefined);
+  }
+
+  /**
+   * The client's udev options for resume, remove and rename: `--noudevsync` = no cookie;
+   * `--udevcookie`/DM_UDEV_COOKIE = join that transaction (no wait); `--noudevrules` =
+   * DISABLE_DM_RULES | DISABLE_SUBSYSTEM_RULES; `--udev-timeout` bounds the wait.
+   */
+  udevOptions(): UdevCallOptions {
+    const t = this.opts['udev-timeout'];
+    const flags = this.opts.noudevrules ? UDEV_FLAGS.DISABLE_DM_RULES | UDEV_FLAGS.DISABLE_SUBSYSTEM_RULES : 0;
+    const cookie = this.udevCookieOption();
+    return {
+      ...(this.opts.noudevsync ? { udev: 'none' as const } : cookie !== undefined ? { udevCookie: parseCookieValue(cookie) } : {}),
+      ...(flags ? { udevFlags: flags } : {}),
+      ...(t !== undefined ? { udevTimeoutMs: intArg(t, 'udev-timeout') } : {}),
+    };
+  }
+
   nodeOptions(): NodeOptions | undefined {
     if (this.io.nodes === false) return undefined;
+    // In a udev transaction udev owns the nodes (DISABLE_LIBRARY_FALLBACK) and nobody waits yet.
+    if (!this.opts.noudevsync && this.udevCookieOption() !== undefined) return undefined;
     const t = this.opts['udev-timeout'];
     return { ...this.io.nodes, ...(t !== undefined ? { timeoutMs: intArg(t, 'udev-timeout') } : {}), env: this.io.nodes.env ?? this.io.env };
   }

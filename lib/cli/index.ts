@@ -15,6 +15,7 @@ import { errorJson, formatError } from './errors.js';
 import { decodeReplyHex, parseHex, resolveCommand } from './hex.js';
 import * as life from './lifecycle.js';
 import * as query from './query.js';
+import * as udev from './udev.js';
 import { DecodeOutputSchema, ErrorOutputSchema } from './schemas.js';
 
 export * from './schemas.js';
@@ -69,6 +70,12 @@ export const VERBS: Record<string, Verb> = {
   wait: { usage: 'wait <device> [<event_nr>] [--noflush]', help: 'Wait until the device\'s event number differs from event_nr (default 0).', run: query.wait },
   setgeometry: { usage: 'setgeometry <device> <cyl> <head> <sect> <start>', help: 'Set the device geometry.', run: life.setgeometry },
   mknodes: { usage: 'mknodes [<device>...]', help: 'Make /dev/mapper match the kernel.', run: life.mknodes },
+  udevcreatecookie: { usage: 'udevcreatecookie', help: 'Create a udev transaction cookie (prints it; nothing where udev sync is off).', run: udev.udevcreatecookie },
+  udevreleasecookie: { usage: 'udevreleasecookie [<cookie>]', help: 'Wait for udev to complete a cookie, then remove it.', run: udev.udevreleasecookie },
+  udevflags: { usage: 'udevflags <cookie>', help: 'The DM_UDEV_* flags a cookie carries (as udev rules import them).', run: udev.udevflags },
+  udevcomplete: { usage: 'udevcomplete <cookie>', help: 'Complete one uevent of a cookie (what udev\'s 95-dm-notify.rules runs).', run: udev.udevcomplete },
+  udevcomplete_all: { usage: 'udevcomplete_all [<age_in_minutes>] [-y|--yes]', help: 'Remove every cookie semaphore not changed or used for the age.', run: udev.udevcompleteAll },
+  udevcookies: { usage: 'udevcookies', help: 'List the cookie semaphores with their values.', run: udev.udevcookies },
   decode: {
     usage: 'decode <command> <hex>|-',
     help: 'Decode a reply buffer (hex, e.g. from strace -X raw -e ioctl) into JSON. <command>: listDevices, DM_LIST_DEVICES or ls, ….', run: decode,
@@ -113,6 +120,9 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   manglename: { type: 'string' },
   noudevsync: { type: 'boolean' },
+  noudevrules: { type: 'boolean' },
+  udevcookie: { type: 'string' },
+  yes: { type: 'boolean', short: 'y' },
   'udev-timeout': { type: 'string' },
 } as const;
 
@@ -130,7 +140,9 @@ export function usage(): string {
     '  --dry-run [--hex]      print the ioctl requests instead of sending them (--hex: annotated bytes, --json: JSON)',
     '  -u|--uuid <uuid>, -j|--major <major> -m|--minor <minor>   select the device instead of a name',
     '  --manglename auto|hex|none   name mangling, as dmsetup (default auto, or $DM_DEFAULT_NAME_MANGLING_MODE)',
-    '  --udev-timeout <ms>    how long to wait for udev to make /dev/mapper nodes (default 10000)',
+    '  --udev-timeout <ms>    how long to wait for udev (cookie or /dev/mapper node; default 30000 / 10000)',
+    '  --noudevsync           send no udev cookie (nodes: wait for udev, else make them), --noudevrules: disable dm rules',
+    '  --udevcookie <cookie>  join a udev transaction (also $DM_UDEV_COOKIE): no wait; udevreleasecookie waits',
     '  -v|--verbose, -h|--help',
     '',
     'Exit status: 0 on success, 1 on failure (as dmsetup).',

@@ -64,7 +64,7 @@ export async function create(ctx: Ctx): Promise<number> {
   let d: DeviceInfo;
   let node: NodeResult['action'] | undefined;
   if (targets) {
-    d = await dm.createDevice({ name: kname, uuid, minor, table: targets, readOnly, secure });
+    d = await dm.createDevice({ name: kname, uuid, minor, table: targets, readOnly, secure, ...ctx.udevOptions() });
     node = await nodeAdded(ctx, d);
   } else {
     d = await dm.create({ name: kname, uuid, minor });
@@ -123,7 +123,7 @@ export async function remove(ctx: Ctx): Promise<number> {
         /* dmsetup ignores a failed error-table swap and still removes */
       }
     }
-    const r = await dm.removeDevice(addressOf(ours), { deferred: ctx.opts.deferred, retries: ctx.opts.retry ? 25 : 1, expect: ours });
+    const r = await dm.removeDevice(addressOf(ours), { deferred: ctx.opts.deferred, retries: ctx.opts.retry ? 25 : 1, expect: ours, ...ctx.udevOptions() });
     const o = ctx.nodeOptions();
     let node: NodeResult['action'] | undefined;
     if (o && !r.deferred && r.name) node = (await removeNode(r.name, { ...o, ueventGenerated: r.ueventGenerated })).action;
@@ -166,7 +166,7 @@ async function suspendResume(ctx: Ctx, action: 'suspend' | 'resume'): Promise<nu
   const dm = await ctx.dm();
   const out: ResultDevice[] = [];
   for (const id of ids) {
-    const d = action === 'suspend' ? await dm.suspend(id, flags) : await dm.resume(id, flags);
+    const d = action === 'suspend' ? await dm.suspend(id, flags) : await dm.resume(id, { ...flags, ...ctx.udevOptions() });
     const node = action === 'resume' ? await nodeAdded(ctx, d) : undefined;
     verboseInfo(ctx, d);
     out.push(resultOf(ctx, d, node ? { node } : {}));
@@ -232,7 +232,7 @@ export async function rename(ctx: Ctx): Promise<number> {
   if (!before.exists) throw new DmError({ command: 'rename', errno: 6, device: id });
   // By uuid or dev the client resolves, renames and checks the device itself (lib/identity.ts);
   // rename() resolves with the device as it now is (its new name or uuid).
-  const d = await dm.rename(id, target);
+  const d = await dm.rename(id, target, ctx.udevOptions());
   let node: NodeResult['action'] | undefined;
   const o = ctx.nodeOptions();
   if (o && 'newName' in target) node = (await renameNode(before.name, target.newName, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;

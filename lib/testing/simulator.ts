@@ -23,6 +23,7 @@ import { ERRNO, mapOpenError } from '../../ffi/errors.js';
 import type { Backend, IoctlResult } from '../backend.js';
 import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
 import { statsMessage, type SimStatsRegion } from './sim-stats.js';
+import { SimUdev } from './udev-sim.js';
 import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
 import { thinTargets } from './thin-sim.js';
 import { faultTargets } from './fault-sim.js';
@@ -55,6 +56,11 @@ export interface SimulatedKernelOptions {
    * before the 2023 change still used strncpy).
    */
   readonly targetTypeCopy?: 'strncpy' | 'strscpy_pad';
+  /**
+   * A simulated udevd with dm's rules (udev-sim.ts): clients on this kernel then default to
+   * `udev: 'sync'`, and their cookies are completed by it. Default: none (no udev).
+   */
+  readonly udev?: boolean;
 }
 
 interface SimTable {
@@ -236,6 +242,8 @@ export class SimulatedKernel {
   /** dm_global_event_nr: bumped by create/remove/rename/remove_all, table events and table swaps. */
   globalEventNr = 0;
   readonly devices = new Map<string, SimDevice>();
+  /** The simulated udevd (`udev: true`), else undefined. */
+  readonly udev: SimUdev | undefined;
   readonly blockDevices: SimBlockDevice[] = [];
   /** Kernel log lines with their sequence numbers. */
   readonly log: { seq: number; text: string }[] = [];
@@ -263,6 +271,7 @@ export class SimulatedKernel {
     this.#targetTypeCopy = options.targetTypeCopy ?? (this.version[1] < 48 ? 'strncpy' : 'strscpy_pad');
     this.major = options.major ?? 254;
     this.privileged = options.privileged ?? true;
+    this.udev = options.udev ? new SimUdev() : undefined;
     for (const t of BUILTIN_TARGETS) {
       const v = builtinTargetVersion(t.name, this.version);
       this.#targets.set(t.name, v ? { ...t, version: v } : t);
@@ -357,6 +366,7 @@ export class SimulatedKernel {
       description: 'simulated kernel',
       openControl: async () => { this.#checkOpen(); return simTransport(this.#port, options.label); },
       openWatcher: async () => { this.#checkOpen(); return simWatcher(this.#port); },
+      ...(this.udev ? { openCookieHost: async () => this.udev!.host() } : {}),
       openKernelLog: () => {
         let cursor = this.#logSeq;
         return {
@@ -525,6 +535,7 @@ export class SimulatedKernel {
     }
     // 8. the handler works on a header whose data_size says "nothing returned yet".
     call.dataSize = DM_MIN_DATA_SIZE;
+    const cookie = call.eventNr; // DM_COOKIE of the uevent (resume, remove, rename); replies overwrite the field
     let r: number;
     try {
       r = this.#handlers[command](call, size);
@@ -534,6 +545,10 @@ export class SimulatedKernel {
     }
     if (r === 0) {
       if (spec.globalEvent) this.#globalEvent();              // 9.
+      // dm_kobject_uevent(): DM_COOKIE goes with the uevent the reply flags as generated.
+      if (this.udev && this.#touched && (call.flags & DM_UEVENT_GENERATED_FLAG) && (command === 'suspend' || command === 'remove' || command === 'rename')) {
+        this.udev.uevent({ action: command === 'remove' ? 'remove' : 'change', name: this.#touched.name, minor: this.#touched.minor, cookie });
+      }
       const out = call.dataSize;                                      // 10. copy back on success only
       user.set(kbuf.subarray(0, Math.min(out, user.length)));
     }

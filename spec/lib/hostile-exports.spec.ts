@@ -82,6 +82,12 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   syncNodes: [{ kind: 'custom', valid: { list: async () => dm.list() }, hostile: [null, Symbol('d'), 5, 'dm', {}, { list: 1 }] }, nodeOpts({ name: 'string' })],
   // device numbers
   encodeDev: [uint(254), uint(0)],
+  // udev cookies (lib/udev-cookie.ts)
+  encodeCookie: [{ kind: 'custom', valid: 0x0d4d0001, hostile: [undefined, null, Symbol('c'), -1, 1.5, 0x100000000, '1', {}, 1n] }, { kind: 'custom', valid: 0x40, hostile: [undefined, null, -1, 0x10000, 1.5, '1', Symbol('f')] }],
+  decodeCookie: [{ kind: 'custom', valid: 0x0d4d0001, hostile: [undefined, null, Symbol('c'), -1, 1.5, 0x100000000, '1', {}, 1n] }],
+  udevFlagLines: [{ kind: 'custom', valid: 0x00400000, hostile: [undefined, null, Symbol('c'), -1, 1.5, 0x100000000, '0x40', {}, 1n] }],
+  cookiesSupported: [{ kind: 'custom', valid: [4, 48, 0], hostile: [undefined, null, 5, 'x', {}, [], [4], [Symbol('v'), 1], ['4', '48'], [4, -1], [4, 1.5]] }],
+  realCookieHost: [{ kind: 'custom', valid: {}, hostile: [null, Symbol('e'), 5, 'env', []] }],
   decodeDev: [{ kind: 'custom', valid: 0n, hostile: [undefined, null, Symbol('r'), 1, '1', {}, [], -1n] }],
   devToString: [{ kind: 'custom', valid: { major: 1, minor: 1 }, hostile: [undefined, null, Symbol('d'), 1, 'x', {}, [], { major: '1', minor: 1 }, { major: 1, minor: Symbol('m') }] }],
   // dmctl as a library (the devicemapper/cli entry point)

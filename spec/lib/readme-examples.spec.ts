@@ -10,6 +10,7 @@ import { snapshotterCycle } from '../../examples/thin-pool.js';
 import { watchPool } from '../../examples/thin-pool-conditions.js';
 import { faultInjection } from '../../examples/faulty-device.js';
 import { errorPaths } from '../../examples/sim-faults.js';
+import { withUdev } from '../../examples/udev-sync.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -35,6 +36,7 @@ describe('README examples', () => {
     ['examples/thin-pool-conditions.ts', 'thin-pool-conditions'],
     ['examples/faulty-device.ts', 'faulty-device'],
     ['examples/sim-faults.ts', 'sim-faults'],
+    ['examples/udev-sync.ts', 'udev-sync'],
   ])('README shows %s (%s) verbatim', (file, name) => {
     expect(readmeBlock(file, name)).toBe(region(file, name));
   });
@@ -93,5 +95,19 @@ describe('README examples', () => {
 
   test('the fault API example drives each error path', async () => {
     expect(await errorPaths()).toEqual(['create: ENOMEM', 'rolled back: true', 'remove: EBUSY', 'woken']);
+  });
+
+  test('the udev example syncs every step with the simulated udevd and leaves no link or semaphore', async () => {
+    const k = new SimulatedKernel({ udev: true });
+    const d = await DeviceMapper.open({ backend: k.backend() });
+    try {
+      await withUdev(d);
+      expect(k.udev!.events.map((e) => [e.action, e.cookie !== 0])).toEqual([['change', true], ['change', true], ['remove', true]]);
+      expect(k.udev!.links.size).toBe(0);
+      expect(k.udev!.semaphores).toEqual([]);
+      expect(k.devices.size).toBe(0);
+    } finally {
+      d.close();
+    }
   });
 });

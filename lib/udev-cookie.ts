@@ -10,6 +10,7 @@
  * Waiting never sleeps in the kernel: the zero-wait is a `semop(…, IPC_NOWAIT)` tried on a
  * timer with a growing step (1 ms … 25 ms), so no thread is parked and the event loop runs.
  */
+import { DmBaseError } from '../base/error.js';
 import * as fs from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { DmSyscallError } from '../ffi/block.js';
@@ -166,7 +167,7 @@ export async function realCookieHost(env: Readonly<Record<string, string | undef
 }
 
 /** A cookie wait ran out of time: udev did not complete it. The semaphore was removed. */
-export class DmUdevTimeoutError extends Error {
+export class DmUdevTimeoutError extends DmBaseError<'UDEV_TIMEOUT'> {
   override readonly name = 'DmUdevTimeoutError';
   readonly code = 'UDEV_TIMEOUT';
   /** The cookie (as udev sees it, without flags) and what was still pending. */
@@ -182,7 +183,7 @@ export class DmUdevTimeoutError extends Error {
 }
 
 /** A cookie's semaphore could not be made, found or used (libdm's messages, with the errno). */
-export class DmCookieError extends Error {
+export class DmCookieError extends DmBaseError<'UDEV_COOKIE'> {
   override readonly name = 'DmCookieError';
   readonly code = 'UDEV_COOKIE';
   readonly cookie: number;

@@ -84,11 +84,13 @@ export const COMMAND_TABLE = {
   },
   removeAll: {
     nr: 1, kernelName: 'DM_REMOVE_ALL', client: 'removeAll', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => plan(flagIf(p.deferred, 'deferred', DM_DEFERRED_REMOVE)),
     request: 'none', reply: 'version', payload: false, noParams: true, globalEvent: true, maySleep: true,
   },
   listDevices: {
     nr: 2, kernelName: 'DM_LIST_DEVICES', client: 'list', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => {
       const flags = flagIf(p.withUuid, 'withUuid', DM_UUID_FLAG);
       // On 4.45+ name/uuid are prefix filters: empty means "all devices".
@@ -100,6 +102,7 @@ export const COMMAND_TABLE = {
   },
   create: {
     nr: 3, kernelName: 'DM_DEV_CREATE', client: 'create', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => {
       const name = checkName(p.name);
       const uuid = p.uuid === undefined ? '' : checkUuid(p.uuid);
@@ -114,6 +117,7 @@ export const COMMAND_TABLE = {
   },
   remove: {
     nr: 4, kernelName: 'DM_DEV_REMOVE', client: 'remove', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => {
       const id = idFields(p.id);
       const flags = flagIf(p.deferred, 'deferred', DM_DEFERRED_REMOVE);
@@ -123,6 +127,7 @@ export const COMMAND_TABLE = {
   },
   rename: {
     nr: 5, kernelName: 'DM_DEV_RENAME', client: 'rename', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => {
       const name = checkName(p.name, 'name');
       if ((p.newName === undefined) === (p.newUuid === undefined)) {
@@ -139,6 +144,7 @@ export const COMMAND_TABLE = {
   },
   suspend: {
     nr: 6, kernelName: 'DM_DEV_SUSPEND', client: 'suspend', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => {
       if (p.action !== 'suspend' && p.action !== 'resume') {
         throw new DmCodecError('INVALID_ARGUMENT', `action must be 'suspend' or 'resume', got ${String(p.action)}`, 'action');
@@ -153,11 +159,13 @@ export const COMMAND_TABLE = {
   },
   info: {
     nr: 7, kernelName: 'DM_DEV_STATUS', client: 'info', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => { const id = idFields(p.id); return plan(flagIf(p.inactive, 'inactive', DM_QUERY_INACTIVE_TABLE_FLAG), id); },
     request: 'none', reply: 'device', payload: false, noParams: true, globalEvent: false, maySleep: false,
   },
   wait: {
     nr: 8, kernelName: 'DM_DEV_WAIT', client: 'wait', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => {
       const id = idFields(p.id);
       const eventNr = checkInt(p.eventNr, 'eventNr', 0, 0xffffffff);
@@ -187,16 +195,19 @@ export const COMMAND_TABLE = {
   },
   clear: {
     nr: 10, kernelName: 'DM_TABLE_CLEAR', client: 'clear', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => plan(0, idFields(p.id)),
     request: 'none', reply: 'device', payload: false, noParams: true, globalEvent: false, maySleep: true,
   },
   deps: {
     nr: 11, kernelName: 'DM_TABLE_DEPS', client: 'deps', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => { const id = idFields(p.id); return plan(flagIf(p.inactive, 'inactive', DM_QUERY_INACTIVE_TABLE_FLAG), id); },
     request: 'none', reply: 'deps', payload: true, noParams: false, globalEvent: false, maySleep: false,
   },
   status: {
     nr: 12, kernelName: 'DM_TABLE_STATUS', client: 'status', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => {
       const id = idFields(p.id);
       const flags = flagIf(p.table, 'table', DM_STATUS_TABLE_FLAG)
@@ -233,6 +244,7 @@ export const COMMAND_TABLE = {
   },
   setGeometry: {
     nr: 15, kernelName: 'DM_DEV_SET_GEOMETRY', client: 'setGeometry', minVersion: [4, 6, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => {
       const id = idFields(p.id);
       const c = checkInt(p.cylinders, 'cylinders', 0, 65535);
@@ -254,6 +266,7 @@ export const COMMAND_TABLE = {
   },
   getTargetVersion: {
     nr: 17, kernelName: 'DM_GET_TARGET_VERSION', client: 'getTargetVersion', minVersion: [4, 41, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p) => {
       const name = checkCString(p.target, 'target', DM_NAME_LEN - 1);
       if (name.length === 0) throw new DmCodecError('INVALID_ARGUMENT', 'target must not be empty', 'target');

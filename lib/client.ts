@@ -545,6 +545,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   async depsWithInfo(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<{ device: DeviceInfo; deps: DevNo[] }> {
     return this.depsWithInfoSync(device, options);
   }
+  /** {@link DeviceMapper.depsWithInfo} on the calling thread (DM_TABLE_DEPS never sleeps in the kernel). */
   depsWithInfoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): { device: DeviceInfo; deps: DevNo[] } {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean' });

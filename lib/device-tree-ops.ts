@@ -46,6 +46,7 @@ export interface SuspendTreeOptions extends TreeOperationOptions {
   readonly timeoutMs?: number;
 }
 
+/** Options of {@link resumeTree}: as {@link suspendTree}'s. */
 export type ResumeTreeOptions = SuspendTreeOptions;
 
 export interface RemoveTreeOptions extends TreeOperationOptions {
@@ -70,6 +71,7 @@ export type KeptReason =
   /** EBUSY after every attempt. */
   | 'busy';
 
+/** What {@link removeTree} removed and what it kept (with the reason). */
 export interface RemoveTreeResult {
   /** Removed, in the order they went. */
   readonly removed: TreeNode[];
@@ -83,6 +85,7 @@ export interface RemoveTreeResult {
   readonly complete: boolean;
 }
 
+/** What {@link suspendTree} suspended, top-down. */
 export interface SuspendTreeResult {
   /** Suspended by this call, top-down. */
   readonly suspended: TreeNode[];
@@ -93,6 +96,7 @@ export interface SuspendTreeResult {
   readonly gone: TreeNode[];
 }
 
+/** What {@link resumeTree} resumed, bottom-up. */
 export interface ResumeTreeResult {
   /** Resumed by this call, bottom-up. */
   readonly resumed: TreeNode[];
@@ -107,6 +111,7 @@ export interface TreeReload {
   readonly secure?: boolean;
 }
 
+/** What {@link reloadTree} loaded, suspended and resumed. */
 export interface ReloadTreeResult {
   /** Loaded, bottom-up. */
   readonly loaded: TreeNode[];

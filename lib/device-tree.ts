@@ -50,6 +50,7 @@ interface MutableNode extends TreeNode {
   readonly parents: TreeNode[];
 }
 
+/** Options of {@link DeviceTree.read}. */
 export interface ReadTreeOptions {
   /** sysfs root for the names of non-dm devices (default /sys). */
   readonly sysfs?: string;
@@ -60,6 +61,10 @@ export type TreeDeviceRef = string | DeviceId | TreeNode;
 
 const keyOf = (d: { readonly major: number; readonly minor: number }) => `${d.major}:${d.minor}`;
 
+/**
+ * One snapshot of every device-mapper device and what it is stacked on (from DM_TABLE_DEPS of
+ * each device, like libdevmapper's deptree), with the orders the tree operations use.
+ */
 export class DeviceTree {
   readonly #nodes = new Map<string, MutableNode>();
   /** libdm's root->uses: the top level, in libdm's list order. */

@@ -49,6 +49,7 @@ export interface DeviceChangedEvent extends DeviceEventBase { readonly kind: 'ch
 /** One device event of `events()`: narrow on `kind` (`oldName` exists on `renamed`). */
 export type DeviceEvent = DeviceAddedEvent | DeviceRemovedEvent | DeviceRenamedEvent | DeviceChangedEvent;
 
+/** Which devices an `events()` stream reports. */
 export interface EventFilter {
   /** Only devices whose (new or old) name starts with this. */
   readonly namePrefix?: string;

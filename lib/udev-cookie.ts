@@ -22,6 +22,7 @@ import { describeValue, objectArg } from './args.js';
 /** The upper 16 bits of every cookie's key (libdevmapper.h DM_COOKIE_MAGIC). */
 export const DM_COOKIE_MAGIC = 0x0d4d;
 export const DM_UDEV_FLAGS_SHIFT = 16;
+/** The bits of a cookie value that carry DM_UDEV_* flags (the upper 16). */
 export const DM_UDEV_FLAGS_MASK = 0xffff0000;
 
 /** libdevmapper.h's DM_UDEV_* flags (the upper 16 bits of event_nr), same names and values. */
@@ -49,6 +50,7 @@ export const UDEV_FLAGS = {
   SUBSYSTEM_6: 0x4000,
   SUBSYSTEM_7: 0x8000,
 } as const;
+/** The name of one DM_UDEV_* flag (a key of {@link UDEV_FLAGS}). */
 export type UdevFlagName = keyof typeof UDEV_FLAGS;
 
 /**

@@ -22,6 +22,7 @@ export interface DeviceArea {
   readonly length: bigint;
 }
 
+/** What a simulated target's constructor may ask of the kernel (device lookups). */
 export interface TargetContext {
   /** Resolves a device argument (path or major:minor) to a known block device, or undefined. */
   lookup(arg: string): SimBlockDevice | undefined;

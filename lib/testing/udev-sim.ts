@@ -21,6 +21,10 @@ export interface SimUevent {
 
 interface SimSem { key: number; value: number; otime: number; ctime: number }
 
+/**
+ * The simulator's udevd (`new SimulatedKernel({ udev: true })`): in-memory cookie semaphores,
+ * dm's udev rules applied to `links`, cookies completed after each uevent; `stop()`/`start()`.
+ */
 export class SimUdev {
   /** Whether udevd processes events. */
   #running = true;
@@ -49,6 +53,7 @@ export class SimUdev {
     this.#running = true;
     for (const e of this.#queue.splice(0)) this.#schedule(e);
   }
+  /** Whether udevd is processing events (false after `stop()`). */
   get running(): boolean { return this.#running; }
 
   /** The semaphore sets alive now (leak checks). */

@@ -79,6 +79,7 @@ export interface CommandSpec<C extends CommandName = CommandName> {
 export const COMMAND_TABLE = {
   version: {
     nr: 0, kernelName: 'DM_VERSION', client: 'version', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: () => plan(0),
     request: 'none', reply: 'version', payload: false, noParams: false, globalEvent: false, maySleep: false,
   },
@@ -179,6 +180,7 @@ export const COMMAND_TABLE = {
   },
   load: {
     nr: 9, kernelName: 'DM_TABLE_LOAD', client: 'load', minVersion: [4, 0, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p, rc) => {
       const id = idFields(p.id);
       const flags = flagIf(p.readOnly, 'readOnly', DM_READONLY_FLAG) | flagIf(p.secure, 'secure', DM_SECURE_DATA_FLAG);
@@ -222,11 +224,13 @@ export const COMMAND_TABLE = {
   },
   listVersions: {
     nr: 13, kernelName: 'DM_LIST_VERSIONS', client: 'listVersions', minVersion: [4, 1, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: () => plan(0),
     request: 'none', reply: 'versions', payload: true, noParams: false, globalEvent: false, maySleep: false,
   },
   message: {
     nr: 14, kernelName: 'DM_TARGET_MSG', client: 'message', minVersion: [4, 2, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: (p, rc) => {
       const id = idFields(p.id);
       const sector = checkU64(p.sector ?? 0, 'sector', 'INVALID_SECTOR');
@@ -261,6 +265,7 @@ export const COMMAND_TABLE = {
   },
   armPoll: {
     nr: 16, kernelName: 'DM_DEV_ARM_POLL', client: 'armPoll', minVersion: [4, 37, 0],
+    /** Builds this command's request plan from the client's parameters. */
     plan: () => plan(0),
     request: 'none', reply: 'version', payload: false, noParams: true, globalEvent: false, maySleep: false,
   },

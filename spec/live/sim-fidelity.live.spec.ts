@@ -55,7 +55,11 @@ describeLive(`simulator fidelity [kernel ${kernelLabel}]`, () => {
       try { await f(); return `${what}: ok`; } catch (e) {
         if (!(e instanceof DmError)) throw e;
         // The simulator prints constructor errors without 6.x's " (-EINVAL)" suffix (docs/kernel-facts.md).
-        const own = (e.kernelLog ?? []).map((l) => l.replaceAll(where, 'DEV').replace(/ \(-E[A-Z]+\)$/, ''));
+        const own = (e.kernelLog ?? []).map((l) => l.replaceAll(where, 'DEV').replace(/ \(-E[A-Z]+\)$/, ''))
+          // 6.12's snapshot constructor error path puts a device it never got (measured: a
+          // garbage name "not in table devices list", then "dm_put_device call missing"):
+          // kernel artefacts the simulator does not model (docs/kernel-facts.md).
+          .filter((l) => !/: device .* not in table devices list$/.test(l) && !/: dm_table_destroy: dm_put_device call missing for /.test(l));
         return `${what}: ${e.code} ${JSON.stringify(own)}`;
       }
     };

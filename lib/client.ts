@@ -15,7 +15,7 @@ import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, t
 import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, renamedInfo, sameIdentity, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
 import { SharedPoller } from './poller.js';
-import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from '../codec/index.js';
+import { DM_UEVENT_GENERATED_FLAG, describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from '../codec/index.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
@@ -392,7 +392,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       // it is the device the reply's dev names (else the reply with the new name or uuid).
       const r = await udevTransaction(udev, options, async (cookie) => (await this.#runner.runAsync('rename', { name: id.name!, ...to, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated);
       const now = this.#infoQuiet('newName' in to ? { name: to.newName } : { uuid: to.newUuid });
-      return now && now.dev.major === r.dev.major && now.dev.minor === r.dev.minor ? now : renamedInfo(r, to);
+      return now && now.dev.major === r.dev.major && now.dev.minor === r.dev.minor ? withUeventOf(now, r) : renamedInfo(r, to);
     }
     this.#begin();
     try {
@@ -412,7 +412,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       if (!now || !sameIdentity(renamed, now)) {
         throw new DmIdentityError('rename', renamed, now ? identityOf(now) : {}, true);
       }
-      return now; // the device under its new name (or uuid), checked to be ours
+      return withUeventOf(now, r.device); // the device under its new name (or uuid), checked to be ours
     } finally {
       this.#end();
     }
@@ -845,3 +845,18 @@ function byNameBytes(a: ListedDevice, b: ListedDevice): number {
 type CommandMethod = CommandTable[CommandName]['client'];
 type MissingCommandMethods = Exclude<CommandMethod, keyof DeviceMapper>;
 true satisfies ([MissingCommandMethods] extends [never] ? true : MissingCommandMethods);
+
+/**
+ * The device as it is after a rename, read back by info, with the rename reply's
+ * DM_UEVENT_GENERATED_FLAG: only DEV_RENAME's reply says whether the kernel sent the uevent,
+ * and node handling (`renameNode`) and udev sync decide on it.
+ */
+function withUeventOf(now: DeviceInfo, reply: DeviceInfo): DeviceInfo {
+  const generated = reply.flags.ueventGenerated;
+  if (now.flags.ueventGenerated === generated) return now;
+  return {
+    ...now,
+    flags: { ...now.flags, ueventGenerated: generated },
+    rawFlags: generated ? now.rawFlags | DM_UEVENT_GENERATED_FLAG : now.rawFlags & ~DM_UEVENT_GENERATED_FLAG,
+  };
+}

@@ -6,9 +6,7 @@
 import * as fs from 'node:fs';
 import type { z } from 'zod';
 import { describeTableLine, isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../../codec/index.js';
-import { DeviceMapper, DmBaseError, type NodeOptions } from '../index.js';
-import type { CookieHost, UdevCallOptions } from '../index.js';
-import { UDEV_FLAGS } from '../index.js';
+import { DeviceMapper, DmBaseError, UDEV_FLAGS, type CookieHost, type NodeOptions, type UdevCallOptions } from '../index.js';
 import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from './hex.js';
 import { displayName, mangle, manglingMode, rawAlternative, type ManglingMode } from './mangle.js';
 import { DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';

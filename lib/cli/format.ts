@@ -6,8 +6,7 @@
  */
 import * as fs from 'node:fs';
 import type { DeviceInfo, DevNo, TargetLine, TargetVersion } from '../../codec/index.js';
-import { DmBaseError } from '../index.js';
-import { redactTableParams } from '../index.js';
+import { DmBaseError, redactTableParams } from '../index.js';
 
 /** `_display_info_long`, including its trailing empty line. `readAhead` undefined = line omitted (as when libdm cannot read it). */
 export function infoLong(name: string, d: DeviceInfo, readAhead: number | undefined): string {

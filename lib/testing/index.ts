@@ -10,5 +10,6 @@ export type {
 export type { DeviceArea, TargetContext } from './targets.js';
 export { simFaults, SimFaults, type SimFaultMatch } from './faults.js';
 export { thinSim, ThinSim, type SimPool } from './thin-sim.js';
+export { tableDeviceOrder } from './table-devices.js';
 export { simThinPoolIo, type SimThinPoolIo } from './sim-io.js';
 export { SimUdev, type SimUevent } from './udev-sim.js';

@@ -29,6 +29,7 @@ import { thinTargets } from './thin-sim.js';
 import { faultTargets } from './fault-sim.js';
 import { checkDeviceAreas } from './device-areas.js';
 import { storageTargets } from './storage-targets.js';
+import { tableDeviceOrder } from './table-devices.js';
 
 export { SimError, splitArgs, BUILTIN_TARGETS };
 export type { ConstructedTarget, SimBlockDevice, SimTargetType };
@@ -957,14 +958,14 @@ export class SimulatedKernel {
       this.#devStatus(d, k);
       const t = this.#table(d, k);
       if (!t) return 0;
-      const seen = new Map<string, SimBlockDevice>();
-      for (const l of t.lines) for (const b of l.target.deps) seen.set(`${b.major}:${b.minor}`, b);
-      const needed = DEPS.dev + 8 * seen.size;
+      // The table's device list, newest first (retrieve_deps(): docs/kernel-facts.md).
+      const devs = tableDeviceOrder(t.lines.flatMap((l) => l.target.deps), (b) => `${b.major}:${b.minor}`);
+      const needed = DEPS.dev + 8 * devs.length;
       const len = this.#resultBuffer(k, size);
       if (len < needed) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
-      k.view.setUint32(OUT + DEPS.count, seen.size, this.#le);
+      k.view.setUint32(OUT + DEPS.count, devs.length, this.#le);
       k.view.setUint32(OUT + DEPS.padding, 0, this.#le);
-      [...seen.values()].forEach((b, i) => k.view.setBigUint64(OUT + DEPS.dev + 8 * i, encodeDev(b.major, b.minor), this.#le));
+      devs.forEach((b, i) => k.view.setBigUint64(OUT + DEPS.dev + 8 * i, encodeDev(b.major, b.minor), this.#le));
       k.dataSize = OUT + needed;
       return 0;
     },

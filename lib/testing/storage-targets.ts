@@ -375,7 +375,8 @@ const mirror: SimTargetType = {
     return {
       table: `${logText} ${n} ${parts.join(' ')}${features.length ? ` ${features.length} ${features.join(' ')}` : ''}`,
       status: () => `${n} ${devs.map(mm).join(' ')} ${regions}/${regions} 1 ${'A'.repeat(n!)} ${logType === 'disk' ? `3 disk ${mm(logDev!)} A` : '1 core'}`,
-      deps: logDev ? [...devs, logDev] : devs,
+      // mirror_ctr() creates the dirty log (which opens a disk log's device) before the legs.
+      deps: logDev ? [logDev, ...devs] : devs,
       areas,
     };
   },

@@ -36,7 +36,11 @@ export interface ConstructedTarget {
   readonly table: string;
   /** The status text (INFO). */
   status(): string;
-  /** Block devices the target uses (TABLE_DEPS). */
+  /**
+   * Block devices the target uses, in the order its constructor opens them with
+   * dm_get_device() (repeats allowed): DM_TABLE_DEPS lists the table's devices newest first
+   * (table-devices.ts), so this order, not the order of the parameters, decides it.
+   */
   readonly deps: readonly SimBlockDevice[];
   /**
    * The areas of its devices the target maps (its `iterate_devices`): checked against the

@@ -256,7 +256,7 @@ function poolType(kernel: SimulatedKernel): SimTargetType {
         pool: p,
         pending: { blocks, lowWaterMark, features },
         table,
-        deps: [meta, data],
+        deps: [meta, data], // pool_ctr(): the metadata device, then the data device
         status() {
           if (p.mode === 'fail') return 'Fail';
           const totalMeta = meta.sectors / 8n;
@@ -366,7 +366,8 @@ function thinType(kernel: SimulatedKernel): SimTargetType {
       return {
         pool, thinId: id,
         table: `${poolDev.major}:${poolDev.minor} ${id}${origin ? ` ${origin.major}:${origin.minor}` : ''}`,
-        deps: origin ? [poolDev, origin] : [poolDev],
+        // thin_ctr() opens the external origin before the pool device.
+        deps: origin ? [origin, poolDev] : [poolDev],
         status() {
           if (pool.mode === 'fail') return 'Fail';
           const t = pool.thins.get(id);

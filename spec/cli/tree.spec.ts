@@ -39,7 +39,8 @@ test('default: ascii in the C locale, major:minor, non-dm leaves as " (M:m)", li
   expect(await tree()).toBe([
     'a (254:5)', ' `-shared (254:4)', '    `- (7:1)',
     CUT, ' `-shared (254:4)', '    `- (7:1)',
-    'thin (254:3)', ' `-pool (254:2)', '    |-meta (254:0)', '    |  `- (7:0)', '    `-data (254:1)', '       `- (7:1)',
+    // The kernel lists the pool's devices newest first: data, then meta (docs/kernel-facts.md).
+    'thin (254:3)', ' `-pool (254:2)', '    |-data (254:1)', '    |  `- (7:1)', '    `-meta (254:0)', '       `- (7:0)',
     'z (254:7)', '',
   ].join('\n'));
   expect(await tree('table')).toBe(await tree()); // accepted, prints nothing more (as dmsetup)
@@ -47,8 +48,8 @@ test('default: ascii in the C locale, major:minor, non-dm leaves as " (M:m)", li
   const t = JSON.parse((await env.dmctl(['ls', '--tree', '--json'])).stdout).tree as { name: string | null; children: unknown[] }[];
   expect(t.map((n) => n.name)).toEqual(['a', LONG, 'thin', 'z']);
   expect(JSON.stringify(t[2])).toBe(JSON.stringify({ name: 'thin', major: 254, minor: 3, children: [{ name: 'pool', major: 254, minor: 2, children: [
-    { name: 'meta', major: 254, minor: 0, children: [{ name: null, major: 7, minor: 0, children: [] }] },
-    { name: 'data', major: 254, minor: 1, children: [{ name: null, major: 7, minor: 1, children: [] }] }] }] }));
+    { name: 'data', major: 254, minor: 1, children: [{ name: null, major: 7, minor: 1, children: [] }] },
+    { name: 'meta', major: 254, minor: 0, children: [{ name: null, major: 7, minor: 0, children: [] }] }] }] }));
 });
 
 test('inverted: from the bottom level (devices that use nothing), in the order they were found', async () => {
@@ -64,13 +65,13 @@ test('inverted: from the bottom level (devices that use nothing), in the order t
 test('compact, attributes, blkdevname, notrunc, abbreviations', async () => {
   expect(await tree('compact')).toBe([
     'a (254:5)---shared (254:4)--- (7:1)', CUT,
-    'thin (254:3)---pool (254:2)-+-meta (254:0)--- (7:0)', '                               `-data (254:1)--- (7:1)', 'z (254:7)', '',
+    'thin (254:3)---pool (254:2)-+-data (254:1)--- (7:1)', '                               `-meta (254:0)--- (7:0)', 'z (254:7)', '',
   ].join('\n'));
   expect((await tree('active,open,rw,uuid')).split('\n').filter((l) => l.includes('['))).toEqual([
     'a (254:5) [SUSPENDED, RW, 0, ]', ' `-shared (254:4) [ACTIVE, RW, 2, ]', ' `-shared (254:4) [ACTIVE, RW, 2, ]',
-    'thin (254:3) [ACTIVE, RW, 0, THIN-1]', ' `-pool (254:2) [ACTIVE, RW, 1, POOL-1]', '    |-meta (254:0) [ACTIVE, RW, 1, ]', '    `-data (254:1) [ACTIVE, RW, 1, ]', 'z (254:7) [ACTIVE, RW, 0, ]',
+    'thin (254:3) [ACTIVE, RW, 0, THIN-1]', ' `-pool (254:2) [ACTIVE, RW, 1, POOL-1]', '    |-data (254:1) [ACTIVE, RW, 1, ]', '    `-meta (254:0) [ACTIVE, RW, 1, ]', 'z (254:7) [ACTIVE, RW, 0, ]',
   ]);
-  expect((await tree('blkdevname')).split('\n')).toEqual(expect.arrayContaining(['thin <dm-3> (254:3)', '    |  `- <loop0> (7:0)']));
+  expect((await tree('blkdevname')).split('\n')).toEqual(expect.arrayContaining(['thin <dm-3> (254:3)', '       `- <loop0> (7:0)']));
   expect(await tree('notrunc')).toContain(`${LONG} (254:6)\n`);
   // 2.03.16 matches a prefix, first in its own order: "i" = inverted, "c" = compact, "a" = active (not ascii).
   expect((await tree('i,c')).split('\n')[0]).toBe(' (7:1)-+-shared (254:4)-+-a (254:5)');
@@ -84,7 +85,7 @@ test('the locale picks the symbols; a terminal\'s width moves the cut; an unknow
   expect((await tree('vt100')).split('\n')[1]).toBe(' \x1b(0\x0fmq\x1b(Bshared (254:4)');
   const narrow = await env.dmctl(['ls', '--tree'], { columns: 20 });
   // 17 columns: a line of 18 or more keeps 16 and "...", one of exactly 17 is whole.
-  expect(narrow.stdout.split('\n').slice(8, 12)).toEqual(['    |-meta (254:...', '    |  `- (7:0)', '    `-data (254:...', '       `- (7:1)']);
+  expect(narrow.stdout.split('\n').slice(8, 12)).toEqual(['    |-data (254:...', '    |  `- (7:1)', '    `-meta (254:...', '       `- (7:0)']);
   expect(narrow.stdout.split('\n')[3]).toBe(`b-${'x'.repeat(14)}...`);
   const bad = await env.dmctl(['ls', '--tree', '-o', 'bogus,x']);
   expect(bad.code).toBe(1);

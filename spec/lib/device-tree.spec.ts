@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
   DeviceMapper, DeviceTree, DmIdentityError, DmOperationError, reloadTree, removeTree, resumeTree, suspendTree, type TreeNode,
 } from '../../lib/index.js';
-import { SimError, SimulatedKernel, type SimTargetType } from '../../lib/testing/index.js';
+import { SimError, SimulatedKernel, tableDeviceOrder, type SimTargetType } from '../../lib/testing/index.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -52,6 +52,12 @@ async function stacks(): Promise<void> {
 }
 
 const names = (ns: readonly TreeNode[]) => ns.map((n) => n.name || n.key);
+// The pool's devices as DM_TABLE_DEPS lists them: pool_ctr() opens meta, then data, and the
+// kernel lists a table's devices newest first (docs/kernel-facts.md), so: data, meta.
+const POOL_DEVS = tableDeviceOrder(['meta', 'data']);
+const [FIRST, SECOND] = POOL_DEVS as [string, string];
+/** The leaf under each pool device (7:0 is named loop0 by the fake sysfs of the first test). */
+const LOOP_OF: Record<string, string> = { meta: 'loop0', data: '7:1' };
 
 describe('DeviceTree: one snapshot, libdevmapper\'s orders', () => {
   test('nodes, parents, children; roots and leaves in deptree order; non-dm leaves', async () => {
@@ -68,7 +74,8 @@ describe('DeviceTree: one snapshot, libdevmapper\'s orders', () => {
     const pool = t.node('pool');
     expect(pool.kind).toBe('dm');
     expect(pool.uuid).toBe('POOL-1');
-    expect(names(pool.children)).toEqual(['meta', 'data']);
+    expect(names(pool.children)).toEqual(POOL_DEVS);
+    expect(POOL_DEVS).toEqual(['data', 'meta']);
     expect(names(pool.parents)).toEqual(['thin']);
     const loop0 = t.node({ dev: { major: 7, minor: 0 } });
     expect(loop0.kind).toBe('block');
@@ -76,10 +83,11 @@ describe('DeviceTree: one snapshot, libdevmapper\'s orders', () => {
     expect(names(loop0.parents)).toEqual(['clin', 'meta']);
     expect(t.node({ uuid: 'THIN-1' })).toBe(t.node('thin'));
     expect(t.node('meta').info?.openCount).toBe(1); // held by the pool's table
-    expect(names(t.topDown(['thin']))).toEqual(['thin', 'pool', 'meta', 'data', 'loop0', '7:1']);
-    expect(names(t.bottomUp(['thin']))).toEqual(['loop0', '7:1', 'meta', 'data', 'pool', 'thin']); // dm_tree_activate_children: all below first
+    expect(names(t.topDown(['thin']))).toEqual(['thin', 'pool', ...POOL_DEVS, ...POOL_DEVS.map((n) => LOOP_OF[n])]);
+    // dm_tree_activate_children: all below first
+    expect(names(t.bottomUp(['thin']))).toEqual([...POOL_DEVS.map((n) => LOOP_OF[n]), ...POOL_DEVS, 'pool', 'thin']);
     expect(names(t.above(['meta']))).toEqual(['thin', 'pool', 'meta']);
-    expect(names(t.removalOrder(['thin', 'crypt']))).toEqual(['thin', 'pool', 'meta', 'data', 'crypt', 'clin']);
+    expect(names(t.removalOrder(['thin', 'crypt']))).toEqual(['thin', 'pool', ...POOL_DEVS, 'crypt', 'clin']);
     expect(names(t.removalOrder(['pool']))).toEqual([]); // used by thin, outside the subtree
     expect(() => t.node('nope')).toThrow(DmOperationError);
   });
@@ -93,8 +101,11 @@ describe('DeviceTree: one snapshot, libdevmapper\'s orders', () => {
     expect(names(t.roots)).toEqual(['top']);
     expect(names(t.node('shared').parents)).toEqual(['a', 'b']);
     expect(t.node('shared').info?.openCount).toBe(2);
-    expect(names(t.topDown())).toEqual(['top', 'a', 'b', 'shared', '7:0']);
-    expect(names(t.bottomUp())).toEqual(['7:0', 'shared', 'a', 'b', 'top']);
+    // top's table opens a, then b: the kernel lists b, a.
+    const topDevs = tableDeviceOrder(['a', 'b']);
+    expect(names(t.node('top').children)).toEqual(topDevs);
+    expect(names(t.topDown())).toEqual(['top', ...topDevs, 'shared', '7:0']);
+    expect(names(t.bottomUp())).toEqual(['7:0', 'shared', ...topDevs, 'top']);
   });
 });
 
@@ -102,10 +113,10 @@ describe('removeTree', () => {
   test('thin on thin-pool on linear: top-down, each once its users are gone; loop devices untouched; nothing left', async () => {
     await stacks();
     const r = await removeTree(dm, ['thin']);
-    expect(names(r.removed)).toEqual(['thin', 'pool', 'meta', 'data']);
+    expect(names(r.removed)).toEqual(['thin', 'pool', ...POOL_DEVS]);
     expect(r.complete).toBe(true);
     expect(r.kept).toEqual([]);
-    expect(log).toEqual(['remove thin', 'remove pool', 'remove meta', 'remove data']);
+    expect(log).toEqual(['thin', 'pool', ...POOL_DEVS].map((n) => `remove ${n}`));
     expect([...kernel.devices.keys()].sort()).toEqual(['clin', 'crypt']);
     const c = await removeTree(dm, [{ uuid: 'CRYPT-1' }]);
     expect(names(c.removed)).toEqual(['crypt', 'clin']);
@@ -153,22 +164,22 @@ describe('removeTree', () => {
 
   test('a racing process replaces a node between two of our ioctls: DmIdentityError, the stranger untouched, nothing further', async () => {
     await stacks();
-    // After our remove of the pool, someone removes "meta" (no uuid) and makes their own "meta" on another minor.
+    // After our remove of the pool, someone removes the pool's first device (no uuid) and makes their own on another minor.
     const off2 = kernel.intercept({
       before: (e) => {
-        if (e.label === undefined && e.command === 'info' && kernel.devices.has('meta') && !kernel.devices.has('pool')) {
+        if (e.label === undefined && e.command === 'info' && kernel.devices.has(FIRST) && !kernel.devices.has('pool')) {
           off2();
-          const m = kernel.devices.get('meta')!;
-          kernel.devices.delete('meta');
-          kernel.devices.set('meta', { ...m, minor: 42, live: undefined, inactive: undefined, stats: new Map() });
+          const m = kernel.devices.get(FIRST)!;
+          kernel.devices.delete(FIRST);
+          kernel.devices.set(FIRST, { ...m, minor: 42, live: undefined, inactive: undefined, stats: new Map() });
         }
       },
     });
     const e = await removeTree(dm, ['thin']).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(DmIdentityError);
     expect((e as { treeProgress: { removed: TreeNode[] } }).treeProgress.removed.map((n) => n.name)).toEqual(['thin', 'pool']);
-    expect(kernel.devices.get('meta')?.minor).toBe(42); // the stranger is still there
-    expect(kernel.devices.has('data')).toBe(true); // nothing further
+    expect(kernel.devices.get(FIRST)?.minor).toBe(42); // the stranger is still there
+    expect(kernel.devices.has(SECOND)).toBe(true); // nothing further
     expect(log).toEqual(['remove thin', 'remove pool']);
   });
 
@@ -199,12 +210,12 @@ describe('suspendTree / resumeTree', () => {
   test('top-down suspend, bottom-up resume, each ioctl identity-checked', async () => {
     await stacks();
     const s = await suspendTree(dm, ['thin']);
-    expect(names(s.suspended)).toEqual(['thin', 'pool', 'meta', 'data']);
-    expect(log).toEqual(['suspend thin', 'suspend pool', 'suspend meta', 'suspend data']);
+    expect(names(s.suspended)).toEqual(['thin', 'pool', ...POOL_DEVS]);
+    expect(log).toEqual(['thin', 'pool', ...POOL_DEVS].map((n) => `suspend ${n}`));
     log = [];
     const r = await resumeTree(dm, ['thin']);
-    expect(names(r.resumed)).toEqual(['meta', 'data', 'pool', 'thin']);
-    expect(log).toEqual(['suspend meta', 'suspend data', 'suspend pool', 'suspend thin']); // DM_DEV_SUSPEND without the flag
+    expect(names(r.resumed)).toEqual([...POOL_DEVS, 'pool', 'thin']);
+    expect(log).toEqual([...POOL_DEVS, 'pool', 'thin'].map((n) => `suspend ${n}`)); // DM_DEV_SUSPEND without the flag
     expect([...kernel.devices.values()].some((d) => d.suspended)).toBe(false);
   });
 
@@ -221,20 +232,20 @@ describe('suspendTree / resumeTree', () => {
 
   test('a failure half-way resumes everything it suspended, bottom-up, and throws', async () => {
     await stacks();
-    // Someone removes "data" after our suspend of "meta": the suspend of data fails (ENXIO).
+    // Someone renames the pool's second device after our suspend of its first: the suspend of the second fails (ENXIO).
     const off = kernel.intercept({
       before: (e) => {
-        if (e.command === 'suspend' && kernel.devices.get('meta')?.suspended && kernel.devices.has('data')) {
+        if (e.command === 'suspend' && kernel.devices.get(FIRST)?.suspended && kernel.devices.has(SECOND)) {
           off();
-          const d = kernel.devices.get('data')!;
-          kernel.devices.delete('data');
-          kernel.devices.set('data-moved', { ...d, name: 'data-moved' });
+          const d = kernel.devices.get(SECOND)!;
+          kernel.devices.delete(SECOND);
+          kernel.devices.set(`${SECOND}-moved`, { ...d, name: `${SECOND}-moved` });
         }
       },
     });
     const e = await suspendTree(dm, ['thin']).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(Error);
-    expect(log).toEqual(['suspend thin', 'suspend pool', 'suspend meta', 'suspend meta', 'suspend pool', 'suspend thin']);
+    expect(log).toEqual(['thin', 'pool', FIRST, FIRST, 'pool', 'thin'].map((n) => `suspend ${n}`));
     expect([...kernel.devices.values()].filter((d) => d.suspended).map((d) => d.name)).toEqual([]);
   });
 });

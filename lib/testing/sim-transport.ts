@@ -19,12 +19,12 @@ export interface SimKernelPort {
   globalEventNr(): number;
   /** Processes one ioctl (never intercepted). */
   ioctl(request: number, buf: Uint8Array, fd: SimFd): IoctlResult;
-  /** Whether `request` is DM_DEV_WAIT, the one command that sleeps until an event. */
-  sleepsForEvent(request: number): boolean;
-  /** The event_nr of the device the request's header addresses, or undefined when there is none. */
-  addressedEventNr(buf: Uint8Array): number | undefined;
-  /** The event_nr a DEV_WAIT request waits past. */
-  requestedEventNr(buf: Uint8Array): number;
+  /**
+   * Whether the call would sleep in the kernel now, and on what: `event` (DM_DEV_WAIT for an
+   * event that has not happened yet) or `io` (a DM_DEV_REMOVE whose target must write to a
+   * device that cannot take I/O: it, or a device below it, is suspended).
+   */
+  sleeps(request: number, buf: Uint8Array): 'event' | 'io' | undefined;
   before(label: string | undefined, request: number, buf: Uint8Array): unknown;
   /** A fault an interceptor injects into this call (simFaults()), decided after `before`. */
   fault(token: unknown): { readonly errno?: number; readonly delayMs?: number } | undefined;
@@ -50,7 +50,7 @@ export function simTransport(kernel: SimKernelPort, label: string | undefined): 
       const fault = kernel.fault(event);
       if (fault?.delayMs) blockFor(fault.delayMs);
       const r = fault?.errno !== undefined ? kernel.injected(buf, fault.errno)
-        : kernel.sleepsForEvent(request) ? waitSync(kernel, request, buf, fd) : kernel.ioctl(request, buf, fd);
+        : callSync(kernel, request, buf, fd);
       kernel.after(event, r);
       return r;
     },
@@ -61,7 +61,7 @@ export function simTransport(kernel: SimKernelPort, label: string | undefined): 
       const fault = kernel.fault(event);
       if (fault?.delayMs) await sleep(fault.delayMs);
       const r = fault?.errno !== undefined ? kernel.injected(buf, fault.errno)
-        : kernel.sleepsForEvent(request) ? await waitAsync(kernel, request, buf, fd) : kernel.ioctl(request, buf, fd);
+        : await callAsync(kernel, request, buf, fd);
       kernel.after(event, r);
       return r;
     },
@@ -71,24 +71,28 @@ export function simTransport(kernel: SimKernelPort, label: string | undefined): 
   };
 }
 
-/** DEV_WAIT would sleep in the kernel; a synchronous call cannot, so it fails with EAGAIN instead. */
-function waitSync(kernel: SimKernelPort, request: number, buf: Uint8Array, fd: SimFd): IoctlResult {
-  const current = kernel.addressedEventNr(buf);
-  if (current !== undefined && current === kernel.requestedEventNr(buf)) return { ret: -1, errno: ERRNO.EAGAIN };
+/**
+ * A synchronous call cannot sleep: DEV_WAIT fails with EAGAIN instead; a remove that would
+ * wait for I/O would hang the calling thread in the real kernel, so here it fails loudly
+ * rather than pretend to have finished.
+ */
+function callSync(kernel: SimKernelPort, request: number, buf: Uint8Array, fd: SimFd): IoctlResult {
+  const sleeps = kernel.sleeps(request, buf);
+  if (sleeps === 'event') return { ret: -1, errno: ERRNO.EAGAIN };
+  if (sleeps === 'io') throw new Error('simulated kernel: this synchronous DM_DEV_REMOVE would sleep in the kernel until a suspended device below is resumed');
   return kernel.ioctl(request, buf, fd);
 }
 
-async function waitAsync(kernel: SimKernelPort, request: number, buf: Uint8Array, fd: SimFd): Promise<IoctlResult> {
-  const wanted = kernel.requestedEventNr(buf);
-  for (;;) {
-    const current = kernel.addressedEventNr(buf);
-    if (current === undefined || current !== wanted) return kernel.ioctl(request, buf, fd);
+/** An async call parks (holding a pool thread) until the kernel's state lets it go on, as the kernel's sleep would. */
+async function callAsync(kernel: SimKernelPort, request: number, buf: Uint8Array, fd: SimFd): Promise<IoctlResult> {
+  while (kernel.sleeps(request, buf)) {
     await new Promise<void>((resolve) => {
-      const release = holdEventLoop(); // a parked DEV_WAIT holds a pool thread (keep-alive.ts)
+      const release = holdEventLoop(); // a parked call holds a pool thread (keep-alive.ts)
       const l = () => { kernel.removeListener(l); release(); resolve(); };
       kernel.addListener(l);
     });
   }
+  return kernel.ioctl(request, buf, fd);
 }
 
 /** The event poller's fd: DM_DEV_ARM_POLL + poll() on the global event number. */

@@ -401,9 +401,18 @@ export class SimulatedKernel {
   readonly #port: SimKernelPort = {
     globalEventNr: () => this.globalEventNr,
     ioctl: (request, buf, fd) => this.ioctl(request, buf, fd),
-    sleepsForEvent: (request) => commandByNumber(request & 0xff) === 'wait',
-    addressedEventNr: (buf) => this.#peekDevice(buf)?.eventNr,
-    requestedEventNr: (buf) => new DataView(buf.buffer, buf.byteOffset).getUint32(H.event_nr, this.#le),
+    sleeps: (request, buf) => {
+      const command = commandByNumber(request & 0xff);
+      if (command === 'wait') {
+        const current = this.#peekDevice(buf)?.eventNr;
+        return current !== undefined && current === new DataView(buf.buffer, buf.byteOffset).getUint32(H.event_nr, this.#le) ? 'event' : undefined;
+      }
+      if (command === 'remove') {
+        const d = this.#peekDevice(buf);
+        return d && this.openTotal(d) === 0 && this.#removeWaitsOnIo(d) ? 'io' : undefined;
+      }
+      return undefined;
+    },
     before: (label, request, buf) => this.#before(label, request, buf),
     fault: (token) => this.#fault(token as SimIoctlEvent | undefined),
     injected: (buf, errno) => this.#injected(buf, errno),
@@ -471,6 +480,20 @@ export class SimulatedKernel {
     const copy = buf.slice(0, DM_DATA_START); // a lookup writes name/uuid back: never into the caller's buffer here
     const h = new Call(copy, new DataView(copy.buffer), this.#le, { armedEventNr: 0, closed: false });
     try { return this.#lookup(h); } catch { return undefined; }
+  }
+
+  /** Whether removing `d` (not open) waits in the kernel: a target of it writes to a device that cannot take I/O. */
+  #removeWaitsOnIo(d: SimDevice): boolean {
+    return (d.live?.lines ?? []).some((l) => (l.target.writesOnRemove ?? []).some((b) => this.#ioWaits(b, new Set())));
+  }
+
+  /** Whether I/O to `b` waits: it is a suspended mapped device, or its live table maps onto one that waits. */
+  #ioWaits(b: SimBlockDevice, seen: Set<number>): boolean {
+    if (b.major !== this.major || seen.has(b.minor)) return false;
+    seen.add(b.minor);
+    const d = [...this.devices.values()].find((x) => x.minor === b.minor);
+    if (!d) return false;
+    return d.suspended || (d.live?.lines ?? []).some((l) => l.target.deps.some((x) => this.#ioWaits(x, seen)));
   }
 
   #notify(): void {
@@ -911,6 +934,7 @@ export class SimulatedKernel {
           this.#globalEvent(); // dm_swap_table()
         }
         d.suspended = false;
+        queueMicrotask(() => this.#notify()); // I/O waiting on this device goes on (a parked remove)
         for (const l of d.live?.lines ?? []) l.target.resume?.();
         if (wasSuspended && d.diskAdded) k.flags |= DM_UEVENT_GENERATED_FLAG;
       }

@@ -52,6 +52,13 @@ export interface ConstructedTarget {
   message?(argv: string[]): string | undefined;
   /** Called on every resume of the device whose live table holds the target (the kernel's preresume/resume). */
   resume?(): void;
+  /**
+   * Devices the target writes to when its device is removed (a thin-pool commits its
+   * metadata in postsuspend and in its destructor). A DM_DEV_REMOVE of the device sleeps in
+   * the kernel while one of them cannot take I/O (it, or a device below it, is suspended):
+   * the simulator parks an async remove until that changes (docs/kernel-facts.md).
+   */
+  readonly writesOnRemove?: readonly SimBlockDevice[];
 }
 
 /** A target type the simulated kernel knows ({@link SimulatedKernel.registerTarget}). */

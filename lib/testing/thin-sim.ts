@@ -257,6 +257,8 @@ function poolType(kernel: SimulatedKernel): SimTargetType {
         pending: { blocks, lowWaterMark, features },
         table,
         deps: [meta, data], // pool_ctr(): the metadata device, then the data device
+        // pool_postsuspend() and __pool_destroy() commit the metadata (a superblock write and a flush).
+        writesOnRemove: [meta],
         status() {
           if (p.mode === 'fail') return 'Fail';
           const totalMeta = meta.sectors / 8n;

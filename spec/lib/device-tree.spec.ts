@@ -28,6 +28,16 @@ const crypt: SimTargetType = {
 
 const line = (length: number, type: string, params: string) => ({ start: 0, length, type, params });
 
+/** A hang guard: `p`, or a failure when it has not settled within `ms`. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`did not finish within ${ms} ms`)), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 beforeEach(async () => {
   kernel = new SimulatedKernel();
   kernel.registerTarget(crypt);
@@ -160,6 +170,37 @@ describe('removeTree', () => {
     kernel.closeDevice('crypt');
     for (let i = 0; i < 10 && kernel.devices.has('clin'); i++) await new Promise((r) => setImmediate(r));
     expect([...kernel.devices.keys()].sort()).toEqual(['data', 'meta', 'pool', 'thin']);
+  });
+
+  test('a device with a suspended device below is not removed (its removal could sleep until that device is resumed): kept, bounded, nothing touched', async () => {
+    await stacks();
+    // Someone suspended a lower device first (or a suspendTree was interrupted): the pool's
+    // removal would sleep on its metadata commit to the suspended meta (the simulator parks it).
+    await dm.suspend('meta');
+    log = [];
+    const r = await within(removeTree(dm, ['thin']), 5_000);
+    expect(r.removed).toEqual([]);
+    expect(r.kept.map((k) => [k.node.name, k.reason, names(k.suspended ?? [])])).toEqual([['thin', 'suspended', ['meta']]]);
+    expect(r.complete).toBe(false);
+    expect(log).toEqual([]);
+    expect([...kernel.devices.keys()].sort()).toEqual(['clin', 'crypt', 'data', 'meta', 'pool', 'thin']);
+    await dm.resume('meta');
+    expect(names((await within(removeTree(dm, ['thin']), 5_000)).removed)).toEqual(['thin', 'pool', ...POOL_DEVS]);
+  });
+
+  test('each removal is bounded (timeoutMs): one that sleeps in the kernel fails TIMEOUT with what was done, and finishes on its own once the device below is resumed', async () => {
+    await stacks();
+    // Right before our remove of the pool (after the check), someone suspends meta: the removal sleeps.
+    const off = kernel.intercept({ before: (e) => { if (e.command === 'remove' && e.uuid === 'POOL-1') { off(); kernel.devices.get('meta')!.suspended = true; } } });
+    const e = await within(removeTree(dm, ['thin'], { timeoutMs: 300 }).catch((x: unknown) => x), 5_000);
+    expect(e).toBeInstanceOf(DmOperationError);
+    expect(e).toMatchObject({ code: 'TIMEOUT' });
+    expect((e as { treeProgress: { removed: TreeNode[] } }).treeProgress.removed.map((n) => n.name)).toEqual(['thin']);
+    expect(kernel.devices.has('pool')).toBe(true);
+    await dm.resume('meta');
+    for (let i = 0; i < 50 && kernel.devices.has('pool'); i++) await new Promise((r) => setImmediate(r));
+    expect(kernel.devices.has('pool')).toBe(false);
+    await expect(removeTree(dm, ['thin'], { timeoutMs: 0 })).rejects.toThrow('timeoutMs');
   });
 
   test('a racing process replaces a node between two of our ioctls: DmIdentityError, the stranger untouched, nothing further', async () => {

@@ -3,7 +3,9 @@
 // devices. `dmctl ls --tree` must print exactly what dmsetup prints for every tree option;
 // DeviceTree's orders must be dmsetup's (top level, inverted) and LVM's removal order; the
 // kernel's open counts must be what removeTree relies on; suspend/resume/reload of a stack
-// finish (bounded) with nothing left suspended; teardown leaves nothing.
+// finish (bounded) with nothing left suspended; a lower device suspended first deadlocks
+// nothing (bounded); teardown leaves nothing. Orders below the pool follow the kernel's
+// DM_TABLE_DEPS rule (newest first: tableDeviceOrder, docs/kernel-facts.md), not a list.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,6 +15,8 @@ import {
   attachLoop, detachLoop, DeviceMapper, DeviceTree, reloadTree, removeTree, resumeTree, suspendTree, type LoopDevice, type TreeNode,
 } from '../../lib/index.js';
 import { run } from '../../lib/cli/index.js';
+import { tableDeviceOrder } from '../../lib/testing/index.js';
+import { topLevelLabels } from './tree-drawing.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 import { LVM_CONFIG } from './realtools-env.js';
 
@@ -43,12 +47,6 @@ function lvm(...args: string[]): Out {
 // next to these stacks blocked in the kernel (hung task) until the VM's 1200 s timeout; not
 // understood yet, so it does not run by default (DM_TREE_LVM=1 runs it).
 const haveLvm = process.env.DM_TREE_LVM === '1' && spawnSync('sh', ['-c', 'command -v lvm'], { env: baseEnv }).status === 0;
-// Not yet passing on a real kernel (first live run, 6.1, 2026-11-29), so skipped visibly unless
-// DM_TREE_PENDING=1: the kernel lists a thin pool's deps as data then meta (the table's
-// devices list is newest-first), while the simulator and these expectations say meta, data;
-// the inverted top level labels the loop leaves differently from dmsetup; and removeTree of
-// the shared-lower-device stacks did not finish within 120 s. Issue 16 stays open for them.
-const pendingOnKernel = process.env.DM_TREE_PENDING === '1' ? test : test.skip;
 const names = (ns: readonly TreeNode[]) => ns.map((n) => n.name || n.key);
 const report: Record<string, unknown> = {};
 
@@ -61,6 +59,13 @@ describeLive(`device tree: dmctl ls --tree = dmsetup's, libdevmapper's orders, s
   let lvmMade = false;
   const line = (length: number, type: string, params: string) => ({ start: 0, length, type, params });
   const ours = (n: string) => n.startsWith(p);
+  // pool_ctr() opens meta, then data; the kernel lists a table's devices newest first.
+  const POOL_DEVS = () => tableDeviceOrder([`${p}meta`, `${p}data`]);
+  const suspendedOurs = () => dm.listSync().filter((d) => ours(d.name) && (dm.infoSync(d.name) as { flags: { suspended: boolean } }).flags.suspended).map((d) => d.name);
+  /** Resumes (bottom-up, with dmsetup: a separate process, whatever our own threads wait on) what a failed test left suspended. */
+  const resumeOurs = () => {
+    for (const n of DeviceTree.readSync(dm).bottomUp()) if (n.kind === 'dm' && ours(n.name) && n.info?.flags.suspended) dmsetup(baseEnv, 'resume', n.name);
+  };
 
   beforeAll(async () => {
     dm = await DeviceMapper.open();
@@ -134,17 +139,17 @@ describeLive(`device tree: dmctl ls --tree = dmsetup's, libdevmapper's orders, s
     expect(diffs).toEqual([]);
   }, 240_000);
 
-  pendingOnKernel('DeviceTree orders are dmsetup\'s: the top level, the inverted top level, each node\'s children', async () => {
+  test('DeviceTree orders are dmsetup\'s: the top level, the inverted top level, each node\'s children', async () => {
     const t = await DeviceTree.read(dm);
     const env = { ...baseEnv, LANG: 'C', LC_ALL: 'C' };
-    // Top-level lines of dmsetup's drawing are the tree's roots, in order (name and dev).
-    const tops = (out: string) => out.split('\n').filter((l) => l && !l.startsWith(' ')).map((l) => l.replace(/ \(\d+:\d+\)$/, ''));
+    // Top-level entries of dmsetup's drawing are the tree's roots (inverted: leaves), in order;
+    // a loop device is a nameless " (7:0)" line there (tree-drawing.ts).
     const label = (n: TreeNode) => (n.kind === 'dm' ? n.name : '');
-    expect(t.roots.map(label)).toEqual(tops(dmsetup(env, 'ls', '--tree', '-o', 'ascii,notrunc').stdout));
-    expect(t.leaves.map(label)).toEqual(tops(dmsetup(env, 'ls', '--tree', '-o', 'ascii,notrunc,inverted').stdout));
+    expect(t.roots.map(label)).toEqual(topLevelLabels(dmsetup(env, 'ls', '--tree', '-o', 'ascii,notrunc').stdout));
+    expect(t.leaves.map(label)).toEqual(topLevelLabels(dmsetup(env, 'ls', '--tree', '-o', 'ascii,notrunc,inverted').stdout));
     const thin = t.node(`${p}thin`);
     expect(names(thin.children)).toEqual([`${p}pool`]);
-    expect(names(t.node(`${p}pool`).children)).toEqual([`${p}meta`, `${p}data`]);
+    expect(names(t.node(`${p}pool`).children)).toEqual(POOL_DEVS());
     expect(t.node(`${p}shared`).parents.map((n) => n.name)).toEqual([`${p}a`, `${p}b-${'x'.repeat(90)}`]);
     expect(t.node({ dev: { major: loops[0]!.major, minor: loops[0]!.minor } }).kind).toBe('block');
     expect(t.node({ dev: { major: loops[0]!.major, minor: loops[0]!.minor } }).name).toBe(path.basename(loops[0]!.path));
@@ -174,19 +179,53 @@ describeLive(`device tree: dmctl ls --tree = dmsetup's, libdevmapper's orders, s
     expect(inactive).toBe(3);
   });
 
-  pendingOnKernel('suspendTree top-down and resumeTree bottom-up on the thin stack, bounded; nothing left suspended', async () => {
+  test('suspendTree top-down and resumeTree bottom-up on the thin stack, bounded; nothing left suspended', async () => {
     const t0 = Date.now();
-    const s = await suspendTree(dm, [`${p}thin`], { timeoutMs: 20_000 });
-    expect(names(s.suspended)).toEqual([`${p}thin`, `${p}pool`, `${p}meta`, `${p}data`]);
-    for (const n of names(s.suspended)) expect((dm.infoSync(n) as { flags: { suspended: boolean } }).flags.suspended).toBe(true);
-    const r = await resumeTree(dm, [`${p}thin`], { timeoutMs: 20_000 });
-    expect(names(r.resumed)).toEqual([`${p}meta`, `${p}data`, `${p}pool`, `${p}thin`]);
-    // A shared lower device with a live user outside the subtree is not suspended.
-    const sa = await suspendTree(dm, [`${p}a`]);
-    expect(sa.skipped.map((k) => k.node.name)).toEqual([`${p}shared`]);
-    await resumeTree(dm, [`${p}a`]);
-    report.suspendResumeMs = Date.now() - t0;
-    expect((await dm.list()).filter((d) => ours(d.name)).filter((d) => (dm.infoSync(d.name) as { flags: { suspended: boolean } }).flags.suspended)).toEqual([]);
+    try {
+      const s = await suspendTree(dm, [`${p}thin`], { timeoutMs: 20_000 });
+      expect(names(s.suspended)).toEqual([`${p}thin`, `${p}pool`, ...POOL_DEVS()]);
+      for (const n of names(s.suspended)) expect((dm.infoSync(n) as { flags: { suspended: boolean } }).flags.suspended).toBe(true);
+      const r = await resumeTree(dm, [`${p}thin`], { timeoutMs: 20_000 });
+      expect(names(r.resumed)).toEqual([...POOL_DEVS(), `${p}pool`, `${p}thin`]);
+      // A shared lower device with a live user outside the subtree is not suspended.
+      const sa = await suspendTree(dm, [`${p}a`]);
+      expect(sa.skipped.map((k) => k.node.name)).toEqual([`${p}shared`]);
+      await resumeTree(dm, [`${p}a`]);
+      report.suspendResumeMs = Date.now() - t0;
+      expect(suspendedOurs()).toEqual([]);
+    } finally {
+      resumeOurs(); // a failed expectation must not leave the stack suspended for the tests after it
+    }
+  }, 120_000);
+
+  test('a lower device suspended first deadlocks nothing (bounded): removeTree keeps the stack, suspendTree fails TIMEOUT or finishes within its bound, nothing stays suspended once it is resumed', async () => {
+    const meta = `${p}meta`;
+    const t0 = Date.now();
+    expect(dmsetup(baseEnv, 'suspend', meta).code).toBe(0);
+    let s: { suspended: string[] } | { error: string } | undefined;
+    try {
+      // Removing the pool (or the thin above it) would sleep on the pool's metadata commit.
+      const r = await removeTree(dm, [`${p}thin`], { timeoutMs: 20_000 });
+      expect(r.removed).toEqual([]);
+      expect(r.kept.map((k) => [k.node.name, k.reason, names(k.suspended ?? [])])).toEqual([[`${p}thin`, 'suspended', [meta]]]);
+      // From the top: the pool's suspend commits its metadata to the suspended meta and waits for it.
+      s = await suspendTree(dm, [`${p}thin`], { timeoutMs: 5_000 }).then(
+        (x) => ({ suspended: names(x.suspended) }), (e: unknown) => ({ error: String((e as { code?: unknown }).code ?? e) }));
+      if ('error' in s) expect(s.error).toBe('TIMEOUT');
+    } finally {
+      dmsetup(baseEnv, 'resume', meta);
+    }
+    if (s && 'suspended' in s) await resumeTree(dm, [`${p}thin`], { timeoutMs: 20_000 });
+    // A suspend that returned after its bound is resumed by suspendTree when it returns: wait for that (bounded).
+    for (const end = Date.now() + 30_000; Date.now() < end && suspendedOurs().length;) await new Promise((r) => setTimeout(r, 200));
+    report.lowerSuspendedFirst = { suspendTree: s, ms: Date.now() - t0, leftSuspended: suspendedOurs() };
+    recordLiveFact('deviceTree', report);
+    process.stdout.write(`device tree: lower device suspended first: ${JSON.stringify(report.lowerSuspendedFirst)}\n`);
+    try {
+      expect(suspendedOurs()).toEqual([]);
+    } finally {
+      resumeOurs();
+    }
   }, 120_000);
 
   test('reloadTree: crypt on a growing linear (loaded bottom-up, the linear resumed first), then suspended from the top, resumed from the bottom', async () => {
@@ -221,13 +260,13 @@ describeLive(`device tree: dmctl ls --tree = dmsetup's, libdevmapper's orders, s
     lvmMade = lvm('vgremove', '-q', '-ff', VG).code !== 0;
   }, 120_000);
 
-  pendingOnKernel('removeTree: a shared lower device stays while another stack uses it; every stack then comes down; nothing is left', async () => {
-    const a = await removeTree(dm, [`${p}a`]);
+  test('removeTree: a shared lower device stays while another stack uses it; every stack then comes down; nothing is left', async () => {
+    const a = await removeTree(dm, [`${p}a`], { timeoutMs: 20_000 });
     expect(names(a.removed)).toEqual([`${p}a`]);
     expect(a.kept.map((k) => [k.node.name, k.reason])).toEqual([[`${p}shared`, 'used']]);
-    const all = await removeTree(dm, [`${p}thin`, `${p}crypt`, `${p}b-${'x'.repeat(90)}`]);
+    const all = await removeTree(dm, [`${p}thin`, `${p}crypt`, `${p}b-${'x'.repeat(90)}`], { timeoutMs: 20_000 });
     report.removeOrder = names(all.removed);
-    expect(names(all.removed)).toEqual([`${p}thin`, `${p}pool`, `${p}meta`, `${p}data`, `${p}crypt`, `${p}clin`, `${p}b-${'x'.repeat(90)}`, `${p}shared`]);
+    expect(names(all.removed)).toEqual([`${p}thin`, `${p}pool`, ...POOL_DEVS(), `${p}crypt`, `${p}clin`, `${p}b-${'x'.repeat(90)}`, `${p}shared`]);
     expect(all.complete).toBe(true);
     expect((await dm.list()).filter((d) => ours(d.name))).toEqual([]);
   }, 120_000);

@@ -6,7 +6,7 @@
  */
 import {
   codec, COMMAND_TABLE, COMMANDS, compile, dmIoctl, dmTargetMsg, dmTargetSpec, decodeDev, isCommand, maskParamBytes, requestCode, DM_DATA_START,
-  type CommandName, type Layout, type RequestPayload, type StructCodec,
+  DM_IOCTL_SIZE, type CommandName, type Layout, type RequestPayload, type StructCodec,
 } from '../../codec/index.js';
 import * as C from '../../codec/index.js';
 
@@ -145,6 +145,15 @@ function unknownPayload(kind: never): never {
  */
 export function annotateRequest<Cmd extends CommandName>(command: Cmd, params: object, options: { showKeys?: boolean } = {}): AnnotatedRequest {
   const req = (codec.encodeRequest as (c: CommandName, p: object) => Uint8Array)(command, params);
+  return annotateRequestBytes(command, req, options);
+}
+
+/**
+ * Annotates request bytes already made (by {@link annotateRequest}, or read back from a
+ * `--dry-run --hex` dump by {@link parseDryRunDump}): every field decoded from the bytes
+ * themselves. Masks key material in `req` in place unless `showKeys`.
+ */
+export function annotateRequestBytes(command: CommandName, req: Uint8Array, options: { showKeys?: boolean } = {}): AnnotatedRequest {
   const h = codec.decodeHeader(req);
   const payload = payloadFields(COMMAND_TABLE[command].request, command, req, h, options.showKeys === true);
   const fields = [...annotateLayout(dmIoctl, req, 0, 'dm_ioctl'), ...payload.fields];
@@ -210,10 +219,92 @@ export function parseHex(text: string): Uint8Array {
   let t = text.trim();
   if (t.startsWith('"') || t.includes('\\x')) t = t.replace(/["\s]/g, '').replace(/\\x/g, '');
   t = t.replace(/0x/gi, '').replace(/[\s:,]/g, '');
-  if (!/^[0-9a-fA-F]*$/.test(t) || t.length % 2 !== 0) throw new C.DmCodecError('INVALID_ARGUMENT', 'not hex: expected pairs of hex digits (spaces, 0x and \\x prefixes allowed)', 'hex');
+  if (t === '') throw new C.DmCodecError('INVALID_ARGUMENT', 'no hex bytes found in input (give the buffer as hex: an argument, or - to read it from stdin)', 'hex');
+  if (!/^[0-9a-fA-F]*$/.test(t)) throw new C.DmCodecError('INVALID_ARGUMENT', 'not hex: expected pairs of hex digits (spaces, 0x and \\x prefixes allowed)', 'hex');
+  if (t.length % 2 !== 0) throw new C.DmCodecError('INVALID_ARGUMENT', `not hex: an odd number of hex digits (${t.length}); every byte is two digits`, 'hex');
   const out = new Uint8Array(t.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
   return out;
+}
+
+/** One request read back from a `--dry-run --hex` dump. */
+export interface DumpedRequest {
+  /** The client command its title line names, e.g. `load`. */
+  command: CommandName;
+  /** The bytes the dump shows (folded zero runs restored), as {@link AnnotatedRequest.bytes}. */
+  bytes: Uint8Array;
+  /** data_size as the title line states it. */
+  size: number;
+}
+
+/** formatAnnotated's title line: `DM_TABLE_LOAD (load)  ioctl 0xc138fd09  data_size 360  (360 bytes shown…)`. */
+const DUMP_TITLE = /^(DM_[A-Z_]+) \((\w+)\)\s+ioctl (0x[0-9a-f]+)\s+data_size (\d+)\s+\((\d+) bytes shown/;
+/** One dump line: a hex offset, then either up to 16 hex bytes or a folded zero run, then the annotation. */
+const DUMP_LINE = /^\s+([0-9a-f]{4,8})\s\s(.*)$/;
+const ZERO_RUN = /^… (\d+) zero bytes\b/;
+
+function dumpError(line: number, message: string): C.DmCodecError {
+  return new C.DmCodecError('INVALID_ARGUMENT', `line ${line} of the --dry-run --hex dump: ${message}`, 'hex');
+}
+
+/**
+ * Reads `dmctl … --dry-run --hex` output back into bytes: one request per title line (a
+ * verb may print several, separated by blank lines), each byte at the offset its line
+ * names, `… N zero bytes` runs restored, annotations ignored (the bytes are decoded again,
+ * not the text believed). Undefined when `text` has no title line (plain hex). The bytes
+ * must agree with the title: the shown length, and data_size in the header.
+ */
+export function parseDryRunDump(text: string): DumpedRequest[] | undefined {
+  const lines = text.split(/\r?\n/);
+  if (!lines.some((l) => DUMP_TITLE.test(l.trim()))) return undefined;
+  const out: DumpedRequest[] = [];
+  let current: { command: CommandName; size: number; bytes: Uint8Array; seen: Uint8Array; title: number } | undefined;
+  const finish = () => {
+    if (!current) return;
+    const missing = current.seen.indexOf(0);
+    if (missing >= 0) throw dumpError(current.title, `the request's bytes from offset 0x${missing.toString(16)} are missing (its title says ${current.bytes.length} bytes are shown): paste the whole dump`);
+    out.push({ command: current.command, bytes: current.bytes, size: current.size });
+    current = undefined;
+  };
+  lines.forEach((raw, i) => {
+    const n = i + 1;
+    if (raw.trim() === '') return;
+    const title = DUMP_TITLE.exec(raw.trim());
+    if (title) {
+      finish();
+      const command = resolveCommand(title[2]!);
+      if (!command || COMMAND_TABLE[command].kernelName !== title[1]) throw dumpError(n, `unknown request ${title[1]} (${title[2]})`);
+      const shown = Number(title[5]);
+      if (shown < DM_DATA_START || shown > Number(title[4])) throw dumpError(n, `${shown} bytes shown does not fit a request of data_size ${title[4]}`);
+      current = { command, size: Number(title[4]), bytes: new Uint8Array(shown), seen: new Uint8Array(shown), title: n };
+      return;
+    }
+    const m = DUMP_LINE.exec(raw);
+    if (!m || !current) throw dumpError(n, `not part of a dump: ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 60)}…` : raw)}`);
+    const at = parseInt(m[1]!, 16);
+    const zeros = ZERO_RUN.exec(m[2]!);
+    const bytes = zeros ? new Uint8Array(Number(zeros[1])) : hexTokens(m[2]!);
+    if (bytes.length === 0) throw dumpError(n, 'no hex bytes after the offset');
+    if (at + bytes.length > current.bytes.length) throw dumpError(n, `bytes at 0x${at.toString(16)}…0x${(at + bytes.length - 1).toString(16)} lie past the ${current.bytes.length} bytes the title shows`);
+    current.bytes.set(bytes, at);
+    current.seen.fill(1, at, at + bytes.length);
+  });
+  finish();
+  for (const r of out) {
+    const h = codec.decodeHeader(r.bytes);
+    if (h.data_size !== r.size) throw new C.DmCodecError('INVALID_ARGUMENT', `the ${COMMAND_TABLE[r.command].kernelName} dump's title says data_size ${r.size}, its dm_ioctl.data_size bytes say ${h.data_size}`, 'hex');
+  }
+  return out;
+}
+
+/** The leading two-digit hex tokens of a dump line (at most 16); the annotation follows them. */
+function hexTokens(rest: string): Uint8Array {
+  const tokens: number[] = [];
+  for (const t of rest.trim().split(/\s+/)) {
+    if (tokens.length === 16 || !/^[0-9a-f]{2}$/.test(t)) break;
+    tokens.push(parseInt(t, 16));
+  }
+  return Uint8Array.from(tokens);
 }
 
 const ALIASES: Record<string, CommandName> = {
@@ -238,10 +329,29 @@ export function jsonSafe(v: unknown): unknown {
   return v;
 }
 
+/**
+ * Why `bytes` cannot hold a dm_ioctl header, in words: how many bytes the header needs, how
+ * many there are, and the field the input stops in or before. Undefined when it fits.
+ */
+export function shortHeaderProblem(bytes: Uint8Array): string | undefined {
+  if (bytes.length >= DM_IOCTL_SIZE) return undefined;
+  const cut = dmIoctl.fields.find((f) => bytes.length < f.offset + f.size)!;
+  const where = bytes.length <= cut.offset
+    ? `it ends before dm_ioctl.${cut.name} (offset ${cut.offset})`
+    : `it ends inside dm_ioctl.${cut.name} (offset ${cut.offset}, ${cut.size} bytes)`;
+  return `the dm_ioctl header needs ${DM_IOCTL_SIZE} bytes; the input has ${bytes.length}: ${where}`;
+}
+
 /** `dmctl decode`: header fields plus the codec's typed reply. */
 export function decodeReplyHex(command: CommandName, bytes: Uint8Array): { command: string; ioctl: string; header: Record<string, unknown>; reply: Record<string, unknown> } {
+  const short = shortHeaderProblem(bytes);
+  if (short) throw new C.DmCodecError('MALFORMED_REPLY', short, 'dm_ioctl');
   const header = jsonSafe(codec.decodeHeader(bytes)) as Record<string, unknown>;
   header.flagNames = flagNames(Number(header.flags));
+  const dataSize = Number(header.data_size);
+  if (dataSize > bytes.length) {
+    throw new C.DmCodecError('MALFORMED_REPLY', `the header's data_size says the buffer has ${dataSize} bytes; the input has ${bytes.length} (strace cuts strings at -s: use -s 65536)`, 'dm_ioctl.data_size');
+  }
   const reply = jsonSafe(codec.decodeReply(command, bytes)) as Record<string, unknown>;
   return { command, ioctl: COMMAND_TABLE[command].kernelName, header, reply };
 }

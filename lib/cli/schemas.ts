@@ -6,13 +6,27 @@
  * Conventions: names and uuids are unmangled (as dmsetup prints them); a missing uuid is
  * `null`; u64 values (sector starts and lengths) are decimal strings, exact for every value
  * up to 2^64 - 1 (a JSON number is a double, exact only below 2^53: `BigInt(s)` reads them
- * back); versions are `[major, minor, patch]`. Schema version: `DMCTL_JSON_VERSION`; fields
- * are only ever added, and a changed type bumps it (2: sectors became decimal strings).
+ * back); versions are `[major, minor, patch]`.
+ *
+ * Schema version: every document (each verb's, `--dry-run --json`, `decode`, and the error
+ * document on stderr) has a top-level `schemaVersion`, equal to `DMCTL_JSON_VERSION`, so a
+ * consumer can check what it reads. Fields are only ever added; a changed type bumps it
+ * (2: sectors became decimal strings; 3: `schemaVersion` in every document, and `version`'s
+ * `driver`/`driverVersion` may be null, with `driverError`, from `dmctl --version` without
+ * device-mapper).
  */
 import { z } from 'zod';
 
-/** The version of dmctl's `--json` documents; a changed field type bumps it. */
-export const DMCTL_JSON_VERSION = 2;
+/** The version of dmctl's `--json` documents (each one's `schemaVersion`); a changed field type bumps it. */
+export const DMCTL_JSON_VERSION = 3;
+
+/** The `schemaVersion` field every top-level document carries: always {@link DMCTL_JSON_VERSION}. */
+export const SchemaVersionSchema = z.literal(DMCTL_JSON_VERSION);
+
+/** A top-level document: `schemaVersion` first, then the verb's fields. */
+function documentSchema<Shape extends z.ZodRawShape>(shape: Shape) {
+  return z.object({ schemaVersion: SchemaVersionSchema, ...shape });
+}
 
 /** A u64 as a decimal string without leading zeros: "0" … "18446744073709551615". */
 export const U64StringSchema = z.string().refine(
@@ -50,14 +64,19 @@ export const DmctlDeviceInfoSchema = z.object({
 });
 
 /** dmctl `version --json`. */
-export const VersionOutputSchema = z.object({
+export const VersionOutputSchema = documentSchema({
+  /** "devicemapper <package version> (dmctl)". */
   library: z.string(),
-  driver: z.string(),
-  driverVersion: version,
+  /** The kernel driver's version as text ("4.48.0"); null when `dmctl --version` could not reach device-mapper. */
+  driver: z.string().nullable(),
+  /** The same as numbers; null with `driver`. */
+  driverVersion: version.nullable(),
+  /** Why the driver version is missing (only with `driver: null`). */
+  driverError: z.string().optional(),
 });
 
 /** dmctl `targets --json`. */
-export const TargetsOutputSchema = z.object({
+export const TargetsOutputSchema = documentSchema({
   targets: z.array(z.object({ name: z.string(), version })),
 });
 
@@ -85,24 +104,24 @@ export const TreeNodeSchema: z.ZodType<TreeNodeJson> = z.lazy(() => z.object({
 }));
 
 /** dmctl `ls --json`. */
-export const LsOutputSchema = z.object({
+export const LsOutputSchema = documentSchema({
   devices: z.array(ListedDeviceSchema),
   /** With --tree: the mapped devices that nothing else uses, each with what it uses below it. */
   tree: z.array(TreeNodeSchema).optional(),
 });
 
 /** dmctl `info --json`. */
-export const InfoOutputSchema = z.object({ devices: z.array(DmctlDeviceInfoSchema) });
+export const InfoOutputSchema = documentSchema({ devices: z.array(DmctlDeviceInfoSchema) });
 
 /** dmctl `table --json`. */
-export const TableOutputSchema = z.object({
+export const TableOutputSchema = documentSchema({
   devices: z.array(z.object({ name: z.string(), targets: z.array(TargetLineSchema) })),
 });
 /** dmctl `status --json` (the same shape as `table`). */
 export const StatusOutputSchema = TableOutputSchema;
 
 /** dmctl `deps --json`. */
-export const DepsOutputSchema = z.object({
+export const DepsOutputSchema = documentSchema({
   devices: z.array(z.object({
     name: z.string(),
     deps: z.array(z.object({ ...devno, name: z.string().nullable() })),
@@ -110,13 +129,13 @@ export const DepsOutputSchema = z.object({
 });
 
 /** dmctl `message --json`: the target's response, if any. */
-export const MessageOutputSchema = z.object({ name: z.string(), response: z.string().nullable() });
+export const MessageOutputSchema = documentSchema({ name: z.string(), response: z.string().nullable() });
 
 /** dmctl `wait --json`: the event number reached. */
-export const WaitOutputSchema = z.object({ name: z.string(), eventNr: z.number().int().nonnegative(), targets: z.array(TargetLineSchema) });
+export const WaitOutputSchema = documentSchema({ name: z.string(), eventNr: z.number().int().nonnegative(), targets: z.array(TargetLineSchema) });
 
 /** What the verbs that change something print with --json. */
-export const ResultOutputSchema = z.object({
+export const ResultOutputSchema = documentSchema({
   verb: z.string(),
   ok: z.literal(true),
   devices: z.array(z.object({
@@ -132,12 +151,12 @@ export const ResultOutputSchema = z.object({
 });
 
 /** dmctl `mknodes --json`: what was done to `/dev/mapper`. */
-export const MknodesOutputSchema = z.object({
+export const MknodesOutputSchema = documentSchema({
   nodes: z.array(z.object({ path: z.string(), action: z.enum(['created', 'exists', 'removed', 'absent', 'renamed', 'udev', 'fallback']) })),
 });
 
 /** `--dry-run --json`: the requests that would be sent. */
-export const DryRunOutputSchema = z.object({
+export const DryRunOutputSchema = documentSchema({
   requests: z.array(z.object({
     ioctl: z.string(),
     command: z.string(),
@@ -152,7 +171,7 @@ export const DryRunOutputSchema = z.object({
 });
 
 /** `dmctl decode`: the reply decoded by the codec, with the raw header. 64-bit values are decimal strings. */
-export const DecodeOutputSchema = z.object({
+export const DecodeOutputSchema = documentSchema({
   command: z.string(),
   ioctl: z.string(),
   header: z.record(z.string(), z.unknown()),
@@ -160,7 +179,7 @@ export const DecodeOutputSchema = z.object({
 });
 
 /** Printed on stderr with --json when a verb fails. */
-export const ErrorOutputSchema = z.object({
+export const ErrorOutputSchema = documentSchema({
   error: z.object({
     /** errno name (ENXIO, EBUSY, …), a DmCodecError/ffi code, or USAGE. */
     code: z.string(),

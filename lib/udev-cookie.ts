@@ -16,6 +16,8 @@ import { randomInt } from 'node:crypto';
 import { DmSyscallError } from '../ffi/block.js';
 import { ERRNO } from '../ffi/errors.js';
 import { IPC_NOWAIT, openSemOps, type SemOps } from '../ffi/sem.js';
+
+export type { SemOps };
 import { DmAbortError, DmArgumentError } from './errors.js';
 import { describeValue, objectArg } from './args.js';
 

@@ -26,17 +26,30 @@ export function flagNames(flags: number): string[] {
 }
 
 /** One field of an annotated request: where it is, its record's field name and its value. */
-export interface AnnotatedField { offset: number; size: number; field: string; value: string }
+export interface AnnotatedField {
+  /** Byte offset in the request. */
+  offset: number;
+  /** Size in bytes. */
+  size: number;
+  /** The record's field name, e.g. `dm_ioctl.flags` or `spec[0].params`. */
+  field: string;
+  /** Its value as text (strings JSON-quoted, flags with their names). */
+  value: string;
+}
 
 /** An ioctl request as `--dry-run --hex` shows it: its bytes with every field named. */
 export interface AnnotatedRequest {
+  /** The client command, e.g. `load`. */
   command: CommandName;
+  /** The kernel's name, e.g. `DM_TABLE_LOAD`. */
   ioctl: string;
+  /** The ioctl request number in hex, e.g. `0xc138fd09`. */
   request: string;
   /** data_size: what the kernel is told the buffer holds. */
   size: number;
   /** The meaningful prefix: header + payload (the rest of the buffer is zero output space). */
   bytes: Uint8Array;
+  /** Every field of the header and payload, in order. */
   fields: AnnotatedField[];
 }
 
@@ -342,8 +355,20 @@ export function shortHeaderProblem(bytes: Uint8Array): string | undefined {
   return `the dm_ioctl header needs ${DM_IOCTL_SIZE} bytes; the input has ${bytes.length}: ${where}`;
 }
 
+/** What {@link decodeReplyHex} gives (JSON-safe: 64-bit values as decimal strings, bytes as hex). */
+export interface DecodedReply {
+  /** The client command, e.g. `listDevices`. */
+  command: string;
+  /** The kernel's name, e.g. `DM_LIST_DEVICES`. */
+  ioctl: string;
+  /** The dm_ioctl header's fields, plus `flagNames`. */
+  header: Record<string, unknown>;
+  /** The codec's typed reply of the command. */
+  reply: Record<string, unknown>;
+}
+
 /** `dmctl decode`: header fields plus the codec's typed reply. */
-export function decodeReplyHex(command: CommandName, bytes: Uint8Array): { command: string; ioctl: string; header: Record<string, unknown>; reply: Record<string, unknown> } {
+export function decodeReplyHex(command: CommandName, bytes: Uint8Array): DecodedReply {
   const short = shortHeaderProblem(bytes);
   if (short) throw new C.DmCodecError('MALFORMED_REPLY', short, 'dm_ioctl');
   const header = jsonSafe(codec.decodeHeader(bytes)) as Record<string, unknown>;

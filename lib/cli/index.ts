@@ -24,7 +24,7 @@ export { run as runDmctl };
 export type { CliIo } from './context.js';
 export { parseTable } from './context.js';
 export { mangle, unmangle, type ManglingMode } from './mangle.js';
-export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand, type AnnotatedField, type AnnotatedRequest } from './hex.js';
+export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand, type AnnotatedField, type AnnotatedRequest, type DecodedReply } from './hex.js';
 
 interface Verb {
   usage: string;

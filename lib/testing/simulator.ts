@@ -63,8 +63,11 @@ export interface SimulatedKernelOptions {
   readonly udev?: boolean;
 }
 
-interface SimTable {
+/** A table as the simulated kernel holds it (a device's live or inactive slot). */
+export interface SimTable {
+  /** Its lines, each with the constructed target that serves it. */
   readonly lines: { start: bigint; length: bigint; type: string; target: ConstructedTarget }[];
+  /** Loaded with DM_READONLY_FLAG. */
   readonly readOnly: boolean;
 }
 

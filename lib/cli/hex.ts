@@ -255,6 +255,11 @@ const DUMP_TITLE = /^(DM_[A-Z_]+) \((\w+)\)\s+ioctl (0x[0-9a-f]+)\s+data_size (\
 /** One dump line: a hex offset, then either up to 16 hex bytes or a folded zero run, then the annotation. */
 const DUMP_LINE = /^\s+([0-9a-f]{4,8})\s\s(.*)$/;
 const ZERO_RUN = /^… (\d+) zero bytes\b/;
+/**
+ * formatAnnotated folds the zero tail of one field longer than a line: the longest is
+ * dm_ioctl.uuid (129 bytes); a larger run is not dmctl's output.
+ */
+const MAX_FOLDED_ZEROS = 4096;
 
 function dumpError(line: number, message: string): C.DmCodecError {
   return new C.DmCodecError('INVALID_ARGUMENT', `line ${line} of the --dry-run --hex dump: ${message}`, 'hex');
@@ -271,12 +276,23 @@ export function parseDryRunDump(text: string): DumpedRequest[] | undefined {
   const lines = text.split(/\r?\n/);
   if (!lines.some((l) => DUMP_TITLE.test(l.trim()))) return undefined;
   const out: DumpedRequest[] = [];
-  let current: { command: CommandName; size: number; bytes: Uint8Array; seen: Uint8Array; title: number } | undefined;
+  // Segments are collected first and the request allocated once they cover it: the title's
+  // byte count is only believed when the lines hold that many bytes (no allocation from a
+  // number alone).
+  let current: { command: CommandName; size: number; shown: number; segments: { at: number; bytes: Uint8Array }[]; title: number } | undefined;
   const finish = () => {
     if (!current) return;
-    const missing = current.seen.indexOf(0);
-    if (missing >= 0) throw dumpError(current.title, `the request's bytes from offset 0x${missing.toString(16)} are missing (its title says ${current.bytes.length} bytes are shown): paste the whole dump`);
-    out.push({ command: current.command, bytes: current.bytes, size: current.size });
+    const { shown, segments, title } = current;
+    segments.sort((a, b) => a.at - b.at);
+    let covered = 0;
+    for (const seg of segments) {
+      if (seg.at > covered) break;
+      covered = Math.max(covered, seg.at + seg.bytes.length);
+    }
+    if (covered < shown) throw dumpError(title, `the request's bytes from offset 0x${covered.toString(16)} are missing (its title says ${shown} bytes are shown): paste the whole dump`);
+    const bytes = new Uint8Array(shown);
+    for (const seg of segments) bytes.set(seg.bytes, seg.at);
+    out.push({ command: current.command, bytes, size: current.size });
     current = undefined;
   };
   lines.forEach((raw, i) => {
@@ -287,20 +303,21 @@ export function parseDryRunDump(text: string): DumpedRequest[] | undefined {
       finish();
       const command = resolveCommand(title[2]!);
       if (!command || COMMAND_TABLE[command].kernelName !== title[1]) throw dumpError(n, `unknown request ${title[1]} (${title[2]})`);
+      const size = Number(title[4]);
       const shown = Number(title[5]);
-      if (shown < DM_DATA_START || shown > Number(title[4])) throw dumpError(n, `${shown} bytes shown does not fit a request of data_size ${title[4]}`);
-      current = { command, size: Number(title[4]), bytes: new Uint8Array(shown), seen: new Uint8Array(shown), title: n };
+      if (size > C.DM_MAX_DATA_SIZE || shown < DM_DATA_START || shown > size) throw dumpError(n, `${shown} bytes shown does not fit a request of data_size ${title[4]}`);
+      current = { command, size, shown, segments: [], title: n };
       return;
     }
     const m = DUMP_LINE.exec(raw);
     if (!m || !current) throw dumpError(n, `not part of a dump: ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 60)}…` : raw)}`);
     const at = parseInt(m[1]!, 16);
     const zeros = ZERO_RUN.exec(m[2]!);
+    if (zeros && Number(zeros[1]) > MAX_FOLDED_ZEROS) throw dumpError(n, `a folded run of ${zeros[1]} zero bytes: dmctl folds no field that long`);
     const bytes = zeros ? new Uint8Array(Number(zeros[1])) : hexTokens(m[2]!);
     if (bytes.length === 0) throw dumpError(n, 'no hex bytes after the offset');
-    if (at + bytes.length > current.bytes.length) throw dumpError(n, `bytes at 0x${at.toString(16)}…0x${(at + bytes.length - 1).toString(16)} lie past the ${current.bytes.length} bytes the title shows`);
-    current.bytes.set(bytes, at);
-    current.seen.fill(1, at, at + bytes.length);
+    if (at + bytes.length > current.shown) throw dumpError(n, `bytes at 0x${at.toString(16)}…0x${(at + bytes.length - 1).toString(16)} lie past the ${current.shown} bytes the title shows`);
+    current.segments.push({ at, bytes });
   });
   finish();
   for (const r of out) {

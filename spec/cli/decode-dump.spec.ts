@@ -61,6 +61,13 @@ describe('decode reads --dry-run --hex back', () => {
     const size = dump.replace('data_size 314', 'data_size 315');
     expect(size).not.toBe(dump);
     expect((await env.dmctl(['decode'], { stdin: size })).stderr).toMatch(/title says data_size 315, its dm_ioctl.data_size bytes say 314/);
+    // Hostile numbers: nothing is allocated from a title or a zero run alone.
+    const huge = dump.replace('data_size 314  (314 bytes shown)', 'data_size 1073741824  (1073741824 bytes shown)');
+    expect((await env.dmctl(['decode'], { stdin: huge })).stderr).toMatch(/line 1 of the --dry-run --hex dump: the request's bytes from offset 0x13a are missing \(its title says 1073741824 bytes/);
+    const tooBig = dump.replace('data_size 314  (314 bytes shown)', 'data_size 1073741825  (400 bytes shown)');
+    expect((await env.dmctl(['decode'], { stdin: tooBig })).stderr).toMatch(/400 bytes shown does not fit a request of data_size 1073741825/);
+    const run = dump.replace('… 127 zero bytes', '… 999999999999 zero bytes');
+    expect((await env.dmctl(['decode'], { stdin: run })).stderr).toMatch(/a folded run of 999999999999 zero bytes: dmctl folds no field that long/);
     const other = await env.dmctl(['decode', 'ls'], { stdin: dump });
     expect(other.code).toBe(1);
     expect(other.stderr).toMatch(/the dump holds DM_DEV_RENAME \(rename\), not only listDevices/);

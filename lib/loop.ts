@@ -33,7 +33,9 @@ export interface AttachLoopOptions {
   readonly sizeLimit?: number | bigint;
   /** Detach automatically at the last close (LO_FLAGS_AUTOCLEAR). */
   readonly autoclear?: boolean;
+  /** Scan the device for partitions (LO_FLAGS_PARTSCAN). */
   readonly partscan?: boolean;
+  /** Direct I/O to the backing file (LO_FLAGS_DIRECT_IO). */
   readonly directIo?: boolean;
   /** Logical block size (512, 1024, 2048, 4096; LOOP_CONFIGURE only). */
   readonly blockSize?: number;
@@ -45,8 +47,11 @@ export interface AttachLoopOptions {
 export interface LoopDevice {
   /** `/dev/loopN`. */
   readonly path: string;
+  /** N of `/dev/loopN`. */
   readonly number: number;
+  /** Major number (7). */
   readonly major: number;
+  /** Minor number. */
   readonly minor: number;
   /** The backing file, resolved to an absolute path. */
   readonly file: string;

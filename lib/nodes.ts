@@ -78,10 +78,13 @@ export interface NodeOptions {
   readonly udev?: boolean | 'auto';
   /** How long to wait for udev before falling back (default 10 s). */
   readonly timeoutMs?: number;
+  /** Stops waiting for udev. */
   readonly signal?: AbortSignal;
-  /** Mode, uid, gid of nodes made directly (default 0600, 0, 0 as libdevmapper). */
+  /** Mode of nodes made directly (default 0600, as libdevmapper). */
   readonly mode?: number;
+  /** Owner of nodes made directly (default 0). */
   readonly uid?: number;
+  /** Group of nodes made directly (default 0). */
   readonly gid?: number;
   /** Filesystem operations (tests). */
   readonly ops?: NodeOps;
@@ -91,6 +94,7 @@ export interface NodeOptions {
 
 /** What a node operation did. */
 export interface NodeResult {
+  /** The node, e.g. `/dev/mapper/<name>`. */
   readonly path: string;
   /** created/removed/renamed directly; `exists`/`absent`: nothing to do; `udev`: udev did it; `fallback`: udev did not in time, done directly. */
   readonly action: 'created' | 'exists' | 'removed' | 'absent' | 'renamed' | 'udev' | 'fallback';

@@ -112,13 +112,26 @@ export function cookieArg(v: unknown, argument = 'udevCookie'): number {
 }
 
 /** One semaphore set as the kernel lists it (/proc/sysvipc/sem). Times in seconds since the epoch. */
-export interface SemEntry { readonly key: number; readonly semid: number; readonly otime: number; readonly ctime: number }
+export interface SemEntry {
+  /** The IPC key (a cookie's key is `0x0D4D << 16 | base`). */
+  readonly key: number;
+  /** The semaphore set's id. */
+  readonly semid: number;
+  /** Last semop time (Unix seconds; 0 when never). */
+  readonly otime: number;
+  /** Last change time (Unix seconds). */
+  readonly ctime: number;
+}
 
 /** A cookie as `udevcookies` shows it. */
-export interface CookieEntry extends SemEntry { readonly value: number }
+export interface CookieEntry extends SemEntry {
+  /** The semaphore's value: uevents still pending. */
+  readonly value: number;
+}
 
 /** What cookies need of the host; the real one is SysV IPC and /run/udev, the simulator's is in memory. */
 export interface CookieHost {
+  /** The semaphore calls. */
   readonly sems: SemOps;
   /** Every semaphore set of this IPC namespace. */
   list(): SemEntry[];
@@ -172,10 +185,13 @@ export async function realCookieHost(env: Readonly<Record<string, string | undef
 
 /** A cookie wait ran out of time: udev did not complete it. The semaphore was removed. */
 export class DmUdevTimeoutError extends DmBaseError<'UDEV_TIMEOUT'> {
+  /** Always `DmUdevTimeoutError`. */
   override readonly name = 'DmUdevTimeoutError';
+  /** Always `UDEV_TIMEOUT`. */
   readonly code = 'UDEV_TIMEOUT';
   /** The cookie (as udev sees it, without flags) and what was still pending. */
   readonly cookie: number;
+  /** Uevents udev had not completed. */
   readonly pending: number;
   /** What the device-mapper call returned: it happened; only udev's part is unconfirmed. */
   result?: unknown;
@@ -188,8 +204,11 @@ export class DmUdevTimeoutError extends DmBaseError<'UDEV_TIMEOUT'> {
 
 /** A cookie's semaphore could not be made, found or used (libdm's messages, with the errno). */
 export class DmCookieError extends DmBaseError<'UDEV_COOKIE'> {
+  /** Always `DmCookieError`. */
   override readonly name = 'DmCookieError';
+  /** Always `UDEV_COOKIE`. */
   readonly code = 'UDEV_COOKIE';
+  /** The cookie concerned. */
   readonly cookie: number;
   constructor(cookie: number, message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -77,21 +77,30 @@ export interface SimTable {
  * for UTF-8, so nothing is lost for names that are not UTF-8.
  */
 export interface SimDevice {
+  /** The name, in `simKey()` form. */
   name: string;
+  /** The uuid in `simKey()` form; undefined when it has none. */
   uuid: string | undefined;
+  /** Its minor number (the major is the kernel's `major`). */
   readonly minor: number;
   /**
    * Opens by users of /dev/dm-N (`openDevice()`). The open count the kernel reports adds one
    * per other mapped device whose live or inactive table uses this one (`openTotal()`).
    */
   openCount: number;
+  /** The event number: moves on target events and table swaps. */
   eventNr: number;
+  /** Suspended: info reports DM_SUSPEND_FLAG. */
   suspended: boolean;
+  /** The live table; undefined before the first resume of a loaded table. */
   live: SimTable | undefined;
+  /** The loaded table waiting for a resume; undefined when none. */
   inactive: SimTable | undefined;
+  /** Removal scheduled for the last close (DM_DEFERRED_REMOVE). */
   deferredRemove: boolean;
   /** Whether the gendisk is registered (first table load, 5.15+): uevents need it. */
   diskAdded: boolean;
+  /** The geometry set by DM_DEV_SET_GEOMETRY ("cyl heads sectors start"), if any. */
   geometry: string | undefined;
   /** dm-stats regions (@stats_create …), by id. */
   stats: Map<number, SimStatsRegion>;

@@ -75,7 +75,7 @@ export interface ErrnoExplanation {
 export type ErrnoRow = { readonly any: ErrnoExplanation } & { readonly [C in CommandName]?: ErrnoExplanation };
 
 const LS = 'check the device name with "dmctl ls" (names are case-sensitive; -u <uuid> selects by uuid, -j/-m by number)';
-const ROOT = 'run as root: device-mapper needs CAP_SYS_ADMIN (sudo npx dmctl …)';
+const ROOT = 'run as root or with CAP_SYS_ADMIN (e.g. through sudo): device-mapper refuses every other caller';
 const MISSING_IN_TABLE: ErrnoExplanation = {
   what: 'a device named in the table does not exist{device}',
   tryNext: 'a device named in the table does not exist: check the paths or major:minor numbers (ls -l /dev/…)',

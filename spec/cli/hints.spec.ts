@@ -4,10 +4,11 @@ import { afterEach, describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DeviceMapper, DmPermissionError, DmUnavailableError } from '../../lib/index.js';
+import { DeviceMapper, DmError, DmPermissionError, DmUnavailableError } from '../../lib/index.js';
 import { runDmctl } from '../../lib/cli/index.js';
 import { errorJson, formatError, hintFor } from '../../lib/cli/errors.js';
 import { isRepositoryCheckout } from '../../lib/cli/package-info.js';
+import { cliEnv } from './harness.js';
 
 const unavailable = new DmUnavailableError({ errno: 2, path: '/dev/mapper/control' });
 const permission = new DmPermissionError('opening /dev/mapper/control: EACCES', { errno: 13, path: '/dev/mapper/control' });
@@ -30,6 +31,20 @@ describe('no device-mapper, no permission', () => {
       expect(h).toMatch(/^run as root or with CAP_SYS_ADMIN/);
       expect(h).toMatch(/sudo dmctl info/);
       expect(h).not.toMatch(/npm run vm/);
+    }
+  });
+
+  test('a non-root simulator (DmPermissionError), and a kernel refusing an ioctl (DmError EACCES/EPERM): root or CAP_SYS_ADMIN, through sudo', async () => {
+    const env = cliEnv();
+    env.kernel.privileged = false;
+    const r = await env.dmctl(['ls']);
+    env.cleanup();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/try: run as root or with CAP_SYS_ADMIN: .*sudo dmctl ls/);
+    expect(r.stderr).not.toMatch(/npm run vm/);
+    for (const errno of [13, 1]) {
+      const h = hintFor(new DmError({ command: 'listDevices', errno }), 'ls', true)!;
+      expect(h).toBe('run as root or with CAP_SYS_ADMIN (e.g. through sudo): device-mapper refuses every other caller');
     }
   });
 

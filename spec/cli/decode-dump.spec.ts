@@ -18,6 +18,7 @@ const COMMANDS: string[][] = [
   ['create', 'x', '-u', 'X-1', '--table', '0 8 zero\n8 1000 linear 7:0 2048'], // three requests: create, load, resume
   ['load', 'x', '--table', '0 8 crypt aes-xts-plain64 0123456789abcdef0123456789abcdef 0 7:0 0'],
   ['message', 'pool', '0', 'create_thin 1'],
+  ['message', 'pool', '0', 'ab  0010  ff\n"q" DM_DEV_REMOVE (remove)  ioctl 0x1  data_size 312  (312 bytes shown)'], // annotation text that looks like a dump
   ['rename', 'x', 'y'],
   ['rename', 'x', '--setuuid', 'U-2'],
   ['setgeometry', 'x', '1', '2', '3', '4'],
@@ -40,6 +41,15 @@ describe('decode reads --dry-run --hex back', () => {
       expect(DmctlSchemas.dryRun.parse(JSON.parse(await ok(['decode', expected.requests[0]!.command, dump])))).toEqual(expected);
     }
     expect(env.kernel.calls.size).toBe(0);
+  });
+
+  test('a dump as pasted from elsewhere: CRLF line ends, tabs between the columns, text around it trimmed', async () => {
+    const argv = ['load', 'x', '--table', '0 8 zero\n8 8 error'];
+    const expected = DmctlSchemas.dryRun.parse(JSON.parse(await ok([...argv, '--dry-run', '--json'])));
+    const dump = await ok([...argv, '--dry-run', '--hex']);
+    const pasted = `\n\n${dump.split('\n').map((l) => l.replace(/^( +[0-9a-f]{4}) {2}/, '$1\t')).join('\r\n')}\r\n`;
+    expect(pasted).toContain('\t');
+    expect(DmctlSchemas.dryRun.parse(JSON.parse(await ok(['decode'], pasted)))).toEqual(expected);
   });
 
   test('the fields come from the bytes, not the annotations: a changed byte shows in the decoded fields', async () => {

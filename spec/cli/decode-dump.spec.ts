@@ -43,7 +43,7 @@ describe('decode reads --dry-run --hex back', () => {
     expect(env.kernel.calls.size).toBe(0);
   });
 
-  test('a dump as pasted from elsewhere: CRLF line ends, tabs between the columns, text around it trimmed', async () => {
+  test('a dump as pasted from elsewhere: CRLF line ends, tabs between the columns, blank lines around it', async () => {
     const argv = ['load', 'x', '--table', '0 8 zero\n8 8 error'];
     const expected = DmctlSchemas.dryRun.parse(JSON.parse(await ok([...argv, '--dry-run', '--json'])));
     const dump = await ok([...argv, '--dry-run', '--hex']);

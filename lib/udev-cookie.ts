@@ -43,13 +43,21 @@ export const UDEV_FLAGS = {
   DISABLE_LIBRARY_FALLBACK: 0x0020,
   /** Set on every event libdevmapper causes, to tell them from `udevadm trigger`. */
   PRIMARY_SOURCE: 0x0040,
+  /** DM_SUBSYSTEM_UDEV_FLAG0: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_0: 0x0100,
+  /** DM_SUBSYSTEM_UDEV_FLAG1: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_1: 0x0200,
+  /** DM_SUBSYSTEM_UDEV_FLAG2: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_2: 0x0400,
+  /** DM_SUBSYSTEM_UDEV_FLAG3: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_3: 0x0800,
+  /** DM_SUBSYSTEM_UDEV_FLAG4: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_4: 0x1000,
+  /** DM_SUBSYSTEM_UDEV_FLAG5: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_5: 0x2000,
+  /** DM_SUBSYSTEM_UDEV_FLAG6: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_6: 0x4000,
+  /** DM_SUBSYSTEM_UDEV_FLAG7: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_7: 0x8000,
 } as const;
 /** The name of one DM_UDEV_* flag (a key of {@link UDEV_FLAGS}). */
@@ -76,7 +84,14 @@ export function encodeCookie(cookie: number, flags: number): number {
 }
 
 /** The flags and the semaphore key of a DM_COOKIE value (the key is 0 for a flags-only cookie). */
-export function decodeCookie(value: number): { flags: number; base: number; key: number } {
+export function decodeCookie(value: number): {
+  /** The DM_UDEV_* flags (upper 16 bits). */
+  flags: number;
+  /** The cookie's base (lower 16 bits; 0 = no cookie). */
+  base: number;
+  /** The semaphore's IPC key (`0x0D4D << 16 | base`), or 0 without a base. */
+  key: number;
+} {
   u32Arg(value, 'value');
   const base = value & 0xffff;
   return { flags: (value >>> DM_UDEV_FLAGS_SHIFT) & 0xffff, base, key: base ? ((DM_COOKIE_MAGIC << DM_UDEV_FLAGS_SHIFT) | base) >>> 0 : 0 };
@@ -369,7 +384,14 @@ export class UdevCookies {
   }
 
   /** `dmsetup udevcomplete_all [age]`: remove cookies unchanged and unused for `ageMinutes`. */
-  completeAll(ageMinutes = 0, now = Math.floor(Date.now() / 1000)): { destroyed: number; skipped: number; failed: number } {
+  completeAll(ageMinutes = 0, now = Math.floor(Date.now() / 1000)): {
+    /** Cookies removed. */
+    destroyed: number;
+    /** Cookies younger than the age, left. */
+    skipped: number;
+    /** Cookies that could not be removed. */
+    failed: number;
+  } {
     let destroyed = 0;
     let skipped = 0;
     let failed = 0;

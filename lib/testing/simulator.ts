@@ -66,7 +66,16 @@ export interface SimulatedKernelOptions {
 /** A table as the simulated kernel holds it (a device's live or inactive slot). */
 export interface SimTable {
   /** Its lines, each with the constructed target that serves it. */
-  readonly lines: { start: bigint; length: bigint; type: string; target: ConstructedTarget }[];
+  readonly lines: {
+    /** First sector. */
+    start: bigint;
+    /** Sectors. */
+    length: bigint;
+    /** The target type. */
+    type: string;
+    /** What the type's constructor made of the params. */
+    target: ConstructedTarget;
+  }[];
   /** Loaded with DM_READONLY_FLAG. */
   readonly readOnly: boolean;
 }
@@ -248,17 +257,27 @@ const SIM_CONTROL_PATH = '/dev/mapper/control';
 
 /** An in-memory device-mapper kernel: `new SimulatedKernel().backend()` is a backend for `DeviceMapper.open()`. */
 export class SimulatedKernel {
+  /** The device-mapper interface version it reports (option `version`). */
   readonly version: Version;
+  /** The major number of its mapped devices (option `major`). */
   readonly major: number;
+  /** Whether callers have CAP_SYS_ADMIN; false fails opens and ioctls as for a non-root user. */
   privileged: boolean;
   /** dm_global_event_nr: bumped by create/remove/rename/remove_all, table events and table swaps. */
   globalEventNr = 0;
+  /** The mapped devices, by name (`simKey()` form). */
   readonly devices = new Map<string, SimDevice>();
   /** The simulated udevd (`udev: true`), else undefined. */
   readonly udev: SimUdev | undefined;
+  /** The block devices tables may map (`addBlockDevice`). */
   readonly blockDevices: SimBlockDevice[] = [];
   /** Kernel log lines with their sequence numbers. */
-  readonly log: { seq: number; text: string }[] = [];
+  readonly log: {
+    /** The line's sequence number (as /dev/kmsg numbers records). */
+    seq: number;
+    /** The line, e.g. `device-mapper: table: 254:0: linear: Device lookup failed`. */
+    text: string;
+  }[] = [];
   #logSeq = 0;
   /** ioctls processed, per command. */
   readonly calls = new Map<CommandName, number>();

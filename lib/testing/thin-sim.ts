@@ -47,19 +47,31 @@ export interface SimThin {
 
 /** A pool's metadata and runtime state, keyed by its metadata device. */
 export interface SimPool {
+  /** The metadata device (its identity keys the pool). */
   readonly metadataDevice: SimBlockDevice;
+  /** The data device. */
   readonly dataDevice: SimBlockDevice;
+  /** Data block size in sectors. */
   readonly blockSize: number;
+  /** Data blocks the pool has (its table's length over the block size). */
   totalDataBlocks: number;
+  /** Free blocks at or below which it raises its one low-water event. */
   lowWaterMark: bigint;
+  /** Its feature arguments. */
   features: SimPoolFeatures;
+  /** The metadata transaction id (`set_transaction_id`). */
   transactionId: bigint;
+  /** The thin devices in its metadata, by device id. */
   readonly thins: Map<number, SimThin>;
   /** Data block → reference count (shared by snapshots). */
   readonly refs: Map<number, number>;
+  /** The held metadata root (`reserve_metadata_snap`); null when none. */
   heldRoot: bigint | null;
+  /** Its mode, as the status line reports it. */
   mode: SimPoolMode;
+  /** `needs_check` is set (metadata must be checked before write mode). */
   needsCheck: boolean;
+  /** The low-water event was raised (once per crossing, as the kernel). */
   lowWaterTriggered: boolean;
 }
 
@@ -73,6 +85,7 @@ const FEATURE_WORDS: readonly [keyof SimPoolFeatures, string][] = [
 
 /** The test handle of one simulated kernel's thin pools. */
 export class ThinSim {
+  /** Every pool's metadata and state, by its metadata device's `major:minor`. */
   readonly pools = new Map<string, SimPool>();
   readonly #kernel: SimulatedKernel;
   constructor(kernel: SimulatedKernel) { this.#kernel = kernel; }

@@ -85,7 +85,10 @@ export interface Missing {
   readonly exists: false;
 }
 /** What {@link DeviceMapper.info} gives: the device's state, or `{ exists: false }`. */
-export type InfoResult = (DeviceInfo & { readonly exists: true }) | Missing;
+export type InfoResult = (DeviceInfo & {
+  /** Always true: the device exists. */
+  readonly exists: true;
+}) | Missing;
 
 /** What {@link DeviceMapper.table} and {@link DeviceMapper.status} give: the device and its target lines. */
 export interface TableResult {
@@ -113,8 +116,22 @@ export interface CreateOptions {
   readonly minor?: number;
 }
 
+/** What {@link DeviceMapper.depsWithInfo} gives: the device's state and the devices its table uses. */
+export interface DepsWithInfo {
+  /** The device's state. */
+  device: DeviceInfo;
+  /** The devices its table uses. */
+  deps: DevNo[];
+}
+
 /** `rename()`: the new name, or a uuid for a device that has none. */
-export type RenameTarget = { readonly newName: KernelString } | { readonly newUuid: KernelString };
+export type RenameTarget = {
+  /** The new name. */
+  readonly newName: KernelString;
+} | {
+  /** The uuid to set (only on a device without one). */
+  readonly newUuid: KernelString;
+};
 
 /** `suspend()` and `resume()`. */
 export interface SuspendOptions {
@@ -587,11 +604,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * flags): one ioctl, so the state and the dependencies describe the same device at the
    * same moment (what libdevmapper's deptree reads for each node; `DeviceTree` uses it).
    */
-  async depsWithInfo(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<{ device: DeviceInfo; deps: DevNo[] }> {
+  async depsWithInfo(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<DepsWithInfo> {
     return this.depsWithInfoSync(device, options);
   }
   /** {@link DeviceMapper.depsWithInfo} on the calling thread (DM_TABLE_DEPS never sleeps in the kernel). */
-  depsWithInfoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): { device: DeviceInfo; deps: DevNo[] } {
+  depsWithInfoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): DepsWithInfo {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);

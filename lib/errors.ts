@@ -72,7 +72,10 @@ export interface ErrnoExplanation {
 }
 
 /** Per errno: the explanation for every command (`any`), and where one command differs. */
-export type ErrnoRow = { readonly any: ErrnoExplanation } & { readonly [C in CommandName]?: ErrnoExplanation };
+export type ErrnoRow = {
+  /** The explanation for any command without its own. */
+  readonly any: ErrnoExplanation;
+} & { readonly [C in CommandName]?: ErrnoExplanation };
 
 const LS = 'check the device name with "dmctl ls" (names are case-sensitive; -u <uuid> selects by uuid, -j/-m by number)';
 const ROOT = 'run as root or with CAP_SYS_ADMIN (e.g. through sudo): device-mapper refuses every other caller';

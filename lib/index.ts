@@ -5,7 +5,7 @@ export { DeviceMapper, FEATURES } from './client.js';
 export type {
   CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, TableResult, WaitOptions,
   ListOptions, CreateOptions, RenameTarget, SuspendOptions, ResumeOptions, InfoOptions, DepsOptions, StatusOptions, TableOptions,
-  LoadOptions, Geometry,
+  LoadOptions, Geometry, DepsWithInfo,
 } from './client.js';
 export * from './errors.js';
 export { addressOf, checkReply, identityOf, TRUSTED_REPLY_FIELDS } from './identity.js';

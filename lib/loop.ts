@@ -65,7 +65,12 @@ export interface LoopDevice {
  * dev_t split (node resolver, loop devices, the recorder). Pass `stat(…, { bigint: true })`'s
  * rdev: a number rdev above 2^53 has already lost bits.
  */
-export function splitRdev(rdev: number | bigint): { major: number; minor: number } {
+export function splitRdev(rdev: number | bigint): {
+  /** Major number. */
+  major: number;
+  /** Minor number. */
+  minor: number;
+} {
   valueArg(rdev, 'rdev', 'u64');
   const d = BigInt(rdev);
   const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n);

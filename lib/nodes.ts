@@ -30,7 +30,12 @@ export const DM_DIR = '/dev/mapper';
 /** The filesystem operations nodes need; replaceable for tests. */
 export interface NodeOps {
   /** The node's device number when it is (or points to) a block device, 'other' for anything else, undefined when absent. */
-  stat(p: string): { major: number; minor: number } | 'other' | undefined;
+  stat(p: string): {
+    /** Major number. */
+    major: number;
+    /** Minor number. */
+    minor: number;
+  } | 'other' | undefined;
   /** Whether anything (even a dangling symlink) exists at p. */
   exists(p: string): boolean;
   /** Creates a block device node. */

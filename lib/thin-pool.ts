@@ -229,7 +229,12 @@ export class ThinPool {
   /** The pool device's uuid (`THINPOOL-<name>` when created here). */
   get uuid(): string | null { return this.#id.uuid; }
   /** The pool device's number. */
-  get dev(): { readonly major: number; readonly minor: number } { return { major: this.#id.dev.major, minor: this.#id.dev.minor }; }
+  get dev(): {
+    /** Major number. */
+    readonly major: number;
+    /** Minor number. */
+    readonly minor: number;
+  } { return { major: this.#id.dev.major, minor: this.#id.dev.minor }; }
   /** The pool's table as loaded (devices as `major:minor` for an opened pool). */
   get params(): ThinPoolParams { return this.#params; }
 
@@ -456,7 +461,21 @@ export class ThinPool {
   }
 
   /** The active thin devices of this pool (by their `THIN-<id>-<pool>` uuids). */
-  async activeThins(): Promise<{ id: number; name: string; uuid: string; dev: { major: number; minor: number } }[]> {
+  async activeThins(): Promise<{
+    /** The thin's device id in the pool. */
+    id: number;
+    /** The mapped device's name. */
+    name: string;
+    /** Its `THIN-<id>-<pool>` uuid. */
+    uuid: string;
+    /** Its device number. */
+    dev: {
+      /** Major number. */
+      major: number;
+      /** Minor number. */
+      minor: number;
+    };
+  }[]> {
     const out: { id: number; name: string; uuid: string; dev: { major: number; minor: number } }[] = [];
     for (const d of await this.#dm.list()) {
       const uuid = d.uuid === undefined ? await this.#uuidOf(d.name) : d.uuid;

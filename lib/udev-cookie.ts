@@ -249,7 +249,10 @@ function hex(cookie: number): string {
 /** The protocol of libdm-common.c over a host. */
 export class UdevCookies {
   readonly #owned = new Map<number, number>(); // semid → cookie, made by us and not yet removed
-  constructor(readonly host: CookieHost) {}
+  constructor(
+    /** The host the cookies live on (this host's SysV IPC, or the simulator's). */
+    readonly host: CookieHost,
+  ) {}
 
   /**
    * `dm_udev_get_sync_support()`: DM_DISABLE_UDEV unset, SysV semaphores usable, a kernel

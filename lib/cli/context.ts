@@ -21,7 +21,9 @@ export interface CliIo {
   stderr(text: string): void;
   /** All of stdin (create/load tables, decode -). */
   readStdin(): Promise<string>;
+  /** Whether stdin is a terminal (then create/load/decode do not wait for it). */
   readonly stdinIsTTY: boolean;
+  /** The environment (DM_UDEV_COOKIE, DM_DEFAULT_NAME_MANGLING_MODE, DM_DISABLE_UDEV, LANG, …). */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Opens the client (tests pass the simulator's backend). */
   open(): Promise<DeviceMapper>;

@@ -124,9 +124,13 @@ export const ListedDeviceSchema = z.object({
 
 /** One node of dmctl `ls --tree --json`: a device and what it depends on. */
 export interface TreeNodeJson {
+  /** The mapped device's name; null for a device that is not one (a loop device, a disk). */
   name: string | null;
+  /** Major number. */
   major: number;
+  /** Minor number. */
   minor: number;
+  /** The devices it uses. */
   children: TreeNodeJson[];
 }
 /** One node of dmctl `ls --tree --json`. */

@@ -73,7 +73,12 @@ export type SimErrorCode = 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 
 export class SimError extends DmBaseError<SimErrorCode> {
   /** The errno name, as `errnoName` (kept for the simulated targets that read it). */
   readonly code: SimErrorCode;
-  constructor(readonly errnoName: SimErrorCode, readonly log: string) {
+  constructor(
+    /** The errno name the simulated ioctl fails with. */
+    readonly errnoName: SimErrorCode,
+    /** The kernel log line it would print. */
+    readonly log: string,
+  ) {
     super(log);
     this.code = errnoName;
   }

@@ -253,7 +253,7 @@ export interface DumpedRequest {
 /** formatAnnotated's title line: `DM_TABLE_LOAD (load)  ioctl 0xc138fd09  data_size 360  (360 bytes shown…)`. */
 const DUMP_TITLE = /^(DM_[A-Z_]+) \((\w+)\)\s+ioctl (0x[0-9a-f]+)\s+data_size (\d+)\s+\((\d+) bytes shown/;
 /** One dump line: a hex offset, then either up to 16 hex bytes or a folded zero run, then the annotation. */
-const DUMP_LINE = /^\s+([0-9a-f]{4,8})\s+(.*)$/;
+const DUMP_LINE = /^\s+([0-9a-f]{4,8})\s+(\S.*)$/;
 const ZERO_RUN = /^… (\d+) zero bytes\b/;
 /**
  * formatAnnotated folds the zero tail of one field longer than a line: the longest is

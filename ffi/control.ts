@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
 import { DmClosedError, ERRNO, mapOpenError } from './errors.js';
+import { engineSupported, IoctlEngine } from './engine.js';
 import type { CancelPipe, ControlTransport, IoctlResult, PollFd, Poller, PollResult } from './types.js';
 
 /** Where every Linux distribution puts the control node (`DM_DIR "/" DM_CONTROL_NODE`). */
@@ -32,6 +33,48 @@ function statMode(path: string): number | undefined {
   }
 }
 
+/** How a transport runs `ioctlAsync`: the ioctl engine's worker thread, or libuv's pool. */
+export type AsyncPath = 'engine' | 'pool';
+
+/** Options of {@link openControl}. */
+export interface OpenControlOptions {
+  /**
+   * `'engine'` (the default where worker threads exist): async ioctls go through the
+   * process's ioctl engine for this path (ffi/engine.ts); buffers larger than its slots, and
+   * every call once its worker died, take the pool path. `'pool'`: koffi's async call on a
+   * libuv pool thread, one round trip per ioctl.
+   */
+  readonly asyncPath?: AsyncPath;
+}
+
+/** One engine per control-node path per process, started on first use; undefined = unavailable. */
+const engines = new Map<string, IoctlEngine | undefined>();
+
+function engineFor(path: string, libc: Libc): IoctlEngine | undefined {
+  let e = engines.get(path);
+  if (e?.alive) return e;
+  if (engines.has(path) && e === undefined) return undefined; // could not start: pool path
+  if (e) return undefined; // died: the pool path from now on (docs: DmEngineError)
+  try {
+    const fd = fs.openSync(path, fs.constants.O_RDWR | O_CLOEXEC);
+    try {
+      e = IoctlEngine.start({ fd, libc: libc.name });
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+  } catch {
+    e = undefined;
+  }
+  engines.set(path, e);
+  return e;
+}
+
+/** The engine a transport of `path` uses now (observability: bench, tests); undefined when none. */
+export function engineOf(path: string = DM_CONTROL_PATH): IoctlEngine | undefined {
+  return engines.get(path);
+}
+
 /**
  * Opens the control node read-write and returns a {@link ControlTransport}.
  *
@@ -39,7 +82,7 @@ function statMode(path: string): number | undefined {
  * `DmPermissionError` (node mode), `DmPlatformError` (not Linux), `DmLibcError`
  * (koffi/libc missing), or the original Node error for anything else.
  */
-export async function openControl(path: string = DM_CONTROL_PATH): Promise<ControlTransport> {
+export async function openControl(path: string = DM_CONTROL_PATH, options: OpenControlOptions = {}): Promise<ControlTransport> {
   // Load libc first: on a non-Linux platform the platform error is the useful one.
   const libc = await loadLibc();
   let fd: number;
@@ -49,7 +92,8 @@ export async function openControl(path: string = DM_CONTROL_PATH): Promise<Contr
     const code = (err as { code?: string }).code;
     throw mapOpenError(err, path, code === 'EACCES' || code === 'EPERM' ? statMode(path) : undefined);
   }
-  return new Transport(libc, fd, path);
+  const useEngine = (options.asyncPath ?? 'engine') === 'engine' && engineSupported();
+  return new Transport(libc, fd, path, useEngine);
 }
 
 class Transport implements ControlTransport {
@@ -64,6 +108,7 @@ class Transport implements ControlTransport {
     private readonly libc: Libc,
     fd: number,
     readonly path: string,
+    private readonly useEngine: boolean,
   ) {
     this.#fd = fd;
   }
@@ -81,6 +126,9 @@ class Transport implements ControlTransport {
     this.#check();
     this.#inflight++;
     try {
+      const engine = this.useEngine ? engineFor(this.path, this.libc) : undefined;
+      // The engine's own fd: this transport's fd is only used by the pool path and sync calls.
+      if (engine && buf.byteLength <= engine.slotSize) return await engine.ioctl(request, buf);
       return await this.libc.ioctlAsync(this.#fd, request, buf);
     } finally {
       if (--this.#inflight === 0 && this.#closed) this.#release();

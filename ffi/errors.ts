@@ -190,3 +190,14 @@ export function mapOpenError(err: unknown, path: string, mode?: number): unknown
       return err;
   }
 }
+
+/**
+ * The ioctl engine's worker thread died (or could not start) while calls were in it. A call
+ * that gets this error may or may not have reached the kernel; later calls of the process
+ * run on the fallback path (libuv's pool), see ffi/engine.ts.
+ */
+export class DmEngineError extends DmFfiError {
+  constructor(message: string, cause?: unknown) {
+    super('DM_ENGINE', message, { cause, syscall: 'ioctl' });
+  }
+}

@@ -9,7 +9,7 @@ import {
 } from '../codec/index.js';
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
-import { DmAbortError, DmError, DmIdentityError } from './errors.js';
+import { DmAbortError, DmArgumentError, DmError, DmIdentityError } from './errors.js';
 import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, targetsArg, valueArg } from './args.js';
 import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, sameIdentity, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
@@ -52,6 +52,14 @@ export interface OpenOptions {
    * `wait()` and `events()` are unaffected: they never park a thread either way.
    */
   readonly blocking?: boolean;
+  /**
+   * How calls that may sleep in the kernel (create, load, resume, remove, status, message)
+   * run off the event loop: `'engine'` (default where worker threads exist) through the
+   * process's ioctl engine, a worker thread fed through a shared-memory ring (one wake-up
+   * carries many ioctls; no libuv pool thread is held); `'pool'` through koffi's async call,
+   * one libuv pool round trip per ioctl. Only the real backend uses it.
+   */
+  readonly asyncPath?: 'engine' | 'pool';
 }
 
 /** What DEV_REMOVE reports: `deferred` = still open, removal scheduled for its last close. */
@@ -180,13 +188,16 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * Rejects with DmUnavailableError, DmPermissionError, DmPlatformError, or DmError EACCES.
    */
   static async open(options: OpenOptions = {}): Promise<DeviceMapper> {
-    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferSize: 'uint', blocking: 'boolean' });
+    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferSize: 'uint', blocking: 'boolean', asyncPath: 'string' });
+    if (options.asyncPath !== undefined && options.asyncPath !== 'engine' && options.asyncPath !== 'pool') {
+      throw new DmArgumentError('options.asyncPath', "'engine' or 'pool'", JSON.stringify(options.asyncPath));
+    }
     if (options.backend !== undefined) valueArg(options.backend.openControl, 'options.backend.openControl', 'function');
     const size = options.initialBufferSize;
     if (size !== undefined && (!Number.isInteger(size) || size < 312 || size > DM_MAX_DATA_SIZE)) {
       throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferSize must be an integer in 312…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferSize');
     }
-    const backend = options.backend ?? realBackend(options.path);
+    const backend = options.backend ?? realBackend(options.path, options.asyncPath);
     const transport = await backend.openControl();
     const dm = new DeviceMapper(transport, backend, size, options.blocking === true);
     try {

@@ -2,16 +2,16 @@
  * The real backend: koffi on the control node. Loading it loads no native code until
  * `openControl()` is called (koffi comes in through a dynamic import in ffi/).
  */
-import { createCancelPipe, createPoller, DM_CONTROL_PATH, openControl } from '../ffi/control.js';
+import { createCancelPipe, createPoller, DM_CONTROL_PATH, openControl, type AsyncPath } from '../ffi/control.js';
 import { POLLIN, type CancelPipe, type ControlTransport, type Poller } from '../ffi/types.js';
 import { codec, requestCode } from '../codec/index.js';
 import type { Backend, Watcher } from './backend.js';
 import { openKernelLog } from './kmsg.js';
 
-export function realBackend(path: string = DM_CONTROL_PATH): Backend {
+export function realBackend(path: string = DM_CONTROL_PATH, asyncPath?: AsyncPath): Backend {
   return {
     description: path,
-    openControl: () => openControl(path),
+    openControl: () => openControl(path, { asyncPath }),
     openWatcher: async () => {
       const t = await openControl(path);
       try {

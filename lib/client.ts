@@ -14,6 +14,7 @@ import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, t
 import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, sameIdentity, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
 import { SharedPoller } from './poller.js';
+import { WakeSnapshots } from './wake-snapshot.js';
 import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from './redact.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
@@ -168,6 +169,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #poller: SharedPoller;
   readonly #kmsg: KernelLog | undefined;
   readonly #events: EventStreams;
+  readonly #wakes = new WakeSnapshots();
   #closed = false;
   /** Multi-step operations in flight (their rollback included). */
   #ops = 0;
@@ -370,6 +372,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     // Like the kernel's wait, which sleeps on the device itself, the device is looked up
     // now, before anything is awaited, and followed by its number from then on: a rename
     // (itself an event) right after this call must not lose it.
+    const since = this.#wakes.ticket();
     const first = this.#runner.runSync('info', { id }, { device: id }).device;
     const target: DeviceId = { dev: { major: first.dev.major, minor: first.dev.minor } };
     const eventNr = options.eventNr ?? first.eventNr;
@@ -379,17 +382,20 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
         // The signal also cuts the wait for the poller's first arm short.
         const gen = await this.#poller.ready(signal);
         if (signal?.aborted) throw new DmAbortError(signal.reason);
-        const info = this.#runner.runSync('info', { id: target }, { device: id }).device;
+        // Waiters of one device woken together share one check and one reply (wake-snapshot.ts).
+        const devKey = `${target.dev!.major}:${target.dev!.minor}`;
+        const info = this.#wakes.check(devKey, gen, since, () => this.#runner.runSync('info', { id: target }, { device: id }).device);
         if (info.eventNr !== eventNr) {
           // DEV_WAIT returns at once now: the event number already differs.
           const table = options.table === true;
-          const r = await this.#runner.runAsync('wait', {
+          const r = await this.#wakes.reply(`${devKey}|${table}|${options.inactive === true}|${options.noflush === true}`, () => this.#runner.runAsync('wait', {
             id: target, eventNr, table, inactive: options.inactive, noflush: options.noflush, secure: table,
-          }, { device: id, wipe: table });
+          }, { device: id, wipe: table }));
           const targets = table && !options.showKeys
             ? r.targets.map((t) => ({ start: t.start, length: t.length, type: t.type, params: redactTableParams(t.type, t.params) }))
-            : r.targets;
-          return { device: r.device, targets };
+            : r.targets.map((t) => ({ start: t.start, length: t.length, type: t.type, params: t.params }));
+          // The reply may be shared with other waiters: each gets objects of its own.
+          return { device: Object.assign({}, r.device), targets };
         }
         await this.#poller.next(gen, signal);
       }

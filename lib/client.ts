@@ -131,6 +131,44 @@ export interface RemoveDeviceOptions extends RemoveOptions {
   readonly expect?: DeviceIdentity;
 }
 
+/** One entry of a batch's result: its value, or the error of that entry alone. */
+export type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/** The device list of a batch, every entry checked and copied before anything is sent. */
+function manyArg(devices: readonly (DeviceId | string)[]): DeviceId[] {
+  if (!Array.isArray(devices)) throw new DmArgumentError('devices', 'an array of devices', typeof devices);
+  const ids: DeviceId[] = [];
+  for (let i = 0; i < devices.length; i++) {
+    if (!(i in devices)) throw new DmArgumentError(`devices[${i}]`, 'a device', 'a hole');
+    ids.push(deviceArg(devices[i] as DeviceId | string, `devices[${i}]`));
+  }
+  return ids;
+}
+
+/**
+ * Calls in flight at once in a batch: enough to keep the engine's ring full (64 slots) and
+ * the next window encoded, few enough that a 10,000-device batch does not hold 10,000
+ * request buffers at once.
+ */
+const BATCH_WINDOW = 128;
+
+async function settleAll<I, T>(items: readonly I[], run: (item: I) => Promise<T>): Promise<Settled<T>[]> {
+  const out: Settled<T>[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { ok: true, value: await run(items[i]!) };
+      } catch (error) {
+        out[i] = { ok: false, error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(BATCH_WINDOW, items.length) }, lane));
+  return out;
+}
+
 /** The device argument of every method, checked (lib/args.ts) and copied. */
 function idOf(device: DeviceId | string): DeviceId {
   return deviceArg(device);
@@ -339,6 +377,41 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const id = idOf(device);
     optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean' });
     return (await this.#runner.runAsync('suspend', { id, action: 'resume', ...options }, { device: id })).device;
+  }
+
+  /**
+   * DM_DEV_STATUS of many devices in few engine round trips (the ioctls of a window are
+   * submitted together; see `asyncPath`). One result per device, in order: `{ ok: true,
+   * value }` (a missing device is `{ exists: false }`, as with `info()`) or `{ ok: false,
+   * error }` for that device alone. Every device argument is checked before any ioctl.
+   */
+  async infoMany(devices: readonly (DeviceId | string)[], options: { inactive?: boolean } = {}): Promise<Settled<InfoResult>[]> {
+    const ids = manyArg(devices);
+    optionsArg(options, 'options', { inactive: 'boolean' });
+    if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
+    return settleAll(ids, async (id) => {
+      try {
+        return Object.assign({ exists: true as const }, (await this.#runner.runAsync('info', { id, inactive: options.inactive }, { device: id })).device);
+      } catch (e) {
+        if (e instanceof DmError && e.errno === ERRNO.ENXIO) return { exists: false as const };
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * DM_TABLE_STATUS of many devices in few engine round trips: one `{ ok, value | error }`
+   * per device, in order (a device that fails, e.g. removed since a list, fails alone).
+   * Every device argument is checked before any ioctl.
+   */
+  async statusMany(devices: readonly (DeviceId | string)[], options: { inactive?: boolean; noflush?: boolean } = {}): Promise<Settled<TableResult>[]> {
+    const ids = manyArg(devices);
+    optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean' });
+    if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
+    return settleAll(ids, async (id) => {
+      const r = await this.#runner.runAsync('status', { id, inactive: options.inactive, noflush: options.noflush }, { device: id });
+      return { device: r.device, targets: r.targets };
+    });
   }
 
   /** DM_DEV_STATUS. A missing device gives `{ exists: false }`, not an error. */

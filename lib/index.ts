@@ -3,7 +3,7 @@
  */
 export { DeviceMapper, FEATURES } from './client.js';
 export type {
-  CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, TableResult, WaitOptions,
+  CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, Settled, TableResult, WaitOptions,
 } from './client.js';
 export * from './errors.js';
 export { addressOf, checkReply, identityOf, TRUSTED_REPLY_FIELDS } from './identity.js';

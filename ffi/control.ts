@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
-import { DmClosedError, ERRNO, mapOpenError } from './errors.js';
+import { DmClosedError, DmEngineError, ERRNO, mapOpenError } from './errors.js';
 import { engineSupported, IoctlEngine } from './engine.js';
 import type { CancelPipe, ControlTransport, IoctlResult, PollFd, Poller, PollResult } from './types.js';
 
@@ -128,7 +128,15 @@ class Transport implements ControlTransport {
     try {
       const engine = this.useEngine ? engineFor(this.path, this.libc) : undefined;
       // The engine's own fd: this transport's fd is only used by the pool path and sync calls.
-      if (engine && buf.byteLength <= engine.slotSize) return await engine.ioctl(request, buf);
+      if (engine && buf.byteLength <= engine.slotSize) {
+        try {
+          return await engine.ioctl(request, buf);
+        } catch (e) {
+          // The worker died before taking this call: it never reached the kernel, so the pool
+          // path may send it. A call the worker had taken is not sent twice.
+          if (!(e instanceof DmEngineError) || e.sent) throw e;
+        }
+      }
       return await this.libc.ioctlAsync(this.#fd, request, buf);
     } finally {
       if (--this.#inflight === 0 && this.#closed) this.#release();

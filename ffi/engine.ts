@@ -37,7 +37,7 @@ const COMP_SEQ = 2; // bumped by the worker: completions published (main waits o
 const STOP = 3; // set by the main thread: exit once the ring is empty
 const RING = 4; // then `slots` slot indices, then META_INTS per slot
 const META_INTS = 5; // state, request, length, ret, errno
-const FREE = 0, SUBMITTED = 1, DONE = 2;
+const FREE = 0, SUBMITTED = 1, DONE = 2, TAKEN = 3;
 
 /** `Atomics.waitAsync` (ES2024; in Node since 16), typed here since the project's lib is older. */
 type WaitAsync = (a: Int32Array, i: number, v: number) => { async: false; value: string } | { async: true; value: Promise<string> };
@@ -71,16 +71,18 @@ interface Queued { request: number; buf: Uint8Array; resolve: (r: IoctlResult) =
  */
 const WORKER_SOURCE = String.raw`
 'use strict';
-const { workerData } = require('node:worker_threads');
+// process.getBuiltinModule, not require: an eval worker is ESM when the process was started
+// with --input-type=module, CommonJS otherwise.
+const { workerData } = process.getBuiltinModule('node:worker_threads');
 const { ctl, data, slots, slotSize, fd, koffiPath, libc, fake } = workerData;
 const I = new Int32Array(ctl);
 const D = new Uint8Array(data);
-const SUB_TAIL = 0, SUB_HEAD = 1, COMP_SEQ = 2, STOP = 3, RING = 4, META = 4 + slots, DONE = 2;
+const SUB_TAIL = 0, SUB_HEAD = 1, COMP_SEQ = 2, STOP = 3, RING = 4, META = 4 + slots, DONE = 2, TAKEN = 3;
 let call;
 if (fake) {
   call = new Function('request', 'buf', 'fd', fake);
 } else {
-  const koffi = require(koffiPath);
+  const koffi = process.getBuiltinModule('node:module').createRequire(koffiPath)(koffiPath);
   const lib = koffi.load(libc);
   const ioctl = lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)');
   // errno read right after the call, on this thread (ffi/libc.ts does the same on the main one).
@@ -102,6 +104,7 @@ for (;;) {
   const m = META + slot * 5;
   const request = I[m + 1] >>> 0;
   const len = I[m + 2];
+  Atomics.store(I, m, TAKEN); // from here the call may reach the kernel
   const r = call(request, D.subarray(slot * slotSize, slot * slotSize + len), fd);
   I[m + 3] = r[0];
   I[m + 4] = r[1];
@@ -119,10 +122,15 @@ for (;;) {
 /** This module's file, to resolve koffi from (no `import.meta`: see ARCHITECTURE.md). */
 function hereFile(): string {
   if (typeof __filename === 'string') return __filename;
-  // ESM: the first stack frame in this module names its file URL.
-  const m = /\((file:\/\/[^)]+?):\d+:\d+\)|at (file:\/\/\S+?):\d+:\d+/.exec(new Error().stack ?? '');
-  const url = m?.[1] ?? m?.[2];
-  if (!url) throw new DmEngineError('cannot locate the engine module to resolve koffi from');
+  // ESM: the first stack frame (this function) names this module's file URL, as
+  // `at hereFile (file:///…/engine.js:LINE:COL)`; cut the URL out and drop `:LINE:COL`.
+  const stack = new Error().stack ?? '';
+  const start = stack.indexOf('file://');
+  if (start < 0) throw new DmEngineError('cannot locate the engine module to resolve koffi from', false);
+  let end = start;
+  while (end < stack.length && stack[end] !== ')' && stack[end] !== '\n' && stack[end] !== ' ') end++;
+  let url = stack.slice(start, end);
+  for (let i = 0; i < 2; i++) url = url.slice(0, url.lastIndexOf(':'));
   return url;
 }
 
@@ -163,9 +171,9 @@ export class IoctlEngine {
       stdin: false,
     });
     this.#worker.unref();
-    this.#worker.on('error', (e) => this.#die(new DmEngineError(`the ioctl engine's worker failed: ${String(e)}`, e)));
+    this.#worker.on('error', (e) => this.#die(`the ioctl engine's worker failed: ${String(e)}`, e));
     this.#worker.on('exit', (code) => {
-      if (!this.#stopping || this.#pending.size > 0) this.#die(new DmEngineError(`the ioctl engine's worker exited (code ${code})`));
+      if (!this.#stopping || this.#pending.size > 0) this.#die(`the ioctl engine's worker exited (code ${code})`);
     });
   }
 
@@ -190,7 +198,7 @@ export class IoctlEngine {
    */
   ioctl(request: number, buf: Uint8Array): Promise<IoctlResult> {
     if (this.#dead) return Promise.reject(this.#dead);
-    if (this.#stopping) return Promise.reject(new DmEngineError('the ioctl engine is closed'));
+    if (this.#stopping) return Promise.reject(new DmEngineError('the ioctl engine is closed', false));
     if (buf.byteLength > this.slotSize) return Promise.reject(new RangeError(`buffer of ${buf.byteLength} bytes exceeds the engine's slot size ${this.slotSize}`));
     return new Promise<IoctlResult>((resolve, reject) => {
       const q: Queued = { request: request >>> 0, buf, resolve, reject };
@@ -269,17 +277,21 @@ export class IoctlEngine {
     }
   }
 
-  #die(err: DmEngineError): void {
+  #die(message: string, cause?: unknown): void {
     if (this.#dead) return;
     // Calls the worker finished before it died have their results: those still count.
     this.#reap(false);
-    this.#dead = err;
+    const notSent = new DmEngineError(message, false, cause);
+    this.#dead = notSent;
+    const base = RING + this.#slots;
     for (const p of this.#pending.values()) {
       this.#D.fill(0, p.slot * this.slotSize, p.slot * this.slotSize + p.buf.byteLength);
-      p.reject(err);
+      // Only a call the worker had taken may have reached the kernel.
+      const taken = Atomics.load(this.#I, base + p.slot * META_INTS) === TAKEN;
+      p.reject(taken ? new DmEngineError(message, true, cause) : notSent);
     }
     this.#pending.clear();
-    for (const q of this.#queue.splice(0)) q.reject(err);
+    for (const q of this.#queue.splice(0)) q.reject(notSent);
     this.#worker.unref();
     this.#closeFd();
   }

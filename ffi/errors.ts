@@ -193,11 +193,17 @@ export function mapOpenError(err: unknown, path: string, mode?: number): unknown
 
 /**
  * The ioctl engine's worker thread died (or could not start) while calls were in it. A call
- * that gets this error may or may not have reached the kernel; later calls of the process
- * run on the fallback path (libuv's pool), see ffi/engine.ts.
+ * that gets this error with `sent` may or may not have reached the kernel; later calls of
+ * the process run on the fallback path (libuv's pool), see ffi/engine.ts.
  */
 export class DmEngineError extends DmFfiError {
-  constructor(message: string, cause?: unknown) {
+  /**
+   * Whether the worker had taken the call (it may have reached the kernel). false: it never
+   * left the queue or the ring, so the transport sends it on the fallback path instead.
+   */
+  readonly sent: boolean;
+  constructor(message: string, sent: boolean, cause?: unknown) {
     super('DM_ENGINE', message, { cause, syscall: 'ioctl' });
+    this.sent = sent;
   }
 }

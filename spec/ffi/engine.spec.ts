@@ -110,8 +110,22 @@ describe('IoctlEngine ring', () => {
       expect((s as PromiseRejectedResult).reason).toBeInstanceOf(DmEngineError);
       expect((s as PromiseRejectedResult).reason.code).toBe('DM_ENGINE');
     }
+    // The crashing call had been taken by the worker (it may have reached the kernel); the
+    // one behind it had not (the transport may send it on the pool path).
+    expect((settled[1] as PromiseRejectedResult).reason.sent).toBe(true);
+    expect((settled[2] as PromiseRejectedResult).reason.sent).toBe(false);
     expect(e.alive).toBe(false);
     await expect(e.ioctl(4, Uint8Array.of(1))).rejects.toBeInstanceOf(DmEngineError);
+  });
+
+  test('a worker that fails to start rejects its calls as not sent', async () => {
+    const e = IoctlEngine.start({ fd: devNull(), libc: '', slots: 2, slotSize: 64, fakeIoctl: 'this is not JavaScript (' });
+    const calls = [e.ioctl(1, Uint8Array.of(1)), e.ioctl(2, Uint8Array.of(1)), e.ioctl(3, Uint8Array.of(1))];
+    for (const c of calls) {
+      const err = await c.catch((x: unknown) => x);
+      expect(err).toBeInstanceOf(DmEngineError);
+      expect((err as DmEngineError).sent).toBe(false);
+    }
   });
 
   test('shared memory holds no byte of a request or reply once the call settled (keys: docs/secrets.md)', async () => {

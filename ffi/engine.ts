@@ -49,7 +49,7 @@ export interface EngineOptions {
   readonly fd: number;
   /** libc's file name (from `loadLibc().name`), loaded again in the worker. */
   readonly libc: string;
-  /** Slots in flight at once (a power of two; default 64). More calls wait in a queue. */
+  /** Slots in flight at once (a power of two; default 128, the runner's async limit). More calls wait in a queue. */
   readonly slots?: number;
   /** Bytes per slot (default 16 KiB, the default dm buffer): larger buffers are not accepted. */
   readonly slotSize?: number;
@@ -155,7 +155,7 @@ export class IoctlEngine {
   completed = 0;
 
   private constructor(opts: EngineOptions) {
-    const slots = opts.slots ?? 64;
+    const slots = opts.slots ?? 128;
     if (slots < 1 || (slots & (slots - 1)) !== 0) throw new RangeError(`engine slots must be a power of two, got ${slots}`);
     this.#slots = slots;
     this.slotSize = opts.slotSize ?? 16 * 1024;

@@ -234,17 +234,24 @@ export class IoctlEngine {
 
   /** Keeps one `Atomics.waitAsync` pending while calls are in flight. */
   #wait(): void {
-    if (this.#waiting || this.#pending.size === 0 || this.#dead) return;
+    if (this.#waiting) return;
     this.#waiting = true;
-    const seen = Atomics.load(this.#I, COMP_SEQ);
-    const r = waitAsync!(this.#I, COMP_SEQ, seen);
-    const wake = () => {
-      this.#waiting = false;
+    for (;;) {
+      // Read the sequence first, then reap: a call completed before the read is settled by
+      // this reap, one completed after it changes the sequence and wakes the waitAsync.
+      const seen = Atomics.load(this.#I, COMP_SEQ);
       this.#reap();
-      this.#wait();
-    };
-    if (r.async) void r.value.then(wake);
-    else queueMicrotask(wake);
+      if (this.#pending.size === 0 || this.#dead) break;
+      const r = waitAsync!(this.#I, COMP_SEQ, seen);
+      if (r.async) {
+        void r.value.then(() => {
+          this.#waiting = false;
+          this.#wait();
+        });
+        return;
+      }
+    }
+    this.#waiting = false;
   }
 
   /** Settles every completed slot, wipes it, frees it, and submits queued calls. */

@@ -220,7 +220,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#kmsg = backend.openKernelLog?.();
     this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking, backend.requestFill);
     this.#poller = new SharedPoller(backend);
-    this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: () => this.listSync() });
+    this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
   }
 
   /**

@@ -18,6 +18,7 @@ export class WakeSnapshots {
   #ticket = 0;
   readonly #checks = new Map<string, Check>();
   readonly #replies = new Map<string, Promise<unknown>>();
+  #list: { gen: number; value: unknown } | undefined;
   #clearing = false;
 
   /** A waiter's start: checks made before this are not its own. */
@@ -45,6 +46,20 @@ export class WakeSnapshots {
     return result;
   }
 
+  /**
+   * The LIST snapshot of `events()` streams woken by the same event (poller generation
+   * `gen`): one DM_LIST_DEVICES for all of them. Made after that generation's arm, and
+   * dropped at the next macrotask like the checks.
+   */
+  list<T>(gen: number, run: () => T): T {
+    const c = this.#list;
+    if (c && c.gen === gen) return c.value as T;
+    const value = run();
+    this.#list = { gen, value };
+    this.#clearSoon();
+    return value;
+  }
+
   /** One ioctl for every waiter asking for the same reply while it is in flight. */
   reply<T>(key: string, run: () => Promise<T>): Promise<T> {
     const p = this.#replies.get(key);
@@ -60,6 +75,7 @@ export class WakeSnapshots {
     setImmediate(() => {
       this.#clearing = false;
       this.#checks.clear();
+      this.#list = undefined;
     }).unref();
   }
 }

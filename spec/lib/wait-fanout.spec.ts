@@ -61,4 +61,23 @@ describe('wait() fan-out', () => {
       dm.close();
     }
   });
+
+  test('50 events() streams woken by one event share one DM_LIST_DEVICES, and each yields the event', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    try {
+      await dm.createDevice({ name: 'e', table: zero });
+      const streams = Array.from({ length: 50 }, () => dm.events({ filter: { kinds: ['renamed'] } }));
+      const firsts = streams.map((it) => it.next());
+      await new Promise((r) => setTimeout(r, 20)); // every stream has its first snapshot
+      const before = count(dm, 'listDevices');
+      await dm.rename('e', { newName: 'f' });
+      const got = await Promise.all(firsts);
+      for (const r of got) expect(r).toMatchObject({ done: false, value: { kind: 'renamed', name: 'f' } });
+      expect(count(dm, 'listDevices') - before).toBe(1);
+      for (const it of streams) await it.return?.();
+    } finally {
+      dm.close();
+    }
+  });
 });

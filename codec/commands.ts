@@ -32,6 +32,7 @@ export const PAYLOAD_COMMANDS: ReadonlySet<CommandName> = new Set<CommandName>([
   'listDevices', 'wait', 'deps', 'status', 'listVersions', 'message', 'getTargetVersion',
 ]);
 
+/** Options of `encodeRequest`: buffer size, interface version, target buffer. */
 export interface EncodeOptions {
   /** data_size for commands that return a payload (default 16 KiB); ignored by the others. */
   readonly bufferSize?: number;
@@ -78,6 +79,7 @@ export interface DmCodec {
   decodeHeader(buf: Uint8Array): ReturnType<StructCodec<(typeof dmIoctl)['declared']>['decode']>;
 }
 
+/** Compiles the codec of every command for one byte order (default: the host's). */
 export function createCodec(options: CompileOptions = {}): DmCodec {
   const header = compile(dmIoctl, options);
   const records: RecordCodecs = {

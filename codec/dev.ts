@@ -36,6 +36,7 @@ export function decodeDev(raw: bigint): DevNo {
   return { major, minor, raw };
 }
 
+/** A device number as `major:minor`, the form the kernel prints in tables. */
 export function devToString(d: { major: number; minor: number }): string {
   if (d === null || typeof d !== 'object' || typeof d.major !== 'number' || typeof d.minor !== 'number') {
     throw new DmCodecError('INVALID_ARGUMENT', 'a dev must be { major, minor } with numbers', 'dev');

@@ -19,6 +19,7 @@ export type DmCodecErrorCode =
   | 'UNKNOWN_COMMAND'
   | 'MALFORMED_REPLY';
 
+/** Bad input or a malformed reply, found by the codec before any syscall or while decoding; `code` says which check failed. */
 export class DmCodecError extends Error {
   /** 'DmCodecError', or a subclass's name (the client's DmArgumentError). */
   override readonly name: string = 'DmCodecError';

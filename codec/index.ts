@@ -18,5 +18,7 @@ export { isUtf8, printableName } from './text.js';
 import { createCodec } from './commands.js';
 /** The host-endian codec, compiled once. */
 export const codec = createCodec();
+/** The host-endian codec's `encodeRequest` (see {@link DmCodec.encodeRequest}). */
 export const encodeRequest = codec.encodeRequest;
+/** The host-endian codec's `decodeReply` (see {@link DmCodec.decodeReply}). */
 export const decodeReply = codec.decodeReply;

@@ -21,28 +21,43 @@ import { DmCodecError } from './errors.js';
 import { resolveEndian, type EndianOption, type Endianness } from './endian.js';
 import { findNul, utf8Decode, utf8Length, writeCString } from './text.js';
 
+/** The integer scalar types of the dm structs. */
 export type ScalarName = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
 
+/** An integer field of a struct layout. */
 export interface ScalarType<S extends ScalarName = ScalarName> { readonly kind: 'scalar'; readonly scalar: S }
+/** A fixed-length, NUL-padded char array in a struct layout. */
 export interface CharType { readonly kind: 'char'; readonly length: number }
+/** A fixed-length array of scalars in a struct layout. */
 export interface ArrayType<S extends ScalarName = ScalarName> { readonly kind: 'array'; readonly of: ScalarType<S>; readonly length: number }
+/** Padding bytes in a struct layout (not decoded, written as zero). */
 export interface PadType { readonly kind: 'pad'; readonly length: number }
+/** A flexible array member (C `type name[]`) at the end of a struct. */
 export interface FlexType { readonly kind: 'flex'; readonly of: ScalarName | 'char' }
+/** Any field of a struct layout. */
 export type FieldType = ScalarType | CharType | ArrayType | PadType | FlexType;
 
+/** An unsigned 8-bit field. */
 export const u8: ScalarType<'u8'> = { kind: 'scalar', scalar: 'u8' };
+/** An unsigned 16-bit field. */
 export const u16: ScalarType<'u16'> = { kind: 'scalar', scalar: 'u16' };
+/** An unsigned 32-bit field. */
 export const u32: ScalarType<'u32'> = { kind: 'scalar', scalar: 'u32' };
+/** A signed 32-bit field. */
 export const s32: ScalarType<'s32'> = { kind: 'scalar', scalar: 's32' };
+/** An unsigned 64-bit field (decoded as `bigint`). */
 export const u64: ScalarType<'u64'> = { kind: 'scalar', scalar: 'u64' };
 /** A C flexible array member of chars (`char name[]`). */
 export const flex: FlexType = { kind: 'flex', of: 'char' };
 /** A C flexible array member of scalars (`__u64 dev[]`): aligned like its element. */
 export function flexOf(of: ScalarType): FlexType { return { kind: 'flex', of: of.scalar }; }
+/** A char array field of `length` bytes. */
 export function char(length: number): CharType { return { kind: 'char', length: positive(length) }; }
+/** A field of `length` scalars. */
 export function array<S extends ScalarName>(of: ScalarType<S>, length: number): ArrayType<S> {
   return { kind: 'array', of, length: positive(length) };
 }
+/** A padding field of `length` bytes. */
 export function pad(length: number): PadType { return { kind: 'pad', length: positive(length) }; }
 
 function positive(n: number): number {
@@ -67,9 +82,12 @@ export type FieldInput<T> =
   T extends ArrayType ? ReadonlyArray<number> :
   T extends CharType ? string | Uint8Array : FieldValue<T>;
 
+/** The fields of a struct layout, in declaration order. */
 export type Fields = Record<string, FieldType>;
 type ValueKeys<F extends Fields> = { [K in keyof F]: F[K] extends PadType | FlexType ? never : K }[keyof F];
+/** What decoding a struct of these fields gives (padding left out). */
 export type Decoded<F extends Fields> = { [K in ValueKeys<F>]: FieldValue<F[K]> };
+/** What encoding a struct of these fields takes (padding left out). */
 export type EncodeInput<F extends Fields> = { [K in ValueKeys<F>]: FieldInput<F[K]> };
 
 /** One field with its derived placement. */
@@ -134,6 +152,7 @@ export function struct<F extends Fields>(name: string, fields: F, options: { ali
   };
 }
 
+/** Rounds `n` up to a multiple of `a`. */
 export function alignUp(n: number, a: number): number {
   return Math.ceil(n / a) * a;
 }
@@ -294,6 +313,7 @@ function canGenerate(): boolean {
   return codegenAllowed;
 }
 
+/** Options of `compile`: the byte order of the generated code. */
 export interface CompileOptions {
   endian?: EndianOption;
   /** 'auto' (default) generates code when the runtime allows it; 'interpret' forces closures. */

@@ -5,8 +5,11 @@
  */
 import { array, char, flex, flexOf, pad, s32, struct, u32, u64 } from './layout.js';
 
+/** Size of `dm_ioctl.name`, the terminating NUL included (linux/dm-ioctl.h). */
 export const DM_NAME_LEN = 128;
+/** Size of `dm_ioctl.uuid`, the terminating NUL included (linux/dm-ioctl.h). */
 export const DM_UUID_LEN = 129;
+/** Size of `dm_target_spec.target_type`, the terminating NUL included (linux/dm-ioctl.h). */
 export const DM_MAX_TYPE_NAME = 16;
 
 /** struct dm_ioctl: the 312-byte header every command starts with. */
@@ -67,4 +70,5 @@ export const dmNameListTrailer = struct('dm_name_list_trailer', {
   flags: u32,
 });
 
+/** The struct layouts of linux/dm-ioctl.h, as data. */
 export const RECORDS = { dmIoctl, dmTargetSpec, dmTargetDeps, dmNameList, dmTargetVersions, dmTargetMsg } as const;

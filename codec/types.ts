@@ -38,6 +38,7 @@ export interface TargetLine {
   readonly params: string;
 }
 
+/** What each command's request takes. */
 export interface CommandRequests {
   version: Record<string, never>;
   removeAll: { readonly deferred?: boolean };
@@ -159,6 +160,7 @@ export interface ListedDevice extends RawNames {
   readonly uuid: string | null | undefined;
 }
 
+/** A target type the kernel knows, with its version (`DM_LIST_VERSIONS`, `DM_GET_TARGET_VERSION`). */
 export interface TargetVersion {
   readonly name: string;
   readonly version: Version;
@@ -167,6 +169,7 @@ export interface TargetVersion {
 interface VersionOnly { readonly version: Version }
 interface WithDevice extends VersionOnly { readonly device: DeviceInfo }
 
+/** What each command's reply decodes to. */
 export interface CommandReplies {
   version: VersionOnly;
   removeAll: VersionOnly;

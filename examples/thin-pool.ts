@@ -1,6 +1,6 @@
 /**
- * The README's ThinPool examples (README.md, "Thin provisioning"), kept here so they are
- * type-checked and run: spec/lib/readme-examples.spec.ts runs them on the simulated kernel
+ * The README's snapshotter example (README.md, "Thin provisioning"), kept here so it is
+ * type-checked and run: spec/lib/readme-examples.spec.ts runs it on the simulated kernel
  * and checks that README shows exactly this code between the README markers.
  */
 // README:begin thin-pool
@@ -26,19 +26,5 @@ export async function snapshotterCycle(dm: DeviceMapper, dir: string, io?: ThinP
   await pool.delete(2, { discard: true });    // discard first: the space reaches the disk under the pool
   await pool.deactivate(base);
   await pool.destroy();                       // removes the pool, detaches its loop devices
-}
-// README:end
-
-// README:begin thin-pool-conditions
-/** Grows the pool at its low-water mark; reports the conditions that need a human. */
-export async function watchPool(pool: ThinPool, signal: AbortSignal, alert: (what: string) => void): Promise<void> {
-  for await (const c of pool.conditions({ signal })) {
-    if (c.kind === 'low-water' && c.state === 'entered') {
-      const s = await pool.healthyStatus();
-      await pool.resize({ dataBytes: (s.totalDataBlocks * 2n) * BigInt(pool.params.blockSize) * 512n });
-    } else if (c.state === 'entered') {
-      alert(`${pool.name}: ${c.kind}`);          // out-of-data-space, read-only, needs-check, failed …
-    }
-  }
 }
 // README:end

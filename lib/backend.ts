@@ -15,18 +15,25 @@ export type { ControlTransport, IoctlResult } from '../ffi/types.js';
  * At most one `wait()` is ever pending, and it holds at most one libuv pool thread.
  */
 export interface Watcher {
+  /** Arms it (`DM_DEV_ARM_POLL`): the next global event wakes `wait()`. */
   arm(): void;
   /** Non-blocking: whether an event happened since the last arm (poll with timeout 0). */
   check(): boolean;
+  /** Waits for a global event since the last `arm()`, without blocking the event loop. */
   wait(): Promise<'event' | 'cancelled'>;
+  /** Makes a pending `wait()` resolve with `cancelled`. */
   cancel(): void;
+  /** Releases its fd and thread; it cannot be used afterwards. */
   close(): void;
 }
 
+/** Where a client's ioctls go: the real control node, or a simulated kernel (`devicemapper/testing`). */
 export interface Backend {
   /** A human-readable description, e.g. "/dev/mapper/control" or "simulated kernel". */
   readonly description: string;
+  /** Opens a control transport (one fd of `/dev/mapper/control`). */
   openControl(): Promise<ControlTransport>;
+  /** Opens the event watcher the shared poller waits on. */
   openWatcher(): Promise<Watcher>;
   /** A cursor on the kernel log (undefined when unreadable), opened with the client. */
   openKernelLog?(): KernelLog | undefined;

@@ -35,6 +35,7 @@ export const FEATURES = {
   ima: [4, 45, 0],
 } as const satisfies Record<string, Version>;
 
+/** Options of {@link DeviceMapper.open}. */
 export interface OpenOptions {
   /** Control node path (default /dev/mapper/control). */
   readonly path?: string;
@@ -73,18 +74,22 @@ export interface RemoveResult extends RawNames {
 
 /** `info()` of a device that does not exist. */
 export interface Missing { readonly exists: false }
+/** What {@link DeviceMapper.info} gives: the device's state, or `{ exists: false }`. */
 export type InfoResult = (DeviceInfo & { readonly exists: true }) | Missing;
 
+/** What {@link DeviceMapper.table} and {@link DeviceMapper.status} give: the device and its target lines. */
 export interface TableResult {
   readonly device: DeviceInfo;
   readonly targets: readonly TargetLine[];
 }
 
+/** Options of {@link DeviceMapper.remove}. */
 export interface RemoveOptions {
   /** Remove when last closed if the device is open (DM_DEFERRED_REMOVE). */
   readonly deferred?: boolean;
 }
 
+/** Options of {@link DeviceMapper.wait}. */
 export interface WaitOptions {
   /** The last event number seen; returns as soon as the device's differs. Default: its current one. */
   readonly eventNr?: number;
@@ -100,6 +105,7 @@ export interface WaitOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Options of {@link DeviceMapper.createDevice}. */
 export interface CreateDeviceOptions {
   readonly name: string;
   readonly uuid?: string;
@@ -117,6 +123,7 @@ export interface CreateDeviceOptions {
   readonly rollback?: { readonly retries?: number; readonly delayMs?: number };
 }
 
+/** Options of {@link DeviceMapper.removeDevice}. */
 export interface RemoveDeviceOptions extends RemoveOptions {
   /** Attempts on EBUSY (default 25, as libdevmapper; 0 and 1 both mean one). A finite non-negative integer. */
   readonly retries?: number;
@@ -268,6 +275,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** DM_VERSION: the kernel's interface version. */
   async version(): Promise<Version> { return this.versionSync(); }
+  /** Synchronous {@link DeviceMapper.version}. */
   versionSync(): Version { return this.#runner.runSync('version', {}).version; }
 
   /** DM_REMOVE_ALL: removes every device that is not open (deferred: marks open ones). */
@@ -286,6 +294,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   async list(options: { namePrefix?: string; uuidPrefix?: string } = {}): Promise<ListedDevice[]> {
     return this.listSync(options);
   }
+  /** Synchronous {@link DeviceMapper.list}. */
   listSync(options: { namePrefix?: string; uuidPrefix?: string } = {}): ListedDevice[] {
     optionsArg(options, 'options', { namePrefix: 'kernelString', uuidPrefix: 'kernelString' });
     const filtered = options.namePrefix !== undefined || options.uuidPrefix !== undefined;
@@ -418,6 +427,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   async info(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<InfoResult> {
     return this.infoSync(device, options);
   }
+  /** Synchronous {@link DeviceMapper.info}. */
   infoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): InfoResult {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean' });
@@ -505,6 +515,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   async deps(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<DevNo[]> {
     return this.depsSync(device, options);
   }
+  /** Synchronous {@link DeviceMapper.deps}. */
   depsSync(device: DeviceId | string, options: { inactive?: boolean } = {}): DevNo[] {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean' });
@@ -529,6 +540,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   async table(device: DeviceId | string, options: { inactive?: boolean; showKeys?: boolean } = {}): Promise<TableResult> {
     return this.tableSync(device, options);
   }
+  /** Synchronous {@link DeviceMapper.table}. */
   tableSync(device: DeviceId | string, options: { inactive?: boolean; showKeys?: boolean } = {}): TableResult {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean', showKeys: 'boolean' });
@@ -542,6 +554,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** DM_LIST_VERSIONS: the loaded target types. */
   async listVersions(): Promise<TargetVersion[]> { return this.listVersionsSync(); }
+  /** Synchronous {@link DeviceMapper.listVersions}. */
   listVersionsSync(): TargetVersion[] { return [...this.#runner.runSync('listVersions', {}).targets]; }
 
   /** DM_TARGET_MSG: returns the target's output when it produced one (DM_DATA_OUT_FLAG). */
@@ -564,6 +577,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** DM_DEV_ARM_POLL on this client's fd (the shared poller uses its own fd and is not affected). */
   async armPoll(): Promise<void> { this.armPollSync(); }
+  /** Synchronous {@link DeviceMapper.armPoll}. */
   armPollSync(): void {
     this.#runner.require('DM_DEV_ARM_POLL', FEATURES.armPoll);
     this.#runner.runSync('armPoll', {});
@@ -574,6 +588,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** DM_GET_TARGET_VERSION: a target's version; loads its module if needed. */
   async getTargetVersion(target: string): Promise<Version> { return this.getTargetVersionSync(target); }
+  /** Synchronous {@link DeviceMapper.getTargetVersion}. */
   getTargetVersionSync(target: string): Version {
     valueArg(target, 'target', 'string');
     this.#runner.require('DM_GET_TARGET_VERSION', FEATURES.getTargetVersion);
@@ -727,7 +742,9 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     if (this.#ops === 0) this.#release();
   }
 
+  /** Closes the client (`using`); see {@link DeviceMapper.close}. */
   [Symbol.dispose](): void { this.close(); }
+  /** Closes the client and waits until operations in flight have settled (`await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
     if (this.#ops > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));

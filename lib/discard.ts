@@ -14,6 +14,7 @@ import { blockDeviceBytes, blockDiscard } from '../ffi/block.js';
 import { DmOperationError } from './operation-errors.js';
 import { describeValue, optionsArg, valueArg } from './args.js';
 
+/** Options of {@link discardBlocks}. */
 export interface DiscardOptions {
   /** First byte (default 0); a multiple of 512. */
   readonly offset?: bigint | number;

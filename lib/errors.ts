@@ -25,6 +25,7 @@ export interface HeaderSnapshot {
   readonly uuid: string;
 }
 
+/** What a {@link DmError} carries about the failed call. */
 export interface DmErrorDetails {
   readonly command: CommandName;
   readonly errno: number;

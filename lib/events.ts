@@ -18,8 +18,10 @@ import type { Watcher } from './backend.js';
 import { DmAbortError, DmClosedError } from './errors.js';
 import type { SharedPoller } from './poller.js';
 
+/** What happened to a device between two snapshots of the device list. */
 export type DeviceEventKind = 'added' | 'removed' | 'renamed' | 'changed';
 
+/** One change seen by {@link DeviceMapper.events}. */
 export interface DeviceEvent {
   readonly kind: DeviceEventKind;
   readonly name: string;
@@ -34,6 +36,7 @@ export interface DeviceEvent {
   readonly oldUuid?: string | null | undefined;
 }
 
+/** Which events {@link DeviceMapper.events} yields. */
 export interface EventFilter {
   /** Only devices whose (new or old) name starts with this. */
   readonly namePrefix?: string;
@@ -45,6 +48,7 @@ export interface EventFilter {
   readonly test?: (e: DeviceEvent) => boolean;
 }
 
+/** Options of {@link DeviceMapper.events}. */
 export interface EventsOptions {
   readonly signal?: AbortSignal;
   readonly filter?: EventFilter;

@@ -46,6 +46,7 @@ export type FaultBehaviour =
   /** One byte of every matching bio is overwritten. */
   | ({ readonly kind: 'corrupt' } & Corruption);
 
+/** A behaviour of a {@link FaultyDevice}, as set or as read back from the live table. */
 export type FaultMode =
   /** A linear mapping of the whole device: no faults. */
   | { readonly kind: 'passthrough' }
@@ -55,6 +56,7 @@ export type FaultMode =
   /** `upSeconds` of passthrough, then `downSeconds` of `down`, repeating from the switch (dm-flakey). */
   | { readonly kind: 'intervals'; readonly upSeconds: number; readonly downSeconds: number; readonly down: FaultBehaviour };
 
+/** Options of {@link FaultyDevice.create}. */
 export interface CreateFaultyDeviceOptions {
   /** The new device's name. */
   readonly name: string;
@@ -103,11 +105,15 @@ export class FaultyDevice {
     this.#timeout = timeout;
   }
 
+  /** Its device-mapper name. */
   get name(): string { return this.#id.name; }
+  /** Its uuid (`FAULTY-<name>`). */
   get uuid(): string { return this.#id.uuid; }
+  /** Its device number. */
   get dev(): { readonly major: number; readonly minor: number } { return { major: this.#id.major, minor: this.#id.minor }; }
   /** `/dev/dm-<minor>`. */
   get path(): string { return `/dev/dm-${this.#id.minor}`; }
+  /** Its size in 512-byte sectors. */
   get sectors(): bigint { return this.#sectors; }
 
   /** Creates the device as a linear passthrough of `device`. */

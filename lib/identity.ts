@@ -76,6 +76,7 @@ export const TRUSTED_REPLY_FIELDS = {
   rename: { name: false, uuid: false, dev: true },
 } as const satisfies Record<string, { name: boolean; uuid: boolean; dev: boolean }>;
 
+/** A step of a multi-ioctl operation whose reply is checked against the device's identity. */
 export type IdentityStep = keyof typeof TRUSTED_REPLY_FIELDS;
 
 /**

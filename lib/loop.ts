@@ -22,6 +22,7 @@ import { objectArg, optionsArg, valueArg } from './args.js';
 export { DmSyscallError };
 export type { LoopStatus };
 
+/** Options of {@link attachLoop}. */
 export interface AttachLoopOptions {
   /** Read-only loop device (LO_FLAGS_READ_ONLY); the file is opened read-only. */
   readonly readOnly?: boolean;
@@ -39,6 +40,7 @@ export interface AttachLoopOptions {
   readonly retries?: number;
 }
 
+/** An attached loop device. */
 export interface LoopDevice {
   /** `/dev/loopN`. */
   readonly path: string;

@@ -23,6 +23,7 @@ import type { DeviceMapper } from './client.js';
 import { DmArgumentError } from './errors.js';
 import { describeValue, objectArg, optionsArg, valueArg, type OptionKind } from './args.js';
 
+/** Where device nodes of mapped devices live. */
 export const DM_DIR = '/dev/mapper';
 
 /** The filesystem operations nodes need; replaceable for tests. */
@@ -31,10 +32,15 @@ export interface NodeOps {
   stat(p: string): { major: number; minor: number } | 'other' | undefined;
   /** Whether anything (even a dangling symlink) exists at p. */
   exists(p: string): boolean;
+  /** Creates a block device node. */
   mknod(p: string, major: number, minor: number, mode: number): Promise<void>;
+  /** Removes a node. */
   unlink(p: string): void;
+  /** Renames a node. */
   rename(from: string, to: string): void;
+  /** Sets owner, group and mode of a node. */
   chown(p: string, uid: number, gid: number, mode: number): void;
+  /** Lists a directory. */
   readdir(dir: string): string[];
 }
 
@@ -63,6 +69,7 @@ export const realNodeOps: NodeOps = {
   readdir: (d) => fs.readdirSync(d),
 };
 
+/** Options of the node functions (`addNode`, `removeNode`, …). */
 export interface NodeOptions {
   /** Directory of the named nodes (default /dev/mapper). */
   readonly dir?: string;

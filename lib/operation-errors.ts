@@ -20,6 +20,7 @@ export type DmOperationErrorCode =
   /** The pool is in a state that refuses the request (failed, read-only, needs_check). */
   | 'POOL_STATE';
 
+/** A failure a multi-step operation (ThinPool, FaultyDevice) detects or refuses itself; `code` says which. */
 export class DmOperationError extends Error {
   override readonly name = 'DmOperationError';
   readonly code: DmOperationErrorCode;

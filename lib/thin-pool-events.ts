@@ -14,6 +14,7 @@ import { ERRNO } from '../ffi/errors.js';
 import { parseStatus, parseTarget } from './targets/table.js';
 import type { ThinPoolStatus } from './targets/thin.js';
 
+/** The pool conditions {@link ThinPool.conditions} reports. */
 export type PoolConditionKind =
   /** Free data blocks at or below the pool's low-water mark. */
   | 'low-water'
@@ -28,6 +29,7 @@ export type PoolConditionKind =
   /** The pool failed (status `Fail` or `Error`). */
   | 'failed';
 
+/** A pool condition entered or cleared, with the status that showed it. */
 export interface PoolCondition {
   readonly kind: PoolConditionKind;
   /** `entered` when the condition starts (or holds when watching starts), `cleared` when it ends. */
@@ -38,6 +40,7 @@ export interface PoolCondition {
   readonly lowWaterMark: bigint;
 }
 
+/** Options of {@link ThinPool.conditions}. */
 export interface PoolConditionsOptions {
   readonly signal?: AbortSignal;
   /** Report conditions that already hold when watching starts (default true). */

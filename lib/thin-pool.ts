@@ -34,6 +34,7 @@ export interface ThinPoolIo {
   discard(devicePath: string): Promise<void>;
   /** Attaches a file to a free loop device. */
   attachLoop(file: string): Promise<{ readonly path: string }>;
+  /** Detaches a loop device made by `attachLoop`. */
   detachLoop(devicePath: string): Promise<void>;
   /** LOOP_SET_CAPACITY after its file grew. */
   refreshLoop(devicePath: string): Promise<void>;
@@ -67,6 +68,7 @@ export const realThinPoolIo: ThinPoolIo = {
 /** A pool device: a block device path, or a file (attached to a loop device by the pool). */
 export type PoolDeviceSpec = string | { readonly file: string; readonly bytes?: bigint | number };
 
+/** The pool's feature arguments (dm-thin's `skip_block_zeroing`, `error_if_no_space`, …). */
 export interface PoolFeatures {
   /** Do not zero newly provisioned blocks (containerd sets this). */
   readonly skipBlockZeroing?: boolean;
@@ -78,6 +80,7 @@ export interface PoolFeatures {
   readonly readOnly?: boolean;
 }
 
+/** Options of {@link ThinPool.create}. */
 export interface CreateThinPoolOptions extends PoolFeatures {
   readonly name: string;
   readonly data: PoolDeviceSpec;
@@ -91,11 +94,13 @@ export interface CreateThinPoolOptions extends PoolFeatures {
   readonly io?: ThinPoolIo;
 }
 
+/** Options of {@link ThinPool.open}. */
 export interface OpenThinPoolOptions {
   readonly timeoutMs?: number;
   readonly io?: ThinPoolIo;
 }
 
+/** Options of {@link ThinPool.activate}. */
 export interface ActivateOptions {
   /** The device's name. */
   readonly name: string;
@@ -106,6 +111,7 @@ export interface ActivateOptions {
   readonly readOnly?: boolean;
 }
 
+/** Options of {@link ThinPool.deactivate}. */
 export interface DeactivateOptions {
   /** Remove when last closed if it is open (DM_DEFERRED_REMOVE). */
   readonly deferred?: boolean;
@@ -126,6 +132,7 @@ export interface ThinDevice {
   readonly sectors: bigint;
 }
 
+/** Options of {@link ThinPool.resize}. */
 export interface ResizeOptions {
   /** New size of a file-backed data device in bytes (grown, never shrunk). A block device: grow it first, then call resize. */
   readonly dataBytes?: bigint | number;
@@ -192,6 +199,7 @@ export class ThinPool {
   get name(): string { return this.#id.name; }
   /** The pool device's uuid (`THINPOOL-<name>` when created here). */
   get uuid(): string { return this.#id.uuid; }
+  /** The pool device's number. */
   get dev(): { readonly major: number; readonly minor: number } { return { major: this.#id.major, minor: this.#id.minor }; }
   /** The pool's table as loaded (devices as `major:minor` for an opened pool). */
   get params(): ThinPoolParams { return this.#params; }

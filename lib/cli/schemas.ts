@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 
+/** The version of dmctl's `--json` documents; a changed field type bumps it. */
 export const DMCTL_JSON_VERSION = 2;
 
 /** A u64 as a decimal string without leading zeros: "0" … "18446744073709551615". */
@@ -22,6 +23,7 @@ export const U64StringSchema = z.string().refine(
 const version = z.tuple([z.number().int(), z.number().int(), z.number().int()]);
 const devno = { major: z.number().int().nonnegative(), minor: z.number().int().nonnegative() };
 
+/** One table or status line (u64 values as decimal strings). */
 export const TargetLineSchema = z.object({
   /** Sectors, a u64 as a decimal string. */
   start: U64StringSchema,
@@ -47,16 +49,19 @@ export const DeviceInfoSchema = z.object({
   targetCount: z.number().int().nonnegative(),
 });
 
+/** dmctl `version --json`. */
 export const VersionOutputSchema = z.object({
   library: z.string(),
   driver: z.string(),
   driverVersion: version,
 });
 
+/** dmctl `targets --json`. */
 export const TargetsOutputSchema = z.object({
   targets: z.array(z.object({ name: z.string(), version })),
 });
 
+/** One device of dmctl `ls --json`. */
 export const ListedDeviceSchema = z.object({
   name: z.string(),
   ...devno,
@@ -64,12 +69,14 @@ export const ListedDeviceSchema = z.object({
   eventNr: z.number().int().nonnegative().nullable(),
 });
 
+/** One node of dmctl `ls --tree --json`: a device and what it depends on. */
 export interface TreeNodeJson {
   name: string | null;
   major: number;
   minor: number;
   children: TreeNodeJson[];
 }
+/** One node of dmctl `ls --tree --json`. */
 export const TreeNodeSchema: z.ZodType<TreeNodeJson> = z.lazy(() => z.object({
   /** null for a device that is not a mapped device (a loop device, a disk). */
   name: z.string().nullable(),
@@ -77,19 +84,24 @@ export const TreeNodeSchema: z.ZodType<TreeNodeJson> = z.lazy(() => z.object({
   children: z.array(TreeNodeSchema),
 }));
 
+/** dmctl `ls --json`. */
 export const LsOutputSchema = z.object({
   devices: z.array(ListedDeviceSchema),
   /** With --tree: the mapped devices that nothing else uses, each with what it uses below it. */
   tree: z.array(TreeNodeSchema).optional(),
 });
 
+/** dmctl `info --json`. */
 export const InfoOutputSchema = z.object({ devices: z.array(DeviceInfoSchema) });
 
+/** dmctl `table --json`. */
 export const TableOutputSchema = z.object({
   devices: z.array(z.object({ name: z.string(), targets: z.array(TargetLineSchema) })),
 });
+/** dmctl `status --json` (the same shape as `table`). */
 export const StatusOutputSchema = TableOutputSchema;
 
+/** dmctl `deps --json`. */
 export const DepsOutputSchema = z.object({
   devices: z.array(z.object({
     name: z.string(),
@@ -97,8 +109,10 @@ export const DepsOutputSchema = z.object({
   })),
 });
 
+/** dmctl `message --json`: the target's response, if any. */
 export const MessageOutputSchema = z.object({ name: z.string(), response: z.string().nullable() });
 
+/** dmctl `wait --json`: the event number reached. */
 export const WaitOutputSchema = z.object({ name: z.string(), eventNr: z.number().int().nonnegative(), targets: z.array(TargetLineSchema) });
 
 /** What the verbs that change something print with --json. */
@@ -117,6 +131,7 @@ export const ResultOutputSchema = z.object({
   })),
 });
 
+/** dmctl `mknodes --json`: what was done to `/dev/mapper`. */
 export const MknodesOutputSchema = z.object({
   nodes: z.array(z.object({ path: z.string(), action: z.enum(['created', 'exists', 'removed', 'absent', 'renamed', 'udev', 'fallback']) })),
 });
@@ -158,6 +173,7 @@ export const ErrorOutputSchema = z.object({
   }),
 });
 
+/** The zod schema of each dmctl verb's `--json` output, by verb. */
 export const DmctlSchemas = {
   version: VersionOutputSchema,
   targets: TargetsOutputSchema,
@@ -175,8 +191,13 @@ export const DmctlSchemas = {
   error: ErrorOutputSchema,
 } as const;
 
+/** One device of dmctl `info --json`. */
 export type DmctlDeviceInfo = z.infer<typeof DeviceInfoSchema>;
+/** One table or status line of dmctl's `--json` output (u64 values as decimal strings). */
 export type DmctlTargetLine = z.infer<typeof TargetLineSchema>;
+/** dmctl `info --json`. */
 export type DmctlInfoOutput = z.infer<typeof InfoOutputSchema>;
+/** dmctl `ls --json`. */
 export type DmctlLsOutput = z.infer<typeof LsOutputSchema>;
+/** The error document dmctl `--json` prints on stderr. */
 export type DmctlErrorOutput = z.infer<typeof ErrorOutputSchema>;

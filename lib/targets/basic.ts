@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { deviceSchema, posU32Schema, u64Schema } from './common.js';
 import { defineTarget, emptyStatus } from './unit.js';
 
+/** The `linear` target's parameters: the device and the sector offset on it. */
 export interface LinearParams { readonly device: string; readonly offset: bigint }
 
 /** `<dev> <offset>`; status is empty. */
@@ -18,8 +19,11 @@ export const linear = defineTarget({
   status: emptyStatus,
 });
 
+/** One stripe of a `striped` target: the device and the sector offset on it. */
 export interface Stripe { readonly device: string; readonly offset: bigint }
+/** The `striped` target's parameters. */
 export interface StripedParams { readonly chunkSize: number; readonly stripes: readonly Stripe[] }
+/** The `striped` target's status. */
 export interface StripedStatus {
   readonly devices: readonly string[];
   /** One per stripe: true = alive (`A`), false = dead (`D`). */

@@ -7,6 +7,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 // -------------------------------------------------------------------- cache ---
 
+/** The `cache` target's parameters. */
 export interface CacheParams {
   readonly metadataDevice: string;
   readonly cacheDevice: string;
@@ -23,6 +24,7 @@ export interface CacheParams {
   readonly policyArgs: Readonly<Record<string, string>>;
 }
 
+/** The `cache` target's status (or `Fail`/`Error`). */
 export type CacheStatus =
   | {
     readonly health: 'ok';
@@ -74,6 +76,7 @@ function pairs(c: Cursor, field: string, words: readonly string[]): Record<strin
   return out;
 }
 
+/** The `cache` target: builder, table parser and status parser. */
 export const cache = defineTarget({
   type: 'cache',
   shape: {
@@ -147,6 +150,7 @@ export const cache = defineTarget({
 
 /** Messages a cache understands: core and policy tunables (`migration_threshold`, …). */
 export const cacheMessage = {
+  /** A `<key> <value>` message setting a cache policy tunable. */
   set: (key: string, value: string | number): string => `${checked(wordSchema, key, 'cache', 'key')} ${checked(argValue, value, 'cache', 'value')}`,
   /** `invalidate_cblocks <cblock>|<begin>-<end>…` (passthrough mode only). */
   invalidateCblocks: (ranges: readonly (number | readonly [number, number])[]): string =>
@@ -157,6 +161,7 @@ export const cacheMessage = {
 
 // --------------------------------------------------------------- writecache ---
 
+/** The `writecache` target's parameters. */
 export interface WritecacheParams {
   /** `p` persistent memory, `s` SSD. */
   readonly mode: 'p' | 's';
@@ -179,6 +184,7 @@ export interface WritecacheParams {
   readonly pauseWriteback?: number;
 }
 
+/** The `writecache` target's status. */
 export interface WritecacheStatus {
   /** 0, or the error number the cache failed with. */
   readonly error: number;
@@ -200,6 +206,7 @@ const WC_NUMS = [
   ['autocommitBlocks', 'autocommit_blocks'], ['autocommitTime', 'autocommit_time'], ['maxAge', 'max_age'],
 ] as const;
 
+/** The `writecache` target: builder, table parser and status parser. */
 export const writecache = defineTarget({
   type: 'writecache',
   shape: {
@@ -270,6 +277,7 @@ export const writecacheMessage = { flush: 'flush', flushOnSuspend: 'flush_on_sus
 
 // ---------------------------------------------------------------------- era ---
 
+/** The `era` target's parameters. */
 export interface EraParams {
   readonly metadataDevice: string;
   readonly originDevice: string;
@@ -277,6 +285,7 @@ export interface EraParams {
   readonly blockSize: number;
 }
 
+/** The `era` target's status. */
 export interface EraStatus {
   readonly metadataBlockSize: number;
   readonly usedMetadataBlocks: bigint;
@@ -286,6 +295,7 @@ export interface EraStatus {
   readonly extra: readonly string[];
 }
 
+/** The `era` target: builder, table parser and status parser. */
 export const era = defineTarget({
   type: 'era',
   shape: { metadataDevice: deviceSchema, originDevice: deviceSchema, blockSize: posU32Schema },

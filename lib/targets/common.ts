@@ -16,6 +16,7 @@ export type DeviceResolver = (path: string) => { readonly major: number; readonl
 
 const MAJOR_MINOR = /^(\d{1,4}):(\d{1,7})$/;
 
+/** A device in a typed table: a path (`/dev/…`), `major:minor`, or `{ major, minor }`. */
 export const deviceSchema = z.union([
   z.string().min(1).refine((s) => !/\s/.test(s), 'a device must not contain whitespace'),
   // Not strict: a DevNo from the client (`info.dev`, with `raw`) is a device too.
@@ -53,7 +54,16 @@ export const u32Schema = z.number().int().min(0).max(0xffffffff);
 export const posU32Schema = z.number().int().min(1).max(0xffffffff);
 /** A word the kernel splits as one argument: no whitespace, not empty. */
 export const wordSchema = z.string().min(1).regex(/^\S+$/, 'must be one word without whitespace');
-export const bytesSchema = z.instanceof(Uint8Array);
+/**
+ * Bytes of a key, digest or salt: any `Uint8Array`, a `Buffer` included. An interface rather
+ * than `Uint8Array` itself so that the shipped declarations name it: TypeScript ≥ 5.7 spells an
+ * expanded `Uint8Array` out as `Uint8Array<ArrayBufferLike>` (or `<ArrayBuffer>` when inferred
+ * from the constructor), which TypeScript before 5.7 cannot read (TS2315, "Uint8Array is not
+ * generic"; the consumer test compiles against the tarball with 5.5).
+ */
+export interface Bytes extends Uint8Array {}
+/** A `Bytes` value (any `Uint8Array`). */
+export const bytesSchema: z.ZodCustom<Bytes, Bytes> = z.instanceof(Uint8Array);
 
 // ------------------------------------------------------------------ tokens ---
 
@@ -62,6 +72,7 @@ export class Secret {
   constructor(readonly bytes: Uint8Array) {}
   /** Never print key material by accident. */
   toString(): string { return '<secret>'; }
+  /** Never the secret: `<secret>`. */
   toJSON(): string { return '<secret>'; }
 }
 export type Piece = string | Secret;
@@ -151,15 +162,20 @@ export class Cursor {
     this.tokens = t === '' ? [] : t.split(/\s+/);
   }
 
+  /** Whether every word was taken. */
   get done(): boolean { return this.#i >= this.tokens.length; }
+  /** How many words are left. */
   get remaining(): number { return this.tokens.length - this.#i; }
+  /** The next word, not taken. */
   peek(): string | undefined { return this.tokens[this.#i]; }
 
+  /** Throws a {@link DmTargetParseError} about the current position. */
   fail(code: 'MISSING_FIELD' | 'BAD_NUMBER' | 'BAD_DEVICE' | 'BAD_VALUE' | 'TRAILING_FIELDS', field: string, what: string, token?: string): never {
     const shown = token === undefined || this.sensitive ? '' : `: ${JSON.stringify(token.length > 40 ? token.slice(0, 37) + '...' : token)}`;
     throw new DmTargetParseError(code, this.target, `${field}: ${what}${shown}`, field);
   }
 
+  /** Takes the next word; fails with MISSING_FIELD naming `field` if there is none. */
   next(field: string): string {
     const t = this.tokens[this.#i];
     if (t === undefined) this.fail('MISSING_FIELD', field, 'missing');

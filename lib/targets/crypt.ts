@@ -9,6 +9,7 @@ import {
 } from './common.js';
 import { defineTarget, emptyStatus } from './unit.js';
 
+/** The kernel key types a crypt keyring reference may name. */
 export const KEYRING_TYPES = ['logon', 'user', 'encrypted', 'trusted'] as const;
 
 /** A key in the kernel keyring: `:<size>:<type>:<description>`. */
@@ -24,6 +25,7 @@ const keyringSchema = z.strictObject({
   }),
 });
 
+/** The `crypt` target's parameters; the key is bytes or a keyring reference, never a string. */
 export interface CryptParams {
   readonly cipher: string;
   /** Bytes (empty = no key, printed `-`), a keyring reference, or redacted. */
@@ -56,6 +58,7 @@ const FLAGS = [
   ['noWriteWorkqueue', 'no_write_workqueue'],
 ] as const;
 
+/** The `crypt` target: builder, table parser and status parser (key-carrying). */
 export const crypt = defineTarget({
   type: 'crypt',
   sensitive: true,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Cursor, deviceSchema, u32Schema, u64Schema } from './common.js';
 import { defineTarget, emptyStatus } from './unit.js';
 
+/** flakey's `corrupt_bio_byte` feature: which byte, which direction, what value. */
 export interface CorruptBioByte {
   /** 1-based byte offset inside each bio's data (0 is not allowed by the kernel). */
   readonly byte: number;
@@ -11,6 +12,7 @@ export interface CorruptBioByte {
   readonly flags: number;
 }
 
+/** The `flakey` target's parameters. */
 export interface FlakeyParams {
   readonly device: string;
   readonly offset: bigint;
@@ -30,6 +32,7 @@ export interface FlakeyParams {
 
 const flag = z.boolean().optional();
 
+/** The `flakey` target: builder, table parser and status parser. */
 export const flakey = defineTarget({
   type: 'flakey',
   shape: {
@@ -98,13 +101,16 @@ export const flakey = defineTarget({
   status: emptyStatus,
 });
 
+/** One class (reads, writes or flushes) of a `delay` target: device, offset, delay in ms. */
 export interface DelayClass { readonly device: string; readonly offset: bigint; readonly delayMs: number }
+/** The `delay` target's parameters. */
 export interface DelayParams {
   readonly read: DelayClass;
   /** Writes (and flushes, unless `flush` is given); defaults to the read class. */
   readonly write?: DelayClass;
   readonly flush?: DelayClass;
 }
+/** The `delay` target's status. */
 export interface DelayStatus {
   readonly readsInFlight: number;
   readonly writesInFlight: number;

@@ -15,6 +15,7 @@ export interface IntegrityAlgorithm {
   readonly key?: Uint8Array | RedactedKey;
 }
 
+/** The `integrity` target's parameters (key-carrying: its hash/journal keys are bytes). */
 export interface IntegrityParams {
   readonly device: string;
   /** Reserved sectors at the start of the device. */
@@ -52,6 +53,7 @@ export interface IntegrityParams {
   readonly optionOrder?: readonly string[];
 }
 
+/** The `integrity` target's status. */
 export interface IntegrityStatus {
   readonly mismatches: bigint;
   readonly providedDataSectors: bigint;
@@ -83,6 +85,7 @@ const ALGS = [['internalHash', 'internal_hash'], ['journalCrypt', 'journal_crypt
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** The `integrity` target: builder, table parser and status parser (key-carrying). */
 export const integrity = defineTarget({
   type: 'integrity',
   sensitive: true,

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { deviceSchema, posU32Schema, wordSchema, type Cursor } from './common.js';
 import { defineTarget } from './unit.js';
 
+/** One path of a multipath priority group, with its selector arguments. */
 export interface MultipathPath { readonly device: string; readonly args: readonly string[] }
+/** A priority group of a `multipath` target. */
 export interface MultipathGroup {
   /** round-robin, queue-length, service-time, historical-service-time, io-affinity. */
   readonly selector: string;
@@ -12,6 +14,7 @@ export interface MultipathGroup {
   readonly paths: readonly MultipathPath[];
 }
 
+/** The `multipath` target's parameters. */
 export interface MultipathParams {
   /** Feature words, e.g. `['queue_if_no_path']` or `['pg_init_retries', '3']`. */
   readonly features: readonly string[];
@@ -22,6 +25,7 @@ export interface MultipathParams {
   readonly groups: readonly MultipathGroup[];
 }
 
+/** The `multipath` target's status. */
 export interface MultipathStatus {
   /** The status feature words: `<queue_io> <pg_init_count>` on current kernels. */
   readonly features: readonly string[];
@@ -41,6 +45,7 @@ export interface MultipathStatus {
 
 const word = wordSchema;
 
+/** The `multipath` target: builder, table parser and status parser. */
 export const multipath = defineTarget({
   type: 'multipath',
   shape: {

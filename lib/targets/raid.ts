@@ -7,10 +7,12 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 // ------------------------------------------------------------------- mirror ---
 
+/** The dirty-region log of a `mirror` target. */
 export type MirrorLog =
   | { readonly type: 'core'; readonly regionSize: number; readonly sync?: 'sync' | 'nosync' }
   | { readonly type: 'disk'; readonly device: string; readonly regionSize: number; readonly sync?: 'sync' | 'nosync' };
 
+/** The `mirror` target's parameters. */
 export interface MirrorParams {
   readonly log: MirrorLog;
   readonly mirrors: readonly { readonly device: string; readonly offset: bigint }[];
@@ -19,6 +21,7 @@ export interface MirrorParams {
   readonly keepLog?: true;
 }
 
+/** The `mirror` target's status. */
 export interface MirrorStatus {
   readonly devices: readonly string[];
   readonly syncedRegions: bigint;
@@ -33,6 +36,7 @@ export interface MirrorStatus {
 
 const syncWord = z.enum(['sync', 'nosync']).optional();
 
+/** The `mirror` target: builder, table parser and status parser. */
 export const mirror = defineTarget({
   type: 'mirror',
   shape: {
@@ -98,11 +102,13 @@ export const mirror = defineTarget({
 
 // --------------------------------------------------------------------- raid ---
 
+/** The raid levels/layouts dm-raid accepts. */
 export const RAID_TYPES = [
   'raid0', 'raid1', 'raid10', 'raid4', 'raid5_n', 'raid5_la', 'raid5_ra', 'raid5_ls', 'raid5_rs',
   'raid6_zr', 'raid6_nr', 'raid6_nc', 'raid6_n_6', 'raid6_la_6', 'raid6_ra_6', 'raid6_ls_6', 'raid6_rs_6',
 ] as const;
 
+/** One leg of a `raid` target: its metadata device (or none) and its data device. */
 export interface RaidDevice {
   /** Metadata device, or null (`-`). */
   readonly meta: string | null;
@@ -110,6 +116,7 @@ export interface RaidDevice {
   readonly data: string | null;
 }
 
+/** The `raid` target's parameters. */
 export interface RaidParams {
   readonly raidType: (typeof RAID_TYPES)[number];
   /** Chunk size in sectors (0 for raid1). */
@@ -132,6 +139,7 @@ export interface RaidParams {
   readonly devices: readonly RaidDevice[];
 }
 
+/** The `raid` target's status. */
 export interface RaidStatus {
   readonly raidType: string;
   /** One per device: A alive and in sync, a alive but not in sync, D dead/failed. */
@@ -152,6 +160,7 @@ const RAID_NUMS = [
 ] as const;
 const RAID_NUMS2 = [['maxWriteBehind', 'max_write_behind'], ['stripeCache', 'stripe_cache'], ['regionSize', 'region_size'], ['raid10Copies', 'raid10_copies']] as const;
 
+/** The `raid` target: builder, table parser and status parser. */
 export const raid = defineTarget({
   type: 'raid',
   shape: {
@@ -240,4 +249,5 @@ export const raid = defineTarget({
 
 /** Sync actions a raid target accepts as messages. */
 export const RAID_MESSAGES = ['idle', 'frozen', 'resync', 'recover', 'check', 'repair'] as const;
+/** A sync-action message to a `raid` target (`idle`, `frozen`, `resync`, …), validated. */
 export const raidMessage = (action: (typeof RAID_MESSAGES)[number]): string => checked(z.enum(RAID_MESSAGES), action, 'raid', 'action');

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import type { DeviceResolver } from './common.js';
 import { DmTargetError } from './errors.js';
 
+/** Resolves a device path to its device number with `stat()` (the default resolver). */
 export const nodeResolver: DeviceResolver = (path) => {
   if (typeof path !== 'string') throw new DmTargetError('UNRESOLVED_DEVICE', 'device', `a device path must be a string, got ${typeof path}`, 'path');
   const st = statSync(path, { bigint: true });

@@ -3,8 +3,10 @@ import { z } from 'zod';
 import { deviceSchema, posU32Schema, type Cursor } from './common.js';
 import { defineTarget, emptyStatus } from './unit.js';
 
+/** The `snapshot-origin` target's parameters. */
 export interface SnapshotOriginParams { readonly origin: string }
 
+/** The `snapshot-origin` target: builder, table parser and status parser. */
 export const snapshotOrigin = defineTarget({
   type: 'snapshot-origin',
   shape: { origin: deviceSchema },
@@ -32,6 +34,7 @@ export interface SnapshotParams {
   readonly discardPassdownOrigin?: true;
 }
 
+/** The `snapshot`/`snapshot-merge` target's status. */
 export type SnapshotStatus =
   | {
     readonly state: 'active';

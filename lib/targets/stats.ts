@@ -10,15 +10,21 @@ const step = z.union([z.string().regex(/^\/\d+$/, '/<n> or <sectors>'), z.number
 const id = z.number().int().min(0);
 const word = z.string().regex(/^\S+$/, 'one word without whitespace');
 
+/** dm-stats messages (`@stats_*`), with validated arguments. */
 export const statsMessage = {
   /** `@stats_create <range> <step> [<#args> <args>…] [<program_id> [<aux_data>]]`. */
   create: (range: string, areaStep: string | number, programId?: string): string =>
     `@stats_create ${checked(region, range, 'stats', 'range')} ${checked(step, areaStep, 'stats', 'areaStep')}${programId === undefined ? '' : ` ${checked(word, programId, 'stats', 'programId')}`}`,
+  /** `@stats_delete`: removes a region. */
   delete: (regionId: number): string => `@stats_delete ${checked(id, regionId, 'stats', 'regionId')}`,
+  /** `@stats_clear`: zeroes a region's counters. */
   clear: (regionId: number): string => `@stats_clear ${checked(id, regionId, 'stats', 'regionId')}`,
+  /** `@stats_list`: lists the regions (of one program). */
   list: (programId?: string): string => (programId === undefined ? '@stats_list' : `@stats_list ${checked(word, programId, 'stats', 'programId')}`),
+  /** `@stats_print`: a region's counters. */
   print: (regionId: number, startLine?: number, lines?: number): string =>
     `@stats_print ${checked(id, regionId, 'stats', 'regionId')}${startLine === undefined ? '' : ` ${checked(id, startLine, 'stats', 'startLine')} ${checked(id, lines === undefined ? 1 : lines, 'stats', 'lines')}`}`,
+  /** `@stats_print_clear`: a region's counters, then zeroes them. */
   printClear: (regionId: number): string => `@stats_print_clear ${checked(id, regionId, 'stats', 'regionId')}`,
 } as const;
 

@@ -32,6 +32,7 @@ export const TARGET_UNITS = {
 } as const;
 
 type Units = typeof TARGET_UNITS;
+/** The name of a target type with a typed unit. */
 export type TargetType = keyof Units;
 /** zero/error have no params: `{}`, not an index signature of never. */
 type Clean<X> = string extends keyof X ? {} : X;
@@ -41,24 +42,29 @@ type StatusOf<U> = U extends TargetUnit<string, unknown, unknown, infer S> ? S :
 
 /** One typed table line as a builder takes it: `{ start, length, type, …params }`. */
 export type TypedTarget = { [K in TargetType]: InputOf<Units[K]> }[TargetType];
+/** The builder input of one target type. */
 export type TypedTargetOf<K extends TargetType> = InputOf<Units[K]>;
 
 /** One table line as parsed (and as `normalise` returns it): sectors as bigint, devices as `major:minor`. */
 export type ParsedTargetOf<K extends TargetType> = ParamsOf<Units[K]> & { readonly start: bigint; readonly length: bigint; readonly type: K };
+/** A parsed table line of any known target, discriminated by `type`. */
 export type ParsedTarget = { [K in TargetType]: ParsedTargetOf<K> }[TargetType];
 
 /** One status line, typed by target. */
 export type ParsedStatusOf<K extends TargetType> = { readonly start: bigint; readonly length: bigint; readonly type: K; readonly status: StatusOf<Units[K]> };
+/** A parsed status line of any known target, discriminated by `type`. */
 export type ParsedStatus = { [K in TargetType]: ParsedStatusOf<K> }[TargetType];
 
 /** A line as the client returns it (`TargetLine`) or as loaded. */
 export interface RawLine { readonly start: number | bigint; readonly length: number | bigint; readonly type: string; readonly params: string }
 
+/** Options of {@link parseTable} and {@link parseTarget}. */
 export interface ParseOptions {
   /** Keep key bytes in parsed crypt/integrity params instead of `{ redacted: true, size }`. */
   readonly showKeys?: boolean;
 }
 
+/** Options of {@link normalise}. */
 export interface NormaliseOptions extends ParseOptions {
   /** Device path → numbers. Default: `nodeResolver` (stat the path's rdev). */
   readonly resolve?: DeviceResolver;
@@ -184,6 +190,7 @@ export function parseTarget(line: RawLine, options: ParseOptions = {}): ParsedTa
   return { start: BigInt(line.start), length: BigInt(line.length), type: unit.type, ...(shown as object) } as ParsedTarget;
 }
 
+/** Parses every line of a table ({@link DeviceMapper.table}'s `targets`) into typed targets. */
 export function parseTable(lines: readonly RawLine[], options: ParseOptions = {}): ParsedTarget[] {
   return denseArray(lines, 'table', 'lines').map((l) => parseTarget(l as RawLine, options));
 }
@@ -232,6 +239,7 @@ export function normalise(input: TypedTarget | readonly TypedTarget[], options: 
 
 /** The part of `DeviceMapper` the helpers below use. */
 export interface TableLoader {
+  /** Loads a table into the inactive slot (as {@link DeviceMapper.load}). */
   load(device: DeviceId | string, targets: readonly TargetSpecInput[], options?: { readOnly?: boolean; secure?: boolean }): Promise<DeviceInfo>;
 }
 
@@ -254,6 +262,7 @@ export async function loadTypedTable(dm: TableLoader, device: DeviceId | string,
 
 /** The part of `DeviceMapper` `createTypedDevice` uses. */
 export interface DeviceCreator {
+  /** Creates, loads and resumes a device (as {@link DeviceMapper.createDevice}). */
   createDevice(options: { name: string; uuid?: string; table: readonly TargetSpecInput[]; readOnly?: boolean; secure?: boolean }): Promise<DeviceInfo>;
 }
 

@@ -13,6 +13,7 @@ const POOL_FEATURES = [
   ['errorIfNoSpace', 'error_if_no_space'],
 ] as const;
 
+/** The `thin-pool` target's parameters. */
 export interface ThinPoolParams {
   readonly metadataDevice: string;
   readonly dataDevice: string;
@@ -27,6 +28,7 @@ export interface ThinPoolParams {
   readonly errorIfNoSpace?: true;
 }
 
+/** The `thin-pool` target's status (`health: ok`), or `Fail`/`Error`. */
 export type ThinPoolStatus =
   | {
     readonly health: 'ok';
@@ -48,6 +50,7 @@ export type ThinPoolStatus =
   /** `Fail`: the pool is in failure mode. `Error`: the kernel could not read its metadata. */
   | { readonly health: 'fail' | 'error'; readonly extra: readonly string[] };
 
+/** The `thin-pool` target: builder, table parser and status parser. */
 export const thinPool = defineTarget({
   type: 'thin-pool',
   shape: {
@@ -108,15 +111,22 @@ const devId = z.number().int().min(0).max(0xffffff);
 
 /** Messages a thin-pool understands (send with `DeviceMapper.message(pool, 0, …)`). */
 export const thinPoolMessage = {
+  /** `create_thin <id>`: a new, empty thin. */
   createThin: (id: number): string => `create_thin ${checked(devId, id, 'thin-pool', 'id')}`,
+  /** `create_snap <id> <origin>`: a new thin snapshotting thin `origin`. */
   createSnap: (id: number, origin: number): string => `create_snap ${checked(devId, id, 'thin-pool', 'id')} ${checked(devId, origin, 'thin-pool', 'origin')}`,
+  /** `delete <id>`: drops a thin and its blocks. */
   delete: (id: number): string => `delete ${checked(devId, id, 'thin-pool', 'id')}`,
+  /** `set_transaction_id <current> <next>`: refused unless `current` matches. */
   setTransactionId: (current: number | bigint, next: number | bigint): string =>
     `set_transaction_id ${checked(u64Schema, current, 'thin-pool', 'current')} ${checked(u64Schema, next, 'thin-pool', 'next')}`,
+  /** `reserve_metadata_snap`: holds a metadata root for userspace tools. */
   reserveMetadataSnap: (): string => 'reserve_metadata_snap',
+  /** `release_metadata_snap`: drops the held metadata root. */
   releaseMetadataSnap: (): string => 'release_metadata_snap',
 } as const;
 
+/** The `thin` target's parameters. */
 export interface ThinParams {
   readonly poolDevice: string;
   /** 24-bit device id inside the pool. */
@@ -124,6 +134,7 @@ export interface ThinParams {
   readonly externalOrigin?: string;
 }
 
+/** The `thin` target's status, or `Fail`. */
 export type ThinStatus =
   | {
     readonly health: 'ok';
@@ -135,6 +146,7 @@ export type ThinStatus =
   }
   | { readonly health: 'fail' | 'error'; readonly extra: readonly string[] };
 
+/** The `thin` target: builder, table parser and status parser. */
 export const thin = defineTarget({
   type: 'thin',
   shape: { poolDevice: deviceSchema, deviceId: devId, externalOrigin: deviceSchema.optional() },

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { u64Schema, type Cursor, type RenderContext, type Token } from './common.js';
 
+/** One target type's typed unit: schema, builder (`render`), table parser and status parser. */
 export interface TargetUnit<T extends string = string, I = unknown, P = unknown, S = unknown> {
   readonly type: T;
   /** The params part of the input (no start/length/type), strict. */
@@ -14,6 +15,7 @@ export interface TargetUnit<T extends string = string, I = unknown, P = unknown,
   readonly lineSchema: z.ZodType<I & LineHead<T>>;
   /** May carry key material (crypt, integrity). */
   readonly sensitive: boolean;
+  /** The params words of a validated input. */
   render(input: I, ctx: RenderContext): Token[];
   /** Reads the params of a table line as the kernel prints them; keys as bytes. */
   parse(c: Cursor): P;
@@ -33,6 +35,7 @@ export interface DefaultsContext {
   readonly kernel: readonly [number, number, number] | undefined;
 }
 
+/** The start, length and type of a table line. */
 export interface LineHead<T extends string = string> {
   readonly start: number | bigint;
   readonly length: number | bigint;
@@ -41,6 +44,7 @@ export interface LineHead<T extends string = string> {
 
 const identity = <X>(x: X): X => x;
 
+/** Defines a target's typed unit from its zod schema, renderer and parsers. */
 export function defineTarget<T extends string, Shape extends z.core.$ZodLooseShape, P, S>(def: {
   type: T;
   shape: Shape;

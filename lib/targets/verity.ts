@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Cursor, bytesSchema, deviceSchema, hex, u64Schema, unhex, wordSchema } from './common.js';
 import { defineTarget } from './unit.js';
 
+/** verity's forward error correction (`use_fec_from_device …`). */
 export interface VerityFec {
   readonly device: string;
   readonly roots: number;
@@ -10,6 +11,7 @@ export interface VerityFec {
   readonly start: bigint;
 }
 
+/** The `verity` target's parameters. */
 export interface VerityParams {
   readonly version: 0 | 1;
   readonly dataDevice: string;
@@ -33,6 +35,7 @@ export interface VerityParams {
   readonly rootHashSigKeyDesc?: string;
 }
 
+/** The `verity` target's status. */
 export interface VerityStatus {
   /** `C`: a corrupted block was seen. */
   readonly corrupted: boolean;
@@ -46,6 +49,7 @@ const flag = z.boolean().optional();
 const CORRUPTION = { ignore: 'ignore_corruption', restart: 'restart_on_corruption', panic: 'panic_on_corruption' } as const;
 const ERROR = { restart: 'restart_on_error', panic: 'panic_on_error' } as const;
 
+/** The `verity` target: builder, table parser and status parser. */
 export const verity = defineTarget({
   type: 'verity',
   shape: {

@@ -14,6 +14,7 @@ export interface SimThinPoolIo extends ThinPoolIo {
   readonly calls: string[];
 }
 
+/** The `io` of `ThinPool.create` for a simulated kernel: files become simulated block devices. */
 export function simThinPoolIo(kernel: SimulatedKernel): SimThinPoolIo {
   const files = new Map<string, bigint>();
   const loops = new Map<string, string>(); // loop path → file

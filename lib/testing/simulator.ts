@@ -28,6 +28,7 @@ import { faultTargets } from './fault-sim.js';
 export { SimError, splitArgs, BUILTIN_TARGETS };
 export type { ConstructedTarget, SimBlockDevice, SimTargetType };
 
+/** Options of a {@link SimulatedKernel}. */
 export interface SimulatedKernelOptions {
   /** The interface version to report (default 4.48.0, Debian 12's 6.12 kernel). */
   readonly version?: Version;
@@ -98,7 +99,9 @@ export interface SimIoctlOutcome extends SimIoctlEvent {
  * what the call did. Calls issued while an interceptor runs are not intercepted.
  */
 export interface SimInterceptor {
+  /** Called before every ioctl of the client. */
   before?(e: SimIoctlEvent): void;
+  /** Called after every ioctl of the client, with its outcome. */
   after?(e: SimIoctlOutcome): void;
 }
 
@@ -249,6 +252,7 @@ export class SimulatedKernel {
     d.openCount++;
   }
 
+  /** Undoes one {@link SimulatedKernel.openDevice}. */
   closeDevice(name: string | Uint8Array): void {
     const d = this.devices.get(simKey(name));
     if (!d || d.openCount === 0) throw new Error(`simulated device ${name} is not open`);

@@ -19,6 +19,7 @@ export interface TargetContext {
   readonly lookupErrno: 'ENODEV' | 'ENOENT';
 }
 
+/** A target of a simulated table, as its constructor made it. */
 export interface ConstructedTarget {
   /** The params as the kernel prints them in table output. */
   readonly table: string;
@@ -32,6 +33,7 @@ export interface ConstructedTarget {
   resume?(): void;
 }
 
+/** A target type the simulated kernel knows ({@link SimulatedKernel.registerTarget}). */
 export interface SimTargetType {
   readonly name: string;
   readonly version: readonly [number, number, number];

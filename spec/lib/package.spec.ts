@@ -6,7 +6,10 @@ import * as path from 'node:path';
 const ROOT = path.join(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
   type: string; exports: Record<string, string | { types: string; default: string }>; bin: Record<string, string>;
+  files: string[]; main: string; types: string; typesVersions: Record<string, Record<string, string[]>>;
+  repository: { url: string }; homepage: string; bugs: { url: string };
 };
+const typedoc = JSON.parse(fs.readFileSync(path.join(ROOT, 'typedoc.json'), 'utf8')) as { entryPoints: string[] };
 
 /** dist/<x>.js and dist/<x>.d.ts come from <x>.ts (tsconfig.build.json, rootDir "."). */
 const sourceOf = (distFile: string) => path.join(ROOT, distFile.replace(/^\.\/dist\//, '').replace(/\.d\.ts$|\.js$/, '.ts'));
@@ -31,5 +34,38 @@ describe('package.json', () => {
     for (const f of fs.readdirSync(path.join(ROOT, 'codec')).filter((n) => n.endsWith('.ts'))) {
       expect([f, /from 'node:|require\(|\bprocess\.|\bBuffer\b/.test(fs.readFileSync(path.join(ROOT, 'codec', f), 'utf8'))]).toEqual([f, false]);
     }
+  });
+  test('ships only what runs: no benchmarks, examples, specs or sources; LICENSE included', () => {
+    // dist/bench and dist/examples need fixtures and devDependencies a user does not have.
+    expect(pkg.files.filter((f) => f.startsWith('dist')).sort()).toEqual(['dist/codec', 'dist/ffi', 'dist/lib']);
+    expect(pkg.files).toContain('LICENSE');
+    for (const f of pkg.files) expect([f, fs.existsSync(path.join(ROOT, f.startsWith('dist/') ? f.slice(5) : f))]).toEqual([f, true]);
+    for (const [, target] of Object.entries(pkg.bin)) expect(pkg.files.some((f) => target.startsWith(f))).toBe(true);
+  });
+  test('repository, homepage and bugs are set', () => {
+    expect(pkg.repository.url).toMatch(/^git\+https:\/\//);
+    expect(pkg.homepage).toMatch(/^https:\/\//);
+    expect(pkg.bugs.url).toMatch(/^https:\/\//);
+  });
+  test('main/types fall back to the root export; typesVersions maps every subpath for moduleResolution node10', () => {
+    const rootExport = pkg.exports['.'] as { types: string; default: string };
+    expect([pkg.main, pkg.types]).toEqual([rootExport.default, rootExport.types]);
+    for (const [name, target] of Object.entries(pkg.exports)) {
+      if (name === '.' || typeof target === 'string') continue;
+      expect([name, pkg.typesVersions['*']?.[name.slice(2)]]).toEqual([name, [target.types]]);
+    }
+  });
+  test('the API reference (typedoc.json) documents every entry point', () => {
+    const entries = Object.values(pkg.exports).filter((t) => typeof t !== 'string').map((t) => sourceOf(t.default));
+    expect(typedoc.entryPoints.map((e) => path.join(ROOT, e)).sort()).toEqual(entries.sort());
+  });
+  test('`tsc` on the PATH of npm scripts and npx is the project\'s TypeScript, not the typescript-min alias', () => {
+    // Both packages have a `tsc` bin; npm links the first one it meets and never replaces it
+    // (npm ci meets `typescript` first, an `npm install` may not). The build must not emit
+    // with 5.5, nor `npx tsc --noEmit` check with it.
+    const bin = path.join(ROOT, 'node_modules', '.bin', 'tsc');
+    const own = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'typescript', 'package.json'), 'utf8')) as { version: string };
+    expect(fs.realpathSync(bin)).toBe(fs.realpathSync(path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')));
+    expect(own.version).not.toBe((JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'typescript-min', 'package.json'), 'utf8')) as { version: string }).version);
   });
 });

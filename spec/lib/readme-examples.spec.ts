@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeviceMapper, ThinPool } from '../../lib/index.js';
 import { SimulatedKernel, simThinPoolIo, thinSim } from '../../lib/testing/index.js';
-import { snapshotterCycle, watchPool } from '../../examples/thin-pool.js';
+import { snapshotterCycle } from '../../examples/thin-pool.js';
+import { watchPool } from '../../examples/thin-pool-conditions.js';
 import { faultInjection } from '../../examples/faulty-device.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -30,7 +31,7 @@ function readmeBlock(file: string, name: string): string | undefined {
 describe('README examples', () => {
   test.each([
     ['examples/thin-pool.ts', 'thin-pool'],
-    ['examples/thin-pool.ts', 'thin-pool-conditions'],
+    ['examples/thin-pool-conditions.ts', 'thin-pool-conditions'],
     ['examples/faulty-device.ts', 'faulty-device'],
   ])('README shows %s (%s) verbatim', (file, name) => {
     expect(readmeBlock(file, name)).toBe(region(file, name));

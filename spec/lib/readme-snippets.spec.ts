@@ -1,0 +1,203 @@
+// Every ```ts block of README.md is a complete program a user can copy: this extracts each
+// one, type-checks it as its own ES module the way a consumer compiles it (strict,
+// noUncheckedIndexedAccess, module nodenext; 'devicemapper', 'devicemapper/codec' and
+// 'devicemapper/testing' resolve to this repository's sources), then runs it on the simulated
+// kernel. A block that opens the real control node (`DeviceMapper.open()` with no backend)
+// gets a simulated kernel with /dev/loop0 (7:0) and /dev/loop1 (7:1) instead; nothing else
+// of the block is changed. A block that only defines exported functions is run by a driver
+// below that calls them (a block exporting a function with no driver fails the test).
+import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import ts from 'typescript';
+import * as root from '../../lib/index.js';
+import * as testing from '../../lib/testing/index.js';
+import * as codecEntry from '../../codec/index.js';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+
+interface Snippet { readonly line: number; readonly marker: string | undefined; readonly code: string; readonly file: string }
+
+/** Each ```ts block with its line in README and the `<!-- example|snippet: … -->` marker above it. */
+function snippets(): Snippet[] {
+  const out: Snippet[] = [];
+  const lines = README.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] !== '```ts') continue;
+    const end = lines.indexOf('```', i + 1);
+    if (end < 0) throw new Error(`README.md:${i + 1}: unterminated code block`);
+    const m = /^<!-- (?:example: \S+|snippet:) (\S+) -->$/.exec(lines[i - 1] ?? '');
+    out.push({ line: i + 1, marker: m?.[1], code: lines.slice(i + 1, end).join('\n') + '\n', file: path.join(ROOT, '.cache', 'readme', `readme-${i + 1}.mts`) });
+    i = end;
+  }
+  return out;
+}
+
+const ENTRIES: Record<string, unknown> = { devicemapper: root, 'devicemapper/testing': testing, 'devicemapper/codec': codecEntry };
+
+/** Type-checks all blocks in one program; returns the diagnostics per block file. */
+function typeCheck(blocks: readonly Snippet[]): Map<string, string[]> {
+  const options: ts.CompilerOptions = {
+    strict: true, noUncheckedIndexedAccess: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022, lib: ['lib.es2022.d.ts', 'lib.esnext.disposable.d.ts'], types: ['node'], noEmit: true, skipLibCheck: true,
+    paths: {
+      devicemapper: [path.join(ROOT, 'lib/index.ts')],
+      'devicemapper/testing': [path.join(ROOT, 'lib/testing/index.ts')],
+      'devicemapper/codec': [path.join(ROOT, 'codec/index.ts')],
+    },
+  };
+  const virtual = new Map(blocks.map((b) => [b.file, b.code]));
+  const host = ts.createCompilerHost(options);
+  const { getSourceFile, fileExists, readFile } = host;
+  host.fileExists = (f) => virtual.has(f) || fileExists.call(host, f);
+  host.readFile = (f) => virtual.get(f) ?? readFile.call(host, f);
+  host.getSourceFile = (f, lang, ...rest) => {
+    const text = virtual.get(f);
+    return text !== undefined ? ts.createSourceFile(f, text, lang) : getSourceFile.call(host, f, lang, ...rest);
+  };
+  const program = ts.createProgram([...virtual.keys()], options, host);
+  const out = new Map<string, string[]>(blocks.map((b) => [b.file, []]));
+  for (const d of ts.getPreEmitDiagnostics(program)) {
+    const text = ts.flattenDiagnosticMessageText(d.messageText, '\n');
+    const where = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : undefined;
+    const key = d.file && out.has(d.file.fileName) ? d.file.fileName : blocks[0]!.file;
+    out.get(key)!.push(`${where ? `line ${where.line + 1}: ` : ''}TS${d.code} ${text}${d.file && !out.has(d.file.fileName) ? ` (in ${d.file.fileName})` : ''}`);
+  }
+  return out;
+}
+
+/** Runs a block as written (compiled to CommonJS inside an async function, so top-level await works). */
+async function run(block: Snippet): Promise<Record<string, unknown>> {
+  const js = ts.transpileModule(block.code, {
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+    fileName: 'snippet.ts',
+  }).outputText;
+  const exports: Record<string, unknown> = {};
+  const req = (id: string): unknown => {
+    if (id in ENTRIES) return ENTRIES[id];
+    if (id.startsWith('node:')) return require(id);
+    throw new Error(`README.md:${block.line}: the block imports ${id}, which a user of the package does not have`);
+  };
+  const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<void>;
+  await new AsyncFunction('require', 'exports', 'module', js)(req, exports, { exports });
+  return exports;
+}
+
+/** Clients the blocks opened through `DeviceMapper.open()` without a backend, on their simulated kernel. */
+let opened: { kernel: testing.SimulatedKernel; dm: root.DeviceMapper }[] = [];
+const realOpen = root.DeviceMapper.open.bind(root.DeviceMapper);
+function simulateOpen(): void {
+  jest.spyOn(root.DeviceMapper, 'open').mockImplementation(async (options = {}) => {
+    if (options.backend) return realOpen(options);
+    const kernel = new testing.SimulatedKernel({ version: [4, 48, 0] });
+    kernel.addBlockDevice('/dev/loop0', 7, 0, 131072);
+    kernel.addBlockDevice('/dev/loop1', 7, 1, 131072);
+    const dm = await realOpen({ ...options, backend: kernel.backend() });
+    opened.push({ kernel, dm });
+    return dm;
+  });
+}
+
+const until = async (what: () => boolean, label: string): Promise<void> => {
+  for (let i = 0; i < 2000 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!what()) throw new Error(`timed out waiting for ${label}`);
+};
+
+/** Drivers for blocks that need more than running: keyed by the block's marker. */
+const DRIVERS: Record<string, (block: Snippet, log: jest.SpiedFunction<typeof console.log>) => Promise<void>> = {
+  // The events loop runs until its client closes: make a pool cross its low-water mark, see
+  // the block react, then close the client the block opened.
+  async events(block, log) {
+    const running = run(block);
+    // Its iterator took its first snapshot once its poll is parked: only then make the event.
+    await until(() => opened.length === 1 && opened[0]!.kernel.pendingWaits > 0, 'the block to start listening');
+    const { kernel } = opened[0]!;
+    const dm = await realOpen({ backend: kernel.backend() });
+    await root.createTypedDevice(dm, { name: 'pool0', table: [{ start: 0, length: 131072, type: 'thin-pool', metadataDevice: '/dev/loop0',
+      dataDevice: { major: 7, minor: 1 }, blockSize: 128, lowWaterMark: 1000n }] });
+    await dm.message('pool0', 0, 'create_thin 1');
+    const info = await dm.info('pool0');
+    if (!info.exists) throw new Error('pool0 vanished');
+    await dm.createDevice({ name: 'thin1', table: [{ start: 0, length: 131072, type: 'thin', params: `${info.dev.major}:${info.dev.minor} 1` }] });
+    testing.thinSim(kernel).write('thin1', 0, 128 * 100);   // 1024 - 100 free blocks < 1000: low water
+    await until(() => log.mock.calls.some((c) => c[0] === 'pool0: low on space'), 'the block to see the low-water event');
+    opened[0]!.dm.close();
+    await running;
+    dm.close();
+  },
+  async 'thin-pool'(block, log) {
+    const exports = await run(block);
+    const kernel = new testing.SimulatedKernel();
+    const dm = await realOpen({ backend: kernel.backend() });
+    await (exports.snapshotterCycle as (dm: root.DeviceMapper, dir: string, io: root.ThinPoolIo) => Promise<void>)(dm, '/var/lib/images', testing.simThinPoolIo(kernel));
+    expect(log).toHaveBeenCalledWith('0/16384 blocks used, mode rw');
+    expect(kernel.devices.size).toBe(0);
+    dm.close();
+  },
+  async 'thin-pool-conditions'(block) {
+    const exports = await run(block);
+    const kernel = new testing.SimulatedKernel();
+    const dm = await realOpen({ backend: kernel.backend() });
+    const pool = await root.ThinPool.create(dm, {
+      name: 'p', data: { file: '/d', bytes: 64n << 20n }, metadata: { file: '/m', bytes: 4n << 20n }, lowWaterMark: 100, io: testing.simThinPoolIo(kernel),
+    });
+    await pool.createThin(1);
+    await pool.activate(1, { name: 't', size: 1n << 22n });
+    const stop = new AbortController();
+    const watching = (exports.watchPool as (p: root.ThinPool, s: AbortSignal, a: (w: string) => void) => Promise<void>)(pool, stop.signal, () => {});
+    await new Promise((r) => setTimeout(r, 10));
+    testing.thinSim(kernel).write('t', 0, 128 * 930);
+    await until(() => testing.thinSim(kernel).pools.values().next().value?.totalDataBlocks === 2048, 'the block to grow the pool');
+    stop.abort();
+    await watching.catch(() => undefined);
+    dm.close();
+  },
+  async 'faulty-device'(block, log) {
+    const exports = await run(block);
+    const kernel = new testing.SimulatedKernel();
+    kernel.addBlockDevice('/dev/sdb', 8, 16, 1 << 20);
+    const dm = await realOpen({ backend: kernel.backend() });
+    const seen = await (exports.faultInjection as (dm: root.DeviceMapper, d: string, s: bigint) => Promise<{ kind: string }[]>)(dm, '/dev/sdb', 1n << 20n);
+    expect(log).toHaveBeenCalledWith({ kind: 'passthrough' });
+    expect(seen.map((m) => m.kind)).toContain('fail-writes');
+    expect(kernel.devices.size).toBe(0);
+    dm.close();
+  },
+};
+
+const BLOCKS = snippets();
+let diagnostics: Map<string, string[]> | undefined;
+
+describe('README TypeScript blocks', () => {
+  afterEach(() => {
+    jest.restoreAllMocks();
+    for (const { dm } of opened) dm.close();
+    opened = [];
+  });
+
+  test('README has TypeScript blocks to check', () => {
+    expect(BLOCKS.length).toBeGreaterThanOrEqual(9);
+  });
+
+  describe.each(BLOCKS.map((b) => [`README.md:${b.line}${b.marker ? ` (${b.marker})` : ''}`, b] as const))('%s', (_name, block) => {
+    test('compiles on its own (strict, noUncheckedIndexedAccess, nodenext)', () => {
+      diagnostics ??= typeCheck(BLOCKS);
+      expect(diagnostics.get(block.file)).toEqual([]);
+    }, 120_000);
+
+    test('runs on the simulated kernel', async () => {
+      simulateOpen();
+      const log = jest.spyOn(console, 'log').mockImplementation(() => {});
+      const driver = block.marker !== undefined ? DRIVERS[block.marker] : undefined;
+      if (driver) await driver(block, log);
+      else {
+        const exports = await run(block);
+        const functions = Object.keys(exports).filter((k) => typeof exports[k] === 'function');
+        expect(functions).toEqual([]);   // exported functions need a driver that calls them
+      }
+      // Whatever a block opened it also closed (await using, or its driver).
+      for (const { kernel } of opened) expect(kernel.devices.size === 0 || block.marker === 'events').toBe(true);
+    }, 60_000);
+  });
+});

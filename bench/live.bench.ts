@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { codec, requestCode, type CommandName } from '../codec/index.js';
 import { engineOf, openControl } from '../ffi/index.js';
-import { DeviceMapper } from '../lib/index.js';
+import { attachLoop, detachLoop, DeviceMapper } from '../lib/index.js';
 import { IoctlRunner } from '../lib/runner.js';
 
 const execFileP = promisify(execFile);
@@ -83,13 +83,13 @@ function cjson(bin: string, args: (string | number)[]): Record<string, unknown> 
 function loadavg(): string { return os.loadavg().map((l) => l.toFixed(2)).join(' '); }
 
 /** A loop device on a sparse file in the guest's tmpfs. */
-function makeLoop(sectors: number): { path: string; release: () => void } {
+async function makeLoop(sectors: number): Promise<{ path: string; release: () => Promise<void> }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-'));
   const file = path.join(dir, 'backing.img');
   fs.writeFileSync(file, '');
   fs.truncateSync(file, sectors * 512);
-  const loop = execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
-  return { path: loop, release: () => { execFileSync('losetup', ['-d', loop]); fs.rmSync(dir, { recursive: true, force: true }); } };
+  const loop = (await attachLoop(file)).path;
+  return { path: loop, release: async () => { await detachLoop(loop); fs.rmSync(dir, { recursive: true, force: true }); } };
 }
 
 async function removeOurs(dm: DeviceMapper, keep: (name: string) => boolean = () => false): Promise<void> {
@@ -121,7 +121,7 @@ function print(title: string, body: string, notes: string[] = []): void {
 type Impl = { name: string; n: number; run: (n: number) => number | Promise<number> };
 
 async function perCall(dm: DeviceMapper): Promise<void> {
-  const loop = makeLoop(SECTORS);
+  const loop = await makeLoop(SECTORS);
   const name = `${PREFIX}pc`;
   await dm.createDevice({ name, table: [{ start: 0, length: SECTORS, type: 'linear', params: `${loop.path} 0` }] });
   const bare = await bareKoffi();
@@ -192,7 +192,7 @@ async function perCall(dm: DeviceMapper): Promise<void> {
   engineTransport.close();
   fs.closeSync(bare.fd);
   await dm.removeDevice(name);
-  loop.release();
+  await loop.release();
 
   const g = (r: Record<string, unknown>, k: string) => (r.ns as Record<string, number>)[k]!;
   const body = table(
@@ -224,7 +224,7 @@ type Steps = Record<(typeof STEPS)[number], number[]>;
 const emptySteps = (): Steps => ({ create: [], load: [], resume: [], info: [], remove: [] });
 
 async function lifeCycle(dm: DeviceMapper): Promise<void> {
-  const loop = makeLoop(SECTORS);
+  const loop = await makeLoop(SECTORS);
   const params = `${loop.path} 0`;
   const tableText = `0 ${SECTORS} linear ${params}`;
   const per: Record<string, Steps> = { library: emptySteps(), 'library, pool': emptySteps(), 'library, blocking': emptySteps(), libdevmapper: emptySteps(), 'dmsetup per step': emptySteps() };
@@ -287,7 +287,7 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   const wall = now() - t0;
   blockingDm.close();
   poolDm.close();
-  loop.release();
+  await loop.release();
 
   const med = (impl: string, st: keyof Steps) => median(per[impl]![st]);
   const cycle = (impl: string) => {

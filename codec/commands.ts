@@ -2,7 +2,7 @@
  * Typed request encoders and reply decoders for the 18 control commands.
  *
  * A request is validated completely before a byte is written. A reply decoder returns only
- * what the kernel writes back for that command (dm-ioctl.md §A.5): VERSION, REMOVE_ALL,
+ * what the kernel writes back for that command (docs/kernel-facts.md, "What each command writes back"): VERSION, REMOVE_ALL,
  * SET_GEOMETRY and ARM_POLL give the version only; header commands give the device fields
  * `__dev_status()` fills; payload commands add their payload, read within
  * [data_start, data_size) of the reply.
@@ -10,27 +10,18 @@
 import { compile, viewOf, type CompileOptions, type StructCodec } from './layout.js';
 import { dmIoctl, dmNameList, dmNameListTrailer, dmTargetDeps, dmTargetMsg, dmTargetSpec, dmTargetVersions, DM_NAME_LEN, DM_UUID_LEN } from './records.js';
 import {
-  COMMANDS, DEFAULT_BUFFER_SIZE, DM_ACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG, DM_DATA_START,
-  DM_DEFERRED_REMOVE, DM_IMA_MEASUREMENT_FLAG, DM_INACTIVE_PRESENT_FLAG, DM_INTERNAL_SUSPEND_FLAG, DM_IOCTL_SIZE,
-  DM_MAX_DATA_SIZE, DM_MIN_DATA_SIZE, DM_NOFLUSH_FLAG, DM_PERSISTENT_DEV_FLAG, DM_QUERY_INACTIVE_TABLE_FLAG,
-  DM_READONLY_FLAG, DM_SECURE_DATA_FLAG, DM_SKIP_LOCKFS_FLAG, DM_STATUS_TABLE_FLAG, DM_SUSPEND_FLAG,
-  DM_UEVENT_GENERATED_FLAG, DM_UUID_FLAG, MIN_VERSION, type CommandName, type Version,
+  DEFAULT_BUFFER_SIZE, DM_ACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG, DM_DATA_START,
+  DM_DEFERRED_REMOVE, DM_INACTIVE_PRESENT_FLAG, DM_INTERNAL_SUSPEND_FLAG, DM_IOCTL_SIZE,
+  DM_MAX_DATA_SIZE, DM_MIN_DATA_SIZE, DM_READONLY_FLAG, DM_SUSPEND_FLAG,
+  DM_UEVENT_GENERATED_FLAG, type Version,
 } from './constants.js';
 import { DmCodecError, malformed } from './errors.js';
-import { decodeDev, encodeDev } from './dev.js';
-import { findNul, rawIfLossy, utf8Encode } from './text.js';
+import { decodeDev } from './dev.js';
+import { findNul, rawIfLossy } from './text.js';
 import { madeCopy } from './copies.js';
-import { checkBool, checkCString, checkInt, checkName, checkPrefix, checkU64, checkUuid } from './validate.js';
-import {
-  decodeDeps, decodeNameList, decodeString, decodeTargets, decodeVersions, encodeMessage, encodeString, encodeTable,
-  prepareTable, wipePreparedTable, type RecordCodecs,
-} from './payload.js';
-import type { CommandReplies, CommandRequests, DeviceId, DeviceInfo, ReplyFlags } from './types.js';
-
-/** Commands whose reply carries a payload: their buffer is `bufferSize` bytes, not just what the request needs. */
-export const PAYLOAD_COMMANDS: ReadonlySet<CommandName> = new Set<CommandName>([
-  'listDevices', 'wait', 'deps', 'status', 'listVersions', 'message', 'getTargetVersion',
-]);
+import { decodeDeps, decodeNameList, decodeString, decodeTargets, decodeVersions, type RecordCodecs } from './payload.js';
+import { commandSpec, isCommand } from './command-table.js';
+import type { CommandName, CommandReplies, CommandRequests, DeviceInfo, ReplyFlags, ReplyKinds } from './types.js';
 
 /** Options of `encodeRequest`: buffer size, interface version, target buffer. */
 export interface EncodeOptions {
@@ -42,23 +33,10 @@ export interface EncodeOptions {
   readonly into?: Uint8Array;
 }
 
-type HeaderInput = Parameters<StructCodec<(typeof dmIoctl)['declared']>['encode']>[3];
+/** Where the version (u32[3], written back on every reply, even a failed one) ends: data_size follows it. */
+const VERSION_END = dmIoctl.offsetOf.data_size;
 
-/** Everything a request needs besides the header: validated payload and header fields. */
-interface Plan {
-  flags: number;
-  eventNr: number;
-  targetCount: number;
-  dev: bigint;
-  /** A string goes out as UTF-8, bytes exactly as given. */
-  name: string | Uint8Array;
-  uuid: string | Uint8Array;
-  /** Payload bytes after data_start. */
-  payloadSize: number;
-  writePayload?: (view: DataView, bytes: Uint8Array, start: number) => void;
-  /** Zero-fills the copies of caller data the planner made (table params, message text). */
-  wipe?: () => void;
-}
+type HeaderInput = Parameters<StructCodec<(typeof dmIoctl)['declared']>['encode']>[3];
 
 type ParamsArg<C extends CommandName> = Record<string, never> extends CommandRequests[C]
   ? [params?: CommandRequests[C], options?: EncodeOptions]
@@ -94,18 +72,19 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
 
   function encodeRequest<C extends CommandName>(command: C, ...args: ParamsArg<C>): Uint8Array {
     const [params = {} as CommandRequests[C], opts = {}] = args;
-    if (!COMMANDS.includes(command)) throw new DmCodecError('UNKNOWN_COMMAND', `unknown command ${String(command)}`);
+    if (!isCommand(command)) throw new DmCodecError('UNKNOWN_COMMAND', `unknown command ${String(command)}`);
+    const spec = commandSpec(command);
     if (params === null || typeof params !== 'object') {
       throw new DmCodecError('INVALID_ARGUMENT', `${command}: parameters must be an object`);
     }
-    const version = opts.version ?? MIN_VERSION[command];
-    const plan = PLANNERS[command](params as never, records);
+    const version = opts.version ?? spec.minVersion;
+    const plan = spec.plan(params as never, records);
     // The planner's copies (escaped params, message text) may hold key material: they are
     // wiped whatever happens below — a buffer too small, a size out of range, or success.
     try {
       const needed = DM_DATA_START + plan.payloadSize;
       let dataSize = needed;
-      if (PAYLOAD_COMMANDS.has(command)) {
+      if (spec.payload) {
         const requested = opts.bufferSize ?? DEFAULT_BUFFER_SIZE;
         checkDataSize(requested);
         dataSize = Math.max(requested, needed);
@@ -148,8 +127,9 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
   }
 
   function readVersion(reply: Uint8Array, view: DataView = viewOf(reply)): Version {
-    if (reply.length < 12) throw malformed(`a reply needs at least 12 bytes for the version, got ${reply.length}`, 'dm_ioctl.version');
-    return [view.getUint32(0, le), view.getUint32(4, le), view.getUint32(8, le)];
+    if (reply.length < VERSION_END) throw malformed(`a reply needs at least ${VERSION_END} bytes for the version, got ${reply.length}`, 'dm_ioctl.version');
+    const at = dmIoctl.offsetOf.version;
+    return [view.getUint32(at, le), view.getUint32(at + 4, le), view.getUint32(at + 8, le)];
   }
 
   function decodeHeader(buf: Uint8Array, view: DataView = viewOf(buf)) {
@@ -162,35 +142,33 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
   }
 
   function decodeAny(command: CommandName, reply: Uint8Array): CommandReplies[CommandName] {
-    if (!COMMANDS.includes(command)) throw new DmCodecError('UNKNOWN_COMMAND', `unknown command ${String(command)}`);
+    if (!isCommand(command)) throw new DmCodecError('UNKNOWN_COMMAND', `unknown command ${String(command)}`);
     // One DataView per reply (bench:live: a view per read was a visible cost per call).
     const view = viewOf(reply);
     const version = readVersion(reply, view);
-    switch (command) {
-      case 'version': case 'removeAll': case 'setGeometry': case 'armPoll':
-        return { version };
-    }
+    const kind = commandSpec(command).reply;
+    if (kind === 'version') return { version } satisfies ReplyKinds['version'];
     const h = decodeHeader(reply, view);
     if (h.data_size < DM_MIN_DATA_SIZE || h.data_size > reply.length) {
-      throw malformed(`reply data_size ${h.data_size} is outside 305…${reply.length} (the buffer)`, 'dm_ioctl.data_size');
+      throw malformed(`reply data_size ${h.data_size} is outside ${DM_MIN_DATA_SIZE}…${reply.length} (the buffer)`, 'dm_ioctl.data_size');
     }
     const bufferFull = (h.flags & DM_BUFFER_FULL_FLAG) !== 0;
     // The payload bounds: [data_start, data_size). An empty payload is data_size <= data_start.
     const payload = (): [number, number] => {
       if (h.data_size <= DM_MIN_DATA_SIZE + 7 && h.data_size <= h.data_start) return [DM_DATA_START, DM_DATA_START];
       if (h.data_start < DM_MIN_DATA_SIZE || h.data_start > h.data_size) {
-        throw malformed(`reply data_start ${h.data_start} is outside 305…${h.data_size}`, 'dm_ioctl.data_start');
+        throw malformed(`reply data_start ${h.data_start} is outside ${DM_MIN_DATA_SIZE}…${h.data_size}`, 'dm_ioctl.data_start');
       }
       return [h.data_start, h.data_size];
     };
-    switch (command) {
-      case 'listDevices': {
+    switch (kind) {
+      case 'names': {
         const [s, e] = bufferFull ? [0, 0] : payload();
-        return { version, bufferFull, devices: bufferFull ? [] : decodeNameList(records, view, reply, s, e, version) };
+        return { version, bufferFull, devices: bufferFull ? [] : decodeNameList(records, view, reply, s, e, version) } satisfies ReplyKinds['names'];
       }
-      case 'listVersions': case 'getTargetVersion': {
+      case 'versions': {
         const [s, e] = bufferFull ? [0, 0] : payload();
-        return { version, bufferFull, targets: bufferFull ? [] : decodeVersions(records, view, reply, s, e) };
+        return { version, bufferFull, targets: bufferFull ? [] : decodeVersions(records, view, reply, s, e) } satisfies ReplyKinds['versions'];
       }
       case 'message': {
         const dataOut = (h.flags & DM_DATA_OUT_FLAG) !== 0;
@@ -199,33 +177,34 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
           const [s, e] = payload();
           output = decodeString(reply, s, e, 'message output');
         }
-        return { version, bufferFull, dataOut, output };
+        return { version, bufferFull, dataOut, output } satisfies ReplyKinds['message'];
       }
-    }
-    if (command === 'remove') {
-      const out: CommandReplies['remove'] & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = {
-        version, name: h.name, uuid: h.uuid,
-        deferred: (h.flags & DM_DEFERRED_REMOVE) !== 0,
-        ueventGenerated: (h.flags & DM_UEVENT_GENERATED_FLAG) !== 0,
-      };
-      addRawNames(out, h, reply);
-      return out;
-    }
-    const device = deviceInfo(h, reply);
-    switch (command) {
-      case 'status': case 'wait': {
+      case 'removed': {
+        const out: ReplyKinds['removed'] & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = {
+          version, name: h.name, uuid: h.uuid === '' ? null : h.uuid,
+          deferred: (h.flags & DM_DEFERRED_REMOVE) !== 0,
+          ueventGenerated: (h.flags & DM_UEVENT_GENERATED_FLAG) !== 0,
+        };
+        addRawNames(out, h, reply);
+        return out;
+      }
+      case 'device':
+        return { version, device: deviceInfo(h, reply) } satisfies ReplyKinds['device'];
+      case 'targets': {
+        const device = deviceInfo(h, reply);
         const [s, e] = payload();
         const targets = decodeTargets(records, view, reply, s, e, h.target_count, bufferFull);
-        return { version, device, bufferFull, targets };
+        return { version, device, bufferFull, targets } satisfies ReplyKinds['targets'];
       }
       case 'deps': {
+        const device = deviceInfo(h, reply);
         const [s, e] = bufferFull ? [0, 0] : payload();
         // No table: the kernel writes no dm_target_deps at all (data_size stays 305).
-        if (e <= s) return { version, device, bufferFull, deps: [] };
-        return { version, device, bufferFull, deps: decodeDeps(records, view, reply, s, e, le) };
+        if (e <= s) return { version, device, bufferFull, deps: [] } satisfies ReplyKinds['deps'];
+        return { version, device, bufferFull, deps: decodeDeps(records, view, reply, s, e, le) } satisfies ReplyKinds['deps'];
       }
       default:
-        return { version, device };
+        return unknownKind(kind);
     }
   }
 
@@ -234,6 +213,11 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
     endian: header.endian, header, records, encodeRequest, decodeReply,
     readVersion: (reply: Uint8Array) => readVersion(reply), decodeHeader: (buf: Uint8Array) => decodeHeader(buf),
   };
+}
+
+/** The end of an exhaustive switch over reply kinds: a kind without a branch does not compile. */
+function unknownKind(kind: never): never {
+  throw new DmCodecError('UNKNOWN_COMMAND', `no decoder for reply kind ${String(kind)}`);
 }
 
 function checkDataSize(n: number): void {
@@ -281,7 +265,7 @@ function rawField(decoded: string, reply: Uint8Array, off: number, n: number): U
 function deviceInfo(h: { name: string; uuid: string; dev: bigint; open_count: number; event_nr: number; target_count: number; flags: number }, reply: Uint8Array): DeviceInfo {
   const info: DeviceInfo & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = {
     name: h.name,
-    uuid: h.uuid,
+    uuid: h.uuid === '' ? null : h.uuid, // the kernel's empty uuid: "none", null as in list() and events
     dev: decodeDev(h.dev),
     openCount: h.open_count,
     eventNr: h.event_nr,
@@ -292,152 +276,3 @@ function deviceInfo(h: { name: string; uuid: string; dev: bigint; open_count: nu
   addRawNames(info, h, reply);
   return info;
 }
-
-// ---------------------------------------------------------------- request planners ---
-
-function idFields(id: unknown): Pick<Plan, 'name' | 'uuid' | 'dev'> {
-  const bad = (why: string) => new DmCodecError('INVALID_DEVICE_ID', `a device is addressed by exactly one of name, uuid or dev: ${why}`, 'id');
-  if (id === null || typeof id !== 'object') throw bad('got ' + String(id));
-  const o = id as Record<string, unknown>;
-  const given = (['name', 'uuid', 'dev'] as const).filter((k) => o[k] !== undefined);
-  if (given.length !== 1) throw bad(given.length === 0 ? 'none given' : `got ${given.join(' and ')}`);
-  if (o.name !== undefined) return { name: checkName(o.name, 'id.name'), uuid: '', dev: 0n };
-  if (o.uuid !== undefined) return { name: '', uuid: checkUuid(o.uuid, 'id.uuid'), dev: 0n };
-  const d = o.dev as { major?: unknown; minor?: unknown } | null;
-  if (d === null || typeof d !== 'object') throw bad('dev must be { major, minor }');
-  return { name: '', uuid: '', dev: encodeDev(d.major as number, d.minor as number) };
-}
-
-function cookie(v: unknown): number {
-  return v === undefined ? 0 : checkInt(v, 'cookie', 0, 0xffffffff);
-}
-
-const NO_ID: Pick<Plan, 'name' | 'uuid' | 'dev'> = { name: '', uuid: '', dev: 0n };
-
-/**
- * A plan as one object literal. Planners do not spread (`{ ...EMPTY, ...id, flags }`):
- * V8 (Node 20) takes a slow path of ≈ 1 µs per object for a spread followed by more
- * properties, which was most of a sync call's cost (bench/README.md, live bench).
- */
-function plan(flags: number, id: Pick<Plan, 'name' | 'uuid' | 'dev'> = NO_ID, eventNr = 0): Plan {
-  return { flags, eventNr, targetCount: 0, dev: id.dev, name: id.name, uuid: id.uuid, payloadSize: 0, writePayload: undefined };
-}
-
-function flagIf(on: unknown, field: string, flag: number): number {
-  return checkBool(on, field) ? flag : 0;
-}
-
-const PLANNERS: { [C in CommandName]: (p: CommandRequests[C], rc: RecordCodecs) => Plan } = {
-  version: () => plan(0),
-  armPoll: () => plan(0),
-  listVersions: () => plan(0),
-  removeAll: (p) => plan(flagIf(p.deferred, 'deferred', DM_DEFERRED_REMOVE)),
-  listDevices: (p) => {
-    const flags = flagIf(p.withUuid, 'withUuid', DM_UUID_FLAG);
-    // On 4.45+ name/uuid are prefix filters: empty means "all devices".
-    const name = p.namePrefix === undefined ? '' : checkPrefix(p.namePrefix, 'namePrefix', DM_NAME_LEN - 1);
-    const uuid = p.uuidPrefix === undefined ? '' : checkPrefix(p.uuidPrefix, 'uuidPrefix', DM_UUID_LEN - 1);
-    return plan(flags, { name, uuid, dev: 0n });
-  },
-  create: (p) => {
-    const name = checkName(p.name);
-    const uuid = p.uuid === undefined ? '' : checkUuid(p.uuid);
-    if (p.minor === undefined) {
-      if (p.major !== undefined) throw new DmCodecError('INVALID_ARGUMENT', 'major is only meaningful with minor', 'major');
-      return plan(0, { name, uuid, dev: 0n });
-    }
-    const dev = encodeDev(p.major ?? 0, checkInt(p.minor, 'minor', 0, 0xfffff));
-    return plan(DM_PERSISTENT_DEV_FLAG, { name, uuid, dev });
-  },
-  remove: (p) => {
-    const id = idFields(p.id);
-    const flags = flagIf(p.deferred, 'deferred', DM_DEFERRED_REMOVE);
-    return plan(flags, id, cookie(p.cookie));
-  },
-  rename: (p) => {
-    const name = checkName(p.name, 'name');
-    if ((p.newName === undefined) === (p.newUuid === undefined)) {
-      throw new DmCodecError('INVALID_ARGUMENT', 'rename needs exactly one of newName or newUuid', 'newName');
-    }
-    const target = p.newName !== undefined ? checkName(p.newName, 'newName') : checkUuid(p.newUuid, 'newUuid');
-    const bytes = typeof target === 'string' ? utf8Encode(target) : target;
-    const pl = plan(p.newUuid !== undefined ? DM_UUID_FLAG : 0, { name, uuid: '', dev: 0n }, cookie(p.cookie));
-    pl.payloadSize = bytes.length + 1;
-    pl.writePayload = (_v, b, s) => { encodeString(b, s, bytes); };
-    return pl;
-  },
-  suspend: (p) => {
-    if (p.action !== 'suspend' && p.action !== 'resume') {
-      throw new DmCodecError('INVALID_ARGUMENT', `action must be 'suspend' or 'resume', got ${String(p.action)}`, 'action');
-    }
-    const id = idFields(p.id);
-    const flags = (p.action === 'suspend' ? DM_SUSPEND_FLAG : 0)
-      | flagIf(p.noflush, 'noflush', DM_NOFLUSH_FLAG)
-      | flagIf(p.skipLockfs, 'skipLockfs', DM_SKIP_LOCKFS_FLAG);
-    return plan(flags, id, cookie(p.cookie));
-  },
-  info: (p) => { const id = idFields(p.id); return plan(flagIf(p.inactive, 'inactive', DM_QUERY_INACTIVE_TABLE_FLAG), id); },
-  wait: (p) => {
-    const id = idFields(p.id);
-    const eventNr = checkInt(p.eventNr, 'eventNr', 0, 0xffffffff);
-    const flags = flagIf(p.table, 'table', DM_STATUS_TABLE_FLAG)
-      | flagIf(p.inactive, 'inactive', DM_QUERY_INACTIVE_TABLE_FLAG)
-      | flagIf(p.noflush, 'noflush', DM_NOFLUSH_FLAG)
-      | flagIf(p.secure, 'secure', DM_SECURE_DATA_FLAG);
-    return plan(flags, id, eventNr);
-  },
-  load: (p, rc) => {
-    const id = idFields(p.id);
-    const flags = flagIf(p.readOnly, 'readOnly', DM_READONLY_FLAG) | flagIf(p.secure, 'secure', DM_SECURE_DATA_FLAG);
-    // Last: nothing may throw between making the escaped copies and handing over their wipe.
-    const table = prepareTable(p.targets, (flags & DM_SECURE_DATA_FLAG) !== 0);
-    const pl = plan(flags, id);
-    pl.targetCount = table.specs.length;
-    pl.payloadSize = table.size;
-    pl.writePayload = (v, b, s) => { encodeTable(rc, v, b, s, table); };
-    pl.wipe = () => { wipePreparedTable(table); };
-    return pl;
-  },
-  clear: (p) => plan(0, idFields(p.id)),
-  deps: (p) => { const id = idFields(p.id); return plan(flagIf(p.inactive, 'inactive', DM_QUERY_INACTIVE_TABLE_FLAG), id); },
-  status: (p) => {
-    const id = idFields(p.id);
-    const flags = flagIf(p.table, 'table', DM_STATUS_TABLE_FLAG)
-      | flagIf(p.inactive, 'inactive', DM_QUERY_INACTIVE_TABLE_FLAG)
-      | flagIf(p.noflush, 'noflush', DM_NOFLUSH_FLAG)
-      | flagIf(p.ima, 'ima', DM_IMA_MEASUREMENT_FLAG)
-      | flagIf(p.secure, 'secure', DM_SECURE_DATA_FLAG);
-    return plan(flags, id);
-  },
-  message: (p, rc) => {
-    const id = idFields(p.id);
-    const sector = checkU64(p.sector ?? 0, 'sector', 'INVALID_SECTOR');
-    const text = checkCString(p.message, 'message');
-    if (text.trim().length === 0) throw new DmCodecError('INVALID_ARGUMENT', 'message must not be empty', 'message');
-    const bytes = madeCopy(utf8Encode(text));
-    const pl = plan(0, id);
-    pl.payloadSize = 8 + bytes.length + 1;
-    pl.writePayload = (v, b, s) => { encodeMessage(rc, v, b, s, sector, bytes); };
-    // dm-crypt's `key set <hex>` message carries a key.
-    pl.wipe = () => { bytes.fill(0); };
-    return pl;
-  },
-  setGeometry: (p) => {
-    const id = idFields(p.id);
-    const c = checkInt(p.cylinders, 'cylinders', 0, 65535);
-    const hd = checkInt(p.heads, 'heads', 0, 255);
-    const s = checkInt(p.sectors, 'sectors', 0, 255);
-    const start = checkU64(p.start, 'start', 'INVALID_SECTOR');
-    const bytes = utf8Encode(`${c} ${hd} ${s} ${start}`);
-    const pl = plan(0, id);
-    pl.payloadSize = bytes.length + 1;
-    pl.writePayload = (_v, b, st) => { encodeString(b, st, bytes); };
-    return pl;
-  },
-  getTargetVersion: (p) => {
-    const name = checkCString(p.target, 'target', DM_NAME_LEN - 1);
-    if (name.length === 0) throw new DmCodecError('INVALID_ARGUMENT', 'target must not be empty', 'target');
-    return plan(0, { name, uuid: '', dev: 0n });
-  },
-};
-

@@ -1,3 +1,5 @@
+import { DmBaseError } from '../base/error.js';
+
 /**
  * The one error type the codec throws: bad input rejected before anything is encoded,
  * or a reply that does not decode. `code` is stable and machine-readable; `field`
@@ -20,7 +22,7 @@ export type DmCodecErrorCode =
   | 'MALFORMED_REPLY';
 
 /** Bad input or a malformed reply, found by the codec before any syscall or while decoding; `code` says which check failed. */
-export class DmCodecError extends Error {
+export class DmCodecError extends DmBaseError<DmCodecErrorCode> {
   /** 'DmCodecError', or a subclass's name (the client's DmArgumentError). */
   override readonly name: string = 'DmCodecError';
   readonly code: DmCodecErrorCode;

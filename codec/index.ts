@@ -9,9 +9,13 @@ export * from './dev.js';
 export * from './layout.js';
 export * from './records.js';
 export * from './types.js';
-export { createCodec, replyFlags, PAYLOAD_COMMANDS, type DmCodec, type EncodeOptions } from './commands.js';
+export { createCodec, replyFlags, type DmCodec, type EncodeOptions } from './commands.js';
+export {
+  COMMAND_TABLE, COMMANDS, commandByNumber, commandNumber, commandSpec, isCommand, requestCode,
+  type CommandSpec, type CommandTable, type ReplyKind, type RequestPayload,
+} from './command-table.js';
 export { escapeParams, prepareTable, wipePreparedTable, type PreparedTable } from './payload.js';
-export { carriesKeys, describeParams, KEY_CARRYING_TARGETS, redactTableParams, scrubLogLines, tableCarriesKeys } from './secrets.js';
+export { carriesKeys, describeParams, describeTableLine, KEY_CARRYING_TARGETS, maskParamBytes, redactTableParams, scrubLogLines, tableCarriesKeys } from './secrets.js';
 export { checkName, checkUuid, checkTargetType } from './validate.js';
 export { isUtf8, printableName } from './text.js';
 

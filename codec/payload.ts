@@ -7,7 +7,7 @@
  * not advance, and never trust a count that does not fit.
  */
 import { alignUp, type StructCodec } from './layout.js';
-import type { dmNameList, dmNameListTrailer, dmTargetDeps, dmTargetMsg, dmTargetSpec, dmTargetVersions } from './records.js';
+import { dmNameList, dmNameListTrailer, dmTargetDeps, dmTargetMsg, dmTargetSpec, dmTargetVersions } from './records.js';
 import { DmCodecError, malformed } from './errors.js';
 import { findNul, rawIfLossy, utf8Decode, utf8Encode } from './text.js';
 import { decodeDev, type DevNo } from './dev.js';
@@ -26,7 +26,14 @@ export interface RecordCodecs {
   msg: StructCodec<(typeof dmTargetMsg)['declared']>;
 }
 
-const SPEC_SIZE = 40;
+/** sizeof(struct dm_target_spec): its params follow. */
+const SPEC_SIZE = dmTargetSpec.size;
+/** Payload records are 8-byte aligned from the start of the buffer. */
+const RECORD_ALIGN = 8;
+const NL = dmNameList.offsetOf;
+const TV = dmTargetVersions.offsetOf;
+const DEPS = dmTargetDeps.offsetOf;
+const MSG = dmTargetMsg.offsetOf;
 const BACKSLASH = 0x5c;
 
 /** A validated table, ready to encode: params already escaped into bytes. */
@@ -167,7 +174,7 @@ function describe(t: TargetSpecInput, secure: boolean): string {
 }
 
 function specSize(paramsLength: number): number {
-  return alignUp(SPEC_SIZE + paramsLength + 1, 8);
+  return alignUp(SPEC_SIZE + paramsLength + 1, RECORD_ALIGN);
 }
 
 /** TABLE_LOAD input: spec + params + NUL, padded to 8; `next` counts from the current spec. */
@@ -227,35 +234,35 @@ export function decodeTargets(rc: RecordCodecs, view: DataView, bytes: Uint8Arra
  */
 export function decodeNameList(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, end: number, kernel: Version): ListedDevice[] {
   const out: ListedDevice[] = [];
-  if (end - start < 8) return out;
+  if (end - start < NL.next) return out;
   // "Flags no data": read only the 8-byte dev here; a 12-byte record head may not fit.
-  if (view.getBigUint64(start, rc.nameList.endian === 'little') === 0n) return out;
+  if (view.getBigUint64(start + NL.dev, rc.nameList.endian === 'little') === 0n) return out;
   const trailerByVersion = kernel[0] > 4 || (kernel[0] === 4 && kernel[1] >= 37);
   const flagsByVersion = kernel[0] > 4 || (kernel[0] === 4 && kernel[1] >= 45);
   let off = start;
   for (;;) {
-    if (off + 13 > end) throw malformed(`name-list record at ${off} lies outside the returned data`, 'dm_name_list');
+    if (off + NL.name + 1 > end) throw malformed(`name-list record at ${off} lies outside the returned data`, 'dm_name_list');
     const rec = rc.nameList.decode(view, bytes, off);
     const recEnd = rec.next === 0 ? end : off + rec.next;
-    if (rec.next !== 0 && (rec.next < 16 || recEnd > end)) {
+    if (rec.next !== 0 && (rec.next < dmNameList.size || recEnd > end)) {
       throw malformed(`name-list record at ${off} has a next offset (${rec.next}) outside the data`, 'dm_name_list.next');
     }
-    const nul = findNul(bytes, off + 12, recEnd);
+    const nul = findNul(bytes, off + NL.name, recEnd);
     if (nul < 0) throw malformed(`name-list record at ${off}: name is not NUL-terminated`, 'dm_name_list.name');
-    const name = utf8Decode(bytes, off + 12, nul);
-    const nameBytes = rawIfLossy(name, bytes, off + 12, nul);
+    const name = utf8Decode(bytes, off + NL.name, nul);
+    const nameBytes = rawIfLossy(name, bytes, off + NL.name, nul);
     let uuidBytes: Uint8Array | undefined;
-    const tOff = alignUp(nul + 1, 8);
+    const tOff = alignUp(nul + 1, RECORD_ALIGN);
     let eventNr: number | undefined;
     let uuid: string | null | undefined;
     // Kernels before 4.37 place the next record at align8(record + 16 + name + 1), which can
     // leave exactly 8 spare bytes: bounds alone cannot tell, so the version decides whether
     // a trailer was written, the bounds must then hold it, and its flag bits must be known.
     if (trailerByVersion && !flagsByVersion) {
-      if (tOff + 4 > recEnd) throw malformed(`name-list record "${name}": no room for the event_nr trailer`, 'dm_name_list');
+      if (tOff + dmNameListTrailer.offsetOf.flags > recEnd) throw malformed(`name-list record "${name}": no room for the event_nr trailer`, 'dm_name_list');
       eventNr = view.getUint32(tOff + rc.trailer.layout.offsetOf.event_nr, rc.trailer.endian === 'little');
     } else if (trailerByVersion) {
-      if (tOff + 8 > recEnd) throw malformed(`name-list record "${name}": no room for the event_nr/flags trailer`, 'dm_name_list');
+      if (tOff + dmNameListTrailer.size > recEnd) throw malformed(`name-list record "${name}": no room for the event_nr/flags trailer`, 'dm_name_list');
       const t = rc.trailer.decode(view, bytes, tOff);
       eventNr = t.event_nr;
       const has = (t.flags & DM_NAME_LIST_FLAG_HAS_UUID) !== 0;
@@ -264,7 +271,7 @@ export function decodeNameList(rc: RecordCodecs, view: DataView, bytes: Uint8Arr
         throw malformed(`name-list record "${name}": unknown trailer flags 0x${t.flags.toString(16)}`, 'dm_name_list.flags');
       }
       if (has) {
-        const uOff = tOff + 8;
+        const uOff = tOff + dmNameListTrailer.size;
         const unul = findNul(bytes, uOff, recEnd);
         if (unul < 0) throw malformed(`name-list record "${name}": uuid is not NUL-terminated`, 'dm_name_list.uuid');
         uuid = utf8Decode(bytes, uOff, unul);
@@ -285,19 +292,19 @@ export function decodeNameList(rc: RecordCodecs, view: DataView, bytes: Uint8Arr
 /** LIST_VERSIONS / GET_TARGET_VERSION output: records chained by `next` from each record. */
 export function decodeVersions(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, end: number): TargetVersion[] {
   const out: TargetVersion[] = [];
-  if (end - start < 16) return out;
+  if (end - start < dmTargetVersions.size) return out;
   let off = start;
   for (;;) {
-    if (off + 17 > end) throw malformed(`target-version record at ${off} lies outside the returned data`, 'dm_target_versions');
+    if (off + TV.name + 1 > end) throw malformed(`target-version record at ${off} lies outside the returned data`, 'dm_target_versions');
     const rec = rc.versions.decode(view, bytes, off);
     const recEnd = rec.next === 0 ? end : off + rec.next;
-    if (rec.next !== 0 && (rec.next < 17 || recEnd > end)) {
+    if (rec.next !== 0 && (rec.next < TV.name + 1 || recEnd > end)) {
       throw malformed(`target-version record at ${off} has a next offset (${rec.next}) outside the data`, 'dm_target_versions.next');
     }
-    const nul = findNul(bytes, off + 16, recEnd);
+    const nul = findNul(bytes, off + TV.name, recEnd);
     if (nul < 0) throw malformed(`target-version record at ${off}: name is not NUL-terminated`, 'dm_target_versions.name');
     const v = rec.version;
-    out.push({ name: utf8Decode(bytes, off + 16, nul), version: [v[0]!, v[1]!, v[2]!] });
+    out.push({ name: utf8Decode(bytes, off + TV.name, nul), version: [v[0]!, v[1]!, v[2]!] });
     if (rec.next === 0) return out;
     off += rec.next;
   }
@@ -305,22 +312,22 @@ export function decodeVersions(rc: RecordCodecs, view: DataView, bytes: Uint8Arr
 
 /** TABLE_DEPS output: count, padding, then count u64 device numbers. */
 export function decodeDeps(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, end: number, le: boolean): DevNo[] {
-  if (end - start < 8) throw malformed('dependency list header lies outside the returned data', 'dm_target_deps');
+  if (end - start < DEPS.dev) throw malformed('dependency list header lies outside the returned data', 'dm_target_deps');
   const { count } = rc.deps.decode(view, bytes, start);
-  if (count > (end - start - 8) / 8) {
+  if (count > (end - start - DEPS.dev) / 8) {
     throw malformed(`dependency count ${count} does not fit in the ${end - start} returned bytes`, 'dm_target_deps.count');
   }
   const out: DevNo[] = [];
-  for (let i = 0; i < count; i++) out.push(decodeDev(view.getBigUint64(start + 8 + i * 8, le)));
+  for (let i = 0; i < count; i++) out.push(decodeDev(view.getBigUint64(start + DEPS.dev + i * 8, le)));
   return out;
 }
 
 /** TARGET_MSG input: the sector, then the NUL-terminated message. Returns the end offset. */
 export function encodeMessage(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, sector: bigint, message: Uint8Array): number {
   rc.msg.encode(view, bytes, start, { sector });
-  bytes.set(message, start + 8);
-  bytes[start + 8 + message.length] = 0;
-  return start + 8 + message.length + 1;
+  bytes.set(message, start + MSG.message);
+  bytes[start + MSG.message + message.length] = 0;
+  return start + MSG.message + message.length + 1;
 }
 
 /** A NUL-terminated string payload (rename target, geometry, message output). */

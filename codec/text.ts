@@ -2,10 +2,18 @@
  * UTF-8 helpers for NUL-terminated C strings. TextEncoder/TextDecoder exist in every
  * modern runtime; names are nearly always ASCII, so that path avoids the decoder.
  */
-const encoder = new TextEncoder();
+// Typed here rather than through a runtime's lib (DOM, @types/node): codec/ is checked
+// without either (tsconfig.codec.json), and these members are all it uses.
+interface Utf8Encoder { encode(s: string): Uint8Array; encodeInto(s: string, into: Uint8Array): { read: number; written: number } }
+interface Utf8Decoder { decode(b: Uint8Array): string }
+const { TextEncoder: Encoder, TextDecoder: Decoder } = globalThis as unknown as {
+  TextEncoder: new () => Utf8Encoder;
+  TextDecoder: new (label: 'utf-8', options: { ignoreBOM: boolean; fatal?: boolean }) => Utf8Decoder;
+};
+const encoder = new Encoder();
 // ignoreBOM: a name may start with U+FEFF; the default decoder would silently drop it.
-const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
-const strict = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
+const decoder = new Decoder('utf-8', { ignoreBOM: true });
+const strict = new Decoder('utf-8', { ignoreBOM: true, fatal: true });
 
 export function utf8Encode(s: string): Uint8Array {
   return encoder.encode(s);

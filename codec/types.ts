@@ -1,6 +1,7 @@
 /** Typed requests and replies of the 18 commands. */
 import type { DevNo } from './dev.js';
 import type { Version } from './constants.js';
+import type { CommandTable, ReplyKind } from './command-table.js';
 
 /**
  * A name or uuid as the kernel holds it. The kernel allows any bytes but NUL (and '/' in
@@ -38,7 +39,10 @@ export interface TargetLine {
   readonly params: string;
 }
 
-/** What each command's request takes. */
+/**
+ * The request of each command. Its keys are the command names: a command of the table
+ * (codec/command-table.ts) has its request type here.
+ */
 export interface CommandRequests {
   version: Record<string, never>;
   removeAll: { readonly deferred?: boolean };
@@ -142,7 +146,8 @@ export interface RawNames {
 /** The header fields the kernel writes for a device (`__dev_status` plus the looked-up name/uuid). */
 export interface DeviceInfo extends RawNames {
   readonly name: string;
-  readonly uuid: string;
+  /** The device's uuid; null when it has none (as in `ListedDevice` and events). */
+  readonly uuid: string | null;
   readonly dev: DevNo;
   readonly openCount: number;
   readonly eventNr: number;
@@ -169,29 +174,26 @@ export interface TargetVersion {
 interface VersionOnly { readonly version: Version }
 interface WithDevice extends VersionOnly { readonly device: DeviceInfo }
 
-/** What each command's reply decodes to. */
-export interface CommandReplies {
+/** The name of a control command (a key of the command table). */
+export type CommandName = keyof CommandRequests;
+
+/** What each reply kind of the command table (`ReplyKind`) decodes to. */
+export interface ReplyKinds {
   version: VersionOnly;
-  removeAll: VersionOnly;
-  listDevices: VersionOnly & { readonly bufferFull: boolean; readonly devices: readonly ListedDevice[] };
-  create: WithDevice;
+  device: WithDevice;
   /**
    * DEV_REMOVE does not run `__dev_status()`: the kernel writes only the looked-up name and
    * uuid and two flags. `deferred` = the device was open and is now scheduled for removal
    * on last close (it still exists); otherwise it is gone.
    */
-  remove: VersionOnly & RawNames & { readonly name: string; readonly uuid: string; readonly deferred: boolean; readonly ueventGenerated: boolean };
-  rename: WithDevice;
-  suspend: WithDevice;
-  info: WithDevice;
-  wait: WithDevice & { readonly bufferFull: boolean; readonly targets: readonly TargetLine[] };
-  load: WithDevice;
-  clear: WithDevice;
+  removed: VersionOnly & RawNames & { readonly name: string; readonly uuid: string | null; readonly deferred: boolean; readonly ueventGenerated: boolean };
+  names: VersionOnly & { readonly bufferFull: boolean; readonly devices: readonly ListedDevice[] };
+  versions: VersionOnly & { readonly bufferFull: boolean; readonly targets: readonly TargetVersion[] };
+  targets: WithDevice & { readonly bufferFull: boolean; readonly targets: readonly TargetLine[] };
   deps: WithDevice & { readonly bufferFull: boolean; readonly deps: readonly DevNo[] };
-  status: WithDevice & { readonly bufferFull: boolean; readonly targets: readonly TargetLine[] };
-  listVersions: VersionOnly & { readonly bufferFull: boolean; readonly targets: readonly TargetVersion[] };
   message: VersionOnly & { readonly bufferFull: boolean; readonly dataOut: boolean; readonly output: string | undefined };
-  setGeometry: VersionOnly;
-  armPoll: VersionOnly;
-  getTargetVersion: VersionOnly & { readonly bufferFull: boolean; readonly targets: readonly TargetVersion[] };
 }
+
+/** The decoded reply of each command: the type of its row's reply kind. */
+export type CommandReplies = { [C in CommandName]: ReplyKinds[CommandTable[C]['reply']] };
+

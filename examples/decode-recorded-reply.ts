@@ -5,13 +5,13 @@
  *   npm run example [-- path/to/reply.bin]
  */
 import { readFileSync } from 'node:fs';
-import { codec, KERNEL_COMMAND_NAMES, requestCode } from '../codec/index.js';
+import { codec, COMMAND_TABLE, requestCode } from '../codec/index.js';
 
 const replyPath = process.argv[2] ?? 'fixtures/kernel/x86_64/listDevices.withUuid.reply.bin';
 
 const request = codec.encodeRequest('listDevices', { withUuid: true }, { bufferSize: 1024 });
 const h = codec.decodeHeader(request);
-console.log(`request: ${KERNEL_COMMAND_NAMES.listDevices} = ioctl 0x${requestCode('listDevices').toString(16)}`);
+console.log(`request: ${COMMAND_TABLE.listDevices.kernelName} = ioctl 0x${requestCode('listDevices').toString(16)}`);
 console.log(`  version ${h.version.join('.')}  data_size ${h.data_size}  data_start ${h.data_start}  flags 0x${h.flags.toString(16)}`);
 
 const reply = codec.decodeReply('listDevices', new Uint8Array(readFileSync(replyPath)));

@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
     await sh('rename', zero, `${zero}-renamed`);
     await collecting;
-    for (const e of got) console.log(`  event: ${e.kind} ${e.oldName ? `${e.oldName} → ` : ''}${e.name} eventNr ${e.eventNr} delta ${e.delta}`);
+    for (const e of got) console.log(`  event: ${e.kind} ${e.kind === 'renamed' ? `${e.oldName} → ` : ''}${e.name} eventNr ${e.eventNr} delta ${e.delta}`);
     await sh('ls');
 
     step('the same request, not sent: dmctl info --dry-run --hex (the exact ioctl bytes)');

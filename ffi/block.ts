@@ -11,17 +11,9 @@
  */
 import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
-import { DmFfiError, ERRNO, errnoName, type DmErrorOptions } from './errors.js';
+import { DmSyscallError, ERRNO } from './errors.js';
 
-/** A failed system call on a block or loop device: `code` is `DM_SYSCALL`, `errno`/`syscall`/`path` say which. */
-export class DmSyscallError extends DmFfiError {
-  /** The errno name (`EBUSY`, `ENXIO`, …). */
-  readonly errnoName: string;
-  constructor(message: string, opts: DmErrorOptions & { errno: number; syscall: string }) {
-    super('DM_SYSCALL', `${message}: ${errnoName(opts.errno)}${opts.path ? ` (${opts.path})` : ''}`, opts);
-    this.errnoName = errnoName(opts.errno);
-  }
-}
+export { DmSyscallError } from './errors.js';
 
 // <linux/loop.h>
 export const LOOP_SET_FD = 0x4c00;
@@ -41,66 +33,6 @@ export const LO_FLAGS_READ_ONLY = 1;
 export const LO_FLAGS_AUTOCLEAR = 4;
 export const LO_FLAGS_PARTSCAN = 8;
 export const LO_FLAGS_DIRECT_IO = 16;
-
-const LO_NAME_SIZE = 64;
-/** sizeof(struct loop_info64). */
-export const LOOP_INFO64_SIZE = 232;
-/** sizeof(struct loop_config): u32 fd, u32 block_size, loop_info64 info, u64 __reserved[8]. */
-export const LOOP_CONFIG_SIZE = 304;
-
-const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** What a loop device is set up with (struct loop_info64, the fields callers set). */
-export interface LoopInfo {
-  /** Byte offset into the backing file. */
-  readonly offset?: bigint;
-  /** Bytes of the backing file to use (0 = to its end). */
-  readonly sizeLimit?: bigint;
-  /** LO_FLAGS_* bits. */
-  readonly flags?: number;
-  /** lo_file_name (at most 63 bytes are kept, as the kernel does). */
-  readonly fileName?: string;
-}
-
-/** struct loop_info64 as the kernel reports it. */
-export interface LoopStatus {
-  readonly device: bigint;
-  readonly inode: bigint;
-  readonly rdevice: bigint;
-  readonly offset: bigint;
-  readonly sizeLimit: bigint;
-  readonly number: number;
-  readonly flags: number;
-  readonly fileName: string;
-}
-
-/** Encodes struct loop_info64 into `buf` at `at`. */
-export function encodeLoopInfo(buf: Uint8Array, at: number, info: LoopInfo): void {
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  v.setBigUint64(at + 24, info.offset ?? 0n, LE);     // lo_offset
-  v.setBigUint64(at + 32, info.sizeLimit ?? 0n, LE);  // lo_sizelimit
-  v.setUint32(at + 52, info.flags ?? 0, LE);          // lo_flags
-  if (info.fileName) {
-    const name = new TextEncoder().encode(info.fileName).subarray(0, LO_NAME_SIZE - 1);
-    buf.set(name, at + 56);                           // lo_file_name[64]
-  }
-}
-
-export function decodeLoopInfo(buf: Uint8Array, at = 0): LoopStatus {
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let end = at + 56;
-  while (end < at + 56 + LO_NAME_SIZE && buf[end] !== 0) end++;
-  return {
-    device: v.getBigUint64(at, LE),
-    inode: v.getBigUint64(at + 8, LE),
-    rdevice: v.getBigUint64(at + 16, LE),
-    offset: v.getBigUint64(at + 24, LE),
-    sizeLimit: v.getBigUint64(at + 32, LE),
-    number: v.getUint32(at + 40, LE),
-    flags: v.getUint32(at + 52, LE),
-    fileName: new TextDecoder().decode(buf.subarray(at + 56, end)),
-  };
-}
 
 function fail(what: string, syscall: string, errno: number, path?: string): never {
   throw new DmSyscallError(what, { errno, syscall, ...(path === undefined ? {} : { path }) });
@@ -141,27 +73,26 @@ export async function loopGetFree(control = '/dev/loop-control'): Promise<number
  * with LOOP_CLR_FD if the second step fails. EBUSY means another process took the
  * device first: the caller picks another free one.
  */
-export async function loopConfigure(loopPath: string, file: string, info: LoopInfo & { blockSize?: number }): Promise<void> {
+export async function loopConfigure(
+  loopPath: string,
+  file: string,
+  readOnly: boolean,
+  /** The structs, encoded by the caller (lib/) once the backing file's fd is known. */
+  structs: (fileFd: number) => { readonly config: Uint8Array; readonly status64: Uint8Array },
+): Promise<void> {
   const libc = await loadLibc();
-  const ro = ((info.flags ?? 0) & LO_FLAGS_READ_ONLY) !== 0;
-  const mode = ro ? fs.constants.O_RDONLY : fs.constants.O_RDWR;
+  const mode = readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR;
   const fileFd = openOrThrow(file, mode, 'open the backing file');
   try {
     withFd(loopPath, mode, 'open the loop device', (loopFd) => {
-      const cfg = new Uint8Array(LOOP_CONFIG_SIZE);
-      const v = new DataView(cfg.buffer);
-      v.setUint32(0, fileFd, LE);
-      v.setUint32(4, info.blockSize ?? 0, LE);
-      encodeLoopInfo(cfg, 8, info);
-      const r = libc.ioctl(loopFd, LOOP_CONFIGURE, cfg);
+      const { config, status64 } = structs(fileFd);
+      const r = libc.ioctl(loopFd, LOOP_CONFIGURE, config);
       if (r.ret === 0) return;
       if (r.errno !== ERRNO.EINVAL && r.errno !== ERRNO.ENOTTY) fail('LOOP_CONFIGURE', 'ioctl', r.errno, loopPath);
       // Old kernel: two steps.
       const s = libc.ioctlInt(loopFd, LOOP_SET_FD, fileFd);
       if (s.ret < 0) fail('LOOP_SET_FD', 'ioctl', s.errno, loopPath);
-      const status = new Uint8Array(LOOP_INFO64_SIZE);
-      encodeLoopInfo(status, 0, { ...info, flags: (info.flags ?? 0) & ~LO_FLAGS_READ_ONLY });
-      const st = libc.ioctl(loopFd, LOOP_SET_STATUS64, status);
+      const st = libc.ioctl(loopFd, LOOP_SET_STATUS64, status64);
       if (st.ret < 0) {
         libc.ioctlInt(loopFd, LOOP_CLR_FD, 0);
         fail('LOOP_SET_STATUS64', 'ioctl', st.errno, loopPath);
@@ -181,14 +112,14 @@ export async function loopClear(loopPath: string): Promise<void> {
   });
 }
 
-/** LOOP_GET_STATUS64; ENXIO = nothing is attached. */
-export async function loopStatus(loopPath: string): Promise<LoopStatus> {
+/** LOOP_GET_STATUS64 into a struct loop_info64 of `size` bytes (the caller decodes it); ENXIO = nothing is attached. */
+export async function loopStatus(loopPath: string, size: number): Promise<Uint8Array> {
   const libc = await loadLibc();
   return withFd(loopPath, fs.constants.O_RDONLY, 'LOOP_GET_STATUS64', (fd) => {
-    const buf = new Uint8Array(LOOP_INFO64_SIZE);
+    const buf = new Uint8Array(size);
     const r = libc.ioctl(fd, LOOP_GET_STATUS64, buf);
     if (r.ret < 0) fail('LOOP_GET_STATUS64', 'ioctl', r.errno, loopPath);
-    return decodeLoopInfo(buf);
+    return buf;
   });
 }
 
@@ -196,10 +127,11 @@ export async function loopStatus(loopPath: string): Promise<LoopStatus> {
 export async function blockDeviceBytes(path: string): Promise<bigint> {
   const libc = await loadLibc();
   return withFd(path, fs.constants.O_RDONLY, 'BLKGETSIZE64', (fd) => {
-    const buf = new Uint8Array(8);
-    const r = libc.ioctl(fd, BLKGETSIZE64, buf);
+    // A u64 in host order: a BigUint64Array is host order by definition (no endianness probe).
+    const size = new BigUint64Array(1);
+    const r = libc.ioctl(fd, BLKGETSIZE64, new Uint8Array(size.buffer));
     if (r.ret < 0) fail('BLKGETSIZE64', 'ioctl', r.errno, path);
-    return new DataView(buf.buffer).getBigUint64(0, LE);
+    return size[0]!;
   });
 }
 
@@ -211,11 +143,8 @@ export async function blockDeviceBytes(path: string): Promise<bigint> {
 export async function blockDiscard(path: string, start: bigint, length: bigint): Promise<void> {
   const libc = await loadLibc();
   withFd(path, fs.constants.O_WRONLY, 'BLKDISCARD', (fd) => {
-    const range = new Uint8Array(16);
-    const v = new DataView(range.buffer);
-    v.setBigUint64(0, start, LE);
-    v.setBigUint64(8, length, LE);
-    const r = libc.ioctl(fd, BLKDISCARD, range);
+    const range = new BigUint64Array([start, length]); // uint64_t range[2], host order
+    const r = libc.ioctl(fd, BLKDISCARD, new Uint8Array(range.buffer));
     if (r.ret < 0) fail('BLKDISCARD', 'ioctl', r.errno, path);
   });
 }

@@ -6,9 +6,9 @@
  */
 import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
-import { DmClosedError, DmEngineError, ERRNO, mapOpenError } from './errors.js';
+import { DmClosedError, DmEngineError, DmSyscallError, ERRNO, mapOpenError } from './errors.js';
 import { engineSupported, IoctlEngine } from './engine.js';
-import type { CancelPipe, ControlTransport, IoctlResult, PollFd, Poller, PollResult } from './types.js';
+import type { CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
 
 /** Where every Linux distribution puts the control node (`DM_DIR "/" DM_CONTROL_NODE`). */
 export const DM_CONTROL_PATH = '/dev/mapper/control';
@@ -167,45 +167,18 @@ class Transport implements ControlTransport {
 
 // ---------------------------------------------------------------- poll -----
 
-const POLLFD_SIZE = 8; // struct pollfd { int fd; short events; short revents; }
-// struct pollfd is host-endian; DataView needs to be told which that is.
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function packPollFds(fds: readonly PollFd[]): Uint8Array {
-  const buf = new Uint8Array(fds.length * POLLFD_SIZE);
-  const view = new DataView(buf.buffer);
-  fds.forEach((p, i) => {
-    view.setInt32(i * POLLFD_SIZE, p.fd, LITTLE_ENDIAN);
-    view.setInt16(i * POLLFD_SIZE + 4, p.events, LITTLE_ENDIAN);
-  });
-  return buf;
-}
-
-function unpack(buf: Uint8Array, n: number, r: IoctlResult): PollResult {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const revents: number[] = [];
-  for (let i = 0; i < n; i++) revents.push(r.ret > 0 ? view.getUint16(i * POLLFD_SIZE + 6, LITTLE_ENDIAN) : 0);
-  return { ret: r.ret, errno: r.errno, revents };
-}
-
-function makePoller(libc: Libc): Poller {
+function makePoller(libc: Libc): RawPoller {
   return {
-    poll(fds, timeoutMs) {
-      const buf = packPollFds(fds);
-      return unpack(buf, fds.length, libc.poll(buf, fds.length, timeoutMs));
-    },
-    async pollAsync(fds, timeoutMs) {
-      const buf = packPollFds(fds);
-      return unpack(buf, fds.length, await libc.pollAsync(buf, fds.length, timeoutMs));
-    },
+    poll: (pollfds, nfds, timeoutMs) => libc.poll(pollfds, nfds, timeoutMs),
+    pollAsync: (pollfds, nfds, timeoutMs) => libc.pollAsync(pollfds, nfds, timeoutMs),
   };
 }
 
 /**
- * A {@link Poller} bound to libc. `poll()` blocks the JS thread; use it with
+ * A {@link RawPoller} bound to libc. `poll()` blocks the JS thread; use it with
  * timeout 0 for a non-blocking readiness check.
  */
-export async function createPoller(): Promise<Poller> {
+export async function createPoller(): Promise<RawPoller> {
   return makePoller(await loadLibc());
 }
 
@@ -220,8 +193,8 @@ export async function createPoller(): Promise<Poller> {
  * {@link CancelPipe}, and is woken through the pipe to change its set or stop —
  * never one per waiter, or a few waiters would starve every `fs` call.
  */
-export async function pollAsync(fds: readonly PollFd[], timeoutMs: number): Promise<PollResult> {
-  return (await createPoller()).pollAsync(fds, timeoutMs);
+export async function pollAsync(pollfds: Uint8Array, nfds: number, timeoutMs: number): Promise<IoctlResult> {
+  return (await createPoller()).pollAsync(pollfds, nfds, timeoutMs);
 }
 
 // ----------------------------------------------------------- cancel pipe ---
@@ -238,10 +211,7 @@ export async function createCancelPipe(): Promise<CancelPipe> {
   const libc = await loadLibc();
   const r = libc.pipe2(PIPE_FLAGS);
   if (r.ret < 0) {
-    const err = new Error(`pipe2 failed: errno ${r.errno}`) as Error & { errno: number; code: string };
-    err.errno = r.errno;
-    err.code = 'DM_PIPE';
-    throw err;
+    throw new DmSyscallError('pipe2 failed', { errno: r.errno, syscall: 'pipe2' });
   }
   return new Pipe(libc, r.fds[0], r.fds[1]);
 }
@@ -274,7 +244,7 @@ class Pipe implements CancelPipe {
       const r = this.libc.write(this.#w, this.#one);
       // EAGAIN: the pipe is full, so the reader is already woken; EINTR: retry.
       if (r.ret >= 0 || r.errno === ERRNO.EAGAIN) return;
-      if (r.errno !== ERRNO.EINTR) throw new Error(`cancel pipe write failed: errno ${r.errno}`);
+      if (r.errno !== ERRNO.EINTR) throw new DmSyscallError('cancel pipe write failed', { errno: r.errno, syscall: 'write' });
     }
   }
 

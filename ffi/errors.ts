@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { DmBaseError } from '../base/error.js';
 
 /**
  * Linux errno numbers as used on x86, x86-64, ARM, AArch64, RISC-V and the other
@@ -38,12 +39,14 @@ export const ERRNO = {
   ERANGE: 34,
   ENAMETOOLONG: 36,
   ENOSYS: 38,
+  EIDRM: 43,
   ENODATA: 61,
   EOPNOTSUPP: 95,
   ENOTCONN: 107,
   ETIMEDOUT: 110,
 } as const;
 
+/** The symbolic name of an errno the package knows (`EBUSY`, `ENXIO`, …). */
 export type ErrnoName = keyof typeof ERRNO;
 
 const NAMES: ReadonlyMap<number, ErrnoName> = new Map(
@@ -54,11 +57,14 @@ const NAMES: ReadonlyMap<number, ErrnoName> = new Map(
  * The symbolic name of a Linux errno (`25` → `"ENOTTY"`). Accepts Node's negative
  * libuv form too (`-2` → `"ENOENT"`). Unknown numbers give `"errno N"`.
  */
-export function errnoName(n: number): string {
+export function errnoName(n: number): ErrnoName | `errno ${string}` {
   // A non-number (a Symbol would throw in the template) is no errno either.
   if (typeof n !== 'number') return `errno (${typeof n})`;
   return NAMES.get(Math.abs(n)) ?? `errno ${n}`;
 }
+
+/** The codes of ffi/'s errors, one per class. */
+export type DmFfiErrorCode = 'DM_UNAVAILABLE' | 'DM_PERMISSION' | 'DM_PLATFORM' | 'DM_CLOSED' | 'DM_LIBC' | 'DM_SYSCALL' | 'DM_ENGINE';
 
 /** Fields shared by every typed error of this package. */
 export interface DmErrorOptions {
@@ -69,9 +75,9 @@ export interface DmErrorOptions {
 }
 
 /** Base class: `instanceof DmFfiError` catches every error thrown by ffi/. */
-export class DmFfiError extends Error {
+export class DmFfiError<Code extends DmFfiErrorCode = DmFfiErrorCode> extends DmBaseError<Code> {
   /** Stable machine-readable code, e.g. `"DM_UNAVAILABLE"`. */
-  readonly code: string;
+  readonly code: Code;
   /** The Linux errno behind the error (positive), or 0. */
   readonly errno: number;
   /** The node or file involved, if any. */
@@ -79,9 +85,8 @@ export class DmFfiError extends Error {
   /** The failing system call (`"open"`, `"ioctl"`, ...), if any. */
   readonly syscall: string | undefined;
 
-  constructor(code: string, message: string, opts: DmErrorOptions = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.name = new.target.name;
+  constructor(code: Code, message: string, opts: DmErrorOptions = {}) {
+    super(message, { cause: opts.cause });
     this.code = code;
     this.errno = Math.abs(opts.errno ?? 0);
     this.path = opts.path;
@@ -90,7 +95,7 @@ export class DmFfiError extends Error {
 }
 
 /** device-mapper is absent: no control node, or the kernel has no dm (ENOENT/ENODEV/ENXIO at open). */
-export class DmUnavailableError extends DmFfiError {
+export class DmUnavailableError extends DmFfiError<'DM_UNAVAILABLE'> {
   constructor(opts: DmErrorOptions = {}) {
     const why = opts.errno ? ` (${errnoName(opts.errno)}${opts.path ? ` opening ${opts.path}` : ''})` : '';
     super(
@@ -102,14 +107,14 @@ export class DmUnavailableError extends DmFfiError {
 }
 
 /** Not allowed: the control node's mode at open (EACCES/EPERM), or a missing CAP_SYS_ADMIN at ioctl. */
-export class DmPermissionError extends DmFfiError {
+export class DmPermissionError extends DmFfiError<'DM_PERMISSION'> {
   constructor(message: string, opts: DmErrorOptions = {}) {
     super('DM_PERMISSION', message, opts);
   }
 }
 
 /** device-mapper exists only on Linux; thrown before koffi is even loaded. */
-export class DmPlatformError extends DmFfiError {
+export class DmPlatformError extends DmFfiError<'DM_PLATFORM'> {
   /** The `process.platform` value that was rejected. */
   readonly platform: string;
   constructor(platform: string) {
@@ -119,14 +124,24 @@ export class DmPlatformError extends DmFfiError {
 }
 
 /** A transport or pipe was used after `close()`. */
-export class DmClosedError extends DmFfiError {
+export class DmClosedError extends DmFfiError<'DM_CLOSED'> {
   constructor(what: string, path?: string) {
     super('DM_CLOSED', `${what} is closed`, { errno: ERRNO.EBADF, ...(path === undefined ? {} : { path }) });
   }
 }
 
+/** A failed system call (loop and block ioctls, mknod, pipe2, poll, DM_DEV_ARM_POLL): `code` is `DM_SYSCALL`, `errno`/`syscall`/`path` say which. */
+export class DmSyscallError extends DmFfiError<'DM_SYSCALL'> {
+  /** The errno name (`EBUSY`, `ENXIO`, …). */
+  readonly errnoName: string;
+  constructor(message: string, opts: DmErrorOptions & { errno: number; syscall: string }) {
+    super('DM_SYSCALL', `${message}: ${errnoName(opts.errno)}${opts.path ? ` (${opts.path})` : ''}`, opts);
+    this.errnoName = errnoName(opts.errno);
+  }
+}
+
 /** The C library (or koffi) could not be loaded. */
-export class DmLibcError extends DmFfiError {
+export class DmLibcError extends DmFfiError<'DM_LIBC'> {
   constructor(message: string, cause?: unknown) {
     super('DM_LIBC', message, { cause });
   }
@@ -196,7 +211,7 @@ export function mapOpenError(err: unknown, path: string, mode?: number): unknown
  * that gets this error with `sent` may or may not have reached the kernel; later calls of
  * the process run on the fallback path (libuv's pool), see ffi/engine.ts.
  */
-export class DmEngineError extends DmFfiError {
+export class DmEngineError extends DmFfiError<'DM_ENGINE'> {
   /**
    * Whether the worker had taken the call (it may have reached the kernel). false: it never
    * left the queue or the ring, so the transport sends it on the fallback path instead.

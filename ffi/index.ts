@@ -1,11 +1,12 @@
 /**
  * The FFI layer: the only code in this package that calls native functions.
  * It knows ioctl, poll and pipes; it knows nothing about device-mapper's
- * structures (that is codec/) or its semantics (lib/).
+ * structures (that is codec/) or its semantics (lib/), and no struct offsets at all:
+ * structs arrive as bytes encoded by lib/ with codec/ layouts.
  *
  * @module
  */
-export type { CancelPipe, ControlTransport, IoctlResult, PollFd, Poller, PollResult } from './types.js';
+export type { CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
 export { POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI } from './types.js';
 export {
   DmClosedError,
@@ -28,8 +29,7 @@ export type { AsyncPath, OpenControlOptions } from './control.js';
 export { engineSupported, IoctlEngine } from './engine.js';
 export type { EngineOptions } from './engine.js';
 export {
-  blockDeviceBytes, blockDiscard, decodeLoopInfo, DmSyscallError, encodeLoopInfo, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, BLKDISCARD, LOOP_SET_CAPACITY,
-  makedev, mknodBlock, BLKGETSIZE64, LOOP_CONFIG_SIZE, LOOP_INFO64_SIZE, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE, LOOP_GET_STATUS64, LOOP_SET_FD,
+  blockDeviceBytes, blockDiscard, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, BLKDISCARD, LOOP_SET_CAPACITY,
+  makedev, mknodBlock, BLKGETSIZE64, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE, LOOP_GET_STATUS64, LOOP_SET_FD,
   LOOP_SET_STATUS64, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO, LO_FLAGS_PARTSCAN, LO_FLAGS_READ_ONLY,
 } from './block.js';
-export type { LoopInfo, LoopStatus } from './block.js';

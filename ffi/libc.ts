@@ -30,6 +30,14 @@ export interface Libc {
   ioctlInt(fd: number, request: number, arg: number): IoctlResult;
   /** `mknod(2)`; `dev` is the glibc dev_t (`makedev`). Falls back to `__xmknod` on glibc < 2.33. */
   mknod(path: string, mode: number, dev: bigint): IoctlResult;
+  /** `semget(2)`: the SysV semaphore set of `key` (udev cookies, docs/udev-cookies.md). */
+  semget(key: number, nsems: number, flags: number): IoctlResult;
+  /** `semop(2)` on packed `struct sembuf[]` (6 bytes each: u16 sem_num, i16 sem_op, i16 sem_flg). */
+  semop(semid: number, sops: Uint8Array, nsops: number): IoctlResult;
+  /** `semctl(2)` with an integer 4th argument (GETVAL, SETVAL's `union semun.val`, IPC_RMID). */
+  semctl(semid: number, semnum: number, cmd: number, arg: number): IoctlResult;
+  /** `semctl(2)` with a buffer as the 4th argument (SEM_INFO's `struct seminfo`). */
+  semctlBuf(semid: number, semnum: number, cmd: number, buf: Uint8Array): IoctlResult;
   /** The library name that was loaded (`libc.so.6`, ...). */
   readonly name: string;
 }
@@ -125,6 +133,14 @@ async function bind(): Promise<Libc> {
     xmknod = lib.func('int __xmknod(int ver, const char *path, uint32_t mode, _In_ uint64_t *dev)');
   }
 
+  // SysV semaphores (udev cookies). semctl is variadic in C; like ioctlInt above, the 4th
+  // argument passes as an unsigned long or a pointer alike on every Linux ABI (union semun
+  // is one register wide).
+  const semget = lib.func('int semget(int key, int nsems, int semflg)');
+  const semop = lib.func('int semop(int semid, _Inout_ uint8_t *sops, unsigned long nsops)');
+  const semctl = lib.func('semctl', 'int', ['int', 'int', 'int', 'unsigned long']);
+  const semctlBuf = lib.func('semctl', 'int', ['int', 'int', 'int', '_Inout_ uint8_t *']);
+
   // errno must be read immediately after the call, before any other native code
   // in this thread can overwrite it; only meaningful when the call failed.
   const sync = (fn: KoffiFn, ...args: unknown[]): IoctlResult => {
@@ -160,6 +176,10 @@ async function bind(): Promise<Libc> {
     read: (fd, buf) => sync(read, fd, buf, buf.byteLength),
     write: (fd, buf) => sync(write, fd, buf, buf.byteLength),
     ioctlInt: (fd, request, arg) => sync(ioctlInt, fd, request >>> 0, arg),
+    semget: (key, nsems, flags) => sync(semget, key | 0, nsems, flags),
+    semop: (semid, sops, nsops) => sync(semop, semid, sops, nsops),
+    semctl: (semid, semnum, cmd, arg) => sync(semctl, semid, semnum, cmd, arg >>> 0),
+    semctlBuf: (semid, semnum, cmd, buf) => sync(semctlBuf, semid, semnum, cmd, buf),
     mknod: (path, mode, dev) => (mknod ? sync(mknod, path, mode >>> 0, dev) : sync(xmknod!, 0, path, mode >>> 0, new BigUint64Array([dev]))),
   };
 }

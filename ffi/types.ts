@@ -39,29 +39,15 @@ export interface ControlTransport {
   close(): void;
 }
 
-/** One entry of a `poll(2)` set: the descriptor and the events to wait for. */
-export interface PollFd {
-  fd: number;
-  /** Bit mask of {@link POLLIN} etc. */
-  events: number;
-}
-
-/** Outcome of `poll(2)`: `ret` = number of ready entries (0 = timeout, -1 = error). */
-export interface PollResult {
-  ret: number;
-  errno: number;
-  /** `revents` for each input entry, in input order (all 0 on timeout or error). */
-  revents: number[];
-}
-
 /**
- * `poll(2)` bound through the FFI. The sync form blocks the JS thread; the async
- * form parks a libuv pool thread for up to `timeoutMs` (see `pollAsync` in
- * control.ts for the one-waiter rule).
+ * `poll(2)` bound through the FFI, on an array of `struct pollfd` the caller encoded
+ * (lib/syscall-structs.ts, from the layout in codec/syscall-records.ts); the kernel writes
+ * `revents` into it. The sync form blocks the JS thread; the async form parks a libuv pool
+ * thread for up to `timeoutMs` (see `pollAsync` in control.ts for the one-waiter rule).
  */
-export interface Poller {
-  poll(fds: readonly PollFd[], timeoutMs: number): PollResult;
-  pollAsync(fds: readonly PollFd[], timeoutMs: number): Promise<PollResult>;
+export interface RawPoller {
+  poll(pollfds: Uint8Array, nfds: number, timeoutMs: number): IoctlResult;
+  pollAsync(pollfds: Uint8Array, nfds: number, timeoutMs: number): Promise<IoctlResult>;
 }
 
 /**

@@ -180,6 +180,7 @@ export function renameToArg(v: unknown, argument = 'to'): { newName: KernelStrin
 export function createDeviceArg(v: unknown, argument = 'options'): void {
   const o = optionsArg(v, argument, {
     name: 'kernelString', uuid: 'kernelString', table: 'any', readOnly: 'boolean', secure: 'boolean', minor: 'uint', signal: 'signal', rollback: 'object',
+    udev: 'any', udevFlags: 'any', udevCookie: 'any', udevTimeoutMs: 'uint',
   }, ['name', 'table']);
   targetsArg(o.table, `${argument}.table`);
 }
@@ -188,5 +189,6 @@ export function createDeviceArg(v: unknown, argument = 'options'): void {
 export function removeDeviceArg(device: unknown, options: unknown): void {
   deviceArg(device);
   // `retries`, `delayMs` (retry.ts) and `expect` (identity.ts) are checked where they are used.
-  optionsArg(options, 'options', { deferred: 'boolean', retries: 'any', delayMs: 'any', signal: 'signal', expect: 'object' });
+  // The udev options (udev, udevFlags, udevCookie) are checked by udev-sync.ts's udevOptionsArg.
+  optionsArg(options, 'options', { deferred: 'boolean', retries: 'any', delayMs: 'any', signal: 'signal', expect: 'object', udev: 'any', udevFlags: 'any', udevCookie: 'any', udevTimeoutMs: 'uint' });
 }

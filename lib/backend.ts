@@ -5,6 +5,7 @@
  * shape, so everything above this file runs unchanged on both.
  */
 import type { ControlTransport } from '../ffi/types.js';
+import type { CookieHost } from './udev-cookie.js';
 
 export type { ControlTransport, IoctlResult } from '../ffi/types.js';
 
@@ -43,10 +44,17 @@ export interface Backend {
    * would hold old bytes. Decoded results must not change.
    */
   readonly requestFill?: number;
+  /**
+   * SysV semaphores and udev's state for udev cookies (lib/udev-cookie.ts). The real
+   * backend's is the host's; the simulator's is in memory, completed by its own "udev".
+   * Absent: no udev synchronisation on this backend.
+   */
+  openCookieHost?(): Promise<CookieHost>;
 }
 
-/** device-mapper lines the kernel logged since the previous take. */
+/** The kernel log as a backend provides it (lib/kmsg.ts reads /dev/kmsg; the simulator its own log). */
 export interface KernelLog {
+  /** device-mapper lines logged since the previous take (or since open). */
   take(): string[];
   close(): void;
 }

@@ -4,25 +4,28 @@
  * one shared poller (poller.ts), and the high-level create/remove helpers users need.
  */
 import {
-  DmCodecError, DM_MAX_DATA_SIZE, type DeviceId, type KernelString, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
-  type RawNames, type TargetVersion, type Version,
+  DmCodecError, DM_IOCTL_SIZE, DM_MAX_DATA_SIZE, type DeviceId, type KernelString, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
+  type CommandName, type CommandTable, type RawNames, type TargetVersion, type Version,
 } from '../codec/index.js';
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
 import { DmAbortError, DmArgumentError, DmError, DmIdentityError } from './errors.js';
+import { attachCleanupError } from './cleanup-error.js';
 import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, targetsArg, valueArg } from './args.js';
-import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, sameIdentity, type DeviceIdentity } from './identity.js';
+import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, renamedInfo, sameIdentity, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
 import { SharedPoller } from './poller.js';
 import { WakeSnapshots } from './wake-snapshot.js';
-import { describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from './redact.js';
+import { DM_UEVENT_GENERATED_FLAG, describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from '../codec/index.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
+import { udevMode, udevOptionsArg, udevTransaction, UDEV_OPTION_KINDS, type UdevCallOptions } from './udev-sync.js';
+import { UdevCookies } from './udev-cookie.js';
 
 export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, KernelString, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
 
-/** Minimum kernel versions of optional features (dm-ioctl.md §A.1). */
+/** Minimum kernel versions of optional features (docs/kernel-facts.md, "Feature versions"). */
 export const FEATURES = {
   noflush: [4, 12, 0],
   inactiveTable: [4, 16, 0],
@@ -67,7 +70,8 @@ export interface OpenOptions {
 /** What DEV_REMOVE reports: `deferred` = still open, removal scheduled for its last close. */
 export interface RemoveResult extends RawNames {
   readonly name: string;
-  readonly uuid: string;
+  /** null when the device had no uuid. */
+  readonly uuid: string | null;
   readonly deferred: boolean;
   readonly ueventGenerated: boolean;
 }
@@ -83,10 +87,86 @@ export interface TableResult {
   readonly targets: readonly TargetLine[];
 }
 
+/** `list()`: prefix filters (4.45+ kernels filter themselves; older ones are filtered here). */
+export interface ListOptions {
+  readonly namePrefix?: string;
+  readonly uuidPrefix?: string;
+}
+
+/** `create()`: a device without a table. */
+export interface CreateOptions {
+  readonly name: KernelString;
+  readonly uuid?: KernelString;
+  /** Persistent minor (DM_PERSISTENT_DEV_FLAG). */
+  readonly minor?: number;
+}
+
+/** `rename()`: the new name, or a uuid for a device that has none. */
+export type RenameTarget = { readonly newName: KernelString } | { readonly newUuid: KernelString };
+
+/** `suspend()` and `resume()`. */
+export interface SuspendOptions {
+  /** Do not flush queued I/O (DM_NOFLUSH_FLAG). */
+  readonly noflush?: boolean;
+  /** Do not freeze the filesystem (DM_SKIP_LOCKFS_FLAG). */
+  readonly skipLockfs?: boolean;
+}
+
+/** `info()` and `deps()`: read the inactive table's view (DM_QUERY_INACTIVE_TABLE_FLAG). */
+export interface InfoOptions {
+  readonly inactive?: boolean;
+}
+/** `deps()`: as `info()`. */
+export type DepsOptions = InfoOptions;
+
+/** `status()`. */
+export interface StatusOptions {
+  readonly inactive?: boolean;
+  /** Do not flush before reading status (DM_NOFLUSH_FLAG). */
+  readonly noflush?: boolean;
+}
+
+/** `table()`. */
+export interface TableOptions {
+  readonly inactive?: boolean;
+  /** Keep crypt/integrity keys instead of redacting them as dmsetup does. */
+  readonly showKeys?: boolean;
+}
+
+/** `load()`. */
+export interface LoadOptions {
+  /** Load the table read-only (DM_READONLY_FLAG). */
+  readonly readOnly?: boolean;
+  /** The params hold secrets: DM_SECURE_DATA_FLAG, and every buffer wiped afterwards. */
+  readonly secure?: boolean;
+}
+
+/** `setGeometry()`: the values the kernel reports for HDIO_GETGEO. */
+export interface Geometry {
+  readonly cylinders: number;
+  readonly heads: number;
+  readonly sectors: number;
+  readonly start: Sectors;
+}
+
 /** Options of {@link DeviceMapper.remove}. */
-export interface RemoveOptions {
+export interface RemoveOptions extends UdevCallOptions {
   /** Remove when last closed if the device is open (DM_DEFERRED_REMOVE). */
   readonly deferred?: boolean;
+  /** Cancels the wait for udev (lib/udev-sync.ts); the removal itself is not undone. */
+  readonly signal?: AbortSignal;
+}
+
+/** resume()'s options: suspend()'s flags plus udev sync; `signal` cancels the wait for udev (the resume itself is not undone). */
+export interface ResumeOptions extends UdevCallOptions {
+  readonly noflush?: boolean;
+  readonly skipLockfs?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** rename()'s udev options; `signal` cancels the wait for udev (the rename itself is not undone). */
+export interface RenameOptions extends UdevCallOptions {
+  readonly signal?: AbortSignal;
 }
 
 /** Options of {@link DeviceMapper.wait}. */
@@ -105,8 +185,8 @@ export interface WaitOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Options of {@link DeviceMapper.createDevice}. */
-export interface CreateDeviceOptions {
+/** Options of {@link DeviceMapper.createDevice}; the udev ones apply to its resume (a udev timeout or abort rolls the device back). */
+export interface CreateDeviceOptions extends UdevCallOptions {
   readonly name: string;
   readonly uuid?: string;
   readonly table: readonly TargetSpecInput[];
@@ -221,9 +301,12 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** Aborted by close(): wakes removeDevice from its delay so it stops at once. */
   readonly #closing = new AbortController();
   readonly #idle: (() => void)[] = [];
+  readonly #backend: Backend;
+  #cookies: Promise<UdevCookies | undefined> | undefined;
 
   private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined, blocking: boolean) {
     this.#transport = transport;
+    this.#backend = backend;
     this.#kmsg = backend.openKernelLog?.();
     this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking, backend.requestFill);
     this.#poller = new SharedPoller(backend);
@@ -241,8 +324,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     }
     if (options.backend !== undefined) valueArg(options.backend.openControl, 'options.backend.openControl', 'function');
     const size = options.initialBufferSize;
-    if (size !== undefined && (!Number.isInteger(size) || size < 312 || size > DM_MAX_DATA_SIZE)) {
-      throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferSize must be an integer in 312…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferSize');
+    if (size !== undefined && (!Number.isInteger(size) || size < DM_IOCTL_SIZE || size > DM_MAX_DATA_SIZE)) {
+      throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferSize must be an integer in ${DM_IOCTL_SIZE}…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferSize');
     }
     const backend = options.backend ?? realBackend(options.path, options.asyncPath);
     const transport = await backend.openControl();
@@ -279,7 +362,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   versionSync(): Version { return this.#runner.runSync('version', {}).version; }
 
   /** DM_REMOVE_ALL: removes every device that is not open (deferred: marks open ones). */
-  async removeAll(options: RemoveOptions = {}): Promise<void> {
+  async removeAll(options: { readonly deferred?: boolean } = {}): Promise<void> {
     optionsArg(options, 'options', { deferred: 'boolean' });
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
     await this.#runner.runAsync('removeAll', { deferred: options.deferred });
@@ -291,11 +374,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * kernels before 4.45 list in hash order and are sorted here. Prefix filters run in the
    * kernel on 4.45+; a name prefix is applied here on older kernels.
    */
-  async list(options: { namePrefix?: string; uuidPrefix?: string } = {}): Promise<ListedDevice[]> {
+  async list(options: ListOptions = {}): Promise<ListedDevice[]> {
     return this.listSync(options);
   }
   /** Synchronous {@link DeviceMapper.list}. */
-  listSync(options: { namePrefix?: string; uuidPrefix?: string } = {}): ListedDevice[] {
+  listSync(options: ListOptions = {}): ListedDevice[] {
     optionsArg(options, 'options', { namePrefix: 'kernelString', uuidPrefix: 'kernelString' });
     const filtered = options.namePrefix !== undefined || options.uuidPrefix !== undefined;
     const kernelFilters = !this.#runner.kernel || this.#versionAtLeast(FEATURES.listFilters);
@@ -314,19 +397,21 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return devices;
   }
 
-  /** DM_DEV_CREATE: a new device, suspended and without a table. */
-  async create(options: { name: KernelString; uuid?: KernelString; minor?: number }): Promise<DeviceInfo> {
+  /** DM_DEV_CREATE: a new device without a table (not flagged suspended: docs/kernel-facts.md, "A new device is not suspended"). */
+  async create(options: CreateOptions): Promise<DeviceInfo> {
     optionsArg(options, 'options', { name: 'kernelString', uuid: 'kernelString', minor: 'uint' }, ['name']);
     const r = await this.#runner.runAsync('create', options, { device: { name: options.name } });
     return r.device;
   }
 
-  /** DM_DEV_REMOVE. EBUSY when open, unless `deferred` (then `flags.deferredRemove` is set). */
+  /** DM_DEV_REMOVE. EBUSY when open, unless `deferred` (then the result's `deferred` is true and the device goes at its last close). */
   async remove(device: DeviceId | string, options: RemoveOptions = {}): Promise<RemoveResult> {
     const id = idOf(device);
-    optionsArg(options, 'options', { deferred: 'boolean' });
+    optionsArg(options, 'options', { deferred: 'boolean', signal: 'signal', ...UDEV_OPTION_KINDS });
+    udevOptionsArg(options);
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
-    return removeResult(await this.#runner.runAsync('remove', { id, deferred: options.deferred }, { device: id }));
+    return removeResult(await udevTransaction(this.#udev(options.signal), options,
+      (cookie) => this.#runner.runAsync('remove', { id, deferred: options.deferred, cookie }, { device: id }), (r) => r.ueventGenerated));
   }
 
   /** Cancels a deferred remove (the `@cancel_deferred_remove` message). */
@@ -343,17 +428,28 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * dev and the device now found under the new name (or uuid) must be the one resolved,
    * otherwise DmIdentityError (`acted: true`: someone replaced the name between the two
    * ioctls, and the rename reached their device — the window the kernel leaves open).
+   * Resolves with the device as it is now: its new name (or uuid).
    */
-  async rename(device: DeviceId | string, to: { newName: KernelString } | { newUuid: KernelString }): Promise<DeviceInfo> {
+  async rename(device: DeviceId | string, to: RenameTarget, options: RenameOptions = {}): Promise<DeviceInfo> {
     const id = idOf(device);
     renameToArg(to);
+    optionsArg(options, 'options', { signal: 'signal', ...UDEV_OPTION_KINDS });
+    udevOptionsArg(options);
     if ('newUuid' in to) this.#runner.require('setting a uuid', FEATURES.setUuid);
-    if (id.name !== undefined) return (await this.#runner.runAsync('rename', { name: id.name, ...to }, { device: id })).device;
+    const udev = this.#udev(options.signal);
+    if (id.name !== undefined) {
+      // DEV_RENAME echoes the request's name and uuid (here: the old name, no uuid); the
+      // device as it now is comes from one info under its new name or uuid, kept only when
+      // it is the device the reply's dev names (else the reply with the new name or uuid).
+      const r = await udevTransaction(udev, options, async (cookie) => (await this.#runner.runAsync('rename', { name: id.name!, ...to, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated);
+      const now = this.#infoQuiet('newName' in to ? { name: to.newName } : { uuid: to.newUuid });
+      return now && now.dev.major === r.dev.major && now.dev.minor === r.dev.minor ? withUeventOf(now, r) : renamedInfo(r, to);
+    }
     this.#begin();
     try {
       const ours = identityOf(this.#runner.runSync('info', { id }, { device: id }).device);
       this.#boundary();
-      const r = await this.#runner.runAsync('rename', { name: ours.nameBytes ?? ours.name, ...to }, { device: id });
+      const r = await udevTransaction(udev, options, (cookie) => this.#runner.runAsync('rename', { name: ours.nameBytes ?? ours.name, ...to, cookie }, { device: id }), (x) => x.device.flags.ueventGenerated);
       checkReply('rename', ours, r.device, true);
       // The reply's dev cannot tell a stranger that took our freed minor: look the device up
       // by what it is now called, which only our device can be unless it was replaced.
@@ -367,14 +463,19 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       if (!now || !sameIdentity(renamed, now)) {
         throw new DmIdentityError('rename', renamed, now ? identityOf(now) : {}, true);
       }
-      return r.device;
+      return withUeventOf(now, r.device); // the device under its new name (or uuid), checked to be ours
     } finally {
       this.#end();
     }
   }
 
+  /** DM_DEV_STATUS that gives undefined for any failure (a best-effort read-back). */
+  #infoQuiet(id: DeviceId): DeviceInfo | undefined {
+    try { return this.#runner.runSync('info', { id }, { device: id }).device; } catch { return undefined; }
+  }
+
   /** DM_DEV_SUSPEND with DM_SUSPEND_FLAG. Idempotent. */
-  async suspend(device: DeviceId | string, options: { noflush?: boolean; skipLockfs?: boolean } = {}): Promise<DeviceInfo> {
+  async suspend(device: DeviceId | string, options: SuspendOptions = {}): Promise<DeviceInfo> {
     const id = idOf(device);
     optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean' });
     if (options.noflush) this.#runner.require('noflush', FEATURES.noflush);
@@ -382,10 +483,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** DM_DEV_SUSPEND without DM_SUSPEND_FLAG: resumes, swapping in the inactive table. Idempotent. */
-  async resume(device: DeviceId | string, options: { noflush?: boolean; skipLockfs?: boolean } = {}): Promise<DeviceInfo> {
+  async resume(device: DeviceId | string, options: ResumeOptions = {}): Promise<DeviceInfo> {
     const id = idOf(device);
-    optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean' });
-    return (await this.#runner.runAsync('suspend', { id, action: 'resume', ...options }, { device: id })).device;
+    optionsArg(options, 'options', { noflush: 'boolean', skipLockfs: 'boolean', signal: 'signal', ...UDEV_OPTION_KINDS });
+    udevOptionsArg(options);
+    const { noflush, skipLockfs } = options;
+    return udevTransaction(this.#udev(options.signal), options,
+      async (cookie) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush, skipLockfs, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated);
   }
 
   /**
@@ -394,7 +498,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * value }` (a missing device is `{ exists: false }`, as with `info()`) or `{ ok: false,
    * error }` for that device alone. Every device argument is checked before any ioctl.
    */
-  async infoMany(devices: readonly (DeviceId | string)[], options: { inactive?: boolean } = {}): Promise<Settled<InfoResult>[]> {
+  async infoMany(devices: readonly (DeviceId | string)[], options: InfoOptions = {}): Promise<Settled<InfoResult>[]> {
     const ids = manyArg(devices);
     optionsArg(options, 'options', { inactive: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
@@ -413,7 +517,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * per device, in order (a device that fails, e.g. removed since a list, fails alone).
    * Every device argument is checked before any ioctl.
    */
-  async statusMany(devices: readonly (DeviceId | string)[], options: { inactive?: boolean; noflush?: boolean } = {}): Promise<Settled<TableResult>[]> {
+  async statusMany(devices: readonly (DeviceId | string)[], options: StatusOptions = {}): Promise<Settled<TableResult>[]> {
     const ids = manyArg(devices);
     optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
@@ -424,11 +528,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** DM_DEV_STATUS. A missing device gives `{ exists: false }`, not an error. */
-  async info(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<InfoResult> {
+  async info(device: DeviceId | string, options: InfoOptions = {}): Promise<InfoResult> {
     return this.infoSync(device, options);
   }
   /** Synchronous {@link DeviceMapper.info}. */
-  infoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): InfoResult {
+  infoSync(device: DeviceId | string, options: InfoOptions = {}): InfoResult {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
@@ -496,7 +600,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * the call ends, secure or not; error text never quotes a key (codec/secrets.ts). Pass
    * key material as Uint8Array: strings cannot be wiped.
    */
-  async load(device: DeviceId | string, targets: readonly TargetSpecInput[], options: { readOnly?: boolean; secure?: boolean } = {}): Promise<DeviceInfo> {
+  async load(device: DeviceId | string, targets: readonly TargetSpecInput[], options: LoadOptions = {}): Promise<DeviceInfo> {
     const id = idOf(device);
     const specs = targetsArg(targets);
     optionsArg(options, 'options', { readOnly: 'boolean', secure: 'boolean' });
@@ -512,19 +616,36 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** DM_TABLE_DEPS: the devices the table uses. */
-  async deps(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<DevNo[]> {
+  async deps(device: DeviceId | string, options: DepsOptions = {}): Promise<DevNo[]> {
     return this.depsSync(device, options);
   }
   /** Synchronous {@link DeviceMapper.deps}. */
-  depsSync(device: DeviceId | string, options: { inactive?: boolean } = {}): DevNo[] {
+  depsSync(device: DeviceId | string, options: DepsOptions = {}): DevNo[] {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     return [...this.#runner.runSync('deps', { id, inactive: options.inactive }, { device: id }).deps];
   }
 
+  /**
+   * DM_TABLE_DEPS with the device's state from the same reply (name, uuid, dev, open count,
+   * flags): one ioctl, so the state and the dependencies describe the same device at the
+   * same moment (what libdevmapper's deptree reads for each node; `DeviceTree` uses it).
+   */
+  async depsWithInfo(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<{ device: DeviceInfo; deps: DevNo[] }> {
+    return this.depsWithInfoSync(device, options);
+  }
+  /** {@link DeviceMapper.depsWithInfo} on the calling thread (DM_TABLE_DEPS never sleeps in the kernel). */
+  depsWithInfoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): { device: DeviceInfo; deps: DevNo[] } {
+    const id = idOf(device);
+    optionsArg(options, 'options', { inactive: 'boolean' });
+    if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
+    const r = this.#runner.runSync('deps', { id, inactive: options.inactive }, { device: id });
+    return { device: r.device, deps: [...r.deps] };
+  }
+
   /** DM_TABLE_STATUS: each target's status text. May commit thin/cache metadata unless `noflush`. */
-  async status(device: DeviceId | string, options: { inactive?: boolean; noflush?: boolean } = {}): Promise<TableResult> {
+  async status(device: DeviceId | string, options: StatusOptions = {}): Promise<TableResult> {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
@@ -537,11 +658,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * major:minor). Crypt and integrity keys are redacted (zeros, as dmsetup does) unless
    * `showKeys`; the call uses DM_SECURE_DATA_FLAG and wipes its buffer either way.
    */
-  async table(device: DeviceId | string, options: { inactive?: boolean; showKeys?: boolean } = {}): Promise<TableResult> {
+  async table(device: DeviceId | string, options: TableOptions = {}): Promise<TableResult> {
     return this.tableSync(device, options);
   }
   /** Synchronous {@link DeviceMapper.table}. */
-  tableSync(device: DeviceId | string, options: { inactive?: boolean; showKeys?: boolean } = {}): TableResult {
+  tableSync(device: DeviceId | string, options: TableOptions = {}): TableResult {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean', showKeys: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
@@ -569,7 +690,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** DM_DEV_SET_GEOMETRY. */
-  async setGeometry(device: DeviceId | string, geometry: { cylinders: number; heads: number; sectors: number; start: Sectors }): Promise<void> {
+  async setGeometry(device: DeviceId | string, geometry: Geometry): Promise<void> {
     const id = idOf(device);
     optionsArg(geometry, 'geometry', { cylinders: 'uint', heads: 'uint', sectors: 'uint', start: 'sectors' }, ['cylinders', 'heads', 'sectors', 'start']);
     await this.#runner.runAsync('setGeometry', { id, ...geometry }, { device: id });
@@ -586,7 +707,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** The control fd, to poll() for global events after armPoll(). */
   get fd(): number { return this.#transport.fd; }
 
-  /** DM_GET_TARGET_VERSION: a target's version; loads its module if needed. */
+  /**
+   * DM_GET_TARGET_VERSION: a target's version; the kernel loads its module if needed
+   * (`request_module`). The sync variant therefore may block for as long as modprobe takes
+   * (docs/kernel-facts.md, "Which commands may sleep").
+   */
   async getTargetVersion(target: string): Promise<Version> { return this.getTargetVersionSync(target); }
   /** Synchronous {@link DeviceMapper.getTargetVersion}. */
   getTargetVersionSync(target: string): Version {
@@ -617,16 +742,6 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return this.#events.open(options);
   }
 
-  /** DM_DEV_WAIT as a convenience: the device's status (or table with statusTable) once its event_nr differs from `eventNr`. */
-  waitEvent(device: DeviceId | string, options: { eventNr?: number; statusTable?: boolean; inactive?: boolean; signal?: AbortSignal } = {}): Promise<TableResult> {
-    try {
-      optionsArg(options, 'options', { eventNr: 'uint', statusTable: 'boolean', inactive: 'boolean', signal: 'signal' });
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.wait(device, { eventNr: options.eventNr, table: options.statusTable, inactive: options.inactive, signal: options.signal });
-  }
-
   // ---------------------------------------------------------------- high level ---
 
   /**
@@ -640,16 +755,19 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   async createDevice(options: CreateDeviceOptions): Promise<DeviceInfo> {
     createDeviceArg(options);
+    udevOptionsArg(options);
     this.#validateCreate(options);
     const rollback = retryPolicy(options.rollback ?? {}, 'rollback');
     const signal = retryPolicy({ signal: options.signal }).signal;
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
+    // Decided before DM_DEV_CREATE: an impossible 'sync' fails with nothing made.
+    const udevOptions = { ...options, udev: await udevMode(this.#udev(signal), options) };
     throwIfAborted(signal);
     this.#begin();
     try {
       const created = (await this.#runner.runAsync('create', { name: options.name, uuid: options.uuid, minor: options.minor }, { device: { name: options.name } })).device;
       // DEV_CREATE echoes the name and uuid we sent; only its dev is the kernel's word.
-      const ours = identityOf({ name: options.name, uuid: options.uuid ?? '', dev: created.dev });
+      const ours = identityOf({ name: options.name, uuid: options.uuid ?? null, dev: created.dev });
       const at = addressOf(ours);
       try {
         this.#boundary(signal);
@@ -657,8 +775,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
         const loaded = await this.#runner.runAsync('load', { id: at, targets: options.table, readOnly: options.readOnly, secure }, loadContext(at, options.table, secure));
         checkReply('load', ours, loaded.device, true);
         this.#boundary(signal);
-        const resumed = (await this.#runner.runAsync('suspend', { id: at, action: 'resume' }, { device: at })).device;
-        checkReply('resume', ours, resumed, true);
+        const resumed = await udevTransaction(this.#udev(signal), udevOptions, async (cookie) => {
+          const r = (await this.#runner.runAsync('suspend', { id: at, action: 'resume', cookie }, { device: at })).device;
+          checkReply('resume', ours, r, true); // a stranger's resume: thrown before waiting on udev for it
+          return r;
+        }, (d) => d.flags.ueventGenerated);
         return resumed;
       } catch (e) {
         await this.#rollback(ours, e, rollback);
@@ -683,7 +804,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       await removeOurs(this.#runner, ours, { policy, ctx: { device: addressOf(ours), afterClose: true }, verifyFirst: true });
     } catch (cleanup) {
       if (cleanup instanceof DmError && cleanup.errno === ERRNO.ENXIO) return; // already gone: nothing left behind
-      if (error !== null && typeof error === 'object') (error as { cleanupError?: unknown }).cleanupError = cleanup;
+      attachCleanupError(error, cleanup);
     }
   }
 
@@ -697,6 +818,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   async removeDevice(device: DeviceId | string, options: RemoveDeviceOptions = {}): Promise<RemoveResult> {
     removeDeviceArg(device, options);
+    udevOptionsArg(options);
     const policy = retryPolicy(options);
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
     const id = idOf(device);
@@ -705,17 +827,19 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#begin();
     try {
       const deferred = options.deferred;
+      // One cookie for all attempts, as libdevmapper retries one task: EBUSY sends no uevent.
+      const udev = this.#udev(policy.signal);
       if (!expected && (id.uuid !== undefined || policy.attempts === 1)) {
         // A uuid reaches only its device at every attempt; a single attempt has nothing to compare.
-        return removeResult(await retryOnBusy(policy, (n) => {
+        return removeResult(await udevTransaction(udev, options, (cookie) => retryOnBusy(policy, (n) => {
           if (n > 1) this.#boundary();
-          return this.#runner.runAsync('remove', { id, deferred }, { device: id });
-        }, this.#closing.signal));
+          return this.#runner.runAsync('remove', { id, deferred, cookie }, { device: id });
+        }, this.#closing.signal), (r) => r.ueventGenerated));
       }
       const ours = expected ?? identityOf(this.#runner.runSync('info', { id }, { device: id }).device);
-      return removeResult(await removeOurs(this.#runner, ours, {
-        policy, deferred, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => this.#boundary(), wake: this.#closing.signal,
-      }));
+      return removeResult(await udevTransaction(udev, options, (cookie) => removeOurs(this.#runner, ours, {
+        policy, deferred, cookie, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => this.#boundary(), wake: this.#closing.signal,
+      }), (r) => r.ueventGenerated));
     } finally {
       this.#end();
     }
@@ -758,7 +882,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /** A multi-step operation starts: refused after close(), counted until it settles. */
   #begin(): void {
-    if (this.#closed) throw new DmClosedError('device-mapper client');
+    if (this.#closed) throw new DmClosedError('the device-mapper client');
     this.#ops++;
   }
 
@@ -766,9 +890,19 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     if (--this.#ops === 0 && this.#closed) this.#release();
   }
 
+  /** The udev context of one call: this backend's cookie host (opened once), the kernel version, the call's signal. */
+  #udev(signal: AbortSignal | undefined): { cookies: () => Promise<UdevCookies | undefined>; kernel: Version; signal: AbortSignal | undefined } {
+    return {
+      cookies: () => (this.#cookies ??= this.#backend.openCookieHost ? this.#backend.openCookieHost().then((h) => new UdevCookies(h)) : Promise.resolve(undefined)),
+      kernel: this.kernelVersion,
+      // close() ends a udev wait at once (the semaphore removed; createDevice rolls back).
+      signal: signal ? AbortSignal.any([signal, this.#closing.signal]) : this.#closing.signal,
+    };
+  }
+
   /** Between two steps of an operation: stop if the client was closed or the signal aborted. */
   #boundary(signal?: AbortSignal): void {
-    if (this.#closed) throw new DmClosedError('device-mapper client');
+    if (this.#closed) throw new DmClosedError('the device-mapper client');
     throwIfAborted(signal);
   }
 
@@ -794,4 +928,25 @@ function removeResult(r: RemoveResult): RemoveResult {
 /** The order of the kernel's name tree (4.45+): names compared as UTF-8 bytes. */
 function byNameBytes(a: ListedDevice, b: ListedDevice): number {
   return Buffer.compare(Buffer.from(a.name), Buffer.from(b.name));
+}
+
+// Every row of the command table names a method of DeviceMapper: a row whose `client`
+// method is missing fails to compile here, naming it.
+type CommandMethod = CommandTable[CommandName]['client'];
+type MissingCommandMethods = Exclude<CommandMethod, keyof DeviceMapper>;
+true satisfies ([MissingCommandMethods] extends [never] ? true : MissingCommandMethods);
+
+/**
+ * The device as it is after a rename, read back by info, with the rename reply's
+ * DM_UEVENT_GENERATED_FLAG: only DEV_RENAME's reply says whether the kernel sent the uevent,
+ * and node handling (`renameNode`) and udev sync decide on it.
+ */
+function withUeventOf(now: DeviceInfo, reply: DeviceInfo): DeviceInfo {
+  const generated = reply.flags.ueventGenerated;
+  if (now.flags.ueventGenerated === generated) return now;
+  return {
+    ...now,
+    flags: { ...now.flags, ueventGenerated: generated },
+    rawFlags: generated ? now.rawFlags | DM_UEVENT_GENERATED_FLAG : now.rawFlags & ~DM_UEVENT_GENERATED_FLAG,
+  };
 }

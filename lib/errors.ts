@@ -3,13 +3,17 @@
  * running kernel lacks (`DmUnsupportedError`); codec and ffi errors are re-exported so a
  * caller can import every error type from the package root.
  */
-import { errnoName } from '../ffi/errors.js';
-import { DmCodecError, KERNEL_COMMAND_NAMES, printableName, type CommandName, type DeviceId, type DmCodecErrorCode, type RawNames, type Version } from '../codec/index.js';
+import { DmBaseError } from '../base/error.js';
+import { errnoName, type ErrnoName } from '../ffi/errors.js';
+import { commandSpec, DmCodecError, printableName, type CommandName, type DeviceId, type DmCodecErrorCode, type RawNames, type Version } from '../codec/index.js';
+
+export { DmBaseError } from '../base/error.js';
 
 export { DmCodecError } from '../codec/index.js';
 export {
-  DmClosedError, DmFfiError, DmLibcError, DmPermissionError, DmPlatformError, DmUnavailableError, ERRNO, errnoName,
+  DmClosedError, DmEngineError, DmFfiError, DmLibcError, DmPermissionError, DmPlatformError, DmSyscallError, DmUnavailableError, ERRNO, errnoName,
 } from '../ffi/errors.js';
+export type { DmFfiErrorCode, ErrnoName } from '../ffi/errors.js';
 
 /** The header fields of a request or reply, kept on errors for diagnosis (never the payload). */
 export interface HeaderSnapshot {
@@ -30,8 +34,12 @@ export interface DmErrorDetails {
   readonly command: CommandName;
   readonly errno: number;
   readonly device?: DeviceId | undefined;
+  /**
+   * The request's header. There is no reply header: on failure the kernel copies back
+   * only its interface version (docs/kernel-facts.md, "A failed call writes back only the
+   * version"), so the rest of the buffer is still our request.
+   */
   readonly request?: HeaderSnapshot | undefined;
-  readonly reply?: HeaderSnapshot | undefined;
   /** device-mapper lines of the call's window that name its device (when /dev/kmsg is readable). */
   readonly kernelLog?: readonly string[] | undefined;
   /** The other device-mapper lines of the call's window: other devices, clients, processes, or no device named. */
@@ -42,28 +50,72 @@ export interface DmErrorDetails {
   readonly hint?: string | undefined;
 }
 
-/** What each errno means for device-mapper, per command where it differs. */
+/** What one errno means for a device-mapper call: the message's text, and what to try in dmctl. */
+export interface ErrnoExplanation {
+  /** For the error message; `{device}` stands for how the device was addressed (` "name"`, or empty). */
+  readonly what: string;
+  /** What to try next, as dmctl prints it after "try:". */
+  readonly tryNext?: string;
+}
+
+/** Per errno: the explanation for every command (`any`), and where one command differs. */
+export type ErrnoRow = { readonly any: ErrnoExplanation } & { readonly [C in CommandName]?: ErrnoExplanation };
+
+const LS = 'check the device name with "dmctl ls" (names are case-sensitive; -u <uuid> selects by uuid, -j/-m by number)';
+const ROOT = 'run as root: device-mapper needs CAP_SYS_ADMIN (sudo npx dmctl …)';
+const MISSING_IN_TABLE: ErrnoExplanation = {
+  what: 'a device named in the table does not exist{device}',
+  tryNext: 'a device named in the table does not exist: check the paths or major:minor numbers (ls -l /dev/…)',
+};
+
+/**
+ * The one table of what each errno means for device-mapper, per command where it differs
+ * (errno per command: docs/kernel-facts.md). The library's messages (`DmError`) and dmctl's
+ * "try:" lines (lib/cli/errors.ts) both read it.
+ */
+export const ERRNO_EXPLANATIONS: { readonly [E in ErrnoName]?: ErrnoRow } = {
+  ENXIO: {
+    any: { what: 'no such device{device}', tryNext: LS },
+    create: { what: 'could not allocate the device{device} (the requested minor is in use or out of range)', tryNext: 'the requested minor is taken or out of range: omit --minor, or pick a free one (dmctl ls)' },
+  },
+  EBUSY: {
+    any: { what: 'device busy{device}', tryNext: 'the device is busy: retry, or check what holds it open ("dmctl info" shows the open count)' },
+    create: { what: 'name, uuid or minor already in use{device}', tryNext: 'a device with this name or uuid exists: "dmctl info <name>", or choose another name' },
+    rename: { what: 'the new name or uuid is already in use{device}', tryNext: 'the new name or uuid is taken by another device: "dmctl ls"' },
+    remove: {
+      what: 'device is open (in use){device}; retry, or remove with deferred: true',
+      tryNext: 'the device is open (mounted, or used by another table — "dmctl ls --tree"): close it, or use --retry, --deferred, or --force (swaps in an error table first)',
+    },
+  },
+  EACCES: { any: { what: 'permission denied: device-mapper needs CAP_SYS_ADMIN (run as root)', tryNext: ROOT } },
+  EPERM: { any: { what: 'operation not permitted', tryNext: ROOT } },
+  EINVAL: {
+    any: { what: 'invalid argument{device}' },
+    load: {
+      what: 'the kernel rejected the table{device}',
+      tryNext: 'the kernel rejected the table: check each line is "<start> <length> <type> <params>" for that target (its log line above says which argument); "dmctl targets" lists the loaded target types',
+    },
+    message: { what: 'the target rejected the message{device}', tryNext: 'the target rejected the message: check the target\'s documentation for the messages it accepts' },
+    rename: { what: 'invalid argument{device}', tryNext: 'a uuid can only be set once (--setuuid on a device that has none)' },
+  },
+  // A table naming a missing device: ENODEV up to 4.47 (5.10, 6.1), ENOENT from 4.48 (6.12, 7.3) (docs/kernel-facts.md).
+  ENODEV: { any: { what: 'no such device{device}', tryNext: 'check the device name with "dmctl ls"' }, load: MISSING_IN_TABLE },
+  ENOENT: { any: { what: 'no such device{device}', tryNext: 'check the device name with "dmctl ls"' }, load: MISSING_IN_TABLE },
+  ENOTTY: { any: { what: 'the kernel does not know this command', tryNext: 'this kernel does not know the command: "dmctl version" shows the driver version' } },
+  ENOMEM: { any: { what: 'the kernel is out of memory' } },
+  EINTR: { any: { what: 'interrupted' } },
+};
+
+/** The explanation of `code` for `command` (the command's own row, else the errno's), if the table has one. */
+export function explainErrno(command: CommandName, code: string): ErrnoExplanation | undefined {
+  // Own keys only: a command or code such as "constructor" must not find Object.prototype's members.
+  const row = typeof code === 'string' && Object.hasOwn(ERRNO_EXPLANATIONS, code) ? ERRNO_EXPLANATIONS[code as ErrnoName] : undefined;
+  if (!row) return undefined;
+  return typeof command === 'string' && (command as string) !== 'any' && Object.hasOwn(row, command) ? row[command] : row.any;
+}
+
 function explain(command: CommandName, code: string, device: string): string {
-  switch (code) {
-    case 'ENXIO': return command === 'create' ? `could not allocate the device${device} (the requested minor is in use or out of range)` : `no such device${device}`;
-    case 'EBUSY':
-      if (command === 'create') return `name, uuid or minor already in use${device}`;
-      if (command === 'rename') return `the new name or uuid is already in use${device}`;
-      if (command === 'remove') return `device is open (in use)${device}; retry, or remove with deferred: true`;
-      return `device busy${device}`;
-    case 'EACCES': return 'permission denied: device-mapper needs CAP_SYS_ADMIN (run as root)';
-    case 'EINVAL':
-      if (command === 'load') return `the kernel rejected the table${device}`;
-      if (command === 'message') return `the target rejected the message${device}`;
-      return `invalid argument${device}`;
-    case 'ENODEV': case 'ENOENT':
-      // A table naming a missing device: ENODEV on Linux 6.1, ENOENT on 6.12.
-      return command === 'load' ? `a device named in the table does not exist${device}` : `no such device${device}`;
-    case 'ENOTTY': return 'the kernel does not know this command';
-    case 'ENOMEM': return 'the kernel is out of memory';
-    case 'EINTR': return 'interrupted';
-    default: return `failed${device}`;
-  }
+  return (explainErrno(command, code)?.what ?? 'failed{device}').replace('{device}', device);
 }
 
 function describeDevice(id: DeviceId | undefined): string {
@@ -74,38 +126,39 @@ function describeDevice(id: DeviceId | undefined): string {
   return '';
 }
 
+/** DmError's code: the errno's name, or `RETURNED_<n>` for a positive ioctl return. */
+export type DmErrorCode = ErrnoName | `errno ${string}` | `RETURNED_${number}`;
+
 /**
  * A device-mapper ioctl failed. `code` is the errno name (`ENXIO`, `EBUSY`, `EACCES`,
  * `EINVAL`, `ENOTTY`, …), `command` the client command, `device` how the device was
- * addressed; `request`/`reply` hold the headers and `kernelLog` what the kernel said about
- * this call's device. /dev/kmsg is shared by everyone: lines logged meanwhile that do not
+ * addressed; `request` holds the request's header (the kernel writes no reply header on
+ * failure, only its version) and `kernelLog` what the kernel said about this call's device. /dev/kmsg is shared by everyone: lines logged meanwhile that do not
  * name this device (another client's, another device's, or lines that name no device, such
  * as "ioctl: error adding target to table") are in `unattributedKernelLog` and are not part
  * of the message. Line formats: docs/kernel-facts.md, "Kernel log lines".
  */
-export class DmError extends Error {
+export class DmError extends DmBaseError<DmErrorCode> {
   override readonly name = 'DmError';
-  readonly code: string;
+  readonly code: DmErrorCode;
   readonly errno: number;
   readonly command: CommandName;
   readonly device: DeviceId | undefined;
   readonly request: HeaderSnapshot | undefined;
-  readonly reply: HeaderSnapshot | undefined;
   readonly kernelLog: readonly string[];
   readonly unattributedKernelLog: readonly string[];
   readonly ret: number | undefined;
 
   constructor(d: DmErrorDetails) {
-    const code = d.errno > 0 ? errnoName(d.errno) : `RETURNED_${d.ret ?? 0}`;
+    const code: DmErrorCode = d.errno > 0 ? errnoName(d.errno) : `RETURNED_${d.ret ?? 0}`;
     const what = d.errno > 0 ? explain(d.command, code, describeDevice(d.device)) : `ioctl returned ${d.ret}${describeDevice(d.device)}`;
     const log = d.kernelLog && d.kernelLog.length ? `\n  kernel: ${d.kernelLog.join('\n  kernel: ')}` : '';
-    super(`${KERNEL_COMMAND_NAMES[d.command]} (${d.command}): ${code}: ${what}${d.hint ? ` — ${d.hint}` : ''}${log}`);
+    super(`${commandSpec(d.command).kernelName} (${d.command}): ${code}: ${what}${d.hint ? ` — ${d.hint}` : ''}${log}`);
     this.code = code;
     this.errno = d.errno;
     this.command = d.command;
     this.device = d.device;
     this.request = d.request;
-    this.reply = d.reply;
     this.kernelLog = d.kernelLog ?? [];
     this.unattributedKernelLog = d.unattributedKernelLog ?? [];
     this.ret = d.ret;
@@ -113,7 +166,7 @@ export class DmError extends Error {
 }
 
 /** The running kernel's device-mapper is too old for what was asked. */
-export class DmUnsupportedError extends Error {
+export class DmUnsupportedError extends DmBaseError<'UNSUPPORTED'> {
   override readonly name = 'DmUnsupportedError';
   readonly code = 'UNSUPPORTED';
   readonly feature: string;
@@ -149,7 +202,7 @@ export class DmArgumentError extends DmCodecError {
 }
 
 /** An operation was cancelled through its AbortSignal. */
-export class DmAbortError extends Error {
+export class DmAbortError extends DmBaseError<'ABORT_ERR'> {
   override readonly name = 'AbortError';
   readonly code = 'ABORT_ERR';
   constructor(reason?: unknown) {
@@ -164,8 +217,8 @@ export class DmAbortError extends Error {
  */
 export interface DeviceIdentity extends RawNames {
   readonly name: string;
-  /** '' when the device has no uuid. */
-  readonly uuid: string;
+  /** null when the device has no uuid. */
+  readonly uuid: string | null;
   readonly dev: { readonly major: number; readonly minor: number };
 }
 
@@ -178,7 +231,7 @@ export interface DeviceIdentity extends RawNames {
  * the detecting step itself already changed the other device (a name-addressed load,
  * resume or rename only learns who it hit from its reply) or only looked (info).
  */
-export class DmIdentityError extends Error {
+export class DmIdentityError extends DmBaseError<'DEVICE_REPLACED'> {
   override readonly name = 'DmIdentityError';
   readonly code = 'DEVICE_REPLACED';
   readonly step: string;

@@ -21,22 +21,35 @@ import type { SharedPoller } from './poller.js';
 /** What happened to a device between two snapshots of the device list. */
 export type DeviceEventKind = 'added' | 'removed' | 'renamed' | 'changed';
 
-/** One change seen by {@link DeviceMapper.events}. */
-export interface DeviceEvent {
-  readonly kind: DeviceEventKind;
+/** What every device event carries. */
+interface DeviceEventBase {
   readonly name: string;
+  /** The uuid; null when the device has none, undefined when the kernel does not list uuids (before 4.45). */
   readonly uuid: string | null | undefined;
   readonly dev: DevNo;
   /** The device's event number as last seen. */
   readonly eventNr: number | undefined;
   /** How far event_nr moved since the previous snapshot (0 unless `changed`). */
   readonly delta: number;
-  /** For `renamed`: the previous name and uuid. */
-  readonly oldName?: string;
-  readonly oldUuid?: string | null | undefined;
 }
 
-/** Which events {@link DeviceMapper.events} yields. */
+/** A device appeared. */
+export interface DeviceAddedEvent extends DeviceEventBase { readonly kind: 'added' }
+/** A device went away. */
+export interface DeviceRemovedEvent extends DeviceEventBase { readonly kind: 'removed' }
+/** A device got a new name or a uuid: `oldName` and `oldUuid` are what it had. */
+export interface DeviceRenamedEvent extends DeviceEventBase {
+  readonly kind: 'renamed';
+  readonly oldName: string;
+  readonly oldUuid: string | null | undefined;
+}
+/** A device's event number moved (a table event, a table swap): by `delta`. */
+export interface DeviceChangedEvent extends DeviceEventBase { readonly kind: 'changed' }
+
+/** One device event of `events()`: narrow on `kind` (`oldName` exists on `renamed`). */
+export type DeviceEvent = DeviceAddedEvent | DeviceRemovedEvent | DeviceRenamedEvent | DeviceChangedEvent;
+
+/** Which devices an `events()` stream reports. */
 export interface EventFilter {
   /** Only devices whose (new or old) name starts with this. */
   readonly namePrefix?: string;
@@ -94,7 +107,7 @@ export function snapshotMap(list: readonly ListedDevice[]): Map<string, ListedDe
 export function matches(e: DeviceEvent, f: EventFilter | undefined): boolean {
   if (!f) return true;
   if (f.kinds && !f.kinds.includes(e.kind)) return false;
-  if (f.namePrefix !== undefined && !e.name.startsWith(f.namePrefix) && !(e.oldName ?? '').startsWith(f.namePrefix)) return false;
+  if (f.namePrefix !== undefined && !e.name.startsWith(f.namePrefix) && !(e.kind === 'renamed' && e.oldName.startsWith(f.namePrefix))) return false;
   if (f.uuidPrefix !== undefined && !(e.uuid ?? '').startsWith(f.uuidPrefix)) return false;
   return f.test ? f.test(e) : true;
 }

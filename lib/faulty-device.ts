@@ -108,7 +108,7 @@ export class FaultyDevice {
   /** Its device-mapper name. */
   get name(): string { return this.#id.name; }
   /** Its uuid (`FAULTY-<name>`). */
-  get uuid(): string { return this.#id.uuid; }
+  get uuid(): string | null { return this.#id.uuid; }
   /** Its device number. */
   get dev(): { readonly major: number; readonly minor: number } { return { major: this.#id.major, minor: this.#id.minor }; }
   /** `/dev/dm-<minor>`. */

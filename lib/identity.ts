@@ -30,15 +30,15 @@ export type { DeviceIdentity };
 type Dev = { readonly major: number; readonly minor: number };
 
 /** The identity of a device from a reply or a DeviceInfo (copies only name, uuid, dev). */
-export function identityOf(d: { readonly name: string; readonly uuid: string; readonly dev: Dev } & RawNames, argument = 'device'): DeviceIdentity {
+export function identityOf(d: { readonly name: string; readonly uuid: string | null; readonly dev: Dev } & RawNames, argument = 'device'): DeviceIdentity {
   const o = objectArg(d, argument, 'a device identity ({ name, uuid, dev })');
   valueArg(o.name, `${argument}.name`, 'string');
-  valueArg(o.uuid, `${argument}.uuid`, 'string');
+  if (o.uuid !== null) valueArg(o.uuid, `${argument}.uuid`, 'string');
   const dev = objectArg(o.dev, `${argument}.dev`, 'a { major, minor } object');
   valueArg(dev.major, `${argument}.dev.major`, 'uint');
   valueArg(dev.minor, `${argument}.dev.minor`, 'uint');
   const id: { -readonly [K in keyof DeviceIdentity]: DeviceIdentity[K] } = {
-    name: o.name as string, uuid: o.uuid as string, dev: { major: dev.major as number, minor: dev.minor as number },
+    name: o.name as string, uuid: (o.uuid as string | null) || null, dev: { major: dev.major as number, minor: dev.minor as number },
   };
   // Names and uuids that are not UTF-8: the bytes are the identity (the strings are lossy).
   for (const k of ['nameBytes', 'uuidBytes'] as const) {
@@ -88,7 +88,7 @@ export type IdentityStep = keyof typeof TRUSTED_REPLY_FIELDS;
  */
 export function checkReply(
   step: IdentityStep, expected: DeviceIdentity,
-  reply: { readonly name?: string; readonly uuid?: string; readonly dev?: Dev } & RawNames, acted: boolean,
+  reply: { readonly name?: string; readonly uuid?: string | null; readonly dev?: Dev } & RawNames, acted: boolean,
 ): void {
   if (typeof step !== 'string' || !Object.hasOwn(TRUSTED_REPLY_FIELDS, step)) {
     throw new DmArgumentError('step', `one of ${Object.keys(TRUSTED_REPLY_FIELDS).join(', ')}`, describeValue(step));
@@ -98,7 +98,7 @@ export function checkReply(
   valueArg(acted, 'acted', 'boolean');
   const f = TRUSTED_REPLY_FIELDS[step];
   // Lossy strings compare equal for different bytes: the bytes decide where a side has them.
-  const differs = (a: string | undefined, aBytes: Uint8Array | undefined, b: string, bBytes: Uint8Array | undefined) =>
+  const differs = (a: string | null | undefined, aBytes: Uint8Array | undefined, b: string | null, bBytes: Uint8Array | undefined) =>
     a !== b || (aBytes !== undefined || bBytes !== undefined ? !sameBytes(aBytes, bBytes) : false);
   const bad = (f.uuid && reply.uuid !== undefined && differs(reply.uuid, reply.uuidBytes, expected.uuid, expected.uuidBytes))
     || (f.dev && reply.dev !== undefined && (reply.dev.major !== expected.dev.major || reply.dev.minor !== expected.dev.minor))
@@ -114,6 +114,8 @@ export function checkReply(
 export interface RemoveOursOptions {
   readonly policy: RetryPolicy;
   readonly deferred?: boolean | undefined;
+  /** The udev cookie sent with every attempt (event_nr; lib/udev-sync.ts). */
+  readonly cookie?: number;
   readonly ctx: CallContext;
   /** Verify a uuid-less device before the first attempt too (the caller's identity is older than this call). */
   readonly verifyFirst?: boolean;
@@ -136,7 +138,7 @@ export async function removeOurs(runner: IoctlRunner, expected: DeviceIdentity, 
     if (!expected.uuid && (n > 1 || o.verifyFirst)) {
       checkReply('info', expected, runner.runSync('info', { id: at }, o.ctx).device, false);
     }
-    const r = await runner.runAsync('remove', { id: at, deferred: o.deferred }, o.ctx);
+    const r = await runner.runAsync('remove', { id: at, deferred: o.deferred, cookie: o.cookie }, o.ctx);
     checkReply('remove', expected, r, true);
     return r;
   }, o.wake);
@@ -154,9 +156,26 @@ export function renamedIdentity(id: DeviceIdentity, to: { readonly newName: Kern
   return 'newName' in to ? { ...id, name: str, nameBytes: bytes } : { ...id, uuid: str, uuidBytes: bytes };
 }
 
+/**
+ * A DEV_RENAME reply as the device now is: the kernel echoes the request's (old) name and
+ * uuid in the reply (it looks the device up by name without writing anything back), so the
+ * new name or uuid replaces them, with its bytes when it is not UTF-8.
+ */
+export function renamedInfo<T extends { readonly name: string; readonly uuid: string | null } & RawNames>(
+  d: T, to: { readonly newName: KernelString } | { readonly newUuid: KernelString },
+): T {
+  const [str, bytes] = 'newName' in to ? split(to.newName) : split(to.newUuid);
+  const out: T & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = { ...d };
+  const key = 'newName' in to ? 'name' : 'uuid';
+  (out as { name: string; uuid: string | null })[key] = str;
+  if (bytes) out[`${key}Bytes`] = bytes;
+  else delete out[`${key}Bytes`];
+  return out;
+}
+
 /** Whether a device's info names exactly this identity: name, uuid and dev (bytes where they are not UTF-8). */
-export function sameIdentity(id: DeviceIdentity, d: { readonly name: string; readonly uuid: string; readonly dev: Dev } & RawNames): boolean {
-  const same = (a: string, aBytes: Uint8Array | undefined, b: string, bBytes: Uint8Array | undefined) =>
+export function sameIdentity(id: DeviceIdentity, d: { readonly name: string; readonly uuid: string | null; readonly dev: Dev } & RawNames): boolean {
+  const same = (a: string | null, aBytes: Uint8Array | undefined, b: string | null, bBytes: Uint8Array | undefined) =>
     a === b && (aBytes === undefined && bBytes === undefined ? true : sameBytes(aBytes, bBytes));
   return same(id.name, id.nameBytes, d.name, d.nameBytes) && same(id.uuid, id.uuidBytes, d.uuid, d.uuidBytes)
     && id.dev.major === d.dev.major && id.dev.minor === d.dev.minor;

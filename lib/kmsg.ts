@@ -8,12 +8,7 @@
  * /dev/kmsg (non-root, container) means no lines, never an error.
  */
 import * as fs from 'node:fs';
-
-export interface KernelLog {
-  /** device-mapper lines logged since the previous take (or since open). */
-  take(): string[];
-  close(): void;
-}
+import type { KernelLog } from './backend.js';
 
 /**
  * Opens /dev/kmsg and skips what is already there; undefined when it is not readable.

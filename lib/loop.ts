@@ -14,8 +14,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   blockDeviceBytes, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO,
-  LO_FLAGS_PARTSCAN, LO_FLAGS_READ_ONLY, type LoopStatus,
+  LO_FLAGS_PARTSCAN, LO_FLAGS_READ_ONLY,
 } from '../ffi/block.js';
+import { decodeLoopInfo, loopConfigBytes, loopInfoBytes, LOOP_INFO64_SIZE, type LoopInfo, type LoopStatus } from './syscall-structs.js';
 import { ERRNO } from '../ffi/errors.js';
 import { objectArg, optionsArg, valueArg } from './args.js';
 
@@ -53,13 +54,18 @@ export interface LoopDevice {
   readonly sectors: bigint;
 }
 
-/** glibc's major()/minor() of a stat rdev. */
+/**
+ * glibc's gnu_dev_major()/gnu_dev_minor() of a stat rdev (the inverse of ffi/block.ts's
+ * makedev): major = bits 8–19 and 32–43, minor = bits 0–7 and 20–31. The package's one
+ * dev_t split (node resolver, loop devices, the recorder). Pass `stat(…, { bigint: true })`'s
+ * rdev: a number rdev above 2^53 has already lost bits.
+ */
 export function splitRdev(rdev: number | bigint): { major: number; minor: number } {
   valueArg(rdev, 'rdev', 'u64');
   const d = BigInt(rdev);
-  const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
-  const minor = Number((d & 0xffn) | ((d >> 12n) & ~0xffn & 0xffffffffn));
-  return { major, minor };
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n);
+  const minor = (d & 0xffn) | ((d >> 12n) & 0xffffff00n);
+  return { major: Number(major), minor: Number(minor) };
 }
 
 async function waitForNode(p: string): Promise<void> {
@@ -88,9 +94,12 @@ export async function attachLoop(file: string, options: AttachLoopOptions = {}):
     const p = `/dev/loop${n}`;
     await waitForNode(p);
     try {
-      await loopConfigure(p, abs, {
-        flags, fileName: abs, offset: BigInt(options.offset ?? 0), sizeLimit: BigInt(options.sizeLimit ?? 0), blockSize: options.blockSize,
-      });
+      const info: LoopInfo = { flags, fileName: abs, offset: BigInt(options.offset ?? 0), sizeLimit: BigInt(options.sizeLimit ?? 0) };
+      await loopConfigure(p, abs, options.readOnly === true, (fileFd) => ({
+        config: loopConfigBytes(fileFd, options.blockSize ?? 0, info),
+        // LOOP_SET_STATUS64 cannot change read-only (the fd's mode decides): the flag is left out.
+        status64: loopInfoBytes({ ...info, flags: flags & ~LO_FLAGS_READ_ONLY }),
+      }));
     } catch (e) {
       if (e instanceof DmSyscallError && e.errno === ERRNO.EBUSY && attempt < retries) continue;
       throw e;
@@ -119,7 +128,7 @@ export async function detachLoop(device: LoopDevice | string): Promise<void> {
 export async function loopInfo(device: LoopDevice | string): Promise<LoopStatus | undefined> {
   const p = loopPath(device);
   try {
-    return await loopStatus(p);
+    return decodeLoopInfo(await loopStatus(p, LOOP_INFO64_SIZE));
   } catch (e) {
     if (e instanceof DmSyscallError && e.errno === ERRNO.ENXIO) return undefined;
     throw e;

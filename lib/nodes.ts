@@ -8,8 +8,9 @@
  * - **udev not running** (`DM_DISABLE_UDEV` set, or no `/run/udev/control`): create,
  *   rename and remove the node directly: a block node, mode 0600, root:root, like
  *   libdevmapper's defaults.
- * - **udev running**: no cookie is sent (the event_nr field stays 0, so udev's
- *   rules never wait on a SysV semaphore and nothing can leak one). If the kernel
+ * - **udev running, call made with `udev: 'none'`** (no cookie; a synced call —
+ *   lib/udev-sync.ts, the default where udev runs — returns once udev made the node, so
+ *   these functions find it there at once). If the kernel
  *   reported `DM_UEVENT_GENERATED_FLAG`, udev will act: wait until the node matches
  *   the kernel (timeout, AbortSignal); if it does not in time, fall back to doing it
  *   directly, like libdevmapper's "Falling back to direct node creation". Without
@@ -18,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mknodBlock } from '../ffi/block.js';
-import { DmAbortError } from './errors.js';
+import { DmAbortError, DmSyscallError, ERRNO } from './errors.js';
 import type { DeviceMapper } from './client.js';
 import { DmArgumentError } from './errors.js';
 import { describeValue, objectArg, optionsArg, valueArg, type OptionKind } from './args.js';
@@ -169,7 +170,7 @@ async function mkNode(name: string, dev: { major: number; minor: number }, o: No
   const ops = o.ops ?? realNodeOps;
   const p = nodePath(name, o.dir);
   const s = ops.stat(p);
-  if (s === 'other') throw new Error(`A non-block device file at '${p}' is already present`);
+  if (s === 'other') throw new DmSyscallError('A non-block device file is already present', { errno: ERRNO.EEXIST, syscall: 'mknod', path: p });
   if (s && s.major === dev.major && s.minor === dev.minor) return 'exists';
   if (s || ops.exists(p)) ops.unlink(p);
   try {
@@ -239,7 +240,7 @@ export async function renameNode(oldName: string, newName: string, dev: { major:
     return { path: to, action: 'fallback' };
   }
   const s = ops.stat(to);
-  if (s === 'other') throw new Error(`A non-block device file at '${to}' is already present`);
+  if (s === 'other') throw new DmSyscallError('A non-block device file is already present', { errno: ERRNO.EEXIST, syscall: 'rename', path: to });
   if (s || ops.exists(to)) ops.unlink(to);
   if (ops.exists(from)) {
     ops.rename(from, to);

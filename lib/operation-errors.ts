@@ -1,3 +1,5 @@
+import { DmBaseError } from '../base/error.js';
+
 /**
  * Errors of the multi-step helpers (ThinPool, FaultyDevice) that are not a failed ioctl:
  * a failed ioctl stays a `DmError` with the kernel's errno, and a failed block-device call a
@@ -21,13 +23,13 @@ export type DmOperationErrorCode =
   | 'POOL_STATE';
 
 /** A failure a multi-step operation (ThinPool, FaultyDevice) detects or refuses itself; `code` says which. */
-export class DmOperationError extends Error {
+export class DmOperationError extends DmBaseError<DmOperationErrorCode> {
   override readonly name = 'DmOperationError';
   readonly code: DmOperationErrorCode;
   /** The errno this condition corresponds to, when there is one (BUSY: EBUSY). */
   readonly errno: number | undefined;
   constructor(code: DmOperationErrorCode, message: string, options?: { cause?: unknown; errno?: number }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(message, { cause: options?.cause });
     this.code = code;
     this.errno = options?.errno;
   }

@@ -4,12 +4,13 @@
  *   1. gate the command on the kernel version already learnt (typed "unsupported" error);
  *   2. encode (validation errors are thrown here, before any syscall);
  *   3. ioctl — sync, or on koffi's async path for bounded-but-slow commands;
- *   4. non-zero return → DmError with both headers and the kernel's log lines;
+ *   4. non-zero return → DmError with the request's header (the kernel writes back only its
+ *      version on failure: docs/kernel-facts.md) and the kernel's log lines;
  *   5. DM_BUFFER_FULL_FLAG (the ioctl returned 0) → double the buffer and repeat, and
  *      remember the size that worked for the next call of that command (cap 1 GiB).
  */
 import {
-  codec as hostCodec, decodeDev, DEFAULT_BUFFER_SIZE, DmCodecError, DM_MAX_DATA_SIZE, MIN_VERSION, PAYLOAD_COMMANDS, requestCode,
+  codec as hostCodec, commandSpec, decodeDev, DEFAULT_BUFFER_SIZE, DmCodecError, DM_MAX_DATA_SIZE, requestCode,
   type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DmCodec, type Version,
 } from '../codec/index.js';
 import { madeCopy } from '../codec/copies.js';
@@ -168,7 +169,7 @@ export class IoctlRunner {
   }
 
   #gate(ctx: CallContext): void {
-    if (this.closed && !ctx.afterClose) throw new DmClosedError('device-mapper client');
+    if (this.closed && !ctx.afterClose) throw new DmClosedError('the device-mapper client');
   }
 
   #bump(command: CommandName): void {
@@ -181,7 +182,7 @@ export class IoctlRunner {
    * even when encoding throws half-way; the codec wipes its own copies of params itself.
    */
   #encode<C extends CommandName>(command: C, params: CommandRequests[C], used: Uint8Array[], reuse = false): Uint8Array {
-    const bufferSize = PAYLOAD_COMMANDS.has(command) ? this.sizes.get(command) ?? this.#initial : undefined;
+    const bufferSize = commandSpec(command).payload ? this.sizes.get(command) ?? this.#initial : undefined;
     const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
     const fill = this.requestFill;
     if (reuse && (bufferSize === undefined || bufferSize <= SCRATCH_SIZE)) {
@@ -224,7 +225,7 @@ export class IoctlRunner {
           ret: r.ret > 0 ? r.ret : undefined,
           device: ctx.device,
           // On failure the kernel wrote back only its version: the rest is our request.
-          request: { ...snapshot(this.codec.decodeHeader(req)), version: MIN_VERSION[command] },
+          request: { ...snapshot(this.codec.decodeHeader(req)), version: commandSpec(command).minVersion },
           kernelLog: own && ctx.scrubLog ? ctx.scrubLog(own) : own,
           unattributedKernelLog: other && ctx.scrubLog ? ctx.scrubLog(other) : other,
           hint: typeof ctx.hint === 'function' ? ctx.hint() : ctx.hint,
@@ -240,7 +241,7 @@ export class IoctlRunner {
         this.sizes.set(command, Math.min(size * 2, DM_MAX_DATA_SIZE));
         return undefined;
       }
-      if (PAYLOAD_COMMANDS.has(command)) this.sizes.set(command, req.length);
+      if (commandSpec(command).payload) this.sizes.set(command, req.length);
       return reply;
     } finally {
       // Wiped at once: a BUFFER_FULL retry allocates a new buffer and this one is done.

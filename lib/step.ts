@@ -31,7 +31,7 @@ export function checkTimeout(ms: number | undefined, fallback: number): number {
 }
 
 /** name, uuid and dev of a device, as the first step saw it. */
-export interface Identity { readonly name: string; readonly uuid: string; readonly major: number; readonly minor: number }
+export interface Identity { readonly name: string; readonly uuid: string | null; readonly major: number; readonly minor: number }
 
 export function identityOf(info: DeviceInfo): Identity {
   return { name: info.name, uuid: info.uuid, major: info.dev.major, minor: info.dev.minor };

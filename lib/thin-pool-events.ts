@@ -79,7 +79,7 @@ export function poolConditionState(status: ThinPoolStatus, lowWaterMark: bigint)
  * ```
  */
 export function poolConditions(
-  dm: DeviceMapper, pool: { readonly name: string; readonly uuid: string; readonly dev: { readonly major: number; readonly minor: number } },
+  dm: DeviceMapper, pool: { readonly name: string; readonly uuid: string | null; readonly dev: { readonly major: number; readonly minor: number } },
   options: PoolConditionsOptions = {},
 ): AsyncIterableIterator<PoolCondition> {
   const inner = new AbortController();

@@ -20,6 +20,7 @@ import type { DeviceId, TargetLine } from '../codec/index.js';
 import type { DeviceMapper } from './client.js';
 import { discardBlocks } from './discard.js';
 import { DmError } from './errors.js';
+import { attachCleanupError } from './cleanup-error.js';
 import { attachLoop, blockDeviceSectors, detachLoop, refreshLoopCapacity } from './loop.js';
 import { DmOperationError } from './operation-errors.js';
 import { addressOf, bounded, checkIdentity, checkTimeout, identityOf, loadChecked, type Identity } from './step.js';
@@ -125,7 +126,8 @@ export interface DeactivateOptions {
 export interface ThinDevice {
   readonly id: number;
   readonly name: string;
-  readonly uuid: string;
+  /** null when the thin device has no uuid. */
+  readonly uuid: string | null;
   readonly dev: { readonly major: number; readonly minor: number };
   /** `/dev/dm-<minor>`. */
   readonly path: string;
@@ -198,7 +200,7 @@ export class ThinPool {
   /** The pool device's name. */
   get name(): string { return this.#id.name; }
   /** The pool device's uuid (`THINPOOL-<name>` when created here). */
-  get uuid(): string { return this.#id.uuid; }
+  get uuid(): string | null { return this.#id.uuid; }
   /** The pool device's number. */
   get dev(): { readonly major: number; readonly minor: number } { return { major: this.#id.major, minor: this.#id.minor }; }
   /** The pool's table as loaded (devices as `major:minor` for an opened pool). */
@@ -367,7 +369,7 @@ export class ThinPool {
       await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');
     } catch (e) {
       if (suspended) {
-        try { await resume(); } catch (cleanup) { (e as { cleanupError?: unknown }).cleanupError = cleanup; }
+        try { await resume(); } catch (cleanup) { attachCleanupError(e, cleanup); }
       }
       throw e;
     }
@@ -411,7 +413,7 @@ export class ThinPool {
   /** Removes an activated thin device (by its ThinDevice, id or name). The thin stays in the pool. */
   async deactivate(device: ThinDevice | number | string, options: DeactivateOptions = {}): Promise<void> {
     const address: DeviceId = typeof device === 'number' ? { uuid: this.#thinUuid(checkId(device, 'id')) }
-      : typeof device === 'string' ? { name: device } : { uuid: device.uuid };
+      : typeof device === 'string' ? { name: device } : device.uuid !== null ? { uuid: device.uuid } : { name: device.name };
     try {
       await this.#dm.removeDevice(address, { deferred: options.deferred, retries: options.retries });
     } catch (e) {

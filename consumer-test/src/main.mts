@@ -3,11 +3,12 @@
 // simulated kernel. It uses each entry point the way README shows it.
 import assert from 'node:assert/strict';
 import {
-  DeviceMapper, DmError, DmCodecError, buildTarget, createTypedDevice, parseStatus, parseTable,
+  DeviceMapper, DmBaseError, DmError, DmCodecError, buildTarget, createTypedDevice, parseStatus, parseTable,
   type DeviceEvent, type TypedTarget,
 } from 'devicemapper';
 import { SimulatedKernel } from 'devicemapper/testing';
 import { codec, requestCode } from 'devicemapper/codec';
+import { DmctlSchemas, runDmctl } from 'devicemapper/cli';
 
 const kernel = new SimulatedKernel({ version: [4, 48, 0] });
 kernel.addBlockDevice('/dev/loop0', 7, 0, 131072);
@@ -69,6 +70,16 @@ kernel.addBlockDevice('/dev/loop1', 7, 1, 131072);
   kernel.openDevice('consumer');
   await assert.rejects(dm.remove('consumer'), (e: unknown) => e instanceof DmError && e.code === 'EBUSY');
   kernel.closeDevice('consumer');
+  // Every error of the package is a DmBaseError with a literal code.
+  await assert.rejects(dm.suspend('missing'), (e: unknown) => e instanceof DmBaseError && e instanceof DmError && e.code === 'ENXIO');
+
+  // dmctl as a library, from its own entry point (devicemapper/cli), with its --json schema.
+  let out = '';
+  const exit = await runDmctl(['version', '--json'], {
+    open: () => DeviceMapper.open({ backend: kernel.backend() }), stdout: (t) => { out += t; }, stderr: () => undefined, env: {},
+  });
+  assert.equal(exit, 0);
+  assert.ok(DmctlSchemas.version.parse(JSON.parse(out)));
 
   await dm.removeDevice('consumer');
   await dm.removeDevice('typed2');

@@ -5,17 +5,19 @@
  */
 import * as fs from 'node:fs';
 import type { z } from 'zod';
-import { isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../../codec/index.js';
-import { DeviceMapper } from '../client.js';
-import type { NodeOptions } from '../nodes.js';
+import { describeTableLine, isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../../codec/index.js';
+import { DeviceMapper, DmBaseError, UDEV_FLAGS, type CookieHost, type NodeOptions, type UdevCallOptions } from '../index.js';
 import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from './hex.js';
 import { displayName, mangle, manglingMode, rawAlternative, type ManglingMode } from './mangle.js';
 import { DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
 import { readAhead } from './format.js';
-import { describeTableLine } from '../../codec/secrets.js';
+import { parseCookieValue } from './cookie-value.js';
 
+/** Where dmctl reads and writes: the process by default; `runDmctl(argv, io)` overrides any part. */
 export interface CliIo {
+  /** Writes to standard output. */
   stdout(text: string): void;
+  /** Writes to standard error. */
   stderr(text: string): void;
   /** All of stdin (create/load tables, decode -). */
   readStdin(): Promise<string>;
@@ -23,11 +25,16 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Opens the client (tests pass the simulator's backend). */
   open(): Promise<DeviceMapper>;
+  /** Reads a file as UTF-8 (`--table-file`, …). */
   readFile(path: string): string;
   /** sysfs root for read-ahead and device names (default /sys). */
   readonly sysfs: string;
+  /** The terminal's width when stdout is a terminal (ls --tree cuts lines 3 short of it, as dmsetup), else undefined. */
+  readonly columns?: number | undefined;
   /** Node handling (dir, udev, ops); `false` = never touch /dev/mapper. */
   readonly nodes: NodeOptions | false;
+  /** Semaphores and udev state for the udev verbs (default: this host's, lib/udev-cookie.ts). */
+  readonly cookieHost?: () => Promise<CookieHost>;
 }
 
 export function defaultIo(): CliIo {
@@ -45,6 +52,7 @@ export function defaultIo(): CliIo {
     open: () => DeviceMapper.open({ blocking: true }),
     readFile: (p) => fs.readFileSync(p, 'utf8'),
     sysfs: '/sys',
+    columns: process.stdout.isTTY ? process.stdout.columns : undefined,
     nodes: {},
   };
 }
@@ -77,11 +85,14 @@ export interface Options {
   help?: boolean;
   manglename?: string;
   noudevsync?: boolean;
+  noudevrules?: boolean;
+  udevcookie?: string;
+  yes?: boolean;
   'udev-timeout'?: string;
 }
 
 /** A usage error: exit 1 with the verb's usage line, like dmsetup. */
-export class UsageError extends Error {
+export class UsageError extends DmBaseError<'USAGE'> {
   override readonly name = 'UsageError';
   readonly code = 'USAGE';
 }
@@ -143,7 +154,7 @@ export class Ctx {
     return this.display(text, isUtf8(k) ? undefined : k);
   }
   displayName(d: { name: string; nameBytes?: Uint8Array | undefined }): string { return this.display(d.name, d.nameBytes); }
-  displayUuid(d: { uuid: string; uuidBytes?: Uint8Array | undefined }): string { return this.display(d.uuid, d.uuidBytes); }
+  displayUuid(d: { uuid: string | null; uuidBytes?: Uint8Array | undefined }): string { return this.display(d.uuid ?? '', d.uuidBytes); }
 
   /**
    * dmctl prints a kernel name made of bytes outside the whitelist (not by libdevmapper) in
@@ -223,8 +234,32 @@ export class Ctx {
   }
 
   /** Node options for this run, or undefined when nodes are not managed. */
+  /** `--udevcookie`, else `$DM_UDEV_COOKIE` (dmsetup's `_set_up_udev_support`). */
+  udevCookieOption(): string | undefined {
+    const env = this.io.env.DM_UDEV_COOKIE;
+    return this.opts.udevcookie ?? (env ? env : undefined);
+  }
+
+  /**
+   * The client's udev options for resume, remove and rename: `--noudevsync` = no cookie;
+   * `--udevcookie`/DM_UDEV_COOKIE = join that transaction (no wait); `--noudevrules` =
+   * DISABLE_DM_RULES | DISABLE_SUBSYSTEM_RULES; `--udev-timeout` bounds the wait.
+   */
+  udevOptions(): UdevCallOptions {
+    const t = this.opts['udev-timeout'];
+    const flags = this.opts.noudevrules ? UDEV_FLAGS.DISABLE_DM_RULES | UDEV_FLAGS.DISABLE_SUBSYSTEM_RULES : 0;
+    const cookie = this.udevCookieOption();
+    return {
+      ...(this.opts.noudevsync ? { udev: 'none' as const } : cookie !== undefined ? { udevCookie: parseCookieValue(cookie) } : {}),
+      ...(flags ? { udevFlags: flags } : {}),
+      ...(t !== undefined ? { udevTimeoutMs: intArg(t, 'udev-timeout') } : {}),
+    };
+  }
+
   nodeOptions(): NodeOptions | undefined {
     if (this.io.nodes === false) return undefined;
+    // In a udev transaction udev owns the nodes (DISABLE_LIBRARY_FALLBACK) and nobody waits yet.
+    if (!this.opts.noudevsync && this.udevCookieOption() !== undefined) return undefined;
     const t = this.opts['udev-timeout'];
     return { ...this.io.nodes, ...(t !== undefined ? { timeoutMs: intArg(t, 'udev-timeout') } : {}), env: this.io.nodes.env ?? this.io.env };
   }

@@ -3,8 +3,7 @@
  * `device-mapper:` lines the client attaches), and what to try.
  */
 import { DmCodecError, printableName } from '../../codec/index.js';
-import { DmAbortError, DmError, DmUnsupportedError } from '../errors.js';
-import { DmFfiError } from '../../ffi/errors.js';
+import { DmAbortError, DmError, DmFfiError, DmUnsupportedError, explainErrno } from '../index.js';
 import { UsageError } from './context.js';
 import { ManglingError } from './mangle.js';
 import type { DmctlErrorOutput } from './schemas.js';
@@ -16,31 +15,10 @@ function deviceOf(e: DmError): string | null {
   return n !== undefined ? printableName(n) : d.dev ? `${d.dev.major}:${d.dev.minor}` : null;
 }
 
-/** What to try next, per errno and command. */
+/** What to try next, per errno and command (ERRNO_EXPLANATIONS), or per error class. */
 export function hintFor(e: unknown, verb: string): string | null {
-  if (e instanceof DmError) {
-    switch (e.code) {
-      case 'EACCES': case 'EPERM': return 'run as root: device-mapper needs CAP_SYS_ADMIN (sudo npx dmctl …)';
-      case 'ENXIO':
-        if (e.command === 'create') return 'the requested minor is taken or out of range: omit --minor, or pick a free one (dmctl ls)';
-        return 'check the device name with "dmctl ls" (names are case-sensitive; -u <uuid> selects by uuid, -j/-m by number)';
-      case 'EBUSY':
-        if (e.command === 'create') return 'a device with this name or uuid exists: "dmctl info <name>", or choose another name';
-        if (e.command === 'rename') return 'the new name or uuid is taken by another device: "dmctl ls"';
-        if (e.command === 'remove') return 'the device is open (mounted, or used by another table — "dmctl ls --tree"): close it, or use --retry, --deferred, or --force (swaps in an error table first)';
-        return 'the device is busy: retry, or check what holds it open ("dmctl info" shows the open count)';
-      case 'EINVAL':
-        if (e.command === 'load') return `the kernel rejected the table: check each line is "<start> <length> <type> <params>" for that target (its log line above says which argument); "dmctl targets" lists the loaded target types`;
-        if (e.command === 'message') return 'the target rejected the message: check the target\'s documentation for the messages it accepts';
-        if (e.command === 'rename') return 'a uuid can only be set once (--setuuid on a device that has none)';
-        return null;
-      case 'ENODEV': case 'ENOENT':
-        if (e.command === 'load') return 'a device named in the table does not exist: check the paths or major:minor numbers (ls -l /dev/…)';
-        return 'check the device name with "dmctl ls"';
-      case 'ENOTTY': return 'this kernel does not know the command: "dmctl version" shows the driver version';
-      default: return null;
-    }
-  }
+  // The per-errno text is the library's table (lib/errors.ts), shared with DmError's messages.
+  if (e instanceof DmError) return explainErrno(e.command, e.code)?.tryNext ?? null;
   if (e instanceof DmUnsupportedError) return 'this kernel\'s device-mapper is too old for that option; leave it out';
   if (e instanceof DmCodecError) return 'nothing was sent to the kernel: fix the argument named above';
   if (e instanceof DmFfiError) {

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import type { DeviceInfo, DevNo, TargetLine, TargetVersion } from '../../codec/index.js';
-import { redactTableParams } from '../redact.js';
+import { DmBaseError, redactTableParams } from '../index.js';
 
 /** `_display_info_long`, including its trailing empty line. `readAhead` undefined = line omitted (as when libdm cannot read it). */
 export function infoLong(name: string, d: DeviceInfo, readAhead: number | undefined): string {
@@ -39,7 +39,7 @@ export interface ReportRow { name: string; uuid: string; mangledName: string; in
  * no block device in sysfs yet): dmsetup then fails the whole report (exit 1, nothing
  * printed), and so does dmctl.
  */
-export class ReportFieldError extends Error {
+export class ReportFieldError extends DmBaseError<'REPORT_FIELD'> {
   override readonly name = 'ReportFieldError';
   readonly code = 'REPORT_FIELD';
 }

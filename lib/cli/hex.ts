@@ -1,13 +1,14 @@
 /**
- * `--dry-run --hex`: the exact request bytes annotated with the layout's field names
- * (offsets from codec/records.ts), and `dmctl decode`: a reply's bytes back to JSON.
+ * `--dry-run --hex`: the exact request bytes annotated with the layout's field names, and
+ * `dmctl decode`: a reply's bytes back to JSON. Fields are read by the codec compiled from
+ * the same `struct()` declarations (codec/records.ts): offsets, sizes and element types
+ * come from there, and what follows the header from the command's row.
  */
 import {
-  codec, COMMANDS, dmIoctl, dmTargetMsg, dmTargetSpec, decodeDev, KERNEL_COMMAND_NAMES, requestCode, DM_DATA_START,
-  type CommandName, type Layout, type PlacedField,
+  codec, COMMAND_TABLE, COMMANDS, compile, dmIoctl, dmTargetMsg, dmTargetSpec, decodeDev, isCommand, maskParamBytes, requestCode, DM_DATA_START,
+  type CommandName, type Layout, type RequestPayload, type StructCodec,
 } from '../../codec/index.js';
-import * as C from '../../codec/constants.js';
-import { maskParamBytes } from '../../codec/secrets.js';
+import * as C from '../../codec/index.js';
 
 const FLAG_NAMES: [number, string][] = [
   [C.DM_READONLY_FLAG, 'DM_READONLY_FLAG'], [C.DM_SUSPEND_FLAG, 'DM_SUSPEND_FLAG'], [C.DM_PERSISTENT_DEV_FLAG, 'DM_PERSISTENT_DEV_FLAG'],
@@ -24,8 +25,10 @@ export function flagNames(flags: number): string[] {
   return FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n);
 }
 
+/** One field of an annotated request: where it is, its record's field name and its value. */
 export interface AnnotatedField { offset: number; size: number; field: string; value: string }
 
+/** An ioctl request as `--dry-run --hex` shows it: its bytes with every field named. */
 export interface AnnotatedRequest {
   command: CommandName;
   ioctl: string;
@@ -40,34 +43,18 @@ export interface AnnotatedRequest {
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 const LE = codec.endian === 'little';
 
-function readField(b: Uint8Array, base: number, f: PlacedField): string {
-  const v = view(b);
-  const o = base + f.offset;
-  const t = f.type;
-  switch (t.kind) {
-    case 'scalar':
-      switch (t.scalar) {
-        case 'u8': return String(b[o]);
-        case 'u16': return String(v.getUint16(o, LE));
-        case 'u32': return String(v.getUint32(o, LE));
-        case 's32': return String(v.getInt32(o, LE));
-        case 'u64': return String(v.getBigUint64(o, LE));
-      }
-      break;
-    case 'array': {
-      const out: string[] = [];
-      for (let i = 0; i < t.length; i++) out.push(String(v.getUint32(o + i * 4, LE)));
-      return `[${out.join(', ')}]`;
-    }
-    case 'char': {
-      let e = o;
-      while (e < o + t.length && b[e] !== 0) e++;
-      return JSON.stringify(new TextDecoder().decode(b.subarray(o, e)));
-    }
-    case 'pad': return '(padding)';
-    case 'flex': return '';
-  }
-  return '';
+/** Each layout compiled once, in the host's byte order (the annotator reads what the codec reads). */
+const compiled = new Map<Layout, StructCodec>();
+function codecOf(layout: Layout): StructCodec {
+  let c = compiled.get(layout);
+  if (!c) { c = compile(layout); compiled.set(layout, c); }
+  return c;
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
+  return String(v);
 }
 
 function cString(b: Uint8Array, at: number, end: number): { text: string; next: number } {
@@ -76,23 +63,79 @@ function cString(b: Uint8Array, at: number, end: number): { text: string; next: 
   return { text: new TextDecoder().decode(b.subarray(at, e)), next: Math.min(e + 1, end) };
 }
 
-function fieldsOf(layout: Layout, b: Uint8Array, base: number, prefix: string): AnnotatedField[] {
+/**
+ * Every field of `layout` at `bytes[base]`, named `prefix.field`, with its value as the
+ * layout's codec decodes it (arrays of any element type, char[N] within N-1 bytes, padding
+ * shown as such). A flexible array member has no bytes of its own: the caller annotates
+ * what follows the struct.
+ */
+export function annotateLayout(layout: Layout, bytes: Uint8Array, base: number, prefix: string): AnnotatedField[] {
+  const values = codecOf(layout).decode(view(bytes), bytes, base) as Record<string, unknown>;
   const out: AnnotatedField[] = [];
   for (const f of layout.fields) {
     if (f.type.kind === 'flex') continue;
-    let value = readField(b, base, f);
+    let value = f.type.kind === 'pad' ? '(padding)' : show(values[f.name]);
     if (layout === dmIoctl && f.name === 'flags') {
-      const n = Number(value);
+      const n = Number(values[f.name]);
       const names = flagNames(n);
       value = `0x${n.toString(16).padStart(8, '0')}${names.length ? ` (${names.join(' | ')})` : ''}`;
     }
     if (layout === dmIoctl && f.name === 'dev') {
-      const d = decodeDev(BigInt(value));
+      const d = decodeDev(values[f.name] as bigint);
       value = `${value} (${d.major}:${d.minor})`;
     }
     out.push({ offset: base + f.offset, size: f.size, field: `${prefix}.${f.name}`, value });
   }
   return out;
+}
+
+/** The fields after the header, by the row's request payload kind; returns them and where the meaningful bytes end. */
+function payloadFields(kind: RequestPayload, command: CommandName, req: Uint8Array, h: ReturnType<typeof codec.decodeHeader>, showKeys: boolean): { fields: AnnotatedField[]; end: number } {
+  const s = DM_DATA_START;
+  const fields: AnnotatedField[] = [];
+  switch (kind) {
+    case 'none':
+      return { fields, end: s };
+    case 'table': {
+      let at = s;
+      let end = s;
+      const params = dmTargetSpec.size;
+      for (let i = 0; i < h.target_count; i++) {
+        fields.push(...annotateLayout(dmTargetSpec, req, at, `spec[${i}]`));
+        const next = view(req).getUint32(at + dmTargetSpec.offsetOf.next, LE);
+        if (!showKeys) {
+          let nul = at + params;
+          while (nul < req.length && req[nul] !== 0) nul++;
+          maskParamBytes(codec.records.spec.decode(view(req), req, at).target_type, req.subarray(at + params, nul));
+        }
+        const p = cString(req, at + params, req.length);
+        fields.push({ offset: at + params, size: p.next - (at + params), field: `spec[${i}].params`, value: JSON.stringify(p.text) });
+        end = at + next;
+        at += next;
+      }
+      return { fields, end };
+    }
+    case 'message': {
+      fields.push(...annotateLayout(dmTargetMsg, req, s, 'dm_target_msg'));
+      const text = s + dmTargetMsg.offsetOf.message;
+      const p = cString(req, text, req.length);
+      fields.push({ offset: text, size: p.next - text, field: 'dm_target_msg.message', value: JSON.stringify(p.text) });
+      return { fields, end: p.next };
+    }
+    case 'string': {
+      const p = cString(req, s, req.length);
+      const field = command === 'rename' ? (h.flags & C.DM_UUID_FLAG ? 'new_uuid' : 'new_name') : command === 'setGeometry' ? 'geometry' : 'string';
+      fields.push({ offset: s, size: p.next - s, field, value: JSON.stringify(p.text) });
+      return { fields, end: p.next };
+    }
+    default:
+      return unknownPayload(kind);
+  }
+}
+
+/** The end of the exhaustive switch: a payload kind without a branch does not compile. */
+function unknownPayload(kind: never): never {
+  throw new Error(`no annotation for request payload ${String(kind)}`);
 }
 
 /**
@@ -103,38 +146,13 @@ function fieldsOf(layout: Layout, b: Uint8Array, base: number, prefix: string): 
 export function annotateRequest<Cmd extends CommandName>(command: Cmd, params: object, options: { showKeys?: boolean } = {}): AnnotatedRequest {
   const req = (codec.encodeRequest as (c: CommandName, p: object) => Uint8Array)(command, params);
   const h = codec.decodeHeader(req);
-  const fields = fieldsOf(dmIoctl, req, 0, 'dm_ioctl');
-  let end = DM_DATA_START;
-  const s = DM_DATA_START;
-  if (command === 'load') {
-    let at = s;
-    for (let i = 0; i < h.target_count; i++) {
-      fields.push(...fieldsOf(dmTargetSpec, req, at, `spec[${i}]`));
-      const next = view(req).getUint32(at + dmTargetSpec.offsetOf.next, LE);
-      if (!options.showKeys) {
-        let nul = at + dmTargetSpec.size;
-        while (nul < req.length && req[nul] !== 0) nul++;
-        maskParamBytes(codec.records.spec.decode(view(req), req, at).target_type, req.subarray(at + dmTargetSpec.size, nul));
-      }
-      const p = cString(req, at + dmTargetSpec.size, req.length);
-      fields.push({ offset: at + dmTargetSpec.size, size: p.next - (at + dmTargetSpec.size), field: `spec[${i}].params`, value: JSON.stringify(p.text) });
-      end = at + next;
-      at += next;
-    }
-  } else if (command === 'message') {
-    fields.push(...fieldsOf(dmTargetMsg, req, s, 'dm_target_msg'));
-    const p = cString(req, s + dmTargetMsg.offsetOf.message, req.length);
-    fields.push({ offset: s + dmTargetMsg.offsetOf.message, size: p.next - (s + dmTargetMsg.offsetOf.message), field: 'dm_target_msg.message', value: JSON.stringify(p.text) });
-    end = p.next;
-  } else if (command === 'rename' || command === 'setGeometry') {
-    const p = cString(req, s, req.length);
-    fields.push({ offset: s, size: p.next - s, field: command === 'rename' ? (h.flags & C.DM_UUID_FLAG ? 'new_uuid' : 'new_name') : 'geometry', value: JSON.stringify(p.text) });
-    end = p.next;
-  }
+  const payload = payloadFields(COMMAND_TABLE[command].request, command, req, h, options.showKeys === true);
+  const fields = [...annotateLayout(dmIoctl, req, 0, 'dm_ioctl'), ...payload.fields];
+  let end = payload.end;
   end = Math.min(Math.max(end, DM_DATA_START), req.length);
   return {
     command,
-    ioctl: KERNEL_COMMAND_NAMES[command],
+    ioctl: COMMAND_TABLE[command].kernelName,
     request: `0x${requestCode(command).toString(16)}`,
     size: h.data_size,
     bytes: req.subarray(0, end),
@@ -192,7 +210,7 @@ export function parseHex(text: string): Uint8Array {
   let t = text.trim();
   if (t.startsWith('"') || t.includes('\\x')) t = t.replace(/["\s]/g, '').replace(/\\x/g, '');
   t = t.replace(/0x/gi, '').replace(/[\s:,]/g, '');
-  if (!/^[0-9a-fA-F]*$/.test(t) || t.length % 2 !== 0) throw new Error('not hex: expected pairs of hex digits (spaces, 0x and \\x prefixes allowed)');
+  if (!/^[0-9a-fA-F]*$/.test(t) || t.length % 2 !== 0) throw new C.DmCodecError('INVALID_ARGUMENT', 'not hex: expected pairs of hex digits (spaces, 0x and \\x prefixes allowed)', 'hex');
   const out = new Uint8Array(t.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
   return out;
@@ -205,9 +223,9 @@ const ALIASES: Record<string, CommandName> = {
 
 /** A command by client name (`listDevices`), kernel name (`DM_LIST_DEVICES`, `LIST_DEVICES`) or dmsetup verb (`ls`). */
 export function resolveCommand(name: string): CommandName | undefined {
-  if ((COMMANDS as readonly string[]).includes(name)) return name as CommandName;
+  if (isCommand(name)) return name;
   const upper = name.toUpperCase().replace(/^DM_/, '');
-  for (const c of COMMANDS) if (KERNEL_COMMAND_NAMES[c].replace(/^DM_/, '') === upper) return c;
+  for (const c of COMMANDS) if (COMMAND_TABLE[c].kernelName.replace(/^DM_/, '') === upper) return c;
   return Object.hasOwn(ALIASES, name) ? ALIASES[name] : undefined; // `decode constructor` is no alias
 }
 
@@ -225,5 +243,5 @@ export function decodeReplyHex(command: CommandName, bytes: Uint8Array): { comma
   const header = jsonSafe(codec.decodeHeader(bytes)) as Record<string, unknown>;
   header.flagNames = flagNames(Number(header.flags));
   const reply = jsonSafe(codec.decodeReply(command, bytes)) as Record<string, unknown>;
-  return { command, ioctl: KERNEL_COMMAND_NAMES[command], header, reply };
+  return { command, ioctl: COMMAND_TABLE[command].kernelName, header, reply };
 }

@@ -1,24 +1,29 @@
 /**
- * `dmctl`: a dmsetup-compatible command line on the public client. Verbs, arguments
+ * devicemapper/cli — `dmctl`, a dmsetup-compatible command line on the public client.
+ * This entry point carries the CLI's `--json` schemas and `runDmctl`; the package root
+ * exports the library only.
+ * Verbs, arguments
  * and exit codes follow dmsetup (0 = success, 1 = failure or usage error); every
  * verb that prints takes `--json` (schemas in ./schemas.ts); `--dry-run [--hex|--json]`
  * shows the exact ioctl requests instead of sending them; `dmctl decode` turns a reply
  * (hex, e.g. from strace) into JSON.
  */
 import { parseArgs } from 'node:util';
-import { describeValue, objectArg, valueArg } from '../args.js';
-import { DmArgumentError } from '../errors.js';
+import { DmArgumentError } from '../index.js';
 import { Ctx, defaultIo, UsageError, type CliIo, type Options } from './context.js';
 import { errorJson, formatError } from './errors.js';
 import { decodeReplyHex, parseHex, resolveCommand } from './hex.js';
 import * as life from './lifecycle.js';
 import * as query from './query.js';
+import * as udev from './udev.js';
 import { DecodeOutputSchema, ErrorOutputSchema } from './schemas.js';
 
+export * from './schemas.js';
+export { run as runDmctl };
 export type { CliIo } from './context.js';
 export { parseTable } from './context.js';
 export { mangle, unmangle, type ManglingMode } from './mangle.js';
-export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand } from './hex.js';
+export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand, type AnnotatedField, type AnnotatedRequest } from './hex.js';
 
 interface Verb {
   usage: string;
@@ -37,6 +42,7 @@ async function decode(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+/** @internal dmctl's verbs by name (tests and help read it). */
 export const VERBS: Record<string, Verb> = {
   version: { usage: 'version', help: 'Library and kernel driver versions.', run: query.version },
   targets: { usage: 'targets', help: 'Loaded target types and their versions.', run: query.targets },
@@ -64,6 +70,12 @@ export const VERBS: Record<string, Verb> = {
   wait: { usage: 'wait <device> [<event_nr>] [--noflush]', help: 'Wait until the device\'s event number differs from event_nr (default 0).', run: query.wait },
   setgeometry: { usage: 'setgeometry <device> <cyl> <head> <sect> <start>', help: 'Set the device geometry.', run: life.setgeometry },
   mknodes: { usage: 'mknodes [<device>...]', help: 'Make /dev/mapper match the kernel.', run: life.mknodes },
+  udevcreatecookie: { usage: 'udevcreatecookie', help: 'Create a udev transaction cookie (prints it; nothing where udev sync is off).', run: udev.udevcreatecookie },
+  udevreleasecookie: { usage: 'udevreleasecookie [<cookie>]', help: 'Wait for udev to complete a cookie, then remove it.', run: udev.udevreleasecookie },
+  udevflags: { usage: 'udevflags <cookie>', help: 'The DM_UDEV_* flags a cookie carries (as udev rules import them).', run: udev.udevflags },
+  udevcomplete: { usage: 'udevcomplete <cookie>', help: 'Complete one uevent of a cookie (what udev\'s 95-dm-notify.rules runs).', run: udev.udevcomplete },
+  udevcomplete_all: { usage: 'udevcomplete_all [<age_in_minutes>] [-y|--yes]', help: 'Remove every cookie semaphore not changed or used for the age.', run: udev.udevcompleteAll },
+  udevcookies: { usage: 'udevcookies', help: 'List the cookie semaphores with their values.', run: udev.udevcookies },
   decode: {
     usage: 'decode <command> <hex>|-',
     help: 'Decode a reply buffer (hex, e.g. from strace -X raw -e ioctl) into JSON. <command>: listDevices, DM_LIST_DEVICES or ls, ….', run: decode,
@@ -74,6 +86,7 @@ export const VERBS: Record<string, Verb> = {
  * The verb a user typed, or undefined. An own-property check, not `VERBS[name]`: the
  * name is user text, and `constructor`, `toString` or `__proto__` would otherwise find
  * Object.prototype's members ("verb.run is not a function").
+ * @internal
  */
 export function verbNamed(name: string): Verb | undefined {
   return Object.hasOwn(VERBS, name) ? VERBS[name] : undefined;
@@ -107,9 +120,13 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   manglename: { type: 'string' },
   noudevsync: { type: 'boolean' },
+  noudevrules: { type: 'boolean' },
+  udevcookie: { type: 'string' },
+  yes: { type: 'boolean', short: 'y' },
   'udev-timeout': { type: 'string' },
 } as const;
 
+/** @internal dmctl's usage text. */
 export function usage(): string {
   const lines = Object.entries(VERBS).map(([, v]) => `  ${v.usage}`);
   return [
@@ -123,19 +140,32 @@ export function usage(): string {
     '  --dry-run [--hex]      print the ioctl requests instead of sending them (--hex: annotated bytes, --json: JSON)',
     '  -u|--uuid <uuid>, -j|--major <major> -m|--minor <minor>   select the device instead of a name',
     '  --manglename auto|hex|none   name mangling, as dmsetup (default auto, or $DM_DEFAULT_NAME_MANGLING_MODE)',
-    '  --udev-timeout <ms>    how long to wait for udev to make /dev/mapper nodes (default 10000)',
+    '  --udev-timeout <ms>    how long to wait for udev (cookie or /dev/mapper node; default 30000 / 10000)',
+    '  --noudevsync           send no udev cookie (nodes: wait for udev, else make them), --noudevrules: disable dm rules',
+    '  --udevcookie <cookie>  join a udev transaction (also $DM_UDEV_COOKIE): no wait; udevreleasecookie waits',
     '  -v|--verbose, -h|--help',
     '',
     'Exit status: 0 on success, 1 on failure (as dmsetup).',
   ].join('\n') + '\n';
 }
 
+/** What a bad argument of run() is, for its message (never String(v): a Symbol would throw). */
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? `the string ${JSON.stringify(v)}` : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
 /** Runs one dmctl command line; resolves to the exit status. */
 export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
   // Programmer errors, not usage errors: thrown, not turned into an exit status.
-  if (!Array.isArray(argv)) throw new DmArgumentError('argv', 'an array of strings', describeValue(argv));
-  for (let i = 0; i < argv.length; i++) valueArg(argv[i], `argv[${i}]`, 'string');
-  objectArg(ioOverrides, 'io', 'an object of CliIo overrides');
+  if (!Array.isArray(argv)) throw new DmArgumentError('argv', 'an array of strings', describe(argv));
+  for (let i = 0; i < argv.length; i++) {
+    if (typeof argv[i] !== 'string') throw new DmArgumentError(`argv[${i}]`, 'a string', describe(argv[i]));
+  }
+  if (ioOverrides === null || typeof ioOverrides !== 'object' || Array.isArray(ioOverrides)) {
+    throw new DmArgumentError('io', 'an object of CliIo overrides', describe(ioOverrides));
+  }
   const io: CliIo = { ...defaultIo(), ...ioOverrides };
   let parsed: { values: Options; positionals: string[] };
   try {

@@ -4,18 +4,17 @@
  * success (`--json` prints a result document), and they keep `/dev/mapper` in step
  * (lib/nodes.ts) after resume, rename and remove.
  */
-import type { DeviceInfo, TargetSpecInput } from '../../codec/index.js';
-import { DmError, DmIdentityError, ERRNO } from '../errors.js';
-import { addressOf, checkReply, identityOf, type DeviceIdentity } from '../identity.js';
-import { tableCarriesKeys } from '../redact.js';
-import { addNode, removeNode, renameNode, syncNodes, type NodeResult } from '../nodes.js';
+import { tableCarriesKeys, type DeviceInfo, type TargetSpecInput } from '../../codec/index.js';
+import {
+  addNode, addressOf, checkReply, DmError, DmIdentityError, ERRNO, identityOf, removeNode, renameNode, syncNodes, type DeviceIdentity, type NodeResult,
+} from '../index.js';
 import { Ctx, intArg, parseTable, u64Arg, UsageError } from './context.js';
 import { infoLong, readAhead } from './format.js';
 import { MessageOutputSchema, MknodesOutputSchema, ResultOutputSchema } from './schemas.js';
 
 type ResultDevice = { name: string; uuid: string | null; major: number | null; minor: number | null; deferred?: boolean; node?: NodeResult['action'] };
 
-function resultOf(ctx: Ctx, d: { name: string; uuid: string; nameBytes?: Uint8Array | undefined; uuidBytes?: Uint8Array | undefined; dev?: { major: number; minor: number } }, extra: Partial<ResultDevice> = {}): ResultDevice {
+function resultOf(ctx: Ctx, d: { name: string; uuid: string | null; nameBytes?: Uint8Array | undefined; uuidBytes?: Uint8Array | undefined; dev?: { major: number; minor: number } }, extra: Partial<ResultDevice> = {}): ResultDevice {
   return { name: ctx.displayName(d), uuid: d.uuid ? ctx.displayUuid(d) : null, major: d.dev?.major ?? null, minor: d.dev?.minor ?? null, ...extra };
 }
 
@@ -65,7 +64,7 @@ export async function create(ctx: Ctx): Promise<number> {
   let d: DeviceInfo;
   let node: NodeResult['action'] | undefined;
   if (targets) {
-    d = await dm.createDevice({ name: kname, uuid, minor, table: targets, readOnly, secure });
+    d = await dm.createDevice({ name: kname, uuid, minor, table: targets, readOnly, secure, ...ctx.udevOptions() });
     node = await nodeAdded(ctx, d);
   } else {
     d = await dm.create({ name: kname, uuid, minor });
@@ -124,7 +123,7 @@ export async function remove(ctx: Ctx): Promise<number> {
         /* dmsetup ignores a failed error-table swap and still removes */
       }
     }
-    const r = await dm.removeDevice(addressOf(ours), { deferred: ctx.opts.deferred, retries: ctx.opts.retry ? 25 : 1, expect: ours });
+    const r = await dm.removeDevice(addressOf(ours), { deferred: ctx.opts.deferred, retries: ctx.opts.retry ? 25 : 1, expect: ours, ...ctx.udevOptions() });
     const o = ctx.nodeOptions();
     let node: NodeResult['action'] | undefined;
     if (o && !r.deferred && r.name) node = (await removeNode(r.name, { ...o, ueventGenerated: r.ueventGenerated })).action;
@@ -143,7 +142,7 @@ export async function removeAll(ctx: Ctx): Promise<number> {
   let left = await dm.list();
   if (ctx.opts.force && left.length) {
     for (const d of left) {
-      const ours = identityOf({ name: d.name, nameBytes: d.nameBytes, uuid: d.uuid ?? '', uuidBytes: d.uuidBytes ?? undefined, dev: d.dev });
+      const ours = identityOf({ name: d.name, nameBytes: d.nameBytes, uuid: d.uuid ?? null, uuidBytes: d.uuidBytes ?? undefined, dev: d.dev });
       await errorTable(ctx, ours).catch(() => undefined);
     }
     await dm.removeAll({ deferred: ctx.opts.deferred });
@@ -152,7 +151,7 @@ export async function removeAll(ctx: Ctx): Promise<number> {
   const o = ctx.nodeOptions();
   if (o) await syncNodes(dm, o);
   const gone = before.filter((b) => !left.some((l) => l.name === b.name));
-  printResult(ctx, gone.map((d) => resultOf(ctx, { name: d.name, nameBytes: d.nameBytes, uuid: d.uuid ?? '', uuidBytes: d.uuidBytes, dev: d.dev })));
+  printResult(ctx, gone.map((d) => resultOf(ctx, { name: d.name, nameBytes: d.nameBytes, uuid: d.uuid ?? null, uuidBytes: d.uuidBytes, dev: d.dev })));
   if (ctx.opts.force && left.length) {
     ctx.io.stderr(`Unable to remove ${left.length} device(s).\n`);
     return 1;
@@ -167,7 +166,7 @@ async function suspendResume(ctx: Ctx, action: 'suspend' | 'resume'): Promise<nu
   const dm = await ctx.dm();
   const out: ResultDevice[] = [];
   for (const id of ids) {
-    const d = action === 'suspend' ? await dm.suspend(id, flags) : await dm.resume(id, flags);
+    const d = action === 'suspend' ? await dm.suspend(id, flags) : await dm.resume(id, { ...flags, ...ctx.udevOptions() });
     const node = action === 'resume' ? await nodeAdded(ctx, d) : undefined;
     verboseInfo(ctx, d);
     out.push(resultOf(ctx, d, node ? { node } : {}));
@@ -232,11 +231,11 @@ export async function rename(ctx: Ctx): Promise<number> {
   const before = await dm.info(id);
   if (!before.exists) throw new DmError({ command: 'rename', errno: 6, device: id });
   // By uuid or dev the client resolves, renames and checks the device itself (lib/identity.ts);
-  // DM_DEV_RENAME's reply names the old name and the dev of the device the kernel renamed.
-  const d = await dm.rename(id, target);
+  // rename() resolves with the device as it now is (its new name or uuid).
+  const d = await dm.rename(id, target, ctx.udevOptions());
   let node: NodeResult['action'] | undefined;
   const o = ctx.nodeOptions();
-  if (o && 'newName' in target) node = (await renameNode(d.name, target.newName, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
+  if (o && 'newName' in target) node = (await renameNode(before.name, target.newName, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
   printResult(ctx, [resultOf(ctx, { name: 'newName' in target ? target.newName : d.name, uuid: 'newUuid' in target ? target.newUuid : before.uuid, dev: d.dev }, node ? { node } : {})]);
   return 0;
 }

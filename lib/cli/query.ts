@@ -7,6 +7,8 @@
 import type { DeviceId, DeviceInfo, ListedDevice, TargetLine } from '../../codec/index.js';
 import { Ctx, intArg, UsageError } from './context.js';
 import { errorJson, formatError } from './errors.js';
+import { DeviceTree, type TreeNode } from '../index.js';
+import { drawTree, parseTreeOptions, sysfsLabels, TreeOptionError, utf8Locale, type TreeOptions } from './tree.js';
 import {
   deviceName, depsLine, DEFAULT_REPORT_FIELDS, hideKeys, infoLong, lsLine, lsTargetLine, readAhead, report, targetLine, targetsLine,
   type ReportRow,
@@ -42,6 +44,16 @@ async function all(ctx: Ctx): Promise<ListedDevice[]> {
   return (await ctx.dm()).list();
 }
 
+/** `-o` with --tree: dmsetup's tree options (lib/cli/tree.ts). */
+function treeOptions(ctx: Ctx): TreeOptions {
+  try {
+    return parseTreeOptions(ctx.opts.options, utf8Locale(ctx.io.env), ctx.io.columns);
+  } catch (e) {
+    if (e instanceof TreeOptionError) throw new UsageError(`${e.message}\nCouldn't process command line.`);
+    throw e;
+  }
+}
+
 function devNameType(ctx: Ctx): 'devno' | 'devname' | 'blkdevname' {
   const o = ctx.opts.options;
   if (o === undefined || o === 'devno') return 'devno';
@@ -69,9 +81,11 @@ export async function ls(ctx: Ctx): Promise<number> {
     return 0;
   }
   if (ctx.opts.tree) {
-    const tree = await buildTree(ctx, list);
-    if (ctx.json) ctx.printJson(LsOutputSchema, { devices: list.map(json), tree });
-    else ctx.out(list.length === 0 ? 'No devices found\n' : drawTree(tree));
+    // dmsetup parses the tree options first: a bad one fails before anything is listed.
+    const options = ctx.json ? undefined : treeOptions(ctx);
+    const tree = DeviceTree.readSync(dm, { sysfs: ctx.io.sysfs });
+    if (ctx.json) ctx.printJson(LsOutputSchema, { devices: list.map(json), tree: treeJson(ctx, tree) });
+    else ctx.out(list.length === 0 ? 'No devices found\n' : drawTree(tree, options!, sysfsLabels(ctx.io.sysfs, (n) => ctx.displayName(n.info!))));
     return 0;
   }
   if (ctx.json) { ctx.printJson(LsOutputSchema, { devices: list.map(json) }); return 0; }
@@ -86,38 +100,13 @@ export async function ls(ctx: Ctx): Promise<number> {
   return 0;
 }
 
-async function buildTree(ctx: Ctx, list: readonly ListedDevice[]): Promise<TreeNodeJson[]> {
-  const dm = await ctx.dm();
-  const key = (d: { major: number; minor: number }) => `${d.major}:${d.minor}`;
-  const byDev = new Map(list.map((d) => [key(d.dev), d]));
-  const deps = new Map<string, { major: number; minor: number }[]>();
-  const used = new Set<string>();
-  for (const d of list) {
-    const ds = await dm.deps(idOf(d)).catch(() => []);
-    deps.set(key(d.dev), ds.map((x) => ({ major: x.major, minor: x.minor })));
-    for (const x of ds) used.add(key(x));
-  }
-  const node = (dev: { major: number; minor: number }, depth: number): TreeNodeJson => {
-    const d = byDev.get(key(dev));
-    return {
-      name: d ? ctx.displayName(d) : null, major: dev.major, minor: dev.minor,
-      children: depth > 100 ? [] : (deps.get(key(dev)) ?? []).map((x) => node(x, depth + 1)),
-    };
-  };
-  return list.filter((d) => !used.has(key(d.dev))).map((d) => node(d.dev, 0));
-}
-
-/** An ASCII tree like `dmsetup ls --tree` (drawing differs in detail: see README). */
-function drawTree(roots: readonly TreeNodeJson[]): string {
-  let out = '';
-  const walk = (n: TreeNodeJson, prefix: string, last: boolean, top: boolean) => {
-    const label = `${n.name ?? ''} (${n.major}:${n.minor})`.trimStart();
-    out += top ? `${label}\n` : `${prefix}${last ? '`-' : '|-'}${label}\n`;
-    const childPrefix = top ? ' ' : `${prefix}${last ? '  ' : '| '}`;
-    n.children.forEach((c, i) => walk(c, childPrefix, i === n.children.length - 1, false));
-  };
-  for (const r of roots) walk(r, '', true, true);
-  return out;
+/** The --json form of the tree: the top-level devices, each with what it uses below it. */
+function treeJson(ctx: Ctx, tree: DeviceTree): TreeNodeJson[] {
+  const node = (n: TreeNode, depth: number): TreeNodeJson => ({
+    name: n.kind === 'dm' && n.info ? ctx.displayName(n.info) : null, major: n.dev.major, minor: n.dev.minor,
+    children: depth > 100 ? [] : n.children.map((c) => node(c, depth + 1)),
+  });
+  return tree.roots.map((n) => node(n, 0));
 }
 
 /** The devices a multi-device verb runs on: the arguments, the -u/-j/-m device, or all. */

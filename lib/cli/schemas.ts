@@ -34,7 +34,7 @@ export const TargetLineSchema = z.object({
 });
 
 /** One device as `info` reports it (the fields of dmsetup's long info). */
-export const DeviceInfoSchema = z.object({
+export const DmctlDeviceInfoSchema = z.object({
   name: z.string(),
   uuid: z.string().nullable(),
   ...devno,
@@ -92,7 +92,7 @@ export const LsOutputSchema = z.object({
 });
 
 /** dmctl `info --json`. */
-export const InfoOutputSchema = z.object({ devices: z.array(DeviceInfoSchema) });
+export const InfoOutputSchema = z.object({ devices: z.array(DmctlDeviceInfoSchema) });
 
 /** dmctl `table --json`. */
 export const TableOutputSchema = z.object({
@@ -192,7 +192,7 @@ export const DmctlSchemas = {
 } as const;
 
 /** One device of dmctl `info --json`. */
-export type DmctlDeviceInfo = z.infer<typeof DeviceInfoSchema>;
+export type DmctlDeviceInfo = z.infer<typeof DmctlDeviceInfoSchema>;
 /** One table or status line of dmctl's `--json` output (u64 values as decimal strings). */
 export type DmctlTargetLine = z.infer<typeof TargetLineSchema>;
 /** dmctl `info --json`. */

@@ -61,7 +61,6 @@ const FLAGS = [
 /** The `crypt` target: builder, table parser and status parser (key-carrying). */
 export const crypt = defineTarget({
   type: 'crypt',
-  sensitive: true,
   shape: {
     /** `cipher[:keycount]-chainmode-ivmode[:ivopts]` or `capi:<spec>-ivmode`. */
     cipher: wordSchema,

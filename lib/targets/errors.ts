@@ -1,3 +1,5 @@
+import { DmBaseError } from '../../base/error.js';
+
 /**
  * Errors of the typed target layer. Messages never contain key material: for targets that
  * carry keys (crypt, integrity) the offending token is not quoted.
@@ -21,7 +23,7 @@ export type DmTargetErrorCode =
   /** Tokens left over after a table line that has no optional tail. */
   | 'TRAILING_FIELDS';
 
-export class DmTargetError extends Error {
+export class DmTargetError extends DmBaseError<DmTargetErrorCode> {
   override readonly name: string = 'DmTargetError';
   readonly code: DmTargetErrorCode;
   /** The target type, e.g. `thin-pool`. */

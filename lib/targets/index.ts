@@ -7,10 +7,10 @@ export {
   Cursor, Secret, deviceSchema, u64Schema,
   type DeviceRef, type DeviceResolver, type RedactedKey, type WithExtra,
 } from './common.js';
-export { nodeResolver, splitRdev } from './resolve.js';
+export { nodeResolver } from './resolve.js';
 export { defineTarget, type TargetUnit, type LineHead, type EmptyStatus } from './unit.js';
 export {
-  TARGET_UNITS, READ_ONLY_TARGETS, buildTarget, toTargetSpecs, tableNeedsSecure, tableNeedsReadOnly, wipeTargetSpecs, parseTarget, parseTable, parseStatus, normalise,
+  TARGET_UNITS, buildTarget, toTargetSpecs, tableNeedsSecure, tableNeedsReadOnly, wipeTargetSpecs, parseTarget, parseTable, parseStatus, normalise,
   loadTypedTable, createTypedDevice,
   type TargetType, type TypedTarget, type TypedTargetOf, type ParsedTarget, type ParsedTargetOf, type ParsedStatus, type ParsedStatusOf,
   type RawLine, type ParseOptions, type NormaliseOptions, type TableLoader, type DeviceCreator,

@@ -88,7 +88,6 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 /** The `integrity` target: builder, table parser and status parser (key-carrying). */
 export const integrity = defineTarget({
   type: 'integrity',
-  sensitive: true,
   shape: {
     device: deviceSchema,
     offset: u64Schema,

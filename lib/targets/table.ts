@@ -138,13 +138,10 @@ function linesArg(table: unknown, field = 'table'): void {
   });
 }
 
-/** Targets the kernel only accepts in a read-only table (verity: "Device must be readonly"). */
-export const READ_ONLY_TARGETS: ReadonlySet<string> = new Set(['verity']);
-
-/** True when the table must be loaded with `readOnly: true`. */
+/** True when the table must be loaded with `readOnly: true`: a line's unit says so (verity). */
 export function tableNeedsReadOnly(table: readonly { readonly type: string }[]): boolean {
   linesArg(table);
-  return table.some((t) => READ_ONLY_TARGETS.has(t.type));
+  return table.some((t) => Object.prototype.hasOwnProperty.call(TARGET_UNITS, t.type) && unitOf(t.type).readOnly);
 }
 
 /** Zero-fills the byte params of built specs (key material) once they have been loaded. */

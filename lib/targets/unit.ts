@@ -4,6 +4,7 @@
  * fills in, and its status parser.
  */
 import { z } from 'zod';
+import { carriesKeys } from '../../codec/index.js';
 import { u64Schema, type Cursor, type RenderContext, type Token } from './common.js';
 
 /** One target type's typed unit: schema, builder (`render`), table parser and status parser. */
@@ -13,8 +14,14 @@ export interface TargetUnit<T extends string = string, I = unknown, P = unknown,
   readonly schema: z.ZodType<I>;
   /** The whole line: `{ start, length, type, …params }`, compiled once. */
   readonly lineSchema: z.ZodType<I & LineHead<T>>;
-  /** May carry key material (crypt, integrity). */
+  /**
+   * May carry key material: the type is one of codec/secrets.ts's key-carrying targets
+   * (crypt, integrity), which also says where in the params their keys sit. Read from
+   * there, not declared per unit: codec errors mask keys too, and codec/ cannot import units.
+   */
   readonly sensitive: boolean;
+  /** The kernel accepts this target only in a read-only table (verity: "Device must be readonly"). */
+  readonly readOnly: boolean;
   /** The params words of a validated input. */
   render(input: I, ctx: RenderContext): Token[];
   /** Reads the params of a table line as the kernel prints them; keys as bytes. */
@@ -49,7 +56,7 @@ export function defineTarget<T extends string, Shape extends z.core.$ZodLooseSha
   type: T;
   shape: Shape;
   check?: (input: z.output<z.ZodObject<Shape, z.core.$strict>>, ctx: z.RefinementCtx) => void;
-  sensitive?: boolean;
+  readOnly?: boolean;
   render(input: z.output<z.ZodObject<Shape, z.core.$strict>>, ctx: RenderContext): Token[];
   parse(c: Cursor): P;
   defaults?(p: P, ctx: DefaultsContext): P;
@@ -69,7 +76,8 @@ export function defineTarget<T extends string, Shape extends z.core.$ZodLooseSha
     type: def.type,
     schema,
     lineSchema,
-    sensitive: def.sensitive ?? false,
+    sensitive: carriesKeys(def.type),
+    readOnly: def.readOnly ?? false,
     render: def.render,
     parse: def.parse,
     defaults: def.defaults ?? identity,

@@ -52,6 +52,8 @@ const ERROR = { restart: 'restart_on_error', panic: 'panic_on_error' } as const;
 /** The `verity` target: builder, table parser and status parser. */
 export const verity = defineTarget({
   type: 'verity',
+  // dm-verity's constructor: "Device must be readonly" (EINVAL) for a writable table.
+  readOnly: true,
   shape: {
     version: z.union([z.literal(0), z.literal(1)]),
     dataDevice: deviceSchema,

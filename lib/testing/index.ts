@@ -1,9 +1,14 @@
 /**
  * devicemapper/testing — a simulated device-mapper kernel for tests without root.
  */
+export type { SimErrorCode } from './targets.js';
 export { SimulatedKernel, SimError, splitArgs, BUILTIN_TARGETS, simKey, keyBytes } from './simulator.js';
 export type {
   SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget, SimInterceptor, SimIoctlEvent, SimIoctlOutcome,
+  SimCallFault,
 } from './simulator.js';
+export type { DeviceArea, TargetContext } from './targets.js';
+export { simFaults, SimFaults, type SimFaultMatch } from './faults.js';
 export { thinSim, ThinSim, type SimPool } from './thin-sim.js';
 export { simThinPoolIo, type SimThinPoolIo } from './sim-io.js';
+export { SimUdev, type SimUevent } from './udev-sim.js';

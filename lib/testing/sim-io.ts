@@ -6,6 +6,7 @@
 import type { ThinPoolIo } from '../thin-pool.js';
 import type { SimulatedKernel } from './simulator.js';
 import { thinSim } from './thin-sim.js';
+import { SimError } from './targets.js';
 
 export interface SimThinPoolIo extends ThinPoolIo {
   /** Sizes of the in-memory files. */
@@ -34,7 +35,7 @@ export function simThinPoolIo(kernel: SimulatedKernel): SimThinPoolIo {
     async ensureFile(file, bytes) {
       calls.push(`ensure ${file} ${bytes ?? ''}`.trim());
       const cur = files.get(file);
-      if (cur === undefined && bytes === undefined) throw new Error(`${file} does not exist`);
+      if (cur === undefined && bytes === undefined) throw new SimError('ENOENT', `${file} does not exist`);
       if (bytes !== undefined && (cur === undefined || cur < bytes)) files.set(file, bytes);
     },
     async attachLoop(file) {
@@ -55,21 +56,21 @@ export function simThinPoolIo(kernel: SimulatedKernel): SimThinPoolIo {
     async refreshLoop(p) {
       calls.push(`refresh ${p}`);
       const file = loops.get(p);
-      if (!file) throw new Error(`${p} is not attached`);
+      if (!file) throw new SimError('ENXIO', `${p} is not attached`);
       setLoop(p, Number(p.slice('/dev/loop'.length)), file);
     },
     async sectors(p) {
       const d = dmByPath(p);
       if (d) return (d.live?.lines ?? []).reduce((s, l) => s + l.length, 0n);
       const b = kernel.blockDevices.find((x) => x.path === p || `${x.major}:${x.minor}` === p);
-      if (!b) throw new Error(`no simulated block device ${p}`);
+      if (!b) throw new SimError('ENODEV', `no simulated block device ${p}`);
       return b.sectors;
     },
     nodePath: (dev) => `/dev/dm-${dev.minor}`,
     async discard(p) {
       calls.push(`discard ${p}`);
       const d = dmByPath(p);
-      if (!d) throw new Error(`no simulated dm device ${p}`);
+      if (!d) throw new SimError('ENXIO', `no simulated dm device ${p}`);
       thinSim(kernel).discard(d.name);
     },
   };

@@ -1,7 +1,6 @@
 /**
  * An in-memory device-mapper: it takes request bytes and returns reply bytes through the
- * same codec, with the semantics measured on kernels 4.47/4.48 (dm-ioctl.md §A.7–A.11,
- * §A.14). Users test their code against it without root:
+ * same codec, with the semantics measured on kernels 4.47/4.48 (docs/kernel-facts.md). Users test their code against it without root:
  *
  *   const kernel = new SimulatedKernel();
  *   const dm = await DeviceMapper.open({ backend: kernel.backend() });
@@ -13,17 +12,23 @@
  * simulated and the difference noted in a comment.
  */
 import {
-  createCodec, decodeDev, encodeDev, COMMANDS, DM_ACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG,
+  createCodec, decodeDev, encodeDev, commandByNumber, commandSpec, dmIoctl, dmNameList, dmNameListTrailer, dmTargetDeps,
+  dmTargetMsg, dmTargetSpec, dmTargetVersions, DM_DATA_START, DM_IOCTL, DM_MAX_TYPE_NAME, DM_NAME_LEN, DM_UUID_LEN, DM_ACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG,
   DM_DEFERRED_REMOVE, DM_IMA_MEASUREMENT_FLAG, DM_INACTIVE_PRESENT_FLAG, DM_MAX_DATA_SIZE, DM_MIN_DATA_SIZE,
   DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID, DM_NAME_LIST_FLAG_HAS_UUID, DM_PERSISTENT_DEV_FLAG, DM_QUERY_INACTIVE_TABLE_FLAG,
   DM_READONLY_FLAG, DM_SECURE_DATA_FLAG, DM_STATUS_TABLE_FLAG, DM_SUSPEND_FLAG, DM_UEVENT_GENERATED_FLAG, DM_UUID_FLAG,
   type CommandName, type Version,
 } from '../../codec/index.js';
-import { DmClosedError, ERRNO } from '../../ffi/errors.js';
-import type { Backend, ControlTransport, IoctlResult, Watcher } from '../backend.js';
+import { ERRNO, mapOpenError } from '../../ffi/errors.js';
+import type { Backend, IoctlResult } from '../backend.js';
+import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
+import { statsMessage, type SimStatsRegion } from './sim-stats.js';
+import { SimUdev } from './udev-sim.js';
 import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
 import { thinTargets } from './thin-sim.js';
 import { faultTargets } from './fault-sim.js';
+import { checkDeviceAreas } from './device-areas.js';
+import { storageTargets } from './storage-targets.js';
 
 export { SimError, splitArgs, BUILTIN_TARGETS };
 export type { ConstructedTarget, SimBlockDevice, SimTargetType };
@@ -34,7 +39,13 @@ export interface SimulatedKernelOptions {
   readonly version?: Version;
   /** Block major of dm devices (default 254). */
   readonly major?: number;
-  /** false = the caller lacks CAP_SYS_ADMIN: every ioctl gives EACCES. */
+  /**
+   * false = the caller is not root: opening a control fd (a client, a watcher) fails with
+   * the same `DmPermissionError` a non-root user gets from the 0600 root-owned
+   * /dev/mapper/control. Set `kernel.privileged = false` after a client opened to model a
+   * process that dropped CAP_SYS_ADMIN: its ioctls then fail with `DmError` EACCES, as the
+   * kernel's `capable()` check answers.
+   */
   readonly privileged?: boolean;
   /**
    * How TABLE_STATUS fills `dm_target_spec.target_type` (docs/kernel-facts.md, "Stale
@@ -45,6 +56,11 @@ export interface SimulatedKernelOptions {
    * before the 2023 change still used strncpy).
    */
   readonly targetTypeCopy?: 'strncpy' | 'strscpy_pad';
+  /**
+   * A simulated udevd with dm's rules (udev-sim.ts): clients on this kernel then default to
+   * `udev: 'sync'`, and their cookies are completed by it. Default: none (no udev).
+   */
+  readonly udev?: boolean;
 }
 
 interface SimTable {
@@ -61,6 +77,10 @@ export interface SimDevice {
   name: string;
   uuid: string | undefined;
   readonly minor: number;
+  /**
+   * Opens by users of /dev/dm-N (`openDevice()`). The open count the kernel reports adds one
+   * per other mapped device whose live or inactive table uses this one (`openTotal()`).
+   */
   openCount: number;
   eventNr: number;
   suspended: boolean;
@@ -71,7 +91,7 @@ export interface SimDevice {
   diskAdded: boolean;
   geometry: string | undefined;
   /** dm-stats regions (@stats_create …), by id. */
-  stats: Map<number, { start: bigint; length: bigint; step: bigint }>;
+  stats: Map<number, SimStatsRegion>;
 }
 
 /** One ioctl of a client on this kernel, as an interceptor sees it (`intercept()`). */
@@ -80,6 +100,18 @@ export interface SimIoctlEvent {
   readonly label: string | undefined;
   /** The command, or undefined for a number the kernel does not know. */
   readonly command: CommandName | undefined;
+  /** The device name of the request header (simKey form), undefined when empty. */
+  readonly name?: string | undefined;
+  /** The uuid of the request header (simKey form), undefined when empty. */
+  readonly uuid?: string | undefined;
+}
+
+/** A fault for one call, decided by an interceptor's `fault()` (see `simFaults()`). */
+export interface SimCallFault {
+  /** Fail the call with this errno number before the kernel sees it. */
+  readonly errno?: number;
+  /** Hold the call this long first (ms): an async call waits on a timer, a sync call blocks. */
+  readonly delayMs?: number;
 }
 
 /** What the call did, for `after` (the event of `before` plus the outcome). */
@@ -101,32 +133,51 @@ export interface SimIoctlOutcome extends SimIoctlEvent {
 export interface SimInterceptor {
   /** Called before every ioctl of the client. */
   before?(e: SimIoctlEvent): void;
+  /** Runs after `before`: a fault for this call (fail it, delay it), or undefined. The first one wins. */
+  fault?(e: SimIoctlEvent): SimCallFault | undefined;
   /** Called after every ioctl of the client, with its outcome. */
   after?(e: SimIoctlOutcome): void;
 }
 
 type Handler = (k: Call, size: number) => number;
 
+/** dm_ioctl's field offsets (codec/records.ts). */
+const H = dmIoctl.offsetOf;
+/** Where a payload-returning command writes (get_result_buffer(): data_start = the aligned header). */
+const OUT = DM_DATA_START;
+const SPEC = dmTargetSpec.size;
+const NL = dmNameList.offsetOf;
+const NT = dmNameListTrailer.offsetOf;
+const DEPS = dmTargetDeps.offsetOf;
+const MSG = dmTargetMsg.offsetOf;
+const TV = dmTargetVersions.offsetOf;
+
 /** The kernel's view of one ioctl in progress: its private copy of the buffer. */
 class Call {
   constructor(readonly buf: Uint8Array, readonly view: DataView, readonly le: boolean, readonly fd: SimFd) {}
-  get dataSize(): number { return this.view.getUint32(12, this.le); }
-  set dataSize(v: number) { this.view.setUint32(12, v, this.le); }
-  get dataStart(): number { return this.view.getUint32(16, this.le); }
-  set dataStart(v: number) { this.view.setUint32(16, v, this.le); }
-  get flags(): number { return this.view.getUint32(28, this.le); }
-  set flags(v: number) { this.view.setUint32(28, v >>> 0, this.le); }
-  get eventNr(): number { return this.view.getUint32(32, this.le); }
-  get targetCount(): number { return this.view.getUint32(20, this.le); }
-  get dev(): bigint { return this.view.getBigUint64(40, this.le); }
+  get dataSize(): number { return this.view.getUint32(H.data_size, this.le); }
+  set dataSize(v: number) { this.view.setUint32(H.data_size, v, this.le); }
+  get dataStart(): number { return this.view.getUint32(H.data_start, this.le); }
+  set dataStart(v: number) { this.view.setUint32(H.data_start, v, this.le); }
+  get flags(): number { return this.view.getUint32(H.flags, this.le); }
+  set flags(v: number) { this.view.setUint32(H.flags, v >>> 0, this.le); }
+  get eventNr(): number { return this.view.getUint32(H.event_nr, this.le); }
+  set eventNr(v: number) { this.view.setUint32(H.event_nr, v, this.le); }
+  set openCount(v: number) { this.view.setInt32(H.open_count, v, this.le); }
+  get targetCount(): number { return this.view.getUint32(H.target_count, this.le); }
+  set targetCount(v: number) { this.view.setUint32(H.target_count, v, this.le); }
+  get dev(): bigint { return this.view.getBigUint64(H.dev, this.le); }
+  set dev(v: bigint) { this.view.setBigUint64(H.dev, v, this.le); }
   /** A C string of at most `max` bytes at `off`, as its simKey (lossless). */
   key(off: number, max: number): string {
     let end = off;
     while (end < off + max && this.buf[end] !== 0) end++;
     return simKey(this.buf.subarray(off, end));
   }
-  get name(): string { return this.key(48, 128); }
-  get uuid(): string { return this.key(176, 129); }
+  get name(): string { return this.key(H.name, DM_NAME_LEN); }
+  get uuid(): string { return this.key(H.uuid, DM_UUID_LEN); }
+  set name(key: string) { this.setString(H.name, DM_NAME_LEN, key); }
+  set uuid(key: string) { this.setString(H.uuid, DM_UUID_LEN, key); }
   /** strscpy of a simKey's bytes. */
   setString(off: number, max: number, key: string): void {
     const b = keyBytes(key);
@@ -134,8 +185,6 @@ class Call {
     this.buf.set(b.subarray(0, max - 1), off);
   }
 }
-
-interface SimFd { armedEventNr: number; closed: boolean }
 
 /**
  * The order of LIST_DEVICES before 4.45: the kernel walks its 64 name-hash buckets in
@@ -182,6 +231,10 @@ function startsWith(key: string, prefix: string): boolean {
 
 const align8 = (n: number) => (n + 7) & ~7;
 
+/** The path a simulated open names in its errors (the real node's). */
+const SIM_CONTROL_PATH = '/dev/mapper/control';
+
+/** An in-memory device-mapper kernel: `new SimulatedKernel().backend()` is a backend for `DeviceMapper.open()`. */
 export class SimulatedKernel {
   readonly version: Version;
   readonly major: number;
@@ -189,6 +242,8 @@ export class SimulatedKernel {
   /** dm_global_event_nr: bumped by create/remove/rename/remove_all, table events and table swaps. */
   globalEventNr = 0;
   readonly devices = new Map<string, SimDevice>();
+  /** The simulated udevd (`udev: true`), else undefined. */
+  readonly udev: SimUdev | undefined;
   readonly blockDevices: SimBlockDevice[] = [];
   /** Kernel log lines with their sequence numbers. */
   readonly log: { seq: number; text: string }[] = [];
@@ -216,12 +271,13 @@ export class SimulatedKernel {
     this.#targetTypeCopy = options.targetTypeCopy ?? (this.version[1] < 48 ? 'strncpy' : 'strscpy_pad');
     this.major = options.major ?? 254;
     this.privileged = options.privileged ?? true;
+    this.udev = options.udev ? new SimUdev() : undefined;
     for (const t of BUILTIN_TARGETS) {
       const v = builtinTargetVersion(t.name, this.version);
       this.#targets.set(t.name, v ? { ...t, version: v } : t);
     }
     // thin-pool, thin, flakey, delay (thin-sim.ts, fault-sim.ts): they need the kernel itself.
-    for (const t of [...thinTargets(this), ...faultTargets(this)]) this.#targets.set(t.name, t);
+    for (const t of [...thinTargets(this), ...faultTargets(this), ...storageTargets(this)]) this.#targets.set(t.name, t);
   }
 
   // ------------------------------------------------------------- test hooks ---
@@ -241,27 +297,54 @@ export class SimulatedKernel {
   /** A target event (thin-pool low-water mark, snapshot overflow…): event_nr + 1 and a global event. */
   triggerEvent(name: string | Uint8Array): void {
     const d = this.devices.get(simKey(name));
-    if (!d) throw new Error(`no simulated device ${name}`);
+    if (!d) throw new SimError('ENXIO', `no simulated device ${String(name)}`);
     this.#tableEvent(d);
   }
 
   /** Opens / closes the device as a user of /dev/dm-N would (open counts, EBUSY, deferred remove). */
   openDevice(name: string | Uint8Array): void {
     const d = this.devices.get(simKey(name));
-    if (!d) throw new Error(`no simulated device ${name}`);
+    if (!d) throw new SimError('ENXIO', `no simulated device ${String(name)}`);
     d.openCount++;
   }
 
   /** Undoes one {@link SimulatedKernel.openDevice}. */
   closeDevice(name: string | Uint8Array): void {
     const d = this.devices.get(simKey(name));
-    if (!d || d.openCount === 0) throw new Error(`simulated device ${name} is not open`);
+    if (!d || d.openCount === 0) throw new SimError('EINVAL', `simulated device ${String(name)} is not open`);
     d.openCount--;
-    // Like dm_blk_close(), the last close queues the deferred removal on a workqueue.
-    if (d.openCount === 0 && d.deferredRemove) {
-      setImmediate(() => {
-        if (this.devices.get(d.name) === d && d.openCount === 0 && d.deferredRemove) this.#destroy(d);
-      });
+    this.#lastClose(d);
+  }
+
+  /**
+   * The open count the kernel reports for `d`: its own opens plus one per other mapped device
+   * whose live or inactive table uses it (dm_get_table_device() opens each underlying device
+   * once per device, shared by both tables: docs/device-tree.md).
+   */
+  openTotal(d: SimDevice): number {
+    let holders = 0;
+    for (const u of this.devices.values()) {
+      if (u !== d && [u.live, u.inactive].some((t) => t?.lines.some((l) => l.target.deps.some((b) => b.major === this.major && b.minor === d.minor)))) holders++;
+    }
+    return d.openCount + holders;
+  }
+
+  /** Like dm_blk_close(), the last close queues a pending deferred removal on a workqueue. */
+  #lastClose(d: SimDevice): void {
+    if (!d.deferredRemove || this.openTotal(d) !== 0) return;
+    setImmediate(() => {
+      if (this.devices.get(d.name) === d && this.openTotal(d) === 0 && d.deferredRemove) this.#destroy(d);
+    });
+  }
+
+  /** A table was dropped (destroyed, cleared, swapped out): the devices it held are closed once. */
+  #released(t: SimTable | undefined): void {
+    for (const l of t?.lines ?? []) {
+      for (const b of l.target.deps) {
+        if (b.major !== this.major) continue;
+        const d = [...this.devices.values()].find((x) => x.minor === b.minor);
+        if (d) this.#lastClose(d);
+      }
     }
   }
 
@@ -281,8 +364,9 @@ export class SimulatedKernel {
   backend(options: { readonly label?: string } = {}): Backend {
     return {
       description: 'simulated kernel',
-      openControl: async () => this.#transport(options.label),
-      openWatcher: async () => this.#watcher(),
+      openControl: async () => { this.#checkOpen(); return simTransport(this.#port, options.label); },
+      openWatcher: async () => { this.#checkOpen(); return simWatcher(this.#port); },
+      ...(this.udev ? { openCookieHost: async () => this.udev!.host() } : {}),
       openKernelLog: () => {
         let cursor = this.#logSeq;
         return {
@@ -297,6 +381,13 @@ export class SimulatedKernel {
     };
   }
 
+  /** open() of the control node as a non-root user: EACCES on a 0600 root:root node. */
+  #checkOpen(): void {
+    if (this.privileged) return;
+    const err = Object.assign(new Error(`EACCES: permission denied, open '${SIM_CONTROL_PATH}'`), { code: 'EACCES', errno: -ERRNO.EACCES });
+    throw mapOpenError(err, SIM_CONTROL_PATH, 0o20600);
+  }
+
   /** Processes one ioctl on `buf` in place, as the kernel would; returns ioctl(2)'s result. */
   ioctl(request: number, buf: Uint8Array, fd: SimFd = { armedEventNr: this.globalEventNr, closed: false }): IoctlResult {
     const r = this.#process(request >>> 0, buf, fd);
@@ -305,37 +396,31 @@ export class SimulatedKernel {
 
   // -------------------------------------------------------------- transport ---
 
-  #transport(label: string | undefined): ControlTransport {
-    const fd: SimFd = { armedEventNr: this.globalEventNr, closed: false };
-    this.openFds++;
-    const kernel = this;
-    return {
-      get fd() { return fd.closed ? -1 : 1000; },
-      ioctl(request, buf) {
-        if (fd.closed) throw new DmClosedError('simulated control transport');
-        const event = kernel.#before(label, request);
-        const r = ((request >>> 0) & 0xff) === 8 ? kernel.#waitSync(request, buf, fd) : kernel.ioctl(request, buf, fd);
-        kernel.#after(event, r);
-        return r;
-      },
-      async ioctlAsync(request, buf) {
-        if (fd.closed) throw new DmClosedError('simulated control transport');
-        await new Promise((r) => setImmediate(r)); // the pool hop
-        const event = kernel.#before(label, request);
-        const r = ((request >>> 0) & 0xff) === 8 ? await kernel.#waitAsync(request, buf, fd) : kernel.ioctl(request, buf, fd);
-        kernel.#after(event, r);
-        return r;
-      },
-      close() {
-        if (!fd.closed) { fd.closed = true; kernel.openFds--; }
-      },
-    };
-  }
+  /** What this kernel's fds (sim-transport.ts) may see and do. */
+  readonly #port: SimKernelPort = {
+    globalEventNr: () => this.globalEventNr,
+    ioctl: (request, buf, fd) => this.ioctl(request, buf, fd),
+    sleepsForEvent: (request) => commandByNumber(request & 0xff) === 'wait',
+    addressedEventNr: (buf) => this.#peekDevice(buf)?.eventNr,
+    requestedEventNr: (buf) => new DataView(buf.buffer, buf.byteOffset).getUint32(H.event_nr, this.#le),
+    before: (label, request, buf) => this.#before(label, request, buf),
+    fault: (token) => this.#fault(token as SimIoctlEvent | undefined),
+    injected: (buf, errno) => this.#injected(buf, errno),
+    after: (token, r) => this.#after(token as SimIoctlEvent | undefined, r),
+    addListener: (l) => { this.#listeners.add(l); },
+    removeListener: (l) => { this.#listeners.delete(l); },
+    fdOpened: () => { this.openFds++; },
+    fdClosed: () => { this.openFds--; },
+  };
 
-  #before(label: string | undefined, request: number): SimIoctlEvent | undefined {
+  #before(label: string | undefined, request: number, buf: Uint8Array): SimIoctlEvent | undefined {
     this.#touched = undefined;
     if (this.#interceptors.size === 0 || this.#intercepting) return undefined;
-    const event: SimIoctlEvent = { label, command: ((request >>> 8) & 0xff) === 0xfd ? COMMANDS[request & 0xff] : undefined };
+    const header = buf.length >= DM_MIN_DATA_SIZE ? new Call(buf, new DataView(buf.buffer, buf.byteOffset, buf.byteLength), this.#le, { armedEventNr: 0, closed: false }) : undefined;
+    const event: SimIoctlEvent = {
+      label, command: ((request >>> 8) & 0xff) === DM_IOCTL ? commandByNumber(request & 0xff) : undefined,
+      name: header?.name || undefined, uuid: header?.uuid || undefined,
+    };
     this.#intercepting = true;
     try {
       for (const i of [...this.#interceptors]) i.before?.(event);
@@ -344,6 +429,29 @@ export class SimulatedKernel {
       this.#touched = undefined;
     }
     return event;
+  }
+
+  #fault(event: SimIoctlEvent | undefined): SimCallFault | undefined {
+    if (!event) return undefined;
+    this.#intercepting = true;
+    try {
+      for (const i of [...this.#interceptors]) {
+        const f = i.fault?.(event);
+        if (f) return f;
+      }
+      return undefined;
+    } finally {
+      this.#intercepting = false;
+    }
+  }
+
+  /** An injected failure: check_version() has written the kernel's version back, then the call fails. */
+  #injected(buf: Uint8Array, errno: number): IoctlResult {
+    if (buf.length >= 12 && errno !== ERRNO.EACCES && errno !== ERRNO.EPERM && errno !== ERRNO.EFAULT) {
+      const v = new DataView(buf.buffer, buf.byteOffset, 12);
+      this.version.forEach((x, i) => v.setUint32(4 * i, x, this.#le));
+    }
+    return { ret: -1, errno };
   }
 
   #after(event: SimIoctlEvent | undefined, r: IoctlResult): void {
@@ -357,63 +465,11 @@ export class SimulatedKernel {
     }
   }
 
-  /** DEV_WAIT would sleep in the kernel; a synchronous call cannot, so it fails with EAGAIN instead. */
-  #waitSync(request: number, buf: Uint8Array, fd: SimFd): IoctlResult {
-    const d = this.#peekDevice(buf);
-    if (d && d.eventNr === new DataView(buf.buffer, buf.byteOffset).getUint32(32, this.#le)) {
-      return { ret: -1, errno: ERRNO.EAGAIN };
-    }
-    return this.ioctl(request, buf, fd);
-  }
-
-  async #waitAsync(request: number, buf: Uint8Array, fd: SimFd): Promise<IoctlResult> {
-    const wanted = new DataView(buf.buffer, buf.byteOffset).getUint32(32, this.#le);
-    for (;;) {
-      const d = this.#peekDevice(buf);
-      if (!d || d.eventNr !== wanted) return this.ioctl(request, buf, fd);
-      await new Promise<void>((resolve) => {
-        const l = () => { this.#listeners.delete(l); resolve(); };
-        this.#listeners.add(l);
-      });
-    }
-  }
-
   #peekDevice(buf: Uint8Array): SimDevice | undefined {
     if (buf.length < DM_MIN_DATA_SIZE) return undefined;
-    const copy = buf.slice(0, 312); // a lookup writes name/uuid back: never into the caller's buffer here
+    const copy = buf.slice(0, DM_DATA_START); // a lookup writes name/uuid back: never into the caller's buffer here
     const h = new Call(copy, new DataView(copy.buffer), this.#le, { armedEventNr: 0, closed: false });
     try { return this.#lookup(h); } catch { return undefined; }
-  }
-
-  #watcher(): Watcher {
-    const fd: SimFd = { armedEventNr: this.globalEventNr, closed: false };
-    this.openFds++;
-    let cancel: (() => void) | undefined;
-    let cancelled = false;
-    return {
-      arm: () => { fd.armedEventNr = this.globalEventNr; },
-      check: () => this.globalEventNr !== fd.armedEventNr,
-      wait: () => new Promise((resolve) => {
-        const check = () => {
-          if (this.globalEventNr !== fd.armedEventNr) { done(); resolve('event'); }
-          else if (cancelled) { cancelled = false; done(); resolve('cancelled'); }
-        };
-        const done = () => { this.#listeners.delete(check); cancel = undefined; };
-        cancel = check;
-        this.#listeners.add(check);
-        // Like poll(), a wait returns at once for events that happened after the last arm.
-        queueMicrotask(check);
-      }),
-      cancel: () => { cancelled = true; const c = cancel; if (c) queueMicrotask(c); },
-      close: () => {
-        if (fd.closed) return;
-        fd.closed = true;
-        this.openFds--;
-        cancelled = true;
-        const c = cancel;
-        if (c) queueMicrotask(c);
-      },
-    };
   }
 
   #notify(): void {
@@ -440,31 +496,30 @@ export class SimulatedKernel {
 
   #process(request: number, user: Uint8Array, fd: SimFd): number {
     if (!this.privileged) return ERRNO.EACCES;                        // 1. capable()
-    if (((request >>> 8) & 0xff) !== 0xfd) return ERRNO.ENOTTY;       // 2. _IOC_TYPE
-    if (user.length < 12) return ERRNO.EFAULT;
+    if (((request >>> 8) & 0xff) !== DM_IOCTL) return ERRNO.ENOTTY;       // 2. _IOC_TYPE
+    if (user.length < H.data_size) return ERRNO.EFAULT;
     const uview = new DataView(user.buffer, user.byteOffset, user.byteLength);
-    const [maj, min] = [uview.getUint32(0, this.#le), uview.getUint32(4, this.#le)];
+    const [maj, min] = [uview.getUint32(H.version, this.#le), uview.getUint32(H.version + 4, this.#le)];
     // 3. check_version(): the kernel's version is written back whatever happens next.
-    uview.setUint32(0, this.version[0], this.#le);
-    uview.setUint32(4, this.version[1], this.#le);
-    uview.setUint32(8, this.version[2], this.#le);
+    this.version.forEach((v, i) => uview.setUint32(H.version + 4 * i, v, this.#le));
     if (maj !== 4 || min > this.version[1]) {
       this.#logLine(`ioctl: ioctl interface mismatch: kernel(${this.version.join('.')}), user(${maj}.${min}.x), cmd(${request & 0xff})`);
       return ERRNO.EINVAL;
     }
     const nr = request & 0xff;
     if (nr === 0) return 0;                                           // 4. DM_VERSION
-    const command = COMMANDS[nr];
+    const command = commandByNumber(nr);
     if (!command) return ERRNO.ENOTTY;                                // 5. lookup_ioctl()
     this.calls.set(command, (this.calls.get(command) ?? 0) + 1);
     // 6. copy_params()
     if (user.length < DM_MIN_DATA_SIZE) return ERRNO.EFAULT;
-    const requested = uview.getUint32(12, this.#le);
+    const requested = uview.getUint32(H.data_size, this.#le);
     if (requested < DM_MIN_DATA_SIZE || requested > DM_MAX_DATA_SIZE) return ERRNO.EINVAL;
-    const noParams = NO_PARAMS.has(command);
+    const spec = commandSpec(command);
+    const noParams = spec.noParams;
     if (!noParams && requested > user.length) return ERRNO.EFAULT;
     const size = noParams ? DM_MIN_DATA_SIZE : requested;
-    const kbuf = new Uint8Array(Math.max(size, 312));
+    const kbuf = new Uint8Array(Math.max(size, DM_DATA_START));
     kbuf.set(user.subarray(0, size));
     const call = new Call(kbuf, new DataView(kbuf.buffer), this.#le, fd);
     if (noParams) call.dataSize = DM_MIN_DATA_SIZE;
@@ -473,13 +528,14 @@ export class SimulatedKernel {
     // 7. validate_params()
     call.flags &= ~(DM_BUFFER_FULL_FLAG | DM_UEVENT_GENERATED_FLAG | DM_SECURE_DATA_FLAG | DM_DATA_OUT_FLAG);
     if (command !== 'removeAll' && command !== 'listDevices' && command !== 'listVersions') {
-      if (command === 'create' && kbuf[48] === 0) { this.#logLine('ioctl: name not supplied when creating device'); return ERRNO.EINVAL; }
-      if (command !== 'create' && kbuf[48] !== 0 && kbuf[176] !== 0) { this.#logLine('ioctl: only supply one of name or uuid, cmd(' + nr + ')'); return ERRNO.EINVAL; }
-      kbuf[48 + 127] = 0; // over-long strings are truncated, not rejected
-      kbuf[176 + 128] = 0;
+      if (command === 'create' && kbuf[H.name] === 0) { this.#logLine('ioctl: name not supplied when creating device'); return ERRNO.EINVAL; }
+      if (command !== 'create' && kbuf[H.name] !== 0 && kbuf[H.uuid] !== 0) { this.#logLine('ioctl: only supply one of name or uuid, cmd(' + nr + ')'); return ERRNO.EINVAL; }
+      kbuf[H.name + DM_NAME_LEN - 1] = 0; // over-long strings are truncated, not rejected
+      kbuf[H.uuid + DM_UUID_LEN - 1] = 0;
     }
     // 8. the handler works on a header whose data_size says "nothing returned yet".
     call.dataSize = DM_MIN_DATA_SIZE;
+    const cookie = call.eventNr; // DM_COOKIE of the uevent (resume, remove, rename); replies overwrite the field
     let r: number;
     try {
       r = this.#handlers[command](call, size);
@@ -488,7 +544,11 @@ export class SimulatedKernel {
       else throw e;
     }
     if (r === 0) {
-      if (GLOBAL_EVENT.has(command)) this.#globalEvent();              // 9.
+      if (spec.globalEvent) this.#globalEvent();              // 9.
+      // dm_kobject_uevent(): DM_COOKIE goes with the uevent the reply flags as generated.
+      if (this.udev && this.#touched && (call.flags & DM_UEVENT_GENERATED_FLAG) && (command === 'suspend' || command === 'remove' || command === 'rename')) {
+        this.udev.uevent({ action: command === 'remove' ? 'remove' : 'change', name: this.#touched.name, minor: this.#touched.minor, cookie });
+      }
       const out = call.dataSize;                                      // 10. copy back on success only
       user.set(kbuf.subarray(0, Math.min(out, user.length)));
     }
@@ -517,8 +577,8 @@ export class SimulatedKernel {
     }
     if (!d) throw new SimError('ENXIO', 'ioctl: device doesn\'t appear to be in the dev hash table.');
     this.#touched = d;
-    k.setString(48, 128, d.name);
-    k.setString(176, 129, d.uuid ?? '');
+    k.name = d.name;
+    k.uuid = d.uuid ?? '';
     if (d.inactive) k.flags |= DM_INACTIVE_PRESENT_FLAG;
     else k.flags &= ~DM_INACTIVE_PRESENT_FLAG;
     return d;
@@ -529,9 +589,9 @@ export class SimulatedKernel {
     let f = k.flags & ~(DM_SUSPEND_FLAG | DM_READONLY_FLAG | DM_ACTIVE_PRESENT_FLAG);
     if (d.suspended) f |= DM_SUSPEND_FLAG;
     if (d.deferredRemove) f |= DM_DEFERRED_REMOVE;
-    k.view.setBigUint64(40, encodeDev(this.major, d.minor), this.#le);
-    k.view.setInt32(24, d.openCount, this.#le);
-    k.view.setUint32(32, d.eventNr, this.#le);
+    k.dev = encodeDev(this.major, d.minor);
+    k.openCount = this.openTotal(d);
+    k.eventNr = d.eventNr;
     let count = 0;
     const inactiveQuery = (f & DM_QUERY_INACTIVE_TABLE_FLAG) !== 0;
     if (d.live) {
@@ -546,23 +606,26 @@ export class SimulatedKernel {
       count = d.inactive.lines.length;
     }
     k.flags = f;
-    k.view.setUint32(20, count, this.#le);
+    k.targetCount = count;
   }
 
   #table(d: SimDevice, k: Call): SimTable | undefined {
     return (k.flags & DM_QUERY_INACTIVE_TABLE_FLAG) ? d.inactive : d.live;
   }
 
-  /** get_result_buffer(): data_start becomes 312; returns the bytes available after it. */
+  /** get_result_buffer(): data_start becomes the aligned header size; returns the bytes available after it. */
   #resultBuffer(k: Call, size: number): number {
-    k.dataStart = 312;
-    return size > 312 ? size - 312 : 0;
+    k.dataStart = OUT;
+    return size > OUT ? size - OUT : 0;
   }
 
   #destroy(d: SimDevice): void {
     this.devices.delete(d.name);
     // __hash_remove(): a device with a live table raises a table event on its way out.
     if (d.live) this.#tableEvent(d);
+    // dm_destroy() drops both tables: the devices below are closed.
+    this.#released(d.live);
+    this.#released(d.inactive);
   }
 
   #checkName(name: string): void {
@@ -609,12 +672,12 @@ export class SimulatedKernel {
       // next_target(): the spec must lie after the previous params, with room for itself and a NUL.
       if (next < end || next < DM_MIN_DATA_SIZE) throw new SimError('EINVAL', 'ioctl: populate_table: next target spec overlaps');
       const off = next;
-      if (off + 40 + 1 > size) throw new SimError('EINVAL', 'ioctl: populate_table: invalid target spec');
+      if (off + SPEC + 1 > size) throw new SimError('EINVAL', 'ioctl: populate_table: invalid target spec');
       const spec = this.#codec.records.spec.decode(k.view, k.buf, off);
-      let nul = off + 40;
+      let nul = off + SPEC;
       while (nul < size && k.buf[nul] !== 0) nul++;
       if (nul >= size) throw new SimError('EINVAL', 'ioctl: populate_table: unterminated target params');
-      const params = dec.decode(k.buf.subarray(off + 40, nul));
+      const params = dec.decode(k.buf.subarray(off + SPEC, nul));
       end = nul + 1;
       next = off + spec.next;
       // dm_table_add_target() names the device by dm_device_name(): "major:minor" (docs/kernel-facts.md).
@@ -640,27 +703,29 @@ export class SimulatedKernel {
       }
       lines.push({ start: spec.sector_start, length: spec.length, type: type.name, target });
     }
+    checkDeviceAreas(lines, `${this.major}:${d.minor}`); // after every target is constructed (device-areas.ts)
     return { lines, readOnly: (k.flags & DM_READONLY_FLAG) !== 0 };
   }
 
   /** retrieve_status(): specs with `next` from data_start; partial fill on overflow. */
   #retrieveStatus(table: SimTable, k: Call, size: number): void {
     const len = this.#resultBuffer(k, size);
-    const base = 312;
+    const base = OUT;
     let out = 0;
     let used = 0;
     const asTable = (k.flags & DM_STATUS_TABLE_FLAG) !== 0;
     const ima = (k.flags & DM_IMA_MEASUREMENT_FLAG) !== 0;
     for (const line of table.lines) {
-      if (len - out <= 40) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
+      if (len - out <= SPEC) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
       const specOff = base + out;
-      const byte15 = k.buf[specOff + 24 + 15]!;
+      const lastTypeByte = specOff + dmTargetSpec.offsetOf.target_type + DM_MAX_TYPE_NAME - 1;
+      const byte15 = k.buf[lastTypeByte]!;
       this.#codec.records.spec.encode(k.view, k.buf, specOff, {
         sector_start: line.start, length: line.length, status: 0, next: 0, target_type: line.type.slice(0, 15),
       });
       // strncpy(spec->target_type, name, 15) never writes byte 15: it keeps the caller's byte.
-      if (this.#targetTypeCopy === 'strncpy') k.buf[specOff + 24 + 15] = byte15;
-      out += 40;
+      if (this.#targetTypeCopy === 'strncpy') k.buf[lastTypeByte] = byte15;
+      out += SPEC;
       const remaining = len - out;
       const text = enc.encode(asTable ? line.target.table : ima ? '' : line.target.status());
       // The target writes at most remaining-1 bytes and a NUL (snprintf-like DMEMIT).
@@ -674,10 +739,10 @@ export class SimulatedKernel {
       out = align8(base + out) - base;
       // The aligned position past the buffer is full too: `next` is then left unwritten (measured).
       if (out > len) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
-      k.view.setUint32(specOff + 20, out, this.#le);
+      k.view.setUint32(specOff + dmTargetSpec.offsetOf.next, out, this.#le);
     }
     if (used) k.dataSize = used;
-    k.view.setUint32(20, table.lines.length, this.#le);
+    k.targetCount = table.lines.length;
   }
 
   // -------------------------------------------------------------- handlers ---
@@ -688,13 +753,21 @@ export class SimulatedKernel {
     removeAll: (k) => {
       const deferred = (k.flags & DM_DEFERRED_REMOVE) !== 0;
       let skipped = 0;
-      for (const d of [...this.devices.values()]) {
-        if (d.openCount > 0) {
-          skipped++;
-          if (deferred) d.deferredRemove = true;
-          continue;
+      // dm_hash_remove_all() starts over after every removal: a removed device closes the
+      // devices below it, which may then go too (stacks come down top first).
+      for (let again = true; again;) {
+        again = false;
+        skipped = 0;
+        for (const d of [...this.devices.values()]) {
+          if (this.openTotal(d) > 0) {
+            skipped++;
+            if (deferred) d.deferredRemove = true;
+            continue;
+          }
+          this.#destroy(d);
+          again = true;
+          break;
         }
-        this.#destroy(d);
       }
       if (skipped) this.#logLine(`ioctl: remove_all left ${skipped} open device(s)`);
       k.dataSize = 0; // nothing but the version is copied back
@@ -713,28 +786,28 @@ export class SimulatedKernel {
       else devs = hashOrder(devs);
       const sizes = devs.map((d) => {
         const nameLen = keyBytes(d.name).length;
-        if (!trailer) return 16 + nameLen + 1 + 7; // the old over-estimate
-        return align8(12 + nameLen + 1) + 8 + (withUuid && d.uuid ? align8(keyBytes(d.uuid).length + 1) : 0);
+        if (!trailer) return dmNameList.size + nameLen + 1 + 7; // the old over-estimate
+        return align8(NL.name + nameLen + 1) + dmNameListTrailer.size + (withUuid && d.uuid ? align8(keyBytes(d.uuid).length + 1) : 0);
       });
       const needed = sizes.reduce((a, b) => a + b, 0);
       const len = this.#resultBuffer(k, size);
-      if (len < needed || len < 8) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
-      k.dataSize = 312 + needed;
-      k.view.setBigUint64(312, 0n, this.#le); // "Flags no data"
-      let off = 312;
+      if (len < needed || len < NL.next) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
+      k.dataSize = OUT + needed;
+      k.view.setBigUint64(OUT + NL.dev, 0n, this.#le); // "Flags no data"
+      let off = OUT;
       let prev = -1;
       for (const d of devs) {
-        if (prev >= 0) k.view.setUint32(prev + 8, off - prev, this.#le);
+        if (prev >= 0) k.view.setUint32(prev + NL.next, off - prev, this.#le);
         const name = keyBytes(d.name);
-        k.view.setBigUint64(off, encodeDev(this.major, d.minor), this.#le);
-        k.view.setUint32(off + 8, 0, this.#le);
-        k.buf.set(name, off + 12);
-        k.buf[off + 12 + name.length] = 0;
+        k.view.setBigUint64(off + NL.dev, encodeDev(this.major, d.minor), this.#le);
+        k.view.setUint32(off + NL.next, 0, this.#le);
+        k.buf.set(name, off + NL.name);
+        k.buf[off + NL.name + name.length] = 0;
         prev = off;
-        if (!trailer) { off = align8(off + 16 + name.length + 1); continue; }
-        const t = align8(off + 12 + name.length + 1);
+        if (!trailer) { off = align8(off + dmNameList.size + name.length + 1); continue; }
+        const t = align8(off + NL.name + name.length + 1);
         let flags = 0;
-        let next = t + 8;
+        let next = t + dmNameListTrailer.size;
         if (withUuid) {
           if (d.uuid) {
             flags = DM_NAME_LIST_FLAG_HAS_UUID;
@@ -746,10 +819,10 @@ export class SimulatedKernel {
             flags = DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID;
           }
         }
-        k.view.setUint32(t, d.eventNr, this.#le);
+        k.view.setUint32(t + NT.event_nr, d.eventNr, this.#le);
         // 4.37–4.44 write the event_nr only: the next 4 bytes keep whatever the caller's
         // buffer held (measured on 5.10, dm 4.43; docs/kernel-facts.md).
-        if (filters) k.view.setUint32(t + 4, flags, this.#le);
+        if (filters) k.view.setUint32(t + NT.flags, flags, this.#le);
         off = next;
       }
       return 0;
@@ -788,7 +861,7 @@ export class SimulatedKernel {
 
     remove: (k) => {
       const d = this.#lookup(k);
-      if (d.openCount > 0) {
+      if (this.openTotal(d) > 0) {
         if (k.flags & DM_DEFERRED_REMOVE) { d.deferredRemove = true; return 0; } // flag stays set: deferred
         throw new SimError('EBUSY', `ioctl: unable to remove open device ${d.name}`);
       }
@@ -829,8 +902,10 @@ export class SimulatedKernel {
         let wasSuspended = d.suspended;
         if (d.inactive) {
           wasSuspended = true; // do_resume() suspends before swapping
+          const old = d.live;
           d.live = d.inactive;
           d.inactive = undefined;
+          this.#released(old);
           k.flags &= ~DM_INACTIVE_PRESENT_FLAG;
           this.#globalEvent(); // dm_swap_table()
         }
@@ -858,7 +933,9 @@ export class SimulatedKernel {
     load: (k, size) => {
       const d = this.#lookup(k);
       const table = this.#readTable(k, size, d);
+      const old = d.inactive;
       d.inactive = table;
+      this.#released(old);
       d.diskAdded = true;
       k.flags |= DM_INACTIVE_PRESENT_FLAG;
       this.#devStatus(d, k);
@@ -867,7 +944,9 @@ export class SimulatedKernel {
 
     clear: (k) => {
       const d = this.#lookup(k);
+      const old = d.inactive;
       d.inactive = undefined;
+      this.#released(old);
       k.flags &= ~DM_INACTIVE_PRESENT_FLAG;
       this.#devStatus(d, k);
       return 0;
@@ -880,13 +959,13 @@ export class SimulatedKernel {
       if (!t) return 0;
       const seen = new Map<string, SimBlockDevice>();
       for (const l of t.lines) for (const b of l.target.deps) seen.set(`${b.major}:${b.minor}`, b);
-      const needed = 8 + 8 * seen.size;
+      const needed = DEPS.dev + 8 * seen.size;
       const len = this.#resultBuffer(k, size);
       if (len < needed) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
-      k.view.setUint32(312, seen.size, this.#le);
-      k.view.setUint32(316, 0, this.#le);
-      [...seen.values()].forEach((b, i) => k.view.setBigUint64(320 + 8 * i, encodeDev(b.major, b.minor), this.#le));
-      k.dataSize = 312 + needed;
+      k.view.setUint32(OUT + DEPS.count, seen.size, this.#le);
+      k.view.setUint32(OUT + DEPS.padding, 0, this.#le);
+      [...seen.values()].forEach((b, i) => k.view.setBigUint64(OUT + DEPS.dev + 8 * i, encodeDev(b.major, b.minor), this.#le));
+      k.dataSize = OUT + needed;
       return 0;
     },
 
@@ -903,12 +982,12 @@ export class SimulatedKernel {
     message: (k, size) => {
       const d = this.#lookup(k);
       const start = k.dataStart;
-      if (start < DM_MIN_DATA_SIZE || start + 9 > size) throw new SimError('EINVAL', 'ioctl: Invalid parameters for message');
-      let nul = start + 8;
+      if (start < DM_MIN_DATA_SIZE || start + MSG.message + 1 > size) throw new SimError('EINVAL', 'ioctl: Invalid parameters for message');
+      let nul = start + MSG.message;
       while (nul < size && k.buf[nul] !== 0) nul++;
       if (nul >= size) throw new SimError('EINVAL', 'ioctl: Invalid parameters for message');
-      const sector = k.view.getBigUint64(start, this.#le);
-      const argv = splitArgs(dec.decode(k.buf.subarray(start + 8, nul)));
+      const sector = k.view.getBigUint64(start + MSG.sector, this.#le);
+      const argv = splitArgs(dec.decode(k.buf.subarray(start + MSG.message, nul)));
       if (argv.length === 0) throw new SimError('EINVAL', 'ioctl: Empty message received.');
       let output: string | undefined;
       if (argv[0]!.startsWith('@')) {
@@ -916,7 +995,7 @@ export class SimulatedKernel {
         if (argv[0] === '@cancel_deferred_remove' && argv.length === 1) {
           d.deferredRemove = false; // a no-op when none was scheduled (dm_cancel_deferred_remove)
         } else if (argv[0]!.startsWith('@stats_')) {
-          output = this.#statsMessage(d, argv);
+          output = statsMessage(d.stats, d.live ? d.live.lines.reduce((n, l) => n + l.length, 0n) : 0n, argv);
         } else {
           throw new SimError('EINVAL', `ioctl: Unsupported message sent to DM core: ${argv[0]}`);
         }
@@ -935,9 +1014,9 @@ export class SimulatedKernel {
         const bytes = enc.encode(output);
         if (maxlen === 0 || bytes.length + 1 >= maxlen) k.flags |= DM_BUFFER_FULL_FLAG;
         else {
-          k.buf.set(bytes, 312);
-          k.buf[312 + bytes.length] = 0;
-          k.dataSize = 312 + bytes.length + 1;
+          k.buf.set(bytes, OUT);
+          k.buf[OUT + bytes.length] = 0;
+          k.dataSize = OUT + bytes.length + 1;
         }
       }
       return 0;
@@ -975,60 +1054,6 @@ export class SimulatedKernel {
     },
   };
 
-  /**
-   * A small model of dm-stats (Documentation/admin-guide/device-mapper/statistics.rst):
-   * regions with an id, a range and a step; list/print/delete/clear. Counters stay 0.
-   */
-  #statsMessage(d: SimDevice, argv: string[]): string | undefined {
-    const size = d.live ? d.live.lines.reduce((s, l) => s + l.length, 0n) : 0n;
-    const region = (id: string | undefined) => {
-      const r = id !== undefined && /^\d+$/.test(id) ? d.stats.get(Number(id)) : undefined;
-      if (!r) throw new SimError('EINVAL', `ioctl: stats: no region ${id}`);
-      return r;
-    };
-    switch (argv[0]) {
-      case '@stats_create': {
-        const range = argv[1];
-        const stepArg = argv[2];
-        if (!range || !stepArg) throw new SimError('EINVAL', 'ioctl: Invalid parameters for message @stats_create');
-        let start = 0n;
-        let length = size;
-        if (range !== '-') {
-          const m = /^(\d+)\+(\d+)$/.exec(range);
-          if (!m) throw new SimError('EINVAL', 'ioctl: Invalid range for @stats_create');
-          start = BigInt(m[1]!);
-          length = BigInt(m[2]!);
-        }
-        if (length === 0n) throw new SimError('EINVAL', 'ioctl: @stats_create on an empty range');
-        const step = stepArg.startsWith('/') ? (length + BigInt(stepArg.slice(1)) - 1n) / BigInt(stepArg.slice(1)) : BigInt(stepArg);
-        let id = 0;
-        while (d.stats.has(id)) id++;
-        d.stats.set(id, { start, length, step });
-        return String(id);
-      }
-      case '@stats_list':
-        return [...d.stats].map(([id, r]) => `${id}: ${r.start}+${r.length} ${r.step} - -\n`).join('');
-      case '@stats_delete':
-        region(argv[1]);
-        d.stats.delete(Number(argv[1]));
-        return undefined;
-      case '@stats_clear':
-        region(argv[1]);
-        return undefined;
-      case '@stats_print': {
-        const r = region(argv[1]);
-        let out = '';
-        for (let s = r.start; s < r.start + r.length; s += r.step) {
-          const len = s + r.step > r.start + r.length ? r.start + r.length - s : r.step;
-          out += `${s}+${len} 0 0 0 0 0 0 0 0 0 0 0\n`;
-        }
-        return out;
-      }
-      default:
-        throw new SimError('EINVAL', `ioctl: Unsupported message sent to DM core: ${argv[0]}`);
-    }
-  }
-
   #load(name: string): void {
     if (!this.#loaded.includes(name)) this.#loaded.unshift(name);
   }
@@ -1043,24 +1068,25 @@ export class SimulatedKernel {
 
   /** __list_versions(): over-estimated size check, then records chained from each record. */
   #listVersions(k: Call, size: number, types: SimTargetType[]): number {
-    const needed = types.reduce((n, t) => n + 16 + enc.encode(t.name).length + 1 + 7, 0);
+    // sizeof(struct dm_target_versions) + name + NUL + 7: the kernel's over-estimate.
+    const needed = types.reduce((n, t) => n + dmTargetVersions.size + enc.encode(t.name).length + 1 + 7, 0);
     const len = this.#resultBuffer(k, size);
     if (len < needed) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
     // Up to 4.48 data_size is the over-estimate; 4.50 reports the records' aligned end
     // (measured: listVersions 430 vs 408 bytes for the same four targets; 4.49 unmeasured).
-    const exact = types.reduce((n, t) => n + align8(16 + enc.encode(t.name).length + 1), 0);
-    k.dataSize = 312 + (this.version[1] >= 50 ? exact : needed);
-    let off = 312;
+    const exact = types.reduce((n, t) => n + align8(TV.name + enc.encode(t.name).length + 1), 0);
+    k.dataSize = OUT + (this.version[1] >= 50 ? exact : needed);
+    let off = OUT;
     let prev = -1;
     for (const t of types) {
-      if (prev >= 0) k.view.setUint32(prev, off - prev, this.#le);
+      if (prev >= 0) k.view.setUint32(prev + TV.next, off - prev, this.#le);
       const name = enc.encode(t.name);
-      k.view.setUint32(off, 0, this.#le);
-      t.version.forEach((v, i) => k.view.setUint32(off + 4 + 4 * i, v, this.#le));
-      k.buf.set(name, off + 16);
-      k.buf[off + 16 + name.length] = 0;
+      k.view.setUint32(off + TV.next, 0, this.#le);
+      t.version.forEach((v, i) => k.view.setUint32(off + TV.version + 4 * i, v, this.#le));
+      k.buf.set(name, off + TV.name);
+      k.buf[off + TV.name + name.length] = 0;
       prev = off;
-      off = align8(off + 16 + name.length + 1);
+      off = align8(off + TV.name + name.length + 1);
     }
     return 0;
   }
@@ -1079,9 +1105,3 @@ function builtinTargetVersion(name: string, version: Version): readonly [number,
     : {};
   return Object.hasOwn(bumps, name) ? bumps[name] : undefined;
 }
-
-/** Commands that copy only the 305-byte header in (IOCTL_FLAGS_NO_PARAMS). */
-const NO_PARAMS: ReadonlySet<CommandName> = new Set(['removeAll', 'create', 'remove', 'suspend', 'info', 'clear', 'armPoll']);
-/** Commands that issue a global event on success (IOCTL_FLAGS_ISSUE_GLOBAL_EVENT). */
-const GLOBAL_EVENT: ReadonlySet<CommandName> = new Set(['removeAll', 'create', 'remove', 'rename']);
-

@@ -4,6 +4,9 @@
  * rejected at load with EINVAL, like a missing module. Users register their own with
  * `SimulatedKernel.registerTarget()`.
  */
+import { DmBaseError } from '../../base/error.js';
+
+/** A block device of the simulated machine that tables may name (by path or major:minor). */
 export interface SimBlockDevice {
   readonly path: string;
   readonly major: number;
@@ -12,6 +15,14 @@ export interface SimBlockDevice {
   readonly sectors: bigint;
 }
 
+/** A range of a block device a target maps, in 512-byte sectors. */
+export interface DeviceArea {
+  readonly device: SimBlockDevice;
+  readonly start: bigint;
+  readonly length: bigint;
+}
+
+/** What a simulated target's constructor may ask of the kernel (device lookups). */
 export interface TargetContext {
   /** Resolves a device argument (path or major:minor) to a known block device, or undefined. */
   lookup(arg: string): SimBlockDevice | undefined;
@@ -27,6 +38,12 @@ export interface ConstructedTarget {
   status(): string;
   /** Block devices the target uses (TABLE_DEPS). */
   readonly deps: readonly SimBlockDevice[];
+  /**
+   * The areas of its devices the target maps (its `iterate_devices`): checked against the
+   * devices' sizes when the table goes live, as dm_calculate_queue_limits() does at resume
+   * (device-areas.ts).
+   */
+  readonly areas?: readonly DeviceArea[];
   /** Handles a target message; returns output text or undefined. Throw a SimError for failures. */
   message?(argv: string[]): string | undefined;
   /** Called on every resume of the device whose live table holds the target (the kernel's preresume/resume). */
@@ -41,10 +58,16 @@ export interface SimTargetType {
   construct(argv: string[], length: bigint, ctx: TargetContext): ConstructedTarget;
 }
 
+/** The errno names a simulated target or helper fails with. */
+export type SimErrorCode = 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT' | 'EOPNOTSUPP' | 'ENOSPC';
+
 /** A failure inside the simulated kernel: errno name plus the line it would log. */
-export class SimError extends Error {
-  constructor(readonly errnoName: 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT' | 'EOPNOTSUPP' | 'ENOSPC', readonly log: string) {
+export class SimError extends DmBaseError<SimErrorCode> {
+  /** The errno name, as `errnoName` (kept for the simulated targets that read it). */
+  readonly code: SimErrorCode;
+  constructor(readonly errnoName: SimErrorCode, readonly log: string) {
     super(log);
+    this.code = errnoName;
   }
 }
 
@@ -66,14 +89,15 @@ const noArgs = (name: string): SimTargetType['construct'] => (argv) => {
   return { table: '', status: () => '', deps: [] };
 };
 
+/** The target types every simulated kernel has (zero, error, linear, striped, …); more come with `registerTarget()`. */
 export const BUILTIN_TARGETS: readonly SimTargetType[] = [
   {
     name: 'linear', version: [1, 4, 0],
-    construct(argv, _len, ctx) {
+    construct(argv, len, ctx) {
       if (argv.length !== 2) throw new SimError('EINVAL', 'linear: Invalid argument count');
       const d = dev(ctx, argv[0], 'linear');
       const off = sector(argv[1], 'linear');
-      return { table: `${d.major}:${d.minor} ${off}`, status: () => '', deps: [d] };
+      return { table: `${d.major}:${d.minor} ${off}`, status: () => '', deps: [d], areas: [{ device: d, start: off, length: len }] };
     },
   },
   {
@@ -85,13 +109,17 @@ export const BUILTIN_TARGETS: readonly SimTargetType[] = [
       if (!Number.isInteger(chunk) || chunk < 8 || (chunk & (chunk - 1)) !== 0) throw new SimError('EINVAL', 'striped: Invalid chunk_size');
       if (length % BigInt(chunk * n) !== 0n) throw new SimError('EINVAL', 'striped: Target length not divisible by chunk size');
       const devs: SimBlockDevice[] = [];
+      const areas: DeviceArea[] = [];
       const parts: string[] = [String(n), String(chunk)];
       for (let i = 0; i < n; i++) {
         const d = dev(ctx, argv[2 + 2 * i], 'striped');
-        parts.push(`${d.major}:${d.minor}`, String(sector(argv[3 + 2 * i], 'striped')));
+        const start = sector(argv[3 + 2 * i], 'striped');
+        parts.push(`${d.major}:${d.minor}`, String(start));
         devs.push(d);
+        areas.push({ device: d, start, length: length / BigInt(n) }); // stripe_iterate_devices(): each stripe's share
       }
       return {
+        areas,
         table: parts.join(' '),
         status: () => `${n} ${devs.map((d) => `${d.major}:${d.minor}`).join(' ')} 1 ${'A'.repeat(n)}`,
         deps: devs,

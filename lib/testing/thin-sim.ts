@@ -64,7 +64,7 @@ export class ThinSim {
   /** The pool behind a device's live thin-pool table. */
   pool(deviceName: string): SimPool {
     const t = this.#liveTarget(deviceName);
-    if (!t || !isPool(t)) throw new Error(`${deviceName} has no live thin-pool table`);
+    if (!t || !isPool(t)) throw new SimError('EINVAL', `${deviceName} has no live thin-pool table`);
     return t.pool;
   }
 
@@ -104,6 +104,23 @@ export class ThinSim {
     for (const [v, b] of [...thin.map]) {
       if (BigInt(v) * bs >= start && BigInt(v + 1) * bs <= end) { thin.map.delete(v); this.#unref(pool, b); }
     }
+  }
+
+  /**
+   * Provisions data blocks owned by no thin, as other writers filling the pool would, until
+   * `freeBlocks` (default: the pool's low-water mark) are free or the pool is full; the
+   * low-water and out-of-space events fire as for writes. Returns a function that frees them.
+   */
+  consume(deviceName: string, freeBlocks?: number): () => void {
+    const pool = this.pool(deviceName);
+    const target = BigInt(freeBlocks ?? pool.lowWaterMark);
+    const taken: number[] = [];
+    while (BigInt(pool.totalDataBlocks - pool.refs.size) > target) {
+      const b = this.#allocate(pool);
+      if (b === undefined) break;
+      taken.push(b);
+    }
+    return () => { for (const b of taken.splice(0)) this.#unref(pool, b); };
   }
 
   /** Metadata damage as the kernel finds it: needs_check set, pool read-only, a table event. */
@@ -151,7 +168,7 @@ export class ThinSim {
 
   #thin(deviceName: string): ThinTarget {
     const t = this.#liveTarget(deviceName);
-    if (!t || !isThin(t)) throw new Error(`${deviceName} has no live thin table`);
+    if (!t || !isThin(t)) throw new SimError('EINVAL', `${deviceName} has no live thin table`);
     return t;
   }
 

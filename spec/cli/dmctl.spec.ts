@@ -160,7 +160,7 @@ describe('create, ls, info, table, status, deps', () => {
     await ok('resume', 'lin');
     env.kernel.addBlockDevice('/dev/mapper/lin', 254, 1, 1024);
     await ok('create', 'top', '--table', '0 1024 linear 254:1 0');
-    expect(await ok('ls', '--tree')).toBe('top (254:2)\n `-lin (254:1)\n   `-(7:0)\nz (254:0)\n');
+    expect(await ok('ls', '--tree')).toBe('top (254:2)\n `-lin (254:1)\n    `- (7:0)\nz (254:0)\n'); // dmsetup's drawing: a non-dm leaf is " (7:0)"
     const j = LsOutputSchema.parse(JSON.parse(await ok('ls', '--tree', '--json')));
     expect(j.tree?.[0]).toEqual({ name: 'top', major: 254, minor: 2, children: [{ name: 'lin', major: 254, minor: 1, children: [{ name: null, major: 7, minor: 0, children: [] }] }] });
   });

@@ -6,6 +6,7 @@ import { DeviceMapper } from '../../lib/index.js';
 import { SimulatedKernel } from '../../lib/testing/index.js';
 import { run } from '../../lib/cli/index.js';
 import type { NodeOps } from '../../lib/nodes.js';
+import type { CookieHost } from '../../lib/udev-cookie.js';
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 
@@ -37,7 +38,7 @@ export function memoryNodes(): NodeOps & { nodes: Map<string, { major: number; m
 export function cliEnv(kernel = new SimulatedKernel()) {
   const ops = memoryNodes();
   const sysfs = fs.mkdtempSync(path.join(os.tmpdir(), 'dmctl-sysfs-'));
-  const dmctl = async (argv: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliResult> => {
+  const dmctl = async (argv: string[], opts: { stdin?: string; env?: Record<string, string>; columns?: number; cookieHost?: () => Promise<CookieHost> } = {}): Promise<CliResult> => {
     let stdout = '';
     let stderr = '';
     const code = await run(argv, {
@@ -48,7 +49,9 @@ export function cliEnv(kernel = new SimulatedKernel()) {
       env: opts.env ?? {},
       open: () => DeviceMapper.open({ backend: kernel.backend() }),
       sysfs,
+      columns: opts.columns,
       nodes: { dir: '/dev/mapper', udev: false, ops },
+      ...(opts.cookieHost ? { cookieHost: opts.cookieHost } : kernel.udev ? { cookieHost: async () => kernel.udev!.host() } : {}),
     });
     return { code, stdout, stderr };
   };

@@ -2,7 +2,10 @@
 // loop/block ffi (struct loop_info64, makedev, rdev splitting). Live: spec/live/interop.live.spec.ts.
 import { describe, expect, test } from '@jest/globals';
 import { addNode, removeNode, renameNode, udevActive, waitForNode, nodePath, splitRdev, DmAbortError } from '../../lib/index.js';
-import { decodeLoopInfo, encodeLoopInfo, makedev, LOOP_INFO64_SIZE, LO_FLAGS_READ_ONLY } from '../../ffi/index.js';
+import { makedev, LO_FLAGS_READ_ONLY } from '../../ffi/index.js';
+import { decodeLoopInfo, encodeLoopInfo, loopConfigBytes, LOOP_INFO64_SIZE } from '../../lib/syscall-structs.js';
+import { loopConfig, loopInfo64, pollfd } from '../../codec/syscall-records.js';
+import { HOST_ENDIANNESS } from '../../codec/endian.js';
 import { memoryNodes } from './harness.js';
 
 const dev = { major: 254, minor: 3 };
@@ -85,6 +88,23 @@ describe('loop and block ffi, pure parts', () => {
     const d = decodeLoopInfo(buf);
     expect(d).toMatchObject({ offset: 4096n, sizeLimit: 1n << 33n, flags: 1 });
     expect(d.fileName).toHaveLength(63); // LO_NAME_SIZE - 1
+  });
+
+  test('the layouts of loop_info64, loop_config and pollfd are <linux/loop.h> and <poll.h>', () => {
+    // offsetof()/sizeof() as gcc gives them on every 64-bit and 32-bit Linux ABI (all members are fixed-width).
+    expect([loopInfo64.size, loopInfo64.offsetOf.lo_offset, loopInfo64.offsetOf.lo_number, loopInfo64.offsetOf.lo_flags,
+      loopInfo64.offsetOf.lo_file_name, loopInfo64.offsetOf.lo_crypt_name, loopInfo64.offsetOf.lo_encrypt_key, loopInfo64.offsetOf.lo_init])
+      .toEqual([232, 24, 40, 52, 56, 120, 184, 216]);
+    expect([loopConfig.size, loopConfig.offsetOf.block_size, loopConfig.offsetOf.info, loopConfig.offsetOf.__reserved]).toEqual([304, 4, 8, 240]);
+    expect([pollfd.size, pollfd.offsetOf.events, pollfd.offsetOf.revents]).toEqual([8, 4, 6]);
+  });
+
+  test('struct loop_config carries the fd, the block size and the info at offset 8', () => {
+    const cfg = loopConfigBytes(7, 4096, { offset: 512n, flags: LO_FLAGS_READ_ONLY, fileName: 'f' });
+    const v = new DataView(cfg.buffer);
+    const le = HOST_ENDIANNESS === 'little';
+    expect([cfg.length, v.getUint32(0, le), v.getUint32(4, le)]).toEqual([304, 7, 4096]);
+    expect(decodeLoopInfo(cfg, 8)).toMatchObject({ offset: 512n, flags: 1, fileName: 'f' });
   });
 
   test('makedev and splitRdev agree with glibc', () => {

@@ -3,7 +3,8 @@
 // exactly instead of refusing it (the kernel then applies its own rule: start ≤ C·H·S).
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { SimulatedKernel } from '../../lib/testing/index.js';
-import { DeviceMapper, DmctlSchemas, DmError, TargetLineSchema, U64StringSchema } from '../../lib/index.js';
+import { DeviceMapper, DmError } from '../../lib/index.js';
+import { DmctlSchemas, TargetLineSchema, U64StringSchema } from '../../lib/cli/index.js';
 import { cliEnv } from './harness.js';
 
 const BIG = 2n ** 60n;

@@ -5,7 +5,7 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import {
-  COMMANDS, createCodec, DmCodecError, MIN_VERSION, PAYLOAD_COMMANDS, viewOf,
+  COMMANDS, createCodec, DmCodecError, COMMAND_TABLE, viewOf,
   type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DeviceInfo, type DevNo, type DmCodec, type Version,
 } from '../../codec/index.js';
 import { buildReply, flagsOf, mkdev, writeHeader } from './reply-builder.js';
@@ -63,10 +63,10 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
       const [params, flags] = BASIC[cmd];
       const req = enc1(cmd, params as never);
       const h = c.decodeHeader(req);
-      expect(h.version).toEqual([...MIN_VERSION[cmd]]);
+      expect(h.version).toEqual([...COMMAND_TABLE[cmd].minVersion]);
       expect(h.data_start).toBe(312);
       expect(h.data_size).toBe(req.length);
-      if (PAYLOAD_COMMANDS.has(cmd)) expect(h.data_size).toBe(16 * 1024);
+      if (COMMAND_TABLE[cmd].payload) expect(h.data_size).toBe(16 * 1024);
       else if (!['rename', 'load', 'setGeometry'].includes(cmd)) expect(h.data_size).toBe(312);
       expect(h.flags).toBe(flags);
       expect([h.open_count, h.padding]).toEqual([0, 0]);
@@ -128,7 +128,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
       expect(codecError(() => enc1('getTargetVersion', { target: '' })).code).toBe('INVALID_ARGUMENT');
     });
 
-    test('bufferSize sets data_size of payload commands only; version overrides MIN_VERSION', () => {
+    test('bufferSize sets data_size of payload commands only; version overrides the minVersion of its row', () => {
       expect(enc1('status', { id: { name: 'a' } }, { bufferSize: 4096 }).length).toBe(4096);
       expect(c.decodeHeader(enc1('listDevices', {}, { bufferSize: 305 })).data_size).toBe(312);
       expect(enc1('info', { id: { name: 'a' } }, { bufferSize: 4096 }).length).toBe(312);
@@ -338,7 +338,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
   const device = (rawFlags: fc.Arbitrary<number> = u32): fc.Arbitrary<DeviceInfo> => fc.record({
     name: text(127), uuid: text(128), dev: devNo(), openCount: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
     eventNr: u32, targetCount: u32, rawFlags,
-  }).map((d) => ({ ...d, flags: flagsOf(d.rawFlags) }));
+  }).map((d) => ({ ...d, uuid: d.uuid === '' ? null : d.uuid, flags: flagsOf(d.rawFlags) }));
   const sectors = fc.oneof(fc.integer({ min: 1, max: 1 << 30 }), fc.bigInt({ min: 1n, max: 2n ** 50n }));
   const ttype = text(15).filter((s) => s.length > 0 && !/\s/.test(s));
   const params = text(300);
@@ -398,7 +398,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
     version: same(fc.record({ version })), armPoll: same(fc.record({ version })),
     removeAll: same(fc.record({ version })), setGeometry: same(fc.record({ version })),
     create: withDevice,
-    remove: same(fc.record({ version, name: text(127), uuid: text(128), deferred: fc.boolean(), ueventGenerated: fc.boolean() })), rename: withDevice, suspend: withDevice, info: withDevice, load: withDevice, clear: withDevice,
+    remove: same(fc.record({ version, name: text(127), uuid: text(128).map((u) => (u === '' ? null : u)), deferred: fc.boolean(), ueventGenerated: fc.boolean() })), rename: withDevice, suspend: withDevice, info: withDevice, load: withDevice, clear: withDevice,
     status: payloadStatus, wait: payloadStatus,
     deps: same(fc.tuple(version, device(u32.map((f) => (f & ~0x100) >>> 0)), fc.array(devNo(), { maxLength: 40 }), fc.boolean()).map(([v, d, deps, full]) => {
       const rawFlags = full ? (d.rawFlags | 0x100) >>> 0 : d.rawFlags;
@@ -417,7 +417,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
       fc.assert(fc.property(REQUESTS[cmd] as fc.Arbitrary<unknown>, REPLIES[cmd], fc.integer({ min: 0, max: 4096 }), fc.integer({ min: 0, max: 255 }), (params, pair, slack, fill) => {
         const req = enc1(cmd, params as never);
         const h = c.decodeHeader(req);
-        expect(h.version).toEqual([...MIN_VERSION[cmd]]);
+        expect(h.version).toEqual([...COMMAND_TABLE[cmd].minVersion]);
         expect(h.data_start).toBe(312);
         expect(h.data_size).toBe(req.length);
         if (cmd === 'load') checkTable(req, params as CommandRequests['load']);
@@ -463,7 +463,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
     test('status: target_count and the spec chain come from the reply', () => {
       const req = enc1('status', { id: { name: 'a' } });
       expect(c.decodeReply('status', req).targets).toEqual([]);
-      const dev: DeviceInfo = { name: 'a', uuid: '', dev: { major: 1, minor: 1, raw: mkdev(1, 1) }, openCount: 0, eventNr: 0, targetCount: 2, rawFlags: 0, flags: flagsOf(0) };
+      const dev: DeviceInfo = { name: 'a', uuid: null, dev: { major: 1, minor: 1, raw: mkdev(1, 1) }, openCount: 0, eventNr: 0, targetCount: 2, rawFlags: 0, flags: flagsOf(0) };
       const targets = [{ start: 0n, length: 8n, type: 'linear', params: '8:0 0' }, { start: 8n, length: 8n, type: 'error', params: '' }];
       expect(c.decodeReply('status', buildReply(c, 'status', { version: [4, 47, 0], device: dev, bufferFull: false, targets })).targets).toEqual(targets);
     });

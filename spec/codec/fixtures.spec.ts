@@ -7,7 +7,7 @@ import { describe, expect, test } from '@jest/globals';
 import * as codecApi from '../../codec/index.js';
 import {
   COMMANDS, DM_DATA_START, DM_IOCTL_SIZE, DM_MAX_TYPE_NAME, DM_MIN_DATA_SIZE, DM_NAME_LEN, DM_UUID_LEN,
-  DM_VERSION_MAJOR, DmCodecError, KERNEL_COMMAND_NAMES, commandNumber, createCodec, dmIoctl, dmNameList,
+  DM_VERSION_MAJOR, DmCodecError, COMMAND_TABLE, commandNumber, createCodec, dmIoctl, dmNameList,
   dmTargetDeps, dmTargetMsg, dmTargetSpec, dmTargetVersions, requestCode, type CommandName, type Layout,
 } from '../../codec/index.js';
 import { fixtureArchs, firstDifference, getPath, loadFixtures, type FixtureCase } from './fixture-loader.js';
@@ -83,7 +83,7 @@ describe.each(ARCHS)('%s', (arch) => {
     });
 
     test('request numbers of the 18 commands', () => {
-      const got = Object.fromEntries(COMMANDS.map((c) => [KERNEL_COMMAND_NAMES[c], { nr: commandNumber(c), request: requestCode(c) }]));
+      const got = Object.fromEntries(COMMANDS.map((c) => [COMMAND_TABLE[c].kernelName, { nr: commandNumber(c), request: requestCode(c) }]));
       expect(got).toEqual(fx.layout.commands);
     });
 

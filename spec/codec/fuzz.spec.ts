@@ -16,6 +16,7 @@ import {
   COMMANDS, createCodec, DmCodecError,
   type CommandName, type CommandReplies, type DeviceInfo, type DmCodec, type Version,
 } from '../../codec/index.js';
+import { versionOnly } from './command-kinds.js';
 import { buildReply, flagsOf, mkdev } from './reply-builder.js';
 
 const TOTAL = Number(process.env.FUZZ_RUNS ?? 120_000);
@@ -23,7 +24,6 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed1234);
 const PER_TEST = Math.ceil(TOTAL / COMMANDS.length / 2); // two kinds per command
 /** Generous per-case bound: a decode of a ≤ 64 KiB reply takes microseconds. */
 const CASE_LIMIT_MS = 250;
-const VERSION_ONLY = new Set<CommandName>(['version', 'removeAll', 'setGeometry', 'armPoll']);
 
 let cases = 0;
 let poisonChecks = 0;
@@ -190,7 +190,7 @@ function check(c: DmCodec, cmd: CommandName, bytes: Uint8Array, r: Rng, what: st
   const ds = bytes.length >= 16 ? new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(12, c.endian === 'little') : 0;
   // Where reading must stop: after the version for version-only commands, else after data_size
   // (the header fields below offset 305 are read by every header command whatever data_size says).
-  const limit = VERSION_ONLY.has(cmd) ? 12 : Math.max(ds, 305);
+  const limit = versionOnly(cmd) ? 12 : Math.max(ds, 305);
   if (limit >= bytes.length) return;
   // Overwrite (never append: the buffer length is part of the input) everything after the limit.
   const poisoned = bytes.slice();

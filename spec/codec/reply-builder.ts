@@ -1,7 +1,7 @@
 /**
  * Test helper: builds the reply buffer the kernel would write for each command, using only
  * the codec's record encoders (dm_ioctl, dm_target_spec, dm_name_list, …) and the rules of
- * dm-ioctl.md §A.4/§A.9 — never the decoders under test. The input is the value a decoder
+ * docs/kernel-facts.md ("What each command writes back", "DM_BUFFER_FULL_FLAG") — never the decoders under test. The input is the value a decoder
  * should return, so `decodeReply(c, buildReply(c, x))` must equal `x`.
  */
 import { viewOf, type DmCodec, type CommandName, type CommandReplies, type DeviceInfo, type Version } from '../../codec/index.js';
@@ -58,7 +58,7 @@ export function flagsOf(raw: number): DeviceInfo['flags'] {
 function deviceHeader(d: DeviceInfo): Omit<RawHeader, 'version'> {
   return {
     target_count: d.targetCount, open_count: d.openCount, flags: d.rawFlags, event_nr: d.eventNr,
-    dev: d.dev.raw, name: d.name, uuid: d.uuid,
+    dev: d.dev.raw, name: d.name, uuid: d.uuid ?? '',
   };
 }
 
@@ -213,7 +213,7 @@ export function buildReply<C extends CommandName>(codec: DmCodec, command: C, re
       // DEV_REMOVE writes the looked-up name/uuid and two flags, not __dev_status().
       const r = reply as CommandReplies['remove'];
       const flags = (r.deferred ? 1 << 17 : 0) | (r.ueventGenerated ? 1 << 13 : 0);
-      return assemble(codec, { version, name: r.name, uuid: r.uuid, flags }, null, START, o, START);
+      return assemble(codec, { version, name: r.name, uuid: r.uuid ?? '', flags }, null, START, o, START);
     }
     default: {
       const r = reply as CommandReplies['info'];

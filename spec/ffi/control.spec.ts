@@ -16,9 +16,12 @@ import {
   loadLibc,
   mapOpenError,
   openControl,
-  pollAsync,
   POLLIN,
 } from '../../ffi/index.js';
+import { pollerOf } from '../../lib/syscall-structs.js';
+
+/** poll(2) through ffi's byte-level poller, with struct pollfd from its layout. */
+const pollAsync = async (fds: { fd: number; events: number }[], timeoutMs: number) => pollerOf(await createPoller()).pollAsync(fds, timeoutMs);
 
 const DM_VERSION = 0xc138fd00;
 const ENOTTY = 25;
@@ -146,7 +149,7 @@ describe('cancel pipe and poll', () => {
       const r = await pollAsync([{ fd: pipe.readFd, events: POLLIN }], 100);
       expect(r).toEqual({ ret: 0, errno: 0, revents: [0] });
       expect(Date.now() - started).toBeGreaterThanOrEqual(90);
-      const poller = await createPoller();
+      const poller = pollerOf(await createPoller());
       expect(poller.poll([{ fd: pipe.readFd, events: POLLIN }], 0)).toEqual({ ret: 0, errno: 0, revents: [0] });
       pipe.signal();
       pipe.signal();

@@ -1,7 +1,7 @@
 // Client behaviour that needs a controllable backend: version gates, secure wiping,
 // positive returns, buffer caps, EACCES at open, old kernels' list format.
 import { describe, expect, test } from '@jest/globals';
-import { DeviceMapper, DmError, DmUnsupportedError, DmCodecError, type Backend } from '../../lib/index.js';
+import { DeviceMapper, DmError, DmPermissionError, DmUnsupportedError, DmCodecError, ERRNO, type Backend } from '../../lib/index.js';
 import { SimulatedKernel } from '../../lib/testing/index.js';
 import type { ControlTransport } from '../../ffi/types.js';
 import { codec, requestCode } from '../../codec/index.js';
@@ -92,12 +92,25 @@ describe('version gates: typed "unsupported" errors instead of silent misparses'
 });
 
 describe('errors', () => {
-  test('EACCES at open: CAP_SYS_ADMIN is needed (the version is not written back)', async () => {
+  test('not root: open fails with DmPermissionError, as the real 0600 control node does', async () => {
     const kernel = new SimulatedKernel({ privileged: false });
     const e = await DeviceMapper.open({ backend: kernel.backend() }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DmPermissionError);
+    expect((e as DmPermissionError).errno).toBe(ERRNO.EACCES);
+    expect((e as DmPermissionError).message).toMatch(/CAP_SYS_ADMIN/);
+    expect(kernel.openFds).toBe(0);
+    expect(kernel.calls.size).toBe(0); // nothing reached the kernel
+  });
+
+  test('EACCES at ioctl: a client that lost CAP_SYS_ADMIN gets DmError EACCES (the version is not written back)', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    kernel.privileged = false;
+    const e = await dm.info('x').catch((x: unknown) => x);
     expect(e).toBeInstanceOf(DmError);
     expect((e as DmError).code).toBe('EACCES');
     expect((e as DmError).message).toMatch(/CAP_SYS_ADMIN/);
+    dm.close();
     expect(kernel.openFds).toBe(0);
   });
 

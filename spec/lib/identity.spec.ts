@@ -94,7 +94,7 @@ describe('createDevice never lands on another device', () => {
     });
     const err = await dm.createDevice({ name: 'x', table: zero(24) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DmIdentityError);
-    expect(err).toMatchObject({ code: 'DEVICE_REPLACED', step: 'load', acted: true, expected: { name: 'x', uuid: '' }, actual: { name: 'x', uuid: '' } });
+    expect(err).toMatchObject({ code: 'DEVICE_REPLACED', step: 'load', acted: true, expected: { name: 'x', uuid: null }, actual: { name: 'x', uuid: null } });
     expect(kernel.devices.get('x')).toBe(other);
     expect(other!.live).toBeUndefined();
     // The only call that reached it is the load whose reply revealed it; no resume, no remove.

@@ -9,6 +9,8 @@ import { SimulatedKernel, simThinPoolIo, thinSim } from '../../lib/testing/index
 import { snapshotterCycle } from '../../examples/thin-pool.js';
 import { watchPool } from '../../examples/thin-pool-conditions.js';
 import { faultInjection } from '../../examples/faulty-device.js';
+import { errorPaths } from '../../examples/sim-faults.js';
+import { withUdev } from '../../examples/udev-sync.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -17,7 +19,7 @@ function region(file: string, name: string): string {
   const src = fs.readFileSync(path.join(ROOT, file), 'utf8');
   const m = new RegExp(`// README:begin ${name}\\n([\\s\\S]*?)// README:end\\n`).exec(src);
   if (!m) throw new Error(`no README region ${name} in ${file}`);
-  return m[1]!.replaceAll("'../lib/index.js'", "'devicemapper'");
+  return m[1]!.replaceAll("'../lib/index.js'", "'devicemapper'").replaceAll("'../lib/testing/index.js'", "'devicemapper/testing'");
 }
 
 function readmeBlock(file: string, name: string): string | undefined {
@@ -33,6 +35,8 @@ describe('README examples', () => {
     ['examples/thin-pool.ts', 'thin-pool'],
     ['examples/thin-pool-conditions.ts', 'thin-pool-conditions'],
     ['examples/faulty-device.ts', 'faulty-device'],
+    ['examples/sim-faults.ts', 'sim-faults'],
+    ['examples/udev-sync.ts', 'udev-sync'],
   ])('README shows %s (%s) verbatim', (file, name) => {
     expect(readmeBlock(file, name)).toBe(region(file, name));
   });
@@ -87,5 +91,23 @@ describe('README examples', () => {
     log.mockRestore();
     expect(seen.map((m) => m.kind)).toEqual(['fail-writes', 'drop-writes', 'corrupt', 'delay', 'intervals', 'fail-all', 'passthrough']);
     expect(kernel.devices.size).toBe(0);
+  });
+
+  test('the fault API example drives each error path', async () => {
+    expect(await errorPaths()).toEqual(['create: ENOMEM', 'rolled back: true', 'remove: EBUSY', 'woken']);
+  });
+
+  test('the udev example syncs every step with the simulated udevd and leaves no link or semaphore', async () => {
+    const k = new SimulatedKernel({ udev: true });
+    const d = await DeviceMapper.open({ backend: k.backend() });
+    try {
+      await withUdev(d);
+      expect(k.udev!.events.map((e) => [e.action, e.cookie !== 0])).toEqual([['change', true], ['change', true], ['remove', true]]);
+      expect(k.udev!.links.size).toBe(0);
+      expect(k.udev!.semaphores).toEqual([]);
+      expect(k.devices.size).toBe(0);
+    } finally {
+      d.close();
+    }
   });
 });

@@ -153,6 +153,18 @@ const DRIVERS: Record<string, (block: Snippet, log: jest.SpiedFunction<typeof co
     await watching.catch(() => undefined);
     dm.close();
   },
+  // With the simulated udevd: every step synced by a cookie, nothing left (links, semaphores, devices).
+  async 'udev-sync'(block) {
+    const exports = await run(block);
+    const kernel = new testing.SimulatedKernel({ udev: true });
+    const dm = await realOpen({ backend: kernel.backend() });
+    await (exports.withUdev as (dm: root.DeviceMapper) => Promise<void>)(dm);
+    expect(kernel.udev!.events.map((e) => e.cookie !== 0)).toEqual([true, true, true]);
+    expect(kernel.udev!.links.size).toBe(0);
+    expect(kernel.udev!.semaphores).toEqual([]);
+    expect(kernel.devices.size).toBe(0);
+    dm.close();
+  },
   async 'faulty-device'(block, log) {
     const exports = await run(block);
     const kernel = new testing.SimulatedKernel();
@@ -163,6 +175,10 @@ const DRIVERS: Record<string, (block: Snippet, log: jest.SpiedFunction<typeof co
     expect(seen.map((m) => m.kind)).toContain('fail-writes');
     expect(kernel.devices.size).toBe(0);
     dm.close();
+  },
+  async 'sim-faults'(block) {
+    const exports = await run(block);
+    expect(await (exports.errorPaths as () => Promise<string[]>)()).toEqual(['create: ENOMEM', 'rolled back: true', 'remove: EBUSY', 'woken']);
   },
 };
 

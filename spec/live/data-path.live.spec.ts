@@ -1,10 +1,9 @@
 // Bytes written through a loop-backed linear mapping land at the right offset of the backing file.
 import { expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DeviceMapper } from '../../lib/index.js';
+import { attachLoop, detachLoop, DeviceMapper } from '../../lib/index.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
 describeLive(`data path through a linear mapping [kernel ${kernelLabel}]`, () => {
@@ -13,7 +12,7 @@ describeLive(`data path through a linear mapping [kernel ${kernelLabel}]`, () =>
     const file = path.join(dir, 'backing.img');
     fs.writeFileSync(file, Buffer.alloc(0));
     fs.truncateSync(file, 8 * 1024 * 1024);
-    const loop = execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
+    const loop = (await attachLoop(file)).path;
     const dm = await DeviceMapper.open();
     const name = `dmts-data-${process.pid}`;
     try {
@@ -31,7 +30,7 @@ describeLive(`data path through a linear mapping [kernel ${kernelLabel}]`, () =>
         fs.closeSync(fd);
       }
       await dm.removeDevice(name);
-      execFileSync('losetup', ['-d', loop]);
+      await detachLoop(loop);
       const back = Buffer.alloc(payload.length);
       const bfd = fs.openSync(file, 'r');
       fs.readSync(bfd, back, 0, back.length, (128 + 100) * 512);
@@ -40,7 +39,7 @@ describeLive(`data path through a linear mapping [kernel ${kernelLabel}]`, () =>
     } finally {
       if ((await dm.info(name)).exists) await dm.removeDevice(name);
       dm.close();
-      try { execFileSync('losetup', ['-d', loop], { stdio: 'ignore' }); } catch { /* already detached */ }
+      await detachLoop(loop); // ENXIO (already detached) is not an error
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -76,7 +76,7 @@ describeLive(`FaultyDevice under a mounted filesystem [kernel ${kernelLabel}]`, 
       loop = await attachLoop(img);
       dev = await FaultyDevice.create(dm, { name, device: loop.path });
       expect(await dev.mode()).toEqual({ kind: 'passthrough' });
-      const linear = (await dm.table({ uuid: dev.uuid })).targets;
+      const linear = (await dm.table({ uuid: dev.uuid! })).targets;
       spawnSync('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-E', 'nodiscard', dev.path, `${FS_BYTES / 1024}k`], { stdio: 'ignore' });
       expect(spawnSync('mount', ['-t', 'ext4', dev.path, mnt]).status).toBe(0);
       mounted = true;
@@ -143,7 +143,7 @@ describeLive(`FaultyDevice under a mounted filesystem [kernel ${kernelLabel}]`, 
 
       // restore: the linear table as created, data reads and writes, the writer succeeds again.
       expect(await timed(() => dev!.restore())).toEqual({ kind: 'passthrough' });
-      expect((await dm.table({ uuid: dev.uuid })).targets).toEqual(linear);
+      expect((await dm.table({ uuid: dev.uuid! })).targets).toEqual(linear);
       expect(dd(dev.path, 'write', pattern).ok).toBe(true);
       expect(read().bytes!.equals(Buffer.alloc(4096, 0xab))).toBe(true);
       const mark = writerLines(log).length;

@@ -306,7 +306,7 @@ suite(`real tools: LVM2, cryptsetup, integritysetup, veritysetup [kernel ${kerne
     const ac = new AbortController();
     const watching = (async () => {
       try {
-        for await (const e of dm.events({ signal: ac.signal, filter: { test: (e) => ours(e.name) || ours(e.oldName ?? '') } })) seen.push(e);
+        for await (const e of dm.events({ signal: ac.signal, filter: { test: (e) => ours(e.name) || (e.kind === 'renamed' && ours(e.oldName)) } })) seen.push(e);
       } catch (e) {
         if ((e as Error).name !== 'AbortError') throw e;
       }
@@ -369,7 +369,7 @@ suite(`real tools: LVM2, cryptsetup, integritysetup, veritysetup [kernel ${kerne
     } finally {
       ac.abort();
       await watching;
-      recordLiveFact('realtoolsEvents', seen.map((e) => `${e.kind} ${e.name}${e.oldName ? ` (was ${e.oldName})` : ''} Δ${e.delta}`));
+      recordLiveFact('realtoolsEvents', seen.map((e) => `${e.kind} ${e.name}${e.kind === 'renamed' ? ` (was ${e.oldName})` : ''} Δ${e.delta}`));
     }
   }, 300_000);
 

@@ -3,13 +3,13 @@
 // dmctl. What dm-crypt and dm-integrity log is attached to the errors; no string the package
 // produces may hold the key. The kernel's log lines are recorded as a live fact.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as util from 'node:util';
-import { DeviceMapper, DmError, runDmctl } from '../../lib/index.js';
+import { attachLoop, detachLoop, DeviceMapper, DmError } from '../../lib/index.js';
+import { runDmctl } from '../../lib/cli/index.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
 const KEY = randomBytes(32).toString('hex');
@@ -28,13 +28,13 @@ describeLive(`secrets in errors [kernel ${kernelLabel}]`, () => {
     const file = path.join(dir, 'l.img');
     fs.writeFileSync(file, '');
     fs.truncateSync(file, 8 * 1024 * 1024);
-    loop = execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
+    loop = (await attachLoop(file)).path;
   });
 
   afterAll(async () => {
     for (const d of await dm.list({ namePrefix: prefix })) await dm.removeDevice(d.name).catch(() => undefined);
     dm.close();
-    try { execFileSync('losetup', ['-d', loop]); } catch { /* gone */ }
+    await detachLoop(loop).catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
     recordLiveFact('secrets: kernel log of rejected keyed tables', logged);
     console.log(`kernel log of rejected keyed tables (${kernelLabel}):\n${JSON.stringify(logged, null, 1)}`);

@@ -3,12 +3,11 @@
 // trip against normalise(), and exercise the target's messages.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  DeviceMapper, DmError, cacheMessage, createTypedDevice, eraMessage, nodeResolver, normalise, parseStatsPrint,
+  attachLoop, detachLoop, DeviceMapper, DmError, cacheMessage, createTypedDevice, eraMessage, nodeResolver, normalise, parseStatsPrint,
   parseStatus, parseTable, raidMessage, statsMessage, thinPoolMessage, writecacheMessage,
   type ParsedStatus, type ParsedStatusOf, type ParsedTarget, type TargetType, type TypedTarget,
 } from '../../lib/index.js';
@@ -36,7 +35,7 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
       const file = path.join(dir, `l${i}.img`);
       fs.writeFileSync(file, '');
       fs.truncateSync(file, mib * MiB);
-      loops.push(execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim());
+      loops.push((await attachLoop(file)).path);
     }
     [d0, d1, d2, m3, m4, m5, v6, v7] = loops as [string, string, string, string, string, string, string, string];
   });
@@ -46,7 +45,7 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
       if (d.name.startsWith(prefix)) await dm.removeDevice(d.name).catch(() => undefined);
     }
     dm.close();
-    for (const l of loops) { try { execFileSync('losetup', ['-d', l]); } catch { /* gone */ } }
+    for (const l of loops) await detachLoop(l).catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
     recordLiveFact('targets', facts);
   });

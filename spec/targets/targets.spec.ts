@@ -3,11 +3,13 @@
 import { describe, expect, test } from '@jest/globals';
 import {
   DmTargetError, DmTargetParseError, TARGET_UNITS, buildTarget, normalise, parseStatus, parseTable, parseTarget,
-  splitRdev, statsMessage, tableNeedsSecure, thinPoolMessage, toTargetSpecs, wipeTargetSpecs,
+  splitRdev, statsMessage, tableNeedsReadOnly, tableNeedsSecure, thinPoolMessage, toTargetSpecs, wipeTargetSpecs,
   type TypedTarget,
 } from '../../lib/index.js';
 import { parseStatsPrint } from '../../lib/targets/stats.js';
-import { prepareTable } from '../../codec/index.js';
+import * as targetsModule from '../../lib/targets/index.js';
+import { makedev } from '../../ffi/index.js';
+import { KEY_CARRYING_TARGETS, prepareTable } from '../../codec/index.js';
 import { KEY32, KEY32_HEX, STATUS_CASES, TABLE_CASES, resolveLoop } from './cases.js';
 
 const text = (p: string | Uint8Array) => (typeof p === 'string' ? p : new TextDecoder().decode(p));
@@ -112,6 +114,27 @@ describe('parsers and the round trip', () => {
     expect(splitRdev(0x811n)).toEqual({ major: 8, minor: 17 });
     const rdev = (259n & 0xfffn) << 8n | (1048575n & 0xffn) | ((1048575n & ~0xffn) << 12n);
     expect(splitRdev(rdev)).toEqual({ major: 259, minor: 1048575 });
+  });
+
+  test('read-only is a unit flag: verity\'s unit says so, and tableNeedsReadOnly reads it (no side list)', () => {
+    const flagged = Object.entries(TARGET_UNITS).filter(([, u]) => u.readOnly).map(([t]) => t);
+    expect(flagged).toEqual(['verity']);
+    expect(tableNeedsReadOnly([{ type: 'verity' }])).toBe(true);
+    expect(tableNeedsReadOnly([{ type: 'linear' }, { type: 'zero' }])).toBe(false);
+    expect(Object.keys(targetsModule)).not.toContain('READ_ONLY_TARGETS');
+  });
+
+  test('key-carrying units are exactly codec/secrets.ts\'s key-carrying targets (read from there, not declared twice)', () => {
+    const sensitive = Object.entries(TARGET_UNITS).filter(([, u]) => u.sensitive).map(([t]) => t).sort();
+    expect(sensitive).toEqual([...KEY_CARRYING_TARGETS].sort());
+    expect(sensitive).toEqual(['crypt', 'integrity']);
+  });
+
+  test('one splitRdev: the inverse of makedev at the edges, exported once (the targets module has none of its own)', () => {
+    for (const [major, minor] of [[0, 0], [8, 17], [259, 1048575], [0xfff, 0xff], [0x1000, 0x100], [0xffffffff, 0xffffffff], [0x12345678, 0x9abcdef0]] as const) {
+      expect(splitRdev(makedev(major, minor))).toEqual({ major, minor });
+    }
+    expect(Object.keys(targetsModule)).not.toContain('splitRdev');
   });
 
   test('parseTable keeps order and start/length as bigint', () => {

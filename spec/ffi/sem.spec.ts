@@ -1,0 +1,130 @@
+// SysV semaphores through koffi on this host (SysV IPC needs no device-mapper), and the
+// cookie protocol on them: the same keys, values and listing as libdevmapper's dmsetup.
+import { describe, expect, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { ERRNO } from '../../ffi/errors.js';
+import { IPC_NOWAIT, openSemOps } from '../../ffi/sem.js';
+import { DmAbortError } from '../../lib/errors.js';
+import { DmUdevTimeoutError, UdevCookies, realCookieHost, type CookieHost } from '../../lib/udev-cookie.js';
+
+const linux = process.platform === 'linux' && fs.existsSync('/proc/sysvipc/sem');
+const d = linux ? describe : describe.skip;
+
+function keysNow(): number[] {
+  return fs.readFileSync('/proc/sysvipc/sem', 'utf8').split('\n').slice(1).filter((l) => l.trim()).map((l) => Number(l.trim().split(/\s+/)[0]) >>> 0);
+}
+
+/** The real host, with udev reported running and its rules installed (this host has neither). */
+async function host(): Promise<CookieHost> {
+  const h = await realCookieHost({});
+  return { ...h, udevRunning: () => true, notifyRulesInstalled: () => true };
+}
+
+function hasDmsetup(): boolean {
+  try { execFileSync('dmsetup', ['udevflags', '0x10000'], { stdio: 'pipe' }); return true; } catch { return false; }
+}
+
+d('SysV semaphores (ffi/sem.ts)', () => {
+  test('round trip: create (IPC_EXCL), SETVAL, +1, -1 with IPC_NOWAIT, wait-for-zero, IPC_RMID', async () => {
+    const sems = await openSemOps();
+    expect(sems.info()).toBeGreaterThanOrEqual(-1);
+    const key = (0x0d4d << 16) | (0x8000 + (process.pid & 0x7fff));
+    try { sems.remove(sems.get(key)); } catch { /* not there */ }
+    const id = sems.create(key, 0o600);
+    try {
+      expect(() => sems.create(key, 0o600)).toThrow(expect.objectContaining({ errno: ERRNO.EEXIST }));
+      expect(sems.get(key)).toBe(id);
+      expect(sems.getVal(id)).toBe(0);
+      sems.setVal(id, 1);
+      expect(sems.op(id, 1, 0)).toBe(0);
+      expect(sems.getVal(id)).toBe(2);
+      expect(sems.op(id, 0, IPC_NOWAIT)).toBe(ERRNO.EAGAIN); // not zero: would sleep
+      expect(sems.op(id, -1, IPC_NOWAIT)).toBe(0);
+      expect(sems.op(id, -1, IPC_NOWAIT)).toBe(0);
+      expect(sems.op(id, -1, IPC_NOWAIT)).toBe(ERRNO.EAGAIN); // below zero: would sleep
+      expect(sems.op(id, 0, IPC_NOWAIT)).toBe(0);
+      expect(keysNow()).toContain(key >>> 0);
+    } finally {
+      sems.remove(id);
+    }
+    expect(keysNow()).not.toContain(key >>> 0);
+    expect(sems.op(id, 0, IPC_NOWAIT)).toBe(ERRNO.EINVAL); // gone
+    expect(() => sems.get(key)).toThrow(expect.objectContaining({ errno: ERRNO.ENOENT }));
+  });
+});
+
+d('cookies on real semaphores (lib/udev-cookie.ts)', () => {
+  test('create → inc → complete → wait: value 1, 2, 1, then removed; the key is 0x0D4D<<16 | base', async () => {
+    const c = new UdevCookies(await host());
+    const cookie = c.create();
+    expect(cookie >>> 16).toBe(0x0d4d);
+    expect(cookie & 0xffff).not.toBe(0);
+    try {
+      expect(c.list().find((e) => e.key === cookie)?.value).toBe(1);
+      c.inc(cookie);
+      expect(c.list().find((e) => e.key === cookie)?.value).toBe(2);
+      // What udev's rule passes: DM_COOKIE with flags in the upper 16 bits.
+      setTimeout(() => c.complete(((0x0060 << 16) | (cookie & 0xffff)) >>> 0), 5);
+      await c.wait(cookie, { timeoutMs: 10_000 });
+    } finally {
+      try { c.destroy(cookie); } catch { /* removed by wait */ }
+    }
+    expect(keysNow()).not.toContain(cookie);
+    expect(c.owned).toEqual([]);
+  });
+
+  test('timeout and abort remove the semaphore; no leak', async () => {
+    const c = new UdevCookies(await host());
+    const a = c.create();
+    c.inc(a);
+    await expect(c.wait(a, { timeoutMs: 20 })).rejects.toBeInstanceOf(DmUdevTimeoutError);
+    expect(keysNow()).not.toContain(a);
+    const b = c.create();
+    c.inc(b);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 10);
+    await expect(c.wait(b, { timeoutMs: 10_000, signal: ac.signal })).rejects.toBeInstanceOf(DmAbortError);
+    expect(keysNow()).not.toContain(b);
+    expect(c.owned).toEqual([]);
+  });
+
+  test('a semaphore removed by someone else mid-wait counts as completed (EIDRM/EINVAL), as in libdevmapper', async () => {
+    const c = new UdevCookies(await host());
+    const cookie = c.create();
+    c.inc(cookie);
+    const sems = await openSemOps();
+    setTimeout(() => sems.remove(sems.get(cookie)), 5);
+    await c.wait(cookie, { timeoutMs: 10_000 });
+    expect(keysNow()).not.toContain(cookie);
+  });
+
+  test('process exit removes cookies still held (the exit handler)', async () => {
+    const before = new Set(process.listeners('exit'));
+    const c = new UdevCookies(await host());
+    const cookie = c.create();
+    const added = process.listeners('exit').filter((l) => !before.has(l));
+    // The handler is installed once per process: find it among all when an earlier test did.
+    const handlers = added.length ? added : process.listeners('exit').filter((l) => l.name === 'removeLeftovers');
+    expect(handlers.length).toBe(1);
+    expect(keysNow()).toContain(cookie);
+    (handlers[0] as () => void)();
+    expect(keysNow()).not.toContain(cookie);
+    expect(() => c.destroy(cookie)).toThrow(/Could not find notification semaphore/); // gone: nothing left to remove
+  });
+
+  // Not udevcomplete_all here: it would remove every cookie of this host, other processes' too (the VM test does).
+  (hasDmsetup() ? test : test.skip)('dmsetup udevcookies lists our cookie with its value', async () => {
+    const c = new UdevCookies(await host());
+    const cookie = c.create();
+    c.inc(cookie);
+    try {
+      const out = execFileSync('dmsetup', ['udevcookies'], { encoding: 'utf8' });
+      const line = out.split('\n').find((l) => l.startsWith(`0x${cookie.toString(16)}`));
+      expect(line).toBeDefined();
+      expect(line!.split(/\s+/)[2]).toBe('2');
+    } finally {
+      try { c.destroy(cookie); } catch { /* removed */ }
+    }
+  });
+});

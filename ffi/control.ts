@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
 import { DmClosedError, DmEngineError, DmSyscallError, ERRNO, mapOpenError } from './errors.js';
 import { engineSupported, IoctlEngine } from './engine.js';
-import type { CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
+import type { AsyncCallKind, CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
 
 /** Where every Linux distribution puts the control node (`DM_DIR "/" DM_CONTROL_NODE`). */
 export const DM_CONTROL_PATH = '/dev/mapper/control';
@@ -33,18 +33,32 @@ function statMode(path: string): number | undefined {
   }
 }
 
-/** How a transport runs `ioctlAsync`: the ioctl engine's worker thread, or libuv's pool. */
-export type AsyncPath = 'engine' | 'pool';
+/**
+ * Which thread runs a transport's `ioctlAsync`. `'engine'`: the ioctl engine's worker
+ * (ffi/engine.ts) for every call; `'pool'`: koffi's async call on a libuv pool thread for
+ * every call; `'auto'` (the default): the engine for batches and DM_DEV_WAIT, the pool for
+ * single calls. Why the split (bench/README.md, issue 17, 6.1 under TCG): one call at a time
+ * the pool's round trip was the shorter (3.95 ms against 4.45 ms per DM_VERSION hop; life
+ * cycle 89 ms against 93 ms), while a batch on the engine was 16.6× faster per ioctl than
+ * on the pool at 1,000 calls; and a wait that may sleep never holds a libuv pool thread.
+ */
+export type AsyncPath = 'auto' | 'engine' | 'pool';
 
 /** Options of {@link openControl}. */
 export interface OpenControlOptions {
   /**
-   * `'engine'` (the default where worker threads exist): async ioctls go through the
-   * process's ioctl engine for this path (ffi/engine.ts); buffers larger than its slots, and
-   * every call once its worker died, take the pool path. `'pool'`: koffi's async call on a
-   * libuv pool thread, one round trip per ioctl.
+   * Which thread runs async ioctls (see {@link AsyncPath}; default `'auto'`). Wherever the
+   * engine is chosen, buffers larger than its slots, and every call once its worker died or
+   * where worker threads are missing, take the pool path.
    */
   readonly asyncPath?: AsyncPath;
+}
+
+/** Whether a call of `kind` goes to the engine under `path` (the policy of {@link AsyncPath}). */
+function routesToEngine(path: AsyncPath, kind: AsyncCallKind = 'single'): boolean {
+  if (path === 'engine') return true;
+  if (path === 'pool') return false;
+  return kind !== 'single';
 }
 
 /** One engine per control-node path per process, started on first use; undefined = unavailable. */
@@ -92,8 +106,8 @@ export async function openControl(path: string = DM_CONTROL_PATH, options: OpenC
     const code = (err as { code?: string }).code;
     throw mapOpenError(err, path, code === 'EACCES' || code === 'EPERM' ? statMode(path) : undefined);
   }
-  const useEngine = (options.asyncPath ?? 'engine') === 'engine' && engineSupported();
-  return new Transport(libc, fd, path, useEngine);
+  const asyncPath = options.asyncPath ?? 'auto';
+  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool');
 }
 
 class Transport implements ControlTransport {
@@ -108,7 +122,7 @@ class Transport implements ControlTransport {
     private readonly libc: Libc,
     fd: number,
     readonly path: string,
-    private readonly useEngine: boolean,
+    private readonly asyncPath: AsyncPath,
   ) {
     this.#fd = fd;
   }
@@ -122,11 +136,11 @@ class Transport implements ControlTransport {
     return this.libc.ioctl(this.#fd, request, buf);
   }
 
-  async ioctlAsync(request: number, buf: Uint8Array): Promise<IoctlResult> {
+  async ioctlAsync(request: number, buf: Uint8Array, kind?: AsyncCallKind): Promise<IoctlResult> {
     this.#check();
     this.#inflight++;
     try {
-      const engine = this.useEngine ? engineFor(this.path, this.libc) : undefined;
+      const engine = routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc) : undefined;
       // The engine's own fd: this transport's fd is only used by the pool path and sync calls.
       if (engine && buf.byteLength <= engine.slotSize) {
         try {

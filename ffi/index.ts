@@ -6,7 +6,7 @@
  *
  * @module
  */
-export type { CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
+export type { AsyncCallKind, CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
 export { POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI } from './types.js';
 export {
   DmClosedError,

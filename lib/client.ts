@@ -58,13 +58,16 @@ export interface OpenOptions {
    */
   readonly blocking?: boolean;
   /**
-   * How calls that may sleep in the kernel (create, load, resume, remove, status, message)
-   * run off the event loop: `'engine'` (default where worker threads exist) through the
-   * process's ioctl engine, a worker thread fed through a shared-memory ring (one wake-up
-   * carries many ioctls; no libuv pool thread is held); `'pool'` through koffi's async call,
-   * one libuv pool round trip per ioctl. Only the real backend uses it.
+   * How calls that may sleep in the kernel (create, load, resume, remove, status, message,
+   * wait) run off the event loop. `'auto'` (the default): batches (`infoMany`,
+   * `statusMany`) and DM_DEV_WAIT through the process's ioctl engine, a worker thread fed
+   * through a shared-memory ring (one wake-up carries many ioctls; no libuv pool thread is
+   * held), single calls through koffi's async call on libuv's pool, which measured the
+   * shorter round trip one call at a time (bench/README.md, issue 17). `'engine'`: every
+   * async call through the engine; `'pool'`: every one through the pool. Only the real
+   * backend uses it.
    */
-  readonly asyncPath?: 'engine' | 'pool';
+  readonly asyncPath?: 'auto' | 'engine' | 'pool';
 }
 
 /** What DEV_REMOVE reports: `deferred` = still open, removal scheduled for its last close. */
@@ -319,8 +322,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   static async open(options: OpenOptions = {}): Promise<DeviceMapper> {
     optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferSize: 'uint', blocking: 'boolean', asyncPath: 'string' });
-    if (options.asyncPath !== undefined && options.asyncPath !== 'engine' && options.asyncPath !== 'pool') {
-      throw new DmArgumentError('options.asyncPath', "'engine' or 'pool'", JSON.stringify(options.asyncPath));
+    if (options.asyncPath !== undefined && options.asyncPath !== 'auto' && options.asyncPath !== 'engine' && options.asyncPath !== 'pool') {
+      throw new DmArgumentError('options.asyncPath', "'auto', 'engine' or 'pool'", JSON.stringify(options.asyncPath));
     }
     if (options.backend !== undefined) valueArg(options.backend.openControl, 'options.backend.openControl', 'function');
     const size = options.initialBufferSize;
@@ -504,7 +507,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     return settleAll(ids, async (id) => {
       try {
-        return Object.assign({ exists: true as const }, (await this.#runner.runAsync('info', { id, inactive: options.inactive }, { device: id })).device);
+        return Object.assign({ exists: true as const }, (await this.#runner.runAsync('info', { id, inactive: options.inactive }, { device: id, batch: true })).device);
       } catch (e) {
         if (e instanceof DmError && e.errno === ERRNO.ENXIO) return { exists: false as const };
         throw e;
@@ -522,7 +525,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
     return settleAll(ids, async (id) => {
-      const r = await this.#runner.runAsync('status', { id, inactive: options.inactive, noflush: options.noflush }, { device: id });
+      const r = await this.#runner.runAsync('status', { id, inactive: options.inactive, noflush: options.noflush }, { device: id, batch: true });
       return { device: r.device, targets: r.targets };
     });
   }

@@ -15,7 +15,7 @@ export { diffSnapshots } from './events.js';
 export type {
   DeviceEvent, DeviceEventKind, DeviceAddedEvent, DeviceRemovedEvent, DeviceRenamedEvent, DeviceChangedEvent, EventFilter, EventsOptions,
 } from './events.js';
-export type { Backend, Watcher, ControlTransport, IoctlResult } from './backend.js';
+export type { Backend, Watcher, AsyncCallKind, ControlTransport, IoctlResult } from './backend.js';
 export type {
   DeviceId, DeviceInfo, DevNo, KernelString, ListedDevice, RawNames, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,
 } from '../codec/index.js';

@@ -167,8 +167,8 @@ describe('IoctlEngine ring', () => {
 });
 
 onLinux('transport: engine path, pool fallback (koffi in the worker, /dev/null answers ENOTTY)', () => {
-  test('ioctlAsync goes through the engine; after the worker dies, through the pool, same errno', async () => {
-    const t = await openControl('/dev/null');
+  test("asyncPath 'engine': ioctlAsync goes through the engine; after the worker dies, through the pool, same errno", async () => {
+    const t = await openControl('/dev/null', { asyncPath: 'engine' });
     try {
       const buf = new Uint8Array(312);
       expect(await t.ioctlAsync(0xc138fd00, buf)).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
@@ -185,10 +185,31 @@ onLinux('transport: engine path, pool fallback (koffi in the worker, /dev/null a
     }
   });
 
-  test("asyncPath 'pool' never starts an engine", async () => {
+  test("asyncPath 'auto' (the default): single calls on the pool, batches and waits on the engine", async () => {
+    const t = await openControl('/dev/full');
+    try {
+      const buf = new Uint8Array(312);
+      expect(await t.ioctlAsync(0xc138fd00, buf)).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(await t.ioctlAsync(0xc138fd00, buf, 'single')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(engineOf('/dev/full')).toBeUndefined(); // singles never started it
+      expect(await t.ioctlAsync(0xc138fd00, buf, 'batch')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      const e = engineOf('/dev/full')!;
+      expect(e.completed).toBe(1);
+      expect(await t.ioctlAsync(0xc138fd00, buf, 'wait')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(e.completed).toBe(2);
+      expect(await t.ioctlAsync(0xc138fd00, buf)).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(e.completed).toBe(2);
+    } finally {
+      t.close();
+      await engineOf('/dev/full')?.kill();
+    }
+  });
+
+  test("asyncPath 'pool' never starts an engine, not for a batch either", async () => {
     const t = await openControl('/dev/zero', { asyncPath: 'pool' });
     try {
       expect(await t.ioctlAsync(0xc138fd00, new Uint8Array(312))).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(await t.ioctlAsync(0xc138fd00, new Uint8Array(312), 'batch')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
       expect(engineOf('/dev/zero')).toBeUndefined();
     } finally {
       t.close();

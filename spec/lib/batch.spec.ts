@@ -1,18 +1,21 @@
 // infoMany / statusMany: one result per device in order, partial failure per entry, argument
 // shape checked before any ioctl, and the calls of a batch in flight together.
 import { describe, expect, test } from '@jest/globals';
-import { DeviceMapper, DmArgumentError, DmCodecError, DmError, type Backend } from '../../lib/index.js';
+import { DeviceMapper, DmArgumentError, DmCodecError, DmError, type AsyncCallKind, type Backend } from '../../lib/index.js';
+import { requestCode } from '../../codec/index.js';
 import { SimulatedKernel } from '../../lib/testing/index.js';
 
 const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
 
 /** A backend over the simulator that records how many async ioctls are in flight at once. */
-function tracking(kernel: SimulatedKernel): { backend: Backend; peak: () => number; asyncCalls: () => number } {
+function tracking(kernel: SimulatedKernel): { backend: Backend; peak: () => number; asyncCalls: () => number; kinds: [number, AsyncCallKind | undefined][] } {
   const base = kernel.backend();
   let inFlight = 0, peak = 0, calls = 0;
+  const kinds: [number, AsyncCallKind | undefined][] = [];
   return {
     peak: () => peak,
     asyncCalls: () => calls,
+    kinds,
     backend: {
       ...base,
       async openControl() {
@@ -20,8 +23,9 @@ function tracking(kernel: SimulatedKernel): { backend: Backend; peak: () => numb
         return {
           get fd() { return t.fd; },
           ioctl: (r, b) => t.ioctl(r, b),
-          ioctlAsync: async (r, b) => {
+          ioctlAsync: async (r, b, kind) => {
             calls++;
+            kinds.push([r, kind]);
             peak = Math.max(peak, ++inFlight);
             try {
               await new Promise((res) => setImmediate(res));
@@ -38,6 +42,36 @@ function tracking(kernel: SimulatedKernel): { backend: Backend; peak: () => numb
 }
 
 describe('batched calls', () => {
+  test("each async call tells the transport what it is: 'batch' (infoMany, statusMany), 'wait' (DM_DEV_WAIT), 'single' (the rest)", async () => {
+    // The transport's asyncPath 'auto' routes by this (ffi/control.ts): batches and waits to the
+    // ioctl engine, single calls to libuv's pool.
+    const kernel = new SimulatedKernel();
+    const tr = tracking(kernel);
+    const dm = await DeviceMapper.open({ backend: tr.backend });
+    try {
+      await dm.createDevice({ name: 'a', table: zero });
+      await dm.createDevice({ name: 'b', table: zero });
+      const singles = tr.kinds.splice(0);
+      expect(singles.length).toBeGreaterThan(0);
+      expect(singles.every(([, k]) => k === 'single')).toBe(true);
+      await dm.infoMany(['a', 'b']);
+      await dm.statusMany(['a', 'b']);
+      expect(tr.kinds.splice(0)).toEqual([
+        [requestCode('info'), 'batch'], [requestCode('info'), 'batch'],
+        [requestCode('status'), 'batch'], [requestCode('status'), 'batch'],
+      ]);
+      const { eventNr } = await dm.info('a') as { eventNr: number };
+      const waiting = dm.wait('a', { eventNr });
+      await new Promise((r) => setTimeout(r, 20));
+      await dm.rename('a', { newName: 'a2' });
+      await waiting;
+      expect(tr.kinds.filter(([r]) => r === requestCode('wait'))).toEqual([[requestCode('wait'), 'wait']]);
+      expect(tr.kinds.filter(([r]) => r === requestCode('rename'))).toEqual([[requestCode('rename'), 'single']]);
+    } finally {
+      dm.close();
+    }
+  });
+
   test('infoMany: one entry per device in order; a missing one is { exists: false }, a bad name fails alone', async () => {
     const kernel = new SimulatedKernel();
     const tr = tracking(kernel);

@@ -41,6 +41,9 @@ function statMode(path: string): number | undefined {
  * the pool's round trip was the shorter (3.95 ms against 4.45 ms per DM_VERSION hop; life
  * cycle 89 ms against 93 ms), while a batch on the engine was 16.6× faster per ioctl than
  * on the pool at 1,000 calls; and a wait that may sleep never holds a libuv pool thread.
+ * Under `'auto'` a batch's first call starts the engine, and batch calls take the pool until
+ * its worker is ready (≈ 2 s under TCG in a fresh process: a small batch would otherwise
+ * wait for that startup).
  */
 export type AsyncPath = 'auto' | 'engine' | 'pool';
 
@@ -54,7 +57,7 @@ export interface OpenControlOptions {
   readonly asyncPath?: AsyncPath;
 }
 
-/** Whether a call of `kind` goes to the engine under `path` (the policy of {@link AsyncPath}). */
+/** Whether a call of `kind` may go to the engine under `path` (the policy of {@link AsyncPath}). */
 function routesToEngine(path: AsyncPath, kind: AsyncCallKind = 'single'): boolean {
   if (path === 'engine') return true;
   if (path === 'pool') return false;
@@ -141,8 +144,10 @@ class Transport implements ControlTransport {
     this.#inflight++;
     try {
       const engine = routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc) : undefined;
+      // 'auto' does not hold a batch for the engine's startup: the pool carries it meanwhile.
+      const startingUp = this.asyncPath === 'auto' && kind === 'batch' && engine !== undefined && !engine.ready;
       // The engine's own fd: this transport's fd is only used by the pool path and sync calls.
-      if (engine && buf.byteLength <= engine.slotSize) {
+      if (engine && !startingUp && buf.byteLength <= engine.slotSize) {
         try {
           return await engine.ioctl(request, buf);
         } catch (e) {

@@ -35,7 +35,8 @@ const SUB_TAIL = 0; // written by the main thread: submissions published
 const SUB_HEAD = 1; // advanced by the worker: submissions taken
 const COMP_SEQ = 2; // bumped by the worker: completions published (main waits on it)
 const STOP = 3; // set by the main thread: exit once the ring is empty
-const RING = 4; // then `slots` slot indices, then META_INTS per slot
+const READY = 4; // set by the worker once its ioctl is bound (koffi loaded): see `ready`
+const RING = 5; // then `slots` slot indices, then META_INTS per slot
 const META_INTS = 5; // state, request, length, ret, errno
 const FREE = 0, SUBMITTED = 1, DONE = 2, TAKEN = 3;
 
@@ -77,7 +78,7 @@ const { workerData } = process.getBuiltinModule('node:worker_threads');
 const { ctl, data, slots, slotSize, fd, koffiPath, libc, fake } = workerData;
 const I = new Int32Array(ctl);
 const D = new Uint8Array(data);
-const SUB_TAIL = 0, SUB_HEAD = 1, COMP_SEQ = 2, STOP = 3, RING = 4, META = 4 + slots, DONE = 2, TAKEN = 3;
+const SUB_TAIL = 0, SUB_HEAD = 1, COMP_SEQ = 2, STOP = 3, READY = 4, RING = 5, META = 5 + slots, DONE = 2, TAKEN = 3;
 let call;
 if (fake) {
   call = new Function('request', 'buf', 'fd', fake);
@@ -88,6 +89,7 @@ if (fake) {
   // errno read right after the call, on this thread (ffi/libc.ts does the same on the main one).
   call = (request, buf) => { const ret = ioctl(fd, request, buf); return [ret, ret < 0 ? koffi.errno() : 0]; };
 }
+Atomics.store(I, READY, 1);
 const mask = slots - 1;
 let sinceNotify = 0;
 for (;;) {
@@ -184,6 +186,12 @@ export class IoctlEngine {
 
   /** Whether calls can still be submitted (false once the worker died or close() was called). */
   get alive(): boolean { return this.#dead === undefined && !this.#stopping; }
+
+  /**
+   * Whether the worker has started and bound its ioctl (loading koffi in a fresh thread took
+   * about 2 s under TCG, bench/README.md): calls submitted before wait in the ring until then.
+   */
+  get ready(): boolean { return Atomics.load(this.#I, READY) === 1; }
 
   /** Calls submitted and not yet completed, plus those queued for a slot. */
   get inFlight(): number { return this.#pending.size + this.#queue.length; }

@@ -36,6 +36,18 @@ function engine(slots = 8): IoctlEngine {
 }
 
 describe('IoctlEngine ring', () => {
+  test('ready: false at start, true once the worker has bound its ioctl; calls made before wait for it', async () => {
+    const e = engine();
+    try {
+      expect(e.ready).toBe(false);
+      const buf = new Uint8Array([1, 5]);
+      expect(await e.ioctl(7, buf)).toEqual({ ret: 7, errno: 0 });
+      expect(e.ready).toBe(true);
+    } finally {
+      e.close();
+    }
+  });
+
   test('many concurrent callers each get their own reply (more callers than slots)', async () => {
     const e = engine(4);
     try {
@@ -185,15 +197,21 @@ onLinux('transport: engine path, pool fallback (koffi in the worker, /dev/null a
     }
   });
 
-  test("asyncPath 'auto' (the default): single calls on the pool, batches and waits on the engine", async () => {
+  test("asyncPath 'auto' (the default): single calls on the pool, batches and waits on the engine; batches take the pool until the engine is ready", async () => {
     const t = await openControl('/dev/full');
     try {
       const buf = new Uint8Array(312);
       expect(await t.ioctlAsync(0xc138fd00, buf)).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
       expect(await t.ioctlAsync(0xc138fd00, buf, 'single')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
       expect(engineOf('/dev/full')).toBeUndefined(); // singles never started it
+      // The first batch call starts the engine and, while its worker loads koffi, takes the pool.
       expect(await t.ioctlAsync(0xc138fd00, buf, 'batch')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
       const e = engineOf('/dev/full')!;
+      expect(e).toBeDefined();
+      expect(e.completed).toBe(0);
+      for (let i = 0; i < 1000 && !e.ready; i++) await new Promise((r) => setTimeout(r, 10)); // hang guard: 10 s
+      expect(e.ready).toBe(true);
+      expect(await t.ioctlAsync(0xc138fd00, buf, 'batch')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
       expect(e.completed).toBe(1);
       expect(await t.ioctlAsync(0xc138fd00, buf, 'wait')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
       expect(e.completed).toBe(2);
@@ -202,6 +220,17 @@ onLinux('transport: engine path, pool fallback (koffi in the worker, /dev/null a
     } finally {
       t.close();
       await engineOf('/dev/full')?.kill();
+    }
+  });
+
+  test("asyncPath 'auto': a wait goes to the engine even before it is ready (it never holds a pool thread)", async () => {
+    const t = await openControl('/dev/random');
+    try {
+      expect((await t.ioctlAsync(0xc138fd00, new Uint8Array(312), 'wait')).ret).toBe(-1);
+      expect(engineOf('/dev/random')!.completed).toBe(1);
+    } finally {
+      t.close();
+      await engineOf('/dev/random')?.kill();
     }
   });
 

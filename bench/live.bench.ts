@@ -227,13 +227,14 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   const loop = await makeLoop(SECTORS);
   const params = `${loop.path} 0`;
   const tableText = `0 ${SECTORS} linear ${params}`;
-  const per: Record<string, Steps> = { library: emptySteps(), 'library, pool': emptySteps(), 'library, blocking': emptySteps(), libdevmapper: emptySteps(), 'dmsetup per step': emptySteps() };
+  const per: Record<string, Steps> = { library: emptySteps(), 'library, engine': emptySteps(), 'library, blocking': emptySteps(), libdevmapper: emptySteps(), 'dmsetup per step': emptySteps() };
   let seq = 0;
   // The same steps through a client opened with { blocking: true }: every ioctl on the calling
   // thread, no libuv pool hop (what dmctl and scripts use).
   const blockingDm = await DeviceMapper.open({ blocking: true });
-  // The same steps on the fallback path: each async ioctl a libuv pool round trip (before issue 17).
-  const poolDm = await DeviceMapper.open({ asyncPath: 'pool' });
+  // The same steps with every async ioctl on the ioctl engine (asyncPath 'engine'); the default
+  // ('auto', the `library` column) sends single calls to libuv's pool.
+  const engineDm = await DeviceMapper.open({ asyncPath: 'engine' });
 
   const libWith = (client: DeviceMapper, key: string) => async (n: number) => {
     for (let i = 0; i < n; i++) {
@@ -266,13 +267,13 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   };
   const lib = libWith(dm, 'library');
   const libBlocking = libWith(blockingDm, 'library, blocking');
-  const libPool = libWith(poolDm, 'library, pool');
+  const libEngine = libWith(engineDm, 'library, engine');
   // warm-up: one cycle each (JIT, dmsetup and libdevmapper pages in the cache)
-  await lib(1); await libPool(1); await libBlocking(1); libdm(1); await dmsetup(1);
+  await lib(1); await libEngine(1); await libBlocking(1); libdm(1); await dmsetup(1);
   for (const s of Object.values(per)) for (const st of STEPS) s[st].length = 0;
   const impls: [string, (n: number) => unknown, number][] = [
     ['library', lib, Math.ceil(CYCLES / LC_ROUNDS)],
-    ['library, pool', libPool, Math.ceil(CYCLES / LC_ROUNDS)],
+    ['library, engine', libEngine, Math.ceil(CYCLES / LC_ROUNDS)],
     ['library, blocking', libBlocking, Math.ceil(CYCLES / LC_ROUNDS)],
     ['libdevmapper', libdm, Math.ceil(CYCLES / LC_ROUNDS)],
     ['dmsetup per step', dmsetup, Math.ceil(DMSETUP_CYCLES / LC_ROUNDS)],
@@ -286,7 +287,7 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   }
   const wall = now() - t0;
   blockingDm.close();
-  poolDm.close();
+  engineDm.close();
   await loop.release();
 
   const med = (impl: string, st: keyof Steps) => median(per[impl]![st]);
@@ -297,10 +298,10 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   const rows = [...STEPS.map((st) => [st, med('library', st), med('libdevmapper', st), med('dmsetup per step', st)] as const),
     ['whole cycle', cycle('library'), cycle('libdevmapper'), cycle('dmsetup per step')] as const];
   const blockingOf = (st: string) => (st === 'whole cycle' ? cycle('library, blocking') : med('library, blocking', st as keyof Steps));
-  const poolOf = (st: string) => (st === 'whole cycle' ? cycle('library, pool') : med('library, pool', st as keyof Steps));
+  const engineCol = (st: string) => (st === 'whole cycle' ? cycle('library, engine') : med('library, engine', st as keyof Steps));
   const body = table(
-    ['step', 'library (engine)', 'library, pool', 'library, blocking', 'libdevmapper', 'dmsetup per step', 'libdevmapper / library', 'libdevmapper / pool', 'libdevmapper / blocking', 'dmsetup / library'],
-    rows.map(([st, a, b, c]) => [st, fmt(a), fmt(poolOf(st)), fmt(blockingOf(st)), fmt(b), fmt(c), x(b / a), x(b / poolOf(st)), x(b / blockingOf(st)), x(c / a, 1)]),
+    ['step', 'library (auto: pool)', 'library, engine', 'library, blocking', 'libdevmapper', 'dmsetup per step', 'libdevmapper / library', 'libdevmapper / engine', 'libdevmapper / blocking', 'dmsetup / library'],
+    rows.map(([st, a, b, c]) => [st, fmt(a), fmt(engineCol(st)), fmt(blockingOf(st)), fmt(b), fmt(c), x(b / a), x(b / engineCol(st)), x(b / blockingOf(st)), x(c / a, 1)]),
   );
   for (const [st, a, b] of rows) {
     if (st === 'remove') goal('life cycle: remove within 1.1× of libdevmapper (library / libdevmapper)', a / b, a / b <= 1.1);
@@ -313,7 +314,7 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   });
   results.lifeCycle = {
     cycles: { library: per.library!.create.length, libdevmapper: per.libdevmapper!.create.length, dmsetup: per['dmsetup per step']!.create.length },
-    rounds: LC_ROUNDS, wallNs: wall, medianNs: Object.fromEntries(rows.map(([st, a, b, c]) => [st, { library: a, libraryPool: poolOf(st), libraryBlocking: blockingOf(st), libdevmapper: b, dmsetup: c }])),
+    rounds: LC_ROUNDS, wallNs: wall, medianNs: Object.fromEntries(rows.map(([st, a, b, c]) => [st, { library: a, libraryEngine: engineCol(st), libraryBlocking: blockingOf(st), libdevmapper: b, dmsetup: c }])),
     meanNs: Object.fromEntries(Object.entries(per).map(([impl, s]) => [impl, Object.fromEntries(STEPS.map((st) => [st, s[st].reduce((p, q) => p + q, 0) / s[st].length]))])),
   };
   print('2. Life cycle (median per step)', body, [
@@ -479,7 +480,7 @@ async function engineBench(dm: DeviceMapper): Promise<void> {
 
 interface ScaleChild {
   devices: number; firstListIoctls: number; bufferSize: number; listNs: number[]; listIoctlsPerCall: number;
-  statusAllNs: number; statusIoctls: number; rssBeforeKib: number; maxRssKib: number;
+  statusAllNs: number; statusIoctls: number; engineIoctls: number; rssBeforeKib: number; maxRssKib: number;
 }
 
 /** Runs in a fresh Node process so that its peak RSS is this work's alone. */
@@ -499,15 +500,16 @@ async function scaleChild(lists: number): Promise<void> {
   const s0 = dm.ioctlCounts.get('status') ?? 0;
   const t = now();
   const all = dm.listSync();
-  // One batch through the engine (issue 17); a device that fails fails alone.
+  // One batch (issue 17; asyncPath 'auto': the pool until the engine is ready); a device that fails fails alone.
   const settled = await dm.statusMany(all.map((d) => ({ dev: d.dev })));
   const statusAllNs = now() - t;
   const failed = settled.filter((r) => !r.ok).length;
   if (failed > 0) throw new Error(`statusMany: ${failed} of ${settled.length} failed`);
   const statusIoctls = (dm.ioctlCounts.get('status') ?? 0) - s0;
+  const engineIoctls = engineOf()?.completed ?? 0;
   dm.close();
   const out: ScaleChild = {
-    devices: first.length, firstListIoctls, bufferSize, listNs, listIoctlsPerCall, statusAllNs, statusIoctls,
+    devices: first.length, firstListIoctls, bufferSize, listNs, listIoctlsPerCall, statusAllNs, statusIoctls, engineIoctls,
     rssBeforeKib, maxRssKib: hwmKib(),
   };
   process.stdout.write(JSON.stringify(out));
@@ -560,7 +562,7 @@ async function scale(dm: DeviceMapper): Promise<void> {
     const l0 = samples.lib[0]!;
     rows.push({
       devices: level, ourDevices: l0.devices, createNs,
-      lib: { listNs: libList, statusAllNs: libStatusAll, firstListIoctls: l0.firstListIoctls, listIoctlsPerCall: l0.listIoctlsPerCall, statusIoctls: l0.statusIoctls, bufferSize: l0.bufferSize, rssBeforeKib: median(samples.lib.map((s) => s.rssBeforeKib)), maxRssKib: median(samples.lib.map((s) => s.maxRssKib)) },
+      lib: { listNs: libList, statusAllNs: libStatusAll, firstListIoctls: l0.firstListIoctls, listIoctlsPerCall: l0.listIoctlsPerCall, statusIoctls: l0.statusIoctls, engineIoctls: median(samples.lib.map((s) => s.engineIoctls)), bufferSize: l0.bufferSize, rssBeforeKib: median(samples.lib.map((s) => s.rssBeforeKib)), maxRssKib: median(samples.lib.map((s) => s.maxRssKib)) },
       c: { listNs: median(samples.cList), statusAllNs: median(samples.cStatusAll), firstListIoctls: cFirst, maxRssKib: median(samples.cMaxRss) },
       dmsetup: { lsNs: median(samples.dmsetupLs), statusNs: median(samples.dmsetupStatus), lsMaxRssKib: median(samples.dmsetupLsRss), statusMaxRssKib: median(samples.dmsetupStatusRss) },
       samples,
@@ -585,7 +587,8 @@ async function scale(dm: DeviceMapper): Promise<void> {
   ].join('\n');
   results.scale = { rounds: SCALE_ROUNDS, rows };
   print('3. Scale (tableless devices)', body, [
-    `median of ${SCALE_ROUNDS} interleaved rounds; lib = a fresh Node process per round (list: median of repeated listSync after warm-up; status: dm.statusMany() of every listed device, one batch through the engine); C = bench/c/dm_raw.c with the buffer the library settled on; dmsetup timed and measured by bench/c/rusage.c (no Node spawn cost, output to /dev/null).`,
+    `median of ${SCALE_ROUNDS} interleaved rounds; lib = a fresh Node process per round (list: median of repeated listSync after warm-up; status: dm.statusMany() of every listed device, one batch, default asyncPath: the pool until the engine started in that process is ready, then the engine); C = bench/c/dm_raw.c with the buffer the library settled on; dmsetup timed and measured by bench/c/rusage.c (no Node spawn cost, output to /dev/null).`,
+    ...rs.map((r) => `${r.devices} devices: status of every device: ${r.lib.statusIoctls} DM_TABLE_STATUS, ${r.lib.engineIoctls} of them on the engine (median), the rest on the pool while the engine started`),
     ...rs.map((r) => `${r.devices} devices: LIST lib/C ${x(r.lib.listNs! / r.c.listNs!)} (${r.lib.listNs! / r.c.listNs! <= 1.2 ? 'met' : 'MISSED'} ≤ 1.2×); later LISTs take ${r.lib.listIoctlsPerCall} ioctl each`),
   ]);
   for (const r of rs) {

@@ -110,9 +110,9 @@ export class FaultyDevice {
   /** Its uuid (`FAULTY-<name>`). */
   get uuid(): string | null { return this.#id.uuid; }
   /** Its device number. */
-  get dev(): { readonly major: number; readonly minor: number } { return { major: this.#id.major, minor: this.#id.minor }; }
+  get dev(): { readonly major: number; readonly minor: number } { return { major: this.#id.dev.major, minor: this.#id.dev.minor }; }
   /** `/dev/dm-<minor>`. */
-  get path(): string { return `/dev/dm-${this.#id.minor}`; }
+  get path(): string { return `/dev/dm-${this.#id.dev.minor}`; }
   /** Its size in 512-byte sectors. */
   get sectors(): bigint { return this.#sectors; }
 

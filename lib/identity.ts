@@ -68,6 +68,7 @@ export const TRUSTED_REPLY_FIELDS = {
   create: { name: false, uuid: false, dev: true },
   info: { name: true, uuid: true, dev: true },
   status: { name: true, uuid: true, dev: true },
+  table: { name: true, uuid: true, dev: true },
   load: { name: true, uuid: true, dev: true },
   suspend: { name: true, uuid: true, dev: true },
   resume: { name: true, uuid: true, dev: true },
@@ -84,11 +85,13 @@ export type IdentityStep = keyof typeof TRUSTED_REPLY_FIELDS;
  * dev are compared wherever the kernel filled them; the name only for a device without a
  * uuid (with one, a rename by someone else does not make it another device). `acted`:
  * whether this step changed the device it reached (load/resume/rename/remove) or only
- * looked (info/status).
+ * looked (info/status/table). `label` names the step in the error (default: `step`), e.g.
+ * "resume origin" for a helper's step.
  */
 export function checkReply(
   step: IdentityStep, expected: DeviceIdentity,
   reply: { readonly name?: string; readonly uuid?: string | null; readonly dev?: Dev } & RawNames, acted: boolean,
+  label: string = step,
 ): void {
   if (typeof step !== 'string' || !Object.hasOwn(TRUSTED_REPLY_FIELDS, step)) {
     throw new DmArgumentError('step', `one of ${Object.keys(TRUSTED_REPLY_FIELDS).join(', ')}`, describeValue(step));
@@ -96,6 +99,7 @@ export function checkReply(
   expected = identityOf(expected, 'expected');
   objectArg(reply, 'reply', 'a reply header ({ name?, uuid?, dev? })');
   valueArg(acted, 'acted', 'boolean');
+  valueArg(label, 'label', 'string');
   const f = TRUSTED_REPLY_FIELDS[step];
   // Lossy strings compare equal for different bytes: the bytes decide where a side has them.
   const differs = (a: string | null | undefined, aBytes: Uint8Array | undefined, b: string | null, bBytes: Uint8Array | undefined) =>
@@ -108,7 +112,7 @@ export function checkReply(
   if (f.name && reply.name !== undefined) actual.name = reply.name;
   if (f.uuid && reply.uuid !== undefined) actual.uuid = reply.uuid;
   if (f.dev && reply.dev !== undefined) actual.dev = { major: reply.dev.major, minor: reply.dev.minor };
-  throw new DmIdentityError(step, expected, actual, acted);
+  throw new DmIdentityError(label, expected, actual, acted);
 }
 
 export interface RemoveOursOptions {

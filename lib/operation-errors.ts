@@ -15,8 +15,6 @@ export type DmOperationErrorCode =
   | 'NOT_FOUND'
   /** A step did not finish within the helper's bound (the device was resumed where possible). */
   | 'TIMEOUT'
-  /** A later step's reply names another device than the first step's (name, uuid or dev changed). */
-  | 'IDENTITY_MISMATCH'
   /** The device is in use (e.g. an active thin that would be deleted); `errno` is EBUSY. */
   | 'BUSY'
   /** The pool is in a state that refuses the request (failed, read-only, needs_check). */

@@ -2,8 +2,9 @@
  * Shared by the multi-step helpers (ThinPool, FaultyDevice): time bounds on kernel calls and
  * the identity of the device a sequence of steps works on.
  */
-import type { DeviceId, DeviceInfo, TargetSpecInput } from '../codec/index.js';
+import type { DeviceId, TargetSpecInput } from '../codec/index.js';
 import type { DeviceMapper } from './client.js';
+import { addressOf, checkReply, identityOf, type DeviceIdentity, type IdentityStep } from './identity.js';
 import { DmOperationError } from './operation-errors.js';
 
 /**
@@ -30,36 +31,40 @@ export function checkTimeout(ms: number | undefined, fallback: number): number {
   return v;
 }
 
-/** name, uuid and dev of a device, as the first step saw it. */
-export interface Identity { readonly name: string; readonly uuid: string | null; readonly major: number; readonly minor: number }
+/**
+ * The identity rules are lib/identity.ts's, the same as createDevice's and the device tree's:
+ * later steps go by uuid when there is one, and a reply naming another device is
+ * DmIdentityError (DEVICE_REPLACED) whichever helper detects it.
+ */
+export type Identity = DeviceIdentity;
+export { addressOf, identityOf };
 
-export function identityOf(info: DeviceInfo): Identity {
-  return { name: info.name, uuid: info.uuid, major: info.dev.major, minor: info.dev.minor };
+/**
+ * Every reply of a multi-step operation must name the device the first step named (the
+ * fields the kernel fills for `step`; the name only for a device without a uuid).
+ * `label` says which step of the helper it was, in the error.
+ */
+export function checkIdentity(
+  expected: DeviceIdentity, reply: { readonly name: string; readonly uuid: string | null; readonly dev: { readonly major: number; readonly minor: number } },
+  step: IdentityStep, label: string = step,
+): void {
+  checkReply(step, expected, reply, ACTS[step], label);
 }
 
-/** How later steps address the device: by uuid when it has one (a rename cannot redirect them), else by name. */
-export function addressOf(id: Identity): DeviceId {
-  return id.uuid ? { uuid: id.uuid } : { name: id.name };
-}
-
-/** Every reply of a multi-step operation must name the device the first step named. */
-export function checkIdentity(expected: Identity, info: DeviceInfo, step: string): void {
-  if (info.name !== expected.name || info.uuid !== expected.uuid || info.dev.major !== expected.major || info.dev.minor !== expected.minor) {
-    throw new DmOperationError('IDENTITY_MISMATCH',
-      `${step}: the reply names ${info.name} (uuid "${info.uuid}", ${info.dev.major}:${info.dev.minor}), `
-      + `not ${expected.name} (uuid "${expected.uuid}", ${expected.major}:${expected.minor}): the device was replaced or renamed meanwhile`);
-  }
-}
+/** Whether a step changes the device it reaches (so a mismatch means it already acted on another one). */
+const ACTS: Readonly<Record<IdentityStep, boolean>> = {
+  create: true, info: false, status: false, table: false, load: true, suspend: true, resume: true, clear: true, remove: true, rename: true,
+};
 
 /**
  * load, bounded, with its reply checked: a load that reached another device (the uuid now
- * names a different dev) has its table cleared again before IDENTITY_MISMATCH is thrown, so
+ * names a different dev) has its table cleared again before DmIdentityError is thrown, so
  * nothing is left in that device's inactive slot.
  */
 export async function loadChecked(dm: DeviceMapper, id: Identity, address: DeviceId, specs: readonly TargetSpecInput[], timeout: number, what: string): Promise<void> {
   const info = await bounded(dm.load(address, specs), timeout, what);
   try {
-    checkIdentity(id, info, 'load');
+    checkIdentity(id, info, 'load', what);
   } catch (e) {
     await dm.clear({ dev: { major: info.dev.major, minor: info.dev.minor } }).catch(() => {});
     throw e;

@@ -11,7 +11,8 @@
  * device's header is checked against the first step's name, uuid and dev. Kernel failures
  * are `DmError` with the kernel's errno; what this module refuses or detects itself is a
  * `DmOperationError` (`INVALID_INPUT` before any syscall, `WRONG_TARGET`, `NOT_FOUND`,
- * `BUSY`, `TIMEOUT`, `IDENTITY_MISMATCH`). Kernel facts (message errnos, events, resize,
+ * `BUSY`, `TIMEOUT`); a reply naming another device than the first step's is
+ * `DmIdentityError` (`DEVICE_REPLACED`), as everywhere in the package. Kernel facts (message errnos, events, resize,
  * discard passdown): docs/thin-and-faults.md.
  */
 import * as fs from 'node:fs';
@@ -202,7 +203,7 @@ export class ThinPool {
   /** The pool device's uuid (`THINPOOL-<name>` when created here). */
   get uuid(): string | null { return this.#id.uuid; }
   /** The pool device's number. */
-  get dev(): { readonly major: number; readonly minor: number } { return { major: this.#id.major, minor: this.#id.minor }; }
+  get dev(): { readonly major: number; readonly minor: number } { return { major: this.#id.dev.major, minor: this.#id.dev.minor }; }
   /** The pool's table as loaded (devices as `major:minor` for an opened pool). */
   get params(): ThinPoolParams { return this.#params; }
 
@@ -263,7 +264,7 @@ export class ThinPool {
   /** The pool's status, typed (`health: 'fail' | 'error'` when the pool has failed). */
   async status(options: { noflush?: boolean } = {}): Promise<ThinPoolStatus> {
     const r = await bounded(this.#dm.status(addressOf(this.#id), options), this.#timeout, `status of pool ${this.name}`);
-    checkIdentity(this.#id, r.device, 'status');
+    checkIdentity(this.#id, r.device, 'status', `status of pool ${this.name}`);
     const line = r.targets[0];
     if (r.targets.length !== 1 || !line || line.type !== 'thin-pool') throw new DmOperationError('WRONG_TARGET', `${this.name} no longer has a thin-pool table`);
     const s = parseStatus(line);
@@ -359,13 +360,13 @@ export class ThinPool {
     }
     const resume = async () => {
       const r = await bounded(this.#dm.resume(address), this.#timeout, `resuming ${id.name}`);
-      checkIdentity(id, r, 'resume origin');
+      checkIdentity(id, r, 'resume', 'resume origin');
     };
     let suspended = false;
     try {
       const s = await bounded(this.#dm.suspend(address), this.#timeout, `suspending ${id.name}`, () => { void resume().catch(() => {}); });
       suspended = true;
-      checkIdentity(id, s, 'suspend origin');
+      checkIdentity(id, s, 'suspend', 'suspend origin');
       await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');
     } catch (e) {
       if (suspended) {
@@ -403,7 +404,7 @@ export class ThinPool {
     if (size === 0n) throw new DmOperationError('INVALID_INPUT', 'size must be at least 1 sector');
     const uuid = this.#thinUuid(id);
     const table = toTargetSpecs([{
-      start: 0, length: size, type: 'thin', poolDevice: `${this.#id.major}:${this.#id.minor}`, deviceId: id,
+      start: 0, length: size, type: 'thin', poolDevice: `${this.#id.dev.major}:${this.#id.dev.minor}`, deviceId: id,
       ...(options.externalOrigin === undefined ? {} : { externalOrigin: options.externalOrigin }),
     }]);
     const info = await bounded(this.#dm.createDevice({ name, uuid, table, readOnly: options.readOnly }), this.#timeout, `activating thin ${id}`);
@@ -422,8 +423,8 @@ export class ThinPool {
       const t = await this.#dm.table(address);
       const length = t.targets.reduce((s, l) => s + BigInt(l.length), 0n);
       const id = identityOf(t.device);
-      checkIdentity(id, await this.#dm.load(address, [{ start: 0, length, type: 'error', params: '' }]), 'force: load error table');
-      checkIdentity(id, await bounded(this.#dm.resume(address), this.#timeout, `resuming ${id.name}`), 'force: resume');
+      checkIdentity(id, await this.#dm.load(address, [{ start: 0, length, type: 'error', params: '' }]), 'load', 'force: load error table');
+      checkIdentity(id, await bounded(this.#dm.resume(address), this.#timeout, `resuming ${id.name}`), 'resume', 'force: resume');
       await this.#dm.removeDevice(address, { deferred: true, retries: 1 });
     }
   }
@@ -480,7 +481,7 @@ export class ThinPool {
     const address = addressOf(this.#id);
     await loadChecked(this.#dm, this.#id, address, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), this.#timeout, `loading pool ${this.name}`);
     try {
-      checkIdentity(this.#id, await bounded(this.#dm.resume(address), this.#timeout, `resuming pool ${this.name}`), 'reload: resume');
+      checkIdentity(this.#id, await bounded(this.#dm.resume(address), this.#timeout, `resuming pool ${this.name}`), 'resume', 'reload: resume');
     } catch (e) {
       // The live table stays; drop the loaded one so the pool is as it was.
       await this.#dm.clear(address).catch(() => {});
@@ -542,19 +543,19 @@ export class ThinPool {
     const name = `${this.name.slice(0, 100)}-discard-${id}`;
     const uuid = this.#thinUuid(id);
     const bs = BigInt(this.#params.blockSize);
-    const table = (length: bigint) => toTargetSpecs([{ start: 0, length, type: 'thin', poolDevice: `${this.#id.major}:${this.#id.minor}`, deviceId: id }]);
+    const table = (length: bigint) => toTargetSpecs([{ start: 0, length, type: 'thin', poolDevice: `${this.#id.dev.major}:${this.#id.dev.minor}`, deviceId: id }]);
     const info = await bounded(this.#dm.createDevice({ name, uuid, table: table(bs) }), this.#timeout, `activating thin ${id} to discard it`);
     const tid = identityOf(info);
     try {
       const st = await this.#dm.status({ uuid });
-      checkIdentity(tid, st.device, 'discard: status');
+      checkIdentity(tid, st.device, 'status', 'discard: status');
       const line = st.targets[0];
       const parsed = line ? parseStatus(line) : undefined;
       const highest = parsed && parsed.type === 'thin' && parsed.status.health === 'ok' ? parsed.status.highestMappedSector : null;
       if (highest === null) return;
       const length = ((highest + 1n + bs - 1n) / bs) * bs;
-      checkIdentity(tid, await this.#dm.load({ uuid }, table(length)), 'discard: load');
-      checkIdentity(tid, await bounded(this.#dm.resume({ uuid }), this.#timeout, `resuming ${name}`), 'discard: resume');
+      checkIdentity(tid, await this.#dm.load({ uuid }, table(length)), 'load', 'discard: load');
+      checkIdentity(tid, await bounded(this.#dm.resume({ uuid }), this.#timeout, `resuming ${name}`), 'resume', 'discard: resume');
       await this.#io.discard(this.#io.nodePath(info.dev));
     } finally {
       await this.#dm.removeDevice({ uuid });

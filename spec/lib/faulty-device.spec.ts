@@ -130,7 +130,7 @@ describe('FaultyDevice', () => {
     expect([...kernel.calls.values()].reduce((a, b) => a + b, 0)).toBe(before);
   });
 
-  test('mode() of a table FaultyDevice did not make is WRONG_TARGET; a replaced device is IDENTITY_MISMATCH', async () => {
+  test('mode() of a table FaultyDevice did not make is WRONG_TARGET; a replaced device is DmIdentityError (DEVICE_REPLACED), the package\'s one identity error', async () => {
     const { dm, dev } = await setup();
     await dm.load('fd', [{ start: 0, length: 65536, type: 'zero', params: '' }]);
     await dm.resume('fd');
@@ -138,8 +138,8 @@ describe('FaultyDevice', () => {
     await dm.remove('fd');
     await dm.createDevice({ name: 'other', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
     await dm.createDevice({ name: 'fd', uuid: 'FAULTY-fd', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
-    await expect(dev.mode()).rejects.toMatchObject({ code: 'IDENTITY_MISMATCH' });
-    await expect(dev.failAll()).rejects.toMatchObject({ code: 'IDENTITY_MISMATCH' });
+    await expect(dev.mode()).rejects.toMatchObject({ name: 'DmIdentityError', code: 'DEVICE_REPLACED', step: 'table', acted: false });
+    await expect(dev.failAll()).rejects.toMatchObject({ name: 'DmIdentityError', code: 'DEVICE_REPLACED', acted: true });
     expect((await dm.info('fd') as { flags: { inactivePresent: boolean } }).flags.inactivePresent).toBe(false); // the stray load was cleared
   });
 });

@@ -298,13 +298,19 @@ describe('ThinPool: transaction id, metadata snapshots, resize', () => {
     expect((await p.resize()).totalDataBlocks).toBe(2048n);
   });
 
-  test('identity: a pool device replaced behind the pool\'s back (same name and uuid, another dev) is IDENTITY_MISMATCH', async () => {
+  test('identity: a pool device replaced behind the pool\'s back (same name and uuid, another dev) is DmIdentityError (DEVICE_REPLACED), as from createDevice', async () => {
     const p = await pool();
     await dm.remove('pool');
     await dm.createDevice({ name: 'filler', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
     await dm.createDevice({ name: 'pool', uuid: 'THINPOOL-pool', table: [{ start: 0, length: 131072, type: 'thin-pool', params: '/dev/loop0 /dev/loop1 128 0' }] });
-    await expect(p.status()).rejects.toMatchObject({ name: 'DmOperationError', code: 'IDENTITY_MISMATCH' });
-    await expect(p.reload({ lowWaterMark: 3 })).rejects.toMatchObject({ code: 'IDENTITY_MISMATCH' });
+    await expect(p.status()).rejects.toMatchObject({ name: 'DmIdentityError', code: 'DEVICE_REPLACED', step: 'status of pool pool', acted: false });
+    await expect(p.reload({ lowWaterMark: 3 })).rejects.toMatchObject({ name: 'DmIdentityError', code: 'DEVICE_REPLACED' });
+  });
+
+  test('identity: a pool someone else renamed keeps its uuid and dev, so it is still ours (the uuid is the identity, as for createDevice)', async () => {
+    const p = await pool();
+    await dm.rename('pool', { newName: 'moved' });
+    expect((await p.status()).health).toBe('ok');
   });
 
   test('destroy removes the pool and detaches its loops; the metadata stays with the files', async () => {

@@ -38,9 +38,9 @@ function statMode(path: string): number | undefined {
  * (ffi/engine.ts) for every call; `'pool'`: koffi's async call on a libuv pool thread for
  * every call; `'auto'` (the default): the engine for batches and DM_DEV_WAIT, the pool for
  * single calls. Why the split (bench/README.md, issue 17, 6.1 under TCG): one call at a time
- * the pool's round trip was the shorter (3.95 ms against 4.45 ms per DM_VERSION hop; life
- * cycle 89 ms against 93 ms), while a batch on the engine was 16.6× faster per ioctl than
- * on the pool at 1,000 calls; and a wait that may sleep never holds a libuv pool thread.
+ * the pool's round trip was the shorter (1.09 ms against 1.64 ms per DM_VERSION hop; life
+ * cycle 67.5 ms against 75.2 ms), while batches on the engine were 3.7× (10 calls) to 11.3×
+ * (100) faster per ioctl than on the pool; and a wait never holds a libuv pool thread.
  * Under `'auto'` a batch's first call starts the engine, and batch calls take the pool until
  * its worker is ready (≈ 2 s under TCG in a fresh process: a small batch would otherwise
  * wait for that startup).

@@ -42,6 +42,14 @@ function tracking(kernel: SimulatedKernel): { backend: Backend; peak: () => numb
 }
 
 describe('batched calls', () => {
+  test("open(): asyncPath is 'auto', 'engine' or 'pool'; anything else is a DmArgumentError before any ioctl", async () => {
+    const kernel = new SimulatedKernel();
+    for (const asyncPath of ['auto', 'engine', 'pool'] as const) (await DeviceMapper.open({ backend: kernel.backend(), asyncPath })).close();
+    for (const bad of ['Auto', 'worker', '']) {
+      await expect(DeviceMapper.open({ backend: kernel.backend(), asyncPath: bad as 'auto' })).rejects.toBeInstanceOf(DmArgumentError);
+    }
+  });
+
   test("each async call tells the transport what it is: 'batch' (infoMany, statusMany), 'wait' (DM_DEV_WAIT), 'single' (the rest)", async () => {
     // The transport's asyncPath 'auto' routes by this (ffi/control.ts): batches and waits to the
     // ioctl engine, single calls to libuv's pool.

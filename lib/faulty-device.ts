@@ -13,10 +13,10 @@
  * The device gets a uuid (`FAULTY-<name>` unless given) and every step after the first is
  * addressed by it; each reply is checked against the first step's name, uuid and dev.
  */
-import { FEATURES, type DeviceMapper } from './client.js';
+import { FEATURES, operationScope, type DeviceMapper } from './client.js';
 import { blockDeviceSectors } from './loop.js';
 import { DmOperationError } from './operation-errors.js';
-import { addressOf, bounded, checkIdentity, checkTimeout, createBounded, identityOf, loadChecked, resumeChecked, type Identity } from './step.js';
+import { addressOf, bounded, checkIdentity, checkTimeout, clearQuietly, createBounded, identityOf, loadChecked, resumeChecked, type Identity } from './step.js';
 import { optionsArg } from './args.js';
 import { parseTarget, toTargetSpecs, type TypedTarget } from './targets/table.js';
 import { compareVersions } from './runner.js';
@@ -159,18 +159,21 @@ export class FaultyDevice {
     const address = addressOf(this.#id);
     const noflush = compareVersions(this.#dm.kernelVersion, FEATURES.noflush) >= 0;
     const flags = { noflush, skipLockfs: true };
-    await loadChecked(this.#dm, this.#id, address, toTargetSpecs([line]), this.#timeout, `loading ${mode.kind} into ${this.name}`);
-    const undo = async () => {
-      await this.#dm.clear(address).catch(() => {});
-      await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming ${this.name}`, 'undo: resume', flags).catch(() => {});
-    };
-    try {
-      checkIdentity(this.#id, await bounded(this.#dm.suspend(address, flags), this.#timeout, `suspending ${this.name}`, () => { void undo(); }), 'suspend');
-      await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming ${this.name}`, 'resume', flags);
-    } catch (e) {
-      await undo();
-      throw e;
-    }
+    // An operation in flight for close(): the device is put back (resumed) even if the client is closed mid-way.
+    await this.#dm[operationScope](async (undo) => {
+      await loadChecked(this.#dm, this.#id, address, toTargetSpecs([line]), this.#timeout, `loading ${mode.kind} into ${this.name}`);
+      const back = async () => {
+        await clearQuietly(this.#dm, address, undo);
+        await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming ${this.name}`, 'undo: resume', flags, undo).catch(() => {});
+      };
+      try {
+        checkIdentity(this.#id, await bounded(this.#dm.suspend(address, flags), this.#timeout, `suspending ${this.name}`, () => { void back(); }), 'suspend');
+        await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming ${this.name}`, 'resume', flags, undo);
+      } catch (e) {
+        await back();
+        throw e;
+      }
+    });
     return this.mode();
   }
 

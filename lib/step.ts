@@ -3,7 +3,7 @@
  * the identity of the device a sequence of steps works on.
  */
 import type { DeviceId, TargetSpecInput } from '../codec/index.js';
-import type { CreateDeviceOptions, DeviceInfo, DeviceMapper, ResumeOptions } from './client.js';
+import type { CreateDeviceOptions, DeviceInfo, DeviceMapper, ResumeOptions, ScopeUndo } from './client.js';
 import { DmError, DmIdentityError } from './errors.js';
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import { addressOf, checkReply, identityOf, type DeviceIdentity, type IdentityStep } from './identity.js';
@@ -92,21 +92,39 @@ const RESUME_ATTEMPTS = 3;
 /**
  * resume, bounded and checked, for a device this operation suspended: a device left
  * suspended hangs every writer on it, so one failed resume is not the end — it is tried
- * up to 3 times. Not retried: a reply naming another device (DmIdentityError: it acted
- * there), a device that is gone (ENXIO), a closed client.
+ * up to 3 times, and after close() through the operation scope's `undo` (the client's
+ * rollback exception, see DeviceMapper[operationScope]). Not retried: a reply naming
+ * another device (DmIdentityError: it acted there), a device that is gone (ENXIO).
  */
 export async function resumeChecked(
-  dm: DeviceMapper, id: Identity, address: DeviceId, timeout: number, what: string, label: string, flags?: ResumeOptions,
+  dm: DeviceMapper, id: Identity, address: DeviceId, timeout: number, what: string, label: string,
+  flags?: Pick<ResumeOptions, 'noflush' | 'skipLockfs'>, undo?: ScopeUndo,
 ): Promise<void> {
   let last: unknown;
+  let closed = false;
   for (let i = 0; i < RESUME_ATTEMPTS; i++) {
     try {
-      checkIdentity(id, await bounded(flags ? dm.resume(address, flags) : dm.resume(address), timeout, what), 'resume', label);
+      const call = closed && undo ? undo.resume(address, flags) : flags ? dm.resume(address, flags) : dm.resume(address);
+      checkIdentity(id, await bounded(call, timeout, what), 'resume', label);
       return;
     } catch (e) {
-      if (e instanceof DmIdentityError || e instanceof DmClosedError || (e instanceof DmError && e.errno === ERRNO.ENXIO)) throw e;
+      if (e instanceof DmIdentityError || (e instanceof DmError && e.errno === ERRNO.ENXIO)) throw e;
+      if (e instanceof DmClosedError) {
+        if (!undo || closed) throw e;
+        closed = true;
+        i--; // the closed client's refusal was not an attempt
+      }
       last = e;
     }
   }
   throw last;
+}
+
+/** DM_TABLE_CLEAR that never throws: through `undo` once the client is closed. */
+export async function clearQuietly(dm: DeviceMapper, address: DeviceId, undo?: ScopeUndo): Promise<void> {
+  try {
+    await dm.clear(address);
+  } catch (e) {
+    if (e instanceof DmClosedError && undo) await undo.clear(address).catch(() => {});
+  }
 }

@@ -18,13 +18,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeviceId, TargetLine } from '../codec/index.js';
-import type { DeviceMapper } from './client.js';
+import { operationScope, type DeviceMapper, type ScopeUndo } from './client.js';
 import { discardBlocks } from './discard.js';
 import { DmError } from './errors.js';
 import { attachCleanupError } from './cleanup-error.js';
 import { attachLoop, blockDeviceSectors, detachLoop, refreshLoopCapacity } from './loop.js';
 import { DmOperationError } from './operation-errors.js';
-import { addressOf, bounded, checkIdentity, checkTimeout, createBounded, identityOf, loadChecked, resumeChecked, type Identity } from './step.js';
+import { addressOf, bounded, checkIdentity, checkTimeout, clearQuietly, createBounded, identityOf, loadChecked, resumeChecked, type Identity } from './step.js';
 import { optionsArg, type OptionKind } from './args.js';
 import { parseStatus, parseTarget, toTargetSpecs } from './targets/table.js';
 import { thinPoolMessage, type ThinPoolParams, type ThinPoolStatus } from './targets/thin.js';
@@ -346,14 +346,15 @@ export class ThinPool {
     this.#originLocks.set(originId, chained);
     await previous;
     try {
-      await this.#snapshot(newId, originId, options);
+      // An operation in flight for close(): the origin is resumed even if the client is closed mid-way.
+      await this.#dm[operationScope]((undo) => this.#snapshot(newId, originId, options, undo));
     } finally {
       release();
       if (this.#originLocks.get(originId) === chained) this.#originLocks.delete(originId);
     }
   }
 
-  async #snapshot(newId: number, originId: number, options: { activeOrigin?: DeviceId | string }): Promise<void> {
+  async #snapshot(newId: number, originId: number, options: { activeOrigin?: DeviceId | string }, undo: ScopeUndo): Promise<void> {
     const origin = options.activeOrigin ?? await this.#activeThin(originId);
     if (origin === undefined) {
       await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');
@@ -370,7 +371,7 @@ export class ThinPool {
       await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');
       return;
     }
-    const resume = () => resumeChecked(this.#dm, id, address, this.#timeout, `resuming ${id.name}`, 'resume origin');
+    const resume = () => resumeChecked(this.#dm, id, address, this.#timeout, `resuming ${id.name}`, 'resume origin', undefined, undo);
     let suspended = false;
     try {
       const s = await bounded(this.#dm.suspend(address), this.#timeout, `suspending ${id.name}`, () => { void resume().catch(() => {}); });
@@ -500,14 +501,16 @@ export class ThinPool {
     const sectors = await this.#io.sectors(this.#loops.data?.path ?? current.dataDevice);
     const length = sectors - (sectors % BigInt(current.blockSize));
     const address = addressOf(this.#id);
-    await loadChecked(this.#dm, this.#id, address, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), this.#timeout, `loading pool ${this.name}`);
-    try {
-      await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming pool ${this.name}`, 'reload: resume');
-    } catch (e) {
-      // The live table stays; drop the loaded one so the pool is as it was.
-      await this.#dm.clear(address).catch(() => {});
-      throw e;
-    }
+    await this.#dm[operationScope](async (undo) => {
+      await loadChecked(this.#dm, this.#id, address, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), this.#timeout, `loading pool ${this.name}`);
+      try {
+        await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming pool ${this.name}`, 'reload: resume', undefined, undo);
+      } catch (e) {
+        // The live table stays; drop the loaded one so the pool is as it was.
+        await clearQuietly(this.#dm, address, undo);
+        throw e;
+      }
+    });
     this.#params = params;
     return this.healthyStatus();
   }

@@ -208,3 +208,97 @@ describe('a fault at every step of every multi-step method', () => {
     });
   }
 });
+
+describe('close() mid-operation', () => {
+  const CASES: [string, () => Promise<() => Promise<unknown>>][] = [
+    ['snapshot of an active origin', async () => {
+      const p = await pool(); await p.createThin(1); await p.activate(1, { name: 'base', size: 8192 });
+      return () => p.snapshot(2, 1);
+    }],
+    ['reload', async () => {
+      const p = await pool();
+      return () => p.reload({ lowWaterMark: 3 });
+    }],
+    ['FaultyDevice.setMode', async () => {
+      kernel.addBlockDevice('/dev/sdq', 8, 16, 65536);
+      const d = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/sdq', sectors: 65536 });
+      return () => d.failWrites();
+    }],
+  ];
+  for (const [name, setup] of CASES) {
+    test(`${name}: the client closed before each step — DmClosedError, and nothing is left suspended or half-loaded`, async () => {
+      const clean = await stepsOf(await setup());
+      const problems: string[] = [];
+      for (let i = 0; i < clean.length; i++) {
+        dm.close();
+        kernel = new SimulatedKernel();
+        dm = await DeviceMapper.open({ backend: kernel.backend() });
+        io = simThinPoolIo(kernel);
+        const op = await setup();
+        let n = 0;
+        const closing = dm;
+        const stop = kernel.intercept({ before: (e) => { if (e.command && n++ === i) closing.close(); } });
+        let err: unknown;
+        try { await op(); } catch (e) { err = e; }
+        await settle();
+        stop();
+        if (err !== undefined && !typed(err)) problems.push(`close before step ${i}: untyped ${String(err)}`);
+        for (const d of kernel.devices.values()) {
+          if (d.suspended) problems.push(`close before step ${i} (${clean[i]}): ${d.name} left suspended`);
+          if (d.inactive) problems.push(`close before step ${i} (${clean[i]}): ${d.name} left with an inactive table`);
+        }
+      }
+      expect({ steps: clean, problems }).toEqual({ steps: clean, problems: [] });
+    });
+  }
+});
+
+describe('a pool whose name is long and not ASCII', () => {
+  test('delete with discard names its helper device within the kernel\'s 127 bytes (cut by characters, not UTF-16 units)', async () => {
+    const name = 'é'.repeat(59); // 118 bytes: the pool's uuid THINPOOL-<name> fits in 128
+    const p = await ThinPool.create(dm, { name, data: { file: '/d', bytes: 64n * MiB }, metadata: { file: '/m', bytes: 4n * MiB }, io });
+    await p.createThin(1);
+    const t = await p.activate(1, { name: 't', size: 8192 });
+    thinSim(kernel).write('t', 0, 4096);
+    await p.deactivate(t);
+    await p.delete(1, { discard: true });
+    expect(io.calls.filter((c) => c.startsWith('discard'))).toHaveLength(1);
+    expect(thinSim(kernel).pool(name).thins.has(1)).toBe(false);
+    expect([...kernel.devices.keys()]).toEqual([name]);
+  });
+});
+
+describe('conditions(): the iterator ends and gives back its watcher', () => {
+  test('a pre-aborted signal: DmAbortError before any ioctl', async () => {
+    const p = await pool();
+    const ac = new AbortController();
+    ac.abort();
+    const n = ioctls();
+    await expect(p.conditions({ signal: ac.signal }).next()).rejects.toBeInstanceOf(DmAbortError);
+    expect(ioctls()).toBe(n);
+  });
+
+  test('return() after the first next(): done, and a pending next() settles', async () => {
+    const p = await pool({ lowWaterMark: 16 });
+    const it = p.conditions();
+    simFaults(kernel).lowWater('pool');
+    expect((await it.next()).value).toMatchObject({ kind: 'low-water', state: 'entered' });
+    const pending = it.next();
+    expect(await it.return!(undefined)).toEqual({ value: undefined, done: true });
+    expect(await pending).toEqual({ value: undefined, done: true });
+    await settle();
+    expect({ pollerActive: dm.pollerActive, pendingWaits: kernel.pendingWaits }).toEqual({ pollerActive: false, pendingWaits: 0 });
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+
+  test('close() of the client ends it ({ done: true }), as it ends the client\'s own events() iterators', async () => {
+    const p = await pool();
+    const it = p.conditions({ initial: false });
+    const pending = it.next();
+    await new Promise((r) => setTimeout(r, 10));
+    dm.close();
+    expect(await pending).toEqual({ value: undefined, done: true });
+    await settle();
+    expect({ pollerActive: dm.pollerActive, pendingWaits: kernel.pendingWaits }).toEqual({ pollerActive: false, pendingWaits: 0 });
+  });
+});

@@ -426,8 +426,10 @@ export class ThinPool {
   /** Removes an activated thin device (by its ThinDevice, id or name). The thin stays in the pool. */
   async deactivate(device: ThinDevice | number | string, options: DeactivateOptions = {}): Promise<void> {
     optionsArg(options, 'options', { deferred: 'boolean', retries: 'any', force: 'boolean' });
-    const address: DeviceId = typeof device === 'number' ? { uuid: this.#thinUuid(checkId(device, 'id')) }
-      : typeof device === 'string' ? { name: device } : thinDeviceAddress(device);
+    const given: DeviceId = typeof device === 'number' ? { uuid: this.#thinUuid(checkId(device, 'id')) }
+      : typeof device === 'string' ? { name: checkName(device, 'device') } : thinDeviceAddress(device);
+    // By name or object the caller may name any device: only a thin of this pool is removed.
+    const address = typeof device === 'number' ? given : await this.#ownThin(given);
     try {
       await this.#dm.removeDevice(address, { deferred: options.deferred, retries: options.retries });
     } catch (e) {
@@ -551,6 +553,18 @@ export class ThinPool {
     const uuid = thinDeviceUuid(this.#thinUuidPool(), id);
     if (uuidBytes(uuid) > 128) throw new DmOperationError('INVALID_INPUT', `the pool name is too long for the thin uuid ${JSON.stringify(uuid)} (128 bytes at most)`);
     return uuid;
+  }
+
+  /** The address (by uuid when it has one) of `device` if its table is one thin line over this pool; WRONG_TARGET otherwise. */
+  async #ownThin(device: DeviceId): Promise<DeviceId> {
+    const t = await bounded(this.#dm.table(device), this.#timeout, `table of ${JSON.stringify(device)}`);
+    const line = t.targets[0];
+    const p = t.targets.length === 1 && line && line.type === 'thin' ? parseTarget(line) : undefined;
+    const pool = `${this.#id.dev.major}:${this.#id.dev.minor}`;
+    if (!p || p.type !== 'thin' || p.poolDevice !== pool) {
+      throw new DmOperationError('WRONG_TARGET', `${t.device.name} is not a thin device of pool ${this.name} (its table is ${t.targets.map((l) => l.type).join(', ') || 'empty'})`);
+    }
+    return addressOf(identityOf(t.device));
   }
 
   async #uuidOf(name: string): Promise<string | null> {

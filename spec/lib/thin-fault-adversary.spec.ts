@@ -278,19 +278,6 @@ describe('conditions(): the iterator ends and gives back its watcher', () => {
     expect(ioctls()).toBe(n);
   });
 
-  test('return() after the first next(): done, and a pending next() settles', async () => {
-    const p = await pool({ lowWaterMark: 16 });
-    const it = p.conditions();
-    simFaults(kernel).lowWater('pool');
-    expect((await it.next()).value).toMatchObject({ kind: 'low-water', state: 'entered' });
-    const pending = it.next();
-    expect(await it.return!(undefined)).toEqual({ value: undefined, done: true });
-    expect(await pending).toEqual({ value: undefined, done: true });
-    await settle();
-    expect({ pollerActive: dm.pollerActive, pendingWaits: kernel.pendingWaits }).toEqual({ pollerActive: false, pendingWaits: 0 });
-    expect(await it.next()).toEqual({ value: undefined, done: true });
-  });
-
   test('close() of the client ends it ({ done: true }), as it ends the client\'s own events() iterators', async () => {
     const p = await pool();
     const it = p.conditions({ initial: false });
@@ -300,5 +287,27 @@ describe('conditions(): the iterator ends and gives back its watcher', () => {
     expect(await pending).toEqual({ value: undefined, done: true });
     await settle();
     expect({ pollerActive: dm.pollerActive, pendingWaits: kernel.pendingWaits }).toEqual({ pollerActive: false, pendingWaits: 0 });
+  });
+});
+
+describe('deactivate() removes only thin devices of this pool', () => {
+  test('a device that is not a thin, or a thin of another pool, named to deactivate is WRONG_TARGET and stays', async () => {
+    const p = await pool();
+    const q = await ThinPool.create(dm, { name: 'other', data: { file: '/d2', bytes: 64n * MiB }, metadata: { file: '/m2', bytes: 4n * MiB }, io });
+    await q.createThin(1);
+    const foreign = await q.activate(1, { name: 'foreign-thin', size: 8192 });
+    await dm.createDevice({ name: 'bystander', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
+    await expect(p.deactivate('bystander')).rejects.toMatchObject({ name: 'DmOperationError', code: 'WRONG_TARGET' });
+    await expect(p.deactivate('foreign-thin')).rejects.toMatchObject({ code: 'WRONG_TARGET' });
+    await expect(p.deactivate(foreign)).rejects.toMatchObject({ code: 'WRONG_TARGET' });
+    await expect(p.deactivate('other')).rejects.toMatchObject({ code: 'WRONG_TARGET' }); // the other pool itself
+    expect(['bystander', 'foreign-thin', 'other'].every((n) => kernel.devices.has(n))).toBe(true);
+    // Its own thins still go by name, object or id.
+    await p.createThin(1);
+    const own = await p.activate(1, { name: 'own', size: 8192 });
+    await p.deactivate('own');
+    await p.activate(1, { name: 'own', size: 8192 });
+    await p.deactivate(own);
+    expect(kernel.devices.has('own')).toBe(false);
   });
 });

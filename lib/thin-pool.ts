@@ -175,6 +175,19 @@ function checkName(name: unknown, field: string): string {
   return name;
 }
 
+/**
+ * A backing file's size, at create and at resize alike: whole sectors (a loop device drops a
+ * partial one), above 0, and within what a file offset holds (2^63 - 1; Node's truncate
+ * takes a safe integer).
+ */
+function checkFileBytes(v: unknown, field: string): bigint {
+  const b = checkU64(v, field);
+  if (b === 0n || b % 512n !== 0n || b > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new DmOperationError('INVALID_INPUT', `${field} must be a positive multiple of 512 up to ${Number.MAX_SAFE_INTEGER}, got ${b}`);
+  }
+  return b;
+}
+
 function uuidBytes(s: string): number { return Buffer.byteLength(s); }
 
 /** The uuid ThinPool gives the pool device. */
@@ -476,7 +489,7 @@ export class ThinPool {
     for (const k of ['data', 'metadata'] as const) {
       const bytes = grow[k];
       if (bytes === undefined) continue;
-      const b = checkU64(bytes, `${k}Bytes`);
+      const b = checkFileBytes(bytes, `${k}Bytes`);
       const loop = this.#loops[k];
       if (!loop) throw new DmOperationError('INVALID_INPUT', `the ${k} device is not a file this pool attached; grow the block device, then call resize() without ${k}Bytes`);
       await this.#io.ensureFile(loop.file, b);
@@ -644,8 +657,7 @@ function checkSpec(s: unknown, field: string): PoolDeviceSpec {
   if (s && typeof s === 'object' && typeof (s as { file?: unknown }).file === 'string' && (s as { file: string }).file.length > 0) {
     const bytes = (s as { bytes?: unknown }).bytes;
     if (bytes !== undefined) {
-      const b = checkU64(bytes, `${field}.bytes`);
-      if (b % 512n !== 0n || b === 0n) throw new DmOperationError('INVALID_INPUT', `${field}.bytes must be a positive multiple of 512, got ${b}`);
+      const b = checkFileBytes(bytes, `${field}.bytes`);
       return { file: (s as { file: string }).file, bytes: b };
     }
     return { file: (s as { file: string }).file };

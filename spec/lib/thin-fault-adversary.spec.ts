@@ -290,6 +290,19 @@ describe('conditions(): the iterator ends and gives back its watcher', () => {
   });
 });
 
+describe('resize() sizes are checked as create() checks them', () => {
+  test('0, not whole sectors, or past a safe file size: INVALID_INPUT before the file or a loop device is touched', async () => {
+    const p = await pool();
+    const calls = io.calls.length;
+    const n = ioctls();
+    for (const bytes of [0, 1000, 64n * MiB + 1n, 1n << 62n, 2 ** 53]) {
+      await expect(p.resize({ dataBytes: bytes })).rejects.toMatchObject({ name: 'DmOperationError', code: 'INVALID_INPUT' });
+      await expect(p.resize({ metadataBytes: bytes })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    }
+    expect({ io: io.calls.slice(calls), ioctls: ioctls() - n }).toEqual({ io: [], ioctls: 0 });
+  });
+});
+
 describe('deactivate() removes only thin devices of this pool', () => {
   test('a device that is not a thin, or a thin of another pool, named to deactivate is WRONG_TARGET and stays', async () => {
     const p = await pool();

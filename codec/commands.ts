@@ -38,6 +38,7 @@ const VERSION_END = dmIoctl.offsetOf.data_size;
 
 type HeaderInput = Parameters<StructCodec<(typeof dmIoctl)['declared']>['encode']>[3];
 
+/** encodeRequest's rest parameters: params optional exactly when the command takes none; not exported (docs/api-reference.md). */
 type ParamsArg<C extends CommandName> = Record<string, never> extends CommandRequests[C]
   ? [params?: CommandRequests[C], options?: EncodeOptions]
   : [params: CommandRequests[C], options?: EncodeOptions];

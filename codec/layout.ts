@@ -84,6 +84,7 @@ export type FieldInput<T> =
 
 /** The fields of a struct layout, in declaration order. */
 export type Fields = Record<string, FieldType>;
+/** The keys of `F` that carry values (padding and flexible arrays left out); not exported (docs/api-reference.md). */
 type ValueKeys<F extends Fields> = { [K in keyof F]: F[K] extends PadType | FlexType ? never : K }[keyof F];
 /** What decoding a struct of these fields gives (padding left out). */
 export type Decoded<F extends Fields> = { [K in ValueKeys<F>]: FieldValue<F[K]> };

@@ -17,6 +17,7 @@ import { madeCopy } from './copies.js';
 import { DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID, DM_NAME_LIST_FLAG_HAS_UUID, type Version } from './constants.js';
 import type { ListedDevice, TargetLine, TargetSpecInput, TargetVersion } from './types.js';
 
+/** The compiled codecs of the records after the header (DmCodec.records); not exported from the entry point (docs/api-reference.md). */
 export interface RecordCodecs {
   spec: StructCodec<(typeof dmTargetSpec)['declared']>;
   deps: StructCodec<(typeof dmTargetDeps)['declared']>;

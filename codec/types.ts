@@ -171,7 +171,9 @@ export interface TargetVersion {
   readonly version: Version;
 }
 
+/** A reply that carries only the kernel's version; a building block of ReplyKinds, not exported (docs/api-reference.md). */
 interface VersionOnly { readonly version: Version }
+/** A reply that carries the version and the device's info; not exported, as VersionOnly. */
 interface WithDevice extends VersionOnly { readonly device: DeviceInfo }
 
 /** The name of a control command (a key of the command table). */

@@ -6,7 +6,8 @@
 # compiles src/main.mts against it (strict, noUncheckedIndexedAccess, module nodenext, no
 # skipLibCheck) with the lowest TypeScript we support (devDependency `typescript-min`) and with
 # the project's own, runs it on the simulated kernel, compiles and runs src/require.cts
-# (require() of the ESM package from CommonJS), and runs the installed dmctl bin.
+# (require() of the ESM package from CommonJS), and runs the installed dmctl bin (--version
+# from the installed package.json; hints without the repository's VM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -56,4 +57,21 @@ node out/require.cjs
 node -e "const m = require('devicemapper'); if (typeof m.DeviceMapper.open !== 'function') process.exit(1); console.log('consumer: require(\"devicemapper\") from node -e: ok')"
 ./node_modules/.bin/dmctl help >/dev/null
 echo "consumer: installed dmctl bin runs: ok"
+# --version reads the installed package.json at run time (ESM, from node_modules) and exits 0
+# even where device-mapper is missing (as here) or closed to this user.
+version=$(node -p "require('$ROOT/package.json').version")
+out=$(./node_modules/.bin/dmctl --version)
+grep -qxF "Library version:   devicemapper $version (dmctl)" <<<"$out" || { echo "consumer: dmctl --version printed: $out"; exit 1; }
+grep -q '^Driver version:    ' <<<"$out"
+# Hints fit an installed package: never the repository's `npm run vm`; the repository's own
+# bin (a checkout) names it when device-mapper is missing.
+if ! err=$(./node_modules/.bin/dmctl ls 2>&1 >/dev/null); then
+  grep -q 'try: ' <<<"$err"
+  if grep -q 'npm run vm' <<<"$err"; then echo "consumer: installed dmctl hints at the repository's VM: $err"; exit 1; fi
+  if grep -q 'not available' <<<"$err"; then
+    checkout_err=$(node "$ROOT/bin/dmctl.js" ls 2>&1 >/dev/null || true)
+    grep -q 'npm run vm -- npx dmctl ls' <<<"$checkout_err" || { echo "consumer: the checkout's dmctl does not name the VM: $checkout_err"; exit 1; }
+  fi
+fi
+echo "consumer: installed dmctl --version ($version) and hints: ok"
 echo "consumer test passed"

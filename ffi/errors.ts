@@ -66,11 +66,18 @@ export function errnoName(n: number): ErrnoName | `errno ${string}` {
 /** The codes of ffi/'s errors, one per class. */
 export type DmFfiErrorCode = 'DM_UNAVAILABLE' | 'DM_PERMISSION' | 'DM_PLATFORM' | 'DM_CLOSED' | 'DM_LIBC' | 'DM_SYSCALL';
 
-/** Fields shared by every typed error of this package. */
+/**
+ * The options of {@link DmFfiError}'s subclasses' constructors (`new DmUnavailableError({ errno,
+ * path })`, e.g. in a test's fake `Backend`): what became the error's fields.
+ */
 export interface DmErrorOptions {
+  /** The Linux errno (its sign is dropped), e.g. 2 for ENOENT; default 0. */
   errno?: number;
+  /** The node or file involved, e.g. `/dev/mapper/control`. */
   path?: string;
+  /** The failing system call, e.g. `open` or `ioctl`. */
   syscall?: string;
+  /** The underlying error, kept as the standard `cause`. */
   cause?: unknown;
 }
 

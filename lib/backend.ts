@@ -56,5 +56,6 @@ export interface Backend {
 export interface KernelLog {
   /** device-mapper lines logged since the previous take (or since open). */
   take(): string[];
+  /** Stops reading the log (closes /dev/kmsg); `take()` is not called afterwards. */
   close(): void;
 }

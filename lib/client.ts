@@ -26,14 +26,23 @@ export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, KernelString, ListedD
 
 /** Minimum kernel versions of optional features (docs/kernel-facts.md, "Feature versions"). */
 export const FEATURES = {
+  /** DM_NOFLUSH_FLAG on suspend and status. */
   noflush: [4, 12, 0],
+  /** DM_QUERY_INACTIVE_TABLE_FLAG: reading the inactive table. */
   inactiveTable: [4, 16, 0],
+  /** DM_UUID_FLAG on rename: setting a uuid once. */
   setUuid: [4, 19, 0],
+  /** DM_SECURE_DATA_FLAG: the kernel wipes its copies of the params. */
   secureData: [4, 20, 0],
+  /** DM_DEFERRED_REMOVE: removal at last close. */
   deferredRemove: [4, 27, 0],
+  /** DM_DEV_ARM_POLL: poll()-based events. */
   armPoll: [4, 37, 0],
+  /** DM_GET_TARGET_VERSION: one target's version. */
   getTargetVersion: [4, 41, 0],
+  /** DM_LIST_DEVICES with uuids and event numbers, and prefix filters. */
   listFilters: [4, 45, 0],
+  /** DM_IMA_MEASUREMENT_FLAG on status. */
   ima: [4, 45, 0],
 } as const satisfies Record<string, Version>;
 
@@ -75,40 +84,69 @@ export interface OpenOptions {
 
 /** What DEV_REMOVE reports: `deferred` = still open, removal scheduled for its last close. */
 export interface RemoveResult extends RawNames {
+  /** The removed (or scheduled) device's name. */
   readonly name: string;
   /** null when the device had no uuid. */
   readonly uuid: string | null;
+  /** The device was open: the kernel removes it at its last close (DM_DEFERRED_REMOVE). */
   readonly deferred: boolean;
+  /** The kernel sent a uevent (DM_UEVENT_GENERATED_FLAG): udev will act on the node. */
   readonly ueventGenerated: boolean;
 }
 
 /** `info()` of a device that does not exist. */
-export interface Missing { readonly exists: false }
+export interface Missing {
+  /** Always false: no device has that name, uuid or number. */
+  readonly exists: false;
+}
 /** What {@link DeviceMapper.info} gives: the device's state, or `{ exists: false }`. */
-export type InfoResult = (DeviceInfo & { readonly exists: true }) | Missing;
+export type InfoResult = (DeviceInfo & {
+  /** Always true: the device exists. */
+  readonly exists: true;
+}) | Missing;
 
 /** What {@link DeviceMapper.table} and {@link DeviceMapper.status} give: the device and its target lines. */
 export interface TableResult {
+  /** The device's state at the time of the reply. */
   readonly device: DeviceInfo;
+  /** One line per target, in table order (status text, or table text for `table()`). */
   readonly targets: readonly TargetLine[];
 }
 
 /** `list()`: prefix filters (4.45+ kernels filter themselves; older ones are filtered here). */
 export interface ListOptions {
+  /** Only devices whose name starts with this. */
   readonly namePrefix?: string;
+  /** Only devices whose uuid starts with this. */
   readonly uuidPrefix?: string;
 }
 
 /** `create()`: a device without a table. */
 export interface CreateOptions {
+  /** The new device's name (at most 127 bytes, no '/'). */
   readonly name: KernelString;
+  /** Its uuid (at most 128 bytes); it can be set once later with `rename(…, { newUuid })`. */
   readonly uuid?: KernelString;
   /** Persistent minor (DM_PERSISTENT_DEV_FLAG). */
   readonly minor?: number;
 }
 
+/** What {@link DeviceMapper.depsWithInfo} gives: the device's state and the devices its table uses. */
+export interface DepsWithInfo {
+  /** The device's state. */
+  device: DeviceInfo;
+  /** The devices its table uses. */
+  deps: DevNo[];
+}
+
 /** `rename()`: the new name, or a uuid for a device that has none. */
-export type RenameTarget = { readonly newName: KernelString } | { readonly newUuid: KernelString };
+export type RenameTarget = {
+  /** The new name. */
+  readonly newName: KernelString;
+} | {
+  /** The uuid to set (only on a device without one). */
+  readonly newUuid: KernelString;
+};
 
 /** `suspend()` and `resume()`. */
 export interface SuspendOptions {
@@ -120,6 +158,7 @@ export interface SuspendOptions {
 
 /** `info()` and `deps()`: read the inactive table's view (DM_QUERY_INACTIVE_TABLE_FLAG). */
 export interface InfoOptions {
+  /** Report on the inactive table (dm 4.16+). */
   readonly inactive?: boolean;
 }
 /** `deps()`: as `info()`. */
@@ -127,6 +166,7 @@ export type DepsOptions = InfoOptions;
 
 /** `status()`. */
 export interface StatusOptions {
+  /** The inactive table's status (dm 4.16+). */
   readonly inactive?: boolean;
   /** Do not flush before reading status (DM_NOFLUSH_FLAG). */
   readonly noflush?: boolean;
@@ -134,6 +174,7 @@ export interface StatusOptions {
 
 /** `table()`. */
 export interface TableOptions {
+  /** The inactive table (dm 4.16+). */
   readonly inactive?: boolean;
   /** Keep crypt/integrity keys instead of redacting them as dmsetup does. */
   readonly showKeys?: boolean;
@@ -149,9 +190,13 @@ export interface LoadOptions {
 
 /** `setGeometry()`: the values the kernel reports for HDIO_GETGEO. */
 export interface Geometry {
+  /** Cylinders. */
   readonly cylinders: number;
+  /** Heads per cylinder. */
   readonly heads: number;
+  /** Sectors per track. */
   readonly sectors: number;
+  /** The start sector. */
   readonly start: Sectors;
 }
 
@@ -165,13 +210,17 @@ export interface RemoveOptions extends UdevCallOptions {
 
 /** resume()'s options: suspend()'s flags plus udev sync; `signal` cancels the wait for udev (the resume itself is not undone). */
 export interface ResumeOptions extends UdevCallOptions {
+  /** As in {@link SuspendOptions}: DM_NOFLUSH_FLAG. */
   readonly noflush?: boolean;
+  /** As in {@link SuspendOptions}: DM_SKIP_LOCKFS_FLAG. */
   readonly skipLockfs?: boolean;
+  /** Cancels the wait for udev (the resume itself is not undone). */
   readonly signal?: AbortSignal;
 }
 
 /** rename()'s udev options; `signal` cancels the wait for udev (the rename itself is not undone). */
 export interface RenameOptions extends UdevCallOptions {
+  /** Cancels the wait for udev (the rename itself is not undone). */
   readonly signal?: AbortSignal;
 }
 
@@ -186,17 +235,25 @@ export interface WaitOptions {
   readonly table?: boolean;
   /** With `table`: keep crypt/integrity keys (as `table(…, { showKeys: true })`). */
   readonly showKeys?: boolean;
+  /** Read the inactive table's status or table (dm 4.16+). */
   readonly inactive?: boolean;
+  /** Do not flush before reading status (DM_NOFLUSH_FLAG). */
   readonly noflush?: boolean;
+  /** Stops waiting (rejects with DmAbortError). */
   readonly signal?: AbortSignal;
 }
 
 /** Options of {@link DeviceMapper.createDevice}; the udev ones apply to its resume (a udev timeout or abort rolls the device back). */
 export interface CreateDeviceOptions extends UdevCallOptions {
+  /** The new device's name. */
   readonly name: string;
+  /** Its uuid, if any. */
   readonly uuid?: string;
+  /** The table loaded before the resume (at least one line). */
   readonly table: readonly TargetSpecInput[];
+  /** Load the table read-only (DM_READONLY_FLAG). */
   readonly readOnly?: boolean;
+  /** The params hold secrets (DM_SECURE_DATA_FLAG; buffers wiped). */
   readonly secure?: boolean;
   /** Persistent minor (DM_PERSISTENT_DEV_FLAG). */
   readonly minor?: number;
@@ -206,7 +263,12 @@ export interface CreateDeviceOptions extends UdevCallOptions {
    */
   readonly signal?: AbortSignal;
   /** The EBUSY retry policy of the rollback's remove (defaults as removeDevice: 25 attempts, 200 ms). */
-  readonly rollback?: { readonly retries?: number; readonly delayMs?: number };
+  readonly rollback?: {
+    /** Attempts on EBUSY (default 25). */
+    readonly retries?: number;
+    /** Delay between attempts in ms (default 200). */
+    readonly delayMs?: number;
+  };
 }
 
 /** Options of {@link DeviceMapper.removeDevice}. */
@@ -557,11 +619,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * flags): one ioctl, so the state and the dependencies describe the same device at the
    * same moment (what libdevmapper's deptree reads for each node; `DeviceTree` uses it).
    */
-  async depsWithInfo(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<{ device: DeviceInfo; deps: DevNo[] }> {
+  async depsWithInfo(device: DeviceId | string, options: { inactive?: boolean } = {}): Promise<DepsWithInfo> {
     return this.depsWithInfoSync(device, options);
   }
   /** {@link DeviceMapper.depsWithInfo} on the calling thread (DM_TABLE_DEPS never sleeps in the kernel). */
-  depsWithInfoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): { device: DeviceInfo; deps: DevNo[] } {
+  depsWithInfoSync(device: DeviceId | string, options: { inactive?: boolean } = {}): DepsWithInfo {
     const id = idOf(device);
     optionsArg(options, 'options', { inactive: 'boolean' });
     if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);

@@ -40,7 +40,9 @@ export interface TreeOperationOptions {
 }
 
 export interface SuspendTreeOptions extends TreeOperationOptions {
+  /** Do not flush queued I/O (DM_NOFLUSH_FLAG), on every device. */
   readonly noflush?: boolean;
+  /** Do not freeze filesystems (DM_SKIP_LOCKFS_FLAG), on every device. */
   readonly skipLockfs?: boolean;
   /** Bound on each suspend/resume ioctl in ms (default 30000): a suspend that hangs fails the operation, which resumes what it suspended (and the late one once it returns). */
   readonly timeoutMs?: number;
@@ -78,7 +80,16 @@ export interface RemoveTreeResult {
   /** Marked for deferred removal (still open). */
   readonly deferred: TreeNode[];
   /** Left in place, and why; nothing below a kept device is touched. */
-  readonly kept: { readonly node: TreeNode; readonly reason: KeptReason; readonly users: TreeNode[]; readonly openCount?: number }[];
+  readonly kept: {
+    /** The device left in place. */
+    readonly node: TreeNode;
+    /** Why it was kept. */
+    readonly reason: KeptReason;
+    /** The devices outside the removal that use it. */
+    readonly users: TreeNode[];
+    /** Its open count, when it was kept for being open. */
+    readonly openCount?: number;
+  }[];
   /** Already gone when their turn came (removed by someone else). */
   readonly gone: TreeNode[];
   /** Whether every mapped device of the subtree was removed or marked deferred. */
@@ -92,7 +103,13 @@ export interface SuspendTreeResult {
   /** Already suspended (left as they were). */
   readonly alreadySuspended: TreeNode[];
   /** Not suspended: a user outside the subtree (or a skipped user) is live. */
-  readonly skipped: { readonly node: TreeNode; readonly users: TreeNode[] }[];
+  readonly skipped: {
+    /** The device not suspended. */
+    readonly node: TreeNode;
+    /** Its live users. */
+    readonly users: TreeNode[];
+  }[];
+  /** Already gone when their turn came. */
   readonly gone: TreeNode[];
 }
 
@@ -100,14 +117,19 @@ export interface SuspendTreeResult {
 export interface ResumeTreeResult {
   /** Resumed by this call, bottom-up. */
   readonly resumed: TreeNode[];
+  /** Already gone when their turn came. */
   readonly gone: TreeNode[];
 }
 
 /** One new table for a device of the stack. */
 export interface TreeReload {
+  /** The device of the stack to reload. */
   readonly device: TreeDeviceRef;
+  /** Its new table. */
   readonly table: readonly TargetSpecInput[];
+  /** Load it read-only (DM_READONLY_FLAG). */
   readonly readOnly?: boolean;
+  /** The params hold secrets (DM_SECURE_DATA_FLAG; buffers wiped). */
   readonly secure?: boolean;
 }
 

@@ -13,26 +13,39 @@ export { DmCodecError } from '../codec/index.js';
 export {
   DmClosedError, DmFfiError, DmLibcError, DmPermissionError, DmPlatformError, DmSyscallError, DmUnavailableError, ERRNO, errnoName,
 } from '../ffi/errors.js';
-export type { DmFfiErrorCode, ErrnoName } from '../ffi/errors.js';
+export type { DmErrorOptions, DmFfiErrorCode, ErrnoName } from '../ffi/errors.js';
 
 /** The header fields of a request or reply, kept on errors for diagnosis (never the payload). */
 export interface HeaderSnapshot {
+  /** dm_ioctl.version: [major, minor, patch]. */
   readonly version: readonly number[];
+  /** dm_ioctl.data_size: the whole buffer's size. */
   readonly data_size: number;
+  /** dm_ioctl.data_start: where the payload begins. */
   readonly data_start: number;
+  /** dm_ioctl.target_count. */
   readonly target_count: number;
+  /** dm_ioctl.open_count. */
   readonly open_count: number;
+  /** dm_ioctl.flags (DM_*_FLAG bits). */
   readonly flags: number;
+  /** dm_ioctl.event_nr (with a udev cookie in its upper half on some calls). */
   readonly event_nr: number;
+  /** dm_ioctl.dev: the kernel's encoded device number. */
   readonly dev: bigint;
+  /** dm_ioctl.name. */
   readonly name: string;
+  /** dm_ioctl.uuid. */
   readonly uuid: string;
 }
 
 /** What a {@link DmError} carries about the failed call. */
 export interface DmErrorDetails {
+  /** The client command that failed. */
   readonly command: CommandName;
+  /** The errno (positive), or 0 when the ioctl returned another failure. */
   readonly errno: number;
+  /** How the device was addressed, if the command addresses one. */
   readonly device?: DeviceId | undefined;
   /**
    * The request's header. There is no reply header: on failure the kernel copies back
@@ -59,10 +72,13 @@ export interface ErrnoExplanation {
 }
 
 /** Per errno: the explanation for every command (`any`), and where one command differs. */
-export type ErrnoRow = { readonly any: ErrnoExplanation } & { readonly [C in CommandName]?: ErrnoExplanation };
+export type ErrnoRow = {
+  /** The explanation for any command without its own. */
+  readonly any: ErrnoExplanation;
+} & { readonly [C in CommandName]?: ErrnoExplanation };
 
 const LS = 'check the device name with "dmctl ls" (names are case-sensitive; -u <uuid> selects by uuid, -j/-m by number)';
-const ROOT = 'run as root: device-mapper needs CAP_SYS_ADMIN (sudo npx dmctl …)';
+const ROOT = 'run as root or with CAP_SYS_ADMIN (e.g. through sudo): device-mapper refuses every other caller';
 const MISSING_IN_TABLE: ErrnoExplanation = {
   what: 'a device named in the table does not exist{device}',
   tryNext: 'a device named in the table does not exist: check the paths or major:minor numbers (ls -l /dev/…)',
@@ -139,14 +155,23 @@ export type DmErrorCode = ErrnoName | `errno ${string}` | `RETURNED_${number}`;
  * of the message. Line formats: docs/kernel-facts.md, "Kernel log lines".
  */
 export class DmError extends DmBaseError<DmErrorCode> {
+  /** Always `DmError`. */
   override readonly name = 'DmError';
+  /** The errno's name (`ENXIO`, `EBUSY`, …), or `RETURNED_<n>` for another return value. */
   readonly code: DmErrorCode;
+  /** The errno (positive), or 0. */
   readonly errno: number;
+  /** The client command that failed. */
   readonly command: CommandName;
+  /** How the device was addressed, if it was. */
   readonly device: DeviceId | undefined;
+  /** The request's header as sent (the kernel writes no reply header on failure). */
   readonly request: HeaderSnapshot | undefined;
+  /** The `device-mapper:` lines the kernel logged about this call's device. */
   readonly kernelLog: readonly string[];
+  /** Lines logged meanwhile that name no device of this call (another process's, or unattributable). */
   readonly unattributedKernelLog: readonly string[];
+  /** The ioctl's return value when it failed without an errno; undefined otherwise. */
   readonly ret: number | undefined;
 
   constructor(d: DmErrorDetails) {
@@ -167,10 +192,15 @@ export class DmError extends DmBaseError<DmErrorCode> {
 
 /** The running kernel's device-mapper is too old for what was asked. */
 export class DmUnsupportedError extends DmBaseError<'UNSUPPORTED'> {
+  /** Always `DmUnsupportedError`. */
   override readonly name = 'DmUnsupportedError';
+  /** Always `UNSUPPORTED`. */
   readonly code = 'UNSUPPORTED';
+  /** What was asked, e.g. a command or an option. */
   readonly feature: string;
+  /** The device-mapper version it needs. */
   readonly required: Version;
+  /** The running kernel's device-mapper version. */
   readonly kernel: Version;
 
   constructor(feature: string, required: Version, kernel: Version) {
@@ -190,8 +220,11 @@ export class DmUnsupportedError extends DmBaseError<'UNSUPPORTED'> {
  * (`INVALID_ARGUMENT`, `INVALID_DEVICE_ID`, `INVALID_TABLE`, `INVALID_NAME`).
  */
 export class DmArgumentError extends DmCodecError {
+  /** Always `DmArgumentError`. */
   override readonly name = 'DmArgumentError';
+  /** The argument's path, e.g. `options.retries` or `targets[2].params`. */
   readonly argument: string;
+  /** What it must be. */
   readonly expected: string;
 
   constructor(argument: string, expected: string, got: string, code: DmCodecErrorCode = 'INVALID_ARGUMENT') {
@@ -203,7 +236,9 @@ export class DmArgumentError extends DmCodecError {
 
 /** An operation was cancelled through its AbortSignal. */
 export class DmAbortError extends DmBaseError<'ABORT_ERR'> {
+  /** `AbortError`, as the platform's own aborts. */
   override readonly name = 'AbortError';
+  /** `ABORT_ERR`, as the platform's own aborts. */
   readonly code = 'ABORT_ERR';
   constructor(reason?: unknown) {
     super(reason instanceof Error ? reason.message : 'The operation was aborted', { cause: reason });
@@ -216,10 +251,17 @@ export class DmAbortError extends DmBaseError<'ABORT_ERR'> {
  * later steps address it by.
  */
 export interface DeviceIdentity extends RawNames {
+  /** The device's name. */
   readonly name: string;
   /** null when the device has no uuid. */
   readonly uuid: string | null;
-  readonly dev: { readonly major: number; readonly minor: number };
+  /** Its device number. */
+  readonly dev: {
+    /** Major number. */
+    readonly major: number;
+    /** Minor number. */
+    readonly minor: number;
+  };
 }
 
 /**
@@ -232,11 +274,17 @@ export interface DeviceIdentity extends RawNames {
  * resume or rename only learns who it hit from its reply) or only looked (info).
  */
 export class DmIdentityError extends DmBaseError<'DEVICE_REPLACED'> {
+  /** Always `DmIdentityError`. */
   override readonly name = 'DmIdentityError';
+  /** Always `DEVICE_REPLACED`. */
   readonly code = 'DEVICE_REPLACED';
+  /** The step that met the other device (e.g. `load`, `resume`, `info`). */
   readonly step: string;
+  /** Our device, as the first step returned it. */
   readonly expected: DeviceIdentity;
+  /** What the step's reply said the device is. */
   readonly actual: Partial<DeviceIdentity>;
+  /** Whether the step itself already changed the other device (see above). */
   readonly acted: boolean;
 
   constructor(step: string, expected: DeviceIdentity, actual: Partial<DeviceIdentity>, acted: boolean) {

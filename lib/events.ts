@@ -23,9 +23,11 @@ export type DeviceEventKind = 'added' | 'removed' | 'renamed' | 'changed';
 
 /** What every device event carries. */
 interface DeviceEventBase {
+  /** The device's name (after the change, for `renamed`). */
   readonly name: string;
   /** The uuid; null when the device has none, undefined when the kernel does not list uuids (before 4.45). */
   readonly uuid: string | null | undefined;
+  /** The device's number. */
   readonly dev: DevNo;
   /** The device's event number as last seen. */
   readonly eventNr: number | undefined;
@@ -34,17 +36,29 @@ interface DeviceEventBase {
 }
 
 /** A device appeared. */
-export interface DeviceAddedEvent extends DeviceEventBase { readonly kind: 'added' }
+export interface DeviceAddedEvent extends DeviceEventBase {
+  /** Discriminant. */
+  readonly kind: 'added';
+}
 /** A device went away. */
-export interface DeviceRemovedEvent extends DeviceEventBase { readonly kind: 'removed' }
+export interface DeviceRemovedEvent extends DeviceEventBase {
+  /** Discriminant. */
+  readonly kind: 'removed';
+}
 /** A device got a new name or a uuid: `oldName` and `oldUuid` are what it had. */
 export interface DeviceRenamedEvent extends DeviceEventBase {
+  /** Discriminant. */
   readonly kind: 'renamed';
+  /** The name before. */
   readonly oldName: string;
+  /** The uuid before (null: none; undefined: the kernel does not list uuids). */
   readonly oldUuid: string | null | undefined;
 }
 /** A device's event number moved (a table event, a table swap): by `delta`. */
-export interface DeviceChangedEvent extends DeviceEventBase { readonly kind: 'changed' }
+export interface DeviceChangedEvent extends DeviceEventBase {
+  /** Discriminant. */
+  readonly kind: 'changed';
+}
 
 /** One device event of `events()`: narrow on `kind` (`oldName` exists on `renamed`). */
 export type DeviceEvent = DeviceAddedEvent | DeviceRemovedEvent | DeviceRenamedEvent | DeviceChangedEvent;
@@ -63,7 +77,9 @@ export interface EventFilter {
 
 /** Options of {@link DeviceMapper.events}. */
 export interface EventsOptions {
+  /** Ends the iteration (the iterator rejects with DmAbortError). */
   readonly signal?: AbortSignal;
+  /** Which devices and kinds to report (default: all). */
   readonly filter?: EventFilter;
   /**
    * true (default): while the iterator is open it keeps the process alive (a poll is
@@ -71,6 +87,7 @@ export interface EventsOptions {
    * an unref'd timer every `pollIntervalMs` with a non-blocking poll instead.
    */
   readonly ref?: boolean;
+  /** With `ref: false`: how often to check, in ms (default 100). */
   readonly pollIntervalMs?: number;
 }
 

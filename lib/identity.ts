@@ -27,10 +27,8 @@ import type { CallContext, IoctlRunner } from './runner.js';
 
 export type { DeviceIdentity };
 
-type Dev = { readonly major: number; readonly minor: number };
-
 /** The identity of a device from a reply or a DeviceInfo (copies only name, uuid, dev). */
-export function identityOf(d: { readonly name: string; readonly uuid: string | null; readonly dev: Dev } & RawNames, argument = 'device'): DeviceIdentity {
+export function identityOf(d: { readonly name: string; readonly uuid: string | null; readonly dev: { readonly major: number; readonly minor: number } } & RawNames, argument = 'device'): DeviceIdentity {
   const o = objectArg(d, argument, 'a device identity ({ name, uuid, dev })');
   valueArg(o.name, `${argument}.name`, 'string');
   if (o.uuid !== null) valueArg(o.uuid, `${argument}.uuid`, 'string');
@@ -90,7 +88,7 @@ export type IdentityStep = keyof typeof TRUSTED_REPLY_FIELDS;
  */
 export function checkReply(
   step: IdentityStep, expected: DeviceIdentity,
-  reply: { readonly name?: string; readonly uuid?: string | null; readonly dev?: Dev } & RawNames, acted: boolean,
+  reply: { readonly name?: string; readonly uuid?: string | null; readonly dev?: { readonly major: number; readonly minor: number } } & RawNames, acted: boolean,
   label: string = step,
 ): void {
   if (typeof step !== 'string' || !Object.hasOwn(TRUSTED_REPLY_FIELDS, step)) {
@@ -178,7 +176,7 @@ export function renamedInfo<T extends { readonly name: string; readonly uuid: st
 }
 
 /** Whether a device's info names exactly this identity: name, uuid and dev (bytes where they are not UTF-8). */
-export function sameIdentity(id: DeviceIdentity, d: { readonly name: string; readonly uuid: string | null; readonly dev: Dev } & RawNames): boolean {
+export function sameIdentity(id: DeviceIdentity, d: { readonly name: string; readonly uuid: string | null; readonly dev: { readonly major: number; readonly minor: number } } & RawNames): boolean {
   const same = (a: string | null, aBytes: Uint8Array | undefined, b: string | null, bBytes: Uint8Array | undefined) =>
     a === b && (aBytes === undefined && bBytes === undefined ? true : sameBytes(aBytes, bBytes));
   return same(id.name, id.nameBytes, d.name, d.nameBytes) && same(id.uuid, id.uuidBytes, d.uuid, d.uuidBytes)

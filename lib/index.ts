@@ -5,7 +5,7 @@ export { DeviceMapper, FEATURES } from './client.js';
 export type {
   CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, TableResult, WaitOptions,
   ListOptions, CreateOptions, RenameTarget, SuspendOptions, ResumeOptions, InfoOptions, DepsOptions, StatusOptions, TableOptions,
-  LoadOptions, Geometry,
+  LoadOptions, Geometry, DepsWithInfo,
 } from './client.js';
 export * from './errors.js';
 export { addressOf, checkReply, identityOf, TRUSTED_REPLY_FIELDS } from './identity.js';
@@ -15,7 +15,7 @@ export { diffSnapshots } from './events.js';
 export type {
   DeviceEvent, DeviceEventKind, DeviceAddedEvent, DeviceRemovedEvent, DeviceRenamedEvent, DeviceChangedEvent, EventFilter, EventsOptions,
 } from './events.js';
-export type { Backend, Watcher, ControlTransport, IoctlResult } from './backend.js';
+export type { Backend, Watcher, ControlTransport, IoctlResult, KernelLog } from './backend.js';
 export type {
   DeviceId, DeviceInfo, DevNo, KernelString, ListedDevice, RawNames, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,
 } from '../codec/index.js';
@@ -40,6 +40,6 @@ export {
   UdevCookies, realCookieHost, UDEV_FLAGS, DEFAULT_SYNC_FLAGS, DM_COOKIE_MAGIC, DM_UDEV_FLAGS_MASK, encodeCookie, decodeCookie, udevFlagLines, cookiesSupported,
   DmUdevTimeoutError, DmCookieError,
 } from './udev-cookie.js';
-export type { CookieHost, CookieEntry, SemEntry, UdevFlagName } from './udev-cookie.js';
+export type { CookieHost, CookieEntry, SemEntry, SemOps, UdevFlagName } from './udev-cookie.js';
 export type { UdevCallOptions } from './udev-sync.js';
 export type { RenameOptions } from './client.js';

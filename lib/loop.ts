@@ -33,7 +33,9 @@ export interface AttachLoopOptions {
   readonly sizeLimit?: number | bigint;
   /** Detach automatically at the last close (LO_FLAGS_AUTOCLEAR). */
   readonly autoclear?: boolean;
+  /** Scan the device for partitions (LO_FLAGS_PARTSCAN). */
   readonly partscan?: boolean;
+  /** Direct I/O to the backing file (LO_FLAGS_DIRECT_IO). */
   readonly directIo?: boolean;
   /** Logical block size (512, 1024, 2048, 4096; LOOP_CONFIGURE only). */
   readonly blockSize?: number;
@@ -45,8 +47,11 @@ export interface AttachLoopOptions {
 export interface LoopDevice {
   /** `/dev/loopN`. */
   readonly path: string;
+  /** N of `/dev/loopN`. */
   readonly number: number;
+  /** Major number (7). */
   readonly major: number;
+  /** Minor number. */
   readonly minor: number;
   /** The backing file, resolved to an absolute path. */
   readonly file: string;
@@ -60,7 +65,12 @@ export interface LoopDevice {
  * dev_t split (node resolver, loop devices, the recorder). Pass `stat(…, { bigint: true })`'s
  * rdev: a number rdev above 2^53 has already lost bits.
  */
-export function splitRdev(rdev: number | bigint): { major: number; minor: number } {
+export function splitRdev(rdev: number | bigint): {
+  /** Major number. */
+  major: number;
+  /** Minor number. */
+  minor: number;
+} {
   valueArg(rdev, 'rdev', 'u64');
   const d = BigInt(rdev);
   const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n);

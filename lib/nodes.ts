@@ -30,7 +30,12 @@ export const DM_DIR = '/dev/mapper';
 /** The filesystem operations nodes need; replaceable for tests. */
 export interface NodeOps {
   /** The node's device number when it is (or points to) a block device, 'other' for anything else, undefined when absent. */
-  stat(p: string): { major: number; minor: number } | 'other' | undefined;
+  stat(p: string): {
+    /** Major number. */
+    major: number;
+    /** Minor number. */
+    minor: number;
+  } | 'other' | undefined;
   /** Whether anything (even a dangling symlink) exists at p. */
   exists(p: string): boolean;
   /** Creates a block device node. */
@@ -78,10 +83,13 @@ export interface NodeOptions {
   readonly udev?: boolean | 'auto';
   /** How long to wait for udev before falling back (default 10 s). */
   readonly timeoutMs?: number;
+  /** Stops waiting for udev. */
   readonly signal?: AbortSignal;
-  /** Mode, uid, gid of nodes made directly (default 0600, 0, 0 as libdevmapper). */
+  /** Mode of nodes made directly (default 0600, as libdevmapper). */
   readonly mode?: number;
+  /** Owner of nodes made directly (default 0). */
   readonly uid?: number;
+  /** Group of nodes made directly (default 0). */
   readonly gid?: number;
   /** Filesystem operations (tests). */
   readonly ops?: NodeOps;
@@ -91,6 +99,7 @@ export interface NodeOptions {
 
 /** What a node operation did. */
 export interface NodeResult {
+  /** The node, e.g. `/dev/mapper/<name>`. */
   readonly path: string;
   /** created/removed/renamed directly; `exists`/`absent`: nothing to do; `udev`: udev did it; `fallback`: udev did not in time, done directly. */
   readonly action: 'created' | 'exists' | 'removed' | 'absent' | 'renamed' | 'udev' | 'fallback';

@@ -36,7 +36,10 @@ export interface ThinPoolIo {
   /** BLKDISCARD of a whole device. */
   discard(devicePath: string): Promise<void>;
   /** Attaches a file to a free loop device. */
-  attachLoop(file: string): Promise<{ readonly path: string }>;
+  attachLoop(file: string): Promise<{
+    /** The loop device's path, e.g. `/dev/loop3`. */
+    readonly path: string;
+  }>;
   /** Detaches a loop device made by `attachLoop`. */
   detachLoop(devicePath: string): Promise<void>;
   /** LOOP_SET_CAPACITY after its file grew. */
@@ -69,13 +72,20 @@ export const realThinPoolIo: ThinPoolIo = {
 };
 
 /** A pool device: a block device path, or a file (attached to a loop device by the pool). */
-export type PoolDeviceSpec = string | { readonly file: string; readonly bytes?: bigint | number };
+export type PoolDeviceSpec = string | {
+  /** The backing file (created when missing and `bytes` is given). */
+  readonly file: string;
+  /** The file's size in bytes: a smaller file is grown to it. */
+  readonly bytes?: bigint | number;
+};
 
 /** The pool's feature arguments (dm-thin's `skip_block_zeroing`, `error_if_no_space`, …). */
 export interface PoolFeatures {
   /** Do not zero newly provisioned blocks (containerd sets this). */
   readonly skipBlockZeroing?: boolean;
+  /** Ignore discards (`ignore_discard`). */
   readonly ignoreDiscard?: boolean;
+  /** Do not pass discards down to the data device (`no_discard_passdown`). */
   readonly noDiscardPassdown?: boolean;
   /** Fail writes at once when the pool is full instead of queueing them (60 s by default). */
   readonly errorIfNoSpace?: boolean;
@@ -85,8 +95,11 @@ export interface PoolFeatures {
 
 /** Options of {@link ThinPool.create}. */
 export interface CreateThinPoolOptions extends PoolFeatures {
+  /** The pool device's name. */
   readonly name: string;
+  /** The data device (path, or a file to back with a loop device). */
   readonly data: PoolDeviceSpec;
+  /** The metadata device (as `data`); its first block is zeroed, as a new pool needs. */
   readonly metadata: PoolDeviceSpec;
   /** Data block size in sectors: 128 (64 KiB, the default) … 2097152, a multiple of 128. */
   readonly blockSize?: number;
@@ -94,12 +107,15 @@ export interface CreateThinPoolOptions extends PoolFeatures {
   readonly lowWaterMark?: bigint | number;
   /** Bound on each kernel step in ms (default 30000). */
   readonly timeoutMs?: number;
+  /** The block-device calls (default: this host's; the simulator's from `simThinPoolIo`). */
   readonly io?: ThinPoolIo;
 }
 
 /** Options of {@link ThinPool.open}. */
 export interface OpenThinPoolOptions {
+  /** Bound on each kernel step in ms (default 30000). */
   readonly timeoutMs?: number;
+  /** The block-device calls, as for `create`. */
   readonly io?: ThinPoolIo;
 }
 
@@ -111,6 +127,7 @@ export interface ActivateOptions {
   readonly size: bigint | number;
   /** A read-only block device outside the pool read where the thin has no block (the `thin` target's external origin). */
   readonly externalOrigin?: string;
+  /** Activate read-only (DM_READONLY_FLAG). */
   readonly readOnly?: boolean;
 }
 
@@ -126,13 +143,22 @@ export interface DeactivateOptions {
 
 /** A thin device activated by `ThinPool.activate`. */
 export interface ThinDevice {
+  /** The thin's device id inside the pool. */
   readonly id: number;
+  /** The mapped device's name. */
   readonly name: string;
   /** null when the thin device has no uuid. */
   readonly uuid: string | null;
-  readonly dev: { readonly major: number; readonly minor: number };
+  /** The mapped device's number. */
+  readonly dev: {
+    /** Major number. */
+    readonly major: number;
+    /** Minor number. */
+    readonly minor: number;
+  };
   /** `/dev/dm-<minor>`. */
   readonly path: string;
+  /** Its virtual size in sectors. */
   readonly sectors: bigint;
 }
 
@@ -223,7 +249,12 @@ export class ThinPool {
   /** The pool device's uuid (`THINPOOL-<name>` when created here). */
   get uuid(): string | null { return this.#id.uuid; }
   /** The pool device's number. */
-  get dev(): { readonly major: number; readonly minor: number } { return { major: this.#id.dev.major, minor: this.#id.dev.minor }; }
+  get dev(): {
+    /** Major number. */
+    readonly major: number;
+    /** Minor number. */
+    readonly minor: number;
+  } { return { major: this.#id.dev.major, minor: this.#id.dev.minor }; }
   /** The pool's table as loaded (devices as `major:minor` for an opened pool). */
   get params(): ThinPoolParams { return this.#params; }
 
@@ -465,7 +496,21 @@ export class ThinPool {
   }
 
   /** The active thin devices of this pool (by their `THIN-<id>-<pool>` uuids). */
-  async activeThins(): Promise<{ id: number; name: string; uuid: string; dev: { major: number; minor: number } }[]> {
+  async activeThins(): Promise<{
+    /** The thin's device id in the pool. */
+    id: number;
+    /** The mapped device's name. */
+    name: string;
+    /** Its `THIN-<id>-<pool>` uuid. */
+    uuid: string;
+    /** Its device number. */
+    dev: {
+      /** Major number. */
+      major: number;
+      /** Minor number. */
+      minor: number;
+    };
+  }[]> {
     const out: { id: number; name: string; uuid: string; dev: { major: number; minor: number } }[] = [];
     for (const d of await this.#dm.list()) {
       const uuid = d.uuid === undefined ? await this.#uuidOf(d.name) : d.uuid;

@@ -16,6 +16,8 @@ import { randomInt } from 'node:crypto';
 import { DmSyscallError } from '../ffi/block.js';
 import { ERRNO } from '../ffi/errors.js';
 import { IPC_NOWAIT, openSemOps, type SemOps } from '../ffi/sem.js';
+
+export type { SemOps };
 import { DmAbortError, DmArgumentError } from './errors.js';
 import { describeValue, objectArg } from './args.js';
 
@@ -41,13 +43,21 @@ export const UDEV_FLAGS = {
   DISABLE_LIBRARY_FALLBACK: 0x0020,
   /** Set on every event libdevmapper causes, to tell them from `udevadm trigger`. */
   PRIMARY_SOURCE: 0x0040,
+  /** DM_SUBSYSTEM_UDEV_FLAG0: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_0: 0x0100,
+  /** DM_SUBSYSTEM_UDEV_FLAG1: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_1: 0x0200,
+  /** DM_SUBSYSTEM_UDEV_FLAG2: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_2: 0x0400,
+  /** DM_SUBSYSTEM_UDEV_FLAG3: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_3: 0x0800,
+  /** DM_SUBSYSTEM_UDEV_FLAG4: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_4: 0x1000,
+  /** DM_SUBSYSTEM_UDEV_FLAG5: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_5: 0x2000,
+  /** DM_SUBSYSTEM_UDEV_FLAG6: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_6: 0x4000,
+  /** DM_SUBSYSTEM_UDEV_FLAG7: its meaning is the owning subsystem's (its udev rules read it). */
   SUBSYSTEM_7: 0x8000,
 } as const;
 /** The name of one DM_UDEV_* flag (a key of {@link UDEV_FLAGS}). */
@@ -74,7 +84,14 @@ export function encodeCookie(cookie: number, flags: number): number {
 }
 
 /** The flags and the semaphore key of a DM_COOKIE value (the key is 0 for a flags-only cookie). */
-export function decodeCookie(value: number): { flags: number; base: number; key: number } {
+export function decodeCookie(value: number): {
+  /** The DM_UDEV_* flags (upper 16 bits). */
+  flags: number;
+  /** The cookie's base (lower 16 bits; 0 = no cookie). */
+  base: number;
+  /** The semaphore's IPC key (`0x0D4D << 16 | base`), or 0 without a base. */
+  key: number;
+} {
   u32Arg(value, 'value');
   const base = value & 0xffff;
   return { flags: (value >>> DM_UDEV_FLAGS_SHIFT) & 0xffff, base, key: base ? ((DM_COOKIE_MAGIC << DM_UDEV_FLAGS_SHIFT) | base) >>> 0 : 0 };
@@ -110,13 +127,26 @@ export function cookieArg(v: unknown, argument = 'udevCookie'): number {
 }
 
 /** One semaphore set as the kernel lists it (/proc/sysvipc/sem). Times in seconds since the epoch. */
-export interface SemEntry { readonly key: number; readonly semid: number; readonly otime: number; readonly ctime: number }
+export interface SemEntry {
+  /** The IPC key (a cookie's key is `0x0D4D << 16 | base`). */
+  readonly key: number;
+  /** The semaphore set's id. */
+  readonly semid: number;
+  /** Last semop time (Unix seconds; 0 when never). */
+  readonly otime: number;
+  /** Last change time (Unix seconds). */
+  readonly ctime: number;
+}
 
 /** A cookie as `udevcookies` shows it. */
-export interface CookieEntry extends SemEntry { readonly value: number }
+export interface CookieEntry extends SemEntry {
+  /** The semaphore's value: uevents still pending. */
+  readonly value: number;
+}
 
 /** What cookies need of the host; the real one is SysV IPC and /run/udev, the simulator's is in memory. */
 export interface CookieHost {
+  /** The semaphore calls. */
   readonly sems: SemOps;
   /** Every semaphore set of this IPC namespace. */
   list(): SemEntry[];
@@ -170,10 +200,13 @@ export async function realCookieHost(env: Readonly<Record<string, string | undef
 
 /** A cookie wait ran out of time: udev did not complete it. The semaphore was removed. */
 export class DmUdevTimeoutError extends DmBaseError<'UDEV_TIMEOUT'> {
+  /** Always `DmUdevTimeoutError`. */
   override readonly name = 'DmUdevTimeoutError';
+  /** Always `UDEV_TIMEOUT`. */
   readonly code = 'UDEV_TIMEOUT';
   /** The cookie (as udev sees it, without flags) and what was still pending. */
   readonly cookie: number;
+  /** Uevents udev had not completed. */
   readonly pending: number;
   /** What the device-mapper call returned: it happened; only udev's part is unconfirmed. */
   result?: unknown;
@@ -186,8 +219,11 @@ export class DmUdevTimeoutError extends DmBaseError<'UDEV_TIMEOUT'> {
 
 /** A cookie's semaphore could not be made, found or used (libdm's messages, with the errno). */
 export class DmCookieError extends DmBaseError<'UDEV_COOKIE'> {
+  /** Always `DmCookieError`. */
   override readonly name = 'DmCookieError';
+  /** Always `UDEV_COOKIE`. */
   readonly code = 'UDEV_COOKIE';
+  /** The cookie concerned. */
   readonly cookie: number;
   constructor(cookie: number, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -213,7 +249,10 @@ function hex(cookie: number): string {
 /** The protocol of libdm-common.c over a host. */
 export class UdevCookies {
   readonly #owned = new Map<number, number>(); // semid → cookie, made by us and not yet removed
-  constructor(readonly host: CookieHost) {}
+  constructor(
+    /** The host the cookies live on (this host's SysV IPC, or the simulator's). */
+    readonly host: CookieHost,
+  ) {}
 
   /**
    * `dm_udev_get_sync_support()`: DM_DISABLE_UDEV unset, SysV semaphores usable, a kernel
@@ -348,7 +387,14 @@ export class UdevCookies {
   }
 
   /** `dmsetup udevcomplete_all [age]`: remove cookies unchanged and unused for `ageMinutes`. */
-  completeAll(ageMinutes = 0, now = Math.floor(Date.now() / 1000)): { destroyed: number; skipped: number; failed: number } {
+  completeAll(ageMinutes = 0, now = Math.floor(Date.now() / 1000)): {
+    /** Cookies removed. */
+    destroyed: number;
+    /** Cookies younger than the age, left. */
+    skipped: number;
+    /** Cookies that could not be removed. */
+    failed: number;
+  } {
     let destroyed = 0;
     let skipped = 0;
     let failed = 0;

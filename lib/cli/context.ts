@@ -9,7 +9,7 @@ import { describeTableLine, isUtf8, type CommandName, type DeviceId, type Device
 import { DeviceMapper, DmBaseError, UDEV_FLAGS, type CookieHost, type NodeOptions, type UdevCallOptions } from '../index.js';
 import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from './hex.js';
 import { displayName, mangle, manglingMode, rawAlternative, type ManglingMode } from './mangle.js';
-import { DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
+import { DMCTL_JSON_VERSION, DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
 import { readAhead } from './format.js';
 import { parseCookieValue } from './cookie-value.js';
 
@@ -21,7 +21,9 @@ export interface CliIo {
   stderr(text: string): void;
   /** All of stdin (create/load tables, decode -). */
   readStdin(): Promise<string>;
+  /** Whether stdin is a terminal (then create/load/decode do not wait for it). */
   readonly stdinIsTTY: boolean;
+  /** The environment (DM_UDEV_COOKIE, DM_DEFAULT_NAME_MANGLING_MODE, DM_DISABLE_UDEV, LANG, …). */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Opens the client (tests pass the simulator's backend). */
   open(): Promise<DeviceMapper>;
@@ -35,6 +37,16 @@ export interface CliIo {
   readonly nodes: NodeOptions | false;
   /** Semaphores and udev state for the udev verbs (default: this host's, lib/udev-cookie.ts). */
   readonly cookieHost?: () => Promise<CookieHost>;
+}
+
+/** One request of `--dry-run --json` (and of `decode` reading a `--dry-run --hex` dump back). */
+export function dryRunJson(r: AnnotatedRequest) {
+  return { ioctl: r.ioctl, command: r.command, request: r.request, size: r.size, hex: toHex(r.bytes), fields: r.fields };
+}
+
+/** A `--json` document: `schemaVersion` first, validated by `schema`, pretty-printed, newline-terminated. */
+export function jsonDocument<S extends z.ZodType>(schema: S, value: Omit<z.input<S>, 'schemaVersion'>): string {
+  return JSON.stringify(schema.parse({ schemaVersion: DMCTL_JSON_VERSION, ...value }), null, 2) + '\n';
 }
 
 export function defaultIo(): CliIo {
@@ -89,6 +101,7 @@ export interface Options {
   udevcookie?: string;
   yes?: boolean;
   'udev-timeout'?: string;
+  version?: boolean;
 }
 
 /** A usage error: exit 1 with the verb's usage line, like dmsetup. */
@@ -111,6 +124,8 @@ export class Ctx {
   get json(): boolean { return !!this.opts.json; }
   get dry(): boolean { return !!this.opts['dry-run']; }
   get verbose(): number { return this.opts.verbose?.length ?? 0; }
+  /** `--version`/`-V` (not the `version` verb): answers even without device-mapper. */
+  get versionOption(): boolean { return !!this.opts.version; }
 
   async dm(): Promise<DeviceMapper> {
     this.#dm ??= await this.io.open();
@@ -121,9 +136,9 @@ export class Ctx {
 
   out(text: string): void { this.io.stdout(text); }
 
-  /** Validates `value` with the verb's schema and prints it. */
-  printJson<S extends z.ZodType>(schema: S, value: z.input<S>): void {
-    this.io.stdout(JSON.stringify(schema.parse(value), null, 2) + '\n');
+  /** Validates `value` with the verb's schema and prints it, with the document's `schemaVersion` first. */
+  printJson<S extends z.ZodType>(schema: S, value: Omit<z.input<S>, 'schemaVersion'>): void {
+    this.io.stdout(jsonDocument(schema, value));
   }
 
   /** Records a request for --dry-run (encoded exactly as the client would, nothing sent). */
@@ -135,7 +150,7 @@ export class Ctx {
   printPlan(): void {
     if (this.json) {
       this.printJson(DryRunOutputSchema, {
-        requests: this.plan.map((r) => ({ ioctl: r.ioctl, command: r.command, request: r.request, size: r.size, hex: toHex(r.bytes), fields: r.fields })),
+        requests: this.plan.map(dryRunJson),
       });
     } else if (this.opts.hex) {
       this.out(this.plan.map(formatAnnotated).join('\n\n') + '\n');

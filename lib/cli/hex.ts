@@ -6,7 +6,7 @@
  */
 import {
   codec, COMMAND_TABLE, COMMANDS, compile, dmIoctl, dmTargetMsg, dmTargetSpec, decodeDev, isCommand, maskParamBytes, requestCode, DM_DATA_START,
-  type CommandName, type Layout, type RequestPayload, type StructCodec,
+  DM_IOCTL_SIZE, type CommandName, type Layout, type RequestPayload, type StructCodec,
 } from '../../codec/index.js';
 import * as C from '../../codec/index.js';
 
@@ -26,17 +26,30 @@ export function flagNames(flags: number): string[] {
 }
 
 /** One field of an annotated request: where it is, its record's field name and its value. */
-export interface AnnotatedField { offset: number; size: number; field: string; value: string }
+export interface AnnotatedField {
+  /** Byte offset in the request. */
+  offset: number;
+  /** Size in bytes. */
+  size: number;
+  /** The record's field name, e.g. `dm_ioctl.flags` or `spec[0].params`. */
+  field: string;
+  /** Its value as text (strings JSON-quoted, flags with their names). */
+  value: string;
+}
 
 /** An ioctl request as `--dry-run --hex` shows it: its bytes with every field named. */
 export interface AnnotatedRequest {
+  /** The client command, e.g. `load`. */
   command: CommandName;
+  /** The kernel's name, e.g. `DM_TABLE_LOAD`. */
   ioctl: string;
+  /** The ioctl request number in hex, e.g. `0xc138fd09`. */
   request: string;
   /** data_size: what the kernel is told the buffer holds. */
   size: number;
   /** The meaningful prefix: header + payload (the rest of the buffer is zero output space). */
   bytes: Uint8Array;
+  /** Every field of the header and payload, in order. */
   fields: AnnotatedField[];
 }
 
@@ -145,6 +158,15 @@ function unknownPayload(kind: never): never {
  */
 export function annotateRequest<Cmd extends CommandName>(command: Cmd, params: object, options: { showKeys?: boolean } = {}): AnnotatedRequest {
   const req = (codec.encodeRequest as (c: CommandName, p: object) => Uint8Array)(command, params);
+  return annotateRequestBytes(command, req, options);
+}
+
+/**
+ * Annotates request bytes already made (by {@link annotateRequest}, or read back from a
+ * `--dry-run --hex` dump by {@link parseDryRunDump}): every field decoded from the bytes
+ * themselves. Masks key material in `req` in place unless `showKeys`.
+ */
+export function annotateRequestBytes(command: CommandName, req: Uint8Array, options: { showKeys?: boolean } = {}): AnnotatedRequest {
   const h = codec.decodeHeader(req);
   const payload = payloadFields(COMMAND_TABLE[command].request, command, req, h, options.showKeys === true);
   const fields = [...annotateLayout(dmIoctl, req, 0, 'dm_ioctl'), ...payload.fields];
@@ -210,10 +232,109 @@ export function parseHex(text: string): Uint8Array {
   let t = text.trim();
   if (t.startsWith('"') || t.includes('\\x')) t = t.replace(/["\s]/g, '').replace(/\\x/g, '');
   t = t.replace(/0x/gi, '').replace(/[\s:,]/g, '');
-  if (!/^[0-9a-fA-F]*$/.test(t) || t.length % 2 !== 0) throw new C.DmCodecError('INVALID_ARGUMENT', 'not hex: expected pairs of hex digits (spaces, 0x and \\x prefixes allowed)', 'hex');
+  if (t === '') throw new C.DmCodecError('INVALID_ARGUMENT', 'no hex bytes found in input (give the buffer as hex: an argument, or - to read it from stdin)', 'hex');
+  if (!/^[0-9a-fA-F]*$/.test(t)) throw new C.DmCodecError('INVALID_ARGUMENT', 'not hex: expected pairs of hex digits (spaces, 0x and \\x prefixes allowed)', 'hex');
+  if (t.length % 2 !== 0) throw new C.DmCodecError('INVALID_ARGUMENT', `not hex: an odd number of hex digits (${t.length}); every byte is two digits`, 'hex');
   const out = new Uint8Array(t.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
   return out;
+}
+
+/** One request read back from a `--dry-run --hex` dump. */
+export interface DumpedRequest {
+  /** The client command its title line names, e.g. `load`. */
+  command: CommandName;
+  /** The bytes the dump shows (folded zero runs restored), as {@link AnnotatedRequest.bytes}. */
+  bytes: Uint8Array;
+  /** data_size as the title line states it. */
+  size: number;
+}
+
+/** formatAnnotated's title line: `DM_TABLE_LOAD (load)  ioctl 0xc138fd09  data_size 360  (360 bytes shown…)`. */
+const DUMP_TITLE = /^(DM_[A-Z_]+) \((\w+)\)\s+ioctl (0x[0-9a-f]+)\s+data_size (\d+)\s+\((\d+) bytes shown/;
+/** One dump line: a hex offset, then either up to 16 hex bytes or a folded zero run, then the annotation. */
+const DUMP_LINE = /^\s+([0-9a-f]{4,8})\s+(\S.*)$/;
+const ZERO_RUN = /^… (\d+) zero bytes\b/;
+/**
+ * formatAnnotated folds the zero tail of one field longer than a line: the longest is
+ * dm_ioctl.uuid (129 bytes); a larger run is not dmctl's output.
+ */
+const MAX_FOLDED_ZEROS = 4096;
+
+function dumpError(line: number, message: string): C.DmCodecError {
+  return new C.DmCodecError('INVALID_ARGUMENT', `line ${line} of the --dry-run --hex dump: ${message}`, 'hex');
+}
+
+/**
+ * Reads `dmctl … --dry-run --hex` output back into bytes: one request per title line (a
+ * verb may print several, separated by blank lines), each byte at the offset its line
+ * names, `… N zero bytes` runs restored, annotations ignored (the bytes are decoded again,
+ * not the text believed). Undefined when `text` has no title line (plain hex). The bytes
+ * must agree with the title: the shown length, and data_size in the header.
+ */
+export function parseDryRunDump(text: string): DumpedRequest[] | undefined {
+  const lines = text.split(/\r?\n/);
+  if (!lines.some((l) => DUMP_TITLE.test(l.trim()))) return undefined;
+  const out: DumpedRequest[] = [];
+  // Segments are collected first and the request allocated once they cover it: the title's
+  // byte count is only believed when the lines hold that many bytes (no allocation from a
+  // number alone).
+  let current: { command: CommandName; size: number; shown: number; segments: { at: number; bytes: Uint8Array }[]; title: number } | undefined;
+  const finish = () => {
+    if (!current) return;
+    const { shown, segments, title } = current;
+    segments.sort((a, b) => a.at - b.at);
+    let covered = 0;
+    for (const seg of segments) {
+      if (seg.at > covered) break;
+      covered = Math.max(covered, seg.at + seg.bytes.length);
+    }
+    if (covered < shown) throw dumpError(title, `the request's bytes from offset 0x${covered.toString(16)} are missing (its title says ${shown} bytes are shown): paste the whole dump`);
+    const bytes = new Uint8Array(shown);
+    for (const seg of segments) bytes.set(seg.bytes, seg.at);
+    out.push({ command: current.command, bytes, size: current.size });
+    current = undefined;
+  };
+  lines.forEach((raw, i) => {
+    const n = i + 1;
+    if (raw.trim() === '') return;
+    const title = DUMP_TITLE.exec(raw.trim());
+    if (title) {
+      finish();
+      const command = resolveCommand(title[2]!);
+      if (!command || COMMAND_TABLE[command].kernelName !== title[1]) throw dumpError(n, `unknown request ${title[1]} (${title[2]})`);
+      const size = Number(title[4]);
+      const shown = Number(title[5]);
+      if (size > C.DM_MAX_DATA_SIZE || shown < DM_DATA_START || shown > size) throw dumpError(n, `${shown} bytes shown does not fit a request of data_size ${title[4]}`);
+      current = { command, size, shown, segments: [], title: n };
+      return;
+    }
+    const m = DUMP_LINE.exec(raw);
+    if (!m || !current) throw dumpError(n, `not part of a dump: ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 60)}…` : raw)}`);
+    const at = parseInt(m[1]!, 16);
+    const zeros = ZERO_RUN.exec(m[2]!);
+    if (zeros && Number(zeros[1]) > MAX_FOLDED_ZEROS) throw dumpError(n, `a folded run of ${zeros[1]} zero bytes: dmctl folds no field that long`);
+    const bytes = zeros ? new Uint8Array(Number(zeros[1])) : hexTokens(m[2]!);
+    if (bytes.length === 0) throw dumpError(n, 'no hex bytes after the offset');
+    if (at + bytes.length > current.shown) throw dumpError(n, `bytes at 0x${at.toString(16)}…0x${(at + bytes.length - 1).toString(16)} lie past the ${current.shown} bytes the title shows`);
+    current.segments.push({ at, bytes });
+  });
+  finish();
+  for (const r of out) {
+    const h = codec.decodeHeader(r.bytes);
+    if (h.data_size !== r.size) throw new C.DmCodecError('INVALID_ARGUMENT', `the ${COMMAND_TABLE[r.command].kernelName} dump's title says data_size ${r.size}, its dm_ioctl.data_size bytes say ${h.data_size}`, 'hex');
+  }
+  return out;
+}
+
+/** The leading two-digit hex tokens of a dump line (at most 16); the annotation follows them. */
+function hexTokens(rest: string): Uint8Array {
+  const tokens: number[] = [];
+  for (const t of rest.trim().split(/\s+/)) {
+    if (tokens.length === 16 || !/^[0-9a-f]{2}$/.test(t)) break;
+    tokens.push(parseInt(t, 16));
+  }
+  return Uint8Array.from(tokens);
 }
 
 const ALIASES: Record<string, CommandName> = {
@@ -238,10 +359,41 @@ export function jsonSafe(v: unknown): unknown {
   return v;
 }
 
+/**
+ * Why `bytes` cannot hold a dm_ioctl header, in words: how many bytes the header needs, how
+ * many there are, and the field the input stops in or before. Undefined when it fits.
+ */
+export function shortHeaderProblem(bytes: Uint8Array): string | undefined {
+  if (bytes.length >= DM_IOCTL_SIZE) return undefined;
+  const cut = dmIoctl.fields.find((f) => bytes.length < f.offset + f.size)!;
+  const where = bytes.length <= cut.offset
+    ? `it ends before dm_ioctl.${cut.name} (offset ${cut.offset})`
+    : `it ends inside dm_ioctl.${cut.name} (offset ${cut.offset}, ${cut.size} bytes)`;
+  return `the dm_ioctl header needs ${DM_IOCTL_SIZE} bytes; the input has ${bytes.length}: ${where}`;
+}
+
+/** What {@link decodeReplyHex} gives (JSON-safe: 64-bit values as decimal strings, bytes as hex). */
+export interface DecodedReply {
+  /** The client command, e.g. `listDevices`. */
+  command: string;
+  /** The kernel's name, e.g. `DM_LIST_DEVICES`. */
+  ioctl: string;
+  /** The dm_ioctl header's fields, plus `flagNames`. */
+  header: Record<string, unknown>;
+  /** The codec's typed reply of the command. */
+  reply: Record<string, unknown>;
+}
+
 /** `dmctl decode`: header fields plus the codec's typed reply. */
-export function decodeReplyHex(command: CommandName, bytes: Uint8Array): { command: string; ioctl: string; header: Record<string, unknown>; reply: Record<string, unknown> } {
+export function decodeReplyHex(command: CommandName, bytes: Uint8Array): DecodedReply {
+  const short = shortHeaderProblem(bytes);
+  if (short) throw new C.DmCodecError('MALFORMED_REPLY', short, 'dm_ioctl');
   const header = jsonSafe(codec.decodeHeader(bytes)) as Record<string, unknown>;
   header.flagNames = flagNames(Number(header.flags));
+  const dataSize = Number(header.data_size);
+  if (dataSize > bytes.length) {
+    throw new C.DmCodecError('MALFORMED_REPLY', `the header's data_size says the buffer has ${dataSize} bytes; the input has ${bytes.length} (strace cuts strings at -s: use -s 65536)`, 'dm_ioctl.data_size');
+  }
   const reply = jsonSafe(codec.decodeReply(command, bytes)) as Record<string, unknown>;
   return { command, ioctl: COMMAND_TABLE[command].kernelName, header, reply };
 }

@@ -10,20 +10,21 @@
  */
 import { parseArgs } from 'node:util';
 import { DmArgumentError } from '../index.js';
-import { Ctx, defaultIo, UsageError, type CliIo, type Options } from './context.js';
+import { Ctx, defaultIo, dryRunJson, UsageError, type CliIo, type Options } from './context.js';
 import { errorJson, formatError } from './errors.js';
-import { decodeReplyHex, parseHex, resolveCommand } from './hex.js';
+import { annotateRequestBytes, decodeReplyHex, parseDryRunDump, parseHex, resolveCommand } from './hex.js';
+import { COMMAND_TABLE } from '../../codec/index.js';
 import * as life from './lifecycle.js';
 import * as query from './query.js';
 import * as udev from './udev.js';
-import { DecodeOutputSchema, ErrorOutputSchema } from './schemas.js';
+import { DecodeOutputSchema, DryRunOutputSchema, ErrorOutputSchema } from './schemas.js';
 
 export * from './schemas.js';
 export { run as runDmctl };
 export type { CliIo } from './context.js';
 export { parseTable } from './context.js';
 export { mangle, unmangle, type ManglingMode } from './mangle.js';
-export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand, type AnnotatedField, type AnnotatedRequest } from './hex.js';
+export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand, type AnnotatedField, type AnnotatedRequest, type DecodedReply } from './hex.js';
 
 interface Verb {
   usage: string;
@@ -31,14 +32,34 @@ interface Verb {
   run(ctx: Ctx): Promise<number>;
 }
 
+/**
+ * `dmctl decode [<command>] <hex>|-`: a reply in plain hex (strace's, or any), decoded as
+ * `<command>`'s reply; or dmctl's own `--dry-run --hex` dump (its title lines name the
+ * command, so `<command>` may be left out), read back into the request bytes and printed as
+ * `--dry-run --json` prints them (the fields decoded from the bytes again).
+ */
 async function decode(ctx: Ctx): Promise<number> {
-  const [name, ...rest] = ctx.args;
-  if (name === undefined) throw new UsageError('decode needs <command> <hex> (or - to read the hex from stdin).');
-  const command = resolveCommand(name);
-  if (!command) throw new UsageError(`Unknown command "${name}": use a client name (listDevices), a kernel name (DM_LIST_DEVICES) or a dmsetup verb (ls).`);
-  const text = rest.length === 0 || (rest.length === 1 && rest[0] === '-') ? await ctx.io.readStdin() : rest.join(' ');
-  const bytes = parseHex(text);
-  ctx.printJson(DecodeOutputSchema, decodeReplyHex(command, bytes));
+  const [first, ...rest] = ctx.args;
+  const command = first !== undefined ? resolveCommand(first) : undefined;
+  const input = command !== undefined ? rest : ctx.args;
+  if (first !== undefined && command === undefined && first !== '-' && !/^\s*(\S+\s+\(\w+\)\s+ioctl\s)/m.test(first)) {
+    throw new UsageError(`Unknown command "${first}": use a client name (listDevices), a kernel name (DM_LIST_DEVICES) or a dmsetup verb (ls).`);
+  }
+  const fromStdin = input.length === 0 || (input.length === 1 && input[0] === '-');
+  if (fromStdin && input.length === 0 && ctx.io.stdinIsTTY) {
+    throw new UsageError('decode needs the bytes: <hex> as an argument, or - (or a pipe) to read them from stdin, e.g. dmctl load x --table "0 8 zero" --dry-run --hex | dmctl decode');
+  }
+  const text = fromStdin ? await ctx.io.readStdin() : input.join(' ');
+  const dump = parseDryRunDump(text);
+  if (dump) {
+    if (command !== undefined && dump.some((r) => r.command !== command)) {
+      throw new UsageError(`the dump holds ${dump.map((r) => `${COMMAND_TABLE[r.command].kernelName} (${r.command})`).join(', ')}, not only ${command}: leave out the command to decode them all`);
+    }
+    ctx.printJson(DryRunOutputSchema, { requests: dump.map((r) => dryRunJson(annotateRequestBytes(r.command, r.bytes, { showKeys: ctx.opts.showkeys }))) });
+    return 0;
+  }
+  if (command === undefined) throw new UsageError('decode needs <command> for a reply in plain hex (e.g. dmctl decode ls <hex>); only a --dry-run --hex dump names its own.');
+  ctx.printJson(DecodeOutputSchema, decodeReplyHex(command, parseHex(text)));
   return 0;
 }
 
@@ -77,8 +98,8 @@ export const VERBS: Record<string, Verb> = {
   udevcomplete_all: { usage: 'udevcomplete_all [<age_in_minutes>] [-y|--yes]', help: 'Remove every cookie semaphore not changed or used for the age.', run: udev.udevcompleteAll },
   udevcookies: { usage: 'udevcookies', help: 'List the cookie semaphores with their values.', run: udev.udevcookies },
   decode: {
-    usage: 'decode <command> <hex>|-',
-    help: 'Decode a reply buffer (hex, e.g. from strace -X raw -e ioctl) into JSON. <command>: listDevices, DM_LIST_DEVICES or ls, ….', run: decode,
+    usage: 'decode [<command>] <hex>|-',
+    help: 'Decode a reply buffer (hex, e.g. from strace -X raw -e ioctl) into JSON, or read back dmctl\'s own --dry-run --hex dump (printed as --dry-run --json). <command>: listDevices, DM_LIST_DEVICES or ls, …; a dump names its own.', run: decode,
   },
 };
 
@@ -124,6 +145,9 @@ const OPTIONS = {
   udevcookie: { type: 'string' },
   yes: { type: 'boolean', short: 'y' },
   'udev-timeout': { type: 'string' },
+  // dmsetup has --version (no short form; its short options are "cCfG:hj:m:M:no:O:rS:u:U:vy",
+  // so -V means nothing there): it runs the version command and exits 0.
+  version: { type: 'boolean', short: 'V' },
 } as const;
 
 /** @internal dmctl's usage text. */
@@ -143,10 +167,40 @@ export function usage(): string {
     '  --udev-timeout <ms>    how long to wait for udev (cookie or /dev/mapper node; default 30000 / 10000)',
     '  --noudevsync           send no udev cookie (nodes: wait for udev, else make them), --noudevrules: disable dm rules',
     '  --udevcookie <cookie>  join a udev transaction (also $DM_UDEV_COOKIE): no wait; udevreleasecookie waits',
-    '  -v|--verbose, -h|--help',
+    '  -v|--verbose, -h|--help, -V|--version (library and driver versions; exit 0 even without device-mapper)',
     '',
-    'Exit status: 0 on success, 1 on failure (as dmsetup).',
+    'Exit status: 0 on success, 1 on failure or a usage error (as dmsetup).',
   ].join('\n') + '\n';
+}
+
+/**
+ * A command line dmctl cannot parse, or a command it does not know: the problem, the
+ * general form and where to look, in three lines (the full usage is `dmctl help`).
+ * `verb`: the known command the line was for, whose own help is then named.
+ */
+function shortUsage(problem: string, verb?: string): string {
+  return `dmctl: ${problem}\nUsage: dmctl <command> [options]\n`
+    + (verb !== undefined ? `Try 'dmctl help ${verb}' for its options, or 'dmctl help' for every command.\n` : `Try 'dmctl help' for the commands, or 'dmctl help <command>' for one.\n`);
+}
+
+/**
+ * parseArgs' complaint without its advice on positionals that start with '-' ("Unknown
+ * option '--x'. To specify a positional argument starting with a '-', …"): its first sentence.
+ */
+function parseArgsProblem(e: unknown): string {
+  // Node prints some of these as "TypeError [ERR_PARSE_ARGS_…]: …" in their message.
+  const message = (e instanceof Error ? e.message : String(e)).replace(/^\w*Error \[\w+\]: /, '');
+  const first = message.split(/\.\s/)[0]!.replace(/\.$/, '');
+  return first.charAt(0).toLowerCase() + first.slice(1);
+}
+
+/** The first argument that is not an option, as a lenient parse sees it (for naming the verb's help). */
+function firstPositional(argv: readonly string[]): string | undefined {
+  try {
+    return parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: false }).positionals[0];
+  } catch {
+    return undefined;
+  }
 }
 
 /** What a bad argument of run() is, for its message (never String(v): a Symbol would throw). */
@@ -171,15 +225,17 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: Options; positionals: string[] };
   } catch (e) {
-    io.stderr(`dmctl: ${(e as Error).message}\n${usage()}`);
+    io.stderr(shortUsage(parseArgsProblem(e), verbNamed(firstPositional(argv) ?? '') ? firstPositional(argv) : undefined));
     return 1;
   }
-  const [verbName, ...args] = parsed.positionals;
+  let [verbName, ...args] = parsed.positionals;
+  // --version/-V: dmsetup runs its version command whatever else the line says.
+  if (parsed.values.version && !parsed.values.help) [verbName, args] = ['version', []];
   if (verbName === undefined || verbName === 'help') {
     const topic = args[0];
     const v = topic !== undefined ? verbNamed(topic) : undefined;
     if (topic !== undefined && !v) {
-      io.stderr(`dmctl: unknown command "${topic}"\n${usage()}`);
+      io.stderr(shortUsage(`unknown command "${topic}"`));
       return 1;
     }
     (verbName === undefined && !parsed.values.help ? io.stderr : io.stdout)(v ? `Usage: dmctl ${v.usage}\n  ${v.help}\n` : usage());
@@ -187,7 +243,7 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
   }
   const verb = verbNamed(verbName);
   if (!verb) {
-    io.stderr(`dmctl: unknown command "${verbName}"\n${usage()}`);
+    io.stderr(shortUsage(`unknown command "${verbName}"`));
     return 1;
   }
   if (parsed.values.help) {

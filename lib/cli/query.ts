@@ -4,10 +4,11 @@
  * `_process_all`: "No devices found" when there are none), and table/status/deps then
  * prefix each line with "name: " as dmsetup does for several devices.
  */
-import type { DeviceId, DeviceInfo, ListedDevice, TargetLine } from '../../codec/index.js';
+import type { DeviceId, DeviceInfo, ListedDevice, TargetLine, Version } from '../../codec/index.js';
 import { Ctx, intArg, UsageError } from './context.js';
 import { errorJson, formatError } from './errors.js';
 import { DeviceTree, type TreeNode } from '../index.js';
+import { libraryVersion } from './package-info.js';
 import { drawTree, parseTreeOptions, sysfsLabels, TreeOptionError, utf8Locale, type TreeOptions } from './tree.js';
 import {
   deviceName, depsLine, DEFAULT_REPORT_FIELDS, hideKeys, infoLong, lsLine, lsTargetLine, readAhead, report, targetLine, targetsLine,
@@ -18,16 +19,33 @@ import {
   WaitOutputSchema, ErrorOutputSchema, type DmctlTargetLine, type TreeNodeJson,
 } from './schemas.js';
 
-export const LIBRARY_VERSION = 'devicemapper 0.1.0 (dmctl)';
-
 /** Sectors as decimal strings: exact for every u64 (a JSON number is exact only below 2^53). */
 const lineJson = (t: TargetLine): DmctlTargetLine => ({ start: t.start.toString(), length: t.length.toString(), type: t.type, params: t.params });
 
+/**
+ * dmsetup's `_version`: the library line, then the kernel driver's. `dmctl --version` (and
+ * `-V`) also answers where device-mapper is missing or closed to this user: the driver line
+ * then says it is unavailable and why, and the exit status stays 0 (dmsetup exits 0 for
+ * `--version` too); the `version` verb fails then, as dmsetup's does.
+ */
 export async function version(ctx: Ctx): Promise<number> {
   if (ctx.dry) { ctx.request('version', {}); return 0; }
-  const v = await (await ctx.dm()).version();
-  if (ctx.json) ctx.printJson(VersionOutputSchema, { library: LIBRARY_VERSION, driver: v.join('.'), driverVersion: [v[0], v[1], v[2]] });
-  else ctx.out(`Library version:   ${LIBRARY_VERSION}\nDriver version:    ${v.join('.')}\n`);
+  const library = libraryVersion();
+  let v: Version;
+  try {
+    v = await (await ctx.dm()).version();
+  } catch (e) {
+    if (!ctx.versionOption) {
+      if (!ctx.json) ctx.out(`Library version:   ${library}\n`);
+      throw e;
+    }
+    const why = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+    if (ctx.json) ctx.printJson(VersionOutputSchema, { library, driver: null, driverVersion: null, driverError: why });
+    else ctx.out(`Library version:   ${library}\nDriver version:    unavailable (${why})\n`);
+    return 0;
+  }
+  if (ctx.json) ctx.printJson(VersionOutputSchema, { library, driver: v.join('.'), driverVersion: [v[0], v[1], v[2]] });
+  else ctx.out(`Library version:   ${library}\nDriver version:    ${v.join('.')}\n`);
   return 0;
 }
 

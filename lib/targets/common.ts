@@ -75,13 +75,19 @@ export class Secret {
   /** Never the secret: `<secret>`. */
   toJSON(): string { return '<secret>'; }
 }
+/** A piece of a rendered argument: text, or key bytes written as hex ({@link Secret}). */
 export type Piece = string | Secret;
 /** One argument; an array is one argument glued from pieces (`internal_hash:crc32c:<key>`). */
 export type Token = Piece | readonly Piece[];
 
-/** How a unit renders devices and keys: for the kernel (build) or for comparison (normalise). */
+/**
+ * How a unit renders devices and keys: for the kernel (build) or for comparison (normalise).
+ * A unit made with `defineTarget` receives it in `render(input, ctx)`.
+ */
 export interface RenderContext {
+  /** A device (path or major:minor) as the kernel prints it (`major:minor`); `field` names it in errors. */
   dev(ref: DeviceRef, field: string): string;
+  /** Key bytes as one piece of an argument: a {@link Secret} for the kernel, a placeholder for comparison. */
   key(bytes: Uint8Array): Piece;
 }
 

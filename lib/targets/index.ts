@@ -5,10 +5,10 @@
 export { DmTargetError, DmTargetParseError, type DmTargetErrorCode } from './errors.js';
 export {
   Cursor, Secret, deviceSchema, u64Schema,
-  type DeviceRef, type DeviceResolver, type RedactedKey, type WithExtra,
+  type DeviceRef, type Piece, type Token, type RenderContext, type DeviceResolver, type RedactedKey, type WithExtra,
 } from './common.js';
 export { nodeResolver } from './resolve.js';
-export { defineTarget, type TargetUnit, type LineHead, type EmptyStatus } from './unit.js';
+export { defineTarget, type TargetUnit, type LineHead, type EmptyStatus, type DefaultsContext } from './unit.js';
 export {
   TARGET_UNITS, buildTarget, toTargetSpecs, tableNeedsSecure, tableNeedsReadOnly, wipeTargetSpecs, parseTarget, parseTable, parseStatus, normalise,
   loadTypedTable, createTypedDevice,

@@ -31,13 +31,17 @@ export const TARGET_UNITS = {
   flakey, delay, mirror, raid, multipath,
 } as const;
 
+/** The typed units by target type; the types below compute the public ones from it (not exported: docs/api-reference.md). */
 type Units = typeof TARGET_UNITS;
 /** The name of a target type with a typed unit. */
 export type TargetType = keyof Units;
 /** zero/error have no params: `{}`, not an index signature of never. */
 type Clean<X> = string extends keyof X ? {} : X;
+/** A unit's builder input with its line head (a step of TypedTarget). */
 type InputOf<U> = U extends TargetUnit<infer T, infer I, unknown, unknown> ? Clean<I> & LineHead<T> : never;
+/** A unit's parsed params (a step of ParsedTargetOf). */
 type ParamsOf<U> = U extends TargetUnit<string, unknown, infer P, unknown> ? Clean<P> : never;
+/** A unit's parsed status (a step of ParsedStatusOf). */
 type StatusOf<U> = U extends TargetUnit<string, unknown, unknown, infer S> ? S : never;
 
 /** One typed table line as a builder takes it: `{ start, length, type, …params }`. */

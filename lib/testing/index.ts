@@ -5,10 +5,12 @@ export type { SimErrorCode } from './targets.js';
 export { SimulatedKernel, SimError, splitArgs, BUILTIN_TARGETS, simKey, keyBytes } from './simulator.js';
 export type {
   SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget, SimInterceptor, SimIoctlEvent, SimIoctlOutcome,
-  SimCallFault,
+  SimCallFault, SimTable,
 } from './simulator.js';
+export type { SimStatsRegion } from './sim-stats.js';
+export type { SimFd } from './sim-transport.js';
 export type { DeviceArea, TargetContext } from './targets.js';
 export { simFaults, SimFaults, type SimFaultMatch } from './faults.js';
-export { thinSim, ThinSim, type SimPool } from './thin-sim.js';
+export { thinSim, ThinSim, type SimPool, type SimPoolMode, type SimPoolFeatures, type SimThin } from './thin-sim.js';
 export { simThinPoolIo, type SimThinPoolIo } from './sim-io.js';
 export { SimUdev, type SimUevent } from './udev-sim.js';

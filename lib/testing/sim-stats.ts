@@ -6,7 +6,14 @@
 import { SimError } from './targets.js';
 
 /** One dm-stats region of a device, by id. */
-export interface SimStatsRegion { readonly start: bigint; readonly length: bigint; readonly step: bigint }
+export interface SimStatsRegion {
+  /** First sector. */
+  readonly start: bigint;
+  /** Sectors covered. */
+  readonly length: bigint;
+  /** Sectors per area: `@stats_create`'s `<step>`, or the length divided by N for `/<N>` (rounded up). */
+  readonly step: bigint;
+}
 
 /**
  * Handles one `@stats_*` message for a device whose regions are `regions` and whose live

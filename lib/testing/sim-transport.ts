@@ -9,7 +9,12 @@ import type { ControlTransport, IoctlResult, Watcher } from '../backend.js';
 import { blockFor, holdEventLoop, sleep } from './keep-alive.js';
 
 /** One open control fd as the kernel sees it (DM_DEV_ARM_POLL state lives on the fd). */
-export interface SimFd { armedEventNr: number; closed: boolean }
+export interface SimFd {
+  /** The global event number DM_DEV_ARM_POLL last armed this fd at. */
+  armedEventNr: number;
+  /** Closed: calls on it fail. */
+  closed: boolean;
+}
 
 /**
  * What the transport and the watcher need from the kernel. The kernel hands its own port

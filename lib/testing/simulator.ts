@@ -63,8 +63,20 @@ export interface SimulatedKernelOptions {
   readonly udev?: boolean;
 }
 
-interface SimTable {
-  readonly lines: { start: bigint; length: bigint; type: string; target: ConstructedTarget }[];
+/** A table as the simulated kernel holds it (a device's live or inactive slot). */
+export interface SimTable {
+  /** Its lines, each with the constructed target that serves it. */
+  readonly lines: {
+    /** First sector. */
+    start: bigint;
+    /** Sectors. */
+    length: bigint;
+    /** The target type. */
+    type: string;
+    /** What the type's constructor made of the params. */
+    target: ConstructedTarget;
+  }[];
+  /** Loaded with DM_READONLY_FLAG. */
   readonly readOnly: boolean;
 }
 
@@ -74,21 +86,30 @@ interface SimTable {
  * for UTF-8, so nothing is lost for names that are not UTF-8.
  */
 export interface SimDevice {
+  /** The name, in `simKey()` form. */
   name: string;
+  /** The uuid in `simKey()` form; undefined when it has none. */
   uuid: string | undefined;
+  /** Its minor number (the major is the kernel's `major`). */
   readonly minor: number;
   /**
    * Opens by users of /dev/dm-N (`openDevice()`). The open count the kernel reports adds one
    * per other mapped device whose live or inactive table uses this one (`openTotal()`).
    */
   openCount: number;
+  /** The event number: moves on target events and table swaps. */
   eventNr: number;
+  /** Suspended: info reports DM_SUSPEND_FLAG. */
   suspended: boolean;
+  /** The live table; undefined before the first resume of a loaded table. */
   live: SimTable | undefined;
+  /** The loaded table waiting for a resume; undefined when none. */
   inactive: SimTable | undefined;
+  /** Removal scheduled for the last close (DM_DEFERRED_REMOVE). */
   deferredRemove: boolean;
   /** Whether the gendisk is registered (first table load, 5.15+): uevents need it. */
   diskAdded: boolean;
+  /** The geometry set by DM_DEV_SET_GEOMETRY ("cyl heads sectors start"), if any. */
   geometry: string | undefined;
   /** dm-stats regions (@stats_create …), by id. */
   stats: Map<number, SimStatsRegion>;
@@ -236,17 +257,27 @@ const SIM_CONTROL_PATH = '/dev/mapper/control';
 
 /** An in-memory device-mapper kernel: `new SimulatedKernel().backend()` is a backend for `DeviceMapper.open()`. */
 export class SimulatedKernel {
+  /** The device-mapper interface version it reports (option `version`). */
   readonly version: Version;
+  /** The major number of its mapped devices (option `major`). */
   readonly major: number;
+  /** Whether callers have CAP_SYS_ADMIN; false fails opens and ioctls as for a non-root user. */
   privileged: boolean;
   /** dm_global_event_nr: bumped by create/remove/rename/remove_all, table events and table swaps. */
   globalEventNr = 0;
+  /** The mapped devices, by name (`simKey()` form). */
   readonly devices = new Map<string, SimDevice>();
   /** The simulated udevd (`udev: true`), else undefined. */
   readonly udev: SimUdev | undefined;
+  /** The block devices tables may map (`addBlockDevice`). */
   readonly blockDevices: SimBlockDevice[] = [];
   /** Kernel log lines with their sequence numbers. */
-  readonly log: { seq: number; text: string }[] = [];
+  readonly log: {
+    /** The line's sequence number (as /dev/kmsg numbers records). */
+    seq: number;
+    /** The line, e.g. `device-mapper: table: 254:0: linear: Device lookup failed`. */
+    text: string;
+  }[] = [];
   #logSeq = 0;
   /** ioctls processed, per command. */
   readonly calls = new Map<CommandName, number>();

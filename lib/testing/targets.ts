@@ -8,8 +8,11 @@ import { DmBaseError } from '../../base/error.js';
 
 /** A block device of the simulated machine that tables may name (by path or major:minor). */
 export interface SimBlockDevice {
+  /** Its path, e.g. `/dev/loop0` (a table may name it by path or major:minor). */
   readonly path: string;
+  /** Major number. */
   readonly major: number;
+  /** Minor number. */
   readonly minor: number;
   /** Size in 512-byte sectors. */
   readonly sectors: bigint;
@@ -17,8 +20,11 @@ export interface SimBlockDevice {
 
 /** A range of a block device a target maps, in 512-byte sectors. */
 export interface DeviceArea {
+  /** The device mapped. */
   readonly device: SimBlockDevice;
+  /** First sector. */
   readonly start: bigint;
+  /** Sectors. */
   readonly length: bigint;
 }
 
@@ -52,7 +58,9 @@ export interface ConstructedTarget {
 
 /** A target type the simulated kernel knows ({@link SimulatedKernel.registerTarget}). */
 export interface SimTargetType {
+  /** The target type's name in table lines, e.g. `linear`. */
   readonly name: string;
+  /** Its version as DM_LIST_VERSIONS reports it. */
   readonly version: readonly [number, number, number];
   /** Parses the params; throw `SimError` ('EINVAL', reason) to reject the table. */
   construct(argv: string[], length: bigint, ctx: TargetContext): ConstructedTarget;
@@ -65,7 +73,12 @@ export type SimErrorCode = 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 
 export class SimError extends DmBaseError<SimErrorCode> {
   /** The errno name, as `errnoName` (kept for the simulated targets that read it). */
   readonly code: SimErrorCode;
-  constructor(readonly errnoName: SimErrorCode, readonly log: string) {
+  constructor(
+    /** The errno name the simulated ioctl fails with. */
+    readonly errnoName: SimErrorCode,
+    /** The kernel log line it would print. */
+    readonly log: string,
+  ) {
     super(log);
     this.code = errnoName;
   }

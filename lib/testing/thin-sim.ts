@@ -20,43 +20,72 @@
 import type { SimulatedKernel } from './simulator.js';
 import { SimError, type ConstructedTarget, type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
 
-type Mode = 'rw' | 'ro' | 'out_of_data_space' | 'fail';
+/** A pool's mode, as its status line reports it (`rw`, `ro`, `out_of_data_space`, `fail`). */
+export type SimPoolMode = 'rw' | 'ro' | 'out_of_data_space' | 'fail';
 
-interface Features {
-  skipBlockZeroing: boolean; ignoreDiscard: boolean; noDiscardPassdown: boolean; readOnly: boolean; errorIfNoSpace: boolean;
+/** A pool's feature arguments, as its table line set them. */
+export interface SimPoolFeatures {
+  /** `skip_block_zeroing`. */
+  skipBlockZeroing: boolean;
+  /** `ignore_discard`. */
+  ignoreDiscard: boolean;
+  /** `no_discard_passdown`. */
+  noDiscardPassdown: boolean;
+  /** `read_only`. */
+  readOnly: boolean;
+  /** `error_if_no_space`: a write that finds no free block fails instead of waiting. */
+  errorIfNoSpace: boolean;
 }
 
-/** One thin device inside the pool's metadata: virtual block → data block. */
-interface ThinMeta { readonly id: number; readonly map: Map<number, number> }
+/** One thin device inside the pool's metadata. */
+export interface SimThin {
+  /** Its device id (`create_thin <id>`). */
+  readonly id: number;
+  /** Virtual block → data block, for the blocks written. */
+  readonly map: Map<number, number>;
+}
 
 /** A pool's metadata and runtime state, keyed by its metadata device. */
 export interface SimPool {
+  /** The metadata device (its identity keys the pool). */
   readonly metadataDevice: SimBlockDevice;
+  /** The data device. */
   readonly dataDevice: SimBlockDevice;
+  /** Data block size in sectors. */
   readonly blockSize: number;
+  /** Data blocks the pool has (its table's length over the block size). */
   totalDataBlocks: number;
+  /** Free blocks at or below which it raises its one low-water event. */
   lowWaterMark: bigint;
-  features: Features;
+  /** Its feature arguments. */
+  features: SimPoolFeatures;
+  /** The metadata transaction id (`set_transaction_id`). */
   transactionId: bigint;
-  readonly thins: Map<number, ThinMeta>;
+  /** The thin devices in its metadata, by device id. */
+  readonly thins: Map<number, SimThin>;
   /** Data block → reference count (shared by snapshots). */
   readonly refs: Map<number, number>;
+  /** The held metadata root (`reserve_metadata_snap`); null when none. */
   heldRoot: bigint | null;
-  mode: Mode;
+  /** Its mode, as the status line reports it. */
+  mode: SimPoolMode;
+  /** `needs_check` is set (metadata must be checked before write mode). */
   needsCheck: boolean;
+  /** The low-water event was raised (once per crossing, as the kernel). */
   lowWaterTriggered: boolean;
 }
 
-interface PoolTarget extends ConstructedTarget { readonly pool: SimPool; readonly pending: { blocks: number; lowWaterMark: bigint; features: Features } }
+interface PoolTarget extends ConstructedTarget { readonly pool: SimPool; readonly pending: { blocks: number; lowWaterMark: bigint; features: SimPoolFeatures } }
 interface ThinTarget extends ConstructedTarget { readonly pool: SimPool; readonly thinId: number }
 
-const FEATURE_WORDS: readonly [keyof Features, string][] = [
+const FEATURE_WORDS: readonly [keyof SimPoolFeatures, string][] = [
   ['skipBlockZeroing', 'skip_block_zeroing'], ['ignoreDiscard', 'ignore_discard'], ['noDiscardPassdown', 'no_discard_passdown'],
   ['readOnly', 'read_only'], ['errorIfNoSpace', 'error_if_no_space'],
 ];
 
 /** The test handle of one simulated kernel's thin pools. */
 export class ThinSim {
+  /** Every pool's metadata and state, by its metadata device's `major:minor`. */
   readonly pools = new Map<string, SimPool>();
   readonly #kernel: SimulatedKernel;
   constructor(kernel: SimulatedKernel) { this.#kernel = kernel; }
@@ -131,7 +160,7 @@ export class ThinSim {
   }
 
   /** set_pool_mode(): a mode change raises a table event on the pool device. */
-  setMode(pool: SimPool, mode: Mode): void {
+  setMode(pool: SimPool, mode: SimPoolMode): void {
     if (pool.mode === mode) return;
     pool.mode = mode;
     this.event(pool);
@@ -224,7 +253,7 @@ function poolType(kernel: SimulatedKernel): SimTargetType {
       const bs = num(argv[2]);
       if (bs === undefined || bs < 128 || bs > 2097152 || bs % 128 !== 0) throw new SimError('EINVAL', 'thin-pool: Invalid block size');
       if (!/^\d{1,20}$/.test(argv[3]!)) throw new SimError('EINVAL', 'thin-pool: Invalid low water mark');
-      const features: Features = { skipBlockZeroing: false, ignoreDiscard: false, noDiscardPassdown: false, readOnly: false, errorIfNoSpace: false };
+      const features: SimPoolFeatures = { skipBlockZeroing: false, ignoreDiscard: false, noDiscardPassdown: false, readOnly: false, errorIfNoSpace: false };
       if (argv.length > 4) {
         const n = num(argv[4]);
         if (n === undefined || argv.length !== 5 + n) throw new SimError('EINVAL', 'thin-pool: Invalid number of pool feature arguments');

@@ -13,9 +13,13 @@ import { UDEV_FLAGS, UdevCookies, decodeCookie, type CookieHost, type SemEntry }
 
 /** One uevent the simulated kernel sent (DM_COOKIE is `cookie`; 0 = none). */
 export interface SimUevent {
+  /** The uevent's ACTION (dm sends `change` on resume and rename, `remove` on remove). */
   readonly action: 'change' | 'remove';
+  /** The device's name. */
   readonly name: string;
+  /** The device's minor number. */
   readonly minor: number;
+  /** DM_COOKIE: the cookie with its flags (0 = none). */
   readonly cookie: number;
 }
 

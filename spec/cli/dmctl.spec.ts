@@ -28,7 +28,7 @@ const ok = async (...argv: string[]) => {
 describe('version and targets', () => {
   test('version prints the library and driver lines; --json has the driver version', async () => {
     expect(await ok('version')).toBe('Library version:   devicemapper 0.1.0 (dmctl)\nDriver version:    4.48.0\n');
-    expect(JSON.parse(await ok('version', '--json'))).toEqual({ library: 'devicemapper 0.1.0 (dmctl)', driver: '4.48.0', driverVersion: [4, 48, 0] });
+    expect(JSON.parse(await ok('version', '--json'))).toEqual({ schemaVersion: 3, library: 'devicemapper 0.1.0 (dmctl)', driver: '4.48.0', driverVersion: [4, 48, 0] });
   });
 
   test('targets: "%-16s v%d.%d.%d" in the kernel\'s order', async () => {
@@ -62,7 +62,7 @@ describe('create, ls, info, table, status, deps', () => {
     await ok('remove', 'z', 'lin');
     expect(await ok('ls')).toBe('No devices found\n');
     expect(await ok('info')).toBe('No devices found\n');
-    expect(JSON.parse(await ok('ls', '--json'))).toEqual({ devices: [] });
+    expect(JSON.parse(await ok('ls', '--json'))).toEqual({ schemaVersion: 3, devices: [] });
   });
 
   test('info: dmsetup\'s long format, Read Ahead from sysfs, UUID line, all devices without arguments', async () => {
@@ -196,7 +196,7 @@ describe('changing devices', () => {
 
   test('create makes /dev/mapper/<name>; rename moves it; remove drops it; --json reports it', async () => {
     const j = DmctlSchemas.result.parse(JSON.parse(await ok('create', 'n1', '--table', '0 8 zero', '--json')));
-    expect(j).toEqual({ verb: 'create', ok: true, devices: [{ name: 'n1', uuid: null, major: 254, minor: 0, node: 'created' }] });
+    expect(j).toEqual({ schemaVersion: 3, verb: 'create', ok: true, devices: [{ name: 'n1', uuid: null, major: 254, minor: 0, node: 'created' }] });
     expect(env.nodes.get('/dev/mapper/n1')).toEqual({ major: 254, minor: 0 });
     await ok('rename', 'n1', 'n2');
     expect(env.nodes.has('/dev/mapper/n1')).toBe(false);
@@ -261,7 +261,7 @@ describe('changing devices', () => {
     await ok('create', 'm', '--table', '0 8 echo');
     expect(await ok('message', 'm', '0', 'hello', 'world')).toBe('hello world\n');
     expect(await ok('message', 'm', '0', 'quiet')).toBe('');
-    expect(JSON.parse(await ok('message', '--json', 'm', '0', 'hi'))).toEqual({ name: 'm', response: 'hi' });
+    expect(JSON.parse(await ok('message', '--json', 'm', '0', 'hi'))).toEqual({ schemaVersion: 3, name: 'm', response: 'hi' });
     expect((await env.dmctl(['message', 'm', 'x', 'hi'])).stderr).toMatch(/Invalid sector/);
     expect((await env.dmctl(['message', 'm', '0'])).stderr).toMatch(/No message supplied/);
     const rej = await env.dmctl(['message', 'm', '100', 'hi']);
@@ -397,7 +397,7 @@ describe('usage, help and errors', () => {
     expect(u.stderr).toMatch(/unknown command "frob"/);
     const o = await env.dmctl(['ls', '--bogus']);
     expect(o.code).toBe(1);
-    expect(o.stderr).toMatch(/Unknown option '--bogus'/);
+    expect(o.stderr).toMatch(/unknown option '--bogus'/);
     const h = await env.dmctl(['help']);
     expect(h.code).toBe(0);
     for (const v of ['create', 'remove', 'remove_all', 'suspend', 'resume', 'load', 'reload', 'clear', 'rename', 'table', 'status', 'deps', 'message', 'wait', 'setgeometry', 'mknodes', 'decode', 'ls', 'info', 'targets', 'version']) {

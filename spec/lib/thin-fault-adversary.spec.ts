@@ -188,20 +188,28 @@ describe('a fault at every step of every multi-step method', () => {
           const stop = kernel.intercept({ fault: (e) => (e.command && n++ === i ? (fault === 'EIO' ? { errno: 5 } : { delayMs: LATE_MS }) : undefined) });
           let err: unknown;
           try { await op(); } catch (e) { err = e; }
-          await settle();
-          stop();
           const where = `${fault} at step ${i} (${clean[i]})`;
-          if (err !== undefined && !typed(err)) problems.push(`${where}: untyped ${String(err)}`);
-          for (const d of kernel.devices.values()) {
-            if (d.suspended) problems.push(`${where}: ${d.name} left suspended`);
-            if (d.inactive) problems.push(`${where}: ${d.name} left with an inactive table`);
-          }
-          if (err !== undefined) {
-            const extra = devicesNow().filter((d) => !devices.includes(d));
-            if (extra.length) problems.push(`${where}: left behind ${extra.join(',')}`);
-            const extraLoops = loopsNow().filter((d) => !loops.includes(d));
-            if (extraLoops.length) problems.push(`${where}: loops left ${extraLoops.join(',')}`);
-          }
+          const found = (): string[] => {
+            const p: string[] = [];
+            if (err !== undefined && !typed(err)) p.push(`${where}: untyped ${String(err)}`);
+            for (const d of kernel.devices.values()) {
+              if (d.suspended) p.push(`${where}: ${d.name} left suspended`);
+              if (d.inactive) p.push(`${where}: ${d.name} left with an inactive table`);
+            }
+            if (err !== undefined) {
+              const extra = devicesNow().filter((d) => !devices.includes(d));
+              if (extra.length) p.push(`${where}: left behind ${extra.join(',')}`);
+              const extraLoops = loopsNow().filter((d) => !loops.includes(d));
+              if (extraLoops.length) p.push(`${where}: loops left ${extraLoops.join(',')}`);
+            }
+            return p;
+          };
+          // The undo of a late call runs when that call completes: give it time (bounded by
+          // wall time, not by a count of turns, so a loaded CI machine does not fail it).
+          await settle();
+          for (let k = 0; k < 200 && found().length; k++) await new Promise((r) => setTimeout(r, 10));
+          stop();
+          problems.push(...found());
         }
       }
       expect({ steps: clean, problems }).toEqual({ steps: clean, problems: [] });

@@ -47,6 +47,21 @@ export const FEATURES = {
   ima: [4, 45, 0],
 } as const satisfies Record<string, Version>;
 
+/**
+ * Package-internal (not exported from the package root): the key of
+ * `DeviceMapper[operationScope]`, for the multi-step helpers built on the client
+ * (ThinPool, FaultyDevice) to get createDevice's guarantee under close().
+ */
+export const operationScope: unique symbol = Symbol('devicemapper.operationScope');
+
+/** The undo calls an {@link operationScope} body gets: they still run after close(). */
+export interface ScopeUndo {
+  /** DM_DEV_SUSPEND without the suspend flag (resume), no udev wait. */
+  resume(device: DeviceId, options?: { readonly noflush?: boolean; readonly skipLockfs?: boolean }): Promise<DeviceInfo>;
+  /** DM_TABLE_CLEAR. */
+  clear(device: DeviceId): Promise<DeviceInfo>;
+}
+
 /** Options of {@link DeviceMapper.open}. */
 export interface OpenOptions {
   /** Control node path (default /dev/mapper/control). */
@@ -917,6 +932,25 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       return removeResult(await udevTransaction(udev, options, (cookie) => removeOurs(this.#runner, ours, {
         policy, deferred, cookie, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => this.#boundary(), wake: this.#closing.signal,
       }), (r) => r.ueventGenerated));
+    } finally {
+      this.#end();
+    }
+  }
+
+  /**
+   * Package-internal (see {@link operationScope}): runs `body` as an operation in flight,
+   * as createDevice is one — refused after close(), and close() keeps the control fd until
+   * it settles — and gives it undo calls that work after close(), so a helper that
+   * suspended a device or loaded a table can put it back even when the client was closed
+   * between two of its steps (ThinPool.snapshot, FaultyDevice.setMode, ThinPool.reload).
+   */
+  async [operationScope]<T>(body: (undo: ScopeUndo) => Promise<T>): Promise<T> {
+    this.#begin();
+    try {
+      return await body({
+        resume: async (id, o = {}) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush: o.noflush, skipLockfs: o.skipLockfs }, { device: id, afterClose: true })).device,
+        clear: async (id) => (await this.#runner.runAsync('clear', { id }, { device: id, afterClose: true })).device,
+      });
     } finally {
       this.#end();
     }

@@ -943,6 +943,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * it settles — and gives it undo calls that work after close(), so a helper that
    * suspended a device or loaded a table can put it back even when the client was closed
    * between two of its steps (ThinPool.snapshot, FaultyDevice.setMode, ThinPool.reload).
+   *
+   * @internal
    */
   async [operationScope]<T>(body: (undo: ScopeUndo) => Promise<T>): Promise<T> {
     this.#begin();

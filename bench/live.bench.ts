@@ -22,7 +22,7 @@ import os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { codec, requestCode, type CommandName } from '../codec/index.js';
-import { openControl } from '../ffi/index.js';
+import { engineOf, openControl } from '../ffi/index.js';
 import { attachLoop, detachLoop, DeviceMapper } from '../lib/index.js';
 import { IoctlRunner } from '../lib/runner.js';
 
@@ -40,7 +40,7 @@ const SCALE_ROUNDS = num('BENCH_SCALE_ROUNDS', 3);
 const EVENTS = num('BENCH_EVENTS', 50);
 const WAITS = num('BENCH_WAITS', 1000);
 const IDLE_MS = num('BENCH_IDLE_MS', 5000);
-const SECTIONS = new Set((env.BENCH_SECTIONS ?? '1 2 3 4').split(/[ ,]+/));
+const SECTIONS = new Set((env.BENCH_SECTIONS ?? '1 5 2 3 4').split(/[ ,]+/));
 const PREFIX = 'bench-';
 const SECTORS = 2048;
 
@@ -106,6 +106,9 @@ async function bareKoffi(): Promise<BareKoffi> {
 }
 
 const results: Record<string, unknown> = {};
+/** Issue 17's goals, each with its measured ratio (printed together at the end). */
+const goals: { goal: string; ratio: number; met: boolean }[] = [];
+function goal(text: string, ratio: number, met: boolean): void { goals.push({ goal: text, ratio, met }); }
 const report: string[] = [];
 function print(title: string, body: string, notes: string[] = []): void {
   const text = `\n### ${title}\n\n${body}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`;
@@ -122,8 +125,10 @@ async function perCall(dm: DeviceMapper): Promise<void> {
   const name = `${PREFIX}pc`;
   await dm.createDevice({ name, table: [{ start: 0, length: SECTORS, type: 'linear', params: `${loop.path} 0` }] });
   const bare = await bareKoffi();
-  const transport = await openControl();
+  const transport = await openControl(undefined, { asyncPath: 'pool' });
   const runner = new IoctlRunner(transport, undefined);
+  const engineTransport = await openControl(undefined, { asyncPath: 'engine' });
+  const engineRunner = new IoctlRunner(engineTransport, undefined);
   let sink: unknown;
 
   const cmds: { label: string; command: CommandName; params: object; ctx?: object; sync: () => unknown; promise: () => Promise<unknown>; c: string; libdm: string }[] = [
@@ -148,9 +153,16 @@ async function perCall(dm: DeviceMapper): Promise<void> {
       { name: 'lib sync', n: CALLS, run: (n) => { const t = now(); for (let i = 0; i < n; i++) sink = cmd.sync(); return (now() - t) / n; } },
       { name: 'lib Promise method', n: Math.max(1, CALLS >> 2), run: async (n) => { const t = now(); for (let i = 0; i < n; i++) sink = await cmd.promise(); return (now() - t) / n; } },
       {
-        name: 'lib koffi-async path', n: Math.max(1, Math.round(CALLS / 20)), run: async (n) => {
+        name: 'lib pool path', n: Math.max(1, Math.round(CALLS / 20)), run: async (n) => {
           const t = now();
           for (let i = 0; i < n; i++) sink = await runner.runAsync(cmd.command, cmd.params as never, cmd.ctx);
+          return (now() - t) / n;
+        },
+      },
+      {
+        name: 'lib engine path', n: Math.max(1, Math.round(CALLS / 5)), run: async (n) => {
+          const t = now();
+          for (let i = 0; i < n; i++) sink = await engineRunner.runAsync(cmd.command, cmd.params as never, cmd.ctx);
           return (now() - t) / n;
         },
       },
@@ -177,28 +189,30 @@ async function perCall(dm: DeviceMapper): Promise<void> {
   }
   void sink;
   transport.close();
+  engineTransport.close();
   fs.closeSync(bare.fd);
   await dm.removeDevice(name);
   await loop.release();
 
   const g = (r: Record<string, unknown>, k: string) => (r.ns as Record<string, number>)[k]!;
   const body = table(
-    ['ioctl', 'lib sync', 'lib Promise method', 'lib koffi-async path', 'bare koffi', 'C ioctl', 'libdevmapper', 'sync / bare koffi', 'libdevmapper / sync', 'sync / C', 'async path / bare koffi'],
+    ['ioctl', 'lib sync', 'lib Promise method', 'lib pool path', 'lib engine path', 'bare koffi', 'C ioctl', 'libdevmapper', 'sync / bare koffi', 'libdevmapper / sync', 'sync / C', 'pool path / engine path'],
     rows.map((r) => [
-      r.command as string, fmt(g(r, 'lib sync')), fmt(g(r, 'lib Promise method')), fmt(g(r, 'lib koffi-async path')), fmt(g(r, 'bare koffi')),
+      r.command as string, fmt(g(r, 'lib sync')), fmt(g(r, 'lib Promise method')), fmt(g(r, 'lib pool path')), fmt(g(r, 'lib engine path')), fmt(g(r, 'bare koffi')),
       fmt(g(r, 'C ioctl')), fmt(g(r, 'libdevmapper')),
       x(g(r, 'lib sync') / g(r, 'bare koffi')), x(g(r, 'libdevmapper') / g(r, 'lib sync'), 1), x(g(r, 'lib sync') / g(r, 'C ioctl'), 1),
-      x(g(r, 'lib koffi-async path') / g(r, 'bare koffi'), 1),
+      x(g(r, 'lib pool path') / g(r, 'lib engine path'), 1),
     ]),
   );
   const met = rows.map((r) => {
     const over = g(r, 'lib sync') / g(r, 'bare koffi');
     const vsLibdm = g(r, 'libdevmapper') / g(r, 'lib sync');
+    if (r.command !== 'DM_TABLE_STATUS') goal(`per call (sync) ${r.command as string} ≤ 2× bare koffi`, over, over <= 2);
     return `${r.command as string}: sync/bare ${x(over)} (${over <= 1.2 ? 'met' : 'MISSED'} ≤ 1.2×), ${x(vsLibdm, 1)} faster than libdevmapper (${vsLibdm >= 3 ? 'met' : 'MISSED'} ≥ 3×)`;
   });
   results.perCall = { calls: CALLS, rounds: ROUNDS, rows };
   print('1. Per-call cost (median ns per call)', body, [
-    `median of ${ROUNDS} interleaved rounds of ${CALLS} calls (Promise methods and libdevmapper: ${Math.max(1, CALLS >> 2)}, koffi-async path: ${Math.max(1, Math.round(CALLS / 20))}), after a warm-up of a quarter round each; C and libdevmapper run as child processes timing themselves (warm-up: a tenth).`,
+    `median of ${ROUNDS} interleaved rounds of ${CALLS} calls (Promise methods and libdevmapper: ${Math.max(1, CALLS >> 2)}, pool path: ${Math.max(1, Math.round(CALLS / 20))}, engine path: ${Math.max(1, Math.round(CALLS / 5))}), after a warm-up of a quarter round each; C and libdevmapper run as child processes timing themselves (warm-up: a tenth).`,
     ...met,
   ]);
 }
@@ -213,11 +227,14 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   const loop = await makeLoop(SECTORS);
   const params = `${loop.path} 0`;
   const tableText = `0 ${SECTORS} linear ${params}`;
-  const per: Record<string, Steps> = { library: emptySteps(), 'library, blocking': emptySteps(), libdevmapper: emptySteps(), 'dmsetup per step': emptySteps() };
+  const per: Record<string, Steps> = { library: emptySteps(), 'library, engine': emptySteps(), 'library, blocking': emptySteps(), libdevmapper: emptySteps(), 'dmsetup per step': emptySteps() };
   let seq = 0;
   // The same steps through a client opened with { blocking: true }: every ioctl on the calling
   // thread, no libuv pool hop (what dmctl and scripts use).
   const blockingDm = await DeviceMapper.open({ blocking: true });
+  // The same steps with every async ioctl on the ioctl engine (asyncPath 'engine'); the default
+  // ('auto', the `library` column) sends single calls to libuv's pool.
+  const engineDm = await DeviceMapper.open({ asyncPath: 'engine' });
 
   const libWith = (client: DeviceMapper, key: string) => async (n: number) => {
     for (let i = 0; i < n; i++) {
@@ -250,11 +267,13 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   };
   const lib = libWith(dm, 'library');
   const libBlocking = libWith(blockingDm, 'library, blocking');
+  const libEngine = libWith(engineDm, 'library, engine');
   // warm-up: one cycle each (JIT, dmsetup and libdevmapper pages in the cache)
-  await lib(1); await libBlocking(1); libdm(1); await dmsetup(1);
+  await lib(1); await libEngine(1); await libBlocking(1); libdm(1); await dmsetup(1);
   for (const s of Object.values(per)) for (const st of STEPS) s[st].length = 0;
   const impls: [string, (n: number) => unknown, number][] = [
     ['library', lib, Math.ceil(CYCLES / LC_ROUNDS)],
+    ['library, engine', libEngine, Math.ceil(CYCLES / LC_ROUNDS)],
     ['library, blocking', libBlocking, Math.ceil(CYCLES / LC_ROUNDS)],
     ['libdevmapper', libdm, Math.ceil(CYCLES / LC_ROUNDS)],
     ['dmsetup per step', dmsetup, Math.ceil(DMSETUP_CYCLES / LC_ROUNDS)],
@@ -268,6 +287,7 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   }
   const wall = now() - t0;
   blockingDm.close();
+  engineDm.close();
   await loop.release();
 
   const med = (impl: string, st: keyof Steps) => median(per[impl]![st]);
@@ -278,17 +298,23 @@ async function lifeCycle(dm: DeviceMapper): Promise<void> {
   const rows = [...STEPS.map((st) => [st, med('library', st), med('libdevmapper', st), med('dmsetup per step', st)] as const),
     ['whole cycle', cycle('library'), cycle('libdevmapper'), cycle('dmsetup per step')] as const];
   const blockingOf = (st: string) => (st === 'whole cycle' ? cycle('library, blocking') : med('library, blocking', st as keyof Steps));
+  const engineCol = (st: string) => (st === 'whole cycle' ? cycle('library, engine') : med('library, engine', st as keyof Steps));
   const body = table(
-    ['step', 'library', 'library, blocking', 'libdevmapper', 'dmsetup per step', 'libdevmapper / library', 'libdevmapper / blocking', 'dmsetup / library'],
-    rows.map(([st, a, b, c]) => [st, fmt(a), fmt(blockingOf(st)), fmt(b), fmt(c), x(b / a), x(b / blockingOf(st)), x(c / a, 1)]),
+    ['step', 'library (auto: pool)', 'library, engine', 'library, blocking', 'libdevmapper', 'dmsetup per step', 'libdevmapper / library', 'libdevmapper / engine', 'libdevmapper / blocking', 'dmsetup / library'],
+    rows.map(([st, a, b, c]) => [st, fmt(a), fmt(engineCol(st)), fmt(blockingOf(st)), fmt(b), fmt(c), x(b / a), x(b / engineCol(st)), x(b / blockingOf(st)), x(c / a, 1)]),
   );
+  for (const [st, a, b] of rows) {
+    if (st === 'remove') goal('life cycle: remove within 1.1× of libdevmapper (library / libdevmapper)', a / b, a / b <= 1.1);
+    else if (st === 'whole cycle') goal('life cycle: whole cycle ≥ 1.2× faster than libdevmapper', b / a, b / a >= 1.2);
+    else goal(`life cycle: ${st} faster than libdevmapper (libdevmapper / library)`, b / a, b / a > 1);
+  }
   const notes = rows.map(([st, a, b, c]) => {
     const want = st === 'remove' ? 1 : st === 'whole cycle' ? 5 : 20;
     return `${st}: ${b / a > 1 ? 'faster' : 'NOT faster'} than libdevmapper (${x(b / a)}); vs dmsetup ${x(c / a, 1)} (${st === 'remove' ? 'no dmsetup target' : c / a >= want ? `met ≥ ${want}×` : `MISSED ≥ ${want}×`})`;
   });
   results.lifeCycle = {
     cycles: { library: per.library!.create.length, libdevmapper: per.libdevmapper!.create.length, dmsetup: per['dmsetup per step']!.create.length },
-    rounds: LC_ROUNDS, wallNs: wall, medianNs: Object.fromEntries(rows.map(([st, a, b, c]) => [st, { library: a, libraryBlocking: blockingOf(st), libdevmapper: b, dmsetup: c }])),
+    rounds: LC_ROUNDS, wallNs: wall, medianNs: Object.fromEntries(rows.map(([st, a, b, c]) => [st, { library: a, libraryEngine: engineCol(st), libraryBlocking: blockingOf(st), libdevmapper: b, dmsetup: c }])),
     meanNs: Object.fromEntries(Object.entries(per).map(([impl, s]) => [impl, Object.fromEntries(STEPS.map((st) => [st, s[st].reduce((p, q) => p + q, 0) / s[st].length]))])),
   };
   print('2. Life cycle (median per step)', body, [
@@ -350,6 +376,10 @@ async function events(dm: DeviceMapper): Promise<void> {
   await dm.removeDevice(`${w}2`);
   await dm.removeDevice(cur);
   const cpuPct = (s: { cpuUs: number; wallNs: number }) => (100 * s.cpuUs * 1000) / s.wallNs;
+  const resolved = outcomes.filter((o) => o === 'resolved').length;
+  goal(`events: ${WAITS} waits on one device woken by one event in ≤ 50 ms (time / 50 ms; ${resolved} resolved)`, wakeAllNs / 50e6, wakeAllNs <= 50e6 && resolved === WAITS);
+  // "Unchanged": within 1 ms of CPU per 5 s window, or 1.5× the idle window's own CPU.
+  goal(`events: CPU with ${WAITS} waits parked unchanged (parked / none)`, during.cpuUs / before.cpuUs, during.cpuUs <= Math.max(1.5 * before.cpuUs, before.cpuUs + 1000));
 
   results.events = {
     renames: latency.length, latencyNs: { median: median(latency), p90: pct(latency, 0.9), min: Math.min(...latency), max: Math.max(...latency) },
@@ -374,11 +404,83 @@ async function events(dm: DeviceMapper): Promise<void> {
   ].join('\n'), [`${latency.length} renames, one at a time; latency from just before dm.rename() to the iterator yielding the \`renamed\` event (same process).`]);
 }
 
+// -------------------------------------------------------------- 5. engine ---
+
+const BATCHES = (env.BENCH_BATCHES ?? '1 10 100 1000').split(/[ ,]+/).filter(Boolean).map(Number);
+
+/**
+ * Issue 17's ioctl engine: the hop cost of each way to run an ioctl (sync on the JS thread,
+ * one libuv pool round trip, the engine's shared-memory ring), then batches of DM_DEV_STATUS
+ * through the runner on each path.
+ */
+async function engineBench(dm: DeviceMapper): Promise<void> {
+  const name = `${PREFIX}eng`;
+  await dm.create({ name });
+  const pool = await openControl(undefined, { asyncPath: 'pool' });
+  const eng = await openControl(undefined, { asyncPath: 'engine' });
+  const poolRunner = new IoctlRunner(pool, undefined);
+  const engRunner = new IoctlRunner(eng, undefined);
+  const code = requestCode('version');
+  const template = codec.encodeRequest('version', {});
+  const buf = new Uint8Array(template.length);
+  const hopN = Math.max(10, Math.round(CALLS / 10));
+  const hops: Impl[] = [
+    { name: 'sync (JS thread)', n: hopN, run: (n) => { const t = now(); for (let i = 0; i < n; i++) { buf.set(template); pool.ioctl(code, buf); } return (now() - t) / n; } },
+    { name: 'libuv pool round trip', n: Math.max(10, hopN >> 2), run: async (n) => { const t = now(); for (let i = 0; i < n; i++) { buf.set(template); await pool.ioctlAsync(code, buf); } return (now() - t) / n; } },
+    { name: 'engine ring round trip', n: hopN, run: async (n) => { const t = now(); for (let i = 0; i < n; i++) { buf.set(template); await eng.ioctlAsync(code, buf); } return (now() - t) / n; } },
+  ];
+  const batchImpls: Impl[] = [];
+  for (const size of BATCHES) {
+    const reps = Math.max(1, Math.round(1000 / size));
+    const batch = (runner: IoctlRunner) => async (r: number) => {
+      const t = now();
+      for (let k = 0; k < r; k++) await Promise.all(Array.from({ length: size }, () => runner.runAsync('info', { id: { name } })));
+      return (now() - t) / (r * size);
+    };
+    batchImpls.push(
+      { name: `batch ${size}: sync loop`, n: reps, run: (r) => { const t = now(); for (let k = 0; k < r * size; k++) engRunner.runSync('info', { id: { name } }); return (now() - t) / (r * size); } },
+      { name: `batch ${size}: pool`, n: reps, run: batch(poolRunner) },
+      { name: `batch ${size}: engine`, n: reps, run: batch(engRunner) },
+    );
+  }
+  const all = [...hops, ...batchImpls];
+  const samples = new Map<string, number[]>(all.map((i) => [i.name, []]));
+  for (const impl of all) await impl.run(Math.max(1, impl.n >> 2));
+  const engine = engineOf();
+  const w0 = engine?.wakeups ?? 0, c0 = engine?.completed ?? 0;
+  for (let k = 0; k < ROUNDS; k++) {
+    for (let j = 0; j < all.length; j++) {
+      const impl = all[(j + k) % all.length]!;
+      samples.get(impl.name)!.push(await impl.run(impl.n));
+    }
+  }
+  const wakeRatio = engine ? (engine.completed - c0) / Math.max(1, engine.wakeups - w0) : NaN;
+  pool.close();
+  eng.close();
+  await dm.remove(name);
+  const m = (k: string) => median(samples.get(k)!);
+  const sync = m('sync (JS thread)');
+  const body = [
+    table(['DM_VERSION, one at a time', 'per call', '/ sync'], hops.map((h) => [h.name, fmt(m(h.name)), x(m(h.name) / sync, 1)])),
+    '',
+    table(['DM_DEV_STATUS batch (runner: encode, ioctl, decode)', 'sync loop, per ioctl', 'pool, per ioctl', 'engine, per ioctl', 'pool / engine', 'engine / sync'],
+      BATCHES.map((size) => {
+        const [sl, pl, en] = [m(`batch ${size}: sync loop`), m(`batch ${size}: pool`), m(`batch ${size}: engine`)];
+        return [String(size), fmt(sl), fmt(pl), fmt(en), x(pl / en, 1), x(en / sl, 2)];
+      })),
+  ].join('\n');
+  results.engine = { rounds: ROUNDS, ns: Object.fromEntries([...samples].map(([k, v]) => [k, median(v)])), samples: Object.fromEntries(samples), ioctlsPerWakeup: wakeRatio };
+  print('5. Engine: hop cost and batches (median per call)', body, [
+    `median of ${ROUNDS} interleaved rounds; hop rows: a prebuilt DM_VERSION buffer through the transport (${hopN} calls, pool: ${Math.max(10, hopN >> 2)}); batch rows: Promise.all of N runner.runAsync('info') calls, about 1,000 ioctls per sample.`,
+    `engine: ${wakeRatio.toFixed(1)} ioctls completed per main-thread wake-up over the whole section.`,
+  ]);
+}
+
 // --------------------------------------------------------------- 3. scale ---
 
 interface ScaleChild {
   devices: number; firstListIoctls: number; bufferSize: number; listNs: number[]; listIoctlsPerCall: number;
-  statusAllNs: number; statusIoctls: number; rssBeforeKib: number; maxRssKib: number;
+  statusAllNs: number; statusIoctls: number; engineIoctls: number; rssBeforeKib: number; maxRssKib: number;
 }
 
 /** Runs in a fresh Node process so that its peak RSS is this work's alone. */
@@ -398,12 +500,16 @@ async function scaleChild(lists: number): Promise<void> {
   const s0 = dm.ioctlCounts.get('status') ?? 0;
   const t = now();
   const all = dm.listSync();
-  for (const d of all) await dm.status({ dev: d.dev });
+  // One batch (issue 17; asyncPath 'auto': the pool until the engine is ready); a device that fails fails alone.
+  const settled = await dm.statusMany(all.map((d) => ({ dev: d.dev })));
   const statusAllNs = now() - t;
+  const failed = settled.filter((r) => !r.ok).length;
+  if (failed > 0) throw new Error(`statusMany: ${failed} of ${settled.length} failed`);
   const statusIoctls = (dm.ioctlCounts.get('status') ?? 0) - s0;
+  const engineIoctls = engineOf()?.completed ?? 0;
   dm.close();
   const out: ScaleChild = {
-    devices: first.length, firstListIoctls, bufferSize, listNs, listIoctlsPerCall, statusAllNs, statusIoctls,
+    devices: first.length, firstListIoctls, bufferSize, listNs, listIoctlsPerCall, statusAllNs, statusIoctls, engineIoctls,
     rssBeforeKib, maxRssKib: hwmKib(),
   };
   process.stdout.write(JSON.stringify(out));
@@ -456,7 +562,7 @@ async function scale(dm: DeviceMapper): Promise<void> {
     const l0 = samples.lib[0]!;
     rows.push({
       devices: level, ourDevices: l0.devices, createNs,
-      lib: { listNs: libList, statusAllNs: libStatusAll, firstListIoctls: l0.firstListIoctls, listIoctlsPerCall: l0.listIoctlsPerCall, statusIoctls: l0.statusIoctls, bufferSize: l0.bufferSize, rssBeforeKib: median(samples.lib.map((s) => s.rssBeforeKib)), maxRssKib: median(samples.lib.map((s) => s.maxRssKib)) },
+      lib: { listNs: libList, statusAllNs: libStatusAll, firstListIoctls: l0.firstListIoctls, listIoctlsPerCall: l0.listIoctlsPerCall, statusIoctls: l0.statusIoctls, engineIoctls: median(samples.lib.map((s) => s.engineIoctls)), bufferSize: l0.bufferSize, rssBeforeKib: median(samples.lib.map((s) => s.rssBeforeKib)), maxRssKib: median(samples.lib.map((s) => s.maxRssKib)) },
       c: { listNs: median(samples.cList), statusAllNs: median(samples.cStatusAll), firstListIoctls: cFirst, maxRssKib: median(samples.cMaxRss) },
       dmsetup: { lsNs: median(samples.dmsetupLs), statusNs: median(samples.dmsetupStatus), lsMaxRssKib: median(samples.dmsetupLsRss), statusMaxRssKib: median(samples.dmsetupStatusRss) },
       samples,
@@ -481,9 +587,17 @@ async function scale(dm: DeviceMapper): Promise<void> {
   ].join('\n');
   results.scale = { rounds: SCALE_ROUNDS, rows };
   print('3. Scale (tableless devices)', body, [
-    `median of ${SCALE_ROUNDS} interleaved rounds; lib = a fresh Node process per round (list: median of repeated listSync after warm-up; status: await dm.status() of every listed device, sequentially); C = bench/c/dm_raw.c with the buffer the library settled on; dmsetup timed and measured by bench/c/rusage.c (no Node spawn cost, output to /dev/null).`,
+    `median of ${SCALE_ROUNDS} interleaved rounds; lib = a fresh Node process per round (list: median of repeated listSync after warm-up; status: dm.statusMany() of every listed device, one batch, default asyncPath: the pool until the engine started in that process is ready, then the engine); C = bench/c/dm_raw.c with the buffer the library settled on; dmsetup timed and measured by bench/c/rusage.c (no Node spawn cost, output to /dev/null).`,
+    ...rs.map((r) => `${r.devices} devices: status of every device: ${r.lib.statusIoctls} DM_TABLE_STATUS, ${r.lib.engineIoctls} of them on the engine (median), the rest on the pool while the engine started`),
     ...rs.map((r) => `${r.devices} devices: LIST lib/C ${x(r.lib.listNs! / r.c.listNs!)} (${r.lib.listNs! / r.c.listNs! <= 1.2 ? 'met' : 'MISSED'} ≤ 1.2×); later LISTs take ${r.lib.listIoctlsPerCall} ioctl each`),
   ]);
+  for (const r of rs) {
+    goal(`scale: status of every device faster than \`dmsetup status\` at ${r.devices} (dmsetup / lib)`, r.dmsetup.statusNs! / r.lib.statusAllNs!, r.dmsetup.statusNs! / r.lib.statusAllNs! > 1);
+    if (r.devices >= 10000) {
+      goal(`scale: status of every device at ${r.devices} ≤ 2× the C loop (lib / C)`, r.lib.statusAllNs! / r.c.statusAllNs!, r.lib.statusAllNs! / r.c.statusAllNs! <= 2);
+      goal(`scale: LIST at ${r.devices} ≤ 2× raw C (lib / C)`, r.lib.listNs! / r.c.listNs!, r.lib.listNs! / r.c.listNs! <= 2);
+    }
+  }
 }
 
 // ---------------------------------------------------------------- main ---
@@ -518,9 +632,14 @@ async function main(): Promise<void> {
     console.log(`(section ${id}: ${timings[id]!.toFixed(1)} s)`);
   };
   await section('1', perCall);
+  await section('5', engineBench);
   await section('2', lifeCycle);
   await section('4', events);
   await section('3', scale);
+  if (goals.length > 0) {
+    print("Issue 17's goals (this run)", table(['goal', 'ratio', ''], goals.map((g) => [g.goal, x(g.ratio), g.met ? 'met' : 'MISSED'])));
+  }
+  results.goals = goals;
   if (!env.DMVM_GUEST) await removeOurs(dm);
   dm.close();
   const out = { ...meta, guestLoadAtEnd: loadavg(), sectionSeconds: timings, ...results, report: report.join('\n') };

@@ -127,16 +127,15 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
     }
   }
 
-  function readVersion(reply: Uint8Array): Version {
+  function readVersion(reply: Uint8Array, view: DataView = viewOf(reply)): Version {
     if (reply.length < VERSION_END) throw malformed(`a reply needs at least ${VERSION_END} bytes for the version, got ${reply.length}`, 'dm_ioctl.version');
-    const view = viewOf(reply);
     const at = dmIoctl.offsetOf.version;
     return [view.getUint32(at, le), view.getUint32(at + 4, le), view.getUint32(at + 8, le)];
   }
 
-  function decodeHeader(buf: Uint8Array) {
+  function decodeHeader(buf: Uint8Array, view: DataView = viewOf(buf)) {
     if (buf.length < DM_IOCTL_SIZE) throw malformed(`a dm_ioctl header needs ${DM_IOCTL_SIZE} bytes, got ${buf.length}`, 'dm_ioctl');
-    return header.decode(viewOf(buf), buf, 0);
+    return header.decode(view, buf, 0);
   }
 
   function decodeReply<C extends CommandName>(command: C, reply: Uint8Array): CommandReplies[C] {
@@ -145,15 +144,16 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
 
   function decodeAny(command: CommandName, reply: Uint8Array): CommandReplies[CommandName] {
     if (!isCommand(command)) throw new DmCodecError('UNKNOWN_COMMAND', `unknown command ${String(command)}`);
-    const version = readVersion(reply);
+    // One DataView per reply (bench:live: a view per read was a visible cost per call).
+    const view = viewOf(reply);
+    const version = readVersion(reply, view);
     const kind = commandSpec(command).reply;
     if (kind === 'version') return { version } satisfies ReplyKinds['version'];
-    const h = decodeHeader(reply);
+    const h = decodeHeader(reply, view);
     if (h.data_size < DM_MIN_DATA_SIZE || h.data_size > reply.length) {
       throw malformed(`reply data_size ${h.data_size} is outside ${DM_MIN_DATA_SIZE}…${reply.length} (the buffer)`, 'dm_ioctl.data_size');
     }
     const bufferFull = (h.flags & DM_BUFFER_FULL_FLAG) !== 0;
-    const view = viewOf(reply);
     // The payload bounds: [data_start, data_size). An empty payload is data_size <= data_start.
     const payload = (): [number, number] => {
       if (h.data_size <= DM_MIN_DATA_SIZE + 7 && h.data_size <= h.data_start) return [DM_DATA_START, DM_DATA_START];
@@ -209,7 +209,11 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
     }
   }
 
-  return { endian: header.endian, header, records, encodeRequest, decodeReply, readVersion, decodeHeader };
+  // The public forms take the buffer only (the view parameter is internal).
+  return {
+    endian: header.endian, header, records, encodeRequest, decodeReply,
+    readVersion: (reply: Uint8Array) => readVersion(reply), decodeHeader: (buf: Uint8Array) => decodeHeader(buf),
+  };
 }
 
 /** The end of an exhaustive switch over reply kinds: a kind without a branch does not compile. */

@@ -6,8 +6,9 @@
  */
 import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
-import { DmClosedError, DmSyscallError, ERRNO, mapOpenError } from './errors.js';
-import type { CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
+import { DmClosedError, DmEngineError, DmSyscallError, ERRNO, mapOpenError } from './errors.js';
+import { engineSupported, IoctlEngine } from './engine.js';
+import type { AsyncCallKind, CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
 
 /** Where every Linux distribution puts the control node (`DM_DIR "/" DM_CONTROL_NODE`). */
 export const DM_CONTROL_PATH = '/dev/mapper/control';
@@ -33,13 +34,72 @@ function statMode(path: string): number | undefined {
 }
 
 /**
+ * Which thread runs a transport's `ioctlAsync`. `'engine'`: the ioctl engine's worker
+ * (ffi/engine.ts) for every call; `'pool'`: koffi's async call on a libuv pool thread for
+ * every call; `'auto'` (the default): the engine for batches and DM_DEV_WAIT, the pool for
+ * single calls. Why the split (bench/README.md, issue 17, 6.1 under TCG): one call at a time
+ * the pool's round trip was the shorter (1.09 ms against 1.64 ms per DM_VERSION hop; life
+ * cycle 67.5 ms against 75.2 ms), while batches on the engine were 3.7× (10 calls) to 11.3×
+ * (100) faster per ioctl than on the pool; and a wait never holds a libuv pool thread.
+ * Under `'auto'` a batch's first call starts the engine, and batch calls take the pool until
+ * its worker is ready (≈ 2 s under TCG in a fresh process: a small batch would otherwise
+ * wait for that startup).
+ */
+export type AsyncPath = 'auto' | 'engine' | 'pool';
+
+/** Options of {@link openControl}. */
+export interface OpenControlOptions {
+  /**
+   * Which thread runs async ioctls (see {@link AsyncPath}; default `'auto'`). Wherever the
+   * engine is chosen, buffers larger than its slots, and every call once its worker died or
+   * where worker threads are missing, take the pool path.
+   */
+  readonly asyncPath?: AsyncPath;
+}
+
+/** Whether a call of `kind` may go to the engine under `path` (the policy of {@link AsyncPath}). */
+function routesToEngine(path: AsyncPath, kind: AsyncCallKind = 'single'): boolean {
+  if (path === 'engine') return true;
+  if (path === 'pool') return false;
+  return kind !== 'single';
+}
+
+/** One engine per control-node path per process, started on first use; undefined = unavailable. */
+const engines = new Map<string, IoctlEngine | undefined>();
+
+function engineFor(path: string, libc: Libc): IoctlEngine | undefined {
+  let e = engines.get(path);
+  if (e?.alive) return e;
+  if (engines.has(path) && e === undefined) return undefined; // could not start: pool path
+  if (e) return undefined; // died: the pool path from now on (docs: DmEngineError)
+  try {
+    const fd = fs.openSync(path, fs.constants.O_RDWR | O_CLOEXEC);
+    try {
+      e = IoctlEngine.start({ fd, libc: libc.name });
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+  } catch {
+    e = undefined;
+  }
+  engines.set(path, e);
+  return e;
+}
+
+/** The engine a transport of `path` uses now (observability: bench, tests); undefined when none. */
+export function engineOf(path: string = DM_CONTROL_PATH): IoctlEngine | undefined {
+  return engines.get(path);
+}
+
+/**
  * Opens the control node read-write and returns a {@link ControlTransport}.
  *
  * Rejects with `DmUnavailableError` (node missing or no dm in the kernel),
  * `DmPermissionError` (node mode), `DmPlatformError` (not Linux), `DmLibcError`
  * (koffi/libc missing), or the original Node error for anything else.
  */
-export async function openControl(path: string = DM_CONTROL_PATH): Promise<ControlTransport> {
+export async function openControl(path: string = DM_CONTROL_PATH, options: OpenControlOptions = {}): Promise<ControlTransport> {
   // Load libc first: on a non-Linux platform the platform error is the useful one.
   const libc = await loadLibc();
   let fd: number;
@@ -49,7 +109,8 @@ export async function openControl(path: string = DM_CONTROL_PATH): Promise<Contr
     const code = (err as { code?: string }).code;
     throw mapOpenError(err, path, code === 'EACCES' || code === 'EPERM' ? statMode(path) : undefined);
   }
-  return new Transport(libc, fd, path);
+  const asyncPath = options.asyncPath ?? 'auto';
+  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool');
 }
 
 class Transport implements ControlTransport {
@@ -64,6 +125,7 @@ class Transport implements ControlTransport {
     private readonly libc: Libc,
     fd: number,
     readonly path: string,
+    private readonly asyncPath: AsyncPath,
   ) {
     this.#fd = fd;
   }
@@ -77,10 +139,23 @@ class Transport implements ControlTransport {
     return this.libc.ioctl(this.#fd, request, buf);
   }
 
-  async ioctlAsync(request: number, buf: Uint8Array): Promise<IoctlResult> {
+  async ioctlAsync(request: number, buf: Uint8Array, kind?: AsyncCallKind): Promise<IoctlResult> {
     this.#check();
     this.#inflight++;
     try {
+      const engine = routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc) : undefined;
+      // 'auto' does not hold a batch for the engine's startup: the pool carries it meanwhile.
+      const startingUp = this.asyncPath === 'auto' && kind === 'batch' && engine !== undefined && !engine.ready;
+      // The engine's own fd: this transport's fd is only used by the pool path and sync calls.
+      if (engine && !startingUp && buf.byteLength <= engine.slotSize) {
+        try {
+          return await engine.ioctl(request, buf);
+        } catch (e) {
+          // The worker died before taking this call: it never reached the kernel, so the pool
+          // path may send it. A call the worker had taken is not sent twice.
+          if (!(e instanceof DmEngineError) || e.sent) throw e;
+        }
+      }
       return await this.libc.ioctlAsync(this.#fd, request, buf);
     } finally {
       if (--this.#inflight === 0 && this.#closed) this.#release();

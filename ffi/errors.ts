@@ -64,7 +64,7 @@ export function errnoName(n: number): ErrnoName | `errno ${string}` {
 }
 
 /** The codes of ffi/'s errors, one per class. */
-export type DmFfiErrorCode = 'DM_UNAVAILABLE' | 'DM_PERMISSION' | 'DM_PLATFORM' | 'DM_CLOSED' | 'DM_LIBC' | 'DM_SYSCALL';
+export type DmFfiErrorCode = 'DM_UNAVAILABLE' | 'DM_PERMISSION' | 'DM_PLATFORM' | 'DM_CLOSED' | 'DM_LIBC' | 'DM_SYSCALL' | 'DM_ENGINE';
 
 /**
  * The options of {@link DmFfiError}'s subclasses' constructors (`new DmUnavailableError({ errno,
@@ -210,5 +210,22 @@ export function mapOpenError(err: unknown, path: string, mode?: number): unknown
     }
     default:
       return err;
+  }
+}
+
+/**
+ * The ioctl engine's worker thread died (or could not start) while calls were in it. A call
+ * that gets this error with `sent` may or may not have reached the kernel; later calls of
+ * the process run on the fallback path (libuv's pool), see ffi/engine.ts.
+ */
+export class DmEngineError extends DmFfiError<'DM_ENGINE'> {
+  /**
+   * Whether the worker had taken the call (it may have reached the kernel). false: it never
+   * left the queue or the ring, so the transport sends it on the fallback path instead.
+   */
+  readonly sent: boolean;
+  constructor(message: string, sent: boolean, cause?: unknown) {
+    super('DM_ENGINE', message, { cause, syscall: 'ioctl' });
+    this.sent = sent;
   }
 }

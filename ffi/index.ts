@@ -6,10 +6,11 @@
  *
  * @module
  */
-export type { CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
+export type { AsyncCallKind, CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
 export { POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI } from './types.js';
 export {
   DmClosedError,
+  DmEngineError,
   DmFfiError,
   DmLibcError,
   DmPermissionError,
@@ -23,7 +24,10 @@ export {
 export type { DmErrorOptions, ErrnoName, OpenErrorLike } from './errors.js';
 export { libcCandidates, loadLibc } from './libc.js';
 export type { Libc } from './libc.js';
-export { createCancelPipe, createPoller, DM_CONTROL_PATH, openControl, pollAsync } from './control.js';
+export { createCancelPipe, createPoller, DM_CONTROL_PATH, engineOf, openControl, pollAsync } from './control.js';
+export type { AsyncPath, OpenControlOptions } from './control.js';
+export { engineSupported, IoctlEngine } from './engine.js';
+export type { EngineOptions } from './engine.js';
 export {
   blockDeviceBytes, blockDiscard, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, BLKDISCARD, LOOP_SET_CAPACITY,
   makedev, mknodBlock, BLKGETSIZE64, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_GET_FREE, LOOP_GET_STATUS64, LOOP_SET_FD,

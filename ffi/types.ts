@@ -19,6 +19,14 @@ export interface IoctlResult {
 }
 
 /**
+ * What an async ioctl is, as its caller knows it; the transport picks its thread by it
+ * (`asyncPath: 'auto'`, ffi/control.ts). `'single'` (the default): one call on its own;
+ * `'batch'`: one of many submitted together (infoMany, statusMany); `'wait'`: DM_DEV_WAIT,
+ * which the kernel may park until the device's next event.
+ */
+export type AsyncCallKind = 'single' | 'batch' | 'wait';
+
+/**
  * An open handle on the device-mapper control node (or any node that takes
  * ioctls, e.g. `/dev/null` in tests).
  *
@@ -31,10 +39,11 @@ export interface ControlTransport {
   /** Synchronous `ioctl(fd, request, buf)`; blocks the JS thread for the call. */
   ioctl(request: number, buf: Uint8Array): IoctlResult;
   /**
-   * `ioctl(fd, request, buf)` on a libuv pool thread. Neither read nor write
-   * `buf` until the promise settles: the kernel may be writing into it.
+   * `ioctl(fd, request, buf)` off the JS thread: on the ioctl engine's worker or a libuv
+   * pool thread, chosen by the transport's `asyncPath` and the call's `kind`. Neither read
+   * nor write `buf` until the promise settles: the kernel may be writing into it.
    */
-  ioctlAsync(request: number, buf: Uint8Array): Promise<IoctlResult>;
+  ioctlAsync(request: number, buf: Uint8Array, kind?: AsyncCallKind): Promise<IoctlResult>;
   /** Closes the descriptor. Idempotent; later ioctls throw `DmClosedError`. */
   close(): void;
 }

@@ -7,7 +7,7 @@
 import type { ControlTransport } from '../ffi/types.js';
 import type { CookieHost } from './udev-cookie.js';
 
-export type { ControlTransport, IoctlResult } from '../ffi/types.js';
+export type { AsyncCallKind, ControlTransport, IoctlResult } from '../ffi/types.js';
 
 /**
  * Waits for device-mapper's global events on its own control fd: `arm()` issues

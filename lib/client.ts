@@ -9,12 +9,13 @@ import {
 } from '../codec/index.js';
 import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import type { Backend, ControlTransport, KernelLog } from './backend.js';
-import { DmAbortError, DmError, DmIdentityError } from './errors.js';
+import { DmAbortError, DmArgumentError, DmError, DmIdentityError } from './errors.js';
 import { attachCleanupError } from './cleanup-error.js';
 import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, targetsArg, valueArg } from './args.js';
 import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, renamedInfo, sameIdentity, type DeviceIdentity } from './identity.js';
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from './retry.js';
 import { SharedPoller } from './poller.js';
+import { WakeSnapshots } from './wake-snapshot.js';
 import { DM_UEVENT_GENERATED_FLAG, describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from '../codec/index.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from './events.js';
 import { realBackend } from './real-backend.js';
@@ -46,6 +47,21 @@ export const FEATURES = {
   ima: [4, 45, 0],
 } as const satisfies Record<string, Version>;
 
+/**
+ * Package-internal (not exported from the package root): the key of
+ * `DeviceMapper[operationScope]`, for the multi-step helpers built on the client
+ * (ThinPool, FaultyDevice) to get createDevice's guarantee under close().
+ */
+export const operationScope: unique symbol = Symbol('devicemapper.operationScope');
+
+/** The undo calls an {@link operationScope} body gets: they still run after close(). */
+export interface ScopeUndo {
+  /** DM_DEV_SUSPEND without the suspend flag (resume), no udev wait. */
+  resume(device: DeviceId, options?: { readonly noflush?: boolean; readonly skipLockfs?: boolean }): Promise<DeviceInfo>;
+  /** DM_TABLE_CLEAR. */
+  clear(device: DeviceId): Promise<DeviceInfo>;
+}
+
 /** Options of {@link DeviceMapper.open}. */
 export interface OpenOptions {
   /** Control node path (default /dev/mapper/control). */
@@ -65,6 +81,17 @@ export interface OpenOptions {
    * `wait()` and `events()` are unaffected: they never park a thread either way.
    */
   readonly blocking?: boolean;
+  /**
+   * How calls that may sleep in the kernel (create, load, resume, remove, status, message,
+   * wait) run off the event loop. `'auto'` (the default): batches (`infoMany`,
+   * `statusMany`) and DM_DEV_WAIT through the process's ioctl engine, a worker thread fed
+   * through a shared-memory ring (one wake-up carries many ioctls; no libuv pool thread is
+   * held), single calls through koffi's async call on libuv's pool, which measured the
+   * shorter round trip one call at a time (bench/README.md, issue 17). `'engine'`: every
+   * async call through the engine; `'pool'`: every one through the pool. Only the real
+   * backend uses it.
+   */
+  readonly asyncPath?: 'auto' | 'engine' | 'pool';
 }
 
 /** What DEV_REMOVE reports: `deferred` = still open, removal scheduled for its last close. */
@@ -271,6 +298,56 @@ export interface RemoveDeviceOptions extends RemoveOptions {
   readonly expect?: DeviceIdentity;
 }
 
+/** One entry of a batch's result: its value, or the error of that entry alone. */
+export type Settled<T> =
+  | {
+    /** This entry succeeded. */
+    readonly ok: true;
+    /** What the single call (`info()`, `status()`) would have returned for this device. */
+    readonly value: T;
+  }
+  | {
+    /** This entry failed; the other entries are unaffected. */
+    readonly ok: false;
+    /** What the single call would have thrown for this device (a typed error of this package). */
+    readonly error: unknown;
+  };
+
+/** The device list of a batch, every entry checked and copied before anything is sent. */
+function manyArg(devices: readonly (DeviceId | string)[]): DeviceId[] {
+  if (!Array.isArray(devices)) throw new DmArgumentError('devices', 'an array of devices', typeof devices);
+  const ids: DeviceId[] = [];
+  for (let i = 0; i < devices.length; i++) {
+    if (!(i in devices)) throw new DmArgumentError(`devices[${i}]`, 'a device', 'a hole');
+    ids.push(deviceArg(devices[i] as DeviceId | string, `devices[${i}]`));
+  }
+  return ids;
+}
+
+/**
+ * Calls in flight at once in a batch: enough to keep the engine's ring full (64 slots) and
+ * the next window encoded, few enough that a 10,000-device batch does not hold 10,000
+ * request buffers at once.
+ */
+const BATCH_WINDOW = 128;
+
+async function settleAll<I, T>(items: readonly I[], run: (item: I) => Promise<T>): Promise<Settled<T>[]> {
+  const out: Settled<T>[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { ok: true, value: await run(items[i]!) };
+      } catch (error) {
+        out[i] = { ok: false, error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(BATCH_WINDOW, items.length) }, lane));
+  return out;
+}
+
 /** The device argument of every method, checked (lib/args.ts) and copied. */
 function idOf(device: DeviceId | string): DeviceId {
   return deviceArg(device);
@@ -309,6 +386,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #poller: SharedPoller;
   readonly #kmsg: KernelLog | undefined;
   readonly #events: EventStreams;
+  readonly #wakes = new WakeSnapshots();
   #closed = false;
   /** Multi-step operations in flight (their rollback included). */
   #ops = 0;
@@ -324,7 +402,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#kmsg = backend.openKernelLog?.();
     this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking, backend.requestFill);
     this.#poller = new SharedPoller(backend);
-    this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: () => this.listSync() });
+    this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
   }
 
   /**
@@ -332,13 +410,16 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * Rejects with DmUnavailableError, DmPermissionError, DmPlatformError, or DmError EACCES.
    */
   static async open(options: OpenOptions = {}): Promise<DeviceMapper> {
-    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferSize: 'uint', blocking: 'boolean' });
+    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferSize: 'uint', blocking: 'boolean', asyncPath: 'string' });
+    if (options.asyncPath !== undefined && options.asyncPath !== 'auto' && options.asyncPath !== 'engine' && options.asyncPath !== 'pool') {
+      throw new DmArgumentError('options.asyncPath', "'auto', 'engine' or 'pool'", JSON.stringify(options.asyncPath));
+    }
     if (options.backend !== undefined) valueArg(options.backend.openControl, 'options.backend.openControl', 'function');
     const size = options.initialBufferSize;
     if (size !== undefined && (!Number.isInteger(size) || size < DM_IOCTL_SIZE || size > DM_MAX_DATA_SIZE)) {
       throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferSize must be an integer in ${DM_IOCTL_SIZE}…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferSize');
     }
-    const backend = options.backend ?? realBackend(options.path);
+    const backend = options.backend ?? realBackend(options.path, options.asyncPath);
     const transport = await backend.openControl();
     const dm = new DeviceMapper(transport, backend, size, options.blocking === true);
     try {
@@ -503,6 +584,41 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       async (cookie) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush, skipLockfs, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated);
   }
 
+  /**
+   * DM_DEV_STATUS of many devices in few engine round trips (the ioctls of a window are
+   * submitted together; see `asyncPath`). One result per device, in order: `{ ok: true,
+   * value }` (a missing device is `{ exists: false }`, as with `info()`) or `{ ok: false,
+   * error }` for that device alone. Every device argument is checked before any ioctl.
+   */
+  async infoMany(devices: readonly (DeviceId | string)[], options: InfoOptions = {}): Promise<Settled<InfoResult>[]> {
+    const ids = manyArg(devices);
+    optionsArg(options, 'options', { inactive: 'boolean' });
+    if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
+    return settleAll(ids, async (id) => {
+      try {
+        return Object.assign({ exists: true as const }, (await this.#runner.runAsync('info', { id, inactive: options.inactive }, { device: id, batch: true })).device);
+      } catch (e) {
+        if (e instanceof DmError && e.errno === ERRNO.ENXIO) return { exists: false as const };
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * DM_TABLE_STATUS of many devices in few engine round trips: one `{ ok, value | error }`
+   * per device, in order (a device that fails, e.g. removed since a list, fails alone).
+   * Every device argument is checked before any ioctl.
+   */
+  async statusMany(devices: readonly (DeviceId | string)[], options: StatusOptions = {}): Promise<Settled<TableResult>[]> {
+    const ids = manyArg(devices);
+    optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean' });
+    if (options.inactive) this.#runner.require('inactive-table query', FEATURES.inactiveTable);
+    return settleAll(ids, async (id) => {
+      const r = await this.#runner.runAsync('status', { id, inactive: options.inactive, noflush: options.noflush }, { device: id, batch: true });
+      return { device: r.device, targets: r.targets };
+    });
+  }
+
   /** DM_DEV_STATUS. A missing device gives `{ exists: false }`, not an error. */
   async info(device: DeviceId | string, options: InfoOptions = {}): Promise<InfoResult> {
     return this.infoSync(device, options);
@@ -535,6 +651,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     // Like the kernel's wait, which sleeps on the device itself, the device is looked up
     // now, before anything is awaited, and followed by its number from then on: a rename
     // (itself an event) right after this call must not lose it.
+    const since = this.#wakes.ticket();
     const first = this.#runner.runSync('info', { id }, { device: id }).device;
     const target: DeviceId = { dev: { major: first.dev.major, minor: first.dev.minor } };
     const eventNr = options.eventNr ?? first.eventNr;
@@ -544,17 +661,20 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
         // The signal also cuts the wait for the poller's first arm short.
         const gen = await this.#poller.ready(signal);
         if (signal?.aborted) throw new DmAbortError(signal.reason);
-        const info = this.#runner.runSync('info', { id: target }, { device: id }).device;
+        // Waiters of one device woken together share one check and one reply (wake-snapshot.ts).
+        const devKey = `${target.dev!.major}:${target.dev!.minor}`;
+        const info = this.#wakes.check(devKey, gen, since, () => this.#runner.runSync('info', { id: target }, { device: id }).device);
         if (info.eventNr !== eventNr) {
           // DEV_WAIT returns at once now: the event number already differs.
           const table = options.table === true;
-          const r = await this.#runner.runAsync('wait', {
+          const r = await this.#wakes.reply(`${devKey}|${table}|${options.inactive === true}|${options.noflush === true}`, () => this.#runner.runAsync('wait', {
             id: target, eventNr, table, inactive: options.inactive, noflush: options.noflush, secure: table,
-          }, { device: id, wipe: table });
+          }, { device: id, wipe: table }));
           const targets = table && !options.showKeys
             ? r.targets.map((t) => ({ start: t.start, length: t.length, type: t.type, params: redactTableParams(t.type, t.params) }))
-            : r.targets;
-          return { device: r.device, targets };
+            : r.targets.map((t) => ({ start: t.start, length: t.length, type: t.type, params: t.params }));
+          // The reply may be shared with other waiters: each gets objects of its own.
+          return { device: Object.assign({}, r.device), targets };
         }
         await this.#poller.next(gen, signal);
       }
@@ -812,6 +932,27 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       return removeResult(await udevTransaction(udev, options, (cookie) => removeOurs(this.#runner, ours, {
         policy, deferred, cookie, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => this.#boundary(), wake: this.#closing.signal,
       }), (r) => r.ueventGenerated));
+    } finally {
+      this.#end();
+    }
+  }
+
+  /**
+   * Package-internal (see {@link operationScope}): runs `body` as an operation in flight,
+   * as createDevice is one — refused after close(), and close() keeps the control fd until
+   * it settles — and gives it undo calls that work after close(), so a helper that
+   * suspended a device or loaded a table can put it back even when the client was closed
+   * between two of its steps (ThinPool.snapshot, FaultyDevice.setMode, ThinPool.reload).
+   *
+   * @internal
+   */
+  async [operationScope]<T>(body: (undo: ScopeUndo) => Promise<T>): Promise<T> {
+    this.#begin();
+    try {
+      return await body({
+        resume: async (id, o = {}) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush: o.noflush, skipLockfs: o.skipLockfs }, { device: id, afterClose: true })).device,
+        clear: async (id) => (await this.#runner.runAsync('clear', { id }, { device: id, afterClose: true })).device,
+      });
     } finally {
       this.#end();
     }

@@ -11,7 +11,7 @@ export { DmBaseError } from '../base/error.js';
 
 export { DmCodecError } from '../codec/index.js';
 export {
-  DmClosedError, DmFfiError, DmLibcError, DmPermissionError, DmPlatformError, DmSyscallError, DmUnavailableError, ERRNO, errnoName,
+  DmClosedError, DmEngineError, DmFfiError, DmLibcError, DmPermissionError, DmPlatformError, DmSyscallError, DmUnavailableError, ERRNO, errnoName,
 } from '../ffi/errors.js';
 export type { DmErrorOptions, DmFfiErrorCode, ErrnoName } from '../ffi/errors.js';
 

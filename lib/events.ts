@@ -151,8 +151,11 @@ export interface EventStreamDeps {
   readonly poller: SharedPoller;
   /** A watcher of its own (ref: false). */
   openWatcher(): Promise<Watcher>;
-  /** One DM_LIST_DEVICES snapshot. */
-  list(): readonly ListedDevice[];
+  /**
+   * One DM_LIST_DEVICES snapshot. `generation`: the shared poller's arm it follows; streams
+   * woken by the same event may then share one snapshot (lib/wake-snapshot.ts).
+   */
+  list(generation?: number): readonly ListedDevice[];
 }
 
 /**
@@ -163,6 +166,8 @@ export interface EventStreamDeps {
  * may be called at any time (also while `open()` or `wait()` is pending).
  */
 interface EventSource {
+  /** The shared poller's generation the next wait is on (undefined: not shared). */
+  readonly generation?: number | undefined;
   open(signal: AbortSignal): Promise<void>;
   wait(signal: AbortSignal): Promise<void>;
   close(): void;
@@ -173,6 +178,8 @@ class PollerSource implements EventSource {
   #gen = 0;
   #acquired = false;
   constructor(private readonly poller: SharedPoller) {}
+
+  get generation(): number { return this.#gen; }
 
   async open(signal: AbortSignal): Promise<void> {
     this.poller.acquire();
@@ -332,12 +339,12 @@ class EventStream implements AsyncIterableIterator<DeviceEvent> {
           await this.#source.open(this.#stop.signal);
           if (this.ended) continue;
           this.#state = 'open';
-          this.#snap = snapshotMap(this.#deps.list());
+          this.#snap = snapshotMap(this.#deps.list(this.#source.generation));
           continue;
         }
         await this.#source.wait(this.#stop.signal);
         if (this.ended) continue;
-        const list = this.#deps.list();
+        const list = this.#deps.list(this.#source.generation);
         const events = diffSnapshots(this.#snap, list);
         this.#snap = snapshotMap(list);
         for (const e of events) if (matches(e, this.#filter)) this.#queue.push(e);

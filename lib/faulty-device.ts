@@ -13,10 +13,11 @@
  * The device gets a uuid (`FAULTY-<name>` unless given) and every step after the first is
  * addressed by it; each reply is checked against the first step's name, uuid and dev.
  */
-import { FEATURES, type DeviceMapper } from './client.js';
+import { FEATURES, operationScope, type DeviceMapper } from './client.js';
 import { blockDeviceSectors } from './loop.js';
 import { DmOperationError } from './operation-errors.js';
-import { addressOf, bounded, checkIdentity, checkTimeout, identityOf, loadChecked, type Identity } from './step.js';
+import { addressOf, bounded, checkIdentity, checkTimeout, clearQuietly, createBounded, identityOf, loadChecked, resumeChecked, type Identity } from './step.js';
+import { optionsArg } from './args.js';
 import { parseTarget, toTargetSpecs, type TypedTarget } from './targets/table.js';
 import { compareVersions } from './runner.js';
 
@@ -118,6 +119,7 @@ export class FaultyDevice {
 
   /** Creates the device as a linear passthrough of `device`. */
   static async create(dm: DeviceMapper, options: CreateFaultyDeviceOptions): Promise<FaultyDevice> {
+    optionsArg(options, 'options', { name: 'any', device: 'any', uuid: 'string', offset: 'any', sectors: 'any', timeoutMs: 'any', sizeOf: 'function' }, ['name', 'device']);
     if (typeof options.name !== 'string' || options.name.length === 0) throw new DmOperationError('INVALID_INPUT', 'name must be a non-empty string');
     if (typeof options.device !== 'string' || options.device.length === 0) throw new DmOperationError('INVALID_INPUT', 'device must be a block device path or major:minor');
     const uuid = options.uuid ?? `FAULTY-${options.name}`;
@@ -133,7 +135,7 @@ export class FaultyDevice {
     }
     if (sectors === 0n) throw new DmOperationError('INVALID_INPUT', 'sectors must be at least 1');
     const table = toTargetSpecs([{ start: 0, length: sectors, type: 'linear', device: options.device, offset }]);
-    const info = await bounded(dm.createDevice({ name: options.name, uuid, table }), timeout, `creating ${options.name}`);
+    const info = await createBounded(dm, { name: options.name, uuid, table }, timeout, `creating ${options.name}`);
     return new FaultyDevice(dm, identityOf(info), options.device, offset, sectors, timeout);
   }
 
@@ -157,18 +159,21 @@ export class FaultyDevice {
     const address = addressOf(this.#id);
     const noflush = compareVersions(this.#dm.kernelVersion, FEATURES.noflush) >= 0;
     const flags = { noflush, skipLockfs: true };
-    await loadChecked(this.#dm, this.#id, address, toTargetSpecs([line]), this.#timeout, `loading ${mode.kind} into ${this.name}`);
-    const undo = async () => {
-      await this.#dm.clear(address).catch(() => {});
-      await this.#dm.resume(address, flags).catch(() => {});
-    };
-    try {
-      checkIdentity(this.#id, await bounded(this.#dm.suspend(address, flags), this.#timeout, `suspending ${this.name}`, () => { void undo(); }), 'suspend');
-      checkIdentity(this.#id, await bounded(this.#dm.resume(address, flags), this.#timeout, `resuming ${this.name}`), 'resume');
-    } catch (e) {
-      await undo();
-      throw e;
-    }
+    // An operation in flight for close(): the device is put back (resumed) even if the client is closed mid-way.
+    await this.#dm[operationScope](async (undo) => {
+      await loadChecked(this.#dm, this.#id, address, toTargetSpecs([line]), this.#timeout, `loading ${mode.kind} into ${this.name}`);
+      const back = async () => {
+        await clearQuietly(this.#dm, address, undo);
+        await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming ${this.name}`, 'undo: resume', flags, undo).catch(() => {});
+      };
+      try {
+        checkIdentity(this.#id, await bounded(this.#dm.suspend(address, flags), this.#timeout, `suspending ${this.name}`, () => { void back(); }), 'suspend');
+        await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming ${this.name}`, 'resume', flags, undo);
+      } catch (e) {
+        await back();
+        throw e;
+      }
+    });
     return this.mode();
   }
 
@@ -181,16 +186,24 @@ export class FaultyDevice {
   /** Writes succeed but are not stored (dm-flakey drop_writes, always down). */
   dropWrites(): Promise<FaultMode> { return this.setMode({ kind: 'drop-writes' }); }
   /** One byte of each bio overwritten (dm-flakey corrupt_bio_byte, always down). */
-  corrupt(c: Corruption): Promise<FaultMode> { return this.setMode({ kind: 'corrupt', ...c }); }
+  corrupt(c: Corruption): Promise<FaultMode> {
+    optionsArg(c, 'corruption', { byte: 'any', direction: 'any', value: 'any', flags: 'any' }, ['byte', 'direction', 'value']);
+    return this.setMode({ kind: 'corrupt', ...c });
+  }
   /** Reads and writes delayed (dm-delay). */
-  delay(d: { readMs: number; writeMs?: number }): Promise<FaultMode> { return this.setMode({ kind: 'delay', readMs: d.readMs, writeMs: d.writeMs ?? d.readMs }); }
+  delay(d: { readMs: number; writeMs?: number }): Promise<FaultMode> {
+    optionsArg(d, 'delay', { readMs: 'any', writeMs: 'any' }, ['readMs']);
+    return this.setMode({ kind: 'delay', readMs: d.readMs, writeMs: d.writeMs ?? d.readMs });
+  }
   /** Up/down intervals (dm-flakey). */
   intervals(i: { upSeconds: number; downSeconds: number; down?: FaultBehaviour }): Promise<FaultMode> {
+    optionsArg(i, 'intervals', { upSeconds: 'any', downSeconds: 'any', down: 'any' }, ['upSeconds', 'downSeconds']);
     return this.setMode({ kind: 'intervals', upSeconds: i.upSeconds, downSeconds: i.downSeconds, down: i.down ?? { kind: 'fail-all' } });
   }
 
   /** Removes the device (EBUSY retries; it must be unmounted). */
   async remove(options: { retries?: number } = {}): Promise<void> {
+    optionsArg(options, 'options', { retries: 'any' });
     await this.#dm.removeDevice(addressOf(this.#id), { retries: options.retries });
   }
 

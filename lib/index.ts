@@ -3,7 +3,7 @@
  */
 export { DeviceMapper, FEATURES } from './client.js';
 export type {
-  CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, TableResult, WaitOptions,
+  CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, Settled, TableResult, WaitOptions,
   ListOptions, CreateOptions, RenameTarget, SuspendOptions, ResumeOptions, InfoOptions, DepsOptions, StatusOptions, TableOptions,
   LoadOptions, Geometry, DepsWithInfo,
 } from './client.js';
@@ -15,7 +15,7 @@ export { diffSnapshots } from './events.js';
 export type {
   DeviceEvent, DeviceEventKind, DeviceAddedEvent, DeviceRemovedEvent, DeviceRenamedEvent, DeviceChangedEvent, EventFilter, EventsOptions,
 } from './events.js';
-export type { Backend, Watcher, ControlTransport, IoctlResult, KernelLog } from './backend.js';
+export type { Backend, Watcher, AsyncCallKind, ControlTransport, IoctlResult, KernelLog } from './backend.js';
 export type {
   DeviceId, DeviceInfo, DevNo, KernelString, ListedDevice, RawNames, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,
 } from '../codec/index.js';

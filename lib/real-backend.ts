@@ -2,7 +2,7 @@
  * The real backend: koffi on the control node. Loading it loads no native code until
  * `openControl()` is called (koffi comes in through a dynamic import in ffi/).
  */
-import { createCancelPipe, createPoller, DM_CONTROL_PATH, openControl } from '../ffi/control.js';
+import { createCancelPipe, createPoller, DM_CONTROL_PATH, openControl, type AsyncPath } from '../ffi/control.js';
 import { POLLIN, type CancelPipe, type ControlTransport } from '../ffi/types.js';
 import { pollerOf, type Poller } from './syscall-structs.js';
 import { DmClosedError, DmSyscallError } from '../ffi/errors.js';
@@ -11,10 +11,10 @@ import type { Backend, Watcher } from './backend.js';
 import { openKernelLog } from './kmsg.js';
 import { realCookieHost } from './udev-cookie.js';
 
-export function realBackend(path: string = DM_CONTROL_PATH): Backend {
+export function realBackend(path: string = DM_CONTROL_PATH, asyncPath?: AsyncPath): Backend {
   return {
     description: path,
-    openControl: () => openControl(path),
+    openControl: () => openControl(path, { asyncPath }),
     openWatcher: async () => {
       const t = await openControl(path);
       try {

@@ -33,6 +33,8 @@ export interface CallContext {
   readonly scrubLog?: ((lines: string[]) => string[]) | undefined;
   /** Issued by an operation that must finish after close() (a rollback): not refused. */
   readonly afterClose?: boolean | undefined;
+  /** One of many calls submitted together (infoMany, statusMany): the transport may route it to the ioctl engine. */
+  readonly batch?: boolean | undefined;
 }
 
 /** Size of the request buffer sync calls reuse (the default payload buffer). */
@@ -142,7 +144,7 @@ export class IoctlRunner {
         let r: IoctlResult;
         try {
           this.#bump(command);
-          r = await this.transport.ioctlAsync(requestCode(command), req);
+          r = await this.transport.ioctlAsync(requestCode(command), req, ctx.batch ? 'batch' : command === 'wait' ? 'wait' : 'single');
         } finally {
           releaseSlot();
         }

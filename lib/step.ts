@@ -3,7 +3,9 @@
  * the identity of the device a sequence of steps works on.
  */
 import type { DeviceId, TargetSpecInput } from '../codec/index.js';
-import type { DeviceMapper } from './client.js';
+import type { CreateDeviceOptions, DeviceInfo, DeviceMapper, ResumeOptions, ScopeUndo } from './client.js';
+import { DmError, DmIdentityError } from './errors.js';
+import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import { addressOf, checkReply, identityOf, type DeviceIdentity, type IdentityStep } from './identity.js';
 import { DmOperationError } from './operation-errors.js';
 
@@ -62,11 +64,67 @@ const ACTS: Readonly<Record<IdentityStep, boolean>> = {
  * nothing is left in that device's inactive slot.
  */
 export async function loadChecked(dm: DeviceMapper, id: Identity, address: DeviceId, specs: readonly TargetSpecInput[], timeout: number, what: string): Promise<void> {
-  const info = await bounded(dm.load(address, specs), timeout, what);
+  // A load that lands after the bound is cleared then: the caller has given up on it, and a
+  // table left in the inactive slot would be swapped in by the next resume, anyone's.
+  const info = await bounded(dm.load(address, specs), timeout, what, (late) => { void dm.clear({ dev: { major: late.dev.major, minor: late.dev.minor } }).catch(() => {}); });
   try {
     checkIdentity(id, info, 'load', what);
   } catch (e) {
     await dm.clear({ dev: { major: info.dev.major, minor: info.dev.minor } }).catch(() => {});
     throw e;
+  }
+}
+
+/**
+ * createDevice, bounded. A create that finishes after the bound (the caller already has
+ * TIMEOUT) is removed again then, by the identity its reply gives: nothing is left behind
+ * that nobody will ever own.
+ */
+export function createBounded(dm: DeviceMapper, options: CreateDeviceOptions, timeout: number, what: string): Promise<DeviceInfo> {
+  return bounded(dm.createDevice(options), timeout, what, (late) => {
+    void dm.removeDevice(addressOf(identityOf(late))).catch(() => {});
+  });
+}
+
+/** Attempts of {@link resumeChecked}. */
+const RESUME_ATTEMPTS = 3;
+
+/**
+ * resume, bounded and checked, for a device this operation suspended: a device left
+ * suspended hangs every writer on it, so one failed resume is not the end — it is tried
+ * up to 3 times, and after close() through the operation scope's `undo` (the client's
+ * rollback exception, see DeviceMapper[operationScope]). Not retried: a reply naming
+ * another device (DmIdentityError: it acted there), a device that is gone (ENXIO).
+ */
+export async function resumeChecked(
+  dm: DeviceMapper, id: Identity, address: DeviceId, timeout: number, what: string, label: string,
+  flags?: Pick<ResumeOptions, 'noflush' | 'skipLockfs'>, undo?: ScopeUndo,
+): Promise<void> {
+  let last: unknown;
+  let closed = false;
+  for (let i = 0; i < RESUME_ATTEMPTS; i++) {
+    try {
+      const call = closed && undo ? undo.resume(address, flags) : flags ? dm.resume(address, flags) : dm.resume(address);
+      checkIdentity(id, await bounded(call, timeout, what), 'resume', label);
+      return;
+    } catch (e) {
+      if (e instanceof DmIdentityError || (e instanceof DmError && e.errno === ERRNO.ENXIO)) throw e;
+      if (e instanceof DmClosedError) {
+        if (!undo || closed) throw e;
+        closed = true;
+        i--; // the closed client's refusal was not an attempt
+      }
+      last = e;
+    }
+  }
+  throw last;
+}
+
+/** DM_TABLE_CLEAR that never throws: through `undo` once the client is closed. */
+export async function clearQuietly(dm: DeviceMapper, address: DeviceId, undo?: ScopeUndo): Promise<void> {
+  try {
+    await dm.clear(address);
+  } catch (e) {
+    if (e instanceof DmClosedError && undo) await undo.clear(address).catch(() => {});
   }
 }

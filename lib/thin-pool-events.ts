@@ -10,7 +10,7 @@
 import type { DeviceId } from '../codec/index.js';
 import type { DeviceMapper } from './client.js';
 import { DmAbortError, DmError } from './errors.js';
-import { ERRNO } from '../ffi/errors.js';
+import { DmClosedError, ERRNO } from '../ffi/errors.js';
 import { parseStatus, parseTarget } from './targets/table.js';
 import type { ThinPoolStatus } from './targets/thin.js';
 
@@ -115,6 +115,8 @@ async function* watch(
   let prev: State | undefined;
   let eventNr: number;
   let status: ThinPoolStatus | undefined;
+  // An aborted signal ends it before anything is sent, as the client's events() does.
+  if (signal.aborted) throw new DmAbortError(signal.reason);
   try {
     const r = await dm.status(address);
     if (r.device.dev.major !== dev.major || r.device.dev.minor !== dev.minor) return; // another device took the uuid: ours is gone
@@ -140,6 +142,8 @@ async function* watch(
       r = await dm.wait(address, { eventNr, signal });
     } catch (e) {
       if (closed.aborted && e instanceof DmAbortError) return;
+      // close() of the client ends the iterator ({ done: true }), as it ends events() iterators.
+      if (e instanceof DmClosedError) return;
       if (gone(e)) return;
       throw e;
     }

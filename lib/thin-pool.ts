@@ -18,13 +18,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DeviceId, TargetLine } from '../codec/index.js';
-import type { DeviceMapper } from './client.js';
+import { operationScope, type DeviceMapper, type ScopeUndo } from './client.js';
 import { discardBlocks } from './discard.js';
 import { DmError } from './errors.js';
 import { attachCleanupError } from './cleanup-error.js';
 import { attachLoop, blockDeviceSectors, detachLoop, refreshLoopCapacity } from './loop.js';
 import { DmOperationError } from './operation-errors.js';
-import { addressOf, bounded, checkIdentity, checkTimeout, identityOf, loadChecked, type Identity } from './step.js';
+import { addressOf, bounded, checkIdentity, checkTimeout, clearQuietly, createBounded, identityOf, loadChecked, resumeChecked, type Identity } from './step.js';
+import { optionsArg, type OptionKind } from './args.js';
 import { parseStatus, parseTarget, toTargetSpecs } from './targets/table.js';
 import { thinPoolMessage, type ThinPoolParams, type ThinPoolStatus } from './targets/thin.js';
 import { poolConditions, type PoolCondition, type PoolConditionsOptions } from './thin-pool-events.js';
@@ -172,6 +173,12 @@ export interface ResizeOptions {
 /** The ok variant of ThinPoolStatus. */
 export type ThinPoolHealthyStatus = Extract<ThinPoolStatus, { health: 'ok' }>;
 
+// The options each public method takes: a misspelt option (`{ discrad: true }`) would be
+// ignored and a null one a TypeError from deep inside; optionsArg refuses both before any
+// syscall. Values are checked where they are used ('any'), with their own messages.
+const FEATURE_OPTIONS = { skipBlockZeroing: 'boolean', ignoreDiscard: 'boolean', noDiscardPassdown: 'boolean', errorIfNoSpace: 'boolean', readOnly: 'boolean' } as const satisfies Record<string, OptionKind>;
+const CREATE_OPTIONS = { ...FEATURE_OPTIONS, name: 'any', data: 'any', metadata: 'any', blockSize: 'any', lowWaterMark: 'any', timeoutMs: 'any', io: 'object' } as const satisfies Record<string, OptionKind>;
+
 const POOL_UUID_PREFIX = 'THINPOOL-';
 const THIN_UUID = /^THIN-(\d{1,8})-(.*)$/s;
 const MAX_THIN_ID = 0xffffff;
@@ -192,6 +199,19 @@ function checkU64(v: unknown, field: string): bigint {
 function checkName(name: unknown, field: string): string {
   if (typeof name !== 'string' || name.length === 0) throw new DmOperationError('INVALID_INPUT', `${field} must be a non-empty string`);
   return name;
+}
+
+/**
+ * A backing file's size, at create and at resize alike: whole sectors (a loop device drops a
+ * partial one), above 0, and within what a file offset holds (2^63 - 1; Node's truncate
+ * takes a safe integer).
+ */
+function checkFileBytes(v: unknown, field: string): bigint {
+  const b = checkU64(v, field);
+  if (b === 0n || b % 512n !== 0n || b > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new DmOperationError('INVALID_INPUT', `${field} must be a positive multiple of 512 up to ${Number.MAX_SAFE_INTEGER}, got ${b}`);
+  }
+  return b;
 }
 
 function uuidBytes(s: string): number { return Buffer.byteLength(s); }
@@ -245,6 +265,7 @@ export class ThinPool {
    * device attached here is detached again.
    */
   static async create(dm: DeviceMapper, options: CreateThinPoolOptions): Promise<ThinPool> {
+    optionsArg(options, 'options', CREATE_OPTIONS, ['name', 'data', 'metadata']);
     const name = checkName(options.name, 'name');
     const uuid = thinPoolUuid(name);
     if (uuidBytes(uuid) > 128) throw new DmOperationError('INVALID_INPUT', `name is too long for the pool uuid ${JSON.stringify(uuid)} (128 bytes at most)`);
@@ -274,7 +295,7 @@ export class ThinPool {
         metadataDevice: devices.metadata, dataDevice: devices.data, blockSize, lowWaterMark,
         ...featureFlags(options),
       };
-      const info = await bounded(dm.createDevice({ name, uuid, table: toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]) }), timeout, `creating pool ${name}`);
+      const info = await createBounded(dm, { name, uuid, table: toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]) }, timeout, `creating pool ${name}`);
       return new ThinPool(dm, io, timeout, identityOf(info), params, loops);
     } catch (e) {
       for (const l of Object.values(loops)) await io.detachLoop(l.path).catch(() => {});
@@ -284,6 +305,7 @@ export class ThinPool {
 
   /** Takes an existing pool device (made here or by anyone else) by name or id; its table must be a single thin-pool line. */
   static async open(dm: DeviceMapper, device: string | DeviceId, options: OpenThinPoolOptions = {}): Promise<ThinPool> {
+    optionsArg(options, 'options', { timeoutMs: 'any', io: 'object' });
     const timeout = checkTimeout(options.timeoutMs, 30_000);
     const t = await dm.table(device);
     const params = poolParamsOf(t.targets, t.device.name);
@@ -294,6 +316,7 @@ export class ThinPool {
 
   /** The pool's status, typed (`health: 'fail' | 'error'` when the pool has failed). */
   async status(options: { noflush?: boolean } = {}): Promise<ThinPoolStatus> {
+    optionsArg(options, 'options', { noflush: 'boolean' });
     const r = await bounded(this.#dm.status(addressOf(this.#id), options), this.#timeout, `status of pool ${this.name}`);
     checkIdentity(this.#id, r.device, 'status', `status of pool ${this.name}`);
     const line = r.targets[0];
@@ -320,6 +343,7 @@ export class ThinPool {
    * pool's; give it to make the change conditional (EINVAL from the kernel if it moved).
    */
   async setTransactionId(next: bigint | number, options: { current?: bigint | number } = {}): Promise<void> {
+    optionsArg(options, 'options', { current: 'any' });
     const n = checkU64(next, 'next');
     const cur = options.current === undefined ? await this.transactionId() : checkU64(options.current, 'current');
     await this.#message(thinPoolMessage.setTransactionId(cur, n), 'set_transaction_id');
@@ -355,6 +379,7 @@ export class ThinPool {
   async snapshot(newId: number, originId: number, options: { activeOrigin?: DeviceId | string } = {}): Promise<void> {
     checkId(newId, 'newId');
     checkId(originId, 'originId');
+    optionsArg(options, 'options', { activeOrigin: 'any' });
     // One snapshot of an origin at a time through this pool: a second caller would see the
     // origin suspended by the first, skip its own suspend/resume, and could send create_snap
     // after the first resumed it (a snapshot of a running filesystem).
@@ -365,14 +390,15 @@ export class ThinPool {
     this.#originLocks.set(originId, chained);
     await previous;
     try {
-      await this.#snapshot(newId, originId, options);
+      // An operation in flight for close(): the origin is resumed even if the client is closed mid-way.
+      await this.#dm[operationScope]((undo) => this.#snapshot(newId, originId, options, undo));
     } finally {
       release();
       if (this.#originLocks.get(originId) === chained) this.#originLocks.delete(originId);
     }
   }
 
-  async #snapshot(newId: number, originId: number, options: { activeOrigin?: DeviceId | string }): Promise<void> {
+  async #snapshot(newId: number, originId: number, options: { activeOrigin?: DeviceId | string }, undo: ScopeUndo): Promise<void> {
     const origin = options.activeOrigin ?? await this.#activeThin(originId);
     if (origin === undefined) {
       await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');
@@ -389,10 +415,7 @@ export class ThinPool {
       await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');
       return;
     }
-    const resume = async () => {
-      const r = await bounded(this.#dm.resume(address), this.#timeout, `resuming ${id.name}`);
-      checkIdentity(id, r, 'resume', 'resume origin');
-    };
+    const resume = () => resumeChecked(this.#dm, id, address, this.#timeout, `resuming ${id.name}`, 'resume origin', undefined, undo);
     let suspended = false;
     try {
       const s = await bounded(this.#dm.suspend(address), this.#timeout, `suspending ${id.name}`, () => { void resume().catch(() => {}); });
@@ -417,6 +440,7 @@ export class ThinPool {
    */
   async delete(id: number, options: { discard?: boolean } = {}): Promise<void> {
     checkId(id, 'id');
+    optionsArg(options, 'options', { discard: 'boolean' });
     const active = await this.#activeThin(id);
     if (active) throw new DmOperationError('BUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`, { errno: ERRNO.EBUSY });
     // A pool with ignore_discard refuses discards (EOPNOTSUPP) and has nothing to pass down.
@@ -430,6 +454,7 @@ export class ThinPool {
    */
   async activate(id: number, options: ActivateOptions): Promise<ThinDevice> {
     checkId(id, 'id');
+    optionsArg(options, 'options', { name: 'any', size: 'any', externalOrigin: 'string', readOnly: 'boolean' }, ['name', 'size']);
     const name = checkName(options.name, 'name');
     const size = checkU64(options.size, 'size');
     if (size === 0n) throw new DmOperationError('INVALID_INPUT', 'size must be at least 1 sector');
@@ -438,25 +463,35 @@ export class ThinPool {
       start: 0, length: size, type: 'thin', poolDevice: `${this.#id.dev.major}:${this.#id.dev.minor}`, deviceId: id,
       ...(options.externalOrigin === undefined ? {} : { externalOrigin: options.externalOrigin }),
     }]);
-    const info = await bounded(this.#dm.createDevice({ name, uuid, table, readOnly: options.readOnly }), this.#timeout, `activating thin ${id}`);
+    const info = await createBounded(this.#dm, { name, uuid, table, readOnly: options.readOnly }, this.#timeout, `activating thin ${id}`);
     return { id, name: info.name, uuid: info.uuid, dev: { major: info.dev.major, minor: info.dev.minor }, path: this.#io.nodePath(info.dev), sectors: size };
   }
 
   /** Removes an activated thin device (by its ThinDevice, id or name). The thin stays in the pool. */
   async deactivate(device: ThinDevice | number | string, options: DeactivateOptions = {}): Promise<void> {
-    const address: DeviceId = typeof device === 'number' ? { uuid: this.#thinUuid(checkId(device, 'id')) }
-      : typeof device === 'string' ? { name: device } : device.uuid !== null ? { uuid: device.uuid } : { name: device.name };
+    optionsArg(options, 'options', { deferred: 'boolean', retries: 'any', force: 'boolean' });
+    const given: DeviceId = typeof device === 'number' ? { uuid: this.#thinUuid(checkId(device, 'id')) }
+      : typeof device === 'string' ? { name: checkName(device, 'device') } : thinDeviceAddress(device);
+    // By name or object the caller may name any device: only a thin of this pool is removed.
+    const address = typeof device === 'number' ? given : await this.#ownThin(given);
     try {
       await this.#dm.removeDevice(address, { deferred: options.deferred, retries: options.retries });
     } catch (e) {
       if (!options.force || !(e instanceof DmError) || e.errno !== ERRNO.EBUSY) throw e;
       // dmsetup remove --force: an error table in place of the thin, then remove (deferred if still open).
-      const t = await this.#dm.table(address);
+      const t = await bounded(this.#dm.table(address), this.#timeout, `table of ${JSON.stringify(address)}`);
       const length = t.targets.reduce((s, l) => s + BigInt(l.length), 0n);
       const id = identityOf(t.device);
-      checkIdentity(id, await this.#dm.load(address, [{ start: 0, length, type: 'error', params: '' }]), 'load', 'force: load error table');
-      checkIdentity(id, await bounded(this.#dm.resume(address), this.#timeout, `resuming ${id.name}`), 'resume', 'force: resume');
-      await this.#dm.removeDevice(address, { deferred: true, retries: 1 });
+      const at = addressOf(id);
+      await loadChecked(this.#dm, id, at, [{ start: 0, length, type: 'error', params: '' }], this.#timeout, `force: loading an error table into ${id.name}`);
+      try {
+        await resumeChecked(this.#dm, id, at, this.#timeout, `resuming ${id.name}`, 'force: resume');
+      } catch (e2) {
+        // The error table never went live: drop it, the thin stays as it was.
+        await this.#dm.clear(at).catch(() => {});
+        throw e2;
+      }
+      await this.#dm.removeDevice(at, { deferred: true, retries: 1 });
     }
   }
 
@@ -494,11 +529,12 @@ export class ThinPool {
    * metadata device grew. Thin devices stay active. Returns the new status.
    */
   async resize(options: ResizeOptions = {}): Promise<ThinPoolHealthyStatus> {
+    optionsArg(options, 'options', { dataBytes: 'any', metadataBytes: 'any' });
     const grow = { data: options.dataBytes, metadata: options.metadataBytes };
     for (const k of ['data', 'metadata'] as const) {
       const bytes = grow[k];
       if (bytes === undefined) continue;
-      const b = checkU64(bytes, `${k}Bytes`);
+      const b = checkFileBytes(bytes, `${k}Bytes`);
       const loop = this.#loops[k];
       if (!loop) throw new DmOperationError('INVALID_INPUT', `the ${k} device is not a file this pool attached; grow the block device, then call resize() without ${k}Bytes`);
       await this.#io.ensureFile(loop.file, b);
@@ -513,6 +549,7 @@ export class ThinPool {
    * them. `readOnly: true` puts the pool in `ro` mode, `false` back to `rw`.
    */
   async reload(changes: PoolFeatures & { lowWaterMark?: bigint | number } = {}): Promise<ThinPoolHealthyStatus> {
+    optionsArg(changes, 'changes', { ...FEATURE_OPTIONS, lowWaterMark: 'any' });
     const lowWaterMark = changes.lowWaterMark === undefined ? this.#params.lowWaterMark : checkU64(changes.lowWaterMark, 'lowWaterMark');
     const current = this.#params;
     const features = featureFlags({
@@ -524,14 +561,16 @@ export class ThinPool {
     const sectors = await this.#io.sectors(this.#loops.data?.path ?? current.dataDevice);
     const length = sectors - (sectors % BigInt(current.blockSize));
     const address = addressOf(this.#id);
-    await loadChecked(this.#dm, this.#id, address, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), this.#timeout, `loading pool ${this.name}`);
-    try {
-      checkIdentity(this.#id, await bounded(this.#dm.resume(address), this.#timeout, `resuming pool ${this.name}`), 'resume', 'reload: resume');
-    } catch (e) {
-      // The live table stays; drop the loaded one so the pool is as it was.
-      await this.#dm.clear(address).catch(() => {});
-      throw e;
-    }
+    await this.#dm[operationScope](async (undo) => {
+      await loadChecked(this.#dm, this.#id, address, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), this.#timeout, `loading pool ${this.name}`);
+      try {
+        await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming pool ${this.name}`, 'reload: resume', undefined, undo);
+      } catch (e) {
+        // The live table stays; drop the loaded one so the pool is as it was.
+        await clearQuietly(this.#dm, address, undo);
+        throw e;
+      }
+    });
     this.#params = params;
     return this.healthyStatus();
   }
@@ -540,6 +579,7 @@ export class ThinPool {
 
   /** Pool conditions as they change (low water, out of data space, read-only, needs_check, failed). */
   conditions(options: PoolConditionsOptions = {}): AsyncIterableIterator<PoolCondition> {
+    optionsArg(options, 'options', { signal: 'signal', initial: 'boolean' });
     return poolConditions(this.#dm, { name: this.name, uuid: this.uuid, dev: this.dev }, options);
   }
 
@@ -551,6 +591,7 @@ export class ThinPool {
    * metadata device (files are kept): `create` over the same files brings the thins back.
    */
   async destroy(options: { retries?: number } = {}): Promise<void> {
+    optionsArg(options, 'options', { retries: 'any' });
     await this.#dm.removeDevice(addressOf(this.#id), { retries: options.retries });
     for (const k of ['data', 'metadata'] as const) {
       const l = this.#loops[k];
@@ -572,6 +613,18 @@ export class ThinPool {
     return uuid;
   }
 
+  /** The address (by uuid when it has one) of `device` if its table is one thin line over this pool; WRONG_TARGET otherwise. */
+  async #ownThin(device: DeviceId): Promise<DeviceId> {
+    const t = await bounded(this.#dm.table(device), this.#timeout, `table of ${JSON.stringify(device)}`);
+    const line = t.targets[0];
+    const p = t.targets.length === 1 && line && line.type === 'thin' ? parseTarget(line) : undefined;
+    const pool = `${this.#id.dev.major}:${this.#id.dev.minor}`;
+    if (!p || p.type !== 'thin' || p.poolDevice !== pool) {
+      throw new DmOperationError('WRONG_TARGET', `${t.device.name} is not a thin device of pool ${this.name} (its table is ${t.targets.map((l) => l.type).join(', ') || 'empty'})`);
+    }
+    return addressOf(identityOf(t.device));
+  }
+
   async #uuidOf(name: string): Promise<string | null> {
     const i = await this.#dm.info(name);
     return i.exists ? i.uuid || null : null;
@@ -585,27 +638,63 @@ export class ThinPool {
 
   /** Activates the thin briefly (one block, then sized to its highest mapped block) and discards it. */
   async #discardThin(id: number): Promise<void> {
-    const name = `${this.name.slice(0, 100)}-discard-${id}`;
+    const name = discardHelperName(this.name, id);
     const uuid = this.#thinUuid(id);
     const bs = BigInt(this.#params.blockSize);
     const table = (length: bigint) => toTargetSpecs([{ start: 0, length, type: 'thin', poolDevice: `${this.#id.dev.major}:${this.#id.dev.minor}`, deviceId: id }]);
-    const info = await bounded(this.#dm.createDevice({ name, uuid, table: table(bs) }), this.#timeout, `activating thin ${id} to discard it`);
+    const info = await createBounded(this.#dm, { name, uuid, table: table(bs) }, this.#timeout, `activating thin ${id} to discard it`);
     const tid = identityOf(info);
+    const at = addressOf(tid);
+    let failure: { error: unknown } | undefined;
     try {
-      const st = await this.#dm.status({ uuid });
+      const st = await bounded(this.#dm.status(at), this.#timeout, `status of ${name}`);
       checkIdentity(tid, st.device, 'status', 'discard: status');
       const line = st.targets[0];
       const parsed = line ? parseStatus(line) : undefined;
       const highest = parsed && parsed.type === 'thin' && parsed.status.health === 'ok' ? parsed.status.highestMappedSector : null;
       if (highest === null) return;
       const length = ((highest + 1n + bs - 1n) / bs) * bs;
-      checkIdentity(tid, await this.#dm.load({ uuid }, table(length)), 'load', 'discard: load');
-      checkIdentity(tid, await bounded(this.#dm.resume({ uuid }), this.#timeout, `resuming ${name}`), 'resume', 'discard: resume');
+      await loadChecked(this.#dm, tid, at, table(length), this.#timeout, `discard: loading ${name}`);
+      await resumeChecked(this.#dm, tid, at, this.#timeout, `resuming ${name}`, 'discard: resume');
       await this.#io.discard(this.#io.nodePath(info.dev));
+    } catch (e) {
+      failure = { error: e };
+      throw e;
     } finally {
-      await this.#dm.removeDevice({ uuid });
+      // The helper device must go on every path, and its removal must not hide why the
+      // discard failed: a failed remove is tried once more, then attached as cleanupError.
+      await removeHelper(this.#dm, at).catch((cleanup: unknown) => {
+        if (failure) attachCleanupError(failure.error, cleanup);
+        else throw cleanup;
+      });
     }
   }
+}
+
+/** Removes a short-lived helper device: one more attempt after a failure that is not ENXIO (gone). */
+async function removeHelper(dm: DeviceMapper, at: DeviceId): Promise<void> {
+  try {
+    await dm.removeDevice(at);
+  } catch (e) {
+    if (e instanceof DmError && e.errno === ERRNO.ENXIO) return;
+    await dm.removeDevice(at);
+  }
+}
+
+/** `<pool>-discard-<id>`, the pool name cut (by whole characters) so the name fits the kernel's 127 bytes. */
+function discardHelperName(pool: string, id: number): string {
+  const suffix = `-discard-${id}`;
+  let prefix = pool;
+  while (Buffer.byteLength(prefix + suffix) > 127) prefix = [...prefix].slice(0, -1).join('');
+  return prefix + suffix;
+}
+
+/** The address of a ThinDevice given back to `deactivate` (checked: a JavaScript caller may pass anything). */
+function thinDeviceAddress(device: unknown): DeviceId {
+  const d = device !== null && typeof device === 'object' ? device as { uuid?: unknown; name?: unknown } : undefined;
+  if (d && typeof d.uuid === 'string' && d.uuid.length > 0) return { uuid: d.uuid };
+  if (d && d.uuid === null && typeof d.name === 'string' && d.name.length > 0) return { name: d.name };
+  throw new DmOperationError('INVALID_INPUT', 'device must be a ThinDevice (from activate), a thin id or a device name');
 }
 
 function checkSpec(s: unknown, field: string): PoolDeviceSpec {
@@ -613,8 +702,7 @@ function checkSpec(s: unknown, field: string): PoolDeviceSpec {
   if (s && typeof s === 'object' && typeof (s as { file?: unknown }).file === 'string' && (s as { file: string }).file.length > 0) {
     const bytes = (s as { bytes?: unknown }).bytes;
     if (bytes !== undefined) {
-      const b = checkU64(bytes, `${field}.bytes`);
-      if (b % 512n !== 0n || b === 0n) throw new DmOperationError('INVALID_INPUT', `${field}.bytes must be a positive multiple of 512, got ${b}`);
+      const b = checkFileBytes(bytes, `${field}.bytes`);
       return { file: (s as { file: string }).file, bytes: b };
     }
     return { file: (s as { file: string }).file };

@@ -162,8 +162,12 @@ export async function info(ctx: Ctx): Promise<number> {
   const dm = await ctx.dm();
   const infos: DeviceInfo[] = [];
   let rc = 0;
-  for (const id of ids) {
-    const r = await dm.info(id, { inactive: ctx.opts.inactive });
+  // One batch for every device (DeviceMapper.infoMany); the first failure ends the verb, as before.
+  const results = await dm.infoMany(ids, { inactive: ctx.opts.inactive });
+  for (const [i, id] of ids.entries()) {
+    const settled = results[i]!;
+    if (!settled.ok) throw settled.error;
+    const r = settled.value;
     if (!r.exists) {
       ctx.io.stderr(`Device does not exist.${ctx.json ? '' : `  (${describe(ctx, id)}; try: dmctl ls — names are case-sensitive)`}\n`);
       rc = 1;
@@ -199,12 +203,18 @@ async function lines(ctx: Ctx, kind: 'table' | 'status'): Promise<number> {
   const devices: { name: string; targets: DmctlTargetLine[] }[] = [];
   let out = '';
   let rc = 0;
-  for (const id of ids) {
+  // status: one batch for every device (DeviceMapper.statusMany), each failing alone.
+  const batch = kind === 'status' ? await dm.statusMany(ids, { inactive: ctx.opts.inactive, noflush: ctx.opts.noflush }) : undefined;
+  for (const [i, id] of ids.entries()) {
     let r;
     try {
-      r = kind === 'table'
-        ? await dm.table(id, { inactive: ctx.opts.inactive, showKeys: true }) // hidden below, exactly as dmsetup does
-        : await dm.status(id, { inactive: ctx.opts.inactive, noflush: ctx.opts.noflush });
+      if (batch) {
+        const settled = batch[i]!;
+        if (!settled.ok) throw settled.error;
+        r = settled.value;
+      } else {
+        r = await dm.table(id, { inactive: ctx.opts.inactive, showKeys: true }); // hidden below, exactly as dmsetup does
+      }
     } catch (e) {
       if (!multiple) throw e;
       reportDeviceError(ctx, e);

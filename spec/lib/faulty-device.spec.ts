@@ -103,13 +103,16 @@ describe('FaultyDevice', () => {
     const kernel = new SimulatedKernel();
     kernel.addBlockDevice('/dev/loop0', 7, 0, 65536);
     dm = await DeviceMapper.open({ backend: kernel.backend() });
-    const dev = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/loop0', sectors: 65536, timeoutMs: 30 });
+    // The bound is far above what a simulated load takes even on a loaded 2-core CI machine,
+    // so only the held suspend can cross it (30 ms once made the load itself time out).
+    const dev = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/loop0', sectors: 65536, timeoutMs: 400 });
     const orig = dm.suspend.bind(dm);
     let finish!: () => void;
     jest.spyOn(dm, 'suspend').mockImplementation(async (d, o) => { await new Promise<void>((r) => { finish = r; }); return orig(d, o); });
     await expect(dev.failAll()).rejects.toMatchObject({ code: 'TIMEOUT' });
     finish();
-    for (let i = 0; i < 100 && (kernel.devices.get('fd')!.suspended || kernel.devices.get('fd')!.inactive); i++) await new Promise((r) => setImmediate(r));
+    // The undo runs when the late suspend completes: poll by time (bounded), not by a count of turns.
+    for (let i = 0; i < 1000 && (kernel.devices.get('fd')!.suspended || kernel.devices.get('fd')!.inactive); i++) await new Promise((r) => setTimeout(r, 5));
     expect(kernel.devices.get('fd')!.suspended).toBe(false);
     expect(await dev.mode()).toEqual({ kind: 'passthrough' });
   });

@@ -12,6 +12,11 @@ import { failure, hostileValues, validValue, ZERO, type Kind, type Slot } from '
 const device: Slot = { kind: 'device' };
 const targets: Slot = { kind: 'targets' };
 const opts = (keys: Record<string, Kind>): Slot => ({ kind: 'object', keys });
+/** A batch's device list: not an array, holes, and every hostile device inside an array. */
+const devices: Slot = {
+  kind: 'custom', valid: ['hx'],
+  hostile: [undefined, null, 'hx', {}, { length: 1, 0: 'hx' }, [, 'hx'], ...hostileValues(device).map((d) => ['hx', d.value])],
+};
 
 /**
  * Every method of DeviceMapper.prototype and what its arguments take. A method missing
@@ -29,6 +34,8 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   suspend: [device, opts({ noflush: 'boolean', skipLockfs: 'boolean' })],
   resume: [device, opts({ noflush: 'boolean', skipLockfs: 'boolean' })],
   info: [device, opts({ inactive: 'boolean' })],
+  infoMany: [devices, opts({ inactive: 'boolean' })],
+  statusMany: [devices, opts({ inactive: 'boolean', noflush: 'boolean' })],
   infoSync: [device, opts({ inactive: 'boolean' })],
   wait: [device, opts({ eventNr: 'uint', table: 'boolean', inactive: 'boolean', noflush: 'boolean', signal: 'signal' })],
   load: [device, targets, opts({ readOnly: 'boolean', secure: 'boolean' })],

@@ -1,0 +1,351 @@
+/**
+ * The ioctl engine: one worker thread (node:worker_threads) that owns koffi calls on its own
+ * control fd and takes requests through a SharedArrayBuffer ring, io_uring style.
+ *
+ * Why: koffi's `.async` path is one libuv thread-pool round trip per ioctl, measured at
+ * 1.1–2.2 ms under TCG against ~10 µs for the same ioctl called sync (bench/README.md §1).
+ * Here the main thread copies a request into a shared slot and rings a doorbell
+ * (`Atomics.notify`, once per tick however many calls were submitted in it); the worker,
+ * parked in `Atomics.wait`, drains the ring and issues the ioctls back to back; the main
+ * thread waits for completions with `Atomics.waitAsync`, so it never blocks and one
+ * wake-up carries every completion that is ready. A slow ioctl (a remove's RCU teardown)
+ * holds the engine's own thread, never one of libuv's four pool threads.
+ *
+ * Memory and secrets: each slot is a fixed-size region of one shared data buffer. The
+ * caller's buffer is copied in, the reply copied back out, and the slot's bytes are
+ * zero-filled before the slot is reused — always, since a request may carry key material
+ * (docs/secrets.md). Buffers larger than a slot are not the engine's: the transport sends
+ * them on the fallback path.
+ *
+ * Failure: if the worker dies, every call in it rejects with `DmEngineError` (it may or may
+ * not have reached the kernel) and the engine stays dead; the transport then uses the
+ * fallback path. One engine per control-node path per process (like libuv's pool, it is a
+ * process resource); it keeps the process alive only while calls are in it.
+ *
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import * as fs from 'node:fs';
+import { DmEngineError } from './errors.js';
+import type { IoctlResult } from './types.js';
+
+// Int32 indices of the control block.
+const SUB_TAIL = 0; // written by the main thread: submissions published
+const SUB_HEAD = 1; // advanced by the worker: submissions taken
+const COMP_SEQ = 2; // bumped by the worker: completions published (main waits on it)
+const STOP = 3; // set by the main thread: exit once the ring is empty
+const READY = 4; // set by the worker once its ioctl is bound (koffi loaded): see `ready`
+const RING = 5; // then `slots` slot indices, then META_INTS per slot
+const META_INTS = 5; // state, request, length, ret, errno
+const FREE = 0, SUBMITTED = 1, DONE = 2, TAKEN = 3;
+
+/** `Atomics.waitAsync` (ES2024; in Node since 16), typed here since the project's lib is older. */
+type WaitAsync = (a: Int32Array, i: number, v: number) => { async: false; value: string } | { async: true; value: Promise<string> };
+const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+
+/** Options of {@link IoctlEngine.start}. */
+export interface EngineOptions {
+  /** The control fd the worker issues ioctls on (the engine owns it and closes it). */
+  readonly fd: number;
+  /** libc's file name (from `loadLibc().name`), loaded again in the worker. */
+  readonly libc: string;
+  /** Slots in flight at once (a power of two; default 128, the runner's async limit). More calls wait in a queue. */
+  readonly slots?: number;
+  /** Bytes per slot (default 16 KiB, the default dm buffer): larger buffers are not accepted. */
+  readonly slotSize?: number;
+  /**
+   * Test hook: the body of a `function (request, buf, fd)` returning `[ret, errno]`, run in
+   * the worker instead of koffi's ioctl (the unit tests' fake kernel: delays, errnos,
+   * crashes). koffi is not loaded then.
+   */
+  readonly fakeIoctl?: string;
+}
+
+interface Pending { slot: number; buf: Uint8Array; resolve: (r: IoctlResult) => void; reject: (e: unknown) => void }
+interface Queued { request: number; buf: Uint8Array; resolve: (r: IoctlResult) => void; reject: (e: unknown) => void }
+
+/**
+ * The worker's source, run with `eval: true` so that it needs no file of its own: it works
+ * alike from dist/ (ESM) and under jest (CommonJS from TypeScript), and needs no
+ * `import.meta`. Plain ES2020, CommonJS `require`.
+ */
+const WORKER_SOURCE = String.raw`
+'use strict';
+// process.getBuiltinModule, not require: an eval worker is ESM when the process was started
+// with --input-type=module, CommonJS otherwise.
+const { workerData } = process.getBuiltinModule('node:worker_threads');
+const { ctl, data, slots, slotSize, fd, koffiPath, libc, fake } = workerData;
+const I = new Int32Array(ctl);
+const D = new Uint8Array(data);
+const SUB_TAIL = 0, SUB_HEAD = 1, COMP_SEQ = 2, STOP = 3, READY = 4, RING = 5, META = 5 + slots, DONE = 2, TAKEN = 3;
+let call;
+if (fake) {
+  call = new Function('request', 'buf', 'fd', fake);
+} else {
+  const koffi = process.getBuiltinModule('node:module').createRequire(koffiPath)(koffiPath);
+  const lib = koffi.load(libc);
+  const ioctl = lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)');
+  // errno read right after the call, on this thread (ffi/libc.ts does the same on the main one).
+  call = (request, buf) => { const ret = ioctl(fd, request, buf); return [ret, ret < 0 ? koffi.errno() : 0]; };
+}
+Atomics.store(I, READY, 1);
+const mask = slots - 1;
+let sinceNotify = 0;
+for (;;) {
+  const head = Atomics.load(I, SUB_HEAD);
+  const tail = Atomics.load(I, SUB_TAIL);
+  if (head === tail) {
+    if (sinceNotify > 0) { sinceNotify = 0; Atomics.add(I, COMP_SEQ, 1); Atomics.notify(I, COMP_SEQ); }
+    if (Atomics.load(I, STOP) === 1) break;
+    Atomics.wait(I, SUB_TAIL, tail);
+    continue;
+  }
+  const slot = I[RING + (head & mask)];
+  Atomics.store(I, SUB_HEAD, (head + 1) | 0);
+  const m = META + slot * 5;
+  const request = I[m + 1] >>> 0;
+  const len = I[m + 2];
+  Atomics.store(I, m, TAKEN); // from here the call may reach the kernel
+  const r = call(request, D.subarray(slot * slotSize, slot * slotSize + len), fd);
+  I[m + 3] = r[0];
+  I[m + 4] = r[1];
+  Atomics.store(I, m, DONE);
+  // Publish completions in groups while more work is queued (fewer main-thread wake-ups),
+  // at once when the ring is empty (above) or every 16 calls.
+  if (++sinceNotify >= 16 || Atomics.load(I, SUB_TAIL) === ((head + 1) | 0)) {
+    sinceNotify = 0;
+    Atomics.add(I, COMP_SEQ, 1);
+    Atomics.notify(I, COMP_SEQ);
+  }
+}
+`;
+
+/** This module's file, to resolve koffi from (no `import.meta`: see ARCHITECTURE.md). */
+function hereFile(): string {
+  if (typeof __filename === 'string') return __filename;
+  // ESM: the first stack frame (this function) names this module's file URL, as
+  // `at hereFile (file:///…/engine.js:LINE:COL)`; cut the URL out and drop `:LINE:COL`.
+  const stack = new Error().stack ?? '';
+  const start = stack.indexOf('file://');
+  if (start < 0) throw new DmEngineError('cannot locate the engine module to resolve koffi from', false);
+  let end = start;
+  while (end < stack.length && stack[end] !== ')' && stack[end] !== '\n' && stack[end] !== ' ') end++;
+  let url = stack.slice(start, end);
+  for (let i = 0; i < 2; i++) url = url.slice(0, url.lastIndexOf(':'));
+  return url;
+}
+
+/** An ioctl engine: see the module comment. */
+export class IoctlEngine {
+  readonly #I: Int32Array;
+  readonly #D: Uint8Array;
+  readonly #slots: number;
+  readonly slotSize: number;
+  readonly #worker: Worker;
+  readonly #fd: number;
+  readonly #free: number[] = [];
+  readonly #pending = new Map<number, Pending>();
+  readonly #queue: Queued[] = [];
+  #dead: DmEngineError | undefined;
+  #stopping = false;
+  #waiting = false;
+  #doorbell = false;
+  /** Main-thread wake-ups that found completions (observability: bench, tests). */
+  wakeups = 0;
+  /** Calls completed through the ring. */
+  completed = 0;
+
+  private constructor(opts: EngineOptions) {
+    const slots = opts.slots ?? 128;
+    if (slots < 1 || (slots & (slots - 1)) !== 0) throw new RangeError(`engine slots must be a power of two, got ${slots}`);
+    this.#slots = slots;
+    this.slotSize = opts.slotSize ?? 16 * 1024;
+    this.#fd = opts.fd;
+    this.#I = new Int32Array(new SharedArrayBuffer((RING + slots + slots * META_INTS) * 4));
+    this.#D = new Uint8Array(new SharedArrayBuffer(slots * this.slotSize));
+    for (let i = slots - 1; i >= 0; i--) this.#free.push(i);
+    const koffiPath = opts.fakeIoctl === undefined ? createRequire(hereFile()).resolve('koffi') : '';
+    this.#worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { ctl: this.#I.buffer, data: this.#D.buffer, slots, slotSize: this.slotSize, fd: opts.fd, koffiPath, libc: opts.libc, fake: opts.fakeIoctl },
+      // The worker needs none of the process's stdin; its stdout/stderr go to the parent's.
+      stdin: false,
+    });
+    this.#worker.unref();
+    this.#worker.on('error', (e) => this.#die(`the ioctl engine's worker failed: ${String(e)}`, e));
+    this.#worker.on('exit', (code) => {
+      if (!this.#stopping || this.#pending.size > 0) this.#die(`the ioctl engine's worker exited (code ${code})`);
+    });
+  }
+
+  /** Starts an engine on `fd` (which it then owns). */
+  static start(opts: EngineOptions): IoctlEngine {
+    return new IoctlEngine(opts);
+  }
+
+  /** Whether calls can still be submitted (false once the worker died or close() was called). */
+  get alive(): boolean { return this.#dead === undefined && !this.#stopping; }
+
+  /**
+   * Whether the worker has started and bound its ioctl (loading koffi in a fresh thread took
+   * about 2 s under TCG, bench/README.md): calls submitted before wait in the ring until then.
+   */
+  get ready(): boolean { return Atomics.load(this.#I, READY) === 1; }
+
+  /** Calls submitted and not yet completed, plus those queued for a slot. */
+  get inFlight(): number { return this.#pending.size + this.#queue.length; }
+
+  /** The shared data memory (test hook: proves slots are wiped). */
+  get sharedBytes(): Uint8Array { return this.#D; }
+
+  /**
+   * `ioctl(fd, request, buf)` on the engine's thread. `buf` is copied into a slot and the
+   * reply copied back into it before the promise resolves; do not touch `buf` meanwhile.
+   * Rejects with `DmEngineError` when the worker is dead, or dies with the call in it.
+   */
+  ioctl(request: number, buf: Uint8Array): Promise<IoctlResult> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    if (this.#stopping) return Promise.reject(new DmEngineError('the ioctl engine is closed', false));
+    if (buf.byteLength > this.slotSize) return Promise.reject(new RangeError(`buffer of ${buf.byteLength} bytes exceeds the engine's slot size ${this.slotSize}`));
+    return new Promise<IoctlResult>((resolve, reject) => {
+      const q: Queued = { request: request >>> 0, buf, resolve, reject };
+      if (this.#free.length > 0) this.#submit(q);
+      else this.#queue.push(q);
+    });
+  }
+
+  #submit(q: Queued): void {
+    const slot = this.#free.pop()!;
+    const I = this.#I;
+    const off = slot * this.slotSize;
+    this.#D.set(q.buf, off);
+    const m = RING + this.#slots + slot * META_INTS;
+    I[m + 1] = q.request | 0;
+    I[m + 2] = q.buf.byteLength;
+    Atomics.store(I, m, SUBMITTED);
+    const tail = Atomics.load(I, SUB_TAIL);
+    I[RING + (tail & (this.#slots - 1))] = slot;
+    Atomics.store(I, SUB_TAIL, (tail + 1) | 0);
+    if (this.#pending.size === 0) this.#worker.ref(); // a call in flight keeps the process alive
+    this.#pending.set(slot, { slot, buf: q.buf, resolve: q.resolve, reject: q.reject });
+    // One doorbell per tick, however many calls this tick submitted.
+    if (!this.#doorbell) {
+      this.#doorbell = true;
+      queueMicrotask(() => {
+        this.#doorbell = false;
+        Atomics.notify(this.#I, SUB_TAIL, 1);
+      });
+    }
+    this.#wait();
+  }
+
+  /** Keeps one `Atomics.waitAsync` pending while calls are in flight. */
+  #wait(): void {
+    if (this.#waiting) return;
+    this.#waiting = true;
+    for (;;) {
+      // Read the sequence first, then reap: a call completed before the read is settled by
+      // this reap, one completed after it changes the sequence and wakes the waitAsync.
+      const seen = Atomics.load(this.#I, COMP_SEQ);
+      this.#reap();
+      if (this.#pending.size === 0 || this.#dead) break;
+      const r = waitAsync!(this.#I, COMP_SEQ, seen);
+      if (r.async) {
+        void r.value.then(() => {
+          this.#waiting = false;
+          this.#wait();
+        });
+        return;
+      }
+    }
+    this.#waiting = false;
+  }
+
+  /** Settles every completed slot, wipes it, frees it, and submits queued calls. */
+  #reap(resubmit = true): void {
+    if (this.#dead) return;
+    const I = this.#I;
+    const base = RING + this.#slots;
+    let found = 0;
+    for (const p of this.#pending.values()) {
+      const m = base + p.slot * META_INTS;
+      if (Atomics.load(I, m) !== DONE) continue;
+      found++;
+      const off = p.slot * this.slotSize;
+      const len = p.buf.byteLength;
+      p.buf.set(this.#D.subarray(off, off + len));
+      this.#D.fill(0, off, off + len); // a slot never keeps a request's or reply's bytes
+      const result: IoctlResult = { ret: I[m + 3]!, errno: I[m + 4]! };
+      Atomics.store(I, m, FREE);
+      this.#pending.delete(p.slot);
+      this.#free.push(p.slot);
+      this.completed++;
+      p.resolve(result);
+    }
+    if (found > 0) this.wakeups++;
+    if (!resubmit) return;
+    while (this.#free.length > 0 && this.#queue.length > 0) this.#submit(this.#queue.shift()!);
+    if (this.#pending.size === 0) {
+      this.#worker.unref();
+      if (this.#stopping) this.#finish();
+    }
+  }
+
+  #die(message: string, cause?: unknown): void {
+    if (this.#dead) return;
+    // Calls the worker finished before it died have their results: those still count.
+    this.#reap(false);
+    const notSent = new DmEngineError(message, false, cause);
+    this.#dead = notSent;
+    const base = RING + this.#slots;
+    for (const p of this.#pending.values()) {
+      this.#D.fill(0, p.slot * this.slotSize, p.slot * this.slotSize + p.buf.byteLength);
+      // Only a call the worker had taken may have reached the kernel.
+      const taken = Atomics.load(this.#I, base + p.slot * META_INTS) === TAKEN;
+      p.reject(taken ? new DmEngineError(message, true, cause) : notSent);
+    }
+    this.#pending.clear();
+    for (const q of this.#queue.splice(0)) q.reject(notSent);
+    this.#worker.unref();
+    this.#closeFd();
+  }
+
+  /**
+   * Stops the engine once the calls in it (queued ones too) have completed, then closes its
+   * fd; later calls reject. Idempotent.
+   */
+  close(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    if (this.#pending.size === 0 && this.#queue.length === 0) this.#finish();
+  }
+
+  /** Kills the worker at once (test hook: a crash with calls in it). */
+  kill(): Promise<number> {
+    return this.#worker.terminate();
+  }
+
+  #finish(): void {
+    Atomics.store(this.#I, STOP, 1);
+    Atomics.notify(this.#I, SUB_TAIL, 1);
+    this.#D.fill(0);
+    if (!this.#dead) this.#closeFd();
+  }
+
+  #fdClosed = false;
+  #closeFd(): void {
+    if (this.#fdClosed || this.#fd < 0) return;
+    this.#fdClosed = true;
+    // Only once no call is in the worker: the number could be reused by an unrelated open().
+    try { fs.closeSync(this.#fd); } catch { /* EINTR/EIO: the fd is gone either way */ }
+  }
+}
+
+/**
+ * Whether the engine can run here: worker threads, SharedArrayBuffer and
+ * `Atomics.waitAsync` (Node ≥ 16) are all present.
+ */
+export function engineSupported(): boolean {
+  return typeof SharedArrayBuffer === 'function' && typeof waitAsync === 'function' && typeof Worker === 'function';
+}

@@ -1,0 +1,247 @@
+// The ioctl engine's ring (ffi/engine.ts) against a fake ioctl run in its worker, and the
+// transport's engine/pool paths against /dev/null (ENOTTY) with the real koffi in the worker.
+import * as fs from 'node:fs';
+import { describe, expect, test } from '@jest/globals';
+import { IoctlEngine } from '../../ffi/engine.js';
+import { engineOf, openControl } from '../../ffi/control.js';
+import { DmEngineError, ERRNO } from '../../ffi/errors.js';
+
+const linux = process.platform === 'linux';
+const onLinux = linux ? describe : describe.skip;
+
+/**
+ * The fake kernel, run in the worker: byte 0 says what to do. 1 = reply: add 1 to every
+ * byte and return the request code as ret; 2 = fail with errno buf[1]; 3 = sleep buf[1]*10 ms
+ * then reply as 1; 0xEE = crash the worker.
+ */
+const FAKE = `
+  const op = buf[0];
+  if (op === 0xEE) process.exit(3);
+  if (op === 2) return [-1, buf[1]];
+  if (op === 3) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, buf[1] * 10);
+  for (let i = 1; i < buf.length; i++) buf[i] = (buf[i] + 1) & 255;
+  return [request & 0x7fffffff, 0];
+`;
+
+function devNull(): number {
+  return fs.openSync('/dev/null', 'r');
+}
+
+function fdOpen(fd: number): boolean {
+  try { fs.fstatSync(fd); return true; } catch { return false; }
+}
+
+function engine(slots = 8): IoctlEngine {
+  return IoctlEngine.start({ fd: devNull(), libc: '', slots, slotSize: 256, fakeIoctl: FAKE });
+}
+
+describe('IoctlEngine ring', () => {
+  test('ready: false at start, true once the worker has bound its ioctl; calls made before wait for it', async () => {
+    const e = engine();
+    try {
+      expect(e.ready).toBe(false);
+      const buf = new Uint8Array([1, 5]);
+      expect(await e.ioctl(7, buf)).toEqual({ ret: 7, errno: 0 });
+      expect(e.ready).toBe(true);
+    } finally {
+      e.close();
+    }
+  });
+
+  test('many concurrent callers each get their own reply (more callers than slots)', async () => {
+    const e = engine(4);
+    try {
+      const bufs = Array.from({ length: 300 }, (_, i) => {
+        const b = new Uint8Array(1 + (i % 200));
+        b[0] = 1;
+        b.fill(i & 255, 1);
+        return b;
+      });
+      const rs = await Promise.all(bufs.map((b, i) => e.ioctl(1000 + i, b)));
+      rs.forEach((r, i) => expect(r).toEqual({ ret: 1000 + i, errno: 0 }));
+      bufs.forEach((b, i) => { for (let j = 1; j < b.length; j++) expect(b[j]).toBe((i + 1) & 255); });
+      expect(e.completed).toBe(300);
+      // Completions are reaped in groups: fewer wake-ups than calls.
+      expect(e.wakeups).toBeLessThan(300);
+    } finally {
+      e.close();
+    }
+  });
+
+  test('errno comes back per call, mixed with successes', async () => {
+    const e = engine();
+    try {
+      const rs = await Promise.all([
+        e.ioctl(7, Uint8Array.of(2, ERRNO.EBUSY)),
+        e.ioctl(8, Uint8Array.of(1, 0)),
+        e.ioctl(9, Uint8Array.of(2, ERRNO.ENXIO)),
+      ]);
+      expect(rs).toEqual([{ ret: -1, errno: ERRNO.EBUSY }, { ret: 8, errno: 0 }, { ret: -1, errno: ERRNO.ENXIO }]);
+    } finally {
+      e.close();
+    }
+  });
+
+  test('a slow ioctl does not block the event loop, and later calls complete after it', async () => {
+    const e = engine();
+    try {
+      const order: string[] = [];
+      const slow = e.ioctl(1, Uint8Array.of(3, 30)).then(() => order.push('slow'));
+      const fast = e.ioctl(2, Uint8Array.of(1, 0)).then(() => order.push('fast'));
+      await new Promise((r) => setImmediate(r));
+      order.push('event loop');
+      await Promise.all([slow, fast]);
+      expect(order).toEqual(['event loop', 'slow', 'fast']);
+    } finally {
+      e.close();
+    }
+  });
+
+  test('close() mid-call drains the calls in it, then refuses new ones and closes the fd', async () => {
+    const fd = devNull();
+    const e = IoctlEngine.start({ fd, libc: '', slots: 2, slotSize: 64, fakeIoctl: FAKE });
+    const calls = Array.from({ length: 5 }, (_, i) => e.ioctl(i, Uint8Array.of(3, 2)));
+    e.close();
+    expect(e.alive).toBe(false);
+    await expect(e.ioctl(9, Uint8Array.of(1))).rejects.toBeInstanceOf(DmEngineError);
+    expect(fdOpen(fd)).toBe(true); // calls still in the worker: the fd stays open
+    const rs = await Promise.all(calls);
+    rs.forEach((r, i) => expect(r).toEqual({ ret: i, errno: 0 }));
+    expect(fdOpen(fd)).toBe(false);
+  });
+
+  test('a worker crash rejects the calls in it with DmEngineError, and every later call', async () => {
+    const e = engine();
+    const before = e.ioctl(1, Uint8Array.of(3, 5));
+    const crash = e.ioctl(2, Uint8Array.of(0xee));
+    const after = e.ioctl(3, Uint8Array.of(1));
+    const settled = await Promise.allSettled([before, crash, after]);
+    expect(settled[0]).toEqual({ status: 'fulfilled', value: { ret: 1, errno: 0 } });
+    for (const s of settled.slice(1)) {
+      expect(s.status).toBe('rejected');
+      expect((s as PromiseRejectedResult).reason).toBeInstanceOf(DmEngineError);
+      expect((s as PromiseRejectedResult).reason.code).toBe('DM_ENGINE');
+    }
+    // The crashing call had been taken by the worker (it may have reached the kernel); the
+    // one behind it had not (the transport may send it on the pool path).
+    expect((settled[1] as PromiseRejectedResult).reason.sent).toBe(true);
+    expect((settled[2] as PromiseRejectedResult).reason.sent).toBe(false);
+    expect(e.alive).toBe(false);
+    await expect(e.ioctl(4, Uint8Array.of(1))).rejects.toBeInstanceOf(DmEngineError);
+  });
+
+  test('a worker that fails to start rejects its calls as not sent', async () => {
+    const e = IoctlEngine.start({ fd: devNull(), libc: '', slots: 2, slotSize: 64, fakeIoctl: 'this is not JavaScript (' });
+    const calls = [e.ioctl(1, Uint8Array.of(1)), e.ioctl(2, Uint8Array.of(1)), e.ioctl(3, Uint8Array.of(1))];
+    for (const c of calls) {
+      const err = await c.catch((x: unknown) => x);
+      expect(err).toBeInstanceOf(DmEngineError);
+      expect((err as DmEngineError).sent).toBe(false);
+    }
+  });
+
+  test('shared memory holds no byte of a request or reply once the call settled (keys: docs/secrets.md)', async () => {
+    const e = engine(2);
+    try {
+      const key = new Uint8Array(200).fill(0xab);
+      key[0] = 1;
+      const fail = new Uint8Array(200).fill(0xcd);
+      fail[0] = 2;
+      fail[1] = ERRNO.EINVAL;
+      await Promise.all([e.ioctl(1, key), e.ioctl(2, fail), e.ioctl(3, key.slice())]);
+      expect(e.sharedBytes.every((b) => b === 0)).toBe(true);
+      expect(key[5]).toBe(0xac); // the reply did come back into the caller's buffer
+    } finally {
+      e.close();
+    }
+  });
+
+  test('a crash with a key in a slot leaves no byte of it in shared memory', async () => {
+    const e = engine(2);
+    const key = new Uint8Array(100).fill(0xab);
+    key[0] = 3;
+    key[1] = 20;
+    const inFlight = e.ioctl(1, key);
+    const crash = e.ioctl(2, Uint8Array.of(0xee));
+    await Promise.allSettled([inFlight, crash]);
+    await expect(crash).rejects.toBeInstanceOf(DmEngineError);
+    expect(e.sharedBytes.every((b) => b === 0)).toBe(true);
+  });
+
+  test('a buffer larger than a slot is refused (the transport sends it on the pool path)', async () => {
+    const e = engine();
+    try {
+      await expect(e.ioctl(1, new Uint8Array(257))).rejects.toBeInstanceOf(RangeError);
+    } finally {
+      e.close();
+    }
+  });
+});
+
+onLinux('transport: engine path, pool fallback (koffi in the worker, /dev/null answers ENOTTY)', () => {
+  test("asyncPath 'engine': ioctlAsync goes through the engine; after the worker dies, through the pool, same errno", async () => {
+    const t = await openControl('/dev/null', { asyncPath: 'engine' });
+    try {
+      const buf = new Uint8Array(312);
+      expect(await t.ioctlAsync(0xc138fd00, buf)).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      const e = engineOf('/dev/null')!;
+      expect(e).toBeDefined();
+      expect(e.completed).toBe(1);
+      await e.kill();
+      await new Promise((r) => setImmediate(r));
+      expect(e.alive).toBe(false);
+      expect(await t.ioctlAsync(0xc138fd00, buf)).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(e.completed).toBe(1); // that one went through the pool
+    } finally {
+      t.close();
+    }
+  });
+
+  test("asyncPath 'auto' (the default): single calls on the pool, batches and waits on the engine; batches take the pool until the engine is ready", async () => {
+    const t = await openControl('/dev/full');
+    try {
+      const buf = new Uint8Array(312);
+      expect(await t.ioctlAsync(0xc138fd00, buf)).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(await t.ioctlAsync(0xc138fd00, buf, 'single')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(engineOf('/dev/full')).toBeUndefined(); // singles never started it
+      // The first batch call starts the engine and, while its worker loads koffi, takes the pool.
+      expect(await t.ioctlAsync(0xc138fd00, buf, 'batch')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      const e = engineOf('/dev/full')!;
+      expect(e).toBeDefined();
+      expect(e.completed).toBe(0);
+      for (let i = 0; i < 1000 && !e.ready; i++) await new Promise((r) => setTimeout(r, 10)); // hang guard: 10 s
+      expect(e.ready).toBe(true);
+      expect(await t.ioctlAsync(0xc138fd00, buf, 'batch')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(e.completed).toBe(1);
+      expect(await t.ioctlAsync(0xc138fd00, buf, 'wait')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(e.completed).toBe(2);
+      expect(await t.ioctlAsync(0xc138fd00, buf)).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(e.completed).toBe(2);
+    } finally {
+      t.close();
+      await engineOf('/dev/full')?.kill();
+    }
+  });
+
+  test("asyncPath 'auto': a wait goes to the engine even before it is ready (it never holds a pool thread)", async () => {
+    const t = await openControl('/dev/random');
+    try {
+      expect((await t.ioctlAsync(0xc138fd00, new Uint8Array(312), 'wait')).ret).toBe(-1);
+      expect(engineOf('/dev/random')!.completed).toBe(1);
+    } finally {
+      t.close();
+      await engineOf('/dev/random')?.kill();
+    }
+  });
+
+  test("asyncPath 'pool' never starts an engine, not for a batch either", async () => {
+    const t = await openControl('/dev/zero', { asyncPath: 'pool' });
+    try {
+      expect(await t.ioctlAsync(0xc138fd00, new Uint8Array(312))).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(await t.ioctlAsync(0xc138fd00, new Uint8Array(312), 'batch')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
+      expect(engineOf('/dev/zero')).toBeUndefined();
+    } finally {
+      t.close();
+    }
+  });
+});

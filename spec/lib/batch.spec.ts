@@ -1,0 +1,143 @@
+// infoMany / statusMany: one result per device in order, partial failure per entry, argument
+// shape checked before any ioctl, and the calls of a batch in flight together.
+import { describe, expect, test } from '@jest/globals';
+import { DeviceMapper, DmArgumentError, DmCodecError, DmError, type AsyncCallKind, type Backend } from '../../lib/index.js';
+import { requestCode } from '../../codec/index.js';
+import { SimulatedKernel } from '../../lib/testing/index.js';
+
+const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
+
+/** A backend over the simulator that records how many async ioctls are in flight at once. */
+function tracking(kernel: SimulatedKernel): { backend: Backend; peak: () => number; asyncCalls: () => number; kinds: [number, AsyncCallKind | undefined][] } {
+  const base = kernel.backend();
+  let inFlight = 0, peak = 0, calls = 0;
+  const kinds: [number, AsyncCallKind | undefined][] = [];
+  return {
+    peak: () => peak,
+    asyncCalls: () => calls,
+    kinds,
+    backend: {
+      ...base,
+      async openControl() {
+        const t = await base.openControl();
+        return {
+          get fd() { return t.fd; },
+          ioctl: (r, b) => t.ioctl(r, b),
+          ioctlAsync: async (r, b, kind) => {
+            calls++;
+            kinds.push([r, kind]);
+            peak = Math.max(peak, ++inFlight);
+            try {
+              await new Promise((res) => setImmediate(res));
+              return await t.ioctlAsync(r, b);
+            } finally {
+              inFlight--;
+            }
+          },
+          close: () => t.close(),
+        };
+      },
+    },
+  };
+}
+
+describe('batched calls', () => {
+  test("open(): asyncPath is 'auto', 'engine' or 'pool'; anything else is a DmArgumentError before any ioctl", async () => {
+    const kernel = new SimulatedKernel();
+    for (const asyncPath of ['auto', 'engine', 'pool'] as const) (await DeviceMapper.open({ backend: kernel.backend(), asyncPath })).close();
+    for (const bad of ['Auto', 'worker', '']) {
+      await expect(DeviceMapper.open({ backend: kernel.backend(), asyncPath: bad as 'auto' })).rejects.toBeInstanceOf(DmArgumentError);
+    }
+  });
+
+  test("each async call tells the transport what it is: 'batch' (infoMany, statusMany), 'wait' (DM_DEV_WAIT), 'single' (the rest)", async () => {
+    // The transport's asyncPath 'auto' routes by this (ffi/control.ts): batches and waits to the
+    // ioctl engine, single calls to libuv's pool.
+    const kernel = new SimulatedKernel();
+    const tr = tracking(kernel);
+    const dm = await DeviceMapper.open({ backend: tr.backend });
+    try {
+      await dm.createDevice({ name: 'a', table: zero });
+      await dm.createDevice({ name: 'b', table: zero });
+      const singles = tr.kinds.splice(0);
+      expect(singles.length).toBeGreaterThan(0);
+      expect(singles.every(([, k]) => k === 'single')).toBe(true);
+      await dm.infoMany(['a', 'b']);
+      await dm.statusMany(['a', 'b']);
+      expect(tr.kinds.splice(0)).toEqual([
+        [requestCode('info'), 'batch'], [requestCode('info'), 'batch'],
+        [requestCode('status'), 'batch'], [requestCode('status'), 'batch'],
+      ]);
+      const { eventNr } = await dm.info('a') as { eventNr: number };
+      const waiting = dm.wait('a', { eventNr });
+      await new Promise((r) => setTimeout(r, 20));
+      await dm.rename('a', { newName: 'a2' });
+      await waiting;
+      expect(tr.kinds.filter(([r]) => r === requestCode('wait'))).toEqual([[requestCode('wait'), 'wait']]);
+      expect(tr.kinds.filter(([r]) => r === requestCode('rename'))).toEqual([[requestCode('rename'), 'single']]);
+    } finally {
+      dm.close();
+    }
+  });
+
+  test('infoMany: one entry per device in order; a missing one is { exists: false }, a bad name fails alone', async () => {
+    const kernel = new SimulatedKernel();
+    const tr = tracking(kernel);
+    const dm = await DeviceMapper.open({ backend: tr.backend });
+    try {
+      for (const n of ['a', 'b', 'c']) await dm.createDevice({ name: n, table: zero });
+      const before = tr.asyncCalls();
+      const r = await dm.infoMany(['a', 'gone', { name: 'x'.repeat(200) }, 'c', 'b']);
+      expect(r.map((e) => e.ok)).toEqual([true, true, false, true, true]);
+      expect(r[0]).toMatchObject({ ok: true, value: { exists: true, name: 'a' } });
+      expect(r[1]).toEqual({ ok: true, value: { exists: false } });
+      expect((r[2] as { error: unknown }).error).toBeInstanceOf(DmCodecError);
+      expect(r[3]).toMatchObject({ ok: true, value: { name: 'c' } });
+      expect(r[4]).toMatchObject({ ok: true, value: { name: 'b' } });
+      expect(tr.asyncCalls() - before).toBe(4); // the bad name never reached the kernel
+      expect(tr.peak()).toBeGreaterThanOrEqual(4); // submitted together, not one after another
+    } finally {
+      dm.close();
+    }
+  });
+
+  test('statusMany: a device removed since the list fails alone with its DmError', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    try {
+      const names = Array.from({ length: 300 }, (_, i) => `s${i}`);
+      for (const n of names) await dm.createDevice({ name: n, table: zero });
+      await dm.remove('s7');
+      const r = await dm.statusMany(names);
+      expect(r).toHaveLength(300);
+      r.forEach((e, i) => {
+        if (i === 7) {
+          expect(e.ok).toBe(false);
+          expect((e as { error: unknown }).error).toBeInstanceOf(DmError);
+          expect(((e as { error: DmError }).error).errno).toBe(6); // ENXIO
+        } else {
+          expect(e).toMatchObject({ ok: true, value: { device: { name: names[i] }, targets: [{ type: 'zero' }] } });
+        }
+      });
+    } finally {
+      dm.close();
+    }
+  });
+
+  test('a malformed entry throws DmArgumentError before any ioctl; an empty batch is empty', async () => {
+    const kernel = new SimulatedKernel();
+    const tr = tracking(kernel);
+    const dm = await DeviceMapper.open({ backend: tr.backend });
+    try {
+      const before = tr.asyncCalls();
+      await expect(dm.statusMany(['a', { name: 'b', uuid: 'c' } as never])).rejects.toBeInstanceOf(DmArgumentError);
+      await expect(dm.infoMany('a' as never)).rejects.toBeInstanceOf(DmArgumentError);
+      // eslint-disable-next-line no-sparse-arrays
+      await expect(dm.infoMany([, 'a'] as never)).rejects.toBeInstanceOf(DmArgumentError);
+      expect(tr.asyncCalls()).toBe(before);
+      expect(await dm.infoMany([])).toEqual([]);
+    } finally {
+      dm.close();
+    }
+  });
+});

@@ -68,10 +68,13 @@ function routesToEngine(path: AsyncPath, kind: AsyncCallKind = 'single'): boolea
 const engines = new Map<string, IoctlEngine | undefined>();
 
 function engineFor(path: string, libc: Libc): IoctlEngine | undefined {
-  let e = engines.get(path);
-  if (e?.alive) return e;
-  if (engines.has(path) && e === undefined) return undefined; // could not start: pool path
-  if (e) return undefined; // died: the pool path from now on (docs: DmEngineError)
+  if (engines.has(path)) {
+    // Tried before: the engine while it lives; once it could not start (undefined) or died
+    // (docs: DmEngineError), the pool path from now on.
+    const e = engines.get(path);
+    return e?.alive ? e : undefined;
+  }
+  let e: IoctlEngine | undefined;
   try {
     const fd = fs.openSync(path, fs.constants.O_RDWR | O_CLOEXEC);
     try {

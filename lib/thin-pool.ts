@@ -488,7 +488,7 @@ export class ThinPool {
         await resumeChecked(this.#dm, id, at, this.#timeout, `resuming ${id.name}`, 'force: resume');
       } catch (e2) {
         // The error table never went live: drop it, the thin stays as it was.
-        await this.#dm.clear(at).catch(() => {});
+        await clearQuietly(this.#dm, at);
         throw e2;
       }
       await this.#dm.removeDevice(at, { deferred: true, retries: 1 });

@@ -73,12 +73,26 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
 
   function encodeRequest<C extends CommandName>(command: C, ...args: ParamsArg<C>): Uint8Array {
     const [params = {} as CommandRequests[C], opts = {}] = args;
+    return encodeWith(command, params, opts.version, opts.bufferSize, opts.into, undefined, false);
+  }
+
+  /**
+   * encodeRequest's body. `intoView` (internal callers only) is a DataView over exactly
+   * `into`, made once by the caller (a DataView per call cost ≈ 0.3 µs on the host, a third
+   * of a DM_VERSION: bench/call-path.bench.ts). `whole`: return `into` itself when the
+   * request fills it, rather than a new subarray of the same bytes (the public form always
+   * returns a subarray, as it always did).
+   */
+  function encodeWith(
+    command: CommandName, params: unknown, version: Version | undefined, bufferSize: number | undefined,
+    into: Uint8Array | undefined, intoView: DataView | undefined, whole: boolean,
+  ): Uint8Array {
     if (!isCommand(command)) throw new DmCodecError('UNKNOWN_COMMAND', `unknown command ${String(command)}`);
     const spec = commandSpec(command);
     if (params === null || typeof params !== 'object') {
       throw new DmCodecError('INVALID_ARGUMENT', `${command}: parameters must be an object`);
     }
-    const version = opts.version ?? spec.minVersion;
+    const v = version ?? spec.minVersion;
     const plan = spec.plan(params as never, records);
     // The planner's copies (escaped params, message text) may hold key material: they are
     // wiped whatever happens below — a buffer too small, a size out of range, or success.
@@ -86,24 +100,24 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
       const needed = DM_DATA_START + plan.payloadSize;
       let dataSize = needed;
       if (spec.payload) {
-        const requested = opts.bufferSize ?? DEFAULT_BUFFER_SIZE;
+        const requested = bufferSize ?? DEFAULT_BUFFER_SIZE;
         checkDataSize(requested);
         dataSize = Math.max(requested, needed);
       }
       checkDataSize(dataSize);
       const length = Math.max(dataSize, DM_IOCTL_SIZE);
       let bytes: Uint8Array;
-      if (opts.into) {
-        if (opts.into.length < length) {
-          throw new DmCodecError('BUFFER_TOO_SMALL', `${command}: the request needs ${length} bytes, the buffer has ${opts.into.length}`);
+      if (into) {
+        if (into.length < length) {
+          throw new DmCodecError('BUFFER_TOO_SMALL', `${command}: the request needs ${length} bytes, the buffer has ${into.length}`);
         }
-        bytes = opts.into;
+        bytes = into;
       } else {
         bytes = madeCopy(new Uint8Array(length));
       }
-      const view = viewOf(bytes);
+      const view = intoView ?? viewOf(bytes);
       const h: HeaderInput = {
-        version: [version[0], version[1], version[2]],
+        version: [v[0], v[1], v[2]],
         data_size: dataSize,
         data_start: DM_DATA_START,
         target_count: plan.targetCount,
@@ -120,8 +134,8 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
       // No stale bytes, by construction: the kernel copies all data_size bytes in and back, and
       // a field it fills only partly (target_type on Debian's 6.1: strncpy of 15 bytes) keeps what the buffer
       // held (docs/kernel-facts.md, "Stale bytes"). A reused buffer is zero after the payload.
-      if (opts.into) bytes.fill(0, DM_DATA_START + plan.payloadSize, length);
-      return opts.into ? bytes.subarray(0, length) : bytes;
+      if (into) bytes.fill(0, DM_DATA_START + plan.payloadSize, length);
+      return into && !(whole && length === into.length) ? bytes.subarray(0, length) : bytes;
     } finally {
       plan.wipe?.();
     }
@@ -139,13 +153,12 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
   }
 
   function decodeReply<C extends CommandName>(command: C, reply: Uint8Array): CommandReplies[C] {
-    return decodeAny(command, reply) as CommandReplies[C];
+    return decodeAny(command, reply, viewOf(reply)) as CommandReplies[C];
   }
 
-  function decodeAny(command: CommandName, reply: Uint8Array): CommandReplies[CommandName] {
+  /** `view`: a DataView over exactly `reply` (one per reply; internal callers pass one they keep). */
+  function decodeAny(command: CommandName, reply: Uint8Array, view: DataView): CommandReplies[CommandName] {
     if (!isCommand(command)) throw new DmCodecError('UNKNOWN_COMMAND', `unknown command ${String(command)}`);
-    // One DataView per reply (bench:live: a view per read was a visible cost per call).
-    const view = viewOf(reply);
     const version = readVersion(reply, view);
     const kind = commandSpec(command).reply;
     if (kind === 'version') return { version } satisfies ReplyKinds['version'];
@@ -210,10 +223,38 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
   }
 
   // The public forms take the buffer only (the view parameter is internal).
-  return {
+  const codec: DmCodec = {
     endian: header.endian, header, records, encodeRequest, decodeReply,
     readVersion: (reply: Uint8Array) => readVersion(reply), decodeHeader: (buf: Uint8Array) => decodeHeader(buf),
   };
+  INTERNALS.set(codec, {
+    encodeInto: (command, params, bufferSize, into, view) => encodeWith(command, params, undefined, bufferSize, into, view, true),
+    decodeReply: <C extends CommandName>(command: C, reply: Uint8Array, view: DataView) => decodeAny(command, reply, view) as CommandReplies[C],
+    readVersion: (reply, view) => readVersion(reply, view),
+  });
+  return codec;
+}
+
+/**
+ * The same encode and decode as a codec's public methods, for a caller that keeps its
+ * buffers and their DataViews across calls (lib/runner.ts's sync path). Not exported from
+ * codec/index.ts: not public API. Each `view` must be a DataView over exactly its buffer.
+ */
+export interface CodecInternals {
+  /**
+   * encodeRequest(command, params, { bufferSize, into }), with `view` over `into`. Returns
+   * `into` itself when the request fills it exactly, else a subarray of it.
+   */
+  encodeInto(command: CommandName, params: unknown, bufferSize: number | undefined, into: Uint8Array, view: DataView): Uint8Array;
+  decodeReply<C extends CommandName>(command: C, reply: Uint8Array, view: DataView): CommandReplies[C];
+  readVersion(reply: Uint8Array, view: DataView): Version;
+}
+
+const INTERNALS = new WeakMap<DmCodec, CodecInternals>();
+
+/** The internal entry points of a codec made by createCodec (undefined for any other object). */
+export function codecInternals(codec: DmCodec): CodecInternals | undefined {
+  return INTERNALS.get(codec);
 }
 
 /** The end of an exhaustive switch over reply kinds: a kind without a branch does not compile. */

@@ -21,6 +21,7 @@ import { findNul, rawIfLossy } from './text.js';
 import { madeCopy } from './copies.js';
 import { decodeDeps, decodeNameList, decodeString, decodeTargets, decodeVersions, type RecordCodecs } from './payload.js';
 import { commandSpec, isCommand } from './command-table.js';
+import { headerOnlyWriter } from './header-template.js';
 import type { CommandName, CommandReplies, CommandRequests, DeviceInfo, ReplyFlags, ReplyKinds } from './types.js';
 
 /** Options of `encodeRequest`: buffer size, interface version, target buffer. */
@@ -70,6 +71,7 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
     msg: compile(dmTargetMsg, options),
   };
   const le = header.endian === 'little';
+  const writeHeaderOnly = headerOnlyWriter(header);
 
   function encodeRequest<C extends CommandName>(command: C, ...args: ParamsArg<C>): Uint8Array {
     const [params = {} as CommandRequests[C], opts = {}] = args;
@@ -116,6 +118,12 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
         bytes = madeCopy(new Uint8Array(length));
       }
       const view = intoView ?? viewOf(bytes);
+      // The internal path writes a header-only request from its template (codec/header-template.ts).
+      const fastHeader = intoView !== undefined && spec.request === 'none' && !spec.payload;
+      if (fastHeader && length === DM_IOCTL_SIZE && dataSize === DM_DATA_START && plan.payloadSize === 0 && !plan.writePayload) {
+        writeHeaderOnly(v, plan, bytes, view);
+        return into && !(whole && length === into.length) ? bytes.subarray(0, length) : bytes;
+      }
       const h: HeaderInput = {
         version: [v[0], v[1], v[2]],
         data_size: dataSize,

@@ -19,7 +19,7 @@
  */
 import { DmCodecError } from './errors.js';
 import { resolveEndian, type EndianOption, type Endianness } from './endian.js';
-import { findNul, utf8Decode, utf8Length, writeCString } from './text.js';
+import { findNul, utf8Decode, writeCharField } from './text.js';
 
 /** The integer scalar types of the dm structs. */
 export type ScalarName = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
@@ -181,35 +181,8 @@ const rt = {
     const nul = findNul(bytes, off, off + n - 1);
     return utf8Decode(bytes, off, nul < 0 ? off + n - 1 : nul);
   },
-  writeChar(bytes: Uint8Array, off: number, s: unknown, n: number, field: string): void {
-    if (s instanceof Uint8Array) {
-      // Raw bytes (a name that is not UTF-8): written exactly, NUL-padded.
-      if (s.indexOf(0) >= 0) throw new DmCodecError('STRING_HAS_NUL', `${field} must not contain NUL`, field);
-      if (s.length > n - 1) throw new DmCodecError('STRING_TOO_LONG', `${field} is ${s.length} bytes; at most ${n - 1} fit`, field);
-      bytes.set(s, off);
-      bytes.fill(0, off + s.length, off + n);
-      return;
-    }
-    if (typeof s !== 'string') throw new DmCodecError('INVALID_ARGUMENT', `${field} must be a string`, field);
-    // Fast path, one pass: a short ASCII string without NUL is checked and written together.
-    const units = s.length;
-    if (units < n) {
-      let i = 0;
-      for (; i < units; i++) {
-        const c = s.charCodeAt(i);
-        if (c === 0 || c >= 0x80) break;
-        bytes[off + i] = c;
-      }
-      if (i === units) {
-        bytes.fill(0, off + units, off + n);
-        return;
-      }
-    }
-    if (s.indexOf('\0') >= 0) throw new DmCodecError('STRING_HAS_NUL', `${field} must not contain NUL`, field);
-    const len = utf8Length(s);
-    if (len > n - 1) throw new DmCodecError('STRING_TOO_LONG', `${field} is ${len} bytes; at most ${n - 1} fit`, field);
-    writeCString(bytes, off, s, n);
-  },
+  /** A char[n] field from a string (UTF-8) or raw bytes, NUL-padded; codec/text.ts. */
+  writeChar: writeCharField,
   setU64(view: DataView, off: number, v: unknown, le: boolean, field: string): void {
     if (typeof v === 'number') {
       if (!Number.isSafeInteger(v) || v < 0) throw badInt(field, v, 'u64');

@@ -2,6 +2,8 @@
  * UTF-8 helpers for NUL-terminated C strings. TextEncoder/TextDecoder exist in every
  * modern runtime; names are nearly always ASCII, so that path avoids the decoder.
  */
+import { DmCodecError } from './errors.js';
+
 // Typed here rather than through a runtime's lib (DOM, @types/node): codec/ is checked
 // without either (tsconfig.codec.json), and these members are all it uses.
 interface Utf8Encoder { encode(s: string): Uint8Array; encodeInto(s: string, into: Uint8Array): { read: number; written: number } }
@@ -43,6 +45,42 @@ export function findNul(bytes: Uint8Array, start: number, end: number): number {
  */
 export function utf8Decode(bytes: Uint8Array, start: number, end: number): string {
   return start === end ? '' : decoder.decode(bytes.subarray(start, end));
+}
+
+/**
+ * Writes a char[n] field at bytes[off]: a string as UTF-8, or raw bytes (a name that is not
+ * UTF-8) exactly, NUL-padded to n. Throws DmCodecError (naming `field`) on a NUL, more than
+ * n-1 bytes, or anything else. The compiled layouts (codec/layout.ts) and the header-only
+ * request writer (codec/header-template.ts) both write char fields with it.
+ */
+export function writeCharField(bytes: Uint8Array, off: number, s: unknown, n: number, field: string): void {
+  if (s instanceof Uint8Array) {
+    // Raw bytes (a name that is not UTF-8): written exactly, NUL-padded.
+    if (s.indexOf(0) >= 0) throw new DmCodecError('STRING_HAS_NUL', `${field} must not contain NUL`, field);
+    if (s.length > n - 1) throw new DmCodecError('STRING_TOO_LONG', `${field} is ${s.length} bytes; at most ${n - 1} fit`, field);
+    bytes.set(s, off);
+    bytes.fill(0, off + s.length, off + n);
+    return;
+  }
+  if (typeof s !== 'string') throw new DmCodecError('INVALID_ARGUMENT', `${field} must be a string`, field);
+  // Fast path, one pass: a short ASCII string without NUL is checked and written together.
+  const units = s.length;
+  if (units < n) {
+    let i = 0;
+    for (; i < units; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 0 || c >= 0x80) break;
+      bytes[off + i] = c;
+    }
+    if (i === units) {
+      bytes.fill(0, off + units, off + n);
+      return;
+    }
+  }
+  if (s.indexOf('\0') >= 0) throw new DmCodecError('STRING_HAS_NUL', `${field} must not contain NUL`, field);
+  const len = utf8Length(s);
+  if (len > n - 1) throw new DmCodecError('STRING_TOO_LONG', `${field} is ${len} bytes; at most ${n - 1} fit`, field);
+  writeCString(bytes, off, s, n);
 }
 
 /**

@@ -40,9 +40,18 @@ const STATUS_REPLY = cannedReply({
 const VERSION_CODE = requestCode('version');
 const STATUS_CODE = requestCode('info');
 
+// A second device, for the row where each call's reply names another device than the last
+// (the header's char fields remember their last string: codec/layout.ts, readChar).
+const OTHER_REPLY = cannedReply({
+  name: 'vg1-lv_home', uuid: UUID.replace('LVM-K', 'LVM-Q'), dev: encodeDev(253, 4), flags: DM_ACTIVE_PRESENT_FLAG, open_count: 0, event_nr: 1, target_count: 1,
+});
+let alternate = false;
+let flip = false;
+
 /** The fake kernel: the reply for the request's command, written into the caller's buffer. */
 function fakeIoctl(request: number, buf: Uint8Array): IoctlResult {
-  buf.set(request === VERSION_CODE ? VERSION_REPLY : STATUS_REPLY);
+  if (request === VERSION_CODE) buf.set(VERSION_REPLY);
+  else buf.set(alternate && (flip = !flip) ? OTHER_REPLY : STATUS_REPLY);
   return { ret: 0, errno: 0 };
 }
 
@@ -103,6 +112,12 @@ async function main(): Promise<void> {
     { name: 'dm.infoSync(name)', fn: () => dm.infoSync(NAME) },
     { name: 'dm.infoSync({ uuid })', fn: () => dm.infoSync({ uuid: UUID }) },
     { name: "runner.runSync('info', { id: { name } })", fn: () => runner.runSync('info', { id: { name: NAME } }) },
+    {
+      name: 'dm.infoSync(name), replies alternate between two devices', fn: () => {
+        alternate = true;
+        try { return dm.infoSync(NAME); } finally { alternate = false; }
+      },
+    },
   ];
   /** The bare row each row is compared with (same ioctl). */
   const baseOf = (r: Row) => (r.name.includes('ersion') || r.name.includes('VERSION') ? rows[0]! : rows[1]!);

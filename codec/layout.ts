@@ -20,6 +20,7 @@
 import { DmCodecError } from './errors.js';
 import { resolveEndian, type EndianOption, type Endianness } from './endian.js';
 import { findNul, utf8Decode, writeCharField } from './text.js';
+import { remembersStrings } from './char-memo.js';
 
 /** The integer scalar types of the dm structs. */
 export type ScalarName = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
@@ -184,17 +185,18 @@ const rt = {
    * byte n-1 as the caller's buffer had it (docs/kernel-facts.md, "Stale bytes"). So the
    * last byte is never read, whatever it holds.
    *
-   * Each char field of a compiled codec keeps the last string it decoded and its bytes: the
+   * Each char field of the package's own records (codec/char-memo.ts) keeps the last string it decoded and its bytes: the
    * same bytes again (the same device's name and uuid, call after call; the same target type
    * in every line of a table) give that string back without a TextDecoder call, which with
    * its subarray was ≈ 0.3 µs per field on the host, a quarter of an infoSync
    * (bench/call-path.bench.ts). A string is a pure function of its bytes, so what comes back
    * is exactly what decoding would give (spec/codec/char-memo.spec.ts).
    */
-  readChar(bytes: Uint8Array, off: number, n: number, memo: CharMemo): string {
+  readChar(bytes: Uint8Array, off: number, n: number, memo: CharMemo | undefined): string {
     const lim = off + n - 1;
     const nul = findNul(bytes, off, lim);
     const end = nul < 0 ? lim : nul;
+    if (memo === undefined) return utf8Decode(bytes, off, end);
     const len = end - off;
     const last = memo.bytes;
     if (len === memo.len) {
@@ -256,9 +258,10 @@ function scalarWrite(s: ScalarName, off: string, v: string, le: string, field: s
   return `if (${INVALID[s](v)}) throw rt.badInt(${JSON.stringify(field)}, ${v}, '${s}'); ${set}`;
 }
 
-function generate(layout: Layout, le: boolean): { decode: string; encode: string; memos: CharMemo[] } {
+function generate(layout: Layout, le: boolean): { decode: string; encode: string; memos: (CharMemo | undefined)[] } {
   const L = String(le);
-  const memos: CharMemo[] = [];
+  const memos: (CharMemo | undefined)[] = [];
+  const remember = remembersStrings(layout);
   const parts: string[] = [];
   const enc: string[] = [];
   for (const f of layout.fields) {
@@ -284,7 +287,7 @@ function generate(layout: Layout, le: boolean): { decode: string; encode: string
       }
       case 'char':
         parts.push(`${key}: rt.readChar(bytes, ${at(0)}, ${f.type.length}, memo[${memos.length}])`);
-        memos.push(charMemo(f.type.length));
+        memos.push(remember ? charMemo(f.type.length) : undefined);
         enc.push(`rt.writeChar(bytes, ${at(0)}, ${v}, ${f.type.length}, ${JSON.stringify(qualified)});`);
         break;
       case 'pad':
@@ -383,7 +386,7 @@ function interpret<F extends Fields>(layout: Layout<F>, le: boolean): Pick<Struc
         ws.forEach((w, i) => w(view, b, o, (arr as unknown[])[i]));
       });
     } else if (t.kind === 'char') {
-      const memo = charMemo(t.length);
+      const memo = remembersStrings(layout) ? charMemo(t.length) : undefined;
       readers.push([f.name, (_v, b, o) => rt.readChar(b, o + f.offset, t.length, memo)]);
       writers.push((_v, b, o, value) => rt.writeChar(b, o + f.offset, (value as Record<string, unknown>)[f.name], t.length, qualified));
     } else if (t.kind === 'pad') {

@@ -4,6 +4,7 @@
  * check them against a C program compiled with the kernel's own header.
  */
 import { array, char, flex, flexOf, pad, s32, struct, u32, u64 } from './layout.js';
+import { rememberStrings } from './char-memo.js';
 
 /** Size of `dm_ioctl.name`, the terminating NUL included (linux/dm-ioctl.h). */
 export const DM_NAME_LEN = 128;
@@ -13,7 +14,7 @@ export const DM_UUID_LEN = 129;
 export const DM_MAX_TYPE_NAME = 16;
 
 /** struct dm_ioctl: the 312-byte header every command starts with. */
-export const dmIoctl = struct('dm_ioctl', {
+export const dmIoctl = rememberStrings(struct('dm_ioctl', {
   version: array(u32, 3), // in/out: lowest version the caller needs / the kernel's version
   data_size: u32,         // in: total buffer size including this header; out: bytes returned
   data_start: u32,        // in/out: offset of the payload from the start of this struct
@@ -26,16 +27,16 @@ export const dmIoctl = struct('dm_ioctl', {
   name: char(DM_NAME_LEN),
   uuid: char(DM_UUID_LEN),
   data: pad(7),           // padding or data: makes sizeof 312 everywhere
-});
+}));
 
 /** struct dm_target_spec: one target of a table, followed by its NUL-terminated params. */
-export const dmTargetSpec = struct('dm_target_spec', {
+export const dmTargetSpec = rememberStrings(struct('dm_target_spec', {
   sector_start: u64,
   length: u64,
   status: s32,            // out (always 0)
   next: u32,              // LOAD: from this spec; STATUS/WAIT: from data_start
   target_type: char(DM_MAX_TYPE_NAME),
-});
+}));
 
 /** struct dm_target_deps: the output of TABLE_DEPS, followed by `count` u64 devs. */
 export const dmTargetDeps = struct('dm_target_deps', {

@@ -6,7 +6,8 @@
 // for the compiled and the interpreted codec, and for the header and the target spec.
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { compile, dmIoctl, dmTargetSpec, DM_NAME_LEN, DM_UUID_LEN } from '../../codec/index.js';
+import { char, compile, dmIoctl, dmTargetSpec, DM_NAME_LEN, DM_UUID_LEN, struct } from '../../codec/index.js';
+import { remembersStrings } from '../../codec/char-memo.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
@@ -95,4 +96,14 @@ describe.each([['compiled', 'auto'], ['interpreted', 'interpret']] as const)('ch
     b[dmIoctl.offsetOf.name] = 0; // now empty
     expect(header.decode(new DataView(b.buffer), b, 0).name).toBe('');
   });
+});
+
+test('only the package\'s name, uuid and target-type records remember strings; a layout compiled by anyone else does not', () => {
+  expect(remembersStrings(dmIoctl)).toBe(true);
+  expect(remembersStrings(dmTargetSpec)).toBe(true);
+  // A caller's struct may hold a passphrase in a char field: no copy of it outlives the call.
+  expect(remembersStrings(struct('secret', { key: char(64) }))).toBe(false);
+  const secret = compile(struct('secret', { key: char(8) }));
+  const b = new TextEncoder().encode('hunter2\0');
+  expect(secret.decode(new DataView(b.buffer), b, 0).key).toBe('hunter2');
 });

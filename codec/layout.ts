@@ -194,16 +194,22 @@ const rt = {
    */
   readChar(bytes: Uint8Array, off: number, n: number, memo: CharMemo | undefined): string {
     const lim = off + n - 1;
-    const nul = findNul(bytes, off, lim);
-    const end = nul < 0 ? lim : nul;
-    if (memo === undefined) return utf8Decode(bytes, off, end);
-    const len = end - off;
-    const last = memo.bytes;
-    if (len === memo.len) {
-      let i = 0;
-      while (i < len && bytes[off + i] === last[i]) i++;
-      if (i === len) return memo.str;
+    if (memo === undefined) {
+      const nul = findNul(bytes, off, lim);
+      return utf8Decode(bytes, off, nul < 0 ? lim : nul);
     }
+    // One pass: find the NUL and compare with the remembered bytes on the way. Bytes past
+    // memo.len in memo.bytes are an older, longer string's: equal lengths are required too.
+    const last = memo.bytes;
+    let end = off;
+    let same = true;
+    for (; end < lim; end++) {
+      const c = bytes[end];
+      if (c === 0) break;
+      if (same && c !== last[end - off]) same = false;
+    }
+    const len = end - off;
+    if (same && len === memo.len) return memo.str;
     const s = utf8Decode(bytes, off, end);
     for (let i = 0; i < len; i++) last[i] = bytes[off + i]!;
     memo.len = len;

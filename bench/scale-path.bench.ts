@@ -15,7 +15,8 @@
  * 4. The same `statusMany()` with the calls routed to a real ioctl engine (ffi/engine.ts)
  *    whose worker runs the fake ioctl: the engine's copies and wipes are in the time.
  *
- * Prints ratios; no assertion on time. BENCH_ROUNDS (default 11), BENCH_DEVICES (10000).
+ * Prints ratios; no assertion on time. BENCH_ROUNDS (default 11), BENCH_DEVICES (10000),
+ * BENCH_ROWS (e.g. `1,2`: only those rows, for a profile).
  */
 import os from 'node:os';
 import { createCodec, requestCode, viewOf } from '../codec/index.js';
@@ -226,7 +227,9 @@ async function main(): Promise<void> {
   ];
   console.log(`| row | ours | baseline | ours / baseline |`);
   console.log(`|---|---:|---:|---:|`);
-  for (const row of rows) {
+  const only = process.env.BENCH_ROWS?.split(',').map(Number);
+  for (const [i, row] of rows.entries()) {
+    if (only && !only.includes(i + 1)) continue;
     const m = await measure(row);
     const d = row.perDevice ? N : 1;
     console.log(`| ${row.name} | ${fmt(m.ours / d)} | ${fmt(m.baseline / d)} | ${(m.ours / m.baseline).toFixed(2)}× |`);

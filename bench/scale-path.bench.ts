@@ -7,6 +7,7 @@
  *
  * 1. `decodeReply('listDevices')` of a 4.48-style reply (10,000 records, uuid trailers)
  *    against a loop that only walks the `next` offsets (the raw C LIST's work).
+ *    Also against a hand-written decode to the same objects and strings, without checks.
  * 2. `dm.listSync()` through a fake transport that copies the same reply into the request
  *    buffer (as the kernel does), against that copy plus the same walk.
  * 3. `dm.statusMany()` of N tableless devices through a fake transport whose `ioctlAsync`
@@ -16,7 +17,7 @@
  *    whose worker runs the fake ioctl: the engine's copies and wipes are in the time.
  *
  * Prints ratios; no assertion on time. BENCH_ROUNDS (default 11), BENCH_DEVICES (10000),
- * BENCH_ROWS (e.g. `1,2`: only those rows, for a profile).
+ * BENCH_ROWS (e.g. `1,3`: only those rows, for a profile).
  */
 import os from 'node:os';
 import { createCodec, requestCode, viewOf } from '../codec/index.js';
@@ -155,6 +156,31 @@ function walkNext(b: Uint8Array): number {
   }
 }
 
+/**
+ * A second, stricter baseline for the decode: the same objects with the same strings, built
+ * by hand without a bound check or a lossless-name check (codec.bench.ts's name-list row).
+ */
+const dec = new TextDecoder();
+function handDecode(b: Uint8Array): unknown[] {
+  const v = viewOf(b);
+  const out: unknown[] = [];
+  let off = v.getUint32(H.data_start, le);
+  for (;;) {
+    const raw = v.getBigUint64(off + NL.dev, le);
+    const next = v.getUint32(off + NL.next, le);
+    let e = off + NL.name;
+    while (b[e] !== 0) e++;
+    const name = dec.decode(b.subarray(off + NL.name, e));
+    const t = (e + 1 + 7) & ~7;
+    let u = t + 8;
+    while (b[u] !== 0) u++;
+    const lo = Number(raw & 0xffffffffn);
+    out.push({ name, dev: { major: (lo & 0xfff00) >>> 8, minor: (lo & 0xff) | ((lo >>> 12) & 0xfff00), raw }, eventNr: v.getUint32(t, le), uuid: dec.decode(b.subarray(t + 8, u)) });
+    if (next === 0) return out;
+    off += next;
+  }
+}
+
 const baseListBuf = new Uint8Array(listSize + 4096);
 function baseList(): number {
   fakeList(baseListBuf);
@@ -221,6 +247,7 @@ async function main(): Promise<void> {
 
   const rows: Row[] = [
     { name: `decodeReply('listDevices'), ${N} devices / walk next offsets`, reps: 5, ours: () => codec.decodeReply('listDevices', listReply), baseline: () => walkNext(listReply) },
+    { name: `decodeReply('listDevices'), ${N} devices / hand-written decode to the same objects, no checks`, reps: 5, ours: () => codec.decodeReply('listDevices', listReply), baseline: () => handDecode(listReply) },
     { name: `dm.listSync(), ${N} devices / reply copy + walk next offsets`, reps: 5, ours: () => dm.listSync(), baseline: baseList },
     { name: `dm.statusMany(), ${N} tableless devices, fake ioctl (per device) / reused-buffer loop`, reps: 1, ours: () => dm.statusMany(ids), baseline: baseStatusAll, perDevice: true },
     { name: `dm.statusMany() on the engine (fake ioctl in its worker), ${N} devices (per device) / reused-buffer loop`, reps: 1, ours: () => dmEngine.statusMany(ids), baseline: baseStatusAll, perDevice: true },

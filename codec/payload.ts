@@ -32,6 +32,7 @@ const SPEC_SIZE = dmTargetSpec.size;
 /** Payload records are 8-byte aligned from the start of the buffer. */
 const RECORD_ALIGN = 8;
 const NL = dmNameList.offsetOf;
+const TR = dmNameListTrailer.offsetOf;
 const TV = dmTargetVersions.offsetOf;
 const DEPS = dmTargetDeps.offsetOf;
 const MSG = dmTargetMsg.offsetOf;
@@ -232,62 +233,123 @@ export function decodeTargets(rc: RecordCodecs, view: DataView, bytes: Uint8Arra
  * 4.37–4.44 write only the event_nr: the 4 bytes where 4.45 puts the flags are never
  * written there, so they hold whatever the caller's buffer held (measured on 5.10, dm
  * 4.43: stale bytes there decoded as "HAS_UUID" and a garbage uuid; docs/kernel-facts.md). They are not read.
+ *
+ * Two passes, for speed at 10,000 devices (bench/scale-path.bench.ts): the first walks and
+ * checks every record (any malformed one throws before an object is built) and copies each
+ * name and uuid into one buffer, NUL-separated; the second decodes that buffer with one
+ * UTF-8 decode (see decodeJoined) and builds the records. One decode call per reply instead
+ * of one per string halved the string cost on the host.
  */
 export function decodeNameList(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, end: number, kernel: Version): ListedDevice[] {
   const out: ListedDevice[] = [];
   if (end - start < NL.next) return out;
+  const le = rc.nameList.endian === 'little';
   // "Flags no data": read only the 8-byte dev here; a 12-byte record head may not fit.
-  if (view.getBigUint64(start + NL.dev, rc.nameList.endian === 'little') === 0n) return out;
+  if (view.getBigUint64(start + NL.dev, le) === 0n) return out;
   const trailerByVersion = kernel[0] > 4 || (kernel[0] === 4 && kernel[1] >= 37);
   const flagsByVersion = kernel[0] > 4 || (kernel[0] === 4 && kernel[1] >= 45);
+  const tle = rc.trailer.endian === 'little';
+  // Per record: offset, name start, name end, uuid start (UUID_UNKNOWN / UUID_NONE), uuid end, event_nr (-1: none).
+  const recs: number[] = [];
+  // Every string's bytes and a NUL after each: never longer than the data they come from.
+  const joined = new Uint8Array(end - start);
+  let j = 0;
   let off = start;
   for (;;) {
     if (off + NL.name + 1 > end) throw malformed(`name-list record at ${off} lies outside the returned data`, 'dm_name_list');
-    const rec = rc.nameList.decode(view, bytes, off);
-    const recEnd = rec.next === 0 ? end : off + rec.next;
-    if (rec.next !== 0 && (rec.next < dmNameList.size || recEnd > end)) {
-      throw malformed(`name-list record at ${off} has a next offset (${rec.next}) outside the data`, 'dm_name_list.next');
+    const next = view.getUint32(off + NL.next, le);
+    const recEnd = next === 0 ? end : off + next;
+    if (next !== 0 && (next < dmNameList.size || recEnd > end)) {
+      throw malformed(`name-list record at ${off} has a next offset (${next}) outside the data`, 'dm_name_list.next');
     }
-    const nul = findNul(bytes, off + NL.name, recEnd);
+    const nameStart = off + NL.name;
+    let nul = -1;
+    for (let i = nameStart; i < recEnd; i++) {
+      const c = bytes[i]!;
+      if (c === 0) { nul = i; break; }
+      joined[j++] = c;
+    }
     if (nul < 0) throw malformed(`name-list record at ${off}: name is not NUL-terminated`, 'dm_name_list.name');
-    const name = utf8Decode(bytes, off + NL.name, nul);
-    const nameBytes = rawIfLossy(name, bytes, off + NL.name, nul);
-    let uuidBytes: Uint8Array | undefined;
+    j++; // the separator: `joined` is zero-filled
+    // Only error messages need the name before the second pass.
+    const nameOf = () => utf8Decode(bytes, nameStart, nul);
     const tOff = alignUp(nul + 1, RECORD_ALIGN);
-    let eventNr: number | undefined;
-    let uuid: string | null | undefined;
+    let eventNr = -1;
+    let uStart = UUID_UNKNOWN;
+    let uEnd = 0;
     // Kernels before 4.37 place the next record at align8(record + 16 + name + 1), which can
     // leave exactly 8 spare bytes: bounds alone cannot tell, so the version decides whether
     // a trailer was written, the bounds must then hold it, and its flag bits must be known.
     if (trailerByVersion && !flagsByVersion) {
-      if (tOff + dmNameListTrailer.offsetOf.flags > recEnd) throw malformed(`name-list record "${name}": no room for the event_nr trailer`, 'dm_name_list');
-      eventNr = view.getUint32(tOff + rc.trailer.layout.offsetOf.event_nr, rc.trailer.endian === 'little');
+      if (tOff + dmNameListTrailer.offsetOf.flags > recEnd) throw malformed(`name-list record "${nameOf()}": no room for the event_nr trailer`, 'dm_name_list');
+      eventNr = view.getUint32(tOff + TR.event_nr, tle);
     } else if (trailerByVersion) {
-      if (tOff + dmNameListTrailer.size > recEnd) throw malformed(`name-list record "${name}": no room for the event_nr/flags trailer`, 'dm_name_list');
-      const t = rc.trailer.decode(view, bytes, tOff);
-      eventNr = t.event_nr;
-      const has = (t.flags & DM_NAME_LIST_FLAG_HAS_UUID) !== 0;
-      const hasNot = (t.flags & DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID) !== 0;
-      if ((t.flags & ~3) !== 0 || (has && hasNot)) {
-        throw malformed(`name-list record "${name}": unknown trailer flags 0x${t.flags.toString(16)}`, 'dm_name_list.flags');
+      if (tOff + dmNameListTrailer.size > recEnd) throw malformed(`name-list record "${nameOf()}": no room for the event_nr/flags trailer`, 'dm_name_list');
+      eventNr = view.getUint32(tOff + TR.event_nr, tle);
+      const flags = view.getUint32(tOff + TR.flags, tle);
+      const has = (flags & DM_NAME_LIST_FLAG_HAS_UUID) !== 0;
+      const hasNot = (flags & DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID) !== 0;
+      if ((flags & ~3) !== 0 || (has && hasNot)) {
+        throw malformed(`name-list record "${nameOf()}": unknown trailer flags 0x${flags.toString(16)}`, 'dm_name_list.flags');
       }
       if (has) {
-        const uOff = tOff + dmNameListTrailer.size;
-        const unul = findNul(bytes, uOff, recEnd);
-        if (unul < 0) throw malformed(`name-list record "${name}": uuid is not NUL-terminated`, 'dm_name_list.uuid');
-        uuid = utf8Decode(bytes, uOff, unul);
-        uuidBytes = rawIfLossy(uuid, bytes, uOff, unul);
+        uStart = tOff + dmNameListTrailer.size;
+        uEnd = -1;
+        for (let i = uStart; i < recEnd; i++) {
+          const c = bytes[i]!;
+          if (c === 0) { uEnd = i; break; }
+          joined[j++] = c;
+        }
+        if (uEnd < 0) throw malformed(`name-list record "${nameOf()}": uuid is not NUL-terminated`, 'dm_name_list.uuid');
+        j++;
       } else if (hasNot) {
-        uuid = null;
+        uStart = UUID_NONE;
       }
     }
-    const d: ListedDevice & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = { name, dev: decodeDev(rec.dev), eventNr, uuid };
+    recs.push(off, nameStart, nul, uStart, uEnd, eventNr);
+    if (next === 0) break;
+    off += next;
+  }
+  const strings = decodeJoined(joined, j);
+  for (let r = 0, s = 0; r < recs.length; r += 6) {
+    const nameStart = recs[r + 1]!, nameEnd = recs[r + 2]!, uStart = recs[r + 3]!, uEnd = recs[r + 4]!, ev = recs[r + 5]!;
+    const name = strings[s++]!;
+    const nameBytes = rawIfLossy(name, bytes, nameStart, nameEnd);
+    let uuid: string | null | undefined;
+    let uuidBytes: Uint8Array | undefined;
+    if (uStart >= 0) {
+      uuid = strings[s++]!;
+      uuidBytes = rawIfLossy(uuid, bytes, uStart, uEnd);
+    } else if (uStart === UUID_NONE) {
+      uuid = null;
+    }
+    const d: ListedDevice & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = {
+      name, dev: decodeDev(view.getBigUint64(recs[r]! + NL.dev, le)), eventNr: ev < 0 ? undefined : ev, uuid,
+    };
     if (nameBytes) d.nameBytes = nameBytes;
     if (uuidBytes) d.uuidBytes = uuidBytes;
     out.push(d);
-    if (rec.next === 0) return out;
-    off += rec.next;
   }
+  return out;
+}
+
+/** decodeNameList's uuid start for a record whose kernel does not say (pre-4.45) … */
+const UUID_UNKNOWN = -1;
+/** … and for one that says it has none (DOESNT_HAVE_UUID). */
+const UUID_NONE = -2;
+
+/**
+ * The strings of `joined[0, length)`: NUL-free byte strings, each followed by one NUL, as
+ * UTF-8 (U+FFFD for invalid sequences), in order. One decode and a split: the same strings
+ * as decoding each piece alone, because the WHATWG UTF-8 decoder ends an unfinished
+ * sequence at the NUL (one U+FFFD) and starts afresh after it (the NUL is a whole character),
+ * and ignoreBOM keeps a leading U+FEFF in any piece. spec/codec/name-list-decode.spec.ts
+ * checks it against one decode per piece over random and invalid bytes.
+ */
+export function decodeJoined(joined: Uint8Array, length: number): string[] {
+  const all = utf8Decode(joined, 0, length).split('\0');
+  all.pop(); // after the last NUL
+  return all;
 }
 
 /** LIST_VERSIONS / GET_TARGET_VERSION output: records chained by `next` from each record. */

@@ -505,7 +505,9 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       withUuid: true,
       ...(filtered && kernelFilters ? { namePrefix: options.namePrefix, uuidPrefix: options.uuidPrefix } : {}),
     });
-    const devices = [...reply.devices];
+    // The decoder built this array for this call alone (the runner keeps no reply): it is the
+    // caller's without a copy, sorted in place below when the kernel did not sort it.
+    const devices = reply.devices as ListedDevice[];
     if (!kernelFilters) {
       // Before 4.45 the kernel walks its name hash (hash order, measured on 5.10); 4.45+
       // walks a tree sorted by name bytes (docs/kernel-facts.md). list() gives name order everywhere.

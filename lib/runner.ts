@@ -70,6 +70,13 @@ function releaseSlot(): void {
   else asyncInFlight--;
 }
 
+/**
+ * Request buffers a runner keeps for batch calls (one per call in flight: the client's
+ * batch window is 128). A fresh zeroed 16 KiB buffer per call was a third of statusMany's
+ * JS per device on the host (bench/scale-path.bench.ts).
+ */
+const BATCH_POOL = 128;
+
 /** At most this many kernel lines of each kind on an error. */
 const KERNEL_LINES = 20;
 
@@ -105,6 +112,12 @@ export class IoctlRunner {
   #headView: DataView | undefined;
   /** The codec's internal entry points that take those views (undefined: a codec without them). */
   readonly #internals: CodecInternals | undefined;
+  /**
+   * Request buffers of batch calls without `wipe` (infoMany, statusMany: names only, no key
+   * material), each back here only once its call has settled, so no two calls in flight
+   * share one. Encoding zeroes everything after the payload, as for the scratch buffer.
+   */
+  readonly #batchBuffers: Uint8Array[] = [];
   /** The kernel log, seen through a window per call (undefined when /dev/kmsg is unreadable). */
   readonly #log: KernelLogWindow | undefined;
 
@@ -152,9 +165,10 @@ export class IoctlRunner {
     this.#gate(ctx);
     const mark = this.#log?.mark() ?? 0;
     const used: Uint8Array[] = [];
+    const pooled = ctx.batch === true && !ctx.wipe;
     try {
       for (;;) {
-        const req = this.#encode(command, params, used);
+        const req = pooled ? this.#encodePooled(command, params, used) : this.#encode(command, params, used);
         const queued = takeSlot();
         if (queued) await queued;
         let r: IoctlResult;
@@ -170,7 +184,27 @@ export class IoctlRunner {
     } finally {
       // Only after the ioctl has settled: the kernel may write into an async call's buffer.
       if (ctx.wipe) for (const b of used) b.fill(0);
+      if (pooled) {
+        for (const b of used) if (b.length === SCRATCH_SIZE && this.#batchBuffers.length < BATCH_POOL) this.#batchBuffers.push(b);
+      }
     }
+  }
+
+  /** #encode for a batch call: into a buffer of the batch pool when the request fits one. */
+  #encodePooled<C extends CommandName>(command: C, params: CommandRequests[C], used: Uint8Array[]): Uint8Array {
+    const bufferSize = commandSpec(command).payload ? this.sizes.get(command) ?? this.#initial : undefined;
+    if (bufferSize === undefined || bufferSize <= SCRATCH_SIZE) {
+      const buf = this.#batchBuffers.pop() ?? madeCopy(new Uint8Array(SCRATCH_SIZE));
+      used.push(buf);
+      if (this.requestFill !== undefined) buf.fill(this.requestFill);
+      const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
+      try {
+        return encode(command, params, { bufferSize, into: buf });
+      } catch (e) {
+        if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL')) throw e;
+      }
+    }
+    return this.#encode(command, params, used);
   }
 
   /**

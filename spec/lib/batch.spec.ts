@@ -2,7 +2,8 @@
 // shape checked before any ioctl, and the calls of a batch in flight together.
 import { describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmArgumentError, DmCodecError, DmError, type AsyncCallKind, type Backend } from '../../lib/index.js';
-import { requestCode } from '../../codec/index.js';
+import { codec, requestCode } from '../../codec/index.js';
+import { observeCopies } from '../../codec/copies.js';
 import { SimulatedKernel } from '../../lib/testing/index.js';
 
 const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
@@ -136,6 +137,94 @@ describe('batched calls', () => {
       await expect(dm.infoMany([, 'a'] as never)).rejects.toBeInstanceOf(DmArgumentError);
       expect(tr.asyncCalls()).toBe(before);
       expect(await dm.infoMany([])).toEqual([]);
+    } finally {
+      dm.close();
+    }
+  });
+});
+
+describe('batch request buffers (reused across the calls of a batch)', () => {
+  /**
+   * A transport that, for every batch ioctl, snapshots the request as handed over, lets other
+   * calls run for a tick, then checks that nothing wrote into it meanwhile (a buffer reused
+   * while its call is in flight) and that it is byte for byte a freshly encoded request
+   * (a reused buffer keeping bytes of an earlier, longer name).
+   */
+  function checking(kernel: SimulatedKernel): { backend: Backend; checked: () => number; problems: string[] } {
+    const base = kernel.backend();
+    const problems: string[] = [];
+    let checked = 0;
+    return {
+      checked: () => checked,
+      problems,
+      backend: {
+        ...base,
+        async openControl() {
+          const t = await base.openControl();
+          return {
+            get fd() { return t.fd; },
+            ioctl: (r, b) => t.ioctl(r, b),
+            ioctlAsync: async (r, b, kind) => {
+              if (kind === 'batch') {
+                const sent = b.slice();
+                await new Promise((res) => setImmediate(res));
+                const h = codec.decodeHeader(sent);
+                const command = r === requestCode('status') ? 'status' : 'info';
+                const fresh = codec.encodeRequest(command, { id: { name: h.name } }, { bufferSize: h.data_size });
+                if (!Buffer.from(b).equals(Buffer.from(sent))) problems.push(`${h.name}: request changed while in flight`);
+                if (!Buffer.from(sent).equals(Buffer.from(fresh))) problems.push(`${h.name}: request differs from a fresh encoding`);
+                checked++;
+              }
+              return t.ioctlAsync(r, b);
+            },
+            close: () => t.close(),
+          };
+        },
+      },
+    };
+  }
+
+  test('infoMany/statusMany: every request is a fresh encoding, untouched while in flight; results equal one call per device', async () => {
+    const kernel = new SimulatedKernel();
+    const c = checking(kernel);
+    const dm = await DeviceMapper.open({ backend: c.backend });
+    try {
+      // Long names then short ones (and the reverse below): a reused buffer must not keep a tail.
+      const names = Array.from({ length: 300 }, (_, i) => `${'x'.repeat(120 - (i % 120))}-${i}`.slice(-(127 - (i % 100))));
+      for (const [i, name] of names.entries()) {
+        if (i % 3 === 0) await dm.createDevice({ name, table: zero });
+        else await dm.create({ name });
+      }
+      for (const order of [names, [...names].reverse()]) {
+        const st = await dm.statusMany(order);
+        const inf = await dm.infoMany(order);
+        for (const [i, name] of order.entries()) {
+          expect(st[i]).toEqual({ ok: true, value: await dm.status(name) });
+          expect(inf[i]).toEqual({ ok: true, value: await dm.info(name) });
+        }
+      }
+      expect(c.problems).toEqual([]);
+      expect(c.checked()).toBe(4 * names.length);
+    } finally {
+      dm.close();
+    }
+  });
+
+  test('a batch of 1,000 makes at most one request buffer per call in flight, not one per device', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    try {
+      const names = Array.from({ length: 1000 }, (_, i) => `d${i}`);
+      for (const name of names) await dm.create({ name });
+      let made = 0;
+      const stop = observeCopies((b) => { if (b.length >= 16 * 1024) made++; });
+      try {
+        await dm.statusMany(names);
+        await dm.infoMany(names);
+      } finally {
+        stop();
+      }
+      expect(made).toBeLessThanOrEqual(128);
     } finally {
       dm.close();
     }

@@ -354,9 +354,24 @@ async function settleAll<I, T>(items: readonly I[], run: (item: I) => Promise<T>
  * name bytes must not change what another sees.
  */
 function ownDevice(d: DeviceInfo): DeviceInfo {
-  const o: { -readonly [K in keyof DeviceInfo]: DeviceInfo[K] } = Object.assign({}, d);
-  o.dev = Object.assign({}, d.dev);
-  o.flags = Object.assign({}, d.flags);
+  // Literals, not Object.assign: ≈ 0.85 µs per copy on the host with Object.assign
+  // (bench/wake-path.bench.ts profile), a fixed shape is several times cheaper. The fields
+  // are DeviceInfo's and ReplyFlags' (codec/commands.ts deviceInfo, replyFlags).
+  const f = d.flags;
+  const o: { -readonly [K in keyof DeviceInfo]: DeviceInfo[K] } = {
+    name: d.name,
+    uuid: d.uuid,
+    dev: { major: d.dev.major, minor: d.dev.minor, raw: d.dev.raw },
+    openCount: d.openCount,
+    eventNr: d.eventNr,
+    targetCount: d.targetCount,
+    flags: {
+      readOnly: f.readOnly, suspended: f.suspended, activePresent: f.activePresent, inactivePresent: f.inactivePresent,
+      bufferFull: f.bufferFull, ueventGenerated: f.ueventGenerated, dataOut: f.dataOut, deferredRemove: f.deferredRemove,
+      internalSuspend: f.internalSuspend,
+    },
+    rawFlags: d.rawFlags,
+  };
   if (d.nameBytes) o.nameBytes = d.nameBytes.slice();
   if (d.uuidBytes) o.uuidBytes = d.uuidBytes.slice();
   return o;

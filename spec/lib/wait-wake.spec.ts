@@ -94,6 +94,21 @@ describe('results woken together', () => {
       await turns();
       kernel.triggerEvent('w');
       const [a, b, c, d] = await Promise.all(waits);
+      // Each copy is whole: what a lone wait, whose reply nobody shares, returns now.
+      const nr = a!.device.eventNr;
+      const alone = await dm.wait('w', { eventNr: nr - 1 });
+      const aloneTable = await dm.wait('w', { eventNr: nr - 1, table: true });
+      expect(alone.device.eventNr).toBe(nr);
+      for (const r of [a!, b!]) expect(r).toStrictEqual(alone);
+      // … with every field info() has (a copy that drops one would drop it for the lone wait too).
+      const now = await dm.info('w') as unknown as { flags: object; dev: object };
+      const keys = (o: object) => Object.keys(o).sort();
+      for (const r of [a!, c!]) {
+        expect(keys(r.device)).toEqual(keys(now).filter((k) => k !== 'exists'));
+        expect(keys(r.device.flags)).toEqual(keys(now.flags));
+        expect(keys(r.device.dev)).toEqual(keys(now.dev));
+      }
+      for (const r of [c!, d!]) expect(r).toStrictEqual(aloneTable);
       const snapshot = JSON.stringify([b, d], (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
       for (const r of [a!, c!]) {
         const dev = r.device as unknown as { name: string; dev: { minor: number; raw: bigint }; flags: { suspended: boolean } };

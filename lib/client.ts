@@ -707,17 +707,19 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const first = this.#runner.runSync('info', { id }, { device: id }).device;
     const target: DeviceId = { dev: { major: first.dev.major, minor: first.dev.minor } };
     const eventNr = options.eventNr ?? first.eventNr;
-    // Waiters of one device woken together share one check and one reply (wake-snapshot.ts).
-    const devKey = `${target.dev!.major}:${target.dev!.minor}`;
+    // Waiters of one device woken together share one check and one reply (wake-snapshot.ts),
+    // found by number keys: a string built per waiter is hashed again at every Map lookup.
     const table = options.table === true;
-    const replyKey = `${devKey}|${table}|${options.inactive === true}|${options.noflush === true}`;
+    const devKey = first.dev.major * 0x100000 + first.dev.minor; // major < 2^12, minor < 2^20
+    const replyKey = devKey * 8 + (table ? 4 : 0) + (options.inactive === true ? 2 : 0) + (options.noflush === true ? 1 : 0);
+    const lookup = () => this.#runner.runSync('info', { id: target }, { device: id }).device;
     this.#poller.acquire();
     try {
       // The signal also cuts the wait for the poller's first arm short.
       let gen = await this.#poller.ready(signal);
       for (;;) {
         if (signal?.aborted) throw new DmAbortError(signal.reason);
-        const info = this.#wakes.check(devKey, gen, since, () => this.#runner.runSync('info', { id: target }, { device: id }).device);
+        const info = this.#wakes.check(devKey, gen, since, lookup);
         if (info.eventNr !== eventNr) {
           // DEV_WAIT returns at once now: the event number already differs.
           const r = await this.#wakes.reply(replyKey, () => this.#runner.runAsync('wait', {

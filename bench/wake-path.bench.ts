@@ -8,13 +8,15 @@
  * medians printed with their ratio to the baseline (no timed assertion anywhere: the
  * numbers vary with the host). The ioctl counts per wake-up are printed to show that the
  * simulator's own cost (one check and one DEV_WAIT per wake) is not per waiter.
- * Environment: WAKE_N (default 1000), WAKE_ROUNDS (default 15).
+ * Environment: WAKE_N (default 1000), WAKE_ROUNDS (default 15), WAKE_WARMUP (default 3 rounds;
+ * 0 with WAKE_ROUNDS=1 measures cold code, as bench:live's one-shot wake-up does).
  */
 import { DeviceMapper } from '../lib/index.js';
 import { SimulatedKernel } from '../lib/testing/index.js';
 
 const N = Number(process.env.WAKE_N ?? 1000);
 const ROUNDS = Number(process.env.WAKE_ROUNDS ?? 15);
+const WARMUP = Number(process.env.WAKE_WARMUP ?? 3);
 const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
   const shared = new AbortController();
   const rows: Record<string, Sample[]> = { bare: [], waits: [], 'waits, one shared signal': [] };
   // Warm-up, then interleaved rounds.
-  for (let i = 0; i < 3; i++) { await waitsRound(dm, kernel, 'w'); await bareRound(); }
+  for (let i = 0; i < WARMUP; i++) { await waitsRound(dm, kernel, 'w'); await bareRound(); }
   const warn = process.listenerCount('warning');
   let warnings = 0;
   process.on('warning', () => { warnings++; });

@@ -481,6 +481,8 @@ async function engineBench(dm: DeviceMapper): Promise<void> {
 interface ScaleChild {
   devices: number; firstListIoctls: number; bufferSize: number; listNs: number[]; listIoctlsPerCall: number;
   statusAllNs: number; statusIoctls: number; engineIoctls: number; rssBeforeKib: number; maxRssKib: number;
+  /** The same list + statusMany again in the same process: the engine has started (a long-running user). */
+  statusAllWarmNs: number;
 }
 
 /** Runs in a fresh Node process so that its peak RSS is this work's alone. */
@@ -507,10 +509,16 @@ async function scaleChild(lists: number): Promise<void> {
   if (failed > 0) throw new Error(`statusMany: ${failed} of ${settled.length} failed`);
   const statusIoctls = (dm.ioctlCounts.get('status') ?? 0) - s0;
   const engineIoctls = engineOf()?.completed ?? 0;
+  // Again in the same process (after the first batch, which started the engine): what a
+  // long-running process (a daemon) pays per batch, without the engine's start-up.
+  const tw = now();
+  const again = await dm.statusMany(dm.listSync().map((d) => ({ dev: d.dev })));
+  const statusAllWarmNs = now() - tw;
+  if (again.some((r) => !r.ok)) throw new Error('statusMany (second batch): a device failed');
   dm.close();
   const out: ScaleChild = {
     devices: first.length, firstListIoctls, bufferSize, listNs, listIoctlsPerCall, statusAllNs, statusIoctls, engineIoctls,
-    rssBeforeKib, maxRssKib: hwmKib(),
+    statusAllWarmNs, rssBeforeKib, maxRssKib: hwmKib(),
   };
   process.stdout.write(JSON.stringify(out));
 }
@@ -559,10 +567,11 @@ async function scale(dm: DeviceMapper): Promise<void> {
     }
     const libList = median(samples.lib.map((s) => median(s.listNs)));
     const libStatusAll = median(samples.lib.map((s) => s.statusAllNs));
+    const libStatusAllWarm = median(samples.lib.map((s) => s.statusAllWarmNs));
     const l0 = samples.lib[0]!;
     rows.push({
       devices: level, ourDevices: l0.devices, createNs,
-      lib: { listNs: libList, statusAllNs: libStatusAll, firstListIoctls: l0.firstListIoctls, listIoctlsPerCall: l0.listIoctlsPerCall, statusIoctls: l0.statusIoctls, engineIoctls: median(samples.lib.map((s) => s.engineIoctls)), bufferSize: l0.bufferSize, rssBeforeKib: median(samples.lib.map((s) => s.rssBeforeKib)), maxRssKib: median(samples.lib.map((s) => s.maxRssKib)) },
+      lib: { listNs: libList, statusAllNs: libStatusAll, statusAllWarmNs: libStatusAllWarm, firstListIoctls: l0.firstListIoctls, listIoctlsPerCall: l0.listIoctlsPerCall, statusIoctls: l0.statusIoctls, engineIoctls: median(samples.lib.map((s) => s.engineIoctls)), bufferSize: l0.bufferSize, rssBeforeKib: median(samples.lib.map((s) => s.rssBeforeKib)), maxRssKib: median(samples.lib.map((s) => s.maxRssKib)) },
       c: { listNs: median(samples.cList), statusAllNs: median(samples.cStatusAll), firstListIoctls: cFirst, maxRssKib: median(samples.cMaxRss) },
       dmsetup: { lsNs: median(samples.dmsetupLs), statusNs: median(samples.dmsetupStatus), lsMaxRssKib: median(samples.dmsetupLsRss), statusMaxRssKib: median(samples.dmsetupStatusRss) },
       samples,
@@ -572,11 +581,12 @@ async function scale(dm: DeviceMapper): Promise<void> {
   const rs = rows as unknown as Row[];
   const body = [
     table(
-      ['devices', 'lib LIST', 'C LIST (same buffer)', 'lib / C', '`dmsetup ls`', 'ioctls: first LIST / each later', 'buffer', 'lib list+status all', 'C list+status all', 'lib / C', '`dmsetup status`', 'dmsetup status / lib'],
+      ['devices', 'lib LIST', 'C LIST (same buffer)', 'lib / C', '`dmsetup ls`', 'ioctls: first LIST / each later', 'buffer', 'lib list+status all', 'C list+status all', 'lib / C', '`dmsetup status`', 'dmsetup status / lib', 'lib, second batch', 'second: lib / C', 'dmsetup status / second'],
       rs.map((r) => [
         r.devices, fmt(r.lib.listNs!), fmt(r.c.listNs!), x(r.lib.listNs! / r.c.listNs!), fmt(r.dmsetup.lsNs!),
         `${r.lib.firstListIoctls} / ${r.lib.listIoctlsPerCall}`, `${r.lib.bufferSize! / 1024} KiB`,
         fmt(r.lib.statusAllNs!), fmt(r.c.statusAllNs!), x(r.lib.statusAllNs! / r.c.statusAllNs!), fmt(r.dmsetup.statusNs!), x(r.dmsetup.statusNs! / r.lib.statusAllNs!, 1),
+        fmt(r.lib.statusAllWarmNs!), x(r.lib.statusAllWarmNs! / r.c.statusAllNs!), x(r.dmsetup.statusNs! / r.lib.statusAllWarmNs!, 1),
       ]),
     ),
     '',
@@ -589,12 +599,16 @@ async function scale(dm: DeviceMapper): Promise<void> {
   print('3. Scale (tableless devices)', body, [
     `median of ${SCALE_ROUNDS} interleaved rounds; lib = a fresh Node process per round (list: median of repeated listSync after warm-up; status: dm.statusMany() of every listed device, one batch, default asyncPath: the pool until the engine started in that process is ready, then the engine); C = bench/c/dm_raw.c with the buffer the library settled on; dmsetup timed and measured by bench/c/rusage.c (no Node spawn cost, output to /dev/null).`,
     ...rs.map((r) => `${r.devices} devices: status of every device: ${r.lib.statusIoctls} DM_TABLE_STATUS, ${r.lib.engineIoctls} of them on the engine (median), the rest on the pool while the engine started`),
+    'second batch = the same list + statusMany again in the same process, after the first started the engine: what a long-running process pays per batch.',
     ...rs.map((r) => `${r.devices} devices: LIST lib/C ${x(r.lib.listNs! / r.c.listNs!)} (${r.lib.listNs! / r.c.listNs! <= 1.2 ? 'met' : 'MISSED'} ≤ 1.2×); later LISTs take ${r.lib.listIoctlsPerCall} ioctl each`),
   ]);
   for (const r of rs) {
-    goal(`scale: status of every device faster than \`dmsetup status\` at ${r.devices} (dmsetup / lib)`, r.dmsetup.statusNs! / r.lib.statusAllNs!, r.dmsetup.statusNs! / r.lib.statusAllNs! > 1);
+    const warm = r.lib.statusAllWarmNs!;
+    goal(`scale: status of every device faster than \`dmsetup status\` at ${r.devices}, first batch of a fresh process (dmsetup / lib)`, r.dmsetup.statusNs! / r.lib.statusAllNs!, r.dmsetup.statusNs! / r.lib.statusAllNs! > 1);
+    goal(`scale: … at ${r.devices}, a later batch (dmsetup / lib)`, r.dmsetup.statusNs! / warm, r.dmsetup.statusNs! / warm > 1);
     if (r.devices >= 10000) {
-      goal(`scale: status of every device at ${r.devices} ≤ 2× the C loop (lib / C)`, r.lib.statusAllNs! / r.c.statusAllNs!, r.lib.statusAllNs! / r.c.statusAllNs! <= 2);
+      goal(`scale: status of every device at ${r.devices} ≤ 2× the C loop, first batch (lib / C)`, r.lib.statusAllNs! / r.c.statusAllNs!, r.lib.statusAllNs! / r.c.statusAllNs! <= 2);
+      goal(`scale: … at ${r.devices} ≤ 2× the C loop, a later batch (lib / C)`, warm / r.c.statusAllNs!, warm / r.c.statusAllNs! <= 2);
       goal(`scale: LIST at ${r.devices} ≤ 2× raw C (lib / C)`, r.lib.listNs! / r.c.listNs!, r.lib.listNs! / r.c.listNs! <= 2);
     }
   }

@@ -356,7 +356,21 @@ async function events(dm: DeviceMapper): Promise<void> {
   const w = `${PREFIX}ev-w`;
   await dm.createDevice({ name: w, table: [{ start: 0, length: 8, type: 'error', params: '' }] });
   const threads = () => fs.readdirSync('/proc/self/task').length;
-  const idle = async () => { await sleep(300); const c0 = process.cpuUsage(); const t0 = now(); await sleep(IDLE_MS); const c = process.cpuUsage(c0); return { cpuUs: c.user + c.system, wallNs: now() - t0 }; };
+  // Waits start with a synchronous part and finish parking asynchronously (their lookups,
+  // the poller's first arm): under TCG that tail took over a second of CPU. Each idle window
+  // therefore starts once the process has settled: the first 200 ms slice using under 2 % of
+  // a core (at most 30 s). The settle time after starting the waits is reported with them.
+  const settle = async () => {
+    const t0 = now();
+    for (;;) {
+      const c0 = process.cpuUsage();
+      const s0 = now();
+      await sleep(200);
+      const c = process.cpuUsage(c0);
+      if (c.user + c.system < 0.02 * ((now() - s0) / 1000) || now() - t0 > 30e9) return now() - t0;
+    }
+  };
+  const idle = async () => { await settle(); const c0 = process.cpuUsage(); const t0 = now(); await sleep(IDLE_MS); const c = process.cpuUsage(c0); return { cpuUs: c.user + c.system, wallNs: now() - t0 }; };
   const before = await idle();
   const threadsBefore = threads();
   const ac = new AbortController();
@@ -364,6 +378,8 @@ async function events(dm: DeviceMapper): Promise<void> {
   const tStart = now();
   const waits = Array.from({ length: WAITS }, () => dm.wait(w, { signal: ac.signal }).then(() => 'resolved', (e: unknown) => `${(e as Error).name} ${(e as { code?: string }).code ?? ''}: ${(e as Error).message.split('\n')[0]}`));
   const startNs = now() - tStart;
+  await settle();
+  const parkedNs = now() - tStart - 200e6; // until the first quiet slice began
   const during = await idle();
   const threadsDuring = threads();
   const pollerActive = dm.pollerActive;
@@ -372,12 +388,31 @@ async function events(dm: DeviceMapper): Promise<void> {
   await dm.rename(w, { newName: `${w}2` });
   const outcomes = await Promise.all(waits);
   const wakeAllNs = now() - tw;
+  // The same again in the now-warm process (a daemon parks waits over and over): park WAITS
+  // waits, let them settle, one rename wakes them. The first round above ran code V8 had not
+  // optimised yet; these show the steady state.
+  const laterWakeNs: number[] = [];
+  let laterResolved = 0;
+  let at = `${w}2`;
+  for (let k = 0; k < 3; k++) {
+    const again = Array.from({ length: WAITS }, () => dm.wait(at, { signal: ac.signal }).then(() => true, () => false));
+    await settle();
+    const next = k % 2 === 0 ? `${w}3` : `${w}2`;
+    const t = now();
+    await dm.rename(at, { newName: next });
+    const ok = await Promise.all(again);
+    laterWakeNs.push(now() - t);
+    laterResolved += ok.filter(Boolean).length;
+    at = next;
+  }
   ac.abort();
-  await dm.removeDevice(`${w}2`);
+  await dm.removeDevice(at);
   await dm.removeDevice(cur);
   const cpuPct = (s: { cpuUs: number; wallNs: number }) => (100 * s.cpuUs * 1000) / s.wallNs;
   const resolved = outcomes.filter((o) => o === 'resolved').length;
-  goal(`events: ${WAITS} waits on one device woken by one event in ≤ 50 ms (time / 50 ms; ${resolved} resolved)`, wakeAllNs / 50e6, wakeAllNs <= 50e6 && resolved === WAITS);
+  goal(`events: ${WAITS} waits on one device woken by one event in ≤ 50 ms, first time in the process (time / 50 ms; ${resolved} resolved)`, wakeAllNs / 50e6, wakeAllNs <= 50e6 && resolved === WAITS);
+  const laterWake = median(laterWakeNs);
+  goal(`events: … later times (median of ${laterWakeNs.length}; time / 50 ms; ${laterResolved} of ${laterWakeNs.length * WAITS} resolved)`, laterWake / 50e6, laterWake <= 50e6 && laterResolved === laterWakeNs.length * WAITS);
   // "Unchanged": within 1 ms of CPU per 5 s window, or 1.5× the idle window's own CPU.
   goal(`events: CPU with ${WAITS} waits parked unchanged (parked / none)`, during.cpuUs / before.cpuUs, during.cpuUs <= Math.max(1.5 * before.cpuUs, before.cpuUs + 1000));
 
@@ -385,7 +420,7 @@ async function events(dm: DeviceMapper): Promise<void> {
     renames: latency.length, latencyNs: { median: median(latency), p90: pct(latency, 0.9), min: Math.min(...latency), max: Math.max(...latency) },
     renameCallNs: { median: median(renameCall) },
     idle: {
-      waits: WAITS, windowMs: IDLE_MS, before, during, threadsBefore, threadsDuring, pollerActive, startNs, wakeAllNs,
+      waits: WAITS, windowMs: IDLE_MS, before, during, threadsBefore, threadsDuring, pollerActive, startNs, parkedNs, wakeAllNs, laterWakeNs, laterResolved,
       outcomes: outcomes.reduce<Record<string, number>>((m, o) => ({ ...m, [o]: (m[o] ?? 0) + 1 }), {}),
     },
   };
@@ -397,8 +432,9 @@ async function events(dm: DeviceMapper): Promise<void> {
       [`CPU with ${WAITS} waits parked, ${IDLE_MS / 1000} s idle window`, `${(during.cpuUs / 1000).toFixed(1)} ms (${cpuPct(during).toFixed(2)} % of a core)`],
       [`CPU with no wait, same window`, `${(before.cpuUs / 1000).toFixed(1)} ms (${cpuPct(before).toFixed(2)} % of a core)`],
       ['threads: before / with the waits', `${threadsBefore} / ${threadsDuring} (poller active: ${pollerActive})`],
-      [`starting ${WAITS} waits`, fmt(startNs)],
+      [`starting ${WAITS} waits: the calls / until parked (CPU settled)`, `${fmt(startNs)} / ${fmt(parkedNs)}`],
       [`one rename wakes all ${WAITS} waits`, `${fmt(wakeAllNs)} (${outcomes.filter((o) => o === 'resolved').length} resolved)`],
+      [`… again, later in the process: median of ${laterWakeNs.length} (min / max)`, `${fmt(laterWake)} (${fmt(Math.min(...laterWakeNs))} / ${fmt(Math.max(...laterWakeNs))}; ${laterResolved} of ${laterWakeNs.length * WAITS} resolved)`],
       ...[...new Set(outcomes.filter((o) => o !== 'resolved'))].map((o) => [`… rejected: ${o}`, String(outcomes.filter((q) => q === o).length)]),
     ]),
   ].join('\n'), [`${latency.length} renames, one at a time; latency from just before dm.rename() to the iterator yielding the \`renamed\` event (same process).`]);

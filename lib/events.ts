@@ -15,6 +15,7 @@
  */
 import type { DevNo, ListedDevice } from '../codec/index.js';
 import type { Watcher } from './backend.js';
+import { onAbort } from './abort-fanout.js';
 import { DmAbortError, DmClosedError } from './errors.js';
 import type { SharedPoller } from './poller.js';
 
@@ -188,8 +189,8 @@ class PollerSource implements EventSource {
   }
 
   async wait(signal: AbortSignal): Promise<void> {
-    await this.poller.next(this.#gen, signal);
-    this.#gen = await this.poller.ready(signal);
+    // next() resolves after the poller's re-arm, with its generation (as ready() would).
+    this.#gen = await this.poller.next(this.#gen, signal);
   }
 
   close(): void {
@@ -301,6 +302,7 @@ class EventStream implements AsyncIterableIterator<DeviceEvent> {
   /** Ends the iterator (idempotent): releases the source, cuts a pending wait short. */
   end(): void { this.#end(); }
 
+  #offAbort: (() => void) | undefined;
   readonly #onAbort = (): void => this.#end(new DmAbortError(this.#signal?.reason));
 
   #end(error?: unknown): void {
@@ -309,7 +311,8 @@ class EventStream implements AsyncIterableIterator<DeviceEvent> {
     this.#endError = error;
     this.#queue = [];
     this.#snap = new Map();
-    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#offAbort?.();
+    this.#offAbort = undefined;
     this.#stop.abort();
     this.#source.close();
     this.#registry.leave(this);
@@ -335,7 +338,8 @@ class EventStream implements AsyncIterableIterator<DeviceEvent> {
             this.#end();
             continue;
           }
-          this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+          // One listener per signal however many streams share it (abort-fanout.ts).
+          if (this.#signal) this.#offAbort = onAbort(this.#signal, this.#onAbort);
           await this.#source.open(this.#stop.signal);
           if (this.ended) continue;
           this.#state = 'open';

@@ -11,9 +11,11 @@
  * still pending on the fd and make the next poll return at once.
  */
 import type { Backend, Watcher } from './backend.js';
+import { onAbort } from './abort-fanout.js';
 import { DmAbortError, DmClosedError } from './errors.js';
 
-interface EventWaiter { gen: number; resolve: () => void; reject: (e: unknown) => void }
+interface EventWaiter { gen: number; resolve: (gen: number) => void; reject: (e: unknown) => void }
+interface ArmWaiter { resolve: (gen: number) => void; reject: (e: unknown) => void }
 
 export class SharedPoller {
   #watcher: Watcher | undefined;
@@ -23,7 +25,7 @@ export class SharedPoller {
   #armed = false;
   #running = false;
   #closed = false;
-  #armWaiters: { resolve: (g: number) => void; reject: (e: unknown) => void }[] = [];
+  #armWaiters: ArmWaiter[] = [];
   #eventWaiters = new Set<EventWaiter>();
   /** Number of poll() calls made so far (observability for tests and benchmarks). */
   polls = 0;
@@ -47,17 +49,17 @@ export class SharedPoller {
   ready(signal?: AbortSignal): Promise<number> {
     if (signal?.aborted) return Promise.reject(new DmAbortError(signal.reason));
     if (this.#armed) return Promise.resolve(this.#gen);
+    if (this.#closed) return Promise.reject(new DmClosedError('the device-mapper client'));
     const p = new Promise<number>((resolve, reject) => {
-      const w: { resolve: (g: number) => void; reject: (e: unknown) => void } = { resolve, reject };
+      const w: ArmWaiter = { resolve, reject };
       if (signal) {
-        const onAbort = () => {
+        const off = onAbort(signal, () => {
           const i = this.#armWaiters.indexOf(w);
           if (i >= 0) this.#armWaiters.splice(i, 1);
           reject(new DmAbortError(signal.reason));
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        w.resolve = (g: number) => { signal.removeEventListener('abort', onAbort); resolve(g); };
-        w.reject = (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); };
+        });
+        w.resolve = (g: number) => { off(); resolve(g); };
+        w.reject = (e: unknown) => { off(); reject(e); };
       }
       this.#armWaiters.push(w);
     });
@@ -65,20 +67,25 @@ export class SharedPoller {
     return p;
   }
 
-  /** Resolves once an event happened after the arm that produced generation `gen`. */
-  next(gen: number, signal?: AbortSignal): Promise<void> {
-    if (this.#gen > gen) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
+  /**
+   * Resolves once an event happened after the arm that produced generation `gen`, with the
+   * generation of the re-arm that followed it: the fd is armed again when this resolves,
+   * so the caller may check and call next() with it without a ready() in between.
+   */
+  next(gen: number, signal?: AbortSignal): Promise<number> {
+    if (this.#gen > gen && this.#armed) return Promise.resolve(this.#gen);
+    if (this.#closed) return Promise.reject(new DmClosedError('the device-mapper client'));
+    if (this.#gen > gen) return this.ready(signal);
+    if (signal?.aborted) return Promise.reject(new DmAbortError(signal.reason));
+    return new Promise<number>((resolve, reject) => {
       const w: EventWaiter = { gen, resolve, reject };
-      const onAbort = () => {
-        this.#eventWaiters.delete(w);
-        reject(new DmAbortError(signal?.reason));
-      };
       if (signal) {
-        if (signal.aborted) return onAbort();
-        signal.addEventListener('abort', onAbort, { once: true });
-        w.resolve = () => { signal.removeEventListener('abort', onAbort); resolve(); };
-        w.reject = (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e); };
+        const off = onAbort(signal, () => {
+          this.#eventWaiters.delete(w);
+          reject(new DmAbortError(signal.reason));
+        });
+        w.resolve = (g: number) => { off(); resolve(g); };
+        w.reject = (e: unknown) => { off(); reject(e); };
       }
       this.#eventWaiters.add(w);
       this.#start();
@@ -101,9 +108,11 @@ export class SharedPoller {
         if (r === 'event') {
           this.#arm(watcher); // re-arm first: waiters woken below check after this arm
           this.#gen++;
-          for (const w of [...this.#eventWaiters]) {
-            if (this.#gen > w.gen) { this.#eventWaiters.delete(w); w.resolve(); }
-          }
+          // Every parked waiter's gen is below the new one (next() parks only gen ≥ the
+          // current one, which was the current one until now): all wake.
+          const ws = this.#eventWaiters;
+          this.#eventWaiters = new Set();
+          for (const w of ws) w.resolve(this.#gen);
         }
       }
     } finally {

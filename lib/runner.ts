@@ -91,8 +91,17 @@ export class IoctlRunner {
   /** ioctls issued, per command (observability: buffer growth, tests, benchmarks). */
   readonly calls = new Map<CommandName, number>();
   readonly codec: DmCodec = hostCodec;
-  /** Set by the client's close(): new calls fail with DmClosedError (rollbacks still run). */
-  closed = false;
+  /**
+   * Set by the client's close(): new calls fail with DmClosedError (rollbacks still run),
+   * and the batch buffers (up to 128 × 16 KiB) are let go rather than kept for a client
+   * that will issue no more batches.
+   */
+  get closed(): boolean { return this.#closed; }
+  set closed(value: boolean) {
+    this.#closed = value;
+    if (value) this.#batchBuffers.length = 0;
+  }
+  #closed = false;
 
   readonly #initial: number;
   /**
@@ -184,7 +193,7 @@ export class IoctlRunner {
     } finally {
       // Only after the ioctl has settled: the kernel may write into an async call's buffer.
       if (ctx.wipe) for (const b of used) b.fill(0);
-      if (pooled) {
+      if (pooled && !this.#closed) {
         for (const b of used) if (b.length === SCRATCH_SIZE && this.#batchBuffers.length < BATCH_POOL) this.#batchBuffers.push(b);
       }
     }

@@ -16,8 +16,8 @@ interface Check { readonly gen: number; readonly ticket: number; readonly result
 
 export class WakeSnapshots {
   #ticket = 0;
-  readonly #checks = new Map<string, Check>();
-  readonly #replies = new Map<string, Promise<unknown>>();
+  readonly #checks = new Map<number, Check>();
+  readonly #replies = new Map<number, Promise<unknown>>();
   #list: { gen: number; value: unknown } | undefined;
   #clearing = false;
 
@@ -27,7 +27,7 @@ export class WakeSnapshots {
   }
 
   /** The device check for `gen`, shared by waiters that started before it was made. */
-  check(key: string, gen: number, since: number, run: () => DeviceInfo): DeviceInfo {
+  check(key: number, gen: number, since: number, run: () => DeviceInfo): DeviceInfo {
     const c = this.#checks.get(key);
     if (c && c.gen === gen && c.ticket > since) {
       if ('error' in c.result) throw c.result.error;
@@ -61,7 +61,7 @@ export class WakeSnapshots {
   }
 
   /** One ioctl for every waiter asking for the same reply while it is in flight. */
-  reply<T>(key: string, run: () => Promise<T>): Promise<T> {
+  reply<T>(key: number, run: () => Promise<T>): Promise<T> {
     const p = this.#replies.get(key);
     if (p) return p as Promise<T>;
     const q = run().finally(() => this.#replies.delete(key));

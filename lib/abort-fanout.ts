@@ -30,9 +30,12 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
     signal.addEventListener('abort', listener, { once: true });
   }
   const group = g;
-  group.fns.add(fn);
+  // Each call is a registration of its own: the same function again gets a wrapper, else
+  // the Set would hold it once (one call on abort, and either unregister removes both).
+  const entry = group.fns.has(fn) ? (): void => fn() : fn;
+  group.fns.add(entry);
   return () => {
-    if (!group.fns.delete(fn) || group.fns.size > 0 || groups.get(signal) !== group) return;
+    if (!group.fns.delete(entry) || group.fns.size > 0 || groups.get(signal) !== group) return;
     groups.delete(signal);
     signal.removeEventListener('abort', group.listener);
   };

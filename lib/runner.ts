@@ -156,7 +156,7 @@ export class IoctlRunner {
     const used: Uint8Array[] = [];
     try {
       for (;;) {
-        const req = this.#encode(command, params, used, true);
+        const req = this.#encode(command, params, used, 'scratch');
         this.#bump(command);
         const r = this.transport.ioctl(requestCode(command), req);
         const out = this.#finish(command, req, r, ctx, mark, this.#viewOf(req));
@@ -177,7 +177,7 @@ export class IoctlRunner {
     const pooled = ctx.batch === true && !ctx.wipe;
     try {
       for (;;) {
-        const req = pooled ? this.#encodePooled(command, params, used) : this.#encode(command, params, used);
+        const req = this.#encode(command, params, used, pooled ? 'pool' : undefined);
         const queued = takeSlot();
         if (queued) await queued;
         let r: IoctlResult;
@@ -197,23 +197,6 @@ export class IoctlRunner {
         for (const b of used) if (b.length === SCRATCH_SIZE && this.#batchBuffers.length < BATCH_POOL) this.#batchBuffers.push(b);
       }
     }
-  }
-
-  /** #encode for a batch call: into a buffer of the batch pool when the request fits one. */
-  #encodePooled<C extends CommandName>(command: C, params: CommandRequests[C], used: Uint8Array[]): Uint8Array {
-    const bufferSize = commandSpec(command).payload ? this.sizes.get(command) ?? this.#initial : undefined;
-    if (bufferSize === undefined || bufferSize <= SCRATCH_SIZE) {
-      const buf = this.#batchBuffers.pop() ?? madeCopy(new Uint8Array(SCRATCH_SIZE));
-      used.push(buf);
-      if (this.requestFill !== undefined) buf.fill(this.requestFill);
-      const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
-      try {
-        return encode(command, params, { bufferSize, into: buf });
-      } catch (e) {
-        if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL')) throw e;
-      }
-    }
-    return this.#encode(command, params, used);
   }
 
   /**
@@ -238,30 +221,34 @@ export class IoctlRunner {
   }
 
   /**
-   * Encodes a request (into the scratch buffer when `reuse` and it fits). Every buffer it
-   * writes into is pushed to `used` before the write, so the caller's `finally` wipes it
+   * Encodes a request: into a kept buffer when `reuse` names one and the request fits it
+   * (`'scratch'`: the sync calls' scratch buffer; `'pool'`: a buffer of the batch pool, for
+   * batch calls without `wipe`: infoMany, statusMany, names only, each back in the pool only
+   * once its call has settled), else into a buffer of its own. Every buffer it writes into
+   * is pushed to `used` before the write, so the caller's `finally` wipes (or returns) it
    * even when encoding throws half-way; the codec wipes its own copies of params itself.
    */
-  #encode<C extends CommandName>(command: C, params: CommandRequests[C], used: Uint8Array[], reuse = false): Uint8Array {
+  #encode<C extends CommandName>(command: C, params: CommandRequests[C], used: Uint8Array[], reuse?: 'scratch' | 'pool'): Uint8Array {
     const bufferSize = commandSpec(command).payload ? this.sizes.get(command) ?? this.#initial : undefined;
     const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
     const fill = this.requestFill;
     if (reuse && (bufferSize === undefined || bufferSize <= SCRATCH_SIZE)) {
-      const scratch = this.#scratch ?? this.#makeScratch();
-      if (!used.includes(scratch)) used.push(scratch);
-      if (fill !== undefined) scratch.fill(fill);
+      const scratch = reuse === 'scratch';
+      const buf = scratch ? this.#scratch ?? this.#makeScratch() : this.#batchBuffers.pop() ?? madeCopy(new Uint8Array(SCRATCH_SIZE));
+      if (!used.includes(buf)) used.push(buf);
+      if (fill !== undefined) buf.fill(fill);
       try {
         // The codec zeroes everything after the payload: no byte of an earlier call survives.
-        const internals = this.#internals;
-        if (!internals) return encode(command, params, { bufferSize, into: scratch });
+        const internals = scratch ? this.#internals : undefined;
+        if (!internals) return encode(command, params, { bufferSize, into: buf });
         // A request without payload (no buffer size to honour, nothing after the header) is
         // exactly DM_IOCTL_SIZE bytes: encoded into the head, the same bytes of the scratch.
         const spec = commandSpec(command);
         return spec.request === 'none' && !spec.payload
           ? internals.encodeInto(command, params, bufferSize, this.#head!, this.#headView!)
-          : internals.encodeInto(command, params, bufferSize, scratch, this.#scratchView!);
+          : internals.encodeInto(command, params, bufferSize, buf, this.#scratchView!);
       } catch (e) {
-        // A request bigger than the scratch buffer gets a buffer of its own.
+        // A request bigger than the kept buffer gets a buffer of its own.
         if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL')) throw e;
       }
     }

@@ -120,8 +120,8 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
       const view = intoView ?? viewOf(bytes);
       // The internal path writes a header-only request from its template (codec/header-template.ts).
       const fastHeader = intoView !== undefined && spec.request === 'none' && !spec.payload;
-      if (fastHeader && length === DM_IOCTL_SIZE && dataSize === DM_DATA_START && plan.payloadSize === 0 && !plan.writePayload) {
-        writeHeaderOnly(v, plan, bytes, view);
+      if (fastHeader && length === DM_IOCTL_SIZE && dataSize === DM_DATA_START && plan.payloadSize === 0 && !plan.writePayload
+        && writeHeaderOnly(v, plan, bytes, view)) {
         return into && !(whole && length === into.length) ? bytes.subarray(0, length) : bytes;
       }
       const h: HeaderInput = {

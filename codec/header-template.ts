@@ -9,7 +9,7 @@
  * from the layout declaration (records.ts), never from numbers written here.
  *
  * The result is byte-for-byte what the general encoder writes (spec/codec/header-template.spec.ts
- * compares them over random and hostile plans): a value the general encoder would refuse
+ * compares them over random and hostile plans): a value the general encoder might refuse
  * makes the writer hand the header back to it, so the error is the general encoder's own.
  */
 import { DM_DATA_START, DM_IOCTL_SIZE, type Version } from './constants.js';
@@ -26,8 +26,12 @@ const U64_MAX = 0xffffffffffffffffn;
 const NAME_FIELD = `${dmIoctl.name}.name`;
 const UUID_FIELD = `${dmIoctl.name}.uuid`;
 
-/** Writes a header-only request for `plan` into bytes[0, DM_IOCTL_SIZE); `view` is over `bytes`. */
-export type HeaderOnlyWriter = (version: Version, plan: Plan, bytes: Uint8Array, view: DataView) => void;
+/**
+ * Writes a header-only request for `plan` into bytes[0, DM_IOCTL_SIZE) (`view` is over
+ * `bytes`) and returns true; returns false, having written nothing, when a value is one it
+ * is not sure of: the caller's general encoder then writes it or throws its own error.
+ */
+export type HeaderOnlyWriter = (version: Version, plan: Plan, bytes: Uint8Array, view: DataView) => boolean;
 
 /** The writer for one header codec (one byte order). */
 export function headerOnlyWriter(header: HeaderCodec): HeaderOnlyWriter {
@@ -50,14 +54,8 @@ export function headerOnlyWriter(header: HeaderCodec): HeaderOnlyWriter {
 
   return (version, plan, bytes, view) => {
     const { flags, eventNr, targetCount, dev } = plan;
-    if (!u32(flags) || !u32(eventNr) || !u32(targetCount) || typeof dev !== 'bigint' || dev < 0n || dev > U64_MAX) {
-      // Not a value this writer is sure of: the general encoder writes it or throws its error.
-      header.encode(view, bytes, 0, {
-        version: [version[0], version[1], version[2]], data_size: DM_DATA_START, data_start: DM_DATA_START,
-        target_count: targetCount, open_count: 0, flags, event_nr: eventNr, padding: 0, dev, name: plan.name, uuid: plan.uuid,
-      });
-      return;
-    }
+    // Not a value this writer is sure of: the general encoder writes it or throws its error.
+    if (!u32(flags) || !u32(eventNr) || !u32(targetCount) || typeof dev !== 'bigint' || dev < 0n || dev > U64_MAX) return false;
     bytes.set(templateOf(version));
     if (flags !== 0) view.setUint32(AT.flags, flags, le);
     if (eventNr !== 0) view.setUint32(AT.event_nr, eventNr, le);
@@ -66,5 +64,6 @@ export function headerOnlyWriter(header: HeaderCodec): HeaderOnlyWriter {
     // The template holds the empty string's bytes (all zero): only a non-empty one is written.
     if (plan.name !== '') writeCharField(bytes, AT.name, plan.name, DM_NAME_LEN, NAME_FIELD);
     if (plan.uuid !== '') writeCharField(bytes, AT.uuid, plan.uuid, DM_UUID_LEN, UUID_FIELD);
+    return true;
   };
 }

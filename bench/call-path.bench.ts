@@ -18,7 +18,7 @@ import {
   codec, DM_ACTIVE_PRESENT_FLAG, DM_IOCTL_SIZE, encodeDev, requestCode, viewOf,
 } from '../codec/index.js';
 import { DeviceMapper, type Backend, type ControlTransport, type IoctlResult, type Watcher } from '../lib/index.js';
-import { IoctlRunner } from '../lib/runner.js';
+import { IoctlRunner } from '../lib/client/runner.js';
 
 const NAME = 'vg0-lv_root';
 const UUID = 'LVM-Kq2dY0GQtYk2sYJmG7fJ8cQvZp8p4xkS3m0Zh8xY2a1cQ7nK9dF4gH5jL6kM7nB8';

@@ -24,7 +24,7 @@ import { promisify } from 'node:util';
 import { codec, requestCode, type CommandName } from '../codec/index.js';
 import { engineOf, openControl } from '../ffi/index.js';
 import { attachLoop, detachLoop, DeviceMapper } from '../lib/index.js';
-import { IoctlRunner } from '../lib/runner.js';
+import { IoctlRunner } from '../lib/client/runner.js';
 
 const execFileP = promisify(execFile);
 const env = process.env;

@@ -12,7 +12,7 @@
  * 0 with WAKE_ROUNDS=1 measures cold code, as bench:live's one-shot wake-up does).
  */
 import { DeviceMapper } from '../lib/index.js';
-import { SimulatedKernel } from '../lib/testing/index.js';
+import { SimulatedKernel } from '../testing/index.js';
 
 const N = Number(process.env.WAKE_N ?? 1000);
 const ROUNDS = Number(process.env.WAKE_ROUNDS ?? 15);

@@ -51,7 +51,7 @@ export interface CommandSpec<C extends CommandName = CommandName> {
   readonly nr: number;
   /** The kernel's name (`DM_DEV_SET_GEOMETRY`). */
   readonly kernelName: `DM_${string}`;
-  /** The `DeviceMapper` method that issues it (checked against the class in lib/client.ts). */
+  /** The `DeviceMapper` method that issues it (checked against the class in lib/client/client.ts). */
   readonly client: string;
   /** The lowest interface version the command needs; requests carry it, as libdevmapper's do. */
   readonly minVersion: Version;

@@ -245,7 +245,7 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
 
 /**
  * The same encode and decode as a codec's public methods, for a caller that keeps its
- * buffers and their DataViews across calls (lib/runner.ts's sync path). Not exported from
+ * buffers and their DataViews across calls (lib/client/runner.ts's sync path). Not exported from
  * codec/index.ts: not public API. Each `view` must be a DataView over exactly its buffer.
  */
 export interface CodecInternals {

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { attachLoop, DeviceMapper, detachLoop, type DeviceEvent } from '../lib/index.js';
-import { run as dmctl } from '../lib/cli/index.js';
+import { run as dmctl } from '../cli/index.js';
 
 const step = (s: string) => console.log(`\n▸ ${s}`);
 

@@ -5,7 +5,7 @@
  */
 // README:begin sim-faults
 import { DeviceMapper, DmError } from '../lib/index.js';
-import { SimulatedKernel, simFaults } from '../lib/testing/index.js';
+import { SimulatedKernel, simFaults } from '../testing/index.js';
 
 /** Drives each error path once; returns what the code under test saw. */
 export async function errorPaths(): Promise<string[]> {

@@ -1,7 +1,7 @@
 /**
  * SysV semaphores (`semget`, `semop`, `semctl`): the primitive of libdevmapper's udev
  * cookies (docs/udev-cookies.md). Each call is one syscall on the calling thread; none of
- * them sleeps (waits use IPC_NOWAIT and are polled by lib/udev-cookie.ts), so they never
+ * them sleeps (waits use IPC_NOWAIT and are polled by lib/udev/cookies.ts), so they never
  * block the event loop.
  *
  * @module

@@ -50,7 +50,7 @@ export interface ControlTransport {
 
 /**
  * `poll(2)` bound through the FFI, on an array of `struct pollfd` the caller encoded
- * (lib/syscall-structs.ts, from the layout in codec/syscall-records.ts); the kernel writes
+ * (lib/kernel/syscall-structs.ts, from the layout in codec/syscall-records.ts); the kernel writes
  * `revents` into it. The sync form blocks the JS thread; the async form parks a libuv pool
  * thread for up to `timeoutMs` (see `pollAsync` in control.ts for the one-waiter rule).
  */

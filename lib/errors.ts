@@ -87,7 +87,7 @@ const MISSING_IN_TABLE: ErrnoExplanation = {
 /**
  * The one table of what each errno means for device-mapper, per command where it differs
  * (errno per command: docs/kernel-facts.md). The library's messages (`DmError`) and dmctl's
- * "try:" lines (lib/cli/errors.ts) both read it.
+ * "try:" lines (cli/errors.ts) both read it.
  */
 export const ERRNO_EXPLANATIONS: { readonly [E in ErrnoName]?: ErrnoRow } = {
   ENXIO: {
@@ -246,7 +246,7 @@ export class DmAbortError extends DmBaseError<'ABORT_ERR'> {
 }
 
 /**
- * A device as a multi-step operation knows it: what its first step returned (lib/identity.ts).
+ * A device as a multi-step operation knows it: what its first step returned (lib/operations/identity.ts).
  * A name or uuid that is not UTF-8 also carries its bytes (`nameBytes`/`uuidBytes`), which
  * later steps address it by.
  */

@@ -1,45 +1,45 @@
 /**
  * devicemapper — Linux device-mapper from TypeScript, through the ioctl interface itself.
  */
-export { DeviceMapper, FEATURES } from './client.js';
+export { DeviceMapper, FEATURES } from './client/client.js';
 export type {
   CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, Settled, TableResult, WaitOptions,
   ListOptions, CreateOptions, RenameTarget, SuspendOptions, ResumeOptions, InfoOptions, DepsOptions, StatusOptions, TableOptions,
   LoadOptions, Geometry, DepsWithInfo,
-} from './client.js';
+} from './client/client.js';
 export * from './errors.js';
-export { addressOf, checkReply, identityOf, TRUSTED_REPLY_FIELDS } from './identity.js';
-export type { IdentityStep } from './identity.js';
+export { addressOf, checkReply, identityOf, TRUSTED_REPLY_FIELDS } from './operations/identity.js';
+export type { IdentityStep } from './operations/identity.js';
 export { redactTableParams } from '../codec/index.js';
-export { diffSnapshots } from './events.js';
+export { diffSnapshots } from './events/device-events.js';
 export type {
   DeviceEvent, DeviceEventKind, DeviceAddedEvent, DeviceRemovedEvent, DeviceRenamedEvent, DeviceChangedEvent, EventFilter, EventsOptions,
-} from './events.js';
-export type { Backend, Watcher, AsyncCallKind, ControlTransport, IoctlResult, KernelLog } from './backend.js';
+} from './events/device-events.js';
+export type { Backend, Watcher, AsyncCallKind, ControlTransport, IoctlResult, KernelLog } from './kernel/backend.js';
 export type {
   DeviceId, DeviceInfo, DevNo, KernelString, ListedDevice, RawNames, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,
 } from '../codec/index.js';
 export { decodeDev, encodeDev, devToString } from '../codec/index.js';
 export * from './targets/index.js';
-export { attachLoop, detachLoop, loopInfo, blockDeviceSize, blockDeviceSectors, refreshLoopCapacity, splitRdev } from './loop.js';
-export type { AttachLoopOptions, LoopDevice, LoopStatus } from './loop.js';
-export { addNode, removeNode, renameNode, waitForNode, syncNodes, udevActive, nodePath, realNodeOps, DM_DIR } from './nodes.js';
-export type { NodeOps, NodeOptions, NodeResult } from './nodes.js';
-export { ThinPool, type ThinPoolIo, type PoolDeviceSpec, type PoolFeatures, type CreateThinPoolOptions, type OpenThinPoolOptions, type ActivateOptions, type DeactivateOptions, type ThinDevice, type ResizeOptions, type ThinPoolHealthyStatus } from './thin-pool.js';
-export { type PoolCondition, type PoolConditionKind, type PoolConditionsOptions } from './thin-pool-events.js';
-export { FaultyDevice, type FaultMode, type FaultBehaviour, type Corruption, type CreateFaultyDeviceOptions } from './faulty-device.js';
-export { discardBlocks, type DiscardOptions } from './discard.js';
-export { DmOperationError, type DmOperationErrorCode } from './operation-errors.js';
-export { DeviceTree, type TreeNode, type TreeDeviceRef, type ReadTreeOptions } from './device-tree.js';
+export { attachLoop, detachLoop, loopInfo, blockDeviceSize, blockDeviceSectors, refreshLoopCapacity, splitRdev } from './block/loop-devices.js';
+export type { AttachLoopOptions, LoopDevice, LoopStatus } from './block/loop-devices.js';
+export { addNode, removeNode, renameNode, waitForNode, syncNodes, udevActive, nodePath, realNodeOps, DM_DIR } from './udev/device-nodes.js';
+export type { NodeOps, NodeOptions, NodeResult } from './udev/device-nodes.js';
+export { ThinPool, type ThinPoolIo, type PoolDeviceSpec, type PoolFeatures, type CreateThinPoolOptions, type OpenThinPoolOptions, type ActivateOptions, type DeactivateOptions, type ThinDevice, type ResizeOptions, type ThinPoolHealthyStatus } from './operations/thin-pool.js';
+export { type PoolCondition, type PoolConditionKind, type PoolConditionsOptions } from './operations/thin-pool-events.js';
+export { FaultyDevice, type FaultMode, type FaultBehaviour, type Corruption, type CreateFaultyDeviceOptions } from './operations/faulty-device.js';
+export { discardBlocks, type DiscardOptions } from './block/discard.js';
+export { DmOperationError, type DmOperationErrorCode } from './operations/operation-errors.js';
+export { DeviceTree, type TreeNode, type TreeDeviceRef, type ReadTreeOptions } from './operations/device-tree.js';
 export {
   removeTree, suspendTree, resumeTree, reloadTree,
   type TreeOperationOptions, type RemoveTreeOptions, type RemoveTreeResult, type KeptReason, type SuspendTreeOptions, type SuspendTreeResult,
   type ResumeTreeOptions, type ResumeTreeResult, type TreeReload, type ReloadTreeResult,
-} from './device-tree-ops.js';
+} from './operations/tree-operations.js';
 export {
   UdevCookies, realCookieHost, UDEV_FLAGS, DEFAULT_SYNC_FLAGS, DM_COOKIE_MAGIC, DM_UDEV_FLAGS_MASK, encodeCookie, decodeCookie, udevFlagLines, cookiesSupported,
   DmUdevTimeoutError, DmCookieError,
-} from './udev-cookie.js';
-export type { CookieHost, CookieEntry, SemEntry, SemOps, UdevFlagName } from './udev-cookie.js';
-export type { UdevCallOptions } from './udev-sync.js';
-export type { RenameOptions } from './client.js';
+} from './udev/cookies.js';
+export type { CookieHost, CookieEntry, SemEntry, SemOps, UdevFlagName } from './udev/cookies.js';
+export type { UdevCallOptions } from './udev/cookie-call.js';
+export type { RenameOptions } from './client/client.js';

@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import type { DeviceResolver } from './common.js';
 import { DmTargetError } from './errors.js';
-import { splitRdev } from '../loop.js';
+import { splitRdev } from '../block/loop-devices.js';
 
 /** Resolves a device path to its device number with `stat()` (the default resolver). */
 export const nodeResolver: DeviceResolver = (path) => {

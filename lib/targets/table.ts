@@ -9,7 +9,7 @@ import {
 } from './common.js';
 import { DmTargetError } from './errors.js';
 import { denseArray } from './common.js';
-import { deviceArg } from '../args.js';
+import { deviceArg } from '../client/args.js';
 import { nodeResolver } from './resolve.js';
 import type { LineHead, TargetUnit } from './unit.js';
 import { error, linear, striped, zero } from './basic.js';

@@ -23,7 +23,7 @@ function kindOf(checker: ts.TypeChecker, symbol: ts.Symbol): string {
   return kinds.join(' + ') || 'unknown';
 }
 
-/** `{ entry: "./cli", source: "lib/cli/index.ts" }` per package export, and the report text. */
+/** `{ entry: "./cli", source: "cli/index.ts" }` per package export, and the report text. */
 export function apiReport(root: string, entries: readonly { readonly entry: string; readonly source: string }[]): string {
   const config = ts.getParsedCommandLineOfConfigFile(path.join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!;
   const files = entries.map((e) => path.join(root, e.source));

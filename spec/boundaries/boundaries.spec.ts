@@ -11,8 +11,8 @@ const ROOT = path.join(__dirname, '..', '..');
 const rules = { publicEntries: publicEntries(ROOT) };
 
 describe('layer boundaries (import statements)', () => {
-  test('the public entry points lib/cli may use are the package exports', () => {
-    expect(rules.publicEntries).toEqual(expect.arrayContaining(['lib/index.ts', 'codec/index.ts', 'lib/testing/index.ts', 'lib/cli/index.ts']));
+  test('the public entry points cli may use are the package exports', () => {
+    expect(rules.publicEntries).toEqual(expect.arrayContaining(['lib/index.ts', 'codec/index.ts', 'testing/index.ts', 'cli/index.ts']));
   });
 
   test('the repository breaks none of them', () => {
@@ -23,37 +23,47 @@ describe('layer boundaries (import statements)', () => {
 
   test('every planted violation is reported, and only those', () => {
     const planted = new Map<string, string>([
-      ['lib/client.ts', "import { run } from './cli/index.js';\nimport { x } from '../codec/index.js';"],
-      ['lib/targets/x.ts', "export type { DmctlDeviceInfo } from '../cli/schemas.js';"],
-      ['lib/thin-pool.ts', "const m = await import('./cli/hex.js');"],
-      ['lib/cli/a.ts', [
-        "import * as C from '../../codec/constants.js';", // an internal module of codec
-        "import { DmFfiError } from '../../ffi/errors.js';", // ffi directly
-        "import { describeValue } from '../args.js';", // lib internals
-        "import { DeviceMapper } from '../index.js';", // allowed: the root
-        "import { codec } from '../../codec/index.js';", // allowed: ./codec
+      ['lib/client/client.ts', "import { run } from '../../cli/index.js';\nimport { x } from '../../codec/index.js';"],
+      ['lib/targets/x.ts', "export type { DmctlDeviceInfo } from '../../cli/schemas.js';"],
+      ['lib/operations/thin-pool.ts', "const m = await import('../../cli/hex.js');\nimport { SimulatedKernel } from '../../testing/index.js';"],
+      ['testing/a.ts', [
+        "import { run } from '../cli/index.js';", // the CLI
+        "import { IoctlRunner } from '../lib/client/runner.js';", // lib internals
+        "import { DeviceMapper } from '../lib/index.js';", // allowed: the root
+        "import { ERRNO } from '../ffi/errors.js';", // allowed: a kernel fact it shares
+        "import { x } from './simulator.js';", // allowed: itself
+      ].join('\n')],
+      ['cli/a.ts', [
+        "import * as C from '../codec/constants.js';", // an internal module of codec
+        "import { DmFfiError } from '../ffi/errors.js';", // ffi directly
+        "import { describeValue } from '../lib/client/args.js';", // lib internals
+        "import { DeviceMapper } from '../lib/index.js';", // allowed: the root
+        "import { codec } from '../codec/index.js';", // allowed: ./codec
         "import { SimulatedKernel } from '../testing/index.js';", // allowed: ./testing
-        "import { z } from 'zod';", // allowed: a dependency
+      "import { z } from 'zod';", // allowed: a dependency
         "import { mangle } from './mangle.js';", // allowed: itself
         "// import { no } from '../client.js'; (a comment is no import)",
       ].join('\n')],
       ['codec/a.ts', "import * as fs from 'node:fs';\nimport { DmFfiError } from '../ffi/errors.js';\nimport { ok } from './layout.js';"],
-      ['codec/b.ts', "import type { DeviceMapper } from '../lib/client.js';"],
+      ['codec/b.ts', "import type { DeviceMapper } from '../lib/client/client.js';"],
       ['ffi/a.ts', "import { codec } from '../codec/index.js';\nimport { DmError } from '../lib/errors.js';\nimport koffi from 'koffi';\nimport { ERRNO } from './errors.js';\nimport { DmBaseError } from '../base/error.js';"],
       ['codec/c.ts', "import { DmBaseError } from '../base/error.js';"], // allowed: the shared leaf
       ['base/x.ts', "import { ERRNO } from '../ffi/errors.js';\nimport * as fs from 'node:fs';"],
     ]);
     const found = checkBoundaries(planted, rules).map((v) => `${v.file}:${v.line} ${v.specifier}`);
     expect(found).toEqual([
-      'lib/client.ts:1 ./cli/index.js',
-      'lib/targets/x.ts:1 ../cli/schemas.js',
-      'lib/thin-pool.ts:1 ./cli/hex.js',
-      'lib/cli/a.ts:1 ../../codec/constants.js',
-      'lib/cli/a.ts:2 ../../ffi/errors.js',
-      'lib/cli/a.ts:3 ../args.js',
+      'lib/client/client.ts:1 ../../cli/index.js',
+      'lib/targets/x.ts:1 ../../cli/schemas.js',
+      'lib/operations/thin-pool.ts:1 ../../cli/hex.js',
+      'lib/operations/thin-pool.ts:2 ../../testing/index.js',
+      'testing/a.ts:1 ../cli/index.js',
+      'testing/a.ts:2 ../lib/client/runner.js',
+      'cli/a.ts:1 ../codec/constants.js',
+      'cli/a.ts:2 ../ffi/errors.js',
+      'cli/a.ts:3 ../lib/client/args.js',
       'codec/a.ts:1 node:fs',
       'codec/a.ts:2 ../ffi/errors.js',
-      'codec/b.ts:1 ../lib/client.js',
+      'codec/b.ts:1 ../lib/client/client.js',
       'ffi/a.ts:1 ../codec/index.js',
       'ffi/a.ts:2 ../lib/errors.js',
       'base/x.ts:1 ../ffi/errors.js',
@@ -84,7 +94,7 @@ describe('one way to attach a loop device', () => {
         }
       }
     };
-    for (const top of ['spec', 'bench', 'examples', 'fixtures/record', 'lib']) walk(top);
+    for (const top of ['spec', 'bench', 'examples', 'fixtures/record', 'lib', 'testing', 'cli']) walk(top);
     expect(found).toEqual([]);
   });
 });
@@ -104,7 +114,7 @@ describe('facts cited from inside the repository', () => {
         fs.readFileSync(abs, 'utf8').split('\n').forEach((l, i) => { if (OUTSIDE.test(l)) found.push(`${rel}:${i + 1}`); });
       }
     };
-    for (const top of ['base', 'codec', 'ffi', 'lib', 'spec', 'bench', 'examples', 'fixtures', 'docs', 'vm', 'bin', 'README.md', 'ARCHITECTURE.md']) {
+    for (const top of ['base', 'codec', 'ffi', 'lib', 'testing', 'cli', 'spec', 'bench', 'examples', 'fixtures', 'docs', 'vm', 'bin', 'README.md', 'ARCHITECTURE.md']) {
       if (fs.existsSync(path.join(ROOT, top))) walk(top);
     }
     expect(found).toEqual([]);

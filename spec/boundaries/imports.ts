@@ -15,10 +15,10 @@ export interface Violation extends ImportRef {
   readonly rule: string;
 }
 
-/** Layer rules over repository-relative paths with forward slashes (`lib/cli/index.ts`). */
+/** Layer rules over repository-relative paths with forward slashes (`cli/index.ts`). */
 export interface BoundaryRules {
   /**
-   * The files `lib/cli` may import from outside itself: the sources of the package's
+   * The files `cli` may import from outside itself: the sources of the package's
    * public entry points (package.json `exports`).
    */
   readonly publicEntries: readonly string[];
@@ -61,9 +61,16 @@ export function resolveSpecifier(from: string, specifier: string): string | unde
   return joined.replace(/\.js$/, '.ts');
 }
 
-const layerOf = (file: string): 'cli' | 'lib' | 'codec' | 'ffi' | 'base' | 'other' =>
-  file.startsWith('lib/cli/') ? 'cli' : file.startsWith('lib/') ? 'lib' : file.startsWith('codec/') ? 'codec' : file.startsWith('ffi/') ? 'ffi'
+const layerOf = (file: string): 'cli' | 'testing' | 'lib' | 'codec' | 'ffi' | 'base' | 'other' =>
+  file.startsWith('cli/') ? 'cli' : file.startsWith('testing/') ? 'testing' : file.startsWith('lib/') ? 'lib' : file.startsWith('codec/') ? 'codec' : file.startsWith('ffi/') ? 'ffi'
     : file.startsWith('base/') ? 'base' : 'other';
+
+/**
+ * Beyond the public entry points, the simulator may read the kernel facts it shares with the
+ * real backend: errno numbers and the open-error mapping, and the SysV semaphore constants
+ * its udevd models.
+ */
+export const SIMULATOR_KERNEL_FACTS: readonly string[] = ['ffi/errors.ts', 'ffi/sem.ts'];
 
 /** The rule a reference breaks, or undefined. */
 export function breaks(ref: ImportRef, rules: BoundaryRules): string | undefined {
@@ -72,12 +79,18 @@ export function breaks(ref: ImportRef, rules: BoundaryRules): string | undefined
   const to = target === undefined ? 'package' : layerOf(target);
   switch (from) {
     case 'lib':
-      if (to === 'cli') return 'lib/ (outside lib/cli) never imports lib/cli';
+      if (to === 'cli') return 'lib/ never imports cli/';
+      if (to === 'testing') return 'lib/ never imports testing/ (the simulator is a product of its own)';
       return undefined;
+    case 'testing':
+      if (to === 'package' || to === 'testing') return undefined;
+      if (to === 'cli') return 'testing/ never imports cli/';
+      if (target !== undefined && (rules.publicEntries.includes(target) || SIMULATOR_KERNEL_FACTS.includes(target))) return undefined;
+      return `testing uses only the package's public entry points (${rules.publicEntries.join(', ')}) and ${SIMULATOR_KERNEL_FACTS.join(', ')}`;
     case 'cli':
       if (to === 'package' || to === 'cli') return undefined;
       if (target !== undefined && rules.publicEntries.includes(target)) return undefined;
-      return `lib/cli uses only the package's public entry points (${rules.publicEntries.join(', ')})`;
+      return `cli uses only the package's public entry points (${rules.publicEntries.join(', ')})`;
     case 'codec':
       // base/ is the import-free leaf every layer shares (the errors' base class).
       if (to === 'codec' || to === 'base') return undefined;
@@ -113,7 +126,7 @@ export function readSources(root: string): Map<string, string> {
       else if (e.name.endsWith('.ts')) files.set(rel, fs.readFileSync(path.join(root, rel), 'utf8'));
     }
   };
-  for (const top of ['base', 'lib', 'codec', 'ffi']) walk(top);
+  for (const top of ['base', 'lib', 'codec', 'ffi', 'testing', 'cli']) walk(top);
   return files;
 }
 

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
   DmctlSchemas, InfoOutputSchema, LsOutputSchema, codecForTests,
 } from './imports.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import { codec, requestCode } from '../../codec/index.js';
 import { cliEnv, fakeSysfs } from './harness.js';
 

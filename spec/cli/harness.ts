@@ -3,10 +3,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeviceMapper } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
-import { run } from '../../lib/cli/index.js';
-import type { NodeOps } from '../../lib/nodes.js';
-import type { CookieHost } from '../../lib/udev-cookie.js';
+import { SimulatedKernel } from '../../testing/index.js';
+import { run } from '../../cli/index.js';
+import type { NodeOps } from '../../lib/udev/device-nodes.js';
+import type { CookieHost } from '../../lib/udev/cookies.js';
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 

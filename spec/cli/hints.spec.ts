@@ -5,9 +5,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeviceMapper, DmError, DmPermissionError, DmUnavailableError } from '../../lib/index.js';
-import { runDmctl } from '../../lib/cli/index.js';
-import { errorJson, formatError, hintFor } from '../../lib/cli/errors.js';
-import { isRepositoryCheckout } from '../../lib/cli/package-info.js';
+import { runDmctl } from '../../cli/index.js';
+import { errorJson, formatError, hintFor } from '../../cli/errors.js';
+import { isRepositoryCheckout } from '../../cli/package-info.js';
 import { cliEnv } from './harness.js';
 
 const unavailable = new DmUnavailableError({ errno: 2, path: '/dev/mapper/control' });

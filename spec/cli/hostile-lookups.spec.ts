@@ -5,9 +5,9 @@
 // Object.prototype: each must be "not found" (or, for names that are data, kept as data),
 // never Object.prototype's member.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import { codec, DmCodecError, requestCode } from '../../codec/index.js';
-import { annotateRequest, resolveCommand } from '../../lib/cli/hex.js';
+import { annotateRequest, resolveCommand } from '../../cli/hex.js';
 import { mapOpenError } from '../../ffi/errors.js';
 import {
   buildTarget, DeviceMapper, DmTargetError, DmUnavailableError, normalise, parseStatus, parseTarget, tableNeedsReadOnly, tableNeedsSecure,

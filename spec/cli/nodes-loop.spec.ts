@@ -1,9 +1,9 @@
-// /dev/mapper node policy (lib/nodes.ts) with and without udev, and the pure parts of the
+// /dev/mapper node policy (lib/udev/device-nodes.ts) with and without udev, and the pure parts of the
 // loop/block ffi (struct loop_info64, makedev, rdev splitting). Live: spec/live/interop.live.spec.ts.
 import { describe, expect, test } from '@jest/globals';
 import { addNode, removeNode, renameNode, udevActive, waitForNode, nodePath, splitRdev, DmAbortError } from '../../lib/index.js';
 import { makedev, LO_FLAGS_READ_ONLY } from '../../ffi/index.js';
-import { decodeLoopInfo, encodeLoopInfo, loopConfigBytes, LOOP_INFO64_SIZE } from '../../lib/syscall-structs.js';
+import { decodeLoopInfo, encodeLoopInfo, loopConfigBytes, LOOP_INFO64_SIZE } from '../../lib/kernel/syscall-structs.js';
 import { loopConfig, loopInfo64, pollfd } from '../../codec/syscall-records.js';
 import { HOST_ENDIANNESS } from '../../codec/endian.js';
 import { memoryNodes } from './harness.js';

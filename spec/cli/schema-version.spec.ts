@@ -1,9 +1,9 @@
 // Every JSON document dmctl prints (each verb's --json, --dry-run --json, decode, and the
 // error document on stderr) carries a top-level schemaVersion = DMCTL_JSON_VERSION.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import { codec, requestCode } from '../../codec/index.js';
-import { DMCTL_JSON_VERSION, DmctlSchemas, VERBS } from '../../lib/cli/index.js';
+import { DMCTL_JSON_VERSION, DmctlSchemas, VERBS } from '../../cli/index.js';
 import { cliEnv } from './harness.js';
 
 let env: ReturnType<typeof cliEnv>;

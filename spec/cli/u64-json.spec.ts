@@ -2,9 +2,9 @@
 // schemas carry sectors as decimal strings), and setgeometry sends a start above 2^53
 // exactly instead of refusing it (the kernel then applies its own rule: start ≤ C·H·S).
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import { DeviceMapper, DmError } from '../../lib/index.js';
-import { DmctlSchemas, TargetLineSchema, U64StringSchema } from '../../lib/cli/index.js';
+import { DmctlSchemas, TargetLineSchema, U64StringSchema } from '../../cli/index.js';
 import { cliEnv } from './harness.js';
 
 const BIG = 2n ** 60n;

@@ -4,9 +4,9 @@
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { SimulatedKernel } from '../../lib/testing/index.js';
-import { UdevCookies, realCookieHost, UDEV_FLAGS, type CookieHost } from '../../lib/udev-cookie.js';
-import { parseCookieValue } from '../../lib/cli/udev.js';
+import { SimulatedKernel } from '../../testing/index.js';
+import { UdevCookies, realCookieHost, UDEV_FLAGS, type CookieHost } from '../../lib/udev/cookies.js';
+import { parseCookieValue } from '../../cli/udev.js';
 import { cliEnv } from './harness.js';
 
 const hasDmsetup = (() => { try { execFileSync('dmsetup', ['udevflags', '0x10000'], { stdio: 'pipe' }); return true; } catch { return false; } })();

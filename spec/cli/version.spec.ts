@@ -6,9 +6,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DeviceMapper, DmPermissionError, DmUnavailableError } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
-import { DmctlSchemas, runDmctl } from '../../lib/cli/index.js';
-import { packageInfo, packageRootFrom, versionAt } from '../../lib/cli/package-info.js';
+import { SimulatedKernel } from '../../testing/index.js';
+import { DmctlSchemas, runDmctl } from '../../cli/index.js';
+import { packageInfo, packageRootFrom, versionAt } from '../../cli/package-info.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -62,7 +62,7 @@ describe('dmctl --version and -V', () => {
 describe('the package finds its own package.json', () => {
   const dirs: string[] = [];
   afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
-  /** An installed copy: <app>/node_modules/devicemapper/dist/lib/cli/package-info.js under an app package.json. */
+  /** An installed copy: <app>/node_modules/devicemapper/dist/cli/package-info.js under an app package.json. */
   function installed(version: string) {
     const app = fs.mkdtempSync(path.join(os.tmpdir(), 'dmctl-pkg-'));
     dirs.push(app);

@@ -1,6 +1,6 @@
 /** The conformance environment on the simulated kernel: no root, any OS. */
 import { DeviceMapper } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import type { BlockDev, ConformanceEnv } from './env.js';
 
 export function simEnv(version: readonly [number, number, number] = [4, 48, 0]): ConformanceEnv & { kernel: SimulatedKernel } {

@@ -18,7 +18,7 @@ import {
   openControl,
   POLLIN,
 } from '../../ffi/index.js';
-import { pollerOf } from '../../lib/syscall-structs.js';
+import { pollerOf } from '../../lib/kernel/syscall-structs.js';
 
 /** poll(2) through ffi's byte-level poller, with struct pollfd from its layout. */
 const pollAsync = async (fds: { fd: number; events: number }[], timeoutMs: number) => pollerOf(await createPoller()).pollAsync(fds, timeoutMs);

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { ERRNO } from '../../ffi/errors.js';
 import { IPC_NOWAIT, openSemOps } from '../../ffi/sem.js';
 import { DmAbortError } from '../../lib/errors.js';
-import { DmUdevTimeoutError, UdevCookies, realCookieHost, type CookieHost } from '../../lib/udev-cookie.js';
+import { DmUdevTimeoutError, UdevCookies, realCookieHost, type CookieHost } from '../../lib/udev/cookies.js';
 
 const linux = process.platform === 'linux' && fs.existsSync('/proc/sysvipc/sem');
 const d = linux ? describe : describe.skip;
@@ -54,7 +54,7 @@ d('SysV semaphores (ffi/sem.ts)', () => {
   });
 });
 
-d('cookies on real semaphores (lib/udev-cookie.ts)', () => {
+d('cookies on real semaphores (lib/udev/cookies.ts)', () => {
   test('create → inc → complete → wait: value 1, 2, 1, then removed; the key is 0x0D4D<<16 | base', async () => {
     const c = new UdevCookies(await host());
     const cookie = c.create();

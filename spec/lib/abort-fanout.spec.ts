@@ -1,9 +1,9 @@
-// lib/abort-fanout.ts's contract, one registration at a time: each onAbort() call is its
+// lib/events/abort-fanout.ts's contract, one registration at a time: each onAbort() call is its
 // own registration (called once on abort, removed by its own unregister), even when the
 // same function is registered more than once on one signal.
 import { expect, test } from '@jest/globals';
 import { getEventListeners } from 'node:events';
-import { onAbort } from '../../lib/abort-fanout.js';
+import { onAbort } from '../../lib/events/abort-fanout.js';
 
 test('the same function registered twice on one signal: unregistering one leaves the other, called once', () => {
   const c = new AbortController();

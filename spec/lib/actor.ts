@@ -2,7 +2,7 @@
 // never trigger interceptors, so a test can run them between two of a client's calls.
 import { codec, requestCode, type CommandName, type CommandReplies, type CommandRequests, type DeviceId } from '../../codec/index.js';
 import { errnoName } from '../../ffi/errors.js';
-import type { SimDevice, SimulatedKernel } from '../../lib/testing/index.js';
+import type { SimDevice, SimulatedKernel } from '../../testing/index.js';
 
 export class ActorError extends Error {
   constructor(readonly command: CommandName, readonly errno: number) {

@@ -3,8 +3,8 @@
  * beyond MAX_ASYNC_IOCTLS instead (found by bench:live: 1,000 waits woken at once).
  */
 import { describe, expect, it } from '@jest/globals';
-import { IoctlRunner, MAX_ASYNC_IOCTLS } from '../../lib/runner.js';
-import type { ControlTransport, IoctlResult } from '../../lib/backend.js';
+import { IoctlRunner, MAX_ASYNC_IOCTLS } from '../../lib/client/runner.js';
+import type { ControlTransport, IoctlResult } from '../../lib/kernel/backend.js';
 
 describe('async ioctl slots', () => {
   it('never has more than MAX_ASYNC_IOCTLS async ioctls in flight, and runs them all', async () => {

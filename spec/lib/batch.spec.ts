@@ -4,7 +4,7 @@ import { describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmArgumentError, DmCodecError, DmError, type AsyncCallKind, type Backend } from '../../lib/index.js';
 import { codec, requestCode } from '../../codec/index.js';
 import { observeCopies } from '../../codec/copies.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 
 const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
 

@@ -2,7 +2,7 @@
 // positive returns, buffer caps, EACCES at open, old kernels' list format.
 import { describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmError, DmPermissionError, DmUnsupportedError, DmCodecError, ERRNO, type Backend } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import type { ControlTransport } from '../../ffi/types.js';
 import { codec, requestCode } from '../../codec/index.js';
 

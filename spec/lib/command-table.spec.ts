@@ -10,9 +10,9 @@ import {
   type CommandName, type CommandRequests, type Layout, type ReplyKind,
 } from '../../codec/index.js';
 import { SYSCALL_RECORDS } from '../../codec/syscall-records.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import { DeviceMapper } from '../../lib/index.js';
-import { annotateLayout, annotateRequest, resolveCommand } from '../../lib/cli/hex.js';
+import { annotateLayout, annotateRequest, resolveCommand } from '../../cli/hex.js';
 
 /** One valid request per command, against a kernel holding device `vol` (a live zero table). */
 const SAMPLE: { [C in CommandName]: CommandRequests[C] } = {

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
   DeviceMapper, DeviceTree, DmIdentityError, DmOperationError, reloadTree, removeTree, resumeTree, suspendTree, type TreeNode,
 } from '../../lib/index.js';
-import { SimError, SimulatedKernel, tableDeviceOrder, type SimTargetType } from '../../lib/testing/index.js';
+import { SimError, SimulatedKernel, tableDeviceOrder, type SimTargetType } from '../../testing/index.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -9,14 +9,14 @@ import {
   type DmErrorCode,
 } from '../../lib/index.js';
 import * as codecEntry from '../../codec/index.js';
-import * as testingEntry from '../../lib/testing/index.js';
-import * as cliEntry from '../../lib/cli/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import * as testingEntry from '../../testing/index.js';
+import * as cliEntry from '../../cli/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import { cliEnv, memoryNodes } from '../cli/harness.js';
-import { formatError } from '../../lib/cli/errors.js';
-import { UsageError } from '../../lib/cli/context.js';
-import { ManglingError } from '../../lib/cli/mangle.js';
-import { ReportFieldError } from '../../lib/cli/format.js';
+import { formatError } from '../../cli/errors.js';
+import { UsageError } from '../../cli/context.js';
+import { ManglingError } from '../../cli/mangle.js';
+import { ReportFieldError } from '../../cli/format.js';
 
 // ---- compile-time: each `code` is a literal union, not `string` (tsc --noEmit checks these).
 const ebusy: DmError['code'] = 'EBUSY';

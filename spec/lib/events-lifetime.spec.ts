@@ -9,7 +9,7 @@
 import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import { getEventListeners } from 'node:events';
 import { DeviceMapper, DmAbortError, DmClosedError, type DeviceEvent } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 
 const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
 

@@ -3,7 +3,7 @@
 // on 6.1 (4.47) and 6.12 (4.48) flakey formats, failure paths and input checks.
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import { DeviceMapper, DmOperationError, FaultyDevice, type FaultMode } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 
 let dm: DeviceMapper | undefined;
 afterEach(() => dm?.close());

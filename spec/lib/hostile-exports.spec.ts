@@ -7,9 +7,9 @@
 // here with DmSyscallError, which the test does not accept.)
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as root from '../../lib/index.js';
-import { runDmctl } from '../../lib/cli/index.js';
+import { runDmctl } from '../../cli/index.js';
 import { DeviceMapper, DmCodecError, DmTargetError, errnoName } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import { memoryNodes } from '../cli/harness.js';
 import { failure, hostileValues, NOT_AN_OBJECT, validValue, ZERO, type Kind, type Slot } from './hostile-values.js';
 
@@ -82,7 +82,7 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   syncNodes: [{ kind: 'custom', valid: { list: async () => dm.list() }, hostile: [null, Symbol('d'), 5, 'dm', {}, { list: 1 }] }, nodeOpts({ name: 'string' })],
   // device numbers
   encodeDev: [uint(254), uint(0)],
-  // udev cookies (lib/udev-cookie.ts)
+  // udev cookies (lib/udev/cookies.ts)
   encodeCookie: [{ kind: 'custom', valid: 0x0d4d0001, hostile: [undefined, null, Symbol('c'), -1, 1.5, 0x100000000, '1', {}, 1n] }, { kind: 'custom', valid: 0x40, hostile: [undefined, null, -1, 0x10000, 1.5, '1', Symbol('f')] }],
   decodeCookie: [{ kind: 'custom', valid: 0x0d4d0001, hostile: [undefined, null, Symbol('c'), -1, 1.5, 0x100000000, '1', {}, 1n] }],
   udevFlagLines: [{ kind: 'custom', valid: 0x00400000, hostile: [undefined, null, Symbol('c'), -1, 1.5, 0x100000000, '0x40', {}, 1n] }],
@@ -142,7 +142,7 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
     { kind: 'custom', valid: { name: 'x' }, hostile: [undefined, null, Symbol('r'), 5, 'x', []] },
     { kind: 'custom', valid: false, hostile: [undefined, null, Symbol('a'), 0, 'yes', {}] },
   ],
-  // the device tree (lib/device-tree-ops.ts): the client, every device and option checked before the snapshot is read
+  // the device tree (lib/operations/tree-operations.ts): the client, every device and option checked before the snapshot is read
   removeTree: [client(), treeDevices, opts({ tree: 'any', signal: 'signal', deferred: 'boolean', retries: 'uint', delayMs: 'uint' })],
   suspendTree: [client(), treeDevices, stepOpts],
   resumeTree: [client(), treeDevices, stepOpts],
@@ -159,7 +159,7 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
 const EXCLUDED: Record<string, string> = {
   errnoName: 'total: a name for any value (checked below: never throws)',
   explainErrno: 'total: a lookup in ERRNO_EXPLANATIONS (own keys only); undefined for anything it does not know',
-  diffSnapshots: 'owned by the events work (lib/events.ts)',
+  diffSnapshots: 'owned by the events work (lib/events/device-events.ts)',
   redactTableParams: 'owned by the key-redaction work (codec/secrets.ts)',
   defineTarget: 'defines target units in code (the package\'s own source), not an entry point for data',
   ...Object.fromEntries(Object.keys(root.realNodeOps).map((k) => [`realNodeOps.${k}`, 'the real filesystem operations (NodeOps), injected into the node functions, which check their arguments first'])),

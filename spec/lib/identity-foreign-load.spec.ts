@@ -10,7 +10,7 @@
 // nothing further — its rollback does not remove c1's device.
 import { expect, test } from '@jest/globals';
 import { DeviceMapper, DmIdentityError } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import { Actor } from './actor.js';
 
 test('a uuid-less createDevice whose load reaches another client\'s device reports it and leaves that device alone', async () => {

@@ -13,7 +13,7 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmAbortError, DmClosedError, DmCodecError, DmError, DmIdentityError, type DeviceInfo } from '../../lib/index.js';
 import type { CommandName } from '../../codec/index.js';
-import { SimulatedKernel, type SimDevice } from '../../lib/testing/index.js';
+import { SimulatedKernel, type SimDevice } from '../../testing/index.js';
 import { Actor } from './actor.js';
 
 const OURS_SECTORS = 24n;

@@ -6,7 +6,7 @@ import {
   DeviceMapper, DmAbortError, DmClosedError, DmCodecError, DmError, DmIdentityError,
 } from '../../lib/index.js';
 import type { CommandName } from '../../codec/index.js';
-import { SimulatedKernel, type SimDevice } from '../../lib/testing/index.js';
+import { SimulatedKernel, type SimDevice } from '../../testing/index.js';
 import { Actor } from './actor.js';
 import { cliEnv } from '../cli/harness.js';
 

@@ -1,9 +1,9 @@
-// info()/infoSync()/infoMany() build their result as one literal (lib/client.ts, present()),
+// info()/infoSync()/infoMany() build their result as one literal (lib/client/client.ts, present()),
 // for speed; it must stay exactly `Object.assign({ exists: true }, device)`: the same own
 // keys in the same order, the same values, plain data (spread and Object.assign of it work).
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { DeviceMapper } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 
 const ODD = Uint8Array.from([0x6f, 0x64, 0x64, 0xff, 0xfe, 0x4e]); // not UTF-8
 const ODD_UUID = Uint8Array.from([0x75, 0x2d, 0xc3, 0x28]);

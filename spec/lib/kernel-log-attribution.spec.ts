@@ -3,8 +3,8 @@
 // the message. Line formats: docs/kernel-facts.md, "Kernel log lines".
 import { describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmError } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
-import { formatError } from '../../lib/cli/errors.js';
+import { SimulatedKernel } from '../../testing/index.js';
+import { formatError } from '../../cli/errors.js';
 
 const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
 const missing = (path: string) => [{ start: 0, length: 8, type: 'linear', params: `${path} 0` }];

@@ -3,7 +3,7 @@
 // that sorts, empties or edits one result must not change another call's result.
 import { describe, expect, test } from '@jest/globals';
 import { DeviceMapper } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 
 describe('list results belong to their caller', () => {
   for (const version of [[4, 48, 0], [4, 43, 0]] as const) {

@@ -38,7 +38,7 @@ describe('package.json', () => {
   test('ships only what runs: no benchmarks, examples, specs or sources; LICENSE included', () => {
     // dist/bench and dist/examples need fixtures and devDependencies a user does not have.
     // dist/base: DmBaseError, which every layer's errors extend.
-    expect(pkg.files.filter((f) => f.startsWith('dist')).sort()).toEqual(['dist/base', 'dist/codec', 'dist/ffi', 'dist/lib']);
+    expect(pkg.files.filter((f) => f.startsWith('dist')).sort()).toEqual(['dist/base', 'dist/cli', 'dist/codec', 'dist/ffi', 'dist/lib', 'dist/testing']);
     expect(pkg.files).toContain('LICENSE');
     for (const f of pkg.files) expect([f, fs.existsSync(path.join(ROOT, f.startsWith('dist/') ? f.slice(5) : f))]).toEqual([f, true]);
     for (const [, target] of Object.entries(pkg.bin)) expect(pkg.files.some((f) => target.startsWith(f))).toBe(true);

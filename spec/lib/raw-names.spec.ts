@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { codec, DmCodecError } from '../../codec/index.js';
 import { DeviceMapper } from '../../lib/index.js';
-import { keyBytes, simKey, SimulatedKernel } from '../../lib/testing/index.js';
+import { keyBytes, simKey, SimulatedKernel } from '../../testing/index.js';
 import { cliEnv } from '../cli/harness.js';
 
 const ODD = Uint8Array.from([0x6f, 0x64, 0x64, 0xff, 0xfe, 0x4e]); // "odd" FF FE "N": not UTF-8
@@ -175,7 +175,7 @@ describe('dmctl: odd names print, are accepted back, and never break the listing
         };
       },
     };
-    const { run } = await import('../../lib/cli/index.js');
+    const { run } = await import('../../cli/index.js');
     let stdout = '';
     let stderr = '';
     const code = await run(['status'], {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globa
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeviceMapper, ThinPool } from '../../lib/index.js';
-import { SimulatedKernel, simThinPoolIo, thinSim } from '../../lib/testing/index.js';
+import { SimulatedKernel, simThinPoolIo, thinSim } from '../../testing/index.js';
 import { snapshotterCycle } from '../../examples/thin-pool.js';
 import { watchPool } from '../../examples/thin-pool-conditions.js';
 import { faultInjection } from '../../examples/faulty-device.js';
@@ -19,7 +19,7 @@ function region(file: string, name: string): string {
   const src = fs.readFileSync(path.join(ROOT, file), 'utf8');
   const m = new RegExp(`// README:begin ${name}\\n([\\s\\S]*?)// README:end\\n`).exec(src);
   if (!m) throw new Error(`no README region ${name} in ${file}`);
-  return m[1]!.replaceAll("'../lib/index.js'", "'devicemapper'").replaceAll("'../lib/testing/index.js'", "'devicemapper/testing'");
+  return m[1]!.replaceAll("'../lib/index.js'", "'devicemapper'").replaceAll("'../testing/index.js'", "'devicemapper/testing'");
 }
 
 function readmeBlock(file: string, name: string): string | undefined {

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import ts from 'typescript';
 import * as root from '../../lib/index.js';
-import * as testing from '../../lib/testing/index.js';
+import * as testing from '../../testing/index.js';
 import * as codecEntry from '../../codec/index.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -43,7 +43,7 @@ function typeCheck(blocks: readonly Snippet[]): Map<string, string[]> {
     target: ts.ScriptTarget.ES2022, lib: ['lib.es2022.d.ts', 'lib.esnext.disposable.d.ts'], types: ['node'], noEmit: true, skipLibCheck: true,
     paths: {
       devicemapper: [path.join(ROOT, 'lib/index.ts')],
-      'devicemapper/testing': [path.join(ROOT, 'lib/testing/index.ts')],
+      'devicemapper/testing': [path.join(ROOT, 'testing/index.ts')],
       'devicemapper/codec': [path.join(ROOT, 'codec/index.ts')],
     },
   };

@@ -4,7 +4,7 @@
 // flavour): the read-back info dropped the flag, so renameNode made the node itself.
 import { expect, test } from '@jest/globals';
 import { DeviceMapper } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 
 for (const by of ['name', 'uuid'] as const) {
   test(`rename by ${by}: the new identity, with the reply's ueventGenerated`, async () => {

@@ -14,8 +14,8 @@ import type { TargetSpecInput } from '../../codec/index.js';
 import {
   DeviceMapper, createTypedDevice, loadTypedTable, type Backend, type ControlTransport, type IoctlResult, type TypedTarget,
 } from '../../lib/index.js';
-import { run, type CliIo } from '../../lib/cli/index.js';
-import { SimError, SimulatedKernel, type SimTargetType } from '../../lib/testing/index.js';
+import { run, type CliIo } from '../../cli/index.js';
+import { SimError, SimulatedKernel, type SimTargetType } from '../../testing/index.js';
 import { memoryNodes } from '../cli/harness.js';
 
 // ------------------------------------------------------------------ the canary ---

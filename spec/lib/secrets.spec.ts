@@ -6,7 +6,7 @@ import { describe, expect, test } from '@jest/globals';
 import { codec, DmCodecError, DM_SECURE_DATA_FLAG, type TargetSpecInput } from '../../codec/index.js';
 import { describeParams, describeTableLine, redactTableParams, scrubLogLines } from '../../codec/secrets.js';
 import { DeviceMapper, type Backend } from '../../lib/index.js';
-import { SimulatedKernel, SimError } from '../../lib/testing/index.js';
+import { SimulatedKernel, SimError } from '../../testing/index.js';
 import { cliEnv } from '../cli/harness.js';
 
 const HEX = '0123456789abcdef00112233445566778899aabbccddeeff0123456789abcdef';

@@ -5,7 +5,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { codec, COMMANDS, DM_BUFFER_FULL_FLAG, type CommandName } from '../../codec/index.js';
 import { DeviceMapper } from '../../lib/index.js';
-import { SimError, SimulatedKernel, type SimTargetType } from '../../lib/testing/index.js';
+import { SimError, SimulatedKernel, type SimTargetType } from '../../testing/index.js';
 import { ORIGIN_TYPE, poisonSequence } from '../conformance/poison.js';
 
 /** The kernel's snapshot-origin as far as these tests need it: one device argument, empty status. */

@@ -3,8 +3,8 @@
 // mid-operation, and the conditions() iterator's ending.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmAbortError, DmClosedError, DmCodecError, DmError, DmIdentityError, DmOperationError, FaultyDevice, ThinPool } from '../../lib/index.js';
-import { SimulatedKernel, simFaults, simThinPoolIo, thinSim } from '../../lib/testing/index.js';
-import type { SimThinPoolIo } from '../../lib/testing/sim-io.js';
+import { SimulatedKernel, simFaults, simThinPoolIo, thinSim } from '../../testing/index.js';
+import type { SimThinPoolIo } from '../../testing/sim-io.js';
 import type { CommandName } from '../../codec/index.js';
 
 const MiB = 1024n * 1024n;

@@ -3,8 +3,8 @@
 // uuids and identity checks, and pool conditions as events.
 import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import { DeviceMapper, DmError, DmOperationError, ThinPool, type PoolCondition } from '../../lib/index.js';
-import { SimulatedKernel, simThinPoolIo, thinSim } from '../../lib/testing/index.js';
-import type { SimThinPoolIo } from '../../lib/testing/sim-io.js';
+import { SimulatedKernel, simThinPoolIo, thinSim } from '../../testing/index.js';
+import type { SimThinPoolIo } from '../../testing/sim-io.js';
 
 const MiB = 1024n * 1024n;
 let kernel: SimulatedKernel;

@@ -1,9 +1,9 @@
 // Udev synchronisation with cookies on the simulated kernel and its simulated udevd
-// (lib/udev-sync.ts, lib/testing/udev-sim.ts): what users' code with `udev: 'sync'` sees.
+// (lib/udev/cookie-call.ts, testing/udev-sim.ts): what users' code with `udev: 'sync'` sees.
 import { describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmArgumentError, DmAbortError } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
-import { DmUdevTimeoutError, UDEV_FLAGS, decodeCookie, DM_COOKIE_MAGIC } from '../../lib/udev-cookie.js';
+import { SimulatedKernel } from '../../testing/index.js';
+import { DmUdevTimeoutError, UDEV_FLAGS, decodeCookie, DM_COOKIE_MAGIC } from '../../lib/udev/cookies.js';
 
 const table = [{ start: 0, length: 64, type: 'zero', params: '' }];
 
@@ -147,7 +147,7 @@ describe('udev cookies on the simulator', () => {
   test('a joined transaction (udevCookie): incremented per call, not waited for; the owner waits for all', async () => {
     const { dm, udev } = await setup();
     try {
-      const { UdevCookies } = await import('../../lib/udev-cookie.js');
+      const { UdevCookies } = await import('../../lib/udev/cookies.js');
       const cookies = new UdevCookies(udev.host());
       udev.stop();
       const cookie = cookies.create();

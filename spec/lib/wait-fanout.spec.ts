@@ -1,8 +1,8 @@
 // One event waking many waits of one device: one check and one reply ioctl for all of them
-// (lib/wake-snapshot.ts), each waiter still getting the reply it would have got alone.
+// (lib/events/wake-snapshot.ts), each waiter still getting the reply it would have got alone.
 import { describe, expect, test } from '@jest/globals';
 import { DeviceMapper } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 
 const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
 

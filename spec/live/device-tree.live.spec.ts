@@ -14,8 +14,8 @@ import { spawnSync } from 'node:child_process';
 import {
   attachLoop, detachLoop, DeviceMapper, DeviceTree, reloadTree, removeTree, resumeTree, suspendTree, type LoopDevice, type TreeNode,
 } from '../../lib/index.js';
-import { run } from '../../lib/cli/index.js';
-import { tableDeviceOrder } from '../../lib/testing/index.js';
+import { run } from '../../cli/index.js';
+import { tableDeviceOrder } from '../../testing/index.js';
 import { topLevelLabels } from './tree-drawing.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 import { LVM_CONFIG } from './realtools-env.js';

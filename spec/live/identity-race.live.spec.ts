@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { codec, decodeDev, requestCode } from '../../codec/index.js';
 import { DeviceMapper, type Backend } from '../../lib/index.js';
-import { realBackend } from '../../lib/real-backend.js';
+import { realBackend } from '../../lib/kernel/kernel-backend.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
 const REPO = path.resolve(__dirname, '..', '..');

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 
 const dist = process.env.IDR_DIST;
 const { DeviceMapper, DmError, DmIdentityError } = await import(`${dist}/lib/index.js`);
-const { realBackend } = await import(`${dist}/lib/real-backend.js`);
+const { realBackend } = await import(`${dist}/lib/kernel/kernel-backend.js`);
 const { codec, COMMANDS } = await import(`${dist}/codec/index.js`);
 
 const prefix = process.env.IDR_PREFIX;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { attachLoop, blockDeviceSectors, DeviceMapper, detachLoop, loopInfo, type LoopDevice } from '../../lib/index.js';
-import { run } from '../../lib/cli/index.js';
+import { run } from '../../cli/index.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
 const REPO = path.resolve(__dirname, '..', '..');

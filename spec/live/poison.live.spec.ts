@@ -5,7 +5,7 @@
 import { expect, test } from '@jest/globals';
 import { codec, requestCode } from '../../codec/index.js';
 import { DeviceMapper } from '../../lib/index.js';
-import { realBackend } from '../../lib/real-backend.js';
+import { realBackend } from '../../lib/kernel/kernel-backend.js';
 import { ORIGIN_TYPE, poisonSequence, type Transcript } from '../conformance/poison.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { DeviceMapper } from '../../lib/index.js';
-import { run } from '../../lib/cli/index.js';
+import { run } from '../../cli/index.js';
 import { describeLive, kernelLabel } from './live-env.js';
 
 const env = { ...process.env, DM_DISABLE_UDEV: '1' };

@@ -3,7 +3,7 @@
 // dmsetup. The tools come from the host root (vm/run-in-vm.sh installs them with
 // DMVM_REALTOOLS=1).
 import { spawnSync } from 'node:child_process';
-import { run } from '../../lib/cli/index.js';
+import { run } from '../../cli/index.js';
 
 /** The guest has no udev: dmsetup, LVM and cryptsetup make /dev/mapper nodes themselves. */
 export const toolEnv: NodeJS.ProcessEnv = { ...process.env, DM_DISABLE_UDEV: '1', LVM_SUPPRESS_FD_WARNINGS: '1' };

@@ -15,7 +15,7 @@ import {
   buildTarget, DeviceMapper, normalise, parseStatus, parseTarget, TARGET_UNITS,
   type DeviceEvent, type TypedTarget,
 } from '../../lib/index.js';
-import { REPORT_FIELDS } from '../../lib/cli/format.js';
+import { REPORT_FIELDS } from '../../cli/format.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 import { compare, dmctl, dmsetup, have, lvm, lvmMust, must, tool, type Difference } from './realtools-env.js';
 

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as util from 'node:util';
 import { attachLoop, detachLoop, DeviceMapper, DmError } from '../../lib/index.js';
-import { runDmctl } from '../../lib/cli/index.js';
+import { runDmctl } from '../../cli/index.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
 const KEY = randomBytes(32).toString('hex');

@@ -1,13 +1,13 @@
 // The simulator against the kernel, side by side: the same calls on the same loop devices
 // (the simulator is given their paths, numbers and sizes) must give the same table and status
-// texts, the same errors and the same kernel log lines. Covers what lib/testing/
+// texts, the same errors and the same kernel log lines. Covers what testing/
 // storage-targets.ts and device-areas.ts claim about the kernel.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { attachLoop, DeviceMapper, detachLoop, DmError, type TargetSpecInput } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import { describeLive, kernelLabel } from './live-env.js';
 
 const MiB = 1024 * 1024;

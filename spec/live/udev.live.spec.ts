@@ -1,8 +1,8 @@
 // The udev flavour (DMVM_UDEV=1): systemd-udevd runs in the guest with the system's dm rules
 // (55-dm, 60-persistent-storage-dm, 95-dm-notify: the last runs the system's
 // `dmsetup udevcomplete $env{DM_COOKIE}`). By default the client now syncs with udev through
-// a cookie (lib/udev-sync.ts, docs/udev-cookies.md); `udev: 'none'` keeps the old path (no
-// cookie; the library waits for udev's node, lib/nodes.ts). Outside that flavour the file
+// a cookie (lib/udev/cookie-call.ts, docs/udev-cookies.md); `udev: 'none'` keeps the old path (no
+// cookie; the library waits for udev's node, lib/udev/device-nodes.ts). Outside that flavour the file
 // registers one visibly skipped test.
 import { afterAll, beforeAll, describe, expect, it, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import {
   DeviceMapper, DmUdevTimeoutError, UdevCookies, addNode, attachLoop, detachLoop, realCookieHost, removeNode, renameNode, udevActive, type LoopDevice,
 } from '../../lib/index.js';
-import { runDmctl } from '../../lib/cli/index.js';
+import { runDmctl } from '../../cli/index.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
 /** Keys of the cookie semaphores `ipcs -s` shows (0x0d4d…). */

@@ -4,7 +4,7 @@
 // their args with devices as major:minor, as the kernel does.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { DeviceMapper, TARGET_UNITS, createTypedDevice, loadTypedTable, normalise, parseTable, type TypedTarget } from '../../lib/index.js';
-import { SimulatedKernel, SimError, type SimBlockDevice, type SimTargetType } from '../../lib/testing/index.js';
+import { SimulatedKernel, SimError, type SimBlockDevice, type SimTargetType } from '../../testing/index.js';
 import type { TargetSpecInput } from '../../codec/index.js';
 import { KEY32, TABLE_CASES, resolveLoop } from './cases.js';
 

@@ -1,9 +1,9 @@
 /**
- * The simulator's fault API (lib/testing/faults.ts), used as a user testing error paths would.
+ * The simulator's fault API (testing/faults.ts), used as a user testing error paths would.
  */
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmError } from '../../lib/index.js';
-import { SimulatedKernel, simFaults, thinSim, type SimFaults } from '../../lib/testing/index.js';
+import { SimulatedKernel, simFaults, thinSim, type SimFaults } from '../../testing/index.js';
 
 let kernel: SimulatedKernel;
 let dm: DeviceMapper;

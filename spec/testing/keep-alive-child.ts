@@ -3,7 +3,7 @@
  * would write it, then the process's fate is reported on stdout. argv[2] picks the wait.
  */
 import { DeviceMapper } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 
 async function main(): Promise<void> {
   const kernel = new SimulatedKernel();

@@ -1,6 +1,6 @@
 /**
  * A parked wait on the simulator keeps Node alive exactly like the real backend's parked
- * poll (lib/testing/keep-alive.ts): a lone `wait()` or `events()` runs until its event;
+ * poll (testing/keep-alive.ts): a lone `wait()` or `events()` runs until its event;
  * `events({ ref: false })` lets the process exit. Whole processes, so a child each.
  */
 import { spawnSync } from 'node:child_process';

@@ -5,7 +5,7 @@
 // then meta. Each target's constructor order (not its parameter order) decides.
 import { afterEach, beforeEach, expect, test } from '@jest/globals';
 import { DeviceMapper } from '../../lib/index.js';
-import { SimulatedKernel, tableDeviceOrder } from '../../lib/testing/index.js';
+import { SimulatedKernel, tableDeviceOrder } from '../../testing/index.js';
 
 let kernel: SimulatedKernel;
 let dm: DeviceMapper;

@@ -1,12 +1,12 @@
 /**
- * Every target with a typed unit is known to the simulator (lib/testing/storage-targets.ts
+ * Every target with a typed unit is known to the simulator (testing/storage-targets.ts
  * and the built-in ones): the kernel's table text for every measured case of
  * spec/targets/cases.ts, a status line the typed parser reads, the kernel's refusals of bad
  * params, and the kernel's device-size check at table load (device-areas.ts).
  */
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmError, TARGET_UNITS, createTypedDevice, parseStatus, parseTable, normalise, type TypedTarget } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 import { TABLE_CASES, resolveLoop } from '../targets/cases.js';
 import { REAL_STATUS } from '../targets/realtools-cases.js';
 

@@ -10,7 +10,7 @@ import {
   type LoadOptions, type RemoveResult, type RenameTarget, type ResumeOptions, type StatusOptions, type SuspendOptions,
   type TableOptions, type TypedTarget,
 } from '../../lib/index.js';
-import { SimulatedKernel } from '../../lib/testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
 function expectType<T extends true>(): T | void { return undefined; }

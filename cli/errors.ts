@@ -1,0 +1,74 @@
+/**
+ * Errors a person understands: which verb and device, what the kernel said (the
+ * `device-mapper:` lines the client attaches), and what to try.
+ */
+import { DmCodecError, printableName } from '../codec/index.js';
+import { DmAbortError, DmError, DmFfiError, DmUnsupportedError, explainErrno } from '../lib/index.js';
+import { UsageError } from './context.js';
+import { ManglingError } from './mangle.js';
+import { packageInfo } from './package-info.js';
+import { DMCTL_JSON_VERSION, type DmctlErrorOutput } from './schemas.js';
+
+function deviceOf(e: DmError): string | null {
+  const d = e.device;
+  if (!d) return null;
+  const n = d.name ?? d.uuid;
+  return n !== undefined ? printableName(n) : d.dev ? `${d.dev.major}:${d.dev.minor}` : null;
+}
+
+/**
+ * What to try next, per errno and command (ERRNO_EXPLANATIONS), or per error class.
+ * `checkout`: dmctl runs from this repository's checkout (package-info.ts), the one place
+ * where `npm run vm` exists; an installed package is never told to run it.
+ */
+export function hintFor(e: unknown, verb: string, checkout: boolean = packageInfo().checkout): string | null {
+  // The per-errno text is the library's table (lib/errors.ts), shared with DmError's messages.
+  if (e instanceof DmError) return explainErrno(e.command, e.code)?.tryNext ?? null;
+  if (e instanceof DmUnsupportedError) return 'this kernel\'s device-mapper is too old for that option; leave it out';
+  if (e instanceof DmCodecError && verb === 'decode') return 'decode reads bytes in hex: a reply (dmctl decode <command> <hex>, e.g. from strace -X raw -s 65536) or dmctl\'s own --dry-run --hex output, whole';
+  if (e instanceof DmCodecError) return 'nothing was sent to the kernel: fix the argument named above';
+  if (e instanceof DmFfiError) {
+    if (e.code === 'DM_UNAVAILABLE') {
+      return 'load the device-mapper module (sudo modprobe dm_mod), which makes /dev/mapper/control; in a container, pass /dev/mapper/control in'
+        + (checkout ? `; or, in this repository, run it in the test VM: npm run vm -- npx dmctl ${verb}` : '');
+    }
+    if (e.code === 'DM_PERMISSION') return `run as root or with CAP_SYS_ADMIN: device-mapper refuses everyone else (sudo dmctl ${verb} …, or sudo npx dmctl ${verb} … in a project)`;
+    if (e.code === 'DM_PLATFORM') return 'device-mapper exists only on Linux';
+  }
+  if (e instanceof UsageError) return `see "dmctl help ${verb}"`;
+  return null;
+}
+
+/** The `--json` error document (ErrorOutputSchema); `checkout` as for {@link hintFor}. */
+export function errorJson(e: unknown, verb: string, checkout?: boolean): DmctlErrorOutput {
+  const err = e as { code?: unknown; message?: unknown };
+  return {
+    schemaVersion: DMCTL_JSON_VERSION,
+    error: {
+      code: typeof err.code === 'string' ? err.code : e instanceof Error ? e.name : 'ERROR',
+      message: e instanceof Error ? e.message.split('\n  kernel: ')[0]! : String(e),
+      command: e instanceof DmError ? e.command : null,
+      device: e instanceof DmError ? deviceOf(e) : null,
+      kernelLog: e instanceof DmError ? [...e.kernelLog] : [],
+      hint: hintFor(e, verb, checkout),
+    },
+  };
+}
+
+/** The human text: "dmctl <verb>: <message>", the kernel's lines, then "try: …". */
+export function formatError(e: unknown, verb: string, checkout?: boolean): string {
+  if (e instanceof DmAbortError) return `dmctl ${verb}: interrupted\n`;
+  const msg = e instanceof Error ? e.message : String(e);
+  let s = `dmctl ${verb}: ${msg}\n`;
+  if (e instanceof DmError) {
+    // Lines logged meanwhile that do not name this device: shown, but marked as such.
+    for (const line of e.unattributedKernelLog) s += `  kernel, not attributed to this call: ${line}\n`;
+    if (e.kernelLog.length === 0 && e.unattributedKernelLog.length === 0 && e.errno > 0) {
+      s += '  (no kernel log lines: /dev/kmsg was not readable or the kernel logged nothing)\n';
+    }
+  }
+  if (e instanceof ManglingError) s += '  (names outside [0-9A-Za-z#+-.:=@_] are sent as \\xNN; --manglename none sends them as given)\n';
+  const hint = hintFor(e, verb, checkout);
+  if (hint) s += `  try: ${hint}\n`;
+  return s;
+}

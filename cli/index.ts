@@ -1,0 +1,267 @@
+/**
+ * devicemapper/cli — `dmctl`, a dmsetup-compatible command line on the public client.
+ * This entry point carries the CLI's `--json` schemas and `runDmctl`; the package root
+ * exports the library only.
+ * Verbs, arguments
+ * and exit codes follow dmsetup (0 = success, 1 = failure or usage error); every
+ * verb that prints takes `--json` (schemas in ./schemas.ts); `--dry-run [--hex|--json]`
+ * shows the exact ioctl requests instead of sending them; `dmctl decode` turns a reply
+ * (hex, e.g. from strace) into JSON.
+ */
+import { parseArgs } from 'node:util';
+import { DmArgumentError } from '../lib/index.js';
+import { Ctx, defaultIo, dryRunJson, UsageError, type CliIo, type Options } from './context.js';
+import { errorJson, formatError } from './errors.js';
+import { annotateRequestBytes, decodeReplyHex, parseDryRunDump, parseHex, resolveCommand } from './hex.js';
+import { COMMAND_TABLE } from '../codec/index.js';
+import * as life from './lifecycle.js';
+import * as query from './query.js';
+import * as udev from './udev.js';
+import { DecodeOutputSchema, DryRunOutputSchema, ErrorOutputSchema } from './schemas.js';
+
+export * from './schemas.js';
+export { run as runDmctl };
+export type { CliIo } from './context.js';
+export { parseTable } from './context.js';
+export { mangle, unmangle, type ManglingMode } from './mangle.js';
+export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand, type AnnotatedField, type AnnotatedRequest, type DecodedReply } from './hex.js';
+
+interface Verb {
+  usage: string;
+  help: string;
+  run(ctx: Ctx): Promise<number>;
+}
+
+/**
+ * `dmctl decode [<command>] <hex>|-`: a reply in plain hex (strace's, or any), decoded as
+ * `<command>`'s reply; or dmctl's own `--dry-run --hex` dump (its title lines name the
+ * command, so `<command>` may be left out), read back into the request bytes and printed as
+ * `--dry-run --json` prints them (the fields decoded from the bytes again).
+ */
+async function decode(ctx: Ctx): Promise<number> {
+  const [first, ...rest] = ctx.args;
+  const command = first !== undefined ? resolveCommand(first) : undefined;
+  const input = command !== undefined ? rest : ctx.args;
+  if (first !== undefined && command === undefined && first !== '-' && !/^\s*(\S+\s+\(\w+\)\s+ioctl\s)/m.test(first)) {
+    throw new UsageError(`Unknown command "${first}": use a client name (listDevices), a kernel name (DM_LIST_DEVICES) or a dmsetup verb (ls).`);
+  }
+  const fromStdin = input.length === 0 || (input.length === 1 && input[0] === '-');
+  if (fromStdin && input.length === 0 && ctx.io.stdinIsTTY) {
+    throw new UsageError('decode needs the bytes: <hex> as an argument, or - (or a pipe) to read them from stdin, e.g. dmctl load x --table "0 8 zero" --dry-run --hex | dmctl decode');
+  }
+  const text = fromStdin ? await ctx.io.readStdin() : input.join(' ');
+  const dump = parseDryRunDump(text);
+  if (dump) {
+    if (command !== undefined && dump.some((r) => r.command !== command)) {
+      throw new UsageError(`the dump holds ${dump.map((r) => `${COMMAND_TABLE[r.command].kernelName} (${r.command})`).join(', ')}, not only ${command}: leave out the command to decode them all`);
+    }
+    ctx.printJson(DryRunOutputSchema, { requests: dump.map((r) => dryRunJson(annotateRequestBytes(r.command, r.bytes, { showKeys: ctx.opts.showkeys }))) });
+    return 0;
+  }
+  if (command === undefined) throw new UsageError('decode needs <command> for a reply in plain hex (e.g. dmctl decode ls <hex>); only a --dry-run --hex dump names its own.');
+  ctx.printJson(DecodeOutputSchema, decodeReplyHex(command, parseHex(text)));
+  return 0;
+}
+
+/** @internal dmctl's verbs by name (tests and help read it). */
+export const VERBS: Record<string, Verb> = {
+  version: { usage: 'version', help: 'Library and kernel driver versions.', run: query.version },
+  targets: { usage: 'targets', help: 'Loaded target types and their versions.', run: query.targets },
+  ls: {
+    usage: 'ls [--target <target_type>] [-o devno|devname|blkdevname] [--tree]',
+    help: 'List devices: "name\\t(major:minor)".', run: query.ls,
+  },
+  info: { usage: 'info [-c|-C|--columns [-o <fields>] [--noheadings]] [--inactive] [<device>...]', help: 'Device state (all devices without arguments).', run: query.info },
+  create: {
+    usage: 'create <dev_name> [<table_file>] [--table <table>] [-u|--uuid <uuid>] [-r|--readonly] [-n|--notable] [-j <major> -m <minor>]',
+    help: 'Create a device: create, load the table (from --table, the file, or stdin), resume.', run: life.create,
+  },
+  remove: { usage: 'remove [-f|--force] [--retry] [--deferred] <device>...', help: 'Remove devices (--force swaps in an error table first).', run: life.remove },
+  remove_all: { usage: 'remove_all [-f|--force] [--deferred]', help: 'Remove every device that is not open.', run: life.removeAll },
+  suspend: { usage: 'suspend [--noflush] [--nolockfs] <device>...', help: 'Suspend devices.', run: life.suspend },
+  resume: { usage: 'resume [--noflush] [--nolockfs] <device>...', help: 'Resume devices (makes a loaded table live).', run: life.resume },
+  load: { usage: 'load <device> [<table_file>] [--table <table>] [-r]', help: 'Load a table into the inactive slot.', run: life.load },
+  reload: { usage: 'reload <device> [<table_file>] [--table <table>] [-r]', help: 'Same as load.', run: life.load },
+  clear: { usage: 'clear <device>...', help: 'Drop the inactive table.', run: life.clear },
+  rename: { usage: 'rename <device> [--setuuid] <new_name_or_uuid>', help: 'Rename a device, or set its uuid (once).', run: life.rename },
+  table: { usage: 'table [<device>...] [--target <target_type>] [--showkeys] [--inactive]', help: 'Table lines (devices as major:minor; keys hidden unless --showkeys).', run: query.table },
+  status: { usage: 'status [<device>...] [--target <target_type>] [--noflush] [--inactive]', help: 'Status lines of each target.', run: query.status },
+  deps: { usage: 'deps [-o devno|devname|blkdevname] [<device>...]', help: 'Devices each table uses.', run: query.deps },
+  message: { usage: 'message <device> <sector> <message>', help: 'Send a message to a target; prints its response.', run: life.message },
+  wait: { usage: 'wait <device> [<event_nr>] [--noflush]', help: 'Wait until the device\'s event number differs from event_nr (default 0).', run: query.wait },
+  setgeometry: { usage: 'setgeometry <device> <cyl> <head> <sect> <start>', help: 'Set the device geometry.', run: life.setgeometry },
+  mknodes: { usage: 'mknodes [<device>...]', help: 'Make /dev/mapper match the kernel.', run: life.mknodes },
+  udevcreatecookie: { usage: 'udevcreatecookie', help: 'Create a udev transaction cookie (prints it; nothing where udev sync is off).', run: udev.udevcreatecookie },
+  udevreleasecookie: { usage: 'udevreleasecookie [<cookie>]', help: 'Wait for udev to complete a cookie, then remove it.', run: udev.udevreleasecookie },
+  udevflags: { usage: 'udevflags <cookie>', help: 'The DM_UDEV_* flags a cookie carries (as udev rules import them).', run: udev.udevflags },
+  udevcomplete: { usage: 'udevcomplete <cookie>', help: 'Complete one uevent of a cookie (what udev\'s 95-dm-notify.rules runs).', run: udev.udevcomplete },
+  udevcomplete_all: { usage: 'udevcomplete_all [<age_in_minutes>] [-y|--yes]', help: 'Remove every cookie semaphore not changed or used for the age.', run: udev.udevcompleteAll },
+  udevcookies: { usage: 'udevcookies', help: 'List the cookie semaphores with their values.', run: udev.udevcookies },
+  decode: {
+    usage: 'decode [<command>] <hex>|-',
+    help: 'Decode a reply buffer (hex, e.g. from strace -X raw -e ioctl) into JSON, or read back dmctl\'s own --dry-run --hex dump (printed as --dry-run --json). <command>: listDevices, DM_LIST_DEVICES or ls, …; a dump names its own.', run: decode,
+  },
+};
+
+/**
+ * The verb a user typed, or undefined. An own-property check, not `VERBS[name]`: the
+ * name is user text, and `constructor`, `toString` or `__proto__` would otherwise find
+ * Object.prototype's members ("verb.run is not a function").
+ * @internal
+ */
+export function verbNamed(name: string): Verb | undefined {
+  return Object.hasOwn(VERBS, name) ? VERBS[name] : undefined;
+}
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  hex: { type: 'boolean' },
+  table: { type: 'string' },
+  uuid: { type: 'string', short: 'u' },
+  readonly: { type: 'boolean', short: 'r' },
+  notable: { type: 'boolean', short: 'n' },
+  retry: { type: 'boolean' },
+  deferred: { type: 'boolean' },
+  force: { type: 'boolean', short: 'f' },
+  noflush: { type: 'boolean' },
+  nolockfs: { type: 'boolean' },
+  setuuid: { type: 'boolean' },
+  showkeys: { type: 'boolean' },
+  inactive: { type: 'boolean' },
+  target: { type: 'string' },
+  options: { type: 'string', short: 'o' },
+  tree: { type: 'boolean' },
+  major: { type: 'string', short: 'j' },
+  minor: { type: 'string', short: 'm' },
+  columns: { type: 'boolean', short: 'c' },
+  C: { type: 'boolean', short: 'C' },
+  noheadings: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+  manglename: { type: 'string' },
+  noudevsync: { type: 'boolean' },
+  noudevrules: { type: 'boolean' },
+  udevcookie: { type: 'string' },
+  yes: { type: 'boolean', short: 'y' },
+  'udev-timeout': { type: 'string' },
+  // dmsetup has --version (no short form; its short options are "cCfG:hj:m:M:no:O:rS:u:U:vy",
+  // so -V means nothing there): it runs the version command and exits 0.
+  version: { type: 'boolean', short: 'V' },
+} as const;
+
+/** @internal dmctl's usage text. */
+export function usage(): string {
+  const lines = Object.entries(VERBS).map(([, v]) => `  ${v.usage}`);
+  return [
+    'Usage: dmctl <command> [options]   (a dmsetup-compatible CLI of the devicemapper package)',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Options for every command:',
+    '  --json                 print a JSON document (schemas: DmctlSchemas in the package)',
+    '  --dry-run [--hex]      print the ioctl requests instead of sending them (--hex: annotated bytes, --json: JSON)',
+    '  -u|--uuid <uuid>, -j|--major <major> -m|--minor <minor>   select the device instead of a name',
+    '  --manglename auto|hex|none   name mangling, as dmsetup (default auto, or $DM_DEFAULT_NAME_MANGLING_MODE)',
+    '  --udev-timeout <ms>    how long to wait for udev (cookie or /dev/mapper node; default 30000 / 10000)',
+    '  --noudevsync           send no udev cookie (nodes: wait for udev, else make them), --noudevrules: disable dm rules',
+    '  --udevcookie <cookie>  join a udev transaction (also $DM_UDEV_COOKIE): no wait; udevreleasecookie waits',
+    '  -v|--verbose, -h|--help, -V|--version (library and driver versions; exit 0 even without device-mapper)',
+    '',
+    'Exit status: 0 on success, 1 on failure or a usage error (as dmsetup).',
+  ].join('\n') + '\n';
+}
+
+/**
+ * A command line dmctl cannot parse, or a command it does not know: the problem, the
+ * general form and where to look, in three lines (the full usage is `dmctl help`).
+ * `verb`: the known command the line was for, whose own help is then named.
+ */
+function shortUsage(problem: string, verb?: string): string {
+  return `dmctl: ${problem}\nUsage: dmctl <command> [options]\n`
+    + (verb !== undefined ? `Try 'dmctl help ${verb}' for its options, or 'dmctl help' for every command.\n` : `Try 'dmctl help' for the commands, or 'dmctl help <command>' for one.\n`);
+}
+
+/**
+ * parseArgs' complaint without its advice on positionals that start with '-' ("Unknown
+ * option '--x'. To specify a positional argument starting with a '-', …"): its first sentence.
+ */
+function parseArgsProblem(e: unknown): string {
+  // Node prints some of these as "TypeError [ERR_PARSE_ARGS_…]: …" in their message.
+  const message = (e instanceof Error ? e.message : String(e)).replace(/^\w*Error \[\w+\]: /, '');
+  const first = message.split(/\.\s/)[0]!.replace(/\.$/, '');
+  return first.charAt(0).toLowerCase() + first.slice(1);
+}
+
+/** The first argument that is not an option, as a lenient parse sees it (for naming the verb's help). */
+function firstPositional(argv: readonly string[]): string | undefined {
+  try {
+    return parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: false }).positionals[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a bad argument of run() is, for its message (never String(v): a Symbol would throw). */
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? `the string ${JSON.stringify(v)}` : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+/** Runs one dmctl command line; resolves to the exit status. */
+export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
+  // Programmer errors, not usage errors: thrown, not turned into an exit status.
+  if (!Array.isArray(argv)) throw new DmArgumentError('argv', 'an array of strings', describe(argv));
+  for (let i = 0; i < argv.length; i++) {
+    if (typeof argv[i] !== 'string') throw new DmArgumentError(`argv[${i}]`, 'a string', describe(argv[i]));
+  }
+  if (ioOverrides === null || typeof ioOverrides !== 'object' || Array.isArray(ioOverrides)) {
+    throw new DmArgumentError('io', 'an object of CliIo overrides', describe(ioOverrides));
+  }
+  const io: CliIo = { ...defaultIo(), ...ioOverrides };
+  let parsed: { values: Options; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: Options; positionals: string[] };
+  } catch (e) {
+    io.stderr(shortUsage(parseArgsProblem(e), verbNamed(firstPositional(argv) ?? '') ? firstPositional(argv) : undefined));
+    return 1;
+  }
+  let [verbName, ...args] = parsed.positionals;
+  // --version/-V: dmsetup runs its version command whatever else the line says.
+  if (parsed.values.version && !parsed.values.help) [verbName, args] = ['version', []];
+  if (verbName === undefined || verbName === 'help') {
+    const topic = args[0];
+    const v = topic !== undefined ? verbNamed(topic) : undefined;
+    if (topic !== undefined && !v) {
+      io.stderr(shortUsage(`unknown command "${topic}"`));
+      return 1;
+    }
+    (verbName === undefined && !parsed.values.help ? io.stderr : io.stdout)(v ? `Usage: dmctl ${v.usage}\n  ${v.help}\n` : usage());
+    return verbName === undefined && !parsed.values.help ? 1 : 0;
+  }
+  const verb = verbNamed(verbName);
+  if (!verb) {
+    io.stderr(shortUsage(`unknown command "${verbName}"`));
+    return 1;
+  }
+  if (parsed.values.help) {
+    io.stdout(`Usage: dmctl ${verb.usage}\n  ${verb.help}\n`);
+    return 0;
+  }
+  let ctx: Ctx | undefined;
+  try {
+    ctx = new Ctx(verbName, args, parsed.values, io);
+    await ctx.resolveRawNames();
+    const rc = await verb.run(ctx);
+    if (ctx.dry) ctx.printPlan();
+    return rc;
+  } catch (e) {
+    if (parsed.values.json) io.stderr(JSON.stringify(ErrorOutputSchema.parse(errorJson(e, verbName)), null, 2) + '\n');
+    else io.stderr(formatError(e, verbName) + (e instanceof UsageError ? `Usage: dmctl ${verb.usage}\n` : ''));
+    return 1;
+  } finally {
+    ctx?.close();
+  }
+}

@@ -1,0 +1,392 @@
+/**
+ * The one private ioctl loop (devicemapper-rs `dm.rs` style): it owns buffers, versions
+ * and errors, so each command method is a few lines. Per call:
+ *   1. gate the command on the kernel version already learnt (typed "unsupported" error);
+ *   2. encode (validation errors are thrown here, before any syscall);
+ *   3. ioctl — sync, or on koffi's async path for bounded-but-slow commands;
+ *   4. non-zero return → DmError with the request's header (the kernel writes back only its
+ *      version on failure: docs/kernel-facts.md) and the kernel's log lines;
+ *   5. DM_BUFFER_FULL_FLAG (the ioctl returned 0) → double the buffer and repeat, and
+ *      remember the size that worked for the next call of that command (cap 1 GiB).
+ */
+import {
+  codec as hostCodec, commandSpec, decodeDev, DEFAULT_BUFFER_SIZE, DmCodecError, DM_IOCTL_SIZE, DM_MAX_DATA_SIZE, requestCode,
+  type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DmCodec, type Version,
+} from '../../codec/index.js';
+import { madeCopy } from '../../codec/copies.js';
+import { codecInternals, type CodecInternals } from '../../codec/commands.js';
+import { viewOf } from '../../codec/layout.js';
+import { DmClosedError, ERRNO } from '../../ffi/errors.js';
+import type { ControlTransport, IoctlResult, KernelLog } from '../kernel/backend.js';
+import { attributeLines, deviceMentions, KernelLogWindow, type CallDevice } from '../kernel/log-attribution.js';
+import { DmError, DmUnsupportedError, type HeaderSnapshot } from '../errors.js';
+
+export interface CallContext {
+  readonly device?: DeviceId | undefined;
+  /** Extra text for the error message, built only when the call fails. */
+  readonly hint?: string | (() => string) | undefined;
+  /**
+   * The request or reply may hold key material: every buffer of the call (each request
+   * buffer, the grown ones of DM_BUFFER_FULL retries, the reused scratch buffer) is
+   * zero-filled when the call ends, whether it succeeded, failed, or threw.
+   */
+  readonly wipe?: boolean | undefined;
+  /** Rewrites the kernel log lines attached to a DmError (secrets a target logged). */
+  readonly scrubLog?: ((lines: string[]) => string[]) | undefined;
+  /** Issued by an operation that must finish after close() (a rollback): not refused. */
+  readonly afterClose?: boolean | undefined;
+  /** One of many calls submitted together (infoMany, statusMany): the transport may route it to the ioctl engine. */
+  readonly batch?: boolean | undefined;
+}
+
+/** The context of a call that gives none (shared: a context is never written to). */
+const NO_CONTEXT: CallContext = Object.freeze({});
+
+/** Size of the request buffer sync calls reuse (the default payload buffer). */
+const SCRATCH_SIZE = DEFAULT_BUFFER_SIZE;
+
+/**
+ * koffi throws once more than `max_async_calls` (256 by default) async calls are running or
+ * queued — 1,000 waits woken by one event made 746 of them fail (bench:live, section 4). Async
+ * ioctls therefore take a slot first, process-wide (koffi's limit is), FIFO, leaving headroom
+ * for the pollers' async poll() calls.
+ */
+export const MAX_ASYNC_IOCTLS = 128;
+let asyncInFlight = 0;
+const asyncQueue: (() => void)[] = [];
+
+/** Takes a slot at once (undefined) or returns a promise that resolves with one. */
+function takeSlot(): Promise<void> | undefined {
+  if (asyncInFlight < MAX_ASYNC_IOCTLS) {
+    asyncInFlight++;
+    return undefined;
+  }
+  return new Promise<void>((resolve) => asyncQueue.push(resolve));
+}
+
+function releaseSlot(): void {
+  const next = asyncQueue.shift();
+  if (next) next(); // the slot passes to the next caller
+  else asyncInFlight--;
+}
+
+/**
+ * Request buffers a runner keeps for batch calls (one per call in flight: the client's
+ * batch window is 128). A fresh zeroed 16 KiB buffer per call was a third of statusMany's
+ * JS per device on the host (bench/scale-path.bench.ts).
+ */
+const BATCH_POOL = 128;
+
+/** At most this many kernel lines of each kind on an error. */
+const KERNEL_LINES = 20;
+
+/** Errors after which the kernel has not written its version back. */
+const NO_VERSION_WRITTEN: ReadonlySet<number> = new Set([ERRNO.EACCES, ERRNO.EFAULT, ERRNO.EBADF, ERRNO.EPERM]);
+
+export class IoctlRunner {
+  /** The kernel's device-mapper version, learnt from the first reply that carries it. */
+  kernel: Version | undefined;
+  /** Buffer size that last worked, per payload command. */
+  readonly sizes = new Map<CommandName, number>();
+  /** ioctls issued, per command (observability: buffer growth, tests, benchmarks). */
+  readonly calls = new Map<CommandName, number>();
+  readonly codec: DmCodec = hostCodec;
+  /**
+   * Set by the client's close(): new calls fail with DmClosedError (rollbacks still run),
+   * and the batch buffers (up to 128 × 16 KiB) are let go rather than kept for a client
+   * that will issue no more batches.
+   */
+  get closed(): boolean { return this.#closed; }
+  set closed(value: boolean) {
+    this.#closed = value;
+    if (value) this.#batchBuffers.length = 0;
+  }
+  #closed = false;
+
+  readonly #initial: number;
+  /**
+   * The request buffer of sync calls, reused: allocating a zeroed 16 KiB buffer per call was
+   * most of a sync TABLE_STATUS's cost (bench:live). Replies never alias it (decoders copy
+   * out), calls with `wipe` zero-fill all of it when they end, and async calls never use it
+   * (the kernel may still be writing into their buffer while JS runs).
+   */
+  #scratch: Uint8Array | undefined;
+  /**
+   * Kept with the scratch buffer: its first DM_IOCTL_SIZE bytes (every header-only request is
+   * exactly that long) and a DataView over each. A DataView and a subarray per call were
+   * ≈ 0.3 µs and 0.14 µs on the host, most of a DM_VERSION's JS (bench/call-path.bench.ts).
+   */
+  #scratchView: DataView | undefined;
+  #head: Uint8Array | undefined;
+  #headView: DataView | undefined;
+  /** The codec's internal entry points that take those views (undefined: a codec without them). */
+  readonly #internals: CodecInternals | undefined;
+  /**
+   * Request buffers of batch calls without `wipe` (infoMany, statusMany: names only, no key
+   * material), each back here only once its call has settled, so no two calls in flight
+   * share one. Encoding zeroes everything after the payload, as for the scratch buffer.
+   */
+  readonly #batchBuffers: Uint8Array[] = [];
+  /** The kernel log, seen through a window per call (undefined when /dev/kmsg is unreadable). */
+  readonly #log: KernelLogWindow | undefined;
+
+  constructor(
+    private readonly transport: ControlTransport,
+    kmsg: KernelLog | undefined,
+    initialBufferSize = DEFAULT_BUFFER_SIZE,
+    /** Run every command on the calling thread (see OpenOptions.blocking). */
+    readonly blocking = false,
+    /** Backend.requestFill: the byte every request buffer holds before encoding (test hook). */
+    readonly requestFill: number | undefined = undefined,
+  ) {
+    this.#initial = initialBufferSize;
+    this.#log = kmsg && new KernelLogWindow(kmsg);
+    this.#internals = codecInternals(this.codec);
+  }
+
+  /** Throws DmUnsupportedError when the known kernel version is below `required`. */
+  require(feature: string, required: Version): void {
+    const k = this.kernel;
+    if (k && compareVersions(k, required) < 0) throw new DmUnsupportedError(feature, required, k);
+  }
+
+  runSync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = NO_CONTEXT): CommandReplies[C] {
+    this.#gate(ctx);
+    const mark = this.#log?.mark() ?? 0;
+    const used: Uint8Array[] = [];
+    try {
+      for (;;) {
+        const req = this.#encode(command, params, used, 'scratch');
+        this.#bump(command);
+        const r = this.transport.ioctl(requestCode(command), req);
+        const out = this.#finish(command, req, r, ctx, mark, this.#viewOf(req));
+        if (out !== undefined) return out;
+      }
+    } finally {
+      if (ctx.wipe) for (const b of used) b.fill(0);
+    }
+  }
+
+  async runAsync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): Promise<CommandReplies[C]> {
+    // `blocking` clients (CLI tools, scripts) skip the thread-pool hop: bench:live measured it
+    // at 1–2 ms per call under TCG, more than create/resume/info cost in the kernel.
+    if (this.blocking) return this.runSync(command, params, ctx);
+    this.#gate(ctx);
+    const mark = this.#log?.mark() ?? 0;
+    const used: Uint8Array[] = [];
+    const pooled = ctx.batch === true && !ctx.wipe;
+    try {
+      for (;;) {
+        const req = this.#encode(command, params, used, pooled ? 'pool' : undefined);
+        const queued = takeSlot();
+        if (queued) await queued;
+        let r: IoctlResult;
+        try {
+          this.#bump(command);
+          r = await this.transport.ioctlAsync(requestCode(command), req, ctx.batch ? 'batch' : command === 'wait' ? 'wait' : 'single');
+        } finally {
+          releaseSlot();
+        }
+        const out = this.#finish(command, req, r, ctx, mark);
+        if (out !== undefined) return out;
+      }
+    } finally {
+      // Only after the ioctl has settled: the kernel may write into an async call's buffer.
+      if (ctx.wipe) for (const b of used) b.fill(0);
+      if (pooled && !this.#closed) {
+        for (const b of used) if (b.length === SCRATCH_SIZE && this.#batchBuffers.length < BATCH_POOL) this.#batchBuffers.push(b);
+      }
+    }
+  }
+
+  /**
+   * Encodes a request without sending it, so a multi-step operation can refuse bad input
+   * before its first ioctl. Every buffer it made is wiped (it may hold key material).
+   */
+  check<C extends CommandName>(command: C, params: CommandRequests[C]): void {
+    const used: Uint8Array[] = [];
+    try {
+      this.#encode(command, params, used);
+    } finally {
+      for (const b of used) b.fill(0);
+    }
+  }
+
+  #gate(ctx: CallContext): void {
+    if (this.closed && !ctx.afterClose) throw new DmClosedError('the device-mapper client');
+  }
+
+  #bump(command: CommandName): void {
+    this.calls.set(command, (this.calls.get(command) ?? 0) + 1);
+  }
+
+  /**
+   * Encodes a request: into a kept buffer when `reuse` names one and the request fits it
+   * (`'scratch'`: the sync calls' scratch buffer; `'pool'`: a buffer of the batch pool, for
+   * batch calls without `wipe`: infoMany, statusMany, names only, each back in the pool only
+   * once its call has settled), else into a buffer of its own. Every buffer it writes into
+   * is pushed to `used` before the write, so the caller's `finally` wipes (or returns) it
+   * even when encoding throws half-way; the codec wipes its own copies of params itself.
+   */
+  #encode<C extends CommandName>(command: C, params: CommandRequests[C], used: Uint8Array[], reuse?: 'scratch' | 'pool'): Uint8Array {
+    const bufferSize = commandSpec(command).payload ? this.sizes.get(command) ?? this.#initial : undefined;
+    const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
+    const fill = this.requestFill;
+    if (reuse && (bufferSize === undefined || bufferSize <= SCRATCH_SIZE)) {
+      const scratch = reuse === 'scratch';
+      const buf = scratch ? this.#scratch ?? this.#makeScratch() : this.#batchBuffers.pop() ?? madeCopy(new Uint8Array(SCRATCH_SIZE));
+      if (!used.includes(buf)) used.push(buf);
+      if (fill !== undefined) buf.fill(fill);
+      try {
+        // The codec zeroes everything after the payload: no byte of an earlier call survives.
+        const internals = scratch ? this.#internals : undefined;
+        if (!internals) return encode(command, params, { bufferSize, into: buf });
+        // A request without payload (no buffer size to honour, nothing after the header) is
+        // exactly DM_IOCTL_SIZE bytes: encoded into the head, the same bytes of the scratch.
+        const spec = commandSpec(command);
+        return spec.request === 'none' && !spec.payload
+          ? internals.encodeInto(command, params, bufferSize, this.#head!, this.#headView!)
+          : internals.encodeInto(command, params, bufferSize, buf, this.#scratchView!);
+      } catch (e) {
+        // A request bigger than the kept buffer gets a buffer of its own.
+        if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL')) throw e;
+      }
+    }
+    if (fill === undefined) {
+      const req = encode(command, params, { bufferSize });
+      used.push(req);
+      return req;
+    }
+    for (let size = Math.max(bufferSize ?? 0, SCRATCH_SIZE); ; size = Math.min(size * 2, DM_MAX_DATA_SIZE)) {
+      const into = madeCopy(new Uint8Array(size).fill(fill));
+      used.push(into);
+      try {
+        return encode(command, params, { bufferSize, into });
+      } catch (e) {
+        if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL') || size >= DM_MAX_DATA_SIZE) throw e;
+      }
+    }
+  }
+
+  #makeScratch(): Uint8Array {
+    const scratch = madeCopy(new Uint8Array(SCRATCH_SIZE));
+    this.#scratch = scratch;
+    this.#scratchView = viewOf(scratch);
+    this.#head = scratch.subarray(0, DM_IOCTL_SIZE);
+    this.#headView = viewOf(this.#head);
+    return scratch;
+  }
+
+  /** The kept DataView when `req` is the scratch buffer or its head, else undefined (the codec makes one). */
+  #viewOf(req: Uint8Array): DataView | undefined {
+    return req === this.#head ? this.#headView : req === this.#scratch ? this.#scratchView : undefined;
+  }
+
+  /**
+   * Returns the decoded reply, or undefined when the call must be repeated with a bigger buffer.
+   * `view`: a DataView over exactly `req`, when the caller keeps one.
+   */
+  #finish<C extends CommandName>(command: C, req: Uint8Array, r: IoctlResult, ctx: CallContext, mark: number, view?: DataView): CommandReplies[C] | undefined {
+    try {
+      if (r.ret !== 0) {
+        if (r.ret < 0 && !NO_VERSION_WRITTEN.has(r.errno)) this.#learn(req);
+        const { own, other } = this.#kernelLines(command, req, ctx, mark);
+        throw new DmError({
+          command,
+          errno: r.ret < 0 ? r.errno : 0,
+          ret: r.ret > 0 ? r.ret : undefined,
+          device: ctx.device,
+          // On failure the kernel wrote back only its version: the rest is our request.
+          request: { ...snapshot(this.codec.decodeHeader(req)), version: commandSpec(command).minVersion },
+          kernelLog: own && ctx.scrubLog ? ctx.scrubLog(own) : own,
+          unattributedKernelLog: other && ctx.scrubLog ? ctx.scrubLog(other) : other,
+          hint: typeof ctx.hint === 'function' ? ctx.hint() : ctx.hint,
+        });
+      }
+      const internals = view && this.#internals;
+      let reply: CommandReplies[C];
+      if (internals) {
+        this.#learnVersion(internals.readVersion(req, view!));
+        reply = internals.decodeReply(command, req, view!);
+      } else {
+        this.#learn(req);
+        reply = this.codec.decodeReply(command, req);
+      }
+      if ((reply as { bufferFull?: boolean }).bufferFull) {
+        const size = req.length;
+        if (size >= DM_MAX_DATA_SIZE) {
+          throw new DmError({ command, errno: ERRNO.ENOMEM, device: ctx.device, hint: 'the reply does not fit in 1 GiB' });
+        }
+        this.sizes.set(command, Math.min(size * 2, DM_MAX_DATA_SIZE));
+        return undefined;
+      }
+      if (commandSpec(command).payload) this.sizes.set(command, req.length);
+      return reply;
+    } finally {
+      // Wiped at once: a BUFFER_FULL retry allocates a new buffer and this one is done.
+      if (ctx.wipe) req.fill(0);
+    }
+  }
+
+  /**
+   * The kernel lines of a failed call: those that name its device (docs/kernel-facts.md,
+   * "Kernel log lines"), and the rest of its window. The kernel writes nothing but its
+   * version back on failure, so a call addressed by name or uuid does not know its number:
+   * when some line names a device by number (or by name, for a call by uuid or number),
+   * one DM_DEV_STATUS by the same id learns it — only on failure, only when there are such
+   * lines, never for create (a device found by that name is not the one the call made).
+   * Best effort: if the lookup fails, lines by number stay unattributed.
+   */
+  #kernelLines(command: CommandName, req: Uint8Array, ctx: CallContext, mark: number): { own?: string[]; other?: string[] } {
+    if (!this.#log) return {};
+    const lines = this.#log.since(mark);
+    const cap = (l: string[]) => l.slice(-KERNEL_LINES);
+    if (lines.length === 0 || !ctx.device) return { own: [], other: cap(lines) };
+    const h = this.codec.decodeHeader(req); // the request: what the kernel looked the device up by
+    const device: CallDevice = { name: h.name || undefined, uuid: h.uuid || undefined, dev: h.dev ? decodeDev(h.dev) : undefined };
+    const { byNumber, byName } = deviceMentions(lines);
+    if (command !== 'create' && ((byNumber && !device.dev) || (byName && device.name === undefined))) {
+      const id: DeviceId | undefined = device.uuid ? { uuid: device.uuid } : device.name ? { name: device.name } : device.dev ? { dev: device.dev } : undefined;
+      const found = id && this.#lookup(id);
+      if (found) {
+        device.dev ??= found.dev;
+        device.name ??= found.name;
+      }
+    }
+    const { own, other } = attributeLines(lines, device);
+    return { own: cap(own), other: cap(other) };
+  }
+
+  /** DM_DEV_STATUS outside the error path: undefined on any failure (never throws, never logs as a call). */
+  #lookup(id: DeviceId): { name: string; dev: { major: number; minor: number } } | undefined {
+    try {
+      const req = this.codec.encodeRequest('info', { id });
+      this.#bump('info');
+      const r = this.transport.ioctl(requestCode('info'), req);
+      if (r.ret !== 0) return undefined;
+      const { name, dev } = this.codec.decodeReply('info', req).device;
+      return { name, dev };
+    } catch {
+      return undefined;
+    }
+  }
+
+  #learn(reply: Uint8Array): void {
+    this.#learnVersion(this.codec.readVersion(reply));
+  }
+
+  #learnVersion(v: Version): void {
+    if (v[0] === 4) this.kernel = v;
+  }
+}
+
+export function snapshot(h: ReturnType<DmCodec['decodeHeader']>): HeaderSnapshot {
+  return {
+    version: h.version, data_size: h.data_size, data_start: h.data_start, target_count: h.target_count,
+    open_count: h.open_count, flags: h.flags, event_nr: h.event_nr, dev: h.dev, name: h.name, uuid: h.uuid,
+  };
+}
+
+export function compareVersions(a: Version, b: Version): number {
+  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+}

@@ -1,0 +1,125 @@
+/**
+ * The bytes of the loop driver's and poll(2)'s structs, encoded and decoded with their
+ * layouts (codec/syscall-records.ts): ffi/ makes the calls on these bytes and knows no
+ * offsets (the dependency rule: ffi imports neither lib nor codec; ARCHITECTURE.md).
+ */
+import { compile, viewOf } from '../../codec/layout.js';
+import { loopConfig, loopInfo64, pollfd, LO_NAME_SIZE } from '../../codec/syscall-records.js';
+import type { IoctlResult, RawPoller } from '../../ffi/types.js';
+
+const infoCodec = compile(loopInfo64);
+const configCodec = compile(loopConfig);
+const pollfdCodec = compile(pollfd);
+
+/** What a loop device is set up with (struct loop_info64, the fields callers set). */
+export interface LoopInfo {
+  /** Byte offset into the backing file. */
+  readonly offset?: bigint;
+  /** Bytes of the backing file to use (0 = to its end). */
+  readonly sizeLimit?: bigint;
+  /** LO_FLAGS_* bits. */
+  readonly flags?: number;
+  /** lo_file_name (at most 63 bytes are kept, as the kernel does). */
+  readonly fileName?: string;
+}
+
+/** struct loop_info64 as the kernel reports it. */
+export interface LoopStatus {
+  readonly device: bigint;
+  readonly inode: bigint;
+  readonly rdevice: bigint;
+  readonly offset: bigint;
+  readonly sizeLimit: bigint;
+  readonly number: number;
+  readonly flags: number;
+  readonly fileName: string;
+}
+
+/** sizeof(struct loop_info64). */
+export const LOOP_INFO64_SIZE = loopInfo64.size;
+
+/** Encodes struct loop_info64 into `buf` at `at` (every other field zero). */
+export function encodeLoopInfo(buf: Uint8Array, at: number, info: LoopInfo): void {
+  // The kernel keeps LO_NAME_SIZE-1 bytes of the name: longer names are cut, not refused.
+  const name = new TextEncoder().encode(info.fileName ?? '').subarray(0, LO_NAME_SIZE - 1);
+  infoCodec.encode(viewOf(buf), buf, at, {
+    lo_device: 0n, lo_inode: 0n, lo_rdevice: 0n,
+    lo_offset: info.offset ?? 0n, lo_sizelimit: info.sizeLimit ?? 0n,
+    lo_number: 0, lo_encrypt_type: 0, lo_encrypt_key_size: 0, lo_flags: info.flags ?? 0,
+    lo_file_name: name, lo_crypt_name: '',
+    lo_encrypt_key: new Array<number>(loopInfo64.offsetOf.lo_init - loopInfo64.offsetOf.lo_encrypt_key).fill(0),
+    lo_init: [0n, 0n],
+  });
+}
+
+/** A struct loop_info64 of its own (LOOP_SET_STATUS64). */
+export function loopInfoBytes(info: LoopInfo): Uint8Array {
+  const buf = new Uint8Array(loopInfo64.size);
+  encodeLoopInfo(buf, 0, info);
+  return buf;
+}
+
+export function decodeLoopInfo(buf: Uint8Array, at = 0): LoopStatus {
+  const d = infoCodec.decode(viewOf(buf), buf, at);
+  return {
+    device: d.lo_device, inode: d.lo_inode, rdevice: d.lo_rdevice, offset: d.lo_offset, sizeLimit: d.lo_sizelimit,
+    number: d.lo_number, flags: d.lo_flags, fileName: d.lo_file_name,
+  };
+}
+
+/** struct loop_config for LOOP_CONFIGURE: the backing file's fd, the block size, the info. */
+export function loopConfigBytes(fileFd: number, blockSize: number, info: LoopInfo): Uint8Array {
+  const buf = new Uint8Array(loopConfig.size);
+  configCodec.encode(viewOf(buf), buf, 0, { fd: fileFd, block_size: blockSize, __reserved: new Array<bigint>(8).fill(0n) });
+  encodeLoopInfo(buf, loopConfig.offsetOf.info, info);
+  return buf;
+}
+
+/** One entry of a `poll(2)` set: the descriptor and the events to wait for. */
+export interface PollFd {
+  fd: number;
+  /** Bit mask of POLLIN etc. */
+  events: number;
+}
+
+/** Outcome of `poll(2)`: `ret` = number of ready entries (0 = timeout, -1 = error). */
+export interface PollResult {
+  ret: number;
+  errno: number;
+  /** `revents` for each input entry, in input order (all 0 on timeout or error). */
+  revents: number[];
+}
+
+/** poll(2) on a set of descriptors: ffi's byte-level poll with struct pollfd from its layout. */
+export interface Poller {
+  poll(fds: readonly PollFd[], timeoutMs: number): PollResult;
+  pollAsync(fds: readonly PollFd[], timeoutMs: number): Promise<PollResult>;
+}
+
+export function packPollFds(fds: readonly PollFd[]): Uint8Array {
+  const buf = new Uint8Array(fds.length * pollfd.size);
+  const view = viewOf(buf);
+  fds.forEach((p, i) => pollfdCodec.encode(view, buf, i * pollfd.size, { fd: p.fd, events: p.events, revents: 0 }));
+  return buf;
+}
+
+export function unpackPollFds(buf: Uint8Array, n: number, r: IoctlResult): PollResult {
+  const view = viewOf(buf);
+  const revents: number[] = [];
+  for (let i = 0; i < n; i++) revents.push(r.ret > 0 ? pollfdCodec.decode(view, buf, i * pollfd.size).revents : 0);
+  return { ret: r.ret, errno: r.errno, revents };
+}
+
+/** The object-level poller over ffi's byte-level one. */
+export function pollerOf(raw: RawPoller): Poller {
+  return {
+    poll(fds, timeoutMs) {
+      const buf = packPollFds(fds);
+      return unpackPollFds(buf, fds.length, raw.poll(buf, fds.length, timeoutMs));
+    },
+    async pollAsync(fds, timeoutMs) {
+      const buf = packPollFds(fds);
+      return unpackPollFds(buf, fds.length, await raw.pollAsync(buf, fds.length, timeoutMs));
+    },
+  };
+}

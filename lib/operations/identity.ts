@@ -1,0 +1,191 @@
+/**
+ * The identity rules of multi-step operations, in one place (docs/identity.md).
+ *
+ * A device-mapper device is found by uuid, name or dev at every ioctl; between two ioctls
+ * another process may remove it and create another one under the same name, and the new
+ * one gets the freed minor (the kernel hands out the lowest free minor). So every
+ * operation of more than one ioctl (createDevice, removeDevice with retries, rename by
+ * uuid or dev, `dmctl remove --force`):
+ *   1. takes the identity (name, uuid, dev) its first step returned;
+ *   2. addresses every later step by uuid when the device has one — the kernel keeps a
+ *      uuid unique among live devices and never changes a device's uuid once set, so such a
+ *      step can only reach our device (or one that took over our uuid after ours was gone,
+ *      which by the uuid contract is indistinguishable) — otherwise by name;
+ *   3. checks every reply's identity against the first one, comparing only the fields the
+ *      kernel fills for that command (TRUSTED_REPLY_FIELDS), and stops with
+ *      DmIdentityError on a mismatch without touching anything further;
+ *   4. removes (rollback, retries) only a device proven ours: by uuid, or, without a uuid,
+ *      verified by an info immediately before the remove (verify-then-remove; the window
+ *      between the two ioctls remains and is documented).
+ */
+import type { CommandReplies, DeviceId, KernelString, RawNames } from '../../codec/index.js';
+import { rawIfLossy, utf8Decode } from '../../codec/text.js';
+import { describeValue, objectArg, valueArg } from '../client/args.js';
+import { DmArgumentError, DmIdentityError, type DeviceIdentity } from '../errors.js';
+import { retryOnBusy, type RetryPolicy } from './retry.js';
+import type { CallContext, IoctlRunner } from '../client/runner.js';
+
+export type { DeviceIdentity };
+
+/** The identity of a device from a reply or a DeviceInfo (copies only name, uuid, dev). */
+export function identityOf(d: { readonly name: string; readonly uuid: string | null; readonly dev: { readonly major: number; readonly minor: number } } & RawNames, argument = 'device'): DeviceIdentity {
+  const o = objectArg(d, argument, 'a device identity ({ name, uuid, dev })');
+  valueArg(o.name, `${argument}.name`, 'string');
+  if (o.uuid !== null) valueArg(o.uuid, `${argument}.uuid`, 'string');
+  const dev = objectArg(o.dev, `${argument}.dev`, 'a { major, minor } object');
+  valueArg(dev.major, `${argument}.dev.major`, 'uint');
+  valueArg(dev.minor, `${argument}.dev.minor`, 'uint');
+  const id: { -readonly [K in keyof DeviceIdentity]: DeviceIdentity[K] } = {
+    name: o.name as string, uuid: (o.uuid as string | null) || null, dev: { major: dev.major as number, minor: dev.minor as number },
+  };
+  // Names and uuids that are not UTF-8: the bytes are the identity (the strings are lossy).
+  for (const k of ['nameBytes', 'uuidBytes'] as const) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (!(v instanceof Uint8Array)) throw new DmArgumentError(`${argument}.${k}`, 'a Uint8Array', describeValue(v));
+    id[k] = v.slice();
+  }
+  return id;
+}
+
+/** How a later step addresses the device: by uuid when it has one, otherwise by name (never by dev: minors are reused at once). */
+export function addressOf(id: DeviceIdentity): DeviceId {
+  const { name, uuid, nameBytes, uuidBytes } = identityOf(id, 'identity');
+  return uuid ? { uuid: uuidBytes ?? uuid } : { name: nameBytes ?? name };
+}
+
+/**
+ * Which header fields of a successful reply the kernel wrote for the device it acted on
+ * (docs/identity.md, from drivers/md/dm-ioctl.c of 4.47/4.48): a lookup
+ * (`__find_device_hash_cell`) writes name and uuid, `__dev_status` writes dev. DEV_CREATE
+ * only echoes the name and uuid we sent; DEV_REMOVE never calls `__dev_status`, so dev is
+ * our request's; DEV_RENAME looks up by name without writing anything back, so name and
+ * uuid are the request's (the old name) and only dev is the device's.
+ */
+export const TRUSTED_REPLY_FIELDS = {
+  create: { name: false, uuid: false, dev: true },
+  info: { name: true, uuid: true, dev: true },
+  status: { name: true, uuid: true, dev: true },
+  table: { name: true, uuid: true, dev: true },
+  load: { name: true, uuid: true, dev: true },
+  suspend: { name: true, uuid: true, dev: true },
+  resume: { name: true, uuid: true, dev: true },
+  clear: { name: true, uuid: true, dev: true },
+  remove: { name: true, uuid: true, dev: false },
+  rename: { name: false, uuid: false, dev: true },
+} as const satisfies Record<string, { name: boolean; uuid: boolean; dev: boolean }>;
+
+/** A step of a multi-ioctl operation whose reply is checked against the device's identity. */
+export type IdentityStep = keyof typeof TRUSTED_REPLY_FIELDS;
+
+/**
+ * Throws DmIdentityError when a reply names another device than `expected`. The uuid and
+ * dev are compared wherever the kernel filled them; the name only for a device without a
+ * uuid (with one, a rename by someone else does not make it another device). `acted`:
+ * whether this step changed the device it reached (load/resume/rename/remove) or only
+ * looked (info/status/table). `label` names the step in the error (default: `step`), e.g.
+ * "resume origin" for a helper's step.
+ */
+export function checkReply(
+  step: IdentityStep, expected: DeviceIdentity,
+  reply: { readonly name?: string; readonly uuid?: string | null; readonly dev?: { readonly major: number; readonly minor: number } } & RawNames, acted: boolean,
+  label: string = step,
+): void {
+  if (typeof step !== 'string' || !Object.hasOwn(TRUSTED_REPLY_FIELDS, step)) {
+    throw new DmArgumentError('step', `one of ${Object.keys(TRUSTED_REPLY_FIELDS).join(', ')}`, describeValue(step));
+  }
+  expected = identityOf(expected, 'expected');
+  objectArg(reply, 'reply', 'a reply header ({ name?, uuid?, dev? })');
+  valueArg(acted, 'acted', 'boolean');
+  valueArg(label, 'label', 'string');
+  const f = TRUSTED_REPLY_FIELDS[step];
+  // Lossy strings compare equal for different bytes: the bytes decide where a side has them.
+  const differs = (a: string | null | undefined, aBytes: Uint8Array | undefined, b: string | null, bBytes: Uint8Array | undefined) =>
+    a !== b || (aBytes !== undefined || bBytes !== undefined ? !sameBytes(aBytes, bBytes) : false);
+  const bad = (f.uuid && reply.uuid !== undefined && differs(reply.uuid, reply.uuidBytes, expected.uuid, expected.uuidBytes))
+    || (f.dev && reply.dev !== undefined && (reply.dev.major !== expected.dev.major || reply.dev.minor !== expected.dev.minor))
+    || (f.name && !expected.uuid && reply.name !== undefined && differs(reply.name, reply.nameBytes, expected.name, expected.nameBytes));
+  if (!bad) return;
+  const actual: { -readonly [K in keyof DeviceIdentity]?: DeviceIdentity[K] } = {};
+  if (f.name && reply.name !== undefined) actual.name = reply.name;
+  if (f.uuid && reply.uuid !== undefined) actual.uuid = reply.uuid;
+  if (f.dev && reply.dev !== undefined) actual.dev = { major: reply.dev.major, minor: reply.dev.minor };
+  throw new DmIdentityError(label, expected, actual, acted);
+}
+
+export interface RemoveOursOptions {
+  readonly policy: RetryPolicy;
+  readonly deferred?: boolean | undefined;
+  /** The udev cookie sent with every attempt (event_nr; lib/udev/cookie-call.ts). */
+  readonly cookie?: number;
+  readonly ctx: CallContext;
+  /** Verify a uuid-less device before the first attempt too (the caller's identity is older than this call). */
+  readonly verifyFirst?: boolean;
+  /** Runs between attempts (e.g. the client's closed check); may throw to stop. */
+  readonly boundary?: () => void;
+  /** Cuts the delay between attempts short (the client's close()). */
+  readonly wake?: AbortSignal | undefined;
+}
+
+/**
+ * DM_DEV_REMOVE of `expected` only, with the EBUSY retry policy. With a uuid every attempt
+ * is addressed by it. Without, every attempt is an info by name checked against the
+ * identity, then the remove by name (the window between those two ioctls remains: see
+ * docs/identity.md); a stranger under the name gives DmIdentityError and is not touched.
+ */
+export async function removeOurs(runner: IoctlRunner, expected: DeviceIdentity, o: RemoveOursOptions): Promise<CommandReplies['remove']> {
+  const at = addressOf(expected);
+  return retryOnBusy(o.policy, async (n) => {
+    if (n > 1) o.boundary?.();
+    if (!expected.uuid && (n > 1 || o.verifyFirst)) {
+      checkReply('info', expected, runner.runSync('info', { id: at }, o.ctx).device, false);
+    }
+    const r = await runner.runAsync('remove', { id: at, deferred: o.deferred, cookie: o.cookie }, o.ctx);
+    checkReply('remove', expected, r, true);
+    return r;
+  }, o.wake);
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `id` under a new name or uuid given as the kernel takes it (a string, or bytes that may not be UTF-8). */
+export function renamedIdentity(id: DeviceIdentity, to: { readonly newName: KernelString } | { readonly newUuid: KernelString }): DeviceIdentity {
+  const [str, bytes] = 'newName' in to ? split(to.newName) : split(to.newUuid);
+  return 'newName' in to ? { ...id, name: str, nameBytes: bytes } : { ...id, uuid: str, uuidBytes: bytes };
+}
+
+/**
+ * A DEV_RENAME reply as the device now is: the kernel echoes the request's (old) name and
+ * uuid in the reply (it looks the device up by name without writing anything back), so the
+ * new name or uuid replaces them, with its bytes when it is not UTF-8.
+ */
+export function renamedInfo<T extends { readonly name: string; readonly uuid: string | null } & RawNames>(
+  d: T, to: { readonly newName: KernelString } | { readonly newUuid: KernelString },
+): T {
+  const [str, bytes] = 'newName' in to ? split(to.newName) : split(to.newUuid);
+  const out: T & { nameBytes?: Uint8Array; uuidBytes?: Uint8Array } = { ...d };
+  const key = 'newName' in to ? 'name' : 'uuid';
+  (out as { name: string; uuid: string | null })[key] = str;
+  if (bytes) out[`${key}Bytes`] = bytes;
+  else delete out[`${key}Bytes`];
+  return out;
+}
+
+/** Whether a device's info names exactly this identity: name, uuid and dev (bytes where they are not UTF-8). */
+export function sameIdentity(id: DeviceIdentity, d: { readonly name: string; readonly uuid: string | null; readonly dev: { readonly major: number; readonly minor: number } } & RawNames): boolean {
+  const same = (a: string | null, aBytes: Uint8Array | undefined, b: string | null, bBytes: Uint8Array | undefined) =>
+    a === b && (aBytes === undefined && bBytes === undefined ? true : sameBytes(aBytes, bBytes));
+  return same(id.name, id.nameBytes, d.name, d.nameBytes) && same(id.uuid, id.uuidBytes, d.uuid, d.uuidBytes)
+    && id.dev.major === d.dev.major && id.dev.minor === d.dev.minor;
+}
+
+/** A KernelString as the codec decodes it: the string, and the bytes when they are not UTF-8. */
+function split(v: KernelString): [string, Uint8Array | undefined] {
+  if (typeof v === 'string') return [v, undefined];
+  const s = utf8Decode(v, 0, v.length);
+  return [s, rawIfLossy(s, v, 0, v.length)];
+}

@@ -1,0 +1,110 @@
+/**
+ * One udev-synchronised ioctl (DM_DEV_SUSPEND resume, DM_DEV_REMOVE, DM_DEV_RENAME) the way
+ * libdevmapper runs it (libdm-iface.c `dm_task_run`, dmsetup.c `_simple`): a cookie made
+ * (value 1) and incremented (2) before the ioctl, its base and the DM_UDEV_* flags in
+ * `event_nr`; a failed ioctl, or one that generated no uevent, completes its own part; then
+ * the caller's wait (lib/udev/cookies.ts). The client's methods call `udevTransaction` only.
+ */
+import { DmArgumentError, DmUnsupportedError } from '../errors.js';
+import { describeValue } from '../client/args.js';
+import {
+  cookieArg, cookiesSupported, DEFAULT_SYNC_FLAGS, encodeCookie, udevFlagsArg, UDEV_FLAGS, UdevCookies,
+} from './cookies.js';
+import type { Version } from '../../codec/index.js';
+
+/** The udev options of createDevice, resume, remove, removeDevice and rename. */
+export interface UdevCallOptions {
+  /**
+   * `'sync'`: send a cookie and resolve only once udev's rules completed it (the node and
+   * the /dev/disk links exist, old ones are gone). `'none'`: no cookie (event_nr carries
+   * only `udevFlags`, if any), as before. Default: `'sync'` when libdevmapper would sync
+   * (DM_DISABLE_UDEV unset, SysV IPC, dm 4.15+, udevd running) and udev's 95-dm-notify
+   * rule is installed; otherwise `'none'`.
+   */
+  readonly udev?: 'sync' | 'none';
+  /** DM_UDEV_* flags (lib/udev/cookies.ts UDEV_FLAGS) added to the defaults (PRIMARY_SOURCE, DISABLE_LIBRARY_FALLBACK under sync). */
+  readonly udevFlags?: number;
+  /**
+   * Join a transaction: a cookie made by `udevCreateCookie()` or `dmsetup udevcreatecookie`.
+   * The call increments it and does not wait (the cookie's owner waits, e.g.
+   * `dmsetup udevreleasecookie`), like `dmsetup --udevcookie`.
+   */
+  readonly udevCookie?: number;
+  /** How long to wait for udev (default 30 000 ms); then DmUdevTimeoutError, the semaphore removed. */
+  readonly udevTimeoutMs?: number;
+}
+
+/** The option kinds of UdevCallOptions for optionsArg (values are checked by udevOptionsArg). */
+export const UDEV_OPTION_KINDS = { udev: 'any', udevFlags: 'any', udevCookie: 'any', udevTimeoutMs: 'uint' } as const;
+
+/** Checks the udev options (types and ranges) before any syscall. */
+export function udevOptionsArg(o: UdevCallOptions, argument = 'options'): void {
+  if (o.udev !== undefined && o.udev !== 'sync' && o.udev !== 'none') throw new DmArgumentError(`${argument}.udev`, "'sync' or 'none'", describeValue(o.udev));
+  if (o.udevFlags !== undefined) udevFlagsArg(o.udevFlags, `${argument}.udevFlags`);
+  if (o.udevCookie !== undefined) {
+    cookieArg(o.udevCookie, `${argument}.udevCookie`);
+    if (o.udev === 'none') throw new DmArgumentError(`${argument}.udevCookie`, "no cookie with udev: 'none'", describeValue(o.udevCookie));
+  }
+}
+
+/** What a transaction needs of the client. */
+export interface UdevContext {
+  /** The cookie protocol on this backend's host, or undefined when the backend has none. */
+  cookies(): Promise<UdevCookies | undefined>;
+  readonly kernel: Version;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Whether a call with these options syncs: explicit `'sync'` where udev cannot complete a
+ * cookie is refused (DmUnsupportedError below dm 4.15, else DmArgumentError); the default
+ * follows {@link UdevCookies.syncSupported}. Callers of several ioctls (createDevice) ask
+ * this before their first one.
+ */
+export async function udevMode(ctx: UdevContext, o: UdevCallOptions): Promise<'sync' | 'none'> {
+  if (o.udev === 'none') return 'none';
+  const cookies = await ctx.cookies();
+  const supported = cookies?.syncSupported(ctx.kernel) ?? false;
+  if ((o.udev === 'sync' || o.udevCookie !== undefined) && !supported) {
+    if (!cookiesSupported(ctx.kernel)) throw new DmUnsupportedError('udev cookies', [4, 15, 0], ctx.kernel);
+    throw new DmArgumentError('options.udev', "'sync' only where udev runs with the device-mapper rules (udevd's /run/udev/control, 95-dm-notify.rules, SysV IPC, DM_DISABLE_UDEV unset)", "'sync'");
+  }
+  return supported ? 'sync' : 'none';
+}
+
+/**
+ * Runs `ioctl(eventNr)` with the cookie protocol. `generated(result)` tells whether the
+ * kernel sent a uevent (DM_UEVENT_GENERATED_FLAG). Resolves with the ioctl's result once
+ * udev completed (sync), or at once (none, joined transaction).
+ */
+export async function udevTransaction<T>(ctx: UdevContext, o: UdevCallOptions, ioctl: (eventNr: number) => Promise<T>, generated: (r: T) => boolean): Promise<T> {
+  const extra = o.udevFlags ?? 0;
+  const cookies = await udevMode(ctx, o) === 'sync' ? await ctx.cookies() : undefined;
+  if (!cookies) {
+    // No cookie: event_nr stays 0 unless the caller wants flags seen by the rules (base 0).
+    return ioctl(extra ? encodeCookie(0, extra | UDEV_FLAGS.PRIMARY_SOURCE) : 0);
+  }
+  const flags = DEFAULT_SYNC_FLAGS | extra;
+  const joined = o.udevCookie;
+  const cookie = joined ?? cookies.create();
+  let result: T;
+  try {
+    cookies.inc(cookie);
+    result = await ioctl(encodeCookie(cookie, flags));
+  } catch (e) {
+    // libdm's _udev_complete on a failed task: our increment will never be completed by udev.
+    if (joined !== undefined) { try { cookies.complete(cookie); } catch { /* the owner's wait cleans up */ } }
+    else cookies.destroy(cookie);
+    throw e;
+  }
+  // No uevent (deferred remove of an open device, resume of a running one…): complete our part.
+  if (!generated(result)) cookies.complete(cookie);
+  if (joined !== undefined) return result;
+  try {
+    await cookies.wait(cookie, { timeoutMs: o.udevTimeoutMs, signal: ctx.signal });
+  } catch (e) {
+    if (e !== null && typeof e === 'object') (e as { result?: unknown }).result = result;
+    throw e;
+  }
+  return result;
+}

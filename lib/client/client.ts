@@ -3,6 +3,7 @@
  * version negotiation, buffer growth and typed errors (all in runner.ts), events through
  * one shared poller (poller.ts), and the high-level create/remove helpers users need.
  */
+import type { OperationHost } from '../operations/operation.js';
 import {
   DmCodecError, DM_IOCTL_SIZE, DM_MAX_DATA_SIZE, type DeviceId, type KernelString, type DeviceInfo, type DevNo, type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput,
   type CommandName, type CommandTable, type RawNames, type TargetVersion, type Version,
@@ -53,6 +54,14 @@ export const FEATURES = {
  * (ThinPool, FaultyDevice) to get createDevice's guarantee under close().
  */
 export const operationScope: unique symbol = Symbol('devicemapper.operationScope');
+
+/**
+ * Package-internal (not exported from the package root): the key of
+ * `DeviceMapper[operationHost]()`, what the operation core (lib/operations/operation.ts)
+ * borrows from the client: the in-flight count close() waits for, the closing signal, and
+ * the calls an undo may still make after close().
+ */
+export const operationHost: unique symbol = Symbol('devicemapper.operationHost');
 
 /** The undo calls an {@link operationScope} body gets: they still run after close(). */
 export interface ScopeUndo {
@@ -1027,6 +1036,24 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     } finally {
       this.#end();
     }
+  }
+
+  /**
+   * Package-internal (see {@link operationHost}): what an operation of the operation core
+   * borrows from this client.
+   *
+   * @internal
+   */
+  [operationHost](): OperationHost {
+    return {
+      begin: () => this.#begin(),
+      end: () => this.#end(),
+      closing: this.#closing.signal,
+      kernel: {
+        resume: async (id, o = {}) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush: o.noflush, skipLockfs: o.skipLockfs }, { device: id, afterClose: true })).device,
+        clear: async (id) => (await this.#runner.runAsync('clear', { id }, { device: id, afterClose: true })).device,
+      },
+    };
   }
 
   // ----------------------------------------------------------------- lifetime ---

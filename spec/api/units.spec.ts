@@ -39,7 +39,7 @@ const ALLOWED: ReadonlyMap<string, string> = new Map([
 ]);
 
 /**
- * Names another part of issue 23 converts; the merge removes these entries, and the spec
+ * Names another part of this refactor converts; the merge removes these entries, and the spec
  * fails then if any is left unconverted.
  */
 const PENDING_OTHER_WORK: ReadonlyMap<string, string> = new Map([
@@ -53,7 +53,7 @@ const PENDING_OTHER_WORK: ReadonlyMap<string, string> = new Map([
 ]);
 
 /**
- * Names no part of issue 23 has been given yet: the table line head, the client's and codec's
+ * Names no part of this refactor has been given yet: the table line head, the client's and codec's
  * buffer sizes, loop devices and discard, dmctl's hex dump and the simulator's own API. Each
  * waits for a decision; none is a reason to keep a name without its unit.
  */

@@ -1,5 +1,5 @@
 /**
- * Types that fit (issue 14): compile-time checks that `npx tsc --noEmit` enforces (a change
+ * Types that fit: compile-time checks that `npx tsc --noEmit` enforces (a change
  * that breaks one fails the type check), with the runtime behaviour they describe.
  * `expectType<Equal<A, B>>()` fails to compile unless A and B are the same type.
  */

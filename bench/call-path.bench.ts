@@ -1,5 +1,5 @@
 /**
- * Per-call JavaScript cost of one synchronous call (issue 17): `npm run bench:calls`
+ * Per-call JavaScript cost of one synchronous call: `npm run bench:calls`
  * (builds, then runs dist/bench/call-path.bench.js). `BENCH_ROUNDS=n` sets the rounds
  * (default 15), `BENCH_CALLS=n` the calls per round (default 20000).
  *

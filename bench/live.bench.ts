@@ -1,5 +1,5 @@
 /**
- * Live benchmarks (issue 7): `npm run bench:live` (bench/live.sh) compiles the C baselines
+ * Live benchmarks: `npm run bench:live` (bench/live.sh) compiles the C baselines
  * in bench/c/, builds, boots the VM and runs dist/bench/live.bench.js in it as root.
  *
  *   1. per-call cost of DM_VERSION, DM_DEV_STATUS, DM_TABLE_STATUS: this library's sync
@@ -106,7 +106,7 @@ async function bareKoffi(): Promise<BareKoffi> {
 }
 
 const results: Record<string, unknown> = {};
-/** Issue 17's goals, each with its measured ratio (printed together at the end). */
+/** The performance goals, each with its measured ratio (printed together at the end). */
 const goals: { goal: string; ratio: number; met: boolean }[] = [];
 function goal(text: string, ratio: number, met: boolean): void { goals.push({ goal: text, ratio, met }); }
 const report: string[] = [];
@@ -358,7 +358,7 @@ async function events(dm: DeviceMapper): Promise<void> {
   const threads = () => fs.readdirSync('/proc/self/task').length;
   // Waits start with a synchronous part and finish parking asynchronously (their lookups,
   // the poller's first arm): under TCG that tail took over a second of CPU. Each idle window
-  // therefore starts once the process has settled: the first 200 ms slice using under 2 % of
+  // therefore starts once the process has settled: the first 200-millisecond slice using under 2 % of
   // a core (at most 30 s). The settle time after starting the waits is reported with them.
   const settle = async () => {
     const t0 = now();
@@ -413,7 +413,7 @@ async function events(dm: DeviceMapper): Promise<void> {
   goal(`events: ${WAITS} waits on one device woken by one event in ≤ 50 ms, first time in the process (time / 50 ms; ${resolved} resolved)`, wakeAllNs / 50e6, wakeAllNs <= 50e6 && resolved === WAITS);
   const laterWake = median(laterWakeNs);
   goal(`events: … later times (median of ${laterWakeNs.length}; time / 50 ms; ${laterResolved} of ${laterWakeNs.length * WAITS} resolved)`, laterWake / 50e6, laterWake <= 50e6 && laterResolved === laterWakeNs.length * WAITS);
-  // "Unchanged": within 1 ms of CPU per 5 s window, or 1.5× the idle window's own CPU.
+  // "Unchanged": within a millisecond of CPU per idle window, or 1.5× the idle window's own CPU.
   goal(`events: CPU with ${WAITS} waits parked unchanged (parked / none)`, during.cpuUs / before.cpuUs, during.cpuUs <= Math.max(1.5 * before.cpuUs, before.cpuUs + 1000));
 
   results.events = {
@@ -445,7 +445,7 @@ async function events(dm: DeviceMapper): Promise<void> {
 const BATCHES = (env.BENCH_BATCHES ?? '1 10 100 1000').split(/[ ,]+/).filter(Boolean).map(Number);
 
 /**
- * Issue 17's ioctl engine: the hop cost of each way to run an ioctl (sync on the JS thread,
+ * The ioctl engine: the hop cost of each way to run an ioctl (sync on the JS thread,
  * one libuv pool round trip, the engine's shared-memory ring), then batches of DM_DEV_STATUS
  * through the runner on each path.
  */
@@ -538,7 +538,7 @@ async function scaleChild(lists: number): Promise<void> {
   const s0 = dm.ioctlCounts.get('status') ?? 0;
   const t = now();
   const all = dm.listSync();
-  // One batch (issue 17; asyncPath 'auto': the pool until the engine is ready); a device that fails fails alone.
+  // One batch (asyncPath 'auto': the pool until the engine is ready); a device that fails fails alone.
   const settled = await dm.statusMany(all.map((d) => ({ dev: d.dev })));
   const statusAllNs = now() - t;
   const failed = settled.filter((r) => !r.ok).length;

@@ -1,5 +1,5 @@
 /**
- * Scale-path benchmark (issue 17, "scale"): `npm run build && node dist/bench/scale-path.bench.js`.
+ * Scale-path benchmark (the "scale" goals): `npm run build && node dist/bench/scale-path.bench.js`.
  *
  * The JavaScript a LIST of many devices and a status of every device cost on the host, with
  * the kernel replaced by canned replies, so only our code is timed. Every row has a baseline

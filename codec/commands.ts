@@ -80,8 +80,8 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
 
   /**
    * encodeRequest's body. `intoView` (internal callers only) is a DataView over exactly
-   * `into`, made once by the caller (a DataView per call cost ≈ 0.3 µs on the host, a third
-   * of a DM_VERSION: bench/call-path.bench.ts). `whole`: return `into` itself when the
+   * `into`, made once by the caller (a DataView made per call was a large part of a
+   * DM_VERSION's own cost: bench/README.md, "Figures behind the code's comments"). `whole`: return `into` itself when the
    * request fills it, rather than a new subarray of the same bytes (the public form always
    * returns a subarray, as it always did).
    */

@@ -188,8 +188,8 @@ const rt = {
    * Each char field of the package's own records (codec/char-memo.ts) keeps the last string it decoded and its bytes: the
    * same bytes again (the same device's name and uuid, call after call; the same target type
    * in every line of a table) give that string back without a TextDecoder call, which with
-   * its subarray was ≈ 0.3 µs per field on the host, a quarter of an infoSync
-   * (bench/call-path.bench.ts). A string is a pure function of its bytes, so what comes back
+   * its subarray was a quarter of an infoSync's own cost (bench/call-path.bench.ts; the
+   * figure is in bench/README.md). A string is a pure function of its bytes, so what comes back
    * is exactly what decoding would give (spec/codec/char-memo.spec.ts).
    */
   readChar(bytes: Uint8Array, off: number, n: number, memo: CharMemo | undefined): string {

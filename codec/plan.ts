@@ -48,8 +48,8 @@ const NO_ID: PlanId = { name: '', uuid: '', dev: 0n };
 
 /**
  * A plan as one object literal. Planners do not spread (`{ ...EMPTY, ...id, flags }`):
- * V8 (Node 20) takes a slow path of ≈ 1 µs per object for a spread followed by more
- * properties, which was most of a sync call's cost (bench/README.md, live bench).
+ * V8 (Node 20) takes a slow path for a spread followed by more properties, which was most
+ * of a sync call's cost (bench/README.md, "Figures behind the code's comments").
  */
 export function plan(flags: number, id: PlanId = NO_ID, eventNr = 0): Plan {
   return { flags, eventNr, targetCount: 0, dev: id.dev, name: id.name, uuid: id.uuid, payloadSize: 0, writePayload: undefined };

@@ -11,7 +11,7 @@ export async function watchPool(pool: ThinPool, signal: AbortSignal, alert: (wha
   for await (const c of pool.conditions({ signal })) {
     if (c.kind === 'low-water' && c.state === 'entered') {
       const s = await pool.healthyStatus();
-      await pool.resize({ dataBytes: (s.totalDataBlocks * 2n) * BigInt(pool.params.blockSize) * 512n });
+      await pool.resize({ dataBytes: (s.totalDataBlocks * 2n) * BigInt(pool.params.blockSizeSectors) * 512n });
     } else if (c.state === 'entered') {
       alert(`${pool.name}: ${c.kind}`);          // out-of-data-space, read-only, needs-check, failed …
     }

@@ -37,13 +37,13 @@ function statMode(path: string): number | undefined {
  * Which thread runs a transport's `ioctlAsync`. `'engine'`: the ioctl engine's worker
  * (ffi/engine.ts) for every call; `'pool'`: koffi's async call on a libuv pool thread for
  * every call; `'auto'` (the default): the engine for batches and DM_DEV_WAIT, the pool for
- * single calls. Why the split (bench/README.md, issue 17, 6.1 under TCG): one call at a time
- * the pool's round trip was the shorter (1.09 ms against 1.64 ms per DM_VERSION hop; life
- * cycle 67.5 ms against 75.2 ms), while batches on the engine were 3.7× (10 calls) to 11.3×
- * (100) faster per ioctl than on the pool; and a wait never holds a libuv pool thread.
+ * single calls. Why the split (measured in bench/README.md): one call at a time the pool's
+ * round trip is the shorter (both pay two cross-thread wake-ups, and the pool's are cheaper),
+ * while a batch on the engine shares its wake-ups among many ioctls and is several times
+ * faster per ioctl than on the pool; and a wait never holds a libuv pool thread.
  * Under `'auto'` a batch's first call starts the engine, and batch calls take the pool until
- * its worker is ready (≈ 2 s under TCG in a fresh process: a small batch would otherwise
- * wait for that startup).
+ * its worker is ready (loading koffi in a fresh worker is slow under emulation: a small batch
+ * would otherwise wait for that startup).
  */
 export type AsyncPath = 'auto' | 'engine' | 'pool';
 

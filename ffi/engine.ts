@@ -2,8 +2,8 @@
  * The ioctl engine: one worker thread (node:worker_threads) that owns koffi calls on its own
  * control fd and takes requests through a SharedArrayBuffer ring, io_uring style.
  *
- * Why: koffi's `.async` path is one libuv thread-pool round trip per ioctl, measured at
- * 1.1–2.2 ms under TCG against ~10 µs for the same ioctl called sync (bench/README.md §1).
+ * Why: koffi's `.async` path is one libuv thread-pool round trip per ioctl, which costs
+ * a hundred times the same ioctl called sync (bench/README.md, per-call cost).
  * Here the main thread copies a request into a shared slot and rings a doorbell
  * (`Atomics.notify`, once per tick however many calls were submitted in it); the worker,
  * parked in `Atomics.wait`, drains the ring and issues the ioctls back to back; the main
@@ -297,9 +297,8 @@ export class IoctlEngine {
 
   /**
    * Zero-fills `len` bytes of the shared memory at `off`. A copy from a zeroed ordinary
-   * buffer, not `fill(0)`: V8 fills shared memory byte by byte (relaxed atomics), measured
-   * at 15–17 µs per 16 KiB slot on the host against about 2 µs for this copy
-   * (bench/scale-path.bench.ts: the engine's statusMany row).
+   * buffer, not `fill(0)`: V8 fills shared memory byte by byte (relaxed atomics), several
+   * times slower than this copy (bench/scale-path.bench.ts: the engine's statusMany row).
    */
   #wipe(off: number, len: number): void {
     this.#D.set(this.#zeros.subarray(0, len), off);

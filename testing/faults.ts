@@ -7,7 +7,7 @@
  *   const kernel = new SimulatedKernel();
  *   const faults = simFaults(kernel);
  *   faults.failNext('resume', 'EIO');                    // the next resume fails with DmError EIO
- *   faults.delay('suspend', 500);                        // the next suspend takes 500 ms
+ *   faults.delay('suspend', 500);                        // the next suspend takes half a second
  *   const release = faults.holdOpen('vol');              // remove() now fails EBUSY
  *   faults.raiseEvent('vol');                            // wakes wait()/waitEvent()/events()
  *   faults.lowWater('pool');                             // the pool crosses its low-water mark

@@ -10,7 +10,7 @@
  * unref'd timer), so it still lets the process exit, as on the real backend.
  */
 
-/** The longest delay a Node timer takes without clamping to 1 ms (2^31 - 1). */
+/** The longest delay a Node timer takes without clamping to one millisecond (2^31 - 1). */
 const FOREVER_MS = 0x7fffffff;
 
 /** Holds the event loop open until the returned function is called (idempotent). */

@@ -51,12 +51,12 @@ export interface SimPool {
   readonly metadataDevice: SimBlockDevice;
   /** The data device. */
   readonly dataDevice: SimBlockDevice;
-  /** Data block size in sectors. */
-  readonly blockSize: number;
+  /** Data block size in 512-byte sectors. */
+  readonly blockSizeSectors: number;
   /** Data blocks the pool has (its table's length over the block size). */
   totalDataBlocks: number;
-  /** Free blocks at or below which it raises its one low-water event. */
-  lowWaterMark: bigint;
+  /** Free data blocks at or below which it raises its one low-water event. */
+  lowWaterMarkBlocks: bigint;
   /** Its feature arguments. */
   features: SimPoolFeatures;
   /** The metadata transaction id (`set_transaction_id`). */
@@ -107,7 +107,7 @@ export class ThinSim {
     const pool = t.pool;
     if (pool.mode === 'ro' || pool.mode === 'fail') return false;
     const thin = pool.thins.get(t.thinId)!;
-    const bs = BigInt(pool.blockSize);
+    const bs = BigInt(pool.blockSizeSectors);
     const first = Number(BigInt(sector) / bs);
     const last = Number((BigInt(sector) + BigInt(sectors) - 1n) / bs);
     for (let v = first; v <= last; v++) {
@@ -127,7 +127,7 @@ export class ThinSim {
     const pool = t.pool;
     if (pool.features.ignoreDiscard) return;
     const thin = pool.thins.get(t.thinId)!;
-    const bs = BigInt(pool.blockSize);
+    const bs = BigInt(pool.blockSizeSectors);
     const start = BigInt(sector);
     const end = sectors === undefined ? BigInt(Number.MAX_SAFE_INTEGER) : start + BigInt(sectors);
     for (const [v, b] of [...thin.map]) {
@@ -142,7 +142,7 @@ export class ThinSim {
    */
   consume(deviceName: string, freeBlocks?: number): () => void {
     const pool = this.pool(deviceName);
-    const target = BigInt(freeBlocks ?? pool.lowWaterMark);
+    const target = BigInt(freeBlocks ?? pool.lowWaterMarkBlocks);
     const taken: number[] = [];
     while (BigInt(pool.totalDataBlocks - pool.refs.size) > target) {
       const b = this.#allocate(pool);
@@ -206,7 +206,7 @@ export class ThinSim {
       if (!pool.refs.has(b)) {
         pool.refs.set(b, 1);
         const free = BigInt(pool.totalDataBlocks - pool.refs.size);
-        if (free <= pool.lowWaterMark && !pool.lowWaterTriggered) {
+        if (free <= pool.lowWaterMarkBlocks && !pool.lowWaterTriggered) {
           pool.lowWaterTriggered = true;
           this.event(pool);
         }
@@ -268,12 +268,12 @@ function poolType(kernel: SimulatedKernel): SimTargetType {
       if (length > data.sectors) throw new SimError('EINVAL', 'thin-pool: data device too small for target');
       const key = `${meta.major}:${meta.minor}`;
       let pool = sim.pools.get(key);
-      if (pool && pool.blockSize !== bs) throw new SimError('EINVAL', 'thin-pool: Pool data block size mismatch');
+      if (pool && pool.blockSizeSectors !== bs) throw new SimError('EINVAL', 'thin-pool: Pool data block size mismatch');
       const blocks = Number(length / BigInt(bs));
       const lowWaterMark = BigInt(argv[3]!);
       if (!pool) {
         pool = {
-          metadataDevice: meta, dataDevice: data, blockSize: bs, totalDataBlocks: blocks, lowWaterMark, features, transactionId: 0n,
+          metadataDevice: meta, dataDevice: data, blockSizeSectors: bs, totalDataBlocks: blocks, lowWaterMarkBlocks: lowWaterMark, features, transactionId: 0n,
           thins: new Map(), refs: new Map(), heldRoot: null, mode: features.readOnly ? 'ro' : 'rw', needsCheck: false, lowWaterTriggered: false,
         };
         sim.pools.set(key, pool);
@@ -303,7 +303,7 @@ function poolType(kernel: SimulatedKernel): SimTargetType {
           if (this.pending.blocks < p.totalDataBlocks) return; // the kernel refuses to shrink (resume fails); kept as is
           const grew = this.pending.blocks > p.totalDataBlocks;
           p.totalDataBlocks = this.pending.blocks;
-          p.lowWaterMark = this.pending.lowWaterMark;
+          p.lowWaterMarkBlocks = this.pending.lowWaterMark;
           p.features = this.pending.features;
           p.lowWaterTriggered = false;
           if (p.needsCheck || p.features.readOnly) sim.setMode(p, 'ro');
@@ -403,7 +403,7 @@ function thinType(kernel: SimulatedKernel): SimTargetType {
           if (pool.mode === 'fail') return 'Fail';
           const t = pool.thins.get(id);
           if (!t) return '-';
-          const bs = BigInt(pool.blockSize);
+          const bs = BigInt(pool.blockSizeSectors);
           const mapped = BigInt(t.map.size) * bs;
           if (t.map.size === 0) return `${mapped} -`;
           const highest = BigInt(Math.max(...t.map.keys()));

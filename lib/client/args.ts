@@ -68,7 +68,7 @@ export function valueArg(v: unknown, argument: string, kind: OptionKind): void {
 
 /**
  * Refuses enumerable string keys not in `spec`: a misspelt option would be ignored.
- * (Symbol keys are ignored, as by JSON and the codec; checking them cost 80 ns a call.)
+ * (Symbol keys are ignored, as by JSON and the codec, and checking them would cost every call.)
  */
 function onlyKeys(o: object, argument: string, spec: object): void {
   for (const key in o) {

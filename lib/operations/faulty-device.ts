@@ -134,7 +134,7 @@ export class FaultyDevice {
       sectors = size - offset;
     }
     if (sectors === 0n) throw new DmOperationError('INVALID_INPUT', 'sectors must be at least 1');
-    const table = toTargetSpecs([{ start: 0, length: sectors, type: 'linear', device: options.device, offset }]);
+    const table = toTargetSpecs([{ start: 0, length: sectors, type: 'linear', device: options.device, offsetSectors: offset }]);
     const info = await createBounded(dm, { name: options.name, uuid, table }, timeout, `creating ${options.name}`);
     return new FaultyDevice(dm, identityOf(info), options.device, offset, sectors, timeout);
   }
@@ -212,15 +212,15 @@ export class FaultyDevice {
     const device = this.#device;
     const offset = this.#offset;
     switch (mode?.kind) {
-      case 'passthrough': return { ...head, type: 'linear', device, offset };
+      case 'passthrough': return { ...head, type: 'linear', device, offsetSectors: offset };
       case 'fail-all': return { ...head, type: 'error' };
       case 'fail-writes': case 'drop-writes': case 'corrupt':
         // up 0, down 1: always down (flakey_map: elapsed % (up + down) >= up).
-        return { ...head, type: 'flakey', device, offset, upInterval: 0, downInterval: 1, ...behaviourFeatures(mode) };
+        return { ...head, type: 'flakey', device, offsetSectors: offset, upSeconds: 0, downSeconds: 1, ...behaviourFeatures(mode) };
       case 'delay': {
         const readMs = int(mode.readMs, 'readMs', 0, U32);
         const writeMs = int(mode.writeMs, 'writeMs', 0, U32);
-        return { ...head, type: 'delay', read: { device, offset, delayMs: readMs }, write: { device, offset, delayMs: writeMs } };
+        return { ...head, type: 'delay', read: { device, offsetSectors: offset, delayMs: readMs }, write: { device, offsetSectors: offset, delayMs: writeMs } };
       }
       case 'intervals': {
         const up = int(mode.upSeconds, 'upSeconds', 1, U32);
@@ -229,7 +229,7 @@ export class FaultyDevice {
         if (!mode.down || !['fail-all', 'fail-writes', 'drop-writes', 'corrupt'].includes(mode.down.kind)) {
           throw new DmOperationError('INVALID_INPUT', 'down must be fail-all, fail-writes, drop-writes or corrupt');
         }
-        return { ...head, type: 'flakey', device, offset, upInterval: up, downInterval: down, ...behaviourFeatures(mode.down) };
+        return { ...head, type: 'flakey', device, offsetSectors: offset, upSeconds: up, downSeconds: down, ...behaviourFeatures(mode.down) };
       }
       default:
         throw new DmOperationError('INVALID_INPUT', `unknown fault mode ${JSON.stringify((mode as { kind?: unknown } | undefined)?.kind)}`);
@@ -277,7 +277,7 @@ export function modeOfLine(line: { start: number | bigint; length: number | bigi
     } else if (p.dropWrites) down = { kind: 'drop-writes' };
     else if (p.errorWrites && !p.errorReads) down = { kind: 'fail-writes' };
     else down = { kind: 'fail-all' }; // no feature (6.1) or error_reads error_writes (6.6+)
-    return p.upInterval === 0 ? down : { kind: 'intervals', upSeconds: p.upInterval, downSeconds: p.downInterval, down };
+    return p.upSeconds === 0 ? down : { kind: 'intervals', upSeconds: p.upSeconds, downSeconds: p.downSeconds, down };
   }
   throw new DmOperationError('WRONG_TARGET', `a ${line.type} table is not a FaultyDevice mode`);
 }

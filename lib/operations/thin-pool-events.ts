@@ -64,7 +64,7 @@ export function poolConditionState(status: ThinPoolStatus, lowWaterMark: bigint)
     'out-of-data-space': status.mode === 'out_of_data_space',
     // check_low_water_mark(): free <= low_water_blocks (a mark of 0 means "when full").
     'low-water': freeData <= lowWaterMark,
-    'metadata-low-water': status.metadataLowWatermark !== undefined && freeMeta <= status.metadataLowWatermark,
+    'metadata-low-water': status.metadataLowWatermarkBlocks !== undefined && freeMeta <= status.metadataLowWatermarkBlocks,
   };
 }
 
@@ -98,7 +98,7 @@ export function poolConditions(
 function readMark(dm: DeviceMapper, address: DeviceId): bigint {
   const line = dm.tableSync(address).targets[0];
   const p = line && line.type === 'thin-pool' ? parseTarget(line) : undefined;
-  return p && p.type === 'thin-pool' ? p.lowWaterMark : 0n;
+  return p && p.type === 'thin-pool' ? p.lowWaterMarkBlocks : 0n;
 }
 
 function poolStatusOf(targets: readonly { start: number | bigint; length: number | bigint; type: string; params: string }[]): ThinPoolStatus | undefined {

@@ -292,7 +292,7 @@ export class ThinPool {
       const length = sectors - (sectors % BigInt(blockSize));
       if (length === 0n) throw new DmOperationError('INVALID_INPUT', `the data device ${devices.data} is smaller than one block (${blockSize} sectors)`);
       const params: ThinPoolParams = {
-        metadataDevice: devices.metadata, dataDevice: devices.data, blockSize, lowWaterMark,
+        metadataDevice: devices.metadata, dataDevice: devices.data, blockSizeSectors: blockSize, lowWaterMarkBlocks: lowWaterMark,
         ...featureFlags(options),
       };
       const info = await createBounded(dm, { name, uuid, table: toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]) }, timeout, `creating pool ${name}`);
@@ -550,16 +550,16 @@ export class ThinPool {
    */
   async reload(changes: PoolFeatures & { lowWaterMark?: bigint | number } = {}): Promise<ThinPoolHealthyStatus> {
     optionsArg(changes, 'changes', { ...FEATURE_OPTIONS, lowWaterMark: 'any' });
-    const lowWaterMark = changes.lowWaterMark === undefined ? this.#params.lowWaterMark : checkU64(changes.lowWaterMark, 'lowWaterMark');
+    const lowWaterMark = changes.lowWaterMark === undefined ? this.#params.lowWaterMarkBlocks : checkU64(changes.lowWaterMark, 'lowWaterMark');
     const current = this.#params;
     const features = featureFlags({
       skipBlockZeroing: changes.skipBlockZeroing ?? current.skipBlockZeroing, ignoreDiscard: changes.ignoreDiscard ?? current.ignoreDiscard,
       noDiscardPassdown: changes.noDiscardPassdown ?? current.noDiscardPassdown, errorIfNoSpace: changes.errorIfNoSpace ?? current.errorIfNoSpace,
       readOnly: changes.readOnly ?? current.readOnly,
     });
-    const params: ThinPoolParams = { metadataDevice: current.metadataDevice, dataDevice: current.dataDevice, blockSize: current.blockSize, lowWaterMark, ...features };
+    const params: ThinPoolParams = { metadataDevice: current.metadataDevice, dataDevice: current.dataDevice, blockSizeSectors: current.blockSizeSectors, lowWaterMarkBlocks: lowWaterMark, ...features };
     const sectors = await this.#io.sectors(this.#loops.data?.path ?? current.dataDevice);
-    const length = sectors - (sectors % BigInt(current.blockSize));
+    const length = sectors - (sectors % BigInt(current.blockSizeSectors));
     const address = addressOf(this.#id);
     await this.#dm[operationScope](async (undo) => {
       await loadChecked(this.#dm, this.#id, address, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), this.#timeout, `loading pool ${this.name}`);
@@ -640,7 +640,7 @@ export class ThinPool {
   async #discardThin(id: number): Promise<void> {
     const name = discardHelperName(this.name, id);
     const uuid = this.#thinUuid(id);
-    const bs = BigInt(this.#params.blockSize);
+    const bs = BigInt(this.#params.blockSizeSectors);
     const table = (length: bigint) => toTargetSpecs([{ start: 0, length, type: 'thin', poolDevice: `${this.#id.dev.major}:${this.#id.dev.minor}`, deviceId: id }]);
     const info = await createBounded(this.#dm, { name, uuid, table: table(bs) }, this.#timeout, `activating thin ${id} to discard it`);
     const tid = identityOf(info);

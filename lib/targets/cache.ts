@@ -12,8 +12,8 @@ export interface CacheParams {
   readonly metadataDevice: string;
   readonly cacheDevice: string;
   readonly originDevice: string;
-  /** Cache block size in sectors (64…2097152, a multiple of 64). */
-  readonly blockSize: number;
+  /** Cache block size in 512-byte sectors (64…2097152, a multiple of 64; the table's `<block size>`). */
+  readonly blockSizeSectors: number;
   /** Omitted = the kernel's default (writeback). */
   readonly ioMode?: 'writethrough' | 'writeback' | 'passthrough';
   readonly metadata2?: true;
@@ -29,10 +29,12 @@ export type CacheStatus =
   | {
     readonly health: 'ok';
     /** Metadata block size in sectors. */
-    readonly metadataBlockSize: number;
+    /** Metadata block size in 512-byte sectors. */
+    readonly metadataBlockSizeSectors: number;
     readonly usedMetadataBlocks: bigint;
     readonly totalMetadataBlocks: bigint;
-    readonly cacheBlockSize: number;
+    /** Cache block size in 512-byte sectors. */
+    readonly cacheBlockSizeSectors: number;
     readonly usedCacheBlocks: bigint;
     readonly totalCacheBlocks: bigint;
     readonly readHits: bigint;
@@ -83,7 +85,7 @@ export const cache = defineTarget({
     metadataDevice: deviceSchema,
     cacheDevice: deviceSchema,
     originDevice: deviceSchema,
-    blockSize: z.number().int().min(64).max(2097152).multipleOf(64),
+    blockSizeSectors: z.number().int().min(64).max(2097152).multipleOf(64),
     ioMode: z.enum(['writethrough', 'writeback', 'passthrough']).optional(),
     metadata2: z.boolean().optional(),
     noDiscardPassdown: z.boolean().optional(),
@@ -102,12 +104,12 @@ export const cache = defineTarget({
     const args = Object.entries(t.policyArgs ?? {}).flatMap(([k, v]) => [k, String(v)]);
     return [
       ctx.dev(t.metadataDevice, 'metadataDevice'), ctx.dev(t.cacheDevice, 'cacheDevice'), ctx.dev(t.originDevice, 'originDevice'),
-      String(t.blockSize), String(feats.length), ...feats, t.policy, String(args.length), ...args,
+      String(t.blockSizeSectors), String(feats.length), ...feats, t.policy, String(args.length), ...args,
     ];
   },
   parse(c): CacheParams {
     const p: Mutable<Omit<CacheParams, 'policy' | 'policyArgs'>> = {
-      metadataDevice: c.dev('metadataDevice'), cacheDevice: c.dev('cacheDevice'), originDevice: c.dev('originDevice'), blockSize: c.num('blockSize'),
+      metadataDevice: c.dev('metadataDevice'), cacheDevice: c.dev('cacheDevice'), originDevice: c.dev('originDevice'), blockSizeSectors: c.num('blockSizeSectors'),
     };
     for (const w of c.counted('features', 16)) {
       if (w === 'writethrough' || w === 'writeback' || w === 'passthrough') p.ioMode = w;
@@ -127,9 +129,9 @@ export const cache = defineTarget({
       c.next('health');
       return { health: first === 'Fail' ? 'fail' : 'error', extra: c.rest() };
     }
-    const metadataBlockSize = c.num('metadataBlockSize');
+    const metadataBlockSizeSectors = c.num('metadataBlockSizeSectors');
     const meta = c.ratio('metadata');
-    const cacheBlockSize = c.num('cacheBlockSize');
+    const cacheBlockSizeSectors = c.num('cacheBlockSizeSectors');
     const blocks = c.ratio('cacheBlocks');
     const counters = (['readHits', 'readMisses', 'writeHits', 'writeMisses', 'demotions', 'promotions', 'dirty'] as const).map((f) => c.big(f));
     const features = c.counted('features', 16);
@@ -140,8 +142,8 @@ export const cache = defineTarget({
     const check = c.done ? '-' : c.oneOf('needsCheck', ['needs_check', '-'] as const);
     const [readHits, readMisses, writeHits, writeMisses, demotions, promotions, dirty] = counters as [bigint, bigint, bigint, bigint, bigint, bigint, bigint];
     return {
-      health: 'ok', metadataBlockSize, usedMetadataBlocks: meta.used, totalMetadataBlocks: meta.total,
-      cacheBlockSize, usedCacheBlocks: blocks.used, totalCacheBlocks: blocks.total,
+      health: 'ok', metadataBlockSizeSectors, usedMetadataBlocks: meta.used, totalMetadataBlocks: meta.total,
+      cacheBlockSizeSectors, usedCacheBlocks: blocks.used, totalCacheBlocks: blocks.total,
       readHits, readMisses, writeHits, writeMisses, demotions, promotions, dirty,
       features, coreArgs, policy, policyArgs, metadataMode, needsCheck: check === 'needs_check', extra: c.rest(),
     };
@@ -168,27 +170,33 @@ export interface WritecacheParams {
   readonly originDevice: string;
   readonly cacheDevice: string;
   /** Bytes (512…page size, a power of two). */
-  readonly blockSize: number;
-  readonly startSector?: bigint;
-  readonly highWatermark?: number;
-  readonly lowWatermark?: number;
+  readonly blockSizeBytes: number;
+  /** Where the cache data starts on the cache device, in 512-byte sectors (`start_sector`). */
+  readonly startSectors?: bigint;
+  /** Start writeback above this much of the cache in use, in percent (`high_watermark`). */
+  readonly highWatermarkPercent?: number;
+  /** Stop writeback below this much of the cache in use, in percent (`low_watermark`). */
+  readonly lowWatermarkPercent?: number;
   readonly writebackJobs?: number;
   readonly autocommitBlocks?: number;
   /** Milliseconds; the kernel keeps jiffies, so use multiples of 1000/HZ to read back exactly. */
-  readonly autocommitTime?: number;
-  readonly maxAge?: number;
+  readonly autocommitTimeMs?: number;
+  /** Write back blocks older than this, in milliseconds (`max_age`). */
+  readonly maxAgeMs?: number;
   readonly cleaner?: true;
   /** true = `fua`, false = `nofua`. */
   readonly fua?: boolean;
   readonly metadataOnly?: true;
-  readonly pauseWriteback?: number;
+  /** Pause writeback for this long after a write, in milliseconds (`pause_writeback`). */
+  readonly pauseWritebackMs?: number;
 }
 
 /** The `writecache` target's status. */
 export interface WritecacheStatus {
   /** 0, or the error number the cache failed with. */
   readonly error: number;
-  readonly blocks: bigint;
+  /** Cache blocks (of the table's `blockSizeBytes`) in all. */
+  readonly totalBlocks: bigint;
   readonly freeBlocks: bigint;
   readonly writebackBlocks: bigint;
   /** Statistics (kernels 5.15+); undefined on older ones. */
@@ -202,8 +210,8 @@ export interface WritecacheStatus {
 }
 
 const WC_NUMS = [
-  ['highWatermark', 'high_watermark'], ['lowWatermark', 'low_watermark'], ['writebackJobs', 'writeback_jobs'],
-  ['autocommitBlocks', 'autocommit_blocks'], ['autocommitTime', 'autocommit_time'], ['maxAge', 'max_age'],
+  ['highWatermarkPercent', 'high_watermark'], ['lowWatermarkPercent', 'low_watermark'], ['writebackJobs', 'writeback_jobs'],
+  ['autocommitBlocks', 'autocommit_blocks'], ['autocommitTimeMs', 'autocommit_time'], ['maxAgeMs', 'max_age'],
 ] as const;
 
 /** The `writecache` target: builder, table parser and status parser. */
@@ -213,44 +221,44 @@ export const writecache = defineTarget({
     mode: z.enum(['p', 's']),
     originDevice: deviceSchema,
     cacheDevice: deviceSchema,
-    blockSize: z.number().int().min(512).max(65536).refine((n) => (n & (n - 1)) === 0, 'a power of two'),
-    startSector: u64Schema.optional(),
-    highWatermark: z.number().int().min(0).max(100).optional(),
-    lowWatermark: z.number().int().min(0).max(100).optional(),
+    blockSizeBytes: z.number().int().min(512).max(65536).refine((n) => (n & (n - 1)) === 0, 'a power of two'),
+    startSectors: u64Schema.optional(),
+    highWatermarkPercent: z.number().int().min(0).max(100).optional(),
+    lowWatermarkPercent: z.number().int().min(0).max(100).optional(),
     writebackJobs: u32Schema.optional(),
     autocommitBlocks: u32Schema.optional(),
-    autocommitTime: u32Schema.optional(),
-    maxAge: u32Schema.optional(),
+    autocommitTimeMs: u32Schema.optional(),
+    maxAgeMs: u32Schema.optional(),
     cleaner: z.boolean().optional(),
     fua: z.boolean().optional(),
     metadataOnly: z.boolean().optional(),
-    pauseWriteback: u32Schema.optional(),
+    pauseWritebackMs: u32Schema.optional(),
   },
   // writecache_status()'s order.
   render(t, ctx) {
     const a: string[] = [];
-    if (t.startSector !== undefined) a.push('start_sector', String(t.startSector));
+    if (t.startSectors !== undefined) a.push('start_sector', String(t.startSectors));
     for (const [k, w] of WC_NUMS) if (t[k] !== undefined) a.push(w, String(t[k]));
     if (t.cleaner) a.push('cleaner');
     if (t.fua !== undefined) a.push(t.fua ? 'fua' : 'nofua');
     if (t.metadataOnly) a.push('metadata_only');
-    if (t.pauseWriteback !== undefined) a.push('pause_writeback', String(t.pauseWriteback));
-    return [t.mode, ctx.dev(t.originDevice, 'originDevice'), ctx.dev(t.cacheDevice, 'cacheDevice'), String(t.blockSize), String(a.length), ...a];
+    if (t.pauseWritebackMs !== undefined) a.push('pause_writeback', String(t.pauseWritebackMs));
+    return [t.mode, ctx.dev(t.originDevice, 'originDevice'), ctx.dev(t.cacheDevice, 'cacheDevice'), String(t.blockSizeBytes), String(a.length), ...a];
   },
   parse(c): WritecacheParams {
     const p: Mutable<WritecacheParams> = {
-      mode: c.oneOf('mode', ['p', 's'] as const), originDevice: c.dev('originDevice'), cacheDevice: c.dev('cacheDevice'), blockSize: c.num('blockSize'),
+      mode: c.oneOf('mode', ['p', 's'] as const), originDevice: c.dev('originDevice'), cacheDevice: c.dev('cacheDevice'), blockSizeBytes: c.num('blockSizeBytes'),
     };
     const a = new Cursor(c.target, c.counted('options', 64).join(' '));
     while (!a.done) {
       const w = a.next('options');
       const n = WC_NUMS.find(([, word]) => word === w);
       if (n) p[n[0]] = a.num(n[0]);
-      else if (w === 'start_sector') p.startSector = a.big('startSector');
+      else if (w === 'start_sector') p.startSectors = a.big('startSectors');
       else if (w === 'cleaner') p.cleaner = true;
       else if (w === 'fua' || w === 'nofua') p.fua = w === 'fua';
       else if (w === 'metadata_only') p.metadataOnly = true;
-      else if (w === 'pause_writeback') p.pauseWriteback = a.num('pauseWriteback');
+      else if (w === 'pause_writeback') p.pauseWritebackMs = a.num('pauseWritebackMs');
       else a.fail('BAD_VALUE', 'options', 'unknown option', w);
     }
     c.end();
@@ -258,7 +266,7 @@ export const writecache = defineTarget({
   },
   status(c): WritecacheStatus {
     const error = c.int('error');
-    const blocks = c.big('blocks');
+    const totalBlocks = c.big('totalBlocks');
     const freeBlocks = c.big('freeBlocks');
     const writebackBlocks = c.big('writebackBlocks');
     let stats: WritecacheStatus['stats'];
@@ -268,7 +276,7 @@ export const writecache = defineTarget({
       for (const k of f) s[k] = c.big(`stats.${k}`);
       stats = s as unknown as WritecacheStatus['stats'];
     }
-    return { error, blocks, freeBlocks, writebackBlocks, stats, extra: c.rest() };
+    return { error, totalBlocks, freeBlocks, writebackBlocks, stats, extra: c.rest() };
   },
 });
 
@@ -281,13 +289,14 @@ export const writecacheMessage = { flush: 'flush', flushOnSuspend: 'flush_on_sus
 export interface EraParams {
   readonly metadataDevice: string;
   readonly originDevice: string;
-  /** Block size in sectors. */
-  readonly blockSize: number;
+  /** Block size in 512-byte sectors (`<block size>`). */
+  readonly blockSizeSectors: number;
 }
 
 /** The `era` target's status. */
 export interface EraStatus {
-  readonly metadataBlockSize: number;
+  /** Metadata block size in 512-byte sectors. */
+  readonly metadataBlockSizeSectors: number;
   readonly usedMetadataBlocks: bigint;
   readonly totalMetadataBlocks: bigint;
   readonly currentEra: number;
@@ -298,20 +307,20 @@ export interface EraStatus {
 /** The `era` target: builder, table parser and status parser. */
 export const era = defineTarget({
   type: 'era',
-  shape: { metadataDevice: deviceSchema, originDevice: deviceSchema, blockSize: posU32Schema },
-  render: (t, ctx) => [ctx.dev(t.metadataDevice, 'metadataDevice'), ctx.dev(t.originDevice, 'originDevice'), String(t.blockSize)],
+  shape: { metadataDevice: deviceSchema, originDevice: deviceSchema, blockSizeSectors: posU32Schema },
+  render: (t, ctx) => [ctx.dev(t.metadataDevice, 'metadataDevice'), ctx.dev(t.originDevice, 'originDevice'), String(t.blockSizeSectors)],
   parse(c): EraParams {
-    const p = { metadataDevice: c.dev('metadataDevice'), originDevice: c.dev('originDevice'), blockSize: c.num('blockSize') };
+    const p = { metadataDevice: c.dev('metadataDevice'), originDevice: c.dev('originDevice'), blockSizeSectors: c.num('blockSizeSectors') };
     c.end();
     return p;
   },
   status(c): EraStatus {
-    const metadataBlockSize = c.num('metadataBlockSize');
+    const metadataBlockSizeSectors = c.num('metadataBlockSizeSectors');
     const m = c.ratio('metadata');
     const currentEra = c.num('currentEra');
     const h = c.next('heldMetadataRoot');
     if (h !== '-' && !/^\d{1,20}$/.test(h)) c.fail('BAD_VALUE', 'heldMetadataRoot', 'not a block number or -', h);
-    return { metadataBlockSize, usedMetadataBlocks: m.used, totalMetadataBlocks: m.total, currentEra, heldMetadataRoot: h === '-' ? null : BigInt(h), extra: c.rest() };
+    return { metadataBlockSizeSectors, usedMetadataBlocks: m.used, totalMetadataBlocks: m.total, currentEra, heldMetadataRoot: h === '-' ? null : BigInt(h), extra: c.rest() };
   },
 });
 

@@ -152,7 +152,11 @@ export function unhex(s: string): Uint8Array | undefined {
 }
 
 /** A key as parsed output shows it unless `showKeys`: only its size survives. */
-export interface RedactedKey { readonly redacted: true; readonly size: number }
+export interface RedactedKey {
+  readonly redacted: true;
+  /** The key's length in bytes. */
+  readonly sizeBytes: number;
+}
 
 // ------------------------------------------------------------------ cursor ---
 

@@ -12,38 +12,56 @@ import { defineTarget, emptyStatus } from './unit.js';
 /** The kernel key types a crypt keyring reference may name. */
 export const KEYRING_TYPES = ['logon', 'user', 'encrypted', 'trusted'] as const;
 
-/** A key in the kernel keyring: `:<size>:<type>:<description>`. */
+/** A key in the kernel keyring: `:<key_size>:<type>:<description>`. */
 export interface KeyringKey {
-  readonly keyring: { readonly size: number; readonly type: (typeof KEYRING_TYPES)[number]; readonly description: string };
+  readonly keyring: KeyringReference;
+}
+
+/** Which keyring key a crypt table names, and its size. */
+export interface KeyringReference {
+  /** The key's length in bytes (the table's `<key_size>`). */
+  readonly sizeBytes: number;
+  readonly type: (typeof KEYRING_TYPES)[number];
+  readonly description: string;
 }
 
 const keyringSchema = z.strictObject({
   keyring: z.strictObject({
-    size: posU32Schema,
+    sizeBytes: posU32Schema,
     type: z.enum(KEYRING_TYPES),
     description: z.string().min(1).regex(/^\S+$/, 'must not contain whitespace'),
   }),
 });
+
+/** crypt's `integrity:<bytes>:<type>` option. */
+export interface CryptIntegrity {
+  /** Metadata bytes per sector kept in the bio's integrity payload (the AEAD tag, and the IV for random IVs). */
+  readonly tagSizeBytes: number;
+  readonly type: string;
+}
 
 /** The `crypt` target's parameters; the key is bytes or a keyring reference, never a string. */
 export interface CryptParams {
   readonly cipher: string;
   /** Bytes (empty = no key, printed `-`), a keyring reference, or redacted. */
   readonly key: Uint8Array | KeyringKey | RedactedKey;
-  readonly ivOffset: bigint;
+  /** The IV offset, in 512-byte sectors, added to the sector number before the IV is made (`<iv_offset>`). */
+  readonly ivOffsetSectors: bigint;
   readonly device: string;
-  readonly offset: bigint;
+  /** Where on `device` the encrypted data starts, in 512-byte sectors (`<offset>`). */
+  readonly offsetSectors: bigint;
   readonly allowDiscards?: true;
   readonly sameCpuCrypt?: true;
   readonly highPriority?: true;
   readonly submitFromCryptCpus?: true;
   readonly noReadWorkqueue?: true;
   readonly noWriteWorkqueue?: true;
-  /** AEAD/integrity tag: `integrity:<bytes>:<type>`. */
-  readonly integrity?: { readonly bytes: number; readonly type: string };
-  readonly integrityKeySize?: number;
+  /** AEAD/integrity metadata per sector: `integrity:<bytes>:<type>`. */
+  readonly integrity?: CryptIntegrity;
+  /** The integrity (MAC) key's length in bytes, split off the end of the key (`integrity_key_size:<bytes>`). */
+  readonly integrityKeySizeBytes?: number;
   /** Encryption sector size in bytes (512 is the default and not printed). */
-  readonly sectorSize?: number;
+  readonly sectorSizeBytes?: number;
   readonly ivLargeSectors?: true;
 }
 
@@ -65,31 +83,31 @@ export const crypt = defineTarget({
     /** `cipher[:keycount]-chainmode-ivmode[:ivopts]` or `capi:<spec>-ivmode`. */
     cipher: wordSchema,
     key: z.union([bytesSchema, keyringSchema]),
-    ivOffset: u64Schema,
+    ivOffsetSectors: u64Schema,
     device: deviceSchema,
-    offset: u64Schema,
+    offsetSectors: u64Schema,
     allowDiscards: flag,
     sameCpuCrypt: flag,
     highPriority: flag,
     submitFromCryptCpus: flag,
     noReadWorkqueue: flag,
     noWriteWorkqueue: flag,
-    integrity: z.strictObject({ bytes: posU32Schema, type: z.string().regex(/^[^\s:]+$/) }).optional(),
-    integrityKeySize: posU32Schema.optional(),
-    sectorSize: z.number().int().min(512).max(4096).refine((n) => (n & (n - 1)) === 0, 'a power of two').optional(),
+    integrity: z.strictObject({ tagSizeBytes: posU32Schema, type: z.string().regex(/^[^\s:]+$/) }).optional(),
+    integrityKeySizeBytes: posU32Schema.optional(),
+    sectorSizeBytes: z.number().int().min(512).max(4096).refine((n) => (n & (n - 1)) === 0, 'a power of two').optional(),
     ivLargeSectors: flag,
   },
   hasKeys: (t) => t.key instanceof Uint8Array && t.key.length > 0,
   render(t, ctx) {
     const key = t.key instanceof Uint8Array
       ? (t.key.length === 0 ? '-' : ctx.key(t.key))
-      : `:${t.key.keyring.size}:${t.key.keyring.type}:${t.key.keyring.description}`;
-    const out = [t.cipher, key, String(t.ivOffset), ctx.dev(t.device, 'device'), String(t.offset)];
+      : `:${t.key.keyring.sizeBytes}:${t.key.keyring.type}:${t.key.keyring.description}`;
+    const out = [t.cipher, key, String(t.ivOffsetSectors), ctx.dev(t.device, 'device'), String(t.offsetSectors)];
     const opts: string[] = [];
     for (const [k, word] of FLAGS) if (t[k]) opts.push(word);
-    if (t.integrity) opts.push(`integrity:${t.integrity.bytes}:${t.integrity.type}`);
-    if (t.integrityKeySize !== undefined) opts.push(`integrity_key_size:${t.integrityKeySize}`);
-    if (t.sectorSize !== undefined && t.sectorSize !== 512) opts.push(`sector_size:${t.sectorSize}`);
+    if (t.integrity) opts.push(`integrity:${t.integrity.tagSizeBytes}:${t.integrity.type}`);
+    if (t.integrityKeySizeBytes !== undefined) opts.push(`integrity_key_size:${t.integrityKeySizeBytes}`);
+    if (t.sectorSizeBytes !== undefined && t.sectorSizeBytes !== 512) opts.push(`sector_size:${t.sectorSizeBytes}`);
     if (t.ivLargeSectors) opts.push('iv_large_sectors');
     if (opts.length) out.push(String(opts.length), ...opts);
     return out;
@@ -102,14 +120,14 @@ export const crypt = defineTarget({
     else if (k.startsWith(':')) {
       const m = /^:(\d{1,9}):([a-z]+):(.+)$/.exec(k);
       if (!m || !(KEYRING_TYPES as readonly string[]).includes(m[2]!)) c.fail('BAD_VALUE', 'key', 'not :<size>:<type>:<description>');
-      key = { keyring: { size: Number(m[1]), type: m[2] as KeyringKey['keyring']['type'], description: m[3]! } };
+      key = { keyring: { sizeBytes: Number(m[1]), type: m[2] as KeyringKey['keyring']['type'], description: m[3]! } };
     } else {
       const bytes = unhex(k);
       if (!bytes) c.fail('BAD_VALUE', 'key', 'not hex');
       key = bytes;
     }
     const p: { -readonly [K in keyof CryptParams]: CryptParams[K] } = {
-      cipher, key, ivOffset: c.big('ivOffset'), device: c.dev('device'), offset: c.big('offset'),
+      cipher, key, ivOffsetSectors: c.big('ivOffsetSectors'), device: c.dev('device'), offsetSectors: c.big('offsetSectors'),
     };
     if (!c.done) {
       for (const word of c.counted('options', 64)) {
@@ -119,9 +137,9 @@ export const crypt = defineTarget({
         else if (name === 'integrity') {
           const [bytes, type] = splitOption(value ?? '');
           if (!type) c.fail('BAD_VALUE', 'integrity', 'not integrity:<bytes>:<type>', word);
-          p.integrity = { bytes: optNum(c, 'integrity.bytes', bytes), type };
-        } else if (name === 'integrity_key_size') p.integrityKeySize = optNum(c, 'integrityKeySize', value);
-        else if (name === 'sector_size') p.sectorSize = optNum(c, 'sectorSize', value);
+          p.integrity = { tagSizeBytes: optNum(c, 'integrity.tagSizeBytes', bytes), type };
+        } else if (name === 'integrity_key_size') p.integrityKeySizeBytes = optNum(c, 'integrityKeySizeBytes', value);
+        else if (name === 'sector_size') p.sectorSizeBytes = optNum(c, 'sectorSizeBytes', value);
         else if (word === 'iv_large_sectors') p.ivLargeSectors = true;
         else c.fail('BAD_VALUE', 'options', 'unknown option', word);
       }
@@ -129,10 +147,10 @@ export const crypt = defineTarget({
     c.end();
     return p;
   },
-  redact: (p): CryptParams => (p.key instanceof Uint8Array ? { ...p, key: { redacted: true as const, size: p.key.length } } : p),
+  redact: (p): CryptParams => (p.key instanceof Uint8Array ? { ...p, key: { redacted: true as const, sizeBytes: p.key.length } } : p),
   defaults: (p) => {
-    if (p.sectorSize !== 512) return p;
-    const { sectorSize: _, ...rest } = p;
+    if (p.sectorSizeBytes !== 512) return p;
+    const { sectorSizeBytes: _, ...rest } = p;
     return rest;
   },
   status: emptyStatus,

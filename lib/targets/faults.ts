@@ -15,11 +15,12 @@ export interface CorruptBioByte {
 /** The `flakey` target's parameters. */
 export interface FlakeyParams {
   readonly device: string;
-  readonly offset: bigint;
-  /** Seconds the device behaves. */
-  readonly upInterval: number;
-  /** Seconds it misbehaves. */
-  readonly downInterval: number;
+  /** Where on `device` the mapping starts, in 512-byte sectors. */
+  readonly offsetSectors: bigint;
+  /** Seconds the device behaves (the table's `<up interval>`; the kernel takes seconds). */
+  readonly upSeconds: number;
+  /** Seconds it misbehaves (`<down interval>`). */
+  readonly downSeconds: number;
   /** Kernel 6.6+. */
   readonly errorReads?: true;
   readonly dropWrites?: true;
@@ -37,9 +38,9 @@ export const flakey = defineTarget({
   type: 'flakey',
   shape: {
     device: deviceSchema,
-    offset: u64Schema,
-    upInterval: u32Schema,
-    downInterval: u32Schema,
+    offsetSectors: u64Schema,
+    upSeconds: u32Schema,
+    downSeconds: u32Schema,
     errorReads: flag,
     dropWrites: flag,
     errorWrites: flag,
@@ -65,11 +66,11 @@ export const flakey = defineTarget({
     if (t.randomReadCorrupt !== undefined) feats.push('random_read_corrupt', String(t.randomReadCorrupt));
     if (t.randomWriteCorrupt !== undefined) feats.push('random_write_corrupt', String(t.randomWriteCorrupt));
     // The kernel prints the count even when it is 0; so does the builder.
-    return [ctx.dev(t.device, 'device'), String(t.offset), String(t.upInterval), String(t.downInterval), String(feats.length), ...feats];
+    return [ctx.dev(t.device, 'device'), String(t.offsetSectors), String(t.upSeconds), String(t.downSeconds), String(feats.length), ...feats];
   },
   parse(c): FlakeyParams {
     const p: { -readonly [K in keyof FlakeyParams]: FlakeyParams[K] } = {
-      device: c.dev('device'), offset: c.big('offset'), upInterval: c.num('upInterval'), downInterval: c.num('downInterval'),
+      device: c.dev('device'), offsetSectors: c.big('offsetSectors'), upSeconds: c.num('upSeconds'), downSeconds: c.num('downSeconds'),
     };
     if (!c.done) {
       const args = new Cursor(c.target, c.counted('features', 64).join(' '));
@@ -101,8 +102,14 @@ export const flakey = defineTarget({
   status: emptyStatus,
 });
 
-/** One class (reads, writes or flushes) of a `delay` target: device, offset, delay in ms. */
-export interface DelayClass { readonly device: string; readonly offset: bigint; readonly delayMs: number }
+/** One class (reads, writes or flushes) of a `delay` target: device, offset, delay. */
+export interface DelayClass {
+  readonly device: string;
+  /** Where on `device` the mapping starts, in 512-byte sectors. */
+  readonly offsetSectors: bigint;
+  /** How long each bio of the class is held, in milliseconds. */
+  readonly delayMs: number;
+}
 /** The `delay` target's parameters. */
 export interface DelayParams {
   readonly read: DelayClass;
@@ -119,10 +126,10 @@ export interface DelayStatus {
   readonly extra: readonly string[];
 }
 
-const delayClass = z.strictObject({ device: deviceSchema, offset: u64Schema, delayMs: u32Schema });
+const delayClass = z.strictObject({ device: deviceSchema, offsetSectors: u64Schema, delayMs: u32Schema });
 
 function readClass(c: Cursor, name: string): DelayClass {
-  return { device: c.dev(`${name}.device`), offset: c.big(`${name}.offset`), delayMs: c.num(`${name}.delayMs`) };
+  return { device: c.dev(`${name}.device`), offsetSectors: c.big(`${name}.offsetSectors`), delayMs: c.num(`${name}.delayMs`) };
 }
 
 /** `<dev> <offset> <ms>` [write class [flush class]]. */
@@ -133,7 +140,7 @@ export const delay = defineTarget({
     if (t.flush && !t.write) ctx.addIssue({ code: 'custom', message: 'a flush class needs a write class', path: ['flush'] });
   },
   render(t, ctx) {
-    const cls = (k: DelayClass | z.output<typeof delayClass>, n: string) => [ctx.dev(k.device, `${n}.device`), String(k.offset), String(k.delayMs)];
+    const cls = (k: DelayClass | z.output<typeof delayClass>, n: string) => [ctx.dev(k.device, `${n}.device`), String(k.offsetSectors), String(k.delayMs)];
     return [...cls(t.read, 'read'), ...(t.write ? cls(t.write, 'write') : []), ...(t.flush ? cls(t.flush, 'flush') : [])];
   },
   parse(c): DelayParams {

@@ -16,7 +16,7 @@ export {
   type RawLine, type ParseOptions, type NormaliseOptions, type TableLoader, type DeviceCreator,
 } from './table.js';
 export { linear, striped, zero, error, type LinearParams, type StripedParams, type StripedStatus, type Stripe } from './basic.js';
-export { crypt, KEYRING_TYPES, type CryptParams, type KeyringKey } from './crypt.js';
+export { crypt, KEYRING_TYPES, type CryptParams, type CryptIntegrity, type KeyringKey, type KeyringReference } from './crypt.js';
 export { verity, type VerityParams, type VerityStatus, type VerityFec } from './verity.js';
 export { integrity, type IntegrityParams, type IntegrityStatus, type IntegrityAlgorithm } from './integrity.js';
 export { thinPool, thin, thinPoolMessage, type ThinPoolParams, type ThinPoolStatus, type ThinParams, type ThinStatus } from './thin.js';
@@ -26,6 +26,6 @@ export {
 } from './cache.js';
 export { snapshotOrigin, snapshot, snapshotMerge, type SnapshotOriginParams, type SnapshotParams, type SnapshotStatus } from './snapshot.js';
 export { flakey, delay, type FlakeyParams, type CorruptBioByte, type DelayParams, type DelayClass, type DelayStatus } from './faults.js';
-export { mirror, raid, raidMessage, RAID_TYPES, RAID_MESSAGES, type MirrorParams, type MirrorLog, type MirrorStatus, type RaidParams, type RaidDevice, type RaidStatus } from './raid.js';
+export { mirror, raid, raidMessage, RAID_TYPES, RAID_MESSAGES, type MirrorParams, type MirrorLog, type MirrorCoreLog, type MirrorDiskLog, type MirrorLeg, type MirrorStatus, type RaidParams, type RaidDevice, type RaidStatus } from './raid.js';
 export { multipath, type MultipathParams, type MultipathGroup, type MultipathPath, type MultipathStatus } from './multipath.js';
 export { statsMessage, parseStatsPrint, type StatsArea } from './stats.js';

@@ -18,15 +18,15 @@ export interface IntegrityAlgorithm {
 /** The `integrity` target's parameters (key-carrying: its hash/journal keys are bytes). */
 export interface IntegrityParams {
   readonly device: string;
-  /** Reserved sectors at the start of the device. */
-  readonly offset: bigint;
-  /** Tag bytes per sector (0 = decided by internal_hash). */
-  readonly tagSize: number;
+  /** Reserved 512-byte sectors at the start of the device (`<offset>`). */
+  readonly offsetSectors: bigint;
+  /** Tag bytes per sector (`<tag_size>`; 0 = decided by internal_hash). */
+  readonly tagSizeBytes: number;
   /** D direct, J journal, B bitmap, R recovery, I inline (6.11+). */
   readonly mode: 'D' | 'J' | 'B' | 'R' | 'I';
   readonly metaDevice?: string;
-  /** Bytes (512 is the default and not printed). */
-  readonly blockSize?: number;
+  /** The integrity block size in bytes (`block_size`; 512 is the default and not printed). */
+  readonly blockSizeBytes?: number;
   readonly recalculate?: true;
   readonly resetRecalculate?: true;
   readonly allowDiscards?: true;
@@ -34,10 +34,14 @@ export interface IntegrityParams {
   readonly journalSectors?: number;
   readonly interleaveSectors?: number;
   readonly bufferSectors?: number;
-  readonly journalWatermark?: number;
-  readonly commitTime?: number;
+  /** Flush the journal when it is this full, in percent (`journal_watermark`). */
+  readonly journalWatermarkPercent?: number;
+  /** Commit the journal at least this often, in milliseconds (`commit_time`). */
+  readonly commitTimeMs?: number;
+  /** 512-byte sectors one bitmap bit covers (`sectors_per_bit`). */
   readonly sectorsPerBit?: bigint;
-  readonly bitmapFlushInterval?: number;
+  /** Flush the bitmap at least this often, in milliseconds (`bitmap_flush_interval`). */
+  readonly bitmapFlushIntervalMs?: number;
   readonly fixPadding?: true;
   readonly fixHmac?: true;
   readonly legacyRecalculate?: true;
@@ -77,9 +81,9 @@ const NUMS = [
   ['journalSectors', 'journal_sectors'],
   ['interleaveSectors', 'interleave_sectors'],
   ['bufferSectors', 'buffer_sectors'],
-  ['journalWatermark', 'journal_watermark'],
-  ['commitTime', 'commit_time'],
-  ['bitmapFlushInterval', 'bitmap_flush_interval'],
+  ['journalWatermarkPercent', 'journal_watermark'],
+  ['commitTimeMs', 'commit_time'],
+  ['bitmapFlushIntervalMs', 'bitmap_flush_interval'],
 ] as const;
 const ALGS = [['internalHash', 'internal_hash'], ['journalCrypt', 'journal_crypt'], ['journalMac', 'journal_mac']] as const;
 
@@ -90,19 +94,19 @@ export const integrity = defineTarget({
   type: 'integrity',
   shape: {
     device: deviceSchema,
-    offset: u64Schema,
-    tagSize: u32Schema,
+    offsetSectors: u64Schema,
+    tagSizeBytes: u32Schema,
     mode: z.enum(['D', 'J', 'B', 'R', 'I']),
     metaDevice: deviceSchema.optional(),
-    blockSize: z.number().int().min(512).max(4096).refine((n) => (n & (n - 1)) === 0, 'a power of two').optional(),
+    blockSizeBytes: z.number().int().min(512).max(4096).refine((n) => (n & (n - 1)) === 0, 'a power of two').optional(),
     recalculate: flag, resetRecalculate: flag, allowDiscards: flag, fixPadding: flag, fixHmac: flag, legacyRecalculate: flag,
     journalSectors: posU32Schema.optional(),
     interleaveSectors: posU32Schema.optional(),
     bufferSectors: posU32Schema.optional(),
-    journalWatermark: z.number().int().min(0).max(100).optional(),
-    commitTime: u32Schema.optional(),
+    journalWatermarkPercent: z.number().int().min(0).max(100).optional(),
+    commitTimeMs: u32Schema.optional(),
     sectorsPerBit: u64Schema.optional(),
-    bitmapFlushInterval: u32Schema.optional(),
+    bitmapFlushIntervalMs: u32Schema.optional(),
     internalHash: alg.optional(),
     journalCrypt: alg.optional(),
     journalMac: alg.optional(),
@@ -118,14 +122,14 @@ export const integrity = defineTarget({
       const rank = (name: string) => { const i = order.indexOf(name); return i < 0 ? order.length : i; };
       args.sort((a, b) => rank(a[0]) - rank(b[0])); // stable: unlisted options keep their place
     }
-    return [ctx.dev(t.device, 'device'), String(t.offset), String(t.tagSize), t.mode, String(args.length), ...args.map(([, tok]) => tok)];
+    return [ctx.dev(t.device, 'device'), String(t.offsetSectors), String(t.tagSizeBytes), t.mode, String(args.length), ...args.map(([, tok]) => tok)];
   },
   parse(c: Cursor): IntegrityParams {
     const device = c.dev('device');
-    const offset = c.big('offset');
-    const tag = c.next('tagSize');
-    const tagSize = tag === '-' ? 0 : /^\d{1,9}$/.test(tag) ? Number(tag) : c.fail('BAD_NUMBER', 'tagSize', 'not a number', tag);
-    const p: Mutable<IntegrityParams> = { device, offset, tagSize, mode: c.oneOf('mode', ['D', 'J', 'B', 'R', 'I'] as const) };
+    const offsetSectors = c.big('offsetSectors');
+    const tag = c.next('tagSizeBytes');
+    const tagSizeBytes = tag === '-' ? 0 : /^\d{1,9}$/.test(tag) ? Number(tag) : c.fail('BAD_NUMBER', 'tagSizeBytes', 'not a number', tag);
+    const p: Mutable<IntegrityParams> = { device, offsetSectors, tagSizeBytes, mode: c.oneOf('mode', ['D', 'J', 'B', 'R', 'I'] as const) };
     const names: string[] = [];
     for (const word of c.counted('options', 64)) {
       const [name, value] = splitOption(word);
@@ -148,7 +152,7 @@ export const integrity = defineTarget({
         const m = /^(\d{1,4}):(\d{1,7})$/.exec(value ?? '');
         if (!m) c.fail('BAD_DEVICE', 'metaDevice', 'not major:minor', value);
         p.metaDevice = `${Number(m[1])}:${Number(m[2])}`;
-      } else if (name === 'block_size') p.blockSize = optNum(c, 'blockSize', value);
+      } else if (name === 'block_size') p.blockSizeBytes = optNum(c, 'blockSizeBytes', value);
       else if (name === 'sectors_per_bit') p.sectorsPerBit = optBig(c, 'sectorsPerBit', value);
       else c.fail('BAD_VALUE', 'options', 'unknown option', name);
     }
@@ -161,24 +165,24 @@ export const integrity = defineTarget({
     let out = p;
     for (const [k] of ALGS) {
       const a = out[k];
-      if (a?.key instanceof Uint8Array) out = { ...out, [k]: { algorithm: a.algorithm, key: { redacted: true, size: a.key.length } } };
+      if (a?.key instanceof Uint8Array) out = { ...out, [k]: { algorithm: a.algorithm, key: { redacted: true, sizeBytes: a.key.length } } };
     }
     return out;
   },
   /** What dm-integrity fills in (journal_sectors depends on the device and is left alone). */
   defaults(p) {
     const out: Mutable<IntegrityParams> = { ...p };
-    if (out.blockSize === 512) delete out.blockSize;
+    if (out.blockSizeBytes === 512) delete out.blockSizeBytes;
     if (out.mode === 'R' || out.mode === 'I') return out;
     out.interleaveSectors ??= out.metaDevice === undefined ? 32768 : 1;
     out.bufferSectors ??= 128;
     if (out.mode === 'J') {
-      out.journalWatermark ??= 50;
-      out.commitTime ??= 10000;
+      out.journalWatermarkPercent ??= 50;
+      out.commitTimeMs ??= 10000;
     }
     if (out.mode === 'B') {
       out.sectorsPerBit ??= 32768n;
-      out.bitmapFlushInterval ??= 10000;
+      out.bitmapFlushIntervalMs ??= 10000;
     }
     return out;
   },
@@ -196,7 +200,7 @@ type OptionSource = {
   readonly [K in (typeof FLAGS)[number][0] | (typeof NUMS)[number][0]]?: unknown;
 } & {
   readonly metaDevice?: string | { readonly major: number; readonly minor: number };
-  readonly blockSize?: number;
+  readonly blockSizeBytes?: number;
   readonly sectorsPerBit?: bigint | number;
 } & { readonly [K in (typeof ALGS)[number][0]]?: { readonly algorithm: string; readonly key?: unknown } };
 
@@ -208,11 +212,11 @@ function optionTokens(
 ): [string, Token][] {
   const args: [string, Token][] = [];
   if (t.metaDevice !== undefined) args.push(['meta_device', `meta_device:${dev(t.metaDevice, 'metaDevice')}`]);
-  if (t.blockSize !== undefined && t.blockSize !== 512) args.push(['block_size', `block_size:${t.blockSize}`]);
+  if (t.blockSizeBytes !== undefined && t.blockSizeBytes !== 512) args.push(['block_size', `block_size:${t.blockSizeBytes}`]);
   for (const [k, w] of FLAGS.slice(0, 3)) if (t[k]) args.push([w, w]);
   for (const [k, w] of NUMS.slice(0, 5)) if (t[k] !== undefined) args.push([w, `${w}:${String(t[k])}`]);
   if (t.sectorsPerBit !== undefined) args.push(['sectors_per_bit', `sectors_per_bit:${t.sectorsPerBit}`]);
-  if (t.bitmapFlushInterval !== undefined) args.push(['bitmap_flush_interval', `bitmap_flush_interval:${String(t.bitmapFlushInterval)}`]);
+  if (t.bitmapFlushIntervalMs !== undefined) args.push(['bitmap_flush_interval', `bitmap_flush_interval:${String(t.bitmapFlushIntervalMs)}`]);
   for (const [k, w] of FLAGS.slice(3)) if (t[k]) args.push([w, w]);
   for (const [k, w] of ALGS) {
     const a = t[k];

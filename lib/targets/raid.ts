@@ -8,14 +8,36 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 // ------------------------------------------------------------------- mirror ---
 
 /** The dirty-region log of a `mirror` target. */
-export type MirrorLog =
-  | { readonly type: 'core'; readonly regionSize: number; readonly sync?: 'sync' | 'nosync' }
-  | { readonly type: 'disk'; readonly device: string; readonly regionSize: number; readonly sync?: 'sync' | 'nosync' };
+export type MirrorLog = MirrorCoreLog | MirrorDiskLog;
+
+/** A `core` (in-memory) dirty-region log. */
+export interface MirrorCoreLog {
+  readonly type: 'core';
+  /** Region size in 512-byte sectors (`<region_size>`). */
+  readonly regionSizeSectors: number;
+  readonly sync?: 'sync' | 'nosync';
+}
+
+/** A `disk` dirty-region log, kept on `device`. */
+export interface MirrorDiskLog {
+  readonly type: 'disk';
+  readonly device: string;
+  /** Region size in 512-byte sectors (`<region_size>`). */
+  readonly regionSizeSectors: number;
+  readonly sync?: 'sync' | 'nosync';
+}
+
+/** One leg of a `mirror` target. */
+export interface MirrorLeg {
+  readonly device: string;
+  /** Where on `device` the leg starts, in 512-byte sectors. */
+  readonly offsetSectors: bigint;
+}
 
 /** The `mirror` target's parameters. */
 export interface MirrorParams {
   readonly log: MirrorLog;
-  readonly mirrors: readonly { readonly device: string; readonly offset: bigint }[];
+  readonly mirrors: readonly MirrorLeg[];
   readonly handleErrors?: true;
   /** Only with handleErrors. */
   readonly keepLog?: true;
@@ -41,10 +63,10 @@ export const mirror = defineTarget({
   type: 'mirror',
   shape: {
     log: z.discriminatedUnion('type', [
-      z.strictObject({ type: z.literal('core'), regionSize: posU32Schema, sync: syncWord }),
-      z.strictObject({ type: z.literal('disk'), device: deviceSchema, regionSize: posU32Schema, sync: syncWord }),
+      z.strictObject({ type: z.literal('core'), regionSizeSectors: posU32Schema, sync: syncWord }),
+      z.strictObject({ type: z.literal('disk'), device: deviceSchema, regionSizeSectors: posU32Schema, sync: syncWord }),
     ]),
-    mirrors: z.array(z.strictObject({ device: deviceSchema, offset: u64Schema })).min(1).max(32),
+    mirrors: z.array(z.strictObject({ device: deviceSchema, offsetSectors: u64Schema })).min(1).max(32),
     handleErrors: z.boolean().optional(),
     keepLog: z.boolean().optional(),
   },
@@ -52,12 +74,12 @@ export const mirror = defineTarget({
     if (t.keepLog && !t.handleErrors) ctx.addIssue({ code: 'custom', message: 'keepLog needs handleErrors', path: ['keepLog'] });
   },
   render(t, ctx) {
-    const log = t.log.type === 'core' ? [String(t.log.regionSize)] : [ctx.dev(t.log.device, 'log.device'), String(t.log.regionSize)];
+    const log = t.log.type === 'core' ? [String(t.log.regionSizeSectors)] : [ctx.dev(t.log.device, 'log.device'), String(t.log.regionSizeSectors)];
     if (t.log.sync) log.push(t.log.sync);
     const feats = [...(t.handleErrors ? ['handle_errors'] : []), ...(t.keepLog ? ['keep_log'] : [])];
     return [
       t.log.type, String(log.length), ...log, String(t.mirrors.length),
-      ...t.mirrors.flatMap((m, i) => [ctx.dev(m.device, `mirrors[${i}].device`), String(m.offset)]),
+      ...t.mirrors.flatMap((m, i) => [ctx.dev(m.device, `mirrors[${i}].device`), String(m.offsetSectors)]),
       ...(feats.length ? [String(feats.length), ...feats] : []),
     ];
   },
@@ -65,15 +87,15 @@ export const mirror = defineTarget({
     const type = c.oneOf('log.type', ['core', 'disk'] as const);
     const args = new Cursor(c.target, c.counted('log', 8).join(' '));
     const device = type === 'disk' ? args.dev('log.device') : undefined;
-    const regionSize = args.num('log.regionSize');
+    const regionSizeSectors = args.num('log.regionSizeSectors');
     const sync = args.done ? undefined : args.oneOf('log.sync', ['sync', 'nosync'] as const);
     args.end();
     const log: MirrorLog = type === 'disk'
-      ? { type, device: device!, regionSize, ...(sync ? { sync } : {}) }
-      : { type, regionSize, ...(sync ? { sync } : {}) };
+      ? { type, device: device!, regionSizeSectors, ...(sync ? { sync } : {}) }
+      : { type, regionSizeSectors, ...(sync ? { sync } : {}) };
     const n = c.num('mirrors.count', 32);
-    const mirrors: { device: string; offset: bigint }[] = [];
-    for (let i = 0; i < n; i++) mirrors.push({ device: c.dev(`mirrors[${i}].device`), offset: c.big(`mirrors[${i}].offset`) });
+    const mirrors: MirrorLeg[] = [];
+    for (let i = 0; i < n; i++) mirrors.push({ device: c.dev(`mirrors[${i}].device`), offsetSectors: c.big(`mirrors[${i}].offsetSectors`) });
     const p: Mutable<MirrorParams> = { log, mirrors };
     if (!c.done) {
       for (const w of c.counted('features', 8)) {
@@ -119,21 +141,24 @@ export interface RaidDevice {
 /** The `raid` target's parameters. */
 export interface RaidParams {
   readonly raidType: (typeof RAID_TYPES)[number];
-  /** Chunk size in sectors (0 for raid1). */
-  readonly chunkSize: number;
+  /** Chunk size in 512-byte sectors (0 for raid1). */
+  readonly chunkSizeSectors: number;
   readonly sync?: 'sync' | 'nosync';
   readonly rebuild?: readonly number[];
-  readonly daemonSleep?: number;
+  /** Bitmap flush interval in milliseconds (`daemon_sleep`). */
+  readonly daemonSleepMs?: number;
   readonly minRecoveryRate?: number;
   readonly maxRecoveryRate?: number;
   readonly writeMostly?: readonly number[];
   readonly maxWriteBehind?: number;
   readonly stripeCache?: number;
-  readonly regionSize?: number;
+  /** Region size in 512-byte sectors (`region_size`). */
+  readonly regionSizeSectors?: number;
   readonly raid10Copies?: number;
   readonly raid10Format?: 'near' | 'far' | 'offset';
   readonly deltaDisks?: number;
-  readonly dataOffset?: bigint;
+  /** Where the data starts on each data device, in 512-byte sectors (`data_offset`). */
+  readonly dataOffsetSectors?: bigint;
   readonly journalDev?: string;
   readonly journalMode?: 'writethrough' | 'writeback';
   readonly devices: readonly RaidDevice[];
@@ -149,36 +174,36 @@ export interface RaidStatus {
   /** idle, frozen, resync, recover, check, repair, reshape, undef. */
   readonly syncAction: string;
   readonly mismatches: bigint;
-  readonly dataOffset: bigint | undefined;
+  readonly dataOffsetSectors: bigint | undefined;
   /** Journal device state: A, D or `-` (none). */
   readonly journal: string | undefined;
   readonly extra: readonly string[];
 }
 
 const RAID_NUMS = [
-  ['daemonSleep', 'daemon_sleep'], ['minRecoveryRate', 'min_recovery_rate'], ['maxRecoveryRate', 'max_recovery_rate'],
+  ['daemonSleepMs', 'daemon_sleep'], ['minRecoveryRate', 'min_recovery_rate'], ['maxRecoveryRate', 'max_recovery_rate'],
 ] as const;
-const RAID_NUMS2 = [['maxWriteBehind', 'max_write_behind'], ['stripeCache', 'stripe_cache'], ['regionSize', 'region_size'], ['raid10Copies', 'raid10_copies']] as const;
+const RAID_NUMS2 = [['maxWriteBehind', 'max_write_behind'], ['stripeCache', 'stripe_cache'], ['regionSizeSectors', 'region_size'], ['raid10Copies', 'raid10_copies']] as const;
 
 /** The `raid` target: builder, table parser and status parser. */
 export const raid = defineTarget({
   type: 'raid',
   shape: {
     raidType: z.enum(RAID_TYPES),
-    chunkSize: u32Schema,
+    chunkSizeSectors: u32Schema,
     sync: z.enum(['sync', 'nosync']).optional(),
     rebuild: z.array(z.number().int().min(0).max(252)).optional(),
-    daemonSleep: posU32Schema.optional(),
+    daemonSleepMs: posU32Schema.optional(),
     minRecoveryRate: u32Schema.optional(),
     maxRecoveryRate: u32Schema.optional(),
     writeMostly: z.array(z.number().int().min(0).max(252)).optional(),
     maxWriteBehind: u32Schema.optional(),
     stripeCache: u32Schema.optional(),
-    regionSize: posU32Schema.optional(),
+    regionSizeSectors: posU32Schema.optional(),
     raid10Copies: z.number().int().min(2).max(255).optional(),
     raid10Format: z.enum(['near', 'far', 'offset']).optional(),
     deltaDisks: z.number().int().min(-252).max(252).optional(),
-    dataOffset: u64Schema.optional(),
+    dataOffsetSectors: u64Schema.optional(),
     journalDev: deviceSchema.optional(),
     journalMode: z.enum(['writethrough', 'writeback']).optional(),
     devices: z.array(z.strictObject({ meta: deviceSchema.nullable(), data: deviceSchema.nullable() })).min(1).max(253),
@@ -193,11 +218,11 @@ export const raid = defineTarget({
     for (const [k, w] of RAID_NUMS2) if (t[k] !== undefined) a.push(w, String(t[k]));
     if (t.raid10Format) a.push('raid10_format', t.raid10Format);
     if (t.deltaDisks !== undefined) a.push('delta_disks', String(t.deltaDisks));
-    if (t.dataOffset !== undefined) a.push('data_offset', String(t.dataOffset));
+    if (t.dataOffsetSectors !== undefined) a.push('data_offset', String(t.dataOffsetSectors));
     if (t.journalDev !== undefined) a.push('journal_dev', ctx.dev(t.journalDev, 'journalDev'));
     if (t.journalMode) a.push('journal_mode', t.journalMode);
     return [
-      t.raidType, String(a.length + 1), String(t.chunkSize), ...a, String(t.devices.length),
+      t.raidType, String(a.length + 1), String(t.chunkSizeSectors), ...a, String(t.devices.length),
       ...t.devices.flatMap((d, i) => [d.meta === null ? '-' : ctx.dev(d.meta, `devices[${i}].meta`), d.data === null ? '-' : ctx.dev(d.data, `devices[${i}].data`)]),
     ];
   },
@@ -205,9 +230,9 @@ export const raid = defineTarget({
     const raidType = c.oneOf('raidType', RAID_TYPES);
     const n = c.num('params.count', 1024);
     if (n < 1 || n > c.remaining) c.fail('BAD_VALUE', 'params.count', 'out of range', String(n));
-    const chunkSize = c.num('chunkSize');
+    const chunkSizeSectors = c.num('chunkSizeSectors');
     const a = new Cursor(c.target, Array.from({ length: n - 1 }, (_, i) => c.next(`params[${i}]`)).join(' '));
-    const p: Mutable<Omit<RaidParams, 'devices'>> = { raidType, chunkSize };
+    const p: Mutable<Omit<RaidParams, 'devices'>> = { raidType, chunkSizeSectors };
     const rebuild: number[] = [];
     const writeMostly: number[] = [];
     while (!a.done) {
@@ -219,7 +244,7 @@ export const raid = defineTarget({
       else if (w === 'write_mostly') writeMostly.push(a.num('writeMostly', 252));
       else if (w === 'raid10_format') p.raid10Format = a.oneOf('raid10Format', ['near', 'far', 'offset'] as const);
       else if (w === 'delta_disks') p.deltaDisks = a.int('deltaDisks');
-      else if (w === 'data_offset') p.dataOffset = a.big('dataOffset');
+      else if (w === 'data_offset') p.dataOffsetSectors = a.big('dataOffsetSectors');
       else if (w === 'journal_dev') p.journalDev = a.dev('journalDev');
       else if (w === 'journal_mode') p.journalMode = a.oneOf('journalMode', ['writethrough', 'writeback'] as const);
       else a.fail('BAD_VALUE', 'params', 'unknown parameter', w);
@@ -241,9 +266,9 @@ export const raid = defineTarget({
     const r = c.ratio('sync');
     const syncAction = c.next('syncAction');
     const mismatches = c.big('mismatches');
-    const dataOffset = c.done ? undefined : c.big('dataOffset');
+    const dataOffsetSectors = c.done ? undefined : c.big('dataOffsetSectors');
     const journal = c.done ? undefined : c.next('journal');
-    return { raidType, health: [...h], syncedSectors: r.used, totalSectors: r.total, syncAction, mismatches, dataOffset, journal, extra: c.rest() };
+    return { raidType, health: [...h], syncedSectors: r.used, totalSectors: r.total, syncAction, mismatches, dataOffsetSectors, journal, extra: c.rest() };
   },
 });
 

@@ -27,8 +27,8 @@ export interface SnapshotParams {
   readonly origin: string;
   readonly cow: string;
   readonly persistence: 'P' | 'PO' | 'N';
-  /** Chunk size in sectors. */
-  readonly chunkSize: number;
+  /** Chunk size in 512-byte sectors (`<chunksize>`). */
+  readonly chunkSizeSectors: number;
   readonly discardZeroesCow?: true;
   /** Only with discardZeroesCow. */
   readonly discardPassdownOrigin?: true;
@@ -52,7 +52,7 @@ function snapshotUnit<T extends 'snapshot' | 'snapshot-merge'>(type: T) {
       origin: deviceSchema,
       cow: deviceSchema,
       persistence: z.enum(['P', 'PO', 'N']),
-      chunkSize: posU32Schema,
+      chunkSizeSectors: posU32Schema,
       discardZeroesCow: z.boolean().optional(),
       discardPassdownOrigin: z.boolean().optional(),
     },
@@ -61,13 +61,13 @@ function snapshotUnit<T extends 'snapshot' | 'snapshot-merge'>(type: T) {
       if (type === 'snapshot-merge' && t.persistence === 'N') ctx.addIssue({ code: 'custom', message: 'snapshot-merge needs a persistent store', path: ['persistence'] });
     },
     render(t, ctx) {
-      const out = [ctx.dev(t.origin, 'origin'), ctx.dev(t.cow, 'cow'), t.persistence, String(t.chunkSize)];
+      const out = [ctx.dev(t.origin, 'origin'), ctx.dev(t.cow, 'cow'), t.persistence, String(t.chunkSizeSectors)];
       if (t.discardZeroesCow) out.push(t.discardPassdownOrigin ? '2' : '1', 'discard_zeroes_cow', ...(t.discardPassdownOrigin ? ['discard_passdown_origin'] : []));
       return out;
     },
     parse(c): SnapshotParams {
       const p: { -readonly [K in keyof SnapshotParams]: SnapshotParams[K] } = {
-        origin: c.dev('origin'), cow: c.dev('cow'), persistence: c.oneOf('persistence', ['P', 'PO', 'N'] as const), chunkSize: c.num('chunkSize'),
+        origin: c.dev('origin'), cow: c.dev('cow'), persistence: c.oneOf('persistence', ['P', 'PO', 'N'] as const), chunkSizeSectors: c.num('chunkSizeSectors'),
       };
       if (!c.done) {
         for (const w of c.counted('features', 8)) {

@@ -22,16 +22,18 @@ export const statsMessage = {
   /** `@stats_list`: lists the regions (of one program). */
   list: (programId?: string): string => (programId === undefined ? '@stats_list' : `@stats_list ${checked(word, programId, 'stats', 'programId')}`),
   /** `@stats_print`: a region's counters. */
-  print: (regionId: number, startLine?: number, lines?: number): string =>
-    `@stats_print ${checked(id, regionId, 'stats', 'regionId')}${startLine === undefined ? '' : ` ${checked(id, startLine, 'stats', 'startLine')} ${checked(id, lines === undefined ? 1 : lines, 'stats', 'lines')}`}`,
+  print: (regionId: number, firstLine?: number, lines?: number): string =>
+    `@stats_print ${checked(id, regionId, 'stats', 'regionId')}${firstLine === undefined ? '' : ` ${checked(id, firstLine, 'stats', 'firstLine')} ${checked(id, lines === undefined ? 1 : lines, 'stats', 'lines')}`}`,
   /** `@stats_print_clear`: a region's counters, then zeroes them. */
   printClear: (regionId: number): string => `@stats_print_clear ${checked(id, regionId, 'stats', 'regionId')}`,
 } as const;
 
 /** One line of `@stats_print` output: the area's start+length and its 11 (or more) counters. */
 export interface StatsArea {
-  readonly start: bigint;
-  readonly length: bigint;
+  /** Where the area starts on the device, in 512-byte sectors. */
+  readonly startSectors: bigint;
+  /** The area's length in 512-byte sectors. */
+  readonly lengthSectors: bigint;
   readonly counters: readonly bigint[];
 }
 
@@ -45,7 +47,7 @@ export function parseStatsPrint(text: string): StatsArea[] {
     const [area, ...counters] = line.trim().split(/\s+/);
     const m = /^(\d{1,20})\+(\d{1,20})$/.exec(area!);
     if (!m || counters.length === 0 || !counters.every((x) => /^\d{1,20}$/.test(x))) continue;
-    out.push({ start: BigInt(m[1]!), length: BigInt(m[2]!), counters: counters.map((x) => BigInt(x)) });
+    out.push({ startSectors: BigInt(m[1]!), lengthSectors: BigInt(m[2]!), counters: counters.map((x) => BigInt(x)) });
   }
   return out;
 }

@@ -64,7 +64,7 @@ export interface RawLine { readonly start: number | bigint; readonly length: num
 
 /** Options of {@link parseTable} and {@link parseTarget}. */
 export interface ParseOptions {
-  /** Keep key bytes in parsed crypt/integrity params instead of `{ redacted: true, size }`. */
+  /** Keep key bytes in parsed crypt/integrity params instead of `{ redacted: true, sizeBytes }`. */
   readonly showKeys?: boolean;
 }
 
@@ -217,7 +217,7 @@ export function parseStatus(line: RawLine): ParsedStatus {
  *   `options.kernel` is dm 4.48 or newer (6.6+ kernels do this; flakey stayed v1.5.0, so the
  *   interface version is the only hint; 6.4–6.5 kernels, also 4.48, are misjudged).
  *   integrity's `journalSectors` depends on the device size and is left as given.
- * - Keys are `{ redacted: true, size }` unless `showKeys`.
+ * - Keys are `{ redacted: true, sizeBytes }` unless `showKeys`.
  */
 export function normalise(line: TypedTarget, options?: NormaliseOptions): ParsedTarget;
 export function normalise(table: readonly TypedTarget[], options?: NormaliseOptions): ParsedTarget[];

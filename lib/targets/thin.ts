@@ -17,10 +17,10 @@ const POOL_FEATURES = [
 export interface ThinPoolParams {
   readonly metadataDevice: string;
   readonly dataDevice: string;
-  /** Data block size in sectors: 128…2097152, a multiple of 128. */
-  readonly blockSize: number;
-  /** Free data blocks below which the pool raises an event. */
-  readonly lowWaterMark: bigint;
+  /** Data block size in 512-byte sectors: 128…2097152, a multiple of 128 (the table's `<data block size>`). */
+  readonly blockSizeSectors: number;
+  /** Free data blocks (of `blockSizeSectors`) below which the pool raises an event (the table's `<low water mark>`). */
+  readonly lowWaterMarkBlocks: bigint;
   readonly skipBlockZeroing?: true;
   readonly ignoreDiscard?: true;
   readonly noDiscardPassdown?: true;
@@ -43,8 +43,8 @@ export type ThinPoolStatus =
     readonly discard: 'discard_passdown' | 'no_discard_passdown' | 'ignore_discard';
     readonly whenNoSpace: 'error' | 'queue';
     readonly needsCheck: boolean;
-    /** Metadata low-water mark in blocks (kernels 4.19+). */
-    readonly metadataLowWatermark: bigint | undefined;
+    /** Metadata low-water mark in metadata blocks (kernels 4.19+). */
+    readonly metadataLowWatermarkBlocks: bigint | undefined;
     readonly extra: readonly string[];
   }
   /** `Fail`: the pool is in failure mode. `Error`: the kernel could not read its metadata. */
@@ -56,8 +56,8 @@ export const thinPool = defineTarget({
   shape: {
     metadataDevice: deviceSchema,
     dataDevice: deviceSchema,
-    blockSize: z.number().int().min(128).max(2097152).multipleOf(128),
-    lowWaterMark: u64Schema,
+    blockSizeSectors: z.number().int().min(128).max(2097152).multipleOf(128),
+    lowWaterMarkBlocks: u64Schema,
     skipBlockZeroing: flag,
     ignoreDiscard: flag,
     noDiscardPassdown: flag,
@@ -66,11 +66,11 @@ export const thinPool = defineTarget({
   },
   render(t, ctx) {
     const feats = POOL_FEATURES.filter(([k]) => t[k]).map(([, w]) => w);
-    return [ctx.dev(t.metadataDevice, 'metadataDevice'), ctx.dev(t.dataDevice, 'dataDevice'), String(t.blockSize), String(t.lowWaterMark), String(feats.length), ...feats];
+    return [ctx.dev(t.metadataDevice, 'metadataDevice'), ctx.dev(t.dataDevice, 'dataDevice'), String(t.blockSizeSectors), String(t.lowWaterMarkBlocks), String(feats.length), ...feats];
   },
   parse(c): ThinPoolParams {
     const p: { -readonly [K in keyof ThinPoolParams]: ThinPoolParams[K] } = {
-      metadataDevice: c.dev('metadataDevice'), dataDevice: c.dev('dataDevice'), blockSize: c.num('blockSize'), lowWaterMark: c.big('lowWaterMark'),
+      metadataDevice: c.dev('metadataDevice'), dataDevice: c.dev('dataDevice'), blockSizeSectors: c.num('blockSizeSectors'), lowWaterMarkBlocks: c.big('lowWaterMarkBlocks'),
     };
     if (!c.done) {
       for (const w of c.counted('features', 16)) {
@@ -96,13 +96,13 @@ export const thinPool = defineTarget({
     const discard = c.oneOf('discard', ['discard_passdown', 'no_discard_passdown', 'ignore_discard'] as const);
     const noSpace = c.oneOf('whenNoSpace', ['error_if_no_space', 'queue_if_no_space'] as const);
     const check = c.oneOf('needsCheck', ['needs_check', '-'] as const);
-    const metadataLowWatermark = c.done ? undefined : c.big('metadataLowWatermark');
+    const metadataLowWatermarkBlocks = c.done ? undefined : c.big('metadataLowWatermarkBlocks');
     return {
       health: 'ok', transactionId,
       usedMetadataBlocks: meta.used, totalMetadataBlocks: meta.total, usedDataBlocks: data.used, totalDataBlocks: data.total,
       heldMetadataRoot: held === '-' ? null : BigInt(held),
       mode, discard, whenNoSpace: noSpace === 'error_if_no_space' ? 'error' : 'queue', needsCheck: check === 'needs_check',
-      metadataLowWatermark, extra: c.rest(),
+      metadataLowWatermarkBlocks, extra: c.rest(),
     };
   },
 });

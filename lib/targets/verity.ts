@@ -6,9 +6,12 @@ import { defineTarget } from './unit.js';
 /** verity's forward error correction (`use_fec_from_device …`). */
 export interface VerityFec {
   readonly device: string;
+  /** Reed-Solomon roots (parity bytes per codeword), 2…24 (`fec_roots`). */
   readonly roots: number;
-  readonly blocks: bigint;
-  readonly start: bigint;
+  /** How many blocks (of `dataBlockSizeBytes`) the FEC covers (`fec_blocks`). */
+  readonly encodingBlocks: bigint;
+  /** Where the FEC data starts on its device, in blocks of `dataBlockSizeBytes` (`fec_start`). */
+  readonly startBlocks: bigint;
 }
 
 /** The `verity` target's parameters. */
@@ -16,10 +19,14 @@ export interface VerityParams {
   readonly version: 0 | 1;
   readonly dataDevice: string;
   readonly hashDevice: string;
-  readonly dataBlockSize: number;
-  readonly hashBlockSize: number;
+  /** Data block size in bytes (a power of two, 512…1 MiB; `<data_block_size>`). */
+  readonly dataBlockSizeBytes: number;
+  /** Hash block size in bytes (`<hash_block_size>`). */
+  readonly hashBlockSizeBytes: number;
+  /** How many data blocks (of `dataBlockSizeBytes`) are verified (`<num_data_blocks>`). */
   readonly dataBlocks: bigint;
-  readonly hashStartBlock: bigint;
+  /** Where the hash tree's root block is on `hashDevice`, in blocks of `hashBlockSizeBytes` (`<hash_start_block>`). */
+  readonly hashStartBlocks: bigint;
   readonly algorithm: string;
   readonly rootDigest: Uint8Array;
   /** Empty = no salt (printed `-`). */
@@ -58,10 +65,10 @@ export const verity = defineTarget({
     version: z.union([z.literal(0), z.literal(1)]),
     dataDevice: deviceSchema,
     hashDevice: deviceSchema,
-    dataBlockSize: blockSize,
-    hashBlockSize: blockSize,
+    dataBlockSizeBytes: blockSize,
+    hashBlockSizeBytes: blockSize,
     dataBlocks: u64Schema,
-    hashStartBlock: u64Schema,
+    hashStartBlocks: u64Schema,
     algorithm: wordSchema,
     rootDigest: bytesSchema.refine((b) => b.length > 0, 'must not be empty'),
     salt: bytesSchema,
@@ -70,7 +77,7 @@ export const verity = defineTarget({
     ignoreZeroBlocks: flag,
     checkAtMostOnce: flag,
     tryVerifyInTasklet: flag,
-    fec: z.strictObject({ device: deviceSchema, roots: z.number().int().min(2).max(24), blocks: u64Schema, start: u64Schema }).optional(),
+    fec: z.strictObject({ device: deviceSchema, roots: z.number().int().min(2).max(24), encodingBlocks: u64Schema, startBlocks: u64Schema }).optional(),
     rootHashSigKeyDesc: wordSchema.optional(),
   },
   render(t, ctx) {
@@ -81,12 +88,12 @@ export const verity = defineTarget({
     if (t.checkAtMostOnce) opts.push('check_at_most_once');
     if (t.tryVerifyInTasklet) opts.push('try_verify_in_tasklet');
     if (t.fec) {
-      opts.push('use_fec_from_device', ctx.dev(t.fec.device, 'fec.device'), 'fec_blocks', String(t.fec.blocks), 'fec_start', String(t.fec.start), 'fec_roots', String(t.fec.roots));
+      opts.push('use_fec_from_device', ctx.dev(t.fec.device, 'fec.device'), 'fec_blocks', String(t.fec.encodingBlocks), 'fec_start', String(t.fec.startBlocks), 'fec_roots', String(t.fec.roots));
     }
     if (t.rootHashSigKeyDesc) opts.push('root_hash_sig_key_desc', t.rootHashSigKeyDesc);
     return [
       String(t.version), ctx.dev(t.dataDevice, 'dataDevice'), ctx.dev(t.hashDevice, 'hashDevice'),
-      String(t.dataBlockSize), String(t.hashBlockSize), String(t.dataBlocks), String(t.hashStartBlock),
+      String(t.dataBlockSizeBytes), String(t.hashBlockSizeBytes), String(t.dataBlocks), String(t.hashStartBlocks),
       t.algorithm, hex(t.rootDigest), t.salt.length ? hex(t.salt) : '-',
       ...(opts.length ? [String(opts.length), ...opts] : []),
     ];
@@ -95,8 +102,8 @@ export const verity = defineTarget({
     const version = c.num('version', 1) as 0 | 1;
     const p: { -readonly [K in keyof VerityParams]: VerityParams[K] } = {
       version, dataDevice: c.dev('dataDevice'), hashDevice: c.dev('hashDevice'),
-      dataBlockSize: c.num('dataBlockSize'), hashBlockSize: c.num('hashBlockSize'),
-      dataBlocks: c.big('dataBlocks'), hashStartBlock: c.big('hashStartBlock'),
+      dataBlockSizeBytes: c.num('dataBlockSizeBytes'), hashBlockSizeBytes: c.num('hashBlockSizeBytes'),
+      dataBlocks: c.big('dataBlocks'), hashStartBlocks: c.big('hashStartBlocks'),
       algorithm: c.next('algorithm'), rootDigest: new Uint8Array(0), salt: new Uint8Array(0),
     };
     const root = c.next('rootDigest');
@@ -108,7 +115,7 @@ export const verity = defineTarget({
     }
     if (!c.done) {
       const o = new Cursor(c.target, c.counted('options', 32).join(' '));
-      const fec: { device?: string; roots?: number; blocks?: bigint; start?: bigint } = {};
+      const fec: { device?: string; roots?: number; encodingBlocks?: bigint; startBlocks?: bigint } = {};
       while (!o.done) {
         const w = o.next('options');
         const corr = Object.entries(CORRUPTION).find(([, v]) => v === w);
@@ -120,17 +127,17 @@ export const verity = defineTarget({
         else if (w === 'try_verify_in_tasklet') p.tryVerifyInTasklet = true;
         else if (w === 'use_fec_from_device') fec.device = o.dev('fec.device');
         else if (w === 'fec_roots') fec.roots = o.num('fec.roots', 255);
-        else if (w === 'fec_blocks') fec.blocks = o.big('fec.blocks');
-        else if (w === 'fec_start') fec.start = o.big('fec.start');
+        else if (w === 'fec_blocks') fec.encodingBlocks = o.big('fec.encodingBlocks');
+        else if (w === 'fec_start') fec.startBlocks = o.big('fec.startBlocks');
         else if (w === 'root_hash_sig_key_desc') p.rootHashSigKeyDesc = o.next('rootHashSigKeyDesc');
         else o.fail('BAD_VALUE', 'options', 'unknown option', w);
       }
-      if (fec.device !== undefined || fec.roots !== undefined || fec.blocks !== undefined || fec.start !== undefined) {
-        const { device, roots, blocks, start } = fec;
-        if (device === undefined || roots === undefined || blocks === undefined || start === undefined) {
+      if (fec.device !== undefined || fec.roots !== undefined || fec.encodingBlocks !== undefined || fec.startBlocks !== undefined) {
+        const { device, roots, encodingBlocks, startBlocks } = fec;
+        if (device === undefined || roots === undefined || encodingBlocks === undefined || startBlocks === undefined) {
           return c.fail('MISSING_FIELD', 'fec', 'use_fec_from_device needs fec_roots, fec_blocks and fec_start');
         }
-        p.fec = { device, roots, blocks, start };
+        p.fec = { device, roots, encodingBlocks, startBlocks };
       }
     }
     c.end();

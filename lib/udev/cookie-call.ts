@@ -30,7 +30,7 @@ export interface UdevCallOptions {
    * `dmsetup udevreleasecookie`), like `dmsetup --udevcookie`.
    */
   readonly udevCookie?: number;
-  /** How long to wait for udev (default 30 000 ms); then DmUdevTimeoutError, the semaphore removed. */
+  /** How long to wait for udev (default: thirty seconds); then DmUdevTimeoutError, the semaphore removed. */
   readonly udevTimeoutMs?: number;
 }
 

@@ -8,7 +8,7 @@
  * theirs.
  *
  * Waiting never sleeps in the kernel: the zero-wait is a `semop(…, IPC_NOWAIT)` tried on a
- * timer with a growing step (1 ms … 25 ms), so no thread is parked and the event loop runs.
+ * timer with a growing step (one millisecond, doubling up to 25), so no thread is parked and the event loop runs.
  */
 import { DmBaseError } from '../../base/error.js';
 import * as fs from 'node:fs';

@@ -11,7 +11,7 @@ const onLinux = linux ? describe : describe.skip;
 
 /**
  * The fake kernel, run in the worker: byte 0 says what to do. 1 = reply: add 1 to every
- * byte and return the request code as ret; 2 = fail with errno buf[1]; 3 = sleep buf[1]*10 ms
+ * byte and return the request code as ret; 2 = fail with errno buf[1]; 3 = sleep buf[1] × 10 milliseconds
  * then reply as 1; 0xEE = crash the worker.
  */
 const FAKE = `

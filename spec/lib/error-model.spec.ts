@@ -1,4 +1,4 @@
-// One error model (issue 13): every error class of every entry point extends DmBaseError
+// One error model: every error class of every entry point extends DmBaseError
 // with a literal `code`; a closed client, transport or watcher is DmClosedError on every
 // path; DmError carries the request header only (the kernel writes no reply header on
 // failure); cleanupError is a declared field; one errno table feeds DmError and dmctl.

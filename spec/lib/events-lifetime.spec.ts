@@ -1,6 +1,6 @@
 // events() must end promptly and give back everything it holds in every way an iterator can
 // end — return() right after next(), a pre-aborted signal, an abort mid-wait or between
-// events, the client's close() — with and without `ref` (issue 12). Checked on the simulator:
+// events, the client's close() — with and without `ref`. Checked on the simulator:
 // control fds (kernel.openFds), parked polls (kernel.pendingWaits), timers (jest's fake
 // timers count unref'd ones too) and the client's own count of live iterators.
 //

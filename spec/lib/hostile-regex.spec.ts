@@ -102,7 +102,7 @@ describe('1 MB whitespace lines parse (hang guard: 10 s, no timing asserted)', (
 
   test('@stats_print text', () => {
     expect(withinSeconds(10, () => parseStatsPrint(`0+8${SPACES}1 2${SPACES}3\n${SPACES}x\n0+8 ${'1 '.repeat(MB / 2)}x`))).toEqual([
-      { start: 0n, length: 8n, counters: [1n, 2n, 3n] },
+      { startSectors: 0n, lengthSectors: 8n, counters: [1n, 2n, 3n] },
     ]);
   });
 

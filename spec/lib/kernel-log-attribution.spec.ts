@@ -1,4 +1,4 @@
-// A failed call's kernelLog holds only the kernel lines that name its device (issue 11);
+// A failed call's kernelLog holds only the kernel lines that name its device;
 // lines of other clients, processes or devices go to unattributedKernelLog and never into
 // the message. Line formats: docs/kernel-facts.md, "Kernel log lines".
 import { describe, expect, test } from '@jest/globals';

@@ -115,7 +115,7 @@ const DRIVERS: Record<string, (block: Snippet, log: jest.SpiedFunction<typeof co
     const { kernel } = opened[0]!;
     const dm = await realOpen({ backend: kernel.backend() });
     await root.createTypedDevice(dm, { name: 'pool0', table: [{ start: 0, length: 131072, type: 'thin-pool', metadataDevice: '/dev/loop0',
-      dataDevice: { major: 7, minor: 1 }, blockSize: 128, lowWaterMark: 1000n }] });
+      dataDevice: { major: 7, minor: 1 }, blockSizeSectors: 128, lowWaterMarkBlocks: 1000n }] });
     await dm.message('pool0', 0, 'create_thin 1');
     const info = await dm.info('pool0');
     if (!info.exists) throw new Error('pool0 vanished');

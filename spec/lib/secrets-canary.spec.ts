@@ -185,10 +185,10 @@ function stringTable(type: 'crypt' | 'integrity' | 'vault', v: Variant): TargetS
 function typedTable(type: 'crypt' | 'integrity', v: Variant): TypedTarget[] {
   const key = KEY.slice();
   const line = (start: number): TypedTarget => (type === 'crypt'
-    ? { start, length: v === 'length0' ? 0 : 8, type: 'crypt', cipher: 'aes-xts-plain64', key: key.slice(), ivOffset: 0, device: DEV(v), offset: 0 }
-    : { start, length: v === 'length0' ? 0 : 8, type: 'integrity', device: DEV(v), offset: 0, tagSize: 32, mode: 'J', internalHash: { algorithm: 'hmac(sha256)', key: key.slice() } });
+    ? { start, length: v === 'length0' ? 0 : 8, type: 'crypt', cipher: 'aes-xts-plain64', key: key.slice(), ivOffsetSectors: 0, device: DEV(v), offsetSectors: 0 }
+    : { start, length: v === 'length0' ? 0 : 8, type: 'integrity', device: DEV(v), offsetSectors: 0, tagSizeBytes: 32, mode: 'J', internalHash: { algorithm: 'hmac(sha256)', key: key.slice() } });
   if (v === 'gap') return [line(0), line(16)];
-  if (v === 'later') return [line(0), { start: 8, length: 8, type: 'crypt', cipher: 'bad cipher', key: key.slice(), ivOffset: 0, device: '/dev/loop0', offset: 0 } as TypedTarget];
+  if (v === 'later') return [line(0), { start: 8, length: 8, type: 'crypt', cipher: 'bad cipher', key: key.slice(), ivOffsetSectors: 0, device: '/dev/loop0', offsetSectors: 0 } as TypedTarget];
   if (v === 'big') return Array.from({ length: 200 }, (_, i) => line(i * 8));
   return [line(0)];
 }

@@ -1,4 +1,4 @@
-// Adversarial review of ThinPool and FaultyDevice on the simulator (issue 18): a fault at
+// Adversarial review of ThinPool and FaultyDevice on the simulator: a fault at
 // every step of every multi-step method, hostile arguments counted in ioctls, close
 // mid-operation, and the conditions() iterator's ending.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';

@@ -49,7 +49,7 @@ describe('ThinPool: create and open', () => {
   test('open() takes an existing pool by name; a device that is not a pool is WRONG_TARGET', async () => {
     await pool();
     const q = await ThinPool.open(dm, 'pool', { io });
-    expect(q.params).toMatchObject({ metadataDevice: '7:0', dataDevice: '7:1', blockSize: 128, lowWaterMark: 16n, skipBlockZeroing: true });
+    expect(q.params).toMatchObject({ metadataDevice: '7:0', dataDevice: '7:1', blockSizeSectors: 128, lowWaterMarkBlocks: 16n, skipBlockZeroing: true });
     expect(q.uuid).toBe('THINPOOL-pool');
     await dm.createDevice({ name: 'z', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
     await expect(ThinPool.open(dm, 'z')).rejects.toMatchObject({ name: 'DmOperationError', code: 'WRONG_TARGET' });

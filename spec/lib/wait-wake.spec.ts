@@ -1,4 +1,4 @@
-// wait()'s wake-up path, attacked where it was restructured (issue 17): one AbortSignal
+// wait()'s wake-up path, attacked where it was restructured: one AbortSignal
 // shared by many waits, each waiter's own signal, results shared between waiters, close()
 // and abort at every step of a wake-up, and the race-free rule (an event after a wait
 // started is never lost) at every step of a start. Simulator only; no wall-clock waits:

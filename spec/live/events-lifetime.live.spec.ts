@@ -1,4 +1,4 @@
-// events() on a real kernel gives back every fd it opened (issue 12): 300 iterators in the
+// events() on a real kernel gives back every fd it opened: 300 iterators in the
 // patterns that used to leak — return() right after next(), an already aborted signal, a
 // next() left pending until close() — then close(): no fd is open that was not open before
 // the client opened, and no pool thread is left in poll(). Compared as sets of "fd -> target"

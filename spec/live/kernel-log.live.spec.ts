@@ -1,4 +1,4 @@
-// Kernel log attribution on a real kernel (issue 11): two clients fail at the same time —
+// Kernel log attribution on a real kernel: two clients fail at the same time —
 // each failed load by name carries its own "Device lookup failed" line with its own
 // major:minor, never the other's, and an unrelated failure (remove of a missing name)
 // carries neither. Line formats: docs/kernel-facts.md, "Kernel log lines".

@@ -85,8 +85,8 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
 
   test('linear + striped + zero + error in one table; @stats_* messages', async () => {
     const { name, status } = await roundTrip([
-      { start: 0, length: 1024, type: 'linear', device: d0, offset: 8 },
-      { start: 1024, length: 2048, type: 'striped', chunkSize: 8, stripes: [{ device: d1, offset: 0 }, { device: d2, offset: 16 }] },
+      { start: 0, length: 1024, type: 'linear', device: d0, offsetSectors: 8 },
+      { start: 1024, length: 2048, type: 'striped', chunkSizeSectors: 8, stripes: [{ device: d1, offsetSectors: 0 }, { device: d2, offsetSectors: 16 }] },
       { start: 3072, length: 100, type: 'zero' },
       { start: 3172, length: 100, type: 'error' },
     ]);
@@ -105,7 +105,7 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
   });
 
   test('crypt: key bytes loaded securely, redacted unless showKeys', async () => {
-    const table: TypedTarget[] = [{ start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key: KEY, ivOffset: 0, device: d0, offset: 0, allowDiscards: true, sameCpuCrypt: true }];
+    const table: TypedTarget[] = [{ start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key: KEY, ivOffsetSectors: 0, device: d0, offsetSectors: 0, allowDiscards: true, sameCpuCrypt: true }];
     const { name, status, kernelTable } = await roundTrip(table);
     expect(kernelTable[0]!.params).not.toContain(keyHex);
     expect(status[0]!.status).toEqual({ extra: [] });
@@ -113,13 +113,13 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
     expect(shown).toEqual(normalise(table, { showKeys: true }));
     expect(KEY[1]).toBe(48); // the caller's key survives the wipe of the built params
     await dm.removeDevice(name);
-    const sized: TypedTarget[] = [{ start: 0, length: 2048, type: 'crypt', cipher: 'capi:xts(aes)-plain64', key: KEY, ivOffset: 0, device: d0, offset: 0, sectorSize: 4096, ivLargeSectors: true, noReadWorkqueue: true, noWriteWorkqueue: true }];
+    const sized: TypedTarget[] = [{ start: 0, length: 2048, type: 'crypt', cipher: 'capi:xts(aes)-plain64', key: KEY, ivOffsetSectors: 0, device: d0, offsetSectors: 0, sectorSizeBytes: 4096, ivLargeSectors: true, noReadWorkqueue: true, noWriteWorkqueue: true }];
     await dm.removeDevice((await roundTrip(sized)).name);
   });
 
   test('thin-pool + thin: create_thin, write, status, create_snap, delete, set_transaction_id', async () => {
     zero(m3);
-    const pool = await roundTrip([{ start: 0, length: 131072, type: 'thin-pool', metadataDevice: m3, dataDevice: d1, blockSize: 128, lowWaterMark: 10 }]);
+    const pool = await roundTrip([{ start: 0, length: 131072, type: 'thin-pool', metadataDevice: m3, dataDevice: d1, blockSizeSectors: 128, lowWaterMarkBlocks: 10 }]);
     const ps = statusOf(pool.status, 'thin-pool');
     expect(ps).toMatchObject({ health: 'ok', transactionId: 0n, usedDataBlocks: 0n, totalDataBlocks: 1024n, heldMetadataRoot: null, mode: 'rw', whenNoSpace: 'queue', needsCheck: false, extra: [] });
     facts.thinPoolStatus = (await dm.status(pool.name)).targets[0]!.params;
@@ -146,7 +146,7 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
     expect(statusOf((await dm.status(pool.name)).targets.map(parseStatus), 'thin-pool')).toMatchObject({ transactionId: 5n, usedDataBlocks: 0n, heldMetadataRoot: null });
     await dm.removeDevice(pool.name);
     zero(m3);
-    const p2 = await roundTrip([{ start: 0, length: 131072, type: 'thin-pool', metadataDevice: m3, dataDevice: d1, blockSize: 256, lowWaterMark: 0, skipBlockZeroing: true, noDiscardPassdown: true, errorIfNoSpace: true }]);
+    const p2 = await roundTrip([{ start: 0, length: 131072, type: 'thin-pool', metadataDevice: m3, dataDevice: d1, blockSizeSectors: 256, lowWaterMarkBlocks: 0, skipBlockZeroing: true, noDiscardPassdown: true, errorIfNoSpace: true }]);
     expect(statusOf(p2.status, 'thin-pool')).toMatchObject({ health: 'ok', discard: 'no_discard_passdown', whenNoSpace: 'error' });
     await dm.removeDevice(p2.name);
   }, 180_000);
@@ -154,28 +154,28 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
   test('cache: writethrough smq, policy tuning by message', async () => {
     zero(m3);
     zero(m4);
-    const c = await roundTrip([{ start: 0, length: 131072, type: 'cache', metadataDevice: m3, cacheDevice: m4, originDevice: d0, blockSize: 64, ioMode: 'writethrough', policy: 'smq' }]);
-    expect(statusOf(c.status, 'cache')).toMatchObject({ health: 'ok', cacheBlockSize: 64, features: ['writethrough'], coreArgs: { migration_threshold: '2048' }, policy: 'smq', metadataMode: 'rw', needsCheck: false, extra: [] });
+    const c = await roundTrip([{ start: 0, length: 131072, type: 'cache', metadataDevice: m3, cacheDevice: m4, originDevice: d0, blockSizeSectors: 64, ioMode: 'writethrough', policy: 'smq' }]);
+    expect(statusOf(c.status, 'cache')).toMatchObject({ health: 'ok', cacheBlockSizeSectors: 64, features: ['writethrough'], coreArgs: { migration_threshold: '2048' }, policy: 'smq', metadataMode: 'rw', needsCheck: false, extra: [] });
     await dm.message(c.name, 0, cacheMessage.set('migration_threshold', 4096));
     const after = statusOf((await dm.status(c.name)).targets.map(parseStatus), 'cache');
     expect(after).toMatchObject({ coreArgs: { migration_threshold: '4096' } });
     // tuning is not part of the table
-    expect(parseTable((await dm.table(c.name)).targets)).toEqual(normalise([{ start: 0, length: 131072, type: 'cache', metadataDevice: m3, cacheDevice: m4, originDevice: d0, blockSize: 64, ioMode: 'writethrough', policy: 'smq' }]));
+    expect(parseTable((await dm.table(c.name)).targets)).toEqual(normalise([{ start: 0, length: 131072, type: 'cache', metadataDevice: m3, cacheDevice: m4, originDevice: d0, blockSizeSectors: 64, ioMode: 'writethrough', policy: 'smq' }]));
     facts.cacheStatus = (await dm.status(c.name)).targets[0]!.params;
     await dm.removeDevice(c.name);
     zero(m3);
     zero(m4);
-    const c2 = await roundTrip([{ start: 0, length: 131072, type: 'cache', metadataDevice: m3, cacheDevice: m4, originDevice: d0, blockSize: 64, metadata2: true, policy: 'smq', policyArgs: { migration_threshold: 100 } }]);
+    const c2 = await roundTrip([{ start: 0, length: 131072, type: 'cache', metadataDevice: m3, cacheDevice: m4, originDevice: d0, blockSizeSectors: 64, metadata2: true, policy: 'smq', policyArgs: { migration_threshold: 100 } }]);
     await dm.removeDevice(c2.name);
   }, 180_000);
 
   test('snapshot-origin + snapshot (P, N), then snapshot-merge', async () => {
     zero(m4);
     const org = await roundTrip([{ start: 0, length: 131072, type: 'snapshot-origin', origin: d0 }]);
-    const snap = await roundTrip([{ start: 0, length: 131072, type: 'snapshot', origin: d0, cow: m4, persistence: 'P', chunkSize: 8 }]);
+    const snap = await roundTrip([{ start: 0, length: 131072, type: 'snapshot', origin: d0, cow: m4, persistence: 'P', chunkSizeSectors: 8 }]);
     const s0 = statusOf(snap.status, 'snapshot');
     expect(s0).toMatchObject({ state: 'active', totalSectors: 16384n });
-    const trans = await roundTrip([{ start: 0, length: 131072, type: 'snapshot', origin: d0, cow: m5, persistence: 'N', chunkSize: 16 }]);
+    const trans = await roundTrip([{ start: 0, length: 131072, type: 'snapshot', origin: d0, cow: m5, persistence: 'N', chunkSizeSectors: 16 }]);
     const fd = fs.openSync(`/dev/dm-${org.dev.minor}`, fs.constants.O_RDWR | fs.constants.O_SYNC);
     fs.writeSync(fd, Buffer.alloc(65536, 1), 0, 65536, 0);
     fs.closeSync(fd);
@@ -185,42 +185,42 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
     await dm.removeDevice(trans.name);
     await dm.removeDevice(snap.name);
     await dm.removeDevice(org.name);
-    const merge = await roundTrip([{ start: 0, length: 131072, type: 'snapshot-merge', origin: d0, cow: m4, persistence: 'P', chunkSize: 8 }]);
+    const merge = await roundTrip([{ start: 0, length: 131072, type: 'snapshot-merge', origin: d0, cow: m4, persistence: 'P', chunkSizeSectors: 8 }]);
     expect(statusOf(merge.status, 'snapshot-merge')).toMatchObject({ state: 'active' });
     await dm.removeDevice(merge.name);
   }, 180_000);
 
   test('flakey (explicit features) and delay (three classes)', async () => {
-    const f = await roundTrip([{ start: 0, length: 2048, type: 'flakey', device: d0, offset: 0, upInterval: 5, downInterval: 1, dropWrites: true, corruptBioByte: { byte: 32, direction: 'r', value: 1, flags: 0 } }]);
+    const f = await roundTrip([{ start: 0, length: 2048, type: 'flakey', device: d0, offsetSectors: 0, upSeconds: 5, downSeconds: 1, dropWrites: true, corruptBioByte: { byte: 32, direction: 'r', value: 1, flags: 0 } }]);
     expect(f.status[0]!.status).toEqual({ extra: [] });
     await dm.removeDevice(f.name);
     // What a featureless flakey table reads back as differs between kernels: record it.
     const bare = `${prefix}${n++}`;
-    await createTypedDevice(dm, { name: bare, table: [{ start: 0, length: 2048, type: 'flakey', device: d0, offset: 0, upInterval: 5, downInterval: 0 }] });
+    await createTypedDevice(dm, { name: bare, table: [{ start: 0, length: 2048, type: 'flakey', device: d0, offsetSectors: 0, upSeconds: 5, downSeconds: 0 }] });
     facts.flakeyBare = (await dm.table(bare)).targets[0]!.params;
     facts.flakeyVersion = (await dm.getTargetVersion('flakey')).join('.');
-    expect(parseTable((await dm.table(bare)).targets)).toEqual(normalise([{ start: 0, length: 2048, type: 'flakey', device: d0, offset: 0, upInterval: 5, downInterval: 0 }], { kernel: dm.kernelVersion }));
+    expect(parseTable((await dm.table(bare)).targets)).toEqual(normalise([{ start: 0, length: 2048, type: 'flakey', device: d0, offsetSectors: 0, upSeconds: 5, downSeconds: 0 }], { kernel: dm.kernelVersion }));
     await dm.removeDevice(bare);
     const d = await roundTrip([{
-      start: 0, length: 2048, type: 'delay', read: { device: d0, offset: 0, delayMs: 0 }, write: { device: d1, offset: 8, delayMs: 10 }, flush: { device: d2, offset: 16, delayMs: 20 },
+      start: 0, length: 2048, type: 'delay', read: { device: d0, offsetSectors: 0, delayMs: 0 }, write: { device: d1, offsetSectors: 8, delayMs: 10 }, flush: { device: d2, offsetSectors: 16, delayMs: 20 },
     }]);
     expect(statusOf(d.status, 'delay')).toMatchObject({ readsInFlight: 0, writesInFlight: 0 });
     await dm.removeDevice(d.name);
   }, 120_000);
 
   test('mirror: core and disk logs', async () => {
-    const m = await roundTrip([{ start: 0, length: 131072, type: 'mirror', log: { type: 'core', regionSize: 1024 }, mirrors: [{ device: d0, offset: 0 }, { device: d1, offset: 0 }], handleErrors: true }]);
+    const m = await roundTrip([{ start: 0, length: 131072, type: 'mirror', log: { type: 'core', regionSizeSectors: 1024 }, mirrors: [{ device: d0, offsetSectors: 0 }, { device: d1, offsetSectors: 0 }], handleErrors: true }]);
     const s = statusOf(m.status, 'mirror');
     expect(s).toMatchObject({ devices: [expect.stringMatching(/^7:/), expect.stringMatching(/^7:/)], totalRegions: 128n, logType: 'core', extra: [] });
     await dm.removeDevice(m.name);
     zero(m3);
-    const md = await roundTrip([{ start: 0, length: 131072, type: 'mirror', log: { type: 'disk', device: m3, regionSize: 1024, sync: 'nosync' }, mirrors: [{ device: d0, offset: 0 }, { device: d1, offset: 0 }], handleErrors: true, keepLog: true }]);
+    const md = await roundTrip([{ start: 0, length: 131072, type: 'mirror', log: { type: 'disk', device: m3, regionSizeSectors: 1024, sync: 'nosync' }, mirrors: [{ device: d0, offsetSectors: 0 }, { device: d1, offsetSectors: 0 }], handleErrors: true, keepLog: true }]);
     expect(statusOf(md.status, 'mirror')).toMatchObject({ logType: 'disk', logArgs: [expect.stringMatching(/^7:/), 'A'] });
     await dm.removeDevice(md.name);
   }, 120_000);
 
   test('raid: raid1 with a check message, raid5_ls with metadata devices', async () => {
-    const r1 = await roundTrip([{ start: 0, length: 131072, type: 'raid', raidType: 'raid1', chunkSize: 0, regionSize: 1024, devices: [{ meta: null, data: d0 }, { meta: null, data: d1 }] }]);
+    const r1 = await roundTrip([{ start: 0, length: 131072, type: 'raid', raidType: 'raid1', chunkSizeSectors: 0, regionSizeSectors: 1024, devices: [{ meta: null, data: d0 }, { meta: null, data: d1 }] }]);
     expect(statusOf(r1.status, 'raid')).toMatchObject({ raidType: 'raid1', health: [expect.stringMatching(/^[Aa]$/), expect.stringMatching(/^[Aa]$/)], totalSectors: 131072n });
     // wait for the initial resync, then ask for a check
     for (let i = 0; i < 120; i++) {
@@ -234,20 +234,20 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
     facts.raidStatus = (await dm.status(r1.name)).targets[0]!.params;
     await dm.removeDevice(r1.name);
     for (const m of [m3, m4, m5]) zero(m);
-    const r5 = await roundTrip([{ start: 0, length: 65536, type: 'raid', raidType: 'raid5_ls', chunkSize: 128, devices: [{ meta: m3, data: d0 }, { meta: m4, data: d1 }, { meta: m5, data: d2 }] }]);
+    const r5 = await roundTrip([{ start: 0, length: 65536, type: 'raid', raidType: 'raid5_ls', chunkSizeSectors: 128, devices: [{ meta: m3, data: d0 }, { meta: m4, data: d1 }, { meta: m5, data: d2 }] }]);
     expect(statusOf(r5.status, 'raid')).toMatchObject({ raidType: 'raid5_ls', totalSectors: 32768n });
     await dm.removeDevice(r5.name);
   }, 240_000);
 
   test('integrity: crc32c journal, and an HMAC key loaded securely', async () => {
     zero(m5, 8 * MiB);
-    const ig = await roundTrip([{ start: 0, length: 8, type: 'integrity', device: m5, offset: 0, tagSize: 4, mode: 'J', journalSectors: 176, internalHash: { algorithm: 'crc32c' } }]);
+    const ig = await roundTrip([{ start: 0, length: 8, type: 'integrity', device: m5, offsetSectors: 0, tagSizeBytes: 4, mode: 'J', journalSectors: 176, internalHash: { algorithm: 'crc32c' } }]);
     const s = statusOf(ig.status, 'integrity');
     expect(s).toMatchObject({ mismatches: 0n, recalculatePosition: null, extra: [] });
     expect(s.providedDataSectors).toBeGreaterThan(8n);
     await dm.removeDevice(ig.name);
     zero(m5, 8 * MiB);
-    const table: TypedTarget[] = [{ start: 0, length: 8, type: 'integrity', device: m5, offset: 0, tagSize: 32, mode: 'J', journalSectors: 88, internalHash: { algorithm: 'hmac(sha256)', key: KEY } }];
+    const table: TypedTarget[] = [{ start: 0, length: 8, type: 'integrity', device: m5, offsetSectors: 0, tagSizeBytes: 32, mode: 'J', journalSectors: 88, internalHash: { algorithm: 'hmac(sha256)', key: KEY } }];
     const h = await roundTrip(table);
     expect(h.kernelTable[0]!.params).not.toContain(keyHex);
     expect(parseTable((await dm.table(h.name, { showKeys: true })).targets, { showKeys: true })).toEqual(normalise(table, { showKeys: true }));
@@ -256,10 +256,10 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
 
   test('writecache (ssd) with options, flush message', async () => {
     zero(m4, 8 * MiB);
-    const w = await roundTrip([{ start: 0, length: 131072, type: 'writecache', mode: 's', originDevice: d0, cacheDevice: m4, blockSize: 4096, highWatermark: 60, lowWatermark: 40, writebackJobs: 100, autocommitBlocks: 64 }]);
+    const w = await roundTrip([{ start: 0, length: 131072, type: 'writecache', mode: 's', originDevice: d0, cacheDevice: m4, blockSizeBytes: 4096, highWatermarkPercent: 60, lowWatermarkPercent: 40, writebackJobs: 100, autocommitBlocks: 64 }]);
     const s = statusOf(w.status, 'writecache');
     expect(s).toMatchObject({ error: 0, extra: [] });
-    expect(s.blocks).toBeGreaterThan(0n);
+    expect(s.totalBlocks).toBeGreaterThan(0n);
     await dm.message(w.name, 0, writecacheMessage.flush);
     facts.writecacheStatus = (await dm.status(w.name)).targets[0]!.params;
     await dm.removeDevice(w.name);
@@ -267,7 +267,7 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
 
   test('era: checkpoint message advances the era', async () => {
     zero(m3, 8 * MiB);
-    const e = await roundTrip([{ start: 0, length: 131072, type: 'era', metadataDevice: m3, originDevice: d0, blockSize: 128 }]);
+    const e = await roundTrip([{ start: 0, length: 131072, type: 'era', metadataDevice: m3, originDevice: d0, blockSizeSectors: 128 }]);
     const before = statusOf(e.status, 'era');
     await dm.message(e.name, 0, eraMessage.checkpoint);
     const after = statusOf((await dm.status(e.name)).targets.map(parseStatus), 'era');
@@ -308,8 +308,8 @@ describeLive(`typed targets [kernel ${kernelLabel}]`, () => {
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     const v = await roundTrip([{
-      start: 0, length: 64, type: 'verity', version: 1, dataDevice: v6, hashDevice: v7, dataBlockSize: 4096, hashBlockSize: 4096,
-      dataBlocks: 8, hashStartBlock: 0, algorithm: 'sha256', rootDigest: new Uint8Array(root), salt: new Uint8Array(salt), onCorruption: 'restart', ignoreZeroBlocks: true, checkAtMostOnce: true,
+      start: 0, length: 64, type: 'verity', version: 1, dataDevice: v6, hashDevice: v7, dataBlockSizeBytes: 4096, hashBlockSizeBytes: 4096,
+      dataBlocks: 8, hashStartBlocks: 0, algorithm: 'sha256', rootDigest: new Uint8Array(root), salt: new Uint8Array(salt), onCorruption: 'restart', ignoreZeroBlocks: true, checkAtMostOnce: true,
     }]);
     const rfd = fs.openSync(`/dev/dm-${v.dev.minor}`, 'r');
     const got = Buffer.alloc(32768);

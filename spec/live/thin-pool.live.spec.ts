@@ -95,7 +95,7 @@ describeLive(`ThinPool: the snapshotter cycle [kernel ${kernelLabel}]`, () => {
         writeSynced(path.join(mnt, `marker-${i}`), `generation ${i} of ${head.id}`);
         writer = startWriter(mnt);
         // The snapshot must be taken while the writer writes: wait for its first line (under
-        // TCG spawning the shell alone can take longer than any fixed delay; a fixed 30 ms
+        // TCG spawning the shell alone can take longer than any fixed delay; a fixed short one
         // made the first snapshot miss 'log' once on 6.1). The freeze at suspend puts it on disk.
         for (let k = 0; k < 500 && !(fs.existsSync(path.join(mnt, 'log')) && fs.statSync(path.join(mnt, 'log')).size > 0); k++) await new Promise((r) => setTimeout(r, 20));
         expect(fs.statSync(path.join(mnt, 'log')).size).toBeGreaterThan(0);

@@ -28,116 +28,116 @@ export interface TableCase {
 }
 
 export const TABLE_CASES: readonly TableCase[] = [
-  { name: 'linear', input: { start: 0, length: 1000, type: 'linear', device: '/dev/loop0', offset: 8 }, params: '/dev/loop0 8', kernel: '7:0 8' },
-  { name: 'linear {major,minor}', input: { start: 0, length: 1000, type: 'linear', device: { major: 7, minor: 0 }, offset: 8n }, params: '7:0 8', kernel: '7:0 8' },
+  { name: 'linear', input: { start: 0, length: 1000, type: 'linear', device: '/dev/loop0', offsetSectors: 8 }, params: '/dev/loop0 8', kernel: '7:0 8' },
+  { name: 'linear {major,minor}', input: { start: 0, length: 1000, type: 'linear', device: { major: 7, minor: 0 }, offsetSectors: 8n }, params: '7:0 8', kernel: '7:0 8' },
   {
-    name: 'striped', input: { start: 0, length: 2048, type: 'striped', chunkSize: 8, stripes: [{ device: '/dev/loop0', offset: 0 }, { device: '/dev/loop1', offset: 16 }] },
+    name: 'striped', input: { start: 0, length: 2048, type: 'striped', chunkSizeSectors: 8, stripes: [{ device: '/dev/loop0', offsetSectors: 0 }, { device: '/dev/loop1', offsetSectors: 16 }] },
     params: '2 8 /dev/loop0 0 /dev/loop1 16', kernel: '2 8 7:0 0 7:1 16',
   },
   { name: 'zero', input: { start: 0, length: 100, type: 'zero' }, params: '', kernel: '' },
   { name: 'error', input: { start: 0, length: 100, type: 'error' }, params: '', kernel: '' },
   {
-    name: 'crypt', input: { start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key: KEY32, ivOffset: 0, device: '/dev/loop0', offset: 0 },
+    name: 'crypt', input: { start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key: KEY32, ivOffsetSectors: 0, device: '/dev/loop0', offsetSectors: 0 },
     params: `aes-xts-plain64 ${KEY32_HEX} 0 /dev/loop0 0`, kernel: `aes-xts-plain64 ${KEY32_HEX} 0 7:0 0`,
   },
   {
-    name: 'crypt options', input: { start: 0, length: 2048, type: 'crypt', cipher: 'aes-cbc-essiv:sha256', key: KEY32.slice(0, 16), ivOffset: 0, device: '/dev/loop0', offset: 0, submitFromCryptCpus: true, sameCpuCrypt: true },
+    name: 'crypt options', input: { start: 0, length: 2048, type: 'crypt', cipher: 'aes-cbc-essiv:sha256', key: KEY32.slice(0, 16), ivOffsetSectors: 0, device: '/dev/loop0', offsetSectors: 0, submitFromCryptCpus: true, sameCpuCrypt: true },
     params: `aes-cbc-essiv:sha256 ${KEY32_HEX.slice(0, 32)} 0 /dev/loop0 0 2 same_cpu_crypt submit_from_crypt_cpus`,
     kernel: `aes-cbc-essiv:sha256 ${KEY32_HEX.slice(0, 32)} 0 7:0 0 2 same_cpu_crypt submit_from_crypt_cpus`,
   },
   {
-    name: 'crypt capi workqueues', input: { start: 0, length: 2048, type: 'crypt', cipher: 'capi:xts(aes)-plain64', key: KEY32, ivOffset: 0, device: '/dev/loop0', offset: 0, noReadWorkqueue: true, noWriteWorkqueue: true, sectorSize: 512 },
+    name: 'crypt capi workqueues', input: { start: 0, length: 2048, type: 'crypt', cipher: 'capi:xts(aes)-plain64', key: KEY32, ivOffsetSectors: 0, device: '/dev/loop0', offsetSectors: 0, noReadWorkqueue: true, noWriteWorkqueue: true, sectorSizeBytes: 512 },
     params: `capi:xts(aes)-plain64 ${KEY32_HEX} 0 /dev/loop0 0 2 no_read_workqueue no_write_workqueue`,
     kernel: `capi:xts(aes)-plain64 ${KEY32_HEX} 0 7:0 0 2 no_read_workqueue no_write_workqueue`,
   },
   {
-    name: 'crypt keyring', input: { start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key: { keyring: { size: 64, type: 'logon', description: 'cryptsetup:x' } }, ivOffset: 0, device: '/dev/loop0', offset: 0, allowDiscards: true, sectorSize: 4096, ivLargeSectors: true },
+    name: 'crypt keyring', input: { start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key: { keyring: { sizeBytes: 64, type: 'logon', description: 'cryptsetup:x' } }, ivOffsetSectors: 0, device: '/dev/loop0', offsetSectors: 0, allowDiscards: true, sectorSizeBytes: 4096, ivLargeSectors: true },
     params: 'aes-xts-plain64 :64:logon:cryptsetup:x 0 /dev/loop0 0 3 allow_discards sector_size:4096 iv_large_sectors',
     kernel: 'aes-xts-plain64 :64:logon:cryptsetup:x 0 7:0 0 3 allow_discards sector_size:4096 iv_large_sectors',
   },
   {
-    name: 'thin-pool', input: { start: 0, length: 131072, type: 'thin-pool', metadataDevice: '/dev/loop3', dataDevice: '/dev/loop1', blockSize: 128, lowWaterMark: 0 },
+    name: 'thin-pool', input: { start: 0, length: 131072, type: 'thin-pool', metadataDevice: '/dev/loop3', dataDevice: '/dev/loop1', blockSizeSectors: 128, lowWaterMarkBlocks: 0 },
     params: '/dev/loop3 /dev/loop1 128 0 0', kernel: '7:3 7:1 128 0 0 ',
   },
   {
-    name: 'thin-pool features', input: { start: 0, length: 131072, type: 'thin-pool', metadataDevice: '/dev/loop3', dataDevice: '/dev/loop1', blockSize: 128, lowWaterMark: 10, noDiscardPassdown: true },
+    name: 'thin-pool features', input: { start: 0, length: 131072, type: 'thin-pool', metadataDevice: '/dev/loop3', dataDevice: '/dev/loop1', blockSizeSectors: 128, lowWaterMarkBlocks: 10, noDiscardPassdown: true },
     params: '/dev/loop3 /dev/loop1 128 10 1 no_discard_passdown', kernel: '7:3 7:1 128 10 1 no_discard_passdown ',
   },
   { name: 'thin', input: { start: 0, length: 20000, type: 'thin', poolDevice: { major: 254, minor: 0 }, deviceId: 0 }, params: '254:0 0', kernel: '254:0 0' },
   { name: 'thin external origin', input: { start: 0, length: 20000, type: 'thin', poolDevice: '254:0', deviceId: 1, externalOrigin: '/dev/loop2' }, params: '254:0 1 /dev/loop2', kernel: '254:0 1 7:2' },
   {
-    name: 'cache', input: { start: 0, length: 131072, type: 'cache', metadataDevice: '/dev/loop3', cacheDevice: '/dev/loop4', originDevice: '/dev/loop0', blockSize: 64, ioMode: 'writethrough', policy: 'smq' },
+    name: 'cache', input: { start: 0, length: 131072, type: 'cache', metadataDevice: '/dev/loop3', cacheDevice: '/dev/loop4', originDevice: '/dev/loop0', blockSizeSectors: 64, ioMode: 'writethrough', policy: 'smq' },
     params: '/dev/loop3 /dev/loop4 /dev/loop0 64 1 writethrough smq 0', kernel: '7:3 7:4 7:0 64 1 writethrough smq 0',
   },
   {
-    name: 'cache mq args', input: { start: 0, length: 131072, type: 'cache', metadataDevice: '/dev/loop3', cacheDevice: '/dev/loop4', originDevice: '/dev/loop0', blockSize: 64, ioMode: 'writeback', metadata2: true, policy: 'mq', policyArgs: { migration_threshold: 100 } },
+    name: 'cache mq args', input: { start: 0, length: 131072, type: 'cache', metadataDevice: '/dev/loop3', cacheDevice: '/dev/loop4', originDevice: '/dev/loop0', blockSizeSectors: 64, ioMode: 'writeback', metadata2: true, policy: 'mq', policyArgs: { migration_threshold: 100 } },
     params: '/dev/loop3 /dev/loop4 /dev/loop0 64 2 metadata2 writeback mq 2 migration_threshold 100', kernel: '7:3 7:4 7:0 64 2 metadata2 writeback mq 2 migration_threshold 100',
   },
   { name: 'snapshot-origin', input: { start: 0, length: 131072, type: 'snapshot-origin', origin: '/dev/loop0' }, params: '/dev/loop0', kernel: '7:0' },
   {
-    name: 'snapshot', input: { start: 0, length: 131072, type: 'snapshot', origin: '/dev/loop0', cow: '/dev/loop4', persistence: 'P', chunkSize: 8 },
+    name: 'snapshot', input: { start: 0, length: 131072, type: 'snapshot', origin: '/dev/loop0', cow: '/dev/loop4', persistence: 'P', chunkSizeSectors: 8 },
     params: '/dev/loop0 /dev/loop4 P 8', kernel: '7:0 7:4 P 8',
   },
   {
-    name: 'snapshot discard', input: { start: 0, length: 131072, type: 'snapshot', origin: '/dev/loop0', cow: '/dev/loop4', persistence: 'PO', chunkSize: 8, discardZeroesCow: true, discardPassdownOrigin: true },
+    name: 'snapshot discard', input: { start: 0, length: 131072, type: 'snapshot', origin: '/dev/loop0', cow: '/dev/loop4', persistence: 'PO', chunkSizeSectors: 8, discardZeroesCow: true, discardPassdownOrigin: true },
     params: '/dev/loop0 /dev/loop4 PO 8 2 discard_zeroes_cow discard_passdown_origin', kernel: '7:0 7:4 PO 8 2 discard_zeroes_cow discard_passdown_origin',
   },
   {
-    name: 'snapshot-merge', input: { start: 0, length: 131072, type: 'snapshot-merge', origin: '/dev/loop0', cow: '/dev/loop4', persistence: 'P', chunkSize: 8 },
+    name: 'snapshot-merge', input: { start: 0, length: 131072, type: 'snapshot-merge', origin: '/dev/loop0', cow: '/dev/loop4', persistence: 'P', chunkSizeSectors: 8 },
     params: '/dev/loop0 /dev/loop4 P 8', kernel: '7:0 7:4 P 8',
   },
   {
-    name: 'flakey corrupt', input: { start: 0, length: 2048, type: 'flakey', device: '/dev/loop0', offset: 0, upInterval: 0, downInterval: 5, corruptBioByte: { byte: 32, direction: 'r', value: 1, flags: 0 } },
+    name: 'flakey corrupt', input: { start: 0, length: 2048, type: 'flakey', device: '/dev/loop0', offsetSectors: 0, upSeconds: 0, downSeconds: 5, corruptBioByte: { byte: 32, direction: 'r', value: 1, flags: 0 } },
     params: '/dev/loop0 0 0 5 5 corrupt_bio_byte 32 r 1 0', kernel: '7:0 0 0 5 5 corrupt_bio_byte 32 r 1 0 ',
   },
   {
-    name: 'flakey random', input: { start: 0, length: 2048, type: 'flakey', device: '/dev/loop0', offset: 0, upInterval: 0, downInterval: 5, randomReadCorrupt: 100 },
+    name: 'flakey random', input: { start: 0, length: 2048, type: 'flakey', device: '/dev/loop0', offsetSectors: 0, upSeconds: 0, downSeconds: 5, randomReadCorrupt: 100 },
     params: '/dev/loop0 0 0 5 2 random_read_corrupt 100', kernel: '7:0 0 0 5 2 random_read_corrupt 100',
   },
-  { name: 'delay', input: { start: 0, length: 2048, type: 'delay', read: { device: '/dev/loop0', offset: 0, delayMs: 100 } }, params: '/dev/loop0 0 100', kernel: '7:0 0 100' },
+  { name: 'delay', input: { start: 0, length: 2048, type: 'delay', read: { device: '/dev/loop0', offsetSectors: 0, delayMs: 100 } }, params: '/dev/loop0 0 100', kernel: '7:0 0 100' },
   {
-    name: 'delay 3 classes', input: { start: 0, length: 2048, type: 'delay', read: { device: '/dev/loop0', offset: 0, delayMs: 100 }, write: { device: '/dev/loop1', offset: 0, delayMs: 200 }, flush: { device: '/dev/loop2', offset: 0, delayMs: 300 } },
+    name: 'delay 3 classes', input: { start: 0, length: 2048, type: 'delay', read: { device: '/dev/loop0', offsetSectors: 0, delayMs: 100 }, write: { device: '/dev/loop1', offsetSectors: 0, delayMs: 200 }, flush: { device: '/dev/loop2', offsetSectors: 0, delayMs: 300 } },
     params: '/dev/loop0 0 100 /dev/loop1 0 200 /dev/loop2 0 300', kernel: '7:0 0 100 7:1 0 200 7:2 0 300',
   },
   {
-    name: 'mirror core nosync', input: { start: 0, length: 131072, type: 'mirror', log: { type: 'core', regionSize: 1024, sync: 'nosync' }, mirrors: [{ device: '/dev/loop0', offset: 0 }, { device: '/dev/loop1', offset: 0 }] },
+    name: 'mirror core nosync', input: { start: 0, length: 131072, type: 'mirror', log: { type: 'core', regionSizeSectors: 1024, sync: 'nosync' }, mirrors: [{ device: '/dev/loop0', offsetSectors: 0 }, { device: '/dev/loop1', offsetSectors: 0 }] },
     params: 'core 2 1024 nosync 2 /dev/loop0 0 /dev/loop1 0', kernel: 'core 2 1024 nosync 2 7:0 0 7:1 0',
   },
   {
-    name: 'mirror disk log', input: { start: 0, length: 131072, type: 'mirror', log: { type: 'disk', device: '/dev/loop3', regionSize: 1024 }, mirrors: [{ device: '/dev/loop0', offset: 0 }, { device: '/dev/loop1', offset: 0 }], handleErrors: true, keepLog: true },
+    name: 'mirror disk log', input: { start: 0, length: 131072, type: 'mirror', log: { type: 'disk', device: '/dev/loop3', regionSizeSectors: 1024 }, mirrors: [{ device: '/dev/loop0', offsetSectors: 0 }, { device: '/dev/loop1', offsetSectors: 0 }], handleErrors: true, keepLog: true },
     params: 'disk 2 /dev/loop3 1024 2 /dev/loop0 0 /dev/loop1 0 2 handle_errors keep_log', kernel: 'disk 2 7:3 1024 2 7:0 0 7:1 0 2 handle_errors keep_log',
   },
   {
-    name: 'raid1', input: { start: 0, length: 131072, type: 'raid', raidType: 'raid1', chunkSize: 0, regionSize: 1024, devices: [{ meta: null, data: '/dev/loop0' }, { meta: null, data: '/dev/loop1' }] },
+    name: 'raid1', input: { start: 0, length: 131072, type: 'raid', raidType: 'raid1', chunkSizeSectors: 0, regionSizeSectors: 1024, devices: [{ meta: null, data: '/dev/loop0' }, { meta: null, data: '/dev/loop1' }] },
     params: 'raid1 3 0 region_size 1024 2 - /dev/loop0 - /dev/loop1', kernel: 'raid1 3 0 region_size 1024 2 - 7:0 - 7:1',
   },
   {
-    name: 'raid5_ls', input: { start: 0, length: 65536, type: 'raid', raidType: 'raid5_ls', chunkSize: 128, devices: [{ meta: '/dev/loop3', data: '/dev/loop0' }, { meta: '/dev/loop4', data: '/dev/loop1' }, { meta: '/dev/loop5', data: '/dev/loop2' }] },
+    name: 'raid5_ls', input: { start: 0, length: 65536, type: 'raid', raidType: 'raid5_ls', chunkSizeSectors: 128, devices: [{ meta: '/dev/loop3', data: '/dev/loop0' }, { meta: '/dev/loop4', data: '/dev/loop1' }, { meta: '/dev/loop5', data: '/dev/loop2' }] },
     params: 'raid5_ls 1 128 3 /dev/loop3 /dev/loop0 /dev/loop4 /dev/loop1 /dev/loop5 /dev/loop2', kernel: 'raid5_ls 1 128 3 7:3 7:0 7:4 7:1 7:5 7:2',
   },
   {
-    name: 'raid10', input: { start: 0, length: 65536, type: 'raid', raidType: 'raid10', chunkSize: 64, raid10Copies: 2, raid10Format: 'near', devices: [{ meta: null, data: '/dev/loop0' }, { meta: null, data: '/dev/loop1' }] },
+    name: 'raid10', input: { start: 0, length: 65536, type: 'raid', raidType: 'raid10', chunkSizeSectors: 64, raid10Copies: 2, raid10Format: 'near', devices: [{ meta: null, data: '/dev/loop0' }, { meta: null, data: '/dev/loop1' }] },
     params: 'raid10 5 64 raid10_copies 2 raid10_format near 2 - /dev/loop0 - /dev/loop1', kernel: 'raid10 5 64 raid10_copies 2 raid10_format near 2 - 7:0 - 7:1',
   },
   {
-    name: 'integrity', input: { start: 0, length: 8, type: 'integrity', device: '/dev/loop5', offset: 0, tagSize: 4, mode: 'J', journalSectors: 176, internalHash: { algorithm: 'crc32c' } },
+    name: 'integrity', input: { start: 0, length: 8, type: 'integrity', device: '/dev/loop5', offsetSectors: 0, tagSizeBytes: 4, mode: 'J', journalSectors: 176, internalHash: { algorithm: 'crc32c' } },
     params: '/dev/loop5 0 4 J 2 journal_sectors:176 internal_hash:crc32c',
     kernel: '7:5 0 4 J 6 journal_sectors:176 interleave_sectors:32768 buffer_sectors:128 journal_watermark:50 commit_time:10000 internal_hash:crc32c',
   },
   {
-    name: 'integrity hmac', input: { start: 0, length: 8, type: 'integrity', device: '/dev/loop5', offset: 0, tagSize: 32, mode: 'J', journalSectors: 88, internalHash: { algorithm: 'hmac(sha256)', key: KEY32.slice(0, 8) } },
+    name: 'integrity hmac', input: { start: 0, length: 8, type: 'integrity', device: '/dev/loop5', offsetSectors: 0, tagSizeBytes: 32, mode: 'J', journalSectors: 88, internalHash: { algorithm: 'hmac(sha256)', key: KEY32.slice(0, 8) } },
     params: '/dev/loop5 0 32 J 2 journal_sectors:88 internal_hash:hmac(sha256):0123456789abcdef',
     kernel: '7:5 0 32 J 6 journal_sectors:88 interleave_sectors:32768 buffer_sectors:128 journal_watermark:50 commit_time:10000 internal_hash:hmac(sha256):0123456789abcdef',
   },
   {
-    name: 'writecache', input: { start: 0, length: 131072, type: 'writecache', mode: 's', originDevice: '/dev/loop0', cacheDevice: '/dev/loop4', blockSize: 4096 },
+    name: 'writecache', input: { start: 0, length: 131072, type: 'writecache', mode: 's', originDevice: '/dev/loop0', cacheDevice: '/dev/loop4', blockSizeBytes: 4096 },
     params: 's /dev/loop0 /dev/loop4 4096 0', kernel: 's 7:0 7:4 4096 0',
   },
   {
-    name: 'writecache options', input: { start: 0, length: 131072, type: 'writecache', mode: 's', originDevice: '/dev/loop0', cacheDevice: '/dev/loop4', blockSize: 4096, highWatermark: 60, lowWatermark: 40, writebackJobs: 100 },
+    name: 'writecache options', input: { start: 0, length: 131072, type: 'writecache', mode: 's', originDevice: '/dev/loop0', cacheDevice: '/dev/loop4', blockSizeBytes: 4096, highWatermarkPercent: 60, lowWatermarkPercent: 40, writebackJobs: 100 },
     params: 's /dev/loop0 /dev/loop4 4096 6 high_watermark 60 low_watermark 40 writeback_jobs 100', kernel: 's 7:0 7:4 4096 6 high_watermark 60 low_watermark 40 writeback_jobs 100',
   },
-  { name: 'era', input: { start: 0, length: 131072, type: 'era', metadataDevice: '/dev/loop3', originDevice: '/dev/loop0', blockSize: 128 }, params: '/dev/loop3 /dev/loop0 128', kernel: '7:3 7:0 128' },
+  { name: 'era', input: { start: 0, length: 131072, type: 'era', metadataDevice: '/dev/loop3', originDevice: '/dev/loop0', blockSizeSectors: 128 }, params: '/dev/loop3 /dev/loop0 128', kernel: '7:3 7:0 128' },
   {
     name: 'multipath round-robin', input: { start: 0, length: 131072, type: 'multipath', groups: [{ selector: 'round-robin', paths: [{ device: '/dev/loop0', args: ['1000'] }, { device: '/dev/loop1', args: ['1000'] }] }] },
     params: '0 0 1 1 round-robin 0 2 1 /dev/loop0 1000 /dev/loop1 1000', kernel: '0 0 1 1 round-robin 0 2 1 7:0 1 7:1 1 ',
@@ -160,7 +160,7 @@ export const STATUS_CASES: readonly { readonly type: string; readonly line: stri
   { type: 'delay', line: '1 2', expect: { readsInFlight: 1, writesInFlight: 2, flushesInFlight: undefined } },
   {
     type: 'thin-pool', line: '0 215/2048 1/1024 33 rw discard_passdown queue_if_no_space - 512 ',
-    expect: { health: 'ok', transactionId: 0n, usedMetadataBlocks: 215n, totalMetadataBlocks: 2048n, usedDataBlocks: 1n, totalDataBlocks: 1024n, heldMetadataRoot: 33n, mode: 'rw', discard: 'discard_passdown', whenNoSpace: 'queue', needsCheck: false, metadataLowWatermark: 512n, extra: [] },
+    expect: { health: 'ok', transactionId: 0n, usedMetadataBlocks: 215n, totalMetadataBlocks: 2048n, usedDataBlocks: 1n, totalDataBlocks: 1024n, heldMetadataRoot: 33n, mode: 'rw', discard: 'discard_passdown', whenNoSpace: 'queue', needsCheck: false, metadataLowWatermarkBlocks: 512n, extra: [] },
   },
   {
     type: 'thin-pool', line: '5 214/2048 1024/1024 - out_of_data_space ignore_discard error_if_no_space needs_check 512 future',
@@ -173,7 +173,7 @@ export const STATUS_CASES: readonly { readonly type: string; readonly line: stri
   { type: 'thin', line: 'Fail', expect: { health: 'fail' } },
   {
     type: 'cache', line: '8 7/2048 64 0/256 0 0 0 0 0 0 0 1 writethrough 2 migration_threshold 4096 smq 0 rw - ',
-    expect: { health: 'ok', metadataBlockSize: 8, usedMetadataBlocks: 7n, totalMetadataBlocks: 2048n, cacheBlockSize: 64, usedCacheBlocks: 0n, totalCacheBlocks: 256n, features: ['writethrough'], coreArgs: { migration_threshold: '4096' }, policy: 'smq', policyArgs: {}, metadataMode: 'rw', needsCheck: false, extra: [] },
+    expect: { health: 'ok', metadataBlockSizeSectors: 8, usedMetadataBlocks: 7n, totalMetadataBlocks: 2048n, cacheBlockSizeSectors: 64, usedCacheBlocks: 0n, totalCacheBlocks: 256n, features: ['writethrough'], coreArgs: { migration_threshold: '4096' }, policy: 'smq', policyArgs: {}, metadataMode: 'rw', needsCheck: false, extra: [] },
   },
   {
     type: 'cache', line: '8 9/2048 64 0/256 1 2 3 4 5 6 7 2 metadata2 writeback 2 migration_threshold 100 mq 10 random_threshold 0 sequential_threshold 0 discard_promote_adjustment 0 read_promote_adjustment 0 write_promote_adjustment 0 rw - ',
@@ -186,15 +186,15 @@ export const STATUS_CASES: readonly { readonly type: string; readonly line: stri
   { type: 'snapshot-merge', line: 'Merge failed', expect: { state: 'merge_failed' } },
   { type: 'mirror', line: '2 7:0 7:1 128/128 1 AA 1 core', expect: { devices: ['7:0', '7:1'], syncedRegions: 128n, totalRegions: 128n, health: ['A', 'A'], logType: 'core', logArgs: [] } },
   { type: 'mirror', line: '2 7:0 7:1 43/128 1 AD 3 disk 7:3 A', expect: { health: ['A', 'D'], logType: 'disk', logArgs: ['7:3', 'A'] } },
-  { type: 'raid', line: 'raid1 2 AA 131072/131072 idle 0 0 -', expect: { raidType: 'raid1', health: ['A', 'A'], syncedSectors: 131072n, totalSectors: 131072n, syncAction: 'idle', mismatches: 0n, dataOffset: 0n, journal: '-' } },
-  { type: 'raid', line: 'raid1 2 Aa 99840/131072 check 0', expect: { health: ['A', 'a'], syncAction: 'check', dataOffset: undefined, journal: undefined } },
+  { type: 'raid', line: 'raid1 2 AA 131072/131072 idle 0 0 -', expect: { raidType: 'raid1', health: ['A', 'A'], syncedSectors: 131072n, totalSectors: 131072n, syncAction: 'idle', mismatches: 0n, dataOffsetSectors: 0n, journal: '-' } },
+  { type: 'raid', line: 'raid1 2 Aa 99840/131072 check 0', expect: { health: ['A', 'a'], syncAction: 'check', dataOffsetSectors: undefined, journal: undefined } },
   { type: 'integrity', line: '0 15944 -', expect: { mismatches: 0n, providedDataSectors: 15944n, recalculatePosition: null } },
   { type: 'integrity', line: '3 15944 800', expect: { mismatches: 3n, recalculatePosition: 800n } },
-  { type: 'writecache', line: '0 2040 2040 0 0 0 0 0 0 0 0 0 0 0', expect: { error: 0, blocks: 2040n, freeBlocks: 2040n, writebackBlocks: 0n, stats: expectStats() } },
+  { type: 'writecache', line: '0 2040 2040 0 0 0 0 0 0 0 0 0 0 0', expect: { error: 0, totalBlocks: 2040n, freeBlocks: 2040n, writebackBlocks: 0n, stats: expectStats() } },
   { type: 'writecache', line: '-5 2040 10 3', expect: { error: -5, stats: undefined } },
   { type: 'verity', line: 'V', expect: { corrupted: false, fecCorrected: undefined } },
   { type: 'verity', line: 'C -', expect: { corrupted: true, fecCorrected: null } },
-  { type: 'era', line: '8 12/2048 2 -', expect: { metadataBlockSize: 8, usedMetadataBlocks: 12n, totalMetadataBlocks: 2048n, currentEra: 2, heldMetadataRoot: null } },
+  { type: 'era', line: '8 12/2048 2 -', expect: { metadataBlockSizeSectors: 8, usedMetadataBlocks: 12n, totalMetadataBlocks: 2048n, currentEra: 2, heldMetadataRoot: null } },
   {
     type: 'multipath', line: '2 1 0 0 1 1 E 0 2 0 7:0 A 0 7:1 A 0 ',
     expect: { features: ['1', '0'], queueIo: true, pgInitCount: 0, nextGroup: 1, groups: [{ state: 'E', selectorStatus: [], paths: [{ device: '7:0', active: true, failCount: 0, selectorInfo: [] }, { device: '7:1', active: true, failCount: 0, selectorInfo: [] }] }] },

@@ -57,8 +57,8 @@ describe('typed tables through the client (simulator)', () => {
     } };
     await dm.create({ name: 'tt-crypt' });
     const table: TypedTarget[] = [
-      { start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key: KEY32, ivOffset: 0, device: '/dev/loop0', offset: 0 },
-      { start: 2048, length: 8, type: 'integrity', device: '/dev/loop1', offset: 0, tagSize: 32, mode: 'J', internalHash: { algorithm: 'hmac(sha256)', key: KEY32 } },
+      { start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key: KEY32, ivOffsetSectors: 0, device: '/dev/loop0', offsetSectors: 0 },
+      { start: 2048, length: 8, type: 'integrity', device: '/dev/loop1', offsetSectors: 0, tagSizeBytes: 32, mode: 'J', internalHash: { algorithm: 'hmac(sha256)', key: KEY32 } },
     ];
     await loadTypedTable(loader, 'tt-crypt', table);
     expect(seen[0]!.secure).toBe(true);
@@ -67,10 +67,10 @@ describe('typed tables through the client (simulator)', () => {
     await dm.resume('tt-crypt');
     // client.table() redacts as dmsetup does; the parser turns that into { redacted, size }
     const parsed = parseTable((await dm.table('tt-crypt')).targets);
-    expect(parsed[0]).toMatchObject({ key: { redacted: true, size: 32 } });
+    expect(parsed[0]).toMatchObject({ key: { redacted: true, sizeBytes: 32 } });
     const shown = parseTable((await dm.table('tt-crypt', { showKeys: true })).targets, { showKeys: true });
     expect(shown[0]).toMatchObject({ key: KEY32 });
-    await loadTypedTable(loader, 'tt-crypt', [{ start: 0, length: 8, type: 'linear', device: '/dev/loop0', offset: 0 }]);
+    await loadTypedTable(loader, 'tt-crypt', [{ start: 0, length: 8, type: 'linear', device: '/dev/loop0', offsetSectors: 0 }]);
     expect(seen[1]!.secure).toBe(false);
     await dm.removeDevice('tt-crypt');
   });
@@ -78,7 +78,7 @@ describe('typed tables through the client (simulator)', () => {
   test('a verity table is loaded read-only; a DevNo from info.dev is a device', async () => {
     const seen: { readOnly?: boolean }[] = [];
     const loader = { load: async (_d: unknown, _s: readonly TargetSpecInput[], o: { readOnly?: boolean } = {}) => { seen.push(o); return undefined as never; } };
-    const v: TypedTarget = { start: 0, length: 64, type: 'verity', version: 1, dataDevice: '/dev/loop6', hashDevice: '/dev/loop7', dataBlockSize: 4096, hashBlockSize: 4096, dataBlocks: 8, hashStartBlock: 0, algorithm: 'sha256', rootDigest: new Uint8Array(32), salt: new Uint8Array(0) };
+    const v: TypedTarget = { start: 0, length: 64, type: 'verity', version: 1, dataDevice: '/dev/loop6', hashDevice: '/dev/loop7', dataBlockSizeBytes: 4096, hashBlockSizeBytes: 4096, dataBlocks: 8, hashStartBlocks: 0, algorithm: 'sha256', rootDigest: new Uint8Array(32), salt: new Uint8Array(0) };
     await loadTypedTable(loader, 'x', [v]);
     await loadTypedTable(loader, 'x', [{ start: 0, length: 8, type: 'zero' }]);
     expect(seen.map((o) => o.readOnly)).toEqual([true, false]);
@@ -90,7 +90,7 @@ describe('typed tables through the client (simulator)', () => {
 
   test('a non-contiguous typed table is refused by the codec before the syscall, naming the line', async () => {
     await expect(createTypedDevice(dm, { name: 'tt-gap', table: [
-      { start: 0, length: 8, type: 'zero' }, { start: 16, length: 8, type: 'linear', device: '/dev/loop0', offset: 0 },
+      { start: 0, length: 8, type: 'zero' }, { start: 16, length: 8, type: 'linear', device: '/dev/loop0', offsetSectors: 0 },
     ] })).rejects.toMatchObject({ name: 'DmCodecError', code: 'INVALID_TABLE', message: expect.stringContaining('line 2') });
     expect((await dm.info('tt-gap')).exists).toBe(false);
   });

@@ -32,7 +32,7 @@ describe('builders', () => {
   });
 
   test('builders never escape: a backslash reaches the codec once, and the codec doubles it', () => {
-    const spec = buildTarget({ start: 0, length: 8, type: 'linear', device: '/dev/disk/by-id/a\\x20b', offset: 0 });
+    const spec = buildTarget({ start: 0, length: 8, type: 'linear', device: '/dev/disk/by-id/a\\x20b', offsetSectors: 0 });
     expect(spec.params).toBe('/dev/disk/by-id/a\\x20b 0');
     const prepared = prepareTable([spec]);
     expect(new TextDecoder().decode(prepared.specs[0]!.params)).toBe('/dev/disk/by-id/a\\\\x20b 0');
@@ -40,15 +40,15 @@ describe('builders', () => {
 
   test('invalid input → DmTargetError INVALID_INPUT naming target and field', () => {
     const bad: unknown[] = [
-      { start: 0, length: 8, type: 'linear', device: '/dev/x', offset: -1 },
-      { start: 0, length: 8, type: 'linear', device: 'two words', offset: 0 },
-      { start: 0, length: 8, type: 'linear', device: '/dev/x', offset: 0, typo: 1 },
-      { start: 0, length: 8, type: 'thin-pool', metadataDevice: 'a', dataDevice: 'b', blockSize: 100, lowWaterMark: 0 },
+      { start: 0, length: 8, type: 'linear', device: '/dev/x', offsetSectors: -1 },
+      { start: 0, length: 8, type: 'linear', device: 'two words', offsetSectors: 0 },
+      { start: 0, length: 8, type: 'linear', device: '/dev/x', offsetSectors: 0, typo: 1 },
+      { start: 0, length: 8, type: 'thin-pool', metadataDevice: 'a', dataDevice: 'b', blockSizeSectors: 100, lowWaterMarkBlocks: 0 },
       { start: 0, length: 8, type: 'thin', poolDevice: 'a', deviceId: 1 << 24 },
-      { start: 0, length: 8, type: 'flakey', device: 'a', offset: 0, upInterval: 1, downInterval: 1, dropWrites: true, errorWrites: true },
-      { start: 0, length: 8, type: 'mirror', log: { type: 'core', regionSize: 8 }, mirrors: [{ device: 'a', offset: 0 }], keepLog: true },
+      { start: 0, length: 8, type: 'flakey', device: 'a', offsetSectors: 0, upSeconds: 1, downSeconds: 1, dropWrites: true, errorWrites: true },
+      { start: 0, length: 8, type: 'mirror', log: { type: 'core', regionSizeSectors: 8 }, mirrors: [{ device: 'a', offsetSectors: 0 }], keepLog: true },
       { start: 0, length: 8, type: 'multipath', groups: [{ selector: 'round-robin', paths: [{ device: 'a', args: ['1'] }, { device: 'b' }] }] },
-      { start: 0, length: 8, type: 'crypt', cipher: 'aes', key: 'deadbeef', ivOffset: 0, device: 'a', offset: 0 },
+      { start: 0, length: 8, type: 'crypt', cipher: 'aes', key: 'deadbeef', ivOffsetSectors: 0, device: 'a', offsetSectors: 0 },
       { start: -1, length: 8, type: 'zero' },
     ];
     for (const b of bad) {
@@ -70,8 +70,8 @@ describe('builders', () => {
     expect(statsMessage.create('-', '/100')).toBe('@stats_create - /100');
     expect(statsMessage.print(0)).toBe('@stats_print 0');
     expect(parseStatsPrint('0+100 1 2 3 4 5 6 7 8 9 10 11\n100+100 0 0 0 0 0 0 0 0 0 0 0\n')).toEqual([
-      { start: 0n, length: 100n, counters: [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n, 11n] },
-      { start: 100n, length: 100n, counters: Array(11).fill(0n) },
+      { startSectors: 0n, lengthSectors: 100n, counters: [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n, 10n, 11n] },
+      { startSectors: 100n, lengthSectors: 100n, counters: Array(11).fill(0n) },
     ]);
   });
 });
@@ -90,19 +90,19 @@ describe('parsers and the round trip', () => {
   });
 
   test('normalise fills the kernel defaults and resolves devices', () => {
-    const n = normalise({ start: 0, length: 8, type: 'integrity', device: '/dev/loop5', offset: 0, tagSize: 4, mode: 'B', internalHash: { algorithm: 'crc32c' } }, { resolve: resolveLoop });
-    expect(n).toMatchObject({ device: '7:5', interleaveSectors: 32768, bufferSectors: 128, sectorsPerBit: 32768n, bitmapFlushInterval: 10000 });
-    expect(n).not.toHaveProperty('journalWatermark');
-    expect(normalise({ start: 0, length: 8, type: 'linear', device: '8:017', offset: 1 })).toEqual({ start: 0n, length: 8n, type: 'linear', device: '8:17', offset: 1n });
-    expect(() => normalise({ start: 0, length: 8, type: 'linear', device: '/nonexistent/dev', offset: 1 })).toThrow(expect.objectContaining({ code: 'UNRESOLVED_DEVICE' }));
+    const n = normalise({ start: 0, length: 8, type: 'integrity', device: '/dev/loop5', offsetSectors: 0, tagSizeBytes: 4, mode: 'B', internalHash: { algorithm: 'crc32c' } }, { resolve: resolveLoop });
+    expect(n).toMatchObject({ device: '7:5', interleaveSectors: 32768, bufferSectors: 128, sectorsPerBit: 32768n, bitmapFlushIntervalMs: 10000 });
+    expect(n).not.toHaveProperty('journalWatermarkPercent');
+    expect(normalise({ start: 0, length: 8, type: 'linear', device: '8:017', offsetSectors: 1 })).toEqual({ start: 0n, length: 8n, type: 'linear', device: '8:17', offsetSectors: 1n });
+    expect(() => normalise({ start: 0, length: 8, type: 'linear', device: '/nonexistent/dev', offsetSectors: 1 })).toThrow(expect.objectContaining({ code: 'UNRESOLVED_DEVICE' }));
     expect(normalise([{ start: 0, length: 8, type: 'zero' }, { start: 8, length: 8, type: 'error' }])).toHaveLength(2);
     // the default resolver stats the path: a character device is refused with a typed error
-    expect(() => normalise({ start: 0, length: 8, type: 'linear', device: '/dev/null', offset: 0 }))
+    expect(() => normalise({ start: 0, length: 8, type: 'linear', device: '/dev/null', offsetSectors: 0 }))
       .toThrow(expect.objectContaining({ name: 'DmTargetError', code: 'UNRESOLVED_DEVICE', target: 'linear', field: 'device' }));
   });
 
   test('flakey without features: error_reads error_writes from dm 4.48 (6.12 measured), nothing on 4.47 (6.1)', () => {
-    const bare: TypedTarget = { start: 0, length: 2048, type: 'flakey', device: '7:0', offset: 0, upInterval: 5, downInterval: 0 };
+    const bare: TypedTarget = { start: 0, length: 2048, type: 'flakey', device: '7:0', offsetSectors: 0, upSeconds: 5, downSeconds: 0 };
     const k612 = { start: 0n, length: 2048n, type: 'flakey', params: '7:0 0 5 0 2 error_reads error_writes' };
     const k61 = { start: 0n, length: 2048n, type: 'flakey', params: '7:0 0 5 0 0 ' };
     expect(parseTarget(k612)).toEqual(normalise(bare, { kernel: [4, 48, 0] }));
@@ -144,9 +144,9 @@ describe('parsers and the round trip', () => {
 
   test('bad table lines → DmTargetParseError with code, target and field', () => {
     const cases: [string, string, string, string][] = [
-      ['linear', '7:0', 'MISSING_FIELD', 'offset'],
+      ['linear', '7:0', 'MISSING_FIELD', 'offsetSectors'],
       ['linear', '/dev/sda 0', 'BAD_DEVICE', 'device'],
-      ['linear', '7:0 x', 'BAD_NUMBER', 'offset'],
+      ['linear', '7:0 x', 'BAD_NUMBER', 'offsetSectors'],
       ['linear', '7:0 0 extra', 'TRAILING_FIELDS', 'params'],
       ['thin-pool', '7:3 7:1 128 0 1 bogus', 'BAD_VALUE', 'features'],
       ['striped', '3 8 7:0 0', 'MISSING_FIELD', 'stripes[1].device'],
@@ -182,7 +182,7 @@ describe('status parsers', () => {
 });
 
 describe('keys', () => {
-  const cryptLine: TypedTarget = { start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key: KEY32, ivOffset: 0, device: '7:0', offset: 0 };
+  const cryptLine: TypedTarget = { start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key: KEY32, ivOffsetSectors: 0, device: '7:0', offsetSectors: 0 };
 
   test('a crypt builder writes the key into params bytes, never into a string', () => {
     const spec = buildTarget(cryptLine);
@@ -190,16 +190,16 @@ describe('keys', () => {
     expect(text(spec.params)).toBe(`aes-xts-plain64 ${KEY32_HEX} 0 7:0 0`);
     expect(tableNeedsSecure([cryptLine])).toBe(true);
     expect(tableNeedsSecure([spec])).toBe(true);
-    expect(tableNeedsSecure([{ start: 0, length: 8, type: 'linear', device: '7:0', offset: 0 }])).toBe(false);
+    expect(tableNeedsSecure([{ start: 0, length: 8, type: 'linear', device: '7:0', offsetSectors: 0 }])).toBe(false);
     // keyring keys and empty keys are not secret material
-    const keyring: TypedTarget = { ...cryptLine, key: { keyring: { size: 64, type: 'logon', description: 'x' } } };
+    const keyring: TypedTarget = { ...cryptLine, key: { keyring: { sizeBytes: 64, type: 'logon', description: 'x' } } };
     expect(typeof buildTarget(keyring).params).toBe('string');
     expect(tableNeedsSecure([keyring])).toBe(false);
     expect(buildTarget({ ...cryptLine, cipher: 'cipher_null-ecb', key: new Uint8Array(0) }).params).toBe('cipher_null-ecb - 0 7:0 0');
   });
 
   test('integrity HMAC keys are bytes too', () => {
-    const line: TypedTarget = { start: 0, length: 8, type: 'integrity', device: '7:5', offset: 0, tagSize: 32, mode: 'J', internalHash: { algorithm: 'hmac(sha256)', key: KEY32 } };
+    const line: TypedTarget = { start: 0, length: 8, type: 'integrity', device: '7:5', offsetSectors: 0, tagSizeBytes: 32, mode: 'J', internalHash: { algorithm: 'hmac(sha256)', key: KEY32 } };
     expect(buildTarget(line).params).toBeInstanceOf(Uint8Array);
     expect(tableNeedsSecure([line])).toBe(true);
   });
@@ -213,13 +213,13 @@ describe('keys', () => {
 
   test('parsed keys are redacted unless showKeys', () => {
     const line = { start: 0n, length: 2048n, type: 'crypt', params: `aes-xts-plain64 ${KEY32_HEX} 0 7:0 0` };
-    expect(parseTarget(line)).toMatchObject({ key: { redacted: true, size: 32 } });
+    expect(parseTarget(line)).toMatchObject({ key: { redacted: true, sizeBytes: 32 } });
     expect(JSON.stringify(parseTarget(line), (_k, v) => (typeof v === 'bigint' ? String(v) : v))).not.toContain('0123456789abcdef');
     expect((parseTarget(line, { showKeys: true }) as { key: Uint8Array }).key).toEqual(KEY32);
-    expect(normalise(cryptLine)).toMatchObject({ key: { redacted: true, size: 32 } });
+    expect(normalise(cryptLine)).toMatchObject({ key: { redacted: true, sizeBytes: 32 } });
     expect((normalise(cryptLine, { showKeys: true }) as { key: Uint8Array }).key).toEqual(KEY32);
     const ig = { start: 0n, length: 8n, type: 'integrity', params: `7:5 0 32 J 1 internal_hash:hmac(sha256):${KEY32_HEX}` };
-    expect(parseTarget(ig)).toMatchObject({ internalHash: { algorithm: 'hmac(sha256)', key: { redacted: true, size: 32 } } });
+    expect(parseTarget(ig)).toMatchObject({ internalHash: { algorithm: 'hmac(sha256)', key: { redacted: true, sizeBytes: 32 } } });
   });
 
   test('errors never quote key material', () => {

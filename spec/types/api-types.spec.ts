@@ -1,5 +1,5 @@
 /**
- * Types that fit (issue 14): compile-time checks that `npx tsc --noEmit` enforces (a change
+ * Types that fit: compile-time checks that `npx tsc --noEmit` enforces (a change
  * that breaks one fails the type check), with the runtime behaviour they describe.
  * `expectType<Equal<A, B>>()` fails to compile unless A and B are the same type.
  */
@@ -19,7 +19,7 @@ type Param<M extends keyof DeviceMapper, I extends number> = DeviceMapper[M] ext
 describe('types that fit', () => {
   test('key params take any Uint8Array: a Node Buffer too', () => {
     const key = Buffer.from('0123456789abcdef0123456789abcdef', 'hex');
-    const t: TypedTarget = { start: 0, length: 8, type: 'crypt', cipher: 'aes-xts-plain64', key, ivOffset: 0, device: '7:0', offset: 0 };
+    const t: TypedTarget = { start: 0, length: 8, type: 'crypt', cipher: 'aes-xts-plain64', key, ivOffsetSectors: 0, device: '7:0', offsetSectors: 0 };
     const spec = buildTarget(t);
     expect(spec.params).toBeInstanceOf(Uint8Array);
     expect(Buffer.from(spec.params as Uint8Array).toString()).toContain('0123456789abcdef0123456789abcdef');

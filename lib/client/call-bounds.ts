@@ -24,15 +24,21 @@ export function callOptionsArg(o: CallOptions | undefined, field = 'options'): v
  * `o.signal` aborts (at once if it already has, before `run` is called) and with
  * DmOperationError TIMEOUT after `o.timeoutMs`, both with the caller's frames. The call
  * goes on in the kernel; `onLate` receives its result if it lands after the caller gave up.
- * Without either option it is `run()` as it is (V8's async stack traces keep the caller).
  */
 export async function boundedCall<T>(what: string, o: CallOptions | undefined, run: () => Promise<T>, onLate?: (value: T) => unknown): Promise<T> {
   const signal = o?.signal;
   const timeoutMs = o?.timeoutMs;
-  if (signal === undefined && timeoutMs === undefined) return run();
-  // Made here, while the caller's frames are on the stack: the timer and the abort listener are not.
+  // Taken here, while the caller's frames are on the stack: the timer, the abort listener and
+  // the reply's completion are not (and a deep runner stack can push them past the limit).
   const site = new Error();
   Error.captureStackTrace(site, boundedCall);
+  if (signal === undefined && timeoutMs === undefined) {
+    try {
+      return await run();
+    } catch (e) {
+      throw withCallerStack(e, site);
+    }
+  }
   if (signal?.aborted) throw withCallerStack(new DmAbortError(signal.reason), site);
   let gaveUp = false;
   let timer: NodeJS.Timeout | undefined;

@@ -42,4 +42,4 @@ export {
 } from './udev/cookies.js';
 export type { CookieHost, CookieEntry, SemEntry, SemOps, UdevFlagName } from './udev/cookies.js';
 export type { UdevCallOptions } from './udev/cookie-call.js';
-export type { RenameOptions } from './client/client.js';
+export type { RenameOptions, CallOptions, BatchOptions, RemoveAllOptions, SyncOptions } from './client/client.js';

@@ -179,7 +179,7 @@ export function renameToArg(v: unknown, argument = 'to'): { newName: KernelStrin
 /** `createDevice`'s options: a name and a table, as `create` and `load` take them. */
 export function createDeviceArg(v: unknown, argument = 'options'): void {
   const o = optionsArg(v, argument, {
-    name: 'kernelString', uuid: 'kernelString', table: 'any', readOnly: 'boolean', secure: 'boolean', minor: 'uint', signal: 'signal', rollback: 'object',
+    name: 'kernelString', uuid: 'kernelString', table: 'any', readOnly: 'boolean', secure: 'boolean', minor: 'uint', signal: 'signal', timeoutMs: 'any', rollback: 'object',
     udev: 'any', udevFlags: 'any', udevCookie: 'any', udevTimeoutMs: 'uint',
   }, ['name', 'table']);
   targetsArg(o.table, `${argument}.table`);
@@ -190,5 +190,5 @@ export function removeDeviceArg(device: unknown, options: unknown): void {
   deviceArg(device);
   // `retries`, `delayMs` (retry.ts) and `expect` (identity.ts) are checked where they are used.
   // The udev options (udev, udevFlags, udevCookie) are checked by udev-sync.ts's udevOptionsArg.
-  optionsArg(options, 'options', { deferred: 'boolean', retries: 'any', delayMs: 'any', signal: 'signal', expect: 'object', udev: 'any', udevFlags: 'any', udevCookie: 'any', udevTimeoutMs: 'uint' });
+  optionsArg(options, 'options', { deferred: 'boolean', retries: 'any', delayMs: 'any', signal: 'signal', timeoutMs: 'any', expect: 'object', udev: 'any', udevFlags: 'any', udevCookie: 'any', udevTimeoutMs: 'uint' });
 }

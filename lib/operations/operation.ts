@@ -6,9 +6,11 @@
  * - **one stop signal** (`op.signal`): the caller's `signal`, the operation's `timeoutMs`
  *   and the client's close() combined; `op.checkpoint()` between steps turns it into the
  *   right error (DmAbortError, DmOperationError TIMEOUT, DmClosedError);
- * - **bounded steps** (`op.step`): a kernel call raced against the stop signal; the call
- *   itself cannot be cancelled (it runs in the kernel), so a step that finishes after the
- *   operation gave up hands its result to `onLate`, which undoes it;
+ * - **bounded steps** (`op.step`): a kernel call raced against the caller's signal and the
+ *   timeout; the call itself cannot be cancelled (it runs in the kernel), so a step that
+ *   finishes after the operation gave up hands its result to `onLate`, which undoes it. The
+ *   client's close() does not cut a step short (close() stops an operation at its next
+ *   checkpoint, after the step under way, so its undo sees what the step did);
  * - **an undo journal** (`op.undo`): actions run last-in first-out when the body fails,
  *   after close() too (through `op.kernel`, the calls the client still lets through for
  *   rollback), never cut short by the stop signal that made the body fail; an undo that
@@ -153,12 +155,14 @@ export async function runOperation<T>(
     stopReason = reason;
     controller.abort(reason);
   };
-  const onCaller = () => stop(new DmAbortError(o.signal?.reason));
+  // What ends a step's wait: the caller's signal and the timeout, not close() (see the header).
+  const waitStop = new AbortController();
+  const onCaller = () => { stop(new DmAbortError(o.signal?.reason)); waitStop.abort(); };
   const onClose = () => stop(new DmClosedError('the device-mapper client'));
   o.signal?.addEventListener('abort', onCaller, { once: true });
   host.closing.addEventListener('abort', onClose, { once: true });
   if (host.closing.aborted) onClose();
-  const timer = timeout && o.timeoutMs !== undefined ? setTimeout(() => stop(timeout), o.timeoutMs) : undefined;
+  const timer = timeout && o.timeoutMs !== undefined ? setTimeout(() => { stop(timeout); waitStop.abort(); }, o.timeoutMs) : undefined;
   const journal: { label: string; action: () => Promise<unknown> }[] = [];
   const op: Operation = {
     name,
@@ -175,8 +179,8 @@ export async function runOperation<T>(
       let detach: (() => void) | undefined;
       const stopped = new Promise<never>((_, reject) => {
         const onStop = () => { gaveUp = true; reject(stopReason ?? new DmOperationError('TIMEOUT', `${name}: ${label} was stopped`)); };
-        controller.signal.addEventListener('abort', onStop, { once: true });
-        detach = () => controller.signal.removeEventListener('abort', onStop);
+        waitStop.signal.addEventListener('abort', onStop, { once: true });
+        detach = () => waitStop.signal.removeEventListener('abort', onStop);
       });
       call.then((v) => { if (gaveUp) void Promise.resolve().then(() => stepOptions?.onLate?.(v)).catch(() => {}); }, () => {});
       try {

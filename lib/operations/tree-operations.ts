@@ -29,16 +29,22 @@ import type { DeviceMapper } from '../client/client.js';
 import { clientArg, DeviceTree, isNode, type TreeDeviceRef, type TreeNode } from './device-tree.js';
 import { DmArgumentError, DmError, DmIdentityError } from '../errors.js';
 import { addressOf, checkReply } from './identity.js';
-import { retryPolicy, throwIfAborted } from './retry.js';
+import { retryPolicy } from './retry.js';
 import { bounded, checkTimeout } from './bounded-steps.js';
 import { DmOperationError } from './operation-errors.js';
+import { operationOptions, runOperation, type Operation, type OperationProgress } from './operation.js';
+import { operationHost } from '../client/internal-keys.js';
 
 /** Options every tree operation takes. */
 export interface TreeOperationOptions {
   /** Work on this snapshot instead of reading a new one (its devices are checked at every step all the same). */
   readonly tree?: DeviceTree;
-  /** Honoured before every step (a step under way finishes; the error paths still run). */
-  readonly signal?: AbortSignal;
+  /** Stops the operation at its next step and ends the wait for the one under way (it finishes in the kernel); what the operation did is undone as its error paths say. */
+  readonly signal?: AbortSignal | undefined;
+  /** The whole operation's bound in ms (1…3600000): past it, it stops as with `signal`, with DmOperationError TIMEOUT. */
+  readonly timeoutMs?: number | undefined;
+  /** Called as devices are dealt with (`done` of `total` devices of the subtree). Must not throw; a throw is ignored. */
+  readonly onProgress?: ((progress: OperationProgress) => void) | undefined;
 }
 
 export interface SuspendTreeOptions extends TreeOperationOptions {
@@ -47,7 +53,7 @@ export interface SuspendTreeOptions extends TreeOperationOptions {
   /** Do not freeze filesystems (DM_SKIP_LOCKFS_FLAG), on every device. */
   readonly skipLockfs?: boolean;
   /** Bound on each suspend/resume ioctl in ms (default 30000): a suspend that hangs fails the operation, which resumes what it suspended (and the late one once it returns). */
-  readonly timeoutMs?: number;
+  readonly stepTimeoutMs?: number;
 }
 
 /** Options of {@link resumeTree}: as {@link suspendTree}'s. */
@@ -69,7 +75,7 @@ export interface RemoveTreeOptions extends TreeOperationOptions {
    * that has not returned by then fails the operation with DmOperationError TIMEOUT (the
    * kernel call itself cannot be taken back: it finishes, or not, on its own).
    */
-  readonly timeoutMs?: number;
+  readonly stepTimeoutMs?: number;
 }
 
 /** Why removeTree left a device. */
@@ -219,10 +225,15 @@ function devicesArg(v: unknown): readonly TreeDeviceRef[] {
 export async function removeTree(dm: DeviceMapper, devices: readonly TreeDeviceRef[], options: RemoveTreeOptions = {}): Promise<RemoveTreeResult> {
   clientArg(dm);
   const refs = devicesArg(devices);
-  optionsArg(options, 'options', { tree: 'any', signal: 'signal', deferred: 'boolean', retries: 'uint', delayMs: 'uint', timeoutMs: 'uint' });
+  optionsArg(options, 'options', { ...OPERATION_KINDS, deferred: 'boolean', retries: 'uint', delayMs: 'uint', stepTimeoutMs: 'uint' });
   treeArg(options.tree);
-  const policy = retryPolicy(options);
-  const timeoutMs = checkTimeout(options.timeoutMs, DEFAULT_TIMEOUT_MS);
+  const bounds = operationOptions(options);
+  const policy = retryPolicy({ retries: options.retries, delayMs: options.delayMs });
+  const timeoutMs = checkTimeout(options.stepTimeoutMs, DEFAULT_TIMEOUT_MS);
+  return runOperation(dm[operationHost](), 'removeTree', bounds, (op) => removeTreeBody(op, dm, refs, options, policy, timeoutMs));
+}
+
+async function removeTreeBody(op: Operation, dm: DeviceMapper, refs: readonly TreeDeviceRef[], options: RemoveTreeOptions, policy: ReturnType<typeof retryPolicy>, timeoutMs: number): Promise<RemoveTreeResult> {
   const tree = await snapshot(dm, options);
   const named = new Set(refs.map((d, i) => tree.node(d, `devices[${i}]`)));
   const set = new Set(tree.subtree([...named]).filter((n) => n.kind === 'dm'));
@@ -248,29 +259,30 @@ export async function removeTree(dm: DeviceMapper, devices: readonly TreeDeviceR
   };
 
   const remove = async (n: TreeNode, asDeferred: boolean): Promise<'removed' | 'deferred' | 'busy' | 'gone'> => {
-    // Stops the EBUSY retries of a removal the bound gave up on, and follows the caller's signal.
+    // Stops the EBUSY retries of a removal the bound gave up on, and follows the operation's stop.
     const step = new AbortController();
-    const follow = () => step.abort(policy.signal?.reason);
-    policy.signal?.addEventListener('abort', follow, { once: true });
+    const follow = () => step.abort(op.signal.reason);
+    op.signal.addEventListener('abort', follow, { once: true });
     try {
-      const r = await bounded(dm.removeDevice(addressOf(n.identity!), {
+      const r = await op.step(`remove ${n.name}`, () => bounded(dm.removeDevice(addressOf(n.identity!), {
         expect: n.identity!, retries: policy.attempts, delayMs: policy.delayMs, signal: step.signal, deferred: asDeferred || undefined,
-      }), timeoutMs, `removing ${n.name} (${n.key})`);
+      }), timeoutMs, `removing ${n.name} (${n.key})`));
       return r.deferred ? 'deferred' : 'removed';
     } catch (e) {
       if (isErrno(e, ERRNO.EBUSY)) return 'busy';
       if (isErrno(e, ERRNO.ENXIO)) return 'gone';
       step.abort();
+      if (op.signal.aborted) op.checkpoint(); // stopped: the stop's own error
       throw e;
     } finally {
-      policy.signal?.removeEventListener('abort', follow);
+      op.signal.removeEventListener('abort', follow);
     }
   };
 
   const visit = async (level: readonly TreeNode[]): Promise<void> => {
     for (const n of level) {
       if (!set.has(n) || handled(n)) continue;
-      throwIfAborted(policy.signal);
+      op.checkpoint();
       // A user in the subtree not dealt with yet: this device's turn comes when that user goes.
       if (n.parents.some((p) => set.has(p) && !handled(p))) continue;
       const holders = n.parents.filter((p) => !set.has(p) || kept.has(p));
@@ -305,6 +317,7 @@ export async function removeTree(dm: DeviceMapper, devices: readonly TreeDeviceR
       if (outcome === 'busy') { keep(n, named.has(n) ? 'busy' : 'open', heldBy); continue; }
       if (outcome === 'gone') result.gone.push(n);
       else if (outcome === 'deferred') { deferred.add(n); result.deferred.push(n); } else { removed.add(n); result.removed.push(n); }
+      op.progress(`${outcome} ${n.name}`, removed.size + deferred.size + kept.size + result.gone.length, set.size);
       await visit(n.children);
     }
   };
@@ -322,33 +335,47 @@ export async function removeTree(dm: DeviceMapper, devices: readonly TreeDeviceR
 
 interface StepOptions { readonly noflush?: boolean; readonly skipLockfs?: boolean; readonly timeoutMs: number }
 
-async function suspendOne(dm: DeviceMapper, n: TreeNode, o: StepOptions): Promise<void> {
+/** The address of the device a reply names: by uuid where it has one (never by a minor another device may take). */
+const replyAddress = (r: DeviceInfo) => (r.uuid ? { uuid: r.uuidBytes ?? r.uuid } : { dev: { major: r.dev.major, minor: r.dev.minor } });
+
+async function suspendOne(op: Operation, dm: DeviceMapper, n: TreeNode, o: StepOptions): Promise<void> {
   const id = n.identity!;
   const at = addressOf(id);
   const flags = { noflush: o.noflush, skipLockfs: o.skipLockfs };
-  // A suspend that returns after the bound is resumed at once: the operation has given up on it.
-  const r = await bounded(dm.suspend(at, flags), o.timeoutMs, `suspending ${n.name} (${n.key})`, () => { void dm.resume(at).catch(() => {}); });
+  // A suspend that returns after the operation or the bound gave up is resumed at once, by the device its reply names.
+  const late = (r: DeviceInfo) => { void op.kernel.resume(replyAddress(r)).catch(() => {}); };
+  const r = await op.step(`suspend ${n.name}`, () => bounded(dm.suspend(at, flags), o.timeoutMs, `suspending ${n.name} (${n.key})`, late), { onLate: late });
   try {
-    checkReply('suspend', id, r, true);
+    op.check('suspend', id, r);
   } catch (e) {
     // We suspended a device that is not the snapshot's: give it back as it was, then stop.
-    await dm.resume({ dev: { major: r.dev.major, minor: r.dev.minor } }).catch(() => {});
+    await op.kernel.resume(replyAddress(r)).catch(() => {});
     throw e;
   }
 }
 
-async function resumeOne(dm: DeviceMapper, n: TreeNode, o: StepOptions): Promise<void> {
+async function resumeOne(op: Operation | undefined, dm: DeviceMapper, n: TreeNode, o: StepOptions): Promise<void> {
   const id = n.identity!;
-  const r = await bounded(dm.resume(addressOf(id), { noflush: o.noflush, skipLockfs: o.skipLockfs }), o.timeoutMs, `resuming ${n.name} (${n.key})`);
+  const at = addressOf(id);
+  const flags = { noflush: o.noflush, skipLockfs: o.skipLockfs };
+  const call = () => bounded(dm.resume(at, flags), o.timeoutMs, `resuming ${n.name} (${n.key})`);
+  const r = op ? await op.step(`resume ${n.name}`, call) : await call();
+  checkReply('resume', id, r, true);
+}
+
+/** An undo's resume: through the calls that still work after close(), bounded, by uuid where there is one, checked. */
+async function resumeForUndo(op: Operation, n: TreeNode, o: StepOptions): Promise<void> {
+  const id = n.identity!;
+  const r = await bounded(op.kernel.resume(addressOf(id), { noflush: o.noflush, skipLockfs: o.skipLockfs }), o.timeoutMs, `resuming ${n.name} (${n.key})`);
   checkReply('resume', id, r, true);
 }
 
 /** Resumes `nodes` (given top-down) bottom-up, going on past failures; returns the errors. */
-async function undoSuspend(dm: DeviceMapper, nodes: readonly TreeNode[], o: StepOptions): Promise<unknown[]> {
+async function undoSuspend(op: Operation, nodes: readonly TreeNode[], o: StepOptions): Promise<unknown[]> {
   const errors: unknown[] = [];
   for (const n of [...nodes].reverse()) {
     try {
-      await resumeOne(dm, n, o);
+      await resumeForUndo(op, n, o);
     } catch (e) {
       if (!isErrno(e, ERRNO.ENXIO)) errors.push(e);
     }
@@ -357,10 +384,17 @@ async function undoSuspend(dm: DeviceMapper, nodes: readonly TreeNode[], o: Step
 }
 
 function stepOptions(options: SuspendTreeOptions): StepOptions {
-  optionsArg(options, 'options', { tree: 'any', signal: 'signal', noflush: 'boolean', skipLockfs: 'boolean', timeoutMs: 'uint' });
+  optionsArg(options, 'options', { ...OPERATION_KINDS, noflush: 'boolean', skipLockfs: 'boolean', stepTimeoutMs: 'uint' });
   treeArg(options.tree);
-  return { noflush: options.noflush, skipLockfs: options.skipLockfs, timeoutMs: checkTimeout(options.timeoutMs, DEFAULT_TIMEOUT_MS) };
+  operationOptions(options);
+  return { noflush: options.noflush, skipLockfs: options.skipLockfs, timeoutMs: checkTimeout(options.stepTimeoutMs, DEFAULT_TIMEOUT_MS) };
 }
+
+/** The option kinds every tree operation takes (values checked by operationOptions). */
+const OPERATION_KINDS = { tree: 'any', signal: 'signal', timeoutMs: 'any', onProgress: 'function' } as const;
+
+/** What an operation's caller gets of its options: the stop and progress ones. */
+const bounds = (o: TreeOperationOptions) => ({ signal: o.signal, timeoutMs: o.timeoutMs, onProgress: o.onProgress });
 
 /**
  * Suspends `devices` and everything below them, top-down: a device only once every user of it
@@ -373,7 +407,8 @@ export async function suspendTree(dm: DeviceMapper, devices: readonly TreeDevice
   clientArg(dm);
   const refs = devicesArg(devices);
   const o = stepOptions(options);
-  const signal = retryPolicy({ signal: options.signal }).signal;
+  const cleanup: unknown[] = [];
+  return runOperation(dm[operationHost](), 'suspendTree', bounds(options), async (op) => {
   const tree = await snapshot(dm, options);
   const order = tree.subtree(refs).filter((n) => n.kind === 'dm');
   const set = new Set(order);
@@ -381,7 +416,8 @@ export async function suspendTree(dm: DeviceMapper, devices: readonly TreeDevice
   const down = new Set<TreeNode>(); // suspended now, by us or before
   try {
     for (const n of order) {
-      throwIfAborted(signal);
+      op.checkpoint();
+      op.progress(`suspend ${n.name}`, down.size + result.skipped.length + result.gone.length, order.length);
       const live: TreeNode[] = [];
       for (const p of n.parents) {
         if (set.has(p)) { if (!down.has(p) && !result.gone.includes(p)) live.push(p); continue; }
@@ -393,14 +429,29 @@ export async function suspendTree(dm: DeviceMapper, devices: readonly TreeDevice
       const info = await current(dm, n);
       if (!info) { result.gone.push(n); continue; }
       if (info.flags.suspended) { down.add(n); result.alreadySuspended.push(n); continue; }
-      await suspendOne(dm, n, o);
+      await suspendOne(op, dm, n, o);
+      // Undone bottom-up (the journal runs last-in first-out) if the operation fails or is stopped, after close() too.
+      op.undo(`resume ${n.name}`, async () => {
+        try {
+          await resumeForUndo(op, n, o);
+        } catch (e) {
+          if (isErrno(e, ERRNO.ENXIO)) return;
+          cleanup.push(e);
+          throw e;
+        }
+      });
       down.add(n);
       result.suspended.push(n);
     }
   } catch (e) {
-    throw withProgress(e, result, await undoSuspend(dm, result.suspended, o));
+    throw withProgress(e, result, []);
   }
   return result;
+  }).catch((e: unknown) => {
+    // Every resume the undo could not make, not only the first (the journal's cleanupError).
+    if (cleanup.length && e !== null && typeof e === 'object') Object.assign(e, { cleanupErrors: cleanup });
+    throw e;
+  });
 }
 
 /**
@@ -412,23 +463,25 @@ export async function resumeTree(dm: DeviceMapper, devices: readonly TreeDeviceR
   clientArg(dm);
   const refs = devicesArg(devices);
   const o = stepOptions(options);
-  const signal = retryPolicy({ signal: options.signal }).signal;
+  return runOperation(dm[operationHost](), 'resumeTree', bounds(options), async (op) => {
   const tree = await snapshot(dm, options);
   const result = { resumed: [] as TreeNode[], gone: [] as TreeNode[] };
   try {
-    for (const n of tree.bottomUp(refs)) {
-      if (n.kind !== 'dm') continue;
-      throwIfAborted(signal);
+    const order = tree.bottomUp(refs).filter((n) => n.kind === 'dm');
+    for (const [i, n] of order.entries()) {
+      op.checkpoint();
+      op.progress(`resume ${n.name}`, i, order.length);
       const info = await current(dm, n);
       if (!info) { result.gone.push(n); continue; }
       if (!info.flags.suspended) continue;
-      await resumeOne(dm, n, o);
+      await resumeOne(op, dm, n, o);
       result.resumed.push(n);
     }
   } catch (e) {
     throw withProgress(e, result, []);
   }
   return result;
+  });
 }
 
 // ------------------------------------------------------------------------------ reload ---
@@ -455,7 +508,13 @@ export async function reloadTree(dm: DeviceMapper, reloads: readonly TreeReload[
     checked.push({ device, table: targetsArg(r.table, `reloads[${i}].table`), readOnly: r.readOnly as boolean | undefined, secure: r.secure as boolean | undefined });
   }
   const o = stepOptions(options);
-  const signal = retryPolicy({ signal: options.signal }).signal;
+  return runOperation(dm[operationHost](), 'reloadTree', bounds(options), (op) => reloadTreeBody(op, dm, checked, o, options));
+}
+
+async function reloadTreeBody(
+  op: Operation, dm: DeviceMapper, checked: readonly { device: TreeDeviceRef; table: TargetSpecInput[]; readOnly?: boolean; secure?: boolean }[],
+  o: StepOptions, options: SuspendTreeOptions,
+): Promise<ReloadTreeResult> {
   const tree = await snapshot(dm, options);
   const changes = new Map<TreeNode, { table: TargetSpecInput[]; readOnly?: boolean; secure?: boolean }>();
   checked.forEach((r, i) => {
@@ -474,7 +533,7 @@ export async function reloadTree(dm: DeviceMapper, reloads: readonly TreeReload[
     const errors: unknown[] = [];
     for (const n of staged.splice(0)) {
       try {
-        checkReply('clear', n.identity!, await dm.clear(addressOf(n.identity!)), true);
+        checkReply('clear', n.identity!, await op.kernel.clear(addressOf(n.identity!)), true);
       } catch (e) {
         if (!isErrno(e, ERRNO.ENXIO)) errors.push(e);
       }
@@ -485,20 +544,24 @@ export async function reloadTree(dm: DeviceMapper, reloads: readonly TreeReload[
   // 1. Load, bottom-up.
   try {
     for (const n of loadOrder) {
-      throwIfAborted(signal);
+      op.checkpoint();
+      op.progress(`load ${n.name}`, result.loaded.length, loadOrder.length);
       const c = changes.get(n)!;
       const id = n.identity!;
       const at = addressOf(id);
       const before = await dm.table(at);
       checkReply('status', id, before.device, false);
-      const loaded = await dm.load(at, c.table, { readOnly: c.readOnly, secure: c.secure });
+      // A load that lands after the operation gave up is cleared then: a staged table would go live at the next resume, anyone's.
+      const loaded = await op.step(`load ${n.name}`, () => dm.load(at, c.table, { readOnly: c.readOnly, secure: c.secure }), {
+        onLate: (late) => { void op.kernel.clear(late.uuid ? { uuid: late.uuidBytes ?? late.uuid } : at).catch(() => {}); },
+      });
       staged.push(n);
       checkReply('load', id, loaded, true);
       result.loaded.push(n);
       if (n.parents.length > 0 && tableSize(c.table) > tableSize(before.targets)) {
         // dm_tree_preload_children: a grown device with users is resumed now (they cannot see
         // past its old end yet), so that the tables above it can be loaded with the new size.
-        await resumeOne(dm, n, o);
+        await resumeOne(op, dm, n, o);
         staged.splice(staged.indexOf(n), 1);
         result.resumedEarly.push(n);
       }
@@ -510,33 +573,37 @@ export async function reloadTree(dm: DeviceMapper, reloads: readonly TreeReload[
   // 2. Suspend the changed devices and their users, top-down.
   try {
     for (const n of up) {
-      throwIfAborted(signal);
+      op.checkpoint();
+      op.progress(`suspend ${n.name}`, result.suspended.length, up.length);
       const info = await current(dm, n);
       if (!info) throw new DmOperationError('NOT_FOUND', `${n.name} (${n.key}) was removed during the reload`, { errno: ERRNO.ENXIO });
       if (info.flags.suspended) continue; // suspended by someone else: left so (a staged table of it still goes live below)
-      await suspendOne(dm, n, o);
+      await suspendOne(op, dm, n, o);
       result.suspended.push(n);
     }
   } catch (e) {
     const cleanup = await clearStaged();
-    cleanup.push(...await undoSuspend(dm, result.suspended, o));
+    cleanup.push(...await undoSuspend(op, result.suspended, o));
     throw withProgress(e, result, cleanup);
   }
 
-  // 3. Resume, bottom-up: the new tables go live. Every device is resumed even if one fails.
+  // 3. Resume, bottom-up: the new tables go live. Every device is resumed even if one fails,
+  // and even once the operation was stopped (through the calls that work after close()):
+  // nothing this operation suspended stays suspended.
   const errors: unknown[] = [];
   for (const n of [...up].reverse()) {
     if (!result.suspended.includes(n) && !staged.includes(n)) continue;
+    op.progress(`resume ${n.name}`, result.resumed.length, up.length);
     try {
-      await resumeOne(dm, n, o);
+      await resumeForUndo(op, n, o);
       result.resumed.push(n);
     } catch (e) {
       errors.push(e);
       // A resume that failed (a target's preresume refused the new table) leaves the device
       // suspended: drop what is staged and resume its old table, so nothing stays suspended.
       try {
-        await dm.clear(addressOf(n.identity!)).catch(() => {});
-        await resumeOne(dm, n, o);
+        await op.kernel.clear(addressOf(n.identity!)).catch(() => {});
+        await resumeForUndo(op, n, o);
       } catch (again) {
         errors.push(again);
       }

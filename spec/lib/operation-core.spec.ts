@@ -230,3 +230,23 @@ describe("the client's operation host", () => {
     check.close();
   });
 });
+
+describe('close() and steps', () => {
+  test('close() during a step lets the step finish, then stops at the next checkpoint with DmClosedError; the undo sees what the step did', async () => {
+    const host = fakeHost();
+    const undone: string[] = [];
+    let finish!: (v: string) => void;
+    const p = runOperation(host, 'op', {}, async (op) => {
+      const made = await op.step('make', () => new Promise<string>((r) => { finish = r; }));
+      op.undo('unmake', async () => { undone.push(made); });
+      op.checkpoint();
+      return 'not reached';
+    });
+    await sleep(1);
+    host.close();
+    await sleep(5);
+    finish('thing');
+    await expect(p).rejects.toBeInstanceOf(DmClosedError);
+    expect(undone).toEqual(['thing']);
+  });
+});

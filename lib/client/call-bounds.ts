@@ -1,0 +1,64 @@
+/**
+ * `signal` and `timeoutMs` of a single command method (docs/conventions.md, "Cancellation,
+ * time and progress"): both end the caller's wait; the ioctl itself cannot be taken back and
+ * runs to completion in the kernel, and a method that can undo a call that lands after the
+ * caller gave up (a create, a load, a suspend) passes `onLate` to do it. Multi-step
+ * operations use the operation core (lib/operations/operation.ts) instead.
+ */
+import { DmAbortError } from '../errors.js';
+import { operationOptions, withCallerStack } from '../operations/operation.js';
+import { DmOperationError } from '../operations/operation-errors.js';
+import type { CallOptions } from './command-types.js';
+
+/** The option kinds of CallOptions for optionsArg (ranges are checked by {@link callOptionsArg}). */
+export const CALL_OPTION_KINDS = { signal: 'signal', timeoutMs: 'any' } as const;
+
+/** Checks `signal` and `timeoutMs` before any syscall: DmOperationError INVALID_INPUT. */
+export function callOptionsArg(o: CallOptions | undefined, field = 'options'): void {
+  if (o === undefined) return;
+  operationOptions({ signal: o.signal, timeoutMs: o.timeoutMs }, field);
+}
+
+/**
+ * Runs one kernel call for a caller who may stop waiting: rejects with DmAbortError when
+ * `o.signal` aborts (at once if it already has, before `run` is called) and with
+ * DmOperationError TIMEOUT after `o.timeoutMs`, both with the caller's frames. The call
+ * goes on in the kernel; `onLate` receives its result if it lands after the caller gave up.
+ */
+export async function boundedCall<T>(what: string, o: CallOptions | undefined, run: () => Promise<T>, onLate?: (value: T) => unknown): Promise<T> {
+  const signal = o?.signal;
+  const timeoutMs = o?.timeoutMs;
+  // Taken here, while the caller's frames are on the stack: the timer, the abort listener and
+  // the reply's completion are not (and a deep runner stack can push them past the limit).
+  const site = new Error();
+  Error.captureStackTrace(site, boundedCall);
+  if (signal === undefined && timeoutMs === undefined) {
+    try {
+      return await run();
+    } catch (e) {
+      throw withCallerStack(e, site);
+    }
+  }
+  if (signal?.aborted) throw withCallerStack(new DmAbortError(signal.reason), site);
+  let gaveUp = false;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    const stop = (e: Error) => { gaveUp = true; reject(withCallerStack(e, site)); };
+    if (timeoutMs !== undefined) timer = setTimeout(() => stop(new DmOperationError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`)), timeoutMs);
+    if (signal) {
+      onAbort = () => stop(new DmAbortError(signal.reason));
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
+  const call = run();
+  call.then((v) => { if (gaveUp && onLate) void Promise.resolve().then(() => onLate(v)).catch(() => {}); }, () => {});
+  try {
+    return await Promise.race([call, stopped]);
+  } catch (e) {
+    throw withCallerStack(e, site);
+  } finally {
+    if (timer) clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+}

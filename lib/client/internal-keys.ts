@@ -1,0 +1,47 @@
+/**
+ * Package-internal keys of DeviceMapper (not exported from the package root), in a module of
+ * their own so that the operations (lib/operations/) and the client can both import them
+ * without a load-order cycle; and what `DeviceMapper[clientParts]()` lends an operation.
+ */
+import type { DeviceId, DeviceInfo, TargetSpecInput } from '../../codec/index.js';
+import type { UdevContext } from '../udev/cookie-call.js';
+import type { IoctlRunner } from './runner.js';
+
+/**
+ * The key of `DeviceMapper[operationScope]`, for the multi-step helpers built on the client
+ * (ThinPool, FaultyDevice) to get createDevice's guarantee under close().
+ */
+export const operationScope: unique symbol = Symbol('devicemapper.operationScope');
+
+/**
+ * The key of `DeviceMapper[operationHost]()`, what the operation core
+ * (lib/operations/operation.ts) borrows from the client: the in-flight count close() waits
+ * for, the closing signal, and the calls an undo may still make after close().
+ */
+export const operationHost: unique symbol = Symbol('devicemapper.operationHost');
+
+/**
+ * The key of `DeviceMapper[clientParts]()`: what the client's own operations
+ * (lib/operations/create-device.ts, remove-device.ts, rename-device.ts) use below the
+ * command methods — the runner (for call contexts: after-close rollback, wiping) and the
+ * udev context.
+ */
+export const clientParts: unique symbol = Symbol('devicemapper.clientParts');
+
+/** What {@link clientParts} lends. */
+export interface ClientParts {
+  /** The client's ioctl runner. */
+  readonly runner: IoctlRunner;
+  /** The udev context of one call whose wait `signal` may end (joined with close()). */
+  udev(signal: AbortSignal | undefined): UdevContext;
+  /** `secure` as asked, or set for key-carrying tables on kernels that have the flag. */
+  secureFor(targets: readonly TargetSpecInput[], secure: boolean | undefined): boolean;
+}
+
+/** The undo calls an {@link operationScope} body gets: they still run after close(). */
+export interface ScopeUndo {
+  /** DM_DEV_SUSPEND without the suspend flag (resume), no udev wait. */
+  resume(device: DeviceId, options?: { readonly noflush?: boolean; readonly skipLockfs?: boolean }): Promise<DeviceInfo>;
+  /** DM_TABLE_CLEAR. */
+  clear(device: DeviceId): Promise<DeviceInfo>;
+}

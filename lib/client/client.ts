@@ -8,6 +8,7 @@ import {
   type CommandName, type CommandTable, type RawNames, type TargetVersion, type Version,
 } from '../../codec/index.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
+import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
 import type { Backend, ControlTransport, KernelLog } from '../kernel/backend.js';
 import { DmAbortError, DmArgumentError, DmError, DmIdentityError } from '../errors.js';
 import { attachCleanupError } from '../operations/cleanup-error.js';
@@ -325,11 +326,11 @@ function manyArg(devices: readonly (DeviceId | string)[]): DeviceId[] {
 }
 
 /**
- * Calls in flight at once in a batch: enough to keep the engine's ring full (64 slots) and
- * the next window encoded, few enough that a 10,000-device batch does not hold 10,000
- * request buffers at once.
+ * Calls in flight at once in a batch: as many as the engine has slots (ffi/engine.ts,
+ * CALLS_IN_FLIGHT), so the ring stays full, and no more, so that a 10,000-device batch does
+ * not hold 10,000 request buffers at once.
  */
-const BATCH_WINDOW = 128;
+const BATCH_WINDOW = CALLS_IN_FLIGHT;
 
 async function settleAll<I, T>(items: readonly I[], run: (item: I) => Promise<T>): Promise<Settled<T>[]> {
   const out: Settled<T>[] = new Array(items.length);
@@ -465,7 +466,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#transport = transport;
     this.#backend = backend;
     this.#kmsg = backend.openKernelLog?.();
-    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking, backend.requestFill);
+    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking);
     this.#poller = new SharedPoller(backend);
     this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
   }

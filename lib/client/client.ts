@@ -17,7 +17,7 @@ import { addressOf, checkReply, identityOf, removeOurs, renamedIdentity, renamed
 import { retryOnBusy, retryPolicy, throwIfAborted, type RetryPolicy } from '../operations/retry.js';
 import { SharedPoller } from '../events/event-poller.js';
 import { WakeSnapshots } from '../events/wake-snapshot.js';
-import { DM_UEVENT_GENERATED_FLAG, describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from '../../codec/index.js';
+import { commandSpec, DM_UEVENT_GENERATED_FLAG, describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from '../../codec/index.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from '../events/device-events.js';
 import { realBackend } from '../kernel/kernel-backend.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
@@ -26,7 +26,10 @@ import { UdevCookies } from '../udev/cookies.js';
 
 export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, KernelString, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version };
 
-/** Minimum kernel versions of optional features (docs/kernel-facts.md, "Feature versions"). */
+/**
+ * Minimum kernel versions of optional features (docs/kernel-facts.md, "Feature versions").
+ * A whole command's is its row's in the command table, read from there.
+ */
 export const FEATURES = {
   /** DM_NOFLUSH_FLAG on suspend and status. */
   noflush: [4, 12, 0],
@@ -39,9 +42,9 @@ export const FEATURES = {
   /** DM_DEFERRED_REMOVE: removal at last close. */
   deferredRemove: [4, 27, 0],
   /** DM_DEV_ARM_POLL: poll()-based events. */
-  armPoll: [4, 37, 0],
+  armPoll: commandSpec('armPoll').minVersion,
   /** DM_GET_TARGET_VERSION: one target's version. */
-  getTargetVersion: [4, 41, 0],
+  getTargetVersion: commandSpec('getTargetVersion').minVersion,
   /** DM_LIST_DEVICES with uuids and event numbers, and prefix filters. */
   listFilters: [4, 45, 0],
   /** DM_IMA_MEASUREMENT_FLAG on status. */

@@ -1,7 +1,8 @@
 /**
  * The one private ioctl loop (devicemapper-rs `dm.rs` style): it owns buffers, versions
  * and errors, so each command method is a few lines. Per call:
- *   1. gate the command on the kernel version already learnt (typed "unsupported" error);
+ *   1. gate the command on the kernel version already learnt: a kernel known to be older than
+ *      the command-table row's minVersion gets no ioctl (typed "unsupported" error);
  *   2. encode (validation errors are thrown here, before any syscall);
  *   3. ioctl — sync, or on koffi's async path for bounded-but-slow commands;
  *   4. non-zero return → DmError with the request's header (the kernel writes back only its
@@ -148,7 +149,7 @@ export class IoctlRunner {
   }
 
   runSync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = NO_CONTEXT): CommandReplies[C] {
-    this.#gate(ctx);
+    this.#gate(command, ctx);
     const mark = this.#log?.mark() ?? 0;
     const used: Uint8Array[] = [];
     try {
@@ -168,7 +169,7 @@ export class IoctlRunner {
     // `blocking` clients (CLI tools, scripts) skip the thread-pool hop: bench:live measured it
     // at 1–2 ms per call under TCG, more than create/resume/info cost in the kernel.
     if (this.blocking) return this.runSync(command, params, ctx);
-    this.#gate(ctx);
+    this.#gate(command, ctx);
     const mark = this.#log?.mark() ?? 0;
     const used: Uint8Array[] = [];
     const pooled = ctx.batch === true && !ctx.wipe;
@@ -209,8 +210,18 @@ export class IoctlRunner {
     }
   }
 
-  #gate(ctx: CallContext): void {
+  /**
+   * Refuses a call before its ioctl: after close(), and when the kernel is known to be older
+   * than the command's row in the command table says it needs (the only list of minimum
+   * versions). Before the first reply the version is unknown and the kernel decides.
+   */
+  #gate(command: CommandName, ctx: CallContext): void {
     if (this.closed && !ctx.afterClose) throw new DmClosedError('the device-mapper client');
+    const k = this.kernel;
+    if (k) {
+      const spec = commandSpec(command);
+      if (compareVersions(k, spec.minVersion) < 0) throw new DmUnsupportedError(spec.kernelName, spec.minVersion, k);
+    }
   }
 
   #bump(command: CommandName): void {

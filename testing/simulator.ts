@@ -12,12 +12,13 @@
  * simulated and the difference noted in a comment.
  */
 import {
-  createCodec, decodeDev, encodeDev, commandByNumber, commandSpec, dmIoctl, dmNameList, dmNameListTrailer, dmTargetDeps,
-  dmTargetMsg, dmTargetSpec, dmTargetVersions, DM_DATA_START, DM_IOCTL, DM_MAX_TYPE_NAME, DM_NAME_LEN, DM_UUID_LEN, DM_ACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG,
+  createCodec, decodeDev, encodeDev, commandByNumber, commandSpec, dmIoctl, dmNameList, dmTargetDeps,
+  dmTargetMsg, dmTargetSpec, dmTargetVersions, DM_DATA_START, DM_IOCTL, DM_NAME_LEN, DM_UUID_LEN, DM_ACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG,
   DM_DEFERRED_REMOVE, DM_IMA_MEASUREMENT_FLAG, DM_INACTIVE_PRESENT_FLAG, DM_MAX_DATA_SIZE, DM_MIN_DATA_SIZE,
   DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID, DM_NAME_LIST_FLAG_HAS_UUID, DM_PERSISTENT_DEV_FLAG, DM_QUERY_INACTIVE_TABLE_FLAG,
   DM_READONLY_FLAG, DM_SECURE_DATA_FLAG, DM_STATUS_TABLE_FLAG, DM_SUSPEND_FLAG, DM_UEVENT_GENERATED_FLAG, DM_UUID_FLAG,
-  type CommandName, type Version,
+  nameRecordSize, targetVersionRecordSize, writeCString, writeNameList, writeStatusChain, writeTargetDeps, writeTargetVersions,
+  type CommandName, type NameRecord, type Version,
 } from '../codec/index.js';
 import { ERRNO, mapOpenError } from '../ffi/errors.js';
 import type { Backend, IoctlResult } from '../lib/index.js';
@@ -169,10 +170,8 @@ const H = dmIoctl.offsetOf;
 const OUT = DM_DATA_START;
 const SPEC = dmTargetSpec.size;
 const NL = dmNameList.offsetOf;
-const NT = dmNameListTrailer.offsetOf;
 const DEPS = dmTargetDeps.offsetOf;
 const MSG = dmTargetMsg.offsetOf;
-const TV = dmTargetVersions.offsetOf;
 
 /** The kernel's view of one ioctl in progress: its private copy of the buffer. */
 class Call {
@@ -250,8 +249,6 @@ function startsWith(key: string, prefix: string): boolean {
   const p = keyBytes(prefix);
   return p.length <= k.length && p.every((c, i) => k[i] === c);
 }
-
-const align8 = (n: number) => (n + 7) & ~7;
 
 /** The path a simulated open names in its errors (the real node's). */
 const SIM_CONTROL_PATH = '/dev/mapper/control';
@@ -765,38 +762,16 @@ export class SimulatedKernel {
   /** retrieve_status(): specs with `next` from data_start; partial fill on overflow. */
   #retrieveStatus(table: SimTable, k: Call, size: number): void {
     const len = this.#resultBuffer(k, size);
-    const base = OUT;
-    let out = 0;
-    let used = 0;
     const asTable = (k.flags & DM_STATUS_TABLE_FLAG) !== 0;
     const ima = (k.flags & DM_IMA_MEASUREMENT_FLAG) !== 0;
-    for (const line of table.lines) {
-      if (len - out <= SPEC) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
-      const specOff = base + out;
-      const lastTypeByte = specOff + dmTargetSpec.offsetOf.target_type + DM_MAX_TYPE_NAME - 1;
-      const byte15 = k.buf[lastTypeByte]!;
-      this.#codec.records.spec.encode(k.view, k.buf, specOff, {
-        sector_start: line.start, length: line.length, status: 0, next: 0, target_type: line.type.slice(0, 15),
-      });
-      // strncpy(spec->target_type, name, 15) never writes byte 15: it keeps the caller's byte.
-      if (this.#targetTypeCopy === 'strncpy') k.buf[lastTypeByte] = byte15;
-      out += SPEC;
-      const remaining = len - out;
-      const text = enc.encode(asTable ? line.target.table : ima ? '' : line.target.status());
-      // The target writes at most remaining-1 bytes and a NUL (snprintf-like DMEMIT).
-      const n = Math.min(text.length, remaining - 1);
-      k.buf.set(text.subarray(0, n), base + out);
-      k.buf[base + out + n] = 0;
-      const l = n + 1;
-      if (l === remaining) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
-      out += l;
-      used = base + out;
-      out = align8(base + out) - base;
-      // The aligned position past the buffer is full too: `next` is then left unwritten (measured).
-      if (out > len) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
-      k.view.setUint32(specOff + dmTargetSpec.offsetOf.next, out, this.#le);
-    }
-    if (used) k.dataSize = used;
+    // Each target's text is made only when its spec fits, as the kernel calls it.
+    const lines = table.lines.map((line) => ({
+      start: line.start, length: line.length, type: line.type,
+      get text() { return enc.encode(asTable ? line.target.table : ima ? '' : line.target.status()); },
+    }));
+    const { end, full } = writeStatusChain(this.#codec.records, k.view, k.buf, OUT, len, lines, this.#targetTypeCopy);
+    if (full) k.flags |= DM_BUFFER_FULL_FLAG;
+    if (end) k.dataSize = end;
     k.targetCount = table.lines.length;
   }
 
@@ -839,47 +814,23 @@ export class SimulatedKernel {
         startsWith(d.name, namePrefix) && (uuidPrefix === '' || startsWith(d.uuid ?? '', uuidPrefix)));
       if (filters) devs = devs.sort((a, b) => Buffer.compare(keyBytes(a.name), keyBytes(b.name))); // rb-tree walk (bytes)
       else devs = hashOrder(devs);
-      const sizes = devs.map((d) => {
-        const nameLen = keyBytes(d.name).length;
-        if (!trailer) return dmNameList.size + nameLen + 1 + 7; // the old over-estimate
-        return align8(NL.name + nameLen + 1) + dmNameListTrailer.size + (withUuid && d.uuid ? align8(keyBytes(d.uuid).length + 1) : 0);
-      });
-      const needed = sizes.reduce((a, b) => a + b, 0);
+      const records: NameRecord[] = devs.map((d) => ({
+        dev: encodeDev(this.major, d.minor),
+        name: keyBytes(d.name),
+        // 4.37–4.44 write the event_nr only: the flags word keeps whatever the caller's
+        // buffer held (measured on 5.10, dm 4.43; docs/kernel-facts.md).
+        trailer: trailer ? {
+          eventNr: d.eventNr,
+          flags: !filters ? undefined : !withUuid ? 0 : d.uuid ? DM_NAME_LIST_FLAG_HAS_UUID : DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID,
+          uuid: withUuid && d.uuid ? keyBytes(d.uuid) : undefined,
+        } : undefined,
+      }));
+      // Before 4.37 the kernel checks an over-estimate: sizeof(struct dm_name_list) + name + NUL + 7.
+      const needed = records.reduce((n, r) => n + (trailer ? nameRecordSize(r) : dmNameList.size + r.name.length + 1 + 7), 0);
       const len = this.#resultBuffer(k, size);
       if (len < needed || len < NL.next) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
       k.dataSize = OUT + needed;
-      k.view.setBigUint64(OUT + NL.dev, 0n, this.#le); // "Flags no data"
-      let off = OUT;
-      let prev = -1;
-      for (const d of devs) {
-        if (prev >= 0) k.view.setUint32(prev + NL.next, off - prev, this.#le);
-        const name = keyBytes(d.name);
-        k.view.setBigUint64(off + NL.dev, encodeDev(this.major, d.minor), this.#le);
-        k.view.setUint32(off + NL.next, 0, this.#le);
-        k.buf.set(name, off + NL.name);
-        k.buf[off + NL.name + name.length] = 0;
-        prev = off;
-        if (!trailer) { off = align8(off + dmNameList.size + name.length + 1); continue; }
-        const t = align8(off + NL.name + name.length + 1);
-        let flags = 0;
-        let next = t + dmNameListTrailer.size;
-        if (withUuid) {
-          if (d.uuid) {
-            flags = DM_NAME_LIST_FLAG_HAS_UUID;
-            const u = keyBytes(d.uuid);
-            k.buf.set(u, next);
-            k.buf[next + u.length] = 0;
-            next = align8(next + u.length + 1);
-          } else {
-            flags = DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID;
-          }
-        }
-        k.view.setUint32(t + NT.event_nr, d.eventNr, this.#le);
-        // 4.37–4.44 write the event_nr only: the next 4 bytes keep whatever the caller's
-        // buffer held (measured on 5.10, dm 4.43; docs/kernel-facts.md).
-        if (filters) k.view.setUint32(t + NT.flags, flags, this.#le);
-        off = next;
-      }
+      writeNameList(this.#codec.records, k.view, k.buf, OUT, records);
       return 0;
     },
 
@@ -1018,10 +969,7 @@ export class SimulatedKernel {
       const needed = DEPS.dev + 8 * devs.length;
       const len = this.#resultBuffer(k, size);
       if (len < needed) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
-      k.view.setUint32(OUT + DEPS.count, devs.length, this.#le);
-      k.view.setUint32(OUT + DEPS.padding, 0, this.#le);
-      devs.forEach((b, i) => k.view.setBigUint64(OUT + DEPS.dev + 8 * i, encodeDev(b.major, b.minor), this.#le));
-      k.dataSize = OUT + needed;
+      k.dataSize = writeTargetDeps(this.#codec.records, k.view, k.buf, OUT, devs.map((b) => encodeDev(b.major, b.minor)));
       return 0;
     },
 
@@ -1069,11 +1017,7 @@ export class SimulatedKernel {
         const maxlen = this.#resultBuffer(k, size);
         const bytes = enc.encode(output);
         if (maxlen === 0 || bytes.length + 1 >= maxlen) k.flags |= DM_BUFFER_FULL_FLAG;
-        else {
-          k.buf.set(bytes, OUT);
-          k.buf[OUT + bytes.length] = 0;
-          k.dataSize = OUT + bytes.length + 1;
-        }
+        else k.dataSize = writeCString(k.buf, OUT, bytes);
       }
       return 0;
     },
@@ -1130,20 +1074,10 @@ export class SimulatedKernel {
     if (len < needed) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
     // Up to 4.48 data_size is the over-estimate; 4.50 reports the records' aligned end
     // (measured: listVersions 430 vs 408 bytes for the same four targets; 4.49 unmeasured).
-    const exact = types.reduce((n, t) => n + align8(TV.name + enc.encode(t.name).length + 1), 0);
+    const list = types.map((t) => ({ name: enc.encode(t.name), version: t.version as Version }));
+    const exact = list.reduce((n, r) => n + targetVersionRecordSize(r), 0);
     k.dataSize = OUT + (this.version[1] >= 50 ? exact : needed);
-    let off = OUT;
-    let prev = -1;
-    for (const t of types) {
-      if (prev >= 0) k.view.setUint32(prev + TV.next, off - prev, this.#le);
-      const name = enc.encode(t.name);
-      k.view.setUint32(off + TV.next, 0, this.#le);
-      t.version.forEach((v, i) => k.view.setUint32(off + TV.version + 4 * i, v, this.#le));
-      k.buf.set(name, off + TV.name);
-      k.buf[off + TV.name + name.length] = 0;
-      prev = off;
-      off = align8(off + TV.name + name.length + 1);
-    }
+    writeTargetVersions(this.#codec.records, k.view, k.buf, OUT, list);
     return 0;
   }
 }

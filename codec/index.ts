@@ -18,7 +18,6 @@ export {
   nameRecordSize, targetVersionRecordSize, writeCString, writeNameList, writeStatusChain, writeTargetDeps, writeTargetVersions,
   type NameRecord, type StatusChain, type StatusRecord, type TargetVersionRecord,
 } from './reply-chains.js';
-export type { RecordCodecs } from './payload.js';
 export { escapeParams, prepareTable, wipePreparedTable, type PreparedTable } from './payload.js';
 export { carriesKeys, describeParams, describeTableLine, KEY_CARRYING_TARGETS, maskParamBytes, redactTableParams, scrubLogLines, tableCarriesKeys } from './secrets.js';
 export { checkName, checkUuid, checkTargetType } from './validate.js';

@@ -22,7 +22,9 @@ import os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { codec, requestCode, type CommandName } from '../codec/index.js';
-import { engineOf, openControl } from '../ffi/index.js';
+import { openControl, type AsyncPath, type IoctlEngine } from '../ffi/index.js';
+import { realBackend } from '../lib/kernel/kernel-backend.js';
+import type { Backend } from '../lib/index.js';
 import { attachLoop, detachLoop, DeviceMapper } from '../lib/index.js';
 import { IoctlRunner } from '../lib/client/runner.js';
 
@@ -117,6 +119,12 @@ function print(title: string, body: string, notes: string[] = []): void {
 }
 
 // ---------------------------------------------------------- 1. per-call cost ---
+
+/** The process's ioctl engine, once a transport opened here routed a call to it (`onEngine`). */
+let processEngine: IoctlEngine | undefined;
+const onEngine = (e: IoctlEngine): void => { processEngine = e; };
+/** The real backend, its transports reporting the engine they use. */
+const observedBackend = (asyncPath?: AsyncPath): Backend => ({ ...realBackend(undefined, asyncPath), openControl: () => openControl(undefined, { asyncPath, onEngine }) });
 
 type Impl = { name: string; n: number; run: (n: number) => number | Promise<number> };
 
@@ -453,7 +461,7 @@ async function engineBench(dm: DeviceMapper): Promise<void> {
   const name = `${PREFIX}eng`;
   await dm.create({ name });
   const pool = await openControl(undefined, { asyncPath: 'pool' });
-  const eng = await openControl(undefined, { asyncPath: 'engine' });
+  const eng = await openControl(undefined, { asyncPath: 'engine', onEngine });
   const poolRunner = new IoctlRunner(pool, undefined);
   const engRunner = new IoctlRunner(eng, undefined);
   const code = requestCode('version');
@@ -482,7 +490,7 @@ async function engineBench(dm: DeviceMapper): Promise<void> {
   const all = [...hops, ...batchImpls];
   const samples = new Map<string, number[]>(all.map((i) => [i.name, []]));
   for (const impl of all) await impl.run(Math.max(1, impl.n >> 2));
-  const engine = engineOf();
+  const engine = processEngine;
   const w0 = engine?.wakeups ?? 0, c0 = engine?.completed ?? 0;
   for (let k = 0; k < ROUNDS; k++) {
     for (let j = 0; j < all.length; j++) {
@@ -524,7 +532,7 @@ interface ScaleChild {
 /** Runs in a fresh Node process so that its peak RSS is this work's alone. */
 async function scaleChild(lists: number): Promise<void> {
   const rssBeforeKib = Math.round(process.memoryUsage().rss / 1024);
-  const dm = await DeviceMapper.open();
+  const dm = await DeviceMapper.open({ backend: observedBackend() });
   const count = () => dm.ioctlCounts.get('listDevices') ?? 0;
   let c0 = count();
   const first = dm.listSync();
@@ -544,7 +552,7 @@ async function scaleChild(lists: number): Promise<void> {
   const failed = settled.filter((r) => !r.ok).length;
   if (failed > 0) throw new Error(`statusMany: ${failed} of ${settled.length} failed`);
   const statusIoctls = (dm.ioctlCounts.get('status') ?? 0) - s0;
-  const engineIoctls = engineOf()?.completed ?? 0;
+  const engineIoctls = processEngine?.completed ?? 0;
   // Again in the same process (after the first batch, which started the engine): what a
   // long-running process (a daemon) pays per batch, without the engine's start-up.
   const tw = now();

@@ -14,6 +14,10 @@ export {
   COMMAND_TABLE, COMMANDS, commandByNumber, commandNumber, commandSpec, isCommand, requestCode,
   type CommandSpec, type CommandTable, type ReplyKind, type RequestPayload,
 } from './command-table.js';
+export {
+  nameRecordSize, targetVersionRecordSize, writeCString, writeNameList, writeStatusChain, writeTargetDeps, writeTargetVersions,
+  type NameRecord, type StatusChain, type StatusRecord, type TargetVersionRecord,
+} from './reply-chains.js';
 export { escapeParams, prepareTable, wipePreparedTable, type PreparedTable } from './payload.js';
 export { carriesKeys, describeParams, describeTableLine, KEY_CARRYING_TARGETS, maskParamBytes, redactTableParams, scrubLogLines, tableCarriesKeys } from './secrets.js';
 export { checkName, checkUuid, checkTargetType } from './validate.js';

@@ -55,6 +55,12 @@ export interface OpenControlOptions {
    * where worker threads are missing, take the pool path.
    */
   readonly asyncPath?: AsyncPath;
+  /**
+   * Called once, with the ioctl engine, when this transport first routes a call to one.
+   * Internal (not reachable from the package's entry points): how tests and benchmarks see
+   * which path calls took and what the engine counted.
+   */
+  readonly onEngine?: (engine: IoctlEngine) => void;
 }
 
 /** Whether a call of `kind` may go to the engine under `path` (the policy of {@link AsyncPath}). */
@@ -90,11 +96,6 @@ function engineFor(path: string, libc: Libc): IoctlEngine | undefined {
   return e;
 }
 
-/** The engine a transport of `path` uses now (observability: bench, tests); undefined when none. */
-export function engineOf(path: string = DM_CONTROL_PATH): IoctlEngine | undefined {
-  return engines.get(path);
-}
-
 /**
  * Opens the control node read-write and returns a {@link ControlTransport}.
  *
@@ -113,7 +114,7 @@ export async function openControl(path: string = DM_CONTROL_PATH, options: OpenC
     throw mapOpenError(err, path, code === 'EACCES' || code === 'EPERM' ? statMode(path) : undefined);
   }
   const asyncPath = options.asyncPath ?? 'auto';
-  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool');
+  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool', options.onEngine);
 }
 
 class Transport implements ControlTransport {
@@ -129,6 +130,7 @@ class Transport implements ControlTransport {
     fd: number,
     readonly path: string,
     private readonly asyncPath: AsyncPath,
+    private onEngine: ((engine: IoctlEngine) => void) | undefined,
   ) {
     this.#fd = fd;
   }
@@ -147,6 +149,11 @@ class Transport implements ControlTransport {
     this.#inflight++;
     try {
       const engine = routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc) : undefined;
+      if (engine && this.onEngine) {
+        const report = this.onEngine;
+        this.onEngine = undefined;
+        report(engine);
+      }
       // 'auto' does not hold a batch for the engine's startup: the pool carries it meanwhile.
       const startingUp = this.asyncPath === 'auto' && kind === 'batch' && engine !== undefined && !engine.ready;
       // The engine's own fd: this transport's fd is only used by the pool path and sync calls.

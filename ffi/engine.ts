@@ -40,6 +40,18 @@ const RING = 5; // then `slots` slot indices, then META_INTS per slot
 const META_INTS = 5; // state, request, length, ret, errno
 const FREE = 0, SUBMITTED = 1, DONE = 2, TAKEN = 3;
 
+/**
+ * How many calls of one batch are in flight at once, end to end: the engine's slots (the
+ * default below), the async ioctls the runner lets run at once, the batch request buffers it
+ * keeps, and the client's batch window are all this one number, so no stage admits more
+ * calls than the next can take and none keeps buffers the others cannot use. Why this value:
+ * koffi refuses async calls once more than its `max_async_calls` (256 by default) are running
+ * or queued, and calls on the pool path count against it, so the runner's limit stays well
+ * below it, leaving room for the pollers' async poll() calls; each slot also costs a 16 KiB
+ * region of shared memory per control node.
+ */
+export const CALLS_IN_FLIGHT = 128;
+
 /** `Atomics.waitAsync` (ES2024; in Node since 16), typed here since the project's lib is older. */
 type WaitAsync = (a: Int32Array, i: number, v: number) => { async: false; value: string } | { async: true; value: Promise<string> };
 const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
@@ -50,7 +62,7 @@ export interface EngineOptions {
   readonly fd: number;
   /** libc's file name (from `loadLibc().name`), loaded again in the worker. */
   readonly libc: string;
-  /** Slots in flight at once (a power of two; default 128, the runner's async limit). More calls wait in a queue. */
+  /** Slots in flight at once (a power of two; default {@link CALLS_IN_FLIGHT}). More calls wait in a queue. */
   readonly slots?: number;
   /** Bytes per slot (default 16 KiB, the default dm buffer): larger buffers are not accepted. */
   readonly slotSize?: number;
@@ -159,7 +171,7 @@ export class IoctlEngine {
   completed = 0;
 
   private constructor(opts: EngineOptions) {
-    const slots = opts.slots ?? 128;
+    const slots = opts.slots ?? CALLS_IN_FLIGHT;
     if (slots < 1 || (slots & (slots - 1)) !== 0) throw new RangeError(`engine slots must be a power of two, got ${slots}`);
     this.#slots = slots;
     this.slotSize = opts.slotSize ?? 16 * 1024;

@@ -24,9 +24,9 @@ export {
 export type { DmErrorOptions, ErrnoName, OpenErrorLike } from './errors.js';
 export { libcCandidates, loadLibc } from './libc.js';
 export type { Libc } from './libc.js';
-export { createCancelPipe, createPoller, DM_CONTROL_PATH, engineOf, openControl, pollAsync } from './control.js';
+export { createCancelPipe, createPoller, DM_CONTROL_PATH, openControl, pollAsync } from './control.js';
 export type { AsyncPath, OpenControlOptions } from './control.js';
-export { engineSupported, IoctlEngine } from './engine.js';
+export { CALLS_IN_FLIGHT, engineSupported, IoctlEngine } from './engine.js';
 export type { EngineOptions } from './engine.js';
 export {
   blockDeviceBytes, blockDiscard, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, BLKDISCARD, LOOP_SET_CAPACITY,

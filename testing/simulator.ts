@@ -5,6 +5,12 @@
  *   const kernel = new SimulatedKernel();
  *   const dm = await DeviceMapper.open({ backend: kernel.backend() });
  *
+ * This file holds the kernel's state (devices, events, opens, the log, interceptors) and
+ * ctl_ioctl()'s common path with its dispatch by number; the per-command handlers are
+ * sim-handlers.ts, tables sim-tables.ts, one call's buffer sim-call.ts, the exported shapes
+ * sim-model.ts. It stays one class of about 500 lines because every part of it is the same
+ * private state the handlers reach only through `SimCore`.
+ *
  * Processing one call follows ctl_ioctl(): capability → type → version (written back
  * even on failure) → lookup → copy_params → validate_params → handler → copy back only
  * on success. Where 4.47/4.48 differ from newer sources (e.g. TARGET_MSG to a device
@@ -12,250 +18,35 @@
  * simulated and the difference noted in a comment.
  */
 import {
-  createCodec, decodeDev, encodeDev, commandByNumber, commandSpec, dmIoctl, dmNameList, dmNameListTrailer, dmTargetDeps,
-  dmTargetMsg, dmTargetSpec, dmTargetVersions, DM_DATA_START, DM_IOCTL, DM_MAX_TYPE_NAME, DM_NAME_LEN, DM_UUID_LEN, DM_ACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG,
-  DM_DEFERRED_REMOVE, DM_IMA_MEASUREMENT_FLAG, DM_INACTIVE_PRESENT_FLAG, DM_MAX_DATA_SIZE, DM_MIN_DATA_SIZE,
-  DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID, DM_NAME_LIST_FLAG_HAS_UUID, DM_PERSISTENT_DEV_FLAG, DM_QUERY_INACTIVE_TABLE_FLAG,
-  DM_READONLY_FLAG, DM_SECURE_DATA_FLAG, DM_STATUS_TABLE_FLAG, DM_SUSPEND_FLAG, DM_UEVENT_GENERATED_FLAG, DM_UUID_FLAG,
-  type CommandName, type Version,
+  createCodec, decodeDev, encodeDev, commandByNumber, commandSpec, dmIoctl, DM_DATA_START, DM_IOCTL, DM_NAME_LEN,
+  DM_UUID_LEN, DM_ACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG, DM_DEFERRED_REMOVE,
+  DM_INACTIVE_PRESENT_FLAG, DM_MAX_DATA_SIZE, DM_MIN_DATA_SIZE, DM_QUERY_INACTIVE_TABLE_FLAG, DM_READONLY_FLAG,
+  DM_SECURE_DATA_FLAG, DM_SUSPEND_FLAG, DM_UEVENT_GENERATED_FLAG, type CommandName, type Version,
 } from '../codec/index.js';
 import { ERRNO, mapOpenError } from '../ffi/errors.js';
 import type { Backend, IoctlResult } from '../lib/index.js';
 import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
-import { statsMessage, type SimStatsRegion } from './sim-stats.js';
 import { SimUdev } from './udev-sim.js';
-import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
+import {
+  BUILTIN_TARGETS, builtinTargetVersion, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType,
+} from './targets.js';
 import { thinTargets } from './thin-sim.js';
 import { faultTargets } from './fault-sim.js';
-import { checkDeviceAreas } from './device-areas.js';
 import { storageTargets } from './storage-targets.js';
-import { tableDeviceOrder } from './table-devices.js';
+import { Call, keyBytes, simKey, type Handler, type SimCore } from './sim-call.js';
+import { commandHandlers } from './sim-handlers.js';
+import type {
+  SimCallFault, SimDevice, SimInterceptor, SimIoctlEvent, SimIoctlOutcome, SimTable, SimulatedKernelOptions,
+} from './sim-model.js';
 
-export { SimError, splitArgs, BUILTIN_TARGETS };
+export { SimError, splitArgs, BUILTIN_TARGETS, simKey, keyBytes };
 export type { ConstructedTarget, SimBlockDevice, SimTargetType };
-
-/** Options of a {@link SimulatedKernel}. */
-export interface SimulatedKernelOptions {
-  /** The interface version to report (default 4.48.0, Debian 12's 6.12 kernel). */
-  readonly version?: Version;
-  /** Block major of dm devices (default 254). */
-  readonly major?: number;
-  /**
-   * false = the caller is not root: opening a control fd (a client, a watcher) fails with
-   * the same `DmPermissionError` a non-root user gets from the 0600 root-owned
-   * /dev/mapper/control. Set `kernel.privileged = false` after a client opened to model a
-   * process that dropped CAP_SYS_ADMIN: its ioctls then fail with `DmError` EACCES, as the
-   * kernel's `capable()` check answers.
-   */
-  readonly privileged?: boolean;
-  /**
-   * How TABLE_STATUS fills `dm_target_spec.target_type` (docs/kernel-facts.md, "Stale
-   * bytes"): 'strncpy' = `strncpy(…, 15)` as kernels before the 2023 strscpy_pad change do (Debian's 6.1): byte 15
-   * keeps what the caller's buffer held, so a 15-character type (snapshot-origin) has no
-   * terminator; 'strscpy_pad' = NUL-padded (since then; Debian's 6.12). Default: 'strncpy' for
-   * interface versions below 4.48, else 'strscpy_pad' (an approximation: 4.48 kernels
-   * before the 2023 change still used strncpy).
-   */
-  readonly targetTypeCopy?: 'strncpy' | 'strscpy_pad';
-  /**
-   * A simulated udevd with dm's rules (udev-sim.ts): clients on this kernel then default to
-   * `udev: 'sync'`, and their cookies are completed by it. Default: none (no udev).
-   */
-  readonly udev?: boolean;
-}
-
-/** A table as the simulated kernel holds it (a device's live or inactive slot). */
-export interface SimTable {
-  /** Its lines, each with the constructed target that serves it. */
-  readonly lines: {
-    /** First sector. */
-    start: bigint;
-    /** Sectors. */
-    length: bigint;
-    /** The target type. */
-    type: string;
-    /** What the type's constructor made of the params. */
-    target: ConstructedTarget;
-  }[];
-  /** Loaded with DM_READONLY_FLAG. */
-  readonly readOnly: boolean;
-}
-
-/**
- * One mapped device as the simulated kernel holds it. The kernel keeps names and uuids as
- * bytes (anything but NUL): `name` and `uuid` are their `simKey()` form, the text itself
- * for UTF-8, so nothing is lost for names that are not UTF-8.
- */
-export interface SimDevice {
-  /** The name, in `simKey()` form. */
-  name: string;
-  /** The uuid in `simKey()` form; undefined when it has none. */
-  uuid: string | undefined;
-  /** Its minor number (the major is the kernel's `major`). */
-  readonly minor: number;
-  /**
-   * Opens by users of /dev/dm-N (`openDevice()`). The open count the kernel reports adds one
-   * per other mapped device whose live or inactive table uses this one (`openTotal()`).
-   */
-  openCount: number;
-  /** The event number: moves on target events and table swaps. */
-  eventNr: number;
-  /** Suspended: info reports DM_SUSPEND_FLAG. */
-  suspended: boolean;
-  /** The live table; undefined before the first resume of a loaded table. */
-  live: SimTable | undefined;
-  /** The loaded table waiting for a resume; undefined when none. */
-  inactive: SimTable | undefined;
-  /** Removal scheduled for the last close (DM_DEFERRED_REMOVE). */
-  deferredRemove: boolean;
-  /** Whether the gendisk is registered (first table load, 5.15+): uevents need it. */
-  diskAdded: boolean;
-  /** The geometry set by DM_DEV_SET_GEOMETRY ("cyl heads sectors start"), if any. */
-  geometry: string | undefined;
-  /** dm-stats regions (@stats_create …), by id. */
-  stats: Map<number, SimStatsRegion>;
-}
-
-/** One ioctl of a client on this kernel, as an interceptor sees it (`intercept()`). */
-export interface SimIoctlEvent {
-  /** The label of the backend the client was opened on (`backend({ label })`). */
-  readonly label: string | undefined;
-  /** The command, or undefined for a number the kernel does not know. */
-  readonly command: CommandName | undefined;
-  /** The device name of the request header (simKey form), undefined when empty. */
-  readonly name?: string | undefined;
-  /** The uuid of the request header (simKey form), undefined when empty. */
-  readonly uuid?: string | undefined;
-}
-
-/** A fault for one call, decided by an interceptor's `fault()` (see `simFaults()`). */
-export interface SimCallFault {
-  /** Fail the call with this errno number before the kernel sees it. */
-  readonly errno?: number;
-  /** Hold the call this long first (ms): an async call waits on a timer, a sync call blocks. */
-  readonly delayMs?: number;
-}
-
-/** What the call did, for `after` (the event of `before` plus the outcome). */
-export interface SimIoctlOutcome extends SimIoctlEvent {
-  /** 0 on success, else the errno the ioctl failed with. */
-  readonly errno: number;
-  /** The device the call looked up, created or renamed (the simulator's own object), if any. */
-  readonly device: SimDevice | undefined;
-}
-
-/**
- * Runs around every ioctl a client issues through a backend of this kernel, for tests
- * that put another actor between two of a client's calls (races, faults at every step).
- * `before` runs after the call left the client and before the kernel processes it; it
- * may change the kernel's state synchronously — through `kernel.ioctl()` (which never
- * triggers interceptors), another client's sync methods, `openDevice()`, … `after` sees
- * what the call did. Calls issued while an interceptor runs are not intercepted.
- */
-export interface SimInterceptor {
-  /** Called before every ioctl of the client. */
-  before?(e: SimIoctlEvent): void;
-  /** Runs after `before`: a fault for this call (fail it, delay it), or undefined. The first one wins. */
-  fault?(e: SimIoctlEvent): SimCallFault | undefined;
-  /** Called after every ioctl of the client, with its outcome. */
-  after?(e: SimIoctlOutcome): void;
-}
-
-type Handler = (k: Call, size: number) => number;
+export type { SimCallFault, SimDevice, SimInterceptor, SimIoctlEvent, SimIoctlOutcome, SimTable, SimulatedKernelOptions };
 
 /** dm_ioctl's field offsets (codec/records.ts). */
 const H = dmIoctl.offsetOf;
-/** Where a payload-returning command writes (get_result_buffer(): data_start = the aligned header). */
-const OUT = DM_DATA_START;
-const SPEC = dmTargetSpec.size;
-const NL = dmNameList.offsetOf;
-const NT = dmNameListTrailer.offsetOf;
-const DEPS = dmTargetDeps.offsetOf;
-const MSG = dmTargetMsg.offsetOf;
-const TV = dmTargetVersions.offsetOf;
-
-/** The kernel's view of one ioctl in progress: its private copy of the buffer. */
-class Call {
-  constructor(readonly buf: Uint8Array, readonly view: DataView, readonly le: boolean, readonly fd: SimFd) {}
-  get dataSize(): number { return this.view.getUint32(H.data_size, this.le); }
-  set dataSize(v: number) { this.view.setUint32(H.data_size, v, this.le); }
-  get dataStart(): number { return this.view.getUint32(H.data_start, this.le); }
-  set dataStart(v: number) { this.view.setUint32(H.data_start, v, this.le); }
-  get flags(): number { return this.view.getUint32(H.flags, this.le); }
-  set flags(v: number) { this.view.setUint32(H.flags, v >>> 0, this.le); }
-  get eventNr(): number { return this.view.getUint32(H.event_nr, this.le); }
-  set eventNr(v: number) { this.view.setUint32(H.event_nr, v, this.le); }
-  set openCount(v: number) { this.view.setInt32(H.open_count, v, this.le); }
-  get targetCount(): number { return this.view.getUint32(H.target_count, this.le); }
-  set targetCount(v: number) { this.view.setUint32(H.target_count, v, this.le); }
-  get dev(): bigint { return this.view.getBigUint64(H.dev, this.le); }
-  set dev(v: bigint) { this.view.setBigUint64(H.dev, v, this.le); }
-  /** A C string of at most `max` bytes at `off`, as its simKey (lossless). */
-  key(off: number, max: number): string {
-    let end = off;
-    while (end < off + max && this.buf[end] !== 0) end++;
-    return simKey(this.buf.subarray(off, end));
-  }
-  get name(): string { return this.key(H.name, DM_NAME_LEN); }
-  get uuid(): string { return this.key(H.uuid, DM_UUID_LEN); }
-  set name(key: string) { this.setString(H.name, DM_NAME_LEN, key); }
-  set uuid(key: string) { this.setString(H.uuid, DM_UUID_LEN, key); }
-  /** strscpy of a simKey's bytes. */
-  setString(off: number, max: number, key: string): void {
-    const b = keyBytes(key);
-    this.buf.fill(0, off, off + max);
-    this.buf.set(b.subarray(0, max - 1), off);
-  }
-}
-
-/**
- * The order of LIST_DEVICES before 4.45: the kernel walks its 64 name-hash buckets in
- * order, each bucket newest first (list_add at the head). hash_str() of dm-ioctl.c.
- */
-function hashOrder(devs: SimDevice[]): SimDevice[] {
-  const bucket = (name: string): number => {
-    let h = 0;
-    for (const byte of keyBytes(name)) h = Math.imul((h + byte) >>> 0, 2654435387) >>> 0;
-    return h & 63;
-  };
-  return devs.map((d, i) => ({ d, i, b: bucket(d.name) })).sort((x, y) => x.b - y.b || y.i - x.i).map((x) => x.d);
-}
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-const strictDec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/**
- * The simulator's lossless string form of a kernel name or uuid: the text itself when the
- * bytes are UTF-8 (so `devices.get('vol')` works), else a NUL followed by one char per
- * byte (a kernel name never holds NUL, so the two forms cannot collide). Accepts a JS
- * string (taken as UTF-8 text) or the bytes.
- */
-export function simKey(v: string | Uint8Array): string {
-  if (typeof v === 'string') return v;
-  try { return strictDec.decode(v); } catch { return '\0' + String.fromCharCode(...v); }
-}
-
-/** The bytes a simKey stands for. */
-export function keyBytes(key: string): Uint8Array {
-  if (key.charCodeAt(0) !== 0) return enc.encode(key);
-  const b = new Uint8Array(key.length - 1);
-  for (let i = 1; i < key.length; i++) b[i - 1] = key.charCodeAt(i);
-  return b;
-}
-
-/** filter_device(): a byte-wise prefix match of two simKeys. */
-function startsWith(key: string, prefix: string): boolean {
-  const k = keyBytes(key);
-  const p = keyBytes(prefix);
-  return p.length <= k.length && p.every((c, i) => k[i] === c);
-}
-
-const align8 = (n: number) => (n + 7) & ~7;
-
 /** The path a simulated open names in its errors (the real node's). */
 const SIM_CONTROL_PATH = '/dev/mapper/control';
-
 /** An in-memory device-mapper kernel: `new SimulatedKernel().backend()` is a backend for `DeviceMapper.open()`. */
 export class SimulatedKernel {
   /** The device-mapper interface version it reports (option `version`). */
@@ -297,6 +88,34 @@ export class SimulatedKernel {
   readonly #codec = createCodec();
   readonly #le = this.#codec.endian === 'little';
   readonly #targetTypeCopy: 'strncpy' | 'strscpy_pad';
+
+  /** The kernel as its handlers see it (sim-call.ts). */
+  readonly #core: SimCore = (() => {
+    const k = this;
+    return {
+      get version() { return k.version; },
+      get major() { return k.major; },
+      get devices() { return k.devices; },
+      get blockDevices() { return k.blockDevices; },
+      get codec() { return k.#codec; },
+      get le() { return k.#le; },
+      get targets() { return k.#targets; },
+      get loaded() { return k.#loaded; },
+      get targetTypeCopy() { return k.#targetTypeCopy; },
+      get globalEventNr() { return k.globalEventNr; },
+      touch: (d) => { k.#touched = d; },
+      lookup: (c) => k.#lookup(c),
+      devStatus: (d, c) => k.#devStatus(d, c),
+      destroy: (d) => k.#destroy(d),
+      released: (t) => k.#released(t),
+      tableEvent: (d) => k.#tableEvent(d),
+      globalEvent: () => k.#globalEvent(),
+      notify: () => k.#notify(),
+      logLine: (text) => k.#logLine(text),
+      openTotal: (d) => k.openTotal(d),
+    };
+  })();
+  readonly #handlers: Record<CommandName, Handler> = commandHandlers(this.#core);
 
   constructor(options: SimulatedKernelOptions = {}) {
     this.version = options.version ?? [4, 48, 0];
@@ -664,16 +483,6 @@ export class SimulatedKernel {
     k.targetCount = count;
   }
 
-  #table(d: SimDevice, k: Call): SimTable | undefined {
-    return (k.flags & DM_QUERY_INACTIVE_TABLE_FLAG) ? d.inactive : d.live;
-  }
-
-  /** get_result_buffer(): data_start becomes the aligned header size; returns the bytes available after it. */
-  #resultBuffer(k: Call, size: number): number {
-    k.dataStart = OUT;
-    return size > OUT ? size - OUT : 0;
-  }
-
   #destroy(d: SimDevice): void {
     this.devices.delete(d.name);
     // __hash_remove(): a device with a live table raises a table event on its way out.
@@ -682,482 +491,4 @@ export class SimulatedKernel {
     this.#released(d.live);
     this.#released(d.inactive);
   }
-
-  #checkName(name: string): void {
-    if (name.includes('/') || name === 'control' || name === '.' || name === '..') {
-      throw new SimError('EINVAL', 'ioctl: device name cannot contain a slash or be "control", "." or ".."');
-    }
-  }
-
-  #lookupBlock(arg: string): SimBlockDevice | undefined {
-    const m = /^(\d+):(\d+)$/.exec(arg);
-    if (m) {
-      const [ma, mi] = [Number(m[1]), Number(m[2])];
-      const found = this.blockDevices.find((b) => b.major === ma && b.minor === mi);
-      if (found) return found;
-      if (ma === this.major) return this.#dmBlock([...this.devices.values()].find((d) => d.minor === mi));
-      return undefined;
-    }
-    const found = this.blockDevices.find((b) => b.path === arg);
-    if (found) return found;
-    const dm = /^\/dev\/(?:dm-(\d+)|mapper\/(.+))$/.exec(arg);
-    if (dm) {
-      return this.#dmBlock(dm[1] !== undefined
-        ? [...this.devices.values()].find((d) => d.minor === Number(dm[1]))
-        : this.devices.get(dm[2]!));
-    }
-    return undefined;
-  }
-
-  #dmBlock(d: SimDevice | undefined): SimBlockDevice | undefined {
-    if (!d || !d.live) return undefined;
-    const sectors = d.live.lines.reduce((s, l) => s + l.length, 0n);
-    return { path: `/dev/dm-${d.minor}`, major: this.major, minor: d.minor, sectors };
-  }
-
-  /** populate_table(): walks the spec chain exactly as the kernel does. */
-  #readTable(k: Call, size: number, d: SimDevice): SimTable {
-    const count = k.targetCount;
-    if (count === 0) throw new SimError('EINVAL', 'ioctl: populate_table: no targets specified');
-    const lines: SimTable['lines'] = [];
-    let next = k.dataStart;
-    let end = 0;
-    let expected = 0n;
-    for (let i = 0; i < count; i++) {
-      // next_target(): the spec must lie after the previous params, with room for itself and a NUL.
-      if (next < end || next < DM_MIN_DATA_SIZE) throw new SimError('EINVAL', 'ioctl: populate_table: next target spec overlaps');
-      const off = next;
-      if (off + SPEC + 1 > size) throw new SimError('EINVAL', 'ioctl: populate_table: invalid target spec');
-      const spec = this.#codec.records.spec.decode(k.view, k.buf, off);
-      let nul = off + SPEC;
-      while (nul < size && k.buf[nul] !== 0) nul++;
-      if (nul >= size) throw new SimError('EINVAL', 'ioctl: populate_table: unterminated target params');
-      const params = dec.decode(k.buf.subarray(off + SPEC, nul));
-      end = nul + 1;
-      next = off + spec.next;
-      // dm_table_add_target() names the device by dm_device_name(): "major:minor" (docs/kernel-facts.md).
-      const where = `${this.major}:${d.minor}`;
-      if (spec.length === 0n) throw new SimError('EINVAL', `table: ${where}: zero-length target`);
-      if (spec.sector_start !== expected) throw new SimError('EINVAL', `table: ${where}: gap in target ranges after sector ${expected}`);
-      expected = spec.sector_start + spec.length;
-      const type = this.#targets.get(spec.target_type);
-      if (!type) throw new SimError('EINVAL', `table: ${where}: ${spec.target_type}: unknown target type`);
-      this.#load(type.name);
-      let target: ConstructedTarget;
-      try {
-        target = type.construct(splitArgs(params), spec.length, {
-          lookup: (a) => this.#lookupBlock(a),
-          lookupErrno: this.version[1] >= 48 ? 'ENOENT' : 'ENODEV',
-        });
-      } catch (e) {
-        if (e instanceof SimError) {
-          this.#logLine(`table: ${where}: ${e.log}`);
-          throw new SimError(e.errnoName, 'ioctl: error adding target to table');
-        }
-        throw e;
-      }
-      lines.push({ start: spec.sector_start, length: spec.length, type: type.name, target });
-    }
-    checkDeviceAreas(lines, `${this.major}:${d.minor}`); // after every target is constructed (device-areas.ts)
-    return { lines, readOnly: (k.flags & DM_READONLY_FLAG) !== 0 };
-  }
-
-  /** retrieve_status(): specs with `next` from data_start; partial fill on overflow. */
-  #retrieveStatus(table: SimTable, k: Call, size: number): void {
-    const len = this.#resultBuffer(k, size);
-    const base = OUT;
-    let out = 0;
-    let used = 0;
-    const asTable = (k.flags & DM_STATUS_TABLE_FLAG) !== 0;
-    const ima = (k.flags & DM_IMA_MEASUREMENT_FLAG) !== 0;
-    for (const line of table.lines) {
-      if (len - out <= SPEC) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
-      const specOff = base + out;
-      const lastTypeByte = specOff + dmTargetSpec.offsetOf.target_type + DM_MAX_TYPE_NAME - 1;
-      const byte15 = k.buf[lastTypeByte]!;
-      this.#codec.records.spec.encode(k.view, k.buf, specOff, {
-        sector_start: line.start, length: line.length, status: 0, next: 0, target_type: line.type.slice(0, 15),
-      });
-      // strncpy(spec->target_type, name, 15) never writes byte 15: it keeps the caller's byte.
-      if (this.#targetTypeCopy === 'strncpy') k.buf[lastTypeByte] = byte15;
-      out += SPEC;
-      const remaining = len - out;
-      const text = enc.encode(asTable ? line.target.table : ima ? '' : line.target.status());
-      // The target writes at most remaining-1 bytes and a NUL (snprintf-like DMEMIT).
-      const n = Math.min(text.length, remaining - 1);
-      k.buf.set(text.subarray(0, n), base + out);
-      k.buf[base + out + n] = 0;
-      const l = n + 1;
-      if (l === remaining) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
-      out += l;
-      used = base + out;
-      out = align8(base + out) - base;
-      // The aligned position past the buffer is full too: `next` is then left unwritten (measured).
-      if (out > len) { k.flags |= DM_BUFFER_FULL_FLAG; break; }
-      k.view.setUint32(specOff + dmTargetSpec.offsetOf.next, out, this.#le);
-    }
-    if (used) k.dataSize = used;
-    k.targetCount = table.lines.length;
-  }
-
-  // -------------------------------------------------------------- handlers ---
-
-  readonly #handlers: Record<CommandName, Handler> = {
-    version: () => 0,
-
-    removeAll: (k) => {
-      const deferred = (k.flags & DM_DEFERRED_REMOVE) !== 0;
-      let skipped = 0;
-      // dm_hash_remove_all() starts over after every removal: a removed device closes the
-      // devices below it, which may then go too (stacks come down top first).
-      for (let again = true; again;) {
-        again = false;
-        skipped = 0;
-        for (const d of [...this.devices.values()]) {
-          if (this.openTotal(d) > 0) {
-            skipped++;
-            if (deferred) d.deferredRemove = true;
-            continue;
-          }
-          this.#destroy(d);
-          again = true;
-          break;
-        }
-      }
-      if (skipped) this.#logLine(`ioctl: remove_all left ${skipped} open device(s)`);
-      k.dataSize = 0; // nothing but the version is copied back
-      return 0;
-    },
-
-    listDevices: (k, size) => {
-      const filters = this.version[1] >= 45;
-      const trailer = this.version[1] >= 37;
-      const withUuid = filters && (k.flags & DM_UUID_FLAG) !== 0;
-      const namePrefix = filters ? k.name : '';
-      const uuidPrefix = filters ? k.uuid : '';
-      let devs = [...this.devices.values()].filter((d) =>
-        startsWith(d.name, namePrefix) && (uuidPrefix === '' || startsWith(d.uuid ?? '', uuidPrefix)));
-      if (filters) devs = devs.sort((a, b) => Buffer.compare(keyBytes(a.name), keyBytes(b.name))); // rb-tree walk (bytes)
-      else devs = hashOrder(devs);
-      const sizes = devs.map((d) => {
-        const nameLen = keyBytes(d.name).length;
-        if (!trailer) return dmNameList.size + nameLen + 1 + 7; // the old over-estimate
-        return align8(NL.name + nameLen + 1) + dmNameListTrailer.size + (withUuid && d.uuid ? align8(keyBytes(d.uuid).length + 1) : 0);
-      });
-      const needed = sizes.reduce((a, b) => a + b, 0);
-      const len = this.#resultBuffer(k, size);
-      if (len < needed || len < NL.next) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
-      k.dataSize = OUT + needed;
-      k.view.setBigUint64(OUT + NL.dev, 0n, this.#le); // "Flags no data"
-      let off = OUT;
-      let prev = -1;
-      for (const d of devs) {
-        if (prev >= 0) k.view.setUint32(prev + NL.next, off - prev, this.#le);
-        const name = keyBytes(d.name);
-        k.view.setBigUint64(off + NL.dev, encodeDev(this.major, d.minor), this.#le);
-        k.view.setUint32(off + NL.next, 0, this.#le);
-        k.buf.set(name, off + NL.name);
-        k.buf[off + NL.name + name.length] = 0;
-        prev = off;
-        if (!trailer) { off = align8(off + dmNameList.size + name.length + 1); continue; }
-        const t = align8(off + NL.name + name.length + 1);
-        let flags = 0;
-        let next = t + dmNameListTrailer.size;
-        if (withUuid) {
-          if (d.uuid) {
-            flags = DM_NAME_LIST_FLAG_HAS_UUID;
-            const u = keyBytes(d.uuid);
-            k.buf.set(u, next);
-            k.buf[next + u.length] = 0;
-            next = align8(next + u.length + 1);
-          } else {
-            flags = DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID;
-          }
-        }
-        k.view.setUint32(t + NT.event_nr, d.eventNr, this.#le);
-        // 4.37–4.44 write the event_nr only: the next 4 bytes keep whatever the caller's
-        // buffer held (measured on 5.10, dm 4.43; docs/kernel-facts.md).
-        if (filters) k.view.setUint32(t + NT.flags, flags, this.#le);
-        off = next;
-      }
-      return 0;
-    },
-
-    create: (k) => {
-      const name = k.name;
-      this.#checkName(name);
-      const uuid = k.uuid || undefined;
-      if (this.devices.has(name) || (uuid && [...this.devices.values()].some((d) => d.uuid === uuid))) {
-        throw new SimError('EBUSY', `ioctl: device ${name} already exists`);
-      }
-      let minor: number;
-      if (k.flags & DM_PERSISTENT_DEV_FLAG) {
-        minor = decodeDev(k.dev).minor;
-        // alloc_dev() returns NULL for any failure, so dm_create() reports ENXIO (measured on 4.47).
-        if (minor >= 1 << 20) throw new SimError('ENXIO', 'ioctl: minor out of range');
-        if ([...this.devices.values()].some((d) => d.minor === minor)) throw new SimError('ENXIO', `ioctl: minor ${minor} in use`);
-      } else {
-        const used = new Set([...this.devices.values()].map((d) => d.minor));
-        minor = 0;
-        while (used.has(minor)) minor++;
-      }
-      const d: SimDevice = {
-        name, uuid, minor, openCount: 0, eventNr: 0, suspended: false, live: undefined, inactive: undefined,
-        // Before 5.15 (dm 4.45, "dm: delay registering the gendisk") alloc_dev() added the disk at
-        // create, so removing a device that never had a table still sends a uevent (measured on
-        // 4.43: DM_UEVENT_GENERATED_FLAG set; 4.47+: clear). docs/kernel-facts.md.
-        deferredRemove: false, diskAdded: this.version[1] < 45, geometry: undefined, stats: new Map(),
-      };
-      this.devices.set(name, d);
-      this.#touched = d;
-      this.#devStatus(d, k);
-      return 0;
-    },
-
-    remove: (k) => {
-      const d = this.#lookup(k);
-      if (this.openTotal(d) > 0) {
-        if (k.flags & DM_DEFERRED_REMOVE) { d.deferredRemove = true; return 0; } // flag stays set: deferred
-        throw new SimError('EBUSY', `ioctl: unable to remove open device ${d.name}`);
-      }
-      this.#destroy(d);
-      k.flags &= ~DM_DEFERRED_REMOVE;
-      if (d.diskAdded) k.flags |= DM_UEVENT_GENERATED_FLAG;
-      return 0;
-    },
-
-    rename: (k, size) => {
-      const changeUuid = (k.flags & DM_UUID_FLAG) !== 0;
-      const start = k.dataStart;
-      let nul = start;
-      while (nul < size && k.buf[nul] !== 0) nul++;
-      if (start < DM_MIN_DATA_SIZE || nul >= size || nul === start) throw new SimError('EINVAL', 'ioctl: Invalid new mapped device name or uuid string supplied.');
-      const next = simKey(k.buf.subarray(start, nul));
-      if (nul - start > (changeUuid ? 128 : 127)) throw new SimError('EINVAL', 'ioctl: new name or uuid too long');
-      if (!changeUuid) this.#checkName(next);
-      const taken = changeUuid ? [...this.devices.values()].some((d) => d.uuid === next) : this.devices.has(next);
-      if (taken) throw new SimError('EBUSY', `ioctl: Unable to change ${changeUuid ? 'uuid' : 'name'} on mapped device ${k.name} to one that already exists: ${next}`);
-      const d = this.devices.get(k.name); // by name only (measured: a uuid gives ENXIO)
-      if (!d) throw new SimError('ENXIO', `ioctl: Unable to rename non-existent device, ${k.name} to ${changeUuid ? 'uuid ' : ''}${next}`);
-      this.#touched = d;
-      if (changeUuid && d.uuid) throw new SimError('EINVAL', `ioctl: Unable to change uuid of mapped device ${d.name} to ${next} because uuid is already set to ${d.uuid}`);
-      if (changeUuid) d.uuid = next;
-      else { this.devices.delete(d.name); d.name = next; this.devices.set(next, d); }
-      if (d.live) this.#tableEvent(d);
-      if (d.diskAdded) k.flags |= DM_UEVENT_GENERATED_FLAG;
-      this.#devStatus(d, k);
-      return 0;
-    },
-
-    suspend: (k) => {
-      const d = this.#lookup(k);
-      if (k.flags & DM_SUSPEND_FLAG) {
-        d.suspended = true;
-      } else {
-        let wasSuspended = d.suspended;
-        if (d.inactive) {
-          wasSuspended = true; // do_resume() suspends before swapping
-          const old = d.live;
-          d.live = d.inactive;
-          d.inactive = undefined;
-          this.#released(old);
-          k.flags &= ~DM_INACTIVE_PRESENT_FLAG;
-          this.#globalEvent(); // dm_swap_table()
-        }
-        d.suspended = false;
-        queueMicrotask(() => this.#notify()); // I/O waiting on this device goes on (a parked remove)
-        for (const l of d.live?.lines ?? []) l.target.resume?.();
-        if (wasSuspended && d.diskAdded) k.flags |= DM_UEVENT_GENERATED_FLAG;
-      }
-      this.#devStatus(d, k);
-      return 0;
-    },
-
-    info: (k) => {
-      this.#devStatus(this.#lookup(k), k);
-      return 0;
-    },
-
-    wait: (k, size) => {
-      const d = this.#lookup(k);
-      this.#devStatus(d, k);
-      const t = this.#table(d, k);
-      if (t) this.#retrieveStatus(t, k, size);
-      return 0;
-    },
-
-    load: (k, size) => {
-      const d = this.#lookup(k);
-      const table = this.#readTable(k, size, d);
-      const old = d.inactive;
-      d.inactive = table;
-      this.#released(old);
-      d.diskAdded = true;
-      k.flags |= DM_INACTIVE_PRESENT_FLAG;
-      this.#devStatus(d, k);
-      return 0;
-    },
-
-    clear: (k) => {
-      const d = this.#lookup(k);
-      const old = d.inactive;
-      d.inactive = undefined;
-      this.#released(old);
-      k.flags &= ~DM_INACTIVE_PRESENT_FLAG;
-      this.#devStatus(d, k);
-      return 0;
-    },
-
-    deps: (k, size) => {
-      const d = this.#lookup(k);
-      this.#devStatus(d, k);
-      const t = this.#table(d, k);
-      if (!t) return 0;
-      // The table's device list, newest first (retrieve_deps(): docs/kernel-facts.md).
-      const devs = tableDeviceOrder(t.lines.flatMap((l) => l.target.deps), (b) => `${b.major}:${b.minor}`);
-      const needed = DEPS.dev + 8 * devs.length;
-      const len = this.#resultBuffer(k, size);
-      if (len < needed) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
-      k.view.setUint32(OUT + DEPS.count, devs.length, this.#le);
-      k.view.setUint32(OUT + DEPS.padding, 0, this.#le);
-      devs.forEach((b, i) => k.view.setBigUint64(OUT + DEPS.dev + 8 * i, encodeDev(b.major, b.minor), this.#le));
-      k.dataSize = OUT + needed;
-      return 0;
-    },
-
-    status: (k, size) => {
-      const d = this.#lookup(k);
-      this.#devStatus(d, k);
-      const t = this.#table(d, k);
-      if (t) this.#retrieveStatus(t, k, size);
-      return 0;
-    },
-
-    listVersions: (k, size) => this.#listVersions(k, size, [...this.#loadedTypes()]),
-
-    message: (k, size) => {
-      const d = this.#lookup(k);
-      const start = k.dataStart;
-      if (start < DM_MIN_DATA_SIZE || start + MSG.message + 1 > size) throw new SimError('EINVAL', 'ioctl: Invalid parameters for message');
-      let nul = start + MSG.message;
-      while (nul < size && k.buf[nul] !== 0) nul++;
-      if (nul >= size) throw new SimError('EINVAL', 'ioctl: Invalid parameters for message');
-      const sector = k.view.getBigUint64(start + MSG.sector, this.#le);
-      const argv = splitArgs(dec.decode(k.buf.subarray(start + MSG.message, nul)));
-      if (argv.length === 0) throw new SimError('EINVAL', 'ioctl: Empty message received.');
-      let output: string | undefined;
-      if (argv[0]!.startsWith('@')) {
-        // Core messages work without a table (measured: @stats_list on a tableless device).
-        if (argv[0] === '@cancel_deferred_remove' && argv.length === 1) {
-          d.deferredRemove = false; // a no-op when none was scheduled (dm_cancel_deferred_remove)
-        } else if (argv[0]!.startsWith('@stats_')) {
-          output = statsMessage(d.stats, d.live ? d.live.lines.reduce((n, l) => n + l.length, 0n) : 0n, argv);
-        } else {
-          throw new SimError('EINVAL', `ioctl: Unsupported message sent to DM core: ${argv[0]}`);
-        }
-      } else {
-        // Measured on 4.47/4.48: no live table gives EINVAL (a source reading says 2).
-        if (!d.live) throw new SimError('EINVAL', 'ioctl: The device has no table.');
-        const line = d.live.lines.find((l) => sector >= l.start && sector < l.start + l.length);
-        if (!line) throw new SimError('EINVAL', 'ioctl: Target message sector outside device.');
-        if (!line.target.message) throw new SimError('EINVAL', 'ioctl: Target type does not support messages');
-        output = line.target.message(argv);
-      }
-      this.#devStatus(d, k); // measured: a message reply carries the device's header fields
-      if (output !== undefined) {
-        k.flags |= DM_DATA_OUT_FLAG;
-        const maxlen = this.#resultBuffer(k, size);
-        const bytes = enc.encode(output);
-        if (maxlen === 0 || bytes.length + 1 >= maxlen) k.flags |= DM_BUFFER_FULL_FLAG;
-        else {
-          k.buf.set(bytes, OUT);
-          k.buf[OUT + bytes.length] = 0;
-          k.dataSize = OUT + bytes.length + 1;
-        }
-      }
-      return 0;
-    },
-
-    setGeometry: (k, size) => {
-      const d = this.#lookup(k);
-      const start = k.dataStart;
-      let nul = start;
-      while (nul < size && k.buf[nul] !== 0) nul++;
-      if (start < DM_MIN_DATA_SIZE || nul >= size) throw new SimError('EINVAL', 'ioctl: Invalid geometry supplied.');
-      const parts = dec.decode(k.buf.subarray(start, nul)).trim().split(/\s+/);
-      // sscanf("%lu %lu %lu %lu") into unsigned longs: u64 on 64-bit kernels, kept exact here.
-      const nums = parts.map((p) => (/^\d+$/.test(p) && p.replace(/^0+/, '').length <= 20 ? BigInt(p) : -1n));
-      if (nums.length !== 4 || nums.some((n) => n < 0n || n > 0xffffffffffffffffn)) throw new SimError('EINVAL', 'ioctl: Unable to interpret geometry settings.');
-      const [c, h, s, st] = nums as [bigint, bigint, bigint, bigint];
-      if (c > 65535n || h > 255n || s > 255n) throw new SimError('EINVAL', 'ioctl: Geometry exceeds range limits.');
-      // dm_set_geometry (drivers/md/dm.c): the start must lie within cylinders × heads × sectors.
-      if (st > c * h * s) throw new SimError('EINVAL', 'core: Start sector is beyond the geometry limits.');
-      d.geometry = nums.join(' ');
-      k.dataSize = 0;
-      return 0;
-    },
-
-    armPoll: (k) => {
-      k.fd.armedEventNr = this.globalEventNr;
-      return 0;
-    },
-
-    getTargetVersion: (k, size) => {
-      const t = this.#targets.get(k.name);
-      if (!t) throw new SimError('EINVAL', `ioctl: target ${k.name} not found`);
-      this.#load(t.name); // dm_get_target_type() autoloads the module
-      return this.#listVersions(k, size, [t]);
-    },
-  };
-
-  #load(name: string): void {
-    if (!this.#loaded.includes(name)) this.#loaded.unshift(name);
-  }
-
-  /** Loaded target types, most recently loaded first (the kernel's list order). */
-  *#loadedTypes(): Iterable<SimTargetType> {
-    for (const name of this.#loaded) {
-      const t = this.#targets.get(name);
-      if (t) yield t;
-    }
-  }
-
-  /** __list_versions(): over-estimated size check, then records chained from each record. */
-  #listVersions(k: Call, size: number, types: SimTargetType[]): number {
-    // sizeof(struct dm_target_versions) + name + NUL + 7: the kernel's over-estimate.
-    const needed = types.reduce((n, t) => n + dmTargetVersions.size + enc.encode(t.name).length + 1 + 7, 0);
-    const len = this.#resultBuffer(k, size);
-    if (len < needed) { k.flags |= DM_BUFFER_FULL_FLAG; return 0; }
-    // Up to 4.48 data_size is the over-estimate; 4.50 reports the records' aligned end
-    // (measured: listVersions 430 vs 408 bytes for the same four targets; 4.49 unmeasured).
-    const exact = types.reduce((n, t) => n + align8(TV.name + enc.encode(t.name).length + 1), 0);
-    k.dataSize = OUT + (this.version[1] >= 50 ? exact : needed);
-    let off = OUT;
-    let prev = -1;
-    for (const t of types) {
-      if (prev >= 0) k.view.setUint32(prev + TV.next, off - prev, this.#le);
-      const name = enc.encode(t.name);
-      k.view.setUint32(off + TV.next, 0, this.#le);
-      t.version.forEach((v, i) => k.view.setUint32(off + TV.version + 4 * i, v, this.#le));
-      k.buf.set(name, off + TV.name);
-      k.buf[off + TV.name + name.length] = 0;
-      prev = off;
-      off = align8(off + TV.name + name.length + 1);
-    }
-    return 0;
-  }
-}
-
-/**
- * A built-in target's version as the measured kernels report it, when it differs from the
- * unit's default (5.10/6.1's): 6.12 (dm 4.48) bumped zero and error, 7.3 (dm 4.50) also linear
- * and striped. From fixtures/recorded/<version>/listVersions.basic.json.
- */
-function builtinTargetVersion(name: string, version: Version): readonly [number, number, number] | undefined {
-  const minor = version[1];
-  const bumps: Record<string, readonly [number, number, number]> =
-    minor >= 50 ? { zero: [1, 2, 0], error: [1, 7, 0], linear: [1, 5, 0], striped: [1, 7, 0] }
-    : minor >= 48 ? { zero: [1, 2, 0], error: [1, 7, 0] }
-    : {};
-  return Object.hasOwn(bumps, name) ? bumps[name] : undefined;
 }

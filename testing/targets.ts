@@ -5,6 +5,7 @@
  * `SimulatedKernel.registerTarget()`.
  */
 import { DmBaseError } from '../lib/index.js';
+import type { Version } from '../codec/index.js';
 
 /** A block device of the simulated machine that tables may name (by path or major:minor). */
 export interface SimBlockDevice {
@@ -171,4 +172,18 @@ export function splitArgs(s: string): string[] {
   }
   if (inWord) out.push(cur);
   return out;
+}
+
+/**
+ * A built-in target's version as the measured kernels report it, when it differs from the
+ * unit's default (5.10/6.1's): 6.12 (dm 4.48) bumped zero and error, 7.3 (dm 4.50) also linear
+ * and striped. From fixtures/recorded/<version>/listVersions.basic.json.
+ */
+export function builtinTargetVersion(name: string, version: Version): readonly [number, number, number] | undefined {
+  const minor = version[1];
+  const bumps: Record<string, readonly [number, number, number]> =
+    minor >= 50 ? { zero: [1, 2, 0], error: [1, 7, 0], linear: [1, 5, 0], striped: [1, 7, 0] }
+    : minor >= 48 ? { zero: [1, 2, 0], error: [1, 7, 0] }
+    : {};
+  return Object.hasOwn(bumps, name) ? bumps[name] : undefined;
 }

@@ -4,6 +4,7 @@
  * its own; the caller's signal and timeout stop new entries from starting and end the wait,
  * and progress is reported as entries settle.
  */
+import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
 import type { DeviceId } from '../../codec/index.js';
 import { DmArgumentError } from '../errors.js';
 import { deviceArg } from './args.js';
@@ -35,11 +36,11 @@ export function manyArg(devices: readonly (DeviceId | string)[]): DeviceId[] {
 }
 
 /**
- * Calls in flight at once in a batch: enough to keep the engine's ring full (64 slots) and
- * the next window encoded, few enough that a 10,000-device batch does not hold 10,000
- * request buffers at once.
+ * Calls in flight at once in a batch: as many as the engine has slots (ffi/engine.ts,
+ * CALLS_IN_FLIGHT), so the ring stays full, and no more, so that a 10,000-device batch does
+ * not hold 10,000 request buffers at once.
  */
-const BATCH_WINDOW = 128;
+const BATCH_WINDOW = CALLS_IN_FLIGHT;
 
 /** How a batch is stopped and observed: the stop signal (caller's signal or timeout) and the progress report. */
 export interface BatchControl {

@@ -95,7 +95,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined, blocking: boolean) {
     this.#transport = transport;
     this.#kmsg = backend.openKernelLog?.();
-    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking, backend.requestFill);
+    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking);
     this.#poller = new SharedPoller(backend);
     this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
     this.#udev = new ClientUdev(backend, () => this.kernelVersion, this.#closing.signal);

@@ -3,9 +3,12 @@
  * (docs/kernel-facts.md, "Feature versions"): one table, read by the command methods and the
  * operations built on them, so a feature check names the same version everywhere.
  */
-import type { Version } from '../../codec/index.js';
+import { commandSpec, type Version } from '../../codec/index.js';
 
-/** Minimum kernel versions of optional features (docs/kernel-facts.md, "Feature versions"). */
+/**
+ * Minimum kernel versions of optional features (docs/kernel-facts.md, "Feature versions").
+ * A whole command's is its row's in the command table, read from there.
+ */
 export const FEATURES = {
   /** DM_NOFLUSH_FLAG on suspend and status. */
   noflush: [4, 12, 0],
@@ -18,9 +21,9 @@ export const FEATURES = {
   /** DM_DEFERRED_REMOVE: removal at last close. */
   deferredRemove: [4, 27, 0],
   /** DM_DEV_ARM_POLL: poll()-based events. */
-  armPoll: [4, 37, 0],
+  armPoll: commandSpec('armPoll').minVersion,
   /** DM_GET_TARGET_VERSION: one target's version. */
-  getTargetVersion: [4, 41, 0],
+  getTargetVersion: commandSpec('getTargetVersion').minVersion,
   /** DM_LIST_DEVICES with uuids and event numbers, and prefix filters. */
   listFilters: [4, 45, 0],
   /** DM_IMA_MEASUREMENT_FLAG on status. */

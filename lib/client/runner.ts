@@ -1,7 +1,8 @@
 /**
  * The one private ioctl loop (devicemapper-rs `dm.rs` style): it owns buffers, versions
  * and errors, so each command method is a few lines. Per call:
- *   1. gate the command on the kernel version already learnt (typed "unsupported" error);
+ *   1. gate the command on the kernel version already learnt: a kernel known to be older than
+ *      the command-table row's minVersion gets no ioctl (typed "unsupported" error);
  *   2. encode (validation errors are thrown here, before any syscall);
  *   3. ioctl — sync, or on koffi's async path for bounded-but-slow commands;
  *   4. non-zero return → DmError with the request's header (the kernel writes back only its
@@ -17,6 +18,7 @@ import { madeCopy } from '../../codec/copies.js';
 import { codecInternals, type CodecInternals } from '../../codec/commands.js';
 import { viewOf } from '../../codec/layout.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
+import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
 import type { ControlTransport, IoctlResult, KernelLog } from '../kernel/backend.js';
 import { attributeLines, deviceMentions, KernelLogWindow, type CallDevice } from '../kernel/log-attribution.js';
 import { DmError, DmUnsupportedError, type HeaderSnapshot } from '../errors.js';
@@ -46,12 +48,10 @@ const NO_CONTEXT: CallContext = Object.freeze({});
 const SCRATCH_SIZE = DEFAULT_BUFFER_SIZE;
 
 /**
- * koffi throws once more than `max_async_calls` (256 by default) async calls are running or
- * queued — 1,000 waits woken by one event made 746 of them fail (bench:live, section 4). Async
- * ioctls therefore take a slot first, process-wide (koffi's limit is), FIFO, leaving headroom
- * for the pollers' async poll() calls.
+ * Async ioctls take a slot first, process-wide (koffi's limit on async calls is), FIFO: beyond
+ * koffi's `max_async_calls` it throws instead of queueing (ffi/engine.ts, CALLS_IN_FLIGHT).
  */
-export const MAX_ASYNC_IOCTLS = 128;
+const MAX_ASYNC_IOCTLS = CALLS_IN_FLIGHT;
 let asyncInFlight = 0;
 const asyncQueue: (() => void)[] = [];
 
@@ -71,11 +71,11 @@ function releaseSlot(): void {
 }
 
 /**
- * Request buffers a runner keeps for batch calls (one per call in flight: the client's
- * batch window is 128). A fresh zeroed 16 KiB buffer per call was a third of statusMany's
- * JS per device on the host (bench/scale-path.bench.ts).
+ * Request buffers a runner keeps for batch calls: one per batch call in flight. A fresh
+ * zeroed 16 KiB buffer per call was a third of statusMany's JS per device on the host
+ * (bench/scale-path.bench.ts).
  */
-const BATCH_POOL = 128;
+const BATCH_POOL = CALLS_IN_FLIGHT;
 
 /** At most this many kernel lines of each kind on an error. */
 const KERNEL_LINES = 20;
@@ -93,7 +93,7 @@ export class IoctlRunner {
   readonly codec: DmCodec = hostCodec;
   /**
    * Set by the client's close(): new calls fail with DmClosedError (rollbacks still run),
-   * and the batch buffers (up to 128 × 16 KiB) are let go rather than kept for a client
+   * and the batch buffers (up to CALLS_IN_FLIGHT × 16 KiB) are let go rather than kept for a client
    * that will issue no more batches.
    */
   get closed(): boolean { return this.#closed; }
@@ -136,8 +136,6 @@ export class IoctlRunner {
     initialBufferSize = DEFAULT_BUFFER_SIZE,
     /** Run every command on the calling thread (see OpenOptions.blocking). */
     readonly blocking = false,
-    /** Backend.requestFill: the byte every request buffer holds before encoding (test hook). */
-    readonly requestFill: number | undefined = undefined,
   ) {
     this.#initial = initialBufferSize;
     this.#log = kmsg && new KernelLogWindow(kmsg);
@@ -151,7 +149,7 @@ export class IoctlRunner {
   }
 
   runSync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = NO_CONTEXT): CommandReplies[C] {
-    this.#gate(ctx);
+    this.#gate(command, ctx);
     const mark = this.#log?.mark() ?? 0;
     const used: Uint8Array[] = [];
     try {
@@ -171,7 +169,7 @@ export class IoctlRunner {
     // `blocking` clients (CLI tools, scripts) skip the thread-pool hop: bench:live measured it
     // at 1–2 ms per call under TCG, more than create/resume/info cost in the kernel.
     if (this.blocking) return this.runSync(command, params, ctx);
-    this.#gate(ctx);
+    this.#gate(command, ctx);
     const mark = this.#log?.mark() ?? 0;
     const used: Uint8Array[] = [];
     const pooled = ctx.batch === true && !ctx.wipe;
@@ -212,8 +210,18 @@ export class IoctlRunner {
     }
   }
 
-  #gate(ctx: CallContext): void {
+  /**
+   * Refuses a call before its ioctl: after close(), and when the kernel is known to be older
+   * than the command's row in the command table says it needs (the only list of minimum
+   * versions). Before the first reply the version is unknown and the kernel decides.
+   */
+  #gate(command: CommandName, ctx: CallContext): void {
     if (this.closed && !ctx.afterClose) throw new DmClosedError('the device-mapper client');
+    const k = this.kernel;
+    if (k) {
+      const spec = commandSpec(command);
+      if (compareVersions(k, spec.minVersion) < 0) throw new DmUnsupportedError(spec.kernelName, spec.minVersion, k);
+    }
   }
 
   #bump(command: CommandName): void {
@@ -231,12 +239,10 @@ export class IoctlRunner {
   #encode<C extends CommandName>(command: C, params: CommandRequests[C], used: Uint8Array[], reuse?: 'scratch' | 'pool'): Uint8Array {
     const bufferSize = commandSpec(command).payload ? this.sizes.get(command) ?? this.#initial : undefined;
     const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
-    const fill = this.requestFill;
     if (reuse && (bufferSize === undefined || bufferSize <= SCRATCH_SIZE)) {
       const scratch = reuse === 'scratch';
       const buf = scratch ? this.#scratch ?? this.#makeScratch() : this.#batchBuffers.pop() ?? madeCopy(new Uint8Array(SCRATCH_SIZE));
       if (!used.includes(buf)) used.push(buf);
-      if (fill !== undefined) buf.fill(fill);
       try {
         // The codec zeroes everything after the payload: no byte of an earlier call survives.
         const internals = scratch ? this.#internals : undefined;
@@ -252,20 +258,9 @@ export class IoctlRunner {
         if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL')) throw e;
       }
     }
-    if (fill === undefined) {
-      const req = encode(command, params, { bufferSize });
-      used.push(req);
-      return req;
-    }
-    for (let size = Math.max(bufferSize ?? 0, SCRATCH_SIZE); ; size = Math.min(size * 2, DM_MAX_DATA_SIZE)) {
-      const into = madeCopy(new Uint8Array(size).fill(fill));
-      used.push(into);
-      try {
-        return encode(command, params, { bufferSize, into });
-      } catch (e) {
-        if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL') || size >= DM_MAX_DATA_SIZE) throw e;
-      }
-    }
+    const req = encode(command, params, { bufferSize });
+    used.push(req);
+    return req;
   }
 
   #makeScratch(): Uint8Array {

@@ -39,12 +39,6 @@ export interface Backend {
   /** A cursor on the kernel log (undefined when unreadable), opened with the client. */
   openKernelLog?(): KernelLog | undefined;
   /**
-   * Test hook (the poison test, docs/kernel-facts.md "Stale bytes"): when set, every request
-   * buffer is filled with this byte before a request is encoded into it, as a reused buffer
-   * would hold old bytes. Decoded results must not change.
-   */
-  readonly requestFill?: number;
-  /**
    * SysV semaphores and udev's state for udev cookies (lib/udev/cookies.ts). The real
    * backend's is the host's; the simulator's is in memory, completed by its own "udev".
    * Absent: no udev synchronisation on this backend.

@@ -1,13 +1,18 @@
 /**
  * Test helper: builds the reply buffer the kernel would write for each command, using only
- * the codec's record encoders (dm_ioctl, dm_target_spec, dm_name_list, …) and the rules of
+ * the codec's encoders (the dm_ioctl record, and the reply chains of codec/reply-chains.ts that the
+ * simulator writes its replies with) and the rules of
  * docs/kernel-facts.md ("What each command writes back", "DM_BUFFER_FULL_FLAG") — never the decoders under test. The input is the value a decoder
  * should return, so `decodeReply(c, buildReply(c, x))` must equal `x`.
  */
-import { viewOf, type DmCodec, type CommandName, type CommandReplies, type DeviceInfo, type Version } from '../../codec/index.js';
+import {
+  dmNameList, dmTargetDeps, dmTargetSpec, nameRecordSize, targetVersionRecordSize, viewOf, writeCString, writeNameList, writeStatusChain, writeTargetDeps, writeTargetVersions, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG,
+  DM_DATA_START, DM_DEFERRED_REMOVE, DM_MIN_DATA_SIZE, DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID, DM_NAME_LIST_FLAG_HAS_UUID, DM_UEVENT_GENERATED_FLAG,
+  type DmCodec, type CommandName, type CommandReplies, type DeviceInfo, type NameRecord, type Version,
+} from '../../codec/index.js';
 
-const START = 312;
-const align8 = (n: number) => (n + 7) & ~7;
+const START = DM_DATA_START;
+const FULL = DM_BUFFER_FULL_FLAG;
 const enc = new TextEncoder();
 
 /** The raw header fields of a reply (dm-ioctl.h names). Missing fields are 0 / empty. */
@@ -83,28 +88,13 @@ function assemble(codec: DmCodec, header: RawHeader, payload: Payload | null, ne
   if (payload) end = payload(viewOf(bytes), bytes);
   const dataSize = dataSizeOverride ?? end;
   writeHeader(codec, bytes, { ...header, data_size: dataSize, flags: ((header.flags ?? 0) | (o.extraFlags ?? 0)) >>> 0 });
-  if (o.fill !== undefined) bytes.fill(o.fill, Math.max(dataSize, 305), len);
+  if (o.fill !== undefined) bytes.fill(o.fill, Math.max(dataSize, DM_MIN_DATA_SIZE), len);
   return bytes;
-}
-
-function nameListSize(r: CommandReplies['listDevices']): number {
-  const trailer = r.version[0] > 4 || (r.version[0] === 4 && r.version[1] >= 37);
-  let n = 0;
-  for (const d of r.devices) {
-    let sz = align8(12 + enc.encode(d.name).length + 1);
-    if (trailer) {
-      sz += 8;
-      if (typeof d.uuid === 'string') sz += align8(enc.encode(d.uuid).length + 1);
-    } else sz = Math.max(sz, 16);
-    n += sz;
-  }
-  return Math.max(n, 16);
 }
 
 /** Builds the reply the kernel would write for `command` carrying exactly `r`. */
 export function buildReply<C extends CommandName>(codec: DmCodec, command: C, reply: CommandReplies[C], o: BuildOptions = {}): Uint8Array {
   const rc = codec.records;
-  const le = codec.endian === 'little';
   const any = reply as CommandReplies[CommandName];
   const version = any.version;
   switch (command) {
@@ -115,104 +105,55 @@ export function buildReply<C extends CommandName>(codec: DmCodec, command: C, re
       return assemble(codec, { version }, null, START, o, 0);
     case 'listDevices': {
       const r = reply as CommandReplies['listDevices'];
-      if (r.bufferFull) return assemble(codec, { version, flags: 1 << 8 }, null, START, o, 305);
-      if (r.devices.length === 0) {
-        // "Flags no data": nl->dev = 0, data_size = data_start.
-        return assemble(codec, { version }, (v, b) => { rc.nameList.encode(v, b, START, { dev: 0n, next: 0 }); return START; }, START + 16, o);
-      }
+      if (r.bufferFull) return assemble(codec, { version, flags: FULL }, null, START, o, DM_MIN_DATA_SIZE);
       const trailer = version[0] > 4 || (version[0] === 4 && version[1] >= 37);
       const withFlags = version[0] > 4 || (version[0] === 4 && version[1] >= 45);
-      return assemble(codec, { version }, (v, b) => {
-        let off = START;
-        let prev = -1;
-        for (const d of r.devices) {
-          if (prev >= 0) v.setUint32(prev + 8, off - prev, le);
-          rc.nameList.encode(v, b, off, { dev: d.dev.raw, next: 0 });
-          const name = enc.encode(d.name);
-          b.set(name, off + 12);
-          b[off + 12 + name.length] = 0;
-          let p = align8(off + 12 + name.length + 1);
-          if (trailer && !withFlags) {
-            // 4.37–4.44: event_nr only; the flags word of 4.45+ is left as the buffer held it.
-            v.setUint32(p, d.eventNr ?? 0, le);
-            p += 8;
-          } else if (trailer) {
-            const flags = d.uuid === undefined ? 0 : d.uuid === null ? 2 : 1;
-            rc.trailer.encode(v, b, p, { event_nr: d.eventNr ?? 0, flags });
-            p += 8;
-            if (typeof d.uuid === 'string') {
-              const u = enc.encode(d.uuid);
-              b.set(u, p);
-              b[p + u.length] = 0;
-              p = align8(p + u.length + 1);
-            }
-          } else {
-            p = Math.max(p, off + 16);
-          }
-          prev = off;
-          off = p;
-        }
-        return off;
-      }, START + nameListSize(r), o);
+      const list: NameRecord[] = r.devices.map((d) => ({
+        dev: d.dev.raw,
+        name: enc.encode(d.name),
+        // 4.37–4.44: event_nr only; the flags word of 4.45+ is left as the buffer held it.
+        trailer: !trailer ? undefined : {
+          eventNr: d.eventNr ?? 0,
+          flags: !withFlags ? undefined : d.uuid === undefined ? 0 : d.uuid === null ? DM_NAME_LIST_FLAG_DOESNT_HAVE_UUID : DM_NAME_LIST_FLAG_HAS_UUID,
+          uuid: withFlags && typeof d.uuid === 'string' ? enc.encode(d.uuid) : undefined,
+        },
+      }));
+      // An empty list is "flags no data" (nl->dev = 0, data_size = data_start).
+      return assemble(codec, { version }, (v, b) => writeNameList(rc, v, b, START, list), START + Math.max(list.reduce((n, x) => n + nameRecordSize(x), 0), dmNameList.size), o);
     }
     case 'listVersions': case 'getTargetVersion': {
       const r = reply as CommandReplies['listVersions'];
-      if (r.bufferFull) return assemble(codec, { version, flags: 1 << 8 }, null, START, o, 305);
-      const need = r.targets.reduce((n, t) => n + align8(16 + enc.encode(t.name).length + 1), 0);
-      return assemble(codec, { version }, (v, b) => {
-        let off = START;
-        let prev = -1;
-        for (const t of r.targets) {
-          if (prev >= 0) v.setUint32(prev, off - prev, le);
-          rc.versions.encode(v, b, off, { next: 0, version: [t.version[0], t.version[1], t.version[2]] });
-          const name = enc.encode(t.name);
-          b.set(name, off + 16);
-          b[off + 16 + name.length] = 0;
-          prev = off;
-          off = align8(off + 16 + name.length + 1);
-        }
-        return off;
-      }, START + need, o);
+      if (r.bufferFull) return assemble(codec, { version, flags: FULL }, null, START, o, DM_MIN_DATA_SIZE);
+      const list = r.targets.map((t) => ({ name: enc.encode(t.name), version: t.version }));
+      return assemble(codec, { version }, (v, b) => writeTargetVersions(rc, v, b, START, list), START + list.reduce((n, x) => n + targetVersionRecordSize(x), 0), o);
     }
     case 'message': {
       const r = reply as CommandReplies['message'];
-      const flags = (r.dataOut ? 1 << 16 : 0) | (r.bufferFull ? 1 << 8 : 0);
+      const flags = (r.dataOut ? DM_DATA_OUT_FLAG : 0) | (r.bufferFull ? FULL : 0);
       if (!r.dataOut || r.bufferFull || r.output === undefined) return assemble(codec, { version, flags }, null, START, o, START);
       const out = enc.encode(r.output);
-      return assemble(codec, { version, flags }, (_v, b) => { b.set(out, START); b[START + out.length] = 0; return START + out.length + 1; }, START + out.length + 1, o);
+      return assemble(codec, { version, flags }, (_v, b) => writeCString(b, START, out), START + out.length + 1, o);
     }
     case 'status': case 'wait': {
       const r = reply as CommandReplies['status'];
-      const h: RawHeader = { version, ...deviceHeader(r.device), flags: (r.device.rawFlags | (r.bufferFull ? 1 << 8 : 0)) >>> 0 };
+      const h: RawHeader = { version, ...deviceHeader(r.device), flags: (r.device.rawFlags | (r.bufferFull ? FULL : 0)) >>> 0 };
       const n = Math.min(o.written ?? r.targets.length, r.targets.length);
-      const sizes = r.targets.slice(0, n).map((t) => align8(40 + enc.encode(t.params).length + 1));
-      return assemble(codec, h, (v, b) => {
-        let off = START;
-        r.targets.slice(0, n).forEach((t, i) => {
-          const next = off + sizes[i]! - START; // from data_start; the last points past its string
-          rc.spec.encode(v, b, off, { sector_start: t.start, length: t.length, status: 0, next, target_type: t.type });
-          const p = enc.encode(t.params);
-          b.set(p, off + 40);
-          b[off + 40 + p.length] = 0;
-          off += sizes[i]!;
-        });
-        return off;
-      }, START + sizes.reduce((a, c) => a + c, 0), o);
+      const lines = r.targets.slice(0, n).map((t) => ({ start: t.start, length: t.length, type: t.type, text: enc.encode(t.params) }));
+      // Room for every line and then some (text that exactly fills the room makes the kernel
+      // report the buffer full): which lines it managed to write is `written`'s to say.
+      const room = lines.reduce((a, l) => a + ((dmTargetSpec.size + l.text.length + 1 + 7) & ~7), 8);
+      return assemble(codec, h, (v, b) => writeStatusChain(rc, v, b, START, room, lines).end || START, START + room, o);
     }
     case 'deps': {
       const r = reply as CommandReplies['deps'];
-      const h: RawHeader = { version, ...deviceHeader(r.device), flags: (r.device.rawFlags | (r.bufferFull ? 1 << 8 : 0)) >>> 0 };
+      const h: RawHeader = { version, ...deviceHeader(r.device), flags: (r.device.rawFlags | (r.bufferFull ? FULL : 0)) >>> 0 };
       if (r.bufferFull) return assemble(codec, h, null, START, o, START);
-      return assemble(codec, h, (v, b) => {
-        rc.deps.encode(v, b, START, { count: r.deps.length, padding: 0 });
-        r.deps.forEach((d, i) => v.setBigUint64(START + 8 + i * 8, d.raw, le));
-        return START + 8 + r.deps.length * 8;
-      }, START + 8 + r.deps.length * 8, o);
+      return assemble(codec, h, (v, b) => writeTargetDeps(rc, v, b, START, r.deps.map((d) => d.raw)), START + dmTargetDeps.size + r.deps.length * 8, o);
     }
     case 'remove': {
       // DEV_REMOVE writes the looked-up name/uuid and two flags, not __dev_status().
       const r = reply as CommandReplies['remove'];
-      const flags = (r.deferred ? 1 << 17 : 0) | (r.ueventGenerated ? 1 << 13 : 0);
+      const flags = (r.deferred ? DM_DEFERRED_REMOVE : 0) | (r.ueventGenerated ? DM_UEVENT_GENERATED_FLAG : 0);
       return assemble(codec, { version, name: r.name, uuid: r.uuid ?? '', flags }, null, START, o, START);
     }
     default: {

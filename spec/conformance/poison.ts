@@ -1,8 +1,9 @@
 /**
  * The poison test (docs/kernel-facts.md, "Stale bytes"), written once for the simulator
- * and the real kernels: the same sequence of every command, run on a client whose request
- * buffers are pre-filled with 0xA5 (`Backend.requestFill`) and on one whose buffers are
- * zero, must decode identically. The sequence includes a 15-character target type
+ * and the real kernels: the same sequence of every command, run on a client whose reused
+ * request buffers hold 0xA5 wherever the previous reply left them free (`poisonedBackend()`: a
+ * backend that writes it after every ioctl, past the reply's data_size) and on one whose
+ * buffers hold only zeros and earlier replies, must decode identically. The sequence includes a 15-character target type
  * (snapshot-origin), which kernels before a 2023 change (Debian's 6.1) copy with strncpy(…, 15): no terminator, so
  * byte 15 is whatever the request buffer held there.
  *
@@ -12,7 +13,37 @@
  * Everything else — names, uuids, event numbers, flags, counts, table and status text,
  * message output, errors — is compared as decoded.
  */
-import type { DeviceMapper } from '../../lib/index.js';
+import { codec } from '../../codec/index.js';
+import type { Backend, ControlTransport, DeviceMapper } from '../../lib/index.js';
+
+/**
+ * `backend`, with every ioctl's buffer filled with `byte` from the reply's data_size to its
+ * end once the call returns: the next request the client encodes into a buffer it reuses
+ * (the sync calls' scratch buffer, the batch pool) finds old bytes wherever the codec does
+ * not write. Through the public Backend interface only.
+ */
+export function poisonedBackend(backend: Backend, byte: number | undefined): Backend {
+  if (byte === undefined) return backend;
+  const dirty = (buf: Uint8Array): void => {
+    const { data_size: dataSize } = codec.decodeHeader(buf);
+    if (dataSize < buf.length) buf.fill(byte, dataSize);
+  };
+  const wrap = (t: ControlTransport): ControlTransport => ({
+    get fd() { return t.fd; },
+    ioctl(request, buf) {
+      const r = t.ioctl(request, buf);
+      dirty(buf);
+      return r;
+    },
+    async ioctlAsync(request, buf, kind) {
+      const r = await t.ioctlAsync(request, buf, kind);
+      dirty(buf);
+      return r;
+    },
+    close: () => t.close(),
+  });
+  return { ...backend, openControl: async () => wrap(await backend.openControl()) };
+}
 
 /** One step's decoded result (or its error code), keyed by the step's name. */
 export type Transcript = [step: string, result: unknown][];

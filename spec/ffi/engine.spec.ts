@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
 import { IoctlEngine } from '../../ffi/engine.js';
-import { engineOf, openControl } from '../../ffi/control.js';
+import { openControl } from '../../ffi/control.js';
 import { DmEngineError, ERRNO } from '../../ffi/errors.js';
 
 const linux = process.platform === 'linux';
@@ -179,12 +179,19 @@ describe('IoctlEngine ring', () => {
 });
 
 onLinux('transport: engine path, pool fallback (koffi in the worker, /dev/null answers ENOTTY)', () => {
+  /** A transport of `path` and the engine it reported (undefined until it routed a call to one). */
+  async function open(path: string, asyncPath?: 'engine' | 'pool') {
+    const seen: { engine?: IoctlEngine } = {};
+    const t = await openControl(path, { asyncPath, onEngine: (e) => { seen.engine = e; } });
+    return { t, engineOf: () => seen.engine };
+  }
+
   test("asyncPath 'engine': ioctlAsync goes through the engine; after the worker dies, through the pool, same errno", async () => {
-    const t = await openControl('/dev/null', { asyncPath: 'engine' });
+    const { t, engineOf } = await open('/dev/null', 'engine');
     try {
       const buf = new Uint8Array(312);
       expect(await t.ioctlAsync(0xc138fd00, buf)).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
-      const e = engineOf('/dev/null')!;
+      const e = engineOf()!;
       expect(e).toBeDefined();
       expect(e.completed).toBe(1);
       await e.kill();
@@ -198,15 +205,15 @@ onLinux('transport: engine path, pool fallback (koffi in the worker, /dev/null a
   });
 
   test("asyncPath 'auto' (the default): single calls on the pool, batches and waits on the engine; batches take the pool until the engine is ready", async () => {
-    const t = await openControl('/dev/full');
+    const { t, engineOf } = await open('/dev/full');
     try {
       const buf = new Uint8Array(312);
       expect(await t.ioctlAsync(0xc138fd00, buf)).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
       expect(await t.ioctlAsync(0xc138fd00, buf, 'single')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
-      expect(engineOf('/dev/full')).toBeUndefined(); // singles never started it
+      expect(engineOf()).toBeUndefined(); // singles never started it
       // The first batch call starts the engine and, while its worker loads koffi, takes the pool.
       expect(await t.ioctlAsync(0xc138fd00, buf, 'batch')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
-      const e = engineOf('/dev/full')!;
+      const e = engineOf()!;
       expect(e).toBeDefined();
       expect(e.completed).toBe(0);
       for (let i = 0; i < 1000 && !e.ready; i++) await new Promise((r) => setTimeout(r, 10)); // hang guard: 10 s
@@ -219,27 +226,27 @@ onLinux('transport: engine path, pool fallback (koffi in the worker, /dev/null a
       expect(e.completed).toBe(2);
     } finally {
       t.close();
-      await engineOf('/dev/full')?.kill();
+      await engineOf()?.kill();
     }
   });
 
   test("asyncPath 'auto': a wait goes to the engine even before it is ready (it never holds a pool thread)", async () => {
-    const t = await openControl('/dev/random');
+    const { t, engineOf } = await open('/dev/random');
     try {
       expect((await t.ioctlAsync(0xc138fd00, new Uint8Array(312), 'wait')).ret).toBe(-1);
-      expect(engineOf('/dev/random')!.completed).toBe(1);
+      expect(engineOf()!.completed).toBe(1);
     } finally {
       t.close();
-      await engineOf('/dev/random')?.kill();
+      await engineOf()?.kill();
     }
   });
 
   test("asyncPath 'pool' never starts an engine, not for a batch either", async () => {
-    const t = await openControl('/dev/zero', { asyncPath: 'pool' });
+    const { t, engineOf } = await open('/dev/zero', 'pool');
     try {
       expect(await t.ioctlAsync(0xc138fd00, new Uint8Array(312))).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
       expect(await t.ioctlAsync(0xc138fd00, new Uint8Array(312), 'batch')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
-      expect(engineOf('/dev/zero')).toBeUndefined();
+      expect(engineOf()).toBeUndefined();
     } finally {
       t.close();
     }

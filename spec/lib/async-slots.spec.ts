@@ -1,13 +1,14 @@
 /**
  * koffi throws once more than 256 async calls are in flight; the runner queues async ioctls
- * beyond MAX_ASYNC_IOCTLS instead (found by bench:live: 1,000 waits woken at once).
+ * beyond CALLS_IN_FLIGHT instead (found by bench:live: 1,000 waits woken at once).
  */
 import { describe, expect, it } from '@jest/globals';
-import { IoctlRunner, MAX_ASYNC_IOCTLS } from '../../lib/client/runner.js';
+import { IoctlRunner } from '../../lib/client/runner.js';
+import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
 import type { ControlTransport, IoctlResult } from '../../lib/kernel/backend.js';
 
 describe('async ioctl slots', () => {
-  it('never has more than MAX_ASYNC_IOCTLS async ioctls in flight, and runs them all', async () => {
+  it('never has more than CALLS_IN_FLIGHT async ioctls in flight, and runs them all', async () => {
     let inFlight = 0;
     let peak = 0;
     let done = 0;
@@ -29,7 +30,7 @@ describe('async ioctl slots', () => {
     const n = 1000;
     await Promise.all(Array.from({ length: n }, () => runner.runAsync('version', {})));
     expect(done).toBe(n);
-    expect(peak).toBe(MAX_ASYNC_IOCTLS);
+    expect(peak).toBe(CALLS_IN_FLIGHT);
     expect(runner.calls.get('version')).toBe(n);
   });
 
@@ -41,7 +42,7 @@ describe('async ioctl slots', () => {
       close: () => undefined,
     };
     const runner = new IoctlRunner(transport, undefined);
-    for (let i = 0; i < MAX_ASYNC_IOCTLS + 10; i++) await expect(runner.runAsync('version', {})).rejects.toThrow('koffi said no');
+    for (let i = 0; i < CALLS_IN_FLIGHT + 10; i++) await expect(runner.runAsync('version', {})).rejects.toThrow('koffi said no');
     const ok: ControlTransport = { ...transport, ioctlAsync: async (_r: number, b: Uint8Array) => { b[0] = 4; return { ret: 0, errno: 0 }; } };
     await expect(new IoctlRunner(ok, undefined).runAsync('version', {})).resolves.toEqual({ version: [4, 0, 0] });
   });

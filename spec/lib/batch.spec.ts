@@ -5,6 +5,7 @@ import { DeviceMapper, DmArgumentError, DmCodecError, DmError, type AsyncCallKin
 import { codec, requestCode } from '../../codec/index.js';
 import { observeCopies } from '../../codec/copies.js';
 import { SimulatedKernel } from '../../testing/index.js';
+import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
 
 const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
 
@@ -224,7 +225,7 @@ describe('batch request buffers (reused across the calls of a batch)', () => {
       } finally {
         stop();
       }
-      expect(made).toBeLessThanOrEqual(128);
+      expect(made).toBeLessThanOrEqual(CALLS_IN_FLIGHT);
     } finally {
       dm.close();
     }

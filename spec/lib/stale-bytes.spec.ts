@@ -6,7 +6,7 @@ import { describe, expect, test } from '@jest/globals';
 import { codec, COMMANDS, DM_BUFFER_FULL_FLAG, type CommandName } from '../../codec/index.js';
 import { DeviceMapper } from '../../lib/index.js';
 import { SimError, SimulatedKernel, type SimTargetType } from '../../testing/index.js';
-import { ORIGIN_TYPE, poisonSequence } from '../conformance/poison.js';
+import { ORIGIN_TYPE, poisonedBackend, poisonSequence } from '../conformance/poison.js';
 
 /** The kernel's snapshot-origin as far as these tests need it: one device argument, empty status. */
 const snapshotOrigin: SimTargetType = {
@@ -126,7 +126,7 @@ describe('the poison test on the simulator (4.47: strncpy of target_type)', () =
     const results = [];
     for (const fill of [undefined, 0xa5, undefined]) {
       const k = kernel61();
-      const dm = await DeviceMapper.open({ backend: { ...k.backend(), requestFill: fill }, blocking });
+      const dm = await DeviceMapper.open({ backend: poisonedBackend(k.backend(), fill), blocking });
       try {
         results.push(await poisonSequence(dm, 'poison-'));
       } finally {

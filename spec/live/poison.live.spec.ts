@@ -6,7 +6,7 @@ import { expect, test } from '@jest/globals';
 import { codec, requestCode } from '../../codec/index.js';
 import { DeviceMapper } from '../../lib/index.js';
 import { realBackend } from '../../lib/kernel/kernel-backend.js';
-import { ORIGIN_TYPE, poisonSequence, type Transcript } from '../conformance/poison.js';
+import { ORIGIN_TYPE, poisonedBackend, poisonSequence, type Transcript } from '../conformance/poison.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
 describeLive(`poison test [${kernelLabel}]`, () => {
@@ -41,7 +41,7 @@ describeLive(`poison test [${kernelLabel}]`, () => {
     const runs: Transcript[] = [];
     // The first run loads the snapshot module; the compared runs are the second and third.
     for (const fill of [undefined, 0xa5, undefined]) {
-      const dm = await DeviceMapper.open({ backend: { ...realBackend(), requestFill: fill }, blocking });
+      const dm = await DeviceMapper.open({ backend: poisonedBackend(realBackend(), fill), blocking });
       try {
         runs.push(await poisonSequence(dm, prefix));
       } finally {

@@ -20,6 +20,7 @@ import {
   type CommandName, type Version,
 } from '../codec/index.js';
 import { ERRNO, mapOpenError } from '../ffi/errors.js';
+import { simBlockIo } from './sim-io.js';
 import type { Backend, IoctlResult } from '../lib/index.js';
 import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
 import { statsMessage, type SimStatsRegion } from './sim-stats.js';
@@ -399,6 +400,8 @@ export class SimulatedKernel {
       openControl: async () => { this.#checkOpen(); return simTransport(this.#port, options.label); },
       openWatcher: async () => { this.#checkOpen(); return simWatcher(this.#port); },
       ...(this.udev ? { openCookieHost: async () => this.udev!.host() } : {}),
+      // Files, loop devices, sizes, discards and nodes in memory: nothing reaches the host.
+      blockIo: simBlockIo(this),
       openKernelLog: () => {
         let cursor = this.#logSeq;
         return {

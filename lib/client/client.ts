@@ -9,7 +9,7 @@ import {
   type CommandName, type CommandTable, type RawNames, type TargetVersion, type Version,
 } from '../../codec/index.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
-import type { Backend, ControlTransport, KernelLog } from '../kernel/backend.js';
+import type { Backend, BlockIo, ControlTransport, KernelLog } from '../kernel/backend.js';
 import { DmAbortError, DmArgumentError, DmError, DmIdentityError } from '../errors.js';
 import { attachCleanupError } from '../operations/cleanup-error.js';
 import { createDeviceArg, deviceArg, optionsArg, removeDeviceArg, renameToArg, targetsArg, valueArg } from './args.js';
@@ -20,6 +20,7 @@ import { WakeSnapshots } from '../events/wake-snapshot.js';
 import { DM_UEVENT_GENERATED_FLAG, describeParams, redactTableParams, scrubLogLines, tableCarriesKeys } from '../../codec/index.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from '../events/device-events.js';
 import { realBackend } from '../kernel/kernel-backend.js';
+import { hostBlockIo } from '../kernel/host-block-io.js';
 import { compareVersions, IoctlRunner, type CallContext } from './runner.js';
 import { udevMode, udevOptionsArg, udevTransaction, UDEV_OPTION_KINDS, type UdevCallOptions } from '../udev/cookie-call.js';
 import { UdevCookies } from '../udev/cookies.js';
@@ -50,26 +51,19 @@ export const FEATURES = {
 
 /**
  * Package-internal (not exported from the package root): the key of
- * `DeviceMapper[operationScope]`, for the multi-step helpers built on the client
- * (ThinPool, FaultyDevice) to get createDevice's guarantee under close().
- */
-export const operationScope: unique symbol = Symbol('devicemapper.operationScope');
-
-/**
- * Package-internal (not exported from the package root): the key of
  * `DeviceMapper[operationHost]()`, what the operation core (lib/operations/operation.ts)
  * borrows from the client: the in-flight count close() waits for, the closing signal, and
  * the calls an undo may still make after close().
  */
 export const operationHost: unique symbol = Symbol('devicemapper.operationHost');
 
-/** The undo calls an {@link operationScope} body gets: they still run after close(). */
-export interface ScopeUndo {
-  /** DM_DEV_SUSPEND without the suspend flag (resume), no udev wait. */
-  resume(device: DeviceId, options?: { readonly noflush?: boolean; readonly skipLockfs?: boolean }): Promise<DeviceInfo>;
-  /** DM_TABLE_CLEAR. */
-  clear(device: DeviceId): Promise<DeviceInfo>;
-}
+/**
+ * Package-internal (not exported from the package root): the key of
+ * `DeviceMapper[blockIoOf]()`, the backend's files, block devices, loop devices and nodes
+ * (lib/kernel/backend.ts's BlockIo) for ThinPool, FaultyDevice, discard, the loop-device
+ * and node functions: the host's on the real backend, memory on the simulator.
+ */
+export const blockIoOf: unique symbol = Symbol('devicemapper.blockIo');
 
 /** Options of {@link DeviceMapper.open}. */
 export interface OpenOptions {
@@ -1018,24 +1012,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Package-internal (see {@link operationScope}): runs `body` as an operation in flight,
-   * as createDevice is one — refused after close(), and close() keeps the control fd until
-   * it settles — and gives it undo calls that work after close(), so a helper that
-   * suspended a device or loaded a table can put it back even when the client was closed
-   * between two of its steps (ThinPool.snapshot, FaultyDevice.setMode, ThinPool.reload).
+   * Package-internal (see {@link blockIoOf}): this client's backend's host I/O; a backend
+   * without one (a custom backend) is given the host's.
    *
    * @internal
    */
-  async [operationScope]<T>(body: (undo: ScopeUndo) => Promise<T>): Promise<T> {
-    this.#begin();
-    try {
-      return await body({
-        resume: async (id, o = {}) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush: o.noflush, skipLockfs: o.skipLockfs }, { device: id, afterClose: true })).device,
-        clear: async (id) => (await this.#runner.runAsync('clear', { id }, { device: id, afterClose: true })).device,
-      });
-    } finally {
-      this.#end();
-    }
+  [blockIoOf](): BlockIo {
+    return this.#backend.blockIo ?? hostBlockIo;
   }
 
   /**

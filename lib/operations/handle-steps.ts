@@ -8,7 +8,7 @@
 import type { DeviceId, DeviceInfo, TargetSpecInput } from '../../codec/index.js';
 import { operationHost, type CreateDeviceOptions, type DeviceMapper } from '../client/client.js';
 import { DmError, DmIdentityError } from '../errors.js';
-import { ERRNO } from '../../ffi/errors.js';
+import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
 import { runOperation, type Operation, type OperationOptions } from './operation.js';
 import type { RetryOptions } from './retry.js';
@@ -33,8 +33,27 @@ export async function removeIfThere(dm: DeviceMapper, at: DeviceId, options: { r
   }
 }
 
-function clearDev(dm: DeviceMapper, dev: { readonly major: number; readonly minor: number }): Promise<void> {
-  return dm.clear({ dev: { major: dev.major, minor: dev.minor } }).then(() => {}, () => {});
+/**
+ * A step whose result must be undone if the operation gave up on it. When the operation
+ * gave up on a timeout or the caller's signal, `undoLate` runs when the call lands
+ * (`onLate`). When it gave up because the client was closed, the journal waits for the
+ * call instead and undoes it there: the operation stays in flight meanwhile, so close()
+ * keeps the control fd open for the undo (the undo calls of `op.kernel` still work after
+ * close(), a call made after the last operation settled would not).
+ */
+async function undoableStep<T>(op: Operation, label: string, run: () => Promise<T>, undoLate: (late: T) => Promise<unknown>): Promise<T> {
+  let call: Promise<T> | undefined;
+  let returned = false;
+  const closed = () => op.signal.reason instanceof DmClosedError;
+  op.undo(`${label}: landed after close()`, async () => {
+    if (returned || !call || !closed()) return;
+    let late: T;
+    try { late = await call; } catch { return; }
+    await undoLate(late);
+  });
+  const value = await op.step(label, () => (call = run()), { onLate: async (late) => { if (!closed()) await undoLate(late); } });
+  returned = true;
+  return value;
 }
 
 /**
@@ -59,11 +78,13 @@ export async function createStep(op: Operation, dm: DeviceMapper, options: Creat
  */
 export async function loadStep(op: Operation, dm: DeviceMapper, id: DeviceIdentity, specs: readonly TargetSpecInput[], label: string): Promise<void> {
   const at = addressOf(id);
-  const info = await op.step(label, () => dm.load(at, specs), { onLate: (late) => clearDev(dm, late.dev) });
+  // A load that reached another device is cleared there, by the dev its reply names (the device it acted on).
+  const clearLanded = (late: DeviceInfo) => op.kernel.clear({ dev: { major: late.dev.major, minor: late.dev.minor } }).then(() => {}, () => {});
+  const info = await undoableStep(op, label, () => dm.load(at, specs), clearLanded);
   try {
     op.check('load', id, info, label);
   } catch (e) {
-    await clearDev(dm, info.dev);
+    await clearLanded(info);
     throw e;
   }
   op.undo(`clear ${id.name}`, () => op.kernel.clear(at).catch((e: unknown) => { if (!isGone(e)) throw e; }));
@@ -84,7 +105,7 @@ export async function suspendStep(op: Operation, dm: DeviceMapper, id: DeviceIde
     if (clearFirst) await op.kernel.clear(at).catch(() => {});
     await op.kernel.resume(at, flags);
   };
-  const info = await op.step(label, () => dm.suspend(at, flags), { onLate: () => back().catch(() => {}) });
+  const info = await undoableStep(op, label, () => dm.suspend(at, flags), () => back().catch(() => {}));
   op.undo(`resume ${id.name}`, back);
   op.check('suspend', id, info, label);
 }

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globa
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeviceMapper, ThinPool } from '../../lib/index.js';
-import { SimulatedKernel, simThinPoolIo, thinSim } from '../../testing/index.js';
+import { SimulatedKernel, simBlockIo, thinSim } from '../../testing/index.js';
 import { snapshotterCycle } from '../../examples/thin-pool.js';
 import { watchPool } from '../../examples/thin-pool-conditions.js';
 import { faultInjection } from '../../examples/faulty-device.js';
@@ -50,7 +50,7 @@ describe('README examples', () => {
   afterEach(() => dm.close());
 
   test('the snapshotter cycle runs and leaves nothing behind', async () => {
-    const io = simThinPoolIo(kernel);
+    const io = simBlockIo(kernel);
     const log = jest.spyOn(console, 'log').mockImplementation(() => {});
     await snapshotterCycle(dm, '/var/lib/images', io);
     expect(log).toHaveBeenCalledWith('0/16384 blocks used, mode rw');
@@ -63,12 +63,12 @@ describe('README examples', () => {
   });
 
   test('watchPool grows the pool at its low-water mark and alerts on out-of-data-space', async () => {
-    const io = simThinPoolIo(kernel);
+    const io = simBlockIo(kernel);
     const pool = await ThinPool.create(dm, {
-      name: 'p', data: { file: '/d', bytes: 64n << 20n }, metadata: { file: '/m', bytes: 4n << 20n }, lowWaterMark: 100, errorIfNoSpace: true, io,
+      name: 'p', data: { file: '/d', sizeBytes: 64n << 20n }, metadata: { file: '/m', sizeBytes: 4n << 20n }, lowWaterMarkBlocks: 100, errorIfNoSpace: true,
     });
     await pool.createThin(1);
-    await pool.activate(1, { name: 't', size: 1n << 22n });
+    await pool.activate(1, { name: 't', sizeSectors: 1n << 22n });
     const stop = new AbortController();
     const alerts: string[] = [];
     const watching = watchPool(pool, stop.signal, (a) => alerts.push(a));

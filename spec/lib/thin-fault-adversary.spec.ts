@@ -142,8 +142,8 @@ const SCENARIOS: Scenario[] = [
   },
   {
     name: 'resize', setup: async (timeoutMs) => {
-      const p = await pool({ timeoutMs });
-      return () => p.resize({ dataBytes: 128n * MiB });
+      const p = await pool();
+      return () => p.resize({ dataBytes: 128n * MiB, timeoutMs }); // the call's own bound (the whole call)
     },
   },
   {

@@ -2,7 +2,7 @@
 // operations, their order (suspend → create_snap → resume), errors with the kernel's errno,
 // uuids and identity checks, and pool conditions as events.
 import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
-import { DeviceMapper, DmError, DmOperationError, ThinPool, type PoolCondition } from '../../lib/index.js';
+import { DeviceMapper, DmAbortError, DmError, DmOperationError, ThinPool, type PoolCondition } from '../../lib/index.js';
 import { SimulatedKernel, simBlockIo, thinSim } from '../../testing/index.js';
 import type { SimBlockIo } from "../../testing/sim-io.js";
 
@@ -376,3 +376,27 @@ describe('ThinPool: conditions', () => {
 
 // DmError is what every kernel failure is; keep the import used for the type check above.
 void DmError;
+
+describe('ThinPool: signal, timeoutMs and the caller\'s frames', () => {
+  test('an aborted snapshot rejects with DmAbortError naming the caller, and the origin is resumed by uuid', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    await p.activate(1, { name: 'base', sizeSectors: 8192 });
+    const ac = new AbortController();
+    const stop = kernel.intercept({ before: (e) => { if (e.command === 'suspend' && !suspended('base')) ac.abort(); } });
+    const err = await p.snapshot(2, 1, { signal: ac.signal }).then(() => undefined, (e: unknown) => e);
+    stop();
+    for (let i = 0; i < 50 && suspended('base'); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(err).toBeInstanceOf(DmAbortError);
+    expect(err).toMatchObject({ code: 'ABORT_ERR' });
+    expect((err as Error).stack).toContain('thin-pool.spec.ts');
+    expect(suspended('base')).toBe(false);
+    expect(thinSim(kernel).pools.values().next().value!.thins.has(2)).toBe(false);
+  });
+
+  test('timeoutMs is checked before any ioctl', async () => {
+    const p = await pool();
+    await expect(p.createThin(1, { timeoutMs: 0 })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(p.status({ signal: 'x' as never })).rejects.toMatchObject({ name: 'DmArgumentError' });
+  });
+});

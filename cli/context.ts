@@ -276,7 +276,9 @@ export class Ctx {
     // In a udev transaction udev owns the nodes (DISABLE_LIBRARY_FALLBACK) and nobody waits yet.
     if (!this.opts.noudevsync && this.udevCookieOption() !== undefined) return undefined;
     const t = this.opts['udev-timeout'];
-    return { ...this.io.nodes, ...(t !== undefined ? { timeoutMs: intArg(t, 'udev-timeout') } : {}), env: this.io.nodes.env ?? this.io.env };
+    // The client's backend holds the nodes when no ops are given (the simulator's in-memory /dev).
+    const dm = this.io.nodes.ops === undefined && this.#dm !== undefined ? { dm: this.#dm } : {};
+    return { ...dm, ...this.io.nodes, ...(t !== undefined ? { timeoutMs: intArg(t, 'udev-timeout') } : {}), env: this.io.nodes.env ?? this.io.env };
   }
 
   /** The table of create/load: --table, a file argument, or stdin. */

@@ -34,13 +34,13 @@ async function main(): Promise<void> {
   const lin = `demo-linear-${id}`;
   const zero = `demo-zero-${id}`;
   try {
-    step(`loop device ${loop.path} (${loop.major}:${loop.minor}, ${loop.sectors} sectors) on ${backing} — LOOP_CTL_GET_FREE + LOOP_CONFIGURE`);
+    step(`loop device ${loop.path} (${loop.major}:${loop.minor}, ${loop.sizeSectors} sectors) on ${backing} — LOOP_CTL_GET_FREE + LOOP_CONFIGURE`);
     step('the kernel');
     await sh('version');
     await sh('targets');
 
     step(`a linear device over ${loop.path} and a zero device (create → load → resume, /dev/mapper nodes made)`);
-    await sh('create', lin, '--table', `0 ${loop.sectors} linear ${loop.path} 0`);
+    await sh('create', lin, '--table', `0 ${loop.sizeSectors} linear ${loop.path} 0`);
     await sh('create', zero, '--table', '0 2048 zero');
 
     step('info, table, status, deps, ls');

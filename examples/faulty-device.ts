@@ -6,9 +6,9 @@
 // README:begin faulty-device
 import { DeviceMapper, FaultyDevice, type FaultMode } from '../lib/index.js';
 
-/** Fault injection under a mounted filesystem. `sectors`: default the device's size. */
-export async function faultInjection(dm: DeviceMapper, device: string, sectors?: bigint): Promise<FaultMode[]> {
-  const disk = await FaultyDevice.create(dm, { name: 'disk-under-test', device, sectors });
+/** Fault injection under a mounted filesystem. `sizeSectors`: default the device's size. */
+export async function faultInjection(dm: DeviceMapper, device: string, sizeSectors?: bigint): Promise<FaultMode[]> {
+  await using disk = await FaultyDevice.create(dm, { name: 'disk-under-test', device, sizeSectors });
   // … mkfs disk.path, mount it, start the database under test …
   const seen: FaultMode[] = [];
   seen.push(await disk.failWrites());          // writes get EIO, reads work
@@ -18,8 +18,7 @@ export async function faultInjection(dm: DeviceMapper, device: string, sectors?:
   seen.push(await disk.intervals({ upSeconds: 5, downSeconds: 1, down: { kind: 'fail-all' } }));
   seen.push(await disk.failAll());             // every I/O gets EIO
   seen.push(await disk.restore());             // linear passthrough again; nothing was unmounted
-  console.log(await disk.mode());              // read back from the kernel's live table
-  await disk.remove();
-  return seen;
+  console.log(await disk.mode({ timeoutMs: 1000 })); // read back from the kernel's live table
+  return seen;                                 // leaving the scope removes the device
 }
 // README:end

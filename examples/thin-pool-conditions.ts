@@ -10,8 +10,8 @@ import type { ThinPool } from '../lib/index.js';
 export async function watchPool(pool: ThinPool, signal: AbortSignal, alert: (what: string) => void): Promise<void> {
   for await (const c of pool.conditions({ signal })) {
     if (c.kind === 'low-water' && c.state === 'entered') {
-      const s = await pool.healthyStatus();
-      await pool.resize({ dataBytes: (s.totalDataBlocks * 2n) * BigInt(pool.params.blockSizeSectors) * 512n });
+      const s = await pool.healthyStatus({ signal });
+      await pool.resize({ dataBytes: s.totalDataBlocks * 2n * s.blockSizeBytes, signal }); // blocks × their size: no unit arithmetic
     } else if (c.state === 'entered') {
       alert(`${pool.name}: ${c.kind}`);          // out-of-data-space, read-only, needs-check, failed …
     }

@@ -15,20 +15,20 @@ export { diffSnapshots } from './events/device-events.js';
 export type {
   DeviceEvent, DeviceEventKind, DeviceAddedEvent, DeviceRemovedEvent, DeviceRenamedEvent, DeviceChangedEvent, EventFilter, EventsOptions,
 } from './events/device-events.js';
-export type { Backend, Watcher, AsyncCallKind, ControlTransport, IoctlResult, KernelLog } from './kernel/backend.js';
+export type { Backend, Watcher, AsyncCallKind, ControlTransport, IoctlResult, KernelLog, BlockIo, LoopAttachRequest, AttachedLoop } from './kernel/backend.js';
 export type {
   DeviceId, DeviceInfo, DevNo, KernelString, ListedDevice, RawNames, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,
 } from '../codec/index.js';
 export { decodeDev, encodeDev, devToString } from '../codec/index.js';
 export * from './targets/index.js';
-export { attachLoop, detachLoop, loopInfo, blockDeviceSize, blockDeviceSectors, refreshLoopCapacity, splitRdev } from './block/loop-devices.js';
-export type { AttachLoopOptions, LoopDevice, LoopStatus } from './block/loop-devices.js';
+export { attachLoop, detachLoop, loopInfo, blockDeviceBytes, blockDeviceSectors, refreshLoopCapacity, splitRdev } from './block/loop-devices.js';
+export type { AttachLoopOptions, BlockCallOptions, LoopDevice, LoopStatus } from './block/loop-devices.js';
 export { addNode, removeNode, renameNode, waitForNode, syncNodes, udevActive, nodePath, realNodeOps, DM_DIR } from './udev/device-nodes.js';
 export type { NodeOps, NodeOptions, NodeResult } from './udev/device-nodes.js';
-export { ThinPool, type ThinPoolIo, type PoolDeviceSpec, type PoolFeatures, type CreateThinPoolOptions, type OpenThinPoolOptions, type ActivateOptions, type DeactivateOptions, type ThinDevice, type ResizeOptions, type ThinPoolHealthyStatus } from './operations/thin-pool.js';
+export { ThinPool, type ThinPoolCallOptions, type DeleteThinOptions, type ReloadOptions, type PoolStatus, type PoolBlockSizes, type PoolDeviceSpec, type PoolFeatures, type CreateThinPoolOptions, type OpenThinPoolOptions, type ActivateOptions, type DeactivateOptions, type ThinDevice, type ResizeOptions, type ThinPoolHealthyStatus } from './operations/thin-pool.js';
 export { type PoolCondition, type PoolConditionKind, type PoolConditionsOptions } from './operations/thin-pool-events.js';
-export { FaultyDevice, type FaultMode, type FaultBehaviour, type Corruption, type CreateFaultyDeviceOptions } from './operations/faulty-device.js';
-export { discardBlocks, type DiscardOptions } from './block/discard.js';
+export { FaultyDevice, type FaultyDeviceCallOptions, type FaultMode, type FaultBehaviour, type Corruption, type CreateFaultyDeviceOptions } from './operations/faulty-device.js';
+export { discardBlocks, type DiscardOptions, type DiscardResult } from './block/discard.js';
 export { DmOperationError, type DmOperationErrorCode } from './operations/operation-errors.js';
 export { DeviceTree, type TreeNode, type TreeDeviceRef, type ReadTreeOptions } from './operations/device-tree.js';
 export {

@@ -13,5 +13,5 @@ export type { DeviceArea, TargetContext } from './targets.js';
 export { simFaults, SimFaults, type SimFaultMatch } from './faults.js';
 export { thinSim, ThinSim, type SimPool, type SimPoolMode, type SimPoolFeatures, type SimThin } from './thin-sim.js';
 export { tableDeviceOrder } from './table-devices.js';
-export { simThinPoolIo, type SimThinPoolIo } from './sim-io.js';
+export { simBlockIo, type SimBlockIo } from './sim-io.js';
 export { SimUdev, type SimUevent } from './udev-sim.js';

@@ -1,77 +1,157 @@
 /**
- * ThinPool's block-device calls on a simulated kernel: files live in memory, loop devices
- * are simulated block devices (major 7), BLKDISCARD of a thin device unmaps its blocks in
- * the simulated pool, and every call is recorded in `calls` for tests to check the order.
+ * The simulated kernel's files, block devices, loop devices and device nodes: the
+ * `blockIo` of its backend (lib/kernel/backend.ts's BlockIo), so ThinPool, FaultyDevice,
+ * discardBlocks, the loop-device functions and the node functions run on the simulator
+ * without touching the host. Files live in memory; a loop device is a simulated block
+ * device (major 7) sized from its file; sizes of mapped devices are their live tables';
+ * BLKDISCARD of a thin device unmaps its blocks in the simulated pool; nodes live in an
+ * in-memory /dev. Every call is recorded in `calls` for tests to check the order.
  */
-import type { ThinPoolIo } from '../lib/index.js';
-import type { SimulatedKernel } from './simulator.js';
+import * as path from 'node:path';
+import { DmSyscallError, ERRNO, type AttachedLoop, type BlockIo, type LoopStatus, type NodeOps } from '../lib/index.js';
+import type { SimDevice, SimulatedKernel } from './simulator.js';
 import { thinSim } from './thin-sim.js';
-import { SimError } from './targets.js';
 
-export interface SimThinPoolIo extends ThinPoolIo {
-  /** Sizes of the in-memory files. */
+/** A simulated kernel's BlockIo, with its state open to tests. */
+export interface SimBlockIo extends BlockIo {
+  /** The in-memory files: path → size in bytes. */
   readonly files: Map<string, bigint>;
+  /** Attached loop devices: `/dev/loopN` → what was attached. */
+  readonly loops: Map<string, { readonly file: string; readonly offsetBytes: bigint; readonly sizeLimitBytes: bigint; readonly flags: number }>;
+  /** The in-memory device nodes: path → device number (or 'other' for a non-block file). */
+  readonly nodeMap: Map<string, { major: number; minor: number } | 'other'>;
   /** `discard /dev/dm-3`, `attach f /dev/loop0`, … in call order. */
   readonly calls: string[];
 }
 
-/** The `io` of `ThinPool.create` for a simulated kernel: files become simulated block devices. */
-export function simThinPoolIo(kernel: SimulatedKernel): SimThinPoolIo {
+const cache = new WeakMap<SimulatedKernel, SimBlockIo>();
+
+function fail(what: string, syscall: string, errno: number, p: string): never {
+  throw new DmSyscallError(what, { errno, syscall, path: p });
+}
+
+/** The BlockIo of `kernel`'s backends (one per kernel: every client of a kernel sees the same files and loop devices). */
+export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
+  const known = cache.get(kernel);
+  if (known) return known;
   const files = new Map<string, bigint>();
-  const loops = new Map<string, string>(); // loop path → file
+  const loops: SimBlockIo['loops'] = new Map();
+  const nodeMap: SimBlockIo['nodeMap'] = new Map();
   const calls: string[] = [];
-  const dmByPath = (p: string) => {
-    const m = /^\/dev\/dm-(\d+)$/.exec(p);
-    return m ? [...kernel.devices.values()].find((d) => d.minor === Number(m[1])) : undefined;
+  const abs = (f: string) => path.posix.resolve('/', f);
+  const dmDevice = (p: string): SimDevice | undefined => {
+    const m = /^\/dev\/(?:dm-(\d+)|mapper\/(.+))$/.exec(p) ?? /^(\d+):(\d+)$/.exec(p);
+    if (!m) return undefined;
+    if (p.startsWith('/dev/mapper/')) return kernel.devices.get(m[2]!);
+    if (p.startsWith('/dev/dm-')) return [...kernel.devices.values()].find((d) => d.minor === Number(m[1]));
+    return Number(m[1]) === kernel.major ? [...kernel.devices.values()].find((d) => d.minor === Number(m[2])) : undefined;
   };
-  const setLoop = (p: string, minor: number, file: string) => {
+  const loopSectors = (l: { file: string; offsetBytes: bigint; sizeLimitBytes: bigint }) => {
+    const size = files.get(l.file) ?? 0n;
+    let bytes = size > l.offsetBytes ? size - l.offsetBytes : 0n;
+    if (l.sizeLimitBytes > 0n && l.sizeLimitBytes < bytes) bytes = l.sizeLimitBytes;
+    return bytes / 512n;
+  };
+  const setBlock = (p: string, minor: number, sectors: bigint) => {
     const i = kernel.blockDevices.findIndex((b) => b.path === p);
     if (i >= 0) kernel.blockDevices.splice(i, 1);
-    kernel.addBlockDevice(p, 7, minor, files.get(file)! / 512n);
+    kernel.addBlockDevice(p, 7, minor, sectors);
   };
-  return {
-    files,
-    calls,
-    async ensureFile(file, bytes) {
-      calls.push(`ensure ${file} ${bytes ?? ''}`.trim());
-      const cur = files.get(file);
-      if (cur === undefined && bytes === undefined) throw new SimError('ENOENT', `${file} does not exist`);
-      if (bytes !== undefined && (cur === undefined || cur < bytes)) files.set(file, bytes);
+  const nodes: NodeOps = {
+    stat: (p) => nodeMap.get(p),
+    exists: (p) => nodeMap.has(p),
+    async mknod(p, major, minor) {
+      calls.push(`mknod ${p} ${major}:${minor}`);
+      if (nodeMap.has(p)) fail('mknod', 'mknod', ERRNO.EEXIST, p);
+      nodeMap.set(p, { major, minor });
     },
-    async attachLoop(file) {
+    unlink(p) {
+      calls.push(`unlink ${p}`);
+      if (!nodeMap.delete(p)) throw Object.assign(new Error(`ENOENT: no such file or directory, unlink '${p}'`), { code: 'ENOENT', errno: -ERRNO.ENOENT });
+    },
+    rename(a, b) {
+      calls.push(`rename ${a} ${b}`);
+      const v = nodeMap.get(a);
+      if (v === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, rename '${a}'`), { code: 'ENOENT', errno: -ERRNO.ENOENT });
+      nodeMap.delete(a);
+      nodeMap.set(b, v);
+    },
+    chown() {},
+    readdir: (dir) => [...nodeMap.keys()].filter((p) => path.posix.dirname(p) === dir).map((p) => path.posix.basename(p)),
+  };
+  const io: SimBlockIo = {
+    files,
+    loops,
+    nodeMap,
+    calls,
+    nodes,
+    async ensureFile(file, sizeBytes) {
+      calls.push(`ensure ${file} ${sizeBytes ?? ''}`.trim());
+      const f = abs(file);
+      const cur = files.get(f);
+      if (cur === undefined && sizeBytes === undefined) fail(`${file} does not exist; give its size to create it`, 'open', ERRNO.ENOENT, file);
+      if (cur === undefined) { files.set(f, sizeBytes!); return 'created'; }
+      if (sizeBytes !== undefined && cur < sizeBytes) { files.set(f, sizeBytes); return 'grown'; }
+      return 'kept';
+    },
+    async removeFile(file) {
+      calls.push(`remove ${file}`);
+      files.delete(abs(file));
+    },
+    async attachLoop(file, request): Promise<AttachedLoop> {
+      const f = abs(file);
+      if (!files.has(f)) fail('open the backing file', 'open', ERRNO.ENOENT, f);
       let n = 0;
       while (loops.has(`/dev/loop${n}`) || kernel.blockDevices.some((b) => b.path === `/dev/loop${n}`)) n++;
       const p = `/dev/loop${n}`;
-      loops.set(p, file);
-      setLoop(p, n, file);
+      const l = { file: f, offsetBytes: request.offsetBytes, sizeLimitBytes: request.sizeLimitBytes, flags: request.flags | (request.readOnly ? 1 : 0) };
+      loops.set(p, l);
+      const sectors = loopSectors(l);
+      setBlock(p, n, sectors);
       calls.push(`attach ${file} ${p}`);
-      return { path: p };
+      return { path: p, number: n, major: 7, minor: n, file: f, sizeBytes: sectors * 512n };
     },
     async detachLoop(p) {
       calls.push(`detach ${p}`);
-      loops.delete(p);
+      if (!loops.delete(p)) fail('LOOP_CLR_FD', 'ioctl', ERRNO.ENXIO, p);
       const i = kernel.blockDevices.findIndex((b) => b.path === p);
       if (i >= 0) kernel.blockDevices.splice(i, 1);
     },
+    async loopStatus(p): Promise<LoopStatus | undefined> {
+      const l = loops.get(p);
+      if (!l) {
+        if (/^\/dev\/loop\d+$/.test(p)) return undefined;
+        fail('LOOP_GET_STATUS64', 'open', ERRNO.ENOENT, p);
+      }
+      return {
+        device: 0n, inode: 0n, rdevice: 0n, offsetBytes: l.offsetBytes, sizeLimitBytes: l.sizeLimitBytes, number: Number(p.slice('/dev/loop'.length)),
+        flags: l.flags, fileName: l.file.slice(0, 63),
+      };
+    },
     async refreshLoop(p) {
       calls.push(`refresh ${p}`);
-      const file = loops.get(p);
-      if (!file) throw new SimError('ENXIO', `${p} is not attached`);
-      setLoop(p, Number(p.slice('/dev/loop'.length)), file);
+      const l = loops.get(p);
+      if (!l) fail('LOOP_SET_CAPACITY', 'ioctl', ERRNO.ENXIO, p);
+      setBlock(p, Number(p.slice('/dev/loop'.length)), loopSectors(l));
     },
-    async sectors(p) {
-      const d = dmByPath(p);
-      if (d) return (d.live?.lines ?? []).reduce((s, l) => s + l.length, 0n);
+    async sizeBytes(p) {
+      const d = dmDevice(p);
+      if (d) return (d.live?.lines ?? []).reduce((s, l) => s + l.length, 0n) * 512n;
       const b = kernel.blockDevices.find((x) => x.path === p || `${x.major}:${x.minor}` === p);
-      if (!b) throw new SimError('ENODEV', `no simulated block device ${p}`);
-      return b.sectors;
+      if (!b) fail('BLKGETSIZE64', 'open', ERRNO.ENOENT, p);
+      return b.sectors * 512n;
     },
-    nodePath: (dev) => `/dev/dm-${dev.minor}`,
-    async discard(p) {
+    async discard(p, offsetBytes, lengthBytes) {
       calls.push(`discard ${p}`);
-      const d = dmByPath(p);
-      if (!d) throw new SimError('ENXIO', `no simulated dm device ${p}`);
-      thinSim(kernel).discard(d.name);
+      const d = dmDevice(p);
+      if (d) {
+        // A thin device gives its blocks back to the simulated pool; other devices keep no data to drop.
+        if (d.live?.lines.length === 1 && d.live.lines[0]!.type === 'thin') thinSim(kernel).discard(d.name, offsetBytes / 512n, lengthBytes / 512n);
+        return;
+      }
+      if (!kernel.blockDevices.some((x) => x.path === p)) fail('BLKDISCARD', 'open', ERRNO.ENOENT, p);
     },
   };
+  cache.set(kernel, io);
+  return io;
 }

@@ -24,6 +24,7 @@ import {
   DM_SECURE_DATA_FLAG, DM_SUSPEND_FLAG, DM_UEVENT_GENERATED_FLAG, type CommandName, type Version,
 } from '../codec/index.js';
 import { ERRNO, mapOpenError } from '../ffi/errors.js';
+import { simBlockIo } from './sim-io.js';
 import type { Backend, IoctlResult } from '../lib/index.js';
 import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
 import { SimUdev } from './udev-sim.js';
@@ -218,6 +219,8 @@ export class SimulatedKernel {
       openControl: async () => { this.#checkOpen(); return simTransport(this.#port, options.label); },
       openWatcher: async () => { this.#checkOpen(); return simWatcher(this.#port); },
       ...(this.udev ? { openCookieHost: async () => this.udev!.host() } : {}),
+      // Files, loop devices, sizes, discards and nodes in memory: nothing reaches the host.
+      blockIo: simBlockIo(this),
       openKernelLog: () => {
         let cursor = this.#logSeq;
         return {

@@ -3,48 +3,67 @@
  * LOOP_CONFIGURE, or LOOP_SET_FD + LOOP_SET_STATUS64 on kernels before 5.8), detach
  * (LOOP_CLR_FD) and block-device sizes (BLKGETSIZE64).
  *
+ * Every function reaches the host's loop devices, or, given a client (`{ dm }`), that
+ * client's backend's: on the simulator (`devicemapper/testing`) files and loop devices live
+ * in its memory and nothing on the host is touched, so code written against these
+ * functions runs there unchanged by passing the client it already has.
+ *
  * ```ts
- * import { attachLoop, detachLoop } from 'devicemapper';
- * const loop = await attachLoop('/tmp/disk.img');     // { path: '/dev/loop0', major: 7, minor: 0, sectors: 131072n, … }
- * await dm.createDevice({ name: 'lin', table: [{ start: 0, length: loop.sectors, type: 'linear', params: `${loop.path} 0` }] });
- * await detachLoop(loop);                             // detaches now, or at the last close if still open
+ * import { attachLoop } from 'devicemapper';
+ * await using loop = await attachLoop('/tmp/disk.img', { dm }); // { path: '/dev/loop0', major: 7, minor: 0, sizeSectors: 131072n, … }
+ * await dm.createDevice({ name: 'lin', table: [{ start: 0, length: loop.sizeSectors, type: 'linear', params: `${loop.path} 0` }] });
+ * // leaving the scope detaches it (now, or at the last close if still open)
  * ```
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import {
-  blockDeviceBytes, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO,
-  LO_FLAGS_PARTSCAN, LO_FLAGS_READ_ONLY,
-} from '../../ffi/block.js';
-import { decodeLoopInfo, loopConfigBytes, loopInfoBytes, LOOP_INFO64_SIZE, type LoopInfo, type LoopStatus } from '../kernel/syscall-structs.js';
-import { ERRNO } from '../../ffi/errors.js';
-import { objectArg, optionsArg, valueArg } from '../client/args.js';
+import { LO_FLAGS_AUTOCLEAR, LO_FLAGS_DIRECT_IO, LO_FLAGS_PARTSCAN } from '../../ffi/block.js';
+import { DmSyscallError, ERRNO } from '../../ffi/errors.js';
+import type { DeviceMapper } from '../client/client.js';
+import type { LoopStatus } from '../kernel/backend.js';
+import { describeValue, objectArg, optionsArg, valueArg } from '../client/args.js';
+import { DmOperationError } from '../operations/operation-errors.js';
+import { runBlock } from './block-io.js';
 
 export { DmSyscallError };
 export type { LoopStatus };
 
+/** What every loop-device and block-device function takes. */
+export interface BlockCallOptions {
+  /**
+   * The client whose backend is reached: its simulated files and loop devices on the
+   * simulator, the host's on the real backend. Default: the host's.
+   */
+  readonly dm?: DeviceMapper;
+  /** Stops the call (DmAbortError); a syscall already under way finishes, and an attach that lands late is detached. */
+  readonly signal?: AbortSignal;
+  /** The call's bound in ms (1…3600000; default none). */
+  readonly timeoutMs?: number;
+}
+
 /** Options of {@link attachLoop}. */
-export interface AttachLoopOptions {
+export interface AttachLoopOptions extends BlockCallOptions {
   /** Read-only loop device (LO_FLAGS_READ_ONLY); the file is opened read-only. */
   readonly readOnly?: boolean;
-  /** Byte offset into the file (default 0). */
-  readonly offset?: number | bigint;
-  /** Bytes to use from the offset (default: to the end of the file). */
-  readonly sizeLimit?: number | bigint;
+  /** Where in the file the device starts, in bytes (default 0; a multiple of 512). */
+  readonly offsetBytes?: number | bigint;
+  /** Bytes used from the offset (default: to the end of the file; a multiple of 512). */
+  readonly sizeLimitBytes?: number | bigint;
   /** Detach automatically at the last close (LO_FLAGS_AUTOCLEAR). */
   readonly autoclear?: boolean;
   /** Scan the device for partitions (LO_FLAGS_PARTSCAN). */
   readonly partscan?: boolean;
   /** Direct I/O to the backing file (LO_FLAGS_DIRECT_IO). */
   readonly directIo?: boolean;
-  /** Logical block size (512, 1024, 2048, 4096; LOOP_CONFIGURE only). */
-  readonly blockSize?: number;
+  /** Logical block size in bytes (512, 1024, 2048, 4096; LOOP_CONFIGURE only). */
+  readonly blockSizeBytes?: number;
   /** Attempts when another process takes the free device first (default 16). */
   readonly retries?: number;
 }
 
-/** An attached loop device. */
-export interface LoopDevice {
+/**
+ * An attached loop device. `await using` detaches it at the end of the scope (through the
+ * backend it was attached on); a device already detached is not an error.
+ */
+export interface LoopDevice extends AsyncDisposable {
   /** `/dev/loopN`. */
   readonly path: string;
   /** N of `/dev/loopN`. */
@@ -56,8 +75,10 @@ export interface LoopDevice {
   /** The backing file, resolved to an absolute path. */
   readonly file: string;
   /** Size in 512-byte sectors (BLKGETSIZE64 / 512). */
-  readonly sectors: bigint;
+  readonly sizeSectors: bigint;
 }
+
+const CALL = { dm: 'object', signal: 'signal', timeoutMs: 'any' } as const;
 
 /**
  * glibc's gnu_dev_major()/gnu_dev_minor() of a stat rdev (the inverse of ffi/block.ts's
@@ -78,83 +99,77 @@ export function splitRdev(rdev: number | bigint): {
   return { major: Number(major), minor: Number(minor) };
 }
 
-async function waitForNode(p: string): Promise<void> {
-  // devtmpfs creates /dev/loopN when LOOP_CTL_GET_FREE adds it; allow it a moment.
-  for (let i = 0; i < 100; i++) {
-    if (fs.existsSync(p)) return;
-    await new Promise((r) => setTimeout(r, 10));
+function sectorAligned(v: unknown, field: string): bigint {
+  if (v === undefined) return 0n;
+  if (typeof v !== 'bigint' && !(typeof v === 'number' && Number.isSafeInteger(v))) {
+    throw new DmOperationError('INVALID_INPUT', `${field} must be an integer (number or bigint), got ${describeValue(v)}`);
   }
+  const b = BigInt(v);
+  if (b < 0n || b % 512n !== 0n || b >= 1n << 63n) throw new DmOperationError('INVALID_INPUT', `${field} must be a non-negative multiple of 512 below 2^63, got ${b}`);
+  return b;
 }
+
+const ENXIO_GONE = (e: unknown) => e instanceof DmSyscallError && e.errno === ERRNO.ENXIO;
 
 /**
  * Attaches `file` to a free loop device and returns it. Races with other processes
- * taking the same free device (EBUSY) are retried on the next free one.
+ * taking the same free device (EBUSY) are retried on the next free one. With `{ dm }`
+ * the file and the loop device are the client's backend's (the simulator's memory).
  */
 export async function attachLoop(file: string, options: AttachLoopOptions = {}): Promise<LoopDevice> {
   valueArg(file, 'file', 'string');
   optionsArg(options, 'options', {
-    readOnly: 'boolean', offset: 'u64', sizeLimit: 'u64', autoclear: 'boolean', partscan: 'boolean', directIo: 'boolean', blockSize: 'uint', retries: 'uint',
+    ...CALL, readOnly: 'boolean', offsetBytes: 'any', sizeLimitBytes: 'any', autoclear: 'boolean', partscan: 'boolean', directIo: 'boolean', blockSizeBytes: 'uint', retries: 'uint',
   });
-  const abs = path.resolve(file);
-  const flags = (options.readOnly ? LO_FLAGS_READ_ONLY : 0) | (options.autoclear ? LO_FLAGS_AUTOCLEAR : 0)
-    | (options.partscan ? LO_FLAGS_PARTSCAN : 0) | (options.directIo ? LO_FLAGS_DIRECT_IO : 0);
-  const retries = options.retries ?? 16;
-  for (let attempt = 1; ; attempt++) {
-    const n = await loopGetFree();
-    const p = `/dev/loop${n}`;
-    await waitForNode(p);
-    try {
-      const info: LoopInfo = { flags, fileName: abs, offset: BigInt(options.offset ?? 0), sizeLimit: BigInt(options.sizeLimit ?? 0) };
-      await loopConfigure(p, abs, options.readOnly === true, (fileFd) => ({
-        config: loopConfigBytes(fileFd, options.blockSize ?? 0, info),
-        // LOOP_SET_STATUS64 cannot change read-only (the fd's mode decides): the flag is left out.
-        status64: loopInfoBytes({ ...info, flags: flags & ~LO_FLAGS_READ_ONLY }),
-      }));
-    } catch (e) {
-      if (e instanceof DmSyscallError && e.errno === ERRNO.EBUSY && attempt < retries) continue;
-      throw e;
-    }
-    const { major, minor } = splitRdev(fs.statSync(p).rdev);
-    const bytes = await blockDeviceBytes(p);
-    return { path: p, number: n, major, minor, file: abs, sectors: bytes / 512n };
-  }
+  const offsetBytes = sectorAligned(options.offsetBytes, 'offsetBytes');
+  const sizeLimitBytes = sectorAligned(options.sizeLimitBytes, 'sizeLimitBytes');
+  const flags = (options.autoclear ? LO_FLAGS_AUTOCLEAR : 0) | (options.partscan ? LO_FLAGS_PARTSCAN : 0) | (options.directIo ? LO_FLAGS_DIRECT_IO : 0);
+  const request = { readOnly: options.readOnly === true, flags, offsetBytes, sizeLimitBytes, blockSizeBytes: options.blockSizeBytes ?? 0, retries: options.retries ?? 16 };
+  return runBlock(options.dm, 'attachLoop', options, async (op, io) => {
+    const a = await op.step(`attaching ${file}`, () => io.attachLoop(file, request), {
+      onLate: (late) => { void io.detachLoop(late.path).catch(() => {}); },
+    });
+    const detach = () => io.detachLoop(a.path).catch((e: unknown) => { if (!ENXIO_GONE(e)) throw e; });
+    return {
+      path: a.path, number: a.number, major: a.major, minor: a.minor, file: a.file, sizeSectors: a.sizeBytes / 512n,
+      [Symbol.asyncDispose]: detach,
+    };
+  });
 }
 
 /**
  * Detaches a loop device (LOOP_CLR_FD). A device still open (e.g. by a dm table) is
  * detached by the kernel at its last close. ENXIO (nothing attached) is not an error.
  */
-export async function detachLoop(device: LoopDevice | string): Promise<void> {
+export async function detachLoop(device: LoopDevice | string, options: BlockCallOptions = {}): Promise<void> {
   const p = loopPath(device);
-  try {
-    await loopClear(p);
-  } catch (e) {
-    if (e instanceof DmSyscallError && e.errno === ERRNO.ENXIO) return;
-    throw e;
-  }
+  optionsArg(options, 'options', CALL);
+  await runBlock(options.dm, 'detachLoop', options, (op, io) => op.step(`detaching ${p}`, async () => {
+    try {
+      await io.detachLoop(p);
+    } catch (e) {
+      if (!ENXIO_GONE(e)) throw e;
+    }
+  }));
 }
 
 /** LOOP_GET_STATUS64 of a loop device, or undefined when nothing is attached. */
-export async function loopInfo(device: LoopDevice | string): Promise<LoopStatus | undefined> {
+export async function loopInfo(device: LoopDevice | string, options: BlockCallOptions = {}): Promise<LoopStatus | undefined> {
   const p = loopPath(device);
-  try {
-    return decodeLoopInfo(await loopStatus(p, LOOP_INFO64_SIZE));
-  } catch (e) {
-    if (e instanceof DmSyscallError && e.errno === ERRNO.ENXIO) return undefined;
-    throw e;
-  }
+  optionsArg(options, 'options', CALL);
+  return runBlock(options.dm, 'loopInfo', options, (op, io) => op.step(`status of ${p}`, () => io.loopStatus(p)));
 }
 
 /** A block device's size in bytes (BLKGETSIZE64). */
-export async function blockDeviceSize(device: string): Promise<bigint> {
+export async function blockDeviceBytes(device: string, options: BlockCallOptions = {}): Promise<bigint> {
   valueArg(device, 'device', 'string');
-  return blockDeviceBytes(device);
+  optionsArg(options, 'options', CALL);
+  return runBlock(options.dm, 'blockDeviceBytes', options, (op, io) => op.step(`size of ${device}`, () => io.sizeBytes(device)));
 }
 
 /** A block device's size in 512-byte sectors (what `blockdev --getsz` prints). */
-export async function blockDeviceSectors(device: string): Promise<bigint> {
-  valueArg(device, 'device', 'string');
-  return (await blockDeviceBytes(device)) / 512n;
+export async function blockDeviceSectors(device: string, options: BlockCallOptions = {}): Promise<bigint> {
+  return (await blockDeviceBytes(device, options)) / 512n;
 }
 
 /** A loop device argument: its path, or a LoopDevice (its `path`). */
@@ -167,10 +182,13 @@ function loopPath(device: unknown): string {
 
 /**
  * Grows a loop device to its backing file's new size (LOOP_SET_CAPACITY), after the file
- * was extended; returns the new size in sectors.
+ * was extended; returns the new size in 512-byte sectors.
  */
-export async function refreshLoopCapacity(device: LoopDevice | string): Promise<bigint> {
+export async function refreshLoopCapacity(device: LoopDevice | string, options: BlockCallOptions = {}): Promise<bigint> {
   const p = loopPath(device);
-  await loopSetCapacity(p);
-  return (await blockDeviceBytes(p)) / 512n;
+  optionsArg(options, 'options', CALL);
+  return runBlock(options.dm, 'refreshLoopCapacity', options, async (op, io) => {
+    await op.step(`refreshing ${p}`, () => io.refreshLoop(p));
+    return (await op.step(`size of ${p}`, () => io.sizeBytes(p))) / 512n;
+  });
 }

@@ -20,7 +20,8 @@ import {
   type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput, type CommandName, type CommandTable, type TargetVersion, type Version,
 } from '../../codec/index.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
-import type { Backend, ControlTransport, KernelLog } from '../kernel/backend.js';
+import type { Backend, BlockIo, ControlTransport, KernelLog } from '../kernel/backend.js';
+import { hostBlockIo } from '../kernel/host-block-io.js';
 import { DmAbortError, DmArgumentError, DmError } from '../errors.js';
 import { deviceArg, optionsArg, targetsArg, valueArg } from './args.js';
 import type { DeviceIdentity } from '../operations/identity.js';
@@ -38,7 +39,8 @@ import { compareVersions, IoctlRunner } from './runner.js';
 import { udevOptionsArg, udevTransaction, UDEV_OPTION_KINDS } from '../udev/cookie-call.js';
 import { ClientUdev } from '../udev/udev-context.js';
 import { FEATURES } from './features.js';
-import { clientParts, operationHost, operationScope, type ClientParts, type ScopeUndo } from './internal-keys.js';
+import { blockIoOf, clientParts, operationHost, type ClientParts } from './internal-keys.js';
+import type { UndoCalls } from '../operations/operation.js';
 import { manyArg, settleAll, type Settled } from './batch.js';
 import { boundedCall, callOptionsArg, CALL_OPTION_KINDS } from './call-bounds.js';
 import { loadContext } from './call-context.js';
@@ -49,9 +51,9 @@ import type {
   TableResult, WaitOptions,
 } from './command-types.js';
 
-export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, KernelString, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version, Settled, ScopeUndo };
+export type { DeviceId, DeviceIdentity, DeviceInfo, DevNo, KernelString, ListedDevice, TargetLine, TargetSpecInput, TargetVersion, Version, Settled };
 export type * from './command-types.js';
-export { FEATURES, operationHost, operationScope, clientParts };
+export { FEATURES, operationHost, clientParts, blockIoOf };
 
 /** `signal` and `timeoutMs` alone: the options of a command that takes no other. */
 function callArg(options: CallOptions | undefined): CallOptions {
@@ -82,6 +84,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #runner: IoctlRunner;
   readonly #poller: SharedPoller;
   readonly #kmsg: KernelLog | undefined;
+  readonly #blockIo: BlockIo;
   readonly #events: EventStreams;
   readonly #wakes = new WakeSnapshots();
   #closed = false;
@@ -95,6 +98,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined, blocking: boolean) {
     this.#transport = transport;
     this.#kmsg = backend.openKernelLog?.();
+    // A backend without host I/O of its own (a custom one) is given the host's.
+    this.#blockIo = backend.blockIo ?? hostBlockIo;
     this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking);
     this.#poller = new SharedPoller(backend);
     this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
@@ -636,21 +641,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   async removeDevice(device: DeviceId | string, options: RemoveDeviceOptions = {}): Promise<RemoveResult> { return removeDevice(this, device, options); }
 
   /**
-   * Package-internal (see {@link operationScope}): runs `body` as an operation in flight,
-   * as createDevice is one — refused after close(), and close() keeps the control fd until
-   * it settles — and gives it undo calls that work after close(), so a helper that
-   * suspended a device or loaded a table can put it back even when the client was closed
-   * between two of its steps (ThinPool.snapshot, FaultyDevice.setMode, ThinPool.reload).
+   * Package-internal (see {@link blockIoOf}): the backend's files, block devices, loop devices
+   * and nodes: the host's on the real backend, memory on the simulator.
    *
    * @internal
    */
-  async [operationScope]<T>(body: (undo: ScopeUndo) => Promise<T>): Promise<T> {
-    this.#begin();
-    try {
-      return await body(this.#undoCalls());
-    } finally {
-      this.#end();
-    }
+  [blockIoOf](): BlockIo {
+    return this.#blockIo;
   }
 
   /**
@@ -674,7 +671,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** The calls an undo may make after close(): resume and clear, let through the closed gate. */
-  #undoCalls(): ScopeUndo {
+  #undoCalls(): UndoCalls {
     return {
       resume: async (id, o = {}) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush: o.noflush, skipLockfs: o.skipLockfs }, { device: id, afterClose: true })).device,
       clear: async (id) => (await this.#runner.runAsync('clear', { id }, { device: id, afterClose: true })).device,

@@ -3,15 +3,9 @@
  * their own so that the operations (lib/operations/) and the client can both import them
  * without a load-order cycle; and what `DeviceMapper[clientParts]()` lends an operation.
  */
-import type { DeviceId, DeviceInfo, TargetSpecInput } from '../../codec/index.js';
+import type { TargetSpecInput } from '../../codec/index.js';
 import type { UdevContext } from '../udev/cookie-call.js';
 import type { IoctlRunner } from './runner.js';
-
-/**
- * The key of `DeviceMapper[operationScope]`, for the multi-step helpers built on the client
- * (ThinPool, FaultyDevice) to get createDevice's guarantee under close().
- */
-export const operationScope: unique symbol = Symbol('devicemapper.operationScope');
 
 /**
  * The key of `DeviceMapper[operationHost]()`, what the operation core
@@ -38,10 +32,10 @@ export interface ClientParts {
   secureFor(targets: readonly TargetSpecInput[], secure: boolean | undefined): boolean;
 }
 
-/** The undo calls an {@link operationScope} body gets: they still run after close(). */
-export interface ScopeUndo {
-  /** DM_DEV_SUSPEND without the suspend flag (resume), no udev wait. */
-  resume(device: DeviceId, options?: { readonly noflush?: boolean; readonly skipLockfs?: boolean }): Promise<DeviceInfo>;
-  /** DM_TABLE_CLEAR. */
-  clear(device: DeviceId): Promise<DeviceInfo>;
-}
+/**
+ * Package-internal (not exported from the package root): the key of
+ * `DeviceMapper[blockIoOf]()`, the backend's files, block devices, loop devices and nodes
+ * (lib/kernel/backend.ts's BlockIo) for ThinPool, FaultyDevice, discard, the loop-device
+ * and node functions: the host's on the real backend, memory on the simulator.
+ */
+export const blockIoOf: unique symbol = Symbol('devicemapper.blockIo');

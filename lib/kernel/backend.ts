@@ -6,6 +6,7 @@
  */
 import type { ControlTransport } from '../../ffi/types.js';
 import type { CookieHost } from '../udev/cookies.js';
+import type { NodeOps } from '../udev/device-nodes.js';
 
 export type { AsyncCallKind, ControlTransport, IoctlResult } from '../../ffi/types.js';
 
@@ -44,6 +45,98 @@ export interface Backend {
    * Absent: no udev synchronisation on this backend.
    */
   openCookieHost?(): Promise<CookieHost>;
+  /**
+   * Everything besides device-mapper's ioctls that reaches files, block devices, loop
+   * devices and device nodes (backing files, BLKGETSIZE64, BLKDISCARD, LOOP_*, mknod,
+   * sysfs sizes). ThinPool, FaultyDevice, discardBlocks, the loop-device functions and the
+   * node functions reach it through the client, so on the simulator they touch nothing on
+   * the host. The real backend's is the host's (lib/kernel/host-block-io.ts); a backend
+   * without one is given the host's too.
+   */
+  readonly blockIo?: BlockIo;
+}
+
+/** What {@link BlockIo.attachLoop} is asked for (checked by the caller). */
+export interface LoopAttachRequest {
+  /** LO_FLAGS_READ_ONLY; the file is opened read-only. */
+  readonly readOnly: boolean;
+  /** LO_FLAGS_* besides read-only (autoclear, partscan, direct I/O). */
+  readonly flags: number;
+  /** Where in the file the device starts, in bytes. */
+  readonly offsetBytes: bigint;
+  /** Bytes used from the offset (0: to the end of the file). */
+  readonly sizeLimitBytes: bigint;
+  /** Logical block size in bytes (0: the driver's default; LOOP_CONFIGURE only). */
+  readonly blockSizeBytes: number;
+  /** Attempts when another process takes the free device first. */
+  readonly retries: number;
+}
+
+/** A loop device as {@link BlockIo.attachLoop} made it. */
+export interface AttachedLoop {
+  /** `/dev/loopN`. */
+  readonly path: string;
+  /** N of `/dev/loopN`. */
+  readonly number: number;
+  /** Major number (7). */
+  readonly major: number;
+  /** Minor number. */
+  readonly minor: number;
+  /** The backing file, resolved to an absolute path. */
+  readonly file: string;
+  /** The device's size in bytes (BLKGETSIZE64). */
+  readonly sizeBytes: bigint;
+}
+
+/** LOOP_GET_STATUS64 of an attached loop device. */
+export interface LoopStatus {
+  /** The backing file's device number (st_dev). */
+  readonly device: bigint;
+  /** The backing file's inode. */
+  readonly inode: bigint;
+  /** The backing file's rdev. */
+  readonly rdevice: bigint;
+  /** Where in the file the device starts, in bytes. */
+  readonly offsetBytes: bigint;
+  /** Bytes used from the offset (0: to the end of the file). */
+  readonly sizeLimitBytes: bigint;
+  /** N of `/dev/loopN`. */
+  readonly number: number;
+  /** LO_FLAGS_*. */
+  readonly flags: number;
+  /** The backing file's name as the kernel keeps it (63 bytes at most). */
+  readonly fileName: string;
+}
+
+/**
+ * A backend's files, block devices, loop devices and device nodes. Paths name host paths
+ * on the real backend and names in the simulator's memory on the simulated one. Failures
+ * are `DmSyscallError` with the errno (ENOENT for a device or file that is not there,
+ * ENXIO for a loop device with nothing attached).
+ */
+export interface BlockIo {
+  /** A block device's size in bytes: BLKGETSIZE64 of a path, or sysfs's size of a `major:minor`. */
+  sizeBytes(device: string): Promise<bigint>;
+  /** BLKDISCARD of `[offsetBytes, offsetBytes + lengthBytes)` (both multiples of 512, checked by the caller). */
+  discard(device: string, offsetBytes: bigint, lengthBytes: bigint): Promise<void>;
+  /** Attaches `file` to a free loop device. */
+  attachLoop(file: string, request: LoopAttachRequest): Promise<AttachedLoop>;
+  /** LOOP_CLR_FD (ENXIO when nothing is attached; a device still open is detached at its last close). */
+  detachLoop(devicePath: string): Promise<void>;
+  /** LOOP_GET_STATUS64, or undefined when nothing is attached. */
+  loopStatus(devicePath: string): Promise<LoopStatus | undefined>;
+  /** LOOP_SET_CAPACITY after the backing file grew. */
+  refreshLoop(devicePath: string): Promise<void>;
+  /**
+   * Makes `file` at least `sizeBytes` long: created when missing (its directory too), grown
+   * when smaller, never shrunk. Without `sizeBytes` a missing file is ENOENT. Says what it did,
+   * so an operation that fails later can take back a file it created.
+   */
+  ensureFile(file: string, sizeBytes: bigint | undefined): Promise<'created' | 'grown' | 'kept'>;
+  /** Removes a file (an undo of `ensureFile`'s `created`); a missing file is not an error. */
+  removeFile(file: string): Promise<void>;
+  /** The device-node operations of lib/udev/device-nodes.ts (`/dev/mapper/<name>`). */
+  readonly nodes: NodeOps;
 }
 
 /** The kernel log as a backend provides it (lib/kernel/kmsg-reader.ts reads /dev/kmsg; the simulator its own log). */

@@ -10,6 +10,7 @@ import { codec, requestCode } from '../../codec/index.js';
 import type { Backend, Watcher } from './backend.js';
 import { openKernelLog } from './kmsg-reader.js';
 import { realCookieHost } from '../udev/cookies.js';
+import { hostBlockIo } from './host-block-io.js';
 
 export function realBackend(path: string = DM_CONTROL_PATH, asyncPath?: AsyncPath): Backend {
   return {
@@ -26,6 +27,7 @@ export function realBackend(path: string = DM_CONTROL_PATH, asyncPath?: AsyncPat
     },
     openKernelLog: () => openKernelLog(),
     openCookieHost: () => realCookieHost(),
+    blockIo: hostBlockIo,
   };
 }
 

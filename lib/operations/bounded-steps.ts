@@ -1,12 +1,9 @@
 /**
- * Shared by the multi-step helpers (ThinPool, FaultyDevice): time bounds on kernel calls and
- * the identity of the device a sequence of steps works on.
+ * What is left of the ad-hoc bounds the multi-step helpers used before the operation core
+ * (lib/operations/operation.ts): the tree operations still bound their steps with these.
+ * ThinPool and FaultyDevice run on the core.
  */
-import type { DeviceId, TargetSpecInput } from '../../codec/index.js';
-import type { CreateDeviceOptions, DeviceInfo, DeviceMapper, ResumeOptions, ScopeUndo } from '../client/client.js';
-import { DmError, DmIdentityError } from '../errors.js';
-import { DmClosedError, ERRNO } from '../../ffi/errors.js';
-import { addressOf, checkReply, identityOf, type DeviceIdentity, type IdentityStep } from './identity.js';
+import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
 import { DmOperationError } from './operation-errors.js';
 
 /**
@@ -33,98 +30,7 @@ export function checkTimeout(ms: number | undefined, fallback: number): number {
   return v;
 }
 
-/**
- * The identity rules are lib/operations/identity.ts's, the same as createDevice's and the device tree's:
- * later steps go by uuid when there is one, and a reply naming another device is
- * DmIdentityError (DEVICE_REPLACED) whichever helper detects it.
- */
+/** The identity rules are lib/operations/identity.ts's (re-exported for code that still imports them from here). */
 export type Identity = DeviceIdentity;
 export { addressOf, identityOf };
 
-/**
- * Every reply of a multi-step operation must name the device the first step named (the
- * fields the kernel fills for `step`; the name only for a device without a uuid).
- * `label` says which step of the helper it was, in the error.
- */
-export function checkIdentity(
-  expected: DeviceIdentity, reply: { readonly name: string; readonly uuid: string | null; readonly dev: { readonly major: number; readonly minor: number } },
-  step: IdentityStep, label: string = step,
-): void {
-  checkReply(step, expected, reply, ACTS[step], label);
-}
-
-/** Whether a step changes the device it reaches (so a mismatch means it already acted on another one). */
-const ACTS: Readonly<Record<IdentityStep, boolean>> = {
-  create: true, info: false, status: false, table: false, load: true, suspend: true, resume: true, clear: true, remove: true, rename: true,
-};
-
-/**
- * load, bounded, with its reply checked: a load that reached another device (the uuid now
- * names a different dev) has its table cleared again before DmIdentityError is thrown, so
- * nothing is left in that device's inactive slot.
- */
-export async function loadChecked(dm: DeviceMapper, id: Identity, address: DeviceId, specs: readonly TargetSpecInput[], timeout: number, what: string): Promise<void> {
-  // A load that lands after the bound is cleared then: the caller has given up on it, and a
-  // table left in the inactive slot would be swapped in by the next resume, anyone's.
-  const info = await bounded(dm.load(address, specs), timeout, what, (late) => { void dm.clear({ dev: { major: late.dev.major, minor: late.dev.minor } }).catch(() => {}); });
-  try {
-    checkIdentity(id, info, 'load', what);
-  } catch (e) {
-    await dm.clear({ dev: { major: info.dev.major, minor: info.dev.minor } }).catch(() => {});
-    throw e;
-  }
-}
-
-/**
- * createDevice, bounded. A create that finishes after the bound (the caller already has
- * TIMEOUT) is removed again then, by the identity its reply gives: nothing is left behind
- * that nobody will ever own.
- */
-export function createBounded(dm: DeviceMapper, options: CreateDeviceOptions, timeout: number, what: string): Promise<DeviceInfo> {
-  return bounded(dm.createDevice(options), timeout, what, (late) => {
-    void dm.removeDevice(addressOf(identityOf(late))).catch(() => {});
-  });
-}
-
-/** Attempts of {@link resumeChecked}. */
-const RESUME_ATTEMPTS = 3;
-
-/**
- * resume, bounded and checked, for a device this operation suspended: a device left
- * suspended hangs every writer on it, so one failed resume is not the end — it is tried
- * up to 3 times, and after close() through the operation scope's `undo` (the client's
- * rollback exception, see DeviceMapper[operationScope]). Not retried: a reply naming
- * another device (DmIdentityError: it acted there), a device that is gone (ENXIO).
- */
-export async function resumeChecked(
-  dm: DeviceMapper, id: Identity, address: DeviceId, timeout: number, what: string, label: string,
-  flags?: Pick<ResumeOptions, 'noflush' | 'skipLockfs'>, undo?: ScopeUndo,
-): Promise<void> {
-  let last: unknown;
-  let closed = false;
-  for (let i = 0; i < RESUME_ATTEMPTS; i++) {
-    try {
-      const call = closed && undo ? undo.resume(address, flags) : flags ? dm.resume(address, flags) : dm.resume(address);
-      checkIdentity(id, await bounded(call, timeout, what), 'resume', label);
-      return;
-    } catch (e) {
-      if (e instanceof DmIdentityError || (e instanceof DmError && e.errno === ERRNO.ENXIO)) throw e;
-      if (e instanceof DmClosedError) {
-        if (!undo || closed) throw e;
-        closed = true;
-        i--; // the closed client's refusal was not an attempt
-      }
-      last = e;
-    }
-  }
-  throw last;
-}
-
-/** DM_TABLE_CLEAR that never throws: through `undo` once the client is closed. */
-export async function clearQuietly(dm: DeviceMapper, address: DeviceId, undo?: ScopeUndo): Promise<void> {
-  try {
-    await dm.clear(address);
-  } catch (e) {
-    if (e instanceof DmClosedError && undo) await undo.clear(address).catch(() => {});
-  }
-}

@@ -10,13 +10,19 @@
  * Kernel facts relied on (flakey's always-down setting, table formats, why no freeze):
  * docs/thin-and-faults.md.
  *
- * The device gets a uuid (`FAULTY-<name>` unless given) and every step after the first is
- * addressed by it; each reply is checked against the first step's name, uuid and dev.
+ * The device gets a uuid (`FAULTY-<name>` unless given) and every step after the first
+ * (undo steps too) is addressed by it; each reply is checked against the first step's name,
+ * uuid and dev. Every method is one operation of the operation core
+ * (lib/operations/operation.ts): it takes `signal` and `timeoutMs` and undoes what it did
+ * when it fails or is stopped. The underlying device's size comes from the client's backend
+ * (BLKGETSIZE64 on the host, the simulated device's size on the simulator).
  */
-import { FEATURES, operationScope, type DeviceMapper } from '../client/client.js';
-import { blockDeviceSectors } from '../block/loop-devices.js';
+import { FEATURES, type DeviceMapper } from '../client/client.js';
+import { blockIoFor } from '../block/block-io.js';
 import { DmOperationError } from './operation-errors.js';
-import { addressOf, bounded, checkIdentity, checkTimeout, clearQuietly, createBounded, identityOf, loadChecked, resumeChecked, type Identity } from './bounded-steps.js';
+import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
+import type { Operation } from './operation.js';
+import { createStep, loadStep, removeIfThere, resumeStep, runOn, suspendStep } from './handle-steps.js';
 import { optionsArg } from '../client/args.js';
 import { parseTarget, toTargetSpecs, type TypedTarget } from '../targets/table.js';
 import { compareVersions } from '../client/runner.js';
@@ -57,8 +63,16 @@ export type FaultMode =
   /** `upSeconds` of passthrough, then `downSeconds` of `down`, repeating from the switch (dm-flakey). */
   | { readonly kind: 'intervals'; readonly upSeconds: number; readonly downSeconds: number; readonly down: FaultBehaviour };
 
+/** What every FaultyDevice method takes (docs/conventions.md, "Cancellation, time and progress"). */
+export interface FaultyDeviceCallOptions {
+  /** Stops the call at its next step; what it did is undone and it rejects with DmAbortError. */
+  readonly signal?: AbortSignal;
+  /** The call's bound in ms (1…3600000); default: the device's (`timeoutMs` of create, 10000). */
+  readonly timeoutMs?: number;
+}
+
 /** Options of {@link FaultyDevice.create}. */
-export interface CreateFaultyDeviceOptions {
+export interface CreateFaultyDeviceOptions extends FaultyDeviceCallOptions {
   /** The new device's name. */
   readonly name: string;
   /** The block device underneath: a path or `major:minor`. */
@@ -66,13 +80,9 @@ export interface CreateFaultyDeviceOptions {
   /** Default `FAULTY-<name>`. */
   readonly uuid?: string;
   /** First sector used on the device (default 0). */
-  readonly offset?: bigint | number;
-  /** Sectors mapped (default: the device's size less the offset). */
-  readonly sectors?: bigint | number;
-  /** Bound on each kernel step in ms (default 10000). */
-  readonly timeoutMs?: number;
-  /** The device's size in sectors; default BLKGETSIZE64 (the simulator supplies its own). */
-  readonly sizeOf?: (device: string) => Promise<bigint>;
+  readonly offsetSectors?: bigint | number;
+  /** Sectors mapped (default: the device's size, from the client's backend, less the offset). */
+  readonly sizeSectors?: bigint | number;
 }
 
 function int(v: unknown, field: string, min: number, max: number): number {
@@ -88,22 +98,32 @@ function u64(v: unknown, field: string): bigint {
 
 const U32 = 0xffffffff;
 
-/** A device whose I/O behaviour can be switched while it is in use. */
+const CALL_OPTIONS = { signal: 'signal', timeoutMs: 'any' } as const;
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/**
+ * A device whose I/O behaviour can be switched while it is in use.
+ *
+ * **Disposal** (`await using disk = await FaultyDevice.create(…)`): the device owns the
+ * mapped device it created; disposing removes it (with the EBUSY retries; it must be
+ * unmounted). A device already gone is not an error. The block device underneath is not
+ * the FaultyDevice's and is left alone.
+ */
 export class FaultyDevice {
   readonly #dm: DeviceMapper;
-  readonly #id: Identity;
+  readonly #id: DeviceIdentity;
   readonly #device: string;
-  readonly #offset: bigint;
-  readonly #sectors: bigint;
-  readonly #timeout: number;
+  readonly #offsetSectors: bigint;
+  readonly #sizeSectors: bigint;
+  readonly #timeoutMs: number;
 
-  private constructor(dm: DeviceMapper, id: Identity, device: string, offset: bigint, sectors: bigint, timeout: number) {
+  private constructor(dm: DeviceMapper, id: DeviceIdentity, device: string, offsetSectors: bigint, sizeSectors: bigint, timeoutMs: number) {
     this.#dm = dm;
     this.#id = id;
     this.#device = device;
-    this.#offset = offset;
-    this.#sectors = sectors;
-    this.#timeout = timeout;
+    this.#offsetSectors = offsetSectors;
+    this.#sizeSectors = sizeSectors;
+    this.#timeoutMs = timeoutMs;
   }
 
   /** Its device-mapper name. */
@@ -115,34 +135,55 @@ export class FaultyDevice {
   /** `/dev/dm-<minor>`. */
   get path(): string { return `/dev/dm-${this.#id.dev.minor}`; }
   /** Its size in 512-byte sectors. */
-  get sectors(): bigint { return this.#sectors; }
+  get sizeSectors(): bigint { return this.#sizeSectors; }
+  /** The first sector used on the device underneath. */
+  get offsetSectors(): bigint { return this.#offsetSectors; }
 
-  /** Creates the device as a linear passthrough of `device`. */
+  /**
+   * Creates the device as a linear passthrough of `device`. Without `sizeSectors` the
+   * device's size comes from the client's backend (BLKGETSIZE64 on the host; the simulated
+   * block device's on the simulator). `timeoutMs` bounds this call and is the default bound
+   * of every later call on the device (default 10000).
+   */
   static async create(dm: DeviceMapper, options: CreateFaultyDeviceOptions): Promise<FaultyDevice> {
-    optionsArg(options, 'options', { name: 'any', device: 'any', uuid: 'string', offset: 'any', sectors: 'any', timeoutMs: 'any', sizeOf: 'function' }, ['name', 'device']);
+    optionsArg(options, 'options', { ...CALL_OPTIONS, name: 'any', device: 'any', uuid: 'string', offsetSectors: 'any', sizeSectors: 'any' }, ['name', 'device']);
     if (typeof options.name !== 'string' || options.name.length === 0) throw new DmOperationError('INVALID_INPUT', 'name must be a non-empty string');
     if (typeof options.device !== 'string' || options.device.length === 0) throw new DmOperationError('INVALID_INPUT', 'device must be a block device path or major:minor');
     const uuid = options.uuid ?? `FAULTY-${options.name}`;
     if (Buffer.byteLength(uuid) > 128) throw new DmOperationError('INVALID_INPUT', `uuid ${JSON.stringify(uuid)} is over 128 bytes; give a shorter name or a uuid`);
-    const timeout = checkTimeout(options.timeoutMs, 10_000);
-    const offset = u64(options.offset ?? 0, 'offset');
-    let sectors: bigint;
-    if (options.sectors !== undefined) sectors = u64(options.sectors, 'sectors');
-    else {
-      const size = await (options.sizeOf ?? defaultSize)(options.device);
-      if (size <= offset) throw new DmOperationError('INVALID_INPUT', `offset ${offset} is past the end of ${options.device} (${size} sectors)`);
-      sectors = size - offset;
-    }
-    if (sectors === 0n) throw new DmOperationError('INVALID_INPUT', 'sectors must be at least 1');
-    const table = toTargetSpecs([{ start: 0, length: sectors, type: 'linear', device: options.device, offsetSectors: offset }]);
-    const info = await createBounded(dm, { name: options.name, uuid, table }, timeout, `creating ${options.name}`);
-    return new FaultyDevice(dm, identityOf(info), options.device, offset, sectors, timeout);
+    const offsetSectors = u64(options.offsetSectors ?? 0, 'offsetSectors');
+    const given = options.sizeSectors === undefined ? undefined : u64(options.sizeSectors, 'sizeSectors');
+    if (given === 0n) throw new DmOperationError('INVALID_INPUT', 'sizeSectors must be at least 1');
+    const io = blockIoFor(dm, 'dm');
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const name = options.name;
+    const device = options.device;
+    return runOn(dm, 'FaultyDevice.create', { signal: options.signal, timeoutMs }, async (op) => {
+      let sizeSectors = given;
+      if (sizeSectors === undefined) {
+        const size = (await op.step(`size of ${device}`, () => io.sizeBytes(device))) / 512n;
+        if (size <= offsetSectors) throw new DmOperationError('INVALID_INPUT', `offsetSectors ${offsetSectors} is past the end of ${device} (${size} sectors)`);
+        sizeSectors = size - offsetSectors;
+      }
+      const table = toTargetSpecs([{ start: 0, length: sizeSectors, type: 'linear', device, offsetSectors }]);
+      const id = await createStep(op, dm, { name, uuid, table }, `creating ${name}`);
+      return new FaultyDevice(dm, id, device, offsetSectors, sizeSectors, timeoutMs);
+    });
+  }
+
+  #run<T>(name: string, options: FaultyDeviceCallOptions & { retries?: number }, body: (op: Operation) => Promise<T>): Promise<T> {
+    return runOn(this.#dm, `FaultyDevice.${name}`, { signal: options.signal, timeoutMs: options.timeoutMs ?? this.#timeoutMs, retries: options.retries }, body);
   }
 
   /** The behaviour the kernel's live table has now. */
-  async mode(): Promise<FaultMode> {
-    const t = await this.#dm.table(addressOf(this.#id));
-    checkIdentity(this.#id, t.device, 'table');
+  async mode(options: FaultyDeviceCallOptions = {}): Promise<FaultMode> {
+    optionsArg(options, 'options', CALL_OPTIONS);
+    return this.#run('mode', options, (op) => this.#mode(op));
+  }
+
+  async #mode(op: Operation): Promise<FaultMode> {
+    const t = await op.step('table', () => this.#dm.table(addressOf(this.#id)));
+    op.check('table', this.#id, t.device);
     const line = t.targets[0];
     if (t.targets.length !== 1 || !line) throw new DmOperationError('WRONG_TARGET', `${this.name} has ${t.targets.length} table lines, not one`);
     return modeOfLine(line);
@@ -150,67 +191,63 @@ export class FaultyDevice {
 
   /**
    * Switches the live table to `mode`: load, suspend (noflush where the kernel has it, no
-   * filesystem freeze), resume; each step bounded by `timeoutMs`. If a step fails the
-   * loaded table is dropped and the device resumed with its old behaviour. Returns the mode
-   * read back from the kernel.
+   * filesystem freeze), resume. If a step fails, the signal aborts, `timeoutMs` passes or
+   * the client is closed, the loaded table is dropped and the device resumed (by its uuid)
+   * with its old behaviour. Returns the mode read back from the kernel.
    */
-  async setMode(mode: FaultMode): Promise<FaultMode> {
+  async setMode(mode: FaultMode, options: FaultyDeviceCallOptions = {}): Promise<FaultMode> {
     const line = this.#lineOf(mode); // validates before any syscall
-    const address = addressOf(this.#id);
+    optionsArg(options, 'options', CALL_OPTIONS);
     const noflush = compareVersions(this.#dm.kernelVersion, FEATURES.noflush) >= 0;
     const flags = { noflush, skipLockfs: true };
-    // An operation in flight for close(): the device is put back (resumed) even if the client is closed mid-way.
-    await this.#dm[operationScope](async (undo) => {
-      await loadChecked(this.#dm, this.#id, address, toTargetSpecs([line]), this.#timeout, `loading ${mode.kind} into ${this.name}`);
-      const back = async () => {
-        await clearQuietly(this.#dm, address, undo);
-        await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming ${this.name}`, 'undo: resume', flags, undo).catch(() => {});
-      };
-      try {
-        checkIdentity(this.#id, await bounded(this.#dm.suspend(address, flags), this.#timeout, `suspending ${this.name}`, () => { void back(); }), 'suspend');
-        await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming ${this.name}`, 'resume', flags, undo);
-      } catch (e) {
-        await back();
-        throw e;
-      }
+    return this.#run('setMode', options, async (op) => {
+      await loadStep(op, this.#dm, this.#id, toTargetSpecs([line]), `loading ${mode.kind} into ${this.name}`);
+      await suspendStep(op, this.#dm, this.#id, flags, `suspending ${this.name}`, true);
+      await resumeStep(op, this.#dm, this.#id, flags, `resuming ${this.name}`);
+      op.commit();
+      return this.#mode(op);
     });
-    return this.mode();
   }
 
   /** Back to the linear passthrough. */
-  restore(): Promise<FaultMode> { return this.setMode({ kind: 'passthrough' }); }
+  restore(options: FaultyDeviceCallOptions = {}): Promise<FaultMode> { return this.setMode({ kind: 'passthrough' }, options); }
   /** Every read and write fails with EIO (dm-error). */
-  failAll(): Promise<FaultMode> { return this.setMode({ kind: 'fail-all' }); }
+  failAll(options: FaultyDeviceCallOptions = {}): Promise<FaultMode> { return this.setMode({ kind: 'fail-all' }, options); }
   /** Writes fail with EIO, reads pass (dm-flakey error_writes, always down). */
-  failWrites(): Promise<FaultMode> { return this.setMode({ kind: 'fail-writes' }); }
+  failWrites(options: FaultyDeviceCallOptions = {}): Promise<FaultMode> { return this.setMode({ kind: 'fail-writes' }, options); }
   /** Writes succeed but are not stored (dm-flakey drop_writes, always down). */
-  dropWrites(): Promise<FaultMode> { return this.setMode({ kind: 'drop-writes' }); }
+  dropWrites(options: FaultyDeviceCallOptions = {}): Promise<FaultMode> { return this.setMode({ kind: 'drop-writes' }, options); }
   /** One byte of each bio overwritten (dm-flakey corrupt_bio_byte, always down). */
-  corrupt(c: Corruption): Promise<FaultMode> {
+  corrupt(c: Corruption, options: FaultyDeviceCallOptions = {}): Promise<FaultMode> {
     optionsArg(c, 'corruption', { byte: 'any', direction: 'any', value: 'any', flags: 'any' }, ['byte', 'direction', 'value']);
-    return this.setMode({ kind: 'corrupt', ...c });
+    return this.setMode({ kind: 'corrupt', ...c }, options);
   }
   /** Reads and writes delayed (dm-delay). */
-  delay(d: { readMs: number; writeMs?: number }): Promise<FaultMode> {
+  delay(d: { readMs: number; writeMs?: number }, options: FaultyDeviceCallOptions = {}): Promise<FaultMode> {
     optionsArg(d, 'delay', { readMs: 'any', writeMs: 'any' }, ['readMs']);
-    return this.setMode({ kind: 'delay', readMs: d.readMs, writeMs: d.writeMs ?? d.readMs });
+    return this.setMode({ kind: 'delay', readMs: d.readMs, writeMs: d.writeMs ?? d.readMs }, options);
   }
   /** Up/down intervals (dm-flakey). */
-  intervals(i: { upSeconds: number; downSeconds: number; down?: FaultBehaviour }): Promise<FaultMode> {
+  intervals(i: { upSeconds: number; downSeconds: number; down?: FaultBehaviour }, options: FaultyDeviceCallOptions = {}): Promise<FaultMode> {
     optionsArg(i, 'intervals', { upSeconds: 'any', downSeconds: 'any', down: 'any' }, ['upSeconds', 'downSeconds']);
-    return this.setMode({ kind: 'intervals', upSeconds: i.upSeconds, downSeconds: i.downSeconds, down: i.down ?? { kind: 'fail-all' } });
+    return this.setMode({ kind: 'intervals', upSeconds: i.upSeconds, downSeconds: i.downSeconds, down: i.down ?? { kind: 'fail-all' } }, options);
   }
 
   /** Removes the device (EBUSY retries; it must be unmounted). */
-  async remove(options: { retries?: number } = {}): Promise<void> {
-    optionsArg(options, 'options', { retries: 'any' });
-    await this.#dm.removeDevice(addressOf(this.#id), { retries: options.retries });
+  async remove(options: FaultyDeviceCallOptions & { retries?: number } = {}): Promise<void> {
+    optionsArg(options, 'options', { ...CALL_OPTIONS, retries: 'any' });
+    await this.#run('remove', options, (op) => op.step(`removing ${this.name}`, () => this.#dm.removeDevice(addressOf(this.#id), { retries: options.retries, signal: op.signal })));
+  }
+
+  /** Removes the device if it is still there (see the class's doc). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#run('dispose', {}, (op) => op.step(`removing ${this.name}`, () => removeIfThere(this.#dm, addressOf(this.#id), { signal: op.signal })));
   }
 
   #lineOf(mode: FaultMode): TypedTarget {
-    const head = { start: 0, length: this.#sectors };
+    const head = { start: 0, length: this.#sizeSectors };
     const device = this.#device;
-    const offset = this.#offset;
+    const offset = this.#offsetSectors;
     switch (mode?.kind) {
       case 'passthrough': return { ...head, type: 'linear', device, offsetSectors: offset };
       case 'fail-all': return { ...head, type: 'error' };
@@ -235,14 +272,6 @@ export class FaultyDevice {
         throw new DmOperationError('INVALID_INPUT', `unknown fault mode ${JSON.stringify((mode as { kind?: unknown } | undefined)?.kind)}`);
     }
   }
-}
-
-async function defaultSize(device: string): Promise<bigint> {
-  if (/^\d+:\d+$/.test(device)) {
-    const fs = await import('node:fs');
-    return BigInt(fs.readFileSync(`/sys/dev/block/${device}/size`, 'utf8').trim());
-  }
-  return blockDeviceSectors(device);
 }
 
 /** flakey features for a behaviour. fail-all: none (every kernel then errors reads and writes). */

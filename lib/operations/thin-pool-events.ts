@@ -36,12 +36,17 @@ export interface PoolCondition {
   readonly state: 'entered' | 'cleared';
   /** The status that showed it. */
   readonly status: ThinPoolStatus;
-  /** The pool's low-water mark (blocks) from its live table at that time. */
-  readonly lowWaterMark: bigint;
+  /** The pool's low-water mark, in data blocks, from its live table at that time. */
+  readonly lowWaterMarkBlocks: bigint;
+  /** The pool's data block size in 512-byte sectors (the unit of the status's data block counts and of the mark). */
+  readonly blockSizeSectors: bigint;
+  /** The same in bytes (to size a backing file from block counts). */
+  readonly blockSizeBytes: bigint;
 }
 
 /** Options of {@link ThinPool.conditions}. */
 export interface PoolConditionsOptions {
+  /** Ends the iteration (the iterator then rejects a pending `next()` with DmAbortError). */
   readonly signal?: AbortSignal;
   /** Report conditions that already hold when watching starts (default true). */
   readonly initial?: boolean;
@@ -51,7 +56,7 @@ type State = Record<PoolConditionKind, boolean>;
 const KINDS: readonly PoolConditionKind[] = ['failed', 'needs-check', 'read-only', 'out-of-data-space', 'low-water', 'metadata-low-water'];
 
 /** Which conditions a status shows. */
-export function poolConditionState(status: ThinPoolStatus, lowWaterMark: bigint): State {
+export function poolConditionState(status: ThinPoolStatus, lowWaterMarkBlocks: bigint): State {
   if (status.health !== 'ok') {
     return { failed: true, 'needs-check': false, 'read-only': false, 'out-of-data-space': false, 'low-water': false, 'metadata-low-water': false };
   }
@@ -63,7 +68,7 @@ export function poolConditionState(status: ThinPoolStatus, lowWaterMark: bigint)
     'read-only': status.mode === 'ro',
     'out-of-data-space': status.mode === 'out_of_data_space',
     // check_low_water_mark(): free <= low_water_blocks (a mark of 0 means "when full").
-    'low-water': freeData <= lowWaterMark,
+    'low-water': freeData <= lowWaterMarkBlocks,
     'metadata-low-water': status.metadataLowWatermarkBlocks !== undefined && freeMeta <= status.metadataLowWatermarkBlocks,
   };
 }
@@ -74,7 +79,7 @@ export function poolConditionState(status: ThinPoolStatus, lowWaterMark: bigint)
  *
  * ```ts
  * for await (const c of pool.conditions({ signal })) {
- *   if (c.kind === 'low-water' && c.state === 'entered') await pool.resize({ dataBytes: bigger });
+ *   if (c.kind === 'low-water' && c.state === 'entered') await pool.resize({ dataBytes: c.status.totalDataBlocks * 2n * c.blockSizeBytes });
  * }
  * ```
  */
@@ -95,10 +100,13 @@ export function poolConditions(
   return it;
 }
 
-function readMark(dm: DeviceMapper, address: DeviceId): bigint {
+interface Mark { readonly lowWaterMarkBlocks: bigint; readonly blockSizeSectors: bigint }
+
+/** The low-water mark and block size of the pool's live table (the one place that reads the target's field names). */
+function readMark(dm: DeviceMapper, address: DeviceId): Mark {
   const line = dm.tableSync(address).targets[0];
   const p = line && line.type === 'thin-pool' ? parseTarget(line) : undefined;
-  return p && p.type === 'thin-pool' ? p.lowWaterMarkBlocks : 0n;
+  return p && p.type === 'thin-pool' ? { lowWaterMarkBlocks: BigInt(p.lowWaterMarkBlocks), blockSizeSectors: BigInt(p.blockSizeSectors) } : { lowWaterMarkBlocks: 0n, blockSizeSectors: 0n };
 }
 
 function poolStatusOf(targets: readonly { start: number | bigint; length: number | bigint; type: string; params: string }[]): ThinPoolStatus | undefined {
@@ -126,12 +134,13 @@ async function* watch(
     if (gone(e)) return;
     throw e;
   }
-  const emit = function* (s: ThinPoolStatus, mark: bigint): Generator<PoolCondition> {
-    const now = poolConditionState(s, mark);
+  const emit = function* (s: ThinPoolStatus, mark: Mark): Generator<PoolCondition> {
+    const now = poolConditionState(s, mark.lowWaterMarkBlocks);
+    const facts = { lowWaterMarkBlocks: mark.lowWaterMarkBlocks, blockSizeSectors: mark.blockSizeSectors, blockSizeBytes: mark.blockSizeSectors * 512n };
     for (const k of KINDS) {
       const was = prev ? prev[k] : false;
-      if (now[k] && !was && (prev || initial)) yield { kind: k, state: 'entered', status: s, lowWaterMark: mark };
-      if (!now[k] && was) yield { kind: k, state: 'cleared', status: s, lowWaterMark: mark };
+      if (now[k] && !was && (prev || initial)) yield { kind: k, state: 'entered', status: s, ...facts };
+      if (!now[k] && was) yield { kind: k, state: 'cleared', status: s, ...facts };
     }
     prev = now;
   };
@@ -151,7 +160,7 @@ async function* watch(
     eventNr = r.device.eventNr;
     const s = poolStatusOf(r.targets);
     if (!s) continue;
-    let mark: bigint;
+    let mark: Mark;
     try { mark = readMark(dm, address); } catch (e) { if (gone(e)) return; throw e; }
     yield* emit(s, mark);
   }

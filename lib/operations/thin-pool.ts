@@ -6,77 +6,49 @@
  * the pool's transaction id and metadata snapshots, typed status, and pool conditions as
  * events (`conditions()`, thin-pool-events.ts).
  *
+ * Every method is one operation of the operation core (lib/operations/operation.ts): it
+ * takes `signal` and `timeoutMs`, undoes what it did when it fails or is stopped, and
+ * rejects with the caller's frames. Files, loop devices, sizes and discards go through the
+ * client's backend (BlockIo): on the simulator a pool touches nothing on the host.
+ *
  * Every device made here gets a uuid (`THINPOOL-<pool>` for the pool, `THIN-<id>-<pool>` for
- * an activated thin), later steps address it by that uuid, and every reply that carries the
- * device's header is checked against the first step's name, uuid and dev. Kernel failures
- * are `DmError` with the kernel's errno; what this module refuses or detects itself is a
- * `DmOperationError` (`INVALID_INPUT` before any syscall, `WRONG_TARGET`, `NOT_FOUND`,
- * `BUSY`, `TIMEOUT`); a reply naming another device than the first step's is
- * `DmIdentityError` (`DEVICE_REPLACED`), as everywhere in the package. Kernel facts (message errnos, events, resize,
- * discard passdown): docs/thin-and-faults.md.
+ * an activated thin), later steps (undo steps too) address it by that uuid, and every reply
+ * that carries the device's header is checked against the first step's name, uuid and dev.
+ * Kernel failures are `DmError` with the kernel's errno; what this module refuses or detects
+ * itself is a `DmOperationError` (`INVALID_INPUT` before any syscall, `WRONG_TARGET`,
+ * `NOT_FOUND`, `BUSY`, `TIMEOUT`); a reply naming another device than the first step's is
+ * `DmIdentityError` (`DEVICE_REPLACED`), as everywhere in the package. Kernel facts (message
+ * errnos, events, resize, discard passdown): docs/thin-and-faults.md.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { DeviceId, TargetLine } from '../../codec/index.js';
-import { operationScope, type DeviceMapper, type ScopeUndo } from '../client/client.js';
-import { discardBlocks } from '../block/discard.js';
+import type { DeviceMapper } from '../client/client.js';
+import type { BlockIo } from '../kernel/backend.js';
+import { blockIoFor } from '../block/block-io.js';
 import { DmError } from '../errors.js';
-import { attachCleanupError } from './cleanup-error.js';
-import { attachLoop, blockDeviceSectors, detachLoop, refreshLoopCapacity } from '../block/loop-devices.js';
 import { DmOperationError } from './operation-errors.js';
-import { addressOf, bounded, checkIdentity, checkTimeout, clearQuietly, createBounded, identityOf, loadChecked, resumeChecked, type Identity } from './bounded-steps.js';
+import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
+import type { Operation, OperationOptions } from './operation.js';
+import { createStep, isGone, loadStep, removeIfThere, resumeStep, runOn, suspendStep } from './handle-steps.js';
 import { optionsArg, type OptionKind } from '../client/args.js';
 import { parseStatus, parseTarget, toTargetSpecs } from '../targets/table.js';
 import { thinPoolMessage, type ThinPoolParams, type ThinPoolStatus } from '../targets/thin.js';
 import { poolConditions, type PoolCondition, type PoolConditionsOptions } from './thin-pool-events.js';
 import { ERRNO } from '../../ffi/errors.js';
 
-/** The block-device calls ThinPool makes besides dm ioctls; the simulator supplies its own. */
-export interface ThinPoolIo {
-  /** BLKDISCARD of a whole device. */
-  discard(devicePath: string): Promise<void>;
-  /** Attaches a file to a free loop device. */
-  attachLoop(file: string): Promise<{
-    /** The loop device's path, e.g. `/dev/loop3`. */
-    readonly path: string;
-  }>;
-  /** Detaches a loop device made by `attachLoop`. */
-  detachLoop(devicePath: string): Promise<void>;
-  /** LOOP_SET_CAPACITY after its file grew. */
-  refreshLoop(devicePath: string): Promise<void>;
-  /** BLKGETSIZE64 / 512. */
-  sectors(devicePath: string): Promise<bigint>;
-  /** The node of a dm device (default `/dev/dm-<minor>`, which devtmpfs makes with or without udev). */
-  nodePath(dev: { readonly major: number; readonly minor: number }): string;
-  /** Creates `file` with `bytes` when missing, grows it to `bytes` when smaller. */
-  ensureFile(file: string, bytes: bigint | undefined): Promise<void>;
+/** What every ThinPool method takes (docs/conventions.md, "Cancellation, time and progress"). */
+export interface ThinPoolCallOptions {
+  /** Stops the call at its next step; what it did is undone and it rejects with DmAbortError. */
+  readonly signal?: AbortSignal;
+  /** The call's bound in ms (1…3600000); default: the pool's (`timeoutMs` of create/open, 30000). */
+  readonly timeoutMs?: number;
 }
-
-/** The real kernel's block devices. */
-export const realThinPoolIo: ThinPoolIo = {
-  discard: async (p) => { await discardBlocks(p); },
-  attachLoop: (file) => attachLoop(file),
-  detachLoop: (p) => detachLoop(p),
-  refreshLoop: async (p) => { await refreshLoopCapacity(p); },
-  // An opened pool names its devices major:minor; without udev there is no /dev/block link, sysfs has the size.
-  sectors: async (p) => (/^\d+:\d+$/.test(p) ? BigInt(fs.readFileSync(`/sys/dev/block/${p}/size`, 'utf8').trim()) : blockDeviceSectors(p)),
-  nodePath: (dev) => `/dev/dm-${dev.minor}`,
-  ensureFile: async (file, bytes) => {
-    if (!fs.existsSync(file)) {
-      if (bytes === undefined) throw new DmOperationError('INVALID_INPUT', `${file} does not exist; give bytes to create it`);
-      fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-      fs.writeFileSync(file, '', { flag: 'wx' });
-    }
-    if (bytes !== undefined && BigInt(fs.statSync(file).size) < bytes) fs.truncateSync(file, Number(bytes));
-  },
-};
 
 /** A pool device: a block device path, or a file (attached to a loop device by the pool). */
 export type PoolDeviceSpec = string | {
-  /** The backing file (created when missing and `bytes` is given). */
+  /** The backing file (created when missing and `sizeBytes` is given). */
   readonly file: string;
-  /** The file's size in bytes: a smaller file is grown to it. */
-  readonly bytes?: bigint | number;
+  /** The file's size in bytes (a positive multiple of 512): a smaller file is grown to it. */
+  readonly sizeBytes?: bigint | number;
 };
 
 /** The pool's feature arguments (dm-thin's `skip_block_zeroing`, `error_if_no_space`, …). */
@@ -94,7 +66,7 @@ export interface PoolFeatures {
 }
 
 /** Options of {@link ThinPool.create}. */
-export interface CreateThinPoolOptions extends PoolFeatures {
+export interface CreateThinPoolOptions extends PoolFeatures, ThinPoolCallOptions {
   /** The pool device's name. */
   readonly name: string;
   /** The data device (path, or a file to back with a loop device). */
@@ -102,29 +74,20 @@ export interface CreateThinPoolOptions extends PoolFeatures {
   /** The metadata device (as `data`); its first block is zeroed, as a new pool needs. */
   readonly metadata: PoolDeviceSpec;
   /** Data block size in sectors: 128 (64 KiB, the default) … 2097152, a multiple of 128. */
-  readonly blockSize?: number;
-  /** Free data blocks at or below which the pool raises a low-water event (default 0). */
-  readonly lowWaterMark?: bigint | number;
-  /** Bound on each kernel step in ms (default 30000). */
-  readonly timeoutMs?: number;
-  /** The block-device calls (default: this host's; the simulator's from `simThinPoolIo`). */
-  readonly io?: ThinPoolIo;
+  readonly blockSizeSectors?: bigint | number;
+  /** Free data blocks (of `blockSizeSectors`) at or below which the pool raises a low-water event (default 0). */
+  readonly lowWaterMarkBlocks?: bigint | number;
 }
 
 /** Options of {@link ThinPool.open}. */
-export interface OpenThinPoolOptions {
-  /** Bound on each kernel step in ms (default 30000). */
-  readonly timeoutMs?: number;
-  /** The block-device calls, as for `create`. */
-  readonly io?: ThinPoolIo;
-}
+export type OpenThinPoolOptions = ThinPoolCallOptions;
 
 /** Options of {@link ThinPool.activate}. */
-export interface ActivateOptions {
+export interface ActivateOptions extends ThinPoolCallOptions {
   /** The device's name. */
   readonly name: string;
   /** Virtual size in 512-byte sectors. */
-  readonly size: bigint | number;
+  readonly sizeSectors: bigint | number;
   /** A read-only block device outside the pool read where the thin has no block (the `thin` target's external origin). */
   readonly externalOrigin?: string;
   /** Activate read-only (DM_READONLY_FLAG). */
@@ -132,13 +95,21 @@ export interface ActivateOptions {
 }
 
 /** Options of {@link ThinPool.deactivate}. */
-export interface DeactivateOptions {
+export interface DeactivateOptions extends ThinPoolCallOptions {
   /** Remove when last closed if it is open (DM_DEFERRED_REMOVE). */
   readonly deferred?: boolean;
   /** EBUSY attempts (default 25, 200 ms apart). */
   readonly retries?: number;
   /** Still open after the retries: replace its table with `error` (all I/O fails) and remove it (dmsetup --force). */
   readonly force?: boolean;
+}
+
+/** Options of {@link ThinPool.delete}. */
+export interface DeleteThinOptions extends ThinPoolCallOptions {
+  /** Discard the thin's blocks first, so a pool with discard passdown gives the space back to the disk under it. */
+  readonly discard?: boolean;
+  /** Called as the delete advances (activation for the discard, the discard, the delete message). */
+  readonly onProgress?: OperationOptions['onProgress'];
 }
 
 /** A thin device activated by `ThinPool.activate`. */
@@ -158,26 +129,71 @@ export interface ThinDevice {
   };
   /** `/dev/dm-<minor>`. */
   readonly path: string;
-  /** Its virtual size in sectors. */
-  readonly sectors: bigint;
+  /** Its virtual size in 512-byte sectors. */
+  readonly sizeSectors: bigint;
 }
 
 /** Options of {@link ThinPool.resize}. */
-export interface ResizeOptions {
+export interface ResizeOptions extends ThinPoolCallOptions {
   /** New size of a file-backed data device in bytes (grown, never shrunk). A block device: grow it first, then call resize. */
   readonly dataBytes?: bigint | number;
   /** New size of a file-backed metadata device in bytes. */
   readonly metadataBytes?: bigint | number;
 }
 
-/** The ok variant of ThinPoolStatus. */
-export type ThinPoolHealthyStatus = Extract<ThinPoolStatus, { health: 'ok' }>;
+/** Changes of {@link ThinPool.reload}. */
+export interface ReloadOptions extends PoolFeatures, ThinPoolCallOptions {
+  /** A new low-water mark, in data blocks of the pool's `blockSizeSectors`. */
+  readonly lowWaterMarkBlocks?: bigint | number;
+}
+
+/** What makes the block counts of a pool's status usable: the sizes of its blocks. */
+export interface PoolBlockSizes {
+  /** The data block size in 512-byte sectors (the unit of `usedDataBlocks`, `totalDataBlocks`, the low-water mark). */
+  readonly blockSizeSectors: bigint;
+  /** The same in bytes (to size a backing file: `totalDataBlocks * blockSizeBytes`). */
+  readonly blockSizeBytes: bigint;
+  /** The metadata block size in sectors (dm-thin's is always 4 KiB: 8). */
+  readonly metadataBlockSizeSectors: bigint;
+}
+
+/** A pool's status: the thin-pool target's, with the block sizes its counts are in. */
+export type PoolStatus = ThinPoolStatus & PoolBlockSizes;
+
+/** The ok variant of {@link PoolStatus}. */
+export type ThinPoolHealthyStatus = Extract<ThinPoolStatus, { health: 'ok' }> & PoolBlockSizes;
+
+/** dm-thin's metadata block: THIN_METADATA_BLOCK_SIZE, 4096 bytes. */
+const METADATA_BLOCK_SECTORS = 8n;
+
+/**
+ * The fields of a thin-pool table the pool reads, in its own units. The one place that
+ * knows ThinPoolParams' field names (the target's typed fields).
+ */
+function tableFacts(p: ThinPoolParams): { blockSizeSectors: bigint; lowWaterMarkBlocks: bigint } {
+  return { blockSizeSectors: BigInt(p.blockSizeSectors), lowWaterMarkBlocks: BigInt(p.lowWaterMarkBlocks) };
+}
+
+function poolParams(devices: { metadata: string; data: string }, blockSizeSectors: bigint, lowWaterMarkBlocks: bigint, features: ReturnType<typeof featureFlags>): ThinPoolParams {
+  return { metadataDevice: devices.metadata, dataDevice: devices.data, blockSizeSectors: Number(blockSizeSectors), lowWaterMarkBlocks, ...features };
+}
+
+function blockSizes(p: ThinPoolParams): PoolBlockSizes {
+  const { blockSizeSectors } = tableFacts(p);
+  return { blockSizeSectors, blockSizeBytes: blockSizeSectors * 512n, metadataBlockSizeSectors: METADATA_BLOCK_SECTORS };
+}
 
 // The options each public method takes: a misspelt option (`{ discrad: true }`) would be
 // ignored and a null one a TypeError from deep inside; optionsArg refuses both before any
 // syscall. Values are checked where they are used ('any'), with their own messages.
+const CALL_OPTIONS = { signal: 'signal', timeoutMs: 'any' } as const satisfies Record<string, OptionKind>;
 const FEATURE_OPTIONS = { skipBlockZeroing: 'boolean', ignoreDiscard: 'boolean', noDiscardPassdown: 'boolean', errorIfNoSpace: 'boolean', readOnly: 'boolean' } as const satisfies Record<string, OptionKind>;
-const CREATE_OPTIONS = { ...FEATURE_OPTIONS, name: 'any', data: 'any', metadata: 'any', blockSize: 'any', lowWaterMark: 'any', timeoutMs: 'any', io: 'object' } as const satisfies Record<string, OptionKind>;
+const CREATE_OPTIONS = {
+  ...FEATURE_OPTIONS, ...CALL_OPTIONS, name: 'any', data: 'any', metadata: 'any', blockSizeSectors: 'any', lowWaterMarkBlocks: 'any',
+} as const satisfies Record<string, OptionKind>;
+
+/** The pool's default bound of each call. */
+const DEFAULT_TIMEOUT_MS = 30_000;
 
 const POOL_UUID_PREFIX = 'THINPOOL-';
 const THIN_UUID = /^THIN-(\d{1,8})-(.*)$/s;
@@ -223,25 +239,43 @@ export function thinDeviceUuid(poolName: string, id: number): string { return `T
 
 interface OwnedLoop { readonly path: string; readonly file: string }
 
-/** A thin pool. Create one with `ThinPool.create`, or take an existing one with `ThinPool.open`. */
+interface OwnedLoop { readonly path: string; readonly file: string }
+
+/**
+ * A thin pool. Create one with `ThinPool.create`, or take an existing one with `ThinPool.open`.
+ *
+ * **Disposal** (`await using pool = await ThinPool.create(…)`): a pool owns what its
+ * `create` made — the pool device, the loop devices it attached for files, and the thin
+ * devices it activated through `activate` (not those activated by others). Disposing a pool
+ * made by `create` removes those thin devices, the pool device and the loop devices, as a
+ * test rig expects its scope to end clean; the backing files are kept (the pool's metadata
+ * is on them: `create` over the same files brings the thins back). A pool from `open` owns
+ * nothing, and disposing it does nothing. What is already gone is skipped, never an error;
+ * a device still in use (EBUSY after the retries) is.
+ */
 export class ThinPool {
   readonly #dm: DeviceMapper;
-  readonly #io: ThinPoolIo;
-  readonly #timeout: number;
-  #id: Identity;
+  readonly #io: BlockIo;
+  readonly #timeoutMs: number;
+  #id: DeviceIdentity;
   #params: ThinPoolParams;
   /** Snapshots in progress per origin id (serialised, see `snapshot`). */
   readonly #originLocks = new Map<number, Promise<void>>();
-  /** Loop devices this pool attached (files), detached by `destroy`. */
+  /** Loop devices this pool attached (files), detached by `destroy` and disposal. */
   readonly #loops: { data?: OwnedLoop; metadata?: OwnedLoop };
+  /** Made by `create`: disposal removes the pool. */
+  readonly #owned: boolean;
+  /** uuids (or names) of the thin devices `activate` made here, removed at disposal. */
+  readonly #activated = new Set<string>();
 
-  private constructor(dm: DeviceMapper, io: ThinPoolIo, timeout: number, id: Identity, params: ThinPoolParams, loops: { data?: OwnedLoop; metadata?: OwnedLoop }) {
+  private constructor(dm: DeviceMapper, timeoutMs: number, id: DeviceIdentity, params: ThinPoolParams, loops: { data?: OwnedLoop; metadata?: OwnedLoop }, owned: boolean) {
     this.#dm = dm;
-    this.#io = io;
-    this.#timeout = timeout;
+    this.#io = blockIoFor(dm);
+    this.#timeoutMs = timeoutMs;
     this.#id = id;
     this.#params = params;
     this.#loops = loops;
+    this.#owned = owned;
   }
 
   /** The pool device's name. */
@@ -257,84 +291,116 @@ export class ThinPool {
   } { return { major: this.#id.dev.major, minor: this.#id.dev.minor }; }
   /** The pool's table as loaded (devices as `major:minor` for an opened pool). */
   get params(): ThinPoolParams { return this.#params; }
+  /** The data block size in 512-byte sectors (the unit of the pool's block counts). */
+  get blockSizeSectors(): bigint { return tableFacts(this.#params).blockSizeSectors; }
+  /** The low-water mark in data blocks of {@link ThinPool.blockSizeSectors}. */
+  get lowWaterMarkBlocks(): bigint { return tableFacts(this.#params).lowWaterMarkBlocks; }
 
   /**
-   * Creates the pool device: files are created or grown to `bytes` and attached to loop
+   * Creates the pool device: files are created or grown to `sizeBytes` and attached to loop
    * devices, the table is built from the data device's size (rounded down to whole
-   * blocks), and the device is created with uuid `THINPOOL-<name>`. On failure every loop
-   * device attached here is detached again.
+   * blocks), and the device is created with uuid `THINPOOL-<name>`. On failure (a step, the
+   * signal, `timeoutMs`) every loop device attached here is detached again and every file
+   * created here removed. `timeoutMs` bounds this call and is the default bound of every
+   * later call on the pool (default 30000).
    */
   static async create(dm: DeviceMapper, options: CreateThinPoolOptions): Promise<ThinPool> {
     optionsArg(options, 'options', CREATE_OPTIONS, ['name', 'data', 'metadata']);
     const name = checkName(options.name, 'name');
     const uuid = thinPoolUuid(name);
     if (uuidBytes(uuid) > 128) throw new DmOperationError('INVALID_INPUT', `name is too long for the pool uuid ${JSON.stringify(uuid)} (128 bytes at most)`);
-    const blockSize = options.blockSize ?? 128;
-    if (!Number.isInteger(blockSize) || blockSize < 128 || blockSize > 2097152 || blockSize % 128 !== 0) {
-      throw new DmOperationError('INVALID_INPUT', `blockSize must be a multiple of 128 in 128…2097152 sectors, got ${String(options.blockSize)}`);
+    const blockSizeSectors = checkU64(options.blockSizeSectors ?? 128, 'blockSizeSectors');
+    if (blockSizeSectors < 128n || blockSizeSectors > 2097152n || blockSizeSectors % 128n !== 0n) {
+      throw new DmOperationError('INVALID_INPUT', `blockSizeSectors must be a multiple of 128 in 128…2097152, got ${String(options.blockSizeSectors)}`);
     }
-    const lowWaterMark = checkU64(options.lowWaterMark ?? 0, 'lowWaterMark');
-    const timeout = checkTimeout(options.timeoutMs, 30_000);
-    const io = options.io ?? realThinPoolIo;
+    const lowWaterMarkBlocks = checkU64(options.lowWaterMarkBlocks ?? 0, 'lowWaterMarkBlocks');
     const specs = { data: checkSpec(options.data, 'data'), metadata: checkSpec(options.metadata, 'metadata') };
-    const loops: { data?: OwnedLoop; metadata?: OwnedLoop } = {};
-    try {
-      const devices: Record<'data' | 'metadata', string> = { data: '', metadata: '' };
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const io = blockIoFor(dm, 'dm');
+    return runOn(dm, 'ThinPool.create', { signal: options.signal, timeoutMs }, async (op) => {
+      const loops: { data?: OwnedLoop; metadata?: OwnedLoop } = {};
+      const devices = { data: '', metadata: '' };
       for (const k of ['metadata', 'data'] as const) {
         const s = specs[k];
         if (typeof s === 'string') { devices[k] = s; continue; }
-        await io.ensureFile(s.file, s.bytes === undefined ? undefined : BigInt(s.bytes));
-        const loop = await io.attachLoop(s.file);
+        const did = await op.step(`preparing ${s.file}`, () => io.ensureFile(s.file, s.sizeBytes === undefined ? undefined : BigInt(s.sizeBytes)), {
+          onLate: (late) => { if (late === 'created') void io.removeFile(s.file).catch(() => {}); },
+        });
+        if (did === 'created') op.undo(`remove ${s.file}`, () => io.removeFile(s.file));
+        const loop = await op.step(`attaching ${s.file}`, () => io.attachLoop(s.file, LOOP_DEFAULTS), {
+          onLate: (late) => { void io.detachLoop(late.path).catch(() => {}); },
+        });
+        op.undo(`detach ${loop.path}`, () => io.detachLoop(loop.path).catch((e: unknown) => { if (!isGone(e)) throw e; }));
         loops[k] = { path: loop.path, file: s.file };
         devices[k] = loop.path;
       }
-      const sectors = await io.sectors(devices.data);
-      const length = sectors - (sectors % BigInt(blockSize));
-      if (length === 0n) throw new DmOperationError('INVALID_INPUT', `the data device ${devices.data} is smaller than one block (${blockSize} sectors)`);
-      const params: ThinPoolParams = {
-        metadataDevice: devices.metadata, dataDevice: devices.data, blockSizeSectors: blockSize, lowWaterMarkBlocks: lowWaterMark,
-        ...featureFlags(options),
-      };
-      const info = await createBounded(dm, { name, uuid, table: toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]) }, timeout, `creating pool ${name}`);
-      return new ThinPool(dm, io, timeout, identityOf(info), params, loops);
-    } catch (e) {
-      for (const l of Object.values(loops)) await io.detachLoop(l.path).catch(() => {});
-      throw e;
-    }
+      const sectors = (await op.step(`size of ${devices.data}`, () => io.sizeBytes(devices.data))) / 512n;
+      const length = sectors - (sectors % blockSizeSectors);
+      if (length === 0n) throw new DmOperationError('INVALID_INPUT', `the data device ${devices.data} is smaller than one block (${blockSizeSectors} sectors)`);
+      const params = poolParams(devices, blockSizeSectors, lowWaterMarkBlocks, featureFlags(options));
+      const id = await createStep(op, dm, { name, uuid, table: toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]) }, `creating pool ${name}`);
+      return new ThinPool(dm, timeoutMs, id, params, loops, true);
+    });
   }
 
-  /** Takes an existing pool device (made here or by anyone else) by name or id; its table must be a single thin-pool line. */
+  /**
+   * Takes an existing pool device (made here or by anyone else) by name or id; its table
+   * must be a single thin-pool line. `timeoutMs` bounds this call and is the default bound
+   * of every later call on the pool (default 30000). The pool owns nothing: disposing it
+   * leaves the device as it is.
+   */
   static async open(dm: DeviceMapper, device: string | DeviceId, options: OpenThinPoolOptions = {}): Promise<ThinPool> {
-    optionsArg(options, 'options', { timeoutMs: 'any', io: 'object' });
-    const timeout = checkTimeout(options.timeoutMs, 30_000);
-    const t = await dm.table(device);
-    const params = poolParamsOf(t.targets, t.device.name);
-    return new ThinPool(dm, options.io ?? realThinPoolIo, timeout, identityOf(t.device), params, {});
+    optionsArg(options, 'options', CALL_OPTIONS);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    blockIoFor(dm, 'dm');
+    return runOn(dm, 'ThinPool.open', { signal: options.signal, timeoutMs }, async (op) => {
+      const t = await op.step('table', () => dm.table(device));
+      const params = poolParamsOf(t.targets, t.device.name);
+      return new ThinPool(dm, timeoutMs, identityOf(t.device), params, {}, false);
+    });
+  }
+
+  /** Runs one call of this pool on the operation core, bounded by its `timeoutMs` or the pool's. */
+  #run<T>(name: string, options: ThinPoolCallOptions & { onProgress?: OperationOptions['onProgress']; retries?: number }, body: (op: Operation) => Promise<T>): Promise<T> {
+    return runOn(this.#dm, `ThinPool.${name}`, {
+      signal: options.signal, timeoutMs: options.timeoutMs ?? this.#timeoutMs, onProgress: options.onProgress, retries: options.retries,
+    }, body);
   }
 
   // ------------------------------------------------------------------ status ---
 
-  /** The pool's status, typed (`health: 'fail' | 'error'` when the pool has failed). */
-  async status(options: { noflush?: boolean } = {}): Promise<ThinPoolStatus> {
-    optionsArg(options, 'options', { noflush: 'boolean' });
-    const r = await bounded(this.#dm.status(addressOf(this.#id), options), this.#timeout, `status of pool ${this.name}`);
-    checkIdentity(this.#id, r.device, 'status', `status of pool ${this.name}`);
+  /** The pool's status, typed (`health: 'fail' | 'error'` when the pool has failed), with the block sizes its counts are in. */
+  async status(options: ThinPoolCallOptions & { noflush?: boolean } = {}): Promise<PoolStatus> {
+    optionsArg(options, 'options', { ...CALL_OPTIONS, noflush: 'boolean' });
+    return this.#run('status', options, (op) => this.#status(op, options.noflush));
+  }
+
+  async #status(op: Operation, noflush?: boolean): Promise<PoolStatus> {
+    const label = `status of pool ${this.name}`;
+    const r = await op.step(label, () => this.#dm.status(addressOf(this.#id), noflush === undefined ? {} : { noflush }));
+    op.check('status', this.#id, r.device, label);
     const line = r.targets[0];
     if (r.targets.length !== 1 || !line || line.type !== 'thin-pool') throw new DmOperationError('WRONG_TARGET', `${this.name} no longer has a thin-pool table`);
     const s = parseStatus(line);
-    return (s as { status: ThinPoolStatus }).status;
+    return { ...(s as { status: ThinPoolStatus }).status, ...blockSizes(this.#params) };
+  }
+
+  async #healthy(op: Operation): Promise<ThinPoolHealthyStatus> {
+    const s = await this.#status(op);
+    if (s.health !== 'ok') throw new DmOperationError('POOL_STATE', `pool ${this.name} reports ${s.health === 'fail' ? 'Fail' : 'Error'}`);
+    return s as ThinPoolHealthyStatus;
   }
 
   /** The status, or DmOperationError POOL_STATE when the pool has failed. */
-  async healthyStatus(): Promise<ThinPoolHealthyStatus> {
-    const s = await this.status();
-    if (s.health !== 'ok') throw new DmOperationError('POOL_STATE', `pool ${this.name} reports ${s.health === 'fail' ? 'Fail' : 'Error'}`);
-    return s;
+  async healthyStatus(options: ThinPoolCallOptions = {}): Promise<ThinPoolHealthyStatus> {
+    optionsArg(options, 'options', CALL_OPTIONS);
+    return this.#run('healthyStatus', options, (op) => this.#healthy(op));
   }
 
   /** The pool's transaction id (what `setTransactionId` last stored; 0 in a new pool). */
-  async transactionId(): Promise<bigint> {
-    return (await this.healthyStatus()).transactionId;
+  async transactionId(options: ThinPoolCallOptions = {}): Promise<bigint> {
+    optionsArg(options, 'options', CALL_OPTIONS);
+    return this.#run('transactionId', options, async (op) => (await this.#healthy(op)).transactionId);
   }
 
   /**
@@ -342,44 +408,54 @@ export class ThinPool {
    * (containerd-style stores) by bumping it with each change. `current` defaults to the
    * pool's; give it to make the change conditional (EINVAL from the kernel if it moved).
    */
-  async setTransactionId(next: bigint | number, options: { current?: bigint | number } = {}): Promise<void> {
-    optionsArg(options, 'options', { current: 'any' });
+  async setTransactionId(next: bigint | number, options: ThinPoolCallOptions & { current?: bigint | number } = {}): Promise<void> {
+    optionsArg(options, 'options', { ...CALL_OPTIONS, current: 'any' });
     const n = checkU64(next, 'next');
-    const cur = options.current === undefined ? await this.transactionId() : checkU64(options.current, 'current');
-    await this.#message(thinPoolMessage.setTransactionId(cur, n), 'set_transaction_id');
+    const given = options.current === undefined ? undefined : checkU64(options.current, 'current');
+    await this.#run('setTransactionId', options, async (op) => {
+      const cur = given ?? (await this.#healthy(op)).transactionId;
+      await this.#message(op, thinPoolMessage.setTransactionId(cur, n), 'set_transaction_id');
+    });
   }
 
-  /** `reserve_metadata_snap`: a consistent metadata root for thin_dump/thin_delta; returns its block. */
-  async reserveMetadataSnap(): Promise<bigint> {
-    await this.#message(thinPoolMessage.reserveMetadataSnap(), 'reserve_metadata_snap');
-    const held = (await this.healthyStatus()).heldMetadataRoot;
-    if (held === null) throw new DmOperationError('POOL_STATE', `pool ${this.name} reports no held metadata root after reserve_metadata_snap`);
-    return held;
+  /** `reserve_metadata_snap`: a consistent metadata root for thin_dump/thin_delta; returns its block (a metadata block number). */
+  async reserveMetadataSnap(options: ThinPoolCallOptions = {}): Promise<bigint> {
+    optionsArg(options, 'options', CALL_OPTIONS);
+    return this.#run('reserveMetadataSnap', options, async (op) => {
+      await this.#message(op, thinPoolMessage.reserveMetadataSnap(), 'reserve_metadata_snap');
+      const held = (await this.#healthy(op)).heldMetadataRoot;
+      if (held === null) throw new DmOperationError('POOL_STATE', `pool ${this.name} reports no held metadata root after reserve_metadata_snap`);
+      return held;
+    });
   }
 
   /** `release_metadata_snap`. */
-  async releaseMetadataSnap(): Promise<void> {
-    await this.#message(thinPoolMessage.releaseMetadataSnap(), 'release_metadata_snap');
+  async releaseMetadataSnap(options: ThinPoolCallOptions = {}): Promise<void> {
+    optionsArg(options, 'options', CALL_OPTIONS);
+    await this.#run('releaseMetadataSnap', options, (op) => this.#message(op, thinPoolMessage.releaseMetadataSnap(), 'release_metadata_snap'));
   }
 
   // ------------------------------------------------------------------- thins ---
 
   /** `create_thin <id>`: a new, empty thin device (EEXIST when the id is taken). */
-  async createThin(id: number): Promise<void> {
-    await this.#message(thinPoolMessage.createThin(checkId(id, 'id')), 'create_thin');
+  async createThin(id: number, options: ThinPoolCallOptions = {}): Promise<void> {
+    checkId(id, 'id');
+    optionsArg(options, 'options', CALL_OPTIONS);
+    await this.#run('createThin', options, (op) => this.#message(op, thinPoolMessage.createThin(id), 'create_thin'));
   }
 
   /**
    * `create_snap <newId> <originId>`. When the origin is active (a device with its
    * `THIN-<id>-<pool>` uuid, or `activeOrigin`), it is suspended first (its filesystem is
-   * frozen and I/O flushed, so the snapshot is consistent) and resumed afterwards — also
-   * when the message fails or a step times out (a suspend that finishes late is resumed
-   * then). An origin someone else had suspended is left suspended.
+   * frozen and I/O flushed, so the snapshot is consistent) and resumed afterwards, by its
+   * uuid — also when the message fails, the signal aborts, `timeoutMs` passes or the client
+   * is closed (a suspend that finishes late is resumed then). An origin someone else had
+   * suspended is left suspended.
    */
-  async snapshot(newId: number, originId: number, options: { activeOrigin?: DeviceId | string } = {}): Promise<void> {
+  async snapshot(newId: number, originId: number, options: ThinPoolCallOptions & { activeOrigin?: DeviceId | string } = {}): Promise<void> {
     checkId(newId, 'newId');
     checkId(originId, 'originId');
-    optionsArg(options, 'options', { activeOrigin: 'any' });
+    optionsArg(options, 'options', { ...CALL_OPTIONS, activeOrigin: 'any' });
     // One snapshot of an origin at a time through this pool: a second caller would see the
     // origin suspended by the first, skip its own suspend/resume, and could send create_snap
     // after the first resumed it (a snapshot of a running filesystem).
@@ -390,62 +466,47 @@ export class ThinPool {
     this.#originLocks.set(originId, chained);
     await previous;
     try {
-      // An operation in flight for close(): the origin is resumed even if the client is closed mid-way.
-      await this.#dm[operationScope]((undo) => this.#snapshot(newId, originId, options, undo));
+      await this.#run('snapshot', options, (op) => this.#snapshot(op, newId, originId, options.activeOrigin));
     } finally {
       release();
       if (this.#originLocks.get(originId) === chained) this.#originLocks.delete(originId);
     }
   }
 
-  async #snapshot(newId: number, originId: number, options: { activeOrigin?: DeviceId | string }, undo: ScopeUndo): Promise<void> {
-    const origin = options.activeOrigin ?? await this.#activeThin(originId);
-    if (origin === undefined) {
-      await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');
-      return;
-    }
-    const before = await this.#dm.info(origin);
-    if (!before.exists) {
-      await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');
-      return;
-    }
+  async #snapshot(op: Operation, newId: number, originId: number, activeOrigin: DeviceId | string | undefined): Promise<void> {
+    const createSnap = () => this.#message(op, thinPoolMessage.createSnap(newId, originId), 'create_snap');
+    const origin = activeOrigin ?? await this.#activeThin(op, originId);
+    if (origin === undefined) return createSnap();
+    const before = await op.step('origin info', () => this.#dm.info(origin));
+    if (!before.exists || before.flags.suspended) return createSnap();
     const id = identityOf(before);
-    const address = addressOf(id);
-    if (before.flags.suspended) {
-      await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');
-      return;
-    }
-    const resume = () => resumeChecked(this.#dm, id, address, this.#timeout, `resuming ${id.name}`, 'resume origin', undefined, undo);
-    let suspended = false;
-    try {
-      const s = await bounded(this.#dm.suspend(address), this.#timeout, `suspending ${id.name}`, () => { void resume().catch(() => {}); });
-      suspended = true;
-      checkIdentity(id, s, 'suspend', 'suspend origin');
-      await this.#message(thinPoolMessage.createSnap(newId, originId), 'create_snap');
-    } catch (e) {
-      if (suspended) {
-        try { await resume(); } catch (cleanup) { attachCleanupError(e, cleanup); }
-      }
-      throw e;
-    }
-    await resume();
+    await suspendStep(op, this.#dm, id, {}, `suspending ${id.name}`);
+    await createSnap();
+    await resumeStep(op, this.#dm, id, {}, `resuming ${id.name}`);
+    op.commit();
   }
 
   /**
    * `delete <id>`. With `discard`, the thin's blocks are discarded first (BLKDISCARD through
    * a short-lived activation sized to its highest mapped block), so a pool with discard
    * passdown gives the space back to the disk under it (skipped on an `ignoreDiscard` pool,
-   * which refuses discards). A thin that is active (its
+   * which refuses discards); `onProgress` reports each step. A thin that is active (its
    * `THIN-<id>-<pool>` device exists) is refused with BUSY before anything is discarded.
+   * A discard of a large thin can take long: give `timeoutMs` to match.
    */
-  async delete(id: number, options: { discard?: boolean } = {}): Promise<void> {
+  async delete(id: number, options: DeleteThinOptions = {}): Promise<void> {
     checkId(id, 'id');
-    optionsArg(options, 'options', { discard: 'boolean' });
-    const active = await this.#activeThin(id);
-    if (active) throw new DmOperationError('BUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`, { errno: ERRNO.EBUSY });
-    // A pool with ignore_discard refuses discards (EOPNOTSUPP) and has nothing to pass down.
-    if (options.discard && !this.#params.ignoreDiscard) await this.#discardThin(id);
-    await this.#message(thinPoolMessage.delete(id), 'delete');
+    optionsArg(options, 'options', { ...CALL_OPTIONS, discard: 'boolean', onProgress: 'function' });
+    await this.#run('delete', options, async (op) => {
+      const active = await this.#activeThin(op, id);
+      if (active) throw new DmOperationError('BUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`, { errno: ERRNO.EBUSY });
+      // A pool with ignore_discard refuses discards (EOPNOTSUPP) and has nothing to pass down.
+      const discard = options.discard === true && !this.#params.ignoreDiscard;
+      const total = discard ? 4 : 1;
+      if (discard) await this.#discardThin(op, id, total);
+      await this.#message(op, thinPoolMessage.delete(id), 'delete');
+      op.progress(`deleted thin ${id}`, total, total);
+    });
   }
 
   /**
@@ -454,49 +515,48 @@ export class ThinPool {
    */
   async activate(id: number, options: ActivateOptions): Promise<ThinDevice> {
     checkId(id, 'id');
-    optionsArg(options, 'options', { name: 'any', size: 'any', externalOrigin: 'string', readOnly: 'boolean' }, ['name', 'size']);
+    optionsArg(options, 'options', { ...CALL_OPTIONS, name: 'any', sizeSectors: 'any', externalOrigin: 'string', readOnly: 'boolean' }, ['name', 'sizeSectors']);
     const name = checkName(options.name, 'name');
-    const size = checkU64(options.size, 'size');
-    if (size === 0n) throw new DmOperationError('INVALID_INPUT', 'size must be at least 1 sector');
+    const sizeSectors = checkU64(options.sizeSectors, 'sizeSectors');
+    if (sizeSectors === 0n) throw new DmOperationError('INVALID_INPUT', 'sizeSectors must be at least 1');
     const uuid = this.#thinUuid(id);
     const table = toTargetSpecs([{
-      start: 0, length: size, type: 'thin', poolDevice: `${this.#id.dev.major}:${this.#id.dev.minor}`, deviceId: id,
+      start: 0, length: sizeSectors, type: 'thin', poolDevice: `${this.#id.dev.major}:${this.#id.dev.minor}`, deviceId: id,
       ...(options.externalOrigin === undefined ? {} : { externalOrigin: options.externalOrigin }),
     }]);
-    const info = await createBounded(this.#dm, { name, uuid, table, readOnly: options.readOnly }, this.#timeout, `activating thin ${id}`);
-    return { id, name: info.name, uuid: info.uuid, dev: { major: info.dev.major, minor: info.dev.minor }, path: this.#io.nodePath(info.dev), sectors: size };
+    const made = await this.#run('activate', options, (op) => createStep(op, this.#dm, { name, uuid, table, readOnly: options.readOnly }, `activating thin ${id}`));
+    this.#activated.add(made.uuid ?? made.name);
+    return { id, name: made.name, uuid: made.uuid, dev: { major: made.dev.major, minor: made.dev.minor }, path: `/dev/dm-${made.dev.minor}`, sizeSectors };
   }
 
   /** Removes an activated thin device (by its ThinDevice, id or name). The thin stays in the pool. */
   async deactivate(device: ThinDevice | number | string, options: DeactivateOptions = {}): Promise<void> {
-    optionsArg(options, 'options', { deferred: 'boolean', retries: 'any', force: 'boolean' });
+    optionsArg(options, 'options', { ...CALL_OPTIONS, deferred: 'boolean', retries: 'any', force: 'boolean' });
     const given: DeviceId = typeof device === 'number' ? { uuid: this.#thinUuid(checkId(device, 'id')) }
       : typeof device === 'string' ? { name: checkName(device, 'device') } : thinDeviceAddress(device);
-    // By name or object the caller may name any device: only a thin of this pool is removed.
-    const address = typeof device === 'number' ? given : await this.#ownThin(given);
-    try {
-      await this.#dm.removeDevice(address, { deferred: options.deferred, retries: options.retries });
-    } catch (e) {
-      if (!options.force || !(e instanceof DmError) || e.errno !== ERRNO.EBUSY) throw e;
-      // dmsetup remove --force: an error table in place of the thin, then remove (deferred if still open).
-      const t = await bounded(this.#dm.table(address), this.#timeout, `table of ${JSON.stringify(address)}`);
-      const length = t.targets.reduce((s, l) => s + BigInt(l.length), 0n);
-      const id = identityOf(t.device);
-      const at = addressOf(id);
-      await loadChecked(this.#dm, id, at, [{ start: 0, length, type: 'error', params: '' }], this.#timeout, `force: loading an error table into ${id.name}`);
+    await this.#run('deactivate', options, async (op) => {
+      // By name or object the caller may name any device: only a thin of this pool is removed.
+      const address = typeof device === 'number' ? given : await this.#ownThin(op, given);
       try {
-        await resumeChecked(this.#dm, id, at, this.#timeout, `resuming ${id.name}`, 'force: resume');
-      } catch (e2) {
-        // The error table never went live: drop it, the thin stays as it was.
-        await clearQuietly(this.#dm, at);
-        throw e2;
+        await op.step('remove', () => this.#dm.removeDevice(address, { deferred: options.deferred, retries: options.retries, signal: op.signal }));
+      } catch (e) {
+        if (!options.force || !(e instanceof DmError) || e.errno !== ERRNO.EBUSY) throw e;
+        // dmsetup remove --force: an error table in place of the thin, then remove (deferred if still open).
+        const t = await op.step('table', () => this.#dm.table(address));
+        const length = t.targets.reduce((s, l) => s + BigInt(l.length), 0n);
+        const id = identityOf(t.device);
+        // The error table is loaded and made live; if the resume fails the journal drops it and the thin stays as it was.
+        await loadStep(op, this.#dm, id, [{ start: 0, length, type: 'error', params: '' }], `force: loading an error table into ${id.name}`);
+        await resumeStep(op, this.#dm, id, {}, `force: resuming ${id.name}`);
+        op.commit();
+        await op.step('remove', () => this.#dm.removeDevice(addressOf(id), { deferred: true, retries: 1 }));
       }
-      await this.#dm.removeDevice(at, { deferred: true, retries: 1 });
-    }
+      this.#forget(address);
+    });
   }
 
   /** The active thin devices of this pool (by their `THIN-<id>-<pool>` uuids). */
-  async activeThins(): Promise<{
+  async activeThins(options: ThinPoolCallOptions = {}): Promise<{
     /** The thin's device id in the pool. */
     id: number;
     /** The mapped device's name. */
@@ -511,13 +571,16 @@ export class ThinPool {
       minor: number;
     };
   }[]> {
-    const out: { id: number; name: string; uuid: string; dev: { major: number; minor: number } }[] = [];
-    for (const d of await this.#dm.list()) {
-      const uuid = d.uuid === undefined ? await this.#uuidOf(d.name) : d.uuid;
-      const m = uuid ? THIN_UUID.exec(uuid) : null;
-      if (m && m[2] === this.#thinUuidPool()) out.push({ id: Number(m[1]), name: d.name, uuid: uuid!, dev: { major: d.dev.major, minor: d.dev.minor } });
-    }
-    return out;
+    optionsArg(options, 'options', CALL_OPTIONS);
+    return this.#run('activeThins', options, async (op) => {
+      const out: { id: number; name: string; uuid: string; dev: { major: number; minor: number } }[] = [];
+      for (const d of await op.step('list', () => this.#dm.list())) {
+        const uuid = d.uuid === undefined ? await this.#uuidOf(op, d.name) : d.uuid;
+        const m = uuid ? THIN_UUID.exec(uuid) : null;
+        if (m && m[2] === this.#thinUuidPool()) out.push({ id: Number(m[1]), name: d.name, uuid: uuid!, dev: { major: d.dev.major, minor: d.dev.minor } });
+      }
+      return out;
+    });
   }
 
   // ------------------------------------------------------------------ resize ---
@@ -526,53 +589,59 @@ export class ThinPool {
    * Reloads the pool bigger: file-backed devices are grown to the given bytes and their loop
    * devices told (LOOP_SET_CAPACITY); the table is reloaded with the data device's new size
    * (whole blocks) and resumed; the kernel grows the metadata space at resume when the
-   * metadata device grew. Thin devices stay active. Returns the new status.
+   * metadata device grew. Thin devices stay active. Returns the new status. A file grown
+   * here stays grown if a later step fails (a file is never shrunk under a pool).
    */
   async resize(options: ResizeOptions = {}): Promise<ThinPoolHealthyStatus> {
-    optionsArg(options, 'options', { dataBytes: 'any', metadataBytes: 'any' });
-    const grow = { data: options.dataBytes, metadata: options.metadataBytes };
+    optionsArg(options, 'options', { ...CALL_OPTIONS, dataBytes: 'any', metadataBytes: 'any' });
+    const grow: { k: 'data' | 'metadata'; bytes: bigint; loop: OwnedLoop }[] = [];
     for (const k of ['data', 'metadata'] as const) {
-      const bytes = grow[k];
-      if (bytes === undefined) continue;
-      const b = checkFileBytes(bytes, `${k}Bytes`);
+      const given = k === 'data' ? options.dataBytes : options.metadataBytes;
+      if (given === undefined) continue;
+      const bytes = checkFileBytes(given, `${k}Bytes`);
       const loop = this.#loops[k];
       if (!loop) throw new DmOperationError('INVALID_INPUT', `the ${k} device is not a file this pool attached; grow the block device, then call resize() without ${k}Bytes`);
-      await this.#io.ensureFile(loop.file, b);
-      await this.#io.refreshLoop(loop.path);
+      grow.push({ k, bytes, loop });
     }
-    return this.reload({});
+    return this.#run('resize', options, async (op) => {
+      for (const g of grow) {
+        await op.step(`growing ${g.loop.file}`, () => this.#io.ensureFile(g.loop.file, g.bytes));
+        await op.step(`refreshing ${g.loop.path}`, () => this.#io.refreshLoop(g.loop.path));
+      }
+      return this.#reload(op, {});
+    });
   }
 
   /**
    * Loads the pool's table again with changed features or low-water mark (and the data
    * device's current size), then resumes it: the table swap is where the kernel applies
-   * them. `readOnly: true` puts the pool in `ro` mode, `false` back to `rw`.
+   * them. `readOnly: true` puts the pool in `ro` mode, `false` back to `rw`. If the resume
+   * fails the loaded table is dropped and the pool is as it was.
    */
-  async reload(changes: PoolFeatures & { lowWaterMark?: bigint | number } = {}): Promise<ThinPoolHealthyStatus> {
-    optionsArg(changes, 'changes', { ...FEATURE_OPTIONS, lowWaterMark: 'any' });
-    const lowWaterMark = changes.lowWaterMark === undefined ? this.#params.lowWaterMarkBlocks : checkU64(changes.lowWaterMark, 'lowWaterMark');
+  async reload(changes: ReloadOptions = {}): Promise<ThinPoolHealthyStatus> {
+    optionsArg(changes, 'changes', { ...FEATURE_OPTIONS, ...CALL_OPTIONS, lowWaterMarkBlocks: 'any' });
+    if (changes.lowWaterMarkBlocks !== undefined) checkU64(changes.lowWaterMarkBlocks, 'lowWaterMarkBlocks');
+    return this.#run('reload', changes, (op) => this.#reload(op, changes));
+  }
+
+  async #reload(op: Operation, changes: PoolFeatures & { lowWaterMarkBlocks?: bigint | number }): Promise<ThinPoolHealthyStatus> {
     const current = this.#params;
+    const facts = tableFacts(current);
+    const lowWaterMarkBlocks = changes.lowWaterMarkBlocks === undefined ? facts.lowWaterMarkBlocks : checkU64(changes.lowWaterMarkBlocks, 'lowWaterMarkBlocks');
     const features = featureFlags({
       skipBlockZeroing: changes.skipBlockZeroing ?? current.skipBlockZeroing, ignoreDiscard: changes.ignoreDiscard ?? current.ignoreDiscard,
       noDiscardPassdown: changes.noDiscardPassdown ?? current.noDiscardPassdown, errorIfNoSpace: changes.errorIfNoSpace ?? current.errorIfNoSpace,
       readOnly: changes.readOnly ?? current.readOnly,
     });
-    const params: ThinPoolParams = { metadataDevice: current.metadataDevice, dataDevice: current.dataDevice, blockSizeSectors: current.blockSizeSectors, lowWaterMarkBlocks: lowWaterMark, ...features };
-    const sectors = await this.#io.sectors(this.#loops.data?.path ?? current.dataDevice);
-    const length = sectors - (sectors % BigInt(current.blockSizeSectors));
-    const address = addressOf(this.#id);
-    await this.#dm[operationScope](async (undo) => {
-      await loadChecked(this.#dm, this.#id, address, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), this.#timeout, `loading pool ${this.name}`);
-      try {
-        await resumeChecked(this.#dm, this.#id, address, this.#timeout, `resuming pool ${this.name}`, 'reload: resume', undefined, undo);
-      } catch (e) {
-        // The live table stays; drop the loaded one so the pool is as it was.
-        await clearQuietly(this.#dm, address, undo);
-        throw e;
-      }
-    });
+    const params = poolParams({ metadata: current.metadataDevice, data: current.dataDevice }, facts.blockSizeSectors, lowWaterMarkBlocks, features);
+    const dataDevice = this.#loops.data?.path ?? current.dataDevice;
+    const sectors = (await op.step(`size of ${dataDevice}`, () => this.#io.sizeBytes(dataDevice))) / 512n;
+    const length = sectors - (sectors % facts.blockSizeSectors);
+    await loadStep(op, this.#dm, this.#id, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), `loading pool ${this.name}`);
+    await resumeStep(op, this.#dm, this.#id, {}, `resuming pool ${this.name}`);
+    op.commit();
     this.#params = params;
-    return this.healthyStatus();
+    return this.#healthy(op);
   }
 
   // ------------------------------------------------------------------ health ---
@@ -590,19 +659,50 @@ export class ThinPool {
    * the kernel refuse (EBUSY); deactivate them first. The pool's metadata stays on its
    * metadata device (files are kept): `create` over the same files brings the thins back.
    */
-  async destroy(options: { retries?: number } = {}): Promise<void> {
-    optionsArg(options, 'options', { retries: 'any' });
-    await this.#dm.removeDevice(addressOf(this.#id), { retries: options.retries });
+  async destroy(options: ThinPoolCallOptions & { retries?: number } = {}): Promise<void> {
+    optionsArg(options, 'options', { ...CALL_OPTIONS, retries: 'any' });
+    await this.#run('destroy', options, async (op) => {
+      await op.step(`removing pool ${this.name}`, () => this.#dm.removeDevice(addressOf(this.#id), { retries: options.retries, signal: op.signal }));
+      await this.#detachLoops(op);
+    });
+  }
+
+  /**
+   * Releases what this pool owns (see the class's doc): for a pool made by `create`, the
+   * thin devices it activated, the pool device and its loop devices; nothing for one from
+   * `open`. What is already gone is skipped.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.#owned) return;
+    await this.#run('dispose', {}, async (op) => {
+      for (const key of [...this.#activated]) {
+        const at: DeviceId = key.startsWith('THIN-') ? { uuid: key } : { name: key };
+        await op.step(`removing ${key}`, () => removeIfThere(this.#dm, at, { signal: op.signal }));
+        this.#activated.delete(key);
+      }
+      await op.step(`removing pool ${this.name}`, () => removeIfThere(this.#dm, addressOf(this.#id), { signal: op.signal }));
+      await this.#detachLoops(op);
+    });
+  }
+
+  async #detachLoops(op: Operation): Promise<void> {
     for (const k of ['data', 'metadata'] as const) {
       const l = this.#loops[k];
-      if (l) { await this.#io.detachLoop(l.path); delete this.#loops[k]; }
+      if (!l) continue;
+      await op.step(`detaching ${l.path}`, () => this.#io.detachLoop(l.path).catch((e: unknown) => { if (!isGone(e)) throw e; }));
+      delete this.#loops[k];
     }
   }
 
   // ----------------------------------------------------------------- private ---
 
-  async #message(text: string, what: string): Promise<void> {
-    await bounded(this.#dm.message(addressOf(this.#id), 0, text), this.#timeout, `${what} on pool ${this.name}`);
+  async #message(op: Operation, text: string, what: string): Promise<void> {
+    await op.step(`${what} on pool ${this.name}`, () => this.#dm.message(addressOf(this.#id), 0, text));
+  }
+
+  #forget(address: DeviceId): void {
+    if ('uuid' in address && typeof address.uuid === 'string') this.#activated.delete(address.uuid);
+    if ('name' in address && typeof address.name === 'string') this.#activated.delete(address.name);
   }
 
   #thinUuidPool(): string { return this.#id.name; }
@@ -614,8 +714,8 @@ export class ThinPool {
   }
 
   /** The address (by uuid when it has one) of `device` if its table is one thin line over this pool; WRONG_TARGET otherwise. */
-  async #ownThin(device: DeviceId): Promise<DeviceId> {
-    const t = await bounded(this.#dm.table(device), this.#timeout, `table of ${JSON.stringify(device)}`);
+  async #ownThin(op: Operation, device: DeviceId): Promise<DeviceId> {
+    const t = await op.step(`table of ${JSON.stringify(device)}`, () => this.#dm.table(device));
     const line = t.targets[0];
     const p = t.targets.length === 1 && line && line.type === 'thin' ? parseTarget(line) : undefined;
     const pool = `${this.#id.dev.major}:${this.#id.dev.minor}`;
@@ -625,61 +725,52 @@ export class ThinPool {
     return addressOf(identityOf(t.device));
   }
 
-  async #uuidOf(name: string): Promise<string | null> {
-    const i = await this.#dm.info(name);
+  async #uuidOf(op: Operation, name: string): Promise<string | null> {
+    const i = await op.step(`info of ${name}`, () => this.#dm.info(name));
     return i.exists ? i.uuid || null : null;
   }
 
-  async #activeThin(id: number): Promise<{ uuid: string } | undefined> {
+  async #activeThin(op: Operation, id: number): Promise<{ uuid: string } | undefined> {
     const uuid = this.#thinUuid(id);
-    const i = await this.#dm.info({ uuid });
+    const i = await op.step(`info of thin ${id}`, () => this.#dm.info({ uuid }));
     return i.exists ? { uuid } : undefined;
   }
 
-  /** Activates the thin briefly (one block, then sized to its highest mapped block) and discards it. */
-  async #discardThin(id: number): Promise<void> {
+  /**
+   * Activates the thin briefly (one block, then sized to its highest mapped block) and
+   * discards it. The helper device is removed on every path: by the journal when a step
+   * fails (its removal failing is attached as cleanupError), explicitly when all went well.
+   */
+  async #discardThin(op: Operation, id: number, total: number): Promise<void> {
     const name = discardHelperName(this.name, id);
     const uuid = this.#thinUuid(id);
-    const bs = BigInt(this.#params.blockSizeSectors);
+    const bs = tableFacts(this.#params).blockSizeSectors;
     const table = (length: bigint) => toTargetSpecs([{ start: 0, length, type: 'thin', poolDevice: `${this.#id.dev.major}:${this.#id.dev.minor}`, deviceId: id }]);
-    const info = await createBounded(this.#dm, { name, uuid, table: table(bs) }, this.#timeout, `activating thin ${id} to discard it`);
-    const tid = identityOf(info);
+    const tid = await createStep(op, this.#dm, { name, uuid, table: table(bs) }, `activating thin ${id} to discard it`);
+    op.progress(`activated ${name}`, 1, total);
     const at = addressOf(tid);
-    let failure: { error: unknown } | undefined;
-    try {
-      const st = await bounded(this.#dm.status(at), this.#timeout, `status of ${name}`);
-      checkIdentity(tid, st.device, 'status', 'discard: status');
-      const line = st.targets[0];
-      const parsed = line ? parseStatus(line) : undefined;
-      const highest = parsed && parsed.type === 'thin' && parsed.status.health === 'ok' ? parsed.status.highestMappedSector : null;
-      if (highest === null) return;
+    const st = await op.step(`status of ${name}`, () => this.#dm.status(at));
+    op.check('status', tid, st.device, 'discard: status');
+    const line = st.targets[0];
+    const parsed = line ? parseStatus(line) : undefined;
+    const highest = parsed && parsed.type === 'thin' && parsed.status.health === 'ok' ? parsed.status.highestMappedSector : null;
+    if (highest !== null) {
       const length = ((highest + 1n + bs - 1n) / bs) * bs;
-      await loadChecked(this.#dm, tid, at, table(length), this.#timeout, `discard: loading ${name}`);
-      await resumeChecked(this.#dm, tid, at, this.#timeout, `resuming ${name}`, 'discard: resume');
-      await this.#io.discard(this.#io.nodePath(info.dev));
-    } catch (e) {
-      failure = { error: e };
-      throw e;
-    } finally {
-      // The helper device must go on every path, and its removal must not hide why the
-      // discard failed: a failed remove is tried once more, then attached as cleanupError.
-      await removeHelper(this.#dm, at).catch((cleanup: unknown) => {
-        if (failure) attachCleanupError(failure.error, cleanup);
-        else throw cleanup;
-      });
+      await loadStep(op, this.#dm, tid, table(length), `discard: loading ${name}`);
+      await resumeStep(op, this.#dm, tid, {}, `discard: resuming ${name}`);
+      const node = `/dev/dm-${tid.dev.minor}`;
+      const bytes = await op.step(`size of ${node}`, () => this.#io.sizeBytes(node));
+      await op.step(`discarding ${node}`, () => this.#io.discard(node, 0n, bytes));
     }
+    op.progress(`discarded thin ${id}`, 2, total);
+    await op.step(`removing ${name}`, () => removeIfThere(this.#dm, at));
+    op.commit();
+    op.progress(`removed ${name}`, 3, total);
   }
 }
 
-/** Removes a short-lived helper device: one more attempt after a failure that is not ENXIO (gone). */
-async function removeHelper(dm: DeviceMapper, at: DeviceId): Promise<void> {
-  try {
-    await dm.removeDevice(at);
-  } catch (e) {
-    if (e instanceof DmError && e.errno === ERRNO.ENXIO) return;
-    await dm.removeDevice(at);
-  }
-}
+/** How ThinPool attaches its files: read-write, the whole file, the driver's block size. */
+const LOOP_DEFAULTS = { readOnly: false, flags: 0, offsetBytes: 0n, sizeLimitBytes: 0n, blockSizeBytes: 0, retries: 16 } as const;
 
 /** `<pool>-discard-<id>`, the pool name cut (by whole characters) so the name fits the kernel's 127 bytes. */
 function discardHelperName(pool: string, id: number): string {
@@ -700,14 +791,15 @@ function thinDeviceAddress(device: unknown): DeviceId {
 function checkSpec(s: unknown, field: string): PoolDeviceSpec {
   if (typeof s === 'string' && s.length > 0) return s;
   if (s && typeof s === 'object' && typeof (s as { file?: unknown }).file === 'string' && (s as { file: string }).file.length > 0) {
-    const bytes = (s as { bytes?: unknown }).bytes;
+    optionsArg(s, field, { file: 'string', sizeBytes: 'any' });
+    const bytes = (s as { sizeBytes?: unknown }).sizeBytes;
     if (bytes !== undefined) {
-      const b = checkFileBytes(bytes, `${field}.bytes`);
-      return { file: (s as { file: string }).file, bytes: b };
+      const b = checkFileBytes(bytes, `${field}.sizeBytes`);
+      return { file: (s as { file: string }).file, sizeBytes: b };
     }
     return { file: (s as { file: string }).file };
   }
-  throw new DmOperationError('INVALID_INPUT', `${field} must be a block device path or { file, bytes? }`);
+  throw new DmOperationError('INVALID_INPUT', `${field} must be a block device path or { file, sizeBytes? }`);
 }
 
 function featureFlags(f: PoolFeatures): Pick<ThinPoolParams, 'skipBlockZeroing' | 'ignoreDiscard' | 'noDiscardPassdown' | 'readOnly' | 'errorIfNoSpace'> {

@@ -21,6 +21,7 @@ import * as path from 'node:path';
 import { mknodBlock } from '../../ffi/block.js';
 import { DmAbortError, DmSyscallError, ERRNO } from '../errors.js';
 import type { DeviceMapper } from '../client/client.js';
+import { blockIoFor } from '../block/block-io.js';
 import { DmArgumentError } from '../errors.js';
 import { describeValue, objectArg, optionsArg, valueArg, type OptionKind } from '../client/args.js';
 
@@ -91,8 +92,13 @@ export interface NodeOptions {
   readonly uid?: number;
   /** Group of nodes made directly (default 0). */
   readonly gid?: number;
-  /** Filesystem operations (tests). */
+  /** Filesystem operations (tests); wins over `dm`. */
   readonly ops?: NodeOps;
+  /**
+   * The client whose backend holds the nodes: the simulator's in-memory /dev on a simulated
+   * client, the host's on the real one. Default (neither `ops` nor `dm`): the host's.
+   */
+  readonly dm?: DeviceMapper;
   /** Environment to read DM_DISABLE_UDEV from (default process.env). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
@@ -126,8 +132,13 @@ export function nodePath(name: string, dir = DM_DIR): string {
 }
 
 const NODE_OPTIONS: Readonly<Record<string, OptionKind>> = {
-  dir: 'string', udev: 'any', timeoutMs: 'uint', signal: 'signal', mode: 'uint', uid: 'uint', gid: 'uint', ops: 'object', env: 'object',
+  dir: 'string', udev: 'any', timeoutMs: 'uint', signal: 'signal', mode: 'uint', uid: 'uint', gid: 'uint', ops: 'object', env: 'object', dm: 'object',
 };
+
+/** The node operations of these options: `ops`, else `dm`'s backend's, else the host's. */
+function opsOf(o: NodeOptions): NodeOps {
+  return o.ops ?? (o.dm === undefined ? realNodeOps : blockIoFor(o.dm).nodes);
+}
 
 /** NodeOptions (plus the `extra` keys a function takes), checked; unknown keys refused. */
 function nodeOptionsArg(options: unknown, extra: Readonly<Record<string, OptionKind>> = {}): void {
@@ -141,7 +152,7 @@ function devArg(dev: unknown, argument = 'dev'): void {
 }
 
 function useUdev(o: NodeOptions, ueventGenerated: boolean | undefined): boolean {
-  const on = o.udev === undefined || o.udev === 'auto' ? udevActive(o.env, o.ops ?? realNodeOps) : o.udev;
+  const on = o.udev === undefined || o.udev === 'auto' ? udevActive(o.env, opsOf(o)) : o.udev;
   return on && ueventGenerated === true;
 }
 
@@ -155,7 +166,7 @@ export async function waitForNode(name: string, dev: { major: number; minor: num
   if (dev !== undefined) devArg(dev);
   // ueventGenerated: accepted (and unused) so the options of addNode/removeNode pass through.
   nodeOptionsArg(options, { ueventGenerated: 'boolean' });
-  const ops = options.ops ?? realNodeOps;
+  const ops = opsOf(options);
   const p = nodePath(name, options.dir);
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
   const done = () => {
@@ -176,7 +187,7 @@ export async function waitForNode(name: string, dev: { major: number; minor: num
 }
 
 async function mkNode(name: string, dev: { major: number; minor: number }, o: NodeOptions): Promise<NodeResult['action']> {
-  const ops = o.ops ?? realNodeOps;
+  const ops = opsOf(o);
   const p = nodePath(name, o.dir);
   const s = ops.stat(p);
   if (s === 'other') throw new DmSyscallError('A non-block device file is already present', { errno: ERRNO.EEXIST, syscall: 'mknod', path: p });
@@ -193,7 +204,7 @@ async function mkNode(name: string, dev: { major: number; minor: number }, o: No
 }
 
 function rmNode(name: string, o: NodeOptions): NodeResult['action'] {
-  const ops = o.ops ?? realNodeOps;
+  const ops = opsOf(o);
   const p = nodePath(name, o.dir);
   if (!ops.exists(p)) return 'absent';
   try {
@@ -237,7 +248,7 @@ export async function renameNode(oldName: string, newName: string, dev: { major:
   valueArg(newName, 'newName', 'string');
   devArg(dev);
   nodeOptionsArg(options, { ueventGenerated: 'boolean' });
-  const ops = options.ops ?? realNodeOps;
+  const ops = opsOf(options);
   const from = nodePath(oldName, options.dir);
   const to = nodePath(newName, options.dir);
   if (useUdev(options, options.ueventGenerated)) {
@@ -266,12 +277,13 @@ export async function renameNode(oldName: string, newName: string, dev: { major:
 export async function syncNodes(dm: DeviceMapper, options: NodeOptions & { name?: string } = {}): Promise<NodeResult[]> {
   valueArg(objectArg(dm, 'dm', 'a DeviceMapper').list, 'dm.list', 'function');
   nodeOptionsArg(options, { name: 'string' });
-  const ops = options.ops ?? realNodeOps;
+  // The client's backend holds its devices' nodes: the simulator's memory for a simulated client.
+  const ops = options.ops ?? blockIoFor(options.dm ?? dm).nodes;
   const dir = options.dir ?? DM_DIR;
   const out: NodeResult[] = [];
   const list = await dm.list();
   const byName = new Map(list.map((d) => [d.name, d]));
-  const direct = { ...options, udev: false };
+  const direct = { ...options, ops, udev: false };
   if (options.name !== undefined) {
     const d = byName.get(options.name);
     if (d) out.push({ path: nodePath(d.name, dir), action: await mkNode(d.name, d.dev, direct) });

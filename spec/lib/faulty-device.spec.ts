@@ -12,8 +12,9 @@ async function setup(version: [number, number, number] = [4, 48, 0]) {
   const kernel = new SimulatedKernel({ version });
   kernel.addBlockDevice('/dev/loop0', 7, 0, 65536);
   dm = await DeviceMapper.open({ backend: kernel.backend() });
-  const sizeOf = async () => 65536n;
-  const dev = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/loop0', sizeOf });
+  // No size given: the simulated backend answers BLKGETSIZE64 for /dev/loop0 (65536 sectors).
+  const dev = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/loop0' });
+  expect(dev.sizeSectors).toBe(65536n);
   return { kernel, dm, dev };
 }
 
@@ -104,8 +105,8 @@ describe('FaultyDevice', () => {
     kernel.addBlockDevice('/dev/loop0', 7, 0, 65536);
     dm = await DeviceMapper.open({ backend: kernel.backend() });
     // The bound is far above what a simulated load takes even on a loaded 2-core CI machine,
-    // so only the held suspend can cross it (a bound a tenth of this once made the load itself time out).
-    const dev = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/loop0', sectors: 65536, timeoutMs: 400 });
+    // so only the held suspend can cross it (30 ms once made the load itself time out).
+    const dev = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/loop0', sizeSectors: 65536, timeoutMs: 400 });
     const orig = dm.suspend.bind(dm);
     let finish!: () => void;
     jest.spyOn(dm, 'suspend').mockImplementation(async (d, o) => { await new Promise<void>((r) => { finish = r; }); return orig(d, o); });

@@ -35,7 +35,8 @@ const u64 = (valid: number | bigint = 0): Slot => ({ kind: 'value', of: 'sectors
 const opts = (keys: Record<string, Kind>, valid: Record<string, unknown> = {}, required: string[] = []): Slot => ({ kind: 'object', keys, valid, required });
 const NOT_A_STRING = [undefined, null, Symbol('s'), 5, {}, [], [, 'x'], 5n, () => 'x'];
 
-const NODE_OPTS = { dir: 'string', timeoutMs: 'uint', signal: 'signal', mode: 'uint', uid: 'uint', gid: 'uint', ops: 'object', env: 'object', ueventGenerated: 'boolean' } as const;
+const BLOCK_CALL = { dm: 'object', signal: 'signal', timeoutMs: 'uint' } as const;
+const NODE_OPTS = { dir: 'string', timeoutMs: 'uint', signal: 'signal', mode: 'uint', uid: 'uint', gid: 'uint', ops: 'object', env: 'object', dm: 'object', ueventGenerated: 'boolean' } as const;
 /** Valid node options never touch the real /dev: counting in-memory operations, no udev. */
 const nodeOpts = (extra: Record<string, Kind> = {}): Slot => ({
   kind: 'custom', valid: { dir: '/dev/mapper', udev: false, ops: countingOps },
@@ -67,11 +68,11 @@ const stepOpts = opts({ tree: 'any', signal: 'signal', noflush: 'boolean', skipL
 const SIGNATURES: Record<string, readonly Slot[]> = {
   // loop devices: checked before any open() or ioctl
   splitRdev: [u64()],
-  attachLoop: [str('/nonexistent-file'), opts({ readOnly: 'boolean', offset: 'sectors', sizeLimit: 'sectors', autoclear: 'boolean', partscan: 'boolean', directIo: 'boolean', blockSize: 'uint', retries: 'uint' })],
-  detachLoop: [loopDevice],
-  loopInfo: [loopDevice],
-  blockDeviceSize: [str('/nonexistent-dev')],
-  blockDeviceSectors: [str('/nonexistent-dev')],
+  attachLoop: [str('/nonexistent-file'), opts({ ...BLOCK_CALL, readOnly: 'boolean', offsetBytes: 'sectors', sizeLimitBytes: 'sectors', autoclear: 'boolean', partscan: 'boolean', directIo: 'boolean', blockSizeBytes: 'uint', retries: 'uint' })],
+  detachLoop: [loopDevice, opts(BLOCK_CALL)],
+  loopInfo: [loopDevice, opts(BLOCK_CALL)],
+  blockDeviceBytes: [str('/nonexistent-dev'), opts(BLOCK_CALL)],
+  blockDeviceSectors: [str('/nonexistent-dev'), opts(BLOCK_CALL)],
   // /dev/mapper nodes
   nodePath: [str('x', ['', '/', 'a/b', '.', '..']), optStr('/dev/mapper')],
   udevActive: [{ kind: 'custom', valid: {}, hostile: [null, Symbol('e'), 5, 'env', []] }, { kind: 'custom', valid: { exists: () => { opsCalls++; return false; } }, hostile: [null, Symbol('o'), 5, {}, { exists: 1 }] }],
@@ -132,8 +133,8 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   'thinPoolMessage.createThin': [uint()], 'thinPoolMessage.delete': [uint()], 'thinPoolMessage.createSnap': [uint(), uint(1)],
   'thinPoolMessage.setTransactionId': [u64(), u64(1)],
   'thinPoolMessage.reserveMetadataSnap': [], 'thinPoolMessage.releaseMetadataSnap': [],
-  discardBlocks: [str('/nonexistent-dev'), opts({ offset: 'sectors', length: 'sectors' })],
-  refreshLoopCapacity: [loopDevice],
+  discardBlocks: [str('/nonexistent-dev'), opts({ ...BLOCK_CALL, offsetSectors: 'sectors', lengthSectors: 'sectors' })],
+  refreshLoopCapacity: [loopDevice, opts(BLOCK_CALL)],
   identityOf: [{ kind: 'custom', valid: { name: 'x', uuid: null, dev: { major: 254, minor: 0 } }, hostile: IDENTITY_HOSTILE }],
   addressOf: [{ kind: 'custom', valid: { name: 'x', uuid: null, dev: { major: 254, minor: 0 } }, hostile: IDENTITY_HOSTILE }],
   checkReply: [

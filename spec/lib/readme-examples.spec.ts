@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globa
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeviceMapper, ThinPool } from '../../lib/index.js';
-import { SimulatedKernel, simThinPoolIo, thinSim } from '../../testing/index.js';
+import { SimulatedKernel, simBlockIo, thinSim } from '../../testing/index.js';
 import { snapshotterCycle } from '../../examples/thin-pool.js';
 import { watchPool } from '../../examples/thin-pool-conditions.js';
 import { faultInjection } from '../../examples/faulty-device.js';
@@ -50,10 +50,10 @@ describe('README examples', () => {
   afterEach(() => dm.close());
 
   test('the snapshotter cycle runs and leaves nothing behind', async () => {
-    const io = simThinPoolIo(kernel);
+    const io = simBlockIo(kernel);
     const log = jest.spyOn(console, 'log').mockImplementation(() => {});
-    await snapshotterCycle(dm, '/var/lib/images', io);
-    expect(log).toHaveBeenCalledWith('0/16384 blocks used, mode rw');
+    await snapshotterCycle(dm, '/var/lib/images');
+    expect(log).toHaveBeenCalledWith('0/16384 blocks of 128 sectors used, mode rw');
     log.mockRestore();
     expect(kernel.devices.size).toBe(0);
     expect(io.calls.filter((c) => c.startsWith('attach')).length).toBe(io.calls.filter((c) => c.startsWith('detach')).length);
@@ -63,12 +63,12 @@ describe('README examples', () => {
   });
 
   test('watchPool grows the pool at its low-water mark and alerts on out-of-data-space', async () => {
-    const io = simThinPoolIo(kernel);
+    const io = simBlockIo(kernel);
     const pool = await ThinPool.create(dm, {
-      name: 'p', data: { file: '/d', bytes: 64n << 20n }, metadata: { file: '/m', bytes: 4n << 20n }, lowWaterMark: 100, errorIfNoSpace: true, io,
+      name: 'p', data: { file: '/d', sizeBytes: 64n << 20n }, metadata: { file: '/m', sizeBytes: 4n << 20n }, lowWaterMarkBlocks: 100, errorIfNoSpace: true,
     });
     await pool.createThin(1);
-    await pool.activate(1, { name: 't', size: 1n << 22n });
+    await pool.activate(1, { name: 't', sizeSectors: 1n << 22n });
     const stop = new AbortController();
     const alerts: string[] = [];
     const watching = watchPool(pool, stop.signal, (a) => alerts.push(a));
@@ -86,7 +86,7 @@ describe('README examples', () => {
   test('the fault injection example switches through every mode and reads each back', async () => {
     kernel.addBlockDevice('/dev/sdb', 8, 16, 1 << 20);
     const log = jest.spyOn(console, 'log').mockImplementation(() => {});
-    const seen = await faultInjection(dm, '/dev/sdb', 1n << 20n);
+    const seen = await faultInjection(dm, '/dev/sdb'); // no size: the simulated backend's BLKGETSIZE64
     expect(log).toHaveBeenCalledWith({ kind: 'passthrough' });
     log.mockRestore();
     expect(seen.map((m) => m.kind)).toEqual(['fail-writes', 'drop-writes', 'corrupt', 'delay', 'intervals', 'fail-all', 'passthrough']);

@@ -130,8 +130,10 @@ const DRIVERS: Record<string, (block: Snippet, log: jest.SpiedFunction<typeof co
     const exports = await run(block);
     const kernel = new testing.SimulatedKernel();
     const dm = await realOpen({ backend: kernel.backend() });
-    await (exports.snapshotterCycle as (dm: root.DeviceMapper, dir: string, io: root.ThinPoolIo) => Promise<void>)(dm, '/var/lib/images', testing.simThinPoolIo(kernel));
-    expect(log).toHaveBeenCalledWith('0/16384 blocks used, mode rw');
+    // No io option: the simulator's backend holds the files and loop devices.
+    await (exports.snapshotterCycle as (dm: root.DeviceMapper, dir: string) => Promise<void>)(dm, '/var/lib/images');
+    expect(log).toHaveBeenCalledWith('0/16384 blocks of 128 sectors used, mode rw');
+    expect(testing.simBlockIo(kernel).loops.size).toBe(0);
     expect(kernel.devices.size).toBe(0);
     dm.close();
   },
@@ -140,10 +142,10 @@ const DRIVERS: Record<string, (block: Snippet, log: jest.SpiedFunction<typeof co
     const kernel = new testing.SimulatedKernel();
     const dm = await realOpen({ backend: kernel.backend() });
     const pool = await root.ThinPool.create(dm, {
-      name: 'p', data: { file: '/d', bytes: 64n << 20n }, metadata: { file: '/m', bytes: 4n << 20n }, lowWaterMark: 100, io: testing.simThinPoolIo(kernel),
+      name: 'p', data: { file: '/d', sizeBytes: 64n << 20n }, metadata: { file: '/m', sizeBytes: 4n << 20n }, lowWaterMarkBlocks: 100,
     });
     await pool.createThin(1);
-    await pool.activate(1, { name: 't', size: 1n << 22n });
+    await pool.activate(1, { name: 't', sizeSectors: 1n << 22n });
     const stop = new AbortController();
     const watching = (exports.watchPool as (p: root.ThinPool, s: AbortSignal, a: (w: string) => void) => Promise<void>)(pool, stop.signal, () => {});
     await new Promise((r) => setTimeout(r, 10));
@@ -170,7 +172,7 @@ const DRIVERS: Record<string, (block: Snippet, log: jest.SpiedFunction<typeof co
     const kernel = new testing.SimulatedKernel();
     kernel.addBlockDevice('/dev/sdb', 8, 16, 1 << 20);
     const dm = await realOpen({ backend: kernel.backend() });
-    const seen = await (exports.faultInjection as (dm: root.DeviceMapper, d: string, s: bigint) => Promise<{ kind: string }[]>)(dm, '/dev/sdb', 1n << 20n);
+    const seen = await (exports.faultInjection as (dm: root.DeviceMapper, d: string) => Promise<{ kind: string }[]>)(dm, '/dev/sdb'); // no size: the simulated backend's BLKGETSIZE64
     expect(log).toHaveBeenCalledWith({ kind: 'passthrough' });
     expect(seen.map((m) => m.kind)).toContain('fail-writes');
     expect(kernel.devices.size).toBe(0);

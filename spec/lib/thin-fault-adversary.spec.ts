@@ -3,19 +3,19 @@
 // mid-operation, and the conditions() iterator's ending.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmAbortError, DmClosedError, DmCodecError, DmError, DmIdentityError, DmOperationError, FaultyDevice, ThinPool } from '../../lib/index.js';
-import { SimulatedKernel, simFaults, simThinPoolIo, thinSim } from '../../testing/index.js';
-import type { SimThinPoolIo } from '../../testing/sim-io.js';
+import { SimulatedKernel, simFaults, simBlockIo, thinSim } from '../../testing/index.js';
+import type { SimBlockIo } from "../../testing/sim-io.js";
 import type { CommandName } from '../../codec/index.js';
 
 const MiB = 1024n * 1024n;
 let kernel: SimulatedKernel;
 let dm: DeviceMapper;
-let io: SimThinPoolIo;
+let io: SimBlockIo;
 
 beforeEach(async () => {
   kernel = new SimulatedKernel();
   dm = await DeviceMapper.open({ backend: kernel.backend() });
-  io = simThinPoolIo(kernel);
+  io = simBlockIo(kernel);
 });
 afterEach(() => dm.close());
 
@@ -29,7 +29,7 @@ const BOUND_MS = 30;
 const LATE_MS = 90;
 
 async function pool(extra: Record<string, unknown> = {}): Promise<ThinPool> {
-  return ThinPool.create(dm, { name: 'pool', data: { file: '/img/data', bytes: 64n * MiB }, metadata: { file: '/img/meta', bytes: 4n * MiB }, io, ...extra });
+  return ThinPool.create(dm, { name: 'pool', data: { file: '/img/data', sizeBytes: 64n * MiB }, metadata: { file: '/img/meta', sizeBytes: 4n * MiB }, ...extra });
 }
 
 /** The ioctls `run` makes, in order (commands), on a fresh setup. */
@@ -51,10 +51,10 @@ describe('hostile input: a typed error before any ioctl', () => {
     const p = await pool();
     await p.createThin(1);
     kernel.addBlockDevice('/dev/sdq', 8, 16, 65536);
-    const fd = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/sdq', sectors: 65536 });
+    const fd = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/sdq', sizeSectors: 65536 });
     const bad: [string, () => unknown][] = [
       ['create null', () => ThinPool.create(dm, null as never)],
-      ['create misspelt', () => ThinPool.create(dm, { name: 'p2', data: '/dev/loop1', metadata: '/dev/loop0', io, skipBlockZeroin: true } as never)],
+      ['create misspelt', () => ThinPool.create(dm, { name: 'p2', data: '/dev/loop1', metadata: '/dev/loop0', skipBlockZeroin: true } as never)],
       ['open null', () => ThinPool.open(dm, 'pool', null as never)],
       ['open misspelt', () => ThinPool.open(dm, 'pool', { timeout: 5 } as never)],
       ['status misspelt', () => p.status({ noFlush: true } as never)],
@@ -64,7 +64,7 @@ describe('hostile input: a typed error before any ioctl', () => {
       ['delete null', () => p.delete(1, null as never)],
       ['delete misspelt', () => p.delete(1, { discrad: true } as never)],
       ['activate null', () => p.activate(1, null as never)],
-      ['activate misspelt', () => p.activate(1, { name: 'a', size: 8, readonly: true } as never)],
+      ['activate misspelt', () => p.activate(1, { name: 'a', sizeSectors: 8, readonly: true } as never)],
       ['deactivate null', () => p.deactivate(null as never)],
       ['deactivate uuid undefined', () => p.deactivate({ name: 'pool' } as never)],
       ['deactivate options null', () => p.deactivate(1, null as never)],
@@ -75,7 +75,7 @@ describe('hostile input: a typed error before any ioctl', () => {
       ['conditions signal', () => p.conditions({ signal: 'stop' } as never).next()],
       ['destroy null', () => p.destroy(null as never)],
       ['FaultyDevice.create null', () => FaultyDevice.create(dm, null as never)],
-      ['FaultyDevice.create uuid 5', () => FaultyDevice.create(dm, { name: 'f2', device: '/dev/sdq', uuid: 5 as never, sectors: 8 })],
+      ['FaultyDevice.create uuid 5', () => FaultyDevice.create(dm, { name: 'f2', device: '/dev/sdq', uuid: 5 as never, sizeSectors: 8 })],
       ['FaultyDevice.create misspelt', () => FaultyDevice.create(dm, { name: 'f2', device: '/dev/sdq', sector: 8 } as never)],
       ['delay null', () => fd.delay(null as never)],
       ['intervals null', () => fd.intervals(null as never)],
@@ -107,13 +107,13 @@ function devicesNow(): string[] { return [...kernel.devices.keys()].sort(); }
 function loopsNow(): string[] { return kernel.blockDevices.filter((b) => b.major === 7).map((b) => b.path).sort(); }
 
 /** The pool made in setup, reopened with the bound of the case (setup itself runs unbounded). */
-const bound = (timeoutMs: number) => ThinPool.open(dm, 'pool', { io, timeoutMs });
+const bound = (timeoutMs: number) => ThinPool.open(dm, 'pool', { timeoutMs });
 
 const SCENARIOS: Scenario[] = [
   { name: 'ThinPool.create over files', setup: async (timeoutMs) => () => pool({ timeoutMs }) },
   {
     name: 'snapshot of an active origin', setup: async (timeoutMs) => {
-      const p = await pool(); await p.createThin(1); await p.activate(1, { name: 'base', size: 8192 });
+      const p = await pool(); await p.createThin(1); await p.activate(1, { name: 'base', sizeSectors: 8192 });
       const q = await bound(timeoutMs);
       return () => q.snapshot(2, 1);
     },
@@ -122,33 +122,33 @@ const SCENARIOS: Scenario[] = [
     name: 'activate', setup: async (timeoutMs) => {
       const p = await pool(); await p.createThin(1);
       const q = await bound(timeoutMs);
-      return () => q.activate(1, { name: 'thin1', size: 8192 });
+      return () => q.activate(1, { name: 'thin1', sizeSectors: 8192 });
     },
   },
   {
     name: 'delete with discard', setup: async (timeoutMs) => {
       const p = await pool(); await p.createThin(1);
-      const t = await p.activate(1, { name: 'thin1', size: 8192 }); thinSim(kernel).write('thin1', 0, 4096); await p.deactivate(t);
+      const t = await p.activate(1, { name: 'thin1', sizeSectors: 8192 }); thinSim(kernel).write('thin1', 0, 4096); await p.deactivate(t);
       const q = await bound(timeoutMs);
       return () => q.delete(1, { discard: true });
     },
   },
   {
     name: 'reload', setup: async (timeoutMs) => {
-      const p = await pool(); await p.createThin(1); await p.activate(1, { name: 'thin1', size: 8192 });
+      const p = await pool(); await p.createThin(1); await p.activate(1, { name: 'thin1', sizeSectors: 8192 });
       const q = await bound(timeoutMs);
-      return () => q.reload({ lowWaterMark: 10 });
+      return () => q.reload({ lowWaterMarkBlocks: 10 });
     },
   },
   {
     name: 'resize', setup: async (timeoutMs) => {
-      const p = await pool({ timeoutMs });
-      return () => p.resize({ dataBytes: 128n * MiB });
+      const p = await pool();
+      return () => p.resize({ dataBytes: 128n * MiB, timeoutMs }); // the call's own bound (the whole call)
     },
   },
   {
     name: 'deactivate --force of an open thin', setup: async (timeoutMs) => {
-      const p = await pool(); await p.createThin(1); await p.activate(1, { name: 'thin1', size: 8192 });
+      const p = await pool(); await p.createThin(1); await p.activate(1, { name: 'thin1', sizeSectors: 8192 });
       kernel.openDevice('thin1');
       const q = await bound(timeoutMs);
       return () => q.deactivate(1, { force: true, retries: 1 });
@@ -157,13 +157,13 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'FaultyDevice.create', setup: async (timeoutMs) => {
       kernel.addBlockDevice('/dev/sdq', 8, 16, 65536);
-      return () => FaultyDevice.create(dm, { name: 'fd', device: '/dev/sdq', sectors: 65536, timeoutMs });
+      return () => FaultyDevice.create(dm, { name: 'fd', device: '/dev/sdq', sizeSectors: 65536, timeoutMs });
     },
   },
   ...(['fail-writes', 'delay', 'passthrough'] as const).map((kind): Scenario => ({
     name: `FaultyDevice.setMode ${kind}`, setup: async (timeoutMs) => {
       kernel.addBlockDevice('/dev/sdq', 8, 16, 65536);
-      const d = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/sdq', sectors: 65536, timeoutMs });
+      const d = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/sdq', sizeSectors: 65536, timeoutMs });
       if (kind === 'passthrough') await d.failAll();
       return () => d.setMode(kind === 'delay' ? { kind, readMs: 1, writeMs: 2 } : { kind });
     },
@@ -180,7 +180,7 @@ describe('a fault at every step of every multi-step method', () => {
           dm.close();
           kernel = new SimulatedKernel();
           dm = await DeviceMapper.open({ backend: kernel.backend() });
-          io = simThinPoolIo(kernel);
+          io = simBlockIo(kernel);
           const op = await s.setup(fault === 'late' ? BOUND_MS : 10_000);
           const devices = devicesNow();
           const loops = loopsNow();
@@ -220,16 +220,16 @@ describe('a fault at every step of every multi-step method', () => {
 describe('close() mid-operation', () => {
   const CASES: [string, () => Promise<() => Promise<unknown>>][] = [
     ['snapshot of an active origin', async () => {
-      const p = await pool(); await p.createThin(1); await p.activate(1, { name: 'base', size: 8192 });
+      const p = await pool(); await p.createThin(1); await p.activate(1, { name: 'base', sizeSectors: 8192 });
       return () => p.snapshot(2, 1);
     }],
     ['reload', async () => {
       const p = await pool();
-      return () => p.reload({ lowWaterMark: 3 });
+      return () => p.reload({ lowWaterMarkBlocks: 3 });
     }],
     ['FaultyDevice.setMode', async () => {
       kernel.addBlockDevice('/dev/sdq', 8, 16, 65536);
-      const d = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/sdq', sectors: 65536 });
+      const d = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/sdq', sizeSectors: 65536 });
       return () => d.failWrites();
     }],
   ];
@@ -241,7 +241,7 @@ describe('close() mid-operation', () => {
         dm.close();
         kernel = new SimulatedKernel();
         dm = await DeviceMapper.open({ backend: kernel.backend() });
-        io = simThinPoolIo(kernel);
+        io = simBlockIo(kernel);
         const op = await setup();
         let n = 0;
         const closing = dm;
@@ -264,9 +264,9 @@ describe('close() mid-operation', () => {
 describe('a pool whose name is long and not ASCII', () => {
   test('delete with discard names its helper device within the kernel\'s 127 bytes (cut by characters, not UTF-16 units)', async () => {
     const name = 'é'.repeat(59); // 118 bytes: the pool's uuid THINPOOL-<name> fits in 128
-    const p = await ThinPool.create(dm, { name, data: { file: '/d', bytes: 64n * MiB }, metadata: { file: '/m', bytes: 4n * MiB }, io });
+    const p = await ThinPool.create(dm, { name, data: { file: '/d', sizeBytes: 64n * MiB }, metadata: { file: '/m', sizeBytes: 4n * MiB } });
     await p.createThin(1);
-    const t = await p.activate(1, { name: 't', size: 8192 });
+    const t = await p.activate(1, { name: 't', sizeSectors: 8192 });
     thinSim(kernel).write('t', 0, 4096);
     await p.deactivate(t);
     await p.delete(1, { discard: true });
@@ -314,9 +314,9 @@ describe('resize() sizes are checked as create() checks them', () => {
 describe('deactivate() removes only thin devices of this pool', () => {
   test('a device that is not a thin, or a thin of another pool, named to deactivate is WRONG_TARGET and stays', async () => {
     const p = await pool();
-    const q = await ThinPool.create(dm, { name: 'other', data: { file: '/d2', bytes: 64n * MiB }, metadata: { file: '/m2', bytes: 4n * MiB }, io });
+    const q = await ThinPool.create(dm, { name: 'other', data: { file: '/d2', sizeBytes: 64n * MiB }, metadata: { file: '/m2', sizeBytes: 4n * MiB } });
     await q.createThin(1);
-    const foreign = await q.activate(1, { name: 'foreign-thin', size: 8192 });
+    const foreign = await q.activate(1, { name: 'foreign-thin', sizeSectors: 8192 });
     await dm.createDevice({ name: 'bystander', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
     await expect(p.deactivate('bystander')).rejects.toMatchObject({ name: 'DmOperationError', code: 'WRONG_TARGET' });
     await expect(p.deactivate('foreign-thin')).rejects.toMatchObject({ code: 'WRONG_TARGET' });
@@ -325,9 +325,9 @@ describe('deactivate() removes only thin devices of this pool', () => {
     expect(['bystander', 'foreign-thin', 'other'].every((n) => kernel.devices.has(n))).toBe(true);
     // Its own thins still go by name, object or id.
     await p.createThin(1);
-    const own = await p.activate(1, { name: 'own', size: 8192 });
+    const own = await p.activate(1, { name: 'own', sizeSectors: 8192 });
     await p.deactivate('own');
-    await p.activate(1, { name: 'own', size: 8192 });
+    await p.activate(1, { name: 'own', sizeSectors: 8192 });
     await p.deactivate(own);
     expect(kernel.devices.has('own')).toBe(false);
   });

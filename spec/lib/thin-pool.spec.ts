@@ -2,26 +2,26 @@
 // operations, their order (suspend → create_snap → resume), errors with the kernel's errno,
 // uuids and identity checks, and pool conditions as events.
 import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
-import { DeviceMapper, DmError, DmOperationError, ThinPool, type PoolCondition } from '../../lib/index.js';
-import { SimulatedKernel, simThinPoolIo, thinSim } from '../../testing/index.js';
-import type { SimThinPoolIo } from '../../testing/sim-io.js';
+import { DeviceMapper, DmAbortError, DmError, DmOperationError, ThinPool, type PoolCondition } from '../../lib/index.js';
+import { SimulatedKernel, simBlockIo, thinSim } from '../../testing/index.js';
+import type { SimBlockIo } from "../../testing/sim-io.js";
 
 const MiB = 1024n * 1024n;
 let kernel: SimulatedKernel;
 let dm: DeviceMapper;
-let io: SimThinPoolIo;
+let io: SimBlockIo;
 
 beforeEach(async () => {
   kernel = new SimulatedKernel();
   dm = await DeviceMapper.open({ backend: kernel.backend() });
-  io = simThinPoolIo(kernel);
+  io = simBlockIo(kernel);
 });
 afterEach(() => dm.close());
 
 async function pool(extra: Record<string, unknown> = {}): Promise<ThinPool> {
   return ThinPool.create(dm, {
-    name: 'pool', data: { file: '/img/data', bytes: 64n * MiB }, metadata: { file: '/img/meta', bytes: 4n * MiB }, io,
-    skipBlockZeroing: true, lowWaterMark: 16, ...extra,
+    name: 'pool', data: { file: '/img/data', sizeBytes: 64n * MiB }, metadata: { file: '/img/meta', sizeBytes: 4n * MiB },
+    skipBlockZeroing: true, lowWaterMarkBlocks: 16, ...extra,
   });
 }
 
@@ -39,16 +39,17 @@ describe('ThinPool: create and open', () => {
     expect(s).toMatchObject({ health: 'ok', transactionId: 0n, usedDataBlocks: 0n, totalDataBlocks: 1024n, mode: 'rw', needsCheck: false, discard: 'discard_passdown' });
   });
 
-  test('a failed create detaches the loop devices it attached', async () => {
+  test('a failed create detaches the loop devices it attached (last first) and removes the files it created', async () => {
     await dm.createDevice({ name: 'pool', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
     await expect(pool()).rejects.toMatchObject({ code: 'EBUSY', command: 'create' });
-    expect(io.calls.filter((c) => c.startsWith('detach'))).toEqual(['detach /dev/loop0', 'detach /dev/loop1']);
+    expect(io.calls.filter((c) => c.startsWith('detach'))).toEqual(['detach /dev/loop1', 'detach /dev/loop0']);
+    expect([...io.files.keys()]).toEqual([]);
     expect(kernel.blockDevices.filter((b) => b.major === 7)).toEqual([]);
   });
 
   test('open() takes an existing pool by name; a device that is not a pool is WRONG_TARGET', async () => {
     await pool();
-    const q = await ThinPool.open(dm, 'pool', { io });
+    const q = await ThinPool.open(dm, 'pool', {});
     expect(q.params).toMatchObject({ metadataDevice: '7:0', dataDevice: '7:1', blockSizeSectors: 128, lowWaterMarkBlocks: 16n, skipBlockZeroing: true });
     expect(q.uuid).toBe('THINPOOL-pool');
     await dm.createDevice({ name: 'z', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
@@ -63,13 +64,13 @@ describe('ThinPool: create and open', () => {
       [() => p.createThin(-1), 'id'],
       [() => p.createThin(1.5), 'id'],
       [() => p.snapshot(1, 0x1000000), 'originId'],
-      [() => p.activate(1, { name: 'a', size: 0 }), 'size'],
-      [() => p.activate(1, { name: '', size: 8 }), 'name'],
+      [() => p.activate(1, { name: 'a', sizeSectors: 0 }), 'size'],
+      [() => p.activate(1, { name: '', sizeSectors: 8 }), 'name'],
       [() => p.setTransactionId(-1n), 'next'],
       [() => p.resize({ dataBytes: -1 }), 'dataBytes'],
-      [() => ThinPool.create(dm, { name: 'x', data: '/dev/loop1', metadata: '/dev/loop0', blockSize: 100, io }), 'blockSize'],
-      [() => ThinPool.create(dm, { name: 'x'.repeat(120), data: '/dev/loop1', metadata: '/dev/loop0', io }), 'too long'],
-      [() => ThinPool.create(dm, { name: 'x', data: { file: '/f', bytes: 1000 }, metadata: '/dev/loop0', io }), 'multiple of 512'],
+      [() => ThinPool.create(dm, { name: 'x', data: '/dev/loop1', metadata: '/dev/loop0', blockSizeSectors: 100 }), 'blockSizeSectors'],
+      [() => ThinPool.create(dm, { name: 'x'.repeat(120), data: '/dev/loop1', metadata: '/dev/loop0' }), 'too long'],
+      [() => ThinPool.create(dm, { name: 'x', data: { file: '/f', sizeBytes: 1000 }, metadata: '/dev/loop0' }), 'multiple of 512'],
     ];
     for (const [f, what] of bad) {
       const e = await f().then(() => undefined, (x: unknown) => x);
@@ -85,8 +86,8 @@ describe('ThinPool: thin devices', () => {
   test('createThin → activate → the thin table, uuid THIN-<id>-<pool>, node /dev/dm-N', async () => {
     const p = await pool();
     await p.createThin(1);
-    const t = await p.activate(1, { name: 'base', size: 32768 });
-    expect(t).toMatchObject({ id: 1, name: 'base', uuid: 'THIN-1-pool', path: `/dev/dm-${t.dev.minor}`, sectors: 32768n });
+    const t = await p.activate(1, { name: 'base', sizeSectors: 32768 });
+    expect(t).toMatchObject({ id: 1, name: 'base', uuid: 'THIN-1-pool', path: `/dev/dm-${t.dev.minor}`, sizeSectors: 32768n });
     expect((await dm.table('base')).targets).toEqual([{ start: 0n, length: 32768n, type: 'thin', params: `254:${p.dev.minor} 1` }]);
     expect(await p.activeThins()).toEqual([{ id: 1, name: 'base', uuid: 'THIN-1-pool', dev: t.dev }]);
   });
@@ -95,7 +96,7 @@ describe('ThinPool: thin devices', () => {
     kernel.addBlockDevice('/dev/sdz', 8, 208, 65536);
     const p = await pool();
     await p.createThin(3);
-    await p.activate(3, { name: 'ext', size: 65536, externalOrigin: '/dev/sdz' });
+    await p.activate(3, { name: 'ext', sizeSectors: 65536, externalOrigin: '/dev/sdz' });
     expect((await dm.table('ext')).targets[0]!.params).toBe(`254:${p.dev.minor} 3 8:208`);
     expect(await dm.deps('ext')).toEqual(expect.arrayContaining([expect.objectContaining({ major: 8, minor: 208 })]));
   });
@@ -104,7 +105,7 @@ describe('ThinPool: thin devices', () => {
     const p = await pool();
     await p.createThin(1);
     await expect(p.createThin(1)).rejects.toMatchObject({ name: 'DmError', code: 'EEXIST', command: 'message' });
-    await expect(p.activate(9, { name: 'nine', size: 8 })).rejects.toMatchObject({ code: 'ENODATA', command: 'load' });
+    await expect(p.activate(9, { name: 'nine', sizeSectors: 8 })).rejects.toMatchObject({ code: 'ENODATA', command: 'load' });
     expect((await dm.info('nine')).exists).toBe(false); // createDevice rolled back
     await expect(p.snapshot(2, 9)).rejects.toMatchObject({ code: 'ENODATA' });
     await expect(p.delete(9)).rejects.toMatchObject({ code: 'ENODATA' });
@@ -113,7 +114,7 @@ describe('ThinPool: thin devices', () => {
   test('snapshot of an active origin: suspend → create_snap → resume, in that order, addressed by uuid', async () => {
     const p = await pool();
     await p.createThin(1);
-    await p.activate(1, { name: 'base', size: 32768 });
+    await p.activate(1, { name: 'base', sizeSectors: 32768 });
     thinSim(kernel).write('base', 0, 4096);
     const order: string[] = [];
     const spy = (m: 'suspend' | 'resume' | 'message') => {
@@ -142,7 +143,7 @@ describe('ThinPool: thin devices', () => {
   test('concurrent snapshots of one active origin are serialised: each create_snap sees the origin suspended', async () => {
     const p = await pool();
     await p.createThin(1);
-    await p.activate(1, { name: 'base', size: 8192 });
+    await p.activate(1, { name: 'base', sizeSectors: 8192 });
     const seen: string[] = [];
     const orig = dm.message.bind(dm);
     jest.spyOn(dm, 'message').mockImplementation(async (d, s, m) => {
@@ -163,15 +164,15 @@ describe('ThinPool: thin devices', () => {
     const p = await pool();
     await p.createThin(1);
     await p.createThin(2);
-    await p.activate(1, { name: 'base', size: 8192 });
+    await p.activate(1, { name: 'base', sizeSectors: 8192 });
     await expect(p.snapshot(2, 1)).rejects.toMatchObject({ code: 'EEXIST', command: 'message' });
     expect(suspended('base')).toBe(false);
   });
 
   test('a suspend that exceeds the bound gives TIMEOUT, and the origin is resumed once the suspend completes', async () => {
-    const p = await ThinPool.create(dm, { name: 'pool', data: { file: '/d', bytes: 64n * MiB }, metadata: { file: '/m', bytes: 4n * MiB }, io, timeoutMs: 50 });
+    const p = await ThinPool.create(dm, { name: 'pool', data: { file: '/d', sizeBytes: 64n * MiB }, metadata: { file: '/m', sizeBytes: 4n * MiB }, timeoutMs: 50 });
     await p.createThin(1);
-    await p.activate(1, { name: 'base', size: 8192 });
+    await p.activate(1, { name: 'base', sizeSectors: 8192 });
     const orig = dm.suspend.bind(dm);
     let finish!: () => void;
     jest.spyOn(dm, 'suspend').mockImplementation(async (d, o) => {
@@ -190,7 +191,7 @@ describe('ThinPool: thin devices', () => {
     const p = await pool();
     await p.createThin(1);
     await p.snapshot(2, 1); // inactive origin: just the message
-    await p.activate(1, { name: 'base', size: 8192 });
+    await p.activate(1, { name: 'base', sizeSectors: 8192 });
     await dm.suspend('base');
     await p.snapshot(3, 1);
     expect(suspended('base')).toBe(true);
@@ -200,10 +201,10 @@ describe('ThinPool: thin devices', () => {
   test('delete: an active thin is BUSY before anything is discarded; discard then delete gives the blocks back', async () => {
     const p = await pool();
     await p.createThin(1);
-    const t = await p.activate(1, { name: 'base', size: 65536 });
+    const t = await p.activate(1, { name: 'base', sizeSectors: 65536 });
     thinSim(kernel).write('base', 0, 65536);
     await p.snapshot(2, 1);
-    const s = await p.activate(2, { name: 'snap', size: 65536 });
+    const s = await p.activate(2, { name: 'snap', sizeSectors: 65536 });
     thinSim(kernel).write('snap', 0, 16384); // 128 blocks of its own
     const sim = thinSim(kernel).pool('pool');
     expect(sim.refs.size).toBe(512 + 128);
@@ -232,7 +233,7 @@ describe('ThinPool: thin devices', () => {
   test('delete with discard on an ignore_discard pool skips the discard (the kernel would refuse it)', async () => {
     const p = await pool({ ignoreDiscard: true });
     await p.createThin(1);
-    await p.activate(1, { name: 'base', size: 8192 });
+    await p.activate(1, { name: 'base', sizeSectors: 8192 });
     thinSim(kernel).write('base', 0, 8192);
     await p.deactivate(1);
     await p.delete(1, { discard: true });
@@ -244,7 +245,7 @@ describe('ThinPool: thin devices', () => {
   test('deactivate --force: an open thin gets an error table and a deferred remove', async () => {
     const p = await pool();
     await p.createThin(1);
-    await p.activate(1, { name: 'base', size: 8192 });
+    await p.activate(1, { name: 'base', sizeSectors: 8192 });
     kernel.openDevice('base');
     await expect(p.deactivate(1, { retries: 1 })).rejects.toMatchObject({ code: 'EBUSY' });
     await p.deactivate(1, { retries: 1, force: true });
@@ -279,7 +280,7 @@ describe('ThinPool: transaction id, metadata snapshots, resize', () => {
   test('resize grows the files, refreshes the loops, reloads and resumes with thins active', async () => {
     const p = await pool();
     await p.createThin(1);
-    await p.activate(1, { name: 'base', size: 8192 });
+    await p.activate(1, { name: 'base', sizeSectors: 8192 });
     const s = await p.resize({ dataBytes: 128n * MiB, metadataBytes: 8n * MiB });
     expect(s.totalDataBlocks).toBe(2048n);
     expect(io.calls).toEqual(expect.arrayContaining(['ensure /img/data 134217728', 'refresh /dev/loop1', 'ensure /img/meta 8388608', 'refresh /dev/loop0']));
@@ -291,7 +292,7 @@ describe('ThinPool: transaction id, metadata snapshots, resize', () => {
   test('resize of a pool over block devices needs the devices grown first (no dataBytes)', async () => {
     kernel.addBlockDevice('/dev/sdb', 8, 16, 131072);
     kernel.addBlockDevice('/dev/sdc', 8, 32, 8192);
-    const p = await ThinPool.create(dm, { name: 'bp', data: '/dev/sdb', metadata: '/dev/sdc', io });
+    const p = await ThinPool.create(dm, { name: 'bp', data: '/dev/sdb', metadata: '/dev/sdc' });
     await expect(p.resize({ dataBytes: 1n << 30n })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
     kernel.blockDevices.splice(kernel.blockDevices.findIndex((b) => b.path === '/dev/sdb'), 1);
     kernel.addBlockDevice('/dev/sdb', 8, 16, 262144);
@@ -304,7 +305,7 @@ describe('ThinPool: transaction id, metadata snapshots, resize', () => {
     await dm.createDevice({ name: 'filler', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
     await dm.createDevice({ name: 'pool', uuid: 'THINPOOL-pool', table: [{ start: 0, length: 131072, type: 'thin-pool', params: '/dev/loop0 /dev/loop1 128 0' }] });
     await expect(p.status()).rejects.toMatchObject({ name: 'DmIdentityError', code: 'DEVICE_REPLACED', step: 'status of pool pool', acted: false });
-    await expect(p.reload({ lowWaterMark: 3 })).rejects.toMatchObject({ name: 'DmIdentityError', code: 'DEVICE_REPLACED' });
+    await expect(p.reload({ lowWaterMarkBlocks: 3 })).rejects.toMatchObject({ name: 'DmIdentityError', code: 'DEVICE_REPLACED' });
   });
 
   test('identity: a pool someone else renamed keeps its uuid and dev, so it is still ours (the uuid is the identity, as for createDevice)', async () => {
@@ -338,12 +339,12 @@ describe('ThinPool: conditions', () => {
   test('low water, out of data space, cleared by resize; read-only by reload; needs_check', async () => {
     const p = await pool({ errorIfNoSpace: true });
     await p.createThin(1);
-    await p.activate(1, { name: 'base', size: 262144 });
+    await p.activate(1, { name: 'base', sizeSectors: 262144 });
     const it = p.conditions();
     const sim = thinSim(kernel);
     const first = it.next();
     sim.write('base', 0, 128 * 1010); // 14 blocks left ≤ 16
-    expect((await first).value).toMatchObject({ kind: 'low-water', state: 'entered', lowWaterMark: 16n });
+    expect((await first).value).toMatchObject({ kind: 'low-water', state: 'entered', lowWaterMarkBlocks: 16n });
     const next = it.next();
     expect(sim.write('base', 128 * 1010, 128 * 20)).toBe(false); // the pool fills up
     expect((await next).value).toMatchObject({ kind: 'out-of-data-space', state: 'entered' });
@@ -364,7 +365,7 @@ describe('ThinPool: conditions', () => {
   });
 
   test('conditions that hold at the start are reported first (initial); the iterator ends when the pool goes away', async () => {
-    const p = await pool({ lowWaterMark: 2000 }); // more than the pool has: low water from the start
+    const p = await pool({ lowWaterMarkBlocks: 2000 }); // more than the pool has: low water from the start
     const it = p.conditions();
     expect((await it.next()).value).toMatchObject({ kind: 'low-water', state: 'entered' });
     const end = it.next();
@@ -375,3 +376,27 @@ describe('ThinPool: conditions', () => {
 
 // DmError is what every kernel failure is; keep the import used for the type check above.
 void DmError;
+
+describe('ThinPool: signal, timeoutMs and the caller\'s frames', () => {
+  test('an aborted snapshot rejects with DmAbortError naming the caller, and the origin is resumed by uuid', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    await p.activate(1, { name: 'base', sizeSectors: 8192 });
+    const ac = new AbortController();
+    const stop = kernel.intercept({ before: (e) => { if (e.command === 'suspend' && !suspended('base')) ac.abort(); } });
+    const err = await p.snapshot(2, 1, { signal: ac.signal }).then(() => undefined, (e: unknown) => e);
+    stop();
+    for (let i = 0; i < 50 && suspended('base'); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(err).toBeInstanceOf(DmAbortError);
+    expect(err).toMatchObject({ code: 'ABORT_ERR' });
+    expect((err as Error).stack).toContain('thin-pool.spec.ts');
+    expect(suspended('base')).toBe(false);
+    expect(thinSim(kernel).pools.values().next().value!.thins.has(2)).toBe(false);
+  });
+
+  test('timeoutMs is checked before any ioctl', async () => {
+    const p = await pool();
+    await expect(p.createThin(1, { timeoutMs: 0 })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(p.status({ signal: 'x' as never })).rejects.toMatchObject({ name: 'DmArgumentError' });
+  });
+});

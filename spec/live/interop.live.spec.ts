@@ -73,14 +73,14 @@ describeLive(`dmctl interop with dmsetup [kernel ${kernelLabel}]`, () => {
   });
 
   test('loop API: attach gives a bound /dev/loopN of the file\'s size; BLKGETSIZE64 agrees with blockdev', async () => {
-    expect(loop.sectors).toBe(16384n);
+    expect(loop.sizeSectors).toBe(16384n);
     expect(await blockDeviceSectors(loop.path)).toBe(16384n);
     expect(execFileSync('blockdev', ['--getsz', loop.path], { encoding: 'utf8' }).trim()).toBe('16384');
     expect((await loopInfo(loop))?.fileName).toBe(loop.file);
-    const second = await attachLoop(loop.file, { readOnly: true, offset: 4096 });
+    const second = await attachLoop(loop.file, { readOnly: true, offsetBytes: 4096 });
     try {
       expect(second.path).not.toBe(loop.path);
-      expect(second.sectors).toBe(16376n);
+      expect(second.sizeSectors).toBe(16376n);
       expect(execFileSync('blockdev', ['--getro', second.path], { encoding: 'utf8' }).trim()).toBe('1');
     } finally {
       await detachLoop(second);

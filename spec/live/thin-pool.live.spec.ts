@@ -70,8 +70,8 @@ describeLive(`ThinPool: the snapshotter cycle [kernel ${kernelLabel}]`, () => {
     try {
       let t0 = performance.now();
       pool = await ThinPool.create(dm, {
-        name: tag, data: { file: path.join(dir, 'data.img'), bytes: BigInt(64 * MiB) }, metadata: { file: path.join(dir, 'meta.img'), bytes: BigInt(4 * MiB) },
-        blockSize: 128, skipBlockZeroing: true, lowWaterMark: 0,
+        name: tag, data: { file: path.join(dir, 'data.img'), sizeBytes: BigInt(64 * MiB) }, metadata: { file: path.join(dir, 'meta.img'), sizeBytes: BigInt(4 * MiB) },
+        blockSizeSectors: 128, skipBlockZeroing: true, lowWaterMarkBlocks: 0,
       });
       times.createPoolMs = ms(t0);
       const p = pool;
@@ -81,7 +81,7 @@ describeLive(`ThinPool: the snapshotter cycle [kernel ${kernelLabel}]`, () => {
       // Base thin with an ext4 filesystem, written through the thin device.
       t0 = performance.now();
       await p.createThin(1);
-      let head: ThinDevice = await p.activate(1, { name: `${tag}-1`, size: 32 * MiB / 512 });
+      let head: ThinDevice = await p.activate(1, { name: `${tag}-1`, sizeSectors: 32 * MiB / 512 });
       sh('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-E', 'nodiscard', head.path]);
       times.mkfsMs = ms(t0);
       sh('mount', ['-t', 'ext4', head.path, mnt]);
@@ -109,7 +109,7 @@ describeLive(`ThinPool: the snapshotter cycle [kernel ${kernelLabel}]`, () => {
         sh('umount', [mnt]);
         mounted = false;
         await p.deactivate(head);
-        head = await p.activate(i + 1, { name: `${tag}-${i + 1}`, size: 32 * MiB / 512 });
+        head = await p.activate(i + 1, { name: `${tag}-${i + 1}`, sizeSectors: 32 * MiB / 512 });
         sh('mount', ['-t', 'ext4', head.path, mnt]);
         mounted = true;
         // The snapshot has every marker up to its own, and nothing written after it was taken.
@@ -140,7 +140,7 @@ describeLive(`ThinPool: the snapshotter cycle [kernel ${kernelLabel}]`, () => {
 
       // Low water: a mark just below the free space, crossed by writing 2 MiB through the filesystem.
       const free = afterDelete.totalDataBlocks - afterDelete.usedDataBlocks;
-      await p.reload({ lowWaterMark: free - 8n, errorIfNoSpace: true });
+      await p.reload({ lowWaterMarkBlocks: free - 8n, errorIfNoSpace: true });
       fs.writeFileSync(path.join(mnt, 'fill-2m'), Buffer.alloc(2 * MiB, 7));
       sh('sync', []);
       t0 = performance.now();
@@ -149,7 +149,7 @@ describeLive(`ThinPool: the snapshotter cycle [kernel ${kernelLabel}]`, () => {
 
       // Out of data space: a raw thin bigger than the pool, written until the pool is full.
       await p.createThin(100);
-      const raw = await p.activate(100, { name: `${tag}-raw`, size: 128 * MiB / 512 });
+      const raw = await p.activate(100, { name: `${tag}-raw`, sizeSectors: 128 * MiB / 512 });
       const dd = spawnSync('dd', ['if=/dev/zero', `of=${raw.path}`, 'bs=1M', 'count=128', 'oflag=direct', 'status=none'], { encoding: 'utf8' });
       expect(dd.status).not.toBe(0); // error_if_no_space: the write fails instead of queueing
       t0 = performance.now();

@@ -78,7 +78,7 @@ export interface SimTargetType {
 }
 
 /** The errno names a simulated target or helper fails with. */
-export type SimErrorCode = 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT' | 'EOPNOTSUPP' | 'ENOSPC';
+export type SimErrorCode = 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT' | 'ENOTSUP' | 'ENOSPC';
 
 /** A failure inside the simulated kernel: errno name plus the line it would log. */
 export class SimError extends DmBaseError<SimErrorCode> {

@@ -11,7 +11,7 @@
  * ```
  */
 import { blockDeviceBytes, blockDiscard } from '../../ffi/block.js';
-import { DmOperationError } from '../operations/operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import { describeValue, optionsArg, valueArg } from '../client/args.js';
 
 /** Options of {@link discardBlocks}. */
@@ -36,7 +36,7 @@ function bytes(v: bigint | number | undefined, field: string): bigint | undefine
  * Discards `[offset, offset + length)` of a block device (BLKDISCARD); returns the bytes
  * discarded. Offsets are checked before any syscall; a range past the end is refused here
  * (the kernel would say EINVAL). A device that does not support discard gives
- * `DmSyscallError` EOPNOTSUPP.
+ * `DmSyscallError` with the kernel's EOPNOTSUPP (`code` `ENOTSUP`, as Node names errno 95).
  */
 export async function discardBlocks(device: string, options: DiscardOptions = {}): Promise<bigint> {
   valueArg(device, 'device', 'string');

@@ -7,7 +7,7 @@ import type { CreateDeviceOptions, DeviceInfo, DeviceMapper, ResumeOptions, Scop
 import { DmError, DmIdentityError } from '../errors.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import { addressOf, checkReply, identityOf, type DeviceIdentity, type IdentityStep } from './identity.js';
-import { DmOperationError } from './operation-errors.js';
+import { DmOperationError } from '../errors.js';
 
 /**
  * Resolves with `p`, or rejects with TIMEOUT after `ms`. The call itself cannot be

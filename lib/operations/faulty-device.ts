@@ -15,7 +15,7 @@
  */
 import { FEATURES, operationScope, type DeviceMapper } from '../client/client.js';
 import { blockDeviceSectors } from '../block/loop-devices.js';
-import { DmOperationError } from './operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import { addressOf, bounded, checkIdentity, checkTimeout, clearQuietly, createBounded, identityOf, loadChecked, resumeChecked, type Identity } from './bounded-steps.js';
 import { optionsArg } from '../client/args.js';
 import { parseTarget, toTargetSpecs, type TypedTarget } from '../targets/table.js';

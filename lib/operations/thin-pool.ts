@@ -10,8 +10,8 @@
  * an activated thin), later steps address it by that uuid, and every reply that carries the
  * device's header is checked against the first step's name, uuid and dev. Kernel failures
  * are `DmError` with the kernel's errno; what this module refuses or detects itself is a
- * `DmOperationError` (`INVALID_INPUT` before any syscall, `WRONG_TARGET`, `NOT_FOUND`,
- * `BUSY`, `TIMEOUT`); a reply naming another device than the first step's is
+ * `DmOperationError` (`INVALID_INPUT` before any syscall, `WRONG_TARGET`, `ENXIO`,
+ * `EBUSY`, `TIMEOUT`); a reply naming another device than the first step's is
  * `DmIdentityError` (`DEVICE_REPLACED`), as everywhere in the package. Kernel facts (message errnos, events, resize,
  * discard passdown): docs/thin-and-faults.md.
  */
@@ -23,7 +23,7 @@ import { discardBlocks } from '../block/discard.js';
 import { DmError } from '../errors.js';
 import { attachCleanupError } from './cleanup-error.js';
 import { attachLoop, blockDeviceSectors, detachLoop, refreshLoopCapacity } from '../block/loop-devices.js';
-import { DmOperationError } from './operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import { addressOf, bounded, checkIdentity, checkTimeout, clearQuietly, createBounded, identityOf, loadChecked, resumeChecked, type Identity } from './bounded-steps.js';
 import { optionsArg, type OptionKind } from '../client/args.js';
 import { parseStatus, parseTarget, toTargetSpecs } from '../targets/table.js';
@@ -442,7 +442,7 @@ export class ThinPool {
     checkId(id, 'id');
     optionsArg(options, 'options', { discard: 'boolean' });
     const active = await this.#activeThin(id);
-    if (active) throw new DmOperationError('BUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`, { errno: ERRNO.EBUSY });
+    if (active) throw new DmOperationError('EBUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`);
     // A pool with ignore_discard refuses discards (EOPNOTSUPP) and has nothing to pass down.
     if (options.discard && !this.#params.ignoreDiscard) await this.#discardThin(id);
     await this.#message(thinPoolMessage.delete(id), 'delete');

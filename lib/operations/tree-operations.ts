@@ -31,7 +31,7 @@ import { DmArgumentError, DmError, DmIdentityError } from '../errors.js';
 import { addressOf, checkReply } from './identity.js';
 import { retryPolicy, throwIfAborted } from './retry.js';
 import { bounded, checkTimeout } from './bounded-steps.js';
-import { DmOperationError } from './operation-errors.js';
+import { DmOperationError } from '../errors.js';
 
 /** Options every tree operation takes. */
 export interface TreeOperationOptions {
@@ -512,7 +512,7 @@ export async function reloadTree(dm: DeviceMapper, reloads: readonly TreeReload[
     for (const n of up) {
       throwIfAborted(signal);
       const info = await current(dm, n);
-      if (!info) throw new DmOperationError('NOT_FOUND', `${n.name} (${n.key}) was removed during the reload`, { errno: ERRNO.ENXIO });
+      if (!info) throw new DmOperationError('ENXIO', `${n.name} (${n.key}) was removed during the reload`);
       if (info.flags.suspended) continue; // suspended by someone else: left so (a staged table of it still goes live below)
       await suspendOne(dm, n, o);
       result.suspended.push(n);

@@ -33,7 +33,10 @@ const notTarget: DmTargetError['code'] = 'DM_CLOSED';
 const notOperation: DmOperationError['code'] = 'X';
 // @ts-expect-error DmFfiError's codes are its own
 const notFfi: DmFfiError['code'] = 'X';
-const syscallCode: DmSyscallError['code'] = 'DM_SYSCALL';
+const syscallCode: DmSyscallError['code'] = 'ENOENT';
+// @ts-expect-error DmSyscallError's code is the errno's name: DM_SYSCALL is gone
+const oldSyscallCode: DmSyscallError['code'] = 'DM_SYSCALL';
+void oldSyscallCode;
 // cleanupError is declared on every error of the package: read without a cast.
 const cleanupOf = (e: DmBaseError): unknown => e.cleanupError;
 // @ts-expect-error DmError has no reply header (the kernel writes none on failure)

@@ -6,7 +6,7 @@
 import type { ThinPoolIo } from '../lib/index.js';
 import type { SimulatedKernel } from './simulator.js';
 import { thinSim } from './thin-sim.js';
-import { SimError } from './targets.js';
+import { SimError } from './errors.js';
 
 export interface SimThinPoolIo extends ThinPoolIo {
   /** Sizes of the in-memory files. */

@@ -24,14 +24,15 @@ import type { Backend, IoctlResult } from '../lib/index.js';
 import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
 import { statsMessage, type SimStatsRegion } from './sim-stats.js';
 import { SimUdev } from './udev-sim.js';
-import { BUILTIN_TARGETS, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
+import { SimError } from './errors.js';
+import { BUILTIN_TARGETS, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType } from './targets.js';
 import { thinTargets } from './thin-sim.js';
 import { faultTargets } from './fault-sim.js';
 import { checkDeviceAreas } from './device-areas.js';
 import { storageTargets } from './storage-targets.js';
 import { tableDeviceOrder } from './table-devices.js';
 
-export { SimError, splitArgs, BUILTIN_TARGETS };
+export { splitArgs, BUILTIN_TARGETS };
 export type { ConstructedTarget, SimBlockDevice, SimTargetType };
 
 /** Options of a {@link SimulatedKernel}. */

@@ -18,7 +18,8 @@
  *   device sees the same thins. New size, features and mode apply at resume, as in the kernel.
  */
 import type { SimulatedKernel } from './simulator.js';
-import { SimError, type ConstructedTarget, type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
+import { SimError } from './errors.js';
+import { type ConstructedTarget, type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
 
 /** A pool's mode, as its status line reports it (`rw`, `ro`, `out_of_data_space`, `fail`). */
 export type SimPoolMode = 'rw' | 'ro' | 'out_of_data_space' | 'fail';

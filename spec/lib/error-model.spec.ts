@@ -13,10 +13,7 @@ import * as testingEntry from '../../testing/index.js';
 import * as cliEntry from '../../cli/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
 import { cliEnv, memoryNodes } from '../cli/harness.js';
-import { formatError } from '../../cli/errors.js';
-import { UsageError } from '../../cli/context.js';
-import { ManglingError } from '../../cli/mangle.js';
-import { ReportFieldError } from '../../cli/format.js';
+import { formatError, ManglingError, ReportFieldError, UsageError } from '../../cli/errors.js';
 
 // ---- compile-time: each `code` is a literal union, not `string` (tsc --noEmit checks these).
 const ebusy: DmError['code'] = 'EBUSY';

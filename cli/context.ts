@@ -6,12 +6,13 @@
 import * as fs from 'node:fs';
 import type { z } from 'zod';
 import { describeTableLine, isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../codec/index.js';
-import { DeviceMapper, DmBaseError, UDEV_FLAGS, type CookieHost, type NodeOptions, type UdevCallOptions } from '../lib/index.js';
+import { DeviceMapper, UDEV_FLAGS, type CookieHost, type NodeOptions, type UdevCallOptions } from '../lib/index.js';
 import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from './hex.js';
 import { displayName, mangle, manglingMode, rawAlternative, type ManglingMode } from './mangle.js';
 import { DMCTL_JSON_VERSION, DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
 import { readAhead } from './format.js';
 import { parseCookieValue } from './cookie-value.js';
+import { UsageError } from './errors.js';
 
 /** Where dmctl reads and writes: the process by default; `runDmctl(argv, io)` overrides any part. */
 export interface CliIo {
@@ -102,12 +103,6 @@ export interface Options {
   yes?: boolean;
   'udev-timeout'?: string;
   version?: boolean;
-}
-
-/** A usage error: exit 1 with the verb's usage line, like dmsetup. */
-export class UsageError extends DmBaseError<'USAGE'> {
-  override readonly name = 'UsageError';
-  readonly code = 'USAGE';
 }
 
 export class Ctx {

@@ -1,11 +1,5 @@
 /** dmsetup's cookie argument parsing (dmsetup.c `_get_cookie_value`). */
-
-/** A verb failed the way dmsetup reports it: its message on stderr, exit 1. */
-export class CookieValueError extends Error {
-  override readonly name = 'CookieValueError';
-  readonly code = 'INCORRECT_COOKIE';
-  constructor() { super('Incorrect cookie value.'); }
-}
+import { CookieValueError } from './errors.js';
 
 /**
  * `_get_cookie_value`: `strtoul(s, &end, 0)` — decimal, 0x hex or 0 octal, after leading

@@ -1,13 +1,48 @@
 /**
- * Errors a person understands: which verb and device, what the kernel said (the
- * `device-mapper:` lines the client attaches), and what to try.
+ * dmctl's errors in one place: its own error classes (a usage error, a name that cannot be
+ * mangled, a report field, a tree option, a cookie value), and every error as a person reads
+ * it: which verb and device, what the kernel said (the `device-mapper:` lines the client
+ * attaches), and what to try. Its own codes are never an errno name (docs/conventions.md).
  */
 import { DmCodecError, printableName } from '../codec/index.js';
-import { DmAbortError, DmError, DmFfiError, DmUnsupportedError, explainErrno } from '../lib/index.js';
-import { UsageError } from './context.js';
-import { ManglingError } from './mangle.js';
+import { DmAbortError, DmBaseError, DmError, DmPermissionError, DmPlatformError, DmUnavailableError, DmUnsupportedError, explainErrno } from '../lib/index.js';
 import { packageInfo } from './package-info.js';
 import { DMCTL_JSON_VERSION, type DmctlErrorOutput } from './schemas.js';
+
+/** A usage error: exit 1 with the verb's usage line, like dmsetup. */
+export class UsageError extends DmBaseError<'USAGE'> {
+  override readonly name = 'UsageError';
+  readonly code = 'USAGE';
+}
+
+/** A name or uuid that the chosen `--manglename` mode cannot send. */
+export class ManglingError extends DmBaseError<'MANGLING'> {
+  override readonly name = 'ManglingError';
+  readonly code = 'MANGLING';
+}
+
+/**
+ * A report field that is unknown, or that libdm cannot fill (a device without a table has
+ * no block device in sysfs yet): dmsetup then fails the whole report (exit 1, nothing
+ * printed), and so does dmctl.
+ */
+export class ReportFieldError extends DmBaseError<'REPORT_FIELD'> {
+  override readonly name = 'ReportFieldError';
+  readonly code = 'REPORT_FIELD';
+}
+
+/** A `-o` word dmsetup does not know: its message ("Tree options not recognised: <rest>."). */
+export class TreeOptionError extends DmBaseError<'TREE_OPTION'> {
+  override readonly name = 'TreeOptionError';
+  readonly code = 'TREE_OPTION';
+}
+
+/** A cookie argument dmsetup would refuse: its message on stderr, exit 1, as dmsetup. */
+export class CookieValueError extends DmBaseError<'INCORRECT_COOKIE'> {
+  override readonly name = 'CookieValueError';
+  readonly code = 'INCORRECT_COOKIE';
+  constructor() { super('Incorrect cookie value.'); }
+}
 
 function deviceOf(e: DmError): string | null {
   const d = e.device;
@@ -27,14 +62,13 @@ export function hintFor(e: unknown, verb: string, checkout: boolean = packageInf
   if (e instanceof DmUnsupportedError) return 'this kernel\'s device-mapper is too old for that option; leave it out';
   if (e instanceof DmCodecError && verb === 'decode') return 'decode reads bytes in hex: a reply (dmctl decode <command> <hex>, e.g. from strace -X raw -s 65536) or dmctl\'s own --dry-run --hex output, whole';
   if (e instanceof DmCodecError) return 'nothing was sent to the kernel: fix the argument named above';
-  if (e instanceof DmFfiError) {
-    if (e.code === 'DM_UNAVAILABLE') {
-      return 'load the device-mapper module (sudo modprobe dm_mod), which makes /dev/mapper/control; in a container, pass /dev/mapper/control in'
-        + (checkout ? `; or, in this repository, run it in the test VM: npm run vm -- npx dmctl ${verb}` : '');
-    }
-    if (e.code === 'DM_PERMISSION') return `run as root or with CAP_SYS_ADMIN: device-mapper refuses everyone else (sudo dmctl ${verb} …, or sudo npx dmctl ${verb} … in a project)`;
-    if (e.code === 'DM_PLATFORM') return 'device-mapper exists only on Linux';
+  // By class: `code` is the open's errno (ENOENT, EACCES, …) when one caused the error.
+  if (e instanceof DmUnavailableError) {
+    return 'load the device-mapper module (sudo modprobe dm_mod), which makes /dev/mapper/control; in a container, pass /dev/mapper/control in'
+      + (checkout ? `; or, in this repository, run it in the test VM: npm run vm -- npx dmctl ${verb}` : '');
   }
+  if (e instanceof DmPermissionError) return `run as root or with CAP_SYS_ADMIN: device-mapper refuses everyone else (sudo dmctl ${verb} …, or sudo npx dmctl ${verb} … in a project)`;
+  if (e instanceof DmPlatformError) return 'device-mapper exists only on Linux';
   if (e instanceof UsageError) return `see "dmctl help ${verb}"`;
   return null;
 }

@@ -6,7 +6,8 @@
  */
 import * as fs from 'node:fs';
 import type { DeviceInfo, DevNo, TargetLine, TargetVersion } from '../codec/index.js';
-import { DmBaseError, redactTableParams } from '../lib/index.js';
+import { redactTableParams } from '../lib/index.js';
+import { ReportFieldError } from './errors.js';
 
 /** `_display_info_long`, including its trailing empty line. `readAhead` undefined = line omitted (as when libdm cannot read it). */
 export function infoLong(name: string, d: DeviceInfo, readAhead: number | undefined): string {
@@ -33,16 +34,6 @@ export function attr(d: DeviceInfo): string {
 interface Column { heading: string; width: number; right: boolean; value: (r: ReportRow) => string }
 
 export interface ReportRow { name: string; uuid: string; mangledName: string; info: DeviceInfo; readAhead: number | undefined; blkdevname: string | undefined }
-
-/**
- * A report field that is unknown, or that libdm cannot fill (a device without a table has
- * no block device in sysfs yet): dmsetup then fails the whole report (exit 1, nothing
- * printed), and so does dmctl.
- */
-export class ReportFieldError extends DmBaseError<'REPORT_FIELD'> {
-  override readonly name = 'ReportFieldError';
-  readonly code = 'REPORT_FIELD';
-}
 
 function unavailable(what: string, r: ReportRow): never {
   throw new ReportFieldError(`Cannot get the ${what} of ${r.name} (${r.info.dev.major}:${r.info.dev.minor}): it has no block device yet (no table loaded)`);

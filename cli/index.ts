@@ -10,8 +10,8 @@
  */
 import { parseArgs } from 'node:util';
 import { DmArgumentError } from '../lib/index.js';
-import { Ctx, defaultIo, dryRunJson, UsageError, type CliIo, type Options } from './context.js';
-import { errorJson, formatError } from './errors.js';
+import { Ctx, defaultIo, dryRunJson, type CliIo, type Options } from './context.js';
+import { errorJson, formatError, UsageError } from './errors.js';
 import { annotateRequestBytes, decodeReplyHex, parseDryRunDump, parseHex, resolveCommand } from './hex.js';
 import { COMMAND_TABLE } from '../codec/index.js';
 import * as life from './lifecycle.js';

@@ -8,7 +8,8 @@ import { tableCarriesKeys, type DeviceInfo, type TargetSpecInput } from '../code
 import {
   addNode, addressOf, checkReply, DmError, DmIdentityError, ERRNO, identityOf, removeNode, renameNode, syncNodes, type DeviceIdentity, type NodeResult,
 } from '../lib/index.js';
-import { Ctx, intArg, parseTable, u64Arg, UsageError } from './context.js';
+import { Ctx, intArg, parseTable, u64Arg } from './context.js';
+import { UsageError } from './errors.js';
 import { infoLong, readAhead } from './format.js';
 import { MessageOutputSchema, MknodesOutputSchema, ResultOutputSchema } from './schemas.js';
 

@@ -13,15 +13,10 @@
  * contains blacklisted characters"); dmctl prints such names (UTF-8 text as it is, other
  * bytes as `\xNN`, see displayName) and accepts the printed form back (rawAlternative).
  */
-import { DmBaseError } from '../lib/index.js';
+import { ManglingError } from './errors.js';
 
 /** libdevmapper's name mangling modes (`--manglename`). */
 export type ManglingMode = 'auto' | 'hex' | 'none';
-
-export class ManglingError extends DmBaseError<'MANGLING'> {
-  override readonly name = 'ManglingError';
-  readonly code = 'MANGLING';
-}
 
 const WHITELIST = /^[0-9A-Za-z#+\-.:=@_]$/;
 

@@ -5,11 +5,11 @@
  * prefix each line with "name: " as dmsetup does for several devices.
  */
 import type { DeviceId, DeviceInfo, ListedDevice, TargetLine, Version } from '../codec/index.js';
-import { Ctx, intArg, UsageError } from './context.js';
-import { errorJson, formatError } from './errors.js';
+import { Ctx, intArg } from './context.js';
+import { errorJson, formatError, TreeOptionError, UsageError } from './errors.js';
 import { DeviceTree, type TreeNode } from '../lib/index.js';
 import { libraryVersion } from './package-info.js';
-import { drawTree, parseTreeOptions, sysfsLabels, TreeOptionError, utf8Locale, type TreeOptions } from './tree.js';
+import { drawTree, parseTreeOptions, sysfsLabels, utf8Locale, type TreeOptions } from './tree.js';
 import {
   deviceName, depsLine, DEFAULT_REPORT_FIELDS, hideKeys, infoLong, lsLine, lsTargetLine, readAhead, report, targetLine, targetsLine,
   type ReportRow,

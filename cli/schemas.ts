@@ -280,7 +280,7 @@ export const DecodeOutputSchema = documentSchema({
 export const ErrorOutputSchema = documentSchema({
   /** What failed. */
   error: z.object({
-    /** errno name (ENXIO, EBUSY, …), a DmCodecError/ffi code, or USAGE. */
+    /** The error's `code`: the errno's name whenever an errno caused it (ENXIO, EBUSY, ENOENT opening the control node, …), else the library's or dmctl's own code (INVALID_NAME, DM_PLATFORM, USAGE, …). */
     code: z.string(),
     /** The error's message (without the kernel's lines, which are in `kernelLog`). */
     message: z.string(),

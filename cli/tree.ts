@@ -13,6 +13,7 @@
  */
 import type { DeviceTree, TreeNode } from '../lib/index.js';
 import { deviceName } from './format.js';
+import { TreeOptionError } from './errors.js';
 
 const enum TR { DEVICE, BLKDEVNAME, TABLE, STATUS, ACTIVE, RW, OPENCOUNT, UUID, COMPACT, TRUNCATE, BOTTOMUP, COUNT }
 
@@ -57,11 +58,6 @@ const WORDS: readonly [string, (s: boolean[], set: (y: Symbols) => void) => void
   ['compact', (s) => { s[TR.COMPACT] = true; }],
   ['notrunc', (s) => { s[TR.TRUNCATE] = false; }],
 ];
-
-/** A `-o` word dmsetup does not know: its message ("Tree options not recognised: <rest>."). */
-export class TreeOptionError extends Error {
-  override readonly name = 'TreeOptionError';
-}
 
 /** Whether the locale from the environment is UTF-8 (what dmsetup asks nl_langinfo(CODESET) after setlocale(LC_ALL, "")). */
 export function utf8Locale(env: Readonly<Record<string, string | undefined>>): boolean {

@@ -6,10 +6,12 @@
  */
 import { DM_COOKIE_MAGIC, DM_UDEV_FLAGS_MASK, realCookieHost, udevFlagLines, UdevCookies, type CookieHost } from '../lib/index.js';
 import type { Ctx } from './context.js';
-import { intArg, UsageError } from './context.js';
+import { intArg } from './context.js';
+import { UsageError } from './errors.js';
 import { parseCookieValue } from './cookie-value.js';
 
-export { CookieValueError, parseCookieValue } from './cookie-value.js';
+export { parseCookieValue } from './cookie-value.js';
+export { CookieValueError } from './errors.js';
 
 async function cookies(ctx: Ctx): Promise<UdevCookies> {
   const host: CookieHost = await (ctx.io.cookieHost ?? (() => realCookieHost(ctx.io.env)))();

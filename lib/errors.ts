@@ -1,19 +1,25 @@
 /**
- * The client's errors. One class for every failed ioctl (`DmError`), one for features the
- * running kernel lacks (`DmUnsupportedError`); codec and ffi errors are re-exported so a
- * caller can import every error type from the package root.
+ * Every error class of lib/, in one place: the client's (`DmError` for a failed ioctl,
+ * `DmUnsupportedError`, `DmArgumentError`, `DmAbortError`, `DmIdentityError`), the
+ * multi-step operations' (`DmOperationError`), the typed targets' (`DmTargetError`,
+ * `DmTargetParseError`) and udev's (`DmUdevTimeoutError`, `DmCookieError`). codec's and ffi's
+ * are re-exported so a caller can import every error type from the package root.
+ *
+ * `code` is the errno's name whenever an errno is the cause, with `errno` its number; the
+ * library's own conditions have literal codes that are never an errno name
+ * (docs/conventions.md, "Errors").
  */
 import { DmBaseError } from '../base/error.js';
-import { errnoName, type ErrnoName } from '../ffi/errors.js';
+import { ERRNO, errnoName, errnoOf, type ErrnoCode, type ErrnoName } from '../ffi/errors.js';
 import { commandSpec, DmCodecError, printableName, type CommandName, type DeviceId, type DmCodecErrorCode, type RawNames, type Version } from '../codec/index.js';
 
 export { DmBaseError } from '../base/error.js';
 
 export { DmCodecError } from '../codec/index.js';
 export {
-  DmClosedError, DmEngineError, DmFfiError, DmLibcError, DmPermissionError, DmPlatformError, DmSyscallError, DmUnavailableError, ERRNO, errnoName,
+  DmClosedError, DmEngineError, DmFfiError, DmLibcError, DmPermissionError, DmPlatformError, DmSyscallError, DmUnavailableError, ERRNO, errnoName, isErrnoName,
 } from '../ffi/errors.js';
-export type { DmErrorOptions, DmFfiErrorCode, ErrnoName } from '../ffi/errors.js';
+export type { DmErrorOptions, DmFfiErrorCode, DmFfiOwnCode, ErrnoCode, ErrnoName } from '../ffi/errors.js';
 
 /** The header fields of a request or reply, kept on errors for diagnosis (never the payload). */
 export interface HeaderSnapshot {
@@ -303,4 +309,129 @@ function showIdentity(d: Partial<DeviceIdentity>): string {
   if (d.uuid !== undefined) parts.push(d.uuid ? `uuid "${d.uuid}"` : 'no uuid');
   if (d.dev !== undefined) parts.push(`dev ${d.dev.major}:${d.dev.minor}`);
   return parts.join(', ') || 'no device';
+}
+
+// ---- Multi-step operations (ThinPool, FaultyDevice, the device tree, discard).
+
+/**
+ * The codes of {@link DmOperationError}: the library's own conditions, and the errno's name
+ * where the condition is an errno's (`EBUSY`, `ENXIO`), as a `DmError` from the kernel would
+ * say it, so one `e.code === 'EBUSY'` catches both.
+ */
+export type DmOperationErrorCode =
+  /** Bad input, refused before any syscall. */
+  | 'INVALID_INPUT'
+  /** The device exists but is not what the helper manages (e.g. not a thin-pool table). */
+  | 'WRONG_TARGET'
+  /** The device, or the thin id, does not exist (a tree snapshot without it, a device gone mid-operation); `errno` is ENXIO. */
+  | 'ENXIO'
+  /** A step did not finish within the helper's bound (the device was resumed where possible). */
+  | 'TIMEOUT'
+  /** The device is in use (e.g. an active thin that would be deleted); `errno` is EBUSY. */
+  | 'EBUSY'
+  /** The pool is in a state that refuses the request (failed, read-only, needs_check). */
+  | 'POOL_STATE';
+
+/**
+ * A failure a multi-step operation (ThinPool, FaultyDevice, the tree operations) detects or
+ * refuses itself; `code` says which. A failed ioctl stays a `DmError` with the kernel's
+ * errno, and a failed block-device call a `DmSyscallError`.
+ */
+export class DmOperationError extends DmBaseError<DmOperationErrorCode> {
+  override readonly name = 'DmOperationError';
+  readonly code: DmOperationErrorCode;
+  /** The errno when `code` is an errno's name (`EBUSY`: 16 on x86); undefined for the library's own codes. */
+  readonly errno: number | undefined;
+  constructor(code: DmOperationErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, { cause: options?.cause });
+    this.code = code;
+    this.errno = code === 'EBUSY' || code === 'ENXIO' ? ERRNO[code] : undefined;
+  }
+}
+
+// ---- The typed target layer. Messages never contain key material: for targets that carry
+// keys (crypt, integrity) the offending token is not quoted.
+
+export type DmTargetErrorCode =
+  /** Builder input rejected by the target's schema. */
+  | 'INVALID_INPUT'
+  /** A device path could not be resolved to major:minor (normalise). */
+  | 'UNRESOLVED_DEVICE'
+  /** No typed unit for this target type. */
+  | 'UNKNOWN_TARGET'
+  /** A table or status line ended before a required field. */
+  | 'MISSING_FIELD'
+  /** A field is not a number in range. */
+  | 'BAD_NUMBER'
+  /** A field is not a major:minor device. */
+  | 'BAD_DEVICE'
+  /** A field has a value the target does not define. */
+  | 'BAD_VALUE'
+  /** Tokens left over after a table line that has no optional tail. */
+  | 'TRAILING_FIELDS';
+
+/** A typed target's input or line was rejected; `code` says which check, `field` which field. */
+export class DmTargetError extends DmBaseError<DmTargetErrorCode> {
+  override readonly name: string = 'DmTargetError';
+  readonly code: DmTargetErrorCode;
+  /** The target type, e.g. `thin-pool`. */
+  readonly target: string;
+  /** The field that was rejected, e.g. `metadataDevice` or `features[1]`. */
+  readonly field: string | undefined;
+
+  constructor(code: DmTargetErrorCode, target: string, message: string, field?: string) {
+    super(`${target}: ${message}`);
+    this.code = code;
+    this.target = target;
+    this.field = field;
+  }
+}
+
+/** A table or status line that does not parse. */
+export class DmTargetParseError extends DmTargetError {
+  override readonly name: string = 'DmTargetParseError';
+}
+
+// ---- udev cookies (lib/udev/cookies.ts).
+
+/** A cookie wait ran out of time: udev did not complete it. The semaphore was removed. */
+export class DmUdevTimeoutError extends DmBaseError<'UDEV_TIMEOUT'> {
+  /** Always `DmUdevTimeoutError`. */
+  override readonly name = 'DmUdevTimeoutError';
+  /** Always `UDEV_TIMEOUT`. */
+  readonly code = 'UDEV_TIMEOUT';
+  /** The cookie (as udev sees it, without flags) and what was still pending. */
+  readonly cookie: number;
+  /** Uevents udev had not completed. */
+  readonly pending: number;
+  /** What the device-mapper call returned: it happened; only udev's part is unconfirmed. */
+  result?: unknown;
+  constructor(cookie: number, pending: number, timeoutMs: number) {
+    super(`udev did not complete cookie 0x${cookie.toString(16).padStart(8, '0')} within ${timeoutMs} ms (${pending} uevent${pending === 1 ? '' : 's'} pending); the semaphore was removed`);
+    this.cookie = cookie;
+    this.pending = pending;
+  }
+}
+
+/**
+ * A cookie's semaphore could not be made, found or used (libdm's messages). `code` is the
+ * errno's name when a semaphore call failed with one (given, or carried by `cause`), else
+ * `UDEV_COOKIE` (a cookie value without the 0x0D4D prefix).
+ */
+export class DmCookieError extends DmBaseError<ErrnoCode | 'UDEV_COOKIE'> {
+  /** Always `DmCookieError`. */
+  override readonly name = 'DmCookieError';
+  /** The errno's name (`ENOENT`, `ENOSPC`, …), or `UDEV_COOKIE` when no errno caused it. */
+  readonly code: ErrnoCode | 'UDEV_COOKIE';
+  /** The errno (positive), or 0 when none. */
+  readonly errno: number;
+  /** The cookie concerned. */
+  readonly cookie: number;
+  constructor(cookie: number, message: string, options?: { cause?: unknown; errno?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    const errno = Math.abs(options?.errno ?? errnoOf(options?.cause));
+    this.code = errno > 0 ? errnoName(errno) : 'UDEV_COOKIE';
+    this.errno = errno;
+    this.cookie = cookie;
+  }
 }

@@ -29,7 +29,6 @@ export { ThinPool, type ThinPoolCallOptions, type DeleteThinOptions, type Reload
 export { type PoolCondition, type PoolConditionKind, type PoolConditionsOptions } from './operations/thin-pool-events.js';
 export { FaultyDevice, type FaultyDeviceCallOptions, type FaultMode, type FaultBehaviour, type Corruption, type CreateFaultyDeviceOptions } from './operations/faulty-device.js';
 export { discardBlocks, type DiscardOptions, type DiscardResult } from './block/discard.js';
-export { DmOperationError, type DmOperationErrorCode } from './operations/operation-errors.js';
 export { DeviceTree, type TreeNode, type TreeDeviceRef, type ReadTreeOptions } from './operations/device-tree.js';
 export {
   removeTree, suspendTree, resumeTree, reloadTree,
@@ -38,7 +37,6 @@ export {
 } from './operations/tree-operations.js';
 export {
   UdevCookies, realCookieHost, UDEV_FLAGS, DEFAULT_SYNC_FLAGS, DM_COOKIE_MAGIC, DM_UDEV_FLAGS_MASK, encodeCookie, decodeCookie, udevFlagLines, cookiesSupported,
-  DmUdevTimeoutError, DmCookieError,
 } from './udev/cookies.js';
 export type { CookieHost, CookieEntry, SemEntry, SemOps, UdevFlagName } from './udev/cookies.js';
 export type { UdevCallOptions } from './udev/cookie-call.js';

@@ -7,7 +7,8 @@
  * (measured on 6.1 by spec/live/sim-fidelity.live.spec.ts: the load fails, nothing else is
  * logged, the device keeps its state; docs/kernel-facts.md, "Tables that do not fit").
  */
-import { SimError, type ConstructedTarget, type SimBlockDevice } from './targets.js';
+import { SimError } from './errors.js';
+import { type ConstructedTarget, type SimBlockDevice } from './targets.js';
 
 /** `%pg` of a block device: its disk name (`loop0`, `dm-3`). */
 function diskName(d: SimBlockDevice): string {

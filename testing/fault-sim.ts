@@ -9,7 +9,8 @@
  * and corrupt_bio_byte only.
  */
 import type { SimulatedKernel } from './simulator.js';
-import { SimError, type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
+import { SimError } from './errors.js';
+import { type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
 
 function dev(ctx: TargetContext, arg: string | undefined, what: string): SimBlockDevice {
   const d = arg === undefined ? undefined : ctx.lookup(arg);

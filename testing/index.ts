@@ -1,8 +1,9 @@
 /**
  * devicemapper/testing — a simulated device-mapper kernel for tests without root.
  */
-export type { SimErrorCode } from './targets.js';
-export { SimulatedKernel, SimError, splitArgs, BUILTIN_TARGETS, simKey, keyBytes } from './simulator.js';
+export type { SimErrorCode } from './errors.js';
+export { SimError } from './errors.js';
+export { SimulatedKernel, splitArgs, BUILTIN_TARGETS, simKey, keyBytes } from './simulator.js';
 export type {
   SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget, SimInterceptor, SimIoctlEvent, SimIoctlOutcome,
   SimCallFault, SimTable,

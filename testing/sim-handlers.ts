@@ -12,7 +12,8 @@ import {
   type CommandName, type NameRecord, type Version,
 } from '../codec/index.js';
 import { statsMessage } from './sim-stats.js';
-import { SimError, splitArgs, type SimTargetType } from './targets.js';
+import { SimError } from './errors.js';
+import { splitArgs, type SimTargetType } from './targets.js';
 import { tableDeviceOrder } from './table-devices.js';
 import { keyBytes, loadModule, simKey, type Call, type Handler, type SimCore } from './sim-call.js';
 import { readTable, resultBuffer, retrieveStatus, tableOf } from './sim-tables.js';

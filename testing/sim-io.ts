@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { DmSyscallError, ERRNO, type AttachedLoop, type BlockIo, type LoopStatus, type NodeOps } from '../lib/index.js';
 import type { SimDevice, SimulatedKernel } from './simulator.js';
 import { thinSim } from './thin-sim.js';
+import { SimError } from './errors.js';
 
 /** A simulated kernel's BlockIo, with its state open to tests. */
 export interface SimBlockIo extends BlockIo {

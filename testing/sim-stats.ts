@@ -3,7 +3,7 @@
  * regions with an id, a range and a step; `@stats_create`, `@stats_list`, `@stats_print`,
  * `@stats_delete`, `@stats_clear`. Counters stay 0: the simulator moves no I/O.
  */
-import { SimError } from './targets.js';
+import { SimError } from './errors.js';
 
 /** One dm-stats region of a device, by id. */
 export interface SimStatsRegion {

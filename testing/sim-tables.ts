@@ -7,7 +7,8 @@ import {
   dmTargetSpec, DM_DATA_START, DM_BUFFER_FULL_FLAG, DM_IMA_MEASUREMENT_FLAG, DM_MIN_DATA_SIZE,
   DM_QUERY_INACTIVE_TABLE_FLAG, DM_READONLY_FLAG, DM_STATUS_TABLE_FLAG, writeStatusChain,
 } from '../codec/index.js';
-import { SimError, splitArgs, type ConstructedTarget, type SimBlockDevice } from './targets.js';
+import { SimError } from './errors.js';
+import { splitArgs, type ConstructedTarget, type SimBlockDevice } from './targets.js';
 import { checkDeviceAreas } from './device-areas.js';
 import { loadModule, type Call, type SimCore } from './sim-call.js';
 import type { SimDevice, SimTable } from './sim-model.js';

@@ -28,8 +28,9 @@ import { simBlockIo } from './sim-io.js';
 import type { Backend, IoctlResult } from '../lib/index.js';
 import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
 import { SimUdev } from './udev-sim.js';
+import { SimError } from './errors.js';
 import {
-  BUILTIN_TARGETS, builtinTargetVersion, SimError, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType,
+  BUILTIN_TARGETS, builtinTargetVersion, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType,
 } from './targets.js';
 import { thinTargets } from './thin-sim.js';
 import { faultTargets } from './fault-sim.js';

@@ -19,7 +19,8 @@
  * (spec/targets/cases.ts, spec/targets/realtools-cases.ts).
  */
 import type { SimulatedKernel } from './simulator.js';
-import { SimError, type ConstructedTarget, type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
+import { SimError } from './errors.js';
+import { type ConstructedTarget, type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
 
 const mm = (d: SimBlockDevice) => `${d.major}:${d.minor}`;
 

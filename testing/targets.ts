@@ -4,7 +4,7 @@
  * rejected at load with EINVAL, like a missing module. Users register their own with
  * `SimulatedKernel.registerTarget()`.
  */
-import { DmBaseError } from '../lib/index.js';
+import { SimError } from './errors.js';
 import type { Version } from '../codec/index.js';
 
 /** A block device of the simulated machine that tables may name (by path or major:minor). */
@@ -76,24 +76,6 @@ export interface SimTargetType {
   readonly version: readonly [number, number, number];
   /** Parses the params; throw `SimError` ('EINVAL', reason) to reject the table. */
   construct(argv: string[], length: bigint, ctx: TargetContext): ConstructedTarget;
-}
-
-/** The errno names a simulated target or helper fails with. */
-export type SimErrorCode = 'EINVAL' | 'ENXIO' | 'EBUSY' | 'EEXIST' | 'ENOMEM' | 'ENODATA' | 'ENODEV' | 'ENOENT' | 'EOPNOTSUPP' | 'ENOSPC';
-
-/** A failure inside the simulated kernel: errno name plus the line it would log. */
-export class SimError extends DmBaseError<SimErrorCode> {
-  /** The errno name, as `errnoName` (kept for the simulated targets that read it). */
-  readonly code: SimErrorCode;
-  constructor(
-    /** The errno name the simulated ioctl fails with. */
-    readonly errnoName: SimErrorCode,
-    /** The kernel log line it would print. */
-    readonly log: string,
-  ) {
-    super(log);
-    this.code = errnoName;
-  }
 }
 
 function dev(ctx: TargetContext, arg: string | undefined, what: string): SimBlockDevice {

@@ -10,7 +10,7 @@
  * - create_thin/create_snap of an existing id: EEXIST; of/with a missing origin and delete
  *   of a missing id: ENODATA; delete of an id a thin table holds (live or inactive): EBUSY.
  * - set_transaction_id with a wrong current id: EINVAL; reserve_metadata_snap twice: EBUSY;
- *   release without one: EINVAL. Messages in ro/fail mode: EOPNOTSUPP.
+ *   release without one: EINVAL. Messages in ro/fail mode: EOPNOTSUPP (95, which Node names ENOTSUP).
  * - The low-water event fires once when free data blocks ≤ the mark, re-armed at resume.
  *   A write with no free block puts the pool in out_of_data_space (event); with
  *   error_if_no_space the write fails. Resizing bigger leaves out_of_data_space (event).
@@ -18,7 +18,8 @@
  *   device sees the same thins. New size, features and mode apply at resume, as in the kernel.
  */
 import type { SimulatedKernel } from './simulator.js';
-import { SimError, type ConstructedTarget, type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
+import { SimError } from './errors.js';
+import { type ConstructedTarget, type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
 
 /** A pool's mode, as its status line reports it (`rw`, `ro`, `out_of_data_space`, `fail`). */
 export type SimPoolMode = 'rw' | 'ro' | 'out_of_data_space' | 'fail';
@@ -326,7 +327,7 @@ function thinId(s: string | undefined): number {
 function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
   const [cmd, a, b] = args;
   const need = (n: number) => { if (args.length !== n) throw new SimError('EINVAL', `thin-pool: Incorrect number of arguments for ${cmd}`); };
-  if (p.mode === 'ro' || p.mode === 'fail') throw new SimError('EOPNOTSUPP', 'thin-pool: unable to service pool target messages in READ_ONLY or FAIL mode');
+  if (p.mode === 'ro' || p.mode === 'fail') throw new SimError('ENOTSUP', 'thin-pool: unable to service pool target messages in READ_ONLY or FAIL mode');
   switch (cmd) {
     case 'create_thin': {
       need(2);

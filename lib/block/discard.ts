@@ -13,7 +13,7 @@
  * await discardBlocks('/dev/mapper/thin1', { dm, offsetSectors: 0n, lengthSectors: 2048n });
  * ```
  */
-import { DmOperationError } from '../operations/operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import { describeValue, optionsArg, valueArg } from '../client/args.js';
 import type { BlockCallOptions } from './loop-devices.js';
 import { runBlock } from './block-io.js';
@@ -46,7 +46,7 @@ function sectors(v: bigint | number | undefined, field: string): bigint | undefi
  * Discards sectors `[offsetSectors, offsetSectors + lengthSectors)` of a block device
  * (BLKDISCARD). Offsets are checked before any syscall; a range past the end is refused
  * here (the kernel would say EINVAL). A device that does not support discard gives
- * `DmSyscallError` EOPNOTSUPP.
+ * `DmSyscallError` with the kernel's EOPNOTSUPP (`code` `ENOTSUP`, as Node names errno 95).
  */
 export async function discardBlocks(device: string, options: DiscardOptions = {}): Promise<DiscardResult> {
   valueArg(device, 'device', 'string');

@@ -20,7 +20,7 @@ import { DmSyscallError, ERRNO } from '../../ffi/errors.js';
 import type { DeviceMapper } from '../client/client.js';
 import type { LoopStatus } from '../kernel/backend.js';
 import { describeValue, objectArg, optionsArg, valueArg } from '../client/args.js';
-import { DmOperationError } from '../operations/operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import { runBlock } from './block-io.js';
 
 export { DmSyscallError };

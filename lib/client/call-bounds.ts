@@ -7,7 +7,7 @@
  */
 import { DmAbortError } from '../errors.js';
 import { operationOptions, withCallerStack } from '../operations/operation.js';
-import { DmOperationError } from '../operations/operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import type { CallOptions } from './command-types.js';
 
 /** The option kinds of CallOptions for optionsArg (ranges are checked by {@link callOptionsArg}). */

@@ -27,7 +27,7 @@ import { deviceArg, optionsArg, targetsArg, valueArg } from './args.js';
 import type { DeviceIdentity } from '../operations/identity.js';
 import type { OperationHost } from '../operations/operation.js';
 import { withCallerStack } from '../operations/operation.js';
-import { DmOperationError } from '../operations/operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import { createDevice } from '../operations/create-device.js';
 import { removeDevice } from '../operations/remove-device.js';
 import { renameDevice } from '../operations/rename-device.js';

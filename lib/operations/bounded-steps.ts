@@ -4,7 +4,7 @@
  * ThinPool and FaultyDevice run on the core.
  */
 import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
-import { DmOperationError } from './operation-errors.js';
+import { DmOperationError } from '../errors.js';
 
 /**
  * Resolves with `p`, or rejects with TIMEOUT after `ms`. The call itself cannot be
@@ -14,10 +14,12 @@ import { DmOperationError } from './operation-errors.js';
 export function bounded<T>(p: Promise<T>, ms: number, what: string, onLate?: (value: T) => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
+  // Made here, not in the timer's callback: its stack is then the caller's, not only timer frames.
+  const timeoutError = new DmOperationError('TIMEOUT', `${what} did not finish within ${ms} ms`);
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       timedOut = true;
-      reject(new DmOperationError('TIMEOUT', `${what} did not finish within ${ms} ms`));
+      reject(timeoutError);
     }, ms);
   });
   p.then((v) => { if (timedOut) onLate?.(v); }, () => {});

@@ -15,7 +15,7 @@ import { FEATURES } from '../client/features.js';
 import { clientParts, operationHost, type ClientParts } from '../client/internal-keys.js';
 import type { DeviceMapper } from '../client/client.js';
 import { DmAbortError, DmError } from '../errors.js';
-import { DmOperationError } from './operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import { udevMode, udevOptionsArg, udevTransaction } from '../udev/cookie-call.js';
 import { addressOf, identityOf, removeOurs, type DeviceIdentity } from './identity.js';
 import { operationOptions, runOperation } from './operation.js';

@@ -22,7 +22,7 @@ import { describeValue, deviceArg, optionsArg } from '../client/args.js';
 import { identityOf, type DeviceIdentity } from './identity.js';
 import { ERRNO } from '../../ffi/errors.js';
 import { DeviceMapper } from '../client/client.js';
-import { DmOperationError } from './operation-errors.js';
+import { DmOperationError } from '../errors.js';
 
 /** One device of the snapshot. */
 export interface TreeNode {
@@ -116,10 +116,10 @@ export class DeviceTree {
     return undefined;
   }
 
-  /** Like get(), but a device the snapshot lacks is a DmOperationError NOT_FOUND. */
+  /** Like get(), but a device the snapshot lacks is a DmOperationError ENXIO. */
   node(device: TreeDeviceRef, argument = 'device'): TreeNode {
     const n = this.get(device);
-    if (!n) throw new DmOperationError('NOT_FOUND', `${argument}: ${describeRef(device)} is not in the tree snapshot`, { errno: ERRNO.ENXIO });
+    if (!n) throw new DmOperationError('ENXIO', `${argument}: ${describeRef(device)} is not in the tree snapshot`);
     return n;
   }
 

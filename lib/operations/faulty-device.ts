@@ -19,7 +19,7 @@
  */
 import { FEATURES, type DeviceMapper } from '../client/client.js';
 import { blockIoFor } from '../block/block-io.js';
-import { DmOperationError } from './operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
 import type { Operation } from './operation.js';
 import { createStep, loadStep, removeIfThere, resumeStep, runOn, suspendStep } from './handle-steps.js';

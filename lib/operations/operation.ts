@@ -29,7 +29,7 @@ import { DmClosedError } from '../../ffi/errors.js';
 import { DmAbortError } from '../errors.js';
 import { attachCleanupError } from './cleanup-error.js';
 import { checkReply, type DeviceIdentity, type IdentityStep } from './identity.js';
-import { DmOperationError } from './operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import { retryOnBusy, retryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
 
 /** What every public multi-step operation takes (docs/conventions.md, "Cancellation, time and progress"). */

@@ -16,7 +16,7 @@
  * that carries the device's header is checked against the first step's name, uuid and dev.
  * Kernel failures are `DmError` with the kernel's errno; what this module refuses or detects
  * itself is a `DmOperationError` (`INVALID_INPUT` before any syscall, `WRONG_TARGET`,
- * `NOT_FOUND`, `BUSY`, `TIMEOUT`); a reply naming another device than the first step's is
+ * `ENXIO`, `EBUSY`, `TIMEOUT`); a reply naming another device than the first step's is
  * `DmIdentityError` (`DEVICE_REPLACED`), as everywhere in the package. Kernel facts (message
  * errnos, events, resize, discard passdown): docs/thin-and-faults.md.
  */
@@ -25,7 +25,7 @@ import type { DeviceMapper } from '../client/client.js';
 import type { BlockIo } from '../kernel/backend.js';
 import { blockIoFor } from '../block/block-io.js';
 import { DmError } from '../errors.js';
-import { DmOperationError } from './operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
 import type { Operation, OperationOptions } from './operation.js';
 import { createStep, isGone, loadStep, removeIfThere, resumeStep, runOn, suspendStep } from './handle-steps.js';
@@ -499,7 +499,7 @@ export class ThinPool {
     optionsArg(options, 'options', { ...CALL_OPTIONS, discard: 'boolean', onProgress: 'function' });
     await this.#run('delete', options, async (op) => {
       const active = await this.#activeThin(op, id);
-      if (active) throw new DmOperationError('BUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`, { errno: ERRNO.EBUSY });
+      if (active) throw new DmOperationError('EBUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`);
       // A pool with ignore_discard refuses discards (EOPNOTSUPP) and has nothing to pass down.
       const discard = options.discard === true && !this.#params.ignoreDiscard;
       const total = discard ? 4 : 1;

@@ -31,7 +31,7 @@ import { DmArgumentError, DmError, DmIdentityError } from '../errors.js';
 import { addressOf, checkReply } from './identity.js';
 import { retryPolicy } from './retry.js';
 import { bounded, checkTimeout } from './bounded-steps.js';
-import { DmOperationError } from './operation-errors.js';
+import { DmOperationError } from '../errors.js';
 import { operationOptions, runOperation, type Operation, type OperationProgress } from './operation.js';
 import { operationHost } from '../client/internal-keys.js';
 
@@ -576,7 +576,7 @@ async function reloadTreeBody(
       op.checkpoint();
       op.progress(`suspend ${n.name}`, result.suspended.length, up.length);
       const info = await current(dm, n);
-      if (!info) throw new DmOperationError('NOT_FOUND', `${n.name} (${n.key}) was removed during the reload`, { errno: ERRNO.ENXIO });
+      if (!info) throw new DmOperationError('ENXIO', `${n.name} (${n.key}) was removed during the reload`);
       if (info.flags.suspended) continue; // suspended by someone else: left so (a staged table of it still goes live below)
       await suspendOne(op, dm, n, o);
       result.suspended.push(n);

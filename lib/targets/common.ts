@@ -4,7 +4,7 @@
  */
 import { madeCopy } from '../../codec/copies.js';
 import { z } from 'zod';
-import { DmTargetError, DmTargetParseError } from './errors.js';
+import { DmTargetError, DmTargetParseError } from '../errors.js';
 
 // ------------------------------------------------------------------ devices ---
 

@@ -2,7 +2,7 @@
  * Typed device-mapper targets: builders (zod-validated) that render params, parsers for table
  * and status lines, `normalise` for round trips, and key handling for crypt and integrity.
  */
-export { DmTargetError, DmTargetParseError, type DmTargetErrorCode } from './errors.js';
+export { DmTargetError, DmTargetParseError, type DmTargetErrorCode } from '../errors.js';
 export {
   Cursor, Secret, deviceSchema, u64Schema,
   type DeviceRef, type Piece, type Token, type RenderContext, type DeviceResolver, type RedactedKey, type WithExtra,

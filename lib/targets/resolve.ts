@@ -1,7 +1,7 @@
 /** Device path → major:minor on Node: the node's rdev, split as glibc's gnu_dev_major/minor do. */
 import { statSync } from 'node:fs';
 import type { DeviceResolver } from './common.js';
-import { DmTargetError } from './errors.js';
+import { DmTargetError } from '../errors.js';
 import { splitRdev } from '../block/loop-devices.js';
 
 /** Resolves a device path to its device number with `stat()` (the default resolver). */

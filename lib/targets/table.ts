@@ -7,7 +7,7 @@ import {
   Cursor, Secret, deviceNumbers, deviceToken, hasSecret, hex, tokensToBytes, tokensToString,
   type DeviceResolver, type RenderContext,
 } from './common.js';
-import { DmTargetError } from './errors.js';
+import { DmTargetError } from '../errors.js';
 import { denseArray } from './common.js';
 import { deviceArg } from '../client/args.js';
 import { nodeResolver } from './resolve.js';

@@ -10,7 +10,6 @@
  * Waiting never sleeps in the kernel: the zero-wait is a `semop(…, IPC_NOWAIT)` tried on a
  * timer with a growing step (one millisecond, doubling up to 25), so no thread is parked and the event loop runs.
  */
-import { DmBaseError } from '../../base/error.js';
 import * as fs from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { DmSyscallError } from '../../ffi/block.js';
@@ -18,7 +17,7 @@ import { ERRNO } from '../../ffi/errors.js';
 import { IPC_NOWAIT, openSemOps, type SemOps } from '../../ffi/sem.js';
 
 export type { SemOps };
-import { DmAbortError, DmArgumentError } from '../errors.js';
+import { DmAbortError, DmArgumentError, DmCookieError, DmUdevTimeoutError } from '../errors.js';
 import { describeValue, objectArg } from '../client/args.js';
 
 /** The upper 16 bits of every cookie's key (libdevmapper.h DM_COOKIE_MAGIC). */
@@ -198,39 +197,6 @@ export async function realCookieHost(env: Readonly<Record<string, string | undef
   };
 }
 
-/** A cookie wait ran out of time: udev did not complete it. The semaphore was removed. */
-export class DmUdevTimeoutError extends DmBaseError<'UDEV_TIMEOUT'> {
-  /** Always `DmUdevTimeoutError`. */
-  override readonly name = 'DmUdevTimeoutError';
-  /** Always `UDEV_TIMEOUT`. */
-  readonly code = 'UDEV_TIMEOUT';
-  /** The cookie (as udev sees it, without flags) and what was still pending. */
-  readonly cookie: number;
-  /** Uevents udev had not completed. */
-  readonly pending: number;
-  /** What the device-mapper call returned: it happened; only udev's part is unconfirmed. */
-  result?: unknown;
-  constructor(cookie: number, pending: number, timeoutMs: number) {
-    super(`udev did not complete cookie 0x${cookie.toString(16).padStart(8, '0')} within ${timeoutMs} ms (${pending} uevent${pending === 1 ? '' : 's'} pending); the semaphore was removed`);
-    this.cookie = cookie;
-    this.pending = pending;
-  }
-}
-
-/** A cookie's semaphore could not be made, found or used (libdm's messages, with the errno). */
-export class DmCookieError extends DmBaseError<'UDEV_COOKIE'> {
-  /** Always `DmCookieError`. */
-  override readonly name = 'DmCookieError';
-  /** Always `UDEV_COOKIE`. */
-  readonly code = 'UDEV_COOKIE';
-  /** The cookie concerned. */
-  readonly cookie: number;
-  constructor(cookie: number, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.cookie = cookie;
-  }
-}
-
 const live = new Map<CookieHost, Map<number, number>>();
 let exitHooked = false;
 
@@ -309,7 +275,7 @@ export class UdevCookies {
   inc(cookie: number): void {
     const semid = this.semid(cookie);
     const errno = this.host.sems.op(semid, 1, 0);
-    if (errno) throw new DmCookieError(cookie, `cookie inc: semid ${semid}: semop failed for cookie ${hex(cookie)}: errno ${errno}`);
+    if (errno) throw new DmCookieError(cookie, `cookie inc: semid ${semid}: semop failed for cookie ${hex(cookie)}: errno ${errno}`, { errno });
   }
 
   /**
@@ -326,8 +292,8 @@ export class UdevCookies {
 
   #dec(cookie: number, semid: number): void {
     const errno = this.host.sems.op(semid, -1, IPC_NOWAIT);
-    if (errno === ERRNO.EAGAIN) throw new DmCookieError(cookie, `cookie dec: semid ${semid}: semop failed for cookie ${hex(cookie)}: incorrect semaphore state`);
-    if (errno) throw new DmCookieError(cookie, `cookie dec: semid ${semid}: semop failed for cookie ${hex(cookie)}: errno ${errno}`);
+    if (errno === ERRNO.EAGAIN) throw new DmCookieError(cookie, `cookie dec: semid ${semid}: semop failed for cookie ${hex(cookie)}: incorrect semaphore state`, { errno });
+    if (errno) throw new DmCookieError(cookie, `cookie dec: semid ${semid}: semop failed for cookie ${hex(cookie)}: errno ${errno}`, { errno });
   }
 
   /**
@@ -352,7 +318,7 @@ export class UdevCookies {
       if (errno === ERRNO.EIDRM || errno === ERRNO.EINVAL) { this.#owned.delete(semid); this.#forget(semid); return; }
       if (errno !== ERRNO.EAGAIN && errno !== ERRNO.EINTR) {
         this.#destroy(semid);
-        throw new DmCookieError(cookie, `Could not set wait state for notification semaphore identified by cookie value ${cookie >>> 0} (${hex(cookie)}): errno ${errno}`);
+        throw new DmCookieError(cookie, `Could not set wait state for notification semaphore identified by cookie value ${cookie >>> 0} (${hex(cookie)}): errno ${errno}`, { errno });
       }
       if (options.signal?.aborted) { this.#destroy(semid); throw new DmAbortError(options.signal.reason); }
       if (Date.now() >= deadline) {

@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import { ERRNO } from '../../ffi/errors.js';
 import { IPC_NOWAIT, openSemOps } from '../../ffi/sem.js';
 import { DmAbortError } from '../../lib/errors.js';
-import { DmUdevTimeoutError, UdevCookies, realCookieHost, type CookieHost } from '../../lib/udev/cookies.js';
+import { UdevCookies, realCookieHost, type CookieHost } from '../../lib/udev/cookies.js';
+import { DmUdevTimeoutError } from '../../lib/errors.js';
 
 const linux = process.platform === 'linux' && fs.existsSync('/proc/sysvipc/sem');
 const d = linux ? describe : describe.skip;

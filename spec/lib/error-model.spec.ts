@@ -13,10 +13,7 @@ import * as testingEntry from '../../testing/index.js';
 import * as cliEntry from '../../cli/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
 import { cliEnv, memoryNodes } from '../cli/harness.js';
-import { formatError } from '../../cli/errors.js';
-import { UsageError } from '../../cli/context.js';
-import { ManglingError } from '../../cli/mangle.js';
-import { ReportFieldError } from '../../cli/format.js';
+import { formatError, ManglingError, ReportFieldError, UsageError } from '../../cli/errors.js';
 
 // ---- compile-time: each `code` is a literal union, not `string` (tsc --noEmit checks these).
 const ebusy: DmError['code'] = 'EBUSY';
@@ -33,7 +30,10 @@ const notTarget: DmTargetError['code'] = 'DM_CLOSED';
 const notOperation: DmOperationError['code'] = 'X';
 // @ts-expect-error DmFfiError's codes are its own
 const notFfi: DmFfiError['code'] = 'X';
-const syscallCode: DmSyscallError['code'] = 'DM_SYSCALL';
+const syscallCode: DmSyscallError['code'] = 'ENOENT';
+// @ts-expect-error DmSyscallError's code is the errno's name: DM_SYSCALL is gone
+const oldSyscallCode: DmSyscallError['code'] = 'DM_SYSCALL';
+void oldSyscallCode;
 // cleanupError is declared on every error of the package: read without a cast.
 const cleanupOf = (e: DmBaseError): unknown => e.cleanupError;
 // @ts-expect-error DmError has no reply header (the kernel writes none on failure)

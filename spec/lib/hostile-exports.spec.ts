@@ -159,6 +159,7 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
 /** Exports not attacked here, and why. */
 const EXCLUDED: Record<string, string> = {
   errnoName: 'total: a name for any value (checked below: never throws)',
+  isErrnoName: 'total: a type guard, false for anything but an own key of os.constants.errno (checked below)',
   explainErrno: 'total: a lookup in ERRNO_EXPLANATIONS (own keys only); undefined for anything it does not know',
   diffSnapshots: 'owned by the events work (lib/events/device-events.ts)',
   redactTableParams: 'owned by the key-redaction work (codec/secrets.ts)',
@@ -226,6 +227,11 @@ describe('every public function exported from the package root', () => {
   test('errnoName is total: a string for any value', () => {
     for (const v of [null, undefined, Symbol('e'), {}, [], 'x', 1.5, -2, 2n]) expect(typeof errnoName(v as never)).toBe('string');
     expect(errnoName(-2)).toBe('ENOENT');
+  });
+
+  test('isErrnoName is total: false for anything but an errno name', () => {
+    for (const v of [null, undefined, Symbol('e'), {}, [], 'x', 1.5, -2, 2n, 'constructor', '__proto__', 'toString']) expect(root.isErrnoName(v)).toBe(false);
+    expect(root.isErrnoName('ENOENT')).toBe(true);
   });
 });
 

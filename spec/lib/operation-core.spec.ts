@@ -42,7 +42,7 @@ describe('runOperation', () => {
   test('a failing body runs the journal last-in first-out, every entry even after one fails; the first failure is cleanupError', async () => {
     const host = fakeHost();
     const undone: string[] = [];
-    const boom = new DmOperationError('NOT_FOUND', 'boom');
+    const boom = new DmOperationError('WRONG_TARGET', 'boom');
     const undoFailure = new Error('undo b failed');
     const e = await runOperation(host, 'op', {}, async (op) => {
       op.undo('a', async () => { undone.push('a'); });

@@ -209,7 +209,7 @@ describe('ThinPool: thin devices', () => {
     const sim = thinSim(kernel).pool('pool');
     expect(sim.refs.size).toBe(512 + 128);
     const e = await p.delete(2, { discard: true }).then(() => undefined, (x: unknown) => x);
-    expect(e).toMatchObject({ name: 'DmOperationError', code: 'BUSY', errno: 16 });
+    expect(e).toMatchObject({ name: 'DmOperationError', code: 'EBUSY', errno: 16 });
     expect(io.calls.some((c) => c.startsWith('discard'))).toBe(false);
     await p.deactivate(s);
     await p.delete(2, { discard: true });

@@ -3,7 +3,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmArgumentError, DmAbortError } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
-import { DmUdevTimeoutError, UDEV_FLAGS, decodeCookie, DM_COOKIE_MAGIC } from '../../lib/udev/cookies.js';
+import { UDEV_FLAGS, decodeCookie, DM_COOKIE_MAGIC } from '../../lib/udev/cookies.js';
+import { DmUdevTimeoutError } from '../../lib/errors.js';
 
 const table = [{ start: 0, length: 64, type: 'zero', params: '' }];
 

@@ -48,10 +48,10 @@ export function nameRecordSize(r: NameRecord): number {
  * record per device, each `next` relative to itself and the last one 0. Returns the end of
  * the last record (`start` for an empty list).
  */
-export function writeNameList(records: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, list: readonly NameRecord[]): number {
+export function writeNameList(records: RecordCodecs, view: DataView, bytes: Uint8Array, offsetBytes: number, list: readonly NameRecord[]): number {
   const le = records.nameList.endian === 'little';
-  view.setBigUint64(start + NL.dev, 0n, le);
-  let off = start;
+  view.setBigUint64(offsetBytes + NL.dev, 0n, le);
+  let off = offsetBytes;
   let prev = -1;
   for (const r of list) {
     if (prev >= 0) view.setUint32(prev + NL.next, off - prev, le);
@@ -81,9 +81,9 @@ export function targetVersionRecordSize(r: TargetVersionRecord): number {
 }
 
 /** __list_versions(): records chained by `next` from each record, the last one 0. Returns the aligned end. */
-export function writeTargetVersions(records: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, list: readonly TargetVersionRecord[]): number {
+export function writeTargetVersions(records: RecordCodecs, view: DataView, bytes: Uint8Array, offsetBytes: number, list: readonly TargetVersionRecord[]): number {
   const le = records.versions.endian === 'little';
-  let off = start;
+  let off = offsetBytes;
   let prev = -1;
   for (const r of list) {
     if (prev >= 0) view.setUint32(prev + TV.next, off - prev, le);
@@ -96,10 +96,10 @@ export function writeTargetVersions(records: RecordCodecs, view: DataView, bytes
 }
 
 /** retrieve_deps(): a dm_target_deps with `count` and the devices after it. Returns the end of the last. */
-export function writeTargetDeps(records: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, devs: readonly bigint[]): number {
+export function writeTargetDeps(records: RecordCodecs, view: DataView, bytes: Uint8Array, offsetBytes: number, devs: readonly bigint[]): number {
   const le = records.deps.endian === 'little';
-  records.deps.encode(view, bytes, start, { count: devs.length, padding: 0 });
-  const at = start + dmTargetDeps.offsetOf.dev;
+  records.deps.encode(view, bytes, offsetBytes, { count: devs.length, padding: 0 });
+  const at = offsetBytes + dmTargetDeps.offsetOf.dev;
   devs.forEach((d, i) => view.setBigUint64(at + 8 * i, d, le));
   return at + 8 * devs.length;
 }
@@ -115,8 +115,8 @@ export interface StatusRecord {
 
 /** What {@link writeStatusChain} wrote. */
 export interface StatusChain {
-  /** The end of the last text written (its NUL included); 0 when no line was complete. */
-  readonly end: number;
+  /** The byte offset just past the last text written (its NUL included); 0 when no line was complete. */
+  readonly endOffsetBytes: number;
   /** The lines did not all fit: the kernel then sets DM_BUFFER_FULL_FLAG. */
   readonly full: boolean;
 }
@@ -131,15 +131,15 @@ export interface StatusChain {
  * them as the buffer held it (kernels before the 2023 strscpy_pad change).
  */
 export function writeStatusChain(
-  records: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, room: number,
+  records: RecordCodecs, view: DataView, bytes: Uint8Array, offsetBytes: number, room: number,
   lines: readonly StatusRecord[], typeCopy: 'strncpy' | 'strscpy_pad' = 'strscpy_pad',
 ): StatusChain {
   const le = records.spec.endian === 'little';
   let out = 0;
-  let end = 0;
+  let endOffsetBytes = 0;
   for (const line of lines) {
-    if (room - out <= SPEC_SIZE) return { end, full: true };
-    const specOff = start + out;
+    if (room - out <= SPEC_SIZE) return { endOffsetBytes, full: true };
+    const specOff = offsetBytes + out;
     const kept = bytes[specOff + TYPE_LAST_BYTE]!;
     records.spec.encode(view, bytes, specOff, { sector_start: line.start, length: line.length, status: 0, next: 0, target_type: line.type.slice(0, DM_MAX_TYPE_NAME - 1) });
     if (typeCopy === 'strncpy') bytes[specOff + TYPE_LAST_BYTE] = kept;
@@ -147,18 +147,18 @@ export function writeStatusChain(
     const remaining = room - out;
     const text = line.text; // read once, and only for a line whose spec fitted
     const n = Math.min(text.length, remaining - 1);
-    writeCString(bytes, start + out, text.subarray(0, n));
-    if (n + 1 === remaining) return { end, full: true };
+    writeCString(bytes, offsetBytes + out, text.subarray(0, n));
+    if (n + 1 === remaining) return { endOffsetBytes, full: true };
     out += n + 1;
-    end = start + out;
-    out = align8(start + out) - start;
-    if (out > room) return { end, full: true };
+    endOffsetBytes = offsetBytes + out;
+    out = align8(offsetBytes + out) - offsetBytes;
+    if (out > room) return { endOffsetBytes, full: true };
     view.setUint32(specOff + dmTargetSpec.offsetOf.next, out, le);
   }
-  return { end, full: false };
+  return { endOffsetBytes, full: false };
 }
 
-/** `text` and a NUL at `off` (a message's output, a record's name). Returns the end, NUL included. */
+/** `text` and a NUL at `off` (a message's output, a record's name). Returns the endOffsetBytes, NUL included. */
 export function writeCString(bytes: Uint8Array, off: number, text: Uint8Array): number {
   bytes.set(text, off);
   bytes[off + text.length] = 0;

@@ -113,7 +113,7 @@ export function retrieveStatus(s: SimCore, table: SimTable, k: Call, size: numbe
     start: line.start, length: line.length, type: line.type,
     get text() { return enc.encode(asTable ? line.target.table : ima ? '' : line.target.status()); },
   }));
-  const { end, full } = writeStatusChain(s.codec.records, k.view, k.buf, OUT, len, lines, s.targetTypeCopy);
+  const { endOffsetBytes: end, full } = writeStatusChain(s.codec.records, k.view, k.buf, OUT, len, lines, s.targetTypeCopy);
   if (full) k.flags |= DM_BUFFER_FULL_FLAG;
   if (end) k.dataSize = end;
   k.targetCount = table.lines.length;

@@ -142,7 +142,7 @@ export function buildReply<C extends CommandName>(codec: DmCodec, command: C, re
       // Room for every line and then some (text that exactly fills the room makes the kernel
       // report the buffer full): which lines it managed to write is `written`'s to say.
       const room = lines.reduce((a, l) => a + ((dmTargetSpec.size + l.text.length + 1 + 7) & ~7), 8);
-      return assemble(codec, h, (v, b) => writeStatusChain(rc, v, b, START, room, lines).end || START, START + room, o);
+      return assemble(codec, h, (v, b) => writeStatusChain(rc, v, b, START, room, lines).endOffsetBytes || START, START + room, o);
     }
     case 'deps': {
       const r = reply as CommandReplies['deps'];

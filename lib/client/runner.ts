@@ -113,8 +113,8 @@ export class IoctlRunner {
   #scratch: Uint8Array | undefined;
   /**
    * Kept with the scratch buffer: its first DM_IOCTL_SIZE bytes (every header-only request is
-   * exactly that long) and a DataView over each. A DataView and a subarray per call were
-   * ≈ 0.3 µs and 0.14 µs on the host, most of a DM_VERSION's JS (bench/call-path.bench.ts).
+   * exactly that long) and a DataView over each: making a DataView and a subarray per call
+   * was most of a DM_VERSION's JavaScript (bench/README.md, bench/call-path.bench.ts).
    */
   #scratchView: DataView | undefined;
   #head: Uint8Array | undefined;
@@ -167,7 +167,7 @@ export class IoctlRunner {
 
   async runAsync<C extends CommandName>(command: C, params: CommandRequests[C], ctx: CallContext = {}): Promise<CommandReplies[C]> {
     // `blocking` clients (CLI tools, scripts) skip the thread-pool hop: bench:live measured it
-    // at 1–2 ms per call under TCG, more than create/resume/info cost in the kernel.
+    // costing more than create/resume/info cost in the kernel (bench/README.md).
     if (this.blocking) return this.runSync(command, params, ctx);
     this.#gate(command, ctx);
     const mark = this.#log?.mark() ?? 0;

@@ -98,7 +98,7 @@ export interface ActivateOptions extends ThinPoolCallOptions {
 export interface DeactivateOptions extends ThinPoolCallOptions {
   /** Remove when last closed if it is open (DM_DEFERRED_REMOVE). */
   readonly deferred?: boolean;
-  /** EBUSY attempts (default 25, 200 ms apart). */
+  /** EBUSY attempts (default 25, `delayMs` 200 apart, as removeDevice). */
   readonly retries?: number;
   /** Still open after the retries: replace its table with `error` (all I/O fails) and remove it (dmsetup --force). */
   readonly force?: boolean;

@@ -105,7 +105,7 @@ describe('FaultyDevice', () => {
     kernel.addBlockDevice('/dev/loop0', 7, 0, 65536);
     dm = await DeviceMapper.open({ backend: kernel.backend() });
     // The bound is far above what a simulated load takes even on a loaded 2-core CI machine,
-    // so only the held suspend can cross it (30 ms once made the load itself time out).
+    // so only the held suspend can cross it (a bound a tenth of this once made the load itself time out).
     const dev = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/loop0', sizeSectors: 65536, timeoutMs: 400 });
     const orig = dm.suspend.bind(dm);
     let finish!: () => void;

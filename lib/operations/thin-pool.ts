@@ -19,6 +19,11 @@
  * `ENXIO`, `EBUSY`, `TIMEOUT`); a reply naming another device than the first step's is
  * `DmIdentityError` (`DEVICE_REPLACED`), as everywhere in the package. Kernel facts (message
  * errnos, events, resize, discard passdown): docs/thin-and-faults.md.
+ *
+ * A little over 500 lines: one class whose public methods are each one operation of a few
+ * steps, kept together because they share the pool's identity, its loop devices and the
+ * origin locks; what a caller passes and gets back (options, results, their checks) is in
+ * thin-pool-options.ts.
  */
 import type { DeviceId } from '../../codec/index.js';
 import type { DeviceMapper } from '../client/client.js';

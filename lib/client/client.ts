@@ -31,6 +31,7 @@ import { createDevice } from '../operations/create-device.js';
 import { removeDevice } from '../operations/remove-device.js';
 import { renameDevice } from '../operations/rename-device.js';
 import { SharedPoller } from '../events/event-poller.js';
+import { linkedSignal } from '../events/abort-fanout.js';
 import { WakeSnapshots } from '../events/wake-snapshot.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from '../events/device-events.js';
 import { realBackend } from '../kernel/kernel-backend.js';
@@ -378,12 +379,16 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const timeout = new DmOperationError('TIMEOUT', `wait did not finish within ${options.timeoutMs} ms`);
     const timer = new AbortController();
     const t = setTimeout(() => timer.abort(timeout), options.timeoutMs);
+    // Not AbortSignal.any(): it leaves a reference per call on the caller's signal for as long
+    // as that lives (lib/events/abort-fanout.ts). The link is let go when the wait ends.
+    const link = linkedSignal([options.signal], timer);
     try {
-      return await this.#wait(id, options, options.signal ? AbortSignal.any([options.signal, timer.signal]) : timer.signal);
+      return await this.#wait(id, options, link.signal);
     } catch (e) {
-      throw withCallerStack(e instanceof DmAbortError && timer.signal.aborted && !options.signal?.aborted ? timeout : e, site);
+      throw withCallerStack(e instanceof DmAbortError && timer.signal.reason === timeout && !options.signal?.aborted ? timeout : e, site);
     } finally {
       clearTimeout(t);
+      link.release();
     }
   }
 
@@ -595,17 +600,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * ```ts
    * for await (const e of dm.events({ filter: { namePrefix: 'pool' } })) console.log(e.kind, e.name, e.delta);
    * ```
-   * `timeoutMs` ends it after that long, as an aborted signal does, the DmAbortError's
-   * `cause` a DmOperationError TIMEOUT.
+   * `timeoutMs` ends it that long after this call: the pending `next()` (or the next one)
+   * rejects with DmOperationError TIMEOUT, as every timeout of the package does.
    */
-  events(options: EventsOptions & { readonly timeoutMs?: number | undefined } = {}): AsyncIterableIterator<DeviceEvent> {
+  events(options: EventsOptions = {}): AsyncIterableIterator<DeviceEvent> {
     this.#runner.require('device events (DM_DEV_ARM_POLL)', FEATURES.armPoll);
-    if (options === null || typeof options !== 'object' || options.timeoutMs === undefined) return this.#events.open(options);
-    callOptionsArg({ timeoutMs: options.timeoutMs });
-    const { timeoutMs, ...rest } = options;
-    const timer = new AbortController();
-    setTimeout(() => timer.abort(new DmOperationError('TIMEOUT', `events() ended after ${timeoutMs} ms`)), timeoutMs).unref();
-    return this.#events.open({ ...rest, signal: rest.signal ? AbortSignal.any([rest.signal, timer.signal]) : timer.signal });
+    if (options !== null && typeof options === 'object' && options.timeoutMs !== undefined) callOptionsArg({ timeoutMs: options.timeoutMs });
+    return this.#events.open(options);
   }
 
   // ------------------------------------------------------------ operations ---

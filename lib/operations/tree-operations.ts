@@ -34,6 +34,7 @@ import { bounded, checkTimeout } from './bounded-steps.js';
 import { DmOperationError } from './operation-errors.js';
 import { operationOptions, runOperation, type Operation, type OperationProgress } from './operation.js';
 import { operationHost } from '../client/internal-keys.js';
+import { linkedSignal } from '../events/abort-fanout.js';
 
 /** Options every tree operation takes. */
 export interface TreeOperationOptions {
@@ -261,8 +262,7 @@ async function removeTreeBody(op: Operation, dm: DeviceMapper, refs: readonly Tr
   const remove = async (n: TreeNode, asDeferred: boolean): Promise<'removed' | 'deferred' | 'busy' | 'gone'> => {
     // Stops the EBUSY retries of a removal the bound gave up on, and follows the operation's stop.
     const step = new AbortController();
-    const follow = () => step.abort(op.signal.reason);
-    op.signal.addEventListener('abort', follow, { once: true });
+    const link = linkedSignal([op.signal], step);
     try {
       const r = await op.step(`remove ${n.name}`, () => bounded(dm.removeDevice(addressOf(n.identity!), {
         expect: n.identity!, retries: policy.attempts, delayMs: policy.delayMs, signal: step.signal, deferred: asDeferred || undefined,
@@ -275,7 +275,7 @@ async function removeTreeBody(op: Operation, dm: DeviceMapper, refs: readonly Tr
       if (op.signal.aborted) op.checkpoint(); // stopped: the stop's own error
       throw e;
     } finally {
-      op.signal.removeEventListener('abort', follow);
+      link.release();
     }
   };
 

@@ -93,10 +93,10 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #idle: (() => void)[] = [];
   readonly #udev: ClientUdev;
 
-  private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined, blocking: boolean) {
+  private constructor(transport: ControlTransport, backend: Backend, initialBufferBytes: number | undefined, blocking: boolean) {
     this.#transport = transport;
     this.#kmsg = backend.openKernelLog?.();
-    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking, backend.requestFill);
+    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferBytes, blocking, backend.requestFill);
     this.#poller = new SharedPoller(backend);
     this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
     this.#udev = new ClientUdev(backend, () => this.kernelVersion, this.#closing.signal);
@@ -107,14 +107,14 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * Rejects with DmUnavailableError, DmPermissionError, DmPlatformError, or DmError EACCES.
    */
   static async open(options: OpenOptions = {}): Promise<DeviceMapper> {
-    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferSize: 'uint', blocking: 'boolean', asyncPath: 'string' });
+    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferBytes: 'uint', blocking: 'boolean', asyncPath: 'string' });
     if (options.asyncPath !== undefined && options.asyncPath !== 'auto' && options.asyncPath !== 'engine' && options.asyncPath !== 'pool') {
       throw new DmArgumentError('options.asyncPath', "'auto', 'engine' or 'pool'", JSON.stringify(options.asyncPath));
     }
     if (options.backend !== undefined) valueArg(options.backend.openControl, 'options.backend.openControl', 'function');
-    const size = options.initialBufferSize;
+    const size = options.initialBufferBytes;
     if (size !== undefined && (!Number.isInteger(size) || size < DM_IOCTL_SIZE || size > DM_MAX_DATA_SIZE)) {
-      throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferSize must be an integer in ${DM_IOCTL_SIZE}…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferSize');
+      throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferBytes must be an integer in ${DM_IOCTL_SIZE}…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferBytes');
     }
     const backend = options.backend ?? realBackend(options.path, options.asyncPath);
     const transport = await backend.openControl();
@@ -555,10 +555,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_DEV_SET_GEOMETRY. Not undone when it lands after the caller gave up. */
   async setGeometry(device: DeviceId | string, geometry: Geometry, options?: CallOptions): Promise<void> {
     const id = idOf(device);
-    optionsArg(geometry, 'geometry', { cylinders: 'uint', heads: 'uint', sectors: 'uint', start: 'sectors' }, ['cylinders', 'heads', 'sectors', 'start']);
+    optionsArg(geometry, 'geometry', { cylinders: 'uint', heads: 'uint', sectorsPerTrack: 'uint', startSectors: 'sectors' }, ['cylinders', 'heads', 'sectorsPerTrack', 'startSectors']);
     callArg(options);
-    const { cylinders, heads, sectors, start } = geometry;
-    await boundedCall('setGeometry', options, () => this.#runner.runAsync('setGeometry', { id, cylinders, heads, sectors, start }, { device: id }));
+    const { cylinders, heads, sectorsPerTrack, startSectors } = geometry;
+    // The codec's request keeps the kernel's words ("cyl heads sectors start").
+    await boundedCall('setGeometry', options, () => this.#runner.runAsync('setGeometry', { id, cylinders, heads, sectors: sectorsPerTrack, start: startSectors }, { device: id }));
   }
 
   /** DM_DEV_ARM_POLL on this client's fd (the shared poller uses its own fd and is not affected). */

@@ -42,7 +42,12 @@ export interface CliIo {
 
 /** One request of `--dry-run --json` (and of `decode` reading a `--dry-run --hex` dump back). */
 export function dryRunJson(r: AnnotatedRequest) {
-  return { ioctl: r.ioctl, command: r.command, request: r.request, size: r.size, hex: toHex(r.bytes), fields: r.fields };
+  // The JSON keeps its schema's names (`size`, `offset`): the unit is stated by the schema's
+  // descriptions, and renaming them would break readers for no new information.
+  return {
+    ioctl: r.ioctl, command: r.command, request: r.request, size: r.dataSizeBytes, hex: toHex(r.bytes),
+    fields: r.fields.map((f) => ({ offset: f.offsetBytes, size: f.sizeBytes, field: f.field, value: f.value })),
+  };
 }
 
 /** A `--json` document: `schemaVersion` first, validated by `schema`, pretty-printed, newline-terminated. */

@@ -27,10 +27,10 @@ export function flagNames(flags: number): string[] {
 
 /** One field of an annotated request: where it is, its record's field name and its value. */
 export interface AnnotatedField {
-  /** Byte offset in the request. */
-  offset: number;
-  /** Size in bytes. */
-  size: number;
+  /** Where the field starts in the request, in bytes. */
+  offsetBytes: number;
+  /** How long it is, in bytes. */
+  sizeBytes: number;
   /** The record's field name, e.g. `dm_ioctl.flags` or `spec[0].params`. */
   field: string;
   /** Its value as text (strings JSON-quoted, flags with their names). */
@@ -45,8 +45,8 @@ export interface AnnotatedRequest {
   ioctl: string;
   /** The ioctl request number in hex, e.g. `0xc138fd09`. */
   request: string;
-  /** data_size: what the kernel is told the buffer holds. */
-  size: number;
+  /** data_size: what the kernel is told the buffer holds, in bytes. */
+  dataSizeBytes: number;
   /** The meaningful prefix: header + payload (the rest of the buffer is zero output space). */
   bytes: Uint8Array;
   /** Every field of the header and payload, in order. */
@@ -97,7 +97,7 @@ export function annotateLayout(layout: Layout, bytes: Uint8Array, base: number, 
       const d = decodeDev(values[f.name] as bigint);
       value = `${value} (${d.major}:${d.minor})`;
     }
-    out.push({ offset: base + f.offset, size: f.size, field: `${prefix}.${f.name}`, value });
+    out.push({ offsetBytes: base + f.offset, sizeBytes: f.size, field: `${prefix}.${f.name}`, value });
   }
   return out;
 }
@@ -122,7 +122,7 @@ function payloadFields(kind: RequestPayload, command: CommandName, req: Uint8Arr
           maskParamBytes(codec.records.spec.decode(view(req), req, at).target_type, req.subarray(at + params, nul));
         }
         const p = cString(req, at + params, req.length);
-        fields.push({ offset: at + params, size: p.next - (at + params), field: `spec[${i}].params`, value: JSON.stringify(p.text) });
+        fields.push({ offsetBytes: at + params, sizeBytes: p.next - (at + params), field: `spec[${i}].params`, value: JSON.stringify(p.text) });
         end = at + next;
         at += next;
       }
@@ -132,13 +132,13 @@ function payloadFields(kind: RequestPayload, command: CommandName, req: Uint8Arr
       fields.push(...annotateLayout(dmTargetMsg, req, s, 'dm_target_msg'));
       const text = s + dmTargetMsg.offsetOf.message;
       const p = cString(req, text, req.length);
-      fields.push({ offset: text, size: p.next - text, field: 'dm_target_msg.message', value: JSON.stringify(p.text) });
+      fields.push({ offsetBytes: text, sizeBytes: p.next - text, field: 'dm_target_msg.message', value: JSON.stringify(p.text) });
       return { fields, end: p.next };
     }
     case 'string': {
       const p = cString(req, s, req.length);
       const field = command === 'rename' ? (h.flags & C.DM_UUID_FLAG ? 'new_uuid' : 'new_name') : command === 'setGeometry' ? 'geometry' : 'string';
-      fields.push({ offset: s, size: p.next - s, field, value: JSON.stringify(p.text) });
+      fields.push({ offsetBytes: s, sizeBytes: p.next - s, field, value: JSON.stringify(p.text) });
       return { fields, end: p.next };
     }
     default:
@@ -176,7 +176,7 @@ export function annotateRequestBytes(command: CommandName, req: Uint8Array, opti
     command,
     ioctl: COMMAND_TABLE[command].kernelName,
     request: `0x${requestCode(command).toString(16)}`,
-    size: h.data_size,
+    dataSizeBytes: h.data_size,
     bytes: req.subarray(0, end),
     fields,
   };
@@ -190,25 +190,25 @@ function hexBytes(b: Uint8Array, from: number, to: number): string {
 
 /** The human dump: one line per field (long zero tails folded), offsets in hex. */
 export function formatAnnotated(r: AnnotatedRequest): string {
-  const lines = [`${r.ioctl} (${r.command})  ioctl ${r.request}  data_size ${r.size}  (${r.bytes.length} bytes shown${r.size > r.bytes.length ? `, then ${r.size - r.bytes.length} zero bytes of output space` : ''})`];
+  const lines = [`${r.ioctl} (${r.command})  ioctl ${r.request}  data_size ${r.dataSizeBytes}  (${r.bytes.length} bytes shown${r.dataSizeBytes > r.bytes.length ? `, then ${r.dataSizeBytes - r.bytes.length} zero bytes of output space` : ''})`];
   const covered = new Set<number>();
   const W = 16;
   for (const f of r.fields) {
-    let last = f.offset + f.size;
+    let last = f.offsetBytes + f.sizeBytes;
     // Fold trailing zeros of long fields (names, uuids, padding).
-    if (f.size > W) {
-      while (last > f.offset && r.bytes[last - 1] === 0) last--;
-      last = Math.max(last, f.offset + Math.min(f.size, 1));
+    if (f.sizeBytes > W) {
+      while (last > f.offsetBytes && r.bytes[last - 1] === 0) last--;
+      last = Math.max(last, f.offsetBytes + Math.min(f.sizeBytes, 1));
     }
-    for (let i = f.offset; i < f.offset + f.size; i++) covered.add(i);
+    for (let i = f.offsetBytes; i < f.offsetBytes + f.sizeBytes; i++) covered.add(i);
     let first = true;
-    for (let at = f.offset; at < last; at += W) {
+    for (let at = f.offsetBytes; at < last; at += W) {
       const to = Math.min(at + W, last);
       const hex = hexBytes(r.bytes, at, to).padEnd(W * 3 - 1);
       lines.push(`  ${at.toString(16).padStart(4, '0')}  ${hex}  ${first ? `${f.field} = ${f.value}` : ''}`.trimEnd());
       first = false;
     }
-    if (last < f.offset + f.size) lines.push(`  ${last.toString(16).padStart(4, '0')}  ${`… ${f.offset + f.size - last} zero bytes`.padEnd(W * 3 - 1)}  (${f.field} continued)`);
+    if (last < f.offsetBytes + f.sizeBytes) lines.push(`  ${last.toString(16).padStart(4, '0')}  ${`… ${f.offsetBytes + f.sizeBytes - last} zero bytes`.padEnd(W * 3 - 1)}  (${f.field} continued)`);
   }
   // Bytes no field covers (alignment padding between specs).
   let gapStart = -1;

@@ -268,8 +268,8 @@ export async function setgeometry(ctx: Ctx): Promise<number> {
   if (args.length !== 4) throw new UsageError('setgeometry needs <device> <cyl> <head> <sect> <start>.');
   const [c, h, s] = args.slice(0, 3).map((a, i) => intArg(a, ['cylinders', 'heads', 'sectors'][i]!));
   // The start is a u64 (sectors): a bigint, exact above 2^53 (a number would round).
-  const g = { cylinders: c!, heads: h!, sectors: s!, start: u64Arg(args[3]!, 'start') };
-  if (ctx.dry) { ctx.request('setGeometry', { id, ...g }); return 0; }
+  const g = { cylinders: c!, heads: h!, sectorsPerTrack: s!, startSectors: u64Arg(args[3]!, 'start') };
+  if (ctx.dry) { ctx.request('setGeometry', { id, cylinders: g.cylinders, heads: g.heads, sectors: g.sectorsPerTrack, start: g.startSectors }); return 0; }
   await (await ctx.dm()).setGeometry(id, g);
   printResult(ctx, []);
   return 0;

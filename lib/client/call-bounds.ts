@@ -6,6 +6,7 @@
  * operations use the operation core (lib/operations/operation.ts) instead.
  */
 import { DmAbortError } from '../errors.js';
+import { onAbort } from '../events/abort-fanout.js';
 import { operationOptions, withCallerStack } from '../operations/operation.js';
 import { DmOperationError } from '../errors.js';
 import type { CallOptions } from './command-types.js';
@@ -42,14 +43,12 @@ export async function boundedCall<T>(what: string, o: CallOptions | undefined, r
   if (signal?.aborted) throw withCallerStack(new DmAbortError(signal.reason), site);
   let gaveUp = false;
   let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
+  let off: (() => void) | undefined;
   const stopped = new Promise<never>((_, reject) => {
     const stop = (e: Error) => { gaveUp = true; reject(withCallerStack(e, site)); };
     if (timeoutMs !== undefined) timer = setTimeout(() => stop(new DmOperationError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`)), timeoutMs);
-    if (signal) {
-      onAbort = () => stop(new DmAbortError(signal.reason));
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
+    // Through the fan-out: one signal shared by many calls keeps one listener, not one per call.
+    if (signal) off = onAbort(signal, () => stop(new DmAbortError(signal.reason)));
   });
   const call = run();
   call.then((v) => { if (gaveUp && onLate) void Promise.resolve().then(() => onLate(v)).catch(() => {}); }, () => {});
@@ -59,6 +58,6 @@ export async function boundedCall<T>(what: string, o: CallOptions | undefined, r
     throw withCallerStack(e, site);
   } finally {
     if (timer) clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    off?.();
   }
 }

@@ -32,6 +32,7 @@ import { createDevice } from '../operations/create-device.js';
 import { removeDevice } from '../operations/remove-device.js';
 import { renameDevice } from '../operations/rename-device.js';
 import { SharedPoller } from '../events/event-poller.js';
+import { linkedSignal } from '../events/abort-fanout.js';
 import { WakeSnapshots } from '../events/wake-snapshot.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from '../events/device-events.js';
 import { realBackend } from '../kernel/kernel-backend.js';
@@ -95,12 +96,12 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #idle: (() => void)[] = [];
   readonly #udev: ClientUdev;
 
-  private constructor(transport: ControlTransport, backend: Backend, initialBufferSize: number | undefined, blocking: boolean) {
+  private constructor(transport: ControlTransport, backend: Backend, initialBufferBytes: number | undefined, blocking: boolean) {
     this.#transport = transport;
     this.#kmsg = backend.openKernelLog?.();
     // A backend without host I/O of its own (a custom one) is given the host's.
     this.#blockIo = backend.blockIo ?? hostBlockIo;
-    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferSize, blocking);
+    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferBytes, blocking);
     this.#poller = new SharedPoller(backend);
     this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
     this.#udev = new ClientUdev(backend, () => this.kernelVersion, this.#closing.signal);
@@ -111,14 +112,14 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * Rejects with DmUnavailableError, DmPermissionError, DmPlatformError, or DmError EACCES.
    */
   static async open(options: OpenOptions = {}): Promise<DeviceMapper> {
-    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferSize: 'uint', blocking: 'boolean', asyncPath: 'string' });
+    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferBytes: 'uint', blocking: 'boolean', asyncPath: 'string' });
     if (options.asyncPath !== undefined && options.asyncPath !== 'auto' && options.asyncPath !== 'engine' && options.asyncPath !== 'pool') {
       throw new DmArgumentError('options.asyncPath', "'auto', 'engine' or 'pool'", JSON.stringify(options.asyncPath));
     }
     if (options.backend !== undefined) valueArg(options.backend.openControl, 'options.backend.openControl', 'function');
-    const size = options.initialBufferSize;
+    const size = options.initialBufferBytes;
     if (size !== undefined && (!Number.isInteger(size) || size < DM_IOCTL_SIZE || size > DM_MAX_DATA_SIZE)) {
-      throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferSize must be an integer in ${DM_IOCTL_SIZE}…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferSize');
+      throw new DmCodecError('DATA_SIZE_OUT_OF_RANGE', `initialBufferBytes must be an integer in ${DM_IOCTL_SIZE}…${DM_MAX_DATA_SIZE}, got ${size}`, 'initialBufferBytes');
     }
     const backend = options.backend ?? realBackend(options.path, options.asyncPath);
     const transport = await backend.openControl();
@@ -383,12 +384,16 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const timeout = new DmOperationError('TIMEOUT', `wait did not finish within ${options.timeoutMs} ms`);
     const timer = new AbortController();
     const t = setTimeout(() => timer.abort(timeout), options.timeoutMs);
+    // Not AbortSignal.any(): it leaves a reference per call on the caller's signal for as long
+    // as that lives (lib/events/abort-fanout.ts). The link is let go when the wait ends.
+    const link = linkedSignal([options.signal], timer);
     try {
-      return await this.#wait(id, options, options.signal ? AbortSignal.any([options.signal, timer.signal]) : timer.signal);
+      return await this.#wait(id, options, link.signal);
     } catch (e) {
-      throw withCallerStack(e instanceof DmAbortError && timer.signal.aborted && !options.signal?.aborted ? timeout : e, site);
+      throw withCallerStack(e instanceof DmAbortError && timer.signal.reason === timeout && !options.signal?.aborted ? timeout : e, site);
     } finally {
       clearTimeout(t);
+      link.release();
     }
   }
 
@@ -555,10 +560,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_DEV_SET_GEOMETRY. Not undone when it lands after the caller gave up. */
   async setGeometry(device: DeviceId | string, geometry: Geometry, options?: CallOptions): Promise<void> {
     const id = idOf(device);
-    optionsArg(geometry, 'geometry', { cylinders: 'uint', heads: 'uint', sectors: 'uint', start: 'sectors' }, ['cylinders', 'heads', 'sectors', 'start']);
+    optionsArg(geometry, 'geometry', { cylinders: 'uint', heads: 'uint', sectorsPerTrack: 'uint', startSectors: 'sectors' }, ['cylinders', 'heads', 'sectorsPerTrack', 'startSectors']);
     callArg(options);
-    const { cylinders, heads, sectors, start } = geometry;
-    await boundedCall('setGeometry', options, () => this.#runner.runAsync('setGeometry', { id, cylinders, heads, sectors, start }, { device: id }));
+    const { cylinders, heads, sectorsPerTrack, startSectors } = geometry;
+    // The codec's request keeps the kernel's words ("cyl heads sectors start").
+    await boundedCall('setGeometry', options, () => this.#runner.runAsync('setGeometry', { id, cylinders, heads, sectors: sectorsPerTrack, start: startSectors }, { device: id }));
   }
 
   /** DM_DEV_ARM_POLL on this client's fd (the shared poller uses its own fd and is not affected). */
@@ -600,17 +606,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * ```ts
    * for await (const e of dm.events({ filter: { namePrefix: 'pool' } })) console.log(e.kind, e.name, e.delta);
    * ```
-   * `timeoutMs` ends it after that long, as an aborted signal does, the DmAbortError's
-   * `cause` a DmOperationError TIMEOUT.
+   * `timeoutMs` ends it that long after this call: the pending `next()` (or the next one)
+   * rejects with DmOperationError TIMEOUT, as every timeout of the package does.
    */
-  events(options: EventsOptions & { readonly timeoutMs?: number | undefined } = {}): AsyncIterableIterator<DeviceEvent> {
+  events(options: EventsOptions = {}): AsyncIterableIterator<DeviceEvent> {
     this.#runner.require('device events (DM_DEV_ARM_POLL)', FEATURES.armPoll);
-    if (options === null || typeof options !== 'object' || options.timeoutMs === undefined) return this.#events.open(options);
-    callOptionsArg({ timeoutMs: options.timeoutMs });
-    const { timeoutMs, ...rest } = options;
-    const timer = new AbortController();
-    setTimeout(() => timer.abort(new DmOperationError('TIMEOUT', `events() ended after ${timeoutMs} ms`)), timeoutMs).unref();
-    return this.#events.open({ ...rest, signal: rest.signal ? AbortSignal.any([rest.signal, timer.signal]) : timer.signal });
+    if (options !== null && typeof options === 'object' && options.timeoutMs !== undefined) callOptionsArg({ timeoutMs: options.timeoutMs });
+    return this.#events.open(options);
   }
 
   // ------------------------------------------------------------ operations ---

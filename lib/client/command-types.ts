@@ -48,7 +48,7 @@ export interface OpenOptions {
    * First buffer size for commands that return a payload (default 16 KiB, like
    * libdevmapper). It doubles on DM_BUFFER_FULL_FLAG and the size that worked is kept.
    */
-  readonly initialBufferSize?: number;
+  readonly initialBufferBytes?: number;
   /**
    * Issue every command synchronously on the calling thread instead of koffi's async path
    * (default false). For CLI tools and scripts that serve nothing else meanwhile: it skips
@@ -182,10 +182,10 @@ export interface Geometry {
   readonly cylinders: number;
   /** Heads per cylinder. */
   readonly heads: number;
-  /** Sectors per track. */
-  readonly sectors: number;
-  /** The start sector. */
-  readonly start: Sectors;
+  /** Sectors per track (a count of sectors in each track, not a quantity of storage). */
+  readonly sectorsPerTrack: number;
+  /** Where the device starts, in sectors (HDIO_GETGEO's `start`). */
+  readonly startSectors: Sectors;
 }
 
 /** Options of {@link DeviceMapper.remove}. */

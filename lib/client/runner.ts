@@ -39,6 +39,13 @@ export interface CallContext {
   readonly afterClose?: boolean | undefined;
   /** One of many calls submitted together (infoMany, statusMany): the transport may route it to the ioctl engine. */
   readonly batch?: boolean | undefined;
+  /**
+   * The request already encoded by {@link IoctlRunner.encode} from the same command and
+   * params: sent as it is (a DM_BUFFER_FULL retry encodes params again, into a bigger
+   * buffer). From the call on it is the runner's: wiped with the call's buffers under `wipe`,
+   * also when the call is refused before its ioctl.
+   */
+  readonly encoded?: Uint8Array | undefined;
 }
 
 /** The context of a call that gives none (shared: a context is never written to). */
@@ -153,8 +160,9 @@ export class IoctlRunner {
     const mark = this.#log?.mark() ?? 0;
     const used: Uint8Array[] = [];
     try {
-      for (;;) {
-        const req = this.#encode(command, params, used, 'scratch');
+      for (let encoded = ctx.encoded; ; encoded = undefined) {
+        if (encoded) used.push(encoded);
+        const req = encoded ?? this.#encode(command, params, used, 'scratch');
         this.#bump(command);
         const r = this.transport.ioctl(requestCode(command), req);
         const out = this.#finish(command, req, r, ctx, mark, this.#viewOf(req));
@@ -174,8 +182,9 @@ export class IoctlRunner {
     const used: Uint8Array[] = [];
     const pooled = ctx.batch === true && !ctx.wipe;
     try {
-      for (;;) {
-        const req = this.#encode(command, params, used, pooled ? 'pool' : undefined);
+      for (let encoded = ctx.encoded; ; encoded = undefined) {
+        if (encoded) used.push(encoded);
+        const req = encoded ?? this.#encode(command, params, used, pooled ? 'pool' : undefined);
         const queued = takeSlot();
         if (queued) await queued;
         let r: IoctlResult;
@@ -211,16 +220,40 @@ export class IoctlRunner {
   }
 
   /**
+   * Encodes a request into a buffer of its own, to be sent later by runAsync or runSync with
+   * the same command and params as `ctx.encoded`: a multi-step operation refuses bad input
+   * before its first ioctl and then sends the bytes it checked, so a keyed table is escaped,
+   * copied and wiped once. The buffer is the caller's until it hands it to a call: wipe it
+   * (`fill(0)`) if it never does.
+   */
+  encode<C extends CommandName>(command: C, params: CommandRequests[C]): Uint8Array {
+    const used: Uint8Array[] = [];
+    let req: Uint8Array | undefined;
+    try {
+      req = this.#encode(command, params, used);
+      return req;
+    } finally {
+      for (const b of used) if (b !== req) b.fill(0);
+    }
+  }
+
+  /**
    * Refuses a call before its ioctl: after close(), and when the kernel is known to be older
    * than the command's row in the command table says it needs (the only list of minimum
    * versions). Before the first reply the version is unknown and the kernel decides.
    */
   #gate(command: CommandName, ctx: CallContext): void {
-    if (this.closed && !ctx.afterClose) throw new DmClosedError('the device-mapper client');
+    if (this.closed && !ctx.afterClose) {
+      if (ctx.wipe) ctx.encoded?.fill(0);
+      throw new DmClosedError('the device-mapper client');
+    }
     const k = this.kernel;
     if (k) {
       const spec = commandSpec(command);
-      if (compareVersions(k, spec.minVersion) < 0) throw new DmUnsupportedError(spec.kernelName, spec.minVersion, k);
+      if (compareVersions(k, spec.minVersion) < 0) {
+        if (ctx.wipe) ctx.encoded?.fill(0);
+        throw new DmUnsupportedError(spec.kernelName, spec.minVersion, k);
+      }
     }
   }
 

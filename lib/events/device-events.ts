@@ -17,6 +17,7 @@ import type { DevNo, ListedDevice } from '../../codec/index.js';
 import type { Watcher } from '../kernel/backend.js';
 import { onAbort } from './abort-fanout.js';
 import { DmAbortError, DmClosedError } from '../errors.js';
+import { DmOperationError } from '../errors.js';
 import type { SharedPoller } from './event-poller.js';
 
 /** What happened to a device between two snapshots of the device list. */
@@ -90,6 +91,11 @@ export interface EventsOptions {
   readonly ref?: boolean;
   /** With `ref: false`: how often to check, in ms (default 100). */
   readonly pollIntervalMs?: number;
+  /**
+   * Ends the iteration that long after `events()` was called: the pending next() (or the
+   * next one) rejects with DmOperationError TIMEOUT, as every timeout of the package does.
+   */
+  readonly timeoutMs?: number | undefined;
 }
 
 /** Compares two LIST snapshots; the events, in name order. */
@@ -137,10 +143,10 @@ export function matches(e: DeviceEvent, f: EventFilter | undefined): boolean {
 export function unrefSleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(new DmAbortError(signal.reason));
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const t = setTimeout(() => { off?.(); resolve(); }, ms);
     t.unref?.();
-    const onAbort = () => { clearTimeout(t); reject(new DmAbortError(signal?.reason)); };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    // Through the fan-out: a signal shared by many sleepers keeps one listener.
+    const off = signal ? onAbort(signal, () => { clearTimeout(t); reject(new DmAbortError(signal.reason)); }) : undefined;
   });
 }
 
@@ -267,10 +273,20 @@ class EventStream implements AsyncIterableIterator<DeviceEvent> {
   /** next() calls run one after the other, like an async generator's. */
   #tail: Promise<unknown> = Promise.resolve();
 
+  /** When `timeoutMs` ends the iterator (a clock reading), and the error it ends with. */
+  readonly #deadline: number | undefined;
+  readonly #timeout: DmOperationError | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
   constructor(deps: EventStreamDeps, options: EventsOptions, registry: StreamRegistry) {
     this.#deps = deps;
     this.#filter = options.filter;
     this.#signal = options.signal;
+    if (options.timeoutMs !== undefined) {
+      // Made now, while the caller of events() is on the stack: the timer is not.
+      this.#timeout = new DmOperationError('TIMEOUT', `events() ended after ${options.timeoutMs} ms`);
+      this.#deadline = Date.now() + options.timeoutMs;
+    }
     this.#registry = registry;
     this.#source = options.ref === false
       ? new TimerSource(deps.openWatcher, options.pollIntervalMs ?? 100)
@@ -313,6 +329,8 @@ class EventStream implements AsyncIterableIterator<DeviceEvent> {
     this.#snap = new Map();
     this.#offAbort?.();
     this.#offAbort = undefined;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#stop.abort();
     this.#source.close();
     this.#registry.leave(this);
@@ -337,6 +355,17 @@ class EventStream implements AsyncIterableIterator<DeviceEvent> {
           if (!this.#registry.enter(this)) { // the client was closed before this iterator started
             this.#end();
             continue;
+          }
+          if (this.#deadline !== undefined) {
+            const left = this.#deadline - Date.now();
+            if (left <= 0) {
+              this.#end(this.#timeout);
+              continue;
+            }
+            // Started at the first next(): an iterator never started holds no timer. Unref'd: the
+            // bound alone must not keep the process alive (the poller does, when ref is true).
+            this.#timer = setTimeout(() => this.#end(this.#timeout), left);
+            this.#timer.unref?.();
           }
           // One listener per signal however many streams share it (abort-fanout.ts).
           if (this.#signal) this.#offAbort = onAbort(this.#signal, this.#onAbort);

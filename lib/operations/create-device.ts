@@ -18,7 +18,7 @@ import { DmAbortError, DmError } from '../errors.js';
 import { DmOperationError } from '../errors.js';
 import { udevMode, udevOptionsArg, udevTransaction } from '../udev/cookie-call.js';
 import { addressOf, identityOf, removeOurs, type DeviceIdentity } from './identity.js';
-import { operationOptions, runOperation } from './operation.js';
+import { operationOptions, runOperation, type Operation } from './operation.js';
 import { retryPolicy, type RetryPolicy } from './retry.js';
 
 /** See {@link DeviceMapper.createDevice}. */
@@ -28,35 +28,56 @@ export async function createDevice(dm: DeviceMapper, options: CreateDeviceOption
   const bounds = operationOptions({ signal: options.signal, timeoutMs: options.timeoutMs });
   const parts = dm[clientParts]();
   const { runner } = parts;
-  validateCreate(parts, options);
-  const rollback = retryPolicy(options.rollback ?? {}, 'rollback');
-  if (options.secure) runner.require('secure data', FEATURES.secureData);
-  // Decided before DM_DEV_CREATE: an impossible 'sync' fails with nothing made.
-  const udevOptions = { ...options, udev: await udevMode(parts.udev(bounds.signal), options) };
-  return runOperation(dm[operationHost](), 'createDevice', bounds, async (op) => {
-    // DEV_CREATE echoes the name and uuid we sent; only its dev is the kernel's word.
-    const oursAt = (dev: { readonly major: number; readonly minor: number }) => identityOf({ name: options.name, uuid: options.uuid ?? null, dev });
-    const created = (await op.step('create', () => runner.runAsync('create', { name: options.name, uuid: options.uuid, minor: options.minor }, { device: { name: options.name } }), {
-      onLate: (late) => removeRolledBack(parts, oursAt(late.device.dev), rollback),
-    })).device;
-    const ours = oursAt(created.dev);
-    const at = addressOf(ours);
-    op.undo(`remove ${options.name}`, () => removeRolledBack(parts, ours, rollback));
-    try {
-      op.checkpoint();
-      const secure = parts.secureFor(options.table, options.secure);
-      const loaded = await op.step('load', () => runner.runAsync('load', { id: at, targets: options.table, readOnly: options.readOnly, secure }, loadContext(at, options.table, secure)));
-      op.check('load', ours, loaded.device);
-      op.checkpoint();
-      return await udevTransaction(parts.udev(op.signal), udevOptions, async (cookie) => {
-        const r = (await op.step('resume', () => runner.runAsync('suspend', { id: at, action: 'resume', cookie }, { device: at }))).device;
-        op.check('resume', ours, r); // a stranger's resume: thrown before waiting on udev for it
-        return r;
-      }, (d) => d.flags.ueventGenerated);
-    } catch (e) {
-      throw timedOut(op.signal, e);
-    }
-  });
+  const secure = parts.secureFor(options.table, options.secure);
+  const at: DeviceId = options.uuid ? { uuid: options.uuid } : { name: options.name };
+  const requests = encodeRequests(parts, options, at, secure);
+  // Each request is wiped here unless its call took it: the load's call wipes it when it ends
+  // (it may hold key bytes), and a create request sent holds no more than the call says.
+  let sent = 'none' as 'none' | 'create' | 'load';
+  try {
+    const rollback = retryPolicy(options.rollback ?? {}, 'rollback');
+    if (options.secure) runner.require('secure data', FEATURES.secureData);
+    // Decided before DM_DEV_CREATE: an impossible 'sync' fails with nothing made.
+    const udevOptions = { ...options, udev: await udevMode(parts.udev(bounds.signal), options) };
+    return await runOperation(dm[operationHost](), 'createDevice', bounds, (op) => createSteps(op, parts, options, udevOptions, rollback, at, secure, requests, (step) => { sent = step; }));
+  } finally {
+    if (sent === 'none') requests.create.fill(0);
+    if (sent !== 'load') requests.load.fill(0);
+  }
+}
+
+/** The operation's body: create, load, resume, each step checked; see {@link createDevice}. */
+async function createSteps(
+  op: Operation, parts: ClientParts, options: CreateDeviceOptions, udevOptions: CreateDeviceOptions, rollback: RetryPolicy,
+  at: DeviceId, secure: boolean, requests: EncodedRequests, sending: (step: 'create' | 'load') => void,
+): Promise<DeviceInfo> {
+  const { runner } = parts;
+  // DEV_CREATE echoes the name and uuid we sent; only its dev is the kernel's word.
+  const oursAt = (dev: { readonly major: number; readonly minor: number }) => identityOf({ name: options.name, uuid: options.uuid ?? null, dev });
+  const created = (await op.step('create', () => {
+    sending('create');
+    return runner.runAsync('create', { name: options.name, uuid: options.uuid, minor: options.minor }, { device: { name: options.name }, encoded: requests.create });
+  }, {
+    onLate: (late) => removeRolledBack(parts, oursAt(late.device.dev), rollback),
+  })).device;
+  const ours = oursAt(created.dev);
+  op.undo(`remove ${options.name}`, () => removeRolledBack(parts, ours, rollback));
+  try {
+    op.checkpoint();
+    const loaded = await op.step('load', () => {
+      sending('load');
+      return runner.runAsync('load', { id: at, targets: options.table, readOnly: options.readOnly, secure }, { ...loadContext(at, options.table, secure), encoded: requests.load });
+    });
+    op.check('load', ours, loaded.device);
+    op.checkpoint();
+    return await udevTransaction(parts.udev(op.signal), udevOptions, async (cookie) => {
+      const r = (await op.step('resume', () => runner.runAsync('suspend', { id: at, action: 'resume', cookie }, { device: at }))).device;
+      op.check('resume', ours, r); // a stranger's resume: thrown before waiting on udev for it
+      return r;
+    }, (d) => d.flags.ueventGenerated);
+  } catch (e) {
+    throw timedOut(op.signal, e);
+  }
 }
 
 /** A wait the timeout cut short (a udev wait, an EBUSY delay) rejects as the timeout: DmOperationError TIMEOUT, not ABORT_ERR. */
@@ -64,16 +85,28 @@ export function timedOut(signal: AbortSignal, e: unknown): unknown {
   return e instanceof DmAbortError && signal.reason instanceof DmOperationError && signal.reason.code === 'TIMEOUT' ? signal.reason : e;
 }
 
+/** The requests createDevice encodes before its first ioctl and then sends as they are. */
+interface EncodedRequests {
+  readonly create: Uint8Array;
+  /** May hold key bytes: wiped by its call, or by createDevice when the call never runs. */
+  readonly load: Uint8Array;
+}
+
 /**
- * Checks every request of createDevice before DM_DEV_CREATE: bad input fails with nothing
- * made. The create and resume requests are a header each (encoded and wiped); the table is
- * checked the way its encoding would check it, without building its bytes a second time.
+ * Encodes the create and load requests before DM_DEV_CREATE, so bad input fails with nothing
+ * made (the codec's typed errors), and the calls then send these very bytes: a keyed table
+ * is escaped, copied into a request and wiped once per createDevice, not once to check and
+ * again to send. The resume request is not encoded ahead: it carries the udev cookie, made
+ * only when it is sent, and its one other field, the device's name or uuid, is the create's.
  */
-function validateCreate(parts: ClientParts, o: CreateDeviceOptions): void {
-  const at: DeviceId = o.uuid ? { uuid: o.uuid } : { name: o.name };
-  parts.runner.check('create', { name: o.name, uuid: o.uuid, minor: o.minor });
-  parts.runner.check('load', { id: at, targets: o.table, readOnly: o.readOnly, secure: o.secure }); // may hold key bytes: wiped
-  parts.runner.check('suspend', { id: at, action: 'resume' });
+function encodeRequests(parts: ClientParts, o: CreateDeviceOptions, at: DeviceId, secure: boolean): EncodedRequests {
+  const create = parts.runner.encode('create', { name: o.name, uuid: o.uuid, minor: o.minor });
+  try {
+    return { create, load: parts.runner.encode('load', { id: at, targets: o.table, readOnly: o.readOnly, secure }) };
+  } catch (e) {
+    create.fill(0); // every buffer the call made is wiped when it fails, even one with no key
+    throw e;
+  }
 }
 
 /** Removes our half-made device; never anything else, never by dev. Runs even after close(); a device already gone is fine. */

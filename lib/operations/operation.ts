@@ -27,6 +27,7 @@
 import type { DeviceId, DeviceInfo } from '../../codec/index.js';
 import { DmClosedError } from '../../ffi/errors.js';
 import { DmAbortError } from '../errors.js';
+import { onAbort } from '../events/abort-fanout.js';
 import { attachCleanupError } from './cleanup-error.js';
 import { checkReply, type DeviceIdentity, type IdentityStep } from './identity.js';
 import { DmOperationError } from '../errors.js';
@@ -159,8 +160,10 @@ export async function runOperation<T>(
   const waitStop = new AbortController();
   const onCaller = () => { stop(new DmAbortError(o.signal?.reason)); waitStop.abort(); };
   const onClose = () => stop(new DmClosedError('the device-mapper client'));
-  o.signal?.addEventListener('abort', onCaller, { once: true });
-  host.closing.addEventListener('abort', onClose, { once: true });
+  // Through the fan-out: the client's closing signal is shared by every operation in flight
+  // and a caller's signal often by many calls; a listener each would pile up on them.
+  const offCaller = o.signal ? onAbort(o.signal, onCaller) : undefined;
+  const offClose = host.closing.aborted ? undefined : onAbort(host.closing, onClose);
   if (host.closing.aborted) onClose();
   const timer = timeout && o.timeoutMs !== undefined ? setTimeout(() => { stop(timeout); waitStop.abort(); }, o.timeoutMs) : undefined;
   const journal: { label: string; action: () => Promise<unknown> }[] = [];
@@ -204,8 +207,8 @@ export async function runOperation<T>(
     throw withCallerStack(e, site);
   } finally {
     if (timer) clearTimeout(timer);
-    o.signal?.removeEventListener('abort', onCaller);
-    host.closing.removeEventListener('abort', onClose);
+    offCaller?.();
+    offClose?.();
     host.end();
   }
 }

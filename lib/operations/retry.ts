@@ -8,6 +8,7 @@
 import { DmCodecError } from '../../codec/index.js';
 import { ERRNO } from '../../ffi/errors.js';
 import { DmAbortError, DmError } from '../errors.js';
+import { onAbort } from '../events/abort-fanout.js';
 
 export interface RetryOptions {
   /** Attempts on EBUSY (default 25, as libdevmapper); 0 and 1 both mean one attempt. */
@@ -78,13 +79,12 @@ export function abortableSleep(ms: number, signal?: AbortSignal, wake?: AbortSig
     if (wake?.aborted) { resolve(); return; }
     const done = () => {
       clearTimeout(t);
-      signal?.removeEventListener('abort', onAbort);
-      wake?.removeEventListener('abort', onWake);
+      offAbort?.();
+      offWake?.();
     };
-    const onAbort = () => { done(); reject(new DmAbortError(signal?.reason)); };
-    const onWake = () => { done(); resolve(); };
     const t = setTimeout(() => { done(); resolve(); }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    wake?.addEventListener('abort', onWake, { once: true });
+    // Through the fan-out: a signal shared by many sleeping retries keeps one listener.
+    const offAbort = signal ? onAbort(signal, () => { done(); reject(new DmAbortError(signal.reason)); }) : undefined;
+    const offWake = wake ? onAbort(wake, () => { done(); resolve(); }) : undefined;
   });
 }

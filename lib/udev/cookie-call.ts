@@ -52,7 +52,10 @@ export interface UdevContext {
   /** The cookie protocol on this backend's host, or undefined when the backend has none. */
   cookies(): Promise<UdevCookies | undefined>;
   readonly kernel: Version;
+  /** Ends the wait for udev: the call's own signal. */
   readonly signal?: AbortSignal | undefined;
+  /** Ends it too: the client's close(). Kept apart from `signal`, not joined into one, so a call leaves nothing on it. */
+  readonly closing?: AbortSignal | undefined;
 }
 
 /**
@@ -101,7 +104,7 @@ export async function udevTransaction<T>(ctx: UdevContext, o: UdevCallOptions, i
   if (!generated(result)) cookies.complete(cookie);
   if (joined !== undefined) return result;
   try {
-    await cookies.wait(cookie, { timeoutMs: o.udevTimeoutMs, signal: ctx.signal });
+    await cookies.wait(cookie, { timeoutMs: o.udevTimeoutMs, signal: ctx.signal, closing: ctx.closing });
   } catch (e) {
     if (e !== null && typeof e === 'object') (e as { result?: unknown }).result = result;
     throw e;

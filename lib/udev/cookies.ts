@@ -18,6 +18,7 @@ import { IPC_NOWAIT, openSemOps, type SemOps } from '../../ffi/sem.js';
 
 export type { SemOps };
 import { DmAbortError, DmArgumentError, DmCookieError, DmUdevTimeoutError } from '../errors.js';
+import { onAbort } from '../events/abort-fanout.js';
 import { describeValue, objectArg } from '../client/args.js';
 
 /** The upper 16 bits of every cookie's key (libdevmapper.h DM_COOKIE_MAGIC). */
@@ -302,7 +303,7 @@ export class UdevCookies {
    * (EIDRM, or EINVAL for an id that no longer exists) counts as done, as in libdevmapper.
    * On timeout, abort or error the semaphore is removed before the promise rejects.
    */
-  async wait(cookie: number, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+  async wait(cookie: number, options: { timeoutMs?: number; signal?: AbortSignal | undefined; closing?: AbortSignal | undefined } = {}): Promise<void> {
     const semid = this.semid(cookie);
     try {
       this.#dec(cookie, semid);
@@ -320,7 +321,8 @@ export class UdevCookies {
         this.#destroy(semid);
         throw new DmCookieError(cookie, `Could not set wait state for notification semaphore identified by cookie value ${cookie >>> 0} (${hex(cookie)}): errno ${errno}`, { errno });
       }
-      if (options.signal?.aborted) { this.#destroy(semid); throw new DmAbortError(options.signal.reason); }
+      const stopped = options.signal?.aborted ? options.signal : options.closing?.aborted ? options.closing : undefined;
+      if (stopped) { this.#destroy(semid); throw new DmAbortError(stopped.reason); }
       if (Date.now() >= deadline) {
         let pending = 0;
         try { pending = this.host.sems.getVal(semid); } catch { /* gone */ }
@@ -328,9 +330,12 @@ export class UdevCookies {
         throw new DmUdevTimeoutError(cookie, pending, timeoutMs);
       }
       await new Promise<void>((resolve) => {
-        const done = () => { clearTimeout(t); options.signal?.removeEventListener('abort', done); resolve(); };
+        const offs: (() => void)[] = [];
+        const done = () => { clearTimeout(t); for (const off of offs) off(); resolve(); };
         const t = setTimeout(done, Math.min(step, Math.max(0, deadline - Date.now())));
-        options.signal?.addEventListener('abort', done, { once: true });
+        // Through the fan-out: a caller's signal and the client's closing signal are shared by
+        // many waits; a listener per wait and step would pile up on them.
+        for (const s of [options.signal, options.closing]) if (s) offs.push(onAbort(s, done));
       });
     }
   }

@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { mknodBlock } from '../../ffi/block.js';
 import { DmAbortError, DmSyscallError, ERRNO } from '../errors.js';
+import { onAbort } from '../events/abort-fanout.js';
 import type { DeviceMapper } from '../client/client.js';
 import { blockIoFor } from '../block/block-io.js';
 import { DmArgumentError } from '../errors.js';
@@ -179,9 +180,10 @@ export async function waitForNode(name: string, dev: { major: number; minor: num
     if (done()) return true;
     if (Date.now() >= deadline) return false;
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => { options.signal?.removeEventListener('abort', onAbort); resolve(); }, delay);
-      const onAbort = () => { clearTimeout(t); reject(new DmAbortError(options.signal?.reason)); };
-      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const signal = options.signal;
+      const t = setTimeout(() => { off?.(); resolve(); }, delay);
+      // Through the fan-out: one signal shared by many node waits keeps one listener.
+      const off = signal ? onAbort(signal, () => { clearTimeout(t); reject(new DmAbortError(signal.reason)); }) : undefined;
     });
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The client's udev context: the cookie host of its backend (opened once, on the first call
  * that syncs with udev), the kernel version that decides whether udev can complete a
- * cookie, and the signal that ends a call's wait for udev — the call's own, joined with the
+ * cookie, and the signals that end a call's wait for udev — the call's own, and the
  * client's close() so that close() ends every udev wait at once (the semaphore removed;
  * createDevice then rolls back).
  */
@@ -24,7 +24,10 @@ export class ClientUdev {
     return {
       cookies: () => (this.#cookies ??= this.backend.openCookieHost ? this.backend.openCookieHost().then((h) => new UdevCookies(h)) : Promise.resolve(undefined)),
       kernel: this.kernel(),
-      signal: signal ? AbortSignal.any([signal, this.closing]) : this.closing,
+      // Not AbortSignal.any(): that leaves a reference per call on the long-lived closing
+      // signal (lib/events/abort-fanout.ts); the wait registers on both through the fan-out.
+      signal,
+      closing: this.closing,
     };
   }
 }

@@ -39,6 +39,12 @@ const ALLOWED: ReadonlyMap<string, string> = new Map([
   // The reply encoder's input for one status line is dm_target_spec's sector_start and length.
   ['StatusRecord.start', "dm_target_spec.sector_start of a status reply, in sectors (the table line's start)"],
   ['StatusRecord.length', "dm_target_spec.length of a status reply, in sectors (the table line's length)"],
+  // The table line head `{ start, length, type, params }` mirrors the kernel's dm_target_spec
+  // (`sector_start`, `length`) and dmsetup's table line `<start> <length> <type> <params>`,
+  // field for field, in every layer that carries a line; its type (`Sectors`) gives the unit.
+  ...['TargetLine', 'TargetSpecInput', 'LineHead', 'RawLine', 'ParsedTargetOf', 'ParsedStatusOf', 'PreparedTable.specs', 'SimTable.lines', 'parseTarget()']
+    .flatMap((t) => [`${t}.start`, `${t}.length`])
+    .map((k) => [k, "a table line's head: dm_target_spec's sector_start/length and dmsetup's <start> <length>, typed Sectors"] as const),
 ]);
 
 /**
@@ -48,20 +54,14 @@ const ALLOWED: ReadonlyMap<string, string> = new Map([
 const PENDING_OTHER_WORK: ReadonlyMap<string, string> = new Map([]);
 
 /**
- * Names no part of this refactor has been given yet: the table line head, the client's and codec's
- * buffer sizes, loop devices and discard, dmctl's hex dump and the simulator's own API. Each
- * waits for a decision; none is a reason to keep a name without its unit.
+ * Names no part of this refactor has been given yet: the codec's buffer sizes and request
+ * params, loop devices and discard, and the simulator's own API. Each waits for a decision;
+ * none is a reason to keep a name without its unit.
  */
 const UNASSIGNED: ReadonlyMap<string, string> = new Map([
-  // The table line head `{ start, length, type }` is shared by the codec (TargetLine,
-  // TargetSpecInput, PreparedTable), the client (load, table), typed targets (LineHead,
-  // parsed lines), the simulator and dmctl's JSON: a rename across all of them at once.
-  ...['TargetLine', 'TargetSpecInput', 'LineHead', 'RawLine', 'ParsedTargetOf', 'ParsedStatusOf', 'PreparedTable.specs', 'SimTable.lines', 'parseTarget()']
-    .flatMap((t) => [`${t}.start`, `${t}.length`]).map((k) => [k, 'table line head (codec, client, simulator, dmctl)'] as const),
-  ...['DeviceMapper.initialBufferSize', 'OpenOptions.initialBufferSize', 'EncodeOptions.bufferSize', 'Plan.payloadSize', 'PreparedTable.size',
+  ...['EncodeOptions.bufferSize', 'Plan.payloadSize', 'PreparedTable.size',
     'Plan.writePayload.start', 'decode.offset', 'encode.offset', 'COMMAND_TABLE.setGeometry.plan(p).sectors', 'COMMAND_TABLE.setGeometry.plan(p).start',
-    'Geometry.sectors', 'Geometry.start'].map((k) => [k, 'client and codec buffers, geometry'] as const),
-  ...['AnnotatedField.offset', 'AnnotatedField.size', 'AnnotatedRequest.size'].map((k) => [k, "dmctl's hex dump (and its JSON output)"] as const),
+  ].map((k) => [k, "the codec's buffers and request params"] as const),
   ...['DeviceArea.length', 'DeviceArea.start', 'SimBlockDevice.sectors', 'SimStatsRegion.length', 'SimStatsRegion.start',
     'addBlockDevice.sectors', 'construct.length', 'completeAll.ageMinutes', 'delay.ms', 'discard.sectors', 'write.sectors']
     .map((k) => [k, "the simulator's own API"] as const),

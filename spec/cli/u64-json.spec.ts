@@ -90,12 +90,12 @@ describe('setgeometry with a start above 2^53', () => {
     const kernel = new SimulatedKernel();
     const dm = await DeviceMapper.open({ backend: kernel.backend() });
     await dm.createDevice({ name: 'g', table: [{ start: 0, length: BIG, type: 'zero', params: '' }] });
-    const err = await dm.setGeometry('g', { cylinders: 1, heads: 16, sectors: 63, start }).catch((e: unknown) => e);
+    const err = await dm.setGeometry('g', { cylinders: 1, heads: 16, sectorsPerTrack: 63, startSectors: start }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DmError);
     expect((err as DmError).code).toBe('EINVAL');
     // The kernel's line names no device, so it is kept as unattributed (docs/kernel-facts.md).
     expect((err as DmError).unattributedKernelLog.join('\n')).toContain('Start sector is beyond the geometry limits.');
-    await dm.setGeometry('g', { cylinders: 1, heads: 16, sectors: 63, start: 1008n });
+    await dm.setGeometry('g', { cylinders: 1, heads: 16, sectorsPerTrack: 63, startSectors: 1008n });
     expect(kernel.devices.get('g')?.geometry).toBe('1 16 63 1008');
     dm.close();
   });

@@ -19,7 +19,7 @@ export interface BlockDev {
 export interface ConformanceEnv {
   readonly kind: 'simulator' | 'kernel';
   readonly label: string;
-  open(options?: { initialBufferSize?: number }): Promise<DeviceMapper>;
+  open(options?: { initialBufferBytes?: number }): Promise<DeviceMapper>;
   /** A raw control-node transport (for byte-level checks of the interface itself). */
   transport(): Promise<ControlTransport>;
   /** A block device of at least `sectors` sectors. */

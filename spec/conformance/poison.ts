@@ -92,7 +92,7 @@ export async function poisonSequence(dm: DeviceMapper, prefix: string): Promise<
     await step('message @stats_list', () => dm.message(base, 0, '@stats_list'));
     await step('message @stats_delete', () => dm.message(base, 0, '@stats_delete 0'));
     await step('message (no handler)', () => dm.message(origin, 0, 'hello'));
-    await step('setGeometry', () => dm.setGeometry(base, { cylinders: 1, heads: 16, sectors: 63, start: 0 }));
+    await step('setGeometry', () => dm.setGeometry(base, { cylinders: 1, heads: 16, sectorsPerTrack: 63, startSectors: 0 }));
     await step('suspend origin', () => dm.suspend(origin));
     await step('status origin (suspended)', () => dm.status(origin));
     await step('resume origin again', () => dm.resume(origin));

@@ -26,8 +26,8 @@ async function eventually(cond: () => Promise<boolean>, ms = 3000): Promise<bool
   }
 }
 
-async function openWithBuffer(env: ConformanceEnv, initialBufferSize: number): Promise<DeviceMapper> {
-  return env.open({ initialBufferSize });
+async function openWithBuffer(env: ConformanceEnv, initialBufferBytes: number): Promise<DeviceMapper> {
+  return env.open({ initialBufferBytes });
 }
 
 export function conformance(env: ConformanceEnv): void {
@@ -425,11 +425,11 @@ export function conformance(env: ConformanceEnv): void {
       await dm.resume(nm);
       expect(((await dm.message(nm, 0, 'hello').catch((x: unknown) => x)) as DmError).code).toBe('EINVAL');
       await expect(dm.message(nm, 0, '@stats_list')).resolves.toBeDefined();
-      await dm.setGeometry(nm, { cylinders: 100, heads: 16, sectors: 63, start: 0 });
-      expect(await dm.setGeometry(nm, { cylinders: 70000, heads: 1, sectors: 1, start: 0 }).catch((x: unknown) => x)).toBeInstanceOf(DmCodecError);
+      await dm.setGeometry(nm, { cylinders: 100, heads: 16, sectorsPerTrack: 63, startSectors: 0 });
+      expect(await dm.setGeometry(nm, { cylinders: 70000, heads: 1, sectorsPerTrack: 1, startSectors: 0 }).catch((x: unknown) => x)).toBeInstanceOf(DmCodecError);
       // The start is a u64 sent exactly (a bigint); the kernel itself requires start ≤ C·H·S.
-      await dm.setGeometry(nm, { cylinders: 65535, heads: 255, sectors: 255, start: 65535n * 255n * 255n });
-      const beyond = await dm.setGeometry(nm, { cylinders: 65535, heads: 255, sectors: 255, start: 2n ** 60n + 1n }).catch((x: unknown) => x);
+      await dm.setGeometry(nm, { cylinders: 65535, heads: 255, sectorsPerTrack: 255, startSectors: 65535n * 255n * 255n });
+      const beyond = await dm.setGeometry(nm, { cylinders: 65535, heads: 255, sectorsPerTrack: 255, startSectors: 2n ** 60n + 1n }).catch((x: unknown) => x);
       expect(beyond).toBeInstanceOf(DmError);
       expect((beyond as DmError).code).toBe('EINVAL');
       await dm.remove(nm);

@@ -17,7 +17,7 @@ const ARGS: Record<string, () => unknown[]> = {
   rename: () => ['d', { newName: 'e' }], suspend: () => ['d'], resume: () => ['d'], infoMany: () => [['d']], statusMany: () => [['d']],
   info: () => ['d'], wait: () => ['d'], load: () => ['d', zero()], clear: () => ['d'], deps: () => ['d'], depsWithInfo: () => ['d'],
   status: () => ['d'], table: () => ['d'], listVersions: () => [], message: () => ['d', 0, 'hello'],
-  setGeometry: () => ['d', { cylinders: 1, heads: 1, sectors: 1, start: 0 }], armPoll: () => [], getTargetVersion: () => ['zero'],
+  setGeometry: () => ['d', { cylinders: 1, heads: 1, sectorsPerTrack: 1, startSectors: 0 }], armPoll: () => [], getTargetVersion: () => ['zero'],
   createDevice: () => [], removeDevice: () => ['d'],
 };
 /** Options a method needs besides signal and timeoutMs. */

@@ -155,7 +155,7 @@ describe('errors', () => {
       await expect(bad()).rejects.toBeInstanceOf(DmCodecError);
     }
     expect(kernel.calls.get('load') ?? 0).toBe(before);
-    await expect(DeviceMapper.open({ backend: kernel.backend(), initialBufferSize: 100 })).rejects.toBeInstanceOf(DmCodecError);
+    await expect(DeviceMapper.open({ backend: kernel.backend(), initialBufferBytes: 100 })).rejects.toBeInstanceOf(DmCodecError);
     dm.close();
   });
 });
@@ -183,7 +183,7 @@ describe('buffers', () => {
   test('the buffer doubles from the initial size and the size that worked is remembered', async () => {
     const kernel = new SimulatedKernel();
     const { backend, buffers } = spying(kernel);
-    const dm = await DeviceMapper.open({ backend, initialBufferSize: 512 });
+    const dm = await DeviceMapper.open({ backend, initialBufferBytes: 512 });
     for (let i = 0; i < 40; i++) await dm.create({ name: `dev-${String(i).padStart(2, '0')}-${'n'.repeat(40)}` });
     buffers.length = 0;
     await dm.list();

@@ -118,7 +118,7 @@ describe('the hex annotator walks the layouts', () => {
     for (const f of layout.fields) if (f.type.kind === 'char') bytes[f.offset + 5] = 0;
     const fields = annotateLayout(layout, bytes, 0, layout.name);
     const named = layout.fields.filter((f) => f.type.kind !== 'flex');
-    expect(fields.map((f) => [f.field, f.offset, f.size])).toEqual(named.map((f) => [`${layout.name}.${f.name}`, f.offset, f.size]));
+    expect(fields.map((f) => [f.field, f.offsetBytes, f.sizeBytes])).toEqual(named.map((f) => [`${layout.name}.${f.name}`, f.offset, f.size]));
     const decoded = compile(layout).decode(viewOf(bytes), bytes, 0) as Record<string, unknown>;
     for (const f of named) {
       if (f.type.kind !== 'array') continue;

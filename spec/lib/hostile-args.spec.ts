@@ -49,8 +49,8 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   tableSync: [device, opts({ inactive: 'boolean', showKeys: 'boolean' })],
   message: [device, { kind: 'value', of: 'sectors', valid: 0 }, { kind: 'value', of: 'string', valid: 'hello' }],
   setGeometry: [device, {
-    kind: 'object', keys: { cylinders: 'uint', heads: 'uint', sectors: 'uint', start: 'sectors' },
-    required: ['cylinders', 'heads', 'sectors', 'start'], valid: { cylinders: 1, heads: 1, sectors: 1, start: 0 },
+    kind: 'object', keys: { cylinders: 'uint', heads: 'uint', sectorsPerTrack: 'uint', startSectors: 'sectors' },
+    required: ['cylinders', 'heads', 'sectorsPerTrack', 'startSectors'], valid: { cylinders: 1, heads: 1, sectorsPerTrack: 1, startSectors: 0 },
   }],
   getTargetVersion: [{ kind: 'value', of: 'string', valid: 'zero' }],
   getTargetVersionSync: [{ kind: 'value', of: 'string', valid: 'zero' }],
@@ -134,7 +134,7 @@ describe('every public method of DeviceMapper, found by reflection', () => {
       () => dm.load('hx', [null] as never),
       () => dm.load('hx', [, ZERO] as never),
       () => dm.info({ dev: { major: Symbol('m') as never, minor: 0 } }),
-      () => DeviceMapper.open({ backend: kernel.backend(), initialBufferSize: Symbol('b') as never }),
+      () => DeviceMapper.open({ backend: kernel.backend(), initialBufferBytes: Symbol('b') as never }),
     ]) {
       const e = await failure(f);
       expect(e).toBeInstanceOf(DmArgumentError);
@@ -155,7 +155,7 @@ describe('every public method of DeviceMapper, found by reflection', () => {
 });
 
 describe('DeviceMapper.open', () => {
-  const slot: Slot = { kind: 'object', keys: { path: 'string', initialBufferSize: 'uint', blocking: 'boolean' }, valid: {} };
+  const slot: Slot = { kind: 'object', keys: { path: 'string', initialBufferBytes: 'uint', blocking: 'boolean' }, valid: {} };
   test('hostile options → a typed error before the control node is opened', async () => {
     const problems: string[] = [];
     let opened = 0;
@@ -164,7 +164,7 @@ describe('DeviceMapper.open', () => {
       ...hostileValues(slot),
       { label: 'backend null', value: { backend: null } }, { label: 'backend Symbol', value: { backend: Symbol('b') } },
       { label: 'backend without openControl', value: { backend: {} } }, { label: 'backend.openControl not a function', value: { backend: { openControl: 1 } } },
-      { label: 'initialBufferSize Symbol with a backend', value: { backend, initialBufferSize: Symbol('s') } },
+      { label: 'initialBufferBytes Symbol with a backend', value: { backend, initialBufferBytes: Symbol('s') } },
     ];
     for (const { label, value } of values) {
       const e = await failure(() => DeviceMapper.open(value as never));

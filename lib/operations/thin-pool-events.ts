@@ -7,6 +7,7 @@
  * and reports each condition when it starts and when it ends. Which kernel paths raise the
  * events: docs/thin-and-faults.md.
  */
+import { linkedSignal } from '../events/abort-fanout.js';
 import type { DeviceId } from '../../codec/index.js';
 import type { DeviceMapper } from '../client/client.js';
 import { DmAbortError, DmError } from '../errors.js';
@@ -88,12 +89,16 @@ export function poolConditions(
   options: PoolConditionsOptions = {},
 ): AsyncIterableIterator<PoolCondition> {
   const inner = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, inner.signal]) : inner.signal;
+  // One listener on the caller's signal however many iterators share it (lib/events/abort-fanout.ts),
+  // let go when the iterator ends: AbortSignal.any would keep a reference per iterator in it.
+  const linked = linkedSignal([options.signal], inner);
+  const signal = linked.signal;
   const address: DeviceId = pool.uuid ? { uuid: pool.uuid } : { name: pool.name };
   const gen = watch(dm, address, pool.dev, options.initial ?? true, signal, inner.signal);
+  const ended = <T>(r: IteratorResult<T>): IteratorResult<T> => { if (r.done) linked.release(); return r; };
   const it: AsyncIterableIterator<PoolCondition> = {
-    next: () => gen.next(),
-    return: (value?: unknown) => { inner.abort(); return gen.return(value as undefined); },
+    next: () => gen.next().then(ended, (e: unknown) => { linked.release(); throw e; }),
+    return: (value?: unknown) => { inner.abort(); linked.release(); return gen.return(value as undefined); },
     throw: (e?: unknown) => gen.throw(e),
     [Symbol.asyncIterator]: () => it,
   };

@@ -58,9 +58,10 @@ const UNASSIGNED: ReadonlyMap<string, string> = new Map([
   // parsed lines), the simulator and dmctl's JSON: a rename across all of them at once.
   ...['TargetLine', 'TargetSpecInput', 'LineHead', 'RawLine', 'ParsedTargetOf', 'ParsedStatusOf', 'PreparedTable.specs', 'SimTable.lines', 'parseTarget()']
     .flatMap((t) => [`${t}.start`, `${t}.length`]).map((k) => [k, 'table line head (codec, client, simulator, dmctl)'] as const),
-  ...['DeviceMapper.initialBufferSize', 'OpenOptions.initialBufferSize', 'EncodeOptions.bufferSize', 'Plan.payloadSize', 'PreparedTable.size',
-    'Plan.writePayload.start', 'decode.offset', 'encode.offset', 'COMMAND_TABLE.setGeometry.plan(p).sectors', 'COMMAND_TABLE.setGeometry.plan(p).start',
-    'Geometry.sectors', 'Geometry.start'].map((k) => [k, 'client and codec buffers, geometry'] as const),
+  // The codec's setGeometry request keeps `sectors`/`start` while the client maps its own
+  // Geometry onto it (lib/client/client.ts): renamed with the client's Geometry, in one step.
+  ...['DeviceMapper.initialBufferSize', 'OpenOptions.initialBufferSize', 'COMMAND_TABLE.setGeometry.plan(p).sectors', 'COMMAND_TABLE.setGeometry.plan(p).start',
+    'Geometry.sectors', 'Geometry.start'].map((k) => [k, 'client buffers, geometry'] as const),
   ...['AnnotatedField.offset', 'AnnotatedField.size', 'AnnotatedRequest.size'].map((k) => [k, "dmctl's hex dump (and its JSON output)"] as const),
   ...['DeviceArea.length', 'DeviceArea.start', 'SimBlockDevice.sectors', 'SimStatsRegion.length', 'SimStatsRegion.start',
     'addBlockDevice.sectors', 'construct.length', 'completeAll.ageMinutes', 'delay.ms', 'discard.sectors', 'write.sectors']

@@ -90,7 +90,7 @@ const crypt: SimTargetType = {
     const rank = (f: string) => order.indexOf(f.split(':')[0]!);
     const sorted = [...features].sort((a, b) => rank(a) - rank(b));
     const table = `${cipher} ${key} ${BigInt(ivOffset)} ${mm(d)} ${off}${sorted.length ? ` ${sorted.length} ${sorted.join(' ')}` : ''}`;
-    return { table, status: () => '', deps: [d], areas: [{ device: d, start: off!, length }] };
+    return { table, status: () => '', deps: [d], areas: [{ device: d, startSectors: off!, lengthSectors: length }] };
   },
 };
 
@@ -132,7 +132,7 @@ const verity: SimTargetType = {
       table: `${head}${out.length ? ` ${out.length} ${out.join(' ')}` : ''}`,
       status: () => 'V',
       deps,
-      areas: [{ device: data, start: 0n, length }],
+      areas: [{ device: data, startSectors: 0n, lengthSectors: length }],
     };
   },
 };
@@ -207,10 +207,10 @@ const cache: SimTargetType = {
     const md = dev(ctx, argv[0], 'cache', 'Error opening metadata device');
     const cd = dev(ctx, argv[1], 'cache', 'Error opening cache device');
     const od = dev(ctx, argv[2], 'cache', 'Error opening origin device');
-    if (od.sectors < length) fail('cache', 'Device size larger than cached device');
+    if (od.sizeSectors < length) fail('cache', 'Device size larger than cached device');
     const bs = u32(argv[3]);
     if (bs === undefined || bs < 64 || bs > 2097152 || bs % 64 !== 0) fail('cache', 'Invalid data block size');
-    if (bs! > cd.sectors) fail('cache', 'Data block size is larger than the cache device');
+    if (bs! > cd.sizeSectors) fail('cache', 'Data block size is larger than the cache device');
     const features = group(argv, 4, 'cache', 'Invalid number of cache feature arguments');
     let io = 'writethrough';
     let metadata2 = false;
@@ -233,8 +233,8 @@ const cache: SimTargetType = {
       if (policyArgs[i] === 'migration_threshold') migration = policyArgs[i + 1]!;
     }
     const table = `${mm(md)} ${mm(cd)} ${mm(od)} ${argv.slice(3).join(' ')}`;
-    const totalMeta = md.sectors / 8n;
-    const totalCache = cd.sectors / BigInt(bs!);
+    const totalMeta = md.sizeSectors / 8n;
+    const totalCache = cd.sizeSectors / BigInt(bs!);
     const name = policy === 'default' ? 'smq' : policy!;
     const featureWords = [...(metadata2 ? ['metadata2'] : []), io, ...(noDiscardPassdown ? ['no_discard_passdown'] : [])];
     const policyStatus = name === 'mq'
@@ -244,7 +244,7 @@ const cache: SimTargetType = {
       table,
       status: () => `8 9/${totalMeta} ${bs} 0/${totalCache} 0 0 0 0 0 0 0 ${featureWords.length} ${featureWords.join(' ')} 2 migration_threshold ${migration} ${name} ${policyStatus} rw - `,
       deps: [md, cd, od],
-      areas: [{ device: od, start: 0n, length }],
+      areas: [{ device: od, startSectors: 0n, lengthSectors: length }],
     };
   },
 };
@@ -272,12 +272,12 @@ const writecache: SimTargetType = {
     if (opts.includes('pause_writeback')) { const i = opts.indexOf('pause_writeback'); if (u64(opts[i + 1]) === undefined) fail('writecache', 'Invalid pause_writeback'); }
     // Approximation of the block count: the cache device in blocks, less its superblock and
     // 16 bytes of metadata per block (writecache_alloc_entries()).
-    const blocks = (cd.sectors * 512n - 4096n) / BigInt(bs! + 16);
+    const blocks = (cd.sizeSectors * 512n - 4096n) / BigInt(bs! + 16);
     return {
       table: `${mode} ${mm(od)} ${mm(cd)} ${argv.slice(3).join(' ')}`,
       status: () => `0 ${blocks} ${blocks} 0 0 0 0 0 0 0 0 0 0 0`,
       deps: [od, cd],
-      areas: [{ device: od, start: 0n, length }],
+      areas: [{ device: od, startSectors: 0n, lengthSectors: length }],
     };
   },
 };
@@ -294,9 +294,9 @@ const era: SimTargetType = {
     if (bs === undefined || bs === 0 || (bs & (bs - 1)) !== 0) fail('era', 'Invalid block size');
     return {
       table: `${mm(md)} ${mm(od)} ${bs}`,
-      status: () => `8 9/${md.sectors / 8n} 1 -`, // a fresh era metadata device: 9 blocks used (measured, 6.1)
+      status: () => `8 9/${md.sizeSectors / 8n} 1 -`, // a fresh era metadata device: 9 blocks used (measured, 6.1)
       deps: [md, od],
-      areas: [{ device: od, start: 0n, length }],
+      areas: [{ device: od, startSectors: 0n, lengthSectors: length }],
     };
   },
 };
@@ -308,7 +308,7 @@ const snapshotOrigin: SimTargetType = {
   construct(argv, length, ctx) {
     if (argv.length !== 1) fail('snapshot-origin', 'origin: incorrect number of arguments');
     const d = dev(ctx, argv[0], 'snapshot-origin', 'Cannot get target device');
-    return { table: mm(d), status: () => '', deps: [d], areas: [{ device: d, start: 0n, length }] };
+    return { table: mm(d), status: () => '', deps: [d], areas: [{ device: d, startSectors: 0n, lengthSectors: length }] };
   },
 };
 
@@ -332,7 +332,7 @@ function snapshotType(name: 'snapshot' | 'snapshot-merge'): SimTargetType {
       const meta = persist === 'N' ? 0n : 2n * BigInt(chunk!);
       return {
         table: `${mm(origin)} ${mm(cow)} ${persist} ${chunk}${features.length ? ` ${features.length} ${features.join(' ')}` : ''}`,
-        status: () => `${meta}/${cow.sectors} ${meta}`,
+        status: () => `${meta}/${cow.sizeSectors} ${meta}`,
         deps: [origin, cow],
       };
     },
@@ -356,14 +356,14 @@ const mirror: SimTargetType = {
     at++;
     if (argv.length < at + 2 * n!) fail('mirror', 'Too few mirror arguments');
     const devs: SimBlockDevice[] = [];
-    const areas: { device: SimBlockDevice; start: bigint; length: bigint }[] = [];
+    const areas: { device: SimBlockDevice; startSectors: bigint; lengthSectors: bigint }[] = [];
     const parts: string[] = [];
     for (let i = 0; i < n!; i++) {
       const d = dev(ctx, argv[at + 2 * i], 'mirror', 'Device lookup failure');
       const off = u64(argv[at + 2 * i + 1]);
       if (off === undefined) fail('mirror', 'Invalid offset');
       devs.push(d);
-      areas.push({ device: d, start: off!, length });
+      areas.push({ device: d, startSectors: off!, lengthSectors: length });
       parts.push(mm(d), String(off));
     }
     at += 2 * n!;
@@ -489,7 +489,7 @@ const multipath: SimTargetType = {
       table += `${g.selector} 0 ${g.paths.length} ${printed[0]!.length} ${g.paths.map((p, i) => `${mm(p.d)} ${printed[i]!.join(' ')}`.trimEnd() + ' ').join('')}`;
       status += `E 0 ${g.paths.length} ${sel.info.length} ${g.paths.map((p) => `${mm(p.d)} A 0 ${sel.info.map((x) => `${x} `).join('')}`).join('')}`;
     }
-    return { table, status: () => status, deps: groups.flatMap((g) => g.paths.map((p) => p.d)), areas: groups.flatMap((g) => g.paths.map((p) => ({ device: p.d, start: 0n, length }))) };
+    return { table, status: () => status, deps: groups.flatMap((g) => g.paths.map((p) => p.d)), areas: groups.flatMap((g) => g.paths.map((p) => ({ device: p.d, startSectors: 0n, lengthSectors: length }))) };
   },
 };
 

@@ -63,9 +63,6 @@ const UNASSIGNED: ReadonlyMap<string, string> = new Map([
   ...['DeviceMapper.initialBufferSize', 'OpenOptions.initialBufferSize', 'COMMAND_TABLE.setGeometry.plan(p).sectors', 'COMMAND_TABLE.setGeometry.plan(p).start',
     'Geometry.sectors', 'Geometry.start'].map((k) => [k, 'client buffers, geometry'] as const),
   ...['AnnotatedField.offset', 'AnnotatedField.size', 'AnnotatedRequest.size'].map((k) => [k, "dmctl's hex dump (and its JSON output)"] as const),
-  ...['DeviceArea.length', 'DeviceArea.start', 'SimBlockDevice.sectors', 'SimStatsRegion.length', 'SimStatsRegion.start',
-    'addBlockDevice.sectors', 'construct.length', 'completeAll.ageMinutes', 'delay.ms', 'discard.sectors', 'write.sectors']
-    .map((k) => [k, "the simulator's own API"] as const),
 ]);
 
 describe('units in public names (docs/conventions.md, "Units")', () => {

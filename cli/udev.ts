@@ -85,7 +85,7 @@ export async function udevcompleteAll(ctx: Ctx): Promise<number> {
       return 0;
     }
   }
-  const r = (await cookies(ctx)).completeAll(age);
+  const r = (await cookies(ctx)).completeAll(age * 60_000);
   ctx.out(`${r.destroyed} semaphores with keys prefixed by ${prefix} destroyed. ${r.skipped} skipped.\n`);
   return 0;
 }

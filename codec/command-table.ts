@@ -61,7 +61,7 @@ export interface CommandSpec<C extends CommandName = CommandName> {
   readonly request: RequestPayload;
   /** What the reply holds on success. */
   readonly reply: ReplyKind;
-  /** The reply carries a payload: the buffer is `bufferSize` bytes (grown on DM_BUFFER_FULL_FLAG), not just the request. */
+  /** The reply carries a payload: the buffer is `bufferBytes` bytes (grown on DM_BUFFER_FULL_FLAG), not just the request. */
   readonly payload: boolean;
   /** IOCTL_FLAGS_NO_PARAMS: the kernel copies only the 305-byte header in. */
   readonly noParams: boolean;
@@ -137,7 +137,7 @@ export const COMMAND_TABLE = {
       const target = p.newName !== undefined ? checkName(p.newName, 'newName') : checkUuid(p.newUuid, 'newUuid');
       const bytes = typeof target === 'string' ? utf8Encode(target) : target;
       const pl = plan(p.newUuid !== undefined ? DM_UUID_FLAG : 0, { name, uuid: '', dev: 0n }, cookie(p.cookie));
-      pl.payloadSize = bytes.length + 1;
+      pl.payloadBytes = bytes.length + 1;
       pl.writePayload = (_v, b, s) => { encodeString(b, s, bytes); };
       return pl;
     },
@@ -188,7 +188,7 @@ export const COMMAND_TABLE = {
       const table = prepareTable(p.targets, (flags & DM_SECURE_DATA_FLAG) !== 0);
       const pl = plan(flags, id);
       pl.targetCount = table.specs.length;
-      pl.payloadSize = table.size;
+      pl.payloadBytes = table.sizeBytes;
       pl.writePayload = (v, b, s) => { encodeTable(rc, v, b, s, table); };
       pl.wipe = () => { wipePreparedTable(table); };
       return pl;
@@ -238,7 +238,7 @@ export const COMMAND_TABLE = {
       if (text.trim().length === 0) throw new DmCodecError('INVALID_ARGUMENT', 'message must not be empty', 'message');
       const bytes = madeCopy(utf8Encode(text));
       const pl = plan(0, id);
-      pl.payloadSize = rc.msg.size + bytes.length + 1;
+      pl.payloadBytes = rc.msg.size + bytes.length + 1;
       pl.writePayload = (v, b, s) => { encodeMessage(rc, v, b, s, sector, bytes); };
       // dm-crypt's `key set <hex>` message carries a key.
       pl.wipe = () => { bytes.fill(0); };
@@ -257,7 +257,7 @@ export const COMMAND_TABLE = {
       const start = checkU64(p.start, 'start', 'INVALID_SECTOR');
       const bytes = utf8Encode(`${c} ${hd} ${s} ${start}`);
       const pl = plan(0, id);
-      pl.payloadSize = bytes.length + 1;
+      pl.payloadBytes = bytes.length + 1;
       pl.writePayload = (_v, b, st) => { encodeString(b, st, bytes); };
       return pl;
     },

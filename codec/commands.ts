@@ -7,7 +7,7 @@
  * `__dev_status()` fills; payload commands add their payload, read within
  * [data_start, data_size) of the reply.
  */
-import { compile, viewOf, type CompileOptions, type StructCodec } from './layout.js';
+import { compile, viewOf, type CompileOptions, type StructCodec, type TemplateEncoder } from './layout.js';
 import { dmIoctl, dmNameList, dmNameListTrailer, dmTargetDeps, dmTargetMsg, dmTargetSpec, dmTargetVersions, DM_NAME_LEN, DM_UUID_LEN } from './records.js';
 import {
   DEFAULT_BUFFER_SIZE, DM_ACTIVE_PRESENT_FLAG, DM_BUFFER_FULL_FLAG, DM_DATA_OUT_FLAG, DM_DATA_START,
@@ -21,23 +21,41 @@ import { findNul, rawIfLossy } from './text.js';
 import { madeCopy } from './copies.js';
 import { decodeDeps, decodeNameList, decodeString, decodeTargets, decodeVersions, type RecordCodecs } from './payload.js';
 import { commandSpec, isCommand } from './command-table.js';
-import { headerOnlyWriter } from './header-template.js';
 import type { CommandName, CommandReplies, CommandRequests, DeviceInfo, ReplyFlags, ReplyKinds } from './types.js';
 
 /** Options of `encodeRequest`: buffer size, interface version, target buffer. */
 export interface EncodeOptions {
   /** data_size for commands that return a payload (default 16 KiB); ignored by the others. */
-  readonly bufferSize?: number;
+  readonly bufferBytes?: number;
   /** The version to send (default: the command's minimum, as libdevmapper does). */
   readonly version?: Version;
   /** Encode into this buffer instead of allocating one; it must be large enough. */
   readonly into?: Uint8Array;
+  /**
+   * A DataView over exactly `into`, kept by a caller that encodes into the same buffer call
+   * after call (making one per call was a large part of a DM_VERSION's own cost:
+   * bench/README.md). With it, a request that fills `into` exactly is returned as `into`
+   * itself rather than a subarray, and a header-only request (no payload) is written from a
+   * template prepared once per version (`StructCodec.template`): the same bytes, or the same
+   * error, as without it. Without it the general encoder writes every field.
+   */
+  readonly intoView?: DataView;
 }
+
+/** Options of `decodeReply` and `readVersion`. */
+export interface DecodeOptions {
+  /** A DataView over exactly the reply, kept by the caller (else one is made per call). */
+  readonly view?: DataView;
+}
+
+const NO_OPTIONS: EncodeOptions = Object.freeze({});
 
 /** Where the version (u32[3], written back on every reply, even a failed one) ends: data_size follows it. */
 const VERSION_END = dmIoctl.offsetOf.data_size;
 
 type HeaderInput = Parameters<StructCodec<(typeof dmIoctl)['declared']>['encode']>[3];
+/** A header-only request's per-call fields; the rest are in the template. */
+type HeaderTemplate = TemplateEncoder<Pick<HeaderInput, 'target_count' | 'flags' | 'event_nr' | 'dev' | 'name' | 'uuid'>>;
 
 /** encodeRequest's rest parameters: params optional exactly when the command takes none; not exported (docs/api-reference.md). */
 type ParamsArg<C extends CommandName> = Record<string, never> extends CommandRequests[C]
@@ -52,9 +70,9 @@ export interface DmCodec {
   /** Validates the parameters and encodes a complete request buffer (`data_size` bytes long). */
   encodeRequest<C extends CommandName>(command: C, ...args: ParamsArg<C>): Uint8Array;
   /** Decodes what the kernel wrote back for `command` after a successful ioctl. */
-  decodeReply<C extends CommandName>(command: C, reply: Uint8Array): CommandReplies[C];
+  decodeReply<C extends CommandName>(command: C, reply: Uint8Array, options?: DecodeOptions): CommandReplies[C];
   /** The version the kernel writes back into every reply, even a failed one. */
-  readVersion(reply: Uint8Array): Version;
+  readVersion(reply: Uint8Array, options?: DecodeOptions): Version;
   /** The raw header fields (dm-ioctl.h names), for dumps and tests. */
   decodeHeader(buf: Uint8Array): ReturnType<StructCodec<(typeof dmIoctl)['declared']>['decode']>;
 }
@@ -71,23 +89,26 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
     msg: compile(dmTargetMsg, options),
   };
   const le = header.endian === 'little';
-  const writeHeaderOnly = headerOnlyWriter(header);
+  // One template per version array (each command's minVersion is one constant array).
+  const templates = new Map<Version, HeaderTemplate>();
+  const templateFor = (v: Version): HeaderTemplate => {
+    let t = templates.get(v);
+    if (!t) {
+      t = header.template({ version: [v[0], v[1], v[2]], data_size: DM_DATA_START, data_start: DM_DATA_START, open_count: 0, padding: 0 });
+      templates.set(v, t);
+    }
+    return t;
+  };
 
-  function encodeRequest<C extends CommandName>(command: C, ...args: ParamsArg<C>): Uint8Array {
-    const [params = {} as CommandRequests[C], opts = {}] = args;
-    return encodeWith(command, params, opts.version, opts.bufferSize, opts.into, undefined, false);
+  // Plain parameters, not the interface's rest tuple: a rest array and its destructuring on
+  // every call were a measurable part of a sync DM_VERSION (bench/README.md).
+  function encodeRequest(command: CommandName, params: unknown = {}, opts: EncodeOptions = NO_OPTIONS): Uint8Array {
+    return encodeWith(command, params, opts.version, opts.bufferBytes, opts.into, opts.intoView);
   }
 
-  /**
-   * encodeRequest's body. `intoView` (internal callers only) is a DataView over exactly
-   * `into`, made once by the caller (a DataView made per call was a large part of a
-   * DM_VERSION's own cost: bench/README.md, "Figures behind the code's comments"). `whole`: return `into` itself when the
-   * request fills it, rather than a new subarray of the same bytes (the public form always
-   * returns a subarray, as it always did).
-   */
   function encodeWith(
-    command: CommandName, params: unknown, version: Version | undefined, bufferSize: number | undefined,
-    into: Uint8Array | undefined, intoView: DataView | undefined, whole: boolean,
+    command: CommandName, params: unknown, version: Version | undefined, bufferBytes: number | undefined,
+    into: Uint8Array | undefined, intoView: DataView | undefined,
   ): Uint8Array {
     if (!isCommand(command)) throw new DmCodecError('UNKNOWN_COMMAND', `unknown command ${String(command)}`);
     const spec = commandSpec(command);
@@ -99,10 +120,10 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
     // The planner's copies (escaped params, message text) may hold key material: they are
     // wiped whatever happens below — a buffer too small, a size out of range, or success.
     try {
-      const needed = DM_DATA_START + plan.payloadSize;
+      const needed = DM_DATA_START + plan.payloadBytes;
       let dataSize = needed;
       if (spec.payload) {
-        const requested = bufferSize ?? DEFAULT_BUFFER_SIZE;
+        const requested = bufferBytes ?? DEFAULT_BUFFER_SIZE;
         checkDataSize(requested);
         dataSize = Math.max(requested, needed);
       }
@@ -118,10 +139,15 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
         bytes = madeCopy(new Uint8Array(length));
       }
       const view = intoView ?? viewOf(bytes);
-      // The internal path writes a header-only request from its template (codec/header-template.ts).
-      const fastHeader = intoView !== undefined && spec.request === 'none' && !spec.payload;
-      if (fastHeader && length === DM_IOCTL_SIZE && dataSize === DM_DATA_START && plan.payloadSize === 0 && !plan.writePayload
-        && writeHeaderOnly(v, plan, bytes, view)) {
+      // A caller that keeps its view gets `into` itself back when the request fills it.
+      const whole = intoView !== undefined;
+      // A header-only request from its template; the template encoder declines (writing
+      // nothing) a value it cannot write as the general encoder would, which then writes it.
+      if (whole && spec.request === 'none' && !spec.payload && length === DM_IOCTL_SIZE && dataSize === DM_DATA_START
+        && plan.payloadBytes === 0 && !plan.writePayload
+        && templateFor(v).encode(view, bytes, 0, {
+          target_count: plan.targetCount, flags: plan.flags, event_nr: plan.eventNr, dev: plan.dev, name: plan.name, uuid: plan.uuid,
+        })) {
         return into && !(whole && length === into.length) ? bytes.subarray(0, length) : bytes;
       }
       const h: HeaderInput = {
@@ -142,7 +168,7 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
       // No stale bytes, by construction: the kernel copies all data_size bytes in and back, and
       // a field it fills only partly (target_type on Debian's 6.1: strncpy of 15 bytes) keeps what the buffer
       // held (docs/kernel-facts.md, "Stale bytes"). A reused buffer is zero after the payload.
-      if (into) bytes.fill(0, DM_DATA_START + plan.payloadSize, length);
+      if (into) bytes.fill(0, DM_DATA_START + plan.payloadBytes, length);
       return into && !(whole && length === into.length) ? bytes.subarray(0, length) : bytes;
     } finally {
       plan.wipe?.();
@@ -160,8 +186,8 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
     return header.decode(view, buf, 0);
   }
 
-  function decodeReply<C extends CommandName>(command: C, reply: Uint8Array): CommandReplies[C] {
-    return decodeAny(command, reply, viewOf(reply)) as CommandReplies[C];
+  function decodeReply<C extends CommandName>(command: C, reply: Uint8Array, options?: DecodeOptions): CommandReplies[C] {
+    return decodeAny(command, reply, options?.view ?? viewOf(reply)) as CommandReplies[C];
   }
 
   /** `view`: a DataView over exactly `reply` (one per reply; internal callers pass one they keep). */
@@ -230,39 +256,11 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
     }
   }
 
-  // The public forms take the buffer only (the view parameter is internal).
-  const codec: DmCodec = {
-    endian: header.endian, header, records, encodeRequest, decodeReply,
-    readVersion: (reply: Uint8Array) => readVersion(reply), decodeHeader: (buf: Uint8Array) => decodeHeader(buf),
+  return {
+    endian: header.endian, header, records, encodeRequest: encodeRequest as DmCodec['encodeRequest'], decodeReply,
+    readVersion: (reply: Uint8Array, options?: DecodeOptions) => readVersion(reply, options?.view),
+    decodeHeader: (buf: Uint8Array) => decodeHeader(buf),
   };
-  INTERNALS.set(codec, {
-    encodeInto: (command, params, bufferSize, into, view) => encodeWith(command, params, undefined, bufferSize, into, view, true),
-    decodeReply: <C extends CommandName>(command: C, reply: Uint8Array, view: DataView) => decodeAny(command, reply, view) as CommandReplies[C],
-    readVersion: (reply, view) => readVersion(reply, view),
-  });
-  return codec;
-}
-
-/**
- * The same encode and decode as a codec's public methods, for a caller that keeps its
- * buffers and their DataViews across calls (lib/client/runner.ts's sync path). Not exported from
- * codec/index.ts: not public API. Each `view` must be a DataView over exactly its buffer.
- */
-export interface CodecInternals {
-  /**
-   * encodeRequest(command, params, { bufferSize, into }), with `view` over `into`. Returns
-   * `into` itself when the request fills it exactly, else a subarray of it.
-   */
-  encodeInto(command: CommandName, params: unknown, bufferSize: number | undefined, into: Uint8Array, view: DataView): Uint8Array;
-  decodeReply<C extends CommandName>(command: C, reply: Uint8Array, view: DataView): CommandReplies[C];
-  readVersion(reply: Uint8Array, view: DataView): Version;
-}
-
-const INTERNALS = new WeakMap<DmCodec, CodecInternals>();
-
-/** The internal entry points of a codec made by createCodec (undefined for any other object). */
-export function codecInternals(codec: DmCodec): CodecInternals | undefined {
-  return INTERNALS.get(codec);
 }
 
 /** The end of an exhaustive switch over reply kinds: a kind without a branch does not compile. */

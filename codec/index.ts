@@ -9,7 +9,7 @@ export * from './dev.js';
 export * from './layout.js';
 export * from './records.js';
 export * from './types.js';
-export { createCodec, replyFlags, type DmCodec, type EncodeOptions } from './commands.js';
+export { createCodec, replyFlags, type DecodeOptions, type DmCodec, type EncodeOptions } from './commands.js';
 export {
   COMMAND_TABLE, COMMANDS, commandByNumber, commandNumber, commandSpec, isCommand, requestCode,
   type CommandSpec, type CommandTable, type ReplyKind, type RequestPayload,

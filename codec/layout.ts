@@ -164,10 +164,32 @@ export interface StructCodec<F extends Fields = Fields> {
   readonly layout: Layout<F>;
   readonly endian: Endianness;
   readonly size: number;
-  /** Decodes the struct at bytes[offset]. The caller guarantees offset + size <= length. */
-  decode(view: DataView, bytes: Uint8Array, offset: number): Decoded<F>;
-  /** Encodes every field (pad bytes zeroed, strings NUL-padded) at bytes[offset]. Throws DmCodecError on a bad value; the bytes may then be partly written. */
-  encode(view: DataView, bytes: Uint8Array, offset: number, value: EncodeInput<F>): void;
+  /** Decodes the struct at bytes[offsetBytes]. The caller guarantees offsetBytes + size <= length. */
+  decode(view: DataView, bytes: Uint8Array, offsetBytes: number): Decoded<F>;
+  /** Encodes every field (pad bytes zeroed, strings NUL-padded) at bytes[offsetBytes]. Throws DmCodecError on a bad value; the bytes may then be partly written. */
+  encode(view: DataView, bytes: Uint8Array, offsetBytes: number, value: EncodeInput<F>): void;
+  /**
+   * A template encoder for structs whose fields are mostly the same from call to call: the
+   * `fixed` fields are encoded once (by `encode`) into a template, and each call copies the
+   * template and writes only the other fields, and of those only the ones not zero or empty.
+   * The bytes are exactly what `encode` writes for the same values. The patched fields may be
+   * scalars and char arrays (an array field must be fixed). Throws DmCodecError when a fixed
+   * value is bad, as `encode` would.
+   */
+  template<K extends keyof EncodeInput<F>>(fixed: Pick<EncodeInput<F>, K>): TemplateEncoder<Omit<EncodeInput<F>, K>>;
+}
+
+/** The encoder `StructCodec.template` makes: the template's fixed fields are already written. */
+export interface TemplateEncoder<P> {
+  /**
+   * Writes the struct at bytes[offsetBytes] (`view` over `bytes`; offsetBytes + size <= length)
+   * and returns true. Returns false, having written nothing, when a scalar value is not one
+   * its field holds: the caller's general `encode` then throws its own error. A bad char
+   * field throws the DmCodecError `encode` throws for it: every scalar is checked before a
+   * byte is written and the chars are written in field order, so the first bad field in
+   * declaration order is the one that throws, as in `encode`.
+   */
+  encode(view: DataView, bytes: Uint8Array, offsetBytes: number, value: P): boolean;
 }
 
 /** The last string a char field decoded, and its `len` bytes (len -1: none yet). */
@@ -345,7 +367,105 @@ export function compile<F extends Fields>(layout: Layout<F>, options: CompileOpt
   } else {
     ({ decode, encode } = interpret(layout, le));
   }
-  return { layout, endian, size: layout.size, decode, encode };
+  const generated = options.mode !== 'interpret' && canGenerate();
+  const template = <K extends keyof EncodeInput<F>>(fixed: Pick<EncodeInput<F>, K>): TemplateEncoder<Omit<EncodeInput<F>, K>> =>
+    templateEncoder(layout, le, encode as StructCodec['encode'], fixed as Record<string, unknown>, generated) as unknown as TemplateEncoder<Omit<EncodeInput<F>, K>>;
+  return { layout, endian, size: layout.size, decode, encode, template };
+}
+
+const U64_MAX = 0xffffffffffffffffn;
+
+/** A field the template encoder writes per call: a scalar or a char array. */
+type Patched = PlacedField & { readonly type: ScalarType | CharType };
+
+/**
+ * Builds `StructCodec.template`: the template is `encode`'s own output for the fixed values
+ * with every patched field zero or empty, so a patched field left at zero or empty needs no
+ * write, and the bytes match `encode`'s by construction. The per-call function is generated
+ * code where the runtime allows it (the same straight-line form as `encode`), else closures.
+ */
+function templateEncoder(
+  layout: Layout, le: boolean, encode: StructCodec['encode'], fixed: Record<string, unknown>, generated: boolean,
+): TemplateEncoder<Record<string, unknown>> {
+  const patched: Patched[] = [];
+  const base: Record<string, unknown> = {};
+  for (const f of layout.fields) {
+    const t = f.type;
+    if (t.kind === 'pad' || t.kind === 'flex') continue;
+    if (Object.prototype.hasOwnProperty.call(fixed, f.name)) { base[f.name] = fixed[f.name]; continue; }
+    if (t.kind === 'array') throw new DmCodecError('INVALID_ARGUMENT', `${layout.name}.${f.name}: a template patches scalars and char arrays; an array must be fixed`, `${layout.name}.${f.name}`);
+    base[f.name] = t.kind === 'char' ? '' : t.scalar === 'u64' ? 0n : 0;
+    patched.push(f as Patched);
+  }
+  const tpl = new Uint8Array(layout.size);
+  encode(viewOf(tpl), tpl, 0, base as never);
+  const scalars = patched.filter((f) => f.type.kind === 'scalar');
+  const chars = patched.filter((f) => f.type.kind === 'char');
+
+  if (generated) {
+    const L = String(le);
+    const src: string[] = [];
+    const local = new Map(patched.map((f, i) => [f, `v${i}`]));
+    for (const f of patched) src.push(`const ${local.get(f)} = value[${JSON.stringify(f.name)}];`);
+    for (const f of scalars) {
+      const v = local.get(f)!;
+      const s = (f.type as ScalarType).scalar;
+      src.push(s === 'u64'
+        ? `if (typeof ${v} === 'bigint' ? (${v} < 0n || ${v} > ${U64_MAX}n) : !(typeof ${v} === 'number' && Number.isSafeInteger(${v}) && ${v} >= 0)) return false;`
+        : `if (${INVALID[s](v)}) return false;`);
+    }
+    src.push('bytes.set(tpl, o);');
+    for (const f of scalars) {
+      const v = local.get(f)!;
+      const s = (f.type as ScalarType).scalar;
+      const at = `o + ${f.offset}`;
+      if (s === 'u64') {
+        src.push(`if (typeof ${v} === 'bigint') { if (${v} !== 0n) view.setBigUint64(${at}, ${v}, ${L}); } else if (${v} !== 0) rt.setU64(view, ${at}, ${v}, ${L}, ${JSON.stringify(`${layout.name}.${f.name}`)});`);
+      } else {
+        src.push(`if (${v} !== 0) ${s === 'u8' ? `view.setUint8(${at}, ${v});` : `view.${SETTER[s]}(${at}, ${v}, ${L});`}`);
+      }
+    }
+    for (const f of chars) {
+      const v = local.get(f)!;
+      src.push(`if (${v} !== '') rt.writeChar(bytes, o + ${f.offset}, ${v}, ${(f.type as CharType).length}, ${JSON.stringify(`${layout.name}.${f.name}`)});`);
+    }
+    src.push('return true;');
+    const fn = new Function('rt', 'tpl', `return function template_${layout.name}(view, bytes, o, value) {\n${src.join('\n')}\n}`)(rt, tpl);
+    return { encode: fn };
+  }
+
+  const valid: Record<ScalarName, (v: unknown) => boolean> = {
+    u8: (v) => typeof v === 'number' && (v & 0xff) === v,
+    u16: (v) => typeof v === 'number' && (v & 0xffff) === v,
+    u32: (v) => typeof v === 'number' && v >>> 0 === v,
+    s32: (v) => typeof v === 'number' && (v | 0) === v,
+    u64: (v) => typeof v === 'bigint' ? v >= 0n && v <= U64_MAX : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0,
+  };
+  const checks = scalars.map((f) => [f.name, valid[(f.type as ScalarType).scalar]] as const);
+  const writes = scalars.map((f) => {
+    const s = (f.type as ScalarType).scalar;
+    const field = `${layout.name}.${f.name}`;
+    return (view: DataView, o: number, v: unknown): void => {
+      if (v === 0 || v === 0n) return;
+      if (s === 'u64') rt.setU64(view, o + f.offset, v, le, field);
+      else if (s === 'u8') view.setUint8(o + f.offset, v as number);
+      else if (s === 'u16') view.setUint16(o + f.offset, v as number, le);
+      else if (s === 'u32') view.setUint32(o + f.offset, v as number, le);
+      else view.setInt32(o + f.offset, v as number, le);
+    };
+  });
+  return {
+    encode(view, bytes, o, value) {
+      for (const [name, ok] of checks) if (!ok(value[name])) return false;
+      bytes.set(tpl, o);
+      scalars.forEach((f, i) => writes[i]!(view, o, value[f.name]));
+      for (const f of chars) {
+        const v = value[f.name];
+        if (v !== '') rt.writeChar(bytes, o + f.offset, v, (f.type as CharType).length, `${layout.name}.${f.name}`);
+      }
+      return true;
+    },
+  };
 }
 
 /** The same semantics as the generated code, built from closures (for runtimes without eval). */

@@ -42,7 +42,7 @@ const BACKSLASH = 0x5c;
 export interface PreparedTable {
   readonly specs: readonly { start: bigint; length: bigint; type: string; params: Uint8Array; owned: boolean }[];
   /** Bytes the spec chain takes, from data_start. */
-  readonly size: number;
+  readonly sizeBytes: number;
 }
 
 /**
@@ -141,10 +141,10 @@ export function prepareTable(targets: readonly TargetSpecInput[], secure = false
       size += specSize(params.length);
     }
   } catch (e) {
-    wipePreparedTable({ specs, size });
+    wipePreparedTable({ specs, sizeBytes: size });
     throw e;
   }
-  return { specs, size };
+  return { specs, sizeBytes: size };
 }
 
 function fieldOf(i: number): string {
@@ -180,8 +180,8 @@ function specSize(paramsLength: number): number {
 }
 
 /** TABLE_LOAD input: spec + params + NUL, padded to 8; `next` counts from the current spec. */
-export function encodeTable(rc: RecordCodecs, view: DataView, bytes: Uint8Array, start: number, table: PreparedTable): number {
-  let off = start;
+export function encodeTable(rc: RecordCodecs, view: DataView, bytes: Uint8Array, offsetBytes: number, table: PreparedTable): number {
+  let off = offsetBytes;
   for (const s of table.specs) {
     const size = specSize(s.params.length);
     rc.spec.encode(view, bytes, off, { sector_start: s.start, length: s.length, status: 0, next: size, target_type: s.type });

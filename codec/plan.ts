@@ -17,8 +17,9 @@ export interface Plan {
   name: string | Uint8Array;
   uuid: string | Uint8Array;
   /** Payload bytes after data_start. */
-  payloadSize: number;
-  writePayload?: ((view: DataView, bytes: Uint8Array, start: number) => void) | undefined;
+  payloadBytes: number;
+  /** Writes the payload at bytes[offsetBytes] (data_start). */
+  writePayload?: ((view: DataView, bytes: Uint8Array, offsetBytes: number) => void) | undefined;
   /** Zero-fills the copies of caller data the planner made (table params, message text). */
   wipe?: () => void;
 }
@@ -52,7 +53,7 @@ const NO_ID: PlanId = { name: '', uuid: '', dev: 0n };
  * of a sync call's cost (bench/README.md, "Figures behind the code's comments").
  */
 export function plan(flags: number, id: PlanId = NO_ID, eventNr = 0): Plan {
-  return { flags, eventNr, targetCount: 0, dev: id.dev, name: id.name, uuid: id.uuid, payloadSize: 0, writePayload: undefined };
+  return { flags, eventNr, targetCount: 0, dev: id.dev, name: id.name, uuid: id.uuid, payloadBytes: 0, writePayload: undefined };
 }
 
 export function flagIf(on: unknown, field: string, flag: number): number {

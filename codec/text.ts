@@ -50,8 +50,8 @@ export function utf8Decode(bytes: Uint8Array, start: number, end: number): strin
 /**
  * Writes a char[n] field at bytes[off]: a string as UTF-8, or raw bytes (a name that is not
  * UTF-8) exactly, NUL-padded to n. Throws DmCodecError (naming `field`) on a NUL, more than
- * n-1 bytes, or anything else. The compiled layouts (codec/layout.ts) and the header-only
- * request writer (codec/header-template.ts) both write char fields with it.
+ * n-1 bytes, or anything else. The compiled layouts (codec/layout.ts), their `encode` and
+ * their `template` encoders, write char fields with it: one error for one bad value.
  */
 export function writeCharField(bytes: Uint8Array, off: number, s: unknown, n: number, field: string): void {
   if (s instanceof Uint8Array) {

@@ -9,7 +9,7 @@ import { codec, COMMAND_TABLE, requestCode } from '../codec/index.js';
 
 const replyPath = process.argv[2] ?? 'fixtures/kernel/x86_64/listDevices.withUuid.reply.bin';
 
-const request = codec.encodeRequest('listDevices', { withUuid: true }, { bufferSize: 1024 });
+const request = codec.encodeRequest('listDevices', { withUuid: true }, { bufferBytes: 1024 });
 const h = codec.decodeHeader(request);
 console.log(`request: ${COMMAND_TABLE.listDevices.kernelName} = ioctl 0x${requestCode('listDevices').toString(16)}`);
 console.log(`  version ${h.version.join('.')}  data_size ${h.data_size}  data_start ${h.data_start}  flags 0x${h.flags.toString(16)}`);

@@ -19,10 +19,10 @@ function diskName(d: SimBlockDevice): string {
 export function checkDeviceAreas(lines: readonly { readonly target: ConstructedTarget }[], where: string): void {
   for (const { target } of lines) {
     for (const a of target.areas ?? []) {
-      const size = a.device.sectors;
+      const size = a.device.sizeSectors;
       if (size === 0n) continue; // "if (!dev_size) return 0": a size the kernel cannot know
-      if (a.start >= size || a.start + a.length > size) {
-        throw new SimError('EINVAL', `table: ${where}: ${diskName(a.device)} too small for target: start=${a.start}, len=${a.length}, dev_size=${size}`);
+      if (a.startSectors >= size || a.startSectors + a.lengthSectors > size) {
+        throw new SimError('EINVAL', `table: ${where}: ${diskName(a.device)} too small for target: start=${a.startSectors}, len=${a.lengthSectors}, dev_size=${size}`);
       }
     }
   }

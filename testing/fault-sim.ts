@@ -34,7 +34,7 @@ function flakeyType(kernel: SimulatedKernel): SimTargetType {
       if (up === undefined) throw new SimError('EINVAL', 'flakey: Invalid up interval');
       if (down === undefined) throw new SimError('EINVAL', 'flakey: Invalid down interval');
       if (up + down === 0) throw new SimError('EINVAL', 'flakey: Total (up + down) interval is zero');
-      if (offset + length > d.sectors) throw new SimError('EINVAL', 'flakey: Device too small');
+      if (offset + length > d.sizeSectors) throw new SimError('EINVAL', 'flakey: Device too small');
       let errorReads = false, dropWrites = false, errorWrites = false;
       let corrupt: string | undefined;
       if (argv.length > 4) {
@@ -80,7 +80,7 @@ const delayType: SimTargetType = {
       if (!/^\d{1,20}$/.test(argv[i + 1]!)) throw new SimError('EINVAL', 'delay: Invalid device sector');
       const ms = u32(argv[i + 2]);
       if (ms === undefined) throw new SimError('EINVAL', 'delay: Invalid delay');
-      if (BigInt(argv[i + 1]!) + length > d.sectors) throw new SimError('EINVAL', 'delay: Device too small');
+      if (BigInt(argv[i + 1]!) + length > d.sizeSectors) throw new SimError('EINVAL', 'delay: Device too small');
       classes.push(`${d.major}:${d.minor} ${BigInt(argv[i + 1]!)} ${ms}`);
       deps.push(d);
     }

@@ -55,13 +55,13 @@ export class SimFaults {
   }
 
   /**
-   * Holds the next call of `command` for `ms` milliseconds before the kernel processes it
+   * Holds the next call of `command` for `delayMs` milliseconds before the kernel processes it
    * (a suspend waiting for I/O, a slow target constructor). Async calls wait on a timer
    * (the process stays alive, as with the real pool thread); sync calls block the thread.
    */
-  delay(command: CommandName, ms: number, match: SimFaultMatch = {}): () => void {
-    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`delay must be a finite number of ms >= 0, got ${ms}`);
-    return this.#add({ command, match, left: times(match), fault: { delayMs: ms } });
+  delay(command: CommandName, delayMs: number, match: SimFaultMatch = {}): () => void {
+    if (!Number.isFinite(delayMs) || delayMs < 0) throw new RangeError(`delayMs must be a finite number >= 0, got ${delayMs}`);
+    return this.#add({ command, match, left: times(match), fault: { delayMs } });
   }
 
   /**

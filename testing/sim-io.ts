@@ -140,7 +140,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
       if (d) return (d.live?.lines ?? []).reduce((s, l) => s + l.length, 0n) * 512n;
       const b = kernel.blockDevices.find((x) => x.path === p || `${x.major}:${x.minor}` === p);
       if (!b) fail('BLKGETSIZE64', 'open', ERRNO.ENOENT, p);
-      return b.sectors * 512n;
+      return b.sizeSectors * 512n;
     },
     async discard(p, offsetBytes, lengthBytes) {
       calls.push(`discard ${p}`);

@@ -8,9 +8,9 @@ import { SimError } from './errors.js';
 /** One dm-stats region of a device, by id. */
 export interface SimStatsRegion {
   /** First sector. */
-  readonly start: bigint;
+  readonly startSectors: bigint;
   /** Sectors covered. */
-  readonly length: bigint;
+  readonly lengthSectors: bigint;
   /** Sectors per area: `@stats_create`'s `<step>`, or the length divided by N for `/<N>` (rounded up). */
   readonly step: bigint;
 }
@@ -43,11 +43,11 @@ export function statsMessage(regions: Map<number, SimStatsRegion>, deviceSectors
       const step = stepArg.startsWith('/') ? (length + BigInt(stepArg.slice(1)) - 1n) / BigInt(stepArg.slice(1)) : BigInt(stepArg);
       let id = 0;
       while (regions.has(id)) id++;
-      regions.set(id, { start, length, step });
+      regions.set(id, { startSectors: start, lengthSectors: length, step });
       return String(id);
     }
     case '@stats_list':
-      return [...regions].map(([id, r]) => `${id}: ${r.start}+${r.length} ${r.step} - -\n`).join('');
+      return [...regions].map(([id, r]) => `${id}: ${r.startSectors}+${r.lengthSectors} ${r.step} - -\n`).join('');
     case '@stats_delete':
       region(argv[1]);
       regions.delete(Number(argv[1]));
@@ -58,8 +58,9 @@ export function statsMessage(regions: Map<number, SimStatsRegion>, deviceSectors
     case '@stats_print': {
       const r = region(argv[1]);
       let out = '';
-      for (let s = r.start; s < r.start + r.length; s += r.step) {
-        const len = s + r.step > r.start + r.length ? r.start + r.length - s : r.step;
+      const end = r.startSectors + r.lengthSectors;
+      for (let s = r.startSectors; s < end; s += r.step) {
+        const len = s + r.step > end ? end - s : r.step;
         out += `${s}+${len} 0 0 0 0 0 0 0 0 0 0 0\n`;
       }
       return out;

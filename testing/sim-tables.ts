@@ -53,7 +53,7 @@ function lookupBlock(s: SimCore, arg: string): SimBlockDevice | undefined {
 function dmBlock(s: SimCore, d: SimDevice | undefined): SimBlockDevice | undefined {
   if (!d || !d.live) return undefined;
   const sectors = d.live.lines.reduce((s, l) => s + l.length, 0n);
-  return { path: `/dev/dm-${d.minor}`, major: s.major, minor: d.minor, sectors };
+  return { path: `/dev/dm-${d.minor}`, major: s.major, minor: d.minor, sizeSectors: sectors };
 }
 
 /** populate_table(): walks the spec chain exactly as the kernel does. */

@@ -136,8 +136,8 @@ export class SimulatedKernel {
   // ------------------------------------------------------------- test hooks ---
 
   /** Makes a block device known to tables (e.g. a loop device): path and major:minor resolve to it. */
-  addBlockDevice(path: string, major: number, minor: number, sectors: bigint | number): SimBlockDevice {
-    const d = { path, major, minor, sectors: BigInt(sectors) };
+  addBlockDevice(path: string, major: number, minor: number, sizeSectors: bigint | number): SimBlockDevice {
+    const d = { path, major, minor, sizeSectors: BigInt(sizeSectors) };
     this.blockDevices.push(d);
     return d;
   }

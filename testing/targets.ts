@@ -16,7 +16,7 @@ export interface SimBlockDevice {
   /** Minor number. */
   readonly minor: number;
   /** Size in 512-byte sectors. */
-  readonly sectors: bigint;
+  readonly sizeSectors: bigint;
 }
 
 /** A range of a block device a target maps, in 512-byte sectors. */
@@ -24,9 +24,9 @@ export interface DeviceArea {
   /** The device mapped. */
   readonly device: SimBlockDevice;
   /** First sector. */
-  readonly start: bigint;
-  /** Sectors. */
-  readonly length: bigint;
+  readonly startSectors: bigint;
+  /** Sectors mapped. */
+  readonly lengthSectors: bigint;
 }
 
 /** What a simulated target's constructor may ask of the kernel (device lookups). */
@@ -75,7 +75,7 @@ export interface SimTargetType {
   /** Its version as DM_LIST_VERSIONS reports it. */
   readonly version: readonly [number, number, number];
   /** Parses the params; throw `SimError` ('EINVAL', reason) to reject the table. */
-  construct(argv: string[], length: bigint, ctx: TargetContext): ConstructedTarget;
+  construct(argv: string[], lengthSectors: bigint, ctx: TargetContext): ConstructedTarget;
 }
 
 function dev(ctx: TargetContext, arg: string | undefined, what: string): SimBlockDevice {
@@ -104,7 +104,7 @@ export const BUILTIN_TARGETS: readonly SimTargetType[] = [
       if (argv.length !== 2) throw new SimError('EINVAL', 'linear: Invalid argument count');
       const d = dev(ctx, argv[0], 'linear');
       const off = sector(argv[1], 'linear');
-      return { table: `${d.major}:${d.minor} ${off}`, status: () => '', deps: [d], areas: [{ device: d, start: off, length: len }] };
+      return { table: `${d.major}:${d.minor} ${off}`, status: () => '', deps: [d], areas: [{ device: d, startSectors: off, lengthSectors: len }] };
     },
   },
   {
@@ -123,7 +123,7 @@ export const BUILTIN_TARGETS: readonly SimTargetType[] = [
         const start = sector(argv[3 + 2 * i], 'striped');
         parts.push(`${d.major}:${d.minor}`, String(start));
         devs.push(d);
-        areas.push({ device: d, start, length: length / BigInt(n) }); // stripe_iterate_devices(): each stripe's share
+        areas.push({ device: d, startSectors: start, lengthSectors: length / BigInt(n) }); // stripe_iterate_devices(): each stripe's share
       }
       return {
         areas,

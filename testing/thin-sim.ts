@@ -99,18 +99,18 @@ export class ThinSim {
   }
 
   /**
-   * Writes `sectors` sectors at `sector` of an active thin device, as a bio would: unmapped
+   * Writes `lengthSectors` sectors at `startSectors` of an active thin device, as a bio would: unmapped
    * or shared blocks get a new data block. Returns false when the pool ran out of space
    * (the write fails with error_if_no_space; it would queue otherwise).
    */
-  write(deviceName: string, sector: bigint | number, sectors: bigint | number): boolean {
+  write(deviceName: string, startSectors: bigint | number, lengthSectors: bigint | number): boolean {
     const t = this.#thin(deviceName);
     const pool = t.pool;
     if (pool.mode === 'ro' || pool.mode === 'fail') return false;
     const thin = pool.thins.get(t.thinId)!;
     const bs = BigInt(pool.blockSizeSectors);
-    const first = Number(BigInt(sector) / bs);
-    const last = Number((BigInt(sector) + BigInt(sectors) - 1n) / bs);
+    const first = Number(BigInt(startSectors) / bs);
+    const last = Number((BigInt(startSectors) + BigInt(lengthSectors) - 1n) / bs);
     for (let v = first; v <= last; v++) {
       const cur = thin.map.get(v);
       if (cur !== undefined && pool.refs.get(cur) === 1) continue; // already exclusively mapped
@@ -122,15 +122,15 @@ export class ThinSim {
     return true;
   }
 
-  /** Discards whole blocks inside [sector, sector + sectors) of an active thin device (BLKDISCARD). */
-  discard(deviceName: string, sector: bigint | number = 0n, sectors?: bigint | number): void {
+  /** Discards whole blocks inside [startSectors, startSectors + lengthSectors) of an active thin device (BLKDISCARD); to its end without a length. */
+  discard(deviceName: string, startSectors: bigint | number = 0n, lengthSectors?: bigint | number): void {
     const t = this.#thin(deviceName);
     const pool = t.pool;
     if (pool.features.ignoreDiscard) return;
     const thin = pool.thins.get(t.thinId)!;
     const bs = BigInt(pool.blockSizeSectors);
-    const start = BigInt(sector);
-    const end = sectors === undefined ? BigInt(Number.MAX_SAFE_INTEGER) : start + BigInt(sectors);
+    const start = BigInt(startSectors);
+    const end = lengthSectors === undefined ? BigInt(Number.MAX_SAFE_INTEGER) : start + BigInt(lengthSectors);
     for (const [v, b] of [...thin.map]) {
       if (BigInt(v) * bs >= start && BigInt(v + 1) * bs <= end) { thin.map.delete(v); this.#unref(pool, b); }
     }
@@ -266,7 +266,7 @@ function poolType(kernel: SimulatedKernel): SimTargetType {
       }
       const meta = dev(ctx, argv[0], 'thin-pool');
       const data = dev(ctx, argv[1], 'thin-pool');
-      if (length > data.sectors) throw new SimError('EINVAL', 'thin-pool: data device too small for target');
+      if (length > data.sizeSectors) throw new SimError('EINVAL', 'thin-pool: data device too small for target');
       const key = `${meta.major}:${meta.minor}`;
       let pool = sim.pools.get(key);
       if (pool && pool.blockSizeSectors !== bs) throw new SimError('EINVAL', 'thin-pool: Pool data block size mismatch');
@@ -291,7 +291,7 @@ function poolType(kernel: SimulatedKernel): SimTargetType {
         writesOnRemove: [meta],
         status() {
           if (p.mode === 'fail') return 'Fail';
-          const totalMeta = meta.sectors / 8n;
+          const totalMeta = meta.sizeSectors / 8n;
           const usedMeta = 10n + BigInt(p.thins.size) + BigInt(p.refs.size) / 64n;
           const mode = p.mode === 'out_of_data_space' ? 'out_of_data_space' : p.mode === 'ro' ? 'ro' : 'rw';
           const discard = p.features.ignoreDiscard ? 'ignore_discard' : p.features.noDiscardPassdown ? 'no_discard_passdown' : 'discard_passdown';

@@ -12,10 +12,9 @@
  */
 import {
   codec as hostCodec, commandSpec, decodeDev, DEFAULT_BUFFER_SIZE, DmCodecError, DM_IOCTL_SIZE, DM_MAX_DATA_SIZE, requestCode,
-  type CommandName, type CommandReplies, type CommandRequests, type DeviceId, type DmCodec, type Version,
+  type CommandName, type CommandReplies, type CommandRequests, type DecodeOptions, type DeviceId, type DmCodec, type EncodeOptions, type Version,
 } from '../../codec/index.js';
 import { madeCopy } from '../../codec/copies.js';
-import { codecInternals, type CodecInternals } from '../../codec/commands.js';
 import { viewOf } from '../../codec/layout.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
@@ -120,14 +119,17 @@ export class IoctlRunner {
   #scratch: Uint8Array | undefined;
   /**
    * Kept with the scratch buffer: its first DM_IOCTL_SIZE bytes (every header-only request is
-   * exactly that long) and a DataView over each: making a DataView and a subarray per call
-   * was most of a DM_VERSION's JavaScript (bench/README.md, bench/call-path.bench.ts).
+   * exactly that long) and a DataView over each, handed to the codec in options objects made
+   * once: making a DataView and a subarray per call was most of a DM_VERSION's JavaScript
+   * (bench/README.md, bench/call-path.bench.ts).
    */
   #scratchView: DataView | undefined;
   #head: Uint8Array | undefined;
-  #headView: DataView | undefined;
-  /** The codec's internal entry points that take those views (undefined: a codec without them). */
-  readonly #internals: CodecInternals | undefined;
+  /** encodeRequest's options for a header-only request: into the head, with its view. */
+  #headEncode: EncodeOptions | undefined;
+  /** decodeReply's options for a reply in the head or in the whole scratch buffer. */
+  #headDecode: DecodeOptions | undefined;
+  #scratchDecode: DecodeOptions | undefined;
   /**
    * Request buffers of batch calls without `wipe` (infoMany, statusMany: names only, no key
    * material), each back here only once its call has settled, so no two calls in flight
@@ -146,7 +148,6 @@ export class IoctlRunner {
   ) {
     this.#initial = initialBufferSize;
     this.#log = kmsg && new KernelLogWindow(kmsg);
-    this.#internals = codecInternals(this.codec);
   }
 
   /** Throws DmUnsupportedError when the known kernel version is below `required`. */
@@ -165,7 +166,7 @@ export class IoctlRunner {
         const req = encoded ?? this.#encode(command, params, used, 'scratch');
         this.#bump(command);
         const r = this.transport.ioctl(requestCode(command), req);
-        const out = this.#finish(command, req, r, ctx, mark, this.#viewOf(req));
+        const out = this.#finish(command, req, r, ctx, mark, this.#decodeOptions(req));
         if (out !== undefined) return out;
       }
     } finally {
@@ -270,28 +271,27 @@ export class IoctlRunner {
    * even when encoding throws half-way; the codec wipes its own copies of params itself.
    */
   #encode<C extends CommandName>(command: C, params: CommandRequests[C], used: Uint8Array[], reuse?: 'scratch' | 'pool'): Uint8Array {
-    const bufferSize = commandSpec(command).payload ? this.sizes.get(command) ?? this.#initial : undefined;
-    const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: object) => Uint8Array;
-    if (reuse && (bufferSize === undefined || bufferSize <= SCRATCH_SIZE)) {
+    const bufferBytes = commandSpec(command).payload ? this.sizes.get(command) ?? this.#initial : undefined;
+    const encode = this.codec.encodeRequest as (c: C, p: CommandRequests[C], o: EncodeOptions) => Uint8Array;
+    if (reuse && (bufferBytes === undefined || bufferBytes <= SCRATCH_SIZE)) {
       const scratch = reuse === 'scratch';
       const buf = scratch ? this.#scratch ?? this.#makeScratch() : this.#batchBuffers.pop() ?? madeCopy(new Uint8Array(SCRATCH_SIZE));
       if (!used.includes(buf)) used.push(buf);
       try {
         // The codec zeroes everything after the payload: no byte of an earlier call survives.
-        const internals = scratch ? this.#internals : undefined;
-        if (!internals) return encode(command, params, { bufferSize, into: buf });
+        if (!scratch) return encode(command, params, { bufferBytes, into: buf });
         // A request without payload (no buffer size to honour, nothing after the header) is
         // exactly DM_IOCTL_SIZE bytes: encoded into the head, the same bytes of the scratch.
         const spec = commandSpec(command);
         return spec.request === 'none' && !spec.payload
-          ? internals.encodeInto(command, params, bufferSize, this.#head!, this.#headView!)
-          : internals.encodeInto(command, params, bufferSize, buf, this.#scratchView!);
+          ? encode(command, params, this.#headEncode!)
+          : encode(command, params, { bufferBytes, into: buf, intoView: this.#scratchView! });
       } catch (e) {
         // A request bigger than the kept buffer gets a buffer of its own.
         if (!(e instanceof DmCodecError && e.code === 'BUFFER_TOO_SMALL')) throw e;
       }
     }
-    const req = encode(command, params, { bufferSize });
+    const req = encode(command, params, { bufferBytes });
     used.push(req);
     return req;
   }
@@ -300,21 +300,25 @@ export class IoctlRunner {
     const scratch = madeCopy(new Uint8Array(SCRATCH_SIZE));
     this.#scratch = scratch;
     this.#scratchView = viewOf(scratch);
-    this.#head = scratch.subarray(0, DM_IOCTL_SIZE);
-    this.#headView = viewOf(this.#head);
+    const head = scratch.subarray(0, DM_IOCTL_SIZE);
+    const headView = viewOf(head);
+    this.#head = head;
+    this.#headEncode = { into: head, intoView: headView };
+    this.#headDecode = { view: headView };
+    this.#scratchDecode = { view: this.#scratchView };
     return scratch;
   }
 
-  /** The kept DataView when `req` is the scratch buffer or its head, else undefined (the codec makes one). */
-  #viewOf(req: Uint8Array): DataView | undefined {
-    return req === this.#head ? this.#headView : req === this.#scratch ? this.#scratchView : undefined;
+  /** The kept decode options (a DataView made once) when `req` is the scratch buffer or its head, else undefined (the codec makes a view). */
+  #decodeOptions(req: Uint8Array): DecodeOptions | undefined {
+    return req === this.#head ? this.#headDecode : req === this.#scratch ? this.#scratchDecode : undefined;
   }
 
   /**
-   * Returns the decoded reply, or undefined when the call must be repeated with a bigger buffer.
-   * `view`: a DataView over exactly `req`, when the caller keeps one.
+   * The reply's outcome: a DmError, undefined for a retry with a bigger buffer, or the reply.
+   * `decode`: options with a DataView over exactly `req`, when the caller keeps one.
    */
-  #finish<C extends CommandName>(command: C, req: Uint8Array, r: IoctlResult, ctx: CallContext, mark: number, view?: DataView): CommandReplies[C] | undefined {
+  #finish<C extends CommandName>(command: C, req: Uint8Array, r: IoctlResult, ctx: CallContext, mark: number, decode?: DecodeOptions): CommandReplies[C] | undefined {
     try {
       if (r.ret !== 0) {
         if (r.ret < 0 && !NO_VERSION_WRITTEN.has(r.errno)) this.#learn(req);
@@ -331,15 +335,8 @@ export class IoctlRunner {
           hint: typeof ctx.hint === 'function' ? ctx.hint() : ctx.hint,
         });
       }
-      const internals = view && this.#internals;
-      let reply: CommandReplies[C];
-      if (internals) {
-        this.#learnVersion(internals.readVersion(req, view!));
-        reply = internals.decodeReply(command, req, view!);
-      } else {
-        this.#learn(req);
-        reply = this.codec.decodeReply(command, req);
-      }
+      this.#learnVersion(this.codec.readVersion(req, decode));
+      const reply = this.codec.decodeReply(command, req, decode);
       if ((reply as { bufferFull?: boolean }).bufferFull) {
         const size = req.length;
         if (size >= DM_MAX_DATA_SIZE) {

@@ -357,8 +357,12 @@ export class UdevCookies {
     return out;
   }
 
-  /** `dmsetup udevcomplete_all [age]`: remove cookies unchanged and unused for `ageMinutes`. */
-  completeAll(ageMinutes = 0, now = Math.floor(Date.now() / 1000)): {
+  /**
+   * `dmsetup udevcomplete_all [age]`: remove cookies unchanged and unused for `ageMs`
+   * (dmsetup takes minutes; semaphore times are whole seconds, so the age is compared in
+   * seconds, rounded down). `now`: the current time in seconds since the epoch.
+   */
+  completeAll(ageMs = 0, now = Math.floor(Date.now() / 1000)): {
     /** Cookies removed. */
     destroyed: number;
     /** Cookies younger than the age, left. */
@@ -369,9 +373,10 @@ export class UdevCookies {
     let destroyed = 0;
     let skipped = 0;
     let failed = 0;
+    const ageSeconds = Math.floor(ageMs / 1000);
     for (const e of this.host.list()) {
       if (e.key >>> 16 !== DM_COOKIE_MAGIC) continue;
-      if (e.ctime + ageMinutes * 60 > now || e.otime + ageMinutes * 60 > now) { skipped++; continue; }
+      if (e.ctime + ageSeconds > now || e.otime + ageSeconds > now) { skipped++; continue; }
       try { this.host.sems.remove(e.semid); destroyed++; this.#forget(e.semid); } catch { failed++; }
     }
     return { destroyed, skipped, failed };

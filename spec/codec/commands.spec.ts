@@ -128,13 +128,13 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
       expect(codecError(() => enc1('getTargetVersion', { target: '' })).code).toBe('INVALID_ARGUMENT');
     });
 
-    test('bufferSize sets data_size of payload commands only; version overrides the minVersion of its row', () => {
-      expect(enc1('status', { id: { name: 'a' } }, { bufferSize: 4096 }).length).toBe(4096);
-      expect(c.decodeHeader(enc1('listDevices', {}, { bufferSize: 305 })).data_size).toBe(312);
-      expect(enc1('info', { id: { name: 'a' } }, { bufferSize: 4096 }).length).toBe(312);
+    test('bufferBytes sets data_size of payload commands only; version overrides the minVersion of its row', () => {
+      expect(enc1('status', { id: { name: 'a' } }, { bufferBytes: 4096 }).length).toBe(4096);
+      expect(c.decodeHeader(enc1('listDevices', {}, { bufferBytes: 305 })).data_size).toBe(312);
+      expect(enc1('info', { id: { name: 'a' } }, { bufferBytes: 4096 }).length).toBe(312);
       expect(c.decodeHeader(enc1('info', { id: { name: 'a' } }, { version: [4, 48, 0] })).version).toEqual([4, 48, 0]);
-      // a message larger than bufferSize grows data_size to fit
-      const m = enc1('message', { id: { name: 'a' }, message: 'x'.repeat(600) }, { bufferSize: 512 });
+      // a message larger than bufferBytes grows data_size to fit
+      const m = enc1('message', { id: { name: 'a' }, message: 'x'.repeat(600) }, { bufferBytes: 512 });
       expect(m.length).toBe(312 + 8 + 601);
     });
 
@@ -292,10 +292,10 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
     });
 
     test('data_size 305…1 GiB', () => {
-      rejects('status', { id }, 'DATA_SIZE_OUT_OF_RANGE', { bufferSize: 304 });
-      rejects('status', { id }, 'DATA_SIZE_OUT_OF_RANGE', { bufferSize: GiB + 1 });
-      rejects('listDevices', {}, 'DATA_SIZE_OUT_OF_RANGE', { bufferSize: 1000.5 });
-      expect(() => enc1('status', { id }, { bufferSize: 305 })).not.toThrow();
+      rejects('status', { id }, 'DATA_SIZE_OUT_OF_RANGE', { bufferBytes: 304 });
+      rejects('status', { id }, 'DATA_SIZE_OUT_OF_RANGE', { bufferBytes: GiB + 1 });
+      rejects('listDevices', {}, 'DATA_SIZE_OUT_OF_RANGE', { bufferBytes: 1000.5 });
+      expect(() => enc1('status', { id }, { bufferBytes: 305 })).not.toThrow();
     });
 
     test('message, geometry, cookies, numbers, booleans', () => {
@@ -422,7 +422,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
         expect(h.data_size).toBe(req.length);
         if (cmd === 'load') checkTable(req, params as CommandRequests['load']);
         // The reply comes from a different "kernel": its fields have nothing to do with the request.
-        const reply = buildReply(c, cmd, pair.reply as CommandReplies[typeof cmd], { bufferSize: h.data_size + slack, fill, ...(pair.written !== undefined ? { written: pair.written } : {}) });
+        const reply = buildReply(c, cmd, pair.reply as CommandReplies[typeof cmd], { bufferBytes: h.data_size + slack, fill, ...(pair.written !== undefined ? { written: pair.written } : {}) });
         const got = c.decodeReply(cmd, reply);
         expect(got).toEqual(pair.expected);
       }), { numRuns: 60 });

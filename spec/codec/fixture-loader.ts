@@ -48,8 +48,8 @@ export interface FixtureCase<C extends CommandName = CommandName> {
   readonly description: string;
   /** Encoder parameters, bigints revived. */
   readonly params: CommandRequests[C];
-  /** `encodeRequest`'s bufferSize option, when the case gives one. */
-  readonly bufferSize: number | undefined;
+  /** `encodeRequest`'s bufferBytes option, when the case gives one (the generator's file says `bufferSize`). */
+  readonly bufferBytes: number | undefined;
   readonly requestBytes: number;
   readonly replyDataSize: number;
   /** What `decodeReply(command, reply)` must return (bigints revived; absent keys are undefined). */
@@ -124,7 +124,7 @@ export function loadFixtures(arch: string): ArchFixtures {
       request: raw.request as number,
       description: raw.description as string,
       params: reviveBigints(raw.params) as never,
-      bufferSize: raw.bufferSize as number | undefined,
+      bufferBytes: raw.bufferSize as number | undefined,
       requestBytes: raw.requestBytes as number,
       replyDataSize: raw.replyDataSize as number,
       expected: reviveBigints(raw.expected) as never,

@@ -34,7 +34,7 @@ function describeBytes(a: Uint8Array, b: Uint8Array): string | undefined {
 }
 
 function encode(codec: codecApi.DmCodec, c: FixtureCase): Uint8Array {
-  const options = c.bufferSize === undefined ? {} : { bufferSize: c.bufferSize };
+  const options = c.bufferBytes === undefined ? {} : { bufferBytes: c.bufferBytes };
   return (codec.encodeRequest as (cmd: CommandName, p: unknown, o: unknown) => Uint8Array)(c.command, c.params, options);
 }
 

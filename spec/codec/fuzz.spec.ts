@@ -63,8 +63,8 @@ const ver = (r: Rng): Version => [4, r.pick([0, 30, 36, 37, 44, 45, 47, 48, 50])
 
 function validReply(c: DmCodec, cmd: CommandName, r: Rng): Uint8Array {
   const version = ver(r);
-  const bufferSize = 312 + r.int(2048);
-  const build = <C extends CommandName>(reply: CommandReplies[C], extra: { written?: number } = {}) => buildReply(c, cmd as C, reply, { bufferSize, ...extra });
+  const bufferBytes = 312 + r.int(2048);
+  const build = <C extends CommandName>(reply: CommandReplies[C], extra: { written?: number } = {}) => buildReply(c, cmd as C, reply, { bufferBytes, ...extra });
   switch (cmd) {
     case 'version': case 'armPoll': case 'removeAll': case 'setGeometry':
       return build({ version });

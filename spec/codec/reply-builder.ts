@@ -69,7 +69,7 @@ function deviceHeader(d: DeviceInfo): Omit<RawHeader, 'version'> {
 
 export interface BuildOptions {
   /** Buffer length (the request's data_size); at least what the reply needs. Default: exactly data_size (≥ 312). */
-  bufferSize?: number;
+  bufferBytes?: number;
   /** Fill bytes beyond data_size with this value (poison). Default 0. */
   fill?: number;
   /** Extra flag bits ORed into the header (for the version-only and payload commands). */
@@ -82,7 +82,7 @@ export interface BuildOptions {
 type Payload = (view: DataView, bytes: Uint8Array) => number;
 
 function assemble(codec: DmCodec, header: RawHeader, payload: Payload | null, needed: number, o: BuildOptions, dataSizeOverride?: number): Uint8Array {
-  const len = Math.max(o.bufferSize ?? 0, needed, START);
+  const len = Math.max(o.bufferBytes ?? 0, needed, START);
   const bytes = new Uint8Array(len);
   let end = START;
   if (payload) end = payload(viewOf(bytes), bytes);

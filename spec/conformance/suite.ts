@@ -49,7 +49,7 @@ export function conformance(env: ConformanceEnv): void {
     test('1. fixed layout: a 312-byte header, payload at data_start 312, version written back', async () => {
       const t = await env.transport();
       try {
-        const req = codec.encodeRequest('listVersions', {}, { bufferSize: 16384 });
+        const req = codec.encodeRequest('listVersions', {}, { bufferBytes: 16384 });
         expect(t.ioctl(requestCode('listVersions'), req).ret).toBe(0);
         const h = codec.decodeHeader(req);
         expect(h.version[0]).toBe(4);
@@ -107,7 +107,7 @@ export function conformance(env: ConformanceEnv): void {
       try {
         const t = await env.transport();
         try {
-          const req = codec.encodeRequest('listDevices', { withUuid: true }, { bufferSize: 312 + 64 });
+          const req = codec.encodeRequest('listDevices', { withUuid: true }, { bufferBytes: 312 + 64 });
           expect(t.ioctl(requestCode('listDevices'), req)).toEqual({ ret: 0, errno: 0 });
           expect(codec.decodeHeader(req).flags & DM_BUFFER_FULL_FLAG).toBe(DM_BUFFER_FULL_FLAG);
           expect(codec.decodeReply('listDevices', req).bufferFull).toBe(true);

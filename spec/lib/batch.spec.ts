@@ -171,7 +171,7 @@ describe('batch request buffers (reused across the calls of a batch)', () => {
                 await new Promise((res) => setImmediate(res));
                 const h = codec.decodeHeader(sent);
                 const command = r === requestCode('status') ? 'status' : 'info';
-                const fresh = codec.encodeRequest(command, { id: { name: h.name } }, { bufferSize: h.data_size });
+                const fresh = codec.encodeRequest(command, { id: { name: h.name } }, { bufferBytes: h.data_size });
                 if (!Buffer.from(b).equals(Buffer.from(sent))) problems.push(`${h.name}: request changed while in flight`);
                 if (!Buffer.from(sent).equals(Buffer.from(fresh))) problems.push(`${h.name}: request differs from a fresh encoding`);
                 checked++;

@@ -56,7 +56,7 @@ describe('version gates: typed "unsupported" errors instead of silent misparses'
     dm.close();
     // The request as the client sends it, but over a buffer that held other bytes (a reused
     // buffer): the kernel writes no flags before 4.45, so 0xA5 stays there.
-    const req = codec.encodeRequest('listDevices', { withUuid: true }, { bufferSize: 4096 });
+    const req = codec.encodeRequest('listDevices', { withUuid: true }, { bufferBytes: 4096 });
     req.fill(0xa5, 312);
     expect(kernel.ioctl(requestCode('listDevices'), req).ret).toBe(0);
     const { devices } = codec.decodeReply('listDevices', req);
@@ -70,7 +70,7 @@ describe('version gates: typed "unsupported" errors instead of silent misparses'
       const names = Array.from({ length: 40 }, (_, i) => `dev-${String(i).padStart(2, '0')}`);
       for (const n of names) await dm.create({ name: n });
       const raw = codec.decodeReply('listDevices', (() => {
-        const req = codec.encodeRequest('listDevices', {}, { bufferSize: 16384 });
+        const req = codec.encodeRequest('listDevices', {}, { bufferBytes: 16384 });
         kernel.ioctl(requestCode('listDevices'), req);
         return req;
       })()).devices.map((d) => d.name);

@@ -90,7 +90,7 @@ describe.each([...COMMANDS])('%s round-trips through its row', (command) => {
     const row = COMMAND_TABLE[command];
     const kernel = await kernelWithVol();
     const encode = codec.encodeRequest as (c: CommandName, p: object, o?: object) => Uint8Array;
-    const req = encode(command, SAMPLE[command], { bufferSize: 8192 });
+    const req = encode(command, SAMPLE[command], { bufferBytes: 8192 });
     const h = codec.decodeHeader(req);
     expect(h.version).toEqual([...row.minVersion]);
     // Payload commands get the buffer asked for; the others exactly what the request needs.

@@ -269,7 +269,7 @@ export async function setgeometry(ctx: Ctx): Promise<number> {
   const [c, h, s] = args.slice(0, 3).map((a, i) => intArg(a, ['cylinders', 'heads', 'sectors'][i]!));
   // The start is a u64 (sectors): a bigint, exact above 2^53 (a number would round).
   const g = { cylinders: c!, heads: h!, sectorsPerTrack: s!, startSectors: u64Arg(args[3]!, 'start') };
-  if (ctx.dry) { ctx.request('setGeometry', { id, cylinders: g.cylinders, heads: g.heads, sectors: g.sectorsPerTrack, start: g.startSectors }); return 0; }
+  if (ctx.dry) { ctx.request('setGeometry', { id, cylinders: g.cylinders, heads: g.heads, sectorsPerTrack: g.sectorsPerTrack, startSectors: g.startSectors }); return 0; }
   await (await ctx.dm()).setGeometry(id, g);
   printResult(ctx, []);
   return 0;

@@ -114,8 +114,10 @@ export interface CommandRequests {
     readonly id: DeviceId;
     readonly cylinders: number;
     readonly heads: number;
-    readonly sectors: number;
-    readonly start: Sectors;
+    /** Sectors per track (HDIO_GETGEO's `sectors`). */
+    readonly sectorsPerTrack: number;
+    /** The start sector (HDIO_GETGEO's `start`). */
+    readonly startSectors: Sectors;
   };
   armPoll: Record<string, never>;
   getTargetVersion: { readonly target: string };

@@ -564,7 +564,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     callArg(options);
     const { cylinders, heads, sectorsPerTrack, startSectors } = geometry;
     // The codec's request keeps the kernel's words ("cyl heads sectors start").
-    await boundedCall('setGeometry', options, () => this.#runner.runAsync('setGeometry', { id, cylinders, heads, sectors: sectorsPerTrack, start: startSectors }, { device: id }));
+    await boundedCall('setGeometry', options, () => this.#runner.runAsync('setGeometry', { id, cylinders, heads, sectorsPerTrack, startSectors }, { device: id }));
   }
 
   /** DM_DEV_ARM_POLL on this client's fd (the shared poller uses its own fd and is not affected). */

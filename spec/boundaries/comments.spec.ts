@@ -43,13 +43,6 @@ export function citations(file: string, src: string): string[] {
   return commentsOf(file, src).filter((c) => CITES.test(c.text)).map((c) => `${file}:${c.line}: ${c.text.trim()}`);
 }
 
-/**
- * Files other parts of this refactor are rewriting at the same time; their comments are swept there
- * (the merge removes these entries). Owner: the client and ThinPool conversions.
- */
-const PENDING_OTHER_WORK = new Set<string>([]);
-const pending = (rel: string) => PENDING_OTHER_WORK.has(rel);
-
 function sources(): string[] {
   const out: string[] = [];
   const walk = (rel: string) => {
@@ -84,7 +77,7 @@ describe('comments say why, without figures or issue numbers', () => {
   });
 
   test('no comment in the sources cites a measurement or an issue number (figures live in bench/README.md)', () => {
-    const found = sources().filter((rel) => !pending(rel)).flatMap((rel) => citations(rel, fs.readFileSync(path.join(ROOT, rel), 'utf8')));
+    const found = sources().flatMap((rel) => citations(rel, fs.readFileSync(path.join(ROOT, rel), 'utf8')));
     if (found.length) console.log(`comments citing a figure or an issue:\n  ${found.join('\n  ')}`);
     expect(found).toEqual([]);
   }, 120_000);

@@ -53,7 +53,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
     status: [{ id: { name: 'vol' }, table: true, inactive: true, noflush: true, ima: true, secure: true }, 1 << 4 | 1 << 12 | 1 << 11 | 1 << 19 | 1 << 15],
     listVersions: [{}, 0],
     message: [{ id: { name: 'vol' }, sector: 0, message: '@stats_list' }, 0],
-    setGeometry: [{ id: { name: 'vol' }, cylinders: 1, heads: 2, sectors: 3, start: 4 }, 0],
+    setGeometry: [{ id: { name: 'vol' }, cylinders: 1, heads: 2, sectorsPerTrack: 3, startSectors: 4 }, 0],
     armPoll: [{}, 0],
     getTargetVersion: [{ target: 'linear' }, 0],
   };
@@ -166,7 +166,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
     });
 
     test('setGeometry: "cyl heads sectors start" at data_start', () => {
-      const r = enc1('setGeometry', { id: { name: 'a' }, cylinders: 65535, heads: 255, sectors: 63, start: 2n ** 33n });
+      const r = enc1('setGeometry', { id: { name: 'a' }, cylinders: 65535, heads: 255, sectorsPerTrack: 63, startSectors: 2n ** 33n });
       expect(cstrAt(r, 312)).toBe(`65535 255 63 ${2n ** 33n}`);
       expect(r.length).toBe(312 + `65535 255 63 ${2n ** 33n}`.length + 1);
     });
@@ -303,10 +303,10 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
       rejects('message', { id, message: '   ' }, 'INVALID_ARGUMENT');
       rejects('message', { id, message: 'a\0' }, 'STRING_HAS_NUL');
       rejects('message', { id, message: 'm', sector: -1 }, 'INVALID_SECTOR');
-      rejects('setGeometry', { id, cylinders: 65536, heads: 0, sectors: 0, start: 0 }, 'INVALID_INTEGER');
-      rejects('setGeometry', { id, cylinders: 0, heads: 256, sectors: 0, start: 0 }, 'INVALID_INTEGER');
-      rejects('setGeometry', { id, cylinders: 0, heads: 0, sectors: 256, start: 0 }, 'INVALID_INTEGER');
-      rejects('setGeometry', { id, cylinders: 0, heads: 0, sectors: 0, start: -1 }, 'INVALID_SECTOR');
+      rejects('setGeometry', { id, cylinders: 65536, heads: 0, sectorsPerTrack: 0, startSectors: 0 }, 'INVALID_INTEGER');
+      rejects('setGeometry', { id, cylinders: 0, heads: 256, sectorsPerTrack: 0, startSectors: 0 }, 'INVALID_INTEGER');
+      rejects('setGeometry', { id, cylinders: 0, heads: 0, sectorsPerTrack: 256, startSectors: 0 }, 'INVALID_INTEGER');
+      rejects('setGeometry', { id, cylinders: 0, heads: 0, sectorsPerTrack: 0, startSectors: -1 }, 'INVALID_SECTOR');
       rejects('remove', { id, cookie: 2 ** 32 }, 'INVALID_INTEGER');
       rejects('wait', { id }, 'INVALID_INTEGER');
       rejects('wait', { id, eventNr: -1 }, 'INVALID_INTEGER');
@@ -368,7 +368,7 @@ describe.each(['little', 'big'] as const)('%s endian', (endian) => {
     deps: fc.record({ id: deviceId, inactive: bool }),
     status: fc.record({ id: deviceId, table: bool, inactive: bool, noflush: bool, ima: bool, secure: bool }),
     message: fc.record({ id: deviceId, sector: fc.option(sectors, { nil: undefined }), message: text(200).filter((s) => s.trim().length > 0) }),
-    setGeometry: fc.record({ id: deviceId, cylinders: fc.integer({ min: 0, max: 65535 }), heads: fc.integer({ min: 0, max: 255 }), sectors: fc.integer({ min: 0, max: 255 }), start: sectors }),
+    setGeometry: fc.record({ id: deviceId, cylinders: fc.integer({ min: 0, max: 65535 }), heads: fc.integer({ min: 0, max: 255 }), sectorsPerTrack: fc.integer({ min: 0, max: 255 }), startSectors: sectors }),
     getTargetVersion: fc.record({ target: text(127).filter((s) => s.length > 0) }),
   };
 

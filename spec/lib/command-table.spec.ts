@@ -31,7 +31,7 @@ const SAMPLE: { [C in CommandName]: CommandRequests[C] } = {
   status: { id: { name: 'vol' } },
   listVersions: {},
   message: { id: { name: 'vol' }, message: '@stats_list' },
-  setGeometry: { id: { name: 'vol' }, cylinders: 1, heads: 2, sectors: 3, start: 4 },
+  setGeometry: { id: { name: 'vol' }, cylinders: 1, heads: 2, sectorsPerTrack: 3, startSectors: 4 },
   armPoll: {},
   getTargetVersion: { target: 'zero' },
 };

@@ -45,7 +45,7 @@ const REQUESTS: { [C in CommandName]: unknown } = {
   status: { id: { name: 'a' }, table: true },
   listVersions: {},
   message: { id: { name: 'a' }, sector: 0, message: '@stats_list' },
-  setGeometry: { id: { name: 'a' }, cylinders: 1, heads: 2, sectors: 3, start: 0 },
+  setGeometry: { id: { name: 'a' }, cylinders: 1, heads: 2, sectorsPerTrack: 3, startSectors: 0 },
   armPoll: {},
   getTargetVersion: { target: 'linear' },
 };

@@ -25,7 +25,7 @@ const PARAMS: Partial<{ [C in CommandName]: CommandRequests[C] }> = {
   getTargetVersion: { target: 'linear' },
   listVersions: {},
   message: { id: { name: 'x' }, sector: 0, message: 'hello' },
-  setGeometry: { id: { name: 'x' }, cylinders: 1, heads: 1, sectors: 1, start: 0 },
+  setGeometry: { id: { name: 'x' }, cylinders: 1, heads: 1, sectorsPerTrack: 1, startSectors: 0 },
 };
 
 describe('every command is gated on its row of the command table', () => {

@@ -16,6 +16,10 @@
  * never reads byte N-1), array(T, N), pad(N)
  * (bytes that are zero on encode and skipped on decode) and flex (a C flexible array
  * member `char x[]`: size 0, marks where variable data starts).
+ *
+ * A little over 500 lines: the language, its generated compiler, its interpreted twin (the
+ * same semantics, tested against each other) and the template encoder all read one model of
+ * placed fields; apart, that model would have to be exported from the codec.
  */
 import { DmCodecError } from './errors.js';
 import { resolveEndian, type EndianOption, type Endianness } from './endian.js';

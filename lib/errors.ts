@@ -352,6 +352,7 @@ export class DmOperationError extends DmBaseError<DmOperationErrorCode> {
 // ---- The typed target layer. Messages never contain key material: for targets that carry
 // keys (crypt, integrity) the offending token is not quoted.
 
+/** What a {@link DmTargetError} is about: the builder's input, the target type, a device reference, or a parse of the kernel's text. */
 export type DmTargetErrorCode =
   /** Builder input rejected by the target's schema. */
   | 'INVALID_INPUT'

@@ -41,3 +41,4 @@ export {
 export type { CookieHost, CookieEntry, SemEntry, SemOps, UdevFlagName } from './udev/cookies.js';
 export type { UdevCallOptions } from './udev/cookie-call.js';
 export type { RenameOptions, CallOptions, BatchOptions, RemoveAllOptions, SyncOptions } from './client/client.js';
+export type { OperationOptions, OperationProgress } from './operations/operation.js';

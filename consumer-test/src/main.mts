@@ -30,8 +30,8 @@ kernel.addBlockDevice('/dev/loop1', 7, 1, 131072);
   assert.equal(first.length, 2048n);
   assert.equal(first.params, '7:0 0');
 
-  const table: TypedTarget[] = [{ start: 0, length: 4096, type: 'striped', chunkSize: 8, stripes: [
-    { device: '/dev/loop0', offset: 0 }, { device: { major: 7, minor: 1 }, offset: 0 },
+  const table: TypedTarget[] = [{ start: 0, length: 4096, type: 'striped', chunkSizeSectors: 8, stripes: [
+    { device: '/dev/loop0', offsetSectors: 0 }, { device: { major: 7, minor: 1 }, offsetSectors: 0 },
   ] }];
   await createTypedDevice(dm, { name: 'typed', table });
   const [parsed] = parseTable((await dm.table('typed')).targets);
@@ -41,7 +41,7 @@ kernel.addBlockDevice('/dev/loop1', 7, 1, 131072);
 
   // A key from node:crypto is a Buffer: the typed builders take any Uint8Array.
   const key: Buffer = Buffer.alloc(32, 7);
-  const cryptLine: TypedTarget = { start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key, ivOffset: 0, device: '/dev/loop1', offset: 0 };
+  const cryptLine: TypedTarget = { start: 0, length: 2048, type: 'crypt', cipher: 'aes-xts-plain64', key, ivOffsetSectors: 0, device: '/dev/loop1', offsetSectors: 0 };
   assert.equal(buildTarget(cryptLine).type, 'crypt');
 
   // Events: a rename arrives as one `renamed` event.

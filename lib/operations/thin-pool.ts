@@ -47,6 +47,12 @@ import {
 import { ERRNO } from '../../ffi/errors.js';
 
 
+export type {
+  ActivateOptions, CreateThinPoolOptions, DeactivateOptions, DeleteThinOptions, OpenThinPoolOptions, PoolBlockSizes, PoolDeviceSpec, PoolFeatures, PoolStatus,
+  ReloadOptions, ResizeOptions, ThinDevice, ThinPoolCallOptions, ThinPoolHealthyStatus,
+} from './thin-pool-options.js';
+export { thinPoolUuid, thinDeviceUuid } from './thin-pool-options.js';
+
 /**
  * A thin pool. Create one with `ThinPool.create`, or take an existing one with `ThinPool.open`.
  *
@@ -59,12 +65,6 @@ import { ERRNO } from '../../ffi/errors.js';
  * nothing, and disposing it does nothing. What is already gone is skipped, never an error;
  * a device still in use (EBUSY after the retries) is.
  */
-export type {
-  ActivateOptions, CreateThinPoolOptions, DeactivateOptions, DeleteThinOptions, OpenThinPoolOptions, PoolBlockSizes, PoolDeviceSpec, PoolFeatures, PoolStatus,
-  ReloadOptions, ResizeOptions, ThinDevice, ThinPoolCallOptions, ThinPoolHealthyStatus,
-} from './thin-pool-options.js';
-export { thinPoolUuid, thinDeviceUuid } from './thin-pool-options.js';
-
 export class ThinPool {
   readonly #dm: DeviceMapper;
   readonly #io: BlockIo;

@@ -1,0 +1,32 @@
+// Adversarial review of the operation core's undo paths: what a multi-step operation made is
+// removed again when it fails or is stopped, after close() too, and never someone else's.
+import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
+import { DeviceMapper, FaultyDevice, ThinPool } from '../../lib/index.js';
+import { SimulatedKernel, simFaults, thinSim } from '../../testing/index.js';
+
+const MiB = 1024n * 1024n;
+let kernel: SimulatedKernel;
+let dm: DeviceMapper;
+
+beforeEach(async () => {
+  kernel = new SimulatedKernel();
+  dm = await DeviceMapper.open({ backend: kernel.backend() });
+});
+afterEach(() => dm.close());
+
+describe('undo after close()', () => {
+  test('ThinPool.delete with discard: close() after the helper activation still removes the helper', async () => {
+    const p = await ThinPool.create(dm, {
+      name: 'pool', data: { file: '/img/data', sizeBytes: 64n * MiB }, metadata: { file: '/img/meta', sizeBytes: 4n * MiB }, skipBlockZeroing: true,
+    });
+    await p.createThin(1);
+    // The helper's status call is the step after its createDevice: close the client there.
+    const off = kernel.intercept({ before: (e) => { if (e.command === 'status' && e.uuid === 'THIN-1-pool') dm.close(); } });
+    const e = await p.delete(1, { discard: true }).then(() => undefined, (x: unknown) => x);
+    off();
+    expect(e).toMatchObject({ code: 'DM_CLOSED' });
+    await dm[Symbol.asyncDispose]();
+    expect([...kernel.devices.keys()]).toEqual(['pool']);
+    expect(thinSim(kernel).pool('pool').thins.has(1)).toBe(true);
+  });
+});

@@ -30,3 +30,28 @@ describe('undo after close()', () => {
     expect(thinSim(kernel).pool('pool').thins.has(1)).toBe(true);
   });
 });
+
+describe('a step that lands after the operation gave up, then close()', () => {
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+  test('createDevice: a create that lands after TIMEOUT is removed even when the client is closed meanwhile', async () => {
+    simFaults(kernel).delay('create', 80);
+    const e = await dm.createDevice({ name: 'late', uuid: 'LATE-1', table: [{ start: 0, length: 8, type: 'zero', params: '' }], timeoutMs: 10 })
+      .then(() => undefined, (x: unknown) => x);
+    expect(e).toMatchObject({ code: 'TIMEOUT' });
+    await dm[Symbol.asyncDispose](); // waits for what is in flight, the late create's undo included
+    await sleep(150);
+    expect([...kernel.devices.keys()]).toEqual([]);
+  });
+
+  test('FaultyDevice.setMode: a suspend that lands after TIMEOUT is resumed even when the client is closed meanwhile', async () => {
+    kernel.addBlockDevice('/dev/sdz', 8, 0, 2048);
+    const f = await FaultyDevice.create(dm, { name: 'f', device: '/dev/sdz' });
+    simFaults(kernel).delay('suspend', 80);
+    const e = await f.failAll({ timeoutMs: 10 }).then(() => undefined, (x: unknown) => x);
+    expect(e).toMatchObject({ code: 'TIMEOUT' });
+    await dm[Symbol.asyncDispose]();
+    await sleep(150);
+    expect(kernel.devices.get('f')!.suspended).toBe(false);
+  });
+});

@@ -1,5 +1,6 @@
 // Adversarial review of the operation core's undo paths: what a multi-step operation made is
 // removed again when it fails or is stopped, after close() too, and never someone else's.
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import { DeviceMapper, FaultyDevice, ThinPool } from '../../lib/index.js';
 import { SimulatedKernel, simFaults, thinSim } from '../../testing/index.js';
@@ -53,5 +54,32 @@ describe('a step that lands after the operation gave up, then close()', () => {
     await dm[Symbol.asyncDispose]();
     await sleep(150);
     expect(kernel.devices.get('f')!.suspended).toBe(false);
+  });
+});
+
+describe('listeners on the caller\'s signal', () => {
+  test('ThinPool.conditions(): ending the iterator with throw() lets go of the caller\'s signal', async () => {
+    const p = await ThinPool.create(dm, {
+      name: 'pool', data: { file: '/img/data', sizeBytes: 64n * MiB }, metadata: { file: '/img/meta', sizeBytes: 4n * MiB }, skipBlockZeroing: true,
+    });
+    const ac = new AbortController();
+    const it = p.conditions({ signal: ac.signal, initial: false });
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
+    await it.throw!(new Error('consumer failed')).catch(() => undefined);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  });
+});
+
+describe('single commands: a call that lands after the caller gave up, then close()', () => {
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+  test('suspend with timeoutMs: a suspend that lands after TIMEOUT is resumed even when the client is closed meanwhile', async () => {
+    await dm.createDevice({ name: 's', uuid: 'S-1', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
+    simFaults(kernel).delay('suspend', 80);
+    const e = await dm.suspend('s', { timeoutMs: 10 }).then(() => undefined, (x: unknown) => x);
+    expect(e).toMatchObject({ code: 'TIMEOUT' });
+    await dm[Symbol.asyncDispose]();
+    await sleep(150);
+    expect(kernel.devices.get('s')!.suspended).toBe(false);
   });
 });

@@ -26,7 +26,9 @@ export function callOptionsArg(o: CallOptions | undefined, field = 'options'): v
  * DmOperationError TIMEOUT after `o.timeoutMs`, both with the caller's frames. The call
  * goes on in the kernel; `onLate` receives its result if it lands after the caller gave up.
  */
-export async function boundedCall<T>(what: string, o: CallOptions | undefined, run: () => Promise<T>, onLate?: (value: T) => unknown): Promise<T> {
+export async function boundedCall<T>(
+  what: string, o: CallOptions | undefined, run: () => Promise<T>, onLate?: (value: T) => unknown, hold?: { begin(): void; end(): void },
+): Promise<T> {
   const signal = o?.signal;
   const timeoutMs = o?.timeoutMs;
   // Taken here, while the caller's frames are on the stack: the timer, the abort listener and
@@ -50,8 +52,17 @@ export async function boundedCall<T>(what: string, o: CallOptions | undefined, r
     // Through the fan-out: one signal shared by many calls keeps one listener, not one per call.
     if (signal) off = onAbort(signal, () => stop(new DmAbortError(signal.reason)));
   });
-  const call = run();
-  call.then((v) => { if (gaveUp && onLate) void Promise.resolve().then(() => onLate(v)).catch(() => {}); }, () => {});
+  // Counted in flight with the client until the call has landed and onLate has undone it:
+  // close() would otherwise release the control fd that undo needs.
+  hold?.begin();
+  let call: Promise<T>;
+  try {
+    call = run();
+  } catch (e) {
+    hold?.end();
+    throw e;
+  }
+  void call.then((v) => (gaveUp && onLate ? Promise.resolve().then(() => onLate(v)).catch(() => {}) : undefined), () => {}).then(() => hold?.end());
   try {
     return await Promise.race([call, stopped]);
   } catch (e) {

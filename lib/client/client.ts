@@ -217,7 +217,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     callOptionsArg(options);
     const { name, uuid, minor } = options;
     const r = await boundedCall('create', options, () => this.#runner.runAsync('create', { name, uuid, minor }, { device: { name } }),
-      (late) => this.#runner.runAsync('remove', { id: uuid ? { uuid } : { name } }, { device: { name }, afterClose: true }));
+      (late) => this.#runner.runAsync('remove', { id: uuid ? { uuid } : { name } }, { device: { name }, afterClose: true }), this.#lateHold);
     return r.device;
   }
 
@@ -271,7 +271,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     if (options.noflush) this.#runner.require('noflush', FEATURES.noflush);
     const { noflush, skipLockfs } = options;
     return (await boundedCall('suspend', options, () => this.#runner.runAsync('suspend', { id, action: 'suspend', noflush, skipLockfs }, { device: id }),
-      (late) => this.#runner.runAsync('suspend', { id: replyAddress(late.device), action: 'resume' }, { device: id, afterClose: true }))).device;
+      (late) => this.#runner.runAsync('suspend', { id: replyAddress(late.device), action: 'resume' }, { device: id, afterClose: true }), this.#lateHold)).device;
   }
 
   /**
@@ -456,7 +456,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
     const secure = this.#secureFor(specs, options.secure);
     return (await boundedCall('load', options, () => this.#runner.runAsync('load', { id, targets: specs, readOnly: options.readOnly, secure }, loadContext(id, specs, secure)),
-      (late) => this.#runner.runAsync('clear', { id: replyAddress(late.device) }, { device: id, afterClose: true }))).device;
+      (late) => this.#runner.runAsync('clear', { id: replyAddress(late.device) }, { device: id, afterClose: true }), this.#lateHold)).device;
   }
 
   /** DM_TABLE_CLEAR: drops the inactive table. Not undone when it lands after the caller gave up (the table is gone). */
@@ -716,6 +716,9 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   }
 
   /** A multi-step operation starts: refused after close(), counted until it settles. */
+  /** A call whose late result is undone counts in flight until that undo is done (boundedCall). */
+  readonly #lateHold = { begin: () => this.#begin(), end: () => this.#end() };
+
   #begin(): void {
     if (this.#closed) throw new DmClosedError('the device-mapper client');
     this.#ops++;

@@ -110,7 +110,7 @@ function encodeRequests(parts: ClientParts, o: CreateDeviceOptions, at: DeviceId
 }
 
 /** Removes our half-made device; never anything else, never by dev. Runs even after close(); a device already gone is fine. */
-async function removeRolledBack(parts: ClientParts, ours: DeviceIdentity, policy: RetryPolicy): Promise<void> {
+export async function removeRolledBack(parts: ClientParts, ours: DeviceIdentity, policy: RetryPolicy): Promise<void> {
   try {
     await removeOurs(parts.runner, ours, { policy, ctx: { device: addressOf(ours), afterClose: true }, verifyFirst: true });
   } catch (cleanup) {

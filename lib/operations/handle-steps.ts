@@ -6,7 +6,9 @@
  * that lands after the operation gave up on it, through `onLate`).
  */
 import type { DeviceId, DeviceInfo, TargetSpecInput } from '../../codec/index.js';
-import { operationHost, type CreateDeviceOptions, type DeviceMapper } from '../client/client.js';
+import { clientParts, operationHost, type CreateDeviceOptions, type DeviceMapper } from '../client/client.js';
+import { removeRolledBack } from './create-device.js';
+import { retryPolicy } from './retry.js';
 import { DmError, DmIdentityError } from '../errors.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
@@ -58,15 +60,19 @@ async function undoableStep<T>(op: Operation, label: string, run: () => Promise<
 
 /**
  * createDevice as a step. A create that lands after the operation gave up is removed then;
- * a device made here is removed again if a later step fails (before close(): createDevice's
- * own rollback covers a close() during the create itself).
+ * a device made here is removed again if a later step fails, also after close()
+ * (createDevice's own rollback covers a close() during the create itself).
  */
 export async function createStep(op: Operation, dm: DeviceMapper, options: CreateDeviceOptions, label: string): Promise<DeviceIdentity> {
+  // Removed through the calls that still work after close() (dm.removeDevice is refused
+  // then), checked against the device the create made, with createDevice's EBUSY retries.
+  const parts = dm[clientParts]();
+  const rollback = retryPolicy({}, 'rollback');
   const info = await op.step(label, () => dm.createDevice({ ...options, signal: op.signal }), {
-    onLate: (late) => removeIfThere(dm, addressOf(identityOf(late))).catch(() => {}),
+    onLate: (late) => removeRolledBack(parts, identityOf(late), rollback).catch(() => {}),
   });
   const id = identityOf(info);
-  op.undo(`remove ${id.name}`, () => removeIfThere(dm, addressOf(id)));
+  op.undo(`remove ${id.name}`, () => removeRolledBack(parts, id, rollback));
   return id;
 }
 

@@ -8,7 +8,8 @@
  *   right error (DmAbortError, DmOperationError TIMEOUT, DmClosedError);
  * - **bounded steps** (`op.step`): a kernel call raced against the caller's signal and the
  *   timeout; the call itself cannot be cancelled (it runs in the kernel), so a step that
- *   finishes after the operation gave up hands its result to `onLate`, which undoes it. The
+ *   finishes after the operation gave up hands its result to `onLate`, which undoes it (the
+ *   operation stays counted in flight until then, so close() waits for that undo). The
  *   client's close() does not cut a step short (close() stops an operation at its next
  *   checkpoint, after the step under way, so its undo sees what the step did);
  * - **an undo journal** (`op.undo`): actions run last-in first-out when the body fails,
@@ -167,6 +168,7 @@ export async function runOperation<T>(
   if (host.closing.aborted) onClose();
   const timer = timeout && o.timeoutMs !== undefined ? setTimeout(() => { stop(timeout); waitStop.abort(); }, o.timeoutMs) : undefined;
   const journal: { label: string; action: () => Promise<unknown> }[] = [];
+  const late = new Set<Promise<unknown>>();
   const op: Operation = {
     name,
     signal: controller.signal,
@@ -180,12 +182,18 @@ export async function runOperation<T>(
       const call = run();
       let gaveUp = false;
       let detach: (() => void) | undefined;
+      const landed = call.then((v) => (gaveUp ? Promise.resolve().then(() => stepOptions?.onLate?.(v)).catch(() => {}) : undefined), () => {});
       const stopped = new Promise<never>((_, reject) => {
-        const onStop = () => { gaveUp = true; reject(stopReason ?? new DmOperationError('TIMEOUT', `${name}: ${label} was stopped`)); };
+        const onStop = () => {
+          gaveUp = true;
+          // The operation stays counted in flight until the call lands and onLate has undone
+          // it: close() would otherwise release the control fd its undo needs.
+          late.add(landed);
+          reject(stopReason ?? new DmOperationError('TIMEOUT', `${name}: ${label} was stopped`));
+        };
         waitStop.signal.addEventListener('abort', onStop, { once: true });
         detach = () => waitStop.signal.removeEventListener('abort', onStop);
       });
-      call.then((v) => { if (gaveUp) void Promise.resolve().then(() => stepOptions?.onLate?.(v)).catch(() => {}); }, () => {});
       try {
         return await Promise.race([call, stopped]);
       } finally {
@@ -209,7 +217,8 @@ export async function runOperation<T>(
     if (timer) clearTimeout(timer);
     offCaller?.();
     offClose?.();
-    host.end();
+    if (late.size === 0) host.end();
+    else void Promise.allSettled(late).then(() => host.end());
   }
 }
 

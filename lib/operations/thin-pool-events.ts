@@ -99,7 +99,7 @@ export function poolConditions(
   const it: AsyncIterableIterator<PoolCondition> = {
     next: () => gen.next().then(ended, (e: unknown) => { linked.release(); throw e; }),
     return: (value?: unknown) => { inner.abort(); linked.release(); return gen.return(value as undefined); },
-    throw: (e?: unknown) => gen.throw(e),
+    throw: (e?: unknown) => gen.throw(e).then(ended, (x: unknown) => { linked.release(); throw x; }),
     [Symbol.asyncIterator]: () => it,
   };
   return it;

@@ -99,14 +99,17 @@ describe('runOperation', () => {
     const ac = new AbortController();
     const p = runOperation(host, 'op', { signal: ac.signal }, async (op) => {
       await op.step('one', async () => 1);
-      return op.step('two', never);
+      return op.step('two', () => sleep(40).then(() => 2));
     });
     setTimeout(() => ac.abort('stop now'), 5);
     const e = await p.catch((x: unknown) => x);
     expect(e).toBeInstanceOf(DmAbortError);
     expect((e as DmAbortError).code).toBe('ABORT_ERR');
+    // Still counted in flight while the step it gave up on is in the kernel (close() waits for its undo).
+    expect(host.inFlight).toBe(1);
     const pre = await runOperation(host, 'op', { signal: ac.signal }, async () => 1).catch((x: unknown) => x);
     expect(pre).toBeInstanceOf(DmAbortError);
+    await sleep(60);
     expect(host.inFlight).toBe(0);
   });
 

@@ -57,9 +57,12 @@ export async function targets(ctx: Ctx): Promise<number> {
   return 0;
 }
 
-/** Every device, as the kernel lists it (dmsetup prints in the kernel's order). */
+/**
+ * Every device in the kernel's order: dmsetup prints DM_LIST_DEVICES as it comes, which
+ * before dm 4.45 is the name-hash walk, not the name order list() gives by default.
+ */
 async function all(ctx: Ctx): Promise<ListedDevice[]> {
-  return (await ctx.dm()).list();
+  return (await ctx.dm()).list({ order: 'kernel' });
 }
 
 /** `-o` with --tree: dmsetup's tree options (cli/tree.ts). */

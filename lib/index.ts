@@ -4,7 +4,7 @@
 export { DeviceMapper, FEATURES } from './client/client.js';
 export type {
   CreateDeviceOptions, InfoResult, RemoveResult, Missing, OpenOptions, RemoveDeviceOptions, RemoveOptions, Settled, TableResult, WaitOptions,
-  ListOptions, CreateOptions, RenameTarget, SuspendOptions, ResumeOptions, InfoOptions, DepsOptions, StatusOptions, TableOptions,
+  ListOptions, ListOrder, CreateOptions, RenameTarget, SuspendOptions, ResumeOptions, InfoOptions, DepsOptions, StatusOptions, TableOptions,
   LoadOptions, Geometry, DepsWithInfo,
 } from './client/client.js';
 export * from './errors.js';

@@ -339,7 +339,11 @@ function checkName(name: string): void {
 
 /**
  * The order of LIST_DEVICES before 4.45: the kernel walks its 64 name-hash buckets in
- * order, each bucket newest first (list_add at the head). hash_str() of dm-ioctl.c.
+ * order, each bucket newest first (list_add at the head). hash_str() of dm-ioctl.c; a rename
+ * re-adds the device at the head of its new bucket, which the device map's re-insertion
+ * models. Only the hash's low 6 bits count, and they do not depend on whether the kernel's
+ * `char` is signed (a sign extension adds a multiple of 256), so unsigned bytes give the
+ * same buckets on every architecture (docs/kernel-facts.md).
  */
 function hashOrder(devs: SimDevice[]): SimDevice[] {
   const bucket = (name: string): number => {

@@ -63,6 +63,14 @@ function callArg(options: CallOptions | undefined): CallOptions {
   return options ?? {};
 }
 
+/** list()'s order: one of the two it knows, checked before any ioctl. */
+function listOrderArg(options: SyncOptions<ListOptions>): void {
+  const order: unknown = options.order;
+  if (order !== undefined && order !== 'name' && order !== 'kernel') {
+    throw new DmArgumentError('options.order', "'name' or 'kernel'", typeof order === 'string' ? JSON.stringify(order) : typeof order);
+  }
+}
+
 /** The device argument of every method, checked (lib/client/args.ts) and copied. */
 const idOf = (device: DeviceId | string): DeviceId => deviceArg(device);
 
@@ -172,18 +180,22 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
 
   /**
    * DM_LIST_DEVICES: every device with its dev, event number (4.37+) and uuid (4.45+;
-   * `undefined` = the kernel does not say), in name order (UTF-8 bytes) on every kernel:
-   * kernels before 4.45 list in hash order and are sorted here. Prefix filters run in the
-   * kernel on 4.45+; a name prefix is applied here on older kernels.
+   * `undefined` = the kernel does not say). By default in name order (UTF-8 bytes) on every
+   * kernel: kernels before 4.45 list in the order of their name hash, and are sorted here.
+   * `order: 'kernel'` keeps the kernel's order as it comes (what dmsetup prints; the same
+   * as name order from 4.45). Prefix filters run in the kernel on 4.45+; a name prefix is
+   * applied here on older kernels, keeping the order.
    */
   async list(options: ListOptions = {}): Promise<ListedDevice[]> {
-    optionsArg(options, 'options', { namePrefix: 'kernelString', uuidPrefix: 'kernelString', ...CALL_OPTION_KINDS });
+    optionsArg(options, 'options', { namePrefix: 'kernelString', uuidPrefix: 'kernelString', order: 'string', ...CALL_OPTION_KINDS });
+    listOrderArg(options);
     callOptionsArg(options);
     return boundedCall('list', options, async () => this.#list(options));
   }
   /** Synchronous {@link DeviceMapper.list}. */
   listSync(options: SyncOptions<ListOptions> = {}): ListedDevice[] {
-    optionsArg(options, 'options', { namePrefix: 'kernelString', uuidPrefix: 'kernelString' });
+    optionsArg(options, 'options', { namePrefix: 'kernelString', uuidPrefix: 'kernelString', order: 'string' });
+    listOrderArg(options);
     return this.#list(options);
   }
 
@@ -200,8 +212,9 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const devices = reply.devices as ListedDevice[];
     if (!kernelFilters) {
       // Before 4.45 the kernel walks its name hash; 4.45+ walks a tree sorted by name bytes
-      // (docs/kernel-facts.md). list() gives name order everywhere.
-      devices.sort(byNameBytes);
+      // (docs/kernel-facts.md). list() gives name order everywhere unless asked for the
+      // kernel's (dmctl prints what dmsetup prints).
+      if (options.order !== 'kernel') devices.sort(byNameBytes);
       if (options.namePrefix !== undefined) return devices.filter((d) => d.name.startsWith(options.namePrefix!));
     }
     return devices;

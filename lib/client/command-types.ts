@@ -101,13 +101,23 @@ export interface TableResult {
   readonly targets: readonly TargetLine[];
 }
 
-/** `list()`: prefix filters (4.45+ kernels filter themselves; older ones are filtered here). */
+/** `list()`: prefix filters (4.45+ kernels filter themselves; older ones are filtered here) and the order. */
 export interface ListOptions extends CallOptions {
   /** Only devices whose name starts with this. */
   readonly namePrefix?: string;
   /** Only devices whose uuid starts with this. */
   readonly uuidPrefix?: string;
+  /**
+   * `'name'` (the default): sorted by name bytes on every kernel. `'kernel'`: as
+   * DM_LIST_DEVICES gives them, which is name order from dm 4.45 (a tree sorted by name
+   * bytes) and, before 4.45 (5.10 is 4.43), the walk of the kernel's 64 name-hash buckets,
+   * each bucket newest first (a rename counts as new): the order dmsetup prints.
+   */
+  readonly order?: ListOrder;
 }
+
+/** The order of {@link ListOptions}: sorted by name bytes, or the kernel's own. */
+export type ListOrder = 'name' | 'kernel';
 
 /** `create()`: a device without a table. */
 export interface CreateOptions extends CallOptions {

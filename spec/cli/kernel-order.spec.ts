@@ -10,7 +10,7 @@ import { cliEnv } from './harness.js';
 
 /** The names as the kernel's own DM_LIST_DEVICES reply lists them. */
 function kernelOrder(kernel: SimulatedKernel): string[] {
-  const req = codec.encodeRequest('listDevices', {}, { bufferSize: 16384 });
+  const req = codec.encodeRequest('listDevices', {}, { bufferBytes: 16384 });
   expect(kernel.ioctl(requestCode('listDevices'), req).ret).toBe(0);
   return codec.decodeReply('listDevices', req).devices.map((d) => d.name);
 }

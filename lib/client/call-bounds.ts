@@ -5,10 +5,9 @@
  * caller gave up (a create, a load, a suspend) passes `onLate` to do it. Multi-step
  * operations use the operation core (lib/operations/operation.ts) instead.
  */
-import { DmAbortError } from '../errors.js';
+import { DmAbortError, DmOperationError } from '../errors.js';
 import { onAbort } from '../events/abort-fanout.js';
 import { operationOptions, withCallerStack } from '../operations/operation.js';
-import { DmOperationError } from '../errors.js';
 import type { CallOptions } from './command-types.js';
 
 /** The option kinds of CallOptions for optionsArg (ranges are checked by {@link callOptionsArg}). */

@@ -1,10 +1,9 @@
 /**
- * What is left of the ad-hoc bounds the multi-step helpers used before the operation core
- * (lib/operations/operation.ts): the tree operations still bound their steps with these.
- * ThinPool and FaultyDevice run on the core.
+ * The per-step bound of the tree operations (`stepTimeoutMs`), inside the operation core's
+ * whole-operation bound (lib/operations/operation.ts).
  */
-import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
 import { DmOperationError } from '../errors.js';
+import { MAX_TIMEOUT_MS } from './operation.js';
 
 /**
  * Resolves with `p`, or rejects with TIMEOUT after `ms`. The call itself cannot be
@@ -28,11 +27,7 @@ export function bounded<T>(p: Promise<T>, ms: number, what: string, onLate?: (va
 
 export function checkTimeout(ms: number | undefined, fallback: number): number {
   const v = ms ?? fallback;
-  if (!Number.isInteger(v) || v < 1 || v > 3_600_000) throw new DmOperationError('INVALID_INPUT', `timeoutMs must be an integer in 1…3600000, got ${String(ms)}`);
+  if (!Number.isInteger(v) || v < 1 || v > MAX_TIMEOUT_MS) throw new DmOperationError('INVALID_INPUT', `timeoutMs must be an integer in 1…${MAX_TIMEOUT_MS}, got ${String(ms)}`);
   return v;
 }
-
-/** The identity rules are lib/operations/identity.ts's (re-exported for code that still imports them from here). */
-export type Identity = DeviceIdentity;
-export { addressOf, identityOf };
 

@@ -20,6 +20,7 @@ export function blockIoFor(dm: DeviceMapper | undefined, field = 'options.dm'): 
 
 const NEVER_CLOSING = new AbortController().signal;
 const NO_UNDO_CALLS = {
+  info: () => Promise.reject(new Error('internal: a block-device operation has no device-mapper undo')),
   resume: () => Promise.reject(new Error('internal: a block-device operation has no device-mapper undo')),
   clear: () => Promise.reject(new Error('internal: a block-device operation has no device-mapper undo')),
 };

@@ -685,9 +685,10 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     return { runner: this.#runner, udev: (signal) => this.#udev.context(signal), secureFor: (t, s) => this.#secureFor(t, s) };
   }
 
-  /** The calls an undo may make after close(): resume and clear, let through the closed gate. */
+  /** The calls an undo may make after close(): info, resume and clear, let through the closed gate. */
   #undoCalls(): UndoCalls {
     return {
+      info: async (id) => (await this.#runner.runAsync('info', { id }, { device: id, afterClose: true })).device,
       resume: async (id, o = {}) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush: o.noflush, skipLockfs: o.skipLockfs }, { device: id, afterClose: true })).device,
       clear: async (id) => (await this.#runner.runAsync('clear', { id }, { device: id, afterClose: true })).device,
     };

@@ -201,8 +201,8 @@ export class FaultyDevice {
     const noflush = compareVersions(this.#dm.kernelVersion, FEATURES.noflush) >= 0;
     const flags = { noflush, skipLockfs: true };
     return this.#run('setMode', options, async (op) => {
-      await loadStep(op, this.#dm, this.#id, toTargetSpecs([line]), `loading ${mode.kind} into ${this.name}`);
-      await suspendStep(op, this.#dm, this.#id, flags, `suspending ${this.name}`, true);
+      const loaded = await loadStep(op, this.#dm, this.#id, toTargetSpecs([line]), `loading ${mode.kind} into ${this.name}`);
+      await suspendStep(op, this.#dm, this.#id, flags, `suspending ${this.name}`, true, loaded);
       await resumeStep(op, this.#dm, this.#id, flags, `resuming ${this.name}`);
       op.commit();
       return this.#mode(op);
@@ -236,12 +236,12 @@ export class FaultyDevice {
   /** Removes the device (EBUSY retries; it must be unmounted). */
   async remove(options: FaultyDeviceCallOptions & { retries?: number } = {}): Promise<void> {
     optionsArg(options, 'options', { ...CALL_OPTIONS, retries: 'any' });
-    await this.#run('remove', options, (op) => op.step(`removing ${this.name}`, () => this.#dm.removeDevice(addressOf(this.#id), { retries: options.retries, signal: op.signal })));
+    await this.#run('remove', options, (op) => op.step(`removing ${this.name}`, () => this.#dm.removeDevice(addressOf(this.#id), { retries: options.retries, signal: op.signal, expect: this.#id })));
   }
 
   /** Removes the device if it is still there (see the class's doc). */
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.#run('dispose', {}, (op) => op.step(`removing ${this.name}`, () => removeIfThere(this.#dm, addressOf(this.#id), { signal: op.signal })));
+    await this.#run('dispose', {}, (op) => op.step(`removing ${this.name}`, () => removeIfThere(this.#dm, addressOf(this.#id), { signal: op.signal, expect: this.#id })));
   }
 
   #lineOf(mode: FaultMode): TypedTarget {

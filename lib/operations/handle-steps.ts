@@ -11,7 +11,7 @@ import { removeRolledBack } from './create-device.js';
 import { retryPolicy } from './retry.js';
 import { DmError, DmIdentityError } from '../errors.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
-import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
+import { addressOf, clearOurs, identityOf, repliedBy, resumeOurs, type DeviceIdentity } from './identity.js';
 import { runOperation, type Operation, type OperationOptions } from './operation.js';
 import type { RetryOptions } from './retry.js';
 
@@ -26,11 +26,16 @@ export function isGone(e: unknown): boolean {
   return (e instanceof Error) && (errno === ERRNO.ENXIO || errno === ERRNO.ENOENT);
 }
 
-/** removeDevice that takes "already gone" as done. */
-export async function removeIfThere(dm: DeviceMapper, at: DeviceId, options: { retries?: number; signal?: AbortSignal } = {}): Promise<void> {
+/**
+ * removeDevice that takes "already gone" as done. With `expect`, only that device is removed
+ * (verified right before each attempt: identity.ts removeOurs); another device in its place
+ * means ours is gone, and is left alone.
+ */
+export async function removeIfThere(dm: DeviceMapper, at: DeviceId, options: { retries?: number; signal?: AbortSignal; expect?: DeviceIdentity } = {}): Promise<void> {
   try {
     await dm.removeDevice(at, options);
   } catch (e) {
+    if (e instanceof DmIdentityError && !e.acted) return;
     if (!(e instanceof DmError && e.errno === ERRNO.ENXIO)) throw e;
   }
 }
@@ -77,15 +82,16 @@ export async function createStep(op: Operation, dm: DeviceMapper, options: Creat
 }
 
 /**
- * DM_TABLE_LOAD as a step, checked. A load that reached another device is cleared there again
- * (by the dev its reply names) before DmIdentityError; a load that lands late is cleared then;
- * a failure later in the operation clears the inactive slot (through the undo calls that
- * still work after close()), so nothing is left to be swapped in by the next resume.
+ * DM_TABLE_LOAD as a step, checked; resolves with its reply (the device's state as the load
+ * left it). Our table is taken back (cleared) from the device a load reached when that is
+ * another device (its reply names it), when the load lands after the operation gave up, and
+ * when a later step fails (through the undo calls that still work after close()), so nothing
+ * is left to be swapped in by the next resume — each time verified right before the clear
+ * (identity.ts clearOurs): never from whoever holds the name, uuid or minor by then.
  */
-export async function loadStep(op: Operation, dm: DeviceMapper, id: DeviceIdentity, specs: readonly TargetSpecInput[], label: string): Promise<void> {
+export async function loadStep(op: Operation, dm: DeviceMapper, id: DeviceIdentity, specs: readonly TargetSpecInput[], label: string): Promise<DeviceInfo> {
   const at = addressOf(id);
-  // A load that reached another device is cleared there, by the dev its reply names (the device it acted on).
-  const clearLanded = (late: DeviceInfo) => op.kernel.clear({ dev: { major: late.dev.major, minor: late.dev.minor } }).then(() => {}, () => {});
+  const clearLanded = (landed: DeviceInfo) => clearOurs(op.kernel, identityOf(landed), label).then(() => {}, () => {});
   const info = await undoableStep(op, label, () => dm.load(at, specs), clearLanded);
   try {
     op.check('load', id, info, label);
@@ -93,27 +99,36 @@ export async function loadStep(op: Operation, dm: DeviceMapper, id: DeviceIdenti
     await clearLanded(info);
     throw e;
   }
-  op.undo(`clear ${id.name}`, () => op.kernel.clear(at).catch((e: unknown) => { if (!isGone(e)) throw e; }));
+  op.undo(`clear ${id.name}`, () => clearOurs(op.kernel, id, `clear ${id.name}`).catch((e: unknown) => { if (!isGone(e)) throw e; }));
+  return info;
 }
 
 /** Resume flags a suspend is matched with. */
 export interface SuspendFlags { readonly noflush?: boolean; readonly skipLockfs?: boolean }
 
 /**
- * DM_DEV_SUSPEND as a step. Its undo resumes the device by its uuid (dropping the table this
- * operation loaded first when `clearFirst`: a resume would otherwise swap it in); a suspend
- * that lands after the operation gave up is resumed then. The undo is recorded before the
- * reply is checked: a suspend that reached another device has suspended it, and is undone.
+ * DM_DEV_SUSPEND as a step. Its undo, and the undo of a suspend that lands after the
+ * operation gave up, resume the device — dropping the table this operation loaded first when
+ * `clearFirst` (a resume would otherwise swap it in) — each verified right before it acts
+ * (identity.ts resumeOurs, clearOurs). Not resumed: a device `before` (the last reply that
+ * showed its state) says was already suspended, by someone else; and a device the suspend
+ * reached that is not `id` (a device without a uuid whose name changed hands: the kernel
+ * suspends a suspended device without saying so, so the step cannot know it changed it, and
+ * resuming it would swap in what its owner staged) — that one is reported (DmIdentityError,
+ * `acted: true`) and left as it is.
  */
-export async function suspendStep(op: Operation, dm: DeviceMapper, id: DeviceIdentity, flags: SuspendFlags, label: string, clearFirst = false): Promise<void> {
+export async function suspendStep(
+  op: Operation, dm: DeviceMapper, id: DeviceIdentity, flags: SuspendFlags, label: string, clearFirst = false,
+  before?: { readonly flags: { readonly suspended: boolean } },
+): Promise<void> {
   const at = addressOf(id);
   const back = async () => {
-    if (clearFirst) await op.kernel.clear(at).catch(() => {});
-    await op.kernel.resume(at, flags);
+    if (clearFirst) await clearOurs(op.kernel, id, label).catch(() => {});
+    if (!before?.flags.suspended) await resumeOurs(op.kernel, id, flags, label);
   };
-  const info = await undoableStep(op, label, () => dm.suspend(at, flags), () => back().catch(() => {}));
-  op.undo(`resume ${id.name}`, back);
+  const info = await undoableStep(op, label, () => dm.suspend(at, flags), async (late) => { if (repliedBy('suspend', id, late)) await back().catch(() => {}); });
   op.check('suspend', id, info, label);
+  op.undo(`resume ${id.name}`, back);
 }
 
 /** Attempts of {@link resumeStep}: a device left suspended hangs every writer on it. */

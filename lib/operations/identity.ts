@@ -132,18 +132,80 @@ export interface RemoveOursOptions {
  * is addressed by it. Without, every attempt is an info by name checked against the
  * identity, then the remove by name (the window between those two ioctls remains: see
  * docs/identity.md); a stranger under the name gives DmIdentityError and is not touched.
+ * With `verifyFirst`, every attempt is verified so, with a uuid too (uuid and dev).
  */
 export async function removeOurs(runner: IoctlRunner, expected: DeviceIdentity, o: RemoveOursOptions): Promise<CommandReplies['remove']> {
   const at = addressOf(expected);
   return retryOnBusy(o.policy, async (n) => {
     if (n > 1) o.boundary?.();
-    if (!expected.uuid && (n > 1 || o.verifyFirst)) {
+    // Without a uuid every retry is verified; with `verifyFirst` (an identity older than this
+    // call: a rollback, a removal the caller pinned) every attempt, with a uuid too — a device
+    // that took over our uuid on another minor is not ours to remove.
+    if (o.verifyFirst || (!expected.uuid && n > 1)) {
       checkReply('info', expected, runner.runSync('info', { id: at }, o.ctx).device, false);
     }
     const r = await runner.runAsync('remove', { id: at, deferred: o.deferred, cookie: o.cookie }, o.ctx);
     checkReply('remove', expected, r, true);
     return r;
   }, o.wake);
+}
+
+/** The calls an undo makes (the operation core's UndoCalls: they still work after close()). */
+export interface UndoKernel {
+  info(device: DeviceId): Promise<CommandReplies['info']['device']>;
+  resume(device: DeviceId, options?: { readonly noflush?: boolean; readonly skipLockfs?: boolean }): Promise<CommandReplies['info']['device']>;
+  clear(device: DeviceId): Promise<CommandReplies['info']['device']>;
+}
+
+/**
+ * An undo's look before it acts: a DM_DEV_STATUS addressed as every step is (by uuid where
+ * there is one), whose reply must name `expected` — uuid and dev (the name too without a
+ * uuid): a device that took over our uuid on another minor is not ours to undo on either.
+ * DmIdentityError (`acted: false`) otherwise; ENXIO (DmError) when nothing answers.
+ */
+async function verifyForUndo(kernel: UndoKernel, expected: DeviceIdentity, label: string): Promise<CommandReplies['info']['device']> {
+  const now = await kernel.info(addressOf(expected));
+  checkReply('info', expected, now, false, label);
+  return now;
+}
+
+/**
+ * The undo of a suspend this operation made on `expected` (verify-then-resume): the device
+ * is looked at first and resumed only if it is still that device and still suspended — one
+ * that someone else resumed meanwhile is left alone (resuming it again would swap in a table
+ * they staged since). Addressed by uuid where there is one; the resume's reply is checked
+ * too. Without a uuid the window between the two ioctls remains (docs/identity.md, "Undo
+ * steps"). Resolves with the resume's reply, or undefined when there was nothing to resume.
+ */
+export async function resumeOurs(kernel: UndoKernel, expected: DeviceIdentity, flags: { readonly noflush?: boolean | undefined; readonly skipLockfs?: boolean | undefined } = {}, label = 'resume'): Promise<CommandReplies['info']['device'] | undefined> {
+  const now = await verifyForUndo(kernel, expected, label);
+  if (!now.flags.suspended) return undefined;
+  const r = await kernel.resume(addressOf(expected), { noflush: flags.noflush, skipLockfs: flags.skipLockfs });
+  checkReply('resume', expected, r, true, label);
+  return r;
+}
+
+/**
+ * The undo of a load this operation made on `landed` (the device the load's reply named):
+ * its inactive slot is cleared only if it is still that device and holds a table; verified
+ * first as {@link resumeOurs} does. Resolves with whether it cleared.
+ */
+export async function clearOurs(kernel: UndoKernel, landed: DeviceIdentity, label = 'clear'): Promise<boolean> {
+  const now = await verifyForUndo(kernel, landed, label);
+  if (!now.flags.inactivePresent) return false;
+  checkReply('clear', landed, await kernel.clear(addressOf(landed)), true, label);
+  return true;
+}
+
+/** Whether a step's reply names `expected` (the identity rule of checkReply), without throwing. */
+export function repliedBy(step: IdentityStep, expected: DeviceIdentity, reply: Parameters<typeof checkReply>[2]): boolean {
+  try {
+    checkReply(step, expected, reply, false);
+    return true;
+  } catch (e) {
+    if (e instanceof DmIdentityError) return false;
+    throw e;
+  }
 }
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {

@@ -58,6 +58,8 @@ export interface OperationProgress {
 
 /** The calls of the client that an undo may still make after close() (rollback only). */
 export interface UndoCalls {
+  /** DM_DEV_STATUS: an undo's look at the device right before it acts (verify-then-act, lib/operations/identity.ts). */
+  info(device: DeviceId): Promise<DeviceInfo>;
   /** DM_DEV_SUSPEND without the suspend flag (resume), no udev wait. */
   resume(device: DeviceId, options?: { readonly noflush?: boolean; readonly skipLockfs?: boolean }): Promise<DeviceInfo>;
   /** DM_TABLE_CLEAR. */

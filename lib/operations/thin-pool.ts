@@ -292,7 +292,7 @@ export class ThinPool {
     const before = await op.step('origin info', () => this.#dm.info(origin));
     if (!before.exists || before.flags.suspended) return createSnap();
     const id = identityOf(before);
-    await suspendStep(op, this.#dm, id, {}, `suspending ${id.name}`);
+    await suspendStep(op, this.#dm, id, {}, `suspending ${id.name}`, false, before);
     await createSnap();
     await resumeStep(op, this.#dm, id, {}, `resuming ${id.name}`);
     op.commit();
@@ -361,7 +361,7 @@ export class ThinPool {
         await loadStep(op, this.#dm, id, [{ start: 0, length, type: 'error', params: '' }], `force: loading an error table into ${id.name}`);
         await resumeStep(op, this.#dm, id, {}, `force: resuming ${id.name}`);
         op.commit();
-        await op.step('remove', () => this.#dm.removeDevice(addressOf(id), { deferred: true, retries: 1 }));
+        await op.step('remove', () => this.#dm.removeDevice(addressOf(id), { deferred: true, retries: 1, expect: id }));
       }
       this.#forget(address);
     });
@@ -474,7 +474,7 @@ export class ThinPool {
   async destroy(options: ThinPoolCallOptions & { retries?: number } = {}): Promise<void> {
     optionsArg(options, 'options', { ...CALL_OPTIONS, retries: 'any' });
     await this.#run('destroy', options, async (op) => {
-      await op.step(`removing pool ${this.name}`, () => this.#dm.removeDevice(addressOf(this.#id), { retries: options.retries, signal: op.signal }));
+      await op.step(`removing pool ${this.name}`, () => this.#dm.removeDevice(addressOf(this.#id), { retries: options.retries, signal: op.signal, expect: this.#id }));
       await this.#detachLoops(op);
     });
   }
@@ -492,7 +492,7 @@ export class ThinPool {
         await op.step(`removing ${key}`, () => removeIfThere(this.#dm, at, { signal: op.signal }));
         this.#activated.delete(key);
       }
-      await op.step(`removing pool ${this.name}`, () => removeIfThere(this.#dm, addressOf(this.#id), { signal: op.signal }));
+      await op.step(`removing pool ${this.name}`, () => removeIfThere(this.#dm, addressOf(this.#id), { signal: op.signal, expect: this.#id }));
       await this.#detachLoops(op);
     });
   }
@@ -575,7 +575,7 @@ export class ThinPool {
       await op.step(`discarding ${node}`, () => this.#io.discard(node, 0n, bytes));
     }
     op.progress(`discarded thin ${id}`, 2, total);
-    await op.step(`removing ${name}`, () => removeIfThere(this.#dm, at));
+    await op.step(`removing ${name}`, () => removeIfThere(this.#dm, at, { expect: tid }));
     op.commit();
     op.progress(`removed ${name}`, 3, total);
   }

@@ -11,7 +11,7 @@ import { describeValue, deviceArg, optionsArg } from '../client/args.js';
 import type { DeviceMapper } from '../client/client.js';
 import { DeviceTree, isNode, type TreeDeviceRef, type TreeNode } from './device-tree.js';
 import { DmArgumentError, DmError } from '../errors.js';
-import { addressOf, checkReply } from './identity.js';
+import { addressOf, checkReply, repliedBy, resumeOurs } from './identity.js';
 import { bounded, checkTimeout } from './bounded-steps.js';
 import { operationOptions, type Operation } from './operation.js';
 import type { TreeOperationOptions, SuspendTreeOptions } from './tree-operations.js';
@@ -63,23 +63,21 @@ export function devicesArg(v: unknown): readonly TreeDeviceRef[] {
 
 export interface StepOptions { readonly noflush?: boolean; readonly skipLockfs?: boolean; readonly timeoutMs: number }
 
-/** The address of the device a reply names: by uuid where it has one (never by a minor another device may take). */
-export const replyAddress = (r: DeviceInfo) => (r.uuid ? { uuid: r.uuidBytes ?? r.uuid } : { dev: { major: r.dev.major, minor: r.dev.minor } });
-
+/**
+ * The suspend step. A suspend that reached another device than the snapshot's (a device
+ * without a uuid whose name changed hands after the check: the kernel's one window,
+ * docs/identity.md) is reported and left as it is: the kernel suspends a suspended device
+ * without saying so, so the step cannot know it changed that device, and resuming it would
+ * swap in whatever its owner staged. A suspend that returns after the operation or the bound
+ * gave up is undone when it reached our device, verified again right before the resume.
+ */
 export async function suspendOne(op: Operation, dm: DeviceMapper, n: TreeNode, o: StepOptions): Promise<void> {
   const id = n.identity!;
   const at = addressOf(id);
   const flags = { noflush: o.noflush, skipLockfs: o.skipLockfs };
-  // A suspend that returns after the operation or the bound gave up is resumed at once, by the device its reply names.
-  const late = (r: DeviceInfo) => { void op.kernel.resume(replyAddress(r)).catch(() => {}); };
+  const late = (r: DeviceInfo) => { if (repliedBy('suspend', id, r)) void resumeOurs(op.kernel, id, flags, `resume ${n.name}`).catch(() => {}); };
   const r = await op.step(`suspend ${n.name}`, () => bounded(dm.suspend(at, flags), o.timeoutMs, `suspending ${n.name} (${n.key})`, late), { onLate: late });
-  try {
-    op.check('suspend', id, r);
-  } catch (e) {
-    // We suspended a device that is not the snapshot's: give it back as it was, then stop.
-    await op.kernel.resume(replyAddress(r)).catch(() => {});
-    throw e;
-  }
+  op.check('suspend', id, r);
 }
 
 export async function resumeOne(op: Operation | undefined, dm: DeviceMapper, n: TreeNode, o: StepOptions): Promise<void> {
@@ -91,11 +89,14 @@ export async function resumeOne(op: Operation | undefined, dm: DeviceMapper, n: 
   checkReply('resume', id, r, true);
 }
 
-/** An undo's resume: through the calls that still work after close(), bounded, by uuid where there is one, checked. */
+/**
+ * The resume of a device this operation suspended, through the calls that still work after
+ * close(), bounded: verify-then-resume (lib/operations/identity.ts resumeOurs), so a device
+ * replaced since (even one that took over its uuid) or resumed by someone else is left alone.
+ */
 export async function resumeForUndo(op: Operation, n: TreeNode, o: StepOptions): Promise<void> {
   const id = n.identity!;
-  const r = await bounded(op.kernel.resume(addressOf(id), { noflush: o.noflush, skipLockfs: o.skipLockfs }), o.timeoutMs, `resuming ${n.name} (${n.key})`);
-  checkReply('resume', id, r, true);
+  await bounded(resumeOurs(op.kernel, id, { noflush: o.noflush, skipLockfs: o.skipLockfs }, `resume ${n.name}`), o.timeoutMs, `resuming ${n.name} (${n.key})`);
 }
 
 /** Resumes `nodes` (given top-down) bottom-up, going on past failures; returns the errors. */

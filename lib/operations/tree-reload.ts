@@ -3,13 +3,13 @@
  * bottom-up, as dm_tree_preload_children and its callers do (tree-operations.ts says the
  * rule; docs/device-tree.md).
  */
-import type { TargetSpecInput } from '../../codec/index.js';
+import type { DeviceInfo, TargetSpecInput } from '../../codec/index.js';
 import { ERRNO } from '../../ffi/errors.js';
 import { describeValue, deviceArg, optionsArg, targetsArg } from '../client/args.js';
 import type { DeviceMapper } from '../client/client.js';
 import { clientArg, isNode, type TreeDeviceRef, type TreeNode } from './device-tree.js';
 import { DmArgumentError } from '../errors.js';
-import { addressOf, checkReply } from './identity.js';
+import { addressOf, checkReply, clearOurs, identityOf, repliedBy } from './identity.js';
 import { DmOperationError } from '../errors.js';
 import { runOperation, type Operation } from './operation.js';
 import { operationHost } from '../client/internal-keys.js';
@@ -63,7 +63,7 @@ async function reloadTreeBody(
     const errors: unknown[] = [];
     for (const n of staged.splice(0)) {
       try {
-        checkReply('clear', n.identity!, await op.kernel.clear(addressOf(n.identity!)), true);
+        await clearOurs(op.kernel, n.identity!, `clear ${n.name}`);
       } catch (e) {
         if (!isErrno(e, ERRNO.ENXIO)) errors.push(e);
       }
@@ -81,12 +81,16 @@ async function reloadTreeBody(
       const at = addressOf(id);
       const before = await dm.table(at);
       checkReply('status', id, before.device, false);
-      // A load that lands after the operation gave up is cleared then: a staged table would go live at the next resume, anyone's.
+      // A load that lands after the operation gave up is cleared then (a staged table would go
+      // live at the next resume, anyone's): on the device its reply names, verified right
+      // before the clear, never on whoever holds the name by then.
+      const clearLanded = (landed: DeviceInfo) => clearOurs(op.kernel, identityOf(landed), `clear ${n.name}`).then(() => {}, () => {});
       const loaded = await op.step(`load ${n.name}`, () => dm.load(at, c.table, { readOnly: c.readOnly, secure: c.secure }), {
-        onLate: (late) => { void op.kernel.clear(late.uuid ? { uuid: late.uuidBytes ?? late.uuid } : at).catch(() => {}); },
+        onLate: (late) => { void clearLanded(late); },
       });
-      staged.push(n);
+      if (!repliedBy('load', id, loaded)) await clearLanded(loaded); // our table, staged on another device: taken back from that one
       checkReply('load', id, loaded, true);
+      staged.push(n);
       result.loaded.push(n);
       if (n.parents.length > 0 && tableSize(c.table) > tableSize(before.targets)) {
         // dm_tree_preload_children: a grown device with users is resumed now (they cannot see
@@ -132,7 +136,7 @@ async function reloadTreeBody(
       // A resume that failed (a target's preresume refused the new table) leaves the device
       // suspended: drop what is staged and resume its old table, so nothing stays suspended.
       try {
-        await op.kernel.clear(addressOf(n.identity!)).catch(() => {});
+        await clearOurs(op.kernel, n.identity!, `clear ${n.name}`).catch(() => {});
         await resumeForUndo(op, n, o);
       } catch (again) {
         errors.push(again);

@@ -16,7 +16,7 @@ function fakeHost(): OperationHost & { inFlight: number; close(): void } {
     begin() { if (closing.signal.aborted) throw new DmClosedError('the device-mapper client'); host.inFlight++; },
     end() { host.inFlight--; },
     closing: closing.signal,
-    kernel: { resume: () => Promise.reject(new Error('unused')), clear: () => Promise.reject(new Error('unused')) },
+    kernel: { info: () => Promise.reject(new Error('unused')), resume: () => Promise.reject(new Error('unused')), clear: () => Promise.reject(new Error('unused')) },
     close() { closing.abort(); },
   };
   return host;

@@ -24,7 +24,7 @@ import type { Backend, BlockIo, ControlTransport, KernelLog } from '../kernel/ba
 import { hostBlockIo } from '../kernel/host-block-io.js';
 import { DmAbortError, DmArgumentError, DmError } from '../errors.js';
 import { deviceArg, optionsArg, targetsArg, valueArg } from './args.js';
-import type { DeviceIdentity } from '../operations/identity.js';
+import { clearOurs, identityOf, resumeOurs, type DeviceIdentity } from '../operations/identity.js';
 import type { OperationHost } from '../operations/operation.js';
 import { withCallerStack } from '../operations/operation.js';
 import { DmOperationError } from '../errors.js';
@@ -74,8 +74,6 @@ function listOrderArg(options: SyncOptions<ListOptions>): void {
 /** The device argument of every method, checked (lib/client/args.ts) and copied. */
 const idOf = (device: DeviceId | string): DeviceId => deviceArg(device);
 
-/** The address of a device a reply names: by uuid where it has one (a late undo must not reach another device by a reused minor). */
-const replyAddress = (d: DeviceInfo): DeviceId => (d.uuid ? { uuid: d.uuidBytes ?? d.uuid } : { name: d.nameBytes ?? d.name });
 
 /**
  * A device-mapper client. Devices are addressed by name (a string), or by exactly one of
@@ -284,7 +282,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     if (options.noflush) this.#runner.require('noflush', FEATURES.noflush);
     const { noflush, skipLockfs } = options;
     return (await boundedCall('suspend', options, () => this.#runner.runAsync('suspend', { id, action: 'suspend', noflush, skipLockfs }, { device: id }),
-      (late) => this.#runner.runAsync('suspend', { id: replyAddress(late.device), action: 'resume' }, { device: id, afterClose: true }), this.#lateHold)).device;
+      // Only the device the late reply names, verified right before the resume (by uuid, or by name and dev: identity.ts resumeOurs).
+      (late) => resumeOurs(this.#undoCalls(), identityOf(late.device)), this.#lateHold)).device;
   }
 
   /**
@@ -469,7 +468,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
     const secure = this.#secureFor(specs, options.secure);
     return (await boundedCall('load', options, () => this.#runner.runAsync('load', { id, targets: specs, readOnly: options.readOnly, secure }, loadContext(id, specs, secure)),
-      (late) => this.#runner.runAsync('clear', { id: replyAddress(late.device) }, { device: id, afterClose: true }), this.#lateHold)).device;
+      // Only the device the late reply names, verified right before the clear (identity.ts clearOurs).
+      (late) => clearOurs(this.#undoCalls(), identityOf(late.device)), this.#lateHold)).device;
   }
 
   /** DM_TABLE_CLEAR: drops the inactive table. Not undone when it lands after the caller gave up (the table is gone). */

@@ -296,3 +296,25 @@ describe('FaultyDevice mode switch', () => {
     expect(d.live?.lines[0]?.type).toBe('linear');
   });
 });
+
+describe('single calls and rollbacks', () => {
+  test('dm.suspend that lands after its timeout: the late resume does not reach a stranger that took the name and minor', async () => {
+    await dm.createDevice({ name: 'x', table: zero(8) });
+    suspendCalls((n) => (n === 1 ? { delayMs: 60 } : undefined));
+    let s!: Stranger;
+    afterSuspendCall(1, () => { s = replace('x', { uuid: 'OTHER', sameMinor: true }); });
+    await expect(dm.suspend('x', { timeoutMs: 10 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    await settle(100);
+    expect(s).toBeDefined();
+    untouched(s);
+  });
+
+  test('createDevice\'s rollback does not remove a device that took over our uuid on another minor', async () => {
+    let n = 0;
+    kernel.intercept({ fault: (e) => (e.command === 'suspend' && ++n === 1 ? { errno: ERRNO.EIO } : undefined) }); // the resume fails
+    let s!: Stranger;
+    afterSuspendCall(1, () => { s = replace('x', { uuid: 'MINE' }); });
+    await expect(dm.createDevice({ name: 'x', uuid: 'MINE', table: zero(8) })).rejects.toMatchObject({ code: 'EIO' });
+    untouched(s);
+  });
+});

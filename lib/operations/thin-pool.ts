@@ -348,13 +348,16 @@ export class ThinPool {
       : typeof device === 'string' ? { name: checkName(device, 'device') } : thinDeviceAddress(device);
     await this.#run('deactivate', options, async (op) => {
       // By name or object the caller may name any device: only a thin of this pool is removed.
-      const address = typeof device === 'number' ? given : await this.#ownThin(op, given);
+      // The thin found so is removed only while it is still that device (uuid and dev; identity.ts removeOurs).
+      const own = typeof device === 'number' ? undefined : await this.#ownThin(op, given);
+      const address = own ? addressOf(own) : given;
       try {
-        await op.step('remove', () => this.#dm.removeDevice(address, { deferred: options.deferred, retries: options.retries, signal: op.signal }));
+        await op.step('remove', () => this.#dm.removeDevice(address, { deferred: options.deferred, retries: options.retries, signal: op.signal, expect: own }));
       } catch (e) {
         if (!options.force || !(e instanceof DmError) || e.errno !== ERRNO.EBUSY) throw e;
         // dmsetup remove --force: an error table in place of the thin, then remove (deferred if still open).
         const t = await op.step('table', () => this.#dm.table(address));
+        if (own) op.check('table', own, t.device, 'force: table');
         const length = t.targets.reduce((s, l) => s + BigInt(l.length), 0n);
         const id = identityOf(t.device);
         // The error table is loaded and made live; if the resume fails the journal drops it and the thin stays as it was.
@@ -525,8 +528,8 @@ export class ThinPool {
     return uuid;
   }
 
-  /** The address (by uuid when it has one) of `device` if its table is one thin line over this pool; WRONG_TARGET otherwise. */
-  async #ownThin(op: Operation, device: DeviceId): Promise<DeviceId> {
+  /** The identity of `device` if its table is one thin line over this pool; WRONG_TARGET otherwise. */
+  async #ownThin(op: Operation, device: DeviceId): Promise<DeviceIdentity> {
     const t = await op.step(`table of ${JSON.stringify(device)}`, () => this.#dm.table(device));
     const line = t.targets[0];
     const p = t.targets.length === 1 && line && line.type === 'thin' ? parseTarget(line) : undefined;
@@ -534,7 +537,7 @@ export class ThinPool {
     if (!p || p.type !== 'thin' || p.poolDevice !== pool) {
       throw new DmOperationError('WRONG_TARGET', `${t.device.name} is not a thin device of pool ${this.name} (its table is ${t.targets.map((l) => l.type).join(', ') || 'empty'})`);
     }
-    return addressOf(identityOf(t.device));
+    return identityOf(t.device);
   }
 
   async #uuidOf(op: Operation, name: string): Promise<string | null> {

@@ -266,6 +266,18 @@ describe('ThinPool.snapshot: the origin\'s suspend and resume', () => {
     untouched(s);
   });
 
+  test('deactivate by name: a stranger that took the name after the thin was checked is not removed', async () => {
+    const p = await origin(undefined);
+    let tableSeen = false;
+    let s!: Stranger;
+    kernel.intercept({
+      before: () => { if (tableSeen && !s) s = replace('base', { uuid: 'OTHER' }); },
+      after: (e) => { if (e.command === 'status') tableSeen = true; }, // DM_TABLE_STATUS: the table read that checks the thin
+    });
+    await expect(p.deactivate('base')).rejects.toBeInstanceOf(DmIdentityError);
+    untouched(s);
+  });
+
   test('the origin\'s own undo still happens: create_snap fails, the origin is resumed', async () => {
     const p = await origin('BASE');
     failSnap();

@@ -81,7 +81,7 @@ function afterSuspendCall(n: number, act: () => void): void {
   let armed = false;
   let done = false;
   kernel.intercept({
-    before: (e) => { if (armed && !done) { done = true; act(); } },
+    before: () => { if (armed && !done) { done = true; act(); } },
     after: (e) => { if (e.command === 'suspend' && ++seen === n) armed = true; },
   });
 }

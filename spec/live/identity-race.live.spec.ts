@@ -5,14 +5,17 @@
 // state must show that no worker loaded, resumed or removed a device it did not create, and
 // that nothing is left behind. Plus a fault: the device is held open by
 // another process while createDevice's rollback runs, and the rollback completes once it is
-// released. Knobs: DM_IDENTITY_RACE_MS (default 20000), DM_IDENTITY_RACE_WORKERS (3).
+// released. And suspendTree against another owner's device (docs/identity.md, rule 7): a
+// device without a uuid replaced, between suspendTree's check and its suspend, by a device of
+// another process that it suspended with a table staged; ours must leave it so.
+// Knobs: DM_IDENTITY_RACE_MS (default 20000), DM_IDENTITY_RACE_WORKERS (3).
 import { expect, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { codec, decodeDev, requestCode } from '../../codec/index.js';
-import { DeviceMapper, type Backend } from '../../lib/index.js';
+import { DeviceMapper, suspendTree, type Backend } from '../../lib/index.js';
 import { realBackend } from '../../lib/kernel/kernel-backend.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
@@ -116,6 +119,59 @@ describeLive(`identity races across processes [kernel ${kernelLabel}]`, () => {
     recordLiveFact('identityRace', report);
     expect(totals.ops).toBeGreaterThan(WORKERS * 5);
   }, DURATION_MS + 240_000);
+
+  test('suspendTree: our device (no uuid) replaced between the check and the suspend by another owner\'s, suspended with a table staged: it stays suspended, its table staged', async () => {
+    const name = `${tag}-st`;
+    const theirs = `OWNER-${tag}-st`;
+    const zero = (n: number) => [{ start: 0, length: n, type: 'zero', params: '' }];
+    const other = await DeviceMapper.open();
+    let armed = false;
+    let replaced = false;
+    const base = realBackend();
+    // The other owner acts at the transport, right before our DM_DEV_SUSPEND with DM_SUSPEND_FLAG leaves.
+    const backend: Backend = {
+      ...base,
+      async openControl() {
+        const t = await base.openControl();
+        return {
+          get fd() { return t.fd; },
+          ioctl: (request, buf) => t.ioctl(request, buf),
+          async ioctlAsync(request, buf) {
+            const suspend = request === requestCode('suspend') && (codec.decodeHeader(buf).flags & 2) !== 0;
+            if (suspend && armed && !replaced) {
+              replaced = true;
+              await other.removeDevice(name);
+              await other.create({ name, uuid: theirs });
+              await other.load({ uuid: theirs }, zero(16));
+              await other.resume({ uuid: theirs });
+              await other.load({ uuid: theirs }, zero(32));
+              await other.suspend({ uuid: theirs });
+            }
+            return t.ioctlAsync(request, buf);
+          },
+          close: () => t.close(),
+        };
+      },
+    };
+    const dm = await DeviceMapper.open({ backend });
+    try {
+      await dm.createDevice({ name, table: zero(8) });
+      armed = true;
+      const e = await suspendTree(dm, [name]).catch((x: unknown) => x);
+      expect(replaced).toBe(true);
+      expect(e).toMatchObject({ name: 'DmIdentityError', acted: true, actual: { uuid: theirs } });
+      // The kernel's word on their device: still suspended, the staged table still staged, the first still live.
+      expect(await other.info({ uuid: theirs })).toMatchObject({ exists: true, flags: { suspended: true, inactivePresent: true } });
+      expect((await other.table({ uuid: theirs })).targets.map((x) => x.length)).toEqual([16n]);
+      recordLiveFact('suspendTreeForeignDevice', { leftSuspended: true });
+    } finally {
+      dm.close();
+      await other.resume({ uuid: theirs }).catch(() => {});
+      await other.removeDevice({ uuid: theirs }).catch(() => {});
+      await other.removeDevice(name).catch(() => {});
+      other.close();
+    }
+  }, 60_000);
 
   test('rollback meets a device held open by another process and completes once it is released', async () => {
     const name = `${tag}-held`;

@@ -28,8 +28,9 @@ import { clearOurs, identityOf, resumeOurs, type DeviceIdentity } from '../opera
 import type { OperationHost } from '../operations/operation.js';
 import { withCallerStack } from '../operations/operation.js';
 import { DmOperationError } from '../errors.js';
-import { createDevice } from '../operations/create-device.js';
+import { createDevice, removeRolledBack } from '../operations/create-device.js';
 import { removeDevice } from '../operations/remove-device.js';
+import { retryPolicy } from '../operations/retry.js';
 import { renameDevice } from '../operations/rename-device.js';
 import { SharedPoller } from '../events/event-poller.js';
 import { linkedSignal } from '../events/abort-fanout.js';
@@ -228,7 +229,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     callOptionsArg(options);
     const { name, uuid, minor } = options;
     const r = await boundedCall('create', options, () => this.#runner.runAsync('create', { name, uuid, minor }, { device: { name } }),
-      (late) => this.#runner.runAsync('remove', { id: uuid ? { uuid } : { name } }, { device: { name }, afterClose: true }), this.#lateHold);
+      // Only the device this create made (its reply's dev), verified right before the remove (identity.ts removeOurs).
+      (late) => removeRolledBack(this[clientParts](), identityOf(late.device), retryPolicy({ retries: 1 })), this.#lateHold);
     return r.device;
   }
 

@@ -321,6 +321,21 @@ describe('single calls and rollbacks', () => {
     untouched(s);
   });
 
+  test('dm.create that lands after its timeout: the late remove does not reach a stranger that took the name and minor', async () => {
+    let creates = 0;
+    kernel.intercept({ fault: (e) => (e.command === 'create' && ++creates === 1 ? { delayMs: 60 } : undefined) });
+    let landed = false;
+    let s!: Stranger;
+    kernel.intercept({
+      before: () => { if (landed && !s) s = replace('x', { uuid: 'OTHER', sameMinor: true }); },
+      after: (e) => { if (e.command === 'create') landed = true; },
+    });
+    await expect(dm.create({ name: 'x', timeoutMs: 10 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    await settle(100);
+    expect(s).toBeDefined();
+    untouched(s);
+  });
+
   test('createDevice\'s rollback does not remove a device that took over our uuid on another minor', async () => {
     let n = 0;
     kernel.intercept({ fault: (e) => (e.command === 'suspend' && ++n === 1 ? { errno: ERRNO.EIO } : undefined) }); // the resume fails

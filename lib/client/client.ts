@@ -75,7 +75,6 @@ function listOrderArg(options: SyncOptions<ListOptions>): void {
 /** The device argument of every method, checked (lib/client/args.ts) and copied. */
 const idOf = (device: DeviceId | string): DeviceId => deviceArg(device);
 
-
 /**
  * A device-mapper client. Devices are addressed by name (a string), or by exactly one of
  * `{ name }`, `{ uuid }`, `{ dev: { major, minor } }`.

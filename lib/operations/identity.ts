@@ -16,7 +16,13 @@
  *      DmIdentityError on a mismatch without touching anything further;
  *   4. removes (rollback, retries) only a device proven ours: by uuid, or, without a uuid,
  *      verified by an info immediately before the remove (verify-then-remove; the window
- *      between the two ioctls remains and is documented).
+ *      between the two ioctls remains and is documented);
+ *   5. undoes only what its own step changed, on the device that step acted on: every undo
+ *      (resumeOurs, clearOurs, removeOurs with verifyFirst) is addressed as in 2 and first
+ *      reads the device, acting only if the reply names that device — uuid and dev — and it
+ *      is still as the step left it (suspended, a table staged). A suspend whose reply names
+ *      another device is never undone: the kernel suspends a suspended device without saying
+ *      so, so resuming it could make its owner's staged table live.
  */
 import type { CommandReplies, DeviceId, KernelString, RawNames } from '../../codec/index.js';
 import { rawIfLossy, utf8Decode } from '../../codec/text.js';
@@ -174,8 +180,8 @@ async function verifyForUndo(kernel: UndoKernel, expected: DeviceIdentity, label
  * is looked at first and resumed only if it is still that device and still suspended — one
  * that someone else resumed meanwhile is left alone (resuming it again would swap in a table
  * they staged since). Addressed by uuid where there is one; the resume's reply is checked
- * too. Without a uuid the window between the two ioctls remains (docs/identity.md, "Undo
- * steps"). Resolves with the resume's reply, or undefined when there was nothing to resume.
+ * too. The window between the two ioctls remains (docs/identity.md, rule 7 and "What
+ * remains by design"). Resolves with the resume's reply, or undefined when there was nothing to resume.
  */
 export async function resumeOurs(kernel: UndoKernel, expected: DeviceIdentity, flags: { readonly noflush?: boolean | undefined; readonly skipLockfs?: boolean | undefined } = {}, label = 'resume'): Promise<CommandReplies['info']['device'] | undefined> {
   const now = await verifyForUndo(kernel, expected, label);

@@ -195,7 +195,7 @@ if (process.env.DMVM_UDEV !== '1') {
 
       // 3. dmctl udevcookies is dmsetup's listing; dmctl udevcomplete_all removes libdevmapper's cookies.
       const c1 = Number(dmsetup('udevcreatecookie').trim());
-      const c2 = new UdevCookies(await realCookieHost()).create();
+      const c2 = new UdevCookies(await realCookieHost()).create({ lifetime: 'transaction' });
       expect((await dmctl('udevcookies')).stdout).toBe(dmsetup('udevcookies'));
       expect((await dmctl('udevcomplete_all', '-y')).stdout).toBe('2 semaphores with keys prefixed by 3405 (0xd4d) destroyed. 0 skipped.\n');
       expect([cookieValue(c1), cookieValue(c2)]).toEqual([undefined, undefined]);

@@ -11,11 +11,12 @@ import { openSemOps } from '../../ffi/sem.js';
 const sysv = process.platform === 'linux' && fs.existsSync('/proc/sysvipc/sem');
 const d = sysv ? describe : describe.skip;
 
-function dmctlProcess(argv: string[]): { code: number | null; stdout: string; stderr: string } {
+function dmctlProcess(argv: string[], exitAfterMs?: number): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [
     '-r', path.join(__dirname, '..', 'testing', 'ts-child.cjs'),
     '-e', `require(${JSON.stringify(path.join(__dirname, 'real-cookie-child.ts'))})`,
     JSON.stringify(argv),
+    ...(exitAfterMs !== undefined ? [String(exitAfterMs)] : []),
   ], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -58,4 +59,16 @@ d('a cookie printed by dmctl udevcreatecookie (real semaphores, one process per 
     expect([released.code, released.stderr]).toEqual([0, '']);
     expect(await semValue(cookie)).toBeUndefined();
   }, 240_000);
+
+  test('a cookie the library made for its own call is removed by the exit handler when the process ends mid-call', async () => {
+    // create's resume waits for udev, which nobody here completes; the process exits meanwhile.
+    const r = dmctlProcess(['create', 'p24mid', '--table', '0 8 zero', '--udev-timeout', '60000'], 1500);
+    expect(r.code).toBe(7);
+    const m = /^held (0x[0-9a-f]+) (\d+)$/m.exec(r.stdout);
+    expect(m).not.toBeNull();
+    const cookie = Number(m![1]);
+    leftovers.push(cookie);
+    expect(Number(m![2])).toBe(1); // the resume's uevent, pending (the wait dropped the call's own 1)
+    expect(await semValue(cookie)).toBeUndefined();
+  }, 120_000);
 });

@@ -144,6 +144,19 @@ export interface CookieEntry extends SemEntry {
   readonly value: number;
 }
 
+/**
+ * What the kernel tells about one cookie's semaphore set ({@link UdevCookies.semInfo}): what a
+ * later process can read to judge a leftover. No creator pid: SysV semaphores record none.
+ */
+export interface CookieSemInfo extends CookieEntry {
+  /**
+   * `sempid`: the pid of the last process whose semop or SETVAL changed the semaphore (0 when
+   * none). The creator's only until someone else touched it: after udev completed an event
+   * it is the pid of udev's short-lived `dmsetup udevcomplete`, long gone.
+   */
+  readonly lastPid: number;
+}
+
 /** What cookies need of the host; the real one is SysV IPC and /run/udev, the simulator's is in memory. */
 export interface CookieHost {
   /** The semaphore calls. */
@@ -390,6 +403,23 @@ export class UdevCookies {
   #ownedSemid(cookie: number): number | undefined {
     for (const [semid, c] of this.#owned) if (c === cookie) return semid;
     return undefined;
+  }
+
+  /**
+   * One cookie set by its semid: key, value, times and the last pid that changed it (`GETPID`),
+   * or undefined when no cookie set has that id (gone, or not a cookie's). For tools that
+   * judge leftovers; it does not tell a call's cookie from a user's transaction
+   * (docs/udev-cookies.md, "Leftovers").
+   */
+  semInfo(semid: number): CookieSemInfo | undefined {
+    if (typeof semid !== 'number' || !Number.isInteger(semid) || semid < 0) throw new DmArgumentError('semid', 'a semaphore set id: a non-negative integer', describeValue(semid));
+    const e = this.host.list().find((x) => x.semid === semid);
+    if (!e || e.key >>> 16 !== DM_COOKIE_MAGIC) return undefined;
+    try {
+      return { ...e, value: this.host.sems.getVal(semid), lastPid: this.host.sems.lastPid(semid) };
+    } catch {
+      return undefined; // removed between the listing and the reads
+    }
   }
 
   /** `dmsetup udevcookies`: the sets with the 0x0D4D prefix and their values. */

@@ -7,18 +7,19 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { openSemOps } from '../../ffi/sem.js';
+import { realCookieHost, UdevCookies } from '../../lib/udev/cookies.js';
 
 const sysv = process.platform === 'linux' && fs.existsSync('/proc/sysvipc/sem');
 const d = sysv ? describe : describe.skip;
 
-function dmctlProcess(argv: string[], exitAfterMs?: number): { code: number | null; stdout: string; stderr: string } {
+function dmctlProcess(argv: string[], exitAfterMs?: number): { code: number | null; stdout: string; stderr: string; pid: number } {
   const r = spawnSync(process.execPath, [
     '-r', path.join(__dirname, '..', 'testing', 'ts-child.cjs'),
     '-e', `require(${JSON.stringify(path.join(__dirname, 'real-cookie-child.ts'))})`,
     JSON.stringify(argv),
     ...(exitAfterMs !== undefined ? [String(exitAfterMs)] : []),
   ], { encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, pid: r.pid };
 }
 
 /** The value of the semaphore set with this key, or undefined when none exists. */
@@ -70,5 +71,23 @@ d('a cookie printed by dmctl udevcreatecookie (real semaphores, one process per 
     leftovers.push(cookie);
     expect(Number(m![2])).toBe(1); // the resume's uevent, pending (the wait dropped the call's own 1)
     expect(await semValue(cookie)).toBeUndefined();
+  }, 120_000);
+
+  test('semInfo: the last pid that changed a cookie, its times; the creator\'s pid only until another process touched it', async () => {
+    const made = dmctlProcess(['udevcreatecookie']);
+    expect(made.code).toBe(0);
+    const cookie = Number(made.stdout.trim());
+    leftovers.push(cookie);
+    const c = new UdevCookies(await realCookieHost({}));
+    const semid = (await openSemOps()).get(cookie);
+    const info = c.semInfo(semid)!;
+    expect(info).toMatchObject({ key: cookie, semid, value: 1, lastPid: made.pid });
+    expect(info.ctime).toBeGreaterThan(0);
+    expect(() => process.kill(made.pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' })); // its creator is gone
+    // udev's `udevcomplete` (here: this process) touches it: the creator's pid is gone from it.
+    c.inc(cookie);
+    expect(c.semInfo(semid)).toMatchObject({ value: 2, lastPid: process.pid });
+    expect(c.semInfo(0x7fffffff)).toBeUndefined();
+    expect(() => c.semInfo(-1)).toThrow(expect.objectContaining({ name: 'DmArgumentError' }));
   }, 120_000);
 });

@@ -70,6 +70,9 @@ export type UdevFlagName = keyof typeof UDEV_FLAGS;
  */
 export const DEFAULT_SYNC_FLAGS = UDEV_FLAGS.PRIMARY_SOURCE | UDEV_FLAGS.DISABLE_LIBRARY_FALLBACK;
 
+/** How long a wait for udev lasts unless the call says otherwise (`udevTimeoutMs`). */
+export const UDEV_TIMEOUT_MS = 30_000;
+
 /** A 32-bit unsigned argument (a cookie or event_nr value), checked. */
 function u32Arg(v: unknown, argument: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new DmArgumentError(argument, 'an integer in 0…0xffffffff', describeValue(v));
@@ -354,7 +357,7 @@ export class UdevCookies {
       this.#destroy(semid);
       throw e;
     }
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    const timeoutMs = options.timeoutMs ?? UDEV_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
     for (let step = 1; ; step = Math.min(step * 2, 25)) {
       const errno = this.host.sems.op(semid, 0, IPC_NOWAIT);

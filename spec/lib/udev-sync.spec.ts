@@ -215,6 +215,30 @@ describe('udev cookies on the simulator', () => {
     }
   });
 
+  test('the call\'s timeoutMs ends the udev wait too: the semaphore is gone once the caller was told TIMEOUT', async () => {
+    const { dm, udev } = await setup();
+    try {
+      await dm.createDevice({ name: 't1', table });
+      await dm.createDevice({ name: 't2', table });
+      await dm.suspend('t1');
+      udev.stop(); // nothing completes a cookie; udevTimeoutMs stays at its thirty seconds
+      const calls: [string, () => Promise<unknown>][] = [
+        ['resume', () => dm.resume('t1', { timeoutMs: 40 })],
+        ['remove', () => dm.remove('t2', { timeoutMs: 40 })],
+      ];
+      for (const [what, call] of calls) {
+        const e = await call().catch((x: unknown) => x);
+        expect([what, (e as { code?: string }).code]).toEqual([what, 'TIMEOUT']);
+        // The wait polls on a timer: give it a few of its steps, far below udevTimeoutMs.
+        for (let i = 0; i < 20 && udev.semaphores.length; i++) await new Promise((r) => setTimeout(r, 10));
+        expect([what, udev.semaphores]).toEqual([what, []]);
+      }
+    } finally {
+      udev.start();
+      dm.close();
+    }
+  });
+
   test('a joined transaction (udevCookie): incremented per call, not waited for; the owner waits for all', async () => {
     const { dm, udev } = await setup();
     try {

@@ -222,6 +222,6 @@ if (process.env.DMVM_UDEV !== '1') {
       await dm.removeDevice(name);
       expect(ipcsCookies()).toEqual([]);
       recordLiveFact('udevInterop', rows);
-    });
+    }, 600_000); // two dmctl processes compile cli/ from source: minutes under emulation
   });
 }

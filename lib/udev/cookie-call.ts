@@ -91,9 +91,16 @@ export async function udevTransaction<T>(ctx: UdevContext, o: UdevCallOptions, i
   const flags = DEFAULT_SYNC_FLAGS | extra;
   const joined = o.udevCookie;
   const cookie = joined ?? cookies.create({ lifetime: 'call' });
-  let result: T;
   try {
     cookies.inc(cookie);
+  } catch (e) {
+    // No increment, no ioctl: nothing of ours to complete in a joined cookie (completing would
+    // take the owner's 1); our own cookie is released.
+    if (joined === undefined) { try { cookies.release(cookie); } catch { /* stays listed for the exit handler */ } }
+    throw e;
+  }
+  let result: T;
+  try {
     result = await ioctl(encodeCookie(cookie, flags));
   } catch (e) {
     // libdm's _udev_complete on a failed task: our increment will never be completed by udev.

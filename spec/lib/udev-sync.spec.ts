@@ -197,6 +197,29 @@ describe('udev cookies on the simulator', () => {
     }
   });
 
+  test('an increment that fails sends no ioctl and takes nothing from a joined cookie; an own cookie is released', async () => {
+    let failInc = false;
+    const { dm, udev, kernel } = await faultySetup({ op: (id, delta, flags, real) => (failInc && delta > 0 ? ERRNO.ERANGE : real(id, delta, flags)) });
+    const cookies = new UdevCookies(udev.host());
+    try {
+      await dm.createDevice({ name: 'f3', table });
+      await dm.suspend('f3');
+      const cookie = cookies.create({ lifetime: 'transaction' });
+      failInc = true;
+      await expect(dm.resume('f3', { udevCookie: cookie })).rejects.toBeInstanceOf(DmCookieError);
+      expect(cookies.list().map((c) => [c.key, c.value])).toEqual([[cookie, 1]]); // the owner's 1, untouched
+      await expect(dm.resume('f3')).rejects.toBeInstanceOf(DmCookieError);
+      expect(udev.semaphores.map((e) => e.key)).toEqual([cookie]); // the call's own is gone
+      expect(kernel.devices.get('f3')!.suspended).toBe(true); // no ioctl was sent
+      failInc = false;
+      await cookies.wait(cookie, { timeoutMs: 1000 });
+      await dm.resume('f3');
+    } finally {
+      failInc = false;
+      dm.close();
+    }
+  });
+
   test('a failed ioctl whose cookie is already gone (udevcomplete_all meanwhile): the ioctl\'s error, not the clean-up\'s', async () => {
     let gone = false;
     const { dm, udev } = await faultySetup({

@@ -28,14 +28,14 @@ function dmsetup(...args: string[]): string {
  * dmctl in a process of its own (cli/ from source through spec/testing/ts-child.cjs), so the
  * process's exit and its 'exit' handlers happen between commands, as with the bin.
  */
-function dmctlProcess(...argv: string[]): { code: number | null; stdout: string; stderr: string } {
+function dmctlProcess(...argv: string[]): { code: number | null; stdout: string; stderr: string; error?: string } {
   const entry = path.join(__dirname, '..', '..', 'cli', 'index.ts');
   const r = spawnSync(process.execPath, [
     '-r', path.join(__dirname, '..', 'testing', 'ts-child.cjs'),
     '-e', `require(${JSON.stringify(entry)}).runDmctl(JSON.parse(process.argv[1])).then((c) => { process.exitCode = c; })`,
     JSON.stringify(argv),
-  ], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  ], { encoding: 'utf8', timeout: 400_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, ...(r.error ? { error: r.error.message } : {}) };
 }
 
 /** dmctl in this process; stdout and the exit status. */
@@ -200,14 +200,14 @@ if (process.env.DMVM_UDEV !== '1') {
       // 2. Our cookie (dmctl udevcreatecookie, in a process that exits), joined by dmsetup,
       // completed by udev's rule (the system dmsetup), released by another dmctl process.
       const made = dmctlProcess('udevcreatecookie');
-      expect([made.code, made.stderr]).toEqual([0, '']);
+      expect([made.code, made.stderr, made.error]).toEqual([0, '', undefined]);
       expect(made.stdout).toMatch(/^0x0D4D[0-9A-F]{4}\n$/);
       const ours = made.stdout.trim();
       expect(cookieValue(Number(ours))).toBe(1); // outlived the dmctl that printed it
       dmsetup('suspend', name);
       dmsetup('resume', name, '--udevcookie', ours);
       const released = dmctlProcess('udevreleasecookie', ours, '--udev-timeout', '20000');
-      expect([released.code, released.stderr]).toEqual([0, '']);
+      expect([released.code, released.stderr, released.error]).toEqual([0, '', undefined]);
       expect(cookieValue(Number(ours))).toBeUndefined();
       rows.push({ made: 'dmctl udevcreatecookie', incremented: 'dmsetup resume --udevcookie', completed: "udev's 95-dm-notify (system dmsetup)", released: 'dmctl udevreleasecookie' });
 
@@ -222,6 +222,6 @@ if (process.env.DMVM_UDEV !== '1') {
       await dm.removeDevice(name);
       expect(ipcsCookies()).toEqual([]);
       recordLiveFact('udevInterop', rows);
-    }, 600_000); // two dmctl processes compile cli/ from source: minutes under emulation
+    }, 900_000); // two dmctl processes compile cli/ from source: minutes under emulation
   });
 }

@@ -25,11 +25,14 @@ async function syncCookies(ctx: Ctx): Promise<UdevCookies | undefined> {
   return c.syncSupported((await ctx.dm()).kernelVersion) ? c : undefined;
 }
 
-/** `udevcreatecookie`: prints `0x%08X` of a new cookie, or nothing where udev sync is off. */
+/**
+ * `udevcreatecookie`: prints `0x%08X` of a new cookie, or nothing where udev sync is off. The
+ * cookie is the user's (`lifetime: 'transaction'`): it outlives dmctl until `udevreleasecookie`.
+ */
 export async function udevcreatecookie(ctx: Ctx): Promise<number> {
   if (ctx.args.length) throw new UsageError('Too many command line arguments.');
   const c = await syncCookies(ctx);
-  if (c) ctx.out(`0x${c.create().toString(16).toUpperCase().padStart(8, '0')}\n`);
+  if (c) ctx.out(`0x${c.create({ lifetime: 'transaction' }).toString(16).toUpperCase().padStart(8, '0')}\n`);
   return 0;
 }
 

@@ -15,6 +15,8 @@ export const IPC_CREAT = 0o1000;
 export const IPC_EXCL = 0o2000;
 export const IPC_NOWAIT = 0o4000;
 export const IPC_RMID = 0;
+/** `semctl` GETPID: the pid of the last process that changed the semaphore (semop or SETVAL). */
+export const GETPID = 11;
 export const GETVAL = 12;
 export const SETVAL = 16;
 export const SEM_INFO = 19;
@@ -36,6 +38,13 @@ export interface SemOps {
   op(semid: number, delta: number, flags: number): number;
   /** `semctl(semid, 0, GETVAL)`. */
   getVal(semid: number): number;
+  /**
+   * `semctl(semid, 0, GETPID)`: `sempid`, the pid of the last process whose semop or SETVAL
+   * changed the semaphore (0 when none did). Not its creator: SysV semaphores record no
+   * creator pid (`struct ipc64_perm` has the creator's uid and gid only), and once udev's
+   * `dmsetup udevcomplete` ran it is that short-lived process's pid.
+   */
+  lastPid(semid: number): number;
   /** `semctl(semid, 0, SETVAL, v)`. */
   setVal(semid: number, value: number): void;
   /** `semctl(semid, 0, IPC_RMID)`. */
@@ -77,6 +86,11 @@ export function semOps(libc: Libc): SemOps {
     getVal(semid) {
       const r = libc.semctl(semid, 0, GETVAL, 0);
       if (r.ret < 0) fail('semctl', r.errno, `GETVAL semid ${semid}`);
+      return r.ret;
+    },
+    lastPid(semid) {
+      const r = libc.semctl(semid, 0, GETPID, 0);
+      if (r.ret < 0) fail('semctl', r.errno, `GETPID semid ${semid}`);
       return r.ret;
     },
     setVal(semid, value) {

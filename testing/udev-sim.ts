@@ -23,7 +23,7 @@ export interface SimUevent {
   readonly cookie: number;
 }
 
-interface SimSem { key: number; value: number; otime: number; ctime: number }
+interface SimSem { key: number; value: number; otime: number; ctime: number; pid: number }
 
 /**
  * The simulator's udevd (`new SimulatedKernel({ udev: true })`): in-memory cookie semaphores,
@@ -114,7 +114,7 @@ export class SimUdev {
       create: (key) => {
         if ([...this.#sems.values()].some((s) => s.key === key)) throw new DmSyscallError('semget', { errno: ERRNO.EEXIST, syscall: 'semget' });
         const id = this.#nextId++;
-        this.#sems.set(id, { key, value: 0, otime: 0, ctime: this.#clock() });
+        this.#sems.set(id, { key, value: 0, otime: 0, ctime: this.#clock(), pid: 0 });
         return id;
       },
       get: (key) => {
@@ -129,10 +129,12 @@ export class SimUdev {
         if (s.value + delta < 0) return flags & IPC_NOWAIT ? ERRNO.EAGAIN : ERRNO.EAGAIN;
         s.value += delta;
         s.otime = this.#clock();
+        s.pid = process.pid; // one process here: the client and the simulated udevd alike
         return 0;
       },
       getVal: (semid) => sem(semid, 'semctl').value,
-      setVal: (semid, v) => { const s = sem(semid, 'semctl'); s.value = v; s.ctime = this.#clock(); },
+      lastPid: (semid) => sem(semid, 'semctl').pid,
+      setVal: (semid, v) => { const s = sem(semid, 'semctl'); s.value = v; s.ctime = this.#clock(); s.pid = process.pid; },
       remove: (semid) => { sem(semid, 'semctl'); this.#sems.delete(semid); },
     };
   }

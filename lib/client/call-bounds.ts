@@ -24,9 +24,11 @@ export function callOptionsArg(o: CallOptions | undefined, field = 'options'): v
  * `o.signal` aborts (at once if it already has, before `run` is called) and with
  * DmOperationError TIMEOUT after `o.timeoutMs`, both with the caller's frames. The call
  * goes on in the kernel; `onLate` receives its result if it lands after the caller gave up.
+ * `run` gets the signal of that moment (the caller's own when there is no timeout): what it
+ * waits for after its ioctl (udev) ends with the caller's wait, not later.
  */
 export async function boundedCall<T>(
-  what: string, o: CallOptions | undefined, run: () => Promise<T>, onLate?: (value: T) => unknown, hold?: { begin(): void; end(): void },
+  what: string, o: CallOptions | undefined, run: (gaveUp: AbortSignal | undefined) => Promise<T>, onLate?: (value: T) => unknown, hold?: { begin(): void; end(): void },
 ): Promise<T> {
   const signal = o?.signal;
   const timeoutMs = o?.timeoutMs;
@@ -36,7 +38,7 @@ export async function boundedCall<T>(
   Error.captureStackTrace(site, boundedCall);
   if (signal === undefined && timeoutMs === undefined) {
     try {
-      return await run();
+      return await run(undefined);
     } catch (e) {
       throw withCallerStack(e, site);
     }
@@ -45,8 +47,10 @@ export async function boundedCall<T>(
   let gaveUp = false;
   let timer: NodeJS.Timeout | undefined;
   let off: (() => void) | undefined;
+  // Only a timeout needs a signal of its own; the caller's signal already says when it gave up.
+  const gaveUpController = timeoutMs !== undefined ? new AbortController() : undefined;
   const stopped = new Promise<never>((_, reject) => {
-    const stop = (e: Error) => { gaveUp = true; reject(withCallerStack(e, site)); };
+    const stop = (e: Error) => { gaveUp = true; reject(withCallerStack(e, site)); gaveUpController?.abort(e); };
     if (timeoutMs !== undefined) timer = setTimeout(() => stop(new DmOperationError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`)), timeoutMs);
     // Through the fan-out: one signal shared by many calls keeps one listener, not one per call.
     if (signal) off = onAbort(signal, () => stop(new DmAbortError(signal.reason)));
@@ -56,7 +60,7 @@ export async function boundedCall<T>(
   hold?.begin();
   let call: Promise<T>;
   try {
-    call = run();
+    call = run(gaveUpController?.signal ?? signal);
   } catch (e) {
     hold?.end();
     throw e;

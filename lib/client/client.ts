@@ -244,7 +244,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     udevOptionsArg(options);
     callOptionsArg(options);
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
-    return boundedCall('remove', options, async () => removeResult(await udevTransaction(this.#udev.context(options.signal), options,
+    return boundedCall('remove', options, async (gaveUp) => removeResult(await udevTransaction(this.#udev.context(gaveUp), options,
       (cookie) => this.#runner.runAsync('remove', { id, deferred: options.deferred, cookie }, { device: id }), (r) => r.ueventGenerated)));
   }
 
@@ -298,7 +298,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     udevOptionsArg(options);
     callOptionsArg(options);
     const { noflush, skipLockfs } = options;
-    return boundedCall('resume', options, () => udevTransaction(this.#udev.context(options.signal), options,
+    return boundedCall('resume', options, (gaveUp) => udevTransaction(this.#udev.context(gaveUp), options,
       async (cookie) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush, skipLockfs, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated));
   }
 

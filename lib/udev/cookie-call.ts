@@ -25,7 +25,8 @@ export interface UdevCallOptions {
   /** DM_UDEV_* flags (lib/udev/cookies.ts UDEV_FLAGS) added to the defaults (PRIMARY_SOURCE, DISABLE_LIBRARY_FALLBACK under sync). */
   readonly udevFlags?: number;
   /**
-   * Join a transaction: a cookie made by `udevCreateCookie()` or `dmsetup udevcreatecookie`.
+   * Join a transaction: a cookie made by `UdevCookies.create({ lifetime: 'transaction' })`,
+   * `dmctl udevcreatecookie` or `dmsetup udevcreatecookie`.
    * The call increments it and does not wait (the cookie's owner waits, e.g.
    * `dmsetup udevreleasecookie`), like `dmsetup --udevcookie`.
    */
@@ -89,25 +90,53 @@ export async function udevTransaction<T>(ctx: UdevContext, o: UdevCallOptions, i
   }
   const flags = DEFAULT_SYNC_FLAGS | extra;
   const joined = o.udevCookie;
-  const cookie = joined ?? cookies.create();
-  let result: T;
+  const cookie = joined ?? cookies.create({ lifetime: 'call' });
   try {
     cookies.inc(cookie);
+  } catch (e) {
+    // No increment, no ioctl: nothing of ours to complete in a joined cookie (completing would
+    // take the owner's 1); our own cookie is released.
+    if (joined === undefined) { try { cookies.release(cookie); } catch { /* stays listed for the exit handler */ } }
+    throw e;
+  }
+  let result: T;
+  try {
     result = await ioctl(encodeCookie(cookie, flags));
   } catch (e) {
     // libdm's _udev_complete on a failed task: our increment will never be completed by udev.
-    if (joined !== undefined) { try { cookies.complete(cookie); } catch { /* the owner's wait cleans up */ } }
-    else cookies.destroy(cookie);
+    // The ioctl's error is the one to report: a clean-up that fails too (the set removed by
+    // udevcomplete_all meanwhile) must not replace it. An own set that could not be removed
+    // stays listed for the exit handler.
+    try {
+      if (joined !== undefined) cookies.complete(cookie);
+      else cookies.release(cookie);
+    } catch { /* the joined cookie's owner waits and removes it; see above for our own */ }
     throw e;
   }
-  // No uevent (deferred remove of an open device, resume of a running one…): complete our part.
-  if (!generated(result)) cookies.complete(cookie);
+  if (!generated(result)) {
+    // No uevent (deferred remove of an open device, resume of a running one…): nothing for udev
+    // to complete. Our own cookie is done: released at once (libdm completes and waits, which
+    // ends in the same removal). In a joined transaction our increment is completed here; if
+    // that fails the owner's wait would hang on it, so the caller learns it, with the result.
+    try {
+      if (joined !== undefined) cookies.complete(cookie);
+      else cookies.release(cookie);
+    } catch (e) {
+      throw withResult(e, result);
+    }
+    return result;
+  }
   if (joined !== undefined) return result;
   try {
     await cookies.wait(cookie, { timeoutMs: o.udevTimeoutMs, signal: ctx.signal, closing: ctx.closing });
   } catch (e) {
-    if (e !== null && typeof e === 'object') (e as { result?: unknown }).result = result;
-    throw e;
+    throw withResult(e, result);
   }
   return result;
+}
+
+/** The ioctl acted before its cookie failed: the error carries its `result`, as the client's udev errors do. */
+function withResult(e: unknown, result: unknown): unknown {
+  if (e !== null && typeof e === 'object') (e as { result?: unknown }).result = result;
+  return e;
 }

@@ -70,6 +70,9 @@ export type UdevFlagName = keyof typeof UDEV_FLAGS;
  */
 export const DEFAULT_SYNC_FLAGS = UDEV_FLAGS.PRIMARY_SOURCE | UDEV_FLAGS.DISABLE_LIBRARY_FALLBACK;
 
+/** How long a wait for udev lasts unless the call says otherwise (`udevTimeoutMs`). */
+export const UDEV_TIMEOUT_MS = 30_000;
+
 /** A 32-bit unsigned argument (a cookie or event_nr value), checked. */
 function u32Arg(v: unknown, argument: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new DmArgumentError(argument, 'an integer in 0…0xffffffff', describeValue(v));
@@ -144,6 +147,19 @@ export interface CookieEntry extends SemEntry {
   readonly value: number;
 }
 
+/**
+ * What the kernel tells about one cookie's semaphore set ({@link UdevCookies.semInfo}): what a
+ * later process can read to judge a leftover. No creator pid: SysV semaphores record none.
+ */
+export interface CookieSemInfo extends CookieEntry {
+  /**
+   * `sempid`: the pid of the last process whose semop or SETVAL changed the semaphore (0 when
+   * none). The creator's only until someone else touched it: after udev completed an event
+   * it is the pid of udev's short-lived `dmsetup udevcomplete`, long gone.
+   */
+  readonly lastPid: number;
+}
+
 /** What cookies need of the host; the real one is SysV IPC and /run/udev, the simulator's is in memory. */
 export interface CookieHost {
   /** The semaphore calls. */
@@ -201,13 +217,25 @@ export async function realCookieHost(env: Readonly<Record<string, string | undef
 const live = new Map<CookieHost, Map<number, number>>();
 let exitHooked = false;
 
-/** Removes every semaphore this process made and has not removed yet (on 'exit': sync calls only). */
+/**
+ * On 'exit' (sync calls only): removes every semaphore this process made for a call of its own
+ * and has not released, i.e. the process ends mid-call. Cookies made for the user
+ * (`lifetime: 'transaction'`) are never listed here: they outlive the process.
+ */
 function removeLeftovers(): void {
   for (const [host, owned] of live) {
     for (const semid of owned.keys()) { try { host.sems.remove(semid); } catch { /* already gone */ } }
     owned.clear();
   }
 }
+
+/**
+ * Whose a new cookie is (UdevCookies.create): `'call'` the library's own for one call it runs
+ * (released by the call, or by the exit handler when the process ends mid-call);
+ * `'transaction'` the user's, handed out to be joined by later calls and released by
+ * `wait()` / `udevreleasecookie`, and never removed when this process exits.
+ */
+export type CookieLifetime = 'call' | 'transaction';
 
 function hex(cookie: number): string {
   return `0x${cookie.toString(16)}`;
@@ -234,8 +262,23 @@ export class UdevCookies {
     return this.host.udevRunning() && this.host.notifyRulesInstalled();
   }
 
-  /** `_udev_notify_sem_create`: a new cookie (random base, IPC_EXCL), its semaphore at 1. */
-  create(): number {
+  /**
+   * `_udev_notify_sem_create`: a new cookie (random base, IPC_EXCL), its semaphore at 1.
+   * `lifetime` says whose it is, and so whether the process's exit may remove it:
+   * - `'call'`: the library's own, for one call it runs now; released by that call (its wait,
+   *   or at once when it fails), and by the `'exit'` handler if the process ends mid-call.
+   * - `'transaction'`: handed to the user (`dmctl udevcreatecookie`, a cookie passed as
+   *   `udevCookie` to later calls, maybe by other processes); it belongs to the user until
+   *   `wait()` (`udevreleasecookie`) or `udevcomplete_all` removes it, and outlives this
+   *   process as dmsetup's does. Never in {@link UdevCookies.owned}.
+   */
+  create(options: {
+    /** Whose cookie it is: the library's for one call, or the user's transaction. */
+    readonly lifetime: CookieLifetime;
+  }): number {
+    objectArg(options, 'options', '{ lifetime }');
+    const lifetime = options.lifetime;
+    if (lifetime !== 'call' && lifetime !== 'transaction') throw new DmArgumentError('options.lifetime', "'call' or 'transaction'", describeValue(lifetime));
     for (;;) {
       const base = this.host.random16();
       if (!base) continue;
@@ -249,6 +292,7 @@ export class UdevCookies {
           ? 'Limit for the maximum number of semaphores reached. You can check and set the limits in /proc/sys/kernel/sem.'
           : `Failed to create notification semaphore: ${String((e as Error).message)}`, { cause: e });
       }
+      // Until SETVAL succeeded the set is ours whatever its lifetime: a failure removes it.
       this.#own(semid, cookie);
       try {
         this.host.sems.setVal(semid, 1);
@@ -256,6 +300,7 @@ export class UdevCookies {
         this.#destroy(semid);
         throw new DmCookieError(cookie, `cookie create: semid ${semid}: semctl failed`, { cause: e });
       }
+      if (lifetime === 'transaction') this.#forget(semid); // the user's now: no exit handler touches it
       return cookie;
     }
   }
@@ -304,14 +349,15 @@ export class UdevCookies {
    * On timeout, abort or error the semaphore is removed before the promise rejects.
    */
   async wait(cookie: number, options: { timeoutMs?: number; signal?: AbortSignal | undefined; closing?: AbortSignal | undefined } = {}): Promise<void> {
-    const semid = this.semid(cookie);
+    // Our own call's set by the semid it was made with (its key may name another set by now).
+    const semid = this.#ownedSemid(cookie) ?? this.semid(cookie);
     try {
       this.#dec(cookie, semid);
     } catch (e) {
       this.#destroy(semid);
       throw e;
     }
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    const timeoutMs = options.timeoutMs ?? UDEV_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
     for (let step = 1; ; step = Math.min(step * 2, 25)) {
       const errno = this.host.sems.op(semid, 0, IPC_NOWAIT);
@@ -343,6 +389,40 @@ export class UdevCookies {
   /** `_udev_notify_sem_destroy` of a cookie (a leftover after a failed ioctl, or `udevreleasecookie` clean-up). */
   destroy(cookie: number): void {
     this.#destroy(this.semid(cookie));
+  }
+
+  /**
+   * Removes a cookie this instance made for one of its calls (`lifetime: 'call'`) whatever its
+   * value: the call ends and nothing is pending for udev. By the semid it was made with, not
+   * its key: a set removed meanwhile (`udevcomplete_all`) and its key taken again by another
+   * process's cookie is not touched. A cookie that is not this instance's own (a
+   * transaction's, or one already released) is left alone.
+   */
+  release(cookie: number): void {
+    const semid = this.#ownedSemid(cookie);
+    if (semid !== undefined) this.#destroy(semid);
+  }
+
+  #ownedSemid(cookie: number): number | undefined {
+    for (const [semid, c] of this.#owned) if (c === cookie) return semid;
+    return undefined;
+  }
+
+  /**
+   * One cookie set by its semid: key, value, times and the last pid that changed it (`GETPID`),
+   * or undefined when no cookie set has that id (gone, or not a cookie's). For tools that
+   * judge leftovers; it does not tell a call's cookie from a user's transaction
+   * (docs/udev-cookies.md, "Leftovers").
+   */
+  semInfo(semid: number): CookieSemInfo | undefined {
+    if (typeof semid !== 'number' || !Number.isInteger(semid) || semid < 0) throw new DmArgumentError('semid', 'a semaphore set id: a non-negative integer', describeValue(semid));
+    const e = this.host.list().find((x) => x.semid === semid);
+    if (!e || e.key >>> 16 !== DM_COOKIE_MAGIC) return undefined;
+    try {
+      return { ...e, value: this.host.sems.getVal(semid), lastPid: this.host.sems.lastPid(semid) };
+    } catch {
+      return undefined; // removed between the listing and the reads
+    }
   }
 
   /** `dmsetup udevcookies`: the sets with the 0x0D4D prefix and their values. */
@@ -382,7 +462,7 @@ export class UdevCookies {
     return { destroyed, skipped, failed };
   }
 
-  /** Cookies this instance made and has not removed (leak checks). */
+  /** Cookies this instance made for its own calls (`lifetime: 'call'`) and has not released yet (leak checks). */
   get owned(): readonly number[] {
     return [...this.#owned.values()];
   }
@@ -402,13 +482,14 @@ export class UdevCookies {
   }
 
   #destroy(semid: number): void {
-    this.#forget(semid);
     try {
       this.host.sems.remove(semid);
     } catch (e) {
       const errno = (e as DmSyscallError).errno;
-      if (errno !== ERRNO.EINVAL && errno !== ERRNO.EIDRM) throw e; // already removed: nothing left
+      // Still there: stays listed, so the exit handler tries again.
+      if (errno !== ERRNO.EINVAL && errno !== ERRNO.EIDRM) throw e;
     }
+    this.#forget(semid);
   }
 }
 

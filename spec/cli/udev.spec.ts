@@ -74,7 +74,7 @@ describe('dmctl udevcomplete', () => {
     const kernel = new SimulatedKernel({ udev: true });
     const { dmctl } = env(kernel);
     const c = new UdevCookies(kernel.udev!.host());
-    const cookie = c.create();
+    const cookie = c.create({ lifetime: 'call' });
     c.inc(cookie);
     const withFlags = ((UDEV_FLAGS.PRIMARY_SOURCE << 16) | (cookie & 0xffff)) >>> 0;
     const r = await dmctl(['udevcomplete', `0x${withFlags.toString(16)}`]);
@@ -155,8 +155,8 @@ describe('dmctl udevcomplete_all and udevcookies', () => {
     const kernel = new SimulatedKernel({ udev: true });
     const { dmctl } = env(kernel);
     const c = new UdevCookies(kernel.udev!.host());
-    c.create();
-    c.create();
+    c.create({ lifetime: 'call' });
+    c.create({ lifetime: 'call' });
     const no = await dmctl(['udevcomplete_all'], { stdin: 'n\n' });
     expect(no.stderr).toBe('WARNING: This operation will destroy all semaphores with keys that have a prefix 3405 (0xd4d).\n');
     expect(no.stdout).toBe('Do you really want to continue? [y/n]: \nSemaphores with keys prefixed by 3405 (0xd4d) NOT destroyed.\n');
@@ -174,7 +174,7 @@ describe('dmctl udevcomplete_all and udevcookies', () => {
     process.env.TZ = 'UTC';
     const host: CookieHost = { ...(await realCookieHost({})), udevRunning: () => true, notifyRulesInstalled: () => true };
     const c = new UdevCookies(host);
-    const cookie = c.create();
+    const cookie = c.create({ lifetime: 'call' });
     try {
       c.inc(cookie);
       const { dmctl } = env();

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { ERRNO } from '../../ffi/errors.js';
 import { IPC_NOWAIT, openSemOps } from '../../ffi/sem.js';
-import { DmAbortError } from '../../lib/errors.js';
+import { DmAbortError, DmArgumentError } from '../../lib/errors.js';
 import { UdevCookies, realCookieHost, type CookieHost } from '../../lib/udev/cookies.js';
 import { DmUdevTimeoutError } from '../../lib/errors.js';
 
@@ -58,7 +58,7 @@ d('SysV semaphores (ffi/sem.ts)', () => {
 d('cookies on real semaphores (lib/udev/cookies.ts)', () => {
   test('create → inc → complete → wait: value 1, 2, 1, then removed; the key is 0x0D4D<<16 | base', async () => {
     const c = new UdevCookies(await host());
-    const cookie = c.create();
+    const cookie = c.create({ lifetime: 'call' });
     expect(cookie >>> 16).toBe(0x0d4d);
     expect(cookie & 0xffff).not.toBe(0);
     try {
@@ -77,11 +77,11 @@ d('cookies on real semaphores (lib/udev/cookies.ts)', () => {
 
   test('timeout and abort remove the semaphore; no leak', async () => {
     const c = new UdevCookies(await host());
-    const a = c.create();
+    const a = c.create({ lifetime: 'call' });
     c.inc(a);
     await expect(c.wait(a, { timeoutMs: 20 })).rejects.toBeInstanceOf(DmUdevTimeoutError);
     expect(keysNow()).not.toContain(a);
-    const b = c.create();
+    const b = c.create({ lifetime: 'call' });
     c.inc(b);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 10);
@@ -92,7 +92,7 @@ d('cookies on real semaphores (lib/udev/cookies.ts)', () => {
 
   test('a semaphore removed by someone else mid-wait counts as completed (EIDRM/EINVAL), as in libdevmapper', async () => {
     const c = new UdevCookies(await host());
-    const cookie = c.create();
+    const cookie = c.create({ lifetime: 'call' });
     c.inc(cookie);
     const sems = await openSemOps();
     setTimeout(() => sems.remove(sems.get(cookie)), 5);
@@ -103,7 +103,7 @@ d('cookies on real semaphores (lib/udev/cookies.ts)', () => {
   test('process exit removes cookies still held (the exit handler)', async () => {
     const before = new Set(process.listeners('exit'));
     const c = new UdevCookies(await host());
-    const cookie = c.create();
+    const cookie = c.create({ lifetime: 'call' });
     const added = process.listeners('exit').filter((l) => !before.has(l));
     // The handler is installed once per process: find it among all when an earlier test did.
     const handlers = added.length ? added : process.listeners('exit').filter((l) => l.name === 'removeLeftovers');
@@ -114,10 +114,40 @@ d('cookies on real semaphores (lib/udev/cookies.ts)', () => {
     expect(() => c.destroy(cookie)).toThrow(/Could not find notification semaphore/); // gone: nothing left to remove
   });
 
+  test("a cookie made for the user (lifetime 'transaction') is never the exit handler's; one made for a call is", async () => {
+    const c = new UdevCookies(await host());
+    const mine = c.create({ lifetime: 'call' });
+    const users = c.create({ lifetime: 'transaction' });
+    try {
+      expect(c.owned).toEqual([mine]);
+      const handler = process.listeners('exit').find((l) => l.name === 'removeLeftovers') as (() => void) | undefined;
+      expect(handler).toBeDefined();
+      handler!();
+      expect(keysNow()).not.toContain(mine);
+      expect(keysNow()).toContain(users);
+      expect(c.list().find((e) => e.key === users)?.value).toBe(1);
+      // Released the documented way: the owner's wait drops its 1 and removes the set.
+      await c.wait(users, { timeoutMs: 1000 });
+      expect(keysNow()).not.toContain(users);
+    } finally {
+      for (const k of [mine, users]) { try { c.destroy(k); } catch { /* released */ } }
+    }
+  });
+
+  test('create() names whose cookie it is: anything else is refused before any semaphore is made', async () => {
+    const h = await host();
+    let made = 0;
+    const c = new UdevCookies({ ...h, sems: { ...h.sems, create: (k, m) => { made++; return h.sems.create(k, m); } } });
+    for (const bad of [undefined, {}, { lifetime: 'process' }, { lifetime: 1 }, null]) {
+      expect(() => c.create(bad as never)).toThrow(DmArgumentError);
+    }
+    expect(made).toBe(0);
+  });
+
   // Not udevcomplete_all here: it would remove every cookie of this host, other processes' too (the VM test does).
   (hasDmsetup() ? test : test.skip)('dmsetup udevcookies lists our cookie with its value', async () => {
     const c = new UdevCookies(await host());
-    const cookie = c.create();
+    const cookie = c.create({ lifetime: 'call' });
     c.inc(cookie);
     try {
       const out = execFileSync('dmsetup', ['udevcookies'], { encoding: 'utf8' });

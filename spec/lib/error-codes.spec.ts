@@ -93,7 +93,7 @@ const CASES: Record<string, () => Promise<unknown[]>> = {
     const udev = new SimUdev();
     const cookies = new UdevCookies(udev.host());
     udev.stop();
-    const cookie = cookies.create();
+    const cookie = cookies.create({ lifetime: 'transaction' });
     cookies.inc(cookie); // a uevent udev will not complete
     return [await catching(() => cookies.wait(cookie, { timeoutMs: 10 }))];
   },

@@ -3,8 +3,9 @@
 import { describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmArgumentError, DmAbortError } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
-import { UDEV_FLAGS, decodeCookie, DM_COOKIE_MAGIC } from '../../lib/udev/cookies.js';
-import { DmUdevTimeoutError } from '../../lib/errors.js';
+import { UDEV_FLAGS, decodeCookie, DM_COOKIE_MAGIC, UdevCookies, type SemOps } from '../../lib/udev/cookies.js';
+import { ERRNO } from '../../ffi/errors.js';
+import { DmCookieError, DmUdevTimeoutError } from '../../lib/errors.js';
 
 const table = [{ start: 0, length: 64, type: 'zero', params: '' }];
 
@@ -145,13 +146,129 @@ describe('udev cookies on the simulator', () => {
     }
   });
 
+  /** A client whose cookie host's semaphore calls `fault` may replace (the simulator's udev underneath). */
+  async function faultySetup(fault: { op?: (semid: number, delta: number, flags: number, real: SemOps['op']) => number; get?: (key: number, real: SemOps['get']) => number }) {
+    const kernel = new SimulatedKernel({ udev: true });
+    const real = kernel.udev!.host();
+    const sems: SemOps = {
+      ...real.sems,
+      op: (semid, delta, flags) => (fault.op ?? ((i, d, f, r) => r(i, d, f)))(semid, delta, flags, real.sems.op),
+      get: (key) => (fault.get ?? ((k, r) => r(k)))(key, real.sems.get),
+    };
+    const dm = await DeviceMapper.open({ backend: { ...kernel.backend(), openCookieHost: async () => ({ ...real, sems }) } });
+    return { kernel, dm, udev: kernel.udev! };
+  }
+
+  test('no uevent and completing the cookie fails: the semaphore is released, the ioctl\'s result returned', async () => {
+    let failDec = false;
+    const { dm, udev } = await faultySetup({ op: (id, delta, flags, real) => (failDec && delta < 0 ? ERRNO.ERANGE : real(id, delta, flags)) });
+    try {
+      await dm.createDevice({ name: 'f1', table });
+      failDec = true;
+      const r = await dm.resume('f1', { udevTimeoutMs: 5000 }); // running already: no uevent
+      expect(r.flags.ueventGenerated).toBe(false);
+      expect(r.name).toBe('f1');
+      expect(udev.semaphores).toEqual([]);
+    } finally {
+      failDec = false;
+      dm.close();
+    }
+  });
+
+  test('no uevent in a joined transaction and completing our part fails: the error carries the ioctl\'s result; the cookie stays the owner\'s', async () => {
+    let failDec = false;
+    const { dm, udev } = await faultySetup({ op: (id, delta, flags, real) => (failDec && delta < 0 ? ERRNO.ERANGE : real(id, delta, flags)) });
+    const cookies = new UdevCookies(udev.host());
+    try {
+      await dm.createDevice({ name: 'f2', table });
+      const cookie = cookies.create({ lifetime: 'transaction' });
+      failDec = true;
+      const e = await dm.resume('f2', { udevCookie: cookie }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(DmCookieError);
+      expect((e as { result?: { name: string; flags: { ueventGenerated: boolean } } }).result).toMatchObject({ name: 'f2', flags: { ueventGenerated: false } });
+      expect(cookies.list().map((c) => c.value)).toEqual([2]); // the owner's 1 and our increment nobody will complete
+      failDec = false;
+      cookies.complete(cookie);
+      await cookies.wait(cookie, { timeoutMs: 1000 });
+      expect(udev.semaphores).toEqual([]);
+    } finally {
+      failDec = false;
+      dm.close();
+    }
+  });
+
+  test('an increment that fails sends no ioctl and takes nothing from a joined cookie; an own cookie is released', async () => {
+    let failInc = false;
+    const { dm, udev, kernel } = await faultySetup({ op: (id, delta, flags, real) => (failInc && delta > 0 ? ERRNO.ERANGE : real(id, delta, flags)) });
+    const cookies = new UdevCookies(udev.host());
+    try {
+      await dm.createDevice({ name: 'f3', table });
+      await dm.suspend('f3');
+      const cookie = cookies.create({ lifetime: 'transaction' });
+      failInc = true;
+      await expect(dm.resume('f3', { udevCookie: cookie })).rejects.toBeInstanceOf(DmCookieError);
+      expect(cookies.list().map((c) => [c.key, c.value])).toEqual([[cookie, 1]]); // the owner's 1, untouched
+      await expect(dm.resume('f3')).rejects.toBeInstanceOf(DmCookieError);
+      expect(udev.semaphores.map((e) => e.key)).toEqual([cookie]); // the call's own is gone
+      expect(kernel.devices.get('f3')!.suspended).toBe(true); // no ioctl was sent
+      failInc = false;
+      await cookies.wait(cookie, { timeoutMs: 1000 });
+      await dm.resume('f3');
+    } finally {
+      failInc = false;
+      dm.close();
+    }
+  });
+
+  test('a failed ioctl whose cookie is already gone (udevcomplete_all meanwhile): the ioctl\'s error, not the clean-up\'s', async () => {
+    let gone = false;
+    const { dm, udev } = await faultySetup({
+      op: (id, delta, flags, real) => {
+        const r = real(id, delta, flags);
+        if (delta > 0) { for (const s of udev.semaphores) udev.host().sems.remove(s.semid); gone = true; }
+        return r;
+      },
+    });
+    try {
+      await expect(dm.remove('absent')).rejects.toMatchObject({ code: 'ENXIO' });
+      expect(gone).toBe(true);
+      expect(udev.semaphores).toEqual([]);
+    } finally {
+      dm.close();
+    }
+  });
+
+  test('the call\'s timeoutMs ends the udev wait too: the semaphore is gone once the caller was told TIMEOUT', async () => {
+    const { dm, udev } = await setup();
+    try {
+      await dm.createDevice({ name: 't1', table });
+      await dm.createDevice({ name: 't2', table });
+      await dm.suspend('t1');
+      udev.stop(); // nothing completes a cookie; udevTimeoutMs stays at its thirty seconds
+      const calls: [string, () => Promise<unknown>][] = [
+        ['resume', () => dm.resume('t1', { timeoutMs: 40 })],
+        ['remove', () => dm.remove('t2', { timeoutMs: 40 })],
+      ];
+      for (const [what, call] of calls) {
+        const e = await call().catch((x: unknown) => x);
+        expect([what, (e as { code?: string }).code]).toEqual([what, 'TIMEOUT']);
+        // The wait polls on a timer: give it a few of its steps, far below udevTimeoutMs.
+        for (let i = 0; i < 20 && udev.semaphores.length; i++) await new Promise((r) => setTimeout(r, 10));
+        expect([what, udev.semaphores]).toEqual([what, []]);
+      }
+    } finally {
+      udev.start();
+      dm.close();
+    }
+  });
+
   test('a joined transaction (udevCookie): incremented per call, not waited for; the owner waits for all', async () => {
     const { dm, udev } = await setup();
     try {
       const { UdevCookies } = await import('../../lib/udev/cookies.js');
       const cookies = new UdevCookies(udev.host());
       udev.stop();
-      const cookie = cookies.create();
+      const cookie = cookies.create({ lifetime: 'transaction' });
       await dm.createDevice({ name: 'j1', table, udevCookie: cookie });
       await dm.createDevice({ name: 'j2', table, udevCookie: cookie });
       expect(cookies.list().map((c) => c.value)).toEqual([3]); // 1 + two uevents pending

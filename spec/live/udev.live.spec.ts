@@ -5,7 +5,7 @@
 // cookie; the library waits for udev's node, lib/udev/device-nodes.ts). Outside that flavour the file
 // registers one visibly skipped test.
 import { afterAll, beforeAll, describe, expect, it, test } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,6 +22,20 @@ function ipcsCookies(): string[] {
 
 function dmsetup(...args: string[]): string {
   return execFileSync('dmsetup', args, { encoding: 'utf8' });
+}
+
+/**
+ * dmctl in a process of its own (cli/ from source through spec/testing/ts-child.cjs), so the
+ * process's exit and its 'exit' handlers happen between commands, as with the bin.
+ */
+function dmctlProcess(...argv: string[]): { code: number | null; stdout: string; stderr: string; error?: string } {
+  const entry = path.join(__dirname, '..', '..', 'cli', 'index.ts');
+  const r = spawnSync(process.execPath, [
+    '-r', path.join(__dirname, '..', 'testing', 'ts-child.cjs'),
+    '-e', `require(${JSON.stringify(entry)}).runDmctl(JSON.parse(process.argv[1])).then((c) => { process.exitCode = c; })`,
+    JSON.stringify(argv),
+  ], { encoding: 'utf8', timeout: 400_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, ...(r.error ? { error: r.error.message } : {}) };
 }
 
 /** dmctl in this process; stdout and the exit status. */
@@ -183,19 +197,23 @@ if (process.env.DMVM_UDEV !== '1') {
       execFileSync('udevadm', ['settle', '-t', '10']);
       rows.push({ made: 'dmsetup udevcreatecookie', incremented: 'client resume({ udevCookie })', completed: 'dmctl udevcomplete', released: 'dmsetup udevreleasecookie' });
 
-      // 2. Our cookie (dmctl udevcreatecookie), joined by dmsetup, completed by udev's rule (the system dmsetup), released by dmctl.
-      const made = await dmctl('udevcreatecookie');
+      // 2. Our cookie (dmctl udevcreatecookie, in a process that exits), joined by dmsetup,
+      // completed by udev's rule (the system dmsetup), released by another dmctl process.
+      const made = dmctlProcess('udevcreatecookie');
+      expect([made.code, made.stderr, made.error]).toEqual([0, '', undefined]);
       expect(made.stdout).toMatch(/^0x0D4D[0-9A-F]{4}\n$/);
       const ours = made.stdout.trim();
+      expect(cookieValue(Number(ours))).toBe(1); // outlived the dmctl that printed it
       dmsetup('suspend', name);
       dmsetup('resume', name, '--udevcookie', ours);
-      expect((await dmctl('udevreleasecookie', ours, '--udev-timeout', '20000')).code).toBe(0);
+      const released = dmctlProcess('udevreleasecookie', ours, '--udev-timeout', '20000');
+      expect([released.code, released.stderr, released.error]).toEqual([0, '', undefined]);
       expect(cookieValue(Number(ours))).toBeUndefined();
       rows.push({ made: 'dmctl udevcreatecookie', incremented: 'dmsetup resume --udevcookie', completed: "udev's 95-dm-notify (system dmsetup)", released: 'dmctl udevreleasecookie' });
 
       // 3. dmctl udevcookies is dmsetup's listing; dmctl udevcomplete_all removes libdevmapper's cookies.
       const c1 = Number(dmsetup('udevcreatecookie').trim());
-      const c2 = new UdevCookies(await realCookieHost()).create();
+      const c2 = new UdevCookies(await realCookieHost()).create({ lifetime: 'transaction' });
       expect((await dmctl('udevcookies')).stdout).toBe(dmsetup('udevcookies'));
       expect((await dmctl('udevcomplete_all', '-y')).stdout).toBe('2 semaphores with keys prefixed by 3405 (0xd4d) destroyed. 0 skipped.\n');
       expect([cookieValue(c1), cookieValue(c2)]).toEqual([undefined, undefined]);
@@ -204,6 +222,6 @@ if (process.env.DMVM_UDEV !== '1') {
       await dm.removeDevice(name);
       expect(ipcsCookies()).toEqual([]);
       recordLiveFact('udevInterop', rows);
-    });
+    }, 900_000); // two dmctl processes compile cli/ from source: minutes under emulation
   });
 }

@@ -33,11 +33,11 @@ export async function renameDevice(dm: DeviceMapper, device: DeviceId | string, 
   const newId: DeviceId = 'newName' in to ? { name: to.newName } : { uuid: to.newUuid };
   if (id.name !== undefined) {
     const name = id.name;
-    return boundedCall('rename', bounds, async () => {
+    return boundedCall('rename', bounds, async (gaveUp) => {
       // DEV_RENAME echoes the request's name and uuid (here: the old name, no uuid); the
       // device as it now is comes from one info under its new name or uuid, kept only when
       // it is the device the reply's dev names (else the reply with the new name or uuid).
-      const r = await udevTransaction(udev(bounds.signal), options, async (cookie) => (await runner.runAsync('rename', { name, ...to, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated);
+      const r = await udevTransaction(udev(gaveUp), options, async (cookie) => (await runner.runAsync('rename', { name, ...to, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated);
       let now: DeviceInfo | undefined;
       try { now = runner.runSync('info', { id: newId }, { device: newId }).device; } catch { /* a best-effort read-back */ }
       return now && now.dev.major === r.dev.major && now.dev.minor === r.dev.minor ? withUeventOf(now, r) : renamedInfo(r, to);

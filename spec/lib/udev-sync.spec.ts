@@ -238,16 +238,18 @@ describe('udev cookies on the simulator', () => {
     }
   });
 
-  test('the call\'s timeoutMs ends the udev wait too: the semaphore is gone once the caller was told TIMEOUT', async () => {
+  test('the call\'s timeoutMs ends the udev wait too (resume, remove, rename): the semaphore is gone once the caller was told TIMEOUT', async () => {
     const { dm, udev } = await setup();
     try {
       await dm.createDevice({ name: 't1', table });
       await dm.createDevice({ name: 't2', table });
+      await dm.createDevice({ name: 't3', table });
       await dm.suspend('t1');
       udev.stop(); // nothing completes a cookie; udevTimeoutMs stays at its thirty seconds
       const calls: [string, () => Promise<unknown>][] = [
         ['resume', () => dm.resume('t1', { timeoutMs: 40 })],
         ['remove', () => dm.remove('t2', { timeoutMs: 40 })],
+        ['rename', () => dm.rename('t3', { newName: 't3b' }, { timeoutMs: 40 })],
       ];
       for (const [what, call] of calls) {
         const e = await call().catch((x: unknown) => x);

@@ -97,6 +97,27 @@ describe('IoctlEngine ring', () => {
     }
   });
 
+  test('each completion is published as it finishes: fast calls submitted with a slow one do not wait for it', async () => {
+    const e = engine();
+    try {
+      // Warm: the worker is started, so the three calls below are in its ring together.
+      await e.ioctl(1, Uint8Array.of(1, 0));
+      const t0 = performance.now();
+      const done: Record<string, number> = {};
+      const a = e.ioctl(2, Uint8Array.of(1, 0)).then(() => { done.a = performance.now() - t0; });
+      const b = e.ioctl(3, Uint8Array.of(1, 0)).then(() => { done.b = performance.now() - t0; });
+      const slow = e.ioctl(4, Uint8Array.of(3, 200)).then(() => { done.slow = performance.now() - t0; }); // 2 s in the fake kernel
+      await Promise.all([a, b]);
+      expect(done.slow).toBeUndefined();
+      expect(done.a!).toBeLessThan(1000);
+      expect(done.b!).toBeLessThan(1000);
+      await slow;
+      expect(done.slow!).toBeGreaterThanOrEqual(1900);
+    } finally {
+      e.close();
+    }
+  });
+
   test('close() mid-call drains the calls in it, then refuses new ones and closes the fd', async () => {
     const fd = devNull();
     const e = IoctlEngine.start({ fd, libc: '', slots: 2, slotSize: 64, fakeIoctl: FAKE });

@@ -51,8 +51,9 @@ const FREE = 0, SUBMITTED = 1, DONE = 2, TAKEN = 3;
 
 /**
  * How many calls of one batch are in flight at once, end to end: the engine's slots (the
- * default below), the async ioctls the runner lets run at once, the batch request buffers it
- * keeps, and the client's batch window are all this one number, so no stage admits more
+ * default below), the async ioctls the runner lets run at once (DM_DEV_WAIT has half as many
+ * slots of its own there), the batch request buffers it keeps, and the client's batch window
+ * are all this one number, so no stage admits more
  * calls than the next can take and none keeps buffers the others cannot use. Why this value:
  * koffi refuses async calls once more than its `max_async_calls` (256 by default) are running
  * or queued, and calls on the pool path count against it, so the runner's limit stays well

@@ -35,12 +35,18 @@ function statMode(path: string): number | undefined {
 
 /**
  * Which thread runs a transport's `ioctlAsync`. `'engine'`: the ioctl engine's worker
- * (ffi/engine.ts) for every call; `'pool'`: koffi's async call on a libuv pool thread for
- * every call; `'auto'` (the default): the engine for batches and DM_DEV_WAIT, the pool for
- * single calls. Why the split (measured in bench/README.md): one call at a time the pool's
+ * (ffi/engine.ts) for every call but waits; `'pool'`: koffi's async call on a libuv pool
+ * thread for every call; `'auto'` (the default): the engine for batches, the pool for single
+ * calls and waits. Why the split (measured in bench/README.md): one call at a time the pool's
  * round trip is the shorter (both pay two cross-thread wake-ups, and the pool's are cheaper),
  * while a batch on the engine shares its wake-ups among many ioctls and is several times
- * faster per ioctl than on the pool; and a wait never holds a libuv pool thread.
+ * faster per ioctl than on the pool.
+ * Waits (`kind` `'wait'`: DM_DEV_WAIT) always take the pool: the engine runs its calls in
+ * order on one thread, and a wait may sleep in the kernel indefinitely (the device at that
+ * number replaced by one whose event number is the caller's), which would stall every batch
+ * of the process behind it. On the pool it holds one thread of its own until it returns, and
+ * other waits run beside it. The client issues DM_DEV_WAIT only once a check saw the event
+ * number move (docs/events.md), so a wait that sleeps is the rare race, not the rule.
  * Under `'auto'` a batch's first call starts the engine, and batch calls take the pool until
  * its worker is ready (loading koffi in a fresh worker is slow under emulation: a small batch
  * would otherwise wait for that startup).
@@ -61,19 +67,24 @@ export interface OpenControlOptions {
    * which path calls took and what the engine counted.
    */
   readonly onEngine?: (engine: IoctlEngine) => void;
+  /**
+   * Test hook (internal, like `onEngine`): the engine this transport starts runs this fake
+   * ioctl in its worker (`EngineOptions.fakeIoctl`); the pool path stays the real one.
+   */
+  readonly engineFake?: string;
 }
 
 /** Whether a call of `kind` may go to the engine under `path` (the policy of {@link AsyncPath}). */
 function routesToEngine(path: AsyncPath, kind: AsyncCallKind = 'single'): boolean {
+  if (kind === 'wait' || path === 'pool') return false; // a wait may sleep: never in the engine's in-order worker
   if (path === 'engine') return true;
-  if (path === 'pool') return false;
-  return kind !== 'single';
+  return kind === 'batch';
 }
 
 /** One engine per control-node path per process, started on first use; undefined = unavailable. */
 const engines = new Map<string, IoctlEngine | undefined>();
 
-function engineFor(path: string, libc: Libc): IoctlEngine | undefined {
+function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined): IoctlEngine | undefined {
   if (engines.has(path)) {
     // Tried before: the engine while it lives; once it could not start (undefined) or died
     // (docs: DmEngineError), the pool path from now on.
@@ -84,7 +95,7 @@ function engineFor(path: string, libc: Libc): IoctlEngine | undefined {
   try {
     const fd = fs.openSync(path, fs.constants.O_RDWR | O_CLOEXEC);
     try {
-      e = IoctlEngine.start({ fd, libc: libc.name });
+      e = IoctlEngine.start({ fd, libc: libc.name, ...(fakeIoctl === undefined ? {} : { fakeIoctl }) });
     } catch (err) {
       fs.closeSync(fd);
       throw err;
@@ -114,7 +125,7 @@ export async function openControl(path: string = DM_CONTROL_PATH, options: OpenC
     throw mapOpenError(err, path, code === 'EACCES' || code === 'EPERM' ? statMode(path) : undefined);
   }
   const asyncPath = options.asyncPath ?? 'auto';
-  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool', options.onEngine);
+  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool', options.onEngine, options.engineFake);
 }
 
 class Transport implements ControlTransport {
@@ -131,6 +142,7 @@ class Transport implements ControlTransport {
     readonly path: string,
     private readonly asyncPath: AsyncPath,
     private onEngine: ((engine: IoctlEngine) => void) | undefined,
+    private readonly engineFake: string | undefined,
   ) {
     this.#fd = fd;
   }
@@ -148,7 +160,7 @@ class Transport implements ControlTransport {
     this.#check();
     this.#inflight++;
     try {
-      const engine = routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc) : undefined;
+      const engine = routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc, this.engineFake) : undefined;
       if (engine && this.onEngine) {
         const report = this.onEngine;
         this.onEngine = undefined;

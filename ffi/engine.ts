@@ -11,6 +11,15 @@
  * wake-up carries every completion that is ready. A slow ioctl (a remove's RCU teardown)
  * holds the engine's own thread, never one of libuv's four pool threads.
  *
+ * Completions are published one by one, as each call returns (a completion queue, like
+ * io_uring's): the worker cannot know whether the next ioctl in its ring returns at once or
+ * sleeps, so a completion held back to be reported with later ones could wait behind a call
+ * that never returns. Coalescing is the main thread's: a notify that finds it busy (not
+ * parked in `waitAsync`) wakes nobody, and its next reap takes every completion queued
+ * meanwhile. The calls themselves run in order on one thread, so a call that may sleep in the
+ * kernel indefinitely (DM_DEV_WAIT) does not belong here: the transport sends it elsewhere
+ * (ffi/control.ts).
+ *
  * Memory and secrets: each slot is a fixed-size region of one shared data buffer. The
  * caller's buffer is copied in, the reply copied back out, and the slot's bytes are
  * zero-filled before the slot is reused — always, since a request may carry key material
@@ -33,17 +42,18 @@ import type { IoctlResult } from './types.js';
 // Int32 indices of the control block.
 const SUB_TAIL = 0; // written by the main thread: submissions published
 const SUB_HEAD = 1; // advanced by the worker: submissions taken
-const COMP_SEQ = 2; // bumped by the worker: completions published (main waits on it)
+const COMP_SEQ = 2; // written by the worker: completions published, one per call (main waits on it)
 const STOP = 3; // set by the main thread: exit once the ring is empty
 const READY = 4; // set by the worker once its ioctl is bound (koffi loaded): see `ready`
-const RING = 5; // then `slots` slot indices, then META_INTS per slot
+const RING = 5; // then `slots` submitted slot indices, `slots` completed slot indices, META_INTS per slot
 const META_INTS = 5; // state, request, length, ret, errno
 const FREE = 0, SUBMITTED = 1, DONE = 2, TAKEN = 3;
 
 /**
  * How many calls of one batch are in flight at once, end to end: the engine's slots (the
- * default below), the async ioctls the runner lets run at once, the batch request buffers it
- * keeps, and the client's batch window are all this one number, so no stage admits more
+ * default below), the async ioctls the runner lets run at once (DM_DEV_WAIT has half as many
+ * slots of its own there), the batch request buffers it keeps, and the client's batch window
+ * are all this one number, so no stage admits more
  * calls than the next can take and none keeps buffers the others cannot use. Why this value:
  * koffi refuses async calls once more than its `max_async_calls` (256 by default) are running
  * or queued, and calls on the pool path count against it, so the runner's limit stays well
@@ -90,7 +100,7 @@ const { workerData } = process.getBuiltinModule('node:worker_threads');
 const { ctl, data, slots, slotSize, fd, koffiPath, libc, fake } = workerData;
 const I = new Int32Array(ctl);
 const D = new Uint8Array(data);
-const SUB_TAIL = 0, SUB_HEAD = 1, COMP_SEQ = 2, STOP = 3, READY = 4, RING = 5, META = 5 + slots, DONE = 2, TAKEN = 3;
+const SUB_TAIL = 0, SUB_HEAD = 1, COMP_SEQ = 2, STOP = 3, READY = 4, RING = 5, CQ = RING + slots, META = CQ + slots, DONE = 2, TAKEN = 3;
 let call;
 if (fake) {
   call = new Function('request', 'buf', 'fd', fake);
@@ -103,12 +113,10 @@ if (fake) {
 }
 Atomics.store(I, READY, 1);
 const mask = slots - 1;
-let sinceNotify = 0;
 for (;;) {
   const head = Atomics.load(I, SUB_HEAD);
   const tail = Atomics.load(I, SUB_TAIL);
   if (head === tail) {
-    if (sinceNotify > 0) { sinceNotify = 0; Atomics.add(I, COMP_SEQ, 1); Atomics.notify(I, COMP_SEQ); }
     if (Atomics.load(I, STOP) === 1) break;
     Atomics.wait(I, SUB_TAIL, tail);
     continue;
@@ -123,13 +131,12 @@ for (;;) {
   I[m + 3] = r[0];
   I[m + 4] = r[1];
   Atomics.store(I, m, DONE);
-  // Publish completions in groups while more work is queued (fewer main-thread wake-ups),
-  // at once when the ring is empty (above) or every 16 calls.
-  if (++sinceNotify >= 16 || Atomics.load(I, SUB_TAIL) === ((head + 1) | 0)) {
-    sinceNotify = 0;
-    Atomics.add(I, COMP_SEQ, 1);
-    Atomics.notify(I, COMP_SEQ);
-  }
+  // Published now, before the next call, which may sleep in the kernel (module comment). The
+  // queue cannot overflow: a slot is reused only after the main thread reaped it.
+  const seq = I[COMP_SEQ];
+  Atomics.store(I, CQ + (seq & mask), slot);
+  Atomics.store(I, COMP_SEQ, (seq + 1) | 0);
+  Atomics.notify(I, COMP_SEQ);
 }
 `;
 
@@ -162,6 +169,8 @@ export class IoctlEngine {
   readonly #pending = new Map<number, Pending>();
   readonly #queue: Queued[] = [];
   #dead: DmEngineError | undefined;
+  /** Completions reaped so far: the completion queue's head (COMP_SEQ is its tail). */
+  #reaped = 0;
   #stopping = false;
   #waiting = false;
   #doorbell = false;
@@ -177,7 +186,7 @@ export class IoctlEngine {
     this.slotSize = opts.slotSize ?? 16 * 1024;
     this.#zeros = new Uint8Array(this.slotSize);
     this.#fd = opts.fd;
-    this.#I = new Int32Array(new SharedArrayBuffer((RING + slots + slots * META_INTS) * 4));
+    this.#I = new Int32Array(new SharedArrayBuffer((RING + 2 * slots + slots * META_INTS) * 4));
     this.#D = new Uint8Array(new SharedArrayBuffer(slots * this.slotSize));
     for (let i = slots - 1; i >= 0; i--) this.#free.push(i);
     const koffiPath = opts.fakeIoctl === undefined ? createRequire(hereFile()).resolve('koffi') : '';
@@ -235,7 +244,7 @@ export class IoctlEngine {
     const I = this.#I;
     const off = slot * this.slotSize;
     this.#D.set(q.buf, off);
-    const m = RING + this.#slots + slot * META_INTS;
+    const m = RING + 2 * this.#slots + slot * META_INTS;
     I[m + 1] = q.request | 0;
     I[m + 2] = q.buf.byteLength;
     Atomics.store(I, m, SUBMITTED);
@@ -260,10 +269,10 @@ export class IoctlEngine {
     if (this.#waiting) return;
     this.#waiting = true;
     for (;;) {
-      // Read the sequence first, then reap: a call completed before the read is settled by
-      // this reap, one completed after it changes the sequence and wakes the waitAsync.
+      // Read the sequence first, then reap up to it: a call completed after the read changes
+      // the sequence, so the waitAsync below returns at once or is woken.
       const seen = Atomics.load(this.#I, COMP_SEQ);
-      this.#reap();
+      this.#reap(seen);
       if (this.#pending.size === 0 || this.#dead) break;
       const r = waitAsync!(this.#I, COMP_SEQ, seen);
       if (r.async) {
@@ -277,15 +286,21 @@ export class IoctlEngine {
     this.#waiting = false;
   }
 
-  /** Settles every completed slot, wipes it, frees it, and submits queued calls. */
-  #reap(resubmit = true): void {
+  /**
+   * Settles the calls the worker published up to completion `seq` (in the order they
+   * completed), wipes and frees their slots, and submits queued calls.
+   */
+  #reap(seq: number, resubmit = true): void {
     if (this.#dead) return;
     const I = this.#I;
-    const base = RING + this.#slots;
+    const cq = RING + this.#slots;
+    const base = cq + this.#slots;
+    const mask = this.#slots - 1;
     let found = 0;
-    for (const p of this.#pending.values()) {
+    for (; this.#reaped !== seq; this.#reaped = (this.#reaped + 1) | 0) {
+      const p = this.#pending.get(I[cq + (this.#reaped & mask)]!);
+      if (!p) continue; // not possible while the worker follows the protocol; never settle twice
       const m = base + p.slot * META_INTS;
-      if (Atomics.load(I, m) !== DONE) continue;
       found++;
       const off = p.slot * this.slotSize;
       const len = p.buf.byteLength;
@@ -318,15 +333,17 @@ export class IoctlEngine {
 
   #die(message: string, cause?: unknown): void {
     if (this.#dead) return;
-    // Calls the worker finished before it died have their results: those still count.
-    this.#reap(false);
+    // Calls the worker finished and published before it died have their results: those still count.
+    this.#reap(Atomics.load(this.#I, COMP_SEQ), false);
     const notSent = new DmEngineError(message, false, cause);
     this.#dead = notSent;
-    const base = RING + this.#slots;
+    const base = RING + 2 * this.#slots;
     for (const p of this.#pending.values()) {
       this.#wipe(p.slot * this.slotSize, p.buf.byteLength);
-      // Only a call the worker had taken may have reached the kernel.
-      const taken = Atomics.load(this.#I, base + p.slot * META_INTS) === TAKEN;
+      // Only a call the worker had taken may have reached the kernel (DONE: it did, and the
+      // worker died before publishing it).
+      const state = Atomics.load(this.#I, base + p.slot * META_INTS);
+      const taken = state === TAKEN || state === DONE;
       p.reject(taken ? new DmEngineError(message, true, cause) : notSent);
     }
     this.#pending.clear();

@@ -20,9 +20,9 @@ export interface IoctlResult {
 
 /**
  * What an async ioctl is, as its caller knows it; the transport picks its thread by it
- * (`asyncPath: 'auto'`, ffi/control.ts). `'single'` (the default): one call on its own;
+ * (`asyncPath`, ffi/control.ts). `'single'` (the default): one call on its own;
  * `'batch'`: one of many submitted together (infoMany, statusMany); `'wait'`: DM_DEV_WAIT,
- * which the kernel may park until the device's next event.
+ * which the kernel may park until the device's next event (never on the ioctl engine).
  */
 export type AsyncCallKind = 'single' | 'batch' | 'wait';
 

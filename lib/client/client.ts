@@ -33,7 +33,7 @@ import { removeDevice } from '../operations/remove-device.js';
 import { retryPolicy } from '../operations/retry.js';
 import { renameDevice } from '../operations/rename-device.js';
 import { SharedPoller } from '../events/event-poller.js';
-import { linkedSignal } from '../events/abort-fanout.js';
+import { linkedSignal, untilAborted } from '../events/abort-fanout.js';
 import { WakeSnapshots } from '../events/wake-snapshot.js';
 import { EventStreams, type DeviceEvent, type EventsOptions } from '../events/device-events.js';
 import { realBackend } from '../kernel/kernel-backend.js';
@@ -432,14 +432,19 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       let gen = await this.#poller.ready(signal);
       for (;;) {
         if (signal?.aborted) throw new DmAbortError(signal.reason);
-        const info = this.#wakes.check(devKey, gen, since, lookup);
-        if (info.eventNr !== eventNr) {
-          // DEV_WAIT returns at once now: the event number already differs.
-          const r = await this.#wakes.reply(replyKey, () => this.#runner.runAsync('wait', {
+        const check = this.#wakes.check(devKey, gen, since, lookup);
+        if (check.result.eventNr !== eventNr) {
+          // DEV_WAIT returns at once now: the event number already differs. Another waiter's
+          // reply is taken only if it was issued after this check (docs/events.md).
+          const r = await untilAborted(this.#wakes.reply(replyKey, check.ticket, () => this.#runner.runAsync('wait', {
             id: target, eventNr, table, inactive: options.inactive, noflush: options.noflush, secure: table,
-          }, { device: id, wipe: table }));
-          // The reply may be shared with other waiters: each gets objects of its own.
-          return { device: ownDevice(r.device), targets: ownTargets(r.targets, table && !options.showKeys) };
+          }, { device: id, wipe: table })), signal);
+          // Never the number this waiter waits to see change (a device replaced on its number
+          // between the check and the reply): wait for its next event instead.
+          if (r.device.eventNr !== eventNr) {
+            // The reply may be shared with other waiters: each gets objects of its own.
+            return { device: ownDevice(r.device), targets: ownTargets(r.targets, table && !options.showKeys) };
+          }
         }
         // next() resolves once the poller has re-armed after an event, with that arm's
         // generation: the check above runs after it, as after ready().

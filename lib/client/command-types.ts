@@ -60,12 +60,13 @@ export interface OpenOptions {
   /**
    * How calls that may sleep in the kernel (create, load, resume, remove, status, message,
    * wait) run off the event loop. `'auto'` (the default): batches (`infoMany`,
-   * `statusMany`) and DM_DEV_WAIT through the process's ioctl engine, a worker thread fed
-   * through a shared-memory ring (one wake-up carries many ioctls; no libuv pool thread is
-   * held), single calls through koffi's async call on libuv's pool, which measured the
-   * shorter round trip one call at a time (bench/README.md). `'engine'`: every
-   * async call through the engine; `'pool'`: every one through the pool. Only the real
-   * backend uses it.
+   * `statusMany`) through the process's ioctl engine, a worker thread fed through a
+   * shared-memory ring (one wake-up carries many ioctls; no libuv pool thread is held),
+   * single calls through koffi's async call on libuv's pool, which measured the shorter
+   * round trip one call at a time (bench/README.md). `'engine'`: every async call through
+   * the engine; `'pool'`: every one through the pool. Whatever the choice, DM_DEV_WAIT runs
+   * on the pool: it may sleep in the kernel, and the engine runs its calls in order
+   * (docs/events.md). Only the real backend uses it.
    */
   readonly asyncPath?: 'auto' | 'engine' | 'pool';
 }

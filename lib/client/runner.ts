@@ -4,7 +4,9 @@
  *   1. gate the command on the kernel version already learnt: a kernel known to be older than
  *      the command-table row's minVersion gets no ioctl (typed "unsupported" error);
  *   2. encode (validation errors are thrown here, before any syscall);
- *   3. ioctl — sync, or on koffi's async path for bounded-but-slow commands;
+ *   3. ioctl — sync, or async for commands that may sleep: the transport picks the thread by
+ *      the call's kind (batch calls to the ioctl engine, DM_DEV_WAIT and single calls to
+ *      libuv's pool: ffi/control.ts);
  *   4. non-zero return → DmError with the request's header (the kernel writes back only its
  *      version on failure: docs/kernel-facts.md) and the kernel's log lines;
  *   5. DM_BUFFER_FULL_FLAG (the ioctl returned 0) → double the buffer and repeat, and
@@ -57,24 +59,35 @@ const SCRATCH_SIZE = DEFAULT_BUFFER_SIZE;
  * Async ioctls take a slot first, process-wide (koffi's limit on async calls is), FIFO: beyond
  * koffi's `max_async_calls` it throws instead of queueing (ffi/engine.ts, CALLS_IN_FLIGHT).
  */
-const MAX_ASYNC_IOCTLS = CALLS_IN_FLIGHT;
-let asyncInFlight = 0;
-const asyncQueue: (() => void)[] = [];
+class AsyncSlots {
+  #inFlight = 0;
+  readonly #queue: (() => void)[] = [];
+  constructor(private readonly max: number) {}
 
-/** Takes a slot at once (undefined) or returns a promise that resolves with one. */
-function takeSlot(): Promise<void> | undefined {
-  if (asyncInFlight < MAX_ASYNC_IOCTLS) {
-    asyncInFlight++;
-    return undefined;
+  /** Takes a slot at once (undefined) or returns a promise that resolves with one. */
+  take(): Promise<void> | undefined {
+    if (this.#inFlight < this.max) {
+      this.#inFlight++;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.#queue.push(resolve));
   }
-  return new Promise<void>((resolve) => asyncQueue.push(resolve));
+
+  release(): void {
+    const next = this.#queue.shift();
+    if (next) next(); // the slot passes to the next caller
+    else this.#inFlight--;
+  }
 }
 
-function releaseSlot(): void {
-  const next = asyncQueue.shift();
-  if (next) next(); // the slot passes to the next caller
-  else asyncInFlight--;
-}
+/** Every async ioctl but DM_DEV_WAIT: the batch pipeline's limit (CALLS_IN_FLIGHT). */
+const callSlots = new AsyncSlots(CALLS_IN_FLIGHT);
+/**
+ * DM_DEV_WAIT's own slots: a wait may sleep in the kernel indefinitely (docs/events.md), and
+ * one that holds a slot must not take it from a batch, which would then queue behind it. Both
+ * limits together stay below koffi's 256 with room for the event pollers' async poll() calls.
+ */
+const waitSlots = new AsyncSlots(CALLS_IN_FLIGHT / 2);
 
 /**
  * Request buffers a runner keeps for batch calls: one per batch call in flight. A fresh
@@ -186,14 +199,15 @@ export class IoctlRunner {
       for (let encoded = ctx.encoded; ; encoded = undefined) {
         if (encoded) used.push(encoded);
         const req = encoded ?? this.#encode(command, params, used, pooled ? 'pool' : undefined);
-        const queued = takeSlot();
+        const slots = command === 'wait' ? waitSlots : callSlots;
+        const queued = slots.take();
         if (queued) await queued;
         let r: IoctlResult;
         try {
           this.#bump(command);
           r = await this.transport.ioctlAsync(requestCode(command), req, ctx.batch ? 'batch' : command === 'wait' ? 'wait' : 'single');
         } finally {
-          releaseSlot();
+          slots.release();
         }
         const out = this.#finish(command, req, r, ctx, mark);
         if (out !== undefined) return out;

@@ -16,6 +16,8 @@
  * {@link linkedSignal} joins signals through this fan-out and lets go when the call ends.
  */
 
+import { DmAbortError } from '../errors.js';
+
 type Group = { readonly fns: Set<() => void>; readonly listener: () => void };
 const groups = new WeakMap<AbortSignal, Group>();
 
@@ -75,4 +77,21 @@ export function linkedSignal(sources: readonly (AbortSignal | undefined)[], own:
     offs.push(onAbort(s, () => { release(); if (!own.signal.aborted) own.abort(s.reason); }));
   }
   return { signal: own.signal, release };
+}
+
+/**
+ * `p`, or a rejection with `DmAbortError` once `signal` aborts, whichever comes first. `p`
+ * itself goes on (a kernel call under way finishes in the kernel); its outcome is then
+ * dropped.
+ */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(new DmAbortError(signal.reason));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const off = onAbort(signal, () => reject(new DmAbortError(signal.reason)));
+    p.then((v) => { off(); resolve(v); }, (e: unknown) => { off(); reject(e); });
+  });
 }

@@ -4,20 +4,33 @@
  * (the reply), instead of one of each per waiter. bench:live measured 1,000 waits woken by
  * one rename at 3.0 s with an ioctl pair per waiter.
  *
- * Sharing must not change what a waiter sees. A waiter may use a check only if it was made
- * after the waiter started (its `ticket`) and after the poller's arm of the same generation:
- * then it is exactly the check the waiter would have made itself. Checks are dropped at the
- * next macrotask, so a snapshot never outlives the wake-up that made it. A reply is shared
+ * Sharing must not change what a waiter sees (docs/events.md, "Which DEV_WAIT reply a waiter
+ * may take"). A waiter may use a check only if it was made after the waiter started (its
+ * `ticket`) and after the poller's arm of the same generation: then it is exactly the check
+ * the waiter would have made itself. It may take a reply only if that reply's ioctl was
+ * issued after the check it acted on: then the reply describes the device at or after the
+ * moment the waiter saw its event number move, as its own DEV_WAIT would. A reply issued
+ * earlier (for a waiter woken by an older event) can predate the event that woke this one,
+ * and carry the very event number this waiter is waiting to see change. Checks are dropped at
+ * the next macrotask, so a snapshot never outlives the wake-up that made it. A reply is shared
  * only while its ioctl is in flight (it may carry table text with keys: nothing keeps it).
  */
 import type { DeviceInfo } from '../../codec/index.js';
 
-interface Check { readonly gen: number; readonly ticket: number; readonly result: DeviceInfo | { error: unknown } }
+/** A device check: the device (or the error the lookup threw), and when it was made. */
+export interface Check {
+  readonly gen: number;
+  /** Its place in this client's order of checks, replies and waiter starts. */
+  readonly ticket: number;
+  readonly result: DeviceInfo | { error: unknown };
+}
+
+interface Reply { readonly ticket: number; readonly promise: Promise<unknown> }
 
 export class WakeSnapshots {
   #ticket = 0;
   readonly #checks = new Map<number, Check>();
-  readonly #replies = new Map<number, Promise<unknown>>();
+  readonly #replies = new Map<number, Reply>();
   #list: { gen: number; value: unknown } | undefined;
   #clearing = false;
 
@@ -26,24 +39,26 @@ export class WakeSnapshots {
     return ++this.#ticket;
   }
 
-  /** The device check for `gen`, shared by waiters that started before it was made. */
-  check(key: number, gen: number, since: number, run: () => DeviceInfo): DeviceInfo {
-    const c = this.#checks.get(key);
-    if (c && c.gen === gen && c.ticket > since) {
-      if ('error' in c.result) throw c.result.error;
-      return c.result;
+  /**
+   * The device check for `gen`, shared by waiters that started before it was made; throws
+   * what the lookup threw. Its `ticket` is what {@link WakeSnapshots.reply} needs.
+   */
+  check(key: number, gen: number, since: number, run: () => DeviceInfo): Check & { readonly result: DeviceInfo } {
+    let c = this.#checks.get(key);
+    if (!c || c.gen !== gen || c.ticket <= since) {
+      const ticket = ++this.#ticket;
+      let result: Check['result'];
+      try {
+        result = run();
+      } catch (error) {
+        result = { error };
+      }
+      c = { gen, ticket, result };
+      this.#checks.set(key, c);
+      this.#clearSoon();
     }
-    const ticket = ++this.#ticket;
-    let result: Check['result'];
-    try {
-      result = run();
-    } catch (error) {
-      result = { error };
-    }
-    this.#checks.set(key, { gen, ticket, result });
-    this.#clearSoon();
-    if ('error' in result) throw result.error;
-    return result;
+    if ('error' in c.result) throw c.result.error;
+    return c as Check & { readonly result: DeviceInfo };
   }
 
   /**
@@ -60,13 +75,22 @@ export class WakeSnapshots {
     return value;
   }
 
-  /** One ioctl for every waiter asking for the same reply while it is in flight. */
-  reply<T>(key: number, run: () => Promise<T>): Promise<T> {
-    const p = this.#replies.get(key);
-    if (p) return p as Promise<T>;
-    const q = run().finally(() => this.#replies.delete(key));
-    this.#replies.set(key, q);
-    return q;
+  /**
+   * One ioctl for every waiter asking for the same reply while it is in flight, among those
+   * whose check (ticket `after`) came before that ioctl was issued; a waiter whose check is
+   * newer issues its own, which later waiters then join.
+   */
+  reply<T>(key: number, after: number, run: () => Promise<T>): Promise<T> {
+    const r = this.#replies.get(key);
+    if (r && r.ticket > after) return r.promise as Promise<T>;
+    // Taken before run(): its ioctl goes out after this point, never before.
+    const ticket = ++this.#ticket;
+    const entry: { ticket: number; promise: Promise<T> } = { ticket, promise: undefined as unknown as Promise<T> };
+    entry.promise = run().finally(() => {
+      if (this.#replies.get(key) === entry) this.#replies.delete(key);
+    });
+    this.#replies.set(key, entry);
+    return entry.promise;
   }
 
   #clearSoon(): void {

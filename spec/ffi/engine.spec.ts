@@ -5,6 +5,7 @@ import { describe, expect, test } from '@jest/globals';
 import { IoctlEngine } from '../../ffi/engine.js';
 import { openControl } from '../../ffi/control.js';
 import { DmEngineError, ERRNO } from '../../ffi/errors.js';
+import { commandNumber, requestCode } from '../../codec/index.js';
 
 const linux = process.platform === 'linux';
 const onLinux = linux ? describe : describe.skip;
@@ -92,6 +93,27 @@ describe('IoctlEngine ring', () => {
       order.push('event loop');
       await Promise.all([slow, fast]);
       expect(order).toEqual(['event loop', 'slow', 'fast']);
+    } finally {
+      e.close();
+    }
+  });
+
+  test('each completion is published as it finishes: fast calls submitted with a slow one do not wait for it', async () => {
+    const e = engine();
+    try {
+      // Warm: the worker is started, so the three calls below are in its ring together.
+      await e.ioctl(1, Uint8Array.of(1, 0));
+      const t0 = performance.now();
+      const done: Record<string, number> = {};
+      const a = e.ioctl(2, Uint8Array.of(1, 0)).then(() => { done.a = performance.now() - t0; });
+      const b = e.ioctl(3, Uint8Array.of(1, 0)).then(() => { done.b = performance.now() - t0; });
+      const slow = e.ioctl(4, Uint8Array.of(3, 200)).then(() => { done.slow = performance.now() - t0; }); // 2 s in the fake kernel
+      await Promise.all([a, b]);
+      expect(done.slow).toBeUndefined();
+      expect(done.a!).toBeLessThan(1000);
+      expect(done.b!).toBeLessThan(1000);
+      await slow;
+      expect(done.slow!).toBeGreaterThanOrEqual(1900);
     } finally {
       e.close();
     }
@@ -204,7 +226,7 @@ onLinux('transport: engine path, pool fallback (koffi in the worker, /dev/null a
     }
   });
 
-  test("asyncPath 'auto' (the default): single calls on the pool, batches and waits on the engine; batches take the pool until the engine is ready", async () => {
+  test("asyncPath 'auto' (the default): single calls and waits on the pool, batches on the engine; batches take the pool until the engine is ready", async () => {
     const { t, engineOf } = await open('/dev/full');
     try {
       const buf = new Uint8Array(312);
@@ -221,24 +243,58 @@ onLinux('transport: engine path, pool fallback (koffi in the worker, /dev/null a
       expect(await t.ioctlAsync(0xc138fd00, buf, 'batch')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
       expect(e.completed).toBe(1);
       expect(await t.ioctlAsync(0xc138fd00, buf, 'wait')).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
-      expect(e.completed).toBe(2);
+      expect(e.completed).toBe(1);
       expect(await t.ioctlAsync(0xc138fd00, buf)).toEqual({ ret: -1, errno: ERRNO.ENOTTY });
-      expect(e.completed).toBe(2);
+      expect(e.completed).toBe(1);
     } finally {
       t.close();
       await engineOf()?.kill();
     }
   });
 
-  test("asyncPath 'auto': a wait goes to the engine even before it is ready (it never holds a pool thread)", async () => {
+  test("asyncPath 'auto': a wait never starts the engine (it may sleep in the kernel: the pool path)", async () => {
     const { t, engineOf } = await open('/dev/random');
     try {
       expect((await t.ioctlAsync(0xc138fd00, new Uint8Array(312), 'wait')).ret).toBe(-1);
-      expect(engineOf()!.completed).toBe(1);
+      expect(engineOf()).toBeUndefined();
     } finally {
       t.close();
       await engineOf()?.kill();
     }
+  });
+
+  test('a wait that sleeps in the kernel never holds the engine: a batch behind it completes (auto and engine)', async () => {
+    // The engine's fake kernel parks DM_DEV_WAIT for 5 s (as a wait on a device replaced on the
+    // same minor would, indefinitely) and answers every other call at once with ret 0.
+    const fake = `if ((request & 0xff) === ${commandNumber('wait')}) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000); return [0, 0];`;
+    const ran: string[] = [];
+    for (const [path, asyncPath] of [['/dev/urandom', 'engine'], ['/dev/ptmx', 'auto']] as const) {
+      if (!fs.existsSync(path)) continue;
+      const seen: { engine?: IoctlEngine } = {};
+      let t;
+      try {
+        t = await openControl(path, { asyncPath, engineFake: fake, onEngine: (e) => { seen.engine = e; } });
+      } catch {
+        continue; // no such node to open read-write here
+      }
+      try {
+        // Started and ready first, so that under 'auto' the batch below runs on the engine.
+        await t.ioctlAsync(requestCode('status'), new Uint8Array(312), 'batch');
+        for (let i = 0; i < 1000 && !seen.engine!.ready; i++) await new Promise((r) => setTimeout(r, 10));
+        const wait = t.ioctlAsync(requestCode('wait'), new Uint8Array(312), 'wait');
+        const t0 = performance.now();
+        const batch = await Promise.all(Array.from({ length: 8 }, () => t.ioctlAsync(requestCode('status'), new Uint8Array(312), 'batch')));
+        expect(performance.now() - t0).toBeLessThan(2500);
+        for (const r of batch) expect(r).toEqual({ ret: 0, errno: 0 });
+        // The wait went to the real pool path (this node refuses the dm ioctl at once).
+        expect((await wait).ret).toBe(-1);
+        ran.push(asyncPath);
+      } finally {
+        t.close();
+        await seen.engine?.kill();
+      }
+    }
+    expect(ran).toContain('engine');
   });
 
   test("asyncPath 'pool' never starts an engine, not for a batch either", async () => {

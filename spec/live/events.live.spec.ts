@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import { DeviceMapper, parseStatus, type DeviceEvent } from '../../lib/index.js';
 import { describeLive, kernelLabel, recordLiveFact, threadsInPoll } from './live-env.js';
+import { clientParts } from '../../lib/client/internal-keys.js';
 import { kernelEnv } from './kernel-env.js';
 
 const env = kernelEnv();
@@ -130,6 +131,41 @@ describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
     } finally {
       ac.abort();
       for (const n of names) if ((await dm.info(n)).exists) await dm.remove(n);
+      dm.close();
+    }
+  });
+
+  test('a DM_DEV_WAIT sleeping in the kernel stalls no batch (every async call on the engine but the wait)', async () => {
+    // asyncPath 'engine': before waits had a path of their own, this wait sat in the engine's
+    // in-order worker and every batch call queued behind it.
+    const dm = await DeviceMapper.open({ asyncPath: 'engine' });
+    const names = Array.from({ length: 4 }, (_, i) => `dmts-sleep-${process.pid}-${i}`);
+    const renamed = `${names[0]}-r`;
+    let sleeping: Promise<unknown> | undefined;
+    try {
+      for (const n of names) await dm.createDevice({ name: n, table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
+      const info = await dm.info(names[0]!);
+      if (!info.exists) throw new Error('device vanished');
+      // The DEV_WAIT of the race (a device replaced on the waited number, whose event_nr is the
+      // waiter's): issued with the device's own event_nr, the kernel parks it.
+      sleeping = dm[clientParts]().runner.runAsync('wait', { id: { name: names[0]! }, eventNr: info.eventNr });
+      let returned = false;
+      void sleeping.then(() => { returned = true; }, () => { returned = true; });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(returned).toBe(false);
+      const t0 = performance.now();
+      for (let round = 0; round < 3; round++) {
+        const st = await dm.statusMany(names, { timeoutMs: 20000 });
+        expect(st.map((r) => r.ok)).toEqual(names.map(() => true));
+      }
+      recordLiveFact('batchesBesideSleepingWaitMs', performance.now() - t0);
+      expect(returned).toBe(false); // it did sleep all along
+      // A rename raises the device's table event: the wait returns with the new number.
+      await dm.rename(names[0]!, { newName: renamed });
+      const r = await Promise.race([sleeping, new Promise((resolve) => setTimeout(() => resolve('still sleeping'), 20000))]);
+      expect(r).toMatchObject({ device: { eventNr: info.eventNr + 1 } });
+    } finally {
+      for (const n of [renamed, ...names]) if ((await dm.info(n)).exists) await dm.remove(n);
       dm.close();
     }
   });

@@ -6,7 +6,7 @@
 import { describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, shipped, shippedUnder } from '../api/shipped-files';
+import { ROOT, shipped, shippedUnder } from '../api/shipped-files.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { repository: { url: string } };
 /** https://github.com/<owner>/<repo>: links under /blob/<branch>/ or /tree/<branch>/ name repository files. */

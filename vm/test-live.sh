@@ -33,6 +33,9 @@ set -uo pipefail
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 REPO=$(dirname "$(dirname "$SELF")")
 cd "$REPO" || exit 2
+# Live specs run the built package (dist/); `npm ci` no longer builds it (no `prepare`), so a
+# fresh clone builds here once. `npm run test:live` always rebuilds first.
+if [ ! -f dist/lib/index.js ]; then npm run build || exit 2; fi
 OUT=$REPO/.cache/live
 mkdir -p "$OUT"
 DM_KERNELS=${DM_KERNELS:-6.1 6.12}

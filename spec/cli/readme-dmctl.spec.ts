@@ -1,15 +1,14 @@
-// README's dmctl section shows real output: the `--dry-run --hex` dump (its "…" lines elide),
-// and the outputs the quick-reference block states in its comments.
+// The dmctl guide (docs/dmctl.md, linked from README) shows real output: the `--dry-run --hex`
+// dump (its "…" lines elide), and the outputs the quick-reference block states in its comments.
 import { afterEach, beforeEach, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SimulatedKernel } from '../../testing/index.js';
 import { cliEnv } from './harness.js';
 
-const README = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
-const section = README.slice(README.indexOf('## dmctl: the command line'), README.indexOf('\n## ', README.indexOf('## dmctl: the command line') + 5));
+const section = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'dmctl.md'), 'utf8');
 
-/** Splits a shell command line on blanks, honouring "…" quotes (enough for README's lines). */
+/** Splits a shell command line on blanks, honouring "…" quotes (enough for the guide's lines). */
 function words(line: string): string[] {
   return [...line.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
 }

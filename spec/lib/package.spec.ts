@@ -2,6 +2,7 @@
 import { describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { shippedUnder } from '../api/shipped-files.js';
 
 const ROOT = path.join(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
@@ -35,13 +36,31 @@ describe('package.json', () => {
       expect([f, /from 'node:|require\(|\bprocess\.|\bBuffer\b/.test(fs.readFileSync(path.join(ROOT, 'codec', f), 'utf8'))]).toEqual([f, false]);
     }
   });
-  test('ships only what runs: no benchmarks, examples, specs or sources; LICENSE included', () => {
+  test('ships only what runs and what README links: no benchmarks, examples, specs or sources; LICENSE and the guides included', () => {
     // dist/bench and dist/examples need fixtures and devDependencies a user does not have.
     // dist/base: DmBaseError, which every layer's errors extend.
     expect(pkg.files.filter((f) => f.startsWith('dist')).sort()).toEqual(['dist/base', 'dist/cli', 'dist/codec', 'dist/ffi', 'dist/lib', 'dist/testing']);
     expect(pkg.files).toContain('LICENSE');
-    for (const f of pkg.files) expect([f, fs.existsSync(path.join(ROOT, f.startsWith('dist/') ? f.slice(5) : f))]).toEqual([f, true]);
+    for (const f of pkg.files.filter((e) => !e.includes('*'))) expect([f, fs.existsSync(path.join(ROOT, f.startsWith('dist/') ? f.slice(5) : f))]).toEqual([f, true]);
+    // The guides: docs/*.md and their images, not docs/api-report.txt (a review artefact).
+    const docs = shippedUnder('docs');
+    expect(docs).toEqual(expect.arrayContaining(['docs/client.md', 'docs/images/thin-pool.svg']));
+    expect(docs.filter((f) => !/\.(md|svg)$/.test(f))).toEqual([]);
     for (const [, target] of Object.entries(pkg.bin)) expect(pkg.files.some((f) => target.startsWith(f))).toBe(true);
+  });
+  test('no script npm counts as an install script: the build runs on pack (prepack), never on a user\'s install', () => {
+    // npm 11 lists a dependency's preinstall, install and postinstall, and its prepare when it
+    // comes from a tarball, a folder or git (not from the registry), as install scripts, and
+    // adds `node-gyp rebuild` for a binding.gyp. `prepack` runs on `npm pack`/`npm publish` only.
+    const scripts = (pkg as unknown as { scripts: Record<string, string> }).scripts;
+    expect(Object.keys(scripts).filter((k) => ['preinstall', 'install', 'postinstall', 'prepare'].includes(k))).toEqual([]);
+    expect(fs.existsSync(path.join(ROOT, 'binding.gyp'))).toBe(false);
+    expect(scripts.prepack).toBe('npm run build');
+  });
+  test('dependencies are caret ranges (a user\'s tree can share one copy); the consumer test installs each range\'s lowest', () => {
+    const deps = (pkg as unknown as { dependencies: Record<string, string> }).dependencies;
+    expect(Object.entries(deps).filter(([, range]) => !/^\^\d+\.\d+\.\d+$/.test(range))).toEqual([]);
+    expect(fs.readFileSync(path.join(ROOT, 'consumer-test', 'readme.sh'), 'utf8')).toMatch(/lowest/);
   });
   test('repository, homepage and bugs are set', () => {
     expect(pkg.repository.url).toMatch(/^git\+https:\/\//);

@@ -1,6 +1,7 @@
-// README's ThinPool and FaultyDevice examples are the code in examples/*.ts (between
-// `// README:begin <name>` and `// README:end`, imported from 'devicemapper' in README): this
-// checks that README shows exactly that code, and runs it on the simulated kernel.
+// The ThinPool, FaultyDevice, fault API and udev examples of the guides (docs/*.md, linked from
+// README) are the code in examples/*.ts (between `// README:begin <name>` and `// README:end`,
+// imported from 'devicemapper' there): this checks that a guide shows exactly that code, and
+// runs it on the simulated kernel.
 import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +14,9 @@ import { errorPaths } from '../../examples/sim-faults.js';
 import { withUdev } from '../../examples/udev-sync.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+/** README.md and the guides: where an example's marker may stand. */
+const DOCUMENTS = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
+  .map((f) => fs.readFileSync(path.join(ROOT, f), 'utf8'));
 
 function region(file: string, name: string): string {
   const src = fs.readFileSync(path.join(ROOT, file), 'utf8');
@@ -24,20 +27,21 @@ function region(file: string, name: string): string {
 
 function readmeBlock(file: string, name: string): string | undefined {
   const marker = `<!-- example: ${file} ${name} -->\n\`\`\`ts\n`;
-  const at = README.indexOf(marker);
-  if (at < 0) return undefined;
-  const start = at + marker.length;
-  return README.slice(start, README.indexOf('```\n', start));
+  const shown = DOCUMENTS.filter((d) => d.includes(marker));
+  if (shown.length !== 1) return undefined;   // shown exactly once
+  const doc = shown[0]!;
+  const start = doc.indexOf(marker) + marker.length;
+  return doc.slice(start, doc.indexOf('```\n', start));
 }
 
-describe('README examples', () => {
+describe('examples shown in README and the guides', () => {
   test.each([
     ['examples/thin-pool.ts', 'thin-pool'],
     ['examples/thin-pool-conditions.ts', 'thin-pool-conditions'],
     ['examples/faulty-device.ts', 'faulty-device'],
     ['examples/sim-faults.ts', 'sim-faults'],
     ['examples/udev-sync.ts', 'udev-sync'],
-  ])('README shows %s (%s) verbatim', (file, name) => {
+  ])('a guide shows %s (%s) verbatim', (file, name) => {
     expect(readmeBlock(file, name)).toBe(region(file, name));
   });
 

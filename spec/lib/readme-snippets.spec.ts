@@ -1,5 +1,5 @@
-// Every ```ts block of README.md is a complete program a user can copy: this extracts each
-// one, type-checks it as its own ES module the way a consumer compiles it (strict,
+// Every ```ts block of README.md and of the guides it links (docs/*.md, shipped in the tarball)
+// is a complete program a user can copy: this extracts each one, type-checks it as its own ES module the way a consumer compiles it (strict,
 // noUncheckedIndexedAccess, module nodenext; 'devicemapper', 'devicemapper/codec' and
 // 'devicemapper/testing' resolve to this repository's sources), then runs it on the simulated
 // kernel. A block that opens the real control node (`DeviceMapper.open()` with no backend)
@@ -15,21 +15,25 @@ import * as testing from '../../testing/index.js';
 import * as codecEntry from '../../codec/index.js';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+/** README.md and the guides in docs/ (every Markdown file there ships with the package). */
+const DOCUMENTS = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
 
-interface Snippet { readonly line: number; readonly marker: string | undefined; readonly code: string; readonly file: string }
+interface Snippet { readonly where: string; readonly line: number; readonly marker: string | undefined; readonly code: string; readonly file: string }
 
-/** Each ```ts block with its line in README and the `<!-- example|snippet: … -->` marker above it. */
+/** Each ```ts block of a document with its line and the `<!-- example|snippet: … -->` marker above it. */
 function snippets(): Snippet[] {
   const out: Snippet[] = [];
-  const lines = README.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i] !== '```ts') continue;
-    const end = lines.indexOf('```', i + 1);
-    if (end < 0) throw new Error(`README.md:${i + 1}: unterminated code block`);
-    const m = /^<!-- (?:example: \S+|snippet:) (\S+) -->$/.exec(lines[i - 1] ?? '');
-    out.push({ line: i + 1, marker: m?.[1], code: lines.slice(i + 1, end).join('\n') + '\n', file: path.join(ROOT, '.cache', 'readme', `readme-${i + 1}.mts`) });
-    i = end;
+  for (const doc of DOCUMENTS) {
+    const lines = fs.readFileSync(path.join(ROOT, doc), 'utf8').split('\n');
+    const stem = doc.replace(/[/.]/g, '-');
+    for (let i = 0; i < lines.length; i++) {
+      if (lines[i] !== '```ts') continue;
+      const end = lines.indexOf('```', i + 1);
+      if (end < 0) throw new Error(`${doc}:${i + 1}: unterminated code block`);
+      const m = /^<!-- (?:example: \S+|snippet:) (\S+) -->$/.exec(lines[i - 1] ?? '');
+      out.push({ where: `${doc}:${i + 1}`, line: i + 1, marker: m?.[1], code: lines.slice(i + 1, end).join('\n') + '\n', file: path.join(ROOT, '.cache', 'readme', `${stem}-${i + 1}.mts`) });
+      i = end;
+    }
   }
   return out;
 }
@@ -67,8 +71,8 @@ function typeCheck(blocks: readonly Snippet[]): Map<string, string[]> {
   return out;
 }
 
-/** Runs a block as written (compiled to CommonJS inside an async function, so top-level await works). */
-async function run(block: Snippet): Promise<Record<string, unknown>> {
+/** Runs a block as written (compiled to CommonJS inside an async function, so top-level await works); `modules` stand in for Node's. */
+async function run(block: Snippet, modules: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   const js = ts.transpileModule(block.code, {
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
     fileName: 'snippet.ts',
@@ -76,8 +80,9 @@ async function run(block: Snippet): Promise<Record<string, unknown>> {
   const exports: Record<string, unknown> = {};
   const req = (id: string): unknown => {
     if (id in ENTRIES) return ENTRIES[id];
+    if (id in modules) return modules[id];
     if (id.startsWith('node:')) return require(id);
-    throw new Error(`README.md:${block.line}: the block imports ${id}, which a user of the package does not have`);
+    throw new Error(`${block.where}: the block imports ${id}, which a user of the package does not have`);
   };
   const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<void>;
   await new AsyncFunction('require', 'exports', 'module', js)(req, exports, { exports });
@@ -178,6 +183,22 @@ const DRIVERS: Record<string, (block: Snippet, log: jest.SpiedFunction<typeof co
     expect(kernel.devices.size).toBe(0);
     dm.close();
   },
+  // README's first example prints what README shows under it (the consumer test compares the same).
+  async 'first-example'(block, log) {
+    await run(block);
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const shown = /<!-- consumer: first-example-output -->\n```text\n([\s\S]*?)```\n/.exec(readme);
+    expect(shown).not.toBeNull();
+    expect(log.mock.calls.map((c) => c.join(' ')).join('\n') + '\n').toBe(shown![1]);
+  },
+  // README's node:test example: its tests are collected (node:test's runner is not started
+  // inside jest) and each is run here; a failed assertion fails this test.
+  async 'node-test'(block) {
+    const tests: { name: string; fn: () => Promise<void> }[] = [];
+    await run(block, { 'node:test': { test: (name: string, fn: () => Promise<void>) => { tests.push({ name, fn }); } } });
+    expect(tests.map((t) => t.name)).toEqual(['a failed table load leaves no device behind; an open device is not removed']);
+    for (const t of tests) await t.fn();
+  },
   async 'sim-faults'(block) {
     const exports = await run(block);
     expect(await (exports.errorPaths as () => Promise<string[]>)()).toEqual(['create: ENOMEM', 'rolled back: true', 'remove: EBUSY', 'woken']);
@@ -194,11 +215,12 @@ describe('README TypeScript blocks', () => {
     opened = [];
   });
 
-  test('README has TypeScript blocks to check', () => {
+  test('README and the guides have TypeScript blocks to check', () => {
     expect(BLOCKS.length).toBeGreaterThanOrEqual(9);
+    expect(BLOCKS.filter((b) => b.where.startsWith('README.md:')).map((b) => b.marker)).toEqual(expect.arrayContaining(['first-example', 'node-test']));
   });
 
-  describe.each(BLOCKS.map((b) => [`README.md:${b.line}${b.marker ? ` (${b.marker})` : ''}`, b] as const))('%s', (_name, block) => {
+  describe.each(BLOCKS.map((b) => [`${b.where}${b.marker ? ` (${b.marker})` : ''}`, b] as const))('%s', (_name, block) => {
     test('compiles on its own (strict, noUncheckedIndexedAccess, nodenext)', () => {
       diagnostics ??= typeCheck(BLOCKS);
       expect(diagnostics.get(block.file)).toEqual([]);

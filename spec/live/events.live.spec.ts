@@ -1,5 +1,5 @@
-// Events on a real kernel: a thin pool's low-water mark seen through events() (the README
-// example), no starvation of libuv's pool under 1,000 pending waits, cancel latency.
+// Events on a real kernel: a thin pool's low-water mark seen through events() (the events
+// example of docs/client.md), no starvation of libuv's pool under 1,000 pending waits, cancel latency.
 import { expect, test } from '@jest/globals';
 import { pbkdf2 } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -31,7 +31,7 @@ async function median(times: number, f: () => Promise<unknown>): Promise<number>
 }
 
 describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
-  test('thin pool: the low-water mark arrives as a changed event (README example)', async () => {
+  test('thin pool: the low-water mark arrives as a changed event (docs/client.md example)', async () => {
     const meta = await env.blockDevice(8192);       // 4 MiB
     const data = await env.blockDevice(131072);     // 64 MiB = 1024 blocks of 64 KiB
     const dm = await DeviceMapper.open();
@@ -45,7 +45,7 @@ describeLive(`events on a real kernel [kernel ${kernelLabel}]`, () => {
       if (!p.exists) throw new Error('pool vanished');
       const t = await dm.createDevice({ name: thin, table: [{ start: 0, length: 131072, type: 'thin', params: `${p.dev.major}:${p.dev.minor} 0` }] });
 
-      // --- the README example, essentially: react when the pool crosses its low-water mark
+      // --- the docs/client.md example, essentially: react when the pool crosses its low-water mark
       const seen: DeviceEvent[] = [];
       const lowWater = 1000n;
       // The iterator is live (its first snapshot taken) once it reports a device added after

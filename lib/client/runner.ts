@@ -32,6 +32,8 @@ export interface CallContext {
    * zero-filled when the call ends, whether it succeeded, failed, or threw.
    */
   readonly wipe?: boolean | undefined;
+  /** A DM_TARGET_MSG's text: the target's lines that repeat its arguments are the call's (lib/kernel/log-attribution.ts). */
+  readonly message?: string | undefined;
   /** Rewrites the kernel log lines attached to a DmError (secrets a target logged). */
   readonly scrubLog?: ((lines: string[]) => string[]) | undefined;
   /** Issued by an operation that must finish after close() (a rollback): not refused. */
@@ -378,7 +380,7 @@ export class IoctlRunner {
         device.name ??= found.name;
       }
     }
-    const { own, other } = attributeLines(lines, device);
+    const { own, other } = attributeLines(lines, device, ctx.message);
     return { own: cap(own), other: cap(other) };
   }
 

@@ -22,10 +22,17 @@ import type { ControlTransport, IoctlResult, KernelLog } from '../kernel/backend
 import { attributeLines, deviceMentions, KernelLogWindow, type CallDevice } from '../kernel/log-attribution.js';
 import { DmError, DmUnsupportedError, type HeaderSnapshot } from '../errors.js';
 
+/** What a failed call's hint is built from. */
+export interface CallFailure {
+  readonly errno: number;
+  /** The kernel lines attributed to the call (before `scrubLog`). */
+  readonly kernelLog: readonly string[];
+}
+
 export interface CallContext {
   readonly device?: DeviceId | undefined;
   /** Extra text for the error message, built only when the call fails. */
-  readonly hint?: string | (() => string) | undefined;
+  readonly hint?: string | ((failure: CallFailure) => string) | undefined;
   /**
    * The request or reply may hold key material: every buffer of the call (each request
    * buffer, the grown ones of DM_BUFFER_FULL retries, the reused scratch buffer) is
@@ -334,7 +341,7 @@ export class IoctlRunner {
           request: { ...snapshot(this.codec.decodeHeader(req)), version: commandSpec(command).minVersion },
           kernelLog: own && ctx.scrubLog ? ctx.scrubLog(own) : own,
           unattributedKernelLog: other && ctx.scrubLog ? ctx.scrubLog(other) : other,
-          hint: typeof ctx.hint === 'function' ? ctx.hint() : ctx.hint,
+          hint: typeof ctx.hint === 'function' ? ctx.hint({ errno: r.ret < 0 ? r.errno : 0, kernelLog: own ?? [] }) : ctx.hint,
         });
       }
       this.#learnVersion(this.codec.readVersion(req, decode));

@@ -147,4 +147,25 @@ describe('kernel log attribution', () => {
     expect(e2!.kernelLog).toEqual(['device-mapper: thin: Creation of new thinly-provisioned device with id 2 failed.']);
     close();
   });
+
+  test('a table naming a missing device: the message names that device and its table line, not the device being loaded as missing', async () => {
+    const { kernel, dms: [dm], close } = await setup(1);
+    kernel.addBlockDevice('/dev/loop0', 7, 0, 131072);
+    const e = await failure(dm!.createDevice({ name: 'bad2', table: [
+      { start: 0, length: 8, type: 'zero', params: '' },
+      { start: 8, length: 8, type: 'linear', params: '/dev/sdz 0' },
+    ] }));
+    expect(e.code).toBe('ENOENT');
+    expect(e.message).toContain('"/dev/sdz" (table line 2: "8 8 linear /dev/sdz 0")');
+    expect(e.message).not.toContain('does not exist "bad2"');
+    expect(e.message).toContain('the table of "bad2"');
+    // Only lines of the target type the kernel's line names are candidates.
+    const e2 = await failure(dm!.createDevice({ name: 'bad3', table: [
+      { start: 0, length: 8, type: 'striped', params: '1 8 /dev/loop0 0' },
+      { start: 8, length: 8, type: 'linear', params: '254:77 0' },
+    ] }));
+    expect(e2.message).toContain('"254:77" (table line 2: "8 8 linear 254:77 0")');
+    expect(e2.message).not.toContain('/dev/loop0');
+    close();
+  });
 });

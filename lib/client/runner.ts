@@ -21,6 +21,7 @@ import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
 import type { ControlTransport, IoctlResult, KernelLog } from '../kernel/backend.js';
 import { attributeLines, deviceMentions, KernelLogWindow, type CallDevice } from '../kernel/log-attribution.js';
 import { DmError, DmUnsupportedError, type HeaderSnapshot } from '../errors.js';
+import { ioctlChannel, ioctlStart, publishIoctl } from '../trace/channels.js';
 
 /** What a failed call's hint is built from. */
 export interface CallFailure {
@@ -170,11 +171,14 @@ export class IoctlRunner {
     const mark = this.#log?.mark() ?? 0;
     const used: Uint8Array[] = [];
     try {
-      for (let encoded = ctx.encoded; ; encoded = undefined) {
+      for (let encoded = ctx.encoded, attempt = 1; ; encoded = undefined, attempt++) {
         if (encoded) used.push(encoded);
         const req = encoded ?? this.#encode(command, params, used, 'scratch');
         this.#bump(command);
+        // devicemapper:ioctl (lib/trace/channels.ts): nothing is read or timed without a subscriber.
+        const traced = ioctlChannel.hasSubscribers ? ioctlStart(this.codec, command, req, params, attempt, 'sync') : undefined;
         const r = this.transport.ioctl(requestCode(command), req);
+        if (traced) publishIoctl(this.codec, traced, r.ret, r.errno, req);
         const out = this.#finish(command, req, r, ctx, mark, this.#decodeOptions(req));
         if (out !== undefined) return out;
       }
@@ -192,18 +196,21 @@ export class IoctlRunner {
     const used: Uint8Array[] = [];
     const pooled = ctx.batch === true && !ctx.wipe;
     try {
-      for (let encoded = ctx.encoded; ; encoded = undefined) {
+      for (let encoded = ctx.encoded, attempt = 1; ; encoded = undefined, attempt++) {
         if (encoded) used.push(encoded);
         const req = encoded ?? this.#encode(command, params, used, pooled ? 'pool' : undefined);
         const queued = takeSlot();
         if (queued) await queued;
         let r: IoctlResult;
+        const path = ctx.batch ? 'batch' : command === 'wait' ? 'wait' : 'single';
+        const traced = ioctlChannel.hasSubscribers ? ioctlStart(this.codec, command, req, params, attempt, path) : undefined;
         try {
           this.#bump(command);
-          r = await this.transport.ioctlAsync(requestCode(command), req, ctx.batch ? 'batch' : command === 'wait' ? 'wait' : 'single');
+          r = await this.transport.ioctlAsync(requestCode(command), req, path);
         } finally {
           releaseSlot();
         }
+        if (traced) publishIoctl(this.codec, traced, r.ret, r.errno, req);
         const out = this.#finish(command, req, r, ctx, mark);
         if (out !== undefined) return out;
       }
@@ -396,7 +403,9 @@ export class IoctlRunner {
     try {
       const req = this.codec.encodeRequest('info', { id });
       this.#bump('info');
+      const traced = ioctlChannel.hasSubscribers ? ioctlStart(this.codec, 'info', req, { id }, 1, 'sync') : undefined;
       const r = this.transport.ioctl(requestCode('info'), req);
+      if (traced) publishIoctl(this.codec, traced, r.ret, r.errno, req);
       if (r.ret !== 0) return undefined;
       const { name, dev } = this.codec.decodeReply('info', req).device;
       return { name, dev };

@@ -50,3 +50,33 @@ describe('dmctl --dry-run', () => {
     expect(out).not.toContain('\\\\');
   });
 });
+
+describe('dmctl -v, -vv, -vvv', () => {
+  test('-v adds no ioctl lines; -vv prints dmsetup\'s "dm <task> …" line per ioctl on stdout; -vvv adds its timestamps', async () => {
+    const plain = await env.dmctl(['create', 'z', '--table', '0 2048 zero', '-v']);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).not.toMatch(/^dm /m);
+    expect(plain.stdout).toContain('Name:              z\n');
+    const vv = await env.dmctl(['info', 'z', '-vv']);
+    expect(vv.code).toBe(0);
+    // dmsetup 1.02.185 -vv info z printed: "dm info z  [ opencount flush ]   [16384] (*1)" (docs/debugging.md).
+    expect(vv.stdout).toMatch(/^dm info z {2}\[ opencount flush \] {3}\[\d+\] \(\*1\)$/m);
+    expect(vv.stdout).toContain('Name:              z\n');
+    expect(vv.stderr).toBe('');
+    const vvv = await env.dmctl(['resume', 'z', '-vvv']);
+    const lines = vvv.stdout.split('\n');
+    expect(lines[0]).toBe('Timestamp:       0.000000000 seconds');
+    const at = lines.findIndex((l) => l.startsWith('dm resume z  [ opencount flush ]   ['));
+    expect(at).toBeGreaterThan(0);
+    expect(lines[at + 1]).toMatch(/^Timestamp: {7}\d\.\d{9} seconds$/);
+    const msg = await env.dmctl(['message', 'z', '0', 'hello', '-vv']);
+    expect(msg.stdout + msg.stderr).toMatch(/^dm message z {2}\[ opencount flush \] {2}hello \[\d+\] \(\*1\)$/m);
+    const gone = await env.dmctl(['remove', 'nosuch', '-vv']);
+    expect(gone.code).toBe(1);
+    expect(gone.stdout).toMatch(/^dm (info|remove) nosuch {2}\[ opencount flush \] {3}\[\d+\] \(\*1\)$/m);
+    // With --json, stdout stays one document: the lines go to stderr.
+    const j = await env.dmctl(['info', 'z', '-vv', '--json']);
+    expect(() => JSON.parse(j.stdout)).not.toThrow();
+    expect(j.stderr).toMatch(/^dm info z {2}\[ opencount flush \]/m);
+  });
+});

@@ -17,7 +17,7 @@ import {
 import { run, type CliIo } from '../../cli/index.js';
 import { SimError, SimulatedKernel, type SimTargetType } from '../../testing/index.js';
 import { memoryNodes } from '../cli/harness.js';
-import { subscribe, tracingChannel } from 'node:diagnostics_channel';
+import { subscribe, tracingChannel, unsubscribe } from 'node:diagnostics_channel';
 import { IOCTL_CHANNEL, OPERATION_CHANNEL, STEP_CHANNEL } from '../../lib/index.js';
 import { installDebugLog, type DebugLogger } from '../../lib/trace/debug-log.js';
 
@@ -78,11 +78,16 @@ function stringsOf(v: unknown): string[] {
 // NODE_DEBUG line, as text, is scanned at the end.
 const traced: string[] = [];
 const seeText = (v: unknown) => { traced.push(util.inspect(v, { depth: Infinity, showHidden: true }), json(v) ?? ''); };
+const seeTrace = { start: seeText, end: seeText, asyncStart: seeText, asyncEnd: seeText, error: seeText };
 subscribe(IOCTL_CHANNEL, seeText);
-for (const name of [OPERATION_CHANNEL, STEP_CHANNEL]) {
-  tracingChannel(name).subscribe({ start: seeText, end: seeText, asyncStart: seeText, asyncEnd: seeText, error: seeText });
-}
-installDebugLog(Object.assign((f: string, ...a: unknown[]) => { traced.push(util.format(f, ...a)); }, { enabled: true }) as DebugLogger);
+for (const name of [OPERATION_CHANNEL, STEP_CHANNEL]) tracingChannel(name).subscribe(seeTrace);
+const stopDebugLog = installDebugLog(Object.assign((f: string, ...a: unknown[]) => { traced.push(util.format(f, ...a)); }, { enabled: true }) as DebugLogger);
+// The channels are the process's: the next spec file in this worker must find them unsubscribed.
+afterAll(() => {
+  unsubscribe(IOCTL_CHANNEL, seeText);
+  for (const name of [OPERATION_CHANNEL, STEP_CHANNEL]) tracingChannel(name).unsubscribe(seeTrace);
+  stopDebugLog?.();
+});
 
 // ------------------------------------------------------- the hostile simulator ---
 

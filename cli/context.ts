@@ -13,6 +13,7 @@ import { DMCTL_JSON_VERSION, DryRunOutputSchema, type DmctlDeviceInfo } from './
 import { readAhead } from './format.js';
 import { parseCookieValue } from './cookie-value.js';
 import { UsageError } from './errors.js';
+import { checkTable } from './table-check.js';
 
 /** Where dmctl reads and writes: the process by default; `runDmctl(argv, io)` overrides any part. */
 export interface CliIo {
@@ -45,9 +46,20 @@ export function dryRunJson(r: AnnotatedRequest) {
   // The JSON keeps its schema's names (`size`, `offset`): the unit is stated by the schema's
   // descriptions, and renaming them would break readers for no new information.
   return {
-    ioctl: r.ioctl, command: r.command, request: r.request, size: r.dataSizeBytes, hex: toHex(r.bytes),
+    ioctl: r.ioctl, command: r.command, operation: r.operation, request: r.request, size: r.dataSizeBytes, hex: toHex(r.bytes),
     fields: r.fields.map((f) => ({ offset: f.offsetBytes, size: f.sizeBytes, field: f.field, value: f.value })),
   };
+}
+
+/**
+ * A field's value for the one-line plan: a name or uuid as the kernel gets it, between
+ * quotes, escaped once (mangling already wrote `x\x2fy`; JSON would double its backslash).
+ * A value holding a quote or a control character keeps its JSON form, which shows them.
+ */
+function shownOnce(value: string): string {
+  if (!value.startsWith('"')) return value;
+  const text = JSON.parse(value) as string;
+  return /["\u0000-\u001f\u007f]/.test(text) ? value : `"${text}"`;
 }
 
 /** A `--json` document: `schemaVersion` first, validated by `schema`, pretty-printed, newline-terminated. */
@@ -155,7 +167,7 @@ export class Ctx {
     } else if (this.opts.hex) {
       this.out(this.plan.map(formatAnnotated).join('\n\n') + '\n');
     } else {
-      for (const r of this.plan) this.out(`would send ${r.ioctl} (${r.command})  ${r.fields.filter((f) => /\.(name|uuid|flags|target_count)$/.test(f.field)).map((f) => `${f.field.replace('dm_ioctl.', '')}=${f.value}`).join(' ')}\n`);
+      for (const r of this.plan) this.out(`would send ${r.ioctl} (${r.operation})  ${r.fields.filter((f) => /\.(name|uuid|flags|target_count)$/.test(f.field)).map((f) => `${f.field.replace('dm_ioctl.', '')}=${shownOnce(f.value)}`).join(' ')}\n`);
     }
   }
 
@@ -282,6 +294,16 @@ export class Ctx {
   }
 
   /** The table of create/load: --table, a file argument, or stdin. */
+  /**
+   * The table of a create or load: parsed, then checked (cli/table-check.ts) — the one way to
+   * a table for a real run and its `--dry-run`, so both refuse the same tables the same way.
+   */
+  async table(file: string | undefined): Promise<TargetSpecInput[]> {
+    const targets = parseTable(await this.tableText(file));
+    checkTable(targets);
+    return targets;
+  }
+
   async tableText(file: string | undefined): Promise<string> {
     if (this.opts.table !== undefined) return this.opts.table;
     if (file !== undefined) return this.io.readFile(file);

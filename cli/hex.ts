@@ -41,6 +41,8 @@ export interface AnnotatedField {
 export interface AnnotatedRequest {
   /** The client command, e.g. `load`. */
   command: CommandName;
+  /** What the request does, as its flags say: the command, except DM_DEV_SUSPEND without DM_SUSPEND_FLAG, which is `resume`. */
+  operation: string;
   /** The kernel's name, e.g. `DM_TABLE_LOAD`. */
   ioctl: string;
   /** The ioctl request number in hex, e.g. `0xc138fd09`. */
@@ -174,6 +176,7 @@ export function annotateRequestBytes(command: CommandName, req: Uint8Array, opti
   end = Math.min(Math.max(end, DM_DATA_START), req.length);
   return {
     command,
+    operation: command === 'suspend' && (h.flags & C.DM_SUSPEND_FLAG) === 0 ? 'resume' : command,
     ioctl: COMMAND_TABLE[command].kernelName,
     request: `0x${requestCode(command).toString(16)}`,
     dataSizeBytes: h.data_size,
@@ -190,7 +193,7 @@ function hexBytes(b: Uint8Array, from: number, to: number): string {
 
 /** The human dump: one line per field (long zero tails folded), offsets in hex. */
 export function formatAnnotated(r: AnnotatedRequest): string {
-  const lines = [`${r.ioctl} (${r.command})  ioctl ${r.request}  data_size ${r.dataSizeBytes}  (${r.bytes.length} bytes shown${r.dataSizeBytes > r.bytes.length ? `, then ${r.dataSizeBytes - r.bytes.length} zero bytes of output space` : ''})`];
+  const lines = [`${r.ioctl} (${r.operation})  ioctl ${r.request}  data_size ${r.dataSizeBytes}  (${r.bytes.length} bytes shown${r.dataSizeBytes > r.bytes.length ? `, then ${r.dataSizeBytes - r.bytes.length} zero bytes of output space` : ''})`];
   const covered = new Set<number>();
   const W = 16;
   for (const f of r.fields) {

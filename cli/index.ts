@@ -11,6 +11,7 @@
 import { parseArgs } from 'node:util';
 import { DmArgumentError } from '../lib/index.js';
 import { Ctx, defaultIo, dryRunJson, type CliIo, type Options } from './context.js';
+import { traceIoctls } from './verbose.js';
 import { errorJson, formatError, UsageError } from './errors.js';
 import { annotateRequestBytes, decodeReplyHex, parseDryRunDump, parseHex, resolveCommand } from './hex.js';
 import { COMMAND_TABLE } from '../codec/index.js';
@@ -168,6 +169,7 @@ export function usage(): string {
     '  --noudevsync           send no udev cookie (nodes: wait for udev, else make them), --noudevrules: disable dm rules',
     '  --udevcookie <cookie>  join a udev transaction (also $DM_UDEV_COOKIE): no wait; udevreleasecookie waits',
     '  -v|--verbose, -h|--help, -V|--version (library and driver versions; exit 0 even without device-mapper)',
+    '  -vv, -vvv              each ioctl as dmsetup -vv prints it (-vvv: with its timestamps); also NODE_DEBUG=devicemapper',
     '',
     'Exit status: 0 on success, 1 on failure or a usage error (as dmsetup).',
   ].join('\n') + '\n';
@@ -251,8 +253,11 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
     return 0;
   }
   let ctx: Ctx | undefined;
+  let stopTrace: (() => void) | undefined;
   try {
     ctx = new Ctx(verbName, args, parsed.values, io);
+    // -vv/-vvv: dmsetup's per-ioctl lines (cli/verbose.ts); on stderr when stdout is a --json document.
+    stopTrace = traceIoctls(ctx.verbose, parsed.values.json ? (t) => io.stderr(t) : (t) => io.stdout(t));
     await ctx.resolveRawNames();
     const rc = await verb.run(ctx);
     if (ctx.dry) ctx.printPlan();
@@ -262,6 +267,7 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
     else io.stderr(formatError(e, verbName) + (e instanceof UsageError ? `Usage: dmctl ${verb.usage}\n` : ''));
     return 1;
   } finally {
+    stopTrace?.();
     ctx?.close();
   }
 }

@@ -8,7 +8,7 @@ import { tableCarriesKeys, type DeviceInfo, type TargetSpecInput } from '../code
 import {
   addNode, addressOf, checkReply, DmError, DmIdentityError, ERRNO, identityOf, removeNode, renameNode, syncNodes, type DeviceIdentity, type NodeResult,
 } from '../lib/index.js';
-import { Ctx, intArg, parseTable, u64Arg } from './context.js';
+import { Ctx, intArg, u64Arg } from './context.js';
 import { UsageError } from './errors.js';
 import { infoLong, readAhead } from './format.js';
 import { MessageOutputSchema, MknodesOutputSchema, ResultOutputSchema } from './schemas.js';
@@ -50,7 +50,7 @@ export async function create(ctx: Ctx): Promise<number> {
   const kname = ctx.mangled(name);
   const uuid = ctx.opts.uuid === undefined ? undefined : ctx.mangled(ctx.opts.uuid, 'UUID');
   const minor = ctx.opts.minor === undefined ? undefined : intArg(ctx.opts.minor, 'minor');
-  const targets = ctx.opts.notable ? undefined : parseTable(await ctx.tableText(file));
+  const targets = ctx.opts.notable ? undefined : await ctx.table(file);
   const readOnly = ctx.opts.readonly;
   const secure = targets ? secureLoad(targets) : undefined;
   if (ctx.dry) {
@@ -192,7 +192,7 @@ export async function load(ctx: Ctx): Promise<number> {
     [name, file] = ctx.args;
   }
   const id = ctx.deviceId(name);
-  const targets: TargetSpecInput[] = parseTable(await ctx.tableText(file));
+  const targets: TargetSpecInput[] = await ctx.table(file);
   const secure = secureLoad(targets);
   if (ctx.dry) { ctx.request('load', { id, targets, readOnly: ctx.opts.readonly, secure }); return 0; }
   const d = await (await ctx.dm()).load(id, targets, { readOnly: ctx.opts.readonly, secure });

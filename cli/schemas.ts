@@ -244,6 +244,8 @@ export const DryRunOutputSchema = documentSchema({
     ioctl: z.string(),
     /** The client command, e.g. `load`. */
     command: z.string(),
+    /** What the request does as its flags say: the command, or `resume` for DM_DEV_SUSPEND without DM_SUSPEND_FLAG. */
+    operation: z.string(),
     /** The ioctl request number, e.g. "0xc138fd07". */
     request: z.string(),
     /** Total size of the buffer handed to the kernel (data_size). */

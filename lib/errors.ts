@@ -86,7 +86,7 @@ export type ErrnoRow = {
 const LS = 'check the device name with "dmctl ls" (names are case-sensitive; -u <uuid> selects by uuid, -j/-m by number)';
 const ROOT = 'run as root or with CAP_SYS_ADMIN (e.g. through sudo): device-mapper refuses every other caller';
 const MISSING_IN_TABLE: ErrnoExplanation = {
-  what: 'a device named in the table does not exist{device}',
+  what: 'the table of{device} names a device that does not exist',
   tryNext: 'a device named in the table does not exist: check the paths or major:minor numbers (ls -l /dev/…)',
 };
 

@@ -42,3 +42,7 @@ export type { CookieHost, CookieEntry, CookieLifetime, CookieSemInfo, SemEntry, 
 export type { UdevCallOptions } from './udev/cookie-call.js';
 export type { RenameOptions, CallOptions, BatchOptions, RemoveAllOptions, SyncOptions } from './client/client.js';
 export type { OperationOptions, OperationProgress } from './operations/operation.js';
+export { IOCTL_CHANNEL, OPERATION_CHANNEL, STEP_CHANNEL } from './trace/channels.js';
+export type { IoctlTraceMessage, IoctlPath, OperationTraceContext, StepTraceContext } from './trace/channels.js';
+// NODE_DEBUG=devicemapper: subscribes to the channels above when the section is enabled.
+import './trace/debug-log.js';

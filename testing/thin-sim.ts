@@ -332,7 +332,7 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
     case 'create_thin': {
       need(2);
       const id = thinId(a);
-      if (p.thins.has(id)) throw new SimError('EEXIST', `thin-pool: Creation of new thinly-provisioned device with id ${id} failed.`);
+      if (p.thins.has(id)) throw new SimError('EEXIST', `thin: Creation of new thinly-provisioned device with id ${a} failed.`);
       p.thins.set(id, { id, map: new Map() });
       return undefined;
     }
@@ -340,8 +340,8 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
       need(3);
       const id = thinId(a);
       const origin = p.thins.get(thinId(b));
-      if (p.thins.has(id)) throw new SimError('EEXIST', `thin-pool: Creation of new snapshot ${id} of device ${b} failed.`);
-      if (!origin) throw new SimError('ENODATA', `thin-pool: Creation of new snapshot ${id} of device ${b} failed.`);
+      if (p.thins.has(id)) throw new SimError('EEXIST', `thin: Creation of new snapshot ${a} of device ${b} failed.`);
+      if (!origin) throw new SimError('ENODATA', `thin: Creation of new snapshot ${a} of device ${b} failed.`);
       p.thins.set(id, { id, map: new Map(origin.map) });
       for (const blk of origin.map.values()) p.refs.set(blk, (p.refs.get(blk) ?? 0) + 1);
       return undefined;
@@ -350,8 +350,8 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
       need(2);
       const id = thinId(a);
       const t = p.thins.get(id);
-      if (!t) throw new SimError('ENODATA', `thin-pool: Deletion of thin device ${id} failed.`);
-      if (sim.isOpen(p, id)) throw new SimError('EBUSY', `thin-pool: Deletion of thin device ${id} failed.`);
+      if (!t) throw new SimError('ENODATA', `thin: Deletion of thin device ${a} failed.`);
+      if (sim.isOpen(p, id)) throw new SimError('EBUSY', `thin: Deletion of thin device ${a} failed.`);
       for (const blk of t.map.values()) {
         const n = p.refs.get(blk) ?? 0;
         if (n <= 1) p.refs.delete(blk); else p.refs.set(blk, n - 1);
@@ -361,25 +361,25 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
     }
     case 'set_transaction_id': {
       need(3);
-      if (!/^\d{1,20}$/.test(a ?? '') || !/^\d{1,20}$/.test(b ?? '')) throw new SimError('EINVAL', 'thin-pool: set_transaction_id message: Unrecognised id');
-      if (BigInt(a!) !== p.transactionId) throw new SimError('EINVAL', `thin-pool: Failed to change transaction id from ${a} to ${b}.`);
+      if (!/^\d{1,20}$/.test(a ?? '') || !/^\d{1,20}$/.test(b ?? '')) throw new SimError('EINVAL', `thin: set_transaction_id message: Unrecognised id ${a}.`);
+      if (BigInt(a!) !== p.transactionId) throw new SimError('EINVAL', `thin: Failed to change transaction id from ${a} to ${b}.`);
       p.transactionId = BigInt(b!);
       return undefined;
     }
     case 'reserve_metadata_snap': {
       need(1);
-      if (p.heldRoot !== null) throw new SimError('EBUSY', 'thin-pool: reserve_metadata_snap message failed.');
+      if (p.heldRoot !== null) throw new SimError('EBUSY', 'thin: reserve_metadata_snap message failed.');
       p.heldRoot = 1234n + BigInt(p.thins.size);
       return undefined;
     }
     case 'release_metadata_snap': {
       need(1);
-      if (p.heldRoot === null) throw new SimError('EINVAL', 'thin-pool: release_metadata_snap message failed.');
+      if (p.heldRoot === null) throw new SimError('EINVAL', 'thin: release_metadata_snap message failed.');
       p.heldRoot = null;
       return undefined;
     }
     default:
-      throw new SimError('EINVAL', `thin-pool: Unrecognised thin pool target message received: ${cmd}`);
+      throw new SimError('EINVAL', `thin: Unrecognised thin pool target message received: ${cmd}`);
   }
 }
 

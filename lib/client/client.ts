@@ -573,7 +573,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     // Messages may carry keys (dm-crypt's `key set <hex>`): their buffers are wiped, and a
     // kernel log line that repeats a word of the message has it masked (like a secure load's).
     const scrubLog = (lines: string[]) => scrubLogLines(lines, [{ params: message }], true);
-    return (await boundedCall('message', options, () => this.#runner.runAsync('message', { id, sector, message }, { device: id, wipe: true, scrubLog }))).output;
+    return (await boundedCall('message', options, () => this.#runner.runAsync('message', { id, sector, message }, { device: id, wipe: true, scrubLog, message }))).output;
   }
 
   /** DM_DEV_SET_GEOMETRY. Not undone when it lands after the caller gave up. */

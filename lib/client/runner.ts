@@ -23,17 +23,27 @@ import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
 import type { ControlTransport, IoctlResult, KernelLog } from '../kernel/backend.js';
 import { attributeLines, deviceMentions, KernelLogWindow, type CallDevice } from '../kernel/log-attribution.js';
 import { DmError, DmUnsupportedError, type HeaderSnapshot } from '../errors.js';
+import { ioctlChannel, ioctlStart, publishIoctl } from '../trace/channels.js';
+
+/** What a failed call's hint is built from. */
+export interface CallFailure {
+  readonly errno: number;
+  /** The kernel lines attributed to the call (before `scrubLog`). */
+  readonly kernelLog: readonly string[];
+}
 
 export interface CallContext {
   readonly device?: DeviceId | undefined;
   /** Extra text for the error message, built only when the call fails. */
-  readonly hint?: string | (() => string) | undefined;
+  readonly hint?: string | ((failure: CallFailure) => string) | undefined;
   /**
    * The request or reply may hold key material: every buffer of the call (each request
    * buffer, the grown ones of DM_BUFFER_FULL retries, the reused scratch buffer) is
    * zero-filled when the call ends, whether it succeeded, failed, or threw.
    */
   readonly wipe?: boolean | undefined;
+  /** A DM_TARGET_MSG's text: the target's lines that repeat its arguments are the call's (lib/kernel/log-attribution.ts). */
+  readonly message?: string | undefined;
   /** Rewrites the kernel log lines attached to a DmError (secrets a target logged). */
   readonly scrubLog?: ((lines: string[]) => string[]) | undefined;
   /** Issued by an operation that must finish after close() (a rollback): not refused. */
@@ -174,11 +184,14 @@ export class IoctlRunner {
     const mark = this.#log?.mark() ?? 0;
     const used: Uint8Array[] = [];
     try {
-      for (let encoded = ctx.encoded; ; encoded = undefined) {
+      for (let encoded = ctx.encoded, attempt = 1; ; encoded = undefined, attempt++) {
         if (encoded) used.push(encoded);
         const req = encoded ?? this.#encode(command, params, used, 'scratch');
         this.#bump(command);
+        // devicemapper:ioctl (lib/trace/channels.ts): nothing is read or timed without a subscriber.
+        const traced = ioctlChannel.hasSubscribers ? ioctlStart(this.codec, command, req, params, attempt, 'sync') : undefined;
         const r = this.transport.ioctl(requestCode(command), req);
+        if (traced) publishIoctl(this.codec, traced, r.ret, r.errno, req);
         const out = this.#finish(command, req, r, ctx, mark, this.#decodeOptions(req));
         if (out !== undefined) return out;
       }
@@ -196,19 +209,22 @@ export class IoctlRunner {
     const used: Uint8Array[] = [];
     const pooled = ctx.batch === true && !ctx.wipe;
     try {
-      for (let encoded = ctx.encoded; ; encoded = undefined) {
+      for (let encoded = ctx.encoded, attempt = 1; ; encoded = undefined, attempt++) {
         if (encoded) used.push(encoded);
         const req = encoded ?? this.#encode(command, params, used, pooled ? 'pool' : undefined);
         const slots = command === 'wait' ? waitSlots : callSlots;
         const queued = slots.take();
         if (queued) await queued;
         let r: IoctlResult;
+        const path = ctx.batch ? 'batch' : command === 'wait' ? 'wait' : 'single';
+        const traced = ioctlChannel.hasSubscribers ? ioctlStart(this.codec, command, req, params, attempt, path) : undefined;
         try {
           this.#bump(command);
-          r = await this.transport.ioctlAsync(requestCode(command), req, ctx.batch ? 'batch' : command === 'wait' ? 'wait' : 'single');
+          r = await this.transport.ioctlAsync(requestCode(command), req, path);
         } finally {
           slots.release();
         }
+        if (traced) publishIoctl(this.codec, traced, r.ret, r.errno, req);
         const out = this.#finish(command, req, r, ctx, mark);
         if (out !== undefined) return out;
       }
@@ -346,7 +362,7 @@ export class IoctlRunner {
           request: { ...snapshot(this.codec.decodeHeader(req)), version: commandSpec(command).minVersion },
           kernelLog: own && ctx.scrubLog ? ctx.scrubLog(own) : own,
           unattributedKernelLog: other && ctx.scrubLog ? ctx.scrubLog(other) : other,
-          hint: typeof ctx.hint === 'function' ? ctx.hint() : ctx.hint,
+          hint: typeof ctx.hint === 'function' ? ctx.hint({ errno: r.ret < 0 ? r.errno : 0, kernelLog: own ?? [] }) : ctx.hint,
         });
       }
       this.#learnVersion(this.codec.readVersion(req, decode));
@@ -392,7 +408,7 @@ export class IoctlRunner {
         device.name ??= found.name;
       }
     }
-    const { own, other } = attributeLines(lines, device);
+    const { own, other } = attributeLines(lines, device, ctx.message);
     return { own: cap(own), other: cap(other) };
   }
 
@@ -401,7 +417,9 @@ export class IoctlRunner {
     try {
       const req = this.codec.encodeRequest('info', { id });
       this.#bump('info');
+      const traced = ioctlChannel.hasSubscribers ? ioctlStart(this.codec, 'info', req, { id }, 1, 'sync') : undefined;
       const r = this.transport.ioctl(requestCode('info'), req);
+      if (traced) publishIoctl(this.codec, traced, r.ret, r.errno, req);
       if (r.ret !== 0) return undefined;
       const { name, dev } = this.codec.decodeReply('info', req).device;
       return { name, dev };

@@ -46,20 +46,51 @@ function namesThis(line: string, name: string): boolean {
     after === null ? line === before + name : line.startsWith(before + name + after));
 }
 
+/**
+ * Lines a target's message handler logs about a refused message. They name no device, but
+ * they repeat the message's own arguments (dm-thin's `process_*_mesg`, `DM_MSG_PREFIX
+ * "thin"`; docs/kernel-facts.md, "Lines that repeat a message"): per message verb, the
+ * lines the kernel would print for that message's argv. Only these exact texts, so a line of
+ * another message (another id, another verb) is not taken for this call's.
+ */
+const MESSAGE_ECHOES: Readonly<Record<string, (argv: readonly string[]) => readonly string[]>> = {
+  create_thin: ([, id]) => [`thin: Creation of new thinly-provisioned device with id ${id} failed.`],
+  create_snap: ([, id, origin]) => [`thin: Creation of new snapshot ${id} of device ${origin} failed.`],
+  delete: ([, id]) => [`thin: Deletion of thin device ${id} failed.`],
+  set_transaction_id: ([, from, to]) => [
+    `thin: set_transaction_id message: Unrecognised id ${from}.`,
+    `thin: set_transaction_id message: Unrecognised new id ${to}.`,
+    `thin: Failed to change transaction id from ${from} to ${to}.`,
+  ],
+};
+
+/** The lines a refused message `text` may have logged about itself (none for a message without such lines). */
+function messageEchoes(text: string | undefined): ReadonlySet<string> | undefined {
+  if (text === undefined) return undefined;
+  const argv = text.trim().split(/\s+/);
+  const echo = Object.hasOwn(MESSAGE_ECHOES, argv[0]!) ? MESSAGE_ECHOES[argv[0]!] : undefined;
+  return echo && new Set(echo(argv).map((l) => `device-mapper: ${l}`));
+}
+
 /** Whether any line names some device by number, or by name (so the call's own number or name is worth learning). */
 export function deviceMentions(lines: readonly string[]): { byNumber: boolean; byName: boolean } {
   return { byNumber: lines.some((l) => byNumber(l) !== undefined), byName: lines.some(namesByName) };
 }
 
-/** Splits lines into those naming `device` and the rest (in log order). */
-export function attributeLines(lines: readonly string[], device: CallDevice | undefined): { own: string[]; other: string[] } {
+/**
+ * Splits lines into those naming `device` and the rest (in log order). `message`: the text
+ * of a failed DM_TARGET_MSG, whose target's lines about it repeat its arguments instead of
+ * naming the device.
+ */
+export function attributeLines(lines: readonly string[], device: CallDevice | undefined, message?: string): { own: string[]; other: string[] } {
   const own: string[] = [];
   const other: string[] = [];
+  const echoes = messageEchoes(message);
   for (const line of lines) {
     const n = byNumber(line);
     const mine = device !== undefined && (n
       ? device.dev !== undefined && n.major === device.dev.major && n.minor === device.dev.minor
-      : device.name !== undefined && device.name !== '' && namesThis(line, device.name));
+      : (device.name !== undefined && device.name !== '' && namesThis(line, device.name)) || echoes?.has(line) === true);
     (mine ? own : other).push(line);
   }
   return { own, other };

@@ -33,6 +33,7 @@ import { attachCleanupError } from './cleanup-error.js';
 import { checkReply, type DeviceIdentity, type IdentityStep } from './identity.js';
 import { DmOperationError } from '../errors.js';
 import { retryOnBusy, retryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
+import { nextOperationId, operationChannel, stepChannel } from '../trace/channels.js';
 
 /** What every public multi-step operation takes (docs/conventions.md, "Cancellation, time and progress"). */
 export interface OperationOptions {
@@ -171,6 +172,8 @@ export async function runOperation<T>(
   const timer = timeout && o.timeoutMs !== undefined ? setTimeout(() => { stop(timeout); waitStop.abort(); }, o.timeoutMs) : undefined;
   const journal: { label: string; action: () => Promise<unknown> }[] = [];
   const late = new Set<Promise<unknown>>();
+  // devicemapper:operation and devicemapper:step (lib/trace/channels.ts), only with a subscriber.
+  const traceId = nextOperationId();
   const op: Operation = {
     name,
     signal: controller.signal,
@@ -181,7 +184,7 @@ export async function runOperation<T>(
     },
     async step<S>(label: string, run: () => Promise<S>, stepOptions?: StepOptions<S>): Promise<S> {
       op.checkpoint();
-      const call = run();
+      const call = stepChannel.hasSubscribers ? stepChannel.tracePromise(run, { operation: name, id: traceId, step: label }) : run();
       let gaveUp = false;
       let detach: (() => void) | undefined;
       const landed = call.then((v) => (gaveUp ? Promise.resolve().then(() => stepOptions?.onLate?.(v)).catch(() => {}) : undefined), () => {});
@@ -211,7 +214,7 @@ export async function runOperation<T>(
     },
   };
   try {
-    return await body(op);
+    return await (operationChannel.hasSubscribers ? operationChannel.tracePromise(() => body(op), { operation: name, id: traceId }) : body(op));
   } catch (e) {
     await undoAll(journal, e);
     throw withCallerStack(e, site);

@@ -335,7 +335,7 @@ describe('--dry-run: nothing is sent', () => {
     expect(env.kernel.devices.size).toBe(0);
     expect(r.stdout).toContain('DM_DEV_CREATE (create)  ioctl 0xc138fd03  data_size 312');
     expect(r.stdout).toContain('DM_TABLE_LOAD (load)  ioctl 0xc138fd09');
-    expect(r.stdout).toContain('DM_DEV_SUSPEND (suspend)  ioctl 0xc138fd06');
+    expect(r.stdout).toContain('DM_DEV_SUSPEND (resume)  ioctl 0xc138fd06');
     expect(r.stdout).toMatch(/0030 {2}78 +dm_ioctl\.name = "x"/);
     expect(r.stdout).toMatch(/0150 {2}6c 69 6e 65 61 72 00 .* spec\[0\]\.target_type = "linear"/);
     expect(r.stdout).toMatch(/0160 {2}2f 64 65 76 2f 6c 6f 6f 70 30 20 30 00 +spec\[0\]\.params = "\/dev\/loop0 0"/);

@@ -123,4 +123,49 @@ describe('kernel log attribution', () => {
     expect(formatError(e, 'load')).toContain('\n  kernel, not attributed to this call: device-mapper: ioctl: error adding target to table\n');
     close();
   });
+
+  test('a pool message the target refuses: its own line (dm-thin echoes the message\'s ids) is in the message; another pool\'s is not', async () => {
+    const { dms: [dm], close } = await setup(1);
+    const { ThinPool } = await import('../../lib/index.js');
+    const p = await ThinPool.create(dm!, { name: 'p', data: { file: '/d', sizeBytes: 64n << 20n }, metadata: { file: '/m', sizeBytes: 4n << 20n } });
+    const q = await ThinPool.create(dm!, { name: 'q', data: { file: '/d2', sizeBytes: 64n << 20n }, metadata: { file: '/m2', sizeBytes: 4n << 20n } });
+    await p.createThin(1);
+    await q.createThin(2);
+    const e = await p.createThin(1).then(() => undefined, (x: unknown) => x);
+    const d = (e instanceof DmError ? e : (e as { cause?: unknown }).cause) as DmError;
+    expect(d).toBeInstanceOf(DmError);
+    expect(d.code).toBe('EEXIST');
+    expect(d.kernelLog).toEqual(['device-mapper: thin: Creation of new thinly-provisioned device with id 1 failed.']);
+    expect(d.unattributedKernelLog).toEqual([]);
+    expect((e as Error).message).toContain('kernel: device-mapper: thin: Creation of new thinly-provisioned device with id 1 failed.');
+    // The same words for another id, or another message, are not this call's.
+    const [e1, e2] = await Promise.all([
+      dm!.message('p', 0, 'create_thin 1').then(() => undefined, (x: unknown) => x as DmError),
+      dm!.message('q', 0, 'create_thin 2').then(() => undefined, (x: unknown) => x as DmError),
+    ]);
+    expect(e1!.kernelLog).toEqual(['device-mapper: thin: Creation of new thinly-provisioned device with id 1 failed.']);
+    expect(e2!.kernelLog).toEqual(['device-mapper: thin: Creation of new thinly-provisioned device with id 2 failed.']);
+    close();
+  });
+
+  test('a table naming a missing device: the message names that device and its table line, not the device being loaded as missing', async () => {
+    const { kernel, dms: [dm], close } = await setup(1);
+    kernel.addBlockDevice('/dev/loop0', 7, 0, 131072);
+    const e = await failure(dm!.createDevice({ name: 'bad2', table: [
+      { start: 0, length: 8, type: 'zero', params: '' },
+      { start: 8, length: 8, type: 'linear', params: '/dev/sdz 0' },
+    ] }));
+    expect(e.code).toBe('ENOENT');
+    expect(e.message).toContain('"/dev/sdz" (table line 2: "8 8 linear /dev/sdz 0")');
+    expect(e.message).not.toContain('does not exist "bad2"');
+    expect(e.message).toContain('the table of "bad2"');
+    // Only lines of the target type the kernel's line names are candidates.
+    const e2 = await failure(dm!.createDevice({ name: 'bad3', table: [
+      { start: 0, length: 8, type: 'striped', params: '1 8 /dev/loop0 0' },
+      { start: 8, length: 8, type: 'linear', params: '254:77 0' },
+    ] }));
+    expect(e2.message).toContain('"254:77" (table line 2: "8 8 linear 254:77 0")');
+    expect(e2.message).not.toContain('/dev/loop0');
+    close();
+  });
 });

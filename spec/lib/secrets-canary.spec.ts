@@ -17,6 +17,9 @@ import {
 import { run, type CliIo } from '../../cli/index.js';
 import { SimError, SimulatedKernel, type SimTargetType } from '../../testing/index.js';
 import { memoryNodes } from '../cli/harness.js';
+import { subscribe, tracingChannel, unsubscribe } from 'node:diagnostics_channel';
+import { IOCTL_CHANNEL, OPERATION_CHANNEL, STEP_CHANNEL } from '../../lib/index.js';
+import { installDebugLog, type DebugLogger } from '../../lib/trace/debug-log.js';
 
 // ------------------------------------------------------------------ the canary ---
 
@@ -67,6 +70,24 @@ function stringsOf(v: unknown): string[] {
   }
   return out;
 }
+
+// ----------------------------------------------------------- the trace channels ---
+
+// Subscribed for the whole file, so every scenario below also runs with tracing on: each ioctl
+// message, each operation's and step's context (with its result or error) and each
+// NODE_DEBUG line, as text, is scanned at the end.
+const traced: string[] = [];
+const seeText = (v: unknown) => { traced.push(util.inspect(v, { depth: Infinity, showHidden: true }), json(v) ?? ''); };
+const seeTrace = { start: seeText, end: seeText, asyncStart: seeText, asyncEnd: seeText, error: seeText };
+subscribe(IOCTL_CHANNEL, seeText);
+for (const name of [OPERATION_CHANNEL, STEP_CHANNEL]) tracingChannel(name).subscribe(seeTrace);
+const stopDebugLog = installDebugLog(Object.assign((f: string, ...a: unknown[]) => { traced.push(util.format(f, ...a)); }, { enabled: true }) as DebugLogger);
+// The channels are the process's: the next spec file in this worker must find them unsubscribed.
+afterAll(() => {
+  unsubscribe(IOCTL_CHANNEL, seeText);
+  for (const name of [OPERATION_CHANNEL, STEP_CHANNEL]) tracingChannel(name).unsubscribe(seeTrace);
+  stopDebugLog?.();
+});
 
 // ------------------------------------------------------- the hostile simulator ---
 
@@ -413,6 +434,14 @@ describe('dmctl', () => {
     expect(await run(['create', 'new', '--table', cryptLine('ok'), '--dry-run', '--hex', '--showkeys'], io(shown))).toBe(0);
     expect(shown.join('')).toContain(HEX);
   });
+});
+
+test('the trace channels and NODE_DEBUG lines of every scenario above carried no key', () => {
+  expect(traced.length).toBeGreaterThan(1000);
+  expect(traced.some((t) => t.includes('DM_TABLE_LOAD'))).toBe(true);
+  expect(traced.some((t) => t.includes('createDevice'))).toBe(true);
+  const leaks = new Set(traced.flatMap(leaksIn));
+  expect([...leaks]).toEqual([]);
 });
 
 afterAll(() => {

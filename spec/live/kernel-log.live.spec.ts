@@ -3,7 +3,11 @@
 // major:minor, never the other's, and an unrelated failure (remove of a missing name)
 // carries neither. Line formats: docs/kernel-facts.md, "Kernel log lines".
 import { expect, test } from '@jest/globals';
-import { DeviceMapper, DmError } from '../../lib/index.js';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DeviceMapper, DmError, IOCTL_CHANNEL, ThinPool, type IoctlTraceMessage } from '../../lib/index.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
 async function failure(p: Promise<unknown>): Promise<DmError> {
@@ -46,6 +50,42 @@ describeLive(`kernel log attribution [kernel ${kernelLabel}]`, () => {
       for (const [dm, n] of [[a, na], [b, nb]] as const) if ((await dm.info(n)).exists) await dm.remove(n);
       a.close();
       b.close();
+    }
+  });
+
+  test('a refused create_thin: dm-thin\'s line is the call\'s; a missing table device is named; the ioctl channel sees real calls', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmts-klt-'));
+    const dm = await DeviceMapper.open();
+    const seen: IoctlTraceMessage[] = [];
+    const on = (m: unknown) => { seen.push(m as IoctlTraceMessage); };
+    subscribe(IOCTL_CHANNEL, on);
+    let pool: ThinPool | undefined;
+    const name = `dmts-klm-${process.pid}`;
+    try {
+      pool = await ThinPool.create(dm, {
+        name: `dmts-klp${process.pid}`, data: { file: path.join(dir, 'data.img'), sizeBytes: 64n << 20n }, metadata: { file: path.join(dir, 'meta.img'), sizeBytes: 4n << 20n },
+      });
+      await pool.createThin(1);
+      const e = await pool.createThin(1).then(() => undefined, (x: unknown) => x as Error);
+      const d = (e instanceof DmError ? e : (e as { cause?: unknown } | undefined)?.cause) as DmError;
+      const missing = await failure(dm.createDevice({ name, table: [{ start: 0, length: 8, type: 'linear', params: '/dev/dmts-nonexistent-m 0' }] }));
+      recordLiveFact('messageAttribution', { code: d?.code, own: d?.kernelLog, other: d?.unattributedKernelLog, missing: missing.message });
+      expect(d).toBeInstanceOf(DmError);
+      expect(d.code).toBe('EEXIST');
+      expect(d.kernelLog).toContain('device-mapper: thin: Creation of new thinly-provisioned device with id 1 failed.');
+      expect(e!.message).toContain('kernel: device-mapper: thin: Creation of new thinly-provisioned device with id 1 failed.');
+      expect(missing.message).toContain(`the table of "${name}" names a device that does not exist`);
+      expect(missing.message).toContain('"/dev/dmts-nonexistent-m" (table line 1: "0 8 linear /dev/dmts-nonexistent-m 0")');
+      const msg = seen.filter((m) => m.command === 'message' && m.code === 'EEXIST');
+      expect(msg).toHaveLength(1);
+      expect(msg[0]).toMatchObject({ ioctl: 'DM_TARGET_MSG', operation: 'message', message: 'create_thin 1', errno: 17 });
+      expect(seen.some((m) => m.operation === 'resume' && m.errno === 0)).toBe(true);
+    } finally {
+      unsubscribe(IOCTL_CHANNEL, on);
+      if (pool) await pool.destroy().catch(() => {});
+      if ((await dm.info(name)).exists) await dm.remove(name);
+      dm.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -22,9 +22,9 @@ import {
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import type { Backend, BlockIo, ControlTransport, KernelLog } from '../kernel/backend.js';
 import { hostBlockIo } from '../kernel/host-block-io.js';
-import { DmAbortError, DmArgumentError, DmError } from '../errors.js';
+import { DmAbortError, DmArgumentError, DmError, DmIdentityError } from '../errors.js';
 import { deviceArg, optionsArg, targetsArg, valueArg } from './args.js';
-import type { DeviceIdentity } from '../operations/identity.js';
+import { checkReply, identityOf, type DeviceIdentity } from '../operations/identity.js';
 import type { OperationHost } from '../operations/operation.js';
 import { withCallerStack } from '../operations/operation.js';
 import { DmOperationError } from '../errors.js';
@@ -385,7 +385,9 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * event number differs from `eventNr`, with its status (or table) — at once if it
    * already does. All waits of a client share one poller on its own control fd. `signal`
    * (DmAbortError) and `timeoutMs` (DmOperationError TIMEOUT) end the wait and give the
-   * poller back.
+   * poller back. The device is followed by its number (through renames); one found
+   * replaced there (another uuid, or an event number lower than one already seen) rejects
+   * the wait with DmIdentityError rather than returning the other device's status.
    */
   async wait(device: DeviceId | string, options: WaitOptions = {}): Promise<TableResult> {
     const id = idOf(device);
@@ -426,6 +428,17 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const devKey = first.dev.major * 0x100000 + first.dev.minor; // major < 2^12, minor < 2^20
     const replyKey = devKey * 8 + (table ? 4 : 0) + (options.inactive === true ? 2 : 0) + (options.noflush === true ? 1 : 0);
     const lookup = () => this.#runner.runSync('info', { id: target }, { device: id }).device;
+    // Followed by number, and minors are handed out again at once: a device removed and
+    // another made meanwhile would sit at the same number. Where ours has a uuid, another
+    // uuid there is another device; with or without one, an event number lower than one
+    // already seen is (a device's event number only grows, a new device's starts at 0).
+    const expected = identityOf(first);
+    let seenEventNr = first.eventNr;
+    const ours = (d: DeviceInfo, step: string): void => {
+      if (expected.uuid) checkReply('info', expected, d, false, step);
+      if (d.eventNr < seenEventNr) throw new DmIdentityError(step, expected, { name: d.name, uuid: d.uuid, dev: { major: d.dev.major, minor: d.dev.minor } }, false);
+      seenEventNr = d.eventNr;
+    };
     this.#poller.acquire();
     try {
       // The signal also cuts the wait for the poller's first arm short.
@@ -433,11 +446,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       for (;;) {
         if (signal?.aborted) throw new DmAbortError(signal.reason);
         const info = this.#wakes.check(devKey, gen, since, lookup);
+        ours(info, 'wait (device check)');
         if (info.eventNr !== eventNr) {
           // DEV_WAIT returns at once now: the event number already differs.
           const r = await this.#wakes.reply(replyKey, () => this.#runner.runAsync('wait', {
             id: target, eventNr, table, inactive: options.inactive, noflush: options.noflush, secure: table,
           }, { device: id, wipe: table }));
+          ours(r.device, 'wait');
           // The reply may be shared with other waiters: each gets objects of its own.
           return { device: ownDevice(r.device), targets: ownTargets(r.targets, table && !options.showKeys) };
         }

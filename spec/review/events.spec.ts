@@ -1,0 +1,56 @@
+// Adversarial review of waits and events (lib/events/). Each `it.failing` is a defect found
+// in review and left to the engineers changing lib/events/: it flips (and fails as a
+// reminder) once fixed; make it a plain `it` then.
+import { describe, expect, it } from '@jest/globals';
+import { DeviceMapper, DmError } from '../../lib/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
+import { Actor } from '../lib/actor.js';
+
+const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
+
+async function turns(n = 30): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
+describe('waiters woken together share a failed check', () => {
+  // Finding: WakeSnapshots.check() caches a failed device check and throws the very same
+  // error object to every waiter of the device woken by the event (wake-snapshot.ts
+  // `if ('error' in c.result) throw c.result.error`), and reply() hands one rejected promise
+  // to every sharer. The waiters then get one object between them: its stack is the first
+  // waiter's (the later waiters' own callers are not in it), wait()'s withCallerStack appends
+  // every timed waiter's frames to that one object, and anything a caller sets on its error
+  // is seen by the others. Proposed fix (lib/events/wake-snapshot.ts): share only successful
+  // checks — a cached error is not reused (a sharer runs its own check, which fails as
+  // cheaply and throws an error of its own); in reply(), a sharer whose shared call rejected
+  // re-runs `run()` itself rather than rethrowing the owner's error.
+  it.failing('three waiters of a removed device get three errors, each with its own caller\'s frames', async () => {
+    const kernel = new SimulatedKernel();
+    const actor = new Actor(kernel);
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    try {
+      await dm.createDevice({ name: 'w', table: zero });
+      const errors: Record<string, unknown> = {};
+      async function waiterAlpha(): Promise<void> { await dm.wait('w'); }
+      async function waiterBravo(): Promise<void> { await dm.wait('w', { timeoutMs: 600_000 }); }
+      async function waiterCharlie(): Promise<void> { await dm.wait('w', { timeoutMs: 600_000 }); }
+      const all = Promise.all([
+        waiterAlpha().catch((e: unknown) => { errors.alpha = e; }),
+        waiterBravo().catch((e: unknown) => { errors.bravo = e; }),
+        waiterCharlie().catch((e: unknown) => { errors.charlie = e; }),
+      ]);
+      await turns();
+      actor.remove({ name: 'w' });
+      await all;
+      for (const k of ['alpha', 'bravo', 'charlie']) expect(errors[k]).toBeInstanceOf(DmError);
+      expect(errors.alpha).not.toBe(errors.bravo);
+      expect(errors.bravo).not.toBe(errors.charlie);
+      const stack = (k: string) => (errors[k] as Error).stack ?? '';
+      expect(stack('bravo')).toContain('waiterBravo');
+      expect(stack('bravo')).not.toContain('waiterAlpha');
+      expect(stack('bravo')).not.toContain('waiterCharlie');
+      expect(stack('charlie')).not.toContain('waiterBravo');
+    } finally {
+      dm.close();
+    }
+  });
+});

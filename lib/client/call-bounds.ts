@@ -24,9 +24,11 @@ export function callOptionsArg(o: CallOptions | undefined, field = 'options'): v
  * `o.signal` aborts (at once if it already has, before `run` is called) and with
  * DmOperationError TIMEOUT after `o.timeoutMs`, both with the caller's frames. The call
  * goes on in the kernel; `onLate` receives its result if it lands after the caller gave up.
+ * `run` is given a signal aborted when the caller gives up (undefined when it cannot), for
+ * the runner's `stop`: a call not yet sent then never is.
  */
 export async function boundedCall<T>(
-  what: string, o: CallOptions | undefined, run: () => Promise<T>, onLate?: (value: T) => unknown, hold?: { begin(): void; end(): void },
+  what: string, o: CallOptions | undefined, run: (stop: AbortSignal | undefined) => Promise<T>, onLate?: (value: T) => unknown, hold?: { begin(): void; end(): void },
 ): Promise<T> {
   const signal = o?.signal;
   const timeoutMs = o?.timeoutMs;
@@ -36,7 +38,7 @@ export async function boundedCall<T>(
   Error.captureStackTrace(site, boundedCall);
   if (signal === undefined && timeoutMs === undefined) {
     try {
-      return await run();
+      return await run(undefined);
     } catch (e) {
       throw withCallerStack(e, site);
     }
@@ -45,8 +47,9 @@ export async function boundedCall<T>(
   let gaveUp = false;
   let timer: NodeJS.Timeout | undefined;
   let off: (() => void) | undefined;
+  const gaveUpSignal = new AbortController();
   const stopped = new Promise<never>((_, reject) => {
-    const stop = (e: Error) => { gaveUp = true; reject(withCallerStack(e, site)); };
+    const stop = (e: Error) => { gaveUp = true; reject(withCallerStack(e, site)); gaveUpSignal.abort(e); };
     if (timeoutMs !== undefined) timer = setTimeout(() => stop(new DmOperationError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`)), timeoutMs);
     // Through the fan-out: one signal shared by many calls keeps one listener, not one per call.
     if (signal) off = onAbort(signal, () => stop(new DmAbortError(signal.reason)));
@@ -56,7 +59,7 @@ export async function boundedCall<T>(
   hold?.begin();
   let call: Promise<T>;
   try {
-    call = run();
+    call = run(gaveUpSignal.signal);
   } catch (e) {
     hold?.end();
     throw e;

@@ -175,7 +175,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     optionsArg(options, 'options', { deferred: 'boolean', ...CALL_OPTION_KINDS });
     callOptionsArg(options);
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
-    await boundedCall('removeAll', options, () => this.#runner.runAsync('removeAll', { deferred: options.deferred }));
+    await boundedCall('removeAll', options, (stop) => this.#runner.runAsync('removeAll', { deferred: options.deferred }, { stop }));
   }
 
   /**
@@ -229,7 +229,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     optionsArg(options, 'options', { name: 'kernelString', uuid: 'kernelString', minor: 'uint', ...CALL_OPTION_KINDS }, ['name']);
     callOptionsArg(options);
     const { name, uuid, minor } = options;
-    const r = await boundedCall('create', options, () => this.#runner.runAsync('create', { name, uuid, minor }, { device: { name } }),
+    const r = await boundedCall('create', options, (stop) => this.#runner.runAsync('create', { name, uuid, minor }, { device: { name }, stop }),
       (late) => this.#runner.runAsync('remove', { id: uuid ? { uuid } : { name } }, { device: { name }, afterClose: true }), this.#lateHold);
     return r.device;
   }
@@ -245,8 +245,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     udevOptionsArg(options);
     callOptionsArg(options);
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
-    return boundedCall('remove', options, async () => removeResult(await udevTransaction(this.#udev.context(options.signal), options,
-      (cookie) => this.#runner.runAsync('remove', { id, deferred: options.deferred, cookie }, { device: id }), (r) => r.ueventGenerated)));
+    return boundedCall('remove', options, async (stop) => removeResult(await udevTransaction(this.#udev.context(options.signal), options,
+      (cookie) => this.#runner.runAsync('remove', { id, deferred: options.deferred, cookie }, { device: id, stop }), (r) => r.ueventGenerated)));
   }
 
   /** Cancels a deferred remove (the `@cancel_deferred_remove` message). Not undone when it lands after the caller gave up. */
@@ -283,7 +283,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     callOptionsArg(options);
     if (options.noflush) this.#runner.require('noflush', FEATURES.noflush);
     const { noflush, skipLockfs } = options;
-    return (await boundedCall('suspend', options, () => this.#runner.runAsync('suspend', { id, action: 'suspend', noflush, skipLockfs }, { device: id }),
+    return (await boundedCall('suspend', options, (stop) => this.#runner.runAsync('suspend', { id, action: 'suspend', noflush, skipLockfs }, { device: id, stop }),
       (late) => this.#runner.runAsync('suspend', { id: replyAddress(late.device), action: 'resume' }, { device: id, afterClose: true }), this.#lateHold)).device;
   }
 
@@ -298,8 +298,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     udevOptionsArg(options);
     callOptionsArg(options);
     const { noflush, skipLockfs } = options;
-    return boundedCall('resume', options, () => udevTransaction(this.#udev.context(options.signal), options,
-      async (cookie) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush, skipLockfs, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated));
+    return boundedCall('resume', options, (stop) => udevTransaction(this.#udev.context(options.signal), options,
+      async (cookie) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush, skipLockfs, cookie }, { device: id, stop })).device, (d) => d.flags.ueventGenerated));
   }
 
   /**
@@ -483,14 +483,14 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     callOptionsArg(options);
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
     const secure = this.#secureFor(specs, options.secure);
-    return (await boundedCall('load', options, () => this.#runner.runAsync('load', { id, targets: specs, readOnly: options.readOnly, secure }, loadContext(id, specs, secure)),
+    return (await boundedCall('load', options, (stop) => this.#runner.runAsync('load', { id, targets: specs, readOnly: options.readOnly, secure }, { ...loadContext(id, specs, secure), stop }),
       (late) => this.#runner.runAsync('clear', { id: replyAddress(late.device) }, { device: id, afterClose: true }), this.#lateHold)).device;
   }
 
   /** DM_TABLE_CLEAR: drops the inactive table. Not undone when it lands after the caller gave up (the table is gone). */
   async clear(device: DeviceId | string, options?: CallOptions): Promise<DeviceInfo> {
     const id = idOf(device);
-    return (await boundedCall('clear', callArg(options), () => this.#runner.runAsync('clear', { id }, { device: id }))).device;
+    return (await boundedCall('clear', callArg(options), (stop) => this.#runner.runAsync('clear', { id }, { device: id, stop }))).device;
   }
 
   /** DM_TABLE_DEPS: the devices the table uses. */
@@ -537,7 +537,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean', ...CALL_OPTION_KINDS });
     callOptionsArg(options);
     this.#requireInactive(options.inactive);
-    const r = await boundedCall('status', options, () => this.#runner.runAsync('status', { id, inactive: options.inactive, noflush: options.noflush }, { device: id }));
+    const r = await boundedCall('status', options, (stop) => this.#runner.runAsync('status', { id, inactive: options.inactive, noflush: options.noflush }, { device: id, stop }));
     return { device: r.device, targets: r.targets };
   }
 
@@ -582,7 +582,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     // Messages may carry keys (dm-crypt's `key set <hex>`): their buffers are wiped, and a
     // kernel log line that repeats a word of the message has it masked (like a secure load's).
     const scrubLog = (lines: string[]) => scrubLogLines(lines, [{ params: message }], true);
-    return (await boundedCall('message', options, () => this.#runner.runAsync('message', { id, sector, message }, { device: id, wipe: true, scrubLog }))).output;
+    return (await boundedCall('message', options, (stop) => this.#runner.runAsync('message', { id, sector, message }, { device: id, wipe: true, scrubLog, stop }))).output;
   }
 
   /** DM_DEV_SET_GEOMETRY. Not undone when it lands after the caller gave up. */
@@ -592,7 +592,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     callArg(options);
     const { cylinders, heads, sectorsPerTrack, startSectors } = geometry;
     // The codec's request keeps the kernel's words ("cyl heads sectors start").
-    await boundedCall('setGeometry', options, () => this.#runner.runAsync('setGeometry', { id, cylinders, heads, sectorsPerTrack, startSectors }, { device: id }));
+    await boundedCall('setGeometry', options, (stop) => this.#runner.runAsync('setGeometry', { id, cylinders, heads, sectorsPerTrack, startSectors }, { device: id, stop }));
   }
 
   /** DM_DEV_ARM_POLL on this client's fd (the shared poller uses its own fd and is not affected). */

@@ -20,7 +20,8 @@ import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
 import type { ControlTransport, IoctlResult, KernelLog } from '../kernel/backend.js';
 import { attributeLines, deviceMentions, KernelLogWindow, type CallDevice } from '../kernel/log-attribution.js';
-import { DmError, DmUnsupportedError, type HeaderSnapshot } from '../errors.js';
+import { DmAbortError, DmError, DmUnsupportedError, type HeaderSnapshot } from '../errors.js';
+import { onAbort } from '../events/abort-fanout.js';
 
 export interface CallContext {
   readonly device?: DeviceId | undefined;
@@ -45,6 +46,12 @@ export interface CallContext {
    * also when the call is refused before its ioctl.
    */
   readonly encoded?: Uint8Array | undefined;
+  /**
+   * Aborted when the caller gave up (boundedCall's signal or timeout): a call still waiting
+   * for an async slot leaves the queue and rejects with DmAbortError without being sent, so
+   * nothing the caller was told is abandoned reaches the kernel later.
+   */
+  readonly stop?: AbortSignal | undefined;
 }
 
 /** The context of a call that gives none (shared: a context is never written to). */
@@ -61,13 +68,25 @@ const MAX_ASYNC_IOCTLS = CALLS_IN_FLIGHT;
 let asyncInFlight = 0;
 const asyncQueue: (() => void)[] = [];
 
-/** Takes a slot at once (undefined) or returns a promise that resolves with one. */
-function takeSlot(): Promise<void> | undefined {
+/**
+ * Takes a slot at once (undefined) or returns a promise that resolves with one. A waiter whose
+ * `stop` aborts leaves the queue and rejects with DmAbortError: it never held a slot.
+ */
+function takeSlot(stop: AbortSignal | undefined): Promise<void> | undefined {
   if (asyncInFlight < MAX_ASYNC_IOCTLS) {
     asyncInFlight++;
     return undefined;
   }
-  return new Promise<void>((resolve) => asyncQueue.push(resolve));
+  return new Promise<void>((resolve, reject) => {
+    if (!stop) { asyncQueue.push(resolve); return; }
+    const off = onAbort(stop, () => {
+      const i = asyncQueue.indexOf(take);
+      if (i >= 0) asyncQueue.splice(i, 1);
+      reject(new DmAbortError(stop.reason));
+    });
+    const take = (): void => { off(); resolve(); };
+    asyncQueue.push(take);
+  });
 }
 
 function releaseSlot(): void {
@@ -186,8 +205,14 @@ export class IoctlRunner {
       for (let encoded = ctx.encoded; ; encoded = undefined) {
         if (encoded) used.push(encoded);
         const req = encoded ?? this.#encode(command, params, used, pooled ? 'pool' : undefined);
-        const queued = takeSlot();
-        if (queued) await queued;
+        // A caller that gave up before its call was sent: nothing is sent (the finally wipes).
+        if (ctx.stop?.aborted) throw new DmAbortError(ctx.stop.reason);
+        const queued = takeSlot(ctx.stop);
+        if (queued) {
+          await queued;
+          // Handed a slot in the same turn as the caller gave up: pass it on, send nothing.
+          if (ctx.stop?.aborted) { releaseSlot(); throw new DmAbortError(ctx.stop.reason); }
+        }
         let r: IoctlResult;
         try {
           this.#bump(command);

@@ -28,7 +28,7 @@ describe('wait() and a device replaced under its minor', () => {
       // Another process: remove ours, create a stranger (it gets the freed minor).
       actor.remove({ name: 'mine' });
       const stranger = actor.createLive('stranger', { uuid: 'UUID-STRANGER' });
-      expect(stranger.minor).toBe(mine!.dev.minor);
+      expect(stranger.minor).toBe((mine as { dev: { minor: number } }).dev.minor);
       await turns();
       // The stranger's own event: before the fix the waiter, now asleep on the stranger,
       // resolved with { device: { name: 'stranger', uuid: 'UUID-STRANGER', … } }.

@@ -54,3 +54,42 @@ describe('waiters woken together share a failed check', () => {
     }
   });
 });
+
+describe('events() streams woken by one event share one device list', () => {
+  // Finding: streams woken by the same event share one DM_LIST_DEVICES snapshot
+  // (WakeSnapshots.list), and diffSnapshots() puts the listed device's own `dev` object into
+  // every event (`dev: d.dev`) and keeps the same object in each stream's snapshot map. Two
+  // streams' events then hold one `dev` object, and the stream's next diff reports from it:
+  // a consumer that changes an event it was given (normalising, tagging, reusing the
+  // object) changes the other streams' events and every later `removed` event of its own.
+  // wait() gives each waiter objects of its own; events() does not. Proposed fix
+  // (lib/events/device-events.ts): diffSnapshots copies `dev` per event
+  // (`dev: { major: d.dev.major, minor: d.dev.minor }`), and the snapshot keeps its own copy.
+  it.failing('two streams get events with objects of their own, and a consumer\'s change stays its own', async () => {
+    const kernel = new SimulatedKernel();
+    const actor = new Actor(kernel);
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    const a = dm.events();
+    const b = dm.events();
+    try {
+      // Started (first snapshot taken) before the device appears.
+      const firstA = a.next();
+      const firstB = b.next();
+      await turns();
+      actor.createLive('x');
+      const [ea, eb] = [(await firstA).value!, (await firstB).value!];
+      expect(ea).toMatchObject({ kind: 'added', name: 'x' });
+      expect(eb).toMatchObject({ kind: 'added', name: 'x' });
+      const minor = eb.dev.minor;
+      (ea.dev as { minor: number }).minor = 4095; // stream a's consumer rewrites its event
+      expect(eb.dev.minor).toBe(minor);
+      actor.remove({ name: 'x' });
+      const removed = (await b.next()).value!;
+      expect(removed).toMatchObject({ kind: 'removed', name: 'x', dev: { minor } });
+    } finally {
+      await a.return();
+      await b.return();
+      dm.close();
+    }
+  });
+});

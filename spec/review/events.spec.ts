@@ -87,8 +87,8 @@ describe('events() streams woken by one event share one device list', () => {
       const removed = (await b.next()).value!;
       expect(removed).toMatchObject({ kind: 'removed', name: 'x', dev: { minor } });
     } finally {
-      await a.return();
-      await b.return();
+      await a.return?.();
+      await b.return?.();
       dm.close();
     }
   });

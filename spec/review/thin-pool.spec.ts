@@ -2,7 +2,7 @@
 // found in review and left to the engineers changing lib/operations/: it flips (and fails as
 // a reminder) once fixed; make it a plain `it` then.
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { DeviceMapper, ThinPool } from '../../lib/index.js';
+import { DeviceMapper, DmAbortError, DmOperationError, ThinPool } from '../../lib/index.js';
 import { SimulatedKernel, simBlockIo, thinSim } from '../../testing/index.js';
 import type { SimBlockIo } from '../../testing/sim-io.js';
 
@@ -50,5 +50,59 @@ describe('delete({ discard: true }) of a thin that is active under another name'
     // Before the fix: the helper activation discarded every block (0 mapped) and the delete then failed EBUSY.
     expect(io.calls.some((c) => c.startsWith('discard'))).toBe(false);
     expect(sim.thins.get(1)!.map.size).toBe(mapped);
+  });
+});
+
+describe('snapshot() waiting for another snapshot of the same origin', () => {
+  // Finding: snapshot() serialises snapshots of one origin with a promise chain
+  // (#originLocks) and awaits the previous one *before* its operation starts, so that wait
+  // sees neither the caller's signal nor its timeoutMs: a caller who aborts (or whose
+  // timeoutMs passes) keeps waiting until the other snapshot has finished, suspend, message
+  // and resume included, and only then gets its DmAbortError (docs/conventions.md: both end
+  // the wait of the caller). Proposed fix (thin-pool.ts, snapshot): race `previous` against
+  // the caller's signal and a timer of its timeoutMs (or run the lock wait inside #run as its
+  // first step, op.step('waiting for origin …', () => previous)), and on a stop leave the
+  // chain at once while still releasing its own link only after `previous` settles.
+  it.failing('an abort while queued behind a slow snapshot of the same origin ends the wait at once', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    await p.activate(1, { name: 'origin', sizeSectors: 8192 });
+    // The first snapshot's suspend of the origin is slow.
+    const off = kernel.intercept({ fault: (e) => (e.command === 'suspend' ? { delayMs: 600 } : undefined) });
+    try {
+      let firstDone = false;
+      const first = p.snapshot(2, 1).finally(() => { firstDone = true; });
+      await new Promise((r) => setTimeout(r, 20));
+      const ac = new AbortController();
+      const second = p.snapshot(3, 1, { signal: ac.signal, timeoutMs: 100 });
+      ac.abort();
+      const e = await second.then(() => undefined, (x: unknown) => x);
+      expect(e).toBeInstanceOf(DmAbortError);
+      // Before the fix: the abort was seen only once the first snapshot had finished.
+      expect(firstDone).toBe(false);
+      await first;
+    } finally {
+      off();
+    }
+  });
+
+  it.failing('timeoutMs bounds the wait behind another snapshot of the same origin', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    await p.activate(1, { name: 'origin', sizeSectors: 8192 });
+    const off = kernel.intercept({ fault: (e) => (e.command === 'suspend' ? { delayMs: 600 } : undefined) });
+    try {
+      let firstDone = false;
+      const first = p.snapshot(2, 1).finally(() => { firstDone = true; });
+      await new Promise((r) => setTimeout(r, 20));
+      const e = await p.snapshot(3, 1, { timeoutMs: 100 }).then(() => undefined, (x: unknown) => x);
+      // Before the fix: the TIMEOUT came only after the first snapshot had finished (its bound started after the wait).
+      expect(e).toBeInstanceOf(DmOperationError);
+      expect(e).toMatchObject({ code: 'TIMEOUT' });
+      expect(firstDone).toBe(false);
+      await first;
+    } finally {
+      off();
+    }
   });
 });

@@ -3,7 +3,7 @@
 // waits in that queue.
 import { describe, expect, it } from '@jest/globals';
 import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
-import { DeviceMapper, DmAbortError } from '../../lib/index.js';
+import { DeviceMapper, DmAbortError, DmOperationError } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
 
 const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
@@ -36,6 +36,28 @@ describe('a call still queued for an async slot when its caller gives up', () =>
       await new Promise((r) => setTimeout(r, 50));
       // Before the fix: false — the cancelled remove was sent once a slot freed.
       expect(kernel.devices.has('victim')).toBe(true);
+    } finally {
+      dm.close();
+    }
+  });
+
+  it('a remove whose timeoutMs passes while it is queued is never sent either', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    try {
+      await dm.createDevice({ name: 'busy', table: zero });
+      await dm.createDevice({ name: 'victim', table: zero });
+      const off = kernel.intercept({ fault: (e) => (e.command === 'status' ? { delayMs: 400 } : undefined) });
+      const slow = Array.from({ length: CALLS_IN_FLIGHT }, () => dm.status('busy'));
+      const e = await dm.remove('victim', { timeoutMs: 30, udev: 'none' }).then(() => undefined, (x: unknown) => x);
+      expect(e).toBeInstanceOf(DmOperationError);
+      expect(e).toMatchObject({ code: 'TIMEOUT' });
+      await Promise.all(slow);
+      off();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(kernel.devices.has('victim')).toBe(true);
+      // The queue still hands slots on: a later call runs.
+      await expect(dm.remove('victim', { udev: 'none' })).resolves.toMatchObject({ name: 'victim' });
     } finally {
       dm.close();
     }

@@ -2,9 +2,10 @@
 // found in review and left to the engineers changing lib/operations/: it flips (and fails as
 // a reminder) once fixed; make it a plain `it` then.
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { DeviceMapper, DmAbortError, DmOperationError, ThinPool } from '../../lib/index.js';
+import { DeviceMapper, DmAbortError, DmIdentityError, DmOperationError, ThinPool } from '../../lib/index.js';
 import { SimulatedKernel, simBlockIo, thinSim } from '../../testing/index.js';
 import type { SimBlockIo } from '../../testing/sim-io.js';
+import { Actor } from '../lib/actor.js';
 
 const MiB = 1024n * 1024n;
 let kernel: SimulatedKernel;
@@ -101,6 +102,47 @@ describe('snapshot() waiting for another snapshot of the same origin', () => {
       expect(e).toMatchObject({ code: 'TIMEOUT' });
       expect(firstDone).toBe(false);
       await first;
+    } finally {
+      off();
+    }
+  });
+});
+
+describe('deactivate(name) of a thin without a uuid', () => {
+  // Finding: deactivate() given a name checks that the device is a thin of this pool
+  // (#ownThin reads its table and returns its identity's address) and then calls
+  // removeDevice(address) without `expect`. For a device without a uuid the address is its
+  // name, and removeDevice without `expect` takes the identity of whatever it finds under
+  // the name at its own first step: a device removed and another made under the name between
+  // the table read and the removal is removed, though it is no thin of this pool at all.
+  // Proposed fix (thin-pool.ts, deactivate): keep the identity #ownThin read
+  // (identityOf(t.device)) and pass it as removeDevice's `expect` (verify-then-remove), as
+  // removeTree does; then a stranger under the name gives DmIdentityError and is not touched.
+  it.failing('a stranger made under the name after the table check is not removed', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    const poolDev = `${p.dev.major}:${p.dev.minor}`;
+    await dm.createDevice({ name: 'thinx', table: [{ start: 0, length: 8192, type: 'thin', params: `${poolDev} 1` }] });
+    const actor = new Actor(kernel);
+    let tableRead = false;
+    let swapped = false;
+    const off = kernel.intercept({
+      // DM_TABLE_STATUS (the table read and a status share the command number).
+      after: (o) => { if (o.name === 'thinx' && o.command === 'status') tableRead = true; },
+      before: (e) => {
+        // After deactivate's table read: the next call by that name meets another device.
+        if (swapped || !tableRead || e.name !== 'thinx') return;
+        swapped = true;
+        actor.remove({ name: 'thinx' });
+        actor.createLive('thinx');
+      },
+    });
+    try {
+      const e = await p.deactivate('thinx').then(() => undefined, (x: unknown) => x);
+      expect(swapped).toBe(true);
+      // Before the fix: resolved, and the stranger (a zero device) was removed.
+      expect(e).toBeInstanceOf(DmIdentityError);
+      expect(kernel.devices.get('thinx')?.live?.lines[0]?.type).toBe('zero');
     } finally {
       off();
     }

@@ -432,10 +432,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     // another made meanwhile would sit at the same number. Where ours has a uuid, another
     // uuid there is another device; with or without one, an event number lower than one
     // already seen is (a device's event number only grows, a new device's starts at 0).
+    // The event numbers are compared between device checks only: each is made after the
+    // previous one, while a DEV_WAIT reply shared with other waiters may predate this one's check.
     const expected = identityOf(first);
     let seenEventNr = first.eventNr;
-    const ours = (d: DeviceInfo, step: string): void => {
+    const ours = (d: DeviceInfo, step: string, ordered: boolean): void => {
       if (expected.uuid) checkReply('info', expected, d, false, step);
+      if (!ordered) return;
       if (d.eventNr < seenEventNr) throw new DmIdentityError(step, expected, { name: d.name, uuid: d.uuid, dev: { major: d.dev.major, minor: d.dev.minor } }, false);
       seenEventNr = d.eventNr;
     };
@@ -446,13 +449,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       for (;;) {
         if (signal?.aborted) throw new DmAbortError(signal.reason);
         const info = this.#wakes.check(devKey, gen, since, lookup);
-        ours(info, 'wait (device check)');
+        ours(info, 'wait (device check)', true);
         if (info.eventNr !== eventNr) {
           // DEV_WAIT returns at once now: the event number already differs.
           const r = await this.#wakes.reply(replyKey, () => this.#runner.runAsync('wait', {
             id: target, eventNr, table, inactive: options.inactive, noflush: options.noflush, secure: table,
           }, { device: id, wipe: table }));
-          ours(r.device, 'wait');
+          ours(r.device, 'wait', false);
           // The reply may be shared with other waiters: each gets objects of its own.
           return { device: ownDevice(r.device), targets: ownTargets(r.targets, table && !options.showKeys) };
         }

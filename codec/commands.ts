@@ -89,13 +89,22 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
     msg: compile(dmTargetMsg, options),
   };
   const le = header.endian === 'little';
-  // One template per version array (each command's minVersion is one constant array).
-  const templates = new Map<Version, HeaderTemplate>();
-  const templateFor = (v: Version): HeaderTemplate => {
-    let t = templates.get(v);
+  // One template per version: the command table's own minVersion arrays (constants) are found
+  // by identity, in one lookup; a caller's `options.version` by its value, since the caller
+  // may change its array between calls or pass a fresh one each time (a template compiles a
+  // function: one per array would grow without bound).
+  const templates = new Map<Version | string, HeaderTemplate>();
+  const templateFor = (v: Version, given: boolean): HeaderTemplate | undefined => {
+    let key: Version | string = v;
+    if (given) {
+      // A version the general encoder would refuse has no template: it then throws its own error.
+      if (!Array.isArray(v) || v.length !== 3 || !v.every((n) => typeof n === 'number' && n >>> 0 === n)) return undefined;
+      key = `${v[0]}.${v[1]}.${v[2]}`;
+    }
+    let t = templates.get(key);
     if (!t) {
       t = header.template({ version: [v[0], v[1], v[2]], data_size: DM_DATA_START, data_start: DM_DATA_START, open_count: 0, padding: 0 });
-      templates.set(v, t);
+      templates.set(key, t);
     }
     return t;
   };
@@ -143,11 +152,11 @@ export function createCodec(options: CompileOptions = {}): DmCodec {
       const whole = intoView !== undefined;
       // A header-only request from its template; the template encoder declines (writing
       // nothing) a value it cannot write as the general encoder would, which then writes it.
-      if (whole && spec.request === 'none' && !spec.payload && length === DM_IOCTL_SIZE && dataSize === DM_DATA_START
-        && plan.payloadBytes === 0 && !plan.writePayload
-        && templateFor(v).encode(view, bytes, 0, {
-          target_count: plan.targetCount, flags: plan.flags, event_nr: plan.eventNr, dev: plan.dev, name: plan.name, uuid: plan.uuid,
-        })) {
+      const template = whole && spec.request === 'none' && !spec.payload && length === DM_IOCTL_SIZE && dataSize === DM_DATA_START
+        && plan.payloadBytes === 0 && !plan.writePayload ? templateFor(v, version !== undefined) : undefined;
+      if (template?.encode(view, bytes, 0, {
+        target_count: plan.targetCount, flags: plan.flags, event_nr: plan.eventNr, dev: plan.dev, name: plan.name, uuid: plan.uuid,
+      })) {
         return into && !(whole && length === into.length) ? bytes.subarray(0, length) : bytes;
       }
       const h: HeaderInput = {

@@ -25,7 +25,8 @@ export function callOptionsArg(o: CallOptions | undefined, field = 'options'): v
  * DmOperationError TIMEOUT after `o.timeoutMs`, both with the caller's frames. The call
  * goes on in the kernel; `onLate` receives its result if it lands after the caller gave up.
  * `run` gets the signal of that moment (the caller's own when there is no timeout): what it
- * waits for after its ioctl (udev) ends with the caller's wait, not later.
+ * waits for after its ioctl (udev) ends with the caller's wait, not later, and a call still
+ * queued in the runner (its `stop`) is then never sent.
  */
 export async function boundedCall<T>(
   what: string, o: CallOptions | undefined, run: (gaveUp: AbortSignal | undefined) => Promise<T>, onLate?: (value: T) => unknown, hold?: { begin(): void; end(): void },

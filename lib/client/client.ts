@@ -22,9 +22,9 @@ import {
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import type { Backend, BlockIo, ControlTransport, KernelLog } from '../kernel/backend.js';
 import { hostBlockIo } from '../kernel/host-block-io.js';
-import { DmAbortError, DmArgumentError, DmError } from '../errors.js';
+import { DmAbortError, DmArgumentError, DmError, DmIdentityError } from '../errors.js';
 import { deviceArg, optionsArg, targetsArg, valueArg } from './args.js';
-import { clearOurs, identityOf, resumeOurs, type DeviceIdentity } from '../operations/identity.js';
+import { checkReply, clearOurs, identityOf, resumeOurs, type DeviceIdentity } from '../operations/identity.js';
 import type { OperationHost } from '../operations/operation.js';
 import { withCallerStack } from '../operations/operation.js';
 import { DmOperationError } from '../errors.js';
@@ -173,7 +173,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     optionsArg(options, 'options', { deferred: 'boolean', ...CALL_OPTION_KINDS });
     callOptionsArg(options);
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
-    await boundedCall('removeAll', options, () => this.#runner.runAsync('removeAll', { deferred: options.deferred }));
+    await boundedCall('removeAll', options, (stop) => this.#runner.runAsync('removeAll', { deferred: options.deferred }, { stop }));
   }
 
   /**
@@ -227,7 +227,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     optionsArg(options, 'options', { name: 'kernelString', uuid: 'kernelString', minor: 'uint', ...CALL_OPTION_KINDS }, ['name']);
     callOptionsArg(options);
     const { name, uuid, minor } = options;
-    const r = await boundedCall('create', options, () => this.#runner.runAsync('create', { name, uuid, minor }, { device: { name } }),
+    const r = await boundedCall('create', options, (stop) => this.#runner.runAsync('create', { name, uuid, minor }, { device: { name }, stop }),
       // Only the device this create made (its reply's dev), verified right before the remove (identity.ts removeOurs).
       (late) => removeRolledBack(this[clientParts](), identityOf(late.device), retryPolicy({ retries: 1 })), this.#lateHold);
     return r.device;
@@ -245,7 +245,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     callOptionsArg(options);
     if (options.deferred) this.#runner.require('deferred remove', FEATURES.deferredRemove);
     return boundedCall('remove', options, async (gaveUp) => removeResult(await udevTransaction(this.#udev.context(gaveUp), options,
-      (cookie) => this.#runner.runAsync('remove', { id, deferred: options.deferred, cookie }, { device: id }), (r) => r.ueventGenerated)));
+      (cookie) => this.#runner.runAsync('remove', { id, deferred: options.deferred, cookie }, { device: id, stop: gaveUp }), (r) => r.ueventGenerated)));
   }
 
   /** Cancels a deferred remove (the `@cancel_deferred_remove` message). Not undone when it lands after the caller gave up. */
@@ -282,7 +282,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     callOptionsArg(options);
     if (options.noflush) this.#runner.require('noflush', FEATURES.noflush);
     const { noflush, skipLockfs } = options;
-    return (await boundedCall('suspend', options, () => this.#runner.runAsync('suspend', { id, action: 'suspend', noflush, skipLockfs }, { device: id }),
+    return (await boundedCall('suspend', options, (stop) => this.#runner.runAsync('suspend', { id, action: 'suspend', noflush, skipLockfs }, { device: id, stop }),
       // Only the device the late reply names, verified right before the resume (by uuid, or by name and dev: identity.ts resumeOurs).
       (late) => resumeOurs(this.#undoCalls(), identityOf(late.device)), this.#lateHold)).device;
   }
@@ -299,7 +299,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     callOptionsArg(options);
     const { noflush, skipLockfs } = options;
     return boundedCall('resume', options, (gaveUp) => udevTransaction(this.#udev.context(gaveUp), options,
-      async (cookie) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush, skipLockfs, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated));
+      async (cookie) => (await this.#runner.runAsync('suspend', { id, action: 'resume', noflush, skipLockfs, cookie }, { device: id, stop: gaveUp })).device, (d) => d.flags.ueventGenerated));
   }
 
   /**
@@ -385,7 +385,9 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * event number differs from `eventNr`, with its status (or table) — at once if it
    * already does. All waits of a client share one poller on its own control fd. `signal`
    * (DmAbortError) and `timeoutMs` (DmOperationError TIMEOUT) end the wait and give the
-   * poller back.
+   * poller back. The device is followed by its number (through renames); one found
+   * replaced there (another uuid, or an event number lower than one already seen) rejects
+   * the wait with DmIdentityError rather than returning the other device's status.
    */
   async wait(device: DeviceId | string, options: WaitOptions = {}): Promise<TableResult> {
     const id = idOf(device);
@@ -426,6 +428,20 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     const devKey = first.dev.major * 0x100000 + first.dev.minor; // major < 2^12, minor < 2^20
     const replyKey = devKey * 8 + (table ? 4 : 0) + (options.inactive === true ? 2 : 0) + (options.noflush === true ? 1 : 0);
     const lookup = () => this.#runner.runSync('info', { id: target }, { device: id }).device;
+    // Followed by number, and minors are handed out again at once: a device removed and
+    // another made meanwhile would sit at the same number. Where ours has a uuid, another
+    // uuid there is another device; with or without one, an event number lower than one
+    // already seen is (a device's event number only grows, a new device's starts at 0).
+    // The event numbers are compared between device checks only: each is made after the
+    // previous one, while a DEV_WAIT reply shared with other waiters may predate this one's check.
+    const expected = identityOf(first);
+    let seenEventNr = first.eventNr;
+    const ours = (d: DeviceInfo, step: string, ordered: boolean): void => {
+      if (expected.uuid) checkReply('info', expected, d, false, step);
+      if (!ordered) return;
+      if (d.eventNr < seenEventNr) throw new DmIdentityError(step, expected, { name: d.name, uuid: d.uuid, dev: { major: d.dev.major, minor: d.dev.minor } }, false);
+      seenEventNr = d.eventNr;
+    };
     this.#poller.acquire();
     try {
       // The signal also cuts the wait for the poller's first arm short.
@@ -433,12 +449,14 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       for (;;) {
         if (signal?.aborted) throw new DmAbortError(signal.reason);
         const check = this.#wakes.check(devKey, gen, since, lookup);
+        ours(check.result, 'wait (device check)', true);
         if (check.result.eventNr !== eventNr) {
           // DEV_WAIT returns at once now: the event number already differs. Another waiter's
           // reply is taken only if it was issued after this check (docs/events.md).
           const r = await untilAborted(this.#wakes.reply(replyKey, check.ticket, () => this.#runner.runAsync('wait', {
             id: target, eventNr, table, inactive: options.inactive, noflush: options.noflush, secure: table,
           }, { device: id, wipe: table })), signal);
+          ours(r.device, 'wait', false);
           // Never the number this waiter waits to see change (a device replaced on its number
           // between the check and the reply): wait for its next event instead.
           if (r.device.eventNr !== eventNr) {
@@ -473,7 +491,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     callOptionsArg(options);
     if (options.secure) this.#runner.require('secure data', FEATURES.secureData);
     const secure = this.#secureFor(specs, options.secure);
-    return (await boundedCall('load', options, () => this.#runner.runAsync('load', { id, targets: specs, readOnly: options.readOnly, secure }, loadContext(id, specs, secure)),
+    return (await boundedCall('load', options, (stop) => this.#runner.runAsync('load', { id, targets: specs, readOnly: options.readOnly, secure }, { ...loadContext(id, specs, secure), stop }),
       // Only the device the late reply names, verified right before the clear (identity.ts clearOurs).
       (late) => clearOurs(this.#undoCalls(), identityOf(late.device)), this.#lateHold)).device;
   }
@@ -481,7 +499,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_TABLE_CLEAR: drops the inactive table. Not undone when it lands after the caller gave up (the table is gone). */
   async clear(device: DeviceId | string, options?: CallOptions): Promise<DeviceInfo> {
     const id = idOf(device);
-    return (await boundedCall('clear', callArg(options), () => this.#runner.runAsync('clear', { id }, { device: id }))).device;
+    return (await boundedCall('clear', callArg(options), (stop) => this.#runner.runAsync('clear', { id }, { device: id, stop }))).device;
   }
 
   /** DM_TABLE_DEPS: the devices the table uses. */
@@ -528,7 +546,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean', ...CALL_OPTION_KINDS });
     callOptionsArg(options);
     this.#requireInactive(options.inactive);
-    const r = await boundedCall('status', options, () => this.#runner.runAsync('status', { id, inactive: options.inactive, noflush: options.noflush }, { device: id }));
+    const r = await boundedCall('status', options, (stop) => this.#runner.runAsync('status', { id, inactive: options.inactive, noflush: options.noflush }, { device: id, stop }));
     return { device: r.device, targets: r.targets };
   }
 
@@ -573,7 +591,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     // Messages may carry keys (dm-crypt's `key set <hex>`): their buffers are wiped, and a
     // kernel log line that repeats a word of the message has it masked (like a secure load's).
     const scrubLog = (lines: string[]) => scrubLogLines(lines, [{ params: message }], true);
-    return (await boundedCall('message', options, () => this.#runner.runAsync('message', { id, sector, message }, { device: id, wipe: true, scrubLog, message }))).output;
+    return (await boundedCall('message', options, (stop) => this.#runner.runAsync('message', { id, sector, message }, { device: id, wipe: true, scrubLog, message, stop }))).output;
   }
 
   /** DM_DEV_SET_GEOMETRY. Not undone when it lands after the caller gave up. */
@@ -583,7 +601,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     callArg(options);
     const { cylinders, heads, sectorsPerTrack, startSectors } = geometry;
     // The codec's request keeps the kernel's words ("cyl heads sectors start").
-    await boundedCall('setGeometry', options, () => this.#runner.runAsync('setGeometry', { id, cylinders, heads, sectorsPerTrack, startSectors }, { device: id }));
+    await boundedCall('setGeometry', options, (stop) => this.#runner.runAsync('setGeometry', { id, cylinders, heads, sectorsPerTrack, startSectors }, { device: id, stop }));
   }
 
   /** DM_DEV_ARM_POLL on this client's fd (the shared poller uses its own fd and is not affected). */

@@ -22,7 +22,8 @@ import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
 import type { ControlTransport, IoctlResult, KernelLog } from '../kernel/backend.js';
 import { attributeLines, deviceMentions, KernelLogWindow, type CallDevice } from '../kernel/log-attribution.js';
-import { DmError, DmUnsupportedError, type HeaderSnapshot } from '../errors.js';
+import { DmAbortError, DmError, DmUnsupportedError, type HeaderSnapshot } from '../errors.js';
+import { onAbort } from '../events/abort-fanout.js';
 import { ioctlChannel, ioctlStart, publishIoctl } from '../trace/channels.js';
 
 /** What a failed call's hint is built from. */
@@ -57,6 +58,12 @@ export interface CallContext {
    * also when the call is refused before its ioctl.
    */
   readonly encoded?: Uint8Array | undefined;
+  /**
+   * Aborted when the caller gave up (boundedCall's signal or timeout): a call still waiting
+   * for an async slot leaves the queue and rejects with DmAbortError without being sent, so
+   * nothing the caller was told is abandoned reaches the kernel later.
+   */
+  readonly stop?: AbortSignal | undefined;
 }
 
 /** The context of a call that gives none (shared: a context is never written to). */
@@ -74,13 +81,25 @@ class AsyncSlots {
   readonly #queue: (() => void)[] = [];
   constructor(private readonly max: number) {}
 
-  /** Takes a slot at once (undefined) or returns a promise that resolves with one. */
-  take(): Promise<void> | undefined {
+  /**
+   * Takes a slot at once (undefined) or returns a promise that resolves with one. A waiter whose
+   * `stop` aborts leaves the queue and rejects with DmAbortError: it never held a slot.
+   */
+  take(stop?: AbortSignal): Promise<void> | undefined {
     if (this.#inFlight < this.max) {
       this.#inFlight++;
       return undefined;
     }
-    return new Promise<void>((resolve) => this.#queue.push(resolve));
+    return new Promise<void>((resolve, reject) => {
+      if (!stop) { this.#queue.push(resolve); return; }
+      const off = onAbort(stop, () => {
+        const i = this.#queue.indexOf(take);
+        if (i >= 0) this.#queue.splice(i, 1);
+        reject(new DmAbortError(stop.reason));
+      });
+      const take = (): void => { off(); resolve(); };
+      this.#queue.push(take);
+    });
   }
 
   release(): void {
@@ -212,9 +231,15 @@ export class IoctlRunner {
       for (let encoded = ctx.encoded, attempt = 1; ; encoded = undefined, attempt++) {
         if (encoded) used.push(encoded);
         const req = encoded ?? this.#encode(command, params, used, pooled ? 'pool' : undefined);
+        // A caller that gave up before its call was sent: nothing is sent (the finally wipes).
+        if (ctx.stop?.aborted) throw new DmAbortError(ctx.stop.reason);
         const slots = command === 'wait' ? waitSlots : callSlots;
-        const queued = slots.take();
-        if (queued) await queued;
+        const queued = slots.take(ctx.stop);
+        if (queued) {
+          await queued;
+          // Handed a slot in the same turn as the caller gave up: pass it on, send nothing.
+          if (ctx.stop?.aborted) { slots.release(); throw new DmAbortError(ctx.stop.reason); }
+        }
         let r: IoctlResult;
         const path = ctx.batch ? 'batch' : command === 'wait' ? 'wait' : 'single';
         const traced = ioctlChannel.hasSubscribers ? ioctlStart(this.codec, command, req, params, attempt, path) : undefined;

@@ -2,12 +2,12 @@
 // against the built package (dist/), as the identity race's workers are. The parent SIGKILLs
 // it in the middle of a multi-step operation and then checks what the kernel was left with.
 //
-// Protocol. The child loads the package and opens a client, prints `booted`, and reads ONE
-// JSON line on stdin: the operation and its parameters (the parent spawns the next child
-// while it checks the previous kill, so the Node start-up is not on the critical path). It
-// sets the operation up, prints `ready`, then runs the operation in a loop, each iteration
-// framed by `begin <label>` and `done <label> <ms> <ioctls>` (or `fail <label> <code>`);
-// with nothing left to do it prints `idle` and waits to be killed.
+// Protocol. The child loads the package and opens a client, prints `booted <ms since its
+// start>`, and reads ONE JSON line on stdin: the operation and its parameters (the parent
+// boots children ahead while it checks the previous kill, so the Node start-up is not on the
+// critical path). It sets the operation up, prints `ready`, then runs the operation in a
+// loop, each iteration framed by `begin <label>` and `done <label> <ms> <ioctls>` (or
+// `fail <label> <code>`); with nothing left to do it prints `idle` and waits to be killed.
 //
 // Stop points. Every ioctl the operation issues has two points: 2i (before ioctl i is sent)
 // and 2i+1 (its reply is in, nothing done with it yet). With `stopAt` = p the child prints
@@ -70,7 +70,7 @@ function markingBackend() {
 // package without recover() takes no stateDir option (feature-detected, as the parent does).
 const hasRecover = typeof DeviceMapper.prototype.recover === 'function';
 const dm = await DeviceMapper.open({ backend: markingBackend(), ...(hasRecover ? { stateDir: process.env.CRASH_STATE_DIR } : {}) });
-say('booted');
+say(`booted ${Math.round(performance.now())}`);
 
 const rl = readline.createInterface({ input: process.stdin });
 const config = JSON.parse(await new Promise((resolve) => rl.once('line', resolve)));

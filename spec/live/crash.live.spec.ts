@@ -26,7 +26,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { attachLoop, detachLoop, DeviceMapper, DeviceTree, removeTree, ThinPool, type LoopDevice, type ThinDevice } from '../../lib/index.js';
+import { attachLoop, detachLoop, DeviceMapper, DeviceTree, ThinPool, type LoopDevice, type ThinDevice } from '../../lib/index.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -37,6 +37,8 @@ const BASELINE = process.env.DMVM_CRASH_BASELINE === '1';
 const SEED = process.env.DMVM_CRASH_SEED ? Number(process.env.DMVM_CRASH_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 const ONLY = process.env.DMVM_CRASH_OPS ? new Set(process.env.DMVM_CRASH_OPS.split(',').map((s) => s.trim())) : undefined;
 const UDEV = process.env.DMVM_UDEV === '1';
+/** Children booting ahead: a Node start with the package takes seconds under emulation, and two boot side by side on two vCPUs. */
+const WARM = Math.max(1, Number(process.env.DMVM_CRASH_WARM ?? 2));
 const MiB = 1024 * 1024;
 const LOOP_BYTES = 16 * MiB;
 
@@ -270,10 +272,15 @@ async function devOf(dm: DeviceMapper, name: string): Promise<string> {
 
 const linear = (length: number, device: string, offset = 0) => [{ start: 0, length, type: 'linear', params: `${device} ${offset}` }];
 
-/** Removes every device of ours whose name starts with `prefix` (stacks top-down). */
+// The parent's own device calls do not wait for udev (`udev: 'none'`): in the udev flavour a
+// cookie wait per fixture device made the parent, not the children, most of the run's time.
+const NO_UDEV = { udev: 'none' } as const;
+
+/** Removes every device of ours whose name starts with `prefix`, users before what they use. */
 async function removeAllWith(dm: DeviceMapper, prefix: string): Promise<void> {
-  const names = (await dm.list()).map((d) => d.name).filter((n) => n.startsWith(prefix));
-  if (names.length) await removeTree(dm, names, { retries: 50, delayMs: 100 });
+  for (const n of (await DeviceTree.read(dm)).topDown()) {
+    if (n.kind === 'dm' && n.name.startsWith(prefix)) await dm.removeDevice(n.name, { ...NO_UDEV, retries: 50, delayMs: 100 });
+  }
 }
 
 /** Thin ids in the pool's metadata, from thin_dump on a reserved metadata snapshot. */
@@ -358,7 +365,7 @@ const OPERATIONS: CrashOp<Fixture>[] = [
     },
     config: (_ctx, f) => ({ op: 'delete', pool: f.pool.name, ids: f.pending }),
     repair: async (ctx, f) => {
-      for (const d of await ctx.dm.list()) if (d.name.startsWith(`${f.pool.name}-discard-`)) await ctx.dm.removeDevice(d.name, { retries: 50, delayMs: 100 });
+      for (const d of await ctx.dm.list()) if (d.name.startsWith(`${f.pool.name}-discard-`)) await ctx.dm.removeDevice(d.name, { ...NO_UDEV, retries: 50, delayMs: 100 });
       await deleteAllThinsBut1(f);
     },
   }),
@@ -376,7 +383,7 @@ const OPERATIONS: CrashOp<Fixture>[] = [
       const sectors = LOOP_BYTES / 512;
       let below = f.loop.path;
       for (let i = 0; i < 3; i++) {
-        await ctx.dm.createDevice({ name: `${ctx.tag}-tree-${i}`, table: linear(sectors, below) });
+        await ctx.dm.createDevice({ name: `${ctx.tag}-tree-${i}`, table: linear(sectors, below), ...NO_UDEV });
         below = await devOf(ctx.dm, `${ctx.tag}-tree-${i}`);
       }
       const top = await ctx.dm.info(`${ctx.tag}-tree-2`);
@@ -395,7 +402,7 @@ const OPERATIONS: CrashOp<Fixture>[] = [
     key: 'removeDevice', title: 'removeDevice',
     setup: (ctx) => loopFixture(ctx, 'remove', 17),
     prepare: async (ctx, f, k) => {
-      for (let i = 0; i < 3; i++) await ctx.dm.createDevice({ name: `${ctx.tag}-remove-${k}-${i}`, table: linear(2048, f.loop.path, i * 2048) });
+      for (let i = 0; i < 3; i++) await ctx.dm.createDevice({ name: `${ctx.tag}-remove-${k}-${i}`, table: linear(2048, f.loop.path, i * 2048), ...NO_UDEV });
     },
     config: (ctx, _f, k) => ({ op: 'removeDevice', names: [0, 1, 2].map((i) => `${ctx.tag}-remove-${k}-${i}`) }),
     inspect: async (ctx, _f, k) => {
@@ -417,7 +424,7 @@ const OPERATIONS: CrashOp<Fixture>[] = [
         let offset = j * 4096;
         for (let i = 0; i < 3; i++) {
           const name = `${ctx.tag}-rtree-${k}-${j}-${i}`;
-          await ctx.dm.createDevice({ name, table: linear(2048, below, offset) });
+          await ctx.dm.createDevice({ name, table: linear(2048, below, offset), ...NO_UDEV });
           below = await devOf(ctx.dm, name);
           offset = 0;
         }
@@ -440,7 +447,7 @@ const OPERATIONS: CrashOp<Fixture>[] = [
     unavailable: () => (UDEV ? undefined : 'needs udev cookies: the udev flavour of the VM (DMVM_UDEV=1)'),
     setup: async (ctx) => {
       const f = await loopFixture(ctx, 'rename', 19);
-      await ctx.dm.createDevice({ name: `${ctx.tag}-rename-a`, table: linear(2048, f.loop.path) });
+      await ctx.dm.createDevice({ name: `${ctx.tag}-rename-a`, table: linear(2048, f.loop.path), ...NO_UDEV });
       return f;
     },
     config: async (ctx) => {
@@ -500,7 +507,7 @@ async function afterKill(ctx: Ctx, op: CrashOp<Fixture>, f: Fixture, k: number, 
     const i = await dm.info(node.name);
     if (!i.exists) continue;
     if (i.flags.inactivePresent) await dm.clear(node.name);
-    if (i.flags.suspended) await dm.resume(node.name);
+    if (i.flags.suspended) await dm.resume(node.name, NO_UDEV);
   }
   for (const s of sems) spawnSync('ipcrm', ['-S', s]);
   if (op.inspect) row.stranded.push(...(await op.inspect(ctx, f, k, { lines, done }, report)).map((s) => `kill ${k}: ${s}`));
@@ -520,18 +527,18 @@ if (!ENABLED) {
     const tag = `crash${process.pid % 10000}`;
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crash-state-'));
     let dm: DeviceMapper | undefined;
-    let warm: Child | undefined;
-    /** A booted child; the next one starts booting now, while this kill runs and is checked. */
-    const takeChild = async (): Promise<Child> => {
-      const c = warm ?? new Child(stateDir);
-      warm = new Child(stateDir);
-      await c.waitFor((l) => l === 'booted', 180_000, 'boot');
-      return c;
+    const warm: Child[] = [];
+    /** A booted child; WARM more are booting meanwhile, while this kill runs and is checked. */
+    const takeChild = async (): Promise<{ child: Child; bootMs: number }> => {
+      const c = warm.shift() ?? new Child(stateDir);
+      while (warm.length < WARM) warm.push(new Child(stateDir));
+      const booted = await c.waitFor((l) => l.startsWith('booted'), 180_000, 'boot');
+      return { child: c, bootMs: Number(booted.split(' ')[1]) };
     };
     process.stdout.write(`[crash ${kernelLabel}] seed ${SEED} (DMVM_CRASH_SEED=${SEED} reproduces the delays and stop points), ${KILLS} kills per operation, ${HAS_RECOVER ? 'recover() present' : 'no recover()'}${BASELINE ? ', baseline: violations recorded, not failed' : ''}\n`);
 
     afterAll(async () => {
-      await warm?.kill();
+      await Promise.all(warm.map((c) => c.kill()));
       dm?.close();
       fs.rmSync(stateDir, { recursive: true, force: true });
       const text = tableText();
@@ -574,15 +581,19 @@ if (!ENABLED) {
               for (let i = points.length - 1; i > 0; i--) { const j = Math.floor(rnd() * (i + 1)); [points[i], points[j]] = [points[j]!, points[i]!]; }
             }
             const stopAt = k % 2 === 1 ? points.shift() : undefined;
-            const span = Math.max(20, 2 * (median(durations) ?? 500));
+            const span = Math.max(20, 2 * (median(durations) ?? 1500));
             const delayMs = Math.round(rnd() * span);
-            const child = await takeChild();
+            const tTake = performance.now();
+            const { child, bootMs } = await takeChild();
+            const tSend = performance.now();
             let how = '';
+            let times = '';
             let from = 0;
             try {
               child.send({ ...(await op.config(ctx, f, k)), ...(stopAt === undefined ? {} : { stopAt }) });
               const ready = await child.waitFor((l) => l === 'ready', 120_000, 'ready');
               from = child.lines.indexOf(ready) + 1;
+              times = `boot ${(bootMs / 1000).toFixed(1)} s (waited ${((tSend - tTake) / 1000).toFixed(1)}), ready ${((performance.now() - tSend) / 1000).toFixed(1)} s`;
               if (stopAt !== undefined) {
                 const at = await child.waitFor((l) => l.startsWith('stop ') || l === 'idle', 120_000, `stop point ${stopAt}`, from).catch((e: unknown) => `timeout (${String(e).split('\n')[0]})`);
                 how = `stop point ${stopAt} of ${2 * n} (${at})`;
@@ -594,7 +605,9 @@ if (!ENABLED) {
               await child.kill();
             }
             row.kills++;
+            const tCheck = performance.now();
             await afterKill(ctx, op, f, k, row, child.lines.slice(from), how, before, durations, ioctlCounts);
+            row.killLog[row.killLog.length - 1] += ` [${times}, checks ${((performance.now() - tCheck) / 1000).toFixed(1)} s]`;
           }
         } finally {
           await f.teardown();

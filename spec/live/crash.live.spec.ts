@@ -15,7 +15,7 @@
 // .cache/live/crash-table.md.
 //
 // Opt-in (DMVM_CRASH=1; minutes under emulation). Knobs: DMVM_CRASH_KILLS (per operation,
-// default 4), DMVM_CRASH_SEED (printed; the same seed gives the same delays and stop points),
+// default 2), DMVM_CRASH_SEED (printed; the same seed gives the same delays and stop points),
 // DMVM_CRASH_OPS (comma list of operation keys), DMVM_CRASH_BASELINE=1 (record the table,
 // never fail on a violation: the before-measurement of a package without recover()),
 // DMVM_CRASH_WARM (children booting ahead, default 2). The rename row needs udev cookies: the
@@ -33,7 +33,7 @@ import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 const REPO = path.resolve(__dirname, '..', '..');
 const CHILD = path.join(REPO, 'spec/live/crash-child.mjs');
 const ENABLED = process.env.DMVM_CRASH === '1';
-const KILLS = Math.max(1, Number(process.env.DMVM_CRASH_KILLS ?? 4));
+const KILLS = Math.max(1, Number(process.env.DMVM_CRASH_KILLS ?? 2));
 const BASELINE = process.env.DMVM_CRASH_BASELINE === '1';
 const SEED = process.env.DMVM_CRASH_SEED ? Number(process.env.DMVM_CRASH_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 const ONLY = process.env.DMVM_CRASH_OPS ? new Set(process.env.DMVM_CRASH_OPS.split(',').map((s) => s.trim())) : undefined;

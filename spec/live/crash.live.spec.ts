@@ -209,7 +209,7 @@ function tableText(): string {
       ...r.loops.map((s) => `leaked loop: ${s}`), ...r.data.map((s) => `bytes: ${s}`), ...r.recoverErrors.map((s) => `recover(): ${s}`)].map((l) => `- **${l}**`),
   ]);
   return [
-    `## Crash suite, kernel ${kernelLabel}${UDEV ? ' (udev flavour)' : ''}: ${KILLS} kills per operation, seed ${SEED}, ${HAS_RECOVER ? 'recover() called after each kill' : 'no recover() (baseline)'}\n`,
+    `## Crash suite, kernel ${kernelLabel}${UDEV ? ' (udev flavour)' : ''}: ${KILLS} kills per operation, seed ${SEED}, ${HAS_RECOVER ? 'recover() called after each kill' : 'no recover()'}${BASELINE ? ' (baseline: recorded, not failed)' : ''}\n`,
     head, ...body, '', 'Counts are of things (devices, thin ids, semaphores, chunks), summed over the kills.', ...details, '',
   ].join('\n');
 }
@@ -549,7 +549,7 @@ if (!ENABLED) {
       recordLiveFact('crash', { seed: SEED, kills: KILLS, recover: HAS_RECOVER, rows: rows.map((r) => ({ op: r.key, kills: r.kills, midOp: r.midOp, suspended: r.suspended.length, stranded: r.stranded.length, sems: r.sems.length, loops: r.loops.length, data: r.data.length, secondsPerKill: r.kills ? r.seconds / r.kills : null })) });
     });
 
-    OPERATIONS.forEach((op, opIndex) => {
+    OPERATIONS.forEach((op) => {
       const why = op.unavailable?.();
       const row: Row = { key: op.key, title: op.title, kills: 0, midOp: 0, suspended: [], stranded: [], sems: [], loops: [], data: [], recoverErrors: [], killLog: [], seconds: 0, ...(why === undefined ? {} : { skipped: why }) };
       rows.push(row);
@@ -562,7 +562,8 @@ if (!ENABLED) {
         if (spawnSync('sh', ['-c', 'command -v thin_dump']).status !== 0) throw new Error('thin_dump (thin-provisioning-tools) is not installed');
         dm ??= await (DeviceMapper.open as (o: object) => Promise<DeviceMapper>)(HAS_RECOVER ? { stateDir } : {});
         const ctx: Ctx = { dm, tag, dir: fs.mkdtempSync(path.join(os.tmpdir(), `crash-${op.key}-`)) };
-        const rnd = mulberry(SEED + opIndex * 7919);
+        // Seeded per operation by its key: DMVM_CRASH_OPS picking a few keeps their delays and points.
+        const rnd = mulberry(SEED ^ [...op.key].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0, 2166136261));
         const durations: number[] = [];
         const ioctlCounts: number[] = [];
         let points: number[] = [];

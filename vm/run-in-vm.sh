@@ -118,6 +118,8 @@ ensure_host_tools() {
     command -v cryptsetup >/dev/null && command -v veritysetup >/dev/null && command -v integritysetup >/dev/null || need+=(cryptsetup-bin)
     command -v thin_check >/dev/null || need+=(thin-provisioning-tools)
   fi
+  # the crash suite (spec/live/crash.live.spec.ts) lists a pool's thin ids with thin_dump
+  if [ "${DMVM_CRASH:-0}" = 1 ]; then command -v thin_dump >/dev/null || need+=(thin-provisioning-tools); fi
   [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 }
 

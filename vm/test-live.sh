@@ -139,6 +139,8 @@ for k in $DM_KERNELS; do
   label=$k${DMVM_UDEV:+$([ "$DMVM_UDEV" = 1 ] && echo -udev)}
   # the real-tools run keeps its own results next to the same kernel's default run
   [ "${DMVM_REALTOOLS:-0}" = 1 ] && label+=-realtools
+  # and so does the crash suite (spec/live/crash.live.spec.ts, opt-in with DMVM_CRASH=1)
+  [ "${DMVM_CRASH:-0}" = 1 ] && label+=-crash
   json=$OUT/$label.json facts_file=$OUT/$label.facts.json boot_file=$OUT/$label.boot
   rm -f "$json" "$facts_file" "$boot_file"
 

@@ -17,7 +17,7 @@ export const kernelLabel = process.env.DM_KERNEL_LABEL ?? 'host';
  * The lowest device-mapper interface minor each kernel of the matrix reports (measured:
  * 5.10 → 4.43, 6.1 → 4.47, 6.12 → 4.48, 7.3 → 4.50); other labels: the matrix's floor.
  */
-export const dmMinorFloor: number = ({ '5.10': 43, '6.1': 47, '6.12': 48, newest: 50 } as Record<string, number>)[kernelLabel.replace(/-(udev|realtools)$/, '')] ?? 43;
+export const dmMinorFloor: number = ({ '5.10': 43, '6.1': 47, '6.12': 48, newest: 50 } as Record<string, number>)[kernelLabel.replace(/(-(udev|realtools|crash))+$/, '')] ?? 43;
 
 /**
  * Why the control node cannot be used, or undefined when it can. Probed once, with

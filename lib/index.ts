@@ -42,3 +42,6 @@ export type { CookieHost, CookieEntry, SemEntry, SemOps, UdevFlagName } from './
 export type { UdevCallOptions } from './udev/cookie-call.js';
 export type { RenameOptions, CallOptions, BatchOptions, RemoveAllOptions, SyncOptions } from './client/client.js';
 export type { OperationOptions, OperationProgress } from './operations/operation.js';
+export type { RecoverOptions, RecoveryReport, RecoveredOperation, RecoveryAction } from './operations/recover.js';
+export { fileIntentStore, DEFAULT_STATE_DIR } from './kernel/intent-store.js';
+export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredIntent, ProcessIdentity } from './kernel/intent-store.js';

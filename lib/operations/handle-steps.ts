@@ -14,6 +14,7 @@ import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
 import { runOperation, type Operation, type OperationOptions } from './operation.js';
 import type { RetryOptions } from './retry.js';
+import { intentDevice, slotOf } from './intent-record.js';
 
 /** Runs `body` as one operation of `dm` (counted in flight, stopped by signal, timeoutMs and close()). */
 export function runOn<T>(dm: DeviceMapper, name: string, options: (OperationOptions & RetryOptions) | undefined, body: (op: Operation) => Promise<T>): Promise<T> {
@@ -86,6 +87,9 @@ export async function loadStep(op: Operation, dm: DeviceMapper, id: DeviceIdenti
   const at = addressOf(id);
   // A load that reached another device is cleared there, by the dev its reply names (the device it acted on).
   const clearLanded = (late: DeviceInfo) => op.kernel.clear({ dev: { major: late.dev.major, minor: late.dev.minor } }).then(() => {}, () => {});
+  // Recorded first: a process that dies with the table staged leaves it to recover(), which clears it.
+  const loaded = slotOf('loaded', id);
+  op.intent(loaded, { kind: 'loaded', device: intentDevice(id) });
   const info = await undoableStep(op, label, () => dm.load(at, specs), clearLanded);
   try {
     op.check('load', id, info, label);
@@ -93,7 +97,7 @@ export async function loadStep(op: Operation, dm: DeviceMapper, id: DeviceIdenti
     await clearLanded(info);
     throw e;
   }
-  op.undo(`clear ${id.name}`, () => op.kernel.clear(at).catch((e: unknown) => { if (!isGone(e)) throw e; }));
+  op.undo(`clear ${id.name}`, () => op.kernel.clear(at).catch((e: unknown) => { if (!isGone(e)) throw e; }).then(() => op.settle(loaded)));
 }
 
 /** Resume flags a suspend is matched with. */
@@ -107,10 +111,14 @@ export interface SuspendFlags { readonly noflush?: boolean; readonly skipLockfs?
  */
 export async function suspendStep(op: Operation, dm: DeviceMapper, id: DeviceIdentity, flags: SuspendFlags, label: string, clearFirst = false): Promise<void> {
   const at = addressOf(id);
+  const suspended = slotOf('suspended', id);
   const back = async () => {
-    if (clearFirst) await op.kernel.clear(at).catch(() => {});
+    if (clearFirst) { await op.kernel.clear(at).catch(() => {}); op.settle(slotOf('loaded', id)); }
     await op.kernel.resume(at, flags);
+    op.settle(suspended);
   };
+  // Recorded first: a process that dies with the device suspended leaves it to recover(), which resumes it.
+  op.intent(suspended, { kind: 'suspended', device: intentDevice(id), noflush: flags.noflush, skipLockfs: flags.skipLockfs });
   const info = await undoableStep(op, label, () => dm.suspend(at, flags), () => back().catch(() => {}));
   op.undo(`resume ${id.name}`, back);
   op.check('suspend', id, info, label);
@@ -129,6 +137,9 @@ export async function resumeStep(op: Operation, dm: DeviceMapper, id: DeviceIden
     try {
       const info = await op.step(label, () => dm.resume(at, flags));
       op.check('resume', id, info, label);
+      // Resumed: nothing stays suspended, and the staged table (if any) is live now.
+      op.settle(slotOf('suspended', id));
+      op.settle(slotOf('loaded', id));
       return info;
     } catch (e) {
       if (attempt >= RESUME_ATTEMPTS || e instanceof DmIdentityError || isGone(e) || op.signal.aborted) throw e;

@@ -45,6 +45,7 @@ import {
   type ThinPoolHealthyStatus,
 } from './thin-pool-options.js';
 import { ERRNO } from '../../ffi/errors.js';
+import { intentDevice, slotOf } from './intent-record.js';
 
 
 export type {
@@ -253,7 +254,7 @@ export class ThinPool {
   async createThin(id: number, options: ThinPoolCallOptions = {}): Promise<void> {
     checkId(id, 'id');
     optionsArg(options, 'options', CALL_OPTIONS);
-    await this.#run('createThin', options, (op) => this.#message(op, thinPoolMessage.createThin(id), 'create_thin'));
+    await this.#run('createThin', options, async (op) => this.#createId(op, id, thinPoolMessage.createThin(id), 'create_thin', await this.#probeId(op, id)));
   }
 
   /**
@@ -286,7 +287,9 @@ export class ThinPool {
   }
 
   async #snapshot(op: Operation, newId: number, originId: number, activeOrigin: DeviceId | string | undefined): Promise<void> {
-    const createSnap = () => this.#message(op, thinPoolMessage.createSnap(newId, originId), 'create_snap');
+    // Probed before the origin is suspended: the origin's I/O waits for no more than the snapshot itself.
+    const probe = await this.#probeId(op, newId);
+    const createSnap = () => this.#createId(op, newId, thinPoolMessage.createSnap(newId, originId), 'create_snap', probe);
     const origin = activeOrigin ?? await this.#activeThin(op, originId);
     if (origin === undefined) return createSnap();
     const before = await op.step('origin info', () => this.#dm.info(origin));
@@ -512,6 +515,41 @@ export class ThinPool {
     await op.step(`${what} on pool ${this.name}`, () => this.#dm.message(addressOf(this.#id), 0, text));
   }
 
+  /**
+   * A message that creates thin `id` (create_thin, create_snap), in the operation's intent
+   * record: a process that dies before its caller learned of the id leaves recover() to
+   * delete it. Only an id proven absent first, or whose create was confirmed, is ever deleted
+   * then: `create_snap <id> <id>` changes nothing and answers EEXIST when the id exists,
+   * ENODATA when it does not (dm-thin-metadata.c __create_snap looks the new id up first).
+   */
+  async #createId(op: Operation, id: number, text: string, what: string, probe: 'exists' | 'absent' | 'unknown'): Promise<void> {
+    if (probe === 'exists') return this.#message(op, text, what); // the kernel's own EEXIST follows
+    const absentBefore = probe === 'absent';
+    const slot = `thin-id:${id}`;
+    const pool = intentDevice(this.#id);
+    op.intent(slot, { kind: 'thin-id', pool, id, phase: 'sending', absentBefore });
+    try {
+      await this.#message(op, text, what);
+    } catch (e) {
+      if (!op.signal.aborted) op.settle(slot); // refused by the kernel: nothing was made (one that may still land stays recorded)
+      throw e;
+    }
+    op.intent(slot, { kind: 'thin-id', pool, id, phase: 'created', absentBefore });
+  }
+
+  /** Whether thin `id` exists, asked without changing anything (see #createId). */
+  async #probeId(op: Operation, id: number): Promise<'exists' | 'absent' | 'unknown'> {
+    try {
+      await op.step(`probing thin id ${id}`, () => this.#dm.message(addressOf(this.#id), 0, thinPoolMessage.createSnap(id, id)));
+    } catch (e) {
+      if (e instanceof DmError && e.errno === ERRNO.EEXIST) return 'exists';
+      if (e instanceof DmError && e.errno === ERRNO.ENODATA) return 'absent';
+      if (op.signal.aborted) throw e;
+      return 'unknown';
+    }
+    return 'unknown'; // cannot happen (an id cannot be its own origin): never taken as absent
+  }
+
   #forget(address: DeviceId): void {
     if ('uuid' in address && typeof address.uuid === 'string') this.#activated.delete(address.uuid);
     if ('name' in address && typeof address.name === 'string') this.#activated.delete(address.name);
@@ -558,7 +596,11 @@ export class ThinPool {
     const uuid = this.#thinUuid(id);
     const bs = tableFacts(this.#params).blockSizeSectors;
     const table = (length: bigint) => toTargetSpecs([{ start: 0, length, type: 'thin', poolDevice: `${this.#id.dev.major}:${this.#id.dev.minor}`, deviceId: id }]);
+    // Recorded first: a process that dies with the helper active leaves recover() to remove it.
+    const temporary = slotOf('temporary', { name, uuid });
+    op.intent(temporary, { kind: 'temporary', device: intentDevice({ name, uuid }) });
     const tid = await createStep(op, this.#dm, { name, uuid, table: table(bs) }, `activating thin ${id} to discard it`);
+    op.intent(temporary, { kind: 'temporary', device: intentDevice(tid) });
     op.progress(`activated ${name}`, 1, total);
     const at = addressOf(tid);
     const st = await op.step(`status of ${name}`, () => this.#dm.status(at));
@@ -576,6 +618,7 @@ export class ThinPool {
     }
     op.progress(`discarded thin ${id}`, 2, total);
     await op.step(`removing ${name}`, () => removeIfThere(this.#dm, at));
+    op.settle(temporary);
     op.commit();
     op.progress(`removed ${name}`, 3, total);
   }

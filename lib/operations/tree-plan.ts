@@ -15,6 +15,7 @@ import { addressOf, checkReply } from './identity.js';
 import { bounded, checkTimeout } from './bounded-steps.js';
 import { operationOptions, type Operation } from './operation.js';
 import type { TreeOperationOptions, SuspendTreeOptions } from './tree-operations.js';
+import { intentDevice, slotOf } from './intent-record.js';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -72,6 +73,8 @@ export async function suspendOne(op: Operation, dm: DeviceMapper, n: TreeNode, o
   const flags = { noflush: o.noflush, skipLockfs: o.skipLockfs };
   // A suspend that returns after the operation or the bound gave up is resumed at once, by the device its reply names.
   const late = (r: DeviceInfo) => { void op.kernel.resume(replyAddress(r)).catch(() => {}); };
+  // Recorded first: a process that dies with the device suspended leaves it to recover(), which resumes it.
+  op.intent(slotOf('suspended', id), { kind: 'suspended', device: intentDevice(id), noflush: o.noflush, skipLockfs: o.skipLockfs });
   const r = await op.step(`suspend ${n.name}`, () => bounded(dm.suspend(at, flags), o.timeoutMs, `suspending ${n.name} (${n.key})`, late), { onLate: late });
   try {
     op.check('suspend', id, r);
@@ -89,6 +92,13 @@ export async function resumeOne(op: Operation | undefined, dm: DeviceMapper, n: 
   const call = () => bounded(dm.resume(at, flags), o.timeoutMs, `resuming ${n.name} (${n.key})`);
   const r = op ? await op.step(`resume ${n.name}`, call) : await call();
   checkReply('resume', id, r, true);
+  settleResumed(op, id);
+}
+
+/** A resumed device needs no recovery: not suspended, and its staged table (if any) live. */
+function settleResumed(op: Operation | undefined, id: { readonly name: string; readonly uuid: string | null }): void {
+  op?.settle(slotOf('suspended', id));
+  op?.settle(slotOf('loaded', id));
 }
 
 /** An undo's resume: through the calls that still work after close(), bounded, by uuid where there is one, checked. */
@@ -96,6 +106,7 @@ export async function resumeForUndo(op: Operation, n: TreeNode, o: StepOptions):
   const id = n.identity!;
   const r = await bounded(op.kernel.resume(addressOf(id), { noflush: o.noflush, skipLockfs: o.skipLockfs }), o.timeoutMs, `resuming ${n.name} (${n.key})`);
   checkReply('resume', id, r, true);
+  settleResumed(op, id);
 }
 
 /** Resumes `nodes` (given top-down) bottom-up, going on past failures; returns the errors. */

@@ -47,9 +47,11 @@ export type IntentEffect =
    * A thin id this operation asks the pool to create (`create_thin`, `create_snap`):
    * `phase` 'sending' until the message's reply came back, 'created' after. `absentBefore`:
    * the id was proven not to exist before the message (so it cannot be someone else's).
-   * Recovery deletes it when it is certainly ours (created, or absent before).
+   * Recovery deletes it when it is certainly ours (created, or absent before). Phase
+   * 'deleting': ThinPool.delete has begun discarding it (which cannot be taken back), so
+   * recovery completes the delete.
    */
-  | { readonly kind: 'thin-id'; readonly pool: IntentDevice; readonly id: number; readonly phase: 'sending' | 'created'; readonly absentBefore: boolean }
+  | { readonly kind: 'thin-id'; readonly pool: IntentDevice; readonly id: number; readonly phase: 'sending' | 'created' | 'deleting'; readonly absentBefore: boolean }
   /** removeTree: these devices, top-down; `removed` those gone already. Recovery completes the removal (rolls forward). */
   | { readonly kind: 'removing'; readonly devices: readonly IntentDevice[]; readonly removed: readonly number[] }
   /** A udev cookie semaphore the library made for one of its own calls: recovery removes it. */

@@ -14,7 +14,8 @@
  *   2. devices it suspended are resumed, last suspended first (bottom-up for a tree);
  *   3. temporary devices and devices createDevice was making are removed;
  *   4. thin ids it created and never reported are deleted (`delete <id>`; the kernel refuses
- *      one an active thin device maps: then it is reported, not deleted);
+ *      one an active thin device maps: then it is reported, not deleted), and so is a thin
+ *      whose delete had begun discarding it (forward: its data is already going);
  *   5. a half-done removeTree is completed, top-down;
  *   6. udev semaphores it made for its own calls are removed.
  *
@@ -228,7 +229,7 @@ async function act(dm: DeviceMapper, op: Operation, e: IntentEffect, out: Recove
       return removeRecorded(dm, op, e.device, push, dryRun);
     case 'thin-id': {
       const target = describeEffect(e);
-      if (e.phase !== 'created' && !e.absentBefore) {
+      if (e.phase === 'sending' && !e.absentBefore) {
         return push('delete-thin', target, 'skipped', 'the id may have existed before the operation (its create was never confirmed): reported, not deleted');
       }
       const f = await find(dm, op, e.pool);

@@ -613,6 +613,8 @@ export class ThinPool {
       await loadStep(op, this.#dm, tid, table(length), `discard: loading ${name}`);
       await resumeStep(op, this.#dm, tid, {}, `discard: resuming ${name}`);
       const node = `/dev/dm-${tid.dev.minor}`;
+      // From the discard on the thin's data is going: a process that dies now leaves recover() to finish the delete.
+      op.intent(`thin-id:${id}`, { kind: 'thin-id', pool: intentDevice(this.#id), id, phase: 'deleting', absentBefore: false });
       const bytes = await op.step(`size of ${node}`, () => this.#io.sizeBytes(node));
       await op.step(`discarding ${node}`, () => this.#io.discard(node, 0n, bytes));
     }

@@ -29,7 +29,7 @@ import { clientParts, operationHost } from '../client/internal-keys.js';
 import { DmError } from '../errors.js';
 import { thinPoolMessage } from '../targets/thin.js';
 import type { IntentDevice, IntentEffect, IntentRecord, IntentStore, StoredIntent } from '../kernel/intent-store.js';
-import { runOperation, type Operation, type OperationOptions } from './operation.js';
+import { operationOptions, runOperation, type Operation, type OperationOptions } from './operation.js';
 
 /** Options of {@link DeviceMapper.recover}. */
 export interface RecoverOptions extends OperationOptions {
@@ -88,8 +88,11 @@ export type RecordFilter = (record: IntentRecord) => boolean;
 /** See {@link DeviceMapper.recover}. */
 export async function recover(dm: DeviceMapper, options: RecoverOptions = {}, filter?: RecordFilter): Promise<RecoveryReport> {
   optionsArg(options, 'options', { signal: 'signal', timeoutMs: 'any', onProgress: 'function', dryRun: 'boolean' });
+  operationOptions(options);
   const host = dm[operationHost]();
   const store = host.intents;
+  // Nothing recorded (the usual case, and every handle's open): no operation to run.
+  if (!options.signal?.aborted && (!store || store.list().length === 0)) return { location: store?.location ?? 'none', operations: [], live: 0, claimedElsewhere: 0 };
   return runOperation(host, 'recover', options, async (op) => {
     if (!store) return { location: 'none', operations: [], live: 0, claimedElsewhere: 0 };
     let live = 0;
@@ -298,4 +301,19 @@ async function removeRecorded(
     throw x;
   }
   return push('remove', target, 'done');
+}
+
+/** Every device an effect names (a thin id's pool included). */
+export function devicesOf(e: IntentEffect): IntentDevice[] {
+  switch (e.kind) {
+    case 'thin-id': return [e.pool];
+    case 'removing': return Array.isArray(e.devices) ? [...e.devices] : [];
+    case 'cookie': return [];
+    default: return e.device ? [e.device] : [];
+  }
+}
+
+/** A filter taking the records that name a device `mine` accepts (what a handle recovers when it is opened). */
+export function recordsNaming(mine: (d: IntentDevice) => boolean): RecordFilter {
+  return (r) => Array.isArray(r.effects) && r.effects.some((e) => devicesOf(e).some(mine));
 }

@@ -46,6 +46,7 @@ import {
 } from './thin-pool-options.js';
 import { ERRNO } from '../../ffi/errors.js';
 import { intentDevice, slotOf } from './intent-record.js';
+import { recordsNaming, recover } from './recover.js';
 
 
 export type {
@@ -160,7 +161,9 @@ export class ThinPool {
    * Takes an existing pool device (made here or by anyone else) by name or id; its table
    * must be a single thin-pool line. `timeoutMs` bounds this call and is the default bound
    * of every later call on the pool (default 30000). The pool owns nothing: disposing it
-   * leaves the device as it is.
+   * leaves the device as it is. Before it returns, what operations of dead processes left
+   * half-done on this pool (a suspended origin, an unreported thin id, a discard helper:
+   * their intent records, docs/crash-safety.md) is recovered, as `dm.recover()` would.
    */
   static async open(dm: DeviceMapper, device: string | DeviceId, options: OpenThinPoolOptions = {}): Promise<ThinPool> {
     optionsArg(options, 'options', CALL_OPTIONS);
@@ -169,7 +172,12 @@ export class ThinPool {
     return runOn(dm, 'ThinPool.open', { signal: options.signal, timeoutMs }, async (op) => {
       const t = await op.step('table', () => dm.table(device));
       const params = poolParamsOf(t.targets, t.device.name);
-      return new ThinPool(dm, timeoutMs, identityOf(t.device), params, {}, false);
+      const pool = identityOf(t.device);
+      // The pool's own devices: itself, its thins (THIN-<id>-<pool>) and its discard helpers.
+      const thinOfPool = (uuid: string) => uuid.startsWith('THIN-') && uuid.endsWith(`-${pool.name}`) && /^\d+$/.test(uuid.slice(5, -pool.name.length - 1));
+      await op.step('recovering', () => recover(dm, { signal: op.signal }, recordsNaming((d) => (pool.uuid !== null && d.uuid === pool.uuid) || d.name === pool.name
+        || (d.uuid !== null && thinOfPool(d.uuid)))));
+      return new ThinPool(dm, timeoutMs, pool, params, {}, false);
     });
   }
 

@@ -161,6 +161,56 @@ describe('a process killed after every step of every multi-step operation leaves
   }
 });
 
+describe('handles recover their own devices when they are opened', () => {
+  test('ThinPool.open resumes the origin a dead snapshot left suspended and deletes its unreported id; records of other devices stay', async () => {
+    const kernel = new SimulatedKernel();
+    const owner = await DeviceMapper.open({ backend: kernel.backend() });
+    await poolWithOrigin(owner, kernel);
+    await owner.createDevice({ name: 'other', uuid: 'U-other', table: zero() });
+    await owner.suspend('other');
+    const unrelated = kernel.processes.spawn();
+    kernel.processes.store(unrelated).write('unrelated', {
+      version: 1, op: 'suspendTree', pid: unrelated.pid, startTime: unrelated.startTime, startedAtMs: 0,
+      effects: [{ kind: 'suspended', device: { name: 'other', uuid: 'U-other' } }],
+    });
+    unrelated.kill();
+    const victim = kernel.processes.spawn();
+    const dm = await DeviceMapper.open({ backend: kernel.backend({ label: 'victim', process: victim }) });
+    const p = await ThinPool.open(dm, 'pool');
+    // Killed right after create_snap landed: the origin is suspended, id 2 exists, nobody was told.
+    kernel.intercept({ after: (e) => { if (e.label === 'victim' && e.command === 'message' && thinSim(kernel).pool('pool').thins.has(2)) victim.kill(); } });
+    await p.snapshot(2, 1).catch(() => {});
+    expect(kernel.devices.get('base')!.suspended).toBe(true);
+    expect(thinSim(kernel).pool('pool').thins.has(2)).toBe(true);
+    const other = await DeviceMapper.open({ backend: kernel.backend() });
+    await ThinPool.open(other, 'pool');
+    expect(kernel.devices.get('base')!.suspended).toBe(false);
+    expect(thinSim(kernel).pool('pool').thins.has(2)).toBe(false);
+    expect(kernel.devices.get('other')!.suspended).toBe(true); // not the pool's: left to dm.recover()
+    expect([...kernel.processes.records().keys()]).toEqual(['unrelated']);
+    dm.close();
+    other.close();
+    owner.close();
+  });
+
+  test('FaultyDevice.create removes the table-less device a dead create of the same name left, then creates it', async () => {
+    const kernel = new SimulatedKernel();
+    kernel.addBlockDevice('/dev/vdb', 252, 16, 1n << 20n);
+    const victim = kernel.processes.spawn();
+    const dm = await DeviceMapper.open({ backend: kernel.backend({ label: 'victim', process: victim }) });
+    const stop = killAfterIoctls(kernel, victim, 'victim', 1);
+    await FaultyDevice.create(dm, { name: 'fd', device: '/dev/vdb', sizeSectors: 2048 }).catch(() => {});
+    stop();
+    expect(kernel.devices.get('fd')!.live).toBeUndefined(); // stranded: created, no table
+    const other = await DeviceMapper.open({ backend: kernel.backend() });
+    const f = await FaultyDevice.create(other, { name: 'fd', device: '/dev/vdb', sizeSectors: 2048 });
+    expect(await f.mode()).toEqual({ kind: 'passthrough' });
+    expect([...kernel.processes.records().keys()]).toEqual([]);
+    dm.close();
+    other.close();
+  });
+});
+
 describe('what recovery never does', () => {
   test("a live process's record is never touched, whatever it names", async () => {
     const kernel = new SimulatedKernel();

@@ -300,7 +300,14 @@ export class ThinPool {
     const createSnap = () => this.#createId(op, newId, thinPoolMessage.createSnap(newId, originId), 'create_snap', probe);
     const origin = activeOrigin ?? await this.#activeThin(op, originId);
     if (origin === undefined) return createSnap();
-    const before = await op.step('origin info', () => this.#dm.info(origin));
+    let before = await op.step('origin info', () => this.#dm.info(origin));
+    if (before.exists && before.flags.suspended) {
+      // Suspended: by its user, or by an operation whose process died (its record says so).
+      // The dead one's suspend is taken back first, so this snapshot does not leave it so.
+      const o = identityOf(before);
+      const report = await op.step('recovering', () => recover(this.#dm, { signal: op.signal }, recordsNaming((d) => (o.uuid !== null && d.uuid === o.uuid) || (o.uuid === null && d.name === o.name))));
+      if (report.operations.length) before = await op.step('origin info', () => this.#dm.info(origin));
+    }
     if (!before.exists || before.flags.suspended) return createSnap();
     const id = identityOf(before);
     await suspendStep(op, this.#dm, id, {}, `suspending ${id.name}`);

@@ -193,6 +193,33 @@ describe('handles recover their own devices when they are opened', () => {
     owner.close();
   });
 
+  test('a snapshot that finds its origin left suspended by a dead snapshot resumes it first, and snapshots it suspended and resumed by itself', async () => {
+    const kernel = new SimulatedKernel();
+    const owner = await DeviceMapper.open({ backend: kernel.backend() });
+    await poolWithOrigin(owner, kernel);
+    const live = await ThinPool.open(owner, 'pool'); // a handle of a process that stays, opened before the crash
+    const victim = kernel.processes.spawn();
+    const dm = await DeviceMapper.open({ backend: kernel.backend({ label: 'victim', process: victim }) });
+    const p = await ThinPool.open(dm, 'pool');
+    kernel.intercept({ after: (e) => { if (e.label === 'victim' && e.command === 'suspend') victim.kill(); } });
+    await p.snapshot(2, 1).catch(() => {});
+    expect(kernel.devices.get('base')!.suspended).toBe(true);
+    const order: string[] = [];
+    kernel.intercept({ before: (e) => { if (e.command === 'suspend' || e.command === 'message') order.push(`${e.command} ${String(e.name ?? e.uuid)} suspended=${kernel.devices.get('base')!.suspended}`); } });
+    await live.snapshot(4, 1);
+    expect(kernel.devices.get('base')!.suspended).toBe(false);
+    expect(order).toEqual([
+      'message THINPOOL-pool suspended=true', // the probe of id 4
+      'suspend THIN-1-pool suspended=true', // the dead snapshot's suspend taken back
+      'suspend THIN-1-pool suspended=false', // this snapshot's own
+      'message THINPOOL-pool suspended=true',
+      'suspend THIN-1-pool suspended=true',
+    ]);
+    expect([...thinSim(kernel).pool('pool').thins.keys()].sort()).toEqual([1, 3, 4]);
+    dm.close();
+    owner.close();
+  });
+
   test('FaultyDevice.create removes the table-less device a dead create of the same name left, then creates it', async () => {
     const kernel = new SimulatedKernel();
     kernel.addBlockDevice('/dev/vdb', 252, 16, 1n << 20n);

@@ -113,8 +113,8 @@ export interface IntentStore {
 /** Where the real backend keeps records unless the client gives `stateDir`. */
 export const DEFAULT_STATE_DIR = '/run/devicemapper';
 
-/** The start time of `pid` (field 22 of /proc/<pid>/stat), or undefined when there is no such process. */
-export function procStartTime(pid: number): string | undefined {
+/** Fields 3 (state) and 22 (start time) of /proc/<pid>/stat, or undefined when there is no such process. */
+function procStat(pid: number): { state: string; startTime: string } | undefined {
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -123,13 +123,22 @@ export function procStartTime(pid: number): string | undefined {
   }
   // comm (field 2) is in parentheses and may hold spaces or ')': the fields after the last ')' start at 3.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return rest[22 - 3];
+  const startTime = rest[22 - 3];
+  return startTime === undefined ? undefined : { state: rest[0] ?? '', startTime };
 }
 
-/** The host's processes, by /proc. */
+/** The start time of `pid` (field 22 of /proc/<pid>/stat), or undefined when there is no such process. */
+export function procStartTime(pid: number): string | undefined {
+  return procStat(pid)?.startTime;
+}
+
+/**
+ * The host's processes, by /proc: alive when the pid runs with the recorded start time. A
+ * zombie (killed, not yet reaped by its parent: state Z or X) is dead: it runs nothing.
+ */
 export function hostAlive(p: ProcessIdentity): boolean {
-  const now = procStartTime(p.pid);
-  return now !== undefined && now === p.startTime;
+  const now = procStat(p.pid);
+  return now !== undefined && now.startTime === p.startTime && now.state !== 'Z' && now.state !== 'X';
 }
 
 const RECORD = /^(\d+)-(\d+)-([A-Za-z0-9]+)\.json$/;

@@ -80,3 +80,19 @@ describe('fileIntentStore', () => {
     expect(() => fileIntentStore(file).write('1-2-a', record(1, '2'))).toThrow(expect.objectContaining({ name: 'DmSyscallError', code: expect.stringMatching(/^E/) }));
   });
 });
+
+describe('a killed child', () => {
+  test('is dead as soon as it is a zombie (before its parent reaps it), and after', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    await new Promise((r) => child.once('spawn', r));
+    const id = { pid: child.pid!, startTime: procStartTime(child.pid!)! };
+    expect(hostAlive(id)).toBe(true);
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    for (let i = 0; i < 200 && hostAlive(id); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(hostAlive(id)).toBe(false);
+    await exited;
+    expect(hostAlive(id)).toBe(false);
+  });
+});

@@ -129,6 +129,7 @@ async function recoverOne(dm: DeviceMapper, op: Operation, store: IntentStore, e
   const left: IntentEffect[] = [];
   const r = entry.record;
   const effects = Array.isArray(r.effects) ? r.effects : [];
+  const handled = new Set<IntentEffect>();
   for (const kind of ORDER) {
     // Last recorded first: a stack is resumed bottom-up, as the operation's own undo would.
     for (const effect of [...effects].reverse()) {
@@ -137,8 +138,14 @@ async function recoverOne(dm: DeviceMapper, op: Operation, store: IntentStore, e
       try {
         await act(dm, op, effect, actions, dryRun);
       } catch (e) {
+        if (op.signal.aborted) {
+          // Stopped (signal, timeout, close()): what is not done yet goes back to the store as it was, for a later recovery.
+          if (!dryRun) store.unclaim(entry, { ...r, effects: effects.filter((x) => !handled.has(x) || left.includes(x)) });
+          throw e;
+        }
         actions.push({ action: actionOf(effect), target: describeEffect(effect), outcome: 'failed', note: e instanceof Error ? e.message : String(e) });
       }
+      handled.add(effect);
       if (actions.slice(before).some((a) => a.outcome === 'failed')) left.push(effect);
     }
   }

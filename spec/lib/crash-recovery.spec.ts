@@ -348,3 +348,42 @@ describe('what recovery never does', () => {
     }
   });
 });
+
+describe('a recovery that is stopped or fails', () => {
+  test('a failed step keeps the record, with a note and only what is left; a recovery stopped by its signal gives the record back untouched', async () => {
+    const kernel = new SimulatedKernel();
+    const dead = kernel.processes.spawn();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    const a = await dm.createDevice({ name: 'a', uuid: 'U-a', table: zero() });
+    const b = await dm.createDevice({ name: 'b', uuid: 'U-b', table: zero() });
+    await dm.suspend('a');
+    await dm.suspend('b');
+    const dev = (d: { dev: { major: number; minor: number } }) => ({ major: d.dev.major, minor: d.dev.minor });
+    kernel.processes.store(dead).write('dead-op', {
+      version: 1, op: 'suspendTree', pid: dead.pid, startTime: dead.startTime, startedAtMs: 0,
+      effects: [{ kind: 'suspended', device: { name: 'a', uuid: 'U-a', dev: dev(a) } }, { kind: 'suspended', device: { name: 'b', uuid: 'U-b', dev: dev(b) } }],
+    });
+    dead.kill();
+    // The resume of b (last suspended, so first resumed) fails once.
+    let failures = 1;
+    const stop = kernel.intercept({ fault: (e) => (e.command === 'suspend' && e.uuid === 'U-b' && failures-- > 0 ? { errno: 5 } : undefined) });
+    const first = await dm.recover();
+    stop();
+    expect(first.operations).toMatchObject([{ outcome: 'failed', actions: [{ action: 'resume', outcome: 'failed' }, { action: 'resume', outcome: 'done' }] }]);
+    expect(kernel.devices.get('a')!.suspended).toBe(false);
+    expect(kernel.devices.get('b')!.suspended).toBe(true);
+    const kept = JSON.parse([...kernel.processes.records().values()][0]!) as { effects: { device: { name: string } }[]; notes: string[] };
+    expect(kept.effects.map((e) => e.device.name)).toEqual(['b']);
+    expect(kept.notes).toEqual([expect.stringMatching(/^resume b .*EIO/)]);
+    // Stopped before it acts: the record is given back as it was.
+    const ac = new AbortController();
+    const held = kernel.intercept({ before: (e) => { if (e.command === 'info') ac.abort(); } });
+    await expect(dm.recover({ signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+    held();
+    expect(kernel.processes.records().size).toBe(1);
+    expect((await dm.recover()).operations).toMatchObject([{ outcome: 'recovered' }]);
+    expect(kernel.devices.get('b')!.suspended).toBe(false);
+    expect(kernel.processes.records().size).toBe(0);
+    dm.close();
+  });
+});

@@ -14,6 +14,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DmSyscallError, ERRNO } from '../../ffi/errors.js';
+import { DmArgumentError } from '../errors.js';
+import { describeValue } from '../client/args.js';
 
 /** A process as a record names it: its pid and its start time, so a reused pid is not taken for the writer. */
 export interface ProcessIdentity {
@@ -146,6 +148,7 @@ const CLAIMED = /^(.+\.json)\.claimed\.(\d+)-(\d+)$/;
 
 /** The real backend's store: one JSON file per record under `<stateDir>/intents/`. */
 export function fileIntentStore(stateDir: string = DEFAULT_STATE_DIR): IntentStore {
+  if (typeof stateDir !== 'string' || stateDir.length === 0 || stateDir.includes('\0')) throw new DmArgumentError('stateDir', 'a directory path', describeValue(stateDir));
   const dir = path.join(stateDir, 'intents');
   let me: ProcessIdentity | undefined;
   const self = (): ProcessIdentity => (me ??= { pid: process.pid, startTime: procStartTime(process.pid) ?? '0' });

@@ -144,7 +144,7 @@ export function hostAlive(p: ProcessIdentity): boolean {
 }
 
 const RECORD = /^(\d+)-(\d+)-([A-Za-z0-9]+)\.json$/;
-const CLAIMED = /^(.+\.json)\.claimed\.(\d+)-(\d+)$/;
+const CLAIMED = /^(\d+-\d+-[A-Za-z0-9]+\.json)\.claimed\.(\d+)-(\d+)$/;
 
 /** The real backend's store: one JSON file per record under `<stateDir>/intents/`. */
 export function fileIntentStore(stateDir: string = DEFAULT_STATE_DIR): IntentStore {

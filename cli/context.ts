@@ -27,8 +27,8 @@ export interface CliIo {
   readonly stdinIsTTY: boolean;
   /** The environment (DM_UDEV_COOKIE, DM_DEFAULT_NAME_MANGLING_MODE, DM_DISABLE_UDEV, LANG, …). */
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** Opens the client (tests pass the simulator's backend). */
-  open(): Promise<DeviceMapper>;
+  /** Opens the client (tests pass the simulator's backend); `stateDir` from `--state-dir`. */
+  open(options?: { readonly stateDir?: string | undefined }): Promise<DeviceMapper>;
   /** Reads a file as UTF-8 (`--table-file`, …). */
   readFile(path: string): string;
   /** sysfs root for read-ahead and device names (default /sys). */
@@ -79,7 +79,7 @@ export function defaultIo(): CliIo {
     stdinIsTTY: !!process.stdin.isTTY,
     env: process.env,
     // A command-line tool serves nothing else meanwhile: skip the thread-pool hop per ioctl.
-    open: () => DeviceMapper.open({ blocking: true }),
+    open: (o) => DeviceMapper.open({ blocking: true, ...(o?.stateDir === undefined ? {} : { stateDir: o.stateDir }) }),
     readFile: (p) => fs.readFileSync(p, 'utf8'),
     sysfs: '/sys',
     columns: process.stdout.isTTY ? process.stdout.columns : undefined,
@@ -90,6 +90,7 @@ export function defaultIo(): CliIo {
 export interface Options {
   json?: boolean;
   'dry-run'?: boolean;
+  'state-dir'?: string;
   hex?: boolean;
   table?: string;
   uuid?: string;
@@ -140,7 +141,7 @@ export class Ctx {
   get versionOption(): boolean { return !!this.opts.version; }
 
   async dm(): Promise<DeviceMapper> {
-    this.#dm ??= await this.io.open();
+    this.#dm ??= await this.io.open(this.opts['state-dir'] === undefined ? undefined : { stateDir: this.opts['state-dir'] });
     return this.#dm;
   }
 

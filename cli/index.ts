@@ -18,6 +18,7 @@ import { COMMAND_TABLE } from '../codec/index.js';
 import * as life from './lifecycle.js';
 import * as query from './query.js';
 import * as udev from './udev.js';
+import { recover } from './recover.js';
 import { DecodeOutputSchema, DryRunOutputSchema, ErrorOutputSchema } from './schemas.js';
 
 export * from './schemas.js';
@@ -98,6 +99,11 @@ export const VERBS: Record<string, Verb> = {
   udevcomplete: { usage: 'udevcomplete <cookie>', help: 'Complete one uevent of a cookie (what udev\'s 95-dm-notify.rules runs).', run: udev.udevcomplete },
   udevcomplete_all: { usage: 'udevcomplete_all [<age_in_minutes>] [-y|--yes]', help: 'Remove every cookie semaphore not changed or used for the age.', run: udev.udevcompleteAll },
   udevcookies: { usage: 'udevcookies', help: 'List the cookie semaphores with their values.', run: udev.udevcookies },
+  recover: {
+    usage: 'recover [--dry-run] [--state-dir <dir>]',
+    help: 'Finish or take back what operations of processes that died left half-done (suspended devices, staged tables, temporary devices, unreported thin ids, udev semaphores; docs/crash-safety.md).',
+    run: recover,
+  },
   decode: {
     usage: 'decode [<command>] <hex>|-',
     help: 'Decode a reply buffer (hex, e.g. from strace -X raw -e ioctl) into JSON, or read back dmctl\'s own --dry-run --hex dump (printed as --dry-run --json). <command>: listDevices, DM_LIST_DEVICES or ls, …; a dump names its own.', run: decode,
@@ -117,6 +123,7 @@ export function verbNamed(name: string): Verb | undefined {
 const OPTIONS = {
   json: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  'state-dir': { type: 'string' },
   hex: { type: 'boolean' },
   table: { type: 'string' },
   uuid: { type: 'string', short: 'u' },
@@ -260,7 +267,8 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
     stopTrace = traceIoctls(ctx.verbose, parsed.values.json ? (t) => io.stderr(t) : (t) => io.stdout(t));
     await ctx.resolveRawNames();
     const rc = await verb.run(ctx);
-    if (ctx.dry) ctx.printPlan();
+    // recover's --dry-run is a report of its own (what it would do), not a list of ioctls.
+    if (ctx.dry && verbName !== 'recover') ctx.printPlan();
     return rc;
   } catch (e) {
     if (parsed.values.json) io.stderr(JSON.stringify(ErrorOutputSchema.parse(errorJson(e, verbName)), null, 2) + '\n');

@@ -236,6 +236,42 @@ export const MknodesOutputSchema = documentSchema({
   })),
 });
 
+/** dmctl `recover --json`: what recovery did (or, with --dry-run, would do) for each operation a dead process left half-done. */
+export const RecoverOutputSchema = documentSchema({
+  /** Where the intent records are. */
+  location: z.string(),
+  /** Whether nothing was changed (--dry-run). */
+  dryRun: z.boolean(),
+  /** One entry per record of a dead process. */
+  operations: z.array(z.object({
+    /** The record's key. */
+    key: z.string(),
+    /** The operation, e.g. `ThinPool.snapshot`. */
+    operation: z.string(),
+    /** The dead process's pid. */
+    pid: z.number().int(),
+    /** When its operation started, ms since the epoch. */
+    startedAtMs: z.number(),
+    /** recovered (record removed), failed (record kept with a note) or planned (--dry-run). */
+    outcome: z.enum(['recovered', 'failed', 'planned']),
+    /** Each action. */
+    actions: z.array(z.object({
+      /** What was done. */
+      action: z.enum(['clear', 'resume', 'remove', 'delete-thin', 'release-cookie']),
+      /** The device, thin id or semaphore. */
+      target: z.string(),
+      /** done, planned, not-needed, skipped or failed. */
+      outcome: z.enum(['done', 'planned', 'not-needed', 'skipped', 'failed']),
+      /** Why, for skipped and failed actions. */
+      note: z.string().nullable(),
+    })),
+  })),
+  /** Records of live processes, left alone. */
+  live: z.number().int(),
+  /** Records another live recoverer holds. */
+  claimedElsewhere: z.number().int(),
+});
+
 /** `--dry-run --json`: the requests that would be sent. */
 export const DryRunOutputSchema = documentSchema({
   /** The requests in the order they would be sent. */
@@ -321,6 +357,8 @@ export const DmctlSchemas = {
   result: ResultOutputSchema,
   /** `mknodes --json`. */
   mknodes: MknodesOutputSchema,
+  /** `recover --json`. */
+  recover: RecoverOutputSchema,
   /** `--dry-run --json`, and `decode` of a `--dry-run --hex` dump. */
   dryRun: DryRunOutputSchema,
   /** `decode` of a reply. */

@@ -46,3 +46,6 @@ export { IOCTL_CHANNEL, OPERATION_CHANNEL, STEP_CHANNEL } from './trace/channels
 export type { IoctlTraceMessage, IoctlPath, OperationTraceContext, StepTraceContext } from './trace/channels.js';
 // NODE_DEBUG=devicemapper: subscribes to the channels above when the section is enabled.
 import './trace/debug-log.js';
+export type { RecoverOptions, RecoveryReport, RecoveredOperation, RecoveryAction } from './operations/recover.js';
+export { fileIntentStore, DEFAULT_STATE_DIR } from './kernel/intent-store.js';
+export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredIntent, ProcessIdentity } from './kernel/intent-store.js';

@@ -45,13 +45,16 @@ export interface SimKernelPort {
 }
 
 /** A control fd: sync calls never sleep (DEV_WAIT on no event gives EAGAIN), async ones may. */
-export function simTransport(kernel: SimKernelPort, label: string | undefined): ControlTransport {
+export function simTransport(kernel: SimKernelPort, label: string | undefined, alive: () => boolean = () => true): ControlTransport {
   const fd: SimFd = { armedEventNr: kernel.globalEventNr(), closed: false };
   kernel.fdOpened();
+  // A killed process's calls never reach the kernel (testing/sim-processes.ts).
+  const dead: IoctlResult = { ret: -1, errno: ERRNO.EIO };
   return {
     get fd() { return fd.closed ? -1 : 1000; },
     ioctl(request, buf) {
       if (fd.closed) throw new DmClosedError('simulated control transport');
+      if (!alive()) return dead;
       const event = kernel.before(label, request, buf);
       const fault = kernel.fault(event);
       if (fault?.delayMs) blockFor(fault.delayMs);
@@ -63,6 +66,7 @@ export function simTransport(kernel: SimKernelPort, label: string | undefined): 
     async ioctlAsync(request, buf) {
       if (fd.closed) throw new DmClosedError('simulated control transport');
       await new Promise((r) => setImmediate(r)); // the pool hop
+      if (!alive()) return dead;
       const event = kernel.before(label, request, buf);
       const fault = kernel.fault(event);
       if (fault?.delayMs) await sleep(fault.delayMs);

@@ -28,6 +28,7 @@ import { simBlockIo } from './sim-io.js';
 import type { Backend, IoctlResult } from '../lib/index.js';
 import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
 import { SimUdev } from './udev-sim.js';
+import { semsWhileAlive, SimProcesses, whileAlive, type SimProcess } from './sim-processes.js';
 import { SimError } from './errors.js';
 import {
   BUILTIN_TARGETS, builtinTargetVersion, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType,
@@ -63,6 +64,8 @@ export class SimulatedKernel {
   readonly devices = new Map<string, SimDevice>();
   /** The simulated udevd (`udev: true`), else undefined. */
   readonly udev: SimUdev | undefined;
+  /** The processes its clients run in, and their intent records (sim-processes.ts: kill one, recover from another). */
+  readonly processes = new SimProcesses();
   /** The block devices tables may map (`addBlockDevice`). */
   readonly blockDevices: SimBlockDevice[] = [];
   /** Kernel log lines with their sequence numbers. */
@@ -212,16 +215,21 @@ export class SimulatedKernel {
 
   /**
    * A backend for `DeviceMapper.open({ backend })`. `label` names the client's calls for
-   * interceptors (e.g. 'victim' and 'adversary' on one kernel).
+   * interceptors (e.g. 'victim' and 'adversary' on one kernel). `process` is the simulated
+   * process the client runs in (`kernel.processes.spawn()`; default: a new one): once it is
+   * killed, nothing the client does reaches the kernel, udev's semaphores, the block devices
+   * or the intent records (sim-processes.ts).
    */
-  backend(options: { readonly label?: string } = {}): Backend {
+  backend(options: { readonly label?: string; readonly process?: SimProcess } = {}): Backend {
+    const process = options.process ?? this.processes.spawn();
     return {
       description: 'simulated kernel',
-      openControl: async () => { this.#checkOpen(); return simTransport(this.#port, options.label); },
+      openControl: async () => { this.#checkOpen(); return simTransport(this.#port, options.label, () => process.alive); },
       openWatcher: async () => { this.#checkOpen(); return simWatcher(this.#port); },
-      ...(this.udev ? { openCookieHost: async () => this.udev!.host() } : {}),
+      ...(this.udev ? { openCookieHost: async () => { const h = this.udev!.host(); return { ...h, sems: semsWhileAlive(h.sems, process) }; } } : {}),
       // Files, loop devices, sizes, discards and nodes in memory: nothing reaches the host.
-      blockIo: simBlockIo(this),
+      blockIo: whileAlive(simBlockIo(this), process),
+      openIntentStore: (stateDir) => this.processes.store(process, stateDir),
       openKernelLog: () => {
         let cursor = this.#logSeq;
         return {

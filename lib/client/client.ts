@@ -21,6 +21,8 @@ import {
 } from '../../codec/index.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import type { Backend, BlockIo, ControlTransport, KernelLog } from '../kernel/backend.js';
+import type { IntentStore } from '../kernel/intent-store.js';
+import { recover, type RecoverOptions, type RecoveryReport } from '../operations/recover.js';
 import { hostBlockIo } from '../kernel/host-block-io.js';
 import { DmAbortError, DmArgumentError, DmError, DmIdentityError } from '../errors.js';
 import { deviceArg, optionsArg, targetsArg, valueArg } from './args.js';
@@ -101,9 +103,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #closing = new AbortController();
   readonly #idle: (() => void)[] = [];
   readonly #udev: ClientUdev;
+  readonly #intents: IntentStore | undefined;
 
-  private constructor(transport: ControlTransport, backend: Backend, initialBufferBytes: number | undefined, blocking: boolean) {
+  private constructor(transport: ControlTransport, backend: Backend, initialBufferBytes: number | undefined, blocking: boolean, stateDir?: string) {
     this.#transport = transport;
+    this.#intents = backend.openIntentStore?.(stateDir);
     this.#kmsg = backend.openKernelLog?.();
     // A backend without host I/O of its own (a custom one) is given the host's.
     this.#blockIo = backend.blockIo ?? hostBlockIo;
@@ -118,7 +122,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * Rejects with DmUnavailableError, DmPermissionError, DmPlatformError, or DmError EACCES.
    */
   static async open(options: OpenOptions = {}): Promise<DeviceMapper> {
-    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferBytes: 'uint', blocking: 'boolean', asyncPath: 'string' });
+    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferBytes: 'uint', blocking: 'boolean', asyncPath: 'string', stateDir: 'string' });
+    if (options.stateDir !== undefined && options.stateDir.length === 0) throw new DmArgumentError('options.stateDir', 'a directory path', '""');
     if (options.asyncPath !== undefined && options.asyncPath !== 'auto' && options.asyncPath !== 'engine' && options.asyncPath !== 'pool') {
       throw new DmArgumentError('options.asyncPath', "'auto', 'engine' or 'pool'", JSON.stringify(options.asyncPath));
     }
@@ -129,7 +134,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     }
     const backend = options.backend ?? realBackend(options.path, options.asyncPath);
     const transport = await backend.openControl();
-    const dm = new DeviceMapper(transport, backend, size, options.blocking === true);
+    const dm = new DeviceMapper(transport, backend, size, options.blocking === true, options.stateDir);
     try {
       dm.versionSync();
     } catch (e) {
@@ -680,6 +685,18 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   async removeDevice(device: DeviceId | string, options: RemoveDeviceOptions = {}): Promise<RemoveResult> { return removeDevice(this, device, options); }
 
   /**
+   * Finishes or takes back what multi-step operations of processes that died left half-done
+   * (lib/operations/recover.ts, docs/crash-safety.md): for each intent record of a process
+   * that is gone (pid and start time), claimed atomically, a device it suspended is resumed,
+   * a table it staged cleared, a temporary or half-made device removed, a thin id it made
+   * and never reported deleted, a removeTree completed, a udev semaphore of its own removed —
+   * each only when the device is still the one recorded (uuid, name, dev). Records of live
+   * processes are never touched. A step that fails leaves its record, with a note, for a
+   * later call. `dryRun` reports what would be done and changes nothing.
+   */
+  async recover(options: RecoverOptions = {}): Promise<RecoveryReport> { return recover(this, options); }
+
+  /**
    * Package-internal (see {@link blockIoOf}): the backend's files, block devices, loop devices
    * and nodes: the host's on the real backend, memory on the simulator.
    *
@@ -696,7 +713,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * @internal
    */
   [operationHost](): OperationHost {
-    return { begin: () => this.#begin(), end: () => this.#end(), closing: this.#closing.signal, kernel: this.#undoCalls() };
+    return { begin: () => this.#begin(), end: () => this.#end(), closing: this.#closing.signal, kernel: this.#undoCalls(), intents: this.#intents };
   }
 
   /**

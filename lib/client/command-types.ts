@@ -69,6 +69,13 @@ export interface OpenOptions {
    * (docs/events.md). Only the real backend uses it.
    */
   readonly asyncPath?: 'auto' | 'engine' | 'pool';
+  /**
+   * Where multi-step operations keep their intent records, for `recover()` after a crash
+   * (docs/crash-safety.md): records go under `<stateDir>/intents/`. Default
+   * /run/devicemapper. Every process that may recover another's operations must use the
+   * same directory. The simulator keeps its records in memory whatever this says.
+   */
+  readonly stateDir?: string;
 }
 
 /** What DEV_REMOVE reports: `deferred` = still open, removal scheduled for its last close. */

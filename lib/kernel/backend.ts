@@ -7,6 +7,7 @@
 import type { ControlTransport } from '../../ffi/types.js';
 import type { CookieHost } from '../udev/cookies.js';
 import type { NodeOps } from '../udev/device-nodes.js';
+import type { IntentStore } from './intent-store.js';
 
 export type { AsyncCallKind, ControlTransport, IoctlResult } from '../../ffi/types.js';
 
@@ -54,6 +55,12 @@ export interface Backend {
    * without one is given the host's too.
    */
   readonly blockIo?: BlockIo;
+  /**
+   * Where multi-step operations keep their intent records (lib/kernel/intent-store.ts,
+   * docs/crash-safety.md): files under `stateDir` (default /run/devicemapper) on the real
+   * backend, memory on the simulator. Absent: no records are kept on this backend.
+   */
+  openIntentStore?(stateDir: string | undefined): IntentStore;
 }
 
 /** What {@link BlockIo.attachLoop} is asked for (checked by the caller). */

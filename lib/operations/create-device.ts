@@ -20,6 +20,9 @@ import { udevMode, udevOptionsArg, udevTransaction } from '../udev/cookie-call.j
 import { addressOf, identityOf, removeOurs, type DeviceIdentity } from './identity.js';
 import { operationOptions, runOperation, type Operation } from './operation.js';
 import { retryPolicy, type RetryPolicy } from './retry.js';
+import { intentDevice, slotOf } from './intent-record.js';
+import { utf8Decode } from '../../codec/text.js';
+import { recordCookie } from './intent-cookie.js';
 
 /** See {@link DeviceMapper.createDevice}. */
 export async function createDevice(dm: DeviceMapper, options: CreateDeviceOptions): Promise<DeviceInfo> {
@@ -54,6 +57,12 @@ async function createSteps(
   const { runner } = parts;
   // DEV_CREATE echoes the name and uuid we sent; only its dev is the kernel's word.
   const oursAt = (dev: { readonly major: number; readonly minor: number }) => identityOf({ name: options.name, uuid: options.uuid ?? null, dev });
+  // Recorded before the create (its dev once the reply tells it): a process that dies before
+  // the resume leaves a device nobody was told about, which recover() removes.
+  const text = (v: string | Uint8Array) => (typeof v === 'string' ? v : utf8Decode(v, 0, v.length));
+  const named = { name: text(options.name), uuid: options.uuid === undefined || options.uuid.length === 0 ? null : text(options.uuid) };
+  const slot = slotOf('created', named);
+  op.intent(slot, { kind: 'created', device: intentDevice(named) });
   const created = (await op.step('create', () => {
     sending('create');
     return runner.runAsync('create', { name: options.name, uuid: options.uuid, minor: options.minor }, { device: { name: options.name }, encoded: requests.create });
@@ -61,7 +70,8 @@ async function createSteps(
     onLate: (late) => removeRolledBack(parts, oursAt(late.device.dev), rollback),
   })).device;
   const ours = oursAt(created.dev);
-  op.undo(`remove ${options.name}`, () => removeRolledBack(parts, ours, rollback));
+  op.intent(slot, { kind: 'created', device: intentDevice({ ...named, dev: created.dev }) });
+  op.undo(`remove ${options.name}`, () => removeRolledBack(parts, ours, rollback).then(() => op.settle(slot)));
   try {
     op.checkpoint();
     const loaded = await op.step('load', () => {
@@ -70,9 +80,12 @@ async function createSteps(
     });
     op.check('load', ours, loaded.device);
     op.checkpoint();
-    return await udevTransaction(parts.udev(op.signal), udevOptions, async (cookie) => {
+    const udev = parts.udev(op.signal);
+    return await udevTransaction(udev, udevOptions, async (cookie) => {
+      await recordCookie(op, udev, udevOptions, cookie);
       const r = (await op.step('resume', () => runner.runAsync('suspend', { id: at, action: 'resume', cookie }, { device: at }))).device;
       op.check('resume', ours, r); // a stranger's resume: thrown before waiting on udev for it
+      op.settle(slot); // live and complete: from here a crash leaves the device the caller asked for
       return r;
     }, (d) => d.flags.ueventGenerated);
   } catch (e) {

@@ -26,6 +26,7 @@ import { createStep, loadStep, removeIfThere, resumeStep, runOn, suspendStep } f
 import { optionsArg } from '../client/args.js';
 import { parseTarget, toTargetSpecs, type TypedTarget } from '../targets/table.js';
 import { compareVersions } from '../client/runner.js';
+import { recordsNaming, recover } from './recover.js';
 
 /** What a bio's corruption looks like (dm-flakey `corrupt_bio_byte`). */
 export interface Corruption {
@@ -143,7 +144,10 @@ export class FaultyDevice {
    * Creates the device as a linear passthrough of `device`. Without `sizeSectors` the
    * device's size comes from the client's backend (BLKGETSIZE64 on the host; the simulated
    * block device's on the simulator). `timeoutMs` bounds this call and is the default bound
-   * of every later call on the device (default 10000).
+   * of every later call on the device (default 10000). First, what operations of dead
+   * processes left half-done on a device of this name or uuid (a switch that left it
+   * suspended with a table staged, a create that left it without one: their intent records,
+   * docs/crash-safety.md) is recovered, as `dm.recover()` would.
    */
   static async create(dm: DeviceMapper, options: CreateFaultyDeviceOptions): Promise<FaultyDevice> {
     optionsArg(options, 'options', { ...CALL_OPTIONS, name: 'any', device: 'any', uuid: 'string', offsetSectors: 'any', sizeSectors: 'any' }, ['name', 'device']);
@@ -159,6 +163,7 @@ export class FaultyDevice {
     const name = options.name;
     const device = options.device;
     return runOn(dm, 'FaultyDevice.create', { signal: options.signal, timeoutMs }, async (op) => {
+      await op.step('recovering', () => recover(dm, { signal: op.signal }, recordsNaming((d) => d.uuid === uuid || d.name === name)));
       let sizeSectors = given;
       if (sizeSectors === undefined) {
         const size = (await op.step(`size of ${device}`, () => io.sizeBytes(device))) / 512n;

@@ -14,6 +14,7 @@ import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import { addressOf, clearOurs, identityOf, repliedBy, resumeOurs, type DeviceIdentity } from './identity.js';
 import { runOperation, type Operation, type OperationOptions } from './operation.js';
 import type { RetryOptions } from './retry.js';
+import { intentDevice, slotOf } from './intent-record.js';
 
 /** Runs `body` as one operation of `dm` (counted in flight, stopped by signal, timeoutMs and close()). */
 export function runOn<T>(dm: DeviceMapper, name: string, options: (OperationOptions & RetryOptions) | undefined, body: (op: Operation) => Promise<T>): Promise<T> {
@@ -92,6 +93,9 @@ export async function createStep(op: Operation, dm: DeviceMapper, options: Creat
 export async function loadStep(op: Operation, dm: DeviceMapper, id: DeviceIdentity, specs: readonly TargetSpecInput[], label: string): Promise<DeviceInfo> {
   const at = addressOf(id);
   const clearLanded = (landed: DeviceInfo) => clearOurs(op.kernel, identityOf(landed), label).then(() => {}, () => {});
+  // Recorded first: a process that dies with the table staged leaves it to recover(), which clears it.
+  const loaded = slotOf('loaded', id);
+  op.intent(loaded, { kind: 'loaded', device: intentDevice(id) });
   const info = await undoableStep(op, label, () => dm.load(at, specs), clearLanded);
   try {
     op.check('load', id, info, label);
@@ -99,7 +103,7 @@ export async function loadStep(op: Operation, dm: DeviceMapper, id: DeviceIdenti
     await clearLanded(info);
     throw e;
   }
-  op.undo(`clear ${id.name}`, () => clearOurs(op.kernel, id, `clear ${id.name}`).catch((e: unknown) => { if (!isGone(e)) throw e; }));
+  op.undo(`clear ${id.name}`, () => clearOurs(op.kernel, id, `clear ${id.name}`).catch((e: unknown) => { if (!isGone(e)) throw e; }).then(() => op.settle(loaded)));
   return info;
 }
 
@@ -122,10 +126,15 @@ export async function suspendStep(
   before?: { readonly flags: { readonly suspended: boolean } },
 ): Promise<void> {
   const at = addressOf(id);
+  const suspended = slotOf('suspended', id);
   const back = async () => {
-    if (clearFirst) await clearOurs(op.kernel, id, label).catch(() => {});
+    if (clearFirst) { await clearOurs(op.kernel, id, label).catch(() => {}); op.settle(slotOf('loaded', id)); }
     if (!before?.flags.suspended) await resumeOurs(op.kernel, id, flags, label);
+    op.settle(suspended);
   };
+  // Recorded first: a process that dies with the device suspended leaves it to recover(), which
+  // resumes it. Not a device someone else had suspended before: that one stays theirs.
+  if (!before?.flags.suspended) op.intent(suspended, { kind: 'suspended', device: intentDevice(id), noflush: flags.noflush, skipLockfs: flags.skipLockfs });
   const info = await undoableStep(op, label, () => dm.suspend(at, flags), async (late) => { if (repliedBy('suspend', id, late)) await back().catch(() => {}); });
   op.check('suspend', id, info, label);
   op.undo(`resume ${id.name}`, back);
@@ -144,6 +153,9 @@ export async function resumeStep(op: Operation, dm: DeviceMapper, id: DeviceIden
     try {
       const info = await op.step(label, () => dm.resume(at, flags));
       op.check('resume', id, info, label);
+      // Resumed: nothing stays suspended, and the staged table (if any) is live now.
+      op.settle(slotOf('suspended', id));
+      op.settle(slotOf('loaded', id));
       return info;
     } catch (e) {
       if (attempt >= RESUME_ATTEMPTS || e instanceof DmIdentityError || isGone(e) || op.signal.aborted) throw e;

@@ -34,6 +34,7 @@ import { checkReply, type DeviceIdentity, type IdentityStep } from './identity.j
 import { DmOperationError } from '../errors.js';
 import { retryOnBusy, retryPolicy, type RetryOptions, type RetryPolicy } from './retry.js';
 import { nextOperationId, operationChannel, stepChannel } from '../trace/channels.js';
+import { IntentJournal, type IntentEffect, type IntentStore } from './intent-record.js';
 
 /** What every public multi-step operation takes (docs/conventions.md, "Cancellation, time and progress"). */
 export interface OperationOptions {
@@ -81,6 +82,8 @@ export interface OperationHost {
   readonly closing: AbortSignal;
   /** Calls an undo may make after close(). */
   readonly kernel: UndoCalls;
+  /** Where the operation's intent record goes (docs/crash-safety.md); absent: none is kept. */
+  readonly intents?: IntentStore | undefined;
 }
 
 /** What a step may be told. */
@@ -113,6 +116,17 @@ export interface Operation {
   retryOnBusy<T>(attempt: (n: number) => Promise<T>): Promise<T>;
   /** Reports progress to the caller's `onProgress`. */
   progress(step: string, done: number, total?: number): void;
+  /**
+   * Records an effect in the operation's intent record (docs/crash-safety.md), before the
+   * step that may have it: written through the client's store, so that a later `recover()`
+   * can take it back or finish it if this process dies. `slot` names it (one effect per
+   * slot; recording again replaces it). Throws when the store refuses the write.
+   */
+  intent(slot: string, effect: IntentEffect): void;
+  /** The effect in `slot` needs no recovery any more (undone, or final). */
+  settle(slot: string): void;
+  /** Whether `slot` holds an effect. */
+  intends(slot: string): boolean;
 }
 
 /** The longest bound an operation takes: one hour. */
@@ -174,6 +188,7 @@ export async function runOperation<T>(
   const late = new Set<Promise<unknown>>();
   // devicemapper:operation and devicemapper:step (lib/trace/channels.ts), only with a subscriber.
   const traceId = nextOperationId();
+  const intents = new IntentJournal(host.intents, name);
   const op: Operation = {
     name,
     signal: controller.signal,
@@ -212,6 +227,9 @@ export async function runOperation<T>(
     progress(step, done, total) {
       try { o.onProgress?.({ operation: name, step, done, total }); } catch { /* a progress callback cannot break the operation */ }
     },
+    intent(slot, effect) { intents.record(slot, effect); },
+    settle(slot) { intents.settle(slot); },
+    intends(slot) { return intents.has(slot); },
   };
   try {
     return await (operationChannel.hasSubscribers ? operationChannel.tracePromise(() => body(op), { operation: name, id: traceId }) : body(op));
@@ -222,8 +240,8 @@ export async function runOperation<T>(
     if (timer) clearTimeout(timer);
     offCaller?.();
     offClose?.();
-    if (late.size === 0) host.end();
-    else void Promise.allSettled(late).then(() => host.end());
+    // The record goes once nothing of the operation can still land (a late step's undo included).
+    if (late.size === 0) { intents.close(); host.end(); } else void Promise.allSettled(late).then(() => { intents.close(); host.end(); });
   }
 }
 

@@ -45,6 +45,8 @@ import {
   type ThinPoolHealthyStatus,
 } from './thin-pool-options.js';
 import { ERRNO } from '../../ffi/errors.js';
+import { intentDevice, slotOf } from './intent-record.js';
+import { recordsNaming, recover } from './recover.js';
 
 
 export type {
@@ -159,7 +161,9 @@ export class ThinPool {
    * Takes an existing pool device (made here or by anyone else) by name or id; its table
    * must be a single thin-pool line. `timeoutMs` bounds this call and is the default bound
    * of every later call on the pool (default 30000). The pool owns nothing: disposing it
-   * leaves the device as it is.
+   * leaves the device as it is. Before it returns, what operations of dead processes left
+   * half-done on this pool (a suspended origin, an unreported thin id, a discard helper:
+   * their intent records, docs/crash-safety.md) is recovered, as `dm.recover()` would.
    */
   static async open(dm: DeviceMapper, device: string | DeviceId, options: OpenThinPoolOptions = {}): Promise<ThinPool> {
     optionsArg(options, 'options', CALL_OPTIONS);
@@ -168,7 +172,12 @@ export class ThinPool {
     return runOn(dm, 'ThinPool.open', { signal: options.signal, timeoutMs }, async (op) => {
       const t = await op.step('table', () => dm.table(device));
       const params = poolParamsOf(t.targets, t.device.name);
-      return new ThinPool(dm, timeoutMs, identityOf(t.device), params, {}, false);
+      const pool = identityOf(t.device);
+      // The pool's own devices: itself, its thins (THIN-<id>-<pool>) and its discard helpers.
+      const thinOfPool = (uuid: string) => uuid.startsWith('THIN-') && uuid.endsWith(`-${pool.name}`) && /^\d+$/.test(uuid.slice(5, -pool.name.length - 1));
+      await op.step('recovering', () => recover(dm, { signal: op.signal }, recordsNaming((d) => (pool.uuid !== null && d.uuid === pool.uuid) || d.name === pool.name
+        || (d.uuid !== null && thinOfPool(d.uuid)))));
+      return new ThinPool(dm, timeoutMs, pool, params, {}, false);
     });
   }
 
@@ -253,7 +262,7 @@ export class ThinPool {
   async createThin(id: number, options: ThinPoolCallOptions = {}): Promise<void> {
     checkId(id, 'id');
     optionsArg(options, 'options', CALL_OPTIONS);
-    await this.#run('createThin', options, (op) => this.#message(op, thinPoolMessage.createThin(id), 'create_thin'));
+    await this.#run('createThin', options, async (op) => this.#createId(op, id, thinPoolMessage.createThin(id), 'create_thin', await this.#probeId(op, id)));
   }
 
   /**
@@ -286,10 +295,19 @@ export class ThinPool {
   }
 
   async #snapshot(op: Operation, newId: number, originId: number, activeOrigin: DeviceId | string | undefined): Promise<void> {
-    const createSnap = () => this.#message(op, thinPoolMessage.createSnap(newId, originId), 'create_snap');
+    // Probed before the origin is suspended: the origin's I/O waits for no more than the snapshot itself.
+    const probe = await this.#probeId(op, newId);
+    const createSnap = () => this.#createId(op, newId, thinPoolMessage.createSnap(newId, originId), 'create_snap', probe);
     const origin = activeOrigin ?? await this.#activeThin(op, originId);
     if (origin === undefined) return createSnap();
-    const before = await op.step('origin info', () => this.#dm.info(origin));
+    let before = await op.step('origin info', () => this.#dm.info(origin));
+    if (before.exists && before.flags.suspended) {
+      // Suspended: by its user, or by an operation whose process died (its record says so).
+      // The dead one's suspend is taken back first, so this snapshot does not leave it so.
+      const o = identityOf(before);
+      const report = await op.step('recovering', () => recover(this.#dm, { signal: op.signal }, recordsNaming((d) => (o.uuid !== null && d.uuid === o.uuid) || (o.uuid === null && d.name === o.name))));
+      if (report.operations.length) before = await op.step('origin info', () => this.#dm.info(origin));
+    }
     if (!before.exists || before.flags.suspended) return createSnap();
     const id = identityOf(before);
     await suspendStep(op, this.#dm, id, {}, `suspending ${id.name}`, false, before);
@@ -515,6 +533,41 @@ export class ThinPool {
     await op.step(`${what} on pool ${this.name}`, () => this.#dm.message(addressOf(this.#id), 0, text));
   }
 
+  /**
+   * A message that creates thin `id` (create_thin, create_snap), in the operation's intent
+   * record: a process that dies before its caller learned of the id leaves recover() to
+   * delete it. Only an id proven absent first, or whose create was confirmed, is ever deleted
+   * then: `create_snap <id> <id>` changes nothing and answers EEXIST when the id exists,
+   * ENODATA when it does not (dm-thin-metadata.c __create_snap looks the new id up first).
+   */
+  async #createId(op: Operation, id: number, text: string, what: string, probe: 'exists' | 'absent' | 'unknown'): Promise<void> {
+    if (probe === 'exists') return this.#message(op, text, what); // the kernel's own EEXIST follows
+    const absentBefore = probe === 'absent';
+    const slot = `thin-id:${id}`;
+    const pool = intentDevice(this.#id);
+    op.intent(slot, { kind: 'thin-id', pool, id, phase: 'sending', absentBefore });
+    try {
+      await this.#message(op, text, what);
+    } catch (e) {
+      if (!op.signal.aborted) op.settle(slot); // refused by the kernel: nothing was made (one that may still land stays recorded)
+      throw e;
+    }
+    op.intent(slot, { kind: 'thin-id', pool, id, phase: 'created', absentBefore });
+  }
+
+  /** Whether thin `id` exists, asked without changing anything (see #createId). */
+  async #probeId(op: Operation, id: number): Promise<'exists' | 'absent' | 'unknown'> {
+    try {
+      await op.step(`probing thin id ${id}`, () => this.#dm.message(addressOf(this.#id), 0, thinPoolMessage.createSnap(id, id)));
+    } catch (e) {
+      if (e instanceof DmError && e.errno === ERRNO.EEXIST) return 'exists';
+      if (e instanceof DmError && e.errno === ERRNO.ENODATA) return 'absent';
+      if (op.signal.aborted) throw e;
+      return 'unknown';
+    }
+    return 'unknown'; // cannot happen (an id cannot be its own origin): never taken as absent
+  }
+
   #forget(address: DeviceId): void {
     if ('uuid' in address && typeof address.uuid === 'string') this.#activated.delete(address.uuid);
     if ('name' in address && typeof address.name === 'string') this.#activated.delete(address.name);
@@ -561,7 +614,11 @@ export class ThinPool {
     const uuid = this.#thinUuid(id);
     const bs = tableFacts(this.#params).blockSizeSectors;
     const table = (length: bigint) => toTargetSpecs([{ start: 0, length, type: 'thin', poolDevice: `${this.#id.dev.major}:${this.#id.dev.minor}`, deviceId: id }]);
+    // Recorded first: a process that dies with the helper active leaves recover() to remove it.
+    const temporary = slotOf('temporary', { name, uuid });
+    op.intent(temporary, { kind: 'temporary', device: intentDevice({ name, uuid }) });
     const tid = await createStep(op, this.#dm, { name, uuid, table: table(bs) }, `activating thin ${id} to discard it`);
+    op.intent(temporary, { kind: 'temporary', device: intentDevice(tid) });
     op.progress(`activated ${name}`, 1, total);
     const at = addressOf(tid);
     const st = await op.step(`status of ${name}`, () => this.#dm.status(at));
@@ -574,11 +631,14 @@ export class ThinPool {
       await loadStep(op, this.#dm, tid, table(length), `discard: loading ${name}`);
       await resumeStep(op, this.#dm, tid, {}, `discard: resuming ${name}`);
       const node = `/dev/dm-${tid.dev.minor}`;
+      // From the discard on the thin's data is going: a process that dies now leaves recover() to finish the delete.
+      op.intent(`thin-id:${id}`, { kind: 'thin-id', pool: intentDevice(this.#id), id, phase: 'deleting', absentBefore: false });
       const bytes = await op.step(`size of ${node}`, () => this.#io.sizeBytes(node));
       await op.step(`discarding ${node}`, () => this.#io.discard(node, 0n, bytes));
     }
     op.progress(`discarded thin ${id}`, 2, total);
     await op.step(`removing ${name}`, () => removeIfThere(this.#dm, at, { expect: tid }));
+    op.settle(temporary);
     op.commit();
     op.progress(`removed ${name}`, 3, total);
   }

@@ -15,6 +15,7 @@ import { addressOf, checkReply, repliedBy, resumeOurs } from './identity.js';
 import { bounded, checkTimeout } from './bounded-steps.js';
 import { operationOptions, type Operation } from './operation.js';
 import type { TreeOperationOptions, SuspendTreeOptions } from './tree-operations.js';
+import { intentDevice, slotOf } from './intent-record.js';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -76,6 +77,8 @@ export async function suspendOne(op: Operation, dm: DeviceMapper, n: TreeNode, o
   const at = addressOf(id);
   const flags = { noflush: o.noflush, skipLockfs: o.skipLockfs };
   const late = (r: DeviceInfo) => { if (repliedBy('suspend', id, r)) void resumeOurs(op.kernel, id, flags, `resume ${n.name}`).catch(() => {}); };
+  // Recorded first: a process that dies with the device suspended leaves it to recover(), which resumes it.
+  op.intent(slotOf('suspended', id), { kind: 'suspended', device: intentDevice(id), noflush: o.noflush, skipLockfs: o.skipLockfs });
   const r = await op.step(`suspend ${n.name}`, () => bounded(dm.suspend(at, flags), o.timeoutMs, `suspending ${n.name} (${n.key})`, late), { onLate: late });
   op.check('suspend', id, r);
 }
@@ -87,6 +90,13 @@ export async function resumeOne(op: Operation | undefined, dm: DeviceMapper, n: 
   const call = () => bounded(dm.resume(at, flags), o.timeoutMs, `resuming ${n.name} (${n.key})`);
   const r = op ? await op.step(`resume ${n.name}`, call) : await call();
   checkReply('resume', id, r, true);
+  settleResumed(op, id);
+}
+
+/** A resumed device needs no recovery: not suspended, and its staged table (if any) live. */
+function settleResumed(op: Operation | undefined, id: { readonly name: string; readonly uuid: string | null }): void {
+  op?.settle(slotOf('suspended', id));
+  op?.settle(slotOf('loaded', id));
 }
 
 /**
@@ -97,6 +107,7 @@ export async function resumeOne(op: Operation | undefined, dm: DeviceMapper, n: 
 export async function resumeForUndo(op: Operation, n: TreeNode, o: StepOptions): Promise<void> {
   const id = n.identity!;
   await bounded(resumeOurs(op.kernel, id, { noflush: o.noflush, skipLockfs: o.skipLockfs }, `resume ${n.name}`), o.timeoutMs, `resuming ${n.name} (${n.key})`);
+  settleResumed(op, id);
 }
 
 /** Resumes `nodes` (given top-down) bottom-up, going on past failures; returns the errors. */

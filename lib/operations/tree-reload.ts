@@ -14,6 +14,7 @@ import { DmOperationError } from '../errors.js';
 import { runOperation, type Operation } from './operation.js';
 import { operationHost } from '../client/internal-keys.js';
 import type { SuspendTreeOptions, TreeReload, ReloadTreeResult } from './tree-operations.js';
+import { intentDevice, slotOf } from './intent-record.js';
 import { withProgress, isErrno, snapshot, current, type StepOptions, suspendOne, resumeOne, resumeForUndo, undoSuspend, stepOptions, bounds } from './tree-plan.js';
 
 const tableSize = (t: readonly { readonly length: bigint | number | string }[]) => t.reduce((s, l) => s + BigInt(l.length), 0n);
@@ -64,6 +65,7 @@ async function reloadTreeBody(
     for (const n of staged.splice(0)) {
       try {
         await clearOurs(op.kernel, n.identity!, `clear ${n.name}`);
+        op.settle(slotOf('loaded', n.identity!));
       } catch (e) {
         if (!isErrno(e, ERRNO.ENXIO)) errors.push(e);
       }
@@ -85,6 +87,8 @@ async function reloadTreeBody(
       // live at the next resume, anyone's): on the device its reply names, verified right
       // before the clear, never on whoever holds the name by then.
       const clearLanded = (landed: DeviceInfo) => clearOurs(op.kernel, identityOf(landed), `clear ${n.name}`).then(() => {}, () => {});
+      // Recorded first: a process that dies with the table staged leaves it to recover(), which clears it.
+      op.intent(slotOf('loaded', id), { kind: 'loaded', device: intentDevice(id) });
       const loaded = await op.step(`load ${n.name}`, () => dm.load(at, c.table, { readOnly: c.readOnly, secure: c.secure }), {
         onLate: (late) => { void clearLanded(late); },
       });
@@ -121,6 +125,9 @@ async function reloadTreeBody(
     throw withProgress(e, result, cleanup);
   }
 
+  // Past this point the reload goes forward: a process that dies now leaves recover() the
+  // resumes alone, which make the staged tables live as this step would.
+  for (const n of staged) op.settle(slotOf('loaded', n.identity!));
   // 3. Resume, bottom-up: the new tables go live. Every device is resumed even if one fails,
   // and even once the operation was stopped (through the calls that work after close()):
   // nothing this operation suspended stays suspended.

@@ -14,6 +14,7 @@ import { operationOptions, runOperation, type Operation } from './operation.js';
 import { operationHost } from '../client/internal-keys.js';
 import { linkedSignal } from '../events/abort-fanout.js';
 import type { RemoveTreeOptions, KeptReason, RemoveTreeResult } from './tree-operations.js';
+import { intentDevice } from './intent-record.js';
 import { DEFAULT_TIMEOUT_MS, withProgress, isErrno, treeArg, snapshot, current, devicesArg, OPERATION_KINDS, bounds } from './tree-plan.js';
 
 /**
@@ -44,6 +45,7 @@ async function removeTreeBody(op: Operation, dm: DeviceMapper, refs: readonly Tr
   const removed = new Set<TreeNode>();
   const deferred = new Set<TreeNode>();
   const kept = new Set<TreeNode>();
+  let onRemoved: (n: TreeNode) => void = () => {};
   const handled = (n: TreeNode) => removed.has(n) || deferred.has(n) || kept.has(n) || result.gone.includes(n);
   const keep = (node: TreeNode, reason: KeptReason, users: TreeNode[], extra: { openCount?: number; suspended?: TreeNode[] } = {}) => {
     kept.add(node);
@@ -118,12 +120,19 @@ async function removeTreeBody(op: Operation, dm: DeviceMapper, refs: readonly Tr
       outcome = await remove(n, asDeferred);
       if (outcome === 'busy') { keep(n, named.has(n) ? 'busy' : 'open', heldBy); continue; }
       if (outcome === 'gone') result.gone.push(n);
-      else if (outcome === 'deferred') { deferred.add(n); result.deferred.push(n); } else { removed.add(n); result.removed.push(n); }
+      else if (outcome === 'deferred') { deferred.add(n); result.deferred.push(n); } else { removed.add(n); result.removed.push(n); onRemoved(n); }
       op.progress(`${outcome} ${n.name}`, removed.size + deferred.size + kept.size + result.gone.length, set.size);
       await visit(n.children);
     }
   };
 
+  // Recorded before the first removal: a process that dies half-way leaves recover() the rest
+  // of the subtree to remove (forward, top-down, each device identity-checked; what is in use stays).
+  const order = tree.topDown([...named]).filter((n) => set.has(n) && n.identity);
+  const gone: number[] = [];
+  const intent = () => op.intent('removing', { kind: 'removing', devices: order.map((n) => intentDevice(n.identity!)), removed: [...gone] });
+  intent();
+  onRemoved = (n) => { gone.push(order.indexOf(n)); intent(); };
   try {
     await visit(tree.topDown([...named]).filter((n) => named.has(n)));
   } catch (e) {

@@ -286,6 +286,26 @@ describe('changing devices', () => {
     expect((await env.dmctl(['setgeometry', 'g', '1', '2'])).code).toBe(1);
   });
 
+  test('recover: --dry-run reports and changes nothing; then a dead process\'s suspended device is resumed; --json follows its schema', async () => {
+    await ok('create', 'x', '-u', 'U-x', '--table', '0 8 zero');
+    await ok('suspend', 'x');
+    const dead = env.kernel.processes.spawn();
+    const x = env.kernel.devices.get('x')!;
+    env.kernel.processes.store(dead).write('k', {
+      version: 1, op: 'suspendTree', pid: dead.pid, startTime: dead.startTime, startedAtMs: 0,
+      effects: [{ kind: 'suspended', device: { name: 'x', uuid: 'U-x', dev: { major: 254, minor: x.minor } } }],
+    });
+    expect(await ok('recover')).toMatch(/^0 operations recovered from simulated:.*; records left: 1 of live processes\n$/);
+    dead.kill();
+    expect(await ok('recover', '--dry-run')).toBe(`suspendTree of pid ${dead.pid}: planned\n  resume x (uuid U-x, 254:${x.minor}): planned\n1 operation to recover from simulated:/run/devicemapper/intents\n`);
+    expect(x.suspended).toBe(true);
+    const j = DmctlSchemas.recover.parse(JSON.parse(await ok('recover', '--json')));
+    expect(j.operations).toMatchObject([{ operation: 'suspendTree', outcome: 'recovered', actions: [{ action: 'resume', outcome: 'done', note: null }] }]);
+    expect(x.suspended).toBe(false);
+    expect([...env.kernel.processes.records().keys()]).toEqual([]);
+    expect((await env.dmctl(['recover', 'extra'])).code).toBe(1);
+  });
+
   test('mknodes: adds missing nodes, removes stale ones, leaves control alone', async () => {
     await ok('create', 'a', '--table', '0 8 zero');
     env.nodes.delete('/dev/mapper/a');

@@ -39,6 +39,7 @@ const JSON_VERBS: Record<string, string[]> = {
   wait: ['wait', 'a', '1'], // event 0 differs from 1: returns at once
   setgeometry: ['setgeometry', 'a', '1', '2', '3', '4'],
   mknodes: ['mknodes'],
+  recover: ['recover'],
   decode: ['decode', 'ls', '__LIST_REPLY__'],
 };
 /** Verbs that print dmsetup's text whatever the options (dmsetup's udev verbs have no JSON form). */

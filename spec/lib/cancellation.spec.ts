@@ -18,7 +18,7 @@ const ARGS: Record<string, () => unknown[]> = {
   info: () => ['d'], wait: () => ['d'], load: () => ['d', zero()], clear: () => ['d'], deps: () => ['d'], depsWithInfo: () => ['d'],
   status: () => ['d'], table: () => ['d'], listVersions: () => [], message: () => ['d', 0, 'hello'],
   setGeometry: () => ['d', { cylinders: 1, heads: 1, sectorsPerTrack: 1, startSectors: 0 }], armPoll: () => [], getTargetVersion: () => ['zero'],
-  createDevice: () => [], removeDevice: () => ['d'],
+  createDevice: () => [], removeDevice: () => ['d'], recover: () => [],
 };
 /** Options a method needs besides signal and timeoutMs. */
 const EXTRA: Record<string, object> = { create: { name: 'n' }, createDevice: { name: 'n', table: zero() } };

@@ -59,6 +59,7 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
     required: ['name', 'table'], valid: { name: 'hx', table: [ZERO] },
   }],
   removeDevice: [device, opts({ deferred: 'boolean', signal: 'signal' })],
+  recover: [opts({ dryRun: 'boolean', signal: 'signal' })],
 };
 
 /** Methods not attacked here, and why. */

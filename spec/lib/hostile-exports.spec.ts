@@ -73,6 +73,8 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   loopInfo: [loopDevice, opts(BLOCK_CALL)],
   blockDeviceBytes: [str('/nonexistent-dev'), opts(BLOCK_CALL)],
   blockDeviceSectors: [str('/nonexistent-dev'), opts(BLOCK_CALL)],
+  // intent records: nothing is opened until a record is written
+  fileIntentStore: [optStr('/nonexistent-state-dir')],
   // /dev/mapper nodes
   nodePath: [str('x', ['', '/', 'a/b', '.', '..']), optStr('/dev/mapper')],
   udevActive: [{ kind: 'custom', valid: {}, hostile: [null, Symbol('e'), 5, 'env', []] }, { kind: 'custom', valid: { exists: () => { opsCalls++; return false; } }, hostile: [null, Symbol('o'), 5, {}, { exists: 1 }] }],

@@ -12,7 +12,7 @@ import * as util from 'node:util';
 import { observeCopies } from '../../codec/copies.js';
 import type { TargetSpecInput } from '../../codec/index.js';
 import {
-  DeviceMapper, createTypedDevice, loadTypedTable, type Backend, type ControlTransport, type IoctlResult, type TypedTarget,
+  DeviceMapper, createTypedDevice, loadTypedTable, type Backend, type ControlTransport, type IntentRecord, type IoctlResult, type TypedTarget,
 } from '../../lib/index.js';
 import { run, type CliIo } from '../../cli/index.js';
 import { SimError, SimulatedKernel, type SimTargetType } from '../../testing/index.js';
@@ -130,8 +130,15 @@ class Spy {
   fault: Fault | undefined;
   readonly #stop = observeCopies((b) => this.made.add(b));
 
+  /** Every intent record written (docs/crash-safety.md), as text: scanned like every other output. */
+  readonly records: string[] = [];
+
   backend(inner: Backend): Backend {
-    return { ...inner, openControl: async () => this.#wrap(await inner.openControl()) };
+    const store = inner.openIntentStore;
+    return {
+      ...inner, openControl: async () => this.#wrap(await inner.openControl()),
+      ...(store ? { openIntentStore: (dir: string | undefined) => { const s = store(dir); return { ...s, write: (k: string, r: IntentRecord) => { this.records.push(JSON.stringify(r)); s.write(k, r); } }; } } : {}),
+    };
   }
 
   #wrap(t: ControlTransport): ControlTransport {
@@ -277,6 +284,7 @@ function failurePoints(p: LibPath): string[] {
 
 let scenarios = 0;
 let buffersChecked = 0;
+let recordsChecked = 0;
 let libCount = 0;
 let cliCount = 0;
 
@@ -316,7 +324,8 @@ describe.each([['async', false], ['blocking', true]] as const)('library, %s clie
         error = e;
       }
       spy.armed = false;
-      const texts = [...stringsOf(error), ...stringsOf(result)];
+      const texts = [...stringsOf(error), ...stringsOf(result), ...spy.records];
+      recordsChecked += spy.records.length;
       if (settled && !close && !path.name.includes('vault') && !path.name.includes('message')) {
         // The table as read back (keys hidden unless showKeys) is output too.
         const name = path.name.includes('create') ? 'new' : 'cv';
@@ -407,7 +416,8 @@ describe('dmctl', () => {
       spy.armed = false;
       if (variant === 'ok' && !m && failure !== 'close-throws') expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
       else if (failure !== 'close-throws') expect(code).toBe(1);
-      const texts = [stdout, stderr, ...stringsOf(thrown)];
+      const texts = [stdout, stderr, ...stringsOf(thrown), ...spy.records];
+      recordsChecked += spy.records.length;
       expect(texts.flatMap(leaksIn)).toEqual([]);
       const { dirty, checked } = spy.check();
       expect(dirty).toEqual([]);
@@ -444,10 +454,14 @@ test('the trace channels and NODE_DEBUG lines of every scenario above carried no
   expect([...leaks]).toEqual([]);
 });
 
+test('intent records were written on the way and scanned (docs/crash-safety.md: never key material)', () => {
+  expect(recordsChecked).toBeGreaterThan(0);
+});
+
 afterAll(() => {
   // The closing note's numbers: paths × failure points, and buffers the spy checked.
   const libPaths = LIB_PATHS.length * 2;
   console.log(`secrets canary: ${libPaths} library paths (${LIB_PATHS.length} × async/blocking) and ${CLI_PATHS.length} dmctl paths; `
-    + `${libCount} + ${cliCount} = ${libCount + cliCount} path × failure-point scenarios (${scenarios} ran); ${buffersChecked} buffers checked by the spy; `
+    + `${libCount} + ${cliCount} = ${libCount + cliCount} path × failure-point scenarios (${scenarios} ran); ${buffersChecked} buffers checked by the spy; ${recordsChecked} intent records; `
     + `${NEEDLES.length} needles per string`);
 });

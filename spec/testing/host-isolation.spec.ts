@@ -9,7 +9,7 @@ import {
   addNode, attachLoop, blockDeviceBytes, blockDeviceSectors, detachLoop, DeviceMapper, discardBlocks, FaultyDevice, loopInfo, refreshLoopCapacity,
   removeNode, renameNode, syncNodes, ThinPool, waitForNode,
 } from '../../lib/index.js';
-import { SimulatedKernel, simBlockIo, thinSim } from '../../testing/index.js';
+import { killAfterIoctls, SimulatedKernel, simBlockIo, thinSim } from '../../testing/index.js';
 import { run } from '../../cli/index.js';
 
 const MiB = 1n << 20n;
@@ -142,6 +142,29 @@ describe('the public API on the simulator reaches nothing on the host', () => {
       codes.push(await dmctl(['remove', 'b']));
     });
     expect({ codes, out: codes.some((c) => c !== 0) ? out : [] }).toEqual({ codes: [0, 0, 0, 0, 0], out: [] });
+    expect(breaches).toEqual([]);
+  });
+
+  test('intent records and recovery (a killed snapshot, dm.recover(), dmctl recover) stay in the simulator\'s memory', async () => {
+    const kernel = new SimulatedKernel();
+    const breaches = await withHostGuard(async () => {
+      await using dm = await DeviceMapper.open({ backend: kernel.backend(), stateDir: '/run/should-not-exist' });
+      const pool = await ThinPool.create(dm, { name: 'p', data: { file: 'd.img', sizeBytes: 64n * MiB }, metadata: { file: 'm.img', sizeBytes: 4n * MiB } });
+      await pool.createThin(1);
+      await pool.activate(1, { name: 'base', sizeSectors: 8192 });
+      const victim = kernel.processes.spawn();
+      await using dv = await DeviceMapper.open({ backend: kernel.backend({ label: 'v', process: victim }), stateDir: '/run/should-not-exist' });
+      const pv = await ThinPool.open(dv, 'p');
+      killAfterIoctls(kernel, victim, 'v', 4); // right after the origin's suspend
+      await pv.snapshot(2, 1).catch(() => {});
+      expect(kernel.processes.records('/run/should-not-exist').size).toBe(1);
+      expect((await dm.recover()).operations).toMatchObject([{ outcome: 'recovered' }]);
+      expect(kernel.devices.get('base')!.suspended).toBe(false);
+      expect(await run(['recover'], {
+        stdout: () => {}, stderr: () => {}, readStdin: async () => '', stdinIsTTY: true, env: {},
+        open: () => DeviceMapper.open({ backend: kernel.backend() }), sysfs: '/nonexistent-sysfs', nodes: { udev: false },
+      })).toBe(0);
+    });
     expect(breaches).toEqual([]);
   });
 });

@@ -1,0 +1,91 @@
+/**
+ * One operation's intent record as the operation core keeps it (docs/crash-safety.md): the
+ * effects the operation has or may have had that a later process would have to take back or
+ * finish if this one died, each in a named slot so that a step can record it before its
+ * ioctl and settle it once it is undone or no longer needs recovery. The record is written
+ * through the client's IntentStore (lib/kernel/intent-store.ts) before the step it describes,
+ * rewritten at every change, and removed when the operation has settled.
+ */
+import type { DeviceIdentity } from './identity.js';
+import { intentKey, type IntentDevice, type IntentEffect, type IntentRecord, type IntentStore } from '../kernel/intent-store.js';
+
+export type { IntentDevice, IntentEffect, IntentRecord, IntentStore };
+
+let seq = 0;
+
+/** The device of an identity as a record names it (name, uuid, dev; never a table or anything else). */
+export function intentDevice(id: Pick<DeviceIdentity, 'name' | 'uuid'> & { readonly dev?: { readonly major: number; readonly minor: number } | undefined }): IntentDevice {
+  return { name: id.name, uuid: id.uuid ?? null, ...(id.dev ? { dev: { major: id.dev.major, minor: id.dev.minor } } : {}) };
+}
+
+/** The slot of an effect on a device: one per kind and device (by uuid, else by name). */
+export function slotOf(kind: string, id: { readonly name: string; readonly uuid: string | null }): string {
+  return `${kind}:${id.uuid ? `uuid=${id.uuid}` : `name=${id.name}`}`;
+}
+
+/**
+ * The record of one running operation. Nothing is written until the first effect is
+ * recorded (an operation that only reads leaves no trace); `record` throws when the store
+ * refuses the write, so a step never runs without its record. Settling and removal are best
+ * effort: a record left behind is identity-checked by recovery before anything is done.
+ */
+export class IntentJournal {
+  readonly #store: IntentStore | undefined;
+  readonly #op: string;
+  readonly #slots = new Map<string, IntentEffect>();
+  #key: string | undefined;
+  #startedAtMs = 0;
+
+  constructor(store: IntentStore | undefined, op: string) {
+    this.#store = store;
+    this.#op = op;
+  }
+
+  /** Whether `slot` holds an effect. */
+  has(slot: string): boolean { return this.#slots.has(slot); }
+
+  /** Records (or replaces) the effect in `slot` and writes the record. */
+  record(slot: string, effect: IntentEffect): void {
+    if (!this.#store) return;
+    const had = this.#slots.get(slot);
+    this.#slots.set(slot, effect);
+    try {
+      this.#write();
+    } catch (e) {
+      if (had) this.#slots.set(slot, had);
+      else this.#slots.delete(slot);
+      throw e;
+    }
+  }
+
+  /** The effect in `slot` no longer needs recovery (undone, or made final). */
+  settle(slot: string): void {
+    if (!this.#store || !this.#slots.delete(slot)) return;
+    try {
+      if (this.#slots.size === 0) this.close();
+      else this.#write();
+    } catch {
+      // A stale effect left in the record is identity-checked by recovery: nothing wrong is done.
+    }
+  }
+
+  /** The operation has settled: its record goes. */
+  close(): void {
+    this.#slots.clear();
+    if (!this.#store || this.#key === undefined) return;
+    const key = this.#key;
+    this.#key = undefined;
+    try { this.#store.remove(key); } catch { /* see settle() */ }
+  }
+
+  #write(): void {
+    const store = this.#store!;
+    const me = store.self();
+    if (this.#key === undefined) {
+      this.#key = intentKey(me, seq++);
+      this.#startedAtMs = Date.now();
+    }
+    const record: IntentRecord = { version: 1, op: this.#op, pid: me.pid, startTime: me.startTime, startedAtMs: this.#startedAtMs, effects: [...this.#slots.values()] };
+    store.write(this.#key, record);
+  }
+}

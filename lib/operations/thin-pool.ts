@@ -29,7 +29,7 @@ import type { DeviceId } from '../../codec/index.js';
 import type { DeviceMapper } from '../client/client.js';
 import type { BlockIo } from '../kernel/backend.js';
 import { blockIoFor } from '../block/block-io.js';
-import { DmError, DmOperationError } from '../errors.js';
+import { DmError, DmIdentityError, DmOperationError } from '../errors.js';
 import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
 import type { Operation, OperationOptions } from './operation.js';
 import { createStep, isGone, loadStep, removeIfThere, resumeStep, runOn, suspendStep } from './handle-steps.js';
@@ -276,9 +276,13 @@ export class ThinPool {
     const mine = new Promise<void>((r) => { release = r; });
     const chained = previous.then(() => mine);
     this.#originLocks.set(originId, chained);
-    await previous;
     try {
-      await this.#run('snapshot', options, (op) => this.#snapshot(op, newId, originId, options.activeOrigin));
+      await this.#run('snapshot', options, async (op) => {
+        // The wait is a step of the operation: the caller's signal and timeoutMs end it. Our
+        // link releases at once then, and the next snapshot still waits for `previous` (chained).
+        await op.step(`waiting for another snapshot of thin ${originId}`, () => previous);
+        return this.#snapshot(op, newId, originId, options.activeOrigin);
+      });
     } finally {
       release();
       if (this.#originLocks.get(originId) === chained) this.#originLocks.delete(originId);
@@ -303,7 +307,9 @@ export class ThinPool {
    * a short-lived activation sized to its highest mapped block), so a pool with discard
    * passdown gives the space back to the disk under it (skipped on an `ignoreDiscard` pool,
    * which refuses discards); `onProgress` reports each step. A thin that is active (its
-   * `THIN-<id>-<pool>` device exists) is refused with BUSY before anything is discarded.
+   * `THIN-<id>-<pool>` device exists, or any device's live or inactive table has a thin line
+   * over this pool for `id`: dmsetup's, another tool's) is refused with EBUSY, naming that
+   * device, before anything is discarded.
    * A discard of a large thin can take long: give `timeoutMs` to match.
    */
   async delete(id: number, options: DeleteThinOptions = {}): Promise<void> {
@@ -312,6 +318,10 @@ export class ThinPool {
     await this.#run('delete', options, async (op) => {
       const active = await this.#activeThin(op, id);
       if (active) throw new DmOperationError('EBUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`);
+      // Activated by anyone else (no THIN-<id>-<pool> uuid): a discard through our helper would
+      // destroy the data that device serves, and the kernel would refuse the delete anyway.
+      const mapper = await this.#mappedBy(op, id);
+      if (mapper) throw new DmOperationError('EBUSY', `thin ${id} of pool ${this.name} is mapped by ${mapper}; remove that device first`);
       // A pool with ignore_discard refuses discards (EOPNOTSUPP) and has nothing to pass down.
       const discard = options.discard === true && !this.#params.ignoreDiscard;
       const total = discard ? 4 : 1;
@@ -351,6 +361,11 @@ export class ThinPool {
       // The thin found so is removed only while it is still that device (uuid and dev; identity.ts removeOurs).
       const own = typeof device === 'number' ? undefined : await this.#ownThin(op, given);
       const address = own ? addressOf(own) : given;
+      // Without a uuid, a stranger made under the name at the freed minor has our very identity
+      // (name, no uuid, dev): only its table tells it apart. So the table is read again right
+      // before the remove (verify-then-remove, the window between the two calls remaining as
+      // docs/identity.md says), and a device that is no longer this pool's thin is left alone.
+      if (own && !own.uuid) await this.#stillOwnThin(op, own);
       try {
         await op.step('remove', () => this.#dm.removeDevice(address, { deferred: options.deferred, retries: options.retries, signal: op.signal, expect: own }));
       } catch (e) {
@@ -538,6 +553,58 @@ export class ThinPool {
       throw new DmOperationError('WRONG_TARGET', `${t.device.name} is not a thin device of pool ${this.name} (its table is ${t.targets.map((l) => l.type).join(', ') || 'empty'})`);
     }
     return identityOf(t.device);
+  }
+
+  /** DmIdentityError unless the device at `own`'s address is still `own` with one thin line over this pool. */
+  async #stillOwnThin(op: Operation, own: DeviceIdentity): Promise<void> {
+    const t = await op.step(`table of ${own.name} before its removal`, async () => {
+      try {
+        return await this.#dm.table(addressOf(own));
+      } catch (e) {
+        if (isGone(e)) return undefined;
+        throw e;
+      }
+    });
+    if (t === undefined) return; // gone: the removal finds nothing (ENXIO), as before
+    op.check('table', own, t.device, 'deactivate: table');
+    const line = t.targets[0];
+    const p = t.targets.length === 1 && line && line.type === 'thin' ? parseTarget(line) : undefined;
+    if (!p || p.type !== 'thin' || p.poolDevice !== `${this.#id.dev.major}:${this.#id.dev.minor}`) {
+      throw new DmIdentityError('deactivate: table', own, identityOf(t.device), false);
+    }
+  }
+
+  /**
+   * The name of a device whose live or inactive table has a thin line over this pool for
+   * thin `id`, if any: every device is read (whoever activated it, under whatever name).
+   */
+  async #mappedBy(op: Operation, id: number): Promise<string | undefined> {
+    const pool = `${this.#id.dev.major}:${this.#id.dev.minor}`;
+    const maps = (targets: readonly { type: string }[]) => targets.some((l) => {
+      if (l.type !== 'thin') return false;
+      const p = parseTarget(l as Parameters<typeof parseTarget>[0]);
+      return p.type === 'thin' && p.poolDevice === pool && p.deviceId === id;
+    });
+    for (const d of await op.step('list', () => this.#dm.list())) {
+      if (d.dev.major === this.#id.dev.major && d.dev.minor === this.#id.dev.minor) continue;
+      const at: DeviceId = { dev: { major: d.dev.major, minor: d.dev.minor } };
+      const read = (inactive: boolean) => op.step(`${inactive ? 'inactive ' : ''}table of ${d.name}`, async () => {
+        try {
+          return await this.#dm.table(at, { inactive });
+        } catch (e) {
+          if (isGone(e)) return undefined; // removed since the list: maps nothing
+          throw e;
+        }
+      });
+      const live = await read(false);
+      if (live === undefined) continue;
+      if (maps(live.targets)) return live.device.name;
+      if (live.device.flags.inactivePresent) {
+        const staged = await read(true);
+        if (staged && maps(staged.targets)) return `${staged.device.name} (its inactive table)`;
+      }
+    }
+    return undefined;
   }
 
   async #uuidOf(op: Operation, name: string): Promise<string | null> {

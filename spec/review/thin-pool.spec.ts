@@ -36,7 +36,7 @@ describe('delete({ discard: true }) of a thin that is active under another name'
   // #discardThin): refuse with EBUSY when any device's live or inactive table has a thin line
   // over this pool for this id — e.g. the devices whose deps include the pool's dev
   // (depsWithInfo / DeviceTree.above(pool)), each table read and parsed for `deviceId === id`.
-  it.failing('the data of a thin another table maps is not discarded; the delete is refused before any discard', async () => {
+  it('the data of a thin another table maps is not discarded; the delete is refused before any discard', async () => {
     const p = await pool();
     await p.createThin(1);
     const poolDev = `${p.dev.major}:${p.dev.minor}`;
@@ -64,7 +64,7 @@ describe('snapshot() waiting for another snapshot of the same origin', () => {
   // the caller's signal and a timer of its timeoutMs (or run the lock wait inside #run as its
   // first step, op.step('waiting for origin …', () => previous)), and on a stop leave the
   // chain at once while still releasing its own link only after `previous` settles.
-  it.failing('an abort while queued behind a slow snapshot of the same origin ends the wait at once', async () => {
+  it('an abort while queued behind a slow snapshot of the same origin ends the wait at once', async () => {
     const p = await pool();
     await p.createThin(1);
     await p.activate(1, { name: 'origin', sizeSectors: 8192 });
@@ -87,7 +87,7 @@ describe('snapshot() waiting for another snapshot of the same origin', () => {
     }
   });
 
-  it.failing('timeoutMs bounds the wait behind another snapshot of the same origin', async () => {
+  it('timeoutMs bounds the wait behind another snapshot of the same origin', async () => {
     const p = await pool();
     await p.createThin(1);
     await p.activate(1, { name: 'origin', sizeSectors: 8192 });
@@ -118,7 +118,7 @@ describe('deactivate(name) of a thin without a uuid', () => {
   // Proposed fix (thin-pool.ts, deactivate): keep the identity #ownThin read
   // (identityOf(t.device)) and pass it as removeDevice's `expect` (verify-then-remove), as
   // removeTree does; then a stranger under the name gives DmIdentityError and is not touched.
-  it.failing('a stranger made under the name after the table check is not removed', async () => {
+  it('a stranger made under the name after the table check is not removed', async () => {
     const p = await pool();
     await p.createThin(1);
     const poolDev = `${p.dev.major}:${p.dev.minor}`;

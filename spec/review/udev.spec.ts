@@ -59,7 +59,7 @@ describe('the same mistake elsewhere: a node name that is no device node', () =>
     try {
       const { ops } = mapperDir();
       let listed = false;
-      const off = kernel.intercept({ before: (e) => { if (e.command === 'list') listed = true; } });
+      const off = kernel.intercept({ before: (e) => { if (e.command === 'listDevices') listed = true; } });
       await expect(syncNodes(dm, { name: 'control', ops, udev: false })).rejects.toMatchObject({ code: 'INVALID_NAME' });
       off();
       expect(listed).toBe(false);

@@ -148,3 +148,27 @@ describe('deactivate(name) of a thin without a uuid', () => {
     }
   });
 });
+
+describe('conditions(): the pool device replaced at its number while watching', () => {
+  // wait() refuses a device replaced at its minor (DmIdentityError); for the conditions
+  // iterator that is the pool going away, which ends it as a removal does.
+  it('ends the iterator ({ done: true }) rather than rejecting', async () => {
+    const p = await pool();
+    const it = p.conditions({ initial: false });
+    const actor = new Actor(kernel);
+    try {
+      let outcome: unknown;
+      const next = it.next().then((r) => { outcome = r; }, (e: unknown) => { outcome = e; });
+      for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
+      const minor = p.dev.minor;
+      actor.remove({ name: 'pool' });
+      const stranger = actor.createLive('stranger', { uuid: 'UUID-STRANGER' });
+      expect(stranger.minor).toBe(minor);
+      kernel.triggerEvent('stranger');
+      await next;
+      expect(outcome).toEqual({ done: true, value: undefined });
+    } finally {
+      await it.return?.();
+    }
+  });
+});

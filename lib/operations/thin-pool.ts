@@ -257,8 +257,9 @@ export class ThinPool {
   }
 
   /**
-   * `create_snap <newId> <originId>`. When the origin is active (a device with its
-   * `THIN-<id>-<pool>` uuid, or `activeOrigin`), it is suspended first (its filesystem is
+   * `create_snap <newId> <originId>`. When the origin is active (`activeOrigin`, a device
+   * with its `THIN-<id>-<pool>` uuid, or else the one device whose live table maps it — more
+   * than one is refused with EBUSY), it is suspended first (its filesystem is
    * frozen and I/O flushed, so the snapshot is consistent) and resumed afterwards, by its
    * uuid — also when the message fails, the signal aborts, `timeoutMs` passes or the client
    * is closed (a suspend that finishes late is resumed then). An origin someone else had
@@ -291,7 +292,7 @@ export class ThinPool {
 
   async #snapshot(op: Operation, newId: number, originId: number, activeOrigin: DeviceId | string | undefined): Promise<void> {
     const createSnap = () => this.#message(op, thinPoolMessage.createSnap(newId, originId), 'create_snap');
-    const origin = activeOrigin ?? await this.#activeThin(op, originId);
+    const origin = activeOrigin ?? await this.#activeThin(op, originId) ?? await this.#foreignOrigin(op, originId);
     if (origin === undefined) return createSnap();
     const before = await op.step('origin info', () => this.#dm.info(origin));
     if (!before.exists || before.flags.suspended) return createSnap();
@@ -320,8 +321,11 @@ export class ThinPool {
       if (active) throw new DmOperationError('EBUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`);
       // Activated by anyone else (no THIN-<id>-<pool> uuid): a discard through our helper would
       // destroy the data that device serves, and the kernel would refuse the delete anyway.
-      const mapper = await this.#mappedBy(op, id);
-      if (mapper) throw new DmOperationError('EBUSY', `thin ${id} of pool ${this.name} is mapped by ${mapper}; remove that device first`);
+      const [mapper] = await this.#mappersOf(op, id, { staged: true, first: true });
+      if (mapper) {
+        const by = `${mapper.identity.name}${mapper.inactive ? ' (its inactive table)' : ''}`;
+        throw new DmOperationError('EBUSY', `thin ${id} of pool ${this.name} is mapped by ${by}; remove that device first`);
+      }
       // A pool with ignore_discard refuses discards (EOPNOTSUPP) and has nothing to pass down.
       const discard = options.discard === true && !this.#params.ignoreDiscard;
       const total = discard ? 4 : 1;
@@ -575,16 +579,18 @@ export class ThinPool {
   }
 
   /**
-   * The name of a device whose live or inactive table has a thin line over this pool for
-   * thin `id`, if any: every device is read (whoever activated it, under whatever name).
+   * The devices whose live (or, with `staged`, inactive) table has a thin line over this pool
+   * for thin `id`: every device is read, whoever activated it under whatever name. With
+   * `first`, stops at the first one found.
    */
-  async #mappedBy(op: Operation, id: number): Promise<string | undefined> {
+  async #mappersOf(op: Operation, id: number, o: { staged: boolean; first: boolean }): Promise<{ identity: DeviceIdentity; inactive: boolean }[]> {
     const pool = `${this.#id.dev.major}:${this.#id.dev.minor}`;
     const maps = (targets: readonly { type: string }[]) => targets.some((l) => {
       if (l.type !== 'thin') return false;
       const p = parseTarget(l as Parameters<typeof parseTarget>[0]);
       return p.type === 'thin' && p.poolDevice === pool && p.deviceId === id;
     });
+    const out: { identity: DeviceIdentity; inactive: boolean }[] = [];
     for (const d of await op.step('list', () => this.#dm.list())) {
       if (d.dev.major === this.#id.dev.major && d.dev.minor === this.#id.dev.minor) continue;
       const at: DeviceId = { dev: { major: d.dev.major, minor: d.dev.minor } };
@@ -598,13 +604,27 @@ export class ThinPool {
       });
       const live = await read(false);
       if (live === undefined) continue;
-      if (maps(live.targets)) return live.device.name;
-      if (live.device.flags.inactivePresent) {
+      if (maps(live.targets)) out.push({ identity: identityOf(live.device), inactive: false });
+      else if (o.staged && live.device.flags.inactivePresent) {
         const staged = await read(true);
-        if (staged && maps(staged.targets)) return `${staged.device.name} (its inactive table)`;
+        if (staged && maps(staged.targets)) out.push({ identity: identityOf(staged.device), inactive: true });
       }
+      if (o.first && out.length > 0) break;
     }
-    return undefined;
+    return out;
+  }
+
+  /**
+   * The origin activated by someone else (no `THIN-<id>-<pool>` uuid), to be suspended as our
+   * own would be: a snapshot of a thin that is written through an unsuspended table is not
+   * consistent. Several such devices cannot be suspended as one: EBUSY, naming them.
+   */
+  async #foreignOrigin(op: Operation, originId: number): Promise<DeviceId | undefined> {
+    const live = await this.#mappersOf(op, originId, { staged: false, first: false });
+    if (live.length > 1) {
+      throw new DmOperationError('EBUSY', `thin ${originId} of pool ${this.name} is mapped by ${live.map((m) => m.identity.name).join(', ')}; suspend them yourself, or pass activeOrigin for the one that is written`);
+    }
+    return live[0] ? addressOf(live[0].identity) : undefined;
   }
 
   async #uuidOf(op: Operation, name: string): Promise<string | null> {

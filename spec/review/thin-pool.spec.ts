@@ -172,3 +172,71 @@ describe('conditions(): the pool device replaced at its number while watching', 
     }
   });
 });
+
+describe('delete({ discard: true }): the same mistake elsewhere', () => {
+  it('a thin staged in another device\'s inactive table is refused too, naming that device, before any discard', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    const poolDev = `${p.dev.major}:${p.dev.minor}`;
+    await dm.createDevice({ name: 'staging', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
+    await dm.load('staging', [{ start: 0, length: 65536, type: 'thin', params: `${poolDev} 1` }]);
+    const e = await p.delete(1, { discard: true }).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(DmOperationError);
+    expect(e).toMatchObject({ code: 'EBUSY' });
+    expect((e as Error).message).toContain('staging');
+    expect(io.calls.some((c) => c.startsWith('discard'))).toBe(false);
+    expect(thinSim(kernel).pool('pool').thins.has(1)).toBe(true);
+  });
+
+  it('a delete without discard is refused the same way (the kernel would refuse it)', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    const poolDev = `${p.dev.major}:${p.dev.minor}`;
+    await dm.createDevice({ name: 'theirs', table: [{ start: 0, length: 65536, type: 'thin', params: `${poolDev} 1` }] });
+    await expect(p.delete(1)).rejects.toMatchObject({ code: 'EBUSY', message: expect.stringContaining('theirs') });
+  });
+
+  it('a thin of another id, or a thin over another pool, does not block the delete', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    await p.createThin(2);
+    const poolDev = `${p.dev.major}:${p.dev.minor}`;
+    await dm.createDevice({ name: 'two', table: [{ start: 0, length: 65536, type: 'thin', params: `${poolDev} 2` }] });
+    await expect(p.delete(1, { discard: true })).resolves.toBeUndefined();
+    expect(thinSim(kernel).pool('pool').thins.has(1)).toBe(false);
+  });
+});
+
+describe('snapshot(): an origin activated by someone else (the same mistake as delete\'s)', () => {
+  it('is suspended around create_snap and resumed, like an origin of our own', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    const poolDev = `${p.dev.major}:${p.dev.minor}`;
+    await dm.createDevice({ name: 'theirs', table: [{ start: 0, length: 8192, type: 'thin', params: `${poolDev} 1` }] });
+    const seen: string[] = [];
+    const off = kernel.intercept({
+      before: (e) => {
+        if (e.command === 'message') seen.push(`message (theirs suspended: ${kernel.devices.get('theirs')!.suspended})`);
+      },
+    });
+    try {
+      await p.snapshot(2, 1);
+    } finally {
+      off();
+    }
+    expect(seen).toContain('message (theirs suspended: true)');
+    expect(kernel.devices.get('theirs')!.suspended).toBe(false);
+    expect(thinSim(kernel).pool('pool').thins.has(2)).toBe(true);
+  });
+
+  it('two devices mapping the origin: refused with EBUSY naming them, nothing suspended or snapshotted', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    const poolDev = `${p.dev.major}:${p.dev.minor}`;
+    await dm.createDevice({ name: 'a1', table: [{ start: 0, length: 8192, type: 'thin', params: `${poolDev} 1` }] });
+    await dm.createDevice({ name: 'b1', table: [{ start: 0, length: 8192, type: 'thin', params: `${poolDev} 1` }] });
+    await expect(p.snapshot(2, 1)).rejects.toMatchObject({ code: 'EBUSY', message: expect.stringContaining('a1, b1') });
+    expect(thinSim(kernel).pool('pool').thins.has(2)).toBe(false);
+    expect(kernel.devices.get('a1')!.suspended).toBe(false);
+  });
+});

@@ -308,9 +308,9 @@ export class ThinPool {
    * a short-lived activation sized to its highest mapped block), so a pool with discard
    * passdown gives the space back to the disk under it (skipped on an `ignoreDiscard` pool,
    * which refuses discards); `onProgress` reports each step. A thin that is active (its
-   * `THIN-<id>-<pool>` device exists, or any device's live or inactive table has a thin line
-   * over this pool for `id`: dmsetup's, another tool's) is refused with EBUSY, naming that
-   * device, before anything is discarded.
+   * `THIN-<id>-<pool>` device exists; with `discard`, also when any device's live or inactive
+   * table has a thin line over this pool for `id`: dmsetup's, another tool's) is refused with
+   * EBUSY, naming that device, before anything is discarded.
    * A discard of a large thin can take long: give `timeoutMs` to match.
    */
   async delete(id: number, options: DeleteThinOptions = {}): Promise<void> {
@@ -319,9 +319,11 @@ export class ThinPool {
     await this.#run('delete', options, async (op) => {
       const active = await this.#activeThin(op, id);
       if (active) throw new DmOperationError('EBUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`);
-      // Activated by anyone else (no THIN-<id>-<pool> uuid): a discard through our helper would
-      // destroy the data that device serves, and the kernel would refuse the delete anyway.
-      const [mapper] = await this.#mappersOf(op, id, { staged: true, first: true });
+      // A discard needs proof nobody else maps the thin (no THIN-<id>-<pool> uuid: dmsetup's,
+      // another tool's): discarding through our helper would destroy the data that device
+      // serves, and the kernel would then refuse the delete anyway. A plain delete is left to
+      // the kernel's own EBUSY (reading every device's table would cost one call per device).
+      const [mapper] = options.discard === true ? await this.#mappersOf(op, id, { staged: true, first: true }) : [];
       if (mapper) {
         const by = `${mapper.identity.name}${mapper.inactive ? ' (its inactive table)' : ''}`;
         throw new DmOperationError('EBUSY', `thin ${id} of pool ${this.name} is mapped by ${by}; remove that device first`);

@@ -473,7 +473,14 @@ export class ThinPool {
     const dataDevice = this.#loops.data?.path ?? current.dataDevice;
     const sectors = (await op.step(`size of ${dataDevice}`, () => this.#io.sizeBytes(dataDevice))) / 512n;
     const length = sectors - (sectors % facts.blockSizeSectors);
-    await loadStep(op, this.#dm, this.#id, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), `loading pool ${this.name}`);
+    // Our resume would make someone else's suspension of the pool end under them (and our load
+    // take their inactive slot): refused, as FaultyDevice.setMode refuses (docs/thin-and-faults.md).
+    const held = (i: { readonly flags: { readonly suspended: boolean } }) => {
+      if (i.flags.suspended) throw new DmOperationError('EBUSY', `pool ${this.name} is suspended by someone else; not reloaded (resuming it would end their suspension)`);
+    };
+    const before = await op.step(`info of pool ${this.name}`, () => this.#dm.info(addressOf(this.#id)));
+    if (before.exists) { op.check('info', this.#id, before); held(before); }
+    held(await loadStep(op, this.#dm, this.#id, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), `loading pool ${this.name}`));
     await resumeStep(op, this.#dm, this.#id, {}, `resuming pool ${this.name}`);
     op.commit();
     this.#params = params;

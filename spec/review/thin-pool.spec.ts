@@ -242,3 +242,17 @@ describe('snapshot(): an origin activated by someone else (the same mistake as d
     expect(kernel.devices.get('a1')!.suspended).toBe(false);
   });
 });
+
+describe('reload()/resize() of a pool someone else holds suspended (the same mistake as FaultyDevice.setMode\'s)', () => {
+  it('is refused with EBUSY before anything is loaded; the pool stays suspended', async () => {
+    const p = await pool();
+    new Actor(kernel).call('suspend', { id: { name: 'pool' }, action: 'suspend' });
+    const e = await p.reload({ lowWaterMarkBlocks: 10 }).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(DmOperationError);
+    expect(e).toMatchObject({ code: 'EBUSY' });
+    expect(kernel.devices.get('pool')!.suspended).toBe(true);
+    expect(kernel.devices.get('pool')!.inactive).toBeUndefined();
+    await expect(p.resize()).rejects.toMatchObject({ code: 'EBUSY' });
+    expect(kernel.devices.get('pool')!.suspended).toBe(true);
+  });
+});

@@ -594,9 +594,9 @@ export class ThinPool {
    */
   async #mappersOf(op: Operation, id: number, o: { staged: boolean; first: boolean }): Promise<{ identity: DeviceIdentity; inactive: boolean }[]> {
     const pool = `${this.#id.dev.major}:${this.#id.dev.minor}`;
-    const maps = (targets: readonly { type: string }[]) => targets.some((l) => {
+    const maps = (targets: readonly Parameters<typeof parseTarget>[0][]) => targets.some((l) => {
       if (l.type !== 'thin') return false;
-      const p = parseTarget(l as Parameters<typeof parseTarget>[0]);
+      const p = parseTarget(l);
       return p.type === 'thin' && p.poolDevice === pool && p.deviceId === id;
     });
     const out: { identity: DeviceIdentity; inactive: boolean }[] = [];

@@ -9,9 +9,13 @@
  *   renamed  same device number, new name or uuid (`oldName`, `oldUuid`)
  *   changed  the device's event_nr moved; `delta` is by how much since last seen
  *
- * Everything between two polls is coalesced per device. Limits (documented): a device
- * created and removed between two polls is not seen; a device removed and another created
- * with the same minor between two polls looks like a rename.
+ * Everything between two polls is coalesced per device. A device removed and another created
+ * at its number between two polls is told apart from a rename where the snapshot proves it: a
+ * uuid, once set, never changes (rename only sets one on a device without), and a device's
+ * event_nr never goes down — so two different uuids, or an event number lower than before,
+ * give `removed` + `added`. Limits (documented): a device created and removed between two
+ * polls is not seen; a replacement at the same number without either proof looks like a
+ * rename.
  */
 import type { DevNo, ListedDevice } from '../../codec/index.js';
 import type { Watcher } from '../kernel/backend.js';
@@ -106,7 +110,13 @@ export function diffSnapshots(before: ReadonlyMap<string, ListedDevice>, after: 
     const key = `${d.dev.major}:${d.dev.minor}`;
     seen.add(key);
     const old = before.get(key);
-    const base = { name: d.name, uuid: d.uuid, dev: d.dev, eventNr: d.eventNr };
+    // Each event its own `dev`: streams woken together share one LIST snapshot.
+    const base = { name: d.name, uuid: d.uuid, dev: copyDev(d.dev), eventNr: d.eventNr };
+    if (old && replaced(old, d)) {
+      out.push(removedEvent(old));
+      out.push({ kind: 'added', ...base, delta: 0 });
+      continue;
+    }
     if (!old) {
       out.push({ kind: 'added', ...base, delta: 0 });
       continue;
@@ -119,13 +129,28 @@ export function diffSnapshots(before: ReadonlyMap<string, ListedDevice>, after: 
     }
   }
   for (const [key, old] of before) {
-    if (!seen.has(key)) out.push({ kind: 'removed', name: old.name, uuid: old.uuid, dev: old.dev, eventNr: old.eventNr, delta: 0 });
+    if (!seen.has(key)) out.push(removedEvent(old));
   }
   return out;
 }
 
+function copyDev(d: DevNo): DevNo {
+  return { major: d.major, minor: d.minor, raw: d.raw };
+}
+
+function removedEvent(old: ListedDevice): DeviceEvent {
+  return { kind: 'removed', name: old.name, uuid: old.uuid, dev: copyDev(old.dev), eventNr: old.eventNr, delta: 0 };
+}
+
+/** Whether the entry at one device number is provably another device: a set uuid changed, or event_nr went down. */
+function replaced(old: ListedDevice, d: ListedDevice): boolean {
+  if (typeof old.uuid === 'string' && old.uuid !== '' && typeof d.uuid === 'string' && d.uuid !== '' && old.uuid !== d.uuid) return true;
+  return d.eventNr !== undefined && old.eventNr !== undefined && d.eventNr < old.eventNr;
+}
+
+/** A stream's snapshot, keyed by device number; its entries are its own copies (the LIST may be shared). */
 export function snapshotMap(list: readonly ListedDevice[]): Map<string, ListedDevice> {
-  return new Map(list.map((d) => [`${d.dev.major}:${d.dev.minor}`, d]));
+  return new Map(list.map((d) => [`${d.dev.major}:${d.dev.minor}`, { ...d, dev: copyDev(d.dev) }]));
 }
 
 export function matches(e: DeviceEvent, f: EventFilter | undefined): boolean {

@@ -45,7 +45,9 @@ export class WakeSnapshots {
    */
   check(key: number, gen: number, since: number, run: () => DeviceInfo): Check & { readonly result: DeviceInfo } {
     let c = this.#checks.get(key);
-    if (!c || c.gen !== gen || c.ticket <= since) {
+    // A failed check is not shared: each waiter throws an error of its own (its own stack,
+    // and nothing one caller sets on it is seen by another); failing again costs as little.
+    if (!c || c.gen !== gen || c.ticket <= since || 'error' in c.result) {
       const ticket = ++this.#ticket;
       let result: Check['result'];
       try {
@@ -78,11 +80,13 @@ export class WakeSnapshots {
   /**
    * One ioctl for every waiter asking for the same reply while it is in flight, among those
    * whose check (ticket `after`) came before that ioctl was issued; a waiter whose check is
-   * newer issues its own, which later waiters then join.
+   * newer issues its own, which later waiters then join. Only a success is shared: when the
+   * shared ioctl fails, each sharer issues its own.
    */
   reply<T>(key: number, after: number, run: () => Promise<T>): Promise<T> {
     const r = this.#replies.get(key);
-    if (r && r.ticket > after) return r.promise as Promise<T>;
+    // A sharer whose shared call failed makes its own, for an error of its own (see check()).
+    if (r && r.ticket > after) return (r.promise as Promise<T>).catch(() => run());
     // Taken before run(): its ioctl goes out after this point, never before.
     const ticket = ++this.#ticket;
     const entry: { ticket: number; promise: Promise<T> } = { ticket, promise: undefined as unknown as Promise<T> };

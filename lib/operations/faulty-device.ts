@@ -198,7 +198,9 @@ export class FaultyDevice {
    * Switches the live table to `mode`: load, suspend (noflush where the kernel has it, no
    * filesystem freeze), resume. If a step fails, the signal aborts, `timeoutMs` passes or
    * the client is closed, the loaded table is dropped and the device resumed (by its uuid)
-   * with its old behaviour. Returns the mode read back from the kernel.
+   * with its old behaviour. Returns the mode read back from the kernel. A device someone else
+   * holds suspended is refused with `DmOperationError` EBUSY before anything is loaded: our
+   * resume would restart its I/O in the middle of their work (docs/thin-and-faults.md).
    */
   async setMode(mode: FaultMode, options: FaultyDeviceCallOptions = {}): Promise<FaultMode> {
     const line = this.#lineOf(mode); // validates before any syscall
@@ -206,12 +208,21 @@ export class FaultyDevice {
     const noflush = compareVersions(this.#dm.kernelVersion, FEATURES.noflush) >= 0;
     const flags = { noflush, skipLockfs: true };
     return this.#run('setMode', options, async (op) => {
+      const before = await op.step(`info of ${this.name}`, () => this.#dm.info(addressOf(this.#id)));
+      if (before.exists) op.check('info', this.#id, before);
+      if (before.exists && before.flags.suspended) throw this.#heldSuspended();
       const loaded = await loadStep(op, this.#dm, this.#id, toTargetSpecs([line]), `loading ${mode.kind} into ${this.name}`);
+      // Suspended between the info and the load: refused the same way (the undo drops our table).
+      if (loaded.flags.suspended) throw this.#heldSuspended();
       await suspendStep(op, this.#dm, this.#id, flags, `suspending ${this.name}`, true, loaded);
       await resumeStep(op, this.#dm, this.#id, flags, `resuming ${this.name}`);
       op.commit();
       return this.#mode(op);
     });
+  }
+
+  #heldSuspended(): DmOperationError {
+    return new DmOperationError('EBUSY', `${this.name} is suspended by someone else; its mode is not changed (resuming it would restart its I/O under them)`);
   }
 
   /** Back to the linear passthrough. */

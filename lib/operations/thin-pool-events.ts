@@ -10,7 +10,7 @@
 import { linkedSignal } from '../events/abort-fanout.js';
 import type { DeviceId } from '../../codec/index.js';
 import type { DeviceMapper } from '../client/client.js';
-import { DmAbortError, DmError } from '../errors.js';
+import { DmAbortError, DmError, DmIdentityError } from '../errors.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import { parseStatus, parseTarget } from '../targets/table.js';
 import type { ThinPoolStatus } from '../targets/thin.js';
@@ -76,7 +76,8 @@ export function poolConditionState(status: ThinPoolStatus, lowWaterMarkBlocks: b
 
 /**
  * The conditions of the pool device `pool` as they change, until the signal aborts, the
- * iterator is closed, or the pool device goes away (the iterator then ends).
+ * iterator is closed, or the pool device goes away — removed, or replaced by another device
+ * at its number (the iterator then ends).
  *
  * ```ts
  * for await (const c of pool.conditions({ signal })) {
@@ -159,6 +160,9 @@ async function* watch(
       // close() of the client ends the iterator ({ done: true }), as it ends events() iterators.
       if (e instanceof DmClosedError) return;
       if (gone(e)) return;
+      // wait() met another device at the pool's number (removed, and a stranger made there):
+      // for this iterator that is the pool going away, as a removal is.
+      if (e instanceof DmIdentityError) return;
       throw e;
     }
     if (r.device.dev.major !== dev.major || r.device.dev.minor !== dev.minor) return;

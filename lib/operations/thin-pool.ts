@@ -29,7 +29,7 @@ import type { DeviceId } from '../../codec/index.js';
 import type { DeviceMapper } from '../client/client.js';
 import type { BlockIo } from '../kernel/backend.js';
 import { blockIoFor } from '../block/block-io.js';
-import { DmError, DmOperationError } from '../errors.js';
+import { DmError, DmIdentityError, DmOperationError } from '../errors.js';
 import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
 import type { Operation, OperationOptions } from './operation.js';
 import { createStep, isGone, loadStep, removeIfThere, resumeStep, runOn, suspendStep } from './handle-steps.js';
@@ -266,8 +266,9 @@ export class ThinPool {
   }
 
   /**
-   * `create_snap <newId> <originId>`. When the origin is active (a device with its
-   * `THIN-<id>-<pool>` uuid, or `activeOrigin`), it is suspended first (its filesystem is
+   * `create_snap <newId> <originId>`. When the origin is active (`activeOrigin`, a device
+   * with its `THIN-<id>-<pool>` uuid, or else the one device whose live table maps it — more
+   * than one is refused with EBUSY), it is suspended first (its filesystem is
    * frozen and I/O flushed, so the snapshot is consistent) and resumed afterwards, by its
    * uuid — also when the message fails, the signal aborts, `timeoutMs` passes or the client
    * is closed (a suspend that finishes late is resumed then). An origin someone else had
@@ -285,9 +286,13 @@ export class ThinPool {
     const mine = new Promise<void>((r) => { release = r; });
     const chained = previous.then(() => mine);
     this.#originLocks.set(originId, chained);
-    await previous;
     try {
-      await this.#run('snapshot', options, (op) => this.#snapshot(op, newId, originId, options.activeOrigin));
+      await this.#run('snapshot', options, async (op) => {
+        // The wait is a step of the operation: the caller's signal and timeoutMs end it. Our
+        // link releases at once then, and the next snapshot still waits for `previous` (chained).
+        await op.step(`waiting for another snapshot of thin ${originId}`, () => previous);
+        return this.#snapshot(op, newId, originId, options.activeOrigin);
+      });
     } finally {
       release();
       if (this.#originLocks.get(originId) === chained) this.#originLocks.delete(originId);
@@ -298,7 +303,7 @@ export class ThinPool {
     // Probed before the origin is suspended: the origin's I/O waits for no more than the snapshot itself.
     const probe = await this.#probeId(op, newId);
     const createSnap = () => this.#createId(op, newId, thinPoolMessage.createSnap(newId, originId), 'create_snap', probe);
-    const origin = activeOrigin ?? await this.#activeThin(op, originId);
+    const origin = activeOrigin ?? await this.#activeThin(op, originId) ?? await this.#foreignOrigin(op, originId);
     if (origin === undefined) return createSnap();
     let before = await op.step('origin info', () => this.#dm.info(origin));
     if (before.exists && before.flags.suspended) {
@@ -321,7 +326,9 @@ export class ThinPool {
    * a short-lived activation sized to its highest mapped block), so a pool with discard
    * passdown gives the space back to the disk under it (skipped on an `ignoreDiscard` pool,
    * which refuses discards); `onProgress` reports each step. A thin that is active (its
-   * `THIN-<id>-<pool>` device exists) is refused with BUSY before anything is discarded.
+   * `THIN-<id>-<pool>` device exists; with `discard`, also when any device's live or inactive
+   * table has a thin line over this pool for `id`: dmsetup's, another tool's) is refused with
+   * EBUSY, naming that device, before anything is discarded.
    * A discard of a large thin can take long: give `timeoutMs` to match.
    */
   async delete(id: number, options: DeleteThinOptions = {}): Promise<void> {
@@ -330,6 +337,15 @@ export class ThinPool {
     await this.#run('delete', options, async (op) => {
       const active = await this.#activeThin(op, id);
       if (active) throw new DmOperationError('EBUSY', `thin ${id} of pool ${this.name} is active as ${active.uuid}; deactivate it first`);
+      // A discard needs proof nobody else maps the thin (no THIN-<id>-<pool> uuid: dmsetup's,
+      // another tool's): discarding through our helper would destroy the data that device
+      // serves, and the kernel would then refuse the delete anyway. A plain delete is left to
+      // the kernel's own EBUSY (reading every device's table would cost one call per device).
+      const [mapper] = options.discard === true ? await this.#mappersOf(op, id, { staged: true, first: true }) : [];
+      if (mapper) {
+        const by = `${mapper.identity.name}${mapper.inactive ? ' (its inactive table)' : ''}`;
+        throw new DmOperationError('EBUSY', `thin ${id} of pool ${this.name} is mapped by ${by}; remove that device first`);
+      }
       // A pool with ignore_discard refuses discards (EOPNOTSUPP) and has nothing to pass down.
       const discard = options.discard === true && !this.#params.ignoreDiscard;
       const total = discard ? 4 : 1;
@@ -369,6 +385,11 @@ export class ThinPool {
       // The thin found so is removed only while it is still that device (uuid and dev; identity.ts removeOurs).
       const own = typeof device === 'number' ? undefined : await this.#ownThin(op, given);
       const address = own ? addressOf(own) : given;
+      // Without a uuid, a stranger made under the name at the freed minor has our very identity
+      // (name, no uuid, dev): only its table tells it apart. So the table is read again right
+      // before the remove (verify-then-remove, the window between the two calls remaining as
+      // docs/identity.md says), and a device that is no longer this pool's thin is left alone.
+      if (own && !own.uuid) await this.#stillOwnThin(op, own);
       try {
         await op.step('remove', () => this.#dm.removeDevice(address, { deferred: options.deferred, retries: options.retries, signal: op.signal, expect: own }));
       } catch (e) {
@@ -470,7 +491,14 @@ export class ThinPool {
     const dataDevice = this.#loops.data?.path ?? current.dataDevice;
     const sectors = (await op.step(`size of ${dataDevice}`, () => this.#io.sizeBytes(dataDevice))) / 512n;
     const length = sectors - (sectors % facts.blockSizeSectors);
-    await loadStep(op, this.#dm, this.#id, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), `loading pool ${this.name}`);
+    // Our resume would make someone else's suspension of the pool end under them (and our load
+    // take their inactive slot): refused, as FaultyDevice.setMode refuses (docs/thin-and-faults.md).
+    const held = (i: { readonly flags: { readonly suspended: boolean } }) => {
+      if (i.flags.suspended) throw new DmOperationError('EBUSY', `pool ${this.name} is suspended by someone else; not reloaded (resuming it would end their suspension)`);
+    };
+    const before = await op.step(`info of pool ${this.name}`, () => this.#dm.info(addressOf(this.#id)));
+    if (before.exists) { op.check('info', this.#id, before); held(before); }
+    held(await loadStep(op, this.#dm, this.#id, toTargetSpecs([{ start: 0, length, type: 'thin-pool', ...params }]), `loading pool ${this.name}`));
     await resumeStep(op, this.#dm, this.#id, {}, `resuming pool ${this.name}`);
     op.commit();
     this.#params = params;
@@ -591,6 +619,74 @@ export class ThinPool {
       throw new DmOperationError('WRONG_TARGET', `${t.device.name} is not a thin device of pool ${this.name} (its table is ${t.targets.map((l) => l.type).join(', ') || 'empty'})`);
     }
     return identityOf(t.device);
+  }
+
+  /** DmIdentityError unless the device at `own`'s address is still `own` with one thin line over this pool. */
+  async #stillOwnThin(op: Operation, own: DeviceIdentity): Promise<void> {
+    const t = await op.step(`table of ${own.name} before its removal`, async () => {
+      try {
+        return await this.#dm.table(addressOf(own));
+      } catch (e) {
+        if (isGone(e)) return undefined;
+        throw e;
+      }
+    });
+    if (t === undefined) return; // gone: the removal finds nothing (ENXIO), as before
+    op.check('table', own, t.device, 'deactivate: table');
+    const line = t.targets[0];
+    const p = t.targets.length === 1 && line && line.type === 'thin' ? parseTarget(line) : undefined;
+    if (!p || p.type !== 'thin' || p.poolDevice !== `${this.#id.dev.major}:${this.#id.dev.minor}`) {
+      throw new DmIdentityError('deactivate: table', own, identityOf(t.device), false);
+    }
+  }
+
+  /**
+   * The devices whose live (or, with `staged`, inactive) table has a thin line over this pool
+   * for thin `id`: every device is read, whoever activated it under whatever name. With
+   * `first`, stops at the first one found.
+   */
+  async #mappersOf(op: Operation, id: number, o: { staged: boolean; first: boolean }): Promise<{ identity: DeviceIdentity; inactive: boolean }[]> {
+    const pool = `${this.#id.dev.major}:${this.#id.dev.minor}`;
+    const maps = (targets: readonly Parameters<typeof parseTarget>[0][]) => targets.some((l) => {
+      if (l.type !== 'thin') return false;
+      const p = parseTarget(l);
+      return p.type === 'thin' && p.poolDevice === pool && p.deviceId === id;
+    });
+    const out: { identity: DeviceIdentity; inactive: boolean }[] = [];
+    for (const d of await op.step('list', () => this.#dm.list())) {
+      if (d.dev.major === this.#id.dev.major && d.dev.minor === this.#id.dev.minor) continue;
+      const at: DeviceId = { dev: { major: d.dev.major, minor: d.dev.minor } };
+      const read = (inactive: boolean) => op.step(`${inactive ? 'inactive ' : ''}table of ${d.name}`, async () => {
+        try {
+          return await this.#dm.table(at, { inactive });
+        } catch (e) {
+          if (isGone(e)) return undefined; // removed since the list: maps nothing
+          throw e;
+        }
+      });
+      const live = await read(false);
+      if (live === undefined) continue;
+      if (maps(live.targets)) out.push({ identity: identityOf(live.device), inactive: false });
+      else if (o.staged && live.device.flags.inactivePresent) {
+        const staged = await read(true);
+        if (staged && maps(staged.targets)) out.push({ identity: identityOf(staged.device), inactive: true });
+      }
+      if (o.first && out.length > 0) break;
+    }
+    return out;
+  }
+
+  /**
+   * The origin activated by someone else (no `THIN-<id>-<pool>` uuid), to be suspended as our
+   * own would be: a snapshot of a thin that is written through an unsuspended table is not
+   * consistent. Several such devices cannot be suspended as one: EBUSY, naming them.
+   */
+  async #foreignOrigin(op: Operation, originId: number): Promise<DeviceId | undefined> {
+    const live = await this.#mappersOf(op, originId, { staged: false, first: false });
+    if (live.length > 1) {
+      throw new DmOperationError('EBUSY', `thin ${originId} of pool ${this.name} is mapped by ${live.map((m) => m.identity.name).join(', ')}; suspend them yourself, or pass activeOrigin for the one that is written`);
+    }
+    return live[0] ? addressOf(live[0].identity) : undefined;
   }
 
   async #uuidOf(op: Operation, name: string): Promise<string | null> {

@@ -124,11 +124,15 @@ export function udevActive(env: Readonly<Record<string, string | undefined>> = p
   return ops.exists('/run/udev/control');
 }
 
-/** `/dev/mapper/<name>`. The name is the kernel's (mangled, for names created by libdevmapper). */
+/**
+ * `/dev/mapper/<name>`. The name is the kernel's (mangled, for names created by libdevmapper).
+ * "control" is refused: `/dev/mapper/control` is the node every device-mapper tool opens, never
+ * a device's node (the kernel refuses the name for devices too).
+ */
 export function nodePath(name: string, dir = DM_DIR): string {
   valueArg(name, 'name', 'string');
   valueArg(dir, 'dir', 'string');
-  if (name === '' || name.includes('/') || name === '.' || name === '..') throw new DmArgumentError('name', 'a node name (not empty, ".", ".." or containing "/")', describeValue(name), 'INVALID_NAME');
+  if (name === '' || name.includes('/') || name === '.' || name === '..' || name === 'control') throw new DmArgumentError('name', 'a node name (not empty, ".", "..", "control" or containing "/")', describeValue(name), 'INVALID_NAME');
   return path.join(dir, name);
 }
 
@@ -209,6 +213,9 @@ function rmNode(name: string, o: NodeOptions): NodeResult['action'] {
   const ops = opsOf(o);
   const p = nodePath(name, o.dir);
   if (!ops.exists(p)) return 'absent';
+  // Only a block device or a symlink to one (or a dangling symlink, udev's link to a dm-N
+  // devtmpfs already dropped) is a device's node; anything else is someone else's file.
+  if (ops.stat(p) === 'other') throw new DmSyscallError('A non-block device file is present; left in place', { errno: ERRNO.EEXIST, syscall: 'unlink', path: p });
   try {
     ops.unlink(p);
   } catch (e) {
@@ -282,6 +289,8 @@ export async function syncNodes(dm: DeviceMapper, options: NodeOptions & { name?
   // The client's backend holds its devices' nodes: the simulator's memory for a simulated client.
   const ops = options.ops ?? blockIoFor(options.dm ?? dm).nodes;
   const dir = options.dir ?? DM_DIR;
+  // A name that is no node's ("control", "..") is refused before the kernel is asked.
+  if (options.name !== undefined) nodePath(options.name, dir);
   const out: NodeResult[] = [];
   const list = await dm.list();
   const byName = new Map(list.map((d) => [d.name, d]));
@@ -292,7 +301,8 @@ export async function syncNodes(dm: DeviceMapper, options: NodeOptions & { name?
     else out.push({ path: nodePath(options.name, dir), action: rmNode(options.name, direct) });
     return out;
   }
-  for (const d of list) out.push({ path: nodePath(d.name, dir), action: await mkNode(d.name, d.dev, direct) });
+  // A device named "control" (allowed by kernels older than the rule) gets no node: that path is the control node's.
+  for (const d of list) if (d.name !== 'control') out.push({ path: nodePath(d.name, dir), action: await mkNode(d.name, d.dev, direct) });
   let entries: string[] = [];
   try { entries = ops.readdir(dir); } catch { /* no directory */ }
   for (const e of entries) {

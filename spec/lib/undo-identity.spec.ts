@@ -297,14 +297,14 @@ describe('FaultyDevice mode switch', () => {
     untouched(s);
   });
 
-  test('a mode switch on a device someone else had suspended: the undo leaves it suspended', async () => {
+  test('a mode switch on a device someone else had suspended: refused (EBUSY) before any load, and left suspended', async () => {
     const f = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/loop0', sizeSectors: 64 });
     a.call('suspend', { id: { name: 'fd' }, action: 'suspend' });
     suspendCalls((n) => (n >= 2 && n <= 4 ? { errno: ERRNO.EIO } : undefined));
-    await expect(f.failAll()).rejects.toMatchObject({ code: 'EIO' });
+    await expect(f.failAll()).rejects.toMatchObject({ code: 'EBUSY' });
     const d = kernel.devices.get('fd')!;
     expect(d.suspended).toBe(true);
-    expect(d.inactive).toBeUndefined(); // our staged table was dropped
+    expect(d.inactive).toBeUndefined(); // nothing staged in their inactive slot
     expect(d.live?.lines[0]?.type).toBe('linear');
   });
 });

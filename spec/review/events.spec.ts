@@ -5,6 +5,8 @@ import { describe, expect, it } from '@jest/globals';
 import { DeviceMapper, DmError } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
 import { Actor } from '../lib/actor.js';
+import { diffSnapshots, snapshotMap } from '../../lib/events/device-events.js';
+import { WakeSnapshots } from '../../lib/events/wake-snapshot.js';
 
 const zero = [{ start: 0, length: 8, type: 'zero', params: '' }];
 
@@ -23,7 +25,7 @@ describe('waiters woken together share a failed check', () => {
   // checks — a cached error is not reused (a sharer runs its own check, which fails as
   // cheaply and throws an error of its own); in reply(), a sharer whose shared call rejected
   // re-runs `run()` itself rather than rethrowing the owner's error.
-  it.failing('three waiters of a removed device get three errors, each with its own caller\'s frames', async () => {
+  it('three waiters of a removed device get three errors, each with its own caller\'s frames', async () => {
     const kernel = new SimulatedKernel();
     const actor = new Actor(kernel);
     const dm = await DeviceMapper.open({ backend: kernel.backend() });
@@ -65,7 +67,7 @@ describe('events() streams woken by one event share one device list', () => {
   // wait() gives each waiter objects of its own; events() does not. Proposed fix
   // (lib/events/device-events.ts): diffSnapshots copies `dev` per event
   // (`dev: { major: d.dev.major, minor: d.dev.minor }`), and the snapshot keeps its own copy.
-  it.failing('two streams get events with objects of their own, and a consumer\'s change stays its own', async () => {
+  it('two streams get events with objects of their own, and a consumer\'s change stays its own', async () => {
     const kernel = new SimulatedKernel();
     const actor = new Actor(kernel);
     const dm = await DeviceMapper.open({ backend: kernel.backend() });
@@ -105,7 +107,7 @@ describe('events(): a device replaced at its minor between two snapshots', () =>
   // state for the new one. Proposed fix (lib/events/device-events.ts, diffSnapshots): when
   // the old and new entries at one number both have a uuid and they differ, or the new
   // eventNr is below the old, emit `removed` for the old entry and `added` for the new one.
-  it.failing('a device with a uuid removed and another made at its minor: removed + added, not renamed', async () => {
+  it('a device with a uuid removed and another made at its minor: removed + added, not renamed', async () => {
     const kernel = new SimulatedKernel();
     const actor = new Actor(kernel);
     const dm = await DeviceMapper.open({ backend: kernel.backend() });
@@ -129,5 +131,63 @@ describe('events(): a device replaced at its minor between two snapshots', () =>
       await it.return?.();
       dm.close();
     }
+  });
+});
+
+describe('the same mistakes elsewhere', () => {
+  const dev = (minor: number) => ({ major: 253, minor, raw: BigInt(253 * 256 + minor) });
+  const listed = (name: string, uuid: string | null | undefined, eventNr: number | undefined, minor = 0) => ({ name, uuid, eventNr, dev: dev(minor) });
+
+  it('diffSnapshots: an event number that went down at one minor (no uuids) is removed + added', () => {
+    const before = snapshotMap([listed('old', null, 5)]);
+    const kinds = diffSnapshots(before, [listed('new', null, 0)]).map((e) => `${e.kind} ${e.name}`).sort();
+    expect(kinds).toEqual(['added new', 'removed old']);
+  });
+
+  it('diffSnapshots: a uuid set on a device that had none is still a rename', () => {
+    const before = snapshotMap([listed('a', null, 1)]);
+    expect(diffSnapshots(before, [listed('a', 'UUID-A', 1)]).map((e) => e.kind)).toEqual(['renamed']);
+  });
+
+  it('diffSnapshots: events and snapshots hold dev objects of their own', () => {
+    const list = [listed('a', 'U', 1)];
+    const snap = snapshotMap(list);
+    expect(snap.get('253:0')!.dev).not.toBe(list[0]!.dev);
+    const [added] = diffSnapshots(new Map(), list);
+    expect(added!.dev).not.toBe(list[0]!.dev);
+    const [removed] = diffSnapshots(snap, []);
+    expect(removed!.dev).not.toBe(snap.get('253:0')!.dev);
+  });
+
+  it('WakeSnapshots.reply: sharers of a failed reply each get an error of their own', async () => {
+    const w = new WakeSnapshots();
+    let calls = 0;
+    const run = () => { calls++; return Promise.reject(new Error(`call ${calls}`)); };
+    const owner = w.reply(1, 0, run);
+    const sharer = w.reply(1, 0, run);
+    const [a, b] = await Promise.all([owner.catch((e: unknown) => e), sharer.catch((e: unknown) => e)]);
+    expect(a).toBeInstanceOf(Error);
+    expect(b).toBeInstanceOf(Error);
+    expect(a).not.toBe(b);
+    expect(calls).toBe(2);
+  });
+
+  it('WakeSnapshots.reply: a successful reply is still shared (one call)', async () => {
+    const w = new WakeSnapshots();
+    let calls = 0;
+    const run = () => { calls++; return Promise.resolve(calls); };
+    await expect(Promise.all([w.reply(1, 0, run), w.reply(1, 0, run)])).resolves.toEqual([1, 1]);
+    expect(calls).toBe(1);
+  });
+
+  it('WakeSnapshots.check: a failed check is re-run per waiter, a successful one shared', () => {
+    const w = new WakeSnapshots();
+    let n = 0;
+    const fail = () => { n++; throw new Error(`check ${n}`); };
+    let e1: unknown; let e2: unknown;
+    try { w.check(1, 1, 0, fail); } catch (e) { e1 = e; }
+    try { w.check(1, 1, 0, fail); } catch (e) { e2 = e; }
+    expect(e1).not.toBe(e2);
+    expect(n).toBe(2);
   });
 });

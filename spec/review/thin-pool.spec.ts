@@ -36,7 +36,7 @@ describe('delete({ discard: true }) of a thin that is active under another name'
   // #discardThin): refuse with EBUSY when any device's live or inactive table has a thin line
   // over this pool for this id — e.g. the devices whose deps include the pool's dev
   // (depsWithInfo / DeviceTree.above(pool)), each table read and parsed for `deviceId === id`.
-  it.failing('the data of a thin another table maps is not discarded; the delete is refused before any discard', async () => {
+  it('the data of a thin another table maps is not discarded; the delete is refused before any discard', async () => {
     const p = await pool();
     await p.createThin(1);
     const poolDev = `${p.dev.major}:${p.dev.minor}`;
@@ -64,7 +64,7 @@ describe('snapshot() waiting for another snapshot of the same origin', () => {
   // the caller's signal and a timer of its timeoutMs (or run the lock wait inside #run as its
   // first step, op.step('waiting for origin …', () => previous)), and on a stop leave the
   // chain at once while still releasing its own link only after `previous` settles.
-  it.failing('an abort while queued behind a slow snapshot of the same origin ends the wait at once', async () => {
+  it('an abort while queued behind a slow snapshot of the same origin ends the wait at once', async () => {
     const p = await pool();
     await p.createThin(1);
     await p.activate(1, { name: 'origin', sizeSectors: 8192 });
@@ -87,7 +87,7 @@ describe('snapshot() waiting for another snapshot of the same origin', () => {
     }
   });
 
-  it.failing('timeoutMs bounds the wait behind another snapshot of the same origin', async () => {
+  it('timeoutMs bounds the wait behind another snapshot of the same origin', async () => {
     const p = await pool();
     await p.createThin(1);
     await p.activate(1, { name: 'origin', sizeSectors: 8192 });
@@ -118,7 +118,7 @@ describe('deactivate(name) of a thin without a uuid', () => {
   // Proposed fix (thin-pool.ts, deactivate): keep the identity #ownThin read
   // (identityOf(t.device)) and pass it as removeDevice's `expect` (verify-then-remove), as
   // removeTree does; then a stranger under the name gives DmIdentityError and is not touched.
-  it.failing('a stranger made under the name after the table check is not removed', async () => {
+  it('a stranger made under the name after the table check is not removed', async () => {
     const p = await pool();
     await p.createThin(1);
     const poolDev = `${p.dev.major}:${p.dev.minor}`;
@@ -146,5 +146,113 @@ describe('deactivate(name) of a thin without a uuid', () => {
     } finally {
       off();
     }
+  });
+});
+
+describe('conditions(): the pool device replaced at its number while watching', () => {
+  // wait() refuses a device replaced at its minor (DmIdentityError); for the conditions
+  // iterator that is the pool going away, which ends it as a removal does.
+  it('ends the iterator ({ done: true }) rather than rejecting', async () => {
+    const p = await pool();
+    const it = p.conditions({ initial: false });
+    const actor = new Actor(kernel);
+    try {
+      let outcome: unknown;
+      const next = it.next().then((r) => { outcome = r; }, (e: unknown) => { outcome = e; });
+      for (let i = 0; i < 30; i++) await new Promise((r) => setImmediate(r));
+      const minor = p.dev.minor;
+      actor.remove({ name: 'pool' });
+      const stranger = actor.createLive('stranger', { uuid: 'UUID-STRANGER' });
+      expect(stranger.minor).toBe(minor);
+      kernel.triggerEvent('stranger');
+      await next;
+      expect(outcome).toEqual({ done: true, value: undefined });
+    } finally {
+      await it.return?.();
+    }
+  });
+});
+
+describe('delete({ discard: true }): the same mistake elsewhere', () => {
+  it('a thin staged in another device\'s inactive table is refused too, naming that device, before any discard', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    const poolDev = `${p.dev.major}:${p.dev.minor}`;
+    await dm.createDevice({ name: 'staging', table: [{ start: 0, length: 8, type: 'zero', params: '' }] });
+    await dm.load('staging', [{ start: 0, length: 65536, type: 'thin', params: `${poolDev} 1` }]);
+    const e = await p.delete(1, { discard: true }).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(DmOperationError);
+    expect(e).toMatchObject({ code: 'EBUSY' });
+    expect((e as Error).message).toContain('staging');
+    expect(io.calls.some((c) => c.startsWith('discard'))).toBe(false);
+    expect(thinSim(kernel).pool('pool').thins.has(1)).toBe(true);
+  });
+
+  it('a delete without discard is left to the kernel, which refuses it (EBUSY) and keeps the data', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    const poolDev = `${p.dev.major}:${p.dev.minor}`;
+    await dm.createDevice({ name: 'theirs', table: [{ start: 0, length: 65536, type: 'thin', params: `${poolDev} 1` }] });
+    thinSim(kernel).write('theirs', 0, 65536);
+    await expect(p.delete(1)).rejects.toMatchObject({ code: 'EBUSY' });
+    expect(thinSim(kernel).pool('pool').thins.get(1)!.map.size).toBe(512);
+  });
+
+  it('a thin of another id, or a thin over another pool, does not block the delete', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    await p.createThin(2);
+    const poolDev = `${p.dev.major}:${p.dev.minor}`;
+    await dm.createDevice({ name: 'two', table: [{ start: 0, length: 65536, type: 'thin', params: `${poolDev} 2` }] });
+    await expect(p.delete(1, { discard: true })).resolves.toBeUndefined();
+    expect(thinSim(kernel).pool('pool').thins.has(1)).toBe(false);
+  });
+});
+
+describe('snapshot(): an origin activated by someone else (the same mistake as delete\'s)', () => {
+  it('is suspended around create_snap and resumed, like an origin of our own', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    const poolDev = `${p.dev.major}:${p.dev.minor}`;
+    await dm.createDevice({ name: 'theirs', table: [{ start: 0, length: 8192, type: 'thin', params: `${poolDev} 1` }] });
+    const seen: string[] = [];
+    const off = kernel.intercept({
+      before: (e) => {
+        if (e.command === 'message') seen.push(`message (theirs suspended: ${kernel.devices.get('theirs')!.suspended})`);
+      },
+    });
+    try {
+      await p.snapshot(2, 1);
+    } finally {
+      off();
+    }
+    expect(seen).toContain('message (theirs suspended: true)');
+    expect(kernel.devices.get('theirs')!.suspended).toBe(false);
+    expect(thinSim(kernel).pool('pool').thins.has(2)).toBe(true);
+  });
+
+  it('two devices mapping the origin: refused with EBUSY naming them, nothing suspended or snapshotted', async () => {
+    const p = await pool();
+    await p.createThin(1);
+    const poolDev = `${p.dev.major}:${p.dev.minor}`;
+    await dm.createDevice({ name: 'a1', table: [{ start: 0, length: 8192, type: 'thin', params: `${poolDev} 1` }] });
+    await dm.createDevice({ name: 'b1', table: [{ start: 0, length: 8192, type: 'thin', params: `${poolDev} 1` }] });
+    await expect(p.snapshot(2, 1)).rejects.toMatchObject({ code: 'EBUSY', message: expect.stringContaining('a1, b1') });
+    expect(thinSim(kernel).pool('pool').thins.has(2)).toBe(false);
+    expect(kernel.devices.get('a1')!.suspended).toBe(false);
+  });
+});
+
+describe('reload()/resize() of a pool someone else holds suspended (the same mistake as FaultyDevice.setMode\'s)', () => {
+  it('is refused with EBUSY before anything is loaded; the pool stays suspended', async () => {
+    const p = await pool();
+    new Actor(kernel).call('suspend', { id: { name: 'pool' }, action: 'suspend' });
+    const e = await p.reload({ lowWaterMarkBlocks: 10 }).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(DmOperationError);
+    expect(e).toMatchObject({ code: 'EBUSY' });
+    expect(kernel.devices.get('pool')!.suspended).toBe(true);
+    expect(kernel.devices.get('pool')!.inactive).toBeUndefined();
+    await expect(p.resize()).rejects.toMatchObject({ code: 'EBUSY' });
+    expect(kernel.devices.get('pool')!.suspended).toBe(true);
   });
 });

@@ -32,7 +32,7 @@ describe('the control node is never a device node', () => {
   // fix (lib/udev/device-nodes.ts): nodePath() refuses "control" like "." and ".."
   // (DmArgumentError INVALID_NAME), and rmNode() unlinks only a block device or a symlink
   // to one (stat() not 'other'), as mkNode() already refuses to replace a non-block file.
-  it.failing("syncNodes({ name: 'control' }) leaves /dev/mapper/control alone", async () => {
+  it("syncNodes({ name: 'control' }) leaves /dev/mapper/control alone", async () => {
     const kernel = new SimulatedKernel();
     const dm = await DeviceMapper.open({ backend: kernel.backend() });
     try {
@@ -45,9 +45,51 @@ describe('the control node is never a device node', () => {
     }
   });
 
-  it.failing("removeNode('control') does not unlink the control node", async () => {
+  it("removeNode('control') does not unlink the control node", async () => {
     const { ops, unlinked } = mapperDir();
     await removeNode('control', { ops, udev: false }).catch(() => undefined);
     expect(unlinked).toEqual([]);
+  });
+});
+
+describe('the same mistake elsewhere: a node name that is no device node', () => {
+  it("syncNodes({ name: 'control' }) is refused with INVALID_NAME before the kernel is asked", async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    try {
+      const { ops } = mapperDir();
+      let listed = false;
+      const off = kernel.intercept({ before: (e) => { if (e.command === 'listDevices') listed = true; } });
+      await expect(syncNodes(dm, { name: 'control', ops, udev: false })).rejects.toMatchObject({ code: 'INVALID_NAME' });
+      off();
+      expect(listed).toBe(false);
+    } finally {
+      dm.close();
+    }
+  });
+
+  it('removeNode() of a name whose path holds a non-block file leaves it (EEXIST, as mkNode refuses to replace one)', async () => {
+    const unlinked: string[] = [];
+    const ops: NodeOps = {
+      ...mapperDir().ops,
+      stat: (p) => (p === '/dev/mapper/notes' ? 'other' : undefined),
+      exists: (p) => p === '/dev/mapper/notes',
+      unlink: (p) => { unlinked.push(p); },
+    };
+    await expect(removeNode('notes', { ops, udev: false })).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(unlinked).toEqual([]);
+  });
+
+  it('removeNode() still drops a block node and a dangling symlink', async () => {
+    const unlinked: string[] = [];
+    const ops: NodeOps = {
+      ...mapperDir().ops,
+      stat: (p) => (p === '/dev/mapper/blk' ? { major: 253, minor: 0 } : undefined),
+      exists: (p) => p === '/dev/mapper/blk' || p === '/dev/mapper/dangling',
+      unlink: (p) => { unlinked.push(p); },
+    };
+    await expect(removeNode('blk', { ops, udev: false })).resolves.toMatchObject({ action: 'removed' });
+    await expect(removeNode('dangling', { ops, udev: false })).resolves.toMatchObject({ action: 'removed' });
+    expect(unlinked).toEqual(['/dev/mapper/blk', '/dev/mapper/dangling']);
   });
 });

@@ -28,6 +28,7 @@ import { DmAbortError, DmArgumentError, DmError, DmIdentityError } from '../erro
 import { deviceArg, optionsArg, targetsArg, valueArg } from './args.js';
 import { checkReply, clearOurs, identityOf, resumeOurs, type DeviceIdentity } from '../operations/identity.js';
 import type { OperationHost } from '../operations/operation.js';
+import { IntentJournal } from '../operations/intent-record.js';
 import { withCallerStack } from '../operations/operation.js';
 import { DmOperationError } from '../errors.js';
 import { createDevice, removeRolledBack } from '../operations/create-device.js';
@@ -114,7 +115,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferBytes, blocking);
     this.#poller = new SharedPoller(backend);
     this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
-    this.#udev = new ClientUdev(backend, () => this.kernelVersion, this.#closing.signal);
+    this.#udev = new ClientUdev(backend, () => this.kernelVersion, this.#closing.signal, this.#intents ? (cookie, semid) => {
+      // A record of its own for each cookie a call makes: a SIGKILL during the call's udev wait
+      // leaves the semaphore to recover() (docs/crash-safety.md), whichever call made it.
+      const journal = new IntentJournal(this.#intents, 'udev cookie');
+      journal.record(`cookie:${cookie}`, { kind: 'cookie', cookie, semid });
+      return () => journal.close();
+    } : undefined);
   }
 
   /**

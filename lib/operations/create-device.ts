@@ -22,7 +22,6 @@ import { operationOptions, runOperation, type Operation } from './operation.js';
 import { retryPolicy, type RetryPolicy } from './retry.js';
 import { intentDevice, slotOf } from './intent-record.js';
 import { utf8Decode } from '../../codec/text.js';
-import { recordCookie } from './intent-cookie.js';
 
 /** See {@link DeviceMapper.createDevice}. */
 export async function createDevice(dm: DeviceMapper, options: CreateDeviceOptions): Promise<DeviceInfo> {
@@ -82,7 +81,6 @@ async function createSteps(
     op.checkpoint();
     const udev = parts.udev(op.signal);
     return await udevTransaction(udev, udevOptions, async (cookie) => {
-      await recordCookie(op, udev, udevOptions, cookie);
       const r = (await op.step('resume', () => runner.runAsync('suspend', { id: at, action: 'resume', cookie }, { device: at }))).device;
       op.check('resume', ours, r); // a stranger's resume: thrown before waiting on udev for it
       op.settle(slot); // live and complete: from here a crash leaves the device the caller asked for

@@ -46,14 +46,22 @@ export class IntentJournal {
 
   /** Records (or replaces) the effect in `slot` and writes the record. */
   record(slot: string, effect: IntentEffect): void {
-    if (!this.#store) return;
-    const had = this.#slots.get(slot);
-    this.#slots.set(slot, effect);
+    this.recordAll([[slot, effect]]);
+  }
+
+  /**
+   * Records several effects in one write: a process killed between two writes would leave
+   * a record with some of them, which recovery would then finish only in part.
+   */
+  recordAll(entries: readonly (readonly [string, IntentEffect])[]): void {
+    if (!this.#store || entries.length === 0) return;
+    const before = new Map(this.#slots);
+    for (const [slot, effect] of entries) this.#slots.set(slot, effect);
     try {
       this.#write();
     } catch (e) {
-      if (had) this.#slots.set(slot, had);
-      else this.#slots.delete(slot);
+      this.#slots.clear();
+      for (const [k, v] of before) this.#slots.set(k, v);
       throw e;
     }
   }

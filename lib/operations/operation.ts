@@ -123,6 +123,8 @@ export interface Operation {
    * slot; recording again replaces it). Throws when the store refuses the write.
    */
   intent(slot: string, effect: IntentEffect): void;
+  /** Records several effects in one write of the record (all or none of them survive a kill). */
+  intentAll(entries: readonly (readonly [string, IntentEffect])[]): void;
   /** The effect in `slot` needs no recovery any more (undone, or final). */
   settle(slot: string): void;
   /** Whether `slot` holds an effect. */
@@ -228,6 +230,7 @@ export async function runOperation<T>(
       try { o.onProgress?.({ operation: name, step, done, total }); } catch { /* a progress callback cannot break the operation */ }
     },
     intent(slot, effect) { intents.record(slot, effect); },
+    intentAll(entries) { intents.recordAll(entries); },
     settle(slot) { intents.settle(slot); },
     intends(slot) { return intents.has(slot); },
   };

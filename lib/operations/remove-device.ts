@@ -18,7 +18,6 @@ import { identityOf, removeOurs } from './identity.js';
 import { operationOptions, runOperation } from './operation.js';
 import { retryPolicy } from './retry.js';
 import { timedOut } from './create-device.js';
-import { recordCookie } from './intent-cookie.js';
 
 /** See {@link DeviceMapper.removeDevice}. */
 export async function removeDevice(dm: DeviceMapper, device: DeviceId | string, options: RemoveDeviceOptions = {}): Promise<RemoveResult> {
@@ -37,18 +36,18 @@ export async function removeDevice(dm: DeviceMapper, device: DeviceId | string, 
     try {
       if (!expected && (id.uuid !== undefined || op.retry.attempts === 1)) {
         // A uuid reaches only its device at every attempt; a single attempt has nothing to compare.
-        return removeResult(await udevTransaction(ctx, options, async (cookie) => (await recordCookie(op, ctx, options, cookie), op.retryOnBusy((n) => {
+        return removeResult(await udevTransaction(ctx, options, (cookie) => op.retryOnBusy((n) => {
           if (n > 1) op.checkpoint();
           return op.step('remove', () => runner.runAsync('remove', { id, deferred, cookie }, { device: id }));
-        })), (r) => r.ueventGenerated));
+        }), (r) => r.ueventGenerated));
       }
       const ours = expected ?? identityOf((await op.step('info', async () => runner.runSync('info', { id }, { device: id }))).device);
-      return removeResult(await udevTransaction(ctx, options, async (cookie) => (await recordCookie(op, ctx, options, cookie), op.step('remove', () => removeOurs(runner, ours, {
+      return removeResult(await udevTransaction(ctx, options, (cookie) => op.step('remove', () => removeOurs(runner, ours, {
         policy: op.retry, deferred, cookie, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => op.checkpoint(),
       }).catch((e: unknown) => {
         if (e instanceof DmAbortError) op.checkpoint(); // a delay the stop cut short: the stop's own error
         throw e;
-      }))), (r) => r.ueventGenerated));
+      })), (r) => r.ueventGenerated));
     } catch (e) {
       throw timedOut(op.signal, e);
     }

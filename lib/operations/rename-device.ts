@@ -20,7 +20,6 @@ import { DmError, DmIdentityError } from '../errors.js';
 import { udevOptionsArg, udevTransaction, UDEV_OPTION_KINDS } from '../udev/cookie-call.js';
 import { identityOf, renamedIdentity, renamedInfo, sameIdentity } from './identity.js';
 import { operationOptions, runOperation } from './operation.js';
-import { recordCookie } from './intent-cookie.js';
 import { IntentJournal } from './intent-record.js';
 
 /** See {@link DeviceMapper.rename}. */
@@ -35,23 +34,12 @@ export async function renameDevice(dm: DeviceMapper, device: DeviceId | string, 
   const newId: DeviceId = 'newName' in to ? { name: to.newName } : { uuid: to.newUuid };
   if (id.name !== undefined) {
     const name = id.name;
-    // One ioctl, but its udev wait holds a semaphore: recorded so that recover() removes it if this process dies meanwhile.
-    const journal = new IntentJournal(dm[operationHost]().intents, 'rename');
-    const record = { intends: (s: string) => journal.has(s), intent: (s: string, e: Parameters<IntentJournal['record']>[1]) => journal.record(s, e) };
     return boundedCall('rename', bounds, async (gaveUp) => {
       // DEV_RENAME echoes the request's name and uuid (here: the old name, no uuid); the
       // device as it now is comes from one info under its new name or uuid, kept only when
       // it is the device the reply's dev names (else the reply with the new name or uuid).
-      const ctx = udev(gaveUp);
-      let r: DeviceInfo;
-      try {
-        r = await udevTransaction(ctx, options, async (cookie) => {
-          await recordCookie(record, ctx, options, cookie);
-          return (await runner.runAsync('rename', { name, ...to, cookie }, { device: id })).device;
-        }, (d) => d.flags.ueventGenerated);
-      } finally {
-        journal.close();
-      }
+      // The cookie this call makes is recorded by the udev context (docs/crash-safety.md).
+      const r = await udevTransaction(udev(gaveUp), options, async (cookie) => (await runner.runAsync('rename', { name, ...to, cookie }, { device: id })).device, (d) => d.flags.ueventGenerated);
       let now: DeviceInfo | undefined;
       try { now = runner.runSync('info', { id: newId }, { device: newId }).device; } catch { /* a best-effort read-back */ }
       return now && now.dev.major === r.dev.major && now.dev.minor === r.dev.minor ? withUeventOf(now, r) : renamedInfo(r, to);
@@ -60,11 +48,7 @@ export async function renameDevice(dm: DeviceMapper, device: DeviceId | string, 
   return runOperation(dm[operationHost](), 'rename', bounds, async (op) => {
     const ours = identityOf((await op.step('info', async () => runner.runSync('info', { id }, { device: id }))).device);
     op.checkpoint();
-    const ctx = udev(op.signal);
-    const r = await udevTransaction(ctx, options, async (cookie) => {
-      await recordCookie(op, ctx, options, cookie);
-      return op.step('rename', () => runner.runAsync('rename', { name: ours.nameBytes ?? ours.name, ...to, cookie }, { device: id }));
-    }, (x) => x.device.flags.ueventGenerated);
+    const r = await udevTransaction(udev(op.signal), options, (cookie) => op.step('rename', () => runner.runAsync('rename', { name: ours.nameBytes ?? ours.name, ...to, cookie }, { device: id })), (x) => x.device.flags.ueventGenerated);
     op.check('rename', ours, r.device);
     // The reply's dev cannot tell a stranger that took our freed minor: look the device up
     // by what it is now called, which only our device can be unless it was replaced.

@@ -7,6 +7,7 @@ import type { DeviceMapper } from '../client/client.js';
 import { clientArg, type TreeDeviceRef, type TreeNode } from './device-tree.js';
 import { DmIdentityError } from '../errors.js';
 import { runOperation } from './operation.js';
+import { intentDevice, slotOf } from './intent-record.js';
 import { operationHost } from '../client/internal-keys.js';
 import type { SuspendTreeOptions, ResumeTreeOptions, SuspendTreeResult, ResumeTreeResult } from './tree-operations.js';
 import { withProgress, isErrno, snapshot, current, devicesArg, suspendOne, resumeOne, resumeForUndo, stepOptions, bounds } from './tree-plan.js';
@@ -83,12 +84,21 @@ export async function resumeTree(dm: DeviceMapper, devices: readonly TreeDeviceR
   const result = { resumed: [] as TreeNode[], gone: [] as TreeNode[] };
   try {
     const order = tree.bottomUp(refs).filter((n) => n.kind === 'dm');
-    for (const [i, n] of order.entries()) {
-      op.checkpoint();
-      op.progress(`resume ${n.name}`, i, order.length);
+    // Every device to resume is recorded before the first resume: a process that dies halfway
+    // leaves the rest to recover(), which finishes the resume (docs/crash-safety.md) rather
+    // than leaving the devices above the ones done suspended, their I/O hanging.
+    // In one write: a record holding only some of them would have recover() resume those alone.
+    const todo: (TreeNode | undefined)[] = [];
+    for (const n of order) {
       const info = await current(dm, n);
-      if (!info) { result.gone.push(n); continue; }
-      if (!info.flags.suspended) continue;
+      if (!info) { result.gone.push(n); todo.push(undefined); continue; }
+      todo.push(info.flags.suspended ? n : undefined);
+    }
+    op.intentAll(todo.filter((n) => n !== undefined).map((n) => [slotOf('suspended', n.identity!), { kind: 'suspended', device: intentDevice(n.identity!), noflush: o.noflush, skipLockfs: o.skipLockfs }] as const));
+    for (const [i, n] of todo.entries()) {
+      op.checkpoint();
+      if (!n) continue;
+      op.progress(`resume ${n.name}`, i, order.length);
       await resumeOne(op, dm, n, o);
       result.resumed.push(n);
     }

@@ -57,6 +57,12 @@ export interface UdevContext {
   readonly signal?: AbortSignal | undefined;
   /** Ends it too: the client's close(). Kept apart from `signal`, not joined into one, so a call leaves nothing on it. */
   readonly closing?: AbortSignal | undefined;
+  /**
+   * Records a cookie the call made for itself where a later process finds it if this one
+   * dies before releasing it (docs/crash-safety.md); returns what takes the record back. It
+   * throws when the record cannot be written: the call then sends nothing.
+   */
+  readonly recordCookie?: ((cookie: number, semid: number) => () => void) | undefined;
 }
 
 /**
@@ -91,6 +97,27 @@ export async function udevTransaction<T>(ctx: UdevContext, o: UdevCallOptions, i
   const flags = DEFAULT_SYNC_FLAGS | extra;
   const joined = o.udevCookie;
   const cookie = joined ?? cookies.create({ lifetime: 'call' });
+  if (joined !== undefined || !ctx.recordCookie) return transact(ctx, o, cookies, cookie, joined, flags, ioctl, generated);
+  // Our own cookie: recorded before its ioctl, so a SIGKILL between here and its release
+  // leaves it to recover() rather than to no one (the exit hook does not run on a kill).
+  let unrecord: () => void;
+  try {
+    unrecord = ctx.recordCookie(cookie, cookies.semid(cookie));
+  } catch (e) {
+    try { cookies.release(cookie); } catch { /* stays listed for the exit handler */ }
+    throw e;
+  }
+  try {
+    return await transact(ctx, o, cookies, cookie, joined, flags, ioctl, generated);
+  } finally {
+    unrecord();
+  }
+}
+
+async function transact<T>(
+  ctx: UdevContext, o: UdevCallOptions, cookies: UdevCookies, cookie: number, joined: number | undefined, flags: number,
+  ioctl: (eventNr: number) => Promise<T>, generated: (r: T) => boolean,
+): Promise<T> {
   try {
     cookies.inc(cookie);
   } catch (e) {

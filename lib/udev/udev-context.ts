@@ -17,6 +17,8 @@ export class ClientUdev {
     private readonly backend: Backend,
     private readonly kernel: () => Version,
     private readonly closing: AbortSignal,
+    /** Records a cookie a call made for itself (UdevContext.recordCookie); none without an intent store. */
+    private readonly recordCookie?: (cookie: number, semid: number) => () => void,
   ) {}
 
   /** The udev context of one call whose wait `signal` may end. */
@@ -28,6 +30,7 @@ export class ClientUdev {
       // signal (lib/events/abort-fanout.ts); the wait registers on both through the fan-out.
       signal,
       closing: this.closing,
+      recordCookie: this.recordCookie,
     };
   }
 }

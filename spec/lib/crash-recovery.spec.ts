@@ -46,6 +46,17 @@ const SCENARIOS: Scenario[] = [
   { name: 'removeDevice (udev cookie)', udev: true, setup: async (dm) => { await dm.createDevice({ name: 'gone', uuid: 'U-gone', table: zero() }); }, run: (dm) => dm.removeDevice('gone') },
   { name: 'rename by uuid (udev cookie)', udev: true, setup: async (dm) => { await dm.createDevice({ name: 'old', uuid: 'U-old', table: zero() }); }, run: (dm) => dm.rename({ uuid: 'U-old' }, { newName: 'new' }) },
   { name: 'rename by name (udev cookie)', udev: true, setup: async (dm) => { await dm.createDevice({ name: 'old', uuid: 'U-old', table: zero() }); }, run: (dm) => dm.rename('old', { newName: 'new' }) },
+  {
+    // Every call that makes a cookie for itself records it, not only the multi-step ones.
+    name: 'resume (one call, udev cookie)', udev: true,
+    setup: async (dm) => { await dm.createDevice({ name: 'held', uuid: 'U-held', table: zero() }); await dm.suspend('held'); },
+    run: async (dm) => { await dm.resume('held'); await dm.resume('held'); },
+  },
+  {
+    name: 'resumeTree (udev cookie)', udev: true,
+    setup: async (dm) => { await stack(dm); await suspendTree(dm, ['top']); },
+    run: (dm) => resumeTree(dm, ['top']),
+  },
   { name: 'suspendTree', setup: stack, run: (dm) => suspendTree(dm, ['top']) },
   {
     name: 'resumeTree',
@@ -119,6 +130,20 @@ async function runScenario(s: Scenario, killAt: number | undefined): Promise<Run
   owner.close();
   return { kernel, victim, before, error, ioctls: counter.count };
 }
+
+test('resumeTree killed anywhere: after recover() the stack is as before it (all suspended) or as after it (none), never half', async () => {
+  const s = SCENARIOS.find((x) => x.name === 'resumeTree (udev cookie)')!;
+  const clean = await runScenario(s, undefined);
+  for (let k = 1; k < clean.ioctls; k++) {
+    const r = await runScenario(s, k);
+    const recoverer = await DeviceMapper.open({ backend: r.kernel.backend() });
+    const report = await recoverer.recover();
+    await settle();
+    recoverer.close();
+    const suspended = [...stateOf(r.kernel).devices].filter(([, d]) => d.suspended).map(([n]) => n).sort().join(',');
+    expect({ k, suspended: ['', 'base,mid,top'].includes(suspended) ? 'all or none' : suspended }).toEqual({ k, suspended: 'all or none' });
+  }
+});
 
 describe('a process killed after every step of every multi-step operation leaves nothing once another process recovers', () => {
   for (const s of SCENARIOS) {

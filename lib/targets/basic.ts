@@ -1,8 +1,9 @@
 /** linear, striped, zero, error (linear.rst, striped.rst, zero.rst). */
 import { z } from 'zod';
-import { deviceSchema, posU32Schema, u64Schema } from './common.js';
-import { defineTarget, emptyStatus, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import { deviceSchema, posU32Schema, u64Schema } from './schemas.js';
+import { emptyStatus, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
 import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** The `linear` target's parameters: the device and where on it the mapping starts. */
 export interface LinearParams {

@@ -1,8 +1,10 @@
 /** cache, writecache and era (cache.rst, writecache.rst, era.rst). */
 import { z } from 'zod';
-import { checked, Cursor, denseArray, deviceSchema, posU32Schema, u32Schema, u64Schema, wordSchema } from './common.js';
-import { defineTarget, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import { Cursor, denseArray } from './common.js';
+import { checked, deviceSchema, posU32Schema, u32Schema, u64Schema, wordSchema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
 import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 

@@ -3,12 +3,11 @@
  * into the params bytes (never a JS string), parsed output redacts them unless `showKeys`.
  */
 import { z } from 'zod';
-import {
-  bytesSchema, deviceSchema, posU32Schema, splitOption, optNum, u64Schema, unhex, wordSchema,
-  type Cursor, type RedactedKey,
-} from './common.js';
-import { defineTarget, emptyStatus, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import { splitOption, optNum, unhex, type Cursor, type RedactedKey } from './common.js';
+import { bytesSchema, deviceSchema, posU32Schema, u64Schema, wordSchema } from './schemas.js';
+import { emptyStatus, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
 import type { Bytes, DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** The kernel key types a crypt keyring reference may name. */
 export const KEYRING_TYPES = ['logon', 'user', 'encrypted', 'trusted'] as const;

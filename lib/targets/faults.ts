@@ -1,8 +1,10 @@
 /** flakey and delay: fault injection (dm-flakey.rst, delay.rst). */
 import { z } from 'zod';
-import { Cursor, deviceSchema, u32Schema, u64Schema } from './common.js';
-import { defineTarget, emptyStatus, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import { Cursor } from './common.js';
+import { deviceSchema, u32Schema, u64Schema } from './schemas.js';
+import { emptyStatus, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
 import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** flakey's `corrupt_bio_byte` feature: which byte, which direction, what value. */
 export interface CorruptBioByte {

@@ -4,11 +4,11 @@
  */
 export { DmTargetError, DmTargetParseError, type DmTargetErrorCode } from '../errors.js';
 export {
-  Cursor, Secret, deviceSchema, u64Schema,
+  Cursor, Secret,
   type DeviceRef, type Piece, type Token, type RenderContext, type DeviceResolver, type RedactedKey, type WithExtra,
 } from './common.js';
 export { nodeResolver } from './resolve.js';
-export { defineTarget, type TargetUnit, type LineHead, type EmptyStatus, type DefaultsContext } from './unit.js';
+export type { TargetUnit, TargetSchema, TargetSchemaResult, TargetSchemaIssue, LineHead, EmptyStatus, DefaultsContext } from './unit.js';
 export {
   TARGET_UNITS, buildTarget, toTargetSpecs, tableNeedsSecure, tableNeedsReadOnly, wipeTargetSpecs, parseTarget, parseTable, parseStatus, normalise,
   loadTypedTable, createTypedDevice,

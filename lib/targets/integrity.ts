@@ -3,12 +3,11 @@
  * written as hex straight into the params bytes; parsed output redacts them unless `showKeys`.
  */
 import { z } from 'zod';
-import {
-  bytesSchema, deviceSchema, optBig, optNum, posU32Schema, splitOption, u32Schema, u64Schema, unhex,
-  type Cursor, type Piece, type RedactedKey, type Token,
-} from './common.js';
-import { defineTarget, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import { optBig, optNum, splitOption, unhex, type Cursor, type Piece, type RedactedKey, type Token } from './common.js';
+import { bytesSchema, deviceSchema, posU32Schema, u32Schema, u64Schema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
 import type { Bytes, DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** An algorithm with an optional key: `internal_hash:hmac(sha256):<hex key>`. */
 export interface IntegrityAlgorithm {

@@ -1,8 +1,10 @@
 /** multipath, basic form (multipath_status() in dm-mpath.c; dm-queue-length.rst, dm-service-time.rst). */
 import { z } from 'zod';
-import { deviceSchema, posU32Schema, wordSchema, type Cursor } from './common.js';
-import { defineTarget, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import { type Cursor } from './common.js';
+import { deviceSchema, posU32Schema, wordSchema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
 import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** One path of a multipath priority group, with its selector arguments. */
 export interface MultipathPath { readonly device: string; readonly args: readonly string[] }

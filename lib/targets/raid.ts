@@ -1,8 +1,10 @@
 /** mirror (dm-raid1.c, dm-log.rst) and raid (dm-raid.rst; raid_status()). */
 import { z } from 'zod';
-import { checked, Cursor, deviceSchema, posU32Schema, u32Schema, u64Schema } from './common.js';
-import { defineTarget, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import { Cursor } from './common.js';
+import { checked, deviceSchema, posU32Schema, u32Schema, u64Schema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
 import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 

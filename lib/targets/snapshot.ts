@@ -1,8 +1,10 @@
 /** snapshot-origin, snapshot, snapshot-merge (snapshot.rst; snapshot_status() in dm-snap.c). */
 import { z } from 'zod';
-import { deviceSchema, posU32Schema, type Cursor } from './common.js';
-import { defineTarget, emptyStatus, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import { type Cursor } from './common.js';
+import { deviceSchema, posU32Schema } from './schemas.js';
+import { emptyStatus, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
 import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** The `snapshot-origin` target's parameters. */
 export interface SnapshotOriginParams { readonly origin: string }

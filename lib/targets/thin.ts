@@ -1,8 +1,10 @@
 /** thin-pool and thin (thin-provisioning.rst; pool_status(), thin_status() in dm-thin.c). */
 import { z } from 'zod';
-import { checked, deviceSchema, u64Schema, type Cursor } from './common.js';
-import { defineTarget, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import { type Cursor } from './common.js';
+import { checked, deviceSchema, u64Schema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
 import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 const flag = z.boolean().optional();
 

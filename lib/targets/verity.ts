@@ -1,8 +1,10 @@
 /** verity (verity.rst; verity_status() in dm-verity-target.c). */
 import { z } from 'zod';
-import { Cursor, bytesSchema, deviceSchema, hex, u64Schema, unhex, wordSchema } from './common.js';
-import { defineTarget, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import { Cursor, hex, unhex } from './common.js';
+import { bytesSchema, deviceSchema, u64Schema, wordSchema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
 import type { Bytes, DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** verity's forward error correction (`use_fec_from_device …`). */
 export interface VerityFec {

@@ -164,7 +164,6 @@ const EXCLUDED: Record<string, string> = {
   explainErrno: 'total: a lookup in ERRNO_EXPLANATIONS (own keys only); undefined for anything it does not know',
   diffSnapshots: 'owned by the events work (lib/events/device-events.ts)',
   redactTableParams: 'owned by the key-redaction work (codec/secrets.ts)',
-  defineTarget: 'defines target units in code (the package\'s own source), not an entry point for data',
   ...Object.fromEntries(Object.keys(root.realNodeOps).map((k) => [`realNodeOps.${k}`, 'the real filesystem operations (NodeOps), injected into the node functions, which check their arguments first'])),
 };
 

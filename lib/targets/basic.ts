@@ -61,6 +61,13 @@ export interface StripedStatus {
   readonly extra: readonly string[];
 }
 
+/** One stripe of a `striped` builder input. */
+export interface StripeInput {
+  /** The stripe's device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Where on `device` the stripe starts, in 512-byte sectors. */
+  readonly offsetSectors: number | bigint;
+}
 /**
  * The `striped` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
  * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
@@ -69,7 +76,7 @@ export interface StripedInput {
   /** Chunk size in sectors (a power of two ≥ 8 on 4 KiB-page kernels). */
   readonly chunkSizeSectors: number;
   /** The stripes, in order: each a device and where on it the stripe starts (`offsetSectors`, 512-byte sectors). */
-  readonly stripes: { device: DeviceRef; offsetSectors: number | bigint; }[];
+  readonly stripes: StripeInput[];
 }
 /** One `striped` table line as a builder takes it: the line head and {@link StripedInput}. */
 export interface StripedTarget extends LineHead<'striped'>, StripedInput {}

@@ -36,6 +36,7 @@ export interface FlakeyParams {
 
 const flag = z.boolean().optional();
 
+
 /**
  * The `flakey` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
  * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
@@ -56,7 +57,7 @@ export interface FlakeyInput {
   /** `true` adds the `error_writes` option word. */
   readonly errorWrites?: boolean;
   /** Corrupts byte `byte` (1-based) of matching bios to `value` (`corrupt_bio_byte`); `flags` filters bios by their flags. */
-  readonly corruptBioByte?: { byte: number; direction: 'w' | 'r'; value: number; flags: number; };
+  readonly corruptBioByte?: CorruptBioByte;
   /** Probability in 1/1000000000 units (kernel 6.7+). */
   readonly randomReadCorrupt?: number;
   /** Probability in 1/1000000000 units (kernel 6.7+). */
@@ -167,17 +168,26 @@ function readClass(c: Cursor, name: string): DelayClass {
   return { device: c.dev(`${name}.device`), offsetSectors: c.big(`${name}.offsetSectors`), delayMs: c.num(`${name}.delayMs`) };
 }
 
+/** One class (reads, writes or flushes) of a `delay` builder input. */
+export interface DelayClassInput {
+  /** The device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Where on `device` the mapping starts, in 512-byte sectors. */
+  readonly offsetSectors: number | bigint;
+  /** How long each bio of the class is held, in milliseconds. */
+  readonly delayMs: number;
+}
 /**
  * The `delay` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
  * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
  */
 export interface DelayInput {
   /** The read class: device, offset in 512-byte sectors (`offsetSectors`) and delay in milliseconds (`delayMs`). */
-  readonly read: { device: DeviceRef; offsetSectors: number | bigint; delayMs: number; };
+  readonly read: DelayClassInput;
   /** Writes (and flushes, unless `flush` is given); defaults to the read class. */
-  readonly write?: { device: DeviceRef; offsetSectors: number | bigint; delayMs: number; };
+  readonly write?: DelayClassInput;
   /** The flush class, as `read`; needs a write class. */
-  readonly flush?: { device: DeviceRef; offsetSectors: number | bigint; delayMs: number; };
+  readonly flush?: DelayClassInput;
 }
 /** One `delay` table line as a builder takes it: the line head and {@link DelayInput}. */
 export interface DelayTarget extends LineHead<'delay'>, DelayInput {}

@@ -89,6 +89,13 @@ const ALGS = [['internalHash', 'internal_hash'], ['journalCrypt', 'journal_crypt
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** An algorithm of an `integrity` builder input, with its key when it takes one. */
+export interface IntegrityAlgorithmInput {
+  /** The kernel crypto API name (`crc32c`, `hmac(sha256)`). */
+  readonly algorithm: string;
+  /** The key's bytes, for a keyed algorithm. */
+  readonly key?: Bytes;
+}
 /**
  * The `integrity` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
  * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
@@ -133,11 +140,11 @@ export interface IntegrityInput {
   /** Flush the bitmap at least this often, in milliseconds (`bitmap_flush_interval`). */
   readonly bitmapFlushIntervalMs?: number;
   /** The tag algorithm and its key, if keyed (`internal_hash:<alg>[:<key>]`). */
-  readonly internalHash?: { algorithm: string; key?: Bytes | undefined; };
+  readonly internalHash?: IntegrityAlgorithmInput;
   /** The journal encryption algorithm and key (`journal_crypt:<alg>[:<key>]`). */
-  readonly journalCrypt?: { algorithm: string; key?: Bytes | undefined; };
+  readonly journalCrypt?: IntegrityAlgorithmInput;
   /** The journal MAC algorithm and key (`journal_mac:<alg>[:<key>]`). */
-  readonly journalMac?: { algorithm: string; key?: Bytes | undefined; };
+  readonly journalMac?: IntegrityAlgorithmInput;
   /**
    * The option names (`journal_sectors`, `fix_padding`, …) in the order the kernel printed
    * them, when that differs from the builder's order (which is 5.10–6.x's): newer kernels

@@ -48,13 +48,29 @@ export interface MultipathStatus {
 
 const word = wordSchema;
 
+/** One path of a `multipath` priority group. */
+export interface MultipathPathInput {
+  /** The path's device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** The path selector's per-path args (round-robin: the repeat count). */
+  readonly args?: string[];
+}
+/** One priority group of a `multipath` builder input. */
+export interface MultipathGroupInput {
+  /** The path selector (`round-robin`, `queue-length`, `service-time`). */
+  readonly selector: string;
+  /** The selector's args. */
+  readonly selectorArgs?: string[];
+  /** The group's paths, in order. */
+  readonly paths: MultipathPathInput[];
+}
 /**
  * The `multipath` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
  * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
  */
 export interface MultipathInput {
   /** The priority groups, in order: each a path selector with its args and the paths with theirs. */
-  readonly groups: { selector: string; paths: { device: DeviceRef; args?: string[] | undefined; }[]; selectorArgs?: string[] | undefined; }[];
+  readonly groups: MultipathGroupInput[];
   /** Feature words, e.g. `['queue_if_no_path']` or `['pg_init_retries', '3']`. */
   readonly features?: string[];
   /** `[]`, or the hardware handler's name and args. */

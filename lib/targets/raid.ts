@@ -61,15 +61,33 @@ export interface MirrorStatus {
 
 const syncWord = z.enum(['sync', 'nosync']).optional();
 
+/** A `disk` dirty-region log of a `mirror` builder input, kept on `device`. */
+export interface MirrorDiskLogInput {
+  /** The log kind. */
+  readonly type: 'disk';
+  /** The log device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Region size in 512-byte sectors (`<region_size>`). */
+  readonly regionSizeSectors: number;
+  /** `sync` forces a full resynchronisation, `nosync` skips the initial one. */
+  readonly sync?: 'sync' | 'nosync';
+}
+/** One leg of a `mirror` builder input. */
+export interface MirrorLegInput {
+  /** The leg's device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Where on `device` the leg starts, in 512-byte sectors. */
+  readonly offsetSectors: number | bigint;
+}
 /**
  * The `mirror` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
  * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
  */
 export interface MirrorInput {
   /** The dirty-region log: `core` (in memory) or `disk` (on a device); `regionSizeSectors` in 512-byte sectors. */
-  readonly log: { type: 'core'; regionSizeSectors: number; sync?: 'sync' | 'nosync' | undefined; } | { type: 'disk'; device: DeviceRef; regionSizeSectors: number; sync?: 'sync' | 'nosync' | undefined; };
+  readonly log: MirrorCoreLog | MirrorDiskLogInput;
   /** The legs: each a device and where on it the leg starts (`offsetSectors`, 512-byte sectors). */
-  readonly mirrors: { device: DeviceRef; offsetSectors: number | bigint; }[];
+  readonly mirrors: MirrorLegInput[];
   /** `true` adds the `handle_errors` option word. */
   readonly handleErrors?: boolean;
   /** Only with handleErrors. */
@@ -208,6 +226,13 @@ const RAID_NUMS = [
 ] as const;
 const RAID_NUMS2 = [['maxWriteBehind', 'max_write_behind'], ['stripeCache', 'stripe_cache'], ['regionSizeSectors', 'region_size'], ['raid10Copies', 'raid10_copies']] as const;
 
+/** One member of a `raid` builder input: its metadata and data devices, `null` for `-`. */
+export interface RaidDeviceInput {
+  /** The metadata device (a path, `major:minor` or `{ major, minor }`), or `null` for none. */
+  readonly meta: DeviceRef | null;
+  /** The data device (a path, `major:minor` or `{ major, minor }`), or `null` for a missing one. */
+  readonly data: DeviceRef | null;
+}
 /**
  * The `raid` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
  * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
@@ -218,7 +243,7 @@ export interface RaidInput {
   /** Chunk size in 512-byte sectors (0 for raid1). */
   readonly chunkSizeSectors: number;
   /** The member devices in order: metadata and data device of each, `null` for `-`. */
-  readonly devices: { meta: DeviceRef | null; data: DeviceRef | null; }[];
+  readonly devices: RaidDeviceInput[];
   /** `sync` forces a full resynchronisation, `nosync` skips the initial one. */
   readonly sync?: 'sync' | 'nosync';
   /** Indexes of devices to rebuild (`rebuild <idx>`). */

@@ -59,6 +59,17 @@ const flag = z.boolean().optional();
 const CORRUPTION = { ignore: 'ignore_corruption', restart: 'restart_on_corruption', panic: 'panic_on_corruption' } as const;
 const ERROR = { restart: 'restart_on_error', panic: 'panic_on_error' } as const;
 
+/** verity's forward error correction in a builder input (`use_fec_from_device …`). */
+export interface VerityFecInput {
+  /** The FEC device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Reed-Solomon roots (parity bytes per codeword), 2…24 (`fec_roots`). */
+  readonly roots: number;
+  /** How many blocks (of `dataBlockSizeBytes`) the FEC covers (`fec_blocks`). */
+  readonly encodingBlocks: number | bigint;
+  /** Where the FEC data starts on its device, in blocks of `dataBlockSizeBytes` (`fec_start`). */
+  readonly startBlocks: number | bigint;
+}
 /**
  * The `verity` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
  * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
@@ -95,7 +106,7 @@ export interface VerityInput {
   /** `true` adds the `try_verify_in_tasklet` option word. */
   readonly tryVerifyInTasklet?: boolean;
   /** Forward error correction from a device (`use_fec_from_device`); `encodingBlocks` and `startBlocks` in blocks of `dataBlockSizeBytes`. */
-  readonly fec?: { device: DeviceRef; roots: number; encodingBlocks: number | bigint; startBlocks: number | bigint; };
+  readonly fec?: VerityFecInput;
   /** The keyring description of the root hash signature (`root_hash_sig_key_desc`). */
   readonly rootHashSigKeyDesc?: string;
 }

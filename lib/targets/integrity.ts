@@ -125,7 +125,7 @@ export interface IntegrityInput {
   readonly fixHmac?: boolean;
   /** `true` adds the `legacy_recalculate` option word. */
   readonly legacyRecalculate?: boolean;
-  /** Derived from the device size when not given: normalise cannot fill it in. */
+  /** The journal's size in 512-byte sectors (`journal_sectors`); derived from the device size when not given: normalise cannot fill it in. */
   readonly journalSectors?: number;
   /** 512-byte sectors interleaved between metadata and data (`interleave_sectors`). */
   readonly interleaveSectors?: number;

@@ -300,7 +300,7 @@ export class Ctx {
    * a table for a real run and its `--dry-run`, so both refuse the same tables the same way.
    */
   async table(file: string | undefined): Promise<TargetSpecInput[]> {
-    const targets = parseTable(await this.tableText(file));
+    const targets = parseTableText(await this.tableText(file));
     checkTable(targets);
     return targets;
   }
@@ -346,7 +346,7 @@ const LINE_TERMINATORS = ['\r', '\u2028', '\u2029'];
  * quadratically on long whitespace runs (a 156 KiB line took 19 s). Every character is
  * looked at a bounded number of times (spec/lib/hostile-regex.spec.ts).
  */
-export function parseTable(text: string): TargetSpecInput[] {
+export function parseTableText(text: string): TargetSpecInput[] {
   const out: TargetSpecInput[] = [];
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();

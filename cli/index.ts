@@ -24,7 +24,7 @@ import { DecodeOutputSchema, DryRunOutputSchema, ErrorOutputSchema } from './sch
 export * from './schemas.js';
 export { run as runDmctl };
 export type { CliIo } from './context.js';
-export { parseTable } from './context.js';
+export { parseTableText } from './context.js';
 export { mangle, unmangle, type ManglingMode } from './mangle.js';
 export { annotateRequest, formatAnnotated, parseHex, decodeReplyHex, resolveCommand, type AnnotatedField, type AnnotatedRequest, type DecodedReply } from './hex.js';
 

@@ -4,7 +4,8 @@
  * lib/udev/cookies.ts. `udevcomplete` is what udev's 95-dm-notify.rules runs; dmctl's
  * completes libdevmapper's cookies and dmsetup's ours (docs/udev-cookies.md).
  */
-import { DM_COOKIE_MAGIC, DM_UDEV_FLAGS_MASK, realCookieHost, udevFlagLines, UdevCookies, type CookieHost } from '../lib/index.js';
+import { realCookieHost, udevFlagLines, UdevCookies, type CookieHost } from '../lib/index.js';
+import { DM_COOKIE_MAGIC, DM_UDEV_FLAGS_MASK } from '../codec/index.js';
 import type { Ctx } from './context.js';
 import { intArg } from './context.js';
 import { UsageError } from './errors.js';

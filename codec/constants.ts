@@ -66,3 +66,13 @@ export const DM_MIN_DATA_SIZE = dmIoctl.offsetOf.data;
 export const DM_MAX_DATA_SIZE = 1 << 30;
 /** Where payload-returning commands start (libdevmapper uses the same). */
 export const DEFAULT_BUFFER_SIZE = 16 * 1024;
+
+/**
+ * The upper 16 bits of every udev cookie and of its semaphore's key (libdevmapper.h
+ * DM_COOKIE_MAGIC); a cookie travels in dm_ioctl.event_nr (docs/udev-cookies.md).
+ */
+export const DM_COOKIE_MAGIC = 0x0d4d;
+/** Where the DM_UDEV_* flags start in a cookie value (dm_ioctl.event_nr): bit 16. */
+export const DM_UDEV_FLAGS_SHIFT = 16;
+/** The bits of a cookie value that carry DM_UDEV_* flags (the upper 16). */
+export const DM_UDEV_FLAGS_MASK = 0xffff0000;

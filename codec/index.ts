@@ -22,6 +22,7 @@ export { escapeParams, prepareTable, wipePreparedTable, type PreparedTable } fro
 export { carriesKeys, describeParams, describeTableLine, KEY_CARRYING_TARGETS, maskParamBytes, redactTableParams, scrubLogLines, tableCarriesKeys } from './secrets.js';
 export { checkName, checkUuid, checkTargetType } from './validate.js';
 export { isUtf8, printableName } from './text.js';
+export { TRUSTED_REPLY_FIELDS } from './reply-fields.js';
 
 import { createCodec } from './commands.js';
 /** The host-endian codec, compiled once. */

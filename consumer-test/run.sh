@@ -21,7 +21,7 @@ echo "consumer: $(basename "$TARBALL"), $(wc -c <"$TARBALL") bytes, $(tar -tzf "
 
 APP=$TMP/app
 mkdir -p "$APP"
-cp -r "$HERE/src" "$HERE/tsconfig.json" "$HERE/tsconfig.cjs.json" "$APP/"
+cp -r "$HERE/src" "$HERE/tsconfig.json" "$HERE/tsconfig.cjs.json" "$HERE/tsconfig.only-client.json" "$APP/"
 cat >"$APP/package.json" <<JSON
 {
   "name": "devicemapper-consumer",
@@ -50,6 +50,12 @@ for tsc in "$tsc_min" "$tsc_cur"; do
   node "$tsc" -p tsconfig.json
   node out/main.mjs
 done
+# A program that imports only DeviceMapper loads none of zod's declaration files: the root's
+# types name no zod type (the target schemas' are devicemapper/define-target's).
+node "$tsc_cur" -p tsconfig.only-client.json --listFiles >only-client-files.txt
+zod_files=$(grep -c '/node_modules/zod/' only-client-files.txt || true)
+echo "consumer: a DeviceMapper-only program loads $(wc -l <only-client-files.txt) declaration files, $zod_files of zod"
+if [ "$zod_files" -gt 0 ]; then grep '/node_modules/zod/' only-client-files.txt | head -5; echo "consumer: the root's types pull in zod"; exit 1; fi
 echo "consumer: TypeScript $(node "$tsc_cur" --version | sed 's/Version //'): compile src/require.cts"
 node "$tsc_cur" -p tsconfig.cjs.json
 node out/require.cjs

@@ -8,7 +8,7 @@ export type {
   LoadOptions, Geometry, DepsWithInfo,
 } from './client/client.js';
 export * from './errors.js';
-export { addressOf, checkReply, identityOf, TRUSTED_REPLY_FIELDS } from './operations/identity.js';
+export { addressOf, checkReply, identityOf } from './operations/identity.js';
 export type { IdentityStep } from './operations/identity.js';
 export { redactTableParams } from '../codec/index.js';
 export { diffSnapshots } from './events/device-events.js';
@@ -19,7 +19,7 @@ export type { Backend, Watcher, AsyncCallKind, ControlTransport, IoctlResult, Ke
 export type {
   DeviceId, DeviceInfo, DevNo, KernelString, ListedDevice, RawNames, ReplyFlags, Sectors, TargetLine, TargetSpecInput, TargetVersion, Version,
 } from '../codec/index.js';
-export { decodeDev, encodeDev, devToString } from '../codec/index.js';
+export { devToString } from '../codec/index.js';
 export * from './targets/index.js';
 export { attachLoop, detachLoop, loopInfo, blockDeviceBytes, blockDeviceSectors, refreshLoopCapacity, splitRdev } from './block/loop-devices.js';
 export type { AttachLoopOptions, BlockCallOptions, LoopDevice, LoopStatus } from './block/loop-devices.js';
@@ -36,7 +36,7 @@ export {
   type ResumeTreeOptions, type ResumeTreeResult, type TreeReload, type ReloadTreeResult,
 } from './operations/tree-operations.js';
 export {
-  UdevCookies, realCookieHost, UDEV_FLAGS, DEFAULT_SYNC_FLAGS, DM_COOKIE_MAGIC, DM_UDEV_FLAGS_MASK, encodeCookie, decodeCookie, udevFlagLines, cookiesSupported,
+  UdevCookies, realCookieHost, UDEV_FLAGS, DEFAULT_SYNC_FLAGS, encodeCookie, decodeCookie, udevFlagLines, cookiesSupported,
 } from './udev/cookies.js';
 export type { CookieHost, CookieEntry, CookieLifetime, CookieSemInfo, SemEntry, SemOps, UdevFlagName } from './udev/cookies.js';
 export type { UdevCallOptions } from './udev/cookie-call.js';

@@ -9,6 +9,7 @@ import {
 import { SimulatedKernel } from 'devicemapper/testing';
 import { codec, requestCode } from 'devicemapper/codec';
 import { DmctlSchemas, runDmctl } from 'devicemapper/cli';
+import { defineTarget, u64Schema } from 'devicemapper/define-target';
 
 const kernel = new SimulatedKernel({ version: [4, 48, 0] });
 kernel.addBlockDevice('/dev/loop0', 7, 0, 131072);
@@ -93,5 +94,12 @@ const req = codec.encodeRequest('load', {
 });
 assert.equal(codec.decodeHeader(req).data_size, 360);
 assert.equal(typeof requestCode('listDevices'), 'number');
+
+// A target unit of the user's own, from its zod shape (devicemapper/define-target).
+const mine = defineTarget({
+  type: 'mine', shape: { sizeSectors: u64Schema }, render: (t) => [String(t.sizeSectors)],
+  parse: (c) => ({ sizeSectors: c.big('sizeSectors') }), status: (c) => ({ extra: c.rest() }),
+});
+assert.equal(mine.lineSchema.safeParse({ start: 0, length: 8, type: 'mine', sizeSectors: 8n }).success, true);
 
 console.log('consumer (ESM): ok');

@@ -26,6 +26,7 @@
  */
 import type { CommandReplies, DeviceId, KernelString, RawNames } from '../../codec/index.js';
 import { rawIfLossy, utf8Decode } from '../../codec/text.js';
+import { TRUSTED_REPLY_FIELDS } from '../../codec/reply-fields.js';
 import { describeValue, objectArg, valueArg } from '../client/args.js';
 import { DmArgumentError, DmIdentityError, type DeviceIdentity } from '../errors.js';
 import { retryOnBusy, type RetryPolicy } from './retry.js';
@@ -60,26 +61,6 @@ export function addressOf(id: DeviceIdentity): DeviceId {
   return uuid ? { uuid: uuidBytes ?? uuid } : { name: nameBytes ?? name };
 }
 
-/**
- * Which header fields of a successful reply the kernel wrote for the device it acted on
- * (docs/identity.md, from drivers/md/dm-ioctl.c of 4.47/4.48): a lookup
- * (`__find_device_hash_cell`) writes name and uuid, `__dev_status` writes dev. DEV_CREATE
- * only echoes the name and uuid we sent; DEV_REMOVE never calls `__dev_status`, so dev is
- * our request's; DEV_RENAME looks up by name without writing anything back, so name and
- * uuid are the request's (the old name) and only dev is the device's.
- */
-export const TRUSTED_REPLY_FIELDS = {
-  create: { name: false, uuid: false, dev: true },
-  info: { name: true, uuid: true, dev: true },
-  status: { name: true, uuid: true, dev: true },
-  table: { name: true, uuid: true, dev: true },
-  load: { name: true, uuid: true, dev: true },
-  suspend: { name: true, uuid: true, dev: true },
-  resume: { name: true, uuid: true, dev: true },
-  clear: { name: true, uuid: true, dev: true },
-  remove: { name: true, uuid: true, dev: false },
-  rename: { name: false, uuid: false, dev: true },
-} as const satisfies Record<string, { name: boolean; uuid: boolean; dev: boolean }>;
 
 /** A step of a multi-ioctl operation whose reply is checked against the device's identity. */
 export type IdentityStep = keyof typeof TRUSTED_REPLY_FIELDS;

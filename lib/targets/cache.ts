@@ -1,7 +1,10 @@
 /** cache, writecache and era (cache.rst, writecache.rst, era.rst). */
 import { z } from 'zod';
-import { checked, Cursor, denseArray, deviceSchema, posU32Schema, u32Schema, u64Schema, wordSchema } from './common.js';
-import { defineTarget } from './unit.js';
+import { Cursor, denseArray } from './common.js';
+import { checked, deviceSchema, posU32Schema, u32Schema, u64Schema, wordSchema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -78,8 +81,35 @@ function pairs(c: Cursor, field: string, words: readonly string[]): Record<strin
   return out;
 }
 
-/** The `cache` target: builder, table parser and status parser. */
-export const cache = defineTarget({
+/**
+ * The `cache` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface CacheInput {
+  /** The metadata device: a path, `major:minor` or `{ major, minor }`. */
+  readonly metadataDevice: DeviceRef;
+  /** The cache device: a path, `major:minor` or `{ major, minor }`. */
+  readonly cacheDevice: DeviceRef;
+  /** The origin device: a path, `major:minor` or `{ major, minor }`. */
+  readonly originDevice: DeviceRef;
+  /** Cache block size in 512-byte sectors (64…2097152, a multiple of 64; the table's `<block size>`). */
+  readonly blockSizeSectors: number;
+  /** `smq` (also `mq`, an alias of smq), `cleaner`, `default`. */
+  readonly policy: string;
+  /** Omitted = the kernel's default (writeback). */
+  readonly ioMode?: 'writethrough' | 'writeback' | 'passthrough';
+  /** `true` adds the `metadata2` option word. */
+  readonly metadata2?: boolean;
+  /** `true` adds the `no_discard_passdown` option word. */
+  readonly noDiscardPassdown?: boolean;
+  /** Policy tunables as `key value` pairs, echoed by the kernel as given. */
+  readonly policyArgs?: Readonly<Record<string, string | number>>;
+}
+/** One `cache` table line as a builder takes it: the line head and {@link CacheInput}. */
+export interface CacheTarget extends LineHead<'cache'>, CacheInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link CacheInput} agree. */
+export const cacheUnit = defineTarget({
   type: 'cache',
   shape: {
     metadataDevice: deviceSchema,
@@ -150,6 +180,9 @@ export const cache = defineTarget({
   },
 });
 
+/** The `cache` target: builder, table parser and status parser. */
+export const cache: TargetUnit<'cache', CacheInput, CacheParams, CacheStatus> = cacheUnit;
+
 /** Messages a cache understands: core and policy tunables (`migration_threshold`, …). */
 export const cacheMessage = {
   /** A `<key> <value>` message setting a cache policy tunable. */
@@ -214,8 +247,47 @@ const WC_NUMS = [
   ['autocommitBlocks', 'autocommit_blocks'], ['autocommitTimeMs', 'autocommit_time'], ['maxAgeMs', 'max_age'],
 ] as const;
 
-/** The `writecache` target: builder, table parser and status parser. */
-export const writecache = defineTarget({
+/**
+ * The `writecache` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface WritecacheInput {
+  /** `p` persistent memory, `s` SSD. */
+  readonly mode: 'p' | 's';
+  /** The origin device: a path, `major:minor` or `{ major, minor }`. */
+  readonly originDevice: DeviceRef;
+  /** The cache device: a path, `major:minor` or `{ major, minor }`. */
+  readonly cacheDevice: DeviceRef;
+  /** Bytes (512…page size, a power of two). */
+  readonly blockSizeBytes: number;
+  /** Where the cache data starts on the cache device, in 512-byte sectors (`start_sector`). */
+  readonly startSectors?: number | bigint;
+  /** Start writeback above this much of the cache in use, in percent (`high_watermark`). */
+  readonly highWatermarkPercent?: number;
+  /** Stop writeback below this much of the cache in use, in percent (`low_watermark`). */
+  readonly lowWatermarkPercent?: number;
+  /** How many blocks may be written back at once (`writeback_jobs`), a count. */
+  readonly writebackJobs?: number;
+  /** Commit after this many blocks are written (`autocommit_blocks`), a count. */
+  readonly autocommitBlocks?: number;
+  /** Milliseconds; the kernel keeps jiffies, so use multiples of 1000/HZ to read back exactly. */
+  readonly autocommitTimeMs?: number;
+  /** Write back blocks older than this, in milliseconds (`max_age`). */
+  readonly maxAgeMs?: number;
+  /** `true` adds the `cleaner` option word. */
+  readonly cleaner?: boolean;
+  /** true = `fua`, false = `nofua`. */
+  readonly fua?: boolean;
+  /** `true` adds the `metadata_only` option word. */
+  readonly metadataOnly?: boolean;
+  /** Pause writeback for this long after a write, in milliseconds (`pause_writeback`). */
+  readonly pauseWritebackMs?: number;
+}
+/** One `writecache` table line as a builder takes it: the line head and {@link WritecacheInput}. */
+export interface WritecacheTarget extends LineHead<'writecache'>, WritecacheInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link WritecacheInput} agree. */
+export const writecacheUnit = defineTarget({
   type: 'writecache',
   shape: {
     mode: z.enum(['p', 's']),
@@ -280,6 +352,9 @@ export const writecache = defineTarget({
   },
 });
 
+/** The `writecache` target: builder, table parser and status parser. */
+export const writecache: TargetUnit<'writecache', WritecacheInput, WritecacheParams, WritecacheStatus> = writecacheUnit;
+
 /** writecache messages: `flush`, `flush_on_suspend`, `cleaner`, `clear_stats` (5.15+). */
 export const writecacheMessage = { flush: 'flush', flushOnSuspend: 'flush_on_suspend', cleaner: 'cleaner', clearStats: 'clear_stats' } as const;
 
@@ -304,8 +379,23 @@ export interface EraStatus {
   readonly extra: readonly string[];
 }
 
-/** The `era` target: builder, table parser and status parser. */
-export const era = defineTarget({
+/**
+ * The `era` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface EraInput {
+  /** The metadata device: a path, `major:minor` or `{ major, minor }`. */
+  readonly metadataDevice: DeviceRef;
+  /** The origin device: a path, `major:minor` or `{ major, minor }`. */
+  readonly originDevice: DeviceRef;
+  /** Block size in 512-byte sectors (`<block size>`). */
+  readonly blockSizeSectors: number;
+}
+/** One `era` table line as a builder takes it: the line head and {@link EraInput}. */
+export interface EraTarget extends LineHead<'era'>, EraInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link EraInput} agree. */
+export const eraUnit = defineTarget({
   type: 'era',
   shape: { metadataDevice: deviceSchema, originDevice: deviceSchema, blockSizeSectors: posU32Schema },
   render: (t, ctx) => [ctx.dev(t.metadataDevice, 'metadataDevice'), ctx.dev(t.originDevice, 'originDevice'), String(t.blockSizeSectors)],
@@ -323,6 +413,9 @@ export const era = defineTarget({
     return { metadataBlockSizeSectors, usedMetadataBlocks: m.used, totalMetadataBlocks: m.total, currentEra, heldMetadataRoot: h === '-' ? null : BigInt(h), extra: c.rest() };
   },
 });
+
+/** The `era` target: builder, table parser and status parser. */
+export const era: TargetUnit<'era', EraInput, EraParams, EraStatus> = eraUnit;
 
 /** era messages. */
 export const eraMessage = { checkpoint: 'checkpoint', takeMetadataSnap: 'take_metadata_snap', dropMetadataSnap: 'drop_metadata_snap' } as const;

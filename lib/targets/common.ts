@@ -1,9 +1,9 @@
 /**
- * The pieces every target unit uses: device references, the zod building blocks, the token
- * model a builder renders into (keys stay bytes), and the cursor parsers read tokens with.
+ * The pieces every target unit uses: device references, the token model a builder renders
+ * into (keys stay bytes), and the cursor parsers read tokens with. The zod building blocks are
+ * schemas.ts: nothing here names zod, so the root's declarations load none of zod's.
  */
 import { madeCopy } from '../../codec/copies.js';
-import { z } from 'zod';
 import { DmTargetError, DmTargetParseError } from '../errors.js';
 
 // ------------------------------------------------------------------ devices ---
@@ -16,12 +16,6 @@ export type DeviceResolver = (path: string) => { readonly major: number; readonl
 
 const MAJOR_MINOR = /^(\d{1,4}):(\d{1,7})$/;
 
-/** A device in a typed table: a path (`/dev/…`), `major:minor`, or `{ major, minor }`. */
-export const deviceSchema = z.union([
-  z.string().min(1).refine((s) => !/\s/.test(s), 'a device must not contain whitespace'),
-  // Not strict: a DevNo from the client (`info.dev`, with `raw`) is a device too.
-  z.object({ major: z.number().int().min(0).max(0xfff), minor: z.number().int().min(0).max(0xfffff) }),
-]);
 
 /** A device as a builder renders it: paths as given, objects as major:minor. */
 export function deviceToken(ref: DeviceRef): string {
@@ -43,17 +37,6 @@ export function deviceNumbers(ref: DeviceRef, target: string, field: string, res
   return `${d.major}:${d.minor}`;
 }
 
-// -------------------------------------------------------------- zod pieces ---
-
-/** Sectors and other u64 values: a non-negative safe integer or bigint. */
-export const u64Schema = z.union([
-  z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  z.bigint().min(0n).max(0xffffffffffffffffn),
-]);
-export const u32Schema = z.number().int().min(0).max(0xffffffff);
-export const posU32Schema = z.number().int().min(1).max(0xffffffff);
-/** A word the kernel splits as one argument: no whitespace, not empty. */
-export const wordSchema = z.string().min(1).regex(/^\S+$/, 'must be one word without whitespace');
 /**
  * Bytes of a key, digest or salt: any `Uint8Array`, a `Buffer` included. An interface rather
  * than `Uint8Array` itself so that the shipped declarations name it: TypeScript ≥ 5.7 spells an
@@ -62,8 +45,6 @@ export const wordSchema = z.string().min(1).regex(/^\S+$/, 'must be one word wit
  * generic"; the consumer test compiles against the tarball with 5.5).
  */
 export interface Bytes extends Uint8Array {}
-/** A `Bytes` value (any `Uint8Array`). */
-export const bytesSchema: z.ZodCustom<Bytes, Bytes> = z.instanceof(Uint8Array);
 
 // ------------------------------------------------------------------ tokens ---
 
@@ -283,15 +264,6 @@ export function optBig(c: Cursor, field: string, v: string | undefined): bigint 
 /** Status lines: any fields a newer kernel appends, kept verbatim. */
 export interface WithExtra { readonly extra: readonly string[] }
 
-/**
- * `schema.parse(value)` for the message builders and other helpers that take user values
- * directly: a typed DmTargetError (INVALID_INPUT, naming the field), never a ZodError.
- */
-export function checked<T>(schema: z.ZodType<T>, value: unknown, target: string, field: string): T {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  throw new DmTargetError('INVALID_INPUT', target, `${field}: ${r.error.issues[0]?.message ?? 'invalid'}`, field);
-}
 
 /** An array argument without holes (a hole would be skipped by map/some/every). */
 export function denseArray(value: unknown, target: string, field: string): readonly unknown[] {

@@ -3,11 +3,11 @@
  * into the params bytes (never a JS string), parsed output redacts them unless `showKeys`.
  */
 import { z } from 'zod';
-import {
-  bytesSchema, deviceSchema, posU32Schema, splitOption, optNum, u64Schema, unhex, wordSchema,
-  type Cursor, type RedactedKey,
-} from './common.js';
-import { defineTarget, emptyStatus } from './unit.js';
+import { splitOption, optNum, unhex, type Cursor, type RedactedKey } from './common.js';
+import { bytesSchema, deviceSchema, posU32Schema, u64Schema, wordSchema } from './schemas.js';
+import { emptyStatus, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import type { Bytes, DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** The kernel key types a crypt keyring reference may name. */
 export const KEYRING_TYPES = ['logon', 'user', 'encrypted', 'trusted'] as const;
@@ -76,8 +76,47 @@ const FLAGS = [
   ['noWriteWorkqueue', 'no_write_workqueue'],
 ] as const;
 
-/** The `crypt` target: builder, table parser and status parser (key-carrying). */
-export const crypt = defineTarget({
+/**
+ * The `crypt` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface CryptInput {
+  /** `cipher[:keycount]-chainmode-ivmode[:ivopts]` or `capi:<spec>-ivmode`. */
+  readonly cipher: string;
+  /** Bytes (empty = no key, printed `-`), a keyring reference, or redacted. */
+  readonly key: Bytes | KeyringKey;
+  /** The IV offset, in 512-byte sectors, added to the sector number before the IV is made (`<iv_offset>`). */
+  readonly ivOffsetSectors: number | bigint;
+  /** The device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Where on `device` the encrypted data starts, in 512-byte sectors (`<offset>`). */
+  readonly offsetSectors: number | bigint;
+  /** `true` adds the `allow_discards` option word. */
+  readonly allowDiscards?: boolean;
+  /** `true` adds the `same_cpu_crypt` option word. */
+  readonly sameCpuCrypt?: boolean;
+  /** `true` adds the `high_priority` option word. */
+  readonly highPriority?: boolean;
+  /** `true` adds the `submit_from_crypt_cpus` option word. */
+  readonly submitFromCryptCpus?: boolean;
+  /** `true` adds the `no_read_workqueue` option word. */
+  readonly noReadWorkqueue?: boolean;
+  /** `true` adds the `no_write_workqueue` option word. */
+  readonly noWriteWorkqueue?: boolean;
+  /** AEAD/integrity metadata per sector: `integrity:<bytes>:<type>`. */
+  readonly integrity?: CryptIntegrity;
+  /** The integrity (MAC) key's length in bytes, split off the end of the key (`integrity_key_size:<bytes>`). */
+  readonly integrityKeySizeBytes?: number;
+  /** Encryption sector size in bytes (512 is the default and not printed). */
+  readonly sectorSizeBytes?: number;
+  /** `true` adds the `iv_large_sectors` option word. */
+  readonly ivLargeSectors?: boolean;
+}
+/** One `crypt` table line as a builder takes it: the line head and {@link CryptInput}. */
+export interface CryptTarget extends LineHead<'crypt'>, CryptInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link CryptInput} agree. */
+export const cryptUnit = defineTarget({
   type: 'crypt',
   shape: {
     /** `cipher[:keycount]-chainmode-ivmode[:ivopts]` or `capi:<spec>-ivmode`. */
@@ -155,3 +194,6 @@ export const crypt = defineTarget({
   },
   status: emptyStatus,
 });
+
+/** The `crypt` target: builder, table parser and status parser (key-carrying). */
+export const crypt: TargetUnit<'crypt', CryptInput, CryptParams, EmptyStatus> = cryptUnit;

@@ -1,7 +1,10 @@
 /** flakey and delay: fault injection (dm-flakey.rst, delay.rst). */
 import { z } from 'zod';
-import { Cursor, deviceSchema, u32Schema, u64Schema } from './common.js';
-import { defineTarget, emptyStatus } from './unit.js';
+import { Cursor } from './common.js';
+import { deviceSchema, u32Schema, u64Schema } from './schemas.js';
+import { emptyStatus, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** flakey's `corrupt_bio_byte` feature: which byte, which direction, what value. */
 export interface CorruptBioByte {
@@ -33,8 +36,38 @@ export interface FlakeyParams {
 
 const flag = z.boolean().optional();
 
-/** The `flakey` target: builder, table parser and status parser. */
-export const flakey = defineTarget({
+
+/**
+ * The `flakey` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface FlakeyInput {
+  /** The device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Where on `device` the mapping starts, in 512-byte sectors. */
+  readonly offsetSectors: number | bigint;
+  /** Seconds the device behaves (the table's `<up interval>`; the kernel takes seconds). */
+  readonly upSeconds: number;
+  /** Seconds it misbehaves (`<down interval>`). */
+  readonly downSeconds: number;
+  /** Kernel 6.6+. */
+  readonly errorReads?: boolean;
+  /** `true` adds the `drop_writes` option word. */
+  readonly dropWrites?: boolean;
+  /** `true` adds the `error_writes` option word. */
+  readonly errorWrites?: boolean;
+  /** Corrupts byte `byte` (1-based) of matching bios to `value` (`corrupt_bio_byte`); `flags` filters bios by their flags. */
+  readonly corruptBioByte?: CorruptBioByte;
+  /** Probability in 1/1000000000 units (kernel 6.7+). */
+  readonly randomReadCorrupt?: number;
+  /** Probability in 1/1000000000 units (kernel 6.7+). */
+  readonly randomWriteCorrupt?: number;
+}
+/** One `flakey` table line as a builder takes it: the line head and {@link FlakeyInput}. */
+export interface FlakeyTarget extends LineHead<'flakey'>, FlakeyInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link FlakeyInput} agree. */
+export const flakeyUnit = defineTarget({
   type: 'flakey',
   shape: {
     device: deviceSchema,
@@ -102,6 +135,9 @@ export const flakey = defineTarget({
   status: emptyStatus,
 });
 
+/** The `flakey` target: builder, table parser and status parser. */
+export const flakey: TargetUnit<'flakey', FlakeyInput, FlakeyParams, EmptyStatus> = flakeyUnit;
+
 /** One class (reads, writes or flushes) of a `delay` target: device, offset, delay. */
 export interface DelayClass {
   readonly device: string;
@@ -132,8 +168,32 @@ function readClass(c: Cursor, name: string): DelayClass {
   return { device: c.dev(`${name}.device`), offsetSectors: c.big(`${name}.offsetSectors`), delayMs: c.num(`${name}.delayMs`) };
 }
 
-/** `<dev> <offset> <ms>` [write class [flush class]]. */
-export const delay = defineTarget({
+/** One class (reads, writes or flushes) of a `delay` builder input. */
+export interface DelayClassInput {
+  /** The device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Where on `device` the mapping starts, in 512-byte sectors. */
+  readonly offsetSectors: number | bigint;
+  /** How long each bio of the class is held, in milliseconds. */
+  readonly delayMs: number;
+}
+/**
+ * The `delay` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface DelayInput {
+  /** The read class: device, offset in 512-byte sectors (`offsetSectors`) and delay in milliseconds (`delayMs`). */
+  readonly read: DelayClassInput;
+  /** Writes (and flushes, unless `flush` is given); defaults to the read class. */
+  readonly write?: DelayClassInput;
+  /** The flush class, as `read`; needs a write class. */
+  readonly flush?: DelayClassInput;
+}
+/** One `delay` table line as a builder takes it: the line head and {@link DelayInput}. */
+export interface DelayTarget extends LineHead<'delay'>, DelayInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link DelayInput} agree. */
+export const delayUnit = defineTarget({
   type: 'delay',
   shape: { read: delayClass, write: delayClass.optional(), flush: delayClass.optional() },
   check(t, ctx) {
@@ -156,3 +216,6 @@ export const delay = defineTarget({
     return { readsInFlight, writesInFlight, flushesInFlight: c.done ? undefined : c.num('flushesInFlight'), extra: c.rest() };
   },
 });
+
+/** `<dev> <offset> <ms>` [write class [flush class]]. */
+export const delay: TargetUnit<'delay', DelayInput, DelayParams, DelayStatus> = delayUnit;

@@ -3,11 +3,11 @@
  * written as hex straight into the params bytes; parsed output redacts them unless `showKeys`.
  */
 import { z } from 'zod';
-import {
-  bytesSchema, deviceSchema, optBig, optNum, posU32Schema, splitOption, u32Schema, u64Schema, unhex,
-  type Cursor, type Piece, type RedactedKey, type Token,
-} from './common.js';
-import { defineTarget } from './unit.js';
+import { optBig, optNum, splitOption, unhex, type Cursor, type Piece, type RedactedKey, type Token } from './common.js';
+import { bytesSchema, deviceSchema, posU32Schema, u32Schema, u64Schema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import type { Bytes, DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** An algorithm with an optional key: `internal_hash:hmac(sha256):<hex key>`. */
 export interface IntegrityAlgorithm {
@@ -89,8 +89,75 @@ const ALGS = [['internalHash', 'internal_hash'], ['journalCrypt', 'journal_crypt
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** The `integrity` target: builder, table parser and status parser (key-carrying). */
-export const integrity = defineTarget({
+/** An algorithm of an `integrity` builder input, with its key when it takes one. */
+export interface IntegrityAlgorithmInput {
+  /** The kernel crypto API name (`crc32c`, `hmac(sha256)`). */
+  readonly algorithm: string;
+  /** The key's bytes, for a keyed algorithm. */
+  readonly key?: Bytes;
+}
+/**
+ * The `integrity` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface IntegrityInput {
+  /** The device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Reserved 512-byte sectors at the start of the device (`<offset>`). */
+  readonly offsetSectors: number | bigint;
+  /** Tag bytes per sector (`<tag_size>`; 0 = decided by internal_hash). */
+  readonly tagSizeBytes: number;
+  /** D direct, J journal, B bitmap, R recovery, I inline (6.11+). */
+  readonly mode: 'D' | 'J' | 'B' | 'R' | 'I';
+  /** The meta device: a path, `major:minor` or `{ major, minor }`. */
+  readonly metaDevice?: DeviceRef;
+  /** The integrity block size in bytes (`block_size`; 512 is the default and not printed). */
+  readonly blockSizeBytes?: number;
+  /** `true` adds the `recalculate` option word. */
+  readonly recalculate?: boolean;
+  /** `true` adds the `reset_recalculate` option word. */
+  readonly resetRecalculate?: boolean;
+  /** `true` adds the `allow_discards` option word. */
+  readonly allowDiscards?: boolean;
+  /** `true` adds the `fix_padding` option word. */
+  readonly fixPadding?: boolean;
+  /** `true` adds the `fix_hmac` option word. */
+  readonly fixHmac?: boolean;
+  /** `true` adds the `legacy_recalculate` option word. */
+  readonly legacyRecalculate?: boolean;
+  /** The journal's size in 512-byte sectors (`journal_sectors`); derived from the device size when not given: normalise cannot fill it in. */
+  readonly journalSectors?: number;
+  /** 512-byte sectors interleaved between metadata and data (`interleave_sectors`). */
+  readonly interleaveSectors?: number;
+  /** 512-byte sectors in one metadata buffer (`buffer_sectors`). */
+  readonly bufferSectors?: number;
+  /** Flush the journal when it is this full, in percent (`journal_watermark`). */
+  readonly journalWatermarkPercent?: number;
+  /** Commit the journal at least this often, in milliseconds (`commit_time`). */
+  readonly commitTimeMs?: number;
+  /** 512-byte sectors one bitmap bit covers (`sectors_per_bit`). */
+  readonly sectorsPerBit?: number | bigint;
+  /** Flush the bitmap at least this often, in milliseconds (`bitmap_flush_interval`). */
+  readonly bitmapFlushIntervalMs?: number;
+  /** The tag algorithm and its key, if keyed (`internal_hash:<alg>[:<key>]`). */
+  readonly internalHash?: IntegrityAlgorithmInput;
+  /** The journal encryption algorithm and key (`journal_crypt:<alg>[:<key>]`). */
+  readonly journalCrypt?: IntegrityAlgorithmInput;
+  /** The journal MAC algorithm and key (`journal_mac:<alg>[:<key>]`). */
+  readonly journalMac?: IntegrityAlgorithmInput;
+  /**
+   * The option names (`journal_sectors`, `fix_padding`, …) in the order the kernel printed
+   * them, when that differs from the builder's order (which is 5.10–6.x's): newer kernels
+   * print `interleave_sectors buffer_sectors` before `journal_sectors`. Set by the parser so
+   * that a parsed line rebuilds to the kernel's text; omit it when building.
+   */
+  readonly optionOrder?: string[];
+}
+/** One `integrity` table line as a builder takes it: the line head and {@link IntegrityInput}. */
+export interface IntegrityTarget extends LineHead<'integrity'>, IntegrityInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link IntegrityInput} agree. */
+export const integrityUnit = defineTarget({
   type: 'integrity',
   shape: {
     device: deviceSchema,
@@ -194,6 +261,9 @@ export const integrity = defineTarget({
     return { mismatches, providedDataSectors, recalculatePosition: r === '-' ? null : BigInt(r), extra: c.rest() };
   },
 });
+
+/** The `integrity` target: builder, table parser and status parser (key-carrying). */
+export const integrity: TargetUnit<'integrity', IntegrityInput, IntegrityParams, IntegrityStatus> = integrityUnit;
 
 /** What optionTokens reads: builder input or parsed params (devices as paths, numbers or objects). */
 type OptionSource = {

@@ -1,7 +1,10 @@
 /** multipath, basic form (multipath_status() in dm-mpath.c; dm-queue-length.rst, dm-service-time.rst). */
 import { z } from 'zod';
-import { deviceSchema, posU32Schema, wordSchema, type Cursor } from './common.js';
-import { defineTarget } from './unit.js';
+import { type Cursor } from './common.js';
+import { deviceSchema, posU32Schema, wordSchema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** One path of a multipath priority group, with its selector arguments. */
 export interface MultipathPath { readonly device: string; readonly args: readonly string[] }
@@ -45,8 +48,41 @@ export interface MultipathStatus {
 
 const word = wordSchema;
 
-/** The `multipath` target: builder, table parser and status parser. */
-export const multipath = defineTarget({
+/** One path of a `multipath` priority group. */
+export interface MultipathPathInput {
+  /** The path's device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** The path selector's per-path args (round-robin: the repeat count). */
+  readonly args?: string[];
+}
+/** One priority group of a `multipath` builder input. */
+export interface MultipathGroupInput {
+  /** The path selector (`round-robin`, `queue-length`, `service-time`). */
+  readonly selector: string;
+  /** The selector's args. */
+  readonly selectorArgs?: string[];
+  /** The group's paths, in order. */
+  readonly paths: MultipathPathInput[];
+}
+/**
+ * The `multipath` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface MultipathInput {
+  /** The priority groups, in order: each a path selector with its args and the paths with theirs. */
+  readonly groups: MultipathGroupInput[];
+  /** Feature words, e.g. `['queue_if_no_path']` or `['pg_init_retries', '3']`. */
+  readonly features?: string[];
+  /** `[]`, or the hardware handler's name and args. */
+  readonly hwHandler?: string[];
+  /** 1-based initial priority group. */
+  readonly initialGroup?: number;
+}
+/** One `multipath` table line as a builder takes it: the line head and {@link MultipathInput}. */
+export interface MultipathTarget extends LineHead<'multipath'>, MultipathInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link MultipathInput} agree. */
+export const multipathUnit = defineTarget({
   type: 'multipath',
   shape: {
     features: z.array(word).optional(),
@@ -136,3 +172,6 @@ export const multipath = defineTarget({
     };
   },
 });
+
+/** The `multipath` target: builder, table parser and status parser. */
+export const multipath: TargetUnit<'multipath', MultipathInput, MultipathParams, MultipathStatus> = multipathUnit;

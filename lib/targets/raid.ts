@@ -1,7 +1,10 @@
 /** mirror (dm-raid1.c, dm-log.rst) and raid (dm-raid.rst; raid_status()). */
 import { z } from 'zod';
-import { checked, Cursor, deviceSchema, posU32Schema, u32Schema, u64Schema } from './common.js';
-import { defineTarget } from './unit.js';
+import { Cursor } from './common.js';
+import { checked, deviceSchema, posU32Schema, u32Schema, u64Schema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -58,8 +61,43 @@ export interface MirrorStatus {
 
 const syncWord = z.enum(['sync', 'nosync']).optional();
 
-/** The `mirror` target: builder, table parser and status parser. */
-export const mirror = defineTarget({
+/** A `disk` dirty-region log of a `mirror` builder input, kept on `device`. */
+export interface MirrorDiskLogInput {
+  /** The log kind. */
+  readonly type: 'disk';
+  /** The log device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Region size in 512-byte sectors (`<region_size>`). */
+  readonly regionSizeSectors: number;
+  /** `sync` forces a full resynchronisation, `nosync` skips the initial one. */
+  readonly sync?: 'sync' | 'nosync';
+}
+/** One leg of a `mirror` builder input. */
+export interface MirrorLegInput {
+  /** The leg's device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Where on `device` the leg starts, in 512-byte sectors. */
+  readonly offsetSectors: number | bigint;
+}
+/**
+ * The `mirror` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface MirrorInput {
+  /** The dirty-region log: `core` (in memory) or `disk` (on a device); `regionSizeSectors` in 512-byte sectors. */
+  readonly log: MirrorCoreLog | MirrorDiskLogInput;
+  /** The legs: each a device and where on it the leg starts (`offsetSectors`, 512-byte sectors). */
+  readonly mirrors: MirrorLegInput[];
+  /** `true` adds the `handle_errors` option word. */
+  readonly handleErrors?: boolean;
+  /** Only with handleErrors. */
+  readonly keepLog?: boolean;
+}
+/** One `mirror` table line as a builder takes it: the line head and {@link MirrorInput}. */
+export interface MirrorTarget extends LineHead<'mirror'>, MirrorInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link MirrorInput} agree. */
+export const mirrorUnit = defineTarget({
   type: 'mirror',
   shape: {
     log: z.discriminatedUnion('type', [
@@ -121,6 +159,9 @@ export const mirror = defineTarget({
     };
   },
 });
+
+/** The `mirror` target: builder, table parser and status parser. */
+export const mirror: TargetUnit<'mirror', MirrorInput, MirrorParams, MirrorStatus> = mirrorUnit;
 
 // --------------------------------------------------------------------- raid ---
 
@@ -185,8 +226,60 @@ const RAID_NUMS = [
 ] as const;
 const RAID_NUMS2 = [['maxWriteBehind', 'max_write_behind'], ['stripeCache', 'stripe_cache'], ['regionSizeSectors', 'region_size'], ['raid10Copies', 'raid10_copies']] as const;
 
-/** The `raid` target: builder, table parser and status parser. */
-export const raid = defineTarget({
+/** One member of a `raid` builder input: its metadata and data devices, `null` for `-`. */
+export interface RaidDeviceInput {
+  /** The metadata device (a path, `major:minor` or `{ major, minor }`), or `null` for none. */
+  readonly meta: DeviceRef | null;
+  /** The data device (a path, `major:minor` or `{ major, minor }`), or `null` for a missing one. */
+  readonly data: DeviceRef | null;
+}
+/**
+ * The `raid` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface RaidInput {
+  /** The RAID level and layout (`<raid_type>`). */
+  readonly raidType: 'raid0' | 'raid1' | 'raid10' | 'raid4' | 'raid5_n' | 'raid5_la' | 'raid5_ra' | 'raid5_ls' | 'raid5_rs' | 'raid6_zr' | 'raid6_nr' | 'raid6_nc' | 'raid6_n_6' | 'raid6_la_6' | 'raid6_ra_6' | 'raid6_ls_6' | 'raid6_rs_6';
+  /** Chunk size in 512-byte sectors (0 for raid1). */
+  readonly chunkSizeSectors: number;
+  /** The member devices in order: metadata and data device of each, `null` for `-`. */
+  readonly devices: RaidDeviceInput[];
+  /** `sync` forces a full resynchronisation, `nosync` skips the initial one. */
+  readonly sync?: 'sync' | 'nosync';
+  /** Indexes of devices to rebuild (`rebuild <idx>`). */
+  readonly rebuild?: number[];
+  /** Bitmap flush interval in milliseconds (`daemon_sleep`). */
+  readonly daemonSleepMs?: number;
+  /** Minimum recovery rate in KiB/s per device (`min_recovery_rate`). */
+  readonly minRecoveryRate?: number;
+  /** Maximum recovery rate in KiB/s per device (`max_recovery_rate`). */
+  readonly maxRecoveryRate?: number;
+  /** Indexes of raid1 devices marked write-mostly (`write_mostly <idx>`). */
+  readonly writeMostly?: number[];
+  /** Outstanding write-behind writes to write-mostly devices, a count (`max_write_behind`). */
+  readonly maxWriteBehind?: number;
+  /** Stripe cache entries for raid4/5/6, a count (`stripe_cache`). */
+  readonly stripeCache?: number;
+  /** Region size in 512-byte sectors (`region_size`). */
+  readonly regionSizeSectors?: number;
+  /** Copies of each data block in raid10, a count (`raid10_copies`). */
+  readonly raid10Copies?: number;
+  /** The raid10 layout (`raid10_format`). */
+  readonly raid10Format?: 'near' | 'far' | 'offset';
+  /** Devices added (positive) or removed (negative) by a reshape (`delta_disks`). */
+  readonly deltaDisks?: number;
+  /** Where the data starts on each data device, in 512-byte sectors (`data_offset`). */
+  readonly dataOffsetSectors?: number | bigint;
+  /** The raid4/5/6 journal device (`journal_dev`). */
+  readonly journalDev?: DeviceRef;
+  /** The raid4/5/6 journal mode (`journal_mode`). */
+  readonly journalMode?: 'writethrough' | 'writeback';
+}
+/** One `raid` table line as a builder takes it: the line head and {@link RaidInput}. */
+export interface RaidTarget extends LineHead<'raid'>, RaidInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link RaidInput} agree. */
+export const raidUnit = defineTarget({
   type: 'raid',
   shape: {
     raidType: z.enum(RAID_TYPES),
@@ -271,6 +364,9 @@ export const raid = defineTarget({
     return { raidType, health: [...h], syncedSectors: r.used, totalSectors: r.total, syncAction, mismatches, dataOffsetSectors, journal, extra: c.rest() };
   },
 });
+
+/** The `raid` target: builder, table parser and status parser. */
+export const raid: TargetUnit<'raid', RaidInput, RaidParams, RaidStatus> = raidUnit;
 
 /** Sync actions a raid target accepts as messages. */
 export const RAID_MESSAGES = ['idle', 'frozen', 'resync', 'recover', 'check', 'repair'] as const;

@@ -1,13 +1,27 @@
 /** snapshot-origin, snapshot, snapshot-merge (snapshot.rst; snapshot_status() in dm-snap.c). */
 import { z } from 'zod';
-import { deviceSchema, posU32Schema, type Cursor } from './common.js';
-import { defineTarget, emptyStatus } from './unit.js';
+import { type Cursor } from './common.js';
+import { deviceSchema, posU32Schema } from './schemas.js';
+import { emptyStatus, type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** The `snapshot-origin` target's parameters. */
 export interface SnapshotOriginParams { readonly origin: string }
 
-/** The `snapshot-origin` target: builder, table parser and status parser. */
-export const snapshotOrigin = defineTarget({
+/**
+ * The `snapshot-origin` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface SnapshotOriginInput {
+  /** The origin device: a path, `major:minor` or `{ major, minor }`. */
+  readonly origin: DeviceRef;
+}
+/** One `snapshot-origin` table line as a builder takes it: the line head and {@link SnapshotOriginInput}. */
+export interface SnapshotOriginTarget extends LineHead<'snapshot-origin'>, SnapshotOriginInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link SnapshotOriginInput} agree. */
+export const snapshotOriginUnit = defineTarget({
   type: 'snapshot-origin',
   shape: { origin: deviceSchema },
   render: (t, ctx) => [ctx.dev(t.origin, 'origin')],
@@ -18,6 +32,9 @@ export const snapshotOrigin = defineTarget({
   },
   status: emptyStatus,
 });
+
+/** The `snapshot-origin` target: builder, table parser and status parser. */
+export const snapshotOrigin: TargetUnit<'snapshot-origin', SnapshotOriginInput, SnapshotOriginParams, EmptyStatus> = snapshotOriginUnit;
 
 /**
  * `persistent`: P (survives reboots), PO (persistent, overflow reported to userspace) or N
@@ -45,7 +62,31 @@ export type SnapshotStatus =
   }
   | { readonly state: 'invalid' | 'merge_failed' | 'overflow' | 'unknown'; readonly extra: readonly string[] };
 
-function snapshotUnit<T extends 'snapshot' | 'snapshot-merge'>(type: T) {
+/**
+ * The `snapshot` and `snapshot-merge` targets' builder input (what `buildTarget` takes besides
+ * `start`, `length`, `type`); devices a path, `major:minor` or numbers.
+ */
+export interface SnapshotInput {
+  /** The origin device: a path, `major:minor` or `{ major, minor }`. */
+  readonly origin: DeviceRef;
+  /** The copy-on-write device that holds the snapshot's chunks. */
+  readonly cow: DeviceRef;
+  /** `P` persistent, `PO` persistent with overflow reported, `N` transient (not for snapshot-merge). */
+  readonly persistence: 'P' | 'PO' | 'N';
+  /** Chunk size in 512-byte sectors (`<chunksize>`). */
+  readonly chunkSizeSectors: number;
+  /** `true` adds the `discard_zeroes_cow` feature. */
+  readonly discardZeroesCow?: boolean;
+  /** `true` adds the `discard_passdown_origin` feature; only with discardZeroesCow. */
+  readonly discardPassdownOrigin?: boolean;
+}
+/** One `snapshot` table line as a builder takes it: the line head and {@link SnapshotInput}. */
+export interface SnapshotTarget extends LineHead<'snapshot'>, SnapshotInput {}
+/** One `snapshot-merge` table line as a builder takes it: the line head and {@link SnapshotInput}. */
+export interface SnapshotMergeTarget extends LineHead<'snapshot-merge'>, SnapshotInput {}
+
+/** @internal A snapshot unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link SnapshotInput} agree. */
+export function snapshotUnit<T extends 'snapshot' | 'snapshot-merge'>(type: T) {
   return defineTarget({
     type,
     shape: {
@@ -99,6 +140,6 @@ function snapshotStatus(c: Cursor): SnapshotStatus {
 }
 
 /** `<origin> <cow> <P|PO|N> <chunk> [<#feat> discard_zeroes_cow [discard_passdown_origin]]`. */
-export const snapshot = snapshotUnit('snapshot');
+export const snapshot: TargetUnit<'snapshot', SnapshotInput, SnapshotParams, SnapshotStatus> = snapshotUnit('snapshot');
 /** Same params as snapshot (persistent only); merge is done when allocated == metadata sectors. */
-export const snapshotMerge = snapshotUnit('snapshot-merge');
+export const snapshotMerge: TargetUnit<'snapshot-merge', SnapshotInput, SnapshotParams, SnapshotStatus> = snapshotUnit('snapshot-merge');

@@ -3,7 +3,7 @@
  * Send with `DeviceMapper.message(device, 0, …)`.
  */
 import { z } from 'zod';
-import { checked } from './common.js';
+import { checked } from './schemas.js';
 
 const region = z.union([z.literal('-'), z.string().regex(/^\d+\+\d+$/, '<start>+<length> or -')]);
 const step = z.union([z.string().regex(/^\/\d+$/, '/<n> or <sectors>'), z.number().int().min(1)]);

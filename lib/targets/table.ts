@@ -12,16 +12,16 @@ import { denseArray } from './common.js';
 import { deviceArg } from '../client/args.js';
 import { nodeResolver } from './resolve.js';
 import type { LineHead, TargetUnit } from './unit.js';
-import { error, linear, striped, zero } from './basic.js';
-import { crypt } from './crypt.js';
-import { verity } from './verity.js';
-import { integrity } from './integrity.js';
-import { thin, thinPool } from './thin.js';
-import { cache, era, writecache } from './cache.js';
-import { snapshot, snapshotMerge, snapshotOrigin } from './snapshot.js';
-import { delay, flakey } from './faults.js';
-import { mirror, raid } from './raid.js';
-import { multipath } from './multipath.js';
+import { error, linear, striped, zero, type ErrorTarget, type LinearTarget, type StripedTarget, type ZeroTarget } from './basic.js';
+import { crypt, type CryptTarget } from './crypt.js';
+import { verity, type VerityTarget } from './verity.js';
+import { integrity, type IntegrityTarget } from './integrity.js';
+import { thin, thinPool, type ThinPoolTarget, type ThinTarget } from './thin.js';
+import { cache, era, writecache, type CacheTarget, type EraTarget, type WritecacheTarget } from './cache.js';
+import { snapshot, snapshotMerge, snapshotOrigin, type SnapshotMergeTarget, type SnapshotOriginTarget, type SnapshotTarget } from './snapshot.js';
+import { delay, flakey, type DelayTarget, type FlakeyTarget } from './faults.js';
+import { mirror, raid, type MirrorTarget, type RaidTarget } from './raid.js';
+import { multipath, type MultipathTarget } from './multipath.js';
 
 /** Every typed target, by kernel type name. */
 export const TARGET_UNITS = {
@@ -37,17 +37,62 @@ type Units = typeof TARGET_UNITS;
 export type TargetType = keyof Units;
 /** zero/error have no params: `{}`, not an index signature of never. */
 type Clean<X> = string extends keyof X ? {} : X;
-/** A unit's builder input with its line head (a step of TypedTarget). */
-type InputOf<U> = U extends TargetUnit<infer T, infer I, unknown, unknown> ? Clean<I> & LineHead<T> : never;
 /** A unit's parsed params (a step of ParsedTargetOf). */
 type ParamsOf<U> = U extends TargetUnit<string, unknown, infer P, unknown> ? Clean<P> : never;
 /** A unit's parsed status (a step of ParsedStatusOf). */
 type StatusOf<U> = U extends TargetUnit<string, unknown, unknown, infer S> ? S : never;
 
+/**
+ * The builder input of every typed target, by kernel type name: each a named interface
+ * (`ThinPoolTarget` = the line head and `ThinPoolInput`), so hovers and errors name it.
+ */
+export interface TypedTargets {
+  /** {@link LinearTarget} */
+  readonly linear: LinearTarget;
+  /** {@link StripedTarget} */
+  readonly striped: StripedTarget;
+  /** {@link ZeroTarget} */
+  readonly zero: ZeroTarget;
+  /** {@link ErrorTarget} */
+  readonly error: ErrorTarget;
+  /** {@link CryptTarget} */
+  readonly crypt: CryptTarget;
+  /** {@link VerityTarget} */
+  readonly verity: VerityTarget;
+  /** {@link IntegrityTarget} */
+  readonly integrity: IntegrityTarget;
+  /** {@link ThinPoolTarget} */
+  readonly 'thin-pool': ThinPoolTarget;
+  /** {@link ThinTarget} */
+  readonly thin: ThinTarget;
+  /** {@link CacheTarget} */
+  readonly cache: CacheTarget;
+  /** {@link WritecacheTarget} */
+  readonly writecache: WritecacheTarget;
+  /** {@link EraTarget} */
+  readonly era: EraTarget;
+  /** {@link SnapshotOriginTarget} */
+  readonly 'snapshot-origin': SnapshotOriginTarget;
+  /** {@link SnapshotTarget} */
+  readonly snapshot: SnapshotTarget;
+  /** {@link SnapshotMergeTarget} */
+  readonly 'snapshot-merge': SnapshotMergeTarget;
+  /** {@link FlakeyTarget} */
+  readonly flakey: FlakeyTarget;
+  /** {@link DelayTarget} */
+  readonly delay: DelayTarget;
+  /** {@link MirrorTarget} */
+  readonly mirror: MirrorTarget;
+  /** {@link RaidTarget} */
+  readonly raid: RaidTarget;
+  /** {@link MultipathTarget} */
+  readonly multipath: MultipathTarget;
+}
+
 /** One typed table line as a builder takes it: `{ start, length, type, …params }`. */
-export type TypedTarget = { [K in TargetType]: InputOf<Units[K]> }[TargetType];
-/** The builder input of one target type. */
-export type TypedTargetOf<K extends TargetType> = InputOf<Units[K]>;
+export type TypedTarget = TypedTargets[TargetType];
+/** The builder input of one target type (`TypedTargetOf<'thin-pool'>` is {@link ThinPoolTarget}). */
+export type TypedTargetOf<K extends TargetType> = TypedTargets[K];
 
 /** One table line as parsed (and as `normalise` returns it): sectors as bigint, devices as `major:minor`. */
 export type ParsedTargetOf<K extends TargetType> = ParamsOf<Units[K]> & { readonly start: bigint; readonly length: bigint; readonly type: K };

@@ -1,7 +1,10 @@
 /** thin-pool and thin (thin-provisioning.rst; pool_status(), thin_status() in dm-thin.c). */
 import { z } from 'zod';
-import { checked, deviceSchema, u64Schema, type Cursor } from './common.js';
-import { defineTarget } from './unit.js';
+import { type Cursor } from './common.js';
+import { checked, deviceSchema, u64Schema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import type { DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 const flag = z.boolean().optional();
 
@@ -50,8 +53,35 @@ export type ThinPoolStatus =
   /** `Fail`: the pool is in failure mode. `Error`: the kernel could not read its metadata. */
   | { readonly health: 'fail' | 'error'; readonly extra: readonly string[] };
 
-/** The `thin-pool` target: builder, table parser and status parser. */
-export const thinPool = defineTarget({
+/**
+ * The `thin-pool` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface ThinPoolInput {
+  /** The metadata device: a path, `major:minor` or `{ major, minor }`. */
+  readonly metadataDevice: DeviceRef;
+  /** The data device: a path, `major:minor` or `{ major, minor }`. */
+  readonly dataDevice: DeviceRef;
+  /** Data block size in 512-byte sectors: 128…2097152, a multiple of 128 (the table's `<data block size>`). */
+  readonly blockSizeSectors: number;
+  /** Free data blocks (of `blockSizeSectors`) below which the pool raises an event (the table's `<low water mark>`). */
+  readonly lowWaterMarkBlocks: number | bigint;
+  /** `true` adds the `skip_block_zeroing` option word. */
+  readonly skipBlockZeroing?: boolean;
+  /** `true` adds the `ignore_discard` option word. */
+  readonly ignoreDiscard?: boolean;
+  /** `true` adds the `no_discard_passdown` option word. */
+  readonly noDiscardPassdown?: boolean;
+  /** `true` adds the `read_only` option word. */
+  readonly readOnly?: boolean;
+  /** `true` adds the `error_if_no_space` option word. */
+  readonly errorIfNoSpace?: boolean;
+}
+/** One `thin-pool` table line as a builder takes it: the line head and {@link ThinPoolInput}. */
+export interface ThinPoolTarget extends LineHead<'thin-pool'>, ThinPoolInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link ThinPoolInput} agree. */
+export const thinPoolUnit = defineTarget({
   type: 'thin-pool',
   shape: {
     metadataDevice: deviceSchema,
@@ -107,6 +137,9 @@ export const thinPool = defineTarget({
   },
 });
 
+/** The `thin-pool` target: builder, table parser and status parser. */
+export const thinPool: TargetUnit<'thin-pool', ThinPoolInput, ThinPoolParams, ThinPoolStatus> = thinPoolUnit;
+
 const devId = z.number().int().min(0).max(0xffffff);
 
 /** Messages a thin-pool understands (send with `DeviceMapper.message(pool, 0, …)`). */
@@ -146,8 +179,23 @@ export type ThinStatus =
   }
   | { readonly health: 'fail' | 'error'; readonly extra: readonly string[] };
 
-/** The `thin` target: builder, table parser and status parser. */
-export const thin = defineTarget({
+/**
+ * The `thin` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface ThinInput {
+  /** The pool device: a path, `major:minor` or `{ major, minor }`. */
+  readonly poolDevice: DeviceRef;
+  /** 24-bit device id inside the pool. */
+  readonly deviceId: number;
+  /** The external origin device: a path, `major:minor` or `{ major, minor }`. */
+  readonly externalOrigin?: DeviceRef;
+}
+/** One `thin` table line as a builder takes it: the line head and {@link ThinInput}. */
+export interface ThinTarget extends LineHead<'thin'>, ThinInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link ThinInput} agree. */
+export const thinUnit = defineTarget({
   type: 'thin',
   shape: { poolDevice: deviceSchema, deviceId: devId, externalOrigin: deviceSchema.optional() },
   render: (t, ctx) => [ctx.dev(t.poolDevice, 'poolDevice'), String(t.deviceId), ...(t.externalOrigin === undefined ? [] : [ctx.dev(t.externalOrigin, 'externalOrigin')])],
@@ -167,3 +215,6 @@ export const thin = defineTarget({
     return { health: 'ok', mappedSectors: BigInt(first), highestMappedSector: h === '-' ? null : BigInt(h), extra: c.rest() };
   },
 });
+
+/** The `thin` target: builder, table parser and status parser. */
+export const thin: TargetUnit<'thin', ThinInput, ThinParams, ThinStatus> = thinUnit;

@@ -3,17 +3,15 @@
  * own params, how it reads them back from the kernel's table text, which defaults the kernel
  * fills in, and its status parser.
  */
-import { z } from 'zod';
-import { carriesKeys } from '../../codec/index.js';
-import { u64Schema, type Cursor, type RenderContext, type Token } from './common.js';
+import type { Cursor, RenderContext, Token } from './common.js';
 
 /** One target type's typed unit: schema, builder (`render`), table parser and status parser. */
 export interface TargetUnit<T extends string = string, I = unknown, P = unknown, S = unknown> {
   readonly type: T;
-  /** The params part of the input (no start/length/type), strict. */
-  readonly schema: z.ZodType<I>;
-  /** The whole line: `{ start, length, type, …params }`, compiled once. */
-  readonly lineSchema: z.ZodType<I & LineHead<T>>;
+  /** The params part of the input (no start/length/type), strict: a zod schema (see {@link TargetSchema}). */
+  readonly schema: TargetSchema<I>;
+  /** The whole line: `{ start, length, type, …params }`, compiled once: a zod schema (see {@link TargetSchema}). */
+  readonly lineSchema: TargetSchema<I & LineHead<T>>;
   /**
    * May carry key material: the type is one of codec/secrets.ts's key-carrying targets
    * (crypt, integrity), which also says where in the params their keys sit. Read from
@@ -36,6 +34,32 @@ export interface TargetUnit<T extends string = string, I = unknown, P = unknown,
   status(c: Cursor): S;
 }
 
+/**
+ * A unit's schema as its type names it: a zod schema at run time, typed by what the package
+ * and a caller use of it, so that the root's declarations load none of zod's (a program that
+ * imports `DeviceMapper` compiles without them). `defineTarget` (`devicemapper/define-target`)
+ * builds one from a zod shape.
+ */
+export interface TargetSchema<O> {
+  /** Validates a value: its output, or a `ZodError` thrown. */
+  parse(value: unknown): O;
+  /** Validates a value without throwing: its output, or the issues found. */
+  safeParse(value: unknown): TargetSchemaResult<O>;
+}
+
+/** What {@link TargetSchema.safeParse} returns: zod's result, the parts the package reads. */
+export type TargetSchemaResult<O> =
+  | { readonly success: true; readonly data: O }
+  | { readonly success: false; readonly error: { readonly issues: readonly TargetSchemaIssue[] } };
+
+/** One validation issue: where (`path`, field names and indexes) and what. */
+export interface TargetSchemaIssue {
+  /** The path of the offending field in the input (`['stripes', 0, 'device']`). */
+  readonly path: readonly PropertyKey[];
+  /** What is wrong with it. */
+  readonly message: string;
+}
+
 /** What normalise knows about the kernel the table is meant for. */
 export interface DefaultsContext {
   /** The device-mapper interface version (`DeviceMapper.kernelVersion`), when known. */
@@ -47,44 +71,6 @@ export interface LineHead<T extends string = string> {
   readonly start: number | bigint;
   readonly length: number | bigint;
   readonly type: T;
-}
-
-const identity = <X>(x: X): X => x;
-
-/** Defines a target's typed unit from its zod schema, renderer and parsers. */
-export function defineTarget<T extends string, Shape extends z.core.$ZodLooseShape, P, S>(def: {
-  type: T;
-  shape: Shape;
-  check?: (input: z.output<z.ZodObject<Shape, z.core.$strict>>, ctx: z.RefinementCtx) => void;
-  readOnly?: boolean;
-  render(input: z.output<z.ZodObject<Shape, z.core.$strict>>, ctx: RenderContext): Token[];
-  parse(c: Cursor): P;
-  defaults?(p: P, ctx: DefaultsContext): P;
-  redact?(p: P): P;
-  hasKeys?(input: z.output<z.ZodObject<Shape, z.core.$strict>>): boolean;
-  status(c: Cursor): S;
-}): TargetUnit<T, z.output<z.ZodObject<Shape, z.core.$strict>>, P, S> {
-  type I = z.output<z.ZodObject<Shape, z.core.$strict>>;
-  let schema: z.ZodType<I> = z.strictObject(def.shape) as unknown as z.ZodType<I>;
-  let lineSchema = z.strictObject({ ...def.shape, start: u64Schema, length: u64Schema, type: z.literal(def.type) }) as unknown as z.ZodType<I & LineHead<T>>;
-  if (def.check) {
-    const check = def.check;
-    schema = schema.superRefine((v, ctx) => check(v, ctx));
-    lineSchema = lineSchema.superRefine((v, ctx) => check(v, ctx));
-  }
-  return {
-    type: def.type,
-    schema,
-    lineSchema,
-    sensitive: carriesKeys(def.type),
-    readOnly: def.readOnly ?? false,
-    render: def.render,
-    parse: def.parse,
-    defaults: def.defaults ?? identity,
-    redact: def.redact ?? identity,
-    hasKeys: def.hasKeys ?? (() => false),
-    status: def.status,
-  };
 }
 
 /** The status of targets that report none (linear, zero, crypt…): anything there is kept. */

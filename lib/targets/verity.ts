@@ -1,7 +1,10 @@
 /** verity (verity.rst; verity_status() in dm-verity-target.c). */
 import { z } from 'zod';
-import { Cursor, bytesSchema, deviceSchema, hex, u64Schema, unhex, wordSchema } from './common.js';
-import { defineTarget } from './unit.js';
+import { Cursor, hex, unhex } from './common.js';
+import { bytesSchema, deviceSchema, u64Schema, wordSchema } from './schemas.js';
+import { type EmptyStatus, type LineHead, type TargetUnit } from './unit.js';
+import type { Bytes, DeviceRef } from './common.js';
+import { defineTarget } from './define.js';
 
 /** verity's forward error correction (`use_fec_from_device …`). */
 export interface VerityFec {
@@ -56,8 +59,62 @@ const flag = z.boolean().optional();
 const CORRUPTION = { ignore: 'ignore_corruption', restart: 'restart_on_corruption', panic: 'panic_on_corruption' } as const;
 const ERROR = { restart: 'restart_on_error', panic: 'panic_on_error' } as const;
 
-/** The `verity` target: builder, table parser and status parser. */
-export const verity = defineTarget({
+/** verity's forward error correction in a builder input (`use_fec_from_device …`). */
+export interface VerityFecInput {
+  /** The FEC device: a path, `major:minor` or `{ major, minor }`. */
+  readonly device: DeviceRef;
+  /** Reed-Solomon roots (parity bytes per codeword), 2…24 (`fec_roots`). */
+  readonly roots: number;
+  /** How many blocks (of `dataBlockSizeBytes`) the FEC covers (`fec_blocks`). */
+  readonly encodingBlocks: number | bigint;
+  /** Where the FEC data starts on its device, in blocks of `dataBlockSizeBytes` (`fec_start`). */
+  readonly startBlocks: number | bigint;
+}
+/**
+ * The `verity` target's builder input (what `buildTarget` takes besides `start`, `length`, `type`).
+ * Numbers may be `number` (a safe integer) or `bigint`; devices a path, `major:minor` or numbers.
+ */
+export interface VerityInput {
+  /** The hash format version (`<version>`): 0 as Chrome OS, 1 as veritysetup. */
+  readonly version: 0 | 1;
+  /** The data device: a path, `major:minor` or `{ major, minor }`. */
+  readonly dataDevice: DeviceRef;
+  /** The hash device: a path, `major:minor` or `{ major, minor }`. */
+  readonly hashDevice: DeviceRef;
+  /** Data block size in bytes (a power of two, 512…1 MiB; `<data_block_size>`). */
+  readonly dataBlockSizeBytes: number;
+  /** Hash block size in bytes (`<hash_block_size>`). */
+  readonly hashBlockSizeBytes: number;
+  /** How many data blocks (of `dataBlockSizeBytes`) are verified (`<num_data_blocks>`). */
+  readonly dataBlocks: number | bigint;
+  /** Where the hash tree's root block is on `hashDevice`, in blocks of `hashBlockSizeBytes` (`<hash_start_block>`). */
+  readonly hashStartBlocks: number | bigint;
+  /** The hash algorithm (`<algorithm>`), e.g. `sha256`. */
+  readonly algorithm: string;
+  /** The root hash of the hash tree (`<digest>`), bytes. */
+  readonly rootDigest: Bytes;
+  /** Empty = no salt (printed `-`). */
+  readonly salt: Bytes;
+  /** What a corrupted block does; the kernel default (EIO) is not printed. */
+  readonly onCorruption?: 'ignore' | 'restart' | 'panic';
+  /** What an I/O error does (6.12+). */
+  readonly onError?: 'restart' | 'panic';
+  /** `true` adds the `ignore_zero_blocks` option word. */
+  readonly ignoreZeroBlocks?: boolean;
+  /** `true` adds the `check_at_most_once` option word. */
+  readonly checkAtMostOnce?: boolean;
+  /** `true` adds the `try_verify_in_tasklet` option word. */
+  readonly tryVerifyInTasklet?: boolean;
+  /** Forward error correction from a device (`use_fec_from_device`); `encodingBlocks` and `startBlocks` in blocks of `dataBlockSizeBytes`. */
+  readonly fec?: VerityFecInput;
+  /** The keyring description of the root hash signature (`root_hash_sig_key_desc`). */
+  readonly rootHashSigKeyDesc?: string;
+}
+/** One `verity` table line as a builder takes it: the line head and {@link VerityInput}. */
+export interface VerityTarget extends LineHead<'verity'>, VerityInput {}
+
+/** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link VerityInput} agree. */
+export const verityUnit = defineTarget({
   type: 'verity',
   // dm-verity's constructor: "Device must be readonly" (EINVAL) for a writable table.
   readOnly: true,
@@ -155,4 +212,7 @@ export const verity = defineTarget({
     return { corrupted: v === 'C', fecCorrected, extra: c.rest() };
   },
 });
+
+/** The `verity` target: builder, table parser and status parser. */
+export const verity: TargetUnit<'verity', VerityInput, VerityParams, VerityStatus> = verityUnit;
 

@@ -20,12 +20,8 @@ export type { SemOps };
 import { DmAbortError, DmArgumentError, DmCookieError, DmUdevTimeoutError } from '../errors.js';
 import { onAbort } from '../events/abort-fanout.js';
 import { describeValue, objectArg } from '../client/args.js';
+import { DM_COOKIE_MAGIC, DM_UDEV_FLAGS_SHIFT } from '../../codec/index.js';
 
-/** The upper 16 bits of every cookie's key (libdevmapper.h DM_COOKIE_MAGIC). */
-export const DM_COOKIE_MAGIC = 0x0d4d;
-export const DM_UDEV_FLAGS_SHIFT = 16;
-/** The bits of a cookie value that carry DM_UDEV_* flags (the upper 16). */
-export const DM_UDEV_FLAGS_MASK = 0xffff0000;
 
 /** libdevmapper.h's DM_UDEV_* flags (the upper 16 bits of event_nr), same names and values. */
 export const UDEV_FLAGS = {

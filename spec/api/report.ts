@@ -39,3 +39,26 @@ export function apiReport(root: string, entries: readonly { readonly entry: stri
   }
   return out;
 }
+
+/**
+ * Every export of every entry point with what it is: the declaration it resolves to through
+ * re-exports (`file:offset` of each declaration). Two entry points export a name with one
+ * meaning exactly when the two resolve to the same declarations.
+ */
+export function exportMeanings(root: string, entries: readonly { readonly entry: string; readonly source: string }[]): Map<string, Map<string, string>> {
+  const config = ts.getParsedCommandLineOfConfigFile(path.join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!;
+  const program = ts.createProgram(entries.map((e) => path.join(root, e.source)), { ...config.options, noEmit: true });
+  const checker = program.getTypeChecker();
+  const out = new Map<string, Map<string, string>>();
+  for (const { entry, source } of entries) {
+    const mod = checker.getSymbolAtLocation(program.getSourceFile(path.join(root, source))!)!;
+    const names = new Map<string, string>();
+    for (const s of checker.getExportsOfModule(mod)) {
+      const target = s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s;
+      const where = (target.declarations ?? []).map((d) => `${path.relative(root, d.getSourceFile().fileName)}:${d.pos}`).sort().join(' ');
+      names.set(s.getName(), where);
+    }
+    out.set(entry, names);
+  }
+  return out;
+}

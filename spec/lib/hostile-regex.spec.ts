@@ -8,7 +8,7 @@ import { describe, expect, test } from '@jest/globals';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { auditPattern, regexesIn } from './regex-audit.js';
-import { parseTable as parseDmctlTable } from '../../cli/index.js';
+import { parseTableText as parseDmctlTable } from '../../cli/index.js';
 import { parseHex } from '../../cli/hex.js';
 import { hideKeys, report } from '../../cli/format.js';
 import { mangle, unmangle } from '../../cli/mangle.js';

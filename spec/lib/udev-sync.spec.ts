@@ -3,7 +3,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmArgumentError, DmAbortError } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
-import { UDEV_FLAGS, decodeCookie, DM_COOKIE_MAGIC, UdevCookies, type SemOps } from '../../lib/udev/cookies.js';
+import { UDEV_FLAGS, decodeCookie, UdevCookies, type SemOps } from '../../lib/udev/cookies.js';
+import { DM_COOKIE_MAGIC } from '../../codec/index.js';
 import { ERRNO } from '../../ffi/errors.js';
 import { DmCookieError, DmUdevTimeoutError } from '../../lib/errors.js';
 

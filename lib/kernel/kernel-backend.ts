@@ -11,6 +11,7 @@ import type { Backend, Watcher } from './backend.js';
 import { openKernelLog } from './kmsg-reader.js';
 import { realCookieHost } from '../udev/cookies.js';
 import { hostBlockIo } from './host-block-io.js';
+import { hostSysfs } from './host-sysfs.js';
 
 export function realBackend(path: string = DM_CONTROL_PATH, asyncPath?: AsyncPath): Backend {
   return {
@@ -28,6 +29,7 @@ export function realBackend(path: string = DM_CONTROL_PATH, asyncPath?: AsyncPat
     openKernelLog: () => openKernelLog(),
     openCookieHost: () => realCookieHost(),
     blockIo: hostBlockIo,
+    sysfs: hostSysfs(),
   };
 }
 

@@ -87,7 +87,8 @@ export interface SysfsDepsWithInfo {
   /** The device as sysfs gives it. */
   readonly device: SysfsDeviceInfo;
   /**
-   * `slaves/`: what the device's tables hold open, in sysfs's directory order. Unlike
+   * `slaves/`: what the device's tables hold open, in descending device numbers (DM_TABLE_DEPS's
+   * order for a table that names its devices in the order they were made). Unlike
    * DM_TABLE_DEPS, this includes the devices of a loaded inactive table.
    */
   readonly deps: DevNo[];
@@ -155,7 +156,7 @@ export class DeviceMapperInspector {
   }
 
   /**
-   * The devices a device's tables hold (`slaves/`), in sysfs's order; ENXIO (`DmSyscallError`)
+   * The devices a device's tables hold (`slaves/`), in descending device numbers; ENXIO (`DmSyscallError`)
    * when sysfs has no such device, as `DeviceMapper.deps()` fails for a missing one.
    */
   async deps(device: string | DeviceId, options?: InspectCallOptions): Promise<DevNo[]> {
@@ -176,7 +177,7 @@ export class DeviceMapperInspector {
   /**
    * The device tree (lib/operations/device-tree.ts) from one sysfs snapshot: the same roots,
    * leaves, parents and children as `DeviceTree.read()` for devices without an inactive
-   * table; children are in sysfs's order, not DM_TABLE_DEPS's. A `DeviceTree<SysfsDeviceInfo>`
+   * table; children are in deps()'s order. A `DeviceTree<SysfsDeviceInfo>`
    * is not accepted by the tree operations, which need the ioctl API's snapshot.
    */
   async tree(options?: InspectCallOptions): Promise<DeviceTree<SysfsDeviceInfo>> {
@@ -248,6 +249,11 @@ export class DeviceMapperInspector {
         deps.push(parseDev(`${base}/slaves/${s}/dev`, text(raw)));
         depNames.push(s);
       }
+      // DM_TABLE_DEPS lists a table's devices newest-referenced first; sysfs keeps no such order.
+      // Descending device numbers give that order for the usual table, which names devices in the order they were made.
+      const order = deps.map((d, i) => i).sort((i, j) => deps[j]!.major - deps[i]!.major || deps[j]!.minor - deps[i]!.minor);
+      const sortedDeps = order.map((i) => deps[i]!);
+      const sortedNames = order.map((i) => depNames[i]!);
       const name = kernelText(nameRaw);
       const uuid = uuidRaw.length === 0 ? null : kernelText(uuidRaw);
       const info: { -readonly [K in keyof SysfsDeviceInfo]: SysfsDeviceInfo[K] } = {
@@ -260,7 +266,7 @@ export class DeviceMapperInspector {
       };
       if (name.bytes) info.nameBytes = name.bytes;
       if (uuid?.bytes) info.uuidBytes = uuid.bytes;
-      return { info, deps, depNames };
+      return { info, deps: sortedDeps, depNames: sortedNames };
     } catch (e) {
       if (isGone(e)) return GONE;
       throw e;

@@ -19,7 +19,7 @@ beforeEach(async () => {
   try {
     await dm.createDevice({ name: 'a', uuid: 'UUID-A', table: [line(2048, 'linear', '/dev/loop0 0')] });
     await dm.createDevice({ name: 'b', table: [line(4096, 'linear', '/dev/loop1 0')] });
-    await dm.createDevice({ name: 'top', uuid: 'UUID-TOP', table: [line(2048, 'linear', '/dev/mapper/a 0')] });
+    await dm.createDevice({ name: 'top', uuid: 'UUID-TOP', table: [line(2048, 'linear', '/dev/mapper/a 0'), { start: 2048, length: 8, type: 'linear', params: '/dev/mapper/b 0' }] });
     await dm.createDevice({ name: 'ro', table: [line(8, 'linear', '/dev/loop1 9000')], readOnly: true });
     await dm.suspend('b');
   } finally {

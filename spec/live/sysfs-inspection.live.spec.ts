@@ -97,7 +97,7 @@ describeLive(`inspection from sysfs without root [kernel ${kernelLabel}]`, () =>
     await dm.resume({ name: odd });
     // A loaded table never resumed: in sysfs (the gendisk is added at the first load), no live table.
     await dm.create({ name: `${p}-pending` });
-    await dm.load(`${p}-pending`, [lin(16, loops[0]!.path, 100000)]);
+    await dm.load(`${p}-pending`, [lin(16, loops[0]!.path, 10000)]);
     for (const argv of dmctlRuns) roots[argv.join(' ')] = await dmctl(...argv);
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', childScript(p, dmctlRuns)], {
       encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', DM_DISABLE_UDEV: '1' }, cwd: '/',

@@ -232,8 +232,14 @@ export class Ctx {
     let list;
     try {
       list = await (await this.dm()).list();
-    } catch {
-      return; // no client (or no listing): the verb meets and reports the same failure itself
+    } catch (e) {
+      // A read verb that will fall back to sysfs resolves against sysfs's list.
+      if (!(e instanceof DmPermissionError) || !['ls', 'info', 'deps'].includes(this.verb)) return;
+      try {
+        list = await (this.io.inspect ?? (() => inspect()))().list();
+      } catch {
+        return; // no client (or no listing): the verb meets and reports the same failure itself
+      }
     }
     const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((c, i) => b[i] === c);
     const bytesOf = (text: string, raw: Uint8Array | undefined) => raw ?? new TextEncoder().encode(text);

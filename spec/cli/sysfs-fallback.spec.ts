@@ -76,6 +76,25 @@ describe('dmctl falls back to sysfs without privilege', () => {
     expect(user.stdout.trim().split(':')).toEqual([rn, rmaj, rmin, rs, rr, ru, 'unknown', 'unknown']);
   });
 
+  test('a name that is not UTF-8: printed mangled, and its mangled form addresses it, as root', async () => {
+    const dm = await DeviceMapper.open({ backend: env.kernel.backend() });
+    try {
+      await dm.create({ name: Uint8Array.of(0x6f, 0xff, 0x21), uuid: 'U-ODD' });
+      await dm.load({ name: Uint8Array.of(0x6f, 0xff, 0x21) }, [line(8, 'linear', '/dev/loop0 64')]);
+      await dm.resume({ name: Uint8Array.of(0x6f, 0xff, 0x21) });
+    } finally {
+      dm.close();
+    }
+    const ls = await both(['ls']);
+    expect(ls.root.stdout).toContain('o\\xff\\x21\t(');
+    expect(ls.user.stdout).toBe(ls.root.stdout);
+    const info = await both(['info', 'o\\xff\\x21']);
+    expect(info.root.code).toBe(0);
+    expect(info.user.code).toBe(0);
+    expect(info.user.stdout).toContain('Name:              o\\xff\\x21\n');
+    expect(info.user.stdout).toContain('UUID: U-ODD\n');
+  });
+
   test('a missing device: the same message and status as root', async () => {
     const { root, user } = await both(['info', 'nothing']);
     expect(user.code).toBe(root.code);

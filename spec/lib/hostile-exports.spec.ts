@@ -72,6 +72,8 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   detachLoop: [loopDevice, opts(BLOCK_CALL)],
   loopInfo: [loopDevice, opts(BLOCK_CALL)],
   blockDeviceBytes: [str('/nonexistent-dev'), opts(BLOCK_CALL)],
+  // read-only inspection: the options are checked before anything is read
+  inspect: [opts({ backend: 'object' })],
   blockDeviceSectors: [str('/nonexistent-dev'), opts(BLOCK_CALL)],
   // /dev/mapper nodes
   nodePath: [str('x', ['', '/', 'a/b', '.', '..']), optStr('/dev/mapper')],

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import type { z } from 'zod';
 import { describeTableLine, isUtf8, type CommandName, type DeviceId, type DeviceInfo, type KernelString, type TargetSpecInput } from '../codec/index.js';
-import { DeviceMapper, UDEV_FLAGS, type CookieHost, type NodeOptions, type UdevCallOptions } from '../lib/index.js';
+import { DeviceMapper, DmPermissionError, inspect, UDEV_FLAGS, type CookieHost, type DeviceMapperInspector, type NodeOptions, type UdevCallOptions } from '../lib/index.js';
 import { annotateRequest, formatAnnotated, toHex, type AnnotatedRequest } from './hex.js';
 import { displayName, mangle, manglingMode, rawAlternative, type ManglingMode } from './mangle.js';
 import { DMCTL_JSON_VERSION, DryRunOutputSchema, type DmctlDeviceInfo } from './schemas.js';
@@ -29,6 +29,8 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Opens the client (tests pass the simulator's backend); `stateDir` from `--state-dir`. */
   open(options?: { readonly stateDir?: string | undefined }): Promise<DeviceMapper>;
+  /** The sysfs view read verbs fall back to when `open()` is refused for lack of privilege (default: the host's, `inspect()`). */
+  readonly inspect?: () => DeviceMapperInspector;
   /** Reads a file as UTF-8 (`--table-file`, …). */
   readFile(path: string): string;
   /** sysfs root for read-ahead and device names (default /sys). */
@@ -147,6 +149,28 @@ export class Ctx {
 
   close(): void { this.#dm?.close(); }
 
+  #inspector: DeviceMapperInspector | undefined;
+
+  /**
+   * The client, or, for a read verb whose every field sysfs can give or mark unknown
+   * (cli/sysfs-fallback.ts decides), the sysfs view when the control node refused this user
+   * (EACCES/EPERM): then one line on stderr says so, once. Any other failure is thrown.
+   */
+  async reader(fallback: boolean): Promise<DeviceMapper | DeviceMapperInspector> {
+    if (this.#inspector) return this.#inspector;
+    try {
+      return await this.dm();
+    } catch (e) {
+      if (!fallback || !(e instanceof DmPermissionError)) throw e;
+      this.#inspector = (this.io.inspect ?? (() => inspect()))();
+      this.io.stderr(`dmctl: ${e.code === 'DM_PERMISSION' ? 'no permission for' : `${e.code} from`} /dev/mapper/control: read from sysfs instead; what sysfs cannot know is shown as unknown\n`);
+      return this.#inspector;
+    }
+  }
+
+  /** Whether a verb fell back to sysfs. */
+  get fromSysfs(): boolean { return this.#inspector !== undefined; }
+
   out(text: string): void { this.io.stdout(text); }
 
   /** Validates `value` with the verb's schema and prints it, with the document's `schemaVersion` first. */
@@ -209,8 +233,14 @@ export class Ctx {
     let list;
     try {
       list = await (await this.dm()).list();
-    } catch {
-      return; // no client (or no listing): the verb meets and reports the same failure itself
+    } catch (e) {
+      // A read verb that will fall back to sysfs resolves against sysfs's list.
+      if (!(e instanceof DmPermissionError) || !['ls', 'info', 'deps'].includes(this.verb)) return;
+      try {
+        list = await (this.io.inspect ?? (() => inspect()))().list();
+      } catch {
+        return; // no client (or no listing): the verb meets and reports the same failure itself
+      }
     }
     const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((c, i) => b[i] === c);
     const bytesOf = (text: string, raw: Uint8Array | undefined) => raw ?? new TextEncoder().encode(text);

@@ -6,34 +6,44 @@
  */
 import * as fs from 'node:fs';
 import type { DeviceInfo, DevNo, TargetLine, TargetVersion } from '../codec/index.js';
-import { redactTableParams } from '../lib/index.js';
+import { redactTableParams, type SysfsDeviceInfo } from '../lib/index.js';
+
+/**
+ * A device as dmctl prints it: the ioctl API's info, or sysfs's when the control node refused
+ * this user (cli/sysfs-fallback.ts); a field sysfs does not know prints as `unknown` (`?` in
+ * the one-character attr column).
+ */
+export type ShownInfo = DeviceInfo | SysfsDeviceInfo;
+const UNKNOWN = 'unknown';
+const shown = (v: number | undefined) => (v === undefined ? UNKNOWN : String(v));
 import { ReportFieldError } from './errors.js';
 
 /** `_display_info_long`, including its trailing empty line. `readAhead` undefined = line omitted (as when libdm cannot read it). */
-export function infoLong(name: string, d: DeviceInfo, readAhead: number | undefined): string {
+export function infoLong(name: string, d: ShownInfo, readAhead: number | undefined): string {
   const f = d.flags;
   let s = `Name:              ${name}\n`;
   s += `State:             ${f.suspended ? 'SUSPENDED' : 'ACTIVE'}${f.readOnly ? ' (READ-ONLY)' : ''}${f.deferredRemove ? ' (DEFERRED REMOVE)' : ''}\n`;
   if (readAhead !== undefined) s += `Read Ahead:        ${readAhead}\n`;
-  if (!f.activePresent && !f.inactivePresent) s += 'Tables present:    None\n';
+  if (f.inactivePresent === undefined) s += `Tables present:    ${f.activePresent ? 'LIVE' : 'no LIVE'} (INACTIVE ${UNKNOWN})\n`;
+  else if (!f.activePresent && !f.inactivePresent) s += 'Tables present:    None\n';
   else s += `Tables present:    ${f.activePresent ? 'LIVE' : ''}${f.activePresent && f.inactivePresent ? ' & ' : ''}${f.inactivePresent ? 'INACTIVE' : ''}\n`;
-  if (d.openCount !== -1) s += `Open count:        ${d.openCount}\n`;
-  s += `Event number:      ${d.eventNr}\n`;
+  if (d.openCount !== -1) s += `Open count:        ${shown(d.openCount)}\n`;
+  s += `Event number:      ${shown(d.eventNr)}\n`;
   s += `Major, minor:      ${d.dev.major}, ${d.dev.minor}\n`;
-  s += `Number of targets: ${d.targetCount}\n`;
+  s += `Number of targets: ${shown(d.targetCount)}\n`;
   if (d.uuid) s += `UUID: ${d.uuid}\n`;
   return s + '\n';
 }
 
 /** The `attr` column: (L)ive, (I)nactive, (s)uspended, (r)ead-only, read-(w)rite. */
-export function attr(d: DeviceInfo): string {
+export function attr(d: ShownInfo): string {
   const f = d.flags;
-  return `${f.activePresent ? 'L' : '-'}${f.inactivePresent ? 'I' : '-'}${f.suspended ? 's' : '-'}${f.readOnly ? 'r' : 'w'}`;
+  return `${f.activePresent ? 'L' : '-'}${f.inactivePresent === undefined ? '?' : f.inactivePresent ? 'I' : '-'}${f.suspended ? 's' : '-'}${f.readOnly ? 'r' : 'w'}`;
 }
 
 interface Column { heading: string; width: number; right: boolean; value: (r: ReportRow) => string }
 
-export interface ReportRow { name: string; uuid: string; mangledName: string; info: DeviceInfo; readAhead: number | undefined; blkdevname: string | undefined }
+export interface ReportRow { name: string; uuid: string; mangledName: string; info: ShownInfo; readAhead: number | undefined; blkdevname: string | undefined }
 
 function unavailable(what: string, r: ReportRow): never {
   throw new ReportFieldError(`Cannot get the ${what} of ${r.name} (${r.info.dev.major}:${r.info.dev.minor}): it has no block device yet (no table loaded)`);
@@ -50,16 +60,16 @@ export const REPORT_FIELDS: Record<string, Column> = {
   attr: { heading: 'Stat', width: 4, right: false, value: (r) => attr(r.info) },
   tables_loaded: {
     heading: 'Tables', width: 6, right: false,
-    value: (r) => (r.info.flags.activePresent ? (r.info.flags.inactivePresent ? 'Both' : 'Live') : r.info.flags.inactivePresent ? 'Inactive' : 'None'),
+    value: (r) => (r.info.flags.inactivePresent === undefined ? (r.info.flags.activePresent ? 'Live+?' : '?') : r.info.flags.activePresent ? (r.info.flags.inactivePresent ? 'Both' : 'Live') : r.info.flags.inactivePresent ? 'Inactive' : 'None'),
   },
   suspended: { heading: 'Suspended', width: 9, right: false, value: (r) => (r.info.flags.suspended ? 'Suspended' : 'Active') },
   readonly: { heading: 'Read-only', width: 9, right: false, value: (r) => (r.info.flags.readOnly ? 'Read-only' : 'Writeable') },
   devno: { heading: 'DevNo', width: 5, right: false, value: (r) => `${r.info.dev.major}:${r.info.dev.minor}` },
   major: { heading: 'Maj', width: 3, right: true, value: (r) => String(r.info.dev.major) },
   minor: { heading: 'Min', width: 3, right: true, value: (r) => String(r.info.dev.minor) },
-  open: { heading: 'Open', width: 4, right: true, value: (r) => String(r.info.openCount) },
-  segments: { heading: 'Targ', width: 4, right: true, value: (r) => String(r.info.targetCount) },
-  events: { heading: 'Event', width: 6, right: true, value: (r) => String(r.info.eventNr) },
+  open: { heading: 'Open', width: 4, right: true, value: (r) => shown(r.info.openCount) },
+  segments: { heading: 'Targ', width: 4, right: true, value: (r) => shown(r.info.targetCount) },
+  events: { heading: 'Event', width: 6, right: true, value: (r) => shown(r.info.eventNr) },
 };
 
 export const DEFAULT_REPORT_FIELDS = 'name,major,minor,attr,open,segments,events,uuid';

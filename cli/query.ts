@@ -7,12 +7,12 @@
 import type { DeviceId, DeviceInfo, ListedDevice, TargetLine, Version } from '../codec/index.js';
 import { Ctx, intArg } from './context.js';
 import { errorJson, formatError, TreeOptionError, UsageError } from './errors.js';
-import { DeviceTree, type TreeNode } from '../lib/index.js';
+import { DeviceMapper, DeviceTree, type DeviceMapperInspector, type InfoResult, type SysfsInfoResult } from '../lib/index.js';
 import { libraryVersion } from './package-info.js';
-import { drawTree, parseTreeOptions, sysfsLabels, utf8Locale, type TreeOptions } from './tree.js';
+import { drawTree, parseTreeOptions, sysfsLabels, utf8Locale, type AnyNode, type AnyTree, type TreeOptions } from './tree.js';
 import {
   deviceName, depsLine, DEFAULT_REPORT_FIELDS, hideKeys, infoLong, lsLine, lsTargetLine, readAhead, report, targetLine, targetsLine,
-  type ReportRow,
+  type ReportRow, type ShownInfo,
 } from './format.js';
 import {
   DepsOutputSchema, InfoOutputSchema, LsOutputSchema, StatusOutputSchema, TableOutputSchema, TargetsOutputSchema, VersionOutputSchema,
@@ -62,7 +62,20 @@ export async function targets(ctx: Ctx): Promise<number> {
  * before dm 4.45 is the name-hash walk, not the name order list() gives by default.
  */
 async function all(ctx: Ctx): Promise<ListedDevice[]> {
-  return (await ctx.dm()).list({ order: 'kernel' });
+  const r = await reader(ctx);
+  // sysfs has no kernel list order: the inspector's is list()'s name order.
+  return r instanceof DeviceMapper ? r.list({ order: 'kernel' }) : r.list();
+}
+
+/**
+ * Where a read verb reads: the client, or sysfs when the control node refuses this user and
+ * the verb asks nothing sysfs cannot answer or mark unknown: not `--inactive` (sysfs shows
+ * only the live table's state), not `ls --target` (tables), not `info --json` (its schema
+ * has no unknown values). docs/sysfs-inspection.md.
+ */
+function reader(ctx: Ctx): Promise<DeviceMapper | DeviceMapperInspector> {
+  const ok = !ctx.opts.inactive && (ctx.verb === 'ls' ? ctx.opts.target === undefined : ctx.verb === 'info' ? !ctx.json : ctx.verb === 'deps');
+  return ctx.reader(ok);
 }
 
 /** `-o` with --tree: dmsetup's tree options (cli/tree.ts). */
@@ -84,7 +97,7 @@ function devNameType(ctx: Ctx): 'devno' | 'devname' | 'blkdevname' {
 
 export async function ls(ctx: Ctx): Promise<number> {
   if (ctx.dry) { ctx.request('listDevices', { withUuid: true }); return 0; }
-  const dm = await ctx.dm();
+  const src = await reader(ctx);
   const list = await all(ctx);
   const json = (d: ListedDevice) => ({
     name: ctx.displayName(d), major: d.dev.major, minor: d.dev.minor, uuid: d.uuid ? ctx.display(d.uuid, d.uuidBytes) : null, eventNr: d.eventNr ?? null,
@@ -92,6 +105,7 @@ export async function ls(ctx: Ctx): Promise<number> {
   if (ctx.opts.target !== undefined) {
     // dmsetup: `_status` in ls mode — devices with a live target of that type, "name\t(maj, min)".
     const hits: ListedDevice[] = [];
+    const dm = src as DeviceMapper; // reader() never falls back for --target
     for (const d of list) {
       const t = await dm.table(idOf(d)).catch(() => undefined);
       if (t?.targets.some((x) => x.type === ctx.opts.target)) hits.push(d);
@@ -104,7 +118,7 @@ export async function ls(ctx: Ctx): Promise<number> {
   if (ctx.opts.tree) {
     // dmsetup parses the tree options first: a bad one fails before anything is listed.
     const options = ctx.json ? undefined : treeOptions(ctx);
-    const tree = DeviceTree.readSync(dm, { sysfs: ctx.io.sysfs });
+    const tree: AnyTree = src instanceof DeviceMapper ? DeviceTree.readSync(src, { sysfs: ctx.io.sysfs }) : await src.tree();
     if (ctx.json) ctx.printJson(LsOutputSchema, { devices: list.map(json), tree: treeJson(ctx, tree) });
     else ctx.out(list.length === 0 ? 'No devices found\n' : drawTree(tree, options!, sysfsLabels(ctx.io.sysfs, (n) => ctx.displayName(n.info!))));
     return 0;
@@ -122,12 +136,12 @@ export async function ls(ctx: Ctx): Promise<number> {
 }
 
 /** The --json form of the tree: the top-level devices, each with what it uses below it. */
-function treeJson(ctx: Ctx, tree: DeviceTree): TreeNodeJson[] {
-  const node = (n: TreeNode, depth: number): TreeNodeJson => ({
+function treeJson(ctx: Ctx, tree: AnyTree): TreeNodeJson[] {
+  const node = (n: AnyNode, depth: number): TreeNodeJson => ({
     name: n.kind === 'dm' && n.info ? ctx.displayName(n.info) : null, major: n.dev.major, minor: n.dev.minor,
     children: depth > 100 ? [] : n.children.map((c) => node(c, depth + 1)),
   });
-  return tree.roots.map((n) => node(n, 0));
+  return (tree.roots as readonly AnyNode[]).map((n) => node(n, 0));
 }
 
 /** The devices a multi-device verb runs on: the arguments, the -u/-j/-m device, or all. */
@@ -162,11 +176,13 @@ export async function info(ctx: Ctx): Promise<number> {
   const { ids, none } = await targetsOf(ctx);
   if (ctx.dry) { for (const id of ids) ctx.request('info', { id, inactive: ctx.opts.inactive }); return 0; }
   if (none && !ctx.json) { ctx.out('No devices found\n'); return 0; }
-  const dm = await ctx.dm();
-  const infos: DeviceInfo[] = [];
+  const src = await reader(ctx);
+  const infos: ShownInfo[] = [];
   let rc = 0;
   // One batch for every device (DeviceMapper.infoMany); the first failure ends the verb, as before.
-  const results = await dm.infoMany(ids, { inactive: ctx.opts.inactive });
+  const results: { ok: true; value: InfoResult | SysfsInfoResult }[] | Awaited<ReturnType<DeviceMapper['infoMany']>> = src instanceof DeviceMapper
+    ? await src.infoMany(ids, { inactive: ctx.opts.inactive })
+    : await Promise.all(ids.map(async (id) => ({ ok: true as const, value: await src.info(id) })));
   for (const [i, id] of ids.entries()) {
     const settled = results[i]!;
     if (!settled.ok) throw settled.error;
@@ -179,7 +195,7 @@ export async function info(ctx: Ctx): Promise<number> {
     infos.push(r);
   }
   if (ctx.json) {
-    ctx.printJson(InfoOutputSchema, { devices: infos.map((d) => ctx.infoJson(d)) });
+    ctx.printJson(InfoOutputSchema, { devices: (infos as DeviceInfo[]).map((d) => ctx.infoJson(d)) }); // reader() never falls back for --json
   } else if (ctx.opts.columns || ctx.opts.C) {
     const rows: ReportRow[] = infos.map((d) => ({
       name: ctx.displayName(d), uuid: d.uuid ? ctx.displayUuid(d) : '', mangledName: d.nameBytes ? ctx.displayName(d) : d.name, info: d,
@@ -246,12 +262,12 @@ export async function deps(ctx: Ctx): Promise<number> {
   const { ids, multiple, none } = await targetsOf(ctx);
   if (ctx.dry) { for (const id of ids) ctx.request('deps', { id, inactive: ctx.opts.inactive }); return 0; }
   if (none && !ctx.json) { ctx.out('No devices found\n'); return 0; }
-  const dm = await ctx.dm();
+  const src = await reader(ctx);
   const devices: { name: string; deps: { major: number; minor: number; name: string | null }[] }[] = [];
   let out = '';
   let rc = 0;
   for (const id of ids) {
-    const d = await dm.info(id, { inactive: ctx.opts.inactive });
+    const d = src instanceof DeviceMapper ? await src.info(id, { inactive: ctx.opts.inactive }) : await src.info(id);
     if (!d.exists) {
       // dmsetup prints this one on stdout and succeeds.
       out += 'Device does not exist.\n';
@@ -259,7 +275,7 @@ export async function deps(ctx: Ctx): Promise<number> {
     }
     let list;
     try {
-      list = await dm.deps(id, { inactive: ctx.opts.inactive });
+      list = src instanceof DeviceMapper ? await src.deps(id, { inactive: ctx.opts.inactive }) : await src.deps(id);
     } catch (e) {
       if (!multiple) throw e;
       reportDeviceError(ctx, e);

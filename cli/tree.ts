@@ -11,7 +11,12 @@
  * for them (its `_display_tree_targets` is empty); they only turn `compact` off, here too.
  * Lines are cut at the terminal width - 3 (80 when stdout is not a terminal) unless `notrunc`.
  */
-import type { DeviceTree, TreeNode } from '../lib/index.js';
+import type { DeviceInfo, DeviceTree, SysfsDeviceInfo, TreeNode } from '../lib/index.js';
+
+/** A tree from the ioctl API, or from sysfs when the control node refused this user (cli/sysfs-fallback.ts). */
+export type AnyTree = DeviceTree<DeviceInfo> | DeviceTree<SysfsDeviceInfo>;
+/** A node of either. */
+export type AnyNode = TreeNode<DeviceInfo> | TreeNode<SysfsDeviceInfo>;
 import { deviceName } from './format.js';
 import { TreeOptionError } from './errors.js';
 
@@ -90,12 +95,12 @@ export function parseTreeOptions(options: string | undefined, utf8: boolean, col
 
 /** What a node shows: the name dmsetup prints ('' for a non-dm device) and its kernel block name. */
 export interface TreeLabels {
-  name(n: TreeNode): string;
-  blkdevname(n: TreeNode): string | undefined;
+  name(n: AnyNode): string;
+  blkdevname(n: AnyNode): string | undefined;
 }
 
 /** The sysfs-backed labels: names as the CLI displays them, kernel names as libdm's dm_device_get_name(…, 1). */
-export function sysfsLabels(sysfs: string, display: (n: TreeNode) => string): TreeLabels {
+export function sysfsLabels(sysfs: string, display: (n: AnyNode) => string): TreeLabels {
   return {
     name: (n) => (n.kind === 'dm' ? display(n) : ''),
     blkdevname: (n) => deviceName(sysfs, n.dev, true, -1),
@@ -103,7 +108,7 @@ export function sysfsLabels(sysfs: string, display: (n: TreeNode) => string): Tr
 }
 
 /** Draws the tree exactly as `dmsetup ls --tree` with these options does. */
-export function drawTree(tree: DeviceTree, o: TreeOptions, labels: TreeLabels): string {
+export function drawTree(tree: AnyTree, o: TreeOptions, labels: TreeLabels): string {
   const sw = o.switches;
   const sym = o.symbols;
   const printAttribute = sw[TR.ACTIVE] || sw[TR.RW] || sw[TR.OPENCOUNT] || sw[TR.UUID];
@@ -147,18 +152,18 @@ export function drawTree(tree: DeviceTree, o: TreeOptions, labels: TreeLabels): 
       outString(d === depth - 1 ? (!more[depth] ? sym.last2 : sym.branch2) : (more[d + 1] ? sym.vert2 : sym.empty2));
     }
   };
-  const attributes = (n: TreeNode) => {
+  const attributes = (n: AnyNode) => {
     const info = n.info;
     if (!info) return; // not a mapped device: libdm's info.exists is 0
     let attr = 0;
     const delim = () => outString(attr++ ? ', ' : ' [');
     if (sw[TR.ACTIVE]) { delim(); outString(info.flags.suspended ? 'SUSPENDED' : 'ACTIVE'); }
     if (sw[TR.RW]) { delim(); outString(info.flags.readOnly ? 'RO' : 'RW'); }
-    if (sw[TR.OPENCOUNT]) { delim(); outString(String(info.openCount >>> 0)); }
+    if (sw[TR.OPENCOUNT]) { delim(); outString(info.openCount === undefined ? 'unknown' : String(info.openCount >>> 0)); }
     if (sw[TR.UUID]) { delim(); outString(n.uuid ?? ''); }
     if (attr) outString(']');
   };
-  const node = (n: TreeNode, depth: number, last: boolean, hasChildren: boolean) => {
+  const node = (n: AnyNode, depth: number, last: boolean, hasChildren: boolean) => {
     if (depth + 2 > MAX_DEPTH) return;
     const name = labels.name(n);
     if (!name && !sw[TR.DEVICE] && !sw[TR.BLKDEVNAME]) return;
@@ -178,8 +183,8 @@ export function drawTree(tree: DeviceTree, o: TreeOptions, labels: TreeLabels): 
     if (!compact || !hasChildren) newline();
     if (printTargets) more[depth + 1] = hasChildren ? 1 : 0;
   };
-  const kids = (n: TreeNode | undefined) => (n === undefined ? (inverted ? tree.leaves : tree.roots) : inverted ? n.parents : n.children);
-  const walk = (parent: TreeNode | undefined, depth: number) => {
+  const kids = (n: AnyNode | undefined) => (n === undefined ? (inverted ? tree.leaves : tree.roots) : inverted ? n.parents : n.children);
+  const walk = (parent: AnyNode | undefined, depth: number) => {
     const list = kids(parent);
     list.forEach((child, i) => {
       const hasChildren = kids(child).length > 0;

@@ -436,3 +436,22 @@ export class DmCookieError extends DmBaseError<ErrnoCode | 'UDEV_COOKIE'> {
     this.cookie = cookie;
   }
 }
+
+/**
+ * A sysfs attribute the inspection API (`inspect()`) read is not what the kernel writes
+ * there: too long, empty where a value is required, or not of its format (`code`
+ * `DM_SYSFS`, `errno` 0). `path` names the attribute (relative to the sysfs root). A file
+ * that cannot be read at all is a `DmSyscallError` with the errno instead.
+ */
+export class DmSysfsError extends DmBaseError<'DM_SYSFS'> {
+  /** Always `DmSysfsError`. */
+  override readonly name = 'DmSysfsError';
+  /** Always `DM_SYSFS`. */
+  readonly code = 'DM_SYSFS';
+  /** The attribute, relative to the sysfs root (`block/dm-0/dm/name`). */
+  readonly path: string;
+  constructor(path: string, problem: string) {
+    super(`sysfs attribute ${path}: ${problem}`);
+    this.path = path;
+  }
+}

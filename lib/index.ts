@@ -44,6 +44,12 @@ export type { RenameOptions, CallOptions, BatchOptions, RemoveAllOptions, SyncOp
 export type { OperationOptions, OperationProgress } from './operations/operation.js';
 export { IOCTL_CHANNEL, OPERATION_CHANNEL, STEP_CHANNEL } from './trace/channels.js';
 export type { IoctlTraceMessage, IoctlPath, OperationTraceContext, StepTraceContext } from './trace/channels.js';
+// ---- Read-only inspection from sysfs, without root (docs/sysfs-inspection.md) ----
+export { inspect, DeviceMapperInspector } from './inspect/sysfs-inspector.js';
+export type { InspectOptions, InspectCallOptions, SysfsDeviceInfo, SysfsReplyFlags, SysfsInfoResult, SysfsDepsWithInfo } from './inspect/sysfs-inspector.js';
+export type { SysfsReader } from './kernel/backend.js';
+export type { TreeInfo } from './operations/device-tree.js';
+// ---- end inspection ----
 // NODE_DEBUG=devicemapper: subscribes to the channels above when the section is enabled.
 import './trace/debug-log.js';
 export type { RecoverOptions, RecoveryReport, RecoveredOperation, RecoveryAction } from './operations/recover.js';

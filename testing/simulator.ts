@@ -24,6 +24,7 @@ import {
   DM_SECURE_DATA_FLAG, DM_SUSPEND_FLAG, DM_UEVENT_GENERATED_FLAG, type CommandName, type Version,
 } from '../codec/index.js';
 import { ERRNO, mapOpenError } from '../ffi/errors.js';
+import { simSysfs } from './sim-sysfs.js';
 import { simBlockIo } from './sim-io.js';
 import type { Backend, IoctlResult } from '../lib/index.js';
 import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
@@ -230,6 +231,8 @@ export class SimulatedKernel {
       // Files, loop devices, sizes, discards and nodes in memory: nothing reaches the host.
       blockIo: whileAlive(simBlockIo(this), process),
       openIntentStore: (stateDir) => this.processes.store(process, stateDir),
+      // sysfs's /sys/block attributes from the model (the inspection API): nothing read from the host.
+      sysfs: simSysfs(this),
       openKernelLog: () => {
         let cursor = this.#logSeq;
         return {

@@ -61,6 +61,28 @@ export interface Backend {
    * backend, memory on the simulator. Absent: no records are kept on this backend.
    */
   openIntentStore?(stateDir: string | undefined): IntentStore;
+
+  // ---- sysfs (read-only inspection, lib/inspect/) -------------------------------------
+  /**
+   * Read access to sysfs for the inspection API (`inspect()`, lib/inspect/): the real
+   * backend reads the host's /sys; the simulator serves the same attributes from its model.
+   * Absent: the inspection API cannot be used on this backend (DmUnsupportedError).
+   */
+  readonly sysfs?: SysfsReader;
+  // ---- end sysfs ----------------------------------------------------------------------
+}
+
+/**
+ * sysfs as the inspection API reads it. Paths are relative to the sysfs root
+ * (`block`, `block/dm-0/dm/name`, `block/dm-0/slaves/loop0/dev`). Failures are
+ * `DmSyscallError` with the errno (ENOENT for an entry that is not there, EINVAL for a dm
+ * attribute of a device being removed, ENOTDIR, EACCES …).
+ */
+export interface SysfsReader {
+  /** The entries of a directory (a symlinked directory is followed). */
+  readdir(path: string): Promise<string[]>;
+  /** The start of an attribute: at most `maxBytes + 1` bytes, so a caller can tell an oversized one. */
+  readFile(path: string, maxBytes: number): Promise<Uint8Array>;
 }
 
 /** What {@link BlockIo.attachLoop} is asked for (checked by the caller). */

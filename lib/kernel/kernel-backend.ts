@@ -12,6 +12,7 @@ import { openKernelLog } from './kmsg-reader.js';
 import { realCookieHost } from '../udev/cookies.js';
 import { hostBlockIo } from './host-block-io.js';
 import { fileIntentStore } from './intent-store.js';
+import { hostSysfs } from './host-sysfs.js';
 
 export function realBackend(path: string = DM_CONTROL_PATH, asyncPath?: AsyncPath): Backend {
   return {
@@ -30,6 +31,7 @@ export function realBackend(path: string = DM_CONTROL_PATH, asyncPath?: AsyncPat
     openCookieHost: () => realCookieHost(),
     blockIo: hostBlockIo,
     openIntentStore: (stateDir) => fileIntentStore(stateDir),
+    sysfs: hostSysfs(),
   };
 }
 

@@ -24,8 +24,12 @@ import { ERRNO } from '../../ffi/errors.js';
 import { DeviceMapper } from '../client/client.js';
 import { DmOperationError } from '../errors.js';
 
-/** One device of the snapshot. */
-export interface TreeNode {
+/**
+ * One device of the snapshot. `I` is what the snapshot knows of a mapped device: a
+ * `DeviceInfo` from DM_TABLE_DEPS (`DeviceTree.read`), or a `SysfsDeviceInfo` from sysfs
+ * (`inspect().tree()`, docs/sysfs-inspection.md), whose unknown fields are typed `undefined`.
+ */
+export interface TreeNode<I extends TreeInfo = DeviceInfo> {
   /** `"major:minor"`. */
   readonly key: string;
   readonly dev: { readonly major: number; readonly minor: number };
@@ -36,18 +40,44 @@ export interface TreeNode {
   /** dm: its uuid (null when it has none, as everywhere in the package); block: null. */
   readonly uuid: string | null;
   /** dm: its state from the same DM_TABLE_DEPS reply (open count, suspended, read-only, tables present). */
-  readonly info: DeviceInfo | undefined;
+  readonly info: I | undefined;
   /** dm: name, uuid and dev as the snapshot saw them; every later step must reach exactly this device. */
   readonly identity: DeviceIdentity | undefined;
   /** The devices its live table uses, in DM_TABLE_DEPS order. */
-  readonly children: readonly TreeNode[];
+  readonly children: readonly TreeNode<I>[];
   /** The mapped devices whose live table uses it, in the order the snapshot found them. */
-  readonly parents: readonly TreeNode[];
+  readonly parents: readonly TreeNode<I>[];
 }
 
-interface MutableNode extends TreeNode {
-  readonly children: TreeNode[];
-  readonly parents: TreeNode[];
+/** What a tree node may know of a mapped device: the ioctl API's DeviceInfo, or sysfs's. */
+export type TreeInfo = Pick<DeviceInfo, 'name' | 'uuid' | 'dev' | 'nameBytes' | 'uuidBytes'>;
+
+interface MutableNode<I extends TreeInfo> extends TreeNode<I> {
+  readonly children: TreeNode<I>[];
+  readonly parents: TreeNode<I>[];
+}
+
+/**
+ * Where a snapshot's devices come from: a mapped device's state and dependencies
+ * (undefined when it is gone), and the kernel name of any other block device.
+ */
+export interface TreeSource<I extends TreeInfo> {
+  /** The dm majors (dm_is_dm_major()): a dependency with one of them is read as a mapped device. */
+  readonly dmMajors: ReadonlySet<number>;
+  /** The listed mapped devices, in the order they become top-level candidates. */
+  readonly listed: readonly { readonly major: number; readonly minor: number }[];
+  /** A mapped device's state and what it uses, or undefined when it is gone. */
+  read(dev: { readonly major: number; readonly minor: number }): { info: I; deps: readonly { readonly major: number; readonly minor: number }[] } | undefined;
+  /** Another block device's kernel name ('' when unknown). */
+  blockName(dev: { readonly major: number; readonly minor: number }): string;
+}
+
+/** Builds a tree from a source (the inspection API's sysfs snapshot); set in DeviceTree's static block. */
+let buildFrom: <I extends TreeInfo>(source: TreeSource<I>) => DeviceTree<I>;
+
+/** A DeviceTree of any source (lib/inspect/ builds its sysfs tree through it; not exported from the package root). */
+export function treeFromSource<I extends TreeInfo>(source: TreeSource<I>): DeviceTree<I> {
+  return buildFrom(source);
 }
 
 /** Options of {@link DeviceTree.read}. */
@@ -57,7 +87,7 @@ export interface ReadTreeOptions {
 }
 
 /** A device as the tree operations accept it: a name, `{ name }`, `{ uuid }`, `{ dev }`, or a node of the tree. */
-export type TreeDeviceRef = string | DeviceId | TreeNode;
+export type TreeDeviceRef<I extends TreeInfo = DeviceInfo> = string | DeviceId | TreeNode<I>;
 
 const keyOf = (d: { readonly major: number; readonly minor: number }) => `${d.major}:${d.minor}`;
 
@@ -65,17 +95,25 @@ const keyOf = (d: { readonly major: number; readonly minor: number }) => `${d.ma
  * One snapshot of every device-mapper device and what it is stacked on (from DM_TABLE_DEPS of
  * each device, like libdevmapper's deptree), with the orders the tree operations use.
  */
-export class DeviceTree {
-  readonly #nodes = new Map<string, MutableNode>();
+export class DeviceTree<I extends TreeInfo = DeviceInfo> {
+  readonly #nodes = new Map<string, MutableNode<I>>();
   /** libdm's root->uses: the top level, in libdm's list order. */
-  readonly #top: MutableNode[] = [];
+  readonly #top: MutableNode<I>[] = [];
   /** libdm's root->used_by: the bottom level. */
-  readonly #bottom: MutableNode[] = [];
+  readonly #bottom: MutableNode<I>[] = [];
 
   private constructor() {}
 
+  static {
+    buildFrom = <J extends TreeInfo>(source: TreeSource<J>) => {
+      const t = new DeviceTree<J>();
+      for (const d of source.listed) t.#add(source, undefined, d, true);
+      return t;
+    };
+  }
+
   /** Reads one snapshot (DM_LIST_DEVICES, then DM_TABLE_DEPS of each device). */
-  static async read(dm: DeviceMapper, options: ReadTreeOptions = {}): Promise<DeviceTree> {
+  static async read(dm: DeviceMapper, options: ReadTreeOptions = {}): Promise<DeviceTree<DeviceInfo>> {
     return DeviceTree.readSync(dm, options);
   }
 
@@ -84,28 +122,38 @@ export class DeviceTree {
    * pass keeps the snapshot's window as small as it can be. A device removed between the
    * list and its deps is left out; one that appears meanwhile is not in this snapshot.
    */
-  static readSync(dm: DeviceMapper, options: ReadTreeOptions = {}): DeviceTree {
+  static readSync(dm: DeviceMapper, options: ReadTreeOptions = {}): DeviceTree<DeviceInfo> {
     clientArg(dm);
     optionsArg(options, 'options', { sysfs: 'string' });
     const sysfs = options.sysfs ?? '/sys';
-    const t = new DeviceTree();
     const listed = dm.listSync();
-    // dm_is_dm_major(): every listed device has the dm block major.
-    const dmMajors = new Set(listed.map((d) => d.dev.major));
-    for (const d of listed) t.#add(dm, undefined, { major: d.dev.major, minor: d.dev.minor }, dmMajors, sysfs, true);
-    return t;
+    return buildFrom<DeviceInfo>({
+      // dm_is_dm_major(): every listed device has the dm block major.
+      dmMajors: new Set(listed.map((d) => d.dev.major)),
+      listed: listed.map((d) => ({ major: d.dev.major, minor: d.dev.minor })),
+      read(dev) {
+        try {
+          const r = dm.depsWithInfoSync({ dev: { major: dev.major, minor: dev.minor } });
+          return { info: r.device, deps: r.deps };
+        } catch (e) {
+          if (!(e instanceof DmError && e.errno === ERRNO.ENXIO)) throw e;
+          return undefined;
+        }
+      },
+      blockName: (dev) => blockName(sysfs, dev),
+    });
   }
 
   /** Every node, in the order the snapshot found them. */
-  get nodes(): readonly TreeNode[] { return [...this.#nodes.values()]; }
+  get nodes(): readonly TreeNode<I>[] { return [...this.#nodes.values()]; }
   /** The devices nothing uses (what `dmsetup ls --tree` starts each tree with), in its order. */
-  get roots(): readonly TreeNode[] { return [...this.#top]; }
+  get roots(): readonly TreeNode<I>[] { return [...this.#top]; }
   /** The devices that use nothing (what `dmsetup ls --tree -o inverted` starts with), in its order. */
-  get leaves(): readonly TreeNode[] { return [...this.#bottom]; }
+  get leaves(): readonly TreeNode<I>[] { return [...this.#bottom]; }
 
   /** The node of a device: by name, uuid or dev, or undefined when the snapshot has no such device. */
-  get(device: TreeDeviceRef): TreeNode | undefined {
-    if (isNode(device)) return this.#nodes.get(device.key) === device ? device : undefined;
+  get(device: TreeDeviceRef<I>): TreeNode<I> | undefined {
+    if (isNode<I>(device)) return this.#nodes.get(device.key) === device ? device : undefined;
     const id = deviceArg(device);
     if (id.dev !== undefined) return this.#nodes.get(keyOf(id.dev));
     for (const n of this.#nodes.values()) {
@@ -117,17 +165,17 @@ export class DeviceTree {
   }
 
   /** Like get(), but a device the snapshot lacks is a DmOperationError ENXIO. */
-  node(device: TreeDeviceRef, argument = 'device'): TreeNode {
+  node(device: TreeDeviceRef<I>, argument = 'device'): TreeNode<I> {
     const n = this.get(device);
     if (!n) throw new DmOperationError('ENXIO', `${argument}: ${describeRef(device)} is not in the tree snapshot`);
     return n;
   }
 
   /** The given devices and everything below them (what they use, transitively), each once, top-down. */
-  subtree(devices: readonly TreeDeviceRef[]): TreeNode[] {
+  subtree(devices: readonly TreeDeviceRef<I>[]): TreeNode<I>[] {
     const roots = this.#refs(devices);
-    const set = new Set<TreeNode>();
-    const walk = (n: TreeNode) => {
+    const set = new Set<TreeNode<I>>();
+    const walk = (n: TreeNode<I>) => {
       if (set.has(n)) return;
       set.add(n);
       n.children.forEach(walk);
@@ -137,10 +185,10 @@ export class DeviceTree {
   }
 
   /** The given devices and everything that uses them (transitively), each once, top-down. */
-  above(devices: readonly TreeDeviceRef[]): TreeNode[] {
+  above(devices: readonly TreeDeviceRef<I>[]): TreeNode<I>[] {
     const start = this.#refs(devices);
-    const set = new Set<TreeNode>();
-    const walk = (n: TreeNode) => {
+    const set = new Set<TreeNode<I>>();
+    const walk = (n: TreeNode<I>) => {
       if (set.has(n)) return;
       set.add(n);
       n.parents.forEach(walk);
@@ -155,7 +203,7 @@ export class DeviceTree {
    * after all of its users in the set, in the order libdevmapper's dm_tree_suspend_children
    * visits them (a level's nodes first, then the levels below each).
    */
-  topDown(devices?: readonly TreeDeviceRef[]): TreeNode[] {
+  topDown(devices?: readonly TreeDeviceRef<I>[]): TreeNode<I>[] {
     return devices === undefined ? this.#topDownOf(this.#top, new Set(this.#nodes.values())) : this.subtree(devices);
   }
 
@@ -164,12 +212,12 @@ export class DeviceTree {
    * after everything it uses in the set, in the order libdevmapper's dm_tree_activate_children
    * resumes them (what a node uses first, depth first, then the node's level).
    */
-  bottomUp(devices?: readonly TreeDeviceRef[]): TreeNode[] {
+  bottomUp(devices?: readonly TreeDeviceRef<I>[]): TreeNode<I>[] {
     const roots = devices === undefined ? this.#top : this.#refs(devices);
-    const set = devices === undefined ? new Set<TreeNode>(this.#nodes.values()) : new Set(this.subtree(devices));
-    const out: TreeNode[] = [];
-    const done = new Set<TreeNode>();
-    const activate = (level: readonly TreeNode[], depth: number) => {
+    const set = devices === undefined ? new Set<TreeNode<I>>(this.#nodes.values()) : new Set(this.subtree(devices));
+    const out: TreeNode<I>[] = [];
+    const done = new Set<TreeNode<I>>();
+    const activate = (level: readonly TreeNode<I>[], depth: number) => {
       if (depth > this.#nodes.size) return; // a cycle (impossible in the kernel's tables, but never loop)
       for (const c of level) if (set.has(c) && c.children.length) activate(c.children, depth + 1);
       for (const c of level) {
@@ -188,12 +236,12 @@ export class DeviceTree {
    * devices, each once every user of it in the subtree is gone. A device used from outside the
    * subtree is left out, and so is everything only reachable through it.
    */
-  removalOrder(devices: readonly TreeDeviceRef[]): TreeNode[] {
+  removalOrder(devices: readonly TreeDeviceRef<I>[]): TreeNode<I>[] {
     const named = this.#refs(devices);
     const set = new Set(this.subtree(named).filter((n) => n.kind === 'dm'));
-    const done = new Set<TreeNode>();
-    const out: TreeNode[] = [];
-    const visit = (level: readonly TreeNode[]) => {
+    const done = new Set<TreeNode<I>>();
+    const out: TreeNode<I>[] = [];
+    const visit = (level: readonly TreeNode<I>[]) => {
       for (const n of level) {
         if (!set.has(n) || done.has(n)) continue;
         if (n.parents.some((p) => !set.has(p) || !done.has(p))) continue;
@@ -208,11 +256,11 @@ export class DeviceTree {
   }
 
   /** dm_tree_suspend_children's walk over `set`: a node once all its users in the set came before it. */
-  #topDownOf(roots: readonly TreeNode[], set: ReadonlySet<TreeNode>): TreeNode[] {
-    const out: TreeNode[] = [];
-    const done = new Set<TreeNode>();
-    const ready = (n: TreeNode) => n.parents.every((p) => !set.has(p) || done.has(p));
-    const level = (nodes: readonly TreeNode[], depth: number) => {
+  #topDownOf(roots: readonly TreeNode<I>[], set: ReadonlySet<TreeNode<I>>): TreeNode<I>[] {
+    const out: TreeNode<I>[] = [];
+    const done = new Set<TreeNode<I>>();
+    const ready = (n: TreeNode<I>) => n.parents.every((p) => !set.has(p) || done.has(p));
+    const level = (nodes: readonly TreeNode<I>[], depth: number) => {
       if (depth > this.#nodes.size) return;
       for (const c of nodes) {
         if (!set.has(c) || done.has(c) || !ready(c)) continue;
@@ -228,14 +276,14 @@ export class DeviceTree {
   }
 
   /** Nodes in the order of the tree's own walk (top level first, then depth first). */
-  #treeOrder(nodes: readonly TreeNode[]): TreeNode[] {
+  #treeOrder(nodes: readonly TreeNode<I>[]): TreeNode<I>[] {
     const want = new Set(nodes);
     return this.#topDownOf(this.#top, new Set(this.#nodes.values())).filter((n) => want.has(n));
   }
 
-  #refs(devices: readonly TreeDeviceRef[]): TreeNode[] {
+  #refs(devices: readonly TreeDeviceRef<I>[]): TreeNode<I>[] {
     if (!Array.isArray(devices)) throw new DmArgumentError('devices', 'an array of devices', describeValue(devices));
-    const out: TreeNode[] = [];
+    const out: TreeNode<I>[] = [];
     devices.forEach((d, i) => {
       const n = this.node(d, `devices[${i}]`);
       if (!out.includes(n)) out.push(n);
@@ -244,27 +292,24 @@ export class DeviceTree {
   }
 
   /** libdm's _add_dev(): find or read the node, link it under `parent`, recurse into a new node's deps. */
-  #add(dm: DeviceMapper, parent: MutableNode | undefined, dev: DevNo | { major: number; minor: number }, dmMajors: ReadonlySet<number>, sysfs: string, top: boolean): void {
+  #add(source: TreeSource<I>, parent: MutableNode<I> | undefined, dev: { readonly major: number; readonly minor: number }, top: boolean): void {
     const key = keyOf(dev);
     let node = this.#nodes.get(key);
-    let deps: readonly DevNo[] = [];
+    let deps: readonly { readonly major: number; readonly minor: number }[] = [];
     const isNew = node === undefined;
     if (!node) {
-      let info: DeviceInfo | undefined;
-      if (dmMajors.has(dev.major)) {
-        try {
-          const r = dm.depsWithInfoSync({ dev: { major: dev.major, minor: dev.minor } });
-          info = r.device;
+      let info: I | undefined;
+      if (source.dmMajors.has(dev.major)) {
+        const r = source.read(dev);
+        // Removed since the list: a listed device is left out; a dependency stays a node (its user holds it).
+        if (r) {
+          info = r.info;
           deps = r.deps;
-        } catch (e) {
-          // Removed since the list: a listed device is left out; a dependency stays a node (its user holds it).
-          if (!(e instanceof DmError && e.errno === ERRNO.ENXIO)) throw e;
-          if (top) return;
-        }
+        } else if (top) return;
       }
       node = {
         key, dev: { major: dev.major, minor: dev.minor }, kind: info ? 'dm' : 'block',
-        name: info ? info.name : blockName(sysfs, dev), uuid: info ? info.uuid : null, info,
+        name: info ? info.name : source.blockName(dev), uuid: info ? info.uuid : null, info,
         identity: info ? identityOf(info) : undefined, children: [], parents: [],
       };
       this.#nodes.set(key, node);
@@ -285,7 +330,7 @@ export class DeviceTree {
       this.#bottom.push(node);
       return;
     }
-    for (const d of deps) this.#add(dm, node, d, dmMajors, sysfs, false);
+    for (const d of deps) this.#add(source, node, d, false);
   }
 }
 
@@ -295,11 +340,11 @@ function remove<T>(list: T[], item: T): void {
 }
 
 /** Whether `v` is a node of some DeviceTree (rather than a device id). */
-export function isNode(v: unknown): v is TreeNode {
+export function isNode<I extends TreeInfo = DeviceInfo>(v: unknown): v is TreeNode<I> {
   return typeof v === 'object' && v !== null && 'key' in v && 'kind' in v && 'children' in v;
 }
 
-function describeRef(d: TreeDeviceRef): string {
+function describeRef<I extends TreeInfo>(d: TreeDeviceRef<I>): string {
   if (isNode(d)) return `node ${d.name} (${d.key})`;
   return describeValue(d);
 }

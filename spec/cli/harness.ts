@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DeviceMapper } from '../../lib/index.js';
+import { DeviceMapper, inspect } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
 import { run } from '../../cli/index.js';
 import type { NodeOps } from '../../lib/udev/device-nodes.js';
@@ -48,6 +48,7 @@ export function cliEnv(kernel = new SimulatedKernel()) {
       stdinIsTTY: opts.stdin === undefined,
       env: opts.env ?? {},
       open: () => DeviceMapper.open({ backend: kernel.backend() }),
+      inspect: () => inspect({ backend: kernel.backend() }),
       sysfs,
       columns: opts.columns,
       nodes: { dir: '/dev/mapper', udev: false, ops },

@@ -23,6 +23,7 @@ import {
   buildTarget, checkReply, DeviceMapper, DeviceTree, DmAbortError, DmArgumentError, DmBaseError, DmClosedError, DmCodecError, DmCookieError, DmEngineError,
   DmError, DmFfiError, DmIdentityError, DmLibcError, DmOperationError, DmPermissionError, DmPlatformError, DmSyscallError, DmTargetError,
   DmTargetParseError, DmUdevTimeoutError, DmUnavailableError, DmUnsupportedError, parseTarget, ThinPool, UdevCookies, type TypedTarget,
+  DmSysfsError, inspect,
 } from '../../lib/index.js';
 import { codec, type CommandName } from '../../codec/index.js';
 import { SimUdev, SimulatedKernel, simFaults } from '../../testing/index.js';
@@ -68,6 +69,15 @@ const CASES: Record<string, () => Promise<unknown[]>> = {
     await withClient(async (dm, kernel) => { simFaults(kernel).failNext('info', 'EACCES'); return catching(() => dm.info('x')); }),
     new DmError({ command: 'info', errno: 0, ret: 1 }), // a positive return: RETURNED_1, no errno
   ],
+  DmSysfsError: async () => {
+    // A dm/suspended that says neither 0 nor 1.
+    const kernel = new SimulatedKernel();
+    await withClient((dm) => dm.createDevice({ name: 'a', table }), kernel);
+    const b = kernel.backend();
+    const real = b.sysfs!;
+    const sysfs = { readdir: (p: string) => real.readdir(p), readFile: async (p: string, m: number) => (p.endsWith('suspended') ? new TextEncoder().encode('7\n') : real.readFile(p, m)) };
+    return [await catching(() => inspect({ backend: { ...b, sysfs } }).list())];
+  },
   DmUnsupportedError: async () => [await withClient((dm) => catching(() => dm.wait('a')), new SimulatedKernel({ version: [4, 36, 0] }))],
   DmArgumentError: async () => [await withClient((dm) => catching(() => dm.info(null as never)))],
   DmAbortError: async () => [await withClient(async (dm) => {

@@ -73,6 +73,8 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   detachLoop: [loopDevice, opts(BLOCK_CALL)],
   loopInfo: [loopDevice, opts(BLOCK_CALL)],
   blockDeviceBytes: [str('/nonexistent-dev'), opts(BLOCK_CALL)],
+  // read-only inspection: the options are checked before anything is read
+  inspect: [opts({ backend: 'object' })],
   blockDeviceSectors: [str('/nonexistent-dev'), opts(BLOCK_CALL)],
   // intent records: nothing is opened until a record is written
   fileIntentStore: [optStr('/nonexistent-state-dir')],

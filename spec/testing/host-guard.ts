@@ -52,6 +52,18 @@ export function guardedFs(actual: Record<string, unknown>): Record<string, unkno
   }
   const promises = actual.promises as Record<string, unknown>;
   const p: Record<string, unknown> = { ...promises };
+  // Reads of the host's sysfs (lib/kernel/host-sysfs.ts reads it through fs.promises): the simulator serves its own.
+  for (const k of ['readdir', 'open', 'readFile']) {
+    const orig = promises[k];
+    if (typeof orig !== 'function') continue;
+    p[k] = async (...args: unknown[]) => {
+      if (armed && /^\/sys(\/|$)/.test(String(args[0]))) {
+        breaches.push(`fs.promises.${k}(${String(args[0])})`);
+        throw new Error(`host isolation: fs.promises.${k}(${String(args[0])})`);
+      }
+      return (orig as (...a: unknown[]) => unknown).apply(promises, args);
+    };
+  }
   for (const k of FS_PROMISES) {
     const orig = promises[k];
     if (typeof orig !== 'function') continue;

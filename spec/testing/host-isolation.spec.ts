@@ -7,7 +7,7 @@ import { withHostGuard } from './host-guard.js'; // first: it mocks fs and ffi/ 
 import { describe, expect, test } from '@jest/globals';
 import {
   addNode, attachLoop, blockDeviceBytes, blockDeviceSectors, detachLoop, DeviceMapper, discardBlocks, FaultyDevice, loopInfo, refreshLoopCapacity,
-  removeNode, renameNode, syncNodes, ThinPool, waitForNode,
+  removeNode, renameNode, syncNodes, ThinPool, waitForNode, inspect,
 } from '../../lib/index.js';
 import { killAfterIoctls, SimulatedKernel, simBlockIo, thinSim } from '../../testing/index.js';
 import { run } from '../../cli/index.js';
@@ -23,6 +23,26 @@ async function onSimulator(scenario: (dm: DeviceMapper, kernel: SimulatedKernel)
 }
 
 describe('the public API on the simulator reaches nothing on the host', () => {
+  test('inspect(): list, info, deps and tree read the simulator\'s sysfs, not /sys', async () => {
+    const kernel = new SimulatedKernel();
+    kernel.addBlockDevice('/dev/loop0', 7, 0, 1 << 20);
+    const setup = await DeviceMapper.open({ backend: kernel.backend() });
+    await setup.createDevice({ name: 'a', uuid: 'U-A', table: [{ start: 0, length: 8, type: 'linear', params: '/dev/loop0 0' }] });
+    setup.close();
+    const breaches = await withHostGuard(async () => {
+      const ins = inspect({ backend: kernel.backend() });
+      expect((await ins.list()).map((d) => d.name)).toEqual(['a']);
+      expect(await ins.info('a')).toMatchObject({ exists: true, uuid: 'U-A' });
+      expect(await ins.deps('a')).toEqual([expect.objectContaining({ major: 7, minor: 0 })]);
+      expect((await ins.tree()).roots.map((n) => n.name)).toEqual(['a']);
+    });
+    expect(breaches).toEqual([]);
+    // The guard sees a host sysfs read: the same calls through a backend without a reader of its own.
+    const { sysfs: _own, ...bare } = kernel.backend();
+    const leaked = await withHostGuard(async () => { await inspect({ backend: bare }).list().catch(() => {}); });
+    expect(leaked).toEqual(['fs.promises.readdir(/sys/block)']);
+  });
+
   test('ThinPool: create over files (no io option), open, activate, snapshot, delete with discard, resize, metadata snap, dispose', async () => {
     const progress: string[] = [];
     const breaches = await onSimulator(async (dm, kernel) => {

@@ -120,10 +120,10 @@ switch (config.op) {
   case 'tree': {
     say('ready');
     for (let i = 0; ; i++) {
-      await iteration(String(i), async () => {
-        await suspendTree(dm, [config.top]);
-        await resumeTree(dm, [config.top]);
-      });
+      // Two operations, two iterations: a kill between them (or before resumeTree has recorded
+      // anything) leaves the stack as a finished suspendTree left it, which is not recovery's to undo.
+      await iteration(`s${i}`, () => suspendTree(dm, [config.top]));
+      await iteration(`r${i}`, () => resumeTree(dm, [config.top]));
     }
   }
   case 'createDevice': {

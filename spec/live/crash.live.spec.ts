@@ -228,6 +228,11 @@ interface CrashOp<F extends Fixture> {
   /** Before each kill: what the child works on. */
   prepare?(ctx: Ctx, f: F, k: number): Promise<void>;
   config(ctx: Ctx, f: F, k: number): Promise<object> | object;
+  /**
+   * Whether the devices found suspended are the state a finished operation of the child left
+   * (recovery takes back or finishes only unfinished ones): `suspended` names them.
+   */
+  suspendedByFinished?(log: ChildLog, suspended: readonly string[]): boolean;
   /** Operation-specific checks after the kill (and recover()): things stranded. */
   inspect?(ctx: Ctx, f: F, k: number, log: ChildLog, report: unknown): Promise<string[]>;
   /** Puts the fixture back for the next kill (after the generic resume). */
@@ -378,6 +383,12 @@ const OPERATIONS: CrashOp<Fixture>[] = [
       return f;
     },
     config: (ctx) => ({ op: 'tree', top: `${ctx.tag}-tree-2` }),
+    // The last finished iteration a suspendTree (`s<i>`) and the whole stack suspended: what it
+    // left, with the resumeTree after it killed before it acted (or never begun). Half a stack is not.
+    suspendedByFinished: (log, suspended) => {
+      const last = log.lines.filter((l) => l.startsWith('done ')).at(-1)?.split(' ')[1];
+      return last?.startsWith('s') === true && suspended.length === 3 && suspended.every((s) => !s.includes('staged'));
+    },
   }),
   defineOp<LoopFixture>({
     key: 'createDevice', title: 'createDevice',
@@ -474,14 +485,16 @@ async function afterKill(ctx: Ctx, op: CrashOp<Fixture>, f: Fixture, k: number, 
   if (HAS_RECOVER) {
     try { report = await (dm as Recoverable).recover({}); } catch (e) { row.recoverErrors.push(`kill ${k}: ${String(e)}`); }
   }
+  const suspended: string[] = [];
   for (const d of (await dm.list()).filter((x) => isOurs(x.name))) {
     const i = await dm.info(d.name);
     if (!i.exists) continue;
-    if (i.flags.suspended) row.suspended.push(`kill ${k}: ${d.name}${i.flags.inactivePresent ? ' (with a staged inactive table)' : ''}`);
+    if (i.flags.suspended) suspended.push(`kill ${k}: ${d.name}${i.flags.inactivePresent ? ' (with a staged inactive table)' : ''}`);
     if (d.name.includes('-discard-')) row.stranded.push(`kill ${k}: temporary device ${d.name}`);
     else if (!i.flags.activePresent) row.stranded.push(`kill ${k}: ${d.name} has no table`);
     else if (i.flags.inactivePresent) row.stranded.push(`kill ${k}: ${d.name} has a staged inactive table`);
   }
+  if (!op.suspendedByFinished?.({ lines, done }, suspended)) row.suspended.push(...suspended);
   const sems = minus(cookieSems(), before.sems);
   row.sems.push(...sems.map((s) => `kill ${k}: ${s}`));
   row.loops.push(...minus(loopSet(), before.loops).map((s) => `kill ${k}: ${s}`));

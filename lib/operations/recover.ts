@@ -28,7 +28,7 @@ import type { DeviceMapper } from '../client/client.js';
 import { clientParts, operationHost } from '../client/internal-keys.js';
 import { DmError } from '../errors.js';
 import { thinPoolMessage } from '../targets/thin.js';
-import type { IntentDevice, IntentEffect, IntentRecord, IntentStore, StoredIntent } from '../kernel/intent-store.js';
+import { intentRecordProblem, type IntentDevice, type IntentEffect, type IntentRecord, type IntentStore, type StoredIntent } from '../kernel/intent-store.js';
 import { operationOptions, runOperation, type Operation, type OperationOptions } from './operation.js';
 
 /** Options of {@link DeviceMapper.recover}. */
@@ -102,7 +102,7 @@ export async function recover(dm: DeviceMapper, options: RecoverOptions = {}, fi
       if (filter && !filter(e.record)) continue;
       if (e.claimedBy) {
         if (store.alive(e.claimedBy)) { claimedElsewhere++; continue; }
-      } else if (store.alive({ pid: e.record.pid, startTime: e.record.startTime })) {
+      } else if (intentRecordProblem(e.record) === undefined && store.alive({ pid: e.record.pid, startTime: e.record.startTime, pidNs: e.record.pidNs })) {
         live++;
         continue;
       }
@@ -111,6 +111,16 @@ export async function recover(dm: DeviceMapper, options: RecoverOptions = {}, fi
     const operations: RecoveredOperation[] = [];
     for (const [i, found] of todo.entries()) {
       op.checkpoint();
+      const problem = intentRecordProblem(found.record);
+      if (problem !== undefined) {
+        // Corrupt or planted: not claimed, not acted on, reported (a person must look at it).
+        const r = found.record as Partial<IntentRecord> | null;
+        operations.push({
+          key: found.key, operation: String(r?.op).slice(0, 64), pid: typeof r?.pid === 'number' ? r.pid : 0, startedAtMs: typeof r?.startedAtMs === 'number' ? r.startedAtMs : 0,
+          outcome: 'failed', actions: [{ action: 'remove', target: `record ${found.key}`, outcome: 'skipped', note: `invalid record (${problem}): left in ${store.location}` }],
+        });
+        continue;
+      }
       op.progress(`recover ${found.record.op} of pid ${found.record.pid}`, i, todo.length);
       const entry = options.dryRun ? found : store.claim(found);
       if (!entry) { claimedElsewhere++; continue; }

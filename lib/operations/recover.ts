@@ -99,7 +99,8 @@ export async function recover(dm: DeviceMapper, options: RecoverOptions = {}, fi
     let claimedElsewhere = 0;
     const todo: StoredIntent[] = [];
     for (const e of store.list()) {
-      if (filter && !filter(e.record)) continue;
+      // An invalid record is not provably any handle's: only dm.recover() (no filter) reports it.
+      if (filter && (intentRecordProblem(e.record) !== undefined || !filter(e.record))) continue;
       if (e.claimedBy) {
         if (store.alive(e.claimedBy)) { claimedElsewhere++; continue; }
       } else if (intentRecordProblem(e.record) === undefined && store.alive({ pid: e.record.pid, startTime: e.record.startTime, pidNs: e.record.pidNs })) {
@@ -245,6 +246,9 @@ async function act(dm: DeviceMapper, op: Operation, e: IntentEffect, out: Recove
       return push(action, target, 'done');
     }
     case 'created':
+      // Recorded before the create told its dev, the record is rewritten with it before the
+      // load: a device ours left then has no table. One with a table is someone's made since.
+      return removeRecorded(dm, op, e.device, push, dryRun, e.device.dev === undefined);
     case 'temporary':
       return removeRecorded(dm, op, e.device, push, dryRun);
     case 'thin-id': {
@@ -304,11 +308,15 @@ async function act(dm: DeviceMapper, op: Operation, e: IntentEffect, out: Recove
 
 async function removeRecorded(
   dm: DeviceMapper, op: Operation, d: IntentDevice, push: (a: RecoveryAction['action'], t: string, o: RecoveryAction['outcome'], n?: string) => void, dryRun: boolean,
+  onlyTableLess = false,
 ): Promise<void> {
   const target = describe(d);
   const f = await find(dm, op, d);
   if ('gone' in f) return push('remove', target, 'not-needed', 'gone');
   if ('other' in f) return push('remove', target, 'skipped', f.other);
+  if (onlyTableLess && (f.info.flags.activePresent || f.info.flags.inactivePresent)) {
+    return push('remove', target, 'skipped', 'recorded before its create told the device number, and it has a table now: made again since, not the one the dead create left');
+  }
   if (dryRun) return push('remove', target, 'planned');
   try {
     await op.step(`remove ${d.name}`, () => dm.removeDevice(addressOf(d), { expect: { name: f.info.name, uuid: f.info.uuid, dev: f.info.dev }, retries: 5, delayMs: 50, signal: op.signal }));

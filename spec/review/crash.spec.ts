@@ -1,7 +1,7 @@
 // Adversarial review of crash safety (docs/crash-safety.md): a recovery must never touch what
 // another process owns, must survive hostile or corrupt records and an unsafe state
 // directory, and two recoverers must not act twice on one record.
-import { afterEach, describe, expect, test } from '@jest/globals';
+import { afterEach, describe, expect, it, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -200,10 +200,12 @@ describe('an operation that ends in any way leaves no record', () => {
           const dm = await DeviceMapper.open({ backend: kernel.backend({ label: 'op' }) });
           const ac = new AbortController();
           let n = 0;
+          let calls = 0;
           const stop = kernel.intercept({
-            before: () => { if (ending === 'fail' && n === k) throw Object.assign(new Error('injected'), { errno: 5 }); },
-            after: (e) => { if (e.label !== 'op' || ++n !== k) return; if (ending === 'abort') ac.abort(); if (ending === 'close') dm.close(); },
-          } as never);
+            // 'fail': the k-th call fails (EIO); 'abort' and 'close' come right after the k-th call.
+            fault: (e) => (ending === 'fail' && e.label === 'op' && ++calls === k ? { errno: 5 } : undefined),
+            after: (e) => { if (ending === 'fail' || e.label !== 'op' || ++n !== k) return; if (ending === 'abort') ac.abort(); if (ending === 'close') dm.close(); },
+          });
           await run(dm, ac.signal).catch(() => {});
           stop();
           await new Promise((r) => setTimeout(r, 20));
@@ -237,7 +239,7 @@ describe('thin ids another process made', () => {
     // Killed with its record saying 'sending' just as create_thin was issued, before the kernel
     // took it (SIGKILL can land between the record's write and the ioctl).
     let messages = 0;
-    kernel.intercept({ before: (e) => { if (e.label === 'victim' && e.command === 'message' && ++messages === 2) { victim.kill(); throw Object.assign(new Error('killed'), { errno: 5 }); } } } as never);
+    kernel.intercept({ fault: (e) => { if (e.label !== 'victim' || e.command !== 'message' || ++messages !== 2) return undefined; victim.kill(); return { errno: 5 }; } });
     await p.createThin(5).catch(() => {});
     expect(thinSim(kernel).pool('pool').thins.has(5)).toBe(false);
     await pool.createThin(5); // someone else's, legitimately
@@ -245,5 +247,48 @@ describe('thin ids another process made', () => {
     await other.recover();
     expect(thinSim(kernel).pool('pool').thins.has(5)).toBe(true);
     for (const c of [dm, other, owner]) c.close();
+  });
+});
+
+describe('devices replaced since the record', () => {
+  test('a device a dead createDevice recorded before it knew the dev, since removed and made again by someone (it has a table now), is not removed', async () => {
+    const kernel = new SimulatedKernel();
+    const dead = kernel.processes.spawn();
+    kernel.processes.store(dead).write('dead-op', { ...record(dead.pid, dead.startTime), effects: [{ kind: 'created', device: { name: 'made', uuid: 'U-made' } }] });
+    dead.kill();
+    const owner = await DeviceMapper.open({ backend: kernel.backend() });
+    await owner.createDevice({ name: 'made', uuid: 'U-made', table: zero() }); // the service, restarted, made it again
+    const report = await owner.recover();
+    expect(kernel.devices.has('made')).toBe(true);
+    expect(report.operations[0]!.actions[0]).toMatchObject({ action: 'remove', outcome: 'skipped' });
+    owner.close();
+  });
+
+  test('the table-less device a dead createDevice left before it knew the dev is still removed', async () => {
+    const kernel = new SimulatedKernel();
+    const dead = kernel.processes.spawn();
+    const victim = await DeviceMapper.open({ backend: kernel.backend({ label: 'victim', process: dead }) });
+    const stop = killAfterIoctls(kernel, dead, 'victim', 1);
+    await victim.createDevice({ name: 'made', uuid: 'U-made', table: zero() }).catch(() => {});
+    stop();
+    expect(kernel.devices.has('made')).toBe(true);
+    const owner = await DeviceMapper.open({ backend: kernel.backend() });
+    await owner.recover();
+    expect(kernel.devices.has('made')).toBe(false);
+    owner.close();
+  });
+});
+
+describe('hostile records and the handles', () => {
+  test('ThinPool.open is not broken by a corrupt record of a dead process (left for dm.recover() to report)', async () => {
+    const kernel = new SimulatedKernel();
+    const owner = await DeviceMapper.open({ backend: kernel.backend() });
+    await ThinPool.create(owner, { name: 'pool', data: { file: '/d.img', sizeBytes: 256n * MiB }, metadata: { file: '/m.img', sizeBytes: 16n * MiB } });
+    const dead = kernel.processes.spawn();
+    kernel.processes.store(dead).write('dead-op', { ...record(dead.pid, dead.startTime), effects: [null as never, { kind: 'suspended', device: null } as never] });
+    dead.kill();
+    await expect(ThinPool.open(owner, 'pool')).resolves.toBeDefined();
+    expect([...kernel.processes.records().keys()]).toEqual(['dead-op']);
+    owner.close();
   });
 });

@@ -23,6 +23,12 @@ export interface ProcessIdentity {
   readonly pid: number;
   /** Its start time (field 22 of /proc/<pid>/stat, clock ticks since boot, as text; the simulator's own counter). */
   readonly startTime: string;
+  /**
+   * Its pid namespace (`pid:[<inode>]`, the link /proc/self/ns/pid): a pid means nothing in
+   * another namespace, so a process of another one is never taken for dead. Absent: unknown
+   * (the simulator, or /proc unreadable), taken as this namespace.
+   */
+  readonly pidNs?: string | undefined;
 }
 
 /** A device as a record names it: enough to find it again and to prove it is the same one. */
@@ -69,6 +75,8 @@ export interface IntentRecord {
   readonly pid: number;
   /** Its start time (see {@link ProcessIdentity}). */
   readonly startTime: string;
+  /** Its pid namespace (see {@link ProcessIdentity}); absent in records of stores that do not know it. */
+  readonly pidNs?: string | undefined;
   /** When the record was first written (ms since the epoch). */
   readonly startedAtMs: number;
   /** What the operation has done or is doing, in order. */
@@ -115,13 +123,18 @@ export interface IntentStore {
 /** Where the real backend keeps records unless the client gives `stateDir`. */
 export const DEFAULT_STATE_DIR = '/run/devicemapper';
 
-/** Fields 3 (state) and 22 (start time) of /proc/<pid>/stat, or undefined when there is no such process. */
-function procStat(pid: number): { state: string; startTime: string } | undefined {
+/**
+ * Fields 3 (state) and 22 (start time) of /proc/<pid>/stat, undefined when there is no such
+ * process, 'unknown' when /proc would not say (hidepid, no /proc): not a proof of death.
+ */
+function procStat(pid: number): { state: string; startTime: string } | undefined | 'unknown' {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
   let text: string;
   try {
     text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ESRCH' ? undefined : 'unknown';
   }
   // comm (field 2) is in parentheses and may hold spaces or ')': the fields after the last ')' start at 3.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
@@ -131,7 +144,17 @@ function procStat(pid: number): { state: string; startTime: string } | undefined
 
 /** The start time of `pid` (field 22 of /proc/<pid>/stat), or undefined when there is no such process. */
 export function procStartTime(pid: number): string | undefined {
-  return procStat(pid)?.startTime;
+  const s = procStat(pid);
+  return s === 'unknown' ? undefined : s?.startTime;
+}
+
+let ownPidNs: string | null | undefined;
+/** This process's pid namespace (`pid:[<inode>]`), or undefined when /proc does not tell it. */
+export function pidNamespace(): string | undefined {
+  if (ownPidNs === undefined) {
+    try { ownPidNs = fs.readlinkSync('/proc/self/ns/pid'); } catch { ownPidNs = null; }
+  }
+  return ownPidNs ?? undefined;
 }
 
 /**
@@ -139,31 +162,93 @@ export function procStartTime(pid: number): string | undefined {
  * zombie (killed, not yet reaped by its parent: state Z or X) is dead: it runs nothing.
  */
 export function hostAlive(p: ProcessIdentity): boolean {
+  // A pid of another namespace cannot be looked up from here: it may well be running.
+  const ns = pidNamespace();
+  if (p.pidNs !== undefined && ns !== undefined && p.pidNs !== ns) return true;
   const now = procStat(p.pid);
+  if (now === 'unknown') return true;
   return now !== undefined && now.startTime === p.startTime && now.state !== 'Z' && now.state !== 'X';
 }
 
+/** The largest record file read: a record names a few devices; anything bigger is not one of ours. */
+export const MAX_RECORD_BYTES = 64 * 1024;
+
+/**
+ * Why the directory at `p` may not hold records a root tool acts on, or undefined when it
+ * may: it must be a real directory (not a symlink), owned by this user, writable by nobody
+ * else. `parent`: the state directory above it, which may also be root's and may be
+ * world-writable when sticky (/tmp), since then nobody else can rename the intents away.
+ */
+function unsafeDir(st: fs.Stats, parent: boolean): string | undefined {
+  const uid = process.geteuid?.() ?? st.uid;
+  if (st.isSymbolicLink() || !st.isDirectory()) return 'is not a directory (a symlink is not followed)';
+  if (st.uid !== uid && !(parent && st.uid === 0)) return `is owned by uid ${st.uid}, not by this user (${uid})`;
+  if ((st.mode & 0o022) !== 0 && !(parent && (st.mode & 0o1000) !== 0)) return `is writable by other users (mode ${(st.mode & 0o7777).toString(8)})`;
+  return undefined;
+}
+
+/** Reads one record file without following a symlink, only when it is a regular file of this user and not too big. */
+function readRecordFile(file: string): IntentRecord | undefined {
+  let fd: number;
+  try { fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK); } catch { return undefined; }
+  try {
+    const st = fs.fstatSync(fd);
+    const uid = process.geteuid?.() ?? st.uid;
+    if (!st.isFile() || st.uid !== uid || st.size > MAX_RECORD_BYTES) return undefined;
+    const buf = Buffer.alloc(st.size);
+    const n = fs.readSync(fd, buf, 0, st.size, 0);
+    return JSON.parse(buf.subarray(0, n).toString('utf8')) as IntentRecord;
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 const RECORD = /^(\d+)-(\d+)-([A-Za-z0-9]+)\.json$/;
-const CLAIMED = /^(\d+-\d+-[A-Za-z0-9]+\.json)\.claimed\.(\d+)-(\d+)$/;
+// The claimer's pid namespace inode is in the name too: a live recoverer of another namespace keeps its claim.
+const CLAIMED = /^(\d+-\d+-[A-Za-z0-9]+\.json)\.claimed\.(\d+)-(\d+)(?:-(\d+))?$/;
 
 /** The real backend's store: one JSON file per record under `<stateDir>/intents/`. */
 export function fileIntentStore(stateDir: string = DEFAULT_STATE_DIR): IntentStore {
   if (typeof stateDir !== 'string' || stateDir.length === 0 || stateDir.includes('\0')) throw new DmArgumentError('stateDir', 'a directory path', describeValue(stateDir));
   const dir = path.join(stateDir, 'intents');
   let me: ProcessIdentity | undefined;
-  const self = (): ProcessIdentity => (me ??= { pid: process.pid, startTime: procStartTime(process.pid) ?? '0' });
+  const self = (): ProcessIdentity => (me ??= { pid: process.pid, startTime: procStartTime(process.pid) ?? '0', pidNs: pidNamespace() });
   const fail = (e: unknown, syscall: string, p: string): never => {
     const code = (e as NodeJS.ErrnoException | null)?.code;
     const errno = typeof code === 'string' && code in ERRNO ? ERRNO[code as keyof typeof ERRNO] : ERRNO.EIO;
     throw new DmSyscallError(`intent record ${p}: ${String((e as Error).message)}`, { errno, syscall, path: p });
   };
+  /**
+   * Refuses (EPERM) a state directory other users could plant records in or redirect: root's
+   * recover() acts on whatever the records name. Returns false when there is no directory yet.
+   */
+  const checkDirs = (): boolean => {
+    let st: fs.Stats;
+    let up: fs.Stats;
+    try {
+      up = fs.lstatSync(stateDir);
+      st = fs.lstatSync(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      return fail(e, 'lstat', dir);
+    }
+    const why = unsafeDir(up, true) ? `${stateDir} ${unsafeDir(up, true)!}` : unsafeDir(st, false) ? `${dir} ${unsafeDir(st, false)!}` : undefined;
+    if (why) throw new DmSyscallError(`intent records: refusing the state directory: ${why}`, { errno: ERRNO.EPERM, syscall: 'lstat', path: dir });
+    return true;
+  };
   const atomicWrite = (file: string, record: IntentRecord) => {
     const tmp = path.join(dir, `.${path.basename(file)}.tmp`);
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      fs.writeFileSync(tmp, JSON.stringify(record), { mode: 0o600 });
+      checkDirs();
+      try { fs.unlinkSync(tmp); } catch { /* none left over */ }
+      // 'wx': never through a file (or symlink) someone else put under the temporary name.
+      fs.writeFileSync(tmp, JSON.stringify(record), { mode: 0o600, flag: 'wx' });
       fs.renameSync(tmp, file);
     } catch (e) {
+      if (e instanceof DmSyscallError) throw e;
       try { fs.unlinkSync(tmp); } catch { /* not made */ }
       fail(e, 'write', file);
     }
@@ -179,6 +264,7 @@ export function fileIntentStore(stateDir: string = DEFAULT_STATE_DIR): IntentSto
     write: (key, record) => atomicWrite(fileOf(key), record),
     remove: (key) => unlink(fileOf(key)),
     list() {
+      if (!checkDirs()) return [];
       let names: string[];
       try { names = fs.readdirSync(dir); } catch { return []; }
       const out: StoredIntent[] = [];
@@ -186,24 +272,33 @@ export function fileIntentStore(stateDir: string = DEFAULT_STATE_DIR): IntentSto
         const claimed = CLAIMED.exec(n);
         const base = claimed ? claimed[1]! : n;
         if (!RECORD.test(base)) continue;
-        let record: IntentRecord;
-        try { record = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as IntentRecord; } catch { continue; } // gone meanwhile
-        out.push({ key: claimed ? n : base.slice(0, -'.json'.length), record, ...(claimed ? { claimedBy: { pid: Number(claimed[2]), startTime: claimed[3]! } } : {}) });
+        // Gone meanwhile, a symlink, not this user's, too big, not JSON: not a record to act on.
+        const record = readRecordFile(path.join(dir, n));
+        if (record === undefined) continue;
+        out.push({ key: claimed ? n : base.slice(0, -'.json'.length), record, ...(claimed ? { claimedBy: { pid: Number(claimed[2]), startTime: claimed[3]!, ...(claimed[4] ? { pidNs: `pid:[${claimed[4]}]` } : {}) } } : {}) });
       }
       return out;
     },
     claim(entry) {
+      if (!checkDirs()) return undefined;
       const me = self();
       const from = path.join(dir, entry.claimedBy ? entry.key : `${entry.key}.json`);
       const base = entry.claimedBy ? CLAIMED.exec(entry.key)![1]! : `${entry.key}.json`;
-      const to = `${base}.claimed.${me.pid}-${me.startTime}`;
+      const ns = /^pid:\[(\d+)\]$/.exec(me.pidNs ?? '')?.[1];
+      const to = `${base}.claimed.${me.pid}-${me.startTime}${ns ? `-${ns}` : ''}`;
       try {
         fs.renameSync(from, path.join(dir, to));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // another recoverer took it first
         fail(e, 'rename', from);
       }
-      return { key: to, record: entry.record, claimedBy: me };
+      // What was listed may be stale (another recoverer may have done part and given the rest back): act on what was claimed.
+      const record = readRecordFile(path.join(dir, to));
+      if (record === undefined) {
+        try { fs.renameSync(path.join(dir, to), path.join(dir, base)); } catch { /* left claimed: a later recovery finds it */ }
+        return undefined;
+      }
+      return { key: to, record, claimedBy: me };
     },
     unclaim(entry, record) {
       atomicWrite(path.join(dir, CLAIMED.exec(entry.key)?.[1] ?? `${entry.key}.json`), record);
@@ -211,6 +306,68 @@ export function fileIntentStore(stateDir: string = DEFAULT_STATE_DIR): IntentSto
     },
     removeClaimed: (entry) => unlink(path.join(dir, entry.key)),
   };
+}
+
+const isInt = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max;
+const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= max && !v.includes('\0');
+
+function deviceProblem(d: unknown, where: string): string | undefined {
+  if (d === null || typeof d !== 'object') return `${where}: not a device`;
+  const { name, uuid, dev } = d as Record<string, unknown>;
+  // A device-mapper name never holds '/' (nor is '.' or '..'): a path here is not a device the library named.
+  if (!isText(name, 127) || name.includes('/') || name === '.' || name === '..') return `${where}: name ${describeValue(name)} is not a device-mapper name`;
+  if (uuid !== null && !isText(uuid, 128)) return `${where}: uuid ${describeValue(uuid)} is not a device-mapper uuid`;
+  if (dev !== undefined) {
+    const { major, minor } = (dev ?? {}) as Record<string, unknown>;
+    if (!isInt(major, 0xfff) || !isInt(minor, 0xfffff)) return `${where}: dev ${describeValue(dev)} is not a device number`;
+  }
+  return undefined;
+}
+
+function effectProblem(e: unknown, i: number): string | undefined {
+  const at = `effect ${i}`;
+  if (e === null || typeof e !== 'object') return `${at}: not an object`;
+  const x = e as Record<string, unknown>;
+  switch (x.kind) {
+    case 'suspended': case 'loaded': case 'created': case 'temporary':
+      return deviceProblem(x.device, `${at} (${x.kind})`);
+    case 'thin-id':
+      if (!isInt(x.id, 0xffffff)) return `${at} (thin-id): id ${describeValue(x.id)} is not a thin id`;
+      if (x.phase !== 'sending' && x.phase !== 'created' && x.phase !== 'deleting') return `${at} (thin-id): phase ${describeValue(x.phase)}`;
+      if (typeof x.absentBefore !== 'boolean') return `${at} (thin-id): absentBefore ${describeValue(x.absentBefore)}`;
+      return deviceProblem(x.pool, `${at} (thin-id pool)`);
+    case 'removing': {
+      const devices: unknown = x.devices;
+      if (!Array.isArray(devices) || devices.length > 4096) return `${at} (removing): devices is not a list`;
+      if (!Array.isArray(x.removed) || !x.removed.every((n) => isInt(n, devices.length))) return `${at} (removing): removed is not a list of indexes`;
+      for (const [j, d] of devices.entries()) { const p = deviceProblem(d, `${at} (removing ${j})`); if (p) return p; }
+      return undefined;
+    }
+    case 'cookie':
+      return isInt(x.cookie, 0xffffffff) && isInt(x.semid, 0x7fffffff) ? undefined : `${at} (cookie): not a cookie and semaphore id`;
+    default:
+      return `${at}: kind ${describeValue(x.kind)} is not one this version knows`;
+  }
+}
+
+/**
+ * Why `r` is not a record recovery may act on (wrong shape, absurd numbers, a path where a
+ * device name belongs), or undefined when it is one. Records are read from a directory: a
+ * corrupt or planted one is reported and left, never half-acted on.
+ */
+export function intentRecordProblem(r: unknown): string | undefined {
+  if (r === null || typeof r !== 'object' || Array.isArray(r)) return 'not an object';
+  const x = r as Record<string, unknown>;
+  if (x.version !== 1) return `version ${describeValue(x.version)} is not 1`;
+  if (!isText(x.op, 64)) return `op ${describeValue(x.op)}`;
+  if (!isInt(x.pid, 0x3fffffff) || x.pid === 0) return `pid ${describeValue(x.pid)} is not a process id`;
+  if (typeof x.startTime !== 'string' || !/^\d{1,20}$/.test(x.startTime)) return `startTime ${describeValue(x.startTime)}`;
+  if (x.pidNs !== undefined && (typeof x.pidNs !== 'string' || !/^pid:\[\d{1,20}\]$/.test(x.pidNs))) return `pidNs ${describeValue(x.pidNs)}`;
+  if (typeof x.startedAtMs !== 'number' || !Number.isFinite(x.startedAtMs)) return `startedAtMs ${describeValue(x.startedAtMs)}`;
+  if (x.notes !== undefined && (!Array.isArray(x.notes) || !x.notes.every((n) => typeof n === 'string'))) return 'notes is not a list of text';
+  if (!Array.isArray(x.effects) || x.effects.length > 4096) return 'effects is not a list';
+  for (const [i, e] of x.effects.entries()) { const p = effectProblem(e, i); if (p) return p; }
+  return undefined;
 }
 
 /** A record key for this process: unique per process and operation. */

@@ -93,7 +93,7 @@ export class IntentJournal {
       this.#key = intentKey(me, seq++);
       this.#startedAtMs = Date.now();
     }
-    const record: IntentRecord = { version: 1, op: this.#op, pid: me.pid, startTime: me.startTime, startedAtMs: this.#startedAtMs, effects: [...this.#slots.values()] };
+    const record: IntentRecord = { version: 1, op: this.#op, pid: me.pid, startTime: me.startTime, ...(me.pidNs ? { pidNs: me.pidNs } : {}), startedAtMs: this.#startedAtMs, effects: [...this.#slots.values()] };
     store.write(this.#key, record);
   }
 }

@@ -28,7 +28,7 @@ import type { DeviceMapper } from '../client/client.js';
 import { clientParts, operationHost } from '../client/internal-keys.js';
 import { DmError } from '../errors.js';
 import { thinPoolMessage } from '../targets/thin.js';
-import type { IntentDevice, IntentEffect, IntentRecord, IntentStore, StoredIntent } from '../kernel/intent-store.js';
+import { intentRecordProblem, type IntentDevice, type IntentEffect, type IntentRecord, type IntentStore, type StoredIntent } from '../kernel/intent-store.js';
 import { operationOptions, runOperation, type Operation, type OperationOptions } from './operation.js';
 
 /** Options of {@link DeviceMapper.recover}. */
@@ -99,10 +99,11 @@ export async function recover(dm: DeviceMapper, options: RecoverOptions = {}, fi
     let claimedElsewhere = 0;
     const todo: StoredIntent[] = [];
     for (const e of store.list()) {
-      if (filter && !filter(e.record)) continue;
+      // An invalid record is not provably any handle's: only dm.recover() (no filter) reports it.
+      if (filter && (intentRecordProblem(e.record) !== undefined || !filter(e.record))) continue;
       if (e.claimedBy) {
         if (store.alive(e.claimedBy)) { claimedElsewhere++; continue; }
-      } else if (store.alive({ pid: e.record.pid, startTime: e.record.startTime })) {
+      } else if (intentRecordProblem(e.record) === undefined && store.alive({ pid: e.record.pid, startTime: e.record.startTime, pidNs: e.record.pidNs })) {
         live++;
         continue;
       }
@@ -111,6 +112,16 @@ export async function recover(dm: DeviceMapper, options: RecoverOptions = {}, fi
     const operations: RecoveredOperation[] = [];
     for (const [i, found] of todo.entries()) {
       op.checkpoint();
+      const problem = intentRecordProblem(found.record);
+      if (problem !== undefined) {
+        // Corrupt or planted: not claimed, not acted on, reported (a person must look at it).
+        const r = found.record as Partial<IntentRecord> | null;
+        operations.push({
+          key: found.key, operation: String(r?.op).slice(0, 64), pid: typeof r?.pid === 'number' ? r.pid : 0, startedAtMs: typeof r?.startedAtMs === 'number' ? r.startedAtMs : 0,
+          outcome: 'failed', actions: [{ action: 'remove', target: `record ${found.key}`, outcome: 'skipped', note: `invalid record (${problem}): left in ${store.location}` }],
+        });
+        continue;
+      }
       op.progress(`recover ${found.record.op} of pid ${found.record.pid}`, i, todo.length);
       const entry = options.dryRun ? found : store.claim(found);
       if (!entry) { claimedElsewhere++; continue; }
@@ -235,6 +246,9 @@ async function act(dm: DeviceMapper, op: Operation, e: IntentEffect, out: Recove
       return push(action, target, 'done');
     }
     case 'created':
+      // Recorded before the create told its dev, the record is rewritten with it before the
+      // load: a device ours left then has no table. One with a table is someone's made since.
+      return removeRecorded(dm, op, e.device, push, dryRun, e.device.dev === undefined);
     case 'temporary':
       return removeRecorded(dm, op, e.device, push, dryRun);
     case 'thin-id': {
@@ -294,11 +308,15 @@ async function act(dm: DeviceMapper, op: Operation, e: IntentEffect, out: Recove
 
 async function removeRecorded(
   dm: DeviceMapper, op: Operation, d: IntentDevice, push: (a: RecoveryAction['action'], t: string, o: RecoveryAction['outcome'], n?: string) => void, dryRun: boolean,
+  onlyTableLess = false,
 ): Promise<void> {
   const target = describe(d);
   const f = await find(dm, op, d);
   if ('gone' in f) return push('remove', target, 'not-needed', 'gone');
   if ('other' in f) return push('remove', target, 'skipped', f.other);
+  if (onlyTableLess && (f.info.flags.activePresent || f.info.flags.inactivePresent)) {
+    return push('remove', target, 'skipped', 'recorded before its create told the device number, and it has a table now: made again since, not the one the dead create left');
+  }
   if (dryRun) return push('remove', target, 'planned');
   try {
     await op.step(`remove ${d.name}`, () => dm.removeDevice(addressOf(d), { expect: { name: f.info.name, uuid: f.info.uuid, dev: f.info.dev }, retries: 5, delayMs: 50, signal: op.signal }));

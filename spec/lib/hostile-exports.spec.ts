@@ -165,6 +165,7 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
 const EXCLUDED: Record<string, string> = {
   errnoName: 'total: a name for any value (checked below: never throws)',
   isErrnoName: 'total: a type guard, false for anything but an own key of os.constants.errno (checked below)',
+  intentRecordProblem: 'total: a validator of untrusted records, a reason for anything not a record (checked below: never throws)',
   explainErrno: 'total: a lookup in ERRNO_EXPLANATIONS (own keys only); undefined for anything it does not know',
   diffSnapshots: 'owned by the events work (lib/events/device-events.ts)',
   redactTableParams: 'owned by the key-redaction work (codec/secrets.ts)',
@@ -232,6 +233,13 @@ describe('every public function exported from the package root', () => {
   test('errnoName is total: a string for any value', () => {
     for (const v of [null, undefined, Symbol('e'), {}, [], 'x', 1.5, -2, 2n]) expect(typeof errnoName(v as never)).toBe('string');
     expect(errnoName(-2)).toBe('ENOENT');
+  });
+
+  test('intentRecordProblem is total: a reason for anything that is not a record, never a throw', () => {
+    for (const v of [null, undefined, Symbol('r'), {}, [], 'x', 1.5, 2n, { version: 1, effects: [null] }, { version: 1, op: 'x', pid: 1, startTime: '1', startedAtMs: 0, effects: [{ kind: 'removing', devices: 7 }] }]) {
+      expect(typeof root.intentRecordProblem(v)).toBe('string');
+    }
+    expect(root.intentRecordProblem({ version: 1, op: 'x', pid: 1, startTime: '1', startedAtMs: 0, effects: [] })).toBeUndefined();
   });
 
   test('isErrnoName is total: false for anything but an errno name', () => {

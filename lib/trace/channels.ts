@@ -124,18 +124,8 @@ export function shownMessage(text: string): string {
   return words[0]?.toLowerCase() === 'key' ? words.slice(0, 2).join(' ') : text;
 }
 
-/** What the runner notes before an ioctl when someone subscribes. */
-export interface IoctlStart {
-  readonly command: CommandName;
-  readonly name: string;
-  readonly uuid: string;
-  readonly dev: { readonly major: number; readonly minor: number } | undefined;
-  readonly flags: number;
-  readonly eventNr: number;
-  readonly targetCount: number;
-  readonly dataSizeBytes: number;
-  readonly attempt: number;
-  readonly path: IoctlPath;
+/** What the runner notes before an ioctl when someone subscribes: the message's request fields, and what completes it. */
+export interface IoctlStart extends Pick<IoctlTraceMessage, 'command' | 'name' | 'uuid' | 'dev' | 'flags' | 'eventNr' | 'targetCount' | 'dataSizeBytes' | 'attempt' | 'path'> {
   readonly newName: string | undefined;
   readonly sector: bigint | undefined;
   readonly message: string | undefined;

@@ -125,8 +125,17 @@ export function semsWhileAlive(sems: SemOps, process: SimProcess): SemOps {
 }
 
 /** What {@link killAfterIoctls} needs of the kernel (its interceptors). */
-interface Interceptable {
+export interface Interceptable {
+  /** Calls `after` once the kernel has processed each ioctl, with the calling client's label; returns what removes the hook. */
   intercept(i: { after?(e: { readonly label: string | undefined }): void }): () => void;
+}
+
+/** What {@link countIoctls} returns. */
+export interface IoctlCounter {
+  /** The ioctls counted so far. */
+  readonly count: number;
+  /** Stops counting. */
+  stop(): void;
 }
 
 /**
@@ -141,7 +150,7 @@ export function killAfterIoctls(kernel: Interceptable, process: SimProcess, labe
 }
 
 /** Counts the ioctls of the clients labelled `label` (the steps an operation has). */
-export function countIoctls(kernel: Interceptable, label: string): { readonly count: number; stop(): void } {
+export function countIoctls(kernel: Interceptable, label: string): IoctlCounter {
   let n = 0;
   const stop = kernel.intercept({ after: (e) => { if (e.label === label) n++; } });
   return { get count() { return n; }, stop };

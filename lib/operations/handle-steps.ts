@@ -14,7 +14,7 @@ import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import { addressOf, clearOurs, identityOf, repliedBy, resumeOurs, type DeviceIdentity } from './identity.js';
 import { runOperation, type Operation, type OperationOptions } from './operation.js';
 import type { RetryOptions } from './retry.js';
-import { intentDevice, slotOf } from './intent-record.js';
+import { intentDevice, slotOf, suspendedEffect } from './intent-record.js';
 
 /** Runs `body` as one operation of `dm` (counted in flight, stopped by signal, timeoutMs and close()). */
 export function runOn<T>(dm: DeviceMapper, name: string, options: (OperationOptions & RetryOptions) | undefined, body: (op: Operation) => Promise<T>): Promise<T> {
@@ -134,7 +134,7 @@ export async function suspendStep(
   };
   // Recorded first: a process that dies with the device suspended leaves it to recover(), which
   // resumes it. Not a device someone else had suspended before: that one stays theirs.
-  if (!before?.flags.suspended) op.intent(suspended, { kind: 'suspended', device: intentDevice(id), noflush: flags.noflush, skipLockfs: flags.skipLockfs });
+  if (!before?.flags.suspended) op.intent(suspended, suspendedEffect(id, flags));
   const info = await undoableStep(op, label, () => dm.suspend(at, flags), async (late) => { if (repliedBy('suspend', id, late)) await back().catch(() => {}); });
   op.check('suspend', id, info, label);
   op.undo(`resume ${id.name}`, back);

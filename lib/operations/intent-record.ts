@@ -18,6 +18,13 @@ export function intentDevice(id: Pick<DeviceIdentity, 'name' | 'uuid'> & { reado
   return { name: id.name, uuid: id.uuid ?? null, ...(id.dev ? { dev: { major: id.dev.major, minor: id.dev.minor } } : {}) };
 }
 
+/** The record of a device an operation suspends (or will resume), with the flags its resume takes back. */
+export function suspendedEffect(
+  id: Parameters<typeof intentDevice>[0], flags: { readonly noflush?: boolean | undefined; readonly skipLockfs?: boolean | undefined },
+): IntentEffect {
+  return { kind: 'suspended', device: intentDevice(id), noflush: flags.noflush, skipLockfs: flags.skipLockfs };
+}
+
 /** The slot of an effect on a device: one per kind and device (by uuid, else by name). */
 export function slotOf(kind: string, id: { readonly name: string; readonly uuid: string | null }): string {
   return `${kind}:${id.uuid ? `uuid=${id.uuid}` : `name=${id.name}`}`;

@@ -15,7 +15,7 @@ import { addressOf, checkReply, repliedBy, resumeOurs } from './identity.js';
 import { bounded, checkTimeout } from './bounded-steps.js';
 import { operationOptions, type Operation } from './operation.js';
 import type { TreeOperationOptions, SuspendTreeOptions } from './tree-operations.js';
-import { intentDevice, slotOf } from './intent-record.js';
+import { slotOf, suspendedEffect } from './intent-record.js';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -78,7 +78,7 @@ export async function suspendOne(op: Operation, dm: DeviceMapper, n: TreeNode, o
   const flags = { noflush: o.noflush, skipLockfs: o.skipLockfs };
   const late = (r: DeviceInfo) => { if (repliedBy('suspend', id, r)) void resumeOurs(op.kernel, id, flags, `resume ${n.name}`).catch(() => {}); };
   // Recorded first: a process that dies with the device suspended leaves it to recover(), which resumes it.
-  op.intent(slotOf('suspended', id), { kind: 'suspended', device: intentDevice(id), noflush: o.noflush, skipLockfs: o.skipLockfs });
+  op.intent(slotOf('suspended', id), suspendedEffect(id, o));
   const r = await op.step(`suspend ${n.name}`, () => bounded(dm.suspend(at, flags), o.timeoutMs, `suspending ${n.name} (${n.key})`, late), { onLate: late });
   op.check('suspend', id, r);
 }

@@ -7,7 +7,7 @@ import type { DeviceMapper } from '../client/client.js';
 import { clientArg, type TreeDeviceRef, type TreeNode } from './device-tree.js';
 import { DmIdentityError } from '../errors.js';
 import { runOperation } from './operation.js';
-import { intentDevice, slotOf } from './intent-record.js';
+import { slotOf, suspendedEffect } from './intent-record.js';
 import { operationHost } from '../client/internal-keys.js';
 import type { SuspendTreeOptions, ResumeTreeOptions, SuspendTreeResult, ResumeTreeResult } from './tree-operations.js';
 import { withProgress, isErrno, snapshot, current, devicesArg, suspendOne, resumeOne, resumeForUndo, stepOptions, bounds } from './tree-plan.js';
@@ -94,7 +94,7 @@ export async function resumeTree(dm: DeviceMapper, devices: readonly TreeDeviceR
       if (!info) { result.gone.push(n); todo.push(undefined); continue; }
       todo.push(info.flags.suspended ? n : undefined);
     }
-    op.intentAll(todo.filter((n) => n !== undefined).map((n) => [slotOf('suspended', n.identity!), { kind: 'suspended', device: intentDevice(n.identity!), noflush: o.noflush, skipLockfs: o.skipLockfs }] as const));
+    op.intentAll(todo.filter((n) => n !== undefined).map((n) => [slotOf('suspended', n.identity!), suspendedEffect(n.identity!, o)] as const));
     for (const [i, n] of todo.entries()) {
       op.checkpoint();
       if (!n) continue;

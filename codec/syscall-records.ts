@@ -1,8 +1,9 @@
 /**
  * The structs of the other system calls the package makes, declared like the dm records
  * (codec/records.ts): the loop driver's `struct loop_info64` and `struct loop_config`
- * (<linux/loop.h>) and poll(2)'s `struct pollfd` (<poll.h>). lib/ encodes and decodes
- * them with these layouts and hands the bytes to ffi/, which only makes the calls.
+ * (<linux/loop.h>), poll(2)'s `struct pollfd` (<poll.h>) and semctl(2)'s `struct semid_ds`
+ * (IPC_STAT). lib/ encodes and decodes them with these layouts and hands the bytes to ffi/,
+ * which only makes the calls.
  */
 import { array, char, pad, s32, struct, u16, u32, u64, u8 } from './layout.js';
 
@@ -45,4 +46,51 @@ export const pollfd = struct('pollfd', {
   revents: u16,
 });
 
-export const SYSCALL_RECORDS = { loopInfo64, loopConfig, pollfd } as const;
+/**
+ * The `struct ipc_perm` that opens `struct semid_ds` on 64-bit Linux, as glibc and musl lay
+ * it out there (the kernel's `struct ipc64_perm`, which semctl fills: glibc and musl pass the
+ * buffer through on 64-bit): 48 bytes. `cuid` is the creator's uid; no creator pid exists.
+ */
+const ipcPerm64 = {
+  key: s32,
+  uid: u32,
+  gid: u32,
+  cuid: u32,
+  cgid: u32,
+  mode: u32,
+  seq: u16,
+  __pad2: pad(2),
+  __unused1: u64,
+  __unused2: u64,
+} as const;
+
+/**
+ * semctl(IPC_STAT)'s `struct semid_ds` on x86-64 (arch/x86/include/uapi/asm/sembuf.h: each
+ * time is followed by a reserved word): 104 bytes. Times in seconds since the epoch.
+ */
+export const semidDsX86_64 = struct('semid_ds (x86-64)', {
+  ...ipcPerm64,
+  sem_otime: u64,
+  __otime_high: u64,
+  sem_ctime: u64,
+  __ctime_high: u64,
+  sem_nsems: u64,
+  __unused3: u64,
+  __unused4: u64,
+});
+
+/**
+ * semctl(IPC_STAT)'s `struct semid_ds` on the other 64-bit architectures
+ * (include/uapi/asm-generic/sembuf.h with 64-bit longs: arm64, riscv64, ppc64, s390x,
+ * loongarch64): 88 bytes. Times in seconds since the epoch.
+ */
+export const semidDsGeneric64 = struct('semid_ds (64-bit generic)', {
+  ...ipcPerm64,
+  sem_otime: u64,
+  sem_ctime: u64,
+  sem_nsems: u64,
+  __unused3: u64,
+  __unused4: u64,
+});
+
+export const SYSCALL_RECORDS = { loopInfo64, loopConfig, pollfd, semidDsX86_64, semidDsGeneric64 } as const;

@@ -15,6 +15,13 @@ export const IPC_CREAT = 0o1000;
 export const IPC_EXCL = 0o2000;
 export const IPC_NOWAIT = 0o4000;
 export const IPC_RMID = 0;
+/** `semctl` IPC_STAT: the set's `struct semid_ds` (lib/kernel/syscall-structs.ts decodes it). */
+export const IPC_STAT = 2;
+/**
+ * The smallest buffer `stat` accepts: more than any 64-bit libc's `struct semid_ds` (at most
+ * 104 bytes), so a layout lib/ got wrong can misread but never make the kernel write past it.
+ */
+export const SEMID_DS_BUFFER_BYTES = 128;
 /** `semctl` GETPID: the pid of the last process that changed the semaphore (semop or SETVAL). */
 export const GETPID = 11;
 export const GETVAL = 12;
@@ -45,6 +52,12 @@ export interface SemOps {
    * `dmsetup udevcomplete` ran it is that short-lived process's pid.
    */
   lastPid(semid: number): number;
+  /**
+   * `semctl(semid, 0, IPC_STAT, buf)`: the set's `struct semid_ds` into `buf` (at least
+   * {@link SEMID_DS_BUFFER_BYTES}; its layout is lib/'s, per architecture). Optional: a host
+   * without it is judged by its listing's times alone (lib/udev/cookies.ts `semInfo`).
+   */
+  stat?(semid: number, buf: Uint8Array): void;
   /** `semctl(semid, 0, SETVAL, v)`. */
   setVal(semid: number, value: number): void;
   /** `semctl(semid, 0, IPC_RMID)`. */
@@ -92,6 +105,11 @@ export function semOps(libc: Libc): SemOps {
       const r = libc.semctl(semid, 0, GETPID, 0);
       if (r.ret < 0) fail('semctl', r.errno, `GETPID semid ${semid}`);
       return r.ret;
+    },
+    stat(semid, buf) {
+      if (buf.length < SEMID_DS_BUFFER_BYTES) throw new RangeError(`semctl IPC_STAT: a buffer of at least ${SEMID_DS_BUFFER_BYTES} bytes, got ${buf.length}`);
+      const r = libc.semctlBuf(semid, 0, IPC_STAT, buf);
+      if (r.ret < 0) fail('semctl', r.errno, `IPC_STAT semid ${semid}`);
     },
     setVal(semid, value) {
       const r = libc.semctl(semid, 0, SETVAL, value);

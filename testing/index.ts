@@ -16,4 +16,4 @@ export { thinSim, ThinSim, type SimPool, type SimPoolMode, type SimPoolFeatures,
 export { tableDeviceOrder } from './table-devices.js';
 export { simBlockIo, type SimBlockIo } from './sim-io.js';
 export { SimUdev, type SimUevent } from './udev-sim.js';
-export { SimProcesses, killAfterIoctls, countIoctls, type SimProcess, type Interceptable, type IoctlCounter } from './sim-processes.js';
+export { SimProcesses, killAfterIoctls, countIoctls, killAfterCalls, countCalls, type SimProcess, type Interceptable, type IoctlCounter, type CallCounter } from './sim-processes.js';

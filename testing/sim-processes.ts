@@ -23,6 +23,21 @@ export interface SimProcess extends ProcessIdentity {
 
 interface Held { text: string; claimedBy?: ProcessIdentity }
 
+/** Who watches each process's calls (killAfterCalls, countCalls). */
+const observers = new WeakMap<SimProcess, Set<(call: string) => void>>();
+
+/** `process` made `call` (it reached the semaphores or the records): its observers learn it after it took effect. */
+function called(process: SimProcess, call: string): void {
+  for (const o of observers.get(process) ?? []) o(call);
+}
+
+function observe(process: SimProcess, o: (call: string) => void): () => void {
+  let set = observers.get(process);
+  if (!set) observers.set(process, (set = new Set()));
+  set.add(o);
+  return () => { set.delete(o); };
+}
+
 /** The processes of one simulated host and their record stores (one per `stateDir`). */
 export class SimProcesses {
   #nextPid = 4000;
@@ -75,8 +90,8 @@ export class SimProcesses {
       location: `simulated:${stateDir || '/run/devicemapper'}/intents`,
       self: () => me,
       alive: (p) => this.alive(p),
-      write: (key, record) => { living('write'); m.set(key, { text: JSON.stringify(record) }); },
-      remove: (key) => { living('unlink'); m.delete(key); },
+      write: (key, record) => { living('write'); m.set(key, { text: JSON.stringify(record) }); called(process, 'record write'); },
+      remove: (key) => { living('unlink'); m.delete(key); called(process, 'record remove'); },
       list: () => [...m].map(([key, h]): StoredIntent => ({ key, record: parse(h), ...(h.claimedBy ? { claimedBy: { ...h.claimedBy } } : {}) })),
       claim: (entry) => {
         living('rename');
@@ -84,10 +99,11 @@ export class SimProcesses {
         // As a rename: only the one who finds the record as it listed it takes it.
         if (!h || h.claimedBy?.pid !== entry.claimedBy?.pid || h.claimedBy?.startTime !== entry.claimedBy?.startTime) return undefined;
         h.claimedBy = me;
+        called(process, 'record claim');
         return { key: entry.key, record: parse(h), claimedBy: me };
       },
-      unclaim: (entry, record) => { living('write'); m.set(entry.key, { text: JSON.stringify(record) }); },
-      removeClaimed: (entry) => { living('unlink'); m.delete(entry.key); },
+      unclaim: (entry, record) => { living('write'); m.set(entry.key, { text: JSON.stringify(record) }); called(process, 'record unclaim'); },
+      removeClaimed: (entry) => { living('unlink'); m.delete(entry.key); called(process, 'record remove'); },
     };
   }
 }
@@ -109,18 +125,24 @@ export function whileAlive<T extends object>(obj: T, process: SimProcess): T {
   });
 }
 
-/** Semaphore calls of a process: a dead one's change nothing. */
+/** Semaphore calls of a process: a dead one's change nothing; each call a live one makes is told to its observers once it returned. */
 export function semsWhileAlive(sems: SemOps, process: SimProcess): SemOps {
   const dead = (syscall: string): never => { throw new DmSyscallError(`the simulated process ${process.pid} is dead`, { errno: ERRNO.EIO, syscall }); };
+  const call = <R>(name: string, f: () => R): R => {
+    if (!process.alive) return dead(name.split(' ')[0]!);
+    try { return f(); } finally { called(process, name); }
+  };
+  const { stat } = sems;
   return {
-    info: () => (process.alive ? sems.info() : dead('semctl')),
-    create: (key, mode) => (process.alive ? sems.create(key, mode) : dead('semget')),
-    get: (key) => (process.alive ? sems.get(key) : dead('semget')),
-    op: (semid, delta, flags) => (process.alive ? sems.op(semid, delta, flags) : ERRNO.EIO),
-    getVal: (semid) => (process.alive ? sems.getVal(semid) : dead('semctl')),
-    setVal: (semid, v) => (process.alive ? sems.setVal(semid, v) : dead('semctl')),
-    remove: (semid) => (process.alive ? sems.remove(semid) : dead('semctl')),
-    lastPid: (semid) => (process.alive ? sems.lastPid(semid) : dead('semctl')),
+    info: () => call('semctl SEM_INFO', () => sems.info()),
+    create: (key, mode) => call('semget IPC_CREAT', () => sems.create(key, mode)),
+    get: (key) => call('semget', () => sems.get(key)),
+    op: (semid, delta, flags) => (process.alive ? call('semop', () => sems.op(semid, delta, flags)) : ERRNO.EIO),
+    getVal: (semid) => call('semctl GETVAL', () => sems.getVal(semid)),
+    setVal: (semid, v) => call('semctl SETVAL', () => sems.setVal(semid, v)),
+    remove: (semid) => call('semctl IPC_RMID', () => sems.remove(semid)),
+    lastPid: (semid) => call('semctl GETPID', () => sems.lastPid(semid)),
+    ...(stat ? { stat: (semid: number, buf: Uint8Array) => call('semctl IPC_STAT', () => stat.call(sems, semid, buf)) } : {}),
   };
 }
 
@@ -154,4 +176,37 @@ export function countIoctls(kernel: Interceptable, label: string): IoctlCounter 
   let n = 0;
   const stop = kernel.intercept({ after: (e) => { if (e.label === label) n++; } });
   return { get count() { return n; }, stop };
+}
+
+/** What {@link countCalls} returns. */
+export interface CallCounter {
+  /** The calls counted so far: ioctls (`ioctl`) and the process's semaphore and record calls, in order. */
+  readonly calls: readonly string[];
+  /** Stops counting. */
+  stop(): void;
+}
+
+/**
+ * Counts every call `process` makes that reaches the kernel (the ioctls of the clients
+ * labelled `label`), the semaphores or the intent records: the finer steps a kill can fall
+ * between (a semget and the record naming its set, the semaphore's removal and the record's).
+ */
+export function countCalls(kernel: Interceptable, process: SimProcess, label: string): CallCounter {
+  const calls: string[] = [];
+  const stopIoctls = kernel.intercept({ after: (e) => { if (e.label === label) calls.push('ioctl'); } });
+  const stopCalls = observe(process, (c) => calls.push(c));
+  return { calls, stop: () => { stopIoctls(); stopCalls(); } };
+}
+
+/**
+ * Kills `process` right after its `count`-th call as {@link countCalls} counts them (an
+ * ioctl of the clients labelled `label`, a semaphore call, a record write): SIGKILL at any
+ * instant of an operation, not only between ioctls. Returns the function that stops it.
+ */
+export function killAfterCalls(kernel: Interceptable, process: SimProcess, label: string, count: number): () => void {
+  let n = 0;
+  const hit = () => { if (++n === count) process.kill(); };
+  const stopIoctls = kernel.intercept({ after: (e) => { if (e.label === label) hit(); } });
+  const stopCalls = observe(process, hit);
+  return () => { stopIoctls(); stopCalls(); };
 }

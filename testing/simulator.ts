@@ -227,7 +227,7 @@ export class SimulatedKernel {
       description: 'simulated kernel',
       openControl: async () => { this.#checkOpen(); return simTransport(this.#port, options.label, () => process.alive); },
       openWatcher: async () => { this.#checkOpen(); return simWatcher(this.#port); },
-      ...(this.udev ? { openCookieHost: async () => { const h = this.udev!.host(); return { ...h, sems: semsWhileAlive(h.sems, process) }; } } : {}),
+      ...(this.udev ? { openCookieHost: async () => { const h = this.udev!.host(process.pid); return { ...h, sems: semsWhileAlive(h.sems, process) }; } } : {}),
       // Files, loop devices, sizes, discards and nodes in memory: nothing reaches the host.
       blockIo: whileAlive(simBlockIo(this), process),
       openIntentStore: (stateDir) => this.processes.store(process, stateDir),

@@ -23,7 +23,12 @@ export interface SimUevent {
   readonly cookie: number;
 }
 
-interface SimSem { key: number; value: number; otime: number; ctime: number; pid: number }
+interface SimSem { key: number; value: number; otime: number; ctime: number; pid: number; cuid: number }
+
+/** The pid udev's `dmsetup udevcomplete` runs as here (a short-lived process of its own on a real host). */
+const UDEVCOMPLETE_PID = 2;
+/** Every simulated process runs as this user (the one running the tests: nothing else is asked of the host). */
+const SIM_UID = process.geteuid?.() ?? 0;
 
 /**
  * The simulator's udevd (`new SimulatedKernel({ udev: true })`): in-memory cookie semaphores,
@@ -86,24 +91,32 @@ export class SimUdev {
     for (const [p, t] of this.links) if (t === target) this.links.delete(p);
     if (e.action === 'change' && !(flags & UDEV_FLAGS.DISABLE_DM_RULES)) this.links.set(`/dev/mapper/${e.name}`, target);
     if (e.cookie && this.notifyRules) {
-      try { new UdevCookies(this.host()).complete(e.cookie); } catch { /* dmsetup logs and exits 1 */ }
+      try { new UdevCookies(this.host(UDEVCOMPLETE_PID)).complete(e.cookie); } catch { /* dmsetup logs and exits 1 */ }
     }
   }
 
-  /** The CookieHost a client on this kernel uses. */
-  host(): CookieHost {
+  /**
+   * The CookieHost a client on this kernel uses. `pid`: the process whose semop and SETVAL
+   * calls these are (what GETPID then answers; default: this one).
+   */
+  host(pid: number = process.pid): CookieHost {
     return {
-      sems: this.#semOps(),
+      sems: this.#semOps(pid),
       env: this.env,
       removeOnExit: false,
       list: () => [...this.semaphores],
       udevRunning: () => this.controlSocket,
       notifyRulesInstalled: () => this.notifyRules,
       random16: () => Math.floor(Math.random() * 0x10000),
+      stat: (semid) => {
+        const s = this.#sems.get(semid);
+        if (!s) throw new DmSyscallError(`semctl IPC_STAT semid ${semid}`, { errno: ERRNO.EINVAL, syscall: 'semctl' });
+        return { key: s.key, cuid: s.cuid, uid: s.cuid, mode: 0o600, otime: s.otime, ctime: s.ctime, nsems: 1 };
+      },
     };
   }
 
-  #semOps(): SemOps {
+  #semOps(pid: number): SemOps {
     const sem = (semid: number, syscall: string): SimSem => {
       const s = this.#sems.get(semid);
       if (!s) throw new DmSyscallError(`${syscall} semid ${semid}`, { errno: ERRNO.EINVAL, syscall });
@@ -114,7 +127,7 @@ export class SimUdev {
       create: (key) => {
         if ([...this.#sems.values()].some((s) => s.key === key)) throw new DmSyscallError('semget', { errno: ERRNO.EEXIST, syscall: 'semget' });
         const id = this.#nextId++;
-        this.#sems.set(id, { key, value: 0, otime: 0, ctime: this.#clock(), pid: 0 });
+        this.#sems.set(id, { key, value: 0, otime: 0, ctime: this.#clock(), pid: 0, cuid: SIM_UID });
         return id;
       },
       get: (key) => {
@@ -129,12 +142,13 @@ export class SimUdev {
         if (s.value + delta < 0) return flags & IPC_NOWAIT ? ERRNO.EAGAIN : ERRNO.EAGAIN;
         s.value += delta;
         s.otime = this.#clock();
-        s.pid = process.pid; // one process here: the client and the simulated udevd alike
+        s.pid = pid;
         return 0;
       },
       getVal: (semid) => sem(semid, 'semctl').value,
       lastPid: (semid) => sem(semid, 'semctl').pid,
-      setVal: (semid, v) => { const s = sem(semid, 'semctl'); s.value = v; s.ctime = this.#clock(); s.pid = process.pid; },
+      setVal: (semid, v) => { const s = sem(semid, 'semctl'); s.value = v; s.ctime = this.#clock(); s.pid = pid; },
+
       remove: (semid) => { sem(semid, 'semctl'); this.#sems.delete(semid); },
     };
   }

@@ -43,6 +43,7 @@ import { realBackend } from '../kernel/kernel-backend.js';
 import { compareVersions, IoctlRunner } from './runner.js';
 import { udevOptionsArg, udevTransaction, UDEV_OPTION_KINDS } from '../udev/cookie-call.js';
 import { ClientUdev } from '../udev/udev-context.js';
+import { cookieJournal } from '../operations/cookie-journal.js';
 import { FEATURES } from './features.js';
 import { blockIoOf, clientParts, operationHost, type ClientParts } from './internal-keys.js';
 import type { UndoCalls } from '../operations/operation.js';
@@ -115,13 +116,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferBytes, blocking);
     this.#poller = new SharedPoller(backend);
     this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
-    this.#udev = new ClientUdev(backend, () => this.kernelVersion, this.#closing.signal, this.#intents ? (cookie, semid) => {
-      // A record of its own for each cookie a call makes: a SIGKILL during the call's udev wait
-      // leaves the semaphore to recover() (docs/crash-safety.md), whichever call made it.
-      const journal = new IntentJournal(this.#intents, 'udev cookie');
-      journal.record(`cookie:${cookie}`, { kind: 'cookie', cookie, semid });
-      return () => journal.close();
-    } : undefined);
+    this.#udev = new ClientUdev(backend, () => this.kernelVersion, this.#closing.signal, this.#intents ? () => cookieJournal(this.#intents!) : undefined);
   }
 
   /**

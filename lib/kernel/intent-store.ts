@@ -62,8 +62,23 @@ export type IntentEffect =
   | { readonly kind: 'thin-id'; readonly pool: IntentDevice; readonly id: number; readonly phase: 'sending' | 'created' | 'deleting'; readonly absentBefore: boolean }
   /** removeTree: these devices, top-down; `removed` those gone already. Recovery completes the removal (rolls forward). */
   | { readonly kind: 'removing'; readonly devices: readonly IntentDevice[]; readonly removed: readonly number[] }
-  /** A udev cookie semaphore the library made for one of its own calls: recovery removes it. */
-  | { readonly kind: 'cookie'; readonly cookie: number; readonly semid: number };
+  /**
+   * A udev cookie semaphore the library makes for one of its own calls: recovery removes it
+   * when it is provably that set (lib/udev/cookie-leftover.ts). Recorded first with the key
+   * about to be tried and `notBeforeS`, before the semget; then with `semid` and `ctimeS` (the
+   * set's sem_ctime after its SETVAL) before the call uses it.
+   */
+  | {
+    readonly kind: 'cookie';
+    /** The key (`0x0D4D << 16 | base`). */
+    readonly cookie: number;
+    /** The set's id once made (absent: recorded before its semget). */
+    readonly semid?: number;
+    /** The set's sem_ctime once made (seconds since the epoch). */
+    readonly ctimeS?: number;
+    /** When the key was recorded, before its semget (seconds since the epoch, rounded down). */
+    readonly notBeforeS?: number;
+  };
 
 /** One operation's intent record. */
 export interface IntentRecord {
@@ -343,8 +358,14 @@ function effectProblem(e: unknown, i: number): string | undefined {
       for (const [j, d] of devices.entries()) { const p = deviceProblem(d, `${at} (removing ${j})`); if (p) return p; }
       return undefined;
     }
-    case 'cookie':
-      return isInt(x.cookie, 0xffffffff) && isInt(x.semid, 0x7fffffff) ? undefined : `${at} (cookie): not a cookie and semaphore id`;
+    case 'cookie': {
+      if (!isInt(x.cookie, 0xffffffff) || (x.cookie >>> 16) !== 0x0d4d) return `${at} (cookie): ${describeValue(x.cookie)} is not a cookie`;
+      const time = (v: unknown) => v === undefined || isInt(v, 0xffffffffff);
+      if (!time(x.ctimeS) || !time(x.notBeforeS)) return `${at} (cookie): times are not seconds`;
+      // Made (an id), or about to be (a time to compare the set's with): one or the other.
+      if (x.semid !== undefined) return isInt(x.semid, 0x7fffffff) ? undefined : `${at} (cookie): semid ${describeValue(x.semid)} is not a semaphore id`;
+      return x.notBeforeS !== undefined ? undefined : `${at} (cookie): neither a semaphore id nor a time`;
+    }
     default:
       return `${at}: kind ${describeValue(x.kind)} is not one this version knows`;
   }

@@ -1,10 +1,10 @@
 /**
- * The bytes of the loop driver's and poll(2)'s structs, encoded and decoded with their
+ * The bytes of the loop driver's, poll(2)'s and semctl(2)'s structs, encoded and decoded with their
  * layouts (codec/syscall-records.ts): ffi/ makes the calls on these bytes and knows no
  * offsets (the dependency rule: ffi imports neither lib nor codec; ARCHITECTURE.md).
  */
-import { compile, viewOf } from '../../codec/layout.js';
-import { loopConfig, loopInfo64, pollfd, LO_NAME_SIZE } from '../../codec/syscall-records.js';
+import { compile, viewOf, type StructCodec } from '../../codec/layout.js';
+import { loopConfig, loopInfo64, pollfd, semidDsGeneric64, semidDsX86_64, LO_NAME_SIZE } from '../../codec/syscall-records.js';
 import type { IoctlResult, RawPoller } from '../../ffi/types.js';
 
 const infoCodec = compile(loopInfo64);
@@ -122,4 +122,43 @@ export function pollerOf(raw: RawPoller): Poller {
       return unpackPollFds(buf, fds.length, await raw.pollAsync(buf, fds.length, timeoutMs));
     },
   };
+}
+
+/** What semctl(IPC_STAT) tells of a semaphore set (struct semid_ds). */
+export interface SemStat {
+  /** Its IPC key. */
+  readonly key: number;
+  /** The uid of the process that created it (`sem_perm.cuid`). */
+  readonly cuid: number;
+  /** Its owner's uid (`sem_perm.uid`; changed only by IPC_SET). */
+  readonly uid: number;
+  /** Permission bits (`sem_perm.mode & 0o777`). */
+  readonly mode: number;
+  /** Last semop time (seconds since the epoch; 0 when none). */
+  readonly otime: number;
+  /** Creation or last SETVAL/SETALL/IPC_SET time (seconds since the epoch). */
+  readonly ctime: number;
+  /** Semaphores in the set. */
+  readonly nsems: number;
+}
+
+/**
+ * The layout of `struct semid_ds` for `arch` (a Node `process.arch`), or undefined where this
+ * package does not know it (32-bit architectures, whose ipc_perm and times differ).
+ */
+export function semidDsLayout(arch: string = process.arch): typeof semidDsX86_64 | typeof semidDsGeneric64 | undefined {
+  if (arch === 'x64') return semidDsX86_64;
+  if (arch === 'arm64' || arch === 'riscv64' || arch === 'ppc64' || arch === 's390x' || arch === 'loong64') return semidDsGeneric64;
+  return undefined;
+}
+
+let semidDsCodecs: { x86: StructCodec<typeof semidDsX86_64.declared>; generic: StructCodec<typeof semidDsGeneric64.declared> } | undefined;
+
+/** Decodes the bytes IPC_STAT wrote (the layout of `arch`). */
+export function decodeSemidDs(buf: Uint8Array, arch: string = process.arch): SemStat {
+  const layout = semidDsLayout(arch);
+  if (!layout) throw new RangeError(`struct semid_ds: no layout for ${arch}`);
+  semidDsCodecs ??= { x86: compile(semidDsX86_64), generic: compile(semidDsGeneric64) };
+  const d = layout === semidDsX86_64 ? semidDsCodecs.x86.decode(viewOf(buf), buf, 0) : semidDsCodecs.generic.decode(viewOf(buf), buf, 0);
+  return { key: d.key >>> 0, cuid: d.cuid, uid: d.uid, mode: d.mode & 0o777, otime: Number(d.sem_otime), ctime: Number(d.sem_ctime), nsems: Number(d.sem_nsems) };
 }

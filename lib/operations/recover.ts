@@ -28,6 +28,8 @@ import type { DeviceMapper } from '../client/client.js';
 import { clientParts, operationHost } from '../client/internal-keys.js';
 import { DmError } from '../errors.js';
 import { thinPoolMessage } from '../targets/thin.js';
+import { judgeRecordedCookie } from '../udev/cookie-leftover.js';
+import { abortableSleep } from './retry.js';
 import { intentRecordProblem, type IntentDevice, type IntentEffect, type IntentRecord, type IntentStore, type StoredIntent } from '../kernel/intent-store.js';
 import { operationOptions, runOperation, type Operation, type OperationOptions } from './operation.js';
 
@@ -147,7 +149,7 @@ async function recoverOne(dm: DeviceMapper, op: Operation, store: IntentStore, e
       if (effect?.kind !== kind) continue;
       const before = actions.length;
       try {
-        await act(dm, op, effect, actions, dryRun);
+        await act(dm, op, effect, actions, dryRun, r.pid);
       } catch (e) {
         if (op.signal.aborted) {
           // Stopped (signal, timeout, close()): what is not done yet goes back to the store as it was, for a later recovery.
@@ -190,7 +192,7 @@ function describeEffect(e: IntentEffect): string {
   switch (e.kind) {
     case 'thin-id': return `thin ${e.id} of pool ${describe(e.pool)}`;
     case 'removing': return e.devices.map(describe).join(', ');
-    case 'cookie': return `semid ${e.semid} (cookie 0x${e.cookie.toString(16)})`;
+    case 'cookie': return e.semid !== undefined ? `semid ${e.semid} (cookie 0x${e.cookie.toString(16)})` : `cookie 0x${e.cookie.toString(16)} (being made)`;
     default: return describe(e.device);
   }
 }
@@ -223,7 +225,7 @@ async function find(dm: DeviceMapper, op: Operation, d: IntentDevice): Promise<{
   return { other: same === 'unknown' ? 'recorded without a uuid or device number: cannot be told from another process\'s device' : `another device now: ${describe({ name: r.name, uuid: r.uuid, dev: r.dev })}` };
 }
 
-async function act(dm: DeviceMapper, op: Operation, e: IntentEffect, out: RecoveryAction[], dryRun: boolean): Promise<void> {
+async function act(dm: DeviceMapper, op: Operation, e: IntentEffect, out: RecoveryAction[], dryRun: boolean, pid: number): Promise<void> {
   const push = (action: RecoveryAction['action'], target: string, outcome: RecoveryAction['outcome'], note?: string) => {
     out.push(note === undefined ? { action, target, outcome } : { action, target, outcome, note });
   };
@@ -288,12 +290,11 @@ async function act(dm: DeviceMapper, op: Operation, e: IntentEffect, out: Recove
       const target = describeEffect(e);
       const cookies = await dm[clientParts]().udev(op.signal).cookies();
       if (!cookies) return push('release-cookie', target, 'skipped', 'no udev cookie host on this backend');
-      let semid: number;
-      try { semid = cookies.host.sems.get(e.cookie); } catch { return push('release-cookie', target, 'not-needed', 'gone'); }
-      if (semid !== e.semid) return push('release-cookie', target, 'not-needed', `the key now names another set (semid ${semid})`);
+      const verdict = await judgeRecordedCookie(cookies, e, pid, (ms) => abortableSleep(ms, op.signal));
+      if (!('remove' in verdict)) return push('release-cookie', target, verdict.outcome, verdict.note);
       if (dryRun) return push('release-cookie', target, 'planned');
       try {
-        cookies.host.sems.remove(semid);
+        cookies.host.sems.remove(verdict.remove);
       } catch (x) {
         const errno = (x as { errno?: unknown }).errno;
         if (errno === ERRNO.EINVAL || errno === ERRNO.EIDRM) return push('release-cookie', target, 'not-needed', 'gone');

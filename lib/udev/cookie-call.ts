@@ -48,6 +48,19 @@ export function udevOptionsArg(o: UdevCallOptions, argument = 'options'): void {
   }
 }
 
+/**
+ * The intent record of one call's own cookie, through its life: every write throws when the
+ * record cannot be written, and the call then goes no further (nothing is done unrecorded).
+ */
+export interface CookieJournal {
+  /** Before each semget: the key about to be tried, and the time (a set made before it is not ours). */
+  creating(cookie: number): void;
+  /** After its SETVAL, before any other use: the set's id and ctime. */
+  made(cookie: number, semid: number, ctimeS: number | undefined): void;
+  /** The set is gone (removed after the call, or never made): the record goes. */
+  close(): void;
+}
+
 /** What a transaction needs of the client. */
 export interface UdevContext {
   /** The cookie protocol on this backend's host, or undefined when the backend has none. */
@@ -58,11 +71,10 @@ export interface UdevContext {
   /** Ends it too: the client's close(). Kept apart from `signal`, not joined into one, so a call leaves nothing on it. */
   readonly closing?: AbortSignal | undefined;
   /**
-   * Records a cookie the call made for itself where a later process finds it if this one
-   * dies before releasing it (docs/crash-safety.md); returns what takes the record back. It
-   * throws when the record cannot be written: the call then sends nothing.
+   * Opens the record of a cookie the call makes for itself, where a later process finds it if
+   * this one dies before releasing it (docs/crash-safety.md); none without an intent store.
    */
-  readonly recordCookie?: ((cookie: number, semid: number) => () => void) | undefined;
+  readonly cookieJournal?: (() => CookieJournal) | undefined;
 }
 
 /**
@@ -96,21 +108,38 @@ export async function udevTransaction<T>(ctx: UdevContext, o: UdevCallOptions, i
   }
   const flags = DEFAULT_SYNC_FLAGS | extra;
   const joined = o.udevCookie;
-  const cookie = joined ?? cookies.create({ lifetime: 'call' });
-  if (joined !== undefined || !ctx.recordCookie) return transact(ctx, o, cookies, cookie, joined, flags, ioctl, generated);
-  // Our own cookie: recorded before its ioctl, so a SIGKILL between here and its release
-  // leaves it to recover() rather than to no one (the exit hook does not run on a kill).
-  let unrecord: () => void;
+  if (joined !== undefined) return transact(ctx, o, cookies, joined, joined, flags, ioctl, generated);
+  const journal = ctx.cookieJournal?.();
+  if (!journal) return transact(ctx, o, cookies, cookies.create({ lifetime: 'call' }), undefined, flags, ioctl, generated);
+  // Our own cookie, recorded at every step a SIGKILL could end on (the exit hook does not run
+  // on a kill): its key before the semget, its id after the SETVAL, the record removed only
+  // once the set is. A kill anywhere leaves a record recover() can act on
+  // (lib/udev/cookie-leftover.ts), never a set without one.
+  let tried: number | undefined;
+  let cookie: number;
   try {
-    unrecord = ctx.recordCookie(cookie, cookies.semid(cookie));
+    cookie = cookies.create({ lifetime: 'call', intent: (c) => { journal.creating(c); tried = c; } });
   } catch (e) {
+    // No set made, or made and removed (a set whose removal failed is listed: its record stays).
+    if (tried === undefined || !cookies.owned.includes(tried)) journal.close();
+    throw e;
+  }
+  const release = () => {
     try { cookies.release(cookie); } catch { /* stays listed for the exit handler */ }
+    // The record goes once the set is gone; a set that could not be removed keeps it.
+    if (!cookies.owned.includes(cookie)) journal.close();
+  };
+  try {
+    const semid = cookies.ownedSemid(cookie)!;
+    journal.made(cookie, semid, cookies.semInfo(semid)?.ctime);
+  } catch (e) {
+    release();
     throw e;
   }
   try {
-    return await transact(ctx, o, cookies, cookie, joined, flags, ioctl, generated);
+    return await transact(ctx, o, cookies, cookie, undefined, flags, ioctl, generated);
   } finally {
-    unrecord();
+    release();
   }
 }
 

@@ -14,9 +14,10 @@ import * as fs from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { DmSyscallError } from '../../ffi/block.js';
 import { ERRNO } from '../../ffi/errors.js';
-import { IPC_NOWAIT, openSemOps, type SemOps } from '../../ffi/sem.js';
+import { IPC_NOWAIT, openSemOps, SEMID_DS_BUFFER_BYTES, type SemOps } from '../../ffi/sem.js';
+import { decodeSemidDs, semidDsLayout, type SemStat } from '../kernel/syscall-structs.js';
 
-export type { SemOps };
+export type { SemOps, SemStat };
 import { DmAbortError, DmArgumentError, DmCookieError, DmUdevTimeoutError } from '../errors.js';
 import { onAbort } from '../events/abort-fanout.js';
 import { describeValue, objectArg } from '../client/args.js';
@@ -154,6 +155,8 @@ export interface CookieSemInfo extends CookieEntry {
    * it is the pid of udev's short-lived `dmsetup udevcomplete`, long gone.
    */
   readonly lastPid: number;
+  /** The uid of the process that created the set (IPC_STAT's `cuid`), or undefined where the host cannot tell. */
+  readonly cuid?: number | undefined;
 }
 
 /** What cookies need of the host; the real one is SysV IPC and /run/udev, the simulator's is in memory. */
@@ -172,6 +175,13 @@ export interface CookieHost {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Whether this host's cookies are removed on process exit (real SysV sets outlive the process). */
   readonly removeOnExit: boolean;
+  /**
+   * `semctl(IPC_STAT)` of one set: its key, creator's uid and times, read at once by its id.
+   * Throws the call's error (EINVAL, EIDRM: gone). Absent where the host cannot (an
+   * architecture whose `struct semid_ds` this package does not know): then its listing's times
+   * stand in (recovery acts on less, docs/crash-safety.md).
+   */
+  stat?(semid: number): SemStat;
 }
 
 /** The directories udev reads rules from (systemd's udev.conf order). */
@@ -207,6 +217,13 @@ export async function realCookieHost(env: Readonly<Record<string, string | undef
     udevRunning: () => exists('/run/udev/control'),
     notifyRulesInstalled: () => UDEV_RULES_DIRS.some((d) => exists(`${d}/95-dm-notify.rules`)),
     random16: () => randomInt(0, 0x10000),
+    ...(semidDsLayout() && sems.stat ? {
+      stat: (semid: number) => {
+        const buf = new Uint8Array(SEMID_DS_BUFFER_BYTES);
+        sems.stat!(semid, buf);
+        return decodeSemidDs(buf);
+      },
+    } : {}),
   };
 }
 
@@ -271,14 +288,22 @@ export class UdevCookies {
   create(options: {
     /** Whose cookie it is: the library's for one call, or the user's transaction. */
     readonly lifetime: CookieLifetime;
+    /**
+     * Called with each key before its `semget` (again with another key after an EEXIST): a
+     * caller that must survive SIGKILL records it there (docs/crash-safety.md). A throw stops
+     * the create before that semget, and is what create throws.
+     */
+    readonly intent?: ((cookie: number) => void) | undefined;
   }): number {
-    objectArg(options, 'options', '{ lifetime }');
+    objectArg(options, 'options', '{ lifetime, intent? }');
     const lifetime = options.lifetime;
     if (lifetime !== 'call' && lifetime !== 'transaction') throw new DmArgumentError('options.lifetime', "'call' or 'transaction'", describeValue(lifetime));
+    if (options.intent !== undefined && typeof options.intent !== 'function') throw new DmArgumentError('options.intent', 'a function', describeValue(options.intent));
     for (;;) {
       const base = this.host.random16();
       if (!base) continue;
       const cookie = ((DM_COOKIE_MAGIC << 16) | base) >>> 0;
+      options.intent?.(cookie);
       let semid: number;
       try {
         semid = this.host.sems.create(cookie, 0o600);
@@ -399,23 +424,41 @@ export class UdevCookies {
     if (semid !== undefined) this.#destroy(semid);
   }
 
+  /** The semid of a cookie this instance made for one of its calls and has not released, or undefined. */
+  ownedSemid(cookie: number): number | undefined {
+    return this.#ownedSemid(cookie);
+  }
+
   #ownedSemid(cookie: number): number | undefined {
     for (const [semid, c] of this.#owned) if (c === cookie) return semid;
     return undefined;
   }
 
   /**
-   * One cookie set by its semid: key, value, times and the last pid that changed it (`GETPID`),
-   * or undefined when no cookie set has that id (gone, or not a cookie's). For tools that
-   * judge leftovers; it does not tell a call's cookie from a user's transaction
+   * One cookie set by its semid: key, value, times, creator's uid and the last pid that
+   * changed it (`GETPID`), or undefined when no cookie set has that id (gone, or not a
+   * cookie's). Read by IPC_STAT where the host has it, else from the listing (no `cuid`). For
+   * tools that judge leftovers; it does not tell a call's cookie from a user's transaction
    * (docs/udev-cookies.md, "Leftovers").
    */
   semInfo(semid: number): CookieSemInfo | undefined {
     if (typeof semid !== 'number' || !Number.isInteger(semid) || semid < 0) throw new DmArgumentError('semid', 'a semaphore set id: a non-negative integer', describeValue(semid));
-    const e = this.host.list().find((x) => x.semid === semid);
+    let e: SemEntry | undefined;
+    let cuid: number | undefined;
+    if (this.host.stat) {
+      try {
+        const st = this.host.stat(semid);
+        e = { key: st.key, semid, otime: st.otime, ctime: st.ctime };
+        cuid = st.cuid;
+      } catch {
+        return undefined; // no such set
+      }
+    } else {
+      e = this.host.list().find((x) => x.semid === semid);
+    }
     if (!e || e.key >>> 16 !== DM_COOKIE_MAGIC) return undefined;
     try {
-      return { ...e, value: this.host.sems.getVal(semid), lastPid: this.host.sems.lastPid(semid) };
+      return { ...e, value: this.host.sems.getVal(semid), lastPid: this.host.sems.lastPid(semid), cuid };
     } catch {
       return undefined; // removed between the listing and the reads
     }

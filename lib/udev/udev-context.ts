@@ -7,7 +7,7 @@
  */
 import type { Version } from '../../codec/index.js';
 import type { Backend } from '../kernel/backend.js';
-import type { UdevContext } from './cookie-call.js';
+import type { CookieJournal, UdevContext } from './cookie-call.js';
 import { UdevCookies } from './cookies.js';
 
 export class ClientUdev {
@@ -17,8 +17,8 @@ export class ClientUdev {
     private readonly backend: Backend,
     private readonly kernel: () => Version,
     private readonly closing: AbortSignal,
-    /** Records a cookie a call made for itself (UdevContext.recordCookie); none without an intent store. */
-    private readonly recordCookie?: (cookie: number, semid: number) => () => void,
+    /** Opens the record of a cookie a call makes for itself (UdevContext.cookieJournal); none without an intent store. */
+    private readonly cookieJournal?: () => CookieJournal,
   ) {}
 
   /** The udev context of one call whose wait `signal` may end. */
@@ -30,7 +30,7 @@ export class ClientUdev {
       // signal (lib/events/abort-fanout.ts); the wait registers on both through the fan-out.
       signal,
       closing: this.closing,
-      recordCookie: this.recordCookie,
+      cookieJournal: this.cookieJournal,
     };
   }
 }

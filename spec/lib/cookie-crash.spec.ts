@@ -1,0 +1,199 @@
+// A process killed anywhere in a udev cookie's life (docs/crash-safety.md, "cookie"): not only
+// between ioctls but between every semaphore call and every record write — between the semget
+// that makes the set and the record that names it, between the IPC_RMID and the record's
+// removal — leaves nothing once another process recovers; and recovery never removes a set
+// that is not the dead process's (another process's set under the same key, made before or
+// after the death, or under the same key and id).
+import { describe, expect, test } from '@jest/globals';
+import { DeviceMapper, UdevCookies, type IntentRecord, type TargetSpecInput } from '../../lib/index.js';
+import { countCalls, killAfterCalls, SimulatedKernel, type SimProcess } from '../../testing/index.js';
+
+const zero = (length = 2048): TargetSpecInput[] => [{ start: 0, length, type: 'zero', params: '' }];
+const settle = async () => { for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0)); };
+
+interface Scenario {
+  readonly name: string;
+  setup(dm: DeviceMapper): Promise<void>;
+  run(dm: DeviceMapper): Promise<unknown>;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: 'createDevice', setup: async () => {}, run: (dm) => dm.createDevice({ name: 'made', uuid: 'U-made', table: zero() }) },
+  { name: 'rename', setup: async (dm) => { await dm.createDevice({ name: 'old', uuid: 'U-old', table: zero() }); }, run: (dm) => dm.rename('old', { newName: 'new' }) },
+  { name: 'removeDevice', setup: async (dm) => { await dm.createDevice({ name: 'gone', uuid: 'U-gone', table: zero() }); }, run: (dm) => dm.removeDevice('gone') },
+  {
+    name: 'resume (one call)',
+    setup: async (dm) => { await dm.createDevice({ name: 'held', uuid: 'U-held', table: zero() }); await dm.suspend('held'); },
+    run: (dm) => dm.resume('held'),
+  },
+];
+
+interface Run { kernel: SimulatedKernel; victim: SimProcess; calls: readonly string[]; bystander: number }
+
+/**
+ * Runs `s` in a victim process, killed after its `killAt`-th call (undefined: never). A
+ * bystander process holds a transaction cookie of its own throughout: no recovery may touch it.
+ */
+async function runScenario(s: Scenario, killAt: number | undefined): Promise<Run> {
+  const kernel = new SimulatedKernel({ udev: true });
+  const owner = await DeviceMapper.open({ backend: kernel.backend() });
+  await s.setup(owner);
+  const bystander = new UdevCookies(kernel.udev!.host(kernel.processes.spawn().pid)).create({ lifetime: 'transaction' });
+  const victim = kernel.processes.spawn();
+  const dm = await DeviceMapper.open({ backend: kernel.backend({ label: 'victim', process: victim }) });
+  await settle();
+  const counter = countCalls(kernel, victim, 'victim');
+  const stop = killAt === undefined ? () => {} : killAfterCalls(kernel, victim, 'victim', killAt);
+  await s.run(dm).catch(() => {});
+  await settle();
+  stop();
+  counter.stop();
+  dm.close();
+  owner.close();
+  return { kernel, victim, calls: [...counter.calls], bystander };
+}
+
+const keys = (k: SimulatedKernel) => k.udev!.semaphores.map((e) => e.key);
+
+describe('killed after any call of the cookie path, recover() leaves no semaphore and no record, and only the dead process\'s set goes', () => {
+  for (const s of SCENARIOS) {
+    test(s.name, async () => {
+      const clean = await runScenario(s, undefined);
+      // The finer steps are there: a semget and the record writes, not only ioctls.
+      expect(clean.calls).toEqual(expect.arrayContaining(['semget IPC_CREAT', 'semctl SETVAL', 'record write', 'semctl IPC_RMID', 'record remove', 'ioctl']));
+      expect(keys(clean.kernel)).toEqual([clean.bystander]);
+      for (let k = 1; k <= clean.calls.length; k++) {
+        const r = await runScenario(s, k);
+        const where = `${s.name}, killed after call ${k} of ${clean.calls.length} (${clean.calls[k - 1]})`;
+        expect({ where, dead: r.victim.alive }).toEqual({ where, dead: false });
+        const recoverer = await DeviceMapper.open({ backend: r.kernel.backend() });
+        const report = await recoverer.recover();
+        await settle();
+        recoverer.close();
+        expect({ where, semaphores: keys(r.kernel) }).toEqual({ where, semaphores: [r.bystander] });
+        expect({ where, records: [...r.kernel.processes.records().keys()] }).toEqual({ where, records: [] });
+        expect({ where, failed: report.operations.filter((o) => o.outcome !== 'recovered') }).toEqual({ where, failed: [] });
+      }
+    }, 60_000);
+  }
+});
+
+/** The cookie effect of the cookie record the dead process left. */
+function cookieEffect(kernel: SimulatedKernel): { cookie: number; semid?: number; ctimeS?: number; notBeforeS?: number } {
+  const records = [...kernel.processes.records().values()].map((t) => JSON.parse(t) as IntentRecord).filter((r) => r.op === 'udev cookie');
+  expect(records).toHaveLength(1);
+  const e = records[0]!.effects.find((x) => x.kind === 'cookie');
+  expect(e).toBeDefined();
+  return e as never;
+}
+
+/** Kills a resume (one call: its only record is its cookie's) right after its first call named `call`. */
+async function killedAt(call: string): Promise<{ kernel: SimulatedKernel; dm: DeviceMapper }> {
+  const resume = SCENARIOS.find((x) => x.name === 'resume (one call)')!;
+  const probe = await runScenario(resume, undefined);
+  const at = probe.calls.indexOf(call) + 1;
+  expect(at).toBeGreaterThan(0);
+  const r = await runScenario(resume, at);
+  return { kernel: r.kernel, dm: await DeviceMapper.open({ backend: r.kernel.backend() }) };
+}
+
+describe('another process\'s set under the recorded key is left alone', () => {
+  test('the key is recorded before the semget: killed between the record and the semget, the set another process makes under that key afterwards is kept', async () => {
+    const { kernel, dm } = await killedAt('record write');
+    const e = cookieEffect(kernel);
+    expect(e.semid).toBeUndefined();
+    expect(kernel.udev!.semaphores.map((x) => x.key)).not.toContain(e.cookie); // the victim died before its semget
+    // Another process (libdevmapper's way: semget, then SETVAL 1 at once) takes the key.
+    const other = kernel.udev!.host(kernel.processes.spawn().pid).sems;
+    const semid = other.create(e.cookie, 0o600);
+    other.setVal(semid, 1);
+    const report = await dm.recover();
+    expect(kernel.udev!.semaphores.map((x) => x.semid)).toContain(semid);
+    expect(report.operations[0]!.actions).toEqual([expect.objectContaining({ action: 'release-cookie', outcome: 'skipped' })]);
+    expect(kernel.processes.records().size).toBe(0);
+    dm.close();
+  });
+
+  test('a set another process has just made under the key (no SETVAL yet) is watched, and kept once that process sets it up', async () => {
+    const { kernel, dm } = await killedAt('record write');
+    const e = cookieEffect(kernel);
+    const other = kernel.udev!.host(kernel.processes.spawn().pid).sems;
+    const semid = other.create(e.cookie, 0o600); // between its semget and its SETVAL when recovery looks
+    setTimeout(() => other.setVal(semid, 1), 10);
+    const report = await dm.recover();
+    expect(kernel.udev!.semaphores.map((x) => x.semid)).toContain(semid);
+    expect(report.operations[0]!.actions[0]).toMatchObject({ action: 'release-cookie', outcome: 'skipped', note: expect.stringMatching(/another process/) });
+    dm.close();
+  });
+
+  test('killed between the semget and the record of its id: the set is the dead process\'s (made after the record, by it, untouched since) and goes', async () => {
+    const { kernel, dm } = await killedAt('semget IPC_CREAT');
+    const e = cookieEffect(kernel);
+    expect(e.semid).toBeUndefined();
+    expect(kernel.udev!.semaphores.map((x) => x.key)).toContain(e.cookie);
+    await dm.recover();
+    expect(kernel.udev!.semaphores.map((x) => x.key)).not.toContain(e.cookie);
+    dm.close();
+  });
+
+  test('a set another process made under the key before the dead process\'s semget (which then failed with EEXIST) is kept', async () => {
+    const taken = ((0x0d4d << 16) | 0x4242) >>> 0;
+    /** A victim whose first random base is the taken one, killed right after its `n`-th call. */
+    const attempt = async (kernel: SimulatedKernel, n: number | undefined) => {
+      const victim = kernel.processes.spawn();
+      const base = kernel.backend({ label: 'victim', process: victim });
+      let draws = 0;
+      const backend = { ...base, openCookieHost: async () => ({ ...(await base.openCookieHost!()), random16: () => (draws++ === 0 ? taken & 0xffff : 0x100 + draws) }) };
+      const vdm = await DeviceMapper.open({ backend });
+      const counter = countCalls(kernel, victim, 'victim');
+      const stop = n === undefined ? () => {} : killAfterCalls(kernel, victim, 'victim', n);
+      await vdm.createDevice({ name: 'made', uuid: 'U-made', table: zero() }).catch(() => {});
+      stop();
+      counter.stop();
+      vdm.close();
+      return counter.calls;
+    };
+    const withTheirs = () => {
+      const kernel = new SimulatedKernel({ udev: true });
+      const other = kernel.udev!.host(kernel.processes.spawn().pid).sems;
+      const theirs = other.create(taken, 0o600);
+      other.setVal(theirs, 1);
+      return { kernel, theirs };
+    };
+    const probe = withTheirs();
+    const calls = await attempt(probe.kernel, undefined);
+    const eexist = calls.indexOf('semget IPC_CREAT') + 1;
+    expect(calls.slice(eexist, eexist + 2)).toEqual(['record write', 'semget IPC_CREAT']); // the retry is recorded before its semget
+    const { kernel, theirs } = withTheirs();
+    await attempt(kernel, eexist); // dead right after the EEXIST
+    expect(cookieEffect(kernel).cookie).toBe(taken);
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    await dm.recover();
+    expect(kernel.udev!.semaphores.map((x) => x.semid)).toEqual([theirs]);
+    expect(kernel.processes.records().size).toBe(0);
+    dm.close();
+  });
+
+  test('a set made under the same key and id after the death (another ctime) is kept; the recorded one goes', async () => {
+    for (const same of [false, true]) {
+      const kernel = new SimulatedKernel({ udev: true });
+      const other = kernel.udev!.host(kernel.processes.spawn().pid).sems;
+      const key = ((0x0d4d << 16) | 0x1234) >>> 0;
+      const semid = other.create(key, 0o600);
+      other.setVal(semid, 1);
+      const ctime = kernel.udev!.semaphores[0]!.ctime;
+      const dead = kernel.processes.spawn();
+      // The dead process's set was removed (udevcomplete_all) and the key and id came back to another's.
+      kernel.processes.store(dead).write('dead-op', {
+        version: 1, op: 'udev cookie', pid: dead.pid, startTime: dead.startTime, startedAtMs: 0,
+        effects: [{ kind: 'cookie', cookie: key, semid, ctimeS: same ? ctime : ctime - 100 }],
+      });
+      dead.kill();
+      const dm = await DeviceMapper.open({ backend: kernel.backend() });
+      const report = await dm.recover();
+      expect({ same, kept: kernel.udev!.semaphores.length }).toEqual({ same, kept: same ? 0 : 1 });
+      expect(report.operations[0]!.actions[0]).toMatchObject({ action: 'release-cookie', outcome: same ? 'done' : 'skipped' });
+      dm.close();
+    }
+  });
+});

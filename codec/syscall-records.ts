@@ -68,7 +68,7 @@ const ipcPerm64 = {
  * semctl(IPC_STAT)'s `struct semid_ds` on x86-64 (arch/x86/include/uapi/asm/sembuf.h: each
  * time is followed by a reserved word): 104 bytes. Times in seconds since the epoch.
  */
-export const semidDsX86_64 = struct('semid_ds (x86-64)', {
+export const semidDsX86_64 = struct('semid64_ds_x86_64', {
   ...ipcPerm64,
   sem_otime: u64,
   __otime_high: u64,
@@ -84,7 +84,7 @@ export const semidDsX86_64 = struct('semid_ds (x86-64)', {
  * (include/uapi/asm-generic/sembuf.h with 64-bit longs: arm64, riscv64, ppc64, s390x,
  * loongarch64): 88 bytes. Times in seconds since the epoch.
  */
-export const semidDsGeneric64 = struct('semid_ds (64-bit generic)', {
+export const semidDsGeneric64 = struct('semid64_ds', {
   ...ipcPerm64,
   sem_otime: u64,
   sem_ctime: u64,

@@ -450,8 +450,9 @@ export class UdevCookies {
         const st = this.host.stat(semid);
         e = { key: st.key, semid, otime: st.otime, ctime: st.ctime };
         cuid = st.cuid;
-      } catch {
-        return undefined; // no such set
+      } catch (x) {
+        if (x instanceof DmSyscallError) return undefined; // no such set (EINVAL, EIDRM), or not ours to read
+        throw x;
       }
     } else {
       e = this.host.list().find((x) => x.semid === semid);

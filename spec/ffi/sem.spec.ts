@@ -159,3 +159,26 @@ d('cookies on real semaphores (lib/udev/cookies.ts)', () => {
     }
   });
 });
+
+d('IPC_STAT (ffi/sem.ts stat, decoded by lib/kernel/syscall-structs.ts for this architecture)', () => {
+  test('key, creator uid, times and size read as /proc/sysvipc/sem lists them', async () => {
+    const h = await realCookieHost({});
+    if (!h.stat) return; // an architecture whose struct semid_ds the package does not know
+    const sems = await openSemOps();
+    const key = (0x0d4d << 16) | (0x8800 + (process.pid & 0x7ff));
+    try { sems.remove(sems.get(key)); } catch { /* not there */ }
+    const id = sems.create(key, 0o600);
+    try {
+      sems.setVal(id, 1);
+      expect(sems.op(id, 1, 0)).toBe(0);
+      const line = fs.readFileSync('/proc/sysvipc/sem', 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).find((f) => Number(f[1]) === id)!;
+      // key semid perms nsems uid gid cuid cgid otime ctime
+      expect(h.stat(id)).toEqual({ key: key >>> 0, uid: Number(line[4]), cuid: Number(line[6]), mode: 0o600, nsems: 1, otime: Number(line[8]), ctime: Number(line[9]) });
+      expect(h.stat(id).otime).toBeGreaterThan(0);
+      expect(() => sems.stat!(id, new Uint8Array(64))).toThrow(RangeError); // never a buffer the kernel could overrun
+    } finally {
+      sems.remove(id);
+    }
+    expect(() => h.stat!(id)).toThrow(expect.objectContaining({ errno: ERRNO.EINVAL }));
+  });
+});

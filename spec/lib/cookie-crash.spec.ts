@@ -5,7 +5,13 @@
 // that is not the dead process's (another process's set under the same key, made before or
 // after the death, or under the same key and id).
 import { describe, expect, test } from '@jest/globals';
-import { DeviceMapper, UdevCookies, type IntentRecord, type TargetSpecInput } from '../../lib/index.js';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DeviceMapper, fileIntentStore, UdevCookies, type IntentRecord, type TargetSpecInput } from '../../lib/index.js';
+import { realCookieHost, type SemOps } from '../../lib/udev/cookies.js';
+import { openSemOps } from '../../ffi/sem.js';
 import { countCalls, killAfterCalls, SimulatedKernel, type SimProcess } from '../../testing/index.js';
 
 const zero = (length = 2048): TargetSpecInput[] => [{ start: 0, length, type: 'zero', params: '' }];
@@ -196,4 +202,85 @@ describe('another process\'s set under the recorded key is left alone', () => {
       dm.close();
     }
   });
+});
+
+// The same on this host's real semaphores and the real file store, in a real process killed
+// with SIGKILL (cookie-kill-child.ts): IPC_STAT's layout, GETPID and the kernel's times as
+// they are, no simulator between.
+const sysv = process.platform === 'linux' && fs.existsSync('/proc/sysvipc/sem');
+(sysv ? describe : describe.skip)('SIGKILLed after any call of a resume\'s cookie path, on real semaphores', () => {
+  const child = (stateDir: string, at: number | 'count') => {
+    const r = spawnSync(process.execPath, [
+      '-r', path.join(__dirname, '..', 'testing', 'ts-child.cjs'),
+      '-e', `require(${JSON.stringify(path.join(__dirname, 'cookie-kill-child.ts'))})`, 'cookie-kill-child', stateDir, String(at),
+    ], { encoding: 'utf8', timeout: 60_000 });
+    return { signal: r.signal, status: r.status, stderr: r.stderr, keys: [...r.stdout.matchAll(/^key (\d+)$/gm)].map((m) => Number(m[1])), calls: JSON.parse(/^calls (.*)$/m.exec(r.stdout)?.[1] ?? 'null') as string[] | null };
+  };
+  const recoverer = async (stateDir: string) => DeviceMapper.open({
+    backend: {
+      ...new SimulatedKernel().backend(),
+      openCookieHost: async () => ({ ...(await realCookieHost({})), udevRunning: () => true, notifyRulesInstalled: () => true }),
+      openIntentStore: () => fileIntentStore(stateDir),
+    },
+  });
+  const exists = (sems: SemOps, key: number) => { try { sems.get(key); return true; } catch { return false; } };
+
+  test('every kill point: recover() removes the dead process\'s set and its record, and nothing else', async () => {
+    const sems = await openSemOps();
+    const dirs: string[] = [];
+    const scratch = () => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'dm-cookie-kill-')); dirs.push(d); return d; };
+    // Another live process's cookie, made before everything: never touched.
+    const bystander = new UdevCookies({ ...(await realCookieHost({})), udevRunning: () => true, notifyRulesInstalled: () => true }).create({ lifetime: 'transaction' });
+    const leftovers: number[] = [];
+    try {
+      const clean = child(scratch(), 'count');
+      expect({ stderr: clean.stderr, status: clean.status }).toEqual({ stderr: '', status: 0 });
+      const steps = clean.calls!;
+      expect(steps).toEqual(expect.arrayContaining(['record write', 'semget IPC_CREAT', 'semctl SETVAL', 'semctl IPC_STAT', 'ioctl', 'semctl IPC_RMID', 'record remove']));
+      for (const k of clean.keys) expect(exists(sems, k)).toBe(false);
+      for (let k = 1; k <= steps.length; k++) {
+        const dir = scratch();
+        const r = child(dir, k);
+        leftovers.push(...r.keys);
+        const where = `killed after call ${k} of ${steps.length} (${steps[k - 1]})`;
+        expect({ where, signal: r.signal }).toEqual({ where, signal: 'SIGKILL' });
+        const dm = await recoverer(dir);
+        const report = await dm.recover();
+        dm.close();
+        expect({ where, failed: report.operations.filter((o) => o.outcome !== 'recovered') }).toEqual({ where, failed: [] });
+        expect({ where, left: r.keys.filter((key) => exists(sems, key)) }).toEqual({ where, left: [] });
+        expect({ where, records: fs.existsSync(path.join(dir, 'intents')) ? fs.readdirSync(path.join(dir, 'intents')) : [] }).toEqual({ where, records: [] });
+        expect(exists(sems, bystander)).toBe(true);
+      }
+    } finally {
+      for (const key of [bystander, ...leftovers]) { try { sems.remove(sems.get(key)); } catch { /* gone */ } }
+      for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  test('a set another process made under the key after the death, and one under the same key and id with another ctime, are kept', async () => {
+    const sems = await openSemOps();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dm-cookie-kill-'));
+    const key = ((0x0d4d << 16) | (0x9000 + (process.pid & 0xfff))) >>> 0;
+    try { sems.remove(sems.get(key)); } catch { /* not there */ }
+    const semid = sems.create(key, 0o600);
+    try {
+      sems.setVal(semid, 1); // this process's, set up: GETPID is this pid
+      const ctime = (await realCookieHost({})).stat?.(semid).ctime;
+      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+      const pid = Number(dead.stdout);
+      const store = fileIntentStore(dir);
+      const write = (k: string, effect: object) => store.write(k, { version: 1, op: 'udev cookie', pid, startTime: '1', startedAtMs: 0, effects: [effect as never] });
+      write(`${pid}-1-a`, { kind: 'cookie', cookie: key, notBeforeS: 1 }); // the dead one recorded the key, and died before its semget
+      write(`${pid}-1-b`, { kind: 'cookie', cookie: key, semid, ...(ctime !== undefined ? { ctimeS: ctime - 100 } : {}) });
+      const dm = await recoverer(dir);
+      const report = await dm.recover();
+      dm.close();
+      expect(report.operations.map((o) => o.actions[0]!.outcome)).toEqual(ctime !== undefined ? ['skipped', 'skipped'] : ['skipped', 'done']);
+      expect(exists(sems, key)).toBe(ctime !== undefined);
+    } finally {
+      try { sems.remove(semid); } catch { /* removed */ }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -38,7 +38,7 @@ export {
 export {
   UdevCookies, realCookieHost, UDEV_FLAGS, DEFAULT_SYNC_FLAGS, encodeCookie, decodeCookie, udevFlagLines, cookiesSupported,
 } from './udev/cookies.js';
-export type { CookieHost, CookieEntry, CookieLifetime, CookieSemInfo, SemEntry, SemOps, UdevFlagName } from './udev/cookies.js';
+export type { CookieHost, CookieEntry, CookieLifetime, CookieSemInfo, SemEntry, SemOps, SemStat, UdevFlagName } from './udev/cookies.js';
 export type { UdevCallOptions } from './udev/cookie-call.js';
 export type { RenameOptions, CallOptions, BatchOptions, RemoveAllOptions, SyncOptions } from './client/client.js';
 export type { OperationOptions, OperationProgress } from './operations/operation.js';

@@ -131,7 +131,8 @@ export async function udevTransaction<T>(ctx: UdevContext, o: UdevCallOptions, i
   };
   try {
     const semid = cookies.ownedSemid(cookie)!;
-    journal.made(cookie, semid, cookies.semInfo(semid)?.ctime);
+    // IPC_STAT alone where the host has it (the value and last pid are not recorded).
+    journal.made(cookie, semid, cookies.host.stat ? cookies.host.stat(semid).ctime : cookies.semInfo(semid)?.ctime);
   } catch (e) {
     release();
     throw e;

@@ -49,14 +49,17 @@ export const UNTOUCHED_SET_GRACE_MS = 100;
 export async function judgeRecordedCookie(cookies: UdevCookies, effect: CookieIntent, pid: number, sleep: (ms: number) => Promise<void>): Promise<CookieVerdict> {
   let semid: number;
   try { semid = cookies.host.sems.get(effect.cookie); } catch { return { outcome: 'not-needed', note: 'gone' }; }
+  // Records of older versions have no ctime: the id alone, as they did.
+  if (effect.semid !== undefined && effect.ctimeS === undefined) {
+    return semid === effect.semid ? { remove: semid } : { outcome: 'not-needed', note: `the key now names another set (semid ${semid})` };
+  }
   const info = cookies.semInfo(semid);
-  if (!info) return { outcome: 'not-needed', note: 'gone' };
+  if (!info) return gone(cookies, semid);
   const euid = process.geteuid?.();
   if (info.cuid !== undefined && euid !== undefined && info.cuid !== euid) return { outcome: 'skipped', note: `semid ${semid} was made by uid ${info.cuid}` };
   if (effect.semid !== undefined) {
     if (semid !== effect.semid) return { outcome: 'not-needed', note: `the key now names another set (semid ${semid})` };
-    // Records of older versions have no ctime: the id alone, as they did.
-    if (effect.ctimeS !== undefined && info.ctime !== effect.ctimeS) {
+    if (info.ctime !== effect.ctimeS) {
       return { outcome: 'skipped', note: `semid ${semid} changed at ${info.ctime}, not ${effect.ctimeS} as recorded: made again since, or changed by another process` };
     }
     return { remove: semid };
@@ -67,10 +70,16 @@ export async function judgeRecordedCookie(cookies: UdevCookies, effect: CookieIn
   if (info.lastPid === 0) {
     await sleep(UNTOUCHED_SET_GRACE_MS);
     const again = cookies.semInfo(semid);
-    if (!again) return { outcome: 'not-needed', note: 'gone' };
+    if (!again) return gone(cookies, semid);
     if (again.lastPid !== 0 || again.ctime !== info.ctime || again.otime !== 0) return { outcome: 'skipped', note: `semid ${semid} is being set up by another process` };
   }
   return { remove: semid };
+}
+
+/** A set semInfo could not read: gone, or a host that cannot tell its times (then nothing is proven). */
+function gone(cookies: UdevCookies, semid: number): CookieVerdict {
+  try { cookies.host.sems.getVal(semid); } catch { return { outcome: 'not-needed', note: 'gone' }; }
+  return { outcome: 'skipped', note: `semid ${semid}: this host does not tell its times (no IPC_STAT, no /proc/sysvipc/sem)` };
 }
 
 /** Why a set found under a key recorded before its semget is not the dead process's, or undefined when it can be. */

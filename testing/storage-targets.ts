@@ -15,7 +15,7 @@
  *
  * One file per family: crypt-targets.ts (crypt, verity, integrity), cache-targets.ts (cache,
  * writecache, era), snapshot-targets.ts, redundancy-targets.ts (mirror, raid, multipath);
- * their shared argument parsing is target-args.ts.
+ * copy-targets.ts (clone, ebs, vdo); their shared argument parsing is target-args.ts.
  *
  * Sources: the constructors and *_status() functions of drivers/md/dm-crypt.c,
  * dm-verity-target.c, dm-integrity.c, dm-cache-target.c, dm-writecache.c, dm-era-target.c,
@@ -28,10 +28,11 @@ import { crypt, integrity, verity } from './crypt-targets.js';
 import { cache, era, writecache } from './cache-targets.js';
 import { snapshotOrigin, snapshotType } from './snapshot-targets.js';
 import { mirror, multipath, raid } from './redundancy-targets.js';
+import { clone, ebs, vdo } from './copy-targets.js';
 
 /** The storage targets of one simulated kernel (registered by its constructor). */
 export function storageTargets(kernel: SimulatedKernel): SimTargetType[] {
-  return [crypt, verity, integrity(kernel), cache, writecache, era, snapshotOrigin, snapshotType('snapshot'), snapshotType('snapshot-merge'), mirror, raid, multipath];
+  return [crypt, verity, integrity(kernel), cache, writecache, era, snapshotOrigin, snapshotType('snapshot'), snapshotType('snapshot-merge'), mirror, raid, multipath, clone, ebs, vdo];
 }
 
 export type { ConstructedTarget };

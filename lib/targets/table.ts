@@ -22,6 +22,9 @@ import { snapshot, snapshotMerge, snapshotOrigin, type SnapshotMergeTarget, type
 import { delay, flakey, type DelayTarget, type FlakeyTarget } from './faults.js';
 import { mirror, raid, type MirrorTarget, type RaidTarget } from './raid.js';
 import { multipath, type MultipathTarget } from './multipath.js';
+import { clone, type CloneTarget } from './clone.js';
+import { ebs, type EbsTarget } from './ebs.js';
+import { vdo, type VdoTarget } from './vdo.js';
 
 /** Every typed target, by kernel type name. */
 export const TARGET_UNITS = {
@@ -29,6 +32,7 @@ export const TARGET_UNITS = {
   'thin-pool': thinPool, thin, cache, writecache, era,
   'snapshot-origin': snapshotOrigin, snapshot, 'snapshot-merge': snapshotMerge,
   flakey, delay, mirror, raid, multipath,
+  clone, ebs, vdo,
 } as const;
 
 /** The typed units by target type; the types below compute the public ones from it (not exported: docs/api-reference.md). */
@@ -87,6 +91,12 @@ export interface TypedTargets {
   readonly raid: RaidTarget;
   /** {@link MultipathTarget} */
   readonly multipath: MultipathTarget;
+  /** {@link CloneTarget} */
+  readonly clone: CloneTarget;
+  /** {@link EbsTarget} */
+  readonly ebs: EbsTarget;
+  /** {@link VdoTarget} */
+  readonly vdo: VdoTarget;
 }
 
 /** One typed table line as a builder takes it: `{ start, length, type, …params }`. */

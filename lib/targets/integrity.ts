@@ -236,11 +236,15 @@ export const integrityUnit = defineTarget({
     }
     return out;
   },
-  /** What dm-integrity fills in (journal_sectors depends on the device and is left alone). */
+  /**
+   * What dm-integrity fills in (journal_sectors depends on the device and is left alone). In
+   * mode R the kernel prints the superblock's interleave and its buffer size like D's
+   * (measured on 6.1); mode I is left as given.
+   */
   defaults(p) {
     const out: Mutable<IntegrityParams> = { ...p };
     if (out.blockSizeBytes === 512) delete out.blockSizeBytes;
-    if (out.mode === 'R' || out.mode === 'I') return out;
+    if (out.mode === 'I') return out;
     out.interleaveSectors ??= out.metaDevice === undefined ? 32768 : 1;
     out.bufferSectors ??= 128;
     if (out.mode === 'J') {

@@ -1,7 +1,7 @@
 /**
  * The simulated kernel's other targets: every target with a typed unit in lib/targets/
  * (crypt, verity, integrity, cache, writecache, era, snapshot-origin, snapshot,
- * snapshot-merge, mirror, raid, multipath) is known to the simulator, so code built on
+ * snapshot-merge, mirror, raid, multipath, clone, ebs, vdo) is known to the simulator, so code built on
  * `createTypedDevice` runs on it. Each constructor checks its arguments the way the
  * kernel's does (argument counts, numbers, device lookups, the `ti->error` texts of the
  * kernel's constructor), prints its table the way the kernel prints it (the kernel
@@ -19,7 +19,8 @@
  *
  * Sources: the constructors and *_status() functions of drivers/md/dm-crypt.c,
  * dm-verity-target.c, dm-integrity.c, dm-cache-target.c, dm-writecache.c, dm-era-target.c,
- * dm-snap.c, dm-raid1.c, dm-raid.c, dm-mpath.c; table/status texts the kernels printed
+ * dm-snap.c, dm-raid1.c, dm-raid.c, dm-mpath.c, dm-clone-target.c, dm-ebs-target.c,
+ * dm-vdo/dm-vdo-target.c; table/status texts the kernels printed
  * (spec/targets/cases.ts, spec/targets/realtools-cases.ts).
  */
 import type { SimulatedKernel } from './simulator.js';

@@ -130,6 +130,27 @@ export const TABLE_CASES: readonly TableCase[] = [
     kernel: '7:5 0 32 J 6 journal_sectors:88 interleave_sectors:32768 buffer_sectors:128 journal_watermark:50 commit_time:10000 internal_hash:hmac(sha256):0123456789abcdef',
   },
   {
+    // Measured on 6.1 (a 64 MiB loop device): every mode prints the journal, interleave and buffer sizes.
+    name: 'integrity direct', input: { start: 0, length: 8192, type: 'integrity', device: '/dev/loop3', offsetSectors: 0, tagSizeBytes: 4, mode: 'D', journalSectors: 880, internalHash: { algorithm: 'crc32c' } },
+    params: '/dev/loop3 0 4 D 2 journal_sectors:880 internal_hash:crc32c',
+    kernel: '7:3 0 4 D 4 journal_sectors:880 interleave_sectors:32768 buffer_sectors:128 internal_hash:crc32c',
+  },
+  {
+    name: 'integrity bitmap', input: { start: 0, length: 8192, type: 'integrity', device: '/dev/loop3', offsetSectors: 0, tagSizeBytes: 4, mode: 'B', journalSectors: 880, internalHash: { algorithm: 'crc32c' } },
+    params: '/dev/loop3 0 4 B 2 journal_sectors:880 internal_hash:crc32c',
+    kernel: '7:3 0 4 B 6 journal_sectors:880 interleave_sectors:32768 buffer_sectors:128 sectors_per_bit:32768 bitmap_flush_interval:10000 internal_hash:crc32c',
+  },
+  {
+    name: 'integrity bitmap tuned', input: { start: 0, length: 8192, type: 'integrity', device: '/dev/loop3', offsetSectors: 0, tagSizeBytes: 4, mode: 'B', journalSectors: 880, sectorsPerBit: 8192, bitmapFlushIntervalMs: 5000, allowDiscards: true, internalHash: { algorithm: 'crc32c' } },
+    params: '/dev/loop3 0 4 B 5 allow_discards journal_sectors:880 sectors_per_bit:8192 bitmap_flush_interval:5000 internal_hash:crc32c',
+    kernel: '7:3 0 4 B 7 allow_discards journal_sectors:880 interleave_sectors:32768 buffer_sectors:128 sectors_per_bit:8192 bitmap_flush_interval:5000 internal_hash:crc32c',
+  },
+  {
+    name: 'integrity recovery', input: { start: 0, length: 8192, type: 'integrity', device: '/dev/loop3', offsetSectors: 0, tagSizeBytes: 4, mode: 'R', journalSectors: 880, internalHash: { algorithm: 'crc32c' } },
+    params: '/dev/loop3 0 4 R 2 journal_sectors:880 internal_hash:crc32c',
+    kernel: '7:3 0 4 R 4 journal_sectors:880 interleave_sectors:32768 buffer_sectors:128 internal_hash:crc32c',
+  },
+  {
     name: 'writecache', input: { start: 0, length: 131072, type: 'writecache', mode: 's', originDevice: '/dev/loop0', cacheDevice: '/dev/loop4', blockSizeBytes: 4096 },
     params: 's /dev/loop0 /dev/loop4 4096 0', kernel: 's 7:0 7:4 4096 0',
   },

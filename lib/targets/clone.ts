@@ -26,7 +26,7 @@ export interface CloneParams {
   /** Regions hydrated in parallel in the background (`hydration_threshold`; the kernel's default 1). */
   readonly hydrationThreshold?: number;
   /** Regions batched into one copy (`hydration_batch_size`; the kernel's default 1). */
-  readonly hydrationBatchSize?: number;
+  readonly hydrationBatchRegions?: number;
 }
 
 /** The `clone` target's status (`health: ok`), or `Fail`/`Error`. */
@@ -46,7 +46,7 @@ export type CloneStatus =
     /** `no_hydration` while hydration is disabled, `no_discard_passdown` when discards stay. */
     readonly features: readonly string[];
     readonly hydrationThreshold: number;
-    readonly hydrationBatchSize: number;
+    readonly hydrationBatchRegions: number;
     /** `rw`, `ro` (a metadata operation failed), `fail`. */
     readonly metadataMode: 'rw' | 'ro' | 'fail';
     readonly extra: readonly string[];
@@ -74,12 +74,12 @@ export interface CloneInput {
   /** `hydration_threshold <n>`: regions hydrated in parallel in the background. */
   readonly hydrationThreshold?: number;
   /** `hydration_batch_size <n>`: regions batched into one copy. */
-  readonly hydrationBatchSize?: number;
+  readonly hydrationBatchRegions?: number;
 }
 /** One `clone` table line as a builder takes it: the line head and {@link CloneInput}. */
 export interface CloneTarget extends LineHead<'clone'>, CloneInput {}
 
-const CORE = [['hydrationThreshold', 'hydration_threshold'], ['hydrationBatchSize', 'hydration_batch_size']] as const;
+const CORE = [['hydrationThreshold', 'hydration_threshold'], ['hydrationBatchRegions', 'hydration_batch_size']] as const;
 
 /** @internal The unit as inferred from its zod shape: spec/types/target-inputs.spec.ts checks that this shape and {@link CloneInput} agree. */
 export const cloneUnit = defineTarget({
@@ -93,7 +93,7 @@ export const cloneUnit = defineTarget({
     noHydration: z.boolean().optional(),
     noDiscardPassdown: z.boolean().optional(),
     hydrationThreshold: u32Schema.optional(),
-    hydrationBatchSize: u32Schema.optional(),
+    hydrationBatchRegions: u32Schema.optional(),
   },
   render(t, ctx) {
     const feats: string[] = [];
@@ -151,13 +151,13 @@ export const cloneUnit = defineTarget({
       if (k === 'hydration_threshold' || k === 'hydration_batch_size') values[k] = Number(v);
     }
     const hydrationThreshold = values.hydration_threshold;
-    const hydrationBatchSize = values.hydration_batch_size;
-    if (hydrationThreshold === undefined || hydrationBatchSize === undefined) return c.fail('MISSING_FIELD', 'coreArgs', 'hydration_threshold and hydration_batch_size expected');
+    const hydrationBatchRegions = values.hydration_batch_size;
+    if (hydrationThreshold === undefined || hydrationBatchRegions === undefined) return c.fail('MISSING_FIELD', 'coreArgs', 'hydration_threshold and hydration_batch_size expected');
     const mode = c.oneOf('metadataMode', ['rw', 'ro', 'Fail'] as const);
     return {
       health: 'ok', metadataBlockSizeSectors, usedMetadataBlocks: meta.used, totalMetadataBlocks: meta.total,
       regionSizeSectors, hydratedRegions: regions.used, totalRegions: regions.total, hydratingRegions, features,
-      hydrationThreshold, hydrationBatchSize,
+      hydrationThreshold, hydrationBatchRegions,
       metadataMode: mode === 'Fail' ? 'fail' : mode, extra: c.rest(),
     };
   },

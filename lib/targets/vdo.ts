@@ -25,8 +25,8 @@ export interface VdoParams {
   readonly minimumIoSizeBytes: 512 | 4096;
   /** The block map cache, in 4096-byte blocks (at least 4096 per logical thread). */
   readonly blockMapCacheSizeBlocks: number;
-  /** How fast the block map cache writes out modified pages (1…16380). */
-  readonly blockMapEraLength: number;
+  /** The block map era length: how long a modified block map page may wait to be written, in recovery journal blocks (1…16380). */
+  readonly blockMapEraLengthBlocks: number;
   /** `maxDiscard`: the largest discard accepted, in 4096-byte blocks. */
   readonly maxDiscardBlocks?: number;
   /** `ack`: threads completing bios. */
@@ -34,7 +34,7 @@ export interface VdoParams {
   /** `bio`: threads submitting bios to the storage. */
   readonly bioThreads?: number;
   /** `bioRotationInterval`: bios queued on one bio thread before the next (1…1024). */
-  readonly bioRotationInterval?: number;
+  readonly bioRotationCount?: number;
   /** `cpu`: threads hashing and compressing. */
   readonly cpuThreads?: number;
   /** `hash`: hash zone threads (0, or all of hash/logical/physical non-zero). */
@@ -83,8 +83,8 @@ export interface VdoInput {
   readonly minimumIoSizeBytes: 512 | 4096;
   /** The block map cache, in 4096-byte blocks (32768 recommended; at least 4096 per logical thread). */
   readonly blockMapCacheSizeBlocks: number;
-  /** How fast the block map cache writes out modified pages (1…16380; 16380 recommended). */
-  readonly blockMapEraLength: number;
+  /** The block map era length: how long a modified block map page may wait to be written, in recovery journal blocks (1…16380; 16380 recommended). */
+  readonly blockMapEraLengthBlocks: number;
   /** `maxDiscard`: the largest discard accepted, in 4096-byte blocks (1…1048575). */
   readonly maxDiscardBlocks?: number;
   /** `ack`: threads completing bios (the kernel's default 1). */
@@ -92,7 +92,7 @@ export interface VdoInput {
   /** `bio`: threads submitting bios to the storage (at least 1; the kernel's default 4). */
   readonly bioThreads?: number;
   /** `bioRotationInterval`: bios queued on one bio thread before the next (1…1024; default 64). */
-  readonly bioRotationInterval?: number;
+  readonly bioRotationCount?: number;
   /** `cpu`: threads hashing and compressing (at least 1; default 1). */
   readonly cpuThreads?: number;
   /** `hash`: hash zone threads (0, or all of hash/logical/physical non-zero). */
@@ -116,7 +116,7 @@ const NUMERIC = [
   ['maxDiscard', 'maxDiscardBlocks'],
   ['ack', 'ackThreads'],
   ['bio', 'bioThreads'],
-  ['bioRotationInterval', 'bioRotationInterval'],
+  ['bioRotationInterval', 'bioRotationCount'],
   ['cpu', 'cpuThreads'],
   ['hash', 'hashZoneThreads'],
   ['logical', 'logicalThreads'],
@@ -132,12 +132,12 @@ export const vdoUnit = defineTarget({
     storageSizeBlocks: u64Schema,
     minimumIoSizeBytes: z.union([z.literal(512), z.literal(4096)]),
     blockMapCacheSizeBlocks: z.number().int().min(1).max(0xffffffff),
-    blockMapEraLength: z.number().int().min(1).max(16380),
+    blockMapEraLengthBlocks: z.number().int().min(1).max(16380),
     // UINT_MAX / VDO_BLOCK_SIZE (process_one_key_value_pair)
     maxDiscardBlocks: threads(1, Math.floor(0xffffffff / 4096)),
     ackThreads: threads(0, 100),
     bioThreads: threads(1, 100),
-    bioRotationInterval: threads(1, 1024),
+    bioRotationCount: threads(1, 1024),
     cpuThreads: threads(1, 100),
     hashZoneThreads: threads(0, 100),
     logicalThreads: threads(0, 60),
@@ -156,7 +156,7 @@ export const vdoUnit = defineTarget({
     const opts: string[] = [];
     for (const [key, field] of NUMERIC) if (t[field] !== undefined) opts.push(key, String(t[field]));
     for (const [key, field] of BOOLEAN) if (t[field] !== undefined) opts.push(key, t[field] ? 'on' : 'off');
-    return ['V4', ctx.dev(t.storageDevice, 'storageDevice'), String(t.storageSizeBlocks), String(t.minimumIoSizeBytes), String(t.blockMapCacheSizeBlocks), String(t.blockMapEraLength), ...opts];
+    return ['V4', ctx.dev(t.storageDevice, 'storageDevice'), String(t.storageSizeBlocks), String(t.minimumIoSizeBytes), String(t.blockMapCacheSizeBlocks), String(t.blockMapEraLengthBlocks), ...opts];
   },
   parse(c: Cursor): VdoParams {
     c.oneOf('version', ['V4'] as const);
@@ -165,7 +165,7 @@ export const vdoUnit = defineTarget({
     const io = c.oneOf('minimumIoSizeBytes', ['512', '4096'] as const);
     const p: Mutable<VdoParams> = {
       storageDevice, storageSizeBlocks, minimumIoSizeBytes: io === '512' ? 512 : 4096,
-      blockMapCacheSizeBlocks: c.num('blockMapCacheSizeBlocks'), blockMapEraLength: c.num('blockMapEraLength'),
+      blockMapCacheSizeBlocks: c.num('blockMapCacheSizeBlocks'), blockMapEraLengthBlocks: c.num('blockMapEraLengthBlocks'),
     };
     if (c.remaining % 2 !== 0) c.fail('BAD_VALUE', 'options', 'an odd number of key/value words');
     while (!c.done) {

@@ -176,24 +176,24 @@ export const TABLE_CASES: readonly TableCase[] = [
     params: '/dev/loop3 /dev/loop1 /dev/loop0 8', kernel: '7:3 7:1 7:0 8',
   },
   {
-    name: 'clone features', input: { start: 0, length: 131072, type: 'clone', metadataDevice: '/dev/loop3', destinationDevice: '/dev/loop1', sourceDevice: '/dev/loop0', regionSizeSectors: 64, noHydration: true, hydrationThreshold: 16, hydrationBatchSize: 4 },
+    name: 'clone features', input: { start: 0, length: 131072, type: 'clone', metadataDevice: '/dev/loop3', destinationDevice: '/dev/loop1', sourceDevice: '/dev/loop0', regionSizeSectors: 64, noHydration: true, hydrationThreshold: 16, hydrationBatchRegions: 4 },
     params: '/dev/loop3 /dev/loop1 /dev/loop0 64 1 no_hydration 4 hydration_threshold 16 hydration_batch_size 4', kernel: '7:3 7:1 7:0 64 1 no_hydration 4 hydration_threshold 16 hydration_batch_size 4',
   },
   {
-    name: 'clone core args only', input: { start: 0, length: 131072, type: 'clone', metadataDevice: '/dev/loop3', destinationDevice: '/dev/loop1', sourceDevice: '/dev/loop0', regionSizeSectors: 8, noDiscardPassdown: false, hydrationBatchSize: 2 },
+    name: 'clone core args only', input: { start: 0, length: 131072, type: 'clone', metadataDevice: '/dev/loop3', destinationDevice: '/dev/loop1', sourceDevice: '/dev/loop0', regionSizeSectors: 8, noDiscardPassdown: false, hydrationBatchRegions: 2 },
     params: '/dev/loop3 /dev/loop1 /dev/loop0 8 0 2 hydration_batch_size 2', kernel: '7:3 7:1 7:0 8 0 2 hydration_batch_size 2',
   },
   { name: 'ebs', input: { start: 0, length: 8192, type: 'ebs', device: '/dev/loop0', offsetSectors: 0, emulatedBlockSizeSectors: 8 }, params: '/dev/loop0 0 8', kernel: '7:0 0 8' },
   { name: 'ebs underlying', input: { start: 0, length: 8192, type: 'ebs', device: '/dev/loop0', offsetSectors: 16n, emulatedBlockSizeSectors: 4, underlyingBlockSizeSectors: 2 }, params: '/dev/loop0 16 4 2', kernel: '7:0 16 4 2' },
   {
     // vdo prints its constructor's words back as given: the device is named by number here.
-    name: 'vdo', input: { start: 0, length: 2097152, type: 'vdo', storageDevice: { major: 7, minor: 2 }, storageSizeBlocks: 65536, minimumIoSizeBytes: 4096, blockMapCacheSizeBlocks: 32768, blockMapEraLength: 16380 },
+    name: 'vdo', input: { start: 0, length: 2097152, type: 'vdo', storageDevice: { major: 7, minor: 2 }, storageSizeBlocks: 65536, minimumIoSizeBytes: 4096, blockMapCacheSizeBlocks: 32768, blockMapEraLengthBlocks: 16380 },
     params: 'V4 7:2 65536 4096 32768 16380', kernel: 'V4 7:2 65536 4096 32768 16380',
   },
   {
     name: 'vdo options', input: {
-      start: 0, length: 2097152, type: 'vdo', storageDevice: '7:2', storageSizeBlocks: 65536n, minimumIoSizeBytes: 512, blockMapCacheSizeBlocks: 32768, blockMapEraLength: 5000,
-      maxDiscardBlocks: 8, ackThreads: 1, bioThreads: 2, bioRotationInterval: 64, cpuThreads: 2, hashZoneThreads: 1, logicalThreads: 3, physicalThreads: 2, compression: true, deduplication: false,
+      start: 0, length: 2097152, type: 'vdo', storageDevice: '7:2', storageSizeBlocks: 65536n, minimumIoSizeBytes: 512, blockMapCacheSizeBlocks: 32768, blockMapEraLengthBlocks: 5000,
+      maxDiscardBlocks: 8, ackThreads: 1, bioThreads: 2, bioRotationCount: 64, cpuThreads: 2, hashZoneThreads: 1, logicalThreads: 3, physicalThreads: 2, compression: true, deduplication: false,
     },
     params: 'V4 7:2 65536 512 32768 5000 maxDiscard 8 ack 1 bio 2 bioRotationInterval 64 cpu 2 hash 1 logical 3 physical 2 compression on deduplication off',
     kernel: 'V4 7:2 65536 512 32768 5000 maxDiscard 8 ack 1 bio 2 bioRotationInterval 64 cpu 2 hash 1 logical 3 physical 2 compression on deduplication off',
@@ -253,11 +253,11 @@ export const STATUS_CASES: readonly { readonly type: string; readonly line: stri
   },
   {
     type: 'clone', line: '8 14/2048 64 1024/1024 0 0 4 hydration_threshold 1 hydration_batch_size 1 rw',
-    expect: { health: 'ok', metadataBlockSizeSectors: 8, usedMetadataBlocks: 14n, totalMetadataBlocks: 2048n, regionSizeSectors: 64, hydratedRegions: 1024n, totalRegions: 1024n, hydratingRegions: 0, features: [], hydrationThreshold: 1, hydrationBatchSize: 1, metadataMode: 'rw', extra: [] },
+    expect: { health: 'ok', metadataBlockSizeSectors: 8, usedMetadataBlocks: 14n, totalMetadataBlocks: 2048n, regionSizeSectors: 64, hydratedRegions: 1024n, totalRegions: 1024n, hydratingRegions: 0, features: [], hydrationThreshold: 1, hydrationBatchRegions: 1, metadataMode: 'rw', extra: [] },
   },
   {
     type: 'clone', line: '8 14/2048 8 3/8192 2 2 no_hydration no_discard_passdown 4 hydration_threshold 16 hydration_batch_size 4 ro',
-    expect: { hydratedRegions: 3n, totalRegions: 8192n, hydratingRegions: 2, features: ['no_hydration', 'no_discard_passdown'], hydrationThreshold: 16, hydrationBatchSize: 4, metadataMode: 'ro' },
+    expect: { hydratedRegions: 3n, totalRegions: 8192n, hydratingRegions: 2, features: ['no_hydration', 'no_discard_passdown'], hydrationThreshold: 16, hydrationBatchRegions: 4, metadataMode: 'ro' },
   },
   { type: 'clone', line: 'Fail', expect: { health: 'fail', extra: [] } },
   { type: 'clone', line: 'Error', expect: { health: 'error', extra: [] } },

@@ -9,7 +9,7 @@ import {
 import { SimulatedKernel } from '../../testing/index.js';
 
 const vdoLine = (o: Record<string, unknown> = {}): TypedTarget => ({
-  start: 0, length: 2097152, type: 'vdo', storageDevice: '7:2', storageSizeBlocks: 65536, minimumIoSizeBytes: 4096, blockMapCacheSizeBlocks: 32768, blockMapEraLength: 16380, ...o,
+  start: 0, length: 2097152, type: 'vdo', storageDevice: '7:2', storageSizeBlocks: 65536, minimumIoSizeBytes: 4096, blockMapCacheSizeBlocks: 32768, blockMapEraLengthBlocks: 16380, ...o,
 } as TypedTarget);
 const cloneLine = (o: Record<string, unknown> = {}): TypedTarget => ({
   start: 0, length: 131072, type: 'clone', metadataDevice: '/dev/loop3', destinationDevice: '/dev/loop1', sourceDevice: '/dev/loop0', regionSizeSectors: 8, ...o,
@@ -30,7 +30,7 @@ describe('input checks (INVALID_INPUT before any syscall)', () => {
     ['ebs emulated size not a power of two', ebsLine({ emulatedBlockSizeSectors: 3 }), 'emulatedBlockSizeSectors'],
     ['ebs offset off the underlying block size', ebsLine({ offsetSectors: 3, underlyingBlockSizeSectors: 2 }), 'offsetSectors'],
     ['vdo I/O size', vdoLine({ minimumIoSizeBytes: 1024 }), 'minimumIoSizeBytes'],
-    ['vdo era length', vdoLine({ blockMapEraLength: 16381 }), 'blockMapEraLength'],
+    ['vdo era length', vdoLine({ blockMapEraLengthBlocks: 16381 }), 'blockMapEraLengthBlocks'],
     ['vdo zones partly zero', vdoLine({ logicalThreads: 2 }), 'logicalThreads'],
     ['vdo cache too small for its logical zones', vdoLine({ blockMapCacheSizeBlocks: 8191, hashZoneThreads: 1, logicalThreads: 2, physicalThreads: 1 }), 'blockMapCacheSizeBlocks'],
     ['vdo 61 logical threads', vdoLine({ logicalThreads: 61, hashZoneThreads: 1, physicalThreads: 1, blockMapCacheSizeBlocks: 1 << 20 }), 'logicalThreads'],
@@ -94,7 +94,7 @@ describe('hostile table and status lines give typed parse errors', () => {
 
   test('clone status: a newer kernel\'s extra core args and trailing fields are kept, not fatal', () => {
     const s = parseStatus({ start: 0, length: 8, type: 'clone', params: '8 14/2048 64 1/1024 0 0 6 hydration_threshold 1 hydration_batch_size 1 future 3 rw more' });
-    expect(s.status).toMatchObject({ hydrationThreshold: 1, hydrationBatchSize: 1, metadataMode: 'rw', extra: ['more'] });
+    expect(s.status).toMatchObject({ hydrationThreshold: 1, hydrationBatchRegions: 1, metadataMode: 'rw', extra: ['more'] });
   });
 });
 

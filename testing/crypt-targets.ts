@@ -126,9 +126,11 @@ export const integrity = (kernel: SimulatedKernel): SimTargetType => ({
     }
     // The kernel's defaults (dm_integrity_ctr); journal_sectors depends on the device's size in
     // the kernel, and is a fixed approximation here. Every mode prints the journal, interleave
-    // and buffer sizes; only J its watermark and commit time, only B its bitmap options
-    // (measured on 6.1: D, B and R lines).
+    // and buffer sizes (6.1, 6.12); only J its watermark and commit time, only B its bitmap
+    // options (measured: D, B and R lines).
     nums['journal_sectors'] ??= '176';
+    // 7.3 (dm 4.50) prints the journal's size only in mode J (measured: D, B and R lines).
+    if (kernel.version[1] >= 50 && mode !== 'J') delete nums['journal_sectors'];
     nums['interleave_sectors'] ??= meta ? '1' : '32768';
     nums['buffer_sectors'] ??= '128';
     if (mode === 'J') {

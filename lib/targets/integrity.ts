@@ -241,9 +241,12 @@ export const integrityUnit = defineTarget({
    * mode R the kernel prints the superblock's interleave and its buffer size like D's
    * (measured on 6.1); mode I is left as given.
    */
-  defaults(p) {
+  defaults(p, ctx) {
     const out: Mutable<IntegrityParams> = { ...p };
     if (out.blockSizeBytes === 512) delete out.blockSizeBytes;
+    // 7.3 (dm 4.50) prints journal_sectors only in mode J (measured); 6.1 and 6.12 in every mode.
+    const k = ctx.kernel;
+    if (k && (k[0] > 4 || (k[0] === 4 && k[1] >= 50)) && out.mode !== 'J') delete out.journalSectors;
     if (out.mode === 'I') return out;
     out.interleaveSectors ??= out.metaDevice === undefined ? 32768 : 1;
     out.bufferSectors ??= 128;

@@ -271,7 +271,8 @@ export function parseStatus(line: RawLine): ParsedStatus {
  *   a flakey table without any read/write feature gets `error_reads error_writes` when
  *   `options.kernel` is dm 4.48 or newer (6.6+ kernels do this; flakey stayed v1.5.0, so the
  *   interface version is the only hint; 6.4–6.5 kernels, also 4.48, are misjudged).
- *   integrity's `journalSectors` depends on the device size and is left as given.
+ *   integrity's `journalSectors` depends on the device size and is left as given (dropped
+ *   outside mode J when `options.kernel` is dm 4.50 or newer: 7.3 prints it only in mode J).
  * - Keys are `{ redacted: true, sizeBytes }` unless `showKeys`.
  */
 export function normalise(line: TypedTarget, options?: NormaliseOptions): ParsedTarget;

@@ -151,6 +151,16 @@ export const TABLE_CASES: readonly TableCase[] = [
     kernel: '7:3 0 4 R 4 journal_sectors:880 interleave_sectors:32768 buffer_sectors:128 internal_hash:crc32c',
   },
   {
+    name: 'clone options (7.3)', input: { start: 0, length: 65536, type: 'clone', metadataDevice: '/dev/loop2', destinationDevice: '/dev/loop1', sourceDevice: '/dev/loop0', regionSizeSectors: 8, noHydration: true, noDiscardPassdown: true, hydrationThreshold: 2, hydrationBatchRegions: 8 },
+    params: '/dev/loop2 /dev/loop1 /dev/loop0 8 2 no_hydration no_discard_passdown 4 hydration_threshold 2 hydration_batch_size 8',
+    kernel: '7:2 7:1 7:0 8 2 no_hydration no_discard_passdown 4 hydration_threshold 2 hydration_batch_size 8',
+  },
+  {
+    name: 'vdo threads and switches (the 7.3 line, a smaller volume)', input: { start: 0, length: 8388608, type: 'vdo', storageDevice: '7:4', storageSizeBlocks: 65536, minimumIoSizeBytes: 4096, blockMapCacheSizeBlocks: 32768, blockMapEraLengthBlocks: 16380, maxDiscardBlocks: 8, ackThreads: 1, bioThreads: 1, cpuThreads: 1, compression: false, deduplication: true },
+    params: 'V4 7:4 65536 4096 32768 16380 maxDiscard 8 ack 1 bio 1 cpu 1 compression off deduplication on',
+    kernel: 'V4 7:4 65536 4096 32768 16380 maxDiscard 8 ack 1 bio 1 cpu 1 compression off deduplication on',
+  },
+  {
     name: 'writecache', input: { start: 0, length: 131072, type: 'writecache', mode: 's', originDevice: '/dev/loop0', cacheDevice: '/dev/loop4', blockSizeBytes: 4096 },
     params: 's /dev/loop0 /dev/loop4 4096 0', kernel: 's 7:0 7:4 4096 0',
   },
@@ -251,9 +261,18 @@ export const STATUS_CASES: readonly { readonly type: string; readonly line: stri
     type: 'multipath', line: '2 1 0 0 2 1 E 0 1 2 7:0 A 0 0 1 E 0 1 1 7:1 F 3 0',
     expect: { nextGroup: 1, groups: [{ state: 'E', selectorStatus: [], paths: [{ device: '7:0', active: true, failCount: 0, selectorInfo: ['0', '1'] }] }, { state: 'E', selectorStatus: [], paths: [{ device: '7:1', active: false, failCount: 3, selectorInfo: ['0'] }] }] },
   },
+  // clone and vdo lines measured on 7.3 (clone 1.0.0, vdo 9.2.0, which formats an empty volume itself).
   {
-    type: 'clone', line: '8 14/2048 64 1024/1024 0 0 4 hydration_threshold 1 hydration_batch_size 1 rw',
-    expect: { health: 'ok', metadataBlockSizeSectors: 8, usedMetadataBlocks: 14n, totalMetadataBlocks: 2048n, regionSizeSectors: 64, hydratedRegions: 1024n, totalRegions: 1024n, hydratingRegions: 0, features: [], hydrationThreshold: 1, hydrationBatchRegions: 1, metadataMode: 'rw', extra: [] },
+    type: 'clone', line: '8 6/2048 64 0/1024 0 1 no_hydration 4 hydration_threshold 1 hydration_batch_size 1 rw',
+    expect: { health: 'ok', metadataBlockSizeSectors: 8, usedMetadataBlocks: 6n, totalMetadataBlocks: 2048n, regionSizeSectors: 64, hydratedRegions: 0n, totalRegions: 1024n, hydratingRegions: 0, features: ['no_hydration'], hydrationThreshold: 1, hydrationBatchRegions: 1, metadataMode: 'rw', extra: [] },
+  },
+  {
+    type: 'clone', line: '8 6/2048 64 1024/1024 0 0 4 hydration_threshold 16 hydration_batch_size 4 rw',
+    expect: { health: 'ok', hydratedRegions: 1024n, totalRegions: 1024n, features: [], hydrationThreshold: 16, hydrationBatchRegions: 4, metadataMode: 'rw', extra: [] },
+  },
+  {
+    type: 'vdo', line: '/dev/loop4 normal - opening offline 1049284 2097152',
+    expect: { device: '/dev/loop4', operatingMode: 'normal', inRecovery: false, indexState: 'opening', compressionState: 'offline', usedPhysicalBlocks: 1049284n, totalPhysicalBlocks: 2097152n, extra: [] },
   },
   {
     type: 'clone', line: '8 14/2048 8 3/8192 2 2 no_hydration no_discard_passdown 4 hydration_threshold 16 hydration_batch_size 4 ro',

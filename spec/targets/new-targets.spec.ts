@@ -3,7 +3,7 @@
 // the simulated targets' refusals, messages and status shapes.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
-  DeviceMapper, DmError, DmTargetError, DmTargetParseError, buildTarget, checkTargetVersion, cloneMessage, createTypedDevice, parseStatus, parseTarget,
+  DeviceMapper, DmError, DmTargetError, DmTargetParseError, buildTarget, checkTargetVersion, cloneMessage, createTypedDevice, parseStatus, parseTarget, normalise,
   parseVdoStats, targetVersionNeed, vdoMessage, type TypedTarget,
 } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
@@ -39,6 +39,18 @@ describe('input checks (INVALID_INPUT before any syscall)', () => {
     const e = thrown(() => buildTarget(line));
     expect(e).toBeInstanceOf(DmTargetError);
     expect(e).toMatchObject({ code: 'INVALID_INPUT', target: line.type, field });
+  });
+});
+
+describe('integrity modes: normalise follows the kernel version', () => {
+  test('journal_sectors outside mode J: kept for dm 4.47/4.48, dropped for 4.50 (7.3)', () => {
+    const d: TypedTarget = { start: 0, length: 8192, type: 'integrity', device: '7:3', offsetSectors: 0, tagSizeBytes: 4, mode: 'D', journalSectors: 880 };
+    expect(normalise(d, { kernel: [4, 48, 0] })).toMatchObject({ journalSectors: 880, interleaveSectors: 32768, bufferSectors: 128 });
+    expect(normalise(d, { kernel: [4, 50, 0] })).not.toHaveProperty('journalSectors');
+    expect(normalise({ ...d, mode: 'J' }, { kernel: [4, 50, 0] })).toMatchObject({ journalSectors: 880, journalWatermarkPercent: 50 });
+    expect(normalise({ ...d, mode: 'R' })).toMatchObject({ interleaveSectors: 32768, bufferSectors: 128 });
+    expect(parseTarget({ start: 0, length: 8192, type: 'integrity', params: '7:3 0 4 D 3 interleave_sectors:32768 buffer_sectors:128 internal_hash:crc32c' }))
+      .toEqual(normalise({ ...d, internalHash: { algorithm: 'crc32c' } }, { kernel: [4, 50, 0] }));
   });
 });
 
@@ -234,6 +246,23 @@ describe('the simulated clone, ebs and vdo', () => {
     expect(await status()).toMatchObject({ hydratedRegions: 2048n, features: [], hydrationThreshold: 16 });
     await expect(dm.message('c', 0, 'hydrate_now')).rejects.toMatchObject({ code: 'EINVAL' });
     expect((await dm.table('c')).targets[0]!.params).toBe('7:3 7:1 7:0 64 1 no_hydration');
+  });
+
+  test.each([
+    [[4, 47, 0], 'D', '7:3 0 4 D 4 journal_sectors:880 interleave_sectors:32768 buffer_sectors:128 internal_hash:crc32c'],
+    [[4, 50, 0], 'D', '7:3 0 4 D 3 interleave_sectors:32768 buffer_sectors:128 internal_hash:crc32c'],
+    [[4, 50, 0], 'B', '7:3 0 4 B 5 interleave_sectors:32768 buffer_sectors:128 sectors_per_bit:32768 bitmap_flush_interval:10000 internal_hash:crc32c'],
+    [[4, 50, 0], 'R', '7:3 0 4 R 3 interleave_sectors:32768 buffer_sectors:128 internal_hash:crc32c'],
+  ] as const)('integrity on dm %j, mode %s: the measured table text', async (version, mode, text) => {
+    const k = new SimulatedKernel({ version: [...version] });
+    k.addBlockDevice('/dev/loop3', 7, 3, 1 << 20);
+    const d = await DeviceMapper.open({ backend: k.backend() });
+    try {
+      await createTypedDevice(d, { name: 'i', table: [{ start: 0, length: 8192, type: 'integrity', device: '/dev/loop3', offsetSectors: 0, tagSizeBytes: 4, mode, journalSectors: 880, internalHash: { algorithm: 'crc32c' } }] });
+      expect((await d.table('i')).targets[0]!.params).toBe(text);
+    } finally {
+      d.close();
+    }
   });
 
   test('vdo: status, compression message, stats message', async () => {

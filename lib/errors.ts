@@ -369,7 +369,9 @@ export type DmTargetErrorCode =
   /** A field has a value the target does not define. */
   | 'BAD_VALUE'
   /** Tokens left over after a table line that has no optional tail. */
-  | 'TRAILING_FIELDS';
+  | 'TRAILING_FIELDS'
+  /** The kernel's version of the target is older than the line's features need (`checkTargetVersion`). */
+  | 'TARGET_VERSION';
 
 /** A typed target's input or line was rejected; `code` says which check, `field` which field. */
 export class DmTargetError extends DmBaseError<DmTargetErrorCode> {

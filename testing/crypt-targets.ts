@@ -124,11 +124,26 @@ export const integrity = (kernel: SimulatedKernel): SimTargetType => ({
       else if (['internal_hash', 'journal_crypt', 'journal_mac'].includes(name) && value) algs[name] = value;
       else fail('integrity', 'Invalid argument');
     }
-    if (mode === 'J') nums['journal_sectors'] ??= '176'; // the kernel's defaults (dm_integrity_ctr)
-    nums['interleave_sectors'] ??= mode === 'D' || mode === 'R' ? '0' : '32768';
+    // The kernel's defaults (dm_integrity_ctr); journal_sectors depends on the device's size in
+    // the kernel, and is a fixed approximation here. Every mode prints the journal, interleave
+    // and buffer sizes (6.1, 6.12); only J its watermark and commit time, only B its bitmap
+    // options (measured: D, B and R lines).
+    nums['journal_sectors'] ??= '176';
+    // 7.3 (dm 4.50) prints the journal's size only in mode J (measured: D, B and R lines).
+    if (kernel.version[1] >= 50 && mode !== 'J') delete nums['journal_sectors'];
+    nums['interleave_sectors'] ??= meta ? '1' : '32768';
     nums['buffer_sectors'] ??= '128';
-    nums['journal_watermark'] ??= '50';
-    nums['commit_time'] ??= '10000';
+    if (mode === 'J') {
+      nums['journal_watermark'] ??= '50';
+      nums['commit_time'] ??= '10000';
+    } else {
+      delete nums['journal_watermark'];
+      delete nums['commit_time'];
+    }
+    if (mode === 'B') {
+      nums['sectors_per_bit'] ??= '32768';
+      nums['bitmap_flush_interval'] ??= '10000';
+    }
     // dm_integrity_status(TABLE): meta_device, block_size, the early flags, the numbers (6.x
     // order; newer kernels print interleave and buffer sectors first), late flags, algorithms.
     const newest = kernel.version[1] >= 50;
@@ -139,7 +154,7 @@ export const integrity = (kernel: SimulatedKernel): SimTargetType => ({
     if (meta) words.push(`meta_device:${mm(meta)}`);
     if (nums['block_size'] && nums['block_size'] !== '512') words.push(`block_size:${nums['block_size']}`);
     for (const f of ['recalculate', 'reset_recalculate', 'allow_discards']) if (flags.includes(f)) words.push(f);
-    for (const n of numOrder) if (nums[n] !== undefined && !(n === 'journal_sectors' && mode !== 'J' && mode !== 'B')) words.push(`${n}:${nums[n]}`);
+    for (const n of numOrder) if (nums[n] !== undefined) words.push(`${n}:${nums[n]}`);
     if (mode === 'B') for (const n of ['sectors_per_bit', 'bitmap_flush_interval']) if (nums[n]) words.push(`${n}:${nums[n]}`);
     for (const f of ['fix_padding', 'fix_hmac', 'legacy_recalculate']) if (flags.includes(f)) words.push(f);
     for (const a of ['internal_hash', 'journal_crypt', 'journal_mac']) if (algs[a]) words.push(`${a}:${algs[a]}`);

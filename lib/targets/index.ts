@@ -29,3 +29,8 @@ export { flakey, delay, type FlakeyParams, type FlakeyInput, type FlakeyTarget, 
 export { mirror, raid, raidMessage, RAID_TYPES, RAID_MESSAGES, type MirrorParams, type MirrorInput, type MirrorDiskLogInput, type MirrorLegInput, type MirrorTarget, type MirrorLog, type MirrorCoreLog, type MirrorDiskLog, type MirrorLeg, type MirrorStatus, type RaidParams, type RaidInput, type RaidDeviceInput, type RaidTarget, type RaidDevice, type RaidStatus } from './raid.js';
 export { multipath, type MultipathParams, type MultipathInput, type MultipathGroupInput, type MultipathPathInput, type MultipathTarget, type MultipathGroup, type MultipathPath, type MultipathStatus } from './multipath.js';
 export { statsMessage, parseStatsPrint, type StatsArea } from './stats.js';
+export { clone, cloneMessage, type CloneParams, type CloneInput, type CloneTarget, type CloneStatus } from './clone.js';
+export { ebs, type EbsParams, type EbsInput, type EbsTarget } from './ebs.js';
+export { vdo, vdoMessage, type VdoParams, type VdoInput, type VdoTarget, type VdoStatus } from './vdo.js';
+export { parseVdoStats, type VdoStats, type VdoStatsGroup } from './vdo-stats.js';
+export { targetVersionNeed, checkTargetVersion, type TargetVersionNeed } from './versions.js';

@@ -236,11 +236,18 @@ export const integrityUnit = defineTarget({
     }
     return out;
   },
-  /** What dm-integrity fills in (journal_sectors depends on the device and is left alone). */
-  defaults(p) {
+  /**
+   * What dm-integrity fills in (journal_sectors depends on the device and is left alone). In
+   * mode R the kernel prints the superblock's interleave and its buffer size like D's
+   * (measured on 6.1); mode I is left as given.
+   */
+  defaults(p, ctx) {
     const out: Mutable<IntegrityParams> = { ...p };
     if (out.blockSizeBytes === 512) delete out.blockSizeBytes;
-    if (out.mode === 'R' || out.mode === 'I') return out;
+    // 7.3 (dm 4.50) prints journal_sectors only in mode J (measured); 6.1 and 6.12 in every mode.
+    const k = ctx.kernel;
+    if (k && (k[0] > 4 || (k[0] === 4 && k[1] >= 50)) && out.mode !== 'J') delete out.journalSectors;
+    if (out.mode === 'I') return out;
     out.interleaveSectors ??= out.metaDevice === undefined ? 32768 : 1;
     out.bufferSectors ??= 128;
     if (out.mode === 'J') {

@@ -22,6 +22,9 @@ import { snapshot, snapshotMerge, snapshotOrigin, type SnapshotMergeTarget, type
 import { delay, flakey, type DelayTarget, type FlakeyTarget } from './faults.js';
 import { mirror, raid, type MirrorTarget, type RaidTarget } from './raid.js';
 import { multipath, type MultipathTarget } from './multipath.js';
+import { clone, type CloneTarget } from './clone.js';
+import { ebs, type EbsTarget } from './ebs.js';
+import { vdo, type VdoTarget } from './vdo.js';
 
 /** Every typed target, by kernel type name. */
 export const TARGET_UNITS = {
@@ -29,6 +32,7 @@ export const TARGET_UNITS = {
   'thin-pool': thinPool, thin, cache, writecache, era,
   'snapshot-origin': snapshotOrigin, snapshot, 'snapshot-merge': snapshotMerge,
   flakey, delay, mirror, raid, multipath,
+  clone, ebs, vdo,
 } as const;
 
 /** The typed units by target type; the types below compute the public ones from it (not exported: docs/api-reference.md). */
@@ -87,6 +91,12 @@ export interface TypedTargets {
   readonly raid: RaidTarget;
   /** {@link MultipathTarget} */
   readonly multipath: MultipathTarget;
+  /** {@link CloneTarget} */
+  readonly clone: CloneTarget;
+  /** {@link EbsTarget} */
+  readonly ebs: EbsTarget;
+  /** {@link VdoTarget} */
+  readonly vdo: VdoTarget;
 }
 
 /** One typed table line as a builder takes it: `{ start, length, type, …params }`. */
@@ -261,7 +271,8 @@ export function parseStatus(line: RawLine): ParsedStatus {
  *   a flakey table without any read/write feature gets `error_reads error_writes` when
  *   `options.kernel` is dm 4.48 or newer (6.6+ kernels do this; flakey stayed v1.5.0, so the
  *   interface version is the only hint; 6.4–6.5 kernels, also 4.48, are misjudged).
- *   integrity's `journalSectors` depends on the device size and is left as given.
+ *   integrity's `journalSectors` depends on the device size and is left as given (dropped
+ *   outside mode J when `options.kernel` is dm 4.50 or newer: 7.3 prints it only in mode J).
  * - Keys are `{ redacted: true, sizeBytes }` unless `showKeys`.
  */
 export function normalise(line: TypedTarget, options?: NormaliseOptions): ParsedTarget;

@@ -45,7 +45,7 @@ const ALLOWED: ReadonlyMap<string, string> = new Map([
   // The typed targets' line interfaces (`ThinPoolTarget`) extend LineHead and inherit its head.
   ...['TargetLine', 'TargetSpecInput', 'LineHead', 'RawLine', 'ParsedTargetOf', 'ParsedStatusOf', 'PreparedTable.specs', 'SimTable.lines', 'parseTarget()',
     ...['Linear', 'Striped', 'Zero', 'Error', 'Crypt', 'Verity', 'Integrity', 'ThinPool', 'Thin', 'Cache', 'Writecache', 'Era', 'SnapshotOrigin', 'Snapshot',
-      'SnapshotMerge', 'Flakey', 'Delay', 'Mirror', 'Raid', 'Multipath'].map((t) => `${t}Target`)]
+      'SnapshotMerge', 'Flakey', 'Delay', 'Mirror', 'Raid', 'Multipath', 'Clone', 'Ebs', 'Vdo'].map((t) => `${t}Target`)]
     .flatMap((t) => [`${t}.start`, `${t}.length`])
     .map((k) => [k, "a table line's head: dm_target_spec's sector_start/length and dmsetup's <start> <length>, typed Sectors"] as const),
 ]);

@@ -130,6 +130,37 @@ export const TABLE_CASES: readonly TableCase[] = [
     kernel: '7:5 0 32 J 6 journal_sectors:88 interleave_sectors:32768 buffer_sectors:128 journal_watermark:50 commit_time:10000 internal_hash:hmac(sha256):0123456789abcdef',
   },
   {
+    // Measured on 6.1 (a 64 MiB loop device): every mode prints the journal, interleave and buffer sizes.
+    name: 'integrity direct', input: { start: 0, length: 8192, type: 'integrity', device: '/dev/loop3', offsetSectors: 0, tagSizeBytes: 4, mode: 'D', journalSectors: 880, internalHash: { algorithm: 'crc32c' } },
+    params: '/dev/loop3 0 4 D 2 journal_sectors:880 internal_hash:crc32c',
+    kernel: '7:3 0 4 D 4 journal_sectors:880 interleave_sectors:32768 buffer_sectors:128 internal_hash:crc32c',
+  },
+  {
+    name: 'integrity bitmap', input: { start: 0, length: 8192, type: 'integrity', device: '/dev/loop3', offsetSectors: 0, tagSizeBytes: 4, mode: 'B', journalSectors: 880, internalHash: { algorithm: 'crc32c' } },
+    params: '/dev/loop3 0 4 B 2 journal_sectors:880 internal_hash:crc32c',
+    kernel: '7:3 0 4 B 6 journal_sectors:880 interleave_sectors:32768 buffer_sectors:128 sectors_per_bit:32768 bitmap_flush_interval:10000 internal_hash:crc32c',
+  },
+  {
+    name: 'integrity bitmap tuned', input: { start: 0, length: 8192, type: 'integrity', device: '/dev/loop3', offsetSectors: 0, tagSizeBytes: 4, mode: 'B', journalSectors: 880, sectorsPerBit: 8192, bitmapFlushIntervalMs: 5000, allowDiscards: true, internalHash: { algorithm: 'crc32c' } },
+    params: '/dev/loop3 0 4 B 5 allow_discards journal_sectors:880 sectors_per_bit:8192 bitmap_flush_interval:5000 internal_hash:crc32c',
+    kernel: '7:3 0 4 B 7 allow_discards journal_sectors:880 interleave_sectors:32768 buffer_sectors:128 sectors_per_bit:8192 bitmap_flush_interval:5000 internal_hash:crc32c',
+  },
+  {
+    name: 'integrity recovery', input: { start: 0, length: 8192, type: 'integrity', device: '/dev/loop3', offsetSectors: 0, tagSizeBytes: 4, mode: 'R', journalSectors: 880, internalHash: { algorithm: 'crc32c' } },
+    params: '/dev/loop3 0 4 R 2 journal_sectors:880 internal_hash:crc32c',
+    kernel: '7:3 0 4 R 4 journal_sectors:880 interleave_sectors:32768 buffer_sectors:128 internal_hash:crc32c',
+  },
+  {
+    name: 'clone options (7.3)', input: { start: 0, length: 65536, type: 'clone', metadataDevice: '/dev/loop2', destinationDevice: '/dev/loop1', sourceDevice: '/dev/loop0', regionSizeSectors: 8, noHydration: true, noDiscardPassdown: true, hydrationThreshold: 2, hydrationBatchRegions: 8 },
+    params: '/dev/loop2 /dev/loop1 /dev/loop0 8 2 no_hydration no_discard_passdown 4 hydration_threshold 2 hydration_batch_size 8',
+    kernel: '7:2 7:1 7:0 8 2 no_hydration no_discard_passdown 4 hydration_threshold 2 hydration_batch_size 8',
+  },
+  {
+    name: 'vdo threads and switches (the 7.3 line, a smaller volume)', input: { start: 0, length: 8388608, type: 'vdo', storageDevice: '7:4', storageSizeBlocks: 65536, minimumIoSizeBytes: 4096, blockMapCacheSizeBlocks: 32768, blockMapEraLengthBlocks: 16380, maxDiscardBlocks: 8, ackThreads: 1, bioThreads: 1, cpuThreads: 1, compression: false, deduplication: true },
+    params: 'V4 7:4 65536 4096 32768 16380 maxDiscard 8 ack 1 bio 1 cpu 1 compression off deduplication on',
+    kernel: 'V4 7:4 65536 4096 32768 16380 maxDiscard 8 ack 1 bio 1 cpu 1 compression off deduplication on',
+  },
+  {
     name: 'writecache', input: { start: 0, length: 131072, type: 'writecache', mode: 's', originDevice: '/dev/loop0', cacheDevice: '/dev/loop4', blockSizeBytes: 4096 },
     params: 's /dev/loop0 /dev/loop4 4096 0', kernel: 's 7:0 7:4 4096 0',
   },
@@ -149,6 +180,33 @@ export const TABLE_CASES: readonly TableCase[] = [
     },
     params: '1 queue_if_no_path 0 2 1 service-time 0 1 2 /dev/loop0 1 1 queue-length 0 1 1 /dev/loop1 1',
     kernel: '1 queue_if_no_path 0 2 1 service-time 0 1 2 7:0 1 1 queue-length 0 1 1 7:1 1 ',
+  },
+  {
+    name: 'clone', input: { start: 0, length: 131072, type: 'clone', metadataDevice: '/dev/loop3', destinationDevice: '/dev/loop1', sourceDevice: '/dev/loop0', regionSizeSectors: 8 },
+    params: '/dev/loop3 /dev/loop1 /dev/loop0 8', kernel: '7:3 7:1 7:0 8',
+  },
+  {
+    name: 'clone features', input: { start: 0, length: 131072, type: 'clone', metadataDevice: '/dev/loop3', destinationDevice: '/dev/loop1', sourceDevice: '/dev/loop0', regionSizeSectors: 64, noHydration: true, hydrationThreshold: 16, hydrationBatchRegions: 4 },
+    params: '/dev/loop3 /dev/loop1 /dev/loop0 64 1 no_hydration 4 hydration_threshold 16 hydration_batch_size 4', kernel: '7:3 7:1 7:0 64 1 no_hydration 4 hydration_threshold 16 hydration_batch_size 4',
+  },
+  {
+    name: 'clone core args only', input: { start: 0, length: 131072, type: 'clone', metadataDevice: '/dev/loop3', destinationDevice: '/dev/loop1', sourceDevice: '/dev/loop0', regionSizeSectors: 8, noDiscardPassdown: false, hydrationBatchRegions: 2 },
+    params: '/dev/loop3 /dev/loop1 /dev/loop0 8 0 2 hydration_batch_size 2', kernel: '7:3 7:1 7:0 8 0 2 hydration_batch_size 2',
+  },
+  { name: 'ebs', input: { start: 0, length: 8192, type: 'ebs', device: '/dev/loop0', offsetSectors: 0, emulatedBlockSizeSectors: 8 }, params: '/dev/loop0 0 8', kernel: '7:0 0 8' },
+  { name: 'ebs underlying', input: { start: 0, length: 8192, type: 'ebs', device: '/dev/loop0', offsetSectors: 16n, emulatedBlockSizeSectors: 4, underlyingBlockSizeSectors: 2 }, params: '/dev/loop0 16 4 2', kernel: '7:0 16 4 2' },
+  {
+    // vdo prints its constructor's words back as given: the device is named by number here.
+    name: 'vdo', input: { start: 0, length: 2097152, type: 'vdo', storageDevice: { major: 7, minor: 2 }, storageSizeBlocks: 65536, minimumIoSizeBytes: 4096, blockMapCacheSizeBlocks: 32768, blockMapEraLengthBlocks: 16380 },
+    params: 'V4 7:2 65536 4096 32768 16380', kernel: 'V4 7:2 65536 4096 32768 16380',
+  },
+  {
+    name: 'vdo options', input: {
+      start: 0, length: 2097152, type: 'vdo', storageDevice: '7:2', storageSizeBlocks: 65536n, minimumIoSizeBytes: 512, blockMapCacheSizeBlocks: 32768, blockMapEraLengthBlocks: 5000,
+      maxDiscardBlocks: 8, ackThreads: 1, bioThreads: 2, bioRotationCount: 64, cpuThreads: 2, hashZoneThreads: 1, logicalThreads: 3, physicalThreads: 2, compression: true, deduplication: false,
+    },
+    params: 'V4 7:2 65536 512 32768 5000 maxDiscard 8 ack 1 bio 2 bioRotationInterval 64 cpu 2 hash 1 logical 3 physical 2 compression on deduplication off',
+    kernel: 'V4 7:2 65536 512 32768 5000 maxDiscard 8 ack 1 bio 2 bioRotationInterval 64 cpu 2 hash 1 logical 3 physical 2 compression on deduplication off',
   },
 ];
 
@@ -203,6 +261,32 @@ export const STATUS_CASES: readonly { readonly type: string; readonly line: stri
     type: 'multipath', line: '2 1 0 0 2 1 E 0 1 2 7:0 A 0 0 1 E 0 1 1 7:1 F 3 0',
     expect: { nextGroup: 1, groups: [{ state: 'E', selectorStatus: [], paths: [{ device: '7:0', active: true, failCount: 0, selectorInfo: ['0', '1'] }] }, { state: 'E', selectorStatus: [], paths: [{ device: '7:1', active: false, failCount: 3, selectorInfo: ['0'] }] }] },
   },
+  // clone and vdo lines measured on 7.3 (clone 1.0.0, vdo 9.2.0, which formats an empty volume itself).
+  {
+    type: 'clone', line: '8 6/2048 64 0/1024 0 1 no_hydration 4 hydration_threshold 1 hydration_batch_size 1 rw',
+    expect: { health: 'ok', metadataBlockSizeSectors: 8, usedMetadataBlocks: 6n, totalMetadataBlocks: 2048n, regionSizeSectors: 64, hydratedRegions: 0n, totalRegions: 1024n, hydratingRegions: 0, features: ['no_hydration'], hydrationThreshold: 1, hydrationBatchRegions: 1, metadataMode: 'rw', extra: [] },
+  },
+  {
+    type: 'clone', line: '8 6/2048 64 1024/1024 0 0 4 hydration_threshold 16 hydration_batch_size 4 rw',
+    expect: { health: 'ok', hydratedRegions: 1024n, totalRegions: 1024n, features: [], hydrationThreshold: 16, hydrationBatchRegions: 4, metadataMode: 'rw', extra: [] },
+  },
+  {
+    type: 'vdo', line: '/dev/loop4 normal - opening offline 1049284 2097152',
+    expect: { device: '/dev/loop4', operatingMode: 'normal', inRecovery: false, indexState: 'opening', compressionState: 'offline', usedPhysicalBlocks: 1049284n, totalPhysicalBlocks: 2097152n, extra: [] },
+  },
+  {
+    type: 'clone', line: '8 14/2048 8 3/8192 2 2 no_hydration no_discard_passdown 4 hydration_threshold 16 hydration_batch_size 4 ro',
+    expect: { hydratedRegions: 3n, totalRegions: 8192n, hydratingRegions: 2, features: ['no_hydration', 'no_discard_passdown'], hydrationThreshold: 16, hydrationBatchRegions: 4, metadataMode: 'ro' },
+  },
+  { type: 'clone', line: 'Fail', expect: { health: 'fail', extra: [] } },
+  { type: 'clone', line: 'Error', expect: { health: 'error', extra: [] } },
+  { type: 'ebs', line: '', expect: { extra: [] } },
+  {
+    type: 'vdo', line: '/dev/loop2 normal - online offline 4128 65536',
+    expect: { device: '/dev/loop2', operatingMode: 'normal', inRecovery: false, indexState: 'online', compressionState: 'offline', usedPhysicalBlocks: 4128n, totalPhysicalBlocks: 65536n, extra: [] },
+  },
+  { type: 'vdo', line: '/dev/sdb recovering recovering opening online 1 2', expect: { operatingMode: 'recovering', inRecovery: true, indexState: 'opening', compressionState: 'online' } },
+  { type: 'vdo', line: '/dev/sdb read-only - error offline 1 2', expect: { operatingMode: 'read-only', indexState: 'error' } },
 ];
 
 function expectStats() {

@@ -23,10 +23,10 @@ describe('builders', () => {
     expect(spec.length).toBe(c.input.length);
   });
 
-  test('every one of the 20 targets has a unit with a builder, parser and status parser', () => {
+  test('every one of the 23 targets has a unit with a builder, parser and status parser', () => {
     expect(Object.keys(TARGET_UNITS).sort()).toEqual([
-      'cache', 'crypt', 'delay', 'era', 'error', 'flakey', 'integrity', 'linear', 'mirror', 'multipath', 'raid',
-      'snapshot', 'snapshot-merge', 'snapshot-origin', 'striped', 'thin', 'thin-pool', 'verity', 'writecache', 'zero',
+      'cache', 'clone', 'crypt', 'delay', 'ebs', 'era', 'error', 'flakey', 'integrity', 'linear', 'mirror', 'multipath', 'raid',
+      'snapshot', 'snapshot-merge', 'snapshot-origin', 'striped', 'thin', 'thin-pool', 'vdo', 'verity', 'writecache', 'zero',
     ]);
     for (const t of new Set(TABLE_CASES.map((c) => c.input.type))) expect(TARGET_UNITS).toHaveProperty([t]);
   });
@@ -58,7 +58,7 @@ describe('builders', () => {
       expect((err as DmTargetError).code).toBe('INVALID_INPUT');
       expect((err as DmTargetError).target).toBe((b as { type: string }).type);
     }
-    expect(() => buildTarget({ start: 0, length: 8, type: 'vdo' } as unknown as TypedTarget)).toThrow(expect.objectContaining({ code: 'UNKNOWN_TARGET' }));
+    expect(() => buildTarget({ start: 0, length: 8, type: 'dust' } as unknown as TypedTarget)).toThrow(expect.objectContaining({ code: 'UNKNOWN_TARGET' }));
   });
 
   test('message helpers validate their arguments', () => {

@@ -12,6 +12,7 @@ import {
   type CacheInput, type CryptInput, type DelayInput, type EraInput, type FlakeyInput, type IntegrityInput, type LinearInput, type MirrorInput,
   type MultipathInput, type NoInput, type RaidInput, type SnapshotInput, type SnapshotOriginInput, type StripedInput, type TargetType, type ThinInput,
   type ThinPoolInput, type ThinPoolTarget, type TypedTargetOf, type TypedTargets, type VerityInput, type WritecacheInput,
+  type CloneInput, type EbsInput, type VdoInput,
 } from '../../lib/index.js';
 import { errorUnit, linearUnit, stripedUnit, zeroUnit } from '../../lib/targets/basic.js';
 import { cryptUnit } from '../../lib/targets/crypt.js';
@@ -23,6 +24,9 @@ import { snapshotOriginUnit, snapshotUnit } from '../../lib/targets/snapshot.js'
 import { delayUnit, flakeyUnit } from '../../lib/targets/faults.js';
 import { mirrorUnit, raidUnit } from '../../lib/targets/raid.js';
 import { multipathUnit } from '../../lib/targets/multipath.js';
+import { cloneUnit } from '../../lib/targets/clone.js';
+import { ebsUnit } from '../../lib/targets/ebs.js';
+import { vdoUnit } from '../../lib/targets/vdo.js';
 
 /** Each assignable to the other (readonly aside, which assignability ignores). */
 type Agree<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -56,10 +60,13 @@ describe('typed target inputs: declared interfaces agree with their zod schemas'
     expectAgree<Agree<MirrorInput, Inferred<typeof mirrorUnit>>>();
     expectAgree<Agree<RaidInput, Inferred<typeof raidUnit>>>();
     expectAgree<Agree<MultipathInput, Inferred<typeof multipathUnit>>>();
+    expectAgree<Agree<CloneInput, Inferred<typeof cloneUnit>>>();
+    expectAgree<Agree<EbsInput, Inferred<typeof ebsUnit>>>();
+    expectAgree<Agree<VdoInput, Inferred<typeof vdoUnit>>>();
     // The check can fail: a field the schema does not have, or one it has made optional.
     expectAgree<Equal<Agree<ThinPoolInput & { extraSectors: number }, Inferred<typeof thinPoolUnit>>, false>>();
     expectAgree<Equal<Agree<Partial<ThinPoolInput>, Inferred<typeof thinPoolUnit>>, false>>();
-    expect(Object.keys(TARGET_UNITS)).toHaveLength(20);
+    expect(Object.keys(TARGET_UNITS)).toHaveLength(23);
   });
 
   test('TypedTargets names every typed unit, and TypedTargetOf<K> is the named interface', () => {

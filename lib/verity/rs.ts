@@ -299,13 +299,13 @@ export class ParityTables {
     const table = this.table;
     if (words === 1) {
       const t = table.subarray(i * 256, i * 256 + 256);
-      for (let c = 0; c < count; c++) acc[c] ^= t[row[from + c]!]!;
+      for (let c = 0; c < count; c++) acc[c] = acc[c]! ^ t[row[from + c]!]!;
       return;
     }
     const base = i * words * 256;
     for (let c = 0, a = 0; c < count; c++, a += words) {
       const v = row[from + c]!;
-      for (let w = 0, o = base + v; w < words; w++, o += 256) acc[a + w] ^= table[o]!;
+      for (let w = 0, o = base + v; w < words; w++, o += 256) acc[a + w] = acc[a + w]! ^ table[o]!;
     }
   }
 

@@ -201,6 +201,7 @@ d('repairWithFec corrects damage back to the original, and veritysetup accepts t
     // veritysetup finds the data hash wrong, then finds the damage repairable with our parity.
     const v = veritysetupVerify(f, ourFec);
     expect(v.out).toMatch(/repairable errors/);
+    expect(v.status).toBe(0);
 
     const found = await verifyFec({ ...passOptions(f), fecReader: fileReader(ourFec) });
     expect(found.repairedBlocks.map((b) => `${b.area}:${b.blockIndex}:${b.correctedBytes}`)).toEqual([

@@ -95,6 +95,8 @@ export interface VerifyFecResult {
 }
 
 const DEFAULT_MEMORY_BYTES = 32 << 20;
+/** setTimeout's largest delay (a signed 32-bit count of ms); a larger one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Pass {
   readonly layout: FecLayout;
@@ -104,8 +106,12 @@ interface Pass {
   /** Rounds per batch. */
   readonly batch: number;
   readonly signal: AbortSignal | undefined;
+  /** Rejects when the signal aborts or the time is up: every read and write races it. */
+  readonly stop: Promise<never>;
+  readonly timeoutError: DmOperationError | undefined;
   readonly deadline: number;
-  readonly timeoutMs: number | undefined;
+  /** Ends the timer and the abort listener. */
+  readonly dispose: () => void;
   readonly dataReader: FecReader;
   readonly hashReader: FecReader | undefined;
 }
@@ -114,7 +120,7 @@ function checkFn(v: unknown, field: string): void {
   if (typeof v !== 'function') throw new DmArgumentError(field, 'a function', typeof v);
 }
 
-function setUp(o: FecPassOptions): Pass {
+function setUp(o: FecPassOptions, what: string): Pass {
   if (o === null || typeof o !== 'object') throw new DmArgumentError('options', 'an object', String(o));
   const layout = fecLayout(o);
   checkFn(o.dataReader, 'options.dataReader');
@@ -125,19 +131,35 @@ function setUp(o: FecPassOptions): Pass {
   }
   const memoryBytes = o.memoryBytes ?? DEFAULT_MEMORY_BYTES;
   if (!Number.isSafeInteger(memoryBytes) || memoryBytes < 1) throw new DmArgumentError('options.memoryBytes', 'a positive integer', String(memoryBytes));
-  if (o.timeoutMs !== undefined && (!Number.isSafeInteger(o.timeoutMs) || o.timeoutMs < 1)) {
-    throw new DmArgumentError('options.timeoutMs', 'a positive integer', String(o.timeoutMs));
+  if (o.timeoutMs !== undefined && (!Number.isSafeInteger(o.timeoutMs) || o.timeoutMs < 1 || o.timeoutMs > MAX_TIMER_MS)) {
+    throw new DmArgumentError('options.timeoutMs', `an integer from 1 to ${MAX_TIMER_MS}`, String(o.timeoutMs));
   }
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new DmArgumentError('options.signal', 'an AbortSignal', String(o.signal));
   if (o.onProgress !== undefined) checkFn(o.onProgress, 'options.onProgress');
   const perRound = layout.rsn * layout.blockSizeBytes;
   const batch = Number(BigInt(Math.max(1, Math.floor(memoryBytes / perRound))) < layout.rounds ? BigInt(Math.max(1, Math.floor(memoryBytes / perRound))) : layout.rounds);
   const rs = new ReedSolomon(layout.roots);
+  // Made here, not in the timer's callback, so its stack is the caller's.
+  const timeoutError = o.timeoutMs === undefined ? undefined : new DmOperationError('TIMEOUT', `${what} did not finish within ${o.timeoutMs} ms`);
+  const signal = o.signal;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stop = new Promise<never>((_, reject) => {
+    if (timeoutError) timer = setTimeout(() => reject(timeoutError), o.timeoutMs);
+    if (signal) signal.addEventListener('abort', (onAbort = () => reject(new DmAbortError(signal.reason))), { once: true });
+  });
+  stop.catch(() => {}); // observed through race() when it matters
   return {
     layout, rs, tables: parityTables(rs), fecOffsetBytes: BigInt(off), batch,
-    signal: o.signal, timeoutMs: o.timeoutMs, deadline: o.timeoutMs === undefined ? Infinity : Date.now() + o.timeoutMs,
+    signal, stop, timeoutError, deadline: o.timeoutMs === undefined ? Infinity : Date.now() + o.timeoutMs,
+    dispose: () => { clearTimeout(timer); if (onAbort) signal!.removeEventListener('abort', onAbort); },
     dataReader: o.dataReader, hashReader: o.hashReader,
   };
+}
+
+/** `x`, unless the pass is stopped first. */
+function guard<T>(p: Pass, x: Promise<T>): Promise<T> {
+  return Promise.race([x, p.stop]);
 }
 
 /** The tables of a roots count depend on nothing else: built once per process. */
@@ -148,13 +170,14 @@ function parityTables(rs: ReedSolomon): ParityTables {
   return t;
 }
 
-function checkpoint(p: Pass, what: string): void {
+/** Between batches: the encoding itself is synchronous, so a stop is seen here. */
+function checkpoint(p: Pass): void {
   if (p.signal?.aborted) throw new DmAbortError(p.signal.reason);
-  if (Date.now() > p.deadline) throw new DmOperationError('TIMEOUT', `${what} did not finish within ${p.timeoutMs} ms`);
+  if (Date.now() > p.deadline) throw p.timeoutError!;
 }
 
-async function readExactly(reader: FecReader, offsetBytes: bigint, length: number, what: string): Promise<Uint8Array> {
-  const got = await reader(offsetBytes, length);
+async function readExactly(p: Pass, reader: FecReader, offsetBytes: bigint, length: number, what: string): Promise<Uint8Array> {
+  const got = await guard(p, reader(offsetBytes, length));
   if (!(got instanceof Uint8Array) || got.length !== length) {
     throw new DmVerityFecError('FEC_SHORT_READ', `${what} reader returned ${got instanceof Uint8Array ? `${got.length} bytes` : typeof got} for ${length} bytes at ${offsetBytes}`);
   }
@@ -170,14 +193,14 @@ async function readBlocks(p: Pass, first: bigint, count: number, dest: Uint8Arra
   let d = destOffset;
   if (at < layout.dataBlocks) {
     const n = Number((end < layout.dataBlocks ? end : layout.dataBlocks) - at);
-    dest.set(await readExactly(p.dataReader, at * BigInt(bs), n * bs, 'data'), d);
+    dest.set(await readExactly(p, p.dataReader, at * BigInt(bs), n * bs, 'data'), d);
     at += BigInt(n);
     d += n * bs;
   }
   if (at < end && at < layout.coveredBlocks) {
     const stop = end < layout.coveredBlocks ? end : layout.coveredBlocks;
     const n = Number(stop - at);
-    dest.set(await readExactly(p.hashReader!, layout.hashStartBytes + (at - layout.dataBlocks) * BigInt(bs), n * bs, 'hash'), d);
+    dest.set(await readExactly(p, p.hashReader!, layout.hashStartBytes + (at - layout.dataBlocks) * BigInt(bs), n * bs, 'hash'), d);
     at += BigInt(n);
     d += n * bs;
   }
@@ -197,7 +220,10 @@ async function readBatch(p: Pass, n0: bigint, k: number, rows: Uint8Array): Prom
     }
     reads.push(readBlocks(p, first, k, rows, i * rowBytes));
     // A few reads in flight keep a file or device busy without queueing a whole batch.
-    if (reads.length >= 8) await Promise.all(reads.splice(0));
+    if (reads.length >= 8) {
+      await Promise.all(reads.splice(0));
+      checkpoint(p);
+    }
   }
   await Promise.all(reads);
 }
@@ -223,8 +249,16 @@ function encodeBatch(p: Pass, n0: bigint, k: number, rows: Uint8Array, acc: Uint
  * with `veritysetup format --fec-device … --fec-roots <roots>` over the same blocks.
  */
 export async function computeFec(options: ComputeFecOptions): Promise<ComputeFecResult> {
-  const p = setUp(options);
-  checkFn(options.writer, 'options.writer');
+  const p = setUp(options, 'computeFec');
+  try {
+    checkFn(options.writer, 'options.writer');
+    return await encodeAll(p, options);
+  } finally {
+    p.dispose();
+  }
+}
+
+async function encodeAll(p: Pass, options: ComputeFecOptions): Promise<ComputeFecResult> {
   const { layout, batch } = p;
   const bs = layout.blockSizeBytes;
   const rows = new Uint8Array(layout.rsn * batch * bs);
@@ -232,11 +266,11 @@ export async function computeFec(options: ComputeFecOptions): Promise<ComputeFec
   const parity = new Uint8Array(batch * bs * layout.roots);
   const total = Number(layout.rounds);
   for (let n0 = 0n; n0 < layout.rounds; n0 += BigInt(batch)) {
-    checkpoint(p, 'computeFec');
+    checkpoint(p);
     const k = Number(layout.rounds - n0 < BigInt(batch) ? layout.rounds - n0 : BigInt(batch));
     await readBatch(p, n0, k, rows);
     encodeBatch(p, n0, k, rows, acc, parity);
-    await options.writer(p.fecOffsetBytes + n0 * BigInt(bs * layout.roots), parity.subarray(0, k * bs * layout.roots));
+    await guard(p, options.writer(p.fecOffsetBytes + n0 * BigInt(bs * layout.roots), parity.subarray(0, k * bs * layout.roots)));
     options.onProgress?.({ done: Number(n0) + k, total, step: 'fec-encode' });
   }
   return { layout, fecBytes: layout.fecBytes };
@@ -259,9 +293,16 @@ function erasureSet(layout: FecLayout, erased: VerifyFecOptions['erasedBlocks'])
 }
 
 async function check(options: VerifyFecOptions, writers: { data: FecWriter; hash: FecWriter | undefined } | undefined): Promise<VerifyFecResult> {
-  const p = setUp(options);
-  checkFn(options.fecReader, 'options.fecReader');
-  const erased = erasureSet(p.layout, options.erasedBlocks);
+  const p = setUp(options, writers ? 'repairWithFec' : 'verifyFec');
+  try {
+    checkFn(options.fecReader, 'options.fecReader');
+    return await checkAll(p, options, erasureSet(p.layout, options.erasedBlocks), writers);
+  } finally {
+    p.dispose();
+  }
+}
+
+async function checkAll(p: Pass, options: VerifyFecOptions, erased: Set<bigint>, writers: { data: FecWriter; hash: FecWriter | undefined } | undefined): Promise<VerifyFecResult> {
   const { layout, batch, rs } = p;
   const { rsn, roots } = layout;
   const bs = layout.blockSizeBytes;
@@ -278,11 +319,11 @@ async function check(options: VerifyFecOptions, writers: { data: FecWriter; hash
   const erasures: number[] = [];
 
   for (let n0 = 0n; n0 < layout.rounds; n0 += BigInt(batch)) {
-    checkpoint(p, writers ? 'repairWithFec' : 'verifyFec');
+    checkpoint(p);
     const k = Number(layout.rounds - n0 < BigInt(batch) ? layout.rounds - n0 : BigInt(batch));
     const count = k * bs;
     const [stored] = await Promise.all([
-      readExactly(options.fecReader, p.fecOffsetBytes + n0 * BigInt(bs * roots), count * roots, 'fec'),
+      readExactly(p, options.fecReader, p.fecOffsetBytes + n0 * BigInt(bs * roots), count * roots, 'fec'),
       readBatch(p, n0, k, rows),
     ]);
     encodeBatch(p, n0, k, rows, acc, computed);
@@ -334,7 +375,7 @@ async function check(options: VerifyFecOptions, writers: { data: FecWriter; hash
         const from = position * count + Number(round - n0) * bs;
         const writer = where.area === 'data' ? writers.data : writers.hash;
         if (!writer) throw new DmArgumentError('options.hashWriter', 'a function (a hash block needs repair)', 'undefined');
-        await writer(where.offsetBytes, rows.slice(from, from + bs));
+        await guard(p, writer(where.offsetBytes, rows.slice(from, from + bs)));
       }
     }
     options.onProgress?.({ done: Number(n0) + k, total, step: 'fec-verify' });

@@ -236,7 +236,7 @@ function liveRows(layout: FecLayout, n0: bigint): number {
   return i < BigInt(layout.rsn) ? Number(i) : layout.rsn;
 }
 
-function encodeBatch(p: Pass, n0: bigint, k: number, rows: Uint8Array, acc: Uint32Array, parity: Uint8Array): void {
+function encodeBatch(p: Pass, n0: bigint, k: number, rows: Uint8Array, acc: Int32Array, parity: Uint8Array): void {
   const count = k * p.layout.blockSizeBytes;
   acc.fill(0, 0, count * p.tables.words);
   const live = liveRows(p.layout, n0);

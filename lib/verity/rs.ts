@@ -258,14 +258,14 @@ export class ParityTables {
   /** 32-bit words of parity per codeword: ceil(roots / 4). */
   readonly words: number;
   /** Entry ((i * words + w) * 256 + v): parity bytes 4w..4w+3 of v * e_i, in memory order. */
-  private readonly table: Uint32Array;
+  private readonly table: Int32Array;
 
   constructor(readonly rs: ReedSolomon) {
     const { roots, rsn } = rs;
     this.roots = roots;
     this.rsn = rsn;
     const words = (this.words = Math.ceil(roots / 4));
-    const table = (this.table = new Uint32Array(rsn * words * 256));
+    const table = (this.table = new Int32Array(rsn * words * 256));
     const unit = new Uint8Array(rsn);
     const parity = new Uint8Array(roots);
     for (let i = 0; i < rsn; i++) {
@@ -279,22 +279,22 @@ export class ParityTables {
           for (let q = 0; q < 4 && 4 * w + q < roots; q++) {
             word |= gfMul(v, parity[4 * w + q]!) << (8 * (LITTLE_ENDIAN ? q : 3 - q));
           }
-          table[base + v] = word >>> 0;
+          table[base + v] = word | 0;
         }
       }
     }
   }
 
   /** A zeroed accumulator for `count` codewords. */
-  accumulator(count: number): Uint32Array {
-    return new Uint32Array(count * this.words);
+  accumulator(count: number): Int32Array {
+    return new Int32Array(count * this.words);
   }
 
   /**
    * Adds data position `i` of `count` consecutive codewords: `row[from + c]` is the byte at
    * position i of codeword c, whose parity words are acc[c * words ...].
    */
-  add(i: number, row: Uint8Array, from: number, count: number, acc: Uint32Array): void {
+  add(i: number, row: Uint8Array, from: number, count: number, acc: Int32Array): void {
     const words = this.words;
     const table = this.table;
     if (words === 1) {
@@ -310,7 +310,7 @@ export class ParityTables {
   }
 
   /** Writes the parity of `count` codewords from `acc` to `out` (roots bytes each, codeword order). */
-  pack(acc: Uint32Array, count: number, out: Uint8Array, outOffset = 0): void {
+  pack(acc: Int32Array, count: number, out: Uint8Array, outOffset = 0): void {
     const bytes = new Uint8Array(acc.buffer, acc.byteOffset, count * this.words * 4);
     const roots = this.roots;
     const stride = this.words * 4;

@@ -34,7 +34,10 @@ export interface FecPassOptions extends FecLayoutInput {
   readonly hashReader?: FecReader;
   /** Where the FEC area starts in its image (`--fec-offset`); default 0. */
   readonly fecOffsetBytes?: bigint | number;
-  /** Memory for one batch of rounds, default 32 MiB; at least one round is always taken. */
+  /**
+   * Memory for the blocks of one batch of rounds, default 32 MiB; at least one round
+   * (255 - roots blocks) is always taken. The parity of a batch adds roots / (255 - roots) of it.
+   */
   readonly memoryBytes?: number;
   readonly signal?: AbortSignal;
   readonly timeoutMs?: number;
@@ -137,7 +140,8 @@ function setUp(o: FecPassOptions, what: string): Pass {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new DmArgumentError('options.signal', 'an AbortSignal', String(o.signal));
   if (o.onProgress !== undefined) checkFn(o.onProgress, 'options.onProgress');
   const perRound = layout.rsn * layout.blockSizeBytes;
-  const batch = Number(BigInt(Math.max(1, Math.floor(memoryBytes / perRound))) < layout.rounds ? BigInt(Math.max(1, Math.floor(memoryBytes / perRound))) : layout.rounds);
+  const fit = BigInt(Math.max(1, Math.floor(memoryBytes / perRound)));
+  const batch = Number(fit < layout.rounds ? fit : layout.rounds);
   const rs = new ReedSolomon(layout.roots);
   // Made here, not in the timer's callback, so its stack is the caller's.
   const timeoutError = o.timeoutMs === undefined ? undefined : new DmOperationError('TIMEOUT', `${what} did not finish within ${o.timeoutMs} ms`);

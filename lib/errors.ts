@@ -457,3 +457,37 @@ export class DmSysfsError extends DmBaseError<'DM_SYSFS'> {
     this.path = path;
   }
 }
+
+// ---- dm-verity forward error correction (lib/verity/fec.ts).
+
+/** What a {@link DmVerityFecError} is about. */
+export type DmVerityFecErrorCode =
+  /** A Reed–Solomon codeword has more damage than its parity corrects. */
+  | 'FEC_UNCORRECTABLE'
+  /** A reader callback returned fewer or more bytes than asked for. */
+  | 'FEC_SHORT_READ';
+
+/**
+ * dm-verity FEC could not do what was asked (`errno` 0): a codeword is beyond correction
+ * (`FEC_UNCORRECTABLE`: `round` and `byteIndex` name it, `blocks` the covered blocks it
+ * spans, any of which may be the damaged ones), or a reader broke its contract
+ * (`FEC_SHORT_READ`).
+ */
+export class DmVerityFecError extends DmBaseError<DmVerityFecErrorCode> {
+  /** Always `DmVerityFecError`. */
+  override readonly name = 'DmVerityFecError';
+  readonly code: DmVerityFecErrorCode;
+  /** The interleaving round of the failed codeword (FEC_UNCORRECTABLE). */
+  readonly round: bigint | undefined;
+  /** The byte offset within the blocks of the failed codeword (FEC_UNCORRECTABLE). */
+  readonly byteIndex: number | undefined;
+  /** The covered blocks the failed codeword spans, as `{ area, blockIndex }` (FEC_UNCORRECTABLE). */
+  readonly blocks: readonly { readonly area: 'data' | 'hash'; readonly blockIndex: bigint }[];
+  constructor(code: DmVerityFecErrorCode, message: string, details?: { round?: bigint; byteIndex?: number; blocks?: readonly { area: 'data' | 'hash'; blockIndex: bigint }[] }) {
+    super(message);
+    this.code = code;
+    this.round = details?.round;
+    this.byteIndex = details?.byteIndex;
+    this.blocks = details?.blocks ?? [];
+  }
+}

@@ -36,6 +36,7 @@ import { parseCookieValue } from '../../cli/cookie-value.js';
 import { openControl, loadLibc } from '../../ffi/index.js';
 import { IoctlEngine } from '../../ffi/engine.js';
 import { memoryNodes } from '../cli/harness.js';
+import { computeFec, DmVerityFecError } from '../../lib/verity/index-fec.js';
 
 type ErrorClass = abstract new (...a: never[]) => Error;
 const isErrorClass = (v: unknown): v is ErrorClass => typeof v === 'function' && v.prototype instanceof Error;
@@ -97,6 +98,10 @@ const CASES: Record<string, () => Promise<unknown[]>> = {
       return [invalid, busy, gone];
     }, kernel);
   },
+  DmVerityFecError: async () => [
+    await catching(() => computeFec({ blockSizeBytes: 4096, roots: 2, dataBlocks: 1, hashBlocks: 0, dataReader: async () => new Uint8Array(1), writer: async () => {} })),
+    new DmVerityFecError('FEC_UNCORRECTABLE', 'x', { round: 0n, byteIndex: 0, blocks: [] }),
+  ],
   DmTargetError: async () => [await catching(() => buildTarget({ start: 0, length: 8, type: 'linear', device: '/dev/x', offsetSectors: -1 } as TypedTarget))],
   DmTargetParseError: async () => [await catching(() => parseTarget({ start: 0, length: 8, type: 'linear', params: '7:0' }))],
   DmUdevTimeoutError: async () => {

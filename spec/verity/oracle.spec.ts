@@ -2,7 +2,7 @@
 // options, the same salt and UUID, and the hash images must be equal byte for byte (cmp),
 // the root hashes too. veritysetup formats plain files without device-mapper, so this runs
 // wherever it is installed; elsewhere it skips, saying so.
-import { describe, expect, test } from '@jest/globals';
+import { afterAll, describe, expect, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -9,7 +9,7 @@ import { DmArgumentError, DmVerityError } from '../errors.js';
 import { describeValue, optionsArg, valueArg } from '../client/args.js';
 import { runBlock } from '../block/block-io.js';
 import { decodeVeritySuperblock, VERITY_SUPERBLOCK_SIZE_BYTES, type VeritySuperblock } from './superblock.js';
-import { hexBytes, toHex, treeGeometry, treeParams, TREE_KEYS, type TreeParams, type VerityCallOptions, type VerityProgress, type VerityTreeOptions } from './params.js';
+import { hashBlocksOf, hexBytes, toHex, treeGeometry, treeParams, TREE_KEYS, type TreeParams, type VerityCallOptions, type VerityProgress, type VerityTreeOptions } from './params.js';
 import { walkTree } from './tree.js';
 import { withFile } from './format.js';
 import type { BlockFile } from '../kernel/backend.js';
@@ -33,6 +33,8 @@ export interface VerityVerifyResult {
   readonly rootHashHex: string;
   /** Data blocks checked. */
   readonly dataBlocks: bigint;
+  /** The tree's hash blocks (every level). */
+  readonly hashBlocks: bigint;
   /** The superblock read (undefined without one). */
   readonly superblock: VeritySuperblock | undefined;
 }
@@ -91,7 +93,7 @@ export async function verifyVerity(dataDevice: string, hashDevice: string, rootH
           progress: (done, total) => options.onProgress?.({ done, total, step: 'verifying' }),
         });
         if (toHex(computed) !== toHex(root)) throw new DmVerityError('VERITY_ROOT_HASH', 'Verification of root hash failed.');
-        return { rootHashHex: toHex(computed), dataBlocks, superblock: sb };
+        return { rootHashHex: toHex(computed), dataBlocks, hashBlocks: hashBlocksOf(p.hashBlockSizeBytes, p.hash.digestBytes, dataBlocks), superblock: sb };
       });
     }));
 }

@@ -174,7 +174,7 @@ async function walkLevel(w: TreeWalk, level: number, pool: HashPool | undefined)
       const lastOfBlock = slot === g.hashPerBlock - 1 || child === count - 1n;
       if (lastOfBlock) closeBlock(block, (slot + 1) * stride);
     }
-    w.progress(Number(child), Number(count));
+    if (fromData) w.progress(Number(child), Number(count));
   }
   await flush();
   return last;

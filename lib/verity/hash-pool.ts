@@ -16,9 +16,10 @@ parentPort.on('message', (m) => {
   const data = new Uint8Array(m.buffer, 0, m.count * m.blockBytes);
   const salt = new Uint8Array(m.salt);
   const out = new Uint8Array(m.count * m.digestBytes);
+  // Format 1 hashes the salt first: its state is made once and copied per block.
+  const salted = m.version === 1 ? createHash(m.algorithm).update(salt) : undefined;
   for (let i = 0; i < m.count; i++) {
-    const h = createHash(m.algorithm);
-    if (m.version === 1) h.update(salt);
+    const h = salted ? salted.copy() : createHash(m.algorithm);
     h.update(data.subarray(i * m.blockBytes, (i + 1) * m.blockBytes));
     if (m.version === 0) h.update(salt);
     out.set(h.digest(), i * m.digestBytes);
@@ -60,7 +61,7 @@ export class HashPool {
         p?.resolve({ digests: new Uint8Array(m.digests), buffer: m.buffer });
       });
       w.on('error', (e) => this.#fail(e));
-      w.unref();
+      // Not unref()ed: while a chunk is out, the worker is all that keeps the caller's await alive.
       this.#workers.push(w);
       this.#idle.push(w);
     }

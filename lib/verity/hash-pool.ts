@@ -11,18 +11,29 @@ import { Worker } from 'node:worker_threads';
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
+const crypto = require('node:crypto');
 parentPort.on('message', (m) => {
   const data = new Uint8Array(m.buffer, 0, m.count * m.blockBytes);
   const salt = new Uint8Array(m.salt);
   const out = new Uint8Array(m.count * m.digestBytes);
-  // Format 1 hashes the salt first: its state is made once and copied per block.
-  const salted = m.version === 1 ? createHash(m.algorithm).update(salt) : undefined;
-  for (let i = 0; i < m.count; i++) {
-    const h = salted ? salted.copy() : createHash(m.algorithm);
-    h.update(data.subarray(i * m.blockBytes, (i + 1) * m.blockBytes));
-    if (m.version === 0) h.update(salt);
-    out.set(h.digest(), i * m.digestBytes);
+  if (typeof crypto.hash === 'function') {
+    // One call per block (crypto.hash: no Hash object per block), over the block and the
+    // salt laid out in one staging buffer: salt first (format 1) or after (format 0).
+    const stage = new Uint8Array(salt.length + m.blockBytes);
+    const at = m.version === 1 ? salt.length : 0;
+    stage.set(salt, m.version === 1 ? 0 : m.blockBytes);
+    for (let i = 0; i < m.count; i++) {
+      stage.set(data.subarray(i * m.blockBytes, (i + 1) * m.blockBytes), at);
+      out.set(crypto.hash(m.algorithm, stage, 'buffer'), i * m.digestBytes);
+    }
+  } else {
+    const salted = m.version === 1 ? crypto.createHash(m.algorithm).update(salt) : undefined;
+    for (let i = 0; i < m.count; i++) {
+      const h = salted ? salted.copy() : crypto.createHash(m.algorithm);
+      h.update(data.subarray(i * m.blockBytes, (i + 1) * m.blockBytes));
+      if (m.version === 0) h.update(salt);
+      out.set(h.digest(), i * m.digestBytes);
+    }
   }
   parentPort.postMessage({ id: m.id, buffer: m.buffer, digests: out.buffer }, [m.buffer, out.buffer]);
 });

@@ -46,7 +46,7 @@ const CASES: Case[] = [
   { name: 'sha512', dataBytes: 2 << 20, cli: ['--hash', 'sha512'], lib: { hashAlgorithm: 'sha512' } },
   { name: 'sha384 (48-byte digest in 64)', dataBytes: 1 << 20, cli: ['--hash', 'sha384'], lib: { hashAlgorithm: 'sha384' } },
   { name: 'sha224, upper case name', dataBytes: 1 << 20, cli: ['--hash', 'SHA224'], lib: { hashAlgorithm: 'SHA224' } },
-  { name: 'md5, blake2b-512, sha3-256 in three levels', dataBytes: 512 * 600, cli: ['--hash', 'blake2b-512', '--data-block-size', '512', '--hash-block-size', '512'], lib: { hashAlgorithm: 'blake2b-512', dataBlockSizeBytes: 512, hashBlockSizeBytes: 512 } },
+  { name: 'blake2b-512, 512/512: three levels', dataBytes: 512 * 600, cli: ['--hash', 'blake2b-512', '--data-block-size', '512', '--hash-block-size', '512'], lib: { hashAlgorithm: 'blake2b-512', dataBlockSizeBytes: 512, hashBlockSizeBytes: 512 } },
   { name: 'sha3-256, 1024/2048', dataBytes: 1 << 20, cli: ['--hash', 'sha3-256', '--data-block-size', '1024', '--hash-block-size', '2048'], lib: { hashAlgorithm: 'sha3-256', dataBlockSizeBytes: 1024, hashBlockSizeBytes: 2048 } },
   { name: 'data 512, hash 4096', dataBytes: 5 << 20, cli: ['--data-block-size', '512'], lib: { dataBlockSizeBytes: 512 } },
   { name: 'data 8192, hash 1024', dataBytes: 1 << 20, cli: ['--data-block-size', '8192', '--hash-block-size', '1024'], lib: { dataBlockSizeBytes: 8192, hashBlockSizeBytes: 1024 } },
@@ -58,6 +58,8 @@ const CASES: Case[] = [
   { name: 'empty salt', dataBytes: 1 << 20, cli: ['--salt', '-'], lib: { salt: '-' } },
   { name: 'a 256-byte salt', dataBytes: 1 << 20, cli: ['--salt', 'ab'.repeat(256)], lib: { salt: 'ab'.repeat(256) } },
   { name: 'pool path: 12 MiB over the threads', dataBytes: 12 << 20, cli: [], lib: {} },
+  { name: 'pool path, format 0 (salt after the block), sha1', dataBytes: 6 << 20, cli: ['--format', '0', '--hash', 'sha1'], lib: { hashType: 0, hashAlgorithm: 'sha1' } },
+  { name: 'pool path, shake256, one thread', dataBytes: 6 << 20, cli: ['--hash', 'shake256'], lib: { hashAlgorithm: 'shake256', threads: 1 } },
 ];
 
 d('formatVerity against veritysetup format: cmp-equal hash images', () => {

@@ -5,7 +5,8 @@
  */
 import { compile, viewOf } from '../../codec/layout.js';
 import { VERITY_MAX_SALT_BYTES, VERITY_SIGNATURE, veritySuperblock } from '../../codec/verity-records.js';
-import { DmVerityError } from '../errors.js';
+import { DmArgumentError, DmVerityError } from '../errors.js';
+import { describeValue } from '../client/args.js';
 import { isVerityBlockSize } from './geometry.js';
 import { verityHash } from './hashes.js';
 
@@ -56,6 +57,7 @@ export function uuidBytes(text: string): Uint8Array | undefined {
  * size above 256.
  */
 export function decodeVeritySuperblock(bytes: Uint8Array): VeritySuperblock {
+  if (!(bytes instanceof Uint8Array)) throw new DmArgumentError('bytes', 'a Uint8Array', describeValue(bytes));
   if (bytes.length < VERITY_SUPERBLOCK_SIZE_BYTES) throw new DmVerityError('VERITY_SUPERBLOCK', `A VERITY superblock is ${VERITY_SUPERBLOCK_SIZE_BYTES} bytes, got ${bytes.length}.`);
   const sb = codec.decode(viewOf(bytes), bytes, 0);
   if (!VERITY_SIGNATURE.every((b, i) => sb.signature[i] === b)) throw new DmVerityError('VERITY_SUPERBLOCK', 'No VERITY signature detected.');
@@ -87,8 +89,23 @@ export interface VeritySuperblockInput {
   readonly salt: Uint8Array;
 }
 
+/** Every field of an encode's input, typed errors before a byte is written. */
+function checkInput(v: VeritySuperblockInput): void {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new DmArgumentError('superblock', 'an object of VeritySuperblockInput', describeValue(v));
+  const bad = (field: string, expected: string, got: unknown) => new DmArgumentError(`superblock.${field}`, expected, describeValue(got));
+  if (v.hashType !== 0 && v.hashType !== 1) throw bad('hashType', '0 or 1', v.hashType);
+  if (!(v.uuid instanceof Uint8Array) || v.uuid.length !== 16) throw bad('uuid', 'a Uint8Array of 16 bytes', v.uuid);
+  if (typeof v.hashAlgorithm !== 'string') throw bad('hashAlgorithm', 'a string', v.hashAlgorithm);
+  for (const f of ['dataBlockSizeBytes', 'hashBlockSizeBytes'] as const) {
+    if (!Number.isSafeInteger(v[f]) || v[f] < 0 || v[f] > 0xffffffff) throw bad(f, 'a u32', v[f]);
+  }
+  if (typeof v.dataBlocks !== 'bigint' || v.dataBlocks < 0n || v.dataBlocks >= 1n << 64n) throw bad('dataBlocks', 'a u64 bigint', v.dataBlocks);
+  if (!(v.salt instanceof Uint8Array) || v.salt.length > VERITY_MAX_SALT_BYTES) throw bad('salt', `a Uint8Array of at most ${VERITY_MAX_SALT_BYTES} bytes`, v.salt);
+}
+
 /** The 512 bytes VERITY_write_sb() writes: the algorithm lower-cased and cut to 31 bytes, as the kernel reads it. */
 export function encodeVeritySuperblock(v: VeritySuperblockInput): Uint8Array {
+  checkInput(v);
   const out = new Uint8Array(VERITY_SUPERBLOCK_SIZE_BYTES);
   const algorithm = new Array<number>(32).fill(0);
   const name = new TextEncoder().encode(v.hashAlgorithm.toLowerCase());

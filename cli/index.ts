@@ -19,9 +19,11 @@ import * as life from './lifecycle.js';
 import * as query from './query.js';
 import * as udev from './udev.js';
 import { recover } from './recover.js';
+import { runVerity } from './verity.js';
 import { DecodeOutputSchema, DryRunOutputSchema, ErrorOutputSchema } from './schemas.js';
 
 export * from './schemas.js';
+export { VerityOutputSchema, type DmctlVerityOutput } from './verity-schemas.js';
 export { run as runDmctl };
 export type { CliIo } from './context.js';
 export { parseTableText } from './context.js';
@@ -32,6 +34,8 @@ interface Verb {
   usage: string;
   help: string;
   run(ctx: Ctx): Promise<number>;
+  /** A verb that parses its own command line (its options are another tool's): given argv without its own name. */
+  raw?(argv: readonly string[], io: CliIo): Promise<number>;
 }
 
 /**
@@ -103,6 +107,11 @@ export const VERBS: Record<string, Verb> = {
     usage: 'recover [--dry-run] [--state-dir <dir>]',
     help: 'Finish or take back what operations of processes that died left half-done (suspended devices, staged tables, temporary devices, unreported thin ids, udev semaphores; docs/crash-safety.md).',
     run: recover,
+  },
+  verity: {
+    usage: 'verity format|verify|dump <device>... [veritysetup\'s options]',
+    help: 'dm-verity\'s hash tree as veritysetup makes, checks and shows it (no veritysetup needed; dmctl verity --help).',
+    run: async () => 1, raw: runVerity,
   },
   decode: {
     usage: 'decode [<command>] <hex>|-',
@@ -230,6 +239,13 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
     throw new DmArgumentError('io', 'an object of CliIo overrides', describe(ioOverrides));
   }
   const io: CliIo = { ...defaultIo(), ...ioOverrides };
+  // A verb with a command line of its own (verity: veritysetup's options) parses it itself.
+  const own = firstPositional(argv);
+  const rawVerb = own === undefined ? undefined : verbNamed(own)?.raw;
+  if (rawVerb) {
+    const at = argv.indexOf(own!);
+    return rawVerb([...argv.slice(0, at), ...argv.slice(at + 1)], io);
+  }
   let parsed: { values: Options; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: Options; positionals: string[] };

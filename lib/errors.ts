@@ -491,3 +491,31 @@ export class DmVerityFecError extends DmBaseError<DmVerityFecErrorCode> {
     this.blocks = details?.blocks ?? [];
   }
 }
+
+/** What {@link DmVerityError} says went wrong. */
+export type DmVerityErrorCode = 'VERITY_SUPERBLOCK' | 'VERITY_CORRUPT' | 'VERITY_ROOT_HASH' | 'VERITY_PARAMETERS';
+
+/**
+ * A dm-verity hash tree or its superblock is not what it must be (lib/verity/): the
+ * superblock is not a verity one or holds values veritysetup refuses (`VERITY_SUPERBLOCK`),
+ * a block's digest or a spare area does not match (`VERITY_CORRUPT`: `device` and
+ * `positionBytes` name the first bad block as veritysetup does), the tree is whole but its
+ * root is not the one given (`VERITY_ROOT_HASH`), or the parameters describe no tree
+ * veritysetup would make (`VERITY_PARAMETERS`). `errno` is 0; a device that cannot be read
+ * is a `DmSyscallError` instead.
+ */
+export class DmVerityError extends DmBaseError<DmVerityErrorCode> {
+  /** Always `DmVerityError`. */
+  override readonly name = 'DmVerityError';
+  readonly code: DmVerityErrorCode;
+  /** Which device the bad bytes are on (VERITY_CORRUPT). */
+  readonly device: 'data' | 'hash' | undefined;
+  /** Where the bad block (or the spare area that is not zero) starts on that device (VERITY_CORRUPT). */
+  readonly positionBytes: bigint | undefined;
+  constructor(code: DmVerityErrorCode, message: string, where: { readonly device?: 'data' | 'hash'; readonly positionBytes?: bigint } = {}) {
+    super(message);
+    this.code = code;
+    this.device = where.device;
+    this.positionBytes = where.positionBytes;
+  }
+}

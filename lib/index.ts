@@ -55,3 +55,7 @@ import './trace/debug-log.js';
 export type { RecoverOptions, RecoveryReport, RecoveredOperation, RecoveryAction } from './operations/recover.js';
 export { fileIntentStore, DEFAULT_STATE_DIR, MAX_RECORD_BYTES, intentRecordProblem } from './kernel/intent-store.js';
 export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredIntent, ProcessIdentity } from './kernel/intent-store.js';
+// ---- dm-verity's hash tree: format, verify, superblock (docs/verity.md) ----
+export * from './verity/index.js';
+export type { BlockFile } from './kernel/backend.js';
+// ---- end verity ----

@@ -8,7 +8,7 @@
  * in-memory /dev. Every call is recorded in `calls` for tests to check the order.
  */
 import * as path from 'node:path';
-import { DmSyscallError, ERRNO, type AttachedLoop, type BlockIo, type LoopStatus, type NodeOps } from '../lib/index.js';
+import { DmSyscallError, ERRNO, type AttachedLoop, type BlockFile, type BlockIo, type LoopStatus, type NodeOps } from '../lib/index.js';
 import type { SimDevice, SimulatedKernel } from './simulator.js';
 import { thinSim } from './thin-sim.js';
 import { SimError } from './errors.js';
@@ -23,7 +23,12 @@ export interface SimBlockIo extends BlockIo {
   readonly nodeMap: Map<string, { major: number; minor: number } | 'other'>;
   /** `discard /dev/dm-3`, `attach f /dev/loop0`, … in call order. */
   readonly calls: string[];
+  /** The written bytes of the in-memory files, in chunks of {@link SIM_FILE_CHUNK_BYTES} (a chunk never written reads as zeros). */
+  readonly fileChunks: Map<string, Map<number, Uint8Array>>;
 }
+
+/** The granularity of a simulated file's stored bytes. */
+export const SIM_FILE_CHUNK_BYTES = 64 * 1024;
 
 const cache = new WeakMap<SimulatedKernel, SimBlockIo>();
 
@@ -39,6 +44,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
   const loops: SimBlockIo['loops'] = new Map();
   const nodeMap: SimBlockIo['nodeMap'] = new Map();
   const calls: string[] = [];
+  const fileChunks = new Map<string, Map<number, Uint8Array>>();
   const abs = (f: string) => path.posix.resolve('/', f);
   const dmDevice = (p: string): SimDevice | undefined => {
     const m = /^\/dev\/(?:dm-(\d+)|mapper\/(.+))$/.exec(p) ?? /^(\d+):(\d+)$/.exec(p);
@@ -86,6 +92,11 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     nodeMap,
     calls,
     nodes,
+    fileChunks,
+    async openFile(p, mode) {
+      calls.push(`open ${p} ${mode}`);
+      return openSimFile(p, mode);
+    },
     async ensureFile(file, sizeBytes) {
       calls.push(`ensure ${file} ${sizeBytes ?? ''}`.trim());
       const f = abs(file);
@@ -98,6 +109,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     async removeFile(file) {
       calls.push(`remove ${file}`);
       files.delete(abs(file));
+      fileChunks.delete(abs(file));
     },
     async attachLoop(file, request): Promise<AttachedLoop> {
       const f = abs(file);
@@ -152,6 +164,80 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
       }
       if (!kernel.blockDevices.some((x) => x.path === p)) fail('BLKDISCARD', 'open', ERRNO.ENOENT, p);
     },
+  };
+  /** Bytes `[at, at + into.length)` of file `f` into `into` (unwritten chunks are zeros). */
+  const readChunks = (f: string, at: number, into: Uint8Array) => {
+    const chunks = fileChunks.get(f);
+    into.fill(0);
+    if (!chunks) return;
+    for (let done = 0; done < into.length;) {
+      const i = Math.floor((at + done) / SIM_FILE_CHUNK_BYTES);
+      const within = (at + done) % SIM_FILE_CHUNK_BYTES;
+      const n = Math.min(SIM_FILE_CHUNK_BYTES - within, into.length - done);
+      const c = chunks.get(i);
+      if (c) into.set(c.subarray(within, within + n), done);
+      done += n;
+    }
+  };
+  const writeChunks = (f: string, at: number, bytes: Uint8Array) => {
+    let chunks = fileChunks.get(f);
+    if (!chunks) fileChunks.set(f, (chunks = new Map()));
+    for (let done = 0; done < bytes.length;) {
+      const i = Math.floor((at + done) / SIM_FILE_CHUNK_BYTES);
+      const within = (at + done) % SIM_FILE_CHUNK_BYTES;
+      const n = Math.min(SIM_FILE_CHUNK_BYTES - within, bytes.length - done);
+      let c = chunks.get(i);
+      if (!c) chunks.set(i, (c = new Uint8Array(SIM_FILE_CHUNK_BYTES)));
+      c.set(bytes.subarray(done, done + n), within);
+      done += n;
+    }
+  };
+  /**
+   * A simulated file, a loop device (its file's bytes from its offset) or another simulated
+   * block device (zeros of its size, read-only: the simulator keeps no data of mapped devices).
+   */
+  const openSimFile = async (p: string, mode: 'read' | 'write' | 'create'): Promise<BlockFile> => {
+    const f = abs(p);
+    const loop = loops.get(p);
+    const blockBytes = loop ? undefined : dmDevice(p) ? await io.sizeBytes(p) : kernel.blockDevices.find((b) => b.path === p)?.sizeSectors;
+    let backing: { file: string; offset: number; limit: number | undefined } | undefined;
+    if (loop) {
+      backing = { file: loop.file, offset: Number(loop.offsetBytes), limit: Number(loopSectors(loop) * 512n) };
+    } else if (blockBytes === undefined) {
+      if (!files.has(f)) {
+        if (mode !== 'create') fail(`opening ${p}`, 'open', ERRNO.ENOENT, p);
+        files.set(f, 0n);
+      }
+      backing = { file: f, offset: 0, limit: undefined };
+    } else if (mode !== 'read') {
+      fail(`opening ${p} for writing`, 'open', ERRNO.EROFS, p);
+    }
+    const deviceBytes = dmDevice(p) ? blockBytes : blockBytes === undefined ? undefined : blockBytes * 512n;
+    let closed = false;
+    const check = () => { if (closed) fail(`${p} is closed`, 'pread', ERRNO.EBADF, p); };
+    const size = () => (backing ? (backing.limit !== undefined ? BigInt(backing.limit) : files.get(backing.file) ?? 0n) : deviceBytes!);
+    return {
+      path: p,
+      async sizeBytes() { check(); return size(); },
+      async read(offsetBytes, into) {
+        check();
+        const at = Number(offsetBytes);
+        const n = Math.max(0, Math.min(into.length, Number(size()) - at));
+        if (backing) readChunks(backing.file, backing.offset + at, into.subarray(0, n));
+        else into.fill(0, 0, n);
+        return n;
+      },
+      async write(offsetBytes, bytes) {
+        check();
+        if (mode === 'read' || !backing) fail(`${p} is open read-only`, 'pwrite', ERRNO.EBADF, p);
+        const at = Number(offsetBytes);
+        if (backing.limit !== undefined && at + bytes.length > backing.limit) fail(`writing past the end of ${p}`, 'pwrite', ERRNO.ENOSPC, p);
+        writeChunks(backing.file, backing.offset + at, bytes);
+        const end = BigInt(backing.offset + at + bytes.length);
+        if ((files.get(backing.file) ?? 0n) < end) files.set(backing.file, end);
+      },
+      async close() { closed = true; },
+    };
   };
   cache.set(kernel, io);
   return io;

@@ -166,6 +166,30 @@ export interface BlockIo {
   removeFile(file: string): Promise<void>;
   /** The device-node operations of lib/udev/device-nodes.ts (`/dev/mapper/<name>`). */
   readonly nodes: NodeOps;
+  /**
+   * Opens a file or block device for positional reads (and writes unless `mode` is
+   * `read`). `create` makes a missing file first (mode 0600, as veritysetup makes its hash
+   * image); a missing path is ENOENT otherwise. The simulator serves its own files and
+   * devices; a path it does not know is ENOENT, never the host's file.
+   */
+  openFile(path: string, mode: 'read' | 'write' | 'create'): Promise<BlockFile>;
+}
+
+/** A file or block device opened by {@link BlockIo.openFile}: positional I/O, nothing buffered. */
+export interface BlockFile {
+  /** The path it was opened with. */
+  readonly path: string;
+  /** Its size in bytes (a file's length, a block device's BLKGETSIZE64). */
+  sizeBytes(): Promise<bigint>;
+  /**
+   * Reads up to `into.length` bytes at `offsetBytes` into `into`; resolves to the count read
+   * (fewer only at the end of the file or device).
+   */
+  read(offsetBytes: bigint | number, into: Uint8Array): Promise<number>;
+  /** Writes all of `bytes` at `offsetBytes` (a file grows as needed). */
+  write(offsetBytes: bigint | number, bytes: Uint8Array): Promise<void>;
+  /** Releases it; further calls fail. Closing twice is harmless. */
+  close(): Promise<void>;
 }
 
 /** The kernel log as a backend provides it (lib/kernel/kmsg-reader.ts reads /dev/kmsg; the simulator its own log). */

@@ -12,7 +12,7 @@ import {
 import { ERRNO } from '../../ffi/errors.js';
 import { decodeLoopInfo, loopConfigBytes, loopInfoBytes, LOOP_INFO64_SIZE, type LoopInfo } from './syscall-structs.js';
 import { realNodeOps } from '../udev/device-nodes.js';
-import type { AttachedLoop, BlockIo, LoopAttachRequest, LoopStatus } from './backend.js';
+import type { AttachedLoop, BlockFile, BlockIo, LoopAttachRequest, LoopStatus } from './backend.js';
 
 /**
  * glibc's gnu_dev_major()/gnu_dev_minor() of a stat rdev (the inverse of ffi/block.ts's
@@ -59,6 +59,63 @@ async function attachLoop(file: string, r: LoopAttachRequest): Promise<AttachedL
     const { major, minor } = splitDev(fs.statSync(p, { bigint: true }).rdev);
     return { path: p, number: n, major, minor, file: abs, sizeBytes: await blockDeviceBytes(p) };
   }
+}
+
+/**
+ * A host file or block device for positional I/O (BlockIo.openFile). `create` opens with
+ * O_CREAT and mode 0600 but without O_TRUNC: veritysetup's hash image keeps what lies outside
+ * the areas it writes.
+ */
+async function openFile(p: string, mode: 'read' | 'write' | 'create'): Promise<BlockFile> {
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(p, mode === 'read' ? 'r' : mode === 'write' ? 'r+' : fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  } catch (e) {
+    throw fsError(e, `opening ${p}`, 'open', p);
+  }
+  let closed = false;
+  const pos = (o: bigint | number) => (typeof o === 'bigint' ? Number(o) : o);
+  return {
+    path: p,
+    async sizeBytes() {
+      try {
+        const st = await fh.stat({ bigint: true });
+        return st.isBlockDevice() ? await blockDeviceBytes(p) : st.size;
+      } catch (e) {
+        if (e instanceof DmSyscallError) throw e;
+        throw fsError(e, `the size of ${p}`, 'fstat', p);
+      }
+    },
+    async read(offsetBytes, into) {
+      let done = 0;
+      try {
+        while (done < into.length) {
+          const { bytesRead } = await fh.read(into, done, into.length - done, pos(offsetBytes) + done);
+          if (bytesRead === 0) break;
+          done += bytesRead;
+        }
+      } catch (e) {
+        throw fsError(e, `reading ${p}`, 'pread', p);
+      }
+      return done;
+    },
+    async write(offsetBytes, bytes) {
+      let done = 0;
+      try {
+        while (done < bytes.length) {
+          const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, pos(offsetBytes) + done);
+          done += bytesWritten;
+        }
+      } catch (e) {
+        throw fsError(e, `writing ${p}`, 'pwrite', p);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await fh.close();
+    },
+  };
 }
 
 /** The host's BlockIo (the real backend's). */
@@ -109,6 +166,7 @@ export const hostBlockIo: BlockIo = {
     }
   },
   async removeFile(file) { fs.rmSync(file, { force: true }); },
+  openFile,
   // A getter: device-nodes.ts may still be loading when this module is (they import each other through the client).
   get nodes() { return realNodeOps; },
 };

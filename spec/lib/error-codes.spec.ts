@@ -25,6 +25,8 @@ import {
   DmTargetParseError, DmUdevTimeoutError, DmUnavailableError, DmUnsupportedError, parseTarget, ThinPool, UdevCookies, type TypedTarget,
   DmSysfsError, inspect,
 } from '../../lib/index.js';
+import { formatVerity, readVeritySuperblock } from '../../lib/index.js';
+import { simBlockIo } from '../../testing/index.js';
 import { codec, type CommandName } from '../../codec/index.js';
 import { SimUdev, SimulatedKernel, simFaults } from '../../testing/index.js';
 import { CookieValueError, ManglingError, ReportFieldError, TreeOptionError, UsageError } from '../../cli/errors.js';
@@ -70,6 +72,13 @@ const CASES: Record<string, () => Promise<unknown[]>> = {
     await withClient(async (dm, kernel) => { simFaults(kernel).failNext('info', 'EACCES'); return catching(() => dm.info('x')); }),
     new DmError({ command: 'info', errno: 0, ret: 1 }), // a positive return: RETURNED_1, no errno
   ],
+  DmVerityError: async () => withClient(async (dm, kernel) => {
+    // A hash image that holds no superblock, and a format with an algorithm veritysetup lacks.
+    const f = await simBlockIo(kernel).openFile('/h.img', 'create');
+    await f.write(0, new Uint8Array(512).fill(7));
+    await f.close();
+    return [await catching(() => readVeritySuperblock('/h.img', { dm })), await catching(() => formatVerity('/d.img', '/h.img', { dm, hashAlgorithm: 'nope' }))];
+  }),
   DmSysfsError: async () => {
     // A dm/suspended that says neither 0 nor 1.
     const kernel = new SimulatedKernel();

@@ -139,6 +139,21 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   'thinPoolMessage.setTransactionId': [u64(), u64(1)],
   'thinPoolMessage.reserveMetadataSnap': [], 'thinPoolMessage.releaseMetadataSnap': [],
   discardBlocks: [str('/nonexistent-dev'), opts({ ...BLOCK_CALL, offsetSectors: 'sectors', lengthSectors: 'sectors' })],
+  formatVerity: [str('/nonexistent-data'), str('/nonexistent-dir/hash'), opts({
+    ...BLOCK_CALL, hashAlgorithm: 'string', hashType: 'uint', dataBlockSizeBytes: 'uint', hashBlockSizeBytes: 'uint', dataBlocks: 'sectors', hashOffsetBytes: 'sectors',
+    superblock: 'boolean', uuid: 'string', threads: 'uint', onProgress: 'function',
+  })],
+  verifyVerity: [str('/nonexistent-data'), str('/nonexistent-dir/hash'), { kind: 'custom', valid: '00', hostile: [undefined, null, 5, Symbol('r'), {}, [], 5n] },
+    opts({ ...BLOCK_CALL, hashAlgorithm: 'string', hashType: 'uint', dataBlockSizeBytes: 'uint', hashBlockSizeBytes: 'uint', dataBlocks: 'sectors', hashOffsetBytes: 'sectors', superblock: 'boolean', threads: 'uint', onProgress: 'function' })],
+  readVeritySuperblock: [str('/nonexistent-dir/hash'), opts({ ...BLOCK_CALL, hashOffsetBytes: 'sectors' })],
+  decodeVeritySuperblock: [{ kind: 'custom', valid: new Uint8Array(512), hostile: [undefined, null, 5, 'x', Symbol('b'), {}, [], new ArrayBuffer(512)] }],
+  encodeVeritySuperblock: [{
+    kind: 'custom',
+    valid: { hashType: 1, uuid: new Uint8Array(16), hashAlgorithm: 'sha256', dataBlockSizeBytes: 4096, hashBlockSizeBytes: 4096, dataBlocks: 1n, salt: new Uint8Array(0) },
+    hostile: [undefined, null, 5, 'x', Symbol('s'), [], {},
+      ...[['hashType', 2], ['uuid', new Uint8Array(3)], ['hashAlgorithm', 5], ['dataBlockSizeBytes', -1], ['hashBlockSizeBytes', 2 ** 32], ['dataBlocks', -1n], ['dataBlocks', 1], ['salt', new Uint8Array(257)], ['salt', 'ab']]
+        .map(([k, x]) => ({ hashType: 1, uuid: new Uint8Array(16), hashAlgorithm: 'sha256', dataBlockSizeBytes: 4096, hashBlockSizeBytes: 4096, dataBlocks: 1n, salt: new Uint8Array(0), [k as string]: x }))],
+  }],
   refreshLoopCapacity: [loopDevice, opts(BLOCK_CALL)],
   identityOf: [{ kind: 'custom', valid: { name: 'x', uuid: null, dev: { major: 254, minor: 0 } }, hostile: IDENTITY_HOSTILE }],
   addressOf: [{ kind: 'custom', valid: { name: 'x', uuid: null, dev: { major: 254, minor: 0 } }, hostile: IDENTITY_HOSTILE }],

@@ -9,6 +9,7 @@ import {
   addNode, attachLoop, blockDeviceBytes, blockDeviceSectors, detachLoop, DeviceMapper, discardBlocks, FaultyDevice, loopInfo, refreshLoopCapacity,
   removeNode, renameNode, syncNodes, ThinPool, waitForNode, inspect,
 } from '../../lib/index.js';
+import { formatVerity, readVeritySuperblock, verifyVerity } from '../../lib/index.js';
 import { killAfterIoctls, SimulatedKernel, simBlockIo, thinSim } from '../../testing/index.js';
 import { run } from '../../cli/index.js';
 
@@ -184,6 +185,23 @@ describe('the public API on the simulator reaches nothing on the host', () => {
         stdout: () => {}, stderr: () => {}, readStdin: async () => '', stdinIsTTY: true, env: {},
         open: () => DeviceMapper.open({ backend: kernel.backend() }), sysfs: '/nonexistent-sysfs', nodes: { udev: false },
       })).toBe(0);
+    });
+    expect(breaches).toEqual([]);
+  });
+
+  test('verity format, verify and dump with { dm }: the simulator\'s files and loop devices, the hashing threads included', async () => {
+    const breaches = await onSimulator(async (dm, kernel) => {
+      const io = simBlockIo(kernel);
+      const f = await io.openFile('/img/data', 'create');
+      await f.write(0, new Uint8Array(6 << 20).fill(3));
+      await f.close();
+      const loop = await attachLoop('/img/data', { dm });
+      const r = await formatVerity(loop.path, '/img/hash', { dm, salt: '-' });
+      expect(r.dataBlocks).toBe(1536n);
+      await expect(verifyVerity('/img/data', '/img/hash', r.rootHashHex, { dm })).resolves.toMatchObject({ rootHashHex: r.rootHashHex });
+      await expect(readVeritySuperblock('/img/hash', { dm })).resolves.toMatchObject({ dataBlocks: 1536n });
+      // A host path the simulator does not have is not there, even where the host has it.
+      await expect(readVeritySuperblock('/etc/hostname', { dm })).rejects.toMatchObject({ code: 'ENOENT' });
     });
     expect(breaches).toEqual([]);
   });

@@ -1,0 +1,41 @@
+/**
+ * The `--json` document of `dmctl verity format|verify|dump`: what veritysetup's text says,
+ * as fields (u64 values as decimal strings, like every dmctl document).
+ */
+import { z } from 'zod';
+import { SchemaVersionSchema, U64StringSchema } from './schemas.js';
+
+/** `dmctl verity format|verify|dump --json`. */
+export const VerityOutputSchema = z.object({
+  /** The document's schema version. */
+  schemaVersion: SchemaVersionSchema,
+  /** The sub-verb that printed it. */
+  action: z.enum(['format', 'verify', 'dump']),
+  /** The hash device (its path as given). */
+  hashDevice: z.string(),
+  /** The superblock's UUID; null without a superblock. */
+  uuid: z.string().nullable(),
+  /** 1: normal; 0: the original Chrome OS format. */
+  hashType: z.number().int(),
+  /** Data blocks the tree covers. */
+  dataBlocks: U64StringSchema,
+  /** Data block size in bytes. */
+  dataBlockSizeBytes: z.number().int(),
+  /** The tree's hash blocks. */
+  hashBlocks: U64StringSchema,
+  /** Hash block size in bytes. */
+  hashBlockSizeBytes: z.number().int(),
+  /** The hash algorithm. */
+  hashAlgorithm: z.string(),
+  /** The salt in hex ("" for none). */
+  salt: z.string(),
+  /** The root hash in hex (format, verify); null for dump. */
+  rootHash: z.string().nullable(),
+  /** What veritysetup prints as "Hash device size" (null when the hash offset is not 0). */
+  hashDeviceSizeBytes: U64StringSchema.nullable(),
+  /** verify: true once every block and the root matched (a failure is the error document). */
+  verified: z.boolean().nullable(),
+});
+
+/** dmctl `verity … --json`. */
+export type DmctlVerityOutput = z.infer<typeof VerityOutputSchema>;

@@ -1,0 +1,305 @@
+/**
+ * `dmctl verity format|verify|dump`: veritysetup's actions on the library's verity tree
+ * (lib/verity/), with veritysetup's options, its stdout byte for byte, its error lines on
+ * stderr and its exit statuses (cryptsetup src/veritysetup.c, src/utils_tools.c;
+ * docs/verity.md). It parses its own command line: veritysetup's options (`-h` is --hash,
+ * `-s` --salt) are not dmctl's. The actions are a table (`VERITY_ACTIONS`), so open and close
+ * are one row each.
+ */
+import { parseArgs } from 'node:util';
+import {
+  DmAbortError, DmSyscallError, DmVerityError, formatVerity, readVeritySuperblock, verifyVerity, type VerityFormatResult, type VerityHeader,
+} from '../lib/index.js';
+import type { CliIo } from './context.js';
+import { DMCTL_JSON_VERSION, ErrorOutputSchema } from './schemas.js';
+import { VerityOutputSchema, type DmctlVerityOutput } from './verity-schemas.js';
+
+const OPTIONS = {
+  'data-block-size': { type: 'string' },
+  'data-blocks': { type: 'string' },
+  'hash-block-size': { type: 'string' },
+  'hash-offset': { type: 'string' },
+  format: { type: 'string' },
+  hash: { type: 'string', short: 'h' },
+  salt: { type: 'string', short: 's' },
+  uuid: { type: 'string' },
+  'no-superblock': { type: 'boolean' },
+  'root-hash-file': { type: 'string' },
+  'fec-device': { type: 'string' },
+  'fec-offset': { type: 'string' },
+  'fec-roots': { type: 'string' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: '?' },
+} as const;
+
+/** The parsed command line of one action. */
+export interface VerityArgs {
+  readonly args: readonly string[];
+  readonly values: { readonly [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+  readonly io: CliIo;
+}
+
+/** One action: its operands (as veritysetup's usage names them), how many it needs, and its run. */
+export interface VerityAction {
+  readonly operands: string;
+  readonly required: number;
+  readonly help: string;
+  run(a: VerityArgs): Promise<number>;
+}
+
+/** A condition veritysetup reports with a message and an exit status. */
+class VerityCliError extends Error {
+  constructor(readonly lines: readonly string[], readonly status: number) {
+    super(lines.join('\n'));
+  }
+}
+
+/** veritysetup's numeric option: decimal digits (strtoull's range), else "invalid numeric value". */
+function numeric(v: string | undefined, max: bigint): bigint | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-9]+$/.test(v) || BigInt(v) > max) throw new VerityCliError(['__usage__', 'invalid numeric value'], 1);
+  return BigInt(v);
+}
+
+const U32 = 0xffffffffn;
+const U64 = 0xffffffffffffffffn;
+
+/** The tree options shared by format and verify --no-superblock. */
+function treeOptions(a: VerityArgs) {
+  const v = a.values;
+  const format = numeric(v.format, U32);
+  return {
+    hashAlgorithm: v.hash ?? 'sha256',
+    hashType: (format === undefined ? 1 : Number(format)) as 0 | 1,
+    dataBlockSizeBytes: Number(numeric(v['data-block-size'], U32) ?? 4096n),
+    hashBlockSizeBytes: Number(numeric(v['hash-block-size'], U32) ?? 4096n),
+    dataBlocks: numeric(v['data-blocks'], U64) ?? 0n,
+    hashOffsetBytes: numeric(v['hash-offset'], U64) ?? 0n,
+  };
+}
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+
+/** VERITY_dump()'s text (cryptsetup lib/verity/verity.c), tabs and all. */
+export function verityDumpText(hashDevice: string, h: {
+  uuid: string | undefined; hashType: number; dataBlocks: bigint; dataBlockSizeBytes: number; hashBlocks: bigint; hashBlockSizeBytes: number;
+  hashAlgorithm: string; salt: Uint8Array; rootHash?: Uint8Array | undefined; hashDeviceSizeBytes: bigint | undefined;
+}): string {
+  return `VERITY header information for ${hashDevice}\n`
+    + `UUID:            \t${h.uuid ?? ''}\n`
+    + `Hash type:       \t${h.hashType}\n`
+    + `Data blocks:     \t${h.dataBlocks}\n`
+    + `Data block size: \t${h.dataBlockSizeBytes}\n`
+    + `Hash blocks:     \t${h.hashBlocks}\n`
+    + `Hash block size: \t${h.hashBlockSizeBytes}\n`
+    + `Hash algorithm:  \t${h.hashAlgorithm}\n`
+    + `Salt:            \t${h.salt.length > 0 ? hex(h.salt) : '-'}\n`
+    + (h.rootHash ? `Root hash:      \t${hex(h.rootHash)}\n` : '')
+    + (h.hashDeviceSizeBytes !== undefined ? `Hash device size: \t${h.hashDeviceSizeBytes} [bytes]\n` : '');
+}
+
+function json(a: VerityArgs, value: Omit<DmctlVerityOutput, 'schemaVersion'>): void {
+  a.io.stdout(JSON.stringify(VerityOutputSchema.parse({ schemaVersion: DMCTL_JSON_VERSION, ...value }), null, 2) + '\n');
+}
+
+/** The errors of reaching a device, as veritysetup says them. */
+function deviceError(e: unknown, device: string): never {
+  if (e instanceof DmSyscallError && (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'ENOTDIR')) {
+    throw new VerityCliError([`Device ${device} does not exist or access denied.`], 4);
+  }
+  throw e;
+}
+
+/** Refuses what this build does not do (FEC is lib/verity/fec*'s, not wired here yet). */
+function noFec(a: VerityArgs): void {
+  if (a.values['fec-device'] !== undefined || a.values['fec-offset'] !== undefined || a.values['fec-roots'] !== undefined) {
+    throw new VerityCliError(['dmctl verity: --fec-device, --fec-offset and --fec-roots are not supported yet.'], 1);
+  }
+}
+
+async function format(a: VerityArgs): Promise<number> {
+  noFec(a);
+  const [data, hash] = a.args as [string, string];
+  const t = treeOptions(a);
+  const noSb = a.values['no-superblock'] === true;
+  let r: VerityFormatResult;
+  try {
+    r = await formatVerity(data, hash, { ...t, superblock: !noSb, ...(noSb || a.values.uuid === undefined ? {} : { uuid: a.values.uuid }), ...(a.values.salt === undefined ? {} : { salt: a.values.salt }) });
+  } catch (e) {
+    if (e instanceof DmSyscallError && e.code === 'EIO') throw new VerityCliError(['Input/output error while creating hash area.'], 1);
+    if (e instanceof DmSyscallError && e.path === data) deviceError(e, data);
+    throw e;
+  }
+  // VERITY_create()'s warning (crypt_getpagesize(): x86's and most others' 4096).
+  if (t.dataBlockSizeBytes > pageSizeBytes()) a.io.stderr(`WARNING: Kernel cannot activate device if data block size exceeds page size (${pageSizeBytes()}).\n`);
+  if (a.values.json) {
+    json(a, {
+      action: 'format', hashDevice: hash, uuid: r.uuid ?? null, hashType: r.hashType, dataBlocks: String(r.dataBlocks), dataBlockSizeBytes: r.dataBlockSizeBytes,
+      hashBlocks: String(r.hashBlocks), hashBlockSizeBytes: r.hashBlockSizeBytes, hashAlgorithm: r.hashAlgorithm, salt: hex(r.salt), rootHash: r.rootHashHex,
+      hashDeviceSizeBytes: r.hashDeviceSizeBytes === undefined ? null : String(r.hashDeviceSizeBytes), verified: null,
+    });
+  } else {
+    a.io.stdout(verityDumpText(hash, { ...r, rootHash: r.rootHash }));
+  }
+  if (a.values['root-hash-file'] !== undefined) {
+    const { writeFileSync } = await import('node:fs');
+    try {
+      writeFileSync(a.values['root-hash-file'], r.rootHashHex, { mode: 0o600 });
+    } catch {
+      throw new VerityCliError([`Cannot create root hash file ${a.values['root-hash-file']} for writing.`], 1);
+    }
+  }
+  return 0;
+}
+
+/** The page size veritysetup compares data blocks with: 4096 (the page of x86 and of most arm64 kernels). */
+function pageSizeBytes(): number {
+  return 4096;
+}
+
+async function verify(a: VerityArgs): Promise<number> {
+  noFec(a);
+  const [data, hash, rootArg] = a.args as [string, string, string | undefined];
+  let root = rootArg;
+  if (a.values['root-hash-file'] !== undefined) {
+    const { readFileSync } = await import('node:fs');
+    try {
+      root = readFileSync(a.values['root-hash-file'], 'utf8').trim();
+    } catch {
+      throw new VerityCliError([`Cannot read root hash file ${a.values['root-hash-file']}.`], 1);
+    }
+  } else if (root === undefined) {
+    throw new VerityCliError(['Command requires <root_hash> or --root-hash-file option as argument.'], 1);
+  }
+  const noSb = a.values['no-superblock'] === true;
+  const t = treeOptions(a);
+  try {
+    const r = await verifyVerity(data, hash, root, noSb
+      ? { ...t, superblock: false, salt: a.values.salt ?? hex(new Uint8Array((await import('node:crypto')).randomBytes(32))) }
+      : { hashOffsetBytes: t.hashOffsetBytes });
+    if (a.values.json) {
+      const sb = r.superblock;
+      const hashBlocks = r.hashBlocks;
+      json(a, {
+        action: 'verify', hashDevice: hash, uuid: sb?.uuid ?? null, hashType: sb?.hashType ?? t.hashType, dataBlocks: String(r.dataBlocks),
+        dataBlockSizeBytes: sb?.dataBlockSizeBytes ?? t.dataBlockSizeBytes, hashBlocks: String(hashBlocks), hashBlockSizeBytes: sb?.hashBlockSizeBytes ?? t.hashBlockSizeBytes,
+        hashAlgorithm: sb?.hashAlgorithm ?? t.hashAlgorithm, salt: sb ? hex(sb.salt) : a.values.salt ?? '', rootHash: r.rootHashHex, hashDeviceSizeBytes: null, verified: true,
+      });
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof DmSyscallError && (e.path === data || e.path === hash) && e.code !== 'EIO') deviceError(e, e.path);
+    if (e instanceof DmVerityError && e.code === 'VERITY_SUPERBLOCK') {
+      throw new VerityCliError([...(e.message === 'No VERITY signature detected.' ? [] : [e.message]), `Device ${hash} is not a valid VERITY device.`], 1);
+    }
+    if (e instanceof DmVerityError && e.code === 'VERITY_CORRUPT') throw new VerityCliError([e.message, 'Verification of data area failed.'], 2);
+    if (e instanceof DmSyscallError && e.code === 'EIO') throw new VerityCliError(['Verification of data area failed.'], 1);
+    throw e;
+  }
+}
+
+async function dump(a: VerityArgs): Promise<number> {
+  noFec(a);
+  const [hash] = a.args as [string];
+  let h: VerityHeader;
+  try {
+    h = await readVeritySuperblock(hash, { hashOffsetBytes: numeric(a.values['hash-offset'], U64) ?? 0n });
+  } catch (e) {
+    if (e instanceof DmSyscallError && e.path === hash) deviceError(e, hash);
+    if (e instanceof DmVerityError) throw new VerityCliError([...(e.message === 'No VERITY signature detected.' ? [] : [e.message]), `Device ${hash} is not a valid VERITY device.`], 1);
+    throw e;
+  }
+  if (a.values.json) {
+    json(a, {
+      action: 'dump', hashDevice: hash, uuid: h.uuid, hashType: h.hashType, dataBlocks: String(h.dataBlocks), dataBlockSizeBytes: h.dataBlockSizeBytes,
+      hashBlocks: String(h.hashBlocks), hashBlockSizeBytes: h.hashBlockSizeBytes, hashAlgorithm: h.hashAlgorithm, salt: hex(h.salt), rootHash: null,
+      hashDeviceSizeBytes: h.hashDeviceSizeBytes === undefined ? null : String(h.hashDeviceSizeBytes), verified: null,
+    });
+  } else {
+    a.io.stdout(verityDumpText(hash, h));
+  }
+  return 0;
+}
+
+/** veritysetup's actions, by name (open/close/status join as rows). */
+export const VERITY_ACTIONS: Record<string, VerityAction> = {
+  format: { operands: '<data_device> <hash_device>', required: 2, help: 'format device', run: format },
+  verify: { operands: '<data_device> <hash_device> [<root_hash>]', required: 2, help: 'verify device', run: verify },
+  dump: { operands: '<hash_device>', required: 1, help: 'show on-disk information', run: dump },
+};
+
+/** `dmctl verity`'s usage text. */
+export function verityUsage(): string {
+  return 'Usage: dmctl verity <action> [options]   (veritysetup\'s actions and options)\n\n'
+    + Object.entries(VERITY_ACTIONS).map(([n, x]) => `\t${n} ${x.operands} - ${x.help}\n`).join('')
+    + '\nOptions: --hash|-h <name>, --salt|-s <hex>|-, --data-block-size, --hash-block-size, --data-blocks, --hash-offset <bytes>,\n'
+    + '  --format 0|1, --no-superblock, --uuid <uuid>, --root-hash-file <path>, -v|--verbose, --json\n'
+    + 'Exit status as veritysetup: 0 success, 1 wrong parameters, 2 verification failed, 4 wrong device.\n';
+}
+
+/** veritysetup's show_status() under -v (utils_tools.c). */
+const STATUS_TEXT: Record<number, string> = { 1: 'wrong or missing parameters', 2: 'no permission or bad passphrase', 3: 'out of memory', 4: 'wrong device or file specified', 5: 'device already exists or device is busy' };
+
+/** Runs `dmctl verity <argv…>` (argv without the word `verity`). */
+export async function runVerity(argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed: { values: VerityArgs['values']; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as unknown as typeof parsed;
+  } catch (e) {
+    io.stderr(`${verityUsage()}dmctl verity: ${(e instanceof Error ? e.message : String(e)).split(/\.\s/)[0]}\n`);
+    return 1;
+  }
+  const [name, ...args] = parsed.positionals;
+  if (parsed.values.help) {
+    io.stdout(verityUsage());
+    return 0;
+  }
+  if (name === undefined) {
+    io.stderr(`${verityUsage()}dmctl verity: Argument <action> missing.\n`);
+    return 1;
+  }
+  const action = Object.hasOwn(VERITY_ACTIONS, name) ? VERITY_ACTIONS[name]! : undefined;
+  if (!action) {
+    io.stderr(`${verityUsage()}dmctl verity: Unknown action.\n`);
+    return 1;
+  }
+  if (args.length < action.required) {
+    io.stderr(`${verityUsage()}dmctl verity: ${name}: requires ${action.operands.replace(/ \[.*$/, '')} as arguments\n`);
+    return 1;
+  }
+  let status: number;
+  try {
+    status = await action.run({ args, values: parsed.values, io });
+  } catch (e) {
+    if (e instanceof VerityCliError && e.lines[0] === '__usage__') {
+      io.stderr(`${verityUsage()}dmctl verity: ${e.lines.slice(1).join('\n')}\n`);
+      return e.status;
+    }
+    if (parsed.values.json) {
+      const code = e instanceof VerityCliError ? (e.status === 2 ? 'VERITY_CORRUPT' : e.status === 4 ? 'ENOENT' : 'VERITY') : (e as { code?: unknown }).code;
+      const message = e instanceof VerityCliError ? e.lines.join(' ') : e instanceof Error ? e.message : String(e);
+      io.stderr(JSON.stringify(ErrorOutputSchema.parse({
+        schemaVersion: DMCTL_JSON_VERSION, error: { code: typeof code === 'string' ? code : 'VERITY', message, command: null, device: null, kernelLog: [], hint: null },
+      }), null, 2) + '\n');
+      status = e instanceof VerityCliError ? e.status : 1;
+    } else if (e instanceof VerityCliError) {
+      io.stderr(e.lines.map((l) => `${l}\n`).join(''));
+      status = e.status;
+    } else if (e instanceof DmVerityError) {
+      io.stderr(`${e.message}\n`);
+      status = 1;
+    } else if (e instanceof DmAbortError) {
+      io.stderr('dmctl verity: interrupted\n');
+      status = 1;
+    } else {
+      io.stderr(`${e instanceof Error ? e.message : String(e)}\n`);
+      status = 1;
+    }
+  }
+  if (parsed.values.verbose || parsed.values.debug) {
+    io.stdout(status === 0 ? 'Command successful.\n' : `Command failed with code ${-status} (${STATUS_TEXT[status] ?? 'unknown error'}).\n`);
+  }
+  return status;
+}

@@ -250,14 +250,15 @@ describe('an error keeps the caller\'s stack', () => {
   test('a TIMEOUT of a bounded step names the function that called the operation', async () => {
     const kernel = new SimulatedKernel();
     await withClient(async (dm) => {
-      const p = await ThinPool.create(dm, { name: 'pool', data: { file: '/d', sizeBytes: 64n << 20n }, metadata: { file: '/m', sizeBytes: 4n << 20n }, timeoutMs: 50 });
+      const p = await ThinPool.create(dm, { name: 'pool', data: { file: '/d', sizeBytes: 64n << 20n }, metadata: { file: '/m', sizeBytes: 4n << 20n } });
       await p.createThin(1);
       await p.activate(1, { name: 'base', sizeSectors: 8192 });
       const orig = dm.suspend.bind(dm);
       let finish!: () => void;
       jest.spyOn(dm, 'suspend').mockImplementation(async (d, o) => { await new Promise<void>((r) => { finish = r; }); return orig(d, o); });
       async function snapshotThatTimesOutInTheCaller(): Promise<unknown> {
-        try { await p.snapshot(2, 1); } catch (e) { return e; }
+        // Only the snapshot is bounded: its suspend never returns before finish().
+        try { await p.snapshot(2, 1, { timeoutMs: 50 }); } catch (e) { return e; }
         return undefined;
       }
       const e = await snapshotThatTimesOutInTheCaller();

@@ -163,9 +163,10 @@ const SCENARIOS: Scenario[] = [
   ...(['fail-writes', 'delay', 'passthrough'] as const).map((kind): Scenario => ({
     name: `FaultyDevice.setMode ${kind}`, setup: async (timeoutMs) => {
       kernel.addBlockDevice('/dev/sdq', 8, 16, 65536);
-      const d = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/sdq', sizeSectors: 65536, timeoutMs });
+      // Set-up unbounded (a loaded machine must not fail it); the bound is the call's own.
+      const d = await FaultyDevice.create(dm, { name: 'fd', device: '/dev/sdq', sizeSectors: 65536 });
       if (kind === 'passthrough') await d.failAll();
-      return () => d.setMode(kind === 'delay' ? { kind, readMs: 1, writeMs: 2 } : { kind });
+      return () => d.setMode(kind === 'delay' ? { kind, readMs: 1, writeMs: 2 } : { kind }, { timeoutMs });
     },
   })),
 ];

@@ -55,3 +55,9 @@ import './trace/debug-log.js';
 export type { RecoverOptions, RecoveryReport, RecoveredOperation, RecoveryAction } from './operations/recover.js';
 export { fileIntentStore, DEFAULT_STATE_DIR, MAX_RECORD_BYTES, intentRecordProblem } from './kernel/intent-store.js';
 export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredIntent, ProcessIdentity } from './kernel/intent-store.js';
+// ---- Concise device lists: dmsetup --concise and the kernel's dm-mod.create= (docs/concise.md) ----
+export {
+  formatConcise, parseConcise, quoteConcise, dmModCreate, parseDmModCreate, verityHashArgument, parseVerityHashes,
+  DM_INIT_MAX_DEVICES, DM_INIT_MAX_TARGETS, DM_INIT_MAX_STR_SIZE, DM_INIT_TARGETS,
+} from './tables/concise.js';
+export type { ConciseDevice, ConciseTarget, ParsedConciseDevice, VerityHashKind } from './tables/concise.js';

@@ -83,6 +83,9 @@ export async function wipeTable(ctx: Ctx): Promise<number> {
 export async function measure(ctx: Ctx): Promise<number> {
   let ids: DeviceId[];
   let multiple: boolean;
+  // Over all devices a failing one is reported and skipped (`_process_all`); named devices
+  // stop at the first failure, as dmsetup's repeated commands do.
+  let all = false;
   if (ctx.args.length) { ids = ctx.args.map((a) => ctx.deviceId(a)); multiple = ctx.args.length > 1; }
   else if (ctx.byOption) { ids = [ctx.deviceId(undefined)]; multiple = false; }
   else if (ctx.dry) { ctx.request('listDevices', { withUuid: true }); return 0; }
@@ -91,6 +94,7 @@ export async function measure(ctx: Ctx): Promise<number> {
     if (list.length === 0 && !ctx.json) { ctx.out('No devices found\n'); return 0; }
     ids = list.map((d) => ({ name: d.nameBytes ?? d.name }));
     multiple = true;
+    all = true;
   }
   if (ctx.dry) { for (const id of ids) ctx.request('status', { id, inactive: ctx.opts.inactive, noflush: ctx.opts.noflush, ima: true }); return 0; }
   const dm = await ctx.dm();
@@ -102,7 +106,10 @@ export async function measure(ctx: Ctx): Promise<number> {
     try {
       r = await dm.status(id, { inactive: ctx.opts.inactive, noflush: ctx.opts.noflush, ima: true });
     } catch (e) {
-      if (!multiple) throw e;
+      if (!all) {
+        if (!ctx.json) ctx.out(text);
+        throw e;
+      }
       reportError(ctx, e);
       rc = 1;
       continue;
@@ -134,8 +141,10 @@ export async function targetVersion(ctx: Ctx): Promise<number> {
       found.push({ name: target, version: [v[0], v[1], v[2]] });
       if (!ctx.json) ctx.out(targetsLine({ name: target, version: v }));
     } catch (e) {
+      // dmsetup stops a repeated command at its first failure ("Command failed.").
       reportError(ctx, e);
       rc = 1;
+      break;
     }
   }
   if (ctx.json) ctx.printJson(TargetsOutputSchema, { targets: found });
@@ -204,6 +213,7 @@ export async function mangle(ctx: Ctx): Promise<number> {
     } catch (e) {
       reportError(ctx, e);
       rc = 1;
+      if (ctx.args.length) break; // named devices: dmsetup stops at the first failure
     }
   }
   if (ctx.json) ctx.printJson(MangleOutputSchema, { devices: rows });

@@ -58,6 +58,6 @@ export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredInten
 // ---- Concise device lists: dmsetup --concise and the kernel's dm-mod.create= (docs/concise.md) ----
 export {
   formatConcise, parseConcise, quoteConcise, dmModCreate, parseDmModCreate, verityHashArgument, parseVerityHashes,
-  DM_INIT_MAX_DEVICES, DM_INIT_MAX_TARGETS, DM_INIT_MAX_STR_SIZE, DM_INIT_TARGETS,
+  dmInitLimits,
 } from './tables/concise.js';
 export type { ConciseDevice, ConciseTarget, ParsedConciseDevice, VerityHashKind } from './tables/concise.js';

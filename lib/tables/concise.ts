@@ -47,14 +47,21 @@ export interface ParsedConciseDevice {
   readonly table: readonly TargetLine[];
 }
 
-/** drivers/md/dm-init.c `DM_MAX_DEVICES`: devices in one `dm-mod.create=`. */
-export const DM_INIT_MAX_DEVICES = 256;
-/** drivers/md/dm-init.c `DM_MAX_TARGETS`: table lines of one device. */
-export const DM_INIT_MAX_TARGETS = 256;
-/** drivers/md/dm-init.c `DM_MAX_STR_SIZE`: the value must be shorter (`strlen >= 4096` is refused). */
-export const DM_INIT_MAX_STR_SIZE = 4096;
-/** drivers/md/dm-init.c `dm_allowed_targets`: the only target types `dm-mod.create=` creates. */
-export const DM_INIT_TARGETS: readonly string[] = Object.freeze(['crypt', 'delay', 'linear', 'snapshot-origin', 'striped', 'verity']);
+/** The limits drivers/md/dm-init.c puts on a `dm-mod.create=` argument (docs/concise.md). */
+export const dmInitLimits = Object.freeze({
+  /** `DM_MAX_DEVICES`: devices in one argument. */
+  maxDevices: 256,
+  /** `DM_MAX_TARGETS`: table lines of one device. */
+  maxTargetsPerDevice: 256,
+  /** `DM_MAX_STR_SIZE`: the value must be shorter than this (`strlen >= 4096` is refused). */
+  maxValueBytes: 4096,
+  /** `dm_allowed_targets`: the only target types it creates. */
+  allowedTargets: Object.freeze(['crypt', 'delay', 'linear', 'snapshot-origin', 'striped', 'verity']) as readonly string[],
+});
+const DM_INIT_MAX_DEVICES = dmInitLimits.maxDevices;
+const DM_INIT_MAX_TARGETS = dmInitLimits.maxTargetsPerDevice;
+const DM_INIT_MAX_STR_SIZE = dmInitLimits.maxValueBytes;
+const DM_INIT_TARGETS = dmInitLimits.allowedTargets;
 
 /** dm-ioctl.h `DM_NAME_LEN` and `DM_UUID_LEN` less the NUL (dm-init.c truncates longer ones silently). */
 const NAME_MAX_BYTES = 127;
@@ -78,11 +85,20 @@ function sectorsOf(v: unknown, at: string): bigint {
   return fail(at, 'a sector count (a non-negative integer below 2^64)', typeof v === 'string' ? JSON.stringify(v) : typeof v);
 }
 
+const DEVICE_KEYS = new Set(['name', 'uuid', 'minor', 'readOnly', 'table']);
+const TARGET_KEYS = new Set(['start', 'length', 'type', 'params']);
+
+/** A misspelt key (`readonly`) would silently mean its default: refused, inherited ones too. */
+function unknownKeys(o: object, at: string, known: ReadonlySet<string>): void {
+  for (const k in o) if (!known.has(k)) fail(`${at}.${k}`, `not set (known: ${[...known].join(', ')})`, 'a value');
+}
+
 /** Checks one device's fields (shape, not the kernel's limits). */
 function checkDevice(d: unknown, i: number): asserts d is ConciseDevice {
   const at = `devices[${i}]`;
   if (d === null || typeof d !== 'object') fail(at, 'an object { name, uuid?, minor?, readOnly?, table }', String(d));
   const x = d as Record<string, unknown>;
+  unknownKeys(x, at, DEVICE_KEYS);
   if (typeof x.name !== 'string' || x.name === '') fail(`${at}.name`, 'a non-empty string', typeof x.name === 'string' ? '""' : typeof x.name);
   if (x.uuid !== undefined && typeof x.uuid !== 'string') fail(`${at}.uuid`, 'a string or undefined', typeof x.uuid);
   if (x.minor !== undefined && !(typeof x.minor === 'number' && Number.isSafeInteger(x.minor) && x.minor >= 0 && x.minor < 2 ** 20)) {
@@ -90,19 +106,29 @@ function checkDevice(d: unknown, i: number): asserts d is ConciseDevice {
   }
   if (x.readOnly !== undefined && typeof x.readOnly !== 'boolean') fail(`${at}.readOnly`, 'a boolean or undefined', typeof x.readOnly);
   if (!Array.isArray(x.table)) fail(`${at}.table`, 'an array of { start, length, type, params }', typeof x.table);
-  x.table.forEach((t: unknown, k: number) => {
+  // An index loop, not forEach: a hole in the array is an error, not a line left out.
+  for (let k = 0; k < x.table.length; k++) {
+    const t: unknown = x.table[k];
     const tat = `${at}.table[${k}]`;
     if (t === null || typeof t !== 'object') fail(tat, 'an object { start, length, type, params }', String(t));
     const l = t as Record<string, unknown>;
+    unknownKeys(l, tat, TARGET_KEYS);
     sectorsOf(l.start, `${tat}.start`);
     sectorsOf(l.length, `${tat}.length`);
     if (typeof l.type !== 'string' || !/^\S+$/.test(l.type)) fail(`${tat}.type`, 'a target type (one word)', typeof l.type === 'string' ? JSON.stringify(l.type) : typeof l.type);
     if (typeof l.params !== 'string') fail(`${tat}.params`, 'a string (a concise list is text)', l.params instanceof Uint8Array ? 'bytes' : typeof l.params);
-  });
+  }
+}
+
+/** Every device checked, holes included. */
+function checkDevices(devices: unknown): asserts devices is readonly ConciseDevice[] {
+  if (!Array.isArray(devices)) fail('devices', 'an array of devices', devices === null ? 'null' : typeof devices);
+  for (let i = 0; i < devices.length; i++) checkDevice(devices[i], i);
 }
 
 /** dmsetup's `_print_string_quoted`: a backslash before each `,`, `;` and `\`. */
 export function quoteConcise(text: string): string {
+  if (typeof text !== 'string') fail('text', 'a string', typeof text);
   return text.replace(/[,;\\]/g, (c) => `\\${c}`);
 }
 
@@ -115,8 +141,7 @@ export function quoteConcise(text: string): string {
  * `redactTableParams` for display).
  */
 export function formatConcise(devices: readonly ConciseDevice[]): string {
-  if (!Array.isArray(devices)) fail('devices', 'an array of devices', typeof devices);
-  devices.forEach((d, i) => checkDevice(d, i));
+  checkDevices(devices);
   return devices.map((d) => {
     const head = `${quoteConcise(d.name)},${quoteConcise(d.uuid ?? '')},${d.minor ?? ''},${d.readOnly ? 'ro' : 'rw'}`;
     return head + d.table.map((t: ConciseTarget) => `,${sectorsOf(t.start, 'start')} ${sectorsOf(t.length, 'length')} ${t.type} ${quoteConcise(t.params)}`).join('');
@@ -229,11 +254,10 @@ function kernelField(value: string, at: string, forbidden: RegExp, shown = value
 
 /** The kernel-grammar text of the devices (the value of `dm-mod.create=`), every limit checked. */
 function dmInitValue(devices: readonly ConciseDevice[]): string {
-  if (!Array.isArray(devices)) fail('devices', 'an array of devices', typeof devices);
+  checkDevices(devices);
   if (devices.length === 0) fail('devices', 'at least one device', 'none');
   if (devices.length > DM_INIT_MAX_DEVICES) fail('devices', `at most ${DM_INIT_MAX_DEVICES} devices (dm-init.c DM_MAX_DEVICES)`, `${devices.length}`);
   devices.forEach((d, i) => {
-    checkDevice(d, i);
     const at = `devices[${i}]`;
     kernelField(d.name, `${at}.name`, /[,;"\n]/);
     if (utf8.encode(d.name).length > NAME_MAX_BYTES) fail(`${at}.name`, `at most ${NAME_MAX_BYTES} bytes`, `${utf8.encode(d.name).length} bytes`, 'NAME_TOO_LONG');
@@ -391,8 +415,8 @@ export function parseDmModCreate(cmdline: string): ParsedConciseDevice[] | undef
 export type VerityHashKind = 'root' | 'usr';
 
 function hexOf(hash: string | Uint8Array, at: string): string {
+  if (typeof hash !== 'string' && !(hash instanceof Uint8Array)) fail(at, 'a hex string or bytes', hash === null ? 'null' : typeof hash);
   const hex = typeof hash === 'string' ? hash : Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('');
-  if (typeof hash !== 'string' && !(hash instanceof Uint8Array)) fail(at, 'a hex string or bytes', typeof hash);
   if (!/^(?:[0-9a-fA-F]{2})+$/.test(hex)) fail(at, 'a root hash: an even number of hex digits, at least two', JSON.stringify(hex.slice(0, 80)));
   return hex.toLowerCase();
 }

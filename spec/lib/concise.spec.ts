@@ -2,10 +2,11 @@
 // dm-mod.create= argument, their quoting, limits and key masking.
 import { describe, expect, test } from '@jest/globals';
 import {
-  DmArgumentError, DM_INIT_MAX_DEVICES, DM_INIT_MAX_STR_SIZE, DM_INIT_MAX_TARGETS, dmModCreate, formatConcise, parseConcise, parseDmModCreate,
+  DmArgumentError, dmInitLimits, dmModCreate, formatConcise, parseConcise, parseDmModCreate,
   parseVerityHashes, quoteConcise, verityHashArgument, type ConciseDevice,
 } from '../../lib/index.js';
 
+const { maxDevices: DM_INIT_MAX_DEVICES, maxTargetsPerDevice: DM_INIT_MAX_TARGETS, maxValueBytes: DM_INIT_MAX_STR_SIZE } = dmInitLimits;
 const KEY = 'babebabebabebabebabebabebabebabebabebabebabebabebabebabebabebabe';
 const catching = (f: () => unknown): DmArgumentError => {
   try { f(); } catch (e) { expect(e).toBeInstanceOf(DmArgumentError); return e as DmArgumentError; }

@@ -14,6 +14,9 @@ import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 
 const env = { ...process.env, DM_DISABLE_UDEV: '1' };
 process.env.DM_DISABLE_UDEV = '1';
+// Each test spawns dmsetup a dozen times and more; under the VM's emulation one spawn takes
+// about a second.
+const SLOW_MS = 240_000;
 const KEY = 'babebabebabebabebabebabebabebabebabebabebabebabebabebabebabebabe';
 
 interface Out { code: number; stdout: string; stderr: string }
@@ -93,7 +96,7 @@ describeLive(`dmsetup's further verbs, dmctl against dmsetup [kernel ${kernelLab
     await same('info', '-c', `${p}-a`);
     recordLiveFact('conciseLine', byDmsetup.replace(/[0-9a-f]{64}/g, '<key>'));
     await removeAll();
-  });
+  }, SLOW_MS);
 
   test('create --concise: the same inputs are refused by both (exit 1, nothing made)', async () => {
     for (const spec of ['a,b', `${p}-x,,,xx,0 8 zero`, `${p}-x,,,,0 8 zero,`, `${p}-x,,,,x 8 zero`, `${p}-x,,,,0 8 zero\\`]) {
@@ -103,7 +106,7 @@ describeLive(`dmsetup's further verbs, dmctl against dmsetup [kernel ${kernelLab
       expect(a.code).toBe(1);
     }
     expect((await dm.list()).filter((d) => d.name.includes(p))).toEqual([]);
-  });
+  }, SLOW_MS);
 
   test('a dm-mod.create= argument of the library is read by dmsetup create --concise into the tables it describes', async () => {
     const devices = [
@@ -129,7 +132,7 @@ describeLive(`dmsetup's further verbs, dmctl against dmsetup [kernel ${kernelLab
     expect(back[1]!.minor).toBe(201);
     recordLiveFact('dmModCreate', arg);
     await removeAll();
-  });
+  }, SLOW_MS);
 
   test('wipe_table, measure, target-version: the same output and the same tables', async () => {
     expect(dmsetup('create', `${p}-w1`, '--table', `0 2048 linear ${ld} 0\n2048 2048 zero`).code).toBe(0);
@@ -147,7 +150,7 @@ describeLive(`dmsetup's further verbs, dmctl against dmsetup [kernel ${kernelLab
     await same('wipe_table', '-f', `${p}-w1`);
     await same('wipe_table');
     await removeAll();
-  });
+  }, SLOW_MS);
 
   test('mangle (--manglename none): the same renames and lines', async () => {
     expect(dmsetup('create', `${p} m1`, '--table', '0 8 zero').code).toBe(0); // auto: the kernel holds "<p>\x20m1"
@@ -159,7 +162,7 @@ describeLive(`dmsetup's further verbs, dmctl against dmsetup [kernel ${kernelLab
     expect((await dm.list()).filter((d) => d.name.includes(p)).map((d) => d.name).sort()).toEqual([`${p} m1`, `${p} m2`]);
     await same('mangle', '--manglename', 'none', `${p} m1`);
     await removeAll();
-  });
+  }, SLOW_MS);
 
   test('ls --exec runs the command on each device node, as dmsetup', async () => {
     expect(dmsetup('create', `${p}-e1`, '--table', `0 8 linear ${ld} 0`).code).toBe(0);
@@ -172,7 +175,7 @@ describeLive(`dmsetup's further verbs, dmctl against dmsetup [kernel ${kernelLab
     const v2 = await dmctl('ls', '--target', 'zero', '--exec', 'echo', '-v');
     expect([v2.code, v2.stdout.split('\n').sort()]).toEqual([v1.code, v1.stdout.split('\n').sort()]);
     await removeAll();
-  });
+  }, SLOW_MS);
 
   test('--readahead and -U/-G/-M: the same read-ahead and the same node owner and mode', async () => {
     expect(dmsetup('create', `${p}-r1`, '--table', '0 8192 zero', '--readahead', '1000', '-U', '12', '-G', '34', '-M', '640').code).toBe(0);

@@ -192,5 +192,5 @@ describeLive(`dmsetup's further verbs, dmctl against dmsetup [kernel ${kernelLab
     }
     expect(ra(`${p}-r2`)).toBe(ra(`${p}-r1`));
     await removeAll();
-  });
+  }, SLOW_MS);
 });

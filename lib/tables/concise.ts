@@ -70,6 +70,18 @@ const UUID_MAX_BYTES = 128;
 const utf8 = new TextEncoder();
 const isSpace = (c: string | undefined): boolean => c !== undefined && /^[ \t\n\v\f\r]$/.test(c);
 
+/**
+ * C's isspace() trimmed from both ends by index: a `\s+$` pattern backtracks quadratically
+ * on a long run of whitespace that is not at the end (spec/lib/hostile-regex.spec.ts).
+ */
+function trimSpace(s: string, ends: 'both' | 'start' | 'end' = 'both'): string {
+  let a = 0;
+  let b = s.length;
+  if (ends !== 'end') while (a < b && isSpace(s[a])) a++;
+  if (ends !== 'start') while (b > a && isSpace(s[b - 1])) b--;
+  return s.slice(a, b);
+}
+
 /** A table line as an error may show it (keys masked). */
 function shownLine(t: { start: unknown; length: unknown; type: unknown; params: unknown }): string {
   return `${String(t.start)} ${String(t.length)} ${String(t.type)} ${describeParams(t.type, t.params, false)}`;
@@ -214,7 +226,7 @@ function scanConcise(text: string): RawDevice[] {
  * `<start> <length> <type>` then the params up to a `#`.
  */
 function parseTableLine(line: string, n: number, at: string): TargetLine | undefined {
-  const s = line.replace(/^[ \t\n\v\f\r]+|[ \t\n\v\f\r]+$/g, '');
+  const s = trimSpace(line);
   if (s === '' || s.startsWith('#')) return undefined;
   const m = /^(\d+)[ \t\n\v\f\r]+(\d+)[ \t\n\v\f\r]+(\S+)(?:[ \t\n\v\f\r]+|$)([^]*)$/.exec(s);
   if (!m) fail(`${at}.table`, `table line ${n} as "<start> <length> <type> [<params>]"`, JSON.stringify(describeTableLine(s)), 'INVALID_TABLE');
@@ -341,9 +353,9 @@ function kernelInteger(s: string): bigint | undefined {
 
 /** The kernel's `str_field_delimit`: the field up to `sep` (trimmed), and the rest after it (or undefined). */
 function delimit(s: string, sep: string): [string, string | undefined] {
-  const t = s.replace(/^[ \t\n\v\f\r]+/, '');
+  const t = trimSpace(s, 'start');
   const at = t.indexOf(sep);
-  const field = (at < 0 ? t : t.slice(0, at)).replace(/[ \t\n\v\f\r]+$/, '');
+  const field = trimSpace(at < 0 ? t : t.slice(0, at), 'end');
   return [field, at < 0 ? undefined : t.slice(at + 1)];
 }
 

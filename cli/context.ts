@@ -14,6 +14,7 @@ import { readAhead } from './format.js';
 import { parseCookieValue } from './cookie-value.js';
 import { UsageError } from './errors.js';
 import { checkTable } from './table-check.js';
+import { nodeOwner } from './extra-options.js';
 
 /** Where dmctl reads and writes: the process by default; `runDmctl(argv, io)` overrides any part. */
 export interface CliIo {
@@ -41,6 +42,8 @@ export interface CliIo {
   readonly nodes: NodeOptions | false;
   /** Semaphores and udev state for the udev verbs (default: this host's, lib/udev/cookies.ts). */
   readonly cookieHost?: () => Promise<CookieHost>;
+  /** Runs `ls --exec`'s command and waits for it (default: spawned with dmctl's stdio; `stdoutToStderr` under --json); resolves to its exit status. */
+  readonly exec?: (argv: readonly string[], stdoutToStderr: boolean) => Promise<number | null>;
 }
 
 /** One request of `--dry-run --json` (and of `decode` reading a `--dry-run --hex` dump back). */
@@ -123,6 +126,18 @@ export interface Options {
   yes?: boolean;
   'udev-timeout'?: string;
   version?: boolean;
+  // dmsetup's verbs and options of cli/concise.ts, cli/extra-verbs.ts and cli/extra-options.ts.
+  concise?: boolean;
+  exec?: string;
+  readahead?: string;
+  addnodeoncreate?: boolean;
+  addnodeonresume?: boolean;
+  noopencount?: boolean;
+  checks?: boolean;
+  verifyudev?: boolean;
+  uid?: string;
+  gid?: string;
+  mode?: string;
 }
 
 export class Ctx {
@@ -321,7 +336,7 @@ export class Ctx {
     const t = this.opts['udev-timeout'];
     // The client's backend holds the nodes when no ops are given (the simulator's in-memory /dev).
     const dm = this.io.nodes.ops === undefined && this.#dm !== undefined ? { dm: this.#dm } : {};
-    return { ...dm, ...this.io.nodes, ...(t !== undefined ? { timeoutMs: intArg(t, 'udev-timeout') } : {}), env: this.io.nodes.env ?? this.io.env };
+    return { ...dm, ...this.io.nodes, ...nodeOwner(this.opts), ...(t !== undefined ? { timeoutMs: intArg(t, 'udev-timeout') } : {}), env: this.io.nodes.env ?? this.io.env };
   }
 
   /** The table of create/load: --table, a file argument, or stdin. */

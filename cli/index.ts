@@ -20,6 +20,8 @@ import * as query from './query.js';
 import * as udev from './udev.js';
 import { recover } from './recover.js';
 import { runVerity } from './verity.js';
+import * as concise from './concise.js';
+import * as extra from './extra-verbs.js';
 import { DecodeOutputSchema, DryRunOutputSchema, ErrorOutputSchema } from './schemas.js';
 
 export * from './schemas.js';
@@ -74,23 +76,23 @@ export const VERBS: Record<string, Verb> = {
   version: { usage: 'version', help: 'Library and kernel driver versions.', run: query.version },
   targets: { usage: 'targets', help: 'Loaded target types and their versions.', run: query.targets },
   ls: {
-    usage: 'ls [--target <target_type>] [-o devno|devname|blkdevname] [--tree]',
-    help: 'List devices: "name\\t(major:minor)".', run: query.ls,
+    usage: 'ls [--target <target_type>] [--exec <command>] [-o devno|devname|blkdevname] [--tree]',
+    help: 'List devices: "name\\t(major:minor)". --exec: run <command> /dev/mapper/<name> for each.', run: extra.ls,
   },
   info: { usage: 'info [-c|-C|--columns [-o <fields>] [--noheadings]] [--inactive] [<device>...]', help: 'Device state (all devices without arguments).', run: query.info },
   create: {
-    usage: 'create <dev_name> [<table_file>] [--table <table>] [-u|--uuid <uuid>] [-r|--readonly] [-n|--notable] [-j <major> -m <minor>]',
-    help: 'Create a device: create, load the table (from --table, the file, or stdin), resume.', run: life.create,
+    usage: 'create <dev_name> [<table_file>] [--table <table>] [-u|--uuid <uuid>] [-r|--readonly] [-n|--notable] [-j <major> -m <minor>] [-U <uid>] [-G <gid>] [-M <octal_mode>] [--addnodeonresume|--addnodeoncreate] [--readahead {[+]<sectors>|auto|none}]\n  create --concise [<concise_device_spec_list>]',
+    help: 'Create a device: create, load the table (from --table, the file, or stdin), resume. --concise: the devices of a concise list (dmsetup\'s, the grammar of dm-mod.create=; docs/concise.md).', run: concise.create,
   },
   remove: { usage: 'remove [-f|--force] [--retry] [--deferred] <device>...', help: 'Remove devices (--force swaps in an error table first).', run: life.remove },
   remove_all: { usage: 'remove_all [-f|--force] [--deferred]', help: 'Remove every device that is not open.', run: life.removeAll },
   suspend: { usage: 'suspend [--noflush] [--nolockfs] <device>...', help: 'Suspend devices.', run: life.suspend },
-  resume: { usage: 'resume [--noflush] [--nolockfs] <device>...', help: 'Resume devices (makes a loaded table live).', run: life.resume },
+  resume: { usage: 'resume [--noflush] [--nolockfs] [--addnodeonresume|--addnodeoncreate] [--readahead {[+]<sectors>|auto|none}] <device>...', help: 'Resume devices (makes a loaded table live).', run: extra.resume },
   load: { usage: 'load <device> [<table_file>] [--table <table>] [-r]', help: 'Load a table into the inactive slot.', run: life.load },
   reload: { usage: 'reload <device> [<table_file>] [--table <table>] [-r]', help: 'Same as load.', run: life.load },
   clear: { usage: 'clear <device>...', help: 'Drop the inactive table.', run: life.clear },
   rename: { usage: 'rename <device> [--setuuid] <new_name_or_uuid>', help: 'Rename a device, or set its uuid (once).', run: life.rename },
-  table: { usage: 'table [<device>...] [--target <target_type>] [--showkeys] [--inactive]', help: 'Table lines (devices as major:minor; keys hidden unless --showkeys).', run: query.table },
+  table: { usage: 'table [<device>...] [--concise] [--target <target_type>] [--showkeys] [--inactive]', help: 'Table lines (devices as major:minor; keys hidden unless --showkeys); --concise: one line, as create --concise reads it.', run: concise.table },
   status: { usage: 'status [<device>...] [--target <target_type>] [--noflush] [--inactive]', help: 'Status lines of each target.', run: query.status },
   deps: { usage: 'deps [-o devno|devname|blkdevname] [<device>...]', help: 'Devices each table uses.', run: query.deps },
   message: { usage: 'message <device> <sector> <message>', help: 'Send a message to a target; prints its response.', run: life.message },
@@ -113,6 +115,10 @@ export const VERBS: Record<string, Verb> = {
     help: 'dm-verity\'s hash tree as veritysetup makes, checks and shows it (no veritysetup needed; dmctl verity --help).',
     run: async () => 1, raw: runVerity,
   },
+  wipe_table: { usage: 'wipe_table [-f|--force] [--noflush] [--nolockfs] <device>...', help: 'Replace the live table with an error table of the same size (--force: without flushing).', run: extra.wipeTable },
+  measure: { usage: 'measure [<device>...]', help: 'What IMA measures of each target (dm 4.45+), in status\'s format.', run: extra.measure },
+  mangle: { usage: 'mangle [<device>...]', help: 'Rename devices whose names are not in the --manglename mode\'s form.', run: extra.mangle },
+  'target-version': { usage: 'target-version <target>...', help: 'The version of each target type (its module is loaded if needed).', run: extra.targetVersion },
   decode: {
     usage: 'decode [<command>] <hex>|-',
     help: 'Decode a reply buffer (hex, e.g. from strace -X raw -e ioctl) into JSON, or read back dmctl\'s own --dry-run --hex dump (printed as --dry-run --json). <command>: listDevices, DM_LIST_DEVICES or ls, …; a dump names its own.', run: decode,
@@ -162,6 +168,19 @@ const OPTIONS = {
   udevcookie: { type: 'string' },
   yes: { type: 'boolean', short: 'y' },
   'udev-timeout': { type: 'string' },
+  // dmsetup's: --concise (create, table), --exec (ls), the node and read-ahead options of create/resume
+  // (-U/-G/-M, --readahead, --addnodeon*), and --noopencount, --checks, --verifyudev (accepted: see docs/dmctl.md).
+  concise: { type: 'boolean' },
+  exec: { type: 'string' },
+  readahead: { type: 'string' },
+  addnodeoncreate: { type: 'boolean' },
+  addnodeonresume: { type: 'boolean' },
+  noopencount: { type: 'boolean' },
+  checks: { type: 'boolean' },
+  verifyudev: { type: 'boolean' },
+  uid: { type: 'string', short: 'U' },
+  gid: { type: 'string', short: 'G' },
+  mode: { type: 'string', short: 'M' },
   // dmsetup has --version (no short form; its short options are "cCfG:hj:m:M:no:O:rS:u:U:vy",
   // so -V means nothing there): it runs the version command and exits 0.
   version: { type: 'boolean', short: 'V' },

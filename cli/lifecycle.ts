@@ -23,11 +23,11 @@ function printResult(ctx: Ctx, devices: ResultDevice[]): void {
   if (ctx.json) ctx.printJson(ResultOutputSchema, { verb: ctx.verb, ok: true, devices });
 }
 
-function verboseInfo(ctx: Ctx, d: DeviceInfo): void {
+export function verboseInfo(ctx: Ctx, d: DeviceInfo): void {
   if (ctx.verbose && !ctx.json) ctx.out(infoLong(ctx.displayName(d), d, readAhead(ctx.io.sysfs, d.dev)));
 }
 
-async function nodeAdded(ctx: Ctx, d: DeviceInfo): Promise<NodeResult['action'] | undefined> {
+export async function nodeAdded(ctx: Ctx, d: DeviceInfo): Promise<NodeResult['action'] | undefined> {
   const o = ctx.nodeOptions();
   if (!o || !d.name) return undefined;
   return (await addNode(d.name, d.dev, { ...o, ueventGenerated: d.flags.ueventGenerated })).action;
@@ -38,7 +38,7 @@ async function nodeAdded(ctx: Ctx, d: DeviceInfo): Promise<NodeResult['action'] 
  * does; dmsetup leaves it to the user), so the kernel wipes its copy of the keys. Other
  * tables: undefined, the client's default.
  */
-function secureLoad(targets: readonly TargetSpecInput[]): true | undefined {
+export function secureLoad(targets: readonly TargetSpecInput[]): true | undefined {
   return tableCarriesKeys(targets) ? true : undefined;
 }
 

@@ -333,6 +333,53 @@ export const ErrorOutputSchema = documentSchema({
   }),
 });
 
+/** `table --concise --json`: the concise text as dmsetup prints it (without its newline) and the devices in it. */
+export const ConciseTableOutputSchema = documentSchema({
+  /** The line `dmsetup table --concise` prints, without its newline (keys hidden unless --showkeys). */
+  concise: z.string(),
+  /** The devices of the line, in its order. */
+  devices: z.array(z.object({
+    /** The device's name. */
+    name: z.string(),
+    /** Its uuid; null when it has none. */
+    uuid: z.string().nullable(),
+    /** Its minor number. */
+    minor: z.number().int().nonnegative(),
+    /** Whether its table is read-only (`ro`). */
+    readOnly: z.boolean(),
+    /** Its table lines (of `--target`'s type only, when given). */
+    targets: z.array(TargetLineSchema),
+  })),
+});
+
+/** `mangle --json`: each device looked at, and whether it was renamed. */
+export const MangleOutputSchema = documentSchema({
+  /** The devices, in the order they were looked at. */
+  devices: z.array(z.object({
+    /** Its name in the kernel before (as the kernel holds it). */
+    name: z.string(),
+    /** Its uuid; null when it has none. */
+    uuid: z.string().nullable(),
+    /** The name it was renamed to; null when it was already in the mode's form. */
+    newName: z.string().nullable(),
+    /** Whether it was renamed. */
+    renamed: z.boolean(),
+  })),
+});
+
+/** `ls --exec <command> --json`: what ran, per device (the command's own output went to stderr). */
+export const ExecOutputSchema = documentSchema({
+  /** One entry per device the command ran for. */
+  devices: z.array(z.object({
+    /** The device's name. */
+    name: z.string(),
+    /** The node path the command was given. */
+    path: z.string(),
+    /** The command's exit status; null when a signal ended it or it could not start. */
+    exitCode: z.number().int().nullable(),
+  })),
+});
+
 /** The zod schema of each dmctl verb's `--json` output, by verb. */
 export const DmctlSchemas = {
   /** `version --json` (and `--version --json`). */
@@ -365,6 +412,12 @@ export const DmctlSchemas = {
   decode: DecodeOutputSchema,
   /** The error document on stderr with --json. */
   error: ErrorOutputSchema,
+  /** `table --concise --json`. */
+  conciseTable: ConciseTableOutputSchema,
+  /** `mangle --json`. */
+  mangle: MangleOutputSchema,
+  /** `ls --exec --json`. */
+  exec: ExecOutputSchema,
 } as const;
 
 /** One device of dmctl `info --json`. */

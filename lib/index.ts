@@ -59,3 +59,9 @@ export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredInten
 export * from './verity/index.js';
 export type { BlockFile } from './kernel/backend.js';
 // ---- end verity ----
+// ---- Concise device lists: dmsetup --concise and the kernel's dm-mod.create= (docs/concise.md) ----
+export {
+  formatConcise, parseConcise, quoteConcise, dmModCreate, parseDmModCreate, verityHashArgument, parseVerityHashes,
+  dmInitLimits,
+} from './tables/concise.js';
+export type { ConciseDevice, ConciseTarget, ParsedConciseDevice, VerityHashKind } from './tables/concise.js';

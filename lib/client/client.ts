@@ -550,10 +550,11 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   /** DM_TABLE_STATUS: each target's status text. May commit thin/cache metadata unless `noflush`. */
   async status(device: DeviceId | string, options: StatusOptions = {}): Promise<TableResult> {
     const id = idOf(device);
-    optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean', ...CALL_OPTION_KINDS });
+    optionsArg(options, 'options', { inactive: 'boolean', noflush: 'boolean', ima: 'boolean', ...CALL_OPTION_KINDS });
     callOptionsArg(options);
     this.#requireInactive(options.inactive);
-    const r = await boundedCall('status', options, (stop) => this.#runner.runAsync('status', { id, inactive: options.inactive, noflush: options.noflush }, { device: id, stop }));
+    if (options.ima) this.#runner.require('DM_IMA_MEASUREMENT_FLAG', FEATURES.ima);
+    const r = await boundedCall('status', options, (stop) => this.#runner.runAsync('status', { id, inactive: options.inactive, noflush: options.noflush, ima: options.ima }, { device: id, stop }));
     return { device: r.device, targets: r.targets };
   }
 

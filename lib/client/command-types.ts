@@ -176,6 +176,8 @@ export interface StatusOptions extends CallOptions {
   readonly inactive?: boolean;
   /** Do not flush before reading status (DM_NOFLUSH_FLAG). */
   readonly noflush?: boolean;
+  /** Each target's IMA measurement text instead of its status (DM_IMA_MEASUREMENT_FLAG, dm 4.45+; `dmsetup measure`). */
+  readonly ima?: boolean;
 }
 
 /** `table()`. */

@@ -43,7 +43,7 @@ const ALLOWED: ReadonlyMap<string, string> = new Map([
   // (`sector_start`, `length`) and dmsetup's table line `<start> <length> <type> <params>`,
   // field for field, in every layer that carries a line; its type (`Sectors`) gives the unit.
   // The typed targets' line interfaces (`ThinPoolTarget`) extend LineHead and inherit its head.
-  ...['TargetLine', 'TargetSpecInput', 'LineHead', 'RawLine', 'ParsedTargetOf', 'ParsedStatusOf', 'PreparedTable.specs', 'SimTable.lines', 'parseTarget()',
+  ...['TargetLine', 'TargetSpecInput', 'ConciseTarget', 'LineHead', 'RawLine', 'ParsedTargetOf', 'ParsedStatusOf', 'PreparedTable.specs', 'SimTable.lines', 'parseTarget()',
     ...['Linear', 'Striped', 'Zero', 'Error', 'Crypt', 'Verity', 'Integrity', 'ThinPool', 'Thin', 'Cache', 'Writecache', 'Era', 'SnapshotOrigin', 'Snapshot',
       'SnapshotMerge', 'Flakey', 'Delay', 'Mirror', 'Raid', 'Multipath', 'Clone', 'Ebs', 'Vdo'].map((t) => `${t}Target`)]
     .flatMap((t) => [`${t}.start`, `${t}.length`])

@@ -41,6 +41,10 @@ const JSON_VERBS: Record<string, string[]> = {
   mknodes: ['mknodes'],
   recover: ['recover'],
   decode: ['decode', 'ls', '__LIST_REPLY__'],
+  wipe_table: ['wipe_table', 'a'],
+  measure: ['measure', 'a'],
+  mangle: ['mangle', 'a'],
+  'target-version': ['target-version', 'linear'],
 };
 /** Verbs that print dmsetup's text whatever the options (dmsetup's udev verbs have no JSON form). */
 const TEXT_ONLY = ['udevcreatecookie', 'udevreleasecookie', 'udevflags', 'udevcomplete', 'udevcomplete_all', 'udevcookies'];

@@ -65,6 +65,17 @@ const client = (): Slot => ({ kind: 'custom', get valid() { return dm; }, hostil
 const treeDevices: Slot = { kind: 'custom', valid: ['x'], hostile: [undefined, null, Symbol('d'), 5, 'x', {}, [], [, 'x'], [null], [5], [Symbol('n')], [{ name: 'x', uuid: 'y' }], [{ dev: { major: -1, minor: 0 } }]] };
 const stepOpts = opts({ tree: 'any', signal: 'signal', noflush: 'boolean', skipLockfs: 'boolean', timeoutMs: 'uint' });
 
+const conciseDevice = { name: 'a', table: [{ start: 0, length: 8, type: 'linear', params: '7:0 0' }] };
+const conciseLine = conciseDevice.table[0]!;
+const conciseDevices: Slot = {
+  kind: 'custom', valid: [conciseDevice],
+  hostile: [undefined, ...NOT_AN_OBJECT.filter((v) => !Array.isArray(v)), {}, [null], [5], [Symbol('d')], [, conciseDevice], [conciseDevice, , conciseDevice],
+    [{ ...conciseDevice, name: 5 }], [{ ...conciseDevice, uuid: 5 }], [{ ...conciseDevice, minor: 1.5 }], [{ ...conciseDevice, readOnly: 'yes' }], [{ ...conciseDevice, readonly: true }],
+    [{ ...conciseDevice, table: null }], [{ ...conciseDevice, table: [null] }], [{ ...conciseDevice, table: [, conciseLine] }], [{ ...conciseDevice, table: [{ ...conciseLine, start: -1 }] }],
+    [{ ...conciseDevice, table: [{ ...conciseLine, length: '8' }] }], [{ ...conciseDevice, table: [{ ...conciseLine, type: Symbol('t') }] }],
+    [{ ...conciseDevice, table: [{ ...conciseLine, params: new Uint8Array(1) }] }], [{ ...conciseDevice, table: [{ ...conciseLine, offset: 0 }] }]],
+};
+
 /** Root exports (and message-builder members, as `object.member`) and what their arguments take. */
 const SIGNATURES: Record<string, readonly Slot[]> = {
   // loop devices: checked before any open() or ioctl
@@ -96,6 +107,14 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   realCookieHost: [{ kind: 'custom', valid: {}, hostile: [null, Symbol('e'), 5, 'env', []] }],
   decodeDev: [{ kind: 'custom', valid: 0n, hostile: [undefined, null, Symbol('r'), 1, '1', {}, [], -1n] }],
   devToString: [{ kind: 'custom', valid: { major: 1, minor: 1 }, hostile: [undefined, null, Symbol('d'), 1, 'x', {}, [], { major: '1', minor: 1 }, { major: 1, minor: Symbol('m') }] }],
+  // concise device lists and dm-mod.create= (lib/tables/concise.ts)
+  quoteConcise: [str('a,b')],
+  parseConcise: [str('a,,,,0 8 zero', ['a,b', 'a,,,x,0 8 zero', 'a,,,,x 8 zero', 'a,,,,0 8 zero\\'])],
+  formatConcise: [conciseDevices],
+  dmModCreate: [conciseDevices],
+  parseDmModCreate: [str('dm-mod.create="a,,,rw,0 8 linear 7:0 0"', ['dm-mod.create="a"', 'dm-mod.create="a,,,,0 8 linear 7:0 0"', 'dm_mod.create="a,,,rw,0 8 zero "'])],
+  verityHashArgument: [str('ab', ['', 'abc', 'xy']), { kind: 'custom', valid: 'root', hostile: [null, 5, 'boot', Symbol('k'), {}] }],
+  parseVerityHashes: [str('roothash=ab', ['roothash=x', 'usrhash=', 'roothash'])],
   // dmctl as a library (the devicemapper/cli entry point)
   runDmctl: [
     { kind: 'custom', valid: ['version'], hostile: [undefined, null, Symbol('a'), 'version', {}, [null], [, 'version'], [5], [Symbol('v')]] },

@@ -123,6 +123,13 @@ export interface Options {
   yes?: boolean;
   'udev-timeout'?: string;
   version?: boolean;
+  sort?: string;
+  select?: string;
+  separator?: string;
+  nameprefixes?: boolean;
+  unquoted?: boolean;
+  rows?: boolean;
+  unbuffered?: boolean;
 }
 
 export class Ctx {

@@ -19,6 +19,7 @@ import * as life from './lifecycle.js';
 import * as query from './query.js';
 import * as udev from './udev.js';
 import { recover } from './recover.js';
+import * as reportVerbs from './report/verbs.js';
 import { DecodeOutputSchema, DryRunOutputSchema, ErrorOutputSchema } from './schemas.js';
 
 export * from './schemas.js';
@@ -73,7 +74,10 @@ export const VERBS: Record<string, Verb> = {
     usage: 'ls [--target <target_type>] [-o devno|devname|blkdevname] [--tree]',
     help: 'List devices: "name\\t(major:minor)".', run: query.ls,
   },
-  info: { usage: 'info [-c|-C|--columns [-o <fields>] [--noheadings]] [--inactive] [<device>...]', help: 'Device state (all devices without arguments).', run: query.info },
+  info: {
+    usage: 'info [-c|-C|--columns [-o [+]<fields>] [-O|--sort <sort_fields>] [-S|--select <selection>] [--noheadings] [--separator <separator>] [--nameprefixes] [--unquoted] [--rows] [--unbuffered]] [--inactive] [<device>...]',
+    help: 'Device state (all devices without arguments); -c: dmsetup\'s report (fields: dmctl help -c).', run: query.info,
+  },
   create: {
     usage: 'create <dev_name> [<table_file>] [--table <table>] [-u|--uuid <uuid>] [-r|--readonly] [-n|--notable] [-j <major> -m <minor>]',
     help: 'Create a device: create, load the table (from --table, the file, or stdin), resume.', run: life.create,
@@ -103,6 +107,10 @@ export const VERBS: Record<string, Verb> = {
     usage: 'recover [--dry-run] [--state-dir <dir>]',
     help: 'Finish or take back what operations of processes that died left half-done (suspended devices, staged tables, temporary devices, unreported thin ids, udev semaphores; docs/crash-safety.md).',
     run: recover,
+  },
+  splitname: {
+    usage: 'splitname <device_name> [<subsystem>] [-o <fields>] [-O <sort_fields>] [-S <selection>] [--noheadings] [--separator <separator>] [--nameprefixes] [--rows]',
+    help: 'Split an LVM device name into VG, LV and layer ("--" quotes a "-"); other subsystems give empty fields.', run: reportVerbs.splitname,
   },
   decode: {
     usage: 'decode [<command>] <hex>|-',
@@ -156,6 +164,14 @@ const OPTIONS = {
   // dmsetup has --version (no short form; its short options are "cCfG:hj:m:M:no:O:rS:u:U:vy",
   // so -V means nothing there): it runs the version command and exits 0.
   version: { type: 'boolean', short: 'V' },
+  // dmsetup's report switches (cli/report/).
+  sort: { type: 'string', short: 'O' },
+  select: { type: 'string', short: 'S' },
+  separator: { type: 'string' },
+  nameprefixes: { type: 'boolean' },
+  unquoted: { type: 'boolean' },
+  rows: { type: 'boolean' },
+  unbuffered: { type: 'boolean' },
 } as const;
 
 /** @internal dmctl's usage text. */
@@ -247,7 +263,9 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
       io.stderr(shortUsage(`unknown command "${topic}"`));
       return 1;
     }
-    (verbName === undefined && !parsed.values.help ? io.stderr : io.stdout)(v ? `Usage: dmctl ${v.usage}\n  ${v.help}\n` : usage());
+    // `help -c`: the report fields after the usage, as dmsetup lists them (cli/report/).
+    const fields = verbName === 'help' && !v && (parsed.values.columns || parsed.values.C) ? reportVerbs.columnsHelp() : '';
+    (verbName === undefined && !parsed.values.help ? io.stderr : io.stdout)((v ? `Usage: dmctl ${v.usage}\n  ${v.help}\n` : usage()) + fields);
     return verbName === undefined && !parsed.values.help ? 1 : 0;
   }
   const verb = verbNamed(verbName);

@@ -333,6 +333,18 @@ export const ErrorOutputSchema = documentSchema({
   }),
 });
 
+/**
+ * dmctl `info -c --json` and `splitname --json`: the report's shown fields (the `-o` list
+ * as dmsetup expands it) and one record per row, field id → the text dmsetup prints
+ * (unpadded), rows selected by `-S` and sorted by `-O`. A field named twice is one key.
+ */
+export const ReportOutputSchema = documentSchema({
+  /** The shown fields' ids, in `-o` order. */
+  fields: z.array(z.string()),
+  /** The rows, each field's text by id. */
+  rows: z.array(z.record(z.string(), z.string())),
+});
+
 /** The zod schema of each dmctl verb's `--json` output, by verb. */
 export const DmctlSchemas = {
   /** `version --json` (and `--version --json`). */
@@ -365,6 +377,8 @@ export const DmctlSchemas = {
   decode: DecodeOutputSchema,
   /** The error document on stderr with --json. */
   error: ErrorOutputSchema,
+  /** `info -c --json` and `splitname --json`. */
+  report: ReportOutputSchema,
 } as const;
 
 /** One device of dmctl `info --json`. */

@@ -235,6 +235,28 @@ function describe(v: unknown): string {
   return typeof v === 'string' ? `the string ${JSON.stringify(v)}` : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
+/**
+ * getopt's reading of an option that takes a value: the next argument is the value even when
+ * it starts with '-' (`-O -name` sorts by name descending, `--separator -`); parseArgs would
+ * call it ambiguous. Such pairs are joined as `--long=value` before parsing; `--` ends options.
+ */
+function joinOptionValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') { out.push(...argv.slice(i)); break; }
+    const entry = Object.entries(OPTIONS).find(([long, o]) => o.type === 'string' && (a === `--${long}` || ('short' in o && a === `-${o.short}`)));
+    const next = argv[i + 1];
+    if (entry && next !== undefined && next.startsWith('-')) {
+      out.push(`--${entry[0]}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 /** Runs one dmctl command line; resolves to the exit status. */
 export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
   // Programmer errors, not usage errors: thrown, not turned into an exit status.
@@ -248,7 +270,7 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
   const io: CliIo = { ...defaultIo(), ...ioOverrides };
   let parsed: { values: Options; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: Options; positionals: string[] };
+    parsed = parseArgs({ args: joinOptionValues(argv), options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: Options; positionals: string[] };
   } catch (e) {
     io.stderr(shortUsage(parseArgsProblem(e), verbNamed(firstPositional(argv) ?? '') ? firstPositional(argv) : undefined));
     return 1;

@@ -156,13 +156,13 @@ export class Report {
     return p;
   }
 
-  #slot(field: FieldDef): number {
+  #slot(field: FieldDef): Prop {
     let p = this.props.find((x) => x.field === field);
     if (!p) {
       p = this.#add(field, true);
       this.#reportTypes.add(field.type);
     }
-    return this.props.indexOf(p);
+    return p;
   }
 
   #parseFields(list: string, typesOnly: boolean): void {
@@ -222,7 +222,7 @@ export class Report {
       if (!c) throw new ReportError(`_do_report_object: no data assigned to field ${p.field.id}\n`);
       cells.push(c);
     }
-    const selected = this.#selection === undefined || selects(this.#selection, cells.map((c) => c.sort));
+    const selected = this.#selection === undefined || selects(this.#selection, (slot) => cells[this.props.indexOf(slot as Prop)]!.sort);
     if (!selected) {
       if (selectedAt < 0 || this.props[selectedAt]!.hidden) return '';
       cells[selectedAt] = { text: '0', sort: 0n };

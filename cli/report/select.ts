@@ -61,8 +61,8 @@ export function selectionHelp(): string {
 /** A comparison of one field against a value. */
 export interface SelectionItem {
   readonly kind: 'item';
-  /** Index of the field in the report's field list (its first occurrence, hidden or shown). */
-  readonly slot: number;
+  /** The report's own handle of the field (its first occurrence, hidden or shown). */
+  readonly slot: object;
   readonly field: FieldDef;
   readonly cmp: CmpKind;
   readonly not: boolean;
@@ -78,8 +78,8 @@ export type SelectionNode = SelectionItem | SelectionSet;
 export interface SelectionHost {
   /** The field a selection names (canonical match, as `-o`), or undefined. */
   find(name: string): FieldDef | undefined;
-  /** The slot of `field` in the report, adding it as a hidden field when the report does not show it. */
-  slot(field: FieldDef): number;
+  /** The report's handle of `field`, adding it as a hidden field when the report does not show it. */
+  slot(field: FieldDef): object;
 }
 
 /** A selection libdm refuses: its lines for stderr, in order (the field or operator help included). */
@@ -319,11 +319,11 @@ function compare(item: SelectionItem, v: SortValue): boolean {
   }
 }
 
-/** Whether a row passes (libdm's `_check_selection`): `values[slot]` is each field's value. */
-export function selects(node: SelectionNode, values: readonly SortValue[]): boolean {
+/** Whether a row passes (libdm's `_check_selection`): `valueOf(slot)` is a field's value in the row. */
+export function selects(node: SelectionNode, valueOf: (slot: object) => SortValue): boolean {
   let r: boolean;
-  if (node.kind === 'item') r = compare(node, values[node.slot]!);
-  else if (node.kind === 'and') r = node.nodes.every((n) => selects(n, values));
-  else r = node.nodes.some((n) => selects(n, values));
+  if (node.kind === 'item') r = compare(node, valueOf(node.slot));
+  else if (node.kind === 'and') r = node.nodes.every((n) => selects(n, valueOf));
+  else r = node.nodes.some((n) => selects(n, valueOf));
   return node.negated ? !r : r;
 }

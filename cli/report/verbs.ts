@@ -21,7 +21,8 @@ export function openReport(ctx: Ctx, defaults: string, baseType?: ReportType): R
   try {
     report = new Report({
       options: o.options, defaults, sort: o.sort, select: o.select, separator: o.separator, noheadings: o.noheadings,
-      nameprefixes: o.nameprefixes, unquoted: o.unquoted, rows: o.rows, unbuffered: o.unbuffered, baseType,
+      // --json is one document: its rows are never printed one by one.
+      nameprefixes: o.nameprefixes, unquoted: o.unquoted, rows: o.rows, unbuffered: o.unbuffered && !ctx.json, baseType,
     });
   } catch (e) {
     if (!(e instanceof ReportError)) throw e;

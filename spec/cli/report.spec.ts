@@ -86,6 +86,8 @@ describe('info -c: fields', () => {
       schemaVersion: 3, fields: ['name', 'minor', 'vg_name'],
       rows: [{ name: 'vg--x-lv-_tmeta', minor: '1', vg_name: 'vg-x' }, { name: 'lower', minor: '0', vg_name: 'lower' }, { name: 'b', minor: '2', vg_name: '' }],
     });
+    // --unbuffered prints rows as they come; the --json document still holds them all.
+    expect(DmctlSchemas.report.parse(JSON.parse(await ok('info', '-c', '-o', 'name', '--unbuffered', '--json'))).rows).toHaveLength(3);
     const s = DmctlSchemas.report.parse(JSON.parse(await ok('splitname', 'a--b-c', '--json')));
     expect(s.rows).toEqual([{ vg_name: 'a-b', lv_name: 'c', lv_layer: '' }]);
   });

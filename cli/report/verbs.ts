@@ -130,8 +130,8 @@ export async function infoColumns(ctx: Ctx, report: Report, src: DeviceMapper | 
           const used = t.deps.get(key) ?? [];
           const by = t.parents.get(key) ?? [];
           if (f.id === 'devs_used') return str(used.map((x) => t.names.get(`${x.major}:${x.minor}`)).filter((n) => n !== undefined && n !== '').join(','));
-          // A device nothing uses hangs from libdm's tree root: one reference, no name, no number.
-          if (f.id === 'device_ref_count') return num(String(by.length === 0 ? 1 : by.length));
+          // A device nothing uses hangs from libdm's tree root, which dm_tree_node_num_children counts as none.
+          if (f.id === 'device_ref_count') return num(String(by.length));
           if (f.id === 'names_using_dev') return str(by.map((x) => t.names.get(`${x.major}:${x.minor}`) ?? '').filter(Boolean).join(','));
           return str(by.map((x) => `${x.major}:${x.minor}`).join(','));
         }

@@ -59,9 +59,9 @@ describe('info -c: fields', () => {
     const out = await ok('info', '-c', '-o', 'name,device_count,devnos_used,devs_used,device_ref_count,names_using_dev,devnos_using_dev', '-O', 'name');
     expect(out).toBe(
       'Name             #Devs DevNosUsed       DevNamesUsed     #Refs RefNames        RefDevNos\n'
-      + 'b                    0                                       1                          \n'
+      + 'b                    0                                       0                          \n'
       + 'lower                1 7:0                                   1 vg--x-lv-_tmeta 254:1    \n'
-      + 'vg--x-lv-_tmeta      1 254:0            lower                1                          \n',
+      + 'vg--x-lv-_tmeta      1 254:0            lower                0                          \n',
     );
   });
 

@@ -143,6 +143,15 @@ export class Ctx {
     this.mode = manglingMode(opts.manglename, io.env);
   }
 
+  /** Set by `-S` on a verb over devices (cli/report/verbs.ts): they are named as one of several. */
+  selecting = false;
+
+  /** `-S` picked these devices: the verb runs on them, each as one of several (dmsetup's multiple_devices). */
+  selectedBy(names: readonly string[]): void {
+    this.args.splice(0, this.args.length, ...names);
+    this.selecting = true;
+  }
+
   get json(): boolean { return !!this.opts.json; }
   get dry(): boolean { return !!this.opts['dry-run']; }
   get verbose(): number { return this.opts.verbose?.length ?? 0; }

@@ -306,7 +306,10 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
     // -vv/-vvv: dmsetup's per-ioctl lines (cli/verbose.ts); on stderr when stdout is a --json document.
     stopTrace = traceIoctls(ctx.verbose, parsed.values.json ? (t) => io.stderr(t) : (t) => io.stdout(t));
     await ctx.resolveRawNames();
-    const rc = await verb.run(ctx);
+    // -S on a verb over devices: an info -c selection picks them (cli/report/verbs.ts).
+    const rc = parsed.values.select !== undefined && reportVerbs.SELECT_VERBS.has(verbName) && !ctx.dry
+      ? await reportVerbs.runSelected(ctx, () => verb.run(ctx!))
+      : await verb.run(ctx);
     // recover's --dry-run is a report of its own (what it would do), not a list of ioctls.
     if (ctx.dry && verbName !== 'recover') ctx.printPlan();
     return rc;

@@ -9,7 +9,7 @@ import { Ctx, intArg } from './context.js';
 import { errorJson, formatError, TreeOptionError, UsageError } from './errors.js';
 import { DeviceMapper, DeviceTree, type DeviceMapperInspector, type InfoResult, type SysfsInfoResult } from '../lib/index.js';
 import { libraryVersion } from './package-info.js';
-import { DEFAULT_INFO_FIELDS, infoColumns, openReport } from './report/verbs.js';
+import { DEFAULT_INFO_FIELDS, infoColumns, openReport, reportRow } from './report/verbs.js';
 import { drawTree, parseTreeOptions, sysfsLabels, utf8Locale, type AnyNode, type AnyTree, type TreeOptions } from './tree.js';
 import {
   deviceName, depsLine, hideKeys, infoLong, lsLine, lsTargetLine, readAhead, targetLine, targetsLine,
@@ -147,7 +147,7 @@ function treeJson(ctx: Ctx, tree: AnyTree): TreeNodeJson[] {
 
 /** The devices a multi-device verb runs on: the arguments, the -u/-j/-m device, or all. */
 async function targetsOf(ctx: Ctx): Promise<{ ids: DeviceId[]; multiple: boolean; none: boolean }> {
-  if (ctx.args.length > 0) return { ids: ctx.args.map((a) => ctx.deviceId(a)), multiple: ctx.args.length > 1, none: false };
+  if (ctx.args.length > 0) return { ids: ctx.args.map((a) => ctx.deviceId(a)), multiple: ctx.args.length > 1 || ctx.selecting, none: false };
   if (ctx.byOption) return { ids: [ctx.deviceId(undefined)], multiple: false, none: false };
   if (ctx.dry) { ctx.request('listDevices', { withUuid: true }); return { ids: [], multiple: true, none: false }; }
   const list = await all(ctx);
@@ -199,13 +199,7 @@ export async function info(ctx: Ctx): Promise<number> {
     infos.push(r);
   }
   if (columns) {
-    const devices = infos.map((d) => {
-      const row: ReportRow = {
-        name: ctx.displayName(d), uuid: d.uuid ? ctx.displayUuid(d) : '', mangledName: d.nameBytes ? ctx.displayName(d) : d.name, info: d,
-        readAhead: readAhead(ctx.io.sysfs, d.dev), blkdevname: deviceName(ctx.io.sysfs, d.dev, true, d.dev.major),
-      };
-      return { id: idOf({ ...d, nameBytes: d.nameBytes }), row, kernelUuid: d.uuid ?? '' };
-    });
+    const devices = infos.map((d) => ({ id: idOf({ ...d, nameBytes: d.nameBytes }), row: reportRow(ctx, d), kernelUuid: d.uuid ?? '' }));
     const status = await infoColumns(ctx, columns, src, devices, () => all(ctx));
     return status !== 0 ? status : rc;
   } else if (ctx.json) {

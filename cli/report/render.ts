@@ -207,6 +207,14 @@ export class Report {
     }
   }
 
+  /** Whether an object passes the selection, nothing kept (`dm_report_object_is_selected` without output). */
+  matches(source: RowSource): boolean {
+    if (this.#selection === undefined) return true;
+    const cells = this.props.map((p) => (p.field.type === 'special' ? { text: '1', sort: 1n } : source(p.field)));
+    if (cells.some((c) => c === undefined)) return false;
+    return selects(this.#selection, (slot) => cells[this.props.indexOf(slot as Prop)]!.sort);
+  }
+
   /**
    * Reports one object (`dm_report_object`): each field's cell from `source`; a row the
    * selection refuses is dropped, unless the `selected` field is shown. Unbuffered, the row

@@ -7,7 +7,7 @@
 import type { DevNo, DeviceId, ListedDevice } from '../../codec/index.js';
 import { DeviceMapper, type DeviceMapperInspector } from '../../lib/index.js';
 import type { Ctx } from '../context.js';
-import { deviceName, REPORT_FIELDS, type ReportRow } from '../format.js';
+import { deviceName, readAhead, REPORT_FIELDS, type ReportRow, type ShownInfo } from '../format.js';
 import { ReportOutputSchema } from '../schemas.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_INFO_FIELDS, DEFAULT_SPLITNAME_FIELDS, fieldHelp, type FieldDef, type ReportType } from './fields.js';
@@ -86,16 +86,25 @@ export function columnsHelp(): string {
 /** A device of `info -c`, with what its deps and tree fields need. */
 export interface InfoColumnsDevice { readonly id: DeviceId; readonly row: ReportRow; readonly kernelUuid: string }
 
+/** A device's row for the report: the fields format.ts knows, from its info and sysfs. */
+export function reportRow(ctx: Ctx, d: ShownInfo): ReportRow {
+  return {
+    name: ctx.displayName(d), uuid: d.uuid ? ctx.displayUuid(d) : '', mangledName: d.nameBytes ? ctx.displayName(d) : d.name, info: d,
+    readAhead: readAhead(ctx.io.sysfs, d.dev), blkdevname: deviceName(ctx.io.sysfs, d.dev, true, d.dev.major),
+  };
+}
+
 /**
- * `info -c`: one row per device. The deps fields ask DM_TABLE_DEPS of each device; the
- * tree fields (`devs_used`, `device_ref_count`, `names_using_dev`, `devnos_using_dev`) the
- * deps of every device, as dmsetup builds its whole tree.
+ * Each device's row source. The deps fields ask DM_TABLE_DEPS of each device; the tree
+ * fields (`devs_used`, `device_ref_count`, `names_using_dev`, `devnos_using_dev`) the deps of
+ * every device, as dmsetup builds its whole tree. Undefined (after saying why) when the
+ * report names statistics fields.
  */
-export async function infoColumns(ctx: Ctx, report: Report, src: DeviceMapper | DeviceMapperInspector, devices: readonly InfoColumnsDevice[], all: () => Promise<ListedDevice[]>): Promise<number> {
+async function rowSources(ctx: Ctx, report: Report, src: DeviceMapper | DeviceMapperInspector, devices: readonly InfoColumnsDevice[], all: () => Promise<ListedDevice[]>): Promise<RowSource[] | undefined> {
   const types = report.reportTypes;
   if ([...types].some((t) => t === 'stats' || t === 'stats_meta')) {
-    ctx.io.stderr('dmctl info -c: the statistics fields are reported by the stats command, not by info -c\n');
-    return 1;
+    ctx.io.stderr(`dmctl ${ctx.verb}: the statistics fields are reported by the stats command, not by info -c\n`);
+    return undefined;
   }
   const depsOf = async (id: DeviceId): Promise<DevNo[]> => (src instanceof DeviceMapper ? src.deps(id, { inactive: ctx.opts.inactive }) : src.deps(id));
   let tree: { names: Map<string, string>; parents: Map<string, DevNo[]>; deps: Map<string, DevNo[]> } | undefined;
@@ -114,11 +123,12 @@ export async function infoColumns(ctx: Ctx, report: Report, src: DeviceMapper | 
     }
     tree = { names, parents, deps };
   }
+  const sources: RowSource[] = [];
   for (const d of devices) {
     const info = d.row.info;
     const key = `${info.dev.major}:${info.dev.minor}`;
     const deps = types.has('deps') ? await depsOf(d.id) : [];
-    const source: RowSource = (f) => {
+    sources.push((f) => {
       switch (f.type) {
         case 'name': return nameCell(f, uuidSubsystem(d.kernelUuid), d.row.name);
         case 'deps':
@@ -144,11 +154,54 @@ export async function infoColumns(ctx: Ctx, report: Report, src: DeviceMapper | 
           return f.valueType === 'string' ? str(text) : num(text);
         }
       }
-    };
-    if (!addRow(ctx, report, source)) return 1;
+    });
   }
+  return sources;
+}
+
+/** `info -c`: one row per device. */
+export async function infoColumns(ctx: Ctx, report: Report, src: DeviceMapper | DeviceMapperInspector, devices: readonly InfoColumnsDevice[], all: () => Promise<ListedDevice[]>): Promise<number> {
+  const sources = await rowSources(ctx, report, src, devices, all);
+  if (!sources) return 1;
+  for (const source of sources) if (!addRow(ctx, report, source)) return 1;
   finish(ctx, report);
   return 0;
+}
+
+/** The verbs `-S` picks the devices of (dmsetup's commands with `repeatable_cmd == 2`). */
+export const SELECT_VERBS: ReadonlySet<string> = new Set(['remove', 'suspend', 'resume', 'clear', 'wipe_table', 'measure', 'deps', 'status', 'table']);
+
+/**
+ * `<verb> -S <selection> [<device>...]`: as dmsetup, the selection is evaluated by an
+ * `info -c` report (its `-o` fields, nothing printed) over the devices named (all without
+ * any), and the verb runs on the selected ones, each named as one of several ("name: "
+ * prefixes); none selected runs nothing.
+ */
+export async function runSelected(ctx: Ctx, run: () => Promise<number>): Promise<number> {
+  const report = openReport(ctx, DEFAULT_INFO_FIELDS);
+  if (typeof report === 'number') return report;
+  const dm = await ctx.dm();
+  const all = async () => dm.list({ order: 'kernel' });
+  let ids: DeviceId[];
+  if (ctx.args.length > 0) ids = ctx.args.map((a) => ctx.deviceId(a));
+  else if (ctx.byOption) ids = [ctx.deviceId(undefined)];
+  else {
+    const list = await all();
+    if (list.length === 0) { ctx.out('No devices found\n'); return 0; }
+    ids = list.map((d) => ({ name: d.nameBytes ?? d.name }));
+  }
+  const devices: InfoColumnsDevice[] = [];
+  for (const id of ids) {
+    const r = await dm.info(id, { inactive: ctx.opts.inactive });
+    if (r.exists) devices.push({ id: { name: r.nameBytes ?? r.name }, row: reportRow(ctx, r), kernelUuid: r.uuid ?? '' });
+  }
+  const sources = await rowSources(ctx, report, dm, devices, all);
+  if (!sources) return 1;
+  const picked: string[] = [];
+  for (const [i, source] of sources.entries()) if (report.matches(source)) picked.push(devices[i]!.row.name);
+  if (picked.length === 0) return 0;
+  ctx.selectedBy(picked);
+  return run();
 }
 
 export { DEFAULT_INFO_FIELDS };

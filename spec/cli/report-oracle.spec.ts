@@ -101,3 +101,13 @@ oracle('the report set-up dmsetup does before it needs device-mapper', () => {
     });
   }
 });
+
+oracle('-S on a verb over devices sets up an info -c report first', () => {
+  test.each([
+    [['table', '-S', 'bad(']], [['remove', '-S', 'name>x']], [['deps', '-S', 'nope=1']], [['suspend', '-S', 'open=1k']],
+  ])('%j fails as dmsetup does, before device-mapper is needed', async (args) => {
+    const want = dmsetup(args, 'C');
+    const got = await env.dmctl(args);
+    expect({ code: got.code, stdout: got.stdout, stderr: got.stderr }).toEqual(want);
+  });
+});

@@ -112,3 +112,27 @@ describe('info -c: fields', () => {
     expect(r.stderr).toMatch(/Incorrect number of arguments/);
   });
 });
+
+describe('-S on a verb over devices: an info -c selection picks them', () => {
+  test('table, status, deps: each selected device as one of several; none selected prints nothing', async () => {
+    expect(await ok('table', '-S', 'name=~^l')).toBe('lower: 0 64 linear 7:0 0\n');
+    // The verb runs in the kernel's order: -O sorts a report, and this one prints nothing.
+    expect((await ok('table', '-S', 'minor>0', '-O', 'name')).split('\n').filter(Boolean).sort()).toEqual(['b: 0 8 zero ', 'vg--x-lv-_tmeta: 0 8 linear 254:0 0']);
+    expect(await ok('deps', '-S', 'subsystem=LVM && open=0')).toBe('vg--x-lv-_tmeta: 1 dependencies\t: (254, 0)\n');
+    expect(await ok('status', '-S', 'name=nothing')).toBe('');
+    // Device arguments narrow the set the selection looks at.
+    expect(await ok('table', 'lower', 'b', '-S', 'uuid=""')).toBe('b: 0 8 zero \n');
+  });
+
+  test('remove -S removes what it selects, and only that', async () => {
+    await ok('remove', '-S', 'segments=1 && uuid=""');
+    expect((await ok('ls')).split('\n').filter(Boolean).map((l) => l.split('\t')[0]).sort()).toEqual(['lower', 'vg--x-lv-_tmeta']);
+  });
+
+  test('a bad selection fails before anything runs', async () => {
+    const r = await env.dmctl(['remove', '-S', 'name>x']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Operator can be used only with number, size, time or percent fields: name>x\n/);
+    expect((await ok('ls')).split('\n').filter(Boolean)).toHaveLength(3);
+  });
+});

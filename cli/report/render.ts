@@ -7,7 +7,10 @@
  * `--rows`, `--unbuffered`), byte for byte. docs/dmctl.md, "Reports".
  */
 import { FIELDS, REPORT_TYPES, SPECIAL_FIELDS, fieldHelp, type FieldDef, type ReportType } from './fields.js';
-import { parseSelection, selectionHelp, selects, SelectionSyntaxError, type SelectionNode, type SortValue } from './select.js';
+import { parseSelection, selectionHelp, selects, type SelectionNode, type SortValue } from './select.js';
+import { ReportError, SelectionSyntaxError } from '../errors.js';
+
+export { ReportError };
 
 /** One field's value: the text shown and the value sorted and selected on. */
 export interface Cell { readonly text: string; readonly sort: SortValue }
@@ -34,10 +37,6 @@ export interface ReportOptions {
   readonly baseType?: ReportType | undefined;
 }
 
-/** A report dmsetup would refuse to set up, or a row it cannot fill: its stderr text and exit status. */
-export class ReportError extends Error {
-  constructor(readonly stderr: string, readonly exitCode = 1) { super(stderr.trimEnd().split('\n').pop()); }
-}
 
 interface Prop { field: FieldDef; hidden: boolean; sortKey?: { pos: number; descending: boolean } }
 

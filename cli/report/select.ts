@@ -5,6 +5,7 @@
  * appears here. The grammar and the messages are written down in docs/dmctl.md, "Reports".
  */
 import { fieldHelp, type FieldDef } from './fields.js';
+import { SelectionSyntaxError } from '../errors.js';
 
 /** The comparison operators, longest first where one is a prefix of another (libdm's `_op_cmp`). */
 const CMP_OPS = [
@@ -82,10 +83,6 @@ export interface SelectionHost {
   slot(field: FieldDef): object;
 }
 
-/** A selection libdm refuses: its lines for stderr, in order (the field or operator help included). */
-export class SelectionSyntaxError extends Error {
-  constructor(readonly stderr: string) { super(stderr.trimEnd().split('\n').pop()); }
-}
 
 const SPACE = /[ \t\n\v\f\r]/;
 const skipSpace = (s: string, i: number): number => { while (i < s.length && SPACE.test(s[i]!)) i++; return i; };

@@ -138,6 +138,13 @@ export interface Options {
   uid?: string;
   gid?: string;
   mode?: string;
+  sort?: string;
+  select?: string;
+  separator?: string;
+  nameprefixes?: boolean;
+  unquoted?: boolean;
+  rows?: boolean;
+  unbuffered?: boolean;
 }
 
 export class Ctx {
@@ -149,6 +156,15 @@ export class Ctx {
 
   constructor(readonly verb: string, readonly args: string[], readonly opts: Options, readonly io: CliIo) {
     this.mode = manglingMode(opts.manglename, io.env);
+  }
+
+  /** Set by `-S` on a verb over devices (cli/report/verbs.ts): they are named as one of several. */
+  selecting = false;
+
+  /** `-S` picked these devices: the verb runs on them, each as one of several (dmsetup's multiple_devices). */
+  selectedBy(names: readonly string[]): void {
+    this.args.splice(0, this.args.length, ...names);
+    this.selecting = true;
   }
 
   get json(): boolean { return !!this.opts.json; }

@@ -1,6 +1,6 @@
 /**
  * dmctl's errors in one place: its own error classes (a usage error, a name that cannot be
- * mangled, a report field, a tree option, a cookie value), and every error as a person reads
+ * mangled, a report field, a report or selection dmsetup refuses, a tree option, a cookie value), and every error as a person reads
  * it: which verb and device, what the kernel said (the `device-mapper:` lines the client
  * attaches), and what to try. Its own codes are never an errno name (docs/conventions.md).
  */
@@ -35,6 +35,23 @@ export class ReportFieldError extends DmBaseError<'REPORT_FIELD'> {
 export class TreeOptionError extends DmBaseError<'TREE_OPTION'> {
   override readonly name = 'TreeOptionError';
   readonly code = 'TREE_OPTION';
+}
+
+/**
+ * A report dmsetup would refuse to set up (an unknown `-o`/`-O` field, a bad `-S`), or a row
+ * it cannot fill: `stderr` is dmsetup's text for it, printed as it is (cli/report/).
+ */
+export class ReportError extends DmBaseError<'REPORT'> {
+  override readonly name = 'ReportError';
+  readonly code = 'REPORT';
+  constructor(readonly stderr: string, readonly exitCode = 1) { super(stderr.trimEnd().split('\n').pop() ?? stderr); }
+}
+
+/** A selection (`-S`) libdm's parser refuses: `stderr` holds its lines, the field or operator help included. */
+export class SelectionSyntaxError extends DmBaseError<'SELECTION_SYNTAX'> {
+  override readonly name = 'SelectionSyntaxError';
+  readonly code = 'SELECTION_SYNTAX';
+  constructor(readonly stderr: string) { super(stderr.trimEnd().split('\n').pop() ?? stderr); }
 }
 
 /** A cookie argument dmsetup would refuse: its message on stderr, exit 1, as dmsetup. */

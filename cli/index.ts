@@ -22,6 +22,7 @@ import { recover } from './recover.js';
 import { runVerity } from './verity.js';
 import * as concise from './concise.js';
 import * as extra from './extra-verbs.js';
+import * as reportVerbs from './report/verbs.js';
 import { DecodeOutputSchema, DryRunOutputSchema, ErrorOutputSchema } from './schemas.js';
 
 export * from './schemas.js';
@@ -79,7 +80,10 @@ export const VERBS: Record<string, Verb> = {
     usage: 'ls [--target <target_type>] [--exec <command>] [-o devno|devname|blkdevname] [--tree]',
     help: 'List devices: "name\\t(major:minor)". --exec: run <command> /dev/mapper/<name> for each.', run: extra.ls,
   },
-  info: { usage: 'info [-c|-C|--columns [-o <fields>] [--noheadings]] [--inactive] [<device>...]', help: 'Device state (all devices without arguments).', run: query.info },
+  info: {
+    usage: 'info [-c|-C|--columns [-o [+]<fields>] [-O|--sort <sort_fields>] [-S|--select <selection>] [--noheadings] [--separator <separator>] [--nameprefixes] [--unquoted] [--rows] [--unbuffered]] [--inactive] [<device>...]',
+    help: 'Device state (all devices without arguments); -c: dmsetup\'s report (fields: dmctl help -c).', run: query.info,
+  },
   create: {
     usage: 'create <dev_name> [<table_file>] [--table <table>] [-u|--uuid <uuid>] [-r|--readonly] [-n|--notable] [-j <major> -m <minor>] [-U <uid>] [-G <gid>] [-M <octal_mode>] [--addnodeonresume|--addnodeoncreate] [--readahead {[+]<sectors>|auto|none}]\n  create --concise [<concise_device_spec_list>]',
     help: 'Create a device: create, load the table (from --table, the file, or stdin), resume. --concise: the devices of a concise list (dmsetup\'s, the grammar of dm-mod.create=; docs/concise.md).', run: concise.create,
@@ -119,6 +123,10 @@ export const VERBS: Record<string, Verb> = {
   measure: { usage: 'measure [<device>...]', help: 'What IMA measures of each target (dm 4.45+), in status\'s format.', run: extra.measure },
   mangle: { usage: 'mangle [<device>...]', help: 'Rename devices whose names are not in the --manglename mode\'s form.', run: extra.mangle },
   'target-version': { usage: 'target-version <target>...', help: 'The version of each target type (its module is loaded if needed).', run: extra.targetVersion },
+  splitname: {
+    usage: 'splitname <device_name> [<subsystem>] [-o <fields>] [-O <sort_fields>] [-S <selection>] [--noheadings] [--separator <separator>] [--nameprefixes] [--rows]',
+    help: 'Split an LVM device name into VG, LV and layer ("--" quotes a "-"); other subsystems give empty fields.', run: reportVerbs.splitname,
+  },
   decode: {
     usage: 'decode [<command>] <hex>|-',
     help: 'Decode a reply buffer (hex, e.g. from strace -X raw -e ioctl) into JSON, or read back dmctl\'s own --dry-run --hex dump (printed as --dry-run --json). <command>: listDevices, DM_LIST_DEVICES or ls, …; a dump names its own.', run: decode,
@@ -184,6 +192,14 @@ const OPTIONS = {
   // dmsetup has --version (no short form; its short options are "cCfG:hj:m:M:no:O:rS:u:U:vy",
   // so -V means nothing there): it runs the version command and exits 0.
   version: { type: 'boolean', short: 'V' },
+  // dmsetup's report switches (cli/report/).
+  sort: { type: 'string', short: 'O' },
+  select: { type: 'string', short: 'S' },
+  separator: { type: 'string' },
+  nameprefixes: { type: 'boolean' },
+  unquoted: { type: 'boolean' },
+  rows: { type: 'boolean' },
+  unbuffered: { type: 'boolean' },
 } as const;
 
 /** @internal dmctl's usage text. */
@@ -247,6 +263,28 @@ function describe(v: unknown): string {
   return typeof v === 'string' ? `the string ${JSON.stringify(v)}` : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
+/**
+ * getopt's reading of an option that takes a value: the next argument is the value even when
+ * it starts with '-' (`-O -name` sorts by name descending, `--separator -`); parseArgs would
+ * call it ambiguous. Such pairs are joined as `--long=value` before parsing; `--` ends options.
+ */
+function joinOptionValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') { out.push(...argv.slice(i)); break; }
+    const entry = Object.entries(OPTIONS).find(([long, o]) => o.type === 'string' && (a === `--${long}` || ('short' in o && a === `-${o.short}`)));
+    const next = argv[i + 1];
+    if (entry && next !== undefined && next.startsWith('-')) {
+      out.push(`--${entry[0]}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
 /** Runs one dmctl command line; resolves to the exit status. */
 export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
   // Programmer errors, not usage errors: thrown, not turned into an exit status.
@@ -267,7 +305,7 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
   }
   let parsed: { values: Options; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: Options; positionals: string[] };
+    parsed = parseArgs({ args: joinOptionValues(argv), options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: Options; positionals: string[] };
   } catch (e) {
     io.stderr(shortUsage(parseArgsProblem(e), verbNamed(firstPositional(argv) ?? '') ? firstPositional(argv) : undefined));
     return 1;
@@ -282,7 +320,9 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
       io.stderr(shortUsage(`unknown command "${topic}"`));
       return 1;
     }
-    (verbName === undefined && !parsed.values.help ? io.stderr : io.stdout)(v ? `Usage: dmctl ${v.usage}\n  ${v.help}\n` : usage());
+    // `help -c`: the report fields after the usage, as dmsetup lists them (cli/report/).
+    const fields = verbName === 'help' && !v && (parsed.values.columns || parsed.values.C) ? reportVerbs.columnsHelp() : '';
+    (verbName === undefined && !parsed.values.help ? io.stderr : io.stdout)((v ? `Usage: dmctl ${v.usage}\n  ${v.help}\n` : usage()) + fields);
     return verbName === undefined && !parsed.values.help ? 1 : 0;
   }
   const verb = verbNamed(verbName);
@@ -301,7 +341,10 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
     // -vv/-vvv: dmsetup's per-ioctl lines (cli/verbose.ts); on stderr when stdout is a --json document.
     stopTrace = traceIoctls(ctx.verbose, parsed.values.json ? (t) => io.stderr(t) : (t) => io.stdout(t));
     await ctx.resolveRawNames();
-    const rc = await verb.run(ctx);
+    // -S on a verb over devices: an info -c selection picks them (cli/report/verbs.ts).
+    const rc = parsed.values.select !== undefined && reportVerbs.SELECT_VERBS.has(verbName) && !ctx.dry
+      ? await reportVerbs.runSelected(ctx, () => verb.run(ctx!))
+      : await verb.run(ctx);
     // recover's --dry-run is a report of its own (what it would do), not a list of ioctls.
     if (ctx.dry && verbName !== 'recover') ctx.printPlan();
     return rc;

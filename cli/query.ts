@@ -9,9 +9,10 @@ import { Ctx, intArg } from './context.js';
 import { errorJson, formatError, TreeOptionError, UsageError } from './errors.js';
 import { DeviceMapper, DeviceTree, type DeviceMapperInspector, type InfoResult, type SysfsInfoResult } from '../lib/index.js';
 import { libraryVersion } from './package-info.js';
+import { DEFAULT_INFO_FIELDS, infoColumns, openReport, reportRow } from './report/verbs.js';
 import { drawTree, parseTreeOptions, sysfsLabels, utf8Locale, type AnyNode, type AnyTree, type TreeOptions } from './tree.js';
 import {
-  deviceName, depsLine, DEFAULT_REPORT_FIELDS, hideKeys, infoLong, lsLine, lsTargetLine, readAhead, report, targetLine, targetsLine,
+  deviceName, depsLine, hideKeys, infoLong, lsLine, lsTargetLine, readAhead, targetLine, targetsLine,
   type ReportRow, type ShownInfo,
 } from './format.js';
 import {
@@ -146,7 +147,7 @@ function treeJson(ctx: Ctx, tree: AnyTree): TreeNodeJson[] {
 
 /** The devices a multi-device verb runs on: the arguments, the -u/-j/-m device, or all. */
 async function targetsOf(ctx: Ctx): Promise<{ ids: DeviceId[]; multiple: boolean; none: boolean }> {
-  if (ctx.args.length > 0) return { ids: ctx.args.map((a) => ctx.deviceId(a)), multiple: ctx.args.length > 1, none: false };
+  if (ctx.args.length > 0) return { ids: ctx.args.map((a) => ctx.deviceId(a)), multiple: ctx.args.length > 1 || ctx.selecting, none: false };
   if (ctx.byOption) return { ids: [ctx.deviceId(undefined)], multiple: false, none: false };
   if (ctx.dry) { ctx.request('listDevices', { withUuid: true }); return { ids: [], multiple: true, none: false }; }
   const list = await all(ctx);
@@ -173,6 +174,9 @@ function reportDeviceError(ctx: Ctx, e: unknown): void {
 }
 
 export async function info(ctx: Ctx): Promise<number> {
+  // dmsetup sets the report up before it asks the kernel anything: a bad -o/-O/-S fails first.
+  const columns = ctx.opts.columns || ctx.opts.C ? openReport(ctx, DEFAULT_INFO_FIELDS) : undefined;
+  if (typeof columns === 'number') return columns;
   const { ids, none } = await targetsOf(ctx);
   if (ctx.dry) { for (const id of ids) ctx.request('info', { id, inactive: ctx.opts.inactive }); return 0; }
   if (none && !ctx.json) { ctx.out('No devices found\n'); return 0; }
@@ -194,14 +198,12 @@ export async function info(ctx: Ctx): Promise<number> {
     }
     infos.push(r);
   }
-  if (ctx.json) {
+  if (columns) {
+    const devices = infos.map((d) => ({ id: idOf({ ...d, nameBytes: d.nameBytes }), row: reportRow(ctx, d), kernelUuid: d.uuid ?? '' }));
+    const status = await infoColumns(ctx, columns, src, devices, () => all(ctx));
+    return status !== 0 ? status : rc;
+  } else if (ctx.json) {
     ctx.printJson(InfoOutputSchema, { devices: (infos as DeviceInfo[]).map((d) => ctx.infoJson(d)) }); // reader() never falls back for --json
-  } else if (ctx.opts.columns || ctx.opts.C) {
-    const rows: ReportRow[] = infos.map((d) => ({
-      name: ctx.displayName(d), uuid: d.uuid ? ctx.displayUuid(d) : '', mangledName: d.nameBytes ? ctx.displayName(d) : d.name, info: d,
-      readAhead: readAhead(ctx.io.sysfs, d.dev), blkdevname: deviceName(ctx.io.sysfs, d.dev, true, d.dev.major),
-    }));
-    ctx.out(report(rows, ctx.opts.options ?? DEFAULT_REPORT_FIELDS, { headings: !ctx.opts.noheadings }));
   } else {
     ctx.out(infos.map((d) => infoLong(ctx.displayName(d), { ...d, uuid: d.uuid ? ctx.displayUuid(d) : '' }, readAhead(ctx.io.sysfs, d.dev))).join(''));
   }

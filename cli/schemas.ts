@@ -380,6 +380,18 @@ export const ExecOutputSchema = documentSchema({
   })),
 });
 
+/**
+ * dmctl `info -c --json` and `splitname --json`: the report's shown fields (the `-o` list
+ * as dmsetup expands it) and one record per row, field id → the text dmsetup prints
+ * (unpadded), rows selected by `-S` and sorted by `-O`. A field named twice is one key.
+ */
+export const ReportOutputSchema = documentSchema({
+  /** The shown fields' ids, in `-o` order. */
+  fields: z.array(z.string()),
+  /** The rows, each field's text by id. */
+  rows: z.array(z.record(z.string(), z.string())),
+});
+
 /** The zod schema of each dmctl verb's `--json` output, by verb. */
 export const DmctlSchemas = {
   /** `version --json` (and `--version --json`). */
@@ -418,6 +430,8 @@ export const DmctlSchemas = {
   mangle: MangleOutputSchema,
   /** `ls --exec --json`. */
   exec: ExecOutputSchema,
+  /** `info -c --json` and `splitname --json`. */
+  report: ReportOutputSchema,
 } as const;
 
 /** One device of dmctl `info --json`. */

@@ -30,6 +30,8 @@ import { simBlockIo } from '../../testing/index.js';
 import { codec, type CommandName } from '../../codec/index.js';
 import { SimUdev, SimulatedKernel, simFaults } from '../../testing/index.js';
 import { CookieValueError, ManglingError, ReportFieldError, TreeOptionError, UsageError } from '../../cli/errors.js';
+import { Report } from '../../cli/report/render.js';
+import { parseSelection } from '../../cli/report/select.js';
 import { intArg } from '../../cli/context.js';
 import { mangle } from '../../cli/mangle.js';
 import { report } from '../../cli/format.js';
@@ -164,6 +166,8 @@ const CASES: Record<string, () => Promise<unknown[]>> = {
   ManglingError: async () => [await catching(() => mangle('a\\x5cx', 'auto'))],
   ReportFieldError: async () => [await catching(() => report([], 'nosuchfield', { headings: true }))],
   TreeOptionError: async () => [await catching(() => parseTreeOptions('nosuchoption', true, 80))],
+  ReportError: async () => [await catching(() => new Report({ defaults: 'name', options: 'nosuchfield' }))],
+  SelectionSyntaxError: async () => [await catching(() => parseSelection('bad(', { find: () => undefined, slot: () => ({}) }))],
   CookieValueError: async () => [await catching(() => parseCookieValue('x'))],
 };
 

@@ -21,7 +21,11 @@ const ROOT = path.join(__dirname, '..', '..');
  * Patterns the audit flags that are linear all the same. Key: `file: /source/flags`.
  * Every entry must still match a flagged regex (stale entries fail the test).
  */
-const ALLOWED: Record<string, string> = {};
+const ALLOWED: Record<string, string> = {
+  // `-S 'field=~<regex>'`: the pattern is the user's own, from their own command line (as grep's is),
+  // matched against their own devices' names and uuids; a slow pattern costs only that command.
+  'cli/report/select.ts: /new RegExp(s.slice(t.begin, t.end))/': 'dmsetup\'s -S regex, written by the user who runs dmctl',
+};
 
 describe('regex audit (heuristic self-test)', () => {
   test.each([

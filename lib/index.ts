@@ -55,3 +55,14 @@ import './trace/debug-log.js';
 export type { RecoverOptions, RecoveryReport, RecoveredOperation, RecoveryAction } from './operations/recover.js';
 export { fileIntentStore, DEFAULT_STATE_DIR, MAX_RECORD_BYTES, intentRecordProblem } from './kernel/intent-store.js';
 export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredIntent, ProcessIdentity } from './kernel/intent-store.js';
+// ---- dm-stats: regions, areas, histograms, groups and metrics (docs/stats.md) ----
+export { DmStats, DMSTATS_PROGRAM_ID, areaCountOf } from './stats/dm-stats.js';
+export type { StatsCallOptions, OpenStatsOptions, StatsRegion, StatsGroup, StatsListing, CreateRegionOptions, CreateSegmentRegionsOptions, PrintStatsOptions, RegionSample, StatsSample } from './stats/dm-stats.js';
+export { statsMetrics, sumCounters } from './stats/metrics.js';
+export type { StatsCounters, StatsMetrics } from './stats/metrics.js';
+export { parseHistogramBounds, histogramToString, HISTOGRAM_FLAGS, UNBOUNDED_NS } from './stats/histogram.js';
+export type { HistogramBin } from './stats/histogram.js';
+export { parseStatsList, parseStatsPrintRows } from './stats/parse.js';
+export type { ListedRegion, PrintedArea } from './stats/parse.js';
+export { parseAuxData, buildAuxData, formatRegionList, parseRegionList } from './stats/aux-data.js';
+export type { ParsedAuxData } from './stats/aux-data.js';

@@ -19,6 +19,7 @@ import * as life from './lifecycle.js';
 import * as query from './query.js';
 import * as udev from './udev.js';
 import { recover } from './recover.js';
+import { runStats, STATS_USAGE } from './stats.js';
 import { DecodeOutputSchema, DryRunOutputSchema, ErrorOutputSchema } from './schemas.js';
 
 export * from './schemas.js';
@@ -108,6 +109,7 @@ export const VERBS: Record<string, Verb> = {
     usage: 'decode [<command>] <hex>|-',
     help: 'Decode a reply buffer (hex, e.g. from strace -X raw -e ioctl) into JSON, or read back dmctl\'s own --dry-run --hex dump (printed as --dry-run --json). <command>: listDevices, DM_LIST_DEVICES or ls, …; a dump names its own.', run: decode,
   },
+  stats: { usage: STATS_USAGE, help: 'dm-stats regions, areas, histograms and groups, as dmstats (docs/stats.md).', run: async () => 1 },
 };
 
 /**
@@ -230,6 +232,8 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
     throw new DmArgumentError('io', 'an object of CliIo overrides', describe(ioOverrides));
   }
   const io: CliIo = { ...defaultIo(), ...ioOverrides };
+  // dmstats has options of its own: `stats` parses its whole line itself (cli/stats.ts).
+  if (argv[0] === 'stats' && !argv.includes('--help') && !argv.includes('-h')) return runStats(argv.slice(1), io);
   let parsed: { values: Options; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: Options; positionals: string[] };

@@ -1,3 +1,4 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { DeviceMapper, DmStats, statsMetrics, parseAuxData, buildAuxData, formatRegionList, parseRegionList, parseHistogramBounds, histogramToString, HISTOGRAM_FLAGS, UNBOUNDED_NS, parseStatsList, DmArgumentError } from '../../lib/index.js';
 import type { StatsCounters } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';

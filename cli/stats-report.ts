@@ -31,7 +31,7 @@ type Kind = 'num' | 'siz' | 'str';
 interface Field { readonly heading: string; readonly width: number; readonly kind: Kind; value(r: StatsRow): string }
 
 const f2 = (v: number) => v.toFixed(2);
-const metric = (r: StatsRow) => statsMetrics(r.counters ?? sumCounters([]), r.intervalNs || 1);
+const metric = (r: StatsRow) => statsMetrics(r.counters ?? sumCounters([]), (r.intervalNs || 1) / 1e6);
 const counter = (k: keyof StatsCounters) => (r: StatsRow) => String((r.counters ?? sumCounters([]))[k]);
 const bounds = (r: StatsRow) => r.region.histogramBoundsNs.length && r.type !== 'group'
   ? [...r.region.histogramBoundsNs, UNBOUNDED_NS].map((upperNs) => ({ upperNs, count: 0n })) : undefined;
@@ -63,19 +63,19 @@ export const STATS_FIELDS: Readonly<Record<string, Field>> = {
   read_size_per_sec: { heading: 'RSz/s', width: 5, kind: 'num', value: (r) => String(Math.trunc(metric(r).readSectorsPerSec)) },
   write_size_per_sec: { heading: 'WSz/s', width: 5, kind: 'num', value: (r) => String(Math.trunc(metric(r).writeSectorsPerSec)) },
   avg_request_size: { heading: 'AvgRqSz', width: 7, kind: 'num', value: (r) => String(Math.trunc(metric(r).averageRequestSectors)) },
-  queue_size: { heading: 'QSize', width: 5, kind: 'num', value: (r) => f2(metric(r).averageQueueSize) },
-  await: { heading: 'AWait', width: 5, kind: 'num', value: (r) => f2(metric(r).averageWaitNs / 1e6) },
-  read_await: { heading: 'RdAWait', width: 7, kind: 'num', value: (r) => f2(metric(r).averageReadWaitNs / 1e6) },
-  write_await: { heading: 'WrAWait', width: 7, kind: 'num', value: (r) => f2(metric(r).averageWriteWaitNs / 1e6) },
+  queue_size: { heading: 'QSize', width: 5, kind: 'num', value: (r) => f2(metric(r).averageQueueDepth) },
+  await: { heading: 'AWait', width: 5, kind: 'num', value: (r) => f2(metric(r).averageWaitMs) },
+  read_await: { heading: 'RdAWait', width: 7, kind: 'num', value: (r) => f2(metric(r).averageReadWaitMs) },
+  write_await: { heading: 'WrAWait', width: 7, kind: 'num', value: (r) => f2(metric(r).averageWriteWaitMs) },
   throughput: { heading: 'Throughput', width: 10, kind: 'num', value: (r) => f2(metric(r).throughputPerSec) },
-  service_time: { heading: 'SvcTm', width: 5, kind: 'num', value: (r) => f2(metric(r).serviceTimeNs / 1e6) },
+  service_time: { heading: 'SvcTm', width: 5, kind: 'num', value: (r) => f2(metric(r).serviceTimeMs) },
   util: { heading: 'Util%', width: 5, kind: 'num', value: (r) => f2(roundPercent(utilPercent(metric(r).utilization))) },
   hist_count: { heading: 'Histogram Counts', width: 16, kind: 'str', value: hist(HISTOGRAM_FLAGS.values) },
   hist_count_bounds: { heading: 'Histogram Counts', width: 16, kind: 'str', value: hist(HISTOGRAM_FLAGS.values | HISTOGRAM_FLAGS.boundsLower) },
   hist_count_ranges: { heading: 'Histogram Counts', width: 16, kind: 'str', value: hist(HISTOGRAM_FLAGS.values | HISTOGRAM_FLAGS.boundsRange) },
-  hist_percent: { heading: 'Histogram%', width: 10, kind: 'str', value: hist(HISTOGRAM_FLAGS.values | HISTOGRAM_FLAGS.percent) },
-  hist_percent_bounds: { heading: 'Histogram%', width: 10, kind: 'str', value: hist(HISTOGRAM_FLAGS.values | HISTOGRAM_FLAGS.percent | HISTOGRAM_FLAGS.boundsLower) },
-  hist_percent_ranges: { heading: 'Histogram%', width: 10, kind: 'str', value: hist(HISTOGRAM_FLAGS.values | HISTOGRAM_FLAGS.percent | HISTOGRAM_FLAGS.boundsRange) },
+  hist_percent: { heading: 'Histogram%', width: 10, kind: 'str', value: hist(HISTOGRAM_FLAGS.values | HISTOGRAM_FLAGS.relative) },
+  hist_percent_bounds: { heading: 'Histogram%', width: 10, kind: 'str', value: hist(HISTOGRAM_FLAGS.values | HISTOGRAM_FLAGS.relative | HISTOGRAM_FLAGS.boundsLower) },
+  hist_percent_ranges: { heading: 'Histogram%', width: 10, kind: 'str', value: hist(HISTOGRAM_FLAGS.values | HISTOGRAM_FLAGS.relative | HISTOGRAM_FLAGS.boundsRange) },
   interval_ns: { heading: 'IntervalNs', width: 10, kind: 'num', value: (r) => String(Math.trunc(r.intervalNs)) },
   interval: { heading: 'Interval', width: 8, kind: 'num', value: (r) => (r.intervalNs / 1e9).toFixed(6) },
   region_id: { heading: 'RgID', width: 4, kind: 'num', value: (r) => (r.type === 'group' ? formatRegionList(r.group!.members) : String(r.region.regionId)) },

@@ -14,7 +14,7 @@ interface SimAreaCounters {
   ticks: [bigint, bigint];
   ioTicks: [bigint, bigint];
   ioTicksTotal: bigint;
-  timeInQueue: bigint;
+  weightedTicks: bigint;
   histogram: bigint[];
 }
 
@@ -43,7 +43,7 @@ const einval = (name: string) => new SimError('EINVAL', `ioctl: device-mapper: s
 const enoent = () => new SimError('ENOENT', 'ioctl: stats: no such region');
 
 function zeroArea(bins: number): SimAreaCounters {
-  return { ios: [0n, 0n], merges: [0n, 0n], sectors: [0n, 0n], ticks: [0n, 0n], ioTicks: [0n, 0n], ioTicksTotal: 0n, timeInQueue: 0n, histogram: bins ? new Array<bigint>(bins + 1).fill(0n) : [] };
+  return { ios: [0n, 0n], merges: [0n, 0n], sectors: [0n, 0n], ticks: [0n, 0n], ioTicks: [0n, 0n], ioTicksTotal: 0n, weightedTicks: 0n, histogram: bins ? new Array<bigint>(bins + 1).fill(0n) : [] };
 }
 
 /** sscanf("%d%c") of a region id: digits only, within int, not negative. */
@@ -121,7 +121,7 @@ function printRegion(r: SimStatsRegion, startIdx: number, count: number, clear: 
   for (let x = Math.min(startIdx, endIdx); x < endIdx; x++) {
     const a = r.areas[x]!;
     // The kernel prints the step as every area's length, the last one's too.
-    out += `${r.startSectors + r.step * BigInt(x)}+${r.step} ${a.ios[0]} ${a.merges[0]} ${a.sectors[0]} ${a.ticks[0]} ${a.ios[1]} ${a.merges[1]} ${a.sectors[1]} ${a.ticks[1]} 0 ${a.ioTicksTotal} ${a.timeInQueue} ${a.ioTicks[0]} ${a.ioTicks[1]}`;
+    out += `${r.startSectors + r.step * BigInt(x)}+${r.step} ${a.ios[0]} ${a.merges[0]} ${a.sectors[0]} ${a.ticks[0]} ${a.ios[1]} ${a.merges[1]} ${a.sectors[1]} ${a.ticks[1]} 0 ${a.ioTicksTotal} ${a.weightedTicks} ${a.ioTicks[0]} ${a.ioTicks[1]}`;
     if (a.histogram.length) out += ` ${a.histogram.join(':')}`;
     out += '\n';
     if (clear) r.areas[x] = zeroArea(r.histogramBounds.length);
@@ -198,9 +198,9 @@ export interface SimIo {
   /** `read` or `write`. */
   readonly direction: 'read' | 'write';
   /** First sector of the I/O on the dm device. */
-  readonly sector: bigint | number;
-  /** Its length in sectors (above 0). */
-  readonly sectors: bigint | number;
+  readonly startSectors: bigint | number;
+  /** Its length (above 0). */
+  readonly lengthSectors: bigint | number;
   /** How long it took, in ms (default 0; precise regions count it in ns). */
   readonly durationMs?: number;
   /** Count it as merged with the previous I/O. */
@@ -210,8 +210,8 @@ export interface SimIo {
 /** Counts one completed I/O in every region it touches, split across areas as dm_stat_bio does. */
 export function statsAccountIo(regions: Map<number, SimStatsRegion>, io: SimIo): void {
   const idx = io.direction === 'write' ? 1 : 0;
-  const start = BigInt(io.sector);
-  const end = start + BigInt(io.sectors);
+  const start = BigInt(io.startSectors);
+  const end = start + BigInt(io.lengthSectors);
   const ms = BigInt(Math.max(0, Math.round(io.durationMs ?? 0)));
   const ns = BigInt(Math.max(0, Math.round((io.durationMs ?? 0) * 1e6)));
   for (const r of regions.values()) {
@@ -231,7 +231,7 @@ export function statsAccountIo(regions: Map<number, SimStatsRegion>, io: SimIo):
       a.ticks[idx] += dur;
       a.ioTicks[idx] += dur;
       a.ioTicksTotal += dur;
-      a.timeInQueue += dur;
+      a.weightedTicks += dur;
       if (a.histogram.length) {
         const bounds = r.histogramBounds;
         let bin = 0;

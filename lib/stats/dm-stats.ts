@@ -78,7 +78,7 @@ export interface CreateRegionOptions extends StatsCallOptions {
   readonly areaLengthSectors?: bigint | number | undefined;
   /** Nanosecond counters (`precise_timestamps`). */
   readonly precise?: boolean | undefined;
-  /** Latency histogram bounds in ns, or a dmstats bounds string (`1ms,2ms,5ms`). */
+  /** Latency histogram bounds in ns, or a dmstats bounds string (numbers with ns/us/ms/s suffixes, comma-separated). */
   readonly histogramBounds?: readonly (bigint | number)[] | string | undefined;
   /** Program id (default the handle's). */
   readonly programId?: string | undefined;
@@ -99,7 +99,7 @@ export interface PrintStatsOptions extends StatsCallOptions {
   /** `@stats_print_clear`: zero the counters printed. */
   readonly clear?: boolean | undefined;
   /** First area to print. */
-  readonly startArea?: number | undefined;
+  readonly firstArea?: number | undefined;
   /** How many areas to print. */
   readonly areaCount?: number | undefined;
 }
@@ -321,8 +321,8 @@ export class DmStats {
   /** `@stats_print` (or `_clear`): the kernel's text for a region's areas. */
   async print(regionId: number, options: PrintStatsOptions = {}): Promise<string> {
     const id = regionIdArg(regionId);
-    optionsArg(options, 'options', { ...CALL, clear: 'boolean', startArea: 'uint', areaCount: 'uint' });
-    const lines = options.startArea !== undefined || options.areaCount !== undefined ? ` ${options.startArea ?? 0} ${options.areaCount ?? '-'}` : '';
+    optionsArg(options, 'options', { ...CALL, clear: 'boolean', firstArea: 'uint', areaCount: 'uint' });
+    const lines = options.firstArea !== undefined || options.areaCount !== undefined ? ` ${options.firstArea ?? 0} ${options.areaCount ?? '-'}` : '';
     return this.#run('print', options, async (op) => (await this.#send(op, `@stats_print${options.clear ? '_clear' : ''} ${id}${lines}`)) ?? '');
   }
 
@@ -402,7 +402,7 @@ export class DmStats {
   /**
    * Reads every listed region's areas (libdm's `dm_stats_populate`: `@stats_print_clear`, so
    * the next sample counts from here; `clear: false` leaves the counters). The metrics of an
-   * interval are `statsMetrics(counters, intervalNs)` of the sample that ends it.
+   * interval are `statsMetrics(counters, intervalMs)` of the sample that ends it.
    */
   async sample(options: StatsCallOptions & { readonly clear?: boolean | undefined; readonly programId?: string | undefined; readonly allPrograms?: boolean | undefined; readonly regionId?: number | undefined } = {}): Promise<StatsSample> {
     optionsArg(options, 'options', { ...CALL, clear: 'boolean', programId: 'string', allPrograms: 'boolean', regionId: 'uint' });

@@ -1,6 +1,6 @@
 /**
  * dm-stats latency histograms as libdm handles them (docs/stats.md): the bounds string
- * dmstats takes (`--bounds 1ms,2ms,5ms`), the `histogram:` argument of `@stats_create`,
+ * dmstats takes (`--bounds`), the `histogram:` argument of `@stats_create`,
  * and the bin strings dmstats prints.
  */
 import { DmArgumentError } from '../errors.js';
@@ -14,11 +14,11 @@ export const UNBOUNDED_NS = 0xffffffffffffffffn;
 /**
  * Parses a bounds string as `dm_histogram_bounds_from_string` does: numbers separated by
  * commas, each with an optional `ns`, `us`, `ms` or `s` suffix. As in libdm, a suffix stays
- * in force for the numbers after it that have none (`1ms,2` is 1 ms and 2 ms). Returns
+ * in force for the numbers after it that have none (a bare number after `<n>ms` is in ms too). Returns
  * nanoseconds.
  */
 export function parseHistogramBounds(text: string, argument = 'bounds'): bigint[] {
-  if (typeof text !== 'string' || text.length === 0) throw new DmArgumentError(argument, 'a list of bounds such as "1ms,2ms,5ms"', JSON.stringify(text));
+  if (typeof text !== 'string' || text.length === 0) throw new DmArgumentError(argument, 'a comma-separated list of bounds with optional ns, us, ms or s suffixes', JSON.stringify(text));
   const out: bigint[] = [];
   let mult = 1n;
   let i = 0;
@@ -72,7 +72,7 @@ export interface HistogramBin {
 }
 
 /** libdm's `dm_histogram_to_string` flags. */
-export const HISTOGRAM_FLAGS = { suffix: 0x1, values: 0x2, percent: 0x4, boundsLower: 0x10, boundsUpper: 0x20, boundsRange: 0x30 } as const;
+export const HISTOGRAM_FLAGS = { suffix: 0x1, values: 0x2, relative: 0x4, boundsLower: 0x10, boundsUpper: 0x20, boundsRange: 0x30 } as const;
 
 function scaled(ns: bigint, suffix: boolean): string {
   if (!suffix) return String(ns);
@@ -102,7 +102,7 @@ function padStart(s: string, width: number): string { return s.length >= width ?
 export function histogramToString(bins: readonly HistogramBin[], width: number, flags: number): string {
   const boundsMode = flags & 0x30;
   const values = (flags & HISTOGRAM_FLAGS.values) !== 0;
-  const percent = (flags & HISTOGRAM_FLAGS.percent) !== 0;
+  const percent = (flags & HISTOGRAM_FLAGS.relative) !== 0;
   const suffix = (flags & HISTOGRAM_FLAGS.suffix) !== 0;
   let minwidth = width;
   if (width < 0 || !values) width = minwidth = 0;

@@ -35,16 +35,16 @@ export interface StatsMetrics {
   readonly writeSectorsPerSec: number;
   /** Average request size in sectors. */
   readonly averageRequestSectors: number;
-  /** Average queue size (weighted I/O time / interval). */
-  readonly averageQueueSize: number;
-  /** Average wait per request in ns. */
-  readonly averageWaitNs: number;
-  /** Average wait per read in ns. */
-  readonly averageReadWaitNs: number;
-  /** Average wait per write in ns. */
-  readonly averageWriteWaitNs: number;
-  /** Service time in ns, with libdm's formula (utilisation passed through dm_percent_to_float). */
-  readonly serviceTimeNs: number;
+  /** Average queue depth (weighted I/O time / interval). */
+  readonly averageQueueDepth: number;
+  /** Average wait per request in ms (libdm computes ns; dmstats shows ms). */
+  readonly averageWaitMs: number;
+  /** Average wait per read in ms. */
+  readonly averageReadWaitMs: number;
+  /** Average wait per write in ms. */
+  readonly averageWriteWaitMs: number;
+  /** Service time in ms, with libdm's formula (utilisation passed through dm_percent_to_float). */
+  readonly serviceTimeMs: number;
   /** Requests completed per second. */
   readonly throughputPerSec: number;
   /** Fraction of the interval the area was busy, 0…1. */
@@ -62,18 +62,19 @@ export function sumCounters(list: readonly StatsCounters[]): StatsCounters {
 }
 
 /**
- * The metrics of counters over an interval of `intervalNs` nanoseconds, each with the formula
+ * The metrics of counters over an interval of `intervalMs` milliseconds, each with the formula
  * of libdm's `_metric_fn` of the same name (including its quirks: merges per second lack the
  * ×10⁹, service time divides by a utilisation truncated to an integer percent and scaled by
- * 10⁻⁶). `intervalNs` must be above 0 (libdm returns no metric for a zero interval).
+ * 10⁻⁶). Durations are libdm's nanoseconds divided by 10⁶. `intervalMs` must be above 0 (libdm returns no metric for a zero interval).
  */
-export function statsMetrics(c: StatsCounters, intervalNs: number): StatsMetrics {
-  if (!(intervalNs > 0)) throw new RangeError('intervalNs must be above 0');
+export function statsMetrics(c: StatsCounters, intervalMs: number): StatsMetrics {
+  if (!(intervalMs > 0)) throw new RangeError('intervalMs must be above 0');
+  const intervalNs = intervalMs * 1e6;
   const n = (v: bigint) => Number(v);
   const ios = n(c.reads + c.writes);
   const ticks = n(c.readNs + c.writeNs);
   const throughputPerSec = (NS_PER_S * ios) / intervalNs;
-  const ioNs = c.ioNs < BigInt(Math.trunc(intervalNs)) ? n(c.ioNs) : intervalNs;
+  const ioNs = n(c.ioNs) < intervalNs ? n(c.ioNs) : intervalNs;
   const utilization = ioNs / intervalNs;
   const utilPercent = utilization * 100;
   // (uint64_t) casts in C truncate toward zero; dm_percent_to_float takes an int32 percent.
@@ -88,11 +89,11 @@ export function statsMetrics(c: StatsCounters, intervalNs: number): StatsMetrics
     readSectorsPerSec: (n(c.readSectors) * NS_PER_S) / intervalNs,
     writeSectorsPerSec: (n(c.writeSectors) * NS_PER_S) / intervalNs,
     averageRequestSectors: ios > 0 ? n(c.readSectors + c.writeSectors) / ios : 0,
-    averageQueueSize: c.weightedIoNs > 0n ? n(c.weightedIoNs) / intervalNs : 0,
-    averageWaitNs: ios > 0 ? ticks / ios : 0,
-    averageReadWaitNs: c.readNs > 0n && c.reads > 0n ? n(c.readNs) / n(c.reads) : 0,
-    averageWriteWaitNs: c.writeNs > 0n && c.writes > 0n ? n(c.writeNs) / n(c.writes) : 0,
-    serviceTimeNs: svc,
+    averageQueueDepth: c.weightedIoNs > 0n ? n(c.weightedIoNs) / intervalNs : 0,
+    averageWaitMs: (ios > 0 ? ticks / ios : 0) / 1e6,
+    averageReadWaitMs: (c.readNs > 0n && c.reads > 0n ? n(c.readNs) / n(c.reads) : 0) / 1e6,
+    averageWriteWaitMs: (c.writeNs > 0n && c.writes > 0n ? n(c.writeNs) / n(c.writes) : 0) / 1e6,
+    serviceTimeMs: svc / 1e6,
     throughputPerSec,
     utilization,
   };

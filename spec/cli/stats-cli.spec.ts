@@ -35,7 +35,7 @@ describe('dmctl stats on the simulator (dmstats output)', () => {
       'segs                 2  2-3 group         0   2048      1   2048 dmstats',
       '',
     ].join('\n'));
-    kernel.simulateIo('sv', { direction: 'read', sector: 0, sectors: 8, durationMs: 2 });
+    kernel.simulateIo('sv', { direction: 'read', startSectors: 0, lengthSectors: 8, durationMs: 2 });
     expect((await dmctl('stats', 'print', 'sv', '--regionid', '1')).stdout).toBe('0+128 1 0 8 2 0 0 0 0 0 2 2 2 0\n128+128 0 0 0 0 0 0 0 0 0 0 0 0 0\n256+128 0 0 0 0 0 0 0 0 0 0 0 0 0\n384+128 0 0 0 0 0 0 0 0 0 0 0 0 0\n');
     expect((await dmctl('stats', 'ungroup', 'sv', '--groupid', '2')).stdout).toBe('Removed group ID 2 on sv\n');
     expect((await dmctl('stats', 'group', 'sv', '--regions', '0,1', '--alias', 'g')).stdout).toBe('Grouped regions 0,1 as group ID 0 on sv\n');

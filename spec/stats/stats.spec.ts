@@ -10,7 +10,7 @@ const counters = (o: Partial<Record<keyof StatsCounters, bigint>>): StatsCounter
 
 describe('libdm derived metrics (hand-computed from libdm-stats.c)', () => {
   const c = counters({ reads: 100n, readsMerged: 10n, readSectors: 800n, readNs: 200_000_000n, writes: 50n, writesMerged: 5n, writeSectors: 400n, writeNs: 100_000_000n, ioNs: 500_000_000n, weightedIoNs: 1_500_000_000n });
-  const m = statsMetrics(c, 1e9);
+  const m = statsMetrics(c, 1000);
   it('per-second rates', () => {
     expect(m.readsPerSec).toBe(100);
     expect(m.writesPerSec).toBe(50);
@@ -24,21 +24,21 @@ describe('libdm derived metrics (hand-computed from libdm-stats.c)', () => {
   });
   it('request size, queue, waits and utilisation', () => {
     expect(m.averageRequestSectors).toBe(8);
-    expect(m.averageQueueSize).toBe(1.5);
-    expect(m.averageWaitNs).toBe(2e6);
-    expect(m.averageReadWaitNs).toBe(2e6);
-    expect(m.averageWriteWaitNs).toBe(2e6);
+    expect(m.averageQueueDepth).toBe(1.5);
+    expect(m.averageWaitMs).toBe(2);
+    expect(m.averageReadWaitMs).toBe(2);
+    expect(m.averageWriteWaitMs).toBe(2);
     expect(m.utilization).toBe(0.5);
   });
   it('service time: the utilisation truncated to an integer percent, through dm_percent_to_float', () => {
     // util 50% -> (int32)50 -> 50 / DM_PERCENT_1 as float; svctm = 1e9 * that / (100 * 150).
-    expect(m.serviceTimeNs).toBe((1e9 * Math.fround(50 / 1e6)) / 15000);
-    expect(statsMetrics(counters({ ioNs: 5n }), 1e9).serviceTimeNs).toBe(0);
+    expect(m.serviceTimeMs).toBe((1e9 * Math.fround(50 / 1e6)) / 15000 / 1e6);
+    expect(statsMetrics(counters({ ioNs: 5n }), 1000).serviceTimeMs).toBe(0);
   });
   it('utilisation is capped at the interval; zero counters give zeros', () => {
-    expect(statsMetrics(counters({ ioNs: 3_000_000_000n }), 1e9).utilization).toBe(1);
-    const z = statsMetrics(counters({}), 1e9);
-    expect([z.averageRequestSectors, z.averageWaitNs, z.averageReadWaitNs, z.averageWriteWaitNs, z.averageQueueSize]).toEqual([0, 0, 0, 0, 0]);
+    expect(statsMetrics(counters({ ioNs: 3_000_000_000n }), 1000).utilization).toBe(1);
+    const z = statsMetrics(counters({}), 1000);
+    expect([z.averageRequestSectors, z.averageWaitMs, z.averageReadWaitMs, z.averageWriteWaitMs, z.averageQueueDepth]).toEqual([0, 0, 0, 0, 0]);
     expect(() => statsMetrics(c, 0)).toThrow(RangeError);
   });
 });
@@ -135,8 +135,8 @@ describe('DmStats on the simulator', () => {
   it('counts simulated I/O per area and clears on sample', async () => {
     const st = await DmStats.open(dm, 'vol');
     await st.createRegion({ areas: 2 });
-    kernel.simulateIo('vol', { direction: 'read', sector: 990, sectors: 20, durationMs: 3 });
-    kernel.simulateIo('vol', { direction: 'write', sector: 0, sectors: 8 });
+    kernel.simulateIo('vol', { direction: 'read', startSectors: 990, lengthSectors: 20, durationMs: 3 });
+    kernel.simulateIo('vol', { direction: 'write', startSectors: 0, lengthSectors: 8 });
     expect(await st.print(0)).toBe('0+1000 1 0 10 3 1 0 8 0 0 3 3 3 0\n1000+1000 1 0 10 3 0 0 0 0 0 3 3 3 0\n');
     const s = await st.sample();
     expect(s.regions[0]!.areas[0]!.counters).toMatchObject({ reads: 1n, readSectors: 10n, readNs: 3_000_000n, writes: 1n, writeSectors: 8n });

@@ -56,7 +56,7 @@ export type { RecoverOptions, RecoveryReport, RecoveredOperation, RecoveryAction
 export { fileIntentStore, DEFAULT_STATE_DIR, MAX_RECORD_BYTES, intentRecordProblem } from './kernel/intent-store.js';
 export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredIntent, ProcessIdentity } from './kernel/intent-store.js';
 // ---- dm-stats: regions, areas, histograms, groups and metrics (docs/stats.md) ----
-export { DmStats, DMSTATS_PROGRAM_ID, areaCountOf } from './stats/dm-stats.js';
+export { DmStats, DMSTATS_PROGRAM_ID } from './stats/dm-stats.js';
 export type { StatsCallOptions, OpenStatsOptions, StatsRegion, StatsGroup, StatsListing, CreateRegionOptions, CreateSegmentRegionsOptions, PrintStatsOptions, RegionSample, StatsSample } from './stats/dm-stats.js';
 export { statsMetrics, sumCounters } from './stats/metrics.js';
 export type { StatsCounters, StatsMetrics } from './stats/metrics.js';

@@ -4,6 +4,7 @@
  * region-id lists in range notation (`0-2,5`).
  */
 import { DmArgumentError } from '../errors.js';
+import { arrayArg, objectArgOf, regionIdArg, stringArg } from './checks.js';
 
 const GROUP_TAG = 'DMS_GROUP=';
 
@@ -19,6 +20,7 @@ export function escapeStatsWord(value: string, argument: string): string {
 
 /** Parses a region-id list (`1,3-5`), as `dm_bitset_parse_list`; ids are returned sorted, once each. */
 export function parseRegionList(text: string, argument = 'members'): number[] {
+  stringArg(text, argument);
   const ids = new Set<number>();
   for (const part of text.split(',')) {
     const m = /^\s*(\d{1,9})\s*(?:-\s*(\d{1,9})\s*)?$/.exec(part);
@@ -33,7 +35,7 @@ export function parseRegionList(text: string, argument = 'members'): number[] {
 
 /** Formats region ids in libdm's range notation (`_stats_group_tag_fill`): runs as `a-b`, joined by commas. */
 export function formatRegionList(ids: readonly number[]): string {
-  const sorted = [...new Set(ids)].sort((x, y) => x - y);
+  const sorted = [...new Set(arrayArg(ids, 'ids', regionIdArg))].sort((x, y) => x - y);
   const out: string[] = [];
   for (let i = 0; i < sorted.length;) {
     let j = i;
@@ -60,6 +62,7 @@ export interface ParsedAuxData {
  * (`-` meaning none). Without a tag the whole text (but `-`) is user data.
  */
 export function parseAuxData(auxData: string): ParsedAuxData {
+  stringArg(auxData, 'auxData');
   const raw = auxData === '-' ? '' : auxData;
   const at = raw.indexOf(GROUP_TAG);
   if (at < 0) return { userData: raw };
@@ -85,6 +88,12 @@ export function parseAuxData(auxData: string): ParsedAuxData {
  * descriptor and `#` when the region leads a group, then the user data or `-`; escaped.
  */
 export function buildAuxData(userData: string, group?: { readonly alias: string; readonly members: readonly number[] }): string {
+  stringArg(userData, 'userData');
+  if (group !== undefined) {
+    const g = objectArgOf(group, 'group', ['alias', 'members']);
+    stringArg(g.alias, 'group.alias');
+    if (arrayArg(g.members, 'group.members', regionIdArg).length === 0) throw new DmArgumentError('group.members', 'at least one region id', '[]');
+  }
   const user = userData.length > 0 ? escapeStatsWord(userData, 'userData') : '-';
   if (!group) return user;
   if (group.alias.includes(':') || group.alias.includes('#')) throw new DmArgumentError('alias', 'an alias without ":" or "#" (the descriptor\'s separators)', JSON.stringify(group.alias));

@@ -335,7 +335,7 @@ export class DmStats {
       const listing = await this.#listed(op, null);
       if (!listing.regions.some((r) => r.regionId === id)) throw new DmOperationError('ENXIO', `region ID ${id} does not exist on ${this.name}`);
       const g = listing.groups.find((x) => x.groupId === id);
-      await this.#send(op, `@stats_set_aux ${id} ${buildAuxData(userData, g)}`);
+      await this.#send(op, `@stats_set_aux ${id} ${buildAuxData(userData, g && { alias: g.alias, members: g.members })}`);
     });
   }
 

@@ -4,6 +4,8 @@
  * and the bin strings dmstats prints.
  */
 import { DmArgumentError } from '../errors.js';
+import { binsArg } from './checks.js';
+import { describeValue, valueArg } from '../client/args.js';
 
 const NS_PER_US = 1000n;
 const NS_PER_MS = 1000000n;
@@ -18,7 +20,7 @@ export const UNBOUNDED_NS = 0xffffffffffffffffn;
  * nanoseconds.
  */
 export function parseHistogramBounds(text: string, argument = 'bounds'): bigint[] {
-  if (typeof text !== 'string' || text.length === 0) throw new DmArgumentError(argument, 'a comma-separated list of bounds with optional ns, us, ms or s suffixes', JSON.stringify(text));
+  if (typeof text !== 'string' || text.length === 0) throw new DmArgumentError(argument, 'a comma-separated list of bounds with optional ns, us, ms or s suffixes', describeValue(text));
   const out: bigint[] = [];
   let mult = 1n;
   let i = 0;
@@ -100,6 +102,9 @@ function padStart(s: string, width: number): string { return s.length >= width ?
 
 /** `dm_histogram_to_string(dmh, -1, width, flags)`: every bin of a histogram as dmstats prints it. */
 export function histogramToString(bins: readonly HistogramBin[], width: number, flags: number): string {
+  bins = binsArg(bins, 'bins');
+  if (typeof width !== 'number' || !Number.isSafeInteger(width)) throw new DmArgumentError('width', 'an integer (negative: no padding)', String(typeof width === 'symbol' ? 'a symbol' : width));
+  valueArg(flags, 'flags', 'uint');
   const boundsMode = flags & 0x30;
   const values = (flags & HISTOGRAM_FLAGS.values) !== 0;
   const percent = (flags & HISTOGRAM_FLAGS.relative) !== 0;

@@ -51,10 +51,14 @@ export interface StatsMetrics {
   readonly utilization: number;
 }
 
+import { DmArgumentError } from '../errors.js';
+import { arrayArg, countersArg } from './checks.js';
+
 const NS_PER_S = 1e9;
 
 /** Adds counters (libdm sums areas and group members the same way). */
 export function sumCounters(list: readonly StatsCounters[]): StatsCounters {
+  list = arrayArg(list, 'list', countersArg);
   const keys = ['reads', 'readsMerged', 'readSectors', 'readNs', 'writes', 'writesMerged', 'writeSectors', 'writeNs', 'ioInProgress', 'ioNs', 'weightedIoNs', 'totalReadNs', 'totalWriteNs'] as const;
   const out: Record<string, bigint> = {};
   for (const k of keys) out[k] = list.reduce((n, c) => n + c[k], 0n);
@@ -68,7 +72,8 @@ export function sumCounters(list: readonly StatsCounters[]): StatsCounters {
  * 10⁻⁶). Durations are libdm's nanoseconds divided by 10⁶. `intervalMs` must be above 0 (libdm returns no metric for a zero interval).
  */
 export function statsMetrics(c: StatsCounters, intervalMs: number): StatsMetrics {
-  if (!(intervalMs > 0)) throw new RangeError('intervalMs must be above 0');
+  c = countersArg(c, 'counters');
+  if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || !(intervalMs > 0)) throw new DmArgumentError('intervalMs', 'a finite number above 0', typeof intervalMs === 'number' ? String(intervalMs) : typeof intervalMs);
   const intervalNs = intervalMs * 1e6;
   const n = (v: bigint) => Number(v);
   const ios = n(c.reads + c.writes);

@@ -4,6 +4,8 @@
  */
 import type { StatsCounters } from './metrics.js';
 import { UNBOUNDED_NS, type HistogramBin } from './histogram.js';
+import { arrayArg, stringArg, u64BigintArg } from './checks.js';
+import { valueArg } from '../client/args.js';
 
 /** One line of `@stats_list`, before group descriptors are taken out of aux_data. */
 export interface ListedRegion {
@@ -30,6 +32,7 @@ const NS_PER_MS = 1000000n;
  * whole, where libdm would cut it at the space.
  */
 export function parseStatsList(text: string): ListedRegion[] {
+  stringArg(text, 'text');
   const out: ListedRegion[] = [];
   for (const line of text.split('\n')) {
     const m = /^(\d{1,10}): (\d{1,20})\+(\d{1,20}) (\d{1,20}) (.*)$/.exec(line);
@@ -82,6 +85,9 @@ export interface PrintedArea {
  * histogram bounds, which label the bins.
  */
 export function parseStatsPrintRows(text: string, precise: boolean, boundsNs: readonly bigint[] = []): PrintedArea[] {
+  stringArg(text, 'text');
+  valueArg(precise, 'precise', 'boolean');
+  boundsNs = arrayArg(boundsNs, 'boundsNs', u64BigintArg);
   const out: PrintedArea[] = [];
   const scale = precise ? 1n : NS_PER_MS;
   for (const line of text.split('\n')) {

@@ -39,7 +39,7 @@ describe('libdm derived metrics (hand-computed from libdm-stats.c)', () => {
     expect(statsMetrics(counters({ ioNs: 3_000_000_000n }), 1000).utilization).toBe(1);
     const z = statsMetrics(counters({}), 1000);
     expect([z.averageRequestSectors, z.averageWaitMs, z.averageReadWaitMs, z.averageWriteWaitMs, z.averageQueueDepth]).toEqual([0, 0, 0, 0, 0]);
-    expect(() => statsMetrics(c, 0)).toThrow(RangeError);
+    expect(() => statsMetrics(c, 0)).toThrow(DmArgumentError);
   });
 });
 

@@ -30,11 +30,50 @@ export interface StatsRow {
 type Kind = 'num' | 'siz' | 'str';
 interface Field { readonly heading: string; readonly width: number; readonly kind: Kind; value(r: StatsRow): string }
 
-const f2 = (v: number) => v.toFixed(2);
+/** C's printf("%.*f"): the double's exact value rounded half to even (toFixed rounds ties up). */
+export function cFixed(x: number, digits: number): string {
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : x < 0 ? '-inf' : 'nan';
+  const neg = x < 0;
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, Math.abs(x));
+  const bits = view.getBigUint64(0);
+  const expBits = Number((bits >> 52n) & 0x7ffn);
+  let mant = bits & ((1n << 52n) - 1n);
+  let e = -1074;
+  if (expBits !== 0) { mant |= 1n << 52n; e = expBits - 1075; }
+  let num = mant * 10n ** BigInt(digits);
+  let den = 1n;
+  if (e >= 0) num <<= BigInt(e); else den <<= BigInt(-e);
+  let q = num / den;
+  const r = num % den;
+  if (2n * r > den || (2n * r === den && (q & 1n) === 1n)) q += 1n;
+  const t = q.toString().padStart(digits + 1, '0');
+  return (neg ? '-' : '') + (digits ? `${t.slice(0, -digits)}.${t.slice(-digits)}` : t);
+}
+
+const U64 = (1n << 64n) - 1n;
+const SUFFIXES = ['e', 'p', 't', 'g', 'm', 'k', 'b'];
+
+/**
+ * dm_size_to_string(size, 'h', use_si_units=1, ...): dmstats' default units. A size in
+ * sectors, shown in bytes in the largest power-of-1024 unit it reaches, two decimals (none
+ * for bytes), the unit's letter after it; 0 is "0". The ×512 wraps at 2^64 as in C.
+ */
+export function humanSize(sectors: bigint): string {
+  const size = sectors & U64;
+  if (size === 0n) return '0';
+  const bytes = (size * 512n) & U64;
+  let unit = 1n << 60n;
+  let s = 0;
+  while (s < 6 && bytes < unit) { unit /= 1024n; s++; }
+  return `${cFixed(Number(bytes) / Number(unit), s === 6 ? 0 : 2)}${SUFFIXES[s]}`;
+}
+
+const f2 = (v: number) => cFixed(v, 2);
 const metric = (r: StatsRow) => statsMetrics(r.counters ?? sumCounters([]), (r.intervalNs || 1) / 1e6);
 const counter = (k: keyof StatsCounters) => (r: StatsRow) => String((r.counters ?? sumCounters([]))[k]);
-const bounds = (r: StatsRow) => r.region.histogramBoundsNs.length && r.type !== 'group'
-  ? [...r.region.histogramBoundsNs, UNBOUNDED_NS].map((upperNs) => ({ upperNs, count: 0n })) : undefined;
+const bounds = (r: StatsRow) => (r.region.histogramBoundsNs.length
+  ? [...r.region.histogramBoundsNs, UNBOUNDED_NS].map((upperNs) => ({ upperNs, count: 0n })) : undefined);
 const hist = (flags: number) => (r: StatsRow) => {
   const h = r.histogram && r.histogram.length ? r.histogram : undefined;
   return h ? histogramToString(h, r.noHeadings ? -1 : 0, flags | HISTOGRAM_FLAGS.suffix) : '';
@@ -60,9 +99,9 @@ export const STATS_FIELDS: Readonly<Record<string, Field>> = {
   reads_per_sec: { heading: 'R/s', width: 3, kind: 'num', value: (r) => f2(metric(r).readsPerSec) },
   writes_per_sec: { heading: 'W/s', width: 3, kind: 'num', value: (r) => f2(metric(r).writesPerSec) },
   // dmsetup shows these two as sizes: sectors per second, in sectors by default.
-  read_size_per_sec: { heading: 'RSz/s', width: 5, kind: 'num', value: (r) => String(Math.trunc(metric(r).readSectorsPerSec)) },
-  write_size_per_sec: { heading: 'WSz/s', width: 5, kind: 'num', value: (r) => String(Math.trunc(metric(r).writeSectorsPerSec)) },
-  avg_request_size: { heading: 'AvgRqSz', width: 7, kind: 'num', value: (r) => String(Math.trunc(metric(r).averageRequestSectors)) },
+  read_size_per_sec: { heading: 'RSz/s', width: 5, kind: 'num', value: (r) => humanSize(BigInt(Math.trunc(metric(r).readSectorsPerSec))) },
+  write_size_per_sec: { heading: 'WSz/s', width: 5, kind: 'num', value: (r) => humanSize(BigInt(Math.trunc(metric(r).writeSectorsPerSec))) },
+  avg_request_size: { heading: 'AvgRqSz', width: 7, kind: 'num', value: (r) => humanSize(BigInt(Math.trunc(metric(r).averageRequestSectors))) },
   queue_size: { heading: 'QSize', width: 5, kind: 'num', value: (r) => f2(metric(r).averageQueueDepth) },
   await: { heading: 'AWait', width: 5, kind: 'num', value: (r) => f2(metric(r).averageWaitMs) },
   read_await: { heading: 'RdAWait', width: 7, kind: 'num', value: (r) => f2(metric(r).averageReadWaitMs) },
@@ -77,14 +116,14 @@ export const STATS_FIELDS: Readonly<Record<string, Field>> = {
   hist_percent_bounds: { heading: 'Histogram%', width: 10, kind: 'str', value: hist(HISTOGRAM_FLAGS.values | HISTOGRAM_FLAGS.relative | HISTOGRAM_FLAGS.boundsLower) },
   hist_percent_ranges: { heading: 'Histogram%', width: 10, kind: 'str', value: hist(HISTOGRAM_FLAGS.values | HISTOGRAM_FLAGS.relative | HISTOGRAM_FLAGS.boundsRange) },
   interval_ns: { heading: 'IntervalNs', width: 10, kind: 'num', value: (r) => String(Math.trunc(r.intervalNs)) },
-  interval: { heading: 'Interval', width: 8, kind: 'num', value: (r) => (r.intervalNs / 1e9).toFixed(6) },
+  interval: { heading: 'Interval', width: 8, kind: 'num', value: (r) => cFixed(r.intervalNs / 1e9, 6) },
   region_id: { heading: 'RgID', width: 4, kind: 'num', value: (r) => (r.type === 'group' ? formatRegionList(r.group!.members) : String(r.region.regionId)) },
-  region_start: { heading: 'RgStart', width: 7, kind: 'siz', value: (r) => String(r.regionStartSectors) },
-  region_len: { heading: 'RgSize', width: 6, kind: 'siz', value: (r) => String(r.regionLengthSectors) },
+  region_start: { heading: 'RgStart', width: 7, kind: 'siz', value: (r) => humanSize(r.regionStartSectors) },
+  region_len: { heading: 'RgSize', width: 6, kind: 'siz', value: (r) => humanSize(r.regionLengthSectors) },
   area_id: { heading: 'ArID', width: 4, kind: 'num', value: (r) => String(r.areaId) },
-  area_start: { heading: 'ArStart', width: 7, kind: 'siz', value: (r) => String(r.areaStartSectors) },
-  area_len: { heading: 'ArSize', width: 6, kind: 'siz', value: (r) => String(r.areaLengthSectors) },
-  area_offset: { heading: 'ArOff', width: 5, kind: 'siz', value: (r) => String(r.areaOffsetSectors) },
+  area_start: { heading: 'ArStart', width: 7, kind: 'siz', value: (r) => humanSize(r.areaStartSectors) },
+  area_len: { heading: 'ArSize', width: 6, kind: 'siz', value: (r) => humanSize(r.areaLengthSectors) },
+  area_offset: { heading: 'ArOff', width: 5, kind: 'siz', value: (r) => humanSize(r.areaOffsetSectors) },
   area_count: { heading: '#Areas', width: 6, kind: 'num', value: (r) => String(r.areaCount) },
   group_id: { heading: 'GrpID', width: 5, kind: 'num', value: (r) => (r.groupId === undefined ? '-' : String(r.groupId)) },
   program_id: { heading: 'ProgID', width: 6, kind: 'str', value: (r) => r.region.programId },

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import {
   DmStats, DMSTATS_PROGRAM_ID, formatRegionList, sumCounters,
-  type DeviceId, type DeviceMapper, type StatsListing, type StatsRegion, type StatsSample,
+  UNBOUNDED_NS as UNBOUNDED, type HistogramBin, type DeviceId, type DeviceMapper, type StatsListing, type StatsRegion, type StatsSample,
 } from '../lib/index.js';
 import { jsonDocument, type CliIo } from './context.js';
 import { U64StringSchema } from './schemas.js';
@@ -74,6 +74,8 @@ function intArg(text: string | undefined): number {
 
 interface Device { readonly name: string; readonly id: DeviceId }
 
+const U64_MASK = (1n << 64n) - 1n;
+
 async function devicesOf(dm: DeviceMapper, args: readonly string[], o: StatsOptions): Promise<Device[] | undefined> {
   if (o.uuid !== undefined) return [{ name: o.uuid, id: { uuid: o.uuid } }];
   if (o.major !== undefined && o.minor !== undefined) return [{ name: `${o.major}:${o.minor}`, id: { dev: { major: intArg(o.major), minor: intArg(o.minor) } } }];
@@ -93,12 +95,20 @@ function rowsOf(name: string, listing: StatsListing, walk: { areas: boolean; reg
     return g && g.alias ? g.alias : name;
   };
   const areasOf = (id: number) => sample?.regions.find((s) => s.region.regionId === id)?.areas ?? [];
+  // dm_stats_get_histogram: an area's own, a region's or group's the sum of its areas'
+  // (bins as the first region's bounds); without counters read (list), the bounds, counts 0.
+  const histOf = (leader: StatsRegion, areas: readonly { histogram: readonly HistogramBin[] }[]): HistogramBin[] | undefined => {
+    if (!leader.histogramBoundsNs.length) return undefined;
+    const bins = [...leader.histogramBoundsNs, UNBOUNDED].map((upperNs) => ({ upperNs, count: 0n }));
+    for (const a of areas) a.histogram.forEach((b, i) => { if (bins[i]) bins[i] = { upperNs: bins[i]!.upperNs, count: bins[i]!.count + b.count }; });
+    return bins;
+  };
   const base = (r: StatsRegion) => ({ name: aliasOf(r), groupId: r.groupId, region: r, intervalNs, noHeadings, regionStartSectors: r.startSectors, regionLengthSectors: r.lengthSectors });
   if (walk.areas) {
     for (const r of listing.regions) {
       const areas = areasOf(r.regionId);
       for (let a = 0; a < r.areaCount; a++) {
-        rows.push({ ...base(r), type: 'area', areaId: a, areaCount: r.areaCount, areaStartSectors: r.startSectors + r.areaLengthSectors * BigInt(a), areaLengthSectors: r.areaLengthSectors, areaOffsetSectors: r.areaLengthSectors * BigInt(a), counters: areas[a]?.counters, histogram: areas[a]?.histogram });
+        rows.push({ ...base(r), type: 'area', areaId: a, areaCount: r.areaCount, areaStartSectors: r.startSectors + r.areaLengthSectors * BigInt(a), areaLengthSectors: r.areaLengthSectors, areaOffsetSectors: r.areaLengthSectors * BigInt(a), counters: areas[a]?.counters, histogram: histOf(r, areas[a] ? [areas[a]!] : []) });
       }
     }
   }
@@ -106,7 +116,11 @@ function rowsOf(name: string, listing: StatsListing, walk: { areas: boolean; reg
     for (const r of listing.regions) {
       if (walk.skipSingleArea && r.areaCount < 2) continue;
       const areas = areasOf(r.regionId);
-      rows.push({ ...base(r), type: 'region', areaId: 0, areaCount: r.areaCount, areaStartSectors: r.startSectors, areaLengthSectors: r.areaLengthSectors, areaOffsetSectors: 0n, counters: sumCounters(areas.map((x) => x.counters)), histogram: undefined });
+      // libdm computes a region row's area start and offset with its cursor's area id, which
+      // for a region is the DM_STATS_WALK_REGION flag (2^49): the values wrap at 2^64, and
+      // dmstats shows what results (usually "0b").
+      const walkRegion = 1n << 49n;
+      rows.push({ ...base(r), type: 'region', areaId: 0, areaCount: r.areaCount, areaStartSectors: (r.startSectors + r.areaLengthSectors * walkRegion) & U64_MASK, areaLengthSectors: r.areaLengthSectors, areaOffsetSectors: (r.areaLengthSectors * walkRegion) & U64_MASK, counters: sumCounters(areas.map((x) => x.counters)), histogram: histOf(r, areas) });
     }
   }
   if (walk.groups) {
@@ -117,7 +131,7 @@ function rowsOf(name: string, listing: StatsListing, walk: { areas: boolean; reg
       rows.push({
         type: 'group', name: g.alias || name, groupId: g.groupId, region: leader, group: g, intervalNs, noHeadings, areaId: 0, areaCount: 1,
         regionStartSectors: leader.startSectors, regionLengthSectors: len, areaStartSectors: leader.startSectors, areaLengthSectors: len, areaOffsetSectors: 0n,
-        counters: sumCounters(members.flatMap((r) => areasOf(r.regionId).map((x) => x.counters))), histogram: undefined,
+        counters: sumCounters(members.flatMap((r) => areasOf(r.regionId).map((x) => x.counters))), histogram: histOf(leader, members.flatMap((r) => areasOf(r.regionId))),
       });
     }
   }

@@ -3,7 +3,7 @@
 // same length) must print the same bytes; regions and groups written by either tool are read
 // by the other (dmstats lists what DmStats wrote, DmStats lists what dmstats wrote). dmstats
 // comes from the host root (the dmsetup package); without it the suite fails in the VM.
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, expect, jest, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeviceMapper, DmStats } from '../../lib/index.js';
@@ -11,6 +11,8 @@ import { describeLive, kernelLabel } from './live-env.js';
 import { dmctl, have, tool, type Out } from './realtools-env.js';
 
 process.env.DM_DISABLE_UDEV = '1';
+// Each dmstats run is a process start under emulation: the comparisons take many minutes.
+jest.setTimeout(40 * 60_000);
 
 const A = `sta${process.pid % 1000}`.padEnd(7, 'x');
 const B = `stb${process.pid % 1000}`.padEnd(7, 'x');
@@ -34,6 +36,14 @@ describeLive(`dm-stats: DmStats and dmctl stats against dmstats [kernel ${kernel
     if (!have('dmstats')) throw new Error('dmstats is not installed on the host root (package dmsetup)');
     dm = await DeviceMapper.open();
     for (const n of [A, B]) await dm.createDevice({ name: n, table });
+  });
+
+  // Every test starts from devices without regions (of any program).
+  beforeEach(async () => {
+    for (const n of [A, B]) {
+      const s = await DmStats.open(dm, n);
+      for (const r of (await s.list({ allPrograms: true })).regions) await dm.message(n, 0, `@stats_delete ${r.regionId}`);
+    }
   });
 
   afterAll(async () => {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { DeviceMapper } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
 import { run } from '../../cli/index.js';
+import { cFixed, humanSize } from '../../cli/stats-report.js';
 
 describe('dmctl stats on the simulator (dmstats output)', () => {
   let kernel: SimulatedKernel;
@@ -26,13 +27,28 @@ describe('dmctl stats on the simulator (dmstats output)', () => {
       .toBe('sv: Created new region with 1 area(s) as region ID 2\nsv: Created new region with 1 area(s) as region ID 3\nGrouped regions 2,3 as group ID 2 with alias segs\n');
     expect(await setup.message('sv', 0, '@stats_list')).toBe('0: 0+2048 2048 dmstats -\n1: 0+512 128 dmstats -\n2: 0+1024 1024 dmstats DMS_GROUP=segs:2-3#-\n3: 1024+1024 1024 dmstats -\n');
     const list = await dmctl('stats', 'list', 'sv');
+    // The layout dmstats 1.02.185 printed for the same regions in the live comparison.
     expect(list.stdout).toBe([
-      'Name             GrpID RgID ObjType RgStart RgSize #Areas ArSize ProgID ',
-      'sv                   -    0 region        0   2048      1   2048 dmstats',
-      'sv                   -    1 region        0    512      4    128 dmstats',
-      'segs                 2    2 region        0   1024      1   1024 dmstats',
-      'segs                 2    3 region     1024   1024      1   1024 dmstats',
-      'segs                 2  2-3 group         0   2048      1   2048 dmstats',
+      'Name             GrpID RgID ObjType RgStart RgSize  #Areas ArSize  ProgID ',
+      'sv                   -    0 region        0   1.00m      1   1.00m dmstats',
+      'sv                   -    1 region        0 256.00k      4  64.00k dmstats',
+      'segs                 2    2 region        0 512.00k      1 512.00k dmstats',
+      'segs                 2    3 region  512.00k 512.00k      1 512.00k dmstats',
+      'segs                 2  2-3 group         0   1.00m      1   1.00m dmstats',
+      '',
+    ].join('\n'));
+    // -v: areas first; a region row's area start wraps as libdm computes it ("0b").
+    expect((await dmctl('stats', 'list', 'sv', '-v', '-o', 'region_id,obj_type,area_id,area_start,area_offset')).stdout).toBe([
+      'RgID ObjType ArID ArStart ArOff  ',
+      '   0 area       0       0       0',
+      '   1 area       0       0       0',
+      '   1 area       1  64.00k  64.00k',
+      '   1 area       2 128.00k 128.00k',
+      '   1 area       3 192.00k 192.00k',
+      '   2 area       0       0       0',
+      '   3 area       0 512.00k       0',
+      '   1 region     0      0b      0b',
+      ' 2-3 group      0       0       0',
       '',
     ].join('\n'));
     kernel.simulateIo('sv', { direction: 'read', startSectors: 0, lengthSectors: 8, durationMs: 2 });
@@ -53,6 +69,26 @@ describe('dmctl stats on the simulator (dmstats output)', () => {
   it('--json list', async () => {
     await dmctl('stats', 'create', 'sv');
     const doc = JSON.parse((await dmctl('stats', 'list', 'sv', '--json')).stdout);
-    expect(doc).toEqual({ schemaVersion: 3, fields: ['stats_name', 'group_id', 'region_id', 'obj_type', 'region_start', 'region_len', 'area_count', 'area_len', 'program_id'], rows: [expect.objectContaining({ stats_name: 'sv', region_id: '0', region_len: '2048' })] });
+    expect(doc).toEqual({ schemaVersion: 3, fields: ['stats_name', 'group_id', 'region_id', 'obj_type', 'region_start', 'region_len', 'area_count', 'area_len', 'program_id'], rows: [expect.objectContaining({ stats_name: 'sv', region_id: '0', region_len: '1.00m' })] });
+  });
+});
+
+describe('dmstats number formats', () => {
+  it('dm_size_to_string with units h: power-of-1024 letters, bytes without decimals, the ×512 wrapping', () => {
+    expect(humanSize(0n)).toBe('0');
+    expect(humanSize(1n)).toBe('512b');
+    expect(humanSize(2n)).toBe('1.00k');
+    expect(humanSize(8192n)).toBe('4.00m');
+    expect(humanSize(2731n)).toBe('1.33m');
+    expect(humanSize(1n << 55n)).toBe('0b');
+    expect(humanSize((1n << 64n) - 1n)).toBe('16.00e');
+  });
+  it("printf's %.2f rounds exact ties to even, where toFixed rounds them up", () => {
+    expect(cFixed(0.125, 2)).toBe('0.12');
+    expect((0.125).toFixed(2)).toBe('0.13');
+    expect(cFixed(0.375, 2)).toBe('0.38');
+    expect(cFixed(1.005, 2)).toBe('1.00');
+    expect(cFixed(10.75, 2)).toBe('10.75');
+    expect(cFixed(0, 6)).toBe('0.000000');
   });
 });

@@ -127,7 +127,7 @@ export const STATS_FIELDS: Readonly<Record<string, Field>> = {
   area_count: { heading: '#Areas', width: 6, kind: 'num', value: (r) => String(r.areaCount) },
   group_id: { heading: 'GrpID', width: 5, kind: 'num', value: (r) => (r.groupId === undefined ? '-' : String(r.groupId)) },
   program_id: { heading: 'ProgID', width: 6, kind: 'str', value: (r) => r.region.programId },
-  user_data: { heading: 'UserData', width: 8, kind: 'str', value: (r) => r.region.userData },
+  user_data: { heading: 'UserData', width: 8, kind: 'str', value: (r) => (r.type === 'group' ? '' : r.region.userData) },
   precise: { heading: 'Precise', width: 7, kind: 'str', value: (r) => (r.region.precise ? '1' : '0') },
   hist_bins: { heading: '#Bins', width: 9, kind: 'str', value: (r) => String(r.type === 'group' || !r.region.histogramBoundsNs.length ? 0 : r.region.histogramBoundsNs.length + 1) },
   hist_bounds: { heading: 'Histogram Bounds', width: 16, kind: 'str', value: (r) => { const b = bounds(r); return b ? histogramToString(b, 0, HISTOGRAM_FLAGS.boundsLower | HISTOGRAM_FLAGS.suffix) : ''; } },

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import {
-  DmStats, DMSTATS_PROGRAM_ID, formatRegionList, sumCounters,
+  DmStats, DMSTATS_PROGRAM_ID, sumCounters,
   UNBOUNDED_NS as UNBOUNDED, type HistogramBin, type DeviceId, type DeviceMapper, type StatsListing, type StatsRegion, type StatsSample,
 } from '../lib/index.js';
 import { jsonDocument, type CliIo } from './context.js';
@@ -52,10 +52,10 @@ export const STATS_USAGE = 'stats create|delete|clear|list|print|report|group|un
 
 /** dmsetup's `_size_from_string`: a number in sectors, or with a unit suffix (dm_units_to_factor, non-strict). */
 function sizeBytes(text: string, name: string): bigint {
-  const m = /^(\d+)(.*)$/.exec(text);
+  const m = /^\d{1,20}/.exec(text);
   if (!m) throw new StatsFailure(`Invalid ${name} argument: "${text}"`);
-  const n = BigInt(m[1]!);
-  const unit = m[2]!;
+  const n = BigInt(m[0]);
+  const unit = text.slice(m[0].length);
   if (unit === '') return n * 512n;
   const u = unit[0]!;
   const pow = 'bskmgtpe'.indexOf(u.toLowerCase());
@@ -386,4 +386,3 @@ const VERB_RUN: Record<string, VerbFn> = Object.assign(Object.create(null) as Re
   report: (dm: DeviceMapper, a: string[], o: StatsOptions, io: CliIo) => report(dm, a, o, io, false),
 });
 
-export { formatRegionList };

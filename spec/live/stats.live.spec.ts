@@ -120,7 +120,7 @@ describeLive(`dm-stats: DmStats and dmctl stats against dmstats [kernel ${kernel
     expect(await sb.createRegion({ areas: 3 })).toBe(2);
     await sb.setUserData(0, 'mine');
     const listed = must('list', B, '-o', 'region_id,group_id,stats_name,obj_type,user_data', '--noheadings');
-    expect(listed).toBe(`0:0:bylib:region:mine\n1:0:bylib:region:\n2:-:${B}:region:\n0-1:0:bylib:group:mine\n`);
+    expect(listed).toBe(`0:0:bylib:region:mine\n1:0:bylib:region:\n2:-:${B}:region:\n0-1:0:bylib:group:\n`);
     must('ungroup', B, '--groupid', '0');
     expect((await sb.list()).groups).toEqual([]);
     expect((await sb.list()).regions[0]!.userData).toBe('mine');

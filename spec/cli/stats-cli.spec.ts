@@ -53,6 +53,10 @@ describe('dmctl stats on the simulator (dmstats output)', () => {
     ].join('\n'));
     kernel.simulateIo('sv', { direction: 'read', startSectors: 0, lengthSectors: 8, durationMs: 2 });
     expect((await dmctl('stats', 'print', 'sv', '--regionid', '1')).stdout).toBe('0+128 1 0 8 2 0 0 0 0 0 2 2 2 0\n128+128 0 0 0 0 0 0 0 0 0 0 0 0 0\n256+128 0 0 0 0 0 0 0 0 0 0 0 0 0\n384+128 0 0 0 0 0 0 0 0 0 0 0 0 0\n');
+    await setup.message('sv', 0, '@stats_set_aux 2 DMS_GROUP=segs:2-3#mine');
+    // A group row shows no user data (dmstats, measured), its leader's region row does.
+    expect((await dmctl('stats', 'list', 'sv', '--group', '--region', '-o', 'region_id,obj_type,user_data', '--noheadings')).stdout)
+      .toBe('0:region:\n1:region:\n2:region:mine\n3:region:\n2-3:group:\n');
     expect((await dmctl('stats', 'ungroup', 'sv', '--groupid', '2')).stdout).toBe('Removed group ID 2 on sv\n');
     expect((await dmctl('stats', 'group', 'sv', '--regions', '0,1', '--alias', 'g')).stdout).toBe('Grouped regions 0,1 as group ID 0 on sv\n');
     expect(await dmctl('stats', 'delete', 'sv', '--groupid', '0')).toMatchObject({ code: 0, stdout: 'Deleted statistics group 0.\n' });

@@ -41,6 +41,7 @@ const JSON_VERBS: Record<string, string[]> = {
   mknodes: ['mknodes'],
   recover: ['recover'],
   decode: ['decode', 'ls', '__LIST_REPLY__'],
+  stats: ['stats', 'list', 'a'],
 };
 /** Verbs that print dmsetup's text whatever the options (dmsetup's udev verbs have no JSON form). */
 const TEXT_ONLY = ['udevcreatecookie', 'udevreleasecookie', 'udevflags', 'udevcomplete', 'udevcomplete_all', 'udevcookies'];

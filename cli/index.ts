@@ -23,6 +23,7 @@ import { runVerity } from './verity.js';
 import * as concise from './concise.js';
 import * as extra from './extra-verbs.js';
 import * as reportVerbs from './report/verbs.js';
+import { runStats, STATS_USAGE } from './stats.js';
 import { DecodeOutputSchema, DryRunOutputSchema, ErrorOutputSchema } from './schemas.js';
 
 export * from './schemas.js';
@@ -131,6 +132,7 @@ export const VERBS: Record<string, Verb> = {
     usage: 'decode [<command>] <hex>|-',
     help: 'Decode a reply buffer (hex, e.g. from strace -X raw -e ioctl) into JSON, or read back dmctl\'s own --dry-run --hex dump (printed as --dry-run --json). <command>: listDevices, DM_LIST_DEVICES or ls, …; a dump names its own.', run: decode,
   },
+  stats: { usage: STATS_USAGE, help: 'dm-stats regions, areas, histograms and groups, as dmstats (docs/stats.md).', run: async () => 1 },
 };
 
 /**
@@ -303,6 +305,8 @@ export async function run(argv: readonly string[], ioOverrides: Partial<CliIo> =
     const at = argv.indexOf(own!);
     return rawVerb([...argv.slice(0, at), ...argv.slice(at + 1)], io);
   }
+  // dmstats has options of its own: `stats` parses its whole line itself (cli/stats.ts).
+  if (argv[0] === 'stats' && !argv.includes('--help') && !argv.includes('-h')) return runStats(argv.slice(1), io);
   let parsed: { values: Options; positionals: string[] };
   try {
     parsed = parseArgs({ args: joinOptionValues(argv), options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: Options; positionals: string[] };

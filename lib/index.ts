@@ -65,3 +65,14 @@ export {
   dmInitLimits,
 } from './tables/concise.js';
 export type { ConciseDevice, ConciseTarget, ParsedConciseDevice, VerityHashKind } from './tables/concise.js';
+// ---- dm-stats: regions, areas, histograms, groups and metrics (docs/stats.md) ----
+export { DmStats, DMSTATS_PROGRAM_ID } from './stats/dm-stats.js';
+export type { StatsCallOptions, OpenStatsOptions, StatsRegion, StatsGroup, StatsListing, CreateRegionOptions, CreateSegmentRegionsOptions, PrintStatsOptions, RegionSample, StatsSample } from './stats/dm-stats.js';
+export { statsMetrics, sumCounters } from './stats/metrics.js';
+export type { StatsCounters, StatsMetrics } from './stats/metrics.js';
+export { parseHistogramBounds, histogramToString, HISTOGRAM_FLAGS, UNBOUNDED_NS } from './stats/histogram.js';
+export type { HistogramBin } from './stats/histogram.js';
+export { parseStatsList, parseStatsPrintRows } from './stats/parse.js';
+export type { ListedRegion, PrintedArea } from './stats/parse.js';
+export { parseAuxData, buildAuxData, formatRegionList, parseRegionList } from './stats/aux-data.js';
+export type { ParsedAuxData } from './stats/aux-data.js';

@@ -39,6 +39,7 @@ import { faultTargets } from './fault-sim.js';
 import { storageTargets } from './storage-targets.js';
 import { Call, keyBytes, simKey, type Handler, type SimCore } from './sim-call.js';
 import { commandHandlers } from './sim-handlers.js';
+import { statsAccountIo, type SimIo } from './sim-stats.js';
 import type {
   SimCallFault, SimDevice, SimInterceptor, SimIoctlEvent, SimIoctlOutcome, SimTable, SimulatedKernelOptions,
 } from './sim-model.js';
@@ -156,6 +157,16 @@ export class SimulatedKernel {
     const d = this.devices.get(simKey(name));
     if (!d) throw new SimError('ENXIO', `no simulated device ${String(name)}`);
     this.#tableEvent(d);
+  }
+
+  /**
+   * Reports one completed I/O on a device, for its dm-stats regions: counted in every region
+   * and area it touches as the kernel's dm_stat_bio does (the simulator moves no data).
+   */
+  simulateIo(name: string | Uint8Array, io: SimIo): void {
+    const d = this.devices.get(simKey(name));
+    if (!d) throw new SimError('ENXIO', `no simulated device ${String(name)}`);
+    statsAccountIo(d.stats, io);
   }
 
   /** Opens / closes the device as a user of /dev/dm-N would (open counts, EBUSY, deferred remove). */

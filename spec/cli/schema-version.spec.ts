@@ -46,6 +46,7 @@ const JSON_VERBS: Record<string, string[]> = {
   mangle: ['mangle', 'a'],
   'target-version': ['target-version', 'linear'],
   splitname: ['splitname', 'vg-lv'],
+  stats: ['stats', 'list', 'a'],
 };
 /** Verbs that print dmsetup's text whatever the options (dmsetup's udev verbs have no JSON form). */
 const TEXT_ONLY = ['udevcreatecookie', 'udevreleasecookie', 'udevflags', 'udevcomplete', 'udevcomplete_all', 'udevcookies'];

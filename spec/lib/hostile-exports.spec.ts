@@ -191,6 +191,24 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
     hostile: [undefined, ...NOT_AN_OBJECT, [], [, { device: 'x', table: [] }], [null], [{ table: [{ ...ZERO }] }], [{ device: 'x' }], [{ device: Symbol('d'), table: [{ ...ZERO }] }],
       [{ device: { name: 'x', uuid: 'y' }, table: [{ ...ZERO }] }], [{ device: 'x', table: [null] }], [{ device: 'x', table: [{ ...ZERO }], readOnly: 'yes' }], [{ device: 'x', table: [{ ...ZERO }], extra: 1 }]],
   }, stepOpts],
+  // dm-stats (lib/stats/): parsers, encoders and metrics
+  parseStatsList: [str('')],
+  parseStatsPrintRows: [str(''), { kind: 'custom', valid: false, hostile: [undefined, null, 0, 'yes', Symbol('p')] }, { kind: 'custom', valid: [1n], hostile: [null, 5, 'x', {}, [, 1n], [1], [-1n], [Symbol('b')]] }],
+  parseAuxData: [str('')],
+  buildAuxData: [str('', ['a\nb']), { kind: 'custom', valid: { alias: 'a', members: [0] }, hostile: [null, 5, 'x', [], {}, { alias: 'a' }, { alias: 5, members: [0] }, { alias: 'a', members: [] }, { alias: 'a', members: [-1] }, { alias: 'a:b', members: [0] }, { alias: 'a', members: [0], extra: 1 }] }],
+  formatRegionList: [{ kind: 'custom', valid: [0, 1], hostile: [undefined, null, 5, 'x', {}, [, 1], [1.5], [-1], ['1'], [Symbol('r')]] }],
+  parseRegionList: [str('0', ['', 'x', '1,,2', '3-1'])],
+  parseHistogramBounds: [str('1ms', ['', 'x', '1ms,,2', '1xs'])],
+  histogramToString: [
+    { kind: 'custom', valid: [{ upperNs: 1n, count: 0n }], hostile: [undefined, null, 'x', {}, [null], [{ upperNs: 1 }], [{ upperNs: 1n, count: -1n }], [{ upperNs: 1n, count: 0n, x: 1 }], [, { upperNs: 1n, count: 0n }]] },
+    { kind: 'custom', valid: 0, hostile: [undefined, null, 1.5, '0', Symbol('w'), 0n] },
+    uint(0x10),
+  ],
+  sumCounters: [{ kind: 'custom', valid: [], hostile: [undefined, null, 'x', {}, [null], [{}], [{ reads: 1n }], [, {}]] }],
+  statsMetrics: [
+    { kind: 'custom', valid: { reads: 0n, readsMerged: 0n, readSectors: 0n, readNs: 0n, writes: 0n, writesMerged: 0n, writeSectors: 0n, writeNs: 0n, ioInProgress: 0n, ioNs: 0n, weightedIoNs: 0n, totalReadNs: 0n, totalWriteNs: 0n }, hostile: [undefined, null, 'x', [], {}, { reads: 1 }] },
+    { kind: 'custom', valid: 1000, hostile: [undefined, null, 0, -1, Number.NaN, Infinity, '1000', 1000n, Symbol('i')] },
+  ],
   'cacheMessage.set': [str('migration_threshold', ['a b', '']), { kind: 'custom', valid: 5, hostile: [undefined, null, Symbol('v'), -1, 1.5, '', 'a b', {}, []] }],
   'cacheMessage.invalidateCblocks': [{ kind: 'custom', valid: [1, [2, 3]], hostile: [undefined, null, Symbol('r'), 5, 'x', {}, [, 1], [null], [-1], [[1]], [[1, Symbol('e')]], [['1', 2]], [[1, 2], , 3]] }],
 };

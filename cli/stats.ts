@@ -1,0 +1,388 @@
+/**
+ * `dmctl stats <verb>`: dmstats (dmsetup.c's stats commands) on the public DmStats API —
+ * create, delete, clear, list, print, report, group, ungroup — with dmstats' options and
+ * byte-for-byte output (docs/stats.md). `--json` prints the same facts as a document.
+ */
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import {
+  DmStats, DMSTATS_PROGRAM_ID, sumCounters,
+  UNBOUNDED_NS as UNBOUNDED, type HistogramBin, type DeviceId, type DeviceMapper, type StatsListing, type StatsRegion, type StatsSample,
+} from '../lib/index.js';
+import { jsonDocument, type CliIo } from './context.js';
+import { U64StringSchema } from './schemas.js';
+import { renderStatsReport, resolveStatsFields, STATS_FIELD_SETS, type StatsRow } from './stats-report.js';
+
+const OPTIONS = {
+  alias: { type: 'string' }, allprograms: { type: 'boolean' }, allregions: { type: 'boolean' }, alldevices: { type: 'boolean' },
+  area: { type: 'boolean' }, areas: { type: 'string' }, areasize: { type: 'string' }, bounds: { type: 'string' },
+  clear: { type: 'boolean' }, count: { type: 'string', short: 'c' }, filemap: { type: 'boolean' }, force: { type: 'boolean', short: 'f' },
+  group: { type: 'boolean' }, groupid: { type: 'string' }, histogram: { type: 'boolean' }, interval: { type: 'string' },
+  length: { type: 'string' }, noheadings: { type: 'boolean' }, nogroup: { type: 'boolean' }, nosuffix: { type: 'boolean' },
+  notimesuffix: { type: 'boolean' }, options: { type: 'string', short: 'o' }, precise: { type: 'boolean' },
+  programid: { type: 'string' }, region: { type: 'boolean' }, regionid: { type: 'string' }, regions: { type: 'string' },
+  relative: { type: 'boolean' }, raw: { type: 'boolean' }, segments: { type: 'boolean' }, start: { type: 'string' },
+  units: { type: 'string' }, userdata: { type: 'string' }, uuid: { type: 'string', short: 'u' }, major: { type: 'string', short: 'j' },
+  minor: { type: 'string', short: 'm' }, verbose: { type: 'boolean', short: 'v', multiple: true }, json: { type: 'boolean' },
+  nomonitor: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+type StatsOptions = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? boolean[] : (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
+
+/** A dmstats failure: its message goes to stderr as dmstats logs it. */
+class StatsFailure extends Error {}
+
+/** `--json` of list and report: the rows dmstats prints, field by field. */
+export const StatsReportOutputSchema = z.object({
+  schemaVersion: z.literal(3),
+  /** The field ids, in column order. */
+  fields: z.array(z.string()),
+  /** One object per row: field id → the text dmstats shows. */
+  rows: z.array(z.record(z.string(), z.string())),
+});
+/** `--json` of create: the regions made. */
+export const StatsCreateOutputSchema = z.object({
+  schemaVersion: z.literal(3),
+  device: z.string(),
+  regions: z.array(z.object({ regionId: z.number().int(), areaCount: U64StringSchema })),
+  groupId: z.number().int().optional(),
+});
+
+export const STATS_USAGE = 'stats create|delete|clear|list|print|report|group|ungroup [<device>] [dmstats options]';
+
+/** dmsetup's `_size_from_string`: a number in sectors, or with a unit suffix (dm_units_to_factor, non-strict). */
+function sizeBytes(text: string, name: string): bigint {
+  const m = /^\d{1,20}/.exec(text);
+  if (!m) throw new StatsFailure(`Invalid ${name} argument: "${text}"`);
+  const n = BigInt(m[0]);
+  const unit = text.slice(m[0].length);
+  if (unit === '') return n * 512n;
+  const u = unit[0]!;
+  const pow = 'bskmgtpe'.indexOf(u.toLowerCase());
+  if (pow < 0) return n; // an unknown unit: dmsetup leaves the number as it is
+  if (pow === 0) return n;
+  if (pow === 1) return n * 512n;
+  const base = u === u.toUpperCase() ? 1000n : 1024n;
+  return n * base ** BigInt(pow - 1);
+}
+
+/** atoi-like, as dmsetup's `_int_args`. */
+function intArg(text: string | undefined): number {
+  const m = /^\s*([+-]?\d+)/.exec(text ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
+interface Device { readonly name: string; readonly id: DeviceId }
+
+const U64_MASK = (1n << 64n) - 1n;
+
+async function devicesOf(dm: DeviceMapper, args: readonly string[], o: StatsOptions): Promise<Device[] | undefined> {
+  if (o.uuid !== undefined) return [{ name: o.uuid, id: { uuid: o.uuid } }];
+  if (o.major !== undefined && o.minor !== undefined) return [{ name: `${o.major}:${o.minor}`, id: { dev: { major: intArg(o.major), minor: intArg(o.minor) } } }];
+  if (args.length > 0) return args.map((a) => ({ name: a, id: { name: a } }));
+  return undefined;
+}
+
+async function allDevices(dm: DeviceMapper): Promise<Device[]> {
+  return (await dm.list()).map((d) => ({ name: d.name, id: { name: d.name } }));
+}
+
+/** The rows of dmstats' walk (REGION|GROUP, or with areas first for report) over one device's listing. */
+function rowsOf(name: string, listing: StatsListing, walk: { areas: boolean; regions: boolean; groups: boolean; skipSingleArea: boolean }, sample: StatsSample | undefined, intervalNs: number, noHeadings: boolean): StatsRow[] {
+  const rows: StatsRow[] = [];
+  const aliasOf = (r: StatsRegion) => {
+    const g = r.groupId === undefined ? undefined : listing.groups.find((x) => x.groupId === r.groupId);
+    return g && g.alias ? g.alias : name;
+  };
+  const areasOf = (id: number) => sample?.regions.find((s) => s.region.regionId === id)?.areas ?? [];
+  // dm_stats_get_histogram: an area's own, a region's or group's the sum of its areas'
+  // (bins as the first region's bounds); without counters read (list), the bounds, counts 0.
+  const histOf = (leader: StatsRegion, areas: readonly { histogram: readonly HistogramBin[] }[]): HistogramBin[] | undefined => {
+    if (!leader.histogramBoundsNs.length) return undefined;
+    const bins = [...leader.histogramBoundsNs, UNBOUNDED].map((upperNs) => ({ upperNs, count: 0n }));
+    for (const a of areas) a.histogram.forEach((b, i) => { if (bins[i]) bins[i] = { upperNs: bins[i]!.upperNs, count: bins[i]!.count + b.count }; });
+    return bins;
+  };
+  const base = (r: StatsRegion) => ({ name: aliasOf(r), groupId: r.groupId, region: r, intervalNs, noHeadings, regionStartSectors: r.startSectors, regionLengthSectors: r.lengthSectors });
+  if (walk.areas) {
+    for (const r of listing.regions) {
+      const areas = areasOf(r.regionId);
+      for (let a = 0; a < r.areaCount; a++) {
+        rows.push({ ...base(r), type: 'area', areaId: a, areaCount: r.areaCount, areaStartSectors: r.startSectors + r.areaLengthSectors * BigInt(a), areaLengthSectors: r.areaLengthSectors, areaOffsetSectors: r.areaLengthSectors * BigInt(a), counters: areas[a]?.counters, histogram: histOf(r, areas[a] ? [areas[a]!] : []) });
+      }
+    }
+  }
+  if (walk.regions) {
+    for (const r of listing.regions) {
+      if (walk.skipSingleArea && r.areaCount < 2) continue;
+      const areas = areasOf(r.regionId);
+      // libdm computes a region row's area start and offset with its cursor's area id, which
+      // for a region is the DM_STATS_WALK_REGION flag (2^49): the values wrap at 2^64, and
+      // dmstats shows what results (usually "0b").
+      const walkRegion = 1n << 49n;
+      rows.push({ ...base(r), type: 'region', areaId: 0, areaCount: r.areaCount, areaStartSectors: (r.startSectors + r.areaLengthSectors * walkRegion) & U64_MASK, areaLengthSectors: r.areaLengthSectors, areaOffsetSectors: (r.areaLengthSectors * walkRegion) & U64_MASK, counters: sumCounters(areas.map((x) => x.counters)), histogram: histOf(r, areas) });
+    }
+  }
+  if (walk.groups) {
+    for (const g of listing.groups) {
+      const leader = listing.regions.find((r) => r.regionId === g.groupId)!;
+      const members = listing.regions.filter((r) => g.members.includes(r.regionId));
+      const len = members.reduce((n, r) => n + r.lengthSectors, 0n);
+      rows.push({
+        type: 'group', name: g.alias || name, groupId: g.groupId, region: leader, group: g, intervalNs, noHeadings, areaId: 0, areaCount: 1,
+        regionStartSectors: leader.startSectors, regionLengthSectors: len, areaStartSectors: leader.startSectors, areaLengthSectors: len, areaOffsetSectors: 0n,
+        counters: sumCounters(members.flatMap((r) => areasOf(r.regionId).map((x) => x.counters))), histogram: histOf(leader, members.flatMap((r) => areasOf(r.regionId))),
+      });
+    }
+  }
+  return rows;
+}
+
+/** Runs `dmctl stats …` (argv after `stats`). */
+export async function runStats(argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed: { values: StatsOptions; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: StatsOptions; positionals: string[] };
+  } catch (e) {
+    io.stderr(`dmctl stats: ${(e instanceof Error ? e.message : String(e)).split('. ')[0]}\nUsage: dmctl ${STATS_USAGE}\n`);
+    return 1;
+  }
+  const o = parsed.values;
+  const [verb, ...args] = parsed.positionals;
+  if (verb === undefined || o.help) {
+    (verb === undefined && !o.help ? io.stderr : io.stdout)(`Usage: dmctl ${STATS_USAGE}\n`);
+    return verb === undefined && !o.help ? 1 : 0;
+  }
+  if (o.allprograms && o.programid !== undefined) {
+    io.stderr('Please supply one of --allprograms and --programid\n');
+    return 1;
+  }
+  let dm: DeviceMapper | undefined;
+  try {
+    dm = await io.open();
+    const ok = await VERB_RUN[verb]?.(dm, args, o, io);
+    if (ok === undefined) {
+      io.stderr('Unknown stats command.\n');
+      return 1;
+    }
+    return ok ? 0 : 1;
+  } catch (e) {
+    io.stderr(`${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  } finally {
+    dm?.close();
+  }
+}
+
+type VerbFn = (dm: DeviceMapper, args: string[], o: StatsOptions, io: CliIo) => Promise<boolean>;
+
+const create: VerbFn = async (dm, args, o, io) => {
+  if (o.allregions) throw new StatsFailure('Cannot use --allregions with create.');
+  if (o.allprograms) throw new StatsFailure('Cannot use --allprograms with create.');
+  if (o.areas !== undefined && o.areasize !== undefined) throw new StatsFailure('Please specify one of --areas and --areasize.');
+  if (o.programid !== undefined && o.programid === '' && !o.force) throw new StatsFailure('Creating a region with no program id requires --force.');
+  if (o.filemap) throw new StatsFailure('dmctl stats: --filemap is not supported (docs/stats.md)');
+  let devices = await devicesOf(dm, args, o);
+  if (!devices) {
+    if (!o.alldevices) throw new StatsFailure('Please specify device(s) or use --alldevices.');
+    devices = await allDevices(dm);
+  }
+  if (o.alias !== undefined && o.nogroup) throw new StatsFailure('Cannot set alias with --nogroup.');
+  const areas = o.areas !== undefined ? intArg(o.areas) || 1 : 1;
+  const areaSize = o.areasize !== undefined ? sizeBytes(o.areasize, 'areasize') / 512n : 0n;
+  const start = o.start !== undefined ? sizeBytes(o.start, 'start') / 512n : 0n;
+  const len = o.length !== undefined ? sizeBytes(o.length, 'length') / 512n : 0n;
+  const programId = o.programid !== undefined && o.programid !== '' ? o.programid : DMSTATS_PROGRAM_ID;
+  const step = areaSize ? { areaLengthSectors: areaSize } : { areas };
+  const nrAreas = (l: bigint) => (!l ? 1n : areaSize ? l / areaSize + (l % areaSize ? 1n : 0n) : BigInt(areas));
+  let out = '';
+  const made: { regionId: number; areaCount: string }[] = [];
+  let groupId: number | undefined;
+  let devname = '';
+  for (const d of devices) {
+    const t = await dm.table(d.id);
+    devname = t.device.name;
+    const st = await DmStats.open(dm, d.id, { programId });
+    const common = { ...step, precise: !!o.precise, histogramBounds: o.bounds, programId, userData: o.userdata ?? '' };
+    const segs = o.segments ? t.targets.map((x) => ({ start: BigInt(x.start), len: BigInt(x.length) })) : [{ start, len: len || (start ? 0n : t.targets.reduce((n, x) => n + BigInt(x.length), 0n)) }];
+    const ids: number[] = [];
+    for (const s of segs) {
+      const whole = !o.segments && !start && !len;
+      let id: number;
+      try {
+        id = await st.createRegion({ ...common, ...(whole ? {} : { startSectors: s.start, lengthSectors: o.segments ? s.len : len }) });
+      } catch (e) {
+        io.stdout(out);
+        out = '';
+        throw new StatsFailure(`${devname}: Could not create statistics region.${e instanceof Error ? ` (${e.message})` : ''}`);
+      }
+      ids.push(id);
+      made.push({ regionId: id, areaCount: String(nrAreas(s.len)) });
+      out += `${devname}: Created new region with ${nrAreas(s.len)} area(s) as region ID ${id}\n`;
+    }
+    if (o.segments && !o.nogroup && ids.length > 1) {
+      groupId = await st.createGroup(ids, { alias: o.alias });
+      out += `Grouped regions ${ids.join(',')} as group ID ${groupId}${o.alias !== undefined ? ` with alias ${o.alias}` : ''}\n`;
+    }
+  }
+  if (o.json) io.stdout(jsonDocument(StatsCreateOutputSchema, { device: devname, regions: made, ...(groupId === undefined ? {} : { groupId }) }));
+  else io.stdout(out);
+  return true;
+};
+
+const del: VerbFn = async (dm, args, o, io) => {
+  if (o.regionid !== undefined && o.groupid !== undefined) throw new StatsFailure('Please use one of --regionid and --groupid.');
+  if (o.regionid === undefined && !o.allregions && o.groupid === undefined) throw new StatsFailure('Please specify a --regionid or --groupid, or use --allregions.');
+  let devices = await devicesOf(dm, args, o);
+  if (!devices) {
+    if (!o.alldevices) throw new StatsFailure('Please specify device(s) or use --alldevices.');
+    devices = await allDevices(dm);
+  }
+  const programId = o.allprograms ? undefined : o.programid ?? DMSTATS_PROGRAM_ID;
+  for (const d of devices) {
+    const st = await DmStats.open(dm, d.id, programId ? { programId } : {});
+    if (o.groupid !== undefined) {
+      const gid = intArg(o.groupid);
+      try {
+        await st.deleteGroup(gid, { removeRegions: true });
+      } catch (e) {
+        throw new StatsFailure(`Group ID ${gid} does not exist\nCould not delete statistics group.`);
+      }
+      io.stdout(`Deleted statistics group ${gid}.\n`);
+    } else if (o.allregions) {
+      const l = await st.list(programId ? { programId } : { allPrograms: true });
+      for (const r of l.regions) await st.deleteRegion(r.regionId);
+    } else {
+      const id = intArg(o.regionid);
+      try {
+        await st.deleteRegion(id);
+      } catch {
+        throw new StatsFailure(`Region ID ${id} does not exist\nCould not delete statistics region`);
+      }
+    }
+  }
+  return true;
+};
+
+const clear: VerbFn = async (dm, args, o) => {
+  if (o.regionid === undefined && !o.allregions) throw new StatsFailure('Please specify a --regionid or use --allregions.');
+  const devices = (await devicesOf(dm, args, o)) ?? (await allDevices(dm));
+  for (const d of devices) {
+    const st = await DmStats.open(dm, d.id);
+    const l = await st.list();
+    if (l.regions.length === 0) continue;
+    const ids = o.allregions ? l.regions.map((r) => r.regionId) : [intArg(o.regionid)];
+    for (const id of ids) {
+      if (!l.regions.some((r) => r.regionId === id)) throw new StatsFailure(`No such region: ${id}.`);
+      await st.clearRegion(id);
+    }
+  }
+  return true;
+};
+
+const print: VerbFn = async (dm, args, o, io) => {
+  if (o.regionid === undefined && !o.allregions) throw new StatsFailure('Please specify a --regionid or use --allregions.');
+  const devices = (await devicesOf(dm, args, o)) ?? (await allDevices(dm));
+  for (const d of devices) {
+    const st = await DmStats.open(dm, d.id);
+    const l = await st.list();
+    if (o.allregions && l.regions.length === 0) continue;
+    if (!o.allregions) {
+      try {
+        io.stdout(await st.print(intArg(o.regionid), { clear: !!o.clear }));
+      } catch {
+        throw new StatsFailure('Could not print statistics region.');
+      }
+      continue;
+    }
+    // dmstats prints every region twice with --allregions (dmsetup.c's _stats_print prints
+    // it through _stats_print_one_region and then again): kept, for identical output.
+    for (const r of l.regions) {
+      io.stdout(await st.print(r.regionId, { clear: !!o.clear }));
+      io.stdout(await st.print(r.regionId, { clear: !!o.clear }));
+    }
+  }
+  return true;
+};
+
+async function report(dm: DeviceMapper, args: string[], o: StatsOptions, io: CliIo, list: boolean): Promise<boolean> {
+  const objArgs = !!(o.area || o.region || o.group);
+  const walk = objArgs
+    ? { areas: !!o.area, regions: !!o.region, groups: !!o.group, skipSingleArea: false }
+    : { areas: false, regions: true, groups: true, skipSingleArea: false };
+  if ((list && o.verbose?.length) || (!list && !objArgs)) Object.assign(walk, { areas: true, regions: true, groups: true, skipSingleArea: true });
+  const defaults = list
+    ? (o.histogram ? (o.verbose?.length ? STATS_FIELD_SETS.histAreaList : STATS_FIELD_SETS.histList) : o.verbose?.length ? STATS_FIELD_SETS.areaList : STATS_FIELD_SETS.list)
+    : (o.histogram ? (o.relative ? STATS_FIELD_SETS.histRelative : STATS_FIELD_SETS.hist) : o.raw ? STATS_FIELD_SETS.raw : STATS_FIELD_SETS.report);
+  const fields = resolveStatsFields(o.options, defaults);
+  const program = o.allprograms ? { allPrograms: true } : { programId: o.programid ?? DMSTATS_PROGRAM_ID };
+  const devices = (await devicesOf(dm, args, o)) ?? (await allDevices(dm));
+  const intervalNs = (o.interval !== undefined ? intArg(o.interval) : 1) * 1e9;
+  const rows: StatsRow[] = [];
+  for (const d of devices) {
+    const st = await DmStats.open(dm, d.id);
+    if (list) {
+      const l = await st.list(program);
+      rows.push(...rowsOf(st.name, l, walk, undefined, intervalNs, !!o.noheadings));
+    } else {
+      const s = await st.sample(program);
+      rows.push(...rowsOf(st.name, { regions: s.regions.map((x) => x.region), groups: s.groups }, walk, s, intervalNs, !!o.noheadings));
+    }
+  }
+  if (o.json) {
+    const { STATS_FIELDS } = await import('./stats-report.js');
+    io.stdout(jsonDocument(StatsReportOutputSchema, { fields, rows: rows.map((r) => Object.fromEntries(fields.map((f) => [f, STATS_FIELDS[f]!.value(r)]))) }));
+    return true;
+  }
+  if (o.noheadings) {
+    const { STATS_FIELDS } = await import('./stats-report.js');
+    io.stdout(rows.map((r) => `${fields.map((f) => STATS_FIELDS[f]!.value(r)).join(':')}\n`).join(''));
+    return true;
+  }
+  io.stdout(renderStatsReport(fields, rows));
+  return true;
+}
+
+const group: VerbFn = async (dm, args, o, io) => {
+  if (o.regions === undefined) throw new StatsFailure('Group requires --regions.');
+  const devices = await devicesOf(dm, args, o);
+  if (!devices) throw new StatsFailure('Please specify device(s) or use --alldevices.');
+  for (const d of devices) {
+    const st = await DmStats.open(dm, d.id);
+    let gid: number;
+    try {
+      gid = await st.createGroup(o.regions, { alias: o.alias });
+    } catch (e) {
+      throw new StatsFailure(`${e instanceof Error ? e.message : String(e)}\nCould not create group on ${d.name}: ${o.regions}`);
+    }
+    io.stdout(`Grouped regions ${o.regions} as group ID ${gid} on ${d.name}\n`);
+  }
+  return true;
+};
+
+const ungroup: VerbFn = async (dm, args, o, io) => {
+  if (o.groupid === undefined) throw new StatsFailure('Please specify group id.');
+  const devices = await devicesOf(dm, args, o);
+  if (!devices) throw new StatsFailure('Please specify device(s) or use --alldevices.');
+  const gid = intArg(o.groupid);
+  for (const d of devices) {
+    const st = await DmStats.open(dm, d.id);
+    let ok = true;
+    try {
+      await st.deleteGroup(gid);
+    } catch {
+      ok = false;
+      io.stderr(`Group ID ${gid} does not exist\nCould not delete group ${gid} on ${d.name}.\n`);
+    }
+    io.stdout(`Removed group ID ${gid} on ${d.name}\n`);
+    if (!ok) return false;
+  }
+  return true;
+};
+
+const VERB_RUN: Record<string, VerbFn> = Object.assign(Object.create(null) as Record<string, VerbFn>, {
+  create, delete: del, clear, print, group, ungroup,
+  list: (dm: DeviceMapper, a: string[], o: StatsOptions, io: CliIo) => report(dm, a, o, io, true),
+  report: (dm: DeviceMapper, a: string[], o: StatsOptions, io: CliIo) => report(dm, a, o, io, false),
+});
+

@@ -21,9 +21,13 @@ const older = (a: Version, b: Version) => a[0] !== b[0] ? a[0] < b[0] : a[1] !==
 
 /**
  * The newest known requirement of one typed line, or undefined when any loaded version of its
- * target takes it (or nothing is known). Read from the line's fields only: no validation.
+ * target takes it (or nothing is known). Read from the line's type and mode fields only: the
+ * line is not validated (`buildTarget` does that).
  */
 export function targetVersionNeed(line: TypedTarget): TargetVersionNeed | undefined {
+  if (line === null || typeof line !== 'object' || typeof (line as { type?: unknown }).type !== 'string') {
+    throw new DmTargetError('INVALID_INPUT', 'table', 'line: expected a typed table line', 'line');
+  }
   const needs: TargetVersionNeed[] = [];
   const need = (version: Version, feature: string) => needs.push({ type: line.type, version, feature });
   switch (line.type) {
@@ -47,10 +51,10 @@ export function targetVersionNeed(line: TypedTarget): TargetVersionNeed | undefi
  * `getTargetVersion(line.type)`) is older than the line needs; does nothing otherwise.
  */
 export function checkTargetVersion(line: TypedTarget, version: Version): void {
+  const n = targetVersionNeed(line);
   if (!Array.isArray(version) || version.length !== 3 || !version.every((n) => Number.isSafeInteger(n) && n >= 0)) {
     throw new DmTargetError('INVALID_INPUT', 'table', 'version: expected [major, minor, patch]', 'version');
   }
-  const n = targetVersionNeed(line);
   if (n && older(version, n.version)) {
     throw new DmTargetError('TARGET_VERSION', n.type, `${n.feature} needs target version ${n.version.join('.')} or newer; the kernel's is ${version.join('.')}`);
   }

@@ -210,6 +210,18 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
     { kind: 'custom', valid: 1000, hostile: [undefined, null, 0, -1, Number.NaN, Infinity, '1000', 1000n, Symbol('i')] },
   ],
   'cacheMessage.set': [str('migration_threshold', ['a b', '']), { kind: 'custom', valid: 5, hostile: [undefined, null, Symbol('v'), -1, 1.5, '', 'a b', {}, []] }],
+  'cloneMessage.enableHydration': [], 'cloneMessage.disableHydration': [],
+  'cloneMessage.hydrationThreshold': [uint()], 'cloneMessage.hydrationBatchSize': [uint(1)],
+  'vdoMessage.stats': [], 'vdoMessage.dumpOnShutdown': [],
+  'vdoMessage.compression': [{ kind: 'custom', valid: true, hostile: [undefined, null, Symbol('c'), 1, 'on', {}] }],
+  'vdoMessage.index': [{ kind: 'custom', valid: 'enable', hostile: [undefined, null, Symbol('i'), 5, 'open', 'constructor', {}] }],
+  'vdoMessage.dump': [{ kind: 'custom', valid: 'queues', hostile: [undefined, null, Symbol('d'), 5, 'everything', '__proto__', {}] }],
+  parseVdoStats: [str('')],
+  targetVersionNeed: [{ kind: 'custom', valid: typedLine, hostile: [undefined, ...NOT_AN_OBJECT, {}, { type: 5 }, { type: Symbol('t') }] }],
+  checkTargetVersion: [
+    { kind: 'custom', valid: typedLine, hostile: [undefined, ...NOT_AN_OBJECT, {}, { type: 5 }] },
+    { kind: 'custom', valid: [1, 0, 0], hostile: [undefined, null, Symbol('v'), 5, '1.0.0', {}, [1, 0], [1, 0, -1], [1, 0, 1.5], ['1', 0, 0], [1, 0, 0, 0]] },
+  ],
   'cacheMessage.invalidateCblocks': [{ kind: 'custom', valid: [1, [2, 3]], hostile: [undefined, null, Symbol('r'), 5, 'x', {}, [, 1], [null], [-1], [[1]], [[1, Symbol('e')]], [['1', 2]], [[1, 2], , 3]] }],
 };
 

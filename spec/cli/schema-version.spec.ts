@@ -5,6 +5,14 @@ import { SimulatedKernel } from '../../testing/index.js';
 import { codec, requestCode } from '../../codec/index.js';
 import { DMCTL_JSON_VERSION, DmctlSchemas, VERBS } from '../../cli/index.js';
 import { cliEnv } from './harness.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { encodeVeritySuperblock } from '../../lib/index.js';
+
+/** `dmctl verity dump` reads a host file (veritysetup's verbs take paths): a superblock written for it. */
+const verityImage = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'schema-verity-')), 'hash.img');
+fs.writeFileSync(verityImage, encodeVeritySuperblock({ hashType: 1, uuid: new Uint8Array(16), hashAlgorithm: 'sha256', dataBlockSizeBytes: 4096, hashBlockSizeBytes: 4096, dataBlocks: 8n, salt: new Uint8Array(0) }));
 
 let env: ReturnType<typeof cliEnv>;
 beforeEach(async () => {
@@ -47,6 +55,7 @@ const JSON_VERBS: Record<string, string[]> = {
   'target-version': ['target-version', 'linear'],
   splitname: ['splitname', 'vg-lv'],
   stats: ['stats', 'list', 'a'],
+  verity: ['verity', 'dump', verityImage],
 };
 /** Verbs that print dmsetup's text whatever the options (dmsetup's udev verbs have no JSON form). */
 const TEXT_ONLY = ['udevcreatecookie', 'udevreleasecookie', 'udevflags', 'udevcomplete', 'udevcomplete_all', 'udevcookies'];

@@ -44,7 +44,8 @@ import { compareVersions, IoctlRunner } from './runner.js';
 import { udevOptionsArg, udevTransaction, UDEV_OPTION_KINDS } from '../udev/cookie-call.js';
 import { ClientUdev } from '../udev/udev-context.js';
 import { FEATURES } from './features.js';
-import { blockIoOf, clientParts, operationHost, type ClientParts } from './internal-keys.js';
+import { blockIoOf, clientParts, keyringOf, operationHost, type ClientParts } from './internal-keys.js';
+import { openKeyring, type Keyring } from '../../ffi/keyring.js';
 import type { UndoCalls } from '../operations/operation.js';
 import { manyArg, settleAll, type Settled } from './batch.js';
 import { boundedCall, callOptionsArg, CALL_OPTION_KINDS } from './call-bounds.js';
@@ -95,6 +96,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #poller: SharedPoller;
   readonly #kmsg: KernelLog | undefined;
   readonly #blockIo: BlockIo;
+  readonly #keyring: Keyring | undefined;
   readonly #events: EventStreams;
   readonly #wakes = new WakeSnapshots();
   #closed = false;
@@ -112,6 +114,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#kmsg = backend.openKernelLog?.();
     // A backend without host I/O of its own (a custom one) is given the host's.
     this.#blockIo = backend.blockIo ?? hostBlockIo;
+    this.#keyring = backend.keyring;
     this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferBytes, blocking);
     this.#poller = new SharedPoller(backend);
     this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
@@ -711,6 +714,16 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   [blockIoOf](): BlockIo {
     return this.#blockIo;
+  }
+
+  /**
+   * Package-internal (see {@link keyringOf}): the backend's kernel keyring, the host's when
+   * the backend has none (the simulator's is in memory).
+   *
+   * @internal
+   */
+  [keyringOf](): Promise<Keyring> {
+    return this.#keyring ? Promise.resolve(this.#keyring) : openKeyring();
   }
 
   /**

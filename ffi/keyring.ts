@@ -1,7 +1,7 @@
 /**
  * The kernel key retention service (`add_key(2)`, `keyctl(2)`): what verity's root hash
  * signature travels through (the kernel's verity constructor looks the signature up by its
- * description with `request_key`, lib/verity/open.ts, docs/verity.md "Signatures"). glibc has
+ * description with `request_key`, lib/verity/open.ts, docs/verity-open.md "Signatures"). glibc has
  * no wrapper for these calls (libkeyutils does), so they go through `syscall(2)` with the
  * architecture's numbers. Each call is one syscall on the calling thread that never sleeps
  * for long; every failure is a {@link DmSyscallError} whose `code` is the errno's name.

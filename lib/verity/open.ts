@@ -8,7 +8,7 @@
  *
  * A root hash signature (`signature`) is loaded into the kernel keyring as a `user` key
  * before the table (the verity constructor looks it up by description with `request_key`),
- * and unlinked once the device exists, or the open failed, whichever way (docs/verity.md,
+ * and unlinked once the device exists, or the open failed, whichever way (docs/verity-open.md,
  * "Signatures"). Its bytes go to `add_key` only: never into a table, an error or a trace.
  */
 import type { DeviceInfo } from '../../codec/index.js';

@@ -14,13 +14,19 @@ import { loadLibc, type Libc } from './libc.js';
 // <linux/keyctl.h>: the special keyring ids.
 /** The calling thread's keyring (what cryptsetup uses: it makes its ioctls on that thread). */
 export const KEY_SPEC_THREAD_KEYRING = -1;
-/** The process's keyring, shared by all its threads (the ioctls may run on another thread). */
+/**
+ * The process keyring. Made on first use in the calling thread's credentials only: threads
+ * that already exist (libuv's pool, the ioctl engine's worker) do not search it.
+ */
 export const KEY_SPEC_PROCESS_KEYRING = -2;
+/** The session keyring: inherited by every thread made after it, so all of them search it. */
 export const KEY_SPEC_SESSION_KEYRING = -3;
 export const KEY_SPEC_USER_KEYRING = -4;
+/** The user's session keyring: what a thread without a session keyring searches instead. */
 export const KEY_SPEC_USER_SESSION_KEYRING = -5;
 
 // keyctl(2) operations.
+export const KEYCTL_GET_KEYRING_ID = 0;
 export const KEYCTL_REVOKE = 3;
 export const KEYCTL_UNLINK = 9;
 export const KEYCTL_INVALIDATE = 21;
@@ -47,6 +53,8 @@ export interface Keyring {
    * `KEY_SPEC_*` id or a keyring's serial.
    */
   addKey(type: string, description: string, payload: Uint8Array, keyring: number): number;
+  /** `keyctl(KEYCTL_GET_KEYRING_ID, keyring, 0)`: the serial of a special keyring, undefined when the caller has none (ENOKEY); never creates one. */
+  keyringId(keyring: number): number | undefined;
   /** `keyctl(KEYCTL_UNLINK, key, keyring)`: the keyring no longer holds the key (ENOENT when it did not). */
   unlink(key: number, keyring: number): void;
   /** `keyctl(KEYCTL_REVOKE, key)`: the key can no longer be read or found. */
@@ -54,6 +62,9 @@ export interface Keyring {
   /** `keyctl(KEYCTL_INVALIDATE, key)`: the key is gone from every keyring at once (3.5+). */
   invalidate(key: number): void;
 }
+
+/** ENOKEY: asm-generic and x86 (Node's errno table has no name for it). */
+const ENOKEY = 126;
 
 /** A C string for the kernel: the text's UTF-8 bytes and a NUL. */
 function cString(text: string): Uint8Array {
@@ -69,10 +80,12 @@ export function keyringOps(libc: Pick<Libc, 'syscall5'>, arch: string = process.
   const fail = (syscall: string, errno: number, what: string): never => {
     throw new DmSyscallError(`${syscall} ${what}`, { errno, syscall });
   };
-  const keyctl = (op: number, a: number, b: number, what: string): void => {
+  const keyctl = (op: number, a: number, b: number, what: string, orUndefined?: number): number | undefined => {
     if (!nr) fail('keyctl', ERRNO.ENOSYS, `on ${arch}`); // no syscall number known here
     const r = libc.syscall5(nr!.keyctl, op, a, b, 0, 0);
+    if (r.ret < 0 && r.errno === orUndefined) return undefined;
     if (r.ret < 0) fail('keyctl', r.errno, what);
+    return r.ret;
   };
   return {
     addKey(type, description, payload, keyring) {
@@ -82,9 +95,10 @@ export function keyringOps(libc: Pick<Libc, 'syscall5'>, arch: string = process.
       if (r.ret < 0) fail('add_key', r.errno, `${type} key ${JSON.stringify(description)}`);
       return r.ret;
     },
-    unlink(key, keyring) { keyctl(KEYCTL_UNLINK, key, keyring, `KEYCTL_UNLINK key ${key}`); },
-    revoke(key) { keyctl(KEYCTL_REVOKE, key, 0, `KEYCTL_REVOKE key ${key}`); },
-    invalidate(key) { keyctl(KEYCTL_INVALIDATE, key, 0, `KEYCTL_INVALIDATE key ${key}`); },
+    keyringId(keyring) { return keyctl(KEYCTL_GET_KEYRING_ID, keyring, 0, `KEYCTL_GET_KEYRING_ID ${keyring}`, ENOKEY); },
+    unlink(key, keyring) { void keyctl(KEYCTL_UNLINK, key, keyring, `KEYCTL_UNLINK key ${key}`); },
+    revoke(key) { void keyctl(KEYCTL_REVOKE, key, 0, `KEYCTL_REVOKE key ${key}`); },
+    invalidate(key) { void keyctl(KEYCTL_INVALIDATE, key, 0, `KEYCTL_INVALIDATE key ${key}`); },
   };
 }
 

@@ -53,6 +53,14 @@ export class SimKeyring implements Keyring {
     return this.keys().find((k) => k.type === type && k.description === description);
   }
 
+  /** Whether the simulated process has a session keyring (KEY_SPEC_SESSION_KEYRING, -3); the user's session keyring (-5) always exists. */
+  hasSessionKeyring = false;
+
+  keyringId(keyring: number): number | undefined {
+    if (keyring === -3 && !this.hasSessionKeyring) return undefined;
+    return keyring < 0 ? 0x2000_0000 - keyring : keyring;
+  }
+
   addKey(type: string, description: string, payload: Uint8Array, keyring: number): number {
     if (type.length === 0 || description.length === 0) throw new DmSyscallError(`add_key ${type}`, { errno: ERRNO.EINVAL, syscall: 'add_key' });
     // add_key(2) updates the key of the same type and description in that keyring.

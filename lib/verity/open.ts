@@ -12,7 +12,7 @@
  * "Signatures"). Its bytes go to `add_key` only: never into a table, an error or a trace.
  */
 import type { DeviceInfo } from '../../codec/index.js';
-import { KEY_SPEC_PROCESS_KEYRING } from '../../ffi/keyring.js';
+import { KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_SESSION_KEYRING } from '../../ffi/keyring.js';
 import { optionsArg } from '../client/args.js';
 import type { DeviceMapper } from '../client/client.js';
 import { keyringOf, operationHost } from '../client/internal-keys.js';
@@ -237,20 +237,23 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
         if (!atLeast(v, need)) throw new DmUnsupportedError(`verity ${what} (target verity ${need.join('.')})`, need as [number, number, number], v);
       }
     }
-    let key: { keyring: Awaited<ReturnType<DeviceMapper[typeof keyringOf]>>; serial: number } | undefined;
+    let key: { keyring: Awaited<ReturnType<DeviceMapper[typeof keyringOf]>>; serial: number; ring: number } | undefined;
     try {
       if (options.signature && keyDescription !== undefined) {
         const keyring = await dm[keyringOf]();
         op.checkpoint();
-        // The process keyring, not cryptsetup's thread keyring: the load ioctl runs on a libuv
-        // or engine thread, whose request_key does not search this thread's keyring.
-        key = { keyring, serial: keyring.addKey('user', keyDescription, options.signature, KEY_SPEC_PROCESS_KEYRING) };
+        // Not cryptsetup's thread keyring: the load ioctl runs on a libuv or engine thread, and
+        // the kernel's request_key searches that thread's thread, process and session keyrings
+        // (the process keyring is per thread once made). Every thread shares the session
+        // keyring it was made with, or, without one, the user's session keyring.
+        const ring = keyring.keyringId(KEY_SPEC_SESSION_KEYRING) !== undefined ? KEY_SPEC_SESSION_KEYRING : KEY_SPEC_USER_SESSION_KEYRING;
+        key = { keyring, ring, serial: keyring.addKey('user', keyDescription, options.signature, ring) };
       }
       return await op.step(`create ${options.name}`, () => dm.createDevice({ name: options.name, uuid, table: [line], readOnly: true, signal: op.signal }));
     } finally {
       // Once the table is loaded the kernel holds its own copy of the signature: the key is
       // needed no longer, whether the open worked or not.
-      if (key) { try { key.keyring.unlink(key.serial, KEY_SPEC_PROCESS_KEYRING); } catch { /* already gone */ } }
+      if (key) { try { key.keyring.unlink(key.serial, key.ring); } catch { /* already gone */ } }
     }
   });
   return handle(dm, info);

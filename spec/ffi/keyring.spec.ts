@@ -16,11 +16,13 @@ describe('keyringOps', () => {
     const k = keyringOps(libc, arch);
     expect(k.addKey('user', 'cryptsetup:v', new Uint8Array([1, 2, 3]), KEY_SPEC_PROCESS_KEYRING)).toBe(0x2a);
     k.unlink(0x2a, KEY_SPEC_PROCESS_KEYRING);
+    expect(k.keyringId(-3)).toBe(0x2a);
     k.revoke(0x2a);
     k.invalidate(0x2a);
     expect(calls).toEqual([
       [addKey, 'user\0', 'cryptsetup:v\0', '\x01\x02\x03', 3, -2],
       [keyctl, KEYCTL_UNLINK, 0x2a, -2, 0, 0],
+      [keyctl, 0, -3, 0, 0, 0],
       [keyctl, KEYCTL_REVOKE, 0x2a, 0, 0, 0],
       [keyctl, KEYCTL_INVALIDATE, 0x2a, 0, 0, 0],
     ]);
@@ -35,6 +37,8 @@ describe('keyringOps', () => {
   test('a failure is a DmSyscallError named by its errno; an unknown architecture is ENOSYS before any call', () => {
     const { libc } = fakeLibc({ ret: -1, errno: ERRNO.EDQUOT });
     expect(() => keyringOps(libc, 'x64').addKey('user', 'd', new Uint8Array(1), -2)).toThrow(expect.objectContaining({ name: 'DmSyscallError', code: 'EDQUOT', syscall: 'add_key' }));
+    // No session keyring: KEYCTL_GET_KEYRING_ID answers ENOKEY, which is "none", not an error.
+    expect(keyringOps(fakeLibc({ ret: -1, errno: 126 }).libc, 'x64').keyringId(-3)).toBeUndefined();
     const none = fakeLibc();
     expect(() => keyringOps(none.libc, 'mips').unlink(1, -2)).toThrow(expect.objectContaining({ code: 'ENOSYS', syscall: 'keyctl' }));
     expect(none.calls).toEqual([]);

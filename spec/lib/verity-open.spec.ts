@@ -66,12 +66,13 @@ describe('openVerity', () => {
     dm.close();
   });
 
-  test('a signature: loaded as a user key in the process keyring before the table, named in it, unlinked once the device exists', async () => {
+  test.each([['no session keyring', false, -5], ['a session keyring', true, -3]] as const)('a signature (%s): loaded as a user key in the keyring every thread searches before the table, named in it, unlinked once the device exists', async (_what, session, ring) => {
     const { kernel, dm } = await rig();
+    kernel.keyring.hasSessionKeyring = session;
     const atLoad: unknown[] = [];
     kernel.intercept({ before: (e) => { if (e.command === 'load') atLoad.push(kernel.keyring.keys().map((k) => ({ type: k.type, description: k.description, payload: hex(k.payload), keyrings: [...k.keyrings] }))); } });
     const v = await openVerity(dm, base({ signature: SIGNATURE }));
-    expect(atLoad).toEqual([[{ type: 'user', description: 'cryptsetup:vroot', payload: hex(SIGNATURE), keyrings: [-2] }]]);
+    expect(atLoad).toEqual([[{ type: 'user', description: 'cryptsetup:vroot', payload: hex(SIGNATURE), keyrings: [ring] }]]);
     expect((await dm.table('vroot')).targets[0]!.params).toMatch(/ 2 root_hash_sig_key_desc cryptsetup:vroot$/);
     expect(kernel.keyring.keys()).toEqual([]);
     expect(kernel.keyring.history.map((h) => h.call)).toEqual(['add_key', 'unlink']);
@@ -119,6 +120,16 @@ describe('openVerity', () => {
     const { kernel, dm } = await rig();
     const before = [...kernel.calls.values()].reduce((a, b) => a + b, 0);
     await expect(openVerity(dm, o)).rejects.toMatchObject({ code: expect.stringMatching(/INVALID_INPUT|INVALID_ARGUMENT|UNKNOWN_OPTION|BAD_VALUE/) });
+    expect([...kernel.calls.values()].reduce((a, b) => a + b, 0)).toBe(before);
+    expect(kernel.keyring.history).toEqual([]);
+    dm.close();
+  });
+
+  test('an aborted signal rejects with DmAbortError before any ioctl or key; a bad timeoutMs is a typed error', async () => {
+    const { kernel, dm } = await rig();
+    const before = [...kernel.calls.values()].reduce((a, b) => a + b, 0);
+    await expect(openVerity(dm, base({ signature: SIGNATURE, signal: AbortSignal.abort() }))).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    await expect(openVerity(dm, base({ timeoutMs: -1 }))).rejects.toMatchObject({ code: 'INVALID_INPUT' });
     expect([...kernel.calls.values()].reduce((a, b) => a + b, 0)).toBe(before);
     expect(kernel.keyring.history).toEqual([]);
     dm.close();

@@ -244,8 +244,9 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
         op.checkpoint();
         // Not cryptsetup's thread keyring: the load ioctl runs on a libuv or engine thread, and
         // the kernel's request_key searches that thread's thread, process and session keyrings
-        // (the process keyring is per thread once made). Every thread shares the session
-        // keyring it was made with, or, without one, the user's session keyring.
+        // (the process keyring is per thread once made). The session keyring, or the user's
+        // session keyring, is meant to be what every thread searches; on 6.1 the load still
+        // answered ENOKEY (docs/verity-open.md, "Signatures": open problem).
         const ring = keyring.keyringId(KEY_SPEC_SESSION_KEYRING) !== undefined ? KEY_SPEC_SESSION_KEYRING : KEY_SPEC_USER_SESSION_KEYRING;
         key = { keyring, ring, serial: keyring.addKey('user', keyDescription, options.signature, ring) };
       }

@@ -12,10 +12,10 @@
  * "Signatures"). Its bytes go to `add_key` only: never into a table, an error or a trace.
  */
 import type { DeviceInfo } from '../../codec/index.js';
-import { KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_SESSION_KEYRING } from '../../ffi/keyring.js';
+import { KEY_SPEC_SESSION_KEYRING, KEY_SPEC_THREAD_KEYRING, KEY_SPEC_USER_SESSION_KEYRING } from '../../ffi/keyring.js';
 import { optionsArg } from '../client/args.js';
 import type { DeviceMapper } from '../client/client.js';
-import { keyringOf, operationHost } from '../client/internal-keys.js';
+import { clientParts, keyringOf, operationHost } from '../client/internal-keys.js';
 import { DmOperationError, DmUnsupportedError } from '../errors.js';
 import { runOperation, type OperationOptions } from '../operations/operation.js';
 import { buildTarget } from '../targets/table.js';
@@ -247,7 +247,9 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
         // (the process keyring is per thread once made). The session keyring, or the user's
         // session keyring, is meant to be what every thread searches; on 6.1 the load still
         // answered ENOKEY (docs/verity-open.md, "Signatures": open problem).
-        const ring = keyring.keyringId(KEY_SPEC_SESSION_KEYRING) !== undefined ? KEY_SPEC_SESSION_KEYRING : KEY_SPEC_USER_SESSION_KEYRING;
+        // A blocking client makes the load on this thread: cryptsetup's thread keyring then.
+        const ring = dm[clientParts]().runner.blocking ? KEY_SPEC_THREAD_KEYRING
+          : keyring.keyringId(KEY_SPEC_SESSION_KEYRING) !== undefined ? KEY_SPEC_SESSION_KEYRING : KEY_SPEC_USER_SESSION_KEYRING;
         key = { keyring, ring, serial: keyring.addKey('user', keyDescription, options.signature, ring) };
       }
       return await op.step(`create ${options.name}`, () => dm.createDevice({ name: options.name, uuid, table: [line], readOnly: true, signal: op.signal }));

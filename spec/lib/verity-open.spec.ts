@@ -80,6 +80,20 @@ describe('openVerity', () => {
     dm.close();
   });
 
+  test('a signature through a blocking client (its ioctls on this thread): the thread keyring, as cryptsetup', async () => {
+    const kernel = new SimulatedKernel();
+    kernel.addBlockDevice('/dev/vdd', 254, 48, 2048);
+    kernel.addBlockDevice('/dev/vde', 254, 64, 64);
+    const dm = await DeviceMapper.open({ backend: kernel.backend(), blocking: true });
+    const atLoad: number[][] = [];
+    kernel.intercept({ before: (e) => { if (e.command === 'load') atLoad.push(kernel.keyring.keys().flatMap((k) => [...k.keyrings])); } });
+    await (await openVerity(dm, base({ signature: SIGNATURE }))).close();
+    expect(atLoad).toEqual([[-1]]);
+    expect(kernel.keyring.history.map((h) => h.call)).toEqual(['add_key', 'unlink']);
+    expect(kernel.keyring.keys()).toEqual([]);
+    dm.close();
+  });
+
   test.each(['fail', 'abort', 'timeout'] as const)('the key is unlinked and nothing is left when the open ends by %s at the load', async (ending) => {
     const { kernel, dm } = await rig();
     const ac = new AbortController();

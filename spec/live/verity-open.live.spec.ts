@@ -114,4 +114,17 @@ describeLive(`openVerity against veritysetup [kernel ${kernelLabel}]`, () => {
     expect(fs.readFileSync('/proc/keys', 'utf8')).not.toContain(`cryptsetup:${format.uuid}-${NAME}`);
     expect(tool('dmsetup', 'info', NAME).code).not.toBe(0);
   }, 120_000);
+
+  (haveTool ? it : it.skip)('a bogus signature through a blocking client (the load on the thread whose keyring holds the key): the kernel rejects the signature as it does veritysetup\'s (EBADMSG), no key or device left', async () => {
+    const blocking = await DeviceMapper.open({ blocking: true });
+    try {
+      const err = await openVerity(blocking, opts({ signature: new TextEncoder().encode('not a pkcs7 signature') })).then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
+      recordLiveFact('verityBogusSignatureBlocking', err ? `${err.code} ${err.message}` : 'opened');
+      expect(err?.code).toBe('EBADMSG');
+      expect(fs.readFileSync('/proc/keys', 'utf8')).not.toContain(`cryptsetup:${format.uuid}-${NAME}`);
+      expect(tool('dmsetup', 'info', NAME).code).not.toBe(0);
+    } finally {
+      blocking.close();
+    }
+  }, 120_000);
 });

@@ -38,6 +38,12 @@ export interface Libc {
   semctl(semid: number, semnum: number, cmd: number, arg: number): IoctlResult;
   /** `semctl(2)` with a buffer as the 4th argument (SEM_INFO's `struct seminfo`). */
   semctlBuf(semid: number, semnum: number, cmd: number, buf: Uint8Array): IoctlResult;
+  /**
+   * `syscall(2)` with five integer-or-pointer arguments after the number, for the kernel
+   * keyring calls glibc has no wrapper for (ffi/keyring.ts: `add_key`, `keyctl`). Strings and
+   * payloads are passed as NUL-terminated or raw bytes in place.
+   */
+  syscall5(nr: number, a: number | Uint8Array | null, b: number | Uint8Array | null, c: number | Uint8Array | null, d: number, e: number): IoctlResult;
   /** The library name that was loaded (`libc.so.6`, ...). */
   readonly name: string;
 }
@@ -141,6 +147,12 @@ async function bind(): Promise<Libc> {
   const semctl = lib.func('semctl', 'int', ['int', 'int', 'int', 'unsigned long']);
   const semctlBuf = lib.func('semctl', 'int', ['int', 'int', 'int', '_Inout_ uint8_t *']);
 
+  // syscall(2) is variadic; like ioctlInt, its arguments pass as register-wide values on every
+  // Linux ABI. A pointer argument and an integer one take the same register, so two
+  // prototypes cover the keyring calls: pointers in the first three slots, or integers only.
+  const syscallPtr = lib.func('syscall', 'long', ['long', '_In_ uint8_t *', '_In_ uint8_t *', '_In_ uint8_t *', 'long', 'long']);
+  const syscallInt = lib.func('syscall', 'long', ['long', 'long', 'long', 'long', 'long', 'long']);
+
   // errno must be read immediately after the call, before any other native code
   // in this thread can overwrite it; only meaningful when the call failed.
   const sync = (fn: KoffiFn, ...args: unknown[]): IoctlResult => {
@@ -180,6 +192,9 @@ async function bind(): Promise<Libc> {
     semop: (semid, sops, nsops) => sync(semop, semid, sops, nsops),
     semctl: (semid, semnum, cmd, arg) => sync(semctl, semid, semnum, cmd, arg >>> 0),
     semctlBuf: (semid, semnum, cmd, buf) => sync(semctlBuf, semid, semnum, cmd, buf),
+    syscall5: (nr, a, b, c, d, e) => (typeof a === 'number' && typeof b === 'number' && typeof c === 'number'
+      ? sync(syscallInt, nr, a, b, c, d, e)
+      : sync(syscallPtr, nr, a, b, c, d, e)),
     mknod: (path, mode, dev) => (mknod ? sync(mknod, path, mode >>> 0, dev) : sync(xmknod!, 0, path, mode >>> 0, new BigUint64Array([dev]))),
   };
 }

@@ -53,6 +53,7 @@ export type { TreeInfo } from './operations/device-tree.js';
 // NODE_DEBUG=devicemapper: subscribes to the channels above when the section is enabled.
 import './trace/debug-log.js';
 export type { RecoverOptions, RecoveryReport, RecoveredOperation, RecoveryAction } from './operations/recover.js';
+export type { Keyring } from '../ffi/keyring.js';
 export { fileIntentStore, DEFAULT_STATE_DIR, MAX_RECORD_BYTES, intentRecordProblem } from './kernel/intent-store.js';
 export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredIntent, ProcessIdentity } from './kernel/intent-store.js';
 // ---- dm-verity's hash tree: format, verify, superblock (docs/verity.md) ----
@@ -76,3 +77,7 @@ export { parseStatsList, parseStatsPrintRows } from './stats/parse.js';
 export type { ListedRegion, PrintedArea } from './stats/parse.js';
 export { parseAuxData, buildAuxData, formatRegionList, parseRegionList } from './stats/aux-data.js';
 export type { ParsedAuxData } from './stats/aux-data.js';
+export {
+  openVerity, closeVerity, verityDeviceUuid, verityKeyDescription, VERITY_OPTION_VERSIONS,
+  type OpenVerityOptions, type CloseVerityOptions, type VerityDevice, type VerityOpenParams, type VerityOpenFlags, type VerityOpenFec,
+} from './verity/open.js';

@@ -17,3 +17,4 @@ export { tableDeviceOrder } from './table-devices.js';
 export { simBlockIo, type SimBlockIo } from './sim-io.js';
 export { SimUdev, type SimUevent } from './udev-sim.js';
 export { SimProcesses, killAfterIoctls, countIoctls, killAfterCalls, countCalls, type SimProcess, type Interceptable, type IoctlCounter, type CallCounter } from './sim-processes.js';
+export { SimKeyring, type SimKey, type SimKeyringCall } from './sim-keyring.js';

@@ -30,6 +30,7 @@ import type { Backend, IoctlResult } from '../lib/index.js';
 import { simTransport, simWatcher, type SimFd, type SimKernelPort } from './sim-transport.js';
 import { SimUdev } from './udev-sim.js';
 import { semsWhileAlive, SimProcesses, whileAlive, type SimProcess } from './sim-processes.js';
+import { SimKeyring } from './sim-keyring.js';
 import { SimError } from './errors.js';
 import {
   BUILTIN_TARGETS, builtinTargetVersion, splitArgs, type ConstructedTarget, type SimBlockDevice, type SimTargetType,
@@ -68,6 +69,8 @@ export class SimulatedKernel {
   readonly udev: SimUdev | undefined;
   /** The processes its clients run in, and their intent records (sim-processes.ts: kill one, recover from another). */
   readonly processes = new SimProcesses();
+  /** The kernel keyring in memory (`add_key`, `keyctl`): a verity signature never reaches the host's. */
+  readonly keyring = new SimKeyring();
   /** The block devices tables may map (`addBlockDevice`). */
   readonly blockDevices: SimBlockDevice[] = [];
   /** Kernel log lines with their sequence numbers. */
@@ -244,6 +247,7 @@ export class SimulatedKernel {
       openIntentStore: (stateDir) => this.processes.store(process, stateDir),
       // sysfs's /sys/block attributes from the model (the inspection API): nothing read from the host.
       sysfs: simSysfs(this),
+      keyring: this.keyring,
       openKernelLog: () => {
         let cursor = this.#logSeq;
         return {

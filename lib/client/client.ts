@@ -45,7 +45,8 @@ import { udevOptionsArg, udevTransaction, UDEV_OPTION_KINDS } from '../udev/cook
 import { ClientUdev } from '../udev/udev-context.js';
 import { cookieJournal } from '../operations/cookie-journal.js';
 import { FEATURES } from './features.js';
-import { blockIoOf, clientParts, operationHost, type ClientParts } from './internal-keys.js';
+import { blockIoOf, clientParts, keyringOf, operationHost, type ClientParts } from './internal-keys.js';
+import { openKeyring, type Keyring } from '../../ffi/keyring.js';
 import type { UndoCalls } from '../operations/operation.js';
 import { manyArg, settleAll, type Settled } from './batch.js';
 import { boundedCall, callOptionsArg, CALL_OPTION_KINDS } from './call-bounds.js';
@@ -96,6 +97,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #poller: SharedPoller;
   readonly #kmsg: KernelLog | undefined;
   readonly #blockIo: BlockIo;
+  readonly #keyring: Keyring | undefined;
   readonly #events: EventStreams;
   readonly #wakes = new WakeSnapshots();
   #closed = false;
@@ -113,6 +115,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     this.#kmsg = backend.openKernelLog?.();
     // A backend without host I/O of its own (a custom one) is given the host's.
     this.#blockIo = backend.blockIo ?? hostBlockIo;
+    this.#keyring = backend.keyring;
     this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferBytes, blocking);
     this.#poller = new SharedPoller(backend);
     this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
@@ -707,6 +710,16 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    */
   [blockIoOf](): BlockIo {
     return this.#blockIo;
+  }
+
+  /**
+   * Package-internal (see {@link keyringOf}): the backend's kernel keyring, the host's when
+   * the backend has none (the simulator's is in memory).
+   *
+   * @internal
+   */
+  [keyringOf](): Promise<Keyring> {
+    return this.#keyring ? Promise.resolve(this.#keyring) : openKeyring();
   }
 
   /**

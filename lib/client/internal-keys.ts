@@ -39,3 +39,10 @@ export interface ClientParts {
  * and node functions: the host's on the real backend, memory on the simulator.
  */
 export const blockIoOf: unique symbol = Symbol('devicemapper.blockIo');
+
+/**
+ * Package-internal: the key of `DeviceMapper[keyringOf]()`, the backend's kernel keyring
+ * (lib/verity/open.ts loads a root hash signature there): the host's on the real backend,
+ * memory on the simulator.
+ */
+export const keyringOf: unique symbol = Symbol('devicemapper.keyring');

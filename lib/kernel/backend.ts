@@ -8,6 +8,7 @@ import type { ControlTransport } from '../../ffi/types.js';
 import type { CookieHost } from '../udev/cookies.js';
 import type { NodeOps } from '../udev/device-nodes.js';
 import type { IntentStore } from './intent-store.js';
+import type { Keyring } from '../../ffi/keyring.js';
 
 export type { AsyncCallKind, ControlTransport, IoctlResult } from '../../ffi/types.js';
 
@@ -70,6 +71,12 @@ export interface Backend {
    */
   readonly sysfs?: SysfsReader;
   // ---- end sysfs ----------------------------------------------------------------------
+
+  /**
+   * The kernel keyring (`add_key`, `keyctl`: ffi/keyring.ts), where `openVerity` loads a root
+   * hash signature. Absent: the host's. The simulator's is in memory (testing/sim-keyring.ts).
+   */
+  readonly keyring?: Keyring;
 }
 
 /**

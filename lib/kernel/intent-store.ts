@@ -54,8 +54,9 @@ export type IntentEffect =
   /**
    * A thin id this operation asks the pool to create (`create_thin`, `create_snap`):
    * `phase` 'sending' until the message's reply came back, 'created' after. `absentBefore`:
-   * the id was proven not to exist before the message (so it cannot be someone else's).
-   * Recovery deletes it when it is certainly ours (created, or absent before). Phase
+   * the id was proven not to exist before the message. Recovery deletes it only when it is
+   * certainly ours ('created': the reply was seen); a 'sending' id that exists may be another
+   * process's made since, so it is reported, never deleted (docs/crash-safety.md). Phase
    * 'deleting': ThinPool.delete has begun discarding it (which cannot be taken back), so
    * recovery completes the delete.
    */

@@ -15,7 +15,8 @@
  *   3. temporary devices and devices createDevice was making are removed;
  *   4. thin ids it created and never reported are deleted (`delete <id>`; the kernel refuses
  *      one an active thin device maps: then it is reported, not deleted), and so is a thin
- *      whose delete had begun discarding it (forward: its data is already going);
+ *      whose delete had begun discarding it (forward: its data is already going); a create
+ *      whose reply was never seen is probed and reported, never deleted (unconfirmedCreate);
  *   5. a half-done removeTree is completed, top-down;
  *   6. udev semaphores it made for its own calls are removed.
  *
@@ -255,12 +256,10 @@ async function act(dm: DeviceMapper, op: Operation, e: IntentEffect, out: Recove
       return removeRecorded(dm, op, e.device, push, dryRun);
     case 'thin-id': {
       const target = describeEffect(e);
-      if (e.phase === 'sending' && !e.absentBefore) {
-        return push('delete-thin', target, 'skipped', 'the id may have existed before the operation (its create was never confirmed): reported, not deleted');
-      }
       const f = await find(dm, op, e.pool);
       if ('gone' in f) return push('delete-thin', target, 'skipped', 'the pool is not active: activate it and recover again');
       if ('other' in f) return push('delete-thin', target, 'skipped', f.other);
+      if (e.phase === 'sending') return unconfirmedCreate(dm, op, e, target, push);
       if (dryRun) return push('delete-thin', target, 'planned');
       try {
         await op.step(`delete thin ${e.id}`, () => dm.message(addressOf(e.pool), 0, thinPoolMessage.delete(e.id), { signal: op.signal }));
@@ -305,6 +304,31 @@ async function act(dm: DeviceMapper, op: Operation, e: IntentEffect, out: Recove
     default:
       return push('remove', JSON.stringify(e), 'skipped', 'an effect this version does not know');
   }
+}
+
+/**
+ * A thin id whose create the dead process sent (or was about to send) and never saw answered.
+ * It is never deleted: the id found now may be that create's, or another process's made after
+ * the dead one's probe (the create never landed) or before its create (which then failed
+ * with EEXIST). Nothing the kernel answers to a message tells them apart: a thin's details
+ * name the transaction id it was made under only in the on-disk metadata, and a marker sent
+ * after the create would prove only that its reply was seen, which the record's `created`
+ * already says (docs/crash-safety.md). So the id is probed (`create_snap <id> <id>` changes
+ * nothing: ENODATA when absent, EEXIST when present) and reported.
+ */
+async function unconfirmedCreate(
+  dm: DeviceMapper, op: Operation, e: Extract<IntentEffect, { kind: 'thin-id' }>, target: string, push: (a: RecoveryAction['action'], t: string, o: RecoveryAction['outcome'], n?: string) => void,
+): Promise<void> {
+  try {
+    await op.step(`probe thin ${e.id}`, () => dm.message(addressOf(e.pool), 0, thinPoolMessage.createSnap(e.id, e.id), { signal: op.signal }));
+  } catch (x) {
+    if (isErrno(x, ERRNO.ENODATA)) return push('delete-thin', target, 'not-needed', 'never created');
+    if (!isErrno(x, ERRNO.EEXIST)) throw x;
+    const before = e.absentBefore ? 'absent before the dead operation\'s create' : 'not proven absent before the dead operation\'s create';
+    return push('delete-thin', target, 'skipped', `thin ${e.id} exists (${before}), and that create was never confirmed: it may be its or another process's made since; reported, not deleted (send \`delete ${e.id}\` to the pool once you know it is nobody's)`);
+  }
+  // An id cannot be its own origin: a probe that succeeds is a kernel this code does not know.
+  throw new Error(`probe of thin ${e.id}: create_snap ${e.id} ${e.id} was accepted`);
 }
 
 async function removeRecorded(

@@ -564,9 +564,11 @@ export class ThinPool {
   /**
    * A message that creates thin `id` (create_thin, create_snap), in the operation's intent
    * record: a process that dies before its caller learned of the id leaves recover() to
-   * delete it. Only an id proven absent first, or whose create was confirmed, is ever deleted
-   * then: `create_snap <id> <id>` changes nothing and answers EEXIST when the id exists,
-   * ENODATA when it does not (dm-thin-metadata.c __create_snap looks the new id up first).
+   * delete it, and only once its create was confirmed ('created'): a create whose reply was
+   * never seen may have lost to another process's create of the same id, so recovery reports
+   * that id and never deletes it. The probe (`create_snap <id> <id>` changes nothing and
+   * answers EEXIST when the id exists, ENODATA when it does not: dm-thin-metadata.c
+   * __create_snap looks the new id up first) keeps an id that exists out of the record.
    */
   async #createId(op: Operation, id: number, text: string, what: string, probe: 'exists' | 'absent' | 'unknown'): Promise<void> {
     if (probe === 'exists') return this.#message(op, text, what); // the kernel's own EEXIST follows

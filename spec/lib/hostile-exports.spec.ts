@@ -227,6 +227,10 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
 
 /** Exports not attacked here, and why. */
 const EXCLUDED: Record<string, string> = {
+  openVerity: 'its bad inputs are spec/lib/verity-open.spec.ts\'s (typed errors before any ioctl or key); to be described here',
+  closeVerity: 'a removeDevice by name or uuid after an options check (spec/lib/verity-open.spec.ts); to be described here',
+  verityDeviceUuid: 'total over strings: veritysetup\'s uuid text (spec/lib/verity-open.spec.ts)',
+  verityKeyDescription: 'total over strings: veritysetup\'s key description text (spec/lib/verity-open.spec.ts)',
   errnoName: 'total: a name for any value (checked below: never throws)',
   isErrnoName: 'total: a type guard, false for anything but an own key of os.constants.errno (checked below)',
   intentRecordProblem: 'total: a validator of untrusted records, a reason for anything not a record (checked below: never throws)',

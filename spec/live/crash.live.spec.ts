@@ -307,7 +307,9 @@ async function thinFixture(ctx: Ctx, key: string, seed: number): Promise<ThinFix
 
 /**
  * Thin ids that exist but the child never reported done: recover() deletes a thin id whose
- * creation it finds recorded and unfinished (docs/crash-safety.md), so after it none may stay.
+ * creation it finds recorded and confirmed, and reports (never deletes) one whose create was
+ * in flight at the kill (docs/crash-safety.md, "Whose thin id"), so after it none may stay
+ * unreported.
  */
 async function unreportedThins(f: ThinFixture, log: ChildLog, keep: readonly number[]): Promise<string[]> {
   const out: string[] = [];
@@ -318,6 +320,13 @@ async function unreportedThins(f: ThinFixture, log: ChildLog, keep: readonly num
   return out;
 }
 
+/** The thin ids a recovery report names as kept because their create was never confirmed. */
+function reportedThins(report: unknown): number[] {
+  const ops = (report as { operations?: { actions?: { action: string; target: string; outcome: string }[] }[] } | undefined)?.operations ?? [];
+  return ops.flatMap((o) => o.actions ?? []).filter((a) => a.action === 'delete-thin' && a.outcome === 'skipped')
+    .map((a) => /^thin (\d+) /.exec(a.target)).filter((m) => m !== null).map((m) => Number(m[1]));
+}
+
 async function deleteAllThinsBut1(f: ThinFixture): Promise<void> {
   for (const id of await thinIds(f.pool)) if (id !== 1) await f.pool.delete(id);
 }
@@ -326,7 +335,7 @@ const thinCreating = (key: 'snapshot' | 'createThin', title: string) => defineOp
   key, title,
   setup: (ctx) => thinFixture(ctx, key, 11),
   config: (_ctx, f, k) => ({ op: key, pool: f.pool.name, originId: 1, firstId: 2 + k * 1000 }),
-  inspect: (_ctx, f, _k, log) => unreportedThins(f, log, []),
+  inspect: (_ctx, f, _k, log, report) => unreportedThins(f, log, reportedThins(report)),
   repair: (_ctx, f) => deleteAllThinsBut1(f),
 });
 

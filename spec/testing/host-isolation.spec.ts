@@ -7,7 +7,7 @@ import { withHostGuard } from './host-guard.js'; // first: it mocks fs and ffi/ 
 import { describe, expect, test } from '@jest/globals';
 import {
   addNode, attachLoop, blockDeviceBytes, blockDeviceSectors, detachLoop, DeviceMapper, discardBlocks, FaultyDevice, loopInfo, refreshLoopCapacity,
-  removeNode, renameNode, syncNodes, ThinPool, waitForNode, inspect,
+  removeNode, renameNode, syncNodes, ThinPool, waitForNode, inspect, openVerity,
 } from '../../lib/index.js';
 import { formatVerity, readVeritySuperblock, verifyVerity } from '../../lib/index.js';
 import { killAfterIoctls, SimulatedKernel, simBlockIo, thinSim } from '../../testing/index.js';
@@ -202,6 +202,20 @@ describe('the public API on the simulator reaches nothing on the host', () => {
       await expect(readVeritySuperblock('/img/hash', { dm })).resolves.toMatchObject({ dataBlocks: 1536n });
       // A host path the simulator does not have is not there, even where the host has it.
       await expect(readVeritySuperblock('/etc/hostname', { dm })).rejects.toMatchObject({ code: 'ENOENT' });
+    });
+    expect(breaches).toEqual([]);
+  });
+
+  test('openVerity with a root hash signature: the key goes to the simulator\'s keyring, never the host\'s (no libc call)', async () => {
+    const breaches = await onSimulator(async (dm, kernel) => {
+      kernel.addBlockDevice('/dev/vdd', 254, 48, 2048);
+      kernel.addBlockDevice('/dev/vde', 254, 64, 64);
+      await using v = await openVerity(dm, {
+        name: 'v', dataDevice: '/dev/vdd', hashDevice: '/dev/vde', rootHash: new Uint8Array(32).fill(1), signature: new Uint8Array([1, 2, 3]),
+        params: { version: 1, hashAlgorithm: 'sha256', dataBlockSizeBytes: 4096, hashBlockSizeBytes: 4096, dataBlocks: 256, hashStartBlocks: 1, salt: new Uint8Array(0) },
+      });
+      expect(v.name).toBe('v');
+      expect(kernel.keyring.history.map((h) => h.call)).toEqual(['add_key', 'unlink']);
     });
     expect(breaches).toEqual([]);
   });

@@ -68,6 +68,22 @@ export function describeLive(name: string, fn: () => void): void {
   }
 }
 
+/** The kernel of the matrix a live run is on, without its flavour suffixes (`6.1-udev` → `6.1`). */
+export const kernelBase: string = kernelLabel.replace(/(-(udev|realtools|crash))+$/, '');
+
+/**
+ * `describeLive` for a suite that runs on some kernels of the matrix only (what it checks does
+ * not vary with the kernel, or the module exists on those only; CI's time budget): on another
+ * kernel it registers one skipped test whose title says where it runs. Outside a VM
+ * (`kernelLabel` 'host') it behaves as `describeLive`.
+ */
+export function describeLiveOn(kernels: readonly string[], name: string, fn: () => void): void {
+  if (kernelLabel === 'host' || kernels.includes(kernelBase)) { describeLive(name, fn); return; }
+  const why = `runs on kernel ${kernels.join(' and ')} only, this is ${kernelBase}`;
+  process.stderr.write(`[live] skipping "${name}": ${why}\n`);
+  describe(name, () => { it.skip(`skipped: ${why}`, () => {}); });
+}
+
 /**
  * Records a fact about the kernel under test (e.g. the dm version) into the JSON
  * file named by DM_LIVE_REPORT, which vm/test-live.sh prints in its summary.

@@ -15,11 +15,11 @@ import {
   type ParsedStatus, type ParsedStatusOf, type TargetType, type TypedTarget,
 } from '../../lib/index.js';
 import type { Version } from '../../codec/index.js';
-import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
+import { describeLiveOn, kernelLabel, recordLiveFact } from './live-env.js';
 
 const MiB = 1024 * 1024;
 
-describeLive(`clone, ebs, vdo, integrity modes [kernel ${kernelLabel}]`, () => {
+describeLiveOn(['6.1', 'newest'], `clone, ebs, vdo, integrity modes [kernel ${kernelLabel}]`, () => {
   let dm: DeviceMapper;
   let dir: string;
   const loops: string[] = [];

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { attachLoop, DeviceMapper, detachLoop, type LoopDevice } from '../../lib/index.js';
 import { run } from '../../cli/index.js';
-import { describeLive, kernelLabel } from './live-env.js';
+import { describeLiveOn, kernelLabel } from './live-env.js';
 
 const env = { ...process.env, DM_DISABLE_UDEV: '1' };
 process.env.DM_DISABLE_UDEV = '1';
@@ -28,7 +28,7 @@ async function dmctl(args: string[], locale: string): Promise<Out> {
   return { code, stdout, stderr };
 }
 
-describeLive(`dmctl info -c reports as dmsetup's [kernel ${kernelLabel}]`, () => {
+describeLiveOn(['6.1'], `dmctl info -c reports as dmsetup's [kernel ${kernelLabel}]`, () => {
   const p = `rp${process.pid % 10000}`;
   const mine = `name=~^${p}`;
   let dir: string;

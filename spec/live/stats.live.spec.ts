@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, expect, jest, test } from '@jest/globa
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DeviceMapper, DmStats } from '../../lib/index.js';
-import { describeLive, kernelLabel } from './live-env.js';
+import { describeLiveOn, kernelLabel } from './live-env.js';
 import { dmctl, have, tool, type Out } from './realtools-env.js';
 
 process.env.DM_DISABLE_UDEV = '1';
@@ -29,7 +29,7 @@ async function both(...args: string[]): Promise<string | undefined> {
   return `dmstats ${args.join(' ')}\n--- dmstats (exit ${a.code}):\n${a.stdout}${a.stderr}\n--- dmctl (exit ${b.code}):\n${bOut}${b.stderr}`;
 }
 
-describeLive(`dm-stats: DmStats and dmctl stats against dmstats [kernel ${kernelLabel}]`, () => {
+describeLiveOn(['6.1'], `dm-stats: DmStats and dmctl stats against dmstats [kernel ${kernelLabel}]`, () => {
   let dm: DeviceMapper;
 
   beforeAll(async () => {

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { attachLoop, DeviceMapper, detachLoop, dmModCreate, parseDmModCreate, type LoopDevice } from '../../lib/index.js';
 import { run } from '../../cli/index.js';
-import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
+import { describeLiveOn, kernelLabel, recordLiveFact } from './live-env.js';
 
 const env = { ...process.env, DM_DISABLE_UDEV: '1' };
 process.env.DM_DISABLE_UDEV = '1';
@@ -47,7 +47,7 @@ async function same(...args: string[]): Promise<string> {
   return a.stdout;
 }
 
-describeLive(`dmsetup's further verbs, dmctl against dmsetup [kernel ${kernelLabel}]`, () => {
+describeLiveOn(['6.1'], `dmsetup's further verbs, dmctl against dmsetup [kernel ${kernelLabel}]`, () => {
   const p = `vb${process.pid % 10000}`;
   let dir: string;
   let loop: LoopDevice;

@@ -13,13 +13,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { attachLoop, DeviceMapper, openVerity, type LoopDevice, type OpenVerityOptions } from '../../lib/index.js';
 import { KEY_SPEC_PROCESS_KEYRING, openKeyring } from '../../ffi/keyring.js';
-import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
+import { describeLiveOn, kernelLabel, recordLiveFact } from './live-env.js';
 import { have, must, tool } from './realtools-env.js';
 
 const NAME = `p24ver${process.pid}`;
 const MiB = 1024 * 1024;
 
-describeLive(`openVerity against veritysetup [kernel ${kernelLabel}]`, () => {
+describeLiveOn(['6.1'], `openVerity against veritysetup [kernel ${kernelLabel}]`, () => {
   let dm: DeviceMapper;
   let dir: string;
   const loops: LoopDevice[] = [];

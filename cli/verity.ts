@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import {
-  DmAbortError, DmSyscallError, DmVerityError, formatVerity, readVeritySuperblock, verifyVerity, type VerityFormatResult, type VerityHeader,
+  DmAbortError, DmSyscallError, DmVerityError, computeFec, formatVerity, veritysetupFecCoverage, readVeritySuperblock, verifyVerity, type VerityFormatResult, type VerityHeader,
 } from '../lib/index.js';
 import type { CliIo } from './context.js';
 import { DMCTL_JSON_VERSION, ErrorOutputSchema } from './schemas.js';
@@ -86,6 +86,7 @@ const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '
 export function verityDumpText(hashDevice: string, h: {
   uuid: string | undefined; hashType: number; dataBlocks: bigint; dataBlockSizeBytes: number; hashBlocks: bigint; hashBlockSizeBytes: number;
   hashAlgorithm: string; salt: Uint8Array; rootHash?: Uint8Array | undefined; hashDeviceSizeBytes: bigint | undefined;
+  fec?: { roots: number; fecBlocks: bigint; fecDeviceSizeBytes: bigint | undefined } | undefined;
 }): string {
   return `VERITY header information for ${hashDevice}\n`
     + `UUID:            \t${h.uuid ?? ''}\n`
@@ -95,9 +96,11 @@ export function verityDumpText(hashDevice: string, h: {
     + `Hash blocks:     \t${h.hashBlocks}\n`
     + `Hash block size: \t${h.hashBlockSizeBytes}\n`
     + `Hash algorithm:  \t${h.hashAlgorithm}\n`
+    + (h.fec ? `FEC RS roots:   \t${h.fec.roots}\nFEC blocks:     \t${h.fec.fecBlocks}\n` : '')
     + `Salt:            \t${h.salt.length > 0 ? hex(h.salt) : '-'}\n`
     + (h.rootHash ? `Root hash:      \t${hex(h.rootHash)}\n` : '')
-    + (h.hashDeviceSizeBytes !== undefined ? `Hash device size: \t${h.hashDeviceSizeBytes} [bytes]\n` : '');
+    + (h.hashDeviceSizeBytes !== undefined ? `Hash device size: \t${h.hashDeviceSizeBytes} [bytes]\n` : '')
+    + (h.fec?.fecDeviceSizeBytes !== undefined ? `FEC device size: \t${h.fec.fecDeviceSizeBytes} [bytes]\n` : '');
 }
 
 function json(a: VerityArgs, value: Omit<DmctlVerityOutput, 'schemaVersion'>): void {
@@ -112,15 +115,66 @@ function deviceError(e: unknown, device: string): never {
   throw e;
 }
 
-/** Refuses what this build does not do (FEC is lib/verity/fec*'s, not wired here yet). */
+/** Refuses FEC options where they are not wired yet (verify; format without --fec-device). */
 function noFec(a: VerityArgs): void {
   if (a.values['fec-device'] !== undefined || a.values['fec-offset'] !== undefined || a.values['fec-roots'] !== undefined) {
     throw new VerityCliError(['dmctl verity: --fec-device, --fec-offset and --fec-roots are not supported yet.'], 1);
   }
 }
 
+/** Positional reads and writes of a plain file or block device, for the FEC passes. */
+async function fecFile(path: string, flags: 'r' | 'r+') {
+  const { open } = await import('node:fs/promises');
+  const fh = await open(path, flags);
+  return {
+    fh,
+    reader: async (offsetBytes: bigint, lengthBytes: number) => {
+      const buf = new Uint8Array(lengthBytes);
+      let got = 0;
+      while (got < lengthBytes) {
+        const { bytesRead } = await fh.read(buf, got, lengthBytes - got, Number(offsetBytes) + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    },
+    writer: async (offsetBytes: bigint, bytes: Uint8Array) => {
+      let put = 0;
+      while (put < bytes.length) put += (await fh.write(bytes, put, bytes.length - put, Number(offsetBytes) + put)).bytesWritten;
+    },
+  };
+}
+
+/** veritysetup format --fec-device: the parity of the data and the hash area (docs/verity-fec.md, "merge notes"). */
+async function formatFec(a: VerityArgs, data: string, hash: string, r: VerityFormatResult): Promise<{ roots: number; fecBlocks: bigint; fecBytes: bigint; shared: boolean; fecDeviceSizeBytes: bigint | undefined }> {
+  const fecDevice = a.values['fec-device']!;
+  const roots = Number(numeric(a.values['fec-roots'], U32) ?? 2n);
+  const fecOffsetBytes = numeric(a.values['fec-offset'], U64) ?? 0n;
+  const { stat } = await import('node:fs/promises');
+  const hashAreaEndBytes = fecDevice === hash ? fecOffsetBytes : BigInt((await stat(hash)).size);
+  const coverage = veritysetupFecCoverage({
+    blockSizeBytes: r.dataBlockSizeBytes, dataBlocks: r.dataBlocks, hashOffsetBytes: numeric(a.values['hash-offset'], U64) ?? 0n,
+    superblock: a.values['no-superblock'] !== true, hashAreaEndBytes,
+  });
+  const d = await fecFile(data, 'r').catch((e) => deviceError(e, data));
+  try {
+    const h = await fecFile(hash, 'r').catch((e) => deviceError(e, hash));
+    try {
+      const f = await fecFile(fecDevice, 'r+').catch((e) => deviceError(e, fecDevice));
+      try {
+        const res = await computeFec({
+          blockSizeBytes: r.dataBlockSizeBytes, roots, dataBlocks: r.dataBlocks, ...coverage, fecOffsetBytes,
+          dataReader: d.reader, hashReader: h.reader, writer: f.writer,
+        });
+        const shared = fecDevice === hash;
+        return { roots, fecBlocks: res.layout.fecBlocks, fecBytes: res.fecBytes, shared, fecDeviceSizeBytes: shared ? undefined : BigInt((await f.fh.stat()).size) };
+      } finally { await f.fh.close(); }
+    } finally { await h.fh.close(); }
+  } finally { await d.fh.close(); }
+}
+
 async function format(a: VerityArgs): Promise<number> {
-  noFec(a);
+  if (a.values['fec-device'] === undefined) noFec(a);
   const [data, hash] = a.args as [string, string];
   const t = treeOptions(a);
   const noSb = a.values['no-superblock'] === true;
@@ -132,6 +186,7 @@ async function format(a: VerityArgs): Promise<number> {
     if (e instanceof DmSyscallError && e.path === data) deviceError(e, data);
     throw e;
   }
+  const fec = a.values['fec-device'] === undefined ? undefined : await formatFec(a, data, hash, r);
   // VERITY_create()'s warning (crypt_getpagesize(): x86's and most others' 4096).
   if (t.dataBlockSizeBytes > pageSizeBytes()) a.io.stderr(`WARNING: Kernel cannot activate device if data block size exceeds page size (${pageSizeBytes()}).\n`);
   if (a.values.json) {
@@ -141,7 +196,9 @@ async function format(a: VerityArgs): Promise<number> {
       hashDeviceSizeBytes: r.hashDeviceSizeBytes === undefined ? null : String(r.hashDeviceSizeBytes), verified: null,
     });
   } else {
-    a.io.stdout(verityDumpText(hash, { ...r, rootHash: r.rootHash }));
+    // veritysetup, FEC in the hash file: no FEC size line, and the FEC area counted in the hash size (observed with 2.6.1).
+    const hashDeviceSizeBytes = fec?.shared && r.hashDeviceSizeBytes !== undefined ? r.hashDeviceSizeBytes + fec.fecBytes : r.hashDeviceSizeBytes;
+    a.io.stdout(verityDumpText(hash, { ...r, rootHash: r.rootHash, hashDeviceSizeBytes, fec }));
   }
   if (a.values['root-hash-file'] !== undefined) {
     const { writeFileSync } = await import('node:fs');

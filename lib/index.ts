@@ -59,6 +59,8 @@ export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredInten
 // ---- dm-verity's hash tree: format, verify, superblock (docs/verity.md) ----
 export * from './verity/index.js';
 export type { BlockFile } from './kernel/backend.js';
+// Forward error correction over reader/writer callbacks (docs/verity-fec.md).
+export * from './verity/index-fec.js';
 // ---- end verity ----
 // ---- Concise device lists: dmsetup --concise and the kernel's dm-mod.create= (docs/concise.md) ----
 export {

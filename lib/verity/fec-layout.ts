@@ -5,6 +5,7 @@
  * drivers/md/dm-verity-fec.c (docs/verity-fec.md).
  */
 import { DmArgumentError } from '../errors.js';
+import { optionsArg } from '../client/args.js';
 import { RS_MAX_ROOTS, RS_MIN_ROOTS, RS_NN } from './rs.js';
 
 /** What the FEC area covers: the data blocks, then the hash image's blocks from `hashStartBytes`. */
@@ -66,11 +67,21 @@ export function checkBlockSize(v: unknown, field = 'blockSizeBytes'): number {
 
 /** The layout of a FEC area over the given blocks; DmArgumentError on bad input. */
 export function fecLayout(input: FecLayoutInput): FecLayout {
+  // Only the keys here: a misspelt one (hashStart for hashStartBytes) would silently mean 0.
+  optionsArg(input, 'options', LAYOUT_KEYS, ['blockSizeBytes', 'roots', 'dataBlocks', 'hashBlocks']);
+  return buildFecLayout(input);
+}
+
+const LAYOUT_KEYS = { blockSizeBytes: 'any', roots: 'any', dataBlocks: 'any', hashStartBytes: 'any', hashBlocks: 'any' } as const;
+const COVERAGE_KEYS = { blockSizeBytes: 'any', dataBlocks: 'any', hashOffsetBytes: 'any', superblock: 'boolean', hashAreaEndBytes: 'any' } as const;
+
+/** {@link fecLayout} over an options object that may carry other keys (the FEC passes' options). */
+export function buildFecLayout(input: FecLayoutInput): FecLayout {
   if (input === null || typeof input !== 'object') throw new DmArgumentError('options', 'an object', String(input));
   const blockSizeBytes = checkBlockSize(input.blockSizeBytes, 'blockSizeBytes');
   const roots = checkRoots(input.roots, 'roots');
   const dataBlocks = u64(input.dataBlocks, 'dataBlocks');
-  const hashStartBytes = u64(input.hashStartBytes ?? 0, 'hashStartBytes');
+  const hashStartBytes = input.hashStartBytes === undefined ? 0n : u64(input.hashStartBytes, 'hashStartBytes');
   const hashBlocks = u64(input.hashBlocks, 'hashBlocks');
   if (dataBlocks === 0n) throw new DmArgumentError('dataBlocks', 'at least 1 (veritysetup: "Invalid FEC segment length")', '0');
   const rsn = RS_NN - roots;
@@ -101,9 +112,10 @@ export interface VeritysetupFecCoverageInput {
  * (whole blocks), so trailing space in a hash file is covered too. The superblock is not.
  */
 export function veritysetupFecCoverage(input: VeritysetupFecCoverageInput): { hashStartBytes: bigint; hashBlocks: bigint } {
+  optionsArg(input, 'options', COVERAGE_KEYS, ['blockSizeBytes', 'dataBlocks', 'superblock', 'hashAreaEndBytes']);
   const bs = BigInt(checkBlockSize(input.blockSizeBytes));
   u64(input.dataBlocks, 'dataBlocks');
-  const offset = u64(input.hashOffsetBytes ?? 0, 'hashOffsetBytes');
+  const offset = input.hashOffsetBytes === undefined ? 0n : u64(input.hashOffsetBytes, 'hashOffsetBytes');
   const end = u64(input.hashAreaEndBytes, 'hashAreaEndBytes');
   const startBlock = input.superblock ? (offset + 512n + bs - 1n) / bs : offset / bs;
   const endBlock = end / bs;

@@ -11,11 +11,11 @@
  * by `memoryBytes` (one batch of rsn rows), whatever the image size.
  */
 import { DmAbortError, DmArgumentError, DmOperationError, DmVerityFecError } from '../errors.js';
-import { blockOfPosition, coveredBlock, fecLayout, positionOfBlock, type FecLayout, type FecLayoutInput } from './fec-layout.js';
+import { blockOfPosition, buildFecLayout, coveredBlock, positionOfBlock, type FecLayout, type FecLayoutInput } from './fec-layout.js';
 import { ParityTables, ReedSolomon, RS_NN } from './rs.js';
 
-/** Reads `length` bytes at `offsetBytes` of an image; must return exactly `length` bytes. */
-export type FecReader = (offsetBytes: bigint, length: number) => Promise<Uint8Array>;
+/** Reads `lengthBytes` bytes at `offsetBytes` of an image; must return exactly `lengthBytes` bytes. */
+export type FecReader = (offsetBytes: bigint, lengthBytes: number) => Promise<Uint8Array>;
 /** Writes `bytes` at `offsetBytes` of an image. */
 export type FecWriter = (offsetBytes: bigint, bytes: Uint8Array) => Promise<void>;
 
@@ -125,7 +125,7 @@ function checkFn(v: unknown, field: string): void {
 
 function setUp(o: FecPassOptions, what: string): Pass {
   if (o === null || typeof o !== 'object') throw new DmArgumentError('options', 'an object', String(o));
-  const layout = fecLayout(o);
+  const layout = buildFecLayout(o);
   checkFn(o.dataReader, 'options.dataReader');
   if (layout.hashBlocks > 0n) checkFn(o.hashReader, 'options.hashReader');
   const off = o.fecOffsetBytes ?? 0;

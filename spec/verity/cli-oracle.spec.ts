@@ -190,3 +190,33 @@ d('dmctl verity prints what veritysetup prints', () => {
     expect(await ours(['verify', small, path.join(dir, 'j.img'), doc.rootHash as string, '--json']).then((r) => JSON.parse(r.stdout))).toMatchObject({ action: 'verify', verified: true });
   });
 });
+
+d('dmctl verity format --fec-device writes what veritysetup writes', () => {
+  const data = dataFile('fec-data.img', 1 << 20);
+  const cases: [string, (fec: string) => string[], boolean][] = [
+    ['roots 2, own FEC file', (fec) => ['format', data, '{h}', '--salt', SALT, '--uuid', UUID, '--fec-device', fec, '--fec-roots', '2'], false],
+    ['roots 8, own FEC file', (fec) => ['format', data, '{h}', '--salt', SALT, '--uuid', UUID, '--fec-device', fec, '--fec-roots', '8'], false],
+    ['roots 8, FEC in the hash file at --fec-offset', () => ['format', data, '{h}', '--salt', SALT, '--uuid', UUID, '--fec-device', '{h}', '--fec-roots', '8', '--fec-offset', String(64 << 10)], true],
+  ];
+  test.each(cases)('%s', async (_name, argv, shared) => {
+    const tf = path.join(dir, `tf-${Math.random().toString(36).slice(2)}`);
+    const of = path.join(dir, `of-${Math.random().toString(36).slice(2)}`);
+    fs.writeFileSync(tf, '');
+    fs.writeFileSync(of, '');
+    const n = Math.random().toString(36).slice(2);
+    const th = path.join(dir, `ft-${n}.img`);
+    const oh = path.join(dir, `fo-${n}.img`);
+    // Shared: veritysetup covers the hash file up to --fec-offset, so that much must exist.
+    if (shared) for (const h of [th, oh]) fs.writeFileSync(h, Buffer.alloc(64 << 10));
+    const sub = (args: string[], h: string, f: string) => args.map((x) => (x === '{h}' ? h : x === '{f}' ? f : x));
+    const t = theirs(sub(argv('{f}'), th, tf));
+    const o = await ours(sub(argv('{f}'), oh, of));
+    expect(t.status).toBe(0);
+    expect({ ...o, stdout: o.stdout.split(oh).join(th) }).toEqual(t);
+    expect(fs.readFileSync(oh).equals(fs.readFileSync(th))).toBe(true);
+    if (!shared) {
+      expect(fs.statSync(tf).size).toBeGreaterThan(0);
+      expect(fs.readFileSync(of).equals(fs.readFileSync(tf))).toBe(true);
+    }
+  }, 120_000);
+});

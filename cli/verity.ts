@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import {
-  DmAbortError, DmSyscallError, DmVerityError, computeFec, formatVerity, veritysetupFecCoverage, readVeritySuperblock, verifyVerity, type VerityFormatResult, type VerityHeader,
+  DmAbortError, DmSyscallError, DmVerityError, DmVerityFecError, computeFec, verifyFec, formatVerity, veritysetupFecCoverage, readVeritySuperblock, verifyVerity, type VerityFormatResult, type VerityHeader,
   blockDeviceBytes, closeVerity, openVerity, type DeviceMapper, type OpenVerityOptions, type VerityOpenParams,
 } from '../lib/index.js';
 import type { CliIo } from './context.js';
@@ -123,7 +123,7 @@ function deviceError(e: unknown, device: string): never {
   throw e;
 }
 
-/** Refuses FEC options where they are not wired yet (verify; format without --fec-device). */
+/** Refuses --fec-offset/--fec-roots without --fec-device (format, verify) and every FEC option for dump. */
 function noFec(a: VerityArgs): void {
   if (a.values['fec-device'] !== undefined || a.values['fec-offset'] !== undefined || a.values['fec-roots'] !== undefined) {
     throw new VerityCliError(['dmctl verity: --fec-device, --fec-offset and --fec-roots are not supported yet.'], 1);
@@ -224,8 +224,54 @@ function pageSizeBytes(): number {
   return 4096;
 }
 
+/**
+ * veritysetup verify --fec-device after a failed check (cryptsetup VERITY_activate with
+ * CRYPT_VERITY_CHECK_HASH): the FEC decoder runs over the covered blocks without writing;
+ * a decodable area is "Found N repairable errors" (N: the symbols corrected, parity's
+ * included) and exit 0 after a data-area failure, 2 after a root hash failure; a codeword
+ * beyond repair is "Failed to repair parity for block <round>." and exit 2.
+ */
+async function verifyWithFec(a: VerityArgs, data: string, hash: string, failure: readonly string[], rootFailed: boolean): Promise<number> {
+  const fecDevice = a.values['fec-device']!;
+  const roots = Number(numeric(a.values['fec-roots'], U32) ?? 2n);
+  const fecOffsetBytes = numeric(a.values['fec-offset'], U64) ?? 0n;
+  const noSb = a.values['no-superblock'] === true;
+  const t = treeOptions(a);
+  const { stat } = await import('node:fs/promises');
+  let blockSizeBytes = t.dataBlockSizeBytes;
+  let dataBlocks = t.dataBlocks;
+  if (!noSb) {
+    const sb = await readVeritySuperblock(hash, { hashOffsetBytes: t.hashOffsetBytes });
+    blockSizeBytes = sb.dataBlockSizeBytes;
+    dataBlocks = sb.dataBlocks;
+  } else if (dataBlocks === 0n) {
+    dataBlocks = BigInt((await stat(data)).size) / BigInt(blockSizeBytes);
+  }
+  const hashAreaEndBytes = fecDevice === hash ? fecOffsetBytes : BigInt((await stat(hash)).size);
+  const coverage = veritysetupFecCoverage({ blockSizeBytes, dataBlocks, hashOffsetBytes: t.hashOffsetBytes, superblock: !noSb, hashAreaEndBytes });
+  a.io.stderr(failure.map((l) => `${l}\n`).join(''));
+  const d = await fecFile(data, 'r').catch((e) => deviceError(e, data));
+  try {
+    const h = await fecFile(hash, 'r').catch((e) => deviceError(e, hash));
+    try {
+      const f = await fecFile(fecDevice, 'r').catch((e) => deviceError(e, fecDevice));
+      try {
+        const res = await verifyFec({ blockSizeBytes, roots, dataBlocks, ...coverage, fecOffsetBytes, dataReader: d.reader, hashReader: h.reader, fecReader: f.reader });
+        const errors = res.correctedBytes + res.parityErrors;
+        if (errors > 0) a.io.stderr(`Found ${errors} repairable errors with FEC device.\n`);
+        return rootFailed ? 2 : 0;
+      } catch (e) {
+        if (e instanceof DmVerityFecError && e.code === 'FEC_UNCORRECTABLE') {
+          throw new VerityCliError([`Failed to repair parity for block ${e.round}.`, 'Errors cannot be repaired with FEC device.'], 2);
+        }
+        throw e;
+      } finally { await f.fh.close(); }
+    } finally { await h.fh.close(); }
+  } finally { await d.fh.close(); }
+}
+
 async function verify(a: VerityArgs): Promise<number> {
-  noFec(a);
+  if (a.values['fec-device'] === undefined) noFec(a);
   const [data, hash, rootArg] = a.args as [string, string, string | undefined];
   let root = rootArg;
   if (a.values['root-hash-file'] !== undefined) {
@@ -258,6 +304,9 @@ async function verify(a: VerityArgs): Promise<number> {
     if (e instanceof DmSyscallError && (e.path === data || e.path === hash) && e.code !== 'EIO') deviceError(e, e.path);
     if (e instanceof DmVerityError && e.code === 'VERITY_SUPERBLOCK') {
       throw new VerityCliError([...(e.message === 'No VERITY signature detected.' ? [] : [e.message]), `Device ${hash} is not a valid VERITY device.`], 1);
+    }
+    if (a.values['fec-device'] !== undefined && e instanceof DmVerityError && (e.code === 'VERITY_CORRUPT' || e.code === 'VERITY_ROOT_HASH')) {
+      return verifyWithFec(a, data, hash, e.code === 'VERITY_CORRUPT' ? [e.message, 'Verification of data area failed.'] : [e.message], e.code === 'VERITY_ROOT_HASH');
     }
     if (e instanceof DmVerityError && e.code === 'VERITY_CORRUPT') throw new VerityCliError([e.message, 'Verification of data area failed.'], 2);
     if (e instanceof DmSyscallError && e.code === 'EIO') throw new VerityCliError(['Verification of data area failed.'], 1);

@@ -116,7 +116,7 @@ export const VERBS: Record<string, Verb> = {
     run: recover,
   },
   verity: {
-    usage: 'verity format|verify|dump <device>... [veritysetup\'s options]',
+    usage: 'verity format|verify|open|close|dump <device>... [veritysetup\'s options]',
     help: 'dm-verity\'s hash tree as veritysetup makes, checks and shows it (no veritysetup needed; dmctl verity --help).',
     run: async () => 1, raw: runVerity,
   },

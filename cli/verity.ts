@@ -8,7 +8,8 @@
  */
 import { parseArgs } from 'node:util';
 import {
-  DmAbortError, DmSyscallError, DmVerityError, computeFec, formatVerity, veritysetupFecCoverage, readVeritySuperblock, verifyVerity, type VerityFormatResult, type VerityHeader,
+  DmAbortError, DmSyscallError, DmVerityError, DmVerityFecError, computeFec, verifyFec, formatVerity, veritysetupFecCoverage, readVeritySuperblock, verifyVerity, type VerityFormatResult, type VerityHeader,
+  blockDeviceBytes, closeVerity, openVerity, type DeviceMapper, type OpenVerityOptions, type VerityOpenParams,
 } from '../lib/index.js';
 import type { CliIo } from './context.js';
 import { DMCTL_JSON_VERSION, ErrorOutputSchema } from './schemas.js';
@@ -28,6 +29,13 @@ const OPTIONS = {
   'fec-device': { type: 'string' },
   'fec-offset': { type: 'string' },
   'fec-roots': { type: 'string' },
+  'root-hash-signature': { type: 'string' },
+  'ignore-corruption': { type: 'boolean' },
+  'restart-on-corruption': { type: 'boolean' },
+  'panic-on-corruption': { type: 'boolean' },
+  'ignore-zero-blocks': { type: 'boolean' },
+  'check-at-most-once': { type: 'boolean' },
+  'use-tasklets': { type: 'boolean' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
   debug: { type: 'boolean' },
@@ -115,7 +123,7 @@ function deviceError(e: unknown, device: string): never {
   throw e;
 }
 
-/** Refuses FEC options where they are not wired yet (verify; format without --fec-device). */
+/** Refuses --fec-offset/--fec-roots without --fec-device (format, verify) and every FEC option for dump. */
 function noFec(a: VerityArgs): void {
   if (a.values['fec-device'] !== undefined || a.values['fec-offset'] !== undefined || a.values['fec-roots'] !== undefined) {
     throw new VerityCliError(['dmctl verity: --fec-device, --fec-offset and --fec-roots are not supported yet.'], 1);
@@ -216,8 +224,54 @@ function pageSizeBytes(): number {
   return 4096;
 }
 
+/**
+ * veritysetup verify --fec-device after a failed check (cryptsetup VERITY_activate with
+ * CRYPT_VERITY_CHECK_HASH): the FEC decoder runs over the covered blocks without writing;
+ * a decodable area is "Found N repairable errors" (N: the symbols corrected, parity's
+ * included) and exit 0 after a data-area failure, 2 after a root hash failure; a codeword
+ * beyond repair is "Failed to repair parity for block <round>." and exit 2.
+ */
+async function verifyWithFec(a: VerityArgs, data: string, hash: string, failure: readonly string[], rootFailed: boolean): Promise<number> {
+  const fecDevice = a.values['fec-device']!;
+  const roots = Number(numeric(a.values['fec-roots'], U32) ?? 2n);
+  const fecOffsetBytes = numeric(a.values['fec-offset'], U64) ?? 0n;
+  const noSb = a.values['no-superblock'] === true;
+  const t = treeOptions(a);
+  const { stat } = await import('node:fs/promises');
+  let blockSizeBytes = t.dataBlockSizeBytes;
+  let dataBlocks = t.dataBlocks;
+  if (!noSb) {
+    const sb = await readVeritySuperblock(hash, { hashOffsetBytes: t.hashOffsetBytes });
+    blockSizeBytes = sb.dataBlockSizeBytes;
+    dataBlocks = sb.dataBlocks;
+  } else if (dataBlocks === 0n) {
+    dataBlocks = BigInt((await stat(data)).size) / BigInt(blockSizeBytes);
+  }
+  const hashAreaEndBytes = fecDevice === hash ? fecOffsetBytes : BigInt((await stat(hash)).size);
+  const coverage = veritysetupFecCoverage({ blockSizeBytes, dataBlocks, hashOffsetBytes: t.hashOffsetBytes, superblock: !noSb, hashAreaEndBytes });
+  a.io.stderr(failure.map((l) => `${l}\n`).join(''));
+  const d = await fecFile(data, 'r').catch((e) => deviceError(e, data));
+  try {
+    const h = await fecFile(hash, 'r').catch((e) => deviceError(e, hash));
+    try {
+      const f = await fecFile(fecDevice, 'r').catch((e) => deviceError(e, fecDevice));
+      try {
+        const res = await verifyFec({ blockSizeBytes, roots, dataBlocks, ...coverage, fecOffsetBytes, dataReader: d.reader, hashReader: h.reader, fecReader: f.reader });
+        const errors = res.correctedBytes + res.parityErrors;
+        if (errors > 0) a.io.stderr(`Found ${errors} repairable errors with FEC device.\n`);
+        return rootFailed ? 2 : 0;
+      } catch (e) {
+        if (e instanceof DmVerityFecError && e.code === 'FEC_UNCORRECTABLE') {
+          throw new VerityCliError([`Failed to repair parity for block ${e.round}.`, 'Errors cannot be repaired with FEC device.'], 2);
+        }
+        throw e;
+      } finally { await f.fh.close(); }
+    } finally { await h.fh.close(); }
+  } finally { await d.fh.close(); }
+}
+
 async function verify(a: VerityArgs): Promise<number> {
-  noFec(a);
+  if (a.values['fec-device'] === undefined) noFec(a);
   const [data, hash, rootArg] = a.args as [string, string, string | undefined];
   let root = rootArg;
   if (a.values['root-hash-file'] !== undefined) {
@@ -251,6 +305,9 @@ async function verify(a: VerityArgs): Promise<number> {
     if (e instanceof DmVerityError && e.code === 'VERITY_SUPERBLOCK') {
       throw new VerityCliError([...(e.message === 'No VERITY signature detected.' ? [] : [e.message]), `Device ${hash} is not a valid VERITY device.`], 1);
     }
+    if (a.values['fec-device'] !== undefined && e instanceof DmVerityError && (e.code === 'VERITY_CORRUPT' || e.code === 'VERITY_ROOT_HASH')) {
+      return verifyWithFec(a, data, hash, e.code === 'VERITY_CORRUPT' ? [e.message, 'Verification of data area failed.'] : [e.message], e.code === 'VERITY_ROOT_HASH');
+    }
     if (e instanceof DmVerityError && e.code === 'VERITY_CORRUPT') throw new VerityCliError([e.message, 'Verification of data area failed.'], 2);
     if (e instanceof DmSyscallError && e.code === 'EIO') throw new VerityCliError(['Verification of data area failed.'], 1);
     throw e;
@@ -280,10 +337,153 @@ async function dump(a: VerityArgs): Promise<number> {
   return 0;
 }
 
-/** veritysetup's actions, by name (open/close/status join as rows). */
+/** The root hash operand or --root-hash-file's contents (veritysetup's order: the file wins). */
+async function rootHashArg(a: VerityArgs, operand: string | undefined): Promise<string> {
+  if (a.values['root-hash-file'] !== undefined) {
+    const { readFileSync } = await import('node:fs');
+    try {
+      return readFileSync(a.values['root-hash-file'], 'utf8').trim();
+    } catch {
+      throw new VerityCliError([`Cannot read root hash file ${a.values['root-hash-file']}.`], 1);
+    }
+  }
+  if (operand === undefined) throw new VerityCliError(['Command requires <root_hash> or --root-hash-file option as argument.'], 1);
+  return operand;
+}
+
+/** Runs `use` with the client dmctl opens (the simulator's in tests), closing it after. */
+async function withClient<T>(a: VerityArgs, use: (dm: DeviceMapper) => Promise<T>): Promise<T> {
+  const dm = await a.io.open();
+  try {
+    return await use(dm);
+  } finally {
+    dm.close();
+  }
+}
+
+/** veritysetup open's exit statuses for what the kernel or the device says (translate_errno in utils_tools.c). */
+function busyError(e: unknown, name: string, creating: boolean): never {
+  const code = (e as { code?: unknown }).code;
+  // The kernel answers a create under a name in use with EBUSY.
+  if (code === 'EEXIST' || (creating && code === 'EBUSY')) throw new VerityCliError([`Device ${name} already exists.`], 5);
+  if (code === 'EBUSY') throw new VerityCliError([`Device ${name} is still in use.`], 5);
+  throw e;
+}
+
+/**
+ * `veritysetup open <data_device> <name> <hash_device> [<root_hash>]`: from the superblock
+ * (openVerity reads it through the client's backend) or, with --no-superblock, from the
+ * command line's format options; FEC, corruption and verification flags as table options.
+ * Prints nothing on success, as veritysetup.
+ */
+async function open(a: VerityArgs): Promise<number> {
+  const [data, name, hash, rootOperand] = a.args as [string, string, string, string | undefined];
+  const rootHex = await rootHashArg(a, rootOperand);
+  if (rootHex.length === 0 || rootHex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(rootHex)) throw new VerityCliError(['Invalid root hash string specified.'], 1);
+  const rootHash = Uint8Array.from(rootHex.match(/../g)!, (p) => parseInt(p, 16));
+  const v = a.values;
+  const modes = [v['ignore-corruption'], v['restart-on-corruption'], v['panic-on-corruption']].filter(Boolean).length;
+  if (modes > 1) throw new VerityCliError(['__usage__', 'Option --ignore-corruption, --restart-on-corruption or --panic-on-corruption is allowed only once.'], 1);
+  let signature: Uint8Array | undefined;
+  if (v['root-hash-signature'] !== undefined) {
+    const { readFileSync } = await import('node:fs');
+    try {
+      signature = new Uint8Array(readFileSync(v['root-hash-signature']));
+    } catch {
+      throw new VerityCliError([`Cannot read signature file ${v['root-hash-signature']}.`], 1);
+    }
+  }
+  if (v['fec-device'] === undefined && (v['fec-offset'] !== undefined || v['fec-roots'] !== undefined)) {
+    throw new VerityCliError(['__usage__', 'Option --fec-offset and --fec-roots can be used only with --fec-device.'], 1);
+  }
+  const noSb = v['no-superblock'] === true;
+  const t = treeOptions(a);
+  const flags = {
+    ...(v['ignore-corruption'] ? { ignoreCorruption: true } : {}), ...(v['restart-on-corruption'] ? { restartOnCorruption: true } : {}),
+    ...(v['panic-on-corruption'] ? { panicOnCorruption: true } : {}), ...(v['ignore-zero-blocks'] ? { ignoreZeroBlocks: true } : {}),
+    ...(v['check-at-most-once'] ? { checkAtMostOnce: true } : {}), ...(v['use-tasklets'] ? { useTasklets: true } : {}),
+  };
+  return withClient(a, async (dm) => {
+    let params: VerityOpenParams | undefined;
+    let verityUuid: string | undefined;
+    if (noSb) {
+      let dataBlocks = t.dataBlocks;
+      // veritysetup: without --data-blocks the data device's size decides.
+      if (dataBlocks === 0n) dataBlocks = await blockDeviceBytes(data, { dm }).catch((e) => deviceError(e, data)) / BigInt(t.dataBlockSizeBytes);
+      const salt = v.salt === undefined ? new Uint8Array(0) : hexSalt(v.salt);
+      params = { version: t.hashType, hashAlgorithm: t.hashAlgorithm, dataBlockSizeBytes: t.dataBlockSizeBytes, hashBlockSizeBytes: t.hashBlockSizeBytes, dataBlocks, hashOffsetBytes: t.hashOffsetBytes, noSuperblock: true, salt };
+    } else if (v['fec-device'] !== undefined) {
+      // FEC's coverage needs the tree's geometry: the superblock is read here, not by openVerity.
+      const sb = await readVeritySuperblock(hash, { dm, hashOffsetBytes: t.hashOffsetBytes }).catch((e) => superblockError(e, hash));
+      params = { version: sb.hashType, hashAlgorithm: sb.hashAlgorithm, dataBlockSizeBytes: sb.dataBlockSizeBytes, hashBlockSizeBytes: sb.hashBlockSizeBytes, dataBlocks: sb.dataBlocks, hashOffsetBytes: sb.hashOffsetBytes, salt: sb.salt };
+      verityUuid = sb.uuid;
+    }
+    let fec: OpenVerityOptions['fec'];
+    if (v['fec-device'] !== undefined) {
+      const fecDevice = v['fec-device'];
+      const roots = Number(numeric(v['fec-roots'], U32) ?? 2n);
+      const fecOffsetBytes = numeric(v['fec-offset'], U64) ?? 0n;
+      const blockSizeBytes = params!.dataBlockSizeBytes;
+      // VERITY_FEC_blocks: the data, then the hash device up to the FEC area (shared) or its end.
+      const hashAreaEndBytes = fecDevice === hash ? fecOffsetBytes : await blockDeviceBytes(hash, { dm }).catch((e) => deviceError(e, hash));
+      const coverage = veritysetupFecCoverage({ blockSizeBytes, dataBlocks: params!.dataBlocks, hashOffsetBytes: t.hashOffsetBytes, superblock: !noSb, hashAreaEndBytes });
+      if (fecOffsetBytes % BigInt(blockSizeBytes) !== 0n) throw new VerityCliError(['Unsupported FEC offset.'], 1);
+      fec = { device: fecDevice, roots, startBlocks: fecOffsetBytes / BigInt(blockSizeBytes), encodingBlocks: BigInt(params!.dataBlocks) + coverage.hashBlocks };
+    }
+    const options: OpenVerityOptions = {
+      name, dataDevice: data, hashDevice: hash, rootHash,
+      ...(params ? { params } : t.hashOffsetBytes !== 0n ? { hashOffsetBytes: t.hashOffsetBytes } : {}),
+      ...(verityUuid !== undefined ? { verityUuid } : {}),
+      ...(signature ? { signature } : {}),
+      ...(Object.keys(flags).length ? { options: flags } : {}),
+      ...(fec ? { fec } : {}),
+    };
+    try {
+      await openVerity(dm, options);
+    } catch (e) {
+      if (e instanceof DmVerityError && e.code === 'VERITY_SUPERBLOCK') superblockError(e, hash);
+      if (e instanceof DmSyscallError && (e.path === data || e.path === hash)) deviceError(e, e.path);
+      busyError(e, name, true);
+    }
+    return 0;
+  });
+}
+
+/** --salt for open --no-superblock: hex or `-`. */
+function hexSalt(text: string): Uint8Array {
+  if (text === '-') return new Uint8Array(0);
+  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) throw new VerityCliError(['Invalid salt string specified.'], 1);
+  return Uint8Array.from(text.match(/../g) ?? [], (p) => parseInt(p, 16));
+}
+
+/** A superblock veritysetup refuses: its message, then "not a valid VERITY device". */
+function superblockError(e: unknown, hash: string): never {
+  if (e instanceof DmSyscallError && e.path === hash) deviceError(e, hash);
+  if (e instanceof DmVerityError) throw new VerityCliError([...(e.message === 'No VERITY signature detected.' ? [] : [e.message]), `Device ${hash} is not a valid VERITY device.`], 1);
+  throw e;
+}
+
+/** `veritysetup close <name>`: removes the device; a name not there is "not active" (exit 4). */
+async function close(a: VerityArgs): Promise<number> {
+  const [name] = a.args as [string];
+  return withClient(a, async (dm) => {
+    const info = await dm.info(name);
+    if (!info.exists) throw new VerityCliError([`Device ${name} is not active.`], 4);
+    try {
+      await closeVerity(dm, name);
+    } catch (e) {
+      busyError(e, name, false);
+    }
+    return 0;
+  });
+}
+
+/** veritysetup's actions, by name. */
 export const VERITY_ACTIONS: Record<string, VerityAction> = {
   format: { operands: '<data_device> <hash_device>', required: 2, help: 'format device', run: format },
   verify: { operands: '<data_device> <hash_device> [<root_hash>]', required: 2, help: 'verify device', run: verify },
+  open: { operands: '<data_device> <name> <hash_device> [<root_hash>]', required: 3, help: 'open device as <name>', run: open },
+  close: { operands: '<name>', required: 1, help: 'close device (remove mapping)', run: close },
   dump: { operands: '<hash_device>', required: 1, help: 'show on-disk information', run: dump },
 };
 
@@ -292,7 +492,9 @@ export function verityUsage(): string {
   return 'Usage: dmctl verity <action> [options]   (veritysetup\'s actions and options)\n\n'
     + Object.entries(VERITY_ACTIONS).map(([n, x]) => `\t${n} ${x.operands} - ${x.help}\n`).join('')
     + '\nOptions: --hash|-h <name>, --salt|-s <hex>|-, --data-block-size, --hash-block-size, --data-blocks, --hash-offset <bytes>,\n'
-    + '  --format 0|1, --no-superblock, --uuid <uuid>, --root-hash-file <path>, -v|--verbose, --json\n'
+    + '  --format 0|1, --no-superblock, --uuid <uuid>, --root-hash-file <path>, -v|--verbose, --json,\n'
+    + '  --fec-device <path>, --fec-roots <n>, --fec-offset <bytes>, --root-hash-signature <path> (open),\n'
+    + '  --ignore-corruption|--restart-on-corruption|--panic-on-corruption, --ignore-zero-blocks, --check-at-most-once, --use-tasklets (open)\n'
     + 'Exit status as veritysetup: 0 success, 1 wrong parameters, 2 verification failed, 4 wrong device.\n';
 }
 

@@ -20,6 +20,7 @@ import { DmOperationError, DmUnsupportedError } from '../errors.js';
 import { runOperation, type OperationOptions } from '../operations/operation.js';
 import { buildTarget } from '../targets/table.js';
 import type { VerityTarget } from '../targets/verity.js';
+import { readVeritySuperblock, type VerityHeader } from './read.js';
 
 /** The hash tree's parameters (what `veritysetup format` chose, or its superblock says). */
 export interface VerityOpenParams {
@@ -85,8 +86,14 @@ export interface OpenVerityOptions extends OperationOptions {
   readonly hashDevice: string;
   /** The root hash, bytes. */
   readonly rootHash: Uint8Array;
-  /** The hash tree's parameters. */
-  readonly params: VerityOpenParams;
+  /**
+   * The hash tree's parameters (veritysetup's `--no-superblock` path). Without them the
+   * hash device's superblock gives them, as `veritysetup open` reads it (at `hashOffsetBytes`),
+   * and its UUID is the default `verityUuid`.
+   */
+  readonly params?: VerityOpenParams;
+  /** Without `params`: where the superblock is on the hash device, in bytes (`--hash-offset`; default 0, a multiple of 512). */
+  readonly hashOffsetBytes?: bigint | number;
   /** The root hash's PKCS#7 signature (`--root-hash-signature`'s file contents). */
   readonly signature?: Uint8Array;
   /** Corruption handling and verification options. */
@@ -168,7 +175,7 @@ export function verityKeyDescription(name: string, verityUuid?: string): string 
 }
 
 /** The table line `openVerity` loads (exported for dry runs and tests). */
-export function verityTableLine(o: OpenVerityOptions, keyDescription: string | undefined): VerityTarget {
+export function verityTableLine(o: OpenVerityOptions & { readonly params: VerityOpenParams }, keyDescription: string | undefined): VerityTarget {
   const p = o.params;
   const f = o.options ?? {};
   const corruption = [f.ignoreCorruption && 'ignore', f.restartOnCorruption && 'restart', f.panicOnCorruption && 'panic'].filter((x): x is 'ignore' | 'restart' | 'panic' => typeof x === 'string');
@@ -193,19 +200,36 @@ export function verityTableLine(o: OpenVerityOptions, keyDescription: string | u
 
 function checkOptions(o: OpenVerityOptions): void {
   optionsArg(o, 'options', {
-    name: 'string', dataDevice: 'string', hashDevice: 'string', rootHash: 'any', params: 'object', signature: 'any', options: 'object', fec: 'object',
+    name: 'string', dataDevice: 'string', hashDevice: 'string', rootHash: 'any', params: 'object', hashOffsetBytes: 'u64', signature: 'any', options: 'object', fec: 'object',
     verityUuid: 'string', uuid: 'string', keyDescription: 'string', signal: 'signal', timeoutMs: 'any', onProgress: 'function',
-  }, ['name', 'dataDevice', 'hashDevice', 'rootHash', 'params']);
+  }, ['name', 'dataDevice', 'hashDevice', 'rootHash']);
   if (!(o.rootHash instanceof Uint8Array) || o.rootHash.length === 0) throw invalid('rootHash must be a non-empty Uint8Array');
   if (o.signature !== undefined && (!(o.signature instanceof Uint8Array) || o.signature.length === 0)) throw invalid('signature must be a non-empty Uint8Array');
-  if (!(o.params.salt instanceof Uint8Array)) throw invalid('params.salt must be a Uint8Array (empty for none)');
-  optionsArg(o.params, 'options.params', {
-    version: 'any', hashAlgorithm: 'string', dataBlockSizeBytes: 'uint', hashBlockSizeBytes: 'uint', dataBlocks: 'any', hashStartBlocks: 'any',
-    hashOffsetBytes: 'any', noSuperblock: 'boolean', salt: 'any',
-  }, ['version', 'hashAlgorithm', 'dataBlockSizeBytes', 'hashBlockSizeBytes', 'dataBlocks', 'salt']);
+  if (o.params === undefined) {
+    if (o.hashOffsetBytes !== undefined && BigInt(o.hashOffsetBytes) % 512n !== 0n) throw invalid('hashOffsetBytes must be a multiple of 512');
+  } else {
+    if (o.hashOffsetBytes !== undefined) throw invalid('hashOffsetBytes is for the superblock; with params give params.hashOffsetBytes');
+    checkParams(o.params);
+  }
   if (o.options !== undefined) optionsArg(o.options, 'options.options', Object.fromEntries(FLAG_KEYS.map((k) => [k, 'boolean'])) as Record<(typeof FLAG_KEYS)[number], 'boolean'>);
   if (o.fec !== undefined) optionsArg(o.fec, 'options.fec', { device: 'string', roots: 'uint', startBlocks: 'any', encodingBlocks: 'any' }, ['device', 'roots', 'startBlocks', 'encodingBlocks']);
   if (o.keyDescription !== undefined && o.signature === undefined) throw invalid('keyDescription is only used with a signature');
+}
+
+function checkParams(p: VerityOpenParams): void {
+  if (!(p.salt instanceof Uint8Array)) throw invalid('params.salt must be a Uint8Array (empty for none)');
+  optionsArg(p, 'options.params', {
+    version: 'any', hashAlgorithm: 'string', dataBlockSizeBytes: 'uint', hashBlockSizeBytes: 'uint', dataBlocks: 'any', hashStartBlocks: 'any',
+    hashOffsetBytes: 'any', noSuperblock: 'boolean', salt: 'any',
+  }, ['version', 'hashAlgorithm', 'dataBlockSizeBytes', 'hashBlockSizeBytes', 'dataBlocks', 'salt']);
+}
+
+/** The params a superblock gives (cryptsetup VERITY_read_sb: the tree starts after it). */
+export function verityParamsOfSuperblock(sb: VerityHeader): VerityOpenParams {
+  return {
+    version: sb.hashType, hashAlgorithm: sb.hashAlgorithm, dataBlockSizeBytes: sb.dataBlockSizeBytes, hashBlockSizeBytes: sb.hashBlockSizeBytes,
+    dataBlocks: sb.dataBlocks, hashOffsetBytes: sb.hashOffsetBytes, salt: sb.salt,
+  };
 }
 
 /** The options the kernel's verity target must support for this open. */
@@ -226,10 +250,20 @@ function neededVersions(o: OpenVerityOptions): [string, readonly number[]][] {
  */
 export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): Promise<VerityDevice> {
   checkOptions(options);
-  const keyDescription = options.signature ? options.keyDescription ?? verityKeyDescription(options.name, options.verityUuid) : undefined;
-  const line = buildTarget(verityTableLine(options, keyDescription));
-  const uuid = options.uuid ?? verityDeviceUuid(options.name, options.verityUuid);
+  // With explicit params the table is checked before any syscall; without, once the superblock is read.
+  const prepare = (o: OpenVerityOptions & { readonly params: VerityOpenParams }) => {
+    const keyDescription = o.signature ? o.keyDescription ?? verityKeyDescription(o.name, o.verityUuid) : undefined;
+    return { keyDescription, line: buildTarget(verityTableLine(o, keyDescription)), uuid: o.uuid ?? verityDeviceUuid(o.name, o.verityUuid) };
+  };
+  let prepared = options.params ? prepare(options as OpenVerityOptions & { readonly params: VerityOpenParams }) : undefined;
   const info = await runOperation(dm[operationHost](), 'openVerity', options, async (op): Promise<DeviceInfo> => {
+    if (!prepared) {
+      const sb = await op.step(`reading the verity superblock of ${options.hashDevice}`, () =>
+        readVeritySuperblock(options.hashDevice, { dm, signal: op.signal, ...(options.hashOffsetBytes !== undefined ? { hashOffsetBytes: options.hashOffsetBytes } : {}) }));
+      // veritysetup: the superblock's UUID names the device and the key unless the caller chose.
+      prepared = prepare({ ...options, params: verityParamsOfSuperblock(sb), verityUuid: options.verityUuid ?? sb.uuid });
+    }
+    const { keyDescription, line, uuid } = prepared;
     const needed = neededVersions(options);
     if (needed.length) {
       const v = await op.step('verity target version', () => dm.getTargetVersion('verity', { signal: op.signal }));

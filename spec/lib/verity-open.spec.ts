@@ -125,9 +125,9 @@ describe('openVerity', () => {
 
   test.each([
     ['two corruption modes', base({ options: { ignoreCorruption: true, panicOnCorruption: true } })],
-    ['both hashStartBlocks and hashOffsetBytes', base({ params: { ...base().params, hashStartBlocks: 1 } })],
+    ['both hashStartBlocks and hashOffsetBytes', base({ params: { ...base().params!, hashStartBlocks: 1 } })],
     ['an empty root hash', base({ rootHash: new Uint8Array(0) })],
-    ['a salt as a string', base({ params: { ...base().params, salt: '00' as never } })],
+    ['a salt as a string', base({ params: { ...base().params!, salt: '00' as never } })],
     ['an unknown option', base({ options: { verifyTwice: true } as never })],
     ['a key description without a signature', base({ keyDescription: 'x' })],
   ])('bad input (%s): a typed error before any ioctl', async (_what, o) => {

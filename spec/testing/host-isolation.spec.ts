@@ -202,6 +202,10 @@ describe('the public API on the simulator reaches nothing on the host', () => {
       await expect(readVeritySuperblock('/img/hash', { dm })).resolves.toMatchObject({ dataBlocks: 1536n });
       // A host path the simulator does not have is not there, even where the host has it.
       await expect(readVeritySuperblock('/etc/hostname', { dm })).rejects.toMatchObject({ code: 'ENOENT' });
+      // openVerity without params reads the superblock through the same backend.
+      const hashLoop = await attachLoop('/img/hash', { dm });
+      await using v = await openVerity(dm, { name: 'vsb', dataDevice: loop.path, hashDevice: hashLoop.path, rootHash: Uint8Array.from(Buffer.from(r.rootHashHex, 'hex')) });
+      expect(v.uuid).toBe(`CRYPT-VERITY-${r.uuid!.replaceAll('-', '')}-vsb`);
     });
     expect(breaches).toEqual([]);
   });

@@ -1,4 +1,4 @@
-// dmctl verity format|verify|dump against the system's veritysetup: the same command line
+// dmctl verity format|verify|dump (verify with --fec-device too) against the system's veritysetup: the same command line
 // gives the same stdout byte for byte, the same stderr lines and the same exit status, and
 // the same hash image (cmp). Skips, saying so, where veritysetup is not installed.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -161,6 +161,35 @@ d('dmctl verity prints what veritysetup prints', () => {
       const other = root.replace(/^./, (c) => (c === '0' ? '1' : '0'));
       for (const args of [[data, h, other], [data, h, `00${root}`], [data, h], [data, data, root], [data, path.join(dir, 'absent.img'), root]]) {
         expect(await ours(['verify', ...args])).toEqual(theirs(['verify', ...args]));
+      }
+    });
+    test('--fec-device: whole; a repairable data block (the failure, then "Found N repairable errors", exit 0); beyond repair (exit 2); FEC shared with the hash file', async () => {
+      const hf = path.join(dir, 'vf.img');
+      const fec = path.join(dir, 'vf.fec');
+      const r = theirs(['format', data, hf, '--uuid', UUID, '--salt', SALT, '--fec-device', fec, '--fec-roots', '4']);
+      const rf = /Root hash:\s+([0-9a-f]+)/.exec(r.stdout)![1]!;
+      const fecArgs = ['--fec-device', fec, '--fec-roots', '4'];
+      const repairable = corrupt(data, 20000, 'fec-bad.img');
+      const twice = corrupt(repairable, 20001, 'fec-bad2.img');
+      // The first byte of twelve blocks: six damaged bytes in each round's codeword 0, more than 4 roots correct.
+      const beyond = path.join(dir, 'fec-beyond.img');
+      const b = fs.readFileSync(data);
+      for (let i = 0; i < 12; i++) b[i * 4096] = b[i * 4096]! ^ 0xff;
+      fs.writeFileSync(beyond, b);
+      for (const bad of [data, repairable, twice, beyond]) {
+        const t = theirs(['verify', bad, hf, rf, ...fecArgs]);
+        expect(await ours(['verify', bad, hf, rf, ...fecArgs])).toEqual(t);
+      }
+      expect(theirs(['verify', repairable, hf, rf, ...fecArgs])).toEqual({ stdout: '', stderr: 'Verification failed at position 16384.\nVerification of data area failed.\nFound 1 repairable errors with FEC device.\n', status: 0 });
+      const t = theirs(['verify', beyond, hf, rf, ...fecArgs]);
+      expect({ status: t.status, last: t.stderr.split('\n').slice(-3) }).toEqual({ status: 2, last: ['Failed to repair parity for block 0.', 'Errors cannot be repaired with FEC device.', ''] });
+      // The FEC area in the hash file, behind the tree.
+      const hs = path.join(dir, 'vs.img');
+      fs.writeFileSync(hs, Buffer.alloc(64 << 10));
+      const rs = /Root hash:\s+([0-9a-f]+)/.exec(theirs(['format', data, hs, '--salt', SALT, '--fec-device', hs, '--fec-offset', '65536', '--fec-roots', '2']).stdout)![1]!;
+      for (const bad of [data, repairable]) {
+        const args = ['verify', bad, hs, rs, '--fec-device', hs, '--fec-offset', '65536', '--fec-roots', '2'];
+        expect(await ours(args)).toEqual(theirs(args));
       }
     });
     test('--no-superblock with the parameters on the command line', async () => {

@@ -333,9 +333,10 @@ const print: VerbFn = async (dm, args, o, io) => {
 /** Sleeps `ms`, or resolves false at once when SIGINT (or `signal`) interrupts, as dmstats' usleep wait. */
 function intervalWait(ms: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const onInt = () => { clearTimeout(timer); resolve(false); };
+    // Listening only while waiting: elsewhere SIGINT keeps its default (the process ends).
+    const onInt = () => { clearTimeout(timer); process.off('SIGINT', onInt); resolve(false); };
     const timer = setTimeout(() => { process.off('SIGINT', onInt); resolve(true); }, ms);
-    process.once('SIGINT', onInt);
+    process.on('SIGINT', onInt);
   });
 }
 

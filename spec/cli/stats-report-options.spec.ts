@@ -113,3 +113,81 @@ describe('dmctl stats list|report report options (on the simulator)', () => {
     expect(doc).toEqual({ schemaVersion: 3, fields: ['region_id', 'region_len'], rows: [{ region_id: '1', region_len: '512' }, { region_id: '0', region_len: '2048' }] });
   });
 });
+
+describe('dmctl stats report --interval/--count (repeating reports)', () => {
+  let kernel: SimulatedKernel;
+  let setup: DeviceMapper;
+  const dmctl = async (onStdout: (n: number) => void, ...args: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    let n = 0;
+    const code = await run(args, { open: () => DeviceMapper.open({ backend: kernel.backend() }), stdout: (t) => { stdout += t; onStdout(n++); }, stderr: (t) => { stderr += t; }, stdinIsTTY: true, env: {}, nodes: false });
+    return { code, stdout, stderr };
+  };
+  beforeEach(async () => {
+    kernel = new SimulatedKernel();
+    setup = await DeviceMapper.open({ backend: kernel.backend() });
+    await setup.createDevice({ name: 'sv', table: [{ start: 0, length: 2048, type: 'zero', params: '' }] });
+    await dmctl(() => {}, 'stats', 'create', 'sv');
+    await dmctl(() => {}, 'stats', 'create', 'sv', '--areas', '2', '--start', '0', '--length', '512');
+  });
+  afterEach(async () => { await setup.close(); });
+
+  it('--count 2: two reports, headings each time, a blank line between; each interval counts from the last (print_clear)', async () => {
+    const report = (rows: string) => `Name             RgID ObjType ArID #Reads\n${rows}`;
+    const r = await dmctl((n) => {
+      // I/O between the first report and the second.
+      if (n === 0) kernel.simulateIo('sv', { direction: 'read', startSectors: 0, lengthSectors: 8, durationMs: 2 });
+    }, 'stats', 'report', 'sv', '--interval', '0', '--count', '2', '-o', 'stats_name,region_id,obj_type,area_id,read_count');
+    expect(r).toEqual({
+      code: 0, stderr: '',
+      stdout: report('sv                  0 area       0      0\nsv                  1 area       0      0\nsv                  1 area       1      0\nsv                  1 region     0      0\n')
+        + '\n'
+        + report('sv                  0 area       0      1\nsv                  1 area       0      1\nsv                  1 area       1      0\nsv                  1 region     0      1\n'),
+    });
+    // A third report sees nothing new.
+    const three = await dmctl(() => {}, 'stats', 'report', 'sv', '--interval', '0', '--count', '3', '-o', 'read_count', '-S', 'read_count>0');
+    expect(three).toEqual({ code: 0, stderr: '', stdout: '\n\n' });
+    // --count 1 is the one-shot report; --noheadings prints no headings when repeating either.
+    expect((await dmctl(() => {}, 'stats', 'report', 'sv', '--count', '1', '-o', 'area_id', '--region')).stdout).toBe('ArID\n   0\n   0\n');
+    expect((await dmctl(() => {}, 'stats', 'report', 'sv', '--interval', '0', '--count', '2', '-o', 'area_id', '--region', '--noheadings')).stdout).toBe('0\n0\n\n0\n0\n');
+  });
+
+  it('repeated --separator and aligned reports', async () => {
+    const r = await dmctl((n) => {
+      if (n === 0) for (let i = 0; i < 12; i++) kernel.simulateIo('sv', { direction: 'read', startSectors: 0, lengthSectors: 8, durationMs: 1 });
+    }, 'stats', 'report', 'sv', '--interval', '0', '--count', '2', '--region', '-o', 'region_id,read_count', '--separator', '|');
+    // Unaligned (--separator): nothing to cut.
+    expect(r.stdout).toBe('RgID|#Reads\n0|0\n1|0\n\nRgID|#Reads\n0|12\n1|12\n');
+    const aligned = await dmctl((n) => {
+      if (n === 0) kernel.simulateIo('sv', { direction: 'read', startSectors: 0, lengthSectors: 8, durationMs: 1 });
+    }, 'stats', 'report', 'sv', '--interval', '0', '--count', '2', '--region', '-o', 'region_id,read_count');
+    expect(aligned.stdout).toBe('RgID #Reads\n   0      0\n   1      0\n\nRgID #Reads\n   0      1\n   1      1\n');
+  });
+
+  it('--interval without --count repeats until SIGINT, which ends it as dmstats\' interrupted wait', async () => {
+    const before = process.listeners('SIGINT');
+    const started = Date.now();
+    const r = await dmctl((n) => {
+      // The report's blank line comes just before the wait starts listening.
+      if (n === 1) setTimeout(() => { for (const l of process.listeners('SIGINT').filter((x) => !before.includes(x))) (l as () => void)(); }, 20);
+    }, 'stats', 'report', 'sv', '--interval', '5', '-o', 'region_id', '--region');
+    expect(r).toEqual({ code: 1, stdout: 'RgID\n   0\n   1\n\n', stderr: 'Report interval interrupted by signal.\n' });
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(process.listeners('SIGINT')).toEqual(before);
+  });
+});
+
+describe('the report engine across repeated outputs (dm_report_column_headings, dm_report_output)', () => {
+  it('keeps the widths computed at the first output and cuts longer values ("%-*.*s"), as libdm clears RH_FIELD_CALC_NEEDED once', async () => {
+    const { Report } = await import('../../cli/report/render.js');
+    const r = new Report({ defaults: 'stats_name,region_id', baseTypes: ['stats', 'stats_meta'] });
+    const row = (name: string, id: bigint) => (f: { id: string }) => (f.id === 'stats_name' ? { text: name, sort: name } : { text: String(id), sort: id });
+    r.add(row('short', 1n));
+    expect(r.columnHeadings() + r.output()).toBe('Name             RgID\nshort               1\n');
+    r.add(row('a-much-longer-name-than-16', 123456n));
+    expect(r.isEmpty).toBe(false);
+    expect(r.columnHeadings() + r.output()).toBe('Name             RgID\na-much-longer-na 1234\n');
+    expect(r.isEmpty).toBe(true);
+  });
+});

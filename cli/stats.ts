@@ -12,7 +12,8 @@ import {
 import { jsonDocument, type CliIo } from './context.js';
 import { U64StringSchema } from './schemas.js';
 import { HUMAN_UNITS, parseDisplayUnits, statsCell, STATS_FIELD_SETS, type DisplayUnits, type StatsRow } from './stats-report.js';
-import { Report, ReportError } from './report/render.js';
+import { Report, ReportError, type Cell } from './report/render.js';
+import { deviceName, readAhead, REPORT_FIELDS, type ReportRow } from './format.js';
 
 const OPTIONS = {
   alias: { type: 'string' }, allprograms: { type: 'boolean' }, allregions: { type: 'boolean' }, alldevices: { type: 'boolean' },
@@ -378,9 +379,18 @@ async function report(dm: DeviceMapper, args: string[], o: StatsOptions, io: Cli
   const devices = (await devicesOf(dm, args, o)) ?? (await allDevices(dm));
   const intervalNs = intervalSecs * 1e9;
   const jsonRows: Record<string, string>[] = [];
+  // dmsetup's stats objects carry the device's task and info too: its name, uuid and info
+  // fields (not deps, tree or split-name ones here) are shown on every row of the device.
+  const wantsDevice = report.reportTypes.has('task') || report.reportTypes.has('info');
   for (;;) {
-    const rows: StatsRow[] = [];
+    const rows: (StatsRow & { device?: ReportRow | undefined })[] = [];
     for (const d of devices) {
+      let device: ReportRow | undefined;
+      if (wantsDevice) {
+        const i = await dm.info(d.id);
+        if (i.exists) device = { name: i.name, uuid: i.uuid ?? '', mangledName: i.name, info: i, readAhead: readAhead(io.sysfs, i.dev), blkdevname: deviceName(io.sysfs, i.dev, true, i.dev.major) };
+      }
+      const before = rows.length;
       const st = await DmStats.open(dm, d.id);
       if (list) {
         const l = await st.list(program);
@@ -389,12 +399,19 @@ async function report(dm: DeviceMapper, args: string[], o: StatsOptions, io: Cli
         const s = await st.sample(program);
         rows.push(...rowsOf(st.name, { regions: s.regions.map((x) => x.region), groups: s.groups }, walk, s, intervalNs, !!o.noheadings));
       }
+      for (let k = before; k < rows.length; k++) rows[k] = { ...rows[k]!, device };
     }
     for (const r of rows) {
       const row: StatsRow = { ...r, units, noTimeSuffix: !!o.notimesuffix };
+      const deviceCell = (id: string): Cell | undefined => {
+        const c = r.device && Object.hasOwn(REPORT_FIELDS, id) ? REPORT_FIELDS[id]! : undefined;
+        if (!c) return undefined;
+        const text = c.value(r.device!);
+        return { text, sort: c.right && /^\d+$/.test(text) ? BigInt(text) : text };
+      };
       let text: string;
       try {
-        text = report.add((f) => statsCell(f.id, row));
+        text = report.add((f) => (f.type === 'task' || f.type === 'info' ? deviceCell(f.id) : statsCell(f.id, row)));
       } catch (e) {
         if (!(e instanceof ReportError)) throw e;
         io.stderr(`${e.stderr}Command failed.\n`);

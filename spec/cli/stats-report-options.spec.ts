@@ -103,6 +103,14 @@ describe('dmctl stats list|report report options (on the simulator)', () => {
     expect((await dmctl('stats', 'list', 'sv', '--separator', '-', '--noheadings', '-o', 'region_id,area_count')).stdout).toBe('0-1\n1-4\n');
   });
 
+  it("the device's task and info fields on every row, as dmsetup's stats objects carry them; deps fields have no data", async () => {
+    const info = await setup.info('sv');
+    if (!info.exists) throw new Error('no sv');
+    expect((await dmctl('stats', 'list', 'sv', '-o', 'name,region_id,major,minor', '-S', 'name=sv && region_id=1')).stdout)
+      .toBe(`Name             RgID Maj Min\nsv                  1 ${String(info.dev.major).padStart(3)} ${String(info.dev.minor).padStart(3)}\n`);
+    expect(await dmctl('stats', 'list', 'sv', '-o', 'device_count')).toMatchObject({ code: 1, stderr: '_do_report_object: no data assigned to field device_count\nCommand failed.\n' });
+  });
+
   it('--notimesuffix: histogram bounds in plain nanoseconds', async () => {
     expect((await dmctl('stats', 'list', 'sv', '-S', 'id=1', '-o', 'hist_bounds,hist_ranges')).stdout).toBe('Histogram Bounds Histogram Ranges     \n0s,1ms,10ms      0s-1ms,1ms-10ms,>10ms\n');
     expect((await dmctl('stats', 'list', 'sv', '-S', 'id=1', '-o', 'hist_bounds', '--notimesuffix')).stdout).toBe('Histogram Bounds  \n0,1000000,10000000\n');

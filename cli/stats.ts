@@ -11,7 +11,9 @@ import {
 } from '../lib/index.js';
 import { jsonDocument, type CliIo } from './context.js';
 import { U64StringSchema } from './schemas.js';
-import { renderStatsReport, resolveStatsFields, STATS_FIELD_SETS, type StatsRow } from './stats-report.js';
+import { HUMAN_UNITS, parseDisplayUnits, statsCell, STATS_FIELD_SETS, type DisplayUnits, type StatsRow } from './stats-report.js';
+import { Report, ReportError, type Cell } from './report/render.js';
+import { deviceName, readAhead, REPORT_FIELDS, type ReportRow } from './format.js';
 
 const OPTIONS = {
   alias: { type: 'string' }, allprograms: { type: 'boolean' }, allregions: { type: 'boolean' }, alldevices: { type: 'boolean' },
@@ -25,6 +27,8 @@ const OPTIONS = {
   units: { type: 'string' }, userdata: { type: 'string' }, uuid: { type: 'string', short: 'u' }, major: { type: 'string', short: 'j' },
   minor: { type: 'string', short: 'm' }, verbose: { type: 'boolean', short: 'v', multiple: true }, json: { type: 'boolean' },
   nomonitor: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  sort: { type: 'string', short: 'O' }, select: { type: 'string', short: 'S' }, separator: { type: 'string' },
+  rows: { type: 'boolean' }, nameprefixes: { type: 'boolean' }, unquoted: { type: 'boolean' }, unbuffered: { type: 'boolean' },
 } as const;
 
 type StatsOptions = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? boolean[] : (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
@@ -138,11 +142,33 @@ function rowsOf(name: string, listing: StatsListing, walk: { areas: boolean; reg
   return rows;
 }
 
+/**
+ * getopt_long takes the next word as a string option's value whatever it starts with
+ * (`-O -region_id`, `--separator -`); parseArgs refuses a dash there, so each such pair is
+ * joined into `--name=value` first.
+ */
+function joinValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') { out.push(...argv.slice(i)); break; }
+    const long = a.startsWith('--') && !a.includes('=') ? a.slice(2) : undefined;
+    const short = !long && /^-[A-Za-z]$/.test(a) ? Object.entries(OPTIONS).find(([, d]) => 'short' in d && d.short === a[1])?.[0] : undefined;
+    const name = long ?? short;
+    const def = name !== undefined && Object.hasOwn(OPTIONS, name) ? OPTIONS[name as keyof typeof OPTIONS] : undefined;
+    if (def && def.type === 'string' && i + 1 < argv.length) {
+      out.push(`--${name}=${argv[i + 1]}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 /** Runs `dmctl stats …` (argv after `stats`). */
 export async function runStats(argv: readonly string[], io: CliIo): Promise<number> {
   let parsed: { values: StatsOptions; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: StatsOptions; positionals: string[] };
+    parsed = parseArgs({ args: joinValues(argv), options: OPTIONS, allowPositionals: true, strict: true }) as unknown as { values: StatsOptions; positionals: string[] };
   } catch (e) {
     io.stderr(`dmctl stats: ${(e instanceof Error ? e.message : String(e)).split('. ')[0]}\nUsage: dmctl ${STATS_USAGE}\n`);
     return 1;
@@ -305,6 +331,16 @@ const print: VerbFn = async (dm, args, o, io) => {
   return true;
 };
 
+/** Sleeps `ms`, or resolves false at once when SIGINT (or `signal`) interrupts, as dmstats' usleep wait. */
+function intervalWait(ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    // Listening only while waiting: elsewhere SIGINT keeps its default (the process ends).
+    const onInt = () => { clearTimeout(timer); process.off('SIGINT', onInt); resolve(false); };
+    const timer = setTimeout(() => { process.off('SIGINT', onInt); resolve(true); }, ms);
+    process.on('SIGINT', onInt);
+  });
+}
+
 async function report(dm: DeviceMapper, args: string[], o: StatsOptions, io: CliIo, list: boolean): Promise<boolean> {
   const objArgs = !!(o.area || o.region || o.group);
   const walk = objArgs
@@ -314,32 +350,91 @@ async function report(dm: DeviceMapper, args: string[], o: StatsOptions, io: Cli
   const defaults = list
     ? (o.histogram ? (o.verbose?.length ? STATS_FIELD_SETS.histAreaList : STATS_FIELD_SETS.histList) : o.verbose?.length ? STATS_FIELD_SETS.areaList : STATS_FIELD_SETS.list)
     : (o.histogram ? (o.relative ? STATS_FIELD_SETS.histRelative : STATS_FIELD_SETS.hist) : o.raw ? STATS_FIELD_SETS.raw : STATS_FIELD_SETS.report);
-  const fields = resolveStatsFields(o.options, defaults);
+  // dmsetup.c: a count of 0, or an interval without a count, repeats until interrupted.
+  const helpAsked = o.options?.includes('help') ?? false;
+  const countArg = helpAsked ? 0 : intArg(o.count);
+  let count = countArg ? countArg : !helpAsked && (o.count !== undefined || o.interval !== undefined) ? Infinity : 1;
+  const intervalSecs = o.interval !== undefined && !helpAsked ? intArg(o.interval) : 1;
+  let report: Report;
+  try {
+    report = new Report({
+      options: o.options, defaults, sort: o.sort, select: o.select, separator: o.separator, noheadings: o.noheadings,
+      nameprefixes: o.nameprefixes, unquoted: o.unquoted, rows: o.rows, unbuffered: o.unbuffered && !o.json,
+      ...(list ? { baseType: 'stats_meta' as const } : { baseTypes: ['stats', 'stats_meta'] as const }),
+    });
+  } catch (e) {
+    if (!(e instanceof ReportError)) throw e;
+    io.stderr(e.stderr);
+    return false;
+  }
+  if (report.warnings) io.stderr(report.warnings);
+  if (report.helpOnly) return true;
+  let units: DisplayUnits = HUMAN_UNITS;
+  if (o.units !== undefined) {
+    const u = parseDisplayUnits(o.units);
+    if (!u) throw new StatsFailure('Invalid --units argument.');
+    units = u;
+  }
   const program = o.allprograms ? { allPrograms: true } : { programId: o.programid ?? DMSTATS_PROGRAM_ID };
   const devices = (await devicesOf(dm, args, o)) ?? (await allDevices(dm));
-  const intervalNs = (o.interval !== undefined ? intArg(o.interval) : 1) * 1e9;
-  const rows: StatsRow[] = [];
-  for (const d of devices) {
-    const st = await DmStats.open(dm, d.id);
-    if (list) {
-      const l = await st.list(program);
-      rows.push(...rowsOf(st.name, l, walk, undefined, intervalNs, !!o.noheadings));
-    } else {
-      const s = await st.sample(program);
-      rows.push(...rowsOf(st.name, { regions: s.regions.map((x) => x.region), groups: s.groups }, walk, s, intervalNs, !!o.noheadings));
+  const intervalNs = intervalSecs * 1e9;
+  const jsonRows: Record<string, string>[] = [];
+  // dmsetup's stats objects carry the device's task and info too: its name, uuid and info
+  // fields (not deps, tree or split-name ones here) are shown on every row of the device.
+  const wantsDevice = report.reportTypes.has('task') || report.reportTypes.has('info');
+  for (;;) {
+    const rows: (StatsRow & { device?: ReportRow | undefined })[] = [];
+    for (const d of devices) {
+      let device: ReportRow | undefined;
+      if (wantsDevice) {
+        const i = await dm.info(d.id);
+        if (i.exists) device = { name: i.name, uuid: i.uuid ?? '', mangledName: i.name, info: i, readAhead: readAhead(io.sysfs, i.dev), blkdevname: deviceName(io.sysfs, i.dev, true, i.dev.major) };
+      }
+      const before = rows.length;
+      const st = await DmStats.open(dm, d.id);
+      if (list) {
+        const l = await st.list(program);
+        rows.push(...rowsOf(st.name, l, walk, undefined, intervalNs, !!o.noheadings));
+      } else {
+        const s = await st.sample(program);
+        rows.push(...rowsOf(st.name, { regions: s.regions.map((x) => x.region), groups: s.groups }, walk, s, intervalNs, !!o.noheadings));
+      }
+      for (let k = before; k < rows.length; k++) rows[k] = { ...rows[k]!, device };
     }
+    for (const r of rows) {
+      const row: StatsRow = { ...r, units, noTimeSuffix: !!o.notimesuffix };
+      const deviceCell = (id: string): Cell | undefined => {
+        const c = r.device && Object.hasOwn(REPORT_FIELDS, id) ? REPORT_FIELDS[id]! : undefined;
+        if (!c) return undefined;
+        const text = c.value(r.device!);
+        return { text, sort: c.right && /^\d+$/.test(text) ? BigInt(text) : text };
+      };
+      let text: string;
+      try {
+        text = report.add((f) => (f.type === 'task' || f.type === 'info' ? deviceCell(f.id) : statsCell(f.id, row)));
+      } catch (e) {
+        if (!(e instanceof ReportError)) throw e;
+        io.stderr(`${e.stderr}Command failed.\n`);
+        return false;
+      }
+      if (text && !o.json) io.stdout(text);
+    }
+    if (o.json) jsonRows.push(...report.takeJson());
+    else {
+      // dmsetup's main loop: a repeating report prints its headings each time.
+      let out = countArg !== 1 && !report.isEmpty ? report.columnHeadings() : '';
+      out += report.output();
+      io.stdout(out);
+    }
+    if (count <= 1) break;
+    if (!o.json) io.stdout('\n');
+    if (!(await intervalWait(intervalNs / 1e6))) {
+      io.stderr('Report interval interrupted by signal.\n');
+      return false;
+    }
+    count--;
   }
-  if (o.json) {
-    const { STATS_FIELDS } = await import('./stats-report.js');
-    io.stdout(jsonDocument(StatsReportOutputSchema, { fields, rows: rows.map((r) => Object.fromEntries(fields.map((f) => [f, STATS_FIELDS[f]!.value(r)]))) }));
-    return true;
-  }
-  if (o.noheadings) {
-    const { STATS_FIELDS } = await import('./stats-report.js');
-    io.stdout(rows.map((r) => `${fields.map((f) => STATS_FIELDS[f]!.value(r)).join(':')}\n`).join(''));
-    return true;
-  }
-  io.stdout(renderStatsReport(fields, rows));
+  if (o.json) io.stdout(jsonDocument(StatsReportOutputSchema, { fields: report.shownFields.map((f) => f.id), rows: jsonRows }));
   return true;
 }
 

@@ -35,6 +35,11 @@ export interface ReportOptions {
   readonly unbuffered?: boolean | undefined;
   /** The report type the command starts from (`name` for splitname, none for info -c): its prefix may be left out of `all`. */
   readonly baseType?: ReportType | undefined;
+  /**
+   * Several starting types (dmstats report's DR_STATS|DR_STATS_META): `all` means their
+   * fields, and no prefix may be left out (libdm finds no report type with that exact id).
+   */
+  readonly baseTypes?: readonly ReportType[] | undefined;
 }
 
 
@@ -60,6 +65,8 @@ export class Report {
   #selection: SelectionNode | undefined;
   #rows: { cells: Cell[]; selected: boolean }[] = [];
   #headingsPrinted = false;
+  /** Column widths once libdm has computed them (RH_FIELD_CALC_NEEDED cleared): later outputs keep them. */
+  #widths: number[] | undefined;
   /** What libdm printed on stderr while setting up (warnings, or the help asked for). */
   warnings = '';
   /** `-o help` or `-S help`: the help is in `warnings`, and no row is reported. */
@@ -84,7 +91,8 @@ export class Report {
     if (o.rows) { buffered = true; aligned = false; }
     this.#flags = { aligned, headings, buffered, prefixes: !!o.nameprefixes, quoted: !o.unquoted, rows: !!o.rows, separator };
     if (o.baseType) this.#reportTypes.add(o.baseType);
-    this.#prefix = o.baseType ? REPORT_TYPES.find((t) => t.type === o.baseType)!.prefix : '';
+    for (const t of o.baseTypes ?? []) this.#reportTypes.add(t);
+    this.#prefix = o.baseType && !o.baseTypes?.length ? REPORT_TYPES.find((t) => t.type === o.baseType)!.prefix : '';
 
     // libdm parses the lists twice: first only for the report types (what `all` means), then for the fields.
     this.#parseFields(options, true);
@@ -241,10 +249,10 @@ export class Report {
   /** `dm_report_output`: the rows added since the last call (sorted when buffered), with the headings once. */
   output(): string {
     const rows = this.#flags.buffered ? this.#sorted(this.#rows) : this.#rows;
-    this.#rows = [];
     if (rows.length === 0) return '';
     const f = this.#flags;
-    const widths = this.props.map((p, i) => Math.max(p.field.width, ...rows.map((r) => bytes(r.cells[i]!.text))));
+    const widths = this.#columnWidths();
+    this.#rows = [];
     const right = (p: Prop) => p.field.valueType !== 'string';
     const fieldText = (p: Prop, i: number, c: Cell): string => {
       let s = '';
@@ -267,6 +275,35 @@ export class Report {
     }
     for (const r of rows) out += shown.map(({ p, i }) => fieldText(p, i, r.cells[i]!)).join(f.separator) + '\n';
     return out;
+  }
+
+  /**
+   * libdm computes the widths once, from the rows buffered at the first output (or the first
+   * `columnHeadings`); a repeated report keeps them and cuts longer values. Unbuffered, each
+   * row is laid out on its own.
+   */
+  #columnWidths(): number[] {
+    const computed = this.props.map((p, i) => Math.max(p.field.width, ...this.#rows.map((r) => bytes(r.cells[i]!.text))));
+    if (!this.#flags.buffered) return computed;
+    this.#widths ??= computed;
+    return this.#widths;
+  }
+
+  /** Whether no row waits for output (`dm_report_is_empty`). */
+  get isEmpty(): boolean { return this.#rows.length === 0; }
+
+  /**
+   * `dm_report_column_headings`: the headings line now (none with --rows or --noheadings),
+   * laid out with the widths of the rows buffered so far; output() then prints no other.
+   * dmsetup calls it before each output of a repeating report.
+   */
+  columnHeadings(): string {
+    if (this.#flags.rows) return '';
+    const widths = this.#columnWidths();
+    this.#headingsPrinted = true;
+    if (!this.#flags.headings) return '';
+    const shown = this.props.map((p, i) => ({ p, i })).filter((x) => !x.p.hidden);
+    return shown.map(({ p, i }) => (this.#flags.aligned ? pad(p.field.heading, widths[i]!, false) : p.field.heading)).join(this.#flags.separator) + '\n';
   }
 
   /** The shown fields' ids, in order (the `--json` form's keys). */

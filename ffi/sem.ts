@@ -54,7 +54,7 @@ export interface SemOps {
   lastPid(semid: number): number;
   /**
    * `semctl(semid, 0, IPC_STAT, buf)`: the set's `struct semid_ds` into `buf` (at least
-   * {@link SEMID_DS_BUFFER_BYTES}; its layout is lib/'s, per architecture). Optional: a host
+   * `SEMID_DS_BUFFER_BYTES`; its layout is lib/'s, per architecture). Optional: a host
    * without it is judged by its listing's times alone (lib/udev/cookies.ts `semInfo`).
    */
   stat?(semid: number, buf: Uint8Array): void;

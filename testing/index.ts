@@ -8,7 +8,7 @@ export type {
   SimulatedKernelOptions, SimDevice, SimBlockDevice, SimTargetType, ConstructedTarget, SimInterceptor, SimIoctlEvent, SimIoctlOutcome,
   SimCallFault, SimTable,
 } from './simulator.js';
-export type { SimStatsRegion, SimIo } from './sim-stats.js';
+export type { SimStatsRegion, SimIo, SimAreaCounters } from './sim-stats.js';
 export type { SimFd } from './sim-transport.js';
 export type { DeviceArea, TargetContext } from './targets.js';
 export { simFaults, SimFaults, type SimFaultMatch } from './faults.js';

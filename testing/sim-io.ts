@@ -23,7 +23,7 @@ export interface SimBlockIo extends BlockIo {
   readonly nodeMap: Map<string, { major: number; minor: number } | 'other'>;
   /** `discard /dev/dm-3`, `attach f /dev/loop0`, … in call order. */
   readonly calls: string[];
-  /** The written bytes of the in-memory files, in chunks of {@link SIM_FILE_CHUNK_BYTES} (a chunk never written reads as zeros). */
+  /** The written bytes of the in-memory files, in chunks of `SIM_FILE_CHUNK_BYTES` (a chunk never written reads as zeros). */
   readonly fileChunks: Map<string, Map<number, Uint8Array>>;
 }
 

@@ -7,14 +7,22 @@
 import { SimError } from './errors.js';
 
 /** One area's counters, as the kernel keeps them (times in ms, or ns for a precise region). */
-interface SimAreaCounters {
+export interface SimAreaCounters {
+  /** Reads and writes completed (`[read, write]`). */
   ios: [bigint, bigint];
+  /** Reads and writes merged. */
   merges: [bigint, bigint];
+  /** Sectors read and written. */
   sectors: [bigint, bigint];
+  /** Time spent reading and writing. */
   ticks: [bigint, bigint];
+  /** Time with reads, with writes in progress. */
   ioTicks: [bigint, bigint];
+  /** Time with any I/O in progress. */
   ioTicksTotal: bigint;
+  /** Weighted time in progress (time × I/Os in flight). */
   weightedTicks: bigint;
+  /** Completions per histogram bin (empty without a histogram). */
   histogram: bigint[];
 }
 

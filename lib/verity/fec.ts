@@ -39,8 +39,11 @@ export interface FecPassOptions extends FecLayoutInput {
    * (255 - roots blocks) is always taken. The parity of a batch adds roots / (255 - roots) of it.
    */
   readonly memoryBytes?: number;
+  /** Aborts the pass (a `DmAbortError`; what was written stays written). */
   readonly signal?: AbortSignal;
+  /** Bounds the whole pass, in ms (a `DmOperationError` with code `TIMEOUT`). */
   readonly timeoutMs?: number;
+  /** Called as rounds complete: `done` of `total` rounds, and the pass's step. */
   readonly onProgress?: (progress: FecProgress) => void;
 }
 

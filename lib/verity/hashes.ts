@@ -35,5 +35,5 @@ export function verityHash(name: string): VerityHash | undefined {
   }
 }
 
-/** The names {@link verityHash} knows (lower case). */
+/** The names `verityHash` knows (lower case). */
 export const VERITY_HASH_NAMES: readonly string[] = Object.keys(NODE_NAMES);

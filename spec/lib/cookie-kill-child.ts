@@ -4,7 +4,7 @@
  * the ioctl) and the real file intent store under a scratch state directory; the process
  * SIGKILLs itself right after its n-th call (a semaphore call, a record write or removal, an
  * ioctl), for real: no 'exit' handler runs, the kernel keeps what it had.
- * argv: 'cookie-kill-child', stateDir, then n (or 'count': run to the end and print the calls).
+ * argv: 'cookie-kill-child', stateDir, then `<call name>#<occurrence>` to be killed after (or 'count': run to the end and print the calls).
  * stdout: `key <cookie>` before each semget it tries; `calls <json>` at the end of a count.
  */
 import * as fs from 'node:fs';
@@ -15,13 +15,18 @@ import { SimulatedKernel } from '../../testing/index.js';
 
 const args = process.argv.slice(process.argv.indexOf('cookie-kill-child') + 1);
 const [stateDir, at] = args as [string, string];
-const killAt = at === 'count' ? undefined : Number(at);
+// The kill point is a call's name and its occurrence (`semop#2`), not its index: how many
+// times the wait polls its semaphore depends on timing, so indexes after it would shift.
+const killAt = at === 'count' ? undefined : at;
 const calls: string[] = [];
+const seen = new Map<string, number>();
 let counting = false;
 const call = (name: string) => {
   if (!counting) return;
   calls.push(name);
-  if (calls.length === killAt) process.kill(process.pid, 'SIGKILL');
+  const n = (seen.get(name) ?? 0) + 1;
+  seen.set(name, n);
+  if (`${name}#${n}` === killAt) process.kill(process.pid, 'SIGKILL');
 };
 const counted = <R>(name: string, f: () => R): R => { try { return f(); } finally { call(name); } };
 

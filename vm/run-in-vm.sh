@@ -520,6 +520,17 @@ if [ ! -f "$RUN/status" ] && [ "$AUTO_KVM" = 1 ] && [ "$qrc" != 124 ] && [ "$qrc
   ACCEL=tcg
   T0=$(date +%s.%N); run_vm; T1=$(date +%s.%N)
 fi
+# A guest kernel that panics within a minute of starting is most likely the emulator's flake
+# while booting, not the code under test (seen once on 7.3 under TCG: an int3 Oops while the
+# kernel patched its own text on a second vCPU, 2 s into the boot). Booted once more, saying
+# so; a panic the code under test causes panics again and is reported.
+if [ ! -f "$RUN/status" ] && [ "$qrc" != 124 ] && [ "$qrc" != 137 ] \
+   && grep -q 'Kernel panic' "$RUN/console.log" 2>/dev/null \
+   && awk -v a="$T0" -v b="$T1" 'BEGIN{exit !(b-a < 60)}'; then
+  log "the guest kernel panicked within a minute of starting (qemu exit $qrc): taken for a boot flake, booting once more. Its console said:"
+  grep -m1 -B2 -A3 'Oops\|Kernel panic' "$RUN/console.log" >&2 || true
+  T0=$(date +%s.%N); run_vm; T1=$(date +%s.%N)
+fi
 
 if [ -f "$RUN/status" ]; then
   st=$(cat "$RUN/status")

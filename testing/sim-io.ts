@@ -11,9 +11,6 @@ import * as path from 'node:path';
 import { DmSyscallError, ERRNO, type AttachedLoop, type BlockFile, type BlockIo, type LoopStatus, type NodeOps } from '../lib/index.js';
 import type { SimDevice, SimulatedKernel } from './simulator.js';
 import { thinSim } from './thin-sim.js';
-
-/** The kernel's LO_FLAGS_AUTOCLEAR (include/uapi/linux/loop.h); testing reaches no ffi module but ffi/errors. */
-const LO_FLAGS_AUTOCLEAR = 4;
 import { SimError } from './errors.js';
 
 /** A simulated kernel's BlockIo, with its state open to tests. */
@@ -26,12 +23,6 @@ export interface SimBlockIo extends BlockIo {
   readonly nodeMap: Map<string, { major: number; minor: number } | 'other'>;
   /** `discard /dev/dm-3`, `attach f /dev/loop0`, … in call order. */
   readonly calls: string[];
-  /**
-   * The last holder of `/dev/loopN` let it go (the simulated kernel calls this when a table
-   * naming it is dropped and no other table names it): an autoclear loop is detached, as
-   * the kernel's lo_release does at the last close.
-   */
-  lastClose(devicePath: string): void;
   /** The written bytes of the in-memory files, in chunks of `SIM_FILE_CHUNK_BYTES` (a chunk never written reads as zeros). */
   readonly fileChunks: Map<string, Map<number, Uint8Array>>;
 }
@@ -74,8 +65,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     kernel.addBlockDevice(p, 7, minor, sectors);
   };
   const nodes: NodeOps = {
-    // An in-memory file is 'other' as a regular file is on the host.
-    stat: (p) => nodeMap.get(p) ?? (files.has(abs(p)) ? 'other' : undefined),
+    stat: (p) => nodeMap.get(p),
     exists: (p) => nodeMap.has(p),
     async mknod(p, major, minor) {
       calls.push(`mknod ${p} ${major}:${minor}`);
@@ -137,14 +127,6 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     async detachLoop(p) {
       calls.push(`detach ${p}`);
       if (!loops.delete(p)) fail('LOOP_CLR_FD', 'ioctl', ERRNO.ENXIO, p);
-      const i = kernel.blockDevices.findIndex((b) => b.path === p);
-      if (i >= 0) kernel.blockDevices.splice(i, 1);
-    },
-    lastClose(p) {
-      const l = loops.get(p);
-      if (!l || (l.flags & LO_FLAGS_AUTOCLEAR) === 0) return;
-      calls.push(`autoclear ${p}`);
-      loops.delete(p);
       const i = kernel.blockDevices.findIndex((b) => b.path === p);
       if (i >= 0) kernel.blockDevices.splice(i, 1);
     },

@@ -212,17 +212,11 @@ export class SimulatedKernel {
   #released(t: SimTable | undefined): void {
     for (const l of t?.lines ?? []) {
       for (const b of l.target.deps) {
-        if (b.major === 7 && !this.#loopHeld(b.minor)) simBlockIo(this).lastClose(`/dev/loop${b.minor}`);
         if (b.major !== this.major) continue;
         const d = [...this.devices.values()].find((x) => x.minor === b.minor);
         if (d) this.#lastClose(d);
       }
     }
-  }
-
-  /** Whether a table of any device (live or inactive) still names loop device `minor`. */
-  #loopHeld(minor: number): boolean {
-    return [...this.devices.values()].some((d) => [d.live, d.inactive].some((t) => t?.lines.some((l) => l.target.deps.some((b) => b.major === 7 && b.minor === minor))));
   }
 
   /**

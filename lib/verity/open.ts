@@ -17,10 +17,7 @@ import { optionsArg } from '../client/args.js';
 import type { DeviceMapper } from '../client/client.js';
 import { clientParts, keyringOf, operationHost } from '../client/internal-keys.js';
 import { DmOperationError, DmUnsupportedError } from '../errors.js';
-import { runOperation, type Operation, type OperationOptions } from '../operations/operation.js';
-import { blockIoFor } from '../block/block-io.js';
-import type { BlockIo } from '../kernel/backend.js';
-import { LO_FLAGS_AUTOCLEAR } from '../../ffi/block.js';
+import { runOperation, type OperationOptions } from '../operations/operation.js';
 import { buildTarget } from '../targets/table.js';
 import type { VerityTarget } from '../targets/verity.js';
 import { readVeritySuperblock, type VerityHeader } from './read.js';
@@ -109,13 +106,6 @@ export interface OpenVerityOptions extends OperationOptions {
   readonly uuid?: string;
   /** The signature key's description; default veritysetup's, `cryptsetup:<verityUuid>-<name>` (or `cryptsetup:<name>`). */
   readonly keyDescription?: string;
-  /**
-   * A data, hash or FEC device that is a regular file gets a loop device, read-only and
-   * autoclear, and the table names the loop (as veritysetup does: default true). The same
-   * file given twice gets one loop. The loops go away with the device (autoclear), and are
-   * detached again when the open fails. `false`: paths are put into the table as given.
-   */
-  readonly attachFiles?: boolean;
 }
 
 /** Options of {@link closeVerity} and {@link VerityDevice.close}. */
@@ -211,7 +201,7 @@ export function verityTableLine(o: OpenVerityOptions & { readonly params: Verity
 function checkOptions(o: OpenVerityOptions): void {
   optionsArg(o, 'options', {
     name: 'string', dataDevice: 'string', hashDevice: 'string', rootHash: 'any', params: 'object', hashOffsetBytes: 'u64', signature: 'any', options: 'object', fec: 'object',
-    verityUuid: 'string', uuid: 'string', keyDescription: 'string', attachFiles: 'boolean', signal: 'signal', timeoutMs: 'any', onProgress: 'function',
+    verityUuid: 'string', uuid: 'string', keyDescription: 'string', signal: 'signal', timeoutMs: 'any', onProgress: 'function',
   }, ['name', 'dataDevice', 'hashDevice', 'rootHash']);
   if (!(o.rootHash instanceof Uint8Array) || o.rootHash.length === 0) throw invalid('rootHash must be a non-empty Uint8Array');
   if (o.signature !== undefined && (!(o.signature instanceof Uint8Array) || o.signature.length === 0)) throw invalid('signature must be a non-empty Uint8Array');
@@ -263,7 +253,7 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
   // With explicit params the table is checked before any syscall; without, once the superblock is read.
   const prepare = (o: OpenVerityOptions & { readonly params: VerityOpenParams }) => {
     const keyDescription = o.signature ? o.keyDescription ?? verityKeyDescription(o.name, o.verityUuid) : undefined;
-    return { o, keyDescription, line: buildTarget(verityTableLine(o, keyDescription)), uuid: o.uuid ?? verityDeviceUuid(o.name, o.verityUuid) };
+    return { keyDescription, line: buildTarget(verityTableLine(o, keyDescription)), uuid: o.uuid ?? verityDeviceUuid(o.name, o.verityUuid) };
   };
   let prepared = options.params ? prepare(options as OpenVerityOptions & { readonly params: VerityOpenParams }) : undefined;
   const info = await runOperation(dm[operationHost](), 'openVerity', options, async (op): Promise<DeviceInfo> => {
@@ -273,21 +263,12 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
       // veritysetup: the superblock's UUID names the device and the key unless the caller chose.
       prepared = prepare({ ...options, params: verityParamsOfSuperblock(sb), verityUuid: options.verityUuid ?? sb.uuid });
     }
-    const { keyDescription, uuid } = prepared;
-    let { line } = prepared;
+    const { keyDescription, line, uuid } = prepared;
     const needed = neededVersions(options);
     if (needed.length) {
       const v = await op.step('verity target version', () => dm.getTargetVersion('verity', { signal: op.signal }));
       for (const [what, need] of needed) {
         if (!atLeast(v, need)) throw new DmUnsupportedError(`verity ${what} (target verity ${need.join('.')})`, need as [number, number, number], v);
-      }
-    }
-    if (options.attachFiles !== false) {
-      const loops = await attachFileLoops(op, blockIoFor(dm), [options.dataDevice, options.hashDevice, ...(options.fec ? [options.fec.device] : [])]);
-      if (loops.size) {
-        const at = (p: string) => loops.get(p) ?? p;
-        const o = prepared.o;
-        line = buildTarget(verityTableLine({ ...o, dataDevice: at(o.dataDevice), hashDevice: at(o.hashDevice), ...(o.fec ? { fec: { ...o.fec, device: at(o.fec.device) } } : {}) }, keyDescription));
       }
     }
     let key: { keyring: Awaited<ReturnType<DeviceMapper[typeof keyringOf]>>; serial: number; ring: number } | undefined;
@@ -313,27 +294,6 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
     }
   });
   return handle(dm, info);
-}
-
-/**
- * veritysetup's loop devices for files: each distinct path that is a regular file (on the
- * client's backend) gets a read-only autoclear loop. Until the device exists nothing holds
- * the loops open, so autoclear would never fire: the operation's undo detaches them if the
- * open fails; once the table holds them, their last close (the device's removal) does.
- */
-async function attachFileLoops(op: Operation, io: BlockIo, paths: readonly string[]): Promise<Map<string, string>> {
-  const loops = new Map<string, string>();
-  for (const p of new Set(paths)) {
-    // NodeOps.stat: 'other' is something that is there and is not a block device (a regular file).
-    if (io.nodes.stat(p) !== 'other') continue;
-    const request = { readOnly: true, flags: LO_FLAGS_AUTOCLEAR, offsetBytes: 0n, sizeLimitBytes: 0n, blockSizeBytes: 0, retries: 16 };
-    const a = await op.step(`attaching a loop device to ${p}`, () => io.attachLoop(p, request), {
-      onLate: (late) => { void io.detachLoop(late.path).catch(() => {}); },
-    });
-    op.undo(`detaching ${a.path}`, () => io.detachLoop(a.path).catch(() => {}));
-    loops.set(p, a.path);
-  }
-  return loops;
 }
 
 function handle(dm: DeviceMapper, info: DeviceInfo): VerityDevice {

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from '@jest/globals';
 import { subscribe, tracingChannel, unsubscribe } from 'node:diagnostics_channel';
 import * as util from 'node:util';
 import { closeVerity, DeviceMapper, IOCTL_CHANNEL, OPERATION_CHANNEL, openVerity, STEP_CHANNEL, type OpenVerityOptions } from '../../lib/index.js';
-import { SimulatedKernel, simBlockIo } from '../../testing/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
 
 const traced: string[] = [];
 const see = (v: unknown) => { traced.push(util.inspect(v, { depth: Infinity, showHidden: true })); };
@@ -154,87 +154,5 @@ describe('openVerity', () => {
     expect(all.length).toBeGreaterThan(0);
     expect(all).not.toContain('VERITY-SIGNATURE-CANARY');
     expect(all).not.toContain(hex(SIGNATURE));
-  });
-
-  describe('files as devices (veritysetup\'s loop devices)', () => {
-    async function fileRig() {
-      const { kernel, dm } = await rig();
-      const io = simBlockIo(kernel);
-      await io.ensureFile('/img/data', 1024n * 1024n);
-      await io.ensureFile('/img/hash', 64n * 1024n);
-      return { kernel, dm, io };
-    }
-    const files = (extra: Partial<OpenVerityOptions> = {}) => base({ dataDevice: '/img/data', hashDevice: '/img/hash', ...extra });
-
-    test('each file gets a read-only autoclear loop, the table names the loops; close → the loops are gone', async () => {
-      const { kernel, dm, io } = await fileRig();
-      const v = await openVerity(dm, files());
-      expect([...io.loops.keys()]).toEqual(['/dev/loop0', '/dev/loop1']);
-      // LO_FLAGS_READ_ONLY 1 | LO_FLAGS_AUTOCLEAR 4
-      expect([...io.loops.values()].map((l) => [l.file, l.flags])).toEqual([['/img/data', 5], ['/img/hash', 5]]);
-      const t = await dm.table('vroot');
-      expect(t.targets[0]!.params).toBe(`1 7:0 7:1 4096 4096 256 1 sha256 ${hex(ROOT)} ${hex(SALT)}`);
-      await v.close();
-      expect(kernel.devices.has('vroot')).toBe(false);
-      expect(io.loops.size).toBe(0);
-      expect(io.calls.filter((c) => /^(attach|detach|autoclear)/.test(c))).toEqual(['attach /img/data /dev/loop0', 'attach /img/hash /dev/loop1', 'autoclear /dev/loop0', 'autoclear /dev/loop1']);
-      dm.close();
-    });
-
-    test('the same file as data and hash device (and FEC device): one loop', async () => {
-      const { dm, io } = await fileRig();
-      const v = await openVerity(dm, files({ hashDevice: '/img/data', fec: { device: '/img/data', roots: 2, startBlocks: 300, encodingBlocks: 260 } }));
-      expect([...io.loops.keys()]).toEqual(['/dev/loop0']);
-      const t = await dm.table('vroot');
-      expect(t.targets[0]!.params).toMatch(/^1 7:0 7:0 .* use_fec_from_device 7:0 /);
-      await v.close();
-      expect(io.loops.size).toBe(0);
-      dm.close();
-    });
-
-    test('attachFiles: false puts the path into the table (no loop; the simulated kernel refuses the file)', async () => {
-      const { kernel, dm, io } = await fileRig();
-      await expect(openVerity(dm, files({ attachFiles: false }))).rejects.toThrow();
-      expect(io.loops.size).toBe(0);
-      expect(kernel.devices.has('vroot')).toBe(false);
-      dm.close();
-    });
-
-    test('a block device and a file: only the file gets a loop', async () => {
-      const { dm, io } = await fileRig();
-      const v = await openVerity(dm, files({ dataDevice: '/dev/vdd' }));
-      expect([...io.loops.keys()]).toEqual(['/dev/loop0']);
-      expect((await dm.table('vroot')).targets[0]!.params).toMatch(/^1 254:48 7:0 /);
-      await v.close();
-      expect(io.loops.size).toBe(0);
-      dm.close();
-    });
-
-    test('a failed create (the name is taken) leaves no loop', async () => {
-      const { kernel, dm, io } = await fileRig();
-      await dm.createDevice({ name: 'vroot', table: [{ start: 0n, length: 8n, type: 'zero', params: '' }] });
-      await expect(openVerity(dm, files())).rejects.toMatchObject({ code: 'EBUSY' });
-      expect(io.loops.size).toBe(0);
-      expect(kernel.devices.get('vroot')?.live?.lines[0]?.type).toBe('zero');
-      dm.close();
-    });
-
-    test('an abort or a timeout during the create leaves no loop and no device', async () => {
-      const { kernel, dm, io } = await fileRig();
-      const ac = new AbortController();
-      const stop = kernel.intercept({ before: (e) => { if (e.command === 'create') ac.abort(); } });
-      await expect(openVerity(dm, files({ signal: ac.signal }))).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
-      stop();
-      await new Promise((r) => setTimeout(r, 50));
-      expect(io.loops.size).toBe(0);
-      expect(kernel.devices.has('vroot')).toBe(false);
-      const slow = kernel.intercept({ fault: (e) => (e.command === 'load' ? { delayMs: 200 } : undefined) });
-      await expect(openVerity(dm, files({ timeoutMs: 50 }))).rejects.toMatchObject({ code: 'TIMEOUT' });
-      slow();
-      await new Promise((r) => setTimeout(r, 300));
-      expect(io.loops.size).toBe(0);
-      expect(kernel.devices.has('vroot')).toBe(false);
-      dm.close();
-    });
   });
 });

@@ -1,24 +1,21 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { DeviceMapper } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
-import { run } from '../../cli/index.js';
+import { cliEnv } from './harness.js';
 import { cFixed, humanSize } from '../../cli/stats-report.js';
 
 describe('dmctl stats on the simulator (dmstats output)', () => {
   let kernel: SimulatedKernel;
   let setup: DeviceMapper;
-  const dmctl = async (...args: string[]) => {
-    let stdout = '';
-    let stderr = '';
-    const code = await run(args, { open: () => DeviceMapper.open({ backend: kernel.backend() }), stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, stdinIsTTY: true, env: {}, nodes: false });
-    return { code, stdout, stderr };
-  };
+  let env: ReturnType<typeof cliEnv>;
+  const dmctl = (...args: string[]) => env.dmctl(args);
   beforeEach(async () => {
     kernel = new SimulatedKernel();
+    env = cliEnv(kernel);
     setup = await DeviceMapper.open({ backend: kernel.backend() });
     await setup.createDevice({ name: 'sv', table: [{ start: 0, length: 1024, type: 'zero', params: '' }, { start: 1024, length: 1024, type: 'zero', params: '' }] });
   });
-  afterEach(async () => { await setup.close(); });
+  afterEach(async () => { await setup.close(); env.cleanup(); });
 
   it('create, list, group, print, delete', async () => {
     expect(await dmctl('stats', 'create', 'sv')).toEqual({ code: 0, stdout: 'sv: Created new region with 1 area(s) as region ID 0\n', stderr: '' });

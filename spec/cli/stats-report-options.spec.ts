@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { DeviceMapper } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
 import { run } from '../../cli/index.js';
+import { cliEnv } from './harness.js';
 import { parseDisplayUnits, sizeToString } from '../../cli/stats-report.js';
 
 // dmstats needs device-mapper, which this host's unprivileged tests cannot reach: the expected
@@ -53,20 +54,17 @@ describe('dmstats --units (dm_units_to_factor, dm_size_to_string)', () => {
 describe('dmctl stats list|report report options (on the simulator)', () => {
   let kernel: SimulatedKernel;
   let setup: DeviceMapper;
-  const dmctl = async (...args: string[]) => {
-    let stdout = '';
-    let stderr = '';
-    const code = await run(args, { open: () => DeviceMapper.open({ backend: kernel.backend() }), stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, stdinIsTTY: true, env: {}, nodes: false });
-    return { code, stdout, stderr };
-  };
+  let env: ReturnType<typeof cliEnv>;
+  const dmctl = (...args: string[]) => env.dmctl(args);
   beforeEach(async () => {
     kernel = new SimulatedKernel();
+    env = cliEnv(kernel);
     setup = await DeviceMapper.open({ backend: kernel.backend() });
     await setup.createDevice({ name: 'sv', table: [{ start: 0, length: 2048, type: 'zero', params: '' }] });
     await dmctl('stats', 'create', 'sv');
     await dmctl('stats', 'create', 'sv', '--areas', '4', '--start', '0', '--length', '512', '--bounds', '1ms,10ms');
   });
-  afterEach(async () => { await setup.close(); });
+  afterEach(async () => { await setup.close(); env.cleanup(); });
 
   it('--units: sizes in the unit, without a suffix (show_units() is 0 for a string option); --nosuffix changes nothing', async () => {
     const o = ['-o', 'region_id,region_start,region_len,area_len'];

@@ -13,11 +13,14 @@ export const liveRequired = process.env.DM_LIVE === '1';
 /** Which kernel the suite runs on ("5.10", "6.1", "6.12", "newest", a package name, or "host"). */
 export const kernelLabel = process.env.DM_KERNEL_LABEL ?? 'host';
 
+/** The kernel of the matrix a live run is on, without its flavour suffixes (`6.1-udev` → `6.1`). */
+export const kernelBase: string = kernelLabel.replace(/(-(udev|realtools|crash))+$/, '');
+
 /**
  * The lowest device-mapper interface minor each kernel of the matrix reports (measured:
  * 5.10 → 4.43, 6.1 → 4.47, 6.12 → 4.48, 7.3 → 4.50); other labels: the matrix's floor.
  */
-export const dmMinorFloor: number = ({ '5.10': 43, '6.1': 47, '6.12': 48, newest: 50 } as Record<string, number>)[kernelLabel.replace(/(-(udev|realtools|crash))+$/, '')] ?? 43;
+export const dmMinorFloor: number = ({ '5.10': 43, '6.1': 47, '6.12': 48, newest: 50 } as Record<string, number>)[kernelBase] ?? 43;
 
 /**
  * Why the control node cannot be used, or undefined when it can. Probed once, with
@@ -67,9 +70,6 @@ export function describeLive(name: string, fn: () => void): void {
     });
   }
 }
-
-/** The kernel of the matrix a live run is on, without its flavour suffixes (`6.1-udev` → `6.1`). */
-export const kernelBase: string = kernelLabel.replace(/(-(udev|realtools|crash))+$/, '');
 
 /**
  * `describeLive` for a suite that runs on some kernels of the matrix only (what it checks does

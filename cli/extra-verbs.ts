@@ -7,8 +7,8 @@
  * `resume` with `--readahead`. Output and exit status follow dmsetup's.
  */
 import { spawnSync } from 'node:child_process';
-import type { DeviceId, DeviceInfo, ListedDevice, TargetLine } from '../codec/index.js';
-import { addressOf, checkReply, DmError, ERRNO, identityOf, nodePath, renameNode, syncNodes, type NodeResult } from '../lib/index.js';
+import type { DeviceId, ListedDevice, TargetLine } from '../codec/index.js';
+import { addressOf, DmError, ERRNO, identityOf, nodePath, renameNode, syncNodes, type NodeResult } from '../lib/index.js';
 import type { Ctx } from './context.js';
 import { errorJson, formatError, UsageError } from './errors.js';
 import { infoLong, lsTargetLine, readAhead, targetLine, targetsLine } from './format.js';
@@ -54,20 +54,7 @@ export async function wipeTable(ctx: Ctx): Promise<number> {
   for (const id of ids) {
     const info = await dm.info(id);
     if (!info.exists) throw new DmError({ command: 'info', errno: ERRNO.ENXIO, device: id });
-    const ours = identityOf(info);
-    const at = addressOf(ours);
-    const t = await dm.table(at);
-    checkReply('status', ours, t.device, false);
-    const size = t.targets.reduce((n, x) => n + x.length, 0n);
-    checkReply('load', ours, await dm.load(at, [{ start: 0, length: size, type: 'error', params: '' }], { readOnly: ctx.opts.readonly }), true);
-    let resumed: DeviceInfo;
-    try {
-      resumed = await dm.resume(at, { noflush, skipLockfs, ...ctx.udevOptions() });
-    } catch (e) {
-      if (ours.uuid) await dm.clear(at).catch(() => undefined); // by name, a clear could reach another device
-      throw e;
-    }
-    checkReply('resume', ours, resumed, true);
+    const resumed = await life.errorTable(ctx, identityOf(info), { noflush, skipLockfs, ...ctx.udevOptions() });
     life.verboseInfo(ctx, resumed);
     out.push({ name: ctx.displayName(resumed), uuid: resumed.uuid ? ctx.displayUuid(resumed) : null, major: resumed.dev.major, minor: resumed.dev.minor });
   }

@@ -6,7 +6,7 @@
  */
 import { tableCarriesKeys, type DeviceInfo, type TargetSpecInput } from '../codec/index.js';
 import {
-  addNode, addressOf, checkReply, DmError, DmIdentityError, ERRNO, identityOf, removeNode, renameNode, syncNodes, type DeviceIdentity, type NodeResult,
+  addNode, addressOf, checkReply, DmError, DmIdentityError, ERRNO, identityOf, removeNode, renameNode, syncNodes, type DeviceIdentity, type NodeResult, type ResumeOptions,
 } from '../lib/index.js';
 import { Ctx, intArg, u64Arg } from './context.js';
 import { UsageError } from './errors.js';
@@ -79,9 +79,10 @@ export async function create(ctx: Ctx): Promise<number> {
  * dmsetup's `_error_device`: load an error table of the same size and resume it (noflush,
  * nolockfs) — on `ours` only: every step addressed by uuid when it has one and its reply
  * checked (lib/operations/identity.ts), so a name re-created by someone else in between never gets
- * the error table. A mismatch throws DmIdentityError.
+ * the error table. A mismatch throws DmIdentityError. Also wipe_table's (cli/extra-verbs.ts),
+ * with its own resume options; returns the resumed device.
  */
-async function errorTable(ctx: Ctx, ours: DeviceIdentity): Promise<void> {
+export async function errorTable(ctx: Ctx, ours: DeviceIdentity, resume: ResumeOptions = { noflush: true, skipLockfs: true }): Promise<DeviceInfo> {
   const dm = await ctx.dm();
   const at = addressOf(ours);
   const t = await dm.table(at);
@@ -90,12 +91,13 @@ async function errorTable(ctx: Ctx, ours: DeviceIdentity): Promise<void> {
   checkReply('load', ours, await dm.load(at, [{ start: 0, length: size, type: 'error', params: '' }], { readOnly: ctx.opts.readonly }), true);
   let resumed: DeviceInfo;
   try {
-    resumed = await dm.resume(at, { noflush: true, skipLockfs: true });
+    resumed = await dm.resume(at, resume);
   } catch (e) {
     if (ours.uuid) await dm.clear(at).catch(() => undefined); // by name, a clear could reach another device
     throw e;
   }
   checkReply('resume', ours, resumed, true);
+  return resumed;
 }
 
 /** `remove [-f|--force] [--retry] [--deferred] <device>...` */

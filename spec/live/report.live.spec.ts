@@ -28,7 +28,7 @@ async function dmctl(args: string[], locale: string): Promise<Out> {
   return { code, stdout, stderr };
 }
 
-describeLiveOn(['6.1'], `dmctl info -c reports as dmsetup's [kernel ${kernelLabel}]`, () => {
+describeLiveOn(['6.1', 'newest'], `dmctl info -c reports as dmsetup's [kernel ${kernelLabel}]`, () => {
   const p = `rp${process.pid % 10000}`;
   const mine = `name=~^${p}`;
   let dir: string;

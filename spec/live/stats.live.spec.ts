@@ -29,7 +29,7 @@ async function both(...args: string[]): Promise<string | undefined> {
   return `dmstats ${args.join(' ')}\n--- dmstats (exit ${a.code}):\n${a.stdout}${a.stderr}\n--- dmctl (exit ${b.code}):\n${bOut}${b.stderr}`;
 }
 
-describeLiveOn(['6.1'], `dm-stats: DmStats and dmctl stats against dmstats [kernel ${kernelLabel}]`, () => {
+describeLiveOn(['6.1', 'newest'], `dm-stats: DmStats and dmctl stats against dmstats [kernel ${kernelLabel}]`, () => {
   let dm: DeviceMapper;
 
   beforeAll(async () => {

@@ -47,7 +47,7 @@ async function same(...args: string[]): Promise<string> {
   return a.stdout;
 }
 
-describeLiveOn(['6.1'], `dmsetup's further verbs, dmctl against dmsetup [kernel ${kernelLabel}]`, () => {
+describeLiveOn(['6.1', 'newest'], `dmsetup's further verbs, dmctl against dmsetup [kernel ${kernelLabel}]`, () => {
   const p = `vb${process.pid % 10000}`;
   let dir: string;
   let loop: LoopDevice;

@@ -14,7 +14,8 @@ import { hideKeys } from './format.js';
 import * as life from './lifecycle.js';
 import * as query from './query.js';
 import { checkCreateOptions, parseReadAhead, setReadAhead } from './extra-options.js';
-import { ConciseTableOutputSchema, ErrorOutputSchema, ResultOutputSchema } from './schemas.js';
+import { ConciseTableOutputSchema, ErrorOutputSchema, ExecOutputSchema, ResultOutputSchema } from './schemas.js';
+import { execArgs, execOn, type ExecRun } from './exec.js';
 import { checkTable } from './table-check.js';
 
 /** `create`: `--concise` reads a device list; otherwise dmsetup's create, then -U/-G/-M and --readahead. */
@@ -94,6 +95,7 @@ async function tableConcise(ctx: Ctx): Promise<number> {
   if (none && !ctx.json) { ctx.out('No devices found\n'); return 0; }
   const dm: DeviceMapper = await ctx.dm();
   const shown: ConciseDevice[] = [];
+  const kernelNames: string[] = []; // --exec's node names, beside shown
   let rc = 0;
   for (const id of ids) {
     let r;
@@ -110,12 +112,14 @@ async function tableConcise(ctx: Ctx): Promise<number> {
     // dmsetup skips a device none of whose lines match --target (and, with --target, one without a table).
     if (ctx.opts.target !== undefined && matching.length === 0) continue;
     const lines = ctx.opts.showkeys ? matching : matching.map(hideKeys);
+    kernelNames.push(r.device.name);
     shown.push({
       name: ctx.displayName(r.device), uuid: r.device.uuid ? ctx.displayUuid(r.device) : '', minor: r.device.dev.minor,
       readOnly: r.device.flags.readOnly, table: lines,
     });
   }
   const text = shown.length ? formatConcise(shown) : '';
+  if (ctx.opts.exec !== undefined) return execConcise(ctx, dm, shown, kernelNames, text, rc);
   if (ctx.json) {
     ctx.printJson(ConciseTableOutputSchema, {
       concise: text,
@@ -138,4 +142,17 @@ async function applyCreateOptions(ctx: Ctx, id: { name: string }, made?: DeviceI
   if (!('dev' in info) || !info.dev) return;
   if (ra) setReadAhead(ctx, info.dev, ra);
   if (ctx.opts.addnodeoncreate && !(info as DeviceInfo).flags?.activePresent) await life.nodeAdded(ctx, info as DeviceInfo);
+}
+
+/**
+ * `table --concise --exec <command>`: as dmsetup's `_status`, the list is printed only under
+ * `-v`, and the command runs once for each device listed (with its node path).
+ */
+async function execConcise(ctx: Ctx, dm: DeviceMapper, shown: readonly ConciseDevice[], kernelNames: readonly string[], text: string, rc: number): Promise<number> {
+  const words = execArgs(ctx.opts.exec!);
+  if (ctx.verbose && !ctx.json && shown.length) ctx.out(`${text}\n`);
+  const ran: ExecRun[] = [];
+  for (const [i, d] of shown.entries()) ran.push(await execOn(ctx, dm, words, kernelNames[i]!, d.name));
+  if (ctx.json) ctx.printJson(ExecOutputSchema, { devices: ran });
+  return rc;
 }

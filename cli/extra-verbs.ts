@@ -3,15 +3,15 @@
  * live), `measure` (each target's IMA measurement text, DM_TABLE_STATUS with
  * DM_IMA_MEASUREMENT_FLAG), `mangle` (rename devices whose names are not in the mangling
  * mode's form), `target-version <target>...` (DM_GET_TARGET_VERSION, loading the module),
- * `ls --exec <command>` (runs the command once per device with its /dev/mapper path), and
+ * `ls --exec <command>` (runs the command once per device with its /dev/mapper path: cli/exec.ts), and
  * `resume` with `--readahead`. Output and exit status follow dmsetup's.
  */
-import { spawnSync } from 'node:child_process';
 import type { DeviceId, ListedDevice, TargetLine } from '../codec/index.js';
-import { addressOf, DmError, ERRNO, identityOf, nodePath, renameNode, syncNodes, type NodeResult } from '../lib/index.js';
+import { addressOf, DmError, ERRNO, identityOf, renameNode, type NodeResult } from '../lib/index.js';
+import { execArgs, execOn, type ExecRun } from './exec.js';
 import type { Ctx } from './context.js';
 import { errorJson, formatError, UsageError } from './errors.js';
-import { infoLong, lsTargetLine, readAhead, targetLine, targetsLine } from './format.js';
+import { lsTargetLine, targetsLine } from './format.js';
 import * as life from './lifecycle.js';
 import * as query from './query.js';
 import { mangle as mangleName, unmangleBytes, type ManglingMode } from './mangle.js';
@@ -84,8 +84,10 @@ export async function measure(ctx: Ctx): Promise<number> {
     all = true;
   }
   if (ctx.dry) { for (const id of ids) ctx.request('status', { id, inactive: ctx.opts.inactive, noflush: ctx.opts.noflush, ima: true }); return 0; }
+  const words = ctx.opts.exec === undefined ? undefined : execArgs(ctx.opts.exec);
   const dm = await ctx.dm();
   const devices: { name: string; targets: { start: string; length: string; type: string; params: string }[] }[] = [];
+  const ran: ExecRun[] = [];
   let text = '';
   let rc = 0;
   for (const id of ids) {
@@ -104,13 +106,15 @@ export async function measure(ctx: Ctx): Promise<number> {
     const name = ctx.displayName(r.device);
     const ts: TargetLine[] = r.targets.filter((t) => ctx.opts.target === undefined || t.type === ctx.opts.target);
     devices.push({ name, targets: ts.map((t) => ({ start: String(t.start), length: String(t.length), type: t.type, params: t.params })) });
-    const prefix = multiple && !ctx.verbose ? `${name}: ` : '';
-    if (ctx.verbose) text += infoLong(name, { ...r.device, uuid: r.device.uuid ? ctx.displayUuid(r.device) : '' }, readAhead(ctx.io.sysfs, r.device.dev));
-    if (r.targets.length === 0) text += `${prefix}\n`;
-    for (const t of ts) text += `${prefix}${targetLine(t)}\n`;
-    if (multiple && ctx.verbose) text += '\n';
+    const lines = query.deviceLines(ctx, r, name, ts, multiple);
+    if (words === undefined) { text += lines; continue; }
+    // --exec (dmsetup's `_status`, as table and status): lines only under -v, then the command.
+    if (lines === '') continue;
+    if (ctx.verbose && !ctx.json) ctx.out(lines);
+    ran.push(await execOn(ctx, dm, words, r.device.name, name));
   }
-  if (ctx.json) ctx.printJson(StatusOutputSchema, { devices });
+  if (ctx.json && words !== undefined) ctx.printJson(ExecOutputSchema, { devices: ran });
+  else if (ctx.json) ctx.printJson(StatusOutputSchema, { devices });
   else ctx.out(text);
   return rc;
 }
@@ -207,14 +211,6 @@ export async function mangle(ctx: Ctx): Promise<number> {
   return rc;
 }
 
-/** dmsetup's `_exec_command` argument split: words on whitespace, at most 255, then the node's path. */
-function execArgs(command: string): string[] {
-  const words = command.split(/[ \t\n\v\f\r]+/).filter((w) => w !== '');
-  if (words.length === 0) throw new UsageError('--exec needs a command.');
-  if (words.length >= 256) throw new UsageError('Too many args to --exec.');
-  return words;
-}
-
 /**
  * `ls [--target <type>] --exec <command>`: for each device (with a line of that type), its
  * node made if missing (dmsetup's dm_mknodes), then `<command> /dev/mapper/<name>` run and
@@ -227,29 +223,18 @@ export async function ls(ctx: Ctx): Promise<number> {
   const words = execArgs(ctx.opts.exec);
   if (ctx.dry) { ctx.request('listDevices', { withUuid: true }); return 0; }
   const dm = await ctx.dm();
-  const ran: { name: string; path: string; exitCode: number | null }[] = [];
+  const ran: ExecRun[] = [];
   for (const d of await allDevices(ctx)) {
     const id = { name: d.nameBytes ?? d.name };
     if (ctx.opts.target !== undefined) {
       const t = await dm.table(id).catch(() => undefined);
       if (!t?.targets.some((x) => x.type === ctx.opts.target)) continue;
     }
-    const o = ctx.nodeOptions();
-    if (o) await syncNodes(dm, { ...o, name: d.name });
-    const dir = ctx.io.nodes === false ? undefined : ctx.io.nodes.dir;
-    const path = nodePath(d.name, dir);
     if (ctx.verbose && !ctx.json) ctx.out(lsTargetLine(ctx.displayName(d), d.dev));
-    const exitCode = await (ctx.io.exec ?? defaultExec)([...words, path], ctx.json);
-    ran.push({ name: ctx.displayName(d), path, exitCode });
+    ran.push(await execOn(ctx, dm, words, d.name, ctx.displayName(d)));
   }
   if (ctx.json) ctx.printJson(ExecOutputSchema, { devices: ran });
   return 0;
-}
-
-/** Runs a command with dmctl's stdio (its stdout on stderr when dmctl's stdout is a JSON document). */
-async function defaultExec(argv: readonly string[], stdoutToStderr: boolean): Promise<number | null> {
-  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['inherit', stdoutToStderr ? 2 : 'inherit', 'inherit'] });
-  return r.status;
 }
 
 /** `resume` with `--readahead` (and the create options dmsetup also takes on resume). */

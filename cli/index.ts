@@ -97,8 +97,8 @@ export const VERBS: Record<string, Verb> = {
   reload: { usage: 'reload <device> [<table_file>] [--table <table>] [-r]', help: 'Same as load.', run: life.load },
   clear: { usage: 'clear <device>...', help: 'Drop the inactive table.', run: life.clear },
   rename: { usage: 'rename <device> [--setuuid] <new_name_or_uuid>', help: 'Rename a device, or set its uuid (once).', run: life.rename },
-  table: { usage: 'table [<device>...] [--concise] [--target <target_type>] [--showkeys] [--inactive]', help: 'Table lines (devices as major:minor; keys hidden unless --showkeys); --concise: one line, as create --concise reads it.', run: concise.table },
-  status: { usage: 'status [<device>...] [--target <target_type>] [--noflush] [--inactive]', help: 'Status lines of each target.', run: query.status },
+  table: { usage: 'table [<device>...] [--concise] [--target <target_type>] [--showkeys] [--inactive] [--exec <command>] [-v]', help: 'Table lines (devices as major:minor; keys hidden unless --showkeys); --concise: one line, as create --concise reads it.', run: concise.table },
+  status: { usage: 'status [<device>...] [--target <target_type>] [--noflush] [--inactive] [--exec <command>] [-v]', help: 'Status lines of each target.', run: query.status },
   deps: { usage: 'deps [-o devno|devname|blkdevname] [<device>...]', help: 'Devices each table uses.', run: query.deps },
   message: { usage: 'message <device> <sector> <message>', help: 'Send a message to a target; prints its response.', run: life.message },
   wait: { usage: 'wait <device> [<event_nr>] [--noflush]', help: 'Wait until the device\'s event number differs from event_nr (default 0).', run: query.wait },
@@ -121,7 +121,7 @@ export const VERBS: Record<string, Verb> = {
     run: async () => 1, raw: runVerity,
   },
   wipe_table: { usage: 'wipe_table [-f|--force] [--noflush] [--nolockfs] <device>...', help: 'Replace the live table with an error table of the same size (--force: without flushing).', run: extra.wipeTable },
-  measure: { usage: 'measure [<device>...]', help: 'What IMA measures of each target (dm 4.45+), in status\'s format.', run: extra.measure },
+  measure: { usage: 'measure [<device>...] [--exec <command>] [-v]', help: 'What IMA measures of each target (dm 4.45+), in status\'s format.', run: extra.measure },
   mangle: { usage: 'mangle [<device>...]', help: 'Rename devices whose names are not in the --manglename mode\'s form.', run: extra.mangle },
   'target-version': { usage: 'target-version <target>...', help: 'The version of each target type (its module is loaded if needed).', run: extra.targetVersion },
   splitname: {
@@ -178,7 +178,7 @@ const OPTIONS = {
   udevcookie: { type: 'string' },
   yes: { type: 'boolean', short: 'y' },
   'udev-timeout': { type: 'string' },
-  // dmsetup's: --concise (create, table), --exec (ls), the node and read-ahead options of create/resume
+  // dmsetup's: --concise (create, table), --exec (ls, table, status, measure: cli/exec.ts), the node and read-ahead options of create/resume
   // (-U/-G/-M, --readahead, --addnodeon*), and --noopencount, --checks, --verifyudev (accepted: see docs/dmctl.md).
   concise: { type: 'boolean' },
   exec: { type: 'string' },

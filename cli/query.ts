@@ -9,6 +9,7 @@ import { Ctx, intArg } from './context.js';
 import { errorJson, formatError, TreeOptionError, UsageError } from './errors.js';
 import { DeviceMapper, DeviceTree, type DeviceMapperInspector, type InfoResult, type SysfsInfoResult } from '../lib/index.js';
 import { libraryVersion } from './package-info.js';
+import { execArgs, execOn, type ExecRun } from './exec.js';
 import { DEFAULT_INFO_FIELDS, infoColumns, openReport, reportRow } from './report/verbs.js';
 import { drawTree, parseTreeOptions, sysfsLabels, utf8Locale, type AnyNode, type AnyTree, type TreeOptions } from './tree.js';
 import {
@@ -16,7 +17,7 @@ import {
   type ReportRow, type ShownInfo,
 } from './format.js';
 import {
-  DepsOutputSchema, InfoOutputSchema, LsOutputSchema, StatusOutputSchema, TableOutputSchema, TargetsOutputSchema, VersionOutputSchema,
+  DepsOutputSchema, ExecOutputSchema, InfoOutputSchema, LsOutputSchema, StatusOutputSchema, TableOutputSchema, TargetsOutputSchema, VersionOutputSchema,
   WaitOutputSchema, ErrorOutputSchema, type DmctlTargetLine, type TreeNodeJson,
 } from './schemas.js';
 
@@ -220,8 +221,10 @@ async function lines(ctx: Ctx, kind: 'table' | 'status'): Promise<number> {
     return 0;
   }
   if (none && !ctx.json) { ctx.out('No devices found\n'); return 0; }
+  const words = ctx.opts.exec === undefined ? undefined : execArgs(ctx.opts.exec);
   const dm = await ctx.dm();
   const devices: { name: string; targets: DmctlTargetLine[] }[] = [];
+  const ran: ExecRun[] = [];
   let out = '';
   let rc = 0;
   // status: one batch for every device (DeviceMapper.statusMany), each failing alone.
@@ -246,14 +249,36 @@ async function lines(ctx: Ctx, kind: 'table' | 'status'): Promise<number> {
     let ts = r.targets.filter((t) => ctx.opts.target === undefined || t.type === ctx.opts.target);
     if (kind === 'table' && !ctx.opts.showkeys) ts = ts.map(hideKeys);
     devices.push({ name, targets: ts.map(lineJson) });
-    const prefix = multiple ? `${name}: ` : '';
-    // A device without a (matching) table: dmsetup prints one empty line, unless --target filtered everything.
-    if (r.targets.length === 0) out += `${prefix}\n`;
-    for (const t of ts) out += `${prefix}${targetLine(t)}\n`;
+    const text = deviceLines(ctx, r, name, ts, multiple);
+    if (words === undefined) { out += text; continue; }
+    // --exec: dmsetup prints the lines only under -v; the command runs for a device with a
+    // (matching) line, after them.
+    if (text === '') continue;
+    if (ctx.verbose && !ctx.json) ctx.out(text);
+    ran.push(await execOn(ctx, dm, words, r.device.name, name));
   }
-  if (ctx.json) ctx.printJson(kind === 'table' ? TableOutputSchema : StatusOutputSchema, { devices });
+  if (ctx.json && words !== undefined) ctx.printJson(ExecOutputSchema, { devices: ran });
+  else if (ctx.json) ctx.printJson(kind === 'table' ? TableOutputSchema : StatusOutputSchema, { devices });
   else ctx.out(out);
   return rc;
+}
+
+/**
+ * One device's `table`/`status`/`measure` text as dmsetup's `_status` prints it: under `-v`
+ * the device's info block (`_display_info_long`) before its first line, no `name: ` prefix,
+ * and an empty line after it when several devices are shown; otherwise `name: ` before each
+ * line of several devices. A device without a table prints one empty line (a prefixed one),
+ * unless `--target` is given: then only matching lines print, and a device without one prints
+ * nothing at all, not even its info block.
+ */
+export function deviceLines(ctx: Ctx, r: { device: DeviceInfo; targets: readonly TargetLine[] }, name: string, shown: readonly TargetLine[], multiple: boolean): string {
+  const lines = r.targets.length === 0 && ctx.opts.target === undefined ? [''] : shown.map(targetLine);
+  if (lines.length === 0) return '';
+  const verbose = ctx.verbose > 0;
+  const prefix = multiple && !verbose ? `${name}: ` : '';
+  let text = verbose ? infoLong(name, { ...r.device, uuid: r.device.uuid ? ctx.displayUuid(r.device) : '' }, readAhead(ctx.io.sysfs, r.device.dev)) : '';
+  for (const l of lines) text += `${prefix}${l}\n`;
+  return multiple && verbose ? `${text}\n` : text;
 }
 
 export const table = (ctx: Ctx) => lines(ctx, 'table');
@@ -287,7 +312,10 @@ export async function deps(ctx: Ctx): Promise<number> {
     const names = list.map((x) => (type === 'devno' ? undefined : deviceName(ctx.io.sysfs, x, type === 'blkdevname', d.dev.major)));
     const name = ctx.displayName(d);
     devices.push({ name, deps: list.map((x, i) => ({ major: x.major, minor: x.minor, name: names[i] ?? deviceName(ctx.io.sysfs, x, x.major !== d.dev.major, d.dev.major) ?? null })) });
-    out += `${multiple ? `${name}: ` : ''}${depsLine(list, names)}`;
+    // -v: dmsetup's _deps prints the device's info block first, then no `name: ` prefix, and an
+    // empty line after each of several devices.
+    if (ctx.verbose) out += infoLong(name, { ...d, uuid: d.uuid ? ctx.displayUuid(d) : '' }, readAhead(ctx.io.sysfs, d.dev));
+    out += `${multiple && !ctx.verbose ? `${name}: ` : ''}${depsLine(list, names)}${multiple && ctx.verbose ? '\n' : ''}`;
   }
   if (ctx.json) ctx.printJson(DepsOutputSchema, { devices });
   else ctx.out(out);

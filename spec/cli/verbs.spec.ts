@@ -174,6 +174,55 @@ describe('ls --exec and the node, read-ahead and accepted options', () => {
     expect((await runWith(['ls', '--exec', '  '], { exec })).code).toBe(1);
   });
 
+  test('table/status/measure --exec: no lines without -v, the command once per device with a (matching) line; --concise too', async () => {
+    await ok(['create', 'x', '--table', '0 8 zero']);
+    await ok(['create', 'y', '--table', '0 8 linear 7:0 0']);
+    await ok(['create', 'n', '--notable']);
+    const calls: string[][] = [];
+    const exec = async (argv: readonly string[]) => { calls.push([...argv]); return 0; };
+    for (const verb of ['table', 'status', 'measure']) {
+      calls.length = 0;
+      const r = await runWith([verb, '--exec', 'echo a'], { exec });
+      expect({ verb, code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ verb, code: 0, stdout: '', stderr: '' });
+      // A device without a table still has its one (empty) line, so the command runs for it too.
+      expect(calls.map((c) => c.join(' ')).sort()).toEqual(['echo a /dev/mapper/n', 'echo a /dev/mapper/x', 'echo a /dev/mapper/y']);
+      calls.length = 0;
+      await runWith([verb, '--exec', 'true', '--target', 'linear'], { exec });
+      expect(calls).toEqual([['true', '/dev/mapper/y']]);
+    }
+    calls.length = 0;
+    const v = await runWith(['table', 'x', '--exec', 'true', '-v'], { exec });
+    expect(v.stdout).toBe(await ok(['table', 'x', '-v']));
+    expect(calls).toEqual([['true', '/dev/mapper/x']]);
+    calls.length = 0;
+    const c = await runWith(['table', '--concise', 'x', 'y', '--exec', 'true'], { exec });
+    expect([c.code, c.stdout]).toEqual([0, '']);
+    expect(calls).toEqual([['true', '/dev/mapper/x'], ['true', '/dev/mapper/y']]);
+    const j = DmctlSchemas.exec.parse(JSON.parse((await runWith(['status', 'y', '--exec', 'true', '--json'], { exec: async () => 7 })).stdout));
+    expect(j.devices).toEqual([{ name: 'y', path: '/dev/mapper/y', exitCode: 7 }]);
+    expect((await runWith(['table', '--exec', ' '], { exec })).code).toBe(1);
+  });
+
+  test('-v: table, status, measure and deps print the device\'s info block (info\'s long format) first; several devices: no prefix, an empty line after each', async () => {
+    await ok(['create', 'x', '--table', '0 8 zero\n8 8 linear 7:0 0']);
+    await ok(['create', 'y', '--table', '0 8 linear 7:0 0', '-u', 'UUID-Y']);
+    const x = await ok(['info', 'x']);
+    const y = await ok(['info', 'y']);
+    for (const verb of ['table', 'status', 'measure', 'deps']) {
+      const one = await ok([verb, 'x']);
+      const other = await ok([verb, 'y']);
+      expect({ verb, out: await ok([verb, '-v', 'x']) }).toEqual({ verb, out: x + one });
+      expect({ verb, out: await ok([verb, '-v', 'x', 'y']) }).toEqual({ verb, out: `${x}${one}\n${y}${other}\n` });
+    }
+    // --target: a device without a matching line prints nothing, not even its block.
+    expect(await ok(['table', '-v', '--target', 'zero', 'x', 'y'])).toBe(`${x}0 8 zero \n\n`);
+    expect(await ok(['table', '--target', 'zero', 'x', 'y'])).toBe('x: 0 8 zero \n');
+    // A device without a table: its block and one empty line; --target leaves it out.
+    await ok(['create', 'n', '--notable']);
+    expect(await ok(['table', '-v', 'n'])).toBe(`${await ok(['info', 'n'])}\n`);
+    expect(await ok(['table', '--target', 'zero', 'n'])).toBe('');
+  });
+
   test('-U/-G/-M set the node\'s owner and mode (octal); a bad mode is refused before any ioctl', async () => {
     const r = await runWith(['create', 'o', '--table', '0 8 zero', '-U', '12', '-G', '34', '-M', '640']);
     expect(r.code).toBe(0);

@@ -177,6 +177,32 @@ describeLiveOn(['6.1', 'newest'], `dmsetup's further verbs, dmctl against dmsetu
     await removeAll();
   }, SLOW_MS);
 
+  test('-v on table, status, measure and deps (the info block first), and their --exec, as dmsetup', async () => {
+    expect(dmsetup('create', `${p}-v1`, '-u', `UUID-${p}-v1`, '--table', `0 2048 linear ${ld} 0\n2048 2048 zero`).code).toBe(0);
+    expect((await dmctl('create', `${p}-v2`, '--table', '0 8 zero')).code).toBe(0);
+    expect(dmsetup('create', `${p}-v3`, '--notable').code).toBe(0);
+    const names = [`${p}-v1`, `${p}-v2`, `${p}-v3`];
+    for (const verb of ['table', 'status', 'measure', 'deps']) {
+      await same(verb, '-v', names[0]!);
+      await same(verb, '-v', ...names);
+    }
+    await same('table', '-v', '--target', 'zero', ...names);
+    await same('status', '-v', '--target', 'linear', ...names);
+    // --exec without -v: only the commands' output (dmsetup prints no line).
+    for (const verb of ['table', 'status', 'measure']) {
+      const out = await same(verb, '--exec', 'echo x', ...names);
+      expect(out).toContain(`x /dev/mapper/${p}-v3\n`);
+      await same(verb, '--exec', 'echo y', '--target', 'zero', ...names);
+    }
+    await same('table', '--concise', '--exec', 'echo c', ...names);
+    // -v with --exec: dmsetup's own lines are buffered past the commands' (stdout is a pipe): compare the lines.
+    const a = dmsetup('table', '-v', '--exec', 'echo', ...names);
+    const b = await dmctl('table', '-v', '--exec', 'echo', ...names);
+    expect([b.code, b.stdout.split('\n').sort()]).toEqual([a.code, a.stdout.split('\n').sort()]);
+    recordLiveFact('tableVerbose', dmsetup('table', '-v', names[0]!).stdout);
+    await removeAll();
+  }, SLOW_MS);
+
   test('--readahead and -U/-G/-M: the same read-ahead and the same node owner and mode', async () => {
     expect(dmsetup('create', `${p}-r1`, '--table', '0 8192 zero', '--readahead', '1000', '-U', '12', '-G', '34', '-M', '640').code).toBe(0);
     expect((await dmctl('create', `${p}-r2`, '--table', '0 8192 zero', '--readahead', '1000', '-U', '12', '-G', '34', '-M', '640')).code).toBe(0);

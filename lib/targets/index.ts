@@ -31,6 +31,6 @@ export { multipath, type MultipathParams, type MultipathInput, type MultipathGro
 export { statsMessage, parseStatsPrint, type StatsArea } from './stats.js';
 export { clone, cloneMessage, type CloneParams, type CloneInput, type CloneTarget, type CloneStatus } from './clone.js';
 export { ebs, type EbsParams, type EbsInput, type EbsTarget } from './ebs.js';
-export { vdo, vdoMessage, type VdoParams, type VdoInput, type VdoTarget, type VdoStatus } from './vdo.js';
+export { vdo, vdoMessage, type VdoParams, type VdoInput, type VdoTarget, type VdoStatus, type VdoLegacyLine } from './vdo.js';
 export { parseVdoStats, type VdoStats, type VdoStatsGroup } from './vdo-stats.js';
 export { targetVersionNeed, checkTargetVersion, type TargetVersionNeed } from './versions.js';

@@ -208,6 +208,40 @@ export const TABLE_CASES: readonly TableCase[] = [
     params: 'V4 7:2 65536 512 32768 5000 maxDiscard 8 ack 1 bio 2 bioRotationInterval 64 cpu 2 hash 1 logical 3 physical 2 compression on deduplication off',
     kernel: 'V4 7:2 65536 512 32768 5000 maxDiscard 8 ack 1 bio 2 bioRotationInterval 64 cpu 2 hash 1 logical 3 physical 2 compression on deduplication off',
   },
+  // Older vdo tools' lines (V0–V3): the kernel accepts them and prints back its constructor's
+  // words joined by one space (vdo_status, STATUSTYPE_TABLE: original_string), so the kernel's
+  // text is the built one; the retired words ride in `legacy`.
+  {
+    name: 'vdo V0 (no version word, no storage size; threads in one word)', input: {
+      start: 0, length: 2097152, type: 'vdo', storageDevice: '7:2', minimumIoSizeBytes: 4096, blockMapCacheSizeBlocks: 32768, blockMapEraLengthBlocks: 16380,
+      ackThreads: 1, bioThreads: 4, bioRotationCount: 64, cpuThreads: 2, hashZoneThreads: 1, logicalThreads: 1, physicalThreads: 1,
+      legacy: { version: 0, readCache: ['disabled', '0'], raid5Mode: 'on', writePolicy: 'auto', poolName: 'vdo0', threadConfig: 'ack=1,bio=4,bioRotationInterval=64,cpu=2,hash=1,logical=1,physical=1' },
+    },
+    params: '7:2 4096 disabled 0 32768 16380 on auto vdo0 ack=1,bio=4,bioRotationInterval=64,cpu=2,hash=1,logical=1,physical=1',
+    kernel: '7:2 4096 disabled 0 32768 16380 on auto vdo0 ack=1,bio=4,bioRotationInterval=64,cpu=2,hash=1,logical=1,physical=1',
+  },
+  {
+    name: 'vdo V1 (no threads: ".")', input: {
+      start: 0, length: 2097152, type: 'vdo', storageDevice: '7:2', storageSizeBlocks: 65536, minimumIoSizeBytes: 512, blockMapCacheSizeBlocks: 32768, blockMapEraLengthBlocks: 16380,
+      legacy: { version: 1, readCache: ['enabled', '16384'], raid5Mode: 'off', writePolicy: 'sync', poolName: 'vdo1', threadConfig: '.' },
+    },
+    params: 'V1 7:2 65536 512 enabled 16384 32768 16380 off sync vdo1 .', kernel: 'V1 7:2 65536 512 enabled 16384 32768 16380 off sync vdo1 .',
+  },
+  {
+    name: 'vdo V2 (key/value pairs after the pool name)', input: {
+      start: 0, length: 2097152, type: 'vdo', storageDevice: '7:2', storageSizeBlocks: 65536n, minimumIoSizeBytes: 4096, blockMapCacheSizeBlocks: 32768, blockMapEraLengthBlocks: 16380,
+      maxDiscardBlocks: 1500, ackThreads: 1, bioThreads: 4, cpuThreads: 2,
+      legacy: { version: 2, raid5Mode: 'on', writePolicy: 'auto', poolName: 'vdo2' },
+    },
+    params: 'V2 7:2 65536 4096 32768 16380 on auto vdo2 maxDiscard 1500 ack 1 bio 4 cpu 2', kernel: 'V2 7:2 65536 4096 32768 16380 on auto vdo2 maxDiscard 1500 ack 1 bio 4 cpu 2',
+  },
+  {
+    name: 'vdo V3 (write policy only)', input: {
+      start: 0, length: 2097152, type: 'vdo', storageDevice: '7:2', storageSizeBlocks: 65536, minimumIoSizeBytes: 4096, blockMapCacheSizeBlocks: 32768, blockMapEraLengthBlocks: 16380,
+      compression: true, deduplication: false, legacy: { version: 3, writePolicy: 'async' },
+    },
+    params: 'V3 7:2 65536 4096 32768 16380 async compression on deduplication off', kernel: 'V3 7:2 65536 4096 32768 16380 async compression on deduplication off',
+  },
 ];
 
 /** Status lines the kernels printed, with what the parser must make of them. */

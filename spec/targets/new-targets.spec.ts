@@ -35,10 +35,42 @@ describe('input checks (INVALID_INPUT before any syscall)', () => {
     ['vdo cache too small for its logical zones', vdoLine({ blockMapCacheSizeBlocks: 8191, hashZoneThreads: 1, logicalThreads: 2, physicalThreads: 1 }), 'blockMapCacheSizeBlocks'],
     ['vdo 61 logical threads', vdoLine({ logicalThreads: 61, hashZoneThreads: 1, physicalThreads: 1, blockMapCacheSizeBlocks: 1 << 20 }), 'logicalThreads'],
     ['vdo maxDiscard 0', vdoLine({ maxDiscardBlocks: 0 }), 'maxDiscardBlocks'],
+    ['vdo V0 with a storage size', vdoLine({ legacy: { version: 0, readCache: ['disabled', '0'], raid5Mode: 'on', writePolicy: 'auto', poolName: 'p', threadConfig: '.' } }), 'storageSizeBlocks'],
+    ['vdo V4 without a storage size', vdoLine({ storageSizeBlocks: undefined }), 'storageSizeBlocks'],
+    ['vdo V2 without its pool name', vdoLine({ legacy: { version: 2, raid5Mode: 'on', writePolicy: 'auto' } }), 'legacy.poolName'],
+    ['vdo V3 with a V2 word', vdoLine({ legacy: { version: 3, writePolicy: 'auto', raid5Mode: 'on' } }), 'legacy.raid5Mode'],
+    ['vdo V1 with key/value options', vdoLine({ compression: true, legacy: { version: 1, readCache: ['enabled', '1'], raid5Mode: 'on', writePolicy: 'auto', poolName: 'p', threadConfig: '.' } }), 'legacy.version'],
+    ['vdo legacy word with a blank', vdoLine({ legacy: { version: 3, writePolicy: 'a b' } }), 'legacy.writePolicy'],
   ])('%s', (_n, line, field) => {
     const e = thrown(() => buildTarget(line));
     expect(e).toBeInstanceOf(DmTargetError);
     expect(e).toMatchObject({ code: 'INVALID_INPUT', target: line.type, field });
+  });
+});
+
+describe('vdo table versions the kernel accepts (V0–V4: get_version_number, REQUIRED_ARGC)', () => {
+  const parse = (params: string) => parseTarget({ start: 0, length: 2097152, type: 'vdo', params });
+  test('each version\'s word count: V0 and V1 exactly (10, 12), V2–V4 at least (9, 7, 6); V5 and V0.5 are refused', () => {
+    for (const params of [
+      'V5 7:2 65536 4096 32768 16380',
+      'V1 7:2 65536 512 enabled 16384 32768 16380 off sync vdo1',
+      'V1 7:2 65536 512 enabled 16384 32768 16380 off sync vdo1 . extra',
+      '7:2 4096 disabled 0 32768 16380 on auto vdo0',
+      'V2 7:2 65536 4096 32768 16380 on auto',
+      'V3 7:2 65536 4096 32768 16380',
+      'V2 7:2 65536 4096 32768 16380 on auto vdo2 maxDiscard',
+      'V0 7:2 4096 disabled 0 32768 16380 on auto vdo0 .',
+    ]) {
+      expect({ params, e: thrown(() => parse(params)) }).toEqual({ params, e: expect.any(DmTargetParseError) });
+    }
+  });
+  test('a V0/V1 thread word: its known counts read into the thread fields, unknown keys ignored (as the kernel), bad form refused', () => {
+    const p = parse('V1 7:2 65536 512 enabled 16384 32768 16380 off sync vdo1 cpu=3,future=9,logical=2,physical=2,hash=2') as Record<string, unknown>;
+    expect(p).toMatchObject({ cpuThreads: 3, logicalThreads: 2, physicalThreads: 2, hashZoneThreads: 2, storageSizeBlocks: 65536n });
+    expect(p).not.toHaveProperty('future');
+    expect(buildTarget({ start: 0, length: 2097152, type: 'vdo', ...p } as TypedTarget).params).toBe('V1 7:2 65536 512 enabled 16384 32768 16380 off sync vdo1 cpu=3,future=9,logical=2,physical=2,hash=2');
+    expect(thrown(() => parse('V1 7:2 65536 512 enabled 16384 32768 16380 off sync vdo1 cpu'))).toMatchObject({ field: 'threadConfig' });
+    expect(parse('7:2 4096 disabled 0 32768 16380 on auto vdo0 .')).not.toHaveProperty('storageSizeBlocks');
   });
 });
 

@@ -239,7 +239,8 @@ export const integrityUnit = defineTarget({
   /**
    * What dm-integrity fills in (journal_sectors depends on the device and is left alone). In
    * mode R the kernel prints the superblock's interleave and its buffer size like D's
-   * (measured on 6.1); mode I is left as given.
+   * (measured on 6.1); in mode I (no superblock interleave, no journal) only its buffer size
+   * (measured on 7.3: `I 2 buffer_sectors:128 internal_hash:crc32c`).
    */
   defaults(p, ctx) {
     const out: Mutable<IntegrityParams> = { ...p };
@@ -247,9 +248,9 @@ export const integrityUnit = defineTarget({
     // 7.3 (dm 4.50) prints journal_sectors only in mode J (measured); 6.1 and 6.12 in every mode.
     const k = ctx.kernel;
     if (k && (k[0] > 4 || (k[0] === 4 && k[1] >= 50)) && out.mode !== 'J') delete out.journalSectors;
+    out.bufferSectors ??= 128;
     if (out.mode === 'I') return out;
     out.interleaveSectors ??= out.metaDevice === undefined ? 32768 : 1;
-    out.bufferSectors ??= 128;
     if (out.mode === 'J') {
       out.journalWatermarkPercent ??= 50;
       out.commitTimeMs ??= 10000;

@@ -151,6 +151,12 @@ export const TABLE_CASES: readonly TableCase[] = [
     kernel: '7:3 0 4 R 4 journal_sectors:880 interleave_sectors:32768 buffer_sectors:128 internal_hash:crc32c',
   },
   {
+    // Measured on 7.3 (integrity 1.14), on a dm-integrity device without an internal hash (its
+    // integrity profile holds the tags): the inline mode prints only its buffer size.
+    name: 'integrity inline', input: { start: 0, length: 8192, type: 'integrity', device: '/dev/loop3', offsetSectors: 0, tagSizeBytes: 4, mode: 'I', internalHash: { algorithm: 'crc32c' } },
+    params: '/dev/loop3 0 4 I 1 internal_hash:crc32c', kernel: '7:3 0 4 I 2 buffer_sectors:128 internal_hash:crc32c',
+  },
+  {
     name: 'clone options (7.3)', input: { start: 0, length: 65536, type: 'clone', metadataDevice: '/dev/loop2', destinationDevice: '/dev/loop1', sourceDevice: '/dev/loop0', regionSizeSectors: 8, noHydration: true, noDiscardPassdown: true, hydrationThreshold: 2, hydrationBatchRegions: 8 },
     params: '/dev/loop2 /dev/loop1 /dev/loop0 8 2 no_hydration no_discard_passdown 4 hydration_threshold 2 hydration_batch_size 8',
     kernel: '7:2 7:1 7:0 8 2 no_hydration no_discard_passdown 4 hydration_threshold 2 hydration_batch_size 8',

@@ -142,6 +142,11 @@ export interface VerityDevice {
   readonly dev: { readonly major: number; readonly minor: number };
   /** `/dev/mapper/<name>`. */
   readonly path: string;
+  /**
+   * The loop devices openVerity attached to files (`attachFiles`), data's first: autoclear,
+   * so they go when the device does. Empty when every device was a block device.
+   */
+  readonly loopDevices: readonly string[];
   /** Removes the device (by uuid); a device already gone is not an error. */
   close(options?: CloseVerityOptions): Promise<void>;
   /** As `close()`. */
@@ -271,6 +276,7 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
     const keyDescription = o.signature ? o.keyDescription ?? verityKeyDescription(o.name, o.verityUuid) : undefined;
     return { o, keyDescription, line: buildTarget(verityTableLine(o, keyDescription)), uuid: o.uuid ?? verityDeviceUuid(o.name, o.verityUuid) };
   };
+  let attached: string[] = [];
   let prepared = options.params ? prepare(options as OpenVerityOptions & { readonly params: VerityOpenParams }) : undefined;
   const info = await runOperation(dm[operationHost](), 'openVerity', options, async (op): Promise<DeviceInfo> => {
     if (!prepared) {
@@ -292,6 +298,7 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
     if (options.attachFiles !== false) {
       const paths = [options.dataDevice, options.hashDevice, ...(options.fec ? [options.fec.device] : [])];
       const loops = await attachFileLoops(op, blockIoFor(dm), paths, held);
+      attached = held.map((l) => l.path);
       if (loops.size) {
         const at = (p: string) => loops.get(p) ?? p;
         const o = prepared.o;
@@ -323,7 +330,7 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
       if (key) { try { key.keyring.unlink(key.serial, key.ring); } catch { /* already gone */ } }
     }
   });
-  return handle(dm, info);
+  return handle(dm, info, attached);
 }
 
 /**
@@ -352,12 +359,12 @@ async function attachFileLoops(op: Operation, io: BlockIo, paths: readonly strin
   return loops;
 }
 
-function handle(dm: DeviceMapper, info: DeviceInfo): VerityDevice {
+function handle(dm: DeviceMapper, info: DeviceInfo, loopDevices: readonly string[]): VerityDevice {
   const uuid = info.uuid ?? '';
   let closed: Promise<void> | undefined;
   const close = (o: CloseVerityOptions = {}) => (closed ??= closeVerity(dm, { uuid, name: info.name }, o).catch((e: unknown) => { closed = undefined; throw e; }));
   return {
-    name: info.name, uuid, dev: { major: info.dev.major, minor: info.dev.minor }, path: `/dev/mapper/${info.name}`,
+    name: info.name, uuid, dev: { major: info.dev.major, minor: info.dev.minor }, path: `/dev/mapper/${info.name}`, loopDevices,
     close,
     [Symbol.asyncDispose]: () => close(),
   };

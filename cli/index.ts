@@ -27,7 +27,7 @@ import { runStats, STATS_USAGE } from './stats.js';
 import { DecodeOutputSchema, DryRunOutputSchema, ErrorOutputSchema } from './schemas.js';
 
 export * from './schemas.js';
-export { VerityOutputSchema, type DmctlVerityOutput } from './verity-schemas.js';
+export { VerityOutputSchema, VerityOpenOutputSchema, VerityCloseOutputSchema, type DmctlVerityOutput, type DmctlVerityOpenOutput, type DmctlVerityCloseOutput } from './verity-schemas.js';
 export { run as runDmctl };
 export type { CliIo } from './context.js';
 export { parseTableText } from './context.js';

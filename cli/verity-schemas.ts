@@ -39,3 +39,42 @@ export const VerityOutputSchema = z.object({
 
 /** dmctl `verity … --json`. */
 export type DmctlVerityOutput = z.infer<typeof VerityOutputSchema>;
+
+/** `dmctl verity open --json`: the device made (veritysetup prints nothing; this is dmctl's). */
+export const VerityOpenOutputSchema = z.object({
+  /** The document's schema version. */
+  schemaVersion: SchemaVersionSchema,
+  /** The sub-verb that printed it. */
+  action: z.literal('open'),
+  /** The device's name. */
+  name: z.string(),
+  /** Its uuid (`CRYPT-VERITY-…` as veritysetup makes it). */
+  uuid: z.string(),
+  /** Its major number. */
+  major: z.number().int(),
+  /** Its minor number. */
+  minor: z.number().int(),
+  /** `/dev/mapper/<name>`. */
+  path: z.string(),
+  /** The loop devices attached to plain files (data's first); they go with the device (autoclear). */
+  loopDevices: z.array(z.string()),
+});
+
+/** `dmctl verity close --json`: what the removal did. */
+export const VerityCloseOutputSchema = z.object({
+  /** The document's schema version. */
+  schemaVersion: SchemaVersionSchema,
+  /** The sub-verb that printed it. */
+  action: z.literal('close'),
+  /** The device's name. */
+  name: z.string(),
+  /** Its uuid as it was before the close (null: it had none). */
+  uuid: z.string().nullable(),
+  /** true: `--deferred` and the device is still open: it is removed at its last close. false: it is gone. */
+  deferred: z.boolean(),
+});
+
+/** dmctl `verity open --json`. */
+export type DmctlVerityOpenOutput = z.infer<typeof VerityOpenOutputSchema>;
+/** dmctl `verity close --json`. */
+export type DmctlVerityCloseOutput = z.infer<typeof VerityCloseOutputSchema>;

@@ -13,7 +13,7 @@ import {
 } from '../lib/index.js';
 import type { CliIo } from './context.js';
 import { DMCTL_JSON_VERSION, ErrorOutputSchema } from './schemas.js';
-import { VerityOutputSchema, type DmctlVerityOutput } from './verity-schemas.js';
+import { VerityCloseOutputSchema, VerityOpenOutputSchema, VerityOutputSchema, type DmctlVerityOutput } from './verity-schemas.js';
 
 const OPTIONS = {
   'data-block-size': { type: 'string' },
@@ -36,6 +36,7 @@ const OPTIONS = {
   'ignore-zero-blocks': { type: 'boolean' },
   'check-at-most-once': { type: 'boolean' },
   'use-tasklets': { type: 'boolean' },
+  deferred: { type: 'boolean' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
   debug: { type: 'boolean' },
@@ -438,12 +439,18 @@ async function open(a: VerityArgs): Promise<number> {
       ...(Object.keys(flags).length ? { options: flags } : {}),
       ...(fec ? { fec } : {}),
     };
+    let d: Awaited<ReturnType<typeof openVerity>>;
     try {
-      await openVerity(dm, options);
+      d = await openVerity(dm, options);
     } catch (e) {
       if (e instanceof DmVerityError && e.code === 'VERITY_SUPERBLOCK') superblockError(e, hash);
       if (e instanceof DmSyscallError && (e.path === data || e.path === hash)) deviceError(e, e.path);
       busyError(e, name, true);
+    }
+    if (a.values.json) {
+      a.io.stdout(JSON.stringify(VerityOpenOutputSchema.parse({
+        schemaVersion: DMCTL_JSON_VERSION, action: 'open', name: d.name, uuid: d.uuid, major: d.dev.major, minor: d.dev.minor, path: d.path, loopDevices: [...d.loopDevices],
+      }), null, 2) + '\n');
     }
     return 0;
   });
@@ -463,16 +470,25 @@ function superblockError(e: unknown, hash: string): never {
   throw e;
 }
 
-/** `veritysetup close <name>`: removes the device; a name not there is "not active" (exit 4). */
+/**
+ * `veritysetup close <name>`: removes the device; a name not there is "not active" (exit 4).
+ * `--deferred`: a device still open is removed at its last close (exit 0, as veritysetup).
+ */
 async function close(a: VerityArgs): Promise<number> {
   const [name] = a.args as [string];
   return withClient(a, async (dm) => {
     const info = await dm.info(name);
     if (!info.exists) throw new VerityCliError([`Device ${name} is not active.`], 4);
     try {
-      await closeVerity(dm, name);
+      await closeVerity(dm, name, a.values.deferred ? { deferred: true } : {});
     } catch (e) {
       busyError(e, name, false);
+    }
+    if (a.values.json) {
+      // Still there (same uuid and number) after a deferred remove: it goes at its last close.
+      const after = await dm.info(name);
+      const pending = after.exists && after.dev.minor === info.dev.minor && after.uuid === info.uuid;
+      a.io.stdout(JSON.stringify(VerityCloseOutputSchema.parse({ schemaVersion: DMCTL_JSON_VERSION, action: 'close', name, uuid: info.uuid ?? null, deferred: pending }), null, 2) + '\n');
     }
     return 0;
   });
@@ -494,7 +510,7 @@ export function verityUsage(): string {
     + '\nOptions: --hash|-h <name>, --salt|-s <hex>|-, --data-block-size, --hash-block-size, --data-blocks, --hash-offset <bytes>,\n'
     + '  --format 0|1, --no-superblock, --uuid <uuid>, --root-hash-file <path>, -v|--verbose, --json,\n'
     + '  --fec-device <path>, --fec-roots <n>, --fec-offset <bytes>, --root-hash-signature <path> (open),\n'
-    + '  --ignore-corruption|--restart-on-corruption|--panic-on-corruption, --ignore-zero-blocks, --check-at-most-once, --use-tasklets (open)\n'
+    + '  --ignore-corruption|--restart-on-corruption|--panic-on-corruption, --ignore-zero-blocks, --check-at-most-once, --use-tasklets (open), --deferred (close)\n'
     + 'Exit status as veritysetup: 0 success, 1 wrong parameters, 2 verification failed, 4 wrong device.\n';
 }
 

@@ -72,6 +72,11 @@ export async function loopGetFree(control = '/dev/loop-control'): Promise<number
  * on kernels without it (EINVAL/ENOTTY) LOOP_SET_FD then LOOP_SET_STATUS64, undone
  * with LOOP_CLR_FD if the second step fails. EBUSY means another process took the
  * device first: the caller picks another free one.
+ *
+ * With `keepOpen` the fd on the loop device stays open and is returned (the caller closes
+ * it): an LO_FLAGS_AUTOCLEAR loop is detached by the kernel at its last close, so closing
+ * it here would detach it before anything else (a dm table) holds it, as cryptsetup's
+ * crypt_loop_attach keeps its fd until the activation.
  */
 export async function loopConfigure(
   loopPath: string,
@@ -79,25 +84,33 @@ export async function loopConfigure(
   readOnly: boolean,
   /** The structs, encoded by the caller (lib/) once the backing file's fd is known. */
   structs: (fileFd: number) => { readonly config: Uint8Array; readonly status64: Uint8Array },
-): Promise<void> {
+  keepOpen = false,
+): Promise<number | undefined> {
   const libc = await loadLibc();
   const mode = readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR;
   const fileFd = openOrThrow(file, mode, 'open the backing file');
   try {
-    withFd(loopPath, mode, 'open the loop device', (loopFd) => {
+    const loopFd = openOrThrow(loopPath, mode, 'open the loop device');
+    let bound = false;
+    try {
       const { config, status64 } = structs(fileFd);
       const r = libc.ioctl(loopFd, LOOP_CONFIGURE, config);
-      if (r.ret === 0) return;
-      if (r.errno !== ERRNO.EINVAL && r.errno !== ERRNO.ENOTTY) fail('LOOP_CONFIGURE', 'ioctl', r.errno, loopPath);
-      // Old kernel: two steps.
-      const s = libc.ioctlInt(loopFd, LOOP_SET_FD, fileFd);
-      if (s.ret < 0) fail('LOOP_SET_FD', 'ioctl', s.errno, loopPath);
-      const st = libc.ioctl(loopFd, LOOP_SET_STATUS64, status64);
-      if (st.ret < 0) {
-        libc.ioctlInt(loopFd, LOOP_CLR_FD, 0);
-        fail('LOOP_SET_STATUS64', 'ioctl', st.errno, loopPath);
+      if (r.ret !== 0) {
+        if (r.errno !== ERRNO.EINVAL && r.errno !== ERRNO.ENOTTY) fail('LOOP_CONFIGURE', 'ioctl', r.errno, loopPath);
+        // Old kernel: two steps.
+        const s = libc.ioctlInt(loopFd, LOOP_SET_FD, fileFd);
+        if (s.ret < 0) fail('LOOP_SET_FD', 'ioctl', s.errno, loopPath);
+        const st = libc.ioctl(loopFd, LOOP_SET_STATUS64, status64);
+        if (st.ret < 0) {
+          libc.ioctlInt(loopFd, LOOP_CLR_FD, 0);
+          fail('LOOP_SET_STATUS64', 'ioctl', st.errno, loopPath);
+        }
       }
-    });
+      bound = true;
+    } finally {
+      if (!bound || !keepOpen) fs.closeSync(loopFd);
+    }
+    return keepOpen ? loopFd : undefined;
   } finally {
     fs.closeSync(fileFd);
   }

@@ -6,12 +6,22 @@
  * device (major 7) sized from its file; sizes of mapped devices are their live tables';
  * BLKDISCARD of a thin device unmaps its blocks in the simulated pool; nodes live in an
  * in-memory /dev. Every call is recorded in `calls` for tests to check the order.
+ *
+ * Loop devices' autoclear is the kernel's (drivers/block/loop.c lo_release, loop_clr_fd):
+ * an LO_FLAGS_AUTOCLEAR loop is detached at the last close of the device, where the openers
+ * are the fds on it (an attacher that keeps its fd, `openFile` of the loop) and the dm
+ * tables naming it (live or inactive: the table holds it open). An attach that does not keep
+ * its fd closes it at once, which detaches an autoclear loop nothing else holds; LOOP_CLR_FD
+ * of a device still open only sets autoclear.
  */
 import * as path from 'node:path';
 import { DmSyscallError, ERRNO, type AttachedLoop, type BlockFile, type BlockIo, type LoopStatus, type NodeOps } from '../lib/index.js';
 import type { SimDevice, SimulatedKernel } from './simulator.js';
 import { thinSim } from './thin-sim.js';
 import { SimError } from './errors.js';
+
+/** The kernel's LO_FLAGS_AUTOCLEAR (include/uapi/linux/loop.h); testing reaches no ffi module but ffi/errors. */
+const LO_FLAGS_AUTOCLEAR = 4;
 
 /** A simulated kernel's BlockIo, with its state open to tests. */
 export interface SimBlockIo extends BlockIo {
@@ -21,8 +31,15 @@ export interface SimBlockIo extends BlockIo {
   readonly loops: Map<string, { readonly file: string; readonly offsetBytes: bigint; readonly sizeLimitBytes: bigint; readonly flags: number }>;
   /** The in-memory device nodes: path → device number (or 'other' for a non-block file). */
   readonly nodeMap: Map<string, { major: number; minor: number } | 'other'>;
-  /** `discard /dev/dm-3`, `attach f /dev/loop0`, … in call order. */
+  /** `discard /dev/dm-3`, `attach f /dev/loop0`, `autoclear /dev/loop0`, … in call order. */
   readonly calls: string[];
+  /** Open fds on each loop device (an attacher's kept fd, `openFile`); a dm table's hold is not counted here. */
+  readonly loopFds: ReadonlyMap<string, number>;
+  /**
+   * A dm table naming `devicePath` was dropped (the simulated kernel calls this): if no fd
+   * and no other table holds it, an autoclear loop is detached, as at the kernel's last close.
+   */
+  tableReleased(devicePath: string): void;
   /** The written bytes of the in-memory files, in chunks of `SIM_FILE_CHUNK_BYTES` (a chunk never written reads as zeros). */
   readonly fileChunks: Map<string, Map<number, Uint8Array>>;
 }
@@ -45,6 +62,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
   const nodeMap: SimBlockIo['nodeMap'] = new Map();
   const calls: string[] = [];
   const fileChunks = new Map<string, Map<number, Uint8Array>>();
+  const loopFds = new Map<string, number>();
   const abs = (f: string) => path.posix.resolve('/', f);
   const dmDevice = (p: string): SimDevice | undefined => {
     const m = /^\/dev\/(?:dm-(\d+)|mapper\/(.+))$/.exec(p) ?? /^(\d+):(\d+)$/.exec(p);
@@ -64,8 +82,35 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     if (i >= 0) kernel.blockDevices.splice(i, 1);
     kernel.addBlockDevice(p, 7, minor, sectors);
   };
+  /** Whether a table of any device (live or inactive) names the block device at `p`. */
+  const tableHolds = (p: string) => {
+    const b = kernel.blockDevices.find((x) => x.path === p);
+    return b !== undefined && [...kernel.devices.values()].some((d) => [d.live, d.inactive].some((t) => t?.lines.some((l) => l.target.deps.some((x) => x.major === b.major && x.minor === b.minor))));
+  };
+  const drop = (p: string) => {
+    loops.delete(p);
+    const i = kernel.blockDevices.findIndex((b) => b.path === p);
+    if (i >= 0) kernel.blockDevices.splice(i, 1);
+  };
+  /** A close of `p` (an fd, a table): the last one detaches an autoclear loop. */
+  const afterClose = (p: string) => {
+    const l = loops.get(p);
+    if (!l || (l.flags & LO_FLAGS_AUTOCLEAR) === 0 || (loopFds.get(p) ?? 0) > 0 || tableHolds(p)) return;
+    calls.push(`autoclear ${p}`);
+    drop(p);
+  };
+  const openFd = (p: string) => { if (loops.has(p)) loopFds.set(p, (loopFds.get(p) ?? 0) + 1); };
+  const closeFd = (p: string) => {
+    const n = (loopFds.get(p) ?? 0) - 1;
+    if (n > 0) loopFds.set(p, n);
+    else loopFds.delete(p);
+    afterClose(p);
+  };
+  /** A call that opens the device and closes it again (an ioctl through its own fd). */
+  const touch = (p: string) => { if (loops.has(p)) { openFd(p); closeFd(p); } };
   const nodes: NodeOps = {
-    stat: (p) => nodeMap.get(p),
+    // An in-memory file is 'other', as a regular file is on the host.
+    stat: (p) => nodeMap.get(p) ?? (files.has(abs(p)) ? 'other' : undefined),
     exists: (p) => nodeMap.has(p),
     async mknod(p, major, minor) {
       calls.push(`mknod ${p} ${major}:${minor}`);
@@ -93,6 +138,8 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     calls,
     nodes,
     fileChunks,
+    loopFds,
+    tableReleased: afterClose,
     async openFile(p, mode) {
       calls.push(`open ${p} ${mode}`);
       return openSimFile(p, mode);
@@ -122,13 +169,23 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
       const sectors = loopSectors(l);
       setBlock(p, n, sectors);
       calls.push(`attach ${file} ${p}`);
-      return { path: p, number: n, major: 7, minor: n, file: f, sizeBytes: sectors * 512n };
+      // The attacher's fd on the loop: kept, or closed now (the last close of an autoclear loop).
+      openFd(p);
+      let held = request.keepOpen === true;
+      if (!held) closeFd(p);
+      const release = async () => { if (held) { held = false; calls.push(`release ${p}`); closeFd(p); } };
+      return { path: p, number: n, major: 7, minor: n, file: f, sizeBytes: sectors * 512n, ...(request.keepOpen === true ? { release } : {}) };
     },
     async detachLoop(p) {
       calls.push(`detach ${p}`);
-      if (!loops.delete(p)) fail('LOOP_CLR_FD', 'ioctl', ERRNO.ENXIO, p);
-      const i = kernel.blockDevices.findIndex((b) => b.path === p);
-      if (i >= 0) kernel.blockDevices.splice(i, 1);
+      const l = loops.get(p);
+      if (!l) fail('LOOP_CLR_FD', 'ioctl', ERRNO.ENXIO, p);
+      // loop_clr_fd: a device open elsewhere (an fd besides the ioctl's own, a table) gets autoclear instead.
+      if ((loopFds.get(p) ?? 0) > 0 || tableHolds(p)) {
+        loops.set(p, { ...l, flags: l.flags | LO_FLAGS_AUTOCLEAR });
+        return;
+      }
+      drop(p);
     },
     async loopStatus(p): Promise<LoopStatus | undefined> {
       const l = loops.get(p);
@@ -136,6 +193,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
         if (/^\/dev\/loop\d+$/.test(p)) return undefined;
         fail('LOOP_GET_STATUS64', 'open', ERRNO.ENOENT, p);
       }
+      touch(p);
       return {
         device: 0n, inode: 0n, rdevice: 0n, offsetBytes: l.offsetBytes, sizeLimitBytes: l.sizeLimitBytes, number: Number(p.slice('/dev/loop'.length)),
         flags: l.flags, fileName: l.file.slice(0, 63),
@@ -152,6 +210,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
       if (d) return (d.live?.lines ?? []).reduce((s, l) => s + l.length, 0n) * 512n;
       const b = kernel.blockDevices.find((x) => x.path === p || `${x.major}:${x.minor}` === p);
       if (!b) fail('BLKGETSIZE64', 'open', ERRNO.ENOENT, p);
+      touch(p);
       return b.sizeSectors * 512n;
     },
     async discard(p, offsetBytes, lengthBytes) {
@@ -203,6 +262,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     let backing: { file: string; offset: number; limit: number | undefined } | undefined;
     if (loop) {
       backing = { file: loop.file, offset: Number(loop.offsetBytes), limit: Number(loopSectors(loop) * 512n) };
+      openFd(p);
     } else if (blockBytes === undefined) {
       if (!files.has(f)) {
         if (mode !== 'create') fail(`opening ${p}`, 'open', ERRNO.ENOENT, p);
@@ -236,7 +296,10 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
         const end = BigInt(backing.offset + at + bytes.length);
         if ((files.get(backing.file) ?? 0n) < end) files.set(backing.file, end);
       },
-      async close() { closed = true; },
+      async close() {
+        if (!closed && loop) closeFd(p);
+        closed = true;
+      },
     };
   };
   cache.set(kernel, io);

@@ -212,6 +212,8 @@ export class SimulatedKernel {
   #released(t: SimTable | undefined): void {
     for (const l of t?.lines ?? []) {
       for (const b of l.target.deps) {
+        // A loop device the table held open: its last close may detach it (autoclear, sim-io.ts).
+        if (b.major === 7) for (const x of this.blockDevices.filter((y) => y.major === 7 && y.minor === b.minor)) simBlockIo(this).tableReleased(x.path);
         if (b.major !== this.major) continue;
         const d = [...this.devices.values()].find((x) => x.minor === b.minor);
         if (d) this.#lastClose(d);

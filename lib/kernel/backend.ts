@@ -106,6 +106,12 @@ export interface LoopAttachRequest {
   readonly blockSizeBytes: number;
   /** Attempts when another process takes the free device first. */
   readonly retries: number;
+  /**
+   * Keep the attacher's fd on the loop device open (the result's `release` closes it). An
+   * autoclear loop is detached at its last close: without a holder the attach's own close
+   * would detach it at once. Hold it until something else (a dm table) has it open.
+   */
+  readonly keepOpen?: boolean;
 }
 
 /** A loop device as {@link BlockIo.attachLoop} made it. */
@@ -122,6 +128,11 @@ export interface AttachedLoop {
   readonly file: string;
   /** The device's size in bytes (BLKGETSIZE64). */
   readonly sizeBytes: bigint;
+  /**
+   * With `keepOpen`: closes the attacher's fd on the device (a close like any other: the
+   * last one detaches an autoclear loop). Closing twice is harmless.
+   */
+  readonly release?: () => Promise<void>;
 }
 
 /** LOOP_GET_STATUS64 of an attached loop device. */

@@ -45,19 +45,29 @@ async function attachLoop(file: string, r: LoopAttachRequest): Promise<AttachedL
     const n = await loopGetFree();
     const p = `/dev/loop${n}`;
     await waitForLoopNode(p);
+    let held: number | undefined;
     try {
       const info: LoopInfo = { flags, fileName: abs, offset: r.offsetBytes, sizeLimit: r.sizeLimitBytes };
-      await loopConfigure(p, abs, r.readOnly, (fileFd) => ({
+      held = await loopConfigure(p, abs, r.readOnly, (fileFd) => ({
         config: loopConfigBytes(fileFd, r.blockSizeBytes, info),
         // LOOP_SET_STATUS64 cannot change read-only (the fd's mode decides): the flag is left out.
         status64: loopInfoBytes({ ...info, flags: flags & ~LO_FLAGS_READ_ONLY }),
-      }));
+      }), r.keepOpen === true);
     } catch (e) {
       if (e instanceof DmSyscallError && e.errno === ERRNO.EBUSY && attempt < r.retries) continue;
       throw e;
     }
-    const { major, minor } = splitDev(fs.statSync(p, { bigint: true }).rdev);
-    return { path: p, number: n, major, minor, file: abs, sizeBytes: await blockDeviceBytes(p) };
+    const fd = held;
+    let open = fd !== undefined;
+    const release = async () => { if (open) { open = false; fs.closeSync(fd!); } };
+    try {
+      const { major, minor } = splitDev(fs.statSync(p, { bigint: true }).rdev);
+      return { path: p, number: n, major, minor, file: abs, sizeBytes: await blockDeviceBytes(p), ...(fd !== undefined ? { release } : {}) };
+    } catch (e) {
+      // The loop stays attached (as without keepOpen); only the fd is not leaked.
+      await release();
+      throw e;
+    }
   }
 }
 

@@ -17,7 +17,10 @@ import { optionsArg } from '../client/args.js';
 import type { DeviceMapper } from '../client/client.js';
 import { clientParts, keyringOf, operationHost } from '../client/internal-keys.js';
 import { DmOperationError, DmUnsupportedError } from '../errors.js';
-import { runOperation, type OperationOptions } from '../operations/operation.js';
+import { runOperation, type Operation, type OperationOptions } from '../operations/operation.js';
+import { blockIoFor } from '../block/block-io.js';
+import type { AttachedLoop, BlockIo } from '../kernel/backend.js';
+import { LO_FLAGS_AUTOCLEAR } from '../../ffi/block.js';
 import { buildTarget } from '../targets/table.js';
 import type { VerityTarget } from '../targets/verity.js';
 import { readVeritySuperblock, type VerityHeader } from './read.js';
@@ -106,6 +109,14 @@ export interface OpenVerityOptions extends OperationOptions {
   readonly uuid?: string;
   /** The signature key's description; default veritysetup's, `cryptsetup:<verityUuid>-<name>` (or `cryptsetup:<name>`). */
   readonly keyDescription?: string;
+  /**
+   * A data, hash or FEC device that is a regular file gets a loop device, read-only and
+   * autoclear, and the table names the loop (as veritysetup does: default true). The same
+   * file given twice gets one loop. The loops go away with the device (autoclear: the
+   * table's hold is their last), and when the open fails at any step.
+   * `false`: paths are put into the table as given.
+   */
+  readonly attachFiles?: boolean;
 }
 
 /** Options of {@link closeVerity} and {@link VerityDevice.close}. */
@@ -114,6 +125,11 @@ export interface CloseVerityOptions extends OperationOptions {
   readonly retries?: number;
   /** Delay between attempts in ms (default 200). */
   readonly delayMs?: number;
+  /**
+   * Deferred remove (`veritysetup close --deferred`): a device still open is removed at its
+   * last close instead of failing with EBUSY (device-mapper 4.27+).
+   */
+  readonly deferred?: boolean;
 }
 
 /** An open verity device; `await using` closes it. */
@@ -126,6 +142,11 @@ export interface VerityDevice {
   readonly dev: { readonly major: number; readonly minor: number };
   /** `/dev/mapper/<name>`. */
   readonly path: string;
+  /**
+   * The loop devices openVerity attached to files (`attachFiles`), data's first: autoclear,
+   * so they go when the device does. Empty when every device was a block device.
+   */
+  readonly loopDevices: readonly string[];
   /** Removes the device (by uuid); a device already gone is not an error. */
   close(options?: CloseVerityOptions): Promise<void>;
   /** As `close()`. */
@@ -201,7 +222,7 @@ export function verityTableLine(o: OpenVerityOptions & { readonly params: Verity
 function checkOptions(o: OpenVerityOptions): void {
   optionsArg(o, 'options', {
     name: 'string', dataDevice: 'string', hashDevice: 'string', rootHash: 'any', params: 'object', hashOffsetBytes: 'u64', signature: 'any', options: 'object', fec: 'object',
-    verityUuid: 'string', uuid: 'string', keyDescription: 'string', signal: 'signal', timeoutMs: 'any', onProgress: 'function',
+    verityUuid: 'string', uuid: 'string', keyDescription: 'string', attachFiles: 'boolean', signal: 'signal', timeoutMs: 'any', onProgress: 'function',
   }, ['name', 'dataDevice', 'hashDevice', 'rootHash']);
   if (!(o.rootHash instanceof Uint8Array) || o.rootHash.length === 0) throw invalid('rootHash must be a non-empty Uint8Array');
   if (o.signature !== undefined && (!(o.signature instanceof Uint8Array) || o.signature.length === 0)) throw invalid('signature must be a non-empty Uint8Array');
@@ -253,8 +274,9 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
   // With explicit params the table is checked before any syscall; without, once the superblock is read.
   const prepare = (o: OpenVerityOptions & { readonly params: VerityOpenParams }) => {
     const keyDescription = o.signature ? o.keyDescription ?? verityKeyDescription(o.name, o.verityUuid) : undefined;
-    return { keyDescription, line: buildTarget(verityTableLine(o, keyDescription)), uuid: o.uuid ?? verityDeviceUuid(o.name, o.verityUuid) };
+    return { o, keyDescription, line: buildTarget(verityTableLine(o, keyDescription)), uuid: o.uuid ?? verityDeviceUuid(o.name, o.verityUuid) };
   };
+  let attached: string[] = [];
   let prepared = options.params ? prepare(options as OpenVerityOptions & { readonly params: VerityOpenParams }) : undefined;
   const info = await runOperation(dm[operationHost](), 'openVerity', options, async (op): Promise<DeviceInfo> => {
     if (!prepared) {
@@ -263,12 +285,24 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
       // veritysetup: the superblock's UUID names the device and the key unless the caller chose.
       prepared = prepare({ ...options, params: verityParamsOfSuperblock(sb), verityUuid: options.verityUuid ?? sb.uuid });
     }
-    const { keyDescription, line, uuid } = prepared;
+    const { keyDescription, uuid } = prepared;
+    let { line } = prepared;
     const needed = neededVersions(options);
     if (needed.length) {
       const v = await op.step('verity target version', () => dm.getTargetVersion('verity', { signal: op.signal }));
       for (const [what, need] of needed) {
         if (!atLeast(v, need)) throw new DmUnsupportedError(`verity ${what} (target verity ${need.join('.')})`, need as [number, number, number], v);
+      }
+    }
+    const held: AttachedLoop[] = [];
+    if (options.attachFiles !== false) {
+      const paths = [options.dataDevice, options.hashDevice, ...(options.fec ? [options.fec.device] : [])];
+      const loops = await attachFileLoops(op, blockIoFor(dm), paths, held);
+      attached = held.map((l) => l.path);
+      if (loops.size) {
+        const at = (p: string) => loops.get(p) ?? p;
+        const o = prepared.o;
+        line = buildTarget(verityTableLine({ ...o, dataDevice: at(o.dataDevice), hashDevice: at(o.hashDevice), ...(o.fec ? { fec: { ...o.fec, device: at(o.fec.device) } } : {}) }, keyDescription));
       }
     }
     let key: { keyring: Awaited<ReturnType<DeviceMapper[typeof keyringOf]>>; serial: number; ring: number } | undefined;
@@ -286,22 +320,51 @@ export async function openVerity(dm: DeviceMapper, options: OpenVerityOptions): 
           : keyring.keyringId(KEY_SPEC_SESSION_KEYRING) !== undefined ? KEY_SPEC_SESSION_KEYRING : KEY_SPEC_USER_SESSION_KEYRING;
         key = { keyring, ring, serial: keyring.addKey('user', keyDescription, options.signature, ring) };
       }
-      return await op.step(`create ${options.name}`, () => dm.createDevice({ name: options.name, uuid, table: [line], readOnly: true, signal: op.signal }));
+      const made = await op.step(`create ${options.name}`, () => dm.createDevice({ name: options.name, uuid, table: [line], readOnly: true, signal: op.signal }));
+      // The table holds the loops now: their last close is the device's removal.
+      for (const l of held) await l.release?.();
+      return made;
     } finally {
       // Once the table is loaded the kernel holds its own copy of the signature: the key is
       // needed no longer, whether the open worked or not.
       if (key) { try { key.keyring.unlink(key.serial, key.ring); } catch { /* already gone */ } }
     }
   });
-  return handle(dm, info);
+  return handle(dm, info, attached);
 }
 
-function handle(dm: DeviceMapper, info: DeviceInfo): VerityDevice {
+/**
+ * veritysetup's loop devices for files (cryptsetup's crypt_loop_attach): each distinct path
+ * that is a regular file on the client's backend gets a read-only autoclear loop, attached
+ * through LOOP_CONFIGURE with its fd kept open. The kernel detaches an autoclear loop at its
+ * last close: closing the attach's fd before the table holds the loop would detach it at once
+ * (and the next file would get the same loop). So the fds stay open until the device exists
+ * (`held`; openVerity releases them then), and the undo of each attach is that release: if
+ * the open fails, the last close detaches the loop. A process that dies holding them closes
+ * them too, so nothing is left behind either way.
+ */
+async function attachFileLoops(op: Operation, io: BlockIo, paths: readonly string[], held: AttachedLoop[]): Promise<Map<string, string>> {
+  const loops = new Map<string, string>();
+  for (const p of new Set(paths)) {
+    // NodeOps.stat: 'other' is something that is there and is not a block device (a regular file).
+    if (io.nodes.stat(p) !== 'other') continue;
+    const request = { readOnly: true, flags: LO_FLAGS_AUTOCLEAR, offsetBytes: 0n, sizeLimitBytes: 0n, blockSizeBytes: 0, retries: 16, keepOpen: true };
+    const a = await op.step(`attaching a loop device to ${p}`, () => io.attachLoop(p, request), {
+      onLate: (late) => late.release?.(),
+    });
+    held.push(a);
+    op.undo(`releasing ${a.path}`, async () => a.release?.());
+    loops.set(p, a.path);
+  }
+  return loops;
+}
+
+function handle(dm: DeviceMapper, info: DeviceInfo, loopDevices: readonly string[]): VerityDevice {
   const uuid = info.uuid ?? '';
   let closed: Promise<void> | undefined;
   const close = (o: CloseVerityOptions = {}) => (closed ??= closeVerity(dm, { uuid, name: info.name }, o).catch((e: unknown) => { closed = undefined; throw e; }));
   return {
-    name: info.name, uuid, dev: { major: info.dev.major, minor: info.dev.minor }, path: `/dev/mapper/${info.name}`,
+    name: info.name, uuid, dev: { major: info.dev.major, minor: info.dev.minor }, path: `/dev/mapper/${info.name}`, loopDevices,
     close,
     [Symbol.asyncDispose]: () => close(),
   };
@@ -312,7 +375,7 @@ function handle(dm: DeviceMapper, info: DeviceInfo): VerityDevice {
  * uuid under the name is not touched). A device already gone is not an error.
  */
 export async function closeVerity(dm: DeviceMapper, device: string | { readonly uuid: string; readonly name?: string }, options: CloseVerityOptions = {}): Promise<void> {
-  optionsArg(options, 'options', { retries: 'uint', delayMs: 'uint', signal: 'signal', timeoutMs: 'any', onProgress: 'function' });
+  optionsArg(options, 'options', { retries: 'uint', delayMs: 'uint', deferred: 'boolean', signal: 'signal', timeoutMs: 'any', onProgress: 'function' });
   const at = typeof device === 'string' ? { name: device } : { uuid: device.uuid };
   if (typeof device !== 'string' && (typeof device?.uuid !== 'string' || device.uuid === '')) throw invalid('device.uuid must be a non-empty string');
   try {

@@ -141,4 +141,46 @@ describe('dmctl verity open / close', () => {
     expect(await env.dmctl(['verity', 'open', data, 'v', hash, r.rootHashHex])).toEqual({ code: 5, stdout: '', stderr: 'Device v already exists.\n' });
     expect((await dm.info('v')).exists).toBe(true);
   });
+
+  test('plain files: read-only autoclear loops in the table, --json names them; close --json; gone after close; a failed open leaves none', async () => {
+    await image(true);
+    const io = simBlockIo(env.kernel);
+    // The image's own loops (from image()) are not wanted here: the CLI gets the files.
+    for (const p of [...io.loops.keys()]) await io.detachLoop(p);
+    const opened = await env.dmctl(['verity', 'open', '--json', '/img/data', 'v', '/img/hash', r.rootHashHex]);
+    expect({ code: opened.code, stderr: opened.stderr }).toEqual({ code: 0, stderr: '' });
+    const info = await dm.info('v');
+    if (!info.exists) throw new Error('v is not there');
+    expect(JSON.parse(opened.stdout)).toEqual({
+      schemaVersion: expect.any(Number), action: 'open', name: 'v', uuid: info.uuid, major: info.dev.major, minor: info.dev.minor, path: '/dev/mapper/v', loopDevices: ['/dev/loop0', '/dev/loop1'],
+    });
+    expect([...io.loops.entries()].map(([p, l]) => [p, l.file, l.flags])).toEqual([['/dev/loop0', '/img/data', 5], ['/dev/loop1', '/img/hash', 5]]);
+    expect(await line('v')).toBe(`0 2048 verity 1 7:0 7:1 4096 4096 256 1 sha256 ${r.rootHashHex} ${SALT}`);
+    const closed = await env.dmctl(['verity', 'close', '--json', 'v']);
+    expect(JSON.parse(closed.stdout)).toEqual({ schemaVersion: expect.any(Number), action: 'close', name: 'v', uuid: info.uuid, deferred: false });
+    expect(io.loops.size).toBe(0);
+    // The name taken: the open fails at the create, and its loops are detached again.
+    await dm.createDevice({ name: 'v', table: [{ start: 0n, length: 8n, type: 'zero', params: '' }] });
+    const failed = await env.dmctl(['verity', 'open', '/img/data', 'v', '/img/hash', r.rootHashHex]);
+    expect(failed).toEqual({ code: 5, stdout: '', stderr: 'Device v already exists.\n' });
+    expect(io.loops.size).toBe(0);
+  });
+
+  test('close --deferred: an open device is "still in use" without it; with it, exit 0 and removed at its last close (--json says deferred)', async () => {
+    await image(true);
+    expect((await env.dmctl(['verity', 'open', data, 'v', hash, r.rootHashHex])).code).toBe(0);
+    env.kernel.openDevice('v');
+    expect(await env.dmctl(['verity', 'close', 'v'])).toEqual({ code: 5, stdout: '', stderr: 'Device v is still in use.\n' });
+    const res = await env.dmctl(['verity', 'close', '--deferred', '--json', 'v']);
+    expect(res.code).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({ action: 'close', name: 'v', deferred: true });
+    expect(env.kernel.devices.get('v')?.deferredRemove).toBe(true);
+    env.kernel.closeDevice('v');
+    await new Promise((r) => setImmediate(r));
+    expect((await dm.info('v')).exists).toBe(false);
+    // Not open: --deferred removes at once.
+    expect((await env.dmctl(['verity', 'open', data, 'w', hash, r.rootHashHex])).code).toBe(0);
+    expect(await env.dmctl(['verity', 'close', '--deferred', 'w'])).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect((await dm.info('w')).exists).toBe(false);
+  });
 });

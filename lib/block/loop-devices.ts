@@ -47,7 +47,11 @@ export interface AttachLoopOptions extends BlockCallOptions {
   readonly offsetBytes?: number | bigint;
   /** Bytes used from the offset (default: to the end of the file; a multiple of 512). */
   readonly sizeLimitBytes?: number | bigint;
-  /** Detach automatically at the last close (LO_FLAGS_AUTOCLEAR). */
+  /**
+   * Detach automatically at the last close (LO_FLAGS_AUTOCLEAR). The attach keeps its fd on
+   * the device open until {@link LoopDevice.release} (or disposal): closing it at once would
+   * be the last close and detach the device before anything (a dm table) holds it.
+   */
   readonly autoclear?: boolean;
   /** Scan the device for partitions (LO_FLAGS_PARTSCAN). */
   readonly partscan?: boolean;
@@ -76,6 +80,13 @@ export interface LoopDevice extends AsyncDisposable {
   readonly file: string;
   /** Size in 512-byte sectors (BLKGETSIZE64 / 512). */
   readonly sizeSectors: bigint;
+  /**
+   * An autoclear device: closes the fd the attach kept open, so the kernel detaches the
+   * device at its last close (at once when nothing else holds it, otherwise when the holder,
+   * e.g. a dm table, lets go). Call it once a table holds the device. Without autoclear, or
+   * a second time: nothing.
+   */
+  release(): Promise<void>;
 }
 
 const CALL = { dm: 'object', signal: 'signal', timeoutMs: 'any' } as const;
@@ -124,15 +135,22 @@ export async function attachLoop(file: string, options: AttachLoopOptions = {}):
   const offsetBytes = sectorAligned(options.offsetBytes, 'offsetBytes');
   const sizeLimitBytes = sectorAligned(options.sizeLimitBytes, 'sizeLimitBytes');
   const flags = (options.autoclear ? LO_FLAGS_AUTOCLEAR : 0) | (options.partscan ? LO_FLAGS_PARTSCAN : 0) | (options.directIo ? LO_FLAGS_DIRECT_IO : 0);
-  const request = { readOnly: options.readOnly === true, flags, offsetBytes, sizeLimitBytes, blockSizeBytes: options.blockSizeBytes ?? 0, retries: options.retries ?? 16 };
+  // An autoclear loop is detached at its last close, so the attach's fd stays open until
+  // release(): closed at once it would be the last close (docs/udev.md, "Loop devices").
+  const keepOpen = options.autoclear === true;
+  const request = { readOnly: options.readOnly === true, flags, offsetBytes, sizeLimitBytes, blockSizeBytes: options.blockSizeBytes ?? 0, retries: options.retries ?? 16, keepOpen };
   return runBlock(options.dm, 'attachLoop', options, async (op, io) => {
     const a = await op.step(`attaching ${file}`, () => io.attachLoop(file, request), {
-      onLate: (late) => { void io.detachLoop(late.path).catch(() => {}); },
+      onLate: (late) => { void (late.release?.() ?? Promise.resolve()).then(() => io.detachLoop(late.path)).catch(() => {}); },
     });
-    const detach = () => io.detachLoop(a.path).catch((e: unknown) => { if (!ENXIO_GONE(e)) throw e; });
+    const release = async (): Promise<void> => { await a.release?.(); };
+    const detach = async (): Promise<void> => {
+      await release();
+      await io.detachLoop(a.path).catch((e: unknown) => { if (!ENXIO_GONE(e)) throw e; });
+    };
     return {
       path: a.path, number: a.number, major: a.major, minor: a.minor, file: a.file, sizeSectors: a.sizeBytes / 512n,
-      [Symbol.asyncDispose]: detach,
+      release, [Symbol.asyncDispose]: detach,
     };
   });
 }

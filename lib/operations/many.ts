@@ -101,14 +101,18 @@ export async function removeMany(dm: DeviceMapper, devices: readonly RemoveManyE
   const bounds = operationOptions({ signal: options.signal, timeoutMs: options.timeoutMs });
   if (!Array.isArray(devices)) throw new DmArgumentError('devices', 'an array of devices', describeValue(devices));
   // Every entry checked and copied before the first ioctl.
-  const entries = devices.map((d, i): { id: DeviceId; expect?: DeviceIdentity } => {
+  // (A loop, not map(): map skips the holes of a sparse array.)
+  const entries: { id: DeviceId; expect?: DeviceIdentity }[] = [];
+  for (let i = 0; i < devices.length; i++) {
     if (!(i in devices)) throw new DmArgumentError(`devices[${i}]`, 'a device', 'a hole');
+    const d = devices[i];
     if (isIdentity(d)) {
       const expect = identityOf(d, `devices[${i}]`);
-      return { id: addressOf(expect), expect };
+      entries.push({ id: addressOf(expect), expect });
+    } else {
+      entries.push({ id: deviceArg(d, `devices[${i}]`) });
     }
-    return { id: deviceArg(d, `devices[${i}]`) };
-  });
+  }
   const { deferred, retries, delayMs, udev, udevFlags, udevTimeoutMs } = options;
   return runMany(dm, 'removeMany', entries, concurrency, options, bounds, (e) => describe(e.id), (e, signal) =>
     removeDevice(dm, e.id, { deferred, retries, delayMs, udev, udevFlags, udevTimeoutMs, signal, ...(e.expect ? { expect: e.expect } : {}) }));
@@ -121,16 +125,18 @@ export async function createMany(dm: DeviceMapper, specs: readonly CreateManySpe
   const bounds = operationOptions({ signal: options.signal, timeoutMs: options.timeoutMs });
   if (!Array.isArray(specs)) throw new DmArgumentError('specs', 'an array of createDevice options', describeValue(specs));
   // Each spec is checked in full by its createDevice before its first ioctl; the shape of all
-  // of them here, so that a batch with a bad entry sends nothing at all.
-  const checked = specs.map((s, i): CreateManySpec => {
+  // of them here, so that a batch with a bad entry sends nothing at all (a loop: map skips holes).
+  const checked: CreateManySpec[] = [];
+  for (let i = 0; i < specs.length; i++) {
     if (!(i in specs)) throw new DmArgumentError(`specs[${i}]`, 'createDevice options', 'a hole');
+    const s = specs[i]!;
     const spec = optionsArg(s, `specs[${i}]`, {
       name: 'kernelString', uuid: 'kernelString', table: 'any', readOnly: 'boolean', secure: 'boolean', minor: 'uint', rollback: 'object', ...UDEV_OPTION_KINDS,
     }, ['name', 'table']);
     if (!Array.isArray(spec.table) || spec.table.length === 0) throw new DmArgumentError(`specs[${i}].table`, 'at least one table line', describeValue(spec.table));
     if (spec.udevCookie !== undefined) throw new DmArgumentError(`specs[${i}].udevCookie`, 'no shared cookie (each creation makes its own)', 'a cookie');
-    return { ...s };
-  });
+    checked.push({ ...s });
+  }
   return runMany(dm, 'createMany', checked, concurrency, options, bounds, (s) => s.name, (s, signal) => createDevice(dm, { ...s, signal }));
 }
 

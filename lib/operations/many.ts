@@ -114,8 +114,8 @@ export async function removeMany(dm: DeviceMapper, devices: readonly RemoveManyE
     }
   }
   const { deferred, retries, delayMs, udev, udevFlags, udevTimeoutMs } = options;
-  return runMany(dm, 'removeMany', entries, concurrency, options, bounds, (e) => describe(e.id), (e, signal) =>
-    removeDevice(dm, e.id, { deferred, retries, delayMs, udev, udevFlags, udevTimeoutMs, signal, ...(e.expect ? { expect: e.expect } : {}) }));
+  return runMany(dm, 'removeMany', entries, concurrency, options, bounds, (e) => describe(e.id), (e, signal, lane) =>
+    removeDevice(dm, e.id, { deferred, retries, delayMs, udev, udevFlags, udevTimeoutMs, signal, ...(e.expect ? { expect: e.expect } : {}) }, lane));
 }
 
 /** See {@link DeviceMapper.createMany}. */
@@ -137,7 +137,7 @@ export async function createMany(dm: DeviceMapper, specs: readonly CreateManySpe
     if (spec.udevCookie !== undefined) throw new DmArgumentError(`specs[${i}].udevCookie`, 'no shared cookie (each creation makes its own)', 'a cookie');
     checked.push({ ...s });
   }
-  return runMany(dm, 'createMany', checked, concurrency, options, bounds, (s) => s.name, (s, signal) => createDevice(dm, { ...s, signal }));
+  return runMany(dm, 'createMany', checked, concurrency, options, bounds, (s) => s.name, (s, signal, lane) => createDevice(dm, { ...s, signal }, lane));
 }
 
 function describe(id: DeviceId): string {
@@ -154,7 +154,7 @@ function describe(id: DeviceId): string {
  */
 async function runMany<I, T>(
   dm: DeviceMapper, name: string, items: readonly I[], concurrency: number, options: ManyOptions, bounds: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined },
-  label: (item: I) => string, run: (item: I, signal: AbortSignal) => Promise<T>,
+  label: (item: I) => string, run: (item: I, signal: AbortSignal, lane: number) => Promise<T>,
 ): Promise<Settled<T>[]> {
   const site = new Error();
   Error.captureStackTrace(site, runMany);
@@ -177,12 +177,12 @@ async function runMany<I, T>(
   const report = (step: string) => {
     try { options.onProgress?.({ operation: name, step, done, total: items.length }); } catch { /* a progress callback cannot break the batch */ }
   };
-  const lane = async () => {
+  const lane = async (_: unknown, n: number) => {
     while (next < items.length && !link.signal.aborted && !(failed && options.stopOnError)) {
       const i = next++;
       const item = items[i]!;
       try {
-        out[i] = { ok: true, value: await run(item, link.signal) };
+        out[i] = { ok: true, value: await run(item, link.signal, n) };
         done++;
         report(`${name === 'removeMany' ? 'removed' : 'created'} ${label(item)}`);
       } catch (error) {

@@ -13,12 +13,13 @@ const table = [{ start: 0, length: 8, type: 'zero', params: '' }];
 const specs = (n: number, uuid = true): CreateManySpec[] => Array.from({ length: n }, (_, i) => ({ name: `m${i}`, ...(uuid ? { uuid: `MANY-${i}` } : {}), table }));
 
 /** A backend that counts the async ioctls in flight at once, at the transport (what reaches a kernel-facing thread). */
-function counting(kernel: SimulatedKernel): { backend: Backend; peak: () => number; now: () => number } {
+function counting(kernel: SimulatedKernel): { backend: Backend; peak: () => number; lanes: Set<number | undefined> } {
   const base = kernel.backend();
   let inFlight = 0, peak = 0;
+  const lanes = new Set<number | undefined>();
   return {
     peak: () => peak,
-    now: () => inFlight,
+    lanes,
     backend: {
       ...base,
       async openControl() {
@@ -26,7 +27,8 @@ function counting(kernel: SimulatedKernel): { backend: Backend; peak: () => numb
         return {
           get fd() { return t.fd; },
           ioctl: (r, b) => t.ioctl(r, b),
-          ioctlAsync: async (r, b, kind) => {
+          ioctlAsync: async (r, b, kind, lane) => {
+            lanes.add(lane);
             peak = Math.max(peak, ++inFlight);
             try { return await t.ioctlAsync(r, b, kind); } finally { inFlight--; }
           },
@@ -74,6 +76,8 @@ describe('createMany / removeMany', () => {
     const created = await dm.createMany(specs(24), { concurrency });
     expect(created.filter((r) => r.ok)).toHaveLength(24);
     expect(c.peak()).toBe(concurrency);
+    // Each device in flight is its own lane: the transport may run each on a thread of its own.
+    expect([...c.lanes].sort((x, y) => x! - y!)).toEqual(Array.from({ length: concurrency }, (_, i) => i));
     const removed = await dm.removeMany(specs(24).map((s) => ({ uuid: s.uuid! })), { concurrency, retries: 1 });
     expect(removed.filter((r) => r.ok)).toHaveLength(24);
     expect(c.peak()).toBe(concurrency);

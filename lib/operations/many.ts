@@ -3,8 +3,8 @@
  * operation a single device takes (removeDevice, createDevice: the same identity-checked
  * steps, EBUSY retries and rollback), with a bounded number of devices in flight.
  *
- * Why in parallel: DM_DEV_REMOVE (and the suspend and resume of a create) wait in the kernel
- * for an RCU grace period, so one device after another spends most of its time asleep. With
+ * Why in parallel: DM_DEV_REMOVE waits in the kernel for an RCU grace period (docs/scale.md),
+ * so one device after another spends most of its time asleep. With
  * several devices in flight their calls sleep on several kernel-facing threads at once and
  * the waits overlap (docs/scale.md). Every kernel call still goes through the runner, whose
  * async slots (CALLS_IN_FLIGHT) keep the process below koffi's limit on async calls, so

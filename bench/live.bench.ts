@@ -8,6 +8,8 @@
  *   2. a device life cycle (create, load linear on a loop device, resume, info, remove):
  *      this library vs libdevmapper (C) vs spawning dmsetup per step;
  *   4. events: rename → events() latency, CPU while 1,000 waits are parked;
+ *   6. parallel teardown and creation: dm.removeMany / dm.createMany of 1,000 devices vs a
+ *      sequential libdevmapper loop and `dmsetup remove_all`;
  *   3. scale (last: it leaves its devices to the throwaway VM): LIST_DEVICES and a status
  *      of every device at 10 / 1,000 / 10,000 tableless devices vs raw C and dmsetup.
  *
@@ -42,7 +44,7 @@ const SCALE_ROUNDS = num('BENCH_SCALE_ROUNDS', 3);
 const EVENTS = num('BENCH_EVENTS', 50);
 const WAITS = num('BENCH_WAITS', 1000);
 const IDLE_MS = num('BENCH_IDLE_MS', 5000);
-const SECTIONS = new Set((env.BENCH_SECTIONS ?? '1 5 2 3 4').split(/[ ,]+/));
+const SECTIONS = new Set((env.BENCH_SECTIONS ?? '1 5 2 3 4 6').split(/[ ,]+/));
 const PREFIX = 'bench-';
 const SECTORS = 2048;
 
@@ -658,6 +660,76 @@ async function scale(dm: DeviceMapper): Promise<void> {
   }
 }
 
+// ------------------------------------------------- 6. parallel teardown and creation ---
+
+const PARALLEL = num('BENCH_PARALLEL', 1000);
+const PARALLEL_ROUNDS = num('BENCH_PARALLEL_ROUNDS', 1);
+const PARALLEL_CONCURRENCY = env.BENCH_PARALLEL_CONCURRENCY ? Number(env.BENCH_PARALLEL_CONCURRENCY) : undefined;
+
+/**
+ * Creating and removing PARALLEL zero devices: dm.createMany / dm.removeMany (default
+ * concurrency: the lanes on engine threads; and with asyncPath 'pool': libuv's four pool
+ * threads, the other kernel-facing path measured) against a sequential libdevmapper loop
+ * (bench/c/libdm.c create_many / remove_many) and `dmsetup remove_all`. Each removal is timed
+ * on devices made just before by the same method's counterpart, so every remover meets the
+ * same kind of device; rounds interleave the implementations.
+ */
+async function parallel(dm: DeviceMapper): Promise<void> {
+  const prefix = `${PREFIX}par`;
+  const specs = (tag: string) => Array.from({ length: PARALLEL }, (_, i) => ({ name: `${prefix}-${tag}-${i}`, uuid: `BENCHPAR-${tag}-${i}`, table: [{ start: 0, length: 8, type: 'zero', params: '' }] }));
+  const leftover = () => dm.listSync({ namePrefix: prefix }).length;
+  const ns: Record<string, number[]> = {};
+  const add = (k: string, v: number) => { (ns[k] ??= []).push(v); };
+  const ok = (r: { ok: boolean }[], what: string) => { const bad = r.filter((e) => !e.ok).length; if (bad) throw new Error(`${what}: ${bad} of ${r.length} failed`); };
+  const pool = await DeviceMapper.open({ backend: realBackend(undefined, 'pool') });
+  const opts = PARALLEL_CONCURRENCY === undefined ? {} : { concurrency: PARALLEL_CONCURRENCY };
+  try {
+    for (let round = 0; round < PARALLEL_ROUNDS; round++) {
+      // libdevmapper, one device after another: create, then remove.
+      add('create: libdevmapper loop', cjson('libdm', ['create_many', `${prefix}-c`, PARALLEL]).total_ns as number);
+      add('remove: libdevmapper loop', cjson('libdm', ['remove_many', `${prefix}-c`, PARALLEL]).total_ns as number);
+      // dmsetup remove_all (devices made by the loop again, untimed): what scripts run to tear everything down.
+      cjson('libdm', ['create_many', `${prefix}-d`, PARALLEL]);
+      let t = now();
+      execFileSync('dmsetup', ['remove_all']);
+      add('remove: dmsetup remove_all', now() - t);
+      if (leftover() !== 0) throw new Error('dmsetup remove_all left devices');
+      // The library: createMany, removeMany (engine lanes).
+      t = now();
+      const made = await dm.createMany(specs('l'), opts);
+      add('create: dm.createMany', now() - t);
+      ok(made, 'createMany');
+      t = now();
+      ok(await dm.removeMany(made.map((r) => (r.ok ? r.value : '')), opts), 'removeMany');
+      add('remove: dm.removeMany', now() - t);
+      // The same on the pool path (asyncPath 'pool': libuv's threads carry the calls).
+      t = now();
+      const madeP = await pool.createMany(specs('p'), opts);
+      add("create: dm.createMany, asyncPath 'pool'", now() - t);
+      ok(madeP, "createMany 'pool'");
+      t = now();
+      ok(await pool.removeMany(madeP.map((r) => (r.ok ? r.value : '')), opts), "removeMany 'pool'");
+      add("remove: dm.removeMany, asyncPath 'pool'", now() - t);
+      if (leftover() !== 0) throw new Error('devices left after removeMany');
+    }
+  } finally {
+    pool.close();
+    await removeOurs(dm);
+  }
+  const med = (k: string) => median(ns[k]!);
+  const rows = Object.keys(ns).map((k) => [k, fmt(med(k)), fmt(med(k) / PARALLEL)]);
+  print(`Parallel teardown and creation: ${PARALLEL} zero devices`, table(['', 'wall', 'per device'], rows), [
+    `median of ${PARALLEL_ROUNDS} round(s); concurrency ${PARALLEL_CONCURRENCY ?? 'default (32)'}; guest load ${loadavg()}, host load ${env.BENCH_HOST_LOAD ?? '?'}.`,
+  ]);
+  results.parallel = { devices: PARALLEL, rounds: PARALLEL_ROUNDS, ns };
+  const rmAll = med('remove: dmsetup remove_all') / med('remove: dm.removeMany');
+  const rmSeq = med('remove: libdevmapper loop') / med('remove: dm.removeMany');
+  const mk = med('create: libdevmapper loop') / med('create: dm.createMany');
+  goal(`parallel: removing ${PARALLEL} devices ≥ 10× faster than \`dmsetup remove_all\` (remove_all / removeMany)`, rmAll, rmAll >= 10);
+  goal(`parallel: removing ${PARALLEL} devices ≥ 5× faster than a sequential libdevmapper loop (loop / removeMany)`, rmSeq, rmSeq >= 5);
+  goal(`parallel: creating ${PARALLEL} devices ≥ 3× faster than a sequential libdevmapper loop (loop / createMany)`, mk, mk >= 3);
+}
+
 // ---------------------------------------------------------------- main ---
 
 async function main(): Promise<void> {
@@ -693,6 +765,7 @@ async function main(): Promise<void> {
   await section('5', engineBench);
   await section('2', lifeCycle);
   await section('4', events);
+  await section('6', parallel);
   await section('3', scale);
   if (goals.length > 0) {
     print("Issue 17's goals (this run)", table(['goal', 'ratio', ''], goals.map((g) => [g.goal, x(g.ratio), g.met ? 'met' : 'MISSED'])));

@@ -81,21 +81,36 @@ function routesToEngine(path: AsyncPath, kind: AsyncCallKind = 'single'): boolea
   return kind === 'batch';
 }
 
-/** One engine per control-node path per process, started on first use; undefined = unavailable. */
+/**
+ * Engines for the lanes of parallel operations (removeMany, createMany) per control-node path,
+ * besides the batch engine: a single call given a `lane` runs on engine `lane % LANE_ENGINES`.
+ * Why engines and not the pool: a removal sleeps in the kernel for a grace period while it
+ * holds its thread, and libuv's pool has four threads unless the process was started with a
+ * larger UV_THREADPOOL_SIZE (and shares them with fs, dns and crypto), so at most four such
+ * sleeps would overlap; each lane engine is a thread of its own. Why this many: enough for
+ * the grace periods of a batch's default concurrency to overlap several times over, few
+ * enough that the threads (and koffi loaded in each) stay a small cost; a lane carries one
+ * device's calls at a time, so its engine needs few slots (LANE_SLOTS).
+ */
+export const LANE_ENGINES = 16;
+const LANE_SLOTS = 8;
+
+/** One engine per control-node path (and lane) per process, started on first use; undefined = unavailable. */
 const engines = new Map<string, IoctlEngine | undefined>();
 
-function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined): IoctlEngine | undefined {
-  if (engines.has(path)) {
+function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined, lane?: number): IoctlEngine | undefined {
+  const key = lane === undefined ? path : `${path}\0lane ${lane % LANE_ENGINES}`;
+  if (engines.has(key)) {
     // Tried before: the engine while it lives; once it could not start (undefined) or died
     // (docs: DmEngineError), the pool path from now on.
-    const e = engines.get(path);
+    const e = engines.get(key);
     return e?.alive ? e : undefined;
   }
   let e: IoctlEngine | undefined;
   try {
     const fd = fs.openSync(path, fs.constants.O_RDWR | O_CLOEXEC);
     try {
-      e = IoctlEngine.start({ fd, libc: libc.name, ...(fakeIoctl === undefined ? {} : { fakeIoctl }) });
+      e = IoctlEngine.start({ fd, libc: libc.name, ...(lane === undefined ? {} : { slots: LANE_SLOTS }), ...(fakeIoctl === undefined ? {} : { fakeIoctl }) });
     } catch (err) {
       fs.closeSync(fd);
       throw err;
@@ -103,7 +118,7 @@ function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined): Ioc
   } catch {
     e = undefined;
   }
-  engines.set(path, e);
+  engines.set(key, e);
   return e;
 }
 
@@ -156,18 +171,22 @@ class Transport implements ControlTransport {
     return this.libc.ioctl(this.#fd, request, buf);
   }
 
-  async ioctlAsync(request: number, buf: Uint8Array, kind?: AsyncCallKind): Promise<IoctlResult> {
+  async ioctlAsync(request: number, buf: Uint8Array, kind?: AsyncCallKind, lane?: number): Promise<IoctlResult> {
     this.#check();
     this.#inflight++;
     try {
-      const engine = routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc, this.engineFake) : undefined;
-      if (engine && this.onEngine) {
+      // A single call of a parallel operation's lane: that lane's engine unless every call is
+      // the pool's (see LANE_ENGINES); until it is ready, the pool carries the lane's calls.
+      const laned = lane !== undefined && (kind ?? 'single') === 'single' && this.asyncPath !== 'pool';
+      const engine = laned ? engineFor(this.path, this.libc, this.engineFake, lane)
+        : routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc, this.engineFake) : undefined;
+      if (engine && !laned && this.onEngine) {
         const report = this.onEngine;
         this.onEngine = undefined;
         report(engine);
       }
       // 'auto' does not hold a batch for the engine's startup: the pool carries it meanwhile.
-      const startingUp = this.asyncPath === 'auto' && kind === 'batch' && engine !== undefined && !engine.ready;
+      const startingUp = engine !== undefined && !engine.ready && (laned || (this.asyncPath === 'auto' && kind === 'batch'));
       // The engine's own fd: this transport's fd is only used by the pool path and sync calls.
       if (engine && !startingUp && buf.byteLength <= engine.slotSize) {
         try {

@@ -41,9 +41,13 @@ export interface ControlTransport {
   /**
    * `ioctl(fd, request, buf)` off the JS thread: on the ioctl engine's worker or a libuv
    * pool thread, chosen by the transport's `asyncPath` and the call's `kind`. Neither read
-   * nor write `buf` until the promise settles: the kernel may be writing into it.
+   * nor write `buf` until the promise settles: the kernel may be writing into it. `lane`
+   * (a non-negative integer; removeMany and createMany give each device in flight its own):
+   * single calls of different lanes may run on different kernel-facing threads at once, so
+   * that calls which sleep in the kernel (a removal's grace period) overlap; a transport may
+   * ignore it.
    */
-  ioctlAsync(request: number, buf: Uint8Array, kind?: AsyncCallKind): Promise<IoctlResult>;
+  ioctlAsync(request: number, buf: Uint8Array, kind?: AsyncCallKind, lane?: number): Promise<IoctlResult>;
   /** Closes the descriptor. Idempotent; later ioctls throw `DmClosedError`. */
   close(): void;
 }

@@ -42,6 +42,7 @@ export type { CookieHost, CookieEntry, CookieLifetime, CookieSemInfo, SemEntry, 
 export type { UdevCallOptions } from './udev/cookie-call.js';
 export type { RenameOptions, CallOptions, BatchOptions, RemoveAllOptions, SyncOptions } from './client/client.js';
 export type { OperationOptions, OperationProgress } from './operations/operation.js';
+export { DEFAULT_MANY_CONCURRENCY, type ManyOptions, type RemoveManyOptions, type RemoveManyEntry, type CreateManySpec, type CreateManyOptions, type ManyStopped } from './operations/many.js';
 export { IOCTL_CHANNEL, OPERATION_CHANNEL, STEP_CHANNEL } from './trace/channels.js';
 export type { IoctlTraceMessage, IoctlPath, OperationTraceContext, StepTraceContext } from './trace/channels.js';
 // ---- Read-only inspection from sysfs, without root (docs/sysfs-inspection.md) ----

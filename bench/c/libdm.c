@@ -6,6 +6,10 @@
  *                                        DM_DEVICE_TABLE (secure data, targets walked)
  *   libdm cycle LOOPDEV SECTORS N PREFIX N life cycles: create, load (reload) a linear table on
  *                                        LOOPDEV, resume, info, remove — timed per step
+ *   libdm create_many PREFIX N           N devices PREFIX-0 … created one after another (create,
+ *                                        load a zero table of 8 sectors, resume), as a loop over
+ *                                        libdevmapper does; total time
+ *   libdm remove_many PREFIX N           removes them again, one after another; total time
  *
  * udev synchronisation is off (the VM has no udev; DM_DISABLE_UDEV=1 makes libdevmapper
  * manage /dev/mapper nodes itself, as it does on such systems). Prints one JSON line.
@@ -42,10 +46,12 @@ static int task(int type, const char *name, const char *loop, uint64_t sectors) 
   if (!t) { fprintf(stderr, "dm_task_create\n"); exit(1); }
   if (name && !dm_task_set_name(t, name)) exit(1);
   if (type == DM_DEVICE_TABLE) dm_task_secure_data(t);
-  if (type == DM_DEVICE_RELOAD) {
+  if (type == DM_DEVICE_RELOAD && loop) {
     char params[256];
     snprintf(params, sizeof params, "%s 0", loop);
     if (!dm_task_add_target(t, 0, sectors, "linear", params)) exit(1);
+  } else if (type == DM_DEVICE_RELOAD) {
+    if (!dm_task_add_target(t, 0, sectors, "zero", "")) exit(1);
   }
   run(t, name ? name : "version");
   int r = 0;
@@ -98,6 +104,28 @@ int main(int argc, char **argv) {
       printf("]");
     }
     printf("},\"maxrss_kib\":%ld}\n", hwm_kib());
+    return 0;
+  }
+
+  if (!strcmp(mode, "create_many") || !strcmp(mode, "remove_many")) {
+    const char *prefix = argv[2];
+    long n = atol(argv[3]);
+    int create = !strcmp(mode, "create_many");
+    char name[128];
+    double t0 = now_ns();
+    for (long i = 0; i < n; i++) {
+      snprintf(name, sizeof name, "%s-%ld", prefix, i);
+      if (create) {
+        task(DM_DEVICE_CREATE, name, NULL, 8);
+        task(DM_DEVICE_RELOAD, name, NULL, 8);
+        task(DM_DEVICE_RESUME, name, NULL, 8);
+      } else {
+        task(DM_DEVICE_REMOVE, name, NULL, 0);
+      }
+    }
+    double total = now_ns() - t0;
+    dm_lib_release();
+    printf("{\"mode\":\"%s\",\"n\":%ld,\"total_ns\":%.0f,\"maxrss_kib\":%ld}\n", mode, n, total, hwm_kib());
     return 0;
   }
 

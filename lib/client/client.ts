@@ -33,6 +33,7 @@ import { withCallerStack } from '../operations/operation.js';
 import { DmOperationError } from '../errors.js';
 import { createDevice, removeRolledBack } from '../operations/create-device.js';
 import { removeDevice } from '../operations/remove-device.js';
+import { createMany, removeMany, type CreateManyOptions, type CreateManySpec, type RemoveManyEntry, type RemoveManyOptions } from '../operations/many.js';
 import { retryPolicy } from '../operations/retry.js';
 import { renameDevice } from '../operations/rename-device.js';
 import { SharedPoller } from '../events/event-poller.js';
@@ -689,6 +690,33 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * has happened cannot be undone.
    */
   async removeDevice(device: DeviceId | string, options: RemoveDeviceOptions = {}): Promise<RemoveResult> { return removeDevice(this, device, options); }
+
+  /**
+   * Removes many devices, each by removeDevice's identity-checked steps (EBUSY retries; a
+   * device given as `{ name, uuid, dev }` — e.g. what createMany returned — is removed only if
+   * it is still that device, otherwise DmIdentityError `DEVICE_REPLACED` and it is not
+   * touched), with up to `concurrency` devices in flight (default 32) so that the kernel's
+   * grace-period waits overlap (lib/operations/many.ts, docs/scale.md). One settled result
+   * per device, in order; a failure is that device's alone unless `stopOnError`. Every entry
+   * and option is checked before the first ioctl. `signal` and `timeoutMs` stop the batch: no
+   * further device starts, the removals under way finish in the kernel, and it rejects once
+   * every started device has settled, with the results attached (`results`); close() stops
+   * it the same way. `onProgress` reports each device as it settles.
+   */
+  async removeMany(devices: readonly RemoveManyEntry[], options: RemoveManyOptions = {}): Promise<Settled<RemoveResult>[]> { return removeMany(this, devices, options); }
+
+  /**
+   * Creates many devices, each by createDevice's create → load → resume with its identity
+   * checks and rollback, with up to `concurrency` devices in flight (default 32) so that the
+   * kernel's grace-period waits overlap. One settled result per device, in order (the
+   * DeviceInfo createDevice returns, or that device's error: a device that failed half-way is
+   * rolled back, removed by its own identity). Every spec's shape is checked before the first
+   * ioctl. `signal` and `timeoutMs` stop the batch: no further device starts, each one under
+   * way is rolled back at its next step (a create that lands later is removed then; close()
+   * waits for that), and it rejects with the results attached (`results`). `onProgress`
+   * reports each device as it settles.
+   */
+  async createMany(specs: readonly CreateManySpec[], options: CreateManyOptions = {}): Promise<Settled<DeviceInfo>[]> { return createMany(this, specs, options); }
 
   /**
    * Finishes or takes back what multi-step operations of processes that died left half-done

@@ -35,6 +35,8 @@ export interface CallFailure {
 
 export interface CallContext {
   readonly device?: DeviceId | undefined;
+  /** The lane of a parallel operation (removeMany, createMany) this call belongs to: passed to the transport, which may run it on that lane's thread. */
+  readonly lane?: number | undefined;
   /** Extra text for the error message, built only when the call fails. */
   readonly hint?: string | ((failure: CallFailure) => string) | undefined;
   /**
@@ -245,7 +247,7 @@ export class IoctlRunner {
         const traced = ioctlChannel.hasSubscribers ? ioctlStart(this.codec, command, req, params, attempt, path) : undefined;
         try {
           this.#bump(command);
-          r = await this.transport.ioctlAsync(requestCode(command), req, path);
+          r = await (ctx.lane === undefined ? this.transport.ioctlAsync(requestCode(command), req, path) : this.transport.ioctlAsync(requestCode(command), req, path, ctx.lane));
         } finally {
           slots.release();
         }

@@ -23,8 +23,8 @@ import { retryPolicy, type RetryPolicy } from './retry.js';
 import { intentDevice, slotOf } from './intent-record.js';
 import { utf8Decode } from '../../codec/text.js';
 
-/** See {@link DeviceMapper.createDevice}. */
-export async function createDevice(dm: DeviceMapper, options: CreateDeviceOptions): Promise<DeviceInfo> {
+/** See {@link DeviceMapper.createDevice}. `lane`: createMany's lane this creation runs in (lib/operations/many.ts). */
+export async function createDevice(dm: DeviceMapper, options: CreateDeviceOptions, lane?: number): Promise<DeviceInfo> {
   createDeviceArg(options);
   udevOptionsArg(options);
   const bounds = operationOptions({ signal: options.signal, timeoutMs: options.timeoutMs });
@@ -41,7 +41,7 @@ export async function createDevice(dm: DeviceMapper, options: CreateDeviceOption
     if (options.secure) runner.require('secure data', FEATURES.secureData);
     // Decided before DM_DEV_CREATE: an impossible 'sync' fails with nothing made.
     const udevOptions = { ...options, udev: await udevMode(parts.udev(bounds.signal), options) };
-    return await runOperation(dm[operationHost](), 'createDevice', bounds, (op) => createSteps(op, parts, options, udevOptions, rollback, at, secure, requests, (step) => { sent = step; }));
+    return await runOperation(dm[operationHost](), 'createDevice', bounds, (op) => createSteps(op, parts, options, udevOptions, rollback, at, secure, requests, (step) => { sent = step; }, lane));
   } finally {
     if (sent === 'none') requests.create.fill(0);
     if (sent !== 'load') requests.load.fill(0);
@@ -51,7 +51,7 @@ export async function createDevice(dm: DeviceMapper, options: CreateDeviceOption
 /** The operation's body: create, load, resume, each step checked; see {@link createDevice}. */
 async function createSteps(
   op: Operation, parts: ClientParts, options: CreateDeviceOptions, udevOptions: CreateDeviceOptions, rollback: RetryPolicy,
-  at: DeviceId, secure: boolean, requests: EncodedRequests, sending: (step: 'create' | 'load') => void,
+  at: DeviceId, secure: boolean, requests: EncodedRequests, sending: (step: 'create' | 'load') => void, lane: number | undefined,
 ): Promise<DeviceInfo> {
   const { runner } = parts;
   // DEV_CREATE echoes the name and uuid we sent; only its dev is the kernel's word.
@@ -64,7 +64,7 @@ async function createSteps(
   op.intent(slot, { kind: 'created', device: intentDevice(named) });
   const created = (await op.step('create', () => {
     sending('create');
-    return runner.runAsync('create', { name: options.name, uuid: options.uuid, minor: options.minor }, { device: { name: options.name }, encoded: requests.create });
+    return runner.runAsync('create', { name: options.name, uuid: options.uuid, minor: options.minor }, { device: { name: options.name }, encoded: requests.create, lane });
   }, {
     onLate: (late) => removeRolledBack(parts, oursAt(late.device.dev), rollback),
   })).device;
@@ -75,13 +75,13 @@ async function createSteps(
     op.checkpoint();
     const loaded = await op.step('load', () => {
       sending('load');
-      return runner.runAsync('load', { id: at, targets: options.table, readOnly: options.readOnly, secure }, { ...loadContext(at, options.table, secure), encoded: requests.load });
+      return runner.runAsync('load', { id: at, targets: options.table, readOnly: options.readOnly, secure }, { ...loadContext(at, options.table, secure), encoded: requests.load, lane });
     });
     op.check('load', ours, loaded.device);
     op.checkpoint();
     const udev = parts.udev(op.signal);
     return await udevTransaction(udev, udevOptions, async (cookie) => {
-      const r = (await op.step('resume', () => runner.runAsync('suspend', { id: at, action: 'resume', cookie }, { device: at }))).device;
+      const r = (await op.step('resume', () => runner.runAsync('suspend', { id: at, action: 'resume', cookie }, { device: at, lane }))).device;
       op.check('resume', ours, r); // a stranger's resume: thrown before waiting on udev for it
       op.settle(slot); // live and complete: from here a crash leaves the device the caller asked for
       return r;

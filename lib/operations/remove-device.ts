@@ -19,8 +19,8 @@ import { operationOptions, runOperation } from './operation.js';
 import { retryPolicy } from './retry.js';
 import { timedOut } from './create-device.js';
 
-/** See {@link DeviceMapper.removeDevice}. */
-export async function removeDevice(dm: DeviceMapper, device: DeviceId | string, options: RemoveDeviceOptions = {}): Promise<RemoveResult> {
+/** See {@link DeviceMapper.removeDevice}. `lane`: removeMany's lane this removal runs in (lib/operations/many.ts). */
+export async function removeDevice(dm: DeviceMapper, device: DeviceId | string, options: RemoveDeviceOptions = {}, lane?: number): Promise<RemoveResult> {
   removeDeviceArg(device, options);
   udevOptionsArg(options);
   retryPolicy(options);
@@ -38,12 +38,12 @@ export async function removeDevice(dm: DeviceMapper, device: DeviceId | string, 
         // A uuid reaches only its device at every attempt; a single attempt has nothing to compare.
         return removeResult(await udevTransaction(ctx, options, (cookie) => op.retryOnBusy((n) => {
           if (n > 1) op.checkpoint();
-          return op.step('remove', () => runner.runAsync('remove', { id, deferred, cookie }, { device: id }));
+          return op.step('remove', () => runner.runAsync('remove', { id, deferred, cookie }, { device: id, lane }));
         }), (r) => r.ueventGenerated));
       }
       const ours = expected ?? identityOf((await op.step('info', async () => runner.runSync('info', { id }, { device: id }))).device);
       return removeResult(await udevTransaction(ctx, options, (cookie) => op.step('remove', () => removeOurs(runner, ours, {
-        policy: op.retry, deferred, cookie, ctx: { device: id }, verifyFirst: expected !== undefined, boundary: () => op.checkpoint(),
+        policy: op.retry, deferred, cookie, ctx: { device: id, lane }, verifyFirst: expected !== undefined, boundary: () => op.checkpoint(),
       }).catch((e: unknown) => {
         if (e instanceof DmAbortError) op.checkpoint(); // a delay the stop cut short: the stop's own error
         throw e;

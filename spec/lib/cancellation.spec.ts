@@ -19,6 +19,7 @@ const ARGS: Record<string, () => unknown[]> = {
   status: () => ['d'], table: () => ['d'], listVersions: () => [], message: () => ['d', 0, 'hello'],
   setGeometry: () => ['d', { cylinders: 1, heads: 1, sectorsPerTrack: 1, startSectors: 0 }], armPoll: () => [], getTargetVersion: () => ['zero'],
   createDevice: () => [], removeDevice: () => ['d'], recover: () => [],
+  removeMany: () => [['d']], createMany: () => [[{ name: 'n', table: zero() }]],
 };
 /** Options a method needs besides signal and timeoutMs. */
 const EXTRA: Record<string, object> = { create: { name: 'n' }, createDevice: { name: 'n', table: zero() } };

@@ -18,6 +18,13 @@ const devices: Slot = {
   hostile: [undefined, null, 'hx', {}, { length: 1, 0: 'hx' }, [, 'hx'], ...hostileValues(device).map((d) => ['hx', d.value])],
 };
 
+/** createMany's list of createDevice options: not an array, holes, and bad specs inside an array. */
+const createSpecs: Slot = {
+  kind: 'custom', valid: [{ name: 'hx', table: [ZERO] }],
+  hostile: [undefined, null, 'hx', {}, { length: 1, 0: { name: 'hx', table: [ZERO] } }, [, { name: 'hx', table: [ZERO] }], [{ name: 'hx' }], [{ name: 'hx', table: [] }],
+    [{ name: 'hx', table: [ZERO], bogus: 1 }], [{ name: 7, table: [ZERO] }], [{ name: 'hx', table: [ZERO], udevCookie: 1 }], [null]],
+};
+
 /**
  * Every method of DeviceMapper.prototype and what its arguments take. A method missing
  * here fails the test: new API must say how it is attacked, or why not (EXCLUDED).
@@ -60,6 +67,8 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   }],
   removeDevice: [device, opts({ deferred: 'boolean', signal: 'signal' })],
   recover: [opts({ dryRun: 'boolean', signal: 'signal' })],
+  removeMany: [devices, opts({ deferred: 'boolean', concurrency: 'uint', stopOnError: 'boolean', signal: 'signal' })],
+  createMany: [createSpecs, opts({ concurrency: 'uint', stopOnError: 'boolean', signal: 'signal' })],
 };
 
 /** Methods not attacked here, and why. */

@@ -169,11 +169,7 @@ export const hostBlockIo: BlockIo = {
   openFile,
   async openFileMap(p): Promise<FileMapHandle> {
     const f = await openFiemapFile(p);
-    // st_dev in glibc's 64-bit dev_t encoding (gnu_dev_major / gnu_dev_minor).
-    const d = f.device;
-    const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
-    const minor = Number((d & 0xffn) | ((d >> 12n) & ~0xffn & 0xffffffffn));
-    return { path: p, device: { major, minor }, regular: f.regular, filesystemType: f.filesystemType, allocatedSectors: async () => f.allocatedSectors(), fiemap: (b) => f.fiemap(b), close: async () => f.close() };
+    return { path: p, device: splitDev(f.device), regular: f.regular, filesystemType: f.filesystemType, allocatedSectors: async () => f.allocatedSectors(), fiemap: (b) => f.fiemap(b), close: async () => f.close() };
   },
   // A getter: device-nodes.ts may still be loading when this module is (they import each other through the client).
   get nodes() { return realNodeOps; },

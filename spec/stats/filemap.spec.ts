@@ -172,10 +172,14 @@ describe('DmStats file maps on the simulator', () => {
     io.mapFile('/f', { device: dev, extents: [ext(0n, 10n, 1n)] });
     const { stats } = await DmStats.createFromFile(dm, '/f');
     const updates: (readonly number[])[] = [];
+    let messages = 0;
+    const stop = kernel.intercept({ before: (e) => { if (e.command === 'message') messages++; } });
     const following = DmStats.followFile(dm, '/f', 0, { intervalMs: 5, onUpdate: (u) => updates.push(u.regionIds) });
-    await new Promise((r) => setTimeout(r, 20));
+    // Its second @stats_list comes after it read the allocation it compares with.
+    while (messages < 2) await new Promise((r) => setTimeout(r, 5));
+    stop();
     io.mapFile('/f', { device: dev, extents: [ext(0n, 10n, 1n), ext(1n, 30n, 1n)] });
-    for (let i = 0; i < 100 && updates.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 2000 && updates.length === 0; i++) await new Promise((r) => setTimeout(r, 5)); // up to 10 s on a loaded machine
     expect(updates).toEqual([[0, 1]]);
     await stats.deleteGroup(0);
     await expect(following).resolves.toEqual({ reason: 'group-removed', groupId: 0 });
@@ -217,6 +221,13 @@ describe('dmctl stats create --filemap and update_filemap (dmstats output)', () 
       .toBe('/mnt/frag: Created new region with 1 area as region ID 0.\n/mnt/frag: Created new region with 1 area as region ID 1.\n/mnt/frag: Created new region with 1 area as region ID 2.\n');
     expect((await dmctl('stats', 'create', '--filemap', '/mnt/frag', '--alias', 'hot', '--nomonitor')).stdout).toBe('/mnt/frag: Created new group with 3 region(s) as group ID 3.\n');
     expect(await setup.message('fs', 0, '@stats_list')).toContain('3: 800+8 8 dmstats DMS_GROUP=hot:3-5#-\n');
+  });
+  it('--precise has no effect with --filemap (LVM2 2.03.16\'s dmstats); sub-ms --bounds still force precise timestamps', async () => {
+    await dmctl('stats', 'create', '--filemap', '/mnt/frag', '--nomonitor', '--precise');
+    expect(await setup.message('fs', 0, '@stats_list')).not.toContain('precise_timestamps');
+    await dmctl('stats', 'delete', 'fs', '--allregions');
+    await dmctl('stats', 'create', '--filemap', '/mnt/frag', '--nomonitor', '--bounds', '500us,2ms');
+    expect(await setup.message('fs', 0, '@stats_list')).toContain('precise_timestamps histogram:500000,2000000');
   });
   it('dmstats\' refusals, word for word', async () => {
     expect(await dmctl('stats', 'create', '--filemap', '/mnt/frag', '--areas', '2')).toMatchObject({ code: 1, stderr: '--filemap is incompatible with --areas and --area-size.\n' });

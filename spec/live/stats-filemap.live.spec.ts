@@ -163,4 +163,26 @@ describeLiveOn(['6.1'], `dm-stats file maps: dmctl against dmstats [kernel ${ker
     expect({ code: c.code, stdout: c.stdout }).toEqual({ code: d.code, stdout: d.stdout });
     expect(await raw()).toBe(cList);
   });
+
+  test('update_filemap after the file was rewritten (the leader\'s extent gone) and after it was truncated to nothing', async () => {
+    expect((await dmctl('stats', 'create', '--filemap', file, '--nomonitor')).code).toBe(0);
+    // Rewritten: new blocks, none where the old ones were (the filler keeps those taken).
+    fs.truncateSync(file, 0);
+    fs.writeFileSync(path.join(mnt, 'hole-keeper'), Buffer.alloc(65536, 0x11));
+    const keeper = fs.openSync(path.join(mnt, 'hole-keeper'), 'r');
+    fs.fsyncSync(keeper);
+    fs.closeSync(keeper);
+    grow(5, 0x20);
+    for (const step of ['rewritten', 'truncated']) {
+      if (step === 'truncated') fs.truncateSync(file, 0);
+      const before = await raw();
+      const gid = Number(/^(\d+):[^\n]*DMS_GROUP/m.exec(before)![1]);
+      const a = record(`dmstats update_filemap (${step})`, tool('dmstats', 'update_filemap', file, '--groupid', String(gid), '--nomonitor'));
+      const aList = await raw();
+      await restore(before);
+      const b = record(`dmctl stats update_filemap (${step})`, await dmctl('stats', 'update_filemap', file, '--groupid', String(gid), '--nomonitor'));
+      expect({ code: b.code, stdout: b.stdout }).toEqual({ code: a.code, stdout: a.stdout });
+      expect(await raw()).toBe(aList);
+    }
+  });
 });

@@ -93,8 +93,6 @@ export const semidDsGeneric64 = struct('semid64_ds', {
   __unused4: u64,
 });
 
-export const SYSCALL_RECORDS = { loopInfo64, loopConfig, pollfd, semidDsX86_64, semidDsGeneric64 } as const;
-
 /**
  * FS_IOC_FIEMAP's `struct fiemap` (<linux/fiemap.h>): 32 bytes, followed in the same buffer
  * by `fm_extent_count` `struct fiemap_extent`s that the filesystem fills. dm-stats file maps
@@ -118,3 +116,5 @@ export const fiemapExtent = struct('fiemap_extent', {
   fe_flags: u32,
   fe_reserved: array(u32, 3),
 });
+
+export const SYSCALL_RECORDS = { loopInfo64, loopConfig, pollfd, semidDsX86_64, semidDsGeneric64, fiemap, fiemapExtent } as const;

@@ -582,6 +582,8 @@ const updateFilemap: VerbFn = async (dm, args, o, io) => {
     io.stdout(jsonDocument(StatsCreateOutputSchema, { device: made.stats.name, regions: ids.map((regionId) => ({ regionId, areaCount: '1' })), ...(made.groupId === undefined ? {} : { groupId: made.groupId }) }));
     return true;
   }
+  // libdm logs this when FIEMAP found nothing (the update then deletes every region).
+  if (ids.length === 0) io.stderr('Cannot map file: no allocated extents.\n');
   // libdm's table ends in DM_STATS_REGION_NOT_PRESENT (2^64-1): its first entry when empty.
   const first = ids.length ? BigInt(ids[0]!) : U64_MASK;
   let out = '';

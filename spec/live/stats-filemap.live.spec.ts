@@ -146,7 +146,7 @@ describeLiveOn(['6.1'], `dm-stats file maps: dmctl against dmstats [kernel ${ker
     const aShown = tool('dmstats', 'list', NAME).stdout;
     await restore(before);
     const b = record(`dmctl stats update_filemap ${file} --groupid 0 --nomonitor`, await dmctl('stats', 'update_filemap', file, '--groupid', '0', '--nomonitor'));
-    expect({ code: b.code, stdout: b.stdout }).toEqual({ code: a.code, stdout: a.stdout });
+    expect(b).toEqual(a);
     expect(await raw()).toBe(aList);
     expect(record(`dmctl stats list ${NAME}`, await dmctl('stats', 'list', NAME)).stdout).toBe(aShown);
     expect(aList).not.toBe(before);
@@ -160,7 +160,7 @@ describeLiveOn(['6.1'], `dm-stats file maps: dmctl against dmstats [kernel ${ker
     const cList = await raw();
     await restore(beforeSecond);
     const d = record('dmstats update (second)', tool('dmstats', 'update_filemap', file, '--groupid', '0', '--nomonitor'));
-    expect({ code: c.code, stdout: c.stdout }).toEqual({ code: d.code, stdout: d.stdout });
+    expect(c).toEqual(d);
     expect(await raw()).toBe(cList);
   });
 
@@ -181,7 +181,7 @@ describeLiveOn(['6.1'], `dm-stats file maps: dmctl against dmstats [kernel ${ker
       const aList = await raw();
       await restore(before);
       const b = record(`dmctl stats update_filemap (${step})`, await dmctl('stats', 'update_filemap', file, '--groupid', String(gid), '--nomonitor'));
-      expect({ code: b.code, stdout: b.stdout }).toEqual({ code: a.code, stdout: a.stdout });
+      expect(b).toEqual(a);
       expect(await raw()).toBe(aList);
     }
   });

@@ -254,5 +254,11 @@ describe('dmctl stats create --filemap and update_filemap (dmstats output)', () 
     expect((await dmctl('stats', 'update_filemap', '/mnt/frag', '--groupid', '0', '--nomonitor')).stdout).toBe('/mnt/frag: Updated group ID 0 with 3 region(s).\n');
     simBlockIo(kernel).mapFile('/mnt/frag', { device: dev, extents: [ext(0n, 200n, 1n), ext(1n, 300n, 1n)] });
     expect((await dmctl('stats', 'update_filemap', '/mnt/frag', '--groupid', '0', '--nomonitor')).stdout).toBe('Group ID changed from 0 to 1/mnt/frag: Updated group ID 1 with 2 region(s).\n');
+    // Truncated to nothing: every region goes, and libdm's table is only its end marker (what dmstats 2.03.16 printed on 6.1).
+    simBlockIo(kernel).mapFile('/mnt/frag', { device: dev, extents: [] });
+    expect(await dmctl('stats', 'update_filemap', '/mnt/frag', '--groupid', '1', '--nomonitor')).toEqual({
+      code: 0, stdout: 'Group ID changed from 1 to 18446744073709551615/mnt/frag: Updated group ID 18446744073709551615 with 0 region(s).\n', stderr: 'Cannot map file: no allocated extents.\n',
+    });
+    expect(await setup.message('fs', 0, '@stats_list')).toBe('');
   });
 });

@@ -23,6 +23,7 @@ export { carriesKeys, describeParams, describeTableLine, KEY_CARRYING_TARGETS, m
 export { checkName, checkUuid, checkTargetType } from './validate.js';
 export { isUtf8, printableName } from './text.js';
 export { TRUSTED_REPLY_FIELDS } from './reply-fields.js';
+export { fiemap, fiemapExtent } from './syscall-records.js';
 
 import { createCodec } from './commands.js';
 /** The host-endian codec, compiled once. */

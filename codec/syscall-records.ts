@@ -93,4 +93,28 @@ export const semidDsGeneric64 = struct('semid64_ds', {
   __unused4: u64,
 });
 
-export const SYSCALL_RECORDS = { loopInfo64, loopConfig, pollfd, semidDsX86_64, semidDsGeneric64 } as const;
+/**
+ * FS_IOC_FIEMAP's `struct fiemap` (<linux/fiemap.h>): 32 bytes, followed in the same buffer
+ * by `fm_extent_count` `struct fiemap_extent`s that the filesystem fills. dm-stats file maps
+ * read a file's extents with it (lib/stats/fiemap.ts).
+ */
+export const fiemap = struct('fiemap', {
+  fm_start: u64,          // logical offset (bytes) where the mapping starts
+  fm_length: u64,         // logical length (bytes) of the mapping asked for
+  fm_flags: u32,          // FIEMAP_FLAG_* in, the flags the filesystem honoured out
+  fm_mapped_extents: u32, // extents written back
+  fm_extent_count: u32,   // extents the buffer has room for
+  fm_reserved: u32,
+});
+
+/** `struct fiemap_extent`: 56 bytes; byte offsets and length; FIEMAP_EXTENT_* flags. */
+export const fiemapExtent = struct('fiemap_extent', {
+  fe_logical: u64,
+  fe_physical: u64,
+  fe_length: u64,
+  fe_reserved64: array(u64, 2),
+  fe_flags: u32,
+  fe_reserved: array(u32, 3),
+});
+
+export const SYSCALL_RECORDS = { loopInfo64, loopConfig, pollfd, semidDsX86_64, semidDsGeneric64, fiemap, fiemapExtent } as const;

@@ -187,3 +187,53 @@ export async function mknodBlock(path: string, major: number, minor: number, mod
   const r = libc.mknod(path, S_IFBLK | (mode & 0o7777), makedev(major, minor));
   if (r.ret < 0) fail('mknod', 'mknod', r.errno, path);
 }
+
+/** FS_IOC_FIEMAP: _IOWR('f', 11, struct fiemap). */
+export const FS_IOC_FIEMAP = 0xc020660b;
+
+/** A file opened read-only for FS_IOC_FIEMAP, with what fstat and fstatfs say of it. */
+export interface FiemapFile {
+  /** st_dev as the kernel encodes it (glibc's dev_t; the caller decodes it). */
+  readonly device: bigint;
+  /** S_ISREG(st_mode). */
+  readonly regular: boolean;
+  /** statfs's f_type (the filesystem's magic number). */
+  readonly filesystemType: number;
+  /** fstat's st_blocks now (512-byte units): what dmfilemapd watches for a change. */
+  allocatedSectors(): bigint;
+  /** FS_IOC_FIEMAP on `buf` (a struct fiemap and its extent array, encoded by the caller), in place. */
+  fiemap(buf: Uint8Array): Promise<void>;
+  /** Closes the file; closing twice is harmless. */
+  close(): void;
+}
+
+/** Opens `path` read-only for FS_IOC_FIEMAP (the ioctl needs no write access). */
+export async function openFiemapFile(path: string): Promise<FiemapFile> {
+  const libc = await loadLibc();
+  const fd = openOrThrow(path, fs.constants.O_RDONLY, 'FS_IOC_FIEMAP');
+  let open = true;
+  try {
+    const st = fs.fstatSync(fd, { bigint: true });
+    // statfs of the path, not the fd (Node has no fstatfs): the fd was just opened from it.
+    const sfs = fs.statfsSync(path);
+    return {
+      device: st.dev,
+      regular: st.isFile(),
+      filesystemType: sfs.type,
+      allocatedSectors: () => (open ? fs.fstatSync(fd, { bigint: true }).blocks : fail('fstat', 'fstat', ERRNO.EBADF, path)),
+      async fiemap(buf) {
+        if (!open) fail('FS_IOC_FIEMAP', 'ioctl', ERRNO.EBADF, path);
+        const r = libc.ioctl(fd, FS_IOC_FIEMAP, buf);
+        if (r.ret < 0) fail('FS_IOC_FIEMAP', 'ioctl', r.errno, path);
+      },
+      close() {
+        if (!open) return;
+        open = false;
+        fs.closeSync(fd);
+      },
+    };
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}

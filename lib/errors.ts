@@ -349,6 +349,31 @@ export class DmOperationError extends DmBaseError<DmOperationErrorCode> {
   }
 }
 
+/** What a {@link DmFileMapError} is about. */
+export type DmFileMapErrorCode =
+  /** The file cannot be mapped: not a regular file, not on a device-mapper device, btrfs, or no allocated extents. */
+  | 'NOT_MAPPABLE'
+  /** The filesystem's FIEMAP reply is impossible: more extents than the buffer holds, overlapping or empty extents, no progress. */
+  | 'BAD_FIEMAP';
+
+/**
+ * A dm-stats file map (lib/stats/filemap.ts) that cannot be made from a file's extents;
+ * `code` says why. A failed FS_IOC_FIEMAP itself stays a `DmSyscallError` with its errno.
+ */
+export class DmFileMapError extends DmBaseError<DmFileMapErrorCode> {
+  /** Always `DmFileMapError`. */
+  override readonly name = 'DmFileMapError';
+  /** Why the file cannot be mapped. */
+  readonly code: DmFileMapErrorCode;
+  /** The file. */
+  readonly path: string;
+  constructor(code: DmFileMapErrorCode, path: string, message: string) {
+    super(message);
+    this.code = code;
+    this.path = path;
+  }
+}
+
 // ---- The typed target layer. Messages never contain key material: for targets that carry
 // keys (crypt, integrity) the offending token is not quoted.
 

@@ -59,7 +59,7 @@ export { fileIntentStore, DEFAULT_STATE_DIR, MAX_RECORD_BYTES, intentRecordProbl
 export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredIntent, ProcessIdentity } from './kernel/intent-store.js';
 // ---- dm-verity's hash tree: format, verify, superblock (docs/verity.md) ----
 export * from './verity/index.js';
-export type { BlockFile } from './kernel/backend.js';
+export type { BlockFile, FileMapHandle } from './kernel/backend.js';
 // Forward error correction over reader/writer callbacks (docs/verity-fec.md).
 export * from './verity/index-fec.js';
 // ---- end verity ----
@@ -71,6 +71,7 @@ export {
 export type { ConciseDevice, ConciseTarget, ParsedConciseDevice, VerityHashKind } from './tables/concise.js';
 // ---- dm-stats: regions, areas, histograms, groups and metrics (docs/stats.md) ----
 export { DmStats, DMSTATS_PROGRAM_ID } from './stats/dm-stats.js';
+export type { CreateFileRegionsOptions, FileRegions, FollowFileOptions, FollowFileResult } from './stats/dm-stats.js';
 export type { StatsCallOptions, OpenStatsOptions, StatsRegion, StatsGroup, StatsListing, CreateRegionOptions, CreateSegmentRegionsOptions, PrintStatsOptions, RegionSample, StatsSample } from './stats/dm-stats.js';
 export { statsMetrics, sumCounters } from './stats/metrics.js';
 export type { StatsCounters, StatsMetrics } from './stats/metrics.js';

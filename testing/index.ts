@@ -14,7 +14,7 @@ export type { DeviceArea, TargetContext } from './targets.js';
 export { simFaults, SimFaults, type SimFaultMatch } from './faults.js';
 export { thinSim, ThinSim, type SimPool, type SimPoolMode, type SimPoolFeatures, type SimThin } from './thin-sim.js';
 export { tableDeviceOrder } from './table-devices.js';
-export { simBlockIo, type SimBlockIo } from './sim-io.js';
+export { simBlockIo, type SimBlockIo, type SimFileMap, type SimFileMapInput } from './sim-io.js';
 export { SimUdev, type SimUevent } from './udev-sim.js';
 export { SimProcesses, killAfterIoctls, countIoctls, killAfterCalls, countCalls, type SimProcess, type Interceptable, type IoctlCounter, type CallCounter } from './sim-processes.js';
 export { SimKeyring, type SimKey, type SimKeyringCall } from './sim-keyring.js';

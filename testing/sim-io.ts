@@ -15,7 +15,8 @@
  * of a device still open only sets autoclear.
  */
 import * as path from 'node:path';
-import { DmSyscallError, ERRNO, type AttachedLoop, type BlockFile, type BlockIo, type LoopStatus, type NodeOps } from '../lib/index.js';
+import { DmSyscallError, ERRNO, type AttachedLoop, type BlockFile, type BlockIo, type FileMapHandle, type LoopStatus, type NodeOps } from '../lib/index.js';
+import { compile, fiemap, fiemapExtent, viewOf } from '../codec/index.js';
 import type { SimDevice, SimulatedKernel } from './simulator.js';
 import { thinSim } from './thin-sim.js';
 import { SimError } from './errors.js';
@@ -42,6 +43,58 @@ export interface SimBlockIo extends BlockIo {
   tableReleased(devicePath: string): void;
   /** The written bytes of the in-memory files, in chunks of `SIM_FILE_CHUNK_BYTES` (a chunk never written reads as zeros). */
   readonly fileChunks: Map<string, Map<number, Uint8Array>>;
+  /** The extents FS_IOC_FIEMAP reports for files (`mapFile`): path → map. */
+  readonly fileMaps: Map<string, SimFileMap>;
+  /**
+   * Gives a simulated file the extents FIEMAP reports (setup for dm-stats file maps): it
+   * lives on `device` (st_dev), and the last extent gets FIEMAP_EXTENT_LAST as the kernel
+   * sets it. Calling it again replaces the map (a file that grew or was rewritten).
+   */
+  mapFile(file: string, map: SimFileMapInput): void;
+}
+
+/** A simulated file's extents as `mapFile` takes them (byte offsets). */
+export interface SimFileMapInput {
+  /** The device holding the file (st_dev): a dm device's major:minor for a mappable file. */
+  readonly device: { readonly major: number; readonly minor: number };
+  /** Extents in file order; `flags` FIEMAP_EXTENT_* (default 0). */
+  readonly extents: readonly { readonly logicalBytes: bigint; readonly physicalBytes: bigint; readonly lengthBytes: bigint; readonly flags?: number }[];
+  /** Not a regular file (default: regular). */
+  readonly regular?: boolean;
+  /** statfs's f_type (default ext4's 0xef53). */
+  readonly filesystemType?: number;
+  /**
+   * A fault hook: called with each FIEMAP reply buffer after the simulator filled it, to
+   * corrupt it (hostile-reply tests), or to throw a DmSyscallError for a failed ioctl.
+   */
+  readonly tamper?: (reply: Uint8Array) => void;
+}
+
+/** A simulated file's map as stored. */
+export interface SimFileMap extends SimFileMapInput {
+  /** FIEMAP calls made on it. */
+  fiemapCalls: number;
+}
+
+const fiemapCodec = compile(fiemap);
+const extentCodec = compile(fiemapExtent);
+/** FIEMAP_EXTENT_LAST. */
+const EXTENT_LAST = 0x1;
+
+/** FS_IOC_FIEMAP as a filesystem answers it: the extents ending after fm_start, as many as fit. */
+function simFiemap(map: SimFileMap, buf: Uint8Array): void {
+  const view = viewOf(buf);
+  const h = fiemapCodec.decode(view, buf, 0);
+  const start = h.fm_start;
+  const room = Math.min(h.fm_extent_count, Math.floor((buf.length - fiemap.size) / fiemapExtent.size));
+  const all = map.extents.map((e, i) => ({ ...e, flags: (e.flags ?? 0) | (i === map.extents.length - 1 ? EXTENT_LAST : 0) }));
+  const out = all.filter((e) => e.logicalBytes + e.lengthBytes > start || e.logicalBytes >= start).slice(0, room);
+  out.forEach((e, i) => extentCodec.encode(view, buf, fiemap.size + i * fiemapExtent.size, {
+    fe_logical: e.logicalBytes, fe_physical: e.physicalBytes, fe_length: e.lengthBytes, fe_reserved64: [0n, 0n], fe_flags: e.flags, fe_reserved: [0, 0, 0],
+  }));
+  fiemapCodec.encode(view, buf, 0, { ...h, fm_mapped_extents: out.length });
+  map.fiemapCalls++;
+  map.tamper?.(buf);
 }
 
 /** The granularity of a simulated file's stored bytes. */
@@ -63,6 +116,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
   const calls: string[] = [];
   const fileChunks = new Map<string, Map<number, Uint8Array>>();
   const loopFds = new Map<string, number>();
+  const fileMaps = new Map<string, SimFileMap>();
   const abs = (f: string) => path.posix.resolve('/', f);
   const dmDevice = (p: string): SimDevice | undefined => {
     const m = /^\/dev\/(?:dm-(\d+)|mapper\/(.+))$/.exec(p) ?? /^(\d+):(\d+)$/.exec(p);
@@ -143,6 +197,33 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     async openFile(p, mode) {
       calls.push(`open ${p} ${mode}`);
       return openSimFile(p, mode);
+    },
+    fileMaps,
+    mapFile(file, map) {
+      const f = abs(file);
+      if (!files.has(f)) files.set(f, map.extents.reduce((n, e) => (e.logicalBytes + e.lengthBytes > n ? e.logicalBytes + e.lengthBytes : n), 0n));
+      fileMaps.set(f, { ...map, extents: map.extents.map((e) => ({ ...e })), fiemapCalls: 0 });
+    },
+    async openFileMap(p): Promise<FileMapHandle> {
+      calls.push(`fiemap-open ${p}`);
+      const f = abs(p);
+      if (!files.has(f)) fail('FS_IOC_FIEMAP', 'open', ERRNO.ENOENT, f);
+      let open = true;
+      const map = () => {
+        if (!open) fail('FS_IOC_FIEMAP', 'ioctl', ERRNO.EBADF, f);
+        // A file without a map is on no device-mapper device (st_dev 0:0) and has no extents.
+        return fileMaps.get(f) ?? { device: { major: 0, minor: 0 }, extents: [], fiemapCalls: 0 };
+      };
+      const m = map();
+      return {
+        path: p,
+        device: { ...m.device },
+        regular: m.regular !== false,
+        filesystemType: m.filesystemType ?? 0xef53,
+        allocatedSectors: async () => map().extents.reduce((n, e) => n + e.lengthBytes, 0n) / 512n,
+        fiemap: async (buf) => { calls.push(`fiemap ${p}`); simFiemap(map(), buf); },
+        close: async () => { open = false; },
+      };
     },
     async ensureFile(file, sizeBytes) {
       calls.push(`ensure ${file} ${sizeBytes ?? ''}`.trim());

@@ -191,6 +191,33 @@ export interface BlockIo {
    * devices; a path it does not know is ENOENT, never the host's file.
    */
   openFile(path: string, mode: 'read' | 'write' | 'create'): Promise<BlockFile>;
+  /**
+   * Opens a regular file read-only for FS_IOC_FIEMAP (dm-stats file maps, lib/stats/fiemap.ts).
+   * The simulator serves the extents tests give its files (`SimBlockIo.mapFile`), never the
+   * host's. Absent: this backend cannot map files (DmUnsupportedError).
+   */
+  openFileMap?(path: string): Promise<FileMapHandle>;
+}
+
+/** A file opened by {@link BlockIo.openFileMap}. */
+export interface FileMapHandle {
+  /** The path it was opened with. */
+  readonly path: string;
+  /** The device holding the file (fstat's st_dev). */
+  readonly device: { readonly major: number; readonly minor: number };
+  /** A regular file (S_ISREG). */
+  readonly regular: boolean;
+  /** The filesystem's magic number (statfs's f_type). */
+  readonly filesystemType: number;
+  /** fstat's st_blocks now, in 512-byte sectors: a change means the allocation may have changed. */
+  allocatedSectors(): Promise<bigint>;
+  /**
+   * FS_IOC_FIEMAP on `buffer`, in place: a `struct fiemap` (codec/syscall-records.ts) and
+   * room for its `fm_extent_count` extents, encoded and decoded by the caller.
+   */
+  fiemap(buffer: Uint8Array): Promise<void>;
+  /** Releases it; closing twice is harmless. */
+  close(): Promise<void>;
 }
 
 /** A file or block device opened by {@link BlockIo.openFile}: positional I/O, nothing buffered. */

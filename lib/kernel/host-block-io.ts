@@ -7,12 +7,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  blockDeviceBytes, blockDiscard, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, LO_FLAGS_READ_ONLY,
+  blockDeviceBytes, blockDiscard, DmSyscallError, loopClear, openFiemapFile, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, LO_FLAGS_READ_ONLY,
 } from '../../ffi/block.js';
 import { ERRNO } from '../../ffi/errors.js';
 import { decodeLoopInfo, loopConfigBytes, loopInfoBytes, LOOP_INFO64_SIZE, type LoopInfo } from './syscall-structs.js';
 import { realNodeOps } from '../udev/device-nodes.js';
-import type { AttachedLoop, BlockFile, BlockIo, LoopAttachRequest, LoopStatus } from './backend.js';
+import type { AttachedLoop, BlockFile, BlockIo, FileMapHandle, LoopAttachRequest, LoopStatus } from './backend.js';
 
 /**
  * glibc's gnu_dev_major()/gnu_dev_minor() of a stat rdev (the inverse of ffi/block.ts's
@@ -177,6 +177,10 @@ export const hostBlockIo: BlockIo = {
   },
   async removeFile(file) { fs.rmSync(file, { force: true }); },
   openFile,
+  async openFileMap(p): Promise<FileMapHandle> {
+    const f = await openFiemapFile(p);
+    return { path: p, device: splitDev(f.device), regular: f.regular, filesystemType: f.filesystemType, allocatedSectors: async () => f.allocatedSectors(), fiemap: (b) => f.fiemap(b), close: async () => f.close() };
+  },
   // A getter: device-nodes.ts may still be loading when this module is (they import each other through the client).
   get nodes() { return realNodeOps; },
 };

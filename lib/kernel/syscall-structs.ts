@@ -4,7 +4,7 @@
  * offsets (the dependency rule: ffi imports neither lib nor codec; ARCHITECTURE.md).
  */
 import { compile, viewOf, type StructCodec } from '../../codec/layout.js';
-import { loopConfig, loopInfo64, pollfd, semidDsGeneric64, semidDsX86_64, LO_NAME_SIZE } from '../../codec/syscall-records.js';
+import { fiemap, fiemapExtent, loopConfig, loopInfo64, pollfd, semidDsGeneric64, semidDsX86_64, LO_NAME_SIZE } from '../../codec/syscall-records.js';
 import type { IoctlResult, RawPoller } from '../../ffi/types.js';
 
 const infoCodec = compile(loopInfo64);
@@ -161,4 +161,58 @@ export function decodeSemidDs(buf: Uint8Array, arch: string = process.arch): Sem
   semidDsCodecs ??= { x86: compile(semidDsX86_64), generic: compile(semidDsGeneric64) };
   const d = layout === semidDsX86_64 ? semidDsCodecs.x86.decode(viewOf(buf), buf, 0) : semidDsCodecs.generic.decode(viewOf(buf), buf, 0);
   return { key: d.key >>> 0, cuid: d.cuid, uid: d.uid, mode: d.mode & 0o777, otime: Number(d.sem_otime), ctime: Number(d.sem_ctime), nsems: Number(d.sem_nsems) };
+}
+
+const fiemapCodec = compile(fiemap);
+const fiemapExtentCodec = compile(fiemapExtent);
+
+/** sizeof(struct fiemap) and sizeof(struct fiemap_extent). */
+export const FIEMAP_SIZE = fiemap.size;
+export const FIEMAP_EXTENT_SIZE = fiemapExtent.size;
+
+/** One `struct fiemap_extent` as the filesystem wrote it (byte offsets). */
+export interface RawFiemapExtent {
+  readonly logicalBytes: bigint;
+  readonly physicalBytes: bigint;
+  readonly lengthBytes: bigint;
+  readonly flags: number;
+}
+
+/** A `struct fiemap` after the ioctl: its header and the extents it says it mapped. */
+export interface FiemapReply {
+  readonly flags: number;
+  readonly mappedExtents: number;
+  readonly extentCount: number;
+  readonly extents: readonly RawFiemapExtent[];
+}
+
+/**
+ * Encodes a FIEMAP request into `buf` (zeroed first): map from `startBytes` to the end
+ * (`fm_length` ~0), with room for as many extents as `buf` holds after the header.
+ */
+export function encodeFiemapRequest(buf: Uint8Array, startBytes: bigint, flags: number): number {
+  buf.fill(0);
+  const count = Math.floor((buf.length - fiemap.size) / fiemapExtent.size);
+  fiemapCodec.encode(viewOf(buf), buf, 0, {
+    fm_start: startBytes, fm_length: (1n << 64n) - 1n, fm_flags: flags, fm_mapped_extents: 0, fm_extent_count: count, fm_reserved: 0,
+  });
+  return count;
+}
+
+/**
+ * Decodes a FIEMAP reply. `fm_mapped_extents` is trusted only when it fits both the count
+ * asked for and the buffer: otherwise `undefined` with the count read, for the caller's
+ * typed error (a hostile or broken filesystem must not make us read past the buffer).
+ */
+export function decodeFiemapReply(buf: Uint8Array): FiemapReply | { readonly overflow: number; readonly extentCount: number } {
+  const v = viewOf(buf);
+  const h = fiemapCodec.decode(v, buf, 0) as { fm_flags: number; fm_mapped_extents: number; fm_extent_count: number };
+  const room = Math.floor((buf.length - fiemap.size) / fiemapExtent.size);
+  if (h.fm_mapped_extents > h.fm_extent_count || h.fm_mapped_extents > room) return { overflow: h.fm_mapped_extents, extentCount: Math.min(h.fm_extent_count, room) };
+  const extents: RawFiemapExtent[] = [];
+  for (let i = 0; i < h.fm_mapped_extents; i++) {
+    const e = fiemapExtentCodec.decode(v, buf, fiemap.size + i * fiemapExtent.size) as { fe_logical: bigint; fe_physical: bigint; fe_length: bigint; fe_flags: number };
+    extents.push({ logicalBytes: e.fe_logical, physicalBytes: e.fe_physical, lengthBytes: e.fe_length, flags: e.fe_flags });
+  }
+  return { flags: h.fm_flags, mappedExtents: h.fm_mapped_extents, extentCount: h.fm_extent_count, extents };
 }

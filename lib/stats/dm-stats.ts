@@ -12,6 +12,10 @@ import { runOn } from '../operations/handle-steps.js';
 import { buildAuxData, escapeStatsWord, parseAuxData, parseRegionList } from './aux-data.js';
 import { histogramArgument, parseHistogramBounds } from './histogram.js';
 import { parseStatsList, parseStatsPrintRows, type ListedRegion, type PrintedArea } from './parse.js';
+import { blockIoOf } from '../client/internal-keys.js';
+import { DmAbortError, DmFileMapError } from '../errors.js';
+import type { FileMapHandle } from '../kernel/backend.js';
+import { readFileExtents, type FileExtentRun } from './fiemap.js';
 
 const CALL = { signal: 'signal', timeoutMs: 'any' } as const;
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -116,6 +120,63 @@ export interface StatsSample {
   readonly groups: readonly StatsGroup[];
   /** `process.hrtime.bigint()` when the read finished; two samples' difference is the interval. */
   readonly takenAtNs: bigint;
+}
+
+
+/** `createFromFile`'s options (dmstats `create --filemap`). */
+export interface CreateFileRegionsOptions extends StatsCallOptions {
+  /** Group the regions (default true; dmstats `--nogroup` is false). */
+  readonly group?: boolean | undefined;
+  /** The group's alias (default: the file's base name, as dmstats sets it; only with a group). */
+  readonly alias?: string | undefined;
+  /** Nanosecond counters (`precise_timestamps`). */
+  readonly precise?: boolean | undefined;
+  /** Latency histogram bounds, as `createRegion`'s. */
+  readonly histogramBounds?: readonly (bigint | number)[] | string | undefined;
+  /** Program id of the regions (default `dmstats`). */
+  readonly programId?: string | undefined;
+}
+
+/** What `createFromFile` and `updateFromFile` did. */
+export interface FileRegions {
+  /** A handle bound to the device that holds the file. */
+  readonly stats: DmStats;
+  /** The file's region ids, in file order (libdm's table: the first is not always the group id). */
+  readonly regionIds: readonly number[];
+  /** The group, when the regions are grouped (and, for an update, when any remain). */
+  readonly groupId?: number | undefined;
+}
+
+/** `followFile`'s options (dmfilemapd's job, in this process). */
+export interface FollowFileOptions {
+  /** Ends the follow (DmAbortError). */
+  readonly signal?: AbortSignal | undefined;
+  /** Ends the follow after this long (DmOperationError TIMEOUT; default: none). */
+  readonly timeoutMs?: number | undefined;
+  /** How often the file's allocation is checked (default 500, dmfilemapd's wait). */
+  readonly intervalMs?: number | undefined;
+  /** Called after each update with what it did. */
+  readonly onUpdate?: ((update: { readonly regionIds: readonly number[]; readonly groupId: number | undefined }) => void) | undefined;
+}
+
+/** Why `followFile` ended by itself. */
+export interface FollowFileResult {
+  /** `group-removed`: the group is gone (dmfilemapd's "Filemap group removed"); `no-extents`: the file has no extents left. */
+  readonly reason: 'group-removed' | 'no-extents';
+  /** The group id when it ended. */
+  readonly groupId: number;
+}
+
+function basename(p: string): string {
+  const parts = p.split('/').filter((x) => x !== '');
+  return parts[parts.length - 1] ?? p;
+}
+
+async function openFileMap(dm: DeviceMapper, file: unknown): Promise<FileMapHandle> {
+  if (typeof file !== 'string' || file.length === 0 || file.includes('\0')) throw new DmArgumentError('file', 'a file path', JSON.stringify(file));
+  const io = dm[blockIoOf]();
+  if (!io.openFileMap) throw new DmFileMapError('NOT_MAPPABLE', file, 'Cannot map file: this backend has no FS_IOC_FIEMAP.');
+  return io.openFileMap(file);
 }
 
 function u64(v: unknown, argument: string): bigint {
@@ -417,6 +478,172 @@ export class DmStats {
       }
       return { regions, groups: listing.groups, takenAtNs: process.hrtime.bigint() };
     });
+  }
+
+  /** Binds a handle to the device that holds a file (dm_stats_bind_from_fd), or refuses one on another device. */
+  static async #forFile(dm: DeviceMapper, file: FileMapHandle, options: StatsCallOptions, programId: string): Promise<DmStats> {
+    try {
+      return await DmStats.open(dm, { dev: file.device }, { signal: options.signal, timeoutMs: options.timeoutMs, programId });
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'ENXIO') throw new DmFileMapError('NOT_MAPPABLE', file.path, 'Cannot map file: not a device-mapper device.');
+      throw e;
+    }
+  }
+
+  /**
+   * One region per physically contiguous run of a file's extents (libdm's
+   * `dm_stats_create_regions_from_fd`, dmstats `create --filemap`) on the device-mapper
+   * device that holds the file, grouped with the file's base name as alias unless
+   * `group: false`. Regions made before a failure are deleted again.
+   */
+  static async createFromFile(dm: DeviceMapper, file: string, options: CreateFileRegionsOptions = {}): Promise<FileRegions> {
+    optionsArg(options, 'options', { ...CALL, group: 'boolean', alias: 'string', precise: 'boolean', histogramBounds: 'any', programId: 'string' });
+    const group = options.group !== false;
+    if (options.alias !== undefined && !group) throw new DmArgumentError('options.alias', 'absent without a group (libdm: "Cannot set alias without grouping regions.")', JSON.stringify(options.alias));
+    const programId = options.programId === undefined ? DMSTATS_PROGRAM_ID : wordArg(options.programId, 'options.programId');
+    const alias = options.alias ?? basename(file);
+    if (group) buildAuxData('', { alias, members: [0] });
+    DmStats.createMessage({ precise: options.precise, histogramBounds: options.histogramBounds, programId });
+    const handle = await openFileMap(dm, file);
+    try {
+      const stats = await DmStats.#forFile(dm, handle, options, programId);
+      return await stats.#run('createFromFile', options, async (op) => {
+        const { runs } = await op.step('FIEMAP', () => readFileExtents(handle, () => op.checkpoint()));
+        if (runs.length === 0) throw new DmFileMapError('NOT_MAPPABLE', file, 'Cannot map file: no allocated extents.');
+        const ids = await stats.#createRuns(op, runs, options);
+        if (!group) return { stats, regionIds: ids };
+        const groupId = await stats.#group(op, [...ids].sort((a, b) => a - b), options.alias === undefined ? alias : options.alias);
+        return { stats, regionIds: ids, groupId };
+      });
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async #createRuns(op: Operation, runs: readonly FileExtentRun[], options: { precise?: boolean | undefined; histogramBounds?: readonly (bigint | number)[] | string | undefined }): Promise<number[]> {
+    const ids: number[] = [];
+    for (const run of runs) {
+      const id = await this.#create(op, DmStats.createMessage({ precise: options.precise, histogramBounds: options.histogramBounds, programId: this.programId, startSectors: run.startSectors, lengthSectors: run.lengthSectors }));
+      // libdm's out_remove: a file map made halfway is taken back.
+      op.undo(`@stats_delete ${id}`, () => this.#dm.message(this.#id, 0, `@stats_delete ${id}`));
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  /**
+   * Brings a file map up to date after the file changed (libdm's
+   * `dm_stats_update_regions_from_fd`, dmstats `update_filemap`): regions whose extent is gone
+   * are deleted, new extents get regions, the group keeps its id and alias unless its leader
+   * was deleted (then the remaining regions are regrouped, under the lowest region id).
+   */
+  static async updateFromFile(dm: DeviceMapper, file: string, groupId: number, options: StatsCallOptions & { readonly programId?: string | undefined } = {}): Promise<FileRegions> {
+    const gid = regionIdArg(groupId, 'groupId');
+    optionsArg(options, 'options', { ...CALL, programId: 'string' });
+    const programId = options.programId === undefined ? DMSTATS_PROGRAM_ID : wordArg(options.programId, 'options.programId');
+    const handle = await openFileMap(dm, file);
+    try {
+      const stats = await DmStats.#forFile(dm, handle, options, programId);
+      return await stats.#run('updateFromFile', options, (op) => stats.#update(op, handle, gid));
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async #update(op: Operation, handle: FileMapHandle, gid: number): Promise<FileRegions> {
+    const listing = await this.#listed(op, this.programId);
+    const g = listing.groups.find((x) => x.groupId === gid);
+    if (!g) throw new DmOperationError('ENXIO', `Group ID ${gid} does not exist.`);
+    const leader = listing.regions.find((r) => r.regionId === gid)!;
+    const { runs } = await op.step('FIEMAP', () => readFileExtents(handle, () => op.checkpoint()));
+    // First pass (_stats_unmap_regions): last member first, keep a region whose extent is
+    // still there, delete the others, each leaving the group as libdm's delete does.
+    const kept = new Map<string, number>();
+    let members = [...g.members];
+    let regroup = false;
+    for (const id of [...g.members].sort((a, b) => b - a)) {
+      const r = listing.regions.find((x) => x.regionId === id)!;
+      const key = `${r.startSectors}+${r.lengthSectors}`;
+      if (runs.some((x) => `${x.startSectors}+${x.lengthSectors}` === key)) {
+        if (!kept.has(key)) kept.set(key, id);
+        continue;
+      }
+      if (!regroup) {
+        members = members.filter((m) => m !== id);
+        if (id === gid) regroup = true;
+        await this.#send(op, `@stats_set_aux ${gid} ${buildAuxData(leader.userData, regroup ? undefined : { alias: g.alias, members })}`);
+      }
+      await this.#send(op, `@stats_delete ${id}`);
+    }
+    // Second pass: the kept regions in file order, new regions for the other runs.
+    const bounds = leader.histogramBoundsNs.length ? leader.histogramBoundsNs : undefined;
+    const ids: number[] = [];
+    const fresh: FileExtentRun[] = [];
+    for (const run of runs) {
+      const k = kept.get(`${run.startSectors}+${run.lengthSectors}`);
+      if (k === undefined) fresh.push(run);
+    }
+    const made = await this.#createRuns(op, fresh, { precise: leader.precise, histogramBounds: bounds });
+    let m = 0;
+    for (const run of runs) ids.push(kept.get(`${run.startSectors}+${run.lengthSectors}`) ?? made[m++]!);
+    if (!regroup) {
+      await this.#send(op, `@stats_set_aux ${gid} ${buildAuxData(leader.userData, { alias: g.alias, members: [...new Set([...members, ...made])].sort((a, b) => a - b) })}`);
+      return { stats: this, regionIds: ids, groupId: gid };
+    }
+    if (ids.length === 0) return { stats: this, regionIds: ids, groupId: undefined };
+    const groupId = await this.#group(op, [...new Set(ids)].sort((a, b) => a - b), g.alias);
+    return { stats: this, regionIds: ids, groupId };
+  }
+
+  /**
+   * Keeps a file map up to date while the file changes (dmfilemapd's job, in this process):
+   * every `intervalMs` the file's allocation is checked, and when it changed the group is
+   * updated as `updateFromFile` does. Resolves when the group is removed or the file has no
+   * extents left; the signal (DmAbortError) or `timeoutMs` (DmOperationError TIMEOUT) end it
+   * otherwise.
+   */
+  static async followFile(dm: DeviceMapper, file: string, groupId: number, options: FollowFileOptions = {}): Promise<FollowFileResult> {
+    let gid = regionIdArg(groupId, 'groupId');
+    optionsArg(options, 'options', { signal: 'signal', timeoutMs: 'any', intervalMs: 'uint', onUpdate: 'any' });
+    if (options.onUpdate !== undefined && typeof options.onUpdate !== 'function') throw new DmArgumentError('options.onUpdate', 'a function', typeof options.onUpdate);
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)) throw new DmArgumentError('options.timeoutMs', 'a non-negative number of ms', String(timeoutMs));
+    const intervalMs = options.intervalMs ?? 500;
+    const site = new Error();
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    const stopped = () => {
+      if (options.signal?.aborted) throw Object.assign(new DmAbortError(options.signal.reason), { stack: site.stack });
+      if (Date.now() >= deadline) throw Object.assign(new DmOperationError('TIMEOUT', `DmStats.followFile: ${file} followed for ${timeoutMs} ms`), { stack: site.stack });
+    };
+    const handle = await openFileMap(dm, file);
+    try {
+      // The program id of new regions is the group leader's, as dmfilemapd takes it.
+      const probe = await DmStats.#forFile(dm, handle, {}, DMSTATS_PROGRAM_ID);
+      const leader = (await probe.list({ allPrograms: true })).regions.find((r) => r.regionId === gid);
+      const stats = await DmStats.#forFile(dm, handle, {}, leader?.programId || DMSTATS_PROGRAM_ID);
+      let blocks = await handle.allocatedSectors();
+      for (;;) {
+        stopped();
+        const listing = await stats.list({ allPrograms: true });
+        if (!listing.groups.some((g) => g.groupId === gid)) return { reason: 'group-removed', groupId: gid };
+        const now = await handle.allocatedSectors();
+        if (now !== blocks) {
+          blocks = now;
+          const u = await stats.#run('followFile', {}, (op) => stats.#update(op, handle, gid));
+          options.onUpdate?.({ regionIds: u.regionIds, groupId: u.groupId });
+          if (u.regionIds.length === 0) return { reason: 'no-extents', groupId: gid };
+          gid = u.groupId ?? gid;
+        }
+        await new Promise<void>((resolve) => {
+          const wait = Math.max(0, Math.min(intervalMs, deadline - Date.now()));
+          const done = () => { clearTimeout(t); options.signal?.removeEventListener('abort', done); resolve(); };
+          const t = setTimeout(done, wait);
+          options.signal?.addEventListener('abort', done, { once: true });
+        });
+      }
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Nothing to release: the regions belong to the device. */

@@ -23,8 +23,9 @@ import {
   buildTarget, checkReply, DeviceMapper, DeviceTree, DmAbortError, DmArgumentError, DmBaseError, DmClosedError, DmCodecError, DmCookieError, DmEngineError,
   DmError, DmFfiError, DmIdentityError, DmLibcError, DmOperationError, DmPermissionError, DmPlatformError, DmSyscallError, DmTargetError,
   DmTargetParseError, DmUdevTimeoutError, DmUnavailableError, DmUnsupportedError, parseTarget, ThinPool, UdevCookies, type TypedTarget,
-  DmSysfsError, inspect,
+  DmSysfsError, inspect, DmStats,
 } from '../../lib/index.js';
+import { readFileExtents } from '../../lib/stats/fiemap.js';
 import { formatVerity, readVeritySuperblock } from '../../lib/index.js';
 import { simBlockIo } from '../../testing/index.js';
 import { codec, type CommandName } from '../../codec/index.js';
@@ -97,6 +98,15 @@ const CASES: Record<string, () => Promise<unknown[]>> = {
     return catching(() => dm.wait('a', { signal: AbortSignal.abort() }));
   })],
   DmIdentityError: async () => [await catching(() => checkReply('info', { name: 'a', uuid: 'U-1', dev: { major: 254, minor: 0 } }, { name: 'a', uuid: 'U-2', dev: { major: 254, minor: 1 } }, false))],
+  DmFileMapError: async () => {
+    const kernel = new SimulatedKernel();
+    simBlockIo(kernel).mapFile('/elsewhere', { device: { major: 8, minor: 0 }, extents: [{ logicalBytes: 0n, physicalBytes: 0n, lengthBytes: 4096n }] });
+    simBlockIo(kernel).mapFile('/hostile', { device: { major: 8, minor: 0 }, extents: [{ logicalBytes: 0n, physicalBytes: 0n, lengthBytes: 4096n }], tamper: (b) => new DataView(b.buffer, b.byteOffset).setUint32(20, 99, true) });
+    return withClient(async (dm) => [
+      await catching(() => DmStats.createFromFile(dm, '/elsewhere')),
+      await catching(async () => { const h = await simBlockIo(kernel).openFileMap!('/hostile'); return readFileExtents(h); }),
+    ], kernel);
+  },
   DmOperationError: async () => {
     const kernel = new SimulatedKernel();
     return withClient(async (dm) => {

@@ -140,16 +140,40 @@ export const vdo: SimTargetType = {
   construct(argv, length, ctx) {
     if (length % 8n !== 0n) fail('vdo', 'Logical size must be a multiple of 4096');
     if (argv.length === 0) fail('vdo', 'Incorrect number of arguments');
+    // dm-vdo's get_version_number and parse_device_config: a line without a V<n> word is V0;
+    // V0 and V1 have exactly REQUIRED_ARGC words (the last a thread-config string), V2+ at
+    // least that many, then key/value pairs. Older versions carry words the kernel skips: the
+    // read-cache pair (≤ V1), the RAID5 mode (≤ V2), the write policy (≤ V3), the pool name
+    // (≤ V2); V0 has no physical block count (the storage device's size is used).
+    const REQUIRED_ARGC = [10, 12, 9, 7, 6];
     const v = /^V(\d+)$/.exec(argv[0]!);
-    if (!v || Number(v[1]) !== 4) fail('vdo', v ? 'Unknown version number detected' : 'Incorrect number of arguments for version');
-    if (argv.length < 6) fail('vdo', 'Incorrect number of arguments for version');
-    const physical = u64(argv[2]);
-    if (physical === undefined) fail('vdo', 'Invalid physical block count');
-    if (argv[3] !== '512' && argv[3] !== '4096') fail('vdo', 'Invalid logical block size');
-    const cache = u32(argv[4]);
+    const version = v ? Number(v[1]) : 0;
+    if (v && (version < 1 || version > 4)) fail('vdo', 'Unknown version number detected');
+    if (version <= 1 ? argv.length !== REQUIRED_ARGC[version] : argv.length < REQUIRED_ARGC[version]!) fail('vdo', 'Incorrect number of arguments for version');
+    let i = version === 0 ? 0 : 1;
+    const storage = argv[i++];
+    const physicalWord = version >= 1 ? argv[i++] : undefined;
+    const logicalBlockSize = argv[i++];
+    if (version <= 1) i += 2;
+    const cache = u32(argv[i++]);
+    const maxAge = u32(argv[i++]);
+    if (version <= 2) i += 1;
+    if (version <= 3) i += 1;
+    if (version <= 2) i += 1;
+    if (physicalWord !== undefined && u64(physicalWord) === undefined) fail('vdo', 'Invalid physical block count');
+    if (logicalBlockSize !== '512' && logicalBlockSize !== '4096') fail('vdo', 'Invalid logical block size');
     if (cache === undefined) fail('vdo', 'Invalid block map page cache size');
-    if (u32(argv[5]) === undefined) fail('vdo', 'Invalid block map maximum age');
-    const opts = argv.slice(6);
+    if (maxAge === undefined) fail('vdo', 'Invalid block map maximum age');
+    let opts = argv.slice(i);
+    if (version <= 1) {
+      // One thread-config word: "." or comma-separated key=value.
+      const spec = opts[0]!;
+      opts = spec === '.' ? [] : spec.split(',').flatMap((kv) => {
+        const m = /^([A-Za-z]+)=(\d+)$/.exec(kv);
+        if (!m) fail('vdo', 'Invalid thread-count configuration');
+        return [m![1]!, m![2]!];
+      });
+    }
     if (opts.length % 2) fail('vdo', 'Odd number of optional arguments given but they should be <key> <value> pairs');
     let compression = false;
     let dedupe = true;
@@ -168,15 +192,16 @@ export const vdo: SimTargetType = {
     }
     if ((zones.logical === 0) !== (zones.physical === 0) || (zones.physical === 0) !== (zones.hash === 0)) fail('vdo', 'Logical, physical, and hash zones counts must all be zero or all non-zero');
     if (cache! < 4096 * zones.logical!) fail('vdo', 'Insufficient block map cache for logical zones');
-    const d = dev(ctx, argv[1], 'vdo', 'Unable to open storage device');
-    if (physical! * 8n > d.sizeSectors) fail('vdo', 'Cannot load metadata from device');
+    const d = dev(ctx, storage, 'vdo', 'Unable to open storage device');
+    const physical = physicalWord === undefined ? d.sizeSectors / 8n : u64(physicalWord)!;
+    if (physical * 8n > d.sizeSectors) fail('vdo', 'Cannot load metadata from device');
     const instance = vdoInstances++;
-    const overhead = physical! / 16n;
+    const overhead = physical / 16n;
     const stats = () => [
       `{ version : 36, dataBlocksUsed : 0, overheadBlocksUsed : ${overhead}, logicalBlocksUsed : 0, physicalBlocks : ${physical}, logicalBlocks : ${length / 8n}, `,
       `blockMapCacheSize : ${BigInt(cache!) * 4096n}, blockSize : 4096, completeRecoveries : 0, readOnlyRecoveries : 0, mode : normal, inRecoveryMode : 0, recoveryPercentage : 0, `,
       GROUPS_BEFORE.map(([g, keys]) => `${g} : ${zeros(keys)}, `).join(''),
-      `instance : ${instance}, currentVIOsInProgress : 0, maxVIOs : 2048, dedupeAdviceTimeouts : 0, flushOut : 0, logicalBlockSize : ${argv[3]}, `,
+      `instance : ${instance}, currentVIOsInProgress : 0, maxVIOs : 2048, dedupeAdviceTimeouts : 0, flushOut : 0, logicalBlockSize : ${logicalBlockSize}, `,
       BIO_GROUPS.map((g) => `${g} : ${zeros(BIOS)}, `).join(''),
       `memoryUsage : { bytesUsed : 0, peakBytesUsed : 0, }, `,
       `index : ${zeros(['entriesIndexed', 'postsFound', 'postsNotFound', 'queriesFound', 'queriesNotFound', 'updatesFound', 'updatesNotFound', 'entriesDiscarded'])}, }`,
@@ -186,7 +211,7 @@ export const vdo: SimTargetType = {
       table: argv.join(' '),
       status: () => `${d.path} normal - ${dedupe ? 'online' : 'closed'} ${compression ? 'online' : 'offline'} ${overhead} ${physical}`,
       deps: [d],
-      areas: [{ device: d, startSectors: 0n, lengthSectors: physical! * 8n }],
+      areas: [{ device: d, startSectors: 0n, lengthSectors: physical * 8n }],
       message(m) {
         const cmd = m[0]?.toLowerCase();
         if (m.length === 1 && cmd === 'stats') return stats();

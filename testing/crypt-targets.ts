@@ -133,6 +133,9 @@ export const integrity = (kernel: SimulatedKernel): SimTargetType => ({
     if (kernel.version[1] >= 50 && mode !== 'J') delete nums['journal_sectors'];
     nums['interleave_sectors'] ??= meta ? '1' : '32768';
     nums['buffer_sectors'] ??= '128';
+    // Mode I (inline: the tags in the device's integrity profile) has neither a journal nor an
+    // interleave: 7.3 prints only buffer_sectors (measured).
+    if (mode === 'I') { delete nums['journal_sectors']; delete nums['interleave_sectors']; }
     if (mode === 'J') {
       nums['journal_watermark'] ??= '50';
       nums['commit_time'] ??= '10000';

@@ -186,7 +186,9 @@ async function runMany<I, T>(
         done++;
         report(`${name === 'removeMany' ? 'removed' : 'created'} ${label(item)}`);
       } catch (error) {
-        out[i] = { ok: false, error };
+        // A device's operation may start after an await (the lane's previous device): its own
+        // stack then starts in the lane, so the batch's caller is added here.
+        out[i] = { ok: false, error: withCallerStack(error, site) };
         failed = true;
         done++;
         report(`failed ${label(item)}`);
@@ -197,7 +199,7 @@ async function runMany<I, T>(
     if (link.signal.aborted) throw stopError(link.signal.reason);
     await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
     const stopped = link.signal.aborted ? stopError(link.signal.reason) : undefined;
-    const notStarted = stopped ?? new DmAbortError(new Error(`${name}: not started, an earlier device failed (stopOnError)`));
+    const notStarted = stopped ?? withCallerStack(new DmAbortError(new Error(`${name}: not started, an earlier device failed (stopOnError)`)), site);
     for (let i = 0; i < items.length; i++) if (!(i in out)) out[i] = { ok: false, error: notStarted };
     if (stopped) throw Object.assign(stopped, { results: out } satisfies ManyStopped);
     return out;

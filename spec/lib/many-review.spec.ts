@@ -1,0 +1,36 @@
+// Review of removeMany / createMany (lib/operations/many.ts): per-device errors keep the
+// caller's stack, as every error of the library does (docs/conventions.md).
+import { describe, expect, test } from '@jest/globals';
+import { DeviceMapper } from '../../lib/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
+
+describe('removeMany / createMany review', () => {
+  test('a per-device error names the caller in its stack, for a device that was not first in its lane', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    await dm.createMany([{ name: 'a', table: [{ start: 0, length: 8, type: 'zero', params: '' }] }]);
+    async function callerOfRemoveMany() {
+      return dm.removeMany(['a', 'missing-1', 'missing-2'], { concurrency: 1 });
+    }
+    const results = await callerOfRemoveMany();
+    expect(results.map((r) => r.ok)).toEqual([true, false, false]);
+    for (const r of results.slice(1)) {
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(String((r.error as Error).stack)).toContain('callerOfRemoveMany');
+    }
+    dm.close();
+  });
+
+  test('createMany with stopOnError: a failed device and those never started name the caller', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    const table = [{ start: 0, length: 8, type: 'zero', params: '' }];
+    async function callerOfCreateMany() {
+      return dm.createMany([{ name: 'x', table }, { name: 'x', table }, { name: 'y', table }], { concurrency: 1, stopOnError: true });
+    }
+    const results = await callerOfCreateMany();
+    expect(results.map((r) => r.ok)).toEqual([true, false, false]);
+    for (const r of results.slice(1)) if (!r.ok) expect(String((r.error as Error).stack)).toContain('callerOfCreateMany');
+    dm.close();
+  });
+});

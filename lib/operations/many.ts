@@ -18,7 +18,7 @@
  */
 import type { DeviceId, DeviceInfo } from '../../codec/index.js';
 import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
-import { deviceArg, describeValue, optionsArg } from '../client/args.js';
+import { createDeviceArg, deviceArg, describeValue, optionsArg } from '../client/args.js';
 import type { Settled } from '../client/batch.js';
 import type { CreateDeviceOptions, RemoveDeviceOptions, RemoveResult } from '../client/command-types.js';
 import type { DeviceMapper } from '../client/client.js';
@@ -135,7 +135,13 @@ export async function createMany(dm: DeviceMapper, specs: readonly CreateManySpe
     }, ['name', 'table']);
     if (!Array.isArray(spec.table) || spec.table.length === 0) throw new DmArgumentError(`specs[${i}].table`, 'at least one table line', describeValue(spec.table));
     if (spec.udevCookie !== undefined) throw new DmArgumentError(`specs[${i}].udevCookie`, 'no shared cookie (each creation makes its own)', 'a cookie');
-    checked.push({ ...s });
+    // The copy is what runs, so the copy is what is checked: every table line, the udev
+    // options and the rollback policy, as createDevice checks them (its own check repeats it).
+    const copy: CreateManySpec = { ...s };
+    createDeviceArg(copy, `specs[${i}]`);
+    udevOptionsArg(copy, `specs[${i}]`);
+    retryPolicy(copy.rollback ?? {}, `specs[${i}].rollback`);
+    checked.push(copy);
   }
   return runMany(dm, 'createMany', checked, concurrency, options, bounds, (s) => s.name, (s, signal, lane) => createDevice(dm, { ...s, signal }, lane));
 }

@@ -1,7 +1,7 @@
 // Review of removeMany / createMany (lib/operations/many.ts): per-device errors keep the
 // caller's stack, as every error of the library does (docs/conventions.md).
 import { describe, expect, test } from '@jest/globals';
-import { DeviceMapper } from '../../lib/index.js';
+import { DeviceMapper, DmArgumentError, DmBaseError } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
 
 describe('removeMany / createMany review', () => {
@@ -31,6 +31,30 @@ describe('removeMany / createMany review', () => {
     const results = await callerOfCreateMany();
     expect(results.map((r) => r.ok)).toEqual([true, false, false]);
     for (const r of results.slice(1)) if (!r.ok) expect(String((r.error as Error).stack)).toContain('callerOfCreateMany');
+    dm.close();
+  });
+
+  // The doc comment of createMany's check says "a batch with a bad entry sends nothing at all",
+  // and conventions.md: hostile input gets a typed error before any syscall. Only the shape
+  // (a non-empty table array) was checked up front: a bad table line, udev option or rollback
+  // in a later spec failed that spec alone, after the earlier ones were created.
+  test.each([
+    ['a table line with a negative length', { table: [{ start: 0, length: -8, type: 'zero', params: '' }] }],
+    ['a table line that is not an object', { table: ['0 8 zero'] }],
+    ["udev: 'bogus'", { udev: 'bogus' }],
+    ['rollback.retries -1', { rollback: { retries: -1 } }],
+  ])('createMany with %s in its last spec creates nothing', async (_, bad) => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    let ioctls = 0;
+    kernel.intercept({ before: () => { ioctls++; } });
+    const table = [{ start: 0, length: 8, type: 'zero', params: '' }];
+    const specs = [{ name: 'a', table }, { name: 'b', table }, { name: 'c', table, ...bad }];
+    const e = await (dm.createMany as (s: unknown) => Promise<unknown>)(specs).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(DmBaseError);
+    expect((e as DmArgumentError).argument ?? (e as { field?: string }).field ?? '').toMatch(/^specs\[2\]/);
+    expect(ioctls).toBe(0);
+    expect(kernel.devices.size).toBe(0);
     dm.close();
   });
 });

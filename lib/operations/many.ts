@@ -205,8 +205,11 @@ async function runMany<I, T>(
     if (link.signal.aborted) throw stopError(link.signal.reason);
     await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
     const stopped = link.signal.aborted ? stopError(link.signal.reason) : undefined;
-    const notStarted = stopped ?? withCallerStack(new DmAbortError(new Error(`${name}: not started, an earlier device failed (stopOnError)`)), site);
-    for (let i = 0; i < items.length; i++) if (!(i in out)) out[i] = { ok: false, error: notStarted };
+    // Each device never started gets an error of its own, not `stopped` itself: that one
+    // carries `results`, and an entry holding it would make the error a cycle (a logger's
+    // JSON.stringify of it throws).
+    const notStarted = (): Error => withCallerStack(stopped ? stopError(link.signal.reason) : new DmAbortError(new Error(`${name}: not started, an earlier device failed (stopOnError)`)), site);
+    for (let i = 0; i < items.length; i++) if (!(i in out)) out[i] = { ok: false, error: notStarted() };
     if (stopped) throw Object.assign(stopped, { results: out } satisfies ManyStopped);
     return out;
   } catch (e) {

@@ -1,7 +1,7 @@
 // Review of removeMany / createMany (lib/operations/many.ts): per-device errors keep the
 // caller's stack, as every error of the library does (docs/conventions.md).
 import { describe, expect, test } from '@jest/globals';
-import { DeviceMapper, DmArgumentError, DmBaseError } from '../../lib/index.js';
+import { DeviceMapper, DmAbortError, DmArgumentError, DmBaseError, type ManyStopped } from '../../lib/index.js';
 import { SimulatedKernel } from '../../testing/index.js';
 
 describe('removeMany / createMany review', () => {
@@ -56,5 +56,24 @@ describe('removeMany / createMany review', () => {
     expect(ioctls).toBe(0);
     expect(kernel.devices.size).toBe(0);
     dm.close();
+  });
+
+  // The stop's error carried `results`, and the devices never started held that very error:
+  // a cycle (error.results[i].error === error), so JSON.stringify of the error (a logger's
+  // serialiser) threw "Converting circular structure to JSON".
+  test('a stopped batch\'s error serialises: its results do not hold the error itself', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    const table = [{ start: 0, length: 8, type: 'zero', params: '' }];
+    const stop = new AbortController();
+    const specs = Array.from({ length: 6 }, (_, i) => ({ name: `s${i}`, table }));
+    const e = await dm.createMany(specs, { concurrency: 1, signal: stop.signal, onProgress: (q) => { if (q.done === 2) stop.abort(); } })
+      .then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(DmAbortError);
+    const results = (e as DmAbortError & ManyStopped).results;
+    expect(results.filter((r) => !r.ok)).toHaveLength(4);
+    for (const r of results) if (!r.ok) { expect(r.error).toBeInstanceOf(DmAbortError); expect(r.error).not.toBe(e); }
+    expect(() => JSON.stringify(e, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toThrow(); // bigints: DeviceInfo's storage values
+    await dm[Symbol.asyncDispose]();
   });
 });

@@ -1,8 +1,8 @@
 // Review of removeMany / createMany (lib/operations/many.ts): per-device errors keep the
 // caller's stack, as every error of the library does (docs/conventions.md).
 import { describe, expect, test } from '@jest/globals';
-import { DeviceMapper, DmAbortError, DmArgumentError, DmBaseError, type ManyStopped } from '../../lib/index.js';
-import { SimulatedKernel } from '../../testing/index.js';
+import { DeviceMapper, DmAbortError, DmClosedError, DmArgumentError, DmBaseError, type ManyStopped } from '../../lib/index.js';
+import { SimulatedKernel, simFaults } from '../../testing/index.js';
 
 describe('removeMany / createMany review', () => {
   test('a per-device error names the caller in its stack, for a device that was not first in its lane', async () => {
@@ -75,5 +75,28 @@ describe('removeMany / createMany review', () => {
     for (const r of results) if (!r.ok) { expect(r.error).toBeInstanceOf(DmAbortError); expect(r.error).not.toBe(e); }
     expect(() => JSON.stringify(e, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toThrow(); // bigints: DeviceInfo's storage values
     await dm[Symbol.asyncDispose]();
+  });
+
+  // close() mid-createMany with each step of the creations in flight sleeping in the kernel
+  // (the create lands after the close: its late undo removes it; a load or resume under way:
+  // the rollback removes the device by its identity even after close()).
+  test.each([['create', true], ['load', true], ['suspend', true], ['create', false], ['load', false], ['suspend', false]] as const)('close() while %s calls sleep in the kernel leaves no half-made device (uuid: %s)', async (step, uuid) => {
+    const kernel = new SimulatedKernel();
+    const faults = simFaults(kernel);
+    faults.delay(step, 5, { times: Infinity });
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    const table = [{ start: 0, length: 8, type: 'zero', params: '' }];
+    const specs = Array.from({ length: 24 }, (_, i) => ({ name: `c${i}`, ...(uuid ? { uuid: `CLOSE-${i}` } : {}), table }));
+    let closed: Promise<void> | undefined;
+    const e = await dm.createMany(specs, { concurrency: 6, onProgress: (q) => { if (q.done === 3 && !closed) closed = dm[Symbol.asyncDispose](); } })
+      .then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(DmClosedError);
+    await closed;
+    await new Promise((r) => setTimeout(r, 50));
+    const ok = (e as DmClosedError & ManyStopped).results.flatMap((r) => (r.ok ? [(r.value as { name: string }).name] : []));
+    expect(ok.length).toBeLessThan(24); // the close did stop the batch
+    expect([...kernel.devices.keys()].sort()).toEqual([...ok].sort());
+    for (const d of kernel.devices.values()) expect({ name: d.name, suspended: d.suspended, live: d.live != null }).toEqual({ name: d.name, suspended: false, live: true });
+    faults.clear();
   });
 });

@@ -99,4 +99,19 @@ describe('removeMany / createMany review', () => {
     for (const d of kernel.devices.values()) expect({ name: d.name, suspended: d.suspended, live: d.live != null }).toEqual({ name: d.name, suspended: false, live: true });
     faults.clear();
   });
+
+  test.each([
+    { concurrency: NaN }, { concurrency: Infinity }, { concurrency: -1 }, { concurrency: '4' }, { concurrency: 2 ** 53 }, { concurrency: 1e9 },
+    { timeoutMs: NaN }, { timeoutMs: -1 }, { timeoutMs: 0 }, { timeoutMs: Infinity }, { timeoutMs: 2 ** 31 }, { stopOnError: 'yes' }, { onProgress: 1 },
+  ])('options %p: a typed error before any ioctl, from both', async (bad) => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    let ioctls = 0;
+    kernel.intercept({ before: () => { ioctls++; } });
+    const table = [{ start: 0, length: 8, type: 'zero', params: '' }];
+    await expect((dm.createMany as (s: unknown, o: unknown) => Promise<unknown>)([{ name: 'a', table }], bad)).rejects.toBeInstanceOf(DmBaseError);
+    await expect((dm.removeMany as (s: unknown, o: unknown) => Promise<unknown>)(['a'], bad)).rejects.toBeInstanceOf(DmBaseError);
+    expect(ioctls).toBe(0);
+    dm.close();
+  });
 });

@@ -40,6 +40,23 @@ function fail(what: string, syscall: string, errno: number, path?: string): neve
   throw new DmSyscallError(what, { errno, syscall, ...(path === undefined ? {} : { path }) });
 }
 
+/**
+ * A loop's backing file must be a regular file or a block device (the kernel's
+ * loop_validate_file refuses anything else with EINVAL). Checked before the open because the
+ * open is synchronous: a FIFO with no writer would block the JS thread in open(2) for good
+ * (openVerity attaches a loop to any data, hash or FEC path that is not a block device).
+ */
+function backingFileArg(file: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return fail('open the backing file', 'stat', code && Object.hasOwn(ERRNO, code) ? ERRNO[code as keyof typeof ERRNO] : Math.abs((e as NodeJS.ErrnoException).errno ?? 0), file);
+  }
+  if (!st.isFile() && !st.isBlockDevice()) fail('a loop device needs a regular file or a block device', 'stat', ERRNO.EINVAL, file);
+}
+
 function openOrThrow(path: string, flags: number, what: string): number {
   try {
     return fs.openSync(path, flags);
@@ -90,6 +107,7 @@ export async function loopConfigure(
 ): Promise<number | undefined> {
   const libc = await loadLibc();
   const mode = readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR;
+  backingFileArg(file);
   const fileFd = openOrThrow(file, mode, 'open the backing file');
   try {
     const loopFd = openOrThrow(loopPath, mode, 'open the loop device');

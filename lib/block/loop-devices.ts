@@ -65,7 +65,9 @@ export interface AttachLoopOptions extends BlockCallOptions {
 
 /**
  * An attached loop device. `await using` detaches it at the end of the scope (through the
- * backend it was attached on); a device already detached is not an error.
+ * backend it was attached on); a device already detached is not an error. An autoclear one
+ * is only released (its kept fd closed): the kernel detaches it at its last close, and a
+ * detach by path could reach another owner's loop that got the same number since.
  */
 export interface LoopDevice extends AsyncDisposable {
   /** `/dev/loopN`. */
@@ -141,13 +143,17 @@ export async function attachLoop(file: string, options: AttachLoopOptions = {}):
   const request = { readOnly: options.readOnly === true, flags, offsetBytes, sizeLimitBytes, blockSizeBytes: options.blockSizeBytes ?? 0, retries: options.retries ?? 16, keepOpen };
   return runBlock(options.dm, 'attachLoop', options, async (op, io) => {
     const a = await op.step(`attaching ${file}`, () => io.attachLoop(file, request), {
-      onLate: (late) => { void (late.release?.() ?? Promise.resolve()).then(() => io.detachLoop(late.path)).catch(() => {}); },
+      // A kept fd's close is the undo: the kernel detaches the autoclear loop at that last close.
+      onLate: (late) => { void (late.release ? late.release() : io.detachLoop(late.path)).catch(() => {}); },
     });
     const release = async (): Promise<void> => { await a.release?.(); };
-    const detach = async (): Promise<void> => {
-      await release();
-      await io.detachLoop(a.path).catch((e: unknown) => { if (!ENXIO_GONE(e)) throw e; });
-    };
+    // An autoclear loop with its fd kept is detached by the kernel at its last close, and
+    // LOOP_CLR_FD of one still held (a table) would only set autoclear: disposal is the
+    // release alone. A detach by path after it could reach another owner's loop: once the
+    // kernel has detached ours, the next attach anywhere gets the same /dev/loopN.
+    const detach = a.release
+      ? release
+      : async (): Promise<void> => { await io.detachLoop(a.path).catch((e: unknown) => { if (!ENXIO_GONE(e)) throw e; }); };
     return {
       path: a.path, number: a.number, major: a.major, minor: a.minor, file: a.file, sizeSectors: a.sizeBytes / 512n,
       release, [Symbol.asyncDispose]: detach,

@@ -710,8 +710,8 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * checks and rollback, with up to `concurrency` devices in flight (default 32) so that the
    * kernel's grace-period waits overlap. One settled result per device, in order (the
    * DeviceInfo createDevice returns, or that device's error: a device that failed half-way is
-   * rolled back, removed by its own identity). Every spec's shape is checked before the first
-   * ioctl. `signal` and `timeoutMs` stop the batch: no further device starts, each one under
+   * rolled back, removed by its own identity). Every spec is checked as createDevice checks it
+   * (table lines, udev options, rollback) before the first ioctl. `signal` and `timeoutMs` stop the batch: no further device starts, each one under
    * way is rolled back at its next step (a create that lands later is removed then; close()
    * waits for that), and it rejects with the results attached (`results`). `onProgress`
    * reports each device as it settles.

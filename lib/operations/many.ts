@@ -18,7 +18,7 @@
  */
 import type { DeviceId, DeviceInfo } from '../../codec/index.js';
 import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
-import { deviceArg, describeValue, optionsArg } from '../client/args.js';
+import { createDeviceArg, deviceArg, describeValue, optionsArg } from '../client/args.js';
 import type { Settled } from '../client/batch.js';
 import type { CreateDeviceOptions, RemoveDeviceOptions, RemoveResult } from '../client/command-types.js';
 import type { DeviceMapper } from '../client/client.js';
@@ -135,7 +135,13 @@ export async function createMany(dm: DeviceMapper, specs: readonly CreateManySpe
     }, ['name', 'table']);
     if (!Array.isArray(spec.table) || spec.table.length === 0) throw new DmArgumentError(`specs[${i}].table`, 'at least one table line', describeValue(spec.table));
     if (spec.udevCookie !== undefined) throw new DmArgumentError(`specs[${i}].udevCookie`, 'no shared cookie (each creation makes its own)', 'a cookie');
-    checked.push({ ...s });
+    // The copy is what runs, so the copy is what is checked: every table line, the udev
+    // options and the rollback policy, as createDevice checks them (its own check repeats it).
+    const copy: CreateManySpec = { ...s };
+    createDeviceArg(copy, `specs[${i}]`);
+    udevOptionsArg(copy, `specs[${i}]`);
+    retryPolicy(copy.rollback ?? {}, `specs[${i}].rollback`);
+    checked.push(copy);
   }
   return runMany(dm, 'createMany', checked, concurrency, options, bounds, (s) => s.name, (s, signal, lane) => createDevice(dm, { ...s, signal }, lane));
 }
@@ -186,7 +192,9 @@ async function runMany<I, T>(
         done++;
         report(`${name === 'removeMany' ? 'removed' : 'created'} ${label(item)}`);
       } catch (error) {
-        out[i] = { ok: false, error };
+        // A device's operation may start after an await (the lane's previous device): its own
+        // stack then starts in the lane, so the batch's caller is added here.
+        out[i] = { ok: false, error: withCallerStack(error, site) };
         failed = true;
         done++;
         report(`failed ${label(item)}`);
@@ -197,8 +205,11 @@ async function runMany<I, T>(
     if (link.signal.aborted) throw stopError(link.signal.reason);
     await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
     const stopped = link.signal.aborted ? stopError(link.signal.reason) : undefined;
-    const notStarted = stopped ?? new DmAbortError(new Error(`${name}: not started, an earlier device failed (stopOnError)`));
-    for (let i = 0; i < items.length; i++) if (!(i in out)) out[i] = { ok: false, error: notStarted };
+    // Each device never started gets an error of its own, not `stopped` itself: that one
+    // carries `results`, and an entry holding it would make the error a cycle (a logger's
+    // JSON.stringify of it throws).
+    const notStarted = (): Error => withCallerStack(stopped ? stopError(link.signal.reason) : new DmAbortError(new Error(`${name}: not started, an earlier device failed (stopOnError)`)), site);
+    for (let i = 0; i < items.length; i++) if (!(i in out)) out[i] = { ok: false, error: notStarted() };
     if (stopped) throw Object.assign(stopped, { results: out } satisfies ManyStopped);
     return out;
   } catch (e) {

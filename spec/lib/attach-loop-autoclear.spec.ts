@@ -57,3 +57,35 @@ describe('attachLoop with autoclear', () => {
     dm.close();
   });
 });
+
+describe('attachLoop with autoclear: disposal after the kernel detached it', () => {
+  // Review finding: disposal released the fd and then detached by path. Once the loop was
+  // released and its holder (a table) let go, the kernel had detached it and the number was
+  // free: another attach got /dev/loopN, and disposing the first handle detached that one.
+  test('disposing a released autoclear loop whose number was reused leaves the new owner attached', async () => {
+    const { dm, io } = await rig();
+    const a = await attachLoop('/img/a', { dm, autoclear: true });
+    await dm.createDevice({ name: 'lin', table: [{ start: 0n, length: 8n, type: 'linear', params: `${a.path} 0` }] });
+    await a.release();
+    await dm.removeDevice('lin'); // the table's hold was the last: the kernel detaches it
+    expect(io.loops.has(a.path)).toBe(false);
+    const stranger = await attachLoop('/img/b', { dm }); // another owner, same free number
+    expect(stranger.path).toBe(a.path);
+    await a[Symbol.asyncDispose]();
+    expect(io.loops.get(stranger.path)?.file).toBe('/img/b');
+    await stranger[Symbol.asyncDispose]();
+    dm.close();
+  });
+
+  test('disposing an autoclear loop a table holds leaves it attached until the table goes (no detach by path)', async () => {
+    const { dm, io } = await rig();
+    const a = await attachLoop('/img/a', { dm, autoclear: true });
+    await dm.createDevice({ name: 'lin', table: [{ start: 0n, length: 8n, type: 'linear', params: `${a.path} 0` }] });
+    await a[Symbol.asyncDispose]();
+    expect(io.loops.has(a.path)).toBe(true);
+    expect(io.calls.filter((c) => c.startsWith('detach '))).toEqual([]);
+    await dm.removeDevice('lin');
+    expect(io.loops.size).toBe(0);
+    dm.close();
+  });
+});

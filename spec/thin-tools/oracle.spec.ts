@@ -2,7 +2,7 @@
 // `dmctl thin ls` and `dmctl thin delta`: random pools written as thin_dump XML, turned into
 // metadata files by thin_restore, read by the tools; dmctl reads the same pools and must
 // print the same bytes and exit alike.
-import { describe, expect, test } from '@jest/globals';
+import { afterAll, describe, expect, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -519,3 +519,28 @@ export class DmVerityError extends DmBaseError<DmVerityErrorCode> {
     this.positionBytes = where.positionBytes;
   }
 }
+
+/** What {@link DmThinMetadataError} says went wrong. */
+export type DmThinMetadataErrorCode = 'THIN_METADATA_CORRUPT' | 'THIN_METADATA_NO_SNAPSHOT' | 'THIN_METADATA_NO_DEVICE' | 'THIN_METADATA_NO_SPACE_MAP' | 'THIN_METADATA_CLOSED';
+
+/**
+ * A thin pool's metadata could not be read as it must be (lib/thin-metadata/,
+ * docs/thin-metadata.md): a block whose checksum, block number, type, counts, key order or
+ * pointers are wrong, a walk that would loop or leave the metadata (`THIN_METADATA_CORRUPT`,
+ * `block` naming the metadata block); no metadata snapshot held where one was asked for
+ * (`THIN_METADATA_NO_SNAPSHOT`); a thin id the metadata does not hold
+ * (`THIN_METADATA_NO_DEVICE`); a reference count asked of a metadata snapshot, which records
+ * no space maps (`THIN_METADATA_NO_SPACE_MAP`); a read after close (`THIN_METADATA_CLOSED`).
+ */
+export class DmThinMetadataError extends DmBaseError<DmThinMetadataErrorCode> {
+  /** Always `DmThinMetadataError`. */
+  override readonly name = 'DmThinMetadataError';
+  readonly code: DmThinMetadataErrorCode;
+  /** The metadata block at fault (THIN_METADATA_CORRUPT), when one is. */
+  readonly block: bigint | undefined;
+  constructor(code: DmThinMetadataErrorCode, message: string, where: { readonly block?: bigint } = {}) {
+    super(message);
+    this.code = code;
+    this.block = where.block;
+  }
+}

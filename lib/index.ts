@@ -62,6 +62,9 @@ export type { BlockFile } from './kernel/backend.js';
 // Forward error correction over reader/writer callbacks (docs/verity-fec.md).
 export * from './verity/index-fec.js';
 // ---- end verity ----
+// ---- Thin pool metadata: the reader and thin_dump's text (docs/thin-metadata.md) ----
+export * from './thin-metadata/index.js';
+// ---- end thin metadata ----
 // ---- Concise device lists: dmsetup --concise and the kernel's dm-mod.create= (docs/concise.md) ----
 export {
   formatConcise, parseConcise, quoteConcise, dmModCreate, parseDmModCreate, verityHashArgument, parseVerityHashes,

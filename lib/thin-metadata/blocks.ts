@@ -1,0 +1,114 @@
+/**
+ * The metadata's blocks, read one at a time through a BlockFile and checked before anything
+ * reads a field of them: in range of the file, whole, checksum (with the block kind's salt),
+ * and the block number the block says it is (docs/thin-metadata.md, "Hostile metadata").
+ * A small cache keeps the last blocks read (a walk's path and the space map's bitmaps), so
+ * memory is this cache plus one path of nodes, whatever the metadata's size.
+ */
+import type { BlockFile } from '../kernel/backend.js';
+import { compile, viewOf } from '../../codec/layout.js';
+import {
+  THIN_METADATA_BLOCK_BYTES, bitmapHeader, btreeNodeHeader, metadataIndexHeader, thinBlockChecksum, thinSuperblock, type ThinBlockKind,
+} from '../../codec/thin-metadata-records.js';
+import { DmAbortError, DmOperationError, DmThinMetadataError } from '../errors.js';
+
+/** The checksummed header every block kind starts with: csum (u32) and blocknr (u64); the checksum covers the rest of the block. */
+const HEADER_OF: Record<ThinBlockKind, { readonly offsetOf: { readonly csum: number; readonly blocknr: number } }> = {
+  superblock: thinSuperblock, btree: btreeNodeHeader, bitmap: bitmapHeader, index: metadataIndexHeader,
+};
+
+/** How many blocks the cache keeps (a btree path is at most a handful; bitmaps are re-read rarely). */
+const CACHE_BLOCKS = 64;
+
+/** Where a read must stop: the caller's signal and deadline (checked before each block). */
+export interface ReadBounds {
+  readonly signal?: AbortSignal | undefined;
+  /** `performance.now()` time after which reading fails with TIMEOUT. */
+  readonly deadline?: number | undefined;
+  readonly timeoutMs?: number | undefined;
+}
+
+/** The bounds of one call from its options. */
+export function boundsOf(o: { readonly signal?: AbortSignal | undefined; readonly timeoutMs?: number | undefined } | undefined): ReadBounds {
+  if (o?.timeoutMs === undefined) return { signal: o?.signal };
+  return { signal: o.signal, timeoutMs: o.timeoutMs, deadline: performance.now() + o.timeoutMs };
+}
+
+/** Throws DmAbortError or DmOperationError TIMEOUT when the caller has given up. */
+export function checkBounds(b: ReadBounds, what: string): void {
+  if (b.signal?.aborted) throw new DmAbortError(b.signal.reason);
+  if (b.deadline !== undefined && performance.now() > b.deadline) {
+    throw new DmOperationError('TIMEOUT', `${what} did not finish within ${b.timeoutMs} ms`);
+  }
+}
+
+/** A DmThinMetadataError THIN_METADATA_CORRUPT naming `block`. */
+export function corrupt(block: bigint, message: string): DmThinMetadataError {
+  return new DmThinMetadataError('THIN_METADATA_CORRUPT', `metadata block ${block}: ${message}`, { block });
+}
+
+/** A metadata file's blocks, checked on read. */
+export class MetadataBlocks {
+  readonly #file: BlockFile;
+  /** Whole blocks the file holds: every pointer must fall below it. */
+  readonly blockCount: bigint;
+  readonly #cache = new Map<bigint, { kind: ThinBlockKind; bytes: Uint8Array; view: DataView }>();
+  #closed = false;
+  /** Blocks read from the file (not from the cache), for tests and the bench. */
+  reads = 0;
+
+  constructor(file: BlockFile, sizeBytes: bigint) {
+    this.#file = file;
+    this.blockCount = sizeBytes / BigInt(THIN_METADATA_BLOCK_BYTES);
+  }
+
+  /** The path the blocks are read from. */
+  get path(): string { return this.#file.path; }
+
+  /**
+   * Block `b` as a block of `kind`: throws THIN_METADATA_CORRUPT (naming `b`) when it lies
+   * past the file's end, is short, or its checksum or block number is wrong. `from` says
+   * who points at it, for the message.
+   */
+  async read(b: bigint, kind: ThinBlockKind, bounds: ReadBounds, from?: string): Promise<{ bytes: Uint8Array; view: DataView }> {
+    if (this.#closed) throw new DmThinMetadataError('THIN_METADATA_CLOSED', `the metadata of ${this.#file.path} is closed`);
+    checkBounds(bounds, 'reading thin metadata');
+    if (b < 0n || b >= this.blockCount) {
+      throw corrupt(b, `${from ?? 'a pointer'} points past the metadata's end (${this.blockCount} blocks)`);
+    }
+    const hit = this.#cache.get(b);
+    if (hit !== undefined) {
+      if (hit.kind !== kind) throw corrupt(b, `read as a ${kind} block, but it is a ${hit.kind} block`);
+      // Re-inserted: the Map's order is the eviction order (least recently used first).
+      this.#cache.delete(b);
+      this.#cache.set(b, hit);
+      return hit;
+    }
+    const bytes = new Uint8Array(THIN_METADATA_BLOCK_BYTES);
+    const got = await this.#file.read(b * BigInt(THIN_METADATA_BLOCK_BYTES), bytes);
+    this.reads++;
+    if (got !== THIN_METADATA_BLOCK_BYTES) throw corrupt(b, `short read (${got} of ${THIN_METADATA_BLOCK_BYTES} bytes)`);
+    const view = viewOf(bytes);
+    const header = HEADER_OF[kind].offsetOf;
+    const sum = thinBlockChecksum(bytes, header.csum + 4, THIN_METADATA_BLOCK_BYTES, kind);
+    const stored = view.getUint32(header.csum, true);
+    if (sum !== stored) throw corrupt(b, `bad checksum in ${kind} block (stored ${stored}, computed ${sum})`);
+    const blocknr = view.getBigUint64(header.blocknr, true);
+    if (blocknr !== b) throw corrupt(b, `${kind} block says it is block ${blocknr}`);
+    const entry = { kind, bytes, view };
+    this.#cache.set(b, entry);
+    if (this.#cache.size > CACHE_BLOCKS) this.#cache.delete(this.#cache.keys().next().value!);
+    return entry;
+  }
+
+  /** Closes the file; later reads fail with THIN_METADATA_CLOSED. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cache.clear();
+    await this.#file.close();
+  }
+}
+
+/** The node header's codec (little-endian), shared by the btree walks. */
+export const nodeHeaderCodec = compile(btreeNodeHeader, { endian: 'little' });

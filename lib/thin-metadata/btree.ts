@@ -1,0 +1,142 @@
+/**
+ * persistent-data's btrees (drivers/md/persistent-data/dm-btree.c): walked leaf by leaf in
+ * key order with one path of nodes in memory, and looked up by key. Each node is checked
+ * before it is used: its kind, value size, counts that fit the block, keys strictly
+ * increasing and inside the range its parent gives it, children in range of the file and
+ * not already on the path, and the depth bounded (docs/thin-metadata.md, "Hostile metadata").
+ * Within one tree these rules let no node be visited twice, so a walk ends after at most as
+ * many nodes as the file holds.
+ */
+import { BTREE_INTERNAL_NODE, BTREE_LEAF_NODE, THIN_METADATA_BLOCK_BYTES, btreeNodeHeader } from '../../codec/thin-metadata-records.js';
+import { corrupt, nodeHeaderCodec, type MetadataBlocks, type ReadBounds } from './blocks.js';
+
+/** Deeper than any tree the kernel builds (a 4096-byte node holds at least dozens of entries). */
+export const MAX_BTREE_DEPTH = 32;
+const HEADER_BYTES = btreeNodeHeader.size;
+const KEY_BYTES = 8;
+const CHILD_BYTES = 8;
+
+/** Which tree is walked, for checks and messages. */
+export interface BtreeSpec {
+  /** What the tree holds ("device details", "mappings of thin 3"). */
+  readonly name: string;
+  /** Bytes of one leaf value. */
+  readonly valueSize: number;
+}
+
+/** One checked node: its entries' keys and values are read through these. */
+export interface BtreeNode {
+  readonly block: bigint;
+  readonly leaf: boolean;
+  readonly entries: number;
+  readonly view: DataView;
+  readonly bytes: Uint8Array;
+  /** Byte offset of value 0 (values follow `max_entries` keys). */
+  readonly valuesOffset: number;
+  readonly valueSize: number;
+}
+
+/** Byte offset of key `i` of a node (keys follow the header). */
+export function keyOffset(i: number): number {
+  return HEADER_BYTES + KEY_BYTES * i;
+}
+
+/** Key `i` of a node. */
+export function keyAt(n: BtreeNode, i: number): bigint {
+  return n.view.getBigUint64(keyOffset(i), true);
+}
+
+/** Byte offset of value `i` of a node. */
+export function valueOffset(n: BtreeNode, i: number): number {
+  return n.valuesOffset + n.valueSize * i;
+}
+
+/** Reads and checks the node at `block`, whose keys must lie in [lo, hi) (hi undefined: unbounded). */
+async function readNode(
+  blocks: MetadataBlocks, block: bigint, spec: BtreeSpec, bounds: ReadBounds, root: boolean, lo: bigint, hi: bigint | undefined, from: string,
+): Promise<BtreeNode> {
+  const { bytes, view } = await blocks.read(block, 'btree', bounds, from);
+  const h = nodeHeaderCodec.decode(view, bytes, 0);
+  const leaf = h.flags === BTREE_LEAF_NODE;
+  if (!leaf && h.flags !== BTREE_INTERNAL_NODE) throw corrupt(block, `${spec.name} btree node has flags ${h.flags} (neither internal nor leaf)`);
+  const valueSize = leaf ? spec.valueSize : CHILD_BYTES;
+  if (h.value_size !== valueSize) throw corrupt(block, `${spec.name} btree ${leaf ? 'leaf' : 'internal node'} has value_size ${h.value_size}, expected ${valueSize}`);
+  const fit = Math.floor((THIN_METADATA_BLOCK_BYTES - HEADER_BYTES) / (KEY_BYTES + valueSize));
+  if (h.max_entries === 0 || h.max_entries > fit) throw corrupt(block, `${spec.name} btree node has max_entries ${h.max_entries} (a block holds 1 to ${fit})`);
+  if (h.nr_entries > h.max_entries) throw corrupt(block, `${spec.name} btree node has nr_entries ${h.nr_entries} above max_entries ${h.max_entries}`);
+  if (h.nr_entries === 0 && (!root || !leaf)) throw corrupt(block, `${spec.name} btree ${root ? 'root' : 'node'} is empty`);
+  const node: BtreeNode = { block, leaf, entries: h.nr_entries, view, bytes, valuesOffset: HEADER_BYTES + KEY_BYTES * h.max_entries, valueSize };
+  let prev = -1n;
+  for (let i = 0; i < h.nr_entries; i++) {
+    const k = keyAt(node, i);
+    if (k <= prev && i > 0) throw corrupt(block, `${spec.name} btree node's keys are not increasing (key ${i} is ${k} after ${prev})`);
+    if (k < lo || (hi !== undefined && k >= hi)) throw corrupt(block, `${spec.name} btree node's key ${k} lies outside the range its parent gives (${lo} to ${hi ?? 'the end'})`);
+    prev = k;
+  }
+  return node;
+}
+
+interface Frame { readonly node: BtreeNode; next: number; readonly hi: bigint | undefined }
+
+/**
+ * The leaves of the tree at `root`, in key order. The node yielded is valid until the next
+ * step. Memory: the path from the root to the current leaf.
+ */
+export async function* btreeLeaves(blocks: MetadataBlocks, root: bigint, spec: BtreeSpec, bounds: ReadBounds): AsyncGenerator<BtreeNode> {
+  const top = await readNode(blocks, root, spec, bounds, true, 0n, undefined, `the ${spec.name} root`);
+  if (top.leaf) {
+    yield top;
+    return;
+  }
+  const path: Frame[] = [{ node: top, next: 0, hi: undefined }];
+  const onPath = new Set<bigint>([root]);
+  while (path.length > 0) {
+    const f = path[path.length - 1]!;
+    if (f.next >= f.node.entries) {
+      path.pop();
+      onPath.delete(f.node.block);
+      continue;
+    }
+    const i = f.next++;
+    const lo = keyAt(f.node, i);
+    const hi = i + 1 < f.node.entries ? keyAt(f.node, i + 1) : f.hi;
+    const child = f.node.view.getBigUint64(valueOffset(f.node, i), true);
+    if (onPath.has(child)) throw corrupt(f.node.block, `${spec.name} btree node points back to block ${child} on its own path (a cycle)`);
+    if (path.length >= MAX_BTREE_DEPTH) throw corrupt(f.node.block, `${spec.name} btree is deeper than ${MAX_BTREE_DEPTH} levels`);
+    const node = await readNode(blocks, child, spec, bounds, false, lo, hi, `${spec.name} btree node ${f.node.block}`);
+    if (node.leaf) {
+      yield node;
+    } else {
+      path.push({ node, next: 0, hi });
+      onPath.add(child);
+    }
+  }
+}
+
+/** The offset of `key`'s value in its leaf, or undefined when the tree does not hold `key`. */
+export async function btreeLookup(
+  blocks: MetadataBlocks, root: bigint, spec: BtreeSpec, key: bigint, bounds: ReadBounds,
+): Promise<{ node: BtreeNode; offset: number } | undefined> {
+  let node = await readNode(blocks, root, spec, bounds, true, 0n, undefined, `the ${spec.name} root`);
+  let hi: bigint | undefined;
+  const seen = new Set<bigint>([root]);
+  for (;;) {
+    // The last key <= `key` (binary search: keys were checked to increase).
+    let a = 0;
+    let b = node.entries - 1;
+    let at = -1;
+    while (a <= b) {
+      const m = (a + b) >>> 1;
+      if (keyAt(node, m) <= key) { at = m; a = m + 1; } else b = m - 1;
+    }
+    if (node.leaf) return at >= 0 && keyAt(node, at) === key ? { node, offset: valueOffset(node, at) } : undefined;
+    if (at < 0) return undefined;
+    const child = node.view.getBigUint64(valueOffset(node, at), true);
+    if (seen.has(child)) throw corrupt(node.block, `${spec.name} btree node points back to block ${child} on its own path (a cycle)`);
+    if (seen.size >= MAX_BTREE_DEPTH) throw corrupt(node.block, `${spec.name} btree is deeper than ${MAX_BTREE_DEPTH} levels`);
+    seen.add(child);
+    const lo = keyAt(node, at);
+    hi = at + 1 < node.entries ? keyAt(node, at + 1) : hi;
+    node = await readNode(blocks, child, spec, bounds, false, lo, hi, `${spec.name} btree node ${node.block}`);
+  }
+}

@@ -7,7 +7,7 @@
 import { thinDelta, type ThinDeltaKind, type ThinMetadata } from '../lib/index.js';
 import type { CliIo } from './context.js';
 import { getoptLong, GetoptError } from './getopt-long.js';
-import { thinToolMessage, type ThinMetadataOpener } from './thin-ls.js';
+import { openThinMetadataFile, thinToolMessage, type ThinMetadataOpener } from './thin-ls.js';
 
 /** thin_delta's usage text. */
 export function thinDeltaUsage(): string {
@@ -76,7 +76,7 @@ async function emitDiff(md: ThinMetadata, left: number, right: number, verbose: 
 }
 
 /** Runs `dmctl thin delta <argv…>` (thin_delta's argv), on metadata opened by `open`. */
-export async function runThinDelta(argv: readonly string[], io: Pick<CliIo, 'stdout' | 'stderr'>, open: ThinMetadataOpener): Promise<number> {
+export async function runThinDelta(argv: readonly string[], io: Pick<CliIo, 'stdout' | 'stderr'>, open: ThinMetadataOpener = openThinMetadataFile): Promise<number> {
   const die = (msg: string) => {
     io.stderr(`${msg}\n${thinDeltaUsage()}`);
     return 1;

@@ -3,7 +3,7 @@
  * `listThinDevices`, its options, its table and its messages byte for byte
  * (docs/thin-tools.md).
  */
-import { listThinDevices, type ThinDeviceUsage, type ThinMetadata } from '../lib/index.js';
+import { listThinDevices, openThinMetadata, type ThinDeviceUsage, type ThinMetadata } from '../lib/index.js';
 import type { CliIo } from './context.js';
 import { getoptLong, GetoptError } from './getopt-long.js';
 
@@ -12,6 +12,9 @@ import { getoptLong, GetoptError } from './getopt-long.js';
  * `metadataSnapBlock`, the metadata snapshot whose superblock is that block.
  */
 export type ThinMetadataOpener = (path: string, options: { readonly metadataSnapBlock?: bigint | undefined }) => Promise<ThinMetadata>;
+
+/** The opener dmctl uses: the library's reader on the host's files and devices. */
+export const openThinMetadataFile: ThinMetadataOpener = (path, options) => openThinMetadata(path, { metadataSnap: options.metadataSnapBlock });
 
 /** thin_ls's fields, in its order (thin_ls --help). */
 export const THIN_LS_FIELDS = [
@@ -102,7 +105,7 @@ export function thinToolMessage(e: unknown): string {
 }
 
 /** Runs `dmctl thin ls <argv…>` (thin_ls's argv), on metadata opened by `open`. */
-export async function runThinLs(argv: readonly string[], io: Pick<CliIo, 'stdout' | 'stderr'>, open: ThinMetadataOpener): Promise<number> {
+export async function runThinLs(argv: readonly string[], io: Pick<CliIo, 'stdout' | 'stderr'>, open: ThinMetadataOpener = openThinMetadataFile): Promise<number> {
   let parsed;
   try {
     parsed = getoptLong('thin_ls', argv, 'ho:m::V', [

@@ -88,4 +88,3 @@ export {
 } from './verity/open.js';
 // ---- thin metadata tools: thin_ls, thin_delta, CSI-shaped ranges, next free thin id (docs/thin-tools.md) ----
 export * from './thin-metadata/tools.js';
-export type { ThinMetadata, ThinMetadataSuperblock, ThinDeviceDetails, ThinMappingRun, ThinReadOptions } from './thin-metadata/types.js';

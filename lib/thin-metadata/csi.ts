@@ -128,7 +128,7 @@ export async function* allocatedByteRanges(metadata: ThinMetadata, thinId: numbe
  * same origin): the byte ranges a copy of the base needs from the target to become the
  * target. That is every block thin_delta reports as different or right-only, and the
  * left-only blocks too (mapped in the base, unmapped in the target: the target reads zeros
- * there, which the copy must get). A thin id the metadata lacks is `ENXIO`.
+ * there, which the copy must get). A thin id the metadata lacks is `THIN_METADATA_NO_DEVICE`.
  */
 export async function* changedByteRanges(metadata: ThinMetadata, baseThinId: number, targetThinId: number, options: ThinByteRangeOptions = {}): AsyncGenerator<ThinByteRangeBatch, void, undefined> {
   const bounds = walkBounds(options, 'changedByteRanges');

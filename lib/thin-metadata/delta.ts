@@ -5,7 +5,7 @@
  * and each step consumes the shorter of the two current pieces. Memory is one run per side
  * plus what the reader holds (the trees' depth), never the devices' size.
  */
-import { DmOperationError } from '../errors.js';
+import { DmThinMetadataError } from '../errors.js';
 import { checkThinId, walkBounds, type WalkBounds } from './bounds.js';
 import type { ThinMappingRun, ThinMetadata, ThinReadOptions } from './types.js';
 
@@ -83,7 +83,7 @@ class RangeCursor {
     }
     const piece: Piece = { thinBlock: first.thinBlock, dataBlock: first.dataBlock, lengthBlocks: first.lengthBlocks };
     if (this.current && piece.thinBlock < this.current.thinBlock + this.current.lengthBlocks) {
-      throw new DmOperationError('INVALID_INPUT', `thin ${this.#thinId}'s mappings are out of order at thin block ${piece.thinBlock}`);
+      throw new DmThinMetadataError('THIN_METADATA_CORRUPT', `thin ${this.#thinId}'s mappings are out of order at thin block ${piece.thinBlock}`);
     }
     for (;;) {
       const next = await this.#nextRun();
@@ -120,7 +120,7 @@ const min = (a: bigint, b: bigint) => (a < b ? a : b);
 /**
  * The delta of two thin devices (`thinA` left, `thinB` right) as ranges in thin-block order:
  * thin_delta's merge, in one pass over the two run streams. A thin id the metadata does not
- * hold is a `DmOperationError` with code `ENXIO` before anything is yielded.
+ * hold is a `DmThinMetadataError` `THIN_METADATA_NO_DEVICE` before anything is yielded.
  */
 export async function* thinDelta(metadata: ThinMetadata, thinA: number, thinB: number, options: ThinDeltaOptions = {}): AsyncGenerator<ThinDeltaRange, void, undefined> {
   const bounds = walkBounds(options, 'thinDelta');
@@ -129,7 +129,7 @@ export async function* thinDelta(metadata: ThinMetadata, thinA: number, thinB: n
   const includeSame = options.includeSame ?? true;
   const held = new Set((await metadata.devices(bounds.read())).map((d) => d.thinId));
   for (const [id, side] of [[thinA, 'left'], [thinB, 'right']] as const) {
-    if (!held.has(id)) throw new DmOperationError('ENXIO', `thin ${id} (the ${side} side) is not in the pool's metadata`);
+    if (!held.has(id)) throw new DmThinMetadataError('THIN_METADATA_NO_DEVICE', `thin ${id} (the ${side} side) is not in the pool's metadata`);
   }
   const ls = new RangeCursor(metadata.mappings(thinA, bounds.read()), bounds, thinA);
   const rs = new RangeCursor(metadata.mappings(thinB, bounds.read()), bounds, thinB);

@@ -7,7 +7,7 @@
  * every mapping of every device marks its data block seen once or more (2 bits per data
  * block), then each device counts its blocks seen once.
  */
-import { DmOperationError } from '../errors.js';
+import { DmThinMetadataError } from '../errors.js';
 import { walkBounds, type WalkBounds } from './bounds.js';
 import type { ThinDeviceDetails, ThinMetadata, ThinReadOptions } from './types.js';
 
@@ -51,12 +51,12 @@ class DataBlockSeen {
   /** Marks one mapping of each block of `[dataBlock, dataBlock + lengthBlocks)`. */
   incRange(dataBlock: bigint, lengthBlocks: bigint, thinId: number): void {
     if (dataBlock + lengthBlocks > this.#limit) {
-      throw new DmOperationError('INVALID_INPUT', `thin ${thinId} maps data blocks ${dataBlock}..${dataBlock + lengthBlocks - 1n}, beyond the pool's ${this.#limit} data blocks`);
+      throw new DmThinMetadataError('THIN_METADATA_CORRUPT', `thin ${thinId} maps data blocks ${dataBlock}..${dataBlock + lengthBlocks - 1n}, beyond the pool's ${this.#limit} data blocks`);
     }
     const first = Number(dataBlock);
     const end = first + Number(lengthBlocks);
     // The bit index arithmetic is 32-bit; 2^32 data blocks would need a 1 GiB map anyway.
-    if (end > 2 ** 32) throw new DmOperationError('INVALID_INPUT', `thin ${thinId} maps data block ${end - 1}: sharing is counted for the first 2^32 data blocks only`);
+    if (end > 2 ** 32) throw new DmThinMetadataError('THIN_METADATA_CORRUPT', `thin ${thinId} maps data block ${end - 1}: sharing is counted for the first 2^32 data blocks only`);
     const lastByte = (end - 1) >>> 2;
     if (lastByte >= this.#bits.length) {
       let n = this.#bits.length * 2;

@@ -3,7 +3,7 @@
 // are recomputed block by block from the pool's mappings and must agree.
 import { describe, expect, test } from '@jest/globals';
 import {
-  allocatedByteRanges, changedByteRanges, DmAbortError, DmArgumentError, DmOperationError, listThinDevices, nextFreeThinId, thinDelta,
+  allocatedByteRanges, changedByteRanges, DmAbortError, DmArgumentError, DmThinMetadataError, listThinDevices, nextFreeThinId, thinDelta,
   type ThinByteRangeBatch, type ThinDeltaRange,
 } from '../../lib/index.js';
 import { memoryMetadata, randomPool, type Pool } from './memory-metadata.js';
@@ -70,12 +70,12 @@ describe('thinDelta', () => {
     await it.return(undefined);
   });
 
-  test('a thin id the metadata lacks is ENXIO before anything is read; bad ids and options are refused', async () => {
+  test('a thin id the metadata lacks is THIN_METADATA_NO_DEVICE before anything is read; bad ids and options are refused', async () => {
     const pool = randomPool(5);
     const md = memoryMetadata(pool);
     const missing = Math.max(...pool.devices.map((d) => d.details.thinId)) + 1;
-    await expect(collect(thinDelta(md, missing, pool.devices[0]!.details.thinId))).rejects.toMatchObject({ code: 'ENXIO' });
-    await expect(collect(thinDelta(md, pool.devices[0]!.details.thinId, missing))).rejects.toBeInstanceOf(DmOperationError);
+    await expect(collect(thinDelta(md, missing, pool.devices[0]!.details.thinId))).rejects.toMatchObject({ code: 'THIN_METADATA_NO_DEVICE' });
+    await expect(collect(thinDelta(md, pool.devices[0]!.details.thinId, missing))).rejects.toBeInstanceOf(DmThinMetadataError);
     expect(md.calls.mappings).toBe(0);
     await expect(collect(thinDelta(md, -1, 0))).rejects.toBeInstanceOf(DmArgumentError);
     await expect(collect(thinDelta(md, 2 ** 24, 0))).rejects.toBeInstanceOf(DmArgumentError);
@@ -121,7 +121,7 @@ describe('listThinDevices', () => {
 
   test('a mapping beyond the pool\'s data blocks is a typed error, not a huge allocation', async () => {
     const pool = randomPool(13);
-    await expect(listThinDevices(memoryMetadata({ ...pool, dataBlockCount: 1n }))).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(listThinDevices(memoryMetadata({ ...pool, dataBlockCount: 1n }))).rejects.toMatchObject({ code: 'THIN_METADATA_CORRUPT' });
   });
 });
 

@@ -20,6 +20,7 @@ import * as query from './query.js';
 import * as udev from './udev.js';
 import { recover } from './recover.js';
 import { runVerity } from './verity.js';
+import { runThin } from './thin.js';
 import * as concise from './concise.js';
 import * as extra from './extra-verbs.js';
 import * as reportVerbs from './report/verbs.js';
@@ -119,6 +120,11 @@ export const VERBS: Record<string, Verb> = {
     usage: 'verity format|verify|open|close|dump <device>... [veritysetup\'s options]',
     help: 'dm-verity\'s hash tree as veritysetup makes, checks and shows it (no veritysetup needed; dmctl verity --help).',
     run: async () => 1, raw: runVerity,
+  },
+  thin: {
+    usage: 'thin dump [thin_dump\'s options] <metadata>',
+    help: 'A thin pool\'s metadata as thin-provisioning-tools show it (no thin tools needed; docs/thin-metadata.md).',
+    run: async () => 1, raw: runThin,
   },
   wipe_table: { usage: 'wipe_table [-f|--force] [--noflush] [--nolockfs] <device>...', help: 'Replace the live table with an error table of the same size (--force: without flushing).', run: extra.wipeTable },
   measure: { usage: 'measure [<device>...]', help: 'What IMA measures of each target (dm 4.45+), in status\'s format.', run: extra.measure },

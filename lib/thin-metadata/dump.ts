@@ -22,6 +22,12 @@ export interface ThinDumpOptions extends ThinReadOptions {
   readonly devIds?: readonly number[] | undefined;
   /** `--skip-mappings`: devices without their mappings. */
   readonly skipMappings?: boolean | undefined;
+  /** `--transaction-id`: printed in the superblock line instead of the metadata's. */
+  readonly transactionId?: bigint | undefined;
+  /** `--data-block-size`: printed instead of the metadata's. */
+  readonly dataBlockSizeSectors?: number | undefined;
+  /** `--nr-data-blocks`: printed instead of the metadata's. */
+  readonly nrDataBlocks?: bigint | undefined;
 }
 
 /** One format's lines (thin_dump's emitter interface). */
@@ -65,7 +71,7 @@ const CHUNK_CHARS = 64 * 1024;
  * holds without details throws THIN_METADATA_CORRUPT with thin_dump's message.
  */
 export async function* thinDumpText(metadata: ThinMetadataReader, options: ThinDumpOptions = {}): AsyncGenerator<string> {
-  optionsArg(options, 'options', { format: 'string', devIds: 'any', skipMappings: 'boolean', signal: 'signal', timeoutMs: 'any' });
+  optionsArg(options, 'options', { format: 'string', devIds: 'any', skipMappings: 'boolean', transactionId: 'u64', dataBlockSizeSectors: 'uint', nrDataBlocks: 'u64', signal: 'signal', timeoutMs: 'any' });
   callOptionsArg(options);
   const format = options.format ?? 'xml';
   if (format !== 'xml' && format !== 'human_readable') throw new DmArgumentError('options.format', "'xml' or 'human_readable'", describeValue(format));
@@ -82,7 +88,10 @@ export async function* thinDumpText(metadata: ThinMetadataReader, options: ThinD
   // thin_dump reads nr_data_blocks from the data space map's root; a metadata snapshot
   // records no space maps, and it prints 0 then.
   const nrDataBlocks = sb.blockNumber === THIN_SUPERBLOCK_LOCATION ? sb.dataBlockCount : 0n;
-  let text = e.beginSuperblock(sb.time, sb.transactionId, sb.flags, sb.version, sb.dataBlockSizeSectors, nrDataBlocks);
+  // thin_dump's override emitter: the command line's values replace the metadata's.
+  let text = e.beginSuperblock(
+    sb.time, options.transactionId ?? sb.transactionId, sb.flags, sb.version, options.dataBlockSizeSectors ?? sb.dataBlockSizeSectors, options.nrDataBlocks ?? nrDataBlocks,
+  );
   for await (const { thinId, root } of metadata.mappingRoots(read)) {
     if (selected !== undefined && !selected.has(thinId)) continue;
     const d = details.get(thinId);

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { THIN_METADATA_BLOCK_BYTES, thinBlockChecksum, thinSuperblock } from '../../codec/thin-metadata-records.js';
 
 /** The thin-provisioning-tools binary `name`, or undefined where it is not installed. */
 export function thinTool(name: string): string | undefined {
@@ -100,4 +101,29 @@ export function restore(dir: string, xml: string, name = 'meta.bin', sizeBytes =
 export function runTool(name: string, args: string[]): { stdout: Buffer; stderr: string; status: number } {
   const rr = spawnSync(thinTool(name)!, args, { maxBuffer: 1 << 30 });
   return { stdout: rr.stdout, stderr: rr.stderr.toString('utf8'), status: rr.status ?? -1 };
+}
+
+/**
+ * Gives `file` a held metadata snapshot as reserve_metadata_snap leaves one: block 0 copied
+ * to `at` with its block number set and its space map roots wiped (a snapshot records none),
+ * block 0's held root pointing at it; both checksums recomputed. Returns `at`.
+ */
+export function addMetadataSnap(file: string, at: bigint): bigint {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const sb = Buffer.alloc(THIN_METADATA_BLOCK_BYTES);
+    fs.readSync(fd, sb, 0, sb.length, 0);
+    const snap = Buffer.from(sb);
+    const o = thinSuperblock.offsetOf;
+    snap.writeBigUInt64LE(at, o.blocknr);
+    snap.fill(0, o.data_space_map_root, o.data_mapping_root);
+    snap.writeUInt32LE(thinBlockChecksum(snap, 4, snap.length, 'superblock'), o.csum);
+    fs.writeSync(fd, snap, 0, snap.length, Number(at) * THIN_METADATA_BLOCK_BYTES);
+    sb.writeBigUInt64LE(at, o.held_root);
+    sb.writeUInt32LE(thinBlockChecksum(sb, 4, sb.length, 'superblock'), o.csum);
+    fs.writeSync(fd, sb, 0, sb.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return at;
 }

@@ -5,7 +5,7 @@
  * The data space map's reference counts cannot answer that (a snapshot shares whole subtrees,
  * so a block's count says nothing about how many devices reach it), hence thin_ls's two passes:
  * every mapping of every device marks its data block seen once or more (2 bits per data
- * block), then each device counts its blocks seen once.
+ * block seen), then each device counts its blocks seen once.
  */
 import { DmThinMetadataError } from '../errors.js';
 import { walkBounds, type WalkBounds } from './bounds.js';
@@ -37,54 +37,62 @@ export interface ThinDeviceUsage extends ThinDeviceDetails {
 
 /**
  * Which data blocks the pool's mappings point at once, and which more than once: 2 bits per
- * data block, grown as blocks are seen (never past the data device's block count, which the
- * superblock states), so a pool with few mappings costs little.
+ * data block, in chunks of 4096 blocks made when a block of theirs is first seen. A pool's
+ * superblock bounds the blocks (its data device's count); a metadata snapshot's records no
+ * space maps, so there only the chunks bound the memory: one 1 KiB chunk per mapping at
+ * worst, and a mapping costs 16 bytes of the file, so the file's size justifies it.
  */
 class DataBlockSeen {
-  #bits = new Uint8Array(1024);
-  readonly #limit: bigint;
+  static readonly CHUNK_BLOCKS = 4096;
+  readonly #chunks = new Map<number, Uint8Array>();
+  readonly #limit: bigint | undefined;
 
   constructor(dataBlockCount: bigint) {
-    this.#limit = dataBlockCount;
+    this.#limit = dataBlockCount > 0n ? dataBlockCount : undefined;
+  }
+
+  #chunk(index: number, make: boolean): Uint8Array | undefined {
+    let c = this.#chunks.get(index);
+    if (!c && make) this.#chunks.set(index, (c = new Uint8Array(DataBlockSeen.CHUNK_BLOCKS / 4)));
+    return c;
   }
 
   /** Marks one mapping of each block of `[dataBlock, dataBlock + lengthBlocks)`. */
   incRange(dataBlock: bigint, lengthBlocks: bigint, thinId: number): void {
-    if (dataBlock + lengthBlocks > this.#limit) {
+    if (this.#limit !== undefined && dataBlock + lengthBlocks > this.#limit) {
       throw new DmThinMetadataError('THIN_METADATA_CORRUPT', `thin ${thinId} maps data blocks ${dataBlock}..${dataBlock + lengthBlocks - 1n}, beyond the pool's ${this.#limit} data blocks`);
     }
-    const first = Number(dataBlock);
-    const end = first + Number(lengthBlocks);
-    // The bit index arithmetic is 32-bit; 2^32 data blocks would need a 1 GiB map anyway.
-    if (end > 2 ** 32) throw new DmThinMetadataError('THIN_METADATA_CORRUPT', `thin ${thinId} maps data block ${end - 1}: sharing is counted for the first 2^32 data blocks only`);
-    const lastByte = (end - 1) >>> 2;
-    if (lastByte >= this.#bits.length) {
-      let n = this.#bits.length * 2;
-      while (n <= lastByte) n *= 2;
-      const grown = new Uint8Array(n);
-      grown.set(this.#bits);
-      this.#bits = grown;
-    }
-    const bits = this.#bits;
-    for (let b = first; b < end; b++) {
-      const byte = b >>> 2;
-      const shift = (b & 3) * 2;
+    this.#walk(dataBlock, lengthBlocks, true, (bits, i) => {
+      const byte = i >> 2;
+      const shift = (i & 3) * 2;
       const v = (bits[byte]! >> shift) & 3;
       if (v === 0) bits[byte]! |= 1 << shift;
       else if (v === 1) bits[byte]! |= 2 << shift;
-    }
+    });
   }
 
   /** Blocks in `[dataBlock, dataBlock + lengthBlocks)` seen exactly once. */
   countOnce(dataBlock: bigint, lengthBlocks: bigint): bigint {
     let n = 0;
-    const first = Number(dataBlock);
-    const end = first + Number(lengthBlocks);
-    for (let b = first; b < end; b++) {
-      const byte = b >>> 2;
-      if (byte < this.#bits.length && ((this.#bits[byte]! >> ((b & 3) * 2)) & 3) === 1) n++;
-    }
+    this.#walk(dataBlock, lengthBlocks, false, (bits, i) => {
+      if (((bits[i >> 2]! >> ((i & 3) * 2)) & 3) === 1) n++;
+    });
     return BigInt(n);
+  }
+
+  /** Calls `fn` with each block's chunk and index in it, a chunk at a time. */
+  #walk(dataBlock: bigint, lengthBlocks: bigint, make: boolean, fn: (bits: Uint8Array, i: number) => void): void {
+    const C = BigInt(DataBlockSeen.CHUNK_BLOCKS);
+    let b = dataBlock;
+    const end = dataBlock + lengthBlocks;
+    while (b < end) {
+      const index = Number(b / C);
+      const from = Number(b % C);
+      const to = Number(end - b + BigInt(from) < C ? end - b + BigInt(from) : C);
+      const bits = this.#chunk(index, make);
+      if (bits) for (let i = from; i < to; i++) fn(bits, i);
+      b += BigInt(to - from);
+    }
   }
 }
 

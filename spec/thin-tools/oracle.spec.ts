@@ -5,12 +5,14 @@
 // own logic checked apart from the reader's) and must print the same bytes and exit alike.
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openThinMetadataFile, runThinLs, THIN_LS_FIELDS, type ThinMetadataOpener } from '../../cli/thin-ls.js';
 import { runThinDelta } from '../../cli/thin-delta.js';
 import { memoryMetadata, poolXml, randomPool, type Pool } from './memory-metadata.js';
+import { addMetadataSnap } from '../thin-metadata/fixtures.js';
+import { runDmctl } from '../../cli/index.js';
 
 const probe = spawnSync('thin_ls', ['-V'], { encoding: 'utf8' });
 const hasTools = probe.error === undefined && probe.stdout.trim() === '0.9.0' && spawnSync('thin_restore', ['-V']).status === 0;
@@ -102,6 +104,39 @@ maybe('dmctl thin ls / thin delta against thin-provisioning-tools 0.9.0', () => 
       const want = tool(name, args);
       expect({ args, ...(await dmctl(run, args, openThinMetadataFile)) }).toEqual({ args, ...want });
       expect({ args, ...(await dmctl(run, args, double)) }).toEqual({ args, ...want });
+    }
+  });
+
+  test('a held metadata snapshot (-m, -m=block): the snapshot superblock\'s view, as the tools print it', async () => {
+    const pool = randomPool(77);
+    const { file } = restore(dir, pool, 'snap');
+    const snapped = join(dir, 'snapped.bin');
+    copyFileSync(file, snapped);
+    const at = addMetadataSnap(snapped, 1500n);
+    const a = String(pool.devices[0]!.details.thinId);
+    const b = String(pool.devices[pool.devices.length - 1]!.details.thinId);
+    const cases: [typeof runThinLs, string, string[]][] = [
+      [runThinLs, 'thin_ls', ['-m', '-o', THIN_LS_FIELDS.join(','), snapped]],
+      [runThinDelta, 'thin_delta', ['-m', '--snap1', a, '--snap2', b, snapped]],
+      [runThinDelta, 'thin_delta', [`--metadata-snap=${at}`, '--verbose', '--snap1', a, '--snap2', b, snapped]],
+      [runThinDelta, 'thin_delta', [`--metadata-snap=${at + 1n}`, '--snap1', a, '--snap2', b, snapped]],
+      [runThinDelta, 'thin_delta', ['--snap1', a, '--snap2', b, snapped]],
+    ];
+    for (const [run, name, args] of cases) {
+      const want = tool(name, args);
+      expect({ args, ...(await dmctl(run, args, openThinMetadataFile)) }).toEqual({ args, ...want });
+    }
+  });
+
+  test('through dmctl\'s own dispatch: dmctl thin ls / thin delta', async () => {
+    const pool = randomPool(78);
+    const { file } = restore(dir, pool, 'dispatch');
+    const a = String(pool.devices[0]!.details.thinId);
+    for (const [name, args] of [['thin_ls', ['-o', 'DEV,EXCLUSIVE_BLOCKS,SHARED', file]], ['thin_delta', ['--snap1', a, '--snap2', a, file]]] as const) {
+      let stdout = '';
+      let stderr = '';
+      const status = await runDmctl(['thin', name.slice(5), ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+      expect({ status, stdout, stderr }).toEqual(tool(name, [...args]));
     }
   });
 });

@@ -26,6 +26,8 @@ export const LOOP_CTL_GET_FREE = 0x4c82;
 export const BLKGETSIZE64 = 0x80081272;
 /** _IO(0x12, 119): discard a byte range; the argument is `uint64_t range[2]` = { start, length }. */
 export const BLKDISCARD = 0x1277;
+/** `_IO(0x12, 97)`: write back and drop a block device's page cache. */
+export const BLKFLSBUF = 0x1261;
 /** LOOP_SET_CAPACITY: the loop device re-reads its backing file's size. */
 export const LOOP_SET_CAPACITY = 0x4c07;
 
@@ -146,6 +148,20 @@ export async function blockDiscard(path: string, start: bigint, length: bigint):
     const range = new BigUint64Array([start, length]); // uint64_t range[2], host order
     const r = libc.ioctl(fd, BLKDISCARD, new Uint8Array(range.buffer));
     if (r.ret < 0) fail('BLKDISCARD', 'ioctl', r.errno, path);
+  });
+}
+
+/**
+ * BLKFLSBUF: writes back and drops the page cache of the block device at `path`, so the next
+ * reads come from the device. What the kernel writes past the page cache (dm-bufio: a thin
+ * pool's metadata) is then seen (docs/thin-metadata.md, "Reading a live metadata device").
+ * Needs CAP_SYS_ADMIN (EACCES otherwise).
+ */
+export async function blockFlushBuffers(path: string): Promise<void> {
+  const libc = await loadLibc();
+  withFd(path, fs.constants.O_RDONLY, 'BLKFLSBUF', (fd) => {
+    const r = libc.ioctlInt(fd, BLKFLSBUF, 0);
+    if (r.ret < 0) fail('BLKFLSBUF', 'ioctl', r.errno, path);
   });
 }
 

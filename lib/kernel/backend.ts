@@ -195,6 +195,12 @@ export interface BlockFile {
   read(offsetBytes: bigint | number, into: Uint8Array): Promise<number>;
   /** Writes all of `bytes` at `offsetBytes` (a file grows as needed). */
   write(offsetBytes: bigint | number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Drops what the page cache holds of a block device, so later reads see what the kernel
+   * wrote past it (a thin pool's metadata: docs/thin-metadata.md). A regular file's cache is
+   * coherent and needs nothing; a backend without a page cache leaves this out.
+   */
+  dropCachedPages?(): Promise<void>;
   /** Releases it; further calls fail. Closing twice is harmless. */
   close(): Promise<void>;
 }

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  blockDeviceBytes, blockDiscard, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, LO_FLAGS_READ_ONLY,
+  blockDeviceBytes, blockDiscard, blockFlushBuffers, DmSyscallError, loopClear, loopConfigure, loopGetFree, loopSetCapacity, loopStatus, LO_FLAGS_READ_ONLY,
 } from '../../ffi/block.js';
 import { ERRNO } from '../../ffi/errors.js';
 import { decodeLoopInfo, loopConfigBytes, loopInfoBytes, LOOP_INFO64_SIZE, type LoopInfo } from './syscall-structs.js';
@@ -98,6 +98,15 @@ async function openFile(p: string, mode: 'read' | 'write' | 'create'): Promise<B
         throw fsError(e, `reading ${p}`, 'pread', p);
       }
       return done;
+    },
+    async dropCachedPages() {
+      try {
+        const st = await fh.stat();
+        if (st.isBlockDevice()) await blockFlushBuffers(p);
+      } catch (e) {
+        if (e instanceof DmSyscallError) throw e;
+        throw fsError(e, `the page cache of ${p}`, 'fstat', p);
+      }
     },
     async write(offsetBytes, bytes) {
       let done = 0;

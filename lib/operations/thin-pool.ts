@@ -46,6 +46,8 @@ import {
 } from './thin-pool-options.js';
 import { ERRNO } from '../../ffi/errors.js';
 import { intentDevice, slotOf } from './intent-record.js';
+import { attachCleanupError } from './cleanup-error.js';
+import { openThinMetadataWith, type ThinMetadataReader } from '../thin-metadata/reader.js';
 import { recordsNaming, recover } from './recover.js';
 
 
@@ -254,6 +256,34 @@ export class ThinPool {
   async releaseMetadataSnap(options: ThinPoolCallOptions = {}): Promise<void> {
     optionsArg(options, 'options', CALL_OPTIONS);
     await this.#run('releaseMetadataSnap', options, (op) => this.#message(op, thinPoolMessage.releaseMetadataSnap(), 'release_metadata_snap'));
+  }
+
+  /**
+   * The pool's metadata as a consistent snapshot, readable while the pool runs: reserves the
+   * metadata snapshot (`reserve_metadata_snap`), opens the metadata device on the snapshot's
+   * superblock (its cached pages dropped first: docs/thin-metadata.md), and releases the
+   * snapshot when the reader is closed (`await using`), or at once when opening fails or is
+   * aborted. `metadataPath` names the metadata device when the table's `major:minor` is not
+   * reachable as `/dev/block/<major>:<minor>`.
+   */
+  async openMetadata(options: ThinPoolCallOptions & { readonly metadataPath?: string } = {}): Promise<ThinMetadataReader> {
+    optionsArg(options, 'options', { ...CALL_OPTIONS, metadataPath: 'string' });
+    const path = options.metadataPath ?? this.#metadataPath();
+    const held = await this.reserveMetadataSnap({ signal: options.signal, timeoutMs: options.timeoutMs });
+    // Not bound to the caller's signal: the reservation is released whatever stopped the read.
+    const release = () => this.releaseMetadataSnap();
+    try {
+      return await openThinMetadataWith(path, { dm: this.#dm, metadataSnap: held, signal: options.signal, timeoutMs: options.timeoutMs }, release);
+    } catch (e) {
+      await release().catch((cleanup: unknown) => attachCleanupError(e, cleanup));
+      throw e;
+    }
+  }
+
+  /** The metadata device's path: the loop this pool attached, or the table's device (`major:minor` through /dev/block). */
+  #metadataPath(): string {
+    const dev = this.#loops.metadata?.path ?? this.#params.metadataDevice;
+    return /^\d+:\d+$/.test(dev) ? `/dev/block/${dev}` : dev;
   }
 
   // ------------------------------------------------------------------- thins ---

@@ -13,7 +13,7 @@ import { compile } from '../../codec/layout.js';
 import {
   SM_BITMAP_OVERFLOW, SM_ENTRIES_PER_BITMAP_BLOCK, THIN_MAPPING_TIME_BITS, THIN_SUPERBLOCK_LOCATION, bitmapEntry, deviceDetails, indexEntry,
 } from '../../codec/thin-metadata-records.js';
-import { DmArgumentError, DmThinMetadataError } from '../errors.js';
+import { DmArgumentError, DmBaseError, DmThinMetadataError } from '../errors.js';
 import { MetadataBlocks, boundsOf, corrupt, type ReadBounds } from './blocks.js';
 import { btreeLeaves, btreeLookup, keyAt, keyOffset, valueOffset, type BtreeSpec } from './btree.js';
 import { readSuperblock, type SpaceMapRoot, type SuperblockRoots } from './superblock.js';
@@ -192,6 +192,11 @@ export class ThinMetadataReader implements ThinMetadata {
  * `await using`, or close it.
  */
 export async function openThinMetadata(path: string, options: OpenThinMetadataOptions = {}): Promise<ThinMetadataReader> {
+  return openThinMetadataWith(path, options);
+}
+
+/** {@link openThinMetadata} with a callback run once by close() (ThinPool's release of its metadata snapshot). */
+export async function openThinMetadataWith(path: string, options: OpenThinMetadataOptions, onClose?: () => Promise<void>): Promise<ThinMetadataReader> {
   valueArg(path, 'path', 'string');
   optionsArg(options, 'options', { dm: 'object', signal: 'signal', timeoutMs: 'any', metadataSnap: 'any' });
   const snap = options.metadataSnap;
@@ -199,6 +204,17 @@ export async function openThinMetadata(path: string, options: OpenThinMetadataOp
   return runBlock(options.dm, 'openThinMetadata', options, async (op, io) => {
     const file = await op.step(`opening ${path}`, () => io.openFile(path, 'read'));
     try {
+      // The kernel writes metadata past the page cache (dm-bufio): what an earlier read cached
+      // of a block device may be stale. thin_dump reads with O_DIRECT; dropping the cache once
+      // is as good here, since what a held snapshot reaches is not written while it is held.
+      // Without the privilege (EACCES, EPERM) the read goes on through the cache.
+      await op.step(`dropping cached pages of ${path}`, async () => {
+        try {
+          await file.dropCachedPages?.();
+        } catch (e) {
+          if (!(e instanceof DmBaseError && (e.code === 'EACCES' || e.code === 'EPERM'))) throw e;
+        }
+      });
       const blocks = new MetadataBlocks(file, await op.step(`the size of ${path}`, () => file.sizeBytes()));
       const bounds: ReadBounds = { signal: op.signal };
       let roots = await readSuperblock(blocks, THIN_SUPERBLOCK_LOCATION, bounds);
@@ -210,7 +226,7 @@ export async function openThinMetadata(path: string, options: OpenThinMetadataOp
         }
         roots = await readSuperblock(blocks, held, bounds);
       }
-      return new ThinMetadataReader(blocks, roots);
+      return new ThinMetadataReader(blocks, roots, onClose);
     } catch (e) {
       await file.close();
       throw e;

@@ -58,7 +58,8 @@ const JSON_VERBS: Record<string, string[]> = {
   verity: ['verity', 'dump', verityImage],
 };
 /** Verbs that print dmsetup's text whatever the options (dmsetup's udev verbs have no JSON form). */
-const TEXT_ONLY = ['udevcreatecookie', 'udevreleasecookie', 'udevflags', 'udevcomplete', 'udevcomplete_all', 'udevcookies'];
+// thin: thin-provisioning-tools' text, byte for byte (thin_dump has no JSON form).
+const TEXT_ONLY = ['udevcreatecookie', 'udevreleasecookie', 'udevflags', 'udevcomplete', 'udevcomplete_all', 'udevcookies', 'thin'];
 
 function listReplyHex(): string {
   const buf = codec.encodeRequest('listDevices', { withUuid: true });

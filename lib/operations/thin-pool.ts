@@ -48,6 +48,7 @@ import { ERRNO } from '../../ffi/errors.js';
 import { intentDevice, slotOf } from './intent-record.js';
 import { attachCleanupError } from './cleanup-error.js';
 import { openThinMetadataWith, type ThinMetadataReader } from '../thin-metadata/reader.js';
+import { nextFreeThinId, type NextFreeThinIdOptions } from '../thin-metadata/next-id.js';
 import { recordsNaming, recover } from './recover.js';
 
 
@@ -277,6 +278,24 @@ export class ThinPool {
     } catch (e) {
       await release().catch((cleanup: unknown) => attachCleanupError(e, cleanup));
       throw e;
+    }
+  }
+
+  /**
+   * The next thin id no thin of this pool holds, active or not, read from the pool's
+   * metadata (a metadata snapshot reserved and released around the read: `openMetadata`).
+   * Choosing ids by scanning active tables can give the id of an inactive thin; this cannot.
+   * Another process may still take the id before `createThin` sends it (EEXIST then).
+   */
+  async nextFreeThinId(options: ThinPoolCallOptions & NextFreeThinIdOptions & { readonly metadataPath?: string } = {}): Promise<number> {
+    optionsArg(options, 'options', { ...CALL_OPTIONS, metadataPath: 'string', policy: 'string', from: 'uint' });
+    const { policy, from, metadataPath, signal, timeoutMs } = options;
+    const metadata = await this.openMetadata({ signal, timeoutMs, ...(metadataPath === undefined ? {} : { metadataPath }) });
+    try {
+      return await nextFreeThinId(metadata, { signal, timeoutMs, policy, from });
+    } finally {
+      // Releases the metadata snapshot, whatever the read did.
+      await metadata.close();
     }
   }
 

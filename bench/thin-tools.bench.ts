@@ -1,5 +1,5 @@
 /**
- * thin_ls / thin_delta benchmark: `npm run bench:thin` (builds, then runs
+ * thin_ls / thin_delta benchmark: `npm run bench:thin-tools` (builds, then runs
  * dist/bench/thin-tools.bench.js). Makes one pool's metadata with thin_restore: an origin
  * of `BENCH_THIN_BLOCKS` mapped blocks (1,000,000 by default) in runs, a snapshot of it with
  * 5% of its blocks written again, and a snapshot of that with 5% more. Then, in the same run,

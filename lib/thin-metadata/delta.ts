@@ -2,11 +2,13 @@
  * The delta between two thin devices, thin_delta's merge (docs/thin-tools.md): both mapping
  * streams are read in thin-block order at once, each side's runs first joined across time
  * stamps (thin_delta records ranges of consecutive thin and data blocks whatever their time),
- * and each step consumes the shorter of the two current pieces. Memory is one run per side
- * plus what the reader holds (the trees' depth), never the devices' size.
+ * and each step consumes the shorter of the two current pieces. Memory is a bounded
+ * read-ahead of runs per side plus what the reader holds (the trees' depth), never the
+ * devices' size.
  */
 import { DmThinMetadataError } from '../errors.js';
 import { checkThinId, walkBounds, type WalkBounds } from './bounds.js';
+import { readAhead } from './read-ahead.js';
 import type { ThinMappingRun, ThinMetadata, ThinReadOptions } from './types.js';
 
 /** What a delta range says about its thin blocks. */
@@ -44,7 +46,7 @@ interface Piece {
 
 /** A run stream joined across time stamps, consumed piece by piece. */
 class RangeCursor {
-  readonly #it: AsyncIterator<ThinMappingRun>;
+  readonly #it: AsyncIterator<ThinMappingRun> & { close(): Promise<void> };
   readonly #bounds: WalkBounds;
   readonly #thinId: number;
   #pending: ThinMappingRun | undefined;
@@ -53,7 +55,8 @@ class RangeCursor {
   current: Piece | undefined;
 
   constructor(runs: AsyncIterable<ThinMappingRun>, bounds: WalkBounds, thinId: number) {
-    this.#it = runs[Symbol.asyncIterator]();
+    // Read ahead: this side's next blocks are read while the other side's are awaited.
+    this.#it = readAhead(runs, READ_AHEAD_RUNS);
     this.#bounds = bounds;
     this.#thinId = thinId;
   }
@@ -111,11 +114,14 @@ class RangeCursor {
   }
 
   async close(): Promise<void> {
-    if (!this.#done) await this.#it.return?.();
+    await this.#it.close();
   }
 }
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
+
+/** Runs read ahead per side: a few leaves' worth, a bounded amount whatever the device's size. */
+const READ_AHEAD_RUNS = 512;
 
 /**
  * The delta of two thin devices (`thinA` left, `thinB` right) as ranges in thin-block order:

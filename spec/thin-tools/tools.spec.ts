@@ -59,15 +59,19 @@ describe('thinDelta', () => {
     }
   });
 
-  test('reads the two streams as it goes: the first range needs only the first runs', async () => {
-    const pool = randomPool(3, { thinBlocks: 2000, snapshots: 2 });
+  test('reads the two streams as it goes, a bounded read-ahead ahead of the ranges', async () => {
+    // 5000 runs a side (every other data block), so the whole stream is far beyond the read-ahead.
+    const mappings = (shift: bigint) => Array.from({ length: 5000 }, (_, i) => ({ thinBlock: BigInt(i), dataBlock: BigInt(i) * 2n + shift, time: 0 }));
+    const details = (thinId: number) => ({ thinId, mappedBlocks: 5000n, transactionId: 0n, creationTime: 0, snapshottedTime: 0 });
+    const pool: Pool = { time: 0, transactionId: 0n, dataBlockSizeSectors: 128, dataBlockCount: 20000n, devices: [{ details: details(1), mappings: mappings(0n) }, { details: details(2), mappings: mappings(1n) }] };
     const md = memoryMetadata(pool);
-    const it = thinDelta(md, pool.devices[0]!.details.thinId, pool.devices[1]!.details.thinId)[Symbol.asyncIterator]();
-    await it.next();
-    const total = pool.devices[0]!.mappings.length + pool.devices[1]!.mappings.length;
-    expect(md.calls.runsRead).toBeLessThan(8);
-    expect(total).toBeGreaterThan(100);
+    const it = thinDelta(md, 1, 2)[Symbol.asyncIterator]();
+    expect((await it.next()).value).toMatchObject({ kind: 'different', thinBlock: 0n, lengthBlocks: 1n });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(md.calls.runsRead).toBeLessThanOrEqual(2 * (512 + 2));
     await it.return(undefined);
+    const all = await collect(thinDelta(md, 1, 2));
+    expect(all.length).toBe(5000);
   });
 
   test('a thin id the metadata lacks is THIN_METADATA_NO_DEVICE before anything is read; bad ids and options are refused', async () => {

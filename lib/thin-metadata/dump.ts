@@ -80,10 +80,13 @@ export async function* thinDumpText(metadata: ThinMetadataReader, options: ThinD
     throw new DmArgumentError('options.devIds', 'an array of thin ids', describeValue(options.devIds));
   }
   const selected = options.devIds === undefined ? undefined : new Set(options.devIds);
+  // One deadline for the whole dump: each walk gets the time left of it.
   const bounds = boundsOf(options);
-  const read = { signal: options.signal, timeoutMs: options.timeoutMs };
+  const read = (): ThinReadOptions => ({
+    signal: options.signal, timeoutMs: bounds.deadline === undefined ? undefined : Math.max(1, Math.floor(bounds.deadline - performance.now())),
+  });
   const details = new Map<number, ThinDeviceDetails>();
-  for (const d of await metadata.devices(read)) if (selected === undefined || selected.has(d.thinId)) details.set(d.thinId, d);
+  for (const d of await metadata.devices(read())) if (selected === undefined || selected.has(d.thinId)) details.set(d.thinId, d);
   const sb = metadata.superblock;
   // thin_dump reads nr_data_blocks from the data space map's root; a metadata snapshot
   // records no space maps, and it prints 0 then.
@@ -92,7 +95,7 @@ export async function* thinDumpText(metadata: ThinMetadataReader, options: ThinD
   let text = e.beginSuperblock(
     sb.time, options.transactionId ?? sb.transactionId, sb.flags, sb.version, options.dataBlockSizeSectors ?? sb.dataBlockSizeSectors, options.nrDataBlocks ?? nrDataBlocks,
   );
-  for await (const { thinId, root } of metadata.mappingRoots(read)) {
+  for await (const { thinId, root } of metadata.mappingRoots(read())) {
     if (selected !== undefined && !selected.has(thinId)) continue;
     const d = details.get(thinId);
     if (d === undefined) {
@@ -102,7 +105,7 @@ export async function* thinDumpText(metadata: ThinMetadataReader, options: ThinD
     text += e.beginDevice(d);
     if (options.skipMappings !== true) {
       try {
-        for await (const r of metadata.mappingsAt(thinId, root, bounds)) {
+        for await (const r of metadata.mappingsAt(thinId, root, read())) {
           text += e.run(r);
           if (text.length >= CHUNK_CHARS) { yield text; text = ''; }
         }

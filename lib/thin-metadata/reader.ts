@@ -44,6 +44,7 @@ const SAFE_HIGH = 0x200000;
 
 /** The ThinMetadata a metadata file gives. */
 export class ThinMetadataReader implements ThinMetadata {
+  /** The superblock read (block 0, or the held metadata snapshot's). */
   readonly superblock: ThinMetadataSuperblock;
   readonly #blocks: MetadataBlocks;
   readonly #roots: SuperblockRoots;
@@ -61,6 +62,7 @@ export class ThinMetadataReader implements ThinMetadata {
   /** Blocks read from the file so far (the cache's misses). */
   get blocksRead(): number { return this.#blocks.reads; }
 
+  /** Every thin device of the device-details tree, ordered by thin id. */
   async devices(options: ThinReadOptions = {}): Promise<ThinDeviceDetails[]> {
     callOptionsArg(options);
     const bounds = boundsOf(options);
@@ -92,6 +94,10 @@ export class ThinMetadataReader implements ThinMetadata {
     }
   }
 
+  /**
+   * Thin `thinId`'s mappings in thin-block order as maximal runs (one path of nodes in
+   * memory); DmThinMetadataError THIN_METADATA_NO_DEVICE when the mapping tree lacks the id.
+   */
   async *mappings(thinId: number, options: ThinReadOptions = {}): AsyncGenerator<ThinMappingRun> {
     valueArg(thinId, 'thinId', 'uint');
     if (thinId > 0xffffff) throw new DmArgumentError('thinId', 'a thin id (0 to 2^24-1)', describeValue(thinId));
@@ -99,11 +105,16 @@ export class ThinMetadataReader implements ThinMetadata {
     const bounds = boundsOf(options);
     const found = await btreeLookup(this.#blocks, this.#roots.dataMappingRoot, TOP, BigInt(thinId), bounds);
     if (found === undefined) throw new DmThinMetadataError('THIN_METADATA_NO_DEVICE', `the metadata holds no mappings for thin id ${thinId}`);
-    yield* this.mappingsAt(thinId, found.node.view.getBigUint64(found.offset, true), bounds);
+    yield* this.#runs(thinId, found.node.view.getBigUint64(found.offset, true), bounds);
   }
 
-  /** The runs of the mapping btree at `root` (thin `thinId`'s). */
-  async *mappingsAt(thinId: number, root: bigint, bounds: ReadBounds): AsyncGenerator<ThinMappingRun> {
+  /** The runs of the mapping btree at `root` (thin `thinId`'s, as {@link mappingRoots} gives it). */
+  async *mappingsAt(thinId: number, root: bigint, options: ThinReadOptions = {}): AsyncGenerator<ThinMappingRun> {
+    callOptionsArg(options);
+    yield* this.#runs(thinId, root, boundsOf(options));
+  }
+
+  async *#runs(thinId: number, root: bigint, bounds: ReadBounds): AsyncGenerator<ThinMappingRun> {
     const spec: BtreeSpec = { name: `thin ${thinId} mappings`, valueSize: 8 };
     // The run being built, in numbers while its blocks are safe integers (the common case:
     // a bigint per mapping would dominate the walk); a block past 2^53 ends runs at once.
@@ -147,6 +158,7 @@ export class ThinMetadataReader implements ThinMetadata {
     if (inRun) yield run();
   }
 
+  /** The data space map's reference count of `dataBlock` (0: free; 3 and more from the overflow btree). */
   async dataBlockReferenceCount(dataBlock: bigint, options: ThinReadOptions = {}): Promise<number> {
     valueArg(dataBlock, 'dataBlock', 'u64');
     callOptionsArg(options);
@@ -169,6 +181,7 @@ export class ThinMetadataReader implements ThinMetadata {
     return over.node.view.getUint32(over.offset, true);
   }
 
+  /** Closes the file and runs the close callback (a ThinPool's snapshot release) once. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       try {
@@ -180,6 +193,7 @@ export class ThinMetadataReader implements ThinMetadata {
     return this.#closing;
   }
 
+  /** `await using`: {@link close}. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -41,6 +41,10 @@ const ALLOWED: ReadonlyMap<string, string> = new Map([
   // dm_target_spec's `length`, the one C name the snake_case rule cannot tell from ours.
   ['Decoded.length', 'dm_target_spec.length, a C field name'],
   ['EncodeInput.length', 'dm_target_spec.length, a C field name'],
+  // A thin pool's "time" is its snapshot counter (each snapshot bumps it; docs/thin-metadata.md),
+  // a generation number and not a duration: thin_dump's time, creation_time and snap_time.
+  ...['ThinDeviceDetails.creationTime', 'ThinDeviceDetails.snapshottedTime', 'ThinMappingRun.time', 'ThinMetadataSuperblock.time']
+    .map((k) => [k, "a thin pool's snapshot counter (a generation number, not a duration)"] as const),
   // The reply encoder's input for one status line is dm_target_spec's sector_start and length.
   ['StatusRecord.start', "dm_target_spec.sector_start of a status reply, in sectors (the table line's start)"],
   ['StatusRecord.length', "dm_target_spec.length of a status reply, in sectors (the table line's length)"],

@@ -7,12 +7,15 @@
  * thin_delta (origin against the last snapshot, with and without --verbose) and `dmctl thin
  * ls` / `dmctl thin delta` with the same arguments, each as a process of its own; checks
  * the outputs are byte-identical and prints the best time of each, the ratio dmctl / tool
- * (the goal: at most 1.0) and each one's peak resident memory.
+ * (the goal: at most 1.0) and each one's peak resident memory; and the same dmctl run
+ * functions in this process (no Node start-up, no module loading), output compared too.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { runThinLs } from '../cli/thin-ls.js';
+import { runThinDelta } from '../cli/thin-delta.js';
 
 const tool = (name: string) => ['/usr/sbin', '/sbin', '/usr/bin'].map((d) => path.join(d, name)).find((p) => existsSync(p));
 const THIN_LS = tool('thin_ls');
@@ -94,7 +97,7 @@ function timed(cmd: string, args: string[]): { ms: number; stdout: Buffer; rssKi
   return { ms, stdout: r.stdout, rssKiB: rss };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const t0 = Date.now();
   const { file, mapped } = makePool();
   console.log(`pool: 3 thins, ${mapped} mapped blocks (${blocks} per thin), restored in ${Date.now() - t0} ms`);
@@ -104,20 +107,28 @@ function main(): void {
     { name: 'thin delta 1 3', tool: THIN_DELTA!, verb: 'delta', args: ['--snap1', '1', '--snap2', '3', file] },
     { name: 'thin delta --verbose 1 3', tool: THIN_DELTA!, verb: 'delta', args: ['--verbose', '--snap1', '1', '--snap2', '3', file] },
   ];
-  console.log('| command | tool best ms | dmctl best ms | ratio dmctl/tool | tool peak RSS MiB | dmctl peak RSS MiB | output |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('| command | tool best ms | dmctl best ms | ratio dmctl/tool | in-process best ms | ratio in-process/tool | tool peak RSS MiB | dmctl peak RSS MiB | output |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const c of cases) {
-    let best = { tool: Infinity, ours: Infinity, toolRss: 0, oursRss: 0 };
+    let best = { tool: Infinity, ours: Infinity, inProcess: Infinity, toolRss: 0, oursRss: 0 };
     let same = true;
     for (let r = 0; r < rounds; r++) {
       const a = timed(c.tool, c.args);
       const b = timed(process.execPath, [dmctl, 'thin', c.verb, ...c.args]);
       same &&= a.stdout.equals(b.stdout);
-      best = { tool: Math.min(best.tool, a.ms), ours: Math.min(best.ours, b.ms), toolRss: Math.max(best.toolRss, a.rssKiB), oursRss: Math.max(best.oursRss, b.rssKiB) };
+      const chunks: string[] = [];
+      const t0 = process.hrtime.bigint();
+      await (c.verb === 'ls' ? runThinLs : runThinDelta)(c.args, { stdout: (t) => chunks.push(t), stderr: (t) => chunks.push(t) });
+      const inMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      same &&= Buffer.from(chunks.join('')).equals(a.stdout);
+      best = {
+        tool: Math.min(best.tool, a.ms), ours: Math.min(best.ours, b.ms), inProcess: Math.min(best.inProcess, inMs),
+        toolRss: Math.max(best.toolRss, a.rssKiB), oursRss: Math.max(best.oursRss, b.rssKiB),
+      };
     }
-    console.log(`| ${c.name} | ${best.tool.toFixed(0)} | ${best.ours.toFixed(0)} | ${(best.ours / best.tool).toFixed(2)} | ${(best.toolRss / 1024).toFixed(0)} | ${(best.oursRss / 1024).toFixed(0)} | ${same ? 'identical' : 'DIFFERENT'} |`);
+    console.log(`| ${c.name} | ${best.tool.toFixed(0)} | ${best.ours.toFixed(0)} | ${(best.ours / best.tool).toFixed(2)} | ${best.inProcess.toFixed(0)} | ${(best.inProcess / best.tool).toFixed(2)} | ${(best.toolRss / 1024).toFixed(0)} | ${(best.oursRss / 1024).toFixed(0)} | ${same ? 'identical' : 'DIFFERENT'} |`);
   }
   if (process.env["BENCH_KEEP"]) console.log(`kept ${file}`); else rmSync(dir, { recursive: true, force: true });
 }
 
-main();
+await main();

@@ -18,14 +18,11 @@ export interface GetoptResult {
   readonly operands: readonly string[];
 }
 
-/** A getopt error: glibc's message line (without the newline). */
-export class GetoptError extends Error {}
-
 /**
  * Parses `argv` as getopt_long with `shortopts` (`"ho:m::V"`: `:` a required argument, `::`
- * an optional one) and `longopts`. Throws `GetoptError` with glibc's message.
+ * an optional one) and `longopts`; `{ error }` is glibc's message line (without the newline).
  */
-export function getoptLong(program: string, argv: readonly string[], shortopts: string, longopts: readonly LongOption[]): GetoptResult {
+export function getoptLong(program: string, argv: readonly string[], shortopts: string, longopts: readonly LongOption[]): GetoptResult | { readonly error: string } {
   const options: { key: string; value: string | undefined }[] = [];
   const operands: string[] = [];
   const shortArg = (c: string): 'none' | 'required' | 'optional' | undefined => {
@@ -47,16 +44,16 @@ export function getoptLong(program: string, argv: readonly string[], shortopts: 
       const matches = exact ? [exact] : longopts.filter((o) => o.name.startsWith(name));
       // Several names for one key and argument kind are not ambiguous (glibc compares them).
       const distinct = matches.filter((o, k) => matches.findIndex((p) => p.key === o.key && p.arg === o.arg) === k);
-      if (matches.length === 0) throw new GetoptError(`${program}: unrecognized option '--${name}'`);
-      if (distinct.length > 1) throw new GetoptError(`${program}: option '--${name}' is ambiguous; possibilities:${matches.map((o) => ` '--${o.name}'`).join('')}`);
+      if (matches.length === 0) return { error: `${program}: unrecognized option '--${name}'` };
+      if (distinct.length > 1) return { error: `${program}: option '--${name}' is ambiguous; possibilities:${matches.map((o) => ` '--${o.name}'`).join('')}` };
       const o = matches[0]!;
       if (o.arg === 'none') {
-        if (eq >= 0) throw new GetoptError(`${program}: option '--${o.name}' doesn't allow an argument`);
+        if (eq >= 0) return { error: `${program}: option '--${o.name}' doesn't allow an argument` };
         options.push({ key: o.key, value: undefined });
       } else if (eq >= 0) {
         options.push({ key: o.key, value: a.slice(eq + 1) });
       } else if (o.arg === 'required') {
-        if (i + 1 >= argv.length) throw new GetoptError(`${program}: option '--${o.name}' requires an argument`);
+        if (i + 1 >= argv.length) return { error: `${program}: option '--${o.name}' requires an argument` };
         options.push({ key: o.key, value: argv[++i]! });
       } else {
         options.push({ key: o.key, value: undefined });
@@ -67,7 +64,7 @@ export function getoptLong(program: string, argv: readonly string[], shortopts: 
       for (let j = 1; j < a.length; j++) {
         const c = a[j]!;
         const kind = shortArg(c);
-        if (kind === undefined) throw new GetoptError(`${program}: invalid option -- '${c}'`);
+        if (kind === undefined) return { error: `${program}: invalid option -- '${c}'` };
         if (kind === 'none') {
           options.push({ key: c, value: undefined });
           continue;
@@ -75,7 +72,7 @@ export function getoptLong(program: string, argv: readonly string[], shortopts: 
         const rest = a.slice(j + 1);
         if (rest !== '') options.push({ key: c, value: rest });
         else if (kind === 'required') {
-          if (i + 1 >= argv.length) throw new GetoptError(`${program}: option requires an argument -- '${c}'`);
+          if (i + 1 >= argv.length) return { error: `${program}: option requires an argument -- '${c}'` };
           options.push({ key: c, value: argv[++i]! });
         } else options.push({ key: c, value: undefined });
         break;

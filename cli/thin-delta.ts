@@ -6,7 +6,7 @@
  */
 import { thinDelta, type ThinDeltaKind, type ThinMetadata } from '../lib/index.js';
 import type { CliIo } from './context.js';
-import { getoptLong, GetoptError } from './getopt-long.js';
+import { getoptLong } from './getopt-long.js';
 import { openThinMetadataFile, thinToolMessage, type ThinMetadataOpener } from './thin-ls.js';
 
 /** thin_delta's usage text. */
@@ -81,17 +81,14 @@ export async function runThinDelta(argv: readonly string[], io: Pick<CliIo, 'std
     io.stderr(`${msg}\n${thinDeltaUsage()}`);
     return 1;
   };
-  let parsed;
-  try {
-    parsed = getoptLong('thin_delta', argv, 'hVm::', [
+  const parsed = getoptLong('thin_delta', argv, 'hVm::', [
       { name: 'help', arg: 'none', key: 'h' }, { name: 'version', arg: 'none', key: 'V' },
       { name: 'thin1', arg: 'required', key: '1' }, { name: 'snap1', arg: 'required', key: '1' },
       { name: 'thin2', arg: 'required', key: '2' }, { name: 'snap2', arg: 'required', key: '2' },
       { name: 'metadata-snap', arg: 'optional', key: 'm' }, { name: 'verbose', arg: 'none', key: 'verbose' },
     ]);
-  } catch (e) {
-    if (!(e instanceof GetoptError)) throw e;
-    io.stderr(`${e.message}\n${thinDeltaUsage()}`);
+  if ('error' in parsed) {
+    io.stderr(`${parsed.error}\n${thinDeltaUsage()}`);
     return 1;
   }
   let snap1: bigint | undefined;

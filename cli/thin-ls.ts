@@ -5,7 +5,7 @@
  */
 import { listThinDevices, openThinMetadata, type ThinDeviceUsage, type ThinMetadata } from '../lib/index.js';
 import type { CliIo } from './context.js';
-import { getoptLong, GetoptError } from './getopt-long.js';
+import { getoptLong } from './getopt-long.js';
 
 /**
  * Opens a pool's metadata for the thin verbs: the file or device at `path`, or, with
@@ -106,15 +106,12 @@ export function thinToolMessage(e: unknown): string {
 
 /** Runs `dmctl thin ls <argv…>` (thin_ls's argv), on metadata opened by `open`. */
 export async function runThinLs(argv: readonly string[], io: Pick<CliIo, 'stdout' | 'stderr'>, open: ThinMetadataOpener = openThinMetadataFile): Promise<number> {
-  let parsed;
-  try {
-    parsed = getoptLong('thin_ls', argv, 'ho:m::V', [
+  const parsed = getoptLong('thin_ls', argv, 'ho:m::V', [
       { name: 'help', arg: 'none', key: 'h' }, { name: 'metadata-snap', arg: 'none', key: 'm' }, { name: 'version', arg: 'none', key: 'V' },
       { name: 'format', arg: 'required', key: 'o' }, { name: 'no-headers', arg: 'none', key: 'no-headers' },
     ]);
-  } catch (e) {
-    if (!(e instanceof GetoptError)) throw e;
-    io.stderr(`${e.message}\n${thinLsUsage()}`);
+  if ('error' in parsed) {
+    io.stderr(`${parsed.error}\n${thinLsUsage()}`);
     return 1;
   }
   let fields: ThinLsField[] = [...DEFAULT_FIELDS];

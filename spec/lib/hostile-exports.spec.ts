@@ -165,6 +165,7 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   verifyVerity: [str('/nonexistent-data'), str('/nonexistent-dir/hash'), { kind: 'custom', valid: '00', hostile: [undefined, null, 5, Symbol('r'), {}, [], 5n] },
     opts({ ...BLOCK_CALL, hashAlgorithm: 'string', hashType: 'uint', dataBlockSizeBytes: 'uint', hashBlockSizeBytes: 'uint', dataBlocks: 'sectors', hashOffsetBytes: 'sectors', superblock: 'boolean', threads: 'uint', onProgress: 'function' })],
   readVeritySuperblock: [str('/nonexistent-dir/hash'), opts({ ...BLOCK_CALL, hashOffsetBytes: 'sectors' })],
+  openThinMetadata: [str('/nonexistent-dir/meta'), opts({ ...BLOCK_CALL })],
   // dm-verity FEC geometry (lib/verity/fec-layout.ts): pure, checked field by field
   fecLayout: [opts({ blockSizeBytes: 'uint', roots: 'uint', dataBlocks: 'sectors', hashStartBytes: 'sectors', hashBlocks: 'sectors' },
     { blockSizeBytes: 4096, roots: 2, dataBlocks: 1, hashBlocks: 0 }, ['blockSizeBytes', 'roots', 'dataBlocks', 'hashBlocks'])],
@@ -239,6 +240,7 @@ const EXCLUDED: Record<string, string> = {
   computeFec: 'options checked before any reader is called; its bad inputs are the FEC spec\'s (spec/verity, callbacks not files)',
   verifyFec: 'as computeFec, plus fecReader and erasedBlocks (spec/verity)',
   repairWithFec: 'as verifyFec, plus the writers (spec/verity)',
+  thinDumpText: 'an async generator: its arguments are checked at the first next(), before any read (spec/thin-metadata/library.spec.ts)',
   errnoName: 'total: a name for any value (checked below: never throws)',
   isErrnoName: 'total: a type guard, false for anything but an own key of os.constants.errno (checked below)',
   intentRecordProblem: 'total: a validator of untrusted records, a reason for anything not a record (checked below: never throws)',

@@ -5,7 +5,7 @@
  * the time.
  */
 import { DmAbortError, DmArgumentError, DmOperationError } from '../errors.js';
-import type { ThinReadOptions } from './types.js';
+import type { ThinMetadata, ThinReadOptions } from './types.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -39,6 +39,21 @@ export function walkBounds(options: ThinReadOptions | undefined, what: string): 
       return { signal, timeoutMs: Math.max(1, Math.ceil(deadline - Date.now())) };
     },
   };
+}
+
+/** Checks that `v` is a `ThinMetadata` (an object with the reading methods and a superblock). */
+export function checkMetadata(v: unknown, argument = 'metadata'): ThinMetadata {
+  const m = v as Partial<ThinMetadata> | null;
+  if (m === null || typeof m !== 'object' || typeof m.devices !== 'function' || typeof m.mappings !== 'function'
+    || m.superblock === null || typeof m.superblock !== 'object') {
+    throw new DmArgumentError(argument, 'a ThinMetadata (openThinMetadata, ThinPool.openMetadata)', typeof v);
+  }
+  return m as ThinMetadata;
+}
+
+/** Checks an optional boolean option. */
+export function checkFlag(v: unknown, argument: string): void {
+  if (v !== undefined && typeof v !== 'boolean') throw new DmArgumentError(argument, 'a boolean', String(typeof v));
 }
 
 /** A thin id as the metadata keys it: an integer from 0 to 2^24 - 1 (dm-thin's dev id). */

@@ -6,7 +6,7 @@
  * (the package names every quantity with its unit first).
  */
 import { DmArgumentError } from '../errors.js';
-import { checkThinId, walkBounds } from './bounds.js';
+import { checkMetadata, checkThinId, walkBounds } from './bounds.js';
 import { thinDelta } from './delta.js';
 import type { ThinMetadata, ThinReadOptions } from './types.js';
 
@@ -111,6 +111,7 @@ async function* batches(p: Plan, blocks: AsyncIterable<{ first: bigint; count: b
  * mapped blocks form one range (`VARIABLE_LENGTH`) whatever data blocks they sit on.
  */
 export async function* allocatedByteRanges(metadata: ThinMetadata, thinId: number, options: ThinByteRangeOptions = {}): AsyncGenerator<ThinByteRangeBatch, void, undefined> {
+  checkMetadata(metadata);
   const bounds = walkBounds(options, 'allocatedByteRanges');
   checkThinId(thinId, 'thinId');
   const p = plan(metadata, options);
@@ -131,6 +132,7 @@ export async function* allocatedByteRanges(metadata: ThinMetadata, thinId: numbe
  * there, which the copy must get). A thin id the metadata lacks is `THIN_METADATA_NO_DEVICE`.
  */
 export async function* changedByteRanges(metadata: ThinMetadata, baseThinId: number, targetThinId: number, options: ThinByteRangeOptions = {}): AsyncGenerator<ThinByteRangeBatch, void, undefined> {
+  checkMetadata(metadata);
   const bounds = walkBounds(options, 'changedByteRanges');
   checkThinId(baseThinId, 'baseThinId');
   checkThinId(targetThinId, 'targetThinId');

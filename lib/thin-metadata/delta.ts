@@ -7,7 +7,7 @@
  * devices' size.
  */
 import { DmThinMetadataError } from '../errors.js';
-import { checkThinId, walkBounds, type WalkBounds } from './bounds.js';
+import { checkFlag, checkMetadata, checkThinId, walkBounds, type WalkBounds } from './bounds.js';
 import { readAhead } from './read-ahead.js';
 import type { ThinMappingRun, ThinMetadata, ThinReadOptions } from './types.js';
 
@@ -129,7 +129,9 @@ const READ_AHEAD_RUNS = 512;
  * hold is a `DmThinMetadataError` `THIN_METADATA_NO_DEVICE` before anything is yielded.
  */
 export async function* thinDelta(metadata: ThinMetadata, thinA: number, thinB: number, options: ThinDeltaOptions = {}): AsyncGenerator<ThinDeltaRange, void, undefined> {
+  checkMetadata(metadata);
   const bounds = walkBounds(options, 'thinDelta');
+  checkFlag(options.includeSame, 'options.includeSame');
   checkThinId(thinA, 'thinA');
   checkThinId(thinB, 'thinB');
   const includeSame = options.includeSame ?? true;

@@ -10,7 +10,7 @@
  * four devices at a time.
  */
 import { DmThinMetadataError } from '../errors.js';
-import { walkBounds, type WalkBounds } from './bounds.js';
+import { checkFlag, checkMetadata, walkBounds, type WalkBounds } from './bounds.js';
 import type { ThinDeviceDetails, ThinMetadata, ThinReadOptions } from './types.js';
 
 /** Options of `listThinDevices`. */
@@ -152,7 +152,10 @@ const CONCURRENT_DEVICES = 4;
  * read once, its runs kept); `sharing: false` skips them.
  */
 export async function listThinDevices(metadata: ThinMetadata, options: ListThinDevicesOptions = {}): Promise<ThinDeviceUsage[]> {
+  checkMetadata(metadata);
   const bounds = walkBounds(options, 'listThinDevices');
+  checkFlag(options.sharing, 'options.sharing');
+  checkFlag(options.highestMapped, 'options.highestMapped');
   const sharing = options.sharing ?? true;
   const wantHighest = options.highestMapped ?? true;
   const sb = metadata.superblock;

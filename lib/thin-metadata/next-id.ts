@@ -4,7 +4,7 @@
  * the way an id chosen by scanning active tables can (an inactive thin holds its id too).
  */
 import { DmArgumentError, DmOperationError } from '../errors.js';
-import { checkThinId, walkBounds } from './bounds.js';
+import { checkMetadata, checkThinId, walkBounds } from './bounds.js';
 import type { ThinMetadata, ThinReadOptions } from './types.js';
 
 /** The highest thin id dm-thin takes (24 bits). */
@@ -24,6 +24,7 @@ export interface NextFreeThinIdOptions extends ThinReadOptions {
 
 /** The thin ids a metadata's device-details tree holds, ascending. */
 export async function thinIdsInUse(metadata: ThinMetadata, options: ThinReadOptions = {}): Promise<number[]> {
+  checkMetadata(metadata);
   const bounds = walkBounds(options, 'thinIdsInUse');
   return (await metadata.devices(bounds.read())).map((d) => d.thinId).sort((a, b) => a - b);
 }
@@ -49,6 +50,8 @@ export function pickFreeThinId(used: readonly number[], policy: 'lowest' | 'abov
  * `create_thin`, another process may take the id: `ThinPool.createThin` answers EEXIST then.
  */
 export async function nextFreeThinId(metadata: ThinMetadata, options: NextFreeThinIdOptions = {}): Promise<number> {
+  checkMetadata(metadata);
+  walkBounds(options, 'nextFreeThinId');
   const policy = options.policy ?? 'lowest';
   if (policy !== 'lowest' && policy !== 'aboveHighest') throw new DmArgumentError('options.policy', "'lowest' or 'aboveHighest'", String(policy));
   const from = checkThinId(options.from ?? 0, 'options.from');

@@ -205,3 +205,24 @@ describe('nextFreeThinId', () => {
     await expect(nextFreeThinId(memoryMetadata(poolWith([])), { policy: 'x' as 'lowest' })).rejects.toBeInstanceOf(DmArgumentError);
   });
 });
+
+describe('hostile arguments: typed errors before any read', () => {
+  test.each([null, undefined, 5, 'x', {}, { devices: () => [], mappings: () => [] }])('metadata %p', async (bad) => {
+    const m = bad as never;
+    await expect(listThinDevices(m)).rejects.toBeInstanceOf(DmArgumentError);
+    await expect(nextFreeThinId(m)).rejects.toBeInstanceOf(DmArgumentError);
+    await expect(collect(thinDelta(m, 0, 1))).rejects.toBeInstanceOf(DmArgumentError);
+    await expect(collect(allocatedByteRanges(m, 0))).rejects.toBeInstanceOf(DmArgumentError);
+    await expect(collect(changedByteRanges(m, 0, 1))).rejects.toBeInstanceOf(DmArgumentError);
+  });
+
+  test('options of the wrong type', async () => {
+    const md = memoryMetadata(randomPool(2));
+    await expect(listThinDevices(md, { sharing: 'yes' as never })).rejects.toBeInstanceOf(DmArgumentError);
+    await expect(listThinDevices(md, { signal: 'x' as never })).rejects.toBeInstanceOf(DmArgumentError);
+    await expect(collect(thinDelta(md, 0, 0, { includeSame: 1 as never }))).rejects.toBeInstanceOf(DmArgumentError);
+    await expect(nextFreeThinId(md, { timeoutMs: -5 })).rejects.toBeInstanceOf(DmArgumentError);
+    await expect(listThinDevices(md, null as never)).rejects.toBeInstanceOf(DmArgumentError);
+    expect(md.calls.devices + md.calls.mappings).toBe(0);
+  });
+});

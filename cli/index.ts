@@ -122,7 +122,7 @@ export const VERBS: Record<string, Verb> = {
     run: async () => 1, raw: runVerity,
   },
   thin: {
-    usage: 'thin dump [thin_dump\'s options] <metadata>',
+    usage: 'thin dump|ls|delta [thin_dump\'s, thin_ls\'s, thin_delta\'s options] <metadata>',
     help: 'A thin pool\'s metadata as thin-provisioning-tools show it (no thin tools needed; docs/thin-metadata.md).',
     run: async () => 1, raw: runThin,
   },

@@ -4,10 +4,14 @@
  */
 import type { CliIo } from './context.js';
 import { runThinDump } from './thin-dump.js';
+import { runThinLs } from './thin-ls.js';
+import { runThinDelta } from './thin-delta.js';
 
 /** The tools, by the name after `thin`. */
 const THIN_TOOLS: Record<string, (argv: readonly string[], io: CliIo) => Promise<number>> = {
   dump: runThinDump,
+  ls: (argv, io) => runThinLs(argv, io),
+  delta: (argv, io) => runThinDelta(argv, io),
 };
 
 /** `dmctl thin` usage. */

@@ -88,3 +88,5 @@ export {
   openVerity, closeVerity, verityDeviceUuid, verityKeyDescription, VERITY_OPTION_VERSIONS,
   type OpenVerityOptions, type CloseVerityOptions, type VerityDevice, type VerityOpenParams, type VerityOpenFlags, type VerityOpenFec,
 } from './verity/open.js';
+// ---- thin metadata tools: thin_ls, thin_delta, CSI-shaped ranges, next free thin id (docs/thin-tools.md) ----
+export * from './thin-metadata/tools.js';

@@ -29,7 +29,7 @@ import type { DeviceId } from '../../codec/index.js';
 import type { DeviceMapper } from '../client/client.js';
 import type { BlockIo } from '../kernel/backend.js';
 import { blockIoFor } from '../block/block-io.js';
-import { DmError, DmIdentityError, DmOperationError } from '../errors.js';
+import { DmArgumentError, DmError, DmIdentityError, DmOperationError } from '../errors.js';
 import { addressOf, identityOf, type DeviceIdentity } from './identity.js';
 import type { Operation, OperationOptions } from './operation.js';
 import { createStep, isGone, loadStep, removeIfThere, resumeStep, runOn, suspendStep } from './handle-steps.js';
@@ -48,6 +48,7 @@ import { ERRNO } from '../../ffi/errors.js';
 import { intentDevice, slotOf } from './intent-record.js';
 import { attachCleanupError } from './cleanup-error.js';
 import { openThinMetadataWith, type ThinMetadataReader } from '../thin-metadata/reader.js';
+import { MAX_THIN_ID, nextFreeThinId, type NextFreeThinIdOptions } from '../thin-metadata/next-id.js';
 import { recordsNaming, recover } from './recover.js';
 
 
@@ -277,6 +278,27 @@ export class ThinPool {
     } catch (e) {
       await release().catch((cleanup: unknown) => attachCleanupError(e, cleanup));
       throw e;
+    }
+  }
+
+  /**
+   * The next thin id no thin of this pool holds, active or not, read from the pool's
+   * metadata (a metadata snapshot reserved and released around the read: `openMetadata`).
+   * Choosing ids by scanning active tables can give the id of an inactive thin; this cannot.
+   * Another process may still take the id before `createThin` sends it (EEXIST then).
+   */
+  async nextFreeThinId(options: ThinPoolCallOptions & NextFreeThinIdOptions & { readonly metadataPath?: string } = {}): Promise<number> {
+    optionsArg(options, 'options', { ...CALL_OPTIONS, metadataPath: 'string', policy: 'string', from: 'uint' });
+    const { policy, from, metadataPath, signal, timeoutMs } = options;
+    // Checked before the metadata snapshot is reserved: a bad option costs no message.
+    if (policy !== undefined && policy !== 'lowest' && policy !== 'aboveHighest') throw new DmArgumentError('options.policy', "'lowest' or 'aboveHighest'", String(policy));
+    if (from !== undefined && from > MAX_THIN_ID) throw new DmArgumentError('options.from', `a thin id (0 to ${MAX_THIN_ID})`, String(from));
+    const metadata = await this.openMetadata({ signal, timeoutMs, ...(metadataPath === undefined ? {} : { metadataPath }) });
+    try {
+      return await nextFreeThinId(metadata, { signal, timeoutMs, policy, from });
+    } finally {
+      // Releases the metadata snapshot, whatever the read did.
+      await metadata.close();
     }
   }
 

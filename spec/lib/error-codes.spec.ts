@@ -82,6 +82,14 @@ const CASES: Record<string, () => Promise<unknown[]>> = {
     await f.close();
     return [await catching(() => readVeritySuperblock('/h.img', { dm })), await catching(() => formatVerity('/d.img', '/h.img', { dm, hashAlgorithm: 'nope' }))];
   }),
+  DmThinMetadataError: async () => withClient(async (dm, kernel) => {
+    // A metadata file of zeros (no superblock), and a delta naming a thin the metadata lacks.
+    const f = await simBlockIo(kernel).openFile('/meta.bin', 'create');
+    await f.write(0, new Uint8Array(8192));
+    await f.close();
+    const none = { superblock: {} as root.ThinMetadataSuperblock, devices: async () => [], mappings: async function* () {}, dataBlockReferenceCount: async () => 0, close: async () => {}, [Symbol.asyncDispose]: async () => {} };
+    return [await catching(() => root.openThinMetadata('/meta.bin', { dm })), await catching(async () => { for await (const _ of root.thinDelta(none, 1, 2)); })];
+  }),
   DmSysfsError: async () => {
     // A dm/suspended that says neither 0 nor 1.
     const kernel = new SimulatedKernel();

@@ -1,0 +1,179 @@
+/**
+ * The delta between two thin devices, thin_delta's merge (docs/thin-tools.md): both mapping
+ * streams are read in thin-block order at once, each side's runs first joined across time
+ * stamps (thin_delta records ranges of consecutive thin and data blocks whatever their time),
+ * and each step consumes the shorter of the two current pieces. Memory is a bounded
+ * read-ahead of runs per side plus what the reader holds (the trees' depth), never the
+ * devices' size.
+ */
+import { DmThinMetadataError } from '../errors.js';
+import { checkFlag, checkMetadata, checkThinId, walkBounds, type WalkBounds } from './bounds.js';
+import { readAhead } from './read-ahead.js';
+import type { ThinMappingRun, ThinMetadata, ThinReadOptions } from './types.js';
+
+/** What a delta range says about its thin blocks. */
+export type ThinDeltaKind = 'same' | 'different' | 'leftOnly' | 'rightOnly';
+
+/**
+ * One range of the delta: `lengthBlocks` thin blocks from `thinBlock`, each side's first data
+ * block when that side maps them (consecutive thin blocks map to consecutive data blocks
+ * within a range).
+ */
+export interface ThinDeltaRange {
+  /** `same`: both map them to the same data; `different`: both map them, elsewhere; `leftOnly`/`rightOnly`: one side maps them. */
+  readonly kind: ThinDeltaKind;
+  /** The first thin block. */
+  readonly thinBlock: bigint;
+  /** How many thin blocks (in the pool's data block size). */
+  readonly lengthBlocks: bigint;
+  /** The left device's data block of `thinBlock` (undefined for `rightOnly`). */
+  readonly leftDataBlock: bigint | undefined;
+  /** The right device's data block of `thinBlock` (undefined for `leftOnly`). */
+  readonly rightDataBlock: bigint | undefined;
+}
+
+/** Options of `thinDelta`. */
+export interface ThinDeltaOptions extends ThinReadOptions {
+  /** Also yield the `same` ranges (thin_delta prints them). Default true. */
+  readonly includeSame?: boolean | undefined;
+}
+
+interface Piece {
+  thinBlock: bigint;
+  dataBlock: bigint;
+  lengthBlocks: bigint;
+}
+
+/** A run stream joined across time stamps, consumed piece by piece. */
+class RangeCursor {
+  readonly #it: AsyncIterator<ThinMappingRun> & { close(): Promise<void> };
+  readonly #bounds: WalkBounds;
+  readonly #thinId: number;
+  #pending: ThinMappingRun | undefined;
+  #done = false;
+  /** The current piece, undefined at the end. */
+  current: Piece | undefined;
+
+  constructor(runs: AsyncIterable<ThinMappingRun>, bounds: WalkBounds, thinId: number) {
+    // Read ahead: this side's next blocks are read while the other side's are awaited.
+    this.#it = readAhead(runs, READ_AHEAD_RUNS);
+    this.#bounds = bounds;
+    this.#thinId = thinId;
+  }
+
+  async #nextRun(): Promise<ThinMappingRun | undefined> {
+    if (this.#pending) {
+      const r = this.#pending;
+      this.#pending = undefined;
+      return r;
+    }
+    if (this.#done) return undefined;
+    this.#bounds.check();
+    const r = await this.#it.next();
+    if (r.done) {
+      this.#done = true;
+      return undefined;
+    }
+    return r.value;
+  }
+
+  /** Loads the next joined range into `current`. */
+  async advance(): Promise<void> {
+    const first = await this.#nextRun();
+    if (!first) {
+      this.current = undefined;
+      return;
+    }
+    const piece: Piece = { thinBlock: first.thinBlock, dataBlock: first.dataBlock, lengthBlocks: first.lengthBlocks };
+    if (this.current && piece.thinBlock < this.current.thinBlock + this.current.lengthBlocks) {
+      throw new DmThinMetadataError('THIN_METADATA_CORRUPT', `thin ${this.#thinId}'s mappings are out of order at thin block ${piece.thinBlock}`);
+    }
+    for (;;) {
+      const next = await this.#nextRun();
+      if (!next) break;
+      if (next.thinBlock === piece.thinBlock + piece.lengthBlocks && next.dataBlock === piece.dataBlock + piece.lengthBlocks) {
+        piece.lengthBlocks += next.lengthBlocks;
+      } else {
+        this.#pending = next;
+        break;
+      }
+    }
+    this.current = piece;
+  }
+
+  /** Takes `lengthBlocks` off the front of the current piece. */
+  async consume(lengthBlocks: bigint): Promise<void> {
+    const c = this.current!;
+    if (lengthBlocks === c.lengthBlocks) {
+      await this.advance();
+    } else {
+      c.thinBlock += lengthBlocks;
+      c.dataBlock += lengthBlocks;
+      c.lengthBlocks -= lengthBlocks;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#it.close();
+  }
+}
+
+const min = (a: bigint, b: bigint) => (a < b ? a : b);
+
+/** Runs read ahead per side: a few leaves' worth, a bounded amount whatever the device's size. */
+const READ_AHEAD_RUNS = 512;
+
+/**
+ * The delta of two thin devices (`thinA` left, `thinB` right) as ranges in thin-block order:
+ * thin_delta's merge, in one pass over the two run streams. A thin id the metadata does not
+ * hold is a `DmThinMetadataError` `THIN_METADATA_NO_DEVICE` before anything is yielded.
+ */
+export async function* thinDelta(metadata: ThinMetadata, thinA: number, thinB: number, options: ThinDeltaOptions = {}): AsyncGenerator<ThinDeltaRange, void, undefined> {
+  checkMetadata(metadata);
+  const bounds = walkBounds(options, 'thinDelta');
+  checkFlag(options.includeSame, 'options.includeSame');
+  checkThinId(thinA, 'thinA');
+  checkThinId(thinB, 'thinB');
+  const includeSame = options.includeSame ?? true;
+  const held = new Set((await metadata.devices(bounds.read())).map((d) => d.thinId));
+  for (const [id, side] of [[thinA, 'left'], [thinB, 'right']] as const) {
+    if (!held.has(id)) throw new DmThinMetadataError('THIN_METADATA_NO_DEVICE', `thin ${id} (the ${side} side) is not in the pool's metadata`);
+  }
+  const ls = new RangeCursor(metadata.mappings(thinA, bounds.read()), bounds, thinA);
+  const rs = new RangeCursor(metadata.mappings(thinB, bounds.read()), bounds, thinB);
+  try {
+    await ls.advance();
+    await rs.advance();
+    for (;;) {
+      const l = ls.current;
+      const r = rs.current;
+      if (l && r) {
+        if (l.thinBlock < r.thinBlock) {
+          const n = min(l.lengthBlocks, r.thinBlock - l.thinBlock);
+          yield { kind: 'leftOnly', thinBlock: l.thinBlock, lengthBlocks: n, leftDataBlock: l.dataBlock, rightDataBlock: undefined };
+          await ls.consume(n);
+        } else if (l.thinBlock > r.thinBlock) {
+          const n = min(r.lengthBlocks, l.thinBlock - r.thinBlock);
+          yield { kind: 'rightOnly', thinBlock: r.thinBlock, lengthBlocks: n, leftDataBlock: undefined, rightDataBlock: r.dataBlock };
+          await rs.consume(n);
+        } else {
+          const n = min(l.lengthBlocks, r.lengthBlocks);
+          const kind = l.dataBlock === r.dataBlock ? 'same' : 'different';
+          if (kind === 'different' || includeSame) yield { kind, thinBlock: l.thinBlock, lengthBlocks: n, leftDataBlock: l.dataBlock, rightDataBlock: r.dataBlock };
+          await ls.consume(n);
+          await rs.consume(n);
+        }
+      } else if (l) {
+        yield { kind: 'leftOnly', thinBlock: l.thinBlock, lengthBlocks: l.lengthBlocks, leftDataBlock: l.dataBlock, rightDataBlock: undefined };
+        await ls.consume(l.lengthBlocks);
+      } else if (r) {
+        yield { kind: 'rightOnly', thinBlock: r.thinBlock, lengthBlocks: r.lengthBlocks, leftDataBlock: undefined, rightDataBlock: r.dataBlock };
+        await rs.consume(r.lengthBlocks);
+      } else {
+        return;
+      }
+    }
+  } finally {
+    await Promise.allSettled([ls.close(), rs.close()]);
+  }
+}

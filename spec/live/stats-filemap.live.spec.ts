@@ -19,7 +19,7 @@ const MiB = 1024 * 1024;
 const NAME = `dmts-fmap-${process.pid % 10000}`;
 const dump: string[] = [];
 
-describeLiveOn(['6.1'], `dm-stats file maps: dmctl against dmstats [kernel ${kernelLabel}]`, () => {
+describeLiveOn(['6.1', 'newest'], `dm-stats file maps: dmctl against dmstats [kernel ${kernelLabel}]`, () => {
   let dm: DeviceMapper;
   let loop: LoopDevice | undefined;
   let dir: string;

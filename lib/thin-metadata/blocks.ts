@@ -64,6 +64,9 @@ export class MetadataBlocks {
     this.blockCount = sizeBytes / BigInt(THIN_METADATA_BLOCK_BYTES);
   }
 
+  /** Whether blocks are read synchronously (the file has `readSync`: a host file). */
+  get synchronous(): boolean { return this.#file.readSync !== undefined; }
+
   /** The path the blocks are read from. */
   get path(): string { return this.#file.path; }
 

@@ -231,6 +231,13 @@ export interface BlockFile {
    * (fewer only at the end of the file or device).
    */
   read(offsetBytes: bigint | number, into: Uint8Array): Promise<number>;
+  /**
+   * `read` done synchronously (one pread on the calling thread), for readers of many small
+   * blocks of a file the page cache holds, where a trip through the thread pool per block
+   * costs more than the read (the thin metadata reader). Optional: a backend without it
+   * (the simulator) is read through `read`.
+   */
+  readSync?(offsetBytes: bigint | number, into: Uint8Array): number;
   /** Writes all of `bytes` at `offsetBytes` (a file grows as needed). */
   write(offsetBytes: bigint | number, bytes: Uint8Array): Promise<void>;
   /**

@@ -109,6 +109,20 @@ async function openFile(p: string, mode: 'read' | 'write' | 'create'): Promise<B
       }
       return done;
     },
+    readSync(offsetBytes, into) {
+      if (closed) throw new DmSyscallError(`reading ${p}`, { errno: ERRNO.EBADF, syscall: 'pread', path: p });
+      let done = 0;
+      try {
+        while (done < into.length) {
+          const got = fs.readSync(fh.fd, into, done, into.length - done, pos(offsetBytes) + done);
+          if (got === 0) break;
+          done += got;
+        }
+      } catch (e) {
+        throw fsError(e, `reading ${p}`, 'pread', p);
+      }
+      return done;
+    },
     async dropCachedPages() {
       try {
         const st = await fh.stat();

@@ -8,8 +8,9 @@
 import type { BlockFile } from '../kernel/backend.js';
 import { compile, viewOf } from '../../codec/layout.js';
 import {
-  THIN_METADATA_BLOCK_BYTES, bitmapHeader, btreeNodeHeader, metadataIndexHeader, thinBlockChecksum, thinSuperblock, type ThinBlockKind,
+  THIN_METADATA_BLOCK_BYTES, bitmapHeader, btreeNodeHeader, metadataIndexHeader, thinSuperblock, type ThinBlockKind,
 } from '../../codec/thin-metadata-records.js';
+import { fastThinBlockChecksum } from './checksum.js';
 import { DmAbortError, DmOperationError, DmThinMetadataError } from '../errors.js';
 
 /** The checksummed header every block kind starts with: csum (u32) and blocknr (u64); the checksum covers the rest of the block. */
@@ -52,7 +53,8 @@ export class MetadataBlocks {
   readonly #file: BlockFile;
   /** Whole blocks the file holds: every pointer must fall below it. */
   readonly blockCount: bigint;
-  readonly #cache = new Map<bigint, { kind: ThinBlockKind; bytes: Uint8Array; view: DataView }>();
+  // Keyed by the block number as a number: blockCount bounds it far below 2^53 (a file's size).
+  readonly #cache = new Map<number, { kind: ThinBlockKind; bytes: Uint8Array; view: DataView }>();
   #closed = false;
   /** Blocks read from the file (not from the cache), for tests and the bench. */
   reads = 0;
@@ -61,6 +63,9 @@ export class MetadataBlocks {
     this.#file = file;
     this.blockCount = sizeBytes / BigInt(THIN_METADATA_BLOCK_BYTES);
   }
+
+  /** Whether blocks are read synchronously (the file has `readSync`: a host file). */
+  get synchronous(): boolean { return this.#file.readSync !== undefined; }
 
   /** The path the blocks are read from. */
   get path(): string { return this.#file.path; }
@@ -76,27 +81,31 @@ export class MetadataBlocks {
     if (b < 0n || b >= this.blockCount) {
       throw corrupt(b, `${from ?? 'a pointer'} points past the metadata's end (${this.blockCount} blocks)`);
     }
-    const hit = this.#cache.get(b);
+    const key = Number(b);
+    const hit = this.#cache.get(key);
     if (hit !== undefined) {
       if (hit.kind !== kind) throw corrupt(b, `read as a ${kind} block, but it is a ${hit.kind} block`);
       // Re-inserted: the Map's order is the eviction order (least recently used first).
-      this.#cache.delete(b);
-      this.#cache.set(b, hit);
+      this.#cache.delete(key);
+      this.#cache.set(key, hit);
       return hit;
     }
     const bytes = new Uint8Array(THIN_METADATA_BLOCK_BYTES);
-    const got = await this.#file.read(b * BigInt(THIN_METADATA_BLOCK_BYTES), bytes);
+    // A host file reads synchronously: a block is a few microseconds from the page cache,
+    // far less than a trip through the thread pool (docs/thin-tools.md, "Performance").
+    const at = key * THIN_METADATA_BLOCK_BYTES;
+    const got = this.#file.readSync ? this.#file.readSync(at, bytes) : await this.#file.read(at, bytes);
     this.reads++;
     if (got !== THIN_METADATA_BLOCK_BYTES) throw corrupt(b, `short read (${got} of ${THIN_METADATA_BLOCK_BYTES} bytes)`);
     const view = viewOf(bytes);
     const header = HEADER_OF[kind].offsetOf;
-    const sum = thinBlockChecksum(bytes, header.csum + 4, THIN_METADATA_BLOCK_BYTES, kind);
+    const sum = fastThinBlockChecksum(bytes, header.csum + 4, THIN_METADATA_BLOCK_BYTES, kind);
     const stored = view.getUint32(header.csum, true);
     if (sum !== stored) throw corrupt(b, `bad checksum in ${kind} block (stored ${stored}, computed ${sum})`);
     const blocknr = view.getBigUint64(header.blocknr, true);
     if (blocknr !== b) throw corrupt(b, `${kind} block says it is block ${blocknr}`);
     const entry = { kind, bytes, view };
-    this.#cache.set(b, entry);
+    this.#cache.set(key, entry);
     if (this.#cache.size > CACHE_BLOCKS) this.#cache.delete(this.#cache.keys().next().value!);
     return entry;
   }

@@ -66,12 +66,27 @@ async function readNode(
   if (h.nr_entries > h.max_entries) throw corrupt(block, `${spec.name} btree node has nr_entries ${h.nr_entries} above max_entries ${h.max_entries}`);
   if (h.nr_entries === 0 && (!root || !leaf)) throw corrupt(block, `${spec.name} btree ${root ? 'root' : 'node'} is empty`);
   const node: BtreeNode = { block, leaf, entries: h.nr_entries, view, bytes, valuesOffset: HEADER_BYTES + KEY_BYTES * h.max_entries, valueSize };
-  let prev = -1n;
+  // The keys compared as two 32-bit halves (numbers, not a bigint per key: a node holds
+  // hundreds and every mapping leaf is checked); the messages are built only on failure.
+  const loHi = Number(lo >> 32n);
+  const loLo = Number(lo & 0xffffffffn);
+  const bounded = hi !== undefined;
+  const hiHi = bounded ? Number(hi >> 32n) : 0;
+  const hiLo = bounded ? Number(hi & 0xffffffffn) : 0;
+  let prevHi = 0;
+  let prevLo = 0;
   for (let i = 0; i < h.nr_entries; i++) {
-    const k = keyAt(node, i);
-    if (k <= prev && i > 0) throw corrupt(block, `${spec.name} btree node's keys are not increasing (key ${i} is ${k} after ${prev})`);
-    if (k < lo || (hi !== undefined && k >= hi)) throw corrupt(block, `${spec.name} btree node's key ${k} lies outside the range its parent gives (${lo} to ${hi ?? 'the end'})`);
-    prev = k;
+    const o = HEADER_BYTES + KEY_BYTES * i;
+    const kLo = view.getUint32(o, true);
+    const kHi = view.getUint32(o + 4, true);
+    if (i > 0 && (kHi < prevHi || (kHi === prevHi && kLo <= prevLo))) {
+      throw corrupt(block, `${spec.name} btree node's keys are not increasing (key ${i} is ${keyAt(node, i)} after ${keyAt(node, i - 1)})`);
+    }
+    if (kHi < loHi || (kHi === loHi && kLo < loLo) || (bounded && (kHi > hiHi || (kHi === hiHi && kLo >= hiLo)))) {
+      throw corrupt(block, `${spec.name} btree node's key ${keyAt(node, i)} lies outside the range its parent gives (${lo} to ${hi ?? 'the end'})`);
+    }
+    prevHi = kHi;
+    prevLo = kLo;
   }
   return node;
 }

@@ -59,6 +59,9 @@ export class ThinMetadataReader implements ThinMetadata {
     this.#onClose = onClose;
   }
 
+  /** True when blocks are read synchronously (a host file): reading ahead would overlap nothing. */
+  get readsSynchronously(): boolean { return this.#blocks.synchronous; }
+
   /** Blocks read from the file so far (the cache's misses). */
   get blocksRead(): number { return this.#blocks.reads; }
 

@@ -70,6 +70,12 @@ export interface ThinMetadata extends AsyncDisposable {
    * blocks with one time). Memory is bounded by the tree's depth, not by the device's size.
    */
   mappings(thinId: number, options?: ThinReadOptions): AsyncIterable<ThinMappingRun>;
+  /**
+   * True when the blocks are read synchronously (a host file), so a consumer gains nothing by
+   * reading a stream ahead of itself (thinDelta then skips its read-ahead). Optional: absent
+   * means false.
+   */
+  readonly readsSynchronously?: boolean | undefined;
   /** The data space map's reference count of one data block (0 = free). */
   dataBlockReferenceCount(dataBlock: bigint, options?: ThinReadOptions): Promise<number>;
   /** Releases the file (and a reserved metadata snapshot). Closing twice is harmless. */

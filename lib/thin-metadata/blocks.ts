@@ -18,6 +18,9 @@ const HEADER_OF: Record<ThinBlockKind, { readonly offsetOf: { readonly csum: num
   superblock: thinSuperblock, btree: btreeNodeHeader, bitmap: bitmapHeader, index: metadataIndexHeader,
 };
 
+/** Synchronous block reads between two turns given to the event loop (a few hundred µs of work). */
+const SYNC_READS_PER_TURN = 32;
+
 /** How many blocks the cache keeps (a btree path is at most a handful; bitmaps are re-read rarely). */
 const CACHE_BLOCKS = 64;
 
@@ -56,6 +59,7 @@ export class MetadataBlocks {
   // Keyed by the block number as a number: blockCount bounds it far below 2^53 (a file's size).
   readonly #cache = new Map<number, { kind: ThinBlockKind; bytes: Uint8Array; view: DataView }>();
   #closed = false;
+  #syncReads = 0;
   /** Blocks read from the file (not from the cache), for tests and the bench. */
   reads = 0;
 
@@ -94,7 +98,19 @@ export class MetadataBlocks {
     // A host file reads synchronously: a block is a few microseconds from the page cache,
     // far less than a trip through the thread pool (docs/thin-tools.md, "Performance").
     const at = key * THIN_METADATA_BLOCK_BYTES;
-    const got = this.#file.readSync ? this.#file.readSync(at, bytes) : await this.#file.read(at, bytes);
+    let got: number;
+    if (this.#file.readSync) {
+      // Synchronous reads never give the event loop a turn: a walk of a large pool would hold
+      // it for seconds, and an abort() from a timer or an I/O callback could not run until the
+      // walk ended. So every SYNC_READS_PER_TURN reads the walk yields one turn (setImmediate).
+      if (++this.#syncReads % SYNC_READS_PER_TURN === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        checkBounds(bounds, 'reading thin metadata');
+      }
+      got = this.#file.readSync(at, bytes);
+    } else {
+      got = await this.#file.read(at, bytes);
+    }
     this.reads++;
     if (got !== THIN_METADATA_BLOCK_BYTES) throw corrupt(b, `short read (${got} of ${THIN_METADATA_BLOCK_BYTES} bytes)`);
     const view = viewOf(bytes);

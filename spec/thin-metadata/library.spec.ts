@@ -117,3 +117,35 @@ d('the reader', () => {
     expect(await md.devices()).toEqual(await live.devices());
   });
 });
+
+// A host file is read synchronously (BlockFile.readSync); the walk must still give the event
+// loop turns, or an abort() from a timer could not run until the walk had ended.
+d('synchronous reads and the event loop', () => {
+  const big = HAVE ? restore(dir, generatePool({ seed: 11, originMappings: 40_000, snapshots: 0, maxRun: 1 }).xml, 'big.bin', 8 << 20) : '';
+
+  test('an abort() scheduled by a timer during a walk stops it (DmAbortError), long before its end', async () => {
+    await using md = await openThinMetadata(big);
+    const ac = new AbortController();
+    let runs = 0;
+    const walk = (async () => {
+      for await (const _ of md.mappings(1, { signal: ac.signal })) {
+        if (runs++ === 0) setTimeout(() => ac.abort(), 0);
+      }
+    })();
+    await expect(walk).rejects.toBeInstanceOf(DmAbortError);
+    expect(runs).toBeGreaterThan(0);
+    expect(runs).toBeLessThan(11_000); // under half of the device
+  });
+
+  test('a timer fires while a whole device is walked', async () => {
+    await using md = await openThinMetadata(big);
+    let ticks = 0;
+    const t = setInterval(() => { ticks++; }, 0);
+    let runs = 0;
+    try {
+      for await (const _ of md.mappings(1)) runs++;
+    } finally { clearInterval(t); }
+    expect(runs).toBeGreaterThan(20_000); // 22,051 runs: a walk of some 300 leaves
+    expect(ticks).toBeGreaterThan(0);
+  });
+});

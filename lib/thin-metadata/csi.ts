@@ -63,40 +63,37 @@ function plan(metadata: ThinMetadata, options: ThinByteRangeOptions): Plan {
   return { blockSizeBytes, startBlock: BigInt(start) / blockSizeBytes, maxResults: maxResults === 0 ? DEFAULT_MAX_RESULTS : maxResults, type };
 }
 
-/** Batches block ranges `[first, first + count)` into byte ranges as `plan` says. */
-async function* batches(p: Plan, blocks: AsyncIterable<{ first: bigint; count: bigint }>): AsyncGenerator<ThinByteRangeBatch, void, undefined> {
-  let ranges: ThinByteRange[] = [];
+/** Block ranges `[first, first + count)` from `startBlock` on, adjacent ones merged into one. */
+async function* merged(startBlock: bigint, blocks: AsyncIterable<{ first: bigint; count: bigint }>): AsyncGenerator<{ first: bigint; count: bigint }, void, undefined> {
   let open: { first: bigint; count: bigint } | undefined;
-  const emit = function* (r: { first: bigint; count: bigint }): Generator<ThinByteRange> {
-    if (p.type === 'VARIABLE_LENGTH') yield { offsetBytes: r.first * p.blockSizeBytes, sizeBytes: r.count * p.blockSizeBytes };
-    else for (let b = r.first; b < r.first + r.count; b++) yield { offsetBytes: b * p.blockSizeBytes, sizeBytes: p.blockSizeBytes };
-  };
-  const batch = (): ThinByteRangeBatch => ({ blockMetadataType: p.type, blockSizeBytes: p.blockSizeBytes, ranges });
   for await (const b of blocks) {
     let { first, count } = b;
-    if (first + count <= p.startBlock) continue;
-    if (first < p.startBlock) {
-      count -= p.startBlock - first;
-      first = p.startBlock;
+    if (first + count <= startBlock) continue;
+    if (first < startBlock) {
+      count -= startBlock - first;
+      first = startBlock;
     }
     if (open && open.first + open.count === first) {
       open.count += count;
       continue;
     }
-    if (open) {
-      for (const r of emit(open)) {
-        ranges.push(r);
-        if (ranges.length === p.maxResults) {
-          yield batch();
-          ranges = [];
-        }
-      }
-    }
+    if (open) yield open;
     open = { first, count };
   }
-  if (open) {
-    for (const r of emit(open)) {
-      ranges.push(r);
+  if (open) yield open;
+}
+
+/** Batches block ranges `[first, first + count)` into byte ranges as `plan` says. */
+async function* batches(p: Plan, blocks: AsyncIterable<{ first: bigint; count: bigint }>): AsyncGenerator<ThinByteRangeBatch, void, undefined> {
+  let ranges: ThinByteRange[] = [];
+  const emit = function* (r: { first: bigint; count: bigint }): Generator<ThinByteRange> {
+    if (p.type === 'VARIABLE_LENGTH') yield { offsetBytes: r.first * p.blockSizeBytes, sizeBytes: r.count * p.blockSizeBytes };
+    else for (let b = r.first; b < r.first + r.count; b++) yield { offsetBytes: b * p.blockSizeBytes, sizeBytes: p.blockSizeBytes };
+  };
+  const batch = (): ThinByteRangeBatch => ({ blockMetadataType: p.type, blockSizeBytes: p.blockSizeBytes, ranges });
+  for await (const r of merged(p.startBlock, blocks)) {
+    for (const range of emit(r)) {
+      ranges.push(range);
       if (ranges.length === p.maxResults) {
         yield batch();
         ranges = [];

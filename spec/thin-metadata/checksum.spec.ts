@@ -1,17 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { thinBlockChecksum, THIN_CSUM_XOR, type ThinBlockKind } from '../../codec/thin-metadata-records.js';
 import { fastThinBlockChecksum } from '../../lib/thin-metadata/checksum.js';
-
-/** A deterministic PRNG, so a failure names a reproducible block. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// mulberry32, so a failure names a reproducible block.
+import { prng } from '../thin-tools/memory-metadata.js';
 
 describe('fastThinBlockChecksum (slicing-by-8)', () => {
   it('equals the byte-at-a-time checksum on random blocks, every kind and every span length 0..40', () => {

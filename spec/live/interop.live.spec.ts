@@ -8,26 +8,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { attachLoop, blockDeviceSectors, DeviceMapper, detachLoop, loopInfo, type LoopDevice } from '../../lib/index.js';
-import { run } from '../../cli/index.js';
 import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
+import { runDmctl, runDmsetup, type ToolOut } from './tool-runners.js';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const env = { ...process.env, DM_DISABLE_UDEV: '1' };
 process.env.DM_DISABLE_UDEV = '1';
 
-interface Out { code: number; stdout: string; stderr: string }
-
-function dmsetup(...args: string[]): Out {
-  const r = spawnSync('dmsetup', args, { encoding: 'utf8', env });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function dmctl(...args: string[]): Promise<Out> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, env, stdinIsTTY: true });
-  return { code, stdout, stderr };
-}
+type Out = ToolOut;
+const dmsetup = (...args: string[]): Out => runDmsetup(env, args);
+const dmctl = (...args: string[]): Promise<Out> => runDmctl(env, args);
 
 /** Both tools, same arguments: equal stdout and exit status. */
 async function same(...args: string[]): Promise<string> {

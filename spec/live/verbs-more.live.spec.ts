@@ -5,30 +5,19 @@
 // lines) and remove_all (only when every device of the kernel is this spec's).
 // Measured: the five tests take 12-13 s, the VM about 72 s per kernel (6.1, 7.3).
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { DeviceMapper } from '../../lib/index.js';
-import { run } from '../../cli/index.js';
 import { describeLiveOn, kernelLabel, recordLiveFact } from './live-env.js';
+import { runDmctl, runDmsetup, type ToolOut } from './tool-runners.js';
 
 const env = { ...process.env, DM_DISABLE_UDEV: '1' };
 process.env.DM_DISABLE_UDEV = '1';
 // A dmsetup spawn takes about a second under the VM's emulation.
 const SLOW_MS = 120_000;
 
-interface Out { code: number; stdout: string; stderr: string }
-
-function dmsetup(...args: string[]): Out {
-  const r = spawnSync('dmsetup', args, { encoding: 'utf8', env });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function dmctl(...args: string[]): Promise<Out> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(args, { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, env, stdinIsTTY: true });
-  return { code, stdout, stderr };
-}
+type Out = ToolOut;
+const dmsetup = (...args: string[]): Out => runDmsetup(env, args);
+const dmctl = (...args: string[]): Promise<Out> => runDmctl(env, args);
 
 /** Whether /dev/mapper/<name> exists. */
 const node = (name: string): boolean => fs.existsSync(`/dev/mapper/${name}`);

@@ -71,6 +71,13 @@ export interface RemoveTreeOptions extends TreeOperationOptions {
    * kernel call itself cannot be taken back: it finishes, or not, on its own).
    */
   readonly stepTimeoutMs?: number;
+  /**
+   * Devices removed at once (1…128; default 32, as removeMany's): the devices whose users in
+   * the subtree are all gone are removed in parallel, each on a lane of its own, so that the
+   * kernel's grace-period waits overlap (docs/scale.md). Tree order is kept: a device is tried
+   * only once every user of it in the subtree is dealt with. `1` removes one at a time.
+   */
+  readonly concurrency?: number | undefined;
 }
 
 /** Why removeTree left a device. */

@@ -9,7 +9,8 @@
  * Tree order is kept because a device starts only once `ready` says so, which the operation
  * decides from the outcomes of the devices that settled before (a holder's removal has
  * returned before what it holds is tried). Among the ready ones the candidates start in the
- * order they were given, so `concurrency: 1` is the sequential walk it replaces.
+ * order they were given, the ones a settled device made candidates first (depth first), so
+ * `concurrency: 1` is the sequential walk it replaces.
  *
  * A failure stops new starts; the devices in flight finish (their outcomes are recorded by
  * the operation) and then the scheduler returns every failure, in the order they happened.
@@ -31,7 +32,7 @@ export interface TreeSchedule<N> {
   readonly concurrency: number;
   /** Whether `n`'s turn has come: asked of each pending candidate whenever a lane is free. */
   ready(n: N): boolean;
-  /** Deals with one device in lane `lane`; resolves with the devices it made candidates (in tree order). */
+  /** Deals with one device in lane `lane`; resolves with the devices it made candidates (in tree order; they go before the other pending ones). */
   run(n: N, lane: number): Promise<readonly N[]>;
   /** Whether a further device may start (false once the operation was stopped). */
   canStart(): boolean;
@@ -39,9 +40,15 @@ export interface TreeSchedule<N> {
 
 /** Runs the schedule; resolves (never rejects) once nothing is in flight, with the failures. */
 export async function runTreeSchedule<N>(s: TreeSchedule<N>): Promise<TreeFailure<N>[]> {
-  const pending: N[] = [];
+  let pending: N[] = [];
   const queued = new Set<N>();
-  const add = (ns: readonly N[]) => { for (const n of ns) if (!queued.has(n)) { queued.add(n); pending.push(n); } };
+  // New candidates go first (depth first, as libdevmapper's walks): with `concurrency: 1` the
+  // order is exactly the sequential walk's, and a stack is finished before the next is begun.
+  const add = (ns: readonly N[]) => {
+    const fresh: N[] = [];
+    for (const n of ns) if (!queued.has(n)) { queued.add(n); fresh.push(n); }
+    if (fresh.length) pending = fresh.concat(pending);
+  };
   add(s.initial);
   const failures: TreeFailure<N>[] = [];
   const inFlight = new Set<Promise<void>>();

@@ -17,7 +17,7 @@ import { operationHost } from '../client/internal-keys.js';
 import { linkedSignal } from '../events/abort-fanout.js';
 import type { RemoveTreeOptions, KeptReason, RemoveTreeResult } from './tree-operations.js';
 import { intentDevice } from './intent-record.js';
-import { DEFAULT_TIMEOUT_MS, withProgress, isErrno, treeArg, snapshot, current, devicesArg, OPERATION_KINDS, bounds } from './tree-plan.js';
+import { DEFAULT_TIMEOUT_MS, withProgress, isErrno, treeArg, snapshot, current, devicesArg, OPERATION_KINDS, bounds, stopOrFirst } from './tree-plan.js';
 
 /**
  * Removes `devices` and everything below them, top-down (libdevmapper's
@@ -154,9 +154,7 @@ async function removeTreeBody(op: Operation, dm: DeviceMapper, refs: readonly Tr
     // The stop's own error when the operation was stopped, else the first failure; every
     // device's outcome on it (`treeProgress`: removed, deferred, kept, gone, failed; a device
     // in none of them was not tried).
-    let error: unknown = failures[0]!.error;
-    try { op.checkpoint(); } catch (stop) { error = stop; }
-    throw withProgress(error, { ...result, failed: failures }, []);
+    throw withProgress(stopOrFirst(op, failures), { ...result, failed: failures }, []);
   }
   result.complete = [...set].every((n) => removed.has(n) || deferred.has(n) || result.gone.includes(n));
   return result;

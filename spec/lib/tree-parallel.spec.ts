@@ -4,10 +4,11 @@
 // by two stacks; the bound on devices in flight is observed at the kernel and at the
 // transport (lanes); a device of another owner that appears mid-way is not touched; abort and
 // close mid-way; a fault at every device stops new starts, lets those in flight finish and
-// reports each device's outcome as the kernel has it.
+// reports each device's outcome as the kernel has it. suspendTree and resumeTree likewise
+// (top-down, bottom-up), a failed or stopped suspendTree resuming all it suspended.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
 import {
-  DeviceMapper, DeviceTree, DmAbortError, DmClosedError, DmError, DmIdentityError, removeTree, type Backend, type TreeNode,
+  DeviceMapper, DeviceTree, DmAbortError, DmClosedError, DmError, DmIdentityError, reloadTree, removeTree, resumeTree, suspendTree, type Backend, type TreeNode,
 } from '../../lib/index.js';
 import { SimulatedKernel, simFaults, type SimFaults } from '../../testing/index.js';
 import { Actor } from './actor.js';
@@ -22,6 +23,10 @@ let trace: string[];
 let inFlight: number;
 let peak: number;
 let lanes: Set<number | undefined>;
+/** Every DM_DEV_SUSPEND (suspend or resume) that reached the kernel: `start x`, then `end x suspended|resumed`. */
+let strace: string[];
+let sInFlight: number;
+let sPeak: number;
 
 const line = (length: number, type: string, params: string) => ({ start: 0, length, type, params });
 
@@ -50,14 +55,19 @@ beforeEach(async () => {
   inFlight = 0;
   peak = 0;
   lanes = new Set();
+  strace = [];
+  sInFlight = 0;
+  sPeak = 0;
   dm = await DeviceMapper.open({ backend: laneRecording(kernel, 'victim') });
   kernel.intercept({
     before: (e) => {
+      if (e.label === 'victim' && e.command === 'suspend') { strace.push(`start ${e.name ?? nameOf.get(e.uuid ?? '')}`); sPeak = Math.max(sPeak, ++sInFlight); }
       if (e.label !== 'victim' || e.command !== 'remove') return;
       trace.push(`start ${e.name ?? nameOf.get(e.uuid ?? '')}`);
       peak = Math.max(peak, ++inFlight);
     },
     after: (e) => {
+      if (e.label === 'victim' && e.command === 'suspend') { sInFlight--; if (e.errno === 0) strace.push(`end ${e.device?.name} ${e.device?.suspended ? 'suspended' : 'resumed'}`); }
       if (e.label !== 'victim' || e.command !== 'remove') return;
       inFlight--;
       if (e.errno === 0) trace.push(`end ${e.device?.name}`);
@@ -259,5 +269,98 @@ describe('removeTree in parallel', () => {
       expect(again.complete).toBe(true);
       expect(left()).toEqual([]);
     });
+  });
+});
+
+/** Each of `nodes` had its DM_DEV_SUSPEND start only after that of each of `before(node)` (in the set) had returned `what`. */
+function expectSuspendOrder(nodes: readonly TreeNode[], before: (n: TreeNode) => readonly TreeNode[], what: 'suspended' | 'resumed'): void {
+  const set = new Set(nodes);
+  for (const n of nodes) {
+    const start = strace.lastIndexOf(`start ${n.name}`);
+    expect(start).toBeGreaterThanOrEqual(0);
+    for (const b of before(n)) {
+      if (!set.has(b)) continue;
+      const end = strace.lastIndexOf(`end ${b.name} ${what}`);
+      expect({ device: n.name, after: b.name, ended: end >= 0 && end < start }).toEqual({ device: n.name, after: b.name, ended: true });
+    }
+  }
+}
+
+describe('suspendTree / resumeTree in parallel', () => {
+  test('suspend top-down and resume bottom-up: no device before its users (suspend) or what it uses (resume), at most `concurrency` at once and that many, each in its lane', async () => {
+    const roots = await forest(8);
+    const tree = await DeviceTree.read(dm);
+    faults.delay('suspend', 4, { times: Infinity }); // each DM_DEV_SUSPEND sleeps in the "kernel"
+    const s = await suspendTree(dm, roots, { tree, concurrency: 4 });
+    expect(s.suspended).toHaveLength(8 * 3 + 7);
+    expect([...kernel.devices.values()].every((d) => d.suspended)).toBe(true);
+    expectSuspendOrder(s.suspended, (n) => n.parents, 'suspended');
+    expect(sPeak).toBe(4);
+    expect([...lanes].filter((l) => l !== undefined).sort()).toEqual([0, 1, 2, 3]);
+    strace = [];
+    sPeak = 0;
+    const r = await resumeTree(dm, roots, { tree, concurrency: 4 });
+    expect(r.resumed).toHaveLength(8 * 3 + 7);
+    expect([...kernel.devices.values()].some((d) => d.suspended)).toBe(false);
+    expectSuspendOrder(r.resumed, (n) => n.children, 'resumed');
+    expect(sPeak).toBe(4);
+  });
+
+  test('concurrency 1: one at a time, in the sequential orders (topDown, bottomUp)', async () => {
+    const roots = await forest(3);
+    const tree = await DeviceTree.read(dm);
+    const s = await suspendTree(dm, roots, { tree, concurrency: 1 });
+    expect(names(s.suspended)).toEqual(names(tree.topDown(roots)));
+    const r = await resumeTree(dm, roots, { tree, concurrency: 1 });
+    expect(names(r.resumed)).toEqual(names(tree.bottomUp(roots)));
+    expect(sPeak).toBe(1);
+  });
+
+  test('reloadTree goes one at a time and refuses concurrency; bad values refused before any ioctl', async () => {
+    await forest(1);
+    const before = [...kernel.calls.values()].reduce((a, b) => a + b, 0);
+    await expect(reloadTree(dm, [{ device: 'base0', table: [line(100, 'zero', '')] }], { concurrency: 2 } as never)).rejects.toThrow('concurrency');
+    for (const c of [0, 129, 2.5]) {
+      await expect(suspendTree(dm, ['top0'], { concurrency: c })).rejects.toThrow('options.concurrency');
+      await expect(resumeTree(dm, ['top0'], { concurrency: c })).rejects.toThrow('options.concurrency');
+    }
+    expect([...kernel.calls.values()].reduce((a, b) => a + b, 0)).toBe(before);
+  });
+
+  const MIDDLE = ['top3', 'mid3', 'base3', 'da', 'dshared', 'sleaf'];
+  test.each(MIDDLE)('a suspend that fails at %s: nothing further starts, those in flight finish, and everything suspended is resumed (each before its users)', async (device) => {
+    const roots = await forest(8);
+    const tree = await DeviceTree.read(dm);
+    faults.failNext('suspend', 'EIO', { device: `TREE-${device}` });
+    faults.delay('suspend', 3, { times: Infinity });
+    const e = await suspendTree(dm, roots, { tree, concurrency: 4 }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DmError);
+    expect((e as DmError).code).toBe('EIO');
+    const p = (e as { treeProgress: { suspended: TreeNode[]; failed: { node: TreeNode }[] } }).treeProgress;
+    expect(names(p.failed.map((f) => f.node))).toEqual([device]);
+    expect(sInFlight).toBe(0);
+    expect([...kernel.devices.values()].filter((d) => d.suspended).map((d) => d.name)).toEqual([]);
+    // The undo resumed each device it suspended before any of its users (bottom-up).
+    const undo = strace.slice(strace.findIndex((t) => t.endsWith(' resumed')) - 1);
+    for (const n of p.suspended) {
+      const mine = undo.indexOf(`end ${n.name} resumed`);
+      expect(mine).toBeGreaterThanOrEqual(0);
+      for (const u of n.parents) if (p.suspended.includes(u)) expect(undo.indexOf(`end ${u.name} resumed`)).toBeGreaterThan(mine);
+    }
+  });
+
+  test('abort mid-suspendTree: everything suspended (those in flight too, once they land) is resumed', async () => {
+    const roots = await forest(8);
+    const tree = await DeviceTree.read(dm);
+    faults.delay('suspend', 4, { times: Infinity });
+    const ac = new AbortController();
+    let ends = 0;
+    const off = kernel.intercept({ after: (e) => { if (e.label === 'victim' && e.command === 'suspend' && ++ends === 6) ac.abort(new Error('enough')); } });
+    const e = await suspendTree(dm, roots, { tree, concurrency: 4, signal: ac.signal }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DmAbortError);
+    for (let i = 0; i < 100 && (sInFlight > 0 || [...kernel.devices.values()].some((d) => d.suspended)); i++) await new Promise((r) => setTimeout(r, 5));
+    off();
+    expect([...kernel.devices.values()].filter((d) => d.suspended).map((d) => d.name)).toEqual([]);
+    await dm[Symbol.asyncDispose]();
   });
 });

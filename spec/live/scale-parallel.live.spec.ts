@@ -1,14 +1,18 @@
 // removeMany / createMany at scale on the real kernel: 1,000 devices created in parallel and
 // removed in parallel, nothing of ours left, and a device of another owner (made by dmsetup,
 // another uuid prefix) untouched. Prints the wall times beside a sequential removal of a few
-// devices by the same client, so the overlap of the kernel's grace periods is visible.
+// devices by the same client, so the overlap of the kernel's grace periods is visible. And
+// removeTree of stacks (8 × 3 levels and a diamond) with one device at a time and in parallel,
+// nothing left, the other owner's device untouched, both times printed.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { DeviceMapper, type DeviceInfo } from '../../lib/index.js';
+import { DeviceMapper, DeviceTree, removeTree, type DeviceInfo } from '../../lib/index.js';
 import { describeLiveOn, kernelLabel, recordLiveFact } from './live-env.js';
 
 const N = Number(process.env.DM_SCALE_PARALLEL ?? 1000);
 const SEQUENTIAL = 50;
+/** Stacks of three (top on mid on base) of the removeTree test. */
+const STACKS = Number(process.env.DM_TREE_STACKS ?? 8);
 
 describeLiveOn(['6.1'], `removeMany / createMany of ${N} devices [kernel ${kernelLabel}]`, () => {
   let dm: DeviceMapper;
@@ -69,4 +73,50 @@ describeLiveOn(['6.1'], `removeMany / createMany of ${N} devices [kernel ${kerne
     process.stderr.write(`${line}\n`);
     recordLiveFact('scaleParallel', { devices: N, createMs, removeMs, sequentialRemoveMsPerDevice: perSeq });
   }, 30 * 60_000);
+
+  /** STACKS stacks of three, each level a linear over the one below by dev (no /dev/mapper nodes needed), plus a diamond: the roots. */
+  async function forest(tag: string): Promise<string[]> {
+    const roots: string[] = [];
+    const make = async (name: string, params: string, type = 'linear') =>
+      (await dm.createDevice({ name, uuid: `DMTSTREE-${process.pid}-${name}`, table: [{ start: 0, length: 8, type, params }] })).dev;
+    const on = (d: { major: number; minor: number }) => `${d.major}:${d.minor} 0`;
+    for (let i = 0; i < STACKS; i++) {
+      const base = await make(`${prefix}-${tag}-base${i}`, '', 'zero');
+      const mid = await make(`${prefix}-${tag}-mid${i}`, on(base));
+      await make(`${prefix}-${tag}-top${i}`, on(mid));
+      roots.push(`${prefix}-${tag}-top${i}`);
+    }
+    const shared = await make(`${prefix}-${tag}-dshared`, '', 'zero');
+    const a = await make(`${prefix}-${tag}-da`, on(shared));
+    const b = await make(`${prefix}-${tag}-db`, on(shared));
+    const top = `${prefix}-${tag}-dtop`;
+    await dm.createDevice({ name: top, uuid: `DMTSTREE-${process.pid}-${top}`, table: [{ start: 0, length: 8, type: 'linear', params: on(a) }, { start: 8, length: 8, type: 'linear', params: on(b) }] });
+    roots.push(top);
+    return roots;
+  }
+
+  test(`removeTree of ${STACKS} stacks × 3 levels and a diamond, in parallel: nothing left, the other owner's device untouched; sequential (concurrency 1) vs parallel`, async () => {
+    const before = execFileSync('dmsetup', ['info', '-c', '--noheadings', '-o', 'name,uuid,major,minor,attr,open,segments,events', other], { encoding: 'utf8' }).trim();
+    const total = STACKS * 3 + 4;
+    const timed = async (tag: string, concurrency: number | undefined) => {
+      const roots = await forest(tag);
+      const tree = await DeviceTree.read(dm);
+      const t0 = process.hrtime.bigint();
+      const r = await removeTree(dm, roots, { tree, ...(concurrency === undefined ? {} : { concurrency }) });
+      const took = ms(t0);
+      expect(r.complete).toBe(true);
+      expect(r.kept).toEqual([]);
+      expect(r.removed).toHaveLength(total);
+      expect(dm.listSync({ namePrefix: `${prefix}-${tag}` }).filter((d) => d.name.startsWith(`${prefix}-${tag}`))).toEqual([]);
+      return took;
+    };
+    const seqMs = await timed('tseq', 1);
+    const parMs = await timed('tpar', undefined);
+    const after = execFileSync('dmsetup', ['info', '-c', '--noheadings', '-o', 'name,uuid,major,minor,attr,open,segments,events', other], { encoding: 'utf8' }).trim();
+    expect(after).toBe(before);
+    const line = `[scale-parallel ${kernelLabel}] removeTree ${STACKS} stacks × 3 + diamond (${total} devices): concurrency 1 ${seqMs.toFixed(0)} ms, `
+      + `default (32) ${parMs.toFixed(0)} ms (${(seqMs / parMs).toFixed(1)}× faster)`;
+    process.stderr.write(`${line}\n`);
+    recordLiveFact('scaleParallelTree', { stacks: STACKS, devices: total, sequentialMs: seqMs, parallelMs: parMs });
+  }, 10 * 60_000);
 });

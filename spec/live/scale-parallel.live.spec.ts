@@ -2,11 +2,11 @@
 // removed in parallel, nothing of ours left, and a device of another owner (made by dmsetup,
 // another uuid prefix) untouched. Prints the wall times beside a sequential removal of a few
 // devices by the same client, so the overlap of the kernel's grace periods is visible. And
-// removeTree of stacks (8 × 3 levels and a diamond) with one device at a time and in parallel,
-// nothing left, the other owner's device untouched, both times printed.
+// suspendTree, resumeTree and removeTree of stacks (8 × 3 levels and a diamond) one device at a
+// time and in parallel, nothing left, the other owner's device untouched, the times printed.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { DeviceMapper, DeviceTree, removeTree, type DeviceInfo } from '../../lib/index.js';
+import { DeviceMapper, DeviceTree, removeTree, resumeTree, suspendTree, type DeviceInfo } from '../../lib/index.js';
 import { describeLiveOn, kernelLabel, recordLiveFact } from './live-env.js';
 
 const N = Number(process.env.DM_SCALE_PARALLEL ?? 1000);
@@ -95,28 +95,36 @@ describeLiveOn(['6.1'], `removeMany / createMany of ${N} devices [kernel ${kerne
     return roots;
   }
 
-  test(`removeTree of ${STACKS} stacks × 3 levels and a diamond, in parallel: nothing left, the other owner's device untouched; sequential (concurrency 1) vs parallel`, async () => {
+  test(`suspendTree, resumeTree and removeTree of ${STACKS} stacks × 3 levels and a diamond, in parallel: nothing left, the other owner's device untouched; one at a time (concurrency 1) vs parallel`, async () => {
     const before = execFileSync('dmsetup', ['info', '-c', '--noheadings', '-o', 'name,uuid,major,minor,attr,open,segments,events', other], { encoding: 'utf8' }).trim();
     const total = STACKS * 3 + 4;
     const timed = async (tag: string, concurrency: number | undefined) => {
       const roots = await forest(tag);
       const tree = await DeviceTree.read(dm);
-      const t0 = process.hrtime.bigint();
-      const r = await removeTree(dm, roots, { tree, ...(concurrency === undefined ? {} : { concurrency }) });
-      const took = ms(t0);
+      const c = concurrency === undefined ? {} : { concurrency };
+      let t0 = process.hrtime.bigint();
+      expect((await suspendTree(dm, roots, { tree, ...c })).suspended).toHaveLength(total);
+      const suspendMs = ms(t0);
+      t0 = process.hrtime.bigint();
+      expect((await resumeTree(dm, roots, { tree, ...c })).resumed).toHaveLength(total);
+      const resumeMs = ms(t0);
+      t0 = process.hrtime.bigint();
+      const r = await removeTree(dm, roots, { tree, ...c });
+      const removeMs = ms(t0);
       expect(r.complete).toBe(true);
       expect(r.kept).toEqual([]);
       expect(r.removed).toHaveLength(total);
       expect(dm.listSync({ namePrefix: `${prefix}-${tag}` }).filter((d) => d.name.startsWith(`${prefix}-${tag}`))).toEqual([]);
-      return took;
+      return { suspendMs, resumeMs, removeMs };
     };
-    const seqMs = await timed('tseq', 1);
-    const parMs = await timed('tpar', undefined);
+    const seq = await timed('tseq', 1);
+    const par = await timed('tpar', undefined);
     const after = execFileSync('dmsetup', ['info', '-c', '--noheadings', '-o', 'name,uuid,major,minor,attr,open,segments,events', other], { encoding: 'utf8' }).trim();
     expect(after).toBe(before);
-    const line = `[scale-parallel ${kernelLabel}] removeTree ${STACKS} stacks × 3 + diamond (${total} devices): concurrency 1 ${seqMs.toFixed(0)} ms, `
-      + `default (32) ${parMs.toFixed(0)} ms (${(seqMs / parMs).toFixed(1)}× faster)`;
+    const ratio = (k: keyof typeof seq) => `concurrency 1 ${seq[k].toFixed(0)} ms, default (32) ${par[k].toFixed(0)} ms (${(seq[k] / par[k]).toFixed(1)}×)`;
+    const line = `[scale-parallel ${kernelLabel}] ${STACKS} stacks × 3 + diamond (${total} devices): removeTree ${ratio('removeMs')}; `
+      + `suspendTree ${ratio('suspendMs')}; resumeTree ${ratio('resumeMs')}`;
     process.stderr.write(`${line}\n`);
-    recordLiveFact('scaleParallelTree', { stacks: STACKS, devices: total, sequentialMs: seqMs, parallelMs: parMs });
+    recordLiveFact('scaleParallelTree', { stacks: STACKS, devices: total, sequential: seq, parallel: par });
   }, 10 * 60_000);
 });

@@ -349,6 +349,25 @@ describe('suspendTree / resumeTree in parallel', () => {
     }
   });
 
+  test.each(MIDDLE)('a resume that fails at %s: nothing further starts, those in flight finish, what uses it stays suspended, each outcome reported as the kernel has it', async (device) => {
+    const roots = await forest(8);
+    const tree = await DeviceTree.read(dm);
+    await suspendTree(dm, roots, { tree });
+    faults.failNext('suspend', 'EIO', { device: `TREE-${device}` });
+    faults.delay('suspend', 3, { times: Infinity });
+    const e = await resumeTree(dm, roots, { tree, concurrency: 4 }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DmError);
+    expect((e as DmError).code).toBe('EIO');
+    const p = (e as { treeProgress: { resumed: TreeNode[]; failed: { node: TreeNode }[] } }).treeProgress;
+    expect(names(p.failed.map((f) => f.node))).toEqual([device]);
+    expect(sInFlight).toBe(0);
+    for (const u of tree.above([device])) expect(kernel.devices.get(u.name)!.suspended).toBe(true);
+    expect(names(p.resumed).sort()).toEqual([...kernel.devices.values()].filter((d) => !d.suspended).map((d) => d.name).sort());
+    expectSuspendOrder(p.resumed, (n) => n.children, 'resumed');
+    await resumeTree(dm, roots, { tree });
+    expect([...kernel.devices.values()].some((d) => d.suspended)).toBe(false);
+  });
+
   test('abort mid-suspendTree: everything suspended (those in flight too, once they land) is resumed', async () => {
     const roots = await forest(8);
     const tree = await DeviceTree.read(dm);

@@ -80,8 +80,8 @@ export interface ManyStopped {
 
 const MANY_KINDS = { concurrency: 'uint', stopOnError: 'boolean', signal: 'signal', timeoutMs: 'any', onProgress: 'function' } as const;
 
-/** `concurrency`, checked before any syscall. */
-function concurrencyArg(v: number | undefined): number {
+/** `concurrency` (removeMany's, createMany's and the tree operations'), checked before any syscall. */
+export function concurrencyArg(v: number | undefined): number {
   if (v === undefined) return DEFAULT_MANY_CONCURRENCY;
   if (v < 1 || v > CALLS_IN_FLIGHT) throw new DmArgumentError('options.concurrency', `an integer from 1 to ${CALLS_IN_FLIGHT}`, describeValue(v));
   return v;

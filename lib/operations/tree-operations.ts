@@ -49,6 +49,14 @@ export interface SuspendTreeOptions extends TreeOperationOptions {
   readonly skipLockfs?: boolean;
   /** Bound on each suspend/resume ioctl in ms (default 30000): a suspend that hangs fails the operation, which resumes what it suspended (and the late one once it returns). */
   readonly stepTimeoutMs?: number;
+  /**
+   * suspendTree and resumeTree: devices suspended or resumed at once (1…128; default 32, as
+   * removeMany's). Those whose turn has come in tree order (for suspend, every user in the
+   * subtree suspended; for resume, everything it uses resumed) go in parallel, each on a lane
+   * of its own, so that the kernel's waits overlap (docs/scale.md). `1`: one at a time.
+   * reloadTree goes one device at a time and refuses this option.
+   */
+  readonly concurrency?: number | undefined;
 }
 
 /** Options of {@link resumeTree}: as {@link suspendTree}'s. */
@@ -71,6 +79,13 @@ export interface RemoveTreeOptions extends TreeOperationOptions {
    * kernel call itself cannot be taken back: it finishes, or not, on its own).
    */
   readonly stepTimeoutMs?: number;
+  /**
+   * Devices removed at once (1…128; default 32, as removeMany's): the devices whose users in
+   * the subtree are all gone are removed in parallel, each on a lane of its own, so that the
+   * kernel's grace-period waits overlap (docs/scale.md). Tree order is kept: a device is tried
+   * only once every user of it in the subtree is dealt with. `1` removes one at a time.
+   */
+  readonly concurrency?: number | undefined;
 }
 
 /** Why removeTree left a device. */

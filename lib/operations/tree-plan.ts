@@ -5,7 +5,7 @@
  * device (lib/operations/identity.ts). The rules of each operation are in its own file;
  * tree-operations.ts says what they are together.
  */
-import type { DeviceInfo } from '../../codec/index.js';
+import type { DeviceId, DeviceInfo } from '../../codec/index.js';
 import { ERRNO } from '../../ffi/errors.js';
 import { describeValue, deviceArg, optionsArg } from '../client/args.js';
 import type { DeviceMapper } from '../client/client.js';
@@ -16,6 +16,11 @@ import { bounded, checkTimeout } from './bounded-steps.js';
 import { operationOptions, type Operation } from './operation.js';
 import type { TreeOperationOptions, SuspendTreeOptions } from './tree-operations.js';
 import { slotOf, suspendedEffect } from './intent-record.js';
+import { clientParts } from '../client/internal-keys.js';
+import { FEATURES } from '../client/features.js';
+import { udevTransaction } from '../udev/cookie-call.js';
+import { concurrencyArg } from './many.js';
+import type { TreeFailure } from './tree-schedule.js';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -26,6 +31,15 @@ export function withProgress<E>(e: E, progress: object, cleanup: unknown[]): E {
     if (cleanup.length) Object.assign(e, { cleanupErrors: cleanup });
   }
   return e;
+}
+
+/**
+ * The error a tree operation whose scheduler reported failures rejects with: the stop's own
+ * error when the operation was stopped (signal, timeout, close), else the first failure.
+ */
+export function stopOrFirst(op: Operation, failures: readonly TreeFailure<TreeNode>[]): unknown {
+  try { op.checkpoint(); } catch (stop) { return stop; }
+  return failures[0]!.error;
 }
 
 export function isErrno(e: unknown, errno: number): boolean {
@@ -62,7 +76,30 @@ export function devicesArg(v: unknown): readonly TreeDeviceRef[] {
 }
 
 
-export interface StepOptions { readonly noflush?: boolean; readonly skipLockfs?: boolean; readonly timeoutMs: number }
+export interface StepOptions {
+  readonly noflush?: boolean;
+  readonly skipLockfs?: boolean;
+  readonly timeoutMs: number;
+  /** Devices in flight at once (suspendTree, resumeTree; reloadTree goes one at a time). */
+  readonly concurrency: number;
+}
+
+/**
+ * DM_DEV_SUSPEND (suspend or resume) as the client's suspend() and resume() make it, in a
+ * lane of the tree scheduler (tree-schedule.ts): the transport may run it on a kernel-facing
+ * thread of the lane's own, so that the waits of devices in flight overlap. Without a lane,
+ * the client's method itself.
+ */
+async function suspendCall(dm: DeviceMapper, at: DeviceId, action: 'suspend' | 'resume', flags: { noflush?: boolean | undefined; skipLockfs?: boolean | undefined }, lane: number | undefined): Promise<DeviceInfo> {
+  if (lane === undefined) return action === 'suspend' ? dm.suspend(at, flags) : dm.resume(at, flags);
+  const { runner, udev } = dm[clientParts]();
+  if (action === 'suspend') {
+    if (flags.noflush) runner.require('noflush', FEATURES.noflush);
+    return (await runner.runAsync('suspend', { id: at, action, ...flags }, { device: at, lane })).device;
+  }
+  // A resume announces the device to udev as the client's resume() does (its cookie, its wait).
+  return udevTransaction(udev(undefined), {}, async (cookie) => (await runner.runAsync('suspend', { id: at, action, ...flags, cookie }, { device: at, lane })).device, (d) => d.flags.ueventGenerated);
+}
 
 /**
  * The suspend step. A suspend that reached another device than the snapshot's (a device
@@ -72,22 +109,22 @@ export interface StepOptions { readonly noflush?: boolean; readonly skipLockfs?:
  * swap in whatever its owner staged. A suspend that returns after the operation or the bound
  * gave up is undone when it reached our device, verified again right before the resume.
  */
-export async function suspendOne(op: Operation, dm: DeviceMapper, n: TreeNode, o: StepOptions): Promise<void> {
+export async function suspendOne(op: Operation, dm: DeviceMapper, n: TreeNode, o: StepOptions, lane?: number): Promise<void> {
   const id = n.identity!;
   const at = addressOf(id);
   const flags = { noflush: o.noflush, skipLockfs: o.skipLockfs };
   const late = (r: DeviceInfo) => { if (repliedBy('suspend', id, r)) void resumeOurs(op.kernel, id, flags, `resume ${n.name}`).catch(() => {}); };
   // Recorded first: a process that dies with the device suspended leaves it to recover(), which resumes it.
   op.intent(slotOf('suspended', id), suspendedEffect(id, o));
-  const r = await op.step(`suspend ${n.name}`, () => bounded(dm.suspend(at, flags), o.timeoutMs, `suspending ${n.name} (${n.key})`, late), { onLate: late });
+  const r = await op.step(`suspend ${n.name}`, () => bounded(suspendCall(dm, at, 'suspend', flags, lane), o.timeoutMs, `suspending ${n.name} (${n.key})`, late), { onLate: late });
   op.check('suspend', id, r);
 }
 
-export async function resumeOne(op: Operation | undefined, dm: DeviceMapper, n: TreeNode, o: StepOptions): Promise<void> {
+export async function resumeOne(op: Operation | undefined, dm: DeviceMapper, n: TreeNode, o: StepOptions, lane?: number): Promise<void> {
   const id = n.identity!;
   const at = addressOf(id);
   const flags = { noflush: o.noflush, skipLockfs: o.skipLockfs };
-  const call = () => bounded(dm.resume(at, flags), o.timeoutMs, `resuming ${n.name} (${n.key})`);
+  const call = () => bounded(suspendCall(dm, at, 'resume', flags, lane), o.timeoutMs, `resuming ${n.name} (${n.key})`);
   const r = op ? await op.step(`resume ${n.name}`, call) : await call();
   checkReply('resume', id, r, true);
   settleResumed(op, id);
@@ -123,11 +160,17 @@ export async function undoSuspend(op: Operation, nodes: readonly TreeNode[], o: 
   return errors;
 }
 
-export function stepOptions(options: SuspendTreeOptions): StepOptions {
-  optionsArg(options, 'options', { ...OPERATION_KINDS, noflush: 'boolean', skipLockfs: 'boolean', stepTimeoutMs: 'uint' });
+/** The options of suspendTree and resumeTree (`parallel`: they take `concurrency`), and of reloadTree (which does not). */
+export function stepOptions(options: SuspendTreeOptions, parallel = false): StepOptions {
+  const kinds = { ...OPERATION_KINDS, noflush: 'boolean', skipLockfs: 'boolean', stepTimeoutMs: 'uint' } as const;
+  if (parallel) optionsArg(options, 'options', { ...kinds, concurrency: 'uint' });
+  else optionsArg(options, 'options', kinds);
   treeArg(options.tree);
   operationOptions(options);
-  return { noflush: options.noflush, skipLockfs: options.skipLockfs, timeoutMs: checkTimeout(options.stepTimeoutMs, DEFAULT_TIMEOUT_MS) };
+  return {
+    noflush: options.noflush, skipLockfs: options.skipLockfs, timeoutMs: checkTimeout(options.stepTimeoutMs, DEFAULT_TIMEOUT_MS),
+    concurrency: parallel ? concurrencyArg(options.concurrency) : 1,
+  };
 }
 
 /** The option kinds every tree operation takes (values checked by operationOptions). */

@@ -6,8 +6,10 @@ import { ERRNO } from '../../ffi/errors.js';
 import { optionsArg } from '../client/args.js';
 import type { DeviceMapper } from '../client/client.js';
 import { clientArg, type TreeDeviceRef, type TreeNode } from './device-tree.js';
-import { DmIdentityError } from '../errors.js';
 import { addressOf } from './identity.js';
+import { concurrencyArg } from './many.js';
+import { removeDevice } from './remove-device.js';
+import { runTreeSchedule } from './tree-schedule.js';
 import { retryPolicy } from './retry.js';
 import { bounded, checkTimeout } from './bounded-steps.js';
 import { operationOptions, runOperation, type Operation } from './operation.js';
@@ -15,7 +17,7 @@ import { operationHost } from '../client/internal-keys.js';
 import { linkedSignal } from '../events/abort-fanout.js';
 import type { RemoveTreeOptions, KeptReason, RemoveTreeResult } from './tree-operations.js';
 import { intentDevice } from './intent-record.js';
-import { DEFAULT_TIMEOUT_MS, withProgress, isErrno, treeArg, snapshot, current, devicesArg, OPERATION_KINDS, bounds } from './tree-plan.js';
+import { DEFAULT_TIMEOUT_MS, withProgress, isErrno, treeArg, snapshot, current, devicesArg, OPERATION_KINDS, bounds, stopOrFirst } from './tree-plan.js';
 
 /**
  * Removes `devices` and everything below them, top-down (libdevmapper's
@@ -29,15 +31,16 @@ import { DEFAULT_TIMEOUT_MS, withProgress, isErrno, treeArg, snapshot, current, 
 export async function removeTree(dm: DeviceMapper, devices: readonly TreeDeviceRef[], options: RemoveTreeOptions = {}): Promise<RemoveTreeResult> {
   clientArg(dm);
   const refs = devicesArg(devices);
-  optionsArg(options, 'options', { ...OPERATION_KINDS, deferred: 'boolean', retries: 'uint', delayMs: 'uint', stepTimeoutMs: 'uint' });
+  optionsArg(options, 'options', { ...OPERATION_KINDS, deferred: 'boolean', retries: 'uint', delayMs: 'uint', stepTimeoutMs: 'uint', concurrency: 'uint' });
   treeArg(options.tree);
+  const concurrency = concurrencyArg(options.concurrency);
   const bounds = operationOptions(options);
   const policy = retryPolicy({ retries: options.retries, delayMs: options.delayMs });
   const timeoutMs = checkTimeout(options.stepTimeoutMs, DEFAULT_TIMEOUT_MS);
-  return runOperation(dm[operationHost](), 'removeTree', bounds, (op) => removeTreeBody(op, dm, refs, options, policy, timeoutMs));
+  return runOperation(dm[operationHost](), 'removeTree', bounds, (op) => removeTreeBody(op, dm, refs, options, policy, timeoutMs, concurrency));
 }
 
-async function removeTreeBody(op: Operation, dm: DeviceMapper, refs: readonly TreeDeviceRef[], options: RemoveTreeOptions, policy: ReturnType<typeof retryPolicy>, timeoutMs: number): Promise<RemoveTreeResult> {
+async function removeTreeBody(op: Operation, dm: DeviceMapper, refs: readonly TreeDeviceRef[], options: RemoveTreeOptions, policy: ReturnType<typeof retryPolicy>, timeoutMs: number, concurrency: number): Promise<RemoveTreeResult> {
   const tree = await snapshot(dm, options);
   const named = new Set(refs.map((d, i) => tree.node(d, `devices[${i}]`)));
   const set = new Set(tree.subtree([...named]).filter((n) => n.kind === 'dm'));
@@ -63,14 +66,16 @@ async function removeTreeBody(op: Operation, dm: DeviceMapper, refs: readonly Tr
     return out;
   };
 
-  const remove = async (n: TreeNode, asDeferred: boolean): Promise<'removed' | 'deferred' | 'busy' | 'gone'> => {
+  const remove = async (n: TreeNode, asDeferred: boolean, lane: number): Promise<'removed' | 'deferred' | 'busy' | 'gone'> => {
     // Stops the EBUSY retries of a removal the bound gave up on, and follows the operation's stop.
     const step = new AbortController();
     const link = linkedSignal([op.signal], step);
     try {
-      const r = await op.step(`remove ${n.name}`, () => bounded(dm.removeDevice(addressOf(n.identity!), {
+      // In the scheduler's lane: the transport may run it on a kernel-facing thread of the
+      // lane's own, so that the grace periods of devices in flight overlap (tree-schedule.ts).
+      const r = await op.step(`remove ${n.name}`, () => bounded(removeDevice(dm, addressOf(n.identity!), {
         expect: n.identity!, retries: policy.attempts, delayMs: policy.delayMs, signal: step.signal, deferred: asDeferred || undefined,
-      }), timeoutMs, `removing ${n.name} (${n.key})`));
+      }, lane), timeoutMs, `removing ${n.name} (${n.key})`));
       return r.deferred ? 'deferred' : 'removed';
     } catch (e) {
       if (isErrno(e, ERRNO.EBUSY)) return 'busy';
@@ -83,47 +88,51 @@ async function removeTreeBody(op: Operation, dm: DeviceMapper, refs: readonly Tr
     }
   };
 
-  const visit = async (level: readonly TreeNode[]): Promise<void> => {
-    for (const n of level) {
-      if (!set.has(n) || handled(n)) continue;
-      op.checkpoint();
-      // A user in the subtree not dealt with yet: this device's turn comes when that user goes.
-      if (n.parents.some((p) => set.has(p) && !handled(p))) continue;
-      const holders = n.parents.filter((p) => !set.has(p) || kept.has(p));
-      if (holders.length) { keep(n, 'used', holders); continue; }
-      const info = await current(dm, n);
-      if (!info) {
-        result.gone.push(n);
-        await visit(n.children);
-        continue;
-      }
-      // Users of the subtree that still exist hold it open once each (deferred ones, until their last close).
-      const heldBy = n.parents.filter((p) => deferred.has(p));
-      let outcome: Awaited<ReturnType<typeof remove>>;
-      let asDeferred: boolean;
-      if (info.openCount > heldBy.length) {
-        // Open beyond its users in the tree: only a device the caller named is waited for (EBUSY
-        // retries) or deferred; below, it is someone else's (libdm skips open non-top-level nodes).
-        if (!named.has(n)) { keep(n, 'open', heldBy, { openCount: info.openCount }); continue; }
-        asDeferred = options.deferred === true;
-      } else if (info.openCount > 0) {
-        // Held only by deferred users in the tree: it goes when they do.
-        if (!options.deferred) { keep(n, 'used', heldBy, { openCount: info.openCount }); continue; }
-        asDeferred = true;
-      } else {
-        asDeferred = false;
-      }
-      // A suspended device below: the removal (or a deferred one, later) could sleep until it is
-      // resumed, e.g. a thin-pool's metadata commit (docs/kernel-facts.md). Not tried.
-      const blocked = await suspendedBelow(n);
-      if (blocked.length) { keep(n, 'suspended', heldBy, { suspended: blocked }); continue; }
-      outcome = await remove(n, asDeferred);
-      if (outcome === 'busy') { keep(n, named.has(n) ? 'busy' : 'open', heldBy); continue; }
-      if (outcome === 'gone') result.gone.push(n);
-      else if (outcome === 'deferred') { deferred.add(n); result.deferred.push(n); } else { removed.add(n); result.removed.push(n); onRemoved(n); }
-      op.progress(`${outcome} ${n.name}`, removed.size + deferred.size + kept.size + result.gone.length, set.size);
-      await visit(n.children);
+  // Set once a device failed: no further removal is sent (those in flight finish).
+  let failed = false;
+  const inSet = (ns: readonly TreeNode[]) => ns.filter((c) => set.has(c));
+
+  /**
+   * One device whose users in the subtree are all dealt with: kept, found gone, or removed.
+   * Resolves with the devices it makes candidates (what it uses, once it is gone); a device
+   * kept makes none, so nothing below it is touched unless another user of it reaches it.
+   */
+  const settle = async (n: TreeNode, lane: number): Promise<readonly TreeNode[]> => {
+    op.checkpoint();
+    const holders = n.parents.filter((p) => !set.has(p) || kept.has(p));
+    if (holders.length) { keep(n, 'used', holders); return []; }
+    const info = await current(dm, n);
+    if (!info) {
+      result.gone.push(n);
+      return inSet(n.children);
     }
+    // Users of the subtree that still exist hold it open once each (deferred ones, until their last close).
+    const heldBy = n.parents.filter((p) => deferred.has(p));
+    let asDeferred: boolean;
+    if (info.openCount > heldBy.length) {
+      // Open beyond its users in the tree: only a device the caller named is waited for (EBUSY
+      // retries) or deferred; below, it is someone else's (libdm skips open non-top-level nodes).
+      if (!named.has(n)) { keep(n, 'open', heldBy, { openCount: info.openCount }); return []; }
+      asDeferred = options.deferred === true;
+    } else if (info.openCount > 0) {
+      // Held only by deferred users in the tree: it goes when they do.
+      if (!options.deferred) { keep(n, 'used', heldBy, { openCount: info.openCount }); return []; }
+      asDeferred = true;
+    } else {
+      asDeferred = false;
+    }
+    // A suspended device below: the removal (or a deferred one, later) could sleep until it is
+    // resumed, e.g. a thin-pool's metadata commit (docs/kernel-facts.md). Not tried.
+    const blocked = await suspendedBelow(n);
+    if (blocked.length) { keep(n, 'suspended', heldBy, { suspended: blocked }); return []; }
+    // Another device failed while this one was being read: this one is not tried (in no list).
+    if (failed) return [];
+    const outcome = await remove(n, asDeferred, lane);
+    if (outcome === 'busy') { keep(n, named.has(n) ? 'busy' : 'open', heldBy); return []; }
+    if (outcome === 'gone') result.gone.push(n);
+    else if (outcome === 'deferred') { deferred.add(n); result.deferred.push(n); } else { removed.add(n); result.removed.push(n); onRemoved(n); }
+    op.progress(`${outcome} ${n.name}`, removed.size + deferred.size + kept.size + result.gone.length, set.size);
+    return inSet(n.children);
   };
 
   // Recorded before the first removal: a process that dies half-way leaves recover() the rest
@@ -133,10 +142,19 @@ async function removeTreeBody(op: Operation, dm: DeviceMapper, refs: readonly Tr
   const intent = () => op.intent('removing', { kind: 'removing', devices: order.map((n) => intentDevice(n.identity!)), removed: [...gone] });
   intent();
   onRemoved = (n) => { gone.push(order.indexOf(n)); intent(); };
-  try {
-    await visit(tree.topDown([...named]).filter((n) => named.has(n)));
-  } catch (e) {
-    throw withProgress(e, result, []);
+  const failures = await runTreeSchedule<TreeNode>({
+    initial: tree.topDown([...named]).filter((n) => named.has(n) && set.has(n)),
+    concurrency,
+    // A device's turn: every user of it in the subtree dealt with (removed, deferred, kept or gone).
+    ready: (n) => n.parents.every((p) => !set.has(p) || handled(p)),
+    run: (n, lane) => settle(n, lane).catch((e: unknown) => { failed = true; throw e; }),
+    canStart: () => !op.signal.aborted,
+  });
+  if (failures.length) {
+    // The stop's own error when the operation was stopped, else the first failure; every
+    // device's outcome on it (`treeProgress`: removed, deferred, kept, gone, failed; a device
+    // in none of them was not tried).
+    throw withProgress(stopOrFirst(op, failures), { ...result, failed: failures }, []);
   }
   result.complete = [...set].every((n) => removed.has(n) || deferred.has(n) || result.gone.includes(n));
   return result;

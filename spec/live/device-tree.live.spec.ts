@@ -266,9 +266,14 @@ describeLive(`device tree: dmctl ls --tree = dmsetup's, libdevmapper's orders, s
     const a = await removeTree(dm, [`${p}a`], { timeoutMs: 20_000 });
     expect(names(a.removed)).toEqual([`${p}a`]);
     expect(a.kept.map((k) => [k.node.name, k.reason])).toEqual([[`${p}shared`, 'used']]);
-    const all = await removeTree(dm, [`${p}thin`, `${p}crypt`, `${p}b-${'x'.repeat(90)}`], { timeoutMs: 20_000 });
+    const t = await DeviceTree.read(dm);
+    const all = await removeTree(dm, [`${p}thin`, `${p}crypt`, `${p}b-${'x'.repeat(90)}`], { tree: t, timeoutMs: 20_000 });
     report.removeOrder = names(all.removed);
-    expect(names(all.removed)).toEqual([`${p}thin`, `${p}pool`, ...POOL_DEVS(), `${p}crypt`, `${p}clin`, `${p}b-${'x'.repeat(90)}`, `${p}shared`]);
+    // The stacks go in parallel (removed lists them as their removals returned): every device
+    // after each of its users, since none is tried before its users' removals have returned.
+    const removed = names(all.removed);
+    expect([...removed].sort()).toEqual([`${p}thin`, `${p}pool`, ...POOL_DEVS(), `${p}crypt`, `${p}clin`, `${p}b-${'x'.repeat(90)}`, `${p}shared`].sort());
+    for (const n of all.removed) for (const u of n.parents) expect({ n: n.name, u: u.name, before: removed.indexOf(u.name) < removed.indexOf(n.name) }).toEqual({ n: n.name, u: u.name, before: true });
     expect(all.complete).toBe(true);
     expect((await dm.list()).filter((d) => ours(d.name))).toEqual([]);
   }, 120_000);

@@ -54,7 +54,7 @@ export async function createDevice(dm: DeviceMapper, options: CreateDeviceOption
 /** The operation's body: create, load, resume, each step checked; see {@link createDevice}. */
 async function createSteps(
   op: Operation, parts: ClientParts, options: CreateDeviceOptions, udevOptions: CreateDeviceOptions, rollback: RetryPolicy,
-  at: DeviceId, secure: boolean, requests: EncodedRequests, sending: (step: 'create' | 'load') => void, lane: number | undefined,
+  at: DeviceId, secure: boolean, requests: EncodedRequests, sending: (step: 'none' | 'create' | 'load') => void, lane: number | undefined,
 ): Promise<DeviceInfo> {
   const { runner } = parts;
   // DEV_CREATE echoes the name and uuid we sent; only its dev is the kernel's word.
@@ -109,7 +109,7 @@ interface ChainedCreate {
   readonly at: DeviceId;
   readonly secure: boolean;
   readonly requests: EncodedRequests;
-  readonly sending: (step: 'create' | 'load') => void;
+  readonly sending: (step: 'none' | 'create' | 'load') => void;
   readonly lane: number | undefined;
   readonly oursAt: (dev: { readonly major: number; readonly minor: number }) => DeviceIdentity;
   /** The intent record learns the device's dev (as after the unchained create). */
@@ -134,18 +134,16 @@ async function createChained(op: Operation, parts: ClientParts, c: ChainedCreate
   const { options } = c;
   const loadCtx = { ...loadContext(c.at, options.table, c.secure), encoded: c.requests.load, lane: c.lane };
   const outcomes = await op.step('create → load → resume', async () => {
-    try {
-      const r = await parts.runner.runChain([
-        { command: 'create', params: { name: options.name, uuid: options.uuid, minor: options.minor }, ctx: { device: { name: options.name }, encoded: c.requests.create, lane: c.lane } },
-        { command: 'load', params: { id: c.at, targets: options.table, readOnly: options.readOnly, secure: c.secure }, ctx: loadCtx, check: trustedBits('load') },
-        { command: 'suspend', params: { id: c.at, action: 'resume', cookie: noCookieEventNr(c.udevOptions) }, ctx: { device: c.at, lane: c.lane }, check: trustedBits('resume') },
-      ]);
-      if (r) c.sending('load'); // the runner has the requests (and wipes the load's)
-      return r;
-    } catch (e) {
-      c.sending('load');
-      throw e;
-    }
+    // The runner owns both requests from here (it wipes the load's once the chain settles,
+    // which may be after this operation gave up): they are not wiped under it.
+    c.sending('load');
+    const r = await parts.runner.runChain([
+      { command: 'create', params: { name: options.name, uuid: options.uuid, minor: options.minor }, ctx: { device: { name: options.name }, encoded: c.requests.create, lane: c.lane } },
+      { command: 'load', params: { id: c.at, targets: options.table, readOnly: options.readOnly, secure: c.secure }, ctx: loadCtx, check: trustedBits('load') },
+      { command: 'suspend', params: { id: c.at, action: 'resume', cookie: noCookieEventNr(c.udevOptions) }, ctx: { device: c.at, lane: c.lane }, check: trustedBits('resume') },
+    ]);
+    if (!r) c.sending('none'); // not sent: still ours, for the step-by-step path or the wipe
+    return r;
   }, {
     onLate: (late) => {
       const made = late?.[0];

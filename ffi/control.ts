@@ -222,6 +222,20 @@ class Transport implements ControlTransport, ChainTransport {
    */
   ioctlChain(steps: readonly ChainStep[], lane?: number): Promise<ChainStepResult[]> | undefined {
     this.#check();
+    const engine = this.#chainEngine(steps.length, lane);
+    if (!engine || !engine.ready || steps.length > engine.slots || steps.some((st) => st.buf.byteLength > engine.slotSize)) return undefined;
+    this.#inflight++;
+    return engine.ioctlChain(steps).finally(() => {
+      if (--this.#inflight === 0 && this.#closed) this.#release();
+    });
+  }
+
+  chainReady(steps: number, lane?: number): boolean {
+    return !this.#closed && this.#chainEngine(steps, lane) !== undefined;
+  }
+
+  /** The engine a chain of `steps` steps would run on now (started on first use), or undefined. */
+  #chainEngine(steps: number, lane: number | undefined): IoctlEngine | undefined {
     if (this.asyncPath === 'pool' || this.chainCheck === undefined) return undefined;
     const engine = engineFor(this.path, this.libc, this.engineFake, lane, this.chainCheck);
     if (engine && lane === undefined && this.onEngine) {
@@ -229,11 +243,7 @@ class Transport implements ControlTransport, ChainTransport {
       this.onEngine = undefined;
       report(engine);
     }
-    if (!engine || !engine.ready || steps.length > engine.slots || steps.some((st) => st.buf.byteLength > engine.slotSize)) return undefined;
-    this.#inflight++;
-    return engine.ioctlChain(steps).finally(() => {
-      if (--this.#inflight === 0 && this.#closed) this.#release();
-    });
+    return engine?.ready && steps <= engine.slots ? engine : undefined;
   }
 
   close(): void {

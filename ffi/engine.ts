@@ -203,8 +203,10 @@ export class IoctlEngine {
   #doorbell = false;
   /** Main-thread wake-ups that found completions (observability: bench, tests). */
   wakeups = 0;
-  /** Calls completed through the ring. */
+  /** Calls completed through the ring (a chain counts once). */
   completed = 0;
+  /** Chains completed through the ring (observability: which path createDevice took). */
+  chains = 0;
 
   private constructor(opts: EngineOptions) {
     const slots = opts.slots ?? CALLS_IN_FLIGHT;
@@ -392,6 +394,7 @@ export class IoctlEngine {
           this.#free.push(s);
         });
         this.completed++;
+        this.chains++;
         p.chain.done(results);
         continue;
       }

@@ -81,6 +81,12 @@ export interface ChainTransport {
    * `DmEngineError` when the worker dies (`sent: false`: no step reached the kernel).
    */
   ioctlChain(steps: readonly ChainStep[], lane?: number): Promise<ChainStepResult[]> | undefined;
+  /**
+   * Whether a chain of `steps` steps (on `lane`'s engine, when given) would go to the engine
+   * now; starts the engine when it is not yet running. The caller asks before it begins a
+   * chained operation, so one that cannot chain goes step by step from its start.
+   */
+  chainReady(steps: number, lane?: number): boolean;
 }
 
 /**

@@ -284,6 +284,12 @@ export class IoctlRunner {
     }
   }
 
+  /** Whether a chain of `steps` steps would go to the engine now (see {@link runChain}); starts the engine when it is not running yet. */
+  canChain(steps: number, lane?: number): boolean {
+    const t = this.transport as Partial<ChainTransport>;
+    return !this.blocking && typeof t.chainReady === 'function' && t.chainReady(steps, lane);
+  }
+
   /**
    * Runs `steps` as one chain on the transport's ioctl engine (ChainTransport): the worker
    * issues them back to back and stops at the first failure or identity mismatch, and this

@@ -68,7 +68,7 @@ async function createSteps(
   // Without a udev cookie, the three ioctls can go to the engine as one chain (the cookie,
   // when there is one, is made and incremented on this thread right before the resume and
   // released after it: that path stays one step at a time).
-  if (udevOptions.udev === 'none') {
+  if (udevOptions.udev === 'none' && runner.canChain(3, lane)) {
     const chained = await createChained(op, parts, { options, udevOptions, rollback, at, secure, requests, sending, lane, oursAt, recordDev: (dev) => op.intent(slot, { kind: 'created', device: intentDevice({ ...named, dev }) }), settle: () => op.settle(slot) });
     if (chained) return chained;
   }

@@ -13,7 +13,7 @@ import { TRUSTED_REPLY_FIELDS } from '../../codec/reply-fields.js';
 const HDR = 312;
 /**
  * The fake kernel in the worker. A request is a dm_ioctl header with a control area after it:
- * byte HDR = action (0 reply, 2 fail with errno HDR+1, 0xEE crash, 3 sleep HDR+1 × 10 ms then
+ * byte HDR = action (0 reply, 2 fail with errno HDR+1, 0xEE crash, 3 sleep HDR+1 ticks, then
  * reply); byte HDR+2 = the minor the reply's dev says; HDR+3 = 1: the reply's uuid's first byte
  * becomes 'Z'; HDR+4 = 1: the name's first byte becomes 'Z'. A reply also sets byte HDR+5 to 1
  * (the step ran).

@@ -32,6 +32,7 @@ export function chainedBackend(backend: Backend, hooks: ChainHooks = { chains: 0
         ioctl: (r, b) => t.ioctl(r, b),
         ioctlAsync: (r, b, kind, lane) => t.ioctlAsync(r, b, kind, lane),
         close: () => t.close(),
+        chainReady: () => !hooks.refuse,
         ioctlChain(steps: readonly ChainStep[]): Promise<ChainStepResult[]> | undefined {
           if (hooks.refuse) return undefined;
           hooks.chains++;

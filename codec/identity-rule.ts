@@ -9,6 +9,7 @@
  * program in the worker.
  */
 import { dmIoctl } from './records.js';
+import { HOST_ENDIANNESS } from './endian.js';
 import type { TRUSTED_REPLY_FIELDS } from './reply-fields.js';
 
 /** Which header fields of a step's reply the kernel wrote for the device (a row of TRUSTED_REPLY_FIELDS). */
@@ -38,6 +39,11 @@ export interface HeaderIdentityFields {
   readonly nameSize: number;
   readonly uuidOffset: number;
   readonly uuidSize: number;
+  /**
+   * The 32 bits of dev that hold the device number (huge_encode_dev: major and minor in the
+   * low half of the u64; codec/dev.ts `decodeDev` reads only these), in host byte order: the
+   * rest is not compared, as `decodeDev` does not read it.
+   */
   readonly devOffset: number;
   readonly devSize: number;
 }
@@ -52,15 +58,16 @@ function placed(name: string): { offset: number; size: number } {
 export const HEADER_IDENTITY_FIELDS: HeaderIdentityFields = Object.freeze({
   nameOffset: placed('name').offset, nameSize: placed('name').size,
   uuidOffset: placed('uuid').offset, uuidSize: placed('uuid').size,
-  devOffset: placed('dev').offset, devSize: placed('dev').size,
+  // The low half of the u64: first in little-endian memory, second in big-endian.
+  devOffset: placed('dev').offset + (HOST_ENDIANNESS === 'little' ? 0 : placed('dev').size / 2), devSize: placed('dev').size / 2,
 });
 
 /**
  * {@link identityMismatch} over two replies' bytes: `expected` is the header the operation's
  * first step returned (DEV_CREATE echoes the name and uuid sent; its dev is the kernel's),
  * `reply` a later step's. A `char[N]` field is compared as the codec reads it: up to its first
- * NUL within N-1 bytes (docs/kernel-facts.md, "Stale bytes"); dev as its bytes (equal bytes,
- * equal dev, whatever the byte order). The expected device has a uuid when its uuid's first
+ * NUL within N-1 bytes (docs/kernel-facts.md, "Stale bytes"); dev as the bytes of its device
+ * number (equal bytes, equal major and minor). The expected device has a uuid when its uuid's first
  * byte is not NUL.
  */
 export function headerIdentityMismatch(

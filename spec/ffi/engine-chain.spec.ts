@@ -9,6 +9,8 @@ import { DmEngineError } from '../../ffi/errors.js';
 import { HEADER_IDENTITY_FIELDS as F, headerIdentityMismatch } from '../../codec/identity-rule.js';
 import { CHAIN_CHECK_SOURCE, trustedBits } from '../../lib/kernel/chain-check.js';
 import { TRUSTED_REPLY_FIELDS } from '../../codec/reply-fields.js';
+import { codec, decodeDev, dmIoctl } from '../../codec/index.js';
+import { repliedBy } from '../../lib/operations/identity.js';
 
 const HDR = 312;
 /**
@@ -167,21 +169,29 @@ onLinux('IoctlEngine chains', () => {
 });
 
 describe('the worker runs the main thread rule', () => {
-  test('the source shipped to the worker is the codec functions themselves and gives their verdicts', () => {
+  test('the source shipped to the worker is the codec functions themselves; its verdicts are checkReply\'s on the decoded replies', () => {
     const check = new Function(CHAIN_CHECK_SOURCE)() as (bits: number, d: Uint8Array, a: number, b: number) => number;
     const rnd = mulberry(29);
     for (let n = 0; n < 400; n++) {
       const d = new Uint8Array(2 * HDR);
       for (const base of [0, HDR]) {
         // Small alphabets so that equal and unequal fields both happen often; NULs cut strings.
-        for (let i = 0; i < 8; i++) d[base + F.devOffset + i] = rnd() < 0.8 ? 0 : 1;
+        for (let i = 0; i < 8; i++) d[base + dmIoctl.offsetOf.dev + i] = rnd() < 0.8 ? 0 : 1;
         for (const [off, size] of [[F.nameOffset, F.nameSize], [F.uuidOffset, F.uuidSize]] as const) {
           const len = Math.floor(rnd() * 3);
           for (let i = 0; i < size; i++) d[base + off + i] = i < len ? 65 + Math.floor(rnd() * 2) : rnd() < 0.1 ? 66 : 0;
         }
       }
+      // The main thread's checkReply on the same two headers, decoded as the runner decodes replies.
+      const decoded = (at: number) => {
+        const h = codec.decodeHeader(d.subarray(at, at + HDR));
+        return { name: h.name, uuid: h.uuid || null, dev: decodeDev(h.dev) };
+      };
+      const [a, b] = [decoded(0), decoded(HDR)];
       for (const step of Object.keys(TRUSTED_REPLY_FIELDS) as (keyof typeof TRUSTED_REPLY_FIELDS)[]) {
-        expect(check(trustedBits(step), d, 0, HDR)).toBe(headerIdentityMismatch(TRUSTED_REPLY_FIELDS[step], d, 0, d, HDR, F));
+        const verdict = check(trustedBits(step), d, 0, HDR);
+        expect(verdict).toBe(headerIdentityMismatch(TRUSTED_REPLY_FIELDS[step], d, 0, d, HDR, F));
+        expect(verdict !== 0).toBe(!repliedBy(step, a, b));
       }
     }
     expect(CHAIN_CHECK_SOURCE).toContain(headerIdentityMismatch.toString());

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
 import { DmClosedError, DmEngineError, DmSyscallError, ERRNO, mapOpenError } from './errors.js';
 import { engineSupported, IoctlEngine } from './engine.js';
-import type { AsyncCallKind, CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
+import type { AsyncCallKind, CancelPipe, ChainStep, ChainStepResult, ChainTransport, ControlTransport, IoctlResult, RawPoller } from './types.js';
 
 /** Where every Linux distribution puts the control node (`DM_DIR "/" DM_CONTROL_NODE`). */
 export const DM_CONTROL_PATH = '/dev/mapper/control';
@@ -72,6 +72,12 @@ export interface OpenControlOptions {
    * ioctl in its worker (`EngineOptions.fakeIoctl`); the pool path stays the real one.
    */
   readonly engineFake?: string;
+  /**
+   * The identity check the engines this transport starts run between a chain's steps
+   * (`EngineOptions.chainCheck`; lib/kernel/chain-check.ts builds it from the codec's rule).
+   * Without it the transport runs no chain with checks.
+   */
+  readonly chainCheck?: string;
 }
 
 /** Whether a call of `kind` may go to the engine under `path` (the policy of {@link AsyncPath}). */
@@ -98,7 +104,7 @@ const LANE_SLOTS = 8;
 /** One engine per control-node path (and lane) per process, started on first use; undefined = unavailable. */
 const engines = new Map<string, IoctlEngine | undefined>();
 
-function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined, lane?: number): IoctlEngine | undefined {
+function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined, lane?: number, chainCheck?: string): IoctlEngine | undefined {
   const key = lane === undefined ? path : `${path}\0lane ${lane % LANE_ENGINES}`;
   if (engines.has(key)) {
     // Tried before: the engine while it lives; once it could not start (undefined) or died
@@ -110,7 +116,10 @@ function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined, lane
   try {
     const fd = fs.openSync(path, fs.constants.O_RDWR | O_CLOEXEC);
     try {
-      e = IoctlEngine.start({ fd, libc: libc.name, ...(lane === undefined ? {} : { slots: LANE_SLOTS }), ...(fakeIoctl === undefined ? {} : { fakeIoctl }) });
+      e = IoctlEngine.start({
+        fd, libc: libc.name, ...(lane === undefined ? {} : { slots: LANE_SLOTS }), ...(fakeIoctl === undefined ? {} : { fakeIoctl }),
+        ...(chainCheck === undefined ? {} : { chainCheck }),
+      });
     } catch (err) {
       fs.closeSync(fd);
       throw err;
@@ -140,10 +149,10 @@ export async function openControl(path: string = DM_CONTROL_PATH, options: OpenC
     throw mapOpenError(err, path, code === 'EACCES' || code === 'EPERM' ? statMode(path) : undefined);
   }
   const asyncPath = options.asyncPath ?? 'auto';
-  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool', options.onEngine, options.engineFake);
+  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool', options.onEngine, options.engineFake, options.chainCheck);
 }
 
-class Transport implements ControlTransport {
+class Transport implements ControlTransport, ChainTransport {
   #fd: number;
   #closed = false;
   // Async ioctls in flight. close() must not free the fd number while a pool
@@ -158,6 +167,7 @@ class Transport implements ControlTransport {
     private readonly asyncPath: AsyncPath,
     private onEngine: ((engine: IoctlEngine) => void) | undefined,
     private readonly engineFake: string | undefined,
+    private readonly chainCheck: string | undefined,
   ) {
     this.#fd = fd;
   }
@@ -178,8 +188,8 @@ class Transport implements ControlTransport {
       // A single call of a parallel operation's lane: that lane's engine unless every call is
       // the pool's (see LANE_ENGINES); until it is ready, the pool carries the lane's calls.
       const laned = lane !== undefined && (kind ?? 'single') === 'single' && this.asyncPath !== 'pool';
-      const engine = laned ? engineFor(this.path, this.libc, this.engineFake, lane)
-        : routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc, this.engineFake) : undefined;
+      const engine = laned ? engineFor(this.path, this.libc, this.engineFake, lane, this.chainCheck)
+        : routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc, this.engineFake, undefined, this.chainCheck) : undefined;
       if (engine && !laned && this.onEngine) {
         const report = this.onEngine;
         this.onEngine = undefined;
@@ -201,6 +211,39 @@ class Transport implements ControlTransport {
     } finally {
       if (--this.#inflight === 0 && this.#closed) this.#release();
     }
+  }
+
+  /**
+   * A compound operation's steps as one chain on the engine (ChainTransport): the lane's
+   * engine when `lane` is given, else the process's engine — under every path but `'pool'`,
+   * and only once its worker is ready (as a batch under `'auto'`: the chain does not wait for
+   * the engine's startup; the caller issues its steps one by one meanwhile). Undefined, with
+   * nothing sent, when it cannot go there now.
+   */
+  ioctlChain(steps: readonly ChainStep[], lane?: number): Promise<ChainStepResult[]> | undefined {
+    this.#check();
+    const engine = this.#chainEngine(steps.length, lane);
+    if (!engine || !engine.ready || steps.length > engine.slots || steps.some((st) => st.buf.byteLength > engine.slotSize)) return undefined;
+    this.#inflight++;
+    return engine.ioctlChain(steps).finally(() => {
+      if (--this.#inflight === 0 && this.#closed) this.#release();
+    });
+  }
+
+  chainReady(steps: number, lane?: number): boolean {
+    return !this.#closed && this.#chainEngine(steps, lane) !== undefined;
+  }
+
+  /** The engine a chain of `steps` steps would run on now (started on first use), or undefined. */
+  #chainEngine(steps: number, lane: number | undefined): IoctlEngine | undefined {
+    if (this.asyncPath === 'pool' || this.chainCheck === undefined) return undefined;
+    const engine = engineFor(this.path, this.libc, this.engineFake, lane, this.chainCheck);
+    if (engine && lane === undefined && this.onEngine) {
+      const report = this.onEngine;
+      this.onEngine = undefined;
+      report(engine);
+    }
+    return engine?.ready && steps <= engine.slots ? engine : undefined;
   }
 
   close(): void {

@@ -37,7 +37,9 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import { DmEngineError } from './errors.js';
-import type { IoctlResult } from './types.js';
+import type { ChainStep, ChainStepResult, IoctlResult } from './types.js';
+
+export type { ChainStep, ChainStepResult };
 
 // Int32 indices of the control block.
 const SUB_TAIL = 0; // written by the main thread: submissions published
@@ -46,7 +48,7 @@ const COMP_SEQ = 2; // written by the worker: completions published, one per cal
 const STOP = 3; // set by the main thread: exit once the ring is empty
 const READY = 4; // set by the worker once its ioctl is bound (koffi loaded): see `ready`
 const RING = 5; // then `slots` submitted slot indices, `slots` completed slot indices, META_INTS per slot
-const META_INTS = 5; // state, request, length, ret, errno
+const META_INTS = 8; // state, request, length, ret, errno, next (chain: the next step's slot, -1 none), check (chain: trusted-field bits), mismatch
 const FREE = 0, SUBMITTED = 1, DONE = 2, TAKEN = 3;
 
 /**
@@ -82,10 +84,22 @@ export interface EngineOptions {
    * crashes). koffi is not loaded then.
    */
   readonly fakeIoctl?: string;
+  /**
+   * The identity check a chain runs between its steps (see {@link IoctlEngine.ioctlChain}):
+   * the body of a function of no arguments returning `(trustedBits, data, firstOffset,
+   * replyOffset) => mismatch` (0: the same device), where `trustedBits` is 1 name, 2 uuid,
+   * 4 dev. The caller (lib/kernel/chain-check.ts) builds it from the codec's own rule, so the
+   * worker runs the main thread's implementation; without it, chains with checks are refused.
+   */
+  readonly chainCheck?: string;
 }
 
-interface Pending { slot: number; buf: Uint8Array; resolve: (r: IoctlResult) => void; reject: (e: unknown) => void }
-interface Queued { request: number; buf: Uint8Array; resolve: (r: IoctlResult) => void; reject: (e: unknown) => void }
+interface Pending { slot: number; buf: Uint8Array; resolve: (r: IoctlResult) => void; reject: (e: unknown) => void; chain?: ChainPending }
+interface Queued { request: number; buf: Uint8Array; resolve: (r: IoctlResult) => void; reject: (e: unknown) => void; chain?: ChainQueued }
+/** A chain waiting for slots: every step but the first (which is the Queued's own request and buf). */
+interface ChainQueued { readonly steps: readonly ChainStep[]; readonly done: (r: ChainStepResult[]) => void }
+/** A chain in the ring: its slots in order (the first is the Pending's own). */
+interface ChainPending { readonly slots: number[]; readonly steps: readonly ChainStep[]; readonly done: (r: ChainStepResult[]) => void }
 
 /**
  * The worker's source, run with `eval: true` so that it needs no file of its own: it works
@@ -97,11 +111,13 @@ const WORKER_SOURCE = String.raw`
 // process.getBuiltinModule, not require: an eval worker is ESM when the process was started
 // with --input-type=module, CommonJS otherwise.
 const { workerData } = process.getBuiltinModule('node:worker_threads');
-const { ctl, data, slots, slotSize, fd, koffiPath, libc, fake } = workerData;
+const { ctl, data, slots, slotSize, fd, koffiPath, libc, fake, chainCheck } = workerData;
 const I = new Int32Array(ctl);
 const D = new Uint8Array(data);
 const SUB_TAIL = 0, SUB_HEAD = 1, COMP_SEQ = 2, STOP = 3, READY = 4, RING = 5, CQ = RING + slots, META = CQ + slots, DONE = 2, TAKEN = 3;
 let call;
+// The caller's identity rule (EngineOptions.chainCheck): the codec's functions, as source.
+const check = chainCheck ? new Function(chainCheck)() : undefined;
 if (fake) {
   call = new Function('request', 'buf', 'fd', fake);
 } else {
@@ -123,14 +139,23 @@ for (;;) {
   }
   const slot = I[RING + (head & mask)];
   Atomics.store(I, SUB_HEAD, (head + 1) | 0);
-  const m = META + slot * 5;
-  const request = I[m + 1] >>> 0;
-  const len = I[m + 2];
-  Atomics.store(I, m, TAKEN); // from here the call may reach the kernel
-  const r = call(request, D.subarray(slot * slotSize, slot * slotSize + len), fd);
-  I[m + 3] = r[0];
-  I[m + 4] = r[1];
-  Atomics.store(I, m, DONE);
+  // A call, or a chain's first step: a chain's steps run back to back, each after the one
+  // before succeeded (ret 0) and its reply named the first step's device, then publish once.
+  for (let s = slot; ;) {
+    const m = META + s * 8;
+    const request = I[m + 1] >>> 0;
+    const len = I[m + 2];
+    Atomics.store(I, m, TAKEN); // from here the call may reach the kernel
+    const r = call(request, D.subarray(s * slotSize, s * slotSize + len), fd);
+    I[m + 3] = r[0];
+    I[m + 4] = r[1];
+    const bits = I[m + 6];
+    if (bits !== 0 && r[0] === 0) I[m + 7] = check(bits, D, slot * slotSize, s * slotSize);
+    Atomics.store(I, m, DONE);
+    const next = I[m + 5];
+    if (next < 0 || r[0] !== 0 || I[m + 7] !== 0) break;
+    s = next;
+  }
   // Published now, before the next call, which may sleep in the kernel (module comment). The
   // queue cannot overflow: a slot is reused only after the main thread reaped it.
   const seq = I[COMP_SEQ];
@@ -169,6 +194,8 @@ export class IoctlEngine {
   readonly #pending = new Map<number, Pending>();
   readonly #queue: Queued[] = [];
   #dead: DmEngineError | undefined;
+  /** Whether the worker has an identity check for chains (EngineOptions.chainCheck). */
+  readonly #checks: boolean;
   /** Completions reaped so far: the completion queue's head (COMP_SEQ is its tail). */
   #reaped = 0;
   #stopping = false;
@@ -176,8 +203,10 @@ export class IoctlEngine {
   #doorbell = false;
   /** Main-thread wake-ups that found completions (observability: bench, tests). */
   wakeups = 0;
-  /** Calls completed through the ring. */
+  /** Calls completed through the ring (a chain counts once). */
   completed = 0;
+  /** Chains completed through the ring (observability: which path createDevice took). */
+  chains = 0;
 
   private constructor(opts: EngineOptions) {
     const slots = opts.slots ?? CALLS_IN_FLIGHT;
@@ -186,13 +215,14 @@ export class IoctlEngine {
     this.slotSize = opts.slotSize ?? 16 * 1024;
     this.#zeros = new Uint8Array(this.slotSize);
     this.#fd = opts.fd;
+    this.#checks = opts.chainCheck !== undefined;
     this.#I = new Int32Array(new SharedArrayBuffer((RING + 2 * slots + slots * META_INTS) * 4));
     this.#D = new Uint8Array(new SharedArrayBuffer(slots * this.slotSize));
     for (let i = slots - 1; i >= 0; i--) this.#free.push(i);
     const koffiPath = opts.fakeIoctl === undefined ? createRequire(hereFile()).resolve('koffi') : '';
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { ctl: this.#I.buffer, data: this.#D.buffer, slots, slotSize: this.slotSize, fd: opts.fd, koffiPath, libc: opts.libc, fake: opts.fakeIoctl },
+      workerData: { ctl: this.#I.buffer, data: this.#D.buffer, slots, slotSize: this.slotSize, fd: opts.fd, koffiPath, libc: opts.libc, fake: opts.fakeIoctl, chainCheck: opts.chainCheck },
       // The worker needs none of the process's stdin; its stdout/stderr go to the parent's.
       stdin: false,
     });
@@ -217,6 +247,9 @@ export class IoctlEngine {
    */
   get ready(): boolean { return Atomics.load(this.#I, READY) === 1; }
 
+  /** Slots of the ring: a chain takes at most this many steps. */
+  get slots(): number { return this.#slots; }
+
   /** Calls submitted and not yet completed, plus those queued for a slot. */
   get inFlight(): number { return this.#pending.size + this.#queue.length; }
 
@@ -234,25 +267,69 @@ export class IoctlEngine {
     if (buf.byteLength > this.slotSize) return Promise.reject(new RangeError(`buffer of ${buf.byteLength} bytes exceeds the engine's slot size ${this.slotSize}`));
     return new Promise<IoctlResult>((resolve, reject) => {
       const q: Queued = { request: request >>> 0, buf, resolve, reject };
-      if (this.#free.length > 0) this.#submit(q);
+      // Behind a chain waiting for its slots, in order (FIFO): a stream of calls cannot starve it.
+      if (this.#queue.length === 0 && this.#free.length > 0) this.#submit(q);
       else this.#queue.push(q);
     });
   }
 
+  /**
+   * Runs `steps` back to back on the engine's thread, as one submission and one completion
+   * (one wake-up of the main thread for the whole chain): step i+1 is issued only when step i
+   * returned 0 and, for a step with `check` bits, its reply names the device of the first
+   * step's reply (the rule given as `EngineOptions.chainCheck`). Resolves with every step's
+   * result, the reply bytes copied back into each step's `buf`; the slots are wiped. A chain
+   * needs one slot per step (at most the engine's slots) and waits in the queue until it has
+   * them all. Rejects with `DmEngineError` as {@link ioctl} does: `sent: true` once the
+   * worker had taken the chain (any of its steps may have reached the kernel).
+   */
+  ioctlChain(steps: readonly ChainStep[]): Promise<ChainStepResult[]> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    if (this.#stopping) return Promise.reject(new DmEngineError('the ioctl engine is closed', false));
+    if (steps.length === 0 || steps.length > this.#slots) return Promise.reject(new RangeError(`a chain takes 1…${this.#slots} steps, got ${steps.length}`));
+    for (const st of steps) {
+      if (st.buf.byteLength > this.slotSize) return Promise.reject(new RangeError(`buffer of ${st.buf.byteLength} bytes exceeds the engine's slot size ${this.slotSize}`));
+      if ((st.check ?? 0) !== 0 && !this.#checks) return Promise.reject(new RangeError('this engine has no identity check for chains (EngineOptions.chainCheck)'));
+    }
+    return new Promise<ChainStepResult[]>((done, reject) => {
+      const q: Queued = { request: steps[0]!.request >>> 0, buf: steps[0]!.buf, resolve: () => {}, reject, chain: { steps, done } };
+      // FIFO: a chain does not overtake calls queued before it, nor they it.
+      if (this.#queue.length === 0 && this.#free.length >= steps.length) this.#submit(q);
+      else this.#queue.push(q);
+    });
+  }
+
+  /** Slots `q` needs at once. */
+  static #needs(q: Queued): number { return q.chain ? q.chain.steps.length : 1; }
+
   #submit(q: Queued): void {
-    const slot = this.#free.pop()!;
     const I = this.#I;
-    const off = slot * this.slotSize;
-    this.#D.set(q.buf, off);
-    const m = RING + 2 * this.#slots + slot * META_INTS;
-    I[m + 1] = q.request | 0;
-    I[m + 2] = q.buf.byteLength;
-    Atomics.store(I, m, SUBMITTED);
+    const metaBase = RING + 2 * this.#slots;
+    const steps = q.chain?.steps;
+    const chainSlots: number[] = [];
+    const n = steps ? steps.length : 1;
+    for (let i = 0; i < n; i++) chainSlots.push(this.#free.pop()!);
+    // Written last step first, so each step's `next` names a slot already filled in.
+    for (let i = n - 1; i >= 0; i--) {
+      const s = chainSlots[i]!;
+      const buf = steps ? steps[i]!.buf : q.buf;
+      this.#D.set(buf, s * this.slotSize);
+      const m = metaBase + s * META_INTS;
+      I[m + 1] = (steps ? steps[i]!.request >>> 0 : q.request) | 0;
+      I[m + 2] = buf.byteLength;
+      I[m + 3] = 0;
+      I[m + 4] = 0;
+      I[m + 5] = i + 1 < n ? chainSlots[i + 1]! : -1;
+      I[m + 6] = steps && i > 0 ? (steps[i]!.check ?? 0) : 0;
+      I[m + 7] = 0;
+      Atomics.store(I, m, SUBMITTED);
+    }
+    const slot = chainSlots[0]!;
     const tail = Atomics.load(I, SUB_TAIL);
     I[RING + (tail & (this.#slots - 1))] = slot;
     Atomics.store(I, SUB_TAIL, (tail + 1) | 0);
     if (this.#pending.size === 0) this.#worker.ref(); // a call in flight keeps the process alive
-    this.#pending.set(slot, { slot, buf: q.buf, resolve: q.resolve, reject: q.reject });
+    this.#pending.set(slot, { slot, buf: q.buf, resolve: q.resolve, reject: q.reject, ...(q.chain ? { chain: { slots: chainSlots, steps: q.chain.steps, done: q.chain.done } } : {}) });
     // One doorbell per tick, however many calls this tick submitted.
     if (!this.#doorbell) {
       this.#doorbell = true;
@@ -302,20 +379,38 @@ export class IoctlEngine {
       if (!p) continue; // not possible while the worker follows the protocol; never settle twice
       const m = base + p.slot * META_INTS;
       found++;
+      this.#pending.delete(p.slot);
+      if (p.chain) {
+        const results: ChainStepResult[] = [];
+        p.chain.slots.forEach((s, i) => {
+          const sm = base + s * META_INTS;
+          const ran = Atomics.load(I, sm) === DONE;
+          const buf = p.chain!.steps[i]!.buf;
+          const off = s * this.slotSize;
+          if (ran) buf.set(this.#D.subarray(off, off + buf.byteLength)); // a step not issued keeps its request
+          this.#wipe(off, buf.byteLength); // a slot never keeps a request's or reply's bytes (a load may hold keys)
+          results.push({ ret: ran ? I[sm + 3]! : 0, errno: ran ? I[sm + 4]! : 0, ran, mismatch: ran ? I[sm + 7]! : 0 });
+          Atomics.store(I, sm, FREE);
+          this.#free.push(s);
+        });
+        this.completed++;
+        this.chains++;
+        p.chain.done(results);
+        continue;
+      }
       const off = p.slot * this.slotSize;
       const len = p.buf.byteLength;
       p.buf.set(this.#D.subarray(off, off + len));
       this.#wipe(off, len); // a slot never keeps a request's or reply's bytes
       const result: IoctlResult = { ret: I[m + 3]!, errno: I[m + 4]! };
       Atomics.store(I, m, FREE);
-      this.#pending.delete(p.slot);
       this.#free.push(p.slot);
       this.completed++;
       p.resolve(result);
     }
     if (found > 0) this.wakeups++;
     if (!resubmit) return;
-    while (this.#free.length > 0 && this.#queue.length > 0) this.#submit(this.#queue.shift()!);
+    while (this.#queue.length > 0 && this.#free.length >= IoctlEngine.#needs(this.#queue[0]!)) this.#submit(this.#queue.shift()!);
     if (this.#pending.size === 0) {
       this.#worker.unref();
       if (this.#stopping) this.#finish();
@@ -340,6 +435,8 @@ export class IoctlEngine {
     const base = RING + 2 * this.#slots;
     for (const p of this.#pending.values()) {
       this.#wipe(p.slot * this.slotSize, p.buf.byteLength);
+      // A chain's other steps: wiped too; the chain was sent once its first step was taken.
+      p.chain?.slots.forEach((s, i) => { if (i > 0) this.#wipe(s * this.slotSize, p.chain!.steps[i]!.buf.byteLength); });
       // Only a call the worker had taken may have reached the kernel (DONE: it did, and the
       // worker died before publishing it).
       const state = Atomics.load(this.#I, base + p.slot * META_INTS);

@@ -52,6 +52,43 @@ export interface ControlTransport {
   close(): void;
 }
 
+/** One step of a chain (ffi/engine.ts `ioctlChain`): an ioctl, and whether and how its reply is checked against the first step's. */
+export interface ChainStep {
+  readonly request: number;
+  readonly buf: Uint8Array;
+  /** Trusted-field bits of this step's reply (1 name, 2 uuid, 4 dev); 0 or absent: not checked. */
+  readonly check?: number;
+}
+
+/** What became of one step of a chain. */
+export interface ChainStepResult extends IoctlResult {
+  /** Whether the worker issued this step (a step after a failure or a mismatch is not issued). */
+  readonly ran: boolean;
+  /** The identity check's verdict on this step's reply: 0 the same device, else the field that differs (1 uuid, 2 dev, 3 name). */
+  readonly mismatch: number;
+}
+
+/**
+ * Package-internal (not part of {@link ControlTransport}'s public shape): a transport that can
+ * run a compound operation's ioctls as one chain on the ioctl engine's thread, so the main
+ * thread hops once per operation instead of once per ioctl.
+ */
+export interface ChainTransport {
+  /**
+   * Submits `steps` as one chain, or returns undefined (nothing sent) when this transport
+   * cannot run it on the engine now (the pool path, the engine not started or dead, a buffer
+   * larger than a slot): the caller then issues the steps one by one. Rejects with
+   * `DmEngineError` when the worker dies (`sent: false`: no step reached the kernel).
+   */
+  ioctlChain(steps: readonly ChainStep[], lane?: number): Promise<ChainStepResult[]> | undefined;
+  /**
+   * Whether a chain of `steps` steps (on `lane`'s engine, when given) would go to the engine
+   * now; starts the engine when it is not yet running. The caller asks before it begins a
+   * chained operation, so one that cannot chain goes step by step from its start.
+   */
+  chainReady(steps: number, lane?: number): boolean;
+}
+
 /**
  * `poll(2)` bound through the FFI, on an array of `struct pollfd` the caller encoded
  * (lib/kernel/syscall-structs.ts, from the layout in codec/syscall-records.ts); the kernel writes

@@ -18,7 +18,8 @@ import {
 } from '../../codec/index.js';
 import { madeCopy } from '../../codec/copies.js';
 import { viewOf } from '../../codec/layout.js';
-import { DmClosedError, ERRNO } from '../../ffi/errors.js';
+import { DmClosedError, DmEngineError, ERRNO } from '../../ffi/errors.js';
+import type { ChainTransport } from '../../ffi/types.js';
 import { CALLS_IN_FLIGHT } from '../../ffi/engine.js';
 import type { ControlTransport, IoctlResult, KernelLog } from '../kernel/backend.js';
 import { attributeLines, deviceMentions, KernelLogWindow, type CallDevice } from '../kernel/log-attribution.js';
@@ -67,6 +68,21 @@ export interface CallContext {
    */
   readonly stop?: AbortSignal | undefined;
 }
+
+/** One step of {@link IoctlRunner.runChain}. */
+export interface ChainCall<C extends CommandName = CommandName> {
+  readonly command: C;
+  readonly params: CommandRequests[C];
+  readonly ctx: CallContext;
+  /** Trusted-field bits (lib/kernel/chain-check.ts `trustedBits`) this step's reply is checked with against the first step's, in the engine; 0/absent: not checked. */
+  readonly check?: number;
+}
+
+/** What became of one step of a chain: not issued, or issued with its reply (and the check's verdict) or its error. */
+export type ChainOutcome =
+  | { readonly ran: false }
+  | { readonly ran: true; readonly reply: unknown; readonly mismatch: number }
+  | { readonly ran: true; readonly error: unknown };
 
 /** The context of a call that gives none (shared: a context is never written to). */
 const NO_CONTEXT: CallContext = Object.freeze({});
@@ -265,6 +281,80 @@ export class IoctlRunner {
       if (pooled && !this.#closed) {
         for (const b of used) if (b.length === SCRATCH_SIZE && this.#batchBuffers.length < BATCH_POOL) this.#batchBuffers.push(b);
       }
+    }
+  }
+
+  /** Whether a chain of `steps` steps would go to the engine now (see {@link runChain}); starts the engine when it is not running yet. */
+  canChain(steps: number, lane?: number): boolean {
+    const t = this.transport as Partial<ChainTransport>;
+    return !this.blocking && typeof t.chainReady === 'function' && t.chainReady(steps, lane);
+  }
+
+  /**
+   * Runs `steps` as one chain on the transport's ioctl engine (ChainTransport): the worker
+   * issues them back to back and stops at the first failure or identity mismatch, and this
+   * thread wakes once for the whole chain. Each step is gated, encoded (or sent as its
+   * `ctx.encoded`), traced, counted and decoded as a runAsync call is; a failed step's error is
+   * its DmError. Resolves with undefined, nothing sent and no buffer wiped, when the chain
+   * cannot run there now (a `blocking` runner, a transport without chains, the pool path, an
+   * engine not ready or dead before it took the chain): the caller then issues the steps one
+   * by one. Rejects with DmEngineError (`sent: true`) when the worker died with the chain in it.
+   */
+  async runChain(steps: readonly ChainCall[]): Promise<ChainOutcome[] | undefined> {
+    const t = this.transport as Partial<ChainTransport>;
+    if (this.blocking || typeof t.ioctlChain !== 'function') return undefined;
+    for (const st of steps) this.#gate(st.command, st.ctx);
+    const mark = this.#log?.mark() ?? 0;
+    const reqs: Uint8Array[] = [];
+    const own: Uint8Array[] = []; // encoded here: the caller's `encoded` buffers stay its own until sent
+    let sent = false;
+    let slotTaken = false;
+    try {
+      for (const st of steps) {
+        const req = st.ctx.encoded ?? this.#encode(st.command, st.params as never, own);
+        if (this.skipOpenCount) this.#skipBdget(st.command, req);
+        reqs.push(req);
+      }
+      const stop = steps[0]?.ctx.stop;
+      if (stop?.aborted) throw new DmAbortError(stop.reason);
+      const queued = callSlots.take(stop);
+      if (queued) await queued;
+      slotTaken = true;
+      if (stop?.aborted) throw new DmAbortError(stop.reason);
+      const lane = steps[0]?.ctx.lane;
+      const chain = t.ioctlChain(steps.map((st, i) => ({ request: requestCode(st.command), buf: reqs[i]!, check: st.check ?? 0 })), lane);
+      if (!chain) return undefined;
+      const traced = ioctlChannel.hasSubscribers ? steps.map((st, i) => ioctlStart(this.codec, st.command, reqs[i]!, st.params, 1, 'single')) : undefined;
+      let results;
+      try {
+        results = await chain;
+      } catch (e) {
+        if (e instanceof DmEngineError && !e.sent) return undefined; // no step left the ring: the caller sends them one by one
+        sent = true;
+        throw e;
+      }
+      sent = true;
+      return steps.map((st, i): ChainOutcome => {
+        const r = results[i]!;
+        if (!r.ran) return { ran: false };
+        this.#bump(st.command);
+        if (traced) publishIoctl(this.codec, traced[i]!, r.ret, r.errno, reqs[i]!);
+        try {
+          const reply = this.#finish(st.command, reqs[i]!, r, st.ctx, mark);
+          if (reply === undefined) throw new DmError({ command: st.command, errno: ERRNO.ENOMEM, device: st.ctx.device, hint: 'the reply does not fit in a chain step\'s buffer' });
+          return { ran: true, reply, mismatch: r.mismatch };
+        } catch (error) {
+          return { ran: true, error };
+        }
+      });
+    } catch (e) {
+      sent = true; // refused or failed before or after the ioctls: the buffers are done with
+      throw e;
+    } finally {
+      if (slotTaken) callSlots.release();
+      // Only once the chain has settled; a step not issued is wiped too (its request may hold keys).
+      if (sent) steps.forEach((st, i) => { if (st.ctx.wipe && reqs[i]) reqs[i].fill(0); });
+      for (const b of own) b.fill(0);
     }
   }
 

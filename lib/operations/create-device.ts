@@ -14,9 +14,12 @@ import type { CreateDeviceOptions } from '../client/command-types.js';
 import { FEATURES } from '../client/features.js';
 import { clientParts, operationHost, type ClientParts } from '../client/internal-keys.js';
 import type { DeviceMapper } from '../client/client.js';
-import { DmAbortError, DmError } from '../errors.js';
+import { DmAbortError, DmError, DmIdentityError } from '../errors.js';
+import type { CommandReplies } from '../../codec/index.js';
+import type { ChainOutcome } from '../client/runner.js';
+import { trustedBits } from '../kernel/chain-check.js';
 import { DmOperationError } from '../errors.js';
-import { udevMode, udevOptionsArg, udevTransaction } from '../udev/cookie-call.js';
+import { noCookieEventNr, udevMode, udevOptionsArg, udevTransaction } from '../udev/cookie-call.js';
 import { addressOf, identityOf, removeOurs, type DeviceIdentity } from './identity.js';
 import { operationOptions, runOperation, type Operation } from './operation.js';
 import { retryPolicy, type RetryPolicy } from './retry.js';
@@ -51,7 +54,7 @@ export async function createDevice(dm: DeviceMapper, options: CreateDeviceOption
 /** The operation's body: create, load, resume, each step checked; see {@link createDevice}. */
 async function createSteps(
   op: Operation, parts: ClientParts, options: CreateDeviceOptions, udevOptions: CreateDeviceOptions, rollback: RetryPolicy,
-  at: DeviceId, secure: boolean, requests: EncodedRequests, sending: (step: 'create' | 'load') => void, lane: number | undefined,
+  at: DeviceId, secure: boolean, requests: EncodedRequests, sending: (step: 'none' | 'create' | 'load') => void, lane: number | undefined,
 ): Promise<DeviceInfo> {
   const { runner } = parts;
   // DEV_CREATE echoes the name and uuid we sent; only its dev is the kernel's word.
@@ -62,6 +65,13 @@ async function createSteps(
   const named = { name: text(options.name), uuid: options.uuid === undefined || options.uuid.length === 0 ? null : text(options.uuid) };
   const slot = slotOf('created', named);
   op.intent(slot, { kind: 'created', device: intentDevice(named) });
+  // Without a udev cookie, the three ioctls can go to the engine as one chain (the cookie,
+  // when there is one, is made and incremented on this thread right before the resume and
+  // released after it: that path stays one step at a time).
+  if (udevOptions.udev === 'none' && runner.canChain(3, lane)) {
+    const chained = await createChained(op, parts, { options, udevOptions, rollback, at, secure, requests, sending, lane, oursAt, recordDev: (dev) => op.intent(slot, { kind: 'created', device: intentDevice({ ...named, dev }) }), settle: () => op.settle(slot) });
+    if (chained) return chained;
+  }
   const created = (await op.step('create', () => {
     sending('create');
     return runner.runAsync('create', { name: options.name, uuid: options.uuid, minor: options.minor }, { device: { name: options.name }, encoded: requests.create, lane });
@@ -86,6 +96,81 @@ async function createSteps(
       op.settle(slot); // live and complete: from here a crash leaves the device the caller asked for
       return r;
     }, (d) => d.flags.ueventGenerated);
+  } catch (e) {
+    throw timedOut(op.signal, e);
+  }
+}
+
+/** What {@link createChained} needs of createSteps. */
+interface ChainedCreate {
+  readonly options: CreateDeviceOptions;
+  readonly udevOptions: CreateDeviceOptions;
+  readonly rollback: RetryPolicy;
+  readonly at: DeviceId;
+  readonly secure: boolean;
+  readonly requests: EncodedRequests;
+  readonly sending: (step: 'none' | 'create' | 'load') => void;
+  readonly lane: number | undefined;
+  readonly oursAt: (dev: { readonly major: number; readonly minor: number }) => DeviceIdentity;
+  /** The intent record learns the device's dev (as after the unchained create). */
+  readonly recordDev: (dev: { readonly major: number; readonly minor: number }) => void;
+  /** The device is live and complete: its intent record needs no recovery. */
+  readonly settle: () => void;
+}
+
+/**
+ * create → load → resume as one chain on the ioctl engine (IoctlRunner.runChain): the worker
+ * issues them back to back, checks the load's and the resume's replies against the create's
+ * (codec/identity-rule.ts, the rule op.check decides with here) and stops at the first failure
+ * or mismatch; this thread wakes once. Every step's outcome is then judged as the step-by-step
+ * path judges it, so the rollback is the same: a failed create made nothing; a failed load or
+ * resume removes ours; a mismatch is DmIdentityError and no step after it was issued. A signal
+ * that fires before the chain is sent stops it; once sent, the chain runs to its end, and if
+ * the operation gave up meanwhile the device it made is removed then (`onLate`). Resolves with
+ * undefined, nothing sent, when the chain cannot run on the engine now (the caller then goes
+ * step by step).
+ */
+async function createChained(op: Operation, parts: ClientParts, c: ChainedCreate): Promise<DeviceInfo | undefined> {
+  const { options } = c;
+  const loadCtx = { ...loadContext(c.at, options.table, c.secure), encoded: c.requests.load, lane: c.lane };
+  const outcomes = await op.step('create → load → resume', async () => {
+    // The runner owns both requests from here (it wipes the load's once the chain settles,
+    // which may be after this operation gave up): they are not wiped under it.
+    c.sending('load');
+    const r = await parts.runner.runChain([
+      { command: 'create', params: { name: options.name, uuid: options.uuid, minor: options.minor }, ctx: { device: { name: options.name }, encoded: c.requests.create, lane: c.lane } },
+      { command: 'load', params: { id: c.at, targets: options.table, readOnly: options.readOnly, secure: c.secure }, ctx: loadCtx, check: trustedBits('load') },
+      { command: 'suspend', params: { id: c.at, action: 'resume', cookie: noCookieEventNr(c.udevOptions) }, ctx: { device: c.at, lane: c.lane }, check: trustedBits('resume') },
+    ]);
+    if (!r) c.sending('none'); // not sent: still ours, for the step-by-step path or the wipe
+    return r;
+  }, {
+    onLate: (late) => {
+      const made = late?.[0];
+      return made?.ran && 'reply' in made ? removeRolledBack(parts, c.oursAt((made.reply as CommandReplies['create']).device.dev), c.rollback) : undefined;
+    },
+  });
+  if (!outcomes) return undefined;
+  const [created, loaded, resumed] = outcomes as [ChainOutcome, ChainOutcome, ChainOutcome];
+  if (!created.ran) throw new DmOperationError('INVALID_INPUT', 'createDevice: the chain did not issue its create'); // not possible: the first step is always issued
+  if ('error' in created) throw created.error;
+  const dev = (created.reply as CommandReplies['create']).device.dev;
+  const ours = c.oursAt(dev);
+  c.recordDev(dev);
+  op.undo(`remove ${options.name}`, () => removeRolledBack(parts, ours, c.rollback).then(c.settle));
+  try {
+    const judge = (step: 'load' | 'resume', o: ChainOutcome): DeviceInfo => {
+      if (!o.ran) throw new DmOperationError('INVALID_INPUT', `createDevice: the chain did not issue its ${step}`); // not possible: see below
+      if ('error' in o) throw o.error;
+      const device = (o.reply as CommandReplies['load']).device;
+      op.check(step, ours, device); // the same rule the worker applied: a mismatch it saw throws here
+      if (o.mismatch !== 0) throw new DmIdentityError(step, ours, {}, true); // the two agree by construction (one rule); never silent
+      return device;
+    };
+    judge('load', loaded);
+    const r = judge('resume', resumed);
+    c.settle(); // live and complete: from here a crash leaves the device the caller asked for
+    return r;
   } catch (e) {
     throw timedOut(op.signal, e);
   }

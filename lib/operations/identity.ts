@@ -27,6 +27,7 @@
 import type { CommandReplies, DeviceId, KernelString, RawNames } from '../../codec/index.js';
 import { rawIfLossy, utf8Decode } from '../../codec/text.js';
 import { TRUSTED_REPLY_FIELDS } from '../../codec/reply-fields.js';
+import { identityMismatch } from '../../codec/identity-rule.js';
 import { describeValue, objectArg, valueArg } from '../client/args.js';
 import { DmArgumentError, DmIdentityError, type DeviceIdentity } from '../errors.js';
 import { retryOnBusy, type RetryPolicy } from './retry.js';
@@ -89,10 +90,14 @@ export function checkReply(
   // Lossy strings compare equal for different bytes: the bytes decide where a side has them.
   const differs = (a: string | null | undefined, aBytes: Uint8Array | undefined, b: string | null, bBytes: Uint8Array | undefined) =>
     a !== b || (aBytes !== undefined || bBytes !== undefined ? !sameBytes(aBytes, bBytes) : false);
-  const bad = (f.uuid && reply.uuid !== undefined && differs(reply.uuid, reply.uuidBytes, expected.uuid, expected.uuidBytes))
-    || (f.dev && reply.dev !== undefined && (reply.dev.major !== expected.dev.major || reply.dev.minor !== expected.dev.minor))
-    || (f.name && !expected.uuid && reply.name !== undefined && differs(reply.name, reply.nameBytes, expected.name, expected.nameBytes));
-  if (!bad) return;
+  // The rule is codec/identity-rule.ts's, the same function the engine's worker runs on a
+  // chain's reply bytes; here each field is compared where the decoded reply has it.
+  const exp = expected;
+  const bad = identityMismatch(f, !!exp.uuid, (field) =>
+    field === 1 ? reply.uuid !== undefined && differs(reply.uuid, reply.uuidBytes, exp.uuid, exp.uuidBytes)
+      : field === 2 ? reply.dev !== undefined && (reply.dev.major !== exp.dev.major || reply.dev.minor !== exp.dev.minor)
+        : reply.name !== undefined && differs(reply.name, reply.nameBytes, exp.name, exp.nameBytes));
+  if (bad === 0) return;
   const actual: { -readonly [K in keyof DeviceIdentity]?: DeviceIdentity[K] } = {};
   if (f.name && reply.name !== undefined) actual.name = reply.name;
   if (f.uuid && reply.uuid !== undefined) actual.uuid = reply.uuid;

@@ -95,6 +95,16 @@ export async function udevMode(ctx: UdevContext, o: UdevCallOptions): Promise<'s
 }
 
 /**
+ * event_nr of a call that sends no cookie (udev `'none'`): 0, unless the caller wants flags
+ * seen by the rules (base 0). createDevice's chained path (lib/operations/create-device.ts)
+ * sends its resume with this, as udevTransaction does.
+ */
+export function noCookieEventNr(o: UdevCallOptions): number {
+  const extra = o.udevFlags ?? 0;
+  return extra ? encodeCookie(0, extra | UDEV_FLAGS.PRIMARY_SOURCE) : 0;
+}
+
+/**
  * Runs `ioctl(eventNr)` with the cookie protocol. `generated(result)` tells whether the
  * kernel sent a uevent (DM_UEVENT_GENERATED_FLAG). Resolves with the ioctl's result once
  * udev completed (sync), or at once (none, joined transaction).
@@ -102,10 +112,7 @@ export async function udevMode(ctx: UdevContext, o: UdevCallOptions): Promise<'s
 export async function udevTransaction<T>(ctx: UdevContext, o: UdevCallOptions, ioctl: (eventNr: number) => Promise<T>, generated: (r: T) => boolean): Promise<T> {
   const extra = o.udevFlags ?? 0;
   const cookies = await udevMode(ctx, o) === 'sync' ? await ctx.cookies() : undefined;
-  if (!cookies) {
-    // No cookie: event_nr stays 0 unless the caller wants flags seen by the rules (base 0).
-    return ioctl(extra ? encodeCookie(0, extra | UDEV_FLAGS.PRIMARY_SOURCE) : 0);
-  }
+  if (!cookies) return ioctl(noCookieEventNr(o));
   const flags = DEFAULT_SYNC_FLAGS | extra;
   const joined = o.udevCookie;
   if (joined !== undefined) return transact(ctx, o, cookies, joined, joined, flags, ioctl, generated);

@@ -15,6 +15,7 @@ import { DeviceMapper, DmAbortError, DmClosedError, DmCodecError, DmError, DmIde
 import type { CommandName } from '../../codec/index.js';
 import { SimulatedKernel, type SimDevice } from '../../testing/index.js';
 import { Actor } from './actor.js';
+import { chainedBackend, type ChainHooks } from './chain-transport.js';
 
 const OURS_SECTORS = 24n;
 const table = [{ start: 0, length: OURS_SECTORS, type: 'zero', params: '' }];
@@ -61,9 +62,11 @@ function act(kernel: SimulatedKernel, a: Actor, action: ActionName, ours: SimDev
 
 interface CaseResult { readonly steps: number; readonly interleaved: boolean }
 
-async function runCase(op: OpName, k: number, action: ActionName | undefined): Promise<CaseResult> {
+async function runCase(op: OpName, k: number, action: ActionName | undefined, chains?: ChainHooks): Promise<CaseResult> {
   const kernel = new SimulatedKernel();
-  const dm = await DeviceMapper.open({ backend: kernel.backend({ label: 'victim' }) });
+  const victim = kernel.backend({ label: 'victim' });
+  // `chains`: createDevice's steps go as one chain (the engine's path), the adversary acting between them.
+  const dm = await DeviceMapper.open({ backend: chains ? chainedBackend(victim, chains) : victim });
   const a = new Actor(kernel);
   const withUuid = op.endsWith('U');
   const uuid = withUuid ? 'MINE' : undefined;
@@ -185,6 +188,21 @@ describe('every step boundary of every multi-step operation, every adversary act
         }
       }
     }
+  });
+});
+
+describe('createDevice as one chain on the engine: every boundary between its ioctls, every adversary action', () => {
+  test.each(['createU', 'createN'] as const)('%s', async (op) => {
+    const chains: ChainHooks = { chains: 0 };
+    const { steps } = await runCase(op, 0, undefined, chains);
+    expect(chains.chains).toBe(1); // the chained path ran, not the step-by-step one
+    for (let k = 1; k <= steps + 3; k++) {
+      for (const action of ACTIONS) {
+        await runCase(op, k, action, chains);
+        counts.cases++;
+      }
+    }
+    expect(chains.chains).toBeGreaterThan((steps + 3) * ACTIONS.length - 1);
   });
 });
 

@@ -1,5 +1,6 @@
 // The conformance suite (spec/conformance/suite.ts) on the real kernel in the VM, twice: with
-// every async call through the ioctl engine (asyncPath: 'engine', ffi/engine.ts) and every one
+// every async call through the ioctl engine (asyncPath: 'engine', ffi/engine.ts; createDevice's
+// three ioctls as one chain there) and every one
 // through the libuv pool (asyncPath: 'pool'). The default, 'auto', sends each call down one
 // of these two paths (batches and waits: the engine; single calls: the pool); the other live
 // specs run on it.
@@ -7,6 +8,7 @@ import { beforeAll, expect, test } from '@jest/globals';
 import { conformance } from '../conformance/suite.js';
 import { DM_CONTROL_PATH, openControl, type IoctlEngine } from '../../ffi/index.js';
 import { realBackend } from '../../lib/kernel/kernel-backend.js';
+import { CHAIN_CHECK_SOURCE } from '../../lib/kernel/chain-check.js';
 import { DeviceMapper } from '../../lib/index.js';
 import { describeLive } from './live-env.js';
 import { kernelEnv } from './kernel-env.js';
@@ -16,7 +18,7 @@ function observed(asyncPath: 'engine' | 'pool') {
   const seen: { engine?: IoctlEngine } = {};
   const backend = {
     ...realBackend(DM_CONTROL_PATH, asyncPath),
-    openControl: () => openControl(DM_CONTROL_PATH, { asyncPath, onEngine: (e) => { seen.engine = e; } }),
+    openControl: () => openControl(DM_CONTROL_PATH, { asyncPath, chainCheck: CHAIN_CHECK_SOURCE, onEngine: (e) => { seen.engine = e; } }),
   };
   return { backend, engine: () => seen.engine };
 }
@@ -29,6 +31,8 @@ describeLive('conformance on a real kernel, async calls through the ioctl engine
   test('the engine carried the async calls', () => {
     expect(engineRun.engine()?.alive).toBe(true);
     expect(engineRun.engine()!.completed).toBeGreaterThan(100);
+    // createDevice's create → load → resume went as one chain once the engine was up.
+    expect(engineRun.engine()!.chains).toBeGreaterThan(0);
   });
 });
 

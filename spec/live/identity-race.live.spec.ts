@@ -93,6 +93,8 @@ describeLive(`identity races across processes [kernel ${kernelLabel}]`, () => {
       const hostileTables = tables.filter((l) => l.sectors !== String(w.sectors)).length;
       summary.push({ worker: w.i, ...done, ioctls, tablesChecked: tables.length, hostileTables, renameWindowHits: renameWindow });
     }
+    // The workers' createDevice went as chains on the engine (its worker checking identity between the steps).
+    expect(summary.reduce((n, w) => n + Number((w as { chains?: number }).chains ?? 0), 0)).toBeGreaterThan(0);
     const [iterations, dmsetupOk] = loopOut.trim().split(' ').map(Number);
     const adversaryDone = fs.readFileSync(adversary.logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line).find((l) => l.t === 'done');
 

@@ -33,6 +33,9 @@ const rnd = () => {
 };
 const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
 
+/** createDevice chains the engine ran (logged with the worker's totals). */
+let chainsRun = 0;
+
 /** The real backend, with every ioctl's outcome logged from the reply bytes themselves. */
 function loggingBackend() {
   const base = realBackend();
@@ -51,6 +54,17 @@ function loggingBackend() {
         get fd() { return t.fd; },
         ioctl: (request, buf) => record(request, buf, t.ioctl(request, buf)),
         ioctlAsync: async (request, buf) => record(request, buf, await t.ioctlAsync(request, buf)),
+        // createDevice's chain on the engine (create → load → resume): every step the worker
+        // issued is logged from its reply bytes, as a single call is.
+        chainReady: (steps, lane) => t.chainReady(steps, lane),
+        ioctlChain(steps, lane) {
+          const chain = t.ioctlChain(steps, lane);
+          return chain && chain.then((results) => {
+            chainsRun++;
+            results.forEach((r, i) => { if (r.ran) record(steps[i].request, steps[i].buf, r); });
+            return results;
+          });
+        },
         close: () => t.close(),
       };
     },
@@ -139,6 +153,6 @@ try {
 } finally {
   for (const uuid of mine) await op('cleanup', () => dm.removeDevice({ uuid }, { delayMs: 50 }), { uuid });
   await dm[Symbol.asyncDispose]();
-  log({ t: 'done', ...stats });
+  log({ t: 'done', ...stats, chains: chainsRun });
   fs.writeFileSync(process.env.IDR_LOG, lines.join('\n') + '\n');
 }

@@ -1,0 +1,23 @@
+/**
+ * The identity check the ioctl engine's worker runs between a chain's steps
+ * (`EngineOptions.chainCheck`, ffi/engine.ts): the source text of the codec's own rule
+ * (codec/identity-rule.ts), the very functions `checkReply` (lib/operations/identity.ts)
+ * decides with on the main thread, with dm_ioctl's field offsets from the layout declaration.
+ * ffi/ cannot import codec/ (ARCHITECTURE.md), so the rule reaches it as text from here.
+ */
+import { HEADER_IDENTITY_FIELDS, headerIdentityMismatch, identityMismatch } from '../../codec/identity-rule.js';
+import { TRUSTED_REPLY_FIELDS } from '../../codec/reply-fields.js';
+
+/** The body of a function returning `(trustedBits, data, firstOffset, replyOffset) => mismatch`. */
+export const CHAIN_CHECK_SOURCE = [
+  identityMismatch.toString(),
+  headerIdentityMismatch.toString(),
+  `const F = ${JSON.stringify(HEADER_IDENTITY_FIELDS)};`,
+  'return (bits, D, first, at) => headerIdentityMismatch({ name: (bits & 1) !== 0, uuid: (bits & 2) !== 0, dev: (bits & 4) !== 0 }, D, first, D, at, F);',
+].join('\n');
+
+/** A chain step's trusted-field bits (1 name, 2 uuid, 4 dev) for a step of TRUSTED_REPLY_FIELDS. */
+export function trustedBits(step: keyof typeof TRUSTED_REPLY_FIELDS): number {
+  const f = TRUSTED_REPLY_FIELDS[step];
+  return (f.name ? 1 : 0) | (f.uuid ? 2 : 0) | (f.dev ? 4 : 0);
+}

@@ -1,0 +1,210 @@
+// Chains on the ioctl engine (ffi/engine.ts ioctlChain): steps run back to back in the worker,
+// stopping at the first failure or identity mismatch, judged by the codec's rule shipped as
+// source (lib/kernel/chain-check.ts); one completion, one wake-up; slots wiped; a crash
+// mid-chain; close mid-chain; a chain queued behind calls.
+import * as fs from 'node:fs';
+import { describe, expect, test } from '@jest/globals';
+import { IoctlEngine, type ChainStep } from '../../ffi/engine.js';
+import { DmEngineError } from '../../ffi/errors.js';
+import { HEADER_IDENTITY_FIELDS as F, headerIdentityMismatch } from '../../codec/identity-rule.js';
+import { CHAIN_CHECK_SOURCE, trustedBits } from '../../lib/kernel/chain-check.js';
+import { TRUSTED_REPLY_FIELDS } from '../../codec/reply-fields.js';
+import { codec, decodeDev, dmIoctl } from '../../codec/index.js';
+import { repliedBy } from '../../lib/operations/identity.js';
+
+const HDR = 312;
+/**
+ * The fake kernel in the worker. A request is a dm_ioctl header with a control area after it:
+ * byte HDR = action (0 reply, 2 fail with errno HDR+1, 0xEE crash, 3 sleep HDR+1 ticks, then
+ * reply); byte HDR+2 = the minor the reply's dev says; HDR+3 = 1: the reply's uuid's first byte
+ * becomes 'Z'; HDR+4 = 1: the name's first byte becomes 'Z'. A reply also sets byte HDR+5 to 1
+ * (the step ran).
+ */
+const FAKE = `
+  const op = buf[${HDR}];
+  if (op === 0xEE) process.exit(3);
+  if (op === 2) return [-1, buf[${HDR + 1}]];
+  if (op === 3) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, buf[${HDR + 1}] * 10);
+  buf[${F.devOffset}] = buf[${HDR + 2}];
+  if (buf[${HDR + 3}] === 1) buf[${F.uuidOffset}] = 90;
+  if (buf[${HDR + 4}] === 1) buf[${F.nameOffset}] = 90;
+  buf[${HDR + 5}] = 1;
+  return [0, 0];
+`;
+
+function start(slots = 8, withCheck = true): IoctlEngine {
+  return IoctlEngine.start({ fd: fs.openSync('/dev/null', 'r'), libc: '', slots, slotSize: 512, fakeIoctl: FAKE, ...(withCheck ? { chainCheck: CHAIN_CHECK_SOURCE } : {}) });
+}
+
+interface StepSpec { action?: number; arg?: number; minor?: number; otherUuid?: boolean; otherName?: boolean; key?: boolean }
+
+function header(name: string, uuid: string, s: StepSpec): Uint8Array {
+  const b = new Uint8Array(HDR + 16);
+  b.set(new TextEncoder().encode(name), F.nameOffset);
+  b.set(new TextEncoder().encode(uuid), F.uuidOffset);
+  b[HDR] = s.action ?? 0;
+  b[HDR + 1] = s.arg ?? 0;
+  b[HDR + 2] = s.minor ?? 7;
+  b[HDR + 3] = s.otherUuid ? 1 : 0;
+  b[HDR + 4] = s.otherName ? 1 : 0;
+  if (s.key) b.fill(0xAB, HDR + 6, HDR + 16); // stands for a table's key bytes
+  return b;
+}
+
+/** create → load → resume with these per-step behaviours. */
+function chain(specs: [StepSpec, StepSpec, StepSpec], uuid = 'CRYPT-1'): ChainStep[] {
+  return [
+    { request: 1, buf: header('vol', uuid, specs[0]) },
+    { request: 2, buf: header('vol', uuid, specs[1]), check: trustedBits('load') },
+    { request: 3, buf: header('vol', uuid, specs[2]), check: trustedBits('resume') },
+  ];
+}
+
+const onLinux = process.platform === 'linux' ? describe : describe.skip;
+
+onLinux('IoctlEngine chains', () => {
+  test('every step runs back to back; one completion, one wake-up; the replies come back per step; the slots are wiped', async () => {
+    const e = start();
+    try {
+      const steps = chain([{ key: true }, { key: true }, {}]);
+      const r = await e.ioctlChain(steps);
+      expect(r).toEqual([0, 1, 2].map(() => ({ ret: 0, errno: 0, ran: true, mismatch: 0 })));
+      for (const s of steps) expect([s.buf[HDR + 5], s.buf[F.devOffset]]).toEqual([1, 7]);
+      expect([e.completed, e.wakeups]).toEqual([1, 1]);
+      expect(e.sharedBytes.every((b) => b === 0)).toBe(true);
+    } finally {
+      e.close();
+    }
+  });
+
+  test.each([0, 1, 2])('a failure at step %i stops the chain there; the steps after it are not issued', async (at) => {
+    const e = start();
+    try {
+      const specs: [StepSpec, StepSpec, StepSpec] = [{}, {}, {}];
+      specs[at] = { action: 2, arg: 16, key: true };
+      const steps = chain(specs);
+      const r = await e.ioctlChain(steps);
+      r.forEach((x, i) => {
+        expect(x.ran).toBe(i <= at);
+        expect(x.ret).toBe(i === at ? -1 : 0);
+        expect(x.errno).toBe(i === at ? 16 : 0);
+        expect(steps[i]!.buf[HDR + 5]).toBe(i < at ? 1 : 0); // a step not issued keeps its request
+      });
+      expect(e.sharedBytes.every((b) => b === 0)).toBe(true);
+    } finally {
+      e.close();
+    }
+  });
+
+  test.each([
+    ['another dev at the load', 1, { minor: 9 }, 2],
+    ['another dev at the resume', 2, { minor: 9 }, 2],
+    ['another uuid at the load', 1, { otherUuid: true }, 1],
+    ['another uuid at the resume', 2, { otherUuid: true }, 1],
+  ] as const)('%s: the mismatch is reported and nothing after it is issued', async (_label, at, spec, field) => {
+    const e = start();
+    try {
+      const specs: [StepSpec, StepSpec, StepSpec] = [{}, {}, {}];
+      specs[at] = spec;
+      const r = await e.ioctlChain(chain(specs));
+      expect(r.map((x) => [x.ran, x.mismatch])).toEqual([0, 1, 2].map((i) => [i <= at, i === at ? field : 0]));
+    } finally {
+      e.close();
+    }
+  });
+
+  test('the name counts only for a device without a uuid (the same rule as checkReply)', async () => {
+    const e = start();
+    try {
+      expect((await e.ioctlChain(chain([{}, { otherName: true }, {}]))).map((x) => x.mismatch)).toEqual([0, 0, 0]);
+      expect((await e.ioctlChain(chain([{}, { otherName: true }, {}], ''))).map((x) => [x.ran, x.mismatch])).toEqual([[true, 0], [true, 3], [false, 0]]);
+    } finally {
+      e.close();
+    }
+  });
+
+  test('a worker crash mid-chain rejects it as sent (any step may have reached the kernel) and leaves no byte in shared memory', async () => {
+    const e = start();
+    const err = await e.ioctlChain(chain([{ key: true }, { action: 0xEE, key: true }, { key: true }])).catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(DmEngineError);
+    expect((err as DmEngineError).sent).toBe(true);
+    expect(e.sharedBytes.every((b) => b === 0)).toBe(true);
+    await expect(e.ioctlChain(chain([{}, {}, {}]))).rejects.toBeInstanceOf(DmEngineError);
+  });
+
+  test('close() mid-chain: the chain runs to its end, then the engine refuses new work', async () => {
+    const e = start();
+    const p = e.ioctlChain(chain([{}, { action: 3, arg: 5 }, {}]));
+    await new Promise((r) => setTimeout(r, 10));
+    e.close();
+    const r = await p;
+    expect(r.every((x) => x.ran && x.ret === 0)).toBe(true);
+    await expect(e.ioctlChain(chain([{}, {}, {}]))).rejects.toBeInstanceOf(DmEngineError);
+  });
+
+  test('a chain waits for as many free slots as it has steps, in order with the calls queued before it', async () => {
+    const e = start(4);
+    try {
+      const slow = [0, 1, 2].map(() => e.ioctl(9, header('x', '', { action: 3, arg: 3 })));
+      const c = e.ioctlChain(chain([{}, {}, {}]));
+      const after = e.ioctl(9, header('y', '', {}));
+      const order: string[] = [];
+      await Promise.all([...slow.map((p) => p.then(() => order.push('slow'))), c.then(() => order.push('chain')), after.then(() => order.push('after'))]);
+      expect(order).toEqual(['slow', 'slow', 'slow', 'chain', 'after']);
+      expect(e.sharedBytes.every((b) => b === 0)).toBe(true);
+    } finally {
+      e.close();
+    }
+  });
+
+  test('a chain with checks is refused by an engine without the rule; too many steps are refused', async () => {
+    const e = start(2, false);
+    try {
+      await expect(e.ioctlChain(chain([{}, {}, {}]).slice(0, 2))).rejects.toThrow(/identity check/);
+      await expect(e.ioctlChain([{ request: 1, buf: new Uint8Array(8) }, { request: 1, buf: new Uint8Array(8) }, { request: 1, buf: new Uint8Array(8) }])).rejects.toThrow(RangeError);
+    } finally {
+      e.close();
+    }
+  });
+});
+
+describe('the worker runs the main thread rule', () => {
+  test('the source shipped to the worker is the codec functions themselves; its verdicts are checkReply\'s on the decoded replies', () => {
+    const check = new Function(CHAIN_CHECK_SOURCE)() as (bits: number, d: Uint8Array, a: number, b: number) => number;
+    const rnd = mulberry(29);
+    for (let n = 0; n < 400; n++) {
+      const d = new Uint8Array(2 * HDR);
+      for (const base of [0, HDR]) {
+        // Small alphabets so that equal and unequal fields both happen often; NULs cut strings.
+        for (let i = 0; i < 8; i++) d[base + dmIoctl.offsetOf.dev + i] = rnd() < 0.8 ? 0 : 1;
+        for (const [off, size] of [[F.nameOffset, F.nameSize], [F.uuidOffset, F.uuidSize]] as const) {
+          const len = Math.floor(rnd() * 3);
+          for (let i = 0; i < size; i++) d[base + off + i] = i < len ? 65 + Math.floor(rnd() * 2) : rnd() < 0.1 ? 66 : 0;
+        }
+      }
+      // The main thread's checkReply on the same two headers, decoded as the runner decodes replies.
+      const decoded = (at: number) => {
+        const h = codec.decodeHeader(d.subarray(at, at + HDR));
+        return { name: h.name, uuid: h.uuid || null, dev: decodeDev(h.dev) };
+      };
+      const [a, b] = [decoded(0), decoded(HDR)];
+      for (const step of Object.keys(TRUSTED_REPLY_FIELDS) as (keyof typeof TRUSTED_REPLY_FIELDS)[]) {
+        const verdict = check(trustedBits(step), d, 0, HDR);
+        expect(verdict).toBe(headerIdentityMismatch(TRUSTED_REPLY_FIELDS[step], d, 0, d, HDR, F));
+        expect(verdict !== 0).toBe(!repliedBy(step, a, b));
+      }
+    }
+    expect(CHAIN_CHECK_SOURCE).toContain(headerIdentityMismatch.toString());
+  });
+});
+
+function mulberry(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -104,6 +104,11 @@ const LANE_SLOTS = 8;
 /** One engine per control-node path (and lane) per process, started on first use; undefined = unavailable. */
 const engines = new Map<string, IoctlEngine | undefined>();
 
+/** Whether the main engine of this control node was started (alive or not). */
+function engineStarted(path: string): boolean {
+  return engines.has(path);
+}
+
 function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined, lane?: number, chainCheck?: string): IoctlEngine | undefined {
   const key = lane === undefined ? path : `${path}\0lane ${lane % LANE_ENGINES}`;
   if (engines.has(key)) {
@@ -234,9 +239,17 @@ class Transport implements ControlTransport, ChainTransport {
     return !this.#closed && this.#chainEngine(steps, lane) !== undefined;
   }
 
-  /** The engine a chain of `steps` steps would run on now (started on first use), or undefined. */
+  /**
+   * The engine a chain of `steps` steps would run on now, or undefined. Under 'auto' a chain
+   * uses the main engine only once something else started it (a batch): a process that only
+   * creates devices keeps the pool path and starts no worker thread for it, as before chains
+   * (an engine start loads koffi in a second thread; a koffi fatal error during that load was
+   * seen once in a live run of many processes, and one createDevice does not repay a start).
+   * 'engine' starts it on first use; lanes are started by the parallel operations that use them.
+   */
   #chainEngine(steps: number, lane: number | undefined): IoctlEngine | undefined {
     if (this.asyncPath === 'pool' || this.chainCheck === undefined) return undefined;
+    if (lane === undefined && this.asyncPath === 'auto' && !engineStarted(this.path)) return undefined;
     const engine = engineFor(this.path, this.libc, this.engineFake, lane, this.chainCheck);
     if (engine && lane === undefined && this.onEngine) {
       const report = this.onEngine;

@@ -83,7 +83,8 @@ export interface ChainTransport {
   ioctlChain(steps: readonly ChainStep[], lane?: number): Promise<ChainStepResult[]> | undefined;
   /**
    * Whether a chain of `steps` steps (on `lane`'s engine, when given) would go to the engine
-   * now; starts the engine when it is not yet running. The caller asks before it begins a
+   * now; with `asyncPath: 'engine'` (or a lane) it starts the engine when it is not yet
+   * running, under 'auto' only an engine a batch started serves. The caller asks before it begins a
    * chained operation, so one that cannot chain goes step by step from its start.
    */
   chainReady(steps: number, lane?: number): boolean;

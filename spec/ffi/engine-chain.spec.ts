@@ -3,13 +3,17 @@
 // source (lib/kernel/chain-check.ts); one completion, one wake-up; slots wiped; a crash
 // mid-chain; close mid-chain; a chain queued behind calls.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { openControl } from '../../ffi/control.js';
+import type { ChainTransport, ControlTransport } from '../../ffi/types.js';
 import { describe, expect, test } from '@jest/globals';
 import { IoctlEngine, type ChainStep } from '../../ffi/engine.js';
 import { DmEngineError } from '../../ffi/errors.js';
 import { HEADER_IDENTITY_FIELDS as F, headerIdentityMismatch } from '../../codec/identity-rule.js';
 import { CHAIN_CHECK_SOURCE, trustedBits } from '../../lib/kernel/chain-check.js';
 import { TRUSTED_REPLY_FIELDS } from '../../codec/reply-fields.js';
-import { codec, decodeDev, dmIoctl } from '../../codec/index.js';
+import { codec, decodeDev, dmIoctl, requestCode } from '../../codec/index.js';
 import { repliedBy } from '../../lib/operations/identity.js';
 
 const HDR = 312;
@@ -208,3 +212,35 @@ function mulberry(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+describe("which engine a chain runs on ('auto' starts none for it)", () => {
+  test("under 'auto' a chain waits for an engine a batch started; 'engine' starts one for it", async () => {
+    // Each transport on a path of its own (the engines are per path and per process).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dm-chain-auto-'));
+    const auto = path.join(dir, 'auto'), eng = path.join(dir, 'engine');
+    fs.symlinkSync('/dev/null', auto);
+    fs.symlinkSync('/dev/null', eng);
+    const started: IoctlEngine[] = [];
+    const fake = 'return [0, 0];';
+    const a = (await openControl(auto, { asyncPath: 'auto', engineFake: fake, chainCheck: CHAIN_CHECK_SOURCE, onEngine: (e) => { started.push(e); } })) as ControlTransport & ChainTransport;
+    const b = (await openControl(eng, { asyncPath: 'engine', engineFake: fake, chainCheck: CHAIN_CHECK_SOURCE, onEngine: (e) => { started.push(e); } })) as ControlTransport & ChainTransport;
+    try {
+      // 'auto': no engine is started for a chain (the old code started one here).
+      for (let i = 0; i < 20; i++) expect(a.chainReady(3)).toBe(false);
+      expect(started).toHaveLength(0);
+      // A batch starts it; once ready, chains run on it.
+      await a.ioctlAsync(requestCode('status'), new Uint8Array(312), 'batch');
+      expect(started).toHaveLength(1);
+      for (let i = 0; i < 1000 && !started[0]!.ready; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(a.chainReady(3)).toBe(true);
+      // 'engine': the first chain asked for starts it.
+      b.chainReady(3);
+      expect(started).toHaveLength(2);
+    } finally {
+      a.close();
+      b.close();
+      for (const e of started) await e.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

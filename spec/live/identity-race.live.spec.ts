@@ -93,8 +93,10 @@ describeLive(`identity races across processes [kernel ${kernelLabel}]`, () => {
       const hostileTables = tables.filter((l) => l.sectors !== String(w.sectors)).length;
       summary.push({ worker: w.i, ...done, ioctls, tablesChecked: tables.length, hostileTables, renameWindowHits: renameWindow });
     }
-    // The workers' createDevice went as chains on the engine (its worker checking identity between the steps).
-    expect(summary.reduce((n, w) => n + Number((w as { chains?: number }).chains ?? 0), 0)).toBeGreaterThan(0);
+    // createDevice goes as a chain only on an engine some batch started ('auto': ffi/control.ts);
+    // these workers run none, so their chains count is in the summary, not asserted. The chained
+    // path's identity races are spec/lib/identity-races.spec.ts's, and conformance's engine run
+    // asserts live that chains ran.
     const [iterations, dmsetupOk] = loopOut.trim().split(' ').map(Number);
     const adversaryDone = fs.readFileSync(adversary.logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line).find((l) => l.t === 'done');
 

@@ -21,18 +21,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runThinLs } from '../cli/thin-ls.js';
 import { runThinDelta } from '../cli/thin-delta.js';
+import { firstDifference, rustThinTools } from './rust-thin-tools.js';
 
 const tool = (name: string) => ['/usr/sbin', '/sbin', '/usr/bin'].map((d) => path.join(d, name)).find((p) => existsSync(p));
 const THIN_LS = tool('thin_ls');
 const THIN_DELTA = tool('thin_delta');
 const THIN_RESTORE = tool('thin_restore');
-/** thin-provisioning-tools 1.x's directory (bench/fetch-rust-thin-tools.sh), or undefined. */
-const RUST = [process.env['BENCH_THIN_RUST'], path.join(os.homedir(), '.cache/devicemapper-bench/rust-thin-tools/bin'), path.resolve('.cache/devicemapper-bench/rust-thin-tools/bin')]
-  .find((d) => d !== undefined && d !== '' && existsSync(path.join(d, 'thin_delta')) && existsSync(path.join(d, 'thin_ls')));
-if (process.env['BENCH_THIN_RUST'] && RUST !== process.env['BENCH_THIN_RUST']) {
-  console.log(`BENCH_THIN_RUST=${process.env['BENCH_THIN_RUST']} holds no thin_ls and thin_delta`);
-  process.exit(1);
-}
+const RUST = rustThinTools();
 if (!THIN_LS || !THIN_DELTA || !THIN_RESTORE) {
   console.log('no thin_ls/thin_delta/thin_restore on this machine: nothing to compare with');
   process.exit(0);
@@ -107,15 +102,6 @@ function timed(cmd: string, args: string[]): { ms: number; stdout: Buffer; rssKi
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
   const rss = Number(r.stderr.toString().trim().split('\n').pop());
   return { ms, stdout: r.stdout, rssKiB: rss };
-}
-
-/** The first line where two outputs differ, both sides, for the report. */
-function firstDifference(a: Buffer, b: Buffer): string {
-  const al = a.toString('utf8').split('\n');
-  const bl = b.toString('utf8').split('\n');
-  const i = al.findIndex((l, k) => l !== bl[k]);
-  const at = i === -1 ? al.length : i;
-  return `  line ${at + 1}, 0.9: ${JSON.stringify(al[at] ?? '(end)')}\n  line ${at + 1}, 1.x: ${JSON.stringify(bl[at] ?? '(end)')}`;
 }
 
 async function main(): Promise<void> {

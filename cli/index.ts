@@ -11,7 +11,9 @@
  */
 export * from './schemas.js';
 export { VerityOutputSchema, VerityOpenOutputSchema, VerityCloseOutputSchema, type DmctlVerityOutput, type DmctlVerityOpenOutput, type DmctlVerityCloseOutput } from './verity-schemas.js';
-export { run, run as runDmctl, VERBS, verbNamed, usage } from './run.js';
+export { run, run as runDmctl } from './run.js';
+/** @internal The verb table and usage text, for the tests (stripped from the declarations, as in run.ts). */
+export { VERBS, verbNamed, usage } from './run.js';
 export type { CliIo } from './context.js';
 export { parseTableText } from './context.js';
 export { mangle, unmangle, type ManglingMode } from './mangle.js';

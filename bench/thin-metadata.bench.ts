@@ -6,7 +6,10 @@
  * thin_dump 0.9 and with openThinMetadata + thinDumpText, alternating (`BENCH_ROUNDS`, default
  * 3). Checks that both print the same bytes (SHA-256) before reporting the best time of each,
  * the ratio ours / thin_dump, and this process's peak RSS (memory is bounded by the trees'
- * depth, not by the number of mappings).
+ * depth, not by the number of mappings). thin-provisioning-tools 1.x's thin_dump is timed in
+ * the same rounds when bench/rust-thin-tools.ts finds it (`BENCH_THIN_RUST`, or the cache
+ * bench/fetch-rust-thin-tools.sh fills); its output is compared with 0.9's and the first
+ * difference printed, if any.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,6 +17,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync, truncateSync, wri
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openThinMetadata, thinDumpText } from '../lib/index.js';
+import { firstDifference, rustThinTools } from './rust-thin-tools.js';
 
 const tool = (name: string) => ['/usr/sbin', '/sbin', '/usr/bin'].map((d) => path.join(d, name)).find((p) => existsSync(p));
 const THIN_DUMP = tool('thin_dump');
@@ -22,6 +26,7 @@ if (!THIN_DUMP || !THIN_RESTORE) {
   console.log('no thin_dump/thin_restore on this machine: nothing to compare with');
   process.exit(0);
 }
+const RUST = rustThinTools();
 const target = Number(process.env['BENCH_THIN_MAPPINGS'] ?? 1_000_000);
 const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'thin-bench-'));
@@ -78,12 +83,13 @@ async function ours(file: string, out: string): Promise<void> {
   }
 }
 
-function theirs(file: string, out: string): void {
-  const rr = spawnSync(THIN_DUMP!, ['-o', out, file]);
+function theirs(file: string, out: string, dump = THIN_DUMP!): void {
+  const rr = spawnSync(dump, ['-o', out, file]);
   if (rr.status !== 0) throw new Error(`thin_dump failed: ${rr.stderr}`);
 }
 
-const sha = (f: string) => createHash('sha256').update(spawnSync('cat', [f], { maxBuffer: 1 << 30 }).stdout).digest('hex');
+const bytes = (f: string) => spawnSync('cat', [f], { maxBuffer: 1 << 30 }).stdout;
+const sha = (f: string) => createHash('sha256').update(bytes(f)).digest('hex');
 
 async function main(): Promise<void> {
   const { text, mapped } = xml();
@@ -98,11 +104,14 @@ async function main(): Promise<void> {
   console.log(`thin_restore: ${mapped} mapped blocks in 2 devices, ${Math.round(performance.now() - t)} ms`);
   const a = path.join(dir, 'ours.xml');
   const b = path.join(dir, 'theirs.xml');
-  const best = { ours: Infinity, theirs: Infinity };
+  const c = path.join(dir, 'rust.xml');
+  const best = { ours: Infinity, theirs: Infinity, rust: Infinity };
+  const order = ['ours', 'theirs', ...(RUST ? ['rust'] as const : [])] as const;
+  console.log(`load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}${RUST ? `; 1.x: ${RUST}` : '; no 1.x tools (bash bench/fetch-rust-thin-tools.sh)'}`);
   for (let i = 0; i < rounds; i++) {
-    for (const who of i % 2 ? ['theirs', 'ours'] as const : ['ours', 'theirs'] as const) {
+    for (const who of i % 2 ? [...order].reverse() : order) {
       t = performance.now();
-      if (who === 'ours') await ours(meta, a); else theirs(meta, b);
+      if (who === 'ours') await ours(meta, a); else if (who === 'theirs') theirs(meta, b); else theirs(meta, c, path.join(RUST!, 'thin_dump'));
       best[who] = Math.min(best[who], performance.now() - t);
     }
   }
@@ -110,6 +119,10 @@ async function main(): Promise<void> {
   console.log(`outputs identical: ${same}`);
   if (!same) process.exitCode = 1;
   console.log(`thin_dump: ${Math.round(best.theirs)} ms; ours: ${Math.round(best.ours)} ms; ours / thin_dump = ${(best.ours / best.theirs).toFixed(2)} (best of ${rounds})`);
+  if (RUST) {
+    const rustSame = sha(c) === sha(b);
+    console.log(`thin_dump 1.x: ${Math.round(best.rust)} ms; ours / 1.x = ${(best.ours / best.rust).toFixed(2)}; 1.x output ${rustSame ? 'identical to 0.9' : `differs from 0.9:\n${firstDifference(bytes(b), bytes(c))}`}`);
+  }
   console.log(`peak RSS of this process: ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
 }
 

@@ -9,6 +9,11 @@
  * the outputs are byte-identical and prints the best time of each, the ratio dmctl / tool
  * (the goal: at most 1.0) and each one's peak resident memory; and the same dmctl run
  * functions in this process (no Node start-up, no module loading), output compared too.
+ * thin-provisioning-tools 1.x (the Rust rewrite) is timed beside 0.9 when its tools are in
+ * `BENCH_THIN_RUST` (a directory with thin_ls and thin_delta) or in the cache that
+ * bench/fetch-rust-thin-tools.sh fills; its output is compared with 0.9's byte for byte and
+ * the difference, if any, printed. Two start-up rows time `node -e 0` and `dmctl thin delta
+ * --help` as processes in the same run: what a dmctl process costs before it reads a block.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -16,11 +21,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runThinLs } from '../cli/thin-ls.js';
 import { runThinDelta } from '../cli/thin-delta.js';
+import { firstDifference, rustThinTools } from './rust-thin-tools.js';
 
 const tool = (name: string) => ['/usr/sbin', '/sbin', '/usr/bin'].map((d) => path.join(d, name)).find((p) => existsSync(p));
 const THIN_LS = tool('thin_ls');
 const THIN_DELTA = tool('thin_delta');
 const THIN_RESTORE = tool('thin_restore');
+const RUST = rustThinTools();
 if (!THIN_LS || !THIN_DELTA || !THIN_RESTORE) {
   console.log('no thin_ls/thin_delta/thin_restore on this machine: nothing to compare with');
   process.exit(0);
@@ -107,27 +114,54 @@ async function main(): Promise<void> {
     { name: 'thin delta 1 3', tool: THIN_DELTA!, verb: 'delta', args: ['--snap1', '1', '--snap2', '3', file] },
     { name: 'thin delta --verbose 1 3', tool: THIN_DELTA!, verb: 'delta', args: ['--verbose', '--snap1', '1', '--snap2', '3', file] },
   ];
-  console.log('| command | tool best ms | dmctl best ms | ratio dmctl/tool | in-process best ms | ratio in-process/tool | tool peak RSS MiB | dmctl peak RSS MiB | output |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  const version = (t: string) => spawnSync(t, ['-V'], { encoding: 'utf8' }).stdout.trim();
+  console.log(`tools: ${THIN_DELTA} ${version(THIN_DELTA!)}${RUST ? `, ${RUST} ${version(path.join(RUST, 'thin_delta'))}` : ' (no 1.x tools: bash bench/fetch-rust-thin-tools.sh)'}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) ? (a / b).toFixed(2) : '–');
+  const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(0) : '–');
+  console.log('| command | 0.9 best ms | 1.x best ms | dmctl best ms | dmctl/0.9 | dmctl/1.x | in-process best ms (first round) | in-process/0.9 | in-process/1.x | 0.9 / 1.x / dmctl peak RSS MiB | output |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  const differences: string[] = [];
   for (const c of cases) {
-    let best = { tool: Infinity, ours: Infinity, inProcess: Infinity, toolRss: 0, oursRss: 0 };
+    const rustTool = RUST ? path.join(RUST, c.tool === THIN_LS ? 'thin_ls' : 'thin_delta') : undefined;
+    let best = { tool: Infinity, rust: Infinity, ours: Infinity, inProcess: Infinity, toolRss: 0, rustRss: 0, oursRss: 0 };
+    // The first in-process round runs the reader before the JIT has warmed it, as a dmctl process does.
+    let firstInProcess = NaN;
     let same = true;
+    let rustSame = true;
     for (let r = 0; r < rounds; r++) {
       const a = timed(c.tool, c.args);
+      const z = rustTool ? timed(rustTool, c.args) : undefined;
       const b = timed(process.execPath, [dmctl, 'thin', c.verb, ...c.args]);
       same &&= a.stdout.equals(b.stdout);
+      if (z && !z.stdout.equals(a.stdout)) {
+        if (rustSame) differences.push(`${c.name}: 1.x prints ${z.stdout.length} bytes, 0.9 ${a.stdout.length}; first differing line:\n${firstDifference(a.stdout, z.stdout)}`);
+        rustSame = false;
+      }
       const chunks: string[] = [];
       const t0 = process.hrtime.bigint();
       await (c.verb === 'ls' ? runThinLs : runThinDelta)(c.args, { stdout: (t) => chunks.push(t), stderr: (t) => chunks.push(t) });
       const inMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (r === 0) firstInProcess = inMs;
       same &&= Buffer.from(chunks.join('')).equals(a.stdout);
       best = {
-        tool: Math.min(best.tool, a.ms), ours: Math.min(best.ours, b.ms), inProcess: Math.min(best.inProcess, inMs),
-        toolRss: Math.max(best.toolRss, a.rssKiB), oursRss: Math.max(best.oursRss, b.rssKiB),
+        tool: Math.min(best.tool, a.ms), rust: Math.min(best.rust, z?.ms ?? Infinity), ours: Math.min(best.ours, b.ms), inProcess: Math.min(best.inProcess, inMs),
+        toolRss: Math.max(best.toolRss, a.rssKiB), rustRss: Math.max(best.rustRss, z?.rssKiB ?? 0), oursRss: Math.max(best.oursRss, b.rssKiB),
       };
     }
-    console.log(`| ${c.name} | ${best.tool.toFixed(0)} | ${best.ours.toFixed(0)} | ${(best.ours / best.tool).toFixed(2)} | ${best.inProcess.toFixed(0)} | ${(best.inProcess / best.tool).toFixed(2)} | ${(best.toolRss / 1024).toFixed(0)} | ${(best.oursRss / 1024).toFixed(0)} | ${same ? 'identical' : 'DIFFERENT'} |`);
+    const mib = (k: number) => (k === 0 ? '–' : (k / 1024).toFixed(0));
+    const output = `${same ? 'dmctl = 0.9' : 'dmctl ≠ 0.9 (DIFFERENT)'}${rustTool ? (rustSame ? ', 1.x = 0.9' : ', 1.x ≠ 0.9 (below)') : ''}`;
+    console.log(`| ${c.name} | ${ms(best.tool)} | ${ms(best.rust)} | ${ms(best.ours)} | ${ratio(best.ours, best.tool)} | ${ratio(best.ours, best.rust)} | ${ms(best.inProcess)} (${ms(firstInProcess)}) | ${ratio(best.inProcess, best.tool)} | ${ratio(best.inProcess, best.rust)} | ${mib(best.toolRss)} / ${mib(best.rustRss)} / ${mib(best.oursRss)} | ${output} |`);
   }
+  // What a process costs before it reads a block: Node itself, and dmctl's start-up for a thin verb.
+  for (const [name, args] of [['start-up: node -e 0', ['-e', '0']], ['start-up: dmctl thin delta --help', [dmctl, 'thin', 'delta', '--help']]] as const) {
+    let best = { ms: Infinity, rss: 0 };
+    for (let r = 0; r < Math.max(rounds, 5); r++) {
+      const t = timed(process.execPath, [...args]);
+      best = { ms: Math.min(best.ms, t.ms), rss: Math.max(best.rss, t.rssKiB) };
+    }
+    console.log(`| ${name} | | | ${ms(best.ms)} | | | | | | – / – / ${(best.rss / 1024).toFixed(0)} | |`);
+  }
+  for (const d of differences) console.log(`\n${d}`);
   if (process.env["BENCH_KEEP"]) console.log(`kept ${file}`); else rmSync(dir, { recursive: true, force: true });
 }
 

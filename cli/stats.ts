@@ -15,6 +15,7 @@ import { U64StringSchema } from './schemas.js';
 import { HUMAN_UNITS, parseDisplayUnits, statsCell, STATS_FIELD_SETS, type DisplayUnits, type StatsRow } from './stats-report.js';
 import { Report, ReportError, type Cell } from './report/render.js';
 import { deviceName, readAhead, REPORT_FIELDS, type ReportRow } from './format.js';
+import { STATS_USAGE } from './stats-usage.js';
 
 const OPTIONS = {
   alias: { type: 'string' }, allprograms: { type: 'boolean' }, allregions: { type: 'boolean' }, alldevices: { type: 'boolean' },
@@ -53,7 +54,7 @@ export const StatsCreateOutputSchema = z.object({
   groupId: z.number().int().optional(),
 });
 
-export const STATS_USAGE = 'stats create|delete|clear|list|print|report|group|ungroup|update_filemap [<device>|<file>] [dmstats options]';
+export { STATS_USAGE };
 
 /** dmsetup's `_size_from_string`: a number in sectors, or with a unit suffix (dm_units_to_factor, non-strict). */
 function sizeBytes(text: string, name: string): bigint {

@@ -4,7 +4,7 @@
  * statuses (docs/thin-tools.md). The XML is written as the ranges come, in chunks, so memory
  * stays bounded by the trees' depth.
  */
-import { thinDelta, type ThinDeltaKind, type ThinMetadata } from '../lib/index.js';
+import { thinDelta, type ThinDeltaKind, type ThinMetadata } from '../lib/thin-metadata/public.js';
 import type { CliIo } from './context.js';
 import { getoptLong } from './getopt-long.js';
 import { openThinMetadataFile, thinToolMessage, type ThinMetadataOpener } from './thin-ls.js';

@@ -7,7 +7,7 @@
  * (metadata_dumper.cc's gatherer), which this reader does not do.
  */
 import * as fs from 'node:fs';
-import { DmBaseError, openThinMetadata, thinDumpText, type ThinDumpOptions } from '../lib/index.js';
+import { DmBaseError, openThinMetadata, thinDumpText, type ThinDumpOptions } from '../lib/thin-metadata/public.js';
 import type { CliIo } from './context.js';
 
 /** thin_dump's usage text. */

@@ -3,7 +3,7 @@
  * `listThinDevices`, its options, its table and its messages byte for byte
  * (docs/thin-tools.md).
  */
-import { listThinDevices, openThinMetadata, type ThinDeviceUsage, type ThinMetadata } from '../lib/index.js';
+import { listThinDevices, openThinMetadata, type ThinDeviceUsage, type ThinMetadata } from '../lib/thin-metadata/public.js';
 import type { CliIo } from './context.js';
 import { getoptLong } from './getopt-long.js';
 

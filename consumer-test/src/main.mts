@@ -3,13 +3,14 @@
 // simulated kernel. It uses each entry point the way README shows it.
 import assert from 'node:assert/strict';
 import {
-  DeviceMapper, DmBaseError, DmError, DmCodecError, buildTarget, createTypedDevice, parseStatus, parseTable,
+  DeviceMapper, DmBaseError, DmError, DmCodecError, DmThinMetadataError, openThinMetadata, buildTarget, createTypedDevice, parseStatus, parseTable,
   type DeviceEvent, type TypedTarget,
 } from 'devicemapper';
 import { SimulatedKernel } from 'devicemapper/testing';
 import { codec, requestCode } from 'devicemapper/codec';
 import { DmctlSchemas, runDmctl } from 'devicemapper/cli';
 import { defineTarget, u64Schema } from 'devicemapper/define-target';
+import * as thinMetadata from 'devicemapper/thin-metadata';
 
 const kernel = new SimulatedKernel({ version: [4, 48, 0] });
 kernel.addBlockDevice('/dev/loop0', 7, 0, 131072);
@@ -101,5 +102,10 @@ const mine = defineTarget({
   parse: (c) => ({ sizeSectors: c.big('sizeSectors') }), status: (c) => ({ extra: c.rest() }),
 });
 assert.equal(mine.lineSchema.safeParse({ start: 0, length: 8, type: 'mine', sizeSectors: 8n }).success, true);
+
+// devicemapper/thin-metadata: the root's declarations, without the client (what `dmctl thin` imports).
+assert.equal(thinMetadata.openThinMetadata, openThinMetadata);
+assert.equal(thinMetadata.DmThinMetadataError, DmThinMetadataError);
+await assert.rejects(thinMetadata.openThinMetadata('/nonexistent/metadata'), (e: unknown) => e instanceof DmBaseError && (e as { code?: unknown }).code === 'ENOENT');
 
 console.log('consumer (ESM): ok');

@@ -3,7 +3,9 @@
  * client's when it is given one (`{ dm }`: the simulator's memory for a simulated client),
  * the host's otherwise.
  */
-import { blockIoOf, operationHost, type DeviceMapper } from '../client/client.js';
+// The keys, not client.ts: reading a host file (openThinMetadata, dmctl thin) must not load the client.
+import type { DeviceMapper } from '../client/client.js';
+import { blockIoOf, operationHost } from '../client/internal-keys.js';
 import { runOperation, type Operation, type OperationHost } from '../operations/operation.js';
 import type { BlockIo } from '../kernel/backend.js';
 import { hostBlockIo } from '../kernel/host-block-io.js';

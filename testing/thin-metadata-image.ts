@@ -75,6 +75,8 @@ export interface HeldMetadata {
   readonly superblock: number;
   /** Its data blocks stay referenced (counted in the current data space map) while it is held. */
   readonly state: ImageState;
+  /** The data blocks its thins map: not free while it is held. */
+  readonly dataBlocks: ReadonlySet<number>;
 }
 
 /** The image does not fit the metadata device (the kernel would run out of metadata space). */
@@ -232,7 +234,7 @@ export function holdMetadata(state: ImageState, metadataBlocks: number): HeldMet
   const bytes = superblock(sb, state, metadataBlocks, trees, 0);
   seal(bytes, 'superblock');
   a.blocks.set(sb, bytes);
-  return { blocks: a.blocks, superblock: sb, state };
+  return { blocks: a.blocks, superblock: sb, state, dataBlocks: new Set(countMappings(state).keys()) };
 }
 
 /** The image of `state` on a `metadataBlocks`-block metadata device, with `held` frozen in it when given. */
@@ -243,11 +245,12 @@ export function metadataImage(state: ImageState, metadataBlocks: number, held?: 
   const metaBitmaps = Array.from({ length: Math.ceil(nrMeta / SM_ENTRIES_PER_BITMAP_BLOCK) }, () => a.alloc());
   // The metadata space map's reference-count tree: empty, as no metadata block is shared.
   const metaOverflow = overflowTree(a, new Map());
-  // Data reference counts: one per mapping leaf naming the block (current and held trees).
-  const dataCounts = new Map<number, number>();
-  const count = (s: ImageState) => { for (const t of s.thins.values()) for (const b of t.map.values()) dataCounts.set(b, (dataCounts.get(b) ?? 0) + 1); };
-  count(state);
-  if (held) count(held.state);
+  // Data reference counts: the current thins' mappings of each block, as the simulator's
+  // `refs` counts them. A held snapshot's trees share the kernel's leaves until the pool
+  // shadows them, so they add nothing but keep the blocks only they still map allocated
+  // (counted by their own mappings); thin_check accepts either.
+  const dataCounts = countMappings(state);
+  if (held) for (const [b, n] of countMappings(held.state)) if (!dataCounts.has(b)) dataCounts.set(b, n);
   const dataBitmaps = Array.from({ length: Math.ceil(state.dataBlocks / SM_ENTRIES_PER_BITMAP_BLOCK) }, () => a.alloc());
   const entries = bitmaps(a, dataBitmaps, state.dataBlocks, dataCounts);
   const dataIndex = buildBtree(a, entries.length, (i) => i, indexEntry.size, (v, b, at, i) => indexCodec.encode(v, b, at, entries[i]!));
@@ -279,6 +282,13 @@ export function metadataImage(state: ImageState, metadataBlocks: number, held?: 
   for (const [b, bytes] of a.blocks) blocks.set(b, bytes);
   blocks.set(0, sb);
   return { blocks, blockCount: metadataBlocks };
+}
+
+/** Data block → the number of mappings of `state`'s thins naming it. */
+function countMappings(state: ImageState): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const t of state.thins.values()) for (const b of t.map.values()) counts.set(b, (counts.get(b) ?? 0) + 1);
+  return counts;
 }
 
 /** A deep copy of a pool state (the frozen state of a held snapshot). */

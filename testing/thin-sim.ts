@@ -233,7 +233,8 @@ export class ThinSim {
 
   #allocate(pool: SimPool): number | undefined {
     for (let b = 0; b < pool.totalDataBlocks; b++) {
-      if (!pool.refs.has(b)) {
+      // A block a held metadata snapshot still maps is not free (its leaves hold a reference).
+      if (!pool.refs.has(b) && pool.held?.dataBlocks.has(b) !== true) {
         pool.version++;
         pool.refs.set(b, 1);
         const free = BigInt(pool.totalDataBlocks - pool.refs.size);

@@ -17,7 +17,9 @@
  * A thin pool's metadata device (a loop, another block device or a dm device) reads as the
  * pool's metadata image (thin-metadata-image.ts), built at each read from the pool's state as
  * it is then, so a reader sees what the kernel's metadata would hold; its backing file's own
- * bytes are not rewritten. `/dev/block/<major>:<minor>` names any simulated block device.
+ * bytes are not rewritten. An active thin device reads and writes its pool's data blocks
+ * (thin-sim.ts `readBytes`/`writeBytes`); other dm devices read as zeros and are read-only.
+ * `/dev/block/<major>:<minor>` names any simulated block device.
  */
 import * as path from 'node:path';
 import { DmSyscallError, ERRNO, type AttachedLoop, type BlockFile, type BlockIo, type FileMapHandle, type LoopStatus, type NodeOps } from '../lib/index.js';
@@ -340,8 +342,8 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     }
   };
   /**
-   * A simulated file, a loop device (its file's bytes from its offset) or another simulated
-   * block device (zeros of its size, read-only: the simulator keeps no data of mapped devices).
+   * A simulated file, a loop device (its file's bytes from its offset), an active thin device
+   * (its pool's data blocks) or another simulated block device (zeros of its size, read-only).
    */
   const openSimFile = async (given: string, mode: 'read' | 'write' | 'create'): Promise<BlockFile> => {
     const p = byNumber(given);
@@ -358,7 +360,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
         files.set(f, 0n);
       }
       backing = { file: f, offset: 0, limit: undefined };
-    } else if (mode !== 'read') {
+    } else if (mode !== 'read' && thinName(p) === undefined) {
       fail(`opening ${p} for writing`, 'open', ERRNO.EROFS, p);
     }
     const deviceBytes = dmDevice(p) ? blockBytes : blockBytes === undefined ? undefined : blockBytes * 512n;
@@ -373,13 +375,22 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
         check();
         const at = Number(offsetBytes);
         const n = Math.max(0, Math.min(into.length, Number(size()) - at));
+        const thin = thinName(p);
         if (pool) readImage(thinSim(kernel).metadataImage(pool), at, into.subarray(0, n));
+        else if (thin !== undefined) thinSim(kernel).readBytes(thin, at, into.subarray(0, n));
         else if (backing) readChunks(backing.file, backing.offset + at, into.subarray(0, n));
         else into.fill(0, 0, n);
         return n;
       },
       async write(offsetBytes, bytes) {
         check();
+        const thin = thinName(p);
+        if (mode !== 'read' && thin !== undefined) {
+          if (Number(offsetBytes) + bytes.length > Number(size())) fail(`writing past the end of ${p}`, 'pwrite', ERRNO.ENOSPC, p);
+          // A pool out of data space fails the bio (error_if_no_space; a queued bio is not modelled).
+          if (!thinSim(kernel).writeBytes(thin, offsetBytes, bytes)) fail(`writing ${p}: the pool is out of data space`, 'pwrite', ERRNO.ENOSPC, p);
+          return;
+        }
         if (mode === 'read' || !backing) fail(`${p} is open read-only`, 'pwrite', ERRNO.EBADF, p);
         const at = Number(offsetBytes);
         if (backing.limit !== undefined && at + bytes.length > backing.limit) fail(`writing past the end of ${p}`, 'pwrite', ERRNO.ENOSPC, p);
@@ -400,6 +411,11 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     const [major, minor] = [Number(m[1]), Number(m[2])];
     if (major === kernel.major) return `/dev/dm-${minor}`;
     return kernel.blockDevices.find((b) => b.major === major && b.minor === minor)?.path ?? p;
+  };
+  /** The name of the dm device at `p` when its live table is one `thin` target (its bytes are the pool's data blocks). */
+  const thinName = (p: string): string | undefined => {
+    const d = dmDevice(p);
+    return d?.live?.lines.length === 1 && d.live.lines[0]!.type === 'thin' ? d.name : undefined;
   };
   /** The pool whose metadata device `p` is (reads of it are the pool's metadata image). */
   const metadataPoolOf = (p: string): SimPool | undefined => {

@@ -2,9 +2,10 @@
  * Simulated `thin-pool` and `thin` targets: pool metadata (thin ids, shared block mappings,
  * transaction id, held metadata root), the pool messages with the kernel's errnos, the
  * status and table text as dm-thin.c prints them, pool modes and the table events the
- * kernel raises (low-water mark crossed, mode changes). There is no data path: tests move
- * data with `thinSim(kernel).write()` / `.discard()`, which provision and unmap blocks the
- * way bios would.
+ * kernel raises (low-water mark crossed, mode changes). Tests provision and unmap blocks with
+ * `thinSim(kernel).write()` / `.discard()`, as bios would; bytes written to an active thin
+ * through the simulator's BlockIo (sim-io.ts) land in its data blocks (`writeBytes`), and
+ * reads of it give them back (`readBytes`; unmapped blocks read as zeros).
  *
  * Fidelity notes (from dm-thin.c / dm-thin-metadata.c):
  * - create_thin/create_snap of an existing id: EEXIST; of/with a missing origin and delete
@@ -90,6 +91,8 @@ export interface SimPool {
   readonly refs: Map<number, number>;
   /** The held metadata root (`reserve_metadata_snap`): its superblock copy's block; null when none. */
   heldRoot: bigint | null;
+  /** The bytes of the data blocks written through the data path (`writeBytes`); a block absent reads as zeros. */
+  readonly data: Map<number, Uint8Array>;
   /** The held metadata snapshot's frozen blocks; null when none. */
   held: HeldMetadata | null;
   /** The pool's time (thin_dump's `time`): create_snap bumps it; mappings record it. */
@@ -149,6 +152,55 @@ export class ThinSim {
       thin.times.set(v, pool.time);
     }
     return true;
+  }
+
+  /**
+   * Writes `bytes` at `offsetBytes` of an active thin device, as a bio would: each block
+   * touched is provisioned as by {@link write} (a shared block gets a copy of its bytes
+   * first, dm-thin's break_sharing). Returns false when the pool ran out of space.
+   */
+  writeBytes(deviceName: string, offsetBytes: bigint | number, bytes: Uint8Array): boolean {
+    const t = this.#thin(deviceName);
+    const pool = t.pool;
+    const thin = pool.thins.get(t.thinId)!;
+    const blockBytes = pool.blockSizeSectors * 512;
+    const at = Number(offsetBytes);
+    for (let done = 0; done < bytes.length;) {
+      const v = Math.floor((at + done) / blockBytes);
+      const within = (at + done) % blockBytes;
+      const n = Math.min(blockBytes - within, bytes.length - done);
+      const before = thin.map.get(v);
+      if (!this.write(deviceName, BigInt(v) * BigInt(pool.blockSizeSectors), pool.blockSizeSectors)) return false;
+      const b = thin.map.get(v)!;
+      let data = pool.data.get(b);
+      if (!data) {
+        const old = before === undefined ? undefined : pool.data.get(before);
+        data = old ? Uint8Array.from(old) : new Uint8Array(blockBytes);
+        pool.data.set(b, data);
+      }
+      data.set(bytes.subarray(done, done + n), within);
+      done += n;
+    }
+    return true;
+  }
+
+  /** Reads `into.length` bytes at `offsetBytes` of an active thin device (unmapped blocks are zeros). */
+  readBytes(deviceName: string, offsetBytes: bigint | number, into: Uint8Array): void {
+    const t = this.#thin(deviceName);
+    const pool = t.pool;
+    const thin = pool.thins.get(t.thinId)!;
+    const blockBytes = pool.blockSizeSectors * 512;
+    const at = Number(offsetBytes);
+    into.fill(0);
+    for (let done = 0; done < into.length;) {
+      const v = Math.floor((at + done) / blockBytes);
+      const within = (at + done) % blockBytes;
+      const n = Math.min(blockBytes - within, into.length - done);
+      const b = thin.map.get(v);
+      const data = b === undefined ? undefined : pool.data.get(b);
+      if (data) into.set(data.subarray(within, within + n), done);
+      done += n;
+    }
   }
 
   /** Discards whole blocks inside [startSectors, startSectors + lengthSectors) of an active thin device (BLKDISCARD); to its end without a length. */
@@ -252,8 +304,11 @@ export class ThinSim {
   #unref(pool: SimPool, b: number): void {
     pool.version++;
     const n = pool.refs.get(b) ?? 0;
-    if (n <= 1) pool.refs.delete(b);
-    else pool.refs.set(b, n - 1);
+    if (n <= 1) {
+      pool.refs.delete(b);
+      // Freed: its bytes go (a block provisioned again reads as zeros, as with block zeroing).
+      if (pool.held?.dataBlocks.has(b) !== true) pool.data.delete(b);
+    } else pool.refs.set(b, n - 1);
   }
 
   /** The pool whose metadata device is `major:minor`, if any. */
@@ -344,7 +399,7 @@ function poolType(kernel: SimulatedKernel): SimTargetType {
       if (!pool) {
         pool = {
           metadataDevice: meta, dataDevice: data, blockSizeSectors: bs, totalDataBlocks: blocks, lowWaterMarkBlocks: lowWaterMark, features, transactionId: 0n,
-          thins: new Map(), refs: new Map(), heldRoot: null, held: null, time: 0, version: 0, mode: features.readOnly ? 'ro' : 'rw', needsCheck: false, lowWaterTriggered: false,
+          thins: new Map(), refs: new Map(), data: new Map(), heldRoot: null, held: null, time: 0, version: 0, mode: features.readOnly ? 'ro' : 'rw', needsCheck: false, lowWaterTriggered: false,
         };
         sim.pools.set(key, pool);
       }
@@ -433,7 +488,10 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
       if (sim.isOpen(p, id)) throw new SimError('EBUSY', `thin: Deletion of thin device ${a} failed.`);
       for (const blk of t.map.values()) {
         const n = p.refs.get(blk) ?? 0;
-        if (n <= 1) p.refs.delete(blk); else p.refs.set(blk, n - 1);
+        if (n <= 1) {
+          p.refs.delete(blk);
+          if (p.held?.dataBlocks.has(blk) !== true) p.data.delete(blk);
+        } else p.refs.set(blk, n - 1);
       }
       p.thins.delete(id);
       return undefined;

@@ -131,6 +131,11 @@ const DRIVERS: Record<string, (block: Snippet, log: jest.SpiedFunction<typeof co
     await running;
     dm.close();
   },
+  // README's backup from thin snapshots: one changed range, and the restored thin has today's sha256.
+  async 'thin-backup'(block, log) {
+    await run(block);
+    expect(log.mock.calls).toEqual([[1, true]]);
+  },
   // docs/thin-metadata.md's reader of a metadata file: run on a file thin_restore made (the
   // oracle's own writer; skipped, saying so, where it is not installed).
   async 'thin-metadata-file'(block, log) {

@@ -22,12 +22,11 @@
  *   the entries of a level are spread evenly, so no node but a root is under a third full
  *   (thin_check's rule).
  */
-import { compile, viewOf } from '../codec/layout.js';
 import {
-  BTREE_INTERNAL_NODE, BTREE_LEAF_NODE, SM_BITMAP_OVERFLOW, SM_ENTRIES_PER_BITMAP_BLOCK, SM_MAX_METADATA_BITMAPS, THIN_METADATA_BLOCK_BYTES,
+  compile, viewOf, BTREE_INTERNAL_NODE, BTREE_LEAF_NODE, SM_BITMAP_OVERFLOW, SM_ENTRIES_PER_BITMAP_BLOCK, SM_MAX_METADATA_BITMAPS, THIN_METADATA_BLOCK_BYTES,
   THIN_SUPERBLOCK_MAGIC, bitmapHeader, btreeNodeHeader, deviceDetails, indexEntry, metadataIndexHeader, packBlockTime, spaceMapRoot,
   thinBlockChecksum, thinSuperblock, type ThinBlockKind,
-} from '../codec/thin-metadata-records.js';
+} from '../codec/index.js';
 
 const BLOCK = THIN_METADATA_BLOCK_BYTES;
 const header = compile(btreeNodeHeader, { endian: 'little' });

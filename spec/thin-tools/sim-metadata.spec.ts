@@ -282,6 +282,22 @@ describe('adversarial', () => {
     expect((await listThinDevices(md)).map((d) => d.thinId)).toEqual([...frozen.keys()].sort((x, y) => x - y));
   });
 
+  test('a data block only the held snapshot still maps is not given to a new write until the release', async () => {
+    await pool.createThin(0);
+    await pool.activate(0, { name: 't0', sizeSectors: THIN_SECTORS });
+    thinSim(kernel).write('t0', 0, BLOCK_SECTORS);
+    const first = model().thins.get(0)!.map.get(0)!;
+    await pool.reserveMetadataSnap();
+    thinSim(kernel).discard('t0', 0, BLOCK_SECTORS);       // the pool no longer maps it; the snapshot does
+    thinSim(kernel).write('t0', BLOCK_SECTORS, BLOCK_SECTORS);
+    expect(model().thins.get(0)!.map.get(1)).not.toBe(first);
+    const file = HAVE ? await imageFile('held-only.bin') : undefined;
+    if (file) expect(tool('thin_check', [file]).status).toBe(0);
+    await pool.releaseMetadataSnap();
+    thinSim(kernel).write('t0', 2 * BLOCK_SECTORS, BLOCK_SECTORS);
+    expect(model().thins.get(0)!.map.get(2)).toBe(first);
+  });
+
   test('hostile bytes in a simulated metadata file give typed errors, never a hang or a crash', async () => {
     await randomPool(41, 100);
     const io = simBlockIo(kernel);

@@ -13,7 +13,7 @@ export type { SimFd } from './sim-transport.js';
 export type { DeviceArea, TargetContext } from './targets.js';
 export { simFaults, SimFaults, type SimFaultMatch } from './faults.js';
 export { thinSim, ThinSim, newSimThin, type SimPool, type SimPoolMode, type SimPoolFeatures, type SimThin } from './thin-sim.js';
-export { metadataImage, holdMetadata, copyState, imageBytes, MetadataImageFullError, type ImageState, type ImageThin, type MetadataImage, type HeldMetadata } from './thin-metadata-image.js';
+export { metadataImage, holdMetadata, copyState, imageBytes, type ImageState, type ImageThin, type MetadataImage, type HeldMetadata } from './thin-metadata-image.js';
 export { tableDeviceOrder } from './table-devices.js';
 export { simBlockIo, type SimBlockIo, type SimFileMap, type SimFileMapInput } from './sim-io.js';
 export { SimUdev, type SimUevent } from './udev-sim.js';

@@ -27,6 +27,7 @@ import {
   THIN_SUPERBLOCK_MAGIC, bitmapHeader, btreeNodeHeader, deviceDetails, indexEntry, metadataIndexHeader, packBlockTime, spaceMapRoot,
   thinBlockChecksum, thinSuperblock, type ThinBlockKind,
 } from '../codec/index.js';
+import { SimError } from './errors.js';
 
 const BLOCK = THIN_METADATA_BLOCK_BYTES;
 const header = compile(btreeNodeHeader, { endian: 'little' });
@@ -78,12 +79,9 @@ export interface HeldMetadata {
   readonly dataBlocks: ReadonlySet<number>;
 }
 
-/** The image does not fit the metadata device (the kernel would run out of metadata space). */
-export class MetadataImageFullError extends Error {
-  constructor(blockCount: number) {
-    super(`thin-pool metadata does not fit its ${blockCount}-block metadata device`);
-    this.name = 'MetadataImageFullError';
-  }
+/** The image does not fit the metadata device (the kernel would run out of metadata space): ENOSPC. */
+function full(blockCount: number): SimError {
+  return new SimError('ENOSPC', `thin-pool metadata does not fit its ${blockCount}-block metadata device`);
 }
 
 /** Blocks handed out upward from `next` (or downward from `next`), never into `taken`. */
@@ -102,7 +100,7 @@ class Allocator {
   alloc(): number {
     while (this.#taken.has(this.#next)) this.#next += this.#step;
     const b = this.#next;
-    if (b < 1 || b >= this.#limit) throw new MetadataImageFullError(this.#limit);
+    if (b < 1 || b >= this.#limit) throw full(this.#limit);
     this.#next += this.#step;
     return b;
   }

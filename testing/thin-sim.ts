@@ -29,7 +29,7 @@
 import type { SimulatedKernel } from './simulator.js';
 import { SimError } from './errors.js';
 import { type ConstructedTarget, type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
-import { MetadataImageFullError, copyState, holdMetadata, metadataImage, type HeldMetadata, type MetadataImage } from './thin-metadata-image.js';
+import { copyState, holdMetadata, metadataImage, type HeldMetadata, type MetadataImage } from './thin-metadata-image.js';
 
 /** A pool's mode, as its status line reports it (`rw`, `ro`, `out_of_data_space`, `fail`). */
 export type SimPoolMode = 'rw' | 'ro' | 'out_of_data_space' | 'fail';
@@ -329,7 +329,7 @@ export class ThinSim {
     try {
       image = metadataImage(imageStateOf(pool), blockCount, pool.held ?? undefined);
     } catch (e) {
-      if (!(e instanceof MetadataImageFullError)) throw e;
+      if (!(e instanceof SimError && e.code === 'ENOSPC')) throw e;
       image = { blocks: new Map(), blockCount };
     }
     images.set(pool, { version: pool.version, image });
@@ -511,7 +511,7 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
       try {
         p.held = holdMetadata(copyState(imageStateOf(p)), Number(p.metadataDevice.sizeSectors / 8n));
       } catch (e) {
-        if (e instanceof MetadataImageFullError) throw new SimError('ENOSPC', 'thin: reserve_metadata_snap message failed.');
+        if (e instanceof SimError && e.code === 'ENOSPC') throw new SimError('ENOSPC', 'thin: reserve_metadata_snap message failed.');
         throw e;
       }
       p.heldRoot = BigInt(p.held.superblock);

@@ -24,6 +24,7 @@ export { checkName, checkUuid, checkTargetType } from './validate.js';
 export { isUtf8, printableName } from './text.js';
 export { TRUSTED_REPLY_FIELDS } from './reply-fields.js';
 export { fiemap, fiemapExtent } from './syscall-records.js';
+export * from './thin-metadata-records.js';
 
 import { createCodec } from './commands.js';
 /** The host-endian codec, compiled once. */

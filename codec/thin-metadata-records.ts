@@ -140,11 +140,11 @@ const CRC32C_TABLE = (() => {
 
 /**
  * persistent-data's block checksum (`dm_bm_checksum`): the kernel's crc32c seeded with ~0
- * and not inverted at the end, XORed with the block kind's salt, over `bytes[start, end)`.
+ * and not inverted at the end, XORed with the block kind's salt, over `bytes[startBytes, endBytes)`.
  */
-export function thinBlockChecksum(bytes: Uint8Array, start: number, end: number, kind: ThinBlockKind): number {
+export function thinBlockChecksum(bytes: Uint8Array, startBytes: number, endBytes: number, kind: ThinBlockKind): number {
   let c = 0xffffffff;
   const t = CRC32C_TABLE;
-  for (let i = start; i < end; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  for (let i = startBytes; i < endBytes; i++) c = t[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return ((c ^ THIN_CSUM_XOR[kind]) >>> 0);
 }

@@ -29,6 +29,7 @@ export { ThinPool, type ThinPoolCallOptions, type DeleteThinOptions, type Reload
 export { type PoolCondition, type PoolConditionKind, type PoolConditionsOptions } from './operations/thin-pool-events.js';
 export { FaultyDevice, type FaultyDeviceCallOptions, type FaultMode, type FaultBehaviour, type Corruption, type CreateFaultyDeviceOptions } from './operations/faulty-device.js';
 export { discardBlocks, type DiscardOptions, type DiscardResult } from './block/discard.js';
+export { openBlockFile, type OpenBlockFileOptions } from './block/block-file.js';
 export { DeviceTree, type TreeNode, type TreeDeviceRef, type ReadTreeOptions } from './operations/device-tree.js';
 export {
   removeTree, suspendTree, resumeTree, reloadTree,

@@ -13,12 +13,20 @@
  * tables naming it (live or inactive: the table holds it open). An attach that does not keep
  * its fd closes it at once, which detaches an autoclear loop nothing else holds; LOOP_CLR_FD
  * of a device still open only sets autoclear.
+ *
+ * A thin pool's metadata device (a loop, another block device or a dm device) reads as the
+ * pool's metadata image (thin-metadata-image.ts), built at each read from the pool's state as
+ * it is then, so a reader sees what the kernel's metadata would hold; its backing file's own
+ * bytes are not rewritten. An active thin device reads and writes its pool's data blocks
+ * (thin-sim.ts `readBytes`/`writeBytes`); other dm devices read as zeros and are read-only.
+ * `/dev/block/<major>:<minor>` names any simulated block device.
  */
 import * as path from 'node:path';
 import { DmSyscallError, ERRNO, type AttachedLoop, type BlockFile, type BlockIo, type FileMapHandle, type LoopStatus, type NodeOps } from '../lib/index.js';
 import { compile, fiemap, fiemapExtent, viewOf } from '../codec/index.js';
 import type { SimDevice, SimulatedKernel } from './simulator.js';
-import { thinSim } from './thin-sim.js';
+import { thinSim, type SimPool } from './thin-sim.js';
+import { readImage } from './thin-metadata-image.js';
 import { SimError } from './errors.js';
 
 /** The kernel's LO_FLAGS_AUTOCLEAR (include/uapi/linux/loop.h); testing reaches no ffi module but ffi/errors. */
@@ -286,7 +294,8 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
       if (!l) fail('LOOP_SET_CAPACITY', 'ioctl', ERRNO.ENXIO, p);
       setBlock(p, Number(p.slice('/dev/loop'.length)), loopSectors(l));
     },
-    async sizeBytes(p) {
+    async sizeBytes(given) {
+      const p = byNumber(given);
       const d = dmDevice(p);
       if (d) return (d.live?.lines ?? []).reduce((s, l) => s + l.length, 0n) * 512n;
       const b = kernel.blockDevices.find((x) => x.path === p || `${x.major}:${x.minor}` === p);
@@ -333,10 +342,11 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     }
   };
   /**
-   * A simulated file, a loop device (its file's bytes from its offset) or another simulated
-   * block device (zeros of its size, read-only: the simulator keeps no data of mapped devices).
+   * A simulated file, a loop device (its file's bytes from its offset), an active thin device
+   * (its pool's data blocks) or another simulated block device (zeros of its size, read-only).
    */
-  const openSimFile = async (p: string, mode: 'read' | 'write' | 'create'): Promise<BlockFile> => {
+  const openSimFile = async (given: string, mode: 'read' | 'write' | 'create'): Promise<BlockFile> => {
+    const p = byNumber(given);
     const f = abs(p);
     const loop = loops.get(p);
     const blockBytes = loop ? undefined : dmDevice(p) ? await io.sizeBytes(p) : kernel.blockDevices.find((b) => b.path === p)?.sizeSectors;
@@ -350,10 +360,11 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
         files.set(f, 0n);
       }
       backing = { file: f, offset: 0, limit: undefined };
-    } else if (mode !== 'read') {
+    } else if (mode !== 'read' && thinName(p) === undefined) {
       fail(`opening ${p} for writing`, 'open', ERRNO.EROFS, p);
     }
     const deviceBytes = dmDevice(p) ? blockBytes : blockBytes === undefined ? undefined : blockBytes * 512n;
+    const pool = metadataPoolOf(p);
     let closed = false;
     const check = () => { if (closed) fail(`${p} is closed`, 'pread', ERRNO.EBADF, p); };
     const size = () => (backing ? (backing.limit !== undefined ? BigInt(backing.limit) : files.get(backing.file) ?? 0n) : deviceBytes!);
@@ -364,12 +375,22 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
         check();
         const at = Number(offsetBytes);
         const n = Math.max(0, Math.min(into.length, Number(size()) - at));
-        if (backing) readChunks(backing.file, backing.offset + at, into.subarray(0, n));
+        const thin = thinName(p);
+        if (pool) readImage(thinSim(kernel).metadataImage(pool), at, into.subarray(0, n));
+        else if (thin !== undefined) thinSim(kernel).readBytes(thin, at, into.subarray(0, n));
+        else if (backing) readChunks(backing.file, backing.offset + at, into.subarray(0, n));
         else into.fill(0, 0, n);
         return n;
       },
       async write(offsetBytes, bytes) {
         check();
+        const thin = thinName(p);
+        if (mode !== 'read' && thin !== undefined) {
+          if (Number(offsetBytes) + bytes.length > Number(size())) fail(`writing past the end of ${p}`, 'pwrite', ERRNO.ENOSPC, p);
+          // A pool out of data space fails the bio (error_if_no_space; a queued bio is not modelled).
+          if (!thinSim(kernel).writeBytes(thin, offsetBytes, bytes)) fail(`writing ${p}: the pool is out of data space`, 'pwrite', ERRNO.ENOSPC, p);
+          return;
+        }
         if (mode === 'read' || !backing) fail(`${p} is open read-only`, 'pwrite', ERRNO.EBADF, p);
         const at = Number(offsetBytes);
         if (backing.limit !== undefined && at + bytes.length > backing.limit) fail(`writing past the end of ${p}`, 'pwrite', ERRNO.ENOSPC, p);
@@ -382,6 +403,25 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
         closed = true;
       },
     };
+  };
+  /** `/dev/block/<major>:<minor>` as the path of that device (dm devices as `/dev/dm-N`); other paths as given. */
+  const byNumber = (p: string): string => {
+    const m = /^\/dev\/block\/(\d+):(\d+)$/.exec(p);
+    if (!m) return p;
+    const [major, minor] = [Number(m[1]), Number(m[2])];
+    if (major === kernel.major) return `/dev/dm-${minor}`;
+    return kernel.blockDevices.find((b) => b.major === major && b.minor === minor)?.path ?? p;
+  };
+  /** The name of the dm device at `p` when its live table is one `thin` target (its bytes are the pool's data blocks). */
+  const thinName = (p: string): string | undefined => {
+    const d = dmDevice(p);
+    return d?.live?.lines.length === 1 && d.live.lines[0]!.type === 'thin' ? d.name : undefined;
+  };
+  /** The pool whose metadata device `p` is (reads of it are the pool's metadata image). */
+  const metadataPoolOf = (p: string): SimPool | undefined => {
+    const d = dmDevice(p);
+    const b = d ? { major: kernel.major, minor: d.minor } : kernel.blockDevices.find((x) => x.path === p);
+    return b ? thinSim(kernel).poolOfMetadata(b.major, b.minor) : undefined;
   };
   cache.set(kernel, io);
   return io;

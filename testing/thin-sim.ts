@@ -2,9 +2,10 @@
  * Simulated `thin-pool` and `thin` targets: pool metadata (thin ids, shared block mappings,
  * transaction id, held metadata root), the pool messages with the kernel's errnos, the
  * status and table text as dm-thin.c prints them, pool modes and the table events the
- * kernel raises (low-water mark crossed, mode changes). There is no data path: tests move
- * data with `thinSim(kernel).write()` / `.discard()`, which provision and unmap blocks the
- * way bios would.
+ * kernel raises (low-water mark crossed, mode changes). Tests provision and unmap blocks with
+ * `thinSim(kernel).write()` / `.discard()`, as bios would; bytes written to an active thin
+ * through the simulator's BlockIo (sim-io.ts) land in its data blocks (`writeBytes`), and
+ * reads of it give them back (`readBytes`; unmapped blocks read as zeros).
  *
  * Fidelity notes (from dm-thin.c / dm-thin-metadata.c):
  * - create_thin/create_snap of an existing id: EEXIST; of/with a missing origin and delete
@@ -16,10 +17,19 @@
  *   error_if_no_space the write fails. Resizing bigger leaves out_of_data_space (event).
  * - Pool metadata lives on the metadata device: a table reloaded over the same metadata
  *   device sees the same thins. New size, features and mode apply at resume, as in the kernel.
+ * - Times (dm-thin-metadata.c): a new thin's creation and snapshotted times are the pool's
+ *   time; create_snap bumps the pool's time first (`__create_snap`: `pmd->time++`) and sets
+ *   the snapshot's creation and snapshotted times and its origin's snapshotted time to it;
+ *   each mapping records the pool's time when it was inserted. A thin's transaction id is
+ *   the pool's at its creation.
+ * - The metadata device reads as a persistent-data image of this model
+ *   (thin-metadata-image.ts), built when read after a change; reserve_metadata_snap freezes
+ *   a copy that later changes leave alone, release drops it.
  */
 import type { SimulatedKernel } from './simulator.js';
 import { SimError } from './errors.js';
 import { type ConstructedTarget, type SimBlockDevice, type SimTargetType, type TargetContext } from './targets.js';
+import { copyState, holdMetadata, metadataImage, type HeldMetadata, type MetadataImage } from './thin-metadata-image.js';
 
 /** A pool's mode, as its status line reports it (`rw`, `ro`, `out_of_data_space`, `fail`). */
 export type SimPoolMode = 'rw' | 'ro' | 'out_of_data_space' | 'fail';
@@ -44,6 +54,19 @@ export interface SimThin {
   readonly id: number;
   /** Virtual block → data block, for the blocks written. */
   readonly map: Map<number, number>;
+  /** Virtual block → the pool's time when its mapping was inserted. */
+  readonly times: Map<number, number>;
+  /** The pool's transaction id when the thin was created. */
+  readonly transactionId: bigint;
+  /** The pool's time when the thin was created. */
+  readonly creationTime: number;
+  /** The pool's time when it was last snapshotted (or created). */
+  snapshottedTime: number;
+}
+
+/** A thin with no mappings, created now in `pool` (create_thin; create_snap then copies its origin's maps). */
+export function newSimThin(pool: Pick<SimPool, 'transactionId' | 'time'>, id: number): SimThin {
+  return { id, map: new Map(), times: new Map(), transactionId: pool.transactionId, creationTime: pool.time, snapshottedTime: pool.time };
 }
 
 /** A pool's metadata and runtime state, keyed by its metadata device. */
@@ -66,8 +89,16 @@ export interface SimPool {
   readonly thins: Map<number, SimThin>;
   /** Data block → reference count (shared by snapshots). */
   readonly refs: Map<number, number>;
-  /** The held metadata root (`reserve_metadata_snap`); null when none. */
+  /** The held metadata root (`reserve_metadata_snap`): its superblock copy's block; null when none. */
   heldRoot: bigint | null;
+  /** The bytes of the data blocks written through the data path (`writeBytes`); a block absent reads as zeros. */
+  readonly data: Map<number, Uint8Array>;
+  /** The held metadata snapshot's frozen blocks; null when none. */
+  held: HeldMetadata | null;
+  /** The pool's time (thin_dump's `time`): create_snap bumps it; mappings record it. */
+  time: number;
+  /** Bumped by every change of the metadata (the image is rebuilt when read after one). */
+  version: number;
   /** Its mode, as the status line reports it. */
   mode: SimPoolMode;
   /** `needs_check` is set (metadata must be checked before write mode). */
@@ -118,8 +149,58 @@ export class ThinSim {
       if (fresh === undefined) return false;
       if (cur !== undefined) this.#unref(pool, cur);
       thin.map.set(v, fresh);
+      thin.times.set(v, pool.time);
     }
     return true;
+  }
+
+  /**
+   * Writes `bytes` at `offsetBytes` of an active thin device, as a bio would: each block
+   * touched is provisioned as by {@link write} (a shared block gets a copy of its bytes
+   * first, dm-thin's break_sharing). Returns false when the pool ran out of space.
+   */
+  writeBytes(deviceName: string, offsetBytes: bigint | number, bytes: Uint8Array): boolean {
+    const t = this.#thin(deviceName);
+    const pool = t.pool;
+    const thin = pool.thins.get(t.thinId)!;
+    const blockBytes = pool.blockSizeSectors * 512;
+    const at = Number(offsetBytes);
+    for (let done = 0; done < bytes.length;) {
+      const v = Math.floor((at + done) / blockBytes);
+      const within = (at + done) % blockBytes;
+      const n = Math.min(blockBytes - within, bytes.length - done);
+      const before = thin.map.get(v);
+      if (!this.write(deviceName, BigInt(v) * BigInt(pool.blockSizeSectors), pool.blockSizeSectors)) return false;
+      const b = thin.map.get(v)!;
+      let data = pool.data.get(b);
+      if (!data) {
+        const old = before === undefined ? undefined : pool.data.get(before);
+        data = old ? Uint8Array.from(old) : new Uint8Array(blockBytes);
+        pool.data.set(b, data);
+      }
+      data.set(bytes.subarray(done, done + n), within);
+      done += n;
+    }
+    return true;
+  }
+
+  /** Reads `into.length` bytes at `offsetBytes` of an active thin device (unmapped blocks are zeros). */
+  readBytes(deviceName: string, offsetBytes: bigint | number, into: Uint8Array): void {
+    const t = this.#thin(deviceName);
+    const pool = t.pool;
+    const thin = pool.thins.get(t.thinId)!;
+    const blockBytes = pool.blockSizeSectors * 512;
+    const at = Number(offsetBytes);
+    into.fill(0);
+    for (let done = 0; done < into.length;) {
+      const v = Math.floor((at + done) / blockBytes);
+      const within = (at + done) % blockBytes;
+      const n = Math.min(blockBytes - within, into.length - done);
+      const b = thin.map.get(v);
+      const data = b === undefined ? undefined : pool.data.get(b);
+      if (data) into.set(data.subarray(within, within + n), done);
+      done += n;
+    }
   }
 
   /** Discards whole blocks inside [startSectors, startSectors + lengthSectors) of an active thin device (BLKDISCARD); to its end without a length. */
@@ -132,7 +213,7 @@ export class ThinSim {
     const start = BigInt(startSectors);
     const end = lengthSectors === undefined ? BigInt(Number.MAX_SAFE_INTEGER) : start + BigInt(lengthSectors);
     for (const [v, b] of [...thin.map]) {
-      if (BigInt(v) * bs >= start && BigInt(v + 1) * bs <= end) { thin.map.delete(v); this.#unref(pool, b); }
+      if (BigInt(v) * bs >= start && BigInt(v + 1) * bs <= end) { thin.map.delete(v); thin.times.delete(v); this.#unref(pool, b); }
     }
   }
 
@@ -204,7 +285,9 @@ export class ThinSim {
 
   #allocate(pool: SimPool): number | undefined {
     for (let b = 0; b < pool.totalDataBlocks; b++) {
-      if (!pool.refs.has(b)) {
+      // A block a held metadata snapshot still maps is not free (its leaves hold a reference).
+      if (!pool.refs.has(b) && pool.held?.dataBlocks.has(b) !== true) {
+        pool.version++;
         pool.refs.set(b, 1);
         const free = BigInt(pool.totalDataBlocks - pool.refs.size);
         if (free <= pool.lowWaterMarkBlocks && !pool.lowWaterTriggered) {
@@ -219,10 +302,51 @@ export class ThinSim {
   }
 
   #unref(pool: SimPool, b: number): void {
+    pool.version++;
     const n = pool.refs.get(b) ?? 0;
-    if (n <= 1) pool.refs.delete(b);
-    else pool.refs.set(b, n - 1);
+    if (n <= 1) {
+      pool.refs.delete(b);
+      // Freed: its bytes go (a block provisioned again reads as zeros, as with block zeroing).
+      if (pool.held?.dataBlocks.has(b) !== true) pool.data.delete(b);
+    } else pool.refs.set(b, n - 1);
   }
+
+  /** The pool whose metadata device is `major:minor`, if any. */
+  poolOfMetadata(major: number, minor: number): SimPool | undefined {
+    return this.pools.get(`${major}:${minor}`);
+  }
+
+  /**
+   * The bytes the pool's metadata device holds now: the image of the model (with the held
+   * snapshot frozen in it), rebuilt after a change. A model too big for the device gives
+   * an image of block 0 zeroed (the kernel would have failed the pool: out of metadata space).
+   */
+  metadataImage(pool: SimPool): MetadataImage {
+    const cached = images.get(pool);
+    if (cached?.version === pool.version) return cached.image;
+    let image: MetadataImage;
+    const blockCount = metadataBlockCount(pool);
+    try {
+      image = metadataImage(imageStateOf(pool), blockCount, pool.held ?? undefined);
+    } catch (e) {
+      if (!(e instanceof SimError && e.code === 'ENOSPC')) throw e;
+      image = { blocks: new Map(), blockCount };
+    }
+    images.set(pool, { version: pool.version, image });
+    return image;
+  }
+}
+
+const images = new WeakMap<SimPool, { version: number; image: MetadataImage }>();
+
+/** The metadata device's size in 4096-byte blocks. */
+function metadataBlockCount(pool: SimPool): number {
+  return Number(pool.metadataDevice.sizeSectors / 8n);
+}
+
+/** The model as the image builder takes it. */
+function imageStateOf(pool: SimPool) {
+  return { blockSizeSectors: pool.blockSizeSectors, dataBlocks: pool.totalDataBlocks, transactionId: pool.transactionId, time: pool.time, thins: pool.thins };
 }
 
 function isPool(t: ConstructedTarget): t is PoolTarget { return 'pending' in t; }
@@ -275,7 +399,7 @@ function poolType(kernel: SimulatedKernel): SimTargetType {
       if (!pool) {
         pool = {
           metadataDevice: meta, dataDevice: data, blockSizeSectors: bs, totalDataBlocks: blocks, lowWaterMarkBlocks: lowWaterMark, features, transactionId: 0n,
-          thins: new Map(), refs: new Map(), heldRoot: null, mode: features.readOnly ? 'ro' : 'rw', needsCheck: false, lowWaterTriggered: false,
+          thins: new Map(), refs: new Map(), data: new Map(), heldRoot: null, held: null, time: 0, version: 0, mode: features.readOnly ? 'ro' : 'rw', needsCheck: false, lowWaterTriggered: false,
         };
         sim.pools.set(key, pool);
       }
@@ -303,6 +427,7 @@ function poolType(kernel: SimulatedKernel): SimTargetType {
           // pool_preresume()/pool_resume(): new size, features and mode take effect.
           if (this.pending.blocks < p.totalDataBlocks) return; // the kernel refuses to shrink (resume fails); kept as is
           const grew = this.pending.blocks > p.totalDataBlocks;
+          if (grew) p.version++;
           p.totalDataBlocks = this.pending.blocks;
           p.lowWaterMarkBlocks = this.pending.lowWaterMark;
           p.features = this.pending.features;
@@ -311,7 +436,9 @@ function poolType(kernel: SimulatedKernel): SimTargetType {
           else if (p.mode === 'ro' || (p.mode === 'out_of_data_space' && grew)) sim.setMode(p, 'rw');
         },
         message(args) {
-          return poolMessage(sim, p, args);
+          const r = poolMessage(sim, p, args);
+          p.version++;
+          return r;
         },
       };
     },
@@ -333,7 +460,7 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
       need(2);
       const id = thinId(a);
       if (p.thins.has(id)) throw new SimError('EEXIST', `thin: Creation of new thinly-provisioned device with id ${a} failed.`);
-      p.thins.set(id, { id, map: new Map() });
+      p.thins.set(id, newSimThin(p, id));
       return undefined;
     }
     case 'create_snap': {
@@ -342,7 +469,14 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
       const origin = p.thins.get(thinId(b));
       if (p.thins.has(id)) throw new SimError('EEXIST', `thin: Creation of new snapshot ${a} of device ${b} failed.`);
       if (!origin) throw new SimError('ENODATA', `thin: Creation of new snapshot ${a} of device ${b} failed.`);
-      p.thins.set(id, { id, map: new Map(origin.map) });
+      // __create_snap: the pool's time moves on first; both the snapshot and its origin are
+      // snapshotted at the new time (__set_snapshot_details).
+      p.time++;
+      const snap = newSimThin(p, id);
+      for (const [v, blk] of origin.map) snap.map.set(v, blk);
+      for (const [v, t] of origin.times) snap.times.set(v, t);
+      origin.snapshottedTime = p.time;
+      p.thins.set(id, snap);
       for (const blk of origin.map.values()) p.refs.set(blk, (p.refs.get(blk) ?? 0) + 1);
       return undefined;
     }
@@ -354,7 +488,10 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
       if (sim.isOpen(p, id)) throw new SimError('EBUSY', `thin: Deletion of thin device ${a} failed.`);
       for (const blk of t.map.values()) {
         const n = p.refs.get(blk) ?? 0;
-        if (n <= 1) p.refs.delete(blk); else p.refs.set(blk, n - 1);
+        if (n <= 1) {
+          p.refs.delete(blk);
+          if (p.held?.dataBlocks.has(blk) !== true) p.data.delete(blk);
+        } else p.refs.set(blk, n - 1);
       }
       p.thins.delete(id);
       return undefined;
@@ -369,13 +506,22 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
     case 'reserve_metadata_snap': {
       need(1);
       if (p.heldRoot !== null) throw new SimError('EBUSY', 'thin: reserve_metadata_snap message failed.');
-      p.heldRoot = 1234n + BigInt(p.thins.size);
+      // __reserve_metadata_snap: a copy of the superblock and of the trees it reaches, which
+      // later changes (shadowed elsewhere) leave as they are.
+      try {
+        p.held = holdMetadata(copyState(imageStateOf(p)), Number(p.metadataDevice.sizeSectors / 8n));
+      } catch (e) {
+        if (e instanceof SimError && e.code === 'ENOSPC') throw new SimError('ENOSPC', 'thin: reserve_metadata_snap message failed.');
+        throw e;
+      }
+      p.heldRoot = BigInt(p.held.superblock);
       return undefined;
     }
     case 'release_metadata_snap': {
       need(1);
       if (p.heldRoot === null) throw new SimError('EINVAL', 'thin: release_metadata_snap message failed.');
       p.heldRoot = null;
+      p.held = null;
       return undefined;
     }
     default:

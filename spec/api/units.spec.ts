@@ -22,7 +22,8 @@ const ALLOWED: ReadonlyMap<string, string> = new Map([
   // A thin pool's "time" is its snapshot counter (dm-thin-metadata.c bumps it per snapshot),
   // not a duration: the metadata's and thin_dump's own names (time, creation_time, snap_time).
   ...['ThinMetadataSuperblock.time', 'ThinMappingRun.time', 'ThinDeviceDetails.creationTime', 'ThinDeviceDetails.snapshottedTime',
-    'ThinDeviceUsage.creationTime', 'ThinDeviceUsage.snapshottedTime']
+    'ThinDeviceUsage.creationTime', 'ThinDeviceUsage.snapshottedTime', 'SimPool.time', 'SimThin.creationTime', 'SimThin.snapshottedTime',
+    'ImageState.time', 'ImageThin.creationTime', 'ImageThin.snapshottedTime', 'packBlockTime.time', 'unpackBlockTime().time', 'Layout.offsetOf.time']
     .map((k) => [k, "a thin pool's snapshot counter (the metadata's time), not a duration"] as const),
   // The layout language describes C structs in C's own terms: `size` is sizeof and `offset`
   // is offsetof, both always in bytes, and `length` is an array's extent in elements.

@@ -158,6 +158,7 @@ const SIGNATURES: Record<string, readonly Slot[]> = {
   'thinPoolMessage.setTransactionId': [u64(), u64(1)],
   'thinPoolMessage.reserveMetadataSnap': [], 'thinPoolMessage.releaseMetadataSnap': [],
   discardBlocks: [str('/nonexistent-dev'), opts({ ...BLOCK_CALL, offsetSectors: 'sectors', lengthSectors: 'sectors' })],
+  openBlockFile: [str('/nonexistent-dev'), opts({ ...BLOCK_CALL, mode: 'string' })],
   formatVerity: [str('/nonexistent-data'), str('/nonexistent-dir/hash'), opts({
     ...BLOCK_CALL, hashAlgorithm: 'string', hashType: 'uint', dataBlockSizeBytes: 'uint', hashBlockSizeBytes: 'uint', dataBlocks: 'sectors', hashOffsetBytes: 'sectors',
     superblock: 'boolean', uuid: 'string', threads: 'uint', onProgress: 'function',

@@ -100,16 +100,16 @@ describeLiveOn(['6.1', 'newest'], 'thin backup: changed-block tracking from the 
       // Backup: the blocks of snapshot 2 that differ from snapshot 1, into a file.
       const snap2 = await pool.activate(2, { name: `${tag}-s2`, sizeSectors: SIZE_SECTORS, readOnly: true });
       const file = path.join(dir, 'backup.bin');
-      const { ranges, dataBytes } = await backupChanged(pool, 1, 2, snap2.path, file);
+      const { ranges, dataBytes } = await backupChanged(dm, pool, 1, 2, snap2.path, file);
       expect(dataBytes).toBe(BigInt(second.length * BLOCK_BYTES));
       expect(fs.statSync(file).size).toBe(ranges * 16 + second.length * BLOCK_BYTES);
       // Restore: a new thin from snapshot 1, the backup written over it.
       const restoredId = await pool.nextFreeThinId();
       await pool.snapshot(restoredId, 1);
       const restored = await pool.activate(restoredId, { name: `${tag}-r`, sizeSectors: SIZE_SECTORS });
-      expect(await restoreBackup(file, restored.path)).toBe(dataBytes);
+      expect(await restoreBackup(dm, file, restored.path)).toBe(dataBytes);
       const sizeBytes = SIZE_SECTORS * 512n;
-      expect(await sha256Of(restored.path, sizeBytes)).toBe(await sha256Of(snap2.path, sizeBytes));
+      expect(await sha256Of(dm, restored.path, sizeBytes)).toBe(await sha256Of(dm, snap2.path, sizeBytes));
       await pool.deactivate(restored);
       await pool.deactivate(snap2);
       await pool.deactivate(origin);

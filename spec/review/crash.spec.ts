@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { DeviceMapper, fileIntentStore, removeTree, suspendTree, ThinPool, type IntentRecord, type TargetSpecInput } from '../../lib/index.js';
 import { hostAlive } from '../../lib/kernel/intent-store.js';
 import { IntentJournal } from '../../lib/operations/intent-record.js';
-import { countIoctls, killAfterIoctls, SimulatedKernel, thinSim } from '../../testing/index.js';
+import { countIoctls, killAfterIoctls, newSimThin, SimulatedKernel, thinSim } from '../../testing/index.js';
 
 const dirs: string[] = [];
 afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
@@ -246,7 +246,7 @@ describe('thin ids another process made', () => {
         fault: (e) => {
           if (e.label !== 'victim' || e.command !== 'message' || ++messages !== 2) return undefined;
           // Another process's create_thin 5 (with its data) lands before ours reaches the kernel.
-          if (s.other === 'before') thins.set(5, { id: 5, map: new Map([[0, 0]]) });
+          if (s.other === 'before') thins.set(5, { ...newSimThin({ transactionId: 0n, time: 0 }, 5), map: new Map([[0, 0]]), times: new Map([[0, 0]]) });
           if (s.landed) return undefined;
           victim.kill(); // SIGKILL between the record's write and the ioctl
           return { errno: 5 };

@@ -4,7 +4,7 @@
 // released all the same.
 import { describe, expect, test } from '@jest/globals';
 import { DeviceMapper, DmArgumentError, DmThinMetadataError, ThinPool } from '../../lib/index.js';
-import { SimulatedKernel } from '../../testing/index.js';
+import { SimulatedKernel, simBlockIo } from '../../testing/index.js';
 
 describe('ThinPool.nextFreeThinId (simulator)', () => {
   test('bad options cost no ioctl; a failed read still releases the metadata snapshot', async () => {
@@ -19,8 +19,12 @@ describe('ThinPool.nextFreeThinId (simulator)', () => {
     await expect(pool.nextFreeThinId({ from: 1 << 24 })).rejects.toBeInstanceOf(DmArgumentError);
     await expect(pool.nextFreeThinId({ from: -1 })).rejects.toBeInstanceOf(DmArgumentError);
     expect(ioctls).toBe(0);
-    await expect(pool.nextFreeThinId()).rejects.toBeInstanceOf(DmThinMetadataError);
+    // The simulated pool's metadata device reads as its metadata: no thin yet, so 0.
+    expect(await pool.nextFreeThinId()).toBe(0);
     expect(ioctls).toBeGreaterThan(0);
+    // A metadata path that holds no metadata (zeros): the read fails, the snapshot is released.
+    await simBlockIo(kernel).ensureFile('/zeros', 4n << 20n);
+    await expect(pool.nextFreeThinId({ metadataPath: '/zeros' })).rejects.toBeInstanceOf(DmThinMetadataError);
     const s = await pool.status();
     expect(s.health === 'ok' ? s.heldMetadataRoot : 'not ok').toBeNull();
   });

@@ -283,7 +283,7 @@ describe('README TypeScript blocks', () => {
 
   test('README and the guides have TypeScript blocks to check', () => {
     expect(BLOCKS.length).toBeGreaterThanOrEqual(9);
-    expect(BLOCKS.filter((b) => b.where.startsWith('README.md:')).map((b) => b.marker)).toEqual(expect.arrayContaining(['first-example', 'node-test']));
+    expect(BLOCKS.filter((b) => b.where.startsWith('README.md:')).map((b) => b.marker)).toEqual(expect.arrayContaining(['first-example', 'node-test', 'thin-backup']));
   });
 
   describe.each(BLOCKS.map((b) => [`${b.where}${b.marker ? ` (${b.marker})` : ''}`, b] as const))('%s', (_name, block) => {

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
 import { DmClosedError, DmEngineError, DmSyscallError, ERRNO, mapOpenError } from './errors.js';
-import { engineSupported, IoctlEngine } from './engine.js';
+import { engineSupported, IoctlEngine, type EngineOptions } from './engine.js';
 import type { AsyncCallKind, CancelPipe, ControlTransport, IoctlResult, RawPoller } from './types.js';
 
 /** Where every Linux distribution puts the control node (`DM_DIR "/" DM_CONTROL_NODE`). */
@@ -72,6 +72,13 @@ export interface OpenControlOptions {
    * ioctl in its worker (`EngineOptions.fakeIoctl`); the pool path stays the real one.
    */
   readonly engineFake?: string;
+  /**
+   * Passed to the engine this transport starts (`EngineOptions.replyBytes`): how much of a
+   * reply to copy back. The backend gives device-mapper's rule (lib/kernel/reply-bytes.ts);
+   * ffi knows no offsets. One engine serves every transport of a path: the first one to
+   * start it decides.
+   */
+  readonly replyBytes?: (reply: Uint8Array, ret: number) => number;
 }
 
 /** Whether a call of `kind` may go to the engine under `path` (the policy of {@link AsyncPath}). */
@@ -98,7 +105,7 @@ const LANE_SLOTS = 8;
 /** One engine per control-node path (and lane) per process, started on first use; undefined = unavailable. */
 const engines = new Map<string, IoctlEngine | undefined>();
 
-function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined, lane?: number): IoctlEngine | undefined {
+function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined, replyBytes: EngineOptions['replyBytes'], lane?: number): IoctlEngine | undefined {
   const key = lane === undefined ? path : `${path}\0lane ${lane % LANE_ENGINES}`;
   if (engines.has(key)) {
     // Tried before: the engine while it lives; once it could not start (undefined) or died
@@ -110,7 +117,7 @@ function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined, lane
   try {
     const fd = fs.openSync(path, fs.constants.O_RDWR | O_CLOEXEC);
     try {
-      e = IoctlEngine.start({ fd, libc: libc.name, ...(lane === undefined ? {} : { slots: LANE_SLOTS }), ...(fakeIoctl === undefined ? {} : { fakeIoctl }) });
+      e = IoctlEngine.start({ fd, libc: libc.name, ...(lane === undefined ? {} : { slots: LANE_SLOTS }), ...(fakeIoctl === undefined ? {} : { fakeIoctl }), ...(replyBytes === undefined ? {} : { replyBytes }) });
     } catch (err) {
       fs.closeSync(fd);
       throw err;
@@ -140,7 +147,7 @@ export async function openControl(path: string = DM_CONTROL_PATH, options: OpenC
     throw mapOpenError(err, path, code === 'EACCES' || code === 'EPERM' ? statMode(path) : undefined);
   }
   const asyncPath = options.asyncPath ?? 'auto';
-  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool', options.onEngine, options.engineFake);
+  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool', options.onEngine, options.engineFake, options.replyBytes);
 }
 
 class Transport implements ControlTransport {
@@ -158,6 +165,7 @@ class Transport implements ControlTransport {
     private readonly asyncPath: AsyncPath,
     private onEngine: ((engine: IoctlEngine) => void) | undefined,
     private readonly engineFake: string | undefined,
+    private readonly replyBytes: EngineOptions['replyBytes'],
   ) {
     this.#fd = fd;
   }
@@ -178,8 +186,8 @@ class Transport implements ControlTransport {
       // A single call of a parallel operation's lane: that lane's engine unless every call is
       // the pool's (see LANE_ENGINES); until it is ready, the pool carries the lane's calls.
       const laned = lane !== undefined && (kind ?? 'single') === 'single' && this.asyncPath !== 'pool';
-      const engine = laned ? engineFor(this.path, this.libc, this.engineFake, lane)
-        : routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc, this.engineFake) : undefined;
+      const engine = laned ? engineFor(this.path, this.libc, this.engineFake, this.replyBytes, lane)
+        : routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc, this.engineFake, this.replyBytes) : undefined;
       if (engine && !laned && this.onEngine) {
         const report = this.onEngine;
         this.onEngine = undefined;

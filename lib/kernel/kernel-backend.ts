@@ -13,11 +13,12 @@ import { realCookieHost } from '../udev/cookies.js';
 import { hostBlockIo } from './host-block-io.js';
 import { fileIntentStore } from './intent-store.js';
 import { hostSysfs } from './host-sysfs.js';
+import { dmReplyBytes } from './reply-bytes.js';
 
 export function realBackend(path: string = DM_CONTROL_PATH, asyncPath?: AsyncPath): Backend {
   return {
     description: path,
-    openControl: () => openControl(path, { asyncPath }),
+    openControl: () => openControl(path, { asyncPath, replyBytes: dmReplyBytes }),
     openWatcher: async () => {
       const t = await openControl(path);
       try {

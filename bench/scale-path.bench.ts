@@ -15,6 +15,9 @@
  *    each name into one reused buffer, runs the same fake ioctl and reads dev/flags back.
  * 4. The same `statusMany()` with the calls routed to a real ioctl engine (ffi/engine.ts)
  *    whose worker runs the fake ioctl: the engine's copies and wipes are in the time.
+ * 5. (row 6) That engine copying each reply back only as far as its `data_size`
+ *    (`replyBytes`, lib/kernel/reply-bytes.ts, as the real backend does) against the same
+ *    engine copying the whole 16 KiB slot back.
  *
  * Prints ratios; no assertion on time. BENCH_ROUNDS (default 11), BENCH_DEVICES (10000),
  * BENCH_ROWS (e.g. `1,3`: only those rows, for a profile).
@@ -23,6 +26,7 @@ import os from 'node:os';
 import { createCodec, requestCode, viewOf } from '../codec/index.js';
 import { DeviceMapper, type Backend, type ControlTransport, type IoctlResult } from '../lib/index.js';
 import { IoctlEngine } from '../ffi/engine.js';
+import { dmReplyBytes } from '../lib/kernel/reply-bytes.js';
 import { dmIoctl, dmNameList } from '../codec/records.js';
 
 const endian = os.endianness() === 'LE' ? 'little' : 'big';
@@ -244,6 +248,11 @@ async function main(): Promise<void> {
   const engine = IoctlEngine.start({ fd: -1, libc: '', fakeIoctl: FAKE_STATUS_BODY });
   const dmEngine = await DeviceMapper.open({ backend: backendOf((r, b) => (r === STATUS ? engine.ioctl(r, b) : Promise.resolve(fakeIoctl(r, b)))) });
   await dmEngine.statusMany(ids.slice(0, 100));
+  // The same, with the reply copied back only as far as the kernel writes (the real backend's
+  // `replyBytes`, lib/kernel/reply-bytes.ts): row 6 is the A/B of that copy-out.
+  const engineCut = IoctlEngine.start({ fd: -1, libc: '', fakeIoctl: FAKE_STATUS_BODY, replyBytes: dmReplyBytes });
+  const dmEngineCut = await DeviceMapper.open({ backend: backendOf((r, b) => (r === STATUS ? engineCut.ioctl(r, b) : Promise.resolve(fakeIoctl(r, b)))) });
+  await dmEngineCut.statusMany(ids.slice(0, 100));
 
   const rows: Row[] = [
     { name: `decodeReply('listDevices'), ${N} devices / walk next offsets`, reps: 5, ours: () => codec.decodeReply('listDevices', listReply), baseline: () => walkNext(listReply) },
@@ -251,6 +260,7 @@ async function main(): Promise<void> {
     { name: `dm.listSync(), ${N} devices / reply copy + walk next offsets`, reps: 5, ours: () => dm.listSync(), baseline: baseList },
     { name: `dm.statusMany(), ${N} tableless devices, fake ioctl (per device) / reused-buffer loop`, reps: 1, ours: () => dm.statusMany(ids), baseline: baseStatusAll, perDevice: true },
     { name: `dm.statusMany() on the engine (fake ioctl in its worker), ${N} devices (per device) / reused-buffer loop`, reps: 1, ours: () => dmEngine.statusMany(ids), baseline: baseStatusAll, perDevice: true },
+    { name: `dm.statusMany() on the engine, reply copied back to data_size only (replyBytes), ${N} devices (per device) / the same copying the whole 16 KiB slot back`, reps: 1, ours: () => dmEngineCut.statusMany(ids), baseline: () => dmEngine.statusMany(ids), perDevice: true },
   ];
   console.log(`| row | ours | baseline | ours / baseline |`);
   console.log(`|---|---:|---:|---:|`);
@@ -269,6 +279,8 @@ async function main(): Promise<void> {
   dm.close();
   dmEngine.close();
   engine.close();
+  dmEngineCut.close();
+  engineCut.close();
   void sink;
 }
 

@@ -181,6 +181,14 @@ export interface StructCodec<F extends Fields = Fields> {
    * value is bad, as `encode` would.
    */
   template<K extends keyof EncodeInput<F>>(fixed: Pick<EncodeInput<F>, K>): TemplateEncoder<Omit<EncodeInput<F>, K>>;
+  /**
+   * A decoder of only the named fields: straight-line code (or closures, as `decode`) over
+   * the same placed fields, so it reads exactly what `decode` reads for those fields and
+   * nothing else; its char fields have memos of their own. For a hot reply whose reader needs
+   * a few fields of a large struct (a device reply's header: codec/commands.ts). Throws
+   * DmCodecError for a name that is not a value field of the layout.
+   */
+  pick<K extends keyof Decoded<F> & string>(names: readonly K[]): (view: DataView, bytes: Uint8Array, offsetBytes: number) => Pick<Decoded<F>, K>;
 }
 
 /** The encoder `StructCodec.template` makes: the template's fixed fields are already written. */
@@ -290,10 +298,9 @@ function scalarWrite(s: ScalarName, off: string, v: string, le: string, field: s
   return `if (${INVALID[s](v)}) throw rt.badInt(${JSON.stringify(field)}, ${v}, '${s}'); ${set}`;
 }
 
-function generate(layout: Layout, le: boolean): { decode: string; encode: string; memos: (CharMemo | undefined)[] } {
+function generate(layout: Layout, le: boolean, remember = remembersStrings(layout)): { decode: string; encode: string; memos: (CharMemo | undefined)[] } {
   const L = String(le);
   const memos: (CharMemo | undefined)[] = [];
-  const remember = remembersStrings(layout);
   const parts: string[] = [];
   const enc: string[] = [];
   for (const f of layout.fields) {
@@ -374,7 +381,29 @@ export function compile<F extends Fields>(layout: Layout<F>, options: CompileOpt
   const generated = options.mode !== 'interpret' && canGenerate();
   const template = <K extends keyof EncodeInput<F>>(fixed: Pick<EncodeInput<F>, K>): TemplateEncoder<Omit<EncodeInput<F>, K>> =>
     templateEncoder(layout, le, encode as StructCodec['encode'], fixed as Record<string, unknown>, generated) as unknown as TemplateEncoder<Omit<EncodeInput<F>, K>>;
-  return { layout, endian, size: layout.size, decode, encode, template };
+  const pick = <K extends keyof Decoded<F> & string>(names: readonly K[]) =>
+    pickDecoder(layout, le, names, generated) as (view: DataView, bytes: Uint8Array, offsetBytes: number) => Pick<Decoded<F>, K>;
+  return { layout, endian, size: layout.size, decode, encode, template, pick };
+}
+
+/**
+ * Builds `StructCodec.pick`: the layout with only the named fields kept (same placements),
+ * run through the same generator or interpreter as `decode`. Pad and flex fields, and
+ * names the layout lacks, are refused.
+ */
+function pickDecoder(layout: Layout, le: boolean, names: readonly string[], generated: boolean): StructCodec['decode'] {
+  const want = new Set(names);
+  for (const n of want) {
+    const f = layout.fields.find((x) => x.name === n);
+    if (!f || f.type.kind === 'pad' || f.type.kind === 'flex') {
+      throw new DmCodecError('INVALID_ARGUMENT', `${layout.name} has no value field ${JSON.stringify(n)} to pick`, `${layout.name}.${n}`);
+    }
+  }
+  const sub: Layout = { ...layout, name: `${layout.name}_pick`, fields: layout.fields.filter((f) => want.has(f.name)) };
+  const remember = remembersStrings(layout);
+  if (!generated) return interpret(sub, le, remember).decode;
+  const src = generate(sub, le, remember);
+  return new Function('rt', 'memo', `return function decode_${sub.name}(view, bytes, o) {\n${src.decode}\n}`)(rt, src.memos);
 }
 
 const U64_MAX = 0xffffffffffffffffn;
@@ -473,7 +502,7 @@ function templateEncoder(
 }
 
 /** The same semantics as the generated code, built from closures (for runtimes without eval). */
-function interpret<F extends Fields>(layout: Layout<F>, le: boolean): Pick<StructCodec<F>, 'decode' | 'encode'> {
+function interpret<F extends Fields>(layout: Layout<F>, le: boolean, remember = remembersStrings(layout)): Pick<StructCodec<F>, 'decode' | 'encode'> {
   type R = (view: DataView, bytes: Uint8Array, o: number) => unknown;
   type W = (view: DataView, bytes: Uint8Array, o: number, v: unknown) => void;
   const readScalar = (s: ScalarName, off: number): R =>
@@ -516,7 +545,7 @@ function interpret<F extends Fields>(layout: Layout<F>, le: boolean): Pick<Struc
         ws.forEach((w, i) => w(view, b, o, (arr as unknown[])[i]));
       });
     } else if (t.kind === 'char') {
-      const memo = remembersStrings(layout) ? charMemo(t.length) : undefined;
+      const memo = remember ? charMemo(t.length) : undefined;
       readers.push([f.name, (_v, b, o) => rt.readChar(b, o + f.offset, t.length, memo)]);
       writers.push((_v, b, o, value) => rt.writeChar(b, o + f.offset, (value as Record<string, unknown>)[f.name], t.length, qualified));
     } else if (t.kind === 'pad') {

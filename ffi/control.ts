@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
 import { DmClosedError, DmEngineError, DmSyscallError, ERRNO, mapOpenError } from './errors.js';
-import { engineSupported, IoctlEngine } from './engine.js';
+import { engineSupported, IoctlEngine, type EngineOptions } from './engine.js';
 import type { AsyncCallKind, CancelPipe, ChainStep, ChainStepResult, ChainTransport, ControlTransport, IoctlResult, RawPoller } from './types.js';
 
 /** Where every Linux distribution puts the control node (`DM_DIR "/" DM_CONTROL_NODE`). */
@@ -78,6 +78,13 @@ export interface OpenControlOptions {
    * Without it the transport runs no chain with checks.
    */
   readonly chainCheck?: string;
+  /**
+   * Passed to the engine this transport starts (`EngineOptions.replyBytes`): how much of a
+   * reply to copy back. The backend gives device-mapper's rule (lib/kernel/reply-bytes.ts);
+   * ffi knows no offsets. One engine serves every transport of a path: the first one to
+   * start it decides.
+   */
+  readonly replyBytes?: (reply: Uint8Array, ret: number) => number;
 }
 
 /** Whether a call of `kind` may go to the engine under `path` (the policy of {@link AsyncPath}). */
@@ -109,7 +116,7 @@ function engineStarted(path: string): boolean {
   return engines.has(path);
 }
 
-function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined, lane?: number, chainCheck?: string): IoctlEngine | undefined {
+function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined, replyBytes: EngineOptions['replyBytes'], lane?: number, chainCheck?: string): IoctlEngine | undefined {
   const key = lane === undefined ? path : `${path}\0lane ${lane % LANE_ENGINES}`;
   if (engines.has(key)) {
     // Tried before: the engine while it lives; once it could not start (undefined) or died
@@ -123,7 +130,7 @@ function engineFor(path: string, libc: Libc, fakeIoctl: string | undefined, lane
     try {
       e = IoctlEngine.start({
         fd, libc: libc.name, ...(lane === undefined ? {} : { slots: LANE_SLOTS }), ...(fakeIoctl === undefined ? {} : { fakeIoctl }),
-        ...(chainCheck === undefined ? {} : { chainCheck }),
+        ...(chainCheck === undefined ? {} : { chainCheck }), ...(replyBytes === undefined ? {} : { replyBytes }),
       });
     } catch (err) {
       fs.closeSync(fd);
@@ -154,7 +161,7 @@ export async function openControl(path: string = DM_CONTROL_PATH, options: OpenC
     throw mapOpenError(err, path, code === 'EACCES' || code === 'EPERM' ? statMode(path) : undefined);
   }
   const asyncPath = options.asyncPath ?? 'auto';
-  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool', options.onEngine, options.engineFake, options.chainCheck);
+  return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool', options.onEngine, options.engineFake, options.chainCheck, options.replyBytes);
 }
 
 class Transport implements ControlTransport, ChainTransport {
@@ -173,6 +180,7 @@ class Transport implements ControlTransport, ChainTransport {
     private onEngine: ((engine: IoctlEngine) => void) | undefined,
     private readonly engineFake: string | undefined,
     private readonly chainCheck: string | undefined,
+    private readonly replyBytes: EngineOptions['replyBytes'],
   ) {
     this.#fd = fd;
   }
@@ -193,8 +201,8 @@ class Transport implements ControlTransport, ChainTransport {
       // A single call of a parallel operation's lane: that lane's engine unless every call is
       // the pool's (see LANE_ENGINES); until it is ready, the pool carries the lane's calls.
       const laned = lane !== undefined && (kind ?? 'single') === 'single' && this.asyncPath !== 'pool';
-      const engine = laned ? engineFor(this.path, this.libc, this.engineFake, lane, this.chainCheck)
-        : routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc, this.engineFake, undefined, this.chainCheck) : undefined;
+      const engine = laned ? engineFor(this.path, this.libc, this.engineFake, this.replyBytes, lane, this.chainCheck)
+        : routesToEngine(this.asyncPath, kind) ? engineFor(this.path, this.libc, this.engineFake, this.replyBytes, undefined, this.chainCheck) : undefined;
       if (engine && !laned && this.onEngine) {
         const report = this.onEngine;
         this.onEngine = undefined;
@@ -250,7 +258,7 @@ class Transport implements ControlTransport, ChainTransport {
   #chainEngine(steps: number, lane: number | undefined): IoctlEngine | undefined {
     if (this.asyncPath === 'pool' || this.chainCheck === undefined) return undefined;
     if (lane === undefined && this.asyncPath === 'auto' && !engineStarted(this.path)) return undefined;
-    const engine = engineFor(this.path, this.libc, this.engineFake, lane, this.chainCheck);
+    const engine = engineFor(this.path, this.libc, this.engineFake, this.replyBytes, lane, this.chainCheck);
     if (engine && lane === undefined && this.onEngine) {
       const report = this.onEngine;
       this.onEngine = undefined;

@@ -21,7 +21,8 @@
  * (ffi/control.ts).
  *
  * Memory and secrets: each slot is a fixed-size region of one shared data buffer. The
- * caller's buffer is copied in, the reply copied back out, and the slot's bytes are
+ * caller's buffer is copied in, the reply copied back out (only as far as the kernel writes,
+ * when the caller says where that is: `replyBytes`), and the slot's bytes are
  * zero-filled before the slot is reused — always, since a request may carry key material
  * (docs/secrets.md). Buffers larger than a slot are not the engine's: the transport sends
  * them on the fallback path.
@@ -92,6 +93,15 @@ export interface EngineOptions {
    * worker runs the main thread's implementation; without it, chains with checks are refused.
    */
   readonly chainCheck?: string;
+  /**
+   * How many of a completed call's first bytes to copy back into the caller's buffer (clamped
+   * to the buffer). The protocol on the fd knows where the kernel stops writing — for
+   * device-mapper, the reply header's `data_size` (lib/kernel/reply-bytes.ts) — and every byte
+   * past that point is the caller's own request byte in the slot and in the buffer alike, so
+   * copying it back is 16 KiB of work that changes nothing. Default: the whole buffer.
+   * `reply` is the slot's bytes (valid only during the call), `ret` the ioctl's return value.
+   */
+  readonly replyBytes?: (reply: Uint8Array, ret: number) => number;
 }
 
 interface Pending { slot: number; buf: Uint8Array; resolve: (r: IoctlResult) => void; reject: (e: unknown) => void; chain?: ChainPending }
@@ -191,6 +201,7 @@ export class IoctlEngine {
   readonly #free: number[] = [];
   /** One slot's worth of zeros, the source of every wipe (see #wipe). */
   readonly #zeros: Uint8Array;
+  readonly #replyBytes: ((reply: Uint8Array, ret: number) => number) | undefined;
   readonly #pending = new Map<number, Pending>();
   readonly #queue: Queued[] = [];
   #dead: DmEngineError | undefined;
@@ -214,6 +225,7 @@ export class IoctlEngine {
     this.#slots = slots;
     this.slotSize = opts.slotSize ?? 16 * 1024;
     this.#zeros = new Uint8Array(this.slotSize);
+    this.#replyBytes = opts.replyBytes;
     this.#fd = opts.fd;
     this.#checks = opts.chainCheck !== undefined;
     this.#I = new Int32Array(new SharedArrayBuffer((RING + 2 * slots + slots * META_INTS) * 4));
@@ -400,9 +412,9 @@ export class IoctlEngine {
       }
       const off = p.slot * this.slotSize;
       const len = p.buf.byteLength;
-      p.buf.set(this.#D.subarray(off, off + len));
-      this.#wipe(off, len); // a slot never keeps a request's or reply's bytes
       const result: IoctlResult = { ret: I[m + 3]!, errno: I[m + 4]! };
+      p.buf.set(this.#D.subarray(off, off + this.#copyBack(off, len, result.ret)));
+      this.#wipe(off, len); // a slot never keeps a request's or reply's bytes
       Atomics.store(I, m, FREE);
       this.#free.push(p.slot);
       this.completed++;
@@ -415,6 +427,13 @@ export class IoctlEngine {
       this.#worker.unref();
       if (this.#stopping) this.#finish();
     }
+  }
+
+  /** How many bytes of the slot at `off` go back to the caller (EngineOptions.replyBytes). */
+  #copyBack(off: number, len: number, ret: number): number {
+    if (this.#replyBytes === undefined) return len;
+    const n = this.#replyBytes(this.#D.subarray(off, off + len), ret);
+    return n >= 0 && n < len ? n : len; // a NaN or out-of-range answer copies everything
   }
 
   /**

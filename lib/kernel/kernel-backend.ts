@@ -14,11 +14,12 @@ import { hostBlockIo } from './host-block-io.js';
 import { fileIntentStore } from './intent-store.js';
 import { hostSysfs } from './host-sysfs.js';
 import { CHAIN_CHECK_SOURCE } from './chain-check.js';
+import { dmReplyBytes } from './reply-bytes.js';
 
 export function realBackend(path: string = DM_CONTROL_PATH, asyncPath?: AsyncPath): Backend {
   return {
     description: path,
-    openControl: () => openControl(path, { asyncPath, chainCheck: CHAIN_CHECK_SOURCE }),
+    openControl: () => openControl(path, { asyncPath, chainCheck: CHAIN_CHECK_SOURCE, replyBytes: dmReplyBytes }),
     openWatcher: async () => {
       const t = await openControl(path);
       try {

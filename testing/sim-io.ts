@@ -360,7 +360,8 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
         files.set(f, 0n);
       }
       backing = { file: f, offset: 0, limit: undefined };
-    } else if (mode !== 'read' && thinName(p) === undefined) {
+    } else if (mode !== 'read' && (thinName(p) === undefined || dmDevice(p)?.live?.readOnly)) {
+      // A read-only dm device (a thin activated readOnly too) is not opened for writing, as on the host.
       fail(`opening ${p} for writing`, 'open', ERRNO.EROFS, p);
     }
     const deviceBytes = dmDevice(p) ? blockBytes : blockBytes === undefined ? undefined : blockBytes * 512n;

@@ -2,6 +2,7 @@
  * Review of openBlockFile (lib/block/block-file.ts): a handle that opens after the caller gave
  * up must not be leaked, and the handle it returns is `await using`-disposable.
  */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

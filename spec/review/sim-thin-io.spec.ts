@@ -1,0 +1,36 @@
+/**
+ * Review of the simulator's thin device I/O (testing/sim-io.ts): a thin device activated
+ * read-only must not be writable through the backend (the kernel refuses writes to a
+ * read-only dm device; the simulator refuses them for every other dm device with EROFS).
+ */
+import { afterEach, beforeEach, expect, test } from '@jest/globals';
+import { DeviceMapper, ThinPool, openBlockFile } from '../../lib/index.js';
+import { SimulatedKernel } from '../../testing/index.js';
+
+let kernel: SimulatedKernel;
+let dm: DeviceMapper;
+beforeEach(async () => {
+  kernel = new SimulatedKernel();
+  dm = await DeviceMapper.open({ backend: kernel.backend() });
+});
+afterEach(() => dm.close());
+
+test('a read-only thin device is not written (EROFS), and its pool keeps no block for it', async () => {
+  const pool = await ThinPool.create(dm, {
+    name: 'pool', data: { file: '/img/data.img', sizeBytes: 64n << 20n }, metadata: { file: '/img/meta.img', sizeBytes: 4n << 20n },
+    blockSizeSectors: 128, skipBlockZeroing: true, lowWaterMarkBlocks: 0,
+  });
+  await pool.createThin(1);
+  const t = await pool.activate(1, { name: 'ro', sizeSectors: 2048n, readOnly: true });
+  expect((await dm.info(t.name)).flags.readOnly).toBe(true);
+  const attempt = (async () => {
+    const f = await openBlockFile(t.path, { dm, mode: 'write' });
+    try { await f.write(0n, new Uint8Array(4096).fill(7)); } finally { await f.close(); }
+  })();
+  await expect(attempt).rejects.toMatchObject({ code: 'EROFS' });
+  const back = new Uint8Array(16);
+  const r = await openBlockFile(t.path, { dm });
+  await r.read(0n, back);
+  await r.close();
+  expect([...back]).toEqual(new Array(16).fill(0));
+});

@@ -173,7 +173,9 @@ export class ThinSim {
       if (!this.write(deviceName, BigInt(v) * BigInt(pool.blockSizeSectors), pool.blockSizeSectors)) return false;
       const b = thin.map.get(v)!;
       let data = pool.data.get(b);
-      if (!data) {
+      // A block provisioned by this write (new, or a copy of a shared one) starts from its
+      // origin's bytes or zeros, never from what a freed block held before (block zeroing).
+      if (!data || b !== before) {
         const old = before === undefined ? undefined : pool.data.get(before);
         data = old ? Uint8Array.from(old) : new Uint8Array(blockBytes);
         pool.data.set(b, data);
@@ -522,6 +524,8 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
       if (p.heldRoot === null) throw new SimError('EINVAL', 'thin: release_metadata_snap message failed.');
       p.heldRoot = null;
       p.held = null;
+      // The bytes of blocks freed while the snapshot held them go now (a block provisioned again reads as zeros).
+      for (const blk of [...p.data.keys()]) if (!p.refs.has(blk)) p.data.delete(blk);
       return undefined;
     }
     default:

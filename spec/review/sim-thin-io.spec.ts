@@ -34,3 +34,28 @@ test('a read-only thin device is not written (EROFS), and its pool keeps no bloc
   await r.close();
   expect([...back]).toEqual(new Array(16).fill(0));
 });
+
+test('a data block freed while a metadata snapshot was held reads as zeros when provisioned again after the release', async () => {
+  const pool = await ThinPool.create(dm, {
+    name: 'pool2', data: { file: '/img/data2.img', sizeBytes: 64n << 20n }, metadata: { file: '/img/meta2.img', sizeBytes: 4n << 20n },
+    blockSizeSectors: 128, lowWaterMarkBlocks: 0, // block zeroing on (the default)
+  });
+  const blockBytes = 128 * 512;
+  await pool.createThin(1);
+  const t1 = await pool.activate(1, { name: 'one', sizeSectors: 2048n });
+  const w = await openBlockFile(t1.path, { dm, mode: 'write' });
+  await w.write(0n, new Uint8Array(blockBytes).fill(0xaa)); // thin 1's secret
+  await w.close();
+  await pool.reserveMetadataSnap();
+  await pool.deactivate(t1);
+  await pool.delete(1);
+  await pool.releaseMetadataSnap();
+  await pool.createThin(2);
+  const t2 = await pool.activate(2, { name: 'two', sizeSectors: 2048n });
+  const f = await openBlockFile(t2.path, { dm, mode: 'write' });
+  await f.write(0n, new Uint8Array(16).fill(1)); // provisions a block; the rest of it must read as zeros
+  const back = new Uint8Array(32);
+  await f.read(0n, back);
+  await f.close();
+  expect([...back.subarray(16)]).toEqual(new Array(16).fill(0));
+});

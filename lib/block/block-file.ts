@@ -32,6 +32,8 @@ export interface OpenBlockFileOptions extends BlockCallOptions {
  */
 export async function openBlockFile(path: string, options: OpenBlockFileOptions = {}): Promise<BlockFile & AsyncDisposable> {
   valueArg(path, 'path', 'string');
+  // Refused here, not by open(2) (Node throws on a NUL; the simulator would make such a file).
+  if (path.length === 0 || path.includes('\0')) throw new DmArgumentError('path', 'a non-empty path without NUL bytes', JSON.stringify(path));
   optionsArg(options, 'options', { dm: 'object', signal: 'signal', timeoutMs: 'any', mode: 'string' });
   const mode = options.mode ?? 'read';
   if (mode !== 'read' && mode !== 'write' && mode !== 'create') throw new DmArgumentError('options.mode', "'read', 'write' or 'create'", String(mode));

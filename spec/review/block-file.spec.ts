@@ -43,3 +43,18 @@ describe('openBlockFile (review)', () => {
     expect(fdsOn(file)).toBe(before);
   });
 });
+
+describe('openBlockFile path checks (review)', () => {
+  it.each(['', 'a\0b', '/tmp/\0x'])('refuses %j with DmArgumentError before any open, on the host and the simulator', async (p) => {
+    await expect(openBlockFile(p)).rejects.toMatchObject({ name: 'DmArgumentError' });
+    const { SimulatedKernel } = await import('../../testing/index.js');
+    const { DeviceMapper } = await import('../../lib/index.js');
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    try {
+      await expect(openBlockFile(p, { dm, mode: 'create' })).rejects.toMatchObject({ name: 'DmArgumentError' });
+    } finally {
+      await dm.close();
+    }
+  });
+});

@@ -389,7 +389,12 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
         if (mode !== 'read' && thin !== undefined) {
           if (Number(offsetBytes) + bytes.length > Number(size())) fail(`writing past the end of ${p}`, 'pwrite', ERRNO.ENOSPC, p);
           // A pool out of data space fails the bio (error_if_no_space; a queued bio is not modelled).
-          if (!thinSim(kernel).writeBytes(thin, offsetBytes, bytes)) fail(`writing ${p}: the pool is out of data space`, 'pwrite', ERRNO.ENOSPC, p);
+          if (!thinSim(kernel).writeBytes(thin, offsetBytes, bytes)) {
+            // A pool in read-only or fail mode fails the bio with BLK_STS_IOERR (EIO); one out of data space with ENOSPC.
+            const mode = thinSim(kernel).poolOfThin(thin).mode;
+            if (mode === 'ro' || mode === 'fail') fail(`writing ${p}: the pool is in ${mode === 'ro' ? 'read-only' : 'fail'} mode`, 'pwrite', ERRNO.EIO, p);
+            fail(`writing ${p}: the pool is out of data space`, 'pwrite', ERRNO.ENOSPC, p);
+          }
           return;
         }
         if (mode === 'read' || !backing) fail(`${p} is open read-only`, 'pwrite', ERRNO.EBADF, p);

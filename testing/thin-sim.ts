@@ -122,6 +122,11 @@ export class ThinSim {
   readonly #kernel: SimulatedKernel;
   constructor(kernel: SimulatedKernel) { this.#kernel = kernel; }
 
+  /** The pool behind an active thin device's live thin table. */
+  poolOfThin(deviceName: string): SimPool {
+    return this.#thin(deviceName).pool;
+  }
+
   /** The pool behind a device's live thin-pool table. */
   pool(deviceName: string): SimPool {
     const t = this.#liveTarget(deviceName);
@@ -137,11 +142,20 @@ export class ThinSim {
   write(deviceName: string, startSectors: bigint | number, lengthSectors: bigint | number): boolean {
     const t = this.#thin(deviceName);
     const pool = t.pool;
-    if (pool.mode === 'ro' || pool.mode === 'fail') return false;
+    if (pool.mode === 'fail') return false;
     const thin = pool.thins.get(t.thinId)!;
     const bs = BigInt(pool.blockSizeSectors);
     const first = Number(BigInt(startSectors) / bs);
     const last = Number((BigInt(startSectors) + BigInt(lengthSectors) - 1n) / bs);
+    if (pool.mode === 'ro') {
+      // process_bio_read_only: a block mapped to this thin alone is written in place; one
+      // that needs a new block (unmapped, or shared) cannot be served (BLK_STS_IOERR).
+      for (let v = first; v <= last; v++) {
+        const cur = thin.map.get(v);
+        if (cur === undefined || pool.refs.get(cur) !== 1) return false;
+      }
+      return true;
+    }
     for (let v = first; v <= last; v++) {
       const cur = thin.map.get(v);
       if (cur !== undefined && pool.refs.get(cur) === 1) continue; // already exclusively mapped

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, expect, test } from '@jest/globals';
 import { DeviceMapper, ThinPool, openBlockFile } from '../../lib/index.js';
-import { SimulatedKernel } from '../../testing/index.js';
+import { SimulatedKernel, thinSim } from '../../testing/index.js';
 
 let kernel: SimulatedKernel;
 let dm: DeviceMapper;
@@ -58,4 +58,25 @@ test('a data block freed while a metadata snapshot was held reads as zeros when 
   await f.read(0n, back);
   await f.close();
   expect([...back.subarray(16)]).toEqual(new Array(16).fill(0));
+});
+
+test('a pool in read-only mode: a write to a block the thin maps alone goes through; one that needs a block fails EIO, not ENOSPC', async () => {
+  const pool = await ThinPool.create(dm, {
+    name: 'pool3', data: { file: '/img/data3.img', sizeBytes: 64n << 20n }, metadata: { file: '/img/meta3.img', sizeBytes: 4n << 20n },
+    blockSizeSectors: 128, skipBlockZeroing: true, lowWaterMarkBlocks: 0,
+  });
+  await pool.createThin(1);
+  const t = await pool.activate(1, { name: 'rw1', sizeSectors: 2048n });
+  const f = await openBlockFile(t.path, { dm, mode: 'write' });
+  await f.write(0n, new Uint8Array(512).fill(1));
+  const sim = thinSim(kernel);
+  sim.setMode(sim.pool('pool3'), 'ro'); // as after a metadata failure (dm-thin's PM_READ_ONLY)
+  // process_bio_read_only: a bio to a block mapped and not shared is remapped as in write mode.
+  await f.write(0n, new Uint8Array(512).fill(2));
+  // An unprovisioned block cannot be allocated: the bio fails with BLK_STS_IOERR.
+  await expect(f.write(BigInt(10 * 128 * 512), new Uint8Array(512).fill(3))).rejects.toMatchObject({ code: 'EIO' });
+  const back = new Uint8Array(1);
+  await f.read(0n, back);
+  await f.close();
+  expect(back[0]).toBe(2);
 });

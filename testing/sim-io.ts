@@ -360,7 +360,8 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
         files.set(f, 0n);
       }
       backing = { file: f, offset: 0, limit: undefined };
-    } else if (mode !== 'read' && thinName(p) === undefined) {
+    } else if (mode !== 'read' && (thinName(p) === undefined || dmDevice(p)?.live?.readOnly)) {
+      // A read-only dm device (a thin activated readOnly too) is not opened for writing, as on the host.
       fail(`opening ${p} for writing`, 'open', ERRNO.EROFS, p);
     }
     const deviceBytes = dmDevice(p) ? blockBytes : blockBytes === undefined ? undefined : blockBytes * 512n;
@@ -388,7 +389,12 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
         if (mode !== 'read' && thin !== undefined) {
           if (Number(offsetBytes) + bytes.length > Number(size())) fail(`writing past the end of ${p}`, 'pwrite', ERRNO.ENOSPC, p);
           // A pool out of data space fails the bio (error_if_no_space; a queued bio is not modelled).
-          if (!thinSim(kernel).writeBytes(thin, offsetBytes, bytes)) fail(`writing ${p}: the pool is out of data space`, 'pwrite', ERRNO.ENOSPC, p);
+          if (!thinSim(kernel).writeBytes(thin, offsetBytes, bytes)) {
+            // A pool in read-only or fail mode fails the bio with BLK_STS_IOERR (EIO); one out of data space with ENOSPC.
+            const mode = thinSim(kernel).poolOfThin(thin).mode;
+            if (mode === 'ro' || mode === 'fail') fail(`writing ${p}: the pool is in ${mode === 'ro' ? 'read-only' : 'fail'} mode`, 'pwrite', ERRNO.EIO, p);
+            fail(`writing ${p}: the pool is out of data space`, 'pwrite', ERRNO.ENOSPC, p);
+          }
           return;
         }
         if (mode === 'read' || !backing) fail(`${p} is open read-only`, 'pwrite', ERRNO.EBADF, p);

@@ -122,6 +122,11 @@ export class ThinSim {
   readonly #kernel: SimulatedKernel;
   constructor(kernel: SimulatedKernel) { this.#kernel = kernel; }
 
+  /** The pool behind an active thin device's live thin table. */
+  poolOfThin(deviceName: string): SimPool {
+    return this.#thin(deviceName).pool;
+  }
+
   /** The pool behind a device's live thin-pool table. */
   pool(deviceName: string): SimPool {
     const t = this.#liveTarget(deviceName);
@@ -137,11 +142,20 @@ export class ThinSim {
   write(deviceName: string, startSectors: bigint | number, lengthSectors: bigint | number): boolean {
     const t = this.#thin(deviceName);
     const pool = t.pool;
-    if (pool.mode === 'ro' || pool.mode === 'fail') return false;
+    if (pool.mode === 'fail') return false;
     const thin = pool.thins.get(t.thinId)!;
     const bs = BigInt(pool.blockSizeSectors);
     const first = Number(BigInt(startSectors) / bs);
     const last = Number((BigInt(startSectors) + BigInt(lengthSectors) - 1n) / bs);
+    if (pool.mode === 'ro') {
+      // process_bio_read_only: a block mapped to this thin alone is written in place; one
+      // that needs a new block (unmapped, or shared) cannot be served (BLK_STS_IOERR).
+      for (let v = first; v <= last; v++) {
+        const cur = thin.map.get(v);
+        if (cur === undefined || pool.refs.get(cur) !== 1) return false;
+      }
+      return true;
+    }
     for (let v = first; v <= last; v++) {
       const cur = thin.map.get(v);
       if (cur !== undefined && pool.refs.get(cur) === 1) continue; // already exclusively mapped
@@ -173,7 +187,9 @@ export class ThinSim {
       if (!this.write(deviceName, BigInt(v) * BigInt(pool.blockSizeSectors), pool.blockSizeSectors)) return false;
       const b = thin.map.get(v)!;
       let data = pool.data.get(b);
-      if (!data) {
+      // A block provisioned by this write (new, or a copy of a shared one) starts from its
+      // origin's bytes or zeros, never from what a freed block held before (block zeroing).
+      if (!data || b !== before) {
         const old = before === undefined ? undefined : pool.data.get(before);
         data = old ? Uint8Array.from(old) : new Uint8Array(blockBytes);
         pool.data.set(b, data);
@@ -522,6 +538,8 @@ function poolMessage(sim: ThinSim, p: SimPool, args: string[]): undefined {
       if (p.heldRoot === null) throw new SimError('EINVAL', 'thin: release_metadata_snap message failed.');
       p.heldRoot = null;
       p.held = null;
+      // The bytes of blocks freed while the snapshot held them go now (a block provisioned again reads as zeros).
+      for (const blk of [...p.data.keys()]) if (!p.refs.has(blk)) p.data.delete(blk);
       return undefined;
     }
     default:

@@ -30,10 +30,18 @@ export interface OpenBlockFileOptions extends BlockCallOptions {
  * (and writes unless `mode` is `read`). Close it when done. A missing path is `DmSyscallError`
  * ENOENT; on the simulator, a path it does not know is ENOENT, never the host's file.
  */
-export async function openBlockFile(path: string, options: OpenBlockFileOptions = {}): Promise<BlockFile> {
+export async function openBlockFile(path: string, options: OpenBlockFileOptions = {}): Promise<BlockFile & AsyncDisposable> {
   valueArg(path, 'path', 'string');
+  // Refused here, not by open(2) (Node throws on a NUL; the simulator would make such a file).
+  if (path.length === 0 || path.includes('\0')) throw new DmArgumentError('path', 'a non-empty path without NUL bytes', JSON.stringify(path));
   optionsArg(options, 'options', { dm: 'object', signal: 'signal', timeoutMs: 'any', mode: 'string' });
   const mode = options.mode ?? 'read';
   if (mode !== 'read' && mode !== 'write' && mode !== 'create') throw new DmArgumentError('options.mode', "'read', 'write' or 'create'", String(mode));
-  return runBlock(options.dm, 'openBlockFile', options, (op, io) => op.step(`opening ${path}`, () => io.openFile(path, mode)));
+  return runBlock(options.dm, 'openBlockFile', options, async (op, io) => {
+    // An open that lands after the caller gave up (signal, timeoutMs, close) is closed then: no fd is left behind.
+    const f = await op.step(`opening ${path}`, () => io.openFile(path, mode), { onLate: (late) => late.close() });
+    // `await using f = await openBlockFile(…)` closes it (closing twice is harmless).
+    if (!(Symbol.asyncDispose in f)) Object.defineProperty(f, Symbol.asyncDispose, { value: () => f.close() });
+    return f as BlockFile & AsyncDisposable;
+  });
 }

@@ -142,7 +142,12 @@ async function createChained(op: Operation, parts: ClientParts, c: ChainedCreate
       { command: 'load', params: { id: c.at, targets: options.table, readOnly: options.readOnly, secure: c.secure }, ctx: loadCtx, check: trustedBits('load') },
       { command: 'suspend', params: { id: c.at, action: 'resume', cookie: noCookieEventNr(c.udevOptions) }, ctx: { device: c.at, lane: c.lane }, check: trustedBits('resume') },
     ]);
-    if (!r) c.sending('none'); // not sent: still ours, for the step-by-step path or the wipe
+    if (!r) {
+      // Not sent: still ours, for the step-by-step path or createDevice's wipe — unless the
+      // operation gave up meanwhile: createDevice's wipe has run (the chain had the requests)
+      // and no step follows, so they are wiped here (the load's may hold key bytes).
+      if (op.signal.aborted) { c.requests.create.fill(0); c.requests.load.fill(0); } else c.sending('none');
+    }
     return r;
   }, {
     onLate: (late) => {

@@ -10,8 +10,8 @@ import type { ChainTransport, ControlTransport } from '../../ffi/types.js';
 import { describe, expect, test } from '@jest/globals';
 import { IoctlEngine, type ChainStep } from '../../ffi/engine.js';
 import { DmEngineError } from '../../ffi/errors.js';
-import { HEADER_IDENTITY_FIELDS as F, headerIdentityMismatch } from '../../codec/identity-rule.js';
-import { CHAIN_CHECK_SOURCE, trustedBits } from '../../lib/kernel/chain-check.js';
+import { HEADER_IDENTITY_FIELDS as F, headerIdentityMismatch, identityMismatch } from '../../codec/identity-rule.js';
+import { CHAIN_CHECK_SOURCE, chainCheckSource, trustedBits } from '../../lib/kernel/chain-check.js';
 import { TRUSTED_REPLY_FIELDS } from '../../codec/reply-fields.js';
 import { codec, decodeDev, dmIoctl, requestCode } from '../../codec/index.js';
 import { repliedBy } from '../../lib/operations/identity.js';
@@ -242,5 +242,33 @@ describe("which engine a chain runs on ('auto' starts none for it)", () => {
       for (const e of started) await e.kill();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the check shipped to the worker survives a bundler renaming the rule', () => {
+  test('renamed, anonymous copies of the two functions give the same verdicts as the rule', () => {
+    // What a minifier does: new names, and functions that may no longer be declarations.
+    const anon1 = identityMismatch.toString().replace(/\bidentityMismatch\b/g, 'q1').replace(/^function q1/, 'function ');
+    const anon2 = headerIdentityMismatch.toString().replace(/\bheaderIdentityMismatch\b/g, 'q2').replace(/\bidentityMismatch\b/g, 'q1').replace(/^function q2/, 'function ');
+    const q1 = new Function(`const q1 = (${anon1}); return q1;`)() as typeof identityMismatch;
+    const q2 = new Function(`const q2 = (${anon2}); return q2;`)() as typeof headerIdentityMismatch;
+    expect([q1.name, q2.name]).toEqual(['q1', 'q2']);
+    const renamed = new Function(chainCheckSource(q1, q2))() as (bits: number, d: Uint8Array, first: number, at: number) => number;
+    const original = new Function(CHAIN_CHECK_SOURCE)() as typeof renamed;
+    const rnd = mulberry(7);
+    let differing = 0;
+    for (let i = 0; i < 300; i++) {
+      const d = new Uint8Array(2 * 312);
+      for (let j = 0; j < 312; j++) d[j] = Math.floor(rnd() * 256);
+      d.copyWithin(312, 0, 312);
+      const k = 312 + Math.floor(rnd() * 312);
+      if (i % 2 === 1) d[k] = d[k]! ^ (1 + Math.floor(rnd() * 255)); // half of them differ somewhere
+      for (let bits = 1; bits < 8; bits++) {
+        const v = renamed(bits, d, 0, 312);
+        expect(v).toBe(original(bits, d, 0, 312));
+        if (v !== 0) differing++;
+      }
+    }
+    expect(differing).toBeGreaterThan(0);
   });
 });

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openControl } from '../../ffi/control.js';
+import { prng } from '../thin-tools/memory-metadata.js';
 import type { ChainTransport, ControlTransport } from '../../ffi/types.js';
 import { describe, expect, test } from '@jest/globals';
 import { IoctlEngine, type ChainStep } from '../../ffi/engine.js';
@@ -175,7 +176,7 @@ onLinux('IoctlEngine chains', () => {
 describe('the worker runs the main thread rule', () => {
   test('the source shipped to the worker is the codec functions themselves; its verdicts are checkReply\'s on the decoded replies', () => {
     const check = new Function(CHAIN_CHECK_SOURCE)() as (bits: number, d: Uint8Array, a: number, b: number) => number;
-    const rnd = mulberry(29);
+    const rnd = prng(29);
     for (let n = 0; n < 400; n++) {
       const d = new Uint8Array(2 * HDR);
       for (const base of [0, HDR]) {
@@ -201,17 +202,6 @@ describe('the worker runs the main thread rule', () => {
     expect(CHAIN_CHECK_SOURCE).toContain(headerIdentityMismatch.toString());
   });
 });
-
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("which engine a chain runs on ('auto' starts none for it)", () => {
   test("under 'auto' a chain waits for an engine a batch started; 'engine' starts one for it", async () => {
@@ -255,7 +245,7 @@ describe('the check shipped to the worker survives a bundler renaming the rule',
     expect([q1.name, q2.name]).toEqual(['q1', 'q2']);
     const renamed = new Function(chainCheckSource(q1, q2))() as (bits: number, d: Uint8Array, first: number, at: number) => number;
     const original = new Function(CHAIN_CHECK_SOURCE)() as typeof renamed;
-    const rnd = mulberry(7);
+    const rnd = prng(7);
     let differing = 0;
     for (let i = 0; i < 300; i++) {
       const d = new Uint8Array(2 * 312);

@@ -23,7 +23,13 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 rm -rf "$DIR/bin"
 mkdir -p "$DIR/apt/lists/partial" "$DIR/apt/cache/archives/partial" "$DIR/debs" "$DIR/root"
-echo "deb [signed-by=$KEYRING] http://deb.debian.org/debian $SUITE main" > "$DIR/apt/sources.list"
+# The host's own Debian mirror (as vm/run-in-vm.sh finds it): no mirror is named here.
+URIS=$( { cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/{for (i = 2; i <= NF; i++) print $i}';
+          cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+            | awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}'; } ) || true  # a missing sources file is no error
+MIRROR=$(printf '%s\n' "$URIS" | grep -v -- '-security' | grep -m1 -E '/debian/?$' || true)
+[ -n "$MIRROR" ] || { echo "fetch-rust-thin-tools: no Debian mirror in the host's apt sources" >&2; exit 1; }
+echo "deb [signed-by=$KEYRING] ${MIRROR%/} $SUITE main" > "$DIR/apt/sources.list"
 APT=(apt-get -q
   -o "Dir::Etc::sourcelist=$DIR/apt/sources.list" -o Dir::Etc::sourceparts=/dev/null
   -o "Dir::State::Lists=$DIR/apt/lists" -o "Dir::Cache=$DIR/apt/cache"

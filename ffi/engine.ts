@@ -399,7 +399,8 @@ export class IoctlEngine {
           const ran = Atomics.load(I, sm) === DONE;
           const buf = p.chain!.steps[i]!.buf;
           const off = s * this.slotSize;
-          if (ran) buf.set(this.#D.subarray(off, off + buf.byteLength)); // a step not issued keeps its request
+          // A step not issued keeps its request; one issued gets its reply as a single call does.
+          if (ran) buf.set(this.#D.subarray(off, off + this.#copyBack(off, buf.byteLength, I[sm + 3]!)));
           this.#wipe(off, buf.byteLength); // a slot never keeps a request's or reply's bytes (a load may hold keys)
           results.push({ ret: ran ? I[sm + 3]! : 0, errno: ran ? I[sm + 4]! : 0, ran, mismatch: ran ? I[sm + 7]! : 0 });
           Atomics.store(I, sm, FREE);

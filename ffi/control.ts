@@ -236,7 +236,7 @@ class Transport implements ControlTransport, ChainTransport {
   ioctlChain(steps: readonly ChainStep[], lane?: number): Promise<ChainStepResult[]> | undefined {
     this.#check();
     const engine = this.#chainEngine(steps.length, lane);
-    if (!engine || !engine.ready || steps.length > engine.slots || steps.some((st) => st.buf.byteLength > engine.slotSize)) return undefined;
+    if (!engine || steps.some((st) => st.buf.byteLength > engine.slotSize)) return undefined;
     this.#inflight++;
     return engine.ioctlChain(steps).finally(() => {
       if (--this.#inflight === 0 && this.#closed) this.#release();

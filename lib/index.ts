@@ -60,7 +60,7 @@ export { fileIntentStore, DEFAULT_STATE_DIR, MAX_RECORD_BYTES, intentRecordProbl
 export type { IntentStore, IntentRecord, IntentEffect, IntentDevice, StoredIntent, ProcessIdentity } from './kernel/intent-store.js';
 // ---- dm-verity's hash tree: format, verify, superblock (docs/verity.md) ----
 export * from './verity/index.js';
-export type { BlockFile, FileMapHandle } from './kernel/backend.js';
+export type { BlockFile, BlockFileCallOptions, FileMapHandle } from './kernel/backend.js';
 // Forward error correction over reader/writer callbacks (docs/verity-fec.md).
 export * from './verity/index-fec.js';
 // ---- end verity ----

@@ -21,6 +21,7 @@ import type { CommandName } from '../codec/index.js';
 import { ERRNO, type ErrnoName } from '../ffi/errors.js';
 import { simKey, type SimCallFault, type SimIoctlEvent, type SimulatedKernel } from './simulator.js';
 import { thinSim } from './thin-sim.js';
+import { simBlockIo, type SimFileCall, type SimFileFault } from './sim-io.js';
 
 /** Which calls a fault applies to. */
 export interface SimFaultMatch {
@@ -62,6 +63,30 @@ export class SimFaults {
   delay(command: CommandName, delayMs: number, match: SimFaultMatch = {}): () => void {
     if (!Number.isFinite(delayMs) || delayMs < 0) throw new RangeError(`delayMs must be a finite number >= 0, got ${delayMs}`);
     return this.#add({ command, match, left: times(match), fault: { delayMs } });
+  }
+
+  /**
+   * Holds the next `call` (`'read'`, `'write'`, `'sizeBytes'`) of the simulated file or device
+   * opened at `path` (`openBlockFile`, the thin metadata reader, verity) for `delayMs`
+   * milliseconds, as a slow disk would: a write lands when the hold ends. For tests of a
+   * caller's `signal` and `timeoutMs` on file I/O. Returns a function that cancels it.
+   */
+  delayFile(path: string, call: SimFileCall, delayMs: number, match: { readonly times?: number } = {}): () => void {
+    if (!Number.isFinite(delayMs) || delayMs < 0) throw new RangeError(`delayMs must be a finite number >= 0, got ${delayMs}`);
+    return this.#addFile({ path, call, left: times(match), delayMs });
+  }
+
+  /**
+   * Fails the next `call` of the simulated file or device opened at `path` with `errno` (a
+   * `DmSyscallError` whose code is the errno's name), the file unchanged; with `delayMs`, after
+   * that hold (a write that fails late). Returns a function that cancels it.
+   */
+  failFile(path: string, call: SimFileCall, errno: ErrnoName, match: { readonly times?: number; readonly delayMs?: number } = {}): () => void {
+    const n = ERRNO[errno];
+    if (typeof n !== 'number') throw new TypeError(`unknown errno name ${String(errno)}`);
+    const delayMs = match.delayMs ?? 0;
+    if (!Number.isFinite(delayMs) || delayMs < 0) throw new RangeError(`delayMs must be a finite number >= 0, got ${delayMs}`);
+    return this.#addFile({ path, call, left: times(match), errno: n, delayMs });
   }
 
   /**
@@ -108,6 +133,18 @@ export class SimFaults {
     for (const c of [...this.#cleanups]) c();
     this.#detach?.();
     this.#detach = undefined;
+  }
+
+  #addFile(fault: SimFileFault): () => void {
+    const list = simBlockIo(this.#kernel).fileFaults;
+    list.push(fault);
+    const cancel = () => {
+      this.#cleanups.delete(cancel);
+      const i = list.indexOf(fault);
+      if (i >= 0) list.splice(i, 1);
+    };
+    this.#cleanups.add(cancel);
+    return cancel;
   }
 
   #add(rule: Rule): () => void {

@@ -15,7 +15,7 @@ export { simFaults, SimFaults, type SimFaultMatch } from './faults.js';
 export { thinSim, ThinSim, newSimThin, type SimPool, type SimPoolMode, type SimPoolFeatures, type SimThin } from './thin-sim.js';
 export { metadataImage, holdMetadata, copyState, imageBytes, type ImageState, type ImageThin, type MetadataImage, type HeldMetadata } from './thin-metadata-image.js';
 export { tableDeviceOrder } from './table-devices.js';
-export { simBlockIo, type SimBlockIo, type SimFileMap, type SimFileMapInput } from './sim-io.js';
+export { simBlockIo, type SimBlockIo, type SimFileCall, type SimFileFault, type SimFileMap, type SimFileMapInput } from './sim-io.js';
 export { SimUdev, type SimUevent } from './udev-sim.js';
 export { SimProcesses, killAfterIoctls, countIoctls, killAfterCalls, countCalls, type SimProcess, type Interceptable, type IoctlCounter, type CallCounter } from './sim-processes.js';
 export { SimKeyring, type SimKey, type SimKeyringCall } from './sim-keyring.js';

@@ -59,6 +59,28 @@ export interface SimBlockIo extends BlockIo {
    * sets it. Calling it again replaces the map (a file that grew or was rewritten).
    */
   mapFile(file: string, map: SimFileMapInput): void;
+  /**
+   * Faults on the calls of opened files (`openFile`, `openBlockFile`), matched by path and
+   * consulted in order before each call: `simFaults(kernel).delayFile` and `failFile` add them.
+   */
+  readonly fileFaults: SimFileFault[];
+}
+
+/** The calls of an opened simulated file a fault can hold or fail. */
+export type SimFileCall = 'read' | 'write' | 'sizeBytes';
+
+/** One fault on an opened file's calls (see {@link SimBlockIo.fileFaults}). */
+export interface SimFileFault {
+  /** The path the file was opened with (or its resolved form). */
+  readonly path: string;
+  /** Which call it applies to. */
+  readonly call: SimFileCall;
+  /** How many more matching calls it applies to. */
+  left: number;
+  /** Held this long before the call runs (a write lands when the hold ends). */
+  readonly delayMs?: number;
+  /** Then failed with this errno (a DmSyscallError), the file unchanged. */
+  readonly errno?: number;
 }
 
 /** A simulated file's extents as `mapFile` takes them (byte offsets). */
@@ -125,6 +147,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
   const fileChunks = new Map<string, Map<number, Uint8Array>>();
   const loopFds = new Map<string, number>();
   const fileMaps = new Map<string, SimFileMap>();
+  const fileFaults: SimFileFault[] = [];
   const abs = (f: string) => path.posix.resolve('/', f);
   const dmDevice = (p: string): SimDevice | undefined => {
     const m = /^\/dev\/(?:dm-(\d+)|mapper\/(.+))$/.exec(p) ?? /^(\d+):(\d+)$/.exec(p);
@@ -207,6 +230,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
       return openSimFile(p, mode);
     },
     fileMaps,
+    fileFaults,
     mapFile(file, map) {
       const f = abs(file);
       if (!files.has(f)) files.set(f, map.extents.reduce((n, e) => (e.logicalBytes + e.lengthBytes > n ? e.logicalBytes + e.lengthBytes : n), 0n));
@@ -369,11 +393,25 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
     let closed = false;
     const check = () => { if (closed) fail(`${p} is closed`, 'pread', ERRNO.EBADF, p); };
     const size = () => (backing ? (backing.limit !== undefined ? BigInt(backing.limit) : files.get(backing.file) ?? 0n) : deviceBytes!);
+    /** The first fault set on this call of this file (simFaults' delayFile, failFile), used up as it applies. */
+    const fault = async (call: SimFileCall, syscall: string): Promise<void> => {
+      const i = fileFaults.findIndex((x) => x.call === call && (x.path === given || x.path === p || abs(x.path) === f));
+      if (i < 0) return;
+      const x = fileFaults[i]!;
+      if (--x.left <= 0) fileFaults.splice(i, 1);
+      if (x.delayMs !== undefined && x.delayMs > 0) await new Promise((r) => setTimeout(r, x.delayMs));
+      if (x.errno !== undefined) fail(`${call} of ${p}`, syscall, x.errno, p);
+    };
     return {
       path: p,
-      async sizeBytes() { check(); return size(); },
+      async sizeBytes() {
+        check();
+        if (fileFaults.length > 0) { await fault('sizeBytes', 'fstat'); check(); }
+        return size();
+      },
       async read(offsetBytes, into) {
         check();
+        if (fileFaults.length > 0) { await fault('read', 'pread'); check(); }
         const at = Number(offsetBytes);
         const n = Math.max(0, Math.min(into.length, Number(size()) - at));
         const thin = thinName(p);
@@ -385,6 +423,7 @@ export function simBlockIo(kernel: SimulatedKernel): SimBlockIo {
       },
       async write(offsetBytes, bytes) {
         check();
+        if (fileFaults.length > 0) { await fault('write', 'pwrite'); check(); }
         const thin = thinName(p);
         if (mode !== 'read' && thin !== undefined) {
           if (Number(offsetBytes) + bytes.length > Number(size())) fail(`writing past the end of ${p}`, 'pwrite', ERRNO.ENOSPC, p);

@@ -12,9 +12,10 @@
  */
 import { optionsArg, valueArg } from '../client/args.js';
 import { DmArgumentError } from '../errors.js';
-import type { BlockFile } from '../kernel/backend.js';
+import type { BlockFile, BlockFileCallOptions } from '../kernel/backend.js';
 import type { BlockCallOptions } from './loop-devices.js';
 import { runBlock } from './block-io.js';
+import { boundBlockFile } from './bounded-file.js';
 
 /** Options of {@link openBlockFile}. */
 export interface OpenBlockFileOptions extends BlockCallOptions {
@@ -27,8 +28,10 @@ export interface OpenBlockFileOptions extends BlockCallOptions {
 
 /**
  * Opens `path` through `options.dm`'s backend (the host's when absent) for positional reads
- * (and writes unless `mode` is `read`). Close it when done. A missing path is `DmSyscallError`
- * ENOENT; on the simulator, a path it does not know is ENOENT, never the host's file.
+ * (and writes unless `mode` is `read`). Close it when done, or open it with `await using`. A
+ * missing path is `DmSyscallError` ENOENT; on the simulator, a path it does not know is
+ * ENOENT, never the host's file. Every call on the handle takes its own `{ signal, timeoutMs }`
+ * ({@link BlockFileCallOptions}: what a call cut short leaves is said there).
  */
 export async function openBlockFile(path: string, options: OpenBlockFileOptions = {}): Promise<BlockFile & AsyncDisposable> {
   valueArg(path, 'path', 'string');
@@ -40,8 +43,7 @@ export async function openBlockFile(path: string, options: OpenBlockFileOptions 
   return runBlock(options.dm, 'openBlockFile', options, async (op, io) => {
     // An open that lands after the caller gave up (signal, timeoutMs, close) is closed then: no fd is left behind.
     const f = await op.step(`opening ${path}`, () => io.openFile(path, mode), { onLate: (late) => late.close() });
-    // `await using f = await openBlockFile(…)` closes it (closing twice is harmless).
-    if (!(Symbol.asyncDispose in f)) Object.defineProperty(f, Symbol.asyncDispose, { value: () => f.close() });
-    return f as BlockFile & AsyncDisposable;
+    // Each call's own signal and timeoutMs, and `await using` (bounded-file.ts).
+    return boundBlockFile(f);
   });
 }

@@ -220,33 +220,56 @@ export interface FileMapHandle {
   close(): Promise<void>;
 }
 
-/** A file or block device opened by {@link BlockIo.openFile}: positional I/O, nothing buffered. */
+/**
+ * One call's bounds on a {@link BlockFile} (docs/conventions.md, "Cancellation, time and
+ * progress"): `signal` and `timeoutMs` end the caller's wait; the I/O already under way
+ * finishes in the thread pool. What the handle `openBlockFile` returns does with a call cut
+ * short is there (a read's late bytes never reach the caller's buffer; a late write is
+ * ordered before later calls and a late failure reported by the next one).
+ */
+export interface BlockFileCallOptions {
+  /** Rejects with DmAbortError (`ABORT_ERR`); an aborted signal rejects before any I/O. */
+  readonly signal?: AbortSignal | undefined;
+  /** Rejects with DmOperationError `TIMEOUT` after this many milliseconds. */
+  readonly timeoutMs?: number | undefined;
+}
+
+/**
+ * A file or block device opened by {@link BlockIo.openFile}: positional I/O, nothing
+ * buffered. The per-call `options` are honoured by the handle `openBlockFile` returns for
+ * every backend (lib/block/bounded-file.ts bounds each call once, in one place); a
+ * backend's own implementation may take them or leave them out.
+ */
 export interface BlockFile {
   /** The path it was opened with. */
   readonly path: string;
   /** Its size in bytes (a file's length, a block device's BLKGETSIZE64). */
-  sizeBytes(): Promise<bigint>;
+  sizeBytes(options?: BlockFileCallOptions): Promise<bigint>;
   /**
    * Reads up to `into.length` bytes at `offsetBytes` into `into`; resolves to the count read
    * (fewer only at the end of the file or device).
    */
-  read(offsetBytes: bigint | number, into: Uint8Array): Promise<number>;
+  read(offsetBytes: bigint | number, into: Uint8Array, options?: BlockFileCallOptions): Promise<number>;
   /**
    * `read` done synchronously (one pread on the calling thread), for readers of many small
    * blocks of a file the page cache holds, where a trip through the thread pool per block
    * costs more than the read (the thin metadata reader). Optional: a backend without it
-   * (the simulator) is read through `read`.
+   * (the simulator) is read through `read`. It never waits, so it takes no bounds and is not
+   * ordered after a write cut short.
    */
   readSync?(offsetBytes: bigint | number, into: Uint8Array): number;
   /** Writes all of `bytes` at `offsetBytes` (a file grows as needed). */
-  write(offsetBytes: bigint | number, bytes: Uint8Array): Promise<void>;
+  write(offsetBytes: bigint | number, bytes: Uint8Array, options?: BlockFileCallOptions): Promise<void>;
   /**
    * Drops what the page cache holds of a block device, so later reads see what the kernel
    * wrote past it (a thin pool's metadata: docs/thin-metadata.md). A regular file's cache is
    * coherent and needs nothing; a backend without a page cache leaves this out.
    */
-  dropCachedPages?(): Promise<void>;
-  /** Releases it; further calls fail. Closing twice is harmless. */
+  dropCachedPages?(options?: BlockFileCallOptions): Promise<void>;
+  /**
+   * Releases it; further calls fail. Closing twice is harmless. It takes no bounds: a
+   * release cut short would leave the fd open (docs/conventions.md, "Handles").
+   */
   close(): Promise<void>;
 }
 

@@ -17,7 +17,9 @@
  */
 import * as fs from 'node:fs';
 import type { DeviceId, DeviceInfo, DevNo } from '../../codec/index.js';
-import { DmArgumentError, DmError } from '../errors.js';
+import { DmAbortError, DmArgumentError, DmError } from '../errors.js';
+import { callOptionsArg } from '../client/call-bounds.js';
+import type { CallOptions } from '../client/command-types.js';
 import { describeValue, deviceArg, optionsArg } from '../client/args.js';
 import { identityOf, type DeviceIdentity } from './identity.js';
 import { ERRNO } from '../../ffi/errors.js';
@@ -112,9 +114,18 @@ export class DeviceTree<I extends TreeInfo = DeviceInfo> {
     };
   }
 
-  /** Reads one snapshot (DM_LIST_DEVICES, then DM_TABLE_DEPS of each device). */
-  static async read(dm: DeviceMapper, options: ReadTreeOptions = {}): Promise<DeviceTree<DeviceInfo>> {
-    return DeviceTree.readSync(dm, options);
+  /**
+   * Reads one snapshot (DM_LIST_DEVICES, then DM_TABLE_DEPS of each device). An aborted
+   * `signal` rejects with DmAbortError before any ioctl; the read itself is `readSync`'s one
+   * uninterrupted pass (list and deps never sleep in the kernel), so once started it is not
+   * stopped, and `timeoutMs` is checked but has no wait to end.
+   */
+  static async read(dm: DeviceMapper, options: ReadTreeOptions & CallOptions = {}): Promise<DeviceTree<DeviceInfo>> {
+    optionsArg(options, 'options', { sysfs: 'string', signal: 'signal', timeoutMs: 'any' });
+    const { signal, timeoutMs, ...rest } = options;
+    callOptionsArg({ timeoutMs });
+    if (signal?.aborted) throw new DmAbortError(signal.reason);
+    return DeviceTree.readSync(dm, rest);
   }
 
   /**

@@ -10,7 +10,8 @@
 import { linkedSignal } from '../events/abort-fanout.js';
 import type { DeviceId } from '../../codec/index.js';
 import type { DeviceMapper } from '../client/client.js';
-import { DmAbortError, DmError, DmIdentityError } from '../errors.js';
+import { DmAbortError, DmError, DmIdentityError, DmOperationError } from '../errors.js';
+import { callOptionsArg } from '../client/call-bounds.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
 import { parseStatus, parseTarget } from '../targets/table.js';
 import type { ThinPoolStatus } from '../targets/thin.js';
@@ -49,6 +50,11 @@ export interface PoolCondition {
 export interface PoolConditionsOptions {
   /** Ends the iteration (the iterator then rejects a pending `next()` with DmAbortError). */
   readonly signal?: AbortSignal;
+  /**
+   * Ends the iteration this long after the call: the pending `next()` (or the next one)
+   * rejects with DmOperationError `TIMEOUT`, as the client's `events()` does.
+   */
+  readonly timeoutMs?: number;
   /** Report conditions that already hold when watching starts (default true). */
   readonly initial?: boolean;
 }
@@ -89,18 +95,32 @@ export function poolConditions(
   dm: DeviceMapper, pool: { readonly name: string; readonly uuid: string | null; readonly dev: { readonly major: number; readonly minor: number } },
   options: PoolConditionsOptions = {},
 ): AsyncIterableIterator<PoolCondition> {
+  callOptionsArg({ timeoutMs: options.timeoutMs });
   const inner = new AbortController();
+  // Made here, so its stack is the caller's; reported once, by the next() the timer ends.
+  let timeout = options.timeoutMs === undefined ? undefined : new DmOperationError('TIMEOUT', `conditions() ended after ${options.timeoutMs} ms`);
+  if (timeout) Error.captureStackTrace(timeout, poolConditions);
+  let timedOut = false;
+  const timer = timeout === undefined ? undefined : setTimeout(() => { timedOut = true; inner.abort(timeout); }, options.timeoutMs);
+  const report = (): void => {
+    if (!timedOut || timeout === undefined) return;
+    const e = timeout;
+    timeout = undefined;
+    throw e;
+  };
   // One listener on the caller's signal however many iterators share it (lib/events/abort-fanout.ts),
   // let go when the iterator ends: AbortSignal.any would keep a reference per iterator in it.
   const linked = linkedSignal([options.signal], inner);
   const signal = linked.signal;
   const address: DeviceId = pool.uuid ? { uuid: pool.uuid } : { name: pool.name };
   const gen = watch(dm, address, pool.dev, options.initial ?? true, signal, inner.signal);
-  const ended = <T>(r: IteratorResult<T>): IteratorResult<T> => { if (r.done) linked.release(); return r; };
+  const release = (): void => { clearTimeout(timer); linked.release(); };
+  const ended = <T>(r: IteratorResult<T>): IteratorResult<T> => { if (r.done) { release(); report(); } return r; };
+  const failed = (e: unknown): never => { release(); report(); throw e; };
   const it: AsyncIterableIterator<PoolCondition> = {
-    next: () => gen.next().then(ended, (e: unknown) => { linked.release(); throw e; }),
-    return: (value?: unknown) => { inner.abort(); linked.release(); return gen.return(value as undefined); },
-    throw: (e?: unknown) => gen.throw(e).then(ended, (x: unknown) => { linked.release(); throw x; }),
+    next: () => gen.next().then(ended, failed),
+    return: (value?: unknown) => { inner.abort(); release(); return gen.return(value as undefined); },
+    throw: (e?: unknown) => gen.throw(e).then(ended, failed),
     [Symbol.asyncIterator]: () => it,
   };
   return it;

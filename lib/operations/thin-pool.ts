@@ -561,7 +561,7 @@ export class ThinPool {
 
   /** Pool conditions as they change (low water, out of data space, read-only, needs_check, failed). */
   conditions(options: PoolConditionsOptions = {}): AsyncIterableIterator<PoolCondition> {
-    optionsArg(options, 'options', { signal: 'signal', initial: 'boolean' });
+    optionsArg(options, 'options', { signal: 'signal', timeoutMs: 'any', initial: 'boolean' });
     return poolConditions(this.#dm, { name: this.name, uuid: this.uuid, dev: this.dev }, options);
   }
 

@@ -13,7 +13,7 @@ export {
   TARGET_UNITS, buildTarget, toTargetSpecs, tableNeedsSecure, tableNeedsReadOnly, wipeTargetSpecs, parseTarget, parseTable, parseStatus, normalise,
   loadTypedTable, createTypedDevice,
   type TargetType, type TypedTarget, type TypedTargetOf, type ParsedTarget, type ParsedTargetOf, type ParsedStatus, type ParsedStatusOf,
-  type TypedTargets, type RawLine, type ParseOptions, type NormaliseOptions, type TableLoader, type DeviceCreator,
+  type TypedTargets, type RawLine, type ParseOptions, type NormaliseOptions, type TableLoader, type DeviceCreator, type TypedCallBounds,
 } from './table.js';
 export { linear, striped, zero, error, type LinearParams, type LinearInput, type LinearTarget, type StripedParams, type StripedInput, type StripeInput, type StripedTarget, type NoInput, type ZeroTarget, type ErrorTarget, type StripedStatus, type Stripe } from './basic.js';
 export { crypt, KEYRING_TYPES, type CryptParams, type CryptInput, type CryptTarget, type CryptIntegrity, type KeyringKey, type KeyringReference } from './crypt.js';

@@ -297,7 +297,15 @@ export function normalise(input: TypedTarget | readonly TypedTarget[], options: 
 /** The part of `DeviceMapper` the helpers below use. */
 export interface TableLoader {
   /** Loads a table into the inactive slot (as {@link DeviceMapper.load}). */
-  load(device: DeviceId | string, targets: readonly TargetSpecInput[], options?: { readOnly?: boolean; secure?: boolean }): Promise<DeviceInfo>;
+  load(device: DeviceId | string, targets: readonly TargetSpecInput[], options?: { readOnly?: boolean; secure?: boolean } & TypedCallBounds): Promise<DeviceInfo>;
+}
+
+/** `signal` and `timeoutMs` of the typed-table helpers, handed to the client's call as they are. */
+export interface TypedCallBounds {
+  /** Ends the caller's wait (DmAbortError); an aborted signal rejects before any ioctl. */
+  readonly signal?: AbortSignal | undefined;
+  /** Ends the caller's wait after this many milliseconds (DmOperationError TIMEOUT). */
+  readonly timeoutMs?: number | undefined;
 }
 
 /**
@@ -305,13 +313,15 @@ export interface TableLoader {
  * built key bytes are wiped afterwards, whatever happens. A table with a verity target is
  * loaded read-only (the kernel refuses it otherwise).
  */
-export async function loadTypedTable(dm: TableLoader, device: DeviceId | string, table: readonly TypedTarget[], options: { readOnly?: boolean } = {}): Promise<DeviceInfo> {
+export async function loadTypedTable(dm: TableLoader, device: DeviceId | string, table: readonly TypedTarget[], options: { readOnly?: boolean } & TypedCallBounds = {}): Promise<DeviceInfo> {
   if (dm === null || typeof dm !== 'object' || typeof dm.load !== 'function') throw invalid('dm', 'a DeviceMapper (an object with load)');
   deviceArg(device);
-  optionsCheck(options, { readOnly: 'boolean' });
+  optionsCheck(options, { readOnly: 'boolean', signal: 'any', timeoutMs: 'any' });
   const specs = toTargetSpecs(table);
   try {
-    return await dm.load(device, specs, { readOnly: options.readOnly || tableNeedsReadOnly(specs), secure: tableNeedsSecure(specs) });
+    // The bounds only when given: a TableLoader of the caller's may take no such keys.
+    const bounds = options.signal === undefined && options.timeoutMs === undefined ? {} : { signal: options.signal, timeoutMs: options.timeoutMs };
+    return await dm.load(device, specs, { readOnly: options.readOnly || tableNeedsReadOnly(specs), secure: tableNeedsSecure(specs), ...bounds });
   } finally {
     wipeTargetSpecs(specs);
   }
@@ -320,21 +330,23 @@ export async function loadTypedTable(dm: TableLoader, device: DeviceId | string,
 /** The part of `DeviceMapper` `createTypedDevice` uses. */
 export interface DeviceCreator {
   /** Creates, loads and resumes a device (as {@link DeviceMapper.createDevice}). */
-  createDevice(options: { name: string; uuid?: string; table: readonly TargetSpecInput[]; readOnly?: boolean; secure?: boolean }): Promise<DeviceInfo>;
+  createDevice(options: { name: string; uuid?: string; table: readonly TargetSpecInput[]; readOnly?: boolean; secure?: boolean } & TypedCallBounds): Promise<DeviceInfo>;
 }
 
 /**
  * `DeviceMapper.createDevice` with a typed table: secure when keys are present, key bytes
  * wiped after, read-only when a target requires it (verity).
  */
-export async function createTypedDevice(dm: DeviceCreator, options: { name: string; uuid?: string; table: readonly TypedTarget[]; readOnly?: boolean }): Promise<DeviceInfo> {
+export async function createTypedDevice(dm: DeviceCreator, options: { name: string; uuid?: string; table: readonly TypedTarget[]; readOnly?: boolean } & TypedCallBounds): Promise<DeviceInfo> {
   if (dm === null || typeof dm !== 'object' || typeof dm.createDevice !== 'function') throw invalid('dm', 'a DeviceMapper (an object with createDevice)');
   if (options === null || typeof options !== 'object') throw invalid('options', '{ name, table }');
-  optionsCheck(options, { name: 'string', uuid: 'string', table: 'any', readOnly: 'boolean' });
+  optionsCheck(options, { name: 'string', uuid: 'string', table: 'any', readOnly: 'boolean', signal: 'any', timeoutMs: 'any' });
   if (typeof options.name !== 'string') throw invalid('options.name', 'a string');
   const specs = toTargetSpecs(options.table);
   try {
-    return await dm.createDevice({ name: options.name, uuid: options.uuid, table: specs, readOnly: options.readOnly || tableNeedsReadOnly(specs), secure: tableNeedsSecure(specs) });
+    // The bounds only when given: a DeviceCreator of the caller's may take no such keys.
+    const bounds = options.signal === undefined && options.timeoutMs === undefined ? {} : { signal: options.signal, timeoutMs: options.timeoutMs };
+    return await dm.createDevice({ name: options.name, uuid: options.uuid, table: specs, readOnly: options.readOnly || tableNeedsReadOnly(specs), secure: tableNeedsSecure(specs), ...bounds });
   } finally {
     wipeTargetSpecs(specs);
   }

@@ -14,7 +14,8 @@ import { publicEntries } from '../boundaries/imports.js';
 import { programOf } from './units.js';
 import { handleSurface, type HandleSurface } from './async-options.js';
 import {
-  createTypedDevice, DeviceMapper, DeviceTree, DmAbortError, DmOperationError, loadTypedTable, openBlockFile, ThinPool, type BlockFile,
+  allocatedByteRanges, changedByteRanges, createTypedDevice, DeviceMapper, DeviceTree, DmAbortError, DmOperationError, listThinDevices, loadTypedTable,
+  nextFreeThinId, openBlockFile, openThinMetadata, thinDelta, thinDumpText, thinIdsInUse, ThinPool, type BlockFile, type ThinMetadataReader,
 } from '../../lib/index.js';
 import { SimulatedKernel, simBlockIo, simFaults } from '../../testing/index.js';
 
@@ -361,5 +362,90 @@ describe('the other handles fixed here: an aborted signal before any ioctl', () 
     await expect(it.next()).resolves.toMatchObject({ done: true });
     await p.destroy();
     dm.close();
+  });
+});
+
+describe('the thin metadata handle and its tools at run time (simulator)', () => {
+  const MiB = 1n << 20n;
+  async function pool() {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    const p = await ThinPool.create(dm, {
+      name: 'pool', data: { file: '/img/data', sizeBytes: 64n * MiB }, metadata: { file: '/img/meta', sizeBytes: 4n * MiB }, skipBlockZeroing: true,
+    });
+    await p.createThin(1);
+    await p.snapshot(2, 1);
+    const io = simBlockIo(kernel);
+    const before = io.calls.length;
+    await (await p.openMetadata()).close();
+    // The metadata device's path: a delay on it holds the reads of blocks not cached yet. Read
+    // live (not the held snapshot, which has no space maps for dataBlockReferenceCount).
+    const opened = io.calls.slice(before).find((c) => c.startsWith('open '))!.split(' ')[1]!;
+    const md = await openThinMetadata(opened, { dm });
+    return { kernel, dm, p, md, opened };
+  }
+  /** Every async call of the handle and the tools over it, each drained (an iterator's first next() is where it waits). */
+  const drain = async (x: AsyncIterable<unknown> | Promise<unknown>) => {
+    if (Symbol.asyncIterator in (x as object)) { for await (const _ of x as AsyncIterable<unknown>) { /* drained */ } return undefined; }
+    return x;
+  };
+  const META_CALLS: Record<string, (md: ThinMetadataReader, o: object) => AsyncIterable<unknown> | Promise<unknown>> = {
+    'ThinMetadataReader.devices': (md, o) => md.devices(o),
+    'ThinMetadataReader.mappingRoots': (md, o) => md.mappingRoots(o),
+    'ThinMetadataReader.mappings': (md, o) => md.mappings(1, o),
+    'ThinMetadataReader.mappingsAt': (md, o) => md.mappingsAt(1, 0n, o),
+    'ThinMetadataReader.dataBlockReferenceCount': (md, o) => md.dataBlockReferenceCount(0n, o),
+    listThinDevices: (md, o) => listThinDevices(md, o),
+    thinDelta: (md, o) => thinDelta(md, 1, 2, o),
+    thinDumpText: (md, o) => thinDumpText(md, o),
+    allocatedByteRanges: (md, o) => allocatedByteRanges(md, 1, o),
+    changedByteRanges: (md, o) => changedByteRanges(md, 1, 2, o),
+    nextFreeThinId: (md, o) => nextFreeThinId(md, o),
+    thinIdsInUse: (md, o) => thinIdsInUse(md, o),
+  };
+
+  test('the calls here are every async method the walk finds on the metadata handle and its tools', () => {
+    const found = surface.methods.map((m) => m.where).filter((w) => w.startsWith('ThinMetadataReader.') || (w in META_CALLS));
+    expect(found.filter((w) => !ALLOWED.has(w)).sort()).toEqual(Object.keys(META_CALLS).sort());
+  });
+
+  test.each(Object.keys(META_CALLS))('%s: an aborted signal rejects with DmAbortError before any read', async (name) => {
+    const { kernel, dm, md, opened } = await pool();
+    const faults = simFaults(kernel);
+    faults.failFile(opened, 'read', 'EIO', { times: Infinity });
+    const ac = new AbortController();
+    ac.abort();
+    await expect(drain(META_CALLS[name]!(md, { signal: ac.signal }))).rejects.toBeInstanceOf(DmAbortError);
+    faults.clear();
+    await md.close();
+    dm.close();
+  });
+
+  // The calls that read blocks the open did not cache (the others answer from the cache, so
+  // their bound has no read to end here; the aborted-signal case above covers them).
+  const READING = ['ThinMetadataReader.mappings', 'listThinDevices', 'thinDelta', 'allocatedByteRanges', 'changedByteRanges'];
+  async function timedOut(name: string) {
+    const { kernel, dm, md, opened } = await pool();
+    const faults = simFaults(kernel);
+    faults.delayFile(opened, 'read', 200, { times: Infinity });
+    async function toolCallerWithAName() { return drain(META_CALLS[name]!(md, { timeoutMs: 5 })).then(() => undefined, (x: unknown) => x); }
+    const e = (await toolCallerWithAName()) as Error;
+    faults.clear();
+    await md.close();
+    dm.close();
+    return e;
+  }
+  test.each(READING)('%s: a tiny timeoutMs on slow reads rejects TIMEOUT', async (name) => {
+    expect(await timedOut(name)).toMatchObject({ code: 'TIMEOUT' });
+  });
+  test.each(['thinDelta', 'changedByteRanges'])("%s: the TIMEOUT carries the caller's frames", async (name) => {
+    expect((await timedOut(name)).stack).toContain('toolCallerWithAName');
+  });
+  // KNOWN GAP, not fixed here (lib/thin-metadata/blocks.ts is the thin-delta branch's: its
+  // checkBounds makes the TIMEOUT error when a read finds the deadline passed, so its stack is
+  // the reader's, not the caller's). test.failing: when that is fixed this fails; move these
+  // names to the test above.
+  test.failing.each(['ThinMetadataReader.mappings', 'listThinDevices', 'allocatedByteRanges'])("%s: the TIMEOUT carries the caller's frames", async (name) => {
+    expect((await timedOut(name)).stack).toContain('toolCallerWithAName');
   });
 });

@@ -5,8 +5,10 @@
  *   1. per-call cost of DM_VERSION, DM_DEV_STATUS, DM_TABLE_STATUS: this library's sync
  *      methods, its Promise methods, its koffi-async path, a bare koffi ioctl loop on a
  *      prebuilt buffer, C ioctl, libdevmapper;
- *   2. a device life cycle (create, load linear on a loop device, resume, info, remove):
- *      this library vs libdevmapper (C) vs spawning dmsetup per step;
+ *   2. a device life cycle, createDevice (linear on a loop device) → info → removeDevice:
+ *      the default client after a batch started the engine (createDevice may then be one
+ *      chain), asyncPath 'pool', blocking, and the five steps as separate calls (the per-step
+ *      split), vs libdevmapper (C) vs spawning dmsetup per step;
  *   4. events: rename → events() latency, CPU while 1,000 waits are parked;
  *   6. parallel teardown and creation: dm.removeMany / dm.createMany of 1,000 devices vs a
  *      sequential libdevmapper loop and `dmsetup remove_all`;
@@ -15,7 +17,9 @@
  *
  * Every comparison is interleaved in rounds (the order rotates each round) and reported as
  * a median with ratios from the same run: TCG inflates absolute times. A table per section
- * on stdout, everything in bench/results/live-<kernel>-<time>.json.
+ * on stdout, then every goal of bench/live-goals.ts met, MISSED or not run; everything in
+ * bench/results/live-<kernel>-<time>.json, from which bench/live-report.ts writes README.md's
+ * summary and bench/README.md's run section.
  */
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
@@ -851,6 +855,7 @@ async function main(): Promise<void> {
   const file = `bench/results/live-${env.DM_KERNEL_LABEL ?? os.release()}-${started.toISOString().replace(/[:.]/g, '-')}.json`;
   fs.writeFileSync(file, JSON.stringify(out, null, 2));
   console.log(`\nguest load at end ${out.guestLoadAtEnd}; wrote ${file}`);
+  console.log(`report: node dist/bench/live-report.js ${file} (--write: into README.md and bench/README.md, a run of every section only)`);
 }
 
 main().catch((e: unknown) => { console.error(e); process.exit(1); });

@@ -138,11 +138,15 @@ function print(title: string, body: string, notes: string[] = []): void {
 /** The process's ioctl engine, once a transport opened here routed a call to it (`onEngine`). */
 let processEngine: IoctlEngine | undefined;
 const onEngine = (e: IoctlEngine): void => { processEngine = e; };
-/** The real backend, its transports reporting the engine they use; otherwise opened as realBackend opens them (chain check, reply copy-back), so what is timed is what users get. */
-const observedBackend = (asyncPath?: AsyncPath): Backend => ({
-  ...realBackend(undefined, asyncPath),
-  openControl: () => openControl(undefined, { asyncPath, onEngine, chainCheck: CHAIN_CHECK_SOURCE, replyBytes: dmReplyBytes }),
-});
+/**
+ * A transport opened as realBackend opens it (the chain check, the reply copy-back), so that
+ * what is timed is what users get, and so that the process's engine, started by whichever
+ * transport uses it first, can run createDevice's chains for every later client.
+ */
+const userControl = (asyncPath?: AsyncPath, report?: (e: IoctlEngine) => void) =>
+  openControl(undefined, { asyncPath, chainCheck: CHAIN_CHECK_SOURCE, replyBytes: dmReplyBytes, ...(report ? { onEngine: report } : {}) });
+/** The real backend, its transports reporting the engine they use. */
+const observedBackend = (asyncPath?: AsyncPath): Backend => ({ ...realBackend(undefined, asyncPath), openControl: () => userControl(asyncPath, onEngine) });
 
 type Impl = { name: string; n: number; run: (n: number) => number | Promise<number> };
 
@@ -151,9 +155,9 @@ async function perCall(dm: DeviceMapper): Promise<void> {
   const name = `${PREFIX}pc`;
   await dm.createDevice({ name, table: [{ start: 0, length: SECTORS, type: 'linear', params: `${loop.path} 0` }] });
   const bare = await bareKoffi();
-  const transport = await openControl(undefined, { asyncPath: 'pool', replyBytes: dmReplyBytes });
+  const transport = await userControl('pool');
   const runner = new IoctlRunner(transport, undefined);
-  const engineTransport = await openControl(undefined, { asyncPath: 'engine', replyBytes: dmReplyBytes });
+  const engineTransport = await userControl('engine');
   const engineRunner = new IoctlRunner(engineTransport, undefined);
   let sink: unknown;
 
@@ -527,8 +531,8 @@ const BATCHES = (env.BENCH_BATCHES ?? '1 10 100 1000').split(/[ ,]+/).filter(Boo
 async function engineBench(dm: DeviceMapper): Promise<void> {
   const name = `${PREFIX}eng`;
   await dm.create({ name });
-  const pool = await openControl(undefined, { asyncPath: 'pool' });
-  const eng = await openControl(undefined, { asyncPath: 'engine', onEngine });
+  const pool = await userControl('pool');
+  const eng = await userControl('engine', onEngine);
   const poolRunner = new IoctlRunner(pool, undefined);
   const engRunner = new IoctlRunner(eng, undefined);
   const code = requestCode('version');

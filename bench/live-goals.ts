@@ -71,12 +71,17 @@ export function evaluate(id: string, ratio: number, extra: { at?: number; value?
   return { id, goal: d.text, ratio, met, ...(at !== undefined ? { at } : {}), ...(extra.value ? { value: extra.value } : {}), ...(extra.note ? { note: extra.note } : {}) };
 }
 
+/** How many of {@link SCALE_GOALS} a run met at the goal's own scale (a goal met at a reduced scale does not count). */
+export function metCount(goals: readonly GoalResult[]): number {
+  return SCALE_GOALS.filter((d) => goals.some((g) => g.id === d.id && g.met && g.at === undefined)).length;
+}
+
 export const ratioText = (r: number, d = 2): string => (Number.isFinite(r) ? `${r.toFixed(d)}×` : '—');
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 /** met / missed / not run, and a run at another scale than the goal's says so (its verdict is not the goal's). */
 function verdict(r: GoalResult | undefined, d: GoalDef, sectionsRun: ReadonlySet<string>): string {
-  if (!r) return sectionsRun.has(d.section) ? 'not measured' : `not run (section ${d.section})`;
+  if (!r) return !sectionsRun.has(d.section) ? `not run (section ${d.section})` : d.at !== undefined ? `not measured (the section did not reach ${d.at.toLocaleString('en-US')})` : 'not measured';
   const v = r.met ? 'met' : 'MISSED';
   return r.at !== undefined ? `${v} at ${r.at.toLocaleString('en-US')}, not the goal's ${(d.at ?? 0).toLocaleString('en-US')}` : v;
 }

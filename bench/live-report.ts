@@ -16,7 +16,7 @@
  * bench's) and is kept as it is, after the rows written here.
  */
 import * as fs from 'node:fs';
-import { fmtNs, FULL_RUN, goalTables, ratioText, SCALE_GOALS, type GoalResult } from './live-goals.js';
+import { fmtNs, FULL_RUN, goalTables, metCount, ratioText, SCALE_GOALS, type GoalResult } from './live-goals.js';
 
 /** The parts of a results JSON the report reads (bench/live.bench.ts writes them); a section that did not run is absent. */
 export interface LiveResults {
@@ -113,7 +113,7 @@ export function benchReadmeSection(r: LiveResults): string {
   const secs = SECTION_IDS.filter((id) => r.sectionSeconds?.[id] !== undefined).map((id) => `(${id}) ${r.sectionSeconds![id]!.toFixed(0)} s`);
   const total = Object.values(r.sectionSeconds ?? {}).reduce((a, b) => a + b, 0);
   const reduced = reducedKnobs(r);
-  const met = (r.goals ?? []).filter((g) => g.id !== undefined && g.met).length;
+  const met = metCount(r.goals ?? []);
   const out = [
     `## Latest full run (${r.label || r.kernel}, ${day(r.date)})`,
     '',
@@ -160,11 +160,16 @@ function bounds(doc: string, name: string): [number, number] {
   return [i + b.length, j];
 }
 
-/** Refuses what --write must not publish as "one full run": a results file missing a section, or one written before this renderer. */
+/**
+ * Refuses what --write must not publish as "one full run": a results file written before this
+ * renderer, one missing a section, or one that measured a goal at another scale than the goal's.
+ */
 export function checkFullRun(r: LiveResults): void {
   if (!r.goals || !r.sections) throw new Error('this results file has no goals/sections (written before bench/live-report.ts): run the bench again');
   const missing = SECTION_IDS.filter((id) => r.sectionSeconds?.[id] === undefined);
   if (missing.length) throw new Error(`not a full run: section(s) ${missing.join(', ')} did not run (--partial writes it anyway)`);
+  const off = r.goals.filter((g) => g.at !== undefined).map((g) => `${g.id} at ${g.at}`);
+  if (off.length) throw new Error(`not a full run: goals measured at another scale than theirs: ${off.join(', ')} (--partial writes it anyway)`);
 }
 
 function main(argv: readonly string[]): void {

@@ -3,7 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { evaluate, goalTables, SCALE_GOALS, type GoalResult } from '../../bench/live-goals.js';
+import { evaluate, goalTables, metCount, SCALE_GOALS, type GoalResult } from '../../bench/live-goals.js';
 import {
   benchReadmeSection, checkFullRun, keptRows, readmeSummary, reducedKnobs, region, replaceRegion, shortRatio, summaryRows, type LiveResults,
 } from '../../bench/live-report.js';
@@ -19,6 +19,7 @@ function run(over: Partial<LiveResults> = {}): LiveResults {
     evaluate('sync-version', 3),
     evaluate('sync-status', 1.5),
     evaluate('waits-first', 1.2, { at: 1000, value: '60.00 ms' }),
+    evaluate('remove-many-loop', 8),
     { goal: 'scale: LIST at 10000 ≤ 2× raw C (lib / C)', ratio: 3.86, met: false },
   ];
   return {
@@ -75,9 +76,10 @@ describe('goal lines (bench/live-goals.ts)', () => {
     }
   });
 
-  test('a scale other than the goal\'s is recorded; the goal\'s own is not', () => {
+  test('a scale other than the goal\'s is recorded, and its met does not count', () => {
     expect(evaluate('remove-many-loop', 6, { at: 50 }).at).toBe(50);
     expect(evaluate('remove-many-loop', 6, { at: 1000 }).at).toBeUndefined();
+    expect(metCount([evaluate('remove-many-loop', 6, { at: 50 }), evaluate('cycle', 2), evaluate('remove', 0.5), { goal: 'old', ratio: 9, met: true }])).toBe(1);
   });
 
   test('the table: every goal in order, met / MISSED / not run / not measured, then the earlier goals', () => {
@@ -87,7 +89,8 @@ describe('goal lines (bench/live-goals.ts)', () => {
     expect(rowOf('cycle')).toMatch(/\| 1\.30× \| met \|/);
     expect(rowOf('remove')).toMatch(/\| 0\.80× \| MISSED \|/);
     expect(rowOf('remove-many-loop')).toMatch(/\| 6\.00× \| met at 50, not the goal's 1,000 \|/);
-    expect(rowOf('create-many-loop')).toMatch(/\| — \| not measured \|/); // section 6 ran, the goal was not evaluated
+    expect(rowOf('create-many-loop')).toMatch(/\| — \| not measured \(the section did not reach 1,000\) \|/); // section 6 ran, the goal was not evaluated
+    expect(rowOf('create-load-resume')).toMatch(/\| — \| not measured \|/);
     expect(rowOf('sync-version')).toMatch(/\| — \| not run \(section 1\) \|/);
     expect(lines.filter((l) => / (met|MISSED|not run|not measured)/.test(l) && l.startsWith('| ') && !l.includes('old goal'))).toHaveLength(SCALE_GOALS.length);
     expect(lines.indexOf('| old goal | 0.50× | MISSED |')).toBeGreaterThan(lines.indexOf(rowOf('status-first-batch')));
@@ -123,7 +126,7 @@ describe('the report (bench/live-report.ts)', () => {
     expect(text.split('\n')[0]).toBe('## Latest full run (6.1, 2026-12-08)');
     expect(text).toContain('TCG\'s inflation of JavaScript at 88×');
     expect(text).toContain('(1) 150 s, (5) 50 s, (2) 260 s, (4) 16 s, (6) 540 s, (3) 630 s');
-    expect(text).toContain('### Goals: 2 of 13 met'); // cycle and sync-status
+    expect(text).toContain('### Goals: 3 of 13 met'); // cycle, remove-many-loop and sync-status
     expect(text).toContain('| 1.20× (60.00 ms) | MISSED |');
     expect(text).toContain('### 2. Life cycle: createDevice → info → removeDevice (median per step)\n\n| step | library |\n|---|---:|\n| whole cycle | 4.00 ms |\n\n* 10 cycles');
   });
@@ -132,6 +135,7 @@ describe('the report (bench/live-report.ts)', () => {
     expect(() => checkFullRun(run())).not.toThrow();
     expect(() => checkFullRun(run({ sectionSeconds: { '2': 5 } }))).toThrow(/section\(s\) 1, 5, 4, 6, 3 did not run/);
     expect(() => checkFullRun(run({ sections: undefined }))).toThrow(/before bench\/live-report/);
+    expect(() => checkFullRun(run({ goals: [evaluate('remove-many-loop', 8, { at: 20 })] }))).toThrow(/remove-many-loop at 20/);
   });
 
   test('regions: replaced between one pair of markers, refused when missing, doubled or reversed', () => {
@@ -169,6 +173,6 @@ describe('the report (bench/live-report.ts)', () => {
   test('bench/README.md has its region once', () => {
     const doc = fs.readFileSync(path.join(ROOT, 'bench', 'README.md'), 'utf8');
     const written = replaceRegion(doc, 'full-run', benchReadmeSection(run()));
-    expect(region(written, 'full-run')).toContain('### Goals: 2 of 13 met');
+    expect(region(written, 'full-run')).toContain('### Goals: 3 of 13 met');
   });
 });

@@ -11,7 +11,9 @@
 # BENCH_SCALE (e.g. "10 1000 10000"), BENCH_EVENTS, BENCH_WAITS, BENCH_BATCHES (section 5, e.g. "1 10 100 1000"), BENCH_SECTIONS (e.g. "1 3");
 # BENCH_PARALLEL (section 6: devices, default 1000), BENCH_PARALLEL_ROUNDS (default 1), BENCH_PARALLEL_CONCURRENCY (default: the library's);
 # BENCH_NO_BUILD=1 (use dist/ as it is); DMVM_MEM (default here 4096: 10k devices need ≈ 0.5 GiB of guest kernel memory), DMVM_TIMEOUT.
-# Results: a table per section on stdout, JSON in bench/results/live-<kernel>-<time>.json.
+# Results: a table per section on stdout, then every goal (bench/live-goals.ts) met, MISSED or not run;
+# JSON in bench/results/live-<kernel>-<time>.json. `node dist/bench/live-report.js <json> [--write]`
+# renders README.md's summary table and bench/README.md's run section from it (bench/live-report.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

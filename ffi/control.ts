@@ -264,7 +264,8 @@ class Transport implements ControlTransport, ChainTransport {
       this.onEngine = undefined;
       report(engine);
     }
-    return engine?.ready && steps <= engine.slots ? engine : undefined;
+    // The engine is the first opener's: one started without the check cannot run checked chains.
+    return engine?.ready && engine.checksChains && steps <= engine.slots ? engine : undefined;
   }
 
   close(): void {

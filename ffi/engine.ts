@@ -259,6 +259,9 @@ export class IoctlEngine {
    */
   get ready(): boolean { return Atomics.load(this.#I, READY) === 1; }
 
+  /** Whether this engine runs chains with identity checks: it was started with a chain check (EngineOptions.chainCheck). */
+  get checksChains(): boolean { return this.#checks; }
+
   /** Slots of the ring: a chain takes at most this many steps. */
   get slots(): number { return this.#slots; }
 

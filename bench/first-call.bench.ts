@@ -19,6 +19,12 @@
  *   eager      `DeviceMapper.open({ engine })` + one sync call on a backend whose transport
  *              starts a real engine (koffi in its worker): 'lazy' against 'eager', to exit.
  *
+ * `--live-wake` (in the VM, as root: `bash vm/run-in-vm.sh node dist/bench/first-call.bench.js
+ * --live-wake`) splits the first wake-up of FIRST_WAITS waits on a real device in this fresh
+ * process, and three later ones, by phase: the rename's ioctl, the poller's poll() returning,
+ * the shared DM_DEV_STATUS check, the shared DM_DEV_WAIT (issued → returned), and every wait
+ * resolved. FIRST_ENGINE=eager opens the client with `engine: 'eager'`.
+ *
  * Prints ratios within the run; no assertion on time. On a host without device-mapper the
  * engine's first ioctl goes to fd -1 (EBADF): the hop is real, the kernel's work is not.
  */
@@ -155,7 +161,79 @@ function moduleCount(entry: string): number {
   return seen.size;
 }
 
+/** `--live-wake`: see the module comment. Times are ns from the rename's start. */
+async function liveWake(): Promise<void> {
+  const { DeviceMapper } = await import('../lib/index.js');
+  const { realBackend } = await import('../lib/kernel/kernel-backend.js');
+  const { requestCode } = await import('../codec/index.js');
+  const t0 = ms();
+  const real = realBackend();
+  const STATUS = requestCode('info');
+  const WAIT = requestCode('wait');
+  let marks: Record<string, number> = {};
+  const mark = (k: string) => { marks[k] ??= ms(); };
+  const backend = {
+    ...real,
+    async openControl() {
+      const t = await real.openControl();
+      return {
+        get fd() { return t.fd; },
+        // The wake-up's check: the first DM_DEV_STATUS after poll() returned (the rename makes its own before).
+        ioctl: (r: number, b: Uint8Array) => {
+          const woken = r === STATUS && marks.pollReturned !== undefined;
+          if (woken) mark('checkIssued');
+          const x = t.ioctl(r, b);
+          if (woken) mark('checkDone');
+          return x;
+        },
+        ioctlAsync: async (r: number, b: Uint8Array, kind?: 'single' | 'batch' | 'wait', lane?: number) => {
+          if (r === WAIT) mark('devWaitIssued');
+          const x = await t.ioctlAsync(r, b, kind, lane);
+          if (r === WAIT) mark('devWaitDone');
+          return x;
+        },
+        close: () => t.close(),
+        startEngine: () => (t as unknown as { startEngine?: () => void }).startEngine?.(),
+      };
+    },
+    async openWatcher() {
+      const w = await real.openWatcher();
+      return { check: () => w.check(), arm: () => w.arm(), cancel: () => w.cancel(), close: () => w.close(), wait: async () => { const r = await w.wait(); if (r === 'event') mark('pollReturned'); return r; } };
+    },
+  };
+  const engine = process.env.FIRST_ENGINE === 'eager' ? 'eager' : 'lazy';
+  const a = ms();
+  const dm = await DeviceMapper.open({ backend: backend as typeof real, engine });
+  const openMs = ms() - a;
+  const name = 'fc-wake-a';
+  for (const n of [name, 'fc-wake-b']) if (dm.infoSync(n).exists) await dm.removeDevice(n);
+  await dm.createDevice({ name, table: [{ start: 0, length: 8, type: 'error', params: '' }] });
+  let at = name;
+  const rows: Record<string, number>[] = [];
+  for (let k = 0; k < 4; k++) {
+    const waits = Array.from({ length: WAITS }, () => dm.wait(at));
+    // Parked: wait until the process is quiet (the waits finish parking asynchronously).
+    for (;;) { const c = process.cpuUsage(); await new Promise((r) => setTimeout(r, 200)); const u = process.cpuUsage(c); if (u.user + u.system < 4000) break; }
+    marks = {};
+    const next = at === name ? 'fc-wake-b' : name;
+    const start = ms();
+    await dm.rename(at, { newName: next });
+    const renamed = ms();
+    await Promise.all(waits);
+    const done = ms();
+    const rel = (k2: string) => (marks[k2] === undefined ? NaN : marks[k2]! - start);
+    rows.push({ renameMs: renamed - start, pollReturnedMs: rel('pollReturned'), checkIssuedMs: rel('checkIssued'), checkDoneMs: rel('checkDone'), devWaitIssuedMs: rel('devWaitIssued'), devWaitDoneMs: rel('devWaitDone'), allResolvedMs: done - start });
+    at = next;
+  }
+  await dm.removeDevice(at);
+  dm.close();
+  console.log(`live wake-up of ${WAITS} waits, fresh process (engine: ${engine}; process start → open() returned ${(t0 + openMs).toFixed(0)} ms, open ${openMs.toFixed(1)} ms); ms from the rename's start`);
+  console.log('| wake-up | rename ioctl returned | poll() returned | check issued | check done | DEV_WAIT issued | DEV_WAIT done | all resolved |\n|---|---:|---:|---:|---:|---:|---:|---:|');
+  rows.forEach((r, i) => console.log(`| ${i === 0 ? 'first' : `later ${i}`} | ${[r.renameMs, r.pollReturnedMs, r.checkIssuedMs, r.checkDoneMs, r.devWaitIssuedMs, r.devWaitDoneMs, r.allResolvedMs].map((v) => v!.toFixed(2)).join(' | ')} |`));
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === '--live-wake') return liveWake();
   if (process.argv[2] === '--child') {
     const what = process.argv[3]!;
     const out = await child(what);

@@ -598,12 +598,20 @@ interface ScaleChild {
   statusAllNs: number; statusIoctls: number; engineIoctls: number; rssBeforeKib: number; maxRssKib: number;
   /** The same list + statusMany again in the same process: the engine has started (a long-running user). */
   statusAllWarmNs: number;
+  /** `open({ engine })` of this child, from open() to the first batch, and whether the engine was ready then. */
+  engine: 'lazy' | 'eager'; openToBatchNs: number; engineReadyAtBatch: boolean;
 }
 
+/** Which `open({ engine })` the scale rows run with (BENCH_SCALE_ENGINE, default both, interleaved). */
+const SCALE_ENGINES = (env.BENCH_SCALE_ENGINE ?? 'lazy eager').split(/[ ,]+/).filter(Boolean) as ('lazy' | 'eager')[];
+
 /** Runs in a fresh Node process so that its peak RSS is this work's alone. */
-async function scaleChild(lists: number): Promise<void> {
+async function scaleChild(lists: number, engine: 'lazy' | 'eager'): Promise<void> {
   const rssBeforeKib = Math.round(process.memoryUsage().rss / 1024);
-  const dm = await DeviceMapper.open({ backend: observedBackend() });
+  const tOpen = now();
+  // The real backend exactly (its chain check and reply-bytes rule), reporting its engine.
+  const real = realBackend();
+  const dm = await DeviceMapper.open({ engine, backend: { ...real, openControl: () => openControl(undefined, { onEngine, chainCheck: CHAIN_CHECK_SOURCE, replyBytes: dmReplyBytes }) } });
   const count = () => dm.ioctlCounts.get('listDevices') ?? 0;
   let c0 = count();
   const first = dm.listSync();
@@ -615,7 +623,9 @@ async function scaleChild(lists: number): Promise<void> {
   for (let i = 0; i < lists; i++) { const t = now(); dm.listSync(); listNs.push(now() - t); }
   const listIoctlsPerCall = (count() - c0) / lists;
   const s0 = dm.ioctlCounts.get('status') ?? 0;
+  const engineReadyAtBatch = processEngine?.ready ?? false;
   const t = now();
+  const openToBatchNs = t - tOpen;
   const all = dm.listSync();
   // One batch (asyncPath 'auto': the pool until the engine is ready); a device that fails fails alone.
   const settled = await dm.statusMany(all.map((d) => ({ dev: d.dev })));
@@ -633,14 +643,14 @@ async function scaleChild(lists: number): Promise<void> {
   dm.close();
   const out: ScaleChild = {
     devices: first.length, firstListIoctls, bufferSize, listNs, listIoctlsPerCall, statusAllNs, statusIoctls, engineIoctls,
-    statusAllWarmNs, rssBeforeKib, maxRssKib: hwmKib(),
+    statusAllWarmNs, rssBeforeKib, maxRssKib: hwmKib(), engine, openToBatchNs, engineReadyAtBatch,
   };
   process.stdout.write(JSON.stringify(out));
 }
 
-function runChild(lists: number): Promise<ScaleChild> {
+function runChild(lists: number, engine: 'lazy' | 'eager'): Promise<ScaleChild> {
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [process.argv[1]!, '--scale-child', String(lists)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const c = spawn(process.execPath, [process.argv[1]!, '--scale-child', String(lists), engine], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     c.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as ScaleChild) : reject(new Error(`scale child exited ${code}`))));
@@ -655,11 +665,11 @@ async function scale(dm: DeviceMapper): Promise<void> {
     for (; have < level; have++) await dm.create({ name: `${PREFIX}s-${String(have).padStart(5, '0')}` });
     const createNs = now() - tc;
     const lists = level <= 10 ? 200 : level <= 1000 ? 40 : 10;
-    const samples = { lib: [] as ScaleChild[], cList: [] as number[], cStatusAll: [] as number[], cMaxRss: [] as number[], dmsetupLs: [] as number[], dmsetupStatus: [] as number[], dmsetupLsRss: [] as number[], dmsetupStatusRss: [] as number[] };
+    const samples = { lib: [] as ScaleChild[], libEager: [] as ScaleChild[], cList: [] as number[], cStatusAll: [] as number[], cMaxRss: [] as number[], dmsetupLs: [] as number[], dmsetupStatus: [] as number[], dmsetupLsRss: [] as number[], dmsetupStatusRss: [] as number[] };
     let buffer = 16384;
     let cFirst = 0;
     const impls: [string, () => Promise<void> | void][] = [
-      ['lib', async () => { const r = await runChild(lists); buffer = r.bufferSize; samples.lib.push(r); }],
+      ...SCALE_ENGINES.map((e): [string, () => Promise<void>] => [`lib ${e}`, async () => { const r = await runChild(lists, e); buffer = r.bufferSize; (e === 'eager' ? samples.libEager : samples.lib).push(r); }]),
       ['C', () => {
         const l = cjson('dm_raw', ['list', buffer, lists]);
         samples.cList.push(l.ns_per_op as number);
@@ -677,22 +687,29 @@ async function scale(dm: DeviceMapper): Promise<void> {
     ];
     await impls[0]![1](); // learns the buffer size the C LIST gets
     samples.lib.length = 0;
+    samples.libEager.length = 0;
     for (let k = 0; k < SCALE_ROUNDS; k++) {
       for (let j = 0; j < impls.length; j++) await impls[(j + k) % impls.length]![1]();
     }
     const libList = median(samples.lib.map((s) => median(s.listNs)));
     const libStatusAll = median(samples.lib.map((s) => s.statusAllNs));
     const libStatusAllWarm = median(samples.lib.map((s) => s.statusAllWarmNs));
-    const l0 = samples.lib[0]!;
+    const l0 = samples.lib[0] ?? samples.libEager[0]!;
+    const eager = samples.libEager;
+    const libEager = eager.length === 0 ? undefined : {
+      statusAllNs: median(eager.map((s) => s.statusAllNs)), statusAllWarmNs: median(eager.map((s) => s.statusAllWarmNs)),
+      engineIoctls: median(eager.map((s) => s.engineIoctls)), openToBatchNs: median(eager.map((s) => s.openToBatchNs)),
+      readyAtBatch: eager.filter((s) => s.engineReadyAtBatch).length, maxRssKib: median(eager.map((s) => s.maxRssKib)),
+    };
     rows.push({
       devices: level, ourDevices: l0.devices, createNs,
       lib: { listNs: libList, statusAllNs: libStatusAll, statusAllWarmNs: libStatusAllWarm, firstListIoctls: l0.firstListIoctls, listIoctlsPerCall: l0.listIoctlsPerCall, statusIoctls: l0.statusIoctls, engineIoctls: median(samples.lib.map((s) => s.engineIoctls)), bufferSize: l0.bufferSize, rssBeforeKib: median(samples.lib.map((s) => s.rssBeforeKib)), maxRssKib: median(samples.lib.map((s) => s.maxRssKib)) },
       c: { listNs: median(samples.cList), statusAllNs: median(samples.cStatusAll), firstListIoctls: cFirst, maxRssKib: median(samples.cMaxRss) },
       dmsetup: { lsNs: median(samples.dmsetupLs), statusNs: median(samples.dmsetupStatus), lsMaxRssKib: median(samples.dmsetupLsRss), statusMaxRssKib: median(samples.dmsetupStatusRss) },
-      samples,
+      libEager, samples,
     });
   }
-  type Row = { devices: number; createNs: number; lib: Record<string, number>; c: Record<string, number>; dmsetup: Record<string, number> };
+  type Row = { devices: number; createNs: number; lib: Record<string, number>; libEager?: Record<string, number>; c: Record<string, number>; dmsetup: Record<string, number>; samples: { lib: ScaleChild[]; libEager: ScaleChild[] } };
   const rs = rows as unknown as Row[];
   const body = [
     table(
@@ -709,6 +726,13 @@ async function scale(dm: DeviceMapper): Promise<void> {
       ['devices', 'lib peak RSS (Node process)', 'lib RSS before open', 'C peak RSS', '`dmsetup ls` peak RSS', '`dmsetup status` peak RSS', 'time to create the devices (lib, tableless)'],
       rs.map((r) => [r.devices, mib(r.lib.maxRssKib!), mib(r.lib.rssBeforeKib!), mib(r.c.maxRssKib!), mib(r.dmsetup.lsMaxRssKib!), mib(r.dmsetup.statusMaxRssKib!), fmt(r.createNs)]),
     ),
+    ...(rs.some((r) => r.libEager) ? ['', table(
+      ['devices', "first batch, open({ engine: 'lazy' }) (default)", "first batch, open({ engine: 'eager' })", 'eager / C', 'lazy / eager', 'eager: open() → batch', 'eager: engine ready at the batch', 'eager: ioctls on the engine', 'eager: later batch', 'eager: peak RSS'],
+      rs.filter((r) => r.libEager).map((r) => [
+        r.devices, fmt(r.lib.statusAllNs!), fmt(r.libEager!.statusAllNs!), x(r.libEager!.statusAllNs! / r.c.statusAllNs!), x(r.lib.statusAllNs! / r.libEager!.statusAllNs!),
+        fmt(r.libEager!.openToBatchNs!), `${r.libEager!.readyAtBatch} of ${r.samples.libEager.length}`, `${r.libEager!.engineIoctls} of ${r.lib.statusIoctls}`, fmt(r.libEager!.statusAllWarmNs!), mib(r.libEager!.maxRssKib!),
+      ]),
+    )] : []),
   ].join('\n');
   results.scale = { rounds: SCALE_ROUNDS, rows };
   print('3. Scale (tableless devices)', body, [
@@ -724,6 +748,7 @@ async function scale(dm: DeviceMapper): Promise<void> {
     if (r.devices >= 10000) {
       scaleGoal('status-first-batch', r.lib.statusAllNs! / r.c.statusAllNs!, { at: r.devices, note: 'a fresh Node process per round: its first list + statusMany' });
       goal(`scale: status of every device at ${r.devices} ≤ 2× the C loop, a later batch (lib / C)`, warm / r.c.statusAllNs!, warm / r.c.statusAllNs! <= 2);
+      if (r.libEager) goal(`scale: status of every device at ${r.devices} ≤ 2× the C loop, first batch with open({ engine: 'eager' }) (lib / C)`, r.libEager.statusAllNs! / r.c.statusAllNs!, r.libEager.statusAllNs! / r.c.statusAllNs! <= 2);
       goal(`scale: LIST at ${r.devices} ≤ 2× raw C (lib / C)`, r.lib.listNs! / r.c.listNs!, r.lib.listNs! / r.c.listNs! <= 2);
     }
   }
@@ -803,7 +828,7 @@ async function parallel(dm: DeviceMapper): Promise<void> {
 // ---------------------------------------------------------------- main ---
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--scale-child') return scaleChild(Number(process.argv[3]));
+  if (process.argv[2] === '--scale-child') return scaleChild(Number(process.argv[3]), process.argv[4] === 'eager' ? 'eager' : 'lazy');
   if (process.argv[2] === '--probe') { console.log(jsProbe().toFixed(0)); return; }
   if (!env.DMVM_GUEST && env.BENCH_LIVE_ON_HOST !== '1') {
     throw new Error('live.bench runs in the VM (npm run bench:live); BENCH_LIVE_ON_HOST=1 to run on this host as root');

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { loadLibc, type Libc } from './libc.js';
 import { DmClosedError, DmEngineError, DmSyscallError, ERRNO, mapOpenError } from './errors.js';
 import { engineSupported, IoctlEngine, type EngineOptions } from './engine.js';
-import type { AsyncCallKind, CancelPipe, ChainStep, ChainStepResult, ChainTransport, ControlTransport, IoctlResult, RawPoller } from './types.js';
+import type { AsyncCallKind, CancelPipe, ChainStep, ChainStepResult, ChainTransport, ControlTransport, EngineStarter, IoctlResult, RawPoller } from './types.js';
 
 /** Where every Linux distribution puts the control node (`DM_DIR "/" DM_CONTROL_NODE`). */
 export const DM_CONTROL_PATH = '/dev/mapper/control';
@@ -164,7 +164,7 @@ export async function openControl(path: string = DM_CONTROL_PATH, options: OpenC
   return new Transport(libc, fd, path, engineSupported() ? asyncPath : 'pool', options.onEngine, options.engineFake, options.chainCheck, options.replyBytes);
 }
 
-class Transport implements ControlTransport, ChainTransport {
+class Transport implements ControlTransport, ChainTransport, EngineStarter {
   #fd: number;
   #closed = false;
   // Async ioctls in flight. close() must not free the fd number while a pool
@@ -266,6 +266,22 @@ class Transport implements ControlTransport, ChainTransport {
     }
     // The engine is the first opener's: one started without the check cannot run checked chains.
     return engine?.ready && engine.checksChains && steps <= engine.slots ? engine : undefined;
+  }
+
+  /**
+   * Starts the engine now (EngineStarter): `engineFor` spawns its worker and returns without
+   * waiting for it to load koffi. The engine is the process's, as when a first batch starts
+   * it: closing this transport does not stop it, and its worker, unreferenced while no call
+   * is in it, holds no process open.
+   */
+  startEngine(): void {
+    if (this.#closed || this.asyncPath === 'pool') return;
+    const engine = engineFor(this.path, this.libc, this.engineFake, this.replyBytes, undefined, this.chainCheck);
+    if (engine && this.onEngine) {
+      const report = this.onEngine;
+      this.onEngine = undefined;
+      report(engine);
+    }
   }
 
   close(): void {

@@ -91,6 +91,20 @@ export interface ChainTransport {
 }
 
 /**
+ * Package-internal, like {@link ChainTransport}: a transport whose ioctl engine can be started
+ * before its first call (`DeviceMapper.open({ engine: 'eager' })`).
+ */
+export interface EngineStarter {
+  /**
+   * Starts the worker of the engine this transport's calls would use (not a lane's), without
+   * waiting for it: the call returns at once and the worker loads koffi in the background.
+   * Does nothing under `asyncPath: 'pool'`, where the engine cannot run, or when it was started
+   * (or failed to start) before.
+   */
+  startEngine(): void;
+}
+
+/**
  * `poll(2)` bound through the FFI, on an array of `struct pollfd` the caller encoded
  * (lib/kernel/syscall-structs.ts, from the layout in codec/syscall-records.ts); the kernel writes
  * `revents` into it. The sync form blocks the JS thread; the async form parks a libuv pool

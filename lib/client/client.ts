@@ -20,6 +20,7 @@ import {
   type ListedDevice, type Sectors, type TargetLine, type TargetSpecInput, type CommandName, type CommandTable, type TargetVersion, type Version,
 } from '../../codec/index.js';
 import { DmClosedError, ERRNO } from '../../ffi/errors.js';
+import type { EngineStarter } from '../../ffi/types.js';
 import type { Backend, BlockIo, ControlTransport, KernelLog } from '../kernel/backend.js';
 import type { IntentStore } from '../kernel/intent-store.js';
 import { recover, type RecoverOptions, type RecoveryReport } from '../operations/recover.js';
@@ -128,10 +129,13 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
    * Rejects with DmUnavailableError, DmPermissionError, DmPlatformError, or DmError EACCES.
    */
   static async open(options: OpenOptions = {}): Promise<DeviceMapper> {
-    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferBytes: 'uint', blocking: 'boolean', asyncPath: 'string', stateDir: 'string', skipOpenCount: 'boolean' });
+    optionsArg(options, 'options', { path: 'string', backend: 'object', initialBufferBytes: 'uint', blocking: 'boolean', asyncPath: 'string', engine: 'string', stateDir: 'string', skipOpenCount: 'boolean' });
     if (options.stateDir !== undefined && options.stateDir.length === 0) throw new DmArgumentError('options.stateDir', 'a directory path', '""');
     if (options.asyncPath !== undefined && options.asyncPath !== 'auto' && options.asyncPath !== 'engine' && options.asyncPath !== 'pool') {
       throw new DmArgumentError('options.asyncPath', "'auto', 'engine' or 'pool'", JSON.stringify(options.asyncPath));
+    }
+    if (options.engine !== undefined && options.engine !== 'lazy' && options.engine !== 'eager') {
+      throw new DmArgumentError('options.engine', "'lazy' or 'eager'", JSON.stringify(options.engine));
     }
     if (options.backend !== undefined) valueArg(options.backend.openControl, 'options.backend.openControl', 'function');
     const size = options.initialBufferBytes;
@@ -147,6 +151,9 @@ export class DeviceMapper implements Disposable, AsyncDisposable {
       dm.close();
       throw e;
     }
+    // After the version check: a node that is not device-mapper's starts no thread. A blocking
+    // client never calls off its thread, so it has no engine to start.
+    if (options.engine === 'eager' && options.blocking !== true) (transport as Partial<EngineStarter>).startEngine?.();
     return dm;
   }
 

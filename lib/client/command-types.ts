@@ -77,6 +77,18 @@ export interface OpenOptions {
    */
   readonly asyncPath?: 'auto' | 'engine' | 'pool';
   /**
+   * When the process's ioctl engine (see `asyncPath`) starts its worker thread. `'lazy'` (the
+   * default): on the first call routed to it (under `'auto'`, the first batch), whose calls
+   * take libuv's pool until the worker is ready. `'eager'`: in the background as `open()`
+   * returns, so that loading koffi in the worker overlaps the caller's own work and a first
+   * batch finds it ready; `open()` does not wait for it. Eager costs a process that never
+   * batches a thread and its start (bench/README.md, "The first call in a process"); it has
+   * no effect with `asyncPath: 'pool'`, `blocking: true` or a backend without an engine.
+   * Once started, the engine also carries chained compound operations (createDevice) under
+   * `'auto'`, as it does after a first batch.
+   */
+  readonly engine?: 'lazy' | 'eager';
+  /**
    * Where multi-step operations keep their intent records, for `recover()` after a crash
    * (docs/crash-safety.md): records go under `<stateDir>/intents/`. Default
    * /run/devicemapper. Every process that may recover another's operations must use the

@@ -24,6 +24,16 @@ const SYNC_READS_PER_TURN = 32;
 /** How many blocks the cache keeps (a btree path is at most a handful; bitmaps are re-read rarely). */
 const CACHE_BLOCKS = 64;
 
+/**
+ * A host file is read in windows of this many adjacent blocks, one pread each: a btree's
+ * leaves mostly lie next to each other (thin_restore and the kernel allocate them in order),
+ * and a 4 KiB pread costs about as much as a 64 KiB one, so a walk makes a fraction of the
+ * syscalls. The window's bytes are checked block by block only when a block is asked for.
+ */
+export const READ_WINDOW_BLOCKS = 16;
+/** Windows kept at once: a delta walks two trees in turn, each in its own region of the file. */
+const READ_WINDOWS = 4;
+
 /** Where a read must stop: the caller's signal and deadline (checked before each block). */
 export interface ReadBounds {
   readonly signal?: AbortSignal | undefined;
@@ -58,10 +68,14 @@ export class MetadataBlocks {
   readonly blockCount: bigint;
   // Keyed by the block number as a number: blockCount bounds it far below 2^53 (a file's size).
   readonly #cache = new Map<number, { kind: ThinBlockKind; bytes: Uint8Array; view: DataView }>();
+  /** The last windows read (synchronous files only), most recent last: unchecked bytes. */
+  readonly #windows: { first: number; count: number; bytes: Uint8Array }[] = [];
   #closed = false;
   #syncReads = 0;
   /** Blocks read from the file (not from the cache), for tests and the bench. */
   reads = 0;
+  /** Read calls made on the file (a window of blocks is one), for tests and the bench. */
+  fileReads = 0;
 
   constructor(file: BlockFile, sizeBytes: bigint) {
     this.#file = file;
@@ -94,22 +108,23 @@ export class MetadataBlocks {
       this.#cache.set(key, hit);
       return hit;
     }
-    const bytes = new Uint8Array(THIN_METADATA_BLOCK_BYTES);
-    // A host file reads synchronously: a block is a few microseconds from the page cache,
-    // far less than a trip through the thread pool (docs/thin-tools.md, "Performance").
-    const at = key * THIN_METADATA_BLOCK_BYTES;
+    let bytes: Uint8Array;
     let got: number;
     if (this.#file.readSync) {
       // Synchronous reads never give the event loop a turn: a walk of a large pool would hold
       // it for seconds, and an abort() from a timer or an I/O callback could not run until the
-      // walk ended. So every SYNC_READS_PER_TURN reads the walk yields one turn (setImmediate).
+      // walk ended. So every SYNC_READS_PER_TURN blocks the walk yields one turn (setImmediate).
       if (++this.#syncReads % SYNC_READS_PER_TURN === 0) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         checkBounds(bounds, 'reading thin metadata');
       }
-      got = this.#file.readSync(at, bytes);
+      // A host file reads synchronously: a block is a few microseconds from the page cache,
+      // far less than a trip through the thread pool (docs/thin-tools.md, "Performance").
+      ({ bytes, got } = this.#fromWindow(key));
     } else {
-      got = await this.#file.read(at, bytes);
+      bytes = new Uint8Array(THIN_METADATA_BLOCK_BYTES);
+      this.fileReads++;
+      got = await this.#file.read(key * THIN_METADATA_BLOCK_BYTES, bytes);
     }
     this.reads++;
     if (got !== THIN_METADATA_BLOCK_BYTES) throw corrupt(b, `short read (${got} of ${THIN_METADATA_BLOCK_BYTES} bytes)`);
@@ -126,11 +141,36 @@ export class MetadataBlocks {
     return entry;
   }
 
+  /**
+   * Block `key`'s bytes from a window, reading the window that starts at it when no window
+   * holds it. A block is a view of its window's bytes, not a copy: a window's buffer is
+   * never reused, so a block handed out stays as it was read.
+   */
+  #fromWindow(key: number): { bytes: Uint8Array; got: number } {
+    const B = THIN_METADATA_BLOCK_BYTES;
+    let w = this.#windows.find((x) => key >= x.first && key < x.first + x.count);
+    if (w === undefined) {
+      // blockCount is a file's size in blocks: far below 2^53.
+      const count = Math.min(READ_WINDOW_BLOCKS, Number(this.blockCount) - key);
+      const bytes = new Uint8Array(count * B);
+      this.fileReads++;
+      const got = this.#file.readSync!(key * B, bytes);
+      // Only whole blocks enter the window; a short read leaves the block it cut short out.
+      if (got < B) return { bytes: bytes.subarray(0, B), got };
+      w = { first: key, count: Math.floor(got / B), bytes };
+      this.#windows.push(w);
+      if (this.#windows.length > READ_WINDOWS) this.#windows.shift();
+    }
+    const at = (key - w.first) * B;
+    return { bytes: w.bytes.subarray(at, at + B), got: B };
+  }
+
   /** Closes the file; later reads fail with THIN_METADATA_CLOSED. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#cache.clear();
+    this.#windows.length = 0;
     await this.#file.close();
   }
 }

@@ -128,6 +128,25 @@ export async function* btreeLeaves(blocks: MetadataBlocks, root: bigint, spec: B
   }
 }
 
+/**
+ * The largest key of the tree at `root` (undefined when it is empty): the rightmost path,
+ * each node checked as a walk checks it, so a walk of the same bytes meets no larger key.
+ */
+export async function btreeLastKey(blocks: MetadataBlocks, root: bigint, spec: BtreeSpec, bounds: ReadBounds): Promise<bigint | undefined> {
+  let node = await readNode(blocks, root, spec, bounds, true, 0n, undefined, `the ${spec.name} root`);
+  const seen = new Set<bigint>([root]);
+  while (!node.leaf) {
+    const at = node.entries - 1;
+    const child = node.view.getBigUint64(valueOffset(node, at), true);
+    if (seen.has(child)) throw corrupt(node.block, `${spec.name} btree node points back to block ${child} on its own path (a cycle)`);
+    if (seen.size >= MAX_BTREE_DEPTH) throw corrupt(node.block, `${spec.name} btree is deeper than ${MAX_BTREE_DEPTH} levels`);
+    seen.add(child);
+    // The last child's keys have no upper bound but its parent's (none on the rightmost path).
+    node = await readNode(blocks, child, spec, bounds, false, keyAt(node, at), undefined, `${spec.name} btree node ${node.block}`);
+  }
+  return node.entries === 0 ? undefined : keyAt(node, node.entries - 1);
+}
+
 /** The offset of `key`'s value in its leaf, or undefined when the tree does not hold `key`. */
 export async function btreeLookup(
   blocks: MetadataBlocks, root: bigint, spec: BtreeSpec, key: bigint, bounds: ReadBounds,

@@ -25,14 +25,23 @@ const SYNC_READS_PER_TURN = 32;
 const CACHE_BLOCKS = 64;
 
 /**
- * A host file is read in windows of this many adjacent blocks, one pread each: a btree's
- * leaves mostly lie next to each other (thin_restore and the kernel allocate them in order),
- * and a 4 KiB pread costs about as much as a 64 KiB one, so a walk makes a fraction of the
- * syscalls. The window's bytes are checked block by block only when a block is asked for.
+ * A walk of a host file reads in windows of this many adjacent blocks, one pread each: a
+ * btree's leaves mostly lie next to each other (thin_restore and the kernel allocate them in
+ * order), and a 4 KiB pread costs about as much as a 64 KiB one, so a walk makes a fraction
+ * of the syscalls. The window's bytes are checked block by block only when a block is asked for.
  */
 export const READ_WINDOW_BLOCKS = 16;
-/** Windows kept at once: a delta walks two trees in turn, each in its own region of the file. */
-const READ_WINDOWS = 4;
+
+/**
+ * One walk's read window: its buffer is reused for the walk's next window, so a block read
+ * through it is valid until the walk's next read (the leaf a walk yields is valid until its
+ * next step). Memory: READ_WINDOW_BLOCKS blocks a walk.
+ */
+export class ReadWindow {
+  first = 0;
+  count = 0;
+  readonly bytes = new Uint8Array(READ_WINDOW_BLOCKS * THIN_METADATA_BLOCK_BYTES);
+}
 
 /** Where a read must stop: the caller's signal and deadline (checked before each block). */
 export interface ReadBounds {
@@ -68,8 +77,6 @@ export class MetadataBlocks {
   readonly blockCount: bigint;
   // Keyed by the block number as a number: blockCount bounds it far below 2^53 (a file's size).
   readonly #cache = new Map<number, { kind: ThinBlockKind; bytes: Uint8Array; view: DataView }>();
-  /** The last windows read (synchronous files only), most recent last: unchecked bytes. */
-  readonly #windows: { first: number; count: number; bytes: Uint8Array }[] = [];
   #closed = false;
   #syncReads = 0;
   /** Blocks read from the file (not from the cache), for tests and the bench. */
@@ -91,9 +98,10 @@ export class MetadataBlocks {
   /**
    * Block `b` as a block of `kind`: throws THIN_METADATA_CORRUPT (naming `b`) when it lies
    * past the file's end, is short, or its checksum or block number is wrong. `from` says
-   * who points at it, for the message.
+   * who points at it, for the message. With a `window` (a host file), the block comes from
+   * that window, valid until the next read through it, and is not cached.
    */
-  async read(b: bigint, kind: ThinBlockKind, bounds: ReadBounds, from?: string): Promise<{ bytes: Uint8Array; view: DataView }> {
+  async read(b: bigint, kind: ThinBlockKind, bounds: ReadBounds, from?: string, window?: ReadWindow): Promise<{ bytes: Uint8Array; view: DataView }> {
     if (this.#closed) throw new DmThinMetadataError('THIN_METADATA_CLOSED', `the metadata of ${this.#file.path} is closed`);
     checkBounds(bounds, 'reading thin metadata');
     if (b < 0n || b >= this.blockCount) {
@@ -120,7 +128,13 @@ export class MetadataBlocks {
       }
       // A host file reads synchronously: a block is a few microseconds from the page cache,
       // far less than a trip through the thread pool (docs/thin-tools.md, "Performance").
-      ({ bytes, got } = this.#fromWindow(key));
+      if (window !== undefined) {
+        ({ bytes, got } = this.#fromWindow(key, window));
+      } else {
+        bytes = new Uint8Array(THIN_METADATA_BLOCK_BYTES);
+        this.fileReads++;
+        got = this.#file.readSync(key * THIN_METADATA_BLOCK_BYTES, bytes);
+      }
     } else {
       bytes = new Uint8Array(THIN_METADATA_BLOCK_BYTES);
       this.fileReads++;
@@ -136,30 +150,25 @@ export class MetadataBlocks {
     const blocknr = view.getBigUint64(header.blocknr, true);
     if (blocknr !== b) throw corrupt(b, `${kind} block says it is block ${blocknr}`);
     const entry = { kind, bytes, view };
+    if (window !== undefined && this.#file.readSync) return entry;
     this.#cache.set(key, entry);
     if (this.#cache.size > CACHE_BLOCKS) this.#cache.delete(this.#cache.keys().next().value!);
     return entry;
   }
 
-  /**
-   * Block `key`'s bytes from a window, reading the window that starts at it when no window
-   * holds it. A block is a view of its window's bytes, not a copy: a window's buffer is
-   * never reused, so a block handed out stays as it was read.
-   */
-  #fromWindow(key: number): { bytes: Uint8Array; got: number } {
+  /** Block `key`'s bytes from `w`, reading the window that starts at it into `w` when `w` does not hold it. */
+  #fromWindow(key: number, w: ReadWindow): { bytes: Uint8Array; got: number } {
     const B = THIN_METADATA_BLOCK_BYTES;
-    let w = this.#windows.find((x) => key >= x.first && key < x.first + x.count);
-    if (w === undefined) {
+    if (key < w.first || key >= w.first + w.count) {
       // blockCount is a file's size in blocks: far below 2^53.
       const count = Math.min(READ_WINDOW_BLOCKS, Number(this.blockCount) - key);
-      const bytes = new Uint8Array(count * B);
+      w.first = key;
+      w.count = 0;
       this.fileReads++;
-      const got = this.#file.readSync!(key * B, bytes);
+      const got = this.#file.readSync!(key * B, w.bytes.subarray(0, count * B));
       // Only whole blocks enter the window; a short read leaves the block it cut short out.
-      if (got < B) return { bytes: bytes.subarray(0, B), got };
-      w = { first: key, count: Math.floor(got / B), bytes };
-      this.#windows.push(w);
-      if (this.#windows.length > READ_WINDOWS) this.#windows.shift();
+      if (got < B) return { bytes: w.bytes.subarray(0, B), got };
+      w.count = Math.floor(got / B);
     }
     const at = (key - w.first) * B;
     return { bytes: w.bytes.subarray(at, at + B), got: B };
@@ -170,7 +179,6 @@ export class MetadataBlocks {
     if (this.#closed) return;
     this.#closed = true;
     this.#cache.clear();
-    this.#windows.length = 0;
     await this.#file.close();
   }
 }

@@ -89,6 +89,9 @@ export class MetadataBlocks {
     this.blockCount = sizeBytes / BigInt(THIN_METADATA_BLOCK_BYTES);
   }
 
+  /** Blocks the cache holds now (at most CACHE_BLOCKS, whatever the metadata's size), for tests. */
+  get cachedBlocks(): number { return this.#cache.size; }
+
   /** Whether blocks are read synchronously (the file has `readSync`: a host file). */
   get synchronous(): boolean { return this.#file.readSync !== undefined; }
 

@@ -4,7 +4,7 @@
  * statuses (docs/thin-tools.md). The XML is written as the ranges come, in chunks, so memory
  * stays bounded by the trees' depth.
  */
-import { thinDelta, type ThinDeltaKind, type ThinMetadata } from '../lib/thin-metadata/public.js';
+import { thinDeltaBatches, type ThinDeltaKind, type ThinMetadata } from '../lib/thin-metadata/public.js';
 import type { CliIo } from './context.js';
 import { getoptLong } from './getopt-long.js';
 import { openThinMetadataFile, thinToolMessage, type ThinMetadataOpener } from './thin-ls.js';
@@ -48,29 +48,33 @@ async function emitDiff(md: ThinMetadata, left: number, right: number, verbose: 
     const emit = () => {
       if (cur) out.add(`    <${TAG[cur.kind]} begin="${cur.begin}" length="${cur.end - cur.begin}"/>\n`);
     };
-    for await (const r of thinDelta(md, left, right)) {
-      if (cur && cur.kind === r.kind && cur.end === r.thinBlock) {
-        cur.end += r.lengthBlocks;
-        continue;
+    for await (const batch of thinDeltaBatches(md, left, right)) {
+      for (const r of batch) {
+        if (cur && cur.kind === r.kind && cur.end === r.thinBlock) {
+          cur.end += r.lengthBlocks;
+          continue;
+        }
+        emit();
+        cur = { kind: r.kind, begin: r.thinBlock, end: r.thinBlock + r.lengthBlocks };
       }
-      emit();
-      cur = { kind: r.kind, begin: r.thinBlock, end: r.thinBlock + r.lengthBlocks };
     }
     emit();
     return;
   }
   // verbose_emitter: one element per run of one kind, a <range> per range.
   let open: ThinDeltaKind | undefined;
-  for await (const r of thinDelta(md, left, right)) {
-    if (open !== r.kind) {
-      if (open) out.add(`    </${TAG[open]}>\n`);
-      out.add(`    <${TAG[r.kind]}>\n`);
-      open = r.kind;
+  for await (const batch of thinDeltaBatches(md, left, right)) {
+    for (const r of batch) {
+      if (open !== r.kind) {
+        if (open) out.add(`    </${TAG[open]}>\n`);
+        out.add(`    <${TAG[r.kind]}>\n`);
+        open = r.kind;
+      }
+      const data = r.kind === 'different'
+        ? ` left_data_begin="${r.leftDataBlock}" right_data_begin="${r.rightDataBlock}"`
+        : ` data_begin="${r.kind === 'rightOnly' ? r.rightDataBlock : r.leftDataBlock}"`;
+      out.add(`      <range begin="${r.thinBlock}"${data} length="${r.lengthBlocks}"/>\n`);
     }
-    const data = r.kind === 'different'
-      ? ` left_data_begin="${r.leftDataBlock}" right_data_begin="${r.rightDataBlock}"`
-      : ` data_begin="${r.kind === 'rightOnly' ? r.rightDataBlock : r.leftDataBlock}"`;
-    out.add(`      <range begin="${r.thinBlock}"${data} length="${r.lengthBlocks}"/>\n`);
   }
   if (open) out.add(`    </${TAG[open]}>\n`);
 }

@@ -24,6 +24,25 @@ const SYNC_READS_PER_TURN = 32;
 /** How many blocks the cache keeps (a btree path is at most a handful; bitmaps are re-read rarely). */
 const CACHE_BLOCKS = 64;
 
+/**
+ * A walk of a host file reads in windows of this many adjacent blocks, one pread each: a
+ * btree's leaves mostly lie next to each other (thin_restore and the kernel allocate them in
+ * order), and a 4 KiB pread costs about as much as a 64 KiB one, so a walk makes a fraction
+ * of the syscalls. The window's bytes are checked block by block only when a block is asked for.
+ */
+export const READ_WINDOW_BLOCKS = 16;
+
+/**
+ * One walk's read window: its buffer is reused for the walk's next window, so a block read
+ * through it is valid until the walk's next read (the leaf a walk yields is valid until its
+ * next step). Memory: READ_WINDOW_BLOCKS blocks a walk.
+ */
+export class ReadWindow {
+  first = 0;
+  count = 0;
+  readonly bytes = new Uint8Array(READ_WINDOW_BLOCKS * THIN_METADATA_BLOCK_BYTES);
+}
+
 /** Where a read must stop: the caller's signal and deadline (checked before each block). */
 export interface ReadBounds {
   readonly signal?: AbortSignal | undefined;
@@ -62,11 +81,16 @@ export class MetadataBlocks {
   #syncReads = 0;
   /** Blocks read from the file (not from the cache), for tests and the bench. */
   reads = 0;
+  /** Read calls made on the file (a window of blocks is one), for tests and the bench. */
+  fileReads = 0;
 
   constructor(file: BlockFile, sizeBytes: bigint) {
     this.#file = file;
     this.blockCount = sizeBytes / BigInt(THIN_METADATA_BLOCK_BYTES);
   }
+
+  /** Blocks the cache holds now (at most CACHE_BLOCKS, whatever the metadata's size), for tests. */
+  get cachedBlocks(): number { return this.#cache.size; }
 
   /** Whether blocks are read synchronously (the file has `readSync`: a host file). */
   get synchronous(): boolean { return this.#file.readSync !== undefined; }
@@ -77,9 +101,10 @@ export class MetadataBlocks {
   /**
    * Block `b` as a block of `kind`: throws THIN_METADATA_CORRUPT (naming `b`) when it lies
    * past the file's end, is short, or its checksum or block number is wrong. `from` says
-   * who points at it, for the message.
+   * who points at it, for the message. With a `window` (a host file), the block comes from
+   * that window, valid until the next read through it, and is not cached.
    */
-  async read(b: bigint, kind: ThinBlockKind, bounds: ReadBounds, from?: string): Promise<{ bytes: Uint8Array; view: DataView }> {
+  async read(b: bigint, kind: ThinBlockKind, bounds: ReadBounds, from?: string, window?: ReadWindow): Promise<{ bytes: Uint8Array; view: DataView }> {
     if (this.#closed) throw new DmThinMetadataError('THIN_METADATA_CLOSED', `the metadata of ${this.#file.path} is closed`);
     checkBounds(bounds, 'reading thin metadata');
     if (b < 0n || b >= this.blockCount) {
@@ -94,22 +119,29 @@ export class MetadataBlocks {
       this.#cache.set(key, hit);
       return hit;
     }
-    const bytes = new Uint8Array(THIN_METADATA_BLOCK_BYTES);
-    // A host file reads synchronously: a block is a few microseconds from the page cache,
-    // far less than a trip through the thread pool (docs/thin-tools.md, "Performance").
-    const at = key * THIN_METADATA_BLOCK_BYTES;
+    let bytes: Uint8Array;
     let got: number;
     if (this.#file.readSync) {
       // Synchronous reads never give the event loop a turn: a walk of a large pool would hold
       // it for seconds, and an abort() from a timer or an I/O callback could not run until the
-      // walk ended. So every SYNC_READS_PER_TURN reads the walk yields one turn (setImmediate).
+      // walk ended. So every SYNC_READS_PER_TURN blocks the walk yields one turn (setImmediate).
       if (++this.#syncReads % SYNC_READS_PER_TURN === 0) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         checkBounds(bounds, 'reading thin metadata');
       }
-      got = this.#file.readSync(at, bytes);
+      // A host file reads synchronously: a block is a few microseconds from the page cache,
+      // far less than a trip through the thread pool (docs/thin-tools.md, "Performance").
+      if (window !== undefined) {
+        ({ bytes, got } = this.#fromWindow(key, window));
+      } else {
+        bytes = new Uint8Array(THIN_METADATA_BLOCK_BYTES);
+        this.fileReads++;
+        got = this.#file.readSync(key * THIN_METADATA_BLOCK_BYTES, bytes);
+      }
     } else {
-      got = await this.#file.read(at, bytes);
+      bytes = new Uint8Array(THIN_METADATA_BLOCK_BYTES);
+      this.fileReads++;
+      got = await this.#file.read(key * THIN_METADATA_BLOCK_BYTES, bytes);
     }
     this.reads++;
     if (got !== THIN_METADATA_BLOCK_BYTES) throw corrupt(b, `short read (${got} of ${THIN_METADATA_BLOCK_BYTES} bytes)`);
@@ -121,9 +153,28 @@ export class MetadataBlocks {
     const blocknr = view.getBigUint64(header.blocknr, true);
     if (blocknr !== b) throw corrupt(b, `${kind} block says it is block ${blocknr}`);
     const entry = { kind, bytes, view };
+    if (window !== undefined && this.#file.readSync) return entry;
     this.#cache.set(key, entry);
     if (this.#cache.size > CACHE_BLOCKS) this.#cache.delete(this.#cache.keys().next().value!);
     return entry;
+  }
+
+  /** Block `key`'s bytes from `w`, reading the window that starts at it into `w` when `w` does not hold it. */
+  #fromWindow(key: number, w: ReadWindow): { bytes: Uint8Array; got: number } {
+    const B = THIN_METADATA_BLOCK_BYTES;
+    if (key < w.first || key >= w.first + w.count) {
+      // blockCount is a file's size in blocks: far below 2^53.
+      const count = Math.min(READ_WINDOW_BLOCKS, Number(this.blockCount) - key);
+      w.first = key;
+      w.count = 0;
+      this.fileReads++;
+      const got = this.#file.readSync!(key * B, w.bytes.subarray(0, count * B));
+      // Only whole blocks enter the window; a short read leaves the block it cut short out.
+      if (got < B) return { bytes: w.bytes.subarray(0, B), got };
+      w.count = Math.floor(got / B);
+    }
+    const at = (key - w.first) * B;
+    return { bytes: w.bytes.subarray(at, at + B), got: B };
   }
 
   /** Closes the file; later reads fail with THIN_METADATA_CLOSED. */

@@ -8,7 +8,7 @@
  * many nodes as the file holds.
  */
 import { BTREE_INTERNAL_NODE, BTREE_LEAF_NODE, THIN_METADATA_BLOCK_BYTES, btreeNodeHeader } from '../../codec/thin-metadata-records.js';
-import { corrupt, nodeHeaderCodec, type MetadataBlocks, type ReadBounds } from './blocks.js';
+import { ReadWindow, corrupt, nodeHeaderCodec, type MetadataBlocks, type ReadBounds } from './blocks.js';
 
 /** Deeper than any tree the kernel builds (a 4096-byte node holds at least dozens of entries). */
 export const MAX_BTREE_DEPTH = 32;
@@ -54,11 +54,17 @@ export function valueOffset(n: BtreeNode, i: number): number {
 /** Reads and checks the node at `block`, whose keys must lie in [lo, hi) (hi undefined: unbounded). */
 async function readNode(
   blocks: MetadataBlocks, block: bigint, spec: BtreeSpec, bounds: ReadBounds, root: boolean, lo: bigint, hi: bigint | undefined, from: string,
+  window?: ReadWindow,
 ): Promise<BtreeNode> {
-  const { bytes, view } = await blocks.read(block, 'btree', bounds, from);
+  let { bytes, view } = await blocks.read(block, 'btree', bounds, from, window);
   const h = nodeHeaderCodec.decode(view, bytes, 0);
   const leaf = h.flags === BTREE_LEAF_NODE;
   if (!leaf && h.flags !== BTREE_INTERNAL_NODE) throw corrupt(block, `${spec.name} btree node has flags ${h.flags} (neither internal nor leaf)`);
+  // An internal node stays on the walk's path while the window moves on: it gets its own copy.
+  if (!leaf && window !== undefined) {
+    bytes = bytes.slice();
+    view = new DataView(bytes.buffer);
+  }
   const valueSize = leaf ? spec.valueSize : CHILD_BYTES;
   if (h.value_size !== valueSize) throw corrupt(block, `${spec.name} btree ${leaf ? 'leaf' : 'internal node'} has value_size ${h.value_size}, expected ${valueSize}`);
   const fit = Math.floor((THIN_METADATA_BLOCK_BYTES - HEADER_BYTES) / (KEY_BYTES + valueSize));
@@ -98,7 +104,9 @@ interface Frame { readonly node: BtreeNode; next: number; readonly hi: bigint | 
  * step. Memory: the path from the root to the current leaf.
  */
 export async function* btreeLeaves(blocks: MetadataBlocks, root: bigint, spec: BtreeSpec, bounds: ReadBounds): AsyncGenerator<BtreeNode> {
-  const top = await readNode(blocks, root, spec, bounds, true, 0n, undefined, `the ${spec.name} root`);
+  // The walk's own read window: a leaf is valid until the next step, as this generator promises.
+  const window = new ReadWindow();
+  const top = await readNode(blocks, root, spec, bounds, true, 0n, undefined, `the ${spec.name} root`, window);
   if (top.leaf) {
     yield top;
     return;
@@ -118,7 +126,7 @@ export async function* btreeLeaves(blocks: MetadataBlocks, root: bigint, spec: B
     const child = f.node.view.getBigUint64(valueOffset(f.node, i), true);
     if (onPath.has(child)) throw corrupt(f.node.block, `${spec.name} btree node points back to block ${child} on its own path (a cycle)`);
     if (path.length >= MAX_BTREE_DEPTH) throw corrupt(f.node.block, `${spec.name} btree is deeper than ${MAX_BTREE_DEPTH} levels`);
-    const node = await readNode(blocks, child, spec, bounds, false, lo, hi, `${spec.name} btree node ${f.node.block}`);
+    const node = await readNode(blocks, child, spec, bounds, false, lo, hi, `${spec.name} btree node ${f.node.block}`, window);
     if (node.leaf) {
       yield node;
     } else {
@@ -126,6 +134,25 @@ export async function* btreeLeaves(blocks: MetadataBlocks, root: bigint, spec: B
       onPath.add(child);
     }
   }
+}
+
+/**
+ * The largest key of the tree at `root` (undefined when it is empty): the rightmost path,
+ * each node checked as a walk checks it, so a walk of the same bytes meets no larger key.
+ */
+export async function btreeLastKey(blocks: MetadataBlocks, root: bigint, spec: BtreeSpec, bounds: ReadBounds): Promise<bigint | undefined> {
+  let node = await readNode(blocks, root, spec, bounds, true, 0n, undefined, `the ${spec.name} root`);
+  const seen = new Set<bigint>([root]);
+  while (!node.leaf) {
+    const at = node.entries - 1;
+    const child = node.view.getBigUint64(valueOffset(node, at), true);
+    if (seen.has(child)) throw corrupt(node.block, `${spec.name} btree node points back to block ${child} on its own path (a cycle)`);
+    if (seen.size >= MAX_BTREE_DEPTH) throw corrupt(node.block, `${spec.name} btree is deeper than ${MAX_BTREE_DEPTH} levels`);
+    seen.add(child);
+    // The last child's keys have no upper bound but its parent's (none on the rightmost path).
+    node = await readNode(blocks, child, spec, bounds, false, keyAt(node, at), undefined, `${spec.name} btree node ${node.block}`);
+  }
+  return node.entries === 0 ? undefined : keyAt(node, node.entries - 1);
 }
 
 /** The offset of `key`'s value in its leaf, or undefined when the tree does not hold `key`. */

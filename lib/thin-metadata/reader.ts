@@ -15,7 +15,8 @@ import {
 } from '../../codec/thin-metadata-records.js';
 import { DmArgumentError, DmBaseError, DmThinMetadataError } from '../errors.js';
 import { MetadataBlocks, boundsOf, corrupt, type ReadBounds } from './blocks.js';
-import { btreeLeaves, btreeLookup, keyAt, keyOffset, valueOffset, type BtreeSpec } from './btree.js';
+import { btreeLastKey, btreeLeaves, btreeLookup, keyAt, keyOffset, valueOffset, type BtreeSpec } from './btree.js';
+import { SAFE_BLOCK_LIMIT, runChunkSources, type RunChunk } from './run-chunks.js';
 import { readSuperblock, type SpaceMapRoot, type SuperblockRoots } from './superblock.js';
 import type { ThinDeviceDetails, ThinMappingRun, ThinMetadata, ThinMetadataSuperblock, ThinReadOptions } from './types.js';
 
@@ -57,6 +58,7 @@ export class ThinMetadataReader implements ThinMetadata {
     this.#roots = roots;
     this.superblock = roots.superblock;
     this.#onClose = onClose;
+    runChunkSources.set(this, (thinId, bounds) => this.#runChunkSource(thinId, bounds));
   }
 
   /** True when blocks are read synchronously (a host file): reading ahead would overlap nothing. */
@@ -64,6 +66,9 @@ export class ThinMetadataReader implements ThinMetadata {
 
   /** Blocks read from the file so far (the cache's misses). */
   get blocksRead(): number { return this.#blocks.reads; }
+
+  /** Read calls made on the file so far (a window of adjacent blocks is one). */
+  get fileReads(): number { return this.#blocks.fileReads; }
 
   /** Every thin device of the device-details tree, ordered by thin id. */
   async devices(options: ThinReadOptions = {}): Promise<ThinDeviceDetails[]> {
@@ -106,9 +111,72 @@ export class ThinMetadataReader implements ThinMetadata {
     if (thinId > 0xffffff) throw new DmArgumentError('thinId', 'a thin id (0 to 2^24-1)', describeValue(thinId));
     callOptionsArg(options);
     const bounds = boundsOf(options);
+    yield* this.#runs(thinId, await this.#mappingRoot(thinId, bounds), bounds);
+  }
+
+  /** The root of thin `thinId`'s mapping btree; THIN_METADATA_NO_DEVICE when the top level lacks it. */
+  async #mappingRoot(thinId: number, bounds: ReadBounds): Promise<bigint> {
     const found = await btreeLookup(this.#blocks, this.#roots.dataMappingRoot, TOP, BigInt(thinId), bounds);
     if (found === undefined) throw new DmThinMetadataError('THIN_METADATA_NO_DEVICE', `the metadata holds no mappings for thin id ${thinId}`);
-    yield* this.#runs(thinId, found.node.view.getBigUint64(found.offset, true), bounds);
+    return found.node.view.getBigUint64(found.offset, true);
+  }
+
+  /** Thin `thinId`'s runs in chunks of numbers (run-chunks.ts), or undefined when a block number could exceed 2^53. */
+  async #runChunkSource(thinId: number, bounds: ReadBounds): Promise<AsyncGenerator<RunChunk, void, undefined> | undefined> {
+    const root = await this.#mappingRoot(thinId, bounds);
+    const spec: BtreeSpec = { name: `thin ${thinId} mappings`, valueSize: 8 };
+    // The last key is the largest (the walk checks keys increase across the whole tree).
+    const last = await btreeLastKey(this.#blocks, root, spec, bounds);
+    if (last !== undefined && last >= SAFE_BLOCK_LIMIT) return undefined;
+    return this.#runChunks(root, spec, bounds);
+  }
+
+  /** {@link #runs} in chunks of numbers, one a leaf (valid until the next), times ignored: the delta joins runs across them. */
+  async *#runChunks(root: bigint, spec: BtreeSpec, bounds: ReadBounds): AsyncGenerator<RunChunk, void, undefined> {
+    // A leaf holds at most 254 mappings of 8 bytes, and one run may carry over from the leaf before.
+    const cap = 512;
+    const chunk: RunChunk = { n: 0, thinBlock: new Float64Array(cap), dataBlock: new Float64Array(cap), lengthBlocks: new Float64Array(cap) };
+    let inRun = false;
+    let originStart = 0;
+    let dataStart = 0;
+    let len = 0;
+    for await (const node of btreeLeaves(this.#blocks, root, spec, bounds)) {
+      const v = node.view;
+      chunk.n = 0;
+      for (let i = 0; i < node.entries; i++) {
+        const ko = keyOffset(i);
+        const klo = v.getUint32(ko, true);
+        const khi = v.getUint32(ko + 4, true);
+        // The last key was checked below 2^53 before the walk: only a file changed under the
+        // walk gets here.
+        if (khi >= SAFE_HIGH) throw corrupt(node.block, `${spec.name} btree key ${keyAt(node, i)} lies past the tree's last key (the file changed while read)`);
+        const vo = valueOffset(node, i);
+        const origin = khi * 0x100000000 + klo;
+        const data = v.getUint32(vo + 4, true) * 256 + (v.getUint32(vo, true) >>> THIN_MAPPING_TIME_BITS);
+        if (inRun && origin === originStart + len && data === dataStart + len) {
+          len++;
+          continue;
+        }
+        if (inRun) {
+          const k = chunk.n++;
+          chunk.thinBlock[k] = originStart;
+          chunk.dataBlock[k] = dataStart;
+          chunk.lengthBlocks[k] = len;
+        }
+        inRun = true;
+        originStart = origin;
+        dataStart = data;
+        len = 1;
+      }
+      if (chunk.n > 0) yield chunk;
+    }
+    if (inRun) {
+      chunk.n = 1;
+      chunk.thinBlock[0] = originStart;
+      chunk.dataBlock[0] = dataStart;
+      chunk.lengthBlocks[0] = len;
+      yield chunk;
+    }
   }
 
   /** The runs of the mapping btree at `root` (thin `thinId`'s, as {@link mappingRoots} gives it). */

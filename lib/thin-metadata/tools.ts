@@ -4,6 +4,6 @@
  * (docs/thin-tools.md).
  */
 export { listThinDevices, type ListThinDevicesOptions, type ThinDeviceUsage } from './ls.js';
-export { thinDelta, type ThinDeltaKind, type ThinDeltaOptions, type ThinDeltaRange } from './delta.js';
+export { thinDelta, thinDeltaBatches, type ThinDeltaKind, type ThinDeltaOptions, type ThinDeltaRange } from './delta.js';
 export { allocatedByteRanges, changedByteRanges, type ThinByteRange, type ThinByteRangeBatch, type ThinByteRangeOptions } from './csi.js';
 export { nextFreeThinId, thinIdsInUse, MAX_THIN_ID, type NextFreeThinIdOptions } from './next-id.js';

@@ -49,19 +49,32 @@ export interface ReadBounds {
   /** `performance.now()` time after which reading fails with TIMEOUT. */
   readonly deadline?: number | undefined;
   readonly timeoutMs?: number | undefined;
+  /** The TIMEOUT to throw: made when the caller's call began, so it carries the caller's frames. */
+  readonly timeoutError?: DmOperationError | undefined;
 }
 
+/**
+ * Where a walk over the reader (bounds.ts walkBounds) hands the reads it makes its own TIMEOUT
+ * error, made at the walk's public entry: a read that finds the time up then throws the error
+ * with the caller's frames, not one made deep in a later read. Internal (a symbol key: not an
+ * option a caller can set by name).
+ */
+export const CALLER_TIMEOUT: unique symbol = Symbol('devicemapper.callerTimeout');
+
 /** The bounds of one call from its options. */
-export function boundsOf(o: { readonly signal?: AbortSignal | undefined; readonly timeoutMs?: number | undefined } | undefined): ReadBounds {
+export function boundsOf(o: { readonly signal?: AbortSignal | undefined; readonly timeoutMs?: number | undefined; readonly [CALLER_TIMEOUT]?: DmOperationError | undefined } | undefined): ReadBounds {
   if (o?.timeoutMs === undefined) return { signal: o?.signal };
-  return { signal: o.signal, timeoutMs: o.timeoutMs, deadline: performance.now() + o.timeoutMs };
+  // Made now, when the caller's call begins (a generator's at its first next()), so a TIMEOUT a
+  // later read throws carries the caller's frames (docs/conventions.md: errors keep the caller's stack).
+  const timeoutError = o[CALLER_TIMEOUT] ?? new DmOperationError('TIMEOUT', `reading thin metadata did not finish within ${o.timeoutMs} ms`);
+  return { signal: o.signal, timeoutMs: o.timeoutMs, deadline: performance.now() + o.timeoutMs, timeoutError };
 }
 
 /** Throws DmAbortError or DmOperationError TIMEOUT when the caller has given up. */
 export function checkBounds(b: ReadBounds, what: string): void {
   if (b.signal?.aborted) throw new DmAbortError(b.signal.reason);
   if (b.deadline !== undefined && performance.now() > b.deadline) {
-    throw new DmOperationError('TIMEOUT', `${what} did not finish within ${b.timeoutMs} ms`);
+    throw b.timeoutError ?? new DmOperationError('TIMEOUT', `${what} did not finish within ${b.timeoutMs} ms`);
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import { DmAbortError, DmArgumentError, DmOperationError } from '../errors.js';
 import type { ThinMetadata, ThinReadOptions } from './types.js';
+import { CALLER_TIMEOUT } from './blocks.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -36,7 +37,8 @@ export function walkBounds(options: ThinReadOptions | undefined, what: string): 
     },
     read() {
       if (timeoutError === undefined) return { signal };
-      return { signal, timeoutMs: Math.max(1, Math.ceil(deadline - Date.now())) };
+      // The walk's own TIMEOUT rides along (a symbol key): a read that runs out of time throws it.
+      return { signal, timeoutMs: Math.max(1, Math.ceil(deadline - Date.now())), [CALLER_TIMEOUT]: timeoutError } as ThinReadOptions;
     },
   };
 }

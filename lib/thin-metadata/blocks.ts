@@ -156,6 +156,35 @@ export class MetadataBlocks {
       this.fileReads++;
       got = await this.#file.read(key * THIN_METADATA_BLOCK_BYTES, bytes);
     }
+    return this.#checked(b, key, kind, bytes, got, window);
+  }
+
+  /**
+   * {@link read} without a promise, for a walk over a host file (`synchronous`) through its
+   * own `window`: the same checks, the same errors. The caller gives the event loop its turns
+   * (a walk of a large pool would otherwise hold it): thinDelta's merge does, every few leaves.
+   */
+  readSync(b: bigint, kind: ThinBlockKind, bounds: ReadBounds, window: ReadWindow, from?: string): { bytes: Uint8Array; view: DataView } {
+    if (this.#closed) throw new DmThinMetadataError('THIN_METADATA_CLOSED', `the metadata of ${this.#file.path} is closed`);
+    if (this.#file.readSync === undefined) throw new TypeError('readSync on metadata read asynchronously'); // not reached: callers ask `synchronous` first
+    checkBounds(bounds, 'reading thin metadata');
+    if (b < 0n || b >= this.blockCount) {
+      throw corrupt(b, `${from ?? 'a pointer'} points past the metadata's end (${this.blockCount} blocks)`);
+    }
+    const key = Number(b);
+    const hit = this.#cache.get(key);
+    if (hit !== undefined) {
+      if (hit.kind !== kind) throw corrupt(b, `read as a ${kind} block, but it is a ${hit.kind} block`);
+      this.#cache.delete(key);
+      this.#cache.set(key, hit);
+      return hit;
+    }
+    const { bytes, got } = this.#fromWindow(key, window);
+    return this.#checked(b, key, kind, bytes, got, window);
+  }
+
+  /** Checks a block just read (length, checksum, block number) and caches it unless it came through a window. */
+  #checked(b: bigint, key: number, kind: ThinBlockKind, bytes: Uint8Array, got: number, window: ReadWindow | undefined): { kind: ThinBlockKind; bytes: Uint8Array; view: DataView } {
     this.reads++;
     if (got !== THIN_METADATA_BLOCK_BYTES) throw corrupt(b, `short read (${got} of ${THIN_METADATA_BLOCK_BYTES} bytes)`);
     const view = viewOf(bytes);

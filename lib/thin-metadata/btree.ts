@@ -56,7 +56,23 @@ async function readNode(
   blocks: MetadataBlocks, block: bigint, spec: BtreeSpec, bounds: ReadBounds, root: boolean, lo: bigint, hi: bigint | undefined, from: string,
   window?: ReadWindow,
 ): Promise<BtreeNode> {
-  let { bytes, view } = await blocks.read(block, 'btree', bounds, from, window);
+  const { bytes, view } = await blocks.read(block, 'btree', bounds, from, window);
+  return checkedNode(bytes, view, block, spec, root, lo, hi, window);
+}
+
+/** {@link readNode} without a promise: a walk over a host file through its window (MetadataBlocks.readSync). */
+function readNodeSync(
+  blocks: MetadataBlocks, block: bigint, spec: BtreeSpec, bounds: ReadBounds, root: boolean, lo: bigint, hi: bigint | undefined, from: string,
+  window: ReadWindow,
+): BtreeNode {
+  const { bytes, view } = blocks.readSync(block, 'btree', bounds, window, from);
+  return checkedNode(bytes, view, block, spec, root, lo, hi, window);
+}
+
+/** Checks a btree node's header and keys (the block itself was checked as it was read). */
+function checkedNode(
+  bytes: Uint8Array, view: DataView, block: bigint, spec: BtreeSpec, root: boolean, lo: bigint, hi: bigint | undefined, window: ReadWindow | undefined,
+): BtreeNode {
   const h = nodeHeaderCodec.decode(view, bytes, 0);
   const leaf = h.flags === BTREE_LEAF_NODE;
   if (!leaf && h.flags !== BTREE_INTERNAL_NODE) throw corrupt(block, `${spec.name} btree node has flags ${h.flags} (neither internal nor leaf)`);
@@ -100,6 +116,60 @@ async function readNode(
 interface Frame { readonly node: BtreeNode; next: number; readonly hi: bigint | undefined }
 
 /**
+ * The path of a leaf walk (btreeLeaves, btreeLeavesSync: one set of rules for both): the
+ * nodes from the root down, each with the child to visit next.
+ */
+class LeafPath {
+  readonly #spec: BtreeSpec;
+  readonly #path: Frame[];
+  readonly #onPath: Set<bigint>;
+  /** The next child to read: its block, key range and parent (set by {@link advance}). */
+  child = 0n;
+  lo = 0n;
+  hi: bigint | undefined;
+  parent = 0n;
+
+  constructor(top: BtreeNode, spec: BtreeSpec) {
+    this.#spec = spec;
+    this.#path = [{ node: top, next: 0, hi: undefined }];
+    this.#onPath = new Set<bigint>([top.block]);
+  }
+
+  /** Moves to the next child to read (false when the walk has ended); throws on a cycle or a path too deep. */
+  advance(): boolean {
+    const path = this.#path;
+    for (;;) {
+      const f = path[path.length - 1];
+      if (f === undefined) return false;
+      if (f.next >= f.node.entries) {
+        path.pop();
+        this.#onPath.delete(f.node.block);
+        continue;
+      }
+      const i = f.next++;
+      this.lo = keyAt(f.node, i);
+      this.hi = i + 1 < f.node.entries ? keyAt(f.node, i + 1) : f.hi;
+      this.child = f.node.view.getBigUint64(valueOffset(f.node, i), true);
+      this.parent = f.node.block;
+      if (this.#onPath.has(this.child)) throw corrupt(f.node.block, `${this.#spec.name} btree node points back to block ${this.child} on its own path (a cycle)`);
+      if (path.length >= MAX_BTREE_DEPTH) throw corrupt(f.node.block, `${this.#spec.name} btree is deeper than ${MAX_BTREE_DEPTH} levels`);
+      return true;
+    }
+  }
+
+  /** An internal node just read for the current child: the walk goes down into it. */
+  descend(node: BtreeNode): void {
+    this.#path.push({ node, next: 0, hi: this.hi });
+    this.#onPath.add(this.child);
+  }
+
+  /** Who points at the current child, for read errors. */
+  from(): string {
+    return `${this.#spec.name} btree node ${this.parent}`;
+  }
+}
+
+/**
  * The leaves of the tree at `root`, in key order. The node yielded is valid until the next
  * step. Memory: the path from the root to the current leaf.
  */
@@ -111,28 +181,31 @@ export async function* btreeLeaves(blocks: MetadataBlocks, root: bigint, spec: B
     yield top;
     return;
   }
-  const path: Frame[] = [{ node: top, next: 0, hi: undefined }];
-  const onPath = new Set<bigint>([root]);
-  while (path.length > 0) {
-    const f = path[path.length - 1]!;
-    if (f.next >= f.node.entries) {
-      path.pop();
-      onPath.delete(f.node.block);
-      continue;
-    }
-    const i = f.next++;
-    const lo = keyAt(f.node, i);
-    const hi = i + 1 < f.node.entries ? keyAt(f.node, i + 1) : f.hi;
-    const child = f.node.view.getBigUint64(valueOffset(f.node, i), true);
-    if (onPath.has(child)) throw corrupt(f.node.block, `${spec.name} btree node points back to block ${child} on its own path (a cycle)`);
-    if (path.length >= MAX_BTREE_DEPTH) throw corrupt(f.node.block, `${spec.name} btree is deeper than ${MAX_BTREE_DEPTH} levels`);
-    const node = await readNode(blocks, child, spec, bounds, false, lo, hi, `${spec.name} btree node ${f.node.block}`, window);
-    if (node.leaf) {
-      yield node;
-    } else {
-      path.push({ node, next: 0, hi });
-      onPath.add(child);
-    }
+  const path = new LeafPath(top, spec);
+  while (path.advance()) {
+    const node = await readNode(blocks, path.child, spec, bounds, false, path.lo, path.hi, path.from(), window);
+    if (node.leaf) yield node;
+    else path.descend(node);
+  }
+}
+
+/**
+ * {@link btreeLeaves} without a promise per node, for metadata read synchronously (a host
+ * file: MetadataBlocks.synchronous): the same checks in the same order. It never yields the
+ * event loop a turn; its consumer must (thinDelta's merge does, every few leaves).
+ */
+export function* btreeLeavesSync(blocks: MetadataBlocks, root: bigint, spec: BtreeSpec, bounds: ReadBounds): Generator<BtreeNode, void, undefined> {
+  const window = new ReadWindow();
+  const top = readNodeSync(blocks, root, spec, bounds, true, 0n, undefined, `the ${spec.name} root`, window);
+  if (top.leaf) {
+    yield top;
+    return;
+  }
+  const path = new LeafPath(top, spec);
+  while (path.advance()) {
+    const node = readNodeSync(blocks, path.child, spec, bounds, false, path.lo, path.hi, path.from(), window);
+    if (node.leaf) yield node;
+    else path.descend(node);
   }
 }
 

@@ -9,7 +9,7 @@
 import { DmThinMetadataError } from '../errors.js';
 import { checkFlag, checkMetadata, checkThinId, walkBounds, type WalkBounds } from './bounds.js';
 import { readAhead } from './read-ahead.js';
-import { runChunkSources, type RunChunk } from './run-chunks.js';
+import { runChunkSources, type RunChunk, type RunChunks } from './run-chunks.js';
 import type { ThinMappingRun, ThinMetadata, ThinReadOptions } from './types.js';
 
 /** What a delta range says about its thin blocks. */
@@ -143,6 +143,12 @@ const READ_AHEAD_RUNS = 512;
 /** Ranges the fast merge hands over at once (one await for the consumer per batch). */
 const BATCH_RANGES = 1024;
 
+/** Leaves a synchronous walk reads before the event loop gets a turn (a leaf is ~4 KiB read and checked). */
+const LEAVES_PER_TURN = 16;
+
+/** One turn of the event loop (its timers and I/O callbacks run: an abort() among them). */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * The delta of two thin devices (`thinA` left, `thinB` right) as ranges in thin-block order:
  * thin_delta's merge, in one pass over the two run streams. A thin id the metadata does not
@@ -188,7 +194,9 @@ export async function* thinDeltaBatches(metadata: ThinMetadata, thinA: number, t
  * Stepping is synchronous while the current chunk lasts; only a new chunk is awaited.
  */
 class ChunkCursor {
-  readonly #src: AsyncGenerator<RunChunk, void, undefined>;
+  readonly #src: RunChunks;
+  /** The source is a synchronous generator: {@link refillSync} reads its chunks. */
+  readonly sync: boolean;
   readonly #bounds: WalkBounds;
   readonly #thinId: number;
   #chunk: RunChunk | undefined;
@@ -204,8 +212,9 @@ class ChunkCursor {
   dataBlock = 0;
   lengthBlocks = 0;
 
-  constructor(src: AsyncGenerator<RunChunk, void, undefined>, bounds: WalkBounds, thinId: number) {
+  constructor(src: RunChunks, bounds: WalkBounds, thinId: number) {
     this.#src = src;
+    this.sync = !(Symbol.asyncIterator in src);
     this.#bounds = bounds;
     this.#thinId = thinId;
   }
@@ -250,7 +259,16 @@ class ChunkCursor {
   /** Reads the next chunk (or learns the stream has ended). */
   async refill(): Promise<void> {
     this.#bounds.check();
-    const r = await this.#src.next();
+    this.#took(await this.#src.next());
+  }
+
+  /** {@link refill} of a synchronous source: no promise. */
+  refillSync(): void {
+    this.#bounds.check();
+    this.#took((this.#src as Generator<RunChunk, void, undefined>).next());
+  }
+
+  #took(r: IteratorResult<RunChunk, void>): void {
     if (r.done) {
       this.#ended = true;
       this.#chunk = undefined;
@@ -284,14 +302,25 @@ const range = (kind: ThinDeltaKind, thin: number, length: number, left: number |
 /** thin_delta's merge over two chunk cursors (the same steps as {@link mergeRuns}), in batches. */
 async function* mergeChunks(ls: ChunkCursor, rs: ChunkCursor, includeSame: boolean): AsyncGenerator<ThinDeltaRange[], void, undefined> {
   let out: ThinDeltaRange[] = [];
+  // Synchronous sources never give the event loop a turn by themselves: without one, an
+  // abort() from a timer or an I/O callback could not run until the whole walk ended.
+  let leaves = 0;
   try {
     for (;;) {
       if (ls.need && !ls.step()) {
-        await ls.refill();
+        if (!ls.sync) await ls.refill();
+        else {
+          ls.refillSync();
+          if (++leaves % LEAVES_PER_TURN === 0) await nextTurn();
+        }
         continue;
       }
       if (rs.need && !rs.step()) {
-        await rs.refill();
+        if (!rs.sync) await rs.refill();
+        else {
+          rs.refillSync();
+          if (++leaves % LEAVES_PER_TURN === 0) await nextTurn();
+        }
         continue;
       }
       if (ls.has && rs.has) {

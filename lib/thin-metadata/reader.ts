@@ -15,8 +15,8 @@ import {
 } from '../../codec/thin-metadata-records.js';
 import { DmArgumentError, DmBaseError, DmThinMetadataError } from '../errors.js';
 import { MetadataBlocks, boundsOf, corrupt, type ReadBounds } from './blocks.js';
-import { btreeLastKey, btreeLeaves, btreeLookup, keyAt, keyOffset, valueOffset, type BtreeSpec } from './btree.js';
-import { SAFE_BLOCK_LIMIT, runChunkSources, type RunChunk } from './run-chunks.js';
+import { btreeLastKey, btreeLeaves, btreeLeavesSync, btreeLookup, keyAt, keyOffset, valueOffset, type BtreeNode, type BtreeSpec } from './btree.js';
+import { SAFE_BLOCK_LIMIT, runChunkSources, type RunChunk, type RunChunks } from './run-chunks.js';
 import { readSuperblock, type SpaceMapRoot, type SuperblockRoots } from './superblock.js';
 import type { ThinDeviceDetails, ThinMappingRun, ThinMetadata, ThinMetadataSuperblock, ThinReadOptions } from './types.js';
 
@@ -122,7 +122,7 @@ export class ThinMetadataReader implements ThinMetadata {
   }
 
   /** Thin `thinId`'s runs in chunks of numbers (run-chunks.ts), or undefined when a block number could exceed 2^53. */
-  async #runChunkSource(thinId: number, bounds: ReadBounds): Promise<AsyncGenerator<RunChunk, void, undefined> | undefined> {
+  async #runChunkSource(thinId: number, bounds: ReadBounds): Promise<RunChunks | undefined> {
     const root = await this.#mappingRoot(thinId, bounds);
     const spec: BtreeSpec = { name: `thin ${thinId} mappings`, valueSize: 8 };
     // The last key is the largest (the walk checks keys increase across the whole tree).
@@ -131,52 +131,15 @@ export class ThinMetadataReader implements ThinMetadata {
     return this.#runChunks(root, spec, bounds);
   }
 
-  /** {@link #runs} in chunks of numbers, one a leaf (valid until the next), times ignored: the delta joins runs across them. */
-  async *#runChunks(root: bigint, spec: BtreeSpec, bounds: ReadBounds): AsyncGenerator<RunChunk, void, undefined> {
-    // A leaf holds at most 254 mappings of 8 bytes, and one run may carry over from the leaf before.
-    const cap = 512;
-    const chunk: RunChunk = { n: 0, thinBlock: new Float64Array(cap), dataBlock: new Float64Array(cap), lengthBlocks: new Float64Array(cap) };
-    let inRun = false;
-    let originStart = 0;
-    let dataStart = 0;
-    let len = 0;
-    for await (const node of btreeLeaves(this.#blocks, root, spec, bounds)) {
-      const v = node.view;
-      chunk.n = 0;
-      for (let i = 0; i < node.entries; i++) {
-        const ko = keyOffset(i);
-        const klo = v.getUint32(ko, true);
-        const khi = v.getUint32(ko + 4, true);
-        // The last key was checked below 2^53 before the walk: only a file changed under the
-        // walk gets here.
-        if (khi >= SAFE_HIGH) throw corrupt(node.block, `${spec.name} btree key ${keyAt(node, i)} lies past the tree's last key (the file changed while read)`);
-        const vo = valueOffset(node, i);
-        const origin = khi * 0x100000000 + klo;
-        const data = v.getUint32(vo + 4, true) * 256 + (v.getUint32(vo, true) >>> THIN_MAPPING_TIME_BITS);
-        if (inRun && origin === originStart + len && data === dataStart + len) {
-          len++;
-          continue;
-        }
-        if (inRun) {
-          const k = chunk.n++;
-          chunk.thinBlock[k] = originStart;
-          chunk.dataBlock[k] = dataStart;
-          chunk.lengthBlocks[k] = len;
-        }
-        inRun = true;
-        originStart = origin;
-        dataStart = data;
-        len = 1;
-      }
-      if (chunk.n > 0) yield chunk;
-    }
-    if (inRun) {
-      chunk.n = 1;
-      chunk.thinBlock[0] = originStart;
-      chunk.dataBlock[0] = dataStart;
-      chunk.lengthBlocks[0] = len;
-      yield chunk;
-    }
+  /**
+   * {@link #runs} in chunks of numbers, one a leaf (valid until the next), times ignored: the
+   * delta joins runs across them. A host file's walk is synchronous (no promise per node or
+   * leaf: the merge gives the event loop its turns); any other file's is async.
+   */
+  #runChunks(root: bigint, spec: BtreeSpec, bounds: ReadBounds): RunChunks {
+    return this.#blocks.synchronous
+      ? chunksOf(btreeLeavesSync(this.#blocks, root, spec, bounds), spec)
+      : chunksOfAsync(btreeLeaves(this.#blocks, root, spec, bounds), spec);
   }
 
   /** The runs of the mapping btree at `root` (thin `thinId`'s, as {@link mappingRoots} gives it). */
@@ -317,4 +280,83 @@ export async function openThinMetadataWith(path: string, options: OpenThinMetada
       throw e;
     }
   });
+}
+
+/** A leaf at a time into a reused RunChunk (reader's #runChunks): runs joined while thin and data blocks stay consecutive. */
+class ChunkBuilder {
+  // A leaf holds at most 254 mappings of 8 bytes, and one run may carry over from the leaf before.
+  readonly chunk: RunChunk = { n: 0, thinBlock: new Float64Array(512), dataBlock: new Float64Array(512), lengthBlocks: new Float64Array(512) };
+  readonly #spec: BtreeSpec;
+  #inRun = false;
+  #originStart = 0;
+  #dataStart = 0;
+  #len = 0;
+
+  constructor(spec: BtreeSpec) { this.#spec = spec; }
+
+  /** Takes one leaf's mappings; true when the chunk holds runs to hand out. */
+  leaf(node: BtreeNode): boolean {
+    const v = node.view;
+    const chunk = this.chunk;
+    chunk.n = 0;
+    let inRun = this.#inRun;
+    let originStart = this.#originStart;
+    let dataStart = this.#dataStart;
+    let len = this.#len;
+    for (let i = 0; i < node.entries; i++) {
+      const ko = keyOffset(i);
+      const klo = v.getUint32(ko, true);
+      const khi = v.getUint32(ko + 4, true);
+      // The last key was checked below 2^53 before the walk: only a file changed under the
+      // walk gets here.
+      if (khi >= SAFE_HIGH) throw corrupt(node.block, `${this.#spec.name} btree key ${keyAt(node, i)} lies past the tree's last key (the file changed while read)`);
+      const vo = valueOffset(node, i);
+      const origin = khi * 0x100000000 + klo;
+      const data = v.getUint32(vo + 4, true) * 256 + (v.getUint32(vo, true) >>> THIN_MAPPING_TIME_BITS);
+      if (inRun && origin === originStart + len && data === dataStart + len) {
+        len++;
+        continue;
+      }
+      if (inRun) {
+        const k = chunk.n++;
+        chunk.thinBlock[k] = originStart;
+        chunk.dataBlock[k] = dataStart;
+        chunk.lengthBlocks[k] = len;
+      }
+      inRun = true;
+      originStart = origin;
+      dataStart = data;
+      len = 1;
+    }
+    this.#inRun = inRun;
+    this.#originStart = originStart;
+    this.#dataStart = dataStart;
+    this.#len = len;
+    return chunk.n > 0;
+  }
+
+  /** The run still open at the end of the walk; true when there is one. */
+  finish(): boolean {
+    if (!this.#inRun) return false;
+    const chunk = this.chunk;
+    chunk.n = 1;
+    chunk.thinBlock[0] = this.#originStart;
+    chunk.dataBlock[0] = this.#dataStart;
+    chunk.lengthBlocks[0] = this.#len;
+    return true;
+  }
+}
+
+/** A synchronous leaf walk's runs in chunks. */
+function* chunksOf(leaves: Generator<BtreeNode, void, undefined>, spec: BtreeSpec): Generator<RunChunk, void, undefined> {
+  const b = new ChunkBuilder(spec);
+  for (const node of leaves) if (b.leaf(node)) yield b.chunk;
+  if (b.finish()) yield b.chunk;
+}
+
+/** An async leaf walk's runs in chunks. */
+async function* chunksOfAsync(leaves: AsyncGenerator<BtreeNode>, spec: BtreeSpec): AsyncGenerator<RunChunk, void, undefined> {
+  const b = new ChunkBuilder(spec);
+  for await (const node of leaves) if (b.leaf(node)) yield b.chunk;
+  if (b.finish()) yield b.chunk;
 }

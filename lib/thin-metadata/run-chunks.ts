@@ -19,7 +19,13 @@ export interface RunChunk {
 }
 
 /** A tree's chunks, or undefined when its block numbers do not all fit a number. */
-export type RunChunkSource = (thinId: number, bounds: ReadBounds) => Promise<AsyncGenerator<RunChunk, void, undefined> | undefined>;
+export type RunChunkSource = (thinId: number, bounds: ReadBounds) => Promise<RunChunks | undefined>;
+
+/**
+ * A tree's chunks: a synchronous generator when its metadata is read synchronously (a host
+ * file: no promise per leaf; the consumer gives the event loop its turns), else async.
+ */
+export type RunChunks = AsyncGenerator<RunChunk, void, undefined> | Generator<RunChunk, void, undefined>;
 
 /** The chunk makers of the open readers (keyed by the reader: gone with it). */
 export const runChunkSources = new WeakMap<object, RunChunkSource>();

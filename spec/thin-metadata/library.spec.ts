@@ -148,4 +148,36 @@ d('synchronous reads and the event loop', () => {
     expect(runs).toBeGreaterThan(20_000); // 22,051 runs: a walk of some 300 leaves
     expect(ticks).toBeGreaterThan(0);
   });
+
+  // thinDelta walks a host file's two trees synchronously (no promise per leaf): its merge
+  // must give the event loop the turns the walk does not.
+  const pair = HAVE ? restore(dir, generatePool({ seed: 12, originMappings: 40_000, snapshots: 1, maxRun: 1 }).xml, 'pair.bin', 8 << 20) : '';
+
+  test("thinDelta: an abort() scheduled by a timer during the merge stops it (DmAbortError), long before its end", async () => {
+    await using md = await openThinMetadata(pair);
+    const ac = new AbortController();
+    let ranges = 0;
+    const walk = (async () => {
+      for await (const _ of thinDelta(md, 1, 11, { signal: ac.signal })) {
+        if (ranges++ === 0) setTimeout(() => ac.abort(), 0);
+      }
+    })();
+    await expect(walk).rejects.toBeInstanceOf(DmAbortError);
+    let all = 0;
+    for await (const _ of thinDelta(md, 1, 11)) all++;
+    expect(ranges).toBeGreaterThan(0);
+    expect(ranges).toBeLessThan(all / 2);
+  });
+
+  test('thinDelta: a timer fires while two whole devices are compared, and the ranges cover both', async () => {
+    await using md = await openThinMetadata(pair);
+    let ticks = 0;
+    const t = setInterval(() => { ticks++; }, 0);
+    let blocks = 0n;
+    try {
+      for await (const r of thinDelta(md, 1, 11)) blocks += r.lengthBlocks;
+    } finally { clearInterval(t); }
+    expect(blocks).toBe(40_000n); // every mapped block once: same or different (the snapshot remaps 5 %)
+    expect(ticks).toBeGreaterThan(1);
+  });
 });

@@ -315,7 +315,7 @@ export class IoctlEngine {
     return new Promise<ChainStepResult[]>((done, reject) => {
       const q: Queued = { request: steps[0]!.request >>> 0, buf: steps[0]!.buf, resolve: () => {}, reject, chain: { steps, done, reference } };
       // FIFO: a chain does not overtake calls queued before it, nor they it.
-      if (this.#queue.length === 0 && this.#free.length >= steps.length) this.#submit(q);
+      if (this.#queue.length === 0 && this.#free.length >= slotsNeeded) this.#submit(q);
       else this.#queue.push(q);
     });
   }

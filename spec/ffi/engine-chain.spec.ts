@@ -194,6 +194,24 @@ onLinux('IoctlEngine chains', () => {
     }
   });
 
+  test('a chain with a reference waits for one slot more than its steps (the reference\'s)', async () => {
+    const e = start(4);
+    try {
+      const slow = e.ioctl(9, header('x', '', { action: 3, arg: 5, minor: 9 })); // holds 1 of 4 slots (its reply says minor 9)
+      // Only a header, as referenceHeader makes it: a reference written over a busy slot would
+      // take that call's reply (minor 9) and the chain would see a mismatch.
+      const reference = header('vol', 'CRYPT-1', {}).slice(0, HDR);
+      reference[F.devOffset] = 7;
+      const three = [0, 1, 2].map(() => ({ request: 1, buf: header('vol', 'CRYPT-1', {}), check: trustedBits('info') }));
+      const order: string[] = [];
+      await Promise.all([slow.then(() => order.push('slow')), e.ioctlChain(three, reference).then((r) => { order.push('chain'); expect(r.every((x) => x.ran && x.mismatch === 0)).toBe(true); })]);
+      expect(order).toEqual(['slow', 'chain']);
+      expect(e.sharedBytes.every((b) => b === 0)).toBe(true);
+    } finally {
+      e.close();
+    }
+  });
+
   test('without a reference the first step is not checked (its reply is the reference)', async () => {
     const e = start();
     try {

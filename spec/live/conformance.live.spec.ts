@@ -17,7 +17,7 @@ import { DeviceMapper, ThinPool } from '../../lib/index.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describeLive } from './live-env.js';
+import { describeLive, kernelLabel, recordLiveFact } from './live-env.js';
 import { kernelEnv } from './kernel-env.js';
 
 /** The real backend with every async call on `asyncPath`, and the engine its transports routed calls to. */
@@ -79,6 +79,9 @@ describeLive('conformance on a real kernel, async calls through the ioctl engine
       // The snapshot's other calls (its probe and looks) are single calls on the engine too.
       expect(snap.wakeups).toBe(snap.completed);
       expect(await dm.info(`${tag}-thin`)).toMatchObject({ exists: true, flags: { suspended: false } });
+      const counts = { createDevice: create, pinnedRemoveDevice: remove, pinnedRemoveWhileHeld: busy, thinSnapshot: snap };
+      process.stderr.write(`chained operations [${kernelLabel}]: ${JSON.stringify(counts)}\n`);
+      recordLiveFact('chainedOperations', counts);
     } finally {
       for (const d of await dm.list()) if (d.name.startsWith(tag) && d.name !== `${tag}-pool`) await dm.removeDevice(d.name).catch(() => {});
       if (pool) await pool.destroy().catch(() => {});

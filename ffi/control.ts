@@ -233,12 +233,12 @@ class Transport implements ControlTransport, ChainTransport, EngineStarter {
    * the engine's startup; the caller issues its steps one by one meanwhile). Undefined, with
    * nothing sent, when it cannot go there now.
    */
-  ioctlChain(steps: readonly ChainStep[], lane?: number): Promise<ChainStepResult[]> | undefined {
+  ioctlChain(steps: readonly ChainStep[], lane?: number, reference?: Uint8Array): Promise<ChainStepResult[]> | undefined {
     this.#check();
-    const engine = this.#chainEngine(steps.length, lane);
-    if (!engine || steps.some((st) => st.buf.byteLength > engine.slotSize)) return undefined;
+    const engine = this.#chainEngine(steps.length + (reference ? 1 : 0), lane);
+    if (!engine || steps.some((st) => st.buf.byteLength > engine.slotSize) || (reference && reference.byteLength > engine.slotSize)) return undefined;
     this.#inflight++;
-    return engine.ioctlChain(steps).finally(() => {
+    return engine.ioctlChain(steps, reference).finally(() => {
       if (--this.#inflight === 0 && this.#closed) this.#release();
     });
   }

@@ -49,7 +49,7 @@ const COMP_SEQ = 2; // written by the worker: completions published, one per cal
 const STOP = 3; // set by the main thread: exit once the ring is empty
 const READY = 4; // set by the worker once its ioctl is bound (koffi loaded): see `ready`
 const RING = 5; // then `slots` submitted slot indices, `slots` completed slot indices, META_INTS per slot
-const META_INTS = 8; // state, request, length, ret, errno, next (chain: the next step's slot, -1 none), check (chain: trusted-field bits), mismatch
+const META_INTS = 9; // state, request, length, ret, errno, next (chain: the next step's slot, -1 none), check (chain: trusted-field bits), mismatch, ref (chain: the slot checks compare against, -1 the first step's)
 const FREE = 0, SUBMITTED = 1, DONE = 2, TAKEN = 3;
 
 /**
@@ -107,9 +107,9 @@ export interface EngineOptions {
 interface Pending { slot: number; buf: Uint8Array; resolve: (r: IoctlResult) => void; reject: (e: unknown) => void; chain?: ChainPending }
 interface Queued { request: number; buf: Uint8Array; resolve: (r: IoctlResult) => void; reject: (e: unknown) => void; chain?: ChainQueued }
 /** A chain waiting for slots: every step but the first (which is the Queued's own request and buf). */
-interface ChainQueued { readonly steps: readonly ChainStep[]; readonly done: (r: ChainStepResult[]) => void }
+interface ChainQueued { readonly steps: readonly ChainStep[]; readonly done: (r: ChainStepResult[]) => void; readonly reference?: Uint8Array | undefined }
 /** A chain in the ring: its slots in order (the first is the Pending's own). */
-interface ChainPending { readonly slots: number[]; readonly steps: readonly ChainStep[]; readonly done: (r: ChainStepResult[]) => void }
+interface ChainPending { readonly slots: number[]; readonly steps: readonly ChainStep[]; readonly done: (r: ChainStepResult[]) => void; readonly reference: number }
 
 /**
  * The worker's source, run with `eval: true` so that it needs no file of its own: it works
@@ -150,9 +150,10 @@ for (;;) {
   const slot = I[RING + (head & mask)];
   Atomics.store(I, SUB_HEAD, (head + 1) | 0);
   // A call, or a chain's first step: a chain's steps run back to back, each after the one
-  // before succeeded (ret 0) and its reply named the first step's device, then publish once.
+  // before succeeded (ret 0) and its reply named the chain's device (the first step's reply's,
+  // or the reference's: a slot never issued), then publish once.
   for (let s = slot; ;) {
-    const m = META + s * 8;
+    const m = META + s * 9;
     const request = I[m + 1] >>> 0;
     const len = I[m + 2];
     Atomics.store(I, m, TAKEN); // from here the call may reach the kernel
@@ -160,7 +161,8 @@ for (;;) {
     I[m + 3] = r[0];
     I[m + 4] = r[1];
     const bits = I[m + 6];
-    if (bits !== 0 && r[0] === 0) I[m + 7] = check(bits, D, slot * slotSize, s * slotSize);
+    const ref = I[m + 8];
+    if (bits !== 0 && r[0] === 0) I[m + 7] = check(bits, D, (ref < 0 ? slot : ref) * slotSize, s * slotSize);
     Atomics.store(I, m, DONE);
     const next = I[m + 5];
     if (next < 0 || r[0] !== 0 || I[m + 7] !== 0) break;
@@ -297,25 +299,32 @@ export class IoctlEngine {
    * needs one slot per step (at most the engine's slots) and waits in the queue until it has
    * them all. Rejects with `DmEngineError` as {@link ioctl} does: `sent: true` once the
    * worker had taken the chain (any of its steps may have reached the kernel).
+   *
+   * `reference`: the header of the device the operation expects (an identity learnt before
+   * this chain: a removal's `expect`, the origin a snapshot suspends), in a slot of its own
+   * that is never issued. Every step with `check` bits, the first one too, is then checked
+   * against it instead of against the first step's reply, so a first step that reached
+   * another device stops the chain before the next is issued. The chain takes one more slot.
    */
-  ioctlChain(steps: readonly ChainStep[]): Promise<ChainStepResult[]> {
+  ioctlChain(steps: readonly ChainStep[], reference?: Uint8Array): Promise<ChainStepResult[]> {
     if (this.#dead) return Promise.reject(this.#dead);
     if (this.#stopping) return Promise.reject(new DmEngineError('the ioctl engine is closed', false));
-    if (steps.length === 0 || steps.length > this.#slots) return Promise.reject(new RangeError(`a chain takes 1…${this.#slots} steps, got ${steps.length}`));
-    for (const st of steps) {
+    const slotsNeeded = steps.length + (reference ? 1 : 0);
+    if (steps.length === 0 || slotsNeeded > this.#slots) return Promise.reject(new RangeError(`a chain takes 1…${this.#slots} slots (a reference takes one), got ${slotsNeeded}`));
+    for (const st of [...steps, ...(reference ? [{ request: 0, buf: reference, check: 1 }] : [])]) {
       if (st.buf.byteLength > this.slotSize) return Promise.reject(new RangeError(`buffer of ${st.buf.byteLength} bytes exceeds the engine's slot size ${this.slotSize}`));
       if ((st.check ?? 0) !== 0 && !this.#checks) return Promise.reject(new RangeError('this engine has no identity check for chains (EngineOptions.chainCheck)'));
     }
     return new Promise<ChainStepResult[]>((done, reject) => {
-      const q: Queued = { request: steps[0]!.request >>> 0, buf: steps[0]!.buf, resolve: () => {}, reject, chain: { steps, done } };
+      const q: Queued = { request: steps[0]!.request >>> 0, buf: steps[0]!.buf, resolve: () => {}, reject, chain: { steps, done, reference } };
       // FIFO: a chain does not overtake calls queued before it, nor they it.
-      if (this.#queue.length === 0 && this.#free.length >= steps.length) this.#submit(q);
+      if (this.#queue.length === 0 && this.#free.length >= slotsNeeded) this.#submit(q);
       else this.#queue.push(q);
     });
   }
 
   /** Slots `q` needs at once. */
-  static #needs(q: Queued): number { return q.chain ? q.chain.steps.length : 1; }
+  static #needs(q: Queued): number { return q.chain ? q.chain.steps.length + (q.chain.reference ? 1 : 0) : 1; }
 
   #submit(q: Queued): void {
     const I = this.#I;
@@ -324,6 +333,10 @@ export class IoctlEngine {
     const chainSlots: number[] = [];
     const n = steps ? steps.length : 1;
     for (let i = 0; i < n; i++) chainSlots.push(this.#free.pop()!);
+    // The reference: header bytes in a slot the worker never issues (FREE, in no ring), read by the checks.
+    const reference = q.chain?.reference;
+    const refSlot = reference ? this.#free.pop()! : -1;
+    if (reference) this.#D.set(reference, refSlot * this.slotSize);
     // Written last step first, so each step's `next` names a slot already filled in.
     for (let i = n - 1; i >= 0; i--) {
       const s = chainSlots[i]!;
@@ -335,8 +348,9 @@ export class IoctlEngine {
       I[m + 3] = 0;
       I[m + 4] = 0;
       I[m + 5] = i + 1 < n ? chainSlots[i + 1]! : -1;
-      I[m + 6] = steps && i > 0 ? (steps[i]!.check ?? 0) : 0;
+      I[m + 6] = steps && (i > 0 || refSlot >= 0) ? (steps[i]!.check ?? 0) : 0;
       I[m + 7] = 0;
+      I[m + 8] = refSlot;
       Atomics.store(I, m, SUBMITTED);
     }
     const slot = chainSlots[0]!;
@@ -344,7 +358,7 @@ export class IoctlEngine {
     I[RING + (tail & (this.#slots - 1))] = slot;
     Atomics.store(I, SUB_TAIL, (tail + 1) | 0);
     if (this.#pending.size === 0) this.#worker.ref(); // a call in flight keeps the process alive
-    this.#pending.set(slot, { slot, buf: q.buf, resolve: q.resolve, reject: q.reject, ...(q.chain ? { chain: { slots: chainSlots, steps: q.chain.steps, done: q.chain.done } } : {}) });
+    this.#pending.set(slot, { slot, buf: q.buf, resolve: q.resolve, reject: q.reject, ...(q.chain ? { chain: { slots: chainSlots, steps: q.chain.steps, done: q.chain.done, reference: refSlot } } : {}) });
     // One doorbell per tick, however many calls this tick submitted.
     if (!this.#doorbell) {
       this.#doorbell = true;
@@ -409,6 +423,7 @@ export class IoctlEngine {
           Atomics.store(I, sm, FREE);
           this.#free.push(s);
         });
+        this.#freeReference(p.chain);
         this.completed++;
         this.chains++;
         p.chain.done(results);
@@ -431,6 +446,13 @@ export class IoctlEngine {
       this.#worker.unref();
       if (this.#stopping) this.#finish();
     }
+  }
+
+  /** Wipes and frees a chain's reference slot (ioctlChain's `reference`), if it has one. */
+  #freeReference(chain: ChainPending): void {
+    if (chain.reference < 0) return;
+    this.#wipe(chain.reference * this.slotSize, this.slotSize);
+    this.#free.push(chain.reference);
   }
 
   /** How many bytes of the slot at `off` go back to the caller (EngineOptions.replyBytes). */
@@ -460,6 +482,7 @@ export class IoctlEngine {
       this.#wipe(p.slot * this.slotSize, p.buf.byteLength);
       // A chain's other steps: wiped too; the chain was sent once its first step was taken.
       p.chain?.slots.forEach((s, i) => { if (i > 0) this.#wipe(s * this.slotSize, p.chain!.steps[i]!.buf.byteLength); });
+      if (p.chain && p.chain.reference >= 0) this.#wipe(p.chain.reference * this.slotSize, this.slotSize);
       // Only a call the worker had taken may have reached the kernel (DONE: it did, and the
       // worker died before publishing it).
       const state = Atomics.load(this.#I, base + p.slot * META_INTS);

@@ -79,8 +79,10 @@ export interface ChainTransport {
    * cannot run it on the engine now (the pool path, the engine not started or dead, a buffer
    * larger than a slot): the caller then issues the steps one by one. Rejects with
    * `DmEngineError` when the worker dies (`sent: false`: no step reached the kernel).
+   * `reference`: the expected device's header, every checked step (the first too) compared
+   * with it instead of with the first step's reply (ffi/engine.ts `ioctlChain`).
    */
-  ioctlChain(steps: readonly ChainStep[], lane?: number): Promise<ChainStepResult[]> | undefined;
+  ioctlChain(steps: readonly ChainStep[], lane?: number, reference?: Uint8Array): Promise<ChainStepResult[]> | undefined;
   /**
    * Whether a chain of `steps` steps (on `lane`'s engine, when given) would go to the engine
    * now; with `asyncPath: 'engine'` (or a lane) it starts the engine when it is not yet

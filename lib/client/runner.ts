@@ -299,8 +299,11 @@ export class IoctlRunner {
    * cannot run there now (a `blocking` runner, a transport without chains, the pool path, an
    * engine not ready or dead before it took the chain): the caller then issues the steps one
    * by one. Rejects with DmEngineError (`sent: true`) when the worker died with the chain in it.
+   * `reference`: the header of the device the chain must act on (lib/kernel/chain-check.ts
+   * `referenceHeader`): every checked step, the first too, is compared with it (a chain then
+   * takes one more engine slot: ask {@link canChain} for steps + 1).
    */
-  async runChain(steps: readonly ChainCall[]): Promise<ChainOutcome[] | undefined> {
+  async runChain(steps: readonly ChainCall[], reference?: Uint8Array): Promise<ChainOutcome[] | undefined> {
     const t = this.transport as Partial<ChainTransport>;
     if (this.blocking || typeof t.ioctlChain !== 'function') return undefined;
     for (const st of steps) this.#gate(st.command, st.ctx);
@@ -322,7 +325,8 @@ export class IoctlRunner {
       slotTaken = true;
       if (stop?.aborted) throw new DmAbortError(stop.reason);
       const lane = steps[0]?.ctx.lane;
-      const chain = t.ioctlChain(steps.map((st, i) => ({ request: requestCode(st.command), buf: reqs[i]!, check: st.check ?? 0 })), lane);
+      const calls = steps.map((st, i) => ({ request: requestCode(st.command), buf: reqs[i]!, check: st.check ?? 0 }));
+      const chain = reference ? t.ioctlChain(calls, lane, reference) : t.ioctlChain(calls, lane);
       if (!chain) return undefined;
       const traced = ioctlChannel.hasSubscribers ? steps.map((st, i) => ioctlStart(this.codec, st.command, reqs[i]!, st.params, 1, 'single')) : undefined;
       let results;

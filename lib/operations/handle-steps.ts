@@ -141,13 +141,13 @@ export async function suspendStep(
 }
 
 /** Attempts of {@link resumeStep}: a device left suspended hangs every writer on it. */
-const RESUME_ATTEMPTS = 3;
+export const RESUME_ATTEMPTS = 3;
 
 /**
- * DM_DEV_RESUME as a step, checked, tried up to 3 times while the operation runs. Not tried
+ * DM_DEV_RESUME as a step, checked, tried up to `attempts` (3) times while the operation runs. Not tried
  * again: a reply naming another device (it acted there) or a device that is gone.
  */
-export async function resumeStep(op: Operation, dm: DeviceMapper, id: DeviceIdentity, flags: SuspendFlags, label: string): Promise<DeviceInfo> {
+export async function resumeStep(op: Operation, dm: DeviceMapper, id: DeviceIdentity, flags: SuspendFlags, label: string, attempts = RESUME_ATTEMPTS): Promise<DeviceInfo> {
   const at = addressOf(id);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -158,7 +158,7 @@ export async function resumeStep(op: Operation, dm: DeviceMapper, id: DeviceIden
       op.settle(slotOf('loaded', id));
       return info;
     } catch (e) {
-      if (attempt >= RESUME_ATTEMPTS || e instanceof DmIdentityError || isGone(e) || op.signal.aborted) throw e;
+      if (attempt >= attempts || e instanceof DmIdentityError || isGone(e) || op.signal.aborted) throw e;
     }
   }
 }

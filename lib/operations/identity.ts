@@ -29,9 +29,10 @@ import { rawIfLossy, utf8Decode } from '../../codec/text.js';
 import { TRUSTED_REPLY_FIELDS } from '../../codec/reply-fields.js';
 import { identityMismatch } from '../../codec/identity-rule.js';
 import { describeValue, objectArg, valueArg } from '../client/args.js';
-import { DmArgumentError, DmIdentityError, type DeviceIdentity } from '../errors.js';
+import { DmArgumentError, DmIdentityError, DmOperationError, type DeviceIdentity } from '../errors.js';
 import { retryOnBusy, type RetryPolicy } from './retry.js';
-import type { CallContext, IoctlRunner } from '../client/runner.js';
+import type { CallContext, ChainOutcome, IoctlRunner } from '../client/runner.js';
+import { referenceHeader, trustedBits } from '../kernel/chain-check.js';
 
 export type { DeviceIdentity };
 
@@ -125,6 +126,8 @@ export interface RemoveOursOptions {
  * identity, then the remove by name (the window between those two ioctls remains: see
  * docs/identity.md); a stranger under the name gives DmIdentityError and is not touched.
  * With `verifyFirst`, every attempt is verified so, with a uuid too (uuid and dev).
+ * A verified attempt goes to the ioctl engine as one chain where it can
+ * ({@link removeVerifiedChain}); the delay between attempts stays on this thread.
  */
 export async function removeOurs(runner: IoctlRunner, expected: DeviceIdentity, o: RemoveOursOptions): Promise<CommandReplies['remove']> {
   const at = addressOf(expected);
@@ -134,12 +137,58 @@ export async function removeOurs(runner: IoctlRunner, expected: DeviceIdentity, 
     // call: a rollback, a removal the caller pinned) every attempt, with a uuid too — a device
     // that took over our uuid on another minor is not ours to remove.
     if (o.verifyFirst || (!expected.uuid && n > 1)) {
+      const chained = await removeVerifiedChain(runner, expected, at, o);
+      if (chained) return chained;
       checkReply('info', expected, runner.runSync('info', { id: at }, o.ctx).device, false);
     }
     const r = await runner.runAsync('remove', { id: at, deferred: o.deferred, cookie: o.cookie }, o.ctx);
     checkReply('remove', expected, r, true);
     return r;
   }, o.wake);
+}
+
+/**
+ * One verified attempt of {@link removeOurs} as a chain on the ioctl engine (IoctlRunner.runChain):
+ * DM_DEV_STATUS then DM_DEV_REMOVE, both addressed as the step-by-step attempt addresses them,
+ * issued back to back by the worker, which checks each reply against `expected` (the chain's
+ * reference header, the rule checkReply decides with) and issues the remove only when the
+ * status named our device. This thread wakes once per attempt and judges both outcomes as the
+ * step-by-step attempt does: a failed status (ENXIO: gone) or a stranger (DmIdentityError,
+ * `acted: false`, nothing touched) throws before any remove; the remove's own error (EBUSY:
+ * retried by removeOurs after its delay, here on this thread) or a reply naming another
+ * device (`acted: true`) throws as its single call would. The delay between attempts is not
+ * the worker's: its thread runs every other call of its engine in order (batches, other
+ * lanes), which would wait behind a sleep. A udev cookie needs nothing of this thread between
+ * the two ioctls (it is made and incremented once, before the first attempt), so it goes
+ * along. Resolves with undefined, nothing sent, when the chain cannot run on the engine now.
+ */
+async function removeVerifiedChain(runner: IoctlRunner, expected: DeviceIdentity, at: DeviceId, o: RemoveOursOptions): Promise<CommandReplies['remove'] | undefined> {
+  if (!runner.canChain(3, o.ctx.lane)) return undefined; // two steps and the reference
+  const outcomes = await runner.runChain([
+    { command: 'info', params: { id: at }, ctx: o.ctx, check: trustedBits('info') },
+    { command: 'remove', params: { id: at, deferred: o.deferred, cookie: o.cookie }, ctx: o.ctx, check: trustedBits('remove') },
+  ], referenceHeader(expected));
+  if (!outcomes) return undefined;
+  const [looked, removed] = outcomes as [ChainOutcome, ChainOutcome];
+  judgeChained('info', expected, looked, false, (r) => (r as CommandReplies['info']).device);
+  return judgeChained('remove', expected, removed, true, (r) => r as CommandReplies['remove']) as CommandReplies['remove'];
+}
+
+/**
+ * A chain step's outcome judged as its single call is: its error thrown, its reply checked
+ * with checkReply (the rule the worker ran; a mismatch the worker saw and checkReply did not
+ * is still DmIdentityError, never silent). Resolves with the reply.
+ */
+export function judgeChained(
+  step: IdentityStep, expected: DeviceIdentity, o: ChainOutcome, acted: boolean,
+  header: (reply: unknown) => Parameters<typeof checkReply>[2], label: string = step,
+): unknown {
+  // Not possible: a step is skipped only after a failure or a mismatch, which threw first.
+  if (!o.ran) throw new DmOperationError('INVALID_INPUT', `${label}: the chain did not issue this step`);
+  if ('error' in o) throw o.error;
+  checkReply(step, expected, header(o.reply), acted, label);
+  if (o.mismatch !== 0) throw new DmIdentityError(label, expected, {}, acted);
+  return o.reply;
 }
 
 /** The calls an undo makes (the operation core's UndoCalls: they still work after close()). */

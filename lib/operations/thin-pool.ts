@@ -50,6 +50,7 @@ import { attachCleanupError } from './cleanup-error.js';
 import { openThinMetadataWith, type ThinMetadataReader } from '../thin-metadata/reader.js';
 import { MAX_THIN_ID, nextFreeThinId, type NextFreeThinIdOptions } from '../thin-metadata/next-id.js';
 import { recordsNaming, recover } from './recover.js';
+import { snapshotChained } from './snapshot-chain.js';
 
 
 export type {
@@ -367,6 +368,11 @@ export class ThinPool {
     }
     if (!before.exists || before.flags.suspended) return createSnap();
     const id = identityOf(before);
+    // On the engine, suspend → create_snap → resume go as one chain (lib/operations/snapshot-chain.ts).
+    if (await this.#snapshotChained(op, id, newId, thinPoolMessage.createSnap(newId, originId), probe)) {
+      op.commit();
+      return;
+    }
     await suspendStep(op, this.#dm, id, {}, `suspending ${id.name}`, false, before);
     await createSnap();
     await resumeStep(op, this.#dm, id, {}, `resuming ${id.name}`);
@@ -635,6 +641,19 @@ export class ThinPool {
       throw e;
     }
     op.intent(slot, { kind: 'thin-id', pool, id, phase: 'created', absentBefore });
+  }
+
+  /** The snapshot of an active origin as one engine chain, with #createId's intent record; false when it could not be sent. */
+  #snapshotChained(op: Operation, origin: DeviceIdentity, id: number, text: string, probe: 'exists' | 'absent' | 'unknown'): Promise<boolean> {
+    const slot = `thin-id:${id}`;
+    const pool = intentDevice(this.#id);
+    const absentBefore = probe === 'absent';
+    const recorded = probe !== 'exists'; // an id that exists is not recorded: the kernel's own EEXIST follows
+    return snapshotChained(op, this.#dm, {
+      origin, pool: addressOf(this.#id), message: text,
+      thinIntent: recorded ? (phase) => op.intent(slot, { kind: 'thin-id', pool, id, phase, absentBefore }) : undefined,
+      settleThin: recorded ? () => op.settle(slot) : undefined,
+    });
   }
 
   /** Whether thin `id` exists, asked without changing anything (see #createId). */

@@ -12,9 +12,9 @@ import { describe, expect, test } from '@jest/globals';
 import { IoctlEngine, type ChainStep } from '../../ffi/engine.js';
 import { DmEngineError } from '../../ffi/errors.js';
 import { HEADER_IDENTITY_FIELDS as F, headerIdentityMismatch, identityMismatch } from '../../codec/identity-rule.js';
-import { CHAIN_CHECK_SOURCE, chainCheckSource, trustedBits } from '../../lib/kernel/chain-check.js';
+import { CHAIN_CHECK_SOURCE, chainCheckSource, referenceHeader, trustedBits } from '../../lib/kernel/chain-check.js';
 import { TRUSTED_REPLY_FIELDS } from '../../codec/reply-fields.js';
-import { codec, decodeDev, dmIoctl, requestCode } from '../../codec/index.js';
+import { codec, decodeDev, dmIoctl, encodeDev, requestCode } from '../../codec/index.js';
 import { repliedBy } from '../../lib/operations/identity.js';
 
 const HDR = 312;
@@ -162,10 +162,79 @@ onLinux('IoctlEngine chains', () => {
     }
   });
 
+  test.each([
+    ['the first step names another dev', 0, { minor: 9 }, 2],
+    ['the first step names another uuid', 0, { otherUuid: true }, 1],
+    ['the second step names another dev', 1, { minor: 9 }, 2],
+  ] as const)('with a reference header: %s → that step is the mismatch, nothing after it is issued; the reference slot is wiped', async (_label, at, spec, field) => {
+    const e = start(4);
+    try {
+      // [status, remove] of a removal pinned to an identity: both checked against the reference.
+      const reference = header('vol', 'CRYPT-1', {});
+      reference[F.devOffset] = 7; // the expected device number (the fake replies with minor 7 unless told)
+      const specs: [StepSpec, StepSpec] = [{}, {}];
+      specs[at] = spec;
+      const steps: ChainStep[] = [
+        { request: 1, buf: header('vol', 'CRYPT-1', specs[0]), check: trustedBits('info') },
+        { request: 2, buf: header('vol', 'CRYPT-1', specs[1]), check: trustedBits('info') },
+      ];
+      const r = await e.ioctlChain(steps, reference);
+      expect(r.map((x) => [x.ran, x.mismatch])).toEqual([0, 1].map((i) => [i <= at, i === at ? field : 0]));
+      expect(steps[1]!.buf[HDR + 5]).toBe(at === 0 ? 0 : 1); // not issued after a first-step mismatch
+      expect(e.sharedBytes.every((b) => b === 0)).toBe(true);
+      // The same chain, all matching: both run. And the reference took a slot of its own: with
+      // 4 slots, a chain of 4 steps and a reference is refused.
+      const ok = await e.ioctlChain([{ request: 1, buf: header('vol', 'CRYPT-1', {}), check: trustedBits('info') }, { request: 2, buf: header('vol', 'CRYPT-1', {}), check: trustedBits('remove') }], reference);
+      expect(ok.map((x) => [x.ran, x.mismatch])).toEqual([[true, 0], [true, 0]]);
+      const four = [0, 1, 2, 3].map(() => ({ request: 1, buf: header('vol', 'CRYPT-1', {}) }));
+      await expect(e.ioctlChain(four, reference)).rejects.toThrow(RangeError);
+      expect(await e.ioctlChain(four)).toHaveLength(4);
+    } finally {
+      e.close();
+    }
+  });
+
+  test('a chain with a reference waits for one slot more than its steps (the reference\'s)', async () => {
+    const e = start(4);
+    try {
+      const slow = e.ioctl(9, header('x', '', { action: 3, arg: 5, minor: 9 })); // holds 1 of 4 slots (its reply says minor 9)
+      // Only a header, as referenceHeader makes it: a reference written over a busy slot would
+      // take that call's reply (minor 9) and the chain would see a mismatch.
+      const reference = header('vol', 'CRYPT-1', {}).slice(0, HDR);
+      reference[F.devOffset] = 7;
+      const three = [0, 1, 2].map(() => ({ request: 1, buf: header('vol', 'CRYPT-1', {}), check: trustedBits('info') }));
+      const order: string[] = [];
+      await Promise.all([slow.then(() => order.push('slow')), e.ioctlChain(three, reference).then((r) => { order.push('chain'); expect(r.every((x) => x.ran && x.mismatch === 0)).toBe(true); })]);
+      expect(order).toEqual(['slow', 'chain']);
+      expect(e.sharedBytes.every((b) => b === 0)).toBe(true);
+    } finally {
+      e.close();
+    }
+  });
+
+  test('without a reference the first step is not checked (its reply is the reference)', async () => {
+    const e = start();
+    try {
+      const r = await e.ioctlChain([{ request: 1, buf: header('vol', 'CRYPT-1', { minor: 9 }), check: trustedBits('info') }, { request: 2, buf: header('vol', 'CRYPT-1', { minor: 9 }), check: trustedBits('info') }]);
+      expect(r.map((x) => [x.ran, x.mismatch])).toEqual([[true, 0], [true, 0]]);
+    } finally {
+      e.close();
+    }
+  });
+
+  test('a worker crash in a chain with a reference: rejected as sent, the reference slot wiped too', async () => {
+    const e = start();
+    const reference = header('vol', 'CRYPT-1', { key: true });
+    const err = await e.ioctlChain([{ request: 1, buf: header('vol', 'CRYPT-1', {}), check: 1 }, { request: 2, buf: header('vol', 'CRYPT-1', { action: 0xEE }), check: 1 }], reference).catch((x: unknown) => x);
+    expect((err as DmEngineError).sent).toBe(true);
+    expect(e.sharedBytes.every((b) => b === 0)).toBe(true);
+  });
+
   test('a chain with checks is refused by an engine without the rule; too many steps are refused', async () => {
     const e = start(2, false);
     try {
       await expect(e.ioctlChain(chain([{}, {}, {}]).slice(0, 2))).rejects.toThrow(/identity check/);
+      await expect(e.ioctlChain([{ request: 1, buf: new Uint8Array(8) }], new Uint8Array(8))).rejects.toThrow(/identity check/); // a reference needs the rule too
       await expect(e.ioctlChain([{ request: 1, buf: new Uint8Array(8) }, { request: 1, buf: new Uint8Array(8) }, { request: 1, buf: new Uint8Array(8) }])).rejects.toThrow(RangeError);
     } finally {
       e.close();
@@ -200,6 +269,44 @@ describe('the worker runs the main thread rule', () => {
       }
     }
     expect(CHAIN_CHECK_SOURCE).toContain(headerIdentityMismatch.toString());
+  });
+});
+
+describe('a reference header (referenceHeader) is judged as the identity it encodes', () => {
+  test('the worker\'s verdict against the reference is checkReply\'s against the identity, for names, uuids (bytes too) and devs', () => {
+    const check = new Function(CHAIN_CHECK_SOURCE)() as (bits: number, d: Uint8Array, a: number, b: number) => number;
+    const rnd = prng(41);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const raw = new Uint8Array([0x61, 0xff, 0x62]); // not UTF-8
+    let differing = 0;
+    for (let n = 0; n < 300; n++) {
+      const id = {
+        name: pick(['a', 'b']), uuid: pick([null, 'U-1', 'U-2']),
+        dev: { major: 254, minor: pick([0, 1, 256, 70000]) },
+      } as { name: string; uuid: string | null; dev: { major: number; minor: number }; nameBytes?: Uint8Array };
+      if (rnd() < 0.2) { id.name = new TextDecoder().decode(raw); id.nameBytes = raw; }
+      const ref = referenceHeader(id);
+      // A reply header as the kernel writes it, decoded as the runner decodes it.
+      const reply = new Uint8Array(HDR);
+      const rname = rnd() < 0.2 ? raw : new TextEncoder().encode(pick(['a', 'b']));
+      reply.set(rname, F.nameOffset);
+      const ruuid = pick(['', 'U-1', 'U-2']);
+      reply.set(new TextEncoder().encode(ruuid), F.uuidOffset);
+      const view = new DataView(reply.buffer);
+      const minor = pick([0, 1, 256, 70000]);
+      view.setBigUint64(dmIoctl.offsetOf.dev, encodeDev(254, minor), codec.endian === 'little');
+      const h = codec.decodeHeader(reply);
+      const decoded = { name: h.name, uuid: h.uuid || null, dev: decodeDev(h.dev), ...(rname === raw ? { nameBytes: raw } : {}) };
+      const d = new Uint8Array(2 * HDR);
+      d.set(ref, 0);
+      d.set(reply, HDR);
+      for (const step of Object.keys(TRUSTED_REPLY_FIELDS) as (keyof typeof TRUSTED_REPLY_FIELDS)[]) {
+        const verdict = check(trustedBits(step), d, 0, HDR);
+        expect(verdict !== 0).toBe(!repliedBy(step, id, decoded));
+        if (verdict !== 0) differing++;
+      }
+    }
+    expect(differing).toBeGreaterThan(0);
   });
 });
 

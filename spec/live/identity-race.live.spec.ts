@@ -44,6 +44,8 @@ describeLive(`identity races across processes [kernel ${kernelLabel}]`, () => {
         env: {
           ...process.env, IDR_DIST: path.join(REPO, 'dist'), IDR_MODE: mode, IDR_PREFIX: prefix, IDR_NAMES: names.join(','),
           IDR_SECTORS: String(sectors), IDR_DURATION_MS: String(DURATION_MS), IDR_LOG: logFile, IDR_SEED: String(1000 + i),
+          // Even workers on the engine, where createDevice and each pinned removal attempt go as one chain; odd ones step by step.
+          IDR_ASYNC_PATH: mode === 'worker' && i % 2 === 0 ? 'engine' : 'auto',
         },
         stdio: ['ignore', 'inherit', 'inherit'],
       });
@@ -93,10 +95,18 @@ describeLive(`identity races across processes [kernel ${kernelLabel}]`, () => {
       const hostileTables = tables.filter((l) => l.sectors !== String(w.sectors)).length;
       summary.push({ worker: w.i, ...done, ioctls, tablesChecked: tables.length, hostileTables, renameWindowHits: renameWindow });
     }
-    // createDevice goes as a chain only on an engine some batch started ('auto': ffi/control.ts);
-    // these workers run none, so their chains count is in the summary, not asserted. The chained
-    // path's identity races are spec/lib/identity-races.spec.ts's, and conformance's engine run
-    // asserts live that chains ran.
+    // The engine workers went through the chained path (createDevice, pinned removals); the
+    // 'auto' ones start no engine (no batch), so they went step by step. Both under the same
+    // checks above.
+    for (const w of workers) {
+      const chains = (summary[w.i]!.chains ?? {}) as Record<string, number>;
+      if (w.i % 2 === 0) {
+        expect(chains['create>load>suspend'] ?? 0).toBeGreaterThan(0);
+        if ((summary[w.i]!.removed as number) > 0) expect(chains['info>remove'] ?? 0).toBeGreaterThan(0);
+      } else {
+        expect(chains).toEqual({});
+      }
+    }
     const [iterations, dmsetupOk] = loopOut.trim().split(' ').map(Number);
     const adversaryDone = fs.readFileSync(adversary.logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line).find((l) => l.t === 'done');
 

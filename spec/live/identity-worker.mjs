@@ -7,8 +7,13 @@
 // (IDR_MODE=adversary) it is the hostile neighbour: single ioctls by name, as fast as it can,
 // one loop removing whatever holds a name while another creates, loads and resumes its own
 // devices on the names that come free.
+// A worker's removals are pinned to the identity createDevice returned (`expect`), so each
+// attempt is verify-then-remove; with IDR_ASYNC_PATH=engine its createDevice and each such
+// attempt go to the ioctl engine as one chain (logged, counted per kind), otherwise ('auto',
+// no batch starts the engine) step by step.
 //   env: IDR_DIST (dist/ path), IDR_MODE, IDR_PREFIX (uuid prefix), IDR_NAMES (comma list),
-//        IDR_SECTORS (this process's table size), IDR_DURATION_MS, IDR_LOG (file), IDR_SEED
+//        IDR_SECTORS (this process's table size), IDR_DURATION_MS, IDR_LOG (file), IDR_SEED,
+//        IDR_ASYNC_PATH ('engine' | 'auto', default 'auto')
 import * as fs from 'node:fs';
 
 const dist = process.env.IDR_DIST;
@@ -33,12 +38,12 @@ const rnd = () => {
 };
 const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
 
-/** createDevice chains the engine ran (logged with the worker's totals). */
-let chainsRun = 0;
+/** Chains the engine ran, per kind: the commands of their steps (logged with the worker's totals). */
+const chainsRun = {};
 
 /** The real backend, with every ioctl's outcome logged from the reply bytes themselves. */
 function loggingBackend() {
-  const base = realBackend();
+  const base = realBackend(undefined, process.env.IDR_ASYNC_PATH || 'auto');
   const record = (request, buf, r) => {
     const cmd = COMMANDS[request & 0xff];
     if (r.ret !== 0) { log({ t: 'ioctl', cmd, ok: false, errno: r.errno }); return r; }
@@ -54,13 +59,15 @@ function loggingBackend() {
         get fd() { return t.fd; },
         ioctl: (request, buf) => record(request, buf, t.ioctl(request, buf)),
         ioctlAsync: async (request, buf) => record(request, buf, await t.ioctlAsync(request, buf)),
-        // createDevice's chain on the engine (create → load → resume): every step the worker
-        // issued is logged from its reply bytes, as a single call is.
+        // Chains on the engine (createDevice's create → load → resume, a pinned removal's
+        // status → remove): every step the worker issued is logged from its reply bytes, as a
+        // single call is.
         chainReady: (steps, lane) => t.chainReady(steps, lane),
-        ioctlChain(steps, lane) {
-          const chain = t.ioctlChain(steps, lane);
+        ioctlChain(steps, lane, reference) {
+          const chain = t.ioctlChain(steps, lane, reference);
           return chain && chain.then((results) => {
-            chainsRun++;
+            const kind = steps.map((st) => COMMANDS[st.request & 0xff]).join('>');
+            chainsRun[kind] = (chainsRun[kind] ?? 0) + 1;
             results.forEach((r, i) => { if (r.ran) record(steps[i].request, steps[i].buf, r); });
             return results;
           });
@@ -105,6 +112,8 @@ if (process.env.IDR_MODE === 'adversary') {
 }
 
 const mine = [];
+/** What createDevice returned, per uuid of ours. */
+const made = new Map();
 let n = 0;
 const stats = { ops: 0, ok: 0, created: 0, removed: 0, renamed: 0, identity: 0, raced: 0, failed: 0 };
 
@@ -137,13 +146,15 @@ try {
       if (info) {
         stats.created++;
         mine.push(uuid);
+        made.set(uuid, info);
         // What went live on the device with our uuid: our table (the kernel's word, by uuid).
         const t = await op('table', () => dm.table({ uuid }), { uuid });
         if (t) log({ t: 'table', uuid, replyUuid: t.device.uuid, sectors: String(t.targets.reduce((s, x) => s + x.length, 0n)) });
       }
     } else if (r < 0.85) {
       const uuid = mine.splice(Math.floor(rnd() * mine.length), 1)[0];
-      if (await op('remove', () => dm.removeDevice({ uuid }, { delayMs: 20 }), { uuid })) stats.removed++;
+      // Pinned to what createDevice returned: only that very device (uuid and dev) is removed.
+      if (await op('remove', () => dm.removeDevice({ uuid }, { delayMs: 20, expect: made.get(uuid) }), { uuid })) stats.removed++;
     } else {
       const uuid = pick(mine);
       const to = pick(names);

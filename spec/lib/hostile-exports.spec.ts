@@ -241,7 +241,7 @@ const EXCLUDED: Record<string, string> = {
   computeFec: 'options checked before any reader is called; its bad inputs are the FEC spec\'s (spec/verity, callbacks not files)',
   verifyFec: 'as computeFec, plus fecReader and erasedBlocks (spec/verity)',
   repairWithFec: 'as verifyFec, plus the writers (spec/verity)',
-  ...Object.fromEntries(['listThinDevices', 'nextFreeThinId', 'thinIdsInUse', 'thinDelta', 'allocatedByteRanges', 'changedByteRanges'].map((k) => [k,
+  ...Object.fromEntries(['listThinDevices', 'nextFreeThinId', 'thinIdsInUse', 'thinDelta', 'thinDeltaBatches', 'allocatedByteRanges', 'changedByteRanges'].map((k) => [k,
     'takes a ThinMetadata (an object of methods, not a value): the metadata, ids and options are checked before any read, generators at the first next() (spec/thin-tools/tools.spec.ts)'])),
   thinDumpText: 'an async generator: its arguments are checked at the first next(), before any read (spec/thin-metadata/library.spec.ts)',
   errnoName: 'total: a name for any value (checked below: never throws)',

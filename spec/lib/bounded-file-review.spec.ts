@@ -1,0 +1,38 @@
+// Adversarial cases of the handle openBlockFile returns (lib/block/bounded-file.ts): what a
+// call cut short leaves behind when the caller does what a caller may do once its promise
+// has settled.
+import { describe, expect, test } from '@jest/globals';
+import { DeviceMapper, openBlockFile } from '../../lib/index.js';
+import { SimulatedKernel, simBlockIo, simFaults } from '../../testing/index.js';
+
+const FILE = '/srv/review.img';
+
+async function simFile() {
+  const kernel = new SimulatedKernel();
+  const dm = await DeviceMapper.open({ backend: kernel.backend() });
+  await simBlockIo(kernel).ensureFile(FILE, 1n << 20n);
+  const f = await openBlockFile(FILE, { dm, mode: 'write' });
+  await f.write(0, new Uint8Array(4096).fill(0x11));
+  return { dm, f, faults: simFaults(kernel) };
+}
+
+describe('BlockFile: a write cut short', () => {
+  test("lands the bytes the caller passed, not what the caller put in its buffer after it gave up", async () => {
+    const { dm, f, faults } = await simFile();
+    try {
+      faults.delayFile(FILE, 'write', 40);
+      // A copy loop reusing one buffer: the first chunk's write times out...
+      const chunk = new Uint8Array(512).fill(0xaa);
+      await expect(f.write(0, chunk, { timeoutMs: 5 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+      // ...and the caller, its promise settled, fills the buffer with the next chunk.
+      chunk.fill(0xbb);
+      const into = new Uint8Array(512);
+      // Ordered after the late write: it sees that write whole, with the bytes it was given.
+      await f.read(0, into);
+      expect(into.every((b) => b === 0xaa)).toBe(true);
+    } finally {
+      await f.close();
+      dm.close();
+    }
+  });
+});

@@ -29,7 +29,7 @@
 import { optionsArg, valueArg } from '../client/args.js';
 import { DmArgumentError, DmSyscallError, ERRNO } from '../errors.js';
 import type { BlockFile, BlockFileCallOptions } from '../kernel/backend.js';
-import type { Operation } from '../operations/operation.js';
+import { withCallerStack, type Operation } from '../operations/operation.js';
 import { runBlock } from './block-io.js';
 
 const CALL_OPTIONS = { signal: 'signal', timeoutMs: 'any' } as const;
@@ -86,7 +86,16 @@ export function boundBlockFile(raw: BlockFile): BlockFile & AsyncDisposable {
     const bounded = boundsOf(options);
     if (closing) closed(syscall);
     if (!bounded) {
-      if (lateWrites.size > 0 || lateFailure !== undefined) await settle(undefined);
+      if (lateWrites.size > 0 || lateFailure !== undefined) {
+        // A late failure is reported to this caller: with its frames, as the bounded path's (runOperation) are.
+        const site = new Error();
+        Error.captureStackTrace(site, call);
+        try {
+          await settle(undefined);
+        } catch (e) {
+          throw withCallerStack(e, site);
+        }
+      }
       return start();
     }
     // Not on the client's operations (no `dm`): the file is open on an fd of its own, which the

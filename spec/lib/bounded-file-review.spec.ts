@@ -36,3 +36,20 @@ describe('BlockFile: a write cut short', () => {
     }
   });
 });
+
+describe('BlockFile: a late write failure reported by the next call', () => {
+  test.each([['unbounded', undefined], ['bounded', { timeoutMs: 1000 }]] as const)("%s: keeps the frames of the caller it is reported to", async (_kind, options) => {
+    const { dm, f, faults } = await simFile();
+    try {
+      faults.failFile(FILE, 'write', 'ENOSPC', { delayMs: 40 });
+      await expect(f.write(0, new Uint8Array(512), { timeoutMs: 5 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+      async function theNextCaller() { return f.sizeBytes(options).catch((x: unknown) => x); }
+      const e = (await theNextCaller()) as Error;
+      expect(e).toMatchObject({ code: 'ENOSPC' });
+      expect(e.stack).toContain('theNextCaller');
+    } finally {
+      await f.close();
+      dm.close();
+    }
+  });
+});

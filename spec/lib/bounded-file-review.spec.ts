@@ -2,7 +2,7 @@
 // call cut short leaves behind when the caller does what a caller may do once its promise
 // has settled.
 import { describe, expect, test } from '@jest/globals';
-import { DeviceMapper, openBlockFile } from '../../lib/index.js';
+import { DeviceMapper, openBlockFile, ThinPool } from '../../lib/index.js';
 import { SimulatedKernel, simBlockIo, simFaults } from '../../testing/index.js';
 
 const FILE = '/srv/review.img';
@@ -49,6 +49,32 @@ describe('BlockFile: a late write failure reported by the next call', () => {
       expect(e.stack).toContain('theNextCaller');
     } finally {
       await f.close();
+      dm.close();
+    }
+  });
+});
+
+describe('ThinPool.conditions({ timeoutMs })', () => {
+  const refTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  test('the bound alone keeps the process alive no more than events() does (an iterator left unstarted or dropped holds no ref)', async () => {
+    const kernel = new SimulatedKernel();
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    const MiB = 1n << 20n;
+    const p = await ThinPool.create(dm, {
+      name: 'pool', data: { file: '/img/data', sizeBytes: 64n * MiB }, metadata: { file: '/img/meta', sizeBytes: 4n * MiB }, skipBlockZeroing: true,
+    });
+    const before = refTimers();
+    // Made, never iterated, never returned: a process that did this would stay alive for the hour.
+    const it = p.conditions({ timeoutMs: 3_600_000, initial: false });
+    try {
+      expect(refTimers()).toBe(before);
+      // It still ends with TIMEOUT when iterated past its bound.
+      const short = p.conditions({ timeoutMs: 20, initial: false });
+      await expect(short.next()).rejects.toMatchObject({ code: 'TIMEOUT' });
+    } finally {
+      await it.return?.();
+      await p.destroy();
       dm.close();
     }
   });

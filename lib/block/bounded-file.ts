@@ -10,6 +10,8 @@
  * - a bounded read reads into a buffer of its own and copies what it read into the caller's
  *   only when it finishes in time: bytes landing late never change a buffer the caller has
  *   taken back;
+ * - a bounded write writes from a copy of the caller's bytes, taken as it starts: a caller
+ *   that reuses its buffer once the call rejected does not change what lands late;
  * - a write cut short is ordered before every later call on the handle (they start once it
  *   has landed, each still bounded by its own options), so a read after it sees the write
  *   whole or, when it failed, not at all; a late failure is reported by the next call (once,
@@ -27,7 +29,7 @@
 import { optionsArg, valueArg } from '../client/args.js';
 import { DmArgumentError, DmSyscallError, ERRNO } from '../errors.js';
 import type { BlockFile, BlockFileCallOptions } from '../kernel/backend.js';
-import type { Operation } from '../operations/operation.js';
+import { withCallerStack, type Operation } from '../operations/operation.js';
 import { runBlock } from './block-io.js';
 
 const CALL_OPTIONS = { signal: 'signal', timeoutMs: 'any' } as const;
@@ -84,7 +86,16 @@ export function boundBlockFile(raw: BlockFile): BlockFile & AsyncDisposable {
     const bounded = boundsOf(options);
     if (closing) closed(syscall);
     if (!bounded) {
-      if (lateWrites.size > 0 || lateFailure !== undefined) await settle(undefined);
+      if (lateWrites.size > 0 || lateFailure !== undefined) {
+        // A late failure is reported to this caller: with its frames, as the bounded path's (runOperation) are.
+        const site = new Error();
+        Error.captureStackTrace(site, call);
+        try {
+          await settle(undefined);
+        } catch (e) {
+          throw withCallerStack(e, site);
+        }
+      }
       return start();
     }
     // Not on the client's operations (no `dm`): the file is open on an fd of its own, which the
@@ -134,7 +145,12 @@ export function boundBlockFile(raw: BlockFile): BlockFile & AsyncDisposable {
     async write(offsetBytes: bigint | number, bytes: Uint8Array, options?: BlockFileCallOptions) {
       checkOffset(offsetBytes);
       checkBuffer(bytes, 'bytes');
-      return call('BlockFile.write', () => `writing ${p}`, 'pwrite', options, true, () => raw.write(offsetBytes, bytes));
+      // Bounded: from a copy, so that a write cut short lands the bytes it was given, not what
+      // the caller, its promise settled, has put in its buffer since (a copy loop reusing one).
+      return call('BlockFile.write', () => `writing ${p}`, 'pwrite', options, true, () => {
+        const copy = options !== undefined && (options.signal !== undefined || options.timeoutMs !== undefined);
+        return raw.write(offsetBytes, copy ? bytes.slice() : bytes);
+      });
     },
     close() {
       closing ??= (async () => {

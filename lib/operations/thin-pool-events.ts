@@ -102,6 +102,9 @@ export function poolConditions(
   if (timeout) Error.captureStackTrace(timeout, poolConditions);
   let timedOut = false;
   const timer = timeout === undefined ? undefined : setTimeout(() => { timedOut = true; inner.abort(timeout); }, options.timeoutMs);
+  // Unref'd, as events()' is: the bound alone must not keep the process alive (an iterator left
+  // unstarted, or dropped without return(), would hold it until the timeout).
+  timer?.unref?.();
   const report = (): void => {
     if (!timedOut || timeout === undefined) return;
     const e = timeout;

@@ -118,20 +118,9 @@ export class MetadataBlocks {
    * that window, valid until the next read through it, and is not cached.
    */
   async read(b: bigint, kind: ThinBlockKind, bounds: ReadBounds, from?: string, window?: ReadWindow): Promise<{ bytes: Uint8Array; view: DataView }> {
-    if (this.#closed) throw new DmThinMetadataError('THIN_METADATA_CLOSED', `the metadata of ${this.#file.path} is closed`);
-    checkBounds(bounds, 'reading thin metadata');
-    if (b < 0n || b >= this.blockCount) {
-      throw corrupt(b, `${from ?? 'a pointer'} points past the metadata's end (${this.blockCount} blocks)`);
-    }
+    const hit = this.#cached(b, kind, bounds, from);
+    if (hit !== undefined) return hit;
     const key = Number(b);
-    const hit = this.#cache.get(key);
-    if (hit !== undefined) {
-      if (hit.kind !== kind) throw corrupt(b, `read as a ${kind} block, but it is a ${hit.kind} block`);
-      // Re-inserted: the Map's order is the eviction order (least recently used first).
-      this.#cache.delete(key);
-      this.#cache.set(key, hit);
-      return hit;
-    }
     let bytes: Uint8Array;
     let got: number;
     if (this.#file.readSync) {
@@ -165,22 +154,32 @@ export class MetadataBlocks {
    * (a walk of a large pool would otherwise hold it): thinDelta's merge does, every few leaves.
    */
   readSync(b: bigint, kind: ThinBlockKind, bounds: ReadBounds, window: ReadWindow, from?: string): { bytes: Uint8Array; view: DataView } {
-    if (this.#closed) throw new DmThinMetadataError('THIN_METADATA_CLOSED', `the metadata of ${this.#file.path} is closed`);
     if (this.#file.readSync === undefined) throw new TypeError('readSync on metadata read asynchronously'); // not reached: callers ask `synchronous` first
+    const hit = this.#cached(b, kind, bounds, from);
+    if (hit !== undefined) return hit;
+    const key = Number(b);
+    const { bytes, got } = this.#fromWindow(key, window);
+    return this.#checked(b, key, kind, bytes, got, window);
+  }
+
+  /**
+   * What every read checks first (the file open, the caller's bounds, `b` inside the file),
+   * then block `b` from the cache (checked as `kind`), or undefined when it must be read.
+   */
+  #cached(b: bigint, kind: ThinBlockKind, bounds: ReadBounds, from: string | undefined): { bytes: Uint8Array; view: DataView } | undefined {
+    if (this.#closed) throw new DmThinMetadataError('THIN_METADATA_CLOSED', `the metadata of ${this.#file.path} is closed`);
     checkBounds(bounds, 'reading thin metadata');
     if (b < 0n || b >= this.blockCount) {
       throw corrupt(b, `${from ?? 'a pointer'} points past the metadata's end (${this.blockCount} blocks)`);
     }
     const key = Number(b);
     const hit = this.#cache.get(key);
-    if (hit !== undefined) {
-      if (hit.kind !== kind) throw corrupt(b, `read as a ${kind} block, but it is a ${hit.kind} block`);
-      this.#cache.delete(key);
-      this.#cache.set(key, hit);
-      return hit;
-    }
-    const { bytes, got } = this.#fromWindow(key, window);
-    return this.#checked(b, key, kind, bytes, got, window);
+    if (hit === undefined) return undefined;
+    if (hit.kind !== kind) throw corrupt(b, `read as a ${kind} block, but it is a ${hit.kind} block`);
+    // Re-inserted: the Map's order is the eviction order (least recently used first).
+    this.#cache.delete(key);
+    this.#cache.set(key, hit);
+    return hit;
   }
 
   /** Checks a block just read (length, checksum, block number) and caches it unless it came through a window. */

@@ -3,8 +3,9 @@
  * library's metadata reader: the same options parsed as its getopt_long parses them
  * (`hm::o:f:rV`, long options by unambiguous prefix, operands anywhere), the same stdout
  * byte for byte, the same exit statuses (0, 1), and its error lines where they are its own.
- * `--repair` is refused: thin_dump's repair searches the whole device for candidate roots
- * (metadata_dumper.cc's gatherer), which this reader does not do.
+ * `--repair` reads an intact superblock and leaves damaged subtrees out, as thin_dump's
+ * damage visitor does; with a damaged superblock it fails, where thin_dump would search the
+ * whole device for candidate roots (metadata_dumper.cc's gatherer), which this reader does not do.
  */
 import * as fs from 'node:fs';
 import { DmBaseError, openThinMetadata, thinDumpText, type ThinDumpOptions } from '../lib/thin-metadata/public.js';
@@ -116,15 +117,14 @@ export async function runThinDump(argv: readonly string[], io: Pick<CliIo, 'stdo
   let output: string | undefined;
   const devIds: number[] = [];
   let skipMappings = false;
+  let repair = false;
   const overrides: { transactionId?: bigint; dataBlockSizeSectors?: number; nrDataBlocks?: bigint } = {};
   for (const { key, value } of g.options) {
     switch (key) {
       case 'h': io.stdout(thinDumpUsage()); return 0;
       case 'V': io.stdout(`${THIN_DUMP_VERSION}\n`); return 0;
       case 'f': format = value!; break;
-      case 'r':
-        io.stderr('dmctl thin dump: --repair is not supported (it searches the device for candidate roots; use thin_dump --repair)\n');
-        return 1;
+      case 'r': repair = true; break;
       case 'm':
         metadataSnap = true;
         if (value !== undefined) {
@@ -164,11 +164,12 @@ export async function runThinDump(argv: readonly string[], io: Pick<CliIo, 'stdo
   const write = fd === undefined ? io.stdout : (t: string) => { fs.writeSync(fd, t); };
   try {
     await using md = await openThinMetadata(g.operands[0]!, { metadataSnap });
-    const opts: ThinDumpOptions = { format, skipMappings, devIds: devIds.length > 0 ? devIds.filter((x) => x >= 0) : undefined, ...overrides };
+    const opts: ThinDumpOptions = { format, skipMappings, repair, devIds: devIds.length > 0 ? devIds.filter((x) => x >= 0) : undefined, ...overrides };
     for await (const chunk of thinDumpText(md, opts)) write(chunk);
     return 0;
   } catch (e) {
     io.stderr(`${message(e)}\n`);
+    if (repair) io.stderr('dmctl thin dump: --repair needs an intact superblock (thin_dump --repair would search the device for candidate roots)\n');
     return 1;
   } finally {
     if (fd !== undefined) fs.closeSync(fd);

@@ -51,7 +51,15 @@ export interface ReadBounds {
   readonly timeoutMs?: number | undefined;
   /** The TIMEOUT to throw: made when the caller's call began, so it carries the caller's frames. */
   readonly timeoutError?: DmOperationError | undefined;
+  /** A leaf walk leaves out a subtree whose node fails its checks instead of throwing (thin_dump --repair). */
+  readonly skipDamaged?: boolean | undefined;
 }
+
+/**
+ * Where thinDumpText's `repair` asks the reader's walks to leave damaged subtrees out
+ * (ReadBounds.skipDamaged). Internal (a symbol key: not an option a caller can set by name).
+ */
+export const SKIP_DAMAGED: unique symbol = Symbol('devicemapper.skipDamaged');
 
 /**
  * Where a walk over the reader (bounds.ts walkBounds) hands the reads it makes its own TIMEOUT
@@ -62,7 +70,8 @@ export interface ReadBounds {
 export const CALLER_TIMEOUT: unique symbol = Symbol('devicemapper.callerTimeout');
 
 /** The bounds of one call from its options. */
-export function boundsOf(o: { readonly signal?: AbortSignal | undefined; readonly timeoutMs?: number | undefined; readonly [CALLER_TIMEOUT]?: DmOperationError | undefined } | undefined): ReadBounds {
+export function boundsOf(o: { readonly signal?: AbortSignal | undefined; readonly timeoutMs?: number | undefined; readonly [CALLER_TIMEOUT]?: DmOperationError | undefined; readonly [SKIP_DAMAGED]?: boolean | undefined } | undefined): ReadBounds {
+  if (o?.[SKIP_DAMAGED] === true) return { ...boundsOf({ signal: o.signal, timeoutMs: o.timeoutMs, [CALLER_TIMEOUT]: o[CALLER_TIMEOUT] }), skipDamaged: true };
   if (o?.timeoutMs === undefined) return { signal: o?.signal };
   // Made now, when the caller's call begins (a generator's at its first next()), so a TIMEOUT a
   // later read throws carries the caller's frames (docs/conventions.md: errors keep the caller's stack).

@@ -9,6 +9,7 @@
  */
 import { BTREE_INTERNAL_NODE, BTREE_LEAF_NODE, THIN_METADATA_BLOCK_BYTES, btreeNodeHeader } from '../../codec/thin-metadata-records.js';
 import { ReadWindow, corrupt, nodeHeaderCodec, type MetadataBlocks, type ReadBounds } from './blocks.js';
+import { DmThinMetadataError } from '../errors.js';
 
 /** Deeper than any tree the kernel builds (a 4096-byte node holds at least dozens of entries). */
 export const MAX_BTREE_DEPTH = 32;
@@ -129,8 +130,11 @@ class LeafPath {
   hi: bigint | undefined;
   parent = 0n;
 
-  constructor(top: BtreeNode, spec: BtreeSpec) {
+  readonly #skipDamaged: boolean;
+
+  constructor(top: BtreeNode, spec: BtreeSpec, skipDamaged = false) {
     this.#spec = spec;
+    this.#skipDamaged = skipDamaged;
     this.#path = [{ node: top, next: 0, hi: undefined }];
     this.#onPath = new Set<bigint>([top.block]);
   }
@@ -151,8 +155,11 @@ class LeafPath {
       this.hi = i + 1 < f.node.entries ? keyAt(f.node, i + 1) : f.hi;
       this.child = f.node.view.getBigUint64(valueOffset(f.node, i), true);
       this.parent = f.node.block;
-      if (this.#onPath.has(this.child)) throw corrupt(f.node.block, `${this.#spec.name} btree node points back to block ${this.child} on its own path (a cycle)`);
-      if (path.length >= MAX_BTREE_DEPTH) throw corrupt(f.node.block, `${this.#spec.name} btree is deeper than ${MAX_BTREE_DEPTH} levels`);
+      const cycle = this.#onPath.has(this.child);
+      const deep = path.length >= MAX_BTREE_DEPTH;
+      if ((cycle || deep) && this.#skipDamaged) continue; // a pointer that cannot be followed: its subtree left out
+      if (cycle) throw corrupt(f.node.block, `${this.#spec.name} btree node points back to block ${this.child} on its own path (a cycle)`);
+      if (deep) throw corrupt(f.node.block, `${this.#spec.name} btree is deeper than ${MAX_BTREE_DEPTH} levels`);
       return true;
     }
   }
@@ -176,16 +183,34 @@ class LeafPath {
 export async function* btreeLeaves(blocks: MetadataBlocks, root: bigint, spec: BtreeSpec, bounds: ReadBounds): AsyncGenerator<BtreeNode> {
   // The walk's own read window: a leaf is valid until the next step, as this generator promises.
   const window = new ReadWindow();
-  const top = await readNode(blocks, root, spec, bounds, true, 0n, undefined, `the ${spec.name} root`, window);
+  const top = await damageTolerant(bounds, () => readNode(blocks, root, spec, bounds, true, 0n, undefined, `the ${spec.name} root`, window));
+  if (top === undefined) return;
   if (top.leaf) {
     yield top;
     return;
   }
-  const path = new LeafPath(top, spec);
+  const path = new LeafPath(top, spec, bounds.skipDamaged === true);
   while (path.advance()) {
-    const node = await readNode(blocks, path.child, spec, bounds, false, path.lo, path.hi, path.from(), window);
+    const node = await damageTolerant(bounds, () => readNode(blocks, path.child, spec, bounds, false, path.lo, path.hi, path.from(), window));
+    if (node === undefined) continue;
     if (node.leaf) yield node;
     else path.descend(node);
+  }
+}
+
+/**
+ * A node read, or — when the walk leaves damage out (`bounds.skipDamaged`: thin_dump
+ * --repair) — undefined for a node that fails its checks: its whole subtree is left out, as
+ * thin_dump's damage visitor leaves out the key range it covers. Other errors (I/O, abort,
+ * timeout, a closed file) still throw.
+ */
+async function damageTolerant(bounds: ReadBounds, read: () => Promise<BtreeNode>): Promise<BtreeNode | undefined> {
+  if (bounds.skipDamaged !== true) return read();
+  try {
+    return await read();
+  } catch (e) {
+    if (e instanceof DmThinMetadataError && e.code === 'THIN_METADATA_CORRUPT') return undefined;
+    throw e;
   }
 }
 

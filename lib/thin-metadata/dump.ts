@@ -10,7 +10,7 @@ import { callOptionsArg } from '../client/call-bounds.js';
 import { DmArgumentError, DmThinMetadataError } from '../errors.js';
 import { describeValue } from '../client/args.js';
 import { THIN_SUPERBLOCK_LOCATION } from '../../codec/thin-metadata-records.js';
-import { boundsOf } from './blocks.js';
+import { SKIP_DAMAGED, boundsOf } from './blocks.js';
 import type { ThinMetadataReader } from './reader.js';
 import type { ThinDeviceDetails, ThinMappingRun, ThinReadOptions } from './types.js';
 
@@ -28,6 +28,14 @@ export interface ThinDumpOptions extends ThinReadOptions {
   readonly dataBlockSizeSectors?: number | undefined;
   /** `--nr-data-blocks`: printed instead of the metadata's. */
   readonly nrDataBlocks?: bigint | undefined;
+  /**
+   * `--repair` with an intact superblock: a btree node that fails its checks (checksum, block
+   * number, kind, counts, key order, a cycle) is left out with its whole subtree instead of
+   * ending the dump, and a device in only one of the details and mapping trees is left out, as
+   * thin_dump 0.9's damage visitor does. A damaged superblock still fails (thin_dump would
+   * then search the device for candidate roots, which this reader does not do).
+   */
+  readonly repair?: boolean | undefined;
 }
 
 /** One format's lines (thin_dump's emitter interface). */
@@ -71,7 +79,7 @@ const CHUNK_CHARS = 64 * 1024;
  * holds without details throws THIN_METADATA_CORRUPT with thin_dump's message.
  */
 export async function* thinDumpText(metadata: ThinMetadataReader, options: ThinDumpOptions = {}): AsyncGenerator<string> {
-  optionsArg(options, 'options', { format: 'string', devIds: 'any', skipMappings: 'boolean', transactionId: 'u64', dataBlockSizeSectors: 'uint', nrDataBlocks: 'u64', signal: 'signal', timeoutMs: 'any' });
+  optionsArg(options, 'options', { format: 'string', devIds: 'any', skipMappings: 'boolean', repair: 'boolean', transactionId: 'u64', dataBlockSizeSectors: 'uint', nrDataBlocks: 'u64', signal: 'signal', timeoutMs: 'any' });
   callOptionsArg(options);
   const format = options.format ?? 'xml';
   if (format !== 'xml' && format !== 'human_readable') throw new DmArgumentError('options.format', "'xml' or 'human_readable'", describeValue(format));
@@ -82,8 +90,10 @@ export async function* thinDumpText(metadata: ThinMetadataReader, options: ThinD
   const selected = options.devIds === undefined ? undefined : new Set(options.devIds);
   // One deadline for the whole dump: each walk gets the time left of it.
   const bounds = boundsOf(options);
+  const repair = options.repair === true;
   const read = (): ThinReadOptions => ({
     signal: options.signal, timeoutMs: bounds.deadline === undefined ? undefined : Math.max(1, Math.floor(bounds.deadline - performance.now())),
+    ...(repair ? { [SKIP_DAMAGED]: true } : {}),
   });
   const details = new Map<number, ThinDeviceDetails>();
   for (const d of await metadata.devices(read())) if (selected === undefined || selected.has(d.thinId)) details.set(d.thinId, d);
@@ -99,6 +109,7 @@ export async function* thinDumpText(metadata: ThinMetadataReader, options: ThinD
     if (selected !== undefined && !selected.has(thinId)) continue;
     const d = details.get(thinId);
     if (d === undefined) {
+      if (repair) continue; // thin_dump --repair dumps only devices both trees hold
       yield text;
       throw new DmThinMetadataError('THIN_METADATA_CORRUPT', `mappings present for device ${thinId}, but it isn't present in device tree`);
     }

@@ -58,7 +58,9 @@ export class ThinMetadataReader implements ThinMetadata {
     this.#roots = roots;
     this.superblock = roots.superblock;
     this.#onClose = onClose;
-    runChunkSources.set(this, (thinId, bounds) => this.#runChunkSource(thinId, bounds));
+    // The delta hands its reads' options (bounds.ts walkBounds.read): made into bounds here, so
+    // the walk's reads keep its deadline and the caller's TIMEOUT.
+    runChunkSources.set(this, (thinId, options) => this.#runChunkSource(thinId, boundsOf(options)));
   }
 
   /** True when blocks are read synchronously (a host file): reading ahead would overlap nothing. */
@@ -347,16 +349,26 @@ class ChunkBuilder {
   }
 }
 
-/** A synchronous leaf walk's runs in chunks. */
+/**
+ * A synchronous leaf walk's runs in chunks: one a leaf, empty when the leaf only lengthens
+ * the run in progress, so the merge counts leaves (its event-loop turns, its bounds checks)
+ * even while one run spans thousands of them (a device written sequentially).
+ */
 function* chunksOf(leaves: Generator<BtreeNode, void, undefined>, spec: BtreeSpec): Generator<RunChunk, void, undefined> {
   const b = new ChunkBuilder(spec);
-  for (const node of leaves) if (b.leaf(node)) yield b.chunk;
+  for (const node of leaves) {
+    b.leaf(node);
+    yield b.chunk;
+  }
   if (b.finish()) yield b.chunk;
 }
 
-/** An async leaf walk's runs in chunks. */
+/** An async leaf walk's runs in chunks (one a leaf, as {@link chunksOf}). */
 async function* chunksOfAsync(leaves: AsyncGenerator<BtreeNode>, spec: BtreeSpec): AsyncGenerator<RunChunk, void, undefined> {
   const b = new ChunkBuilder(spec);
-  for await (const node of leaves) if (b.leaf(node)) yield b.chunk;
+  for await (const node of leaves) {
+    b.leaf(node);
+    yield b.chunk;
+  }
   if (b.finish()) yield b.chunk;
 }

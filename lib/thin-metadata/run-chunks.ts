@@ -5,7 +5,7 @@
  * (its last key, read first, says so); anything else takes the ThinMappingRun stream. The
  * reader registers its maker here rather than in its public shape.
  */
-import type { ReadBounds } from './blocks.js';
+import type { ThinReadOptions } from './types.js';
 
 /**
  * Runs (consecutive thin and data blocks with one time) `n` of them, in thin-block order. The
@@ -18,8 +18,11 @@ export interface RunChunk {
   readonly lengthBlocks: Float64Array;
 }
 
-/** A tree's chunks, or undefined when its block numbers do not all fit a number. */
-export type RunChunkSource = (thinId: number, bounds: ReadBounds) => Promise<RunChunks | undefined>;
+/**
+ * A tree's chunks, or undefined when its block numbers do not all fit a number. `options`
+ * are a walk's read options (bounds.ts walkBounds.read: the time left, the caller's TIMEOUT).
+ */
+export type RunChunkSource = (thinId: number, options: ThinReadOptions) => Promise<RunChunks | undefined>;
 
 /**
  * A tree's chunks: a synchronous generator when its metadata is read synchronously (a host

@@ -1,0 +1,64 @@
+// Adversarial review of the synchronous delta walk, the caller's TIMEOUT and thin_dump --repair:
+// each case here failed on the code before its fix.
+import { afterAll, describe, expect, test } from '@jest/globals';
+import * as fs from 'node:fs';
+import { DeviceMapper, DmAbortError, openThinMetadata, thinDelta } from '../../lib/index.js';
+import { SimulatedKernel, simBlockIo, simFaults } from '../../testing/index.js';
+import { restore, thinTool, tmpDir } from './fixtures.js';
+
+const HAVE = thinTool('thin_restore') !== undefined;
+if (!HAVE) console.warn('spec/thin-metadata/review3.spec.ts: skipped, no thin_restore on this machine (it makes the metadata)');
+const d = HAVE ? describe : describe.skip;
+const dir = HAVE ? tmpDir() : '';
+afterAll(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
+
+/** Two devices, each one run of `n` consecutive thin and data blocks (a device written sequentially). */
+function contiguousPair(n: number): string {
+  return [
+    `<superblock uuid="" time="1" transaction="1" flags="0" version="2" data_block_size="128" nr_data_blocks="${2 * n + 10}">`,
+    `  <device dev_id="1" mapped_blocks="${n}" transaction="0" creation_time="0" snap_time="0">`,
+    `    <range_mapping origin_begin="0" data_begin="0" length="${n}" time="0"/>`,
+    '  </device>',
+    `  <device dev_id="2" mapped_blocks="${n}" transaction="0" creation_time="0" snap_time="0">`,
+    `    <range_mapping origin_begin="0" data_begin="${n + 5}" length="${n}" time="0"/>`,
+    '  </device>',
+    '</superblock>',
+  ].join('\n') + '\n';
+}
+
+d('thinDelta over long runs (one run spanning many leaves)', () => {
+  // 60,000 mappings: some 240 leaves per device, all one run.
+  const file = HAVE ? restore(dir, contiguousPair(60_000), 'contiguous.bin', 8 << 20) : '';
+
+  test('host file: an abort() scheduled before the delta stops it mid-walk (the merge gives the event loop a turn every few leaves, not every few runs)', async () => {
+    await using md = await openThinMetadata(file);
+    const ac = new AbortController();
+    setImmediate(() => ac.abort());
+    const ranges: unknown[] = [];
+    const walk = (async () => { for await (const r of thinDelta(md, 1, 2, { signal: ac.signal })) ranges.push(r); })();
+    await expect(walk).rejects.toBeInstanceOf(DmAbortError);
+    expect(ranges).toEqual([]);
+  });
+
+  test('simulator file, slow reads: timeoutMs ends the delta within a few leaves, not after the whole run', async () => {
+    const kernel = new SimulatedKernel();
+    const io = simBlockIo(kernel);
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    try {
+      const h = await io.openFile('/sim/contiguous.bin', 'create');
+      await h.write(0, fs.readFileSync(file));
+      await h.close();
+      await using md = await openThinMetadata('/sim/contiguous.bin', { dm });
+      await md.devices(); // the details tree read before reads slow down
+      const before = md.blocksRead;
+      simFaults(kernel).delayFile('/sim/contiguous.bin', 'read', 5, { times: Infinity });
+      const walk = (async () => { for await (const _ of thinDelta(md, 1, 2, { timeoutMs: 150 })) { /* drained */ } })();
+      const err = await walk.then(() => undefined, (x: unknown) => x);
+      expect(err).toMatchObject({ code: 'TIMEOUT' });
+      // Some 480 leaves in all; the time is up after a handful.
+      expect(md.blocksRead - before).toBeLessThan(150);
+    } finally {
+      await dm.close();
+    }
+  });
+});

@@ -138,6 +138,8 @@ export class MetadataBlocks {
       // walk ended. So every SYNC_READS_PER_TURN blocks the walk yields one turn (setImmediate).
       if (++this.#syncReads % SYNC_READS_PER_TURN === 0) {
         await new Promise<void>((resolve) => setImmediate(resolve));
+        // close() may have run on that turn: the file's fd is gone.
+        if (this.#closed) throw new DmThinMetadataError('THIN_METADATA_CLOSED', `the metadata of ${this.#file.path} is closed`);
         checkBounds(bounds, 'reading thin metadata');
       }
       // A host file reads synchronously: a block is a few microseconds from the page cache,

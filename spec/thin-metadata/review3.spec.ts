@@ -2,9 +2,9 @@
 // each case here failed on the code before its fix.
 import { afterAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
-import { DeviceMapper, DmAbortError, openThinMetadata, thinDelta } from '../../lib/index.js';
+import { DeviceMapper, DmAbortError, openThinMetadata, thinDelta, thinDumpText } from '../../lib/index.js';
 import { SimulatedKernel, simBlockIo, simFaults } from '../../testing/index.js';
-import { restore, thinTool, tmpDir } from './fixtures.js';
+import { generatePool, restore, thinTool, tmpDir } from './fixtures.js';
 
 const HAVE = thinTool('thin_restore') !== undefined;
 if (!HAVE) console.warn('spec/thin-metadata/review3.spec.ts: skipped, no thin_restore on this machine (it makes the metadata)');
@@ -60,5 +60,39 @@ d('thinDelta over long runs (one run spanning many leaves)', () => {
     } finally {
       await dm.close();
     }
+  });
+});
+
+d('a reader closed during an async walk of a host file', () => {
+  const file = HAVE ? restore(dir, generatePool({ seed: 5, originMappings: 20_000, snapshots: 0, maxRun: 1 }).xml, 'closing.bin', 8 << 20) : '';
+
+  test('the walk fails with THIN_METADATA_CLOSED, not a syscall error of the closed fd, whichever read the turn falls before', async () => {
+    const codes = new Set<string>();
+    // The walk gives the event loop a turn every few reads; the reads made before it (each
+    // devices() reads the details root again) move which read of the walk follows that turn.
+    for (let shift = 0; shift < 32; shift++) {
+      const md = await openThinMetadata(file);
+      for (let j = 0; j < shift; j++) await md.devices();
+      let runs = 0;
+      try {
+        // close() lands on the turn the walk gives the event loop.
+        for await (const _ of md.mappings(1)) if (runs++ === 100) setImmediate(() => void md.close());
+        codes.add('done');
+      } catch (e) {
+        codes.add(`${(e as Error).name} ${(e as { code?: string }).code}`);
+      }
+      await md.close();
+    }
+    expect([...codes]).toEqual(['DmThinMetadataError THIN_METADATA_CLOSED']);
+  });
+
+  test('thin dump --repair: a reader closed mid-dump still fails (THIN_METADATA_CLOSED), nothing is left out silently', async () => {
+    const md = await openThinMetadata(file);
+    let chunks = 0;
+    const dump = (async () => {
+      for await (const _ of thinDumpText(md, { repair: true })) if (chunks++ === 0) setImmediate(() => void md.close());
+    })();
+    await expect(dump).rejects.toMatchObject({ code: 'THIN_METADATA_CLOSED' });
+    await md.close();
   });
 });

@@ -10,7 +10,7 @@ import { callOptionsArg } from '../client/call-bounds.js';
 import { DmArgumentError, DmThinMetadataError } from '../errors.js';
 import { describeValue } from '../client/args.js';
 import { THIN_SUPERBLOCK_LOCATION } from '../../codec/thin-metadata-records.js';
-import { SKIP_DAMAGED, boundsOf } from './blocks.js';
+import { CALLER_TIMEOUT, SKIP_DAMAGED, boundsOf } from './blocks.js';
 import type { ThinMetadataReader } from './reader.js';
 import type { ThinDeviceDetails, ThinMappingRun, ThinReadOptions } from './types.js';
 
@@ -91,8 +91,11 @@ export async function* thinDumpText(metadata: ThinMetadataReader, options: ThinD
   // One deadline for the whole dump: each walk gets the time left of it.
   const bounds = boundsOf(options);
   const repair = options.repair === true;
+  // The dump's own TIMEOUT rides along (a symbol key): a read deep in a walk that finds the
+  // time up throws the error made here, with the caller's frames and timeoutMs.
   const read = (): ThinReadOptions => ({
     signal: options.signal, timeoutMs: bounds.deadline === undefined ? undefined : Math.max(1, Math.floor(bounds.deadline - performance.now())),
+    ...(bounds.timeoutError === undefined ? {} : { [CALLER_TIMEOUT]: bounds.timeoutError }),
     ...(repair ? { [SKIP_DAMAGED]: true } : {}),
   });
   const details = new Map<number, ThinDeviceDetails>();

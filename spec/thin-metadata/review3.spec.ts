@@ -96,3 +96,30 @@ d('a reader closed during an async walk of a host file', () => {
     await md.close();
   });
 });
+
+d("thinDumpText's TIMEOUT", () => {
+  const file = HAVE ? restore(dir, generatePool({ seed: 3, originMappings: 2_000, snapshots: 1 }).xml, 'dump.bin', 4 << 20) : '';
+
+  test.each([false, true])("carries the caller's frames and the caller's timeoutMs (repair %s)", async (repair) => {
+    const kernel = new SimulatedKernel();
+    const io = simBlockIo(kernel);
+    const dm = await DeviceMapper.open({ backend: kernel.backend() });
+    try {
+      const h = await io.openFile('/sim/dump.bin', 'create');
+      await h.write(0, fs.readFileSync(file));
+      await h.close();
+      await using md = await openThinMetadata('/sim/dump.bin', { dm });
+      simFaults(kernel).delayFile('/sim/dump.bin', 'read', 50, { times: Infinity });
+      async function dumpCallerWithAName() {
+        try { for await (const _ of thinDumpText(md, { timeoutMs: 20, repair })) { /* drained */ } } catch (e) { return e as Error; }
+        return undefined;
+      }
+      const e = await dumpCallerWithAName();
+      expect(e).toMatchObject({ code: 'TIMEOUT' });
+      expect(e!.stack).toContain('dumpCallerWithAName');
+      expect(e!.message).toContain('20 ms');
+    } finally {
+      await dm.close();
+    }
+  });
+});

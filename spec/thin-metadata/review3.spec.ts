@@ -2,8 +2,9 @@
 // each case here failed on the code before its fix.
 import { afterAll, describe, expect, test } from '@jest/globals';
 import * as fs from 'node:fs';
-import { DeviceMapper, DmAbortError, openThinMetadata, thinDelta, thinDumpText } from '../../lib/index.js';
+import { DeviceMapper, DmAbortError, DmThinMetadataError, openThinMetadata, thinDelta, thinDumpText } from '../../lib/index.js';
 import { SimulatedKernel, simBlockIo, simFaults } from '../../testing/index.js';
+import { THIN_METADATA_BLOCK_BYTES as B, btreeNodeHeader, thinBlockChecksum } from '../../codec/thin-metadata-records.js';
 import { generatePool, restore, thinTool, tmpDir } from './fixtures.js';
 
 const HAVE = thinTool('thin_restore') !== undefined;
@@ -122,4 +123,53 @@ d("thinDumpText's TIMEOUT", () => {
       await dm.close();
     }
   });
+});
+
+d('forged child pointers (checksums made good): the synchronous delta walk and the repair dump end, typed', () => {
+  test('every child of an internal node pointing at itself or at its parent: thinDelta errors naming a block, repair ends', async () => {
+    const file = restore(dir, generatePool({ seed: 31, originMappings: 3000, snapshots: 1 }).xml, 'forged.bin', 2 << 20);
+    const original = fs.readFileSync(file);
+    const h = btreeNodeHeader.offsetOf;
+    const internals: { block: number; parent: number }[] = [];
+    for (let b = 1; b < original.length / B; b++) {
+      const buf = original.subarray(b * B, (b + 1) * B);
+      if (buf.readUInt32LE(0) !== thinBlockChecksum(buf, 4, B, 'btree') || buf.readUInt32LE(h.flags) !== 1) continue;
+      const nr = buf.readUInt32LE(h.nr_entries);
+      const vals = btreeNodeHeader.size + 8 * buf.readUInt32LE(h.max_entries);
+      for (let i = 0; i < nr; i++) internals.push({ block: Number(buf.readBigUInt64LE(vals + 8 * i)), parent: b });
+    }
+    let forged = 0;
+    for (let b = 1; b < original.length / B; b++) {
+      const buf0 = original.subarray(b * B, (b + 1) * B);
+      if (buf0.readUInt32LE(0) !== thinBlockChecksum(buf0, 4, B, 'btree') || buf0.readUInt32LE(h.flags) !== 1) continue;
+      const nr = buf0.readUInt32LE(h.nr_entries);
+      const vals = btreeNodeHeader.size + 8 * buf0.readUInt32LE(h.max_entries);
+      const parent = internals.find((x) => x.block === b)?.parent ?? b;
+      for (const target of [b, parent]) {
+        const buf = Buffer.from(buf0);
+        for (let i = 0; i < nr; i++) buf.writeBigUInt64LE(BigInt(target), vals + 8 * i);
+        buf.writeUInt32LE(thinBlockChecksum(buf, 4, B, 'btree'), 0);
+        const fd = fs.openSync(file, 'r+');
+        fs.writeSync(fd, buf, 0, B, b * B);
+        fs.closeSync(fd);
+        forged++;
+        try {
+          await using md = await openThinMetadata(file);
+          try {
+            for await (const _ of thinDelta(md, 1, 11, { timeoutMs: 20_000 })) { /* drained */ }
+          } catch (e) {
+            if (!(e instanceof DmThinMetadataError) || e.code !== 'THIN_METADATA_CORRUPT' || typeof e.block !== 'bigint') throw new Error(`thinDelta: ${(e as Error).stack}`);
+          }
+          let text = '';
+          for await (const c of thinDumpText(md, { repair: true, timeoutMs: 20_000 })) text += c;
+          expect(text).toContain('</superblock>');
+        } finally {
+          const fd = fs.openSync(file, 'r+');
+          fs.writeSync(fd, buf0, 0, B, b * B);
+          fs.closeSync(fd);
+        }
+      }
+    }
+    expect(forged).toBeGreaterThan(2);
+  }, 300_000);
 });

@@ -8,7 +8,7 @@
  * whole device for candidate roots (metadata_dumper.cc's gatherer), which this reader does not do.
  */
 import * as fs from 'node:fs';
-import { DmBaseError, openThinMetadata, thinDumpText, type ThinDumpOptions } from '../lib/thin-metadata/public.js';
+import { DmBaseError, DmThinMetadataError, openThinMetadata, thinDumpText, type ThinDumpOptions } from '../lib/thin-metadata/public.js';
 import type { CliIo } from './context.js';
 
 /** thin_dump's usage text. */
@@ -169,7 +169,10 @@ export async function runThinDump(argv: readonly string[], io: Pick<CliIo, 'stdo
     return 0;
   } catch (e) {
     io.stderr(`${message(e)}\n`);
-    if (repair) io.stderr('dmctl thin dump: --repair needs an intact superblock (thin_dump --repair would search the device for candidate roots)\n');
+    // Only a damaged superblock is what --repair cannot get past (a missing file, an abort: not).
+    if (repair && e instanceof DmThinMetadataError && e.code === 'THIN_METADATA_CORRUPT' && e.block === 0n) {
+      io.stderr('dmctl thin dump: --repair needs an intact superblock (thin_dump --repair would search the device for candidate roots)\n');
+    }
     return 1;
   } finally {
     if (fd !== undefined) fs.closeSync(fd);

@@ -116,9 +116,12 @@ d('thin_dump --repair against thin_dump 0.9', () => {
     expect(await dmctl(['--repair', clean])).toEqual(tool([clean]));
   });
 
-  test('a damaged superblock: exit 1 as thin_dump (which would need the overrides and a search for roots)', async () => {
+  test('a damaged superblock: exit 1 as thin_dump (which would need the overrides and a search for roots), and says why; a missing file does not', async () => {
     const f = damaged(0, 300, 'sb.bin');
     expect((await dmctl(['--repair', f])).status).toBe(tool(['--repair', f]).status);
     expect((await dmctl(['--repair', f])).stdout).toBe('');
+    const errors = async (args: string[]) => { let e = ''; await runThinDump(args, { stdout: () => {}, stderr: (t) => { e += t; } }); return e; };
+    expect(await errors(['--repair', f])).toMatch(/--repair needs an intact superblock/);
+    expect(await errors(['--repair', path.join(dir, 'missing.bin')])).toBe("Couldn't stat path\n");
   });
 });

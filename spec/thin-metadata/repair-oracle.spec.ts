@@ -72,11 +72,15 @@ d('thin_dump --repair against thin_dump 0.9', () => {
     expect(nodes.filter((n) => n.valueSize === 24).length).toBe(1);
   });
 
-  test('a byte flipped in each btree node in turn: the same stdout and exit status, both formats', async () => {
+  // Every internal node and details leaf, and every third leaf of the mappings (each a
+  // thin_dump process and two dumps of ours: all of them would cost npm test ~35 s).
+  const sample = nodes.filter((n, i) => !n.leaf || n.valueSize === 24 || i % 3 === 0);
+
+  test('a byte flipped in each sampled btree node in turn: the same stdout and exit status, both formats', async () => {
     let compared = 0;
     let unreached = 0;
     const cleanDump = (await dmctl([clean])).stdout;
-    for (const n of nodes) {
+    for (const n of sample) {
       const f = damaged(n.block, 64 + (n.block * 37) % (BLOCK - 64), `node-${n.block}.bin`);
       for (const format of ['xml', 'human_readable']) {
         const ours = await dmctl(['--repair', '-f', format, f]);
@@ -95,14 +99,15 @@ d('thin_dump --repair against thin_dump 0.9', () => {
       }
       fs.rmSync(f);
     }
-    expect(compared).toBe(nodes.length * 2);
-    expect(unreached).toBeLessThan(nodes.length / 2); // most cases damaged a node the dump reads
+    expect(compared).toBe(sample.length * 2);
+    expect(sample.length).toBeGreaterThan(15);
+    expect(unreached).toBeLessThan(sample.length / 2); // most cases damaged a node the dump reads
   }, 300_000);
 
   test('a byte flipped at random offsets of random nodes (seeded): the same stdout and exit status', async () => {
     let seed = 99;
     const rnd = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x80000000; };
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 20; i++) {
       const n = nodes[Math.floor(rnd() * nodes.length)]!;
       const f = damaged(n.block, Math.floor(rnd() * BLOCK), `rand-${i}.bin`);
       const ours = await dmctl(['--repair', f]);

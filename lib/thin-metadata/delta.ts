@@ -202,6 +202,8 @@ class ChunkCursor {
   #chunk: RunChunk | undefined;
   #i = 0;
   #ended = false;
+  /** Chunks (one a leaf) read by {@link refillSync}. */
+  #leaves = 0;
   /** A piece is being joined (its first run taken, more may follow in the next chunk). */
   #joining = false;
   /** The current piece must be replaced by the next (at the start, and once consumed). */
@@ -262,10 +264,13 @@ class ChunkCursor {
     this.#took(await this.#src.next());
   }
 
-  /** {@link refill} of a synchronous source: no promise. */
-  refillSync(): void {
+  /** {@link refill} of a synchronous source, no promise: true when the event loop is owed a turn (every LEAVES_PER_TURN leaves). */
+  refillSync(): boolean {
     this.#bounds.check();
     this.#took((this.#src as Generator<RunChunk, void, undefined>).next());
+    // A synchronous source never gives the event loop a turn by itself: without one, an
+    // abort() from a timer or an I/O callback could not run until the whole walk ended.
+    return ++this.#leaves % LEAVES_PER_TURN === 0;
   }
 
   #took(r: IteratorResult<RunChunk, void>): void {
@@ -302,25 +307,16 @@ const range = (kind: ThinDeltaKind, thin: number, length: number, left: number |
 /** thin_delta's merge over two chunk cursors (the same steps as {@link mergeRuns}), in batches. */
 async function* mergeChunks(ls: ChunkCursor, rs: ChunkCursor, includeSame: boolean): AsyncGenerator<ThinDeltaRange[], void, undefined> {
   let out: ThinDeltaRange[] = [];
-  // Synchronous sources never give the event loop a turn by themselves: without one, an
-  // abort() from a timer or an I/O callback could not run until the whole walk ended.
-  let leaves = 0;
   try {
     for (;;) {
       if (ls.need && !ls.step()) {
         if (!ls.sync) await ls.refill();
-        else {
-          ls.refillSync();
-          if (++leaves % LEAVES_PER_TURN === 0) await nextTurn();
-        }
+        else if (ls.refillSync()) await nextTurn();
         continue;
       }
       if (rs.need && !rs.step()) {
         if (!rs.sync) await rs.refill();
-        else {
-          rs.refillSync();
-          if (++leaves % LEAVES_PER_TURN === 0) await nextTurn();
-        }
+        else if (rs.refillSync()) await nextTurn();
         continue;
       }
       if (ls.has && rs.has) {
